@@ -1,0 +1,58 @@
+//! `/api/v1/accounts`: open an account, read one.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use super::error::ApiError;
+use super::extract::OptionalJsonBody;
+use super::{AppState, parse_id};
+use crate::db::{self, accounts::Account};
+use crate::domain::{AccountId, Amount};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    /// Decimal string; absent means zero.
+    initial_balance: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    id: AccountId,
+    balance: Amount,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        AccountView { id: a.id, balance: a.balance, created_at: a.created_at }
+    }
+}
+
+#[instrument(skip_all)]
+pub async fn create(
+    State(app): State<AppState>,
+    OptionalJsonBody(body): OptionalJsonBody<CreateAccount>,
+) -> Result<impl IntoResponse, ApiError> {
+    let initial_balance = match body.initial_balance.as_deref() {
+        None => Amount::ZERO,
+        Some(text) => Amount::parse(text)
+            .map_err(|e| ApiError::invalid("invalid_amount", format!("initial_balance: {e}")))?,
+    };
+    let account = db::accounts::create(&app.db.primary, AccountId::new(), initial_balance).await?;
+    let location = format!("/api/v1/accounts/{}", account.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(AccountView::from(account))))
+}
+
+#[instrument(skip_all, fields(account_id = %id))]
+pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<AccountView>, ApiError> {
+    let id: AccountId = parse_id(&id)?;
+    // The primary: a balance read right after a payment settles should show it.
+    let account = db::accounts::get(&app.db.primary, id).await?;
+    account.map(|a| Json(a.into())).ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))
+}

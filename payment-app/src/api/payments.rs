@@ -1,0 +1,114 @@
+//! `/api/v1/payment`: submit a payment, read one.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use super::error::ApiError;
+use super::extract::JsonBody;
+use super::{AppState, parse_id};
+use crate::db::{self, payments::Payment};
+use crate::domain::{
+    AccountId, Amount, FailureReason, NewPayment, PaymentId, PaymentRuleError, PaymentStatus,
+};
+use crate::intake::{self, Intake};
+
+/// The request as sent. Fields are strings so that each can be parsed into
+/// its domain type with an error that names it; unknown fields are refused,
+/// since a misspelt field in a payment is a mistake, not an extension.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePayment {
+    from_account: String,
+    to_account: String,
+    amount: String,
+    #[serde(default)]
+    payment_description: Option<String>,
+}
+
+impl CreatePayment {
+    /// Everything the API can know at once; whether the payer can afford it
+    /// is for settle to decide.
+    fn validate(self) -> Result<NewPayment, ApiError> {
+        let from_account: AccountId = self
+            .from_account
+            .parse()
+            .map_err(|e| ApiError::invalid("invalid_account_id", format!("from_account: {e}")))?;
+        let to_account: AccountId = self
+            .to_account
+            .parse()
+            .map_err(|e| ApiError::invalid("invalid_account_id", format!("to_account: {e}")))?;
+        let amount =
+            Amount::parse(&self.amount).map_err(|e| ApiError::invalid("invalid_amount", e.to_string()))?;
+        NewPayment::new(from_account, to_account, amount, self.payment_description).map_err(|e| {
+            let code = match e {
+                PaymentRuleError::ZeroAmount => "invalid_amount",
+                PaymentRuleError::SameAccount => "same_account",
+                PaymentRuleError::DescriptionTooLong => "description_too_long",
+            };
+            ApiError::invalid(code, e.to_string())
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaymentView {
+    id: PaymentId,
+    from_account: AccountId,
+    to_account: AccountId,
+    amount: Amount,
+    payment_description: Option<String>,
+    status: PaymentStatus,
+    failure_reason: Option<FailureReason>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Payment> for PaymentView {
+    fn from(p: Payment) -> Self {
+        PaymentView {
+            id: p.id,
+            from_account: p.from_account,
+            to_account: p.to_account,
+            amount: p.amount,
+            payment_description: p.description,
+            status: p.status,
+            failure_reason: p.failure_reason,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[instrument(skip_all)]
+pub async fn create(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<CreatePayment>,
+) -> Result<impl IntoResponse, ApiError> {
+    let payment = body.validate()?;
+    match intake::accept(&app.db, &app.publisher, payment).await? {
+        Intake::Accepted(payment) => {
+            let location = format!("/api/v1/payment/{}", payment.id);
+            Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(PaymentView::from(payment))))
+        }
+        Intake::NotQueued => Err(ApiError::unavailable(
+            "the payment could not be queued and was not made; it is recorded as failed (not_queued). Retry later",
+        )),
+    }
+}
+
+#[instrument(skip_all, fields(payment_id = %id))]
+pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<PaymentView>, ApiError> {
+    let id: PaymentId = parse_id(&id)?;
+    // The replica serves reads; a payment it has not received yet (lag right
+    // after the 202) is looked up on the primary before answering 404.
+    let payment = match db::payments::get(&app.db.replica, id).await? {
+        Some(payment) => Some(payment),
+        None => db::payments::get(&app.db.primary, id).await?,
+    };
+    payment.map(|p| Json(p.into())).ok_or_else(|| ApiError::not_found(format!("payment {id} does not exist")))
+}

@@ -1,0 +1,246 @@
+//! Runs each subcommand: connects what it needs, starts its parts, and
+//! stops them together on SIGTERM/SIGINT or on the first failure.
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::api::{self, AppState};
+use crate::audit;
+use crate::broker::{self, Publisher};
+use crate::config::{
+    AllArgs, ApiArgs, AuditArgs, BrokerArgs, Command, DatabaseArgs, LockWorkerArgs, SettleWorkerArgs,
+    ShutdownArgs, WorkerCommand,
+};
+use crate::db::{self, Db};
+use crate::error::{Result, chain};
+use crate::lock::AccountLock;
+use crate::worker::{lock::LockWorker, settle::SettleWorker};
+
+/// Runs one subcommand to its end.
+pub async fn run(command: Command) -> Result<ExitCode> {
+    let shutdown = shutdown_on_signal();
+    match command {
+        Command::All(args) => run_all(args, shutdown).await?,
+        Command::Api(args) => run_api(args, shutdown).await?,
+        Command::Worker(WorkerCommand::Lock(args)) => run_lock_worker(args, shutdown).await?,
+        Command::Worker(WorkerCommand::Settle(args)) => run_settle_worker(args, shutdown).await?,
+        Command::Migrate(args) => {
+            migrate(&args.db).await?;
+            info!("migrations applied");
+        }
+        Command::Audit(args) => return Ok(run_audit(args).await),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cancelled on the first SIGTERM or SIGINT.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            () = terminate => {},
+        }
+        info!("shutdown requested: finishing work in hand");
+        cancel.cancel();
+    });
+    token
+}
+
+async fn migrate(args: &DatabaseArgs) -> Result<Db> {
+    db::ensure_database(&args.database_url).await?;
+    let db = Db::connect(&args.config()).await?;
+    db::migrate(&db.primary).await?;
+    Ok(db)
+}
+
+async fn connect_broker(args: &BrokerArgs, name: &str) -> Result<Arc<lapin::Connection>> {
+    let conn = broker::connect(&args.amqp_url, name).await?;
+    args.topology().declare(&conn).await?;
+    Ok(Arc::new(conn))
+}
+
+async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
+    let db =
+        if args.skip_migrations { Db::connect(&args.db.config()).await? } else { migrate(&args.db).await? };
+    let conn = connect_broker(&args.broker, "payrail-all").await?;
+    let lock = AccountLock::new(&args.redis.lock_config())?;
+    let state = AppState { db: db.clone(), publisher: Publisher::new(&conn).await? };
+    let listener = TcpListener::bind(args.http.http_addr).await?;
+
+    let mut parts = Parts::new(shutdown.clone());
+    parts.spawn("api", api::serve(listener, state.clone(), shutdown.clone()));
+    let lock_worker = LockWorker {
+        lock: lock.clone(),
+        topology: args.broker.topology(),
+        prefetch: args.lock_worker.lock_prefetch,
+    };
+    parts.spawn("lock worker", lock_worker.run(conn.clone(), shutdown.clone()));
+    let settle_worker = SettleWorker {
+        db: db.clone(),
+        lock,
+        prefetch: args.settle_worker.settle_prefetch,
+        batch_max: usize::from(args.settle_worker.settle_batch_max),
+    };
+    parts.spawn("settle worker", settle_worker.run(conn.clone(), shutdown.clone()));
+    let result = parts.join(&args.shutdown).await;
+    state.publisher.close().await;
+    close(conn, db).await;
+    result
+}
+
+async fn run_api(args: ApiArgs, shutdown: CancellationToken) -> Result<()> {
+    let db = Db::connect(&args.db.config()).await?;
+    let conn = connect_broker(&args.broker, "payrail-api").await?;
+    let state = AppState { db: db.clone(), publisher: Publisher::new(&conn).await? };
+    let listener = TcpListener::bind(args.http.http_addr).await?;
+    let mut parts = Parts::new(shutdown.clone());
+    parts.spawn("api", api::serve(listener, state.clone(), shutdown.clone()));
+    let result = parts.join(&args.shutdown).await;
+    state.publisher.close().await;
+    close(conn, db).await;
+    result
+}
+
+async fn run_lock_worker(args: LockWorkerArgs, shutdown: CancellationToken) -> Result<()> {
+    let conn = connect_broker(&args.broker, "payrail-lock-worker").await?;
+    let worker = LockWorker {
+        lock: AccountLock::new(&args.redis.lock_config())?,
+        topology: args.broker.topology(),
+        prefetch: args.tuning.lock_prefetch,
+    };
+    let mut parts = Parts::new(shutdown.clone());
+    parts.spawn("lock worker", worker.run(conn.clone(), shutdown.clone()));
+    let result = parts.join(&args.shutdown).await;
+    let _ = conn.close(200, "shutdown".into()).await;
+    result
+}
+
+async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) -> Result<()> {
+    let db = Db::connect(&args.db.config()).await?;
+    let conn = connect_broker(&args.broker, "payrail-settle-worker").await?;
+    let worker = SettleWorker {
+        db: db.clone(),
+        lock: AccountLock::new(&args.redis.lock_config())?,
+        prefetch: args.tuning.settle_prefetch,
+        batch_max: usize::from(args.tuning.settle_batch_max),
+    };
+    let mut parts = Parts::new(shutdown.clone());
+    parts.spawn("settle worker", worker.run(conn.clone(), shutdown.clone()));
+    let result = parts.join(&args.shutdown).await;
+    close(conn, db).await;
+    result
+}
+
+async fn close(conn: Arc<lapin::Connection>, db: Db) {
+    let _ = conn.close(200, "shutdown".into()).await;
+    db.close().await;
+}
+
+/// Exit codes of `audit`: 0 all invariants hold, 1 one is violated, 2 the
+/// audit could not run.
+async fn run_audit(args: AuditArgs) -> ExitCode {
+    let max_pending_age = Duration::from_secs(args.max_pending_age_secs);
+    let report = match Db::connect(&args.db.config()).await {
+        Ok(db) => audit::run(&db.primary, max_pending_age).await,
+        Err(e) => Err(e),
+    };
+    match report {
+        Ok(report) => {
+            let text = if args.json {
+                serde_json::to_string_pretty(&report).expect("the report is plain data")
+            } else {
+                report.to_string()
+            };
+            #[allow(clippy::print_stdout)] // the report is this command's output
+            {
+                println!("{text}");
+            }
+            if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(e) => {
+            error!(error = %chain(&e), "audit could not run");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The long-running parts of one process. The first to fail, or to end
+/// while no shutdown was asked for, stops all of them.
+struct Parts {
+    set: JoinSet<(&'static str, Result<()>)>,
+    shutdown: CancellationToken,
+}
+
+impl Parts {
+    fn new(shutdown: CancellationToken) -> Self {
+        Parts { set: JoinSet::new(), shutdown }
+    }
+
+    fn spawn(&mut self, name: &'static str, part: impl Future<Output = Result<()>> + Send + 'static) {
+        self.set.spawn(async move { (name, part.await) });
+    }
+
+    /// Waits for every part. After shutdown starts, parts get
+    /// `shutdown_timeout` to finish what they hold; the rest are aborted.
+    async fn join(mut self, args: &ShutdownArgs) -> Result<()> {
+        let timeout = Duration::from_secs(args.shutdown_timeout_secs);
+        let mut first_error = None;
+        loop {
+            let next = if self.shutdown.is_cancelled() {
+                match tokio::time::timeout(timeout, self.set.join_next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        error!(?timeout, "parts did not stop in time; aborting them");
+                        self.set.abort_all();
+                        break;
+                    }
+                }
+            } else {
+                self.set.join_next().await
+            };
+            let Some(joined) = next else { break };
+            match joined {
+                Ok((name, Ok(()))) => {
+                    if !self.shutdown.is_cancelled() {
+                        warn!(part = name, "stopped on its own; stopping the others");
+                        self.shutdown.cancel();
+                    }
+                }
+                Ok((name, Err(e))) => {
+                    error!(part = name, error = %chain(&e), "failed; stopping the others");
+                    self.shutdown.cancel();
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    error!(error = %e, "a part panicked; stopping the others");
+                    self.shutdown.cancel();
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,289 @@
+//! Command line and environment: every setting is a flag and an environment
+//! variable, with defaults that work against the services of a dev machine.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::broker::Topology;
+use crate::db::DbConfig;
+use crate::lock::LockConfig;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/payrail";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "payment-app",
+    version,
+    about = "payrail: accepts payments over HTTP, locks accounts in Redis, settles them in PostgreSQL",
+    long_about = "payrail: accepts payments over HTTP, queues them on RabbitMQ, locks both accounts in \
+                  Redis (Redlock over REDIS_URLS) and settles them in a PostgreSQL ledger.\n\n\
+                  Run `payment-app all` for the whole flow in one process."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log format: readable text, or one JSON object per line.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The API and both workers in one process; creates and migrates the database first.
+    All(AllArgs),
+    /// The HTTP API alone.
+    Api(ApiArgs),
+    /// One worker alone.
+    #[command(subcommand)]
+    Worker(WorkerCommand),
+    /// Create the database if needed, apply migrations, exit.
+    Migrate(MigrateArgs),
+    /// Check the ledger's invariants. Exit 0: all hold; 1: one is violated; 2: could not check.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// Locks both accounts of each payment and forwards it to settle.
+    Lock(LockWorkerArgs),
+    /// Applies locked payments to the ledger and releases their locks.
+    Settle(SettleWorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AllArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub lock_worker: LockTuning,
+    #[command(flatten)]
+    pub settle_worker: SettleTuning,
+    #[command(flatten)]
+    pub shutdown: ShutdownArgs,
+    /// Do not create the database or apply migrations at start (run `payment-app migrate` instead).
+    #[arg(long, env = "SKIP_MIGRATIONS")]
+    pub skip_migrations: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub shutdown: ShutdownArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LockWorkerArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub tuning: LockTuning,
+    #[command(flatten)]
+    pub shutdown: ShutdownArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SettleWorkerArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub tuning: SettleTuning,
+    #[command(flatten)]
+    pub shutdown: ShutdownArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// A payment pending for longer than this many seconds counts as stuck.
+    #[arg(long, env = "AUDIT_MAX_PENDING_AGE_SECS", default_value_t = 60)]
+    pub max_pending_age_secs: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL primary: all writes, and every read that decides anything.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// PostgreSQL read replica for client reads [default: the primary].
+    #[arg(long, env = "DATABASE_READ_URL")]
+    pub database_read_url: Option<String>,
+    /// Connections per pool (primary and replica each).
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
+    /// Longest wait for a pooled connection, and longest any statement may run, in milliseconds.
+    #[arg(long, env = "DB_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub db_timeout_ms: u64,
+}
+
+impl DatabaseArgs {
+    pub fn config(&self) -> DbConfig {
+        DbConfig {
+            url: self.database_url.clone(),
+            read_url: self.database_read_url.clone(),
+            pool_size: self.db_pool_size,
+            acquire_timeout: Duration::from_millis(self.db_timeout_ms),
+            statement_timeout: Duration::from_millis(self.db_timeout_ms),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BrokerArgs {
+    /// RabbitMQ; every queue payrail declares lives in this URL's vhost.
+    #[arg(long, env = "AMQP_URL", default_value = DEFAULT_AMQP_URL)]
+    pub amqp_url: String,
+    /// How long a payment whose accounts are locked waits before the lock is tried again, in milliseconds.
+    #[arg(long, env = "LOCK_RETRY_DELAY_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub lock_retry_delay_ms: u64,
+}
+
+impl BrokerArgs {
+    pub fn topology(&self) -> Topology {
+        Topology { retry_delay: Duration::from_millis(self.lock_retry_delay_ms) }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RedisArgs {
+    /// Redis nodes for the account lock, comma-separated; with several, a majority must grant it (Redlock).
+    /// A database index in a URL (redis://host:6379/3) is used.
+    #[arg(long, env = "REDIS_URLS", value_delimiter = ',', default_value = DEFAULT_REDIS_URL)]
+    pub redis_urls: Vec<String>,
+    /// How long an account lock lives unless released, in milliseconds.
+    #[arg(long, env = "LOCK_TTL_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub lock_ttl_ms: u64,
+    /// Longest wait for one Redis node on one call, in milliseconds.
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub redis_timeout_ms: u64,
+    /// Prefix of every Redis key payrail writes.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "payrail")]
+    pub redis_key_prefix: String,
+}
+
+impl RedisArgs {
+    pub fn lock_config(&self) -> LockConfig {
+        LockConfig {
+            urls: self.redis_urls.iter().map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect(),
+            ttl: Duration::from_millis(self.lock_ttl_ms),
+            node_timeout: Duration::from_millis(self.redis_timeout_ms),
+            key_prefix: self.redis_key_prefix.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LockTuning {
+    /// Messages the lock worker holds unacknowledged, and locks it takes concurrently.
+    #[arg(long, env = "LOCK_PREFETCH", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
+    pub lock_prefetch: u16,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SettleTuning {
+    /// Messages the settle worker holds unacknowledged.
+    #[arg(long, env = "SETTLE_PREFETCH", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
+    pub settle_prefetch: u16,
+    /// Most payments settle applies in one transaction.
+    #[arg(long, env = "SETTLE_BATCH_MAX", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub settle_batch_max: u16,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShutdownArgs {
+    /// On SIGTERM/SIGINT, how long to let work in hand finish before exiting anyway, in seconds.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Read from the command definition, not from a parse, so that an
+    /// exported DATABASE_URL on the machine running the test changes nothing.
+    #[test]
+    fn defaults_work_on_a_dev_machine() {
+        let command = Cli::command();
+        let all = command.find_subcommand("all").expect("all exists");
+        let default_of = |id: &str| {
+            let arg = all.get_arguments().find(|a| a.get_id() == id).expect("argument exists");
+            arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect::<Vec<_>>()
+        };
+        assert_eq!(default_of("database_url"), [DEFAULT_DATABASE_URL]);
+        assert_eq!(default_of("amqp_url"), [DEFAULT_AMQP_URL]);
+        assert_eq!(default_of("redis_urls"), [DEFAULT_REDIS_URL]);
+        assert_eq!(default_of("http_addr"), ["0.0.0.0:8080"]);
+        assert_eq!(DEFAULT_DATABASE_URL, "postgres://postgres@127.0.0.1:5432/payrail");
+    }
+
+    #[test]
+    fn redis_urls_split_on_commas() {
+        let cli = Cli::try_parse_from([
+            "payment-app",
+            "worker",
+            "lock",
+            "--redis-urls",
+            "redis://a:1/2,redis://b:1/2, redis://c:1/2",
+        ])
+        .expect("parses");
+        let Command::Worker(WorkerCommand::Lock(args)) = cli.command else { panic!("expected worker lock") };
+        assert_eq!(args.redis.lock_config().urls, ["redis://a:1/2", "redis://b:1/2", "redis://c:1/2"]);
+    }
+
+    #[test]
+    fn rejects_a_zero_prefetch() {
+        assert!(Cli::try_parse_from(["payment-app", "worker", "lock", "--lock-prefetch", "0"]).is_err());
+    }
+}

@@ -1,0 +1,63 @@
+//! Accounts and their issuance.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::domain::{AccountId, Amount};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub balance: Amount,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    id: AccountId,
+    balance: i64,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = Error;
+
+    fn try_from(row: AccountRow) -> Result<Self> {
+        let balance = Amount::from_minor(row.balance).ok_or_else(|| {
+            Error::Corrupt(format!("account {} has negative balance {}", row.id, row.balance))
+        })?;
+        Ok(Account { id: row.id, balance, created_at: row.created_at })
+    }
+}
+
+/// Opens an account. A non-zero initial balance is issuance: it is written
+/// to the ledger in the same transaction, so total money stays accounted for.
+pub async fn create(primary: &PgPool, id: AccountId, initial_balance: Amount) -> Result<Account> {
+    let mut tx = primary.begin().await?;
+    let row: AccountRow = sqlx::query_as(
+        "INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING id, balance, created_at",
+    )
+    .bind(id.as_uuid())
+    .bind(initial_balance.minor())
+    .fetch_one(&mut *tx)
+    .await?;
+    if !initial_balance.is_zero() {
+        sqlx::query("INSERT INTO ledger_entries (account_id, kind, amount) VALUES ($1, 'issuance', $2)")
+            .bind(id.as_uuid())
+            .bind(initial_balance.minor())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    row.try_into()
+}
+
+pub async fn get(pool: &PgPool, id: AccountId) -> Result<Option<Account>> {
+    let row: Option<AccountRow> =
+        sqlx::query_as("SELECT id, balance, created_at FROM accounts WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(pool)
+            .await?;
+    row.map(Account::try_from).transpose()
+}

@@ -1,0 +1,124 @@
+//! PostgreSQL: pools, database creation, migrations, and every SQL
+//! statement payrail runs (one submodule per table family).
+//!
+//! Which pool a query uses is visible at each call: `db.primary` for
+//! anything that writes or decides, `db.replica` for reads a client asked
+//! for.
+
+pub mod accounts;
+pub mod audit;
+pub mod payments;
+pub mod settle;
+
+use std::time::Duration;
+
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+use tracing::info;
+
+use crate::error::{Error, Result, db_error_code};
+
+/// How to reach PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    pub url: String,
+    /// A read replica for client reads; the primary when absent.
+    pub read_url: Option<String>,
+    pub pool_size: u32,
+    pub acquire_timeout: Duration,
+    /// Cap on any one statement, so a stuck query fails instead of hanging
+    /// a worker forever.
+    pub statement_timeout: Duration,
+}
+
+/// The two pools. Without a replica both point at the primary.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub primary: PgPool,
+    pub replica: PgPool,
+}
+
+impl Db {
+    pub async fn connect(config: &DbConfig) -> Result<Self> {
+        let primary = pool(&config.url, config).await?;
+        let replica = match &config.read_url {
+            Some(url) if url != &config.url => pool(url, config).await?,
+            _ => primary.clone(),
+        };
+        Ok(Db { primary, replica })
+    }
+
+    pub async fn close(&self) {
+        self.primary.close().await;
+        self.replica.close().await;
+    }
+}
+
+async fn pool(url: &str, config: &DbConfig) -> Result<PgPool> {
+    let options: PgConnectOptions =
+        url.parse().map_err(|e| Error::Config(format!("bad database URL {}: {e}", redact_url(url))))?;
+    let statement_timeout = config.statement_timeout.as_millis().to_string();
+    let options =
+        options.application_name("payrail").options([("statement_timeout", statement_timeout.as_str())]);
+    let pool = PgPoolOptions::new()
+        .max_connections(config.pool_size)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// Creates the database named in `url` if it does not exist yet.
+/// Safe when several instances start at once.
+pub async fn ensure_database(url: &str) -> Result<()> {
+    if Postgres::database_exists(url).await? {
+        return Ok(());
+    }
+    match Postgres::create_database(url).await {
+        Ok(()) => {
+            info!(database = %redact_url(url), "created database");
+            Ok(())
+        }
+        // duplicate_database: another instance won the race.
+        Err(e) if db_error_code(&e).as_deref() == Some("42P04") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Applies every pending migration. Migrations take an advisory lock, so
+/// instances starting together apply each one once.
+pub async fn migrate(pool: &PgPool) -> Result<()> {
+    sqlx::migrate!("./migrations").run(pool).await?;
+    Ok(())
+}
+
+/// The URL with any password replaced, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("redis://127.0.0.1:6379/2"), "redis://127.0.0.1:6379/2");
+    }
+}

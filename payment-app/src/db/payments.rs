@@ -1,0 +1,114 @@
+//! Payments: recording accepted ones and reading them back.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::domain::{AccountId, Amount, FailureReason, NewPayment, PaymentId, PaymentStatus};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub id: PaymentId,
+    pub from_account: AccountId,
+    pub to_account: AccountId,
+    pub amount: Amount,
+    pub description: Option<String>,
+    pub status: PaymentStatus,
+    pub failure_reason: Option<FailureReason>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PaymentRow {
+    id: PaymentId,
+    from_account: AccountId,
+    to_account: AccountId,
+    amount: i64,
+    description: Option<String>,
+    status: String,
+    failure_reason: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "id, from_account, to_account, amount, description, status, failure_reason, created_at, updated_at";
+
+impl TryFrom<PaymentRow> for Payment {
+    type Error = Error;
+
+    fn try_from(row: PaymentRow) -> Result<Self> {
+        let corrupt = |what: &str| Error::Corrupt(format!("payment {}: {what}", row.id));
+        let amount = Amount::from_minor(row.amount).ok_or_else(|| corrupt("negative amount"))?;
+        let status = PaymentStatus::from_db(&row.status).ok_or_else(|| corrupt("unknown status"))?;
+        let failure_reason = match row.failure_reason.as_deref() {
+            None => None,
+            Some(reason) => {
+                Some(FailureReason::from_db(reason).ok_or_else(|| corrupt("unknown failure reason"))?)
+            }
+        };
+        Ok(Payment {
+            id: row.id,
+            from_account: row.from_account,
+            to_account: row.to_account,
+            amount,
+            description: row.description,
+            status,
+            failure_reason,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// Records an accepted payment as `pending`. The foreign keys are what
+/// checks that both accounts exist, in the same round trip.
+pub async fn insert(primary: &PgPool, payment: &NewPayment) -> Result<Payment> {
+    let sql = format!(
+        "INSERT INTO payments (id, from_account, to_account, amount, description) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    );
+    let row: Result<PaymentRow, sqlx::Error> = sqlx::query_as(&sql)
+        .bind(payment.id.as_uuid())
+        .bind(payment.from_account.as_uuid())
+        .bind(payment.to_account.as_uuid())
+        .bind(payment.amount.minor())
+        .bind(payment.description.as_deref())
+        .fetch_one(primary)
+        .await;
+    match row {
+        Ok(row) => row.try_into(),
+        // foreign_key_violation: the constraint name says which side.
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23503") => {
+            let missing = if db.constraint() == Some("payments_to_account_fkey") {
+                payment.to_account
+            } else {
+                payment.from_account
+            };
+            Err(Error::UnknownAccount(missing))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn get(pool: &PgPool, id: PaymentId) -> Result<Option<Payment>> {
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1");
+    let row: Option<PaymentRow> = sqlx::query_as(&sql).bind(id.as_uuid()).fetch_optional(pool).await?;
+    row.map(Payment::try_from).transpose()
+}
+
+/// Moves a payment that never reached the broker from `pending` to
+/// `failed`. Guarded like settle: returns `false` when the payment had
+/// already left `pending` (the broker did take it after all, and settle ran).
+pub async fn fail_unqueued(primary: &PgPool, id: PaymentId) -> Result<bool> {
+    let result = sqlx::query(
+        "UPDATE payments SET status = 'failed', failure_reason = $2, updated_at = now() \
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id.as_uuid())
+    .bind(FailureReason::NotQueued.as_str())
+    .execute(primary)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}

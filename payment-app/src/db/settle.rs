@@ -1,0 +1,170 @@
+//! Applying payments to the ledger: the only code that moves money.
+//!
+//! One transaction applies a whole batch with a fixed number of statements,
+//! whatever its size. Safety does not depend on the Redis lock: payments
+//! are re-read and locked here, only those still `pending` are applied, and
+//! rows are locked in id order (payments first, then accounts), so
+//! concurrent batches cannot deadlock and a redelivered message finds its
+//! payment already terminal and changes nothing.
+
+use std::collections::BTreeMap;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::settlement::{self, Outcome, PendingPayment, Plan};
+use crate::domain::{AccountId, Amount, PaymentId};
+use crate::error::{Error, Result};
+
+/// What one batch did.
+#[derive(Debug, Default)]
+pub struct Settled {
+    /// Payments this batch moved out of `pending`, with their outcome.
+    pub applied: Vec<(PendingPayment, Outcome)>,
+    /// Ids that were not `pending` any more (or unknown): redeliveries.
+    pub skipped: Vec<PaymentId>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    id: PaymentId,
+    from_account: AccountId,
+    to_account: AccountId,
+    amount: i64,
+}
+
+/// Settles every still-pending payment among `ids` in one transaction.
+pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled> {
+    let ids: Vec<Uuid> = ids.iter().map(PaymentId::as_uuid).collect();
+    let mut tx = primary.begin().await?;
+
+    let rows: Vec<PendingRow> = sqlx::query_as(
+        "SELECT id, from_account, to_account, amount FROM payments \
+         WHERE id = ANY($1) AND status = 'pending' ORDER BY id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let pending = rows
+        .into_iter()
+        .map(|row| {
+            let amount = Amount::from_minor(row.amount)
+                .ok_or_else(|| Error::Corrupt(format!("payment {} has a negative amount", row.id)))?;
+            Ok(PendingPayment {
+                id: row.id,
+                from_account: row.from_account,
+                to_account: row.to_account,
+                amount,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let skipped = ids
+        .iter()
+        .filter(|id| !pending.iter().any(|p| p.id.as_uuid() == **id))
+        .map(|id| PaymentId::from_uuid(*id))
+        .collect();
+    if pending.is_empty() {
+        tx.rollback().await?;
+        return Ok(Settled { applied: Vec::new(), skipped });
+    }
+
+    let mut account_ids: Vec<Uuid> =
+        pending.iter().flat_map(|p| [p.from_account.as_uuid(), p.to_account.as_uuid()]).collect();
+    account_ids.sort_unstable();
+    account_ids.dedup();
+    let balances: Vec<(AccountId, i64)> =
+        sqlx::query_as("SELECT id, balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&account_ids)
+            .fetch_all(&mut *tx)
+            .await?;
+    let balances = balances
+        .into_iter()
+        .map(|(id, minor)| {
+            let amount = Amount::from_minor(minor)
+                .ok_or_else(|| Error::Corrupt(format!("account {id} has a negative balance")))?;
+            Ok((id, amount))
+        })
+        .collect::<Result<BTreeMap<_, _>>>()?;
+
+    let plan = settlement::plan(balances, &pending)?;
+    write_plan(&mut tx, &plan).await?;
+    tx.commit().await?;
+    Ok(Settled { applied: plan.outcomes, skipped })
+}
+
+async fn write_plan(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
+    if !plan.balances.is_empty() {
+        let (ids, balances): (Vec<Uuid>, Vec<i64>) =
+            plan.balances.iter().map(|(id, amount)| (id.as_uuid(), amount.minor())).unzip();
+        sqlx::query(
+            "UPDATE accounts SET balance = new.balance \
+             FROM UNNEST($1::uuid[], $2::bigint[]) AS new(id, balance) WHERE accounts.id = new.id",
+        )
+        .bind(&ids)
+        .bind(&balances)
+        .execute(&mut *tx)
+        .await?;
+
+        let mut accounts = Vec::new();
+        let mut payments = Vec::new();
+        let mut kinds = Vec::new();
+        let mut amounts = Vec::new();
+        for payment in plan.done() {
+            let minor = payment.amount.minor();
+            for (account, kind, amount) in
+                [(payment.from_account, "debit", -minor), (payment.to_account, "credit", minor)]
+            {
+                accounts.push(account.as_uuid());
+                payments.push(payment.id.as_uuid());
+                kinds.push(kind);
+                amounts.push(amount);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO ledger_entries (account_id, payment_id, kind, amount) \
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bigint[])",
+        )
+        .bind(&accounts)
+        .bind(&payments)
+        .bind(&kinds)
+        .bind(&amounts)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    let mut ids = Vec::with_capacity(plan.outcomes.len());
+    let mut statuses = Vec::with_capacity(plan.outcomes.len());
+    let mut reasons: Vec<Option<&str>> = Vec::with_capacity(plan.outcomes.len());
+    for (payment, outcome) in &plan.outcomes {
+        ids.push(payment.id.as_uuid());
+        match outcome {
+            Outcome::Done => {
+                statuses.push("done");
+                reasons.push(None);
+            }
+            Outcome::Failed(reason) => {
+                statuses.push("failed");
+                reasons.push(Some(reason.as_str()));
+            }
+        }
+    }
+    let updated = sqlx::query(
+        "UPDATE payments SET status = new.status, failure_reason = new.reason, updated_at = now() \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS new(id, status, reason) \
+         WHERE payments.id = new.id AND payments.status = 'pending'",
+    )
+    .bind(&ids)
+    .bind(&statuses)
+    .bind(&reasons)
+    .execute(&mut *tx)
+    .await?;
+    // The rows are locked FOR UPDATE above, so every one must still be pending.
+    if updated.rows_affected() != ids.len() as u64 {
+        return Err(Error::Corrupt(format!(
+            "settle expected to move {} payments out of pending, moved {}",
+            ids.len(),
+            updated.rows_affected()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! What a payment is: its request, once validated, and its life cycle.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::{AccountId, Amount, PaymentId};
+
+/// Longest `payment_description` accepted, in characters (not bytes).
+pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+
+/// A payment's state. `pending` moves to exactly one of the terminal states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Pending,
+    Done,
+    Failed,
+}
+
+impl PaymentStatus {
+    /// The text stored in the database and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Done => "done",
+            PaymentStatus::Failed => "failed",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(PaymentStatus::Pending),
+            "done" => Some(PaymentStatus::Done),
+            "failed" => Some(PaymentStatus::Failed),
+            _ => None,
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        self != PaymentStatus::Pending
+    }
+}
+
+impl fmt::Display for PaymentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a payment ended `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The payer's balance did not cover the amount when settle applied it.
+    InsufficientFunds,
+    /// The broker did not take the payment when it was submitted; the
+    /// client was told so (503) and nothing moved.
+    NotQueued,
+}
+
+impl FailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::InsufficientFunds => "insufficient_funds",
+            FailureReason::NotQueued => "not_queued",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Option<Self> {
+        match s {
+            "insufficient_funds" => Some(FailureReason::InsufficientFunds),
+            "not_queued" => Some(FailureReason::NotQueued),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a payment request breaks the rules, beyond the shape of its fields.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentRuleError {
+    #[error("amount must be greater than zero")]
+    ZeroAmount,
+    #[error("from_account and to_account must differ")]
+    SameAccount,
+    #[error("payment_description is longer than {MAX_DESCRIPTION_CHARS} characters")]
+    DescriptionTooLong,
+}
+
+/// A payment request that passed every check the API can make at once.
+/// Whether the payer can afford it is decided later, by settle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPayment {
+    pub id: PaymentId,
+    pub from_account: AccountId,
+    pub to_account: AccountId,
+    pub amount: Amount,
+    pub description: Option<String>,
+}
+
+impl NewPayment {
+    pub fn new(
+        from_account: AccountId,
+        to_account: AccountId,
+        amount: Amount,
+        description: Option<String>,
+    ) -> Result<Self, PaymentRuleError> {
+        if amount.is_zero() {
+            return Err(PaymentRuleError::ZeroAmount);
+        }
+        if from_account == to_account {
+            return Err(PaymentRuleError::SameAccount);
+        }
+        if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
+            return Err(PaymentRuleError::DescriptionTooLong);
+        }
+        Ok(NewPayment { id: PaymentId::new(), from_account, to_account, amount, description })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn amount(s: &str) -> Amount {
+        Amount::parse(s).expect("valid amount")
+    }
+
+    #[test]
+    fn accepts_a_plain_payment() {
+        let (a, b) = (AccountId::new(), AccountId::new());
+        let payment = NewPayment::new(a, b, amount("1.00"), Some("rent".into())).expect("valid");
+        assert_eq!((payment.from_account, payment.to_account), (a, b));
+        assert_eq!(payment.amount.minor(), 100);
+    }
+
+    #[test]
+    fn rejects_zero_same_account_and_long_descriptions() {
+        let (a, b) = (AccountId::new(), AccountId::new());
+        assert_eq!(NewPayment::new(a, b, Amount::ZERO, None), Err(PaymentRuleError::ZeroAmount));
+        assert_eq!(NewPayment::new(a, a, amount("1"), None), Err(PaymentRuleError::SameAccount));
+        let long = "é".repeat(MAX_DESCRIPTION_CHARS + 1);
+        assert_eq!(NewPayment::new(a, b, amount("1"), Some(long)), Err(PaymentRuleError::DescriptionTooLong));
+        // The limit counts characters, not UTF-8 bytes.
+        let at_limit = "é".repeat(MAX_DESCRIPTION_CHARS);
+        assert!(NewPayment::new(a, b, amount("1"), Some(at_limit)).is_ok());
+    }
+
+    #[test]
+    fn statuses_round_trip_through_the_database_text() {
+        for status in [PaymentStatus::Pending, PaymentStatus::Done, PaymentStatus::Failed] {
+            assert_eq!(PaymentStatus::from_db(status.as_str()), Some(status));
+        }
+        assert_eq!(PaymentStatus::from_db("processing"), None);
+        assert!(!PaymentStatus::Pending.is_terminal());
+        assert!(PaymentStatus::Done.is_terminal() && PaymentStatus::Failed.is_terminal());
+    }
+}

@@ -1,0 +1,96 @@
+//! The crate's one error type.
+
+use crate::domain::{AccountId, settlement::PlanError};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+
+    #[error("message broker error")]
+    Broker(#[from] lapin::Error),
+
+    #[error("the broker did not confirm the message to queue {queue}")]
+    NotConfirmed { queue: String },
+
+    #[error("the broker ended the consumer of queue {queue}")]
+    ConsumerCancelled { queue: String },
+
+    #[error("redis error")]
+    Redis(#[from] redis::RedisError),
+
+    #[error("account {0} does not exist")]
+    UnknownAccount(AccountId),
+
+    #[error("settle could not plan a batch")]
+    Plan(#[from] PlanError),
+
+    #[error("the database holds a value payrail cannot read: {0}")]
+    Corrupt(String),
+
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    #[error("malformed message on queue {queue}")]
+    BadMessage {
+        queue: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("I/O error")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// Whether retrying the same operation later may succeed (a dependency
+    /// was briefly unreachable), as opposed to a bug or bad data.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Database(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Tls(_)
+                ) || db_error_code(e).is_some_and(|code| {
+                    // serialization_failure, deadlock_detected, admin/crash shutdown,
+                    // cannot_connect_now
+                    matches!(code.as_str(), "40001" | "40P01" | "57P01" | "57P02" | "57P03")
+                })
+            }
+            Error::Broker(_)
+            | Error::NotConfirmed { .. }
+            | Error::ConsumerCancelled { .. }
+            | Error::Redis(_)
+            | Error::Io(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The SQLSTATE of a database error, if the server sent one.
+pub(crate) fn db_error_code(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+/// Renders an error with its whole chain of causes, for logs.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

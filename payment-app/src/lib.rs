@@ -1,0 +1,21 @@
+//! payrail's payment service: an HTTP API that accepts payments, a lock
+//! worker that locks both accounts in Redis, and a settle worker that
+//! applies payments to a PostgreSQL ledger, connected by RabbitMQ.
+//!
+//! `main.rs` only parses the command line and calls [`app::run`]; every
+//! part lives here so tests and other binaries can use it.
+
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod broker;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod intake;
+pub mod lock;
+pub mod telemetry;
+pub mod worker;
+
+pub use error::{Error, Result};
