@@ -1,0 +1,321 @@
+//! The payment flow end to end: the real binary against the real
+//! PostgreSQL, RabbitMQ and Redis, each test in its own database and vhost.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{App, RedisNodes, TestEnv};
+use futures_util::{StreamExt, stream};
+use serde_json::{Value, json};
+
+const SETTLE_WITHIN: Duration = Duration::from_secs(60);
+
+fn id(body: &Value) -> String {
+    body["id"].as_str().unwrap_or_else(|| panic!("no id in {body}")).to_owned()
+}
+
+async fn payment_count(env: &TestEnv) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM payments").fetch_one(&env.pg().await).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_payment_settles_and_moves_money() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = app.account("100.00").await;
+    let b = app.account("0").await;
+
+    let (status, body) = app
+        .post(
+            "/api/v1/payment",
+            json!({"from_account": a, "to_account": b, "amount": "99.01", "payment_description": "this is a payment desc."}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "pending");
+    assert_eq!(body["amount"], "99.01");
+    assert_eq!(body["payment_description"], "this is a payment desc.");
+
+    let done = app.wait_terminal(&[id(&body)], SETTLE_WITHIN).await;
+    assert_eq!(done[0]["status"], "done", "{}", done[0]);
+    assert_eq!(done[0]["failure_reason"], Value::Null);
+    assert_eq!(app.balance(&a).await, "0.99");
+    assert_eq!(app.balance(&b).await, "99.01");
+
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}
+
+#[tokio::test]
+async fn a_payment_the_payer_cannot_cover_fails_with_insufficient_funds() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = app.account("10.00").await;
+    let b = app.account("0").await;
+
+    let (status, body) = app.pay(&a, &b, "10.01").await;
+    assert_eq!(status, 202, "{body}");
+    let failed = app.wait_terminal(&[id(&body)], SETTLE_WITHIN).await;
+    assert_eq!(failed[0]["status"], "failed");
+    assert_eq!(failed[0]["failure_reason"], "insufficient_funds");
+    assert_eq!(app.balance(&a).await, "10.00");
+    assert_eq!(app.balance(&b).await, "0.00");
+
+    // Exactly the balance is enough.
+    let (_, body) = app.pay(&a, &b, "10").await;
+    let done = app.wait_terminal(&[id(&body)], SETTLE_WITHIN).await;
+    assert_eq!(done[0]["status"], "done");
+    assert_eq!(app.balance(&a).await, "0.00");
+
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}
+
+#[tokio::test]
+async fn unknown_accounts_are_refused_and_nothing_is_recorded() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let known = app.account("5.00").await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+
+    for (from, to) in [(&unknown, &known), (&known, &unknown)] {
+        let (status, body) = app.pay(from, to, "1.00").await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"]["code"], "unknown_account");
+        assert!(body["error"]["message"].as_str().unwrap().contains(unknown.as_str()), "{body}");
+    }
+    let (status, body) = app.get(&format!("/api/v1/accounts/{unknown}")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    let (status, body) = app.get(&format!("/api/v1/payment/{unknown}")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(payment_count(&env).await, 0);
+}
+
+#[tokio::test]
+async fn bad_requests_get_one_json_error_shape_and_record_nothing() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = app.account("5.00").await;
+    let b = app.account("0").await;
+    let pay = |amount: Value| json!({"from_account": a, "to_account": b, "amount": amount});
+
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("not JSON", "{".into(), 400, "malformed_json"),
+        ("not an object", "[]".into(), 422, "invalid_body"),
+        ("missing amount", json!({"from_account": a, "to_account": b}).to_string(), 422, "invalid_body"),
+        ("unknown field", json!({"from_account": a, "to_account": b, "amount": "1", "ammount": "2"}).to_string(), 422, "invalid_body"),
+        ("number amount", pay(json!(1.5)).to_string(), 422, "invalid_body"),
+        ("zero", pay(json!("0.00")).to_string(), 422, "invalid_amount"),
+        ("negative", pay(json!("-1.00")).to_string(), 422, "invalid_amount"),
+        ("three decimals", pay(json!("1.001")).to_string(), 422, "invalid_amount"),
+        ("exponent", pay(json!("1e2")).to_string(), 422, "invalid_amount"),
+        ("spaces", pay(json!(" 1.00")).to_string(), 422, "invalid_amount"),
+        ("NaN", pay(json!("NaN")).to_string(), 422, "invalid_amount"),
+        ("overflow", pay(json!("92233720368547758.08")).to_string(), 422, "invalid_amount"),
+        ("non-UUID id", json!({"from_account": "abc", "to_account": b, "amount": "1"}).to_string(), 422, "invalid_account_id"),
+        ("equal accounts", json!({"from_account": a, "to_account": a, "amount": "1"}).to_string(), 422, "same_account"),
+        (
+            "long description",
+            json!({"from_account": a, "to_account": b, "amount": "1", "payment_description": "x".repeat(1001)}).to_string(),
+            422,
+            "description_too_long",
+        ),
+        ("too large", format!("{{\"pad\": \"{}\"}}", "x".repeat(70 * 1024)), 413, "payload_too_large"),
+    ];
+    for (name, body, status, code) in cases {
+        let r = app
+            .http
+            .post(format!("{}/api/v1/payment", app.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{name}");
+        let json: Value = r.json().await.unwrap();
+        assert_eq!(json["error"]["code"], code, "{name}: {json}");
+        assert!(json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}: {json}");
+    }
+
+    let r = app
+        .http
+        .post(format!("{}/api/v1/payment", app.base))
+        .body(pay(json!("1")).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415, "no content type");
+    let (status, body) = app.get("/api/v1/payment/not-an-id").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_id")));
+    let (status, body) = app.get("/no/such/route").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("route_not_found")));
+    let (status, body) = app.post("/api/v1/accounts", json!({"initial_balance": "1.234"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_amount")));
+
+    assert_eq!(payment_count(&env).await, 0);
+    assert_eq!(app.balance(&a).await, "5.00");
+}
+
+#[tokio::test]
+async fn an_account_can_be_opened_with_an_empty_body() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let r = app.http.post(format!("{}/api/v1/accounts", app.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["balance"], "0.00");
+    assert_eq!(location, format!("/api/v1/accounts/{}", id(&body)));
+}
+
+/// Overdraft races and A→B / B→A cycles over a few accounts: every payment
+/// ends terminal, no balance goes negative, and money adds up.
+#[tokio::test]
+async fn concurrent_payments_over_few_accounts_settle_exactly_once() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[("LOCK_RETRY_DELAY_MS", "20")]).await;
+    let mut accounts = Vec::new();
+    for _ in 0..4 {
+        accounts.push(app.account("10.00").await);
+    }
+    // 32 clients at once: alternating directions make A→B / B→A cycles,
+    // and 7.00 out of 10.00 accounts races overdrafts.
+    let responses: Vec<(u16, Value)> = stream::iter(0..240usize)
+        .map(|i| {
+            let from = &accounts[i % 4];
+            let to = &accounts[if i % 8 < 4 { (i + 1) % 4 } else { (i + 3) % 4 }];
+            app.pay(from, to, if i % 3 == 0 { "7.00" } else { "1.25" })
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let ids: Vec<String> = responses
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 202, "{body}");
+            id(body)
+        })
+        .collect();
+    let settled = app.wait_terminal(&ids, SETTLE_WITHIN).await;
+    let failed = settled.iter().filter(|p| p["status"] == "failed").count();
+    assert!(settled.iter().all(|p| p["status"] == "done" || p["failure_reason"] == "insufficient_funds"));
+    assert!(failed > 0, "the 7.00 payments should have raced into overdrafts");
+
+    let mut total = 0.0;
+    for account in &accounts {
+        total += app.balance(account).await.parse::<f64>().unwrap();
+    }
+    assert_eq!(format!("{total:.2}"), "40.00");
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}
+
+/// A settle message delivered again after its payment is done (a broker
+/// redelivery, a duplicate publish) must change nothing.
+#[tokio::test]
+async fn a_redelivered_settle_message_does_not_apply_twice() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = app.account("50.00").await;
+    let b = app.account("0").await;
+    let (_, body) = app.pay(&a, &b, "20.00").await;
+    let payment = id(&body);
+    app.wait_terminal(std::slice::from_ref(&payment), SETTLE_WITHIN).await;
+
+    let conn = payment_app::broker::connect(&env.amqp_url, "test").await.unwrap();
+    let publisher = payment_app::broker::Publisher::new(&conn).await.unwrap();
+    let duplicate = json!({
+        "payment_id": payment, "from_account": a, "to_account": b,
+        "lock_token": uuid::Uuid::new_v4(),
+    });
+    for _ in 0..3 {
+        publisher.publish(payment_app::broker::SETTLE_QUEUE, &duplicate).await.unwrap();
+    }
+    // Settle logs each duplicate it finds already settled.
+    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
+    let ignored = |log: String| {
+        log.lines().filter(|l| l.contains("redelivery ignored") && l.contains(&payment)).count()
+    };
+    while ignored(app.log_text()) < 3 {
+        assert!(std::time::Instant::now() < deadline, "{}", app.log_tail());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.balance(&a).await, "30.00");
+    assert_eq!(app.balance(&b).await, "20.00");
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}
+
+/// SIGTERM stops intake and exits cleanly; what was accepted but not yet
+/// settled is settled by the next start.
+#[tokio::test]
+async fn sigterm_stops_cleanly_and_nothing_accepted_is_lost() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = app.account("100.00").await;
+    let b = app.account("100.00").await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let (from, to) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let (status, body) = app.pay(from, to, "3.00").await;
+        assert_eq!(status, 202, "{body}");
+        ids.push(id(&body));
+    }
+    let status = app.terminate();
+    assert!(status.success(), "exit status {status:?}");
+
+    let app = App::start(&env, &[]).await;
+    let settled = app.wait_terminal(&ids, SETTLE_WITHIN).await;
+    assert!(settled.iter().all(|p| p["status"] == "done"), "every payment is covered");
+    assert_eq!(app.balance(&a).await, "100.00");
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}
+
+/// The lock over three Redis nodes: payments flow with all up and with one
+/// down; with two down no lock is granted and payments wait, then finish
+/// once a node is back.
+#[tokio::test]
+async fn three_redis_nodes_tolerate_one_down_and_wait_out_two() {
+    let nodes = RedisNodes::start(3);
+    let mut env = TestEnv::new();
+    env.redis_urls = nodes.urls.join(",");
+    let app = App::start(&env, &[("LOCK_RETRY_DELAY_MS", "50"), ("REDIS_TIMEOUT_MS", "100")]).await;
+    let a = app.account("100.00").await;
+    let b = app.account("100.00").await;
+    let round = |n: usize| {
+        let (a, b, app) = (a.clone(), b.clone(), &app);
+        async move {
+            let mut ids = Vec::new();
+            for i in 0..n {
+                let (from, to) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+                let (status, body) = app.pay(from, to, "1.00").await;
+                assert_eq!(status, 202, "{body}");
+                ids.push(id(&body));
+            }
+            ids
+        }
+    };
+
+    let ids = round(10).await;
+    assert!(app.wait_terminal(&ids, SETTLE_WITHIN).await.iter().all(|p| p["status"] == "done"));
+
+    nodes.stop_one(1);
+    let ids = round(10).await;
+    assert!(app.wait_terminal(&ids, SETTLE_WITHIN).await.iter().all(|p| p["status"] == "done"));
+
+    nodes.stop_one(2);
+    let waiting = round(6).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for payment in &waiting {
+        let (_, body) = app.get(&format!("/api/v1/payment/{payment}")).await;
+        assert_eq!(body["status"], "pending", "no lock can be granted with one node of three");
+    }
+    nodes.start_one(2);
+    let settled = app.wait_terminal(&waiting, SETTLE_WITHIN).await;
+    assert!(settled.iter().all(|p| p["status"] == "done"));
+    assert_eq!(app.balance(&a).await, "100.00");
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}
