@@ -1,6 +1,8 @@
 //! The payment flow end to end: the real binary against the real
 //! PostgreSQL, RabbitMQ and Redis, each test in its own database and vhost.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
+
 mod common;
 
 use std::time::Duration;

@@ -40,7 +40,7 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
 
     let rows: Vec<PendingRow> = sqlx::query_as(
         "SELECT id, from_account, to_account, amount FROM payments \
-         WHERE id = ANY($1) AND status = 'pending' ORDER BY id FOR UPDATE",
+         WHERE id = ANY($1) AND status = 'pending' ORDER BY id FOR NO KEY UPDATE",
     )
     .bind(&ids)
     .fetch_all(&mut *tx)
@@ -73,7 +73,7 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     account_ids.sort_unstable();
     account_ids.dedup();
     let balances: Vec<(AccountId, i64)> =
-        sqlx::query_as("SELECT id, balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        sqlx::query_as("SELECT id, balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
             .bind(&account_ids)
             .fetch_all(&mut *tx)
             .await?;

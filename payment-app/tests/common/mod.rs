@@ -4,7 +4,7 @@
 //!
 //! A service that is down fails the test: nothing here skips.
 
-#![allow(dead_code, clippy::unwrap_used)] // each test binary uses a part of it
+#![allow(dead_code)] // each test binary uses a part of it
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -142,10 +142,10 @@ impl App {
     async fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(r) = self.http.get(format!("{}/healthz", self.base)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = self.http.get(format!("{}/healthz", self.base)).send().await
+                && r.status().is_success()
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -220,6 +220,13 @@ impl App {
             }
         }
         terminal
+    }
+
+    /// Warnings and errors the app logged, for failure messages.
+    pub fn log_problems(&self) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
     pub fn log_tail(&self) -> String {

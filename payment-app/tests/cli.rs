@@ -1,0 +1,94 @@
+//! The command line: help, `migrate`, and `audit`'s report and exit codes.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
+
+mod common;
+
+use common::TestEnv;
+
+#[test]
+fn help_names_every_setting_and_its_environment_variable() {
+    let env = TestEnv::new();
+    let out = env.command(&["all", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "DATABASE_URL",
+        "DATABASE_READ_URL",
+        "AMQP_URL",
+        "REDIS_URLS",
+        "HTTP_ADDR",
+        "LOCK_TTL_MS",
+        "LOCK_PREFETCH",
+        "SETTLE_PREFETCH",
+        "DB_POOL_SIZE",
+        "SKIP_MIGRATIONS",
+    ] {
+        assert!(help.contains(&format!("[env: {var}")), "{var} missing from:\n{help}");
+    }
+    let top = env.command(&["--help"]).output().unwrap();
+    let top = String::from_utf8_lossy(&top.stdout);
+    for sub in ["all", "api", "worker", "migrate", "audit"] {
+        assert!(top.lines().any(|l| l.trim_start().starts_with(sub)), "{sub} missing from:\n{top}");
+    }
+}
+
+#[tokio::test]
+async fn audit_passes_on_a_sound_ledger_and_fails_on_a_tampered_one() {
+    let env = TestEnv::new();
+    let migrate = env.command(&["migrate"]).output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["ok"], true);
+
+    // Money out of nowhere: a balance that no ledger entry explains.
+    let pg = env.pg().await;
+    let account = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO accounts (id, balance) VALUES ($1, 500)")
+        .bind(account)
+        .execute(&pg)
+        .await
+        .unwrap();
+    // And a payment stuck pending for an hour.
+    let other = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO accounts (id, balance) VALUES ($1, 0)").bind(other).execute(&pg).await.unwrap();
+    sqlx::query(
+        "INSERT INTO payments (id, from_account, to_account, amount, created_at) \
+         VALUES ($1, $2, $3, 1, now() - interval '1 hour')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(account)
+    .bind(other)
+    .execute(&pg)
+    .await
+    .unwrap();
+
+    let (code, report) = env.audit();
+    assert_eq!(code, 1, "{report}");
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["balances_match_ledger", "money_conserved", "no_stuck_pending"]);
+
+    let text = env.command(&["audit"]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("FAIL  balances_match_ledger"), "{text}");
+    assert!(text.contains(&account.to_string()), "the report names the account:\n{text}");
+}
+
+#[test]
+fn audit_exits_2_when_it_cannot_reach_the_database() {
+    let env = TestEnv::new();
+    let out = env
+        .command(&["audit", "--db-timeout-ms", "500"])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nowhere")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,0 +1,142 @@
+//! Settle against the real PostgreSQL, without the broker or the lock: the
+//! guarded transition alone must make every payment apply exactly once.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
+
+mod common;
+
+use common::TestEnv;
+use futures_util::future::join_all;
+use payment_app::db::{self, Db, DbConfig};
+use payment_app::domain::{AccountId, Amount, NewPayment, PaymentId, PaymentStatus};
+use std::time::Duration;
+
+async fn ledger(env: &TestEnv) -> Db {
+    db::ensure_database(&env.database_url).await.unwrap();
+    let db = Db::connect(&DbConfig {
+        url: env.database_url.clone(),
+        read_url: None,
+        pool_size: 16,
+        acquire_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    db::migrate(&db.primary).await.unwrap();
+    db
+}
+
+fn cents(minor: i64) -> Amount {
+    Amount::from_minor(minor).unwrap()
+}
+
+async fn account(db: &Db, minor: i64) -> AccountId {
+    db::accounts::create(&db.primary, AccountId::new(), cents(minor)).await.unwrap().id
+}
+
+async fn payment(db: &Db, from: AccountId, to: AccountId, minor: i64) -> PaymentId {
+    let new = NewPayment::new(from, to, cents(minor), None).unwrap();
+    db::payments::insert(&db.primary, &new).await.unwrap().id
+}
+
+async fn balance(db: &Db, id: AccountId) -> i64 {
+    db::accounts::get(&db.primary, id).await.unwrap().unwrap().balance.minor()
+}
+
+async fn audit_ok(db: &Db) {
+    let report = payment_app::audit::run(&db.primary, Duration::from_secs(3600)).await.unwrap();
+    assert!(report.ok, "{report}");
+}
+
+#[tokio::test]
+async fn settling_the_same_payment_again_changes_nothing() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let (a, b) = (account(&db, 1000).await, account(&db, 0).await);
+    let p = payment(&db, a, b, 400).await;
+
+    let first = db::settle::settle_batch(&db.primary, &[p]).await.unwrap();
+    assert_eq!(first.applied.len(), 1);
+    let again = db::settle::settle_batch(&db.primary, &[p]).await.unwrap();
+    assert!(again.applied.is_empty());
+    assert_eq!(again.skipped, [p]);
+    assert_eq!((balance(&db, a).await, balance(&db, b).await), (600, 400));
+    audit_ok(&db).await;
+}
+
+#[tokio::test]
+async fn concurrent_settles_of_one_payment_apply_it_once() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let (a, b) = (account(&db, 1000).await, account(&db, 0).await);
+    let p = payment(&db, a, b, 700).await;
+
+    let ids = [p];
+    let results = join_all((0..8).map(|_| db::settle::settle_batch(&db.primary, &ids))).await;
+    let applied: usize = results.into_iter().map(|r| r.unwrap().applied.len()).sum();
+    assert_eq!(applied, 1);
+    assert_eq!((balance(&db, a).await, balance(&db, b).await), (300, 700));
+    audit_ok(&db).await;
+}
+
+/// Batches that overlap in accounts, in both directions, running at once:
+/// rows are locked in id order, so they wait for each other and never
+/// deadlock, and each payment ends exactly once.
+#[tokio::test]
+async fn overlapping_batches_do_not_deadlock_or_overdraw() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let mut accounts = Vec::new();
+    for _ in 0..5 {
+        accounts.push(account(&db, 1000).await);
+    }
+    let mut batches = Vec::new();
+    for batch in 0..12 {
+        let mut ids = Vec::new();
+        for i in 0..20 {
+            let from = accounts[(batch + i) % 5];
+            let to = accounts[(batch + 4 * i + 1) % 5];
+            if from != to {
+                ids.push(payment(&db, from, to, 150).await);
+            }
+        }
+        // Every other batch lists its payments backwards.
+        if batch % 2 == 1 {
+            ids.reverse();
+        }
+        batches.push(ids);
+    }
+    let all: Vec<PaymentId> = batches.iter().flatten().copied().collect();
+    let results = join_all(batches.iter().map(|ids| db::settle::settle_batch(&db.primary, ids))).await;
+    let applied: usize = results.into_iter().map(|r| r.unwrap().applied.len()).sum();
+    assert_eq!(applied, all.len());
+
+    let pool = &db.primary;
+    for id in &all {
+        let p = db::payments::get(pool, *id).await.unwrap().unwrap();
+        assert!(p.status.is_terminal());
+        assert_eq!(p.failure_reason.is_some(), p.status == PaymentStatus::Failed);
+    }
+    let mut total = 0;
+    for a in &accounts {
+        let b = balance(&db, *a).await;
+        assert!(b >= 0);
+        total += b;
+    }
+    assert_eq!(total, 5000);
+    audit_ok(&db).await;
+}
+
+#[tokio::test]
+async fn a_duplicate_inside_one_batch_applies_once() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let (a, b) = (account(&db, 500).await, account(&db, 0).await);
+    let p = payment(&db, a, b, 300).await;
+    let q = payment(&db, b, a, 100).await;
+    let settled = db::settle::settle_batch(&db.primary, &[q, p, p]).await.unwrap();
+    assert_eq!(settled.applied.len(), 2);
+    // Applied in id (creation) order: p first, so b can pay q.
+    assert_eq!((balance(&db, a).await, balance(&db, b).await), (300, 200));
+    audit_ok(&db).await;
+}
