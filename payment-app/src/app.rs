@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -13,15 +12,15 @@ use tracing::{error, info, warn};
 
 use crate::api::{self, AppState};
 use crate::audit;
-use crate::broker::{self, Publisher};
+use crate::broker::{Broker, Publisher};
 use crate::config::{
-    AllArgs, ApiArgs, AuditArgs, BrokerArgs, Command, DatabaseArgs, LockWorkerArgs, SettleWorkerArgs,
+    AllArgs, ApiArgs, AuditArgs, Command, DatabaseArgs, LockWorkerArgs, RelayArgs, SettleWorkerArgs,
     ShutdownArgs, WorkerCommand,
 };
 use crate::db::{self, Db};
 use crate::error::{Result, chain};
 use crate::lock::AccountLock;
-use crate::worker::{lock::LockWorker, settle::SettleWorker};
+use crate::worker::{lock::LockWorker, relay::Relay, settle::SettleWorker};
 
 /// Runs one subcommand to its end.
 pub async fn run(command: Command) -> Result<ExitCode> {
@@ -77,71 +76,73 @@ async fn migrate(args: &DatabaseArgs) -> Result<Db> {
     Ok(db)
 }
 
-async fn connect_broker(args: &BrokerArgs, name: &str) -> Result<Arc<lapin::Connection>> {
-    let conn = broker::connect(&args.amqp_url, name).await?;
-    args.topology().declare(&conn).await?;
-    Ok(Arc::new(conn))
+fn relay(db: &Db, publisher: &Publisher, args: &RelayArgs) -> Relay {
+    Relay {
+        db: db.clone(),
+        publisher: publisher.clone(),
+        stale_after: Duration::from_secs(args.relay_after_secs),
+        interval: Duration::from_secs(args.relay_interval_secs),
+    }
 }
 
 async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
     let db =
         if args.skip_migrations { Db::connect(&args.db.config()).await? } else { migrate(&args.db).await? };
-    let conn = connect_broker(&args.broker, "payrail-all").await?;
+    let broker = args.broker.connect("payrail-all").await?;
     let lock = AccountLock::new(&args.redis.lock_config())?;
-    let state = AppState { db: db.clone(), publisher: Publisher::new(&conn).await? };
+    let publisher = Publisher::new(&broker);
+    let state = AppState { db: db.clone(), publisher: publisher.clone() };
     let listener = TcpListener::bind(args.http.http_addr).await?;
 
     let mut parts = Parts::new(shutdown.clone());
-    parts.spawn("api", api::serve(listener, state.clone(), shutdown.clone()));
-    let lock_worker = LockWorker {
-        lock: lock.clone(),
-        topology: args.broker.topology(),
-        prefetch: args.lock_worker.lock_prefetch,
-    };
-    parts.spawn("lock worker", lock_worker.run(conn.clone(), shutdown.clone()));
+    parts.spawn("api", api::serve(listener, state, shutdown.clone()));
+    let lock_worker = LockWorker { lock: lock.clone(), prefetch: args.lock_worker.lock_prefetch };
+    parts.spawn("lock worker", lock_worker.run(broker.clone(), shutdown.clone()));
     let settle_worker = SettleWorker {
         db: db.clone(),
         lock,
         prefetch: args.settle_worker.settle_prefetch,
         batch_max: usize::from(args.settle_worker.settle_batch_max),
     };
-    parts.spawn("settle worker", settle_worker.run(conn.clone(), shutdown.clone()));
+    parts.spawn("settle worker", settle_worker.run(broker.clone(), shutdown.clone()));
+    parts.spawn("relay", relay(&db, &publisher, &args.relay).run(shutdown.clone()));
     let result = parts.join(&args.shutdown).await;
-    state.publisher.close().await;
-    close(conn, db).await;
+    publisher.close().await;
+    close(broker, db).await;
     result
 }
 
 async fn run_api(args: ApiArgs, shutdown: CancellationToken) -> Result<()> {
     let db = Db::connect(&args.db.config()).await?;
-    let conn = connect_broker(&args.broker, "payrail-api").await?;
-    let state = AppState { db: db.clone(), publisher: Publisher::new(&conn).await? };
+    let broker = args.broker.connect("payrail-api").await?;
+    let publisher = Publisher::new(&broker);
+    let state = AppState { db: db.clone(), publisher: publisher.clone() };
     let listener = TcpListener::bind(args.http.http_addr).await?;
     let mut parts = Parts::new(shutdown.clone());
-    parts.spawn("api", api::serve(listener, state.clone(), shutdown.clone()));
+    parts.spawn("api", api::serve(listener, state, shutdown.clone()));
     let result = parts.join(&args.shutdown).await;
-    state.publisher.close().await;
-    close(conn, db).await;
+    publisher.close().await;
+    close(broker, db).await;
     result
 }
 
 async fn run_lock_worker(args: LockWorkerArgs, shutdown: CancellationToken) -> Result<()> {
-    let conn = connect_broker(&args.broker, "payrail-lock-worker").await?;
+    let broker = args.broker.connect("payrail-lock-worker").await?;
     let worker = LockWorker {
         lock: AccountLock::new(&args.redis.lock_config())?,
-        topology: args.broker.topology(),
         prefetch: args.tuning.lock_prefetch,
     };
     let mut parts = Parts::new(shutdown.clone());
-    parts.spawn("lock worker", worker.run(conn.clone(), shutdown.clone()));
+    parts.spawn("lock worker", worker.run(broker.clone(), shutdown.clone()));
     let result = parts.join(&args.shutdown).await;
-    let _ = conn.close(200, "shutdown".into()).await;
+    broker.close().await;
     result
 }
 
 async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) -> Result<()> {
     let db = Db::connect(&args.db.config()).await?;
-    let conn = connect_broker(&args.broker, "payrail-settle-worker").await?;
+    let broker = args.broker.connect("payrail-settle-worker").await?;
+    let publisher = Publisher::new(&broker);
     let worker = SettleWorker {
         db: db.clone(),
         lock: AccountLock::new(&args.redis.lock_config())?,
@@ -149,14 +150,16 @@ async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) 
         batch_max: usize::from(args.tuning.settle_batch_max),
     };
     let mut parts = Parts::new(shutdown.clone());
-    parts.spawn("settle worker", worker.run(conn.clone(), shutdown.clone()));
+    parts.spawn("settle worker", worker.run(broker.clone(), shutdown.clone()));
+    parts.spawn("relay", relay(&db, &publisher, &args.relay).run(shutdown.clone()));
     let result = parts.join(&args.shutdown).await;
-    close(conn, db).await;
+    publisher.close().await;
+    close(broker, db).await;
     result
 }
 
-async fn close(conn: Arc<lapin::Connection>, db: Db) {
-    let _ = conn.close(200, "shutdown".into()).await;
+async fn close(broker: Broker, db: Db) {
+    broker.close().await;
     db.close().await;
 }
 

@@ -1,10 +1,12 @@
-//! RabbitMQ: the queues payments travel through, the messages on them, and
-//! a publisher that only reports success once the broker has the message.
+//! RabbitMQ: the queues payments travel through, the messages on them, a
+//! connection that is remade when lost, and a publisher that only reports
+//! success once the broker has the message.
 //!
 //! ```text
 //! API ──▶ payrail.lock ──▶ lock worker ──▶ payrail.settle ──▶ settle worker
-//!              ▲                │ accounts busy
-//!              └── TTL expiry ◀─┴──▶ payrail.lock.retry.<N>ms
+//!              ▲                │ accounts busy                    │
+//!              └── TTL expiry ◀─┴──▶ payrail.lock.retry.<N>ms      │
+//!   delivery limit reached, or unparseable (both work queues) ─────┴──▶ payrail.dead
 //! ```
 //!
 //! All queues are durable quorum queues and every message is persistent and
@@ -15,6 +17,8 @@
 //! without a timer in any process. Its name carries the delay, so instances
 //! configured with different delays never clash over queue arguments.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::options::{
@@ -23,14 +27,19 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer};
 use serde::{Deserialize, Serialize};
-use tracing::info;
+use tokio::sync::Mutex;
+use tracing::{debug, info, warn};
 
+use crate::db::redact_url;
 use crate::domain::{AccountId, PaymentId};
 use crate::error::{Error, Result};
 use crate::lock::LockToken;
 
 pub const LOCK_QUEUE: &str = "payrail.lock";
 pub const SETTLE_QUEUE: &str = "payrail.settle";
+/// Where messages go that failed `delivery_limit` times or could not be
+/// parsed; listed and replayed by `payment-app dead-letters`.
+pub const DEAD_LETTER_QUEUE: &str = "payrail.dead";
 
 /// A payment on its way to the lock worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,10 +71,12 @@ impl SettleRequest {
     }
 }
 
-/// Queue names for one configuration.
+/// Queue names and arguments for one configuration.
 #[derive(Debug, Clone)]
 pub struct Topology {
     pub retry_delay: Duration,
+    /// Deliveries of one message before it is dead-lettered to [`DEAD_LETTER_QUEUE`].
+    pub delivery_limit: u32,
 }
 
 impl Topology {
@@ -73,27 +84,38 @@ impl Topology {
         format!("{LOCK_QUEUE}.retry.{}ms", self.retry_delay.as_millis())
     }
 
-    /// Declares every queue (idempotent: safe on every start).
+    /// Declares every queue (idempotent: safe on every start and reconnect).
     pub async fn declare(&self, conn: &Connection) -> Result<()> {
         let channel = conn.create_channel().await?;
+        declare_quorum(&channel, DEAD_LETTER_QUEUE, FieldTable::default()).await?;
         for queue in [LOCK_QUEUE, SETTLE_QUEUE] {
-            declare_quorum(&channel, queue, FieldTable::default()).await?;
+            // A message that fails this many times goes to the dead-letter
+            // queue instead of cycling for ever.
+            let mut args = dead_letter_to(DEAD_LETTER_QUEUE);
+            args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(i64::from(self.delivery_limit)));
+            declare_quorum(&channel, queue, args).await?;
         }
-        let mut retry_args = FieldTable::default();
+        let mut retry_args = dead_letter_to(LOCK_QUEUE);
         let ttl_ms = i64::try_from(self.retry_delay.as_millis())
             .map_err(|_| Error::Config("retry delay is too long".into()))?;
         retry_args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl_ms));
-        retry_args.insert("x-dead-letter-exchange".into(), long_string(""));
-        retry_args.insert("x-dead-letter-routing-key".into(), long_string(LOCK_QUEUE));
-        // At-least-once dead-lettering needs reject-publish overflow; without
-        // it a broker failure mid-dead-letter could drop the payment.
-        retry_args.insert("x-dead-letter-strategy".into(), long_string("at-least-once"));
-        retry_args.insert("x-overflow".into(), long_string("reject-publish"));
         declare_quorum(&channel, &self.retry_queue(), retry_args).await?;
         channel.close(200, "declared".into()).await?;
-        info!(retry_queue = %self.retry_queue(), "queues declared");
+        debug!(retry_queue = %self.retry_queue(), "queues declared");
         Ok(())
     }
+}
+
+/// Arguments that dead-letter a queue's rejected or expired messages to
+/// `target`, at least once: without `reject-publish` overflow a broker
+/// failure in the middle of dead-lettering could drop a payment.
+fn dead_letter_to(target: &str) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-dead-letter-exchange".into(), long_string(""));
+    args.insert("x-dead-letter-routing-key".into(), long_string(target));
+    args.insert("x-dead-letter-strategy".into(), long_string("at-least-once"));
+    args.insert("x-overflow".into(), long_string("reject-publish"));
+    args
 }
 
 fn long_string(s: &str) -> AMQPValue {
@@ -112,58 +134,167 @@ async fn declare_quorum(channel: &Channel, queue: &str, mut args: FieldTable) ->
     Ok(())
 }
 
-/// Connects to the broker; `name` shows in the management UI.
-pub async fn connect(url: &str, name: &str) -> Result<Connection> {
-    let properties = ConnectionProperties::default().with_connection_name(name.into());
-    Ok(Connection::connect(url, properties).await?)
+/// A connection to the broker that is remade when it is lost: callers ask
+/// for the current connection each time they (re)start, and the topology is
+/// declared again on every new connection, since a broker that lost its
+/// definitions would otherwise refuse every publish.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<BrokerInner>,
 }
 
-/// Publishes JSON messages and waits for the broker's confirm of each.
-/// Clones share one channel; confirms of concurrent publishes are matched by
-/// lapin, so callers publish concurrently.
-#[derive(Clone, Debug)]
-pub struct Publisher {
-    channel: Channel,
+struct BrokerInner {
+    url: String,
+    name: String,
+    topology: Topology,
+    timeout: Duration,
+    current: Mutex<Option<Arc<Connection>>>,
 }
 
-impl Publisher {
-    pub async fn new(conn: &Connection) -> Result<Self> {
-        let channel = conn.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        Ok(Publisher { channel })
+impl fmt::Debug for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker")
+            .field("url", &redact_url(&self.inner.url))
+            .field("name", &self.inner.name)
+            .finish()
+    }
+}
+
+impl Broker {
+    /// Connects and declares the topology; fails if the broker cannot be
+    /// reached now, so a misconfigured process stops at start-up.
+    pub async fn connect(url: &str, name: &str, topology: Topology, timeout: Duration) -> Result<Self> {
+        let broker = Broker {
+            inner: Arc::new(BrokerInner {
+                url: url.to_owned(),
+                name: name.to_owned(),
+                topology,
+                timeout,
+                current: Mutex::new(None),
+            }),
+        };
+        broker.connection().await?;
+        Ok(broker)
     }
 
-    /// Returns once the broker has the message durably in `queue`.
-    pub async fn publish<T: Serialize>(&self, queue: &str, message: &T) -> Result<()> {
-        let body =
-            serde_json::to_vec(message).expect("broker messages are plain structs that always serialize");
-        let properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type(ShortString::from("application/json"));
-        let confirm = self
-            .channel
-            .basic_publish(
-                "".into(),
-                queue.into(),
-                BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() },
-                &body,
-                properties,
-            )
-            .await?
-            .await?;
-        match confirm {
-            Confirmation::Ack(None) => Ok(()),
-            // Ack(Some) is a returned message: acknowledged but unroutable.
-            Confirmation::Ack(Some(_)) | Confirmation::Nack(_) | Confirmation::NotRequested => {
-                Err(Error::NotConfirmed { queue: queue.to_owned() })
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    /// The live connection, reconnecting first if it was lost.
+    pub async fn connection(&self) -> Result<Arc<Connection>> {
+        let mut current = self.inner.current.lock().await;
+        if let Some(conn) = current.as_ref() {
+            if conn.status().connected() {
+                return Ok(conn.clone());
             }
+            warn!("broker connection lost; reconnecting");
         }
+        *current = None;
+        let connect = async {
+            let properties =
+                ConnectionProperties::default().with_connection_name(self.inner.name.as_str().into());
+            let conn = Connection::connect(&self.inner.url, properties).await?;
+            self.inner.topology.declare(&conn).await?;
+            Ok::<_, Error>(conn)
+        };
+        let conn = tokio::time::timeout(self.inner.timeout, connect)
+            .await
+            .map_err(|_| Error::Timeout { what: "connecting to the broker" })??;
+        info!(broker = %redact_url(&self.inner.url), "connected to the broker");
+        let conn = Arc::new(conn);
+        *current = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Whether the current connection is up (without trying to make one).
+    pub async fn is_connected(&self) -> bool {
+        self.inner.current.lock().await.as_ref().is_some_and(|c| c.status().connected())
     }
 
     pub async fn close(&self) {
-        // Closing waits for outstanding confirms; an error here means the
-        // channel was already gone, which leaves nothing to clean up.
-        let _ = self.channel.close(200, "shutdown".into()).await;
+        if let Some(conn) = self.inner.current.lock().await.take() {
+            let _ = conn.close(200, "shutdown".into()).await;
+        }
+    }
+
+    /// Time allowed for connecting, and for one publish and its confirm.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+}
+
+/// Publishes JSON messages and waits for the broker's confirm of each.
+/// Clones share one confirm-mode channel, made again after a failure, so
+/// callers publish concurrently and recover without a restart.
+#[derive(Clone, Debug)]
+pub struct Publisher {
+    broker: Broker,
+    channel: Arc<Mutex<Option<Channel>>>,
+}
+
+impl Publisher {
+    pub fn new(broker: &Broker) -> Self {
+        Publisher { broker: broker.clone(), channel: Arc::new(Mutex::new(None)) }
+    }
+
+    async fn channel(&self) -> Result<Channel> {
+        let mut current = self.channel.lock().await;
+        if let Some(channel) = current.as_ref().filter(|c| c.status().connected()) {
+            return Ok(channel.clone());
+        }
+        let conn = self.broker.connection().await?;
+        let channel = conn.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        *current = Some(channel.clone());
+        Ok(channel)
+    }
+
+    /// Returns once the broker has the message durably in `queue`; fails
+    /// after the broker timeout.
+    pub async fn publish<T: Serialize>(&self, queue: &str, message: &T) -> Result<()> {
+        let body =
+            serde_json::to_vec(message).expect("broker messages are plain structs that always serialize");
+        self.publish_raw(queue, &body, FieldTable::default()).await
+    }
+
+    /// Publishes a body as it is, with `headers`.
+    pub async fn publish_raw(&self, queue: &str, body: &[u8], headers: FieldTable) -> Result<()> {
+        let attempt = async {
+            let channel = self.channel().await?;
+            let properties = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type(ShortString::from("application/json"))
+                .with_headers(headers);
+            let confirm = channel
+                .basic_publish(
+                    "".into(),
+                    queue.into(),
+                    BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() },
+                    body,
+                    properties,
+                )
+                .await?
+                .await?;
+            match confirm {
+                Confirmation::Ack(None) => Ok(()),
+                // Ack(Some) is a returned message: acknowledged but unroutable.
+                Confirmation::Ack(Some(_)) | Confirmation::Nack(_) | Confirmation::NotRequested => {
+                    Err(Error::NotConfirmed { queue: queue.to_owned() })
+                }
+            }
+        };
+        tokio::time::timeout(self.broker.timeout(), attempt)
+            .await
+            .map_err(|_| Error::Timeout { what: "publishing to the broker" })?
+    }
+
+    pub async fn close(&self) {
+        if let Some(channel) = self.channel.lock().await.take() {
+            // Closing waits for outstanding confirms; an error means the
+            // channel was already gone, which leaves nothing to clean up.
+            let _ = channel.close(200, "shutdown".into()).await;
+        }
     }
 }
 

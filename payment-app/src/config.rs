@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::broker::Topology;
+use crate::broker::{Broker, Topology};
 use crate::db::DbConfig;
 use crate::lock::LockConfig;
 
@@ -57,7 +57,7 @@ pub enum Command {
 pub enum WorkerCommand {
     /// Locks both accounts of each payment and forwards it to settle.
     Lock(LockWorkerArgs),
-    /// Applies locked payments to the ledger and releases their locks.
+    /// Applies locked payments to the ledger and releases their locks; also runs the relay.
     Settle(SettleWorkerArgs),
 }
 
@@ -75,6 +75,8 @@ pub struct AllArgs {
     pub lock_worker: LockTuning,
     #[command(flatten)]
     pub settle_worker: SettleTuning,
+    #[command(flatten)]
+    pub relay: RelayArgs,
     #[command(flatten)]
     pub shutdown: ShutdownArgs,
     /// Do not create the database or apply migrations at start (run `payment-app migrate` instead).
@@ -116,6 +118,8 @@ pub struct SettleWorkerArgs {
     pub redis: RedisArgs,
     #[command(flatten)]
     pub tuning: SettleTuning,
+    #[command(flatten)]
+    pub relay: RelayArgs,
     #[command(flatten)]
     pub shutdown: ShutdownArgs,
 }
@@ -174,12 +178,38 @@ pub struct BrokerArgs {
     /// How long a payment whose accounts are locked waits before the lock is tried again, in milliseconds.
     #[arg(long, env = "LOCK_RETRY_DELAY_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub lock_retry_delay_ms: u64,
+    /// Deliveries of one message before it goes to the dead-letter queue (payrail.dead).
+    #[arg(long, env = "DELIVERY_LIMIT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub delivery_limit: u32,
+    /// Longest wait for connecting to the broker, and for one publish and its confirm, in milliseconds.
+    #[arg(long, env = "BROKER_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub broker_timeout_ms: u64,
 }
 
 impl BrokerArgs {
     pub fn topology(&self) -> Topology {
-        Topology { retry_delay: Duration::from_millis(self.lock_retry_delay_ms) }
+        Topology {
+            retry_delay: Duration::from_millis(self.lock_retry_delay_ms),
+            delivery_limit: self.delivery_limit,
+        }
     }
+
+    /// Connects (and declares the queues); `name` shows in the broker's connection list.
+    pub async fn connect(&self, name: &str) -> crate::Result<Broker> {
+        Broker::connect(&self.amqp_url, name, self.topology(), Duration::from_millis(self.broker_timeout_ms))
+            .await
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RelayArgs {
+    /// A payment still pending this many seconds after it was accepted is published again
+    /// (it may never have reached the broker).
+    #[arg(long, env = "RELAY_AFTER_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub relay_after_secs: u64,
+    /// How often the relay looks for such payments, in seconds.
+    #[arg(long, env = "RELAY_INTERVAL_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub relay_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Args)]

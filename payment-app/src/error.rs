@@ -21,6 +21,9 @@ pub enum Error {
     #[error("the broker ended the consumer of queue {queue}")]
     ConsumerCancelled { queue: String },
 
+    #[error("timed out {what}")]
+    Timeout { what: &'static str },
+
     #[error("redis error")]
     Redis(#[from] redis::RedisError),
 

@@ -1,9 +1,10 @@
 //! Accepting a payment: record it `pending`, then hand it to the broker.
 //!
 //! The row is committed before the publish, so a payment the broker has is
-//! always one the database has. If the broker does not confirm, the payment
-//! is moved to `failed` (`not_queued`) and the client hears 503: no 202 is
-//! ever given for a payment that is not on its way.
+//! always one the database has, and the 202 rests on the commit alone: if
+//! the broker is down or does not confirm, the payment stays `pending` and
+//! the relay (`worker::relay`) publishes it once the broker is back. The
+//! API therefore keeps accepting payments through a broker outage.
 
 use tracing::{info, instrument, warn};
 
@@ -12,38 +13,23 @@ use crate::db::{self, Db, payments::Payment};
 use crate::domain::NewPayment;
 use crate::error::{Result, chain};
 
-/// What became of a submitted payment.
-#[derive(Debug)]
-pub enum Intake {
-    /// Recorded and queued: the client gets 202.
-    Accepted(Payment),
-    /// Recorded, but the broker did not take it; it is now `failed`.
-    NotQueued,
+#[instrument(skip_all, fields(payment_id = %payment.id))]
+pub async fn accept(db: &Db, publisher: &Publisher, payment: NewPayment) -> Result<Payment> {
+    let recorded = db::payments::insert(&db.primary, &payment).await?;
+    queue(publisher, &recorded).await;
+    Ok(recorded)
 }
 
-#[instrument(skip_all, fields(payment_id = %payment.id))]
-pub async fn accept(db: &Db, publisher: &Publisher, payment: NewPayment) -> Result<Intake> {
-    let recorded = db::payments::insert(&db.primary, &payment).await?;
+/// Publishes a recorded payment to the lock queue. A failure is logged, not
+/// returned: the payment is committed, and the relay will queue it.
+pub async fn queue(publisher: &Publisher, payment: &Payment) {
     let request = LockRequest {
-        payment_id: recorded.id,
-        from_account: recorded.from_account,
-        to_account: recorded.to_account,
+        payment_id: payment.id,
+        from_account: payment.from_account,
+        to_account: payment.to_account,
     };
     match publisher.publish(LOCK_QUEUE, &request).await {
-        Ok(()) => {
-            info!(amount = %recorded.amount, "payment accepted");
-            Ok(Intake::Accepted(recorded))
-        }
-        Err(e) => {
-            warn!(error = %chain(&e), "payment not queued");
-            if db::payments::fail_unqueued(&db.primary, recorded.id).await? {
-                Ok(Intake::NotQueued)
-            } else {
-                // The broker took it after all and settle has already run:
-                // the payment is on its way, so it is accepted.
-                let current = db::payments::get(&db.primary, recorded.id).await?;
-                Ok(current.map_or(Intake::NotQueued, Intake::Accepted))
-            }
-        }
+        Ok(()) => info!(amount = %payment.amount, "payment accepted"),
+        Err(e) => warn!(error = %chain(&e), "payment accepted but not queued yet; the relay will queue it"),
     }
 }

@@ -225,8 +225,7 @@ async fn a_redelivered_settle_message_does_not_apply_twice() {
     let payment = id(&body);
     app.wait_terminal(std::slice::from_ref(&payment), SETTLE_WITHIN).await;
 
-    let conn = payment_app::broker::connect(&env.amqp_url, "test").await.unwrap();
-    let publisher = payment_app::broker::Publisher::new(&conn).await.unwrap();
+    let publisher = common::publisher(&env).await;
     let duplicate = json!({
         "payment_id": payment, "from_account": a, "to_account": b,
         "lock_token": uuid::Uuid::new_v4(),

@@ -15,7 +15,7 @@ use crate::db::{self, payments::Payment};
 use crate::domain::{
     AccountId, Amount, FailureReason, NewPayment, PaymentId, PaymentRuleError, PaymentStatus,
 };
-use crate::intake::{self, Intake};
+use crate::intake;
 
 /// The request as sent. Fields are strings so that each can be parsed into
 /// its domain type with an error that names it; unknown fields are refused,
@@ -90,15 +90,9 @@ pub async fn create(
     JsonBody(body): JsonBody<CreatePayment>,
 ) -> Result<impl IntoResponse, ApiError> {
     let payment = body.validate()?;
-    match intake::accept(&app.db, &app.publisher, payment).await? {
-        Intake::Accepted(payment) => {
-            let location = format!("/api/v1/payment/{}", payment.id);
-            Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(PaymentView::from(payment))))
-        }
-        Intake::NotQueued => Err(ApiError::unavailable(
-            "the payment could not be queued and was not made; it is recorded as failed (not_queued). Retry later",
-        )),
-    }
+    let payment = intake::accept(&app.db, &app.publisher, payment).await?;
+    let location = format!("/api/v1/payment/{}", payment.id);
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(PaymentView::from(payment))))
 }
 
 #[instrument(skip_all, fields(payment_id = %id))]

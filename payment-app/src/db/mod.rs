@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod payments;
+pub mod relay;
 pub mod settle;
 
 use std::time::Duration;

@@ -97,18 +97,3 @@ pub async fn get(pool: &PgPool, id: PaymentId) -> Result<Option<Payment>> {
     let row: Option<PaymentRow> = sqlx::query_as(&sql).bind(id.as_uuid()).fetch_optional(pool).await?;
     row.map(Payment::try_from).transpose()
 }
-
-/// Moves a payment that never reached the broker from `pending` to
-/// `failed`. Guarded like settle: returns `false` when the payment had
-/// already left `pending` (the broker did take it after all, and settle ran).
-pub async fn fail_unqueued(primary: &PgPool, id: PaymentId) -> Result<bool> {
-    let result = sqlx::query(
-        "UPDATE payments SET status = 'failed', failure_reason = $2, updated_at = now() \
-         WHERE id = $1 AND status = 'pending'",
-    )
-    .bind(id.as_uuid())
-    .bind(FailureReason::NotQueued.as_str())
-    .execute(primary)
-    .await?;
-    Ok(result.rows_affected() == 1)
-}

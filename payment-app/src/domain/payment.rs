@@ -54,23 +54,18 @@ impl fmt::Display for PaymentStatus {
 pub enum FailureReason {
     /// The payer's balance did not cover the amount when settle applied it.
     InsufficientFunds,
-    /// The broker did not take the payment when it was submitted; the
-    /// client was told so (503) and nothing moved.
-    NotQueued,
 }
 
 impl FailureReason {
     pub fn as_str(self) -> &'static str {
         match self {
             FailureReason::InsufficientFunds => "insufficient_funds",
-            FailureReason::NotQueued => "not_queued",
         }
     }
 
     pub fn from_db(s: &str) -> Option<Self> {
         match s {
             "insufficient_funds" => Some(FailureReason::InsufficientFunds),
-            "not_queued" => Some(FailureReason::NotQueued),
             _ => None,
         }
     }

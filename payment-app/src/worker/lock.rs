@@ -2,8 +2,6 @@
 //! settle. A payment whose accounts are busy goes to the retry queue and
 //! comes back after its delay: never dropped, never spun on.
 
-use std::sync::Arc;
-
 use futures_util::{StreamExt, TryStreamExt};
 use lapin::Connection;
 use lapin::message::Delivery;
@@ -11,14 +9,14 @@ use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span};
 
-use crate::broker::{self, LOCK_QUEUE, LockRequest, Publisher, SETTLE_QUEUE, SettleRequest, Topology};
+use crate::broker::{self, Broker, LOCK_QUEUE, LockRequest, Publisher, SETTLE_QUEUE, SettleRequest};
 use crate::error::{Error, Result, chain};
 use crate::lock::{AccountLock, Acquired};
+use crate::worker::consume_with_reconnect;
 
 #[derive(Debug, Clone)]
 pub struct LockWorker {
     pub lock: AccountLock,
-    pub topology: Topology,
     /// Messages in hand at once; also how many are locked concurrently.
     pub prefetch: u16,
 }
@@ -27,32 +25,48 @@ impl LockWorker {
     /// Consumes until `shutdown`, then finishes the messages in hand and
     /// returns. Messages prefetched but not started go back to the queue
     /// when the channel closes.
-    pub async fn run(self, conn: Arc<Connection>, shutdown: CancellationToken) -> Result<()> {
-        let publisher = Publisher::new(&conn).await?;
+    pub async fn run(self, broker: Broker, shutdown: CancellationToken) -> Result<()> {
+        let publisher = Publisher::new(&broker);
+        let retry_queue = broker.topology().retry_queue();
+        let result = consume_with_reconnect("lock", &broker, &shutdown, |conn| {
+            self.consume(conn, &publisher, &retry_queue, &shutdown)
+        })
+        .await;
+        publisher.close().await;
+        info!("lock worker stopped");
+        result
+    }
+
+    async fn consume(
+        &self,
+        conn: std::sync::Arc<Connection>,
+        publisher: &Publisher,
+        retry_queue: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<()> {
         let (channel, consumer) = broker::consume(&conn, LOCK_QUEUE, self.prefetch).await?;
         info!(prefetch = self.prefetch, "lock worker consuming {LOCK_QUEUE}");
-        let retry_queue = self.topology.retry_queue();
         let result = consumer
             .take_until(shutdown.cancelled())
             .map_err(Error::from)
             .try_for_each_concurrent(usize::from(self.prefetch), |delivery| {
-                self.handle(delivery, &publisher, &retry_queue)
+                self.handle(delivery, publisher, retry_queue)
             })
             .await;
-        publisher.close().await;
         let _ = channel.close(200, "lock worker stopping".into()).await;
-        if result.is_ok() && !shutdown.is_cancelled() {
-            return Err(Error::ConsumerCancelled { queue: LOCK_QUEUE.to_owned() });
+        match result {
+            Ok(()) if !shutdown.is_cancelled() => {
+                Err(Error::ConsumerCancelled { queue: LOCK_QUEUE.to_owned() })
+            }
+            other => other,
         }
-        info!("lock worker stopped");
-        result
     }
 
     async fn handle(&self, delivery: Delivery, publisher: &Publisher, retry_queue: &str) -> Result<()> {
         let request: LockRequest = match broker::parse(LOCK_QUEUE, &delivery.data) {
             Ok(request) => request,
             Err(e) => {
-                error!(error = %chain(&e), body = %String::from_utf8_lossy(&delivery.data), "rejecting malformed message");
+                error!(error = %chain(&e), body = %String::from_utf8_lossy(&delivery.data), "dead-lettering a malformed message");
                 delivery.reject(BasicRejectOptions { requeue: false }).await?;
                 return Ok(());
             }

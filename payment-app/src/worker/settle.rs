@@ -3,10 +3,15 @@
 //!
 //! Messages that are ready together are settled as one batch in one
 //! transaction (see `db::settle`); each payment still gets its own outcome.
-//! A batch that fails on the database is retried with backoff while its
-//! messages stay in hand, so nothing is acked before it is committed.
+//! A batch that fails on an unavailable database is retried with backoff
+//! while its messages stay in hand, so nothing is acked before it is
+//! committed and an outage does not count against the delivery limit. A
+//! batch that fails for any other reason is split, and a payment that fails
+//! alone is handed back to the broker, which dead-letters it after the
+//! delivery limit.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::future::join_all;
@@ -16,12 +21,17 @@ use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::broker::{self, SETTLE_QUEUE, SettleRequest};
-use crate::db::{self, Db};
+use crate::broker::{self, Broker, SETTLE_QUEUE, SettleRequest};
+use crate::db::{self, Db, settle::Settled};
+use crate::domain::PaymentId;
 use crate::domain::settlement::Outcome;
 use crate::error::{Error, Result, chain};
 use crate::lock::AccountLock;
-use crate::worker::backoff;
+use crate::worker::{backoff, consume_with_reconnect, pause};
+
+/// Pause before handing a failing message back, so that reaching the
+/// delivery limit takes seconds rather than a burst of redeliveries.
+const POISON_PAUSE: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone)]
 pub struct SettleWorker {
@@ -32,8 +42,24 @@ pub struct SettleWorker {
     pub batch_max: usize,
 }
 
+/// What became of one attempt to apply a group of payments.
+enum Applied {
+    Done(Settled),
+    /// Shutdown came while the database was unavailable.
+    Interrupted,
+    /// A failure that retrying the same group will not fix.
+    Poisoned(Error),
+}
+
 impl SettleWorker {
-    pub async fn run(self, conn: Arc<Connection>, shutdown: CancellationToken) -> Result<()> {
+    pub async fn run(self, broker: Broker, shutdown: CancellationToken) -> Result<()> {
+        let result =
+            consume_with_reconnect("settle", &broker, &shutdown, |conn| self.consume(conn, &shutdown)).await;
+        info!("settle worker stopped");
+        result
+    }
+
+    async fn consume(&self, conn: Arc<Connection>, shutdown: &CancellationToken) -> Result<()> {
         let (channel, consumer) = broker::consume(&conn, SETTLE_QUEUE, self.prefetch).await?;
         info!(prefetch = self.prefetch, batch_max = self.batch_max, "settle worker consuming {SETTLE_QUEUE}");
         let batches = consumer.take_until(shutdown.cancelled()).ready_chunks(self.batch_max);
@@ -47,76 +73,112 @@ impl SettleWorker {
                     break;
                 }
             };
-            if let Err(e) = self.settle(deliveries, &shutdown).await {
+            if let Err(e) = self.settle(deliveries, shutdown).await {
                 result = Err(e);
                 break;
             }
         }
         let _ = channel.close(200, "settle worker stopping".into()).await;
-        if result.is_ok() && !shutdown.is_cancelled() {
-            return Err(Error::ConsumerCancelled { queue: SETTLE_QUEUE.to_owned() });
+        match result {
+            Ok(()) if !shutdown.is_cancelled() => {
+                Err(Error::ConsumerCancelled { queue: SETTLE_QUEUE.to_owned() })
+            }
+            other => other,
         }
-        info!("settle worker stopped");
-        result
     }
 
     async fn settle(&self, deliveries: Vec<Delivery>, shutdown: &CancellationToken) -> Result<()> {
-        let mut requests = Vec::with_capacity(deliveries.len());
-        let mut accepted = Vec::with_capacity(deliveries.len());
+        let mut group = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             match broker::parse::<SettleRequest>(SETTLE_QUEUE, &delivery.data) {
-                Ok(request) => {
-                    requests.push(request);
-                    accepted.push(delivery);
-                }
+                Ok(request) => group.push((request, delivery)),
                 Err(e) => {
-                    error!(error = %chain(&e), body = %String::from_utf8_lossy(&delivery.data), "rejecting malformed message");
+                    error!(error = %chain(&e), body = %String::from_utf8_lossy(&delivery.data), "dead-lettering a malformed message");
                     delivery.reject(BasicRejectOptions { requeue: false }).await?;
                 }
             }
         }
-        if requests.is_empty() {
+        if group.is_empty() {
             return Ok(());
         }
-        let ids: Vec<_> = requests.iter().map(|r| r.payment_id).collect();
-
-        let mut attempt = 0;
-        let settled = loop {
-            match db::settle::settle_batch(&self.db.primary, &ids).await {
-                Ok(settled) => break settled,
-                Err(e) => {
-                    warn!(error = %chain(&e), batch = ids.len(), attempt, "settle batch failed; retrying");
-                    if shutdown.is_cancelled() {
-                        // Hand the messages back; their locks expire by TTL.
-                        for delivery in accepted {
-                            delivery.nack(BasicNackOptions { requeue: true, multiple: false }).await?;
-                        }
-                        return Ok(());
+        match self.apply(&group, shutdown).await {
+            Applied::Done(settled) => self.finish(group, settled).await,
+            Applied::Interrupted => hand_back(group).await,
+            Applied::Poisoned(e) if group.len() > 1 => {
+                warn!(error = %chain(&e), batch = group.len(), "batch failed; settling its payments one by one");
+                for single in group {
+                    match self.apply(std::slice::from_ref(&single), shutdown).await {
+                        Applied::Done(settled) => self.finish(vec![single], settled).await?,
+                        Applied::Interrupted => hand_back(vec![single]).await?,
+                        Applied::Poisoned(e) => self.poisoned(single, &e).await?,
                     }
-                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Ok(())
+            }
+            Applied::Poisoned(e) => {
+                let single = group.into_iter().next().expect("the group is not empty");
+                self.poisoned(single, &e).await
+            }
+        }
+    }
+
+    async fn apply(&self, group: &[(SettleRequest, Delivery)], shutdown: &CancellationToken) -> Applied {
+        let ids: Vec<PaymentId> = group.iter().map(|(r, _)| r.payment_id).collect();
+        let mut attempt = 0;
+        loop {
+            match db::settle::settle_batch(&self.db.primary, &ids).await {
+                Ok(settled) => return Applied::Done(settled),
+                Err(e) if e.is_transient() => {
+                    warn!(error = %chain(&e), batch = ids.len(), attempt, "settle batch failed; retrying");
+                    if !pause(backoff(attempt), shutdown).await {
+                        return Applied::Interrupted;
+                    }
                     attempt += 1;
                 }
+                Err(e) => return Applied::Poisoned(e),
             }
-        };
+        }
+    }
 
+    /// After commit: log each outcome, release the locks, ack.
+    async fn finish(&self, group: Vec<(SettleRequest, Delivery)>, settled: Settled) -> Result<()> {
         for (payment, outcome) in &settled.applied {
             match outcome {
-                Outcome::Done => {
-                    info!(payment_id = %payment.id, amount = %payment.amount, "payment done")
-                }
-                Outcome::Failed(reason) => {
-                    info!(payment_id = %payment.id, %reason, "payment failed")
-                }
+                Outcome::Done => info!(payment_id = %payment.id, amount = %payment.amount, "payment done"),
+                Outcome::Failed(reason) => info!(payment_id = %payment.id, %reason, "payment failed"),
             }
         }
         for id in &settled.skipped {
             info!(payment_id = %id, "payment was already settled; redelivery ignored");
         }
-
-        join_all(requests.iter().map(|r| self.lock.release(r.accounts(), r.lock_token))).await;
-        for delivery in accepted {
+        join_all(group.iter().map(|(r, _)| self.lock.release(r.accounts(), r.lock_token))).await;
+        for (_, delivery) in group {
             delivery.ack(BasicAckOptions::default()).await?;
         }
         Ok(())
     }
+
+    /// A payment that cannot be settled: hand it back so the broker counts
+    /// the delivery and dead-letters it at the limit. Its lock is released,
+    /// since holding it would only block the accounts' other payments.
+    async fn poisoned(&self, (request, delivery): (SettleRequest, Delivery), e: &Error) -> Result<()> {
+        error!(
+            payment_id = %request.payment_id,
+            error = %chain(e),
+            "cannot settle payment; handing it back (dead-lettered after the delivery limit)"
+        );
+        self.lock.release(request.accounts(), request.lock_token).await;
+        tokio::time::sleep(POISON_PAUSE).await;
+        delivery.nack(BasicNackOptions { requeue: true, multiple: false }).await?;
+        Ok(())
+    }
+}
+
+/// Returns messages to the queue unsettled (shutdown during an outage);
+/// their locks expire by TTL.
+async fn hand_back(group: Vec<(SettleRequest, Delivery)>) -> Result<()> {
+    for (_, delivery) in group {
+        delivery.nack(BasicNackOptions { requeue: true, multiple: false }).await?;
+    }
+    Ok(())
 }

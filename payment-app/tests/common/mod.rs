@@ -100,6 +100,17 @@ impl Drop for TestEnv {
     }
 }
 
+/// A publisher into the environment's vhost, with the app's topology.
+pub async fn publisher(env: &TestEnv) -> payment_app::broker::Publisher {
+    let topology =
+        payment_app::broker::Topology { retry_delay: Duration::from_millis(100), delivery_limit: 20 };
+    let broker =
+        payment_app::broker::Broker::connect(&env.amqp_url, "test", topology, Duration::from_secs(5))
+            .await
+            .unwrap();
+    payment_app::broker::Publisher::new(&broker)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -1,0 +1,40 @@
+//! The relay's query: payments still `pending` long after they were
+//! accepted, which the broker may never have received.
+
+use std::time::Duration;
+
+use sqlx::PgConnection;
+
+use crate::broker::LockRequest;
+use crate::domain::{AccountId, PaymentId};
+use crate::error::Result;
+
+/// Claims up to `limit` payments pending for longer than `stale_after` and
+/// not relayed within that time either, and stamps them `relayed_at`.
+/// Rows other relays hold are skipped, so several instances split the work;
+/// run it in a transaction that commits only after the messages are
+/// published, so a failed publish leaves them for the next sweep.
+pub async fn claim_stale(
+    tx: &mut PgConnection,
+    stale_after: Duration,
+    limit: i64,
+) -> Result<Vec<LockRequest>> {
+    let rows: Vec<(PaymentId, AccountId, AccountId)> = sqlx::query_as(
+        "WITH stale AS ( \
+             SELECT id FROM payments \
+             WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1) \
+               AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => $1)) \
+             ORDER BY created_at LIMIT $2 \
+             FOR NO KEY UPDATE SKIP LOCKED) \
+         UPDATE payments p SET relayed_at = now() FROM stale WHERE p.id = stale.id \
+         RETURNING p.id, p.from_account, p.to_account",
+    )
+    .bind(stale_after.as_secs_f64())
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(payment_id, from_account, to_account)| LockRequest { payment_id, from_account, to_account })
+        .collect())
+}

@@ -1,0 +1,59 @@
+//! The relay: a 202 means the payment is committed, and the relay makes
+//! sure it also reaches the broker. Every interval it re-publishes payments
+//! that are still `pending` well after they were accepted: ones whose
+//! publish failed (the broker was down, the process died between commit and
+//! publish) and ones lost further down. A duplicate is harmless: the lock
+//! worker locks it again and settle finds it already settled.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::broker::{LOCK_QUEUE, Publisher};
+use crate::db::{self, Db};
+use crate::error::{Result, chain};
+use crate::worker::pause;
+
+/// Most payments claimed per sweep.
+const SWEEP_LIMIT: i64 = 500;
+
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pub db: Db,
+    pub publisher: Publisher,
+    /// A payment pending longer than this is published again.
+    pub stale_after: Duration,
+    pub interval: Duration,
+}
+
+impl Relay {
+    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+        info!(stale_after = ?self.stale_after, interval = ?self.interval, "relay running");
+        while pause(self.interval, &shutdown).await {
+            match self.sweep().await {
+                Ok(0) => {}
+                Ok(n) => info!(republished = n, "relay re-queued stale pending payments"),
+                Err(e) => warn!(error = %chain(&e), "relay sweep failed; trying again next interval"),
+            }
+        }
+        Ok(())
+    }
+
+    /// One pass; returns how many payments were re-published.
+    pub async fn sweep(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let mut tx = self.db.primary.begin().await?;
+            let stale = db::relay::claim_stale(&mut tx, self.stale_after, SWEEP_LIMIT).await?;
+            for request in &stale {
+                self.publisher.publish(LOCK_QUEUE, request).await?;
+            }
+            tx.commit().await?;
+            total += stale.len();
+            if stale.len() < SWEEP_LIMIT as usize {
+                return Ok(total);
+            }
+        }
+    }
+}
