@@ -10,14 +10,15 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, auth::ApiTokens};
 use crate::audit;
-use crate::broker::{Broker, Publisher};
+use crate::broker::{Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, Publisher};
 use crate::config::{
-    AllArgs, ApiArgs, AuditArgs, Command, DatabaseArgs, LockWorkerArgs, RelayArgs, SettleWorkerArgs,
-    ShutdownArgs, WorkerCommand,
+    AllArgs, ApiArgs, AuditArgs, Command, DatabaseArgs, DeadLettersCommand, HttpArgs, LockWorkerArgs,
+    RelayArgs, SettleWorkerArgs, ShutdownArgs, WorkerCommand,
 };
 use crate::db::{self, Db};
+use crate::dead_letters;
 use crate::error::{Result, chain};
 use crate::lock::AccountLock;
 use crate::worker::{lock::LockWorker, relay::Relay, settle::SettleWorker};
@@ -35,6 +36,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             info!("migrations applied");
         }
         Command::Audit(args) => return Ok(run_audit(args).await),
+        Command::DeadLetters(command) => run_dead_letters(command).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -76,6 +78,35 @@ async fn migrate(args: &DatabaseArgs) -> Result<Db> {
     Ok(db)
 }
 
+fn app_state(
+    http: &HttpArgs,
+    db: &Db,
+    broker: &Broker,
+    publisher: &Publisher,
+    lock: Option<&AccountLock>,
+) -> AppState {
+    let mut tokens = ApiTokens::new(http.api_tokens.iter().cloned());
+    if tokens.is_empty() {
+        // Usable out of the box on a dev machine, never open: a token for
+        // this run only, shown once to whoever started the process.
+        let generated = uuid::Uuid::new_v4().simple().to_string();
+        #[allow(clippy::print_stdout)]
+        {
+            println!("API_TOKENS is not set: this run accepts the generated token {generated}");
+            println!("  curl -H 'Authorization: Bearer {generated}' ...");
+        }
+        tokens = ApiTokens::new([generated]);
+    }
+    AppState {
+        db: db.clone(),
+        broker: broker.clone(),
+        publisher: publisher.clone(),
+        lock: lock.cloned(),
+        tokens,
+        request_timeout: Duration::from_millis(http.request_timeout_ms),
+    }
+}
+
 fn relay(db: &Db, publisher: &Publisher, args: &RelayArgs) -> Relay {
     Relay {
         db: db.clone(),
@@ -91,7 +122,7 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
     let broker = args.broker.connect("payrail-all").await?;
     let lock = AccountLock::new(&args.redis.lock_config())?;
     let publisher = Publisher::new(&broker);
-    let state = AppState { db: db.clone(), publisher: publisher.clone() };
+    let state = app_state(&args.http, &db, &broker, &publisher, Some(&lock));
     let listener = TcpListener::bind(args.http.http_addr).await?;
 
     let mut parts = Parts::new(shutdown.clone());
@@ -116,7 +147,7 @@ async fn run_api(args: ApiArgs, shutdown: CancellationToken) -> Result<()> {
     let db = Db::connect(&args.db.config()).await?;
     let broker = args.broker.connect("payrail-api").await?;
     let publisher = Publisher::new(&broker);
-    let state = AppState { db: db.clone(), publisher: publisher.clone() };
+    let state = app_state(&args.http, &db, &broker, &publisher, None);
     let listener = TcpListener::bind(args.http.http_addr).await?;
     let mut parts = Parts::new(shutdown.clone());
     parts.spawn("api", api::serve(listener, state, shutdown.clone()));
@@ -161,6 +192,45 @@ async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) 
 async fn close(broker: Broker, db: Db) {
     broker.close().await;
     db.close().await;
+}
+
+async fn run_dead_letters(command: DeadLettersCommand) -> Result<()> {
+    let output = match command {
+        DeadLettersCommand::List(args) => {
+            let broker = args.broker.connect("payrail-dead-letters").await?;
+            let letters = dead_letters::list(&broker).await?;
+            broker.close().await;
+            if args.json {
+                serde_json::to_string_pretty(&letters).expect("dead letters are plain data")
+            } else {
+                let mut text = format!("{} dead letters in {DEAD_LETTER_QUEUE}", letters.len());
+                for l in &letters {
+                    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+                    text.push_str(&format!(
+                        "\n{}  from {} ({})  {}",
+                        or_dash(&l.payment_id),
+                        or_dash(&l.queue),
+                        or_dash(&l.reason),
+                        if l.payment_id.is_none() { l.body.as_str() } else { "" }
+                    ));
+                }
+                text
+            }
+        }
+        DeadLettersCommand::Replay(args) => {
+            let broker = args.broker.connect("payrail-dead-letters").await?;
+            let wanted = args.payment_id;
+            let replayed =
+                dead_letters::replay(&broker, |id| args.all || wanted.iter().any(|w| w == id)).await?;
+            broker.close().await;
+            format!("replayed {} dead letters to {LOCK_QUEUE}", replayed.len())
+        }
+    };
+    #[allow(clippy::print_stdout)] // the listing is this command's output
+    {
+        println!("{output}");
+    }
+    Ok(())
 }
 
 /// Exit codes of `audit`: 0 all invariants hold, 1 one is violated, 2 the

@@ -51,6 +51,39 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Check the ledger's invariants. Exit 0: all hold; 1: one is violated; 2: could not check.
     Audit(AuditArgs),
+    /// List or replay the messages in the dead-letter queue (payrail.dead).
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// Show every dead-lettered message: payment id, where and why it died. They stay queued.
+    List(DeadLettersListArgs),
+    /// Send dead-lettered payments back to the lock queue to be locked and settled again.
+    Replay(DeadLettersReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeadLettersListArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["payment_id", "all"]))]
+pub struct DeadLettersReplayArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// Replay this payment's dead letters (repeat the flag for several).
+    #[arg(long)]
+    pub payment_id: Vec<String>,
+    /// Replay every dead-lettered payment.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,6 +278,13 @@ pub struct HttpArgs {
     /// Address the HTTP API listens on.
     #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
+    /// Longest a request may take before it is answered 503 `timeout`, in milliseconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub request_timeout_ms: u64,
+    /// Bearer tokens accepted on /api/v1, comma-separated. When none is set, a token is generated
+    /// at start and printed once on standard output.
+    #[arg(long, env = "API_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub api_tokens: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod broker;
 pub mod config;
 pub mod db;
+pub mod dead_letters;
 pub mod domain;
 pub mod error;
 pub mod intake;

@@ -1,15 +1,20 @@
 //! The HTTP API (v1): routes, shared state and serving with graceful stop.
 
 mod accounts;
+pub mod auth;
 pub mod error;
 mod extract;
 mod payments;
+mod ready;
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, response::IntoResponse};
 use serde_json::json;
@@ -18,10 +23,12 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 use tracing::info;
 
-use crate::broker::Publisher;
+use crate::broker::{Broker, Publisher};
 use crate::db::Db;
 use crate::domain::IdError;
 use crate::error::Result;
+use crate::lock::AccountLock;
+use auth::ApiTokens;
 use error::ApiError;
 
 /// Largest request body accepted. A payment request is well under 2 KiB
@@ -31,21 +38,49 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub db: Db,
+    pub broker: Broker,
     pub publisher: Publisher,
+    /// The lock, in processes that run the lock or settle worker; reported
+    /// by `/readyz`.
+    pub lock: Option<AccountLock>,
+    pub tokens: ApiTokens,
+    /// Longest a request may take before it is answered 503 `timeout`.
+    pub request_timeout: Duration,
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
+    let v1 = Router::new()
         .route("/api/v1/accounts", post(accounts::create))
         .route("/api/v1/accounts/{id}", get(accounts::get))
         .route("/api/v1/payment", post(payments::create))
         .route("/api/v1/payment/{id}", get(payments::get))
+        .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(ready::readyz))
+        .merge(v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.request_timeout, request_timeout))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Answers 503 `timeout` when a request runs past its time. The request's
+/// work is dropped where it stands: a payment whose insert had committed
+/// stays accepted (and is queued by the relay), which is why the message
+/// points at retrying with the same `Idempotency-Key`.
+async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long; it may have taken effect: retry with the same Idempotency-Key",
+        )
+        .into_response(),
+    }
 }
 
 /// Serves until `shutdown`, then stops accepting and lets requests in

@@ -16,6 +16,8 @@ use uuid::Uuid;
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const AMQP_BASE: &str = "amqp://guest:guest@127.0.0.1:5672";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379/3";
+/// The token every test app accepts.
+pub const TOKEN: &str = "test-token-1";
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_payment-app")
@@ -74,7 +76,8 @@ impl TestEnv {
             .env("DATABASE_URL", &self.database_url)
             .env("AMQP_URL", &self.amqp_url)
             .env("REDIS_URLS", &self.redis_urls)
-            .env("REDIS_KEY_PREFIX", &self.key_prefix);
+            .env("REDIS_KEY_PREFIX", &self.key_prefix)
+            .env("API_TOKENS", format!("{TOKEN},test-token-2"));
         cmd
     }
 
@@ -111,6 +114,15 @@ pub async fn publisher(env: &TestEnv) -> payment_app::broker::Publisher {
     payment_app::broker::Publisher::new(&broker)
 }
 
+/// An HTTP client that sends `token` as its bearer token.
+pub fn client(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    reqwest::Client::builder().timeout(Duration::from_secs(20)).default_headers(headers).build().unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -140,12 +152,7 @@ impl App {
         let file = std::fs::File::create(&log).unwrap();
         cmd.stdout(Stdio::from(file.try_clone().unwrap())).stderr(Stdio::from(file));
         let child = cmd.spawn().unwrap();
-        let app = App {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap(),
-        };
+        let app = App { child, base: format!("http://127.0.0.1:{port}"), log, http: client(Some(TOKEN)) };
         app.wait_healthy().await;
         app
     }

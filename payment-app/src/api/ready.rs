@@ -1,0 +1,78 @@
+//! `/readyz`: each dependency's state. Only PostgreSQL decides readiness
+//! (503 without it): with RabbitMQ down the API still accepts payments (the
+//! relay queues them later), and without a Redis quorum payments wait for
+//! their lock; both are reported as `degraded` so an operator sees them,
+//! without every instance being taken out of service at once.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use super::AppState;
+
+/// Cap on each check, so the probe answers within a probe's usual timeout.
+const CHECK_TIMEOUT: Duration = Duration::from_millis(800);
+
+#[derive(Debug, Serialize)]
+pub struct Readiness {
+    /// `ready`, `degraded` (working, with a dependency down) or `not_ready`.
+    status: &'static str,
+    postgres: String,
+    rabbitmq: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis: Option<String>,
+}
+
+pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let postgres = async {
+        let ping = sqlx::query("SELECT 1").execute(&app.db.primary);
+        match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("unavailable: {}", db_error_kind(&e))),
+            Err(_) => Err("unavailable: timed out".to_owned()),
+        }
+    };
+    let rabbitmq = async {
+        match tokio::time::timeout(CHECK_TIMEOUT, app.broker.connection()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err("unavailable".to_owned()),
+            Err(_) => Err("unavailable: timed out".to_owned()),
+        }
+    };
+    let redis = async {
+        let lock = app.lock.as_ref()?;
+        let up = lock.reachable_nodes().await;
+        let quorum = lock.node_count() / 2 + 1;
+        let text = format!("{up}/{} nodes", lock.node_count());
+        Some(if up >= quorum { Ok(text) } else { Err(format!("{text}: no quorum")) })
+    };
+    let (postgres, rabbitmq, redis) = tokio::join!(postgres, rabbitmq, redis);
+
+    let status = match (&postgres, &rabbitmq, &redis) {
+        (Err(_), _, _) => "not_ready",
+        (Ok(()), Err(_), _) | (Ok(()), _, Some(Err(_))) => "degraded",
+        _ => "ready",
+    };
+    let code = if status == "not_ready" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let text = |r: Result<(), String>| r.map_or_else(|e| e, |()| "ok".to_owned());
+    let body = Readiness {
+        status,
+        postgres: text(postgres),
+        rabbitmq: text(rabbitmq),
+        redis: redis.map(|r| r.unwrap_or_else(|e| e)),
+    };
+    (code, Json(body))
+}
+
+/// A short, credential-free description of a database error.
+fn db_error_kind(e: &sqlx::Error) -> &'static str {
+    match e {
+        sqlx::Error::PoolTimedOut => "no connection available",
+        sqlx::Error::Io(_) => "connection failed",
+        sqlx::Error::Database(_) => "query failed",
+        _ => "error",
+    }
+}
