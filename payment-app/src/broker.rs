@@ -24,8 +24,9 @@ use std::time::Duration;
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer, ErrorKind};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
@@ -86,21 +87,19 @@ impl Topology {
 
     /// Declares every queue (idempotent: safe on every start and reconnect).
     pub async fn declare(&self, conn: &Connection) -> Result<()> {
-        let channel = conn.create_channel().await?;
-        declare_quorum(&channel, DEAD_LETTER_QUEUE, FieldTable::default()).await?;
+        declare_quorum(conn, DEAD_LETTER_QUEUE, FieldTable::default()).await?;
         for queue in [LOCK_QUEUE, SETTLE_QUEUE] {
             // A message that fails this many times goes to the dead-letter
             // queue instead of cycling for ever.
             let mut args = dead_letter_to(DEAD_LETTER_QUEUE);
             args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(i64::from(self.delivery_limit)));
-            declare_quorum(&channel, queue, args).await?;
+            declare_quorum(conn, queue, args).await?;
         }
         let mut retry_args = dead_letter_to(LOCK_QUEUE);
         let ttl_ms = i64::try_from(self.retry_delay.as_millis())
             .map_err(|_| Error::Config("retry delay is too long".into()))?;
         retry_args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl_ms));
-        declare_quorum(&channel, &self.retry_queue(), retry_args).await?;
-        channel.close(200, "declared".into()).await?;
+        declare_quorum(conn, &self.retry_queue(), retry_args).await?;
         debug!(retry_queue = %self.retry_queue(), "queues declared");
         Ok(())
     }
@@ -122,16 +121,35 @@ fn long_string(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s))
 }
 
-async fn declare_quorum(channel: &Channel, queue: &str, mut args: FieldTable) -> Result<()> {
+async fn declare_quorum(conn: &Connection, queue: &str, mut args: FieldTable) -> Result<()> {
     args.insert("x-queue-type".into(), long_string("quorum"));
-    channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() },
-            args,
-        )
-        .await?;
-    Ok(())
+    let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+    let channel = conn.create_channel().await?;
+    match channel.queue_declare(queue.into(), durable, args).await {
+        Ok(_) => {
+            let _ = channel.close(200, "declared".into()).await;
+            Ok(())
+        }
+        Err(e) if is_precondition_failed(&e) => {
+            // The queue exists with other arguments: declared by an instance
+            // configured differently (say, another DELIVERY_LIMIT). Queue
+            // arguments cannot change in place, and refusing to start would
+            // stop every instance at once; the failed declare closed the
+            // channel, so check on a new one that the queue is there.
+            let channel = conn.create_channel().await?;
+            let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+            channel.queue_declare(queue.into(), passive, FieldTable::default()).await?;
+            let _ = channel.close(200, "declared".into()).await;
+            warn!(queue, reason = %e, "queue exists with other arguments; using it as it is (delete it to apply the configured ones)");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn is_precondition_failed(e: &lapin::Error) -> bool {
+    matches!(e.kind(), ErrorKind::ProtocolError(amqp)
+        if matches!(amqp.kind(), AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)))
 }
 
 /// A connection to the broker that is remade when it is lost: callers ask

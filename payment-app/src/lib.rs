@@ -14,6 +14,7 @@ pub mod db;
 pub mod dead_letters;
 pub mod domain;
 pub mod error;
+pub mod idempotency;
 pub mod intake;
 pub mod lock;
 pub mod telemetry;

@@ -104,7 +104,15 @@ async fn bad_requests_get_one_json_error_shape_and_record_nothing() {
 
     let cases: Vec<(&str, String, u16, &str)> = vec![
         ("not JSON", "{".into(), 400, "malformed_json"),
-        ("not an object", "[]".into(), 422, "invalid_body"),
+        ("empty body", String::new(), 400, "malformed_json"),
+        ("trailing garbage", format!("{} x", pay(json!("1")).to_string()), 400, "malformed_json"),
+        ("an array", "[]".into(), 422, "invalid_body"),
+        ("a string", "\"pay\"".into(), 422, "invalid_body"),
+        ("a number", "12".into(), 422, "invalid_body"),
+        ("null", "null".into(), 422, "invalid_body"),
+        ("null amount", pay(Value::Null).to_string(), 422, "invalid_body"),
+        ("numeric account id", json!({"from_account": 1, "to_account": b, "amount": "1"}).to_string(), 422, "invalid_body"),
+        ("numeric description", json!({"from_account": a, "to_account": b, "amount": "1", "payment_description": 5}).to_string(), 422, "invalid_body"),
         ("missing amount", json!({"from_account": a, "to_account": b}).to_string(), 422, "invalid_body"),
         ("unknown field", json!({"from_account": a, "to_account": b, "amount": "1", "ammount": "2"}).to_string(), 422, "invalid_body"),
         ("number amount", pay(json!(1.5)).to_string(), 422, "invalid_body"),
@@ -114,8 +122,12 @@ async fn bad_requests_get_one_json_error_shape_and_record_nothing() {
         ("exponent", pay(json!("1e2")).to_string(), 422, "invalid_amount"),
         ("spaces", pay(json!(" 1.00")).to_string(), 422, "invalid_amount"),
         ("NaN", pay(json!("NaN")).to_string(), 422, "invalid_amount"),
+        ("Infinity", pay(json!("Infinity")).to_string(), 422, "invalid_amount"),
+        ("empty amount", pay(json!("")).to_string(), 422, "invalid_amount"),
+        ("comma decimal", pay(json!("1,50")).to_string(), 422, "invalid_amount"),
         ("overflow", pay(json!("92233720368547758.08")).to_string(), 422, "invalid_amount"),
         ("non-UUID id", json!({"from_account": "abc", "to_account": b, "amount": "1"}).to_string(), 422, "invalid_account_id"),
+        ("UUID v4 id", json!({"from_account": a, "to_account": uuid::Uuid::new_v4(), "amount": "1"}).to_string(), 422, "invalid_account_id"),
         ("equal accounts", json!({"from_account": a, "to_account": a, "amount": "1"}).to_string(), 422, "same_account"),
         (
             "long description",
@@ -150,6 +162,8 @@ async fn bad_requests_get_one_json_error_shape_and_record_nothing() {
     assert_eq!(r.status().as_u16(), 415, "no content type");
     let (status, body) = app.get("/api/v1/payment/not-an-id").await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_id")));
+    let (status, body) = app.get(&format!("/api/v1/payment/{}", uuid::Uuid::now_v7())).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
     let (status, body) = app.get("/no/such/route").await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("route_not_found")));
     let (status, body) = app.post("/api/v1/accounts", json!({"initial_balance": "1.234"})).await;

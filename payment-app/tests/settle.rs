@@ -31,12 +31,14 @@ fn cents(minor: i64) -> Amount {
 }
 
 async fn account(db: &Db, minor: i64) -> AccountId {
-    db::accounts::create(&db.primary, AccountId::new(), cents(minor)).await.unwrap().id
+    let mut conn = db.primary.acquire().await.unwrap();
+    db::accounts::create(&mut conn, AccountId::new(), cents(minor)).await.unwrap().id
 }
 
 async fn payment(db: &Db, from: AccountId, to: AccountId, minor: i64) -> PaymentId {
     let new = NewPayment::new(from, to, cents(minor), None).unwrap();
-    db::payments::insert(&db.primary, &new).await.unwrap().id
+    let mut conn = db.primary.acquire().await.unwrap();
+    db::payments::insert(&mut conn, &new).await.unwrap().id
 }
 
 async fn balance(db: &Db, id: AccountId) -> i64 {

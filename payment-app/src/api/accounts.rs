@@ -2,17 +2,19 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tracing::instrument;
 
 use super::error::ApiError;
-use super::extract::OptionalJsonBody;
-use super::{AppState, parse_id};
+use super::extract::{IdempotencyHeader, OptionalJsonBody};
+use super::{AppState, created, parse_id};
 use crate::db::{self, accounts::Account};
 use crate::domain::{AccountId, Amount};
+use crate::intake;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,16 +39,19 @@ impl From<Account> for AccountView {
 #[instrument(skip_all)]
 pub async fn create(
     State(app): State<AppState>,
+    IdempotencyHeader(key): IdempotencyHeader,
     OptionalJsonBody(body): OptionalJsonBody<CreateAccount>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let initial_balance = match body.initial_balance.as_deref() {
         None => Amount::ZERO,
         Some(text) => Amount::parse(text)
             .map_err(|e| ApiError::invalid("invalid_amount", format!("initial_balance: {e}")))?,
     };
-    let account = db::accounts::create(&app.db.primary, AccountId::new(), initial_balance).await?;
-    let location = format!("/api/v1/accounts/{}", account.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(AccountView::from(account))))
+    let outcome = intake::open_account(&app.db, initial_balance, key.as_ref(), |a| {
+        (StatusCode::CREATED.as_u16(), json!(AccountView::from(a.clone())))
+    })
+    .await?;
+    created(outcome, StatusCode::CREATED, |a| (format!("/api/v1/accounts/{}", a.id), AccountView::from(a)))
 }
 
 #[instrument(skip_all, fields(account_id = %id))]

@@ -29,6 +29,13 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    pub fn key_reused() -> Self {
+        ApiError::invalid(
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different request",
+        )
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }

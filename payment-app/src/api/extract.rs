@@ -2,11 +2,30 @@
 //! (axum's own rejections are plain text).
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::idempotency::IdempotencyKey;
+
+/// The optional `Idempotency-Key` header, validated.
+#[derive(Debug)]
+pub struct IdempotencyHeader(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyHeader(None));
+        };
+        let invalid = |e: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", e);
+        let text = value.to_str().map_err(|_| invalid(crate::idempotency::KeyError.to_string()))?;
+        IdempotencyKey::parse(text).map(|k| IdempotencyHeader(Some(k))).map_err(|e| invalid(e.to_string()))
+    }
+}
 
 /// A JSON body; the request must say `Content-Type: application/json`.
 #[derive(Debug)]

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, response::IntoResponse};
+use serde::Serialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,7 @@ use crate::broker::{Broker, Publisher};
 use crate::db::Db;
 use crate::domain::IdError;
 use crate::error::Result;
+use crate::idempotency::Once;
 use crate::lock::AccountLock;
 use auth::ApiTokens;
 use error::ApiError;
@@ -104,6 +106,28 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+}
+
+/// The response to a create: the new resource with its `Location`, the
+/// first answer again for a retry under the same idempotency key, or the
+/// refusal of a key reused for another request.
+fn created<T, V: Serialize>(
+    outcome: Once<T>,
+    status: StatusCode,
+    view: impl FnOnce(T) -> (String, V),
+) -> Result<Response, ApiError> {
+    match outcome {
+        Once::Created(resource) => {
+            let (location, view) = view(resource);
+            Ok((status, [(header::LOCATION, location)], Json(view)).into_response())
+        }
+        Once::Replayed { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            Ok((status, [(HeaderName::from_static("idempotent-replayed"), "true")], Json(body))
+                .into_response())
+        }
+        Once::KeyReused => Err(ApiError::key_reused()),
+    }
 }
 
 /// Parses an id from a path segment.

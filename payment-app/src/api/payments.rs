@@ -2,15 +2,16 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tracing::instrument;
 
 use super::error::ApiError;
-use super::extract::JsonBody;
-use super::{AppState, parse_id};
+use super::extract::{IdempotencyHeader, JsonBody};
+use super::{AppState, created, parse_id};
 use crate::db::{self, payments::Payment};
 use crate::domain::{
     AccountId, Amount, FailureReason, NewPayment, PaymentId, PaymentRuleError, PaymentStatus,
@@ -87,12 +88,15 @@ impl From<Payment> for PaymentView {
 #[instrument(skip_all)]
 pub async fn create(
     State(app): State<AppState>,
+    IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<CreatePayment>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let payment = body.validate()?;
-    let payment = intake::accept(&app.db, &app.publisher, payment).await?;
-    let location = format!("/api/v1/payment/{}", payment.id);
-    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(PaymentView::from(payment))))
+    let outcome = intake::accept_payment(&app.db, &app.publisher, payment, key.as_ref(), |p| {
+        (StatusCode::ACCEPTED.as_u16(), json!(PaymentView::from(p.clone())))
+    })
+    .await?;
+    created(outcome, StatusCode::ACCEPTED, |p| (format!("/api/v1/payment/{}", p.id), PaymentView::from(p)))
 }
 
 #[instrument(skip_all, fields(payment_id = %id))]

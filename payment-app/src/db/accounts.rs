@@ -1,7 +1,7 @@
 //! Accounts and their issuance.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::domain::{AccountId, Amount};
 use crate::error::{Error, Result};
@@ -33,8 +33,8 @@ impl TryFrom<AccountRow> for Account {
 
 /// Opens an account. A non-zero initial balance is issuance: it is written
 /// to the ledger in the same transaction, so total money stays accounted for.
-pub async fn create(primary: &PgPool, id: AccountId, initial_balance: Amount) -> Result<Account> {
-    let mut tx = primary.begin().await?;
+/// Runs in the caller's transaction.
+pub async fn create(tx: &mut PgConnection, id: AccountId, initial_balance: Amount) -> Result<Account> {
     let row: AccountRow = sqlx::query_as(
         "INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING id, balance, created_at",
     )
@@ -49,7 +49,6 @@ pub async fn create(primary: &PgPool, id: AccountId, initial_balance: Amount) ->
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
     row.try_into()
 }
 

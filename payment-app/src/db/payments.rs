@@ -1,7 +1,7 @@
 //! Payments: recording accepted ones and reading them back.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::domain::{AccountId, Amount, FailureReason, NewPayment, PaymentId, PaymentStatus};
 use crate::error::{Error, Result};
@@ -64,7 +64,7 @@ impl TryFrom<PaymentRow> for Payment {
 
 /// Records an accepted payment as `pending`. The foreign keys are what
 /// checks that both accounts exist, in the same round trip.
-pub async fn insert(primary: &PgPool, payment: &NewPayment) -> Result<Payment> {
+pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payment> {
     let sql = format!(
         "INSERT INTO payments (id, from_account, to_account, amount, description) \
          VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
@@ -75,7 +75,7 @@ pub async fn insert(primary: &PgPool, payment: &NewPayment) -> Result<Payment> {
         .bind(payment.to_account.as_uuid())
         .bind(payment.amount.minor())
         .bind(payment.description.as_deref())
-        .fetch_one(primary)
+        .fetch_one(tx)
         .await;
     match row {
         Ok(row) => row.try_into(),

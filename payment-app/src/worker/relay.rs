@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use crate::broker::{LOCK_QUEUE, Publisher};
 use crate::db::{self, Db};
 use crate::error::{Result, chain};
+use crate::idempotency::KEY_WINDOW;
 use crate::worker::pause;
 
 /// Most payments claimed per sweep.
@@ -35,6 +36,12 @@ impl Relay {
                 Ok(0) => {}
                 Ok(n) => info!(republished = n, "relay re-queued stale pending payments"),
                 Err(e) => warn!(error = %chain(&e), "relay sweep failed; trying again next interval"),
+            }
+            // Housekeeping rides along: keys past their window are forgotten.
+            match db::idempotency::forget_older_than(&self.db.primary, KEY_WINDOW).await {
+                Ok(0) => {}
+                Ok(n) => info!(forgotten = n, "idempotency keys past their window deleted"),
+                Err(e) => warn!(error = %chain(&e), "could not delete old idempotency keys"),
             }
         }
         Ok(())

@@ -1,0 +1,261 @@
+//! What payrail promises a client beyond the happy path: idempotent
+//! retries, access control, readiness, the relay, dead letters and locks
+//! that expire under slow work. Each test has its own database and vhost.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
+
+mod common;
+
+use std::time::Duration;
+
+use common::{App, TOKEN, TestEnv, client};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+const SETTLE_WITHIN: Duration = Duration::from_secs(60);
+
+async fn count(env: &TestEnv, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&env.pg().await).await.unwrap()
+}
+
+async fn post_with_key(app: &App, path: &str, key: &str, body: &Value) -> (u16, Option<String>, Value) {
+    let r = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let replayed = r.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap().to_owned());
+    (status, replayed, r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_retried_payment_with_the_same_key_is_made_once() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = app.account("100.00").await;
+    let b = app.account("0").await;
+    let body = json!({"from_account": a, "to_account": b, "amount": "10.00", "payment_description": "rent"});
+
+    let (status, replayed, first) = post_with_key(&app, "/api/v1/payment", "key-1", &body).await;
+    assert_eq!((status, replayed), (202, None), "{first}");
+    // Spacing and number formatting do not make it a different request.
+    let same = json!({"payment_description": "rent", "amount": "10.0", "to_account": b, "from_account": a});
+    let (status, replayed, again) = post_with_key(&app, "/api/v1/payment", "key-1", &same).await;
+    assert_eq!((status, replayed.as_deref()), (202, Some("true")));
+    assert_eq!(again, first, "the first answer, as it was");
+
+    let other = json!({"from_account": a, "to_account": b, "amount": "11.00", "payment_description": "rent"});
+    let (status, _, refused) = post_with_key(&app, "/api/v1/payment", "key-1", &other).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (422, Some("idempotency_key_reused")));
+
+    let (status, _, bad) = post_with_key(&app, "/api/v1/payment", "has space", &body).await;
+    assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_idempotency_key")));
+
+    app.wait_terminal(&[first["id"].as_str().unwrap().to_owned()], SETTLE_WITHIN).await;
+    assert_eq!(count(&env, "payments").await, 1);
+    assert_eq!(app.balance(&a).await, "90.00");
+}
+
+#[tokio::test]
+async fn concurrent_retries_with_one_key_create_one_payment() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = app.account("100.00").await;
+    let b = app.account("0").await;
+    let body = json!({"from_account": a, "to_account": b, "amount": "1.00"});
+    let answers = join_all((0..16).map(|_| post_with_key(&app, "/api/v1/payment", "same-key", &body))).await;
+    let ids: std::collections::HashSet<_> =
+        answers.iter().map(|(status, _, body)| (*status, body["id"].as_str().unwrap().to_owned())).collect();
+    assert_eq!(ids.len(), 1, "every retry got the same 202 and id: {ids:?}");
+    assert_eq!(answers.iter().filter(|(_, replayed, _)| replayed.is_none()).count(), 1);
+    assert_eq!(count(&env, "payments").await, 1);
+
+    // Accounts honour keys too.
+    let open = json!({"initial_balance": "5"});
+    let answers = join_all((0..8).map(|_| post_with_key(&app, "/api/v1/accounts", "acct", &open))).await;
+    assert!(answers.iter().all(|(status, _, body)| *status == 201 && body["id"] == answers[0].2["id"]));
+    assert_eq!(count(&env, "accounts").await, 3);
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}
+
+#[tokio::test]
+async fn the_api_needs_a_valid_token_and_records_nothing_without_one() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = app.account("10.00").await;
+    let b = app.account("0").await;
+    let body = json!({"from_account": a, "to_account": b, "amount": "1.00"});
+
+    for token in [None, Some("wrong"), Some("")] {
+        let http = client(token);
+        let r = http.post(format!("{}/api/v1/payment", app.base)).json(&body).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{token:?}");
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let json: Value = r.json().await.unwrap();
+        assert_eq!(json["error"]["code"], "unauthorized");
+        let r = http.get(format!("{}/api/v1/accounts/{a}", app.base)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        let r = http.post(format!("{}/api/v1/accounts", app.base)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    assert_eq!(count(&env, "payments").await, 0);
+    assert_eq!(count(&env, "accounts").await, 2);
+
+    // The second configured token works as well as the first.
+    let r = client(Some("test-token-2"))
+        .post(format!("{}/api/v1/payment", app.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+
+    // Probes stay open; neither the log nor a response shows a token.
+    let open = client(None);
+    assert_eq!(open.get(format!("{}/healthz", app.base)).send().await.unwrap().status().as_u16(), 200);
+    let r = open.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let ready: Value = r.json().await.unwrap();
+    assert_eq!(ready, json!({"status": "ready", "postgres": "ok", "rabbitmq": "ok", "redis": "1/1 nodes"}));
+    assert!(!app.log_text().contains(TOKEN), "a token leaked into the log");
+}
+
+#[tokio::test]
+async fn without_api_tokens_a_token_is_generated_and_printed_once() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[("API_TOKENS", "")]).await;
+    let log = app.log_text();
+    let line = log.lines().find(|l| l.contains("generated token")).expect("the token is printed");
+    let token = line.rsplit(' ').next().unwrap();
+    assert_eq!(log.matches(token).count(), 2, "printed once, with a curl example: {log}");
+    let r = client(Some(token)).post(format!("{}/api/v1/accounts", app.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let r = client(Some(TOKEN)).post(format!("{}/api/v1/accounts", app.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}
+
+/// The process died between commit and publish: the payment is committed
+/// `pending` with no message anywhere. The relay finds it and queues it.
+#[tokio::test]
+async fn the_relay_queues_a_payment_the_broker_never_got() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[("RELAY_AFTER_SECS", "1"), ("RELAY_INTERVAL_SECS", "1")]).await;
+    let a = app.account("10.00").await;
+    let b = app.account("0").await;
+    let orphan = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO payments (id, from_account, to_account, amount) VALUES ($1, $2::uuid, $3::uuid, 250)",
+    )
+    .bind(orphan)
+    .bind(&a)
+    .bind(&b)
+    .execute(&env.pg().await)
+    .await
+    .unwrap();
+    let settled = app.wait_terminal(&[orphan.to_string()], SETTLE_WITHIN).await;
+    assert_eq!(settled[0]["status"], "done");
+    assert_eq!(app.balance(&b).await, "2.50");
+    assert!(app.log_text().contains("relay re-queued stale pending payments"));
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}
+
+/// A lock far shorter than the work: settle is held up on the accounts'
+/// rows, locks expire, and more payments on the same accounts are let
+/// through. Each still applies exactly once and none overdraws.
+#[tokio::test]
+async fn locks_that_expire_under_slow_settles_change_nothing() {
+    let env = TestEnv::new();
+    let app = App::start(
+        &env,
+        &[("LOCK_TTL_MS", "100"), ("REDIS_TIMEOUT_MS", "20"), ("LOCK_RETRY_DELAY_MS", "20")],
+    )
+    .await;
+    let a = app.account("10.00").await;
+    let b = app.account("10.00").await;
+
+    // Hold both account rows for 3 s, far past the 100 ms lock.
+    let pg = env.pg().await;
+    let mut blocker = pg.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM accounts WHERE id IN ($1::uuid, $2::uuid) FOR NO KEY UPDATE")
+        .bind(&a)
+        .bind(&b)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let (from, to) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let (status, body) = app.pay(from, to, "4.00").await;
+        assert_eq!(status, 202, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    blocker.commit().await.unwrap();
+
+    let settled = app.wait_terminal(&ids, SETTLE_WITHIN).await;
+    assert!(settled.iter().all(|p| p["status"] == "done" || p["failure_reason"] == "insufficient_funds"));
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+    let total: f64 =
+        [app.balance(&a).await, app.balance(&b).await].iter().map(|s| s.parse::<f64>().unwrap()).sum();
+    assert_eq!(format!("{total:.2}"), "20.00");
+}
+
+fn dead_letters(env: &TestEnv, args: &[&str]) -> String {
+    let out = env.command(&[&["dead-letters"], args].concat()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Malformed messages and a payment settle cannot apply end in the
+/// dead-letter queue, where they can be listed; once the cause is fixed,
+/// replaying the payment settles it.
+#[tokio::test]
+async fn poison_messages_are_dead_lettered_and_can_be_replayed() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[("DELIVERY_LIMIT", "2")]).await;
+    let publisher = common::publisher(&env).await;
+    publisher.publish_raw("payrail.lock", b"not json", Default::default()).await.unwrap();
+    publisher.publish_raw("payrail.settle", br#"{"payment_id": 7}"#, Default::default()).await.unwrap();
+
+    // A payee whose balance cannot take another cent: crediting it
+    // overflows, which settle refuses to guess around.
+    let a = app.account("5.00").await;
+    let full = app.account("92233720368547758.07").await;
+    let (status, body) = app.pay(&a, &full, "1.00").await;
+    assert_eq!(status, 202);
+    let poisoned = body["id"].as_str().unwrap().to_owned();
+
+    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
+    let letters = loop {
+        let letters: Vec<Value> = serde_json::from_str(&dead_letters(&env, &["list", "--json"])).unwrap();
+        if letters.len() == 3 {
+            break letters;
+        }
+        assert!(std::time::Instant::now() < deadline, "{letters:?}\n{}", app.log_problems());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let payment_letter = letters.iter().find(|l| l["payment_id"] == poisoned.as_str()).expect("the payment");
+    assert_eq!(payment_letter["queue"], "payrail.settle");
+    assert_eq!(payment_letter["reason"], "delivery_limit");
+    assert_eq!(letters.iter().filter(|l| l["payment_id"].is_null() && l["reason"] == "rejected").count(), 2);
+    assert!(app.log_problems().contains(&format!("payment_id={poisoned}")), "the failure names the payment");
+    let (_, p) = app.get(&format!("/api/v1/payment/{poisoned}")).await;
+    assert_eq!(p["status"], "pending");
+
+    // Make room, then replay just that payment.
+    let (_, drain) = app.pay(&full, &a, "1000.00").await;
+    app.wait_terminal(&[drain["id"].as_str().unwrap().to_owned()], SETTLE_WITHIN).await;
+    assert!(dead_letters(&env, &["replay", "--payment-id", &poisoned]).contains("replayed 1 dead letters"));
+    let settled = app.wait_terminal(&[poisoned], SETTLE_WITHIN).await;
+    assert_eq!(settled[0]["status"], "done");
+    assert_eq!(app.balance(&a).await, "1004.00");
+    let remaining: Vec<Value> = serde_json::from_str(&dead_letters(&env, &["list", "--json"])).unwrap();
+    assert_eq!(remaining.len(), 2, "the malformed ones stay: they are no payment");
+}
