@@ -105,7 +105,7 @@ async fn bad_requests_get_one_json_error_shape_and_record_nothing() {
     let cases: Vec<(&str, String, u16, &str)> = vec![
         ("not JSON", "{".into(), 400, "malformed_json"),
         ("empty body", String::new(), 400, "malformed_json"),
-        ("trailing garbage", format!("{} x", pay(json!("1")).to_string()), 400, "malformed_json"),
+        ("trailing garbage", format!("{} x", pay(json!("1"))), 400, "malformed_json"),
         ("an array", "[]".into(), 422, "invalid_body"),
         ("a string", "\"pay\"".into(), 422, "invalid_body"),
         ("a number", "12".into(), 422, "invalid_body"),
