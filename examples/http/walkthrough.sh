@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The README's walk-through against a running payrail (scripts/dev):
 # two accounts, a payment that settles, one that fails, and the errors.
-#   BASE=http://127.0.0.1:8080 examples/http/walkthrough.sh
+#   TOKEN=<token> BASE=http://127.0.0.1:8080 examples/http/walkthrough.sh
 set -euo pipefail
 BASE=${BASE:-http://127.0.0.1:8080}
+: "${TOKEN:?set TOKEN to an API token (payment-app prints one at start when API_TOKENS is unset)}"
+curl() { command curl -H "Authorization: Bearer $TOKEN" "$@"; }
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 show() { echo "\$ $*" >&2; }
 

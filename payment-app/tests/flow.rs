@@ -267,7 +267,7 @@ async fn a_redelivered_settle_message_does_not_apply_twice() {
 #[tokio::test]
 async fn sigterm_stops_cleanly_and_nothing_accepted_is_lost() {
     let env = TestEnv::new();
-    let app = App::start(&env, &[]).await;
+    let mut app = App::start(&env, &[]).await;
     let a = app.account("100.00").await;
     let b = app.account("100.00").await;
     let mut ids = Vec::new();
@@ -280,7 +280,7 @@ async fn sigterm_stops_cleanly_and_nothing_accepted_is_lost() {
     let status = app.terminate();
     assert!(status.success(), "exit status {status:?}");
 
-    let app = App::start(&env, &[]).await;
+    app.restart().await;
     let settled = app.wait_terminal(&ids, SETTLE_WITHIN).await;
     assert!(settled.iter().all(|p| p["status"] == "done"), "every payment is covered");
     assert_eq!(app.balance(&a).await, "100.00");

@@ -259,3 +259,31 @@ async fn poison_messages_are_dead_lettered_and_can_be_replayed() {
     let remaining: Vec<Value> = serde_json::from_str(&dead_letters(&env, &["list", "--json"])).unwrap();
     assert_eq!(remaining.len(), 2, "the malformed ones stay: they are no payment");
 }
+
+/// SIGTERM under load: intake stops, work in hand is finished and acked,
+/// the process exits on its own within the shutdown bound, and after a
+/// restart every payment the clients were promised is settled.
+#[tokio::test]
+async fn sigterm_under_load_loses_nothing() {
+    let env = TestEnv::new();
+    let mut app = App::start(&env, &[("SHUTDOWN_TIMEOUT_SECS", "10")]).await;
+    let mut accounts = Vec::new();
+    for _ in 0..4 {
+        accounts.push(app.account("500.00").await);
+    }
+    let traffic = common::Traffic::start(&app.base, &accounts, Duration::from_millis(5));
+    while traffic.accepted_so_far() < 150 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let asked = std::time::Instant::now();
+    let status = app.terminate();
+    assert!(status.success(), "exit status {status:?}\n{}", app.log_problems());
+    assert!(asked.elapsed() < Duration::from_secs(12), "took {:?}", asked.elapsed());
+    assert!(app.log_text().contains("shutdown requested"));
+    app.restart().await;
+    while traffic.accepted_so_far() < 250 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let report = traffic.stop().await;
+    common::assert_all_settled(&app, &env, &report).await;
+}

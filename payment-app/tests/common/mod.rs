@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -123,6 +125,18 @@ pub fn client(token: Option<&str>) -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(20)).default_headers(headers).build().unwrap()
 }
 
+fn spawn(command: &mut Command, log: &Path, append: bool) -> std::process::Child {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(append)
+        .write(true)
+        .truncate(!append)
+        .open(log)
+        .unwrap();
+    command.stdout(Stdio::from(file.try_clone().unwrap())).stderr(Stdio::from(file));
+    command.spawn().unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -133,10 +147,12 @@ pub struct App {
     pub base: String,
     pub log: PathBuf,
     pub http: reqwest::Client,
+    /// How it was started, to start it again on the same port.
+    command: Command,
 }
 
 impl App {
-    /// Starts `payment-app all` (or `args`) and waits until it serves.
+    /// Starts `payment-app all` and waits until it serves.
     pub async fn start(env: &TestEnv, extra_env: &[(&str, &str)]) -> App {
         Self::start_with(env, &["all"], extra_env).await
     }
@@ -144,17 +160,33 @@ impl App {
     pub async fn start_with(env: &TestEnv, args: &[&str], extra_env: &[(&str, &str)]) -> App {
         let port = free_port();
         let log = env.dir.join(format!("app-{port}.log"));
-        let mut cmd = env.command(args);
-        cmd.env("HTTP_ADDR", format!("127.0.0.1:{port}"));
+        let mut command = env.command(args);
+        command.env("HTTP_ADDR", format!("127.0.0.1:{port}"));
         for (k, v) in extra_env {
-            cmd.env(k, v);
+            command.env(k, v);
         }
-        let file = std::fs::File::create(&log).unwrap();
-        cmd.stdout(Stdio::from(file.try_clone().unwrap())).stderr(Stdio::from(file));
-        let child = cmd.spawn().unwrap();
-        let app = App { child, base: format!("http://127.0.0.1:{port}"), log, http: client(Some(TOKEN)) };
+        let child = spawn(&mut command, &log, false);
+        let app =
+            App { child, base: format!("http://127.0.0.1:{port}"), log, http: client(Some(TOKEN)), command };
         app.wait_healthy().await;
         app
+    }
+
+    /// SIGKILL: the process dies wherever it is, nothing is cleaned up.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Starts the same command again on the same port, appending to the
+    /// same log, after `kill9` or `terminate`.
+    pub async fn restart(&mut self) {
+        self.child = spawn(&mut self.command, &self.log, true);
+        self.wait_healthy().await;
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     async fn wait_healthy(&self) {
@@ -175,7 +207,7 @@ impl App {
     }
 
     /// SIGTERM, then waits for the exit.
-    pub fn terminate(mut self) -> ExitStatus {
+    pub fn terminate(&mut self) -> ExitStatus {
         run("kill", &["-TERM", &self.child.id().to_string()]);
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
@@ -293,4 +325,142 @@ impl Drop for RedisNodes {
         let _ = Command::new(script()).args(["stop", self.dir.to_str().unwrap()]).output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A steady stream of payments among `accounts`, as careful clients send
+/// them: each payment has its own idempotency key and is retried with it
+/// on 5xx answers and connection errors until it gets a definite answer.
+pub struct Traffic {
+    stop: Arc<AtomicBool>,
+    accepted: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<usize>,
+}
+
+/// What the clients saw.
+#[derive(Debug)]
+pub struct TrafficReport {
+    /// Ids of payments answered 202.
+    pub accepted: Vec<String>,
+    /// Payments (keys) sent.
+    pub sent: usize,
+}
+
+impl Traffic {
+    /// One new payment every `every`, amounts 1.00 to 9.00.
+    pub fn start(base: &str, accounts: &[String], every: Duration) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let (base, accounts) = (base.to_owned(), accounts.to_vec());
+        let task = tokio::spawn({
+            let (stop, accepted) = (stop.clone(), accepted.clone());
+            async move {
+                let http = client(Some(TOKEN));
+                let mut clients = tokio::task::JoinSet::new();
+                let mut sent = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let from = sent % accounts.len();
+                    let to = (from + 1 + sent / accounts.len() % (accounts.len() - 1)) % accounts.len();
+                    let body = json!({
+                        "from_account": accounts[from],
+                        "to_account": accounts[to],
+                        "amount": format!("{}.00", 1 + sent % 9),
+                    });
+                    clients.spawn(send_until_answered(http.clone(), base.clone(), body, accepted.clone()));
+                    sent += 1;
+                    tokio::time::sleep(every).await;
+                }
+                while let Some(done) = clients.join_next().await {
+                    done.unwrap();
+                }
+                sent
+            }
+        });
+        Traffic { stop, accepted, task }
+    }
+
+    pub fn accepted_so_far(&self) -> usize {
+        self.accepted.lock().unwrap().len()
+    }
+
+    /// Stops sending new payments and waits for every client's answer.
+    pub async fn stop(self) -> TrafficReport {
+        self.stop.store(true, Ordering::Relaxed);
+        let sent = self.task.await.unwrap();
+        let accepted = std::mem::take(&mut *self.accepted.lock().unwrap());
+        TrafficReport { accepted, sent }
+    }
+}
+
+async fn send_until_answered(
+    http: reqwest::Client,
+    base: String,
+    body: Value,
+    accepted: Arc<Mutex<Vec<String>>>,
+) {
+    let key = Uuid::new_v4().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let sent = http
+            .post(format!("{base}/api/v1/payment"))
+            .header("idempotency-key", &key)
+            .json(&body)
+            .send()
+            .await;
+        if let Ok(r) = sent {
+            let status = r.status().as_u16();
+            if status == 202 {
+                let json: Value = r.json().await.unwrap();
+                accepted.lock().unwrap().push(json["id"].as_str().unwrap().to_owned());
+                return;
+            }
+            assert!(
+                status >= 500,
+                "a payment was refused with {status}: {}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "no definite answer for payment {key} in 120 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// After a fault: every payment answered 202 ends `done` or `failed`, no
+/// payment at all is left `pending` (including any whose answer was lost),
+/// nothing was created twice, and the audit passes.
+#[allow(clippy::print_stdout)] // a summary for --nocapture runs
+pub async fn assert_all_settled(app: &App, env: &TestEnv, report: &TrafficReport) {
+    assert!(!report.accepted.is_empty(), "the traffic got no payment through");
+    app.wait_terminal(&report.accepted, Duration::from_secs(120)).await;
+    let pg = env.pg().await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'pending'")
+            .fetch_one(&pg)
+            .await
+            .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{pending} payments still pending; log:\n{}", app.log_problems());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM payments").fetch_one(&pg).await.unwrap();
+    assert_eq!(payments as usize, report.sent, "one payment per key sent, each exactly once");
+    let (code, audit) = env.audit();
+    assert_eq!(code, 0, "{audit}");
+    // What the fault looked like from inside, for whoever runs with --nocapture.
+    let log = app.log_text();
+    let mut seen: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("relay re-queued"))
+        .map(|l| l.split_once(": ").map_or(l, |(_, m)| m).chars().take(110).collect())
+        .collect();
+    seen.sort();
+    seen.dedup_by(|a, b| a.get(..40) == b.get(..40));
+    println!(
+        "{} payments sent, {} answered 202, all settled; the app logged:\n  {}",
+        report.sent,
+        report.accepted.len(),
+        seen.join("\n  ")
+    );
 }
