@@ -1,0 +1,139 @@
+//! The status of a `PaymentCluster`, computed from what the cluster
+//! reports about its children: pure, so every transition is tested without
+//! a cluster.
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::ResourceExt;
+
+use crate::builders::{Child, Names};
+use crate::crd::{ComponentStatus, PaymentCluster, PaymentClusterStatus};
+
+/// What a reconcile came to.
+#[derive(Debug)]
+pub enum Outcome<'a> {
+    /// The spec breaks rules the schema cannot state; nothing was applied.
+    Invalid(&'a [String]),
+    /// Every child applied; these are the objects as the API server
+    /// returned them, status included.
+    Applied(&'a [Child]),
+}
+
+pub fn compute(
+    cr: &PaymentCluster,
+    outcome: &Outcome<'_>,
+    previous: Option<&PaymentClusterStatus>,
+    now: Time,
+) -> PaymentClusterStatus {
+    let names = Names::of(cr);
+    let generation = cr.metadata.generation;
+    let previous_conditions = previous.map(|p| p.conditions.as_slice()).unwrap_or_default();
+    let condition = |type_: &str, ok: bool, reason: &str, message: String| {
+        let status = if ok { "True" } else { "False" };
+        // The transition time moves only when the status does.
+        let last_transition_time = previous_conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message,
+            observed_generation: generation,
+            last_transition_time,
+        }
+    };
+
+    match outcome {
+        Outcome::Invalid(problems) => {
+            let message = format!("invalid spec: {}", problems.join("; "));
+            let mut status = previous.cloned().unwrap_or_default();
+            status.observed_generation = generation;
+            status.conditions = vec![
+                condition("Ready", false, "InvalidSpec", message.clone()),
+                condition("Progressing", false, "InvalidSpec", "waiting for the spec to be fixed".into()),
+                condition("Degraded", true, "InvalidSpec", message),
+            ];
+            status
+        }
+        Outcome::Applied(children) => {
+            let app = children.iter().find_map(|c| match c {
+                Child::Deployment(d) if d.name_any() == names.app() => Some(deployment_status(d)),
+                _ => None,
+            });
+            let statefulset = |name: String| {
+                children.iter().find_map(|c| match c {
+                    Child::StatefulSet(s) if s.name_any() == name => Some(statefulset_status(s)),
+                    _ => None,
+                })
+            };
+            let app = app.unwrap_or_default();
+            let redis = statefulset(names.redis()).unwrap_or_default();
+            let rabbitmq = statefulset(names.rabbitmq()).unwrap_or_default();
+            let primary = statefulset(names.postgres()).unwrap_or_default();
+            let replica = statefulset(names.postgres_replica());
+            let postgres = match &replica {
+                Some(r) => ComponentStatus::new(primary.ready + r.ready, primary.desired + r.desired),
+                None => primary,
+            };
+            let waiting: Vec<String> =
+                [("app", &app), ("redis", &redis), ("rabbitmq", &rabbitmq), ("postgres", &postgres)]
+                    .iter()
+                    .filter(|(_, c)| !c.is_ready())
+                    .map(|(name, c)| format!("{name} {}", c.summary))
+                    .collect();
+            let ready = waiting.is_empty();
+            let conditions = if ready {
+                vec![
+                    condition("Ready", true, "AllComponentsReady", "every component is ready".into()),
+                    condition("Progressing", false, "Stable", "nothing is rolling out".into()),
+                    condition("Degraded", false, "AsExpected", "all objects applied".into()),
+                ]
+            } else {
+                let message = format!("waiting for {}", waiting.join(", "));
+                vec![
+                    condition("Ready", false, "ComponentsNotReady", message.clone()),
+                    condition("Progressing", true, "RollingOut", message),
+                    condition("Degraded", false, "AsExpected", "all objects applied".into()),
+                ]
+            };
+            PaymentClusterStatus {
+                observed_generation: generation,
+                conditions,
+                app,
+                redis,
+                rabbitmq,
+                postgres,
+                api_service: Some(names.api_service()),
+            }
+        }
+    }
+}
+
+/// Ready counts only pods of the current template: during a rollout the old
+/// ones do not make the app "ready" on the new image.
+fn deployment_status(d: &Deployment) -> ComponentStatus {
+    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let status = d.status.as_ref();
+    let current = d.metadata.generation.is_some()
+        && status.and_then(|s| s.observed_generation) >= d.metadata.generation;
+    let ready = status.and_then(|s| s.ready_replicas).unwrap_or(0);
+    let updated = status.and_then(|s| s.updated_replicas).unwrap_or(0);
+    let ready = if current { ready.min(updated) } else { 0 };
+    ComponentStatus::new(ready, desired)
+}
+
+fn statefulset_status(s: &StatefulSet) -> ComponentStatus {
+    let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let ready = s.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+    ComponentStatus::new(ready, desired)
+}
+
+/// The `Ready` condition's status, if any.
+pub fn is_ready(status: Option<&PaymentClusterStatus>) -> bool {
+    status.is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+#[cfg(test)]
+mod tests;

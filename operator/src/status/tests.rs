@@ -1,0 +1,107 @@
+//! Status follows the children's readiness.
+
+use k8s_openapi::api::apps::v1::{DeploymentStatus, StatefulSetStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::*;
+use crate::builders::tests::{Counting, fixture};
+use crate::builders::{Credentials, build};
+
+fn at(seconds: i64) -> Time {
+    Time(k8s_openapi::jiff::Timestamp::from_second(seconds).expect("valid"))
+}
+
+/// The children as a server would return them, every pod ready or not.
+fn with_readiness(cr: &PaymentCluster, ready: bool) -> Vec<Child> {
+    build(cr, &Credentials::complete(None, &mut Counting(0)))
+        .into_iter()
+        .map(|child| match child {
+            Child::Deployment(mut d) => {
+                d.metadata.generation = Some(2);
+                let replicas = d.spec.as_ref().and_then(|s| s.replicas);
+                d.status = Some(DeploymentStatus {
+                    observed_generation: Some(2),
+                    ready_replicas: if ready { replicas } else { Some(1) },
+                    updated_replicas: replicas,
+                    ..DeploymentStatus::default()
+                });
+                Child::Deployment(d)
+            }
+            Child::StatefulSet(mut s) => {
+                let replicas = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                s.status = Some(StatefulSetStatus {
+                    replicas,
+                    ready_replicas: Some(if ready { replicas } else { 0 }),
+                    ..StatefulSetStatus::default()
+                });
+                Child::StatefulSet(s)
+            }
+            other => other,
+        })
+        .collect()
+}
+
+fn condition<'a>(status: &'a PaymentClusterStatus, type_: &str) -> &'a Condition {
+    status.conditions.iter().find(|c| c.type_ == type_).expect("condition")
+}
+
+#[test]
+fn a_cluster_coming_up_is_progressing_not_ready() {
+    let cr = fixture("minimal");
+    let children = with_readiness(&cr, false);
+    let status = compute(&cr, &Outcome::Applied(&children), None, at(100));
+    assert_eq!(status.app, ComponentStatus::new(1, 3));
+    assert_eq!(status.redis, ComponentStatus::new(0, 3));
+    assert_eq!(status.postgres, ComponentStatus::new(0, 2));
+    assert_eq!(condition(&status, "Ready").status, "False");
+    assert_eq!(condition(&status, "Ready").reason, "ComponentsNotReady");
+    assert!(condition(&status, "Ready").message.contains("redis 0/3"));
+    assert_eq!(condition(&status, "Progressing").status, "True");
+    assert_eq!(condition(&status, "Degraded").status, "False");
+    assert_eq!(status.api_service.as_deref(), Some("mini-api"));
+    assert!(!is_ready(Some(&status)));
+}
+
+#[test]
+fn ready_when_every_component_is_and_transition_times_hold_still() {
+    let cr = fixture("minimal");
+    let coming = with_readiness(&cr, false);
+    let first = compute(&cr, &Outcome::Applied(&coming), None, at(100));
+    let up = with_readiness(&cr, true);
+    let ready = compute(&cr, &Outcome::Applied(&up), Some(&first), at(200));
+    assert!(is_ready(Some(&ready)));
+    assert_eq!(condition(&ready, "Ready").last_transition_time, at(200));
+    // Degraded stayed False, so its transition time is the first one.
+    assert_eq!(condition(&ready, "Degraded").last_transition_time, at(100));
+    // Nothing changed: a second computation is identical, so no status write.
+    let again = compute(&cr, &Outcome::Applied(&up), Some(&ready), at(300));
+    assert_eq!(again, ready);
+}
+
+#[test]
+fn a_rollout_in_progress_is_not_ready_on_old_pods() {
+    let cr = fixture("minimal");
+    let mut children = with_readiness(&cr, true);
+    for child in &mut children {
+        if let Child::Deployment(d) = child {
+            d.metadata.generation = Some(3); // a new image, not yet observed
+        }
+    }
+    let status = compute(&cr, &Outcome::Applied(&children), None, at(100));
+    assert_eq!(status.app.ready, 0);
+    assert_eq!(condition(&status, "Progressing").status, "True");
+}
+
+#[test]
+fn an_invalid_spec_is_degraded_and_keeps_the_last_counts() {
+    let cr = fixture("minimal");
+    let up = with_readiness(&cr, true);
+    let ready = compute(&cr, &Outcome::Applied(&up), None, at(100));
+    let problems = vec!["redis.nodes must be odd".to_owned()];
+    let status = compute(&cr, &Outcome::Invalid(&problems), Some(&ready), at(200));
+    assert_eq!(condition(&status, "Degraded").status, "True");
+    assert_eq!(condition(&status, "Degraded").reason, "InvalidSpec");
+    assert!(condition(&status, "Degraded").message.contains("redis.nodes must be odd"));
+    assert_eq!(condition(&status, "Ready").status, "False");
+    assert_eq!(status.app, ready.app);
+}
