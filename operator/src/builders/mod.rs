@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 
@@ -162,22 +162,11 @@ pub fn meta(cr: &PaymentCluster, name: String, component: Component) -> ObjectMe
         name: Some(name),
         namespace: cr.namespace(),
         labels: Some(labels(cr, component)),
-        owner_references: Some(vec![owner(cr)]),
+        // A resource read from a file (`render`) has no uid yet: its
+        // children get their owner when the operator applies them.
+        owner_references: cr.controller_owner_ref(&()).map(|owner| vec![owner]),
         ..ObjectMeta::default()
     }
-}
-
-fn owner(cr: &PaymentCluster) -> OwnerReference {
-    cr.controller_owner_ref(&()).unwrap_or_else(|| OwnerReference {
-        // A resource read from a file has no uid yet (`render`); the
-        // reference still shows what will own the object.
-        api_version: PaymentCluster::api_version(&()).into_owned(),
-        kind: PaymentCluster::kind(&()).into_owned(),
-        name: cr.name_any(),
-        uid: String::new(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    })
 }
 
 /// A PersistentVolumeClaim template for a StatefulSet.
