@@ -254,7 +254,9 @@ fn a_redis_node_runs_with_the_pod_arguments() {
     let data = scratch.path("redis");
     std::fs::create_dir_all(&data).unwrap();
     let port = free_port();
-    let mut args = pod::redis_args(&data, port, "node-secret");
+    let conf = format!("{data}/redis.conf");
+    std::fs::write(&conf, pod::redis_conf(&data, port)).unwrap();
+    let mut args = pod::redis_args(&conf, "node-secret");
     args.extend(["--daemonize".into(), "yes".into(), "--pidfile".into(), format!("{data}/redis.pid")]);
     ok(Command::new("redis-server").args(&args).output().unwrap(), "redis-server");
     let cli = |args: &[&str]| {

@@ -114,6 +114,9 @@ impl Names {
     pub fn redis(&self) -> String {
         format!("{}-redis", self.cluster)
     }
+    pub fn redis_config(&self) -> String {
+        format!("{}-redis-config", self.cluster)
+    }
     pub fn rabbitmq(&self) -> String {
         format!("{}-rabbitmq", self.cluster)
     }

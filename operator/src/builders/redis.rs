@@ -3,10 +3,12 @@
 //! each with its own volume, behind a headless Service that gives every
 //! node a stable name.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, ExecAction, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec,
-    VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, ExecAction, PodSpec, PodTemplateSpec, Probe,
+    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -18,6 +20,8 @@ use crate::pod;
 
 pub const PORT: u16 = 6379;
 const DATA: &str = "/data";
+const CONF_DIR: &str = "/etc/payrail";
+const CONF_FILE: &str = "redis.conf";
 
 /// The URL of each node, for `REDIS_URLS`; the password is expanded from
 /// the app container's `REDIS_PASSWORD`.
@@ -63,7 +67,7 @@ pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
         name: "redis".into(),
         image: Some(cr.spec.redis.image.clone()),
         command: Some(vec!["redis-server".into()]),
-        args: Some(pod::redis_args(DATA, PORT, "$(REDIS_PASSWORD)")),
+        args: Some(pod::redis_args(&format!("{CONF_DIR}/{CONF_FILE}"), "$(REDIS_PASSWORD)")),
         env: Some(vec![secret_env("REDIS_PASSWORD", &names.credentials(), REDIS_PASSWORD)]),
         ports: Some(vec![ContainerPort {
             name: Some("redis".into()),
@@ -92,7 +96,18 @@ pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
                     labels: Some(labels(cr, Component::Redis)),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(PodSpec { containers: vec![container], ..PodSpec::default() }),
+                spec: Some(PodSpec {
+                    containers: vec![container],
+                    volumes: Some(vec![Volume {
+                        name: "config".into(),
+                        config_map: Some(ConfigMapVolumeSource {
+                            name: names.redis_config(),
+                            ..ConfigMapVolumeSource::default()
+                        }),
+                        ..Volume::default()
+                    }]),
+                    ..PodSpec::default()
+                }),
             },
             volume_claim_templates: Some(vec![volume_claim("data", &cr.spec.redis.storage)]),
             persistent_volume_claim_retention_policy: Some(retention(cr)),
@@ -100,5 +115,14 @@ pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
         }),
         ..StatefulSet::default()
     };
-    vec![Child::Service(Box::new(service)), Child::StatefulSet(Box::new(statefulset))]
+    let config = ConfigMap {
+        metadata: meta(cr, names.redis_config(), Component::Redis),
+        data: Some(BTreeMap::from([(CONF_FILE.to_owned(), pod::redis_conf(DATA, PORT))])),
+        ..ConfigMap::default()
+    };
+    vec![
+        Child::ConfigMap(Box::new(config)),
+        Child::Service(Box::new(service)),
+        Child::StatefulSet(Box::new(statefulset)),
+    ]
 }

@@ -81,6 +81,7 @@ fn a_minimal_cluster_becomes_the_whole_stack() {
         ("StatefulSet", "mini-postgres"),
         ("Service", "mini-postgres-ro"),
         ("StatefulSet", "mini-postgres-ro"),
+        ("ConfigMap", "mini-redis-config"),
         ("Service", "mini-redis"),
         ("StatefulSet", "mini-redis"),
         ("Service", "mini-rabbitmq"),
@@ -281,8 +282,14 @@ fn redis_nodes_are_independent_and_addressable() {
     assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
     let (_, main) = containers(&s);
     let args = main[0].args.clone().expect("args");
-    assert_eq!(args, pod::redis_args("/data", 6379, "$(REDIS_PASSWORD)"));
-    assert!(!args.iter().any(|a| a.contains("replicaof")));
+    assert_eq!(args, pod::redis_args("/etc/payrail/redis.conf", "$(REDIS_PASSWORD)"));
+    let config = match find(&children, "ConfigMap", "mini-redis-config") {
+        Child::ConfigMap(c) => ConfigMap::clone(c),
+        _ => unreachable!(),
+    };
+    let conf = &config.data.expect("data")["redis.conf"];
+    assert_eq!(conf, &pod::redis_conf("/data", 6379));
+    assert!(!conf.contains("replicaof"), "nodes are independent");
     let service = match find(&children, "Service", "mini-redis") {
         Child::Service(s) => Service::clone(s),
         _ => unreachable!(),
