@@ -11,17 +11,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::api::{self, AppState, auth::ApiTokens};
-use crate::audit;
 use crate::broker::{Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, Publisher};
 use crate::config::{
-    AllArgs, ApiArgs, AuditArgs, Command, DatabaseArgs, DeadLettersCommand, HttpArgs, LockWorkerArgs,
-    RelayArgs, SettleWorkerArgs, ShutdownArgs, WorkerCommand,
+    AllArgs, ApiArgs, AuditArgs, BenchArgs, Command, DatabaseArgs, DeadLettersCommand, HttpArgs,
+    LockWorkerArgs, RelayArgs, SettleWorkerArgs, ShutdownArgs, WorkerCommand,
 };
 use crate::db::{self, Db};
 use crate::dead_letters;
 use crate::error::{Result, chain};
 use crate::lock::AccountLock;
 use crate::worker::{lock::LockWorker, relay::Relay, settle::SettleWorker};
+use crate::{audit, bench};
 
 /// Runs one subcommand to its end.
 pub async fn run(command: Command) -> Result<ExitCode> {
@@ -37,6 +37,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Audit(args) => return Ok(run_audit(args).await),
         Command::DeadLetters(command) => run_dead_letters(command).await?,
+        Command::Bench(args) => return run_bench(args).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -231,6 +232,42 @@ async fn run_dead_letters(command: DeadLettersCommand) -> Result<()> {
         println!("{output}");
     }
     Ok(())
+}
+
+/// Exit 0 when every payment settled and the audit passed, 1 otherwise.
+async fn run_bench(args: BenchArgs) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    let duration = Duration::from_secs(args.duration);
+    let mode = match (args.rate, args.concurrency) {
+        (Some(rate), _) => bench::Mode::Open { rate, duration },
+        (None, Some(concurrency)) => bench::Mode::Closed { concurrency: concurrency as usize, duration },
+        (None, None) => unreachable!("clap requires one of --rate and --concurrency"),
+    };
+    let config = bench::BenchConfig {
+        url: args.url.trim_end_matches('/').to_owned(),
+        token: args.token,
+        database_url: args.database_url,
+        scenario: args.scenario,
+        accounts: args.accounts.unwrap_or_else(|| args.scenario.default_accounts()).max(2),
+        mode,
+        settle_timeout: Duration::from_secs(args.settle_timeout),
+        chart: args.chart,
+        progress: !args.json && std::io::stderr().is_terminal(),
+        seed: args.seed,
+    };
+    let report = bench::run(config.clone()).await?;
+    bench::write_chart(&config, &report)?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&report).expect("the report is plain data")
+    } else {
+        report.table()
+    };
+    #[allow(clippy::print_stdout)] // the report is this command's output
+    {
+        println!("{text}");
+    }
+    let clean = report.audit_ok && report.not_settled == 0 && report.accepted > 0;
+    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// Exit codes of `audit`: 0 all invariants hold, 1 one is violated, 2 the

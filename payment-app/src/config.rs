@@ -54,6 +54,48 @@ pub enum Command {
     /// List or replay the messages in the dead-letter queue (payrail.dead).
     #[command(subcommand)]
     DeadLetters(DeadLettersCommand),
+    /// Drive load against a running payrail, wait for every payment to settle, audit, report.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("mode").required(true).args(["rate", "concurrency"]))]
+pub struct BenchArgs {
+    /// Base URL of the payrail API.
+    #[arg(long, env = "BENCH_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An API token the server accepts.
+    #[arg(long, env = "BENCH_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The database payrail writes to; settlement is watched and the audit runs there.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    #[arg(long, value_enum, default_value_t = crate::bench::Scenario::Uniform)]
+    pub scenario: crate::bench::Scenario,
+    /// Accounts to open [default: 1000 for uniform and hot, 5 for contended].
+    #[arg(long)]
+    pub accounts: Option<usize>,
+    /// Open loop: payments per second, sent on a fixed schedule.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: Option<u32>,
+    /// Closed loop: requests kept in flight.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: Option<u32>,
+    /// How long to send, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub duration: u64,
+    /// Longest wait for the last payment to settle after sending stops, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub settle_timeout: u64,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write an SVG chart of throughput and latency over time here.
+    #[arg(long)]
+    pub chart: Option<std::path::PathBuf>,
+    /// Seed of the payment generator (the same seed sends the same payments).
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Subcommand)]

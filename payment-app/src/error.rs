@@ -48,6 +48,9 @@ pub enum Error {
 
     #[error("I/O error")]
     Io(#[from] std::io::Error),
+
+    #[error("HTTP client error")]
+    Http(#[from] reqwest::Error),
 }
 
 impl Error {

@@ -64,12 +64,13 @@ pub async fn once<T>(
     create: impl AsyncFnOnce(&mut PgConnection) -> Result<T>,
     answer: impl Fn(&T) -> (u16, Value),
 ) -> Result<Once<T>> {
-    let mut tx = primary.begin().await?;
     let Some(key) = key else {
-        let created = create(&mut tx).await?;
-        tx.commit().await?;
-        return Ok(Once::Created(created));
+        // No key, nothing to keep atomic with: `create` runs on a plain
+        // connection and makes its own transaction if it needs one.
+        let mut conn = primary.acquire().await?;
+        return Ok(Once::Created(create(&mut conn).await?));
     };
+    let mut tx = primary.begin().await?;
     if db::idempotency::claim(&mut tx, scope, key.as_str(), request).await? {
         let created = create(&mut tx).await?;
         let (status, body) = answer(&created);

@@ -34,11 +34,13 @@ for i = 1, #KEYS do
 end
 return 1";
 
-/// Deletes each key that still holds the token. Returns how many.
+/// Deletes each key that still holds its token: key `i` is compared with
+/// token `ARGV[ceil(i / 2)]`, so one call releases many pairs. Returns how
+/// many keys were deleted.
 const RELEASE: &str = r"
 local released = 0
 for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then
+  if redis.call('GET', KEYS[i]) == ARGV[math.floor((i + 1) / 2)] then
     redis.call('DEL', KEYS[i])
     released = released + 1
   end
@@ -234,31 +236,52 @@ impl AccountLock {
     }
 
     /// Releases the pair's lock on every node where `token` still holds it.
-    /// Returns on how many nodes it was released; a lock that already
-    /// expired or was never granted there counts as nothing to do.
+    /// Returns how many keys were deleted over all nodes; a lock that
+    /// already expired, or was never granted on a node, counts for nothing.
     pub async fn release(&self, accounts: [AccountId; 2], token: LockToken) -> usize {
         self.release_keys(&self.keys(accounts), token).await
     }
 
     async fn release_keys(&self, keys: &[String; 2], token: LockToken) -> usize {
+        self.release_all(keys.as_slice(), &[token]).await
+    }
+
+    /// Releases many pairs with one call per node (settle frees a whole
+    /// batch at once). Returns how many keys were deleted over all nodes.
+    pub async fn release_many(&self, held: &[([AccountId; 2], LockToken)]) -> usize {
+        if held.is_empty() {
+            return 0;
+        }
+        let keys: Vec<String> = held.iter().flat_map(|(accounts, _)| self.keys(*accounts)).collect();
+        let tokens: Vec<LockToken> = held.iter().map(|(_, token)| *token).collect();
+        self.release_all(&keys, &tokens).await
+    }
+
+    /// `keys` in pairs, `tokens[i]` guarding `keys[2i]` and `keys[2i + 1]`.
+    async fn release_all(&self, keys: &[String], tokens: &[LockToken]) -> usize {
         let released = join_all(self.nodes.iter().map(|node| {
             let mut conn = node.conn.clone();
             let mut invocation = self.release.prepare_invoke();
-            invocation.key(&keys[0]).key(&keys[1]).arg(token.0.to_string());
+            for key in keys {
+                invocation.key(key);
+            }
+            for token in tokens {
+                invocation.arg(token.0.to_string());
+            }
             async move {
                 match tokio::time::timeout(self.node_timeout, invocation.invoke_async::<i64>(&mut conn)).await
                 {
-                    Ok(Ok(n)) => n > 0,
+                    Ok(Ok(n)) => usize::try_from(n).unwrap_or_default(),
                     Ok(Err(e)) => {
-                        debug!(node = %node.name, error = %e, "lock release failed; the key expires by TTL");
-                        false
+                        debug!(node = %node.name, error = %e, "lock release failed; the keys expire by TTL");
+                        0
                     }
-                    Err(_) => false,
+                    Err(_) => 0,
                 }
             }
         }))
         .await;
-        released.into_iter().filter(|r| *r).count()
+        released.into_iter().sum()
     }
 
     /// Pings every node; returns how many answered.

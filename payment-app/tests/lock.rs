@@ -55,11 +55,30 @@ async fn one_node_grants_a_pair_once_until_released() {
     assert_eq!(lock.release([c, d], token).await, 0);
     assert_eq!(lock.acquire([c, d]).await, Acquired::Busy);
 
-    assert_eq!(lock.release([a, b], token).await, 1, "released on the one node");
+    assert_eq!(lock.release([a, b], token).await, 2, "both keys, on the one node");
     granted(lock.acquire([b, a]).await);
     assert_eq!(lock.acquire([b, c]).await, Acquired::Busy, "c is still held with d");
-    assert_eq!(lock.release([d, c], other).await, 1);
+    assert_eq!(lock.release([d, c], other).await, 2);
     granted(lock.acquire([c, AccountId::new()]).await);
+}
+
+#[tokio::test]
+async fn a_batch_releases_each_pair_only_with_its_own_token() {
+    let (lock, prefix) = lock(&[REDIS_URL.to_owned()], Duration::from_secs(10));
+    let pairs: Vec<[AccountId; 2]> = (0..3).map(|_| [AccountId::new(), AccountId::new()]).collect();
+    let mut held = Vec::new();
+    for pair in &pairs {
+        held.push((*pair, granted(lock.acquire(*pair).await)));
+    }
+    // The last pair's token is stale: someone else holds that lock now.
+    let stolen = held[2].1;
+    held[2].1 = granted(lock.acquire([AccountId::new(), AccountId::new()]).await);
+    assert_eq!(lock.release_many(&held).await, 4, "two pairs released, the third kept");
+    granted(lock.acquire(pairs[0]).await);
+    granted(lock.acquire(pairs[1]).await);
+    assert_eq!(lock.acquire(pairs[2]).await, Acquired::Busy);
+    assert_eq!(lock.release(pairs[2], stolen).await, 2);
+    assert_eq!(keys_on(REDIS_URL, &prefix).await.len(), 6);
 }
 
 #[tokio::test]

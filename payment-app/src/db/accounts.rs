@@ -1,7 +1,7 @@
 //! Accounts and their issuance.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::domain::{AccountId, Amount};
 use crate::error::{Error, Result};
@@ -33,8 +33,10 @@ impl TryFrom<AccountRow> for Account {
 
 /// Opens an account. A non-zero initial balance is issuance: it is written
 /// to the ledger in the same transaction, so total money stays accounted for.
-/// Runs in the caller's transaction.
-pub async fn create(tx: &mut PgConnection, id: AccountId, initial_balance: Amount) -> Result<Account> {
+/// The account and its issuance commit together: in a transaction of its
+/// own, or a savepoint when the caller already has one open.
+pub async fn create(conn: &mut PgConnection, id: AccountId, initial_balance: Amount) -> Result<Account> {
+    let mut tx = conn.begin().await?;
     let row: AccountRow = sqlx::query_as(
         "INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING id, balance, created_at",
     )
@@ -49,6 +51,7 @@ pub async fn create(tx: &mut PgConnection, id: AccountId, initial_balance: Amoun
             .execute(&mut *tx)
             .await?;
     }
+    tx.commit().await?;
     row.try_into()
 }
 

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod bench;
 pub mod idempotency;
 pub mod payments;
 pub mod relay;

@@ -14,12 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use futures_util::future::join_all;
 use lapin::Connection;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::broker::{self, Broker, SETTLE_QUEUE, SettleRequest};
 use crate::db::{self, Db, settle::Settled};
@@ -144,16 +143,20 @@ impl SettleWorker {
     async fn finish(&self, group: Vec<(SettleRequest, Delivery)>, settled: Settled) -> Result<()> {
         for (payment, outcome) in &settled.applied {
             match outcome {
-                Outcome::Done => info!(payment_id = %payment.id, amount = %payment.amount, "payment done"),
-                Outcome::Failed(reason) => info!(payment_id = %payment.id, %reason, "payment failed"),
+                Outcome::Done => debug!(payment_id = %payment.id, amount = %payment.amount, "payment done"),
+                Outcome::Failed(reason) => debug!(payment_id = %payment.id, %reason, "payment failed"),
             }
         }
         for id in &settled.skipped {
             info!(payment_id = %id, "payment was already settled; redelivery ignored");
         }
-        join_all(group.iter().map(|(r, _)| self.lock.release(r.accounts(), r.lock_token))).await;
-        for (_, delivery) in group {
-            delivery.ack(BasicAckOptions::default()).await?;
+        let held: Vec<_> = group.iter().map(|(r, _)| (r.accounts(), r.lock_token)).collect();
+        self.lock.release_many(&held).await;
+        // Deliveries of one channel are acked in order, and everything
+        // before this group was already answered: one ack of the last with
+        // `multiple` covers the group.
+        if let Some((_, last)) = group.last() {
+            last.ack(BasicAckOptions { multiple: true }).await?;
         }
         Ok(())
     }

@@ -1,0 +1,37 @@
+//! The benchmark's reads: how its payments are doing.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::Result;
+
+/// A payment that left `pending`, with the database's own timestamps.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Terminal {
+    pub status: String,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How many of `ids` are still pending (by primary key, so cheap).
+pub async fn pending_among(primary: &PgPool, ids: &[Uuid]) -> Result<i64> {
+    let pending =
+        sqlx::query_scalar("SELECT count(*) FROM payments WHERE id = ANY($1) AND status = 'pending'")
+            .bind(ids)
+            .fetch_one(primary)
+            .await?;
+    Ok(pending)
+}
+
+pub async fn terminal_among(primary: &PgPool, ids: &[Uuid]) -> Result<Vec<Terminal>> {
+    let rows = sqlx::query_as(
+        "SELECT status, failure_reason, created_at, updated_at FROM payments \
+         WHERE id = ANY($1) AND status <> 'pending'",
+    )
+    .bind(ids)
+    .fetch_all(primary)
+    .await?;
+    Ok(rows)
+}
