@@ -128,11 +128,12 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
 
     let mut parts = Parts::new(shutdown.clone());
     parts.spawn("api", api::serve(listener, state, shutdown.clone()));
-    let lock_worker = LockWorker { lock: lock.clone(), prefetch: args.lock_worker.lock_prefetch };
+    let lock_worker = LockWorker::new(lock.clone(), &args.lock_worker);
     parts.spawn("lock worker", lock_worker.run(broker.clone(), shutdown.clone()));
     let settle_worker = SettleWorker {
         db: db.clone(),
         lock,
+        publisher: publisher.clone(),
         prefetch: args.settle_worker.settle_prefetch,
         batch_max: usize::from(args.settle_worker.settle_batch_max),
     };
@@ -160,10 +161,7 @@ async fn run_api(args: ApiArgs, shutdown: CancellationToken) -> Result<()> {
 
 async fn run_lock_worker(args: LockWorkerArgs, shutdown: CancellationToken) -> Result<()> {
     let broker = args.broker.connect("payrail-lock-worker").await?;
-    let worker = LockWorker {
-        lock: AccountLock::new(&args.redis.lock_config())?,
-        prefetch: args.tuning.lock_prefetch,
-    };
+    let worker = LockWorker::new(AccountLock::new(&args.redis.lock_config())?, &args.tuning);
     let mut parts = Parts::new(shutdown.clone());
     parts.spawn("lock worker", worker.run(broker.clone(), shutdown.clone()));
     let result = parts.join(&args.shutdown).await;
@@ -178,6 +176,7 @@ async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) 
     let worker = SettleWorker {
         db: db.clone(),
         lock: AccountLock::new(&args.redis.lock_config())?,
+        publisher: publisher.clone(),
         prefetch: args.tuning.settle_prefetch,
         batch_max: usize::from(args.tuning.settle_batch_max),
     };

@@ -48,16 +48,11 @@ pub struct LockRequest {
     pub payment_id: PaymentId,
     pub from_account: AccountId,
     pub to_account: AccountId,
-}
-
-/// A payment whose accounts are locked, on its way to settle. The amount is
-/// not carried: settle reads the payment from the database, the authority.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettleRequest {
-    pub payment_id: PaymentId,
-    pub from_account: AccountId,
-    pub to_account: AccountId,
-    pub lock_token: LockToken,
+    /// Lock and settle this payment in a batch of its own: set when a batch
+    /// it was in failed, so a payment that cannot be settled is isolated and
+    /// reaches the dead-letter queue alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alone: bool,
 }
 
 impl LockRequest {
@@ -66,9 +61,19 @@ impl LockRequest {
     }
 }
 
-impl SettleRequest {
-    pub fn accounts(&self) -> [AccountId; 2] {
-        [self.from_account, self.to_account]
+/// Payments whose accounts are locked under one token, on their way to
+/// settle. Amounts are not carried: settle reads each payment from the
+/// database, the authority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettleBatch {
+    pub payments: Vec<LockRequest>,
+    pub lock_token: LockToken,
+}
+
+impl SettleBatch {
+    /// Every account the batch's lock covers.
+    pub fn accounts(&self) -> Vec<AccountId> {
+        self.payments.iter().flat_map(LockRequest::accounts).collect()
     }
 }
 

@@ -331,18 +331,24 @@ pub struct HttpArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct LockTuning {
-    /// Messages the lock worker holds unacknowledged, and locks it takes concurrently.
-    #[arg(long, env = "LOCK_PREFETCH", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
+    /// Messages the lock worker holds unacknowledged.
+    #[arg(long, env = "LOCK_PREFETCH", default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..))]
     pub lock_prefetch: u16,
+    /// Most payments locked together and forwarded to settle as one message.
+    #[arg(long, env = "LOCK_BATCH_MAX", default_value_t = 200, value_parser = clap::value_parser!(u16).range(1..=5000))]
+    pub lock_batch_max: u16,
+    /// Batches the lock worker locks at once.
+    #[arg(long, env = "LOCK_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub lock_concurrency: u16,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct SettleTuning {
-    /// Messages the settle worker holds unacknowledged.
-    #[arg(long, env = "SETTLE_PREFETCH", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
+    /// Messages (each a batch of locked payments) the settle worker holds unacknowledged.
+    #[arg(long, env = "SETTLE_PREFETCH", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     pub settle_prefetch: u16,
-    /// Most payments settle applies in one transaction.
-    #[arg(long, env = "SETTLE_BATCH_MAX", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    /// Most messages settle applies in one transaction.
+    #[arg(long, env = "SETTLE_BATCH_MAX", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub settle_batch_max: u16,
 }
 

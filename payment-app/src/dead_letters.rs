@@ -12,7 +12,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 use tracing::info;
 
-use crate::broker::{self, Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, LockRequest, Publisher};
+use crate::broker::{self, Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, LockRequest, Publisher, SettleBatch};
 use crate::error::Result;
 
 /// One dead-lettered message, as shown to an operator.
@@ -35,16 +35,25 @@ fn header_text(headers: Option<&FieldTable>, key: &str) -> Option<String> {
     }
 }
 
-fn describe(delivery: &lapin::message::Delivery) -> (DeadLetter, Option<LockRequest>) {
-    let request = broker::parse::<LockRequest>(DEAD_LETTER_QUEUE, &delivery.data).ok();
+/// The payments a dead-lettered body holds: a lock request, or a settle
+/// batch (which reaches the dead-letter queue with one payment).
+fn payments_in(body: &[u8]) -> Vec<LockRequest> {
+    if let Ok(request) = broker::parse::<LockRequest>(DEAD_LETTER_QUEUE, body) {
+        return vec![request];
+    }
+    broker::parse::<SettleBatch>(DEAD_LETTER_QUEUE, body).map(|b| b.payments).unwrap_or_default()
+}
+
+fn describe(delivery: &lapin::message::Delivery) -> (DeadLetter, Vec<LockRequest>) {
+    let payments = payments_in(&delivery.data);
     let headers = delivery.properties.headers().as_ref();
     let letter = DeadLetter {
-        payment_id: request.map(|r| r.payment_id.to_string()),
+        payment_id: payments.first().map(|r| r.payment_id.to_string()),
         queue: header_text(headers, "x-first-death-queue"),
         reason: header_text(headers, "x-first-death-reason"),
         body: String::from_utf8_lossy(&delivery.data).into_owned(),
     };
-    (letter, request)
+    (letter, payments)
 }
 
 /// Every message in the dead-letter queue; they stay in it.
@@ -73,13 +82,18 @@ pub async fn replay(broker: &Broker, select: impl Fn(&str) -> bool) -> Result<Ve
     while let Some(message) =
         channel.basic_get(DEAD_LETTER_QUEUE.into(), BasicGetOptions { no_ack: false }).await?
     {
-        let (letter, request) = describe(&message.delivery);
-        let Some(request) = request.filter(|r| select(&r.payment_id.to_string())) else { continue };
+        let (letter, payments) = describe(&message.delivery);
+        if payments.is_empty() || !payments.iter().any(|p| select(&p.payment_id.to_string())) {
+            continue;
+        }
         // Published (confirmed) before the ack: a crash in between leaves a
-        // duplicate, which settle ignores, never a loss.
-        publisher.publish(LOCK_QUEUE, &request).await?;
+        // duplicate, which settle ignores, never a loss. A replayed payment
+        // is locked and settled alone, as it was when it died.
+        for payment in &payments {
+            publisher.publish(LOCK_QUEUE, &LockRequest { alone: true, ..*payment }).await?;
+            info!(payment_id = %payment.payment_id, "replayed a dead letter");
+        }
         message.delivery.ack(BasicAckOptions::default()).await?;
-        info!(payment_id = %request.payment_id, "replayed a dead letter");
         replayed.push(letter);
     }
     publisher.close().await;

@@ -55,6 +55,7 @@ pub async fn queue(publisher: &Publisher, payment: &Payment) {
         payment_id: payment.id,
         from_account: payment.from_account,
         to_account: payment.to_account,
+        alone: false,
     };
     match publisher.publish(LOCK_QUEUE, &request).await {
         // Per-payment success is debug: at thousands a second, info would

@@ -24,23 +24,32 @@ use uuid::Uuid;
 use crate::domain::AccountId;
 use crate::error::{Error, Result};
 
-/// Sets every key to the token, or none if any exists. 1 granted, 0 busy.
+/// Locks payments' account pairs under one token, payment by payment:
+/// KEYS come two per payment; a pair is granted (both keys set, `PX` TTL)
+/// when each key is free or already holds this same token, so payments of
+/// one batch that share an account (a hot payee) are granted together,
+/// while a key held by anyone else makes that payment busy. Returns one
+/// 1 (granted) or 0 (busy) per payment.
 const ACQUIRE: &str = r"
-for i = 1, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
+local granted = {}
+for i = 1, #KEYS, 2 do
+  local a, b = redis.call('GET', KEYS[i]), redis.call('GET', KEYS[i + 1])
+  if (a == false or a == ARGV[1]) and (b == false or b == ARGV[1]) then
+    redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
+    redis.call('SET', KEYS[i + 1], ARGV[1], 'PX', ARGV[2])
+    granted[#granted + 1] = 1
+  else
+    granted[#granted + 1] = 0
+  end
 end
-for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
-end
-return 1";
+return granted";
 
-/// Deletes each key that still holds its token: key `i` is compared with
-/// token `ARGV[ceil(i / 2)]`, so one call releases many pairs. Returns how
-/// many keys were deleted.
+/// Deletes each key that still holds its token (`ARGV[i]` for `KEYS[i]`).
+/// Returns how many keys were deleted.
 const RELEASE: &str = r"
 local released = 0
 for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[math.floor((i + 1) / 2)] then
+  if redis.call('GET', KEYS[i]) == ARGV[i] then
     redis.call('DEL', KEYS[i])
     released = released + 1
   end
@@ -63,6 +72,27 @@ pub struct LockConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct LockToken(Uuid);
+
+/// One attempt to lock a batch of payments: the shared token and, per
+/// payment in the order given, whether it was granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchLock {
+    pub token: LockToken,
+    outcomes: Vec<Decision>,
+}
+
+impl BatchLock {
+    /// Whether payment `i` of the batch holds its lock.
+    pub fn granted(&self, i: usize) -> bool {
+        matches!(self.outcomes[i], Decision::Granted(_))
+    }
+
+    /// Whether payment `i` was refused for lack of a quorum (nodes down)
+    /// rather than because another holder has one of its accounts.
+    pub fn unavailable(&self, i: usize) -> bool {
+        self.outcomes[i] == Decision::Unavailable
+    }
+}
 
 /// What an attempt to lock a pair of accounts came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,92 +211,147 @@ impl AccountLock {
         self.ttl
     }
 
-    /// Keys for the pair, in a fixed (id) order.
-    fn keys(&self, accounts: [AccountId; 2]) -> [String; 2] {
-        let [a, b] = accounts;
-        let (first, second) = if a <= b { (a, b) } else { (b, a) };
-        [first, second].map(|id| format!("{}:lock:account:{id}", self.key_prefix))
+    /// The keys of a set of accounts, in a fixed (id) order, each once.
+    fn keys(&self, accounts: &[AccountId]) -> Vec<String> {
+        let mut accounts = accounts.to_vec();
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts.iter().map(|id| format!("{}:lock:account:{id}", self.key_prefix)).collect()
     }
 
-    /// Tries once to lock both accounts. Never waits for a busy lock: the
-    /// caller decides when to try again.
+    /// Tries once to lock both accounts of one payment. Never waits for a
+    /// busy lock: the caller decides when to try again.
     pub async fn acquire(&self, accounts: [AccountId; 2]) -> Acquired {
+        let batch = self.acquire_batch(&[accounts]).await;
+        match batch.outcomes[0] {
+            Decision::Granted(validity) => Acquired::Granted { token: batch.token, validity },
+            Decision::Busy => Acquired::Busy,
+            Decision::Unavailable => Acquired::Unavailable,
+        }
+    }
+
+    /// Tries once to lock each payment's pair of accounts, all under one
+    /// token, one script call per node for the whole batch. Payments of the
+    /// batch that share an account are granted together; the lock of the
+    /// granted ones is then released as one by [`AccountLock::release`] with
+    /// the union of their accounts.
+    pub async fn acquire_batch(&self, pairs: &[[AccountId; 2]]) -> BatchLock {
         let token = LockToken(Uuid::new_v4());
-        let keys = self.keys(accounts);
         let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let pair_keys: Vec<Vec<String>> = pairs.iter().map(|pair| self.keys(pair)).collect();
         let started = Instant::now();
-        let replies = join_all(self.nodes.iter().map(|node| {
+        let expected = pair_keys.len();
+        let replies: Vec<Option<Vec<i64>>> = join_all(self.nodes.iter().map(|node| {
             let mut conn = node.conn.clone();
             let mut invocation = self.acquire.prepare_invoke();
-            invocation.key(&keys[0]).key(&keys[1]).arg(token.0.to_string()).arg(ttl_ms);
+            for keys in &pair_keys {
+                // Both keys of a pair; a payment between equal accounts never
+                // reaches here (the API refuses it), but two keys are sent
+                // regardless so the script's pairing holds.
+                invocation.key(&keys[0]).key(keys.get(1).unwrap_or(&keys[0]));
+            }
+            invocation.arg(token.0.to_string()).arg(ttl_ms);
             async move {
-                match tokio::time::timeout(self.node_timeout, invocation.invoke_async::<i64>(&mut conn)).await
+                match tokio::time::timeout(self.node_timeout, invocation.invoke_async::<Vec<i64>>(&mut conn))
+                    .await
                 {
-                    Ok(Ok(1)) => NodeReply::Granted,
-                    Ok(Ok(_)) => NodeReply::Busy,
+                    Ok(Ok(granted)) if granted.len() == expected => Some(granted),
+                    Ok(Ok(_)) => None,
                     Ok(Err(e)) => {
                         debug!(node = %node.name, error = %e, "lock node failed");
-                        NodeReply::Failed
+                        None
                     }
                     Err(_) => {
                         debug!(node = %node.name, "lock node timed out");
-                        NodeReply::Failed
+                        None
                     }
                 }
             }
         }))
         .await;
+        let elapsed = started.elapsed();
 
-        match decide(&replies, self.ttl, started.elapsed()) {
-            Decision::Granted(validity) => Acquired::Granted { token, validity },
-            decision => {
-                // A node that timed out may have set the keys after all; a
-                // granted minority must not linger until the TTL.
-                if replies.iter().any(|r| *r != NodeReply::Busy) {
-                    self.release_keys(&keys, token).await;
-                }
-                if decision == Decision::Unavailable {
-                    warn!(?replies, "lock quorum unreachable");
-                    Acquired::Unavailable
-                } else {
-                    Acquired::Busy
-                }
+        let outcomes: Vec<Decision> = (0..pairs.len())
+            .map(|i| {
+                let votes: Vec<NodeReply> = replies
+                    .iter()
+                    .map(|reply| match reply {
+                        Some(granted) if granted[i] == 1 => NodeReply::Granted,
+                        Some(_) => NodeReply::Busy,
+                        None => NodeReply::Failed,
+                    })
+                    .collect();
+                decide(&votes, self.ttl, elapsed)
+            })
+            .collect();
+        if outcomes.contains(&Decision::Unavailable) {
+            warn!(
+                nodes = self.nodes.len(),
+                answered = replies.iter().filter(|r| r.is_some()).count(),
+                "lock quorum unreachable"
+            );
+        }
+
+        // Keys this call may have set but that no granted payment needs: a
+        // granted minority, or a node that timed out after setting them.
+        // Keys a granted payment holds stay, even where another payment of
+        // the batch that shares them was refused.
+        let kept: std::collections::BTreeSet<&String> = pair_keys
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| matches!(o, Decision::Granted(_)))
+            .flat_map(|(keys, _)| keys.iter())
+            .collect();
+        let stray: Vec<String> = pair_keys
+            .iter()
+            .flatten()
+            .filter(|k| !kept.contains(k))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let anything_set = replies.iter().any(|r| r.as_ref().is_none_or(|g| g.contains(&1)));
+        if !stray.is_empty() && anything_set {
+            let tokens = vec![token; stray.len()];
+            self.release_keys(&stray, &tokens).await;
+        }
+        BatchLock { token, outcomes }
+    }
+
+    /// Releases the lock `token` holds on `accounts`, on every node where it
+    /// still does. Returns how many keys were deleted over all nodes; a lock
+    /// that already expired, or was never granted on a node, counts for
+    /// nothing.
+    pub async fn release(&self, accounts: &[AccountId], token: LockToken) -> usize {
+        let keys = self.keys(accounts);
+        let tokens = vec![token; keys.len()];
+        self.release_keys(&keys, &tokens).await
+    }
+
+    /// Releases several locks with one call per node (settle frees a whole
+    /// batch of messages at once).
+    pub async fn release_many(&self, held: &[(Vec<AccountId>, LockToken)]) -> usize {
+        let mut keys = Vec::new();
+        let mut tokens = Vec::new();
+        for (accounts, token) in held {
+            for key in self.keys(accounts) {
+                keys.push(key);
+                tokens.push(*token);
             }
         }
+        self.release_keys(&keys, &tokens).await
     }
 
-    /// Releases the pair's lock on every node where `token` still holds it.
-    /// Returns how many keys were deleted over all nodes; a lock that
-    /// already expired, or was never granted on a node, counts for nothing.
-    pub async fn release(&self, accounts: [AccountId; 2], token: LockToken) -> usize {
-        self.release_keys(&self.keys(accounts), token).await
-    }
-
-    async fn release_keys(&self, keys: &[String; 2], token: LockToken) -> usize {
-        self.release_all(keys.as_slice(), &[token]).await
-    }
-
-    /// Releases many pairs with one call per node (settle frees a whole
-    /// batch at once). Returns how many keys were deleted over all nodes.
-    pub async fn release_many(&self, held: &[([AccountId; 2], LockToken)]) -> usize {
-        if held.is_empty() {
+    /// Compare-and-delete of `keys[i]` against `tokens[i]` on every node.
+    async fn release_keys(&self, keys: &[String], tokens: &[LockToken]) -> usize {
+        if keys.is_empty() {
             return 0;
         }
-        let keys: Vec<String> = held.iter().flat_map(|(accounts, _)| self.keys(*accounts)).collect();
-        let tokens: Vec<LockToken> = held.iter().map(|(_, token)| *token).collect();
-        self.release_all(&keys, &tokens).await
-    }
-
-    /// `keys` in pairs, `tokens[i]` guarding `keys[2i]` and `keys[2i + 1]`.
-    async fn release_all(&self, keys: &[String], tokens: &[LockToken]) -> usize {
         let released = join_all(self.nodes.iter().map(|node| {
             let mut conn = node.conn.clone();
             let mut invocation = self.release.prepare_invoke();
-            for key in keys {
-                invocation.key(key);
-            }
-            for token in tokens {
-                invocation.arg(token.0.to_string());
+            for (key, token) in keys.iter().zip(tokens) {
+                invocation.key(key).arg(token.0.to_string());
             }
             async move {
                 match tokio::time::timeout(self.node_timeout, invocation.invoke_async::<i64>(&mut conn)).await
@@ -365,7 +450,8 @@ mod tests {
         })
         .expect("lazy connections need no server");
         let (a, b) = (AccountId::new(), AccountId::new());
-        assert_eq!(lock.keys([a, b]), lock.keys([b, a]));
-        assert_eq!(lock.keys([a, b])[0], format!("t:lock:account:{a}"));
+        assert_eq!(lock.keys(&[a, b]), lock.keys(&[b, a]));
+        assert_eq!(lock.keys(&[a, b])[0], format!("t:lock:account:{a}"));
+        assert_eq!(lock.keys(&[b, a, b]).len(), 2, "each account once");
     }
 }

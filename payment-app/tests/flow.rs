@@ -241,7 +241,7 @@ async fn a_redelivered_settle_message_does_not_apply_twice() {
 
     let publisher = common::publisher(&env).await;
     let duplicate = json!({
-        "payment_id": payment, "from_account": a, "to_account": b,
+        "payments": [{"payment_id": payment, "from_account": a, "to_account": b}],
         "lock_token": uuid::Uuid::new_v4(),
     });
     for _ in 0..3 {

@@ -52,13 +52,13 @@ async fn one_node_grants_a_pair_once_until_released() {
     let other = granted(lock.acquire([c, d]).await);
 
     // A stale token (an expired holder's) releases nothing.
-    assert_eq!(lock.release([c, d], token).await, 0);
+    assert_eq!(lock.release(&[c, d], token).await, 0);
     assert_eq!(lock.acquire([c, d]).await, Acquired::Busy);
 
-    assert_eq!(lock.release([a, b], token).await, 2, "both keys, on the one node");
+    assert_eq!(lock.release(&[a, b], token).await, 2, "both keys, on the one node");
     granted(lock.acquire([b, a]).await);
     assert_eq!(lock.acquire([b, c]).await, Acquired::Busy, "c is still held with d");
-    assert_eq!(lock.release([d, c], other).await, 2);
+    assert_eq!(lock.release(&[d, c], other).await, 2);
     granted(lock.acquire([c, AccountId::new()]).await);
 }
 
@@ -68,7 +68,7 @@ async fn a_batch_releases_each_pair_only_with_its_own_token() {
     let pairs: Vec<[AccountId; 2]> = (0..3).map(|_| [AccountId::new(), AccountId::new()]).collect();
     let mut held = Vec::new();
     for pair in &pairs {
-        held.push((*pair, granted(lock.acquire(*pair).await)));
+        held.push((pair.to_vec(), granted(lock.acquire(*pair).await)));
     }
     // The last pair's token is stale: someone else holds that lock now.
     let stolen = held[2].1;
@@ -77,8 +77,34 @@ async fn a_batch_releases_each_pair_only_with_its_own_token() {
     granted(lock.acquire(pairs[0]).await);
     granted(lock.acquire(pairs[1]).await);
     assert_eq!(lock.acquire(pairs[2]).await, Acquired::Busy);
-    assert_eq!(lock.release(pairs[2], stolen).await, 2);
+    assert_eq!(lock.release(&pairs[2], stolen).await, 2);
     assert_eq!(keys_on(REDIS_URL, &prefix).await.len(), 6);
+}
+
+/// One batch, one token: payments that share an account (a hot payee) are
+/// granted together; one whose payer another holder has is refused without
+/// leaving its own keys behind; the batch releases as one.
+#[tokio::test]
+async fn a_batch_locks_a_hot_account_once_for_all_its_payments() {
+    let (lock, prefix) = lock(&[REDIS_URL.to_owned()], Duration::from_secs(10));
+    let hot = AccountId::new();
+    let payers: Vec<AccountId> = (0..4).map(|_| AccountId::new()).collect();
+    // Someone else holds payer 3 (with another account).
+    let elsewhere = AccountId::new();
+    let other = granted(lock.acquire([payers[3], elsewhere]).await);
+
+    let pairs: Vec<[AccountId; 2]> = payers.iter().map(|p| [*p, hot]).collect();
+    let batch = lock.acquire_batch(&pairs).await;
+    assert!((0..3).all(|i| batch.granted(i)), "payers 0-2 share the hot payee under one token");
+    assert!(!batch.granted(3) && !batch.unavailable(3), "payer 3 is busy, not an outage");
+    // Held: hot, payers 0-2 (ours) and payer 3 + elsewhere (the other holder).
+    assert_eq!(keys_on(REDIS_URL, &prefix).await.len(), 6);
+    assert_eq!(lock.acquire([payers[0], AccountId::new()]).await, Acquired::Busy);
+
+    let accounts: Vec<AccountId> = pairs[..3].iter().flatten().copied().collect();
+    assert_eq!(lock.release(&accounts, batch.token).await, 4, "hot and three payers, each once");
+    granted(lock.acquire([hot, AccountId::new()]).await);
+    lock.release(&[payers[3], elsewhere], other).await;
 }
 
 #[tokio::test]

@@ -35,6 +35,11 @@ pub async fn claim_stale(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(payment_id, from_account, to_account)| LockRequest { payment_id, from_account, to_account })
+        .map(|(payment_id, from_account, to_account)| LockRequest {
+            payment_id,
+            from_account,
+            to_account,
+            alone: false,
+        })
         .collect())
 }

@@ -1,27 +1,56 @@
-//! The lock worker: locks both accounts of a payment, then forwards it to
-//! settle. A payment whose accounts are busy goes to the retry queue and
-//! comes back after its delay: never dropped, never spun on.
+//! The lock worker: locks both accounts of each payment, then forwards the
+//! locked payments to settle, many at a time.
+//!
+//! Messages that are ready together are locked together: one script call per
+//! Redis node tries every payment's pair under one token, and the granted
+//! payments go to settle as one batch. Payments of a batch that share an
+//! account (a hot payee) are granted together, so a hot account's payments
+//! settle in batches instead of one lock cycle each. A payment whose
+//! accounts are held by another batch is tried again shortly in process,
+//! then goes to the retry queue and comes back after its delay: never
+//! dropped, never spun on.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
 use lapin::Connection;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, error, info, info_span};
+use tracing::{debug, error, info};
 
-use crate::broker::{self, Broker, LOCK_QUEUE, LockRequest, Publisher, SETTLE_QUEUE, SettleRequest};
+use crate::broker::{self, Broker, LOCK_QUEUE, LockRequest, Publisher, SETTLE_QUEUE, SettleBatch};
 use crate::error::{Error, Result, chain};
-use crate::lock::{AccountLock, Acquired};
+use crate::lock::AccountLock;
 use crate::worker::consume_with_reconnect;
+
+/// Short in-process retries of busy payments before the retry queue: a
+/// batch ahead of them usually settles within milliseconds.
+const IN_PROCESS_RETRIES: [Duration; 3] =
+    [Duration::from_millis(2), Duration::from_millis(5), Duration::from_millis(15)];
 
 #[derive(Debug, Clone)]
 pub struct LockWorker {
     pub lock: AccountLock,
-    /// Messages in hand at once; also how many are locked concurrently.
+    /// Messages held unacknowledged.
     pub prefetch: u16,
+    /// Most payments locked and forwarded as one batch.
+    pub batch_max: usize,
+    /// Batches being locked at once.
+    pub concurrency: usize,
 }
 
 impl LockWorker {
+    pub fn new(lock: AccountLock, tuning: &crate::config::LockTuning) -> Self {
+        LockWorker {
+            lock,
+            prefetch: tuning.lock_prefetch,
+            batch_max: usize::from(tuning.lock_batch_max),
+            concurrency: usize::from(tuning.lock_concurrency),
+        }
+    }
+
     /// Consumes until `shutdown`, then finishes the messages in hand and
     /// returns. Messages prefetched but not started go back to the queue
     /// when the channel closes.
@@ -39,18 +68,21 @@ impl LockWorker {
 
     async fn consume(
         &self,
-        conn: std::sync::Arc<Connection>,
+        conn: Arc<Connection>,
         publisher: &Publisher,
         retry_queue: &str,
         shutdown: &CancellationToken,
     ) -> Result<()> {
         let (channel, consumer) = broker::consume(&conn, LOCK_QUEUE, self.prefetch).await?;
-        info!(prefetch = self.prefetch, "lock worker consuming {LOCK_QUEUE}");
+        info!(prefetch = self.prefetch, batch_max = self.batch_max, "lock worker consuming {LOCK_QUEUE}");
         let result = consumer
             .take_until(shutdown.cancelled())
-            .map_err(Error::from)
-            .try_for_each_concurrent(usize::from(self.prefetch), |delivery| {
-                self.handle(delivery, publisher, retry_queue)
+            .ready_chunks(self.batch_max)
+            .map(|chunk| {
+                chunk.into_iter().collect::<Result<Vec<Delivery>, lapin::Error>>().map_err(Error::from)
+            })
+            .try_for_each_concurrent(self.concurrency, |deliveries| {
+                self.handle(deliveries, publisher, retry_queue)
             })
             .await;
         let _ = channel.close(200, "lock worker stopping".into()).await;
@@ -62,41 +94,84 @@ impl LockWorker {
         }
     }
 
-    async fn handle(&self, delivery: Delivery, publisher: &Publisher, retry_queue: &str) -> Result<()> {
-        let request: LockRequest = match broker::parse(LOCK_QUEUE, &delivery.data) {
-            Ok(request) => request,
-            Err(e) => {
-                error!(error = %chain(&e), body = %String::from_utf8_lossy(&delivery.data), "dead-lettering a malformed message");
-                delivery.reject(BasicRejectOptions { requeue: false }).await?;
-                return Ok(());
-            }
-        };
-        let span = info_span!("lock", payment_id = %request.payment_id);
-        async move {
-            match self.lock.acquire(request.accounts()).await {
-                Acquired::Granted { token, .. } => {
-                    let forward = SettleRequest {
-                        payment_id: request.payment_id,
-                        from_account: request.from_account,
-                        to_account: request.to_account,
-                        lock_token: token,
-                    };
-                    if let Err(e) = publisher.publish(SETTLE_QUEUE, &forward).await {
-                        // Not forwarded: free the accounts now rather than at TTL.
-                        self.lock.release(request.accounts(), token).await;
-                        return Err(e);
-                    }
-                    debug!("accounts locked; forwarded to settle");
+    async fn handle(
+        &self,
+        deliveries: Vec<Delivery>,
+        publisher: &Publisher,
+        retry_queue: &str,
+    ) -> Result<()> {
+        let mut requests = Vec::with_capacity(deliveries.len());
+        let mut accepted = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            match broker::parse::<LockRequest>(LOCK_QUEUE, &delivery.data) {
+                Ok(request) => {
+                    requests.push(request);
+                    accepted.push(delivery);
                 }
-                outcome @ (Acquired::Busy | Acquired::Unavailable) => {
-                    publisher.publish(retry_queue, &request).await?;
-                    debug!(?outcome, "accounts not locked; retrying after the delay");
+                Err(e) => {
+                    error!(error = %chain(&e), body = %String::from_utf8_lossy(&delivery.data), "dead-lettering a malformed message");
+                    delivery.reject(BasicRejectOptions { requeue: false }).await?;
                 }
             }
-            delivery.ack(BasicAckOptions::default()).await?;
-            Ok(())
         }
-        .instrument(span)
-        .await
+        // A payment delivered twice in one chunk is locked once.
+        requests.sort_by_key(|r| r.payment_id);
+        requests.dedup_by_key(|r| r.payment_id);
+        let (alone, together): (Vec<LockRequest>, Vec<LockRequest>) =
+            requests.into_iter().partition(|r| r.alone);
+
+        let mut busy = self.lock_and_forward(together, publisher).await?;
+        for request in alone {
+            busy.extend(self.lock_and_forward(vec![request], publisher).await?);
+        }
+        for request in &busy {
+            publisher.publish(retry_queue, request).await?;
+        }
+        if !busy.is_empty() {
+            debug!(waiting = busy.len(), "accounts busy; retrying after the delay");
+        }
+        // Forwarded or parked in the retry queue, each with a confirm: now
+        // the messages may go.
+        for delivery in accepted {
+            delivery.ack(BasicAckOptions::default()).await?;
+        }
+        Ok(())
+    }
+
+    /// Locks what it can of `pending` (retrying busy payments briefly) and
+    /// forwards each granted group to settle. Returns the payments still
+    /// busy.
+    async fn lock_and_forward(
+        &self,
+        mut pending: Vec<LockRequest>,
+        publisher: &Publisher,
+    ) -> Result<Vec<LockRequest>> {
+        let mut retries = IN_PROCESS_RETRIES.iter();
+        while !pending.is_empty() {
+            let pairs: Vec<_> = pending.iter().map(LockRequest::accounts).collect();
+            let lock = self.lock.acquire_batch(&pairs).await;
+            let (granted, refused): (Vec<_>, Vec<_>) =
+                pending.into_iter().enumerate().partition(|(i, _)| lock.granted(*i));
+            let outage = refused.iter().all(|(i, _)| lock.unavailable(*i));
+            pending = refused.into_iter().map(|(_, r)| r).collect();
+            if !granted.is_empty() {
+                let batch = SettleBatch {
+                    payments: granted.into_iter().map(|(_, r)| r).collect(),
+                    lock_token: lock.token,
+                };
+                if let Err(e) = publisher.publish(SETTLE_QUEUE, &batch).await {
+                    // Not forwarded: free the accounts now rather than at TTL.
+                    self.lock.release(&batch.accounts(), lock.token).await;
+                    return Err(e);
+                }
+                debug!(payments = batch.payments.len(), "accounts locked; batch forwarded to settle");
+            }
+            // Without a quorum, waiting milliseconds will not help.
+            match retries.next() {
+                Some(pause) if !pending.is_empty() && !outage => tokio::time::sleep(*pause).await,
+                _ => break,
+            }
+        }
+        Ok(pending)
     }
 }

@@ -20,7 +20,7 @@ use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::broker::{self, Broker, SETTLE_QUEUE, SettleRequest};
+use crate::broker::{self, Broker, LOCK_QUEUE, LockRequest, Publisher, SETTLE_QUEUE, SettleBatch};
 use crate::db::{self, Db, settle::Settled};
 use crate::domain::PaymentId;
 use crate::domain::settlement::Outcome;
@@ -36,6 +36,8 @@ const POISON_PAUSE: Duration = Duration::from_millis(250);
 pub struct SettleWorker {
     pub db: Db,
     pub lock: AccountLock,
+    /// Re-queues the payments of a batch that cannot be settled.
+    pub publisher: Publisher,
     pub prefetch: u16,
     /// Most payments applied in one transaction.
     pub batch_max: usize,
@@ -89,7 +91,7 @@ impl SettleWorker {
     async fn settle(&self, deliveries: Vec<Delivery>, shutdown: &CancellationToken) -> Result<()> {
         let mut group = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
-            match broker::parse::<SettleRequest>(SETTLE_QUEUE, &delivery.data) {
+            match broker::parse::<SettleBatch>(SETTLE_QUEUE, &delivery.data) {
                 Ok(request) => group.push((request, delivery)),
                 Err(e) => {
                     error!(error = %chain(&e), body = %String::from_utf8_lossy(&delivery.data), "dead-lettering a malformed message");
@@ -104,7 +106,7 @@ impl SettleWorker {
             Applied::Done(settled) => self.finish(group, settled).await,
             Applied::Interrupted => hand_back(group).await,
             Applied::Poisoned(e) if group.len() > 1 => {
-                warn!(error = %chain(&e), batch = group.len(), "batch failed; settling its payments one by one");
+                warn!(error = %chain(&e), messages = group.len(), "settle failed; settling its messages one by one");
                 for single in group {
                     match self.apply(std::slice::from_ref(&single), shutdown).await {
                         Applied::Done(settled) => self.finish(vec![single], settled).await?,
@@ -121,8 +123,9 @@ impl SettleWorker {
         }
     }
 
-    async fn apply(&self, group: &[(SettleRequest, Delivery)], shutdown: &CancellationToken) -> Applied {
-        let ids: Vec<PaymentId> = group.iter().map(|(r, _)| r.payment_id).collect();
+    async fn apply(&self, group: &[(SettleBatch, Delivery)], shutdown: &CancellationToken) -> Applied {
+        let ids: Vec<PaymentId> =
+            group.iter().flat_map(|(b, _)| b.payments.iter().map(|p| p.payment_id)).collect();
         let mut attempt = 0;
         loop {
             match db::settle::settle_batch(&self.db.primary, &ids).await {
@@ -140,7 +143,7 @@ impl SettleWorker {
     }
 
     /// After commit: log each outcome, release the locks, ack.
-    async fn finish(&self, group: Vec<(SettleRequest, Delivery)>, settled: Settled) -> Result<()> {
+    async fn finish(&self, group: Vec<(SettleBatch, Delivery)>, settled: Settled) -> Result<()> {
         for (payment, outcome) in &settled.applied {
             match outcome {
                 Outcome::Done => debug!(payment_id = %payment.id, amount = %payment.amount, "payment done"),
@@ -150,7 +153,7 @@ impl SettleWorker {
         for id in &settled.skipped {
             info!(payment_id = %id, "payment was already settled; redelivery ignored");
         }
-        let held: Vec<_> = group.iter().map(|(r, _)| (r.accounts(), r.lock_token)).collect();
+        let held: Vec<_> = group.iter().map(|(b, _)| (b.accounts(), b.lock_token)).collect();
         self.lock.release_many(&held).await;
         // Deliveries of one channel are acked in order, and everything
         // before this group was already answered: one ack of the last with
@@ -161,16 +164,29 @@ impl SettleWorker {
         Ok(())
     }
 
-    /// A payment that cannot be settled: hand it back so the broker counts
-    /// the delivery and dead-letters it at the limit. Its lock is released,
-    /// since holding it would only block the accounts' other payments.
-    async fn poisoned(&self, (request, delivery): (SettleRequest, Delivery), e: &Error) -> Result<()> {
-        error!(
-            payment_id = %request.payment_id,
-            error = %chain(e),
-            "cannot settle payment; handing it back (dead-lettered after the delivery limit)"
-        );
-        self.lock.release(request.accounts(), request.lock_token).await;
+    /// A message that cannot be settled. One of several payments: they go
+    /// back to the lock queue marked `alone`, to come back one per message,
+    /// so the failing one is isolated. A payment alone: handed back, so the
+    /// broker counts the delivery and dead-letters it at the limit. Either
+    /// way the lock is released, since holding it would only block the
+    /// accounts' other payments.
+    async fn poisoned(&self, (batch, delivery): (SettleBatch, Delivery), e: &Error) -> Result<()> {
+        self.lock.release(&batch.accounts(), batch.lock_token).await;
+        if batch.payments.len() > 1 {
+            warn!(error = %chain(e), payments = batch.payments.len(), "batch cannot be settled; re-queueing its payments one by one");
+            for payment in &batch.payments {
+                self.publisher.publish(LOCK_QUEUE, &LockRequest { alone: true, ..*payment }).await?;
+            }
+            delivery.ack(BasicAckOptions::default()).await?;
+            return Ok(());
+        }
+        for payment in &batch.payments {
+            error!(
+                payment_id = %payment.payment_id,
+                error = %chain(e),
+                "cannot settle payment; handing it back (dead-lettered after the delivery limit)"
+            );
+        }
         tokio::time::sleep(POISON_PAUSE).await;
         delivery.nack(BasicNackOptions { requeue: true, multiple: false }).await?;
         Ok(())
@@ -179,7 +195,7 @@ impl SettleWorker {
 
 /// Returns messages to the queue unsettled (shutdown during an outage);
 /// their locks expire by TTL.
-async fn hand_back(group: Vec<(SettleRequest, Delivery)>) -> Result<()> {
+async fn hand_back(group: Vec<(SettleBatch, Delivery)>) -> Result<()> {
     for (_, delivery) in group {
         delivery.nack(BasicNackOptions { requeue: true, multiple: false }).await?;
     }
