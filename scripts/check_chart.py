@@ -1,0 +1,429 @@
+#!/usr/bin/env python3
+"""Offline checks of the operator's Helm chart, its RBAC, its docs and images.
+
+    scripts/check_chart.py             run every check (scripts/check-chart installs what it needs)
+    scripts/check_chart.py spec-fields print the CRD's spec fields as the docs' reference table
+    scripts/check_chart.py rbac-rules  print the RBAC rules operator/src/controller.rs needs
+
+The chart is linted and rendered with Helm's own code (helm-python-sdk binds
+Helm v4's Go SDK), with its default values and with each values file in
+charts/payment-operator/ci/. Every rendered object, and the chart's CRD, is
+validated with `kubernetes-validate --strict` against the Kubernetes 1.33
+schemas. The ClusterRole is compared, rule by rule, with the API calls that
+operator/src/controller.rs makes (controller_rbac.py), so a kind or a verb
+added to the controller without RBAC, or RBAC left behind after one is
+removed, fails. docs/operator.md's spec reference is compared with the CRD,
+field by field, and the chart README with values.yaml (docs_check.py).
+The Dockerfiles are linted with hadolint and compose.yaml is validated with
+`docker compose config` (both binaries come from PyPI; neither needs a
+container engine, and nothing is built or run).
+
+Prints one line per check and ends with `chart: N passed, M failed`; exits
+1 when any check failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+import yaml
+
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
+import docs_check  # noqa: E402
+from controller_rbac import describe, granted_permissions, required_permissions  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CHART = ROOT / "charts" / "payment-operator"
+CRD = ROOT / "crds" / "paymentclusters.payrail.dev.yaml"
+CHART_CRD = CHART / "crds" / CRD.name
+CONTROLLER = ROOT / "operator" / "src" / "controller.rs"
+STATUS = ROOT / "operator" / "src" / "status.rs"
+APP_BUILDER = ROOT / "operator" / "src" / "builders" / "app.rs"
+DOCS = ROOT / "docs" / "operator.md"
+CHART_README = CHART / "README.md"
+EXAMPLES = ROOT / "examples"
+CRD_SCHEMA_CHECK = ROOT / "operator" / "tests" / "validate.py"
+COMPOSE = ROOT / "compose.yaml"
+DOCKERFILES = {"payment-app": ROOT / "Dockerfile.payment-app", "payment-operator": ROOT / "Dockerfile.operator"}
+
+KUBERNETES_VERSION = "1.33.0"
+RELEASE = "payment-operator"
+NAMESPACE = "payrail-system"
+
+
+class Failure(Exception):
+    """A check that did not hold; the message says what was found."""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def load_yaml_docs(text: str) -> list[dict]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def crd() -> dict:
+    return yaml.safe_load(CRD.read_text())
+
+
+def values_sets() -> list[tuple[str, dict | None]]:
+    """The default values, then every values file in the chart's ci/."""
+    sets: list[tuple[str, dict | None]] = [("default values", None)]
+    for path in sorted((CHART / "ci").glob("*.yaml")):
+        sets.append((f"ci/{path.name}", yaml.safe_load(path.read_text()) or {}))
+    return sets
+
+
+def render(values: dict | None) -> list[dict]:
+    """Every object the chart renders (helm template; CRDs come from crds/)."""
+    import helm_python as helm
+
+    with helm.Chart.load(CHART) as chart:
+        manifests = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    objects = []
+    for template, text in sorted(manifests.items()):
+        if template.endswith(".txt"):  # NOTES.txt is shown to the user, not applied
+            continue
+        objects.extend(load_yaml_docs(text))
+    return objects
+
+
+def merged_values(values: dict | None) -> dict:
+    import helm_python as helm
+
+    with helm.Chart.load(CHART) as chart:
+        return chart.merge_values(values)
+
+
+def kubernetes_validate(objects: list[dict]) -> str:
+    """Validates objects with the kubernetes-validate CLI; every one must pass."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        yaml.safe_dump_all(objects, f, sort_keys=False)
+        path = f.name
+    try:
+        out = subprocess.run(
+            [tool("kubernetes-validate"), "--strict", "--kubernetes-version", KUBERNETES_VERSION, path],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        Path(path).unlink()
+    report = (out.stdout + out.stderr).replace(path, "<rendered>")
+    passed = [line for line in report.splitlines() if " passed for resource " in line]
+    problems = [line for line in report.splitlines() if line.startswith(("ERROR", "WARN", "FATAL"))]
+    if out.returncode != 0 or problems or len(passed) != len(objects):
+        raise Failure(f"{len(passed)}/{len(objects)} objects passed:\n{report.strip()}")
+    return f"{len(objects)} objects valid against Kubernetes {KUBERNETES_VERSION}"
+
+
+def fullname(values: dict) -> str:
+    """The chart's payment-operator.fullname helper, for the names it should render."""
+    if values.get("fullnameOverride"):
+        return values["fullnameOverride"][:63].rstrip("-")
+    name = values.get("nameOverride") or "payment-operator"
+    return (RELEASE if name in RELEASE else f"{RELEASE}-{name}")[:63].rstrip("-")
+
+
+def only(objects: list[dict], kind: str) -> dict:
+    found = [o for o in objects if o.get("kind") == kind]
+    if len(found) != 1:
+        raise Failure(f"expected one {kind}, rendered {len(found)}")
+    return found[0]
+
+
+# ---------------------------------------------------------------- the checks
+
+
+def check_crd_copy() -> str:
+    if not CHART_CRD.exists():
+        raise Failure(f"{CHART_CRD.relative_to(ROOT)} is missing")
+    if CHART_CRD.read_bytes() != CRD.read_bytes():
+        raise Failure(
+            f"{CHART_CRD.relative_to(ROOT)} differs from {CRD.relative_to(ROOT)}: "
+            f"cp {CRD.relative_to(ROOT)} {CHART_CRD.relative_to(ROOT)}"
+        )
+    return f"byte-identical to {CRD.relative_to(ROOT)}"
+
+
+def check_chart_crd_valid() -> str:
+    import helm_python as helm
+
+    with helm.Chart.load(CHART) as chart:
+        crds = [doc for entry in chart.crds for doc in load_yaml_docs(entry["data"])]
+    if [c.get("metadata", {}).get("name") for c in crds] != [crd()["metadata"]["name"]]:
+        raise Failure(f"Helm loads these CRDs from the chart: {crds}")
+    return kubernetes_validate(crds)
+
+
+def check_lint(values: dict | None) -> str:
+    import helm_python as helm
+
+    report = helm.lint(CHART, values, strict=True, kube_version=f"v{KUBERNETES_VERSION}")
+    serious = [m for m in report["messages"] if m["severity"] >= 2]
+    if report["errors"] or serious:
+        raise Failure("\n".join(f"{m['path']}: {m['error']}" for m in serious) or str(report["errors"]))
+    notes = [m["error"] for m in report["messages"]]
+    return "no warnings or errors" + (f" (info: {'; '.join(notes)})" if notes else "")
+
+
+def check_objects(objects: list[dict], values: dict) -> str:
+    kinds = sorted(o["kind"] for o in objects)
+    expected = ["Deployment", "Service"]
+    if values["serviceAccount"]["create"]:
+        expected.append("ServiceAccount")
+    if values["rbac"]["create"]:
+        expected += ["ClusterRole", "ClusterRoleBinding"]
+    if kinds != sorted(expected):
+        raise Failure(f"rendered {kinds}, expected {sorted(expected)}")
+    namespaced = [o for o in objects if o["kind"] not in ("ClusterRole", "ClusterRoleBinding")]
+    stray = [o["metadata"]["name"] for o in namespaced if o["metadata"].get("namespace") != NAMESPACE]
+    if stray:
+        raise Failure(f"not in the release namespace: {stray}")
+    return ", ".join(kinds)
+
+
+def check_deployment(objects: list[dict], values: dict) -> str:
+    deployment = only(objects, "Deployment")
+    service = only(objects, "Service")
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    problems = []
+    if spec.get("replicas") != 1 or spec.get("strategy", {}).get("type") != "Recreate":
+        problems.append("not a single replica replaced with Recreate (the operator has no leader election)")
+    [container] = pod["containers"]
+    tag = values["image"]["tag"] or yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    if container["image"] != f"{values['image']['repository']}:{tag}":
+        problems.append(f"image {container['image']} is not the values' image")
+    if container.get("args") != ["run"]:
+        problems.append(f"args {container.get('args')} are not [run]")
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+    port = values["metrics"]["port"]
+    for name, want in [
+        ("RUST_LOG", values["logLevel"]),
+        ("LOG_FORMAT", values["logFormat"]),
+        ("METRICS_ADDR", f"0.0.0.0:{port}"),
+        ("POD_NAME", {"fieldRef": {"fieldPath": "metadata.name"}}),
+    ]:
+        if env.get(name) != want:
+            problems.append(f"{name} is {env.get(name)!r}, expected {want!r}")
+    ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+    if ports.get("metrics") != port:
+        problems.append(f"container ports {ports} do not expose metrics on {port}")
+    for probe in ("livenessProbe", "readinessProbe"):
+        get = container.get(probe, {}).get("httpGet", {})
+        if get.get("path") != "/healthz" or get.get("port") != "metrics":
+            problems.append(f"{probe} is not GET /healthz on the metrics port")
+    [service_port] = service["spec"]["ports"]
+    if service_port.get("targetPort") != "metrics" or service_port.get("port") != values["metrics"]["service"]["port"]:
+        problems.append(f"metrics Service port {service_port} does not match the values")
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    if service["spec"].get("selector") != selector:
+        problems.append("the metrics Service does not select the operator's pods")
+    account = pod.get("serviceAccountName")
+    want_account = values["serviceAccount"]["name"] or fullname(values)
+    if account != want_account:
+        problems.append(f"runs as ServiceAccount {account!r}, expected {want_account!r}")
+    if values["serviceAccount"]["create"] and only(objects, "ServiceAccount")["metadata"]["name"] != account:
+        problems.append("the rendered ServiceAccount is not the one the pod runs as")
+    context = container.get("securityContext", {})
+    pod_context = pod.get("securityContext", {})
+    if not (context.get("runAsNonRoot") or pod_context.get("runAsNonRoot")):
+        problems.append("runAsNonRoot is not set")
+    if context.get("readOnlyRootFilesystem") is not True:
+        problems.append("the root filesystem is not read-only")
+    if context.get("allowPrivilegeEscalation") is not False:
+        problems.append("privilege escalation is not turned off")
+    if context.get("capabilities", {}).get("drop") != ["ALL"]:
+        problems.append("capabilities are not all dropped")
+    if problems:
+        raise Failure("; ".join(problems))
+    return f"{container['image']}, RUST_LOG={values['logLevel']}, non-root, read-only root, metrics on {port}"
+
+
+def check_rbac(objects: list[dict]) -> str:
+    role = only(objects, "ClusterRole")
+    binding = only(objects, "ClusterRoleBinding")
+    pod = only(objects, "Deployment")["spec"]["template"]["spec"]
+    subjects = binding.get("subjects") or []
+    if binding["roleRef"] != {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": role["metadata"]["name"],
+    }:
+        raise Failure(f"the ClusterRoleBinding refers to {binding['roleRef']}, not the chart's ClusterRole")
+    if subjects != [{"kind": "ServiceAccount", "name": pod["serviceAccountName"], "namespace": NAMESPACE}]:
+        raise Failure(f"the ClusterRoleBinding binds {subjects}, not the operator's ServiceAccount")
+    needed = required_permissions(CONTROLLER.read_text(), crd())
+    granted = granted_permissions(role)
+    missing = {k: v - granted.get(k, set()) for k, v in needed.items() if v - granted.get(k, set())}
+    extra = {k: v - needed.get(k, set()) for k, v in granted.items() if v - needed.get(k, set())}
+    if missing or extra:
+        message = []
+        if missing:
+            message.append(f"controller.rs needs, the ClusterRole lacks:\n{describe(missing)}")
+        if extra:
+            message.append(f"the ClusterRole grants, controller.rs never uses:\n{describe(extra)}")
+        raise Failure("\n".join(message))
+    return f"{len(needed)} resources, exactly the verbs controller.rs uses, bound to {pod['serviceAccountName']}"
+
+
+def check_examples() -> str:
+    manifests = sorted(EXAMPLES.glob("*.yaml"))
+    clusters = sum(
+        1 for m in manifests for d in load_yaml_docs(m.read_text()) if d.get("kind") == crd()["spec"]["names"]["kind"]
+    )
+    out = subprocess.run(
+        [sys.executable, str(CRD_SCHEMA_CHECK), str(CHART_CRD), *map(str, manifests)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    checked = out.stdout.count("checked against the CRD schema")
+    if out.returncode != 0 or clusters < 2 or checked != clusters:
+        raise Failure(f"{checked}/{clusters} PaymentClusters checked:\n{out.stdout}{out.stderr}")
+    names = ", ".join(m.name for m in manifests)
+    return f"{clusters} PaymentClusters ({names}) valid against the chart's CRD schema"
+
+
+
+
+def check_images() -> str:
+    """The Dockerfiles build what the chart and the operator expect to run."""
+    app_uid = re.search(r"run_as_user:\s*Some\(([\d_]+)\)", APP_BUILDER.read_text())
+    expected_uid = app_uid.group(1).replace("_", "") if app_uid else None
+    chart_uid = str(merged_values(None)["podSecurityContext"].get("runAsUser"))
+    problems = []
+    for crate, path in DOCKERFILES.items():
+        if not path.exists():
+            problems.append(f"{path.name} is missing")
+            continue
+        text = path.read_text()
+        command = f"cargo build --release --locked -p {crate}"
+        if command not in text:
+            problems.append(f"{path.name} does not run `{command}`")
+        final_stage = text.split("\nFROM ")[-1]
+        user = re.findall(r"^USER\s+(\S+)", final_stage, flags=re.M)
+        uid = user[-1].split(":")[0] if user else None
+        want = expected_uid if crate == "payment-app" else chart_uid
+        if uid != want:
+            problems.append(f"{path.name}'s runtime stage runs as {uid!r}, the pods run as uid {want}")
+        if not re.search(rf'^ENTRYPOINT \["/usr/local/bin/{crate}"\]', final_stage, flags=re.M):
+            problems.append(f"{path.name} does not start /usr/local/bin/{crate}")
+    for doc in (CHART_README, DOCS):
+        if "cargo build --release --locked -p" not in doc.read_text():
+            problems.append(f"{doc.relative_to(ROOT)} does not say how the images are built")
+    lint = subprocess.run(
+        [tool("hadolint"), "--no-color", *map(str, DOCKERFILES.values())], capture_output=True, text=True, check=False
+    )
+    if lint.returncode != 0:
+        problems.append(f"hadolint:\n{lint.stdout}{lint.stderr}")
+    if problems:
+        raise Failure("; ".join(problems))
+    return (
+        f"hadolint clean; both build with cargo build --release --locked; "
+        f"app runs as uid {expected_uid}, operator as {chart_uid}"
+    )
+
+
+def check_compose() -> str:
+    """compose.yaml is a valid Compose file that runs the four services."""
+    env = {k: v for k, v in os.environ.items() if k != "API_TOKENS"}
+    out = subprocess.run(
+        [tool("docker-compose"), "-f", str(COMPOSE), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    if out.returncode != 0:
+        raise Failure(f"docker compose config:\n{out.stdout}{out.stderr}")
+    services = json.loads(out.stdout)["services"]
+    want = {"postgres", "redis", "rabbitmq", "payment-app"}
+    if set(services) != want:
+        raise Failure(f"services {sorted(services)}, expected {sorted(want)}")
+    app = services["payment-app"]
+    if app.get("build", {}).get("dockerfile") != DOCKERFILES["payment-app"].name:
+        raise Failure(f"payment-app is not built from {DOCKERFILES['payment-app'].name}: {app.get('build')}")
+    waits = sorted(app.get("depends_on", {}))
+    if waits != sorted(want - {"payment-app"}):
+        raise Failure(f"payment-app waits only for {waits}")
+    return "valid (docker compose config); postgres, redis, rabbitmq and payment-app built from the Dockerfile"
+
+
+def tool(name: str) -> str:
+    """A command installed by a PyPI package (scripts/check-chart installs them)."""
+    beside_python = Path(sysconfig.get_path("scripts")) / name
+    found = str(beside_python) if beside_python.exists() else shutil.which(name)
+    if not found:
+        raise Failure(f"{name} is not installed: run scripts/check-chart, which installs it")
+    return found
+
+
+def run_checks() -> int:
+    results = []
+
+    def check(name: str, fn, *args) -> None:
+        try:
+            detail = fn(*args)
+            results.append(True)
+            print(f"ok    {name}: {detail}")
+        except (Failure, ValueError) as e:  # ValueError: from docs_check and controller_rbac
+            results.append(False)
+            print(f"FAIL  {name}: {e}")
+        except Exception as e:  # an unexpected error fails the check, it does not stop the run
+            results.append(False)
+            print(f"FAIL  {name}: {type(e).__name__}: {e}")
+
+    check("chart CRD", check_crd_copy)
+    check("chart CRD schema", check_chart_crd_valid)
+    for label, values in values_sets():
+        check(f"helm lint --strict ({label})", check_lint, values)
+        try:
+            objects, merged = render(values), merged_values(values)
+        except Exception as e:
+            results.append(False)
+            print(f"FAIL  helm template ({label}): {type(e).__name__}: {e}")
+            continue
+        check(f"rendered objects ({label})", check_objects, objects, merged)
+        check(f"kubernetes-validate --strict ({label})", kubernetes_validate, objects)
+        check(f"operator Deployment ({label})", check_deployment, objects, merged)
+        if merged["rbac"]["create"]:
+            check(f"ClusterRole = controller.rs's API calls ({label})", check_rbac, objects)
+    check("examples", check_examples)
+    check("docs spec reference", lambda: docs_check.check_spec_reference(DOCS.read_text(), crd()))
+    check("docs status", lambda: docs_check.check_status_docs(DOCS.read_text(), crd(), STATUS.read_text()))
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    check("chart README values", lambda: docs_check.check_values_documented(CHART_README.read_text(), defaults))
+    check("Dockerfiles", check_images)
+    check("compose.yaml", check_compose)
+
+    passed, failed = results.count(True), results.count(False)
+    print(f"chart: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def main() -> int:
+    command = sys.argv[1] if len(sys.argv) > 1 else "check"
+    if command == "check":
+        return run_checks()
+    if command == "spec-fields":
+        print(docs_check.spec_reference_table(crd()))
+        return 0
+    if command == "rbac-rules":
+        print(describe(required_permissions(CONTROLLER.read_text(), crd())))
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""What RBAC the operator's controller needs, read from its source.
+
+    required_permissions(controller_rs_text, crd) -> {(API group, resource): {verbs}}
+
+The rules, from operator/src/controller.rs:
+- `Controller::new(x, ..)`, `.owns(x, ..)` and `.watches(x, ..)` list and
+  watch x's kind;
+- a call of an `Api<K>` method is authorized as its verb; a server-side
+  apply (`patch` with `Patch::Apply`) that finds no object creates it, and
+  the API server authorizes that as `create`;
+- `Api<K>` for a generic K stands for every kind `apply` matches (`Child::X`);
+- an event `Recorder` creates events and patches them when they repeat.
+
+A kind the controller names that is not in KINDS is an error: whoever adds
+a kind to the controller decides its RBAC. Errors are ValueError.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Kinds the controller may use, by Rust type name: (API group, resource).
+KINDS = {
+    "Secret": ("", "secrets"),
+    "ConfigMap": ("", "configmaps"),
+    "Service": ("", "services"),
+    "Pod": ("", "pods"),
+    "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
+    "ServiceAccount": ("", "serviceaccounts"),
+    "Namespace": ("", "namespaces"),
+    "StatefulSet": ("apps", "statefulsets"),
+    "Deployment": ("apps", "deployments"),
+    "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
+    "Job": ("batch", "jobs"),
+    "CronJob": ("batch", "cronjobs"),
+    "Event": ("events.k8s.io", "events"),
+}
+
+# API methods of kube's Api<K> and the RBAC verbs they are authorized as.
+METHOD_VERBS = {
+    "get": ["get"],
+    "get_opt": ["get"],
+    "get_metadata": ["get"],
+    "list": ["list"],
+    "list_metadata": ["list"],
+    "watch": ["watch"],
+    "create": ["create"],
+    "replace": ["update"],
+    "patch": ["patch"],
+    "delete": ["delete"],
+    "delete_collection": ["deletecollection"],
+}
+# The same on the status subresource.
+STATUS_METHOD_VERBS = {"get_status": ["get"], "patch_status": ["patch"], "replace_status": ["update"]}
+
+
+def rust_code(text: str) -> str:
+    """The source without comments, so prose never counts as a call."""
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    return re.sub(r"(^|\s)//.*$", r"\1", text, flags=re.M)
+
+
+def function_body(code: str, name: str) -> str:
+    match = re.search(rf"\bfn {name}\b[^{{]*\{{", code)
+    if not match:
+        return ""
+    depth, i = 1, match.end()
+    while depth and i < len(code):
+        depth += {"{": 1, "}": -1}.get(code[i], 0)
+        i += 1
+    return code[match.end() : i]
+
+
+def statement_at(code: str, start: int) -> str:
+    end = code.find(";", start)
+    return code[start : end if end >= 0 else len(code)]
+
+
+def required_permissions(controller_source: str, crd: dict) -> dict[tuple[str, str], set[str]]:
+    """(API group, resource) -> verbs, read from the controller's API calls (see the module doc)."""
+    code = rust_code(controller_source)
+    definition = crd["spec"]
+    kinds = dict(KINDS)
+    kinds[definition["names"]["kind"]] = (definition["group"], definition["names"]["plural"])
+    child_kinds = sorted(set(re.findall(r"\bChild::(\w+)\(", function_body(code, "apply"))))
+
+    def resolve(rust_type: str) -> list[tuple[str, str]]:
+        if re.fullmatch(r"[A-Z]", rust_type):  # a generic parameter: the children of `apply`
+            names = child_kinds
+        else:
+            names = [rust_type]
+        unknown = [n for n in names if n not in kinds]
+        if unknown:
+            raise ValueError(
+                f"controller.rs uses {', '.join(unknown)}, which scripts/controller_rbac.py does not know: "
+                "add its API group and resource to KINDS and the rule it needs to the chart's ClusterRole"
+            )
+        return [kinds[n] for n in names]
+
+    needs: dict[tuple[str, str], set[str]] = {}
+
+    def need(rust_type: str, verbs: list[str], subresource: str = "") -> None:
+        for group, resource in resolve(rust_type):
+            needs.setdefault((group, resource + subresource), set()).update(verbs)
+
+    # Every Api<K> the controller names, and the variables bound to one.
+    for rust_type in re.findall(r"\bApi(?:::)?<(\w+)>", code):
+        resolve(rust_type)
+    # A variable is the nearest `let x: Api<K>` before its use (names repeat across functions).
+    lets = [(m.start(), m.group(1), m.group(2)) for m in re.finditer(r"\blet\s+(\w+)\s*:\s*Api<(\w+)>", code)]
+
+    def bound(variable: str, at: int) -> str | None:
+        found = [rust_type for start, name, rust_type in lets if name == variable and start < at]
+        return found[-1] if found else None
+
+    # Watches.
+    for call in re.finditer(r"(?:\bController::new|\.owns|\.watches)\(\s*(Api::<(\w+)>|(\w+))", code):
+        rust_type = call.group(2) or bound(call.group(3), call.start())
+        if rust_type is None:
+            raise ValueError(f"cannot tell the kind watched by `{call.group(0)}` in controller.rs")
+        need(rust_type, ["list", "watch"])
+
+    # Calls on bound Api values.
+    for call in re.finditer(r"\b(\w+)\s*\.\s*(\w+)\s*\(", code):
+        variable, method = call.groups()
+        rust_type = bound(variable, call.start())
+        if rust_type is None:
+            continue
+        if method in STATUS_METHOD_VERBS:
+            need(rust_type, STATUS_METHOD_VERBS[method], "/status")
+        elif method in METHOD_VERBS:
+            verbs = list(METHOD_VERBS[method])
+            if method == "patch" and "Patch::Apply" in statement_at(code, call.start()):
+                verbs.append("create")
+            need(rust_type, verbs)
+
+    if re.search(r"\bRecorder::new\(", code):
+        need("Event", ["create", "patch"])
+    return needs
+
+
+def granted_permissions(role: dict) -> dict[tuple[str, str], set[str]]:
+    """(API group, resource) -> verbs that a ClusterRole grants; wildcards are refused."""
+    granted: dict[tuple[str, str], set[str]] = {}
+    for rule in role.get("rules") or []:
+        groups, resources, verbs = rule.get("apiGroups", []), rule.get("resources", []), rule.get("verbs", [])
+        if "*" in groups + resources + verbs or rule.get("nonResourceURLs"):
+            raise ValueError(f"ClusterRole rule {rule} is a wildcard or a non-resource URL: not least privilege")
+        for group in groups:
+            for resource in resources:
+                granted.setdefault((group, resource), set()).update(verbs)
+    return granted
+
+
+def describe(permissions: dict[tuple[str, str], set[str]]) -> str:
+    return "\n".join(
+        f"  {group or 'core'}/{resource}: {', '.join(sorted(verbs))}"
+        for (group, resource), verbs in sorted(permissions.items())
+    )
