@@ -74,11 +74,16 @@ pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
             container_port: PORT.into(),
             ..ContainerPort::default()
         }]),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "data".into(),
-            mount_path: DATA.into(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(vec![
+            VolumeMount { name: "data".into(), mount_path: DATA.into(), ..VolumeMount::default() },
+            // The redis.conf that `args` names.
+            VolumeMount {
+                name: "config".into(),
+                mount_path: CONF_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+        ]),
         readiness_probe: Some(ping.clone()),
         liveness_probe: Some(Probe { initial_delay_seconds: Some(15), failure_threshold: Some(6), ..ping }),
         ..Container::default()

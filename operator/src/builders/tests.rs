@@ -283,6 +283,22 @@ fn redis_nodes_are_independent_and_addressable() {
     let (_, main) = containers(&s);
     let args = main[0].args.clone().expect("args");
     assert_eq!(args, pod::redis_args("/etc/payrail/redis.conf", "$(REDIS_PASSWORD)"));
+    // The file the arguments name is mounted from the ConfigMap.
+    let mounts = main[0].volume_mounts.clone().expect("mounts");
+    let config_mount = mounts.iter().find(|m| m.name == "config").expect("config mounted");
+    assert!(args[0].starts_with(&format!("{}/", config_mount.mount_path)), "{args:?} vs {config_mount:?}");
+    let volumes = s
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.volumes.clone())
+        .expect("volumes");
+    let source = volumes
+        .iter()
+        .find(|v| v.name == "config")
+        .and_then(|v| v.config_map.clone())
+        .expect("from a ConfigMap");
+    assert_eq!(source.name, "mini-redis-config");
     let config = match find(&children, "ConfigMap", "mini-redis-config") {
         Child::ConfigMap(c) => ConfigMap::clone(c),
         _ => unreachable!(),
