@@ -124,9 +124,11 @@ impl LockWorker {
         for request in alone {
             busy.extend(self.lock_and_forward(vec![request], publisher).await?);
         }
-        for request in &busy {
-            publisher.publish(retry_queue, request).await?;
-        }
+        // Confirms of concurrent publishes come back together.
+        futures_util::future::try_join_all(
+            busy.iter().map(|request| publisher.publish(retry_queue, request)),
+        )
+        .await?;
         if !busy.is_empty() {
             debug!(waiting = busy.len(), "accounts busy; retrying after the delay");
         }
