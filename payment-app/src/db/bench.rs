@@ -28,7 +28,7 @@ pub async fn pending_among(primary: &PgPool, ids: &[Uuid]) -> Result<i64> {
 pub async fn terminal_among(primary: &PgPool, ids: &[Uuid]) -> Result<Vec<Terminal>> {
     let rows = sqlx::query_as(
         "SELECT status, failure_reason, created_at, updated_at FROM payments \
-         WHERE id = ANY($1) AND status <> 'pending'",
+         WHERE id = ANY($1) AND status IN ('done', 'failed')",
     )
     .bind(ids)
     .fetch_all(primary)

@@ -11,9 +11,8 @@ use crate::error::Result;
 
 /// Claims up to `limit` payments pending for longer than `stale_after` and
 /// not relayed within that time either, and stamps them `relayed_at`.
-/// Rows other relays hold are skipped, so several instances split the work;
-/// run it in a transaction that commits only after the messages are
-/// published, so a failed publish leaves them for the next sweep.
+/// Rows others hold (another relay, settle) are skipped, so several
+/// instances split the work and nobody waits on the relay.
 pub async fn claim_stale(
     tx: &mut PgConnection,
     stale_after: Duration,

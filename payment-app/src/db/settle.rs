@@ -31,6 +31,7 @@ struct PendingRow {
     from_account: AccountId,
     to_account: AccountId,
     amount: i64,
+    status: String,
 }
 
 /// Settles every still-pending payment among `ids` in one transaction.
@@ -38,15 +39,20 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     let ids: Vec<Uuid> = ids.iter().map(PaymentId::as_uuid).collect();
     let mut tx = primary.begin().await?;
 
+    // No status predicate in SQL: with one, a generic plan may walk the
+    // partial index of pending payments (a whole backlog) instead of
+    // looking the batch up by primary key. Status is checked after the row
+    // lock, on the row's latest version.
     let rows: Vec<PendingRow> = sqlx::query_as(
-        "SELECT id, from_account, to_account, amount FROM payments \
-         WHERE id = ANY($1) AND status = 'pending' ORDER BY id FOR NO KEY UPDATE",
+        "SELECT id, from_account, to_account, amount, status FROM payments \
+         WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
     )
     .bind(&ids)
     .fetch_all(&mut *tx)
     .await?;
     let pending = rows
         .into_iter()
+        .filter(|row| row.status == "pending")
         .map(|row| {
             let amount = Amount::from_minor(row.amount)
                 .ok_or_else(|| Error::Corrupt(format!("payment {} has a negative amount", row.id)))?;

@@ -48,15 +48,21 @@ impl Relay {
     }
 
     /// One pass; returns how many payments were re-published.
+    ///
+    /// Claims are committed before publishing, so no row lock is held while
+    /// waiting for the broker (settle would wait behind it). A publish that
+    /// fails after the claim loses nothing: the payment is still `pending`
+    /// and is claimed again once `stale_after` has passed since the claim.
     pub async fn sweep(&self) -> Result<usize> {
         let mut total = 0;
         loop {
             let mut tx = self.db.primary.begin().await?;
             let stale = db::relay::claim_stale(&mut tx, self.stale_after, SWEEP_LIMIT).await?;
-            for request in &stale {
-                self.publisher.publish(LOCK_QUEUE, request).await?;
-            }
             tx.commit().await?;
+            futures_util::future::try_join_all(
+                stale.iter().map(|request| self.publisher.publish(LOCK_QUEUE, request)),
+            )
+            .await?;
             total += stale.len();
             if stale.len() < SWEEP_LIMIT as usize {
                 return Ok(total);
