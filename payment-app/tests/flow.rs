@@ -334,3 +334,24 @@ async fn three_redis_nodes_tolerate_one_down_and_wait_out_two() {
     let (code, report) = env.audit();
     assert_eq!(code, 0, "{report}");
 }
+
+/// Every response carries an `x-request-id`: the client's own, echoed, or a
+/// fresh one, so a client and an operator can name the same request.
+#[tokio::test]
+async fn request_ids_are_echoed_or_made() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let r = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .header("x-request-id", "client-chosen-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "client-chosen-42");
+    let r = app.http.post(format!("{}/api/v1/accounts", app.base)).send().await.unwrap();
+    let made = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
+    let r = app.http.get(format!("{}/no/such/route", app.base)).send().await.unwrap();
+    assert!(r.headers().contains_key("x-request-id"), "errors carry one too");
+}

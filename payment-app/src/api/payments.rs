@@ -7,7 +7,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tracing::instrument;
+use tracing::{instrument, warn};
 
 use super::error::ApiError;
 use super::extract::{IdempotencyHeader, JsonBody};
@@ -16,6 +16,7 @@ use crate::db::{self, payments::Payment};
 use crate::domain::{
     AccountId, Amount, FailureReason, NewPayment, PaymentId, PaymentRuleError, PaymentStatus,
 };
+use crate::error::chain;
 use crate::intake;
 
 /// The request as sent. Fields are strings so that each can be parsed into
@@ -102,11 +103,16 @@ pub async fn create(
 #[instrument(skip_all, fields(payment_id = %id))]
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<PaymentView>, ApiError> {
     let id: PaymentId = parse_id(&id)?;
-    // The replica serves reads; a payment it has not received yet (lag right
-    // after the 202) is looked up on the primary before answering 404.
-    let payment = match db::payments::get(&app.db.replica, id).await? {
-        Some(payment) => Some(payment),
-        None => db::payments::get(&app.db.primary, id).await?,
+    // The replica serves reads. A payment it has not received yet (lag right
+    // after the 202) is looked up on the primary before answering 404, and
+    // so is everything while the replica is unreachable.
+    let payment = match db::payments::get(&app.db.replica, id).await {
+        Ok(Some(payment)) => Some(payment),
+        Ok(None) => db::payments::get(&app.db.primary, id).await?,
+        Err(e) => {
+            warn!(error = %chain(&e), "read replica failed; reading the primary");
+            db::payments::get(&app.db.primary, id).await?
+        }
     };
     payment.map(|p| Json(p.into())).ok_or_else(|| ApiError::not_found(format!("payment {id} does not exist")))
 }

@@ -44,9 +44,12 @@ pub struct Db {
 
 impl Db {
     pub async fn connect(config: &DbConfig) -> Result<Self> {
-        let primary = pool(&config.url, config).await?;
+        let primary = pool(&config.url, config, Connect::Now).await?;
+        // The replica connects on first use: one that is down or still
+        // catching up must not keep the process from starting, since every
+        // read falls back to the primary.
         let replica = match &config.read_url {
-            Some(url) if url != &config.url => pool(url, config).await?,
+            Some(url) if url != &config.url => pool(url, config, Connect::Lazily).await?,
             _ => primary.clone(),
         };
         Ok(Db { primary, replica })
@@ -58,18 +61,24 @@ impl Db {
     }
 }
 
-async fn pool(url: &str, config: &DbConfig) -> Result<PgPool> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Connect {
+    Now,
+    Lazily,
+}
+
+async fn pool(url: &str, config: &DbConfig, connect: Connect) -> Result<PgPool> {
     let options: PgConnectOptions =
         url.parse().map_err(|e| Error::Config(format!("bad database URL {}: {e}", redact_url(url))))?;
     let statement_timeout = config.statement_timeout.as_millis().to_string();
     let options =
         options.application_name("payrail").options([("statement_timeout", statement_timeout.as_str())]);
-    let pool = PgPoolOptions::new()
-        .max_connections(config.pool_size)
-        .acquire_timeout(config.acquire_timeout)
-        .connect_with(options)
-        .await?;
-    Ok(pool)
+    let pool_options =
+        PgPoolOptions::new().max_connections(config.pool_size).acquire_timeout(config.acquire_timeout);
+    Ok(match connect {
+        Connect::Now => pool_options.connect_with(options).await?,
+        Connect::Lazily => pool_options.connect_lazy_with(options),
+    })
 }
 
 /// Creates the database named in `url` if it does not exist yet.

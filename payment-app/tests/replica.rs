@@ -1,0 +1,96 @@
+//! Reads from a real streaming replica (started by `scripts/pg-replica`):
+//! client reads go to `DATABASE_READ_URL`, a payment read right after its
+//! 202 is never a false 404 however far the replica lags, and a replica
+//! that goes away only sends reads back to the primary.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{App, TestEnv};
+
+struct Replica {
+    dir: PathBuf,
+    base: String,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-replica")
+}
+
+impl Replica {
+    fn start(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("payrail-replica-{name}"));
+        let out = Command::new(script()).args(["start", dir.to_str().unwrap()]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Replica { dir, base: String::from_utf8_lossy(&out.stdout).trim().to_owned() }
+    }
+
+    fn stop(&self) {
+        let _ = Command::new(script()).args(["stop", self.dir.to_str().unwrap()]).output();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn reads_go_to_the_replica_and_never_miss_a_fresh_payment() {
+    let env = TestEnv::new();
+    // The database exists on the primary before the replica is copied.
+    let migrate = env.command(&["migrate"]).output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let replica = Replica::start(&env.name);
+    let read_url = format!("{}/{}", replica.base, env.name);
+    let on_replica = sqlx::PgPool::connect(&read_url).await.unwrap();
+    let in_recovery: bool =
+        sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&on_replica).await.unwrap();
+    assert!(in_recovery, "the read URL is a standby");
+
+    let app = App::start(&env, &[("DATABASE_READ_URL", &read_url), ("SKIP_MIGRATIONS", "true")]).await;
+    let a = app.account("100.00").await;
+    let b = app.account("0").await;
+    // Read right after each 202: the replica may not have it yet; the
+    // answer is never a 404.
+    for _ in 0..100 {
+        let (status, body) = app.pay(&a, &b, "0.10").await;
+        assert_eq!(status, 202, "{body}");
+        let (status, read) = app.get(&format!("/api/v1/payment/{}", body["id"].as_str().unwrap())).await;
+        assert_eq!(status, 200, "{read}");
+    }
+    // The replica streams what the primary commits, and serves the app's reads.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let replicated: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM payments").fetch_one(&on_replica).await.unwrap();
+        if replicated == 100 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {replicated} payments reached the replica");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let app_sessions: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'payrail' AND datname = current_database()",
+    )
+    .fetch_one(&on_replica)
+    .await
+    .unwrap();
+    assert!(app_sessions > 0, "the app reads from the replica");
+    on_replica.close().await;
+
+    // Without the replica, reads still answer, from the primary.
+    replica.stop();
+    let (status, body) = app.pay(&a, &b, "0.10").await;
+    assert_eq!(status, 202);
+    let (status, _) = app.get(&format!("/api/v1/payment/{}", body["id"].as_str().unwrap())).await;
+    assert_eq!(status, 200);
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}
