@@ -60,8 +60,14 @@ pub async fn queue(publisher: &Publisher, payment: &Payment) {
     match publisher.publish(LOCK_QUEUE, &request).await {
         // Per-payment success is debug: at thousands a second, info would
         // spend more on logging than on the payment.
-        Ok(()) => debug!(amount = %payment.amount, "payment accepted"),
-        Err(e) => warn!(error = %chain(&e), "payment accepted but not queued yet; the relay will queue it"),
+        Ok(()) => {
+            crate::metrics::get().payments_accepted.inc();
+            debug!(amount = %payment.amount, "payment accepted");
+        }
+        Err(e) => {
+            crate::metrics::get().payments_accepted.inc();
+            warn!(error = %chain(&e), "payment accepted but not queued yet; the relay will queue it");
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub mod error;
 pub mod idempotency;
 pub mod intake;
 pub mod lock;
+pub mod metrics;
 pub mod telemetry;
 pub mod worker;
 

@@ -287,3 +287,43 @@ async fn sigterm_under_load_loses_nothing() {
     let report = traffic.stop().await;
     common::assert_all_settled(&app, &env, &report).await;
 }
+
+/// `/metrics` is open and counts what happened: requests by route and
+/// status, payments accepted and settled by outcome, lock attempts, settle
+/// batch sizes, pool connections.
+#[tokio::test]
+async fn metrics_count_requests_payments_and_locks() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = app.account("10.00").await;
+    let b = app.account("0").await;
+    let (_, ok) = app.pay(&a, &b, "4.00").await;
+    let (_, too_much) = app.pay(&a, &b, "40.00").await;
+    let (status, _) = app.pay(&a, &a, "1.00").await;
+    assert_eq!(status, 422);
+    let ids = [ok["id"].as_str().unwrap().to_owned(), too_much["id"].as_str().unwrap().to_owned()];
+    app.wait_terminal(&ids, SETTLE_WITHIN).await;
+
+    let r = client(None).get(format!("{}/metrics", app.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "open without a token");
+    let text = r.text().await.unwrap();
+    for line in [
+        r#"payrail_http_requests_total{route="/api/v1/payment",status="202"} 2"#,
+        r#"payrail_http_requests_total{route="/api/v1/payment",status="422"} 1"#,
+        r#"payrail_http_requests_total{route="/api/v1/accounts",status="201"} 2"#,
+        "payrail_payments_accepted_total 2",
+        r#"payrail_payments_settled_total{outcome="done",reason=""} 1"#,
+        r#"payrail_payments_settled_total{outcome="failed",reason="insufficient_funds"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+    }
+    for prefix in [
+        r#"payrail_lock_attempts_total{outcome="granted"}"#,
+        r#"payrail_http_request_duration_seconds_bucket{le="#,
+        "payrail_settle_batch_payments_count",
+        r#"payrail_queue_deliveries_total{queue="payrail.lock"}"#,
+        r#"payrail_db_connections{pool="primary",state="open"}"#,
+    ] {
+        assert!(text.contains(prefix), "missing {prefix:?} in:\n{text}");
+    }
+}

@@ -61,10 +61,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(ready::readyz))
+        .route("/metrics", get(metrics))
         .merge(v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.request_timeout, request_timeout))
+        .layer(middleware::from_fn(count_request))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Outermost first: every request gets an id (the client's
         // `x-request-id`, or a new UUID), every log line of the request
@@ -101,6 +103,36 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: Cancellatio
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
     info!("API stopped");
     Ok(())
+}
+
+/// Prometheus metrics. Pool gauges are read at scrape time.
+async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    let m = crate::metrics::get();
+    for (pool, p) in [("primary", &app.db.primary), ("replica", &app.db.replica)] {
+        let label = |state: &str| crate::metrics::PoolLabels { pool: pool.into(), state: state.into() };
+        m.db_connections.get_or_create(&label("open")).set(i64::from(p.size()));
+        m.db_connections.get_or_create(&label("idle")).set(i64::try_from(p.num_idle()).unwrap_or(i64::MAX));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], m.render())
+}
+
+/// Counts requests by matched route (not raw path: ids would explode the
+/// label set) and status, and times them.
+async fn count_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let m = crate::metrics::get();
+    m.http_duration
+        .get_or_create(&crate::metrics::RouteLabel { route: route.clone() })
+        .observe(started.elapsed().as_secs_f64());
+    m.http_requests
+        .get_or_create(&crate::metrics::HttpLabels { route, status: response.status().as_u16() })
+        .inc();
+    response
 }
 
 /// Liveness: the process is up and serving. Dependencies are not checked

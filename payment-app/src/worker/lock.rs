@@ -103,6 +103,7 @@ impl LockWorker {
         let mut requests = Vec::with_capacity(deliveries.len());
         let mut accepted = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
+            crate::metrics::get().queue_delivery(LOCK_QUEUE, delivery.redelivered);
             match broker::parse::<LockRequest>(LOCK_QUEUE, &delivery.data) {
                 Ok(request) => {
                     requests.push(request);
@@ -110,6 +111,7 @@ impl LockWorker {
                 }
                 Err(e) => {
                     error!(error = %chain(&e), body = %String::from_utf8_lossy(&delivery.data), "dead-lettering a malformed message");
+                    crate::metrics::get().dead_letter(LOCK_QUEUE);
                     delivery.reject(BasicRejectOptions { requeue: false }).await?;
                 }
             }
@@ -130,6 +132,7 @@ impl LockWorker {
         )
         .await?;
         if !busy.is_empty() {
+            crate::metrics::get().lock_retries_parked.inc_by(busy.len() as u64);
             debug!(waiting = busy.len(), "accounts busy; retrying after the delay");
         }
         // Forwarded or parked in the retry queue, each with a confirm: now
@@ -155,6 +158,11 @@ impl LockWorker {
             let (granted, refused): (Vec<_>, Vec<_>) =
                 pending.into_iter().enumerate().partition(|(i, _)| lock.granted(*i));
             let outage = refused.iter().all(|(i, _)| lock.unavailable(*i));
+            let m = crate::metrics::get();
+            m.lock_attempt("granted", granted.len() as u64);
+            let unavailable = refused.iter().filter(|(i, _)| lock.unavailable(*i)).count() as u64;
+            m.lock_attempt("unavailable", unavailable);
+            m.lock_attempt("busy", refused.len() as u64 - unavailable);
             pending = refused.into_iter().map(|(_, r)| r).collect();
             if !granted.is_empty() {
                 let batch = SettleBatch {

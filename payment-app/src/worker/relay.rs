@@ -64,6 +64,7 @@ impl Relay {
             )
             .await?;
             total += stale.len();
+            crate::metrics::get().relay_republished.inc_by(stale.len() as u64);
             if stale.len() < SWEEP_LIMIT as usize {
                 return Ok(total);
             }

@@ -91,10 +91,12 @@ impl SettleWorker {
     async fn settle(&self, deliveries: Vec<Delivery>, shutdown: &CancellationToken) -> Result<()> {
         let mut group = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
+            crate::metrics::get().queue_delivery(SETTLE_QUEUE, delivery.redelivered);
             match broker::parse::<SettleBatch>(SETTLE_QUEUE, &delivery.data) {
                 Ok(request) => group.push((request, delivery)),
                 Err(e) => {
                     error!(error = %chain(&e), body = %String::from_utf8_lossy(&delivery.data), "dead-lettering a malformed message");
+                    crate::metrics::get().dead_letter(SETTLE_QUEUE);
                     delivery.reject(BasicRejectOptions { requeue: false }).await?;
                 }
             }
@@ -144,7 +146,17 @@ impl SettleWorker {
 
     /// After commit: log each outcome, release the locks, ack.
     async fn finish(&self, group: Vec<(SettleBatch, Delivery)>, settled: Settled) -> Result<()> {
+        let m = crate::metrics::get();
+        m.settle_batch_payments.observe(settled.applied.len() as f64);
+        m.redeliveries_ignored.inc_by(settled.skipped.len() as u64);
         for (payment, outcome) in &settled.applied {
+            let (outcome_text, reason) = match outcome {
+                Outcome::Done => ("done", String::new()),
+                Outcome::Failed(reason) => ("failed", reason.to_string()),
+            };
+            m.payments_settled
+                .get_or_create(&crate::metrics::OutcomeLabels { outcome: outcome_text.into(), reason })
+                .inc();
             match outcome {
                 Outcome::Done => debug!(payment_id = %payment.id, amount = %payment.amount, "payment done"),
                 Outcome::Failed(reason) => debug!(payment_id = %payment.id, %reason, "payment failed"),
