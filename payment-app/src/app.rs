@@ -20,7 +20,7 @@ use crate::db::{self, Db};
 use crate::dead_letters;
 use crate::error::{Result, chain};
 use crate::lock::AccountLock;
-use crate::worker::{lock::LockWorker, relay::Relay, settle::SettleWorker};
+use crate::worker::{lock::LockWorker, refresh::StatementRefresher, relay::Relay, settle::SettleWorker};
 use crate::{audit, bench};
 
 /// Runs one subcommand to its end.
@@ -108,6 +108,10 @@ fn app_state(
     }
 }
 
+fn refresher(db: &Db, args: &RelayArgs) -> StatementRefresher {
+    StatementRefresher { db: db.clone(), interval: Duration::from_secs(args.statement_refresh_secs) }
+}
+
 fn relay(db: &Db, publisher: &Publisher, args: &RelayArgs) -> Relay {
     Relay {
         db: db.clone(),
@@ -139,6 +143,7 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
     };
     parts.spawn("settle worker", settle_worker.run(broker.clone(), shutdown.clone()));
     parts.spawn("relay", relay(&db, &publisher, &args.relay).run(shutdown.clone()));
+    parts.spawn("statement refresher", refresher(&db, &args.relay).run(shutdown.clone()));
     let result = parts.join(&args.shutdown).await;
     publisher.close().await;
     close(broker, db).await;
@@ -183,6 +188,7 @@ async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) 
     let mut parts = Parts::new(shutdown.clone());
     parts.spawn("settle worker", worker.run(broker.clone(), shutdown.clone()));
     parts.spawn("relay", relay(&db, &publisher, &args.relay).run(shutdown.clone()));
+    parts.spawn("statement refresher", refresher(&db, &args.relay).run(shutdown.clone()));
     let result = parts.join(&args.shutdown).await;
     publisher.close().await;
     close(broker, db).await;

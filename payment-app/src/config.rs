@@ -285,6 +285,9 @@ pub struct RelayArgs {
     /// How often the relay looks for such payments, in seconds.
     #[arg(long, env = "RELAY_INTERVAL_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub relay_interval_secs: u64,
+    /// How often the per-day statement view is refreshed (by one instance at a time), in seconds.
+    #[arg(long, env = "STATEMENT_REFRESH_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub statement_refresh_secs: u64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -25,6 +25,14 @@ fn queries(payment: &str, account: &str, payments: &str, accounts: &str) -> Vec<
             format!("SELECT id, balance FROM accounts WHERE id = ANY('{accounts}') ORDER BY id FOR NO KEY UPDATE"),
         ),
         (
+            "GET /accounts/{id}/payments, a page (db::statements)",
+            format!(
+                "(SELECT id FROM payments WHERE from_account = '{account}' AND id < 'ffffffff-ffff-7fff-bfff-ffffffffffff' ORDER BY id DESC LIMIT 50) \
+                 UNION ALL (SELECT id FROM payments WHERE to_account = '{account}' AND id < 'ffffffff-ffff-7fff-bfff-ffffffffffff' ORDER BY id DESC LIMIT 50) \
+                 ORDER BY id DESC LIMIT 50"
+            ),
+        ),
+        (
             "relay: claim stale pending payments (db::relay)",
             "SELECT id FROM payments WHERE status = 'pending' AND created_at < now() - make_interval(secs => 30) \
              AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => 30)) \

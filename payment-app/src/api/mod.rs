@@ -6,6 +6,7 @@ pub mod error;
 mod extract;
 mod payments;
 mod ready;
+mod statements;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -55,6 +56,8 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/api/v1/accounts", post(accounts::create))
         .route("/api/v1/accounts/{id}", get(accounts::get))
+        .route("/api/v1/accounts/{id}/payments", get(statements::payments))
+        .route("/api/v1/accounts/{id}/statement", get(statements::statement))
         .route("/api/v1/payment", post(payments::create))
         .route("/api/v1/payment/{id}", get(payments::get))
         .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token));

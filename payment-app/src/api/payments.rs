@@ -58,7 +58,7 @@ impl CreatePayment {
 }
 
 #[derive(Debug, Serialize)]
-pub struct PaymentView {
+pub(super) struct PaymentView {
     id: PaymentId,
     from_account: AccountId,
     to_account: AccountId,

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod payments;
 pub mod relay;
 pub mod settle;
+pub mod statements;
 
 use std::time::Duration;
 

@@ -20,7 +20,7 @@ pub struct Payment {
 }
 
 #[derive(sqlx::FromRow)]
-struct PaymentRow {
+pub(crate) struct PaymentRow {
     id: PaymentId,
     from_account: AccountId,
     to_account: AccountId,
@@ -32,7 +32,7 @@ struct PaymentRow {
     updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id, from_account, to_account, amount, description, status, failure_reason, created_at, updated_at";
 
 impl TryFrom<PaymentRow> for Payment {

@@ -8,6 +8,7 @@
 //! connection is remade, with backoff, without restarting the process.
 
 pub mod lock;
+pub mod refresh;
 pub mod relay;
 pub mod settle;
 

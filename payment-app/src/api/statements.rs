@@ -1,0 +1,137 @@
+//! `/api/v1/accounts/{id}/payments` and `/api/v1/accounts/{id}/statement`:
+//! an account's payments page by page, and its per-day totals. Both read
+//! the replica; the statement comes from a materialized view and says when
+//! it was last refreshed.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
+use serde::Serialize;
+use tracing::instrument;
+
+use super::error::ApiError;
+use super::payments::PaymentView;
+use super::{AppState, parse_id};
+use crate::db;
+use crate::domain::{AccountId, Amount, PaymentId};
+
+/// Largest page, and the page size when none is asked for.
+const MAX_LIMIT: i64 = 500;
+const DEFAULT_LIMIT: i64 = 50;
+/// Longest statement span, in days.
+const MAX_DAYS: i64 = 366;
+
+#[derive(Debug, Serialize)]
+pub struct PaymentPage {
+    payments: Vec<PaymentView>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    next_cursor: Option<PaymentId>,
+}
+
+fn bad_query(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+}
+
+/// 404 unless the account exists (replica first, then the primary, so a
+/// just-opened account is found).
+async fn require_account(app: &AppState, id: AccountId) -> Result<(), ApiError> {
+    if db::accounts::get(&app.db.replica, id).await?.is_some()
+        || db::accounts::get(&app.db.primary, id).await?.is_some()
+    {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("account {id} does not exist")))
+    }
+}
+
+#[instrument(skip_all, fields(account_id = %id))]
+pub async fn payments(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<PaymentPage>, ApiError> {
+    let id: AccountId = parse_id(&id)?;
+    let limit = match query.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| bad_query(format!("limit must be 1 to {MAX_LIMIT}")))?,
+    };
+    let cursor = match query.get("cursor") {
+        None => None,
+        Some(text) => Some(text.parse::<PaymentId>().map_err(|e| bad_query(format!("cursor: {e}")))?),
+    };
+    require_account(&app, id).await?;
+    let page = db::statements::payments_of(&app.db.replica, id, cursor, limit).await?;
+    let next_cursor = if page.len() as i64 == limit { page.last().map(|p| p.id) } else { None };
+    Ok(Json(PaymentPage { payments: page.into_iter().map(PaymentView::from).collect(), next_cursor }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct DayView {
+    day: NaiveDate,
+    debits: Amount,
+    credits: Amount,
+    entries: i64,
+    closing_balance: Amount,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Statement {
+    account_id: AccountId,
+    from: NaiveDate,
+    to: NaiveDate,
+    /// Days with ledger activity, oldest first.
+    days: Vec<DayView>,
+    /// The statement reflects the ledger as of this time (the view's last
+    /// refresh); newer activity appears after the next refresh.
+    as_of: DateTime<Utc>,
+}
+
+fn date(query: &HashMap<String, String>, name: &str, default: NaiveDate) -> Result<NaiveDate, ApiError> {
+    match query.get(name) {
+        None => Ok(default),
+        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|_| bad_query(format!("{name} must be a date like 2026-11-24"))),
+    }
+}
+
+fn amount(minor: i64) -> Result<Amount, ApiError> {
+    Amount::from_minor(minor)
+        .ok_or_else(|| crate::Error::Corrupt(format!("negative statement amount {minor}")).into())
+}
+
+#[instrument(skip_all, fields(account_id = %id))]
+pub async fn statement(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Statement>, ApiError> {
+    let id: AccountId = parse_id(&id)?;
+    let today = Utc::now().date_naive();
+    let to = date(&query, "to", today)?;
+    let from = date(&query, "from", to - Days::days(29))?;
+    if from > to || (to - from).num_days() >= MAX_DAYS {
+        return Err(bad_query(format!("from must not be after to, and the span at most {MAX_DAYS} days")));
+    }
+    require_account(&app, id).await?;
+    let (days, as_of) = db::statements::days(&app.db.replica, id, from, to).await?;
+    let days = days
+        .into_iter()
+        .map(|d| {
+            Ok(DayView {
+                day: d.day,
+                debits: amount(d.debits)?,
+                credits: amount(d.credits)?,
+                entries: d.entries,
+                closing_balance: amount(d.closing_balance)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Json(Statement { account_id: id, from, to, days, as_of }))
+}

@@ -1,0 +1,92 @@
+//! Statements: an account's payments page by page, per-day totals from the
+//! `account_daily` materialized view, and the view's refresh.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+
+use super::payments::{COLUMNS, Payment, PaymentRow};
+use crate::domain::{AccountId, PaymentId};
+use crate::error::Result;
+
+/// Up to `limit` of the account's payments (sent or received), newest
+/// first, older than `before` when given. Keyset pagination on the id (UUID
+/// v7, time-ordered): a page never shifts when newer payments arrive.
+pub async fn payments_of(
+    pool: &PgPool,
+    account: AccountId,
+    before: Option<PaymentId>,
+    limit: i64,
+) -> Result<Vec<Payment>> {
+    // Two index range scans (payer side, payee side), merged newest first.
+    let sql = format!(
+        "(SELECT {COLUMNS} FROM payments WHERE from_account = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3) \
+         UNION ALL \
+         (SELECT {COLUMNS} FROM payments WHERE to_account = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3) \
+         ORDER BY id DESC LIMIT $3"
+    );
+    let rows: Vec<PaymentRow> = sqlx::query_as(&sql)
+        .bind(account.as_uuid())
+        .bind(before.map(|id| id.as_uuid()))
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter().map(Payment::try_from).collect()
+}
+
+/// One day of a statement, in minor units.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Day {
+    pub day: NaiveDate,
+    pub debits: i64,
+    pub credits: i64,
+    pub entries: i64,
+    pub closing_balance: i64,
+}
+
+/// The account's days in `[from, to]` from the view, and when the view was
+/// last refreshed.
+pub async fn days(
+    pool: &PgPool,
+    account: AccountId,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(Vec<Day>, DateTime<Utc>)> {
+    let days = sqlx::query_as(
+        "SELECT day, debits, credits, entries, closing_balance::bigint AS closing_balance FROM account_daily \
+         WHERE account_id = $1 AND day BETWEEN $2 AND $3 ORDER BY day",
+    )
+    .bind(account.as_uuid())
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    let refreshed_at =
+        sqlx::query_scalar("SELECT refreshed_at FROM view_refreshes WHERE name = 'account_daily'")
+            .fetch_one(pool)
+            .await?;
+    Ok((days, refreshed_at))
+}
+
+/// Refreshes the view on the primary unless another instance is doing it,
+/// which a session advisory lock tells (released with the connection if
+/// this process dies mid-refresh). Returns whether it refreshed.
+pub async fn refresh_daily(primary: &PgPool) -> Result<bool> {
+    let mut conn = primary.acquire().await?;
+    let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('payrail.account_daily'))")
+        .fetch_one(&mut *conn)
+        .await?;
+    if !ours {
+        return Ok(false);
+    }
+    // CONCURRENTLY: readers keep the old contents until the new are ready.
+    let refreshed = async {
+        sqlx::query("REFRESH MATERIALIZED VIEW CONCURRENTLY account_daily").execute(&mut *conn).await?;
+        sqlx::query("UPDATE view_refreshes SET refreshed_at = now() WHERE name = 'account_daily'")
+            .execute(&mut *conn)
+            .await?;
+        Ok::<_, crate::error::Error>(())
+    }
+    .await;
+    sqlx::query("SELECT pg_advisory_unlock(hashtext('payrail.account_daily'))").execute(&mut *conn).await?;
+    refreshed.map(|()| true)
+}
