@@ -63,6 +63,7 @@ pub struct Metrics {
     pub settle_batch_payments: Histogram,
     pub lock_attempts: Family<LockLabels, Counter>,
     pub lock_retries_parked: Counter,
+    pub lock_wait: Histogram,
     pub deliveries: Family<QueueLabel, Counter>,
     pub redelivered: Family<QueueLabel, Counter>,
     pub dead_lettered: Family<QueueLabel, Counter>,
@@ -85,6 +86,7 @@ fn new_metrics() -> Metrics {
         settle_batch_payments,
         lock_attempts: Family::default(),
         lock_retries_parked: Counter::default(),
+        lock_wait: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
         deliveries: Family::default(),
         redelivered: Family::default(),
         dead_lettered: Family::default(),
@@ -119,6 +121,11 @@ fn new_metrics() -> Metrics {
         "lock_retries_parked",
         "Busy payments sent to the retry queue",
         metrics.lock_retries_parked.clone(),
+    );
+    r.register(
+        "lock_wait_seconds",
+        "Time from taking a chunk of messages to forwarding a locked batch",
+        metrics.lock_wait.clone(),
     );
     r.register("queue_deliveries", "Messages consumed, by queue", metrics.deliveries.clone());
     r.register(

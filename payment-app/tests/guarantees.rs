@@ -321,6 +321,7 @@ async fn metrics_count_requests_payments_and_locks() {
         r#"payrail_lock_attempts_total{outcome="granted"}"#,
         r#"payrail_http_request_duration_seconds_bucket{le="#,
         "payrail_settle_batch_payments_count",
+        "payrail_lock_wait_seconds_count",
         r#"payrail_queue_deliveries_total{queue="payrail.lock"}"#,
         r#"payrail_db_connections{pool="primary",state="open"}"#,
     ] {

@@ -65,6 +65,9 @@ async fn reads_go_to_the_replica_and_never_miss_a_fresh_payment() {
         let (status, read) = app.get(&format!("/api/v1/payment/{}", body["id"].as_str().unwrap())).await;
         assert_eq!(status, 200, "{read}");
     }
+    // Accounts read through the replica too (a fresh one via the primary).
+    let (status, _) = app.get(&format!("/api/v1/accounts/{a}")).await;
+    assert_eq!(status, 200);
     // The replica streams what the primary commits, and serves the app's reads.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -57,7 +57,17 @@ pub async fn create(
 #[instrument(skip_all, fields(account_id = %id))]
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<AccountView>, ApiError> {
     let id: AccountId = parse_id(&id)?;
-    // The primary: a balance read right after a payment settles should show it.
-    let account = db::accounts::get(&app.db.primary, id).await?;
+    // The replica serves reads; an account it does not have yet (just
+    // opened) or a replica that fails is read from the primary. A balance
+    // shown here may lag the primary by the replica's delay: nothing is
+    // decided on it (settle reads balances on the primary, under row locks).
+    let account = match db::accounts::get(&app.db.replica, id).await {
+        Ok(Some(account)) => Some(account),
+        Ok(None) => db::accounts::get(&app.db.primary, id).await?,
+        Err(e) => {
+            tracing::warn!(error = %crate::error::chain(&e), "read replica failed; reading the primary");
+            db::accounts::get(&app.db.primary, id).await?
+        }
+    };
     account.map(|a| Json(a.into())).ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))
 }

@@ -152,6 +152,7 @@ impl LockWorker {
         publisher: &Publisher,
     ) -> Result<Vec<LockRequest>> {
         let mut retries = IN_PROCESS_RETRIES.iter();
+        let started = std::time::Instant::now();
         while !pending.is_empty() {
             let pairs: Vec<_> = pending.iter().map(LockRequest::accounts).collect();
             let lock = self.lock.acquire_batch(&pairs).await;
@@ -174,6 +175,7 @@ impl LockWorker {
                     self.lock.release(&batch.accounts(), lock.token).await;
                     return Err(e);
                 }
+                crate::metrics::get().lock_wait.observe(started.elapsed().as_secs_f64());
                 debug!(payments = batch.payments.len(), "accounts locked; batch forwarded to settle");
             }
             // Without a quorum, waiting milliseconds will not help.
