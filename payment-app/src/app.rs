@@ -201,16 +201,14 @@ async fn close(broker: Broker, db: Db) {
 }
 
 async fn run_dead_letters(command: DeadLettersCommand) -> Result<()> {
-    let output = match command {
+    match command {
         DeadLettersCommand::List(args) => {
             let broker = args.broker.connect("payrail-dead-letters").await?;
             let letters = dead_letters::list(&broker).await?;
             broker.close().await;
-            if args.json {
-                serde_json::to_string_pretty(&letters).expect("dead letters are plain data")
-            } else {
+            print_report(args.json, &letters, |letters| {
                 let mut text = format!("{} dead letters in {DEAD_LETTER_QUEUE}", letters.len());
-                for l in &letters {
+                for l in letters {
                     let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
                     text.push_str(&format!(
                         "\n{}  from {} ({})  {}",
@@ -221,7 +219,7 @@ async fn run_dead_letters(command: DeadLettersCommand) -> Result<()> {
                     ));
                 }
                 text
-            }
+            });
         }
         DeadLettersCommand::Replay(args) => {
             let broker = args.broker.connect("payrail-dead-letters").await?;
@@ -229,12 +227,8 @@ async fn run_dead_letters(command: DeadLettersCommand) -> Result<()> {
             let replayed =
                 dead_letters::replay(&broker, |id| args.all || wanted.iter().any(|w| w == id)).await?;
             broker.close().await;
-            format!("replayed {} dead letters to {LOCK_QUEUE}", replayed.len())
+            print_report(false, &replayed, |r| format!("replayed {} dead letters to {LOCK_QUEUE}", r.len()));
         }
-    };
-    #[allow(clippy::print_stdout)] // the listing is this command's output
-    {
-        println!("{output}");
     }
     Ok(())
 }
@@ -262,17 +256,20 @@ async fn run_bench(args: BenchArgs) -> Result<ExitCode> {
     };
     let report = bench::run(config.clone()).await?;
     bench::write_chart(&config, &report)?;
-    let text = if args.json {
-        serde_json::to_string_pretty(&report).expect("the report is plain data")
-    } else {
-        report.table()
-    };
-    #[allow(clippy::print_stdout)] // the report is this command's output
-    {
-        println!("{text}");
-    }
+    print_report(args.json, &report, |r| r.table());
     let clean = report.audit_ok && report.not_settled == 0 && report.accepted > 0;
     Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Prints a command's report on standard output: JSON for machines, or
+/// `text` for people. The report is the command's output, hence stdout.
+#[allow(clippy::print_stdout)]
+fn print_report<T: serde::Serialize>(json: bool, report: &T, text: impl FnOnce(&T) -> String) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report).expect("reports are plain data"));
+    } else {
+        println!("{}", text(report));
+    }
 }
 
 /// Exit codes of `audit`: 0 all invariants hold, 1 one is violated, 2 the
@@ -285,15 +282,7 @@ async fn run_audit(args: AuditArgs) -> ExitCode {
     };
     match report {
         Ok(report) => {
-            let text = if args.json {
-                serde_json::to_string_pretty(&report).expect("the report is plain data")
-            } else {
-                report.to_string()
-            };
-            #[allow(clippy::print_stdout)] // the report is this command's output
-            {
-                println!("{text}");
-            }
+            print_report(args.json, &report, |r| r.to_string());
             if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
         Err(e) => {

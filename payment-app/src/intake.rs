@@ -43,6 +43,8 @@ pub async fn accept_payment(
     )
     .await?;
     if let Once::Created(recorded) = &outcome {
+        // Accepted the moment it committed, whether or not the publish works.
+        crate::metrics::get().payments_accepted.inc();
         queue(publisher, recorded).await;
     }
     Ok(outcome)
@@ -60,14 +62,8 @@ pub async fn queue(publisher: &Publisher, payment: &Payment) {
     match publisher.publish(LOCK_QUEUE, &request).await {
         // Per-payment success is debug: at thousands a second, info would
         // spend more on logging than on the payment.
-        Ok(()) => {
-            crate::metrics::get().payments_accepted.inc();
-            debug!(amount = %payment.amount, "payment accepted");
-        }
-        Err(e) => {
-            crate::metrics::get().payments_accepted.inc();
-            warn!(error = %chain(&e), "payment accepted but not queued yet; the relay will queue it");
-        }
+        Ok(()) => debug!(amount = %payment.amount, "payment accepted"),
+        Err(e) => warn!(error = %chain(&e), "payment accepted but not queued yet; the relay will queue it"),
     }
 }
 
