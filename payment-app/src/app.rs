@@ -19,6 +19,7 @@ use crate::config::{
 use crate::db::{self, Db};
 use crate::dead_letters;
 use crate::error::{Result, chain};
+use crate::intake::{Grouper, Intake};
 use crate::lock::AccountLock;
 use crate::worker::{lock::LockWorker, refresh::StatementRefresher, relay::Relay, settle::SettleWorker};
 use crate::{audit, bench};
@@ -79,13 +80,14 @@ async fn migrate(args: &DatabaseArgs) -> Result<Db> {
     Ok(db)
 }
 
+/// The API's state, and the intake's grouper, which must run beside it.
 fn app_state(
     http: &HttpArgs,
     db: &Db,
     broker: &Broker,
     publisher: &Publisher,
     lock: Option<&AccountLock>,
-) -> AppState {
+) -> (AppState, Grouper) {
     let mut tokens = ApiTokens::new(http.api_tokens.iter().cloned());
     if tokens.is_empty() {
         // Usable out of the box on a dev machine, never open: a token for
@@ -98,14 +100,16 @@ fn app_state(
         }
         tokens = ApiTokens::new([generated]);
     }
-    AppState {
+    let (intake, grouper) = Intake::new(db, publisher, &http.intake);
+    let state = AppState {
         db: db.clone(),
         broker: broker.clone(),
-        publisher: publisher.clone(),
+        intake,
         lock: lock.cloned(),
         tokens,
         request_timeout: Duration::from_millis(http.request_timeout_ms),
-    }
+    };
+    (state, grouper)
 }
 
 fn refresher(db: &Db, args: &RelayArgs) -> StatementRefresher {
@@ -127,11 +131,13 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
     let broker = args.broker.connect("payrail-all").await?;
     let lock = AccountLock::new(&args.redis.lock_config())?;
     let publisher = Publisher::new(&broker);
-    let state = app_state(&args.http, &db, &broker, &publisher, Some(&lock));
+    let (state, grouper) = app_state(&args.http, &db, &broker, &publisher, Some(&lock));
     let listener = TcpListener::bind(args.http.http_addr).await?;
 
     let mut parts = Parts::new(shutdown.clone());
     parts.spawn("api", api::serve(listener, state, shutdown.clone()));
+    // Ends after the API, once no request can hand it a payment.
+    parts.spawn("intake", grouper.run());
     let lock_worker = LockWorker::new(lock.clone(), &args.lock_worker);
     parts.spawn("lock worker", lock_worker.run(broker.clone(), shutdown.clone()));
     let settle_worker = SettleWorker {
@@ -154,10 +160,12 @@ async fn run_api(args: ApiArgs, shutdown: CancellationToken) -> Result<()> {
     let db = Db::connect(&args.db.config()).await?;
     let broker = args.broker.connect("payrail-api").await?;
     let publisher = Publisher::new(&broker);
-    let state = app_state(&args.http, &db, &broker, &publisher, None);
+    let (state, grouper) = app_state(&args.http, &db, &broker, &publisher, None);
     let listener = TcpListener::bind(args.http.http_addr).await?;
     let mut parts = Parts::new(shutdown.clone());
     parts.spawn("api", api::serve(listener, state, shutdown.clone()));
+    // Ends after the API, once no request can hand it a payment.
+    parts.spawn("intake", grouper.run());
     let result = parts.join(&args.shutdown).await;
     publisher.close().await;
     close(broker, db).await;

@@ -61,6 +61,34 @@ impl LockRequest {
     }
 }
 
+/// Payments accepted together, on their way to the lock worker as one
+/// message: the broker's work (publish, confirm, delivery, ack) is per
+/// message, so grouping divides it by the group's size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockGroup {
+    pub payments: Vec<LockRequest>,
+}
+
+/// What the lock queue carries: a group of payments, or one payment (a
+/// payment isolated after its batch failed, a replayed dead letter, or a
+/// message published before groups existed).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum LockMessage {
+    Group(LockGroup),
+    One(LockRequest),
+}
+
+impl LockMessage {
+    pub fn into_requests(self) -> Vec<LockRequest> {
+        match self {
+            LockMessage::Group(group) => group.payments,
+            LockMessage::One(request) => vec![request],
+        }
+    }
+}
+
 /// Payments whose accounts are locked under one token, on their way to
 /// settle. Amounts are not carried: settle reads each payment from the
 /// database, the authority.
@@ -335,4 +363,44 @@ pub async fn consume(conn: &Connection, queue: &str, prefetch: u16) -> Result<(C
 /// Parses a message body, naming the queue on failure.
 pub fn parse<T: for<'de> Deserialize<'de>>(queue: &str, body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|source| Error::BadMessage { queue: queue.to_owned(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(alone: bool) -> LockRequest {
+        LockRequest {
+            payment_id: PaymentId::new(),
+            from_account: AccountId::new(),
+            to_account: AccountId::new(),
+            alone,
+        }
+    }
+
+    #[test]
+    fn the_lock_queue_reads_groups_and_single_payments() {
+        let (a, b) = (request(false), request(true));
+        let group = serde_json::to_vec(&LockGroup { payments: vec![a, b] }).expect("serializes");
+        let parsed = parse::<LockMessage>(LOCK_QUEUE, &group).expect("a group parses");
+        assert_eq!(parsed.into_requests(), vec![a, b]);
+
+        for single in [a, b] {
+            let body = serde_json::to_vec(&single).expect("serializes");
+            let parsed = parse::<LockMessage>(LOCK_QUEUE, &body).expect("one payment parses");
+            assert_eq!(parsed.into_requests(), vec![single]);
+        }
+    }
+
+    #[test]
+    fn the_lock_queue_refuses_what_is_not_a_lock_message() {
+        let lock_token: LockToken =
+            serde_json::from_value(serde_json::json!(uuid::Uuid::now_v7())).expect("a token is a UUID");
+        let settle = SettleBatch { payments: vec![request(false)], lock_token };
+        let body = serde_json::to_vec(&settle).expect("serializes");
+        assert!(parse::<LockMessage>(LOCK_QUEUE, &body).is_err(), "a settle batch is not a lock group");
+        for bad in [&b"{}"[..], b"[]", b"not json", br#"{"payments": [{"payment_id": 1}]}"#] {
+            assert!(parse::<LockMessage>(LOCK_QUEUE, bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
 }

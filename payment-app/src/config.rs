@@ -330,6 +330,21 @@ pub struct HttpArgs {
     /// at start and printed once on standard output.
     #[arg(long, env = "API_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub api_tokens: Vec<String>,
+    #[command(flatten)]
+    pub intake: IntakeTuning,
+}
+
+/// How payments without an Idempotency-Key are grouped at intake. A payment
+/// never waits for others: a group is whatever arrived while the previous
+/// groups were being recorded, so grouping only happens under load.
+#[derive(Debug, Clone, Args)]
+pub struct IntakeTuning {
+    /// Most payments recorded with one insert and queued as one message.
+    #[arg(long, env = "INTAKE_GROUP_MAX", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub intake_group_max: u16,
+    /// Groups of payments being recorded at once.
+    #[arg(long, env = "INTAKE_GROUPS_IN_FLIGHT", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub intake_groups_in_flight: u16,
 }
 
 #[derive(Debug, Clone, Args)]

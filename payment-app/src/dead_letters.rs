@@ -12,7 +12,9 @@ use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 use tracing::info;
 
-use crate::broker::{self, Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, LockRequest, Publisher, SettleBatch};
+use crate::broker::{
+    self, Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, LockMessage, LockRequest, Publisher, SettleBatch,
+};
 use crate::error::Result;
 
 /// One dead-lettered message, as shown to an operator.
@@ -35,11 +37,12 @@ fn header_text(headers: Option<&FieldTable>, key: &str) -> Option<String> {
     }
 }
 
-/// The payments a dead-lettered body holds: a lock request, or a settle
-/// batch (which reaches the dead-letter queue with one payment).
+/// The payments a dead-lettered body holds: a lock-queue message (one
+/// payment or a group), or a settle batch (which reaches the dead-letter
+/// queue with one payment).
 fn payments_in(body: &[u8]) -> Vec<LockRequest> {
-    if let Ok(request) = broker::parse::<LockRequest>(DEAD_LETTER_QUEUE, body) {
-        return vec![request];
+    if let Ok(message) = broker::parse::<LockMessage>(DEAD_LETTER_QUEUE, body) {
+        return message.into_requests();
     }
     broker::parse::<SettleBatch>(DEAD_LETTER_QUEUE, body).map(|b| b.payments).unwrap_or_default()
 }

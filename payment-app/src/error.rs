@@ -21,6 +21,9 @@ pub enum Error {
     #[error("the broker ended the consumer of queue {queue}")]
     ConsumerCancelled { queue: String },
 
+    #[error("the intake is stopping")]
+    IntakeStopped,
+
     #[error("timed out {what}")]
     Timeout { what: &'static str },
 
@@ -75,6 +78,7 @@ impl Error {
             | Error::NotConfirmed { .. }
             | Error::ConsumerCancelled { .. }
             | Error::Redis(_)
+            | Error::IntakeStopped
             | Error::Io(_) => true,
             _ => false,
         }

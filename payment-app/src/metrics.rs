@@ -58,6 +58,7 @@ pub struct Metrics {
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: Family<RouteLabel, Histogram>,
     pub payments_accepted: Counter,
+    pub intake_group_payments: Histogram,
     pub payments_settled: Family<OutcomeLabels, Counter>,
     pub redeliveries_ignored: Counter,
     pub settle_batch_payments: Histogram,
@@ -81,6 +82,7 @@ fn new_metrics() -> Metrics {
         http_requests: Family::default(),
         http_duration,
         payments_accepted: Counter::default(),
+        intake_group_payments: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
         payments_settled: Family::default(),
         redeliveries_ignored: Counter::default(),
         settle_batch_payments,
@@ -101,6 +103,11 @@ fn new_metrics() -> Metrics {
         metrics.http_duration.clone(),
     );
     r.register("payments_accepted", "Payments committed and answered 202", metrics.payments_accepted.clone());
+    r.register(
+        "intake_group_payments",
+        "Payments recorded per insert and queued per message at intake",
+        metrics.intake_group_payments.clone(),
+    );
     r.register(
         "payments_settled",
         "Payments moved out of pending, by outcome and reason",

@@ -21,6 +21,8 @@ fn help_names_every_setting_and_its_environment_variable() {
         "LOCK_TTL_MS",
         "LOCK_PREFETCH",
         "SETTLE_PREFETCH",
+        "INTAKE_GROUP_MAX",
+        "INTAKE_GROUPS_IN_FLIGHT",
         "DB_POOL_SIZE",
         "SKIP_MIGRATIONS",
     ] {

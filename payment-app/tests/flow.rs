@@ -94,6 +94,54 @@ async fn unknown_accounts_are_refused_and_nothing_is_recorded() {
     assert_eq!(payment_count(&env).await, 0);
 }
 
+/// Payments arriving together are recorded with one insert; when one of a
+/// group names an unknown account, only that one is refused.
+#[tokio::test]
+async fn an_unknown_account_in_a_group_refuses_only_its_payment() {
+    let env = TestEnv::new();
+    // One group written at a time, so concurrent requests pile into groups.
+    let app =
+        App::start(&env, &[("INTAKE_GROUPS_IN_FLIGHT", "1"), ("RUST_LOG", "info,payment_app::intake=debug")])
+            .await;
+    let a = app.account("1000.00").await;
+    let b = app.account("0").await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+
+    let answers: Vec<(bool, u16, Value)> = stream::iter(0..300)
+        .map(|i| {
+            let (app, a, b, unknown) = (&app, &a, &b, &unknown);
+            async move {
+                let bad = i % 10 == 0;
+                let (status, body) = app.pay(a, if bad { unknown } else { b }, "1.00").await;
+                (bad, status, body)
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let mut accepted = Vec::new();
+    for (bad, status, body) in answers {
+        if bad {
+            assert_eq!((status, body["error"]["code"].as_str()), (422, Some("unknown_account")), "{body}");
+        } else {
+            assert_eq!(status, 202, "{body}");
+            accepted.push(id(&body));
+        }
+    }
+    assert!(
+        app.log_text().contains("group insert failed; recording its payments one by one"),
+        "no group held an unknown account, so the test proved nothing:\n{}",
+        app.log_tail()
+    );
+    for payment in app.wait_terminal(&accepted, SETTLE_WITHIN).await {
+        assert_eq!(payment["status"], "done", "{payment}");
+    }
+    assert_eq!(payment_count(&env).await, 270);
+    assert_eq!(app.balance(&b).await, "270.00");
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}
+
 #[tokio::test]
 async fn bad_requests_get_one_json_error_shape_and_record_nothing() {
     let env = TestEnv::new();

@@ -312,6 +312,8 @@ async fn metrics_count_requests_payments_and_locks() {
         r#"payrail_http_requests_total{route="/api/v1/payment",status="422"} 1"#,
         r#"payrail_http_requests_total{route="/api/v1/accounts",status="201"} 2"#,
         "payrail_payments_accepted_total 2",
+        // One at a time, so each went alone.
+        "payrail_intake_group_payments_count 2",
         r#"payrail_payments_settled_total{outcome="done",reason=""} 1"#,
         r#"payrail_payments_settled_total{outcome="failed",reason="insufficient_funds"} 1"#,
     ] {

@@ -26,11 +26,12 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::info;
 
-use crate::broker::{Broker, Publisher};
+use crate::broker::Broker;
 use crate::db::Db;
 use crate::domain::IdError;
 use crate::error::Result;
 use crate::idempotency::Once;
+use crate::intake::Intake;
 use crate::lock::AccountLock;
 use auth::ApiTokens;
 use error::ApiError;
@@ -43,7 +44,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub db: Db,
     pub broker: Broker,
-    pub publisher: Publisher,
+    pub intake: Intake,
     /// The lock, in processes that run the lock or settle worker; reported
     /// by `/readyz`.
     pub lock: Option<AccountLock>,

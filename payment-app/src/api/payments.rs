@@ -17,7 +17,6 @@ use crate::domain::{
     AccountId, Amount, FailureReason, NewPayment, PaymentId, PaymentRuleError, PaymentStatus,
 };
 use crate::error::chain;
-use crate::intake;
 
 /// The request as sent. Fields are strings so that each can be parsed into
 /// its domain type with an error that names it; unknown fields are refused,
@@ -93,10 +92,12 @@ pub async fn create(
     JsonBody(body): JsonBody<CreatePayment>,
 ) -> Result<Response, ApiError> {
     let payment = body.validate()?;
-    let outcome = intake::accept_payment(&app.db, &app.publisher, payment, key.as_ref(), |p| {
-        (StatusCode::ACCEPTED.as_u16(), json!(PaymentView::from(p.clone())))
-    })
-    .await?;
+    let outcome = app
+        .intake
+        .accept_payment(payment, key.as_ref(), |p| {
+            (StatusCode::ACCEPTED.as_u16(), json!(PaymentView::from(p.clone())))
+        })
+        .await?;
     created(outcome, StatusCode::ACCEPTED, |p| (format!("/api/v1/payment/{}", p.id), PaymentView::from(p)))
 }
 

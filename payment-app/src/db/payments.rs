@@ -92,6 +92,28 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
     }
 }
 
+/// Records several accepted payments as `pending` with one statement (one
+/// round trip, one commit). All or none: if one payment names an unknown
+/// account, the statement fails as a whole and nothing is recorded; the
+/// caller then records them one by one to find out which. Rows come back in
+/// no particular order.
+pub async fn insert_many(pool: &PgPool, payments: &[NewPayment]) -> Result<Vec<Payment>> {
+    let sql = format!(
+        "INSERT INTO payments (id, from_account, to_account, amount, description) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[]) \
+         RETURNING {COLUMNS}"
+    );
+    let rows: Vec<PaymentRow> = sqlx::query_as(&sql)
+        .bind(payments.iter().map(|p| p.id.as_uuid()).collect::<Vec<_>>())
+        .bind(payments.iter().map(|p| p.from_account.as_uuid()).collect::<Vec<_>>())
+        .bind(payments.iter().map(|p| p.to_account.as_uuid()).collect::<Vec<_>>())
+        .bind(payments.iter().map(|p| p.amount.minor()).collect::<Vec<_>>())
+        .bind(payments.iter().map(|p| p.description.as_deref()).collect::<Vec<_>>())
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter().map(Payment::try_from).collect()
+}
+
 pub async fn get(pool: &PgPool, id: PaymentId) -> Result<Option<Payment>> {
     let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1");
     let row: Option<PaymentRow> = sqlx::query_as(&sql).bind(id.as_uuid()).fetch_optional(pool).await?;

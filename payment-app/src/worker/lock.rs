@@ -1,7 +1,8 @@
 //! The lock worker: locks both accounts of each payment, then forwards the
 //! locked payments to settle, many at a time.
 //!
-//! Messages that are ready together are locked together: one script call per
+//! Messages that are ready together are locked together (a message may
+//! itself carry a group of payments accepted together): one script call per
 //! Redis node tries every payment's pair under one token, and the granted
 //! payments go to settle as one batch. Payments of a batch that share an
 //! account (a hot payee) are granted together, so a hot account's payments
@@ -20,7 +21,9 @@ use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info};
 
-use crate::broker::{self, Broker, LOCK_QUEUE, LockRequest, Publisher, SETTLE_QUEUE, SettleBatch};
+use crate::broker::{
+    self, Broker, LOCK_QUEUE, LockGroup, LockMessage, LockRequest, Publisher, SETTLE_QUEUE, SettleBatch,
+};
 use crate::error::{Error, Result, chain};
 use crate::lock::AccountLock;
 use crate::worker::consume_with_reconnect;
@@ -104,9 +107,9 @@ impl LockWorker {
         let mut accepted = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             crate::metrics::get().queue_delivery(LOCK_QUEUE, delivery.redelivered);
-            match broker::parse::<LockRequest>(LOCK_QUEUE, &delivery.data) {
-                Ok(request) => {
-                    requests.push(request);
+            match broker::parse::<LockMessage>(LOCK_QUEUE, &delivery.data) {
+                Ok(message) => {
+                    requests.extend(message.into_requests());
                     accepted.push(delivery);
                 }
                 Err(e) => {
@@ -122,15 +125,23 @@ impl LockWorker {
         let (alone, together): (Vec<LockRequest>, Vec<LockRequest>) =
             requests.into_iter().partition(|r| r.alone);
 
-        let mut busy = self.lock_and_forward(together, publisher).await?;
+        // Messages carry groups of payments, so a chunk of messages can hold
+        // many more payments than one lock call should take.
+        let mut busy = Vec::new();
+        for chunk in together.chunks(self.batch_max) {
+            busy.extend(self.lock_and_forward(chunk.to_vec(), publisher).await?);
+        }
         for request in alone {
             busy.extend(self.lock_and_forward(vec![request], publisher).await?);
         }
+        // Parked as groups, like intake queues them: one message per chunk
+        // rather than per payment. (An `alone` payment may share a message:
+        // the flag, not the message, keeps it in a batch of its own.)
+        let groups: Vec<LockGroup> =
+            busy.chunks(self.batch_max).map(|payments| LockGroup { payments: payments.to_vec() }).collect();
         // Confirms of concurrent publishes come back together.
-        futures_util::future::try_join_all(
-            busy.iter().map(|request| publisher.publish(retry_queue, request)),
-        )
-        .await?;
+        futures_util::future::try_join_all(groups.iter().map(|group| publisher.publish(retry_queue, group)))
+            .await?;
         if !busy.is_empty() {
             crate::metrics::get().lock_retries_parked.inc_by(busy.len() as u64);
             debug!(waiting = busy.len(), "accounts busy; retrying after the delay");

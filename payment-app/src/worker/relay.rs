@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::broker::{LOCK_QUEUE, Publisher};
+use crate::broker::{LOCK_QUEUE, LockGroup, Publisher};
 use crate::db::{self, Db};
 use crate::error::{Result, chain};
 use crate::idempotency::KEY_WINDOW;
@@ -18,6 +18,8 @@ use crate::worker::pause;
 
 /// Most payments claimed per sweep.
 const SWEEP_LIMIT: i64 = 500;
+/// Most payments re-published as one message.
+const RELAY_GROUP: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct Relay {
@@ -59,8 +61,10 @@ impl Relay {
             let mut tx = self.db.primary.begin().await?;
             let stale = db::relay::claim_stale(&mut tx, self.stale_after, SWEEP_LIMIT).await?;
             tx.commit().await?;
+            let groups: Vec<_> =
+                stale.chunks(RELAY_GROUP).map(|payments| LockGroup { payments: payments.to_vec() }).collect();
             futures_util::future::try_join_all(
-                stale.iter().map(|request| self.publisher.publish(LOCK_QUEUE, request)),
+                groups.iter().map(|group| self.publisher.publish(LOCK_QUEUE, group)),
             )
             .await?;
             total += stale.len();

@@ -1,0 +1,134 @@
+//! Creating payments and accounts, each at most once per idempotency key.
+//!
+//! A payment is committed `pending` before it is published, so a payment
+//! the broker has is always one the database has, and the 202 rests on the
+//! commit alone: if the broker is down or does not confirm, the payment
+//! stays `pending` and the relay (`worker::relay`) publishes it once the
+//! broker is back. The API therefore keeps accepting through a broker outage.
+//!
+//! Payments without a key are recorded and queued in groups (`group`);
+//! a payment with a key is recorded in its own transaction with the key.
+
+mod group;
+
+use serde_json::{Value, json};
+use tracing::{debug, info, instrument, warn};
+
+use crate::broker::{LOCK_QUEUE, LockGroup, LockRequest, Publisher};
+use crate::config::IntakeTuning;
+use crate::db::{self, Db, accounts::Account, payments::Payment};
+use crate::domain::{AccountId, Amount, NewPayment};
+use crate::error::{Result, chain};
+use crate::idempotency::{self, IdempotencyKey, Once};
+
+pub use group::Grouper;
+
+/// Where the API hands accepted payments. Clones share one [`Grouper`],
+/// which must run for payments without a key to be recorded; it stops once
+/// every clone is dropped.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    db: Db,
+    publisher: Publisher,
+    groups: group::Submitter,
+}
+
+impl Intake {
+    pub fn new(db: &Db, publisher: &Publisher, tuning: &IntakeTuning) -> (Intake, Grouper) {
+        let (groups, grouper) = group::channel(db, publisher, tuning);
+        (Intake { db: db.clone(), publisher: publisher.clone(), groups }, grouper)
+    }
+
+    /// Records and queues a payment. `answer` renders the response a fresh
+    /// payment gets, which a retry under the same key receives again.
+    #[instrument(skip_all, fields(payment_id = %payment.id))]
+    pub async fn accept_payment(
+        &self,
+        payment: NewPayment,
+        key: Option<&IdempotencyKey>,
+        answer: impl Fn(&Payment) -> (u16, Value),
+    ) -> Result<Once<Payment>> {
+        let Some(key) = key else {
+            return Ok(Once::Created(self.groups.submit(payment).await?));
+        };
+        // The request as the key remembers it: parsed values, not raw text, so
+        // a retry that differs only in spacing or number formatting matches.
+        let request = json!({
+            "from_account": payment.from_account,
+            "to_account": payment.to_account,
+            "amount_minor": payment.amount.minor(),
+            "payment_description": payment.description,
+        });
+        let outcome = idempotency::once(
+            &self.db.primary,
+            "payment",
+            Some(key),
+            &request,
+            async |tx| db::payments::insert(tx, &payment).await,
+            answer,
+        )
+        .await?;
+        if let Once::Created(recorded) = &outcome {
+            // Accepted the moment it committed, whether or not the publish works.
+            crate::metrics::get().payments_accepted.inc();
+            queue(&self.publisher, std::slice::from_ref(recorded)).await;
+        }
+        Ok(outcome)
+    }
+}
+
+/// Publishes recorded payments to the lock queue as one message. A failure
+/// is logged, not returned: the payments are committed, and the relay will
+/// queue them.
+async fn queue(publisher: &Publisher, payments: &[Payment]) {
+    let group = LockGroup {
+        payments: payments
+            .iter()
+            .map(|p| LockRequest {
+                payment_id: p.id,
+                from_account: p.from_account,
+                to_account: p.to_account,
+                alone: false,
+            })
+            .collect(),
+    };
+    match publisher.publish(LOCK_QUEUE, &group).await {
+        // Per-payment success is debug: at thousands a second, info would
+        // spend more on logging than on the payment.
+        Ok(()) => {
+            for p in payments {
+                debug!(payment_id = %p.id, amount = %p.amount, "payment accepted");
+            }
+        }
+        Err(e) => {
+            for p in payments {
+                warn!(payment_id = %p.id, error = %chain(&e), "payment accepted but not queued yet; the relay will queue it");
+            }
+        }
+    }
+}
+
+/// Opens an account; a non-zero initial balance is recorded as issuance.
+#[instrument(skip_all)]
+pub async fn open_account(
+    db: &Db,
+    initial_balance: Amount,
+    key: Option<&IdempotencyKey>,
+    answer: impl Fn(&Account) -> (u16, Value),
+) -> Result<Once<Account>> {
+    let request = json!({ "initial_balance_minor": initial_balance.minor() });
+    let id = AccountId::new();
+    let outcome = idempotency::once(
+        &db.primary,
+        "account",
+        key,
+        &request,
+        async |tx| db::accounts::create(tx, id, initial_balance).await,
+        answer,
+    )
+    .await?;
+    if let Once::Created(account) = &outcome {
+        info!(account_id = %account.id, balance = %account.balance, "account opened");
+    }
+    Ok(outcome)
+}
