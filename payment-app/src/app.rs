@@ -108,6 +108,7 @@ fn app_state(
         lock: lock.cloned(),
         tokens,
         request_timeout: Duration::from_millis(http.request_timeout_ms),
+        max_in_flight: usize::from(http.max_in_flight),
     };
     (state, grouper)
 }

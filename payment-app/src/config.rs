@@ -326,6 +326,10 @@ pub struct HttpArgs {
     /// Longest a request may take before it is answered 503 `timeout`, in milliseconds.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
     pub request_timeout_ms: u64,
+    /// Most /api/v1 requests served at once; more are answered 503 `overloaded` (with Retry-After)
+    /// and record nothing. Bounds memory and latency under overload.
+    #[arg(long, env = "HTTP_MAX_IN_FLIGHT", default_value_t = 512, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_in_flight: u16,
     /// Bearer tokens accepted on /api/v1, comma-separated. When none is set, a token is generated
     /// at start and printed once on standard output.
     #[arg(long, env = "API_TOKENS", value_delimiter = ',', hide_env_values = true)]
@@ -343,7 +347,7 @@ pub struct IntakeTuning {
     #[arg(long, env = "INTAKE_GROUP_MAX", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub intake_group_max: u16,
     /// Groups of payments being recorded at once.
-    #[arg(long, env = "INTAKE_GROUPS_IN_FLIGHT", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, env = "INTAKE_GROUPS_IN_FLIGHT", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub intake_groups_in_flight: u16,
 }
 

@@ -83,6 +83,13 @@ impl Error {
             _ => false,
         }
     }
+
+    /// Whether the database cancelled a statement that ran past its
+    /// timeout: the database is too slow right now. Not transient for the
+    /// workers, which rather split a slow batch than repeat it.
+    pub fn is_statement_timeout(&self) -> bool {
+        matches!(self, Error::Database(e) if db_error_code(e).as_deref() == Some("57014"))
+    }
 }
 
 /// The SQLSTATE of a database error, if the server sent one.

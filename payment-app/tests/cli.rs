@@ -22,6 +22,7 @@ fn help_names_every_setting_and_its_environment_variable() {
         "LOCK_PREFETCH",
         "SETTLE_PREFETCH",
         "INTAKE_GROUP_MAX",
+        "HTTP_MAX_IN_FLIGHT",
         "INTAKE_GROUPS_IN_FLIGHT",
         "DB_POOL_SIZE",
         "SKIP_MIGRATIONS",

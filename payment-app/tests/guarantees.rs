@@ -207,6 +207,59 @@ async fn locks_that_expire_under_slow_settles_change_nothing() {
     assert_eq!(format!("{total:.2}"), "20.00");
 }
 
+/// Past `HTTP_MAX_IN_FLIGHT` requests at once, the API refuses at once
+/// with 503 `overloaded` and `Retry-After`, records nothing, and keeps the
+/// probes answering; the requests it took complete.
+#[tokio::test]
+async fn requests_past_the_in_flight_limit_are_refused_and_record_nothing() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[("HTTP_MAX_IN_FLIGHT", "1")]).await;
+    let a = app.account("10.00").await;
+    let b = app.account("0").await;
+
+    // Holding the payer's row makes the payment's insert wait (its foreign
+    // key check needs a share lock), so one request stays in flight.
+    let pg = env.pg().await;
+    let mut blocker = pg.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM accounts WHERE id = $1::uuid FOR UPDATE")
+        .bind(&a)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let first = tokio::spawn({
+        let (http, base, a, b) = (app.http.clone(), app.base.clone(), a.clone(), b.clone());
+        async move {
+            let body = json!({"from_account": a, "to_account": b, "amount": "1.00"});
+            http.post(format!("{base}/api/v1/payment")).json(&body).send().await.unwrap().status().as_u16()
+        }
+    });
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    for _ in 0..100 {
+        if sqlx::query_scalar::<_, i64>(waiting).fetch_one(&pg).await.unwrap() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let r = app
+        .http
+        .post(format!("{}/api/v1/payment", app.base))
+        .json(&json!({"from_account": a, "to_account": b, "amount": "2.00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    let (status, _) = app.get("/healthz").await;
+    assert_eq!(status, 200, "probes are not limited");
+
+    blocker.commit().await.unwrap();
+    assert_eq!(first.await.unwrap(), 202);
+    assert_eq!(count(&env, "payments").await, 1, "the refused payment recorded nothing");
+}
+
 fn dead_letters(env: &TestEnv, args: &[&str]) -> String {
     let out = env.command(&[&["dead-letters"], args].concat()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

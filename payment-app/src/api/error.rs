@@ -56,7 +56,7 @@ impl From<Error> for ApiError {
             Error::UnknownAccount(id) => {
                 ApiError::invalid("unknown_account", format!("account {id} does not exist"))
             }
-            e if e.is_transient() => {
+            e if e.is_transient() || e.is_statement_timeout() => {
                 warn!(error = %chain(&e), "request failed on a dependency");
                 ApiError::unavailable("a dependency of payrail is unavailable; retry later")
             }

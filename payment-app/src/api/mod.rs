@@ -9,6 +9,7 @@ mod ready;
 mod statements;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -21,6 +22,7 @@ use axum::{Json, response::IntoResponse};
 use serde::Serialize;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub tokens: ApiTokens,
     /// Longest a request may take before it is answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// Most `/api/v1` requests served at once; more are answered 503 `overloaded`.
+    pub max_in_flight: usize,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -61,7 +65,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/accounts/{id}/statement", get(statements::statement))
         .route("/api/v1/payment", post(payments::create))
         .route("/api/v1/payment/{id}", get(payments::get))
-        .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token));
+        .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::new(Semaphore::new(state.max_in_flight)),
+            limit_in_flight,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(ready::readyz))
@@ -97,6 +105,25 @@ async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next
             "the request took too long; it may have taken effect: retry with the same Idempotency-Key",
         )
         .into_response(),
+    }
+}
+
+/// Answers 503 `overloaded` at once while `max_in_flight` requests are
+/// being served. Past what the machine can settle, requests would only wait
+/// longer and longer, each holding memory; refusing the excess keeps the
+/// requests in flight fast and the process's memory bounded, and tells
+/// clients to come back. A refused request has recorded nothing.
+async fn limit_in_flight(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+    match slots.try_acquire() {
+        Ok(_slot) => next.run(req).await,
+        Err(_) => {
+            let refusal = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "payrail is serving as many requests as it can; nothing was recorded: retry shortly",
+            );
+            ([(header::RETRY_AFTER, "1")], refusal).into_response()
+        }
     }
 }
 
