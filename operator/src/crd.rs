@@ -97,13 +97,16 @@ pub struct SecretKeyRef {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerSpec {
-    #[serde(default = "default_prefetch")]
+    /// Lock-queue messages (each one payment or a group) a lock worker holds unacknowledged.
+    #[serde(default = "default_lock_prefetch")]
     #[schemars(range(min = 1, max = 65535))]
     pub lock_prefetch: i32,
-    #[serde(default = "default_prefetch")]
+    /// Settle-queue messages (each a locked batch) a settle worker holds unacknowledged.
+    #[serde(default = "default_settle_prefetch")]
     #[schemars(range(min = 1, max = 65535))]
     pub settle_prefetch: i32,
-    #[serde(default = "default_batch")]
+    /// Most settle messages applied in one transaction.
+    #[serde(default = "default_settle_batch_max")]
     #[schemars(range(min = 1, max = 1000))]
     pub settle_batch_max: i32,
     #[serde(default = "default_lock_ttl_ms")]
@@ -183,11 +186,17 @@ fn default_log_format() -> String {
 fn default_tokens_key() -> String {
     "api-tokens".into()
 }
-fn default_prefetch() -> i32 {
-    256
+// The same defaults as payment-app's own (LOCK_PREFETCH, SETTLE_PREFETCH,
+// SETTLE_BATCH_MAX): a settle message carries a whole locked batch, so a
+// few of them already make a large transaction.
+fn default_lock_prefetch() -> i32 {
+    1024
 }
-fn default_batch() -> i32 {
-    100
+fn default_settle_prefetch() -> i32 {
+    64
+}
+fn default_settle_batch_max() -> i32 {
+    16
 }
 fn default_lock_ttl_ms() -> i32 {
     30_000
@@ -230,9 +239,9 @@ impl Default for AppSpec {
 impl Default for WorkerSpec {
     fn default() -> Self {
         WorkerSpec {
-            lock_prefetch: default_prefetch(),
-            settle_prefetch: default_prefetch(),
-            settle_batch_max: default_batch(),
+            lock_prefetch: default_lock_prefetch(),
+            settle_prefetch: default_settle_prefetch(),
+            settle_batch_max: default_settle_batch_max(),
             lock_ttl_ms: default_lock_ttl_ms(),
         }
     }

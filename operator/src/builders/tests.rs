@@ -160,7 +160,11 @@ fn the_app_is_wired_to_each_service() {
         (selector.name.as_str(), selector.key.as_str()),
         ("mini-credentials", credentials::API_TOKENS)
     );
-    assert_eq!(env_value(&env, "LOCK_PREFETCH").as_deref(), Some("256"));
+    // Unset tuning gets payment-app's own defaults.
+    for (name, default) in [("LOCK_PREFETCH", "1024"), ("SETTLE_PREFETCH", "64"), ("SETTLE_BATCH_MAX", "16")]
+    {
+        assert_eq!(env_value(&env, name).as_deref(), Some(default), "{name}");
+    }
 }
 
 #[test]
