@@ -71,10 +71,18 @@ impl Credentials {
     }
 }
 
+/// The credentials Secret. It is owned by the cluster (and deleted with it)
+/// only when the volumes are too: kept volumes keep the passwords they were
+/// initialised with, so the Secret stays beside them, and a cluster
+/// re-created on them finds and reuses it ([`Credentials::complete`]).
 pub fn secret(cr: &PaymentCluster, names: &Names, credentials: &Credentials) -> Child {
     let data = credentials.0.iter().map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes()))).collect();
+    let mut metadata = meta(cr, names.credentials(), Component::Credentials);
+    if !cr.spec.delete_volumes_on_delete {
+        metadata.owner_references = None;
+    }
     Child::Secret(Box::new(Secret {
-        metadata: meta(cr, names.credentials(), Component::Credentials),
+        metadata,
         type_: Some("Opaque".into()),
         data: Some(data),
         ..Secret::default()

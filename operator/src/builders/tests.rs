@@ -95,7 +95,7 @@ fn a_minimal_cluster_becomes_the_whole_stack() {
 }
 
 #[test]
-fn every_child_is_labelled_and_owned_by_its_cluster() {
+fn every_child_is_labelled_and_owned_by_its_cluster_but_credentials_kept_with_volumes() {
     for name in ["minimal", "full"] {
         let cr = fixture(name);
         for child in built(name) {
@@ -106,6 +106,11 @@ fn every_child_is_labelled_and_owned_by_its_cluster() {
             assert_eq!(labels["app.kubernetes.io/instance"], cr.metadata.name.clone().expect("name"));
             assert_eq!(labels["app.kubernetes.io/managed-by"], MANAGER);
             assert!(labels.contains_key("app.kubernetes.io/component"));
+            if matches!(child, Child::Secret(_)) && !cr.spec.delete_volumes_on_delete {
+                // Kept with the kept volumes, whose passwords it holds.
+                assert_eq!(meta.owner_references, None, "{name}: the credentials outlive the cluster");
+                continue;
+            }
             let owners = meta.owner_references.clone().expect("owner");
             assert_eq!(owners.len(), 1);
             assert_eq!(owners[0].kind, "PaymentCluster");
