@@ -107,7 +107,7 @@ async fn write(db: Db, publisher: Publisher, group: Vec<Submission>, writer: Own
     // Publishing does not hold the slot: a slow broker must not stop
     // payments from being recorded (the relay queues them later).
     drop(writer);
-    let recorded: Vec<Payment> = results.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    let recorded: Vec<&Payment> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     let m = crate::metrics::get();
     m.payments_accepted.inc_by(recorded.len() as u64);
     m.intake_group_payments.observe(recorded.len() as f64);

@@ -71,7 +71,7 @@ impl Intake {
         if let Once::Created(recorded) = &outcome {
             // Accepted the moment it committed, whether or not the publish works.
             crate::metrics::get().payments_accepted.inc();
-            queue(&self.publisher, std::slice::from_ref(recorded)).await;
+            queue(&self.publisher, &[recorded]).await;
         }
         Ok(outcome)
     }
@@ -80,7 +80,7 @@ impl Intake {
 /// Publishes recorded payments to the lock queue as one message. A failure
 /// is logged, not returned: the payments are committed, and the relay will
 /// queue them.
-async fn queue(publisher: &Publisher, payments: &[Payment]) {
+async fn queue(publisher: &Publisher, payments: &[&Payment]) {
     let group = LockGroup {
         payments: payments
             .iter()
