@@ -1,13 +1,9 @@
 //! The payment flow end to end: the real binary against the real
 //! PostgreSQL, RabbitMQ and Redis, each test in its own database and vhost.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
-
-mod common;
-
 use std::time::Duration;
 
-use common::{App, RedisNodes, TestEnv};
+use crate::common::{App, RedisNodes, TestEnv};
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
@@ -287,7 +283,7 @@ async fn a_redelivered_settle_message_does_not_apply_twice() {
     let payment = id(&body);
     app.wait_terminal(std::slice::from_ref(&payment), SETTLE_WITHIN).await;
 
-    let publisher = common::publisher(&env).await;
+    let publisher = crate::common::publisher(&env).await;
     let duplicate = json!({
         "payments": [{"payment_id": payment, "from_account": a, "to_account": b}],
         "lock_token": uuid::Uuid::new_v4(),

@@ -1,10 +1,6 @@
 //! The command line: help, `migrate`, and `audit`'s report and exit codes.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
-
-mod common;
-
-use common::TestEnv;
+use crate::common::TestEnv;
 
 #[test]
 fn help_names_every_setting_and_its_environment_variable() {

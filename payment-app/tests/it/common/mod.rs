@@ -4,8 +4,6 @@
 //!
 //! A service that is down fails the test: nothing here skips.
 
-#![allow(dead_code)] // each test binary uses a part of it
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,10 +181,6 @@ impl App {
     pub async fn restart(&mut self) {
         self.child = spawn(&mut self.command, &self.log, true);
         self.wait_healthy().await;
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     async fn wait_healthy(&self) {

@@ -8,14 +8,10 @@
 //! test, one at a time (`--ignored --test-threads=1`). Each restores the
 //! service it stopped, also when it fails.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
-
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{App, TestEnv, Traffic, assert_all_settled};
+use crate::common::{App, TestEnv, Traffic, assert_all_settled};
 
 /// Fast relay and short waits, so recovery happens within the test.
 const FAST: &[(&str, &str)] =

@@ -2,13 +2,9 @@
 //! retries, access control, readiness, the relay, dead letters and locks
 //! that expire under slow work. Each test has its own database and vhost.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
-
-mod common;
-
 use std::time::Duration;
 
-use common::{App, TOKEN, TestEnv, client};
+use crate::common::{App, TOKEN, TestEnv, client};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
@@ -273,7 +269,7 @@ fn dead_letters(env: &TestEnv, args: &[&str]) -> String {
 async fn poison_messages_are_dead_lettered_and_can_be_replayed() {
     let env = TestEnv::new();
     let app = App::start(&env, &[("DELIVERY_LIMIT", "2")]).await;
-    let publisher = common::publisher(&env).await;
+    let publisher = crate::common::publisher(&env).await;
     publisher.publish_raw("payrail.lock", b"not json", Default::default()).await.unwrap();
     publisher.publish_raw("payrail.settle", br#"{"payment_id": 7}"#, Default::default()).await.unwrap();
 
@@ -324,7 +320,7 @@ async fn sigterm_under_load_loses_nothing() {
     for _ in 0..4 {
         accounts.push(app.account("500.00").await);
     }
-    let traffic = common::Traffic::start(&app.base, &accounts, Duration::from_millis(5));
+    let traffic = crate::common::Traffic::start(&app.base, &accounts, Duration::from_millis(5));
     while traffic.accepted_so_far() < 150 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -338,7 +334,7 @@ async fn sigterm_under_load_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let report = traffic.stop().await;
-    common::assert_all_settled(&app, &env, &report).await;
+    crate::common::assert_all_settled(&app, &env, &report).await;
 }
 
 /// `/metrics` is open and counts what happened: requests by route and

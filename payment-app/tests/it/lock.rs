@@ -1,13 +1,9 @@
 //! The account lock against real Redis: one node, and a Redlock quorum of
 //! three started by `scripts/redis-nodes`.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
-
-mod common;
-
 use std::time::Duration;
 
-use common::{REDIS_URL, RedisNodes};
+use crate::common::{REDIS_URL, RedisNodes};
 use payment_app::domain::AccountId;
 use payment_app::lock::{AccountLock, Acquired, LockConfig};
 use redis::AsyncCommands;

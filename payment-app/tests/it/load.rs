@@ -4,13 +4,9 @@
 //! must end `done` or `failed`, balances must add up through the API, and
 //! `payment-app audit` must exit 0.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{App, TestEnv};
+use crate::common::{App, TestEnv};
 use futures_util::{StreamExt, stream};
 use serde_json::Value;
 

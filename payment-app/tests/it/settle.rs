@@ -1,11 +1,7 @@
 //! Settle against the real PostgreSQL, without the broker or the lock: the
 //! guarded transition alone must make every payment apply exactly once.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
-
-mod common;
-
-use common::TestEnv;
+use crate::common::TestEnv;
 use futures_util::future::join_all;
 use payment_app::db::{self, Db, DbConfig};
 use payment_app::domain::{AccountId, Amount, NewPayment, PaymentId, PaymentStatus};

@@ -1,13 +1,9 @@
 //! Several payment-app instances sharing one database, broker and Redis
 //! split the work between them, and the ledger stays whole.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
-
-mod common;
-
 use std::time::Duration;
 
-use common::{App, TestEnv, Traffic, assert_all_settled};
+use crate::common::{App, TestEnv, Traffic, assert_all_settled};
 
 #[tokio::test]
 async fn three_instances_share_the_load_and_the_invariants_hold() {
@@ -33,7 +29,7 @@ async fn three_instances_share_the_load_and_the_invariants_hold() {
         sent += report.sent;
         accepted.extend(report.accepted);
     }
-    let report = common::TrafficReport { accepted, sent };
+    let report = crate::common::TrafficReport { accepted, sent };
     assert_all_settled(&apps[0], &env, &report).await;
 
     for (i, app) in apps.iter().enumerate() {

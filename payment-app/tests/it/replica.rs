@@ -3,15 +3,11 @@
 //! 202 is never a false 404 however far the replica lags, and a replica
 //! that goes away only sends reads back to the primary.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
-
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{App, TestEnv};
+use crate::common::{App, TestEnv};
 
 struct Replica {
     dir: PathBuf,

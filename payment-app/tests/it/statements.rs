@@ -1,13 +1,9 @@
 //! Statements: an account's payments by keyset pages, and per-day totals
 //! from the materialized view, refreshed by one instance at a time.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{App, TestEnv};
+use crate::common::{App, TestEnv};
 use serde_json::Value;
 
 const WITHIN: Duration = Duration::from_secs(60);

@@ -3,11 +3,7 @@
 //! payment settles and the audit passes; never a speed (speed is measured
 //! by the benchmark itself, see BENCHMARKS.md).
 
-#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
-
-mod common;
-
-use common::{App, TOKEN, TestEnv};
+use crate::common::{App, TOKEN, TestEnv};
 use serde_json::Value;
 
 fn bench(env: &TestEnv, app: &App, args: &[&str]) -> Value {

@@ -1,0 +1,24 @@
+//! payment-app's integration tests: one binary, one module per area, all
+//! against the real PostgreSQL, RabbitMQ and Redis on this machine (see
+//! `common`). One binary because each links the whole crate: a dozen of
+//! them took most of CI's time on two cores.
+//!
+//! `faults` restarts the shared services; its tests are `#[ignore]`d here
+//! and run by `scripts/test` after everything else, one at a time.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
+
+mod common;
+
+mod bench;
+mod cli;
+mod faults;
+mod flow;
+mod guarantees;
+mod instances;
+mod load;
+mod lock;
+mod plans;
+mod replica;
+mod settle;
+mod statements;
