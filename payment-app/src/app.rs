@@ -14,7 +14,7 @@ use crate::api::{self, AppState, auth::ApiTokens};
 use crate::broker::{Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, Publisher};
 use crate::config::{
     AllArgs, ApiArgs, AuditArgs, BenchArgs, Command, DatabaseArgs, DeadLettersCommand, HttpArgs,
-    LockWorkerArgs, RelayArgs, SettleWorkerArgs, ShutdownArgs, WorkerCommand,
+    LockWorkerArgs, RelayArgs, SettleWorkerArgs, StatementArgs, WorkerCommand,
 };
 use crate::db::{self, Db};
 use crate::dead_letters;
@@ -26,7 +26,7 @@ use crate::{audit, bench};
 
 /// Runs one subcommand to its end.
 pub async fn run(command: Command) -> Result<ExitCode> {
-    let shutdown = shutdown_on_signal();
+    let shutdown = payrail_common::shutdown::on_signal();
     match command {
         Command::All(args) => run_all(args, shutdown).await?,
         Command::Api(args) => run_api(args, shutdown).await?,
@@ -41,36 +41,6 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::Bench(args) => return run_bench(args).await,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Cancelled on the first SIGTERM or SIGINT.
-fn shutdown_on_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let cancel = token.clone();
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(e) => {
-                    warn!(error = %e, "cannot listen for SIGTERM");
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {},
-            () = terminate => {},
-        }
-        info!("shutdown requested: finishing work in hand");
-        cancel.cancel();
-    });
-    token
 }
 
 async fn migrate(args: &DatabaseArgs) -> Result<Db> {
@@ -100,36 +70,31 @@ fn app_state(
         }
         tokens = ApiTokens::new([generated]);
     }
-    let (intake, grouper) = Intake::new(db, publisher, &http.intake);
+    let (intake, grouper) = Intake::new(db, publisher, &http.intake.config());
     let state = AppState {
         db: db.clone(),
         broker: broker.clone(),
         intake,
         lock: lock.cloned(),
         tokens,
-        request_timeout: Duration::from_millis(http.request_timeout_ms),
+        request_timeout: http.request_timeout(),
         max_in_flight: usize::from(http.max_in_flight),
     };
     (state, grouper)
 }
 
-fn refresher(db: &Db, args: &RelayArgs) -> StatementRefresher {
-    StatementRefresher { db: db.clone(), interval: Duration::from_secs(args.statement_refresh_secs) }
+fn refresher(db: &Db, args: &StatementArgs) -> StatementRefresher {
+    StatementRefresher { db: db.clone(), config: args.config() }
 }
 
 fn relay(db: &Db, publisher: &Publisher, args: &RelayArgs) -> Relay {
-    Relay {
-        db: db.clone(),
-        publisher: publisher.clone(),
-        stale_after: Duration::from_secs(args.relay_after_secs),
-        interval: Duration::from_secs(args.relay_interval_secs),
-    }
+    Relay { db: db.clone(), publisher: publisher.clone(), config: args.config() }
 }
 
 async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
     let db =
         if args.skip_migrations { Db::connect(&args.db.config()).await? } else { migrate(&args.db).await? };
-    let broker = args.broker.connect("payrail-all").await?;
+    let broker = Broker::connect(&args.broker.config(), "payrail-all").await?;
     let lock = AccountLock::new(&args.redis.lock_config())?;
     let publisher = Publisher::new(&broker);
     let (state, grouper) = app_state(&args.http, &db, &broker, &publisher, Some(&lock));
@@ -139,19 +104,18 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
     parts.spawn("api", api::serve(listener, state, shutdown.clone()));
     // Ends after the API, once no request can hand it a payment.
     parts.spawn("intake", grouper.run());
-    let lock_worker = LockWorker::new(lock.clone(), &args.lock_worker);
+    let lock_worker = LockWorker::new(lock.clone(), args.lock_worker.config());
     parts.spawn("lock worker", lock_worker.run(broker.clone(), shutdown.clone()));
     let settle_worker = SettleWorker {
         db: db.clone(),
         lock,
         publisher: publisher.clone(),
-        prefetch: args.settle_worker.settle_prefetch,
-        batch_max: usize::from(args.settle_worker.settle_batch_max),
+        config: args.settle_worker.config(),
     };
     parts.spawn("settle worker", settle_worker.run(broker.clone(), shutdown.clone()));
     parts.spawn("relay", relay(&db, &publisher, &args.relay).run(shutdown.clone()));
-    parts.spawn("statement refresher", refresher(&db, &args.relay).run(shutdown.clone()));
-    let result = parts.join(&args.shutdown).await;
+    parts.spawn("statement refresher", refresher(&db, &args.statements).run(shutdown.clone()));
+    let result = parts.join(args.shutdown.timeout()).await;
     publisher.close().await;
     close(broker, db).await;
     result
@@ -159,7 +123,7 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
 
 async fn run_api(args: ApiArgs, shutdown: CancellationToken) -> Result<()> {
     let db = Db::connect(&args.db.config()).await?;
-    let broker = args.broker.connect("payrail-api").await?;
+    let broker = Broker::connect(&args.broker.config(), "payrail-api").await?;
     let publisher = Publisher::new(&broker);
     let (state, grouper) = app_state(&args.http, &db, &broker, &publisher, None);
     let listener = TcpListener::bind(args.http.http_addr).await?;
@@ -167,38 +131,37 @@ async fn run_api(args: ApiArgs, shutdown: CancellationToken) -> Result<()> {
     parts.spawn("api", api::serve(listener, state, shutdown.clone()));
     // Ends after the API, once no request can hand it a payment.
     parts.spawn("intake", grouper.run());
-    let result = parts.join(&args.shutdown).await;
+    let result = parts.join(args.shutdown.timeout()).await;
     publisher.close().await;
     close(broker, db).await;
     result
 }
 
 async fn run_lock_worker(args: LockWorkerArgs, shutdown: CancellationToken) -> Result<()> {
-    let broker = args.broker.connect("payrail-lock-worker").await?;
-    let worker = LockWorker::new(AccountLock::new(&args.redis.lock_config())?, &args.tuning);
+    let broker = Broker::connect(&args.broker.config(), "payrail-lock-worker").await?;
+    let worker = LockWorker::new(AccountLock::new(&args.redis.lock_config())?, args.tuning.config());
     let mut parts = Parts::new(shutdown.clone());
     parts.spawn("lock worker", worker.run(broker.clone(), shutdown.clone()));
-    let result = parts.join(&args.shutdown).await;
+    let result = parts.join(args.shutdown.timeout()).await;
     broker.close().await;
     result
 }
 
 async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) -> Result<()> {
     let db = Db::connect(&args.db.config()).await?;
-    let broker = args.broker.connect("payrail-settle-worker").await?;
+    let broker = Broker::connect(&args.broker.config(), "payrail-settle-worker").await?;
     let publisher = Publisher::new(&broker);
     let worker = SettleWorker {
         db: db.clone(),
         lock: AccountLock::new(&args.redis.lock_config())?,
         publisher: publisher.clone(),
-        prefetch: args.tuning.settle_prefetch,
-        batch_max: usize::from(args.tuning.settle_batch_max),
+        config: args.tuning.config(),
     };
     let mut parts = Parts::new(shutdown.clone());
     parts.spawn("settle worker", worker.run(broker.clone(), shutdown.clone()));
     parts.spawn("relay", relay(&db, &publisher, &args.relay).run(shutdown.clone()));
-    parts.spawn("statement refresher", refresher(&db, &args.relay).run(shutdown.clone()));
-    let result = parts.join(&args.shutdown).await;
+    parts.spawn("statement refresher", refresher(&db, &args.statements).run(shutdown.clone()));
+    let result = parts.join(args.shutdown.timeout()).await;
     publisher.close().await;
     close(broker, db).await;
     result
@@ -212,7 +175,7 @@ async fn close(broker: Broker, db: Db) {
 async fn run_dead_letters(command: DeadLettersCommand) -> Result<()> {
     match command {
         DeadLettersCommand::List(args) => {
-            let broker = args.broker.connect("payrail-dead-letters").await?;
+            let broker = Broker::connect(&args.broker.config(), "payrail-dead-letters").await?;
             let letters = dead_letters::list(&broker).await?;
             broker.close().await;
             print_report(args.json, &letters, |letters| {
@@ -231,7 +194,7 @@ async fn run_dead_letters(command: DeadLettersCommand) -> Result<()> {
             });
         }
         DeadLettersCommand::Replay(args) => {
-            let broker = args.broker.connect("payrail-dead-letters").await?;
+            let broker = Broker::connect(&args.broker.config(), "payrail-dead-letters").await?;
             let wanted = args.payment_id;
             let replayed =
                 dead_letters::replay(&broker, |id| args.all || wanted.iter().any(|w| w == id)).await?;
@@ -319,8 +282,7 @@ impl Parts {
 
     /// Waits for every part. After shutdown starts, parts get
     /// `shutdown_timeout` to finish what they hold; the rest are aborted.
-    async fn join(mut self, args: &ShutdownArgs) -> Result<()> {
-        let timeout = Duration::from_secs(args.shutdown_timeout_secs);
+    async fn join(mut self, timeout: Duration) -> Result<()> {
         let mut first_error = None;
         loop {
             let next = if self.shutdown.is_cancelled() {

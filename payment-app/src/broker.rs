@@ -27,14 +27,13 @@ use lapin::options::{
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer, ErrorKind};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
-use crate::db::redact_url;
-use crate::domain::{AccountId, PaymentId};
+use payrail_common::SecretUrl;
+
 use crate::error::{Error, Result};
-use crate::lock::LockToken;
 
 pub const LOCK_QUEUE: &str = "payrail.lock";
 pub const SETTLE_QUEUE: &str = "payrail.settle";
@@ -42,67 +41,14 @@ pub const SETTLE_QUEUE: &str = "payrail.settle";
 /// parsed; listed and replayed by `payment-app dead-letters`.
 pub const DEAD_LETTER_QUEUE: &str = "payrail.dead";
 
-/// A payment on its way to the lock worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockRequest {
-    pub payment_id: PaymentId,
-    pub from_account: AccountId,
-    pub to_account: AccountId,
-    /// Lock and settle this payment in a batch of its own: set when a batch
-    /// it was in failed, so a payment that cannot be settled is isolated and
-    /// reaches the dead-letter queue alone.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub alone: bool,
-}
-
-impl LockRequest {
-    pub fn accounts(&self) -> [AccountId; 2] {
-        [self.from_account, self.to_account]
-    }
-}
-
-/// Payments accepted together, on their way to the lock worker as one
-/// message: the broker's work (publish, confirm, delivery, ack) is per
-/// message, so grouping divides it by the group's size.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LockGroup {
-    pub payments: Vec<LockRequest>,
-}
-
-/// What the lock queue carries: a group of payments, or one payment (a
-/// payment isolated after its batch failed, a replayed dead letter, or a
-/// message published before groups existed).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum LockMessage {
-    Group(LockGroup),
-    One(LockRequest),
-}
-
-impl LockMessage {
-    pub fn into_requests(self) -> Vec<LockRequest> {
-        match self {
-            LockMessage::Group(group) => group.payments,
-            LockMessage::One(request) => vec![request],
-        }
-    }
-}
-
-/// Payments whose accounts are locked under one token, on their way to
-/// settle. Amounts are not carried: settle reads each payment from the
-/// database, the authority.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettleBatch {
-    pub payments: Vec<LockRequest>,
-    pub lock_token: LockToken,
-}
-
-impl SettleBatch {
-    /// Every account the batch's lock covers.
-    pub fn accounts(&self) -> Vec<AccountId> {
-        self.payments.iter().flat_map(LockRequest::accounts).collect()
-    }
+/// How to reach the broker, and the queues to declare there.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Every queue payrail declares lives in this URL's vhost.
+    pub url: SecretUrl,
+    pub topology: Topology,
+    /// Longest wait for connecting, and for one publish and its confirm.
+    pub timeout: Duration,
 }
 
 /// Queue names and arguments for one configuration.
@@ -195,7 +141,7 @@ pub struct Broker {
 }
 
 struct BrokerInner {
-    url: String,
+    url: SecretUrl,
     name: String,
     topology: Topology,
     timeout: Duration,
@@ -204,23 +150,21 @@ struct BrokerInner {
 
 impl fmt::Debug for Broker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Broker")
-            .field("url", &redact_url(&self.inner.url))
-            .field("name", &self.inner.name)
-            .finish()
+        f.debug_struct("Broker").field("url", &self.inner.url).field("name", &self.inner.name).finish()
     }
 }
 
 impl Broker {
     /// Connects and declares the topology; fails if the broker cannot be
     /// reached now, so a misconfigured process stops at start-up.
-    pub async fn connect(url: &str, name: &str, topology: Topology, timeout: Duration) -> Result<Self> {
+    /// `name` shows in the broker's connection list.
+    pub async fn connect(config: &BrokerConfig, name: &str) -> Result<Self> {
         let broker = Broker {
             inner: Arc::new(BrokerInner {
-                url: url.to_owned(),
+                url: config.url.clone(),
                 name: name.to_owned(),
-                topology,
-                timeout,
+                topology: config.topology.clone(),
+                timeout: config.timeout,
                 current: Mutex::new(None),
             }),
         };
@@ -245,14 +189,14 @@ impl Broker {
         let connect = async {
             let properties =
                 ConnectionProperties::default().with_connection_name(self.inner.name.as_str().into());
-            let conn = Connection::connect(&self.inner.url, properties).await?;
+            let conn = Connection::connect(self.inner.url.expose_secret(), properties).await?;
             self.inner.topology.declare(&conn).await?;
             Ok::<_, Error>(conn)
         };
         let conn = tokio::time::timeout(self.inner.timeout, connect)
             .await
             .map_err(|_| Error::Timeout { what: "connecting to the broker" })??;
-        info!(broker = %redact_url(&self.inner.url), "connected to the broker");
+        info!(broker = %self.inner.url, "connected to the broker");
         let conn = Arc::new(conn);
         *current = Some(conn.clone());
         Ok(conn)
@@ -358,49 +302,4 @@ pub async fn consume(conn: &Connection, queue: &str, prefetch: u16) -> Result<(C
         .basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
         .await?;
     Ok((channel, consumer))
-}
-
-/// Parses a message body, naming the queue on failure.
-pub fn parse<T: for<'de> Deserialize<'de>>(queue: &str, body: &[u8]) -> Result<T> {
-    serde_json::from_slice(body).map_err(|source| Error::BadMessage { queue: queue.to_owned(), source })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(alone: bool) -> LockRequest {
-        LockRequest {
-            payment_id: PaymentId::new(),
-            from_account: AccountId::new(),
-            to_account: AccountId::new(),
-            alone,
-        }
-    }
-
-    #[test]
-    fn the_lock_queue_reads_groups_and_single_payments() {
-        let (a, b) = (request(false), request(true));
-        let group = serde_json::to_vec(&LockGroup { payments: vec![a, b] }).expect("serializes");
-        let parsed = parse::<LockMessage>(LOCK_QUEUE, &group).expect("a group parses");
-        assert_eq!(parsed.into_requests(), vec![a, b]);
-
-        for single in [a, b] {
-            let body = serde_json::to_vec(&single).expect("serializes");
-            let parsed = parse::<LockMessage>(LOCK_QUEUE, &body).expect("one payment parses");
-            assert_eq!(parsed.into_requests(), vec![single]);
-        }
-    }
-
-    #[test]
-    fn the_lock_queue_refuses_what_is_not_a_lock_message() {
-        let lock_token: LockToken =
-            serde_json::from_value(serde_json::json!(uuid::Uuid::now_v7())).expect("a token is a UUID");
-        let settle = SettleBatch { payments: vec![request(false)], lock_token };
-        let body = serde_json::to_vec(&settle).expect("serializes");
-        assert!(parse::<LockMessage>(LOCK_QUEUE, &body).is_err(), "a settle batch is not a lock group");
-        for bad in [&b"{}"[..], b"[]", b"not json", br#"{"payments": [{"payment_id": 1}]}"#] {
-            assert!(parse::<LockMessage>(LOCK_QUEUE, bad).is_err(), "{}", String::from_utf8_lossy(bad));
-        }
-    }
 }

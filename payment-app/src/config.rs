@@ -4,15 +4,47 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use payrail_common::SecretUrl;
+use payrail_common::defaults;
+use payrail_common::telemetry::LogFormat;
 
-use crate::broker::{Broker, Topology};
+use crate::broker::{BrokerConfig, Topology};
 use crate::db::DbConfig;
+use crate::intake::IntakeConfig;
 use crate::lock::LockConfig;
+use crate::worker::lock::LockWorkerConfig;
+use crate::worker::refresh::RefreshConfig;
+use crate::worker::relay::RelayConfig;
+use crate::worker::settle::SettleWorkerConfig;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/payrail";
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// Parses a URL that may carry a password. A refusal names the setting and
+/// the problem, never the value: clap's own message would echo it.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretUrlParser;
+
+impl clap::builder::TypedValueParser for SecretUrlParser {
+    type Value = SecretUrl;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<SecretUrl, clap::Error> {
+        let name = arg.map(ToString::to_string).unwrap_or_else(|| "a URL".to_owned());
+        let refuse = |problem: String| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("invalid {name}: {problem}\n"))
+                .with_cmd(cmd)
+        };
+        let text = value.to_str().ok_or_else(|| refuse("it is not UTF-8".into()))?;
+        text.parse().map_err(|e: payrail_common::secret::UrlError| refuse(e.to_string()))
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,15 +59,9 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Log format: readable text, or one JSON object per line.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    /// Log format: readable text, or one JSON object per line [possible values: text, json].
+    #[arg(long, env = "LOG_FORMAT", default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,8 +94,8 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_TOKEN", hide_env_values = true)]
     pub token: String,
     /// The database payrail writes to; settlement is watched and the audit runs there.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub database_url: String,
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true, value_parser = SecretUrlParser)]
+    pub database_url: SecretUrl,
     #[arg(long, value_enum, default_value_t = crate::bench::Scenario::Uniform)]
     pub scenario: crate::bench::Scenario,
     /// Accounts to open [default: 1000 for uniform and hot, 5 for contended].
@@ -153,6 +179,8 @@ pub struct AllArgs {
     #[command(flatten)]
     pub relay: RelayArgs,
     #[command(flatten)]
+    pub statements: StatementArgs,
+    #[command(flatten)]
     pub shutdown: ShutdownArgs,
     /// Do not create the database or apply migrations at start (run `payment-app migrate` instead).
     #[arg(long, env = "SKIP_MIGRATIONS")]
@@ -196,6 +224,8 @@ pub struct SettleWorkerArgs {
     #[command(flatten)]
     pub relay: RelayArgs,
     #[command(flatten)]
+    pub statements: StatementArgs,
+    #[command(flatten)]
     pub shutdown: ShutdownArgs,
 }
 
@@ -220,13 +250,13 @@ pub struct AuditArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL primary: all writes, and every read that decides anything.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub database_url: String,
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true, value_parser = SecretUrlParser)]
+    pub database_url: SecretUrl,
     /// PostgreSQL read replica for client reads [default: the primary].
-    #[arg(long, env = "DATABASE_READ_URL")]
-    pub database_read_url: Option<String>,
+    #[arg(long, env = "DATABASE_READ_URL", hide_env_values = true, value_parser = SecretUrlParser)]
+    pub database_read_url: Option<SecretUrl>,
     /// Connections per pool (primary and replica each).
-    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = defaults::DB_POOL_SIZE, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
     /// Longest wait for a pooled connection, and longest any statement may run, in milliseconds.
     #[arg(long, env = "DB_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..))]
@@ -247,9 +277,10 @@ impl DatabaseArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct BrokerArgs {
-    /// RabbitMQ; every queue payrail declares lives in this URL's vhost.
-    #[arg(long, env = "AMQP_URL", default_value = DEFAULT_AMQP_URL)]
-    pub amqp_url: String,
+    /// RabbitMQ; every queue payrail declares lives in this URL's vhost
+    /// [default: amqp://guest:***@127.0.0.1:5672/%2f].
+    #[arg(long, env = "AMQP_URL", default_value = DEFAULT_AMQP_URL, hide_default_value = true, hide_env_values = true, value_parser = SecretUrlParser)]
+    pub amqp_url: SecretUrl,
     /// How long a payment whose accounts are locked waits before the lock is tried again, in milliseconds.
     #[arg(long, env = "LOCK_RETRY_DELAY_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub lock_retry_delay_ms: u64,
@@ -262,17 +293,15 @@ pub struct BrokerArgs {
 }
 
 impl BrokerArgs {
-    pub fn topology(&self) -> Topology {
-        Topology {
-            retry_delay: Duration::from_millis(self.lock_retry_delay_ms),
-            delivery_limit: self.delivery_limit,
+    pub fn config(&self) -> BrokerConfig {
+        BrokerConfig {
+            url: self.amqp_url.clone(),
+            topology: Topology {
+                retry_delay: Duration::from_millis(self.lock_retry_delay_ms),
+                delivery_limit: self.delivery_limit,
+            },
+            timeout: Duration::from_millis(self.broker_timeout_ms),
         }
-    }
-
-    /// Connects (and declares the queues); `name` shows in the broker's connection list.
-    pub async fn connect(&self, name: &str) -> crate::Result<Broker> {
-        Broker::connect(&self.amqp_url, name, self.topology(), Duration::from_millis(self.broker_timeout_ms))
-            .await
     }
 }
 
@@ -285,19 +314,38 @@ pub struct RelayArgs {
     /// How often the relay looks for such payments, in seconds.
     #[arg(long, env = "RELAY_INTERVAL_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub relay_interval_secs: u64,
+}
+
+impl RelayArgs {
+    pub fn config(&self) -> RelayConfig {
+        RelayConfig {
+            stale_after: Duration::from_secs(self.relay_after_secs),
+            interval: Duration::from_secs(self.relay_interval_secs),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatementArgs {
     /// How often the per-day statement view is refreshed (by one instance at a time), in seconds.
     #[arg(long, env = "STATEMENT_REFRESH_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub statement_refresh_secs: u64,
+}
+
+impl StatementArgs {
+    pub fn config(&self) -> RefreshConfig {
+        RefreshConfig { interval: Duration::from_secs(self.statement_refresh_secs) }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct RedisArgs {
     /// Redis nodes for the account lock, comma-separated; with several, a majority must grant it (Redlock).
     /// A database index in a URL (redis://host:6379/3) is used.
-    #[arg(long, env = "REDIS_URLS", value_delimiter = ',', default_value = DEFAULT_REDIS_URL)]
-    pub redis_urls: Vec<String>,
+    #[arg(long, env = "REDIS_URLS", value_delimiter = ',', default_value = DEFAULT_REDIS_URL, hide_env_values = true, value_parser = SecretUrlParser)]
+    pub redis_urls: Vec<SecretUrl>,
     /// How long an account lock lives unless released, in milliseconds.
-    #[arg(long, env = "LOCK_TTL_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..))]
+    #[arg(long, env = "LOCK_TTL_MS", default_value_t = defaults::LOCK_TTL_MS, value_parser = clap::value_parser!(u64).range(100..))]
     pub lock_ttl_ms: u64,
     /// Longest wait for one Redis node on one call, in milliseconds.
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
@@ -310,7 +358,7 @@ pub struct RedisArgs {
 impl RedisArgs {
     pub fn lock_config(&self) -> LockConfig {
         LockConfig {
-            urls: self.redis_urls.iter().map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect(),
+            urls: self.redis_urls.clone(),
             ttl: Duration::from_millis(self.lock_ttl_ms),
             node_timeout: Duration::from_millis(self.redis_timeout_ms),
             key_prefix: self.redis_key_prefix.clone(),
@@ -335,14 +383,20 @@ pub struct HttpArgs {
     #[arg(long, env = "API_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub api_tokens: Vec<String>,
     #[command(flatten)]
-    pub intake: IntakeTuning,
+    pub intake: IntakeArgs,
+}
+
+impl HttpArgs {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
 }
 
 /// How payments without an Idempotency-Key are grouped at intake. A payment
 /// never waits for others: a group is whatever arrived while the previous
 /// groups were being recorded, so grouping only happens under load.
 #[derive(Debug, Clone, Args)]
-pub struct IntakeTuning {
+pub struct IntakeArgs {
     /// Most payments recorded with one insert and queued as one message.
     #[arg(long, env = "INTAKE_GROUP_MAX", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub intake_group_max: u16,
@@ -351,34 +405,65 @@ pub struct IntakeTuning {
     pub intake_groups_in_flight: u16,
 }
 
+impl IntakeArgs {
+    pub fn config(&self) -> IntakeConfig {
+        IntakeConfig {
+            group_max: usize::from(self.intake_group_max),
+            groups_in_flight: usize::from(self.intake_groups_in_flight),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct LockTuning {
     /// Messages the lock worker holds unacknowledged.
-    #[arg(long, env = "LOCK_PREFETCH", default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "LOCK_PREFETCH", default_value_t = defaults::LOCK_PREFETCH, value_parser = clap::value_parser!(u16).range(1..))]
     pub lock_prefetch: u16,
     /// Most payments locked together and forwarded to settle as one message.
-    #[arg(long, env = "LOCK_BATCH_MAX", default_value_t = 200, value_parser = clap::value_parser!(u16).range(1..=5000))]
+    #[arg(long, env = "LOCK_BATCH_MAX", default_value_t = defaults::LOCK_BATCH_MAX, value_parser = clap::value_parser!(u16).range(1..=5000))]
     pub lock_batch_max: u16,
     /// Batches the lock worker locks at once.
-    #[arg(long, env = "LOCK_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, env = "LOCK_CONCURRENCY", default_value_t = defaults::LOCK_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub lock_concurrency: u16,
+}
+
+impl LockTuning {
+    pub fn config(&self) -> LockWorkerConfig {
+        LockWorkerConfig {
+            prefetch: self.lock_prefetch,
+            batch_max: usize::from(self.lock_batch_max),
+            concurrency: usize::from(self.lock_concurrency),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct SettleTuning {
     /// Messages (each a batch of locked payments) the settle worker holds unacknowledged.
-    #[arg(long, env = "SETTLE_PREFETCH", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "SETTLE_PREFETCH", default_value_t = defaults::SETTLE_PREFETCH, value_parser = clap::value_parser!(u16).range(1..))]
     pub settle_prefetch: u16,
     /// Most messages settle applies in one transaction.
-    #[arg(long, env = "SETTLE_BATCH_MAX", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, env = "SETTLE_BATCH_MAX", default_value_t = defaults::SETTLE_BATCH_MAX, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub settle_batch_max: u16,
+}
+
+impl SettleTuning {
+    pub fn config(&self) -> SettleWorkerConfig {
+        SettleWorkerConfig { prefetch: self.settle_prefetch, batch_max: usize::from(self.settle_batch_max) }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ShutdownArgs {
     /// On SIGTERM/SIGINT, how long to let work in hand finish before exiting anyway, in seconds.
-    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = defaults::SHUTDOWN_TIMEOUT_SECS)]
     pub shutdown_timeout_secs: u64,
+}
+
+impl ShutdownArgs {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
 }
 
 #[cfg(test)]
@@ -419,7 +504,9 @@ mod tests {
         ])
         .expect("parses");
         let Command::Worker(WorkerCommand::Lock(args)) = cli.command else { panic!("expected worker lock") };
-        assert_eq!(args.redis.lock_config().urls, ["redis://a:1/2", "redis://b:1/2", "redis://c:1/2"]);
+        let urls: Vec<String> =
+            args.redis.lock_config().urls.iter().map(|u| u.expose_secret().to_owned()).collect();
+        assert_eq!(urls, ["redis://a:1/2", "redis://b:1/2", "redis://c:1/2"]);
     }
 
     #[test]

@@ -12,10 +12,9 @@ use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 use tracing::info;
 
-use crate::broker::{
-    self, Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, LockMessage, LockRequest, Publisher, SettleBatch,
-};
+use crate::broker::{Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, Publisher};
 use crate::error::Result;
+use crate::messages::{self, LockMessage, LockRequest, PaymentRoute, SettleBatch};
 
 /// One dead-lettered message, as shown to an operator.
 #[derive(Debug, Clone, Serialize)]
@@ -40,14 +39,14 @@ fn header_text(headers: Option<&FieldTable>, key: &str) -> Option<String> {
 /// The payments a dead-lettered body holds: a lock-queue message (one
 /// payment or a group), or a settle batch (which reaches the dead-letter
 /// queue with one payment).
-fn payments_in(body: &[u8]) -> Vec<LockRequest> {
-    if let Ok(message) = broker::parse::<LockMessage>(DEAD_LETTER_QUEUE, body) {
-        return message.into_requests();
+fn payments_in(body: &[u8]) -> Vec<PaymentRoute> {
+    if let Ok(message) = messages::parse::<LockMessage>(DEAD_LETTER_QUEUE, body) {
+        return message.into_requests().into_iter().map(|r| r.route).collect();
     }
-    broker::parse::<SettleBatch>(DEAD_LETTER_QUEUE, body).map(|b| b.payments).unwrap_or_default()
+    messages::parse::<SettleBatch>(DEAD_LETTER_QUEUE, body).map(|b| b.payments).unwrap_or_default()
 }
 
-fn describe(delivery: &lapin::message::Delivery) -> (DeadLetter, Vec<LockRequest>) {
+fn describe(delivery: &lapin::message::Delivery) -> (DeadLetter, Vec<PaymentRoute>) {
     let payments = payments_in(&delivery.data);
     let headers = delivery.properties.headers().as_ref();
     let letter = DeadLetter {
@@ -93,7 +92,7 @@ pub async fn replay(broker: &Broker, select: impl Fn(&str) -> bool) -> Result<Ve
         // duplicate, which settle ignores, never a loss. A replayed payment
         // is locked and settled alone, as it was when it died.
         for payment in &payments {
-            publisher.publish(LOCK_QUEUE, &LockRequest { alone: true, ..*payment }).await?;
+            publisher.publish(LOCK_QUEUE, &LockRequest::alone(*payment)).await?;
             info!(payment_id = %payment.payment_id, "replayed a dead letter");
         }
         message.delivery.ack(BasicAckOptions::default()).await?;

@@ -1,6 +1,9 @@
 //! The crate's one error type.
 
+pub use payrail_common::chain;
+
 use crate::domain::{AccountId, settlement::PlanError};
+use crate::messages::BadMessage;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -42,12 +45,8 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
-    #[error("malformed message on queue {queue}")]
-    BadMessage {
-        queue: String,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    BadMessage(#[from] BadMessage),
 
     #[error("I/O error")]
     Io(#[from] std::io::Error),
@@ -98,16 +97,4 @@ pub(crate) fn db_error_code(e: &sqlx::Error) -> Option<String> {
         sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
         _ => None,
     }
-}
-
-/// Renders an error with its whole chain of causes, for logs.
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -18,8 +18,8 @@ pub mod error;
 pub mod idempotency;
 pub mod intake;
 pub mod lock;
+pub mod messages;
 pub mod metrics;
-pub mod telemetry;
 pub mod worker;
 
 pub use error::{Error, Result};

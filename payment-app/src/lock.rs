@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
-use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
-use uuid::Uuid;
 
-use crate::domain::AccountId;
+use payrail_common::SecretUrl;
+
+use crate::domain::{AccountId, LockToken};
 use crate::error::{Error, Result};
 
 /// Locks payments' account pairs under one token, payment by payment:
@@ -59,7 +59,7 @@ return released";
 #[derive(Debug, Clone)]
 pub struct LockConfig {
     /// One URL per independent Redis node; a database index in a URL is used.
-    pub urls: Vec<String>,
+    pub urls: Vec<SecretUrl>,
     /// How long a granted lock lives unless released.
     pub ttl: Duration,
     /// Cap on one call to one node, so a dead node costs this much at most.
@@ -67,11 +67,6 @@ pub struct LockConfig {
     /// Prefix of every key written, e.g. `payrail`.
     pub key_prefix: String,
 }
-
-/// Proof of a held lock, carried with the payment to settle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct LockToken(Uuid);
 
 /// One attempt to lock a batch of payments: the shared token and, per
 /// payment in the order given, whether it was granted.
@@ -190,11 +185,10 @@ impl AccountLock {
             .urls
             .iter()
             .map(|url| {
-                let client = Client::open(url.as_str()).map_err(|e| {
-                    Error::Config(format!("bad Redis URL {}: {e}", crate::db::redact_url(url)))
-                })?;
+                let client = Client::open(url.expose_secret())
+                    .map_err(|e| Error::Config(format!("{url} is not a Redis URL: {:?}", e.kind())))?;
                 let conn = ConnectionManager::new_lazy_with_config(client, manager_config.clone())?;
-                Ok(Node { name: crate::db::redact_url(url), conn })
+                Ok(Node { name: url.to_string(), conn })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(AccountLock {
@@ -236,7 +230,7 @@ impl AccountLock {
     /// granted ones is then released as one by [`AccountLock::release`] with
     /// the union of their accounts.
     pub async fn acquire_batch(&self, pairs: &[[AccountId; 2]]) -> BatchLock {
-        let token = LockToken(Uuid::new_v4());
+        let token = LockToken::random();
         let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
         let pair_keys: Vec<Vec<String>> = pairs.iter().map(|pair| self.keys(pair)).collect();
         let started = Instant::now();
@@ -250,7 +244,7 @@ impl AccountLock {
                 // regardless so the script's pairing holds.
                 invocation.key(&keys[0]).key(keys.get(1).unwrap_or(&keys[0]));
             }
-            invocation.arg(token.0.to_string()).arg(ttl_ms);
+            invocation.arg(token.to_string()).arg(ttl_ms);
             async move {
                 match tokio::time::timeout(self.node_timeout, invocation.invoke_async::<Vec<i64>>(&mut conn))
                     .await
@@ -351,7 +345,7 @@ impl AccountLock {
             let mut conn = node.conn.clone();
             let mut invocation = self.release.prepare_invoke();
             for (key, token) in keys.iter().zip(tokens) {
-                invocation.key(key).arg(token.0.to_string());
+                invocation.key(key).arg(token.to_string());
             }
             async move {
                 match tokio::time::timeout(self.node_timeout, invocation.invoke_async::<i64>(&mut conn)).await
@@ -443,7 +437,7 @@ mod tests {
     #[tokio::test]
     async fn keys_come_in_a_fixed_order_whichever_way_the_payment_goes() {
         let lock = AccountLock::new(&LockConfig {
-            urls: vec!["redis://127.0.0.1:1".into()],
+            urls: vec!["redis://127.0.0.1:1".parse().expect("a URL")],
             ttl: TTL,
             node_timeout: Duration::from_millis(50),
             key_prefix: "t".into(),

@@ -9,7 +9,7 @@ use payment_app::error::chain;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    payment_app::telemetry::init(cli.log_format);
+    payrail_common::telemetry::init(cli.log_format);
     match payment_app::app::run(cli.command).await {
         Ok(code) => code,
         Err(e) => {

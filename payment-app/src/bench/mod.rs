@@ -48,7 +48,7 @@ pub struct BenchConfig {
     pub token: String,
     /// The database payrail writes to: settlement is watched there and the
     /// audit runs there.
-    pub database_url: String,
+    pub database_url: payrail_common::SecretUrl,
     pub scenario: Scenario,
     pub accounts: usize,
     pub mode: Mode,
@@ -81,7 +81,7 @@ const MAX_IN_FLIGHT: usize = 8192;
 
 pub async fn run(config: BenchConfig) -> Result<Report> {
     let http = client(&config.token)?;
-    let pool = PgPool::connect(&config.database_url).await?;
+    let pool = PgPool::connect(config.database_url.expose_secret()).await?;
     let accounts = open_accounts(&http, &config).await?;
     let samples = Arc::new(Mutex::new(Vec::new()));
 

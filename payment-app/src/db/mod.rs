@@ -16,6 +16,7 @@ pub mod statements;
 
 use std::time::Duration;
 
+use payrail_common::SecretUrl;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
@@ -26,9 +27,9 @@ use crate::error::{Error, Result, db_error_code};
 /// How to reach PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct DbConfig {
-    pub url: String,
+    pub url: SecretUrl,
     /// A read replica for client reads; the primary when absent.
-    pub read_url: Option<String>,
+    pub read_url: Option<SecretUrl>,
     pub pool_size: u32,
     pub acquire_timeout: Duration,
     /// Cap on any one statement, so a stuck query fails instead of hanging
@@ -68,9 +69,11 @@ enum Connect {
     Lazily,
 }
 
-async fn pool(url: &str, config: &DbConfig, connect: Connect) -> Result<PgPool> {
-    let options: PgConnectOptions =
-        url.parse().map_err(|e| Error::Config(format!("bad database URL {}: {e}", redact_url(url))))?;
+async fn pool(url: &SecretUrl, config: &DbConfig, connect: Connect) -> Result<PgPool> {
+    let options: PgConnectOptions = url
+        .expose_secret()
+        .parse()
+        .map_err(|e| Error::Config(format!("{url} is not a PostgreSQL URL: {e}")))?;
     let statement_timeout = config.statement_timeout.as_millis().to_string();
     let options =
         options.application_name("payrail").options([("statement_timeout", statement_timeout.as_str())]);
@@ -84,13 +87,13 @@ async fn pool(url: &str, config: &DbConfig, connect: Connect) -> Result<PgPool> 
 
 /// Creates the database named in `url` if it does not exist yet.
 /// Safe when several instances start at once.
-pub async fn ensure_database(url: &str) -> Result<()> {
-    if Postgres::database_exists(url).await? {
+pub async fn ensure_database(url: &SecretUrl) -> Result<()> {
+    if Postgres::database_exists(url.expose_secret()).await? {
         return Ok(());
     }
-    match Postgres::create_database(url).await {
+    match Postgres::create_database(url.expose_secret()).await {
         Ok(()) => {
-            info!(database = %redact_url(url), "created database");
+            info!(database = %url, "created database");
             Ok(())
         }
         // duplicate_database: another instance won the race.
@@ -104,34 +107,4 @@ pub async fn ensure_database(url: &str) -> Result<()> {
 pub async fn migrate(pool: &PgPool) -> Result<()> {
     sqlx::migrate!("./migrations").run(pool).await?;
     Ok(())
-}
-
-/// The URL with any password replaced, for logs and error messages.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn redacts_passwords_only() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
-        assert_eq!(
-            redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"),
-            "amqp://guest:***@127.0.0.1:5672/%2f"
-        );
-        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact_url("redis://127.0.0.1:6379/2"), "redis://127.0.0.1:6379/2");
-    }
 }

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use sqlx::PgConnection;
 
-use crate::broker::LockRequest;
 use crate::domain::{AccountId, PaymentId};
 use crate::error::Result;
+use crate::messages::PaymentRoute;
 
 /// Claims up to `limit` payments pending for longer than `stale_after` and
 /// not relayed within that time either, and stamps them `relayed_at`.
@@ -17,7 +17,7 @@ pub async fn claim_stale(
     tx: &mut PgConnection,
     stale_after: Duration,
     limit: i64,
-) -> Result<Vec<LockRequest>> {
+) -> Result<Vec<PaymentRoute>> {
     let rows: Vec<(PaymentId, AccountId, AccountId)> = sqlx::query_as(
         "WITH stale AS ( \
              SELECT id FROM payments \
@@ -34,11 +34,6 @@ pub async fn claim_stale(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(payment_id, from_account, to_account)| LockRequest {
-            payment_id,
-            from_account,
-            to_account,
-            alone: false,
-        })
+        .map(|(payment_id, from_account, to_account)| PaymentRoute { payment_id, from_account, to_account })
         .collect())
 }

@@ -86,6 +86,26 @@ v7_id!(
     PaymentId
 );
 
+/// Proof of a held account lock: the random value the lock's keys hold,
+/// carried with the locked payments to settle, which releases the lock
+/// with it (compare-and-delete, so only the holder can).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LockToken(Uuid);
+
+impl LockToken {
+    /// A fresh random token (v4: unguessable, unlike a time-ordered v7).
+    pub fn random() -> Self {
+        LockToken(Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for LockToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,5 +6,5 @@ mod payment;
 pub mod settlement;
 
 pub use amount::{Amount, AmountError};
-pub use ids::{AccountId, IdError, PaymentId};
+pub use ids::{AccountId, IdError, LockToken, PaymentId};
 pub use payment::{FailureReason, MAX_DESCRIPTION_CHARS, NewPayment, PaymentRuleError, PaymentStatus};

@@ -18,9 +18,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, error};
 
-use super::queue;
+use super::{IntakeConfig, queue};
 use crate::broker::Publisher;
-use crate::config::IntakeTuning;
 use crate::db::{self, Db, payments::Payment};
 use crate::domain::NewPayment;
 use crate::error::{Error, Result, chain};
@@ -57,9 +56,8 @@ pub struct Grouper {
     groups_in_flight: usize,
 }
 
-pub(super) fn channel(db: &Db, publisher: &Publisher, tuning: &IntakeTuning) -> (Submitter, Grouper) {
-    let group_max = usize::from(tuning.intake_group_max);
-    let groups_in_flight = usize::from(tuning.intake_groups_in_flight);
+pub(super) fn channel(db: &Db, publisher: &Publisher, config: &IntakeConfig) -> (Submitter, Grouper) {
+    let IntakeConfig { group_max, groups_in_flight } = *config;
     // Room for the next group of every writer: senders beyond that wait,
     // which slows the API down instead of queueing without bound.
     let (tx, rx) = mpsc::channel(group_max * groups_in_flight);

@@ -14,14 +14,25 @@ mod group;
 use serde_json::{Value, json};
 use tracing::{debug, info, instrument, warn};
 
-use crate::broker::{LOCK_QUEUE, LockGroup, LockRequest, Publisher};
-use crate::config::IntakeTuning;
+use crate::broker::{LOCK_QUEUE, Publisher};
 use crate::db::{self, Db, accounts::Account, payments::Payment};
 use crate::domain::{AccountId, Amount, NewPayment};
 use crate::error::{Result, chain};
 use crate::idempotency::{self, IdempotencyKey, Once};
+use crate::messages::{LockGroup, PaymentRoute};
 
 pub use group::Grouper;
+
+/// How payments without an Idempotency-Key are grouped. A payment never
+/// waits for others: a group is whatever arrived while the previous groups
+/// were being recorded, so grouping only happens under load.
+#[derive(Debug, Clone, Copy)]
+pub struct IntakeConfig {
+    /// Most payments recorded with one insert and queued as one message.
+    pub group_max: usize,
+    /// Groups of payments being recorded at once.
+    pub groups_in_flight: usize,
+}
 
 /// Where the API hands accepted payments. Clones share one [`Grouper`],
 /// which must run for payments without a key to be recorded; it stops once
@@ -34,8 +45,8 @@ pub struct Intake {
 }
 
 impl Intake {
-    pub fn new(db: &Db, publisher: &Publisher, tuning: &IntakeTuning) -> (Intake, Grouper) {
-        let (groups, grouper) = group::channel(db, publisher, tuning);
+    pub fn new(db: &Db, publisher: &Publisher, config: &IntakeConfig) -> (Intake, Grouper) {
+        let (groups, grouper) = group::channel(db, publisher, config);
         (Intake { db: db.clone(), publisher: publisher.clone(), groups }, grouper)
     }
 
@@ -81,17 +92,11 @@ impl Intake {
 /// is logged, not returned: the payments are committed, and the relay will
 /// queue them.
 async fn queue(publisher: &Publisher, payments: &[&Payment]) {
-    let group = LockGroup {
-        payments: payments
-            .iter()
-            .map(|p| LockRequest {
-                payment_id: p.id,
-                from_account: p.from_account,
-                to_account: p.to_account,
-                alone: false,
-            })
-            .collect(),
-    };
+    let group = LockGroup::of(payments.iter().map(|p| PaymentRoute {
+        payment_id: p.id,
+        from_account: p.from_account,
+        to_account: p.to_account,
+    }));
     match publisher.publish(LOCK_QUEUE, &group).await {
         // Per-payment success is debug: at thousands a second, info would
         // spend more on logging than on the payment.

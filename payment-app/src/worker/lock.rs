@@ -21,11 +21,10 @@ use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info};
 
-use crate::broker::{
-    self, Broker, LOCK_QUEUE, LockGroup, LockMessage, LockRequest, Publisher, SETTLE_QUEUE, SettleBatch,
-};
+use crate::broker::{self, Broker, LOCK_QUEUE, Publisher, SETTLE_QUEUE};
 use crate::error::{Error, Result, chain};
 use crate::lock::AccountLock;
+use crate::messages::{self, LockGroup, LockMessage, LockRequest, SettleBatch};
 use crate::worker::consume_with_reconnect;
 
 /// Short in-process retries of busy payments before the retry queue: a
@@ -33,9 +32,9 @@ use crate::worker::consume_with_reconnect;
 const IN_PROCESS_RETRIES: [Duration; 3] =
     [Duration::from_millis(2), Duration::from_millis(5), Duration::from_millis(15)];
 
+/// How a lock worker takes its work.
 #[derive(Debug, Clone)]
-pub struct LockWorker {
-    pub lock: AccountLock,
+pub struct LockWorkerConfig {
     /// Messages held unacknowledged.
     pub prefetch: u16,
     /// Most payments locked and forwarded as one batch.
@@ -44,14 +43,15 @@ pub struct LockWorker {
     pub concurrency: usize,
 }
 
+#[derive(Debug, Clone)]
+pub struct LockWorker {
+    lock: AccountLock,
+    config: LockWorkerConfig,
+}
+
 impl LockWorker {
-    pub fn new(lock: AccountLock, tuning: &crate::config::LockTuning) -> Self {
-        LockWorker {
-            lock,
-            prefetch: tuning.lock_prefetch,
-            batch_max: usize::from(tuning.lock_batch_max),
-            concurrency: usize::from(tuning.lock_concurrency),
-        }
+    pub fn new(lock: AccountLock, config: LockWorkerConfig) -> Self {
+        LockWorker { lock, config }
     }
 
     /// Consumes until `shutdown`, then finishes the messages in hand and
@@ -76,15 +76,19 @@ impl LockWorker {
         retry_queue: &str,
         shutdown: &CancellationToken,
     ) -> Result<()> {
-        let (channel, consumer) = broker::consume(&conn, LOCK_QUEUE, self.prefetch).await?;
-        info!(prefetch = self.prefetch, batch_max = self.batch_max, "lock worker consuming {LOCK_QUEUE}");
+        let (channel, consumer) = broker::consume(&conn, LOCK_QUEUE, self.config.prefetch).await?;
+        info!(
+            prefetch = self.config.prefetch,
+            batch_max = self.config.batch_max,
+            "lock worker consuming {LOCK_QUEUE}"
+        );
         let result = consumer
             .take_until(shutdown.cancelled())
-            .ready_chunks(self.batch_max)
+            .ready_chunks(self.config.batch_max)
             .map(|chunk| {
                 chunk.into_iter().collect::<Result<Vec<Delivery>, lapin::Error>>().map_err(Error::from)
             })
-            .try_for_each_concurrent(self.concurrency, |deliveries| {
+            .try_for_each_concurrent(self.config.concurrency, |deliveries| {
                 self.handle(deliveries, publisher, retry_queue)
             })
             .await;
@@ -107,7 +111,7 @@ impl LockWorker {
         let mut accepted = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             crate::metrics::get().queue_delivery(LOCK_QUEUE, delivery.redelivered);
-            match broker::parse::<LockMessage>(LOCK_QUEUE, &delivery.data) {
+            match messages::parse::<LockMessage>(LOCK_QUEUE, &delivery.data) {
                 Ok(message) => {
                     requests.extend(message.into_requests());
                     accepted.push(delivery);
@@ -120,15 +124,15 @@ impl LockWorker {
             }
         }
         // A payment delivered twice in one chunk is locked once.
-        requests.sort_by_key(|r| r.payment_id);
-        requests.dedup_by_key(|r| r.payment_id);
+        requests.sort_by_key(|r| r.route.payment_id);
+        requests.dedup_by_key(|r| r.route.payment_id);
         let (alone, together): (Vec<LockRequest>, Vec<LockRequest>) =
             requests.into_iter().partition(|r| r.alone);
 
         // Messages carry groups of payments, so a chunk of messages can hold
         // many more payments than one lock call should take.
         let mut busy = Vec::new();
-        for chunk in together.chunks(self.batch_max) {
+        for chunk in together.chunks(self.config.batch_max) {
             busy.extend(self.lock_and_forward(chunk.to_vec(), publisher).await?);
         }
         for request in alone {
@@ -137,8 +141,10 @@ impl LockWorker {
         // Parked as groups, like intake queues them: one message per chunk
         // rather than per payment. (An `alone` payment may share a message:
         // the flag, not the message, keeps it in a batch of its own.)
-        let groups: Vec<LockGroup> =
-            busy.chunks(self.batch_max).map(|payments| LockGroup { payments: payments.to_vec() }).collect();
+        let groups: Vec<LockGroup> = busy
+            .chunks(self.config.batch_max)
+            .map(|payments| LockGroup { payments: payments.to_vec() })
+            .collect();
         // Confirms of concurrent publishes come back together.
         futures_util::future::try_join_all(groups.iter().map(|group| publisher.publish(retry_queue, group)))
             .await?;
@@ -165,7 +171,7 @@ impl LockWorker {
         let mut retries = IN_PROCESS_RETRIES.iter();
         let started = std::time::Instant::now();
         while !pending.is_empty() {
-            let pairs: Vec<_> = pending.iter().map(LockRequest::accounts).collect();
+            let pairs: Vec<_> = pending.iter().map(|r| r.route.accounts()).collect();
             let lock = self.lock.acquire_batch(&pairs).await;
             let (granted, refused): (Vec<_>, Vec<_>) =
                 pending.into_iter().enumerate().partition(|(i, _)| lock.granted(*i));
@@ -178,7 +184,7 @@ impl LockWorker {
             pending = refused.into_iter().map(|(_, r)| r).collect();
             if !granted.is_empty() {
                 let batch = SettleBatch {
-                    payments: granted.into_iter().map(|(_, r)| r).collect(),
+                    payments: granted.into_iter().map(|(_, r)| r.route).collect(),
                     lock_token: lock.token,
                 };
                 if let Err(e) = publisher.publish(SETTLE_QUEUE, &batch).await {

@@ -17,17 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::Connection;
+use payrail_common::{Backoff, chain};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::broker::Broker;
-use crate::error::{Result, chain};
+use crate::error::Result;
 
-/// Backoff before retrying work that failed on a dependency: doubles from
-/// 100 ms up to 5 s.
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(5))
-}
+/// Backoff before retrying work that failed on a dependency.
+pub(crate) const BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 
 /// Sleeps for `delay` unless shutdown comes first; returns whether to go on.
 pub(crate) async fn pause(delay: Duration, shutdown: &CancellationToken) -> bool {
@@ -64,28 +62,13 @@ where
             Ok(()) => return Ok(()),
             Err(_) if shutdown.is_cancelled() => return Ok(()),
             Err(e) if e.is_transient() => {
-                warn!(worker, error = %chain(&e), retry_in = ?backoff(attempt), "lost the broker; reconnecting");
-                if !pause(backoff(attempt), shutdown).await {
+                warn!(worker, error = %chain(&e), retry_in = ?BACKOFF.delay(attempt), "lost the broker; reconnecting");
+                if !pause(BACKOFF.delay(attempt), shutdown).await {
                     return Ok(());
                 }
                 attempt += 1;
             }
             Err(e) => return Err(e),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::backoff;
-    use std::time::Duration;
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        assert_eq!(backoff(0), Duration::from_millis(100));
-        assert_eq!(backoff(1), Duration::from_millis(200));
-        assert_eq!(backoff(5), Duration::from_millis(3200));
-        assert_eq!(backoff(6), Duration::from_secs(5));
-        assert_eq!(backoff(60), Duration::from_secs(5));
     }
 }

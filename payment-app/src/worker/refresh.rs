@@ -10,15 +10,21 @@ use crate::db::{self, Db};
 use crate::error::{Result, chain};
 use crate::worker::pause;
 
+/// How often the statement view is refreshed.
+#[derive(Debug, Clone)]
+pub struct RefreshConfig {
+    pub interval: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct StatementRefresher {
     pub db: Db,
-    pub interval: Duration,
+    pub config: RefreshConfig,
 }
 
 impl StatementRefresher {
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
-        while pause(self.interval, &shutdown).await {
+        while pause(self.config.interval, &shutdown).await {
             match db::statements::refresh_daily(&self.db.primary).await {
                 Ok(true) => debug!("statement view refreshed"),
                 Ok(false) => debug!("another instance is refreshing the statement view"),

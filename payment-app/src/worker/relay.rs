@@ -10,10 +10,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::broker::{LOCK_QUEUE, LockGroup, Publisher};
+use crate::broker::{LOCK_QUEUE, Publisher};
 use crate::db::{self, Db};
 use crate::error::{Result, chain};
 use crate::idempotency::KEY_WINDOW;
+use crate::messages::LockGroup;
 use crate::worker::pause;
 
 /// Most payments claimed per sweep.
@@ -21,19 +22,25 @@ const SWEEP_LIMIT: i64 = 500;
 /// Most payments re-published as one message.
 const RELAY_GROUP: usize = 64;
 
+/// When the relay looks, and what it counts as lost.
 #[derive(Debug, Clone)]
-pub struct Relay {
-    pub db: Db,
-    pub publisher: Publisher,
+pub struct RelayConfig {
     /// A payment pending longer than this is published again.
     pub stale_after: Duration,
     pub interval: Duration,
 }
 
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pub db: Db,
+    pub publisher: Publisher,
+    pub config: RelayConfig,
+}
+
 impl Relay {
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
-        info!(stale_after = ?self.stale_after, interval = ?self.interval, "relay running");
-        while pause(self.interval, &shutdown).await {
+        info!(stale_after = ?self.config.stale_after, interval = ?self.config.interval, "relay running");
+        while pause(self.config.interval, &shutdown).await {
             match self.sweep().await {
                 Ok(0) => {}
                 Ok(n) => info!(republished = n, "relay re-queued stale pending payments"),
@@ -59,10 +66,10 @@ impl Relay {
         let mut total = 0;
         loop {
             let mut tx = self.db.primary.begin().await?;
-            let stale = db::relay::claim_stale(&mut tx, self.stale_after, SWEEP_LIMIT).await?;
+            let stale = db::relay::claim_stale(&mut tx, self.config.stale_after, SWEEP_LIMIT).await?;
             tx.commit().await?;
             let groups: Vec<_> =
-                stale.chunks(RELAY_GROUP).map(|payments| LockGroup { payments: payments.to_vec() }).collect();
+                stale.chunks(RELAY_GROUP).map(|routes| LockGroup::of(routes.iter().copied())).collect();
             futures_util::future::try_join_all(
                 groups.iter().map(|group| self.publisher.publish(LOCK_QUEUE, group)),
             )

@@ -20,17 +20,27 @@ use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::broker::{self, Broker, LOCK_QUEUE, LockRequest, Publisher, SETTLE_QUEUE, SettleBatch};
+use crate::broker::{self, Broker, LOCK_QUEUE, Publisher, SETTLE_QUEUE};
 use crate::db::{self, Db, settle::Settled};
 use crate::domain::PaymentId;
 use crate::domain::settlement::Outcome;
 use crate::error::{Error, Result, chain};
 use crate::lock::AccountLock;
-use crate::worker::{backoff, consume_with_reconnect, pause};
+use crate::messages::{self, LockRequest, SettleBatch};
+use crate::worker::{BACKOFF, consume_with_reconnect, pause};
 
 /// Pause before handing a failing message back, so that reaching the
 /// delivery limit takes seconds rather than a burst of redeliveries.
 const POISON_PAUSE: Duration = Duration::from_millis(250);
+
+/// How a settle worker takes its work.
+#[derive(Debug, Clone)]
+pub struct SettleWorkerConfig {
+    /// Settle messages (each a locked batch) held unacknowledged.
+    pub prefetch: u16,
+    /// Most settle messages applied in one transaction.
+    pub batch_max: usize,
+}
 
 #[derive(Debug, Clone)]
 pub struct SettleWorker {
@@ -38,9 +48,7 @@ pub struct SettleWorker {
     pub lock: AccountLock,
     /// Re-queues the payments of a batch that cannot be settled.
     pub publisher: Publisher,
-    pub prefetch: u16,
-    /// Most payments applied in one transaction.
-    pub batch_max: usize,
+    pub config: SettleWorkerConfig,
 }
 
 /// What became of one attempt to apply a group of payments.
@@ -61,9 +69,13 @@ impl SettleWorker {
     }
 
     async fn consume(&self, conn: Arc<Connection>, shutdown: &CancellationToken) -> Result<()> {
-        let (channel, consumer) = broker::consume(&conn, SETTLE_QUEUE, self.prefetch).await?;
-        info!(prefetch = self.prefetch, batch_max = self.batch_max, "settle worker consuming {SETTLE_QUEUE}");
-        let batches = consumer.take_until(shutdown.cancelled()).ready_chunks(self.batch_max);
+        let (channel, consumer) = broker::consume(&conn, SETTLE_QUEUE, self.config.prefetch).await?;
+        info!(
+            prefetch = self.config.prefetch,
+            batch_max = self.config.batch_max,
+            "settle worker consuming {SETTLE_QUEUE}"
+        );
+        let batches = consumer.take_until(shutdown.cancelled()).ready_chunks(self.config.batch_max);
         let mut batches = std::pin::pin!(batches);
         let mut result = Ok(());
         while let Some(batch) = batches.next().await {
@@ -92,7 +104,7 @@ impl SettleWorker {
         let mut group = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             crate::metrics::get().queue_delivery(SETTLE_QUEUE, delivery.redelivered);
-            match broker::parse::<SettleBatch>(SETTLE_QUEUE, &delivery.data) {
+            match messages::parse::<SettleBatch>(SETTLE_QUEUE, &delivery.data) {
                 Ok(request) => group.push((request, delivery)),
                 Err(e) => {
                     error!(error = %chain(&e), body = %String::from_utf8_lossy(&delivery.data), "dead-lettering a malformed message");
@@ -134,7 +146,7 @@ impl SettleWorker {
                 Ok(settled) => return Applied::Done(settled),
                 Err(e) if e.is_transient() => {
                     warn!(error = %chain(&e), batch = ids.len(), attempt, "settle batch failed; retrying");
-                    if !pause(backoff(attempt), shutdown).await {
+                    if !pause(BACKOFF.delay(attempt), shutdown).await {
                         return Applied::Interrupted;
                     }
                     attempt += 1;
@@ -187,7 +199,7 @@ impl SettleWorker {
         if batch.payments.len() > 1 {
             warn!(error = %chain(e), payments = batch.payments.len(), "batch cannot be settled; re-queueing its payments one by one");
             for payment in &batch.payments {
-                self.publisher.publish(LOCK_QUEUE, &LockRequest { alone: true, ..*payment }).await?;
+                self.publisher.publish(LOCK_QUEUE, &LockRequest::alone(*payment)).await?;
             }
             delivery.ack(BasicAckOptions::default()).await?;
             return Ok(());

@@ -11,7 +11,7 @@ use redis::AsyncCommands;
 fn lock(urls: &[String], ttl: Duration) -> (AccountLock, String) {
     let prefix = format!("payrail_test_{}", uuid::Uuid::new_v4().simple());
     let lock = AccountLock::new(&LockConfig {
-        urls: urls.to_vec(),
+        urls: urls.iter().map(|u| u.parse().unwrap()).collect(),
         ttl,
         node_timeout: Duration::from_millis(100),
         key_prefix: prefix.clone(),
@@ -20,7 +20,7 @@ fn lock(urls: &[String], ttl: Duration) -> (AccountLock, String) {
     (lock, prefix)
 }
 
-fn granted(a: Acquired) -> payment_app::lock::LockToken {
+fn granted(a: Acquired) -> payment_app::domain::LockToken {
     match a {
         Acquired::Granted { token, .. } => token,
         other => panic!("expected a grant, got {other:?}"),

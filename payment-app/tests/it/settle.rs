@@ -8,9 +8,10 @@ use payment_app::domain::{AccountId, Amount, NewPayment, PaymentId, PaymentStatu
 use std::time::Duration;
 
 async fn ledger(env: &TestEnv) -> Db {
-    db::ensure_database(&env.database_url).await.unwrap();
+    let url = env.database_url.parse().unwrap();
+    db::ensure_database(&url).await.unwrap();
     let db = Db::connect(&DbConfig {
-        url: env.database_url.clone(),
+        url,
         read_url: None,
         pool_size: 16,
         acquire_timeout: Duration::from_secs(5),

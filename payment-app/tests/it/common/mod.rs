@@ -105,12 +105,15 @@ impl Drop for TestEnv {
 
 /// A publisher into the environment's vhost, with the app's topology.
 pub async fn publisher(env: &TestEnv) -> payment_app::broker::Publisher {
-    let topology =
-        payment_app::broker::Topology { retry_delay: Duration::from_millis(100), delivery_limit: 20 };
-    let broker =
-        payment_app::broker::Broker::connect(&env.amqp_url, "test", topology, Duration::from_secs(5))
-            .await
-            .unwrap();
+    let config = payment_app::broker::BrokerConfig {
+        url: env.amqp_url.parse().unwrap(),
+        topology: payment_app::broker::Topology {
+            retry_delay: Duration::from_millis(100),
+            delivery_limit: 20,
+        },
+        timeout: Duration::from_secs(5),
+    };
+    let broker = payment_app::broker::Broker::connect(&config, "test").await.unwrap();
     payment_app::broker::Publisher::new(&broker)
 }
 
@@ -135,10 +138,6 @@ fn spawn(command: &mut Command, log: &Path, append: bool) -> std::process::Child
     command.spawn().unwrap()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// A running `payment-app` process, stopped with SIGKILL if dropped.
 pub struct App {
     child: std::process::Child,
@@ -156,7 +155,7 @@ impl App {
     }
 
     pub async fn start_with(env: &TestEnv, args: &[&str], extra_env: &[(&str, &str)]) -> App {
-        let port = free_port();
+        let port = payrail_common::testing::free_port();
         let log = env.dir.join(format!("app-{port}.log"));
         let mut command = env.command(args);
         command.env("HTTP_ADDR", format!("127.0.0.1:{port}"));

@@ -1,0 +1,26 @@
+//! Defaults of the settings that payment-app reads and the operator writes
+//! into the app's pods. payment-app's command line takes its defaults from
+//! here, and so does the operator's CRD, so the two cannot drift apart
+//! (they did once, when each had its own literals).
+
+/// Lock-queue messages a lock worker holds unacknowledged.
+pub const LOCK_PREFETCH: u16 = 1024;
+/// Most payments locked together and forwarded to settle as one message.
+pub const LOCK_BATCH_MAX: u16 = 200;
+/// Batches a lock worker locks at once.
+pub const LOCK_CONCURRENCY: u16 = 4;
+/// Settle-queue messages (each a locked batch) a settle worker holds.
+/// A settle message carries a whole locked batch, so a few of them already
+/// make a large transaction.
+pub const SETTLE_PREFETCH: u16 = 64;
+/// Most settle messages applied in one transaction.
+pub const SETTLE_BATCH_MAX: u16 = 16;
+/// How long an account lock lives unless released, in milliseconds.
+pub const LOCK_TTL_MS: u64 = 30_000;
+/// Connections per PostgreSQL pool (primary and replica each).
+pub const DB_POOL_SIZE: u32 = 16;
+/// The whole of a graceful stop, in seconds: after SIGTERM, work in hand
+/// gets this long before the process exits anyway.
+pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+/// The port payment-app's HTTP API listens on.
+pub const HTTP_PORT: u16 = 8080;

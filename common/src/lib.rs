@@ -1,0 +1,20 @@
+//! What payrail's two programs share, so that each rule has one home:
+//! the defaults of settings that payment-app reads and the operator writes
+//! into its pods (`defaults`), logging set-up (`telemetry`), the shutdown
+//! signal (`shutdown`), retry delays (`backoff`), error chains for logs
+//! (`error`) and URLs that carry credentials (`secret`).
+//!
+//! It depends on nothing of payrail's, and neither program's types reach it.
+
+pub mod backoff;
+pub mod defaults;
+pub mod error;
+pub mod secret;
+pub mod shutdown;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use backoff::Backoff;
+pub use error::chain;
+pub use secret::SecretUrl;

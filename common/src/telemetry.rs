@@ -1,0 +1,75 @@
+//! Logging, set up once per process: readable text or one JSON object per
+//! line, to standard error, filtered by `RUST_LOG` (default `info`).
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::str::FromStr;
+
+use tracing_subscriber::EnvFilter;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("log format must be text or json")]
+pub struct LogFormatError;
+
+impl FromStr for LogFormat {
+    type Err = LogFormatError;
+
+    fn from_str(s: &str) -> Result<Self, LogFormatError> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(LogFormatError),
+        }
+    }
+}
+
+/// Installs the process's subscriber. A second call (tests that start
+/// several components in one process) changes nothing.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_round_trip_and_nothing_else_parses() {
+        for format in [LogFormat::Text, LogFormat::Json] {
+            assert_eq!(format.as_str().parse(), Ok(format));
+        }
+        for bad in ["", "JSON", "yaml"] {
+            assert_eq!(bad.parse::<LogFormat>(), Err(LogFormatError), "{bad}");
+        }
+    }
+}
