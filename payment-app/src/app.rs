@@ -11,10 +11,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::api::{self, AppState, auth::ApiTokens};
+use crate::audit;
+#[cfg(feature = "bench")]
+use crate::bench;
 use crate::broker::{Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, Publisher};
 use crate::config::{
-    AllArgs, ApiArgs, AuditArgs, BenchArgs, Command, DatabaseArgs, DeadLettersCommand, HttpArgs,
-    LockWorkerArgs, RelayArgs, SettleWorkerArgs, StatementArgs, WorkerCommand,
+    AllArgs, ApiArgs, AuditArgs, Command, DatabaseArgs, DeadLettersCommand, HttpArgs, LockWorkerArgs,
+    RelayArgs, SettleWorkerArgs, StatementArgs, WorkerCommand,
 };
 use crate::db::{self, Db};
 use crate::dead_letters;
@@ -22,7 +25,6 @@ use crate::error::{Result, chain};
 use crate::intake::{Grouper, Intake};
 use crate::lock::AccountLock;
 use crate::worker::{lock::LockWorker, refresh::StatementRefresher, relay::Relay, settle::SettleWorker};
-use crate::{audit, bench};
 
 /// Runs one subcommand to its end.
 pub async fn run(command: Command) -> Result<ExitCode> {
@@ -38,6 +40,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Audit(args) => return Ok(run_audit(args).await),
         Command::DeadLetters(command) => run_dead_letters(command).await?,
+        #[cfg(feature = "bench")]
         Command::Bench(args) => return run_bench(args).await,
     }
     Ok(ExitCode::SUCCESS)
@@ -206,7 +209,8 @@ async fn run_dead_letters(command: DeadLettersCommand) -> Result<()> {
 }
 
 /// Exit 0 when every payment settled and the audit passed, 1 otherwise.
-async fn run_bench(args: BenchArgs) -> Result<ExitCode> {
+#[cfg(feature = "bench")]
+async fn run_bench(args: crate::config::BenchArgs) -> Result<ExitCode> {
     use std::io::IsTerminal;
     let duration = Duration::from_secs(args.duration);
     let mode = match (args.rate, args.concurrency) {

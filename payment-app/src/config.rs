@@ -81,9 +81,11 @@ pub enum Command {
     #[command(subcommand)]
     DeadLetters(DeadLettersCommand),
     /// Drive load against a running payrail, wait for every payment to settle, audit, report.
+    #[cfg(feature = "bench")]
     Bench(BenchArgs),
 }
 
+#[cfg(feature = "bench")]
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("mode").required(true).args(["rate", "concurrency"]))]
 pub struct BenchArgs {

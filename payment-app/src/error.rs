@@ -51,6 +51,7 @@ pub enum Error {
     #[error("I/O error")]
     Io(#[from] std::io::Error),
 
+    #[cfg(feature = "bench")]
     #[error("HTTP client error")]
     Http(#[from] reqwest::Error),
 }
@@ -80,6 +81,19 @@ impl Error {
             | Error::IntakeStopped
             | Error::Io(_) => true,
             _ => false,
+        }
+    }
+
+    /// A short description without any detail of the cause (hosts, queries,
+    /// credentials), for answers that dependencies' health is shown in.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Database(sqlx::Error::PoolTimedOut) => "no connection available",
+            Error::Database(sqlx::Error::Io(_)) => "connection failed",
+            Error::Database(sqlx::Error::Database(_)) => "query failed",
+            Error::Database(_) => "database error",
+            Error::Timeout { .. } => "timed out",
+            _ => "error",
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod app;
 pub mod audit;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod broker;
 pub mod config;
@@ -15,7 +16,6 @@ pub mod db;
 pub mod dead_letters;
 pub mod domain;
 pub mod error;
-pub mod idempotency;
 pub mod intake;
 pub mod lock;
 pub mod messages;

@@ -112,7 +112,7 @@ enum NodeReply {
 /// directly: granted on a majority, and only if time is left on the lock
 /// after subtracting what acquiring took and an allowance for clock drift.
 fn decide(replies: &[NodeReply], ttl: Duration, elapsed: Duration) -> Decision {
-    let quorum = replies.len() / 2 + 1;
+    let quorum = quorum(replies.len());
     let granted = replies.iter().filter(|r| **r == NodeReply::Granted).count();
     let failed = replies.iter().filter(|r| **r == NodeReply::Failed).count();
     // Redlock's drift allowance: 1% of the TTL plus 2 ms.
@@ -128,6 +128,25 @@ fn decide(replies: &[NodeReply], ttl: Duration, elapsed: Duration) -> Decision {
     // Busy only when the answers we got rule the quorum out; when too many
     // nodes failed, contention cannot be told from an outage.
     if replies.len() - failed >= quorum { Decision::Busy } else { Decision::Unavailable }
+}
+
+/// How many of `nodes` make a majority: the Redlock quorum.
+fn quorum(nodes: usize) -> usize {
+    nodes / 2 + 1
+}
+
+/// How many lock nodes answer, and whether that is enough to lock anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockHealth {
+    pub reachable: usize,
+    pub nodes: usize,
+}
+
+impl LockHealth {
+    /// Whether enough nodes answer for a lock to be granted at all.
+    pub fn has_quorum(&self) -> bool {
+        self.reachable >= quorum(self.nodes)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -363,8 +382,8 @@ impl AccountLock {
         released.into_iter().sum()
     }
 
-    /// Pings every node; returns how many answered.
-    pub async fn reachable_nodes(&self) -> usize {
+    /// Pings every node.
+    pub async fn health(&self) -> LockHealth {
         let pongs = join_all(self.nodes.iter().map(|node| {
             let mut conn = node.conn.clone();
             async move {
@@ -374,11 +393,7 @@ impl AccountLock {
             }
         }))
         .await;
-        pongs.into_iter().filter(|p| *p).count()
-    }
-
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        LockHealth { reachable: pongs.into_iter().filter(|p| *p).count(), nodes: self.nodes.len() }
     }
 }
 
@@ -416,6 +431,13 @@ mod tests {
         assert_eq!(quick(&[G, G, B, B]), Decision::Busy);
         assert!(matches!(quick(&[G, G, G, B]), Decision::Granted(_)));
         assert_eq!(quick(&[G, G, F, F]), Decision::Unavailable);
+    }
+
+    #[test]
+    fn health_needs_the_same_majority_as_a_grant() {
+        let health = |reachable, nodes| LockHealth { reachable, nodes }.has_quorum();
+        assert!(health(1, 1) && health(2, 3) && health(3, 5));
+        assert!(!health(0, 1) && !health(1, 3) && !health(2, 4) && !health(2, 5));
     }
 
     #[test]

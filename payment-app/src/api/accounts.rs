@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::instrument;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::extract::{IdempotencyHeader, OptionalJsonBody};
-use super::{AppState, created, parse_id};
+use super::{AppState, answer_create, parse_id};
 use crate::db::{self, accounts::Account};
 use crate::domain::{AccountId, Amount};
 use crate::intake;
@@ -45,13 +45,14 @@ pub async fn create(
     let initial_balance = match body.initial_balance.as_deref() {
         None => Amount::ZERO,
         Some(text) => Amount::parse(text)
-            .map_err(|e| ApiError::invalid("invalid_amount", format!("initial_balance: {e}")))?,
+            .map_err(|e| ApiError::new(ErrorCode::InvalidAmount, format!("initial_balance: {e}")))?,
     };
-    let outcome = intake::open_account(&app.db, initial_balance, key.as_ref(), |a| {
-        (StatusCode::CREATED.as_u16(), json!(AccountView::from(a.clone())))
+    let outcome =
+        intake::open_account(&app.db, initial_balance, key.as_ref(), |a| json!(AccountView::from(a.clone())))
+            .await?;
+    answer_create(outcome, StatusCode::CREATED, |a| {
+        (format!("/api/v1/accounts/{}", a.id), AccountView::from(a))
     })
-    .await?;
-    created(outcome, StatusCode::CREATED, |a| (format!("/api/v1/accounts/{}", a.id), AccountView::from(a)))
 }
 
 #[instrument(skip_all, fields(account_id = %id))]

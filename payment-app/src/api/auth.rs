@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::{Choice, ConstantTimeEq};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 #[derive(Clone)]
 pub struct ApiTokens(Arc<[Box<[u8]>]>);
@@ -57,8 +57,7 @@ pub async fn require_token(State(tokens): State<ApiTokens>, req: Request, next: 
         Some(token) if tokens.accepts(token.as_bytes()) => next.run(req).await,
         _ => {
             let mut response = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "a valid token is required: send Authorization: Bearer <token>",
             )
             .into_response();

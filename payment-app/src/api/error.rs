@@ -1,50 +1,151 @@
 //! The one error shape of the API: `{"error": {"code", "message"}}`, with
-//! codes that are stable for clients to branch on.
+//! codes that are stable for clients to branch on. Each code has one HTTP
+//! status, decided here.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::json;
 use tracing::{error, warn};
 
 use crate::error::{Error, chain};
 
+/// Every machine-readable error code the API answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    Unauthorized,
+    RouteNotFound,
+    MethodNotAllowed,
+    NotFound,
+    InvalidId,
+    InvalidQuery,
+    InvalidIdempotencyKey,
+    MalformedJson,
+    UnreadableBody,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    InvalidBody,
+    InvalidAmount,
+    InvalidAccountId,
+    SameAccount,
+    DescriptionTooLong,
+    UnknownAccount,
+    IdempotencyKeyReused,
+    Unavailable,
+    Timeout,
+    Overloaded,
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for tests and documentation.
+    pub const ALL: [ErrorCode; 22] = [
+        ErrorCode::Unauthorized,
+        ErrorCode::RouteNotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::NotFound,
+        ErrorCode::InvalidId,
+        ErrorCode::InvalidQuery,
+        ErrorCode::InvalidIdempotencyKey,
+        ErrorCode::MalformedJson,
+        ErrorCode::UnreadableBody,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::InvalidBody,
+        ErrorCode::InvalidAmount,
+        ErrorCode::InvalidAccountId,
+        ErrorCode::SameAccount,
+        ErrorCode::DescriptionTooLong,
+        ErrorCode::UnknownAccount,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::Unavailable,
+        ErrorCode::Timeout,
+        ErrorCode::Overloaded,
+        ErrorCode::Internal,
+    ];
+
+    /// The code as clients see it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::RouteNotFound => "route_not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::InvalidId => "invalid_id",
+            ErrorCode::InvalidQuery => "invalid_query",
+            ErrorCode::InvalidIdempotencyKey => "invalid_idempotency_key",
+            ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::UnreadableBody => "unreadable_body",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::InvalidBody => "invalid_body",
+            ErrorCode::InvalidAmount => "invalid_amount",
+            ErrorCode::InvalidAccountId => "invalid_account_id",
+            ErrorCode::SameAccount => "same_account",
+            ErrorCode::DescriptionTooLong => "description_too_long",
+            ErrorCode::UnknownAccount => "unknown_account",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status every answer with this code has.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::RouteNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::InvalidId
+            | ErrorCode::InvalidQuery
+            | ErrorCode::InvalidIdempotencyKey
+            | ErrorCode::MalformedJson
+            | ErrorCode::UnreadableBody => StatusCode::BAD_REQUEST,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::InvalidBody
+            | ErrorCode::InvalidAmount
+            | ErrorCode::InvalidAccountId
+            | ErrorCode::SameAccount
+            | ErrorCode::DescriptionTooLong
+            | ErrorCode::UnknownAccount
+            | ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
-    }
-
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into() }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(ErrorCode::NotFound, message)
     }
 
-    pub fn key_reused() -> Self {
-        ApiError::invalid(
-            "idempotency_key_reused",
-            "this Idempotency-Key was already used with a different request",
-        )
-    }
-
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        (self.code.status(), Json(body)).into_response()
     }
 }
 
@@ -54,16 +155,33 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::UnknownAccount(id) => {
-                ApiError::invalid("unknown_account", format!("account {id} does not exist"))
+                ApiError::new(ErrorCode::UnknownAccount, format!("account {id} does not exist"))
             }
             e if e.is_transient() || e.is_statement_timeout() => {
                 warn!(error = %chain(&e), "request failed on a dependency");
-                ApiError::unavailable("a dependency of payrail is unavailable; retry later")
+                ApiError::new(ErrorCode::Unavailable, "a dependency of payrail is unavailable; retry later")
             }
             e => {
                 error!(error = %chain(&e), "request failed");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                ApiError::new(ErrorCode::Internal, "internal error")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_serializes_as_its_text_and_has_an_error_status() {
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).expect("serializes"), code.as_str());
+            assert!(code.status().is_client_error() || code.status().is_server_error(), "{code:?}");
+        }
+        let mut texts: Vec<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        assert_eq!(texts.len(), ErrorCode::ALL.len(), "codes are distinct");
     }
 }

@@ -7,8 +7,8 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
-use crate::idempotency::IdempotencyKey;
+use super::error::{ApiError, ErrorCode};
+use crate::domain::{IdempotencyKey, KeyError};
 
 /// The optional `Idempotency-Key` header, validated.
 #[derive(Debug)]
@@ -21,8 +21,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
         let Some(value) = parts.headers.get("idempotency-key") else {
             return Ok(IdempotencyHeader(None));
         };
-        let invalid = |e: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", e);
-        let text = value.to_str().map_err(|_| invalid(crate::idempotency::KeyError.to_string()))?;
+        let invalid = |e: String| ApiError::new(ErrorCode::InvalidIdempotencyKey, e);
+        let text = value.to_str().map_err(|_| invalid(KeyError.to_string()))?;
         IdempotencyKey::parse(text).map(|k| IdempotencyHeader(Some(k))).map_err(|e| invalid(e.to_string()))
     }
 }
@@ -71,12 +71,11 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 format!("request body is larger than {} bytes", super::MAX_BODY_BYTES),
             )
         } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", "request body could not be read")
+            ApiError::new(ErrorCode::UnreadableBody, "request body could not be read")
         }
     })
 }
@@ -84,17 +83,12 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
 fn parse<T: DeserializeOwned>(is_json: bool, bytes: &[u8]) -> Result<T, ApiError> {
     if !is_json {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "request body must be JSON, sent with Content-Type: application/json",
         ));
     }
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::invalid("invalid_body", e.to_string()),
-        _ => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("request body is not valid JSON: {e}"),
-        ),
+        serde_json::error::Category::Data => ApiError::new(ErrorCode::InvalidBody, e.to_string()),
+        _ => ApiError::new(ErrorCode::MalformedJson, format!("request body is not valid JSON: {e}")),
     })
 }

@@ -30,13 +30,13 @@ use tracing::info;
 
 use crate::broker::Broker;
 use crate::db::Db;
+use crate::db::idempotency::Idempotent;
 use crate::domain::IdError;
 use crate::error::Result;
-use crate::idempotency::Once;
 use crate::intake::Intake;
 use crate::lock::AccountLock;
 use auth::ApiTokens;
-use error::ApiError;
+use error::{ApiError, ErrorCode};
 
 /// Largest request body accepted. A payment request is well under 2 KiB
 /// even with the longest description.
@@ -100,8 +100,7 @@ async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
+            ErrorCode::Timeout,
             "the request took too long; it may have taken effect: retry with the same Idempotency-Key",
         )
         .into_response(),
@@ -118,8 +117,7 @@ async fn limit_in_flight(State(slots): State<Arc<Semaphore>>, req: Request, next
         Ok(_slot) => next.run(req).await,
         Err(_) => {
             let refusal = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
+                ErrorCode::Overloaded,
                 "payrail is serving as many requests as it can; nothing was recorded: retry shortly",
             );
             ([(header::RETRY_AFTER, "1")], refusal).into_response()
@@ -173,36 +171,39 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+    ApiError::new(ErrorCode::RouteNotFound, "no such route")
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
 }
 
-/// The response to a create: the new resource with its `Location`, the
-/// first answer again for a retry under the same idempotency key, or the
-/// refusal of a key reused for another request.
-fn created<T, V: Serialize>(
-    outcome: Once<T>,
+/// The answer to a create under an optional idempotency key: the new
+/// resource with its `Location`; for a retry under the same key, the same
+/// status and the snapshot taken at the first create, marked replayed; or
+/// the refusal of a key reused for another request.
+fn answer_create<T, V: Serialize>(
+    outcome: Idempotent<T>,
     status: StatusCode,
     view: impl FnOnce(T) -> (String, V),
 ) -> Result<Response, ApiError> {
     match outcome {
-        Once::Created(resource) => {
+        Idempotent::Created(resource) => {
             let (location, view) = view(resource);
             Ok((status, [(header::LOCATION, location)], Json(view)).into_response())
         }
-        Once::Replayed { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            Ok((status, [(HeaderName::from_static("idempotent-replayed"), "true")], Json(body))
+        Idempotent::Replayed(snapshot) => {
+            Ok((status, [(HeaderName::from_static("idempotent-replayed"), "true")], Json(snapshot))
                 .into_response())
         }
-        Once::KeyReused => Err(ApiError::key_reused()),
+        Idempotent::KeyReused => Err(ApiError::new(
+            ErrorCode::IdempotencyKeyReused,
+            "this Idempotency-Key was already used with a different request",
+        )),
     }
 }
 
 /// Parses an id from a path segment.
 fn parse_id<T: FromStr<Err = IdError>>(text: &str) -> Result<T, ApiError> {
-    text.parse().map_err(|e: IdError| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", e.to_string()))
+    text.parse().map_err(|e: IdError| ApiError::new(ErrorCode::InvalidId, e.to_string()))
 }

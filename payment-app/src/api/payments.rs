@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{instrument, warn};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::extract::{IdempotencyHeader, JsonBody};
-use super::{AppState, created, parse_id};
+use super::{AppState, answer_create, parse_id};
 use crate::db::{self, payments::Payment};
 use crate::domain::{
     AccountId, Amount, FailureReason, NewPayment, PaymentId, PaymentRuleError, PaymentStatus,
@@ -38,20 +38,20 @@ impl CreatePayment {
         let from_account: AccountId = self
             .from_account
             .parse()
-            .map_err(|e| ApiError::invalid("invalid_account_id", format!("from_account: {e}")))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidAccountId, format!("from_account: {e}")))?;
         let to_account: AccountId = self
             .to_account
             .parse()
-            .map_err(|e| ApiError::invalid("invalid_account_id", format!("to_account: {e}")))?;
-        let amount =
-            Amount::parse(&self.amount).map_err(|e| ApiError::invalid("invalid_amount", e.to_string()))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidAccountId, format!("to_account: {e}")))?;
+        let amount = Amount::parse(&self.amount)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidAmount, e.to_string()))?;
         NewPayment::new(from_account, to_account, amount, self.payment_description).map_err(|e| {
             let code = match e {
-                PaymentRuleError::ZeroAmount => "invalid_amount",
-                PaymentRuleError::SameAccount => "same_account",
-                PaymentRuleError::DescriptionTooLong => "description_too_long",
+                PaymentRuleError::ZeroAmount => ErrorCode::InvalidAmount,
+                PaymentRuleError::SameAccount => ErrorCode::SameAccount,
+                PaymentRuleError::DescriptionTooLong => ErrorCode::DescriptionTooLong,
             };
-            ApiError::invalid(code, e.to_string())
+            ApiError::new(code, e.to_string())
         })
     }
 }
@@ -92,13 +92,11 @@ pub async fn create(
     JsonBody(body): JsonBody<CreatePayment>,
 ) -> Result<Response, ApiError> {
     let payment = body.validate()?;
-    let outcome = app
-        .intake
-        .accept_payment(payment, key.as_ref(), |p| {
-            (StatusCode::ACCEPTED.as_u16(), json!(PaymentView::from(p.clone())))
-        })
-        .await?;
-    created(outcome, StatusCode::ACCEPTED, |p| (format!("/api/v1/payment/{}", p.id), PaymentView::from(p)))
+    let outcome =
+        app.intake.accept_payment(payment, key.as_ref(), |p| json!(PaymentView::from(p.clone()))).await?;
+    answer_create(outcome, StatusCode::ACCEPTED, |p| {
+        (format!("/api/v1/payment/{}", p.id), PaymentView::from(p))
+    })
 }
 
 #[instrument(skip_all, fields(payment_id = %id))]

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::AppState;
+use crate::db;
 
 /// Cap on each check, so the probe answers within a probe's usual timeout.
 const CHECK_TIMEOUT: Duration = Duration::from_millis(800);
@@ -28,10 +29,9 @@ pub struct Readiness {
 
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let postgres = async {
-        let ping = sqlx::query("SELECT 1").execute(&app.db.primary);
-        match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("unavailable: {}", db_error_kind(&e))),
+        match tokio::time::timeout(CHECK_TIMEOUT, db::ping(&app.db.primary)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("unavailable: {}", e.kind())),
             Err(_) => Err("unavailable: timed out".to_owned()),
         }
     };
@@ -43,11 +43,9 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>
         }
     };
     let redis = async {
-        let lock = app.lock.as_ref()?;
-        let up = lock.reachable_nodes().await;
-        let quorum = lock.node_count() / 2 + 1;
-        let text = format!("{up}/{} nodes", lock.node_count());
-        Some(if up >= quorum { Ok(text) } else { Err(format!("{text}: no quorum")) })
+        let health = app.lock.as_ref()?.health().await;
+        let text = format!("{}/{} nodes", health.reachable, health.nodes);
+        Some(if health.has_quorum() { Ok(text) } else { Err(format!("{text}: no quorum")) })
     };
     let (postgres, rabbitmq, redis) = tokio::join!(postgres, rabbitmq, redis);
 
@@ -65,14 +63,4 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>
         redis: redis.map(|r| r.unwrap_or_else(|e| e)),
     };
     (code, Json(body))
-}
-
-/// A short, credential-free description of a database error.
-fn db_error_kind(e: &sqlx::Error) -> &'static str {
-    match e {
-        sqlx::Error::PoolTimedOut => "no connection available",
-        sqlx::Error::Io(_) => "connection failed",
-        sqlx::Error::Database(_) => "query failed",
-        _ => "error",
-    }
 }

@@ -7,12 +7,11 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::payments::PaymentView;
 use super::{AppState, parse_id};
 use crate::db;
@@ -32,7 +31,7 @@ pub struct PaymentPage {
 }
 
 fn bad_query(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+    ApiError::new(ErrorCode::InvalidQuery, message)
 }
 
 /// 404 unless the account exists (replica first, then the primary, so a

@@ -1,28 +1,84 @@
-//! Idempotency keys: claiming one, recording the answer, reading it back,
-//! and forgetting old ones.
+//! Creating at most once per `Idempotency-Key`: a client that retries a
+//! create with the same key and the same request gets the first answer
+//! back, and nothing is created twice, also when the retries arrive at the
+//! same time. The same key with a different request is refused. Keys are
+//! remembered for [`KEY_WINDOW`](crate::domain::KEY_WINDOW), then forgotten.
+//!
+//! The key is claimed in the same transaction that creates the resource, so
+//! the key and what it created commit (or vanish) together.
 
 use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
-use crate::error::Result;
+use crate::domain::IdempotencyKey;
+use crate::error::{Error, Result};
+
+/// What a create under a key came to.
+#[derive(Debug)]
+pub enum Idempotent<T> {
+    /// Created now.
+    Created(T),
+    /// The key was used before with this request: the snapshot of what it
+    /// created then, as it was.
+    Replayed(Value),
+    /// The key was used before with a different request.
+    KeyReused,
+}
+
+/// Runs `create` in a transaction, at most once per `(scope, key)`.
+///
+/// `request` is the parsed, normalised request, compared with the one the
+/// key was first used with. `snapshot` renders what was created as a retry
+/// is to get it back; it is stored with the key. Without a key, `create`
+/// simply runs on a connection of its own.
+pub async fn once<T>(
+    primary: &PgPool,
+    scope: &str,
+    key: Option<&IdempotencyKey>,
+    request: &Value,
+    create: impl AsyncFnOnce(&mut PgConnection) -> Result<T>,
+    snapshot: impl Fn(&T) -> Value,
+) -> Result<Idempotent<T>> {
+    let Some(key) = key else {
+        // No key, nothing to keep atomic with: `create` makes its own
+        // transaction if it needs one.
+        let mut conn = primary.acquire().await?;
+        return Ok(Idempotent::Created(create(&mut conn).await?));
+    };
+    let mut tx = primary.begin().await?;
+    if claim(&mut tx, scope, key.as_str(), request).await? {
+        let created = create(&mut tx).await?;
+        record(&mut tx, scope, key.as_str(), &snapshot(&created)).await?;
+        tx.commit().await?;
+        return Ok(Idempotent::Created(created));
+    }
+    tx.rollback().await?;
+    let recorded = get(primary, scope, key.as_str()).await?.ok_or_else(|| {
+        Error::Corrupt(format!("idempotency key {scope}/{} vanished after its claim", key.as_str()))
+    })?;
+    if recorded.request == *request {
+        Ok(Idempotent::Replayed(recorded.snapshot))
+    } else {
+        Ok(Idempotent::KeyReused)
+    }
+}
 
 /// A key's first use, as recorded.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Recorded {
-    pub request: Value,
-    pub status: u16,
-    pub response: Value,
+struct Recorded {
+    request: Value,
+    snapshot: Value,
 }
 
 /// Claims `key` in the caller's transaction. Returns `false` when it is
 /// already taken; a concurrent claim of the same key waits here until the
 /// first transaction ends, so only one of them ever creates anything.
-pub async fn claim(tx: &mut PgConnection, scope: &str, key: &str, request: &Value) -> Result<bool> {
+async fn claim(tx: &mut PgConnection, scope: &str, key: &str, request: &Value) -> Result<bool> {
     let claimed = sqlx::query(
-        "INSERT INTO idempotency_keys (scope, key, request, status, response) \
-         VALUES ($1, $2, $3, 0, 'null') ON CONFLICT DO NOTHING",
+        "INSERT INTO idempotency_keys (scope, key, request, response) \
+         VALUES ($1, $2, $3, 'null') ON CONFLICT DO NOTHING",
     )
     .bind(scope)
     .bind(key)
@@ -32,37 +88,25 @@ pub async fn claim(tx: &mut PgConnection, scope: &str, key: &str, request: &Valu
     Ok(claimed.rows_affected() == 1)
 }
 
-/// Records the answer to a claimed key, in the same transaction.
-pub async fn record(
-    tx: &mut PgConnection,
-    scope: &str,
-    key: &str,
-    status: u16,
-    response: &Value,
-) -> Result<()> {
-    sqlx::query("UPDATE idempotency_keys SET status = $3, response = $4 WHERE scope = $1 AND key = $2")
+/// Records what a claimed key created, in the same transaction.
+async fn record(tx: &mut PgConnection, scope: &str, key: &str, snapshot: &Value) -> Result<()> {
+    sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2")
         .bind(scope)
         .bind(key)
-        .bind(i16::try_from(status).unwrap_or(i16::MAX))
-        .bind(response)
+        .bind(snapshot)
         .execute(&mut *tx)
         .await?;
     Ok(())
 }
 
-pub async fn get(primary: &PgPool, scope: &str, key: &str) -> Result<Option<Recorded>> {
-    let row: Option<(Value, i16, Value)> = sqlx::query_as(
-        "SELECT request, status, response FROM idempotency_keys WHERE scope = $1 AND key = $2",
-    )
-    .bind(scope)
-    .bind(key)
-    .fetch_optional(primary)
-    .await?;
-    Ok(row.map(|(request, status, response)| Recorded {
-        request,
-        status: u16::try_from(status).unwrap_or_default(),
-        response,
-    }))
+async fn get(primary: &PgPool, scope: &str, key: &str) -> Result<Option<Recorded>> {
+    let row: Option<(Value, Value)> =
+        sqlx::query_as("SELECT request, response FROM idempotency_keys WHERE scope = $1 AND key = $2")
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(primary)
+            .await?;
+    Ok(row.map(|(request, snapshot)| Recorded { request, snapshot }))
 }
 
 /// Deletes keys older than `keep`, a bounded number per call; returns how

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod audit;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod idempotency;
 pub mod payments;
@@ -100,6 +101,12 @@ pub async fn ensure_database(url: &SecretUrl) -> Result<()> {
         Err(e) if db_error_code(&e).as_deref() == Some("42P04") => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether the database answers a trivial query (for readiness).
+pub async fn ping(pool: &PgPool) -> Result<()> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
 }
 
 /// Applies every pending migration. Migrations take an advisory lock, so

@@ -92,6 +92,12 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
     }
 }
 
+/// Records one accepted payment in a transaction of its own.
+pub async fn insert_alone(primary: &PgPool, payment: &NewPayment) -> Result<Payment> {
+    let mut conn = primary.acquire().await?;
+    insert(&mut conn, payment).await
+}
+
 /// Records several accepted payments as `pending` with one statement (one
 /// round trip, one commit). All or none: if one payment names an unknown
 /// account, the statement fails as a whole and nothing is recorded; the

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sqlx::PgConnection;
+use sqlx::PgPool;
 
 use crate::domain::{AccountId, PaymentId};
 use crate::error::Result;
@@ -12,12 +12,10 @@ use crate::messages::PaymentRoute;
 /// Claims up to `limit` payments pending for longer than `stale_after` and
 /// not relayed within that time either, and stamps them `relayed_at`.
 /// Rows others hold (another relay, settle) are skipped, so several
-/// instances split the work and nobody waits on the relay.
-pub async fn claim_stale(
-    tx: &mut PgConnection,
-    stale_after: Duration,
-    limit: i64,
-) -> Result<Vec<PaymentRoute>> {
+/// instances split the work and nobody waits on the relay. The claim is
+/// committed when this returns: no row lock is held while the caller
+/// publishes, so settle never waits behind the relay.
+pub async fn claim_stale(primary: &PgPool, stale_after: Duration, limit: i64) -> Result<Vec<PaymentRoute>> {
     let rows: Vec<(PaymentId, AccountId, AccountId)> = sqlx::query_as(
         "WITH stale AS ( \
              SELECT id FROM payments \
@@ -30,7 +28,7 @@ pub async fn claim_stale(
     )
     .bind(stale_after.as_secs_f64())
     .bind(limit)
-    .fetch_all(&mut *tx)
+    .fetch_all(primary)
     .await?;
     Ok(rows
         .into_iter()

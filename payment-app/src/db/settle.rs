@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::settlement::{self, Outcome, PendingPayment, Plan};
-use crate::domain::{AccountId, Amount, PaymentId};
+use crate::domain::{AccountId, Amount, PaymentId, PaymentStatus};
 use crate::error::{Error, Result};
 
 /// What one batch did.
@@ -52,7 +52,7 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     .await?;
     let pending = rows
         .into_iter()
-        .filter(|row| row.status == "pending")
+        .filter(|row| row.status == PaymentStatus::Pending.as_str())
         .map(|row| {
             let amount = Amount::from_minor(row.amount)
                 .ok_or_else(|| Error::Corrupt(format!("payment {} has a negative amount", row.id)))?;
@@ -145,11 +145,11 @@ async fn write_plan(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
         ids.push(payment.id.as_uuid());
         match outcome {
             Outcome::Done => {
-                statuses.push("done");
+                statuses.push(PaymentStatus::Done.as_str());
                 reasons.push(None);
             }
             Outcome::Failed(reason) => {
-                statuses.push("failed");
+                statuses.push(PaymentStatus::Failed.as_str());
                 reasons.push(Some(reason.as_str()));
             }
         }

@@ -145,6 +145,5 @@ async fn record(db: &Db, payments: Vec<NewPayment>) -> Vec<Result<Payment>> {
 }
 
 async fn insert_one(db: &Db, payment: &NewPayment) -> Result<Payment> {
-    let mut conn = db.primary.acquire().await?;
-    db::payments::insert(&mut conn, payment).await
+    db::payments::insert_alone(&db.primary, payment).await
 }

@@ -15,10 +15,10 @@ use serde_json::{Value, json};
 use tracing::{debug, info, instrument, warn};
 
 use crate::broker::{LOCK_QUEUE, Publisher};
+use crate::db::idempotency::{self, Idempotent};
 use crate::db::{self, Db, accounts::Account, payments::Payment};
-use crate::domain::{AccountId, Amount, NewPayment};
+use crate::domain::{AccountId, Amount, IdempotencyKey, NewPayment};
 use crate::error::{Result, chain};
-use crate::idempotency::{self, IdempotencyKey, Once};
 use crate::messages::{LockGroup, PaymentRoute};
 
 pub use group::Grouper;
@@ -50,17 +50,17 @@ impl Intake {
         (Intake { db: db.clone(), publisher: publisher.clone(), groups }, grouper)
     }
 
-    /// Records and queues a payment. `answer` renders the response a fresh
-    /// payment gets, which a retry under the same key receives again.
+    /// Records and queues a payment. `snapshot` renders the payment as a
+    /// retry under the same key is to receive it again.
     #[instrument(skip_all, fields(payment_id = %payment.id))]
     pub async fn accept_payment(
         &self,
         payment: NewPayment,
         key: Option<&IdempotencyKey>,
-        answer: impl Fn(&Payment) -> (u16, Value),
-    ) -> Result<Once<Payment>> {
+        snapshot: impl Fn(&Payment) -> Value,
+    ) -> Result<Idempotent<Payment>> {
         let Some(key) = key else {
-            return Ok(Once::Created(self.groups.submit(payment).await?));
+            return Ok(Idempotent::Created(self.groups.submit(payment).await?));
         };
         // The request as the key remembers it: parsed values, not raw text, so
         // a retry that differs only in spacing or number formatting matches.
@@ -76,10 +76,10 @@ impl Intake {
             Some(key),
             &request,
             async |tx| db::payments::insert(tx, &payment).await,
-            answer,
+            snapshot,
         )
         .await?;
-        if let Once::Created(recorded) = &outcome {
+        if let Idempotent::Created(recorded) = &outcome {
             // Accepted the moment it committed, whether or not the publish works.
             crate::metrics::get().payments_accepted.inc();
             queue(&self.publisher, &[recorded]).await;
@@ -119,8 +119,8 @@ pub async fn open_account(
     db: &Db,
     initial_balance: Amount,
     key: Option<&IdempotencyKey>,
-    answer: impl Fn(&Account) -> (u16, Value),
-) -> Result<Once<Account>> {
+    snapshot: impl Fn(&Account) -> Value,
+) -> Result<Idempotent<Account>> {
     let request = json!({ "initial_balance_minor": initial_balance.minor() });
     let id = AccountId::new();
     let outcome = idempotency::once(
@@ -129,10 +129,10 @@ pub async fn open_account(
         key,
         &request,
         async |tx| db::accounts::create(tx, id, initial_balance).await,
-        answer,
+        snapshot,
     )
     .await?;
-    if let Once::Created(account) = &outcome {
+    if let Idempotent::Created(account) = &outcome {
         info!(account_id = %account.id, balance = %account.balance, "account opened");
     }
     Ok(outcome)

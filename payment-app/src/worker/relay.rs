@@ -12,8 +12,8 @@ use tracing::{info, warn};
 
 use crate::broker::{LOCK_QUEUE, Publisher};
 use crate::db::{self, Db};
+use crate::domain::KEY_WINDOW;
 use crate::error::{Result, chain};
-use crate::idempotency::KEY_WINDOW;
 use crate::messages::LockGroup;
 use crate::worker::pause;
 
@@ -65,9 +65,8 @@ impl Relay {
     pub async fn sweep(&self) -> Result<usize> {
         let mut total = 0;
         loop {
-            let mut tx = self.db.primary.begin().await?;
-            let stale = db::relay::claim_stale(&mut tx, self.config.stale_after, SWEEP_LIMIT).await?;
-            tx.commit().await?;
+            let stale =
+                db::relay::claim_stale(&self.db.primary, self.config.stale_after, SWEEP_LIMIT).await?;
             let groups: Vec<_> =
                 stale.chunks(RELAY_GROUP).map(|routes| LockGroup::of(routes.iter().copied())).collect();
             futures_util::future::try_join_all(

@@ -132,11 +132,11 @@ async fn three_nodes_need_a_majority() {
     for url in &nodes.urls {
         assert_eq!(keys_on(url, &prefix).await.len(), 2, "all three nodes hold the lock");
     }
-    assert_eq!(lock.reachable_nodes().await, 3);
+    assert_eq!(lock.health().await.reachable, 3);
 
     nodes.stop_one(1);
     granted(lock.acquire(pair()).await);
-    assert_eq!(lock.reachable_nodes().await, 2);
+    assert_eq!(lock.health().await.reachable, 2);
 
     nodes.stop_one(2);
     assert_eq!(lock.acquire(pair()).await, Acquired::Unavailable);
