@@ -268,6 +268,14 @@ async fn run_audit(args: AuditArgs) -> ExitCode {
     }
 }
 
+/// Sleeps until `deadline`, or for ever when there is none yet.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The long-running parts of one process. The first to fail, or to end
 /// while no shutdown was asked for, stops all of them.
 struct Parts {
@@ -284,22 +292,24 @@ impl Parts {
         self.set.spawn(async move { (name, part.await) });
     }
 
-    /// Waits for every part. After shutdown starts, parts get
-    /// `shutdown_timeout` to finish what they hold; the rest are aborted.
+    /// Waits for every part. Once shutdown starts, the parts together get
+    /// `timeout` (one deadline for the whole stop, which is what the pod's
+    /// grace period allows); whatever is still running then is aborted.
     async fn join(mut self, timeout: Duration) -> Result<()> {
         let mut first_error = None;
+        let mut deadline = None;
         loop {
-            let next = if self.shutdown.is_cancelled() {
-                match tokio::time::timeout(timeout, self.set.join_next()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        error!(?timeout, "parts did not stop in time; aborting them");
-                        self.set.abort_all();
-                        break;
-                    }
+            let next = tokio::select! {
+                next = self.set.join_next() => next,
+                () = self.shutdown.cancelled(), if deadline.is_none() => {
+                    deadline = Some(tokio::time::Instant::now() + timeout);
+                    continue;
                 }
-            } else {
-                self.set.join_next().await
+                () = sleep_until(deadline) => {
+                    error!(?timeout, "parts did not stop in time; aborting them");
+                    self.set.abort_all();
+                    break;
+                }
             };
             let Some(joined) = next else { break };
             match joined {
@@ -321,5 +331,56 @@ impl Parts {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::time::Instant;
+
+    use super::*;
+
+    /// The pod's grace period is one SHUTDOWN_TIMEOUT_SECS for the whole
+    /// stop: two parts that each take most of it must not get it twice.
+    #[tokio::test(start_paused = true)]
+    async fn the_whole_stop_gets_one_deadline() {
+        let shutdown = CancellationToken::new();
+        let mut parts = Parts::new(shutdown.clone());
+        let finished = Arc::new(AtomicUsize::new(0));
+        for (name, takes) in [("slow", 6), ("slower", 12)] {
+            let (shutdown, finished) = (shutdown.clone(), finished.clone());
+            parts.spawn(name, async move {
+                shutdown.cancelled().await;
+                tokio::time::sleep(Duration::from_secs(takes)).await;
+                finished.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            });
+        }
+        let started = Instant::now();
+        shutdown.cancel();
+        parts.join(Duration::from_secs(10)).await.expect("no part failed");
+        assert_eq!(started.elapsed(), Duration::from_secs(10), "the stop took longer than its deadline");
+        assert_eq!(finished.load(Ordering::SeqCst), 1, "the part past the deadline was aborted");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn parts_that_stop_in_time_are_all_waited_for() {
+        let shutdown = CancellationToken::new();
+        let mut parts = Parts::new(shutdown.clone());
+        for takes in [1, 2, 3] {
+            let shutdown = shutdown.clone();
+            parts.spawn("part", async move {
+                shutdown.cancelled().await;
+                tokio::time::sleep(Duration::from_secs(takes)).await;
+                Ok(())
+            });
+        }
+        let started = Instant::now();
+        shutdown.cancel();
+        parts.join(Duration::from_secs(10)).await.expect("no part failed");
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
     }
 }

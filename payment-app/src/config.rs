@@ -457,7 +457,8 @@ impl SettleTuning {
 
 #[derive(Debug, Clone, Args)]
 pub struct ShutdownArgs {
-    /// On SIGTERM/SIGINT, how long to let work in hand finish before exiting anyway, in seconds.
+    /// On SIGTERM/SIGINT, how long the whole stop may take (every part together) before the
+    /// process exits anyway, in seconds.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = defaults::SHUTDOWN_TIMEOUT_SECS)]
     pub shutdown_timeout_secs: u64,
 }
