@@ -1,0 +1,14 @@
+# Shared by the scripts here (source it; it runs nothing by itself).
+
+# The version of the PostgreSQL cluster this machine runs on 127.0.0.1:5432
+# (Debian keeps it as /etc/postgresql/<version>/main); the newest if there
+# are several. Its binaries, and its configuration, are the ones to use:
+# a replica or a throwaway server must match the primary's major version.
+pg_version() { ls /etc/postgresql | sort -V | tail -n 1; }
+pg_bin() { echo "/usr/lib/postgresql/$(pg_version)/bin"; }
+pg_conf_dir() { echo "/etc/postgresql/$(pg_version)/main"; }
+
+# A TCP port on 127.0.0.1 that was free a moment ago (the kernel picked it).
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
