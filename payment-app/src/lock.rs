@@ -12,6 +12,7 @@
 //! correct: a lock can expire under a slow worker, and settle is safe
 //! without it.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -128,6 +129,21 @@ fn decide(replies: &[NodeReply], ttl: Duration, elapsed: Duration) -> Decision {
     // Busy only when the answers we got rule the quorum out; when too many
     // nodes failed, contention cannot be told from an outage.
     if replies.len() - failed >= quorum { Decision::Busy } else { Decision::Unavailable }
+}
+
+/// Keys an acquire call may have set but that no granted payment needs: a
+/// granted minority, or a node that timed out after setting them. Keys a
+/// granted payment holds stay, even where another payment of the batch that
+/// shares them was refused.
+fn stray_keys(pair_keys: &[Vec<String>], outcomes: &[Decision]) -> Vec<String> {
+    let kept: BTreeSet<&String> = pair_keys
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| matches!(o, Decision::Granted(_)))
+        .flat_map(|(keys, _)| keys.iter())
+        .collect();
+    let stray: BTreeSet<&String> = pair_keys.iter().flatten().filter(|k| !kept.contains(k)).collect();
+    stray.into_iter().cloned().collect()
 }
 
 /// How many of `nodes` make a majority: the Redlock quorum.
@@ -250,38 +266,9 @@ impl AccountLock {
     /// the union of their accounts.
     pub async fn acquire_batch(&self, pairs: &[[AccountId; 2]]) -> BatchLock {
         let token = LockToken::random();
-        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
         let pair_keys: Vec<Vec<String>> = pairs.iter().map(|pair| self.keys(pair)).collect();
         let started = Instant::now();
-        let expected = pair_keys.len();
-        let replies: Vec<Option<Vec<i64>>> = join_all(self.nodes.iter().map(|node| {
-            let mut conn = node.conn.clone();
-            let mut invocation = self.acquire.prepare_invoke();
-            for keys in &pair_keys {
-                // Both keys of a pair; a payment between equal accounts never
-                // reaches here (the API refuses it), but two keys are sent
-                // regardless so the script's pairing holds.
-                invocation.key(&keys[0]).key(keys.get(1).unwrap_or(&keys[0]));
-            }
-            invocation.arg(token.to_string()).arg(ttl_ms);
-            async move {
-                match tokio::time::timeout(self.node_timeout, invocation.invoke_async::<Vec<i64>>(&mut conn))
-                    .await
-                {
-                    Ok(Ok(granted)) if granted.len() == expected => Some(granted),
-                    Ok(Ok(_)) => None,
-                    Ok(Err(e)) => {
-                        debug!(node = %node.name, error = %e, "lock node failed");
-                        None
-                    }
-                    Err(_) => {
-                        debug!(node = %node.name, "lock node timed out");
-                        None
-                    }
-                }
-            }
-        }))
-        .await;
+        let replies = self.ask_nodes(&pair_keys, token).await;
         let elapsed = started.elapsed();
 
         let outcomes: Vec<Decision> = (0..pairs.len())
@@ -305,30 +292,49 @@ impl AccountLock {
             );
         }
 
-        // Keys this call may have set but that no granted payment needs: a
-        // granted minority, or a node that timed out after setting them.
-        // Keys a granted payment holds stay, even where another payment of
-        // the batch that shares them was refused.
-        let kept: std::collections::BTreeSet<&String> = pair_keys
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, o)| matches!(o, Decision::Granted(_)))
-            .flat_map(|(keys, _)| keys.iter())
-            .collect();
-        let stray: Vec<String> = pair_keys
-            .iter()
-            .flatten()
-            .filter(|k| !kept.contains(k))
-            .cloned()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let stray = stray_keys(&pair_keys, &outcomes);
         let anything_set = replies.iter().any(|r| r.as_ref().is_none_or(|g| g.contains(&1)));
         if !stray.is_empty() && anything_set {
             let tokens = vec![token; stray.len()];
             self.release_keys(&stray, &tokens).await;
         }
         BatchLock { token, outcomes }
+    }
+
+    /// Runs the acquire script for every pair on every node at once. Per
+    /// node: the 1/0 grant of each pair, or `None` when the node failed,
+    /// timed out or answered something else.
+    async fn ask_nodes(&self, pair_keys: &[Vec<String>], token: LockToken) -> Vec<Option<Vec<i64>>> {
+        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let expected = pair_keys.len();
+        join_all(self.nodes.iter().map(|node| {
+            let mut conn = node.conn.clone();
+            let mut invocation = self.acquire.prepare_invoke();
+            for keys in pair_keys {
+                // Both keys of a pair; a payment between equal accounts never
+                // reaches here (the API refuses it), but two keys are sent
+                // regardless so the script's pairing holds.
+                invocation.key(&keys[0]).key(keys.get(1).unwrap_or(&keys[0]));
+            }
+            invocation.arg(token.to_string()).arg(ttl_ms);
+            async move {
+                match tokio::time::timeout(self.node_timeout, invocation.invoke_async::<Vec<i64>>(&mut conn))
+                    .await
+                {
+                    Ok(Ok(granted)) if granted.len() == expected => Some(granted),
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => {
+                        debug!(node = %node.name, error = %e, "lock node failed");
+                        None
+                    }
+                    Err(_) => {
+                        debug!(node = %node.name, "lock node timed out");
+                        None
+                    }
+                }
+            }
+        }))
+        .await
     }
 
     /// Releases the lock `token` holds on `accounts`, on every node where it

@@ -51,111 +51,68 @@ pub struct PoolLabels {
     pub state: String,
 }
 
-/// Every metric payment-app exports.
-#[derive(Debug)]
-pub struct Metrics {
-    registry: Registry,
-    pub http_requests: Family<HttpLabels, Counter>,
-    pub http_duration: Family<RouteLabel, Histogram>,
-    pub payments_accepted: Counter,
-    pub intake_group_payments: Histogram,
-    pub payments_settled: Family<OutcomeLabels, Counter>,
-    pub redeliveries_ignored: Counter,
-    pub settle_batch_payments: Histogram,
-    pub lock_attempts: Family<LockLabels, Counter>,
-    pub lock_retries_parked: Counter,
-    pub lock_wait: Histogram,
-    pub deliveries: Family<QueueLabel, Counter>,
-    pub redelivered: Family<QueueLabel, Counter>,
-    pub dead_lettered: Family<QueueLabel, Counter>,
-    pub relay_republished: Counter,
-    pub db_connections: Family<PoolLabels, Gauge>,
+/// Declares [`Metrics`] and registers each field under its name and help,
+/// so every metric is written once: field, type, name, help, constructor.
+macro_rules! metrics {
+    ($($field:ident: $ty:ty = $name:literal, $help:literal, $new:expr;)*) => {
+        /// Every metric payment-app exports.
+        #[derive(Debug)]
+        pub struct Metrics {
+            registry: Registry,
+            $(pub $field: $ty,)*
+        }
+
+        fn new_metrics() -> Metrics {
+            let mut registry = Registry::with_prefix("payrail");
+            $(
+                let $field: $ty = $new;
+                registry.register($name, $help, $field.clone());
+            )*
+            Metrics { registry, $($field,)* }
+        }
+    };
 }
 
-fn new_metrics() -> Metrics {
-    let http_duration = Family::<RouteLabel, Histogram>::new_with_constructor(|| {
-        Histogram::new(exponential_buckets(0.0005, 2.0, 16))
-    });
-    let settle_batch_payments = Histogram::new(exponential_buckets(1.0, 2.0, 12));
-    let mut metrics = Metrics {
-        registry: Registry::with_prefix("payrail"),
-        http_requests: Family::default(),
-        http_duration,
-        payments_accepted: Counter::default(),
-        intake_group_payments: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
-        payments_settled: Family::default(),
-        redeliveries_ignored: Counter::default(),
-        settle_batch_payments,
-        lock_attempts: Family::default(),
-        lock_retries_parked: Counter::default(),
-        lock_wait: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
-        deliveries: Family::default(),
-        redelivered: Family::default(),
-        dead_lettered: Family::default(),
-        relay_republished: Counter::default(),
-        db_connections: Family::default(),
-    };
-    let r = &mut metrics.registry;
-    r.register("http_requests", "HTTP requests by route and status", metrics.http_requests.clone());
-    r.register(
-        "http_request_duration_seconds",
-        "HTTP request latency by route",
-        metrics.http_duration.clone(),
-    );
-    r.register("payments_accepted", "Payments committed and answered 202", metrics.payments_accepted.clone());
-    r.register(
-        "intake_group_payments",
-        "Payments recorded per insert and queued per message at intake",
-        metrics.intake_group_payments.clone(),
-    );
-    r.register(
-        "payments_settled",
-        "Payments moved out of pending, by outcome and reason",
-        metrics.payments_settled.clone(),
-    );
-    r.register(
-        "settle_redeliveries_ignored",
-        "Settle messages for payments already settled",
-        metrics.redeliveries_ignored.clone(),
-    );
-    r.register(
-        "settle_batch_payments",
-        "Payments applied per settle transaction",
-        metrics.settle_batch_payments.clone(),
-    );
-    r.register("lock_attempts", "Payment lock attempts by outcome", metrics.lock_attempts.clone());
-    r.register(
-        "lock_retries_parked",
-        "Busy payments sent to the retry queue",
-        metrics.lock_retries_parked.clone(),
-    );
-    r.register(
-        "lock_wait_seconds",
-        "Time from taking a chunk of messages to forwarding a locked batch",
-        metrics.lock_wait.clone(),
-    );
-    r.register("queue_deliveries", "Messages consumed, by queue", metrics.deliveries.clone());
-    r.register(
-        "queue_redeliveries",
-        "Messages consumed that the broker marked redelivered",
-        metrics.redelivered.clone(),
-    );
-    r.register(
-        "dead_lettered",
-        "Messages sent toward the dead-letter queue, by the queue they left",
-        metrics.dead_lettered.clone(),
-    );
-    r.register(
-        "relay_republished",
-        "Stale pending payments the relay published again",
-        metrics.relay_republished.clone(),
-    );
-    r.register(
-        "db_connections",
-        "Database pool connections by pool and state",
-        metrics.db_connections.clone(),
-    );
-    metrics
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+fn counts(buckets: u16) -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, buckets))
+}
+
+metrics! {
+    http_requests: Family<HttpLabels, Counter> =
+        "http_requests", "HTTP requests by route and status", Family::default();
+    http_duration: Family<RouteLabel, Histogram> =
+        "http_request_duration_seconds", "HTTP request latency by route", Family::new_with_constructor(latency);
+    payments_accepted: Counter =
+        "payments_accepted", "Payments committed and answered 202", Counter::default();
+    intake_group_payments: Histogram =
+        "intake_group_payments", "Payments recorded per insert and queued per message at intake", counts(11);
+    payments_settled: Family<OutcomeLabels, Counter> =
+        "payments_settled", "Payments moved out of pending, by outcome and reason", Family::default();
+    redeliveries_ignored: Counter =
+        "settle_redeliveries_ignored", "Settle messages for payments already settled", Counter::default();
+    settle_batch_payments: Histogram =
+        "settle_batch_payments", "Payments applied per settle transaction", counts(12);
+    lock_attempts: Family<LockLabels, Counter> =
+        "lock_attempts", "Payment lock attempts by outcome", Family::default();
+    lock_retries_parked: Counter =
+        "lock_retries_parked", "Busy payments sent to the retry queue", Counter::default();
+    lock_wait: Histogram =
+        "lock_wait_seconds", "Time from taking a chunk of messages to forwarding a locked batch",
+        Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+    deliveries: Family<QueueLabel, Counter> =
+        "queue_deliveries", "Messages consumed, by queue", Family::default();
+    redelivered: Family<QueueLabel, Counter> =
+        "queue_redeliveries", "Messages consumed that the broker marked redelivered", Family::default();
+    dead_lettered: Family<QueueLabel, Counter> =
+        "dead_lettered", "Messages sent toward the dead-letter queue, by the queue they left", Family::default();
+    relay_republished: Counter =
+        "relay_republished", "Stale pending payments the relay published again", Counter::default();
+    db_connections: Family<PoolLabels, Gauge> =
+        "db_connections", "Database pool connections by pool and state", Family::default();
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();

@@ -100,44 +100,58 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
 
 async fn write_plan(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
     if !plan.balances.is_empty() {
-        let (ids, balances): (Vec<Uuid>, Vec<i64>) =
-            plan.balances.iter().map(|(id, amount)| (id.as_uuid(), amount.minor())).unzip();
-        sqlx::query(
-            "UPDATE accounts SET balance = new.balance \
-             FROM UNNEST($1::uuid[], $2::bigint[]) AS new(id, balance) WHERE accounts.id = new.id",
-        )
-        .bind(&ids)
-        .bind(&balances)
-        .execute(&mut *tx)
-        .await?;
-
-        let mut accounts = Vec::new();
-        let mut payments = Vec::new();
-        let mut kinds = Vec::new();
-        let mut amounts = Vec::new();
-        for payment in plan.done() {
-            let minor = payment.amount.minor();
-            for (account, kind, amount) in
-                [(payment.from_account, "debit", -minor), (payment.to_account, "credit", minor)]
-            {
-                accounts.push(account.as_uuid());
-                payments.push(payment.id.as_uuid());
-                kinds.push(kind);
-                amounts.push(amount);
-            }
-        }
-        sqlx::query(
-            "INSERT INTO ledger_entries (account_id, payment_id, kind, amount) \
-             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bigint[])",
-        )
-        .bind(&accounts)
-        .bind(&payments)
-        .bind(&kinds)
-        .bind(&amounts)
-        .execute(&mut *tx)
-        .await?;
+        write_balances(tx, plan).await?;
+        write_entries(tx, plan).await?;
     }
+    write_outcomes(tx, plan).await
+}
 
+async fn write_balances(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
+    let (ids, balances): (Vec<Uuid>, Vec<i64>) =
+        plan.balances.iter().map(|(id, amount)| (id.as_uuid(), amount.minor())).unzip();
+    sqlx::query(
+        "UPDATE accounts SET balance = new.balance \
+         FROM UNNEST($1::uuid[], $2::bigint[]) AS new(id, balance) WHERE accounts.id = new.id",
+    )
+    .bind(&ids)
+    .bind(&balances)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The debit and the credit of every payment that is done.
+async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
+    let mut accounts = Vec::new();
+    let mut payments = Vec::new();
+    let mut kinds = Vec::new();
+    let mut amounts = Vec::new();
+    for payment in plan.done() {
+        let minor = payment.amount.minor();
+        for (account, kind, amount) in
+            [(payment.from_account, "debit", -minor), (payment.to_account, "credit", minor)]
+        {
+            accounts.push(account.as_uuid());
+            payments.push(payment.id.as_uuid());
+            kinds.push(kind);
+            amounts.push(amount);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bigint[])",
+    )
+    .bind(&accounts)
+    .bind(&payments)
+    .bind(&kinds)
+    .bind(&amounts)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves every planned payment out of `pending`, to its outcome.
+async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
     let mut ids = Vec::with_capacity(plan.outcomes.len());
     let mut statuses = Vec::with_capacity(plan.outcomes.len());
     let mut reasons: Vec<Option<&str>> = Vec::with_capacity(plan.outcomes.len());
