@@ -31,7 +31,9 @@ const DATA: &str = "/data";
 const CONF_DIR: &str = "/etc/payrail";
 const CONF_FILE: &str = "redis.conf";
 const START_FILE: &str = "start.sh";
-const AUTH_DIR: &str = "/etc/payrail/auth";
+/// Beside the ConfigMap's mount, not inside it, where its mount point would
+/// have to be made inside that read-only volume.
+const AUTH_DIR: &str = "/etc/payrail-auth";
 const AUTH_FILE: &str = "auth.conf";
 
 /// The URL of each node, for `REDIS_URLS`; the password is expanded from
