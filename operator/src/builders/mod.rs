@@ -28,7 +28,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -215,6 +215,24 @@ pub fn selector_labels(cr: &PaymentCluster, component: Component) -> BTreeMap<St
 
 pub fn selector(cr: &PaymentCluster, component: Component) -> LabelSelector {
     LabelSelector { match_labels: Some(selector_labels(cr, component)), ..LabelSelector::default() }
+}
+
+/// The pods of any of `components` of this cluster.
+pub fn components_selector(cr: &PaymentCluster, components: &[Component]) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(
+            [
+                ("app.kubernetes.io/name".to_owned(), "payrail".to_owned()),
+                ("app.kubernetes.io/instance".to_owned(), cr.name_any()),
+            ]
+            .into(),
+        ),
+        match_expressions: Some(vec![LabelSelectorRequirement {
+            key: "app.kubernetes.io/component".into(),
+            operator: "In".into(),
+            values: Some(components.iter().map(|c| c.label().to_owned()).collect()),
+        }]),
+    }
 }
 
 /// The label selector of every object the operator applied for `cr`

@@ -3,12 +3,9 @@
 //! replica (a node failure must not take both). `Required` by default;
 //! `Preferred` lets a one-node cluster run at all.
 
-use k8s_openapi::api::core::v1::{Affinity, PodAffinityTerm, PodAntiAffinity, WeightedPodAffinityTerm};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
-use kube::ResourceExt;
-
-use super::Component;
+use super::{Component, components_selector};
 use crate::crd::{AntiAffinity, PaymentCluster};
+use k8s_openapi::api::core::v1::{Affinity, PodAffinityTerm, PodAntiAffinity, WeightedPodAffinityTerm};
 
 const HOSTNAME: &str = "kubernetes.io/hostname";
 
@@ -17,20 +14,7 @@ const HOSTNAME: &str = "kubernetes.io/hostname";
 pub fn apart(cr: &PaymentCluster, apart_from: &[Component]) -> Affinity {
     let term = PodAffinityTerm {
         topology_key: HOSTNAME.into(),
-        label_selector: Some(LabelSelector {
-            match_labels: Some(
-                [
-                    ("app.kubernetes.io/name".to_owned(), "payrail".to_owned()),
-                    ("app.kubernetes.io/instance".to_owned(), cr.name_any()),
-                ]
-                .into(),
-            ),
-            match_expressions: Some(vec![LabelSelectorRequirement {
-                key: "app.kubernetes.io/component".into(),
-                operator: "In".into(),
-                values: Some(apart_from.iter().map(|c| c.label().to_owned()).collect()),
-            }]),
-        }),
+        label_selector: Some(components_selector(cr, apart_from)),
         ..PodAffinityTerm::default()
     };
     let anti = match cr.spec.anti_affinity {

@@ -13,14 +13,13 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction, PodSpec, PodTemplateSpec,
     Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
-use kube::ResourceExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::app::{plain, secret_env};
 use super::credentials::{POSTGRES_PASSWORD, REPLICATION_PASSWORD};
 use super::{
-    CONFIG_CHECKSUM, Child, Component, Names, Observed, checksum, data_of, disruption_budget, labels, meta,
-    placement, retention, security, selector, selector_labels, volume_claim,
+    CONFIG_CHECKSUM, Child, Component, Names, Observed, checksum, components_selector, data_of,
+    disruption_budget, labels, meta, placement, retention, security, selector, selector_labels, volume_claim,
 };
 use crate::pod::{self, PostgresSettings};
 use crate::validate::ValidatedCluster;
@@ -70,23 +69,7 @@ pub fn children(
         children.push(statefulset(valid, observed, Component::PostgresReplica, &config));
     }
     // Primary and replica together: a drain evicts one of them at a time.
-    let both = LabelSelector {
-        match_labels: Some(
-            [
-                ("app.kubernetes.io/name".to_owned(), "payrail".to_owned()),
-                ("app.kubernetes.io/instance".to_owned(), cr.name_any()),
-            ]
-            .into(),
-        ),
-        match_expressions: Some(vec![LabelSelectorRequirement {
-            key: "app.kubernetes.io/component".into(),
-            operator: "In".into(),
-            values: Some(vec![
-                Component::PostgresPrimary.label().to_owned(),
-                Component::PostgresReplica.label().to_owned(),
-            ]),
-        }]),
-    };
+    let both = components_selector(cr, &[Component::PostgresPrimary, Component::PostgresReplica]);
     children.push(disruption_budget(cr, names.postgres(), Component::PostgresPrimary, both));
     children.insert(0, scripts);
     children

@@ -292,6 +292,20 @@ fn degraded(status: &PaymentClusterStatus) -> (String, String, String) {
     (c.status.clone(), c.reason.clone(), c.message.clone())
 }
 
+/// A default cluster after its first reconcile, with these claims
+/// (StatefulSet, component) of 10Gi made by the StatefulSet controller.
+async fn up_with_claims(claims: &[(&str, &str)]) -> (Fake, Arc<Context>, PaymentCluster) {
+    let fake = Fake::default();
+    let ctx = context(&fake);
+    let mut cr = cluster(json!({}));
+    reconcile_once(&fake, &ctx, &mut cr).await;
+    for (statefulset, component) in claims {
+        let (path, pvc) = claim(statefulset, component, "10Gi");
+        fake.put(&path, pvc);
+    }
+    (fake, ctx, cr)
+}
+
 /// Runs one reconcile of `cr` and returns the calls it made; the status it
 /// wrote becomes the resource's, as the next watch event would carry it.
 async fn reconcile_once(fake: &Fake, ctx: &Arc<Context>, cr: &mut PaymentCluster) -> Vec<Call> {
@@ -308,16 +322,9 @@ async fn reconcile_once(fake: &Fake, ctx: &Arc<Context>, cr: &mut PaymentCluster
 // and nothing after the data services is held back.
 #[tokio::test]
 async fn a_larger_volume_expands_the_claims_and_every_other_change_still_applies() {
-    let fake = Fake::default();
-    let ctx = context(&fake);
-    let mut cr = cluster(json!({}));
-    reconcile_once(&fake, &ctx, &mut cr).await;
-    for (path, pvc) in [
-        claim("mini-postgres", "postgres-primary", "10Gi"),
-        claim("mini-postgres-ro", "postgres-replica", "10Gi"),
-    ] {
-        fake.put(&path, pvc);
-    }
+    let (fake, ctx, mut cr) =
+        up_with_claims(&[("mini-postgres", "postgres-primary"), ("mini-postgres-ro", "postgres-replica")])
+            .await;
 
     cr.spec.postgres.storage.size = "20Gi".into();
     cr.spec.app.image = "ghcr.io/payrail/payment-app:0.2.0".into();
@@ -345,12 +352,8 @@ async fn a_larger_volume_expands_the_claims_and_every_other_change_still_applies
 // Bug 1: a smaller size is refused with a message; the volumes stay.
 #[tokio::test]
 async fn a_smaller_volume_is_refused_and_says_why() {
-    let fake = Fake::default();
-    let ctx = context(&fake);
-    let mut cr = cluster(json!({}));
-    reconcile_once(&fake, &ctx, &mut cr).await;
-    let (path, pvc) = claim("mini-postgres", "postgres-primary", "10Gi");
-    fake.put(&path, pvc);
+    let (fake, ctx, mut cr) = up_with_claims(&[("mini-postgres", "postgres-primary")]).await;
+    let path = format!("{NS}/persistentvolumeclaims/data-mini-postgres-0");
 
     cr.spec.postgres.storage.size = "5Gi".into();
     cr.spec.app.image = "ghcr.io/payrail/payment-app:0.2.0".into();
@@ -396,10 +399,7 @@ async fn a_refused_child_never_stops_the_others() {
 // Bug 2: what is no longer built is deleted, and only what the operator made.
 #[tokio::test]
 async fn children_no_longer_built_are_pruned_and_nothing_else() {
-    let fake = Fake::default();
-    let ctx = context(&fake);
-    let mut cr = cluster(json!({}));
-    reconcile_once(&fake, &ctx, &mut cr).await;
+    let (fake, ctx, mut cr) = up_with_claims(&[]).await;
     assert!(fake.exists(&format!("{APPS}/statefulsets/mini-postgres-ro")));
     // A ConfigMap with the cluster's labels that the operator did not make.
     fake.put(
@@ -455,12 +455,7 @@ async fn every_pod_passes_pod_security_restricted() {
 // no password is made up for data that was initialised with another.
 #[tokio::test]
 async fn a_lost_credentials_secret_is_never_silently_replaced() {
-    let fake = Fake::default();
-    let ctx = context(&fake);
-    let mut cr = cluster(json!({}));
-    reconcile_once(&fake, &ctx, &mut cr).await;
-    let (path, pvc) = claim("mini-postgres", "postgres-primary", "10Gi");
-    fake.put(&path, pvc);
+    let (fake, ctx, mut cr) = up_with_claims(&[("mini-postgres", "postgres-primary")]).await;
     // Someone deletes the Secret; the PostgreSQL volume stays.
     fake.remove(&format!("{NS}/secrets/mini-credentials"));
     let calls = reconcile_once(&fake, &ctx, &mut cr).await;
