@@ -546,3 +546,156 @@ fn the_grace_period_follows_the_apps_shutdown_bound() {
     let grace = d.spec.and_then(|s| s.template.spec).and_then(|p| p.termination_grace_period_seconds);
     assert_eq!(grace, Some(60));
 }
+
+fn checksum_of(children: &[Child], kind: &str, name: &str) -> String {
+    let template = match find(children, kind, name) {
+        Child::Deployment(d) => d.spec.clone().map(|s| s.template),
+        Child::StatefulSet(s) => s.spec.clone().map(|s| s.template),
+        _ => None,
+    };
+    template
+        .and_then(|t| t.metadata)
+        .and_then(|m| m.annotations)
+        .and_then(|a| a.get(CONFIG_CHECKSUM).cloned())
+        .unwrap_or_else(|| panic!("{name} has no checksum"))
+}
+
+// An edit of a Secret or ConfigMap a pod reads rolls that pod, the user's
+// API-tokens Secret included; nothing else does.
+#[test]
+fn pods_roll_when_what_they_read_changes() {
+    let cr = fixture("full"); // API tokens from the Secret shop-tokens
+    let credentials = Credentials::complete(None, &mut Counting(0));
+    let tokens = |value: &str| Observed {
+        tokens: Some(Secret {
+            data: Some([("tokens".to_owned(), ByteString(value.as_bytes().to_vec()))].into()),
+            ..Secret::default()
+        }),
+        ..Observed::default()
+    };
+    let before = build(&valid(&cr), &credentials, &tokens("one"));
+    let same = build(&valid(&cr), &credentials, &tokens("one"));
+    let new_token = build(&valid(&cr), &credentials, &tokens("two"));
+    let new_passwords = build(&valid(&cr), &Credentials::complete(None, &mut Counting(50)), &tokens("one"));
+    let app = |c: &[Child]| checksum_of(c, "Deployment", "full-app");
+    let redis = |c: &[Child]| checksum_of(c, "StatefulSet", "full-redis");
+    assert_eq!(app(&before), app(&same));
+    assert_ne!(app(&before), app(&new_token), "a new API token rolls the app");
+    assert_eq!(redis(&before), redis(&new_token), "and nothing else");
+    for (kind, name) in [
+        ("Deployment", "full-app"),
+        ("StatefulSet", "full-redis"),
+        ("StatefulSet", "full-postgres"),
+        ("StatefulSet", "full-rabbitmq"),
+    ] {
+        assert_ne!(checksum_of(&before, kind, name), checksum_of(&new_passwords, kind, name), "{name}");
+    }
+    // A new Redis setting rolls the Redis nodes.
+    let mut fsync = cr.clone();
+    fsync.spec.redis.crash_safety = crate::crd::RedisCrashSafety::FsyncAlways;
+    assert_ne!(redis(&before), redis(&build(&valid(&fsync), &credentials, &tokens("one"))));
+}
+
+// Only the app reaches the data services; the switch turns them off.
+#[test]
+fn network_policies_let_only_the_app_reach_the_data_services() {
+    let children = built("minimal");
+    let policies: Vec<_> = children
+        .iter()
+        .filter_map(|c| match c {
+            Child::NetworkPolicy(p) => Some(p.spec.clone().expect("spec")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(policies.len(), 5);
+    let component =
+        |s: &LabelSelector| s.match_labels.as_ref().expect("labels")["app.kubernetes.io/component"].clone();
+    for policy in &policies {
+        let target = component(policy.pod_selector.as_ref().expect("selector"));
+        let rule = &policy.ingress.as_ref().expect("ingress")[0];
+        let from: Vec<String> = rule
+            .from
+            .iter()
+            .flatten()
+            .map(|peer| component(peer.pod_selector.as_ref().expect("pods")))
+            .collect();
+        let port = rule.ports.as_ref().expect("ports")[0].port.clone();
+        use IntOrString::Int;
+        let expected: (&[&str], i32) = match target.as_str() {
+            "postgres-primary" => (&["app", "postgres-replica"], 5432),
+            "postgres-replica" => (&["app"], 5432),
+            "redis" => (&["app"], 6379),
+            "rabbitmq" => (&["app"], 5672),
+            "app" => (&[], 8080),
+            other => panic!("a policy for {other}"),
+        };
+        assert_eq!(
+            (from.as_slice(), port),
+            (
+                expected.0.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>().as_slice(),
+                Some(Int(expected.1))
+            ),
+            "{target}"
+        );
+    }
+    let off = built_from(serde_json::json!({"networkPolicies": false}));
+    assert!(!off.iter().any(|c| matches!(c, Child::NetworkPolicy(_))));
+}
+
+// Redis nodes and the PostgreSQL pair keep apart; drains take one at a time.
+#[test]
+fn data_pods_keep_apart_and_drain_one_at_a_time() {
+    let affinity = |children: &[Child], name: &str| {
+        let s = statefulset(children, name);
+        s.spec
+            .and_then(|s| s.template.spec)
+            .and_then(|p| p.affinity)
+            .and_then(|a| a.pod_anti_affinity)
+            .expect("anti")
+    };
+    let required = built("minimal");
+    let redis = affinity(&required, "mini-redis");
+    let term = &redis.required_during_scheduling_ignored_during_execution.expect("required")[0];
+    assert_eq!(term.topology_key, "kubernetes.io/hostname");
+    let values = |t: &k8s_openapi::api::core::v1::PodAffinityTerm| {
+        t.label_selector.clone().and_then(|s| s.match_expressions).expect("expr")[0]
+            .values
+            .clone()
+            .expect("values")
+    };
+    assert_eq!(values(term), ["redis"]);
+    let replica = affinity(&required, "mini-postgres-ro");
+    assert_eq!(
+        values(&replica.required_during_scheduling_ignored_during_execution.expect("required")[0]),
+        ["postgres-primary"]
+    );
+    let preferred = built_from(serde_json::json!({"antiAffinity": "Preferred"}));
+    let redis = affinity(&preferred, "mini-redis");
+    assert!(
+        redis.required_during_scheduling_ignored_during_execution.is_none(),
+        "a one-node cluster can schedule"
+    );
+    assert_eq!(redis.preferred_during_scheduling_ignored_during_execution.expect("preferred")[0].weight, 100);
+
+    for name in ["mini-redis", "mini-postgres", "mini-rabbitmq", "mini-app"] {
+        let pdb = match find(&required, "PodDisruptionBudget", name) {
+            Child::PodDisruptionBudget(p) => p.spec.clone().expect("spec"),
+            _ => unreachable!(),
+        };
+        assert_eq!(pdb.max_unavailable, Some(IntOrString::Int(1)), "{name}");
+    }
+}
+
+// Every data container has its resources, from the spec's defaults.
+#[test]
+fn every_container_has_resources() {
+    for (owner, pod) in every_pod(&built("minimal")) {
+        for c in pod.init_containers.iter().flatten().chain(&pod.containers) {
+            let resources = c.resources.clone().unwrap_or_else(|| panic!("{owner}/{}", c.name));
+            for (what, set) in [("requests", resources.requests), ("limits", resources.limits)] {
+                let set = set.unwrap_or_else(|| panic!("{owner}/{}: no {what}", c.name));
+                assert!(set.contains_key("cpu") && set.contains_key("memory"), "{owner}/{}: {what}", c.name);
+            }
+        }
+    }
+}
