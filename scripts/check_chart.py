@@ -3,7 +3,7 @@
 
     scripts/check_chart.py             run every check (scripts/check-chart installs what it needs)
     scripts/check_chart.py spec-fields print the CRD's spec fields as the docs' reference table
-    scripts/check_chart.py rbac-rules  print the RBAC rules operator/src/controller.rs needs
+    scripts/check_chart.py rbac-rules  print the RBAC rules the controller's API calls need
 
 The chart is linted and rendered with Helm's own code (helm-python-sdk binds
 Helm v4's Go SDK), with its default values and with each values file in
