@@ -5,8 +5,10 @@
 //!
 //! A leader stops reconciling as soon as it cannot renew the Lease (an
 //! API error, a partition), not only when it sees another holder: the
-//! renewal is attempted `grace` seconds before the Lease expires, so the
-//! old leader has stopped before anyone else may take the Lease. (The
+//! renewal is attempted `grace` seconds before the Lease expires, and the
+//! Lease's client gives up on a call well within `grace`
+//! (`server::lease_client`), so the old leader has stopped before anyone
+//! else may take the Lease. (The
 //! crate's own `watch()` keeps reporting leadership through renewal
 //! errors, so this drives `changed()` directly.) A term that ends on an
 //! error starts a fresh campaign with a fresh manager, whose view of the

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -58,13 +59,25 @@ pub async fn run(metrics_addr: SocketAddr, election: Option<Election>) -> anyhow
     match election {
         Some(election) => {
             let work = |stop| controller::run(client.clone(), context.clone(), stop);
-            leader::lead(client.clone(), &election, metrics, shutdown.clone(), work).await?;
+            leader::lead(lease_client(&election).await?, &election, metrics, shutdown.clone(), work).await?;
         }
         None => controller::run(client, context, shutdown.clone()).await,
     }
     shutdown.cancel();
     server.await??;
     Ok(())
+}
+
+/// A client for the Lease whose calls give up well within the renewal
+/// margin: a renewal that hangs (a partition that drops packets) must fail
+/// in time for the leader to stop before its Lease can pass on.
+async fn lease_client(election: &Election) -> anyhow::Result<Client> {
+    let mut config = kube::Config::infer().await?;
+    let limit = Duration::from_secs(election.grace.saturating_sub(1).max(1));
+    config.connect_timeout = Some(limit);
+    config.read_timeout = Some(limit);
+    config.write_timeout = Some(limit);
+    Ok(Client::try_from(config)?)
 }
 
 async fn render_metrics(State(metrics): State<Arc<Metrics>>) -> String {
