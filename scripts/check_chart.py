@@ -464,7 +464,7 @@ def run_checks() -> int:
         check(f"checkov ({label})", checkov, objects)
         check(f"operator Deployment ({label})", check_deployment, objects, merged)
         if merged["rbac"]["create"]:
-            check(f"ClusterRole = controller.rs's API calls ({label})", check_rbac, objects)
+            check(f"RBAC = the controller's API calls ({label})", check_rbac, objects)
     check("examples", check_examples)
     check("minimum Kubernetes version", check_minimum_version)
     check("docs spec reference", lambda: docs_check.check_spec_reference(DOCS.read_text(), crd()))
