@@ -38,8 +38,12 @@ if [ -s "$PGDATA/PG_VERSION" ]; then
     exit 0
   fi
   # slot_type|restart_lsn: both empty when there is no such slot,
-  # restart_lsn empty when the primary gave the slot up.
-  slot=$(psql "$replication" -XAtc "READ_REPLICATION_SLOT $REPLICA_SLOT")
+  # restart_lsn empty when the primary gave the slot up. (PostgreSQL 15 or
+  # newer; an older primary cannot say, and the replica starts as it is.)
+  if ! slot=$(psql "$replication" -XAtc "READ_REPLICATION_SLOT $REPLICA_SLOT"); then
+    echo "payrail: cannot read the slot $REPLICA_SLOT on the primary; starting the replica as it is"
+    exit 0
+  fi
   if [ -n "${slot%%|*}" ] && [ -n "$(echo "$slot" | cut -d'|' -f2)" ]; then
     echo "payrail: $PGDATA already holds a replica and its slot $REPLICA_SLOT is kept; starting it as it is"
     exit 0
