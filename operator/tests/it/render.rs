@@ -82,7 +82,7 @@ fn run(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} (scripts/test installs it): {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {program} (scripts/check-chart installs it): {e}"));
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
     text
