@@ -456,14 +456,23 @@ async fn every_pod_passes_pod_security_restricted() {
 #[tokio::test]
 async fn a_lost_credentials_secret_is_never_silently_replaced() {
     let (fake, ctx, mut cr) = up_with_claims(&[("mini-postgres", "postgres-primary")]).await;
+    let secret = format!("{NS}/secrets/mini-credentials");
+    let backup = fake.get(&secret).unwrap();
     // Someone deletes the Secret; the PostgreSQL volume stays.
-    fake.remove(&format!("{NS}/secrets/mini-credentials"));
+    fake.remove(&secret);
     let calls = reconcile_once(&fake, &ctx, &mut cr).await;
     assert!(!fake.exists(&format!("{NS}/secrets/mini-credentials")), "no new passwords for old data");
     assert!(applies(&calls).is_empty(), "nothing that reads the passwords is applied");
     let status = status_patch(&calls).expect("status");
-    let (degraded, reason, message) = degraded(&status);
-    assert_eq!((degraded.as_str(), reason.as_str()), ("True", "CredentialsLost"));
+    let (lost, reason, message) = degraded(&status);
+    assert_eq!((lost.as_str(), reason.as_str()), ("True", "CredentialsLost"));
     assert!(message.contains("mini-credentials") && message.contains("docs/operator.md"), "{message}");
     assert_eq!(events(&calls), ["CredentialsLost"]);
+
+    // Restored from the backup (docs/operator.md): applied with its values.
+    fake.put(&secret, backup.clone());
+    let calls = reconcile_once(&fake, &ctx, &mut cr).await;
+    let applied = applies(&calls).into_iter().find(|c| c.path == secret).expect("the Secret applied");
+    assert_eq!(applied.body["data"], backup["data"], "the restored passwords, not new ones");
+    assert_eq!(degraded(&cr.status.clone().unwrap()).0, "False");
 }
