@@ -476,3 +476,26 @@ async fn a_lost_credentials_secret_is_never_silently_replaced() {
     assert_eq!(applied.body["data"], backup["data"], "the restored passwords, not new ones");
     assert_eq!(degraded(&cr.status.clone().unwrap()).0, "False");
 }
+
+// Server-side apply: a person's apply of a field the operator owns is a
+// conflict; forced, it wins until the next reconcile puts the field back.
+#[tokio::test]
+async fn fields_the_operator_owns_are_put_back() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::Api;
+    use kube::api::{Patch, PatchParams};
+
+    let (fake, ctx, mut cr) = up_with_claims(&[]).await;
+    let deployments: Api<Deployment> = Api::namespaced(fake.client(), "shop");
+    let scale = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "mini-app"}, "spec": {"replicas": 10}});
+    let refused = deployments.patch("mini-app", &PatchParams::apply("kubectl"), &Patch::Apply(&scale)).await;
+    assert!(matches!(refused, Err(kube::Error::Api(ref s)) if s.code == 409), "{refused:?}");
+    deployments
+        .patch("mini-app", &PatchParams::apply("kubectl").force(), &Patch::Apply(&scale))
+        .await
+        .unwrap();
+    assert_eq!(fake.get(&format!("{APPS}/deployments/mini-app")).unwrap()["spec"]["replicas"], 10);
+
+    reconcile_once(&fake, &ctx, &mut cr).await;
+    assert_eq!(fake.get(&format!("{APPS}/deployments/mini-app")).unwrap()["spec"]["replicas"], 3);
+}
