@@ -287,9 +287,15 @@ def check_deployment(objects: list[dict], values: dict) -> str:
         problems.append("privilege escalation is not turned off")
     if context.get("capabilities", {}).get("drop") != ["ALL"]:
         problems.append("capabilities are not all dropped")
+    seccomp = context.get("seccompProfile") or pod_context.get("seccompProfile") or {}
+    if seccomp.get("type") not in ("RuntimeDefault", "Localhost"):
+        problems.append("no RuntimeDefault seccomp profile (Pod Security restricted)")
     if problems:
         raise Failure("; ".join(problems))
-    return f"{container['image']}, RUST_LOG={values['logLevel']}, non-root, read-only root, metrics on {port}"
+    return (
+        f"{container['image']}, RUST_LOG={values['logLevel']}, non-root, read-only root, seccomp, "
+        f"metrics on {port}"
+    )
 
 
 def check_rbac(objects: list[dict]) -> str:
