@@ -3,16 +3,21 @@
 
     scripts/check_chart.py             run every check (scripts/check-chart installs what it needs)
     scripts/check_chart.py spec-fields print the CRD's spec fields as the docs' reference table
-    scripts/check_chart.py rbac-rules  print the RBAC rules operator/src/controller.rs needs
+    scripts/check_chart.py rbac-rules  print the RBAC rules the controller's API calls need
 
 The chart is linted and rendered with Helm's own code (helm-python-sdk binds
 Helm v4's Go SDK), with its default values and with each values file in
 charts/payment-operator/ci/. Every rendered object, and the chart's CRD, is
-validated with `kubernetes-validate --strict` against the Kubernetes 1.33
-schemas. The ClusterRole is compared, rule by rule, with the API calls that
-operator/src/controller.rs makes (controller_rbac.py), so a kind or a verb
-added to the controller without RBAC, or RBAC left behind after one is
-removed, fails. docs/operator.md's spec reference is compared with the CRD,
+validated with `kubernetes-validate --strict` against the schemas of both
+the oldest and the newest supported Kubernetes (scripts/kubernetes-versions,
+which the chart's kubeVersion and docs/operator.md must agree with), and
+checked with checkov (skips, each with its reason, in scripts/checkov.yaml;
+the operator's render tests run checkov over what the operator renders).
+The ClusterRole and the leader-election Role are compared, rule by rule,
+with the API calls the controller makes (operator/src/controller.rs,
+leader.rs and reconcile/; controller_rbac.py), so a kind or a verb added to
+the controller without RBAC, or RBAC left behind after one is removed,
+fails. docs/operator.md's spec reference is compared with the CRD,
 field by field, and the chart README with values.yaml (docs_check.py).
 The Dockerfiles are linted with hadolint and compose.yaml is validated with
 `docker compose config` (both binaries come from PyPI; neither needs a
@@ -38,13 +43,13 @@ import yaml
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
 import docs_check  # noqa: E402
-from controller_rbac import describe, granted_permissions, required_permissions  # noqa: E402
+from controller_rbac import LEASE, controller_sources, describe, granted_permissions, required_permissions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "payment-operator"
 CRD = ROOT / "crds" / "paymentclusters.payrail.dev.yaml"
 CHART_CRD = CHART / "crds" / CRD.name
-CONTROLLER = ROOT / "operator" / "src" / "controller.rs"
+OPERATOR_SRC = ROOT / "operator" / "src"
 STATUS = ROOT / "operator" / "src" / "status.rs"
 APP_BUILDER = ROOT / "operator" / "src" / "builders" / "app.rs"
 DOCS = ROOT / "docs" / "operator.md"
@@ -54,7 +59,12 @@ CRD_SCHEMA_CHECK = ROOT / "operator" / "tests" / "validate.py"
 COMPOSE = ROOT / "compose.yaml"
 DOCKERFILES = {"payment-app": ROOT / "Dockerfile.payment-app", "payment-operator": ROOT / "Dockerfile.operator"}
 
-KUBERNETES_VERSION = "1.33.0"
+VERSIONS = dict(
+    line.split("=", 1) for line in (ROOT / "scripts" / "kubernetes-versions").read_text().splitlines()
+    if line and not line.startswith("#")
+)
+MINIMUM, NEWEST = VERSIONS["minimum"], VERSIONS["newest"]
+CHECKOV_CONFIG = ROOT / "scripts" / "checkov.yaml"
 RELEASE = "payment-operator"
 NAMESPACE = "payrail-system"
 
@@ -109,20 +119,46 @@ def kubernetes_validate(objects: list[dict]) -> str:
         yaml.safe_dump_all(objects, f, sort_keys=False)
         path = f.name
     try:
+        for version in (MINIMUM, NEWEST):
+            out = subprocess.run(
+                [tool("kubernetes-validate"), "--strict", "--kubernetes-version", version, path],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            report = (out.stdout + out.stderr).replace(path, "<rendered>")
+            passed = [line for line in report.splitlines() if " passed for resource " in line]
+            problems = [line for line in report.splitlines() if line.startswith(("ERROR", "WARN", "FATAL"))]
+            if out.returncode != 0 or problems or len(passed) != len(objects):
+                raise Failure(f"Kubernetes {version}: {len(passed)}/{len(objects)} objects passed:\n{report.strip()}")
+    finally:
+        Path(path).unlink()
+    return f"{len(objects)} objects valid against Kubernetes {MINIMUM} and {NEWEST}"
+
+
+def checkov(objects: list[dict]) -> str:
+    """checkov's Kubernetes checks over the objects; every failed check fails."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "rendered.yaml"
+        path.write_text(yaml.safe_dump_all(objects, sort_keys=False))
         out = subprocess.run(
-            [tool("kubernetes-validate"), "--strict", "--kubernetes-version", KUBERNETES_VERSION, path],
+            [tool("checkov"), "--config-file", str(CHECKOV_CONFIG), "--framework", "kubernetes", "--quiet",
+             "--compact", "--output", "json", "--file", str(path)],
             capture_output=True,
             text=True,
             check=False,
         )
-    finally:
-        Path(path).unlink()
-    report = (out.stdout + out.stderr).replace(path, "<rendered>")
-    passed = [line for line in report.splitlines() if " passed for resource " in line]
-    problems = [line for line in report.splitlines() if line.startswith(("ERROR", "WARN", "FATAL"))]
-    if out.returncode != 0 or problems or len(passed) != len(objects):
-        raise Failure(f"{len(passed)}/{len(objects)} objects passed:\n{report.strip()}")
-    return f"{len(objects)} objects valid against Kubernetes {KUBERNETES_VERSION}"
+    try:
+        report = json.loads(out.stdout or "{}")
+    except json.JSONDecodeError:
+        raise Failure(f"checkov did not report:\n{out.stdout}{out.stderr}")
+    results = report.get("results", {}) if isinstance(report, dict) else {}
+    failed = results.get("failed_checks", [])
+    if out.returncode not in (0, 1) or failed:
+        lines = [f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in failed]
+        raise Failure("\n".join(lines) or f"checkov exited {out.returncode}:\n{out.stderr}")
+    summary = report.get("summary", {}) if isinstance(report, dict) else {}
+    return f"{summary.get('passed', 0)} checks passed, {summary.get('skipped', 0)} skipped (scripts/checkov.yaml)"
 
 
 def fullname(values: dict) -> str:
@@ -167,7 +203,7 @@ def check_chart_crd_valid() -> str:
 def check_lint(values: dict | None) -> str:
     import helm_python as helm
 
-    report = helm.lint(CHART, values, strict=True, kube_version=f"v{KUBERNETES_VERSION}")
+    report = helm.lint(CHART, values, strict=True, kube_version=f"v{MINIMUM}")
     serious = [m for m in report["messages"] if m["severity"] >= 2]
     if report["errors"] or serious:
         raise Failure("\n".join(f"{m['path']}: {m['error']}" for m in serious) or str(report["errors"]))
@@ -178,10 +214,12 @@ def check_lint(values: dict | None) -> str:
 def check_objects(objects: list[dict], values: dict) -> str:
     kinds = sorted(o["kind"] for o in objects)
     expected = ["Deployment", "Service"]
+    if values["networkPolicy"]["enabled"]:
+        expected.append("NetworkPolicy")
     if values["serviceAccount"]["create"]:
         expected.append("ServiceAccount")
     if values["rbac"]["create"]:
-        expected += ["ClusterRole", "ClusterRoleBinding"]
+        expected += ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
     if kinds != sorted(expected):
         raise Failure(f"rendered {kinds}, expected {sorted(expected)}")
     namespaced = [o for o in objects if o["kind"] not in ("ClusterRole", "ClusterRoleBinding")]
@@ -197,8 +235,11 @@ def check_deployment(objects: list[dict], values: dict) -> str:
     spec = deployment["spec"]
     pod = spec["template"]["spec"]
     problems = []
-    if spec.get("replicas") != 1 or spec.get("strategy", {}).get("type") != "Recreate":
-        problems.append("not a single replica replaced with Recreate (the operator has no leader election)")
+    strategy = spec.get("strategy", {})
+    if spec.get("replicas") != values["replicaCount"] or strategy.get("type") != "RollingUpdate":
+        problems.append(f"not {values['replicaCount']} replicas with a rolling update")
+    if strategy.get("rollingUpdate", {}).get("maxUnavailable") != 0:
+        problems.append("a rolling update may take the leader away before its successor runs")
     [container] = pod["containers"]
     tag = values["image"]["tag"] or yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
     if container["image"] != f"{values['image']['repository']}:{tag}":
@@ -212,6 +253,8 @@ def check_deployment(objects: list[dict], values: dict) -> str:
         ("LOG_FORMAT", values["logFormat"]),
         ("METRICS_ADDR", f"0.0.0.0:{port}"),
         ("POD_NAME", {"fieldRef": {"fieldPath": "metadata.name"}}),
+        ("POD_NAMESPACE", {"fieldRef": {"fieldPath": "metadata.namespace"}}),
+        ("LEASE_NAME", fullname(values)),
     ]:
         if env.get(name) != want:
             problems.append(f"{name} is {env.get(name)!r}, expected {want!r}")
@@ -244,14 +287,21 @@ def check_deployment(objects: list[dict], values: dict) -> str:
         problems.append("privilege escalation is not turned off")
     if context.get("capabilities", {}).get("drop") != ["ALL"]:
         problems.append("capabilities are not all dropped")
+    seccomp = context.get("seccompProfile") or pod_context.get("seccompProfile") or {}
+    if seccomp.get("type") not in ("RuntimeDefault", "Localhost"):
+        problems.append("no RuntimeDefault seccomp profile (Pod Security restricted)")
     if problems:
         raise Failure("; ".join(problems))
-    return f"{container['image']}, RUST_LOG={values['logLevel']}, non-root, read-only root, metrics on {port}"
+    return (
+        f"{container['image']}, RUST_LOG={values['logLevel']}, non-root, read-only root, seccomp, "
+        f"metrics on {port}"
+    )
 
 
 def check_rbac(objects: list[dict]) -> str:
     role = only(objects, "ClusterRole")
     binding = only(objects, "ClusterRoleBinding")
+    lease_role, lease_binding = only(objects, "Role"), only(objects, "RoleBinding")
     pod = only(objects, "Deployment")["spec"]["template"]["spec"]
     subjects = binding.get("subjects") or []
     if binding["roleRef"] != {
@@ -262,18 +312,26 @@ def check_rbac(objects: list[dict]) -> str:
         raise Failure(f"the ClusterRoleBinding refers to {binding['roleRef']}, not the chart's ClusterRole")
     if subjects != [{"kind": "ServiceAccount", "name": pod["serviceAccountName"], "namespace": NAMESPACE}]:
         raise Failure(f"the ClusterRoleBinding binds {subjects}, not the operator's ServiceAccount")
-    needed = required_permissions(CONTROLLER.read_text(), crd())
+    needed = required_permissions(controller_sources(OPERATOR_SRC), crd())
+    lease_verbs = needed.pop(LEASE, set())
+    if granted_permissions(lease_role) != {LEASE: lease_verbs}:
+        raise Failure(f"the leader Role grants {granted_permissions(lease_role)}, the code needs {LEASE}: {lease_verbs}")
+    if lease_role["metadata"].get("namespace") != NAMESPACE or lease_binding["subjects"] != subjects:
+        raise Failure("the leader Role is not in the release namespace, bound to the operator's ServiceAccount")
     granted = granted_permissions(role)
     missing = {k: v - granted.get(k, set()) for k, v in needed.items() if v - granted.get(k, set())}
     extra = {k: v - needed.get(k, set()) for k, v in granted.items() if v - needed.get(k, set())}
     if missing or extra:
         message = []
         if missing:
-            message.append(f"controller.rs needs, the ClusterRole lacks:\n{describe(missing)}")
+            message.append(f"the controller needs, the ClusterRole lacks:\n{describe(missing)}")
         if extra:
-            message.append(f"the ClusterRole grants, controller.rs never uses:\n{describe(extra)}")
+            message.append(f"the ClusterRole grants, the controller never uses:\n{describe(extra)}")
         raise Failure("\n".join(message))
-    return f"{len(needed)} resources, exactly the verbs controller.rs uses, bound to {pod['serviceAccountName']}"
+    return (
+        f"{len(needed)} resources cluster-wide and the Lease in {NAMESPACE}, exactly the verbs the controller uses, "
+        f"bound to {pod['serviceAccountName']}"
+    )
 
 
 def check_examples() -> str:
@@ -296,9 +354,23 @@ def check_examples() -> str:
 
 
 
+def check_minimum_version() -> str:
+    """Chart.yaml's kubeVersion and docs/operator.md name the minimum of scripts/kubernetes-versions."""
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    problems = []
+    if chart.get("kubeVersion") != f">={MINIMUM}-0":
+        problems.append(f"Chart.yaml kubeVersion is {chart.get('kubeVersion')!r}, not '>={MINIMUM}-0'")
+    minor = MINIMUM.removesuffix(".0")
+    if f"Kubernetes {minor} or newer" not in DOCS.read_text():
+        problems.append(f"docs/operator.md does not say 'Kubernetes {minor} or newer'")
+    if problems:
+        raise Failure("; ".join(problems))
+    return f"Kubernetes {minor} or newer, validated at {MINIMUM} and {NEWEST}"
+
+
 def check_images() -> str:
     """The Dockerfiles build what the chart and the operator expect to run."""
-    app_uid = re.search(r"run_as_user:\s*Some\(([\d_]+)\)", APP_BUILDER.read_text())
+    app_uid = re.search(r"const APP_UID: i64 = ([\d_]+);", APP_BUILDER.read_text())
     expected_uid = app_uid.group(1).replace("_", "") if app_uid else None
     chart_uid = str(merged_values(None)["podSecurityContext"].get("runAsUser"))
     problems = []
@@ -395,10 +467,12 @@ def run_checks() -> int:
             continue
         check(f"rendered objects ({label})", check_objects, objects, merged)
         check(f"kubernetes-validate --strict ({label})", kubernetes_validate, objects)
+        check(f"checkov ({label})", checkov, objects)
         check(f"operator Deployment ({label})", check_deployment, objects, merged)
         if merged["rbac"]["create"]:
-            check(f"ClusterRole = controller.rs's API calls ({label})", check_rbac, objects)
+            check(f"RBAC = the controller's API calls ({label})", check_rbac, objects)
     check("examples", check_examples)
+    check("minimum Kubernetes version", check_minimum_version)
     check("docs spec reference", lambda: docs_check.check_spec_reference(DOCS.read_text(), crd()))
     check("docs status", lambda: docs_check.check_status_docs(DOCS.read_text(), crd(), STATUS.read_text()))
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
@@ -419,7 +493,7 @@ def main() -> int:
         print(docs_check.spec_reference_table(crd()))
         return 0
     if command == "rbac-rules":
-        print(describe(required_permissions(CONTROLLER.read_text(), crd())))
+        print(describe(required_permissions(controller_sources(OPERATOR_SRC), crd())))
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -1,15 +1,22 @@
 """What RBAC the operator's controller needs, read from its source.
 
-    required_permissions(controller_rs_text, crd) -> {(API group, resource): {verbs}}
+    required_permissions(source_text, crd) -> {(API group, resource): {verbs}}
 
-The rules, from operator/src/controller.rs:
+The source is every file that talks to the API server: operator/src/
+controller.rs, operator/src/reconcile/*.rs and operator/src/leader.rs
+(controller_sources() reads them, concatenated). The rules:
 - `Controller::new(x, ..)`, `.owns(x, ..)` and `.watches(x, ..)` list and
   watch x's kind;
 - a call of an `Api<K>` method is authorized as its verb; a server-side
   apply (`patch` with `Patch::Apply`) that finds no object creates it, and
   the API server authorizes that as `create`;
-- `Api<K>` for a generic K stands for every kind `apply` matches (`Child::X`);
-- an event `Recorder` creates events and patches them when they repeat.
+- `Api<K>` for a generic K in `fn f<K ...>` stands for the kinds of every
+  `f::<X>(..)` call, and where there is none, for every kind `apply`
+  matches (`Child::X`);
+- an event `Recorder` creates events and patches them when they repeat;
+- a `LeaseManagerBuilder` (kube-lease-manager) gets its Lease, creates it
+  once and patches it; that rule is namespaced (`LEASE`), granted by a Role
+  in the operator's namespace, not the ClusterRole.
 
 A kind the controller names that is not in KINDS is an error: whoever adds
 a kind to the controller decides its RBAC. Errors are ValueError.
@@ -18,6 +25,16 @@ a kind to the controller decides its RBAC. Errors are ValueError.
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+# The Lease of leader election: granted by a Role in the release namespace.
+LEASE = ("coordination.k8s.io", "leases")
+
+
+def controller_sources(operator_src: Path) -> str:
+    """Every source file that makes API calls, as one text."""
+    files = [operator_src / "controller.rs", operator_src / "leader.rs", *sorted((operator_src / "reconcile").glob("*.rs"))]
+    return "\n".join(f.read_text() for f in files if f.exists())
 
 # Kinds the controller may use, by Rust type name: (API group, resource).
 KINDS = {
@@ -31,6 +48,8 @@ KINDS = {
     "StatefulSet": ("apps", "statefulsets"),
     "Deployment": ("apps", "deployments"),
     "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
+    "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
+    "Lease": LEASE,
     "Job": ("batch", "jobs"),
     "CronJob": ("batch", "cronjobs"),
     "Event": ("events.k8s.io", "events"),
@@ -84,9 +103,19 @@ def required_permissions(controller_source: str, crd: dict) -> dict[tuple[str, s
     kinds[definition["names"]["kind"]] = (definition["group"], definition["names"]["plural"])
     child_kinds = sorted(set(re.findall(r"\bChild::(\w+)\(", function_body(code, "apply"))))
 
-    def resolve(rust_type: str) -> list[tuple[str, str]]:
-        if re.fullmatch(r"[A-Z]", rust_type):  # a generic parameter: the children of `apply`
-            names = child_kinds
+    def generic_kinds(at: int) -> list[str]:
+        """The kinds a generic parameter stands for at position `at`."""
+        functions = [m for m in re.finditer(r"\bfn (\w+)\s*<", code) if m.start() < at]
+        if functions:
+            name = functions[-1].group(1)
+            called = sorted(set(re.findall(rf"\b{name}::<(\w+)>", code)))
+            if called:
+                return called
+        return child_kinds
+
+    def resolve(rust_type: str, at: int = -1) -> list[tuple[str, str]]:
+        if re.fullmatch(r"[A-Z]", rust_type):  # a generic parameter
+            names = generic_kinds(at)
         else:
             names = [rust_type]
         unknown = [n for n in names if n not in kinds]
@@ -99,8 +128,8 @@ def required_permissions(controller_source: str, crd: dict) -> dict[tuple[str, s
 
     needs: dict[tuple[str, str], set[str]] = {}
 
-    def need(rust_type: str, verbs: list[str], subresource: str = "") -> None:
-        for group, resource in resolve(rust_type):
+    def need(rust_type: str, verbs: list[str], subresource: str = "", at: int = -1) -> None:
+        for group, resource in resolve(rust_type, at):
             needs.setdefault((group, resource + subresource), set()).update(verbs)
 
     # Every Api<K> the controller names, and the variables bound to one.
@@ -109,13 +138,13 @@ def required_permissions(controller_source: str, crd: dict) -> dict[tuple[str, s
     # A variable is the nearest `let x: Api<K>` before its use (names repeat across functions).
     lets = [(m.start(), m.group(1), m.group(2)) for m in re.finditer(r"\blet\s+(\w+)\s*:\s*Api<(\w+)>", code)]
 
-    def bound(variable: str, at: int) -> str | None:
-        found = [rust_type for start, name, rust_type in lets if name == variable and start < at]
+    def bound(variable: str, at: int) -> tuple[str, int] | None:
+        found = [(rust_type, start) for start, name, rust_type in lets if name == variable and start < at]
         return found[-1] if found else None
 
     # Watches.
     for call in re.finditer(r"(?:\bController::new|\.owns|\.watches)\(\s*(Api::<(\w+)>|(\w+))", code):
-        rust_type = call.group(2) or bound(call.group(3), call.start())
+        rust_type = call.group(2) or (bound(call.group(3), call.start()) or (None,))[0]
         if rust_type is None:
             raise ValueError(f"cannot tell the kind watched by `{call.group(0)}` in controller.rs")
         need(rust_type, ["list", "watch"])
@@ -123,19 +152,22 @@ def required_permissions(controller_source: str, crd: dict) -> dict[tuple[str, s
     # Calls on bound Api values.
     for call in re.finditer(r"\b(\w+)\s*\.\s*(\w+)\s*\(", code):
         variable, method = call.groups()
-        rust_type = bound(variable, call.start())
-        if rust_type is None:
+        found = bound(variable, call.start())
+        if found is None:
             continue
+        rust_type, declared = found
         if method in STATUS_METHOD_VERBS:
-            need(rust_type, STATUS_METHOD_VERBS[method], "/status")
+            need(rust_type, STATUS_METHOD_VERBS[method], "/status", declared)
         elif method in METHOD_VERBS:
             verbs = list(METHOD_VERBS[method])
             if method == "patch" and "Patch::Apply" in statement_at(code, call.start()):
                 verbs.append("create")
-            need(rust_type, verbs)
+            need(rust_type, verbs, at=declared)
 
     if re.search(r"\bRecorder::new\(", code):
         need("Event", ["create", "patch"])
+    if re.search(r"\bLeaseManagerBuilder::new\(", code):
+        need("Lease", ["get", "create", "patch"])
     return needs
 
 

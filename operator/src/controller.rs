@@ -1,52 +1,34 @@
-//! The controller: reconcile is a pipeline of named steps (read, validate,
-//! build, apply, status), with the pure parts in `builders` and `status`.
+//! The controller's runtime: what it watches, the context every reconcile
+//! shares, and the retry policy. The reconcile itself is `reconcile`.
 //!
 //! Writes are server-side apply with one field manager, so a reconcile that
-//! finds everything as it should be changes nothing. An invalid spec is
-//! reported (`Degraded`) and waits for the next change to the resource; a
-//! failing API call is retried with a growing backoff.
+//! finds everything as it should be changes nothing. A failing reconcile is
+//! retried with a growing backoff.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::json;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, instrument, warn};
+use tracing::{info, warn};
 
-use crate::builders::{self, Child, Credentials, MANAGER, Names, PasswordSource, RandomPasswords};
-use crate::crd::{PaymentCluster, PaymentClusterStatus};
-use crate::error::{Error, Result, chain};
-use crate::status::{self, Outcome};
-
-/// How often a ready cluster is looked at again anyway, to repair drift.
-const RESYNC: Duration = Duration::from_secs(300);
-/// How often a cluster that is still coming up is looked at.
-const WAITING: Duration = Duration::from_secs(15);
-
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub reconciles: AtomicU64,
-    pub failures: AtomicU64,
-    pub invalid_specs: AtomicU64,
-}
+use crate::builders::{MANAGER, Names, PasswordSource, RandomPasswords};
+use crate::crd::PaymentCluster;
+use crate::error::{Error, chain};
+use crate::metrics::Metrics;
+use crate::reconcile::{RESYNC, reconcile};
 
 /// Shared by every reconcile.
 pub struct Context {
@@ -55,7 +37,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Consecutive failures per cluster, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
-    passwords: Mutex<Box<dyn PasswordSource + Send>>,
+    pub(crate) passwords: Mutex<Box<dyn PasswordSource + Send>>,
 }
 
 impl Debug for Context {
@@ -84,70 +66,33 @@ impl Context {
             passwords: Mutex::new(passwords),
         }
     }
+
+    /// Events are for people; failing to record one must not fail a reconcile.
+    pub(crate) async fn publish(&self, cr: &PaymentCluster, type_: EventType, reason: &str, note: String) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &cr.object_ref(&())).await {
+            warn!(error = %chain(&e), reason, "could not record an event");
+        }
+    }
+
+    /// A success resets the backoff.
+    pub(crate) async fn forget_failures(&self, cr: &PaymentCluster) {
+        self.failures.lock().await.remove(&key(cr));
+    }
 }
 
-fn key(cr: &PaymentCluster) -> String {
+pub(crate) fn key(cr: &PaymentCluster) -> String {
     format!("{}/{}", cr.namespace().unwrap_or_default(), cr.name_any())
-}
-
-#[instrument(skip_all, fields(cluster = %key(&cr)))]
-pub async fn reconcile(cr: Arc<PaymentCluster>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
-    let namespace = cr.namespace().ok_or(Error::NoNamespace)?;
-    let names = Names::of(&cr);
-
-    // read
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let existing = secrets.get_opt(&names.credentials()).await?;
-
-    // validate
-    let problems = cr.spec.problems();
-    if !problems.is_empty() {
-        ctx.metrics.invalid_specs.fetch_add(1, Ordering::Relaxed);
-        let status = status::compute(&cr, &Outcome::Invalid(&problems), cr.status.as_ref(), now());
-        if cr.status.as_ref() != Some(&status) {
-            warn!(problems = ?problems, "invalid spec; waiting for a change");
-            publish(&ctx, &cr, EventType::Warning, "InvalidSpec", problems.join("; ")).await;
-            patch_status(&ctx.client, &cr, &status).await?;
-        }
-        ctx.failures.lock().await.remove(&key(&cr));
-        return Ok(Action::await_change());
-    }
-
-    // build
-    let credentials = Credentials::complete(existing.as_ref(), ctx.passwords.lock().await.as_mut());
-    let children = builders::build(&cr, &credentials);
-
-    // apply
-    let mut applied = Vec::with_capacity(children.len());
-    for child in &children {
-        applied.push(apply(&ctx.client, &namespace, child).await?);
-    }
-    if existing.is_none() {
-        let note = format!("created credentials and applied {} objects", applied.len());
-        publish(&ctx, &cr, EventType::Normal, "Created", note).await;
-    }
-
-    // status
-    let status = status::compute(&cr, &Outcome::Applied(&applied), cr.status.as_ref(), now());
-    let ready = status::is_ready(Some(&status));
-    if cr.status.as_ref() != Some(&status) {
-        if ready != status::is_ready(cr.status.as_ref()) {
-            let (kind, reason) =
-                if ready { (EventType::Normal, "Ready") } else { (EventType::Warning, "NotReady") };
-            let message = status.conditions.first().map(|c| c.message.clone()).unwrap_or_default();
-            publish(&ctx, &cr, kind, reason, message).await;
-        }
-        patch_status(&ctx.client, &cr, &status).await?;
-    }
-    ctx.failures.lock().await.remove(&key(&cr));
-    info!(ready, "reconciled");
-    Ok(Action::requeue(if ready { RESYNC } else { WAITING }))
 }
 
 /// Transient failures back off: 5 s, 10 s, 20 s ... up to 5 minutes.
 pub fn error_policy(cr: Arc<PaymentCluster>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.failures.fetch_add(1, Ordering::Relaxed);
     let failures = match ctx.failures.try_lock() {
         Ok(mut map) => {
             let n = map.entry(key(&cr)).or_insert(0);
@@ -165,72 +110,44 @@ pub fn backoff(failures: u32) -> Duration {
     Duration::from_secs(5u64.saturating_mul(1 << failures.saturating_sub(1).min(6))).min(RESYNC)
 }
 
-fn now() -> Time {
-    Time(k8s_openapi::jiff::Timestamp::now())
+/// The clusters that read `secret`: the cluster whose credentials Secret it
+/// is (kept without an owner reference while volumes are kept, so `owns`
+/// cannot see it), and every cluster whose `apiTokensSecret` names it.
+pub fn clusters_reading(secret: &Secret, clusters: &[Arc<PaymentCluster>]) -> Vec<ObjectRef<PaymentCluster>> {
+    let (Some(namespace), name) = (secret.namespace(), secret.name_any()) else {
+        return Vec::new();
+    };
+    clusters
+        .iter()
+        .filter(|cr| cr.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|cr| {
+            Names::of(cr).credentials() == name
+                || cr.spec.app.api_tokens_secret.as_ref().is_some_and(|t| t.name == name)
+        })
+        .map(|cr| ObjectRef::from_obj(cr.as_ref()))
+        .collect()
 }
 
-/// Events are for people; failing to record one must not fail a reconcile.
-async fn publish(ctx: &Context, cr: &PaymentCluster, type_: EventType, reason: &str, note: String) {
-    let event =
-        Event { type_, reason: reason.into(), note: Some(note), action: "Reconcile".into(), secondary: None };
-    if let Err(e) = ctx.recorder.publish(&event, &cr.object_ref(&())).await {
-        warn!(error = %chain(&e), reason, "could not record an event");
-    }
-}
-
-async fn patch_status(client: &Client, cr: &PaymentCluster, status: &PaymentClusterStatus) -> Result<()> {
-    let api: Api<PaymentCluster> =
-        Api::namespaced(client.clone(), &cr.namespace().ok_or(Error::NoNamespace)?);
-    let patch = json!({
-        "apiVersion": PaymentCluster::api_version(&()),
-        "kind": PaymentCluster::kind(&()),
-        "status": status,
-    });
-    api.patch_status(&cr.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
-    Ok(())
-}
-
-/// Server-side applies one child and returns it as the server has it.
-pub async fn apply(client: &Client, namespace: &str, child: &Child) -> Result<Child> {
-    Ok(match child {
-        Child::Secret(o) => Child::Secret(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::ConfigMap(o) => Child::ConfigMap(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::Service(o) => Child::Service(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::StatefulSet(o) => Child::StatefulSet(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::Deployment(o) => Child::Deployment(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::PodDisruptionBudget(o) => {
-            Child::PodDisruptionBudget(Box::new(ssa(client, namespace, o.as_ref()).await?))
-        }
-    })
-}
-
-async fn ssa<K>(client: &Client, namespace: &str, object: &K) -> Result<K>
-where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let params = PatchParams::apply(MANAGER).force();
-    Ok(api.patch(&object.name_any(), &params, &Patch::Apply(object)).await?)
-}
-
-/// Runs the controller until `shutdown`: watches every PaymentCluster and
-/// every kind of child it owns, so a deleted or edited child is put back.
-pub async fn run(client: Client, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+/// Runs the controller until `stop`: watches every PaymentCluster, every
+/// kind of child it owns (so a deleted or edited child is put back), and
+/// the Secrets its clusters read (so a lost credentials Secret is noticed
+/// at once and a new API token rolls the app).
+pub async fn run(client: Client, context: Arc<Context>, stop: CancellationToken) {
     let clusters: Api<PaymentCluster> = Api::all(client.clone());
-    let context = Arc::new(Context::new(client.clone(), metrics));
     let config = watcher::Config::default().labels("app.kubernetes.io/managed-by=payrail-operator");
-    Controller::new(clusters, watcher::Config::default())
-        .owns(Api::<Secret>::all(client.clone()), config.clone())
+    let controller = Controller::new(clusters, watcher::Config::default());
+    let store = controller.store();
+    controller
+        .watches(Api::<Secret>::all(client.clone()), watcher::Config::default(), move |secret| {
+            clusters_reading(&secret, &store.state())
+        })
         .owns(Api::<ConfigMap>::all(client.clone()), config.clone())
         .owns(Api::<Service>::all(client.clone()), config.clone())
         .owns(Api::<StatefulSet>::all(client.clone()), config.clone())
         .owns(Api::<Deployment>::all(client.clone()), config.clone())
-        .owns(Api::<PodDisruptionBudget>::all(client.clone()), config)
-        .graceful_shutdown_on(async move { shutdown.cancelled().await })
+        .owns(Api::<PodDisruptionBudget>::all(client.clone()), config.clone())
+        .owns(Api::<NetworkPolicy>::all(client.clone()), config)
+        .graceful_shutdown_on(async move { stop.cancelled().await })
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -239,4 +156,49 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, shutdown: CancellationTo
         })
         .await;
     info!("controller stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+    use crate::crd::{PaymentClusterSpec, SecretKeyRef};
+
+    fn cluster(name: &str, namespace: &str, tokens: Option<&str>) -> Arc<PaymentCluster> {
+        let mut spec = PaymentClusterSpec::default();
+        spec.app.api_tokens_secret =
+            tokens.map(|t| SecretKeyRef { name: t.into(), key: "api-tokens".into() });
+        let mut cr = PaymentCluster::new(name, spec);
+        cr.metadata.namespace = Some(namespace.into());
+        Arc::new(cr)
+    }
+
+    fn secret(name: &str, namespace: &str) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some(namespace.into()),
+                ..ObjectMeta::default()
+            },
+            ..Secret::default()
+        }
+    }
+
+    // Bug 9: the credentials Secret has no owner reference while volumes
+    // are kept, so only this mapping wakes its cluster when it is deleted.
+    #[test]
+    fn a_secret_wakes_the_clusters_that_read_it() {
+        let clusters = [
+            cluster("mini", "shop", None),
+            cluster("full", "shop", Some("tokens")),
+            cluster("mini", "other", None),
+        ];
+        let names =
+            |s: &Secret| clusters_reading(s, &clusters).into_iter().map(|r| r.name).collect::<Vec<_>>();
+        assert_eq!(names(&secret("mini-credentials", "shop")), ["mini"]);
+        assert_eq!(names(&secret("tokens", "shop")), ["full"]);
+        assert!(names(&secret("tokens", "other")).is_empty(), "another namespace's Secret");
+        assert!(names(&secret("unrelated", "shop")).is_empty());
+    }
 }

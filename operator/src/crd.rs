@@ -2,8 +2,9 @@
 //! the status the operator reports back.
 //!
 //! Every field has a default, so a minimal resource is a name and nothing
-//! else. Ranges and shapes are in the schema (checked by the API server);
-//! what a schema cannot say is checked in [`PaymentClusterSpec::problems`].
+//! else. Ranges, shapes and the fields that may never change are in the
+//! schema (checked by the API server, CEL rules included); what a schema
+//! cannot say is checked in [`crate::validate`].
 
 // Each printer column repeats `type_ = ...`, which clippy takes for a
 // duplicated attribute.
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub const GROUP: &str = "payrail.dev";
 
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "payrail.dev",
     version = "v1alpha1",
@@ -56,6 +57,36 @@ pub struct PaymentClusterSpec {
     /// Off by default: volumes outlive the cluster, so a mistaken delete loses no money.
     #[serde(default)]
     pub delete_volumes_on_delete: bool,
+    /// How strictly the Redis nodes and the PostgreSQL primary and replica are kept on
+    /// different nodes: `Required` (the default; pods wait for a node of their own) or
+    /// `Preferred` (for one-node clusters: spread when possible).
+    #[serde(default)]
+    pub anti_affinity: AntiAffinity,
+    /// NetworkPolicies that let only the app's pods reach PostgreSQL, RabbitMQ and Redis.
+    #[serde(default = "default_true")]
+    pub network_policies: bool,
+}
+
+/// How pods that must not share a node are placed.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AntiAffinity {
+    /// Never on the same node: a pod with no node of its own stays Pending.
+    #[default]
+    Required,
+    /// On different nodes when the scheduler can; together otherwise.
+    Preferred,
+}
+
+/// What keeps a restarted Redis node from forgetting locks it granted.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RedisCrashSafety {
+    /// A node that served before waits longer than the longest lock lifetime before it
+    /// serves again, so every lock it may have forgotten has expired (`appendfsync everysec`).
+    #[default]
+    DelayedRestart,
+    /// Every write is on disk before Redis answers (`appendfsync always`); a node serves
+    /// again at once after a restart.
+    FsyncAlways,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -74,6 +105,16 @@ pub struct AppSpec {
     pub resources: ResourceRequirements,
     #[serde(default)]
     pub worker: WorkerSpec,
+    /// PostgreSQL connections in each pool of each app pod (`DB_POOL_SIZE`); the
+    /// operator sizes PostgreSQL's `max_connections` from it.
+    #[serde(default = "default_db_pool_size")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub db_pool_size: i32,
+    /// The longest an app pod takes to stop (`SHUTDOWN_TIMEOUT_SECS`); the pod's grace
+    /// period is this plus a margin.
+    #[serde(default = "default_shutdown_timeout_seconds")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub shutdown_timeout_seconds: i32,
     /// A Secret holding the API bearer tokens (comma-separated) under `key`.
     /// When absent, the operator generates a token into `<name>-credentials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,8 +150,9 @@ pub struct WorkerSpec {
     #[serde(default = "default_settle_batch_max")]
     #[schemars(range(min = 1, max = 1000))]
     pub settle_batch_max: i32,
+    /// Lifetime of an account lock in milliseconds (`LOCK_TTL_MS`).
     #[serde(default = "default_lock_ttl_ms")]
-    #[schemars(range(min = 100, max = 600000))]
+    #[schemars(range(min = 1000, max = 600000))]
     pub lock_ttl_ms: i32,
 }
 
@@ -127,6 +169,12 @@ pub struct RedisSpec {
     pub nodes: i32,
     #[serde(default = "default_small_storage")]
     pub storage: StorageSpec,
+    /// CPU and memory of each Redis node.
+    #[serde(default = "default_redis_resources")]
+    pub resources: ResourceRequirements,
+    /// `DelayedRestart` (the default) or `FsyncAlways`: see docs/operator.md.
+    #[serde(default)]
+    pub crash_safety: RedisCrashSafety,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -137,6 +185,9 @@ pub struct RabbitmqSpec {
     pub image: String,
     #[serde(default = "default_storage")]
     pub storage: StorageSpec,
+    /// CPU and memory of the broker.
+    #[serde(default = "default_rabbitmq_resources")]
+    pub resources: ResourceRequirements,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -150,15 +201,26 @@ pub struct PostgresSpec {
     /// Run a streaming read replica; the app sends client reads to it.
     #[serde(default = "default_true")]
     pub read_replica: bool,
+    /// CPU and memory of the primary and of the replica, each.
+    #[serde(default = "default_postgres_resources")]
+    pub resources: ResourceRequirements,
+    /// `max_connections` of the primary and the replica. When absent, the operator sizes
+    /// it from the app pods (replicas and one surge pod) times `app.dbPoolSize`, plus a
+    /// reserve; when set, a value that cannot hold those is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 20, max = 10000))]
+    pub max_connections: Option<i32>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.storageClass) == has(oldSelf.storageClass) && (!has(self.storageClass) || self.storageClass == oldSelf.storageClass)").message("storageClass cannot change: volumes keep the class they were created with"))]
 pub struct StorageSpec {
-    /// Volume size, a Kubernetes quantity such as `10Gi`.
-    #[x_kube(validation = Rule::new("quantity(self).isGreaterThan(quantity('0'))").message("size must be a positive quantity"))]
+    /// Volume size, a Kubernetes quantity such as `10Gi`. It may grow (the operator
+    /// expands the existing volumes, where the StorageClass allows it) but never shrink.
+    #[x_kube(validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("size must be a positive quantity such as 10Gi"))]
     pub size: String,
-    /// StorageClass of the volume; the cluster default when absent.
+    /// StorageClass of the volume; the cluster default when absent. Fixed once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
 }
@@ -170,15 +232,35 @@ fn default_app_replicas() -> i32 {
     3
 }
 fn default_app_resources() -> ResourceRequirements {
+    resources(("250m", "256Mi"), ("1", "512Mi"))
+}
+/// Requests and limits, each as (cpu, memory).
+fn resources(requests: (&str, &str), limits: (&str, &str)) -> ResourceRequirements {
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-    let quantities = |cpu: &str, memory: &str| {
+    let quantities = |(cpu, memory): (&str, &str)| {
         [("cpu".to_owned(), Quantity(cpu.into())), ("memory".to_owned(), Quantity(memory.into()))].into()
     };
     ResourceRequirements {
-        requests: Some(quantities("250m", "256Mi")),
-        limits: Some(quantities("1", "512Mi")),
+        requests: Some(quantities(requests)),
+        limits: Some(quantities(limits)),
         ..ResourceRequirements::default()
     }
+}
+fn default_redis_resources() -> ResourceRequirements {
+    resources(("100m", "128Mi"), ("500m", "256Mi"))
+}
+fn default_rabbitmq_resources() -> ResourceRequirements {
+    resources(("250m", "512Mi"), ("1", "1Gi"))
+}
+fn default_postgres_resources() -> ResourceRequirements {
+    resources(("250m", "512Mi"), ("2", "2Gi"))
+}
+// payment-app's own defaults (DB_POOL_SIZE, SHUTDOWN_TIMEOUT_SECS).
+fn default_db_pool_size() -> i32 {
+    16
+}
+fn default_shutdown_timeout_seconds() -> i32 {
+    30
 }
 fn default_log_format() -> String {
     "json".into()
@@ -223,6 +305,21 @@ fn default_small_storage() -> StorageSpec {
     StorageSpec { size: "1Gi".into(), storage_class: None }
 }
 
+// The same values serde fills in for absent fields.
+impl Default for PaymentClusterSpec {
+    fn default() -> Self {
+        PaymentClusterSpec {
+            app: AppSpec::default(),
+            redis: RedisSpec::default(),
+            rabbitmq: RabbitmqSpec::default(),
+            postgres: PostgresSpec::default(),
+            delete_volumes_on_delete: false,
+            anti_affinity: AntiAffinity::default(),
+            network_policies: true,
+        }
+    }
+}
+
 impl Default for AppSpec {
     fn default() -> Self {
         AppSpec {
@@ -230,6 +327,8 @@ impl Default for AppSpec {
             replicas: default_app_replicas(),
             resources: default_app_resources(),
             worker: WorkerSpec::default(),
+            db_pool_size: default_db_pool_size(),
+            shutdown_timeout_seconds: default_shutdown_timeout_seconds(),
             api_tokens_secret: None,
             log_format: default_log_format(),
         }
@@ -253,19 +352,31 @@ impl Default for RedisSpec {
             image: default_redis_image(),
             nodes: default_redis_nodes(),
             storage: default_small_storage(),
+            resources: default_redis_resources(),
+            crash_safety: RedisCrashSafety::default(),
         }
     }
 }
 
 impl Default for RabbitmqSpec {
     fn default() -> Self {
-        RabbitmqSpec { image: default_rabbitmq_image(), storage: default_storage() }
+        RabbitmqSpec {
+            image: default_rabbitmq_image(),
+            storage: default_storage(),
+            resources: default_rabbitmq_resources(),
+        }
     }
 }
 
 impl Default for PostgresSpec {
     fn default() -> Self {
-        PostgresSpec { image: default_postgres_image(), storage: default_storage(), read_replica: true }
+        PostgresSpec {
+            image: default_postgres_image(),
+            storage: default_storage(),
+            read_replica: true,
+            resources: default_postgres_resources(),
+            max_connections: None,
+        }
     }
 }
 
@@ -310,94 +421,5 @@ impl ComponentStatus {
 
     pub fn is_ready(&self) -> bool {
         self.ready >= self.desired
-    }
-}
-
-impl PaymentClusterSpec {
-    /// What the schema cannot check. An empty list means the spec is valid.
-    pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        for (what, storage) in [
-            ("redis.storage.size", &self.redis.storage),
-            ("rabbitmq.storage.size", &self.rabbitmq.storage),
-            ("postgres.storage.size", &self.postgres.storage),
-        ] {
-            if !is_quantity(&storage.size) {
-                problems.push(format!("{what} {:?} is not a size such as 10Gi", storage.size));
-            }
-        }
-        if self.redis.nodes % 2 == 0 || !(1..=7).contains(&self.redis.nodes) {
-            problems.push(format!("redis.nodes must be odd, 1 to 7 (got {})", self.redis.nodes));
-        }
-        if !(1..=100).contains(&self.app.replicas) {
-            problems.push(format!("app.replicas must be 1 to 100 (got {})", self.app.replicas));
-        }
-        if !matches!(self.app.log_format.as_str(), "text" | "json") {
-            problems.push(format!("app.logFormat must be text or json (got {:?})", self.app.log_format));
-        }
-        for (what, image) in [
-            ("app.image", &self.app.image),
-            ("redis.image", &self.redis.image),
-            ("rabbitmq.image", &self.rabbitmq.image),
-            ("postgres.image", &self.postgres.image),
-        ] {
-            if image.trim().is_empty() || image.contains(char::is_whitespace) {
-                problems.push(format!("{what} {image:?} is not an image reference"));
-            }
-        }
-        if self.app.worker.lock_ttl_ms < 1000 {
-            problems.push(format!(
-                "app.worker.lockTtlMs {} is below 1000: locks would expire under normal settles",
-                self.app.worker.lock_ttl_ms
-            ));
-        }
-        problems
-    }
-}
-
-/// A positive Kubernetes quantity with a binary or decimal suffix, or none.
-fn is_quantity(s: &str) -> bool {
-    let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, suffix) = s.split_at(digits_end);
-    !number.is_empty()
-        && number.bytes().any(|b| b != b'0')
-        && ["", "Ki", "Mi", "Gi", "Ti", "Pi", "k", "M", "G", "T", "P"].contains(&suffix)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_minimal_spec_is_all_defaults_and_valid() {
-        let spec: PaymentClusterSpec = serde_json::from_str("{}").expect("parses");
-        assert_eq!(spec.app.replicas, 3);
-        assert_eq!(spec.redis.nodes, 3);
-        assert!(spec.postgres.read_replica);
-        assert!(!spec.delete_volumes_on_delete);
-        assert!(spec.problems().is_empty(), "{:?}", spec.problems());
-    }
-
-    #[test]
-    fn problems_name_each_bad_field() {
-        let mut spec = PaymentClusterSpec::default();
-        spec.redis.nodes = 4;
-        spec.postgres.storage.size = "ten gigs".into();
-        spec.app.image = "payrail app".into();
-        spec.app.worker.lock_ttl_ms = 200;
-        let problems = spec.problems().join("\n");
-        for needle in ["redis.nodes", "postgres.storage.size", "app.image", "lockTtlMs"] {
-            assert!(problems.contains(needle), "{needle} missing from:\n{problems}");
-        }
-    }
-
-    #[test]
-    fn quantities() {
-        for ok in ["1Gi", "10Gi", "512Mi", "1", "100G"] {
-            assert!(is_quantity(ok), "{ok}");
-        }
-        for bad in ["", "Gi", "0Gi", "1.5Gi", "1gb", "-1Gi", " 1Gi"] {
-            assert!(!is_quantity(bad), "{bad}");
-        }
     }
 }

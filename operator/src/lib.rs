@@ -1,16 +1,22 @@
 //! payrail's operator: reconciles a `PaymentCluster` into the payment app,
 //! a 3-node Redis lock, RabbitMQ and PostgreSQL with a read replica.
 //!
-//! `crd` is the resource, `builders` turn it into objects (pure), `status`
-//! reads readiness back (pure), `controller` applies and reports.
+//! `crd` is the resource; `reconcile` is the pipeline of steps that
+//! `controller` runs for each one: `validate` (pure), dereference,
+//! `builders` (pure), apply, prune, `status` (pure). `leader` keeps a
+//! single replica reconciling, `metrics` counts what it does.
 
 pub mod builders;
 pub mod controller;
 pub mod crd;
 pub mod error;
+pub mod leader;
+pub mod metrics;
 pub mod pod;
+pub mod reconcile;
 pub mod render;
 pub mod server;
 pub mod status;
+pub mod validate;
 
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use payrail_operator::error::chain;
+use payrail_operator::leader::Election;
 use payrail_operator::server;
 
 #[derive(Debug, Parser)]
@@ -28,6 +29,18 @@ enum Command {
         /// Log format: text or json.
         #[arg(long, env = "LOG_FORMAT", default_value = "json")]
         log_format: String,
+        /// Reconcile only while holding the leader Lease (for several replicas).
+        #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+        leader_election: bool,
+        /// The Lease's name.
+        #[arg(long, env = "LEASE_NAME", default_value = "payment-operator")]
+        lease_name: String,
+        /// The Lease's namespace: the operator's own.
+        #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+        lease_namespace: String,
+        /// This replica's name in the Lease [default: POD_NAME, else the host name].
+        #[arg(long, env = "POD_NAME")]
+        identity: Option<String>,
     },
     /// Print the CustomResourceDefinition as YAML.
     Crd,
@@ -45,9 +58,18 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crd => payrail_operator::render::crd_yaml().map(|yaml| print(&yaml)),
         Command::Render { file } => payrail_operator::render::render_file(&file).map(|yaml| print(&yaml)),
-        Command::Run { metrics_addr, log_format } => {
+        Command::Run { metrics_addr, log_format, leader_election, lease_name, lease_namespace, identity } => {
             server::init_logging(&log_format);
-            server::run(metrics_addr).await
+            let election = leader_election.then(|| Election {
+                lease: lease_name,
+                namespace: lease_namespace,
+                identity: identity
+                    .or_else(|| std::env::var("HOSTNAME").ok())
+                    .unwrap_or_else(|| format!("payment-operator-{}", std::process::id())),
+                duration: 15,
+                grace: 5,
+            });
+            server::run(metrics_addr, election).await
         }
     };
     match result {

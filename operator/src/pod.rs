@@ -1,56 +1,116 @@
-//! What runs inside the pods the operator creates: the PostgreSQL scripts
-//! and the server arguments. Kept here, apart from the object builders, so
-//! a test can run exactly these against this machine's own `postgres` and
-//! `redis-server` (`tests/pod_scripts.rs`).
+//! What runs inside the pods the operator creates: the PostgreSQL and
+//! Redis scripts, server settings and probe commands. Kept here, apart
+//! from the object builders, so a test can run exactly these against this
+//! machine's own `postgres` and `redis-server` (`tests/it/pod_scripts.rs`).
 
 /// Run once by the primary's entrypoint: the replication role and its
 /// `pg_hba.conf` line.
 pub const POSTGRES_PRIMARY_INIT: &str = include_str!("../pod/postgres-primary-init.sh");
 
-/// The replica's init container: `pg_basebackup` into an empty volume.
+/// The replica's init container: `pg_basebackup` into an empty volume,
+/// with a replication slot on the primary; a fresh copy again when the
+/// replica's slot is gone or was given up (the replica can no longer
+/// follow).
 pub const POSTGRES_REPLICA_BOOTSTRAP: &str = include_str!("../pod/postgres-replica-bootstrap.sh");
+
+/// Starts a Redis lock node, after waiting out every lock it may have
+/// forgotten when it served before and `RESTART_DELAY_SECONDS` is set.
+pub const REDIS_START: &str = include_str!("../pod/redis-start.sh");
 
 /// The role the replica streams with.
 pub const REPLICATION_USER: &str = "replicator";
 
+/// The physical replication slot of the read replica on the primary.
+pub const REPLICA_SLOT: &str = "payrail_replica";
+
+/// Server settings that depend on the spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// Primary and replica alike: a standby refuses to start with fewer
+    /// than its primary.
+    pub max_connections: i32,
+    /// WAL a replication slot may hold back, in MB, before the primary
+    /// gives the slot up (and the replica is cloned again).
+    pub max_slot_wal_keep_mb: u64,
+}
+
 /// Server settings shared by primary and replica, as `postgres` arguments.
 /// Streaming needs `wal_level=replica` and WAL senders on the primary; a
-/// standby serves reads with `hot_standby`.
-pub fn postgres_args() -> Vec<String> {
+/// standby serves reads with `hot_standby`. WAL is kept for the replica by
+/// its slot, bounded by `max_slot_wal_keep_size` so a replica that is gone
+/// for long cannot fill the primary's disk.
+pub fn postgres_args(settings: &PostgresSettings) -> Vec<String> {
     [
-        "listen_addresses=*",
-        "wal_level=replica",
-        "max_wal_senders=10",
-        "max_replication_slots=10",
-        "wal_keep_size=512MB",
-        "hot_standby=on",
-        "password_encryption=scram-sha-256",
+        "listen_addresses=*".to_owned(),
+        format!("max_connections={}", settings.max_connections),
+        "wal_level=replica".to_owned(),
+        "max_wal_senders=10".to_owned(),
+        "max_replication_slots=10".to_owned(),
+        format!("max_slot_wal_keep_size={}MB", settings.max_slot_wal_keep_mb),
+        "hot_standby=on".to_owned(),
+        "password_encryption=scram-sha-256".to_owned(),
     ]
-    .iter()
-    .flat_map(|setting| ["-c".to_owned(), (*setting).to_owned()])
+    .into_iter()
+    .flat_map(|setting| ["-c".to_owned(), setting])
     .collect()
+}
+
+/// What a probe asks of a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// Accepts and serves connections: readiness, and the end of start-up.
+    Serves,
+    /// The server process answers at all, even "starting up" during crash
+    /// recovery: liveness, which must never kill a recovering server.
+    Alive,
+}
+
+/// The probe command of a PostgreSQL container. `pg_isready` exits 0 when
+/// the server accepts connections, 1 when it answers but rejects them
+/// (crash recovery, a standby without hot standby) and 2 when nothing
+/// answers; only the last means the server is gone.
+pub fn postgres_probe(probe: Probe) -> Vec<String> {
+    let check = "pg_isready -q -h 127.0.0.1 -U \"$POSTGRES_USER\" -d \"$POSTGRES_DB\"";
+    let script = match probe {
+        Probe::Serves => check.to_owned(),
+        Probe::Alive => format!("{check}; [ $? -le 1 ]"),
+    };
+    vec!["sh".into(), "-c".into(), script]
+}
+
+/// The probe command of a Redis node; the password comes from the
+/// container's `REDISCLI_AUTH`, never from the command line. A node loading
+/// its append-only file answers `LOADING`: alive, but not serving yet.
+pub fn redis_probe(probe: Probe) -> Vec<String> {
+    let script = match probe {
+        Probe::Serves => "redis-cli ping | grep -q PONG",
+        Probe::Alive => "redis-cli ping | grep -Eq 'PONG|LOADING'",
+    };
+    vec!["sh".into(), "-c".into(), script.into()]
 }
 
 /// The configuration file of one Redis lock node: data on the volume (an
 /// append-only file, so a restarted node still knows the locks it granted)
-/// and no replication: Redlock wants nodes that fail on their own. Kept in
-/// a file rather than arguments so no `yes`/`no` value passes through YAML,
+/// and no replication: Redlock wants nodes that fail on their own. The
+/// password is in `auth_include`, a file from the credentials Secret, so it
+/// is in neither this file (a ConfigMap) nor the command line. Kept in a
+/// file rather than arguments so no `yes`/`no` value passes through YAML,
 /// where older parsers read them as booleans.
-pub fn redis_conf(data_dir: &str, port: u16) -> String {
+pub fn redis_conf(data_dir: &str, port: u16, fsync_always: bool, auth_include: &str) -> String {
+    let fsync = if fsync_always { "always" } else { "everysec" };
     format!(
         "# payrail lock node (generated by payment-operator)\n\
          port {port}\n\
          bind 0.0.0.0\n\
          dir {data_dir}\n\
          appendonly yes\n\
-         appendfsync everysec\n\
-         save \"\"\n"
+         appendfsync {fsync}\n\
+         save \"\"\n\
+         include {auth_include}\n"
     )
 }
 
-/// `redis-server` arguments: the configuration file, and the password,
-/// which the pod expands from its environment so it never sits in a
-/// ConfigMap. With a password set, protected mode does not get in the way.
-pub fn redis_args(conf_path: &str, password: &str) -> Vec<String> {
-    vec![conf_path.to_owned(), "--requirepass".to_owned(), password.to_owned()]
+/// The line of the Redis password file that `redis_conf` includes.
+pub fn redis_auth_conf(password: &str) -> String {
+    format!("requirepass {password}\n")
 }

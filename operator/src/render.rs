@@ -30,13 +30,11 @@ pub fn render(text: &str) -> anyhow::Result<String> {
     if cr.metadata.namespace.is_none() {
         cr.metadata.namespace = Some("default".into());
     }
-    let problems = cr.spec.problems();
-    if !problems.is_empty() {
-        anyhow::bail!("invalid PaymentCluster: {}", problems.join("; "));
-    }
+    let valid = crate::validate::validate(&cr)
+        .map_err(|problems| anyhow::anyhow!("invalid PaymentCluster: {problems}"))?;
     let credentials = Credentials::complete(None, &mut Placeholder);
     let mut out = String::new();
-    for child in builders::build(&cr, &credentials) {
+    for child in builders::build(&valid, &credentials, &builders::Observed::default()) {
         out.push_str("---\n");
         out.push_str(&serde_yaml::to_string(&child)?);
     }

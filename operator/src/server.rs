@@ -1,9 +1,10 @@
 //! The operator process: logging, its own `/healthz` and `/metrics`, the
-//! controller, and a graceful stop on SIGTERM.
+//! controller (behind leader election, when on), and a graceful stop on
+//! SIGTERM.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -12,7 +13,9 @@ use kube::Client;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::controller::{self, Metrics};
+use crate::controller::{self, Context};
+use crate::leader::{self, Election};
+use crate::metrics::Metrics;
 
 pub fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -21,11 +24,8 @@ pub fn init_logging(format: &str) {
     let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
 }
 
-pub async fn run(metrics_addr: SocketAddr) -> anyhow::Result<()> {
-    let client = Client::try_default().await?;
-    let metrics = Arc::new(Metrics::default());
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
+/// Cancels `shutdown` on SIGINT or SIGTERM.
+fn on_signal(shutdown: CancellationToken) {
     tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -34,8 +34,16 @@ pub async fn run(metrics_addr: SocketAddr) -> anyhow::Result<()> {
             _ = async { if let Some(t) = term.as_mut() { t.recv().await; } else { std::future::pending::<()>().await } } => {},
         }
         info!("shutdown requested");
-        signal.cancel();
+        shutdown.cancel();
     });
+}
+
+/// Runs until SIGTERM. With `election`, only while this replica leads.
+pub async fn run(metrics_addr: SocketAddr, election: Option<Election>) -> anyhow::Result<()> {
+    let client = Client::try_default().await?;
+    let metrics = Arc::new(Metrics::default());
+    let shutdown = CancellationToken::new();
+    on_signal(shutdown.clone());
 
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -47,33 +55,31 @@ pub async fn run(metrics_addr: SocketAddr) -> anyhow::Result<()> {
     let server = tokio::spawn(async move {
         axum::serve(listener, app).with_graceful_shutdown(server_shutdown.cancelled_owned()).await
     });
-    controller::run(client, metrics, shutdown.clone()).await;
+    let context = Arc::new(Context::new(client.clone(), metrics.clone()));
+    match election {
+        Some(election) => {
+            let work = |stop| controller::run(client.clone(), context.clone(), stop);
+            leader::lead(lease_client(&election).await?, &election, metrics, shutdown.clone(), work).await?;
+        }
+        None => controller::run(client, context, shutdown.clone()).await,
+    }
     shutdown.cancel();
     server.await??;
     Ok(())
 }
 
-/// Prometheus text format.
+/// A client for the Lease whose calls give up well within the renewal
+/// margin: a renewal that hangs (a partition that drops packets) must fail
+/// in time for the leader to stop before its Lease can pass on.
+async fn lease_client(election: &Election) -> anyhow::Result<Client> {
+    let mut config = kube::Config::infer().await?;
+    let limit = Duration::from_secs(election.grace.saturating_sub(1).max(1));
+    config.connect_timeout = Some(limit);
+    config.read_timeout = Some(limit);
+    config.write_timeout = Some(limit);
+    Ok(Client::try_from(config)?)
+}
+
 async fn render_metrics(State(metrics): State<Arc<Metrics>>) -> String {
-    let counter = |name: &str, help: &str, value: u64| {
-        format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n")
-    };
-    [
-        counter(
-            "payrail_operator_reconciles_total",
-            "Reconciles started.",
-            metrics.reconciles.load(Ordering::Relaxed),
-        ),
-        counter(
-            "payrail_operator_reconcile_failures_total",
-            "Reconciles that failed and were requeued with backoff.",
-            metrics.failures.load(Ordering::Relaxed),
-        ),
-        counter(
-            "payrail_operator_invalid_specs_total",
-            "Reconciles that found an invalid spec.",
-            metrics.invalid_specs.load(Ordering::Relaxed),
-        ),
-    ]
-    .concat()
+    metrics.render()
 }

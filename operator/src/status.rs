@@ -8,15 +8,23 @@ use kube::ResourceExt;
 
 use crate::builders::{Child, Names};
 use crate::crd::{ComponentStatus, PaymentCluster, PaymentClusterStatus};
+use crate::reconcile::apply::ChildFailure;
+
+/// The reason of a cluster whose credentials Secret was lost beside
+/// volumes that hold data initialised with it.
+pub const CREDENTIALS_LOST: &str = "CredentialsLost";
 
 /// What a reconcile came to.
 #[derive(Debug)]
 pub enum Outcome<'a> {
     /// The spec breaks rules the schema cannot state; nothing was applied.
     Invalid(&'a [String]),
-    /// Every child applied; these are the objects as the API server
-    /// returned them, status included.
-    Applied(&'a [Child]),
+    /// Something outside the spec must be fixed first (`reason`); nothing
+    /// was applied.
+    Blocked { reason: &'a str, message: &'a str },
+    /// Every child was attempted: `objects` as the API server returned them
+    /// (status included), `failures` those it refused, with its message.
+    Applied { objects: &'a [Child], failures: &'a [ChildFailure] },
 }
 
 pub fn compute(
@@ -57,7 +65,19 @@ pub fn compute(
             ];
             status
         }
-        Outcome::Applied(children) => {
+        Outcome::Blocked { reason, message } => {
+            let mut status = previous.cloned().unwrap_or_default();
+            status.observed_generation = generation;
+            status.conditions = vec![
+                condition("Ready", false, reason, (*message).to_owned()),
+                condition("Progressing", false, reason, "waiting for the cause to be fixed".into()),
+                condition("Degraded", true, reason, (*message).to_owned()),
+            ];
+            status
+        }
+        Outcome::Applied { objects: children, failures } => {
+            // A workload that was not applied keeps the counts last seen.
+            let before = previous.cloned().unwrap_or_default();
             let app = children.iter().find_map(|c| match c {
                 Child::Deployment(d) if d.name_any() == names.app() => Some(deployment_status(d)),
                 _ => None,
@@ -68,14 +88,15 @@ pub fn compute(
                     _ => None,
                 })
             };
-            let app = app.unwrap_or_default();
-            let redis = statefulset(names.redis()).unwrap_or_default();
-            let rabbitmq = statefulset(names.rabbitmq()).unwrap_or_default();
-            let primary = statefulset(names.postgres()).unwrap_or_default();
+            let app = app.unwrap_or(before.app);
+            let redis = statefulset(names.redis()).unwrap_or(before.redis);
+            let rabbitmq = statefulset(names.rabbitmq()).unwrap_or(before.rabbitmq);
+            let primary = statefulset(names.postgres());
             let replica = statefulset(names.postgres_replica());
-            let postgres = match &replica {
-                Some(r) => ComponentStatus::new(primary.ready + r.ready, primary.desired + r.desired),
-                None => primary,
+            let postgres = match (primary, &replica) {
+                (Some(p), Some(r)) => ComponentStatus::new(p.ready + r.ready, p.desired + r.desired),
+                (Some(p), None) => p,
+                (None, _) => before.postgres,
             };
             let waiting: Vec<String> =
                 [("app", &app), ("redis", &redis), ("rabbitmq", &rabbitmq), ("postgres", &postgres)]
@@ -84,18 +105,25 @@ pub fn compute(
                     .map(|(name, c)| format!("{name} {}", c.summary))
                     .collect();
             let ready = waiting.is_empty();
+            let degraded = if failures.is_empty() {
+                condition("Degraded", false, "AsExpected", "all objects applied".into())
+            } else {
+                let each: Vec<String> =
+                    failures.iter().map(|f| format!("{} {}: {}", f.kind, f.name, f.message)).collect();
+                condition("Degraded", true, "ApplyFailed", each.join("; "))
+            };
             let conditions = if ready {
                 vec![
                     condition("Ready", true, "AllComponentsReady", "every component is ready".into()),
                     condition("Progressing", false, "Stable", "nothing is rolling out".into()),
-                    condition("Degraded", false, "AsExpected", "all objects applied".into()),
+                    degraded,
                 ]
             } else {
                 let message = format!("waiting for {}", waiting.join(", "));
                 vec![
                     condition("Ready", false, "ComponentsNotReady", message.clone()),
                     condition("Progressing", true, "RollingOut", message),
-                    condition("Degraded", false, "AsExpected", "all objects applied".into()),
+                    degraded,
                 ]
             };
             PaymentClusterStatus {

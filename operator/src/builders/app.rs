@@ -4,21 +4,26 @@
 //! PodDisruptionBudget and topology spread so a node drain or loss never
 //! takes every replica at once.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction,
-    PodSpec, PodTemplateSpec, Probe, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
-    TopologySpreadConstraint, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSpec, PodTemplateSpec, Probe,
+    SecretKeySelector, Service, ServicePort, ServiceSpec, TopologySpreadConstraint,
 };
-use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::credentials::{API_TOKENS, POSTGRES_PASSWORD, RABBITMQ_PASSWORD, REDIS_PASSWORD};
-use super::{Child, Component, Names, labels, meta, postgres, rabbitmq, redis, selector, selector_labels};
-use crate::crd::PaymentCluster;
+use super::{
+    CONFIG_CHECKSUM, Child, Component, checksum, disruption_budget, labels, meta, postgres, rabbitmq, redis,
+    security, selector, selector_labels,
+};
+use crate::validate::{APP_SURGE, ValidatedCluster};
 
 pub const HTTP_PORT: u16 = 8080;
+/// The uid of payment-app's image (Dockerfile.payment-app).
+const APP_UID: i64 = 65_532;
 
 /// An environment variable read from a Secret.
 pub(crate) fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
@@ -36,14 +41,14 @@ pub(crate) fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
     }
 }
 
-fn plain(name: &str, value: impl Into<String>) -> EnvVar {
+pub(crate) fn plain(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() }
 }
 
 /// The app's environment. Secrets come first: Kubernetes expands `$(VAR)`
 /// only from variables defined earlier in the list.
-pub fn env(cr: &PaymentCluster, names: &Names) -> Vec<EnvVar> {
-    let spec = &cr.spec.app;
+pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
+    let (spec, names) = (&valid.spec().app, &valid.names);
     let tokens = match &spec.api_tokens_secret {
         Some(secret) => secret_env("API_TOKENS", &secret.name, &secret.key),
         None => secret_env("API_TOKENS", &names.credentials(), API_TOKENS),
@@ -55,37 +60,30 @@ pub fn env(cr: &PaymentCluster, names: &Names) -> Vec<EnvVar> {
         tokens,
         plain("DATABASE_URL", postgres::url(names, &names.postgres())),
     ];
-    if cr.spec.postgres.read_replica {
+    if valid.spec().postgres.read_replica {
         env.push(plain("DATABASE_READ_URL", postgres::url(names, &names.postgres_replica())));
     }
     env.extend([
+        plain("DB_POOL_SIZE", valid.connections.pool_size.to_string()),
         plain("AMQP_URL", rabbitmq::url(names)),
-        plain("REDIS_URLS", redis::urls(cr, names).join(",")),
+        plain("REDIS_URLS", redis::urls(valid).join(",")),
         plain("HTTP_ADDR", format!("0.0.0.0:{HTTP_PORT}")),
         plain("LOG_FORMAT", spec.log_format.clone()),
         plain("LOCK_PREFETCH", spec.worker.lock_prefetch.to_string()),
         plain("SETTLE_PREFETCH", spec.worker.settle_prefetch.to_string()),
         plain("SETTLE_BATCH_MAX", spec.worker.settle_batch_max.to_string()),
         plain("LOCK_TTL_MS", spec.worker.lock_ttl_ms.to_string()),
+        plain("SHUTDOWN_TIMEOUT_SECS", spec.shutdown_timeout_seconds.to_string()),
     ]);
     env
 }
 
-/// Non-root, read-only root filesystem, no privilege escalation, no
-/// capabilities: payment-app needs none of them.
-fn locked_down() -> SecurityContext {
-    SecurityContext {
-        run_as_non_root: Some(true),
-        run_as_user: Some(65_532),
-        read_only_root_filesystem: Some(true),
-        allow_privilege_escalation: Some(false),
-        capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
-        ..SecurityContext::default()
-    }
-}
-
-pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
-    let spec = &cr.spec.app;
+pub fn children(
+    valid: &ValidatedCluster,
+    credentials: &BTreeMap<String, Vec<u8>>,
+    tokens: &BTreeMap<String, Vec<u8>>,
+) -> Vec<Child> {
+    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().app);
     let http_probe = |path: &str| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
@@ -96,13 +94,14 @@ pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
         timeout_seconds: Some(2),
         ..Probe::default()
     };
-    let tmp = VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..VolumeMount::default() };
+    let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
     let migrate = Container {
         name: "migrate".into(),
         image: Some(spec.image.clone()),
         args: Some(vec!["migrate".into()]),
-        env: Some(env(cr, names)),
-        security_context: Some(locked_down()),
+        env: Some(env(valid)),
+        resources: Some(spec.resources.clone()),
+        security_context: Some(security::container(true)),
         volume_mounts: Some(vec![tmp.clone()]),
         ..Container::default()
     };
@@ -110,7 +109,7 @@ pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
         name: "payment-app".into(),
         image: Some(spec.image.clone()),
         args: Some(vec!["all".into(), "--skip-migrations".into()]),
-        env: Some(env(cr, names)),
+        env: Some(env(valid)),
         ports: Some(vec![ContainerPort {
             name: Some("http".into()),
             container_port: HTTP_PORT.into(),
@@ -119,7 +118,7 @@ pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
         liveness_probe: Some(Probe { failure_threshold: Some(6), ..http_probe("/healthz") }),
         readiness_probe: Some(http_probe("/readyz")),
         resources: Some(spec.resources.clone()),
-        security_context: Some(locked_down()),
+        security_context: Some(security::container(true)),
         volume_mounts: Some(vec![tmp]),
         ..Container::default()
     };
@@ -130,28 +129,28 @@ pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
             selector: selector(cr, Component::App),
             // One new pod at a time and none taken away before its
             // replacement is ready: an image change never drops capacity.
+            // The connection budget counts that surge pod.
             strategy: Some(DeploymentStrategy {
                 type_: Some("RollingUpdate".into()),
                 rolling_update: Some(RollingUpdateDeployment {
-                    max_surge: Some(IntOrString::Int(1)),
+                    max_surge: Some(IntOrString::Int(APP_SURGE)),
                     max_unavailable: Some(IntOrString::Int(0)),
                 }),
             }),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(cr, Component::App)),
+                    // The credentials and the API tokens: a new token rolls the pods.
+                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), checksum([credentials, tokens]))].into()),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
                     init_containers: Some(vec![migrate]),
                     containers: vec![app],
-                    volumes: Some(vec![Volume {
-                        name: "tmp".into(),
-                        empty_dir: Some(EmptyDirVolumeSource::default()),
-                        ..Volume::default()
-                    }]),
-                    // Longer than payment-app's own 30 s shutdown bound.
-                    termination_grace_period_seconds: Some(40),
+                    volumes: Some(vec![tmp_volume]),
+                    security_context: Some(security::pod(APP_UID)),
+                    // payment-app's own bound for the whole stop, plus a margin.
+                    termination_grace_period_seconds: Some(valid.app_grace_period_seconds),
                     topology_spread_constraints: Some(vec![TopologySpreadConstraint {
                         max_skew: 1,
                         topology_key: "kubernetes.io/hostname".into(),
@@ -159,6 +158,7 @@ pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
                         label_selector: Some(selector(cr, Component::App)),
                         ..TopologySpreadConstraint::default()
                     }]),
+                    automount_service_account_token: Some(false),
                     ..PodSpec::default()
                 }),
             },
@@ -180,18 +180,9 @@ pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
         }),
         ..Service::default()
     };
-    let pdb = PodDisruptionBudget {
-        metadata: meta(cr, names.app(), Component::App),
-        spec: Some(PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(selector(cr, Component::App)),
-            ..PodDisruptionBudgetSpec::default()
-        }),
-        ..PodDisruptionBudget::default()
-    };
     vec![
         Child::Deployment(Box::new(deployment)),
         Child::Service(Box::new(service)),
-        Child::PodDisruptionBudget(Box::new(pdb)),
+        disruption_budget(cr, names.app(), Component::App, selector(cr, Component::App)),
     ]
 }

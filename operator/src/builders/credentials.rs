@@ -3,14 +3,17 @@
 //! passwords they were started with.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use kube::ResourceExt;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use super::{Child, Component, Names, meta};
-use crate::crd::PaymentCluster;
+use super::{Child, Component, meta};
+use crate::pod;
+use crate::validate::ValidatedCluster;
 
 pub const POSTGRES_PASSWORD: &str = "postgres-password";
 pub const REPLICATION_PASSWORD: &str = "replication-password";
@@ -19,8 +22,12 @@ pub const RABBITMQ_ERLANG_COOKIE: &str = "rabbitmq-erlang-cookie";
 pub const REDIS_PASSWORD: &str = "redis-password";
 /// Bearer tokens for the API, unless the spec names a Secret of its own.
 pub const API_TOKENS: &str = "api-tokens";
+/// The Redis password as a configuration line, for the file each node's
+/// `redis.conf` includes: derived from [`REDIS_PASSWORD`] on every build.
+pub const REDIS_AUTH_CONF: &str = "redis-auth.conf";
 
-const KEYS: [&str; 6] = [
+/// The generated values.
+pub(crate) const KEYS: [&str; 6] = [
     POSTGRES_PASSWORD,
     REPLICATION_PASSWORD,
     RABBITMQ_PASSWORD,
@@ -28,6 +35,13 @@ const KEYS: [&str; 6] = [
     REDIS_PASSWORD,
     API_TOKENS,
 ];
+
+/// The values existing data was initialised with: PostgreSQL keeps its
+/// roles' passwords and RabbitMQ its user and cookie on their volumes.
+/// (Redis reads its password from the Secret at every start, and a new API
+/// token only means clients need the new one.)
+const BOUND_TO_DATA: [&str; 4] =
+    [POSTGRES_PASSWORD, REPLICATION_PASSWORD, RABBITMQ_PASSWORD, RABBITMQ_ERLANG_COOKIE];
 
 /// Where new passwords come from: random in the operator, fixed in tests.
 pub trait PasswordSource {
@@ -48,20 +62,21 @@ impl PasswordSource for RandomPasswords {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials(BTreeMap<String, String>);
 
+fn stored(existing: Option<&Secret>, key: &str) -> Option<String> {
+    existing
+        .and_then(|s| s.data.as_ref())
+        .and_then(|d| d.get(key))
+        .and_then(|v| String::from_utf8(v.0.clone()).ok())
+        .filter(|v| !v.is_empty())
+}
+
 impl Credentials {
     /// Keeps every value the existing Secret has and generates only the
     /// missing ones.
     pub fn complete(existing: Option<&Secret>, source: &mut dyn PasswordSource) -> Self {
-        let data = existing.and_then(|s| s.data.as_ref());
         let values = KEYS
             .iter()
-            .map(|key| {
-                let kept = data
-                    .and_then(|d| d.get(*key))
-                    .and_then(|v| String::from_utf8(v.0.clone()).ok())
-                    .filter(|v| !v.is_empty());
-                ((*key).to_owned(), kept.unwrap_or_else(|| source.password()))
-            })
+            .map(|key| ((*key).to_owned(), stored(existing, key).unwrap_or_else(|| source.password())))
             .collect();
         Credentials(values)
     }
@@ -71,13 +86,71 @@ impl Credentials {
     }
 }
 
+/// The credentials Secret is gone (or lacks values) while volumes that
+/// were initialised with its passwords exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsLost {
+    pub secret: String,
+    pub missing: Vec<&'static str>,
+    pub volumes: Vec<String>,
+}
+
+impl fmt::Display for CredentialsLost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the Secret {} lacks {} while the volumes {} hold data initialised with them; \
+             new passwords would lock the app out, so nothing was applied. Restore the Secret \
+             from a backup (docs/operator.md, \"Restoring the credentials Secret\")",
+            self.secret,
+            self.missing.join(", "),
+            self.volumes.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for CredentialsLost {}
+
+/// The credentials to build with: the existing ones completed, or a
+/// refusal when completing them would replace a password that data on an
+/// existing PostgreSQL or RabbitMQ volume was initialised with.
+pub fn plan(
+    valid: &ValidatedCluster,
+    existing: Option<&Secret>,
+    claims: &[PersistentVolumeClaim],
+    source: &mut dyn PasswordSource,
+) -> Result<Credentials, CredentialsLost> {
+    let holding_data: Vec<String> = claims
+        .iter()
+        .filter(|c| {
+            let component = c.labels().get("app.kubernetes.io/component").map(String::as_str);
+            [Component::PostgresPrimary, Component::PostgresReplica, Component::Rabbitmq]
+                .iter()
+                .any(|k| Some(k.label()) == component)
+        })
+        .map(ResourceExt::name_any)
+        .collect();
+    let missing: Vec<&'static str> =
+        BOUND_TO_DATA.iter().copied().filter(|key| stored(existing, key).is_none()).collect();
+    if !holding_data.is_empty() && !missing.is_empty() {
+        return Err(CredentialsLost { secret: valid.names.credentials(), missing, volumes: holding_data });
+    }
+    Ok(Credentials::complete(existing, source))
+}
+
 /// The credentials Secret. It is owned by the cluster (and deleted with it)
 /// only when the volumes are too: kept volumes keep the passwords they were
 /// initialised with, so the Secret stays beside them, and a cluster
 /// re-created on them finds and reuses it ([`Credentials::complete`]).
-pub fn secret(cr: &PaymentCluster, names: &Names, credentials: &Credentials) -> Child {
-    let data = credentials.0.iter().map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes()))).collect();
-    let mut metadata = meta(cr, names.credentials(), Component::Credentials);
+pub fn secret(valid: &ValidatedCluster, credentials: &Credentials) -> Child {
+    let cr = &valid.cluster;
+    let mut data: BTreeMap<String, ByteString> =
+        credentials.0.iter().map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes()))).collect();
+    data.insert(
+        REDIS_AUTH_CONF.into(),
+        ByteString(pod::redis_auth_conf(credentials.get(REDIS_PASSWORD)).into_bytes()),
+    );
+    let mut metadata = meta(cr, valid.names.credentials(), Component::Credentials);
     if !cr.spec.delete_volumes_on_delete {
         metadata.owner_references = None;
     }

@@ -1,30 +1,50 @@
 //! Pure builders: every object a `PaymentCluster` needs, as a function of
-//! the resource and of what was read from the cluster (the credentials
-//! Secret, whose passwords are never regenerated). No client, no I/O: the
-//! controller applies what these return, `payment-operator render` prints
-//! it, and the tests read it directly.
+//! the validated resource and of what the dereference step read (the
+//! credentials, whose passwords are never regenerated; the claim templates
+//! that exist, which can never change). No client, no I/O: the controller
+//! applies what these return, `payment-operator render` prints it, and the
+//! tests read it directly.
+//!
+//! Each data service is its own module behind the same seam (children of
+//! a `ValidatedCluster`), so another way to run one (an operator-managed
+//! PostgreSQL, an external server) is a sibling module, not an edit of
+//! every builder.
 
 mod app;
-mod credentials;
+pub mod credentials;
+mod network;
+mod placement;
 mod postgres;
 mod rabbitmq;
 mod redis;
+mod security;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, PersistentVolumeClaimSpec, Secret, Service, VolumeResourceRequirements,
+};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 pub use credentials::{Credentials, PasswordSource, RandomPasswords};
 
-use crate::crd::PaymentCluster;
+use crate::crd::{PaymentCluster, StorageSpec};
+use crate::validate::ValidatedCluster;
 
 /// The field manager of every write: one owner for every field we set.
 pub const MANAGER: &str = "payrail-operator";
+
+/// The pod-template annotation that changes whenever a ConfigMap or
+/// Secret the pod reads changes, so an edit rolls the pods.
+pub const CONFIG_CHECKSUM: &str = "payrail.dev/config-checksum";
 
 /// One object to apply.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,9 +56,21 @@ pub enum Child {
     StatefulSet(Box<StatefulSet>),
     Deployment(Box<Deployment>),
     PodDisruptionBudget(Box<PodDisruptionBudget>),
+    NetworkPolicy(Box<NetworkPolicy>),
 }
 
 impl Child {
+    /// Every kind a child can be.
+    pub const KINDS: [&'static str; 7] = [
+        "Secret",
+        "ConfigMap",
+        "Service",
+        "StatefulSet",
+        "Deployment",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    ];
+
     pub fn kind(&self) -> &'static str {
         match self {
             Child::Secret(_) => "Secret",
@@ -47,6 +79,7 @@ impl Child {
             Child::StatefulSet(_) => "StatefulSet",
             Child::Deployment(_) => "Deployment",
             Child::PodDisruptionBudget(_) => "PodDisruptionBudget",
+            Child::NetworkPolicy(_) => "NetworkPolicy",
         }
     }
 
@@ -58,6 +91,7 @@ impl Child {
             Child::StatefulSet(o) => &o.metadata,
             Child::Deployment(o) => &o.metadata,
             Child::PodDisruptionBudget(o) => &o.metadata,
+            Child::NetworkPolicy(o) => &o.metadata,
         }
     }
 
@@ -137,6 +171,31 @@ impl Names {
     }
 }
 
+/// What the dereference step read that the objects depend on.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// The claim template of each data StatefulSet that exists, by name:
+    /// Kubernetes never lets it change, so it is built as it is.
+    pub claim_templates: BTreeMap<String, VolumeTemplate>,
+    /// The API-tokens Secret the spec names, for the app's checksum.
+    pub tokens: Option<Secret>,
+}
+
+/// The size and class a StatefulSet's claim template was created with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeTemplate {
+    pub size: String,
+    pub storage_class: Option<String>,
+}
+
+impl VolumeTemplate {
+    pub fn of(claim: &PersistentVolumeClaim) -> Option<Self> {
+        let spec = claim.spec.as_ref()?;
+        let size = spec.resources.as_ref()?.requests.as_ref()?.get("storage")?.0.clone();
+        Some(VolumeTemplate { size, storage_class: spec.storage_class_name.clone() })
+    }
+}
+
 /// The `app.kubernetes.io` labels every child carries; `selector_labels`
 /// is the subset that picks a component's pods and never changes.
 pub fn labels(cr: &PaymentCluster, component: Component) -> BTreeMap<String, String> {
@@ -158,6 +217,36 @@ pub fn selector(cr: &PaymentCluster, component: Component) -> LabelSelector {
     LabelSelector { match_labels: Some(selector_labels(cr, component)), ..LabelSelector::default() }
 }
 
+/// The pods of any of `components` of this cluster.
+pub fn components_selector(cr: &PaymentCluster, components: &[Component]) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(
+            [
+                ("app.kubernetes.io/name".to_owned(), "payrail".to_owned()),
+                ("app.kubernetes.io/instance".to_owned(), cr.name_any()),
+            ]
+            .into(),
+        ),
+        match_expressions: Some(vec![LabelSelectorRequirement {
+            key: "app.kubernetes.io/component".into(),
+            operator: "In".into(),
+            values: Some(components.iter().map(|c| c.label().to_owned()).collect()),
+        }]),
+    }
+}
+
+/// The label selector of every object the operator applied for `cr`
+/// (prune narrows it further to objects this `PaymentCluster` controls).
+pub fn owned_selector(cr: &PaymentCluster) -> String {
+    format!("app.kubernetes.io/instance={},app.kubernetes.io/managed-by={MANAGER}", cr.name_any())
+}
+
+/// The label selector of the cluster's volumes: the StatefulSet controller
+/// labels each claim with its pods' selector labels.
+pub fn volume_labels(cr: &PaymentCluster) -> String {
+    format!("app.kubernetes.io/name=payrail,app.kubernetes.io/instance={}", cr.name_any())
+}
+
 /// Metadata of a child: name, namespace, labels and the owner reference
 /// that lets Kubernetes delete it with its `PaymentCluster`.
 pub fn meta(cr: &PaymentCluster, name: String, component: Component) -> ObjectMeta {
@@ -172,17 +261,21 @@ pub fn meta(cr: &PaymentCluster, name: String, component: Component) -> ObjectMe
     }
 }
 
-/// A PersistentVolumeClaim template for a StatefulSet.
-fn volume_claim(name: &str, storage: &crate::crd::StorageSpec) -> PersistentVolumeClaim {
-    use k8s_openapi::api::core::v1::{PersistentVolumeClaimSpec, VolumeResourceRequirements};
-    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+/// A PersistentVolumeClaim template for a StatefulSet: as it already
+/// exists when it does (it can never change; `reconcile::volumes` grows
+/// the claims instead), from the spec otherwise.
+fn volume_claim(existing: Option<&VolumeTemplate>, storage: &StorageSpec) -> PersistentVolumeClaim {
+    let (size, class) = match existing {
+        Some(template) => (template.size.clone(), template.storage_class.clone()),
+        None => (storage.size.clone(), storage.storage_class.clone()),
+    };
     PersistentVolumeClaim {
-        metadata: ObjectMeta { name: Some(name.to_owned()), ..ObjectMeta::default() },
+        metadata: ObjectMeta { name: Some("data".to_owned()), ..ObjectMeta::default() },
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".into()]),
-            storage_class_name: storage.storage_class.clone(),
+            storage_class_name: class,
             resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(storage.size.clone()))])),
+                requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(size))])),
                 ..VolumeResourceRequirements::default()
             }),
             ..PersistentVolumeClaimSpec::default()
@@ -193,25 +286,78 @@ fn volume_claim(name: &str, storage: &crate::crd::StorageSpec) -> PersistentVolu
 
 /// What happens to a StatefulSet's volumes when it is deleted with its
 /// `PaymentCluster`: kept unless the spec asks otherwise.
-fn retention(
-    cr: &PaymentCluster,
-) -> k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy {
+fn retention(cr: &PaymentCluster) -> StatefulSetPersistentVolumeClaimRetentionPolicy {
     let when_deleted = if cr.spec.delete_volumes_on_delete { "Delete" } else { "Retain" };
-    k8s_openapi::api::apps::v1::StatefulSetPersistentVolumeClaimRetentionPolicy {
+    StatefulSetPersistentVolumeClaimRetentionPolicy {
         when_deleted: Some(when_deleted.into()),
         when_scaled: Some("Retain".into()),
     }
 }
 
+/// A PodDisruptionBudget letting a drain evict at most one of the pods
+/// `selector` picks at a time.
+fn disruption_budget(
+    cr: &PaymentCluster,
+    name: String,
+    component: Component,
+    selector: LabelSelector,
+) -> Child {
+    Child::PodDisruptionBudget(Box::new(PodDisruptionBudget {
+        metadata: meta(cr, name, component),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(selector),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    }))
+}
+
+/// A SHA-256 over every ConfigMap and Secret a pod reads, for its
+/// [`CONFIG_CHECKSUM`] annotation.
+fn checksum<'a>(parts: impl IntoIterator<Item = &'a BTreeMap<String, Vec<u8>>>) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        for (key, value) in part {
+            hash.update((key.len() as u64).to_be_bytes());
+            hash.update(key.as_bytes());
+            hash.update((value.len() as u64).to_be_bytes());
+            hash.update(value);
+        }
+        hash.update(b"\n--\n");
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A ConfigMap's or Secret's data as bytes, for [`checksum`].
+fn data_of(child: &Child) -> BTreeMap<String, Vec<u8>> {
+    match child {
+        Child::ConfigMap(c) => {
+            c.data.iter().flatten().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect()
+        }
+        Child::Secret(s) => secret_data(s),
+        _ => BTreeMap::new(),
+    }
+}
+
+fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    secret.data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())).collect()
+}
+
 /// Every object of the cluster, in the order they are applied: credentials
 /// and scripts first, then the data services, then the app.
-pub fn build(cr: &PaymentCluster, credentials: &Credentials) -> Vec<Child> {
-    let names = Names::of(cr);
-    let mut children = vec![credentials::secret(cr, &names, credentials)];
-    children.extend(postgres::children(cr, &names));
-    children.extend(redis::children(cr, &names));
-    children.extend(rabbitmq::children(cr, &names));
-    children.extend(app::children(cr, &names));
+pub fn build(valid: &ValidatedCluster, credentials: &Credentials, observed: &Observed) -> Vec<Child> {
+    let secret = credentials::secret(valid, credentials);
+    let credentials_data = data_of(&secret);
+    let mut children = vec![secret];
+    children.extend(postgres::children(valid, observed, &credentials_data));
+    children.extend(redis::children(valid, observed, &credentials_data));
+    children.extend(rabbitmq::children(valid, observed, &credentials_data));
+    let tokens = observed.tokens.as_ref().map(secret_data).unwrap_or_default();
+    children.extend(app::children(valid, &credentials_data, &tokens));
+    if valid.spec().network_policies {
+        children.extend(network::policies(valid));
+    }
     children
 }
 

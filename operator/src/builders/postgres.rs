@@ -1,23 +1,28 @@
 //! PostgreSQL: a primary and, unless turned off, a streaming read replica,
 //! each a StatefulSet with its own volume behind its own Service (read-write
-//! and read-only). The replica's init container copies the primary with
-//! `pg_basebackup` when its volume is empty; the primary's first start
-//! creates the replication role. Both scripts come from `pod`.
+//! and read-only), on different nodes, with one PodDisruptionBudget over
+//! both. The replica's init container copies the primary with
+//! `pg_basebackup` through a replication slot, and again when the slot was
+//! given up; the primary's first start creates the replication role. The
+//! scripts, settings and probes come from `pod`.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction, PodSpec, PodTemplateSpec,
+    Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::app::secret_env;
+use super::app::{plain, secret_env};
 use super::credentials::{POSTGRES_PASSWORD, REPLICATION_PASSWORD};
-use super::{Child, Component, Names, labels, meta, retention, selector, selector_labels, volume_claim};
-use crate::crd::PaymentCluster;
-use crate::pod;
+use super::{
+    CONFIG_CHECKSUM, Child, Component, Names, Observed, checksum, components_selector, data_of,
+    disruption_budget, labels, meta, placement, retention, security, selector, selector_labels, volume_claim,
+};
+use crate::pod::{self, PostgresSettings};
+use crate::validate::ValidatedCluster;
 
 pub const PORT: u16 = 5432;
 pub const USER: &str = "payrail";
@@ -30,35 +35,49 @@ const DATA_MOUNT: &str = "/var/lib/postgresql/data";
 const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
 const PRIMARY_INIT: &str = "10-payrail-replication.sh";
 const REPLICA_BOOTSTRAP: &str = "replica-bootstrap.sh";
+/// Crash recovery replays WAL before the server serves; a large WAL
+/// backlog can take many minutes. The startup probe waits up to an hour.
+const STARTUP_PERIOD_SECONDS: i32 = 10;
+const STARTUP_FAILURES: i32 = 360;
 
 /// A database URL for the app; the password is expanded from its environment.
 pub fn url(names: &Names, service: &str) -> String {
     format!("postgres://{USER}:$(POSTGRES_PASSWORD)@{}:{PORT}/{DATABASE}", names.host(service))
 }
 
-pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
-    let scripts = ConfigMap {
+pub fn children(
+    valid: &ValidatedCluster,
+    observed: &Observed,
+    credentials: &BTreeMap<String, Vec<u8>>,
+) -> Vec<Child> {
+    let (cr, names) = (&valid.cluster, &valid.names);
+    let scripts = Child::ConfigMap(Box::new(ConfigMap {
         metadata: meta(cr, names.postgres_scripts(), Component::PostgresPrimary),
         data: Some(BTreeMap::from([
             (PRIMARY_INIT.to_owned(), pod::POSTGRES_PRIMARY_INIT.to_owned()),
             (REPLICA_BOOTSTRAP.to_owned(), pod::POSTGRES_REPLICA_BOOTSTRAP.to_owned()),
         ])),
         ..ConfigMap::default()
-    };
+    }));
+    let config = checksum([credentials, &data_of(&scripts)]);
     let mut children = vec![
-        Child::ConfigMap(Box::new(scripts)),
-        service(cr, names.postgres(), Component::PostgresPrimary),
-        statefulset(cr, names, Component::PostgresPrimary),
+        service(valid, names.postgres(), Component::PostgresPrimary),
+        statefulset(valid, observed, Component::PostgresPrimary, &config),
     ];
-    if cr.spec.postgres.read_replica {
-        children.push(service(cr, names.postgres_replica(), Component::PostgresReplica));
-        children.push(statefulset(cr, names, Component::PostgresReplica));
+    if valid.spec().postgres.read_replica {
+        children.push(service(valid, names.postgres_replica(), Component::PostgresReplica));
+        children.push(statefulset(valid, observed, Component::PostgresReplica, &config));
     }
+    // Primary and replica together: a drain evicts one of them at a time.
+    let both = components_selector(cr, &[Component::PostgresPrimary, Component::PostgresReplica]);
+    children.push(disruption_budget(cr, names.postgres(), Component::PostgresPrimary, both));
+    children.insert(0, scripts);
     children
 }
 
 /// Headless: it governs the StatefulSet and is the address clients use.
-fn service(cr: &PaymentCluster, name: String, component: Component) -> Child {
+fn service(valid: &ValidatedCluster, name: String, component: Component) -> Child {
+    let cr = &valid.cluster;
     Child::Service(Box::new(Service {
         metadata: meta(cr, name, component),
         spec: Some(ServiceSpec {
@@ -76,11 +95,6 @@ fn service(cr: &PaymentCluster, name: String, component: Component) -> Child {
 }
 
 fn env(names: &Names) -> Vec<EnvVar> {
-    let plain = |name: &str, value: &str| EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        ..EnvVar::default()
-    };
     vec![
         plain("PGDATA", PGDATA),
         plain("POSTGRES_USER", USER),
@@ -91,7 +105,12 @@ fn env(names: &Names) -> Vec<EnvVar> {
     ]
 }
 
-fn statefulset(cr: &PaymentCluster, names: &Names, component: Component) -> Child {
+fn exec(command: Vec<String>) -> Probe {
+    Probe { exec: Some(ExecAction { command: Some(command) }), timeout_seconds: Some(5), ..Probe::default() }
+}
+
+fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Component, config: &str) -> Child {
+    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().postgres);
     let primary = component == Component::PostgresPrimary;
     let name = if primary { names.postgres() } else { names.postgres_replica() };
     let data = VolumeMount { name: "data".into(), mount_path: DATA_MOUNT.into(), ..VolumeMount::default() };
@@ -101,31 +120,23 @@ fn statefulset(cr: &PaymentCluster, names: &Names, component: Component) -> Chil
         read_only: Some(true),
         ..VolumeMount::default()
     };
-    let ready = Probe {
-        exec: Some(ExecAction {
-            command: Some(vec![
-                "pg_isready".into(),
-                "-h".into(),
-                "127.0.0.1".into(),
-                "-U".into(),
-                USER.into(),
-                "-d".into(),
-                DATABASE.into(),
-            ]),
-        }),
-        period_seconds: Some(5),
-        timeout_seconds: Some(3),
-        ..Probe::default()
-    };
-    let mut mounts = vec![data.clone()];
+    // The root filesystem is read-only: the server's socket directory and
+    // temporary files get volumes of their own.
+    let (run_volume, run) = security::scratch("run", "/var/run/postgresql");
+    let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
+    let mut mounts = vec![data.clone(), run, tmp.clone()];
     if primary {
         // The image's entrypoint runs these once, on an empty volume.
         mounts.push(scripts_at("/docker-entrypoint-initdb.d"));
     }
+    let settings = PostgresSettings {
+        max_connections: valid.connections.max_connections,
+        max_slot_wal_keep_mb: valid.max_slot_wal_keep_mb,
+    };
     let server = Container {
         name: "postgres".into(),
-        image: Some(cr.spec.postgres.image.clone()),
-        args: Some(pod::postgres_args()),
+        image: Some(spec.image.clone()),
+        args: Some(pod::postgres_args(&settings)),
         env: Some(env(names)),
         ports: Some(vec![ContainerPort {
             name: Some("postgres".into()),
@@ -133,64 +144,82 @@ fn statefulset(cr: &PaymentCluster, names: &Names, component: Component) -> Chil
             ..ContainerPort::default()
         }]),
         volume_mounts: Some(mounts),
-        readiness_probe: Some(ready.clone()),
-        liveness_probe: Some(Probe { initial_delay_seconds: Some(30), failure_threshold: Some(6), ..ready }),
+        resources: Some(spec.resources.clone()),
+        startup_probe: Some(Probe {
+            period_seconds: Some(STARTUP_PERIOD_SECONDS),
+            failure_threshold: Some(STARTUP_FAILURES),
+            ..exec(pod::postgres_probe(pod::Probe::Serves))
+        }),
+        readiness_probe: Some(Probe {
+            period_seconds: Some(5),
+            ..exec(pod::postgres_probe(pod::Probe::Serves))
+        }),
+        liveness_probe: Some(Probe {
+            period_seconds: Some(10),
+            failure_threshold: Some(6),
+            ..exec(pod::postgres_probe(pod::Probe::Alive))
+        }),
+        security_context: Some(security::container(true)),
         ..Container::default()
     };
     let bootstrap = (!primary).then(|| {
         let mut bootstrap_env = env(names);
-        bootstrap_env.push(EnvVar {
-            name: "PRIMARY_HOST".into(),
-            value: Some(names.host(&names.postgres())),
-            ..EnvVar::default()
-        });
-        bootstrap_env.push(EnvVar {
-            name: "PRIMARY_PORT".into(),
-            value: Some(PORT.to_string()),
-            ..EnvVar::default()
-        });
+        bootstrap_env.extend([
+            plain("PRIMARY_HOST", names.host(&names.postgres())),
+            plain("PRIMARY_PORT", PORT.to_string()),
+            plain("REPLICA_SLOT", pod::REPLICA_SLOT),
+        ]);
         vec![Container {
             name: "bootstrap".into(),
-            image: Some(cr.spec.postgres.image.clone()),
+            image: Some(spec.image.clone()),
             command: Some(vec!["bash".into(), format!("/scripts/{REPLICA_BOOTSTRAP}")]),
             env: Some(bootstrap_env),
-            volume_mounts: Some(vec![data, scripts_at("/scripts")]),
-            security_context: Some(k8s_openapi::api::core::v1::SecurityContext {
-                run_as_user: Some(POSTGRES_UID),
-                ..Default::default()
-            }),
+            volume_mounts: Some(vec![data, scripts_at("/scripts"), tmp]),
+            resources: Some(spec.resources.clone()),
+            security_context: Some(security::container(true)),
             ..Container::default()
         }]
     });
+    let apart_from = if primary { Component::PostgresReplica } else { Component::PostgresPrimary };
     let pod = PodSpec {
         init_containers: bootstrap,
         containers: vec![server],
-        volumes: Some(vec![Volume {
-            name: "scripts".into(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: names.postgres_scripts(),
-                ..ConfigMapVolumeSource::default()
-            }),
-            ..Volume::default()
-        }]),
-        security_context: Some(PodSecurityContext {
-            fs_group: Some(POSTGRES_UID),
-            ..PodSecurityContext::default()
-        }),
+        volumes: Some(vec![
+            Volume {
+                name: "scripts".into(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: names.postgres_scripts(),
+                    ..ConfigMapVolumeSource::default()
+                }),
+                ..Volume::default()
+            },
+            run_volume,
+            tmp_volume,
+        ]),
+        security_context: Some(security::pod(POSTGRES_UID)),
+        affinity: Some(placement::apart(cr, &[apart_from])),
         termination_grace_period_seconds: Some(60),
+        automount_service_account_token: Some(false),
         ..PodSpec::default()
     };
     Child::StatefulSet(Box::new(StatefulSet {
         metadata: meta(cr, name.clone(), component),
         spec: Some(StatefulSetSpec {
             replicas: Some(1),
-            service_name: Some(name),
+            service_name: Some(name.clone()),
             selector: selector(cr, component),
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(labels(cr, component)), ..ObjectMeta::default() }),
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(cr, component)),
+                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), config.to_owned())].into()),
+                    ..ObjectMeta::default()
+                }),
                 spec: Some(pod),
             },
-            volume_claim_templates: Some(vec![volume_claim("data", &cr.spec.postgres.storage)]),
+            volume_claim_templates: Some(vec![volume_claim(
+                observed.claim_templates.get(&name),
+                &spec.storage,
+            )]),
             persistent_volume_claim_retention_policy: Some(retention(cr)),
             ..StatefulSetSpec::default()
         }),

@@ -1,39 +1,58 @@
 //! The lock's Redis nodes: one StatefulSet of independent nodes (no
 //! replication between them: Redlock needs nodes that fail on their own),
-//! each with its own volume, behind a headless Service that gives every
-//! node a stable name.
+//! each with its own volume and on a node of its own, behind a headless
+//! Service that gives every node a stable name. Nodes run as the image's
+//! own non-root user; the password reaches them as a file from the
+//! credentials Secret that `redis.conf` includes, never as an argument.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, ExecAction, PodSpec, PodTemplateSpec, Probe,
-    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, ExecAction, KeyToPath, PodSpec,
+    PodTemplateSpec, Probe, SecretVolumeSource, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::credentials::REDIS_PASSWORD;
-use super::{Child, Component, Names, labels, meta, retention, selector, selector_labels, volume_claim};
-use crate::builders::app::secret_env;
-use crate::crd::PaymentCluster;
+use super::app::{plain, secret_env};
+use super::credentials::{REDIS_AUTH_CONF, REDIS_PASSWORD};
+use super::{
+    CONFIG_CHECKSUM, Child, Component, Observed, checksum, data_of, disruption_budget, labels, meta,
+    placement, retention, security, selector, selector_labels, volume_claim,
+};
+use crate::crd::RedisCrashSafety;
 use crate::pod;
+use crate::validate::ValidatedCluster;
 
 pub const PORT: u16 = 6379;
+/// The uid and gid of the redis user in the official image.
+const REDIS_UID: i64 = 999;
 const DATA: &str = "/data";
 const CONF_DIR: &str = "/etc/payrail";
 const CONF_FILE: &str = "redis.conf";
+const START_FILE: &str = "start.sh";
+/// Beside the ConfigMap's mount, not inside it, where its mount point would
+/// have to be made inside that read-only volume.
+const AUTH_DIR: &str = "/etc/payrail-auth";
+const AUTH_FILE: &str = "auth.conf";
 
 /// The URL of each node, for `REDIS_URLS`; the password is expanded from
 /// the app container's `REDIS_PASSWORD`.
-pub fn urls(cr: &PaymentCluster, names: &Names) -> Vec<String> {
-    (0..cr.spec.redis.nodes)
+pub fn urls(valid: &ValidatedCluster) -> Vec<String> {
+    let names = &valid.names;
+    (0..valid.spec().redis.nodes)
         .map(|i| {
             format!("redis://:$(REDIS_PASSWORD)@{}-{i}.{}:{PORT}", names.redis(), names.host(&names.redis()))
         })
         .collect()
 }
 
-pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
+pub fn children(
+    valid: &ValidatedCluster,
+    observed: &Observed,
+    credentials: &BTreeMap<String, Vec<u8>>,
+) -> Vec<Child> {
+    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().redis);
     let service = Service {
         metadata: meta(cr, names.redis(), Component::Redis),
         spec: Some(ServiceSpec {
@@ -51,24 +70,36 @@ pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
         }),
         ..Service::default()
     };
-    let ping = Probe {
-        exec: Some(ExecAction {
-            command: Some(vec![
-                "sh".into(),
-                "-c".into(),
-                "redis-cli -a \"$REDIS_PASSWORD\" --no-auth-warning ping | grep -q PONG".into(),
-            ]),
-        }),
-        period_seconds: Some(5),
+    let fsync_always = spec.crash_safety == RedisCrashSafety::FsyncAlways;
+    let config = Child::ConfigMap(Box::new(ConfigMap {
+        metadata: meta(cr, names.redis_config(), Component::Redis),
+        data: Some(BTreeMap::from([
+            (
+                CONF_FILE.to_owned(),
+                pod::redis_conf(DATA, PORT, fsync_always, &format!("{AUTH_DIR}/{AUTH_FILE}")),
+            ),
+            (START_FILE.to_owned(), pod::REDIS_START.to_owned()),
+        ])),
+        ..ConfigMap::default()
+    }));
+    let exec = |probe: pod::Probe| Probe {
+        exec: Some(ExecAction { command: Some(pod::redis_probe(probe)) }),
         timeout_seconds: Some(2),
         ..Probe::default()
     };
+    let delay = valid.redis_restart_delay_seconds.unwrap_or(0);
+    let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
     let container = Container {
         name: "redis".into(),
-        image: Some(cr.spec.redis.image.clone()),
-        command: Some(vec!["redis-server".into()]),
-        args: Some(pod::redis_args(&format!("{CONF_DIR}/{CONF_FILE}"), "$(REDIS_PASSWORD)")),
-        env: Some(vec![secret_env("REDIS_PASSWORD", &names.credentials(), REDIS_PASSWORD)]),
+        image: Some(spec.image.clone()),
+        command: Some(vec!["sh".into(), format!("{CONF_DIR}/{START_FILE}")]),
+        env: Some(vec![
+            plain("REDIS_CONF", format!("{CONF_DIR}/{CONF_FILE}")),
+            plain("DATA_DIR", DATA),
+            plain("RESTART_DELAY_SECONDS", delay.to_string()),
+            // redis-cli reads it, so the probes pass no password in argv.
+            secret_env("REDISCLI_AUTH", &names.credentials(), REDIS_PASSWORD),
+        ]),
         ports: Some(vec![ContainerPort {
             name: Some("redis".into()),
             container_port: PORT.into(),
@@ -76,22 +107,67 @@ pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
         }]),
         volume_mounts: Some(vec![
             VolumeMount { name: "data".into(), mount_path: DATA.into(), ..VolumeMount::default() },
-            // The redis.conf that `args` names.
             VolumeMount {
                 name: "config".into(),
                 mount_path: CONF_DIR.into(),
                 read_only: Some(true),
                 ..VolumeMount::default()
             },
+            VolumeMount {
+                name: "auth".into(),
+                mount_path: AUTH_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+            tmp,
         ]),
-        readiness_probe: Some(ping.clone()),
-        liveness_probe: Some(Probe { initial_delay_seconds: Some(15), failure_threshold: Some(6), ..ping }),
+        resources: Some(spec.resources.clone()),
+        // Up to the restart delay plus ten minutes of loading the
+        // append-only file before the node must serve.
+        startup_probe: Some(Probe {
+            period_seconds: Some(5),
+            failure_threshold: Some((delay + 600) / 5 + 1),
+            ..exec(pod::Probe::Serves)
+        }),
+        readiness_probe: Some(Probe { period_seconds: Some(5), ..exec(pod::Probe::Serves) }),
+        liveness_probe: Some(Probe {
+            period_seconds: Some(10),
+            failure_threshold: Some(6),
+            ..exec(pod::Probe::Alive)
+        }),
+        security_context: Some(security::container(true)),
         ..Container::default()
     };
+    let volumes = vec![
+        Volume {
+            name: "config".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: names.redis_config(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        Volume {
+            name: "auth".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(names.credentials()),
+                items: Some(vec![KeyToPath {
+                    key: REDIS_AUTH_CONF.into(),
+                    path: AUTH_FILE.into(),
+                    mode: None,
+                }]),
+                // Readable by the redis group (fsGroup) only.
+                default_mode: Some(0o440),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        tmp_volume,
+    ];
     let statefulset = StatefulSet {
         metadata: meta(cr, names.redis(), Component::Redis),
         spec: Some(StatefulSetSpec {
-            replicas: Some(cr.spec.redis.nodes),
+            replicas: Some(spec.nodes),
             service_name: Some(names.redis()),
             // Nodes are independent: start and replace them all at once.
             pod_management_policy: Some("Parallel".into()),
@@ -99,35 +175,34 @@ pub fn children(cr: &PaymentCluster, names: &Names) -> Vec<Child> {
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(cr, Component::Redis)),
+                    annotations: Some(
+                        [(CONFIG_CHECKSUM.to_owned(), checksum([credentials, &data_of(&config)]))].into(),
+                    ),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
                     containers: vec![container],
-                    volumes: Some(vec![Volume {
-                        name: "config".into(),
-                        config_map: Some(ConfigMapVolumeSource {
-                            name: names.redis_config(),
-                            ..ConfigMapVolumeSource::default()
-                        }),
-                        ..Volume::default()
-                    }]),
+                    volumes: Some(volumes),
+                    security_context: Some(security::pod(REDIS_UID)),
+                    affinity: Some(placement::apart(cr, &[Component::Redis])),
+                    automount_service_account_token: Some(false),
                     ..PodSpec::default()
                 }),
             },
-            volume_claim_templates: Some(vec![volume_claim("data", &cr.spec.redis.storage)]),
+            volume_claim_templates: Some(vec![volume_claim(
+                observed.claim_templates.get(&names.redis()),
+                &spec.storage,
+            )]),
             persistent_volume_claim_retention_policy: Some(retention(cr)),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()
     };
-    let config = ConfigMap {
-        metadata: meta(cr, names.redis_config(), Component::Redis),
-        data: Some(BTreeMap::from([(CONF_FILE.to_owned(), pod::redis_conf(DATA, PORT))])),
-        ..ConfigMap::default()
-    };
     vec![
-        Child::ConfigMap(Box::new(config)),
+        config,
         Child::Service(Box::new(service)),
         Child::StatefulSet(Box::new(statefulset)),
+        // A drain takes one vote at a time, so a 3-node quorum keeps a majority.
+        disruption_budget(cr, names.redis(), Component::Redis, selector(cr, Component::Redis)),
     ]
 }

@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, Secret, Service};
 use super::*;
 use crate::crd::PaymentCluster;
 use crate::pod;
+use crate::validate::ValidatedCluster;
 
 pub(crate) struct Counting(pub u32);
 
@@ -30,9 +31,12 @@ pub(crate) fn fixture(name: &str) -> PaymentCluster {
     serde_yaml::from_str(text).expect("fixture parses")
 }
 
+pub(crate) fn valid(cr: &PaymentCluster) -> ValidatedCluster {
+    crate::validate::validate(cr).expect("valid")
+}
+
 fn built(name: &str) -> Vec<Child> {
-    let cr = fixture(name);
-    build(&cr, &Credentials::complete(None, &mut Counting(0)))
+    build(&valid(&fixture(name)), &Credentials::complete(None, &mut Counting(0)), &Observed::default())
 }
 
 fn find<'a>(children: &'a [Child], kind: &str, name: &str) -> &'a Child {
@@ -81,14 +85,22 @@ fn a_minimal_cluster_becomes_the_whole_stack() {
         ("StatefulSet", "mini-postgres"),
         ("Service", "mini-postgres-ro"),
         ("StatefulSet", "mini-postgres-ro"),
+        ("PodDisruptionBudget", "mini-postgres"),
         ("ConfigMap", "mini-redis-config"),
         ("Service", "mini-redis"),
         ("StatefulSet", "mini-redis"),
+        ("PodDisruptionBudget", "mini-redis"),
         ("Service", "mini-rabbitmq"),
         ("StatefulSet", "mini-rabbitmq"),
+        ("PodDisruptionBudget", "mini-rabbitmq"),
         ("Deployment", "mini-app"),
         ("Service", "mini-api"),
         ("PodDisruptionBudget", "mini-app"),
+        ("NetworkPolicy", "mini-postgres-primary"),
+        ("NetworkPolicy", "mini-postgres-replica"),
+        ("NetworkPolicy", "mini-redis"),
+        ("NetworkPolicy", "mini-rabbitmq"),
+        ("NetworkPolicy", "mini-app"),
     ];
     let expected: Vec<(&str, String)> = expected.iter().map(|(k, n)| (*k, (*n).to_owned())).collect();
     assert_eq!(kinds_and_names, expected);
@@ -274,7 +286,7 @@ fn the_replica_bootstraps_from_the_primary() {
     assert_eq!(env_value(&env, "PRIMARY_PORT").as_deref(), Some("5432"));
     assert_eq!(env_value(&env, "REPLICATION_USER").as_deref(), Some(pod::REPLICATION_USER));
     assert!(env.iter().any(|e| e.name == "REPLICATION_PASSWORD" && e.value_from.is_some()));
-    assert_eq!(main[0].args, Some(pod::postgres_args()));
+    assert!(main[0].args.as_ref().is_some_and(|a| a.contains(&"hot_standby=on".to_owned())));
 
     let (primary_init, primary) = containers(&statefulset(&children, "mini-postgres"));
     assert!(primary_init.is_empty());
@@ -290,12 +302,14 @@ fn redis_nodes_are_independent_and_addressable() {
     assert_eq!(spec.replicas, Some(3));
     assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
     let (_, main) = containers(&s);
-    let args = main[0].args.clone().expect("args");
-    assert_eq!(args, pod::redis_args("/etc/payrail/redis.conf", "$(REDIS_PASSWORD)"));
-    // The file the arguments name is mounted from the ConfigMap.
+    // The file the start script names is mounted from the ConfigMap.
+    let conf_path = env_value(main[0].env.as_deref().unwrap_or_default(), "REDIS_CONF").expect("REDIS_CONF");
     let mounts = main[0].volume_mounts.clone().expect("mounts");
     let config_mount = mounts.iter().find(|m| m.name == "config").expect("config mounted");
-    assert!(args[0].starts_with(&format!("{}/", config_mount.mount_path)), "{args:?} vs {config_mount:?}");
+    assert!(
+        conf_path.starts_with(&format!("{}/", config_mount.mount_path)),
+        "{conf_path} vs {config_mount:?}"
+    );
     let volumes = s
         .spec
         .as_ref()
@@ -313,7 +327,7 @@ fn redis_nodes_are_independent_and_addressable() {
         _ => unreachable!(),
     };
     let conf = &config.data.expect("data")["redis.conf"];
-    assert_eq!(conf, &pod::redis_conf("/data", 6379));
+    assert!(conf.contains("dir /data\nappendonly yes\n"), "{conf}");
     assert!(!conf.contains("replicaof"), "nodes are independent");
     let service = match find(&children, "Service", "mini-redis") {
         Child::Service(s) => Service::clone(s),
@@ -326,7 +340,7 @@ fn redis_nodes_are_independent_and_addressable() {
 fn credentials_are_generated_once_and_then_kept() {
     let cr = fixture("minimal");
     let first = Credentials::complete(None, &mut Counting(0));
-    let secret = match &build(&cr, &first)[0] {
+    let secret = match &build(&valid(&cr), &first, &Observed::default())[0] {
         Child::Secret(s) => Secret::clone(s),
         _ => unreachable!(),
     };
@@ -352,4 +366,336 @@ fn random_passwords_are_long_and_url_safe() {
     assert_ne!(a, b);
     assert_eq!(a.len(), 32);
     assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+}
+
+fn every_pod(children: &[Child]) -> Vec<(String, k8s_openapi::api::core::v1::PodSpec)> {
+    children
+        .iter()
+        .filter_map(|c| match c {
+            Child::Deployment(d) => {
+                d.spec.as_ref().and_then(|s| s.template.spec.clone()).map(|p| (c.name().to_owned(), p))
+            }
+            Child::StatefulSet(s) => {
+                s.spec.as_ref().and_then(|s| s.template.spec.clone()).map(|p| (c.name().to_owned(), p))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn built_from(spec: serde_json::Value) -> Vec<Child> {
+    let mut cr = fixture("minimal");
+    cr.spec = serde_json::from_value(spec).expect("spec");
+    build(&valid(&cr), &Credentials::complete(None, &mut Counting(0)), &Observed::default())
+}
+
+// Bug 5: PostgreSQL, Redis and RabbitMQ may take long to recover after a
+// crash; a liveness probe must not kill them while they do.
+#[test]
+fn every_data_pod_has_a_startup_probe_and_a_liveness_that_tolerates_recovery() {
+    let children = built("minimal");
+    for s in ["mini-redis", "mini-rabbitmq", "mini-postgres", "mini-postgres-ro"] {
+        let (_, main) = containers(&statefulset(&children, s));
+        let startup = main[0].startup_probe.clone().unwrap_or_else(|| panic!("{s} has no startupProbe"));
+        let patience = startup.period_seconds.unwrap_or(10) * startup.failure_threshold.unwrap_or(3);
+        assert!(
+            patience >= 600,
+            "{s}: a startup probe that gives up after {patience} s kills a long recovery"
+        );
+        let readiness = main[0].readiness_probe.clone().expect("readiness");
+        let liveness = main[0].liveness_probe.clone().expect("liveness");
+        assert_ne!(liveness.exec, readiness.exec, "{s}: liveness must not be 'serves', or recovery kills it");
+    }
+    let (_, postgres) = containers(&statefulset(&children, "mini-postgres"));
+    let command = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        p.as_ref().and_then(|p| p.exec.clone()).and_then(|e| e.command).expect("exec")
+    };
+    assert_eq!(command(&postgres[0].liveness_probe), pod::postgres_probe(pod::Probe::Alive));
+    assert_eq!(command(&postgres[0].readiness_probe), pod::postgres_probe(pod::Probe::Serves));
+}
+
+// Bug 6: what Pod Security `restricted` checks, on every pod of both fixtures.
+#[test]
+fn every_pod_and_container_is_locked_down() {
+    for name in ["minimal", "full"] {
+        for (owner, pod) in every_pod(&built(name)) {
+            let context = pod.security_context.clone().unwrap_or_default();
+            assert_eq!(context.run_as_non_root, Some(true), "{owner}");
+            assert_eq!(
+                context.seccomp_profile.map(|p| p.type_).as_deref(),
+                Some("RuntimeDefault"),
+                "{owner}"
+            );
+            for c in pod.init_containers.iter().flatten().chain(&pod.containers) {
+                let security = c.security_context.clone().unwrap_or_default();
+                assert_eq!(security.allow_privilege_escalation, Some(false), "{owner}/{}", c.name);
+                let drop = security.capabilities.and_then(|c| c.drop).unwrap_or_default();
+                assert_eq!(drop, ["ALL"], "{owner}/{}", c.name);
+                assert_ne!(security.run_as_user, Some(0), "{owner}/{}", c.name);
+                // RabbitMQ's entrypoint writes under /etc/rabbitmq (scripts/checkov.yaml).
+                if !owner.ends_with("-rabbitmq") {
+                    assert_eq!(security.read_only_root_filesystem, Some(true), "{owner}/{}", c.name);
+                }
+            }
+            assert_eq!(pod.automount_service_account_token, Some(false), "{owner}: no API access needed");
+        }
+    }
+}
+
+// Bug 7: no password in a command line (where `ps` shows it) or a ConfigMap.
+#[test]
+fn no_secret_is_in_arguments_or_config_maps() {
+    let cr = fixture("minimal");
+    let credentials = Credentials::complete(None, &mut Counting(0));
+    let children = build(&valid(&cr), &credentials, &Observed::default());
+    let secrets: Vec<&str> = credentials::KEYS.iter().map(|k| credentials.get(k)).collect();
+    let leaks = |text: &str| secrets.iter().any(|s| text.contains(s)) || text.contains("PASSWORD)");
+    for (owner, pod) in every_pod(&children) {
+        for c in pod.init_containers.iter().flatten().chain(&pod.containers) {
+            for arg in c.command.iter().flatten().chain(c.args.iter().flatten()) {
+                assert!(!leaks(arg), "{owner}/{}: {arg}", c.name);
+            }
+        }
+    }
+    for child in &children {
+        if let Child::ConfigMap(cm) = child {
+            for (key, value) in cm.data.iter().flatten() {
+                assert!(!leaks(value), "ConfigMap {}/{key}", child.name());
+            }
+        }
+    }
+}
+
+// Bug 7: Redis as the image's own non-root user, its password in a file.
+#[test]
+fn redis_runs_as_its_image_user_with_the_password_from_a_file() {
+    let children = built("minimal");
+    let s = statefulset(&children, "mini-redis");
+    let pod = s.spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
+    let context = pod.security_context.clone().expect("pod security");
+    assert_eq!((context.run_as_user, context.run_as_group), (Some(999), Some(999)), "the redis image's user");
+    let conf = match find(&children, "ConfigMap", "mini-redis-config") {
+        Child::ConfigMap(c) => c.data.clone().expect("data")["redis.conf"].clone(),
+        _ => unreachable!(),
+    };
+    let include = conf.lines().find_map(|l| l.strip_prefix("include ")).expect("an include line").to_owned();
+    let (dir, file) = include.rsplit_once('/').expect("a path");
+    let mount = pod.containers[0]
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path == dir)
+        .unwrap_or_else(|| panic!("{dir} is mounted"));
+    let volume = pod.volumes.iter().flatten().find(|v| v.name == mount.name).expect("volume");
+    let secret = volume.secret.clone().expect("from a Secret");
+    assert_eq!(secret.secret_name.as_deref(), Some("mini-credentials"));
+    let item = secret.items.unwrap_or_default().into_iter().find(|i| i.path == file).expect("item");
+    assert_eq!(item.key, credentials::REDIS_AUTH_CONF);
+    let secret_object = match &children[0] {
+        Child::Secret(s) => Secret::clone(s),
+        _ => unreachable!(),
+    };
+    let auth = String::from_utf8(secret_object.data.expect("data")[credentials::REDIS_AUTH_CONF].0.clone())
+        .expect("utf8");
+    assert_eq!(auth, "requirepass pw5\n");
+}
+
+// Bug 8: a restarted Redis node either fsyncs every grant or waits out
+// every lock it may have forgotten; which is the spec's choice.
+#[test]
+fn redis_crash_safety_is_a_spec_choice() {
+    let conf_of = |children: &[Child]| match find(children, "ConfigMap", "mini-redis-config") {
+        Child::ConfigMap(c) => c.data.clone().expect("data")["redis.conf"].clone(),
+        _ => unreachable!(),
+    };
+    let delay_of = |children: &[Child]| {
+        let (_, main) = containers(&statefulset(children, "mini-redis"));
+        env_value(main[0].env.as_deref().unwrap_or_default(), "RESTART_DELAY_SECONDS")
+    };
+    let delayed = built_from(serde_json::json!({"app": {"worker": {"lockTtlMs": 45000}}}));
+    assert!(conf_of(&delayed).contains("appendfsync everysec"));
+    assert_eq!(delay_of(&delayed).as_deref(), Some("46"), "longer than the 45 s locks");
+    let always = built_from(serde_json::json!({"redis": {"crashSafety": "FsyncAlways"}}));
+    assert!(conf_of(&always).contains("appendfsync always"));
+    assert_eq!(delay_of(&always).as_deref(), Some("0"));
+}
+
+// Bug 10: every app pod of a rollout gets its pool, and PostgreSQL admits them.
+#[test]
+fn the_connection_budget_reaches_the_app_and_postgres() {
+    let children = built_from(serde_json::json!({"app": {"replicas": 6}}));
+    let app = app_container(&children, "mini");
+    assert_eq!(env_value(app.env.as_deref().unwrap_or_default(), "DB_POOL_SIZE").as_deref(), Some("16"));
+    for s in ["mini-postgres", "mini-postgres-ro"] {
+        let (_, main) = containers(&statefulset(&children, s));
+        let args = main[0].args.clone().expect("args");
+        assert!(args.contains(&"max_connections=122".to_owned()), "{s}: {args:?}");
+    }
+}
+
+// Shutdown bound: the pod's grace period comes from the app's own.
+#[test]
+fn the_grace_period_follows_the_apps_shutdown_bound() {
+    let children = built_from(serde_json::json!({"app": {"shutdownTimeoutSeconds": 50}}));
+    let app = app_container(&children, "mini");
+    assert_eq!(
+        env_value(app.env.as_deref().unwrap_or_default(), "SHUTDOWN_TIMEOUT_SECS").as_deref(),
+        Some("50")
+    );
+    let d = deployment(&children, "mini-app");
+    let grace = d.spec.and_then(|s| s.template.spec).and_then(|p| p.termination_grace_period_seconds);
+    assert_eq!(grace, Some(60));
+}
+
+fn checksum_of(children: &[Child], kind: &str, name: &str) -> String {
+    let template = match find(children, kind, name) {
+        Child::Deployment(d) => d.spec.clone().map(|s| s.template),
+        Child::StatefulSet(s) => s.spec.clone().map(|s| s.template),
+        _ => None,
+    };
+    template
+        .and_then(|t| t.metadata)
+        .and_then(|m| m.annotations)
+        .and_then(|a| a.get(CONFIG_CHECKSUM).cloned())
+        .unwrap_or_else(|| panic!("{name} has no checksum"))
+}
+
+// An edit of a Secret or ConfigMap a pod reads rolls that pod, the user's
+// API-tokens Secret included; nothing else does.
+#[test]
+fn pods_roll_when_what_they_read_changes() {
+    let cr = fixture("full"); // API tokens from the Secret shop-tokens
+    let credentials = Credentials::complete(None, &mut Counting(0));
+    let tokens = |value: &str| Observed {
+        tokens: Some(Secret {
+            data: Some([("tokens".to_owned(), ByteString(value.as_bytes().to_vec()))].into()),
+            ..Secret::default()
+        }),
+        ..Observed::default()
+    };
+    let before = build(&valid(&cr), &credentials, &tokens("one"));
+    let same = build(&valid(&cr), &credentials, &tokens("one"));
+    let new_token = build(&valid(&cr), &credentials, &tokens("two"));
+    let new_passwords = build(&valid(&cr), &Credentials::complete(None, &mut Counting(50)), &tokens("one"));
+    let app = |c: &[Child]| checksum_of(c, "Deployment", "full-app");
+    let redis = |c: &[Child]| checksum_of(c, "StatefulSet", "full-redis");
+    assert_eq!(app(&before), app(&same));
+    assert_ne!(app(&before), app(&new_token), "a new API token rolls the app");
+    assert_eq!(redis(&before), redis(&new_token), "and nothing else");
+    for (kind, name) in [
+        ("Deployment", "full-app"),
+        ("StatefulSet", "full-redis"),
+        ("StatefulSet", "full-postgres"),
+        ("StatefulSet", "full-rabbitmq"),
+    ] {
+        assert_ne!(checksum_of(&before, kind, name), checksum_of(&new_passwords, kind, name), "{name}");
+    }
+    // A new Redis setting rolls the Redis nodes.
+    let mut fsync = cr.clone();
+    fsync.spec.redis.crash_safety = crate::crd::RedisCrashSafety::FsyncAlways;
+    assert_ne!(redis(&before), redis(&build(&valid(&fsync), &credentials, &tokens("one"))));
+}
+
+// Only the app reaches the data services; the switch turns them off.
+#[test]
+fn network_policies_let_only_the_app_reach_the_data_services() {
+    let children = built("minimal");
+    let policies: Vec<_> = children
+        .iter()
+        .filter_map(|c| match c {
+            Child::NetworkPolicy(p) => Some(p.spec.clone().expect("spec")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(policies.len(), 5);
+    let component =
+        |s: &LabelSelector| s.match_labels.as_ref().expect("labels")["app.kubernetes.io/component"].clone();
+    for policy in &policies {
+        let target = component(policy.pod_selector.as_ref().expect("selector"));
+        let rule = &policy.ingress.as_ref().expect("ingress")[0];
+        let from: Vec<String> = rule
+            .from
+            .iter()
+            .flatten()
+            .map(|peer| component(peer.pod_selector.as_ref().expect("pods")))
+            .collect();
+        let port = rule.ports.as_ref().expect("ports")[0].port.clone();
+        use IntOrString::Int;
+        let expected: (&[&str], i32) = match target.as_str() {
+            "postgres-primary" => (&["app", "postgres-replica"], 5432),
+            "postgres-replica" => (&["app"], 5432),
+            "redis" => (&["app"], 6379),
+            "rabbitmq" => (&["app"], 5672),
+            "app" => (&[], 8080),
+            other => panic!("a policy for {other}"),
+        };
+        assert_eq!(
+            (from.as_slice(), port),
+            (
+                expected.0.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>().as_slice(),
+                Some(Int(expected.1))
+            ),
+            "{target}"
+        );
+    }
+    let off = built_from(serde_json::json!({"networkPolicies": false}));
+    assert!(!off.iter().any(|c| matches!(c, Child::NetworkPolicy(_))));
+}
+
+// Redis nodes and the PostgreSQL pair keep apart; drains take one at a time.
+#[test]
+fn data_pods_keep_apart_and_drain_one_at_a_time() {
+    let affinity = |children: &[Child], name: &str| {
+        let s = statefulset(children, name);
+        s.spec
+            .and_then(|s| s.template.spec)
+            .and_then(|p| p.affinity)
+            .and_then(|a| a.pod_anti_affinity)
+            .expect("anti")
+    };
+    let required = built("minimal");
+    let redis = affinity(&required, "mini-redis");
+    let term = &redis.required_during_scheduling_ignored_during_execution.expect("required")[0];
+    assert_eq!(term.topology_key, "kubernetes.io/hostname");
+    let values = |t: &k8s_openapi::api::core::v1::PodAffinityTerm| {
+        t.label_selector.clone().and_then(|s| s.match_expressions).expect("expr")[0]
+            .values
+            .clone()
+            .expect("values")
+    };
+    assert_eq!(values(term), ["redis"]);
+    let replica = affinity(&required, "mini-postgres-ro");
+    assert_eq!(
+        values(&replica.required_during_scheduling_ignored_during_execution.expect("required")[0]),
+        ["postgres-primary"]
+    );
+    let preferred = built_from(serde_json::json!({"antiAffinity": "Preferred"}));
+    let redis = affinity(&preferred, "mini-redis");
+    assert!(
+        redis.required_during_scheduling_ignored_during_execution.is_none(),
+        "a one-node cluster can schedule"
+    );
+    assert_eq!(redis.preferred_during_scheduling_ignored_during_execution.expect("preferred")[0].weight, 100);
+
+    for name in ["mini-redis", "mini-postgres", "mini-rabbitmq", "mini-app"] {
+        let pdb = match find(&required, "PodDisruptionBudget", name) {
+            Child::PodDisruptionBudget(p) => p.spec.clone().expect("spec"),
+            _ => unreachable!(),
+        };
+        assert_eq!(pdb.max_unavailable, Some(IntOrString::Int(1)), "{name}");
+    }
+}
+
+// Every data container has its resources, from the spec's defaults.
+#[test]
+fn every_container_has_resources() {
+    for (owner, pod) in every_pod(&built("minimal")) {
+        for c in pod.init_containers.iter().flatten().chain(&pod.containers) {
+            let resources = c.resources.clone().unwrap_or_else(|| panic!("{owner}/{}", c.name));
+            for (what, set) in [("requests", resources.requests), ("limits", resources.limits)] {
+                let set = set.unwrap_or_else(|| panic!("{owner}/{}: no {what}", c.name));
+                assert!(set.contains_key("cpu") && set.contains_key("memory"), "{owner}/{}: {what}", c.name);
+            }
+        }
+    }
 }

@@ -4,8 +4,9 @@ use k8s_openapi::api::apps::v1::{DeploymentStatus, StatefulSetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::*;
-use crate::builders::tests::{Counting, fixture};
-use crate::builders::{Credentials, build};
+use crate::builders::tests::{Counting, fixture, valid};
+use crate::builders::{Credentials, Observed, build};
+use crate::reconcile::apply::ChildFailure;
 
 fn at(seconds: i64) -> Time {
     Time(k8s_openapi::jiff::Timestamp::from_second(seconds).expect("valid"))
@@ -13,7 +14,7 @@ fn at(seconds: i64) -> Time {
 
 /// The children as a server would return them, every pod ready or not.
 fn with_readiness(cr: &PaymentCluster, ready: bool) -> Vec<Child> {
-    build(cr, &Credentials::complete(None, &mut Counting(0)))
+    build(&valid(cr), &Credentials::complete(None, &mut Counting(0)), &Observed::default())
         .into_iter()
         .map(|child| match child {
             Child::Deployment(mut d) => {
@@ -49,7 +50,7 @@ fn condition<'a>(status: &'a PaymentClusterStatus, type_: &str) -> &'a Condition
 fn a_cluster_coming_up_is_progressing_not_ready() {
     let cr = fixture("minimal");
     let children = with_readiness(&cr, false);
-    let status = compute(&cr, &Outcome::Applied(&children), None, at(100));
+    let status = compute(&cr, &Outcome::Applied { objects: &children, failures: &[] }, None, at(100));
     assert_eq!(status.app, ComponentStatus::new(1, 3));
     assert_eq!(status.redis, ComponentStatus::new(0, 3));
     assert_eq!(status.postgres, ComponentStatus::new(0, 2));
@@ -66,15 +67,15 @@ fn a_cluster_coming_up_is_progressing_not_ready() {
 fn ready_when_every_component_is_and_transition_times_hold_still() {
     let cr = fixture("minimal");
     let coming = with_readiness(&cr, false);
-    let first = compute(&cr, &Outcome::Applied(&coming), None, at(100));
+    let first = compute(&cr, &Outcome::Applied { objects: &coming, failures: &[] }, None, at(100));
     let up = with_readiness(&cr, true);
-    let ready = compute(&cr, &Outcome::Applied(&up), Some(&first), at(200));
+    let ready = compute(&cr, &Outcome::Applied { objects: &up, failures: &[] }, Some(&first), at(200));
     assert!(is_ready(Some(&ready)));
     assert_eq!(condition(&ready, "Ready").last_transition_time, at(200));
     // Degraded stayed False, so its transition time is the first one.
     assert_eq!(condition(&ready, "Degraded").last_transition_time, at(100));
     // Nothing changed: a second computation is identical, so no status write.
-    let again = compute(&cr, &Outcome::Applied(&up), Some(&ready), at(300));
+    let again = compute(&cr, &Outcome::Applied { objects: &up, failures: &[] }, Some(&ready), at(300));
     assert_eq!(again, ready);
 }
 
@@ -87,7 +88,7 @@ fn a_rollout_in_progress_is_not_ready_on_old_pods() {
             d.metadata.generation = Some(3); // a new image, not yet observed
         }
     }
-    let status = compute(&cr, &Outcome::Applied(&children), None, at(100));
+    let status = compute(&cr, &Outcome::Applied { objects: &children, failures: &[] }, None, at(100));
     assert_eq!(status.app.ready, 0);
     assert_eq!(condition(&status, "Progressing").status, "True");
 }
@@ -96,7 +97,7 @@ fn a_rollout_in_progress_is_not_ready_on_old_pods() {
 fn an_invalid_spec_is_degraded_and_keeps_the_last_counts() {
     let cr = fixture("minimal");
     let up = with_readiness(&cr, true);
-    let ready = compute(&cr, &Outcome::Applied(&up), None, at(100));
+    let ready = compute(&cr, &Outcome::Applied { objects: &up, failures: &[] }, None, at(100));
     let problems = vec!["redis.nodes must be odd".to_owned()];
     let status = compute(&cr, &Outcome::Invalid(&problems), Some(&ready), at(200));
     assert_eq!(condition(&status, "Degraded").status, "True");
@@ -104,4 +105,25 @@ fn an_invalid_spec_is_degraded_and_keeps_the_last_counts() {
     assert!(condition(&status, "Degraded").message.contains("redis.nodes must be odd"));
     assert_eq!(condition(&status, "Ready").status, "False");
     assert_eq!(status.app, ready.app);
+}
+
+#[test]
+fn a_refused_object_is_degraded_and_keeps_its_last_counts() {
+    let cr = fixture("minimal");
+    let up = with_readiness(&cr, true);
+    let ready = compute(&cr, &Outcome::Applied { objects: &up, failures: &[] }, None, at(100));
+    let without_redis: Vec<Child> = up.iter().filter(|c| c.name() != "mini-redis").cloned().collect();
+    let failures =
+        [ChildFailure { kind: "StatefulSet", name: "mini-redis".into(), message: "spec: Forbidden".into() }];
+    let status = compute(
+        &cr,
+        &Outcome::Applied { objects: &without_redis, failures: &failures },
+        Some(&ready),
+        at(200),
+    );
+    assert_eq!(condition(&status, "Degraded").status, "True");
+    assert_eq!(condition(&status, "Degraded").reason, "ApplyFailed");
+    assert_eq!(condition(&status, "Degraded").message, "StatefulSet mini-redis: spec: Forbidden");
+    assert_eq!(status.redis, ready.redis, "the Redis counts last seen");
+    assert!(is_ready(Some(&status)), "the pods that run are still ready");
 }

@@ -1,0 +1,109 @@
+//! The apply step: server-side apply of every desired object with one
+//! field manager, and the expansion of volumes that must grow.
+//!
+//! Every object is attempted whatever happened to the ones before it: a
+//! StatefulSet the API server refuses must not hold back an image upgrade
+//! of the app. Each failure is kept with the API server's own message for
+//! the status.
+
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tracing::warn;
+
+use super::volumes::Growth;
+use crate::builders::{Child, MANAGER};
+use crate::error::chain;
+
+/// An object that was not applied (or not deleted), and why, in words fit
+/// for a status condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildFailure {
+    pub kind: &'static str,
+    pub name: String,
+    pub message: String,
+}
+
+impl ChildFailure {
+    pub(crate) fn from_error(kind: &'static str, name: &str, error: &kube::Error) -> Self {
+        let message = match error {
+            // The API server's own words: what a user can act on.
+            kube::Error::Api(status) => status.message.clone(),
+            // Anything else is internal: logged whole, summarised here.
+            other => {
+                warn!(kind, name, error = %chain(other), "API call failed");
+                "the API server could not be reached (see the operator's log)".into()
+            }
+        };
+        ChildFailure { kind, name: name.to_owned(), message }
+    }
+}
+
+/// What the apply step came to.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The objects as the API server returned them, status included.
+    pub objects: Vec<Child>,
+    pub failures: Vec<ChildFailure>,
+}
+
+pub async fn apply_all(client: &Client, namespace: &str, children: &[Child]) -> Applied {
+    let mut applied = Applied::default();
+    for child in children {
+        match apply(client, namespace, child).await {
+            Ok(object) => applied.objects.push(object),
+            Err(error) => applied.failures.push(ChildFailure::from_error(child.kind(), child.name(), &error)),
+        }
+    }
+    applied
+}
+
+/// Server-side applies one child and returns it as the server has it.
+pub async fn apply(client: &Client, namespace: &str, child: &Child) -> Result<Child, kube::Error> {
+    Ok(match child {
+        Child::Secret(o) => Child::Secret(Box::new(ssa(client, namespace, o.as_ref()).await?)),
+        Child::ConfigMap(o) => Child::ConfigMap(Box::new(ssa(client, namespace, o.as_ref()).await?)),
+        Child::Service(o) => Child::Service(Box::new(ssa(client, namespace, o.as_ref()).await?)),
+        Child::StatefulSet(o) => Child::StatefulSet(Box::new(ssa(client, namespace, o.as_ref()).await?)),
+        Child::Deployment(o) => Child::Deployment(Box::new(ssa(client, namespace, o.as_ref()).await?)),
+        Child::PodDisruptionBudget(o) => {
+            Child::PodDisruptionBudget(Box::new(ssa(client, namespace, o.as_ref()).await?))
+        }
+        Child::NetworkPolicy(o) => Child::NetworkPolicy(Box::new(ssa(client, namespace, o.as_ref()).await?)),
+    })
+}
+
+async fn ssa<K>(client: &Client, namespace: &str, object: &K) -> Result<K, kube::Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let params = PatchParams::apply(MANAGER).force();
+    api.patch(&object.name_any(), &params, &Patch::Apply(object)).await
+}
+
+/// Asks for more storage on each claim that must grow. The claim template
+/// of a StatefulSet cannot change, so its claims are patched one by one;
+/// the StorageClass's volume expansion does the rest.
+pub async fn expand(client: &Client, namespace: &str, growth: &[Growth]) -> Vec<ChildFailure> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    let mut failures = Vec::new();
+    for grow in growth {
+        let patch = json!({"spec": {"resources": {"requests": {"storage": grow.size}}}});
+        let params = PatchParams { field_manager: Some(MANAGER.into()), ..PatchParams::default() };
+        if let Err(error) = claims.patch(&grow.claim, &params, &Patch::Merge(&patch)).await {
+            failures.push(ChildFailure::from_error("PersistentVolumeClaim", &grow.claim, &error));
+        }
+    }
+    failures
+}

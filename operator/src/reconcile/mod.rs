@@ -1,0 +1,155 @@
+//! Reconcile, as a pipeline of named steps, each in its own module:
+//!
+//! 1. [`validate`](crate::validate): the spec becomes a `ValidatedCluster`
+//!    or a list of problems (`Degraded`/`InvalidSpec`, wait for an edit);
+//! 2. [`dereference`]: read what the objects depend on (the credentials
+//!    Secret, the API-tokens Secret, the volumes and their claim templates);
+//! 3. [`builders`](crate::builders): every desired object, a pure function
+//!    of those two, plus the volume expansions (`volumes`);
+//! 4. [`apply`]: server-side apply of every object, each one attempted
+//!    whatever happened to the others, failures kept per object;
+//! 5. [`prune`]: delete what this cluster made and no longer builds;
+//! 6. [`status`](crate::status): conditions and counts, written only when
+//!    they change.
+//!
+//! An invalid spec waits for a change; a refused object or a failed call
+//! is retried with a growing backoff (`controller::error_policy`).
+
+pub mod apply;
+pub mod dereference;
+pub mod prune;
+pub mod volumes;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, instrument, warn};
+
+use crate::builders::{self, Credentials, MANAGER};
+use crate::controller::{Context, key};
+use crate::crd::{PaymentCluster, PaymentClusterStatus};
+use crate::error::{Error, Result};
+use crate::status::{self, Outcome};
+use crate::validate::{InvalidSpec, validate};
+
+/// How often a ready cluster is looked at again anyway, to repair drift.
+pub const RESYNC: Duration = Duration::from_secs(300);
+/// How often a cluster that is still coming up is looked at.
+pub const WAITING: Duration = Duration::from_secs(15);
+
+/// One reconcile of one cluster, timed and counted in the metrics.
+#[instrument(skip_all, fields(cluster = %key(&cr)))]
+pub async fn reconcile(cr: Arc<PaymentCluster>, ctx: Arc<Context>) -> Result<Action> {
+    let started = Instant::now();
+    let result = steps(&cr, &ctx).await;
+    ctx.metrics.reconciled(started.elapsed(), result.as_ref().err());
+    if result.is_ok() {
+        ctx.forget_failures(&cr).await;
+    }
+    result
+}
+
+async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
+    let namespace = cr.namespace().ok_or(Error::NoNamespace)?;
+
+    let valid = match validate(cr) {
+        Ok(valid) => valid,
+        Err(InvalidSpec(problems)) => {
+            ctx.metrics.invalid_spec();
+            let status = status::compute(cr, &Outcome::Invalid(&problems), cr.status.as_ref(), now());
+            if cr.status.as_ref() != Some(&status) {
+                warn!(problems = ?problems, "invalid spec; waiting for a change");
+                ctx.publish(cr, EventType::Warning, "InvalidSpec", problems.join("; ")).await;
+                patch_status(&ctx.client, cr, &status).await?;
+            }
+            return Ok(Action::await_change());
+        }
+    };
+
+    let observed = dereference::read(&ctx.client, &valid).await?;
+    let credentials = {
+        let mut passwords = ctx.passwords.lock().await;
+        builders::credentials::plan(
+            &valid,
+            observed.credentials.as_ref(),
+            &observed.claims,
+            passwords.as_mut(),
+        )
+    };
+    let credentials: Credentials = match credentials {
+        Ok(credentials) => credentials,
+        Err(lost) => {
+            let message = lost.to_string();
+            let status = status::compute(
+                cr,
+                &Outcome::Blocked { reason: status::CREDENTIALS_LOST, message: &message },
+                cr.status.as_ref(),
+                now(),
+            );
+            if cr.status.as_ref() != Some(&status) {
+                warn!(%message, "credentials Secret lost; waiting for it to be restored");
+                ctx.publish(cr, EventType::Warning, status::CREDENTIALS_LOST, message).await;
+                patch_status(&ctx.client, cr, &status).await?;
+            }
+            // The Secret is watched: restoring it wakes this cluster.
+            return Ok(Action::await_change());
+        }
+    };
+
+    let children = builders::build(&valid, &credentials, &observed.inputs());
+    let expansions = volumes::plan(&valid, &observed.claims);
+    let mut applied = apply::apply_all(&ctx.client, &namespace, &children).await;
+    applied.failures.extend(expansions.refused.iter().cloned());
+    applied.failures.extend(apply::expand(&ctx.client, &namespace, &expansions.grow).await);
+    applied.failures.extend(prune::prune(&ctx.client, &valid, &children).await);
+
+    if observed.credentials.is_none() && applied.failures.is_empty() {
+        let note = format!("created credentials and applied {} objects", applied.objects.len());
+        ctx.publish(cr, EventType::Normal, "Created", note).await;
+    }
+    let outcome = Outcome::Applied { objects: &applied.objects, failures: &applied.failures };
+    let status = status::compute(cr, &outcome, cr.status.as_ref(), now());
+    let ready = status::is_ready(Some(&status));
+    if cr.status.as_ref() != Some(&status) {
+        if ready != status::is_ready(cr.status.as_ref()) {
+            let (kind, reason) =
+                if ready { (EventType::Normal, "Ready") } else { (EventType::Warning, "NotReady") };
+            let message = status.conditions.first().map(|c| c.message.clone()).unwrap_or_default();
+            ctx.publish(cr, kind, reason, message).await;
+        }
+        patch_status(&ctx.client, cr, &status).await?;
+    }
+    if !applied.failures.is_empty() {
+        for failure in &applied.failures {
+            warn!(kind = failure.kind, name = %failure.name, message = %failure.message, "not applied");
+        }
+        return Err(Error::ApplyFailed {
+            failed: applied.failures.len(),
+            attempted: children.len() + expansions.grow.len(),
+        });
+    }
+    info!(ready, "reconciled");
+    Ok(Action::requeue(if ready { RESYNC } else { WAITING }))
+}
+
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+async fn patch_status(client: &Client, cr: &PaymentCluster, status: &PaymentClusterStatus) -> Result<()> {
+    let api: Api<PaymentCluster> =
+        Api::namespaced(client.clone(), &cr.namespace().ok_or(Error::NoNamespace)?);
+    let patch = json!({
+        "apiVersion": PaymentCluster::api_version(&()),
+        "kind": PaymentCluster::kind(&()),
+        "status": status,
+    });
+    api.patch_status(&cr.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! The prune step: objects this cluster made and no longer builds (the
+//! replica's StatefulSet once `readReplica` is off, the NetworkPolicies
+//! once they are switched off) are deleted. An object is this cluster's
+//! only when it carries the cluster's instance label, the operator's
+//! managed-by label *and* a controller owner reference to this very
+//! `PaymentCluster` (its uid): a lookalike someone else made is never
+//! touched. The credentials Secret and the volumes are never pruned.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, ListParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tracing::info;
+
+use super::apply::ChildFailure;
+use crate::builders::{Child, owned_selector};
+use crate::validate::ValidatedCluster;
+
+/// Which of the `found` objects of one kind are to be deleted: owned by
+/// the cluster with `owner_uid` as its controller, and not desired.
+pub fn select(kind: &str, desired: &[Child], found: &[ObjectMeta], owner_uid: &str) -> Vec<String> {
+    let wanted: BTreeSet<&str> = desired.iter().filter(|c| c.kind() == kind).map(Child::name).collect();
+    found
+        .iter()
+        .filter(|meta| {
+            meta.owner_references
+                .iter()
+                .flatten()
+                .any(|owner| owner.uid == owner_uid && owner.controller == Some(true))
+        })
+        .filter_map(|meta| meta.name.clone())
+        .filter(|name| !wanted.contains(name.as_str()))
+        .collect()
+}
+
+pub async fn prune(client: &Client, valid: &ValidatedCluster, desired: &[Child]) -> Vec<ChildFailure> {
+    // Without a uid (never the case for a resource read from the API
+    // server) nothing can be proven to be ours: delete nothing.
+    let Some(uid) = valid.cluster.uid() else {
+        return Vec::new();
+    };
+    let mut failures = Vec::new();
+    let (client, namespace) = (client, valid.names.namespace.as_str());
+    failures.extend(prune_kind::<ConfigMap>(client, namespace, valid, desired, &uid).await);
+    failures.extend(prune_kind::<Service>(client, namespace, valid, desired, &uid).await);
+    failures.extend(prune_kind::<StatefulSet>(client, namespace, valid, desired, &uid).await);
+    failures.extend(prune_kind::<Deployment>(client, namespace, valid, desired, &uid).await);
+    failures.extend(prune_kind::<PodDisruptionBudget>(client, namespace, valid, desired, &uid).await);
+    failures.extend(prune_kind::<NetworkPolicy>(client, namespace, valid, desired, &uid).await);
+    failures
+}
+
+async fn prune_kind<K>(
+    client: &Client,
+    namespace: &str,
+    valid: &ValidatedCluster,
+    desired: &[Child],
+    uid: &str,
+) -> Vec<ChildFailure>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let kind = K::kind(&());
+    let kind: &'static str = Child::KINDS.iter().find(|k| **k == kind).copied().unwrap_or("object");
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let found = match api.list(&ListParams::default().labels(&owned_selector(&valid.cluster))).await {
+        Ok(list) => list.items.into_iter().map(|o| o.meta().clone()).collect::<Vec<_>>(),
+        Err(error) => return vec![ChildFailure::from_error(kind, "(list)", &error)],
+    };
+    let mut failures = Vec::new();
+    for name in select(kind, desired, &found, uid) {
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => info!(kind, %name, "pruned: no longer built"),
+            // Gone already (a second operator, or a person): done.
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => failures.push(ChildFailure::from_error(kind, &name, &error)),
+        }
+    }
+    failures
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+    use super::*;
+
+    fn meta(name: &str, owner: Option<(&str, bool)>) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.into()),
+            owner_references: owner.map(|(uid, controller)| {
+                vec![OwnerReference {
+                    uid: uid.into(),
+                    controller: Some(controller),
+                    ..OwnerReference::default()
+                }]
+            }),
+            ..ObjectMeta::default()
+        }
+    }
+
+    #[test]
+    fn only_owned_objects_no_longer_built_are_selected() {
+        let desired = vec![Child::ConfigMap(Box::new(ConfigMap {
+            metadata: meta("kept", None),
+            ..ConfigMap::default()
+        }))];
+        let found = [
+            meta("kept", Some(("me", true))),
+            meta("stale", Some(("me", true))),
+            meta("someone-elses", Some(("other", true))),
+            meta("not-controlled", Some(("me", false))),
+            meta("unowned", None),
+        ];
+        assert_eq!(select("ConfigMap", &desired, &found, "me"), ["stale"]);
+        // A desired object of another kind with the same name does not save it.
+        assert_eq!(select("Service", &desired, &found[..1], "me"), ["kept"]);
+    }
+}

@@ -1,0 +1,255 @@
+//! The validate step: a `PaymentCluster` as written becomes a
+//! [`ValidatedCluster`], or the list of everything wrong with it. Builders
+//! take only the validated value, so nothing past this point re-checks a
+//! field or decides a derived number a second time.
+//!
+//! The CRD schema (ranges, CEL rules) refuses most bad specs before the
+//! operator sees them; this repeats the rules a controller cannot trust to
+//! have been enforced (a CRD applied late, or an older one), and adds what a
+//! schema cannot say: the PostgreSQL connection budget.
+
+use std::fmt;
+
+use kube::ResourceExt;
+
+use crate::builders::Names;
+use crate::crd::{PaymentCluster, PaymentClusterSpec, RedisCrashSafety};
+
+/// App pods the Deployment may run above `replicas` during a rollout
+/// (its `maxSurge`): each holds its own connection pools.
+pub const APP_SURGE: i32 = 1;
+/// Connections PostgreSQL keeps for everything that is not an app pool:
+/// its `superuser_reserved_connections` (3), an operator's `psql`, the
+/// `payment-app audit` run from `kubectl exec`, monitoring.
+pub const RESERVED_CONNECTIONS: i32 = 10;
+/// The most `max_connections` the operator derives: each connection is a
+/// PostgreSQL process, and past this a pooler is the answer, not more.
+pub const MAX_CONNECTIONS_CAP: i32 = 10_000;
+/// Seconds added to the app's own shutdown bound for the pod's grace
+/// period: the kubelet's SIGKILL must come after payment-app gave up.
+pub const SHUTDOWN_MARGIN_SECONDS: i32 = 10;
+
+/// A spec that passed validation, with every number derived from it.
+#[derive(Debug, Clone)]
+pub struct ValidatedCluster {
+    pub cluster: PaymentCluster,
+    pub names: Names,
+    pub connections: ConnectionBudget,
+    /// How long a restarted Redis node that served before waits before it
+    /// serves again; `None` when every write is fsynced instead.
+    pub redis_restart_delay_seconds: Option<i32>,
+    /// `max_slot_wal_keep_size` of the primary, in MB: how much WAL a
+    /// replica's slot may hold back before the primary lets it go.
+    pub max_slot_wal_keep_mb: u64,
+    /// The app pod's `terminationGracePeriodSeconds`.
+    pub app_grace_period_seconds: i64,
+}
+
+impl ValidatedCluster {
+    pub fn spec(&self) -> &PaymentClusterSpec {
+        &self.cluster.spec
+    }
+}
+
+/// PostgreSQL connections: what the app pods can hold at once, and the
+/// server setting that admits them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionBudget {
+    /// `DB_POOL_SIZE` of each app pod.
+    pub pool_size: i32,
+    /// App pods at the height of a rollout: replicas plus the surge pod.
+    pub app_pods: i32,
+    /// `max_connections` of the primary and the replica (a standby must
+    /// allow at least as many as its primary, or it refuses to start).
+    pub max_connections: i32,
+}
+
+impl ConnectionBudget {
+    /// Connections the app pods can open on one server. Each pod has one
+    /// pool per server (the primary's, and the replica's when there is one;
+    /// without a replica payment-app shares one pool for both), and its lock
+    /// and settle workers draw from that pool, so workers add none.
+    pub fn app_connections(&self) -> i32 {
+        self.app_pods * self.pool_size
+    }
+
+    fn plan(spec: &PaymentClusterSpec) -> Result<Self, String> {
+        let pool_size = spec.app.db_pool_size;
+        let app_pods = spec.app.replicas + APP_SURGE;
+        let needed = app_pods * pool_size + RESERVED_CONNECTIONS;
+        let explain = || {
+            format!(
+                "{app_pods} app pods ({} replicas + {APP_SURGE} during a rollout) x app.dbPoolSize {pool_size} + {RESERVED_CONNECTIONS} reserved = {needed}",
+                spec.app.replicas
+            )
+        };
+        let max_connections = match spec.postgres.max_connections {
+            Some(set) if set < needed => {
+                return Err(format!(
+                    "postgres.maxConnections {set} is below what the app can open: {}; raise it or lower app.dbPoolSize",
+                    explain()
+                ));
+            }
+            Some(set) => set,
+            None if needed > MAX_CONNECTIONS_CAP => {
+                return Err(format!(
+                    "the app would need more than {MAX_CONNECTIONS_CAP} PostgreSQL connections: {}; lower app.dbPoolSize or app.replicas",
+                    explain()
+                ));
+            }
+            None => needed,
+        };
+        Ok(ConnectionBudget { pool_size, app_pods, max_connections })
+    }
+}
+
+/// Everything wrong with a spec, one problem per entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidSpec(pub Vec<String>);
+
+impl fmt::Display for InvalidSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("; "))
+    }
+}
+
+impl std::error::Error for InvalidSpec {}
+
+/// The validate step.
+pub fn validate(cluster: &PaymentCluster) -> Result<ValidatedCluster, InvalidSpec> {
+    let spec = &cluster.spec;
+    let mut problems = Vec::new();
+    for (what, storage) in [
+        ("redis.storage.size", &spec.redis.storage),
+        ("rabbitmq.storage.size", &spec.rabbitmq.storage),
+        ("postgres.storage.size", &spec.postgres.storage),
+    ] {
+        if !is_quantity(&storage.size) {
+            problems.push(format!("{what} {:?} is not a positive size such as 10Gi", storage.size));
+        }
+    }
+    if spec.redis.nodes % 2 == 0 || !(1..=7).contains(&spec.redis.nodes) {
+        problems.push(format!("redis.nodes must be odd, 1 to 7 (got {})", spec.redis.nodes));
+    }
+    if !(1..=100).contains(&spec.app.replicas) {
+        problems.push(format!("app.replicas must be 1 to 100 (got {})", spec.app.replicas));
+    }
+    if !(1..=1000).contains(&spec.app.db_pool_size) {
+        problems.push(format!("app.dbPoolSize must be 1 to 1000 (got {})", spec.app.db_pool_size));
+    }
+    if !(1..=3600).contains(&spec.app.shutdown_timeout_seconds) {
+        problems.push(format!(
+            "app.shutdownTimeoutSeconds must be 1 to 3600 (got {})",
+            spec.app.shutdown_timeout_seconds
+        ));
+    }
+    if !matches!(spec.app.log_format.as_str(), "text" | "json") {
+        problems.push(format!("app.logFormat must be text or json (got {:?})", spec.app.log_format));
+    }
+    for (what, image) in [
+        ("app.image", &spec.app.image),
+        ("redis.image", &spec.redis.image),
+        ("rabbitmq.image", &spec.rabbitmq.image),
+        ("postgres.image", &spec.postgres.image),
+    ] {
+        if image.trim().is_empty() || image.contains(char::is_whitespace) {
+            problems.push(format!("{what} {image:?} is not an image reference"));
+        }
+    }
+    if !(MIN_LOCK_TTL_MS..=600_000).contains(&spec.app.worker.lock_ttl_ms) {
+        problems.push(format!(
+            "app.worker.lockTtlMs {} is outside {MIN_LOCK_TTL_MS} to 600000: below it, locks would expire under normal settles",
+            spec.app.worker.lock_ttl_ms
+        ));
+    }
+    let connections = ConnectionBudget::plan(spec).map_err(|problem| problems.push(problem)).ok();
+    match connections {
+        Some(connections) if problems.is_empty() => Ok(ValidatedCluster {
+            names: Names::of(cluster),
+            connections,
+            redis_restart_delay_seconds: match spec.redis.crash_safety {
+                RedisCrashSafety::DelayedRestart => {
+                    Some(redis_restart_delay_seconds(spec.app.worker.lock_ttl_ms))
+                }
+                RedisCrashSafety::FsyncAlways => None,
+            },
+            max_slot_wal_keep_mb: max_slot_wal_keep_mb(&spec.postgres.storage.size),
+            app_grace_period_seconds: i64::from(spec.app.shutdown_timeout_seconds + SHUTDOWN_MARGIN_SECONDS),
+            cluster: cluster.clone(),
+        }),
+        _ => {
+            tracing::debug!(cluster = %cluster.name_any(), ?problems, "invalid spec");
+            Err(InvalidSpec(problems))
+        }
+    }
+}
+
+/// The schema's minimum of `app.worker.lockTtlMs`: the same number, so a
+/// spec the API server admits is never refused here.
+pub const MIN_LOCK_TTL_MS: i32 = 1000;
+
+/// A lock granted just before a crash lives at most `lockTtlMs`; a node
+/// that waits longer than that (plus a second for clock drift between the
+/// app pods and the node) cannot hand out a lock another worker still holds.
+pub fn redis_restart_delay_seconds(lock_ttl_ms: i32) -> i32 {
+    (lock_ttl_ms + 999) / 1000 + 1
+}
+
+/// A quarter of the volume: a replica that has been away longer than that
+/// much WAL is re-cloned rather than allowed to fill the primary's disk.
+fn max_slot_wal_keep_mb(size: &str) -> u64 {
+    let bytes = parse_quantity(size).unwrap_or(0.0);
+    ((bytes / 4.0 / 1_048_576.0) as u64).max(64)
+}
+
+/// A Kubernetes quantity (`10Gi`, `1.5Gi`, `500M`, `1e9`), in its base
+/// unit (bytes for storage): the grammar of `resource.Quantity`, which is
+/// also what the schema's CEL `quantity()` parses.
+pub fn parse_quantity(text: &str) -> Option<f64> {
+    let (sign, rest) = match text.strip_prefix('-') {
+        Some(rest) => (-1.0, rest),
+        None => (1.0, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+    let (number, suffix) = rest.split_at(number_end);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.contains('.') {
+        return None;
+    }
+    let value: f64 = format!("{}.{}", if whole.is_empty() { "0" } else { whole }, fraction).parse().ok()?;
+    let multiplier = match suffix {
+        "" => 1.0,
+        "Ki" => 1024f64,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        exponent => {
+            let digits = exponent.strip_prefix(['e', 'E'])?;
+            let unsigned = digits.strip_prefix(['+', '-']).unwrap_or(digits);
+            if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            10f64.powi(digits.parse().ok()?)
+        }
+    };
+    Some(sign * value * multiplier)
+}
+
+/// What the schema's size rule admits: a quantity greater than zero.
+pub fn is_quantity(text: &str) -> bool {
+    parse_quantity(text).is_some_and(|v| v > 0.0)
+}
+
+#[cfg(test)]
+mod tests;

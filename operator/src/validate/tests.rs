@@ -1,0 +1,94 @@
+//! The validate step's rules, one table each.
+
+use super::*;
+
+fn cluster(spec: PaymentClusterSpec) -> PaymentCluster {
+    let mut cr = PaymentCluster::new("mini", spec);
+    cr.metadata.namespace = Some("shop".into());
+    cr
+}
+
+#[test]
+fn a_minimal_spec_is_all_defaults_and_valid() {
+    let spec: PaymentClusterSpec = serde_json::from_str("{}").expect("parses");
+    assert_eq!(spec, PaymentClusterSpec::default(), "serde's defaults are Default's");
+    assert_eq!(spec.app.replicas, 3);
+    assert!(spec.postgres.read_replica && spec.network_policies);
+    let valid = validate(&cluster(spec)).expect("valid");
+    assert_eq!(valid.connections, ConnectionBudget { pool_size: 16, app_pods: 4, max_connections: 74 });
+    assert_eq!(valid.redis_restart_delay_seconds, Some(31), "30 s locks, plus a second");
+    assert_eq!(valid.app_grace_period_seconds, 40);
+}
+
+#[test]
+fn problems_name_each_bad_field() {
+    let mut spec = PaymentClusterSpec::default();
+    spec.redis.nodes = 4;
+    spec.postgres.storage.size = "ten gigs".into();
+    spec.app.image = "payrail app".into();
+    spec.app.worker.lock_ttl_ms = 200;
+    let problems = validate(&cluster(spec)).expect_err("invalid").to_string();
+    for needle in ["redis.nodes", "postgres.storage.size", "app.image", "lockTtlMs"] {
+        assert!(problems.contains(needle), "{needle} missing from:\n{problems}");
+    }
+}
+
+#[test]
+fn quantities_are_what_the_schema_admits() {
+    for ok in ["1Gi", "10Gi", "512Mi", "1", "100G", "1.5Gi", "0.5Ti", "1e9", "2E3", "+1Gi"] {
+        assert!(is_quantity(ok), "{ok}");
+    }
+    for bad in ["", "Gi", "0Gi", "1gb", "-1Gi", " 1Gi", "1..5Gi", "1e", "1Gi "] {
+        assert!(!is_quantity(bad), "{bad}");
+    }
+    assert_eq!(parse_quantity("1.5Gi"), Some(1.5 * 1024.0 * 1024.0 * 1024.0));
+    assert!(parse_quantity("20Gi").unwrap() > parse_quantity("10Gi").unwrap());
+}
+
+#[test]
+fn the_lock_ttl_minimum_is_the_schemas() {
+    let crd = serde_json::to_value(<PaymentCluster as kube::CustomResourceExt>::crd()).expect("json");
+    let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        ["app"]["properties"]["worker"]["properties"]["lockTtlMs"];
+    assert_eq!(schema["minimum"].as_f64(), Some(f64::from(MIN_LOCK_TTL_MS)), "{schema}");
+    for (ttl, valid) in [(MIN_LOCK_TTL_MS - 1, false), (MIN_LOCK_TTL_MS, true)] {
+        let mut spec = PaymentClusterSpec::default();
+        spec.app.worker.lock_ttl_ms = ttl;
+        assert_eq!(validate(&cluster(spec)).is_ok(), valid, "{ttl}");
+    }
+}
+
+#[test]
+fn the_connection_budget_covers_every_pod_of_a_rollout() {
+    // 6 replicas and the surge pod at payment-app's default pool of 16:
+    // 112 connections, more than PostgreSQL's default 100.
+    let mut spec = PaymentClusterSpec::default();
+    spec.app.replicas = 6;
+    let budget = validate(&cluster(spec.clone())).expect("valid").connections;
+    assert_eq!(budget.app_connections(), 7 * 16);
+    assert_eq!(budget.max_connections, 7 * 16 + RESERVED_CONNECTIONS);
+
+    // A fixed max_connections that cannot hold them is refused, saying why.
+    spec.postgres.max_connections = Some(100);
+    let problem = validate(&cluster(spec.clone())).expect_err("too small").to_string();
+    assert!(problem.contains("postgres.maxConnections 100"), "{problem}");
+    assert!(problem.contains("7 app pods") && problem.contains("= 122"), "{problem}");
+
+    // Enough is kept as given.
+    spec.postgres.max_connections = Some(200);
+    assert_eq!(validate(&cluster(spec.clone())).expect("fits").connections.max_connections, 200);
+
+    // A derived value past the cap is refused too.
+    spec.postgres.max_connections = None;
+    spec.app.replicas = 100;
+    spec.app.db_pool_size = 1000;
+    let problem = validate(&cluster(spec)).expect_err("too many").to_string();
+    assert!(problem.contains("more than 10000"), "{problem}");
+}
+
+#[test]
+fn the_grace_period_follows_the_shutdown_timeout() {
+    let mut spec = PaymentClusterSpec::default();
+    spec.app.shutdown_timeout_seconds = 90;
+    assert_eq!(validate(&cluster(spec)).expect("valid").app_grace_period_seconds, 100);
+}

@@ -1,0 +1,17 @@
+//! The operator's integration tests, in one binary (each extra test binary
+//! relinks the whole crate, and CI has two cores):
+//!
+//! - `controller`: reconcile against a fake API server that keeps state and
+//!   refuses what a real one refuses;
+//! - `leader`: leader election against the fake;
+//! - `render`: the committed CRD, snapshots and offline schema validation;
+//! - `pod_scripts`: the scripts and server settings of the data pods, run
+//!   against this machine's own `postgres` and `redis-server`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+mod controller;
+mod fake;
+mod leader;
+mod pod_scripts;
+mod render;

@@ -1,0 +1,241 @@
+//! What the operator would apply, checked offline: the committed CRD is
+//! the generated one, its CEL rules mean what the operator assumes (run
+//! with kube's own CEL evaluator), renders of the fixtures match their
+//! snapshots, and everything rendered from the fixtures and `examples/`
+//! passes `kubernetes-validate --strict` (the real Kubernetes schemas) at
+//! the oldest and the newest supported version, while the examples and
+//! fixtures pass the CRD's own schema.
+//!
+//! `UPDATE_SNAPSHOTS=1 cargo test -p payment-operator --test it render`
+//! rewrites the snapshots and the CRD after a deliberate change; review the
+//! diff like any other.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kube::core::cel::{validate_cel, validate_cel_update};
+use payrail_operator::crd::{PaymentCluster, StorageSpec};
+use payrail_operator::render;
+use payrail_operator::validate::is_quantity;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn updating() -> bool {
+    std::env::var_os("UPDATE_SNAPSHOTS").is_some()
+}
+
+/// Compares `actual` with the committed file, or rewrites it when updating.
+fn snapshot(path: &Path, actual: &str) {
+    if updating() {
+        std::fs::write(path, actual).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == actual,
+        "{} is stale: run `UPDATE_SNAPSHOTS=1 cargo test -p payment-operator --test it render` and review the diff",
+        path.display()
+    );
+}
+
+#[test]
+fn the_committed_crd_is_the_generated_one() {
+    snapshot(&root().join("crds/paymentclusters.payrail.dev.yaml"), &render::crd_yaml().unwrap());
+}
+
+#[test]
+fn renders_match_their_snapshots() {
+    for fixture in ["minimal", "full"] {
+        let text =
+            std::fs::read_to_string(root().join(format!("operator/tests/fixtures/{fixture}.yaml"))).unwrap();
+        let rendered = render::render(&text).unwrap();
+        snapshot(&root().join(format!("operator/tests/snapshots/{fixture}.yaml")), &rendered);
+    }
+}
+
+#[test]
+fn a_render_of_an_invalid_cluster_says_what_is_wrong() {
+    let error = render::render("apiVersion: payrail.dev/v1alpha1\nkind: PaymentCluster\nmetadata: {name: x}\nspec: {redis: {nodes: 2}}\n")
+        .unwrap_err();
+    assert!(error.to_string().contains("redis.nodes must be odd"), "{error}");
+}
+
+fn manifests() -> Vec<PathBuf> {
+    let mut paths = vec![
+        root().join("operator/tests/fixtures/minimal.yaml"),
+        root().join("operator/tests/fixtures/full.yaml"),
+    ];
+    let mut examples: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    examples.sort();
+    assert!(examples.len() >= 2, "examples/ holds the minimal and production clusters");
+    paths.extend(examples);
+    paths
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} (scripts/check-chart installs it): {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn everything_rendered_passes_strict_kubernetes_validation() {
+    let dir = std::env::temp_dir().join(format!("payrail-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for manifest in manifests() {
+        let rendered = render::render_file(&manifest).unwrap();
+        let out = dir.join(manifest.file_name().unwrap());
+        std::fs::write(&out, rendered).unwrap();
+        files.push(out.to_str().unwrap().to_owned());
+    }
+    let objects: usize =
+        files.iter().map(|f| std::fs::read_to_string(f).unwrap().matches("\n---\n").count() + 1).sum();
+    for version in [kubernetes_version("minimum"), kubernetes_version("newest")] {
+        let mut args = vec!["--strict", "--kubernetes-version", version.as_str()];
+        args.extend(files.iter().map(String::as_str));
+        let report = run("kubernetes-validate", &args);
+        // One line per object, every one of them valid.
+        assert_eq!(
+            report.lines().filter(|l| l.contains(" passed for resource ")).count(),
+            objects,
+            "{version}: {report}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn examples_and_fixtures_pass_the_crd_schema() {
+    let crd = root().join("crds/paymentclusters.payrail.dev.yaml");
+    let script = root().join("operator/tests/validate.py");
+    let mut args = vec![script.to_str().unwrap().to_owned(), crd.to_str().unwrap().to_owned()];
+    args.extend(manifests().iter().map(|p| p.to_str().unwrap().to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let report = run("python3", &args);
+    assert_eq!(report.matches("checked against the CRD schema").count(), manifests().len(), "{report}");
+
+    // And the check has teeth: a misspelt field and a bad enum fail.
+    let bad = std::env::temp_dir().join(format!("payrail-bad-{}.yaml", std::process::id()));
+    std::fs::write(
+        &bad,
+        "apiVersion: payrail.dev/v1alpha1\nkind: PaymentCluster\nmetadata: {name: bad}\nspec:\n  app: {replicas: 0, imagee: x}\n",
+    )
+    .unwrap();
+    let out = Command::new("python3").args([args[0], args[1], bad.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("imagee") && text.contains("replicas"), "{text}");
+    std::fs::remove_file(bad).unwrap();
+}
+
+/// A version from scripts/kubernetes-versions (`minimum` or `newest`).
+fn kubernetes_version(which: &str) -> String {
+    let text = std::fs::read_to_string(root().join("scripts/kubernetes-versions")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{which}=")))
+        .unwrap_or_else(|| panic!("no {which}= in scripts/kubernetes-versions"))
+        .to_owned()
+}
+
+fn cluster_with(postgres_storage: StorageSpec) -> PaymentCluster {
+    let mut cr: PaymentCluster = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("operator/tests/fixtures/minimal.yaml")).unwrap(),
+    )
+    .unwrap();
+    cr.spec.postgres.storage = postgres_storage;
+    cr
+}
+
+fn storage(size: &str, class: Option<&str>) -> StorageSpec {
+    StorageSpec { size: size.into(), storage_class: class.map(str::to_owned) }
+}
+
+// Bug 1: the API server refuses a new storage class (the volumes keep the
+// one they were made with) and admits a larger size.
+#[test]
+fn the_crd_refuses_a_new_storage_class_and_admits_a_larger_size() {
+    let old = cluster_with(storage("10Gi", Some("fast")));
+    for (new, admitted) in [
+        (storage("20Gi", Some("fast")), true),
+        (storage("10Gi", Some("slow")), false),
+        (storage("10Gi", None), false),
+    ] {
+        let result = validate_cel_update(&cluster_with(new.clone()), &old);
+        assert_eq!(result.is_ok(), admitted, "{new:?}: {result:?}");
+    }
+    let unset = cluster_with(storage("10Gi", None));
+    assert!(validate_cel_update(&cluster_with(storage("10Gi", Some("fast"))), &unset).is_err(), "set later");
+}
+
+// Bug 3: the schema's size rule and the operator's validation admit the
+// same quantities.
+#[test]
+fn the_crd_and_the_operator_agree_on_sizes() {
+    for size in ["1Gi", "1.5Gi", "500M", "0.5Ti", "1e9", "10", "0", "0Gi", "-1Gi", "ten", "Gi", "1..5Gi"] {
+        let cel = validate_cel(&cluster_with(storage(size, None))).is_ok();
+        assert_eq!(cel, is_quantity(size), "{size}: the CRD says {cel}");
+    }
+}
+
+// Bug 3: one minimum Kubernetes version, named alike everywhere.
+#[test]
+fn the_minimum_kubernetes_version_is_the_same_everywhere() {
+    let minimum = kubernetes_version("minimum");
+    let minor = minimum.trim_end_matches(".0");
+    let chart = std::fs::read_to_string(root().join("charts/payment-operator/Chart.yaml")).unwrap();
+    assert!(
+        chart.contains(&format!("kubeVersion: \">={minimum}-0\"")),
+        "Chart.yaml kubeVersion is not >={minimum}-0"
+    );
+    let docs = std::fs::read_to_string(root().join("docs/operator.md")).unwrap();
+    assert!(docs.contains(&format!("Kubernetes {minor} or newer")), "docs/operator.md does not name {minor}");
+}
+
+// Bug 6 and the hardening: checkov's Kubernetes checks over every object
+// rendered from both fixtures and both examples; each check it skips is
+// in scripts/checkov.yaml with its reason.
+#[test]
+fn everything_rendered_passes_checkov() {
+    let dir = std::env::temp_dir().join(format!("payrail-checkov-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for manifest in manifests() {
+        let rendered = render::render_file(&manifest).unwrap();
+        std::fs::write(dir.join(manifest.file_name().unwrap()), rendered).unwrap();
+    }
+    let config = root().join("scripts/checkov.yaml");
+    let out = Command::new("checkov")
+        .args([
+            "--config-file",
+            config.to_str().unwrap(),
+            "--framework",
+            "kubernetes",
+            "--quiet",
+            "--compact",
+        ])
+        .args(["--output", "json", "--directory", dir.to_str().unwrap()])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run checkov (scripts/check-chart installs it): {e}"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("checkov printed no report ({e}): {}", String::from_utf8_lossy(&out.stderr))
+    });
+    let failed: Vec<String> = report["results"]["failed_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{} {} {}: {}", c["check_id"], c["file_path"], c["resource"], c["check_name"]))
+        .collect();
+    assert!(failed.is_empty(), "checkov:\n{}", failed.join("\n"));
+    assert!(report["summary"]["passed"].as_u64().unwrap_or(0) > 100, "checkov checked nothing: {report}");
+}
