@@ -13,7 +13,6 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
 struct AccountRow {
     id: AccountId,
     balance: i64,
@@ -37,29 +36,34 @@ impl TryFrom<AccountRow> for Account {
 /// own, or a savepoint when the caller already has one open.
 pub async fn create(conn: &mut PgConnection, id: AccountId, initial_balance: Amount) -> Result<Account> {
     let mut tx = conn.begin().await?;
-    let row: AccountRow = sqlx::query_as(
-        "INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING id, balance, created_at",
+    let row = sqlx::query_as!(
+        AccountRow,
+        r#"INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING id AS "id: AccountId", balance, created_at"#,
+        id.as_uuid(),
+        initial_balance.minor(),
     )
-    .bind(id.as_uuid())
-    .bind(initial_balance.minor())
     .fetch_one(&mut *tx)
     .await?;
     if !initial_balance.is_zero() {
-        sqlx::query("INSERT INTO ledger_entries (account_id, kind, amount) VALUES ($1, 'issuance', $2)")
-            .bind(id.as_uuid())
-            .bind(initial_balance.minor())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "INSERT INTO ledger_entries (account_id, kind, amount) VALUES ($1, 'issuance', $2)",
+            id.as_uuid(),
+            initial_balance.minor(),
+        )
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     row.try_into()
 }
 
 pub async fn get(pool: &PgPool, id: AccountId) -> Result<Option<Account>> {
-    let row: Option<AccountRow> =
-        sqlx::query_as("SELECT id, balance, created_at FROM accounts WHERE id = $1")
-            .bind(id.as_uuid())
-            .fetch_optional(pool)
-            .await?;
+    let row = sqlx::query_as!(
+        AccountRow,
+        r#"SELECT id AS "id: AccountId", balance, created_at FROM accounts WHERE id = $1"#,
+        id.as_uuid(),
+    )
+    .fetch_optional(pool)
+    .await?;
     row.map(Account::try_from).transpose()
 }

@@ -76,13 +76,13 @@ struct Recorded {
 /// already taken; a concurrent claim of the same key waits here until the
 /// first transaction ends, so only one of them ever creates anything.
 async fn claim(tx: &mut PgConnection, scope: &str, key: &str, request: &Value) -> Result<bool> {
-    let claimed = sqlx::query(
+    let claimed = sqlx::query!(
         "INSERT INTO idempotency_keys (scope, key, request, response) \
          VALUES ($1, $2, $3, 'null') ON CONFLICT DO NOTHING",
+        scope,
+        key,
+        request,
     )
-    .bind(scope)
-    .bind(key)
-    .bind(request)
     .execute(&mut *tx)
     .await?;
     Ok(claimed.rows_affected() == 1)
@@ -90,33 +90,37 @@ async fn claim(tx: &mut PgConnection, scope: &str, key: &str, request: &Value) -
 
 /// Records what a claimed key created, in the same transaction.
 async fn record(tx: &mut PgConnection, scope: &str, key: &str, snapshot: &Value) -> Result<()> {
-    sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2")
-        .bind(scope)
-        .bind(key)
-        .bind(snapshot)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2",
+        scope,
+        key,
+        snapshot,
+    )
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
 async fn get(primary: &PgPool, scope: &str, key: &str) -> Result<Option<Recorded>> {
-    let row: Option<(Value, Value)> =
-        sqlx::query_as("SELECT request, response FROM idempotency_keys WHERE scope = $1 AND key = $2")
-            .bind(scope)
-            .bind(key)
-            .fetch_optional(primary)
-            .await?;
-    Ok(row.map(|(request, snapshot)| Recorded { request, snapshot }))
+    let row = sqlx::query_as!(
+        Recorded,
+        r#"SELECT request, response AS snapshot FROM idempotency_keys WHERE scope = $1 AND key = $2"#,
+        scope,
+        key,
+    )
+    .fetch_optional(primary)
+    .await?;
+    Ok(row)
 }
 
 /// Deletes keys older than `keep`, a bounded number per call; returns how
 /// many.
 pub async fn forget_older_than(primary: &PgPool, keep: Duration) -> Result<u64> {
-    let deleted = sqlx::query(
+    let deleted = sqlx::query!(
         "DELETE FROM idempotency_keys WHERE ctid IN ( \
              SELECT ctid FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1) LIMIT 10000)",
+        keep.as_secs_f64(),
     )
-    .bind(keep.as_secs_f64())
     .execute(primary)
     .await?;
     Ok(deleted.rows_affected())

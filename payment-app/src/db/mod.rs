@@ -105,7 +105,7 @@ pub async fn ensure_database(url: &SecretUrl) -> Result<()> {
 
 /// Whether the database answers a trivial query (for readiness).
 pub async fn ping(pool: &PgPool) -> Result<()> {
-    sqlx::query("SELECT 1").execute(pool).await?;
+    sqlx::query!("SELECT 1 AS one").fetch_one(pool).await?;
     Ok(())
 }
 

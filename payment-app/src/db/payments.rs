@@ -19,21 +19,18 @@ pub struct Payment {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
+/// A `payments` row as the queries here select it.
 pub(crate) struct PaymentRow {
-    id: PaymentId,
-    from_account: AccountId,
-    to_account: AccountId,
-    amount: i64,
-    description: Option<String>,
-    status: String,
-    failure_reason: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub(crate) id: PaymentId,
+    pub(crate) from_account: AccountId,
+    pub(crate) to_account: AccountId,
+    pub(crate) amount: i64,
+    pub(crate) description: Option<String>,
+    pub(crate) status: String,
+    pub(crate) failure_reason: Option<String>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
-
-pub(crate) const COLUMNS: &str =
-    "id, from_account, to_account, amount, description, status, failure_reason, created_at, updated_at";
 
 impl TryFrom<PaymentRow> for Payment {
     type Error = Error;
@@ -65,18 +62,21 @@ impl TryFrom<PaymentRow> for Payment {
 /// Records an accepted payment as `pending`. The foreign keys are what
 /// checks that both accounts exist, in the same round trip.
 pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payment> {
-    let sql = format!(
-        "INSERT INTO payments (id, from_account, to_account, amount, description) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-    );
-    let row: Result<PaymentRow, sqlx::Error> = sqlx::query_as(&sql)
-        .bind(payment.id.as_uuid())
-        .bind(payment.from_account.as_uuid())
-        .bind(payment.to_account.as_uuid())
-        .bind(payment.amount.minor())
-        .bind(payment.description.as_deref())
-        .fetch_one(tx)
-        .await;
+    let row = sqlx::query_as!(
+        PaymentRow,
+        r#"INSERT INTO payments (id, from_account, to_account, amount, description)
+           VALUES ($1, $2, $3, $4, $5)
+           RETURNING id AS "id: PaymentId", from_account AS "from_account: AccountId",
+                     to_account AS "to_account: AccountId", amount, description, status, failure_reason,
+                     created_at, updated_at"#,
+        payment.id.as_uuid(),
+        payment.from_account.as_uuid(),
+        payment.to_account.as_uuid(),
+        payment.amount.minor(),
+        payment.description.as_deref(),
+    )
+    .fetch_one(tx)
+    .await;
     match row {
         Ok(row) => row.try_into(),
         // foreign_key_violation: the constraint name says which side.
@@ -104,24 +104,35 @@ pub async fn insert_alone(primary: &PgPool, payment: &NewPayment) -> Result<Paym
 /// caller then records them one by one to find out which. Rows come back in
 /// no particular order.
 pub async fn insert_many(pool: &PgPool, payments: &[NewPayment]) -> Result<Vec<Payment>> {
-    let sql = format!(
-        "INSERT INTO payments (id, from_account, to_account, amount, description) \
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[]) \
-         RETURNING {COLUMNS}"
-    );
-    let rows: Vec<PaymentRow> = sqlx::query_as(&sql)
-        .bind(payments.iter().map(|p| p.id.as_uuid()).collect::<Vec<_>>())
-        .bind(payments.iter().map(|p| p.from_account.as_uuid()).collect::<Vec<_>>())
-        .bind(payments.iter().map(|p| p.to_account.as_uuid()).collect::<Vec<_>>())
-        .bind(payments.iter().map(|p| p.amount.minor()).collect::<Vec<_>>())
-        .bind(payments.iter().map(|p| p.description.as_deref()).collect::<Vec<_>>())
-        .fetch_all(pool)
-        .await?;
+    let descriptions: Vec<Option<String>> = payments.iter().map(|p| p.description.clone()).collect();
+    let rows = sqlx::query_as!(
+        PaymentRow,
+        r#"INSERT INTO payments (id, from_account, to_account, amount, description)
+           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[])
+           RETURNING id AS "id: PaymentId", from_account AS "from_account: AccountId",
+                     to_account AS "to_account: AccountId", amount, description, status, failure_reason,
+                     created_at, updated_at"#,
+        &payments.iter().map(|p| p.id.as_uuid()).collect::<Vec<_>>(),
+        &payments.iter().map(|p| p.from_account.as_uuid()).collect::<Vec<_>>(),
+        &payments.iter().map(|p| p.to_account.as_uuid()).collect::<Vec<_>>(),
+        &payments.iter().map(|p| p.amount.minor()).collect::<Vec<_>>(),
+        &descriptions as &[Option<String>],
+    )
+    .fetch_all(pool)
+    .await?;
     rows.into_iter().map(Payment::try_from).collect()
 }
 
 pub async fn get(pool: &PgPool, id: PaymentId) -> Result<Option<Payment>> {
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE id = $1");
-    let row: Option<PaymentRow> = sqlx::query_as(&sql).bind(id.as_uuid()).fetch_optional(pool).await?;
+    let row = sqlx::query_as!(
+        PaymentRow,
+        r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
+                  to_account AS "to_account: AccountId", amount, description, status, failure_reason,
+                  created_at, updated_at
+           FROM payments WHERE id = $1"#,
+        id.as_uuid(),
+    )
+    .fetch_optional(pool)
+    .await?;
     row.map(Payment::try_from).transpose()
 }

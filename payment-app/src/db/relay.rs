@@ -16,22 +16,21 @@ use crate::messages::PaymentRoute;
 /// committed when this returns: no row lock is held while the caller
 /// publishes, so settle never waits behind the relay.
 pub async fn claim_stale(primary: &PgPool, stale_after: Duration, limit: i64) -> Result<Vec<PaymentRoute>> {
-    let rows: Vec<(PaymentId, AccountId, AccountId)> = sqlx::query_as(
-        "WITH stale AS ( \
-             SELECT id FROM payments \
-             WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1) \
-               AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => $1)) \
-             ORDER BY created_at LIMIT $2 \
-             FOR NO KEY UPDATE SKIP LOCKED) \
-         UPDATE payments p SET relayed_at = now() FROM stale WHERE p.id = stale.id \
-         RETURNING p.id, p.from_account, p.to_account",
+    let routes = sqlx::query_as!(
+        PaymentRoute,
+        r#"WITH stale AS (
+             SELECT id FROM payments
+             WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
+               AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => $1))
+             ORDER BY created_at LIMIT $2
+             FOR NO KEY UPDATE SKIP LOCKED)
+         UPDATE payments p SET relayed_at = now() FROM stale WHERE p.id = stale.id
+         RETURNING p.id AS "payment_id: PaymentId", p.from_account AS "from_account: AccountId",
+                   p.to_account AS "to_account: AccountId""#,
+        stale_after.as_secs_f64(),
+        limit,
     )
-    .bind(stale_after.as_secs_f64())
-    .bind(limit)
     .fetch_all(primary)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(payment_id, from_account, to_account)| PaymentRoute { payment_id, from_account, to_account })
-        .collect())
+    Ok(routes)
 }

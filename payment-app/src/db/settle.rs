@@ -25,7 +25,6 @@ pub struct Settled {
     pub skipped: Vec<PaymentId>,
 }
 
-#[derive(sqlx::FromRow)]
 struct PendingRow {
     id: PaymentId,
     from_account: AccountId,
@@ -43,11 +42,13 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     // partial index of pending payments (a whole backlog) instead of
     // looking the batch up by primary key. Status is checked after the row
     // lock, on the row's latest version.
-    let rows: Vec<PendingRow> = sqlx::query_as(
-        "SELECT id, from_account, to_account, amount, status FROM payments \
-         WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    let rows = sqlx::query_as!(
+        PendingRow,
+        r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
+                  to_account AS "to_account: AccountId", amount, status
+           FROM payments WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"#,
+        &ids,
     )
-    .bind(&ids)
     .fetch_all(&mut *tx)
     .await?;
     let pending = rows
@@ -78,13 +79,15 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
         pending.iter().flat_map(|p| [p.from_account.as_uuid(), p.to_account.as_uuid()]).collect();
     account_ids.sort_unstable();
     account_ids.dedup();
-    let balances: Vec<(AccountId, i64)> =
-        sqlx::query_as("SELECT id, balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
-            .bind(&account_ids)
-            .fetch_all(&mut *tx)
-            .await?;
+    let balances = sqlx::query!(
+        r#"SELECT id AS "id: AccountId", balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"#,
+        &account_ids,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     let balances = balances
         .into_iter()
+        .map(|row| (row.id, row.balance))
         .map(|(id, minor)| {
             let amount = Amount::from_minor(minor)
                 .ok_or_else(|| Error::Corrupt(format!("account {id} has a negative balance")))?;
@@ -109,12 +112,12 @@ async fn write_plan(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
 async fn write_balances(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
     let (ids, balances): (Vec<Uuid>, Vec<i64>) =
         plan.balances.iter().map(|(id, amount)| (id.as_uuid(), amount.minor())).unzip();
-    sqlx::query(
+    sqlx::query!(
         "UPDATE accounts SET balance = new.balance \
          FROM UNNEST($1::uuid[], $2::bigint[]) AS new(id, balance) WHERE accounts.id = new.id",
+        &ids,
+        &balances,
     )
-    .bind(&ids)
-    .bind(&balances)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -124,7 +127,7 @@ async fn write_balances(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
 async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
     let mut accounts = Vec::new();
     let mut payments = Vec::new();
-    let mut kinds = Vec::new();
+    let mut kinds: Vec<&str> = Vec::new();
     let mut amounts = Vec::new();
     for payment in plan.done() {
         let minor = payment.amount.minor();
@@ -137,14 +140,14 @@ async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
             amounts.push(amount);
         }
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO ledger_entries (account_id, payment_id, kind, amount) \
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bigint[])",
+        &accounts,
+        &payments,
+        &kinds as &[&str],
+        &amounts,
     )
-    .bind(&accounts)
-    .bind(&payments)
-    .bind(&kinds)
-    .bind(&amounts)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -153,7 +156,7 @@ async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
 /// Moves every planned payment out of `pending`, to its outcome.
 async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
     let mut ids = Vec::with_capacity(plan.outcomes.len());
-    let mut statuses = Vec::with_capacity(plan.outcomes.len());
+    let mut statuses: Vec<&str> = Vec::with_capacity(plan.outcomes.len());
     let mut reasons: Vec<Option<&str>> = Vec::with_capacity(plan.outcomes.len());
     for (payment, outcome) in &plan.outcomes {
         ids.push(payment.id.as_uuid());
@@ -168,14 +171,14 @@ async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
             }
         }
     }
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE payments SET status = new.status, failure_reason = new.reason, updated_at = now() \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS new(id, status, reason) \
          WHERE payments.id = new.id AND payments.status = 'pending'",
+        &ids,
+        &statuses as &[&str],
+        &reasons as &[Option<&str>],
     )
-    .bind(&ids)
-    .bind(&statuses)
-    .bind(&reasons)
     .execute(&mut *tx)
     .await?;
     // The rows are locked FOR UPDATE above, so every one must still be pending.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 
-use super::payments::{COLUMNS, Payment, PaymentRow};
+use super::payments::{Payment, PaymentRow};
 use crate::domain::{AccountId, PaymentId};
 use crate::error::Result;
 
@@ -18,23 +18,29 @@ pub async fn payments_of(
     limit: i64,
 ) -> Result<Vec<Payment>> {
     // Two index range scans (payer side, payee side), merged newest first.
-    let sql = format!(
-        "(SELECT {COLUMNS} FROM payments WHERE from_account = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3) \
-         UNION ALL \
-         (SELECT {COLUMNS} FROM payments WHERE to_account = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3) \
-         ORDER BY id DESC LIMIT $3"
-    );
-    let rows: Vec<PaymentRow> = sqlx::query_as(&sql)
-        .bind(account.as_uuid())
-        .bind(before.map(|id| id.as_uuid()))
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
+    // A UNION hides NOT NULL from the macro's inference, hence the `!`s.
+    let rows = sqlx::query_as!(
+        PaymentRow,
+        r#"SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
+                  to_account AS "to_account!: AccountId", amount AS "amount!", description,
+                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!"
+           FROM ((SELECT * FROM payments WHERE from_account = $1 AND ($2::uuid IS NULL OR id < $2)
+                  ORDER BY id DESC LIMIT $3)
+                 UNION ALL
+                 (SELECT * FROM payments WHERE to_account = $1 AND ($2::uuid IS NULL OR id < $2)
+                  ORDER BY id DESC LIMIT $3)) AS page
+           ORDER BY id DESC LIMIT $3"#,
+        account.as_uuid(),
+        before.map(|id| id.as_uuid()),
+        limit,
+    )
+    .fetch_all(pool)
+    .await?;
     rows.into_iter().map(Payment::try_from).collect()
 }
 
 /// One day of a statement, in minor units.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Day {
     pub day: NaiveDate,
     pub debits: i64,
@@ -51,17 +57,20 @@ pub async fn days(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<(Vec<Day>, DateTime<Utc>)> {
-    let days = sqlx::query_as(
-        "SELECT day, debits, credits, entries, closing_balance::bigint AS closing_balance FROM account_daily \
-         WHERE account_id = $1 AND day BETWEEN $2 AND $3 ORDER BY day",
+    // A materialized view's columns are nullable to the macro's inference.
+    let days = sqlx::query_as!(
+        Day,
+        r#"SELECT day AS "day!", debits AS "debits!", credits AS "credits!", entries AS "entries!",
+                  closing_balance::bigint AS "closing_balance!"
+           FROM account_daily WHERE account_id = $1 AND day BETWEEN $2 AND $3 ORDER BY day"#,
+        account.as_uuid(),
+        from,
+        to,
     )
-    .bind(account.as_uuid())
-    .bind(from)
-    .bind(to)
     .fetch_all(pool)
     .await?;
     let refreshed_at =
-        sqlx::query_scalar("SELECT refreshed_at FROM view_refreshes WHERE name = 'account_daily'")
+        sqlx::query_scalar!("SELECT refreshed_at FROM view_refreshes WHERE name = 'account_daily'")
             .fetch_one(pool)
             .await?;
     Ok((days, refreshed_at))
@@ -72,21 +81,24 @@ pub async fn days(
 /// this process dies mid-refresh). Returns whether it refreshed.
 pub async fn refresh_daily(primary: &PgPool) -> Result<bool> {
     let mut conn = primary.acquire().await?;
-    let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('payrail.account_daily'))")
-        .fetch_one(&mut *conn)
-        .await?;
+    let ours =
+        sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock(hashtext('payrail.account_daily')) AS "ours!""#)
+            .fetch_one(&mut *conn)
+            .await?;
     if !ours {
         return Ok(false);
     }
     // CONCURRENTLY: readers keep the old contents until the new are ready.
     let refreshed = async {
-        sqlx::query("REFRESH MATERIALIZED VIEW CONCURRENTLY account_daily").execute(&mut *conn).await?;
-        sqlx::query("UPDATE view_refreshes SET refreshed_at = now() WHERE name = 'account_daily'")
+        sqlx::query!("REFRESH MATERIALIZED VIEW CONCURRENTLY account_daily").execute(&mut *conn).await?;
+        sqlx::query!("UPDATE view_refreshes SET refreshed_at = now() WHERE name = 'account_daily'")
             .execute(&mut *conn)
             .await?;
         Ok::<_, crate::error::Error>(())
     }
     .await;
-    sqlx::query("SELECT pg_advisory_unlock(hashtext('payrail.account_daily'))").execute(&mut *conn).await?;
+    sqlx::query_scalar!("SELECT pg_advisory_unlock(hashtext('payrail.account_daily'))")
+        .fetch_one(&mut *conn)
+        .await?;
     refreshed.map(|()| true)
 }
