@@ -10,6 +10,8 @@
 
 mod common;
 
+mod architecture;
+
 mod bench;
 mod cli;
 mod faults;
