@@ -86,12 +86,21 @@ fn app_state(
     (state, grouper)
 }
 
-fn refresher(db: &Db, args: &StatementArgs) -> StatementRefresher {
-    StatementRefresher { db: db.clone(), config: args.config() }
-}
-
-fn relay(db: &Db, publisher: &Publisher, args: &RelayArgs) -> Relay {
-    Relay { db: db.clone(), publisher: publisher.clone(), config: args.config() }
+/// The settle worker and what runs beside it wherever it runs: the relay
+/// (it re-queues what settle has not seen) and the statement refresher.
+fn spawn_settle_side(
+    parts: &mut Parts,
+    worker: SettleWorker,
+    broker: &Broker,
+    relay: &RelayArgs,
+    statements: &StatementArgs,
+) {
+    let shutdown = parts.shutdown.clone();
+    let relay = Relay { db: worker.db.clone(), publisher: worker.publisher.clone(), config: relay.config() };
+    let refresher = StatementRefresher { db: worker.db.clone(), config: statements.config() };
+    parts.spawn("settle worker", worker.run(broker.clone(), shutdown.clone()));
+    parts.spawn("relay", relay.run(shutdown.clone()));
+    parts.spawn("statement refresher", refresher.run(shutdown));
 }
 
 async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
@@ -115,9 +124,7 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
         publisher: publisher.clone(),
         config: args.settle_worker.config(),
     };
-    parts.spawn("settle worker", settle_worker.run(broker.clone(), shutdown.clone()));
-    parts.spawn("relay", relay(&db, &publisher, &args.relay).run(shutdown.clone()));
-    parts.spawn("statement refresher", refresher(&db, &args.statements).run(shutdown.clone()));
+    spawn_settle_side(&mut parts, settle_worker, &broker, &args.relay, &args.statements);
     let result = parts.join(args.shutdown.timeout()).await;
     publisher.close().await;
     close(broker, db).await;
@@ -161,9 +168,7 @@ async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) 
         config: args.tuning.config(),
     };
     let mut parts = Parts::new(shutdown.clone());
-    parts.spawn("settle worker", worker.run(broker.clone(), shutdown.clone()));
-    parts.spawn("relay", relay(&db, &publisher, &args.relay).run(shutdown.clone()));
-    parts.spawn("statement refresher", refresher(&db, &args.statements).run(shutdown.clone()));
+    spawn_settle_side(&mut parts, worker, &broker, &args.relay, &args.statements);
     let result = parts.join(args.shutdown.timeout()).await;
     publisher.close().await;
     close(broker, db).await;
