@@ -56,13 +56,14 @@ async fn migrate(args: &DatabaseArgs) -> Result<Db> {
 /// The API's state, and the intake's grouper, which must run beside it.
 fn app_state(
     http: &HttpArgs,
+    statements: &StatementArgs,
     db: &Db,
     broker: &Broker,
     publisher: &Publisher,
     lock: Option<&AccountLock>,
-) -> (AppState, Grouper) {
-    let mut tokens = ApiTokens::new(http.api_tokens.iter().cloned());
-    if tokens.is_empty() {
+) -> Result<(AppState, Grouper)> {
+    let entries: Vec<String> = http.api_tokens.iter().filter(|t| !t.trim().is_empty()).cloned().collect();
+    let entries = if entries.is_empty() {
         // Usable out of the box on a dev machine, never open: a token for
         // this run only, shown once to whoever started the process.
         let generated = uuid::Uuid::new_v4().simple().to_string();
@@ -71,8 +72,11 @@ fn app_state(
             println!("API_TOKENS is not set: this run accepts the generated token {generated}");
             println!("  curl -H 'Authorization: Bearer {generated}' ...");
         }
-        tokens = ApiTokens::new([generated]);
-    }
+        vec![generated]
+    } else {
+        entries
+    };
+    let tokens = ApiTokens::parse(entries.iter().cloned(), http.token_limits(entries.len()))?;
     let (intake, grouper) = Intake::new(db, publisher, &http.intake.config());
     let state = AppState {
         db: db.clone(),
@@ -80,10 +84,13 @@ fn app_state(
         intake,
         lock: lock.cloned(),
         tokens,
+        issuance: http.issuance.limits(),
+        statements: statements.config(),
         request_timeout: http.request_timeout(),
         max_in_flight: usize::from(http.max_in_flight),
+        body_timeout: http.body_timeout(),
     };
-    (state, grouper)
+    Ok((state, grouper))
 }
 
 /// The settle worker and what runs beside it wherever it runs: the relay
@@ -109,11 +116,11 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
     let broker = Broker::connect(&args.broker.config(), "payrail-all").await?;
     let lock = AccountLock::new(&args.redis.lock_config())?;
     let publisher = Publisher::new(&broker);
-    let (state, grouper) = app_state(&args.http, &db, &broker, &publisher, Some(&lock));
+    let (state, grouper) = app_state(&args.http, &args.statements, &db, &broker, &publisher, Some(&lock))?;
     let listener = TcpListener::bind(args.http.http_addr).await?;
 
     let mut parts = Parts::new(shutdown.clone());
-    parts.spawn("api", api::serve(listener, state, shutdown.clone()));
+    parts.spawn("api", api::serve(listener, state, args.http.serve_limits(), shutdown.clone()));
     // Ends after the API, once no request can hand it a payment.
     parts.spawn("intake", grouper.run());
     let lock_worker = LockWorker::new(lock.clone(), args.lock_worker.config());
@@ -123,6 +130,7 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
         lock,
         publisher: publisher.clone(),
         config: args.settle_worker.config(),
+        delivery_limit: broker.topology().delivery_limit,
     };
     spawn_settle_side(&mut parts, settle_worker, &broker, &args.relay, &args.statements);
     let result = parts.join(args.shutdown.timeout()).await;
@@ -135,10 +143,10 @@ async fn run_api(args: ApiArgs, shutdown: CancellationToken) -> Result<()> {
     let db = Db::connect(&args.db.config()).await?;
     let broker = Broker::connect(&args.broker.config(), "payrail-api").await?;
     let publisher = Publisher::new(&broker);
-    let (state, grouper) = app_state(&args.http, &db, &broker, &publisher, None);
+    let (state, grouper) = app_state(&args.http, &args.statements, &db, &broker, &publisher, None)?;
     let listener = TcpListener::bind(args.http.http_addr).await?;
     let mut parts = Parts::new(shutdown.clone());
-    parts.spawn("api", api::serve(listener, state, shutdown.clone()));
+    parts.spawn("api", api::serve(listener, state, args.http.serve_limits(), shutdown.clone()));
     // Ends after the API, once no request can hand it a payment.
     parts.spawn("intake", grouper.run());
     let result = parts.join(args.shutdown.timeout()).await;
@@ -166,6 +174,7 @@ async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) 
         lock: AccountLock::new(&args.redis.lock_config())?,
         publisher: publisher.clone(),
         config: args.tuning.config(),
+        delivery_limit: broker.topology().delivery_limit,
     };
     let mut parts = Parts::new(shutdown.clone());
     spawn_settle_side(&mut parts, worker, &broker, &args.relay, &args.statements);
@@ -202,11 +211,15 @@ async fn run_dead_letters(command: DeadLettersCommand) -> Result<()> {
             });
         }
         DeadLettersCommand::Replay(args) => {
+            let db = Db::connect(&args.database.config()).await?;
             let broker = Broker::connect(&args.broker.config(), "payrail-dead-letters").await?;
             let wanted = args.payment_id;
             let replayed =
-                dead_letters::replay(&broker, |id| args.all || wanted.iter().any(|w| w == id)).await?;
+                dead_letters::replay(&broker, &db.primary, |id| args.all || wanted.iter().any(|w| w == id))
+                    .await;
             broker.close().await;
+            db.close().await;
+            let replayed = replayed?;
             print_report(false, &replayed, |r| format!("replayed {} dead letters to {LOCK_QUEUE}", r.len()));
         }
     }

@@ -35,9 +35,10 @@ pub struct Report {
 pub async fn run(primary: &PgPool, max_pending_age: Duration) -> Result<Report> {
     let negative = db::audit::negative_balances(primary).await?;
     let off_ledger = db::audit::balances_off_ledger(primary).await?;
-    let (balances, issuance) = db::audit::money_totals(primary).await?;
+    let money = db::audit::money_totals(primary).await?;
     let payments_off = db::audit::payments_off_ledger(primary).await?;
     let stuck = db::audit::stuck_pending(primary, max_pending_age).await?;
+    let guards = db::audit::missing_guards(primary).await?;
     let payments = db::audit::payment_counts(primary).await?;
 
     let checks = vec![
@@ -49,14 +50,31 @@ pub async fn run(primary: &PgPool, max_pending_age: Duration) -> Result<Report> 
         ),
         Check {
             name: "money_conserved",
-            ok: balances == issuance,
-            detail: format!("sum of balances {balances}, recorded issuance {issuance} (minor units)"),
+            ok: money.conserved,
+            detail: format!(
+                "sum of balances {}, recorded issuance {} (minor units)",
+                money.balances, money.issuance
+            ),
+            examples: Vec::new(),
+        },
+        Check {
+            name: "issuance_total_kept",
+            ok: money.total_kept,
+            detail: format!(
+                "running issuance total {}, issuance in the ledger {} (minor units)",
+                money.issuance_total, money.issuance
+            ),
             examples: Vec::new(),
         },
         from_violations(
             "payments_match_ledger",
             payments_off,
             "payments whose ledger entries do not match their status (done: one debit and one credit; otherwise none)",
+        ),
+        from_violations(
+            "ledger_guarded",
+            guards,
+            "database guards missing or disabled (ledger entries append-only, settled payments frozen)",
         ),
         from_violations(
             "no_stuck_pending",

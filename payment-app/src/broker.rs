@@ -28,7 +28,7 @@ use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer, ErrorKind};
 use serde::Serialize;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tracing::{debug, info, warn};
 
 use payrail_common::SecretUrl;
@@ -146,6 +146,9 @@ struct BrokerInner {
     topology: Topology,
     timeout: Duration,
     current: Mutex<Option<Arc<Connection>>>,
+    /// Bumped each time the topology is declared again after a queue went
+    /// missing.
+    redeclared: watch::Sender<u64>,
 }
 
 impl fmt::Debug for Broker {
@@ -166,6 +169,7 @@ impl Broker {
                 topology: config.topology.clone(),
                 timeout: config.timeout,
                 current: Mutex::new(None),
+                redeclared: watch::Sender::new(0),
             }),
         };
         broker.connection().await?;
@@ -255,6 +259,17 @@ impl Publisher {
 
     /// Publishes a body as it is, with `headers`.
     pub async fn publish_raw(&self, queue: &str, body: &[u8], headers: FieldTable) -> Result<()> {
+        self.publish_once(queue, body, headers, false).await
+    }
+
+    async fn publish_once(
+        &self,
+        queue: &str,
+        body: &[u8],
+        headers: FieldTable,
+        redeclared: bool,
+    ) -> Result<()> {
+        let headers_again = headers.clone();
         let attempt = async {
             let channel = self.channel().await?;
             let properties = BasicProperties::default()
@@ -272,16 +287,30 @@ impl Publisher {
                 .await?
                 .await?;
             match confirm {
-                Confirmation::Ack(None) => Ok(()),
-                // Ack(Some) is a returned message: acknowledged but unroutable.
-                Confirmation::Ack(Some(_)) | Confirmation::Nack(_) | Confirmation::NotRequested => {
+                Confirmation::Ack(None) => Ok(Published::Yes),
+                // Ack(Some) is a returned message: acknowledged but
+                // unroutable, because the queue is not there.
+                Confirmation::Ack(Some(_)) => Ok(Published::Unroutable),
+                Confirmation::Nack(_) | Confirmation::NotRequested => {
                     Err(Error::NotConfirmed { queue: queue.to_owned() })
                 }
             }
         };
-        tokio::time::timeout(self.broker.timeout(), attempt)
+        let published = tokio::time::timeout(self.broker.timeout(), attempt)
             .await
-            .map_err(|_| Error::Timeout { what: "publishing to the broker" })?
+            .map_err(|_| Error::Timeout { what: "publishing to the broker" })??;
+        match published {
+            Published::Yes => Ok(()),
+            Published::Unroutable if !redeclared => {
+                // Someone deleted the queue: declare the topology again and
+                // publish once more, rather than fail every publish until a
+                // reconnect that may never come.
+                warn!(queue, "queue missing on the broker; declaring the queues again");
+                self.broker.redeclare().await?;
+                Box::pin(self.publish_once(queue, body, headers_again, true)).await
+            }
+            Published::Unroutable => Err(Error::NotConfirmed { queue: queue.to_owned() }),
+        }
     }
 
     pub async fn close(&self) {
@@ -291,6 +320,68 @@ impl Publisher {
             let _ = channel.close(200, "shutdown".into()).await;
         }
     }
+}
+
+/// How a publish ended, short of an error.
+enum Published {
+    Yes,
+    /// The broker had no queue to route it to.
+    Unroutable,
+}
+
+/// A work queue as the broker sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueState {
+    Missing,
+    /// Present, with this many consumers (over every instance).
+    Consumers(u32),
+}
+
+impl Broker {
+    /// The state of the two work queues.
+    pub async fn work_queues(&self) -> Result<Vec<(&'static str, QueueState)>> {
+        let mut states = Vec::new();
+        for queue in [LOCK_QUEUE, SETTLE_QUEUE] {
+            states.push((queue, self.queue_state(queue).await?));
+        }
+        Ok(states)
+    }
+
+    /// A queue's state, checked with a passive declare on a channel of its
+    /// own (a missing queue closes the channel).
+    pub async fn queue_state(&self, queue: &str) -> Result<QueueState> {
+        let conn = self.connection().await?;
+        let channel = conn.create_channel().await?;
+        let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+        match channel.queue_declare(queue.into(), passive, FieldTable::default()).await {
+            Ok(q) => {
+                let _ = channel.close(200, "checked".into()).await;
+                Ok(QueueState::Consumers(q.consumer_count()))
+            }
+            Err(e) if is_not_found(&e) => Ok(QueueState::Missing),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Declares the topology again on the current connection, after a
+    /// publish found a queue missing, and tells this process's consumers,
+    /// which may be attached to the deleted queue without knowing it.
+    pub async fn redeclare(&self) -> Result<()> {
+        let conn = self.connection().await?;
+        self.inner.topology.declare(&conn).await?;
+        self.inner.redeclared.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Changes each time [`Broker::redeclare`] runs.
+    pub fn redeclarations(&self) -> watch::Receiver<u64> {
+        self.inner.redeclared.subscribe()
+    }
+}
+
+fn is_not_found(e: &lapin::Error) -> bool {
+    matches!(e.kind(), ErrorKind::ProtocolError(amqp)
+        if matches!(amqp.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)))
 }
 
 /// Starts consuming `queue` on a channel of its own with `prefetch`

@@ -2,6 +2,7 @@
 //! variable, with defaults that work against the services of a dev machine.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -9,8 +10,12 @@ use payrail_common::SecretUrl;
 use payrail_common::defaults;
 use payrail_common::telemetry::LogFormat;
 
+use crate::api::ServeLimits;
+use crate::api::auth::TokenLimits;
 use crate::broker::{BrokerConfig, Topology};
 use crate::db::DbConfig;
+use crate::domain::Amount;
+use crate::domain::issuance::IssuanceLimits;
 use crate::intake::IntakeConfig;
 use crate::lock::LockConfig;
 use crate::worker::lock::LockWorkerConfig;
@@ -148,6 +153,8 @@ pub struct DeadLettersListArgs {
 pub struct DeadLettersReplayArgs {
     #[command(flatten)]
     pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     /// Replay this payment's dead letters (repeat the flag for several).
     #[arg(long)]
     pub payment_id: Vec<String>,
@@ -197,6 +204,10 @@ pub struct ApiArgs {
     pub broker: BrokerArgs,
     #[command(flatten)]
     pub http: HttpArgs,
+    /// The refresh interval the settle side uses: /readyz reports the
+    /// statement view stale when it has not been refreshed for a while.
+    #[command(flatten)]
+    pub statements: StatementArgs,
     #[command(flatten)]
     pub shutdown: ShutdownArgs,
 }
@@ -380,17 +391,89 @@ pub struct HttpArgs {
     /// and record nothing. Bounds memory and latency under overload.
     #[arg(long, env = "HTTP_MAX_IN_FLIGHT", default_value_t = 512, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_in_flight: u16,
-    /// Bearer tokens accepted on /api/v1, comma-separated. When none is set, a token is generated
-    /// at start and printed once on standard output.
+    /// Bearer tokens accepted on /api/v1, comma-separated, each `TOKEN` (every scope) or
+    /// `TOKEN=SCOPE+SCOPE` with scopes read, pay, issue, admin; at least 16 characters each. When
+    /// none is set, a token is generated at start and printed once on standard output.
     #[arg(long, env = "API_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub api_tokens: Vec<String>,
+    /// Requests per second each token may make, sustained; more are answered 429 `rate_limited`.
+    #[arg(long, env = "API_RATE_PER_SEC", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_rate_per_sec: u32,
+    /// Requests each token may make at once above its sustained rate.
+    #[arg(long, env = "API_RATE_BURST", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_rate_burst: u32,
+    /// Most requests one token may have in flight [default: HTTP_MAX_IN_FLIGHT with one token,
+    /// three quarters of it with several, so no one client takes every slot].
+    #[arg(long, env = "HTTP_MAX_IN_FLIGHT_PER_TOKEN", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_in_flight_per_token: Option<u16>,
+    /// Most connections open at once; more wait to be accepted. Bounds the memory idle and slow
+    /// clients can take.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Longest a client may take to send a request's headers, in milliseconds; then the connection
+    /// is closed.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub header_read_timeout_ms: u64,
+    /// A connection on which nothing was sent or received for this many seconds is closed.
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+    /// Longest a request's body may take to arrive, in milliseconds; then 408 `body_timeout`, nothing
+    /// recorded. Read before the request takes one of HTTP_MAX_IN_FLIGHT.
+    #[arg(long, env = "HTTP_BODY_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub body_timeout_ms: u64,
     #[command(flatten)]
     pub intake: IntakeArgs,
+    #[command(flatten)]
+    pub issuance: IssuanceArgs,
 }
 
 impl HttpArgs {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn serve_limits(&self) -> ServeLimits {
+        ServeLimits {
+            max_connections: self.max_connections as usize,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+        }
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
+
+    /// How hard each of `tokens` tokens may use the API.
+    pub fn token_limits(&self, tokens: usize) -> TokenLimits {
+        let all = usize::from(self.max_in_flight);
+        let share = if tokens > 1 { (all * 3 / 4).max(1) } else { all };
+        TokenLimits {
+            per_second: NonZeroU32::new(self.api_rate_per_sec).unwrap_or(NonZeroU32::MIN),
+            burst: NonZeroU32::new(self.api_rate_burst).unwrap_or(NonZeroU32::MIN),
+            in_flight: self.max_in_flight_per_token.map_or(share, |n| usize::from(n).min(all)),
+        }
+    }
+}
+
+/// How much money may be issued: the only way money enters payrail is an
+/// account's initial balance. Bounded issuance also keeps every balance
+/// (and sum of balances) far from the largest a balance can hold.
+#[derive(Debug, Clone, Args)]
+pub struct IssuanceArgs {
+    /// Largest initial balance an account may be opened with; more is refused with 422
+    /// `issuance_limit_exceeded`.
+    #[arg(long, env = "MAX_ACCOUNT_ISSUANCE", default_value = "1000000000.00")]
+    pub max_account_issuance: Amount,
+    /// Most money issued in all, over every account ever opened; an opening that would pass it is
+    /// refused with 422 `issuance_limit_exceeded`.
+    #[arg(long, env = "MAX_TOTAL_ISSUANCE", default_value = "100000000000000.00")]
+    pub max_total_issuance: Amount,
+}
+
+impl IssuanceArgs {
+    pub fn limits(&self) -> IssuanceLimits {
+        IssuanceLimits { per_account: self.max_account_issuance, total: self.max_total_issuance }
     }
 }
 
@@ -405,6 +488,11 @@ pub struct IntakeArgs {
     /// Groups of payments being recorded at once.
     #[arg(long, env = "INTAKE_GROUPS_IN_FLIGHT", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub intake_groups_in_flight: u16,
+    /// Longest a payment waits for an account row another session holds, in milliseconds; then it
+    /// is refused with 503 `account_busy` and nothing is recorded. Payments on other accounts never
+    /// wait behind it.
+    #[arg(long, env = "INTAKE_LOCK_TIMEOUT_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub intake_lock_timeout_ms: u64,
 }
 
 impl IntakeArgs {
@@ -412,6 +500,7 @@ impl IntakeArgs {
         IntakeConfig {
             group_max: usize::from(self.intake_group_max),
             groups_in_flight: usize::from(self.intake_groups_in_flight),
+            lock_timeout: Duration::from_millis(self.intake_lock_timeout_ms),
         }
     }
 }

@@ -5,14 +5,20 @@
 //! limit. Replaying sends the payment back to the start of its journey (the
 //! lock queue), whichever queue it died in: the lock is taken afresh, and
 //! settle applies it only if it is still `pending`, so replaying a payment
-//! that was settled meanwhile changes nothing.
+//! that was settled meanwhile changes nothing. A payment that died at its
+//! delivery limit is stamped in the database so that the relay leaves it
+//! here; replaying clears the stamp.
 
 use lapin::options::{BasicAckOptions, BasicGetOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 use tracing::info;
 
+use sqlx::PgPool;
+
 use crate::broker::{Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, Publisher};
+use crate::db;
+use crate::domain::PaymentId;
 use crate::error::Result;
 use crate::messages::{self, LockMessage, LockRequest, PaymentRoute, SettleBatch};
 
@@ -76,7 +82,13 @@ pub async fn list(broker: &Broker) -> Result<Vec<DeadLetter>> {
 /// Replays the dead letters `select` picks (by payment id) to the lock
 /// queue and removes them from the dead-letter queue; the others stay.
 /// Messages that are not payment messages cannot be replayed and stay too.
-pub async fn replay(broker: &Broker, select: impl Fn(&str) -> bool) -> Result<Vec<DeadLetter>> {
+/// A replayed payment's dead-letter stamp is cleared first, so that the
+/// relay covers it again should the replayed message be lost too.
+pub async fn replay(
+    broker: &Broker,
+    primary: &PgPool,
+    select: impl Fn(&str) -> bool,
+) -> Result<Vec<DeadLetter>> {
     let publisher = Publisher::new(broker);
     let conn = broker.connection().await?;
     let channel = conn.create_channel().await?;
@@ -88,6 +100,8 @@ pub async fn replay(broker: &Broker, select: impl Fn(&str) -> bool) -> Result<Ve
         if payments.is_empty() || !payments.iter().any(|p| select(&p.payment_id.to_string())) {
             continue;
         }
+        let ids: Vec<PaymentId> = payments.iter().map(|p| p.payment_id).collect();
+        db::payments::clear_dead_lettered(primary, &ids).await?;
         // Published (confirmed) before the ack: a crash in between leaves a
         // duplicate, which settle ignores, never a loss. A replayed payment
         // is locked and settled alone, as it was when it died.

@@ -2,6 +2,7 @@
 
 pub use payrail_common::chain;
 
+use crate::domain::issuance::IssuanceRefused;
 use crate::domain::{AccountId, settlement::PlanError};
 use crate::messages::BadMessage;
 
@@ -27,6 +28,11 @@ pub enum Error {
     #[error("the intake is stopping")]
     IntakeStopped,
 
+    /// The work was handed on, and its end was not seen: it may have
+    /// committed.
+    #[error("the outcome of {what} is unknown")]
+    OutcomeUnknown { what: &'static str },
+
     #[error("timed out {what}")]
     Timeout { what: &'static str },
 
@@ -35,6 +41,9 @@ pub enum Error {
 
     #[error("account {0} does not exist")]
     UnknownAccount(AccountId),
+
+    #[error("issuance refused: {0}")]
+    IssuanceRefused(#[from] IssuanceRefused),
 
     #[error("settle could not plan a batch")]
     Plan(#[from] PlanError),
@@ -79,6 +88,7 @@ impl Error {
             | Error::ConsumerCancelled { .. }
             | Error::Redis(_)
             | Error::IntakeStopped
+            | Error::OutcomeUnknown { .. }
             | Error::Io(_) => true,
             _ => false,
         }
@@ -95,6 +105,29 @@ impl Error {
             Error::Timeout { .. } => "timed out",
             _ => "error",
         }
+    }
+
+    /// Whether a write that failed this way may still have committed: the
+    /// connection broke or the server went away mid-statement (the commit
+    /// may have landed before the answer was lost), or the work's end was
+    /// not seen. Everything else a write fails with is a definite "nothing
+    /// was written" (a rollback, a timeout that cancelled the statement, no
+    /// connection to begin with).
+    pub fn may_have_committed(&self) -> bool {
+        match self {
+            Error::Database(e) => {
+                matches!(e, sqlx::Error::Io(_) | sqlx::Error::Protocol(_))
+                    || db_error_code(e).is_some_and(|code| matches!(code.as_str(), "57P01" | "57P02"))
+            }
+            Error::OutcomeUnknown { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether a statement gave up waiting for a row lock (`lock_timeout`):
+    /// another transaction holds a row it needs; nothing was written.
+    pub fn is_lock_timeout(&self) -> bool {
+        matches!(self, Error::Database(e) if db_error_code(e).as_deref() == Some("55P03"))
     }
 
     /// Whether the database cancelled a statement that ran past its

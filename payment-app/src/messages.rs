@@ -84,9 +84,11 @@ impl LockMessage {
 }
 
 /// Payments whose accounts are locked under one token, on their way to
-/// settle. The accounts are there to release the lock (compare-and-delete
-/// on the token, so they can only free what the token holds) and to
-/// re-queue the payments if the batch cannot be settled.
+/// settle. Settle trusts only the ids and the token: it reads each
+/// payment's accounts from the database, settles by them and releases the
+/// lock on them (compare-and-delete on the token). The accounts here only
+/// route a payment re-queued to the lock worker, for whom they are a
+/// locking hint, never what settle decides by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettleBatch {
     pub payments: Vec<PaymentRoute>,
@@ -98,6 +100,18 @@ impl SettleBatch {
     pub fn accounts(&self) -> Vec<AccountId> {
         self.payments.iter().flat_map(PaymentRoute::accounts).collect()
     }
+}
+
+/// Most bytes of a message body shown in a log line.
+const EXCERPT_BYTES: usize = 256;
+
+/// A message body as a log line may show it: at most its first
+/// [`EXCERPT_BYTES`] bytes, control characters escaped, and its full length
+/// when cut. A log must stay bounded and readable whatever a queue carries.
+pub fn excerpt(body: &[u8]) -> String {
+    let head = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]);
+    let escaped: String = head.chars().flat_map(char::escape_debug).collect();
+    if body.len() > EXCERPT_BYTES { format!("{escaped}… ({} bytes in all)", body.len()) } else { escaped }
 }
 
 /// Why a message body is not the message its queue carries.
@@ -163,5 +177,15 @@ mod tests {
         for bad in [&b"{}"[..], b"[]", b"not json", br#"{"payments": [{"payment_id": 1}]}"#] {
             assert!(parse::<LockMessage>("q", bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn an_excerpt_is_bounded_and_escaped() {
+        assert_eq!(excerpt(b"not json"), "not json");
+        assert_eq!(excerpt(b"a\nb\x1b[31m"), "a\\nb\\u{1b}[31m");
+        let huge = vec![b'x'; 8 * 1024 * 1024];
+        let shown = excerpt(&huge);
+        assert!(shown.len() < 400, "{}", shown.len());
+        assert!(shown.ends_with("(8388608 bytes in all)"), "{shown}");
     }
 }

@@ -111,6 +111,8 @@ metrics! {
         "dead_lettered", "Messages sent toward the dead-letter queue, by the queue they left", Family::default();
     relay_republished: Counter =
         "relay_republished", "Stale pending payments the relay published again", Counter::default();
+    statement_refresh_failures: Counter =
+        "statement_refresh_failures", "Refreshes of the statement view that failed", Counter::default();
     db_connections: Family<PoolLabels, Gauge> =
         "db_connections", "Database pool connections by pool and state", Family::default();
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/accounts`: open an account, read one.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::instrument;
 
+use super::auth::{Caller, Scope};
 use super::error::{ApiError, ErrorCode};
 use super::extract::{IdempotencyHeader, OptionalJsonBody};
 use super::{AppState, answer_create, parse_id};
@@ -39,6 +40,7 @@ impl From<Account> for AccountView {
 #[instrument(skip_all)]
 pub async fn create(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     IdempotencyHeader(key): IdempotencyHeader,
     OptionalJsonBody(body): OptionalJsonBody<CreateAccount>,
 ) -> Result<Response, ApiError> {
@@ -47,9 +49,12 @@ pub async fn create(
         Some(text) => Amount::parse(text)
             .map_err(|e| ApiError::new(ErrorCode::InvalidAmount, format!("initial_balance: {e}")))?,
     };
-    let outcome =
-        intake::open_account(&app.db, initial_balance, key.as_ref(), |a| json!(AccountView::from(a.clone())))
-            .await?;
+    // An opening balance is new money.
+    caller.require(if initial_balance.is_zero() { Scope::Pay } else { Scope::Issue })?;
+    let outcome = intake::open_account(&app.db, app.issuance, initial_balance, key.as_ref(), |a| {
+        json!(AccountView::from(a.clone()))
+    })
+    .await?;
     answer_create(outcome, StatusCode::CREATED, |a| {
         (format!("/api/v1/accounts/{}", a.id), AccountView::from(a))
     })

@@ -1,91 +1,309 @@
 //! Access control for `/api/v1`: `Authorization: Bearer <token>`, checked
-//! against the configured tokens in constant time. Tokens are never logged
-//! or printed by `Debug`.
+//! against the configured tokens in constant time, then the token's scopes,
+//! its rate and its share of the requests in flight. Tokens are never
+//! logged or printed by `Debug`.
+//!
+//! A token entry is `TOKEN` (every scope) or `TOKEN=SCOPE+SCOPE…`, the way
+//! Stripe's restricted keys narrow what a key may do:
+//! `read` (every GET), `pay` (create payments, and accounts without money),
+//! `issue` (an account opened with a non-zero balance: new money) and
+//! `admin` (settings such as webhook endpoints).
 
+use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use subtle::{Choice, ConstantTimeEq};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+use tokio::sync::Semaphore;
 
 use super::error::{ApiError, ErrorCode};
+use crate::error::{Error, Result};
+
+/// Shortest token accepted: shorter ones are guessable.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Read,
+    Pay,
+    Issue,
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [Scope::Read, Scope::Pay, Scope::Issue, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Pay => "pay",
+            Scope::Issue => "issue",
+            Scope::Admin => "admin",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    fn parse(text: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    pub const ALL: Scopes = Scopes(0b1111);
+
+    pub fn of(scopes: &[Scope]) -> Scopes {
+        Scopes(scopes.iter().fold(0, |bits, s| bits | s.bit()))
+    }
+
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+}
+
+/// The caller of a request, once its token is accepted: which token (by
+/// its place in the configuration, never its text) and what it may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub token: usize,
+    pub scopes: Scopes,
+}
+
+impl Caller {
+    /// Refuses with 403 `forbidden`, naming the scope, unless the caller has it.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::new(ErrorCode::Forbidden, format!("this token lacks the `{scope}` scope")))
+        }
+    }
+}
+
+/// How hard one token may use the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLimits {
+    /// Requests per second, sustained.
+    pub per_second: NonZeroU32,
+    /// Requests at once above the sustained rate.
+    pub burst: NonZeroU32,
+    /// Requests in flight at once.
+    pub in_flight: usize,
+}
+
+struct Token {
+    secret: Box<[u8]>,
+    scopes: Scopes,
+    in_flight: Arc<Semaphore>,
+}
 
 #[derive(Clone)]
-pub struct ApiTokens(Arc<[Box<[u8]>]>);
+pub struct ApiTokens {
+    tokens: Arc<[Token]>,
+    rate: Arc<DefaultKeyedRateLimiter<usize>>,
+}
 
-impl std::fmt::Debug for ApiTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ApiTokens({} configured)", self.0.len())
+impl fmt::Debug for ApiTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiTokens({} configured)", self.tokens.len())
     }
 }
 
 impl ApiTokens {
-    /// Blank entries (a trailing comma) are ignored.
-    pub fn new<I: IntoIterator<Item = String>>(tokens: I) -> Self {
-        let tokens: Vec<Box<[u8]>> = tokens
-            .into_iter()
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-            .map(|t| t.into_bytes().into_boxed_slice())
-            .collect();
-        ApiTokens(tokens.into())
+    /// Parses token entries (`TOKEN` or `TOKEN=SCOPE+SCOPE`). Surrounding
+    /// whitespace is not part of a token; blank entries (a trailing comma)
+    /// are ignored. Refused: a token shorter than [`MIN_TOKEN_LEN`], an
+    /// unknown or empty scope list. The error never shows the token.
+    pub fn parse<I: IntoIterator<Item = String>>(entries: I, limits: TokenLimits) -> Result<Self> {
+        let mut tokens = Vec::new();
+        for (place, entry) in entries.into_iter().enumerate() {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            let (secret, scopes) = match entry.split_once('=') {
+                None => (entry, Scopes::ALL),
+                Some((secret, list)) => (secret.trim(), parse_scopes(list, place + 1)?),
+            };
+            if secret.chars().count() < MIN_TOKEN_LEN {
+                return Err(Error::Config(format!(
+                    "API_TOKENS entry {} is shorter than {MIN_TOKEN_LEN} characters",
+                    place + 1
+                )));
+            }
+            tokens.push(Token {
+                secret: secret.as_bytes().into(),
+                scopes,
+                in_flight: Arc::new(Semaphore::new(limits.in_flight)),
+            });
+        }
+        let quota = Quota::per_second(limits.per_second).allow_burst(limits.burst);
+        Ok(ApiTokens { tokens: tokens.into(), rate: Arc::new(DefaultKeyedRateLimiter::keyed(quota)) })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.tokens.is_empty()
     }
 
+    /// The caller presenting `presented`, if it is a configured token.
     /// Compares against every token without stopping at a match, so the
     /// time taken does not say which token, or how much of one, matched.
-    pub fn accepts(&self, presented: &[u8]) -> bool {
-        let matched = self.0.iter().fold(Choice::from(0), |acc, token| acc | token.as_ref().ct_eq(presented));
-        matched.into()
+    pub fn caller(&self, presented: &[u8]) -> Option<Caller> {
+        let mut found = Choice::from(0);
+        let mut place = 0u64;
+        for (i, token) in self.tokens.iter().enumerate() {
+            let matched = token.secret.as_ref().ct_eq(presented);
+            place.conditional_assign(&(i as u64), matched);
+            found |= matched;
+        }
+        bool::from(found).then(|| {
+            let token = usize::try_from(place).expect("a token's place fits usize");
+            Caller { token, scopes: self.tokens[token].scopes }
+        })
     }
 }
 
-/// Middleware: lets the request through only with a valid bearer token.
-pub async fn require_token(State(tokens): State<ApiTokens>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
-        Some(token) if tokens.accepts(token.as_bytes()) => next.run(req).await,
-        _ => {
-            let mut response = ApiError::new(
-                ErrorCode::Unauthorized,
-                "a valid token is required: send Authorization: Bearer <token>",
-            )
-            .into_response();
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            response
-        }
+fn parse_scopes(list: &str, place: usize) -> Result<Scopes> {
+    let mut scopes = Vec::new();
+    for name in list.split('+').map(str::trim) {
+        let scope = Scope::parse(name).ok_or_else(|| {
+            Error::Config(format!(
+                "API_TOKENS entry {place}: unknown scope {name:?} (scopes: read, pay, issue, admin)"
+            ))
+        })?;
+        scopes.push(scope);
+    }
+    Ok(Scopes::of(&scopes))
+}
+
+/// The token of an `Authorization` header: the scheme `Bearer` in any case
+/// (RFC 7235), then the token, without surrounding whitespace.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// Middleware: lets the request through only with a valid bearer token,
+/// within the token's rate and in-flight share; the [`Caller`] goes into
+/// the request's extensions for the scope checks.
+pub async fn require_token(State(tokens): State<ApiTokens>, mut req: Request, next: Next) -> Response {
+    let presented = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
+    let Some(caller) = presented.and_then(|token| tokens.caller(token.as_bytes())) else {
+        let mut response = ApiError::new(
+            ErrorCode::Unauthorized,
+            "a valid token is required: send Authorization: Bearer <token>",
+        )
+        .into_response();
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    };
+    if let Err(not_until) = tokens.rate.check_key(&caller.token) {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        return rate_limited(wait, "this token is over its request rate; nothing was recorded");
+    }
+    let Ok(_slot) = tokens.tokens[caller.token].in_flight.clone().try_acquire_owned() else {
+        return rate_limited(
+            Duration::from_secs(1),
+            "this token has as many requests in flight as it may; nothing was recorded",
+        );
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+fn rate_limited(wait: Duration, message: &str) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let retry_after = HeaderValue::from(seconds.max(1));
+    let mut response =
+        ApiError::new(ErrorCode::RateLimited, format!("{message}: retry shortly")).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, retry_after);
+    response
+}
+
+/// Middleware for a group of routes that all need `scope`.
+pub async fn require_scope(State(scope): State<Scope>, req: Request, next: Next) -> Response {
+    let caller = req.extensions().get::<Caller>().copied();
+    match caller.map(|c| c.require(scope)) {
+        Some(Ok(())) => next.run(req).await,
+        Some(Err(refused)) => refused.into_response(),
+        // Only reachable if the routes were wired without `require_token`.
+        None => ApiError::new(ErrorCode::Internal, "internal error").into_response(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ApiTokens;
+    use super::*;
+
+    fn limits() -> TokenLimits {
+        TokenLimits {
+            per_second: NonZeroU32::new(1000).unwrap(),
+            burst: NonZeroU32::new(1000).unwrap(),
+            in_flight: 10,
+        }
+    }
+
+    fn parse(entries: &[&str]) -> Result<ApiTokens> {
+        ApiTokens::parse(entries.iter().map(|e| (*e).to_owned()), limits())
+    }
 
     #[test]
-    fn accepts_exactly_the_configured_tokens() {
-        let tokens = ApiTokens::new(["alpha-token".to_owned(), " beta ".to_owned(), String::new()]);
-        assert!(tokens.accepts(b"alpha-token"));
-        assert!(tokens.accepts(b"beta"));
-        for wrong in [&b""[..], b"alpha", b"alpha-token2", b"ALPHA-TOKEN", b"beta "] {
-            assert!(!tokens.accepts(wrong), "{wrong:?}");
+    fn accepts_exactly_the_configured_tokens_with_their_scopes() {
+        let tokens =
+            parse(&["alpha-token-0123456", " beta-token-01234567=read+pay ", ""]).expect("valid entries");
+        let alpha = tokens.caller(b"alpha-token-0123456").expect("accepted");
+        assert_eq!(alpha, Caller { token: 0, scopes: Scopes::ALL });
+        let beta = tokens.caller(b"beta-token-01234567").expect("accepted");
+        assert_eq!(beta, Caller { token: 1, scopes: Scopes::of(&[Scope::Read, Scope::Pay]) });
+        assert!(beta.require(Scope::Pay).is_ok());
+        let refused = beta.require(Scope::Issue).expect_err("no issue scope");
+        assert_eq!((refused.code, refused.message.contains("`issue`")), (ErrorCode::Forbidden, true));
+        for wrong in
+            [&b""[..], b"alpha", b"alpha-token-01234567", b"ALPHA-TOKEN-0123456", b"beta-token-01234567 "]
+        {
+            assert!(tokens.caller(wrong).is_none(), "{wrong:?}");
         }
         assert_eq!(format!("{tokens:?}"), "ApiTokens(2 configured)");
     }
 
     #[test]
-    fn no_tokens_accept_nothing() {
-        let tokens = ApiTokens::new(Vec::new());
-        assert!(tokens.is_empty());
-        assert!(!tokens.accepts(b""));
+    fn short_tokens_and_unknown_scopes_are_refused_without_showing_the_token() {
+        let short = parse(&["0123456789abcdef", "short-secret"]).expect_err("too short");
+        assert!(short.to_string().contains("entry 2 is shorter than 16"), "{short}");
+        assert!(!short.to_string().contains("short-secret"));
+        let unknown = parse(&["0123456789abcdef=read+mint"]).expect_err("unknown scope");
+        assert!(unknown.to_string().contains("unknown scope \"mint\""), "{unknown}");
+        assert!(!unknown.to_string().contains("0123456789abcdef"));
+        assert!(parse(&["0123456789abcdef="]).is_err(), "an empty scope list is a mistake");
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_in_any_case() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER   abc  "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
+        assert_eq!(bearer("Bearer  "), None);
     }
 }

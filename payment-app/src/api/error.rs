@@ -16,6 +16,8 @@ use crate::error::{Error, chain};
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     Unauthorized,
+    Forbidden,
+    RateLimited,
     RouteNotFound,
     MethodNotAllowed,
     NotFound,
@@ -26,6 +28,7 @@ pub enum ErrorCode {
     UnreadableBody,
     UnsupportedMediaType,
     PayloadTooLarge,
+    BodyTimeout,
     InvalidBody,
     InvalidAmount,
     InvalidAccountId,
@@ -33,6 +36,8 @@ pub enum ErrorCode {
     DescriptionTooLong,
     UnknownAccount,
     IdempotencyKeyReused,
+    IssuanceLimitExceeded,
+    AccountBusy,
     Unavailable,
     Timeout,
     Overloaded,
@@ -41,8 +46,10 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::RateLimited,
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::NotFound,
@@ -53,6 +60,7 @@ impl ErrorCode {
         ErrorCode::UnreadableBody,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::BodyTimeout,
         ErrorCode::InvalidBody,
         ErrorCode::InvalidAmount,
         ErrorCode::InvalidAccountId,
@@ -60,6 +68,8 @@ impl ErrorCode {
         ErrorCode::DescriptionTooLong,
         ErrorCode::UnknownAccount,
         ErrorCode::IdempotencyKeyReused,
+        ErrorCode::IssuanceLimitExceeded,
+        ErrorCode::AccountBusy,
         ErrorCode::Unavailable,
         ErrorCode::Timeout,
         ErrorCode::Overloaded,
@@ -70,6 +80,8 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::RouteNotFound => "route_not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::NotFound => "not_found",
@@ -80,6 +92,7 @@ impl ErrorCode {
             ErrorCode::UnreadableBody => "unreadable_body",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::BodyTimeout => "body_timeout",
             ErrorCode::InvalidBody => "invalid_body",
             ErrorCode::InvalidAmount => "invalid_amount",
             ErrorCode::InvalidAccountId => "invalid_account_id",
@@ -87,6 +100,8 @@ impl ErrorCode {
             ErrorCode::DescriptionTooLong => "description_too_long",
             ErrorCode::UnknownAccount => "unknown_account",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::IssuanceLimitExceeded => "issuance_limit_exceeded",
+            ErrorCode::AccountBusy => "account_busy",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Overloaded => "overloaded",
@@ -98,6 +113,8 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RouteNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::InvalidId
@@ -107,14 +124,16 @@ impl ErrorCode {
             | ErrorCode::UnreadableBody => StatusCode::BAD_REQUEST,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::InvalidBody
             | ErrorCode::InvalidAmount
             | ErrorCode::InvalidAccountId
             | ErrorCode::SameAccount
             | ErrorCode::DescriptionTooLong
             | ErrorCode::UnknownAccount
-            | ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::Overloaded => {
+            | ErrorCode::IdempotencyKeyReused
+            | ErrorCode::IssuanceLimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::AccountBusy | ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::Overloaded => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -157,9 +176,29 @@ impl From<Error> for ApiError {
             Error::UnknownAccount(id) => {
                 ApiError::new(ErrorCode::UnknownAccount, format!("account {id} does not exist"))
             }
+            Error::IssuanceRefused(refused) => {
+                ApiError::new(ErrorCode::IssuanceLimitExceeded, refused.to_string())
+            }
+            e if e.is_lock_timeout() => {
+                warn!(error = %chain(&e), "request waited too long for a row lock");
+                ApiError::new(
+                    ErrorCode::AccountBusy,
+                    "an account of this request is locked by another operation; nothing was recorded: retry shortly",
+                )
+            }
+            e if e.may_have_committed() => {
+                warn!(error = %chain(&e), "request failed on a dependency midway");
+                ApiError::new(
+                    ErrorCode::Timeout,
+                    "a dependency failed midway; the request may have taken effect: retry with the same Idempotency-Key",
+                )
+            }
             e if e.is_transient() || e.is_statement_timeout() => {
                 warn!(error = %chain(&e), "request failed on a dependency");
-                ApiError::new(ErrorCode::Unavailable, "a dependency of payrail is unavailable; retry later")
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    "a dependency of payrail is unavailable; nothing was recorded: retry later",
+                )
             }
             e => {
                 error!(error = %chain(&e), "request failed");

@@ -6,6 +6,7 @@ pub mod error;
 mod extract;
 mod payments;
 mod ready;
+mod serve;
 mod statements;
 
 use std::str::FromStr;
@@ -19,6 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, response::IntoResponse};
+use http_body_util::BodyExt;
 use serde::Serialize;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -32,11 +34,14 @@ use crate::broker::Broker;
 use crate::db::Db;
 use crate::db::idempotency::Idempotent;
 use crate::domain::IdError;
+use crate::domain::issuance::IssuanceLimits;
 use crate::error::Result;
 use crate::intake::Intake;
 use crate::lock::AccountLock;
-use auth::ApiTokens;
+use crate::worker::refresh::RefreshConfig;
+use auth::{ApiTokens, Scope};
 use error::{ApiError, ErrorCode};
+pub use serve::ServeLimits;
 
 /// Largest request body accepted. A payment request is well under 2 KiB
 /// even with the longest description.
@@ -51,25 +56,41 @@ pub struct AppState {
     /// by `/readyz`.
     pub lock: Option<AccountLock>,
     pub tokens: ApiTokens,
+    /// How much money accounts may be opened with.
+    pub issuance: IssuanceLimits,
+    /// How often the statement view is refreshed: /readyz reports it stale
+    /// past that.
+    pub statements: RefreshConfig,
     /// Longest a request may take before it is answered 503 `timeout`.
     pub request_timeout: Duration,
     /// Most `/api/v1` requests served at once; more are answered 503 `overloaded`.
     pub max_in_flight: usize,
+    /// Longest a request's body may take to arrive, read before the
+    /// request takes an in-flight slot.
+    pub body_timeout: Duration,
 }
 
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
-        .route("/api/v1/accounts", post(accounts::create))
+    // Each route's scope. Opening an account checks its own: `issue` for an
+    // opening balance above zero (new money), `pay` otherwise.
+    let reads = Router::new()
         .route("/api/v1/accounts/{id}", get(accounts::get))
         .route("/api/v1/accounts/{id}/payments", get(statements::payments))
         .route("/api/v1/accounts/{id}/statement", get(statements::statement))
-        .route("/api/v1/payment", post(payments::create))
         .route("/api/v1/payment/{id}", get(payments::get))
+        .route_layer(middleware::from_fn_with_state(Scope::Read, auth::require_scope));
+    let pays = Router::new()
+        .route("/api/v1/payment", post(payments::create))
+        .route_layer(middleware::from_fn_with_state(Scope::Pay, auth::require_scope));
+    let v1 = reads
+        .merge(pays)
+        .route("/api/v1/accounts", post(accounts::create))
         .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token))
         .route_layer(middleware::from_fn_with_state(
             Arc::new(Semaphore::new(state.max_in_flight)),
             limit_in_flight,
-        ));
+        ))
+        .route_layer(middleware::from_fn_with_state(state.body_timeout, buffer_body));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(ready::readyz))
@@ -89,7 +110,25 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn(bound_request_id))
         .with_state(state)
+}
+
+/// Longest client `x-request-id` kept; a longer one, or one with
+/// characters outside `[A-Za-z0-9._:-]`, is replaced by a new id, so what is
+/// echoed and logged stays short and printable.
+const MAX_REQUEST_ID: usize = 128;
+
+async fn bound_request_id(mut req: Request, next: Next) -> Response {
+    let acceptable = |v: &axum::http::HeaderValue| {
+        v.len() <= MAX_REQUEST_ID
+            && !v.is_empty()
+            && v.as_bytes().iter().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(b))
+    };
+    if req.headers().get("x-request-id").is_some_and(|v| !acceptable(v)) {
+        req.headers_mut().remove("x-request-id");
+    }
+    next.run(req).await
 }
 
 /// Answers 503 `timeout` when a request runs past its time. The request's
@@ -102,6 +141,44 @@ async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next
         Err(_) => ApiError::new(
             ErrorCode::Timeout,
             "the request took too long; it may have taken effect: retry with the same Idempotency-Key",
+        )
+        .into_response(),
+    }
+}
+
+/// Reads the whole body (at most [`MAX_BODY_BYTES`]) within `deadline`
+/// before anything else is done with the request: a client trickling its
+/// body holds no in-flight slot, and is answered 408 `body_timeout` well
+/// before the request timeout, with nothing recorded.
+async fn buffer_body(State(deadline): State<Duration>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let read = async {
+        let mut body = body;
+        let mut bytes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|_| ApiError::new(ErrorCode::UnreadableBody, "request body could not be read"))?;
+            // Trailers carry no body.
+            let Ok(data) = frame.into_data() else { continue };
+            if bytes.len() + data.len() > MAX_BODY_BYTES {
+                return Err(ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+                ));
+            }
+            bytes.extend_from_slice(&data);
+        }
+        Ok(bytes)
+    };
+    match tokio::time::timeout(deadline, read).await {
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Ok(Err(refused)) => refused.into_response(),
+        Err(_) => ApiError::new(
+            ErrorCode::BodyTimeout,
+            format!(
+                "the request body did not arrive within {} ms; nothing was recorded",
+                deadline.as_millis()
+            ),
         )
         .into_response(),
     }
@@ -127,9 +204,14 @@ async fn limit_in_flight(State(slots): State<Arc<Semaphore>>, req: Request, next
 
 /// Serves until `shutdown`, then stops accepting and lets requests in
 /// flight finish.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    limits: ServeLimits,
+    shutdown: CancellationToken,
+) -> Result<()> {
     info!(addr = %listener.local_addr()?, "API listening");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    serve::serve(listener, router(state), limits, shutdown).await?;
     info!("API stopped");
     Ok(())
 }

@@ -50,6 +50,7 @@ impl CreatePayment {
                 PaymentRuleError::ZeroAmount => ErrorCode::InvalidAmount,
                 PaymentRuleError::SameAccount => ErrorCode::SameAccount,
                 PaymentRuleError::DescriptionTooLong => ErrorCode::DescriptionTooLong,
+                PaymentRuleError::DescriptionHasNul => ErrorCode::InvalidBody,
             };
             ApiError::new(code, e.to_string())
         })

@@ -2,7 +2,9 @@
 //! (503 without it): with RabbitMQ down the API still accepts payments (the
 //! relay queues them later), and without a Redis quorum payments wait for
 //! their lock; both are reported as `degraded` so an operator sees them,
-//! without every instance being taken out of service at once.
+//! without every instance being taken out of service at once. A statement
+//! view that has stopped refreshing is `degraded` too, and so is a work
+//! queue that is missing or that no worker consumes.
 
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::AppState;
+use crate::broker::QueueState;
 use crate::db;
 
 /// Cap on each check, so the probe answers within a probe's usual timeout.
@@ -25,6 +28,9 @@ pub struct Readiness {
     rabbitmq: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     redis: Option<String>,
+    /// The statement view: `ok`, or `stale: ...` when it has not been
+    /// refreshed for several intervals (statements stay as of then).
+    statements: String,
 }
 
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
@@ -36,8 +42,18 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>
         }
     };
     let rabbitmq = async {
-        match tokio::time::timeout(CHECK_TIMEOUT, app.broker.connection()).await {
-            Ok(Ok(_)) => Ok(()),
+        match tokio::time::timeout(CHECK_TIMEOUT, app.broker.work_queues()).await {
+            Ok(Ok(queues)) => {
+                let problems: Vec<String> = queues
+                    .iter()
+                    .filter_map(|(queue, state)| match state {
+                        QueueState::Missing => Some(format!("{queue} missing")),
+                        QueueState::Consumers(0) => Some(format!("{queue} has no consumer")),
+                        QueueState::Consumers(_) => None,
+                    })
+                    .collect();
+                if problems.is_empty() { Ok(()) } else { Err(problems.join(", ")) }
+            }
             Ok(Err(_)) => Err("unavailable".to_owned()),
             Err(_) => Err("unavailable: timed out".to_owned()),
         }
@@ -47,11 +63,26 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>
         let text = format!("{}/{} nodes", health.reachable, health.nodes);
         Some(if health.has_quorum() { Ok(text) } else { Err(format!("{text}: no quorum")) })
     };
-    let (postgres, rabbitmq, redis) = tokio::join!(postgres, rabbitmq, redis);
+    let statements = async {
+        let stale_after = app.statements.stale_after();
+        match tokio::time::timeout(CHECK_TIMEOUT, db::statements::refreshed_at(&app.db.primary)).await {
+            Ok(Ok(at)) => {
+                let age = (chrono::Utc::now() - at).to_std().unwrap_or_default();
+                if age > stale_after {
+                    Err(format!("stale: last refreshed {}s ago", age.as_secs()))
+                } else {
+                    Ok(())
+                }
+            }
+            Ok(Err(e)) => Err(format!("unknown: {}", e.kind())),
+            Err(_) => Err("unknown: timed out".to_owned()),
+        }
+    };
+    let (postgres, rabbitmq, redis, statements) = tokio::join!(postgres, rabbitmq, redis, statements);
 
-    let status = match (&postgres, &rabbitmq, &redis) {
-        (Err(_), _, _) => "not_ready",
-        (Ok(()), Err(_), _) | (Ok(()), _, Some(Err(_))) => "degraded",
+    let status = match (&postgres, &rabbitmq, &redis, &statements) {
+        (Err(_), _, _, _) => "not_ready",
+        (Ok(()), Err(_), _, _) | (Ok(()), _, Some(Err(_)), _) | (Ok(()), _, _, Err(_)) => "degraded",
         _ => "ready",
     };
     let code = if status == "not_ready" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
@@ -61,6 +92,7 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>
         postgres: text(postgres),
         rabbitmq: text(rabbitmq),
         redis: redis.map(|r| r.unwrap_or_else(|e| e)),
+        statements: text(statements),
     };
     (code, Json(body))
 }

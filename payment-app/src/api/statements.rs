@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
@@ -15,7 +15,7 @@ use super::error::{ApiError, ErrorCode};
 use super::payments::PaymentView;
 use super::{AppState, parse_id};
 use crate::db;
-use crate::domain::{AccountId, Amount, PaymentId};
+use crate::domain::{AccountId, AmountSum, PaymentId};
 
 /// Largest page, and the page size when none is asked for.
 const MAX_LIMIT: i64 = 500;
@@ -74,10 +74,10 @@ pub async fn payments(
 #[derive(Debug, Serialize)]
 pub struct DayView {
     day: NaiveDate,
-    debits: Amount,
-    credits: Amount,
+    debits: AmountSum,
+    credits: AmountSum,
     entries: i64,
-    closing_balance: Amount,
+    closing_balance: AmountSum,
 }
 
 #[derive(Debug, Serialize)]
@@ -95,14 +95,21 @@ pub struct Statement {
 fn date(query: &HashMap<String, String>, name: &str, default: NaiveDate) -> Result<NaiveDate, ApiError> {
     match query.get(name) {
         None => Ok(default),
+        // Years 1 to 9999 only: chrono reads years PostgreSQL cannot store
+        // and date arithmetic near them overflows.
         Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .map_err(|_| bad_query(format!("{name} must be a date like 2026-11-24"))),
+            .ok()
+            .filter(|d| (1..=9999).contains(&d.year()))
+            .ok_or_else(|| {
+                bad_query(format!("{name} must be a date from 0001-01-01 to 9999-12-31, like 2026-11-24"))
+            }),
     }
 }
 
-fn amount(minor: i64) -> Result<Amount, ApiError> {
-    Amount::from_minor(minor)
-        .ok_or_else(|| crate::Error::Corrupt(format!("negative statement amount {minor}")).into())
+fn sum(minor: &str) -> Result<AmountSum, ApiError> {
+    AmountSum::from_minor_text(minor).ok_or_else(|| {
+        crate::Error::Corrupt(format!("statement sum {minor:?} is not a non-negative amount")).into()
+    })
 }
 
 #[instrument(skip_all, fields(account_id = %id))]
@@ -114,7 +121,9 @@ pub async fn statement(
     let id: AccountId = parse_id(&id)?;
     let today = Utc::now().date_naive();
     let to = date(&query, "to", today)?;
-    let from = date(&query, "from", to - Days::days(29))?;
+    let month_before =
+        to.checked_sub_signed(Days::days(29)).ok_or_else(|| bad_query("to is too far in the past"))?;
+    let from = date(&query, "from", month_before)?;
     if from > to || (to - from).num_days() >= MAX_DAYS {
         return Err(bad_query(format!("from must not be after to, and the span at most {MAX_DAYS} days")));
     }
@@ -125,10 +134,10 @@ pub async fn statement(
         .map(|d| {
             Ok(DayView {
                 day: d.day,
-                debits: amount(d.debits)?,
-                credits: amount(d.credits)?,
+                debits: sum(&d.debits)?,
+                credits: sum(&d.credits)?,
                 entries: d.entries,
-                closing_balance: amount(d.closing_balance)?,
+                closing_balance: sum(&d.closing_balance)?,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, PgPool};
 
+use crate::domain::issuance::IssuanceRefused;
 use crate::domain::{AccountId, Amount};
 use crate::error::{Error, Result};
 
@@ -31,11 +32,32 @@ impl TryFrom<AccountRow> for Account {
 }
 
 /// Opens an account. A non-zero initial balance is issuance: it is written
-/// to the ledger in the same transaction, so total money stays accounted for.
-/// The account and its issuance commit together: in a transaction of its
-/// own, or a savepoint when the caller already has one open.
-pub async fn create(conn: &mut PgConnection, id: AccountId, initial_balance: Amount) -> Result<Account> {
+/// to the ledger in the same transaction, so total money stays accounted for,
+/// and it raises the running total of issuance, refused when that would
+/// pass `total_limit`. The account and its issuance commit together: in a
+/// transaction of its own, or a savepoint when the caller already has one
+/// open.
+pub async fn create(
+    conn: &mut PgConnection,
+    id: AccountId,
+    initial_balance: Amount,
+    total_limit: Amount,
+) -> Result<Account> {
     let mut tx = conn.begin().await?;
+    if !initial_balance.is_zero() {
+        // One conditional UPDATE checks and raises the total: concurrent
+        // openings queue on the row, and none can pass the limit together.
+        let raised = sqlx::query!(
+            "UPDATE issuance_total SET total = total + $1::bigint WHERE total + $1::bigint <= $2::bigint",
+            initial_balance.minor(),
+            total_limit.minor(),
+        )
+        .execute(&mut *tx)
+        .await?;
+        if raised.rows_affected() == 0 {
+            return Err(Error::IssuanceRefused(IssuanceRefused::Total(total_limit)));
+        }
+    }
     let row = sqlx::query_as!(
         AccountRow,
         r#"INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING id AS "id: AccountId", balance, created_at"#,

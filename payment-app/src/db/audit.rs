@@ -35,8 +35,8 @@ pub async fn negative_balances(pool: &PgPool) -> Result<Violations> {
 
 pub async fn balances_off_ledger(pool: &PgPool) -> Result<Violations> {
     let rows = sqlx::query!(
-        r#"WITH sums AS (SELECT account_id, sum(amount)::bigint AS total FROM ledger_entries GROUP BY account_id)
-           SELECT a.id, a.balance, COALESCE(s.total, 0) AS "ledger!", count(*) OVER () AS "total!"
+        r#"WITH sums AS (SELECT account_id, sum(amount) AS total FROM ledger_entries GROUP BY account_id)
+           SELECT a.id, a.balance, COALESCE(s.total, 0)::text AS "ledger!", count(*) OVER () AS "total!"
            FROM accounts a LEFT JOIN sums s ON s.account_id = a.id
            WHERE a.balance <> COALESCE(s.total, 0) ORDER BY a.id LIMIT $1"#,
         EXAMPLES,
@@ -54,15 +54,38 @@ pub async fn balances_off_ledger(pool: &PgPool) -> Result<Violations> {
     })
 }
 
-/// Sum of all balances and sum of all issuance, in minor units.
-pub async fn money_totals(pool: &PgPool) -> Result<(i64, i64)> {
-    let totals = sqlx::query!(
-        r#"SELECT (SELECT COALESCE(sum(balance), 0)::bigint FROM accounts) AS "balances!",
-                  (SELECT COALESCE(sum(amount), 0)::bigint FROM ledger_entries WHERE kind = 'issuance') AS "issuance!""#,
+/// The sum of all balances, the sum of all issuance in the ledger, and the
+/// running total of issuance that the total limit is checked against, in
+/// minor units. Sums are numeric, shown as text: a sum of balances that each
+/// fit a bigint need not fit one itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoneyTotals {
+    pub balances: String,
+    pub issuance: String,
+    pub issuance_total: String,
+    /// Whether balances equal issuance (compared in the database, as numbers).
+    pub conserved: bool,
+    /// Whether the running total equals the ledger's issuance.
+    pub total_kept: bool,
+}
+
+pub async fn money_totals(pool: &PgPool) -> Result<MoneyTotals> {
+    let row = sqlx::query!(
+        r#"SELECT b.total::text AS "balances!", i.total::text AS "issuance!", t.total::text AS "issuance_total!",
+                  b.total = i.total AS "conserved!", t.total = i.total AS "total_kept!"
+           FROM (SELECT COALESCE(sum(balance), 0) AS total FROM accounts) AS b,
+                (SELECT COALESCE(sum(amount), 0) AS total FROM ledger_entries WHERE kind = 'issuance') AS i,
+                issuance_total AS t"#,
     )
     .fetch_one(pool)
     .await?;
-    Ok((totals.balances, totals.issuance))
+    Ok(MoneyTotals {
+        balances: row.balances,
+        issuance: row.issuance,
+        issuance_total: row.issuance_total,
+        conserved: row.conserved,
+        total_kept: row.total_kept,
+    })
 }
 
 /// Payments whose ledger entries do not match their status: a `done` one
@@ -107,6 +130,21 @@ pub async fn stuck_pending(pool: &PgPool, older_than: Duration) -> Result<Violat
         count: rows.first().map_or(0, |r| r.total),
         examples: rows.iter().map(|r| format!("payment {}: pending for {:.0}s", r.id, r.age)).collect(),
     })
+}
+
+/// The triggers that keep the ledger append-only and settled payments
+/// frozen, each missing or disabled one by name.
+pub async fn missing_guards(pool: &PgPool) -> Result<Violations> {
+    let missing = sqlx::query_scalar!(
+        r#"SELECT g.name AS "name!"
+           FROM unnest(ARRAY['ledger_entries_append_only', 'ledger_entries_no_truncate',
+                             'payments_terminal_frozen']) AS g(name)
+           WHERE NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgname = g.name AND t.tgenabled <> 'D')
+           ORDER BY g.name"#,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Violations { count: missing.len() as i64, examples: missing })
 }
 
 pub async fn payment_counts(pool: &PgPool) -> Result<Vec<(String, i64)>> {

@@ -1,10 +1,13 @@
 //! Payments: recording accepted ones and reading them back.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use crate::domain::{AccountId, Amount, FailureReason, NewPayment, PaymentId, PaymentStatus};
 use crate::error::{Error, Result};
+use crate::messages::PaymentRoute;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
@@ -92,10 +95,31 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
     }
 }
 
+/// Bounds how long the caller's transaction waits for a row lock. Recording
+/// a payment takes a share lock on both account rows (the foreign keys):
+/// without a bound, one account row held by another session would hold the
+/// payment, and every payment grouped with it, until the request timed out
+/// with its outcome unknown. With it, the wait ends in a definite rollback.
+pub async fn bound_lock_wait(tx: &mut PgConnection, lock_timeout: Duration) -> Result<()> {
+    let millis = lock_timeout.as_millis().max(1).to_string();
+    sqlx::query_scalar!(r#"SELECT set_config('lock_timeout', $1, true) AS "set!""#, millis)
+        .fetch_one(tx)
+        .await?;
+    Ok(())
+}
+
+/// The `BEGIN` of a transaction whose lock waits end after `lock_timeout`,
+/// in the same round trip.
+fn begin_bounded(lock_timeout: Duration) -> String {
+    format!("BEGIN; SET LOCAL lock_timeout = {}", lock_timeout.as_millis().max(1))
+}
+
 /// Records one accepted payment in a transaction of its own.
-pub async fn insert_alone(primary: &PgPool, payment: &NewPayment) -> Result<Payment> {
-    let mut conn = primary.acquire().await?;
-    insert(&mut conn, payment).await
+pub async fn insert_alone(primary: &PgPool, payment: &NewPayment, lock_timeout: Duration) -> Result<Payment> {
+    let mut tx = primary.begin_with(begin_bounded(lock_timeout)).await?;
+    let recorded = insert(&mut tx, payment).await?;
+    tx.commit().await?;
+    Ok(recorded)
 }
 
 /// Records several accepted payments as `pending` with one statement (one
@@ -103,7 +127,12 @@ pub async fn insert_alone(primary: &PgPool, payment: &NewPayment) -> Result<Paym
 /// account, the statement fails as a whole and nothing is recorded; the
 /// caller then records them one by one to find out which. Rows come back in
 /// no particular order.
-pub async fn insert_many(pool: &PgPool, payments: &[NewPayment]) -> Result<Vec<Payment>> {
+pub async fn insert_many(
+    pool: &PgPool,
+    payments: &[NewPayment],
+    lock_timeout: Duration,
+) -> Result<Vec<Payment>> {
+    let mut tx = pool.begin_with(begin_bounded(lock_timeout)).await?;
     let descriptions: Vec<Option<String>> = payments.iter().map(|p| p.description.clone()).collect();
     let rows = sqlx::query_as!(
         PaymentRow,
@@ -118,8 +147,9 @@ pub async fn insert_many(pool: &PgPool, payments: &[NewPayment]) -> Result<Vec<P
         &payments.iter().map(|p| p.amount.minor()).collect::<Vec<_>>(),
         &descriptions as &[Option<String>],
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     rows.into_iter().map(Payment::try_from).collect()
 }
 
@@ -135,4 +165,45 @@ pub async fn get(pool: &PgPool, id: PaymentId) -> Result<Option<Payment>> {
     .fetch_optional(pool)
     .await?;
     row.map(Payment::try_from).transpose()
+}
+
+/// Stamps payments whose settle message the broker is about to
+/// dead-letter, so that the relay stops sending them round.
+pub async fn mark_dead_lettered(primary: &PgPool, ids: &[PaymentId]) -> Result<()> {
+    let ids: Vec<_> = ids.iter().map(|id| id.as_uuid()).collect();
+    sqlx::query!(
+        "UPDATE payments SET dead_lettered_at = now() WHERE id = ANY($1) AND status = 'pending'",
+        &ids as &[uuid::Uuid],
+    )
+    .execute(primary)
+    .await?;
+    Ok(())
+}
+
+/// Clears the stamp of payments being replayed from the dead-letter queue:
+/// should the replayed message be lost, the relay covers them again.
+pub async fn clear_dead_lettered(primary: &PgPool, ids: &[PaymentId]) -> Result<()> {
+    let ids: Vec<_> = ids.iter().map(|id| id.as_uuid()).collect();
+    sqlx::query!(
+        "UPDATE payments SET dead_lettered_at = NULL WHERE id = ANY($1) AND status = 'pending'",
+        &ids as &[uuid::Uuid]
+    )
+    .execute(primary)
+    .await?;
+    Ok(())
+}
+
+/// The accounts of each of these payments that exists, as recorded.
+pub async fn routes(pool: &PgPool, ids: &[PaymentId]) -> Result<Vec<PaymentRoute>> {
+    let ids: Vec<_> = ids.iter().map(|id| id.as_uuid()).collect();
+    let routes = sqlx::query_as!(
+        PaymentRoute,
+        r#"SELECT id AS "payment_id: PaymentId", from_account AS "from_account: AccountId",
+                  to_account AS "to_account: AccountId"
+           FROM payments WHERE id = ANY($1)"#,
+        &ids as &[uuid::Uuid],
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(routes)
 }

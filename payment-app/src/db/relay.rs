@@ -11,6 +11,8 @@ use crate::messages::PaymentRoute;
 
 /// Claims up to `limit` payments pending for longer than `stale_after` and
 /// not relayed within that time either, and stamps them `relayed_at`.
+/// Dead-lettered payments are left alone: sending them round again would
+/// only dead-letter them again (they wait for `dead-letters replay`).
 /// Rows others hold (another relay, settle) are skipped, so several
 /// instances split the work and nobody waits on the relay. The claim is
 /// committed when this returns: no row lock is held while the caller
@@ -22,6 +24,7 @@ pub async fn claim_stale(primary: &PgPool, stale_after: Duration, limit: i64) ->
              SELECT id FROM payments
              WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
                AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => $1))
+               AND dead_lettered_at IS NULL
              ORDER BY created_at LIMIT $2
              FOR NO KEY UPDATE SKIP LOCKED)
          UPDATE payments p SET relayed_at = now() FROM stale WHERE p.id = stale.id

@@ -23,6 +23,9 @@ pub struct Settled {
     pub applied: Vec<(PendingPayment, Outcome)>,
     /// Ids that were not `pending` any more (or unknown): redeliveries.
     pub skipped: Vec<PaymentId>,
+    /// The accounts of every payment found, as the database has them: what
+    /// the batch's lock is released on, whatever the message claimed.
+    pub routes: BTreeMap<PaymentId, [AccountId; 2]>,
 }
 
 struct PendingRow {
@@ -51,6 +54,7 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     )
     .fetch_all(&mut *tx)
     .await?;
+    let routes = rows.iter().map(|row| (row.id, [row.from_account, row.to_account])).collect();
     let pending = rows
         .into_iter()
         .filter(|row| row.status == PaymentStatus::Pending.as_str())
@@ -72,7 +76,7 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
         .collect();
     if pending.is_empty() {
         tx.rollback().await?;
-        return Ok(Settled { applied: Vec::new(), skipped });
+        return Ok(Settled { applied: Vec::new(), skipped, routes });
     }
 
     let mut account_ids: Vec<Uuid> =
@@ -98,7 +102,7 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     let plan = settlement::plan(balances, &pending)?;
     write_plan(&mut tx, &plan).await?;
     tx.commit().await?;
-    Ok(Settled { applied: plan.outcomes, skipped })
+    Ok(Settled { applied: plan.outcomes, skipped, routes })
 }
 
 async fn write_plan(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {

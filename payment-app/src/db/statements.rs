@@ -39,14 +39,15 @@ pub async fn payments_of(
     rows.into_iter().map(Payment::try_from).collect()
 }
 
-/// One day of a statement, in minor units.
+/// One day of a statement. The sums are the decimal text of numeric minor
+/// units: a day's sums may pass what a bigint holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Day {
     pub day: NaiveDate,
-    pub debits: i64,
-    pub credits: i64,
+    pub debits: String,
+    pub credits: String,
     pub entries: i64,
-    pub closing_balance: i64,
+    pub closing_balance: String,
 }
 
 /// The account's days in `[from, to]` from the view, and when the view was
@@ -60,8 +61,8 @@ pub async fn days(
     // A materialized view's columns are nullable to the macro's inference.
     let days = sqlx::query_as!(
         Day,
-        r#"SELECT day AS "day!", debits AS "debits!", credits AS "credits!", entries AS "entries!",
-                  closing_balance::bigint AS "closing_balance!"
+        r#"SELECT day AS "day!", debits::text AS "debits!", credits::text AS "credits!", entries AS "entries!",
+                  closing_balance::text AS "closing_balance!"
            FROM account_daily WHERE account_id = $1 AND day BETWEEN $2 AND $3 ORDER BY day"#,
         account.as_uuid(),
         from,
@@ -69,11 +70,15 @@ pub async fn days(
     )
     .fetch_all(pool)
     .await?;
-    let refreshed_at =
-        sqlx::query_scalar!("SELECT refreshed_at FROM view_refreshes WHERE name = 'account_daily'")
-            .fetch_one(pool)
-            .await?;
-    Ok((days, refreshed_at))
+    Ok((days, refreshed_at(pool).await?))
+}
+
+/// When the view was last refreshed.
+pub async fn refreshed_at(pool: &PgPool) -> Result<DateTime<Utc>> {
+    let at = sqlx::query_scalar!("SELECT refreshed_at FROM view_refreshes WHERE name = 'account_daily'")
+        .fetch_one(pool)
+        .await?;
+    Ok(at)
 }
 
 /// Refreshes the view on the primary unless another instance is doing it,

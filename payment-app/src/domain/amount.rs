@@ -116,6 +116,38 @@ impl Serialize for Amount {
     }
 }
 
+/// A sum of amounts, which may pass what one amount holds (a day's credits
+/// on an account, say): kept as the decimal text of its minor units, as the
+/// database's numeric sum gives it, and shown like an amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmountSum(String);
+
+impl AmountSum {
+    /// From the minor units as non-negative decimal digits (`"12345"` is
+    /// 123.45); `None` for anything else.
+    pub fn from_minor_text(minor: &str) -> Option<Self> {
+        if minor.is_empty() || !minor.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let digits = minor.trim_start_matches('0');
+        let digits = format!("{digits:0>3}");
+        let (whole, cents) = digits.split_at(digits.len() - 2);
+        Some(AmountSum(format!("{whole}.{cents}")))
+    }
+}
+
+impl fmt::Display for AmountSum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for AmountSum {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +209,17 @@ mod tests {
         assert_eq!(Amount(5).checked_sub(Amount(6)), None);
         assert_eq!(Amount(6).checked_sub(Amount(6)), Some(Amount::ZERO));
         assert_eq!(Amount::from_minor(-1), None);
+    }
+
+    #[test]
+    fn a_sum_reads_its_minor_units_past_what_an_amount_holds() {
+        let sum = |t| AmountSum::from_minor_text(t).map(|s| s.to_string());
+        assert_eq!(sum("18446744073709551614").as_deref(), Some("184467440737095516.14"));
+        assert_eq!(sum("5").as_deref(), Some("0.05"));
+        assert_eq!(sum("0").as_deref(), Some("0.00"));
+        assert_eq!(sum("000120").as_deref(), Some("1.20"));
+        assert_eq!(sum("-5"), None);
+        assert_eq!(sum(""), None);
+        assert_eq!(sum("1.5"), None);
     }
 }

@@ -54,18 +54,23 @@ impl fmt::Display for PaymentStatus {
 pub enum FailureReason {
     /// The payer's balance did not cover the amount when settle applied it.
     InsufficientFunds,
+    /// The payee's balance could not take the amount: it would pass the
+    /// largest balance an account can hold.
+    BalanceOverflow,
 }
 
 impl FailureReason {
     pub fn as_str(self) -> &'static str {
         match self {
             FailureReason::InsufficientFunds => "insufficient_funds",
+            FailureReason::BalanceOverflow => "balance_overflow",
         }
     }
 
     pub fn from_db(s: &str) -> Option<Self> {
         match s {
             "insufficient_funds" => Some(FailureReason::InsufficientFunds),
+            "balance_overflow" => Some(FailureReason::BalanceOverflow),
             _ => None,
         }
     }
@@ -86,6 +91,9 @@ pub enum PaymentRuleError {
     SameAccount,
     #[error("payment_description is longer than {MAX_DESCRIPTION_CHARS} characters")]
     DescriptionTooLong,
+    /// PostgreSQL text cannot hold NUL, and no description needs one.
+    #[error("payment_description must not contain the NUL character")]
+    DescriptionHasNul,
 }
 
 /// A payment request that passed every check the API can make at once.
@@ -114,6 +122,9 @@ impl NewPayment {
         }
         if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
             return Err(PaymentRuleError::DescriptionTooLong);
+        }
+        if description.as_ref().is_some_and(|d| d.contains('\0')) {
+            return Err(PaymentRuleError::DescriptionHasNul);
         }
         Ok(NewPayment { id: PaymentId::new(), from_account, to_account, amount, description })
     }
@@ -145,6 +156,10 @@ mod tests {
         // The limit counts characters, not UTF-8 bytes.
         let at_limit = "é".repeat(MAX_DESCRIPTION_CHARS);
         assert!(NewPayment::new(a, b, amount("1"), Some(at_limit)).is_ok());
+        assert_eq!(
+            NewPayment::new(a, b, amount("1"), Some("a\0b".into())),
+            Err(PaymentRuleError::DescriptionHasNul)
+        );
     }
 
     #[test]

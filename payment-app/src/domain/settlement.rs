@@ -43,21 +43,22 @@ impl Plan {
     }
 }
 
-/// Why a batch cannot be planned. Both mean the database and the batch
-/// disagree, which settle treats as a bug to surface, never to guess around.
+/// Why a batch cannot be planned: the database and the batch disagree,
+/// which settle treats as a bug to surface, never to guess around.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("account {0} of a pending payment has no balance row")]
     MissingAccount(AccountId),
-    #[error("crediting account {0} would overflow its balance")]
-    Overflow(AccountId),
 }
 
 /// Decides every payment of a batch, in order.
 ///
 /// `balances` holds the current balance of every account the payments touch.
-/// A payment is `done` when its payer's running balance covers it, otherwise
-/// `failed` with `insufficient_funds`; a failed payment changes nothing.
+/// A payment is `done` when its payer's running balance covers it and its
+/// payee's can take it; otherwise `failed` with `insufficient_funds` or
+/// `balance_overflow`. A failed payment changes nothing. An overflowing
+/// credit is an outcome like an overdraft, not an error: retrying it could
+/// never succeed, and an error would hold up every payment behind it.
 pub fn plan(
     mut balances: BTreeMap<AccountId, Amount>,
     payments: &[PendingPayment],
@@ -71,7 +72,10 @@ pub fn plan(
             plan.outcomes.push((*payment, Outcome::Failed(FailureReason::InsufficientFunds)));
             continue;
         };
-        let new_to = to.checked_add(payment.amount).ok_or(PlanError::Overflow(payment.to_account))?;
+        let Some(new_to) = to.checked_add(payment.amount) else {
+            plan.outcomes.push((*payment, Outcome::Failed(FailureReason::BalanceOverflow)));
+            continue;
+        };
         balances.insert(payment.from_account, new_from);
         balances.insert(payment.to_account, new_to);
         plan.balances.insert(payment.from_account, new_from);
@@ -146,11 +150,19 @@ mod tests {
     }
 
     #[test]
-    fn refuses_to_guess_when_an_account_is_missing_or_overflows() {
+    fn refuses_to_guess_when_an_account_is_missing() {
         let (a, b) = (AccountId::new(), AccountId::new());
         let only_a = BTreeMap::from([(a, cents(10))]);
         assert_eq!(plan(only_a, &[pay(a, b, 1)]), Err(PlanError::MissingAccount(b)));
-        let full = BTreeMap::from([(a, cents(10)), (b, cents(i64::MAX))]);
-        assert_eq!(plan(full, &[pay(a, b, 1)]), Err(PlanError::Overflow(b)));
+    }
+
+    #[test]
+    fn a_credit_that_would_overflow_fails_alone() {
+        let (a, b, c) = (AccountId::new(), AccountId::new(), AccountId::new());
+        let balances = BTreeMap::from([(a, cents(10)), (b, cents(i64::MAX)), (c, cents(0))]);
+        let plan = plan(balances, &[pay(a, b, 1), pay(a, c, 1)]).expect("plannable");
+        let outcomes: Vec<_> = plan.outcomes.iter().map(|(_, o)| *o).collect();
+        assert_eq!(outcomes, [Outcome::Failed(FailureReason::BalanceOverflow), Outcome::Done]);
+        assert_eq!(plan.balances, BTreeMap::from([(a, cents(9)), (c, cents(1))]));
     }
 }

@@ -9,19 +9,26 @@
 //! fill: up to `groups_in_flight` groups are written at once, and a group is
 //! whatever arrived while they were busy, so at low load every payment goes
 //! alone and under load groups grow by themselves.
+//!
+//! Every insert waits at most `lock_timeout` for an account row another
+//! session holds, then fails with nothing recorded. A group that fails so
+//! is recorded payment by payment, and the accounts the blocked payment
+//! names are kept apart from later groups for a while: a blocked account
+//! delays only its own payments.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use super::{IntakeConfig, queue};
 use crate::broker::Publisher;
 use crate::db::{self, Db, payments::Payment};
-use crate::domain::NewPayment;
+use crate::domain::{AccountId, NewPayment, PaymentId};
 use crate::error::{Error, Result, chain};
 
 #[derive(Debug)]
@@ -41,8 +48,9 @@ impl Submitter {
     pub async fn submit(&self, payment: NewPayment) -> Result<Payment> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(Submission { payment, reply }).await.map_err(|_| Error::IntakeStopped)?;
-        // No answer only if the grouper was aborted (shutdown ran out of time).
-        answer.await.map_err(|_| Error::IntakeStopped)?
+        // No answer only if the grouper was aborted (shutdown ran out of
+        // time) or its task failed, perhaps after the commit.
+        answer.await.map_err(|_| Error::OutcomeUnknown { what: "recording the payment" })?
     }
 }
 
@@ -50,18 +58,56 @@ impl Submitter {
 #[derive(Debug)]
 pub struct Grouper {
     rx: mpsc::Receiver<Submission>,
-    db: Db,
-    publisher: Publisher,
+    writer: Writer,
     group_max: usize,
     groups_in_flight: usize,
 }
 
+/// What each group's task records and queues with.
+#[derive(Debug, Clone)]
+struct Writer {
+    db: Db,
+    publisher: Publisher,
+    lock_timeout: Duration,
+    busy: BusyAccounts,
+}
+
+/// Accounts a payment recently found locked by another session. Payments
+/// on them are recorded apart from their group for a while, so that one
+/// blocked account costs the others nothing: the group never waits on it.
+#[derive(Debug, Clone, Default)]
+struct BusyAccounts(Arc<Mutex<HashMap<AccountId, Instant>>>);
+
+/// How long an account counts as busy after a payment found it locked.
+const BUSY_FOR: Duration = Duration::from_secs(10);
+
+impl BusyAccounts {
+    fn mark(&self, accounts: [AccountId; 2]) {
+        let mut busy = self.0.lock().expect("never poisoned: no panics under the lock");
+        let until = Instant::now() + BUSY_FOR;
+        busy.retain(|_, expires| *expires > Instant::now());
+        for account in accounts {
+            busy.insert(account, until);
+        }
+    }
+
+    /// Splits payments into those on no busy account and the others.
+    fn split(&self, payments: Vec<NewPayment>) -> (Vec<NewPayment>, Vec<NewPayment>) {
+        let busy = self.0.lock().expect("never poisoned: no panics under the lock");
+        let now = Instant::now();
+        let is_busy = |a: &AccountId| busy.get(a).is_some_and(|expires| *expires > now);
+        payments.into_iter().partition(|p| !is_busy(&p.from_account) && !is_busy(&p.to_account))
+    }
+}
+
 pub(super) fn channel(db: &Db, publisher: &Publisher, config: &IntakeConfig) -> (Submitter, Grouper) {
-    let IntakeConfig { group_max, groups_in_flight } = *config;
+    let IntakeConfig { group_max, groups_in_flight, lock_timeout } = *config;
     // Room for the next group of every writer: senders beyond that wait,
     // which slows the API down instead of queueing without bound.
     let (tx, rx) = mpsc::channel(group_max * groups_in_flight);
-    let grouper = Grouper { rx, db: db.clone(), publisher: publisher.clone(), group_max, groups_in_flight };
+    let writer =
+        Writer { db: db.clone(), publisher: publisher.clone(), lock_timeout, busy: BusyAccounts::default() };
+    let grouper = Grouper { rx, writer, group_max, groups_in_flight };
     (Submitter { tx }, grouper)
 }
 
@@ -77,7 +123,7 @@ impl Grouper {
             if self.rx.recv_many(&mut group, self.group_max).await == 0 {
                 break;
             }
-            writing.spawn(write(self.db.clone(), self.publisher.clone(), group, writer));
+            writing.spawn(self.writer.clone().write(group, writer));
             while let Some(written) = writing.try_join_next() {
                 report_panic(written);
             }
@@ -96,54 +142,79 @@ fn report_panic(written: Result<(), tokio::task::JoinError>) {
     }
 }
 
-/// Records a group, frees its writer slot, queues what was recorded and
-/// answers each payment's request.
-async fn write(db: Db, publisher: Publisher, group: Vec<Submission>, writer: OwnedSemaphorePermit) {
-    let (payments, replies): (Vec<NewPayment>, Vec<_>) =
-        group.into_iter().map(|s| (s.payment, s.reply)).unzip();
-    let results = record(&db, payments).await;
-    // Publishing does not hold the slot: a slow broker must not stop
-    // payments from being recorded (the relay queues them later).
-    drop(writer);
-    let recorded: Vec<&Payment> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-    let m = crate::metrics::get();
-    m.payments_accepted.inc_by(recorded.len() as u64);
-    m.intake_group_payments.observe(recorded.len() as f64);
-    if !recorded.is_empty() {
-        queue(&publisher, &recorded).await;
+impl Writer {
+    /// Records a group, frees its writer slot, queues what was recorded and
+    /// answers each payment's request.
+    async fn write(self, group: Vec<Submission>, slot: OwnedSemaphorePermit) {
+        let mut replies: HashMap<PaymentId, oneshot::Sender<Result<Payment>>> = HashMap::new();
+        let mut payments = Vec::with_capacity(group.len());
+        for Submission { payment, reply } in group {
+            replies.insert(payment.id, reply);
+            payments.push(payment);
+        }
+        let (clear, busy) = self.busy.split(payments);
+        let (grouped, apart) = tokio::join!(self.record(clear), self.record_apart(busy));
+        // Publishing does not hold the slot: a slow broker must not stop
+        // payments from being recorded (the relay queues them later).
+        drop(slot);
+        let results: Vec<(PaymentId, Result<Payment>)> = grouped.into_iter().chain(apart).collect();
+        let recorded: Vec<&Payment> = results.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+        let m = crate::metrics::get();
+        m.payments_accepted.inc_by(recorded.len() as u64);
+        m.intake_group_payments.observe(recorded.len() as f64);
+        if !recorded.is_empty() {
+            queue(&self.publisher, &recorded).await;
+        }
+        for (id, result) in results {
+            // A requester that gave up (timeout) is not there to answer.
+            if let Some(reply) = replies.remove(&id) {
+                let _ = reply.send(result);
+            }
+        }
     }
-    for (reply, result) in replies.into_iter().zip(results) {
-        // A requester that gave up (timeout) is not there to answer.
-        let _ = reply.send(result);
-    }
-}
 
-/// Each payment's outcome, in the order given.
-async fn record(db: &Db, payments: Vec<NewPayment>) -> Vec<Result<Payment>> {
-    if let [payment] = payments.as_slice() {
-        return vec![insert_one(db, payment).await];
-    }
-    match db::payments::insert_many(&db.primary, &payments).await {
-        Ok(rows) => {
-            let mut by_id: HashMap<_, _> = rows.into_iter().map(|p| (p.id, p)).collect();
-            payments
-                .iter()
-                .map(|p| {
-                    by_id.remove(&p.id).ok_or_else(|| {
-                        Error::Corrupt(format!("payment {} is missing from its group's insert", p.id))
+    /// Each payment's outcome, by id.
+    async fn record(&self, payments: Vec<NewPayment>) -> Vec<(PaymentId, Result<Payment>)> {
+        match payments.as_slice() {
+            [] => return Vec::new(),
+            [_] => return self.record_apart(payments).await,
+            _ => {}
+        }
+        match db::payments::insert_many(&self.db.primary, &payments, self.lock_timeout).await {
+            Ok(rows) => {
+                let mut by_id: HashMap<_, _> = rows.into_iter().map(|p| (p.id, p)).collect();
+                payments
+                    .iter()
+                    .map(|p| {
+                        let row = by_id.remove(&p.id).ok_or_else(|| {
+                            Error::Corrupt(format!("payment {} is missing from its group's insert", p.id))
+                        });
+                        (p.id, row)
                     })
-                })
-                .collect()
-        }
-        Err(e) => {
-            // Usually one payment names an unknown account, and the group
-            // failed with it: record each alone, so that only it is refused.
-            debug!(error = %chain(&e), payments = payments.len(), "group insert failed; recording its payments one by one");
-            join_all(payments.iter().map(|p| insert_one(db, p))).await
+                    .collect()
+            }
+            Err(e) => {
+                // One payment names an unknown account, or waited too long
+                // for a locked account row, and the group failed with it:
+                // nothing was recorded. Record each alone, so that only it
+                // is refused.
+                debug!(error = %chain(&e), payments = payments.len(), "group insert failed; recording its payments one by one");
+                self.record_apart(payments).await
+            }
         }
     }
-}
 
-async fn insert_one(db: &Db, payment: &NewPayment) -> Result<Payment> {
-    db::payments::insert_alone(&db.primary, payment).await
+    /// Records each payment in a transaction of its own, all at once; a
+    /// payment that finds an account row locked marks its accounts busy.
+    async fn record_apart(&self, payments: Vec<NewPayment>) -> Vec<(PaymentId, Result<Payment>)> {
+        join_all(payments.iter().map(|p| async move {
+            let result = db::payments::insert_alone(&self.db.primary, p, self.lock_timeout).await;
+            if result.as_ref().is_err_and(Error::is_lock_timeout) {
+                warn!(payment_id = %p.id, "an account of the payment is locked by another session; refused, nothing recorded");
+                self.busy.mark([p.from_account, p.to_account]);
+            }
+            (p.id, result)
+        }))
+        .await
+    }
 }

@@ -11,12 +11,15 @@
 
 mod group;
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use tracing::{debug, info, instrument, warn};
 
 use crate::broker::{LOCK_QUEUE, Publisher};
 use crate::db::idempotency::{self, Idempotent};
 use crate::db::{self, Db, accounts::Account, payments::Payment};
+use crate::domain::issuance::IssuanceLimits;
 use crate::domain::{AccountId, Amount, IdempotencyKey, NewPayment};
 use crate::error::{Result, chain};
 use crate::messages::{LockGroup, PaymentRoute};
@@ -32,6 +35,10 @@ pub struct IntakeConfig {
     pub group_max: usize,
     /// Groups of payments being recorded at once.
     pub groups_in_flight: usize,
+    /// Longest a payment's insert waits for a lock on an account row held
+    /// by another session; past it the payment is refused (`account_busy`),
+    /// definitely not recorded.
+    pub lock_timeout: Duration,
 }
 
 /// Where the API hands accepted payments. Clones share one [`Grouper`],
@@ -40,6 +47,7 @@ pub struct IntakeConfig {
 #[derive(Debug, Clone)]
 pub struct Intake {
     db: Db,
+    lock_timeout: Duration,
     publisher: Publisher,
     groups: group::Submitter,
 }
@@ -47,7 +55,15 @@ pub struct Intake {
 impl Intake {
     pub fn new(db: &Db, publisher: &Publisher, config: &IntakeConfig) -> (Intake, Grouper) {
         let (groups, grouper) = group::channel(db, publisher, config);
-        (Intake { db: db.clone(), publisher: publisher.clone(), groups }, grouper)
+        (
+            Intake {
+                db: db.clone(),
+                lock_timeout: config.lock_timeout,
+                publisher: publisher.clone(),
+                groups,
+            },
+            grouper,
+        )
     }
 
     /// Records and queues a payment. `snapshot` renders the payment as a
@@ -75,7 +91,10 @@ impl Intake {
             "payment",
             Some(key),
             &request,
-            async |tx| db::payments::insert(tx, &payment).await,
+            async |tx| {
+                db::payments::bound_lock_wait(tx, self.lock_timeout).await?;
+                db::payments::insert(tx, &payment).await
+            },
             snapshot,
         )
         .await?;
@@ -113,14 +132,17 @@ async fn queue(publisher: &Publisher, payments: &[&Payment]) {
     }
 }
 
-/// Opens an account; a non-zero initial balance is recorded as issuance.
+/// Opens an account; a non-zero initial balance is recorded as issuance,
+/// within the per-account and total limits.
 #[instrument(skip_all)]
 pub async fn open_account(
     db: &Db,
+    limits: IssuanceLimits,
     initial_balance: Amount,
     key: Option<&IdempotencyKey>,
     snapshot: impl Fn(&Account) -> Value,
 ) -> Result<Idempotent<Account>> {
+    limits.check(initial_balance)?;
     let request = json!({ "initial_balance_minor": initial_balance.minor() });
     let id = AccountId::new();
     let outcome = idempotency::once(
@@ -128,7 +150,7 @@ pub async fn open_account(
         "account",
         key,
         &request,
-        async |tx| db::accounts::create(tx, id, initial_balance).await,
+        async |tx| db::accounts::create(tx, id, initial_balance, limits.total).await,
         snapshot,
     )
     .await?;

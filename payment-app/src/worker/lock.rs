@@ -60,8 +60,9 @@ impl LockWorker {
     pub async fn run(self, broker: Broker, shutdown: CancellationToken) -> Result<()> {
         let publisher = Publisher::new(&broker);
         let retry_queue = broker.topology().retry_queue();
-        let result = consume_with_reconnect("lock", &broker, &shutdown, |conn| {
-            self.consume(conn, &publisher, &retry_queue, &shutdown)
+        let result = consume_with_reconnect("lock", LOCK_QUEUE, &broker, &shutdown, |conn, stop| {
+            let (worker, publisher, retry_queue) = (&self, &publisher, retry_queue.as_str());
+            async move { worker.consume(conn, publisher, retry_queue, &stop).await }
         })
         .await;
         publisher.close().await;
@@ -74,7 +75,7 @@ impl LockWorker {
         conn: Arc<Connection>,
         publisher: &Publisher,
         retry_queue: &str,
-        shutdown: &CancellationToken,
+        stop: &CancellationToken,
     ) -> Result<()> {
         let (channel, consumer) = broker::consume(&conn, LOCK_QUEUE, self.config.prefetch).await?;
         info!(
@@ -83,7 +84,7 @@ impl LockWorker {
             "lock worker consuming {LOCK_QUEUE}"
         );
         let result = consumer
-            .take_until(shutdown.cancelled())
+            .take_until(stop.cancelled())
             .ready_chunks(self.config.batch_max)
             .map(|chunk| {
                 chunk.into_iter().collect::<Result<Vec<Delivery>, lapin::Error>>().map_err(Error::from)
@@ -94,9 +95,7 @@ impl LockWorker {
             .await;
         let _ = channel.close(200, "lock worker stopping".into()).await;
         match result {
-            Ok(()) if !shutdown.is_cancelled() => {
-                Err(Error::ConsumerCancelled { queue: LOCK_QUEUE.to_owned() })
-            }
+            Ok(()) if !stop.is_cancelled() => Err(Error::ConsumerCancelled { queue: LOCK_QUEUE.to_owned() }),
             other => other,
         }
     }
@@ -117,7 +116,7 @@ impl LockWorker {
                     accepted.push(delivery);
                 }
                 Err(e) => {
-                    error!(error = %chain(&e), body = %String::from_utf8_lossy(&delivery.data), "dead-lettering a malformed message");
+                    error!(error = %chain(&e), body = %messages::excerpt(&delivery.data), "dead-lettering a malformed message");
                     crate::metrics::get().dead_letter(LOCK_QUEUE);
                     delivery.reject(BasicRejectOptions { requeue: false }).await?;
                 }

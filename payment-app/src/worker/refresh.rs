@@ -4,16 +4,24 @@
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, error};
 
 use crate::db::{self, Db};
 use crate::error::{Result, chain};
 use crate::worker::pause;
 
 /// How often the statement view is refreshed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct RefreshConfig {
     pub interval: Duration,
+}
+
+impl RefreshConfig {
+    /// How old the last refresh may be before the view counts as stale:
+    /// three intervals missed, plus time for a slow refresh.
+    pub fn stale_after(&self) -> Duration {
+        self.interval * 3 + Duration::from_secs(5)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -28,8 +36,11 @@ impl StatementRefresher {
             match db::statements::refresh_daily(&self.db.primary).await {
                 Ok(true) => debug!("statement view refreshed"),
                 Ok(false) => debug!("another instance is refreshing the statement view"),
+                // An error, not a warning: every statement stays as of the
+                // last refresh until this is fixed (/readyz says `stale`).
                 Err(e) => {
-                    warn!(error = %chain(&e), "statement view refresh failed; trying again next interval")
+                    crate::metrics::get().statement_refresh_failures.inc();
+                    error!(error = %chain(&e), "statement view refresh failed; trying again next interval")
                 }
             }
         }

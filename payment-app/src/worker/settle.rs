@@ -8,15 +8,18 @@
 //! committed and an outage does not count against the delivery limit. A
 //! batch that fails for any other reason is split, and a payment that fails
 //! alone is handed back to the broker, which dead-letters it after the
-//! delivery limit.
+//! delivery limit. Nothing here pauses for a failing payment: the loop is
+//! shared by every payment, and one that cannot be settled must not slow
+//! the others (a payment settle *decides* against, such as an overdraft or
+//! an overflowing credit, is a `failed` outcome, not an error).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::Connection;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
+use lapin::types::AMQPValue;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -29,9 +32,8 @@ use crate::lock::AccountLock;
 use crate::messages::{self, LockRequest, SettleBatch};
 use crate::worker::{BACKOFF, consume_with_reconnect, pause};
 
-/// Pause before handing a failing message back, so that reaching the
-/// delivery limit takes seconds rather than a burst of redeliveries.
-const POISON_PAUSE: Duration = Duration::from_millis(250);
+/// Skipped payments logged one by one; more are summarised in one line.
+const SKIPPED_LOGGED: usize = 10;
 
 /// How a settle worker takes its work.
 #[derive(Debug, Clone)]
@@ -49,6 +51,10 @@ pub struct SettleWorker {
     /// Re-queues the payments of a batch that cannot be settled.
     pub publisher: Publisher,
     pub config: SettleWorkerConfig,
+    /// The settle queue's delivery limit: on the delivery past which the
+    /// broker dead-letters a message, its payments are marked so that the
+    /// relay leaves them there.
+    pub delivery_limit: u32,
 }
 
 /// What became of one attempt to apply a group of payments.
@@ -62,8 +68,11 @@ enum Applied {
 
 impl SettleWorker {
     pub async fn run(self, broker: Broker, shutdown: CancellationToken) -> Result<()> {
-        let result =
-            consume_with_reconnect("settle", &broker, &shutdown, |conn| self.consume(conn, &shutdown)).await;
+        let result = consume_with_reconnect("settle", SETTLE_QUEUE, &broker, &shutdown, |conn, stop| {
+            let worker = &self;
+            async move { worker.consume(conn, &stop).await }
+        })
+        .await;
         info!("settle worker stopped");
         result
     }
@@ -107,7 +116,7 @@ impl SettleWorker {
             match messages::parse::<SettleBatch>(SETTLE_QUEUE, &delivery.data) {
                 Ok(request) => group.push((request, delivery)),
                 Err(e) => {
-                    error!(error = %chain(&e), body = %String::from_utf8_lossy(&delivery.data), "dead-lettering a malformed message");
+                    error!(error = %chain(&e), body = %messages::excerpt(&delivery.data), "dead-lettering a malformed message");
                     crate::metrics::get().dead_letter(SETTLE_QUEUE);
                     delivery.reject(BasicRejectOptions { requeue: false }).await?;
                 }
@@ -174,10 +183,39 @@ impl SettleWorker {
                 Outcome::Failed(reason) => debug!(payment_id = %payment.id, %reason, "payment failed"),
             }
         }
-        for id in &settled.skipped {
-            info!(payment_id = %id, "payment was already settled; redelivery ignored");
+        // One line per skipped payment only for a few: a message naming
+        // thousands of settled payments must not write thousands of lines.
+        if settled.skipped.len() <= SKIPPED_LOGGED {
+            for id in &settled.skipped {
+                info!(payment_id = %id, "payment was already settled; redelivery ignored");
+            }
+        } else {
+            let first: Vec<String> =
+                settled.skipped.iter().take(SKIPPED_LOGGED).map(ToString::to_string).collect();
+            info!(
+                skipped = settled.skipped.len(),
+                first = %first.join(","),
+                "payments were already settled (or unknown); redeliveries ignored"
+            );
         }
-        let held: Vec<_> = group.iter().map(|(b, _)| (b.accounts(), b.lock_token)).collect();
+        // Released on the accounts the database has for each payment, not
+        // those the message names: a message cannot make settle free a
+        // lock on accounts its payments do not touch. The release itself
+        // compares each key with the token, so a lock that passed to
+        // someone else stays theirs.
+        let held: Vec<_> = group
+            .iter()
+            .map(|(batch, _)| {
+                let accounts = batch
+                    .payments
+                    .iter()
+                    .filter_map(|p| settled.routes.get(&p.payment_id))
+                    .flatten()
+                    .copied()
+                    .collect();
+                (accounts, batch.lock_token)
+            })
+            .collect();
         self.lock.release_many(&held).await;
         // Deliveries of one channel are acked in order, and everything
         // before this group was already answered: one ack of the last with
@@ -195,7 +233,16 @@ impl SettleWorker {
     /// way the lock is released, since holding it would only block the
     /// accounts' other payments.
     async fn poisoned(&self, (batch, delivery): (SettleBatch, Delivery), e: &Error) -> Result<()> {
-        self.lock.release(&batch.accounts(), batch.lock_token).await;
+        let ids: Vec<PaymentId> = batch.payments.iter().map(|p| p.payment_id).collect();
+        match db::payments::routes(&self.db.primary, &ids).await {
+            Ok(routes) => {
+                let accounts: Vec<_> = routes.iter().flat_map(|r| r.accounts()).collect();
+                self.lock.release(&accounts, batch.lock_token).await;
+            }
+            Err(read) => {
+                warn!(error = %chain(&read), "cannot read the payments' accounts; their lock expires by TTL")
+            }
+        }
         if batch.payments.len() > 1 {
             warn!(error = %chain(e), payments = batch.payments.len(), "batch cannot be settled; re-queueing its payments one by one");
             for payment in &batch.payments {
@@ -204,17 +251,51 @@ impl SettleWorker {
             delivery.ack(BasicAckOptions::default()).await?;
             return Ok(());
         }
+        let last = is_last_delivery(&delivery, self.delivery_limit);
         for payment in &batch.payments {
-            error!(
-                payment_id = %payment.payment_id,
-                error = %chain(e),
-                "cannot settle payment; handing it back (dead-lettered after the delivery limit)"
-            );
+            if last {
+                error!(
+                    payment_id = %payment.payment_id,
+                    error = %chain(e),
+                    "cannot settle payment; dead-lettering it (see `payment-app dead-letters list`)"
+                );
+            } else {
+                warn!(
+                    payment_id = %payment.payment_id,
+                    error = %chain(e),
+                    "cannot settle payment; handing it back (dead-lettered after the delivery limit)"
+                );
+            }
         }
-        tokio::time::sleep(POISON_PAUSE).await;
+        if last {
+            // Marked before the message leaves: if marking fails, the
+            // message is handed back once more rather than lost to the
+            // relay's endless round.
+            db::payments::mark_dead_lettered(&self.db.primary, &ids).await?;
+        }
         delivery.nack(BasicNackOptions { requeue: true, multiple: false }).await?;
         Ok(())
     }
+}
+
+/// Whether the broker dead-letters this delivery if it is handed back: a
+/// quorum queue counts earlier deliveries in `x-delivery-count` and
+/// dead-letters a message returned more than `delivery_limit` times.
+fn is_last_delivery(delivery: &Delivery, delivery_limit: u32) -> bool {
+    let count = delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-delivery-count"))
+        .and_then(|v| match v {
+            AMQPValue::LongLongInt(n) => Some(*n),
+            AMQPValue::LongInt(n) => Some(i64::from(*n)),
+            AMQPValue::ShortInt(n) => Some(i64::from(*n)),
+            AMQPValue::LongUInt(n) => Some(i64::from(*n)),
+            _ => None,
+        })
+        .unwrap_or(0);
+    count >= i64::from(delivery_limit)
 }
 
 /// Returns messages to the queue unsettled (shutdown during an outage);

@@ -10,6 +10,7 @@
 
 mod common;
 
+mod access;
 mod architecture;
 
 mod bench;
@@ -21,6 +22,8 @@ mod instances;
 mod load;
 mod lock;
 mod plans;
+mod promises;
 mod replica;
 mod settle;
+mod slow_clients;
 mod statements;

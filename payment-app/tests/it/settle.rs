@@ -29,7 +29,7 @@ fn cents(minor: i64) -> Amount {
 
 async fn account(db: &Db, minor: i64) -> AccountId {
     let mut conn = db.primary.acquire().await.unwrap();
-    db::accounts::create(&mut conn, AccountId::new(), cents(minor)).await.unwrap().id
+    db::accounts::create(&mut conn, AccountId::new(), cents(minor), cents(i64::MAX)).await.unwrap().id
 }
 
 async fn payment(db: &Db, from: AccountId, to: AccountId, minor: i64) -> PaymentId {

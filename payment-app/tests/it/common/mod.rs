@@ -17,7 +17,7 @@ pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const AMQP_BASE: &str = "amqp://guest:guest@127.0.0.1:5672";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379/3";
 /// The token every test app accepts.
-pub const TOKEN: &str = "test-token-1";
+pub const TOKEN: &str = "test-token-0000001";
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_payment-app")
@@ -77,7 +77,7 @@ impl TestEnv {
             .env("AMQP_URL", &self.amqp_url)
             .env("REDIS_URLS", &self.redis_urls)
             .env("REDIS_KEY_PREFIX", &self.key_prefix)
-            .env("API_TOKENS", format!("{TOKEN},test-token-2"));
+            .env("API_TOKENS", format!("{TOKEN},test-token-0000002"));
         cmd
     }
 

@@ -1,0 +1,154 @@
+//! Who may do what: token scopes on every route, the token format, the
+//! `Bearer` scheme in any case, and per-token rate limits.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::common::{App, TOKEN, TestEnv, client};
+
+const READ: &str = "read-token-000000001";
+const PAY: &str = "pay-token-0000000001";
+const ISSUE: &str = "issue-token-00000001";
+const ADMIN: &str = "admin-token-00000001";
+
+async fn call(app: &App, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = client(Some(token)).request(method, format!("{}{path}", app.base));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Every route against every single-scope token: allowed exactly where the
+/// scope says, otherwise 403 `forbidden` naming the scope, with nothing
+/// recorded.
+#[tokio::test]
+async fn every_route_answers_each_scope_as_the_table_says() {
+    let env = TestEnv::new();
+    let tokens = format!("{TOKEN},{READ}=read,{PAY}=pay,{ISSUE}=issue,{ADMIN}=admin");
+    let app = App::start(&env, &[("API_TOKENS", tokens.as_str())]).await;
+    let a = app.account("100.00").await;
+    let b = app.account("0").await;
+    let (_, paid) = app.pay(&a, &b, "1.00").await;
+    let payment = paid["id"].as_str().unwrap().to_owned();
+
+    let pay_body = json!({"from_account": a, "to_account": b, "amount": "0.01"});
+    let routes: Vec<(Method, String, Option<Value>, &str, u16)> = vec![
+        (Method::GET, format!("/api/v1/accounts/{a}"), None, "read", 200),
+        (Method::GET, format!("/api/v1/accounts/{a}/payments"), None, "read", 200),
+        (Method::GET, format!("/api/v1/accounts/{a}/statement"), None, "read", 200),
+        (Method::GET, format!("/api/v1/payment/{payment}"), None, "read", 200),
+        (Method::POST, "/api/v1/payment".to_owned(), Some(pay_body), "pay", 202),
+        (Method::POST, "/api/v1/accounts".to_owned(), Some(json!({})), "pay", 201),
+        (Method::POST, "/api/v1/accounts".to_owned(), Some(json!({"initial_balance": "5.00"})), "issue", 201),
+    ];
+    let pg = env.pg().await;
+    let count = |table: &'static str| {
+        let pg = pg.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(&pg)
+                .await
+                .unwrap()
+        }
+    };
+    for (method, path, body, needs, allowed) in &routes {
+        for (token, scope) in [(READ, "read"), (PAY, "pay"), (ISSUE, "issue"), (ADMIN, "admin")] {
+            let before = (count("accounts").await, count("payments").await);
+            let (status, answer) = call(&app, token, method.clone(), path, body.clone()).await;
+            if scope == *needs {
+                assert_eq!(status, *allowed, "{method} {path} with {scope}: {answer}");
+            } else {
+                assert_eq!(status, 403, "{method} {path} with {scope}: {answer}");
+                assert_eq!(answer["error"]["code"], "forbidden");
+                let message = answer["error"]["message"].as_str().unwrap();
+                assert!(message.contains(&format!("`{needs}`")), "{message}");
+                assert_eq!(
+                    (count("accounts").await, count("payments").await),
+                    before,
+                    "a refusal recorded something"
+                );
+            }
+        }
+        // The all-scope token may do everything.
+        let (status, answer) = call(&app, TOKEN, method.clone(), path, body.clone()).await;
+        assert_eq!(status, *allowed, "{method} {path} with every scope: {answer}");
+    }
+}
+
+/// `bearer`, `BEARER` and surrounding spaces are all the same scheme and
+/// token; anything else is 401.
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = app.account("0").await;
+    let open = client(None);
+    for (header, expected) in [
+        (format!("bearer {TOKEN}"), 200),
+        (format!("BEARER   {TOKEN}  "), 200),
+        (format!("Basic {TOKEN}"), 401),
+        (format!("Bearer {TOKEN}x"), 401),
+    ] {
+        let r = open
+            .get(format!("{}/api/v1/accounts/{a}", app.base))
+            .header("authorization", &header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), expected, "{header}");
+    }
+}
+
+/// A token past its rate is answered 429 `rate_limited` with Retry-After,
+/// and other tokens are not slowed by it.
+#[tokio::test]
+async fn each_token_has_its_own_rate_limit() {
+    let env = TestEnv::new();
+    let tokens = format!("{TOKEN},{READ}=read");
+    let app = App::start(
+        &env,
+        &[("API_TOKENS", tokens.as_str()), ("API_RATE_PER_SEC", "1"), ("API_RATE_BURST", "3")],
+    )
+    .await;
+    let a = app.account("0").await;
+    let path = format!("/api/v1/accounts/{a}");
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..6 {
+        let r = client(Some(READ)).get(format!("{}{path}", app.base)).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status().as_u16() == 429 {
+            retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "rate_limited");
+        }
+    }
+    assert_eq!(&statuses[..3], [200, 200, 200], "{statuses:?}");
+    assert!(statuses[3..].contains(&429), "{statuses:?}");
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n >= 1)));
+    let (status, _) = call(&app, TOKEN, Method::GET, &path, None).await;
+    assert_eq!(status, 200, "another token is not limited by this one");
+}
+
+/// Tokens shorter than 16 characters and unknown scopes stop the process
+/// at start-up, and the error does not show the token.
+#[tokio::test]
+async fn a_short_token_or_unknown_scope_is_refused_at_start() {
+    let env = TestEnv::new();
+    assert!(env.command(&["migrate"]).status().unwrap().success());
+    for (tokens, expected) in [
+        ("short-secret", "shorter than 16 characters"),
+        ("0123456789abcdef=read+mint", "unknown scope \"mint\""),
+    ] {
+        let out =
+            env.command(&["api"]).env("API_TOKENS", tokens).env("HTTP_ADDR", "127.0.0.1:0").output().unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{tokens}: {text}");
+        assert!(text.contains(expected), "{tokens}: {text}");
+        assert!(!text.contains("short-secret") && !text.contains("0123456789abcdef"), "{text}");
+    }
+}

@@ -1,0 +1,148 @@
+//! Slow and idle clients against the real server, over real sockets: none
+//! can keep a connection, a slot or memory for longer than its limit.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::{App, TOKEN, TestEnv};
+
+fn addr(app: &App) -> String {
+    app.base.trim_start_matches("http://").to_owned()
+}
+
+/// Reads until the server closes the connection; returns what it sent and
+/// how long that took. Fails the test past `within`.
+async fn until_closed(stream: &mut TcpStream, within: Duration) -> (String, Duration) {
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(within.saturating_sub(started.elapsed()), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (String::from_utf8_lossy(&seen).into_owned(), started.elapsed());
+            }
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the server kept the connection open for {within:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_and_half_sent_connections_are_closed() {
+    let env = TestEnv::new();
+    let app =
+        App::start(&env, &[("HTTP_IDLE_TIMEOUT_SECS", "1"), ("HTTP_HEADER_READ_TIMEOUT_MS", "1000")]).await;
+
+    // Connected, never a byte.
+    let mut idle = TcpStream::connect(addr(&app)).await.unwrap();
+    let (_, took) = until_closed(&mut idle, Duration::from_secs(5)).await;
+    assert!(took >= Duration::from_millis(900), "closed too early: {took:?}");
+
+    // Headers begun and never finished.
+    let mut half = TcpStream::connect(addr(&app)).await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: payrail\r\n").await.unwrap();
+    until_closed(&mut half, Duration::from_secs(5)).await;
+
+    // Headers trickled a byte every 200 ms: never idle, still cut off.
+    let mut trickle = TcpStream::connect(addr(&app)).await.unwrap();
+    let started = Instant::now();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: payrail\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    for byte in request {
+        if trickle.write_all(&[*byte]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (answer, _) = until_closed(&mut trickle, Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(request.len() as u64 / 5),
+        "the trickle was served to its end"
+    );
+    assert!(!answer.contains("200 OK"), "{answer}");
+
+    // A keep-alive connection left open after its request is closed too.
+    let mut kept = TcpStream::connect(addr(&app)).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: payrail\r\n\r\n").await.unwrap();
+    let (answer, _) = until_closed(&mut kept, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn open_connections_are_capped() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[("HTTP_MAX_CONNECTIONS", "4"), ("HTTP_IDLE_TIMEOUT_SECS", "60")]).await;
+    // The test client's own pool may hold one connection from start-up.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(addr(&app)).await.unwrap());
+    }
+    let fresh = reqwest::Client::builder().timeout(Duration::from_millis(1500)).build().unwrap();
+    let refused = fresh.get(format!("{}/healthz", app.base)).send().await;
+    assert!(refused.is_err(), "a fifth connection was served while four were open");
+    drop(held);
+    let fresh = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let served = fresh.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(served.status().as_u16(), 200);
+}
+
+/// A body sent a byte a second gets 408 `body_timeout` after the body
+/// deadline, with nothing recorded, and while it trickles it holds no
+/// in-flight slot: other clients are served.
+#[tokio::test]
+async fn a_trickled_body_times_out_early_and_holds_no_slot() {
+    let env = TestEnv::new();
+    let app = App::start(
+        &env,
+        &[("HTTP_BODY_TIMEOUT_MS", "1500"), ("HTTP_MAX_IN_FLIGHT", "2"), ("REQUEST_TIMEOUT_MS", "10000")],
+    )
+    .await;
+    let (a, b) = (app.account("5.00").await, app.account("0").await);
+    let body = format!(r#"{{"from_account": "{a}", "to_account": "{b}", "amount": "1.00"}}"#);
+
+    let trickle = |body: String| {
+        let addr = addr(&app);
+        async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let head = format!(
+                "POST /api/v1/payment HTTP/1.1\r\nHost: payrail\r\nAuthorization: Bearer {TOKEN}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let started = Instant::now();
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 1024];
+            for byte in body.as_bytes() {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Ok(Ok(n)) => {
+                        answer.extend_from_slice(&buf[..n]);
+                        break;
+                    }
+                    Err(_) => {}
+                }
+            }
+            (String::from_utf8_lossy(&answer).into_owned(), started.elapsed())
+        }
+    };
+    let slow = futures_util::future::join_all((0..4).map(|_| trickle(body.clone())));
+    let quick = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.pay(&a, &b, "1.00").await
+    };
+    let (slow, (status, paid)) = tokio::join!(slow, quick);
+    assert_eq!(status, 202, "a trickling client took the slots: {paid}");
+    for (answer, took) in &slow {
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("body_timeout"), "{answer}");
+        assert!(*took < Duration::from_secs(4), "{took:?}");
+    }
+    let pg = env.pg().await;
+    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM payments").fetch_one(&pg).await.unwrap();
+    assert_eq!(recorded, 1, "only the quick payment is recorded");
+}
