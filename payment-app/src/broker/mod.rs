@@ -21,8 +21,10 @@
 //! node payrail is connected to is a reconnect to the next one
 //! ([`endpoints`]). Quorum queues are declared without
 //! `x-quorum-initial-group-size`, so RabbitMQ gives each a member on every
-//! node of the cluster (its default), and a queue keeps working while a
-//! majority of its members is up.
+//! node of the cluster (its default; on 3.10 also on a node that is down at
+//! the time), and a queue keeps working while a majority of its members is
+//! up. A node that joins later gets no member of existing queues by itself
+//! (`rabbitmq-queues grow` adds them).
 
 pub mod endpoints;
 
