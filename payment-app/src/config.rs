@@ -290,10 +290,11 @@ impl DatabaseArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct BrokerArgs {
-    /// RabbitMQ; every queue payrail declares lives in this URL's vhost
+    /// RabbitMQ; every queue payrail declares lives in this URL's vhost. Several nodes of one
+    /// cluster, comma-separated, are tried in turn on connect and on every reconnect
     /// [default: amqp://guest:***@127.0.0.1:5672/%2f].
-    #[arg(long, env = "AMQP_URL", default_value = DEFAULT_AMQP_URL, hide_default_value = true, hide_env_values = true, value_parser = SecretUrlParser)]
-    pub amqp_url: SecretUrl,
+    #[arg(long, env = "AMQP_URL", value_delimiter = ',', default_value = DEFAULT_AMQP_URL, hide_default_value = true, hide_env_values = true, value_parser = SecretUrlParser)]
+    pub amqp_url: Vec<SecretUrl>,
     /// How long a payment whose accounts are locked waits before the lock is tried again, in milliseconds.
     #[arg(long, env = "LOCK_RETRY_DELAY_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub lock_retry_delay_ms: u64,
@@ -308,7 +309,7 @@ pub struct BrokerArgs {
 impl BrokerArgs {
     pub fn config(&self) -> BrokerConfig {
         BrokerConfig {
-            url: self.amqp_url.clone(),
+            urls: self.amqp_url.clone(),
             topology: Topology {
                 retry_delay: Duration::from_millis(self.lock_retry_delay_ms),
                 delivery_limit: self.delivery_limit,
@@ -599,6 +600,41 @@ mod tests {
         let urls: Vec<String> =
             args.redis.lock_config().urls.iter().map(|u| u.expose_secret().to_owned()).collect();
         assert_eq!(urls, ["redis://a:1/2", "redis://b:1/2", "redis://c:1/2"]);
+    }
+
+    #[test]
+    fn amqp_url_is_a_list_of_secret_urls_in_the_given_order() {
+        let cli = Cli::try_parse_from([
+            "payment-app",
+            "worker",
+            "lock",
+            "--amqp-url",
+            "amqp://u:s3cret@a:5672/v,amqp://u:s3cret@b:5673/v, amqp://u:s3cret@c:5674/v",
+        ])
+        .expect("parses");
+        let Command::Worker(WorkerCommand::Lock(args)) = cli.command else { panic!("expected worker lock") };
+        let config = args.broker.config();
+        let urls: Vec<&str> = config.urls.iter().map(|u| u.expose_secret()).collect();
+        assert_eq!(
+            urls,
+            ["amqp://u:s3cret@a:5672/v", "amqp://u:s3cret@b:5673/v", "amqp://u:s3cret@c:5674/v"]
+        );
+        assert!(!format!("{config:?}").contains("s3cret"), "{config:?}");
+    }
+
+    #[test]
+    fn a_bad_amqp_url_entry_is_refused_without_showing_the_list() {
+        let e = Cli::try_parse_from([
+            "payment-app",
+            "worker",
+            "lock",
+            "--amqp-url",
+            "amqp://u:s3cret@a/v,nonsense",
+        ])
+        .expect_err("the second entry is no URL");
+        let message = e.to_string();
+        assert!(message.contains("--amqp-url"), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
     }
 
     #[test]

@@ -83,7 +83,10 @@ impl Error {
                     matches!(code.as_str(), "40001" | "40P01" | "57P01" | "57P02" | "57P03")
                 })
             }
+            // A broker that does not answer in time (a node shutting down,
+            // a queue electing a leader) may well answer the next attempt.
             Error::Broker(_)
+            | Error::Timeout { .. }
             | Error::NotConfirmed { .. }
             | Error::ConsumerCancelled { .. }
             | Error::Redis(_)
@@ -143,5 +146,19 @@ pub(crate) fn db_error_code(e: &sqlx::Error) -> Option<String> {
     match e {
         sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker ends on an error that is not transient, and takes the
+    /// process down with it: a broker slow to answer must not.
+    #[test]
+    fn broker_timeouts_are_transient() {
+        assert!(Error::Timeout { what: "connecting to the broker" }.is_transient());
+        assert!(Error::Timeout { what: "publishing to the broker" }.is_transient());
+        assert!(!Error::Config("x".into()).is_transient());
     }
 }

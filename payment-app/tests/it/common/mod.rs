@@ -106,7 +106,7 @@ impl Drop for TestEnv {
 /// A publisher into the environment's vhost, with the app's topology.
 pub async fn publisher(env: &TestEnv) -> payment_app::broker::Publisher {
     let config = payment_app::broker::BrokerConfig {
-        url: env.amqp_url.parse().unwrap(),
+        urls: vec![env.amqp_url.parse().unwrap()],
         topology: payment_app::broker::Topology {
             retry_delay: Duration::from_millis(100),
             delivery_limit: 20,
@@ -292,30 +292,92 @@ pub struct RedisNodes {
     pub urls: Vec<String>,
 }
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/redis-nodes")
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts").join(name)
 }
 
 impl RedisNodes {
     pub fn start(n: usize) -> Self {
         let dir = std::env::temp_dir().join(format!("payrail-redis-{}", Uuid::new_v4().simple()));
-        let out = run(script().to_str().unwrap(), &["start", dir.to_str().unwrap(), &n.to_string()]);
+        let out =
+            run(script("redis-nodes").to_str().unwrap(), &["start", dir.to_str().unwrap(), &n.to_string()]);
         let urls = out.trim().split(',').map(str::to_owned).collect();
         RedisNodes { dir, urls }
     }
 
     pub fn stop_one(&self, i: usize) {
-        run(script().to_str().unwrap(), &["stop-one", self.dir.to_str().unwrap(), &i.to_string()]);
+        run(
+            script("redis-nodes").to_str().unwrap(),
+            &["stop-one", self.dir.to_str().unwrap(), &i.to_string()],
+        );
     }
 
     pub fn start_one(&self, i: usize) {
-        run(script().to_str().unwrap(), &["start-one", self.dir.to_str().unwrap(), &i.to_string()]);
+        run(
+            script("redis-nodes").to_str().unwrap(),
+            &["start-one", self.dir.to_str().unwrap(), &i.to_string()],
+        );
     }
 }
 
 impl Drop for RedisNodes {
     fn drop(&mut self) {
-        let _ = Command::new(script()).args(["stop", self.dir.to_str().unwrap()]).output();
+        let _ = Command::new(script("redis-nodes")).args(["stop", self.dir.to_str().unwrap()]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A separate RabbitMQ cluster of three nodes started by
+/// `scripts/rabbitmq-nodes` (the shared broker on 5672 is not touched),
+/// stopped and deleted on drop.
+pub struct RabbitNodes {
+    pub dir: PathBuf,
+    /// One AMQP URL per node, in node order (node 1 first).
+    pub urls: Vec<String>,
+}
+
+impl RabbitNodes {
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("payrail-rabbitmq-{}", Uuid::new_v4().simple()));
+        let mut nodes = RabbitNodes { dir, urls: Vec::new() };
+        // Dropped on a failed start too, so a half-made cluster is stopped.
+        let out = nodes.run_script(&["start"]);
+        nodes.urls = out.trim().split(',').map(str::to_owned).collect();
+        nodes
+    }
+
+    fn run_script(&self, args: &[&str]) -> String {
+        let mut all = vec![args[0], self.dir.to_str().unwrap()];
+        all.extend_from_slice(&args[1..]);
+        run(script("rabbitmq-nodes").to_str().unwrap(), &all)
+    }
+
+    /// The 1-based number of the node whose URL has this port.
+    pub fn node_with_port(&self, port: u16) -> Option<usize> {
+        self.urls.iter().position(|u| u.contains(&format!(":{port}/"))).map(|i| i + 1)
+    }
+
+    pub fn stop_one(&self, i: usize) {
+        self.run_script(&["stop-one", &i.to_string()]);
+    }
+
+    pub fn start_one(&self, i: usize) {
+        self.run_script(&["start-one", &i.to_string()]);
+    }
+
+    /// `rabbitmqctl` against node `i` of this cluster.
+    pub fn ctl(&self, i: usize, args: &[&str]) -> String {
+        let id = std::fs::read_to_string(self.dir.join("cluster.id")).unwrap();
+        let node = format!("{}-{i}@localhost", id.trim());
+        let mut all = vec!["-q", "-n", &node];
+        all.extend_from_slice(args);
+        run("rabbitmqctl", &all)
+    }
+}
+
+impl Drop for RabbitNodes {
+    fn drop(&mut self) {
+        let _ = Command::new(script("rabbitmq-nodes")).args(["stop", self.dir.to_str().unwrap()]).output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -373,6 +435,11 @@ impl Traffic {
 
     pub fn accepted_so_far(&self) -> usize {
         self.accepted.lock().unwrap().len()
+    }
+
+    /// Ids of the payments answered 202 so far.
+    pub fn accepted_ids(&self) -> Vec<String> {
+        self.accepted.lock().unwrap().clone()
     }
 
     /// Stops sending new payments and waits for every client's answer.

@@ -16,6 +16,17 @@
 //! `payrail.lock` (at-least-once), which gives a busy payment a delay
 //! without a timer in any process. Its name carries the delay, so instances
 //! configured with different delays never clash over queue arguments.
+//!
+//! The broker may be a cluster: `AMQP_URL` lists its nodes, and losing the
+//! node payrail is connected to is a reconnect to the next one
+//! ([`endpoints`]). Quorum queues are declared without
+//! `x-quorum-initial-group-size`, so RabbitMQ gives each a member on every
+//! node of the cluster (its default; on 3.10 also on a node that is down at
+//! the time), and a queue keeps working while a majority of its members is
+//! up. A node that joins later gets no member of existing queues by itself
+//! (`rabbitmq-queues grow` adds them).
+
+pub mod endpoints;
 
 use std::fmt;
 use std::sync::Arc;
@@ -33,7 +44,8 @@ use tracing::{debug, info, warn};
 
 use payrail_common::SecretUrl;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, chain};
+use endpoints::Endpoints;
 
 pub const LOCK_QUEUE: &str = "payrail.lock";
 pub const SETTLE_QUEUE: &str = "payrail.settle";
@@ -44,8 +56,9 @@ pub const DEAD_LETTER_QUEUE: &str = "payrail.dead";
 /// How to reach the broker, and the queues to declare there.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    /// Every queue payrail declares lives in this URL's vhost.
-    pub url: SecretUrl,
+    /// The nodes of one broker, tried in turn; every queue payrail
+    /// declares lives in their (one) vhost.
+    pub urls: Vec<SecretUrl>,
     pub topology: Topology,
     /// Longest wait for connecting, and for one publish and its confirm.
     pub timeout: Duration,
@@ -141,19 +154,25 @@ pub struct Broker {
 }
 
 struct BrokerInner {
-    url: SecretUrl,
     name: String,
     topology: Topology,
     timeout: Duration,
-    current: Mutex<Option<Arc<Connection>>>,
+    state: Mutex<State>,
     /// Bumped each time the topology is declared again after a queue went
     /// missing.
     redeclared: watch::Sender<u64>,
 }
 
+/// The addresses and the live connection, changed together under one lock.
+struct State {
+    endpoints: Endpoints,
+    /// The connection and the index of the address it was made to.
+    current: Option<(usize, Arc<Connection>)>,
+}
+
 impl fmt::Debug for Broker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Broker").field("url", &self.inner.url).field("name", &self.inner.name).finish()
+        f.debug_struct("Broker").field("name", &self.inner.name).finish_non_exhaustive()
     }
 }
 
@@ -162,13 +181,13 @@ impl Broker {
     /// reached now, so a misconfigured process stops at start-up.
     /// `name` shows in the broker's connection list.
     pub async fn connect(config: &BrokerConfig, name: &str) -> Result<Self> {
+        let endpoints = Endpoints::new(config.urls.clone())?;
         let broker = Broker {
             inner: Arc::new(BrokerInner {
-                url: config.url.clone(),
                 name: name.to_owned(),
                 topology: config.topology.clone(),
                 timeout: config.timeout,
-                current: Mutex::new(None),
+                state: Mutex::new(State { endpoints, current: None }),
                 redeclared: watch::Sender::new(0),
             }),
         };
@@ -180,39 +199,64 @@ impl Broker {
         &self.inner.topology
     }
 
-    /// The live connection, reconnecting first if it was lost.
+    /// The live connection, reconnecting first if it was lost: each
+    /// address in turn, starting after the one that was lost, each within
+    /// the broker timeout. Fails with the last address's error when none
+    /// answers.
     pub async fn connection(&self) -> Result<Arc<Connection>> {
-        let mut current = self.inner.current.lock().await;
-        if let Some(conn) = current.as_ref() {
+        let mut state = self.inner.state.lock().await;
+        if let Some((index, conn)) = state.current.take() {
             if conn.status().connected() {
-                return Ok(conn.clone());
+                state.current = Some((index, conn.clone()));
+                return Ok(conn);
             }
-            warn!("broker connection lost; reconnecting");
+            warn!(broker = %state.endpoints.url(index), "broker connection lost; reconnecting");
+            state.endpoints.failed(index);
         }
-        *current = None;
+        let mut last_error = None;
+        for index in state.endpoints.order() {
+            let url = state.endpoints.url(index).clone();
+            match self.connect_to(&url).await {
+                Ok(conn) => {
+                    info!(broker = %url, "connected to the broker");
+                    state.endpoints.connected(index);
+                    let conn = Arc::new(conn);
+                    state.current = Some((index, conn.clone()));
+                    return Ok(conn);
+                }
+                Err(e) => {
+                    if state.endpoints.urls().len() > 1 {
+                        warn!(broker = %url, error = %chain(&e), "cannot reach this broker node; trying the next");
+                    }
+                    state.endpoints.failed(index);
+                    last_error = Some(e);
+                }
+            }
+        }
+        Err(last_error.expect("Endpoints is never empty"))
+    }
+
+    /// One connection to `url`, with the topology declared on it.
+    async fn connect_to(&self, url: &SecretUrl) -> Result<Connection> {
         let connect = async {
             let properties =
                 ConnectionProperties::default().with_connection_name(self.inner.name.as_str().into());
-            let conn = Connection::connect(self.inner.url.expose_secret(), properties).await?;
+            let conn = Connection::connect(url.expose_secret(), properties).await?;
             self.inner.topology.declare(&conn).await?;
             Ok::<_, Error>(conn)
         };
-        let conn = tokio::time::timeout(self.inner.timeout, connect)
+        tokio::time::timeout(self.inner.timeout, connect)
             .await
-            .map_err(|_| Error::Timeout { what: "connecting to the broker" })??;
-        info!(broker = %self.inner.url, "connected to the broker");
-        let conn = Arc::new(conn);
-        *current = Some(conn.clone());
-        Ok(conn)
+            .map_err(|_| Error::Timeout { what: "connecting to the broker" })?
     }
 
     /// Whether the current connection is up (without trying to make one).
     pub async fn is_connected(&self) -> bool {
-        self.inner.current.lock().await.as_ref().is_some_and(|c| c.status().connected())
+        self.inner.state.lock().await.current.as_ref().is_some_and(|(_, c)| c.status().connected())
     }
 
     pub async fn close(&self) {
-        if let Some(conn) = self.inner.current.lock().await.take() {
+        if let Some((_, conn)) = self.inner.state.lock().await.current.take() {
             let _ = conn.close(200, "shutdown".into()).await;
         }
     }
