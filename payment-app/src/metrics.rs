@@ -34,7 +34,8 @@ pub struct OutcomeLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LockLabels {
-    /// `granted`, `busy` or `unavailable`.
+    /// `granted`, `busy` or `unavailable` (lock attempts); `delivered` or
+    /// `failed` (webhook attempts).
     pub outcome: String,
 }
 
@@ -111,6 +112,8 @@ metrics! {
         "dead_lettered", "Messages sent toward the dead-letter queue, by the queue they left", Family::default();
     relay_republished: Counter =
         "relay_republished", "Stale pending payments the relay published again", Counter::default();
+    webhook_attempts: Family<LockLabels, Counter> =
+        "webhook_attempts", "Webhook delivery attempts, by outcome (delivered or failed)", Family::default();
     db_connections: Family<PoolLabels, Gauge> =
         "db_connections", "Database pool connections by pool and state", Family::default();
 }
@@ -141,6 +144,11 @@ impl Metrics {
 
     pub fn dead_letter(&self, queue: &str) {
         self.dead_lettered.get_or_create(&QueueLabel { queue: queue.to_owned() }).inc();
+    }
+
+    pub fn webhook_attempt(&self, delivered: bool) {
+        let outcome = if delivered { "delivered" } else { "failed" };
+        self.webhook_attempts.get_or_create(&LockLabels { outcome: outcome.to_owned() }).inc();
     }
 
     pub fn lock_attempt(&self, outcome: &str, n: u64) {

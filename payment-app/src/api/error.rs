@@ -33,6 +33,9 @@ pub enum ErrorCode {
     DescriptionTooLong,
     UnknownAccount,
     IdempotencyKeyReused,
+    InvalidWebhookUrl,
+    UnknownEventType,
+    TooManyWebhookEndpoints,
     Unavailable,
     Timeout,
     Overloaded,
@@ -41,7 +44,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::Unauthorized,
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
@@ -60,6 +63,9 @@ impl ErrorCode {
         ErrorCode::DescriptionTooLong,
         ErrorCode::UnknownAccount,
         ErrorCode::IdempotencyKeyReused,
+        ErrorCode::InvalidWebhookUrl,
+        ErrorCode::UnknownEventType,
+        ErrorCode::TooManyWebhookEndpoints,
         ErrorCode::Unavailable,
         ErrorCode::Timeout,
         ErrorCode::Overloaded,
@@ -87,6 +93,9 @@ impl ErrorCode {
             ErrorCode::DescriptionTooLong => "description_too_long",
             ErrorCode::UnknownAccount => "unknown_account",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::InvalidWebhookUrl => "invalid_webhook_url",
+            ErrorCode::UnknownEventType => "unknown_event_type",
+            ErrorCode::TooManyWebhookEndpoints => "too_many_webhook_endpoints",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Overloaded => "overloaded",
@@ -113,7 +122,10 @@ impl ErrorCode {
             | ErrorCode::SameAccount
             | ErrorCode::DescriptionTooLong
             | ErrorCode::UnknownAccount
-            | ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::IdempotencyKeyReused
+            | ErrorCode::InvalidWebhookUrl
+            | ErrorCode::UnknownEventType
+            | ErrorCode::TooManyWebhookEndpoints => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::Overloaded => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -156,6 +168,12 @@ impl From<Error> for ApiError {
         match e {
             Error::UnknownAccount(id) => {
                 ApiError::new(ErrorCode::UnknownAccount, format!("account {id} does not exist"))
+            }
+            Error::WebhookRefused(refused) => {
+                ApiError::new(ErrorCode::InvalidWebhookUrl, format!("url: {refused}"))
+            }
+            e @ Error::TooManyEndpoints(_) => {
+                ApiError::new(ErrorCode::TooManyWebhookEndpoints, e.to_string())
             }
             e if e.is_transient() || e.is_statement_timeout() => {
                 warn!(error = %chain(&e), "request failed on a dependency");

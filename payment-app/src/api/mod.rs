@@ -3,10 +3,12 @@
 mod accounts;
 pub mod auth;
 pub mod error;
+mod events;
 mod extract;
 mod payments;
 mod ready;
 mod statements;
+mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -35,6 +37,7 @@ use crate::domain::IdError;
 use crate::error::Result;
 use crate::intake::Intake;
 use crate::lock::AccountLock;
+use crate::webhooks::WebhookPolicy;
 use auth::ApiTokens;
 use error::{ApiError, ErrorCode};
 
@@ -55,9 +58,22 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Most `/api/v1` requests served at once; more are answered 503 `overloaded`.
     pub max_in_flight: usize,
+    /// What webhook registration allows.
+    pub webhooks: WebhookPolicy,
 }
 
 pub fn router(state: AppState) -> Router {
+    // Managing webhook endpoints is for the `admin` scope and reading events
+    // for `read`, once tokens carry scopes: each group is a router of its
+    // own so that a scope check can be layered on it alone.
+    let webhook_admin = Router::new()
+        .route("/api/v1/webhook-endpoints", post(webhooks::create).get(webhooks::list))
+        .route("/api/v1/webhook-endpoints/{id}", get(webhooks::get).delete(webhooks::delete))
+        .route("/api/v1/webhook-endpoints/{id}/rotate-secret", post(webhooks::rotate_secret))
+        .route("/api/v1/webhook-endpoints/{id}/attempts", get(webhooks::attempts));
+    let event_reads = Router::new()
+        .route("/api/v1/events", get(events::list))
+        .route("/api/v1/events/{id}", get(events::get));
     let v1 = Router::new()
         .route("/api/v1/accounts", post(accounts::create))
         .route("/api/v1/accounts/{id}", get(accounts::get))
@@ -65,6 +81,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/accounts/{id}/statement", get(statements::statement))
         .route("/api/v1/payment", post(payments::create))
         .route("/api/v1/payment/{id}", get(payments::get))
+        .merge(webhook_admin)
+        .merge(event_reads)
         .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token))
         .route_layer(middleware::from_fn_with_state(
             Arc::new(Semaphore::new(state.max_in_flight)),
@@ -200,6 +218,41 @@ fn answer_create<T, V: Serialize>(
             ErrorCode::IdempotencyKeyReused,
             "this Idempotency-Key was already used with a different request",
         )),
+    }
+}
+
+/// `limit` and `cursor` of a keyset-paged list (newest first): `limit`
+/// 1 to 500, default 50; `cursor` the last id of the previous page.
+#[derive(Debug)]
+struct Page<T> {
+    limit: i64,
+    cursor: Option<T>,
+}
+
+impl<T: FromStr<Err = IdError> + Copy> Page<T> {
+    const MAX_LIMIT: i64 = 500;
+    const DEFAULT_LIMIT: i64 = 50;
+
+    fn parse(query: &std::collections::HashMap<String, String>) -> Result<Self, ApiError> {
+        let bad = |m: String| ApiError::new(ErrorCode::InvalidQuery, m);
+        let limit = match query.get("limit") {
+            None => Self::DEFAULT_LIMIT,
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=Self::MAX_LIMIT).contains(n))
+                .ok_or_else(|| bad(format!("limit must be 1 to {}", Self::MAX_LIMIT)))?,
+        };
+        let cursor = match query.get("cursor") {
+            None => None,
+            Some(text) => Some(text.parse::<T>().map_err(|e| bad(format!("cursor: {e}")))?),
+        };
+        Ok(Page { limit, cursor })
+    }
+
+    /// The cursor of the next page: the last id of a full page, else none.
+    fn next_cursor<R>(&self, rows: &[R], id: impl Fn(&R) -> T) -> Option<T> {
+        if rows.len() as i64 == self.limit { rows.last().map(id) } else { None }
     }
 }
 

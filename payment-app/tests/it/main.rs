@@ -24,3 +24,4 @@ mod plans;
 mod replica;
 mod settle;
 mod statements;
+mod webhooks;
