@@ -47,6 +47,10 @@ enum Behaviour {
     Accept,
     /// 500 to the first `n` requests for each event, then 200.
     FailFirst(usize),
+    /// 500 to the first `n` requests for each `payment.created` event, so
+    /// that a payment's terminal event is ready long before its created
+    /// event is through: only the per-payment order keeps them in order.
+    FailCreated(usize),
     /// Takes the request and never answers.
     Hang,
 }
@@ -128,6 +132,12 @@ async fn hook(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
             Behaviour::Accept | Behaviour::Hang => 200,
             Behaviour::FailFirst(n) if earlier < n => 500,
             Behaviour::FailFirst(_) => 200,
+            Behaviour::FailCreated(n)
+                if earlier < n && body.windows(17).any(|w| w == b"\"payment.created\"") =>
+            {
+                500
+            }
+            Behaviour::FailCreated(_) => 200,
         };
         log.push(Received {
             event_id,
@@ -221,7 +231,7 @@ async fn attempts(app: &App, endpoint: &str) -> Vec<Value> {
 async fn every_event_reaches_the_receiver_as_the_feed_lists_it_signed_and_in_order() {
     let env = TestEnv::new();
     let app = App::start(&env, LOCAL).await;
-    let receiver = Receiver::start(Behaviour::Accept).await;
+    let receiver = Receiver::start(Behaviour::FailCreated(4)).await;
     let endpoint = register(&app, json!({"url": receiver.url(), "description": "all events"})).await;
     assert_eq!(endpoint["events"], json!(["*"]));
     let secret = endpoint["secret"].as_str().unwrap();
