@@ -23,7 +23,7 @@ use crate::common::{App, TestEnv};
 
 /// A dev machine's settings: http and loopback targets allowed, quick
 /// polling, and retries in milliseconds.
-const LOCAL: &[(&str, &str)] = &[
+pub(crate) const LOCAL: &[(&str, &str)] = &[
     ("WEBHOOK_ALLOW_HTTP", "true"),
     ("WEBHOOK_ALLOW_PRIVATE", "true"),
     ("WEBHOOK_POLL_MS", "20"),
@@ -34,8 +34,8 @@ const WITHIN: Duration = Duration::from_secs(60);
 
 /// One request as the receiver saw it, in arrival order.
 #[derive(Debug, Clone)]
-struct Received {
-    event_id: String,
+pub(crate) struct Received {
+    pub(crate) event_id: String,
     signature: String,
     content_type: String,
     body: Bytes,
@@ -43,7 +43,7 @@ struct Received {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Behaviour {
+pub(crate) enum Behaviour {
     Accept,
     /// 500 to the first `n` requests for each event, then 200.
     FailFirst(usize),
@@ -53,6 +53,8 @@ enum Behaviour {
     FailCreated(usize),
     /// Takes the request and never answers.
     Hang,
+    /// Answers 200 after this many milliseconds.
+    Slow(u64),
 }
 
 #[derive(Clone)]
@@ -62,14 +64,14 @@ struct Shared {
 }
 
 /// An HTTP receiver on loopback that records every request.
-struct Receiver {
+pub(crate) struct Receiver {
     addr: SocketAddr,
     log: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Receiver {
-    async fn start(behaviour: Behaviour) -> Receiver {
+    pub(crate) async fn start(behaviour: Behaviour) -> Receiver {
         Self::start_on(TcpListener::bind("127.0.0.1:0").await.unwrap(), behaviour)
     }
 
@@ -84,11 +86,11 @@ impl Receiver {
         Receiver { addr, log, task }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/hooks", self.addr)
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.log.lock().unwrap().clone()
     }
 
@@ -97,7 +99,7 @@ impl Receiver {
     }
 
     /// Waits until `n` distinct events were answered 2xx.
-    async fn wait_delivered(&self, n: usize, app: &App) -> Vec<Received> {
+    pub(crate) async fn wait_delivered(&self, n: usize, app: &App) -> Vec<Received> {
         let deadline = Instant::now() + WITHIN;
         loop {
             let delivered = self.delivered();
@@ -129,7 +131,7 @@ async fn hook(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         let mut log = shared.log.lock().unwrap();
         let earlier = log.iter().filter(|r| r.event_id == event_id).count();
         let answered = match shared.behaviour {
-            Behaviour::Accept | Behaviour::Hang => 200,
+            Behaviour::Accept | Behaviour::Hang | Behaviour::Slow(_) => 200,
             Behaviour::FailFirst(n) if earlier < n => 500,
             Behaviour::FailFirst(_) => 200,
             Behaviour::FailCreated(n)
@@ -148,8 +150,10 @@ async fn hook(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         });
         answered
     };
-    if let Behaviour::Hang = shared.behaviour {
-        std::future::pending::<()>().await;
+    match shared.behaviour {
+        Behaviour::Hang => std::future::pending::<()>().await,
+        Behaviour::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        _ => {}
     }
     StatusCode::from_u16(answered).unwrap()
 }
@@ -177,14 +181,14 @@ fn verified(secret: &str, header: &str, body: &[u8]) -> usize {
     signatures.iter().filter(|s| **s == expected).count()
 }
 
-async fn register(app: &App, body: Value) -> Value {
+pub(crate) async fn register(app: &App, body: Value) -> Value {
     let (status, created) = app.post("/api/v1/webhook-endpoints", body).await;
     assert_eq!(status, 201, "{created}");
     created
 }
 
 /// Every event in the feed, page by page.
-async fn feed(app: &App) -> Vec<Value> {
+pub(crate) async fn feed(app: &App) -> Vec<Value> {
     let mut events = Vec::new();
     let mut after: Option<String> = None;
     loop {
