@@ -8,8 +8,8 @@ use axum::extract::{Path, Query, State};
 use serde::Serialize;
 use tracing::instrument;
 
-use super::error::{ApiError, ErrorCode};
-use super::{AppState, parse_id};
+use super::error::ApiError;
+use super::{AppState, parse_id, parse_limit, query_id};
 use crate::db;
 use crate::domain::EventId;
 use crate::events::Event;
@@ -30,19 +30,8 @@ pub async fn list(
     State(app): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let bad = |m: String| ApiError::new(ErrorCode::InvalidQuery, m);
-    let limit = match query.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| bad(format!("limit must be 1 to {MAX_LIMIT}")))?,
-    };
-    let after = match query.get("after") {
-        None => None,
-        Some(text) => Some(text.parse::<EventId>().map_err(|e| bad(format!("after: {e}")))?),
-    };
+    let limit = parse_limit(&query, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after = query_id::<EventId>(&query, "after")?;
     // The primary: a client handed an event by a webhook a moment ago
     // finds it here at once.
     let events = db::events::list_after(&app.db.primary, after, limit).await?;

@@ -10,6 +10,7 @@ mod ready;
 mod statements;
 mod webhooks;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -233,20 +234,9 @@ impl<T: FromStr<Err = IdError> + Copy> Page<T> {
     const MAX_LIMIT: i64 = 500;
     const DEFAULT_LIMIT: i64 = 50;
 
-    fn parse(query: &std::collections::HashMap<String, String>) -> Result<Self, ApiError> {
-        let bad = |m: String| ApiError::new(ErrorCode::InvalidQuery, m);
-        let limit = match query.get("limit") {
-            None => Self::DEFAULT_LIMIT,
-            Some(text) => text
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (1..=Self::MAX_LIMIT).contains(n))
-                .ok_or_else(|| bad(format!("limit must be 1 to {}", Self::MAX_LIMIT)))?,
-        };
-        let cursor = match query.get("cursor") {
-            None => None,
-            Some(text) => Some(text.parse::<T>().map_err(|e| bad(format!("cursor: {e}")))?),
-        };
+    fn parse(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let limit = parse_limit(query, Self::DEFAULT_LIMIT, Self::MAX_LIMIT)?;
+        let cursor = query_id(query, "cursor")?;
         Ok(Page { limit, cursor })
     }
 
@@ -254,6 +244,27 @@ impl<T: FromStr<Err = IdError> + Copy> Page<T> {
     fn next_cursor<R>(&self, rows: &[R], id: impl Fn(&R) -> T) -> Option<T> {
         if rows.len() as i64 == self.limit { rows.last().map(id) } else { None }
     }
+}
+
+/// The `limit` of a query: 1 to `max`, `default` when absent.
+fn parse_limit(query: &HashMap<String, String>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let Some(text) = query.get("limit") else { return Ok(default) };
+    text.parse::<i64>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, format!("limit must be 1 to {max}")))
+}
+
+/// An optional id in the query, such as a cursor.
+fn query_id<T: FromStr<Err = IdError>>(
+    query: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
+    query
+        .get(name)
+        .map(|text| text.parse::<T>())
+        .transpose()
+        .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, format!("{name}: {e}")))
 }
 
 /// Parses an id from a path segment.
