@@ -17,13 +17,14 @@ use crate::bench;
 use crate::broker::{Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, Publisher};
 use crate::config::{
     AllArgs, ApiArgs, AuditArgs, Command, DatabaseArgs, DeadLettersCommand, HttpArgs, LockWorkerArgs,
-    RelayArgs, SettleWorkerArgs, StatementArgs, WorkerCommand,
+    RelayArgs, SettleWorkerArgs, StatementArgs, WebhookArgs, WorkerCommand,
 };
 use crate::db::{self, Db};
 use crate::dead_letters;
 use crate::error::{Result, chain};
 use crate::intake::{Grouper, Intake};
 use crate::lock::AccountLock;
+use crate::webhooks::Deliverer;
 use crate::worker::{lock::LockWorker, refresh::StatementRefresher, relay::Relay, settle::SettleWorker};
 
 /// Runs one subcommand to its end.
@@ -57,6 +58,7 @@ async fn migrate(args: &DatabaseArgs) -> Result<Db> {
 fn app_state(
     http: &HttpArgs,
     statements: &StatementArgs,
+    webhooks: &WebhookArgs,
     db: &Db,
     broker: &Broker,
     publisher: &Publisher,
@@ -89,25 +91,33 @@ fn app_state(
         request_timeout: http.request_timeout(),
         max_in_flight: usize::from(http.max_in_flight),
         body_timeout: http.body_timeout(),
+        webhooks: webhooks.policy(),
     };
     Ok((state, grouper))
 }
 
 /// The settle worker and what runs beside it wherever it runs: the relay
-/// (it re-queues what settle has not seen) and the statement refresher.
+/// (it re-queues what settle has not seen), the statement refresher, and
+/// the webhook delivery worker (it sends the events settle writes; it
+/// shares only the database with settle, so a slow receiver slows no
+/// payment).
 fn spawn_settle_side(
     parts: &mut Parts,
     worker: SettleWorker,
     broker: &Broker,
     relay: &RelayArgs,
     statements: &StatementArgs,
-) {
+    webhooks: &WebhookArgs,
+) -> Result<()> {
     let shutdown = parts.shutdown.clone();
     let relay = Relay { db: worker.db.clone(), publisher: worker.publisher.clone(), config: relay.config() };
     let refresher = StatementRefresher { db: worker.db.clone(), config: statements.config() };
+    let deliverer = Deliverer::new(&worker.db, webhooks.delivery())?;
     parts.spawn("settle worker", worker.run(broker.clone(), shutdown.clone()));
     parts.spawn("relay", relay.run(shutdown.clone()));
-    parts.spawn("statement refresher", refresher.run(shutdown));
+    parts.spawn("statement refresher", refresher.run(shutdown.clone()));
+    parts.spawn("webhook delivery", deliverer.run(shutdown));
+    Ok(())
 }
 
 async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
@@ -116,7 +126,8 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
     let broker = Broker::connect(&args.broker.config(), "payrail-all").await?;
     let lock = AccountLock::new(&args.redis.lock_config())?;
     let publisher = Publisher::new(&broker);
-    let (state, grouper) = app_state(&args.http, &args.statements, &db, &broker, &publisher, Some(&lock))?;
+    let (state, grouper) =
+        app_state(&args.http, &args.statements, &args.webhooks, &db, &broker, &publisher, Some(&lock))?;
     let listener = TcpListener::bind(args.http.http_addr).await?;
 
     let mut parts = Parts::new(shutdown.clone());
@@ -132,7 +143,7 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
         config: args.settle_worker.config(),
         delivery_limit: broker.topology().delivery_limit,
     };
-    spawn_settle_side(&mut parts, settle_worker, &broker, &args.relay, &args.statements);
+    spawn_settle_side(&mut parts, settle_worker, &broker, &args.relay, &args.statements, &args.webhooks)?;
     let result = parts.join(args.shutdown.timeout()).await;
     publisher.close().await;
     close(broker, db).await;
@@ -143,7 +154,8 @@ async fn run_api(args: ApiArgs, shutdown: CancellationToken) -> Result<()> {
     let db = Db::connect(&args.db.config()).await?;
     let broker = Broker::connect(&args.broker.config(), "payrail-api").await?;
     let publisher = Publisher::new(&broker);
-    let (state, grouper) = app_state(&args.http, &args.statements, &db, &broker, &publisher, None)?;
+    let (state, grouper) =
+        app_state(&args.http, &args.statements, &args.webhooks, &db, &broker, &publisher, None)?;
     let listener = TcpListener::bind(args.http.http_addr).await?;
     let mut parts = Parts::new(shutdown.clone());
     parts.spawn("api", api::serve(listener, state, args.http.serve_limits(), shutdown.clone()));
@@ -177,7 +189,7 @@ async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) 
         delivery_limit: broker.topology().delivery_limit,
     };
     let mut parts = Parts::new(shutdown.clone());
-    spawn_settle_side(&mut parts, worker, &broker, &args.relay, &args.statements);
+    spawn_settle_side(&mut parts, worker, &broker, &args.relay, &args.statements, &args.webhooks)?;
     let result = parts.join(args.shutdown.timeout()).await;
     publisher.close().await;
     close(broker, db).await;

@@ -18,6 +18,8 @@ use crate::domain::Amount;
 use crate::domain::issuance::IssuanceLimits;
 use crate::intake::IntakeConfig;
 use crate::lock::LockConfig;
+use crate::webhooks::schedule::DEFAULT_SCHEDULE;
+use crate::webhooks::{DeliveryConfig, RetrySchedule, WebhookPolicy};
 use crate::worker::lock::LockWorkerConfig;
 use crate::worker::refresh::RefreshConfig;
 use crate::worker::relay::RelayConfig;
@@ -190,6 +192,8 @@ pub struct AllArgs {
     #[command(flatten)]
     pub statements: StatementArgs,
     #[command(flatten)]
+    pub webhooks: WebhookArgs,
+    #[command(flatten)]
     pub shutdown: ShutdownArgs,
     /// Do not create the database or apply migrations at start (run `payment-app migrate` instead).
     #[arg(long, env = "SKIP_MIGRATIONS")]
@@ -208,6 +212,8 @@ pub struct ApiArgs {
     /// statement view stale when it has not been refreshed for a while.
     #[command(flatten)]
     pub statements: StatementArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub shutdown: ShutdownArgs,
 }
@@ -238,6 +244,8 @@ pub struct SettleWorkerArgs {
     pub relay: RelayArgs,
     #[command(flatten)]
     pub statements: StatementArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub shutdown: ShutdownArgs,
 }
@@ -349,6 +357,60 @@ pub struct StatementArgs {
 impl StatementArgs {
     pub fn config(&self) -> RefreshConfig {
         RefreshConfig { interval: Duration::from_secs(self.statement_refresh_secs) }
+    }
+}
+
+/// Webhooks: what registration allows (read by the API) and how events are
+/// delivered (read where settle runs, which runs the delivery worker).
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// Accept http:// endpoint URLs, not only https:// (local development and tests).
+    #[arg(long, env = "WEBHOOK_ALLOW_HTTP")]
+    pub webhook_allow_http: bool,
+    /// Send to loopback, private and link-local addresses, which are otherwise refused at
+    /// registration and again after DNS resolution at delivery (local development and tests).
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// Most webhook endpoints registered at once.
+    #[arg(long, env = "WEBHOOK_MAX_ENDPOINTS", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub webhook_max_endpoints: u16,
+    /// Longest one delivery attempt may take before it counts as failed, in milliseconds.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub webhook_timeout_ms: u64,
+    /// Delays before each retry of a failed delivery, comma-separated, with units ms, s, m, h, d
+    /// (each with ±20% jitter); after the last the delivery is given up.
+    #[arg(long, env = "WEBHOOK_RETRY_SCHEDULE", default_value = DEFAULT_SCHEDULE)]
+    pub webhook_retry_schedule: RetrySchedule,
+    /// Delivery attempts in flight in one process.
+    #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub webhook_concurrency: u16,
+    /// Delivery attempts in flight to one endpoint, across instances.
+    #[arg(long, env = "WEBHOOK_ENDPOINT_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub webhook_endpoint_concurrency: u16,
+    /// How often the delivery worker looks for due deliveries when it has none, in milliseconds.
+    #[arg(long, env = "WEBHOOK_POLL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub webhook_poll_ms: u64,
+}
+
+impl WebhookArgs {
+    pub fn policy(&self) -> WebhookPolicy {
+        WebhookPolicy {
+            allow_http: self.webhook_allow_http,
+            allow_private: self.webhook_allow_private,
+            max_endpoints: usize::from(self.webhook_max_endpoints),
+        }
+    }
+
+    pub fn delivery(&self) -> DeliveryConfig {
+        DeliveryConfig {
+            timeout: Duration::from_millis(self.webhook_timeout_ms),
+            schedule: self.webhook_retry_schedule.clone(),
+            concurrency: usize::from(self.webhook_concurrency),
+            per_endpoint: usize::from(self.webhook_endpoint_concurrency),
+            poll_interval: Duration::from_millis(self.webhook_poll_ms),
+            allow_http: self.webhook_allow_http,
+            allow_private: self.webhook_allow_private,
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 pub use payrail_common::chain;
 
 use crate::domain::issuance::IssuanceRefused;
-use crate::domain::{AccountId, settlement::PlanError};
+use crate::domain::{AccountId, TargetRefused, settlement::PlanError};
 use crate::messages::BadMessage;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -60,9 +60,14 @@ pub enum Error {
     #[error("I/O error")]
     Io(#[from] std::io::Error),
 
-    #[cfg(feature = "bench")]
     #[error("HTTP client error")]
     Http(#[from] reqwest::Error),
+
+    #[error("webhook target refused")]
+    WebhookRefused(#[from] TargetRefused),
+
+    #[error("at most {0} webhook endpoints may be registered")]
+    TooManyEndpoints(usize),
 }
 
 impl Error {

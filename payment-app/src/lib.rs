@@ -16,10 +16,12 @@ pub mod db;
 pub mod dead_letters;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod intake;
 pub mod lock;
 pub mod messages;
 pub mod metrics;
+pub mod webhooks;
 pub mod worker;
 
 pub use error::{Error, Result};

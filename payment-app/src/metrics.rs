@@ -34,7 +34,8 @@ pub struct OutcomeLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LockLabels {
-    /// `granted`, `busy` or `unavailable`.
+    /// `granted`, `busy` or `unavailable` (lock attempts); `delivered` or
+    /// `failed` (webhook attempts).
     pub outcome: String,
 }
 
@@ -113,6 +114,8 @@ metrics! {
         "relay_republished", "Stale pending payments the relay published again", Counter::default();
     statement_refresh_failures: Counter =
         "statement_refresh_failures", "Refreshes of the statement view that failed", Counter::default();
+    webhook_attempts: Family<LockLabels, Counter> =
+        "webhook_attempts", "Webhook delivery attempts, by outcome (delivered or failed)", Family::default();
     db_connections: Family<PoolLabels, Gauge> =
         "db_connections", "Database pool connections by pool and state", Family::default();
 }
@@ -143,6 +146,11 @@ impl Metrics {
 
     pub fn dead_letter(&self, queue: &str) {
         self.dead_lettered.get_or_create(&QueueLabel { queue: queue.to_owned() }).inc();
+    }
+
+    pub fn webhook_attempt(&self, delivered: bool) {
+        let outcome = if delivered { "delivered" } else { "failed" };
+        self.webhook_attempts.get_or_create(&LockLabels { outcome: outcome.to_owned() }).inc();
     }
 
     pub fn lock_attempt(&self, outcome: &str, n: u64) {

@@ -38,6 +38,9 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     IssuanceLimitExceeded,
     AccountBusy,
+    InvalidWebhookUrl,
+    UnknownEventType,
+    TooManyWebhookEndpoints,
     Unavailable,
     Timeout,
     Overloaded,
@@ -46,7 +49,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
@@ -70,6 +73,9 @@ impl ErrorCode {
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::IssuanceLimitExceeded,
         ErrorCode::AccountBusy,
+        ErrorCode::InvalidWebhookUrl,
+        ErrorCode::UnknownEventType,
+        ErrorCode::TooManyWebhookEndpoints,
         ErrorCode::Unavailable,
         ErrorCode::Timeout,
         ErrorCode::Overloaded,
@@ -102,6 +108,9 @@ impl ErrorCode {
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::IssuanceLimitExceeded => "issuance_limit_exceeded",
             ErrorCode::AccountBusy => "account_busy",
+            ErrorCode::InvalidWebhookUrl => "invalid_webhook_url",
+            ErrorCode::UnknownEventType => "unknown_event_type",
+            ErrorCode::TooManyWebhookEndpoints => "too_many_webhook_endpoints",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Overloaded => "overloaded",
@@ -132,7 +141,10 @@ impl ErrorCode {
             | ErrorCode::DescriptionTooLong
             | ErrorCode::UnknownAccount
             | ErrorCode::IdempotencyKeyReused
-            | ErrorCode::IssuanceLimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::IssuanceLimitExceeded
+            | ErrorCode::InvalidWebhookUrl
+            | ErrorCode::UnknownEventType
+            | ErrorCode::TooManyWebhookEndpoints => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::AccountBusy | ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::Overloaded => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -175,6 +187,12 @@ impl From<Error> for ApiError {
         match e {
             Error::UnknownAccount(id) => {
                 ApiError::new(ErrorCode::UnknownAccount, format!("account {id} does not exist"))
+            }
+            Error::WebhookRefused(refused) => {
+                ApiError::new(ErrorCode::InvalidWebhookUrl, format!("url: {refused}"))
+            }
+            e @ Error::TooManyEndpoints(_) => {
+                ApiError::new(ErrorCode::TooManyWebhookEndpoints, e.to_string())
             }
             Error::IssuanceRefused(refused) => {
                 ApiError::new(ErrorCode::IssuanceLimitExceeded, refused.to_string())

@@ -3,12 +3,15 @@
 mod accounts;
 pub mod auth;
 pub mod error;
+mod events;
 mod extract;
 mod payments;
 mod ready;
 mod serve;
 mod statements;
+mod webhooks;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +41,7 @@ use crate::domain::issuance::IssuanceLimits;
 use crate::error::Result;
 use crate::intake::Intake;
 use crate::lock::AccountLock;
+use crate::webhooks::WebhookPolicy;
 use crate::worker::refresh::RefreshConfig;
 use auth::{ApiTokens, Scope};
 use error::{ApiError, ErrorCode};
@@ -68,12 +72,23 @@ pub struct AppState {
     /// Longest a request's body may take to arrive, read before the
     /// request takes an in-flight slot.
     pub body_timeout: Duration,
+    /// What webhook registration allows.
+    pub webhooks: WebhookPolicy,
 }
 
 pub fn router(state: AppState) -> Router {
     // Each route's scope. Opening an account checks its own: `issue` for an
-    // opening balance above zero (new money), `pay` otherwise.
+    // opening balance above zero (new money), `pay` otherwise. Webhook
+    // endpoints are settings (`admin`); events are reads.
+    let webhook_admin = Router::new()
+        .route("/api/v1/webhook-endpoints", post(webhooks::create).get(webhooks::list))
+        .route("/api/v1/webhook-endpoints/{id}", get(webhooks::get).delete(webhooks::delete))
+        .route("/api/v1/webhook-endpoints/{id}/rotate-secret", post(webhooks::rotate_secret))
+        .route("/api/v1/webhook-endpoints/{id}/attempts", get(webhooks::attempts))
+        .route_layer(middleware::from_fn_with_state(Scope::Admin, auth::require_scope));
     let reads = Router::new()
+        .route("/api/v1/events", get(events::list))
+        .route("/api/v1/events/{id}", get(events::get))
         .route("/api/v1/accounts/{id}", get(accounts::get))
         .route("/api/v1/accounts/{id}/payments", get(statements::payments))
         .route("/api/v1/accounts/{id}/statement", get(statements::statement))
@@ -84,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(Scope::Pay, auth::require_scope));
     let v1 = reads
         .merge(pays)
+        .merge(webhook_admin)
         .route("/api/v1/accounts", post(accounts::create))
         .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token))
         .route_layer(middleware::from_fn_with_state(
@@ -283,6 +299,51 @@ fn answer_create<T, V: Serialize>(
             "this Idempotency-Key was already used with a different request",
         )),
     }
+}
+
+/// `limit` and `cursor` of a keyset-paged list (newest first): `limit`
+/// 1 to 500, default 50; `cursor` the last id of the previous page.
+#[derive(Debug)]
+struct Page<T> {
+    limit: i64,
+    cursor: Option<T>,
+}
+
+impl<T: FromStr<Err = IdError> + Copy> Page<T> {
+    const MAX_LIMIT: i64 = 500;
+    const DEFAULT_LIMIT: i64 = 50;
+
+    fn parse(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let limit = parse_limit(query, Self::DEFAULT_LIMIT, Self::MAX_LIMIT)?;
+        let cursor = query_id(query, "cursor")?;
+        Ok(Page { limit, cursor })
+    }
+
+    /// The cursor of the next page: the last id of a full page, else none.
+    fn next_cursor<R>(&self, rows: &[R], id: impl Fn(&R) -> T) -> Option<T> {
+        if rows.len() as i64 == self.limit { rows.last().map(id) } else { None }
+    }
+}
+
+/// The `limit` of a query: 1 to `max`, `default` when absent.
+fn parse_limit(query: &HashMap<String, String>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let Some(text) = query.get("limit") else { return Ok(default) };
+    text.parse::<i64>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, format!("limit must be 1 to {max}")))
+}
+
+/// An optional id in the query, such as a cursor.
+fn query_id<T: FromStr<Err = IdError>>(
+    query: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
+    query
+        .get(name)
+        .map(|text| text.parse::<T>())
+        .transpose()
+        .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, format!("{name}: {e}")))
 }
 
 /// Parses an id from a path segment.

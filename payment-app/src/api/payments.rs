@@ -4,19 +4,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use tracing::{instrument, warn};
 
 use super::error::{ApiError, ErrorCode};
 use super::extract::{IdempotencyHeader, JsonBody};
 use super::{AppState, answer_create, parse_id};
-use crate::db::{self, payments::Payment};
-use crate::domain::{
-    AccountId, Amount, FailureReason, NewPayment, PaymentId, PaymentRuleError, PaymentStatus,
-};
+use crate::db;
+use crate::domain::{AccountId, Amount, NewPayment, PaymentId, PaymentRuleError};
 use crate::error::chain;
+use crate::events::PaymentView;
 
 /// The request as sent. Fields are strings so that each can be parsed into
 /// its domain type with an error that names it; unknown fields are refused,
@@ -54,35 +52,6 @@ impl CreatePayment {
             };
             ApiError::new(code, e.to_string())
         })
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct PaymentView {
-    id: PaymentId,
-    from_account: AccountId,
-    to_account: AccountId,
-    amount: Amount,
-    payment_description: Option<String>,
-    status: PaymentStatus,
-    failure_reason: Option<FailureReason>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<Payment> for PaymentView {
-    fn from(p: Payment) -> Self {
-        PaymentView {
-            id: p.id,
-            from_account: p.from_account,
-            to_account: p.to_account,
-            amount: p.amount,
-            payment_description: p.description,
-            status: p.status,
-            failure_reason: p.failure_reason,
-            created_at: p.created_at,
-            updated_at: p.updated_at,
-        }
     }
 }
 

@@ -12,14 +12,11 @@ use serde::Serialize;
 use tracing::instrument;
 
 use super::error::{ApiError, ErrorCode};
-use super::payments::PaymentView;
-use super::{AppState, parse_id};
+use super::{AppState, Page, parse_id};
 use crate::db;
 use crate::domain::{AccountId, AmountSum, PaymentId};
+use crate::events::PaymentView;
 
-/// Largest page, and the page size when none is asked for.
-const MAX_LIMIT: i64 = 500;
-const DEFAULT_LIMIT: i64 = 50;
 /// Longest statement span, in days.
 const MAX_DAYS: i64 = 366;
 
@@ -53,22 +50,11 @@ pub async fn payments(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<PaymentPage>, ApiError> {
     let id: AccountId = parse_id(&id)?;
-    let limit = match query.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| bad_query(format!("limit must be 1 to {MAX_LIMIT}")))?,
-    };
-    let cursor = match query.get("cursor") {
-        None => None,
-        Some(text) => Some(text.parse::<PaymentId>().map_err(|e| bad_query(format!("cursor: {e}")))?),
-    };
+    let page = Page::<PaymentId>::parse(&query)?;
     require_account(&app, id).await?;
-    let page = db::statements::payments_of(&app.db.replica, id, cursor, limit).await?;
-    let next_cursor = if page.len() as i64 == limit { page.last().map(|p| p.id) } else { None };
-    Ok(Json(PaymentPage { payments: page.into_iter().map(PaymentView::from).collect(), next_cursor }))
+    let payments = db::statements::payments_of(&app.db.replica, id, page.cursor, page.limit).await?;
+    let next_cursor = page.next_cursor(&payments, |p| p.id);
+    Ok(Json(PaymentPage { payments: payments.into_iter().map(PaymentView::from).collect(), next_cursor }))
 }
 
 #[derive(Debug, Serialize)]

@@ -9,11 +9,13 @@ pub mod accounts;
 pub mod audit;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod events;
 pub mod idempotency;
 pub mod payments;
 pub mod relay;
 pub mod settle;
 pub mod statements;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -1,13 +1,17 @@
-//! Payments: recording accepted ones and reading them back.
+//! Payments: recording accepted ones (with their `payment.created` event)
+//! and reading them back.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use crate::domain::{AccountId, Amount, FailureReason, NewPayment, PaymentId, PaymentStatus};
+use uuid::Uuid;
+
+use crate::domain::{AccountId, Amount, EventId, FailureReason, NewPayment, PaymentId, PaymentStatus};
 use crate::error::{Error, Result};
 use crate::messages::PaymentRoute;
+use crate::events::PaymentView;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
@@ -20,6 +24,22 @@ pub struct Payment {
     pub failure_reason: Option<FailureReason>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl From<Payment> for PaymentView {
+    fn from(p: Payment) -> Self {
+        PaymentView {
+            id: p.id,
+            from_account: p.from_account,
+            to_account: p.to_account,
+            amount: p.amount,
+            payment_description: p.description,
+            status: p.status,
+            failure_reason: p.failure_reason,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
 }
 
 /// A `payments` row as the queries here select it.
@@ -62,21 +82,36 @@ impl TryFrom<PaymentRow> for Payment {
     }
 }
 
-/// Records an accepted payment as `pending`. The foreign keys are what
-/// checks that both accounts exist, in the same round trip.
+/// Records an accepted payment as `pending`, with its `payment.created`
+/// event and that event's deliveries, in one statement: the event exists
+/// exactly when the payment does. The foreign keys are what checks that
+/// both accounts exist, in the same round trip.
 pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payment> {
     let row = sqlx::query_as!(
         PaymentRow,
-        r#"INSERT INTO payments (id, from_account, to_account, amount, description)
-           VALUES ($1, $2, $3, $4, $5)
-           RETURNING id AS "id: PaymentId", from_account AS "from_account: AccountId",
-                     to_account AS "to_account: AccountId", amount, description, status, failure_reason,
-                     created_at, updated_at"#,
+        r#"WITH p AS (
+               INSERT INTO payments (id, from_account, to_account, amount, description)
+               VALUES ($1, $2, $3, $4, $5)
+               RETURNING id, from_account, to_account, amount, description, status, failure_reason,
+                         created_at, updated_at),
+           e AS (
+               INSERT INTO events (id, type, payment_id, status, failure_reason, payment_updated_at)
+               SELECT $6, 'payment.created', id, status, failure_reason, updated_at FROM p
+               RETURNING id, type, payment_id),
+           d AS (
+               INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
+               SELECT w.id, e.id, e.payment_id FROM e
+               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
+           SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
+                  to_account AS "to_account!: AccountId", amount AS "amount!", description,
+                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!"
+           FROM p"#,
         payment.id.as_uuid(),
         payment.from_account.as_uuid(),
         payment.to_account.as_uuid(),
         payment.amount.minor(),
         payment.description.as_deref(),
+        EventId::new().as_uuid(),
     )
     .fetch_one(tx)
     .await;
@@ -134,18 +169,38 @@ pub async fn insert_many(
 ) -> Result<Vec<Payment>> {
     let mut tx = pool.begin_with(begin_bounded(lock_timeout)).await?;
     let descriptions: Vec<Option<String>> = payments.iter().map(|p| p.description.clone()).collect();
+    // Each payment's `payment.created` event and its deliveries are written
+    // by the same statement, as in `insert`.
+    let event_ids: Vec<Uuid> = payments.iter().map(|_| EventId::new().as_uuid()).collect();
     let rows = sqlx::query_as!(
         PaymentRow,
-        r#"INSERT INTO payments (id, from_account, to_account, amount, description)
-           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[])
-           RETURNING id AS "id: PaymentId", from_account AS "from_account: AccountId",
-                     to_account AS "to_account: AccountId", amount, description, status, failure_reason,
-                     created_at, updated_at"#,
+        r#"WITH input AS (
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[], $6::uuid[])
+                   AS t(id, from_account, to_account, amount, description, event_id)),
+           p AS (
+               INSERT INTO payments (id, from_account, to_account, amount, description)
+               SELECT id, from_account, to_account, amount, description FROM input
+               RETURNING id, from_account, to_account, amount, description, status, failure_reason,
+                         created_at, updated_at),
+           e AS (
+               INSERT INTO events (id, type, payment_id, status, failure_reason, payment_updated_at)
+               SELECT input.event_id, 'payment.created', p.id, p.status, p.failure_reason, p.updated_at
+               FROM p JOIN input USING (id)
+               RETURNING id, type, payment_id),
+           d AS (
+               INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
+               SELECT w.id, e.id, e.payment_id FROM e
+               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
+           SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
+                  to_account AS "to_account!: AccountId", amount AS "amount!", description,
+                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!"
+           FROM p"#,
         &payments.iter().map(|p| p.id.as_uuid()).collect::<Vec<_>>(),
         &payments.iter().map(|p| p.from_account.as_uuid()).collect::<Vec<_>>(),
         &payments.iter().map(|p| p.to_account.as_uuid()).collect::<Vec<_>>(),
         &payments.iter().map(|p| p.amount.minor()).collect::<Vec<_>>(),
         &descriptions as &[Option<String>],
+        &event_ids,
     )
     .fetch_all(&mut *tx)
     .await?;

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::settlement::{self, Outcome, PendingPayment, Plan};
-use crate::domain::{AccountId, Amount, PaymentId, PaymentStatus};
+use crate::domain::{AccountId, Amount, EventId, PaymentId, PaymentStatus};
 use crate::error::{Error, Result};
 
 /// What one batch did.
@@ -157,7 +157,8 @@ async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// Moves every planned payment out of `pending`, to its outcome.
+/// Moves every planned payment out of `pending`, to its outcome, and
+/// records the event of each.
 async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
     let mut ids = Vec::with_capacity(plan.outcomes.len());
     let mut statuses: Vec<&str> = Vec::with_capacity(plan.outcomes.len());
@@ -175,22 +176,39 @@ async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
             }
         }
     }
-    let updated = sqlx::query!(
-        "UPDATE payments SET status = new.status, failure_reason = new.reason, updated_at = now() \
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS new(id, status, reason) \
-         WHERE payments.id = new.id AND payments.status = 'pending'",
+    // Each payment's `payment.done`/`payment.failed` event and its webhook
+    // deliveries are written by the same statement that moves it: the
+    // event commits exactly when the status change does.
+    let event_ids: Vec<Uuid> = ids.iter().map(|_| EventId::new().as_uuid()).collect();
+    let moved = sqlx::query_scalar!(
+        r#"WITH moved AS (
+               UPDATE payments SET status = new.status, failure_reason = new.reason, updated_at = now()
+               FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[]) AS new(id, status, reason, event_id)
+               WHERE payments.id = new.id AND payments.status = 'pending'
+               RETURNING payments.id, payments.status, payments.failure_reason, payments.updated_at,
+                         new.event_id),
+           e AS (
+               INSERT INTO events (id, type, payment_id, status, failure_reason, payment_updated_at)
+               SELECT event_id, 'payment.' || status, id, status, failure_reason, updated_at FROM moved
+               RETURNING id, type, payment_id),
+           d AS (
+               INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
+               SELECT w.id, e.id, e.payment_id FROM e
+               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
+           SELECT count(*) AS "moved!" FROM moved"#,
         &ids,
         &statuses as &[&str],
         &reasons as &[Option<&str>],
+        &event_ids,
     )
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
     // The rows are locked FOR UPDATE above, so every one must still be pending.
-    if updated.rows_affected() != ids.len() as u64 {
+    if moved != ids.len() as i64 {
         return Err(Error::Corrupt(format!(
             "settle expected to move {} payments out of pending, moved {}",
             ids.len(),
-            updated.rows_affected()
+            moved
         )));
     }
     Ok(())

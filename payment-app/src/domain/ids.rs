@@ -1,4 +1,4 @@
-//! Identifiers of accounts and payments: UUID v7, so ids sort by creation
+//! Identifiers of accounts, payments, events and webhook endpoints: UUID v7, so ids sort by creation
 //! time and index pages stay warm on insert.
 
 use std::fmt;
@@ -84,6 +84,18 @@ v7_id!(
 v7_id!(
     /// A payment's id.
     PaymentId
+);
+v7_id!(
+    /// An event's id: their order is the events' order.
+    EventId
+);
+v7_id!(
+    /// A webhook endpoint's id.
+    EndpointId
+);
+v7_id!(
+    /// One delivery attempt's id.
+    AttemptId
 );
 
 /// Proof of a held account lock: the random value the lock's keys hold,

@@ -6,8 +6,10 @@ mod ids;
 pub mod issuance;
 mod payment;
 pub mod settlement;
+mod webhook;
 
 pub use amount::{Amount, AmountError, AmountSum};
 pub use idempotency_key::{IdempotencyKey, KEY_WINDOW, KeyError, MAX_KEY_LEN};
-pub use ids::{AccountId, IdError, LockToken, PaymentId};
+pub use ids::{AccountId, AttemptId, EndpointId, EventId, IdError, LockToken, PaymentId};
 pub use payment::{FailureReason, MAX_DESCRIPTION_CHARS, NewPayment, PaymentRuleError, PaymentStatus};
+pub use webhook::{EventType, MAX_URL_LEN, TargetRefused, UnknownEventType, UrlError, WebhookUrl, forbidden};

@@ -12,7 +12,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use crate::common::{App, RabbitNodes, TestEnv, Traffic, assert_all_settled};
+use crate::webhooks::{Behaviour, LOCAL, Receiver, feed, register};
 
 /// Fast relay and short waits, so recovery happens within the test.
 const FAST: &[(&str, &str)] =
@@ -61,6 +64,50 @@ async fn sigkill_mid_flight_then_restart() {
     traffic_for(&traffic, 100, Duration::from_secs(60)).await;
     let report = traffic.stop().await;
     assert_all_settled(&app, &env, &report).await;
+}
+
+/// SIGKILL while webhook attempts are in flight (the receiver takes 200 ms
+/// to answer): after the restart every event of the feed reaches the
+/// receiver, those whose attempt died with the process once their lease
+/// ran out.
+#[tokio::test]
+#[ignore = "restarts shared services: run by scripts/test, serially, after the other tests"]
+async fn sigkill_mid_delivery_loses_no_event() {
+    let env = TestEnv::new();
+    let mut settings = FAST.to_vec();
+    settings.extend_from_slice(LOCAL);
+    // A lease of 2 × 1 s + 5 s: attempts cut by the kill come back in seconds.
+    settings.push(("WEBHOOK_TIMEOUT_MS", "1000"));
+    let mut app = App::start(&env, &settings).await;
+    let receiver = Receiver::start(Behaviour::Slow(200)).await;
+    register(&app, json!({"url": receiver.url()})).await;
+    let traffic = Traffic::start(&app.base, &hot_accounts(&app).await, Duration::from_millis(10));
+    traffic_for(&traffic, 100, Duration::from_secs(30)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.received().len() < 20 {
+        assert!(Instant::now() < deadline, "no webhook arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.kill9();
+    let before_restart = receiver.received().len();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    app.restart().await;
+    traffic_for(&traffic, 50, Duration::from_secs(60)).await;
+    let report = traffic.stop().await;
+    assert_all_settled(&app, &env, &report).await;
+
+    let events = feed(&app).await;
+    assert_eq!(events.len(), 2 * report.sent, "a created and a terminal event per payment");
+    receiver.wait_delivered(events.len(), &app).await;
+    let received = receiver.received();
+    let distinct: std::collections::HashSet<&str> = received.iter().map(|r| r.event_id.as_str()).collect();
+    println!(
+        "{before_restart} webhook requests before the kill, {} in all, {} events",
+        received.len(),
+        distinct.len()
+    );
+    // The attempts in flight at the kill were never recorded: they were sent again.
+    assert!(received.len() > distinct.len(), "no event was sent twice: was anything in flight at the kill?");
 }
 
 #[tokio::test]

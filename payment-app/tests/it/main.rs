@@ -28,3 +28,4 @@ mod replica;
 mod settle;
 mod slow_clients;
 mod statements;
+mod webhooks;

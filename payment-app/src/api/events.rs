@@ -1,0 +1,49 @@
+//! `/api/v1/events`: every event in order, for clients that pull instead of
+//! being pushed, or catch up after downtime; and one event by id.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Serialize;
+use tracing::instrument;
+
+use super::error::ApiError;
+use super::{AppState, parse_id, parse_limit, query_id};
+use crate::db;
+use crate::domain::EventId;
+use crate::events::Event;
+
+const MAX_LIMIT: i64 = 500;
+const DEFAULT_LIMIT: i64 = 100;
+
+#[derive(Debug, Serialize)]
+pub struct EventPage {
+    events: Vec<Event>,
+    /// The last event's id, to pass as `after` for the next page; null when
+    /// the page is empty (ask again later with the same `after`).
+    next_after: Option<EventId>,
+}
+
+#[instrument(skip_all)]
+pub async fn list(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<EventPage>, ApiError> {
+    let limit = parse_limit(&query, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after = query_id::<EventId>(&query, "after")?;
+    // The primary: a client handed an event by a webhook a moment ago
+    // finds it here at once.
+    let events = db::events::list_after(&app.db.primary, after, limit).await?;
+    let next_after = events.last().map(|e| e.id);
+    Ok(Json(EventPage { events, next_after }))
+}
+
+#[instrument(skip_all, fields(event_id = %id))]
+pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Event>, ApiError> {
+    let id: EventId = parse_id(&id)?;
+    db::events::get(&app.db.primary, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("event {id} does not exist")))
+}

@@ -1,0 +1,221 @@
+//! `/api/v1/webhook-endpoints`: register, list, show and delete endpoints,
+//! rotate their secrets, and list their delivery attempts.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use super::error::{ApiError, ErrorCode};
+use super::extract::JsonBody;
+use super::{AppState, Page, parse_id};
+use crate::db::{self, webhooks::Attempt, webhooks::Endpoint};
+use crate::domain::{AttemptId, EndpointId, EventId, EventType, MAX_DESCRIPTION_CHARS};
+use crate::events::Subscription;
+use crate::webhooks;
+
+/// The request as sent; unknown fields are refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEndpoint {
+    url: String,
+    #[serde(default)]
+    events: Option<Vec<String>>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// `events` omitted, or `["*"]`: every type. Otherwise known types only.
+fn subscription(events: Option<Vec<String>>) -> Result<Subscription, ApiError> {
+    let Some(names) = events else { return Ok(Subscription::All) };
+    if names.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            "events: list at least one type, or omit it for all",
+        ));
+    }
+    if names.iter().any(|n| n == "*") {
+        return if names.len() == 1 {
+            Ok(Subscription::All)
+        } else {
+            Err(ApiError::new(ErrorCode::InvalidBody, "events: \"*\" stands alone"))
+        };
+    }
+    let mut types = names
+        .iter()
+        .map(|n| n.parse::<EventType>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::new(ErrorCode::UnknownEventType, e.to_string()))?;
+    types.sort_unstable();
+    types.dedup();
+    Ok(Subscription::Only(types))
+}
+
+#[derive(Debug, Serialize)]
+pub struct EndpointView {
+    id: EndpointId,
+    url: String,
+    events: Vec<&'static str>,
+    description: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Endpoint> for EndpointView {
+    fn from(e: Endpoint) -> Self {
+        EndpointView {
+            id: e.id,
+            url: e.url,
+            events: e.subscription.names(),
+            description: e.description,
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// The answer to a registration: the only one that shows the secret.
+#[derive(Debug, Serialize)]
+struct CreatedEndpoint {
+    #[serde(flatten)]
+    endpoint: EndpointView,
+    secret: String,
+}
+
+#[instrument(skip_all)]
+pub async fn create(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<CreateEndpoint>,
+) -> Result<Response, ApiError> {
+    let subscription = subscription(body.events)?;
+    if body.description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
+        return Err(ApiError::new(
+            ErrorCode::DescriptionTooLong,
+            format!("description is longer than {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    let (endpoint, secret) =
+        webhooks::register(&app.db, &app.webhooks, &body.url, subscription, body.description).await?;
+    let location = format!("/api/v1/webhook-endpoints/{}", endpoint.id);
+    let created = CreatedEndpoint { endpoint: endpoint.into(), secret: secret.expose_secret().to_owned() };
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)).into_response())
+}
+
+#[derive(Debug, Serialize)]
+pub struct EndpointPage {
+    webhook_endpoints: Vec<EndpointView>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    next_cursor: Option<EndpointId>,
+}
+
+#[instrument(skip_all)]
+pub async fn list(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<EndpointPage>, ApiError> {
+    let page = Page::<EndpointId>::parse(&query)?;
+    let endpoints = db::webhooks::list(&app.db.primary, page.cursor, page.limit).await?;
+    let next_cursor = page.next_cursor(&endpoints, |e| e.id);
+    Ok(Json(EndpointPage { webhook_endpoints: endpoints.into_iter().map(Into::into).collect(), next_cursor }))
+}
+
+async fn require(app: &AppState, id: EndpointId) -> Result<Endpoint, ApiError> {
+    db::webhooks::get(&app.db.primary, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("webhook endpoint {id} does not exist")))
+}
+
+#[instrument(skip_all, fields(endpoint_id = %id))]
+pub async fn get(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<EndpointView>, ApiError> {
+    let id: EndpointId = parse_id(&id)?;
+    Ok(Json(require(&app, id).await?.into()))
+}
+
+/// 204; nothing more is sent to it, and its pending deliveries are dropped.
+#[instrument(skip_all, fields(endpoint_id = %id))]
+pub async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let id: EndpointId = parse_id(&id)?;
+    if db::webhooks::delete(&app.db.primary, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("webhook endpoint {id} does not exist")))
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct RotatedSecret {
+    id: EndpointId,
+    secret: String,
+    /// Until then the previous secret signs too (a second `v1=`).
+    previous_secret_expires_at: DateTime<Utc>,
+}
+
+#[instrument(skip_all, fields(endpoint_id = %id))]
+pub async fn rotate_secret(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: EndpointId = parse_id(&id)?;
+    let (secret, expires) = webhooks::rotate_secret(&app.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("webhook endpoint {id} does not exist")))?;
+    let rotated =
+        RotatedSecret { id, secret: secret.expose_secret().to_owned(), previous_secret_expires_at: expires };
+    Ok(Json(rotated).into_response())
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttemptView {
+    id: AttemptId,
+    event_id: EventId,
+    attempt: i32,
+    attempted_at: DateTime<Utc>,
+    /// The receiver's status, or null when there was no answer (see `error`).
+    status_code: Option<i32>,
+    error: Option<String>,
+    duration_ms: i32,
+    /// When the event is tried again; null once delivered or given up.
+    next_retry_at: Option<DateTime<Utc>>,
+}
+
+impl From<Attempt> for AttemptView {
+    fn from(a: Attempt) -> Self {
+        AttemptView {
+            id: a.id,
+            event_id: a.event_id,
+            attempt: a.attempt,
+            attempted_at: a.attempted_at,
+            status_code: a.status_code,
+            error: a.error,
+            duration_ms: a.duration_ms,
+            next_retry_at: a.next_retry_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttemptPage {
+    attempts: Vec<AttemptView>,
+    next_cursor: Option<AttemptId>,
+}
+
+#[instrument(skip_all, fields(endpoint_id = %id))]
+pub async fn attempts(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<AttemptPage>, ApiError> {
+    let id: EndpointId = parse_id(&id)?;
+    let page = Page::<AttemptId>::parse(&query)?;
+    require(&app, id).await?;
+    let attempts = db::webhooks::attempts(&app.db.primary, id, page.cursor, page.limit).await?;
+    let next_cursor = page.next_cursor(&attempts, |a| a.id);
+    Ok(Json(AttemptPage { attempts: attempts.into_iter().map(Into::into).collect(), next_cursor }))
+}

@@ -1,0 +1,97 @@
+//! Reading events back: the feed, one event, and the events a delivery
+//! sends. Events are written by the statements that change payments
+//! (`payments::insert`, `settle`), never on their own.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::{AccountId, Amount, EventId, EventType, FailureReason, PaymentId, PaymentStatus};
+use crate::error::{Error, Result};
+use crate::events::{Event, PaymentView};
+
+/// An event joined with the payment fields that never change.
+struct EventRow {
+    id: EventId,
+    kind: String,
+    created_at: DateTime<Utc>,
+    payment_id: PaymentId,
+    from_account: AccountId,
+    to_account: AccountId,
+    amount: i64,
+    description: Option<String>,
+    status: String,
+    failure_reason: Option<String>,
+    payment_created_at: DateTime<Utc>,
+    payment_updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = Error;
+
+    fn try_from(row: EventRow) -> Result<Self> {
+        let corrupt = |what: &str| Error::Corrupt(format!("event {}: {what}", row.id));
+        let failure_reason = match row.failure_reason.as_deref() {
+            None => None,
+            Some(reason) => {
+                Some(FailureReason::from_db(reason).ok_or_else(|| corrupt("unknown failure reason"))?)
+            }
+        };
+        Ok(Event {
+            id: row.id,
+            kind: row.kind.parse::<EventType>().map_err(|_| corrupt("unknown type"))?,
+            created_at: row.created_at,
+            data: PaymentView {
+                id: row.payment_id,
+                from_account: row.from_account,
+                to_account: row.to_account,
+                amount: Amount::from_minor(row.amount).ok_or_else(|| corrupt("negative amount"))?,
+                payment_description: row.description,
+                status: PaymentStatus::from_db(&row.status).ok_or_else(|| corrupt("unknown status"))?,
+                failure_reason,
+                created_at: row.payment_created_at,
+                updated_at: row.payment_updated_at,
+            },
+        })
+    }
+}
+
+/// Events after `after` (from the first without it), oldest first.
+pub async fn list_after(pool: &PgPool, after: Option<EventId>, limit: i64) -> Result<Vec<Event>> {
+    let rows = sqlx::query_as!(
+        EventRow,
+        r#"SELECT e.id AS "id: EventId", e.type AS kind, e.created_at, p.id AS "payment_id: PaymentId",
+                  p.from_account AS "from_account: AccountId", p.to_account AS "to_account: AccountId",
+                  p.amount, p.description, e.status, e.failure_reason,
+                  p.created_at AS payment_created_at, e.payment_updated_at
+           FROM events e JOIN payments p ON p.id = e.payment_id
+           WHERE e.id > $1 ORDER BY e.id LIMIT $2"#,
+        after.map_or(Uuid::nil(), |id| id.as_uuid()),
+        limit,
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(Event::try_from).collect()
+}
+
+/// The events among `ids`, in no particular order.
+pub async fn get_many(pool: &PgPool, ids: &[EventId]) -> Result<Vec<Event>> {
+    let ids: Vec<Uuid> = ids.iter().map(EventId::as_uuid).collect();
+    let rows = sqlx::query_as!(
+        EventRow,
+        r#"SELECT e.id AS "id: EventId", e.type AS kind, e.created_at, p.id AS "payment_id: PaymentId",
+                  p.from_account AS "from_account: AccountId", p.to_account AS "to_account: AccountId",
+                  p.amount, p.description, e.status, e.failure_reason,
+                  p.created_at AS payment_created_at, e.payment_updated_at
+           FROM events e JOIN payments p ON p.id = e.payment_id
+           WHERE e.id = ANY($1)"#,
+        &ids,
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(Event::try_from).collect()
+}
+
+pub async fn get(pool: &PgPool, id: EventId) -> Result<Option<Event>> {
+    Ok(get_many(pool, &[id]).await?.into_iter().next())
+}

@@ -1,0 +1,296 @@
+//! What a webhook endpoint may be: the event types it can ask for, and the
+//! URLs payrail agrees to send to. The address rule lives here, pure, so
+//! registration and delivery (after DNS resolution) apply the same one.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use url::{Host, Url};
+
+/// Longest endpoint URL accepted.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// The kinds of event payrail emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventType {
+    /// A payment was accepted (its 202).
+    #[serde(rename = "payment.created")]
+    PaymentCreated,
+    /// A payment settled `done`.
+    #[serde(rename = "payment.done")]
+    PaymentDone,
+    /// A payment settled `failed`.
+    #[serde(rename = "payment.failed")]
+    PaymentFailed,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 3] =
+        [EventType::PaymentCreated, EventType::PaymentDone, EventType::PaymentFailed];
+
+    /// The type's name, as clients and the database see it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::PaymentCreated => "payment.created",
+            EventType::PaymentDone => "payment.done",
+            EventType::PaymentFailed => "payment.failed",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a string is not an event type. The text is shown to API clients.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event type {0:?}: known types are payment.created, payment.done, payment.failed")]
+pub struct UnknownEventType(pub String);
+
+impl FromStr for EventType {
+    type Err = UnknownEventType;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| UnknownEventType(s.to_owned()))
+    }
+}
+
+/// Why a URL cannot be a webhook endpoint. The text is shown to API clients.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("not an absolute URL: {0}")]
+    Malformed(String),
+    #[error("longer than {MAX_URL_LEN} characters")]
+    TooLong,
+    #[error("the scheme must be https")]
+    NotHttps,
+    #[error("the scheme must be https or http")]
+    NotHttp,
+    #[error("credentials in the URL are not accepted")]
+    Credentials,
+    #[error("a fragment (#...) is never sent, so it is not accepted")]
+    Fragment,
+    #[error("the URL has no host")]
+    NoHost,
+    #[error("{0} is a loopback, private, link-local or otherwise non-public address")]
+    Forbidden(IpAddr),
+}
+
+/// Why payrail will not send to a URL. The text is shown to API clients and
+/// recorded with delivery attempts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetRefused {
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("{host} resolves to {ip}, a loopback, private, link-local or otherwise non-public address")]
+    Resolves { host: String, ip: IpAddr },
+    #[error("{host} does not resolve")]
+    Unresolved { host: String },
+}
+
+/// An endpoint URL that passed the syntax rules: absolute, `https` (or
+/// `http` where allowed), no credentials, no fragment. Whether its host is
+/// a public address is a separate question (see [`forbidden`]): a name
+/// needs DNS for that, and its answer can change between registration and
+/// delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookUrl(Url);
+
+impl WebhookUrl {
+    pub fn parse(text: &str, allow_http: bool) -> Result<Self, UrlError> {
+        if text.len() > MAX_URL_LEN {
+            return Err(UrlError::TooLong);
+        }
+        let url = Url::parse(text).map_err(|e| UrlError::Malformed(e.to_string()))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if allow_http => {}
+            _ if allow_http => return Err(UrlError::NotHttp),
+            _ => return Err(UrlError::NotHttps),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(UrlError::Credentials);
+        }
+        if url.fragment().is_some() {
+            return Err(UrlError::Fragment);
+        }
+        if url.host().is_none() {
+            return Err(UrlError::NoHost);
+        }
+        Ok(WebhookUrl(url))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    pub fn as_url(&self) -> &Url {
+        &self.0
+    }
+
+    /// The host when it is an address literal, which no DNS answer can
+    /// change: it is judged as it is.
+    pub fn ip_literal(&self) -> Option<IpAddr> {
+        match self.0.host()? {
+            Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+            Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+            Host::Domain(_) => None,
+        }
+    }
+
+    /// The host name to resolve, when it is a name.
+    pub fn domain(&self) -> Option<&str> {
+        match self.0.host()? {
+            Host::Domain(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port_or_known_default().unwrap_or(443)
+    }
+}
+
+impl fmt::Display for WebhookUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether payrail refuses to send to `ip`: loopback, private (RFC 1918,
+/// unique-local), link-local (which holds the cloud metadata services at
+/// 169.254.169.254 and fd00:ec2::254), shared (CGNAT, where some clouds
+/// put theirs), unspecified, broadcast, multicast, documentation and
+/// reserved ranges. IPv6 forms that embed an IPv4 address (mapped,
+/// compatible, NAT64, 6to4) are judged by that address.
+pub fn forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => forbidden_v6(v6),
+    }
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0                                  // "this network"
+        || (a == 100 && (64..128).contains(&b))    // shared address space (CGNAT)
+        || (a == 192 && b == 0 && c == 0)          // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19))      // benchmarking
+        || a >= 240 // reserved
+}
+
+fn forbidden_v6(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return forbidden_v4(v4);
+    }
+    let segments = ip.segments();
+    let embedded_v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    // IPv4-compatible (::a.b.c.d, deprecated) and NAT64 (64:ff9b::/96).
+    if segments[..6] == [0; 6] || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        if ip.is_loopback() || ip.is_unspecified() {
+            return true;
+        }
+        return forbidden_v4(embedded_v4(segments[6], segments[7]));
+    }
+    // 6to4 (2002::/16) carries the IPv4 address in its second and third segments.
+    if segments[0] == 0x2002 {
+        return forbidden_v4(embedded_v4(segments[1], segments[2]));
+    }
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || ip.is_unique_local()
+        || ip.is_unicast_link_local()
+        || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
+        || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types_round_trip_and_unknown_ones_are_named() {
+        for t in EventType::ALL {
+            assert_eq!(t.as_str().parse::<EventType>(), Ok(t));
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+        assert_eq!("payment.refunded".parse::<EventType>(), Err(UnknownEventType("payment.refunded".into())));
+    }
+
+    #[test]
+    fn urls_must_be_https_unless_http_is_allowed() {
+        assert!(WebhookUrl::parse("https://hooks.example.com/payrail", false).is_ok());
+        assert_eq!(WebhookUrl::parse("http://hooks.example.com/", false), Err(UrlError::NotHttps));
+        assert!(WebhookUrl::parse("http://hooks.example.com/", true).is_ok());
+        assert_eq!(WebhookUrl::parse("ftp://hooks.example.com/", true), Err(UrlError::NotHttp));
+        assert!(matches!(WebhookUrl::parse("hooks.example.com", false), Err(UrlError::Malformed(_))));
+        assert!(matches!(WebhookUrl::parse("", false), Err(UrlError::Malformed(_))));
+        assert_eq!(WebhookUrl::parse("https://user:pw@example.com/", false), Err(UrlError::Credentials));
+        assert_eq!(WebhookUrl::parse("https://example.com/#x", false), Err(UrlError::Fragment));
+        let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
+        assert_eq!(WebhookUrl::parse(&long, false), Err(UrlError::TooLong));
+    }
+
+    #[test]
+    fn literal_hosts_and_names_are_told_apart() {
+        let url = WebhookUrl::parse("http://127.0.0.1:9000/x", true).unwrap();
+        assert_eq!(url.ip_literal(), Some(IpAddr::from([127, 0, 0, 1])));
+        assert_eq!(url.port(), 9000);
+        let url = WebhookUrl::parse("https://[::1]/x", false).unwrap();
+        assert_eq!(url.ip_literal(), Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+        let url = WebhookUrl::parse("https://localhost/x", false).unwrap();
+        assert_eq!((url.ip_literal(), url.domain(), url.port()), (None, Some("localhost"), 443));
+    }
+
+    #[test]
+    fn non_public_addresses_are_forbidden() {
+        for ip in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.100.100.200",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "203.0.113.5",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "fd00:ec2::254",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::10.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:7f00:1::",
+            "2001:db8::1",
+        ] {
+            assert!(forbidden(ip.parse().unwrap()), "{ip} must be refused");
+        }
+        for ip in
+            ["93.184.216.34", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"]
+        {
+            assert!(!forbidden(ip.parse().unwrap()), "{ip} is public");
+        }
+    }
+}

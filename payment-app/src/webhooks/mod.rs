@@ -1,0 +1,70 @@
+//! Webhooks: registering endpoints (under the SSRF rules, with a signing
+//! secret shown once), rotating their secrets, and the delivery worker
+//! that sends them events.
+
+pub mod delivery;
+pub mod guard;
+pub mod schedule;
+pub mod sign;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use tracing::info;
+
+use crate::db::webhooks::{Endpoint, NewEndpoint};
+use crate::db::{self, Db};
+use crate::domain::{EndpointId, TargetRefused, WebhookUrl};
+use crate::error::{Error, Result};
+use crate::events::Subscription;
+
+pub use delivery::{Deliverer, DeliveryConfig};
+pub use schedule::RetrySchedule;
+
+/// How long a rotated-out secret keeps signing beside the new one.
+pub const ROTATION_OVERLAP: Duration = Duration::from_secs(24 * 3600);
+
+/// What registration allows.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookPolicy {
+    /// `http://` URLs (local development and tests).
+    pub allow_http: bool,
+    /// Loopback, private and link-local targets (local development and tests).
+    pub allow_private: bool,
+    /// Most endpoints registered at once.
+    pub max_endpoints: usize,
+}
+
+/// Registers an endpoint. Returns it with its secret, which is never shown
+/// again. Refuses a URL that breaks the rules, a target that is not public
+/// (unless allowed), and a registration past `max_endpoints`.
+pub async fn register(
+    db: &Db,
+    policy: &WebhookPolicy,
+    url: &str,
+    subscription: Subscription,
+    description: Option<String>,
+) -> Result<(Endpoint, SecretString)> {
+    let url = WebhookUrl::parse(url, policy.allow_http).map_err(TargetRefused::from)?;
+    guard::check_target(&url, policy.allow_private).await?;
+    let secret = sign::new_secret();
+    let new = NewEndpoint { url, subscription, description, secret: secret.clone() };
+    let max = i64::try_from(policy.max_endpoints).unwrap_or(i64::MAX);
+    let endpoint = db::webhooks::create(&db.primary, &new, max)
+        .await?
+        .ok_or(Error::TooManyEndpoints(policy.max_endpoints))?;
+    info!(endpoint_id = %endpoint.id, url = %endpoint.url, "webhook endpoint registered");
+    Ok((endpoint, secret))
+}
+
+/// Gives an endpoint a new secret; the old one signs too until the time
+/// returned. `None`: no such endpoint.
+pub async fn rotate_secret(db: &Db, id: EndpointId) -> Result<Option<(SecretString, DateTime<Utc>)>> {
+    let secret = sign::new_secret();
+    let expires = db::webhooks::rotate_secret(&db.primary, id, &secret, ROTATION_OVERLAP).await?;
+    if expires.is_some() {
+        info!(endpoint_id = %id, "webhook secret rotated");
+    }
+    Ok(expires.map(|at| (secret, at)))
+}
