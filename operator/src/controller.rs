@@ -26,7 +26,9 @@ use tracing::{info, warn};
 
 use crate::builders::{MANAGER, Names, PasswordSource, RandomPasswords};
 use crate::crd::PaymentCluster;
-use crate::error::{Error, chain};
+use payrail_common::{Backoff, chain};
+
+use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::reconcile::{RESYNC, reconcile};
 
@@ -106,8 +108,12 @@ pub fn error_policy(cr: Arc<PaymentCluster>, error: &Error, ctx: Arc<Context>) -
     Action::requeue(delay)
 }
 
+/// The delays between retries of a failing cluster.
+pub const RETRY: Backoff = Backoff::new(Duration::from_secs(5), RESYNC);
+
+/// The delay after the `failures`-th failure in a row (the first is 1).
 pub fn backoff(failures: u32) -> Duration {
-    Duration::from_secs(5u64.saturating_mul(1 << failures.saturating_sub(1).min(6))).min(RESYNC)
+    RETRY.delay(failures.saturating_sub(1))
 }
 
 /// The clusters that read `secret`: the cluster whose credentials Secret it

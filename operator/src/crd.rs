@@ -13,6 +13,7 @@
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
+use payrail_common::defaults;
 use serde::{Deserialize, Serialize};
 
 pub const GROUP: &str = "payrail.dev";
@@ -255,12 +256,17 @@ fn default_rabbitmq_resources() -> ResourceRequirements {
 fn default_postgres_resources() -> ResourceRequirements {
     resources(("250m", "512Mi"), ("2", "2Gi"))
 }
-// payment-app's own defaults (DB_POOL_SIZE, SHUTDOWN_TIMEOUT_SECS).
+// payment-app's own defaults, from the one place both programs read them
+// (`payrail_common::defaults`). The schema's integers are i32; the asserts
+// prove each default fits, so the casts below cannot wrap.
+const _: () = assert!(defaults::DB_POOL_SIZE <= i32::MAX as u32);
+const _: () = assert!(defaults::SHUTDOWN_TIMEOUT_SECS <= i32::MAX as u64);
+const _: () = assert!(defaults::LOCK_TTL_MS <= i32::MAX as u64);
 fn default_db_pool_size() -> i32 {
-    16
+    defaults::DB_POOL_SIZE as i32
 }
 fn default_shutdown_timeout_seconds() -> i32 {
-    30
+    defaults::SHUTDOWN_TIMEOUT_SECS as i32
 }
 fn default_log_format() -> String {
     "json".into()
@@ -268,20 +274,17 @@ fn default_log_format() -> String {
 fn default_tokens_key() -> String {
     "api-tokens".into()
 }
-// The same defaults as payment-app's own (LOCK_PREFETCH, SETTLE_PREFETCH,
-// SETTLE_BATCH_MAX): a settle message carries a whole locked batch, so a
-// few of them already make a large transaction.
 fn default_lock_prefetch() -> i32 {
-    1024
+    defaults::LOCK_PREFETCH.into()
 }
 fn default_settle_prefetch() -> i32 {
-    64
+    defaults::SETTLE_PREFETCH.into()
 }
 fn default_settle_batch_max() -> i32 {
-    16
+    defaults::SETTLE_BATCH_MAX.into()
 }
 fn default_lock_ttl_ms() -> i32 {
-    30_000
+    defaults::LOCK_TTL_MS as i32
 }
 fn default_redis_image() -> String {
     "redis:7.2".into()

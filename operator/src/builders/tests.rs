@@ -8,6 +8,8 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, Secret, Service};
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::*;
 use crate::crd::PaymentCluster;
 use crate::pod;
@@ -16,9 +18,9 @@ use crate::validate::ValidatedCluster;
 pub(crate) struct Counting(pub u32);
 
 impl PasswordSource for Counting {
-    fn password(&mut self) -> String {
+    fn password(&mut self) -> SecretString {
         self.0 += 1;
-        format!("pw{}", self.0)
+        format!("pw{}", self.0).into()
     }
 }
 
@@ -28,7 +30,7 @@ pub(crate) fn fixture(name: &str) -> PaymentCluster {
         "full" => include_str!("../../tests/fixtures/full.yaml"),
         other => panic!("no fixture {other}"),
     };
-    serde_yaml::from_str(text).expect("fixture parses")
+    serde_norway::from_str(text).expect("fixture parses")
 }
 
 pub(crate) fn valid(cr: &PaymentCluster) -> ValidatedCluster {
@@ -355,14 +357,21 @@ fn credentials_are_generated_once_and_then_kept() {
     data.remove(credentials::REDIS_PASSWORD);
     partial.data = Some(data);
     let filled = Credentials::complete(Some(&partial), &mut Counting(100));
-    assert_eq!(filled.get(credentials::REDIS_PASSWORD), "pw101");
-    assert_eq!(filled.get(credentials::POSTGRES_PASSWORD), first.get(credentials::POSTGRES_PASSWORD));
+    assert_eq!(filled.get(credentials::REDIS_PASSWORD).expose_secret(), "pw101");
+    assert_eq!(
+        filled.get(credentials::POSTGRES_PASSWORD).expose_secret(),
+        first.get(credentials::POSTGRES_PASSWORD).expose_secret()
+    );
+    // And none of them ever prints.
+    let shown = format!("{filled:?}");
+    assert!(!shown.contains("pw101") && !shown.contains("pw1\""), "{shown}");
 }
 
 #[test]
 fn random_passwords_are_long_and_url_safe() {
     let mut source = RandomPasswords;
     let (a, b) = (source.password(), source.password());
+    let (a, b) = (a.expose_secret(), b.expose_secret());
     assert_ne!(a, b);
     assert_eq!(a.len(), 32);
     assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
@@ -448,7 +457,7 @@ fn no_secret_is_in_arguments_or_config_maps() {
     let cr = fixture("minimal");
     let credentials = Credentials::complete(None, &mut Counting(0));
     let children = build(&valid(&cr), &credentials, &Observed::default());
-    let secrets: Vec<&str> = credentials::KEYS.iter().map(|k| credentials.get(k)).collect();
+    let secrets: Vec<&str> = credentials::KEYS.iter().map(|k| credentials.get(k).expose_secret()).collect();
     let leaks = |text: &str| secrets.iter().any(|s| text.contains(s)) || text.contains("PASSWORD)");
     for (owner, pod) in every_pod(&children) {
         for c in pod.init_containers.iter().flatten().chain(&pod.containers) {

@@ -12,6 +12,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
+use payrail_common::chain;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -19,7 +20,6 @@ use tracing::warn;
 
 use super::volumes::Growth;
 use crate::builders::{Child, MANAGER};
-use crate::error::chain;
 
 /// An object that was not applied (or not deleted), and why, in words fit
 /// for a status condition.

@@ -20,7 +20,7 @@ use crate::fake::{Call, Fake};
 struct Fixed;
 
 impl PasswordSource for Fixed {
-    fn password(&mut self) -> String {
+    fn password(&mut self) -> secrecy::SecretString {
         "fixed-password".into()
     }
 }

@@ -149,7 +149,7 @@ fn kubernetes_version(which: &str) -> String {
 }
 
 fn cluster_with(postgres_storage: StorageSpec) -> PaymentCluster {
-    let mut cr: PaymentCluster = serde_yaml::from_str(
+    let mut cr: PaymentCluster = serde_norway::from_str(
         &std::fs::read_to_string(root().join("operator/tests/fixtures/minimal.yaml")).unwrap(),
     )
     .unwrap();
@@ -238,4 +238,34 @@ fn everything_rendered_passes_checkov() {
         .collect();
     assert!(failed.is_empty(), "checkov:\n{}", failed.join("\n"));
     assert!(report["summary"]["passed"].as_u64().unwrap_or(0) > 100, "checkov checked nothing: {report}");
+}
+
+// Issue 14: the CRD's defaults are payment-app's own (payrail-common's
+// `defaults`), so a pod the operator makes runs as payment-app would by
+// default. Read from the generated CRD, as the API server applies them.
+#[test]
+fn the_crds_defaults_are_payment_apps_own() {
+    use payrail_common::defaults;
+    let crd: serde_json::Value = serde_norway::from_str(&render::crd_yaml().unwrap()).unwrap();
+    let app = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["app"]
+        ["properties"];
+    let worker = &app["worker"]["properties"];
+    for (field, default, want) in [
+        ("app.dbPoolSize", &app["dbPoolSize"]["default"], u64::from(defaults::DB_POOL_SIZE)),
+        (
+            "app.shutdownTimeoutSeconds",
+            &app["shutdownTimeoutSeconds"]["default"],
+            defaults::SHUTDOWN_TIMEOUT_SECS,
+        ),
+        ("app.worker.lockPrefetch", &worker["lockPrefetch"]["default"], defaults::LOCK_PREFETCH.into()),
+        ("app.worker.settlePrefetch", &worker["settlePrefetch"]["default"], defaults::SETTLE_PREFETCH.into()),
+        (
+            "app.worker.settleBatchMax",
+            &worker["settleBatchMax"]["default"],
+            defaults::SETTLE_BATCH_MAX.into(),
+        ),
+        ("app.worker.lockTtlMs", &worker["lockTtlMs"]["default"], defaults::LOCK_TTL_MS),
+    ] {
+        assert_eq!(default.as_u64(), Some(want), "{field}: the CRD says {default}, payment-app {want}");
+    }
 }
