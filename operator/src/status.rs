@@ -27,115 +27,143 @@ pub enum Outcome<'a> {
     Applied { objects: &'a [Child], failures: &'a [ChildFailure] },
 }
 
+/// Makes conditions whose transition time moves only when their status does.
+struct Conditions<'a> {
+    previous: &'a [Condition],
+    generation: Option<i64>,
+    now: Time,
+}
+
+impl Conditions<'_> {
+    fn condition(&self, type_: &str, ok: bool, reason: &str, message: String) -> Condition {
+        let status = if ok { "True" } else { "False" };
+        let last_transition_time = self
+            .previous
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map_or_else(|| self.now.clone(), |c| c.last_transition_time.clone());
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message,
+            observed_generation: self.generation,
+            last_transition_time,
+        }
+    }
+}
+
 pub fn compute(
     cr: &PaymentCluster,
     outcome: &Outcome<'_>,
     previous: Option<&PaymentClusterStatus>,
     now: Time,
 ) -> PaymentClusterStatus {
-    let names = Names::of(cr);
-    let generation = cr.metadata.generation;
-    let previous_conditions = previous.map(|p| p.conditions.as_slice()).unwrap_or_default();
-    let condition = |type_: &str, ok: bool, reason: &str, message: String| {
-        let status = if ok { "True" } else { "False" };
-        // The transition time moves only when the status does.
-        let last_transition_time = previous_conditions
-            .iter()
-            .find(|c| c.type_ == type_ && c.status == status)
-            .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
-        Condition {
-            type_: type_.into(),
-            status: status.into(),
-            reason: reason.into(),
-            message,
-            observed_generation: generation,
-            last_transition_time,
-        }
+    let conditions = Conditions {
+        previous: previous.map(|p| p.conditions.as_slice()).unwrap_or_default(),
+        generation: cr.metadata.generation,
+        now,
     };
-
+    let stopped = |conditions: Vec<Condition>| PaymentClusterStatus {
+        observed_generation: cr.metadata.generation,
+        conditions,
+        ..previous.cloned().unwrap_or_default()
+    };
     match outcome {
         Outcome::Invalid(problems) => {
             let message = format!("invalid spec: {}", problems.join("; "));
-            let mut status = previous.cloned().unwrap_or_default();
-            status.observed_generation = generation;
-            status.conditions = vec![
-                condition("Ready", false, "InvalidSpec", message.clone()),
-                condition("Progressing", false, "InvalidSpec", "waiting for the spec to be fixed".into()),
-                condition("Degraded", true, "InvalidSpec", message),
-            ];
-            status
+            stopped(vec![
+                conditions.condition("Ready", false, "InvalidSpec", message.clone()),
+                conditions.condition(
+                    "Progressing",
+                    false,
+                    "InvalidSpec",
+                    "waiting for the spec to be fixed".into(),
+                ),
+                conditions.condition("Degraded", true, "InvalidSpec", message),
+            ])
         }
-        Outcome::Blocked { reason, message } => {
-            let mut status = previous.cloned().unwrap_or_default();
-            status.observed_generation = generation;
-            status.conditions = vec![
-                condition("Ready", false, reason, (*message).to_owned()),
-                condition("Progressing", false, reason, "waiting for the cause to be fixed".into()),
-                condition("Degraded", true, reason, (*message).to_owned()),
-            ];
-            status
-        }
-        Outcome::Applied { objects: children, failures } => {
-            // A workload that was not applied keeps the counts last seen.
-            let before = previous.cloned().unwrap_or_default();
-            let app = children.iter().find_map(|c| match c {
-                Child::Deployment(d) if d.name_any() == names.app() => Some(deployment_status(d)),
-                _ => None,
-            });
-            let statefulset = |name: String| {
-                children.iter().find_map(|c| match c {
-                    Child::StatefulSet(s) if s.name_any() == name => Some(statefulset_status(s)),
-                    _ => None,
-                })
-            };
-            let app = app.unwrap_or(before.app);
-            let redis = statefulset(names.redis()).unwrap_or(before.redis);
-            let rabbitmq = statefulset(names.rabbitmq()).unwrap_or(before.rabbitmq);
-            let primary = statefulset(names.postgres());
-            let replica = statefulset(names.postgres_replica());
-            let postgres = match (primary, &replica) {
-                (Some(p), Some(r)) => ComponentStatus::new(p.ready + r.ready, p.desired + r.desired),
-                (Some(p), None) => p,
-                (None, _) => before.postgres,
-            };
-            let waiting: Vec<String> =
-                [("app", &app), ("redis", &redis), ("rabbitmq", &rabbitmq), ("postgres", &postgres)]
-                    .iter()
-                    .filter(|(_, c)| !c.is_ready())
-                    .map(|(name, c)| format!("{name} {}", c.summary))
-                    .collect();
-            let ready = waiting.is_empty();
-            let degraded = if failures.is_empty() {
-                condition("Degraded", false, "AsExpected", "all objects applied".into())
-            } else {
-                let each: Vec<String> =
-                    failures.iter().map(|f| format!("{} {}: {}", f.kind, f.name, f.message)).collect();
-                condition("Degraded", true, "ApplyFailed", each.join("; "))
-            };
-            let conditions = if ready {
-                vec![
-                    condition("Ready", true, "AllComponentsReady", "every component is ready".into()),
-                    condition("Progressing", false, "Stable", "nothing is rolling out".into()),
-                    degraded,
-                ]
-            } else {
-                let message = format!("waiting for {}", waiting.join(", "));
-                vec![
-                    condition("Ready", false, "ComponentsNotReady", message.clone()),
-                    condition("Progressing", true, "RollingOut", message),
-                    degraded,
-                ]
-            };
-            PaymentClusterStatus {
-                observed_generation: generation,
-                conditions,
-                app,
-                redis,
-                rabbitmq,
-                postgres,
-                api_service: Some(names.api_service()),
-            }
-        }
+        Outcome::Blocked { reason, message } => stopped(vec![
+            conditions.condition("Ready", false, reason, (*message).to_owned()),
+            conditions.condition("Progressing", false, reason, "waiting for the cause to be fixed".into()),
+            conditions.condition("Degraded", true, reason, (*message).to_owned()),
+        ]),
+        Outcome::Applied { objects, failures } => applied(cr, objects, failures, previous, &conditions),
+    }
+}
+
+/// The status after every child was attempted: counts from what the API
+/// server returned, conditions from them and from the failures.
+fn applied(
+    cr: &PaymentCluster,
+    children: &[Child],
+    failures: &[ChildFailure],
+    previous: Option<&PaymentClusterStatus>,
+    conditions: &Conditions<'_>,
+) -> PaymentClusterStatus {
+    let names = Names::of(cr);
+    // A workload that was not applied keeps the counts last seen.
+    let before = previous.cloned().unwrap_or_default();
+    let app = children.iter().find_map(|c| match c {
+        Child::Deployment(d) if d.name_any() == names.app() => Some(deployment_status(d)),
+        _ => None,
+    });
+    let statefulset = |name: String| {
+        children.iter().find_map(|c| match c {
+            Child::StatefulSet(s) if s.name_any() == name => Some(statefulset_status(s)),
+            _ => None,
+        })
+    };
+    let app = app.unwrap_or(before.app);
+    let redis = statefulset(names.redis()).unwrap_or(before.redis);
+    let rabbitmq = statefulset(names.rabbitmq()).unwrap_or(before.rabbitmq);
+    let primary = statefulset(names.postgres());
+    let replica = statefulset(names.postgres_replica());
+    let postgres = match (primary, &replica) {
+        (Some(p), Some(r)) => ComponentStatus::new(p.ready + r.ready, p.desired + r.desired),
+        (Some(p), None) => p,
+        (None, _) => before.postgres,
+    };
+    let waiting: Vec<String> =
+        [("app", &app), ("redis", &redis), ("rabbitmq", &rabbitmq), ("postgres", &postgres)]
+            .iter()
+            .filter(|(_, c)| !c.is_ready())
+            .map(|(name, c)| format!("{name} {}", c.summary))
+            .collect();
+    PaymentClusterStatus {
+        observed_generation: cr.metadata.generation,
+        conditions: readiness(conditions, &waiting, failures),
+        app,
+        redis,
+        rabbitmq,
+        postgres,
+        api_service: Some(names.api_service()),
+    }
+}
+
+/// `Ready`, `Progressing` and `Degraded` of a cluster whose children were
+/// applied, with `waiting` the components not ready yet.
+fn readiness(conditions: &Conditions<'_>, waiting: &[String], failures: &[ChildFailure]) -> Vec<Condition> {
+    let degraded = if failures.is_empty() {
+        conditions.condition("Degraded", false, "AsExpected", "all objects applied".into())
+    } else {
+        let each: Vec<String> =
+            failures.iter().map(|f| format!("{} {}: {}", f.kind, f.name, f.message)).collect();
+        conditions.condition("Degraded", true, "ApplyFailed", each.join("; "))
+    };
+    if waiting.is_empty() {
+        vec![
+            conditions.condition("Ready", true, "AllComponentsReady", "every component is ready".into()),
+            conditions.condition("Progressing", false, "Stable", "nothing is rolling out".into()),
+            degraded,
+        ]
+    } else {
+        let message = format!("waiting for {}", waiting.join(", "));
+        vec![
+            conditions.condition("Ready", false, "ComponentsNotReady", message.clone()),
+            conditions.condition("Progressing", true, "RollingOut", message),
+            degraded,
+        ]
     }
 }
 

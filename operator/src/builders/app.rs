@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSpec, PodTemplateSpec, Probe,
-    SecretKeySelector, Service, ServicePort, ServiceSpec, TopologySpreadConstraint,
+    SecretKeySelector, Service, ServicePort, ServiceSpec, TopologySpreadConstraint, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -21,7 +21,8 @@ use super::{
 };
 use crate::validate::{APP_SURGE, ValidatedCluster};
 
-pub const HTTP_PORT: u16 = 8080;
+/// payment-app's own default port: its `HTTP_ADDR` is set to it.
+pub const HTTP_PORT: u16 = payrail_common::defaults::HTTP_PORT;
 /// The uid of payment-app's image (Dockerfile.payment-app).
 const APP_UID: i64 = 65_532;
 
@@ -83,8 +84,16 @@ pub fn children(
     credentials: &BTreeMap<String, Vec<u8>>,
     tokens: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<Child> {
-    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().app);
-    let http_probe = |path: &str| Probe {
+    let (cr, names) = (&valid.cluster, &valid.names);
+    vec![
+        deployment(valid, checksum([credentials, tokens])),
+        service(valid),
+        disruption_budget(cr, names.app(), Component::App, selector(cr, Component::App)),
+    ]
+}
+
+fn http_probe(path: &str) -> Probe {
+    Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
             port: IntOrString::String("http".into()),
@@ -93,19 +102,29 @@ pub fn children(
         period_seconds: Some(5),
         timeout_seconds: Some(2),
         ..Probe::default()
-    };
-    let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
-    let migrate = Container {
+    }
+}
+
+/// The init container that applies the migrations before any replica
+/// of a new template serves.
+fn migrate_container(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
+    let spec = &valid.spec().app;
+    Container {
         name: "migrate".into(),
         image: Some(spec.image.clone()),
         args: Some(vec!["migrate".into()]),
         env: Some(env(valid)),
         resources: Some(spec.resources.clone()),
         security_context: Some(security::container(true)),
-        volume_mounts: Some(vec![tmp.clone()]),
+        volume_mounts: Some(vec![tmp]),
         ..Container::default()
-    };
-    let app = Container {
+    }
+}
+
+/// `payment-app all`: the API and both workers.
+fn app_container(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
+    let spec = &valid.spec().app;
+    Container {
         name: "payment-app".into(),
         image: Some(spec.image.clone()),
         args: Some(vec!["all".into(), "--skip-migrations".into()]),
@@ -121,8 +140,32 @@ pub fn children(
         security_context: Some(security::container(true)),
         volume_mounts: Some(vec![tmp]),
         ..Container::default()
+    }
+}
+
+/// `config` is the checksum of the credentials and the API tokens: a new
+/// token rolls the pods.
+fn deployment(valid: &ValidatedCluster, config: String) -> Child {
+    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().app);
+    let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
+    let pod = PodSpec {
+        init_containers: Some(vec![migrate_container(valid, tmp.clone())]),
+        containers: vec![app_container(valid, tmp)],
+        volumes: Some(vec![tmp_volume]),
+        security_context: Some(security::pod(APP_UID)),
+        // payment-app's own bound for the whole stop, plus a margin.
+        termination_grace_period_seconds: Some(valid.app_grace_period_seconds),
+        topology_spread_constraints: Some(vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: "kubernetes.io/hostname".into(),
+            when_unsatisfiable: "ScheduleAnyway".into(),
+            label_selector: Some(selector(cr, Component::App)),
+            ..TopologySpreadConstraint::default()
+        }]),
+        automount_service_account_token: Some(false),
+        ..PodSpec::default()
     };
-    let deployment = Deployment {
+    Child::Deployment(Box::new(Deployment {
         metadata: meta(cr, names.app(), Component::App),
         spec: Some(DeploymentSpec {
             replicas: Some(spec.replicas),
@@ -140,34 +183,22 @@ pub fn children(
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(cr, Component::App)),
-                    // The credentials and the API tokens: a new token rolls the pods.
-                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), checksum([credentials, tokens]))].into()),
+                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), config)].into()),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(PodSpec {
-                    init_containers: Some(vec![migrate]),
-                    containers: vec![app],
-                    volumes: Some(vec![tmp_volume]),
-                    security_context: Some(security::pod(APP_UID)),
-                    // payment-app's own bound for the whole stop, plus a margin.
-                    termination_grace_period_seconds: Some(valid.app_grace_period_seconds),
-                    topology_spread_constraints: Some(vec![TopologySpreadConstraint {
-                        max_skew: 1,
-                        topology_key: "kubernetes.io/hostname".into(),
-                        when_unsatisfiable: "ScheduleAnyway".into(),
-                        label_selector: Some(selector(cr, Component::App)),
-                        ..TopologySpreadConstraint::default()
-                    }]),
-                    automount_service_account_token: Some(false),
-                    ..PodSpec::default()
-                }),
+                spec: Some(pod),
             },
             ..DeploymentSpec::default()
         }),
         ..Deployment::default()
-    };
-    let service = Service {
-        metadata: meta(cr, names.api_service(), Component::App),
+    }))
+}
+
+/// The API's Service, port 80.
+fn service(valid: &ValidatedCluster) -> Child {
+    let cr = &valid.cluster;
+    Child::Service(Box::new(Service {
+        metadata: meta(cr, valid.names.api_service(), Component::App),
         spec: Some(ServiceSpec {
             selector: Some(selector_labels(cr, Component::App)),
             ports: Some(vec![ServicePort {
@@ -179,10 +210,5 @@ pub fn children(
             ..ServiceSpec::default()
         }),
         ..Service::default()
-    };
-    vec![
-        Child::Deployment(Box::new(deployment)),
-        Child::Service(Box::new(service)),
-        disruption_budget(cr, names.app(), Component::App, selector(cr, Component::App)),
-    ]
+    }))
 }

@@ -57,21 +57,10 @@ pub async fn reconcile(cr: Arc<PaymentCluster>, ctx: Arc<Context>) -> Result<Act
 
 async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     let namespace = cr.namespace().ok_or(Error::NoNamespace)?;
-
     let valid = match validate(cr) {
         Ok(valid) => valid,
-        Err(InvalidSpec(problems)) => {
-            ctx.metrics.invalid_spec();
-            let status = status::compute(cr, &Outcome::Invalid(&problems), cr.status.as_ref(), now());
-            if cr.status.as_ref() != Some(&status) {
-                warn!(problems = ?problems, "invalid spec; waiting for a change");
-                ctx.publish(cr, EventType::Warning, "InvalidSpec", problems.join("; ")).await;
-                patch_status(&ctx.client, cr, &status).await?;
-            }
-            return Ok(Action::await_change());
-        }
+        Err(InvalidSpec(problems)) => return invalid(cr, ctx, &problems).await,
     };
-
     let observed = dereference::read(&ctx.client, &valid).await?;
     let credentials = {
         let mut passwords = ctx.passwords.lock().await;
@@ -84,22 +73,7 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     };
     let credentials: Credentials = match credentials {
         Ok(credentials) => credentials,
-        Err(lost) => {
-            let message = lost.to_string();
-            let status = status::compute(
-                cr,
-                &Outcome::Blocked { reason: status::CREDENTIALS_LOST, message: &message },
-                cr.status.as_ref(),
-                now(),
-            );
-            if cr.status.as_ref() != Some(&status) {
-                warn!(%message, "credentials Secret lost; waiting for it to be restored");
-                ctx.publish(cr, EventType::Warning, status::CREDENTIALS_LOST, message).await;
-                patch_status(&ctx.client, cr, &status).await?;
-            }
-            // The Secret is watched: restoring it wakes this cluster.
-            return Ok(Action::await_change());
-        }
+        Err(lost) => return credentials_lost(cr, ctx, &lost.to_string()).await,
     };
 
     let children = builders::build(&valid, &credentials, &observed.inputs());
@@ -113,6 +87,50 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
         let note = format!("created credentials and applied {} objects", applied.objects.len());
         ctx.publish(cr, EventType::Normal, "Created", note).await;
     }
+    let ready = report(cr, ctx, &applied).await?;
+    if !applied.failures.is_empty() {
+        for failure in &applied.failures {
+            warn!(kind = failure.kind, name = %failure.name, message = %failure.message, "not applied");
+        }
+        return Err(Error::ApplyFailed {
+            failed: applied.failures.len(),
+            attempted: children.len() + expansions.grow.len(),
+        });
+    }
+    info!(ready, "reconciled");
+    Ok(Action::requeue(if ready { RESYNC } else { WAITING }))
+}
+
+/// The spec breaks rules the schema cannot state: say so once, and wait
+/// for an edit.
+async fn invalid(cr: &PaymentCluster, ctx: &Context, problems: &[String]) -> Result<Action> {
+    ctx.metrics.invalid_spec();
+    let status = status::compute(cr, &Outcome::Invalid(problems), cr.status.as_ref(), now());
+    if cr.status.as_ref() != Some(&status) {
+        warn!(problems = ?problems, "invalid spec; waiting for a change");
+        ctx.publish(cr, EventType::Warning, "InvalidSpec", problems.join("; ")).await;
+        patch_status(&ctx.client, cr, &status).await?;
+    }
+    Ok(Action::await_change())
+}
+
+/// The credentials Secret is gone beside volumes that hold data: apply
+/// nothing, say so, and wait for the Secret (it is watched: restoring it
+/// wakes this cluster).
+async fn credentials_lost(cr: &PaymentCluster, ctx: &Context, message: &str) -> Result<Action> {
+    let outcome = Outcome::Blocked { reason: status::CREDENTIALS_LOST, message };
+    let status = status::compute(cr, &outcome, cr.status.as_ref(), now());
+    if cr.status.as_ref() != Some(&status) {
+        warn!(%message, "credentials Secret lost; waiting for it to be restored");
+        ctx.publish(cr, EventType::Warning, status::CREDENTIALS_LOST, message.to_owned()).await;
+        patch_status(&ctx.client, cr, &status).await?;
+    }
+    Ok(Action::await_change())
+}
+
+/// Writes the status of an applied cluster when it changed (with an event
+/// when readiness did); returns whether the cluster is ready.
+async fn report(cr: &PaymentCluster, ctx: &Context, applied: &apply::Applied) -> Result<bool> {
     let outcome = Outcome::Applied { objects: &applied.objects, failures: &applied.failures };
     let status = status::compute(cr, &outcome, cr.status.as_ref(), now());
     let ready = status::is_ready(Some(&status));
@@ -125,17 +143,7 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
         }
         patch_status(&ctx.client, cr, &status).await?;
     }
-    if !applied.failures.is_empty() {
-        for failure in &applied.failures {
-            warn!(kind = failure.kind, name = %failure.name, message = %failure.message, "not applied");
-        }
-        return Err(Error::ApplyFailed {
-            failed: applied.failures.len(),
-            attempted: children.len() + expansions.grow.len(),
-        });
-    }
-    info!(ready, "reconciled");
-    Ok(Action::requeue(if ready { RESYNC } else { WAITING }))
+    Ok(ready)
 }
 
 fn now() -> Time {
