@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::builders::{MANAGER, Names, PasswordSource, RandomPasswords};
+use crate::cnpg::{Cluster, ObjectStore, Pooler, ScheduledBackup};
 use crate::crd::PaymentCluster;
 use payrail_common::{Backoff, chain};
 
@@ -118,7 +119,8 @@ pub fn backoff(failures: u32) -> Duration {
 
 /// The clusters that read `secret`: the cluster whose credentials Secret it
 /// is (kept without an owner reference while volumes are kept, so `owns`
-/// cannot see it), and every cluster whose `apiTokensSecret` names it.
+/// cannot see it), and every cluster whose `apiTokensSecret` or
+/// `postgres.external.secretName` names it.
 pub fn clusters_reading(secret: &Secret, clusters: &[Arc<PaymentCluster>]) -> Vec<ObjectRef<PaymentCluster>> {
     let (Some(namespace), name) = (secret.namespace(), secret.name_any()) else {
         return Vec::new();
@@ -129,9 +131,17 @@ pub fn clusters_reading(secret: &Secret, clusters: &[Arc<PaymentCluster>]) -> Ve
         .filter(|cr| {
             Names::of(cr).credentials() == name
                 || cr.spec.app.api_tokens_secret.as_ref().is_some_and(|t| t.name == name)
+                || cr.spec.postgres.external.as_ref().is_some_and(|e| e.secret_name == name)
         })
         .map(|cr| ObjectRef::from_obj(cr.as_ref()))
         .collect()
+}
+
+/// Whether the API server serves the API group `group`.
+async fn serves(client: &Client, group: &str) -> bool {
+    let served = kube::discovery::group(client, group).await.is_ok();
+    info!(group, served, "API group");
+    served
 }
 
 /// Runs the controller until `stop`: watches every PaymentCluster, every
@@ -141,8 +151,20 @@ pub fn clusters_reading(secret: &Secret, clusters: &[Arc<PaymentCluster>]) -> Ve
 pub async fn run(client: Client, context: Arc<Context>, stop: CancellationToken) {
     let clusters: Api<PaymentCluster> = Api::all(client.clone());
     let config = watcher::Config::default().labels("app.kubernetes.io/managed-by=payrail-operator");
-    let controller = Controller::new(clusters, watcher::Config::default());
+    let mut controller = Controller::new(clusters, watcher::Config::default());
     let store = controller.store();
+    // CloudNativePG's kinds exist only where it is installed: watch them
+    // there (so CNPG's status reaches the PaymentCluster at once), and not
+    // elsewhere, where a watch would fail over and over.
+    if serves(&client, "postgresql.cnpg.io").await {
+        controller = controller
+            .owns(Api::<Cluster>::all(client.clone()), config.clone())
+            .owns(Api::<ScheduledBackup>::all(client.clone()), config.clone())
+            .owns(Api::<Pooler>::all(client.clone()), config.clone());
+    }
+    if serves(&client, "barmancloud.cnpg.io").await {
+        controller = controller.owns(Api::<ObjectStore>::all(client.clone()), config.clone());
+    }
     controller
         .watches(Api::<Secret>::all(client.clone()), watcher::Config::default(), move |secret| {
             clusters_reading(&secret, &store.state())
@@ -204,6 +226,16 @@ mod tests {
             |s: &Secret| clusters_reading(s, &clusters).into_iter().map(|r| r.name).collect::<Vec<_>>();
         assert_eq!(names(&secret("mini-credentials", "shop")), ["mini"]);
         assert_eq!(names(&secret("tokens", "shop")), ["full"]);
+        let mut external = (*cluster("ext", "shop", None)).clone();
+        external.spec.postgres.external =
+            Some(crate::crd::ExternalPostgresSpec { secret_name: "db".into(), ca_secret: None });
+        let with_external = [Arc::new(external)];
+        let reading = clusters_reading(&secret("db", "shop"), &with_external);
+        assert_eq!(
+            reading.into_iter().map(|r| r.name).collect::<Vec<_>>(),
+            ["ext"],
+            "the external database Secret"
+        );
         assert!(names(&secret("tokens", "other")).is_empty(), "another namespace's Secret");
         assert!(names(&secret("unrelated", "shop")).is_empty());
     }

@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
 use crate::builders::{Child, Names};
-use crate::crd::{ComponentStatus, PaymentCluster, PaymentClusterStatus};
+use crate::crd::{ComponentStatus, PaymentCluster, PaymentClusterStatus, PostgresProvider};
 use crate::reconcile::apply::ChildFailure;
 
 /// The reason of a cluster whose credentials Secret was lost beside
@@ -117,12 +117,23 @@ fn applied(
     let app = app.unwrap_or(before.app);
     let redis = statefulset(names.redis()).unwrap_or(before.redis);
     let rabbitmq = statefulset(names.rabbitmq()).unwrap_or(before.rabbitmq);
-    let primary = statefulset(names.postgres());
-    let replica = statefulset(names.postgres_replica());
-    let postgres = match (primary, &replica) {
-        (Some(p), Some(r)) => ComponentStatus::new(p.ready + r.ready, p.desired + r.desired),
-        (Some(p), None) => p,
-        (None, _) => before.postgres,
+    let cnpg = children.iter().find_map(|c| match c {
+        Child::CnpgCluster(cluster) => Some(cluster.as_ref()),
+        _ => None,
+    });
+    let postgres = match cr.spec.postgres.provider {
+        PostgresProvider::Builtin => {
+            let primary = statefulset(names.postgres());
+            let replica = statefulset(names.postgres_replica());
+            match (primary, &replica) {
+                (Some(p), Some(r)) => ComponentStatus::new(p.ready + r.ready, p.desired + r.desired),
+                (Some(p), None) => p,
+                (None, _) => before.postgres,
+            }
+        }
+        PostgresProvider::Cnpg => cnpg.map_or(before.postgres, cnpg_status),
+        // Nothing of it runs here: nothing to wait for.
+        PostgresProvider::External => ComponentStatus { ready: 0, desired: 0, summary: "external".into() },
     };
     let waiting: Vec<String> =
         [("app", &app), ("redis", &redis), ("rabbitmq", &rabbitmq), ("postgres", &postgres)]
@@ -130,9 +141,13 @@ fn applied(
             .filter(|(_, c)| !c.is_ready())
             .map(|(name, c)| format!("{name} {}", c.summary))
             .collect();
+    let mut all = readiness(conditions, &waiting, failures);
+    if cr.spec.postgres.provider == PostgresProvider::Cnpg {
+        all.extend(cnpg_conditions(conditions, cnpg, cr.spec.postgres.backup.is_some()));
+    }
     PaymentClusterStatus {
         observed_generation: cr.metadata.generation,
-        conditions: readiness(conditions, &waiting, failures),
+        conditions: all,
         app,
         redis,
         rabbitmq,
@@ -165,6 +180,59 @@ fn readiness(conditions: &Conditions<'_>, waiting: &[String], failures: &[ChildF
             degraded,
         ]
     }
+}
+
+/// CNPG's own count of ready instances (it runs and replaces the pods).
+fn cnpg_status(cluster: &crate::cnpg::Cluster) -> ComponentStatus {
+    let status = cluster.status.as_ref();
+    let desired = status.and_then(|s| s.instances).unwrap_or(cluster.spec.instances);
+    ComponentStatus::new(status.and_then(|s| s.ready_instances).unwrap_or(0), desired)
+}
+
+/// CNPG's `Ready` and `ContinuousArchiving`, mirrored as `DatabaseReady`
+/// and `BackupsHealthy` (`kubectl get paycl` shows the latter).
+fn cnpg_conditions(
+    conditions: &Conditions<'_>,
+    cluster: Option<&crate::cnpg::Cluster>,
+    backup: bool,
+) -> Vec<Condition> {
+    let reported = |type_: &str| {
+        cluster
+            .and_then(|c| c.status.as_ref())
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+            .map(|c| (c.status == "True", c.message.clone()))
+    };
+    let ready = match reported("Ready") {
+        Some((true, message)) => conditions.condition("DatabaseReady", true, "ClusterReady", message),
+        Some((false, message)) => conditions.condition("DatabaseReady", false, "ClusterNotReady", message),
+        None => conditions.condition(
+            "DatabaseReady",
+            false,
+            "NotReported",
+            "CloudNativePG has not reported on the cluster yet".into(),
+        ),
+    };
+    let backups = match (backup, reported("ContinuousArchiving")) {
+        (false, _) => conditions.condition(
+            "BackupsHealthy",
+            false,
+            "BackupsNotConfigured",
+            "postgres.backup is not set: no WAL is archived and no base backup taken".into(),
+        ),
+        (true, Some((true, message))) => {
+            conditions.condition("BackupsHealthy", true, "ContinuousArchiving", message)
+        }
+        (true, Some((false, message))) => {
+            conditions.condition("BackupsHealthy", false, "ArchivingFailing", message)
+        }
+        (true, None) => conditions.condition(
+            "BackupsHealthy",
+            false,
+            "ArchivingNotReported",
+            "CloudNativePG has not reported WAL archiving yet".into(),
+        ),
+    };
+    vec![ready, backups]
 }
 
 /// Ready counts only pods of the current template: during a rollout the old

@@ -82,6 +82,7 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     applied.failures.extend(expansions.refused.iter().cloned());
     applied.failures.extend(apply::expand(&ctx.client, &namespace, &expansions.grow).await);
     applied.failures.extend(prune::prune(&ctx.client, &valid, &children).await);
+    applied.failures.extend(dereference::database_secret_problem(&valid, observed.database.as_ref()));
 
     if observed.credentials.is_none() && applied.failures.is_empty() {
         let note = format!("created credentials and applied {} objects", applied.objects.len());
