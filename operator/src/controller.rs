@@ -26,7 +26,7 @@ use tracing::{info, warn};
 
 use crate::builders::{MANAGER, Names, PasswordSource, RandomPasswords};
 use crate::cnpg::{Cluster, ObjectStore, Pooler, ScheduledBackup};
-use crate::crd::PaymentCluster;
+use crate::crd::{PaymentCluster, PostgresProvider};
 use payrail_common::{Backoff, chain};
 
 use crate::error::Error;
@@ -137,6 +137,23 @@ pub fn clusters_reading(secret: &Secret, clusters: &[Arc<PaymentCluster>]) -> Ve
         .collect()
 }
 
+/// The PaymentCluster whose CNPG `Cluster` this is (`<name>-postgres` in
+/// its namespace, with the cnpg provider).
+pub fn clusters_running(
+    cluster: &Cluster,
+    clusters: &[Arc<PaymentCluster>],
+) -> Vec<ObjectRef<PaymentCluster>> {
+    let (Some(namespace), name) = (cluster.namespace(), cluster.name_any()) else {
+        return Vec::new();
+    };
+    clusters
+        .iter()
+        .filter(|cr| cr.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|cr| cr.spec.postgres.provider == PostgresProvider::Cnpg && Names::of(cr).postgres() == name)
+        .map(|cr| ObjectRef::from_obj(cr.as_ref()))
+        .collect()
+}
+
 /// Whether the API server serves the API group `group`.
 async fn serves(client: &Client, group: &str) -> bool {
     let served = kube::discovery::group(client, group).await.is_ok();
@@ -157,8 +174,13 @@ pub async fn run(client: Client, context: Arc<Context>, stop: CancellationToken)
     // there (so CNPG's status reaches the PaymentCluster at once), and not
     // elsewhere, where a watch would fail over and over.
     if serves(&client, "postgresql.cnpg.io").await {
+        let store = store.clone();
         controller = controller
-            .owns(Api::<Cluster>::all(client.clone()), config.clone())
+            // Kept without an owner reference while volumes are kept, so
+            // mapped back by name, like the credentials Secret.
+            .watches(Api::<Cluster>::all(client.clone()), config.clone(), move |cluster| {
+                clusters_running(&cluster, &store.state())
+            })
             .owns(Api::<ScheduledBackup>::all(client.clone()), config.clone())
             .owns(Api::<Pooler>::all(client.clone()), config.clone());
     }
@@ -211,6 +233,23 @@ mod tests {
             },
             ..Secret::default()
         }
+    }
+
+    // Issue 13: a CNPG Cluster, kept without an owner reference, still
+    // wakes the PaymentCluster that runs it (for CNPG's status).
+    #[test]
+    fn a_cnpg_cluster_wakes_the_cluster_that_runs_it() {
+        let mut cnpg = (*cluster("pay", "shop", None)).clone();
+        cnpg.spec.postgres.provider = PostgresProvider::Cnpg;
+        let clusters = [Arc::new(cnpg), cluster("mini", "shop", None)];
+        let named = |name: &str, namespace: &str| {
+            let mut c = Cluster::new(name, crate::cnpg::ClusterSpec::default());
+            c.metadata.namespace = Some(namespace.into());
+            clusters_running(&c, &clusters).into_iter().map(|r| r.name).collect::<Vec<_>>()
+        };
+        assert_eq!(named("pay-postgres", "shop"), ["pay"]);
+        assert!(named("mini-postgres", "shop").is_empty(), "mini runs the builtin servers");
+        assert!(named("pay-postgres", "other").is_empty());
     }
 
     // Bug 9: the credentials Secret has no owner reference while volumes

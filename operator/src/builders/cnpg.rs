@@ -12,7 +12,8 @@
 //! replicas) as the owner, with the password CNPG generates into its
 //! `<cluster>-app` Secret. No PodDisruptionBudget or NetworkPolicy is made
 //! for the database: CNPG makes its own budgets, and its pods carry CNPG's
-//! labels, not payrail's.
+//! labels, not payrail's. The `Cluster` itself holds the data: it is never
+//! pruned, and outlives its PaymentCluster unless `deleteVolumesOnDelete`.
 
 use std::collections::BTreeMap;
 
@@ -78,8 +79,15 @@ pub fn cluster(valid: &ValidatedCluster) -> Child {
         AntiAffinity::Preferred => "preferred",
     };
     let backup = spec.backup.as_ref();
+    // Deleting a CNPG Cluster deletes its volumes: like the builtin
+    // servers' volumes, it outlives the PaymentCluster unless the spec asks
+    // otherwise, so it is owned (and deleted with it) only then.
+    let mut metadata = meta(cr, names.postgres(), Component::PostgresPrimary);
+    if !cr.spec.delete_volumes_on_delete {
+        metadata.owner_references = None;
+    }
     Child::CnpgCluster(Box::new(Cluster {
-        metadata: meta(cr, names.postgres(), Component::PostgresPrimary),
+        metadata,
         spec: ClusterSpec {
             instances: spec.cnpg.instances,
             image_name: spec.cnpg.image_name.clone(),

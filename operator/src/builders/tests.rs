@@ -938,3 +938,18 @@ fn rabbitmq_nodes_may_reach_each_other() {
     assert_eq!(labels["app.kubernetes.io/component"], "rabbitmq");
     assert!(children.iter().all(|c| c.kind() != "NetworkPolicy" || !c.name().contains("postgres")));
 }
+
+// Issue 13: deleting a CNPG Cluster deletes its volumes, so it outlives a
+// deleted PaymentCluster unless deleteVolumesOnDelete says otherwise.
+#[test]
+fn the_cnpg_cluster_outlives_its_payment_cluster_by_default() {
+    let owners = |delete_volumes: bool| {
+        let mut spec = cnpg_spec();
+        spec["deleteVolumesOnDelete"] = serde_json::json!(delete_volumes);
+        let children = built_from(spec);
+        let owned = |kind: &str, name: &str| find(&children, kind, name).meta().owner_references.is_some();
+        (owned("Cluster", "mini-postgres"), owned("ScheduledBackup", "mini-postgres-backups"))
+    };
+    assert_eq!(owners(false), (false, true), "kept; its backup schedule goes with the PaymentCluster");
+    assert_eq!(owners(true), (true, true));
+}
