@@ -14,6 +14,11 @@ use crate::reconcile::apply::ChildFailure;
 /// volumes that hold data initialised with it.
 pub const CREDENTIALS_LOST: &str = "CredentialsLost";
 
+/// The reason of a cluster whose spec names another PostgreSQL provider
+/// than the one its data is on (the CRD's transition rule refuses that;
+/// an older CRD may not have).
+pub const PROVIDER_SWITCH: &str = "ProviderSwitch";
+
 /// What a reconcile came to.
 #[derive(Debug)]
 pub enum Outcome<'a> {

@@ -45,6 +45,23 @@ impl Read {
     }
 }
 
+/// The builtin PostgreSQL StatefulSet still exists while the spec names
+/// another provider: applying would prune the server the data is on and
+/// start the app on an empty database. (The CRD's transition rule refuses
+/// the switch; this holds where the CRD is older than the operator.)
+pub fn provider_switch(valid: &ValidatedCluster, read: &Read) -> Option<String> {
+    let primary = valid.names.postgres();
+    let builtin_exists = read.templates.iter().any(|(name, _)| *name == primary);
+    (valid.spec().postgres.provider != PostgresProvider::Builtin && builtin_exists).then(|| {
+        format!(
+            "postgres.provider is {:?} but the StatefulSet {primary} of the builtin server still holds the data; \
+             nothing was applied. Set postgres.provider back to builtin, or move the data first \
+             (docs/operator.md, \"Moving between providers\")",
+            valid.spec().postgres.provider
+        )
+    })
+}
+
 /// What is wrong with the `external` provider's database Secret, if
 /// anything: missing, without `DATABASE_URL`, or holding URLs that do not
 /// parse. The URLs are parsed as [`SecretUrl`]s, so no message can carry

@@ -62,6 +62,9 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
         Err(InvalidSpec(problems)) => return invalid(cr, ctx, &problems).await,
     };
     let observed = dereference::read(&ctx.client, &valid).await?;
+    if let Some(message) = dereference::provider_switch(&valid, &observed) {
+        return blocked(cr, ctx, status::PROVIDER_SWITCH, &message).await;
+    }
     let credentials = {
         let mut passwords = ctx.passwords.lock().await;
         builders::credentials::plan(
@@ -73,7 +76,7 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     };
     let credentials: Credentials = match credentials {
         Ok(credentials) => credentials,
-        Err(lost) => return credentials_lost(cr, ctx, &lost.to_string()).await,
+        Err(lost) => return blocked(cr, ctx, status::CREDENTIALS_LOST, &lost.to_string()).await,
     };
 
     let children = builders::build(&valid, &credentials, &observed.inputs());
@@ -115,15 +118,17 @@ async fn invalid(cr: &PaymentCluster, ctx: &Context, problems: &[String]) -> Res
     Ok(Action::await_change())
 }
 
-/// The credentials Secret is gone beside volumes that hold data: apply
-/// nothing, say so, and wait for the Secret (it is watched: restoring it
-/// wakes this cluster).
-async fn credentials_lost(cr: &PaymentCluster, ctx: &Context, message: &str) -> Result<Action> {
-    let outcome = Outcome::Blocked { reason: status::CREDENTIALS_LOST, message };
+/// Something outside the spec must be fixed first (`reason`): the
+/// credentials Secret is gone beside volumes that hold data, or the spec
+/// switched away from the builtin server that holds the data. Apply
+/// nothing, say so, and wait for a change (the Secret is watched:
+/// restoring it wakes this cluster; so does an edit of the spec).
+async fn blocked(cr: &PaymentCluster, ctx: &Context, reason: &str, message: &str) -> Result<Action> {
+    let outcome = Outcome::Blocked { reason, message };
     let status = status::compute(cr, &outcome, cr.status.as_ref(), now());
     if cr.status.as_ref() != Some(&status) {
-        warn!(%message, "credentials Secret lost; waiting for it to be restored");
-        ctx.publish(cr, EventType::Warning, status::CREDENTIALS_LOST, message.to_owned()).await;
+        warn!(%reason, %message, "blocked; waiting for a change");
+        ctx.publish(cr, EventType::Warning, reason, message.to_owned()).await;
         patch_status(&ctx.client, cr, &status).await?;
     }
     Ok(Action::await_change())

@@ -553,3 +553,26 @@ async fn a_cnpg_cluster_is_applied_mirrored_and_its_backups_pruned() {
     let status = status_patch(&calls).expect("status written");
     assert_eq!(condition(&status, "BackupsHealthy"), ("False".into(), "BackupsNotConfigured".into()));
 }
+
+// Issue 13: where the CRD is older than the operator (no transition rule),
+// a spec that leaves the builtin server holding the data is refused by the
+// operator: nothing applied, nothing pruned, the reason in the status.
+#[tokio::test]
+async fn leaving_the_builtin_server_with_its_data_is_refused() {
+    let fake = Fake::default();
+    let ctx = context(&fake);
+    reconcile(Arc::new(cluster(json!({}))), ctx.clone()).await.unwrap();
+    assert!(fake.exists("/apis/apps/v1/namespaces/shop/statefulsets/mini-postgres"));
+    fake.take_calls();
+
+    let action = reconcile(Arc::new(cnpg_cluster(false)), ctx).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    let calls = fake.take_calls();
+    assert!(applies(&calls).is_empty(), "nothing applied");
+    assert!(calls.iter().all(|c| c.method != "DELETE"), "nothing pruned");
+    let status = status_patch(&calls).expect("status written");
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").expect("Ready");
+    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "ProviderSwitch"));
+    assert!(ready.message.contains("Moving between providers"), "{}", ready.message);
+    assert!(fake.exists("/apis/apps/v1/namespaces/shop/statefulsets/mini-postgres"));
+}
