@@ -53,6 +53,13 @@ KINDS = {
     "Job": ("batch", "jobs"),
     "CronJob": ("batch", "cronjobs"),
     "Event": ("events.k8s.io", "events"),
+    # CloudNativePG (postgres.provider: cnpg) and its Barman Cloud plugin;
+    # `CnpgCluster` is the Child variant of a CNPG Cluster.
+    "Cluster": ("postgresql.cnpg.io", "clusters"),
+    "CnpgCluster": ("postgresql.cnpg.io", "clusters"),
+    "ScheduledBackup": ("postgresql.cnpg.io", "scheduledbackups"),
+    "Pooler": ("postgresql.cnpg.io", "poolers"),
+    "ObjectStore": ("barmancloud.cnpg.io", "objectstores"),
 }
 
 # API methods of kube's Api<K> and the RBAC verbs they are authorized as.

@@ -25,8 +25,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::builders::{MANAGER, Names, PasswordSource, RandomPasswords};
-use crate::crd::PaymentCluster;
-use crate::error::{Error, chain};
+use crate::cnpg::{Cluster, ObjectStore, Pooler, ScheduledBackup};
+use crate::crd::{PaymentCluster, PostgresProvider};
+use payrail_common::{Backoff, chain};
+
+use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::reconcile::{RESYNC, reconcile};
 
@@ -106,13 +109,18 @@ pub fn error_policy(cr: Arc<PaymentCluster>, error: &Error, ctx: Arc<Context>) -
     Action::requeue(delay)
 }
 
+/// The delays between retries of a failing cluster.
+pub const RETRY: Backoff = Backoff::new(Duration::from_secs(5), RESYNC);
+
+/// The delay after the `failures`-th failure in a row (the first is 1).
 pub fn backoff(failures: u32) -> Duration {
-    Duration::from_secs(5u64.saturating_mul(1 << failures.saturating_sub(1).min(6))).min(RESYNC)
+    RETRY.delay(failures.saturating_sub(1))
 }
 
 /// The clusters that read `secret`: the cluster whose credentials Secret it
 /// is (kept without an owner reference while volumes are kept, so `owns`
-/// cannot see it), and every cluster whose `apiTokensSecret` names it.
+/// cannot see it), and every cluster whose `apiTokensSecret` or
+/// `postgres.external.secretName` names it.
 pub fn clusters_reading(secret: &Secret, clusters: &[Arc<PaymentCluster>]) -> Vec<ObjectRef<PaymentCluster>> {
     let (Some(namespace), name) = (secret.namespace(), secret.name_any()) else {
         return Vec::new();
@@ -123,9 +131,34 @@ pub fn clusters_reading(secret: &Secret, clusters: &[Arc<PaymentCluster>]) -> Ve
         .filter(|cr| {
             Names::of(cr).credentials() == name
                 || cr.spec.app.api_tokens_secret.as_ref().is_some_and(|t| t.name == name)
+                || cr.spec.postgres.external.as_ref().is_some_and(|e| e.secret_name == name)
         })
         .map(|cr| ObjectRef::from_obj(cr.as_ref()))
         .collect()
+}
+
+/// The PaymentCluster whose CNPG `Cluster` this is (`<name>-postgres` in
+/// its namespace, with the cnpg provider).
+pub fn clusters_running(
+    cluster: &Cluster,
+    clusters: &[Arc<PaymentCluster>],
+) -> Vec<ObjectRef<PaymentCluster>> {
+    let (Some(namespace), name) = (cluster.namespace(), cluster.name_any()) else {
+        return Vec::new();
+    };
+    clusters
+        .iter()
+        .filter(|cr| cr.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|cr| cr.spec.postgres.provider == PostgresProvider::Cnpg && Names::of(cr).postgres() == name)
+        .map(|cr| ObjectRef::from_obj(cr.as_ref()))
+        .collect()
+}
+
+/// Whether the API server serves the API group `group`.
+async fn serves(client: &Client, group: &str) -> bool {
+    let served = kube::discovery::group(client, group).await.is_ok();
+    info!(group, served, "API group");
+    served
 }
 
 /// Runs the controller until `stop`: watches every PaymentCluster, every
@@ -135,8 +168,25 @@ pub fn clusters_reading(secret: &Secret, clusters: &[Arc<PaymentCluster>]) -> Ve
 pub async fn run(client: Client, context: Arc<Context>, stop: CancellationToken) {
     let clusters: Api<PaymentCluster> = Api::all(client.clone());
     let config = watcher::Config::default().labels("app.kubernetes.io/managed-by=payrail-operator");
-    let controller = Controller::new(clusters, watcher::Config::default());
+    let mut controller = Controller::new(clusters, watcher::Config::default());
     let store = controller.store();
+    // CloudNativePG's kinds exist only where it is installed: watch them
+    // there (so CNPG's status reaches the PaymentCluster at once), and not
+    // elsewhere, where a watch would fail over and over.
+    if serves(&client, "postgresql.cnpg.io").await {
+        let store = store.clone();
+        controller = controller
+            // Kept without an owner reference while volumes are kept, so
+            // mapped back by name, like the credentials Secret.
+            .watches(Api::<Cluster>::all(client.clone()), config.clone(), move |cluster| {
+                clusters_running(&cluster, &store.state())
+            })
+            .owns(Api::<ScheduledBackup>::all(client.clone()), config.clone())
+            .owns(Api::<Pooler>::all(client.clone()), config.clone());
+    }
+    if serves(&client, "barmancloud.cnpg.io").await {
+        controller = controller.owns(Api::<ObjectStore>::all(client.clone()), config.clone());
+    }
     controller
         .watches(Api::<Secret>::all(client.clone()), watcher::Config::default(), move |secret| {
             clusters_reading(&secret, &store.state())
@@ -185,6 +235,23 @@ mod tests {
         }
     }
 
+    // Issue 13: a CNPG Cluster, kept without an owner reference, still
+    // wakes the PaymentCluster that runs it (for CNPG's status).
+    #[test]
+    fn a_cnpg_cluster_wakes_the_cluster_that_runs_it() {
+        let mut cnpg = (*cluster("pay", "shop", None)).clone();
+        cnpg.spec.postgres.provider = PostgresProvider::Cnpg;
+        let clusters = [Arc::new(cnpg), cluster("mini", "shop", None)];
+        let named = |name: &str, namespace: &str| {
+            let mut c = Cluster::new(name, crate::cnpg::ClusterSpec::default());
+            c.metadata.namespace = Some(namespace.into());
+            clusters_running(&c, &clusters).into_iter().map(|r| r.name).collect::<Vec<_>>()
+        };
+        assert_eq!(named("pay-postgres", "shop"), ["pay"]);
+        assert!(named("mini-postgres", "shop").is_empty(), "mini runs the builtin servers");
+        assert!(named("pay-postgres", "other").is_empty());
+    }
+
     // Bug 9: the credentials Secret has no owner reference while volumes
     // are kept, so only this mapping wakes its cluster when it is deleted.
     #[test]
@@ -198,6 +265,16 @@ mod tests {
             |s: &Secret| clusters_reading(s, &clusters).into_iter().map(|r| r.name).collect::<Vec<_>>();
         assert_eq!(names(&secret("mini-credentials", "shop")), ["mini"]);
         assert_eq!(names(&secret("tokens", "shop")), ["full"]);
+        let mut external = (*cluster("ext", "shop", None)).clone();
+        external.spec.postgres.external =
+            Some(crate::crd::ExternalPostgresSpec { secret_name: "db".into(), ca_secret: None });
+        let with_external = [Arc::new(external)];
+        let reading = clusters_reading(&secret("db", "shop"), &with_external);
+        assert_eq!(
+            reading.into_iter().map(|r| r.name).collect::<Vec<_>>(),
+            ["ext"],
+            "the external database Secret"
+        );
         assert!(names(&secret("tokens", "other")).is_empty(), "another namespace's Secret");
         assert!(names(&secret("unrelated", "shop")).is_empty());
     }

@@ -13,6 +13,7 @@
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
+use payrail_common::defaults;
 use serde::{Deserialize, Serialize};
 
 pub const GROUP: &str = "payrail.dev";
@@ -40,10 +41,17 @@ pub const GROUP: &str = "payrail.dev";
     printcolumn(name = "App", type_ = "string", json_path = ".status.app.summary"),
     printcolumn(name = "Redis", type_ = "string", json_path = ".status.redis.summary"),
     printcolumn(name = "Postgres", type_ = "string", json_path = ".status.postgres.summary"),
+    printcolumn(
+        name = "Backups",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"BackupsHealthy\")].status"
+    ),
+    printcolumn(name = "RabbitMQ", type_ = "string", json_path = ".status.rabbitmq.summary", priority = "1"),
     printcolumn(name = "API", type_ = "string", json_path = ".status.apiService", priority = "1"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.postgres.provider == oldSelf.postgres.provider").message("postgres.provider cannot change on a live cluster: the data stays with the server it is on. To move, create a new PaymentCluster with the new provider, copy the data (pg_dump/pg_restore, or CNPG's bootstrap.initdb.import from the old server), then move clients and delete the old one: docs/operator.md, \"Moving between providers\""))]
 pub struct PaymentClusterSpec {
     #[serde(default)]
     pub app: AppSpec,
@@ -183,6 +191,11 @@ pub struct RabbitmqSpec {
     #[serde(default = "default_rabbitmq_image")]
     #[x_kube(validation = Rule::new("self != ''").message("image must not be empty"))]
     pub image: String,
+    /// Broker nodes: 1, or 3 forming one cluster whose quorum queues keep a replica on
+    /// each node, so losing one node loses no message and stops nothing.
+    #[serde(default = "default_rabbitmq_replicas")]
+    #[x_kube(validation = Rule::new("self == 1 || self == 3").message("rabbitmq.replicas is 1 or 3"))]
+    pub replicas: i32,
     #[serde(default = "default_storage")]
     pub storage: StorageSpec,
     /// CPU and memory of the broker.
@@ -190,9 +203,27 @@ pub struct RabbitmqSpec {
     pub resources: ResourceRequirements,
 }
 
+/// Who runs PostgreSQL.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PostgresProvider {
+    /// The operator's own primary and read replica (StatefulSets): development and small installs.
+    #[default]
+    Builtin,
+    /// A CloudNativePG `Cluster`: failover, backups, point-in-time recovery.
+    Cnpg,
+    /// A server the operator does not run, reached through `postgres.external`.
+    External,
+}
+
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(self.provider == 'external') == has(self.external)").message("postgres.external is set exactly when postgres.provider is external"))]
+#[x_kube(validation = Rule::new("!has(self.backup) || self.provider == 'cnpg'").message("postgres.backup needs postgres.provider cnpg: the builtin servers have no backups, and an external server's are its owner's"))]
 pub struct PostgresSpec {
+    /// `builtin` (the default), `cnpg` or `external`; fixed once the cluster exists.
+    #[serde(default)]
+    pub provider: PostgresProvider,
     #[serde(default = "default_postgres_image")]
     #[x_kube(validation = Rule::new("self != ''").message("image must not be empty"))]
     pub image: String,
@@ -210,6 +241,126 @@ pub struct PostgresSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 20, max = 10000))]
     pub max_connections: Option<i32>,
+    /// The `cnpg` provider's cluster.
+    #[serde(default)]
+    pub cnpg: CnpgSpec,
+    /// Continuous WAL archiving and scheduled base backups to an S3-compatible object
+    /// store (`cnpg` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupSpec>,
+    /// The `external` provider's server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalPostgresSpec>,
+}
+
+/// A CloudNativePG cluster (`postgres.provider: cnpg`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CnpgSpec {
+    /// PostgreSQL instances: one primary and `instances - 1` streaming replicas that CNPG
+    /// fails over to; the app reads from the replicas when there are any.
+    #[serde(default = "default_cnpg_instances")]
+    #[schemars(range(min = 1, max = 9))]
+    pub instances: i32,
+    /// The PostgreSQL image CNPG runs; CNPG's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_name: Option<String>,
+    /// A PgBouncer `Pooler` (session mode) in front of the primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooler: Option<PoolerSettings>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolerSettings {
+    /// PgBouncer pods.
+    #[serde(default = "default_pooler_instances")]
+    #[schemars(range(min = 1, max = 10))]
+    pub instances: i32,
+}
+
+/// Backups of a CNPG cluster, through CNPG's Barman Cloud plugin.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSpec {
+    /// When base backups run: CNPG's cron format, six fields with seconds first.
+    #[serde(default = "default_backup_schedule")]
+    #[x_kube(validation = Rule::new("self.matches('^[^ ]+( [^ ]+){5}$')").message("schedule has six fields, seconds first, such as '0 0 2 * * *'"))]
+    pub schedule: String,
+    /// How far back recovery must reach (`30d`, `4w`, `6m`): older base backups and WAL
+    /// are deleted.
+    #[serde(default = "default_retention_policy")]
+    #[x_kube(validation = Rule::new("self.matches('^[1-9][0-9]*[dwm]$')").message("retentionPolicy is a number and d, w or m, such as 30d"))]
+    pub retention_policy: String,
+    pub object_store: ObjectStoreSpec,
+    /// Scheduled snapshots of the instances' volumes as well (a VolumeSnapshotClass is needed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_snapshot: Option<VolumeSnapshotSpec>,
+}
+
+/// An S3-compatible bucket.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectStoreSpec {
+    #[x_kube(validation = Rule::new("self != ''").message("bucket must not be empty"))]
+    pub bucket: String,
+    /// A folder in the bucket; base backups and WAL go under `<path>/<cluster>-postgres/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The endpoint of an S3-compatible store (MinIO, Ceph, ...); AWS S3 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    pub credentials_secret: S3CredentialsRef,
+}
+
+/// A Secret in the cluster's namespace holding the object store's keys.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct S3CredentialsRef {
+    #[x_kube(validation = Rule::new("self != ''").message("name must not be empty"))]
+    pub name: String,
+    #[serde(default = "default_access_key_id_key")]
+    pub access_key_id_key: String,
+    #[serde(default = "default_secret_access_key_key")]
+    pub secret_access_key_key: String,
+    /// The key of the region, when the store needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_key: Option<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeSnapshotSpec {
+    /// The VolumeSnapshotClass of the snapshots.
+    #[x_kube(validation = Rule::new("self != ''").message("className must not be empty"))]
+    pub class_name: String,
+    /// When snapshots are taken, in the same six-field format.
+    #[serde(default = "default_snapshot_schedule")]
+    #[x_kube(validation = Rule::new("self.matches('^[^ ]+( [^ ]+){5}$')").message("schedule has six fields, seconds first, such as '0 0 3 * * *'"))]
+    pub schedule: String,
+}
+
+/// A PostgreSQL server the operator does not run (`postgres.provider: external`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalPostgresSpec {
+    /// A Secret in the cluster's namespace holding `DATABASE_URL` and, optionally,
+    /// `DATABASE_READ_URL` (a read replica's URL).
+    #[x_kube(validation = Rule::new("self != ''").message("secretName must not be empty"))]
+    pub secret_name: String,
+    /// A Secret holding the CA certificate that signed the server's certificate: the app
+    /// then connects with `sslmode=verify-full` against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<CaSecretRef>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CaSecretRef {
+    #[x_kube(validation = Rule::new("self != ''").message("name must not be empty"))]
+    pub name: String,
+    #[serde(default = "default_ca_key")]
+    pub key: String,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -255,12 +406,17 @@ fn default_rabbitmq_resources() -> ResourceRequirements {
 fn default_postgres_resources() -> ResourceRequirements {
     resources(("250m", "512Mi"), ("2", "2Gi"))
 }
-// payment-app's own defaults (DB_POOL_SIZE, SHUTDOWN_TIMEOUT_SECS).
+// payment-app's own defaults, from the one place both programs read them
+// (`payrail_common::defaults`). The schema's integers are i32; the asserts
+// prove each default fits, so the casts below cannot wrap.
+const _: () = assert!(defaults::DB_POOL_SIZE <= i32::MAX as u32);
+const _: () = assert!(defaults::SHUTDOWN_TIMEOUT_SECS <= i32::MAX as u64);
+const _: () = assert!(defaults::LOCK_TTL_MS <= i32::MAX as u64);
 fn default_db_pool_size() -> i32 {
-    16
+    defaults::DB_POOL_SIZE as i32
 }
 fn default_shutdown_timeout_seconds() -> i32 {
-    30
+    defaults::SHUTDOWN_TIMEOUT_SECS as i32
 }
 fn default_log_format() -> String {
     "json".into()
@@ -268,20 +424,17 @@ fn default_log_format() -> String {
 fn default_tokens_key() -> String {
     "api-tokens".into()
 }
-// The same defaults as payment-app's own (LOCK_PREFETCH, SETTLE_PREFETCH,
-// SETTLE_BATCH_MAX): a settle message carries a whole locked batch, so a
-// few of them already make a large transaction.
 fn default_lock_prefetch() -> i32 {
-    1024
+    defaults::LOCK_PREFETCH.into()
 }
 fn default_settle_prefetch() -> i32 {
-    64
+    defaults::SETTLE_PREFETCH.into()
 }
 fn default_settle_batch_max() -> i32 {
-    16
+    defaults::SETTLE_BATCH_MAX.into()
 }
 fn default_lock_ttl_ms() -> i32 {
-    30_000
+    defaults::LOCK_TTL_MS as i32
 }
 fn default_redis_image() -> String {
     "redis:7.2".into()
@@ -291,6 +444,33 @@ fn default_redis_nodes() -> i32 {
 }
 fn default_rabbitmq_image() -> String {
     "rabbitmq:3.13".into()
+}
+fn default_rabbitmq_replicas() -> i32 {
+    1
+}
+fn default_cnpg_instances() -> i32 {
+    2
+}
+fn default_pooler_instances() -> i32 {
+    2
+}
+fn default_backup_schedule() -> String {
+    "0 0 2 * * *".into()
+}
+fn default_snapshot_schedule() -> String {
+    "0 0 3 * * *".into()
+}
+fn default_retention_policy() -> String {
+    "30d".into()
+}
+fn default_access_key_id_key() -> String {
+    "ACCESS_KEY_ID".into()
+}
+fn default_secret_access_key_key() -> String {
+    "ACCESS_SECRET_KEY".into()
+}
+fn default_ca_key() -> String {
+    "ca.crt".into()
 }
 fn default_postgres_image() -> String {
     "postgres:16".into()
@@ -362,6 +542,7 @@ impl Default for RabbitmqSpec {
     fn default() -> Self {
         RabbitmqSpec {
             image: default_rabbitmq_image(),
+            replicas: default_rabbitmq_replicas(),
             storage: default_storage(),
             resources: default_rabbitmq_resources(),
         }
@@ -371,12 +552,22 @@ impl Default for RabbitmqSpec {
 impl Default for PostgresSpec {
     fn default() -> Self {
         PostgresSpec {
+            provider: PostgresProvider::default(),
             image: default_postgres_image(),
             storage: default_storage(),
             read_replica: true,
             resources: default_postgres_resources(),
             max_connections: None,
+            cnpg: CnpgSpec::default(),
+            backup: None,
+            external: None,
         }
+    }
+}
+
+impl Default for CnpgSpec {
+    fn default() -> Self {
+        CnpgSpec { instances: default_cnpg_instances(), image_name: None, pooler: None }
     }
 }
 
@@ -396,7 +587,8 @@ pub struct PaymentClusterStatus {
     pub redis: ComponentStatus,
     #[serde(default)]
     pub rabbitmq: ComponentStatus,
-    /// Primary and replica together.
+    /// Primary and replica together (the builtin servers), or CNPG's ready and desired
+    /// instances.
     #[serde(default)]
     pub postgres: ComponentStatus,
     /// The Service that serves the payment API.

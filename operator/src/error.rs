@@ -23,11 +23,24 @@ pub enum Error {
     #[error("could not serialize an object")]
     Serialize(#[from] serde_json::Error),
 
-    #[error("could not read YAML")]
-    Yaml(#[from] serde_yaml::Error),
+    #[error("could not read or write YAML")]
+    Yaml(#[from] serde_norway::Error),
+
+    #[error("cannot read {path}")]
+    Read { path: std::path::PathBuf, source: std::io::Error },
+
+    /// A `PaymentCluster` given to `render` that breaks the spec's rules.
+    #[error("invalid PaymentCluster: {0}")]
+    InvalidSpec(#[from] crate::validate::InvalidSpec),
+
+    #[error("no Kubernetes client configuration (in-cluster or KUBECONFIG)")]
+    Kubeconfig(#[from] kube::config::InferConfigError),
 
     #[error("I/O error")]
     Io(#[from] std::io::Error),
+
+    #[error("the health and metrics server stopped")]
+    Server(#[from] tokio::task::JoinError),
 
     #[error("leader election failed")]
     Lease(#[from] kube_lease_manager::LeaseManagerError),
@@ -45,22 +58,12 @@ impl Error {
             Error::ApplyFailed { .. } => "apply_failed".into(),
             Error::PruneFailed(_) => "prune_failed".into(),
             Error::Serialize(_) | Error::Yaml(_) => "serialize".into(),
-            Error::Io(_) => "io".into(),
+            Error::InvalidSpec(_) => "invalid_spec".into(),
+            Error::Kubeconfig(_) => "kubeconfig".into(),
+            Error::Io(_) | Error::Read { .. } | Error::Server(_) => "io".into(),
             Error::Lease(_) => "lease".into(),
         }
     }
-}
-
-/// Renders an error with its whole chain of causes, for logs.
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

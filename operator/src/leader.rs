@@ -23,7 +23,9 @@ use kube_lease_manager::{DurationSeconds, LeaseManager, LeaseManagerBuilder};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::error::{Result, chain};
+use payrail_common::chain;
+
+use crate::error::Result;
 use crate::metrics::Metrics;
 
 /// How long to wait before campaigning again after an API error.

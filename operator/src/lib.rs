@@ -1,5 +1,7 @@
 //! payrail's operator: reconciles a `PaymentCluster` into the payment app,
-//! a 3-node Redis lock, RabbitMQ and PostgreSQL with a read replica.
+//! a 3-node Redis lock, RabbitMQ (one node or a 3-node cluster) and
+//! PostgreSQL: its own primary and read replica, a CloudNativePG cluster
+//! (`cnpg`), or a server it does not run (`external`).
 //!
 //! `crd` is the resource; `reconcile` is the pipeline of steps that
 //! `controller` runs for each one: `validate` (pure), dereference,
@@ -7,6 +9,7 @@
 //! single replica reconciling, `metrics` counts what it does.
 
 pub mod builders;
+pub mod cnpg;
 pub mod controller;
 pub mod crd;
 pub mod error;

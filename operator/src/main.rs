@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use payrail_operator::error::chain;
+use payrail_common::chain;
+use payrail_common::telemetry::{self, LogFormat};
 use payrail_operator::leader::Election;
 use payrail_operator::server;
 
@@ -28,7 +29,7 @@ enum Command {
         metrics_addr: std::net::SocketAddr,
         /// Log format: text or json.
         #[arg(long, env = "LOG_FORMAT", default_value = "json")]
-        log_format: String,
+        log_format: LogFormat,
         /// Reconcile only while holding the leader Lease (for several replicas).
         #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
         leader_election: bool,
@@ -59,7 +60,7 @@ async fn main() -> ExitCode {
         Command::Crd => payrail_operator::render::crd_yaml().map(|yaml| print(&yaml)),
         Command::Render { file } => payrail_operator::render::render_file(&file).map(|yaml| print(&yaml)),
         Command::Run { metrics_addr, log_format, leader_election, lease_name, lease_namespace, identity } => {
-            server::init_logging(&log_format);
+            telemetry::init(log_format);
             let election = leader_election.then(|| Election {
                 lease: lease_name,
                 namespace: lease_namespace,
@@ -75,7 +76,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("payment-operator: {}", chain(e.as_ref()));
+            eprintln!("payment-operator: {}", chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -5,9 +5,11 @@
 use std::path::Path;
 
 use kube::CustomResourceExt;
+use secrecy::SecretString;
 
 use crate::builders::{self, Credentials, PasswordSource};
 use crate::crd::PaymentCluster;
+use crate::error::{Error, Result};
 
 /// Stands in for generated passwords: the operator makes the real ones on
 /// first apply and keeps them; a rendered file must never carry them.
@@ -15,34 +17,33 @@ use crate::crd::PaymentCluster;
 pub struct Placeholder;
 
 impl PasswordSource for Placeholder {
-    fn password(&mut self) -> String {
+    fn password(&mut self) -> SecretString {
         "generated-by-the-operator-on-first-apply".into()
     }
 }
 
-pub fn crd_yaml() -> anyhow::Result<String> {
-    Ok(serde_yaml::to_string(&PaymentCluster::crd())?)
+pub fn crd_yaml() -> Result<String> {
+    Ok(serde_norway::to_string(&PaymentCluster::crd())?)
 }
 
 /// Every object of the PaymentCluster in `text`, as a YAML stream.
-pub fn render(text: &str) -> anyhow::Result<String> {
-    let mut cr: PaymentCluster = serde_yaml::from_str(text)?;
+pub fn render(text: &str) -> Result<String> {
+    let mut cr: PaymentCluster = serde_norway::from_str(text)?;
     if cr.metadata.namespace.is_none() {
         cr.metadata.namespace = Some("default".into());
     }
-    let valid = crate::validate::validate(&cr)
-        .map_err(|problems| anyhow::anyhow!("invalid PaymentCluster: {problems}"))?;
+    let valid = crate::validate::validate(&cr)?;
     let credentials = Credentials::complete(None, &mut Placeholder);
     let mut out = String::new();
     for child in builders::build(&valid, &credentials, &builders::Observed::default()) {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&child)?);
+        out.push_str(&serde_norway::to_string(&child)?);
     }
     Ok(out)
 }
 
-pub fn render_file(path: &Path) -> anyhow::Result<String> {
+pub fn render_file(path: &Path) -> Result<String> {
     let text =
-        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
     render(&text)
 }

@@ -1,6 +1,6 @@
-//! The operator process: logging, its own `/healthz` and `/metrics`, the
+//! The operator process: its own `/healthz` and `/metrics`, the
 //! controller (behind leader election, when on), and a graceful stop on
-//! SIGTERM.
+//! SIGTERM (`payrail_common::shutdown`, as payment-app).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,40 +10,18 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use kube::Client;
-use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::controller::{self, Context};
+use crate::error::Result;
 use crate::leader::{self, Election};
 use crate::metrics::Metrics;
 
-pub fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
-}
-
-/// Cancels `shutdown` on SIGINT or SIGTERM.
-fn on_signal(shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = async { if let Some(t) = term.as_mut() { t.recv().await; } else { std::future::pending::<()>().await } } => {},
-        }
-        info!("shutdown requested");
-        shutdown.cancel();
-    });
-}
-
 /// Runs until SIGTERM. With `election`, only while this replica leads.
-pub async fn run(metrics_addr: SocketAddr, election: Option<Election>) -> anyhow::Result<()> {
+pub async fn run(metrics_addr: SocketAddr, election: Option<Election>) -> Result<()> {
     let client = Client::try_default().await?;
     let metrics = Arc::new(Metrics::default());
-    let shutdown = CancellationToken::new();
-    on_signal(shutdown.clone());
+    let shutdown = payrail_common::shutdown::on_signal();
 
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -71,7 +49,7 @@ pub async fn run(metrics_addr: SocketAddr, election: Option<Election>) -> anyhow
 /// A client for the Lease whose calls give up well within the renewal
 /// margin: a renewal that hangs (a partition that drops packets) must fail
 /// in time for the leader to stop before its Lease can pass on.
-async fn lease_client(election: &Election) -> anyhow::Result<Client> {
+async fn lease_client(election: &Election) -> Result<Client> {
     let mut config = kube::Config::infer().await?;
     let limit = Duration::from_secs(election.grace.saturating_sub(1).max(1));
     config.connect_timeout = Some(limit);

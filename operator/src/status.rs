@@ -7,12 +7,17 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
 use crate::builders::{Child, Names};
-use crate::crd::{ComponentStatus, PaymentCluster, PaymentClusterStatus};
+use crate::crd::{ComponentStatus, PaymentCluster, PaymentClusterStatus, PostgresProvider};
 use crate::reconcile::apply::ChildFailure;
 
 /// The reason of a cluster whose credentials Secret was lost beside
 /// volumes that hold data initialised with it.
 pub const CREDENTIALS_LOST: &str = "CredentialsLost";
+
+/// The reason of a cluster whose spec names another PostgreSQL provider
+/// than the one its data is on (the CRD's transition rule refuses that;
+/// an older CRD may not have).
+pub const PROVIDER_SWITCH: &str = "ProviderSwitch";
 
 /// What a reconcile came to.
 #[derive(Debug)]
@@ -27,116 +32,212 @@ pub enum Outcome<'a> {
     Applied { objects: &'a [Child], failures: &'a [ChildFailure] },
 }
 
+/// Makes conditions whose transition time moves only when their status does.
+struct Conditions<'a> {
+    previous: &'a [Condition],
+    generation: Option<i64>,
+    now: Time,
+}
+
+impl Conditions<'_> {
+    fn condition(&self, type_: &str, ok: bool, reason: &str, message: String) -> Condition {
+        let status = if ok { "True" } else { "False" };
+        let last_transition_time = self
+            .previous
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map_or_else(|| self.now.clone(), |c| c.last_transition_time.clone());
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message,
+            observed_generation: self.generation,
+            last_transition_time,
+        }
+    }
+}
+
 pub fn compute(
     cr: &PaymentCluster,
     outcome: &Outcome<'_>,
     previous: Option<&PaymentClusterStatus>,
     now: Time,
 ) -> PaymentClusterStatus {
-    let names = Names::of(cr);
-    let generation = cr.metadata.generation;
-    let previous_conditions = previous.map(|p| p.conditions.as_slice()).unwrap_or_default();
-    let condition = |type_: &str, ok: bool, reason: &str, message: String| {
-        let status = if ok { "True" } else { "False" };
-        // The transition time moves only when the status does.
-        let last_transition_time = previous_conditions
-            .iter()
-            .find(|c| c.type_ == type_ && c.status == status)
-            .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
-        Condition {
-            type_: type_.into(),
-            status: status.into(),
-            reason: reason.into(),
-            message,
-            observed_generation: generation,
-            last_transition_time,
-        }
+    let conditions = Conditions {
+        previous: previous.map(|p| p.conditions.as_slice()).unwrap_or_default(),
+        generation: cr.metadata.generation,
+        now,
     };
-
+    let stopped = |conditions: Vec<Condition>| PaymentClusterStatus {
+        observed_generation: cr.metadata.generation,
+        conditions,
+        ..previous.cloned().unwrap_or_default()
+    };
     match outcome {
         Outcome::Invalid(problems) => {
             let message = format!("invalid spec: {}", problems.join("; "));
-            let mut status = previous.cloned().unwrap_or_default();
-            status.observed_generation = generation;
-            status.conditions = vec![
-                condition("Ready", false, "InvalidSpec", message.clone()),
-                condition("Progressing", false, "InvalidSpec", "waiting for the spec to be fixed".into()),
-                condition("Degraded", true, "InvalidSpec", message),
-            ];
-            status
+            stopped(vec![
+                conditions.condition("Ready", false, "InvalidSpec", message.clone()),
+                conditions.condition(
+                    "Progressing",
+                    false,
+                    "InvalidSpec",
+                    "waiting for the spec to be fixed".into(),
+                ),
+                conditions.condition("Degraded", true, "InvalidSpec", message),
+            ])
         }
-        Outcome::Blocked { reason, message } => {
-            let mut status = previous.cloned().unwrap_or_default();
-            status.observed_generation = generation;
-            status.conditions = vec![
-                condition("Ready", false, reason, (*message).to_owned()),
-                condition("Progressing", false, reason, "waiting for the cause to be fixed".into()),
-                condition("Degraded", true, reason, (*message).to_owned()),
-            ];
-            status
-        }
-        Outcome::Applied { objects: children, failures } => {
-            // A workload that was not applied keeps the counts last seen.
-            let before = previous.cloned().unwrap_or_default();
-            let app = children.iter().find_map(|c| match c {
-                Child::Deployment(d) if d.name_any() == names.app() => Some(deployment_status(d)),
-                _ => None,
-            });
-            let statefulset = |name: String| {
-                children.iter().find_map(|c| match c {
-                    Child::StatefulSet(s) if s.name_any() == name => Some(statefulset_status(s)),
-                    _ => None,
-                })
-            };
-            let app = app.unwrap_or(before.app);
-            let redis = statefulset(names.redis()).unwrap_or(before.redis);
-            let rabbitmq = statefulset(names.rabbitmq()).unwrap_or(before.rabbitmq);
+        Outcome::Blocked { reason, message } => stopped(vec![
+            conditions.condition("Ready", false, reason, (*message).to_owned()),
+            conditions.condition("Progressing", false, reason, "waiting for the cause to be fixed".into()),
+            conditions.condition("Degraded", true, reason, (*message).to_owned()),
+        ]),
+        Outcome::Applied { objects, failures } => applied(cr, objects, failures, previous, &conditions),
+    }
+}
+
+/// The status after every child was attempted: counts from what the API
+/// server returned, conditions from them and from the failures.
+fn applied(
+    cr: &PaymentCluster,
+    children: &[Child],
+    failures: &[ChildFailure],
+    previous: Option<&PaymentClusterStatus>,
+    conditions: &Conditions<'_>,
+) -> PaymentClusterStatus {
+    let names = Names::of(cr);
+    // A workload that was not applied keeps the counts last seen.
+    let before = previous.cloned().unwrap_or_default();
+    let app = children.iter().find_map(|c| match c {
+        Child::Deployment(d) if d.name_any() == names.app() => Some(deployment_status(d)),
+        _ => None,
+    });
+    let statefulset = |name: String| {
+        children.iter().find_map(|c| match c {
+            Child::StatefulSet(s) if s.name_any() == name => Some(statefulset_status(s)),
+            _ => None,
+        })
+    };
+    let app = app.unwrap_or(before.app);
+    let redis = statefulset(names.redis()).unwrap_or(before.redis);
+    let rabbitmq = statefulset(names.rabbitmq()).unwrap_or(before.rabbitmq);
+    let cnpg = children.iter().find_map(|c| match c {
+        Child::CnpgCluster(cluster) => Some(cluster.as_ref()),
+        _ => None,
+    });
+    let postgres = match cr.spec.postgres.provider {
+        PostgresProvider::Builtin => {
             let primary = statefulset(names.postgres());
             let replica = statefulset(names.postgres_replica());
-            let postgres = match (primary, &replica) {
+            match (primary, &replica) {
                 (Some(p), Some(r)) => ComponentStatus::new(p.ready + r.ready, p.desired + r.desired),
                 (Some(p), None) => p,
                 (None, _) => before.postgres,
-            };
-            let waiting: Vec<String> =
-                [("app", &app), ("redis", &redis), ("rabbitmq", &rabbitmq), ("postgres", &postgres)]
-                    .iter()
-                    .filter(|(_, c)| !c.is_ready())
-                    .map(|(name, c)| format!("{name} {}", c.summary))
-                    .collect();
-            let ready = waiting.is_empty();
-            let degraded = if failures.is_empty() {
-                condition("Degraded", false, "AsExpected", "all objects applied".into())
-            } else {
-                let each: Vec<String> =
-                    failures.iter().map(|f| format!("{} {}: {}", f.kind, f.name, f.message)).collect();
-                condition("Degraded", true, "ApplyFailed", each.join("; "))
-            };
-            let conditions = if ready {
-                vec![
-                    condition("Ready", true, "AllComponentsReady", "every component is ready".into()),
-                    condition("Progressing", false, "Stable", "nothing is rolling out".into()),
-                    degraded,
-                ]
-            } else {
-                let message = format!("waiting for {}", waiting.join(", "));
-                vec![
-                    condition("Ready", false, "ComponentsNotReady", message.clone()),
-                    condition("Progressing", true, "RollingOut", message),
-                    degraded,
-                ]
-            };
-            PaymentClusterStatus {
-                observed_generation: generation,
-                conditions,
-                app,
-                redis,
-                rabbitmq,
-                postgres,
-                api_service: Some(names.api_service()),
             }
         }
+        PostgresProvider::Cnpg => cnpg.map_or(before.postgres, cnpg_status),
+        // Nothing of it runs here: nothing to wait for.
+        PostgresProvider::External => ComponentStatus { ready: 0, desired: 0, summary: "external".into() },
+    };
+    let waiting: Vec<String> =
+        [("app", &app), ("redis", &redis), ("rabbitmq", &rabbitmq), ("postgres", &postgres)]
+            .iter()
+            .filter(|(_, c)| !c.is_ready())
+            .map(|(name, c)| format!("{name} {}", c.summary))
+            .collect();
+    let mut all = readiness(conditions, &waiting, failures);
+    if cr.spec.postgres.provider == PostgresProvider::Cnpg {
+        all.extend(cnpg_conditions(conditions, cnpg, cr.spec.postgres.backup.is_some()));
     }
+    PaymentClusterStatus {
+        observed_generation: cr.metadata.generation,
+        conditions: all,
+        app,
+        redis,
+        rabbitmq,
+        postgres,
+        api_service: Some(names.api_service()),
+    }
+}
+
+/// `Ready`, `Progressing` and `Degraded` of a cluster whose children were
+/// applied, with `waiting` the components not ready yet.
+fn readiness(conditions: &Conditions<'_>, waiting: &[String], failures: &[ChildFailure]) -> Vec<Condition> {
+    let degraded = if failures.is_empty() {
+        conditions.condition("Degraded", false, "AsExpected", "all objects applied".into())
+    } else {
+        let each: Vec<String> =
+            failures.iter().map(|f| format!("{} {}: {}", f.kind, f.name, f.message)).collect();
+        conditions.condition("Degraded", true, "ApplyFailed", each.join("; "))
+    };
+    if waiting.is_empty() {
+        vec![
+            conditions.condition("Ready", true, "AllComponentsReady", "every component is ready".into()),
+            conditions.condition("Progressing", false, "Stable", "nothing is rolling out".into()),
+            degraded,
+        ]
+    } else {
+        let message = format!("waiting for {}", waiting.join(", "));
+        vec![
+            conditions.condition("Ready", false, "ComponentsNotReady", message.clone()),
+            conditions.condition("Progressing", true, "RollingOut", message),
+            degraded,
+        ]
+    }
+}
+
+/// CNPG's own count of ready instances (it runs and replaces the pods).
+fn cnpg_status(cluster: &crate::cnpg::Cluster) -> ComponentStatus {
+    let status = cluster.status.as_ref();
+    let desired = status.and_then(|s| s.instances).unwrap_or(cluster.spec.instances);
+    ComponentStatus::new(status.and_then(|s| s.ready_instances).unwrap_or(0), desired)
+}
+
+/// CNPG's `Ready` and `ContinuousArchiving`, mirrored as `DatabaseReady`
+/// and `BackupsHealthy` (`kubectl get paycl` shows the latter).
+fn cnpg_conditions(
+    conditions: &Conditions<'_>,
+    cluster: Option<&crate::cnpg::Cluster>,
+    backup: bool,
+) -> Vec<Condition> {
+    let reported = |type_: &str| {
+        cluster
+            .and_then(|c| c.status.as_ref())
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+            .map(|c| (c.status == "True", c.message.clone()))
+    };
+    let ready = match reported("Ready") {
+        Some((true, message)) => conditions.condition("DatabaseReady", true, "ClusterReady", message),
+        Some((false, message)) => conditions.condition("DatabaseReady", false, "ClusterNotReady", message),
+        None => conditions.condition(
+            "DatabaseReady",
+            false,
+            "NotReported",
+            "CloudNativePG has not reported on the cluster yet".into(),
+        ),
+    };
+    let backups = match (backup, reported("ContinuousArchiving")) {
+        (false, _) => conditions.condition(
+            "BackupsHealthy",
+            false,
+            "BackupsNotConfigured",
+            "postgres.backup is not set: no WAL is archived and no base backup taken".into(),
+        ),
+        (true, Some((true, message))) => {
+            conditions.condition("BackupsHealthy", true, "ContinuousArchiving", message)
+        }
+        (true, Some((false, message))) => {
+            conditions.condition("BackupsHealthy", false, "ArchivingFailing", message)
+        }
+        (true, None) => conditions.condition(
+            "BackupsHealthy",
+            false,
+            "ArchivingNotReported",
+            "CloudNativePG has not reported WAL archiving yet".into(),
+        ),
+    };
+    vec![ready, backups]
 }
 
 /// Ready counts only pods of the current template: during a rollout the old

@@ -13,7 +13,7 @@ use std::fmt;
 use kube::ResourceExt;
 
 use crate::builders::Names;
-use crate::crd::{PaymentCluster, PaymentClusterSpec, RedisCrashSafety};
+use crate::crd::{PaymentCluster, PaymentClusterSpec, PostgresProvider, RedisCrashSafety};
 
 /// App pods the Deployment may run above `replicas` during a rollout
 /// (its `maxSurge`): each holds its own connection pools.
@@ -162,6 +162,7 @@ pub fn validate(cluster: &PaymentCluster) -> Result<ValidatedCluster, InvalidSpe
             spec.app.worker.lock_ttl_ms
         ));
     }
+    problems.extend(data_tier_problems(spec));
     let connections = ConnectionBudget::plan(spec).map_err(|problem| problems.push(problem)).ok();
     match connections {
         Some(connections) if problems.is_empty() => Ok(ValidatedCluster {
@@ -182,6 +183,64 @@ pub fn validate(cluster: &PaymentCluster) -> Result<ValidatedCluster, InvalidSpe
             Err(InvalidSpec(problems))
         }
     }
+}
+
+/// The rules of the PostgreSQL providers and of RabbitMQ's size (the CRD
+/// states them too, as CEL rules).
+fn data_tier_problems(spec: &PaymentClusterSpec) -> Vec<String> {
+    let (postgres, mut problems) = (&spec.postgres, Vec::new());
+    match (postgres.provider, &postgres.external) {
+        (PostgresProvider::External, None) => {
+            problems.push("postgres.provider external needs postgres.external.secretName".into())
+        }
+        (PostgresProvider::Builtin | PostgresProvider::Cnpg, Some(_)) => {
+            problems.push("postgres.external is set, but postgres.provider is not external".into())
+        }
+        (PostgresProvider::External, Some(external)) if external.secret_name.trim().is_empty() => {
+            problems.push("postgres.external.secretName must not be empty".into())
+        }
+        _ => {}
+    }
+    if !(1..=9).contains(&postgres.cnpg.instances) {
+        problems.push(format!("postgres.cnpg.instances must be 1 to 9 (got {})", postgres.cnpg.instances));
+    }
+    if let Some(backup) = &postgres.backup {
+        if postgres.provider != PostgresProvider::Cnpg {
+            problems.push("postgres.backup needs postgres.provider cnpg".into());
+        }
+        let schedules = std::iter::once(("postgres.backup.schedule", &backup.schedule)).chain(
+            backup.volume_snapshot.as_ref().map(|s| ("postgres.backup.volumeSnapshot.schedule", &s.schedule)),
+        );
+        for (what, schedule) in schedules {
+            if schedule.split(' ').filter(|f| !f.is_empty()).count() != 6 || schedule.contains("  ") {
+                problems.push(format!(
+                    "{what} {schedule:?} is not CNPG's six-field schedule (seconds first, such as '0 0 2 * * *')"
+                ));
+            }
+        }
+        if !is_retention(&backup.retention_policy) {
+            problems.push(format!(
+                "postgres.backup.retentionPolicy {:?} is not a recovery window such as 30d, 4w or 6m",
+                backup.retention_policy
+            ));
+        }
+        if backup.object_store.bucket.trim().is_empty() {
+            problems.push("postgres.backup.objectStore.bucket must not be empty".into());
+        }
+    }
+    if !matches!(spec.rabbitmq.replicas, 1 | 3) {
+        problems.push(format!("rabbitmq.replicas must be 1 or 3 (got {})", spec.rabbitmq.replicas));
+    }
+    problems
+}
+
+/// A recovery window as CNPG's retention policy takes it: `30d`, `4w`, `6m`.
+fn is_retention(text: &str) -> bool {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    matches!(unit, "d" | "w" | "m")
+        && !number.is_empty()
+        && !number.starts_with('0')
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The schema's minimum of `app.worker.lockTtlMs`: the same number, so a

@@ -8,20 +8,23 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSpec, PodTemplateSpec, Probe,
-    SecretKeySelector, Service, ServicePort, ServiceSpec, TopologySpreadConstraint,
+    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, PodSpec, PodTemplateSpec,
+    Probe, SecretKeySelector, SecretVolumeSource, Service, ServicePort, ServiceSpec,
+    TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::credentials::{API_TOKENS, POSTGRES_PASSWORD, RABBITMQ_PASSWORD, REDIS_PASSWORD};
 use super::{
-    CONFIG_CHECKSUM, Child, Component, checksum, disruption_budget, labels, meta, postgres, rabbitmq, redis,
-    security, selector, selector_labels,
+    CONFIG_CHECKSUM, Child, Component, checksum, cnpg, disruption_budget, labels, meta, postgres, rabbitmq,
+    redis, security, selector, selector_labels,
 };
+use crate::crd::PostgresProvider;
 use crate::validate::{APP_SURGE, ValidatedCluster};
 
-pub const HTTP_PORT: u16 = 8080;
+/// payment-app's own default port: its `HTTP_ADDR` is set to it.
+pub const HTTP_PORT: u16 = payrail_common::defaults::HTTP_PORT;
 /// The uid of payment-app's image (Dockerfile.payment-app).
 const APP_UID: i64 = 65_532;
 
@@ -41,6 +44,15 @@ pub(crate) fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
     }
 }
 
+/// An environment variable from a Secret key that may be absent.
+fn optional_secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+    let mut var = secret_env(name, secret, key);
+    if let Some(selector) = var.value_from.as_mut().and_then(|v| v.secret_key_ref.as_mut()) {
+        selector.optional = Some(true);
+    }
+    var
+}
+
 pub(crate) fn plain(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() }
 }
@@ -53,19 +65,17 @@ pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
         Some(secret) => secret_env("API_TOKENS", &secret.name, &secret.key),
         None => secret_env("API_TOKENS", &names.credentials(), API_TOKENS),
     };
-    let mut env = vec![
-        secret_env("POSTGRES_PASSWORD", &names.credentials(), POSTGRES_PASSWORD),
+    let (database_password, database) = database_env(valid);
+    let mut env: Vec<EnvVar> = database_password.into_iter().collect();
+    env.extend([
         secret_env("RABBITMQ_PASSWORD", &names.credentials(), RABBITMQ_PASSWORD),
         secret_env("REDIS_PASSWORD", &names.credentials(), REDIS_PASSWORD),
         tokens,
-        plain("DATABASE_URL", postgres::url(names, &names.postgres())),
-    ];
-    if valid.spec().postgres.read_replica {
-        env.push(plain("DATABASE_READ_URL", postgres::url(names, &names.postgres_replica())));
-    }
+    ]);
+    env.extend(database);
     env.extend([
         plain("DB_POOL_SIZE", valid.connections.pool_size.to_string()),
-        plain("AMQP_URL", rabbitmq::url(names)),
+        plain("AMQP_URL", rabbitmq::url(valid)),
         plain("REDIS_URLS", redis::urls(valid).join(",")),
         plain("HTTP_ADDR", format!("0.0.0.0:{HTTP_PORT}")),
         plain("LOG_FORMAT", spec.log_format.clone()),
@@ -78,13 +88,101 @@ pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
     env
 }
 
+/// Where the app finds PostgreSQL, by provider: the password (first in
+/// the environment: it is expanded into the URLs), then `DATABASE_URL`
+/// and, when there is a replica, `DATABASE_READ_URL`; for an external
+/// server with a CA, the TLS settings libpq and sqlx read (a `sslmode` in
+/// the URL itself wins).
+fn database_env(valid: &ValidatedCluster) -> (Option<EnvVar>, Vec<EnvVar>) {
+    let (names, spec) = (&valid.names, &valid.spec().postgres);
+    match spec.provider {
+        PostgresProvider::Builtin => {
+            let mut urls = vec![plain("DATABASE_URL", postgres::url(names, &names.postgres()))];
+            if spec.read_replica {
+                urls.push(plain("DATABASE_READ_URL", postgres::url(names, &names.postgres_replica())));
+            }
+            (Some(secret_env("POSTGRES_PASSWORD", &names.credentials(), POSTGRES_PASSWORD)), urls)
+        }
+        PostgresProvider::Cnpg => {
+            let mut urls = vec![plain("DATABASE_URL", postgres::url(names, &cnpg::write_service(valid)))];
+            if let Some(read) = cnpg::read_service(valid) {
+                urls.push(plain("DATABASE_READ_URL", postgres::url(names, &read)));
+            }
+            let password =
+                secret_env("POSTGRES_PASSWORD", &cnpg::app_secret(names), cnpg::APP_SECRET_PASSWORD);
+            (Some(password), urls)
+        }
+        PostgresProvider::External => {
+            let Some(external) = &spec.external else { return (None, Vec::new()) };
+            let mut env = vec![
+                secret_env("DATABASE_URL", &external.secret_name, DATABASE_URL_KEY),
+                optional_secret_env("DATABASE_READ_URL", &external.secret_name, DATABASE_READ_URL_KEY),
+            ];
+            if let Some(ca) = &external.ca_secret {
+                env.push(plain("PGSSLMODE", "verify-full"));
+                env.push(plain("PGSSLROOTCERT", format!("{CA_DIR}/{}", ca.key)));
+            }
+            (None, env)
+        }
+    }
+}
+
+/// The keys of the `external` provider's Secret.
+pub const DATABASE_URL_KEY: &str = "DATABASE_URL";
+pub const DATABASE_READ_URL_KEY: &str = "DATABASE_READ_URL";
+/// Where the external server's CA certificate is mounted.
+const CA_DIR: &str = "/etc/payrail/postgres-ca";
+
+/// The external server's CA certificate, from its Secret.
+fn ca_volume(valid: &ValidatedCluster) -> Option<(Volume, VolumeMount)> {
+    let external = valid.spec().postgres.external.as_ref()?;
+    let ca = external.ca_secret.as_ref()?;
+    (valid.spec().postgres.provider == PostgresProvider::External).then(|| {
+        (
+            Volume {
+                name: "postgres-ca".into(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(ca.name.clone()),
+                    items: Some(vec![KeyToPath { key: ca.key.clone(), path: ca.key.clone(), mode: None }]),
+                    ..SecretVolumeSource::default()
+                }),
+                ..Volume::default()
+            },
+            VolumeMount {
+                name: "postgres-ca".into(),
+                mount_path: CA_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+        )
+    })
+}
+
+/// `database` is the `external` provider's Secret (empty otherwise): a new
+/// URL there rolls the app, as a new API token does.
 pub fn children(
     valid: &ValidatedCluster,
     credentials: &BTreeMap<String, Vec<u8>>,
     tokens: &BTreeMap<String, Vec<u8>>,
+    database: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<Child> {
-    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().app);
-    let http_probe = |path: &str| Probe {
+    let (cr, names) = (&valid.cluster, &valid.names);
+    // The external Secret joins the checksum only when there is one, so the
+    // pods of the other providers keep the checksum they had.
+    let config = if database.is_empty() {
+        checksum([credentials, tokens])
+    } else {
+        checksum([credentials, tokens, database])
+    };
+    vec![
+        deployment(valid, config),
+        service(valid),
+        disruption_budget(cr, names.app(), Component::App, selector(cr, Component::App)),
+    ]
+}
+
+fn http_probe(path: &str) -> Probe {
+    Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
             port: IntOrString::String("http".into()),
@@ -93,19 +191,29 @@ pub fn children(
         period_seconds: Some(5),
         timeout_seconds: Some(2),
         ..Probe::default()
-    };
-    let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
-    let migrate = Container {
+    }
+}
+
+/// The init container that applies the migrations before any replica
+/// of a new template serves.
+fn migrate_container(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Container {
+    let spec = &valid.spec().app;
+    Container {
         name: "migrate".into(),
         image: Some(spec.image.clone()),
         args: Some(vec!["migrate".into()]),
         env: Some(env(valid)),
         resources: Some(spec.resources.clone()),
         security_context: Some(security::container(true)),
-        volume_mounts: Some(vec![tmp.clone()]),
+        volume_mounts: Some(mounts),
         ..Container::default()
-    };
-    let app = Container {
+    }
+}
+
+/// `payment-app all`: the API and both workers.
+fn app_container(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Container {
+    let spec = &valid.spec().app;
+    Container {
         name: "payment-app".into(),
         image: Some(spec.image.clone()),
         args: Some(vec!["all".into(), "--skip-migrations".into()]),
@@ -119,10 +227,39 @@ pub fn children(
         readiness_probe: Some(http_probe("/readyz")),
         resources: Some(spec.resources.clone()),
         security_context: Some(security::container(true)),
-        volume_mounts: Some(vec![tmp]),
+        volume_mounts: Some(mounts),
         ..Container::default()
+    }
+}
+
+/// `config` is the checksum of the credentials and the API tokens: a new
+/// token rolls the pods.
+fn deployment(valid: &ValidatedCluster, config: String) -> Child {
+    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().app);
+    let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
+    let (mut volumes, mut mounts) = (vec![tmp_volume], vec![tmp]);
+    if let Some((volume, mount)) = ca_volume(valid) {
+        volumes.push(volume);
+        mounts.push(mount);
+    }
+    let pod = PodSpec {
+        init_containers: Some(vec![migrate_container(valid, mounts.clone())]),
+        containers: vec![app_container(valid, mounts)],
+        volumes: Some(volumes),
+        security_context: Some(security::pod(APP_UID)),
+        // payment-app's own bound for the whole stop, plus a margin.
+        termination_grace_period_seconds: Some(valid.app_grace_period_seconds),
+        topology_spread_constraints: Some(vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: "kubernetes.io/hostname".into(),
+            when_unsatisfiable: "ScheduleAnyway".into(),
+            label_selector: Some(selector(cr, Component::App)),
+            ..TopologySpreadConstraint::default()
+        }]),
+        automount_service_account_token: Some(false),
+        ..PodSpec::default()
     };
-    let deployment = Deployment {
+    Child::Deployment(Box::new(Deployment {
         metadata: meta(cr, names.app(), Component::App),
         spec: Some(DeploymentSpec {
             replicas: Some(spec.replicas),
@@ -140,34 +277,22 @@ pub fn children(
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(cr, Component::App)),
-                    // The credentials and the API tokens: a new token rolls the pods.
-                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), checksum([credentials, tokens]))].into()),
+                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), config)].into()),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(PodSpec {
-                    init_containers: Some(vec![migrate]),
-                    containers: vec![app],
-                    volumes: Some(vec![tmp_volume]),
-                    security_context: Some(security::pod(APP_UID)),
-                    // payment-app's own bound for the whole stop, plus a margin.
-                    termination_grace_period_seconds: Some(valid.app_grace_period_seconds),
-                    topology_spread_constraints: Some(vec![TopologySpreadConstraint {
-                        max_skew: 1,
-                        topology_key: "kubernetes.io/hostname".into(),
-                        when_unsatisfiable: "ScheduleAnyway".into(),
-                        label_selector: Some(selector(cr, Component::App)),
-                        ..TopologySpreadConstraint::default()
-                    }]),
-                    automount_service_account_token: Some(false),
-                    ..PodSpec::default()
-                }),
+                spec: Some(pod),
             },
             ..DeploymentSpec::default()
         }),
         ..Deployment::default()
-    };
-    let service = Service {
-        metadata: meta(cr, names.api_service(), Component::App),
+    }))
+}
+
+/// The API's Service, port 80.
+fn service(valid: &ValidatedCluster) -> Child {
+    let cr = &valid.cluster;
+    Child::Service(Box::new(Service {
+        metadata: meta(cr, valid.names.api_service(), Component::App),
         spec: Some(ServiceSpec {
             selector: Some(selector_labels(cr, Component::App)),
             ports: Some(vec![ServicePort {
@@ -179,10 +304,5 @@ pub fn children(
             ..ServiceSpec::default()
         }),
         ..Service::default()
-    };
-    vec![
-        Child::Deployment(Box::new(deployment)),
-        Child::Service(Box::new(service)),
-        disruption_budget(cr, names.app(), Component::App, selector(cr, Component::App)),
-    ]
+    }))
 }

@@ -1,6 +1,8 @@
 //! The cluster's generated secrets: made once, then read back on every
 //! reconcile and never regenerated, since the data services keep the first
-//! passwords they were started with.
+//! passwords they were started with. They travel as `SecretString`, which
+//! never prints its value (a `Debug` of `Credentials` shows `[REDACTED]`);
+//! only the Secret builder and the Redis password file expose them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,6 +12,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::ResourceExt;
 use rand::Rng;
 use rand::distr::Alphanumeric;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{Child, Component, meta};
 use crate::pod;
@@ -45,7 +48,7 @@ const BOUND_TO_DATA: [&str; 4] =
 
 /// Where new passwords come from: random in the operator, fixed in tests.
 pub trait PasswordSource {
-    fn password(&mut self) -> String;
+    fn password(&mut self) -> SecretString;
 }
 
 /// 32 alphanumeric characters (about 190 bits), safe inside a URL.
@@ -53,21 +56,36 @@ pub trait PasswordSource {
 pub struct RandomPasswords;
 
 impl PasswordSource for RandomPasswords {
-    fn password(&mut self) -> String {
-        rand::rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect()
+    fn password(&mut self) -> SecretString {
+        rand::rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect::<String>().into()
     }
 }
 
 /// The values of the credentials Secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials(BTreeMap<String, String>);
+#[derive(Debug, Clone)]
+pub struct Credentials(BTreeMap<String, SecretString>);
 
-fn stored(existing: Option<&Secret>, key: &str) -> Option<String> {
+/// Equal when every value is: for tests of "kept, not regenerated".
+impl PartialEq for Credentials {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|((ka, va), (kb, vb))| ka == kb && va.expose_secret() == vb.expose_secret())
+    }
+}
+
+impl Eq for Credentials {}
+
+fn stored(existing: Option<&Secret>, key: &str) -> Option<SecretString> {
     existing
         .and_then(|s| s.data.as_ref())
         .and_then(|d| d.get(key))
         .and_then(|v| String::from_utf8(v.0.clone()).ok())
         .filter(|v| !v.is_empty())
+        .map(SecretString::from)
 }
 
 impl Credentials {
@@ -81,8 +99,10 @@ impl Credentials {
         Credentials(values)
     }
 
-    pub fn get(&self, key: &str) -> &str {
-        self.0.get(key).map_or("", String::as_str)
+    /// The value of `key` (empty when it is not one of [`KEYS`]).
+    pub fn get(&self, key: &str) -> &SecretString {
+        static NONE: std::sync::LazyLock<SecretString> = std::sync::LazyLock::new(SecretString::default);
+        self.0.get(key).unwrap_or(&NONE)
     }
 }
 
@@ -144,11 +164,15 @@ pub fn plan(
 /// re-created on them finds and reuses it ([`Credentials::complete`]).
 pub fn secret(valid: &ValidatedCluster, credentials: &Credentials) -> Child {
     let cr = &valid.cluster;
-    let mut data: BTreeMap<String, ByteString> =
-        credentials.0.iter().map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes()))).collect();
+    // The one place the generated values are exposed: into the Secret's data.
+    let mut data: BTreeMap<String, ByteString> = credentials
+        .0
+        .iter()
+        .map(|(k, v)| (k.clone(), ByteString(v.expose_secret().as_bytes().to_vec())))
+        .collect();
     data.insert(
         REDIS_AUTH_CONF.into(),
-        ByteString(pod::redis_auth_conf(credentials.get(REDIS_PASSWORD)).into_bytes()),
+        ByteString(pod::redis_auth_conf(credentials.get(REDIS_PASSWORD).expose_secret()).into_bytes()),
     );
     let mut metadata = meta(cr, valid.names.credentials(), Component::Credentials);
     if !cr.spec.delete_volumes_on_delete {

@@ -10,7 +10,8 @@
 //! PostgreSQL, an external server) is a sibling module, not an edit of
 //! every builder.
 
-mod app;
+pub mod app;
+pub mod cnpg;
 pub mod credentials;
 mod network;
 mod placement;
@@ -36,7 +37,7 @@ use sha2::{Digest, Sha256};
 
 pub use credentials::{Credentials, PasswordSource, RandomPasswords};
 
-use crate::crd::{PaymentCluster, StorageSpec};
+use crate::crd::{PaymentCluster, PostgresProvider, StorageSpec};
 use crate::validate::ValidatedCluster;
 
 /// The field manager of every write: one owner for every field we set.
@@ -57,11 +58,16 @@ pub enum Child {
     Deployment(Box<Deployment>),
     PodDisruptionBudget(Box<PodDisruptionBudget>),
     NetworkPolicy(Box<NetworkPolicy>),
+    /// CloudNativePG's kinds (`postgres.provider: cnpg`).
+    CnpgCluster(Box<crate::cnpg::Cluster>),
+    ScheduledBackup(Box<crate::cnpg::ScheduledBackup>),
+    Pooler(Box<crate::cnpg::Pooler>),
+    ObjectStore(Box<crate::cnpg::ObjectStore>),
 }
 
 impl Child {
     /// Every kind a child can be.
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 11] = [
         "Secret",
         "ConfigMap",
         "Service",
@@ -69,6 +75,10 @@ impl Child {
         "Deployment",
         "PodDisruptionBudget",
         "NetworkPolicy",
+        "Cluster",
+        "ScheduledBackup",
+        "Pooler",
+        "ObjectStore",
     ];
 
     pub fn kind(&self) -> &'static str {
@@ -80,6 +90,10 @@ impl Child {
             Child::Deployment(_) => "Deployment",
             Child::PodDisruptionBudget(_) => "PodDisruptionBudget",
             Child::NetworkPolicy(_) => "NetworkPolicy",
+            Child::CnpgCluster(_) => "Cluster",
+            Child::ScheduledBackup(_) => "ScheduledBackup",
+            Child::Pooler(_) => "Pooler",
+            Child::ObjectStore(_) => "ObjectStore",
         }
     }
 
@@ -92,6 +106,10 @@ impl Child {
             Child::Deployment(o) => &o.metadata,
             Child::PodDisruptionBudget(o) => &o.metadata,
             Child::NetworkPolicy(o) => &o.metadata,
+            Child::CnpgCluster(o) => &o.metadata,
+            Child::ScheduledBackup(o) => &o.metadata,
+            Child::Pooler(o) => &o.metadata,
+            Child::ObjectStore(o) => &o.metadata,
         }
     }
 
@@ -154,6 +172,9 @@ impl Names {
     pub fn rabbitmq(&self) -> String {
         format!("{}-rabbitmq", self.cluster)
     }
+    pub fn rabbitmq_config(&self) -> String {
+        format!("{}-rabbitmq-config", self.cluster)
+    }
     /// The primary's StatefulSet and its read-write Service.
     pub fn postgres(&self) -> String {
         format!("{}-postgres", self.cluster)
@@ -164,6 +185,14 @@ impl Names {
     }
     pub fn postgres_scripts(&self) -> String {
         format!("{}-postgres-scripts", self.cluster)
+    }
+    /// The CNPG pooler and its Service.
+    pub fn postgres_pooler(&self) -> String {
+        format!("{}-postgres-pooler", self.cluster)
+    }
+    /// The CNPG backups' object store and their schedule.
+    pub fn postgres_backups(&self) -> String {
+        format!("{}-postgres-backups", self.cluster)
     }
     /// A host name inside the cluster.
     pub fn host(&self, service: &str) -> String {
@@ -179,6 +208,11 @@ pub struct Observed {
     pub claim_templates: BTreeMap<String, VolumeTemplate>,
     /// The API-tokens Secret the spec names, for the app's checksum.
     pub tokens: Option<Secret>,
+    /// The `external` provider's database Secret, for the app's checksum.
+    pub database: Option<Secret>,
+    /// The pod management policy of each StatefulSet that exists: it can
+    /// never change either.
+    pub pod_management: BTreeMap<String, String>,
 }
 
 /// The size and class a StatefulSet's claim template was created with.
@@ -350,11 +384,16 @@ pub fn build(valid: &ValidatedCluster, credentials: &Credentials, observed: &Obs
     let secret = credentials::secret(valid, credentials);
     let credentials_data = data_of(&secret);
     let mut children = vec![secret];
-    children.extend(postgres::children(valid, observed, &credentials_data));
+    match valid.spec().postgres.provider {
+        PostgresProvider::Builtin => children.extend(postgres::children(valid, observed, &credentials_data)),
+        PostgresProvider::Cnpg => children.extend(cnpg::children(valid)),
+        PostgresProvider::External => {}
+    }
     children.extend(redis::children(valid, observed, &credentials_data));
     children.extend(rabbitmq::children(valid, observed, &credentials_data));
     let tokens = observed.tokens.as_ref().map(secret_data).unwrap_or_default();
-    children.extend(app::children(valid, &credentials_data, &tokens));
+    let database = observed.database.as_ref().map(secret_data).unwrap_or_default();
+    children.extend(app::children(valid, &credentials_data, &tokens, &database));
     if valid.spec().network_policies {
         children.extend(network::policies(valid));
     }

@@ -1,8 +1,10 @@
 //! NetworkPolicies (on unless `networkPolicies: false`): only the app's
-//! pods reach PostgreSQL, RabbitMQ and Redis, the replica reaches the
-//! primary to stream, and the app's HTTP port is open to anyone the
-//! cluster's network lets in. Probes are exec commands inside the pods and
-//! need no rule.
+//! pods reach the builtin PostgreSQL, RabbitMQ and Redis, the replica
+//! reaches the primary to stream, a RabbitMQ cluster's nodes reach each
+//! other, and the app's HTTP port is open to anyone the cluster's network
+//! lets in. Probes are exec commands inside the pods and need no rule.
+//! CloudNativePG's pods carry CNPG's labels and talk to CNPG's operator, so
+//! they get no policy here (docs/operator.md says so).
 
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
@@ -10,18 +12,41 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Child, Component, app, meta, postgres, rabbitmq, redis, selector};
+use crate::crd::PostgresProvider;
 use crate::validate::ValidatedCluster;
 
-fn policy(valid: &ValidatedCluster, component: Component, port: u16, from: &[Component]) -> Child {
+/// Ingress to `component` on `ports` from the pods of `from` (anyone, when empty).
+struct Rule<'a> {
+    ports: &'a [u16],
+    from: &'a [Component],
+}
+
+fn policy(valid: &ValidatedCluster, component: Component, rules: &[Rule<'_>]) -> Child {
     let cr = &valid.cluster;
-    let peers = (!from.is_empty()).then(|| {
-        from.iter()
-            .map(|c| NetworkPolicyPeer {
-                pod_selector: Some(selector(cr, *c)),
-                ..NetworkPolicyPeer::default()
-            })
-            .collect()
-    });
+    let ingress = rules
+        .iter()
+        .map(|rule| NetworkPolicyIngressRule {
+            from: (!rule.from.is_empty()).then(|| {
+                rule.from
+                    .iter()
+                    .map(|c| NetworkPolicyPeer {
+                        pod_selector: Some(selector(cr, *c)),
+                        ..NetworkPolicyPeer::default()
+                    })
+                    .collect()
+            }),
+            ports: Some(
+                rule.ports
+                    .iter()
+                    .map(|port| NetworkPolicyPort {
+                        port: Some(IntOrString::Int((*port).into())),
+                        protocol: Some("TCP".into()),
+                        ..NetworkPolicyPort::default()
+                    })
+                    .collect(),
+            ),
+        })
+        .collect();
     let name = format!("{}-{}", valid.names.cluster, component.label());
     Child::NetworkPolicy(Box::new(NetworkPolicy {
         metadata: meta(cr, name, component),
@@ -29,32 +54,38 @@ fn policy(valid: &ValidatedCluster, component: Component, port: u16, from: &[Com
             pod_selector: Some(selector(cr, component)),
             policy_types: Some(vec!["Ingress".into()]),
             egress: None,
-            ingress: Some(vec![NetworkPolicyIngressRule {
-                from: peers,
-                ports: Some(vec![NetworkPolicyPort {
-                    port: Some(IntOrString::Int(port.into())),
-                    protocol: Some("TCP".into()),
-                    ..NetworkPolicyPort::default()
-                }]),
-            }]),
+            ingress: Some(ingress),
         }),
     }))
 }
 
 pub fn policies(valid: &ValidatedCluster) -> Vec<Child> {
-    let mut policies = vec![
-        policy(
+    let spec = valid.spec();
+    let mut policies = Vec::new();
+    if spec.postgres.provider == PostgresProvider::Builtin {
+        policies.push(policy(
             valid,
             Component::PostgresPrimary,
-            postgres::PORT,
-            &[Component::App, Component::PostgresReplica],
-        ),
-        policy(valid, Component::Redis, redis::PORT, &[Component::App]),
-        policy(valid, Component::Rabbitmq, rabbitmq::PORT, &[Component::App]),
-        policy(valid, Component::App, app::HTTP_PORT, &[]),
-    ];
-    if valid.spec().postgres.read_replica {
-        policies.insert(1, policy(valid, Component::PostgresReplica, postgres::PORT, &[Component::App]));
+            &[Rule { ports: &[postgres::PORT], from: &[Component::App, Component::PostgresReplica] }],
+        ));
+        if spec.postgres.read_replica {
+            policies.push(policy(
+                valid,
+                Component::PostgresReplica,
+                &[Rule { ports: &[postgres::PORT], from: &[Component::App] }],
+            ));
+        }
     }
+    policies.push(policy(
+        valid,
+        Component::Redis,
+        &[Rule { ports: &[redis::PORT], from: &[Component::App] }],
+    ));
+    let amqp = Rule { ports: &[rabbitmq::PORT], from: &[Component::App] };
+    let peers =
+        Rule { ports: &[rabbitmq::EPMD_PORT, rabbitmq::DISTRIBUTION_PORT], from: &[Component::Rabbitmq] };
+    let rabbitmq_rules = if spec.rabbitmq.replicas > 1 { vec![amqp, peers] } else { vec![amqp] };
+    policies.push(policy(valid, Component::Rabbitmq, &rabbitmq_rules));
+    policies.push(policy(valid, Component::App, &[Rule { ports: &[app::HTTP_PORT], from: &[] }]));
     policies
 }

@@ -109,35 +109,31 @@ fn exec(command: Vec<String>) -> Probe {
     Probe { exec: Some(ExecAction { command: Some(command) }), timeout_seconds: Some(5), ..Probe::default() }
 }
 
-fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Component, config: &str) -> Child {
-    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().postgres);
-    let primary = component == Component::PostgresPrimary;
-    let name = if primary { names.postgres() } else { names.postgres_replica() };
-    let data = VolumeMount { name: "data".into(), mount_path: DATA_MOUNT.into(), ..VolumeMount::default() };
-    let scripts_at = |path: &str| VolumeMount {
+fn scripts_at(path: &str) -> VolumeMount {
+    VolumeMount {
         name: "scripts".into(),
         mount_path: path.into(),
         read_only: Some(true),
         ..VolumeMount::default()
-    };
-    // The root filesystem is read-only: the server's socket directory and
-    // temporary files get volumes of their own.
-    let (run_volume, run) = security::scratch("run", "/var/run/postgresql");
-    let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
-    let mut mounts = vec![data.clone(), run, tmp.clone()];
-    if primary {
-        // The image's entrypoint runs these once, on an empty volume.
-        mounts.push(scripts_at("/docker-entrypoint-initdb.d"));
     }
+}
+
+fn data_mount() -> VolumeMount {
+    VolumeMount { name: "data".into(), mount_path: DATA_MOUNT.into(), ..VolumeMount::default() }
+}
+
+/// The server itself, primary or replica: the same settings and probes.
+fn server(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Container {
+    let spec = &valid.spec().postgres;
     let settings = PostgresSettings {
         max_connections: valid.connections.max_connections,
         max_slot_wal_keep_mb: valid.max_slot_wal_keep_mb,
     };
-    let server = Container {
+    Container {
         name: "postgres".into(),
         image: Some(spec.image.clone()),
         args: Some(pod::postgres_args(&settings)),
-        env: Some(env(names)),
+        env: Some(env(&valid.names)),
         ports: Some(vec![ContainerPort {
             name: Some("postgres".into()),
             container_port: PORT.into(),
@@ -161,34 +157,50 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Compone
         }),
         security_context: Some(security::container(true)),
         ..Container::default()
-    };
-    let bootstrap = (!primary).then(|| {
-        let mut bootstrap_env = env(names);
-        bootstrap_env.extend([
-            plain("PRIMARY_HOST", names.host(&names.postgres())),
-            plain("PRIMARY_PORT", PORT.to_string()),
-            plain("REPLICA_SLOT", pod::REPLICA_SLOT),
-        ]);
-        vec![Container {
-            name: "bootstrap".into(),
-            image: Some(spec.image.clone()),
-            command: Some(vec!["bash".into(), format!("/scripts/{REPLICA_BOOTSTRAP}")]),
-            env: Some(bootstrap_env),
-            volume_mounts: Some(vec![data, scripts_at("/scripts"), tmp]),
-            resources: Some(spec.resources.clone()),
-            security_context: Some(security::container(true)),
-            ..Container::default()
-        }]
-    });
+    }
+}
+
+/// The replica's init container: a copy of the primary, when it has none
+/// (or one that can no longer follow).
+fn bootstrap(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
+    let (names, spec) = (&valid.names, &valid.spec().postgres);
+    let mut bootstrap_env = env(names);
+    bootstrap_env.extend([
+        plain("PRIMARY_HOST", names.host(&names.postgres())),
+        plain("PRIMARY_PORT", PORT.to_string()),
+        plain("REPLICA_SLOT", pod::REPLICA_SLOT),
+    ]);
+    Container {
+        name: "bootstrap".into(),
+        image: Some(spec.image.clone()),
+        command: Some(vec!["bash".into(), format!("/scripts/{REPLICA_BOOTSTRAP}")]),
+        env: Some(bootstrap_env),
+        volume_mounts: Some(vec![data_mount(), scripts_at("/scripts"), tmp]),
+        resources: Some(spec.resources.clone()),
+        security_context: Some(security::container(true)),
+        ..Container::default()
+    }
+}
+
+fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
+    // The root filesystem is read-only: the server's socket directory and
+    // temporary files get volumes of their own.
+    let (run_volume, run) = security::scratch("run", "/var/run/postgresql");
+    let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
+    let mut mounts = vec![data_mount(), run, tmp.clone()];
+    if primary {
+        // The image's entrypoint runs these once, on an empty volume.
+        mounts.push(scripts_at("/docker-entrypoint-initdb.d"));
+    }
     let apart_from = if primary { Component::PostgresReplica } else { Component::PostgresPrimary };
-    let pod = PodSpec {
-        init_containers: bootstrap,
-        containers: vec![server],
+    PodSpec {
+        init_containers: (!primary).then(|| vec![bootstrap(valid, tmp)]),
+        containers: vec![server(valid, mounts)],
         volumes: Some(vec![
             Volume {
                 name: "scripts".into(),
                 config_map: Some(ConfigMapVolumeSource {
-                    name: names.postgres_scripts(),
+                    name: valid.names.postgres_scripts(),
                     ..ConfigMapVolumeSource::default()
                 }),
                 ..Volume::default()
@@ -197,11 +209,17 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Compone
             tmp_volume,
         ]),
         security_context: Some(security::pod(POSTGRES_UID)),
-        affinity: Some(placement::apart(cr, &[apart_from])),
+        affinity: Some(placement::apart(&valid.cluster, &[apart_from])),
         termination_grace_period_seconds: Some(60),
         automount_service_account_token: Some(false),
         ..PodSpec::default()
-    };
+    }
+}
+
+fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Component, config: &str) -> Child {
+    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().postgres);
+    let primary = component == Component::PostgresPrimary;
+    let name = if primary { names.postgres() } else { names.postgres_replica() };
     Child::StatefulSet(Box::new(StatefulSet {
         metadata: meta(cr, name.clone(), component),
         spec: Some(StatefulSetSpec {
@@ -214,7 +232,7 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Compone
                     annotations: Some([(CONFIG_CHECKSUM.to_owned(), config.to_owned())].into()),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(pod),
+                spec: Some(pod_spec(valid, primary)),
             },
             volume_claim_templates: Some(vec![volume_claim(
                 observed.claim_templates.get(&name),

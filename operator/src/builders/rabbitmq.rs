@@ -1,31 +1,74 @@
-//! RabbitMQ: one broker with its data on a volume and credentials from the
-//! cluster's Secret, behind a headless Service that also names its pod.
+//! RabbitMQ: one broker, or three nodes forming one cluster
+//! (`rabbitmq.replicas`), each with its data on a volume and credentials
+//! from the cluster's Secret, behind a headless Service that names every
+//! pod.
+//!
+//! Three nodes find each other over the StatefulSet's stable DNS names
+//! (classic config peer discovery: the node list is known up front), stop
+//! serving on the minority side of a partition (`pause_minority`), keep a
+//! replica of every quorum queue on each node (membership reconciliation
+//! grows a queue declared before all nodes joined), and leave one at a time:
+//! a stopping node first waits until every quorum queue keeps a majority
+//! without it (`rabbitmq-upgrade await_online_quorum_plus_one`), then hands
+//! its leaders and clients over (`drain`). The PodDisruptionBudget lets a
+//! drain take one node at a time.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, ExecAction, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec,
-    VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, Lifecycle,
+    LifecycleHandler, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, Service, ServicePort,
+    ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::app::{plain, secret_env};
 use super::credentials::{RABBITMQ_ERLANG_COOKIE, RABBITMQ_PASSWORD};
 use super::{
-    CONFIG_CHECKSUM, Child, Component, Names, Observed, checksum, disruption_budget, labels, meta, retention,
-    security, selector, selector_labels, volume_claim,
+    CONFIG_CHECKSUM, Child, Component, Names, Observed, checksum, data_of, disruption_budget, labels, meta,
+    placement, retention, security, selector, selector_labels, volume_claim,
 };
+use crate::pod;
 use crate::validate::ValidatedCluster;
 
 pub const PORT: u16 = 5672;
+/// Erlang's port mapper: how nodes find each other's distribution port.
+pub const EPMD_PORT: u16 = 4369;
+/// Inter-node traffic (Erlang distribution).
+pub const DISTRIBUTION_PORT: u16 = 25672;
 pub const USER: &str = "payrail";
 /// The uid of the rabbitmq user in the official image.
 const RABBITMQ_UID: i64 = 999;
+/// Read after the image's own `10-defaults.conf`.
+const CONF_PATH: &str = "/etc/rabbitmq/conf.d/20-payrail.conf";
+const CONF_KEY: &str = "payrail.conf";
+/// How long a stopping node of a cluster waits for every quorum queue to
+/// keep a majority without it, then for its drain.
+const AWAIT_QUORUM_SECONDS: i64 = 600;
+const DRAIN_SECONDS: i64 = 60;
+
+/// Whether the brokers form a cluster.
+fn clustered(valid: &ValidatedCluster) -> bool {
+    valid.spec().rabbitmq.replicas > 1
+}
+
+/// The DNS name of node `i` (its pod, through the headless Service).
+fn node_host(names: &Names, i: i32) -> String {
+    format!("{}-{i}.{}", names.rabbitmq(), names.host(&names.rabbitmq()))
+}
 
 /// `AMQP_URL` for the app; the password is expanded from its environment.
-pub fn url(names: &Names) -> String {
-    format!("amqp://{USER}:$(RABBITMQ_PASSWORD)@{}:{PORT}/%2f", names.host(&names.rabbitmq()))
+/// A cluster's nodes are listed one by one, comma-separated, so the app
+/// can move to another node when the one it talks to goes away.
+pub fn url(valid: &ValidatedCluster) -> String {
+    let names = &valid.names;
+    let at = |host: String| format!("amqp://{USER}:$(RABBITMQ_PASSWORD)@{host}:{PORT}/%2f");
+    if clustered(valid) {
+        (0..valid.spec().rabbitmq.replicas).map(|i| at(node_host(names, i))).collect::<Vec<_>>().join(",")
+    } else {
+        at(names.host(&names.rabbitmq()))
+    }
 }
 
 pub fn children(
@@ -33,46 +76,144 @@ pub fn children(
     observed: &Observed,
     credentials: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<Child> {
-    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().rabbitmq);
-    let service = Service {
-        metadata: meta(cr, names.rabbitmq(), Component::Rabbitmq),
+    let (cr, names) = (&valid.cluster, &valid.names);
+    let config = config(valid);
+    let checksum = checksum([credentials, &data_of(&config)]);
+    vec![
+        config,
+        service(valid),
+        statefulset(valid, observed, checksum),
+        // A drain takes one node at a time: two of three keep every quorum queue's majority.
+        disruption_budget(cr, names.rabbitmq(), Component::Rabbitmq, selector(cr, Component::Rabbitmq)),
+    ]
+}
+
+fn service(valid: &ValidatedCluster) -> Child {
+    let cr = &valid.cluster;
+    let port = |name: &str, port: u16| ServicePort {
+        name: Some(name.into()),
+        port: port.into(),
+        ..ServicePort::default()
+    };
+    let mut ports = vec![port("amqp", PORT)];
+    if clustered(valid) {
+        ports.extend([port("epmd", EPMD_PORT), port("cluster-links", DISTRIBUTION_PORT)]);
+    }
+    Child::Service(Box::new(Service {
+        metadata: meta(cr, valid.names.rabbitmq(), Component::Rabbitmq),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".into()),
+            // Nodes of a cluster must find each other while they start,
+            // before any of them is ready.
+            publish_not_ready_addresses: clustered(valid).then_some(true),
             selector: Some(selector_labels(cr, Component::Rabbitmq)),
-            ports: Some(vec![ServicePort {
-                name: Some("amqp".into()),
-                port: PORT.into(),
-                ..ServicePort::default()
-            }]),
+            ports: Some(ports),
             ..ServiceSpec::default()
         }),
         ..Service::default()
+    }))
+}
+
+/// The broker's configuration file (`rabbitmq.conf` syntax), read after
+/// the image's defaults.
+fn config(valid: &ValidatedCluster) -> Child {
+    let names = &valid.names;
+    let nodes: Vec<String> = if clustered(valid) {
+        (0..valid.spec().rabbitmq.replicas).map(|i| format!("rabbit@{}", node_host(names, i))).collect()
+    } else {
+        Vec::new()
     };
-    let diagnostics = |check: &str| Probe {
+    let memory_limit = valid.spec().rabbitmq.resources.limits.as_ref().and_then(|l| l.get("memory"));
+    let watermark =
+        memory_limit.and_then(|q| crate::validate::parse_quantity(&q.0)).map(pod::rabbitmq_watermark);
+    Child::ConfigMap(Box::new(ConfigMap {
+        metadata: meta(&valid.cluster, names.rabbitmq_config(), Component::Rabbitmq),
+        data: Some(BTreeMap::from([(CONF_KEY.to_owned(), pod::rabbitmq_conf(&nodes, watermark))])),
+        ..ConfigMap::default()
+    }))
+}
+
+fn diagnostics(check: &str) -> Probe {
+    Probe {
         exec: Some(ExecAction {
             command: Some(vec!["rabbitmq-diagnostics".into(), "-q".into(), check.into()]),
         }),
         timeout_seconds: Some(8),
         ..Probe::default()
+    }
+}
+
+/// A cluster node's name: `rabbit@` and its pod's DNS name, which stays
+/// the same when the pod is replaced.
+fn cluster_env(names: &Names) -> Vec<EnvVar> {
+    vec![
+        EnvVar {
+            name: "POD_NAME".into(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: "metadata.name".into(),
+                    ..ObjectFieldSelector::default()
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        },
+        plain("RABBITMQ_USE_LONGNAME", "true"),
+        plain("RABBITMQ_NODENAME", format!("rabbit@$(POD_NAME).{}", names.host(&names.rabbitmq()))),
+    ]
+}
+
+/// Before a cluster node stops: wait until every quorum queue keeps a
+/// majority without it, then move its queue leaders and clients away.
+fn pre_stop() -> Lifecycle {
+    let script = format!(
+        "rabbitmq-upgrade await_online_quorum_plus_one -t {AWAIT_QUORUM_SECONDS}; rabbitmq-upgrade drain -t {DRAIN_SECONDS}"
+    );
+    Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            exec: Some(ExecAction { command: Some(vec!["sh".into(), "-c".into(), script]) }),
+            ..LifecycleHandler::default()
+        }),
+        ..Lifecycle::default()
+    }
+}
+
+fn container(valid: &ValidatedCluster) -> Container {
+    let (names, spec) = (&valid.names, &valid.spec().rabbitmq);
+    let mut env = vec![
+        plain("RABBITMQ_DEFAULT_USER", USER),
+        secret_env("RABBITMQ_DEFAULT_PASS", &names.credentials(), RABBITMQ_PASSWORD),
+        secret_env("RABBITMQ_ERLANG_COOKIE", &names.credentials(), RABBITMQ_ERLANG_COOKIE),
+    ];
+    let port = |name: &str, port: u16| ContainerPort {
+        name: Some(name.into()),
+        container_port: port.into(),
+        ..ContainerPort::default()
     };
-    let container = Container {
+    let mut ports = vec![port("amqp", PORT)];
+    if clustered(valid) {
+        env.extend(cluster_env(names));
+        ports.extend([port("epmd", EPMD_PORT), port("cluster-links", DISTRIBUTION_PORT)]);
+    }
+    Container {
         name: "rabbitmq".into(),
         image: Some(spec.image.clone()),
-        env: Some(vec![
-            plain("RABBITMQ_DEFAULT_USER", USER),
-            secret_env("RABBITMQ_DEFAULT_PASS", &names.credentials(), RABBITMQ_PASSWORD),
-            secret_env("RABBITMQ_ERLANG_COOKIE", &names.credentials(), RABBITMQ_ERLANG_COOKIE),
+        env: Some(env),
+        ports: Some(ports),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "data".into(),
+                mount_path: "/var/lib/rabbitmq".into(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "config".into(),
+                mount_path: CONF_PATH.into(),
+                sub_path: Some(CONF_KEY.into()),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
         ]),
-        ports: Some(vec![ContainerPort {
-            name: Some("amqp".into()),
-            container_port: PORT.into(),
-            ..ContainerPort::default()
-        }]),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "data".into(),
-            mount_path: "/var/lib/rabbitmq".into(),
-            ..VolumeMount::default()
-        }]),
         resources: Some(spec.resources.clone()),
         // Replaying the message store of a large queue takes minutes.
         startup_probe: Some(Probe {
@@ -86,46 +227,63 @@ pub fn children(
             failure_threshold: Some(6),
             ..diagnostics("ping")
         }),
+        lifecycle: clustered(valid).then(pre_stop),
         // The image's entrypoint writes its configuration under
         // /etc/rabbitmq at start, so the root filesystem stays writable.
         security_context: Some(security::container(false)),
         ..Container::default()
-    };
-    let statefulset = StatefulSet {
-        metadata: meta(cr, names.rabbitmq(), Component::Rabbitmq),
+    }
+}
+
+fn statefulset(valid: &ValidatedCluster, observed: &Observed, config: String) -> Child {
+    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().rabbitmq);
+    let name = names.rabbitmq();
+    // Let the broker finish writing before it is killed; a cluster node
+    // also waits for quorum and drains first.
+    let grace = if clustered(valid) { AWAIT_QUORUM_SECONDS + DRAIN_SECONDS + 60 } else { 60 };
+    Child::StatefulSet(Box::new(StatefulSet {
+        metadata: meta(cr, name.clone(), Component::Rabbitmq),
         spec: Some(StatefulSetSpec {
-            replicas: Some(1),
-            service_name: Some(names.rabbitmq()),
+            replicas: Some(spec.replicas),
+            service_name: Some(name.clone()),
+            // Nodes restarting together must all start: the last node to
+            // stop waits for its peers before it serves, so one at a time
+            // in order would wait forever. (Fixed once the StatefulSet
+            // exists: an existing one keeps what it has.)
+            pod_management_policy: Some(
+                observed.pod_management.get(&name).cloned().unwrap_or_else(|| "Parallel".into()),
+            ),
             selector: selector(cr, Component::Rabbitmq),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(cr, Component::Rabbitmq)),
-                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), checksum([credentials]))].into()),
+                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), config)].into()),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    containers: vec![container],
+                    containers: vec![container(valid)],
+                    volumes: Some(vec![Volume {
+                        name: "config".into(),
+                        config_map: Some(ConfigMapVolumeSource {
+                            name: names.rabbitmq_config(),
+                            ..ConfigMapVolumeSource::default()
+                        }),
+                        ..Volume::default()
+                    }]),
                     security_context: Some(security::pod(RABBITMQ_UID)),
-                    // Let the broker finish writing before it is killed.
-                    termination_grace_period_seconds: Some(60),
+                    affinity: clustered(valid).then(|| placement::apart(cr, &[Component::Rabbitmq])),
+                    termination_grace_period_seconds: Some(grace),
                     automount_service_account_token: Some(false),
                     ..PodSpec::default()
                 }),
             },
             volume_claim_templates: Some(vec![volume_claim(
-                observed.claim_templates.get(&names.rabbitmq()),
+                observed.claim_templates.get(&name),
                 &spec.storage,
             )]),
             persistent_volume_claim_retention_policy: Some(retention(cr)),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()
-    };
-    vec![
-        Child::Service(Box::new(service)),
-        Child::StatefulSet(Box::new(statefulset)),
-        // One broker today (a 3-node one is planned): the budget already
-        // says "one at a time" for when there are more.
-        disruption_budget(cr, names.rabbitmq(), Component::Rabbitmq, selector(cr, Component::Rabbitmq)),
-    ]
+    }))
 }

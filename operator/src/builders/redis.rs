@@ -52,9 +52,22 @@ pub fn children(
     observed: &Observed,
     credentials: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<Child> {
-    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().redis);
-    let service = Service {
-        metadata: meta(cr, names.redis(), Component::Redis),
+    let (cr, names) = (&valid.cluster, &valid.names);
+    let config = config(valid);
+    let checksum = checksum([credentials, &data_of(&config)]);
+    vec![
+        config,
+        service(valid),
+        statefulset(valid, observed, checksum),
+        // A drain takes one vote at a time, so a 3-node quorum keeps a majority.
+        disruption_budget(cr, names.redis(), Component::Redis, selector(cr, Component::Redis)),
+    ]
+}
+
+fn service(valid: &ValidatedCluster) -> Child {
+    let cr = &valid.cluster;
+    Child::Service(Box::new(Service {
+        metadata: meta(cr, valid.names.redis(), Component::Redis),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".into()),
             // Nodes are addressed one by one, ready or not: a lock client
@@ -69,10 +82,15 @@ pub fn children(
             ..ServiceSpec::default()
         }),
         ..Service::default()
-    };
+    }))
+}
+
+/// `redis.conf` and the start script.
+fn config(valid: &ValidatedCluster) -> Child {
+    let spec = &valid.spec().redis;
     let fsync_always = spec.crash_safety == RedisCrashSafety::FsyncAlways;
-    let config = Child::ConfigMap(Box::new(ConfigMap {
-        metadata: meta(cr, names.redis_config(), Component::Redis),
+    Child::ConfigMap(Box::new(ConfigMap {
+        metadata: meta(&valid.cluster, valid.names.redis_config(), Component::Redis),
         data: Some(BTreeMap::from([
             (
                 CONF_FILE.to_owned(),
@@ -81,15 +99,30 @@ pub fn children(
             (START_FILE.to_owned(), pod::REDIS_START.to_owned()),
         ])),
         ..ConfigMap::default()
-    }));
-    let exec = |probe: pod::Probe| Probe {
+    }))
+}
+
+fn exec(probe: pod::Probe) -> Probe {
+    Probe {
         exec: Some(ExecAction { command: Some(pod::redis_probe(probe)) }),
         timeout_seconds: Some(2),
         ..Probe::default()
-    };
+    }
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+fn container(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
+    let (names, spec) = (&valid.names, &valid.spec().redis);
     let delay = valid.redis_restart_delay_seconds.unwrap_or(0);
-    let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
-    let container = Container {
+    Container {
         name: "redis".into(),
         image: Some(spec.image.clone()),
         command: Some(vec!["sh".into(), format!("{CONF_DIR}/{START_FILE}")]),
@@ -106,19 +139,9 @@ pub fn children(
             ..ContainerPort::default()
         }]),
         volume_mounts: Some(vec![
-            VolumeMount { name: "data".into(), mount_path: DATA.into(), ..VolumeMount::default() },
-            VolumeMount {
-                name: "config".into(),
-                mount_path: CONF_DIR.into(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: "auth".into(),
-                mount_path: AUTH_DIR.into(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
+            mount("data", DATA, false),
+            mount("config", CONF_DIR, true),
+            mount("auth", AUTH_DIR, true),
             tmp,
         ]),
         resources: Some(spec.resources.clone()),
@@ -137,8 +160,13 @@ pub fn children(
         }),
         security_context: Some(security::container(true)),
         ..Container::default()
-    };
-    let volumes = vec![
+    }
+}
+
+/// The configuration, and the password file from the credentials Secret.
+fn volumes(valid: &ValidatedCluster, tmp_volume: Volume) -> Vec<Volume> {
+    let names = &valid.names;
+    vec![
         Volume {
             name: "config".into(),
             config_map: Some(ConfigMapVolumeSource {
@@ -163,8 +191,13 @@ pub fn children(
             ..Volume::default()
         },
         tmp_volume,
-    ];
-    let statefulset = StatefulSet {
+    ]
+}
+
+fn statefulset(valid: &ValidatedCluster, observed: &Observed, config: String) -> Child {
+    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().redis);
+    let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
+    Child::StatefulSet(Box::new(StatefulSet {
         metadata: meta(cr, names.redis(), Component::Redis),
         spec: Some(StatefulSetSpec {
             replicas: Some(spec.nodes),
@@ -175,14 +208,12 @@ pub fn children(
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(cr, Component::Redis)),
-                    annotations: Some(
-                        [(CONFIG_CHECKSUM.to_owned(), checksum([credentials, &data_of(&config)]))].into(),
-                    ),
+                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), config)].into()),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    containers: vec![container],
-                    volumes: Some(volumes),
+                    containers: vec![container(valid, tmp)],
+                    volumes: Some(volumes(valid, tmp_volume)),
                     security_context: Some(security::pod(REDIS_UID)),
                     affinity: Some(placement::apart(cr, &[Component::Redis])),
                     automount_service_account_token: Some(false),
@@ -197,12 +228,5 @@ pub fn children(
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()
-    };
-    vec![
-        config,
-        Child::Service(Box::new(service)),
-        Child::StatefulSet(Box::new(statefulset)),
-        // A drain takes one vote at a time, so a 3-node quorum keeps a majority.
-        disruption_budget(cr, names.redis(), Component::Redis, selector(cr, Component::Redis)),
-    ]
+    }))
 }

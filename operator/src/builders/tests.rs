@@ -8,6 +8,8 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, Secret, Service};
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::*;
 use crate::crd::PaymentCluster;
 use crate::pod;
@@ -16,9 +18,9 @@ use crate::validate::ValidatedCluster;
 pub(crate) struct Counting(pub u32);
 
 impl PasswordSource for Counting {
-    fn password(&mut self) -> String {
+    fn password(&mut self) -> SecretString {
         self.0 += 1;
-        format!("pw{}", self.0)
+        format!("pw{}", self.0).into()
     }
 }
 
@@ -28,7 +30,7 @@ pub(crate) fn fixture(name: &str) -> PaymentCluster {
         "full" => include_str!("../../tests/fixtures/full.yaml"),
         other => panic!("no fixture {other}"),
     };
-    serde_yaml::from_str(text).expect("fixture parses")
+    serde_norway::from_str(text).expect("fixture parses")
 }
 
 pub(crate) fn valid(cr: &PaymentCluster) -> ValidatedCluster {
@@ -90,6 +92,7 @@ fn a_minimal_cluster_becomes_the_whole_stack() {
         ("Service", "mini-redis"),
         ("StatefulSet", "mini-redis"),
         ("PodDisruptionBudget", "mini-redis"),
+        ("ConfigMap", "mini-rabbitmq-config"),
         ("Service", "mini-rabbitmq"),
         ("StatefulSet", "mini-rabbitmq"),
         ("PodDisruptionBudget", "mini-rabbitmq"),
@@ -355,14 +358,21 @@ fn credentials_are_generated_once_and_then_kept() {
     data.remove(credentials::REDIS_PASSWORD);
     partial.data = Some(data);
     let filled = Credentials::complete(Some(&partial), &mut Counting(100));
-    assert_eq!(filled.get(credentials::REDIS_PASSWORD), "pw101");
-    assert_eq!(filled.get(credentials::POSTGRES_PASSWORD), first.get(credentials::POSTGRES_PASSWORD));
+    assert_eq!(filled.get(credentials::REDIS_PASSWORD).expose_secret(), "pw101");
+    assert_eq!(
+        filled.get(credentials::POSTGRES_PASSWORD).expose_secret(),
+        first.get(credentials::POSTGRES_PASSWORD).expose_secret()
+    );
+    // And none of them ever prints.
+    let shown = format!("{filled:?}");
+    assert!(!shown.contains("pw101") && !shown.contains("pw1\""), "{shown}");
 }
 
 #[test]
 fn random_passwords_are_long_and_url_safe() {
     let mut source = RandomPasswords;
     let (a, b) = (source.password(), source.password());
+    let (a, b) = (a.expose_secret(), b.expose_secret());
     assert_ne!(a, b);
     assert_eq!(a.len(), 32);
     assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
@@ -448,7 +458,7 @@ fn no_secret_is_in_arguments_or_config_maps() {
     let cr = fixture("minimal");
     let credentials = Credentials::complete(None, &mut Counting(0));
     let children = build(&valid(&cr), &credentials, &Observed::default());
-    let secrets: Vec<&str> = credentials::KEYS.iter().map(|k| credentials.get(k)).collect();
+    let secrets: Vec<&str> = credentials::KEYS.iter().map(|k| credentials.get(k).expose_secret()).collect();
     let leaks = |text: &str| secrets.iter().any(|s| text.contains(s)) || text.contains("PASSWORD)");
     for (owner, pod) in every_pod(&children) {
         for c in pod.init_containers.iter().flatten().chain(&pod.containers) {
@@ -698,4 +708,248 @@ fn every_container_has_resources() {
             }
         }
     }
+}
+
+fn cnpg_spec() -> serde_json::Value {
+    serde_json::json!({
+        "postgres": {
+            "provider": "cnpg",
+            "cnpg": {"instances": 3, "pooler": {"instances": 2}},
+            "backup": {
+                "retentionPolicy": "14d",
+                "objectStore": {
+                    "bucket": "backups", "path": "/prod/", "endpointUrl": "https://minio:9000",
+                    "credentialsSecret": {"name": "s3"}
+                },
+                "volumeSnapshot": {"className": "csi"}
+            }
+        }
+    })
+}
+
+// Issue 13: the cnpg provider makes a CNPG Cluster (initdb, no superuser,
+// the connection budget, anti-affinity, WAL archiving through the Barman
+// Cloud plugin, volume snapshots), its object store, both backup schedules
+// and a session-mode pooler, and none of the builtin servers.
+#[test]
+fn the_cnpg_provider_makes_a_cnpg_cluster_with_backups() {
+    let children = built_from(cnpg_spec());
+    assert!(children.iter().all(|c| c.kind() != "StatefulSet" || !c.name().contains("postgres")));
+    let Child::CnpgCluster(cluster) = find(&children, "Cluster", "mini-postgres") else { unreachable!() };
+    let spec = &cluster.spec;
+    assert_eq!(spec.instances, 3);
+    assert_eq!(spec.enable_superuser_access, Some(false));
+    let initdb = spec.bootstrap.as_ref().and_then(|b| b.initdb.as_ref()).expect("initdb");
+    assert_eq!((initdb.database.as_str(), initdb.owner.as_str()), ("payrail", "payrail"));
+    // (3 app replicas + 1 surge) x 16 + 10.
+    assert_eq!(spec.postgresql.as_ref().expect("parameters").parameters["max_connections"], "74");
+    assert_eq!(spec.affinity.as_ref().and_then(|a| a.pod_anti_affinity_type.as_deref()), Some("required"));
+    let [plugin] = spec.plugins.as_slice() else { panic!("{:?}", spec.plugins) };
+    assert_eq!(
+        (plugin.name.as_str(), plugin.is_wal_archiver),
+        ("barman-cloud.cloudnative-pg.io", Some(true))
+    );
+    assert_eq!(plugin.parameters["barmanObjectName"], "mini-postgres-backups");
+    let snapshot = spec.backup.as_ref().and_then(|b| b.volume_snapshot.as_ref()).expect("snapshots");
+    assert_eq!(snapshot.class_name, "csi");
+
+    let Child::ObjectStore(store) = find(&children, "ObjectStore", "mini-postgres-backups") else {
+        unreachable!()
+    };
+    let configuration = &store.spec.configuration;
+    assert_eq!(configuration.destination_path, "s3://backups/prod/");
+    assert_eq!(configuration.endpoint_url.as_deref(), Some("https://minio:9000"));
+    let keys = configuration.s3_credentials.as_ref().expect("credentials");
+    assert_eq!((keys.access_key_id.name.as_str(), keys.access_key_id.key.as_str()), ("s3", "ACCESS_KEY_ID"));
+    assert_eq!(keys.secret_access_key.key, "ACCESS_SECRET_KEY");
+    assert_eq!(store.spec.retention_policy.as_deref(), Some("14d"));
+
+    let schedule = |name: &str| match find(&children, "ScheduledBackup", name) {
+        Child::ScheduledBackup(s) => s.spec.clone(),
+        _ => unreachable!(),
+    };
+    let base = schedule("mini-postgres-backups");
+    assert_eq!((base.method.as_deref(), base.schedule.as_str()), (Some("plugin"), "0 0 2 * * *"));
+    assert_eq!(base.plugin_configuration.map(|p| p.name).as_deref(), Some("barman-cloud.cloudnative-pg.io"));
+    assert_eq!(base.cluster.name, "mini-postgres");
+    let snapshots = schedule("mini-postgres-snapshots");
+    assert_eq!(
+        (snapshots.method.as_deref(), snapshots.schedule.as_str()),
+        (Some("volumeSnapshot"), "0 0 3 * * *")
+    );
+
+    let Child::Pooler(pooler) = find(&children, "Pooler", "mini-postgres-pooler") else { unreachable!() };
+    assert_eq!(
+        pooler.spec.pgbouncer.pool_mode.as_deref(),
+        Some("session"),
+        "advisory locks need session mode"
+    );
+    assert_eq!(pooler.spec.type_.as_deref(), Some("rw"));
+}
+
+// Issue 13: the app reaches CNPG through its Services (writes through the
+// pooler when there is one, reads on -ro when there are replicas), with
+// the password from CNPG's app Secret.
+#[test]
+fn the_app_reads_cnpgs_services_and_app_secret() {
+    let host =
+        |service: &str| format!("postgres://payrail:$(POSTGRES_PASSWORD)@{service}.shop.svc:5432/payrail");
+    let env = |spec| app_container(&built_from(spec), "mini").env.unwrap_or_default();
+    let pooled = env(cnpg_spec());
+    assert_eq!(env_value(&pooled, "DATABASE_URL"), Some(host("mini-postgres-pooler")));
+    assert_eq!(env_value(&pooled, "DATABASE_READ_URL"), Some(host("mini-postgres-ro")));
+    let password = pooled.iter().find(|e| e.name == "POSTGRES_PASSWORD").expect("password");
+    let from = password.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()).expect("a Secret");
+    assert_eq!((from.name.as_str(), from.key.as_str()), ("mini-postgres-app", "password"));
+    // The password precedes the URLs that expand it.
+    let at = |name: &str| pooled.iter().position(|e| e.name == name).expect(name);
+    assert!(at("POSTGRES_PASSWORD") < at("DATABASE_URL"));
+
+    let single = env(serde_json::json!({"postgres": {"provider": "cnpg", "cnpg": {"instances": 1}}}));
+    assert_eq!(env_value(&single, "DATABASE_URL"), Some(host("mini-postgres-rw")));
+    assert_eq!(env_value(&single, "DATABASE_READ_URL"), None, "-ro has no endpoints without a replica");
+}
+
+// Issue 13: the external provider creates nothing PostgreSQL; the app
+// reads its URLs from the user's Secret (the read URL optional) and checks
+// the server against the CA with verify-full.
+#[test]
+fn the_external_provider_reads_the_users_secret_and_ca() {
+    let children = built_from(serde_json::json!({"postgres": {
+        "provider": "external",
+        "external": {"secretName": "db", "caSecret": {"name": "db-ca"}}
+    }}));
+    assert!(children.iter().all(|c| !c.name().contains("postgres")), "nothing PostgreSQL is made");
+    let app = app_container(&children, "mini");
+    let env = app.env.clone().unwrap_or_default();
+    let from = |name: &str| {
+        let var = env.iter().find(|e| e.name == name).unwrap_or_else(|| panic!("{name}"));
+        let key = var.value_from.as_ref().and_then(|v| v.secret_key_ref.clone()).expect("a Secret");
+        (key.name, key.key, key.optional)
+    };
+    assert_eq!(from("DATABASE_URL"), ("db".into(), "DATABASE_URL".into(), Some(false)));
+    assert_eq!(from("DATABASE_READ_URL"), ("db".into(), "DATABASE_READ_URL".into(), Some(true)));
+    assert!(env.iter().all(|e| e.name != "POSTGRES_PASSWORD"));
+    assert_eq!(env_value(&env, "PGSSLMODE").as_deref(), Some("verify-full"));
+    assert_eq!(env_value(&env, "PGSSLROOTCERT").as_deref(), Some("/etc/payrail/postgres-ca/ca.crt"));
+    let mounted = app.volume_mounts.unwrap_or_default();
+    assert!(mounted.iter().any(|m| m.name == "postgres-ca" && m.mount_path == "/etc/payrail/postgres-ca"));
+    let pod = deployment(&children, "mini-app").spec.and_then(|s| s.template.spec).expect("pod");
+    let ca =
+        pod.volumes.unwrap_or_default().into_iter().find(|v| v.name == "postgres-ca").expect("CA volume");
+    assert_eq!(ca.secret.and_then(|s| s.secret_name).as_deref(), Some("db-ca"));
+    // The migrations run against the same server, with the same settings.
+    let migrate = pod.init_containers.unwrap_or_default().remove(0);
+    assert_eq!(migrate.env, Some(env));
+}
+
+// Issue 13: three RabbitMQ nodes form one cluster over the StatefulSet's
+// DNS names, pause the minority, keep quorum queues on every node, wait for
+// quorum and drain before stopping, size memory from the limit, and the app
+// gets every node; one node stays as it was.
+#[test]
+fn three_rabbitmq_nodes_form_one_cluster() {
+    let children = built_from(serde_json::json!({"rabbitmq": {"replicas": 3}}));
+    let Child::ConfigMap(config) = find(&children, "ConfigMap", "mini-rabbitmq-config") else {
+        unreachable!()
+    };
+    let conf = &config.data.as_ref().expect("data")["payrail.conf"];
+    for line in [
+        "cluster_formation.peer_discovery_backend = classic_config",
+        "cluster_formation.classic_config.nodes.1 = rabbit@mini-rabbitmq-0.mini-rabbitmq.shop.svc",
+        "cluster_formation.classic_config.nodes.3 = rabbit@mini-rabbitmq-2.mini-rabbitmq.shop.svc",
+        "cluster_partition_handling = pause_minority",
+        "quorum_queue.continuous_membership_reconciliation.target_group_size = 3",
+        // 60% of the default 1Gi limit.
+        "vm_memory_high_watermark.absolute = 644245094",
+    ] {
+        assert!(conf.lines().any(|l| l == line), "{line}\n{conf}");
+    }
+    let broker = statefulset(&children, "mini-rabbitmq");
+    let spec = broker.spec.as_ref().expect("spec");
+    assert_eq!(spec.replicas, Some(3));
+    assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
+    let (_, broker_containers) = containers(&broker);
+    let env = broker_containers[0].env.clone().unwrap_or_default();
+    assert_eq!(
+        env_value(&env, "RABBITMQ_NODENAME").as_deref(),
+        Some("rabbit@$(POD_NAME).mini-rabbitmq.shop.svc")
+    );
+    let pre_stop =
+        broker_containers[0].lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()).expect("preStop");
+    let script = pre_stop.exec.as_ref().and_then(|e| e.command.as_ref()).expect("command").join(" ");
+    let (await_quorum, drain) =
+        (script.find("await_online_quorum_plus_one").expect("await"), script.find("drain").expect("drain"));
+    assert!(await_quorum < drain, "{script}");
+    let Child::Service(service) = find(&children, "Service", "mini-rabbitmq") else { unreachable!() };
+    assert_eq!(service.spec.as_ref().and_then(|s| s.publish_not_ready_addresses), Some(true));
+    let urls = env_value(&app_container(&children, "mini").env.unwrap_or_default(), "AMQP_URL").expect("url");
+    let urls: Vec<&str> = urls.split(',').collect();
+    assert_eq!(urls.len(), 3, "{urls:?}");
+    assert!(urls[2].contains("@mini-rabbitmq-2.mini-rabbitmq.shop.svc:5672/"), "{urls:?}");
+    let Child::PodDisruptionBudget(pdb) = find(&children, "PodDisruptionBudget", "mini-rabbitmq") else {
+        unreachable!()
+    };
+    assert_eq!(pdb.spec.as_ref().and_then(|s| s.max_unavailable.clone()), Some(IntOrString::Int(1)));
+
+    // One broker: no cluster settings, no node name of its own (its data
+    // directory is named after the default one), one URL.
+    let single = built_from(serde_json::json!({}));
+    let Child::ConfigMap(config) = find(&single, "ConfigMap", "mini-rabbitmq-config") else { unreachable!() };
+    assert!(!config.data.as_ref().expect("data")["payrail.conf"].contains("cluster_formation"));
+    let (_, single_containers) = containers(&statefulset(&single, "mini-rabbitmq"));
+    assert!(env_value(&single_containers[0].env.clone().unwrap_or_default(), "RABBITMQ_NODENAME").is_none());
+    assert!(single_containers[0].lifecycle.is_none());
+    let url = env_value(&app_container(&single, "mini").env.unwrap_or_default(), "AMQP_URL").expect("url");
+    assert_eq!(url, "amqp://payrail:$(RABBITMQ_PASSWORD)@mini-rabbitmq.shop.svc:5672/%2f");
+}
+
+// Issue 13: a RabbitMQ StatefulSet that exists keeps its pod management
+// policy (Kubernetes refuses a change).
+#[test]
+fn an_existing_broker_keeps_its_pod_management_policy() {
+    let cr = fixture("minimal");
+    let observed = Observed {
+        pod_management: [("mini-rabbitmq".to_owned(), "OrderedReady".to_owned())].into(),
+        ..Observed::default()
+    };
+    let children = build(&valid(&cr), &Credentials::complete(None, &mut Counting(0)), &observed);
+    let broker = statefulset(&children, "mini-rabbitmq");
+    assert_eq!(broker.spec.and_then(|s| s.pod_management_policy).as_deref(), Some("OrderedReady"));
+}
+
+// Issue 13: a RabbitMQ cluster's nodes reach each other; CNPG's pods get no
+// payrail policy (they carry CNPG's labels).
+#[test]
+fn rabbitmq_nodes_may_reach_each_other() {
+    let children =
+        built_from(serde_json::json!({"rabbitmq": {"replicas": 3}, "postgres": {"provider": "cnpg"}}));
+    let Child::NetworkPolicy(policy) = find(&children, "NetworkPolicy", "mini-rabbitmq") else {
+        unreachable!()
+    };
+    let rules = policy.spec.as_ref().and_then(|s| s.ingress.clone()).expect("ingress");
+    let ports = |i: usize| -> Vec<IntOrString> {
+        rules[i].ports.iter().flatten().filter_map(|p| p.port.clone()).collect()
+    };
+    assert_eq!(ports(0), [IntOrString::Int(5672)]);
+    assert_eq!(ports(1), [IntOrString::Int(4369), IntOrString::Int(25672)]);
+    let peers = rules[1].from.as_ref().expect("from");
+    let labels = peers[0].pod_selector.as_ref().and_then(|s| s.match_labels.clone()).expect("labels");
+    assert_eq!(labels["app.kubernetes.io/component"], "rabbitmq");
+    assert!(children.iter().all(|c| c.kind() != "NetworkPolicy" || !c.name().contains("postgres")));
+}
+
+// Issue 13: deleting a CNPG Cluster deletes its volumes, so it outlives a
+// deleted PaymentCluster unless deleteVolumesOnDelete says otherwise.
+#[test]
+fn the_cnpg_cluster_outlives_its_payment_cluster_by_default() {
+    let owners = |delete_volumes: bool| {
+        let mut spec = cnpg_spec();
+        spec["deleteVolumesOnDelete"] = serde_json::json!(delete_volumes);
+        let children = built_from(spec);
+        let owned = |kind: &str, name: &str| find(&children, kind, name).meta().owner_references.is_some();
+        (owned("Cluster", "mini-postgres"), owned("ScheduledBackup", "mini-postgres-backups"))
+    };
+    assert_eq!(owners(false), (false, true), "kept; its backup schedule goes with the PaymentCluster");
+    assert_eq!(owners(true), (true, true));
 }

@@ -12,6 +12,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
+use payrail_common::chain;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -19,7 +20,9 @@ use tracing::warn;
 
 use super::volumes::Growth;
 use crate::builders::{Child, MANAGER};
-use crate::error::chain;
+
+/// The kinds CloudNativePG and its Barman Cloud plugin add to the cluster.
+const CNPG_KINDS: [&str; 4] = ["Cluster", "ScheduledBackup", "Pooler", "ObjectStore"];
 
 /// An object that was not applied (or not deleted), and why, in words fit
 /// for a status condition.
@@ -33,6 +36,12 @@ pub struct ChildFailure {
 impl ChildFailure {
     pub(crate) fn from_error(kind: &'static str, name: &str, error: &kube::Error) -> Self {
         let message = match error {
+            // A CloudNativePG kind the API server does not know: CNPG (or
+            // its Barman Cloud plugin) is not installed.
+            kube::Error::Api(status) if status.code == 404 && CNPG_KINDS.contains(&kind) => format!(
+                "the API server has no {kind} kind: install CloudNativePG (and, for backups, its Barman Cloud plugin) first ({})",
+                status.message
+            ),
             // The API server's own words: what a user can act on.
             kube::Error::Api(status) => status.message.clone(),
             // Anything else is internal: logged whole, summarised here.
@@ -76,6 +85,12 @@ pub async fn apply(client: &Client, namespace: &str, child: &Child) -> Result<Ch
             Child::PodDisruptionBudget(Box::new(ssa(client, namespace, o.as_ref()).await?))
         }
         Child::NetworkPolicy(o) => Child::NetworkPolicy(Box::new(ssa(client, namespace, o.as_ref()).await?)),
+        Child::CnpgCluster(o) => Child::CnpgCluster(Box::new(ssa(client, namespace, o.as_ref()).await?)),
+        Child::ScheduledBackup(o) => {
+            Child::ScheduledBackup(Box::new(ssa(client, namespace, o.as_ref()).await?))
+        }
+        Child::Pooler(o) => Child::Pooler(Box::new(ssa(client, namespace, o.as_ref()).await?)),
+        Child::ObjectStore(o) => Child::ObjectStore(Box::new(ssa(client, namespace, o.as_ref()).await?)),
     })
 }
 

@@ -6,9 +6,13 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::api::ListParams;
 use kube::{Api, Client};
+use payrail_common::SecretUrl;
 
+use crate::builders::app::{DATABASE_READ_URL_KEY, DATABASE_URL_KEY};
 use crate::builders::{Observed, VolumeTemplate, volume_labels};
+use crate::crd::PostgresProvider;
 use crate::error::Result;
+use crate::reconcile::apply::ChildFailure;
 use crate::validate::ValidatedCluster;
 
 /// What was read from the cluster.
@@ -23,13 +27,71 @@ pub struct Read {
     pub claims: Vec<PersistentVolumeClaim>,
     /// The claim templates of the data StatefulSets as they exist.
     pub templates: Vec<(String, VolumeTemplate)>,
+    /// The pod management policy of each StatefulSet that exists.
+    pub pod_management: Vec<(String, String)>,
+    /// The `external` provider's database Secret, when it exists.
+    pub database: Option<Secret>,
 }
 
 impl Read {
     /// The builders' view of it.
     pub fn inputs(&self) -> Observed {
-        Observed { claim_templates: self.templates.iter().cloned().collect(), tokens: self.tokens.clone() }
+        Observed {
+            claim_templates: self.templates.iter().cloned().collect(),
+            tokens: self.tokens.clone(),
+            database: self.database.clone(),
+            pod_management: self.pod_management.iter().cloned().collect(),
+        }
     }
+}
+
+/// The builtin PostgreSQL StatefulSet still exists while the spec names
+/// another provider: applying would prune the server the data is on and
+/// start the app on an empty database. (The CRD's transition rule refuses
+/// the switch; this holds where the CRD is older than the operator.)
+pub fn provider_switch(valid: &ValidatedCluster, read: &Read) -> Option<String> {
+    let primary = valid.names.postgres();
+    let builtin_exists = read.templates.iter().any(|(name, _)| *name == primary);
+    (valid.spec().postgres.provider != PostgresProvider::Builtin && builtin_exists).then(|| {
+        format!(
+            "postgres.provider is {:?} but the StatefulSet {primary} of the builtin server still holds the data; \
+             nothing was applied. Set postgres.provider back to builtin, or move the data first \
+             (docs/operator.md, \"Moving between providers\")",
+            valid.spec().postgres.provider
+        )
+    })
+}
+
+/// What is wrong with the `external` provider's database Secret, if
+/// anything: missing, without `DATABASE_URL`, or holding URLs that do not
+/// parse. The URLs are parsed as [`SecretUrl`]s, so no message can carry
+/// a password; nothing else of the Secret is read.
+pub fn database_secret_problem(valid: &ValidatedCluster, secret: Option<&Secret>) -> Option<ChildFailure> {
+    let external = valid.spec().postgres.external.as_ref()?;
+    if valid.spec().postgres.provider != PostgresProvider::External {
+        return None;
+    }
+    let failure =
+        |message: String| Some(ChildFailure { kind: "Secret", name: external.secret_name.clone(), message });
+    let Some(secret) = secret else {
+        return failure(
+            "postgres.external.secretName names a Secret that does not exist in the cluster's namespace: the app cannot start".into(),
+        );
+    };
+    let value =
+        |key: &str| secret.data.as_ref()?.get(key).map(|v| String::from_utf8_lossy(&v.0).into_owned());
+    for (key, required) in [(DATABASE_URL_KEY, true), (DATABASE_READ_URL_KEY, false)] {
+        match value(key) {
+            None if required => return failure(format!("the Secret has no {key}: the app cannot start")),
+            None => {}
+            Some(text) => {
+                if let Err(e) = SecretUrl::parse(&text) {
+                    return failure(format!("its {key} is {e}"));
+                }
+            }
+        }
+    }
+    None
 }
 
 pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
@@ -43,12 +105,20 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
     let selector = volume_labels(&valid.cluster);
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &names.namespace);
     let claims = claims.list(&ListParams::default().labels(&selector)).await?.items;
+    let database = match &valid.spec().postgres.external {
+        Some(external) if valid.spec().postgres.provider == PostgresProvider::External => {
+            secrets.get_opt(&external.secret_name).await?
+        }
+        _ => None,
+    };
     let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &names.namespace);
     let owned = crate::builders::owned_selector(&valid.cluster);
-    let templates = statefulsets
-        .list(&ListParams::default().labels(&owned))
-        .await?
-        .items
+    let existing = statefulsets.list(&ListParams::default().labels(&owned)).await?.items;
+    let pod_management = existing
+        .iter()
+        .filter_map(|s| Some((s.metadata.name.clone()?, s.spec.as_ref()?.pod_management_policy.clone()?)))
+        .collect();
+    let templates = existing
         .into_iter()
         .filter_map(|s| {
             let name = s.metadata.name.clone()?;
@@ -56,5 +126,54 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
             Some((name, VolumeTemplate::of(&claim)?))
         })
         .collect();
-    Ok(Read { credentials, tokens, claims, templates })
+    Ok(Read { credentials, tokens, claims, templates, pod_management, database })
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::ByteString;
+
+    use super::*;
+    use crate::builders::tests::{fixture, valid};
+
+    fn external() -> ValidatedCluster {
+        let mut cr = fixture("minimal");
+        cr.spec.postgres = serde_json::from_value(serde_json::json!({
+            "provider": "external", "external": {"secretName": "db"}
+        }))
+        .expect("postgres");
+        valid(&cr)
+    }
+
+    fn secret(pairs: &[(&str, &str)]) -> Secret {
+        Secret {
+            data: Some(
+                pairs.iter().map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec()))).collect(),
+            ),
+            ..Secret::default()
+        }
+    }
+
+    // Issue 13/14: the external database Secret is checked before the app
+    // needs it, and a message about it never carries its password.
+    #[test]
+    fn the_external_database_secret_is_checked_without_showing_it() {
+        let cluster = external();
+        let problem = |s: Option<&Secret>| database_secret_problem(&cluster, s).map(|f| f.message);
+        assert!(problem(None).expect("missing").contains("does not exist"));
+        assert!(problem(Some(&secret(&[]))).expect("no URL").contains("no DATABASE_URL"));
+        let good = secret(&[("DATABASE_URL", "postgres://u:s3cret@db:5432/payrail?sslmode=verify-full")]);
+        assert_eq!(problem(Some(&good)), None, "DATABASE_READ_URL is optional");
+        let bad = secret(&[
+            ("DATABASE_URL", "postgres://u:s3cret@db/x"),
+            ("DATABASE_READ_URL", "s3cret-not-a-url"),
+        ]);
+        let message = problem(Some(&bad)).expect("a bad read URL");
+        assert!(message.contains("DATABASE_READ_URL") && !message.contains("s3cret"), "{message}");
+        assert_eq!(
+            database_secret_problem(&valid(&fixture("minimal")), None),
+            None,
+            "builtin reads no Secret"
+        );
+    }
 }

@@ -57,22 +57,14 @@ pub async fn reconcile(cr: Arc<PaymentCluster>, ctx: Arc<Context>) -> Result<Act
 
 async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     let namespace = cr.namespace().ok_or(Error::NoNamespace)?;
-
     let valid = match validate(cr) {
         Ok(valid) => valid,
-        Err(InvalidSpec(problems)) => {
-            ctx.metrics.invalid_spec();
-            let status = status::compute(cr, &Outcome::Invalid(&problems), cr.status.as_ref(), now());
-            if cr.status.as_ref() != Some(&status) {
-                warn!(problems = ?problems, "invalid spec; waiting for a change");
-                ctx.publish(cr, EventType::Warning, "InvalidSpec", problems.join("; ")).await;
-                patch_status(&ctx.client, cr, &status).await?;
-            }
-            return Ok(Action::await_change());
-        }
+        Err(InvalidSpec(problems)) => return invalid(cr, ctx, &problems).await,
     };
-
     let observed = dereference::read(&ctx.client, &valid).await?;
+    if let Some(message) = dereference::provider_switch(&valid, &observed) {
+        return blocked(cr, ctx, status::PROVIDER_SWITCH, &message).await;
+    }
     let credentials = {
         let mut passwords = ctx.passwords.lock().await;
         builders::credentials::plan(
@@ -84,22 +76,7 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     };
     let credentials: Credentials = match credentials {
         Ok(credentials) => credentials,
-        Err(lost) => {
-            let message = lost.to_string();
-            let status = status::compute(
-                cr,
-                &Outcome::Blocked { reason: status::CREDENTIALS_LOST, message: &message },
-                cr.status.as_ref(),
-                now(),
-            );
-            if cr.status.as_ref() != Some(&status) {
-                warn!(%message, "credentials Secret lost; waiting for it to be restored");
-                ctx.publish(cr, EventType::Warning, status::CREDENTIALS_LOST, message).await;
-                patch_status(&ctx.client, cr, &status).await?;
-            }
-            // The Secret is watched: restoring it wakes this cluster.
-            return Ok(Action::await_change());
-        }
+        Err(lost) => return blocked(cr, ctx, status::CREDENTIALS_LOST, &lost.to_string()).await,
     };
 
     let children = builders::build(&valid, &credentials, &observed.inputs());
@@ -108,11 +85,58 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     applied.failures.extend(expansions.refused.iter().cloned());
     applied.failures.extend(apply::expand(&ctx.client, &namespace, &expansions.grow).await);
     applied.failures.extend(prune::prune(&ctx.client, &valid, &children).await);
+    applied.failures.extend(dereference::database_secret_problem(&valid, observed.database.as_ref()));
 
     if observed.credentials.is_none() && applied.failures.is_empty() {
         let note = format!("created credentials and applied {} objects", applied.objects.len());
         ctx.publish(cr, EventType::Normal, "Created", note).await;
     }
+    let ready = report(cr, ctx, &applied).await?;
+    if !applied.failures.is_empty() {
+        for failure in &applied.failures {
+            warn!(kind = failure.kind, name = %failure.name, message = %failure.message, "not applied");
+        }
+        return Err(Error::ApplyFailed {
+            failed: applied.failures.len(),
+            attempted: children.len() + expansions.grow.len(),
+        });
+    }
+    info!(ready, "reconciled");
+    Ok(Action::requeue(if ready { RESYNC } else { WAITING }))
+}
+
+/// The spec breaks rules the schema cannot state: say so once, and wait
+/// for an edit.
+async fn invalid(cr: &PaymentCluster, ctx: &Context, problems: &[String]) -> Result<Action> {
+    ctx.metrics.invalid_spec();
+    let status = status::compute(cr, &Outcome::Invalid(problems), cr.status.as_ref(), now());
+    if cr.status.as_ref() != Some(&status) {
+        warn!(problems = ?problems, "invalid spec; waiting for a change");
+        ctx.publish(cr, EventType::Warning, "InvalidSpec", problems.join("; ")).await;
+        patch_status(&ctx.client, cr, &status).await?;
+    }
+    Ok(Action::await_change())
+}
+
+/// Something outside the spec must be fixed first (`reason`): the
+/// credentials Secret is gone beside volumes that hold data, or the spec
+/// switched away from the builtin server that holds the data. Apply
+/// nothing, say so, and wait for a change (the Secret is watched:
+/// restoring it wakes this cluster; so does an edit of the spec).
+async fn blocked(cr: &PaymentCluster, ctx: &Context, reason: &str, message: &str) -> Result<Action> {
+    let outcome = Outcome::Blocked { reason, message };
+    let status = status::compute(cr, &outcome, cr.status.as_ref(), now());
+    if cr.status.as_ref() != Some(&status) {
+        warn!(%reason, %message, "blocked; waiting for a change");
+        ctx.publish(cr, EventType::Warning, reason, message.to_owned()).await;
+        patch_status(&ctx.client, cr, &status).await?;
+    }
+    Ok(Action::await_change())
+}
+
+/// Writes the status of an applied cluster when it changed (with an event
+/// when readiness did); returns whether the cluster is ready.
+async fn report(cr: &PaymentCluster, ctx: &Context, applied: &apply::Applied) -> Result<bool> {
     let outcome = Outcome::Applied { objects: &applied.objects, failures: &applied.failures };
     let status = status::compute(cr, &outcome, cr.status.as_ref(), now());
     let ready = status::is_ready(Some(&status));
@@ -125,17 +149,7 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
         }
         patch_status(&ctx.client, cr, &status).await?;
     }
-    if !applied.failures.is_empty() {
-        for failure in &applied.failures {
-            warn!(kind = failure.kind, name = %failure.name, message = %failure.message, "not applied");
-        }
-        return Err(Error::ApplyFailed {
-            failed: applied.failures.len(),
-            attempted: children.len() + expansions.grow.len(),
-        });
-    }
-    info!(ready, "reconciled");
-    Ok(Action::requeue(if ready { RESYNC } else { WAITING }))
+    Ok(ready)
 }
 
 fn now() -> Time {

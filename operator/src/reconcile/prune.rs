@@ -4,7 +4,8 @@
 //! only when it carries the cluster's instance label, the operator's
 //! managed-by label *and* a controller owner reference to this very
 //! `PaymentCluster` (its uid): a lookalike someone else made is never
-//! touched. The credentials Secret and the volumes are never pruned.
+//! touched. The credentials Secret, the volumes and a CloudNativePG
+//! `Cluster` are never pruned.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -22,6 +23,8 @@ use tracing::info;
 
 use super::apply::ChildFailure;
 use crate::builders::{Child, owned_selector};
+use crate::cnpg::{ObjectStore, Pooler, ScheduledBackup};
+use crate::crd::PostgresProvider;
 use crate::validate::ValidatedCluster;
 
 /// Which of the `found` objects of one kind are to be deleted: owned by
@@ -55,6 +58,14 @@ pub async fn prune(client: &Client, valid: &ValidatedCluster, desired: &[Child])
     failures.extend(prune_kind::<Deployment>(client, namespace, valid, desired, &uid).await);
     failures.extend(prune_kind::<PodDisruptionBudget>(client, namespace, valid, desired, &uid).await);
     failures.extend(prune_kind::<NetworkPolicy>(client, namespace, valid, desired, &uid).await);
+    // A backup schedule, its object store or the pooler once the spec drops
+    // them. Only with CNPG in use (without it the kinds do not exist), and
+    // never the CNPG Cluster itself: it holds the data.
+    if valid.spec().postgres.provider == PostgresProvider::Cnpg {
+        failures.extend(prune_kind::<ScheduledBackup>(client, namespace, valid, desired, &uid).await);
+        failures.extend(prune_kind::<Pooler>(client, namespace, valid, desired, &uid).await);
+        failures.extend(prune_kind::<ObjectStore>(client, namespace, valid, desired, &uid).await);
+    }
     failures
 }
 

@@ -127,3 +127,86 @@ fn a_refused_object_is_degraded_and_keeps_its_last_counts() {
     assert_eq!(status.redis, ready.redis, "the Redis counts last seen");
     assert!(is_ready(Some(&status)), "the pods that run are still ready");
 }
+
+/// The minimal fixture with `postgres` replaced, its children as a server
+/// returns them (every pod ready), the CNPG Cluster reporting `conditions`
+/// and `ready` of 3 instances.
+fn with_postgres(
+    postgres: serde_json::Value,
+    conditions: &[(&str, &str, &str)],
+    ready: i32,
+) -> PaymentClusterStatus {
+    let mut cr = fixture("minimal");
+    cr.spec.postgres = serde_json::from_value(postgres).expect("postgres");
+    let children: Vec<Child> = with_readiness(&cr, true)
+        .into_iter()
+        .map(|child| match child {
+            Child::CnpgCluster(mut cluster) => {
+                cluster.status = Some(crate::cnpg::ClusterStatus {
+                    instances: Some(3),
+                    ready_instances: Some(ready),
+                    phase: None,
+                    conditions: conditions
+                        .iter()
+                        .map(|(type_, status, message)| crate::cnpg::ClusterCondition {
+                            type_: (*type_).into(),
+                            status: (*status).into(),
+                            reason: String::new(),
+                            message: (*message).into(),
+                        })
+                        .collect(),
+                });
+                Child::CnpgCluster(cluster)
+            }
+            other => other,
+        })
+        .collect();
+    compute(&cr, &Outcome::Applied { objects: &children, failures: &[] }, None, at(100))
+}
+
+// Issue 13: CNPG's Ready and ContinuousArchiving reach the PaymentCluster
+// as DatabaseReady and BackupsHealthy (a printer column), and its ready
+// instances as the postgres counts.
+#[test]
+fn cnpgs_conditions_are_mirrored() {
+    let backup = serde_json::json!({"provider": "cnpg", "cnpg": {"instances": 3},
+        "backup": {"objectStore": {"bucket": "b", "credentialsSecret": {"name": "s3"}}}});
+    let failing = with_postgres(
+        backup.clone(),
+        &[
+            ("Ready", "True", "Cluster is Ready"),
+            ("ContinuousArchiving", "False", "barman-cloud-wal-archive: exit status 1"),
+        ],
+        3,
+    );
+    assert_eq!(failing.postgres, ComponentStatus::new(3, 3));
+    assert_eq!(condition(&failing, "Ready").status, "True", "backups do not make the stack unready");
+    assert_eq!(condition(&failing, "DatabaseReady").reason, "ClusterReady");
+    let backups = condition(&failing, "BackupsHealthy");
+    assert_eq!((backups.status.as_str(), backups.reason.as_str()), ("False", "ArchivingFailing"));
+    assert!(backups.message.contains("exit status 1"), "{}", backups.message);
+
+    let healthy =
+        with_postgres(backup.clone(), &[("Ready", "True", ""), ("ContinuousArchiving", "True", "")], 3);
+    assert_eq!(condition(&healthy, "BackupsHealthy").status, "True");
+
+    let failover = with_postgres(backup, &[("Ready", "False", "Failing over")], 2);
+    assert_eq!(failover.postgres, ComponentStatus::new(2, 3));
+    assert_eq!(condition(&failover, "Ready").reason, "ComponentsNotReady");
+    assert_eq!(condition(&failover, "DatabaseReady").message, "Failing over");
+    assert_eq!(condition(&failover, "BackupsHealthy").reason, "ArchivingNotReported");
+
+    let no_backup = with_postgres(serde_json::json!({"provider": "cnpg"}), &[("Ready", "True", "")], 3);
+    assert_eq!(condition(&no_backup, "BackupsHealthy").reason, "BackupsNotConfigured");
+}
+
+// Issue 13: an external server has nothing to wait for, and no CNPG
+// conditions; the builtin servers neither.
+#[test]
+fn an_external_server_is_not_waited_for() {
+    let status =
+        with_postgres(serde_json::json!({"provider": "external", "external": {"secretName": "db"}}), &[], 0);
+    assert_eq!(status.postgres.summary, "external");
+    assert_eq!(condition(&status, "Ready").status, "True");
+    assert!(status.conditions.iter().all(|c| c.type_ != "BackupsHealthy" && c.type_ != "DatabaseReady"));
+}

@@ -20,7 +20,7 @@ use crate::fake::{Call, Fake};
 struct Fixed;
 
 impl PasswordSource for Fixed {
-    fn password(&mut self) -> String {
+    fn password(&mut self) -> secrecy::SecretString {
         "fixed-password".into()
     }
 }
@@ -89,6 +89,7 @@ async fn the_first_reconcile_creates_everything() {
             "/api/v1/namespaces/shop/services/mini-redis",
             "/apis/apps/v1/namespaces/shop/statefulsets/mini-redis",
             "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/mini-redis",
+            "/api/v1/namespaces/shop/configmaps/mini-rabbitmq-config",
             "/api/v1/namespaces/shop/services/mini-rabbitmq",
             "/apis/apps/v1/namespaces/shop/statefulsets/mini-rabbitmq",
             "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/mini-rabbitmq",
@@ -498,4 +499,80 @@ async fn fields_the_operator_owns_are_put_back() {
 
     reconcile_once(&fake, &ctx, &mut cr).await;
     assert_eq!(fake.get(&format!("{APPS}/deployments/mini-app")).unwrap()["spec"]["replicas"], 3);
+}
+
+fn cnpg_cluster(backup: bool) -> PaymentCluster {
+    let mut postgres = json!({"provider": "cnpg", "cnpg": {"instances": 3}});
+    if backup {
+        postgres["backup"] = json!({"objectStore": {"bucket": "b", "credentialsSecret": {"name": "s3"}}});
+    }
+    cluster(json!({"postgres": postgres}))
+}
+
+// Issue 13: the cnpg provider applies CloudNativePG's kinds next to the
+// rest, mirrors CNPG's conditions into the status, and prunes a backup
+// schedule and its object store once the spec drops them, never the
+// Cluster that holds the data.
+#[tokio::test]
+async fn a_cnpg_cluster_is_applied_mirrored_and_its_backups_pruned() {
+    let fake = Fake::default();
+    fake.ready.store(true, Ordering::Relaxed);
+    let ctx = context(&fake);
+    let mut cr = cnpg_cluster(true);
+    reconcile(Arc::new(cr.clone()), ctx.clone()).await.unwrap();
+    let calls = fake.take_calls();
+    let applied: Vec<&str> = applies(&calls).iter().map(|c| c.path.as_str()).collect();
+    for path in [
+        "/apis/barmancloud.cnpg.io/v1/namespaces/shop/objectstores/mini-postgres-backups",
+        "/apis/postgresql.cnpg.io/v1/namespaces/shop/clusters/mini-postgres",
+        "/apis/postgresql.cnpg.io/v1/namespaces/shop/scheduledbackups/mini-postgres-backups",
+    ] {
+        assert!(applied.contains(&path), "{path} not in {applied:#?}");
+    }
+    assert!(!applied.iter().any(|p| p.ends_with("/statefulsets/mini-postgres")), "no builtin server");
+    let status = status_patch(&calls).expect("status written");
+    assert_eq!(status.postgres.summary, "3/3");
+    assert_eq!(condition(&status, "DatabaseReady"), ("True".into(), "ClusterReady".into()));
+    assert_eq!(condition(&status, "BackupsHealthy"), ("True".into(), "ContinuousArchiving".into()));
+    cr.status = Some(status);
+
+    // Backups off: their schedule and store go, the Cluster stays.
+    let mut without = cnpg_cluster(false);
+    without.status = cr.status.clone();
+    reconcile(Arc::new(without), ctx).await.unwrap();
+    let calls = fake.take_calls();
+    let deleted: Vec<&str> = calls.iter().filter(|c| c.method == "DELETE").map(|c| c.path.as_str()).collect();
+    assert_eq!(
+        deleted,
+        [
+            "/apis/postgresql.cnpg.io/v1/namespaces/shop/scheduledbackups/mini-postgres-backups",
+            "/apis/barmancloud.cnpg.io/v1/namespaces/shop/objectstores/mini-postgres-backups",
+        ]
+    );
+    assert!(fake.exists("/apis/postgresql.cnpg.io/v1/namespaces/shop/clusters/mini-postgres"));
+    let status = status_patch(&calls).expect("status written");
+    assert_eq!(condition(&status, "BackupsHealthy"), ("False".into(), "BackupsNotConfigured".into()));
+}
+
+// Issue 13: where the CRD is older than the operator (no transition rule),
+// a spec that leaves the builtin server holding the data is refused by the
+// operator: nothing applied, nothing pruned, the reason in the status.
+#[tokio::test]
+async fn leaving_the_builtin_server_with_its_data_is_refused() {
+    let fake = Fake::default();
+    let ctx = context(&fake);
+    reconcile(Arc::new(cluster(json!({}))), ctx.clone()).await.unwrap();
+    assert!(fake.exists("/apis/apps/v1/namespaces/shop/statefulsets/mini-postgres"));
+    fake.take_calls();
+
+    let action = reconcile(Arc::new(cnpg_cluster(false)), ctx).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    let calls = fake.take_calls();
+    assert!(applies(&calls).is_empty(), "nothing applied");
+    assert!(calls.iter().all(|c| c.method != "DELETE"), "nothing pruned");
+    let status = status_patch(&calls).expect("status written");
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").expect("Ready");
+    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "ProviderSwitch"));
+    assert!(ready.message.contains("Moving between providers"), "{}", ready.message);
+    assert!(fake.exists("/apis/apps/v1/namespaces/shop/statefulsets/mini-postgres"));
 }

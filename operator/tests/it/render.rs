@@ -17,6 +17,7 @@ use kube::core::cel::{validate_cel, validate_cel_update};
 use payrail_operator::crd::{PaymentCluster, StorageSpec};
 use payrail_operator::render;
 use payrail_operator::validate::is_quantity;
+use serde::Deserialize;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -88,19 +89,39 @@ fn run(program: &str, args: &[&str]) -> String {
     text
 }
 
+/// The API groups of CloudNativePG and its Barman Cloud plugin: custom
+/// kinds that kubernetes-validate does not know, checked against CNPG's
+/// own schema instead.
+const CNPG_GROUPS: [&str; 2] = ["postgresql.cnpg.io/", "barmancloud.cnpg.io/"];
+
+fn is_cnpg(object: &serde_json::Value) -> bool {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    CNPG_GROUPS.iter().any(|g| api_version.starts_with(g))
+}
+
+/// Every object `payment-operator render` prints for `manifest`.
+fn rendered_objects(manifest: &Path) -> Vec<serde_json::Value> {
+    let text = render::render_file(manifest).unwrap();
+    serde_norway::Deserializer::from_str(&text)
+        .map(|doc| serde_json::Value::deserialize(doc).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
 #[test]
 fn everything_rendered_passes_strict_kubernetes_validation() {
     let dir = std::env::temp_dir().join(format!("payrail-render-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut files = Vec::new();
+    let (mut files, mut objects) = (Vec::new(), 0);
     for manifest in manifests() {
-        let rendered = render::render_file(&manifest).unwrap();
+        let built_in: Vec<_> = rendered_objects(&manifest).into_iter().filter(|o| !is_cnpg(o)).collect();
+        objects += built_in.len();
+        let yaml: String =
+            built_in.iter().map(|o| format!("---\n{}", serde_norway::to_string(o).unwrap())).collect();
         let out = dir.join(manifest.file_name().unwrap());
-        std::fs::write(&out, rendered).unwrap();
+        std::fs::write(&out, yaml).unwrap();
         files.push(out.to_str().unwrap().to_owned());
     }
-    let objects: usize =
-        files.iter().map(|f| std::fs::read_to_string(f).unwrap().matches("\n---\n").count() + 1).sum();
     for version in [kubernetes_version("minimum"), kubernetes_version("newest")] {
         let mut args = vec!["--strict", "--kubernetes-version", version.as_str()];
         args.extend(files.iter().map(String::as_str));
@@ -113,6 +134,60 @@ fn everything_rendered_passes_strict_kubernetes_validation() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs operator/tests/cnpg/validate.mjs (CNPG's schema from npm
+/// `@kubernetes-models/cloudnative-pg`, unknown keys refused) over
+/// `objects`; returns whether it passed, and its report.
+fn cnpg_schema_check(name: &str, objects: &[serde_json::Value]) -> (bool, String) {
+    let checker = root().join("operator/tests/cnpg/validate.mjs");
+    assert!(
+        root().join("operator/tests/cnpg/node_modules/@kubernetes-models/cloudnative-pg").exists(),
+        "CNPG's schema is not installed: run scripts/check-chart, which installs it (npm, pinned)"
+    );
+    let file = std::env::temp_dir().join(format!("payrail-cnpg-{name}-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_string(objects).unwrap()).unwrap();
+    let out = Command::new("node")
+        .args([checker.to_str().unwrap(), file.to_str().unwrap()])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node: {e}"));
+    std::fs::remove_file(file).unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+// Issue 13: the CloudNativePG objects are what CNPG's published schema
+// admits, with no key it does not define, and the cnpg example renders
+// all of them.
+#[test]
+fn cnpg_objects_pass_cnpgs_schema() {
+    let mut kinds = std::collections::BTreeSet::new();
+    for manifest in manifests() {
+        let cnpg: Vec<_> = rendered_objects(&manifest).into_iter().filter(is_cnpg).collect();
+        if cnpg.is_empty() {
+            continue;
+        }
+        kinds.extend(cnpg.iter().map(|o| o["kind"].as_str().unwrap().to_owned()));
+        let (passed, report) = cnpg_schema_check(manifest.file_stem().unwrap().to_str().unwrap(), &cnpg);
+        assert!(passed, "{}:\n{report}", manifest.display());
+        assert_eq!(report.lines().filter(|l| l.starts_with("ok ")).count(), cnpg.len(), "{report}");
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["Cluster", "ObjectStore", "Pooler", "ScheduledBackup"],
+        "examples/paymentcluster-cnpg.yaml renders every CNPG kind"
+    );
+
+    // And the check has teeth: a wrong type, and a key CNPG does not define.
+    let mut cluster = rendered_objects(&root().join("examples/paymentcluster-cnpg.yaml"))
+        .into_iter()
+        .find(|o| o["kind"] == "Cluster")
+        .unwrap();
+    cluster["spec"]["instances"] = serde_json::json!("3");
+    cluster["spec"]["bootstrap"]["initdb"]["ownr"] = serde_json::json!("payrail");
+    let (passed, report) = cnpg_schema_check("bad", &[cluster]);
+    assert!(!passed, "{report}");
+    assert!(report.contains("instances") && report.contains("/spec/bootstrap/initdb/ownr"), "{report}");
 }
 
 #[test]
@@ -149,7 +224,7 @@ fn kubernetes_version(which: &str) -> String {
 }
 
 fn cluster_with(postgres_storage: StorageSpec) -> PaymentCluster {
-    let mut cr: PaymentCluster = serde_yaml::from_str(
+    let mut cr: PaymentCluster = serde_norway::from_str(
         &std::fs::read_to_string(root().join("operator/tests/fixtures/minimal.yaml")).unwrap(),
     )
     .unwrap();
@@ -238,4 +313,86 @@ fn everything_rendered_passes_checkov() {
         .collect();
     assert!(failed.is_empty(), "checkov:\n{}", failed.join("\n"));
     assert!(report["summary"]["passed"].as_u64().unwrap_or(0) > 100, "checkov checked nothing: {report}");
+}
+
+// Issue 14: the CRD's defaults are payment-app's own (payrail-common's
+// `defaults`), so a pod the operator makes runs as payment-app would by
+// default. Read from the generated CRD, as the API server applies them.
+#[test]
+fn the_crds_defaults_are_payment_apps_own() {
+    use payrail_common::defaults;
+    let crd: serde_json::Value = serde_norway::from_str(&render::crd_yaml().unwrap()).unwrap();
+    let app = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["app"]
+        ["properties"];
+    let worker = &app["worker"]["properties"];
+    for (field, default, want) in [
+        ("app.dbPoolSize", &app["dbPoolSize"]["default"], u64::from(defaults::DB_POOL_SIZE)),
+        (
+            "app.shutdownTimeoutSeconds",
+            &app["shutdownTimeoutSeconds"]["default"],
+            defaults::SHUTDOWN_TIMEOUT_SECS,
+        ),
+        ("app.worker.lockPrefetch", &worker["lockPrefetch"]["default"], defaults::LOCK_PREFETCH.into()),
+        ("app.worker.settlePrefetch", &worker["settlePrefetch"]["default"], defaults::SETTLE_PREFETCH.into()),
+        (
+            "app.worker.settleBatchMax",
+            &worker["settleBatchMax"]["default"],
+            defaults::SETTLE_BATCH_MAX.into(),
+        ),
+        ("app.worker.lockTtlMs", &worker["lockTtlMs"]["default"], defaults::LOCK_TTL_MS),
+    ] {
+        assert_eq!(default.as_u64(), Some(want), "{field}: the CRD says {default}, payment-app {want}");
+    }
+}
+
+fn cluster_from(spec: &str) -> PaymentCluster {
+    serde_norway::from_str(&format!(
+        "apiVersion: payrail.dev/v1alpha1\nkind: PaymentCluster\nmetadata: {{name: c, namespace: n}}\nspec: {spec}\n"
+    ))
+    .unwrap()
+}
+
+const BACKUP: &str = "backup: {objectStore: {bucket: b, credentialsSecret: {name: s3}}}";
+
+// Issue 13: a live cluster cannot switch PostgreSQL providers (the data
+// would stay behind); the refusal says how to move instead.
+#[test]
+fn the_crd_refuses_a_provider_switch_with_a_way_to_migrate() {
+    let builtin = cluster_from("{}");
+    let cnpg = cluster_from("{postgres: {provider: cnpg}}");
+    let external = cluster_from("{postgres: {provider: external, external: {secretName: db}}}");
+    for (old, new) in [(&builtin, &cnpg), (&cnpg, &builtin), (&cnpg, &external), (&external, &builtin)] {
+        let refusal = validate_cel_update(new, old).expect_err("a switch is refused").to_string();
+        assert!(refusal.contains("cannot change on a live cluster"), "{refusal}");
+        assert!(refusal.contains("Moving between providers"), "{refusal}");
+    }
+    for same in [&builtin, &cnpg, &external] {
+        assert!(validate_cel_update(same, same).is_ok(), "{:?}", same.spec.postgres.provider);
+    }
+    let more_instances = cluster_from("{postgres: {provider: cnpg, cnpg: {instances: 3}}}");
+    assert!(validate_cel_update(&more_instances, &cnpg).is_ok(), "other edits still pass");
+}
+
+// Issue 13: what each provider needs, and RabbitMQ's sizes, as the API
+// server checks them; the operator's own validation agrees.
+#[test]
+fn the_crd_states_what_each_provider_needs() {
+    for (spec, admitted) in [
+        ("{postgres: {provider: external}}".to_owned(), false),
+        ("{postgres: {provider: external, external: {secretName: db}}}".to_owned(), true),
+        ("{postgres: {external: {secretName: db}}}".to_owned(), false),
+        (format!("{{postgres: {{provider: cnpg, {BACKUP}}}}}"), true),
+        (format!("{{postgres: {{{BACKUP}}}}}"), false),
+        (format!("{{postgres: {{provider: external, external: {{secretName: db}}, {BACKUP}}}}}"), false),
+        ("{postgres: {provider: cnpg, backup: {schedule: '0 2 * * *', objectStore: {bucket: b, credentialsSecret: {name: s}}}}}".to_owned(), false),
+        ("{postgres: {provider: cnpg, backup: {retentionPolicy: 30 days, objectStore: {bucket: b, credentialsSecret: {name: s}}}}}".to_owned(), false),
+        ("{rabbitmq: {replicas: 3}}".to_owned(), true),
+        ("{rabbitmq: {replicas: 2}}".to_owned(), false),
+    ] {
+        let cr = cluster_from(&spec);
+        let cel = validate_cel(&cr);
+        assert_eq!(cel.is_ok(), admitted, "{spec}: {cel:?}");
+        let operator = payrail_operator::validate::validate(&cr);
+        assert_eq!(operator.is_ok(), admitted, "{spec}: the operator says {:?}", operator.err());
+    }
 }

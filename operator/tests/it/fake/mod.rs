@@ -436,6 +436,24 @@ impl Fake {
                     "readyReplicas": if ready { replicas } else { 0 },
                 });
             }
+            // CloudNativePG's Cluster: its instances, Ready, and WAL
+            // archiving when a plugin archives it.
+            Some("Cluster") if object["apiVersion"] == "postgresql.cnpg.io/v1" => {
+                let instances = object["spec"]["instances"].as_i64().unwrap_or(1);
+                let truth = if ready { "True" } else { "False" };
+                let mut conditions =
+                    vec![json!({"type": "Ready", "status": truth, "reason": "", "message": ""})];
+                if object["spec"]["plugins"].as_array().is_some_and(|p| !p.is_empty()) {
+                    conditions.push(
+                        json!({"type": "ContinuousArchiving", "status": truth, "reason": "", "message": ""}),
+                    );
+                }
+                object["status"] = json!({
+                    "instances": instances,
+                    "readyInstances": if ready { instances } else { 0 },
+                    "conditions": conditions,
+                });
+            }
             _ => {}
         }
         object

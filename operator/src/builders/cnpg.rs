@@ -1,0 +1,219 @@
+//! PostgreSQL run by CloudNativePG (`postgres.provider: cnpg`): a CNPG
+//! `Cluster` (primary and streaming replicas with automated failover, the
+//! app's database and owner made by `bootstrap.initdb`, no superuser
+//! access), and when `postgres.backup` is set, continuous WAL archiving and
+//! scheduled base backups to an S3-compatible object store through the
+//! Barman Cloud plugin (an `ObjectStore` and a `ScheduledBackup`), plus
+//! scheduled volume snapshots when asked. An optional PgBouncer `Pooler`
+//! runs in session mode (see [`pooler`]).
+//!
+//! The app connects to CNPG's Services (`<cluster>-rw` for writes, through
+//! the pooler when there is one; `<cluster>-ro` for reads when there are
+//! replicas) as the owner, with the password CNPG generates into its
+//! `<cluster>-app` Secret. No PodDisruptionBudget or NetworkPolicy is made
+//! for the database: CNPG makes its own budgets, and its pods carry CNPG's
+//! labels, not payrail's. The `Cluster` itself holds the data: it is never
+//! pruned, and outlives its PaymentCluster unless `deleteVolumesOnDelete`.
+
+use std::collections::BTreeMap;
+
+use super::{Child, Component, Names, meta, postgres};
+use crate::cnpg::{
+    Affinity, BARMAN_CLOUD_PLUGIN, BackupConfiguration, BackupPluginConfiguration, BarmanObjectStore,
+    Bootstrap, Cluster, ClusterSpec, Compression, InitDb, LocalObjectReference, ObjectStore, ObjectStoreSpec,
+    PgBouncer, Plugin, Pooler, PoolerSpec, PostgresConfiguration, S3Credentials, ScheduledBackup,
+    ScheduledBackupSpec, SecretKeySelector, Storage, VolumeSnapshotConfiguration,
+};
+use crate::crd::{AntiAffinity, BackupSpec};
+use crate::validate::ValidatedCluster;
+
+/// The key of the app's password in CNPG's `<cluster>-app` Secret.
+pub const APP_SECRET_PASSWORD: &str = "password";
+
+/// CNPG's `<cluster>-app` Secret: the owner's name and generated password.
+pub fn app_secret(names: &Names) -> String {
+    format!("{}-app", names.postgres())
+}
+
+/// The Service the app writes through: the pooler's, or CNPG's `-rw`.
+pub fn write_service(valid: &ValidatedCluster) -> String {
+    let names = &valid.names;
+    if valid.spec().postgres.cnpg.pooler.is_some() {
+        names.postgres_pooler()
+    } else {
+        format!("{}-rw", names.postgres())
+    }
+}
+
+/// The Service the app reads through, when the cluster has replicas: `-ro`
+/// has no endpoints without one.
+pub fn read_service(valid: &ValidatedCluster) -> Option<String> {
+    (valid.spec().postgres.cnpg.instances > 1).then(|| format!("{}-ro", valid.names.postgres()))
+}
+
+pub fn children(valid: &ValidatedCluster) -> Vec<Child> {
+    let mut children = Vec::new();
+    if let Some(backup) = &valid.spec().postgres.backup {
+        children.push(object_store(valid, backup));
+    }
+    children.push(cluster(valid));
+    if let Some(backup) = &valid.spec().postgres.backup {
+        children.push(scheduled_backup(valid, backup));
+        if backup.volume_snapshot.is_some() {
+            children.push(scheduled_snapshot(valid, backup));
+        }
+    }
+    if valid.spec().postgres.cnpg.pooler.is_some() {
+        children.push(pooler(valid));
+    }
+    children
+}
+
+/// The CNPG `Cluster`.
+pub fn cluster(valid: &ValidatedCluster) -> Child {
+    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().postgres);
+    let parameters =
+        BTreeMap::from([("max_connections".to_owned(), valid.connections.max_connections.to_string())]);
+    let anti_affinity = match cr.spec.anti_affinity {
+        AntiAffinity::Required => "required",
+        AntiAffinity::Preferred => "preferred",
+    };
+    let backup = spec.backup.as_ref();
+    // Deleting a CNPG Cluster deletes its volumes: like the builtin
+    // servers' volumes, it outlives the PaymentCluster unless the spec asks
+    // otherwise, so it is owned (and deleted with it) only then.
+    let mut metadata = meta(cr, names.postgres(), Component::PostgresPrimary);
+    if !cr.spec.delete_volumes_on_delete {
+        metadata.owner_references = None;
+    }
+    Child::CnpgCluster(Box::new(Cluster {
+        metadata,
+        spec: ClusterSpec {
+            instances: spec.cnpg.instances,
+            image_name: spec.cnpg.image_name.clone(),
+            enable_superuser_access: Some(false),
+            bootstrap: Some(Bootstrap {
+                initdb: Some(InitDb { database: postgres::DATABASE.into(), owner: postgres::USER.into() }),
+            }),
+            storage: Some(Storage {
+                size: spec.storage.size.clone(),
+                storage_class: spec.storage.storage_class.clone(),
+            }),
+            resources: Some(spec.resources.clone()),
+            postgresql: Some(PostgresConfiguration { parameters }),
+            affinity: Some(Affinity {
+                enable_pod_anti_affinity: Some(true),
+                topology_key: Some("kubernetes.io/hostname".into()),
+                pod_anti_affinity_type: Some(anti_affinity.into()),
+            }),
+            plugins: backup
+                .map(|_| {
+                    vec![Plugin {
+                        name: BARMAN_CLOUD_PLUGIN.into(),
+                        is_wal_archiver: Some(true),
+                        parameters: [("barmanObjectName".to_owned(), names.postgres_backups())].into(),
+                    }]
+                })
+                .unwrap_or_default(),
+            backup: backup.and_then(|b| b.volume_snapshot.as_ref()).map(|snapshot| BackupConfiguration {
+                volume_snapshot: Some(VolumeSnapshotConfiguration {
+                    class_name: snapshot.class_name.clone(),
+                    online: Some(true),
+                }),
+            }),
+        },
+        status: None,
+    }))
+}
+
+/// The object store the plugin archives WAL and base backups to, with
+/// the retention that prunes them.
+fn object_store(valid: &ValidatedCluster, backup: &BackupSpec) -> Child {
+    let (cr, names) = (&valid.cluster, &valid.names);
+    let store = &backup.object_store;
+    let key = |key: &str| SecretKeySelector { name: store.credentials_secret.name.clone(), key: key.into() };
+    let path = store.path.as_deref().unwrap_or_default().trim_matches('/');
+    let destination_path = if path.is_empty() {
+        format!("s3://{}/", store.bucket)
+    } else {
+        format!("s3://{}/{path}/", store.bucket)
+    };
+    Child::ObjectStore(Box::new(ObjectStore {
+        metadata: meta(cr, names.postgres_backups(), Component::PostgresPrimary),
+        spec: ObjectStoreSpec {
+            configuration: BarmanObjectStore {
+                destination_path,
+                endpoint_url: store.endpoint_url.clone(),
+                s3_credentials: Some(S3Credentials {
+                    access_key_id: key(&store.credentials_secret.access_key_id_key),
+                    secret_access_key: key(&store.credentials_secret.secret_access_key_key),
+                    region: store.credentials_secret.region_key.as_deref().map(key),
+                }),
+                // WAL is small and many: compress it; base backups too.
+                wal: Some(Compression { compression: Some("gzip".into()) }),
+                data: Some(Compression { compression: Some("gzip".into()) }),
+            },
+            retention_policy: Some(backup.retention_policy.clone()),
+        },
+    }))
+}
+
+fn scheduled(valid: &ValidatedCluster, name: String, schedule: &str, method: &str) -> ScheduledBackup {
+    let (cr, names) = (&valid.cluster, &valid.names);
+    ScheduledBackup {
+        metadata: meta(cr, name, Component::PostgresPrimary),
+        spec: ScheduledBackupSpec {
+            schedule: schedule.to_owned(),
+            cluster: LocalObjectReference { name: names.postgres() },
+            backup_owner_reference: Some("self".into()),
+            method: Some(method.into()),
+            plugin_configuration: (method == "plugin")
+                .then(|| BackupPluginConfiguration { name: BARMAN_CLOUD_PLUGIN.into() }),
+            // The first base backup at once: WAL archiving alone cannot
+            // restore anything until one exists.
+            immediate: Some(true),
+        },
+    }
+}
+
+/// Base backups to the object store, on the spec's schedule.
+fn scheduled_backup(valid: &ValidatedCluster, backup: &BackupSpec) -> Child {
+    let name = valid.names.postgres_backups();
+    Child::ScheduledBackup(Box::new(scheduled(valid, name, &backup.schedule, "plugin")))
+}
+
+/// Volume snapshots of the instances' volumes, on their own schedule.
+fn scheduled_snapshot(valid: &ValidatedCluster, backup: &BackupSpec) -> Child {
+    let schedule = backup.volume_snapshot.as_ref().map_or(backup.schedule.as_str(), |s| s.schedule.as_str());
+    let name = format!("{}-snapshots", valid.names.postgres());
+    Child::ScheduledBackup(Box::new(scheduled(valid, name, schedule, "volumeSnapshot")))
+}
+
+/// PgBouncer in **session** mode in front of the primary. Transaction mode
+/// would hand a server connection to another client after every
+/// transaction, and payment-app relies on what lives in a session: the
+/// statement refresher holds a session advisory lock
+/// (`pg_try_advisory_lock`) for as long as it refreshes, and sqlx keeps
+/// prepared statements per connection. In session mode a client keeps its
+/// server connection until it disconnects, so both work; what the pooler
+/// still gives is one stable endpoint across failovers and a queue, rather
+/// than a refusal, when connections exceed the pool.
+fn pooler(valid: &ValidatedCluster) -> Child {
+    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().postgres);
+    let instances = spec.cnpg.pooler.as_ref().map_or(2, |p| p.instances);
+    let app = valid.connections.app_connections();
+    let parameters = BTreeMap::from([
+        // Every app connection gets a server connection (session mode).
+        ("default_pool_size".to_owned(), app.to_string()),
+        ("max_client_conn".to_owned(), (app + crate::validate::RESERVED_CONNECTIONS).to_string()),
+    ]);
+    Child::Pooler(Box::new(Pooler {
+        metadata: meta(cr, names.postgres_pooler(), Component::PostgresPrimary),
+        spec: PoolerSpec {
+            cluster: LocalObjectReference { name: names.postgres() },
+            instances: Some(instances),
+            type_: Some("rw".into()),
+            pgbouncer: PgBouncer { pool_mode: Some("session".into()), parameters },
+        },
+    }))
+}
