@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::domain::{AccountId, Amount, EventId, FailureReason, NewPayment, PaymentId, PaymentStatus};
 use crate::error::{Error, Result};
-use crate::messages::PaymentRoute;
 use crate::events::PaymentView;
+use crate::messages::PaymentRoute;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
@@ -228,7 +228,7 @@ pub async fn mark_dead_lettered(primary: &PgPool, ids: &[PaymentId]) -> Result<(
     let ids: Vec<_> = ids.iter().map(|id| id.as_uuid()).collect();
     sqlx::query!(
         "UPDATE payments SET dead_lettered_at = now() WHERE id = ANY($1) AND status = 'pending'",
-        &ids as &[uuid::Uuid],
+        &ids as &[Uuid],
     )
     .execute(primary)
     .await?;
@@ -241,7 +241,7 @@ pub async fn clear_dead_lettered(primary: &PgPool, ids: &[PaymentId]) -> Result<
     let ids: Vec<_> = ids.iter().map(|id| id.as_uuid()).collect();
     sqlx::query!(
         "UPDATE payments SET dead_lettered_at = NULL WHERE id = ANY($1) AND status = 'pending'",
-        &ids as &[uuid::Uuid]
+        &ids as &[Uuid]
     )
     .execute(primary)
     .await?;
@@ -256,7 +256,7 @@ pub async fn routes(pool: &PgPool, ids: &[PaymentId]) -> Result<Vec<PaymentRoute
         r#"SELECT id AS "payment_id: PaymentId", from_account AS "from_account: AccountId",
                   to_account AS "to_account: AccountId"
            FROM payments WHERE id = ANY($1)"#,
-        &ids as &[uuid::Uuid],
+        &ids as &[Uuid],
     )
     .fetch_all(pool)
     .await?;
