@@ -24,3 +24,18 @@ pub const DB_POOL_SIZE: u32 = 16;
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 /// The port payment-app's HTTP API listens on.
 pub const HTTP_PORT: u16 = 8080;
+/// Requests per second each API token may make, sustained.
+pub const API_RATE_PER_SEC: u32 = 10_000;
+/// Requests each API token may make at once above its sustained rate.
+pub const API_RATE_BURST: u32 = 20_000;
+/// Longest a payment waits for an account row another session holds, in
+/// milliseconds.
+pub const INTAKE_LOCK_TIMEOUT_MS: u64 = 1_000;
+/// Largest initial balance an account may be opened with.
+pub const MAX_ACCOUNT_ISSUANCE: &str = "1000000000.00";
+/// Most money issued in all.
+pub const MAX_TOTAL_ISSUANCE: &str = "100000000000000.00";
+/// Most webhook endpoints.
+pub const WEBHOOK_MAX_ENDPOINTS: u16 = 16;
+/// Longest one webhook delivery may take, in milliseconds.
+pub const WEBHOOK_TIMEOUT_MS: u64 = 10_000;

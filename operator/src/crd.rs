@@ -127,6 +127,13 @@ pub struct AppSpec {
     /// When absent, the operator generates a token into `<name>-credentials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_tokens_secret: Option<SecretKeyRef>,
+    /// Per-token and issuance limits. A token's scopes are written with the token in the
+    /// tokens Secret (`TOKEN=read+pay`), never here.
+    #[serde(default)]
+    pub limits: AppLimits,
+    /// Webhook delivery settings.
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
     /// `text` or `json`.
     #[serde(default = "default_log_format")]
     #[x_kube(validation = Rule::new("self == 'text' || self == 'json'").message("logFormat is text or json"))]
@@ -140,6 +147,59 @@ pub struct SecretKeyRef {
     pub name: String,
     #[serde(default = "default_tokens_key")]
     pub key: String,
+}
+
+/// Limits on what API clients may do, passed to payment-app as its environment.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AppLimits {
+    /// Requests per second each API token may make, sustained (`API_RATE_PER_SEC`).
+    #[serde(default = "default_api_rate_per_sec")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub api_rate_per_sec: i32,
+    /// Requests each token may make at once above its rate (`API_RATE_BURST`).
+    #[serde(default = "default_api_rate_burst")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub api_rate_burst: i32,
+    /// Most requests one token may have in flight (`HTTP_MAX_IN_FLIGHT_PER_TOKEN`); by default
+    /// all the slots with one token, three quarters with several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub max_in_flight_per_token: Option<i32>,
+    /// Largest initial balance an account may be opened with (`MAX_ACCOUNT_ISSUANCE`).
+    #[serde(default = "default_max_account_issuance")]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+([.][0-9]{1,2})?$')").message("an amount like 1000.00"))]
+    pub max_account_issuance: String,
+    /// Most money issued in all (`MAX_TOTAL_ISSUANCE`).
+    #[serde(default = "default_max_total_issuance")]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+([.][0-9]{1,2})?$')").message("an amount like 1000.00"))]
+    pub max_total_issuance: String,
+    /// Longest a payment waits for a locked account row, in milliseconds
+    /// (`INTAKE_LOCK_TIMEOUT_MS`).
+    #[serde(default = "default_intake_lock_timeout_ms")]
+    #[schemars(range(min = 1, max = 60000))]
+    pub intake_lock_timeout_ms: i32,
+}
+
+/// Webhook delivery settings, passed to payment-app as its environment.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSettings {
+    /// Accept `http://` endpoint URLs (`WEBHOOK_ALLOW_HTTP`).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Deliver to private, loopback and link-local addresses, such as receivers inside the
+    /// cluster (`WEBHOOK_ALLOW_PRIVATE`).
+    #[serde(default)]
+    pub allow_private: bool,
+    /// Most webhook endpoints (`WEBHOOK_MAX_ENDPOINTS`).
+    #[serde(default = "default_webhook_max_endpoints")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_endpoints: i32,
+    /// Longest one delivery may take, in milliseconds (`WEBHOOK_TIMEOUT_MS`).
+    #[serde(default = "default_webhook_timeout_ms")]
+    #[schemars(range(min = 100, max = 600000))]
+    pub timeout_ms: i32,
 }
 
 /// Worker tuning, passed to payment-app as its environment.
@@ -412,6 +472,27 @@ fn default_postgres_resources() -> ResourceRequirements {
 const _: () = assert!(defaults::DB_POOL_SIZE <= i32::MAX as u32);
 const _: () = assert!(defaults::SHUTDOWN_TIMEOUT_SECS <= i32::MAX as u64);
 const _: () = assert!(defaults::LOCK_TTL_MS <= i32::MAX as u64);
+fn default_api_rate_per_sec() -> i32 {
+    defaults::API_RATE_PER_SEC as i32
+}
+fn default_api_rate_burst() -> i32 {
+    defaults::API_RATE_BURST as i32
+}
+fn default_max_account_issuance() -> String {
+    defaults::MAX_ACCOUNT_ISSUANCE.to_owned()
+}
+fn default_max_total_issuance() -> String {
+    defaults::MAX_TOTAL_ISSUANCE.to_owned()
+}
+fn default_intake_lock_timeout_ms() -> i32 {
+    defaults::INTAKE_LOCK_TIMEOUT_MS as i32
+}
+fn default_webhook_max_endpoints() -> i32 {
+    defaults::WEBHOOK_MAX_ENDPOINTS.into()
+}
+fn default_webhook_timeout_ms() -> i32 {
+    defaults::WEBHOOK_TIMEOUT_MS as i32
+}
 fn default_db_pool_size() -> i32 {
     defaults::DB_POOL_SIZE as i32
 }
@@ -510,7 +591,22 @@ impl Default for AppSpec {
             db_pool_size: default_db_pool_size(),
             shutdown_timeout_seconds: default_shutdown_timeout_seconds(),
             api_tokens_secret: None,
+            limits: AppLimits::default(),
+            webhooks: WebhookSettings::default(),
             log_format: default_log_format(),
+        }
+    }
+}
+
+impl Default for AppLimits {
+    fn default() -> Self {
+        AppLimits {
+            api_rate_per_sec: default_api_rate_per_sec(),
+            api_rate_burst: default_api_rate_burst(),
+            max_in_flight_per_token: None,
+            max_account_issuance: default_max_account_issuance(),
+            max_total_issuance: default_max_total_issuance(),
+            intake_lock_timeout_ms: default_intake_lock_timeout_ms(),
         }
     }
 }

@@ -372,10 +372,10 @@ pub struct WebhookArgs {
     #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE")]
     pub webhook_allow_private: bool,
     /// Most webhook endpoints registered at once.
-    #[arg(long, env = "WEBHOOK_MAX_ENDPOINTS", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, env = "WEBHOOK_MAX_ENDPOINTS", default_value_t = defaults::WEBHOOK_MAX_ENDPOINTS, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub webhook_max_endpoints: u16,
     /// Longest one delivery attempt may take before it counts as failed, in milliseconds.
-    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value_t = defaults::WEBHOOK_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub webhook_timeout_ms: u64,
     /// Delays before each retry of a failed delivery, comma-separated, with units ms, s, m, h, d
     /// (each with ±20% jitter); after the last the delivery is given up.
@@ -460,10 +460,10 @@ pub struct HttpArgs {
     #[arg(long, env = "API_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub api_tokens: Vec<String>,
     /// Requests per second each token may make, sustained; more are answered 429 `rate_limited`.
-    #[arg(long, env = "API_RATE_PER_SEC", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "API_RATE_PER_SEC", default_value_t = defaults::API_RATE_PER_SEC, value_parser = clap::value_parser!(u32).range(1..))]
     pub api_rate_per_sec: u32,
     /// Requests each token may make at once above its sustained rate.
-    #[arg(long, env = "API_RATE_BURST", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "API_RATE_BURST", default_value_t = defaults::API_RATE_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub api_rate_burst: u32,
     /// Most requests one token may have in flight [default: HTTP_MAX_IN_FLIGHT with one token,
     /// three quarters of it with several, so no one client takes every slot].
@@ -526,11 +526,11 @@ impl HttpArgs {
 pub struct IssuanceArgs {
     /// Largest initial balance an account may be opened with; more is refused with 422
     /// `issuance_limit_exceeded`.
-    #[arg(long, env = "MAX_ACCOUNT_ISSUANCE", default_value = "1000000000.00")]
+    #[arg(long, env = "MAX_ACCOUNT_ISSUANCE", default_value = defaults::MAX_ACCOUNT_ISSUANCE)]
     pub max_account_issuance: Amount,
     /// Most money issued in all, over every account ever opened; an opening that would pass it is
     /// refused with 422 `issuance_limit_exceeded`.
-    #[arg(long, env = "MAX_TOTAL_ISSUANCE", default_value = "100000000000000.00")]
+    #[arg(long, env = "MAX_TOTAL_ISSUANCE", default_value = defaults::MAX_TOTAL_ISSUANCE)]
     pub max_total_issuance: Amount,
 }
 
@@ -554,7 +554,7 @@ pub struct IntakeArgs {
     /// Longest a payment waits for an account row another session holds, in milliseconds; then it
     /// is refused with 503 `account_busy` and nothing is recorded. Payments on other accounts never
     /// wait behind it.
-    #[arg(long, env = "INTAKE_LOCK_TIMEOUT_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    #[arg(long, env = "INTAKE_LOCK_TIMEOUT_MS", default_value_t = defaults::INTAKE_LOCK_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub intake_lock_timeout_ms: u64,
 }
 

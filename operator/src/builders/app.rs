@@ -20,7 +20,7 @@ use super::{
     CONFIG_CHECKSUM, Child, Component, checksum, cnpg, disruption_budget, labels, meta, postgres, rabbitmq,
     redis, security, selector, selector_labels,
 };
-use crate::crd::PostgresProvider;
+use crate::crd::{AppLimits, PostgresProvider, WebhookSettings};
 use crate::validate::{APP_SURGE, ValidatedCluster};
 
 /// payment-app's own default port: its `HTTP_ADDR` is set to it.
@@ -85,7 +85,34 @@ pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
         plain("LOCK_TTL_MS", spec.worker.lock_ttl_ms.to_string()),
         plain("SHUTDOWN_TIMEOUT_SECS", spec.shutdown_timeout_seconds.to_string()),
     ]);
+    env.extend(limits_env(&spec.limits));
+    env.extend(webhooks_env(&spec.webhooks));
     env
+}
+
+/// Per-token and issuance limits. Scopes travel with the tokens, in the
+/// tokens Secret.
+fn limits_env(limits: &AppLimits) -> Vec<EnvVar> {
+    let mut env = vec![
+        plain("API_RATE_PER_SEC", limits.api_rate_per_sec.to_string()),
+        plain("API_RATE_BURST", limits.api_rate_burst.to_string()),
+        plain("MAX_ACCOUNT_ISSUANCE", limits.max_account_issuance.clone()),
+        plain("MAX_TOTAL_ISSUANCE", limits.max_total_issuance.clone()),
+        plain("INTAKE_LOCK_TIMEOUT_MS", limits.intake_lock_timeout_ms.to_string()),
+    ];
+    if let Some(share) = limits.max_in_flight_per_token {
+        env.push(plain("HTTP_MAX_IN_FLIGHT_PER_TOKEN", share.to_string()));
+    }
+    env
+}
+
+fn webhooks_env(webhooks: &WebhookSettings) -> Vec<EnvVar> {
+    vec![
+        plain("WEBHOOK_ALLOW_HTTP", webhooks.allow_http.to_string()),
+        plain("WEBHOOK_ALLOW_PRIVATE", webhooks.allow_private.to_string()),
+        plain("WEBHOOK_MAX_ENDPOINTS", webhooks.max_endpoints.to_string()),
+        plain("WEBHOOK_TIMEOUT_MS", webhooks.timeout_ms.to_string()),
+    ]
 }
 
 /// Where the app finds PostgreSQL, by provider: the password (first in

@@ -181,8 +181,14 @@ fn the_app_is_wired_to_each_service() {
         ("mini-credentials", credentials::API_TOKENS)
     );
     // Unset tuning gets payment-app's own defaults.
-    for (name, default) in [("LOCK_PREFETCH", "1024"), ("SETTLE_PREFETCH", "64"), ("SETTLE_BATCH_MAX", "16")]
-    {
+    for (name, default) in [
+        ("LOCK_PREFETCH", "1024"),
+        ("SETTLE_PREFETCH", "64"),
+        ("SETTLE_BATCH_MAX", "16"),
+        ("API_RATE_PER_SEC", "10000"),
+        ("MAX_ACCOUNT_ISSUANCE", "1000000000.00"),
+        ("WEBHOOK_ALLOW_PRIVATE", "false"),
+    ] {
         assert_eq!(env_value(&env, name).as_deref(), Some(default), "{name}");
     }
 }
@@ -198,6 +204,20 @@ fn the_full_fixture_changes_what_it_says() {
     assert_eq!(env_value(&env, "REDIS_URLS").expect("urls").split(',').count(), 5);
     assert_eq!(env_value(&env, "LOG_FORMAT").as_deref(), Some("text"));
     assert_eq!(env_value(&env, "SETTLE_BATCH_MAX").as_deref(), Some("200"));
+    for (name, value) in [
+        ("API_RATE_PER_SEC", "500"),
+        ("API_RATE_BURST", "800"),
+        ("HTTP_MAX_IN_FLIGHT_PER_TOKEN", "64"),
+        ("MAX_ACCOUNT_ISSUANCE", "5000.00"),
+        ("MAX_TOTAL_ISSUANCE", "1000000"),
+        ("INTAKE_LOCK_TIMEOUT_MS", "250"),
+        ("WEBHOOK_ALLOW_HTTP", "true"),
+        ("WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("WEBHOOK_MAX_ENDPOINTS", "4"),
+        ("WEBHOOK_TIMEOUT_MS", "3000"),
+    ] {
+        assert_eq!(env_value(&env, name).as_deref(), Some(value), "{name}");
+    }
     let tokens =
         env.iter().find(|e| e.name == "API_TOKENS").and_then(|e| e.value_from.clone()).expect("tokens");
     let selector = tokens.secret_key_ref.expect("secret");
