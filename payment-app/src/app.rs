@@ -36,8 +36,13 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::Worker(WorkerCommand::Lock(args)) => run_lock_worker(args, shutdown).await?,
         Command::Worker(WorkerCommand::Settle(args)) => run_settle_worker(args, shutdown).await?,
         Command::Migrate(args) => {
-            migrate(&args.db).await?;
+            let db = migrate(&args.db).await?;
             info!("migrations applied");
+            if let Some(role) = &args.app_role {
+                db::grant_app_role(&db.primary, role, args.app_role_password.as_ref()).await?;
+                info!(role, "app role granted what payment-app needs");
+            }
+            db.close().await;
         }
         Command::Audit(args) => return Ok(run_audit(args).await),
         Command::DeadLetters(command) => run_dead_letters(command).await?,
@@ -52,6 +57,16 @@ async fn migrate(args: &DatabaseArgs) -> Result<Db> {
     let db = Db::connect(&args.config()).await?;
     db::migrate(&db.primary).await?;
     Ok(db)
+}
+
+/// A superuser can do anything to the ledger, its guards included: say so
+/// at start, since nothing else will.
+async fn warn_if_superuser(db: &Db) {
+    if db::is_superuser(&db.primary).await.unwrap_or(false) {
+        warn!(
+            "connected to PostgreSQL as a superuser: run payment-app as a role of its own (payment-app migrate --app-role)"
+        );
+    }
 }
 
 /// The API's state, and the intake's grouper, which must run beside it.
@@ -123,6 +138,7 @@ fn spawn_settle_side(
 async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
     let db =
         if args.skip_migrations { Db::connect(&args.db.config()).await? } else { migrate(&args.db).await? };
+    warn_if_superuser(&db).await;
     let broker = Broker::connect(&args.broker.config(), "payrail-all").await?;
     let lock = AccountLock::new(&args.redis.lock_config())?;
     let publisher = Publisher::new(&broker);
@@ -152,6 +168,7 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
 
 async fn run_api(args: ApiArgs, shutdown: CancellationToken) -> Result<()> {
     let db = Db::connect(&args.db.config()).await?;
+    warn_if_superuser(&db).await;
     let broker = Broker::connect(&args.broker.config(), "payrail-api").await?;
     let publisher = Publisher::new(&broker);
     let (state, grouper) =
@@ -179,6 +196,7 @@ async fn run_lock_worker(args: LockWorkerArgs, shutdown: CancellationToken) -> R
 
 async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) -> Result<()> {
     let db = Db::connect(&args.db.config()).await?;
+    warn_if_superuser(&db).await;
     let broker = Broker::connect(&args.broker.config(), "payrail-settle-worker").await?;
     let publisher = Publisher::new(&broker);
     let worker = SettleWorker {
@@ -283,7 +301,7 @@ fn print_report<T: serde::Serialize>(json: bool, report: &T, text: impl FnOnce(&
 async fn run_audit(args: AuditArgs) -> ExitCode {
     let max_pending_age = Duration::from_secs(args.max_pending_age_secs);
     let report = match Db::connect(&args.db.config()).await {
-        Ok(db) => audit::run(&db.primary, max_pending_age).await,
+        Ok(db) => audit::run(&db.primary, max_pending_age, args.app_role.as_deref()).await,
         Err(e) => Err(e),
     };
     match report {

@@ -32,7 +32,9 @@ pub struct Report {
 
 /// Runs every check. Reads the primary: an audit of a lagging replica would
 /// report the lag, not the ledger.
-pub async fn run(primary: &PgPool, max_pending_age: Duration) -> Result<Report> {
+/// With `app_role`, also checks that the role payment-app connects as holds
+/// no more than it needs.
+pub async fn run(primary: &PgPool, max_pending_age: Duration, app_role: Option<&str>) -> Result<Report> {
     let negative = db::audit::negative_balances(primary).await?;
     let off_ledger = db::audit::balances_off_ledger(primary).await?;
     let money = db::audit::money_totals(primary).await?;
@@ -40,8 +42,12 @@ pub async fn run(primary: &PgPool, max_pending_age: Duration) -> Result<Report> 
     let stuck = db::audit::stuck_pending(primary, max_pending_age).await?;
     let guards = db::audit::missing_guards(primary).await?;
     let payments = db::audit::payment_counts(primary).await?;
+    let role = match app_role {
+        Some(role) => Some((role, db::audit::app_role_excess(primary, role).await?)),
+        None => None,
+    };
 
-    let checks = vec![
+    let mut checks = vec![
         from_violations("no_negative_balance", negative, "accounts with a negative balance"),
         from_violations(
             "balances_match_ledger",
@@ -82,6 +88,13 @@ pub async fn run(primary: &PgPool, max_pending_age: Duration) -> Result<Report> 
             &format!("payments pending for longer than {}s", max_pending_age.as_secs()),
         ),
     ];
+    if let Some((role, excess)) = role {
+        checks.push(from_violations(
+            "app_role_least_privilege",
+            excess,
+            &format!("rights of app role {role} beyond what payment-app needs"),
+        ));
+    }
     Ok(Report { ok: checks.iter().all(|c| c.ok), checks, payments })
 }
 

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use payrail_common::SecretUrl;
 use payrail_common::defaults;
 use payrail_common::telemetry::LogFormat;
+use secrecy::SecretString;
 
 use crate::api::ServeLimits;
 use crate::api::auth::TokenLimits;
@@ -254,6 +255,15 @@ pub struct SettleWorkerArgs {
 pub struct MigrateArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
+    /// The role payment-app connects as, apart from the one applying migrations: granted what the
+    /// app does and nothing more (no schema changes, no UPDATE or DELETE of ledger entries, no
+    /// DELETE of payments), on every run. Refused if it is a superuser or this same role.
+    #[arg(long, env = "DB_APP_ROLE")]
+    pub app_role: Option<String>,
+    /// Create the app role if missing and set this password on it (needs CREATEROLE); without it
+    /// the role must exist already.
+    #[arg(long, env = "DB_APP_PASSWORD", hide_env_values = true, requires = "app_role")]
+    pub app_role_password: Option<SecretString>,
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +276,9 @@ pub struct AuditArgs {
     /// A payment pending for longer than this many seconds counts as stuck.
     #[arg(long, env = "AUDIT_MAX_PENDING_AGE_SECS", default_value_t = 60)]
     pub max_pending_age_secs: u64,
+    /// Also check that this role, the one payment-app connects as, holds no more than it needs.
+    #[arg(long, env = "DB_APP_ROLE")]
+    pub app_role: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::credentials::{API_TOKENS, POSTGRES_PASSWORD, RABBITMQ_PASSWORD, REDIS_PASSWORD};
+use super::credentials::{API_TOKENS, APP_DB_PASSWORD, POSTGRES_PASSWORD, RABBITMQ_PASSWORD, REDIS_PASSWORD};
 use super::{
     CONFIG_CHECKSUM, Child, Component, checksum, cnpg, disruption_budget, labels, meta, postgres, rabbitmq,
     redis, security, selector, selector_labels,
@@ -115,6 +115,23 @@ fn webhooks_env(webhooks: &WebhookSettings) -> Vec<EnvVar> {
     ]
 }
 
+/// The migrate init container's environment: the app's, except that with
+/// the builtin PostgreSQL it connects as the owner and makes the app's
+/// role (`DB_APP_ROLE`, with its password) before the app starts.
+fn migrate_env(valid: &ValidatedCluster) -> Vec<EnvVar> {
+    let mut env = env(valid);
+    if valid.spec().postgres.provider != PostgresProvider::Builtin {
+        return env;
+    }
+    let names = &valid.names;
+    env.retain(|e| e.name != "DATABASE_URL" && e.name != "DATABASE_READ_URL");
+    // The owner's password first: it is expanded into the URL.
+    env.insert(0, secret_env("POSTGRES_PASSWORD", &names.credentials(), POSTGRES_PASSWORD));
+    env.push(plain("DATABASE_URL", postgres::url(names, &names.postgres())));
+    env.push(plain("DB_APP_ROLE", postgres::APP_USER));
+    env
+}
+
 /// Where the app finds PostgreSQL, by provider: the password (first in
 /// the environment: it is expanded into the URLs), then `DATABASE_URL`
 /// and, when there is a replica, `DATABASE_READ_URL`; for an external
@@ -123,12 +140,14 @@ fn webhooks_env(webhooks: &WebhookSettings) -> Vec<EnvVar> {
 fn database_env(valid: &ValidatedCluster) -> (Option<EnvVar>, Vec<EnvVar>) {
     let (names, spec) = (&valid.names, &valid.spec().postgres);
     match spec.provider {
+        // The app connects as a role of its own, which the migrate init
+        // container (connecting as the owner) creates and grants.
         PostgresProvider::Builtin => {
-            let mut urls = vec![plain("DATABASE_URL", postgres::url(names, &names.postgres()))];
+            let mut urls = vec![plain("DATABASE_URL", postgres::app_url(names, &names.postgres()))];
             if spec.read_replica {
-                urls.push(plain("DATABASE_READ_URL", postgres::url(names, &names.postgres_replica())));
+                urls.push(plain("DATABASE_READ_URL", postgres::app_url(names, &names.postgres_replica())));
             }
-            (Some(secret_env("POSTGRES_PASSWORD", &names.credentials(), POSTGRES_PASSWORD)), urls)
+            (Some(secret_env("DB_APP_PASSWORD", &names.credentials(), APP_DB_PASSWORD)), urls)
         }
         PostgresProvider::Cnpg => {
             let mut urls = vec![plain("DATABASE_URL", postgres::url(names, &cnpg::write_service(valid)))];
@@ -229,7 +248,7 @@ fn migrate_container(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Cont
         name: "migrate".into(),
         image: Some(spec.image.clone()),
         args: Some(vec!["migrate".into()]),
-        env: Some(env(valid)),
+        env: Some(migrate_env(valid)),
         resources: Some(spec.resources.clone()),
         security_context: Some(security::container(true)),
         volume_mounts: Some(mounts),

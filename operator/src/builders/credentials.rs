@@ -23,6 +23,10 @@ pub const REPLICATION_PASSWORD: &str = "replication-password";
 pub const RABBITMQ_PASSWORD: &str = "rabbitmq-password";
 pub const RABBITMQ_ERLANG_COOKIE: &str = "rabbitmq-erlang-cookie";
 pub const REDIS_PASSWORD: &str = "redis-password";
+/// The password of the role payment-app connects to the builtin PostgreSQL
+/// as (not the schema owner): set again by every `migrate`, so not bound to
+/// the data.
+pub const APP_DB_PASSWORD: &str = "app-db-password";
 /// Bearer tokens for the API, unless the spec names a Secret of its own.
 pub const API_TOKENS: &str = "api-tokens";
 /// The Redis password as a configuration line, for the file each node's
@@ -30,8 +34,9 @@ pub const API_TOKENS: &str = "api-tokens";
 pub const REDIS_AUTH_CONF: &str = "redis-auth.conf";
 
 /// The generated values.
-pub(crate) const KEYS: [&str; 6] = [
+pub(crate) const KEYS: [&str; 7] = [
     POSTGRES_PASSWORD,
+    APP_DB_PASSWORD,
     REPLICATION_PASSWORD,
     RABBITMQ_PASSWORD,
     RABBITMQ_ERLANG_COOKIE,

@@ -45,6 +45,16 @@ pub fn url(names: &Names, service: &str) -> String {
     format!("postgres://{USER}:$(POSTGRES_PASSWORD)@{}:{PORT}/{DATABASE}", names.host(service))
 }
 
+/// The role payment-app connects as: not the owner, made and granted by
+/// `payment-app migrate --app-role` (with `DB_APP_PASSWORD`).
+pub const APP_USER: &str = "payrail_app";
+
+/// The app role's URL of `service`, its password expanded from
+/// `DB_APP_PASSWORD`.
+pub fn app_url(names: &Names, service: &str) -> String {
+    format!("postgres://{APP_USER}:$(DB_APP_PASSWORD)@{}:{PORT}/{DATABASE}", names.host(service))
+}
+
 pub fn children(
     valid: &ValidatedCluster,
     observed: &Observed,

@@ -141,14 +141,35 @@ fn the_app_is_wired_to_each_service() {
     let children = built("minimal");
     let app = app_container(&children, "mini");
     let env = app.env.clone().expect("env");
+    // The app connects as its own role, never the owner; the migrate init
+    // container connects as the owner and makes that role.
     assert_eq!(
         env_value(&env, "DATABASE_URL").as_deref(),
-        Some("postgres://payrail:$(POSTGRES_PASSWORD)@mini-postgres.shop.svc:5432/payrail")
+        Some("postgres://payrail_app:$(DB_APP_PASSWORD)@mini-postgres.shop.svc:5432/payrail")
     );
     assert_eq!(
         env_value(&env, "DATABASE_READ_URL").as_deref(),
-        Some("postgres://payrail:$(POSTGRES_PASSWORD)@mini-postgres-ro.shop.svc:5432/payrail")
+        Some("postgres://payrail_app:$(DB_APP_PASSWORD)@mini-postgres-ro.shop.svc:5432/payrail")
     );
+    assert!(env.iter().all(|e| e.name != "POSTGRES_PASSWORD"), "the app never sees the owner's password");
+    let d = deployment(&children, "mini-app");
+    let migrate =
+        d.spec.and_then(|s| s.template.spec).expect("pod").init_containers.expect("init")[0].clone();
+    let migrate_env = migrate.env.expect("env");
+    assert_eq!(
+        env_value(&migrate_env, "DATABASE_URL").as_deref(),
+        Some("postgres://payrail:$(POSTGRES_PASSWORD)@mini-postgres.shop.svc:5432/payrail")
+    );
+    assert_eq!(env_value(&migrate_env, "DB_APP_ROLE").as_deref(), Some("payrail_app"));
+    assert!(env_value(&migrate_env, "DATABASE_READ_URL").is_none());
+    for (name, key) in [
+        ("POSTGRES_PASSWORD", credentials::POSTGRES_PASSWORD),
+        ("DB_APP_PASSWORD", credentials::APP_DB_PASSWORD),
+    ] {
+        let from =
+            migrate_env.iter().find(|e| e.name == name).and_then(|e| e.value_from.clone()).expect(name);
+        assert_eq!(from.secret_key_ref.expect("secret").key, key, "{name}");
+    }
     assert_eq!(
         env_value(&env, "AMQP_URL").as_deref(),
         Some("amqp://payrail:$(RABBITMQ_PASSWORD)@mini-rabbitmq.shop.svc:5672/%2f")
@@ -527,7 +548,7 @@ fn redis_runs_as_its_image_user_with_the_password_from_a_file() {
     };
     let auth = String::from_utf8(secret_object.data.expect("data")[credentials::REDIS_AUTH_CONF].0.clone())
         .expect("utf8");
-    assert_eq!(auth, "requirepass pw5\n");
+    assert_eq!(auth, "requirepass pw6\n");
 }
 
 // Bug 8: a restarted Redis node either fsyncs every grant or waits out

@@ -116,7 +116,7 @@ pub async fn run(config: BenchConfig) -> Result<Report> {
         .collect();
     let not_settled = wait_until_settled(&pool, &accepted, &config).await?;
     let settled = fetch_settled(&pool, &accepted).await?;
-    let audit = crate::audit::run(&pool, Duration::from_secs(24 * 3600)).await?;
+    let audit = crate::audit::run(&pool, Duration::from_secs(24 * 3600), None).await?;
 
     Ok(report(&config, mode_text, &samples, &settled, not_settled, sent_for, audit.ok))
 }

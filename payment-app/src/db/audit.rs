@@ -147,6 +147,32 @@ pub async fn missing_guards(pool: &PgPool) -> Result<Violations> {
     Ok(Violations { count: missing.len() as i64, examples: missing })
 }
 
+/// What `role` may do beyond what payment-app needs: each excess by name.
+/// A role that does not exist is one excess too (the app cannot connect).
+pub async fn app_role_excess(pool: &PgPool, role: &str) -> Result<Violations> {
+    let excess = sqlx::query_scalar!(
+        r#"WITH r AS (SELECT * FROM pg_roles WHERE rolname = $1)
+           SELECT what AS "what!" FROM (
+               SELECT 'role does not exist' AS what WHERE NOT EXISTS (SELECT 1 FROM r)
+               UNION ALL SELECT 'superuser' FROM r WHERE rolsuper
+               UNION ALL SELECT 'may create roles' FROM r WHERE rolcreaterole
+               UNION ALL SELECT 'owns ' || c.relname FROM pg_class c JOIN r ON c.relowner = r.oid
+                   WHERE c.relnamespace = 'public'::regnamespace
+               UNION ALL SELECT 'may ' || p.privilege || ' ' || p.tbl FROM r,
+                   (VALUES ('UPDATE', 'ledger_entries'), ('DELETE', 'ledger_entries'),
+                           ('TRUNCATE', 'ledger_entries'), ('DELETE', 'payments'),
+                           ('TRUNCATE', 'payments'), ('DELETE', 'accounts')) AS p(privilege, tbl)
+                   WHERE has_table_privilege(r.oid, ('public.' || p.tbl)::regclass, p.privilege)
+               UNION ALL SELECT 'may create in schema public' FROM r
+                   WHERE has_schema_privilege(r.oid, 'public', 'CREATE')
+           ) AS found ORDER BY what"#,
+        role,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Violations { count: excess.len() as i64, examples: excess })
+}
+
 pub async fn payment_counts(pool: &PgPool) -> Result<Vec<(String, i64)>> {
     let rows =
         sqlx::query!(r#"SELECT status, count(*) AS "count!" FROM payments GROUP BY status ORDER BY status"#)

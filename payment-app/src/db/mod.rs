@@ -20,6 +20,7 @@ pub mod webhooks;
 use std::time::Duration;
 
 use payrail_common::SecretUrl;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
@@ -109,6 +110,30 @@ pub async fn ensure_database(url: &SecretUrl) -> Result<()> {
 pub async fn ping(pool: &PgPool) -> Result<()> {
     sqlx::query!("SELECT 1 AS one").fetch_one(pool).await?;
     Ok(())
+}
+
+/// Makes `role` the app's role: creates it when missing and sets its
+/// password when one is given (which needs CREATEROLE), then grants it
+/// what the app does and nothing more (see the `app_role` migration).
+pub async fn grant_app_role(pool: &PgPool, role: &str, password: Option<&SecretString>) -> Result<()> {
+    sqlx::query_scalar!(
+        r#"SELECT payrail_ensure_app_role($1, $2)::text AS "done""#,
+        role,
+        password.map(|p| p.expose_secret()),
+    )
+    .fetch_one(pool)
+    .await?;
+    sqlx::query_scalar!(r#"SELECT payrail_grant_app_role($1)::text AS "done""#, role).fetch_one(pool).await?;
+    Ok(())
+}
+
+/// Whether this session's role is a superuser.
+pub async fn is_superuser(pool: &PgPool) -> Result<bool> {
+    let superuser =
+        sqlx::query_scalar!(r#"SELECT rolsuper AS "superuser!" FROM pg_roles WHERE rolname = current_user"#)
+            .fetch_one(pool)
+            .await?;
+    Ok(superuser)
 }
 
 /// Applies every pending migration. Migrations take an advisory lock, so

@@ -94,14 +94,13 @@ pub async fn refresh_daily(primary: &PgPool) -> Result<bool> {
         return Ok(false);
     }
     // CONCURRENTLY: readers keep the old contents until the new are ready.
-    let refreshed = async {
-        sqlx::query!("REFRESH MATERIALIZED VIEW CONCURRENTLY account_daily").execute(&mut *conn).await?;
-        sqlx::query!("UPDATE view_refreshes SET refreshed_at = now() WHERE name = 'account_daily'")
-            .execute(&mut *conn)
-            .await?;
-        Ok::<_, crate::error::Error>(())
-    }
-    .await;
+    // Through the function the migrations define: refreshing needs the
+    // view's owner, and the app role owns nothing.
+    let refreshed = sqlx::query_scalar!(r#"SELECT payrail_refresh_account_daily()::text AS "done""#)
+        .fetch_one(&mut *conn)
+        .await
+        .map(drop)
+        .map_err(crate::error::Error::from);
     sqlx::query_scalar!("SELECT pg_advisory_unlock(hashtext('payrail.account_daily'))")
         .fetch_one(&mut *conn)
         .await?;

@@ -516,3 +516,90 @@ async fn the_database_refuses_to_rewrite_the_ledger_and_audit_checks_the_guard()
     assert_eq!(guard["ok"], false, "{guard}");
     assert_eq!(guard["examples"], json!(["payments_terminal_frozen"]), "{guard}");
 }
+
+/// payment-app runs as a role of its own, which `migrate --app-role`
+/// creates and grants: it settles payments and refreshes statements, yet
+/// cannot rewrite the ledger, change the schema or switch the guards off;
+/// `audit --app-role` checks exactly that, and migrate refuses to make a
+/// superuser the app role.
+#[tokio::test]
+async fn the_app_runs_as_a_role_that_cannot_rewrite_the_ledger() {
+    let env = TestEnv::new();
+    let role = format!("{}_app", env.name);
+    let migrated = env
+        .command(&["migrate"])
+        .env("DB_APP_ROLE", &role)
+        .env("DB_APP_PASSWORD", "app-role-password-1")
+        .output()
+        .unwrap();
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let app_url = format!("postgres://{role}:app-role-password-1@127.0.0.1:5432/{}", env.name);
+    let app = App::start_with(
+        &env,
+        &["all", "--skip-migrations"],
+        &[("DATABASE_URL", app_url.as_str()), ("STATEMENT_REFRESH_SECS", "1")],
+    )
+    .await;
+    let (a, b) = (app.account("10.00").await, app.account("0").await);
+    let (_, paid) = app.pay(&a, &b, "3.00").await;
+    let paid = paid["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.wait_terminal(&[paid], SETTLE_WITHIN).await[0]["status"], "done");
+    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
+    loop {
+        let (_, statement) = app.get(&format!("/api/v1/accounts/{b}/statement")).await;
+        if statement["days"][0]["credits"] == "3.00" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the app role could not refresh: {}",
+            app.log_problems()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(!app.log_text().contains("as a superuser"), "the app connected as a superuser");
+
+    let as_app = sqlx::PgPool::connect(&app_url).await.unwrap();
+    for attack in [
+        "UPDATE ledger_entries SET amount = 0",
+        "DELETE FROM payments",
+        "TRUNCATE ledger_entries",
+        "ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only",
+        "CREATE TABLE escape (id int)",
+    ] {
+        let refused = sqlx::raw_sql(attack).execute(&as_app).await.expect_err(attack).to_string();
+        assert!(
+            refused.contains("permission denied") || refused.contains("must be owner"),
+            "{attack}: {refused}"
+        );
+    }
+    as_app.close().await;
+
+    let audit = |role: &str| {
+        let out = env.command(&["audit", "--json", "--app-role", role]).output().unwrap();
+        (out.status.code().unwrap(), serde_json::from_slice::<Value>(&out.stdout).unwrap())
+    };
+    let (code, report) = audit(&role);
+    assert_eq!(code, 0, "{report}");
+    let (code, report) = audit("postgres");
+    assert_eq!(code, 1, "{report}");
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "app_role_least_privilege")
+        .unwrap();
+    assert!(check["examples"].as_array().unwrap().contains(&json!("superuser")), "{check}");
+
+    let refused = env.command(&["migrate"]).env("DB_APP_ROLE", "postgres").output().unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("must not be the role that applies migrations")
+            || String::from_utf8_lossy(&refused.stdout)
+                .contains("must not be the role that applies migrations")
+    );
+
+    drop(app);
+    let pg = env.pg().await;
+    sqlx::raw_sql(&format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\"")).execute(&pg).await.unwrap();
+}

@@ -43,7 +43,7 @@ async fn balance(db: &Db, id: AccountId) -> i64 {
 }
 
 async fn audit_ok(db: &Db) {
-    let report = payment_app::audit::run(&db.primary, Duration::from_secs(3600)).await.unwrap();
+    let report = payment_app::audit::run(&db.primary, Duration::from_secs(3600), None).await.unwrap();
     assert!(report.ok, "{report}");
 }
 
