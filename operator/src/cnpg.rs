@@ -56,6 +56,29 @@ pub struct ClusterSpec {
     pub plugins: Vec<Plugin>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupConfiguration>,
+    /// Roles CNPG keeps in the database besides the owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<ManagedConfiguration>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedConfiguration {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<RoleConfiguration>,
+}
+
+/// A role CNPG creates and keeps, its password from a basic-auth Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleConfiguration {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensure: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret: Option<LocalObjectReference>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]

@@ -115,19 +115,36 @@ fn webhooks_env(webhooks: &WebhookSettings) -> Vec<EnvVar> {
     ]
 }
 
-/// The migrate init container's environment: the app's, except that with
-/// the builtin PostgreSQL it connects as the owner and makes the app's
-/// role (`DB_APP_ROLE`, with its password) before the app starts.
+/// The migrate init container's environment: the app's, except that it
+/// connects as the schema's owner and grants the app's role
+/// (`DB_APP_ROLE`) what the app needs before the app starts. With the
+/// builtin PostgreSQL the owner is a superuser and also creates the role
+/// and sets its password; CNPG creates it (a managed role), the owner
+/// having no right to, so until CNPG has, migrate fails and is retried.
 fn migrate_env(valid: &ValidatedCluster) -> Vec<EnvVar> {
-    let mut env = env(valid);
-    if valid.spec().postgres.provider != PostgresProvider::Builtin {
-        return env;
-    }
     let names = &valid.names;
-    env.retain(|e| e.name != "DATABASE_URL" && e.name != "DATABASE_READ_URL");
+    let (owner_password, owner_url, sets_password) = match valid.spec().postgres.provider {
+        PostgresProvider::Builtin => (
+            secret_env("POSTGRES_PASSWORD", &names.credentials(), POSTGRES_PASSWORD),
+            postgres::url(names, &names.postgres()),
+            true,
+        ),
+        PostgresProvider::Cnpg => (
+            secret_env("POSTGRES_PASSWORD", &cnpg::app_secret(names), cnpg::APP_SECRET_PASSWORD),
+            postgres::url(names, &cnpg::write_service(valid)),
+            false,
+        ),
+        PostgresProvider::External => return env(valid),
+    };
+    let mut env = env(valid);
+    env.retain(|e| {
+        e.name != "DATABASE_URL"
+            && e.name != "DATABASE_READ_URL"
+            && (sets_password || e.name != "DB_APP_PASSWORD")
+    });
     // The owner's password first: it is expanded into the URL.
-    env.insert(0, secret_env("POSTGRES_PASSWORD", &names.credentials(), POSTGRES_PASSWORD));
-    env.push(plain("DATABASE_URL", postgres::url(names, &names.postgres())));
+    env.insert(0, owner_password);
+    env.push(plain("DATABASE_URL", owner_url));
     env.push(plain("DB_APP_ROLE", postgres::APP_USER));
     env
 }
@@ -149,14 +166,14 @@ fn database_env(valid: &ValidatedCluster) -> (Option<EnvVar>, Vec<EnvVar>) {
             }
             (Some(secret_env("DB_APP_PASSWORD", &names.credentials(), APP_DB_PASSWORD)), urls)
         }
+        // As with builtin, the app role; CNPG keeps it (a managed role) and
+        // the owner's migrate grants it.
         PostgresProvider::Cnpg => {
-            let mut urls = vec![plain("DATABASE_URL", postgres::url(names, &cnpg::write_service(valid)))];
+            let mut urls = vec![plain("DATABASE_URL", postgres::app_url(names, &cnpg::write_service(valid)))];
             if let Some(read) = cnpg::read_service(valid) {
-                urls.push(plain("DATABASE_READ_URL", postgres::url(names, &read)));
+                urls.push(plain("DATABASE_READ_URL", postgres::app_url(names, &read)));
             }
-            let password =
-                secret_env("POSTGRES_PASSWORD", &cnpg::app_secret(names), cnpg::APP_SECRET_PASSWORD);
-            (Some(password), urls)
+            (Some(secret_env("DB_APP_PASSWORD", &names.credentials(), APP_DB_PASSWORD)), urls)
         }
         PostgresProvider::External => {
             let Some(external) = &spec.external else { return (None, Vec::new()) };

@@ -9,20 +9,28 @@
 //!
 //! The app connects to CNPG's Services (`<cluster>-rw` for writes, through
 //! the pooler when there is one; `<cluster>-ro` for reads when there are
-//! replicas) as the owner, with the password CNPG generates into its
-//! `<cluster>-app` Secret. No PodDisruptionBudget or NetworkPolicy is made
+//! replicas) as `payrail_app`, a role CNPG keeps (a managed role, its
+//! password from a basic-auth Secret made from the credentials); the
+//! migrate init container connects as the owner, with the password CNPG
+//! generates into its `<cluster>-app` Secret, and grants that role. No PodDisruptionBudget or NetworkPolicy is made
 //! for the database: CNPG makes its own budgets, and its pods carry CNPG's
 //! labels, not payrail's. The `Cluster` itself holds the data: it is never
 //! pruned, and outlives its PaymentCluster unless `deleteVolumesOnDelete`.
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use secrecy::ExposeSecret;
+
+use super::credentials::{APP_DB_PASSWORD, Credentials};
 use super::{Child, Component, Names, meta, postgres};
 use crate::cnpg::{
     Affinity, BARMAN_CLOUD_PLUGIN, BackupConfiguration, BackupPluginConfiguration, BarmanObjectStore,
-    Bootstrap, Cluster, ClusterSpec, Compression, InitDb, LocalObjectReference, ObjectStore, ObjectStoreSpec,
-    PgBouncer, Plugin, Pooler, PoolerSpec, PostgresConfiguration, S3Credentials, ScheduledBackup,
-    ScheduledBackupSpec, SecretKeySelector, Storage, VolumeSnapshotConfiguration,
+    Bootstrap, Cluster, ClusterSpec, Compression, InitDb, LocalObjectReference, ManagedConfiguration,
+    ObjectStore, ObjectStoreSpec, PgBouncer, Plugin, Pooler, PoolerSpec, PostgresConfiguration,
+    RoleConfiguration, S3Credentials, ScheduledBackup, ScheduledBackupSpec, SecretKeySelector, Storage,
+    VolumeSnapshotConfiguration,
 };
 use crate::crd::{AntiAffinity, BackupSpec};
 use crate::validate::ValidatedCluster;
@@ -51,8 +59,8 @@ pub fn read_service(valid: &ValidatedCluster) -> Option<String> {
     (valid.spec().postgres.cnpg.instances > 1).then(|| format!("{}-ro", valid.names.postgres()))
 }
 
-pub fn children(valid: &ValidatedCluster) -> Vec<Child> {
-    let mut children = Vec::new();
+pub fn children(valid: &ValidatedCluster, credentials: &Credentials) -> Vec<Child> {
+    let mut children = vec![app_role_secret(valid, credentials)];
     if let Some(backup) = &valid.spec().postgres.backup {
         children.push(object_store(valid, backup));
     }
@@ -67,6 +75,34 @@ pub fn children(valid: &ValidatedCluster) -> Vec<Child> {
         children.push(pooler(valid));
     }
     children
+}
+
+/// The basic-auth Secret CNPG sets the app role's password from: the
+/// credentials Secret's `app-db-password`, which the app connects with.
+pub fn app_role_secret_name(names: &Names) -> String {
+    format!("{}-app-role", names.postgres())
+}
+
+fn app_role_secret(valid: &ValidatedCluster, credentials: &Credentials) -> Child {
+    let (cr, names) = (&valid.cluster, &valid.names);
+    let data = BTreeMap::from([
+        ("username".to_owned(), ByteString(postgres::APP_USER.as_bytes().to_vec())),
+        (
+            "password".to_owned(),
+            ByteString(credentials.get(APP_DB_PASSWORD).expose_secret().as_bytes().to_vec()),
+        ),
+    ]);
+    // Kept with the CNPG Cluster, which keeps the role it sets from it.
+    let mut metadata = meta(cr, app_role_secret_name(names), Component::PostgresPrimary);
+    if !cr.spec.delete_volumes_on_delete {
+        metadata.owner_references = None;
+    }
+    Child::Secret(Box::new(Secret {
+        metadata,
+        type_: Some("kubernetes.io/basic-auth".into()),
+        data: Some(data),
+        ..Secret::default()
+    }))
 }
 
 /// The CNPG `Cluster`.
@@ -120,6 +156,16 @@ pub fn cluster(valid: &ValidatedCluster) -> Child {
                     class_name: snapshot.class_name.clone(),
                     online: Some(true),
                 }),
+            }),
+            // The role the app connects as, apart from the owner that
+            // applies the migrations (which grants it what the app needs).
+            managed: Some(ManagedConfiguration {
+                roles: vec![RoleConfiguration {
+                    name: postgres::APP_USER.into(),
+                    ensure: Some("present".into()),
+                    login: Some(true),
+                    password_secret: Some(LocalObjectReference { name: app_role_secret_name(names) }),
+                }],
             }),
         },
         status: None,

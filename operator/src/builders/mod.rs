@@ -386,7 +386,7 @@ pub fn build(valid: &ValidatedCluster, credentials: &Credentials, observed: &Obs
     let mut children = vec![secret];
     match valid.spec().postgres.provider {
         PostgresProvider::Builtin => children.extend(postgres::children(valid, observed, &credentials_data)),
-        PostgresProvider::Cnpg => children.extend(cnpg::children(valid)),
+        PostgresProvider::Cnpg => children.extend(cnpg::children(valid, credentials)),
         PostgresProvider::External => {}
     }
     children.extend(redis::children(valid, observed, &credentials_data));

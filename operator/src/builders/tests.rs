@@ -829,22 +829,65 @@ fn the_cnpg_provider_makes_a_cnpg_cluster_with_backups() {
 }
 
 // Issue 13: the app reaches CNPG through its Services (writes through the
-// pooler when there is one, reads on -ro when there are replicas), with
-// the password from CNPG's app Secret.
+// pooler when there is one, reads on -ro when there are replicas). Issue
+// 11: as the app role CNPG keeps (a managed role, its password from a
+// basic-auth Secret made from the credentials), while the migrate init
+// container connects as the owner with CNPG's app Secret and grants it.
 #[test]
-fn the_app_reads_cnpgs_services_and_app_secret() {
+fn the_app_reads_cnpgs_services_as_its_own_role() {
     let host =
-        |service: &str| format!("postgres://payrail:$(POSTGRES_PASSWORD)@{service}.shop.svc:5432/payrail");
+        |service: &str| format!("postgres://payrail_app:$(DB_APP_PASSWORD)@{service}.shop.svc:5432/payrail");
     let env = |spec| app_container(&built_from(spec), "mini").env.unwrap_or_default();
     let pooled = env(cnpg_spec());
     assert_eq!(env_value(&pooled, "DATABASE_URL"), Some(host("mini-postgres-pooler")));
     assert_eq!(env_value(&pooled, "DATABASE_READ_URL"), Some(host("mini-postgres-ro")));
-    let password = pooled.iter().find(|e| e.name == "POSTGRES_PASSWORD").expect("password");
+    let password = pooled.iter().find(|e| e.name == "DB_APP_PASSWORD").expect("password");
     let from = password.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()).expect("a Secret");
-    assert_eq!((from.name.as_str(), from.key.as_str()), ("mini-postgres-app", "password"));
+    assert_eq!((from.name.as_str(), from.key.as_str()), ("mini-credentials", credentials::APP_DB_PASSWORD));
+    assert!(pooled.iter().all(|e| e.name != "POSTGRES_PASSWORD"), "the app never sees the owner's password");
     // The password precedes the URLs that expand it.
     let at = |name: &str| pooled.iter().position(|e| e.name == name).expect(name);
-    assert!(at("POSTGRES_PASSWORD") < at("DATABASE_URL"));
+    assert!(at("DB_APP_PASSWORD") < at("DATABASE_URL"));
+
+    let children = built_from(cnpg_spec());
+    let d = deployment(&children, "mini-app");
+    let migrate =
+        d.spec.and_then(|s| s.template.spec).expect("pod").init_containers.expect("init")[0].clone();
+    let migrate = migrate.env.expect("env");
+    assert_eq!(
+        env_value(&migrate, "DATABASE_URL").as_deref(),
+        Some("postgres://payrail:$(POSTGRES_PASSWORD)@mini-postgres-pooler.shop.svc:5432/payrail")
+    );
+    assert_eq!(env_value(&migrate, "DB_APP_ROLE").as_deref(), Some("payrail_app"));
+    assert!(
+        migrate.iter().all(|e| e.name != "DB_APP_PASSWORD"),
+        "CNPG sets the role's password, not the owner"
+    );
+    let owner = migrate.iter().find(|e| e.name == "POSTGRES_PASSWORD").and_then(|e| e.value_from.clone());
+    let owner = owner.and_then(|v| v.secret_key_ref).expect("from a Secret");
+    assert_eq!((owner.name.as_str(), owner.key.as_str()), ("mini-postgres-app", "password"));
+
+    let cluster = children
+        .iter()
+        .find_map(|c| match c {
+            Child::CnpgCluster(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a CNPG Cluster");
+    let role = &cluster.spec.managed.as_ref().expect("managed roles").roles[0];
+    assert_eq!((role.name.as_str(), role.login), ("payrail_app", Some(true)));
+    let secret_name = role.password_secret.as_ref().expect("a password Secret").name.clone();
+    let secret = children
+        .iter()
+        .find_map(|c| match c {
+            Child::Secret(s) if s.metadata.name.as_deref() == Some(secret_name.as_str()) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("the role's Secret is built");
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+    let data = secret.data.clone().expect("data");
+    assert_eq!(data["username"].0, b"payrail_app");
+    assert!(!data["password"].0.is_empty());
 
     let single = env(serde_json::json!({"postgres": {"provider": "cnpg", "cnpg": {"instances": 1}}}));
     assert_eq!(env_value(&single, "DATABASE_URL"), Some(host("mini-postgres-rw")));
