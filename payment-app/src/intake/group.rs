@@ -78,6 +78,13 @@ struct Writer {
 #[derive(Debug, Clone, Default)]
 struct BusyAccounts(Arc<Mutex<HashMap<AccountId, Instant>>>);
 
+/// The longest a group's insert waits for a locked row while it holds a
+/// writer slot. Recording a payment only takes a share lock on its
+/// accounts' rows, which settle's updates do not conflict with: a wait
+/// here means a session holds a row outright, and the group goes on
+/// without the slot.
+const FIRST_LOCK_WAIT: Duration = Duration::from_millis(50);
+
 /// How long an account counts as busy after a payment found it locked.
 const BUSY_FOR: Duration = Duration::from_secs(10);
 
@@ -91,12 +98,12 @@ impl BusyAccounts {
         }
     }
 
-    /// Splits payments into those on no busy account and the others.
-    fn split(&self, payments: Vec<NewPayment>) -> (Vec<NewPayment>, Vec<NewPayment>) {
+    /// Splits submissions into those on no busy account and the others.
+    fn split(&self, group: Vec<Submission>) -> (Vec<Submission>, Vec<Submission>) {
         let busy = self.0.lock().expect("never poisoned: no panics under the lock");
         let now = Instant::now();
         let is_busy = |a: &AccountId| busy.get(a).is_some_and(|expires| *expires > now);
-        payments.into_iter().partition(|p| !is_busy(&p.from_account) && !is_busy(&p.to_account))
+        group.into_iter().partition(|s| !is_busy(&s.payment.from_account) && !is_busy(&s.payment.to_account))
     }
 }
 
@@ -135,6 +142,10 @@ impl Grouper {
     }
 }
 
+fn payments_of(submissions: &[Submission]) -> Vec<NewPayment> {
+    submissions.iter().map(|s| s.payment.clone()).collect()
+}
+
 fn report_panic(written: Result<(), tokio::task::JoinError>) {
     if let Err(e) = written {
         // Its submitters see their reply dropped and answer 503.
@@ -144,20 +155,46 @@ fn report_panic(written: Result<(), tokio::task::JoinError>) {
 
 impl Writer {
     /// Records a group, frees its writer slot, queues what was recorded and
-    /// answers each payment's request.
+    /// answers each payment's request. Payments on an account recently
+    /// found locked are recorded apart and hold no writer slot: while they
+    /// wait on the lock, the next groups are written, and the others of
+    /// this group are answered as soon as they are recorded.
     async fn write(self, group: Vec<Submission>, slot: OwnedSemaphorePermit) {
-        let mut replies: HashMap<PaymentId, oneshot::Sender<Result<Payment>>> = HashMap::new();
-        let mut payments = Vec::with_capacity(group.len());
-        for Submission { payment, reply } in group {
-            replies.insert(payment.id, reply);
-            payments.push(payment);
+        let (clear, busy) = self.busy.split(group);
+        let clear = async {
+            let payments = payments_of(&clear);
+            // The slot is held only for a short lock wait: a group that
+            // meets a locked row frees it and is recorded payment by
+            // payment, so a blocked account never holds up later groups.
+            let results = match self.record_quick(&payments).await {
+                Some(results) => {
+                    drop(slot);
+                    results
+                }
+                None => {
+                    drop(slot);
+                    self.record_apart(payments).await
+                }
+            };
+            // Publishing does not hold the slot either: a slow broker must
+            // not stop payments from being recorded (the relay queues them
+            // later).
+            self.answer(clear, results).await;
+        };
+        let busy = async {
+            let results = self.record_apart(payments_of(&busy)).await;
+            self.answer(busy, results).await;
+        };
+        tokio::join!(clear, busy);
+    }
+
+    /// Queues what was recorded and answers each payment's request.
+    async fn answer(&self, submissions: Vec<Submission>, results: Vec<(PaymentId, Result<Payment>)>) {
+        if submissions.is_empty() {
+            return;
         }
-        let (clear, busy) = self.busy.split(payments);
-        let (grouped, apart) = tokio::join!(self.record(clear), self.record_apart(busy));
-        // Publishing does not hold the slot: a slow broker must not stop
-        // payments from being recorded (the relay queues them later).
-        drop(slot);
-        let results: Vec<(PaymentId, Result<Payment>)> = grouped.into_iter().chain(apart).collect();
+        let mut replies: HashMap<PaymentId, oneshot::Sender<Result<Payment>>> =
+            submissions.into_iter().map(|s| (s.payment.id, s.reply)).collect();
         let recorded: Vec<&Payment> = results.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
         let m = crate::metrics::get();
         m.payments_accepted.inc_by(recorded.len() as u64);
@@ -173,34 +210,41 @@ impl Writer {
         }
     }
 
-    /// Each payment's outcome, by id.
-    async fn record(&self, payments: Vec<NewPayment>) -> Vec<(PaymentId, Result<Payment>)> {
-        match payments.as_slice() {
-            [] => return Vec::new(),
-            [_] => return self.record_apart(payments).await,
-            _ => {}
-        }
-        match db::payments::insert_many(&self.db.primary, &payments, self.lock_timeout).await {
-            Ok(rows) => {
-                let mut by_id: HashMap<_, _> = rows.into_iter().map(|p| (p.id, p)).collect();
-                payments
-                    .iter()
-                    .map(|p| {
-                        let row = by_id.remove(&p.id).ok_or_else(|| {
-                            Error::Corrupt(format!("payment {} is missing from its group's insert", p.id))
-                        });
-                        (p.id, row)
-                    })
-                    .collect()
-            }
-            Err(e) => {
-                // One payment names an unknown account, or waited too long
-                // for a locked account row, and the group failed with it:
-                // nothing was recorded. Record each alone, so that only it
-                // is refused.
-                debug!(error = %chain(&e), payments = payments.len(), "group insert failed; recording its payments one by one");
-                self.record_apart(payments).await
-            }
+    /// Each payment's outcome, by id, from one insert that waits at most
+    /// [`FIRST_LOCK_WAIT`] for a locked row; `None` when that insert failed
+    /// as a whole (a locked row, or one payment naming an unknown account)
+    /// and nothing was recorded: the caller records them one by one.
+    async fn record_quick(&self, payments: &[NewPayment]) -> Option<Vec<(PaymentId, Result<Payment>)>> {
+        let wait = self.lock_timeout.min(FIRST_LOCK_WAIT);
+        match payments {
+            [] => Some(Vec::new()),
+            [payment] => match db::payments::insert_alone(&self.db.primary, payment, wait).await {
+                Err(e) if e.is_lock_timeout() => None,
+                result => Some(vec![(payment.id, result)]),
+            },
+            _ => match db::payments::insert_many(&self.db.primary, payments, wait).await {
+                Ok(rows) => {
+                    let mut by_id: HashMap<_, _> = rows.into_iter().map(|p| (p.id, p)).collect();
+                    Some(
+                        payments
+                            .iter()
+                            .map(|p| {
+                                let row = by_id.remove(&p.id).ok_or_else(|| {
+                                    Error::Corrupt(format!(
+                                        "payment {} is missing from its group's insert",
+                                        p.id
+                                    ))
+                                });
+                                (p.id, row)
+                            })
+                            .collect(),
+                    )
+                }
+                Err(e) => {
+                    debug!(error = %chain(&e), payments = payments.len(), "group insert failed; recording its payments one by one");
+                    None
+                }
+            },
         }
     }
 

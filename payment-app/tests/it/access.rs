@@ -152,3 +152,64 @@ async fn a_short_token_or_unknown_scope_is_refused_at_start() {
         assert!(!text.contains("short-secret") && !text.contains("0123456789abcdef"), "{text}");
     }
 }
+
+/// With several tokens, one token may hold only its share of
+/// HTTP_MAX_IN_FLIGHT: past it that token gets 429 at once, and the slots
+/// left serve the others. Requests held in flight here are payments
+/// waiting on an account row another session has locked.
+#[tokio::test]
+async fn one_token_cannot_take_every_in_flight_slot() {
+    let env = TestEnv::new();
+    let tokens = format!("{TOKEN},{PAY}=pay");
+    let app = App::start(
+        &env,
+        &[
+            ("API_TOKENS", tokens.as_str()),
+            ("HTTP_MAX_IN_FLIGHT", "4"),
+            ("HTTP_MAX_IN_FLIGHT_PER_TOKEN", "2"),
+            ("INTAKE_LOCK_TIMEOUT_MS", "3000"),
+        ],
+    )
+    .await;
+    let (locked, other) = (app.account("10.00").await, app.account("0").await);
+    let (c, d) = (app.account("10.00").await, app.account("0").await);
+    let pg = env.pg().await;
+    let mut holder = pg.begin().await.unwrap();
+    sqlx::query("SELECT id FROM accounts WHERE id = $1::uuid FOR UPDATE")
+        .bind(&locked)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    let blocked = json!({"from_account": locked, "to_account": other, "amount": "1.00"});
+    let held = futures_util::future::join_all((0..3).map(|i| {
+        let body = blocked.clone();
+        let app = &app;
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(100 * i)).await;
+            call(app, PAY, Method::POST, "/api/v1/payment", Some(body)).await
+        }
+    }));
+    let others = async {
+        // While the pay token holds its two slots, the other token is served.
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        let started = std::time::Instant::now();
+        let body = json!({"from_account": c, "to_account": d, "amount": "1.00"});
+        let answer = call(&app, TOKEN, Method::POST, "/api/v1/payment", Some(body)).await;
+        (answer, started.elapsed())
+    };
+    let (held, ((status, body), took)) = tokio::join!(held, others);
+    holder.rollback().await.unwrap();
+
+    let statuses: Vec<u16> = held.iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 1, "{held:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 503).count(),
+        2,
+        "the two in flight waited on the lock: {held:?}"
+    );
+    let refused = held.iter().find(|(s, _)| *s == 429).unwrap();
+    assert_eq!(refused.1["error"]["code"], "rate_limited");
+    assert_eq!(status, 202, "the other token was kept out: {body}");
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+}
