@@ -174,12 +174,7 @@ async fn one_token_cannot_take_every_in_flight_slot() {
     let (locked, other) = (app.account("10.00").await, app.account("0").await);
     let (c, d) = (app.account("10.00").await, app.account("0").await);
     let pg = env.pg().await;
-    let mut holder = pg.begin().await.unwrap();
-    sqlx::query("SELECT id FROM accounts WHERE id = $1::uuid FOR UPDATE")
-        .bind(&locked)
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let holder = crate::common::hold_account_row(&pg, &locked).await;
 
     let blocked = json!({"from_account": locked, "to_account": other, "amount": "1.00"});
     let held = futures_util::future::join_all((0..3).map(|i| {

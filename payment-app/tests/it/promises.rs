@@ -306,12 +306,7 @@ async fn a_locked_account_row_delays_only_its_own_payments_and_answers_tell_the_
         pairs.push((app.account("100.00").await, app.account("0").await));
     }
     let pg = env.pg().await;
-    let mut holder = pg.begin().await.unwrap();
-    sqlx::query("SELECT id FROM accounts WHERE id = $1::uuid FOR UPDATE")
-        .bind(&locked)
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let holder = crate::common::hold_account_row(&pg, &locked).await;
 
     let mut answers = Vec::new();
     for wave in 0..5 {

@@ -524,3 +524,19 @@ pub async fn assert_all_settled(app: &App, env: &TestEnv, report: &TrafficReport
         seen.join("\n  ")
     );
 }
+
+/// Another session's `SELECT … FOR UPDATE` on an account's row, held until
+/// the returned transaction is rolled back or dropped: what blocks every
+/// insert of a payment on that account.
+pub async fn hold_account_row(
+    pg: &sqlx::PgPool,
+    account: &str,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut holder = pg.begin().await.unwrap();
+    sqlx::query("SELECT id FROM accounts WHERE id = $1::uuid FOR UPDATE")
+        .bind(account)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    holder
+}
