@@ -12,23 +12,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use payrail_common::testing::free_port;
 use payrail_operator::pod::{self, PostgresSettings, Probe};
 
 /// The pod's settings, with a small WAL allowance so a test can make a
 /// replica fall behind for good with a few segments.
 const SETTINGS: PostgresSettings = PostgresSettings { max_connections: 50, max_slot_wal_keep_mb: 32 };
 
+/// The binaries of the PostgreSQL this machine runs, found the one way the
+/// scripts find them (`pg_bin` in scripts/lib.sh).
 fn pg_bin() -> PathBuf {
-    let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is installed")
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    versions.sort_by_key(|v| v.parse::<u32>().unwrap_or(0));
-    Path::new("/usr/lib/postgresql").join(versions.last().expect("a version")).join("bin")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/lib.sh");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && pg_bin", lib.display()))
+        .output()
+        .expect("bash runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    PathBuf::from(String::from_utf8(out.stdout).expect("utf8").trim())
 }
 
 /// Runs a command as the `postgres` user (PostgreSQL refuses root), with
