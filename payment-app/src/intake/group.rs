@@ -166,15 +166,11 @@ impl Writer {
             // The slot is held only for a short lock wait: a group that
             // meets a locked row frees it and is recorded payment by
             // payment, so a blocked account never holds up later groups.
-            let results = match self.record_quick(&payments).await {
-                Some(results) => {
-                    drop(slot);
-                    results
-                }
-                None => {
-                    drop(slot);
-                    self.record_apart(payments).await
-                }
+            let quick = self.record_quick(&payments).await;
+            drop(slot);
+            let results = match quick {
+                Some(results) => results,
+                None => self.record_apart(payments).await,
             };
             // Publishing does not hold the slot either: a slow broker must
             // not stop payments from being recorded (the relay queues them
