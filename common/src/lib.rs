@@ -1,6 +1,7 @@
 //! What payrail's two programs share, so that each rule has one home:
 //! the defaults of settings that payment-app reads and the operator writes
-//! into its pods (`defaults`), logging set-up (`telemetry`), the shutdown
+//! into its pods (`defaults`), logging set-up (`telemetry`), OpenTelemetry traces
+//! and W3C trace context (`traces`), the shutdown
 //! signal (`shutdown`), retry delays (`backoff`), error chains for logs
 //! (`error`) and URLs that carry credentials (`secret`).
 //!
@@ -14,6 +15,7 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod traces;
 
 pub use backoff::Backoff;
 pub use error::chain;

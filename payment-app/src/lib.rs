@@ -21,6 +21,7 @@ pub mod intake;
 pub mod lock;
 pub mod messages;
 pub mod metrics;
+pub mod trace_context;
 pub mod webhooks;
 pub mod worker;
 

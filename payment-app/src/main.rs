@@ -9,7 +9,8 @@ use payment_app::error::chain;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    payrail_common::telemetry::init(cli.log_format);
+    // Held to the end: dropping it exports the spans still buffered.
+    let _traces = payrail_common::telemetry::init_traced(cli.log_format, "payment-app");
     match payment_app::app::run(cli.command).await {
         Ok(code) => code,
         Err(e) => {

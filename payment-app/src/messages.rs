@@ -6,10 +6,19 @@
 //! settle reads every payment from the database, the authority, so a
 //! message that is stale, duplicated or crafted can delay a payment but
 //! never change what it does.
+//!
+//! Each payment may also carry its own trace context ([`TraceParent`]),
+//! so that every stage's span for it joins the payment's trace.
+
+mod trace;
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{AccountId, LockToken, PaymentId};
+
+pub use trace::TraceParent;
 
 /// A payment as the queues carry it: which payment, and the two accounts
 /// the lock worker locks for it.
@@ -36,16 +45,25 @@ pub struct LockRequest {
     /// reaches the dead-letter queue alone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub alone: bool,
+    /// The span that last worked on this payment (absent when traces are
+    /// off, and in messages from before traces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<TraceParent>,
 }
 
 impl LockRequest {
     pub fn new(route: PaymentRoute) -> Self {
-        LockRequest { route, alone: false }
+        LockRequest { route, alone: false, traceparent: None }
     }
 
     /// The same payment, to be locked and settled in a batch of its own.
     pub fn alone(route: PaymentRoute) -> Self {
-        LockRequest { route, alone: true }
+        LockRequest { route, alone: true, traceparent: None }
+    }
+
+    /// The same request, in the trace `traceparent` names.
+    pub fn traced(self, traceparent: Option<TraceParent>) -> Self {
+        LockRequest { traceparent, ..self }
     }
 }
 
@@ -93,6 +111,9 @@ impl LockMessage {
 pub struct SettleBatch {
     pub payments: Vec<PaymentRoute>,
     pub lock_token: LockToken,
+    /// Each traced payment's context (the span that locked it), by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub traces: BTreeMap<PaymentId, TraceParent>,
 }
 
 impl SettleBatch {
@@ -167,11 +188,37 @@ mod tests {
         assert_eq!(batch.payments, vec![r]);
     }
 
+    /// A payment's trace context rides with it through both queues, and
+    /// is left out of the message when there is none.
+    #[test]
+    fn trace_context_travels_per_payment() {
+        let tp = TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        let (a, b) = (LockRequest::new(route()).traced(tp), LockRequest::new(route()));
+        let body = serde_json::to_value(LockGroup { payments: vec![a, b] }).expect("serializes");
+        assert_eq!(
+            body["payments"][0]["traceparent"],
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+        assert!(body["payments"][1].get("traceparent").is_none(), "{body}");
+        let parsed = parse::<LockMessage>("q", body.to_string().as_bytes()).expect("parses");
+        assert_eq!(parsed.into_requests(), vec![a, b]);
+
+        let lock_token: LockToken =
+            serde_json::from_value(serde_json::json!(uuid::Uuid::now_v7())).expect("a token is a UUID");
+        let traces = BTreeMap::from([(a.route.payment_id, tp.expect("parsed"))]);
+        let batch = SettleBatch { payments: vec![a.route, b.route], lock_token, traces };
+        let body = serde_json::to_vec(&batch).expect("serializes");
+        assert_eq!(parse::<SettleBatch>("q", &body).expect("parses"), batch);
+        let untraced = SettleBatch { traces: BTreeMap::new(), ..batch };
+        let body = serde_json::to_value(&untraced).expect("serializes");
+        assert!(body.get("traces").is_none(), "{body}");
+    }
+
     #[test]
     fn the_lock_queue_refuses_what_is_not_a_lock_message() {
         let lock_token: LockToken =
             serde_json::from_value(serde_json::json!(uuid::Uuid::now_v7())).expect("a token is a UUID");
-        let settle = SettleBatch { payments: vec![route()], lock_token };
+        let settle = SettleBatch { payments: vec![route()], lock_token, traces: BTreeMap::new() };
         let body = serde_json::to_vec(&settle).expect("serializes");
         assert!(parse::<LockMessage>("q", &body).is_err(), "a settle batch is not a lock group");
         for bad in [&b"{}"[..], b"[]", b"not json", br#"{"payments": [{"payment_id": 1}]}"#] {

@@ -123,7 +123,13 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id, trace_id = tracing::field::Empty);
+            // One trace per payment starts here, or continues the client's.
+            payrail_common::traces::set_parent_from(&span, |k| {
+                request.headers().get(k)?.to_str().ok().map(str::to_owned)
+            });
+            payrail_common::traces::record_trace_id(&span);
+            span
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(middleware::from_fn(bound_request_id))

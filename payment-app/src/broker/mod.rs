@@ -298,7 +298,8 @@ impl Publisher {
     pub async fn publish<T: Serialize>(&self, queue: &str, message: &T) -> Result<()> {
         let body =
             serde_json::to_vec(message).expect("broker messages are plain structs that always serialize");
-        self.publish_raw(queue, &body, FieldTable::default()).await
+        // The publishing span's W3C context, so the consumer's span joins it.
+        self.publish_raw(queue, &body, crate::trace_context::amqp_headers()).await
     }
 
     /// Publishes a body as it is, with `headers`.

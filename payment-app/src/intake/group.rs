@@ -23,18 +23,21 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
-use tracing::{debug, error, warn};
+use tracing::{Instrument, debug, error, warn};
 
 use super::{IntakeConfig, queue};
 use crate::broker::Publisher;
 use crate::db::{self, Db, payments::Payment};
 use crate::domain::{AccountId, NewPayment, PaymentId};
 use crate::error::{Error, Result, chain};
+use crate::messages::TraceParent;
 
 #[derive(Debug)]
 struct Submission {
     payment: NewPayment,
     reply: oneshot::Sender<Result<Payment>>,
+    /// The submitting request's span, for the payment's trace.
+    traceparent: Option<TraceParent>,
 }
 
 /// Hands payments to the [`Grouper`].
@@ -47,7 +50,8 @@ impl Submitter {
     /// Returns once the payment is recorded and its publish was attempted.
     pub async fn submit(&self, payment: NewPayment) -> Result<Payment> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Submission { payment, reply }).await.map_err(|_| Error::IntakeStopped)?;
+        let traceparent = crate::trace_context::current();
+        self.tx.send(Submission { payment, reply, traceparent }).await.map_err(|_| Error::IntakeStopped)?;
         // No answer only if the grouper was aborted (shutdown ran out of
         // time) or its task failed, perhaps after the commit.
         answer.await.map_err(|_| Error::OutcomeUnknown { what: "recording the payment" })?
@@ -130,7 +134,8 @@ impl Grouper {
             if self.rx.recv_many(&mut group, self.group_max).await == 0 {
                 break;
             }
-            writing.spawn(self.writer.clone().write(group, writer));
+            let span = crate::trace_context::intake_group(group.iter().map(|s| s.traceparent));
+            writing.spawn(self.writer.clone().write(group, writer).instrument(span));
             while let Some(written) = writing.try_join_next() {
                 report_panic(written);
             }
@@ -189,6 +194,8 @@ impl Writer {
         if submissions.is_empty() {
             return;
         }
+        let traces: HashMap<PaymentId, TraceParent> =
+            submissions.iter().filter_map(|s| Some((s.payment.id, s.traceparent?))).collect();
         let mut replies: HashMap<PaymentId, oneshot::Sender<Result<Payment>>> =
             submissions.into_iter().map(|s| (s.payment.id, s.reply)).collect();
         let recorded: Vec<&Payment> = results.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
@@ -196,7 +203,7 @@ impl Writer {
         m.payments_accepted.inc_by(recorded.len() as u64);
         m.intake_group_payments.observe(recorded.len() as f64);
         if !recorded.is_empty() {
-            queue(&self.publisher, &recorded).await;
+            queue(&self.publisher, &recorded, &traces).await;
         }
         for (id, result) in results {
             // A requester that gave up (timeout) is not there to answer.

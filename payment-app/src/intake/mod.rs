@@ -11,6 +11,7 @@
 
 mod group;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -20,9 +21,9 @@ use crate::broker::{LOCK_QUEUE, Publisher};
 use crate::db::idempotency::{self, Idempotent};
 use crate::db::{self, Db, accounts::Account, payments::Payment};
 use crate::domain::issuance::IssuanceLimits;
-use crate::domain::{AccountId, Amount, IdempotencyKey, NewPayment};
+use crate::domain::{AccountId, Amount, IdempotencyKey, NewPayment, PaymentId};
 use crate::error::{Result, chain};
-use crate::messages::{LockGroup, PaymentRoute};
+use crate::messages::{LockGroup, PaymentRoute, TraceParent};
 
 pub use group::Grouper;
 
@@ -101,7 +102,8 @@ impl Intake {
         if let Idempotent::Created(recorded) = &outcome {
             // Accepted the moment it committed, whether or not the publish works.
             crate::metrics::get().payments_accepted.inc();
-            queue(&self.publisher, &[recorded]).await;
+            let traced = crate::trace_context::current().map(|tp| (recorded.id, tp));
+            queue(&self.publisher, &[recorded], &traced.into_iter().collect()).await;
         }
         Ok(outcome)
     }
@@ -109,13 +111,16 @@ impl Intake {
 
 /// Publishes recorded payments to the lock queue as one message. A failure
 /// is logged, not returned: the payments are committed, and the relay will
-/// queue them.
-async fn queue(publisher: &Publisher, payments: &[&Payment]) {
-    let group = LockGroup::of(payments.iter().map(|p| PaymentRoute {
+/// queue them. Each payment carries its trace context from `traces`.
+async fn queue(publisher: &Publisher, payments: &[&Payment], traces: &HashMap<PaymentId, TraceParent>) {
+    let mut group = LockGroup::of(payments.iter().map(|p| PaymentRoute {
         payment_id: p.id,
         from_account: p.from_account,
         to_account: p.to_account,
     }));
+    for request in &mut group.payments {
+        request.traceparent = traces.get(&request.route.payment_id).copied();
+    }
     match publisher.publish(LOCK_QUEUE, &group).await {
         // Per-payment success is debug: at thousands a second, info would
         // spend more on logging than on the payment.

@@ -11,6 +11,7 @@
 //! then goes to the retry queue and comes back after its delay: never
 //! dropped, never spun on.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,12 +20,14 @@ use lapin::Connection;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info};
+use tracing::{Instrument, Span, debug, error, info};
 
 use crate::broker::{self, Broker, LOCK_QUEUE, Publisher, SETTLE_QUEUE};
+use crate::domain::PaymentId;
 use crate::error::{Error, Result, chain};
 use crate::lock::AccountLock;
 use crate::messages::{self, LockGroup, LockMessage, LockRequest, SettleBatch};
+use crate::trace_context;
 use crate::worker::consume_with_reconnect;
 
 /// Short in-process retries of busy payments before the retry queue: a
@@ -90,7 +93,8 @@ impl LockWorker {
                 chunk.into_iter().collect::<Result<Vec<Delivery>, lapin::Error>>().map_err(Error::from)
             })
             .try_for_each_concurrent(self.config.concurrency, |deliveries| {
-                self.handle(deliveries, publisher, retry_queue)
+                let span = trace_context::lock_batch(deliveries.first());
+                self.handle(deliveries, publisher, retry_queue).instrument(span)
             })
             .await;
         let _ = channel.close(200, "lock worker stopping".into()).await;
@@ -125,6 +129,7 @@ impl LockWorker {
         // A payment delivered twice in one chunk is locked once.
         requests.sort_by_key(|r| r.route.payment_id);
         requests.dedup_by_key(|r| r.route.payment_id);
+        trace_context::link_payments(&Span::current(), requests.iter().map(|r| r.traceparent));
         let (alone, together): (Vec<LockRequest>, Vec<LockRequest>) =
             requests.into_iter().partition(|r| r.alone);
 
@@ -169,7 +174,17 @@ impl LockWorker {
     ) -> Result<Vec<LockRequest>> {
         let mut retries = IN_PROCESS_RETRIES.iter();
         let started = std::time::Instant::now();
+        // Each payment's span for this attempt (traces on only); ended when
+        // the payment is forwarded or parked.
+        let mut spans: HashMap<PaymentId, Span> = pending
+            .iter()
+            .filter_map(|r| {
+                Some((r.route.payment_id, trace_context::lock_attempt(r.route.payment_id, r.traceparent)?))
+            })
+            .collect();
+        let mut attempts = 0;
         while !pending.is_empty() {
+            attempts += 1;
             let pairs: Vec<_> = pending.iter().map(|r| r.route.accounts()).collect();
             let lock = self.lock.acquire_batch(&pairs).await;
             let (granted, refused): (Vec<_>, Vec<_>) =
@@ -182,9 +197,17 @@ impl LockWorker {
             m.lock_attempt("busy", refused.len() as u64 - unavailable);
             pending = refused.into_iter().map(|(_, r)| r).collect();
             if !granted.is_empty() {
+                let traces = granted
+                    .iter()
+                    .filter_map(|(_, r)| {
+                        let span = spans.get(&r.route.payment_id)?;
+                        Some((r.route.payment_id, trace_context::traceparent(span)?))
+                    })
+                    .collect();
                 let batch = SettleBatch {
                     payments: granted.into_iter().map(|(_, r)| r.route).collect(),
                     lock_token: lock.token,
+                    traces,
                 };
                 if let Err(e) = publisher.publish(SETTLE_QUEUE, &batch).await {
                     // Not forwarded: free the accounts now rather than at TTL.
@@ -192,6 +215,11 @@ impl LockWorker {
                     return Err(e);
                 }
                 crate::metrics::get().lock_wait.observe(started.elapsed().as_secs_f64());
+                for payment in &batch.payments {
+                    if let Some(span) = spans.remove(&payment.payment_id) {
+                        span.record("outcome", "granted").record("attempts", attempts);
+                    }
+                }
                 debug!(payments = batch.payments.len(), "accounts locked; batch forwarded to settle");
             }
             // Without a quorum, waiting milliseconds will not help.
@@ -200,6 +228,16 @@ impl LockWorker {
                 _ => break,
             }
         }
-        Ok(pending)
+        // Parked: the next attempt, after the retry queue, is this one's child.
+        Ok(pending
+            .into_iter()
+            .map(|r| match spans.remove(&r.route.payment_id) {
+                Some(span) => {
+                    span.record("outcome", "parked").record("attempts", attempts);
+                    r.traced(trace_context::traceparent(&span))
+                }
+                None => r,
+            })
+            .collect())
     }
 }

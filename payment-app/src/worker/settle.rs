@@ -13,6 +13,7 @@
 //! the others (a payment settle *decides* against, such as an overdraft or
 //! an overflowing credit, is a `failed` outcome, not an error).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -21,7 +22,7 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use lapin::types::AMQPValue;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{Instrument, Span, debug, error, info, warn};
 
 use crate::broker::{self, Broker, LOCK_QUEUE, Publisher, SETTLE_QUEUE};
 use crate::db::{self, Db, settle::Settled};
@@ -30,6 +31,7 @@ use crate::domain::settlement::Outcome;
 use crate::error::{Error, Result, chain};
 use crate::lock::AccountLock;
 use crate::messages::{self, LockRequest, SettleBatch};
+use crate::trace_context;
 use crate::worker::{BACKOFF, consume_with_reconnect, pause};
 
 /// Skipped payments logged one by one; more are summarised in one line.
@@ -95,7 +97,8 @@ impl SettleWorker {
                     break;
                 }
             };
-            if let Err(e) = self.settle(deliveries, shutdown).await {
+            let span = trace_context::settle_batch(deliveries.first());
+            if let Err(e) = self.settle(deliveries, shutdown).instrument(span).await {
                 result = Err(e);
                 break;
             }
@@ -125,8 +128,13 @@ impl SettleWorker {
         if group.is_empty() {
             return Ok(());
         }
+        // Each payment's span, in its own trace, open until this returns.
+        let spans = settle_spans(&group);
         match self.apply(&group, shutdown).await {
-            Applied::Done(settled) => self.finish(group, settled).await,
+            Applied::Done(settled) => {
+                record_outcomes(&spans, &settled);
+                self.finish(group, settled).await
+            }
             Applied::Interrupted => hand_back(group).await,
             Applied::Poisoned(e) if group.len() > 1 => {
                 warn!(error = %chain(&e), messages = group.len(), "settle failed; settling its messages one by one");
@@ -246,7 +254,8 @@ impl SettleWorker {
         if batch.payments.len() > 1 {
             warn!(error = %chain(e), payments = batch.payments.len(), "batch cannot be settled; re-queueing its payments one by one");
             for payment in &batch.payments {
-                self.publisher.publish(LOCK_QUEUE, &LockRequest::alone(*payment)).await?;
+                let traceparent = batch.traces.get(&payment.payment_id).copied();
+                self.publisher.publish(LOCK_QUEUE, &LockRequest::alone(*payment).traced(traceparent)).await?;
             }
             delivery.ack(BasicAckOptions::default()).await?;
             return Ok(());
@@ -296,6 +305,35 @@ fn is_last_delivery(delivery: &Delivery, delivery_limit: u32) -> bool {
         })
         .unwrap_or(0);
     count >= i64::from(delivery_limit)
+}
+
+/// A span per payment of `group` (traces on only), each a child of the
+/// lock attempt that granted it; the batch's span links to them all.
+fn settle_spans(group: &[(SettleBatch, Delivery)]) -> HashMap<PaymentId, Span> {
+    let contexts = group
+        .iter()
+        .flat_map(|(b, _)| b.payments.iter().map(|p| (p.payment_id, b.traces.get(&p.payment_id).copied())));
+    let spans: HashMap<_, _> =
+        contexts.filter_map(|(id, parent)| Some((id, trace_context::settle(id, parent)?))).collect();
+    trace_context::link_payments(&Span::current(), spans.values().map(trace_context::traceparent));
+    spans
+}
+
+fn record_outcomes(spans: &HashMap<PaymentId, Span>, settled: &Settled) {
+    for (payment, outcome) in &settled.applied {
+        if let Some(span) = spans.get(&payment.id) {
+            let text = match outcome {
+                Outcome::Done => "done".to_owned(),
+                Outcome::Failed(reason) => format!("failed: {reason}"),
+            };
+            span.record("outcome", text);
+        }
+    }
+    for id in &settled.skipped {
+        if let Some(span) = spans.get(id) {
+            span.record("outcome", "already settled");
+        }
+    }
 }
 
 /// Returns messages to the queue unsettled (shutdown during an outage);

@@ -28,4 +28,5 @@ mod replica;
 mod settle;
 mod slow_clients;
 mod statements;
+mod traces;
 mod webhooks;
