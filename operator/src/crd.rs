@@ -134,6 +134,9 @@ pub struct AppSpec {
     /// Webhook delivery settings.
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    /// OpenTelemetry traces over OTLP/HTTP; off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingSettings>,
     /// `text` or `json`.
     #[serde(default = "default_log_format")]
     #[x_kube(validation = Rule::new("self == 'text' || self == 'json'").message("logFormat is text or json"))]
@@ -200,6 +203,36 @@ pub struct WebhookSettings {
     #[serde(default = "default_webhook_timeout_ms")]
     #[schemars(range(min = 100, max = 600000))]
     pub timeout_ms: i32,
+}
+
+/// Where payment-app exports its traces, passed to it as the standard
+/// OpenTelemetry variables.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TracingSettings {
+    /// The OTLP/HTTP collector's base URL, such as `http://otel-collector:4318`
+    /// (`OTEL_EXPORTER_OTLP_ENDPOINT`; spans go to `/v1/traces` under it).
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("otlpEndpoint is an http:// or https:// URL"))]
+    pub otlp_endpoint: String,
+    /// `http/protobuf` or `http/json` (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+    #[serde(default = "default_otlp_protocol")]
+    #[x_kube(validation = Rule::new("self == 'http/protobuf' || self == 'http/json'").message("protocol is http/protobuf or http/json"))]
+    pub protocol: String,
+    /// The traces' `service.name` (`OTEL_SERVICE_NAME`); `payment-app` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// Which traces are kept (`OTEL_TRACES_SAMPLER`), such as `parentbased_traceidratio`;
+    /// the SDK's default (`parentbased_always_on`) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self in ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio']").message("sampler is one of OpenTelemetry's standard samplers"))]
+    pub sampler: Option<String>,
+    /// The sampler's argument (`OTEL_TRACES_SAMPLER_ARG`), such as `0.1` for a ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler_arg: Option<String>,
+}
+
+fn default_otlp_protocol() -> String {
+    "http/protobuf".to_owned()
 }
 
 /// Worker tuning, passed to payment-app as its environment.
@@ -593,6 +626,7 @@ impl Default for AppSpec {
             api_tokens_secret: None,
             limits: AppLimits::default(),
             webhooks: WebhookSettings::default(),
+            tracing: None,
             log_format: default_log_format(),
         }
     }

@@ -20,7 +20,7 @@ use super::{
     CONFIG_CHECKSUM, Child, Component, checksum, cnpg, disruption_budget, labels, meta, postgres, rabbitmq,
     redis, security, selector, selector_labels,
 };
-use crate::crd::{AppLimits, PostgresProvider, WebhookSettings};
+use crate::crd::{AppLimits, PostgresProvider, TracingSettings, WebhookSettings};
 use crate::validate::{APP_SURGE, ValidatedCluster};
 
 /// payment-app's own default port: its `HTTP_ADDR` is set to it.
@@ -87,6 +87,23 @@ pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
     ]);
     env.extend(limits_env(&spec.limits));
     env.extend(webhooks_env(&spec.webhooks));
+    env.extend(spec.tracing.as_ref().map(tracing_env).unwrap_or_default());
+    env
+}
+
+/// The standard OpenTelemetry variables payment-app reads; none when
+/// tracing is off.
+fn tracing_env(tracing: &TracingSettings) -> Vec<EnvVar> {
+    let mut env = vec![
+        plain("OTEL_EXPORTER_OTLP_ENDPOINT", tracing.otlp_endpoint.clone()),
+        plain("OTEL_EXPORTER_OTLP_PROTOCOL", tracing.protocol.clone()),
+    ];
+    let optional = [
+        ("OTEL_SERVICE_NAME", &tracing.service_name),
+        ("OTEL_TRACES_SAMPLER", &tracing.sampler),
+        ("OTEL_TRACES_SAMPLER_ARG", &tracing.sampler_arg),
+    ];
+    env.extend(optional.into_iter().filter_map(|(name, value)| Some(plain(name, value.clone()?))));
     env
 }
 
