@@ -17,6 +17,10 @@ use crate::common::{App, TestEnv};
 #[derive(Clone, Default)]
 struct Received(Arc<Mutex<Vec<(String, Value)>>>);
 
+/// Protobuf exports: their content type and size (not decoded).
+#[derive(Clone, Default)]
+struct Binary(Arc<Mutex<Vec<(String, usize)>>>);
+
 impl Received {
     fn spans_of(&self, trace_id: &str) -> Vec<Value> {
         let all = self.0.lock().unwrap();
@@ -32,15 +36,23 @@ impl Received {
     }
 }
 
-/// An OTLP/HTTP receiver (JSON encoding) on a free loopback port.
-async fn receiver() -> (String, Received) {
+/// An OTLP/HTTP receiver on a free loopback port: JSON exports are
+/// decoded into spans, protobuf ones only counted.
+async fn receiver() -> (String, Received, Binary) {
     let received = Received::default();
-    let store = received.clone();
+    let binary = Binary::default();
+    let (store, binary_store) = (received.clone(), binary.clone());
     let app = Router::new().route(
         "/v1/traces",
-        post(move |body: axum::body::Bytes| {
-            let store = store.clone();
+        post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let (store, binary_store) = (store.clone(), binary_store.clone());
             async move {
+                let content_type =
+                    headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                if content_type != "application/json" {
+                    binary_store.0.lock().unwrap().push((content_type, body.len()));
+                    return axum::Json(json!({}));
+                }
                 let export: Value = serde_json::from_slice(&body).expect("an OTLP JSON export");
                 let mut all = store.0.lock().unwrap();
                 for resource in export["resourceSpans"].as_array().into_iter().flatten() {
@@ -65,7 +77,52 @@ async fn receiver() -> (String, Received) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
+    (url, received, binary)
+}
+
+/// The spans of `trace_id`, once its settle span has arrived (spans are
+/// exported in batches).
+async fn settled_trace(received: &Received, trace_id: &str, app: &App) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let spans = received.spans_of(trace_id);
+        if !named(&spans, "payment.settle").is_empty() {
+            return spans;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no settle span in trace {trace_id}; received {:#?}\nlog:\n{}",
+            received.all(),
+            app.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Pays with the client's own `traceparent`; returns the payment's id.
+async fn post_traced(app: &App, from: &str, to: &str, trace_id: &str, client_span: &str) -> String {
+    let response = app
+        .http
+        .post(format!("{}/api/v1/payment", app.base))
+        .header("traceparent", format!("00-{trace_id}-{client_span}-01"))
+        .json(&json!({"from_account": from, "to_account": to, "amount": "12.34", "payment_description": "traced"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn wait_done(app: &App, id: &str) {
+    let done = app.wait_terminal(&[id.to_owned()], Duration::from_secs(60)).await;
+    assert_eq!(done[0]["status"], "done", "{}", done[0]);
+}
+
+fn new_ids() -> (String, String) {
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let span_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
+    (trace_id, span_id)
 }
 
 fn named<'a>(spans: &'a [Value], name: &str) -> Vec<&'a Value> {
@@ -93,7 +150,7 @@ fn attribute<'a>(span: &'a Value, key: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn one_payment_is_one_trace_across_api_lock_and_settle() {
-    let (endpoint, received) = receiver().await;
+    let (endpoint, received, _) = receiver().await;
     let env = TestEnv::new();
     let app = App::start(
         &env,
@@ -109,39 +166,10 @@ async fn one_payment_is_one_trace_across_api_lock_and_settle() {
     let b = app.account("0").await;
 
     // The client's own trace: the payment's spans must continue it.
-    let trace_id = uuid::Uuid::new_v4().simple().to_string();
-    let client_span = &uuid::Uuid::new_v4().simple().to_string()[..16];
-    let response = app
-        .http
-        .post(format!("{}/api/v1/payment", app.base))
-        .header("traceparent", format!("00-{trace_id}-{client_span}-01"))
-        .json(
-            &json!({"from_account": a, "to_account": b, "amount": "12.34", "payment_description": "traced"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    let body: Value = response.json().await.unwrap();
-    let id = body["id"].as_str().unwrap().to_owned();
-    let done = app.wait_terminal(std::slice::from_ref(&id), Duration::from_secs(60)).await;
-    assert_eq!(done[0]["status"], "done", "{}", done[0]);
-
-    // Spans are exported in batches: wait for the settle span to arrive.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let spans = loop {
-        let spans = received.spans_of(&trace_id);
-        if !named(&spans, "payment.settle").is_empty() {
-            break spans;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no settle span in trace {trace_id}; received {:#?}\nlog:\n{}",
-            received.all(),
-            app.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (trace_id, client_span) = new_ids();
+    let id = post_traced(&app, &a, &b, &trace_id, &client_span).await;
+    wait_done(&app, &id).await;
+    let spans = settled_trace(&received, &trace_id, &app).await;
 
     let one = |name: &str| {
         let found = named(&spans, name);
@@ -155,7 +183,7 @@ async fn one_payment_is_one_trace_across_api_lock_and_settle() {
 
     // request -> accept_payment -> payment.lock -> payment.settle, under the
     // client's span.
-    assert_eq!(request["parentSpanId"], client_span, "{request:#}");
+    assert_eq!(request["parentSpanId"], client_span.as_str(), "{request:#}");
     assert!(descends(&spans, &accept, &request), "accept_payment is not under the request: {spans:#?}");
     assert_eq!(lock["parentSpanId"], accept["spanId"], "{lock:#}");
     assert_eq!(settle["parentSpanId"], lock["spanId"], "{settle:#}");
@@ -185,4 +213,95 @@ async fn one_payment_is_one_trace_across_api_lock_and_settle() {
         "no log line carries a trace id:\n{}",
         app.log_tail()
     );
+}
+
+/// A payment whose account is locked by someone else waits in the retry
+/// queue: each lock attempt is a span, the next one a child of the one
+/// that parked the payment, and settle a child of the one that was granted.
+#[tokio::test]
+async fn lock_attempts_and_retry_waits_chain_in_the_payments_trace() {
+    let (endpoint, received, _) = receiver().await;
+    let env = TestEnv::new();
+    let app = App::start(
+        &env,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("LOCK_RETRY_DELAY_MS", "100"),
+        ],
+    )
+    .await;
+    let a = app.account("100.00").await;
+    let b = app.account("0").await;
+    // Someone else holds `a` on every node: the payment is parked.
+    let key = format!("{}:lock:account:{a}", env.key_prefix);
+    let mut nodes = Vec::new();
+    for url in env.redis_urls.split(',') {
+        let mut redis = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg("someone-else")
+            .arg("EX")
+            .arg(60)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        nodes.push(redis);
+    }
+
+    let (trace_id, client_span) = new_ids();
+    let id = post_traced(&app, &a, &b, &trace_id, &client_span).await;
+    // Held until an attempt has been parked, then let go.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !named(&received.spans_of(&trace_id), "payment.lock")
+        .iter()
+        .any(|s| attribute(s, "outcome") == Some("parked"))
+    {
+        assert!(Instant::now() < deadline, "no parked lock attempt; log:\n{}", app.log_tail());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for redis in &mut nodes {
+        let _: () = redis::cmd("DEL").arg(&key).query_async(redis).await.unwrap();
+    }
+    wait_done(&app, &id).await;
+    let spans = settled_trace(&received, &trace_id, &app).await;
+
+    let accept = named(&spans, "accept_payment");
+    assert_eq!(accept.len(), 1, "{spans:#?}");
+    let locks = named(&spans, "payment.lock");
+    assert!(locks.len() >= 2, "the payment was never parked: {spans:#?}");
+    // Follow the chain from intake: parked, parked, ..., granted.
+    let mut parent = accept[0]["spanId"].clone();
+    for (i, _) in locks.iter().enumerate() {
+        let attempt = locks.iter().find(|s| s["parentSpanId"] == parent).unwrap_or_else(|| {
+            panic!("no lock attempt {i} under {parent}: {spans:#?}");
+        });
+        assert_eq!(attribute(attempt, "payment_id"), Some(id.as_str()));
+        let expected = if i + 1 == locks.len() { "granted" } else { "parked" };
+        assert_eq!(attribute(attempt, "outcome"), Some(expected), "{attempt:#}");
+        parent = attempt["spanId"].clone();
+    }
+    let settle = named(&spans, "payment.settle");
+    assert_eq!(settle.len(), 1, "{spans:#?}");
+    assert_eq!(settle[0]["parentSpanId"], parent, "settle is under the granted attempt: {spans:#?}");
+}
+
+/// The default protocol is OTLP/HTTP protobuf.
+#[tokio::test]
+async fn protobuf_is_the_default_encoding() {
+    let (endpoint, received, binary) = receiver().await;
+    let env = TestEnv::new();
+    let app =
+        App::start(&env, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_BSP_SCHEDULE_DELAY", "100")])
+            .await;
+    app.account("1.00").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while binary.0.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "nothing exported; log:\n{}", app.log_tail());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let exports = binary.0.lock().unwrap().clone();
+    assert!(exports.iter().all(|(t, len)| t == "application/x-protobuf" && *len > 0), "{exports:?}");
+    assert!(received.all().is_empty(), "no JSON export expected");
 }
