@@ -305,3 +305,34 @@ async fn protobuf_is_the_default_encoding() {
     assert!(exports.iter().all(|(t, len)| t == "application/x-protobuf" && *len > 0), "{exports:?}");
     assert!(received.all().is_empty(), "no JSON export expected");
 }
+
+/// Spans still buffered when the process is told to stop are exported
+/// before it exits: with a schedule too long to ever fire, the only export
+/// is the one at shutdown. (Multi-threaded: `terminate` blocks its thread
+/// while the receiver must answer.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffered_spans_are_exported_at_shutdown() {
+    let (endpoint, received, _) = receiver().await;
+    let env = TestEnv::new();
+    let mut app = App::start(
+        &env,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+        ],
+    )
+    .await;
+    let a = app.account("100.00").await;
+    let b = app.account("0").await;
+    let (trace_id, client_span) = new_ids();
+    let id = post_traced(&app, &a, &b, &trace_id, &client_span).await;
+    wait_done(&app, &id).await;
+    assert!(received.all().is_empty(), "exported before shutdown: {:#?}", received.all());
+
+    assert!(app.terminate().success(), "log:\n{}", app.log_tail());
+    let spans = received.spans_of(&trace_id);
+    for stage in ["request", "payment.lock", "payment.settle"] {
+        assert_eq!(named(&spans, stage).len(), 1, "{stage} not exported at shutdown: {spans:#?}");
+    }
+}
