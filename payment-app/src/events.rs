@@ -6,7 +6,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{AccountId, Amount, EventId, EventType, FailureReason, PaymentId, PaymentStatus};
+use crate::domain::{
+    AccountId, Currency, EventId, EventType, FailureReason, Money, PaymentId, PaymentStatus,
+};
 
 /// A payment as `GET /api/v1/payment/{id}` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -14,7 +16,9 @@ pub struct PaymentView {
     pub id: PaymentId,
     pub from_account: AccountId,
     pub to_account: AccountId,
-    pub amount: Amount,
+    /// With the currency's decimals.
+    pub amount: Money,
+    pub currency: Currency,
     pub payment_description: Option<String>,
     pub status: PaymentStatus,
     pub failure_reason: Option<FailureReason>,

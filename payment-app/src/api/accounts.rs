@@ -14,26 +14,35 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{IdempotencyHeader, OptionalJsonBody};
 use super::{AppState, answer_create, parse_id};
 use crate::db::{self, accounts::Account};
-use crate::domain::{AccountId, Amount};
+use crate::domain::{AccountId, Amount, Currency, Money};
 use crate::intake;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
-    /// Decimal string; absent means zero.
+    /// Decimal string in the account's currency; absent means zero.
     initial_balance: Option<String>,
+    /// ISO 4217 code; absent means the `DEFAULT_CURRENCY` setting.
+    currency: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct AccountView {
     id: AccountId,
-    balance: Amount,
+    currency: Currency,
+    /// With the currency's decimals.
+    balance: Money,
     created_at: DateTime<Utc>,
 }
 
 impl From<Account> for AccountView {
     fn from(a: Account) -> Self {
-        AccountView { id: a.id, balance: a.balance, created_at: a.created_at }
+        AccountView {
+            id: a.id,
+            currency: a.currency,
+            balance: a.currency.money(a.balance),
+            created_at: a.created_at,
+        }
     }
 }
 
@@ -44,14 +53,20 @@ pub async fn create(
     IdempotencyHeader(key): IdempotencyHeader,
     OptionalJsonBody(body): OptionalJsonBody<CreateAccount>,
 ) -> Result<Response, ApiError> {
+    let currency = match body.currency.as_deref() {
+        None => app.default_currency,
+        Some(code) => Currency::parse(code)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidCurrency, format!("currency: {e}")))?,
+    };
     let initial_balance = match body.initial_balance.as_deref() {
         None => Amount::ZERO,
-        Some(text) => Amount::parse(text)
+        Some(text) => currency
+            .amount(text)
             .map_err(|e| ApiError::new(ErrorCode::InvalidAmount, format!("initial_balance: {e}")))?,
     };
     // An opening balance is new money.
     caller.require(if initial_balance.is_zero() { Scope::Pay } else { Scope::Issue })?;
-    let outcome = intake::open_account(&app.db, app.issuance, initial_balance, key.as_ref(), |a| {
+    let outcome = intake::open_account(&app.db, app.issuance, currency, initial_balance, key.as_ref(), |a| {
         json!(AccountView::from(a.clone()))
     })
     .await?;

@@ -31,6 +31,8 @@ pub enum ErrorCode {
     BodyTimeout,
     InvalidBody,
     InvalidAmount,
+    InvalidCurrency,
+    CurrencyMismatch,
     InvalidAccountId,
     SameAccount,
     DescriptionTooLong,
@@ -49,7 +51,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 32] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
@@ -66,6 +68,8 @@ impl ErrorCode {
         ErrorCode::BodyTimeout,
         ErrorCode::InvalidBody,
         ErrorCode::InvalidAmount,
+        ErrorCode::InvalidCurrency,
+        ErrorCode::CurrencyMismatch,
         ErrorCode::InvalidAccountId,
         ErrorCode::SameAccount,
         ErrorCode::DescriptionTooLong,
@@ -101,6 +105,8 @@ impl ErrorCode {
             ErrorCode::BodyTimeout => "body_timeout",
             ErrorCode::InvalidBody => "invalid_body",
             ErrorCode::InvalidAmount => "invalid_amount",
+            ErrorCode::InvalidCurrency => "invalid_currency",
+            ErrorCode::CurrencyMismatch => "currency_mismatch",
             ErrorCode::InvalidAccountId => "invalid_account_id",
             ErrorCode::SameAccount => "same_account",
             ErrorCode::DescriptionTooLong => "description_too_long",
@@ -136,6 +142,8 @@ impl ErrorCode {
             ErrorCode::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::InvalidBody
             | ErrorCode::InvalidAmount
+            | ErrorCode::InvalidCurrency
+            | ErrorCode::CurrencyMismatch
             | ErrorCode::InvalidAccountId
             | ErrorCode::SameAccount
             | ErrorCode::DescriptionTooLong

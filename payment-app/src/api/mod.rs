@@ -36,8 +36,8 @@ use tracing::info;
 use crate::broker::Broker;
 use crate::db::Db;
 use crate::db::idempotency::Idempotent;
-use crate::domain::IdError;
 use crate::domain::issuance::IssuanceLimits;
+use crate::domain::{Currency, IdError};
 use crate::error::Result;
 use crate::intake::Intake;
 use crate::lock::AccountLock;
@@ -62,6 +62,8 @@ pub struct AppState {
     pub tokens: ApiTokens,
     /// How much money accounts may be opened with.
     pub issuance: IssuanceLimits,
+    /// The currency of accounts opened without one.
+    pub default_currency: Currency,
     /// How often the statement view is refreshed: /readyz reports it stale
     /// past that.
     pub statements: RefreshConfig,

@@ -4,20 +4,30 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::domain::issuance::IssuanceRefused;
-use crate::domain::{AccountId, Amount};
+use uuid::Uuid;
+
+use crate::domain::{AccountId, Amount, Currency};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     pub id: AccountId,
+    pub currency: Currency,
     pub balance: Amount,
     pub created_at: DateTime<Utc>,
 }
 
 struct AccountRow {
     id: AccountId,
+    currency: String,
     balance: i64,
     created_at: DateTime<Utc>,
+}
+
+/// A currency code read back from the database, where only codes payrail
+/// accepted can be.
+pub(crate) fn currency_from_db(code: &str) -> Result<Currency> {
+    Currency::parse(code).map_err(|e| Error::Corrupt(format!("currency {code:?}: {e}")))
 }
 
 impl TryFrom<AccountRow> for Account {
@@ -27,7 +37,12 @@ impl TryFrom<AccountRow> for Account {
         let balance = Amount::from_minor(row.balance).ok_or_else(|| {
             Error::Corrupt(format!("account {} has negative balance {}", row.id, row.balance))
         })?;
-        Ok(Account { id: row.id, balance, created_at: row.created_at })
+        Ok(Account {
+            id: row.id,
+            currency: currency_from_db(&row.currency)?,
+            balance,
+            created_at: row.created_at,
+        })
     }
 }
 
@@ -40,6 +55,7 @@ impl TryFrom<AccountRow> for Account {
 pub async fn create(
     conn: &mut PgConnection,
     id: AccountId,
+    currency: Currency,
     initial_balance: Amount,
     total_limit: Amount,
 ) -> Result<Account> {
@@ -60,16 +76,19 @@ pub async fn create(
     }
     let row = sqlx::query_as!(
         AccountRow,
-        r#"INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING id AS "id: AccountId", balance, created_at"#,
+        r#"INSERT INTO accounts (id, currency, balance) VALUES ($1, $2, $3)
+           RETURNING id AS "id: AccountId", currency, balance, created_at"#,
         id.as_uuid(),
+        currency.code(),
         initial_balance.minor(),
     )
     .fetch_one(&mut *tx)
     .await?;
     if !initial_balance.is_zero() {
         sqlx::query!(
-            "INSERT INTO ledger_entries (account_id, kind, amount) VALUES ($1, 'issuance', $2)",
+            "INSERT INTO ledger_entries (account_id, currency, kind, amount) VALUES ($1, $2, 'issuance', $3)",
             id.as_uuid(),
+            currency.code(),
             initial_balance.minor(),
         )
         .execute(&mut *tx)
@@ -82,10 +101,24 @@ pub async fn create(
 pub async fn get(pool: &PgPool, id: AccountId) -> Result<Option<Account>> {
     let row = sqlx::query_as!(
         AccountRow,
-        r#"SELECT id AS "id: AccountId", balance, created_at FROM accounts WHERE id = $1"#,
+        r#"SELECT id AS "id: AccountId", currency, balance, created_at FROM accounts WHERE id = $1"#,
         id.as_uuid(),
     )
     .fetch_optional(pool)
     .await?;
     row.map(Account::try_from).transpose()
+}
+
+/// The currency of each of these accounts that exists. An account's
+/// currency never changes (the foreign keys on it refuse that), so any
+/// copy of it, on the replica or in a cache, stays true.
+pub async fn currencies(pool: &PgPool, ids: &[AccountId]) -> Result<Vec<(AccountId, Currency)>> {
+    let ids: Vec<Uuid> = ids.iter().map(AccountId::as_uuid).collect();
+    let rows = sqlx::query!(
+        r#"SELECT id AS "id: AccountId", currency FROM accounts WHERE id = ANY($1)"#,
+        &ids as &[Uuid],
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(|row| Ok((row.id, currency_from_db(&row.currency)?))).collect()
 }

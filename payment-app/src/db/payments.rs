@@ -8,7 +8,10 @@ use sqlx::{PgConnection, PgPool};
 
 use uuid::Uuid;
 
-use crate::domain::{AccountId, Amount, EventId, FailureReason, NewPayment, PaymentId, PaymentStatus};
+use super::accounts::currency_from_db;
+use crate::domain::{
+    AccountId, Amount, Currency, EventId, FailureReason, NewPayment, PaymentId, PaymentStatus,
+};
 use crate::error::{Error, Result};
 use crate::events::PaymentView;
 use crate::messages::PaymentRoute;
@@ -19,6 +22,7 @@ pub struct Payment {
     pub from_account: AccountId,
     pub to_account: AccountId,
     pub amount: Amount,
+    pub currency: Currency,
     pub description: Option<String>,
     pub status: PaymentStatus,
     pub failure_reason: Option<FailureReason>,
@@ -32,7 +36,8 @@ impl From<Payment> for PaymentView {
             id: p.id,
             from_account: p.from_account,
             to_account: p.to_account,
-            amount: p.amount,
+            amount: p.currency.money(p.amount),
+            currency: p.currency,
             payment_description: p.description,
             status: p.status,
             failure_reason: p.failure_reason,
@@ -48,6 +53,7 @@ pub(crate) struct PaymentRow {
     pub(crate) from_account: AccountId,
     pub(crate) to_account: AccountId,
     pub(crate) amount: i64,
+    pub(crate) currency: String,
     pub(crate) description: Option<String>,
     pub(crate) status: String,
     pub(crate) failure_reason: Option<String>,
@@ -73,6 +79,7 @@ impl TryFrom<PaymentRow> for Payment {
             from_account: row.from_account,
             to_account: row.to_account,
             amount,
+            currency: currency_from_db(&row.currency)?,
             description: row.description,
             status,
             failure_reason,
@@ -90,9 +97,9 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
     let row = sqlx::query_as!(
         PaymentRow,
         r#"WITH p AS (
-               INSERT INTO payments (id, from_account, to_account, amount, description)
-               VALUES ($1, $2, $3, $4, $5)
-               RETURNING id, from_account, to_account, amount, description, status, failure_reason,
+               INSERT INTO payments (id, from_account, to_account, amount, currency, description)
+               VALUES ($1, $2, $3, $4, $7, $5)
+               RETURNING id, from_account, to_account, amount, currency, description, status, failure_reason,
                          created_at, updated_at),
            e AS (
                INSERT INTO events (id, type, payment_id, status, failure_reason, payment_updated_at)
@@ -103,8 +110,9 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
                SELECT w.id, e.id, e.payment_id FROM e
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
-                  to_account AS "to_account!: AccountId", amount AS "amount!", description,
-                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!"
+                  to_account AS "to_account!: AccountId", amount AS "amount!", currency AS "currency!",
+                  description, status AS "status!", failure_reason, created_at AS "created_at!",
+                  updated_at AS "updated_at!"
            FROM p"#,
         payment.id.as_uuid(),
         payment.from_account.as_uuid(),
@@ -112,6 +120,7 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
         payment.amount.minor(),
         payment.description.as_deref(),
         EventId::new().as_uuid(),
+        payment.currency.code(),
     )
     .fetch_one(tx)
     .await;
@@ -175,12 +184,13 @@ pub async fn insert_many(
     let rows = sqlx::query_as!(
         PaymentRow,
         r#"WITH input AS (
-               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[], $6::uuid[])
-                   AS t(id, from_account, to_account, amount, description, event_id)),
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[], $6::uuid[],
+                                    $7::text[])
+                   AS t(id, from_account, to_account, amount, description, event_id, currency)),
            p AS (
-               INSERT INTO payments (id, from_account, to_account, amount, description)
-               SELECT id, from_account, to_account, amount, description FROM input
-               RETURNING id, from_account, to_account, amount, description, status, failure_reason,
+               INSERT INTO payments (id, from_account, to_account, amount, currency, description)
+               SELECT id, from_account, to_account, amount, currency, description FROM input
+               RETURNING id, from_account, to_account, amount, currency, description, status, failure_reason,
                          created_at, updated_at),
            e AS (
                INSERT INTO events (id, type, payment_id, status, failure_reason, payment_updated_at)
@@ -192,8 +202,9 @@ pub async fn insert_many(
                SELECT w.id, e.id, e.payment_id FROM e
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
-                  to_account AS "to_account!: AccountId", amount AS "amount!", description,
-                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!"
+                  to_account AS "to_account!: AccountId", amount AS "amount!", currency AS "currency!",
+                  description, status AS "status!", failure_reason, created_at AS "created_at!",
+                  updated_at AS "updated_at!"
            FROM p"#,
         &payments.iter().map(|p| p.id.as_uuid()).collect::<Vec<_>>(),
         &payments.iter().map(|p| p.from_account.as_uuid()).collect::<Vec<_>>(),
@@ -201,6 +212,7 @@ pub async fn insert_many(
         &payments.iter().map(|p| p.amount.minor()).collect::<Vec<_>>(),
         &descriptions as &[Option<String>],
         &event_ids,
+        &payments.iter().map(|p| p.currency.code()).collect::<Vec<_>>() as &[&str],
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -212,8 +224,8 @@ pub async fn get(pool: &PgPool, id: PaymentId) -> Result<Option<Payment>> {
     let row = sqlx::query_as!(
         PaymentRow,
         r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
-                  to_account AS "to_account: AccountId", amount, description, status, failure_reason,
-                  created_at, updated_at
+                  to_account AS "to_account: AccountId", amount, currency, description, status,
+                  failure_reason, created_at, updated_at
            FROM payments WHERE id = $1"#,
         id.as_uuid(),
     )

@@ -1,6 +1,7 @@
 //! Domain types, parsed at the edge and trusted past it.
 
 mod amount;
+mod currency;
 mod idempotency_key;
 mod ids;
 pub mod issuance;
@@ -9,7 +10,10 @@ pub mod settlement;
 mod webhook;
 
 pub use amount::{Amount, AmountError, AmountSum};
+pub use currency::{Currency, CurrencyError, Money};
 pub use idempotency_key::{IdempotencyKey, KEY_WINDOW, KeyError, MAX_KEY_LEN};
 pub use ids::{AccountId, AttemptId, EndpointId, EventId, IdError, LockToken, PaymentId};
-pub use payment::{FailureReason, MAX_DESCRIPTION_CHARS, NewPayment, PaymentRuleError, PaymentStatus};
+pub use payment::{
+    FailureReason, MAX_DESCRIPTION_CHARS, NewPayment, PaymentRuleError, PaymentStatus, payment_currency,
+};
 pub use webhook::{EventType, MAX_URL_LEN, TargetRefused, UnknownEventType, UrlError, WebhookUrl, forbidden};

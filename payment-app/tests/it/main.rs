@@ -15,6 +15,7 @@ mod architecture;
 
 mod bench;
 mod cli;
+mod currencies;
 mod database_tls;
 mod faults;
 mod flow;
