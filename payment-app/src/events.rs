@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::{
-    AccountId, Currency, EventId, EventType, FailureReason, Money, PaymentId, PaymentStatus,
+    AccountId, Currency, EventId, EventType, FailureReason, Metadata, Money, PaymentId, PaymentStatus,
 };
 
 /// A payment as `GET /api/v1/payment/{id}` shows it.
@@ -22,6 +22,9 @@ pub struct PaymentView {
     pub payment_description: Option<String>,
     pub status: PaymentStatus,
     pub failure_reason: Option<FailureReason>,
+    /// The client's own references. In an event, the payment's metadata as
+    /// it is when the event is read or delivered.
+    pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

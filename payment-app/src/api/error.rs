@@ -33,6 +33,7 @@ pub enum ErrorCode {
     InvalidAmount,
     InvalidCurrency,
     CurrencyMismatch,
+    InvalidMetadata,
     InvalidAccountId,
     SameAccount,
     DescriptionTooLong,
@@ -51,7 +52,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 32] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
@@ -70,6 +71,7 @@ impl ErrorCode {
         ErrorCode::InvalidAmount,
         ErrorCode::InvalidCurrency,
         ErrorCode::CurrencyMismatch,
+        ErrorCode::InvalidMetadata,
         ErrorCode::InvalidAccountId,
         ErrorCode::SameAccount,
         ErrorCode::DescriptionTooLong,
@@ -107,6 +109,7 @@ impl ErrorCode {
             ErrorCode::InvalidAmount => "invalid_amount",
             ErrorCode::InvalidCurrency => "invalid_currency",
             ErrorCode::CurrencyMismatch => "currency_mismatch",
+            ErrorCode::InvalidMetadata => "invalid_metadata",
             ErrorCode::InvalidAccountId => "invalid_account_id",
             ErrorCode::SameAccount => "same_account",
             ErrorCode::DescriptionTooLong => "description_too_long",
@@ -144,6 +147,7 @@ impl ErrorCode {
             | ErrorCode::InvalidAmount
             | ErrorCode::InvalidCurrency
             | ErrorCode::CurrencyMismatch
+            | ErrorCode::InvalidMetadata
             | ErrorCode::InvalidAccountId
             | ErrorCode::SameAccount
             | ErrorCode::DescriptionTooLong
@@ -202,6 +206,7 @@ impl From<Error> for ApiError {
             e @ Error::TooManyEndpoints(_) => {
                 ApiError::new(ErrorCode::TooManyWebhookEndpoints, e.to_string())
             }
+            Error::Metadata(refused) => ApiError::new(ErrorCode::InvalidMetadata, refused.to_string()),
             Error::IssuanceRefused(refused) => {
                 ApiError::new(ErrorCode::IssuanceLimitExceeded, refused.to_string())
             }

@@ -21,7 +21,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, response::IntoResponse};
 use http_body_util::BodyExt;
 use serde::Serialize;
@@ -96,8 +96,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/accounts/{id}/statement", get(statements::statement))
         .route("/api/v1/payment/{id}", get(payments::get))
         .route_layer(middleware::from_fn_with_state(Scope::Read, auth::require_scope));
+    // Metadata is the client's own: changing it takes `pay`, as opening an
+    // account without money does.
     let pays = Router::new()
         .route("/api/v1/payment", post(payments::create))
+        .route("/api/v1/payment/{id}", patch(payments::update))
+        .route("/api/v1/accounts/{id}", patch(accounts::update))
         .route_layer(middleware::from_fn_with_state(Scope::Pay, auth::require_scope));
     let v1 = reads
         .merge(pays)

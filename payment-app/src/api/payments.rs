@@ -1,4 +1,4 @@
-//! `/api/v1/payment`: submit a payment, read one.
+//! `/api/v1/payment`: submit a payment, read one, change its metadata.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -27,6 +27,9 @@ pub struct CreatePayment {
     amount: String,
     #[serde(default)]
     payment_description: Option<String>,
+    /// The client's own references: an object of strings.
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
 }
 
 impl CreatePayment {
@@ -42,14 +45,16 @@ impl CreatePayment {
             .to_account
             .parse()
             .map_err(|e| ApiError::new(ErrorCode::InvalidAccountId, format!("to_account: {e}")))?;
+        let metadata = super::accounts::parse_metadata(self.metadata.as_ref())?;
         let invalid_amount =
             |e: crate::domain::AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
         Amount::check_syntax(&self.amount).map_err(invalid_amount)?;
         let [from_currency, to_currency] = intake.currencies_of([from_account, to_account]).await?;
         let currency = payment_currency(from_currency, to_currency).map_err(rule_broken)?;
         let amount = currency.amount(&self.amount).map_err(invalid_amount)?;
-        NewPayment::new(from_account, to_account, amount, currency, self.payment_description)
-            .map_err(rule_broken)
+        let payment = NewPayment::new(from_account, to_account, amount, currency, self.payment_description)
+            .map_err(rule_broken)?;
+        Ok(NewPayment { metadata, ..payment })
     }
 }
 
@@ -93,4 +98,18 @@ pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<
         }
     };
     payment.map(|p| Json(p.into())).ok_or_else(|| ApiError::not_found(format!("payment {id} does not exist")))
+}
+
+#[instrument(skip_all, fields(payment_id = %id))]
+pub async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<super::accounts::UpdateMetadata>,
+) -> Result<Json<PaymentView>, ApiError> {
+    let id: PaymentId = parse_id(&id)?;
+    let patch = body.patch()?;
+    db::payments::update_metadata(&app.db.primary, id, &patch)
+        .await?
+        .map(|p| Json(p.into()))
+        .ok_or_else(|| ApiError::not_found(format!("payment {id} does not exist")))
 }

@@ -6,7 +6,9 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::domain::issuance::IssuanceRefused;
 use uuid::Uuid;
 
-use crate::domain::{AccountId, Amount, Currency};
+use serde_json::Value;
+
+use crate::domain::{AccountId, Amount, Currency, Metadata, MetadataError, MetadataPatch};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +16,7 @@ pub struct Account {
     pub id: AccountId,
     pub currency: Currency,
     pub balance: Amount,
+    pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
 }
 
@@ -21,7 +24,13 @@ struct AccountRow {
     id: AccountId,
     currency: String,
     balance: i64,
+    metadata: Value,
     created_at: DateTime<Utc>,
+}
+
+/// Metadata read back from the database, where only valid maps are.
+pub(crate) fn metadata_from_db(value: &Value) -> Result<Metadata> {
+    Metadata::from_db(value).ok_or_else(|| Error::Corrupt(format!("metadata {value} is not a valid map")))
 }
 
 /// A currency code read back from the database, where only codes payrail
@@ -41,6 +50,7 @@ impl TryFrom<AccountRow> for Account {
             id: row.id,
             currency: currency_from_db(&row.currency)?,
             balance,
+            metadata: metadata_from_db(&row.metadata)?,
             created_at: row.created_at,
         })
     }
@@ -57,6 +67,7 @@ pub async fn create(
     id: AccountId,
     currency: Currency,
     initial_balance: Amount,
+    metadata: &Metadata,
     total_limit: Amount,
 ) -> Result<Account> {
     let mut tx = conn.begin().await?;
@@ -76,11 +87,12 @@ pub async fn create(
     }
     let row = sqlx::query_as!(
         AccountRow,
-        r#"INSERT INTO accounts (id, currency, balance) VALUES ($1, $2, $3)
-           RETURNING id AS "id: AccountId", currency, balance, created_at"#,
+        r#"INSERT INTO accounts (id, currency, balance, metadata) VALUES ($1, $2, $3, $4)
+           RETURNING id AS "id: AccountId", currency, balance, metadata, created_at"#,
         id.as_uuid(),
         currency.code(),
         initial_balance.minor(),
+        metadata.to_json(),
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -101,7 +113,7 @@ pub async fn create(
 pub async fn get(pool: &PgPool, id: AccountId) -> Result<Option<Account>> {
     let row = sqlx::query_as!(
         AccountRow,
-        r#"SELECT id AS "id: AccountId", currency, balance, created_at FROM accounts WHERE id = $1"#,
+        r#"SELECT id AS "id: AccountId", currency, balance, metadata, created_at FROM accounts WHERE id = $1"#,
         id.as_uuid(),
     )
     .fetch_optional(pool)
@@ -121,4 +133,32 @@ pub async fn currencies(pool: &PgPool, ids: &[AccountId]) -> Result<Vec<(Account
     .fetch_all(pool)
     .await?;
     rows.into_iter().map(|row| Ok((row.id, currency_from_db(&row.currency)?))).collect()
+}
+
+/// Applies a metadata change in one statement (so concurrent changes of
+/// different keys both land); `None` for an unknown account. Refused,
+/// changing nothing, when the map would pass the most keys it may hold.
+pub async fn update_metadata(
+    primary: &PgPool,
+    id: AccountId,
+    patch: &MetadataPatch,
+) -> Result<Option<Account>> {
+    let row = sqlx::query_as!(
+        AccountRow,
+        r#"UPDATE accounts SET metadata = (metadata || $2::jsonb) - $3::text[]
+           WHERE id = $1
+             AND (SELECT count(*) FROM jsonb_object_keys((metadata || $2::jsonb) - $3::text[])) <= $4
+           RETURNING id AS "id: AccountId", currency, balance, metadata, created_at"#,
+        id.as_uuid(),
+        patch.set(),
+        &patch.removed(),
+        crate::domain::MAX_METADATA_KEYS as i64,
+    )
+    .fetch_optional(primary)
+    .await?;
+    match row {
+        Some(row) => row.try_into().map(Some),
+        None if get(primary, id).await?.is_some() => Err(Error::Metadata(MetadataError::TooManyKeys)),
+        None => Ok(None),
+    }
 }

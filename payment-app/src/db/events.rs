@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::accounts::currency_from_db;
+use super::accounts::{currency_from_db, metadata_from_db};
 use crate::domain::{AccountId, Amount, EventId, EventType, FailureReason, PaymentId, PaymentStatus};
 use crate::error::{Error, Result};
 use crate::events::{Event, PaymentView};
@@ -24,6 +24,7 @@ struct EventRow {
     description: Option<String>,
     status: String,
     failure_reason: Option<String>,
+    metadata: serde_json::Value,
     payment_created_at: DateTime<Utc>,
     payment_updated_at: DateTime<Utc>,
 }
@@ -54,6 +55,7 @@ impl TryFrom<EventRow> for Event {
                 payment_description: row.description,
                 status: PaymentStatus::from_db(&row.status).ok_or_else(|| corrupt("unknown status"))?,
                 failure_reason,
+                metadata: metadata_from_db(&row.metadata)?,
                 created_at: row.payment_created_at,
                 updated_at: row.payment_updated_at,
             },
@@ -68,7 +70,7 @@ pub async fn list_after(pool: &PgPool, after: Option<EventId>, limit: i64) -> Re
         r#"SELECT e.id AS "id: EventId", e.type AS kind, e.created_at, p.id AS "payment_id: PaymentId",
                   p.from_account AS "from_account: AccountId", p.to_account AS "to_account: AccountId",
                   p.amount, p.currency, p.description, e.status, e.failure_reason,
-                  p.created_at AS payment_created_at, e.payment_updated_at
+                  p.metadata, p.created_at AS payment_created_at, e.payment_updated_at
            FROM events e JOIN payments p ON p.id = e.payment_id
            WHERE e.id > $1 ORDER BY e.id LIMIT $2"#,
         after.map_or(Uuid::nil(), |id| id.as_uuid()),
@@ -87,7 +89,7 @@ pub async fn get_many(pool: &PgPool, ids: &[EventId]) -> Result<Vec<Event>> {
         r#"SELECT e.id AS "id: EventId", e.type AS kind, e.created_at, p.id AS "payment_id: PaymentId",
                   p.from_account AS "from_account: AccountId", p.to_account AS "to_account: AccountId",
                   p.amount, p.currency, p.description, e.status, e.failure_reason,
-                  p.created_at AS payment_created_at, e.payment_updated_at
+                  p.metadata, p.created_at AS payment_created_at, e.payment_updated_at
            FROM events e JOIN payments p ON p.id = e.payment_id
            WHERE e.id = ANY($1)"#,
         &ids,

@@ -23,8 +23,8 @@ pub async fn payments_of(
         PaymentRow,
         r#"SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                   to_account AS "to_account!: AccountId", amount AS "amount!", currency AS "currency!",
-                  description, status AS "status!", failure_reason, created_at AS "created_at!",
-                  updated_at AS "updated_at!"
+                  description, status AS "status!", failure_reason, metadata AS "metadata!",
+                  created_at AS "created_at!", updated_at AS "updated_at!"
            FROM ((SELECT * FROM payments WHERE from_account = $1 AND ($2::uuid IS NULL OR id < $2)
                   ORDER BY id DESC LIMIT $3)
                  UNION ALL

@@ -5,6 +5,7 @@ mod currency;
 mod idempotency_key;
 mod ids;
 pub mod issuance;
+mod metadata;
 mod payment;
 pub mod settlement;
 mod webhook;
@@ -13,6 +14,10 @@ pub use amount::{Amount, AmountError, AmountSum};
 pub use currency::{Currency, CurrencyError, Money};
 pub use idempotency_key::{IdempotencyKey, KEY_WINDOW, KeyError, MAX_KEY_LEN};
 pub use ids::{AccountId, AttemptId, EndpointId, EventId, IdError, LockToken, PaymentId};
+pub use metadata::{
+    MAX_METADATA_KEY_CHARS, MAX_METADATA_KEYS, MAX_METADATA_VALUE_CHARS, Metadata, MetadataError,
+    MetadataPatch, check_key as check_metadata_key, check_value as check_metadata_value,
+};
 pub use payment::{
     FailureReason, MAX_DESCRIPTION_CHARS, NewPayment, PaymentRuleError, PaymentStatus, payment_currency,
 };

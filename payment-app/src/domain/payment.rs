@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{AccountId, Amount, Currency, PaymentId};
+use super::{AccountId, Amount, Currency, Metadata, PaymentId};
 
 /// Longest `payment_description` accepted, in characters (not bytes).
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
@@ -115,9 +115,11 @@ pub struct NewPayment {
     /// Both accounts' currency, which the amount is in.
     pub currency: Currency,
     pub description: Option<String>,
+    pub metadata: Metadata,
 }
 
 impl NewPayment {
+    /// A payment without metadata (set the field to give it some).
     pub fn new(
         from_account: AccountId,
         to_account: AccountId,
@@ -137,7 +139,15 @@ impl NewPayment {
         if description.as_ref().is_some_and(|d| d.contains('\0')) {
             return Err(PaymentRuleError::DescriptionHasNul);
         }
-        Ok(NewPayment { id: PaymentId::new(), from_account, to_account, amount, currency, description })
+        Ok(NewPayment {
+            id: PaymentId::new(),
+            from_account,
+            to_account,
+            amount,
+            currency,
+            description,
+            metadata: Metadata::default(),
+        })
     }
 }
 

@@ -20,7 +20,7 @@ use crate::broker::{LOCK_QUEUE, Publisher};
 use crate::db::idempotency::{self, Idempotent};
 use crate::db::{self, Db, accounts::Account, payments::Payment};
 use crate::domain::issuance::IssuanceLimits;
-use crate::domain::{AccountId, Amount, Currency, IdempotencyKey, NewPayment};
+use crate::domain::{AccountId, Amount, Currency, IdempotencyKey, Metadata, NewPayment};
 use crate::error::{Error, Result, chain};
 use crate::messages::{LockGroup, PaymentRoute};
 
@@ -121,6 +121,7 @@ impl Intake {
             "amount_minor": payment.amount.minor(),
             "currency": payment.currency,
             "payment_description": payment.description,
+            "metadata": payment.metadata,
         });
         let outcome = idempotency::once(
             &self.db.primary,
@@ -176,18 +177,19 @@ pub async fn open_account(
     limits: IssuanceLimits,
     currency: Currency,
     initial_balance: Amount,
+    metadata: &Metadata,
     key: Option<&IdempotencyKey>,
     snapshot: impl Fn(&Account) -> Value,
 ) -> Result<Idempotent<Account>> {
     limits.check(initial_balance, currency)?;
-    let request = json!({ "initial_balance_minor": initial_balance.minor(), "currency": currency });
+    let request = json!({ "initial_balance_minor": initial_balance.minor(), "currency": currency, "metadata": metadata });
     let id = AccountId::new();
     let outcome = idempotency::once(
         &db.primary,
         "account",
         key,
         &request,
-        async |tx| db::accounts::create(tx, id, currency, initial_balance, limits.total).await,
+        async |tx| db::accounts::create(tx, id, currency, initial_balance, metadata, limits.total).await,
         snapshot,
     )
     .await?;

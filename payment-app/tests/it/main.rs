@@ -23,6 +23,7 @@ mod guarantees;
 mod instances;
 mod load;
 mod lock;
+mod metadata;
 mod plans;
 mod promises;
 mod replica;

@@ -29,10 +29,17 @@ fn cents(minor: i64) -> Amount {
 
 async fn account(db: &Db, minor: i64) -> AccountId {
     let mut conn = db.primary.acquire().await.unwrap();
-    db::accounts::create(&mut conn, AccountId::new(), Currency::usd(), cents(minor), cents(i64::MAX))
-        .await
-        .unwrap()
-        .id
+    db::accounts::create(
+        &mut conn,
+        AccountId::new(),
+        Currency::usd(),
+        cents(minor),
+        &Default::default(),
+        cents(i64::MAX),
+    )
+    .await
+    .unwrap()
+    .id
 }
 
 async fn payment(db: &Db, from: AccountId, to: AccountId, minor: i64) -> PaymentId {
@@ -153,10 +160,17 @@ async fn the_database_refuses_money_across_currencies() {
     let db = ledger(&env).await;
     let jpy = Currency::parse("JPY").unwrap();
     let mut conn = db.primary.acquire().await.unwrap();
-    let yen = db::accounts::create(&mut conn, AccountId::new(), jpy, cents(1000), cents(i64::MAX))
-        .await
-        .unwrap()
-        .id;
+    let yen = db::accounts::create(
+        &mut conn,
+        AccountId::new(),
+        jpy,
+        cents(1000),
+        &Default::default(),
+        cents(i64::MAX),
+    )
+    .await
+    .unwrap()
+    .id;
     let (a, b) = (account(&db, 1000).await, account(&db, 0).await);
 
     // Past the API's check: a payment recorded in dollars from a yen account.
@@ -206,5 +220,35 @@ async fn the_database_refuses_money_across_currencies() {
             .await
             .unwrap();
     assert_eq!(currencies, ["USD", "USD"]);
+    audit_ok(&db).await;
+}
+
+/// A settled payment's metadata may change (the client's references), and
+/// nothing else of it: not its status, amount or accounts, and it cannot be
+/// deleted.
+#[tokio::test]
+async fn a_settled_payment_changes_only_its_metadata() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let (a, b) = (account(&db, 1000).await, account(&db, 0).await);
+    let p = payment(&db, a, b, 400).await;
+    db::settle::settle_batch(&db.primary, &[p]).await.unwrap();
+
+    sqlx::query("UPDATE payments SET metadata = '{\"k\": \"v\"}', updated_at = now() WHERE id = $1")
+        .bind(p.as_uuid())
+        .execute(&db.primary)
+        .await
+        .unwrap();
+    for change in [
+        "UPDATE payments SET status = 'failed', failure_reason = 'insufficient_funds' WHERE id = $1",
+        "UPDATE payments SET amount = 1 WHERE id = $1",
+        "UPDATE payments SET amount = 1, metadata = '{}' WHERE id = $1",
+        "DELETE FROM payments WHERE id = $1",
+    ] {
+        let refused = sqlx::query(change).bind(p.as_uuid()).execute(&db.primary).await.unwrap_err();
+        assert!(refused.to_string().contains("a settled payment never changes"), "{change}: {refused}");
+    }
+    let read = db::payments::get(&db.primary, p).await.unwrap().unwrap();
+    assert_eq!((read.status, read.amount.minor()), (PaymentStatus::Done, 400));
     audit_ok(&db).await;
 }
