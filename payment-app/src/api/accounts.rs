@@ -53,6 +53,7 @@ pub fn parse_metadata(value: Option<&serde_json::Value>) -> Result<Metadata, Api
     }
 }
 
+/// An account as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct AccountView {
     id: AccountId,

@@ -7,6 +7,7 @@ mod events;
 mod extract;
 mod payments;
 mod ready;
+mod search;
 mod serve;
 mod statements;
 mod webhooks;
@@ -91,6 +92,8 @@ pub fn router(state: AppState) -> Router {
     let reads = Router::new()
         .route("/api/v1/events", get(events::list))
         .route("/api/v1/events/{id}", get(events::get))
+        .route("/api/v1/accounts", get(search::accounts))
+        .route("/api/v1/payments", get(search::payments))
         .route("/api/v1/accounts/{id}", get(accounts::get))
         .route("/api/v1/accounts/{id}/payments", get(statements::payments))
         .route("/api/v1/accounts/{id}/statement", get(statements::statement))

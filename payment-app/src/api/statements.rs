@@ -14,6 +14,7 @@ use tracing::instrument;
 use super::error::{ApiError, ErrorCode};
 use super::{AppState, Page, parse_id};
 use crate::db::{self, accounts::Account};
+use crate::domain::search::{IdRange, PaymentFilter};
 use crate::domain::{AccountId, AmountSum, PaymentId};
 use crate::events::PaymentView;
 
@@ -25,6 +26,12 @@ pub struct PaymentPage {
     payments: Vec<PaymentView>,
     /// Pass as `cursor` for the next (older) page; null on the last page.
     next_cursor: Option<PaymentId>,
+}
+
+impl PaymentPage {
+    pub fn new(payments: Vec<PaymentView>, next_cursor: Option<PaymentId>) -> Self {
+        PaymentPage { payments, next_cursor }
+    }
 }
 
 fn bad_query(message: impl Into<String>) -> ApiError {
@@ -51,7 +58,9 @@ pub async fn payments(
     let id: AccountId = parse_id(&id)?;
     let page = Page::<PaymentId>::parse(&query)?;
     require_account(&app, id).await?;
-    let payments = db::statements::payments_of(&app.db.replica, id, page.cursor, page.limit).await?;
+    let filter = PaymentFilter { account: Some(id), ..PaymentFilter::default() };
+    let range = IdRange::of_page(page.cursor.map(|c| c.as_uuid()), None, None);
+    let payments = db::statements::payments(&app.db.replica, &filter, range, page.limit).await?;
     let next_cursor = page.next_cursor(&payments, |p| p.id);
     Ok(Json(PaymentPage { payments: payments.into_iter().map(PaymentView::from).collect(), next_cursor }))
 }

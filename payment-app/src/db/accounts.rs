@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use serde_json::Value;
 
+use crate::domain::search::AccountFilter;
 use crate::domain::{AccountId, Amount, Currency, Metadata, MetadataError, MetadataPatch};
 use crate::error::{Error, Result};
 
@@ -161,4 +162,58 @@ pub async fn update_metadata(
         None if get(primary, id).await?.is_some() => Err(Error::Metadata(MetadataError::TooManyKeys)),
         None => Ok(None),
     }
+}
+
+/// Up to `limit` accounts that pass `filter`, older than `before`, newest
+/// first (keyset on the time-ordered id). By metadata, its GIN index serves
+/// (`metadata <> '{}'` lets the partial index apply); by currency alone,
+/// `(currency, id)`; else the primary key.
+pub async fn list(
+    pool: &PgPool,
+    filter: &AccountFilter,
+    before: Option<AccountId>,
+    limit: i64,
+) -> Result<Vec<Account>> {
+    let before = before.map_or(Uuid::max(), |id| id.as_uuid());
+    let currency = filter.currency.map(Currency::code);
+    let rows = match (filter.metadata.as_ref().map(Metadata::to_json), currency) {
+        (Some(metadata), currency) => {
+            sqlx::query_as!(
+                AccountRow,
+                r#"SELECT id AS "id: AccountId", currency, balance, metadata, created_at FROM accounts
+                   WHERE metadata @> $1 AND metadata <> '{}' AND ($2::text IS NULL OR currency = $2) AND id < $3
+                   ORDER BY id DESC LIMIT $4"#,
+                metadata,
+                currency,
+                before,
+                limit,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        (None, Some(currency)) => {
+            sqlx::query_as!(
+                AccountRow,
+                r#"SELECT id AS "id: AccountId", currency, balance, metadata, created_at FROM accounts
+                   WHERE currency = $1 AND id < $2 ORDER BY id DESC LIMIT $3"#,
+                currency,
+                before,
+                limit,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        (None, None) => {
+            sqlx::query_as!(
+                AccountRow,
+                r#"SELECT id AS "id: AccountId", currency, balance, metadata, created_at FROM accounts
+                   WHERE id < $1 ORDER BY id DESC LIMIT $2"#,
+                before,
+                limit,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    rows.into_iter().map(Account::try_from).collect()
 }

@@ -7,6 +7,7 @@ mod ids;
 pub mod issuance;
 mod metadata;
 mod payment;
+pub mod search;
 pub mod settlement;
 mod webhook;
 

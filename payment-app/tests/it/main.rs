@@ -27,6 +27,7 @@ mod metadata;
 mod plans;
 mod promises;
 mod replica;
+mod search;
 mod settle;
 mod slow_clients;
 mod statements;
