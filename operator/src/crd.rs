@@ -127,6 +127,11 @@ pub struct AppSpec {
     /// When absent, the operator generates a token into `<name>-credentials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_tokens_secret: Option<SecretKeyRef>,
+    /// ISO 4217 code of the currency of accounts opened without one (`DEFAULT_CURRENCY`).
+    /// Changing it affects only accounts opened afterwards.
+    #[serde(default = "default_currency")]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Z]{3}$')").message("an ISO 4217 code like USD"))]
+    pub default_currency: String,
     /// Per-token and issuance limits. A token's scopes are written with the token in the
     /// tokens Secret (`TOKEN=read+pay`), never here.
     #[serde(default)]
@@ -478,6 +483,9 @@ fn default_api_rate_per_sec() -> i32 {
 fn default_api_rate_burst() -> i32 {
     defaults::API_RATE_BURST as i32
 }
+fn default_currency() -> String {
+    defaults::DEFAULT_CURRENCY.to_owned()
+}
 fn default_max_account_issuance() -> String {
     defaults::MAX_ACCOUNT_ISSUANCE.to_owned()
 }
@@ -591,6 +599,7 @@ impl Default for AppSpec {
             db_pool_size: default_db_pool_size(),
             shutdown_timeout_seconds: default_shutdown_timeout_seconds(),
             api_tokens_secret: None,
+            default_currency: default_currency(),
             limits: AppLimits::default(),
             webhooks: WebhookSettings::default(),
             log_format: default_log_format(),

@@ -143,6 +143,10 @@ pub fn validate(cluster: &PaymentCluster) -> Result<ValidatedCluster, InvalidSpe
             spec.app.shutdown_timeout_seconds
         ));
     }
+    let currency = &spec.app.default_currency;
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        problems.push(format!("app.defaultCurrency must be an ISO 4217 code like USD (got {currency:?})"));
+    }
     if !matches!(spec.app.log_format.as_str(), "text" | "json") {
         problems.push(format!("app.logFormat must be text or json (got {:?})", spec.app.log_format));
     }
