@@ -27,6 +27,7 @@ use tracing::{info, warn};
 use crate::builders::{MANAGER, Names, PasswordSource, RandomPasswords};
 use crate::cnpg::{Cluster, ObjectStore, Pooler, ScheduledBackup};
 use crate::crd::{PaymentCluster, PostgresProvider};
+use crate::prometheus::{PodMonitor, PrometheusRule};
 use payrail_common::{Backoff, chain};
 
 use crate::error::Error;
@@ -186,6 +187,12 @@ pub async fn run(client: Client, context: Arc<Context>, stop: CancellationToken)
     }
     if serves(&client, "barmancloud.cnpg.io").await {
         controller = controller.owns(Api::<ObjectStore>::all(client.clone()), config.clone());
+    }
+    // The Prometheus Operator's kinds, likewise only where it is installed.
+    if serves(&client, "monitoring.coreos.com").await {
+        controller = controller
+            .owns(Api::<PodMonitor>::all(client.clone()), config.clone())
+            .owns(Api::<PrometheusRule>::all(client.clone()), config.clone());
     }
     controller
         .watches(Api::<Secret>::all(client.clone()), watcher::Config::default(), move |secret| {

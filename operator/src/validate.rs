@@ -151,6 +151,8 @@ pub fn validate(cluster: &PaymentCluster) -> Result<ValidatedCluster, InvalidSpe
         ("redis.image", &spec.redis.image),
         ("rabbitmq.image", &spec.rabbitmq.image),
         ("postgres.image", &spec.postgres.image),
+        ("monitoring.redisExporterImage", &spec.monitoring.redis_exporter_image),
+        ("monitoring.postgresExporterImage", &spec.monitoring.postgres_exporter_image),
     ] {
         if image.trim().is_empty() || image.contains(char::is_whitespace) {
             problems.push(format!("{what} {image:?} is not an image reference"));
@@ -163,6 +165,11 @@ pub fn validate(cluster: &PaymentCluster) -> Result<ValidatedCluster, InvalidSpe
         ));
     }
     problems.extend(data_tier_problems(spec));
+    for key in spec.monitoring.labels.keys() {
+        if !is_label_key(key) {
+            problems.push(format!("monitoring.labels key {key:?} is not a label key such as release"));
+        }
+    }
     let connections = ConnectionBudget::plan(spec).map_err(|problem| problems.push(problem)).ok();
     match connections {
         Some(connections) if problems.is_empty() => Ok(ValidatedCluster {
@@ -232,6 +239,27 @@ fn data_tier_problems(spec: &PaymentClusterSpec) -> Vec<String> {
         problems.push(format!("rabbitmq.replicas must be 1 or 3 (got {})", spec.rabbitmq.replicas));
     }
     problems
+}
+
+/// A Kubernetes label key: an optional DNS prefix and `/`, then a name of
+/// at most 63 letters, digits, `-`, `_` and `.`, alphanumeric at both ends.
+fn is_label_key(key: &str) -> bool {
+    let (prefix, name) = key.rsplit_once('/').map_or((None, key), |(p, n)| (Some(p), n));
+    let edges = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphanumeric()) && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+    };
+    let name_ok = (1..=63).contains(&name.len())
+        && edges(name)
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let prefix_ok = prefix.is_none_or(|p| {
+        (1..=253).contains(&p.len())
+            && p.split('.').all(|part| {
+                !part.is_empty()
+                    && edges(part)
+                    && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            })
+    });
+    name_ok && prefix_ok
 }
 
 /// A recovery window as CNPG's retention policy takes it: `30d`, `4w`, `6m`.

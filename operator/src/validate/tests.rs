@@ -92,3 +92,26 @@ fn the_grace_period_follows_the_shutdown_timeout() {
     spec.app.shutdown_timeout_seconds = 90;
     assert_eq!(validate(&cluster(spec)).expect("valid").app_grace_period_seconds, 100);
 }
+
+#[test]
+fn monitoring_labels_must_be_label_keys() {
+    for (key, ok) in [
+        ("release", true),
+        ("prometheus.io/team", true),
+        ("a", true),
+        ("", false),
+        ("-release", false),
+        ("two words", false),
+        ("Upper.Case/name", false),
+        ("/name", false),
+    ] {
+        let mut spec = PaymentClusterSpec::default();
+        spec.monitoring.labels.insert(key.into(), "x".into());
+        let result = validate(&cluster(spec));
+        assert_eq!(result.is_ok(), ok, "{key:?}: {:?}", result.err());
+    }
+    let mut spec = PaymentClusterSpec::default();
+    spec.monitoring.redis_exporter_image = " ".into();
+    let problems = validate(&cluster(spec)).expect_err("invalid").to_string();
+    assert!(problems.contains("monitoring.redisExporterImage"), "{problems}");
+}
