@@ -163,16 +163,20 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
                       PostgreSQL is unreachable (check /readyz); `timeout` means requests past REQUEST_TIMEOUT_MS.",
         },
     ];
-    let replica_lag = match spec.postgres.provider {
-        PostgresProvider::Builtin if spec.postgres.read_replica => {
-            Some(format!("max(pg_replication_lag_seconds{}) > 30", of("")))
-        }
-        PostgresProvider::Cnpg if spec.postgres.cnpg.instances > 1 => {
-            Some(format!("max(cnpg_pg_replication_lag{}) > 30", of("")))
-        }
+    // Both exporters measure lag as the time since the replica last replayed
+    // a transaction, which also grows while the primary writes nothing: the
+    // alert holds only while payments are being accepted (and so written).
+    let lag = match spec.postgres.provider {
+        PostgresProvider::Builtin if spec.postgres.read_replica => Some("pg_replication_lag_seconds"),
+        PostgresProvider::Cnpg if spec.postgres.cnpg.instances > 1 => Some("cnpg_pg_replication_lag"),
         _ => None,
     };
-    if let Some(expr) = replica_lag {
+    if let Some(metric) = lag {
+        let expr = format!(
+            "max({metric}{}) > 30 and sum(rate(payrail_payments_accepted_total{}[5m])) > 0",
+            of(""),
+            of("")
+        );
         alerts.push(Alert {
             name: "PayrailReplicaLagHigh",
             expr,
