@@ -70,7 +70,7 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
             expr: format!(
                 "sum(increase(payrail_relay_republished_total{}[15m])) > 0 \
                  or (sum(rate(payrail_payments_accepted_total{}[10m])) > 0 \
-                 and sum(rate(payrail_payments_settled_total{}[10m])) == 0)",
+                 and (sum(rate(payrail_payments_settled_total{}[10m])) or vector(0)) == 0)",
                 of(""),
                 of(""),
                 of("")
@@ -98,8 +98,12 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
         },
         Alert {
             name: "PayrailRedlockQuorumLost",
+            // The app's own attempts, and the exporters beside the nodes.
+            // A node whose pod is gone has no series at all: with every
+            // node gone the app's `unavailable` attempts fire this, and a
+            // PodMonitor Prometheus does not pick up never pages by itself.
             expr: format!(
-                r#"sum(rate(payrail_lock_attempts_total{}[5m])) > 0 or (sum(redis_up{}) or vector(0)) < {quorum}"#,
+                r#"sum(rate(payrail_lock_attempts_total{}[5m])) > 0 or sum(redis_up{}) < {quorum}"#,
                 of(r#"outcome="unavailable""#),
                 of("")
             ),
@@ -114,10 +118,13 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
             name: "PayrailSettleLagHigh",
             // Payments accepted in the last 15 minutes and not yet settled,
             // in seconds of settling at the current rate: how long a new
-            // payment waits from 202 to its terminal state.
+            // payment waits from 202 to its terminal state. The settled
+            // family has no series until a pod settles its first payment:
+            // none counts as zero, here and in the alert above.
             expr: format!(
-                "(sum(increase(payrail_payments_accepted_total{}[15m])) - sum(increase(payrail_payments_settled_total{}[15m]))) \
-                 / clamp_min(sum(rate(payrail_payments_settled_total{}[15m])), 0.001) > 60",
+                "(sum(increase(payrail_payments_accepted_total{}[15m])) \
+                 - (sum(increase(payrail_payments_settled_total{}[15m])) or vector(0))) \
+                 / clamp_min(sum(rate(payrail_payments_settled_total{}[15m])) or vector(0), 0.001) > 60",
                 of(""),
                 of(""),
                 of("")
