@@ -296,6 +296,7 @@ def check_deployment(objects: list[dict], values: dict) -> str:
         ("POD_NAME", {"fieldRef": {"fieldPath": "metadata.name"}}),
         ("POD_NAMESPACE", {"fieldRef": {"fieldPath": "metadata.namespace"}}),
         ("LEASE_NAME", fullname(values)),
+        ("MONITORING_DEFAULT", str(values["monitoring"]["clusterDefault"]).lower()),
     ]:
         if env.get(name) != want:
             problems.append(f"{name} is {env.get(name)!r}, expected {want!r}")

@@ -87,9 +87,10 @@ pub struct PaymentClusterSpec {
 pub struct MonitoringSpec {
     /// Make PodMonitors for the app, RabbitMQ's Prometheus plugin, a Redis exporter beside
     /// each lock node and PostgreSQL's metrics, and a PrometheusRule with payrail's alerts.
-    /// Needs the Prometheus Operator's kinds in the cluster.
-    #[serde(default)]
-    pub enabled: bool,
+    /// Needs the Prometheus Operator's kinds in the cluster. When absent, the operator's
+    /// default: off, unless its chart's `monitoring.clusterDefault` turns it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
     /// Labels added to the PodMonitors and the PrometheusRule, for a Prometheus whose
     /// `podMonitorSelector` and `ruleSelector` pick objects by label (such as
     /// `release: kube-prometheus-stack`).
@@ -622,7 +623,7 @@ impl Default for PaymentClusterSpec {
 impl Default for MonitoringSpec {
     fn default() -> Self {
         MonitoringSpec {
-            enabled: false,
+            enabled: None,
             labels: BTreeMap::new(),
             redis_exporter_image: default_redis_exporter_image(),
             postgres_exporter_image: default_postgres_exporter_image(),

@@ -29,11 +29,22 @@ pub const MAX_CONNECTIONS_CAP: i32 = 10_000;
 /// period: the kubelet's SIGKILL must come after payment-app gave up.
 pub const SHUTDOWN_MARGIN_SECONDS: i32 = 10;
 
+/// What the operator decides for every cluster that leaves it unsaid
+/// (`payment-operator run`'s settings, from its chart's values).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OperatorDefaults {
+    /// `monitoring.enabled` of a spec that does not set it.
+    pub monitoring: bool,
+}
+
 /// A spec that passed validation, with every number derived from it.
 #[derive(Debug, Clone)]
 pub struct ValidatedCluster {
     pub cluster: PaymentCluster,
     pub names: Names,
+    /// Whether the monitoring objects are built: the spec's
+    /// `monitoring.enabled`, or the operator's default when it is absent.
+    pub monitoring: bool,
     pub connections: ConnectionBudget,
     /// How long a restarted Redis node that served before waits before it
     /// serves again; `None` when every write is fsynced instead.
@@ -115,8 +126,17 @@ impl fmt::Display for InvalidSpec {
 
 impl std::error::Error for InvalidSpec {}
 
-/// The validate step.
+/// The validate step, with the operator's defaults all off (as `render`
+/// shows a cluster).
 pub fn validate(cluster: &PaymentCluster) -> Result<ValidatedCluster, InvalidSpec> {
+    validate_with(cluster, &OperatorDefaults::default())
+}
+
+/// The validate step, with what the operator was told to default to.
+pub fn validate_with(
+    cluster: &PaymentCluster,
+    defaults: &OperatorDefaults,
+) -> Result<ValidatedCluster, InvalidSpec> {
     let spec = &cluster.spec;
     let mut problems = Vec::new();
     for (what, storage) in [
@@ -174,6 +194,7 @@ pub fn validate(cluster: &PaymentCluster) -> Result<ValidatedCluster, InvalidSpe
     match connections {
         Some(connections) if problems.is_empty() => Ok(ValidatedCluster {
             names: Names::of(cluster),
+            monitoring: spec.monitoring.enabled.unwrap_or(defaults.monitoring),
             connections,
             redis_restart_delay_seconds: match spec.redis.crash_safety {
                 RedisCrashSafety::DelayedRestart => {

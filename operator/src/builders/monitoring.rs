@@ -40,8 +40,9 @@ pub const RABBITMQ_PORT_NAME: &str = "prometheus";
 /// The label every target of a cluster carries, with the cluster's name.
 pub const CLUSTER_LABEL: &str = "payrail_cluster";
 
+/// The spec's `monitoring.enabled`, or the operator's default.
 pub fn enabled(valid: &ValidatedCluster) -> bool {
-    valid.spec().monitoring.enabled
+    valid.monitoring
 }
 
 pub fn children(valid: &ValidatedCluster) -> Vec<Child> {

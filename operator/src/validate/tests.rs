@@ -115,3 +115,19 @@ fn monitoring_labels_must_be_label_keys() {
     let problems = validate(&cluster(spec)).expect_err("invalid").to_string();
     assert!(problems.contains("monitoring.redisExporterImage"), "{problems}");
 }
+
+#[test]
+fn monitoring_is_the_specs_choice_else_the_operators_default() {
+    let on = OperatorDefaults { monitoring: true };
+    for (enabled, default, built) in [
+        (None, OperatorDefaults::default(), false),
+        (None, on, true),
+        (Some(false), on, false),
+        (Some(true), OperatorDefaults::default(), true),
+    ] {
+        let mut spec = PaymentClusterSpec::default();
+        spec.monitoring.enabled = enabled;
+        let valid = validate_with(&cluster(spec), &default).expect("valid");
+        assert_eq!(valid.monitoring, built, "{enabled:?} with {default:?}");
+    }
+}

@@ -13,6 +13,7 @@ use payrail_operator::controller::{Context, backoff, error_policy};
 use payrail_operator::crd::{PaymentCluster, PaymentClusterStatus};
 use payrail_operator::metrics::Metrics;
 use payrail_operator::reconcile::reconcile;
+use payrail_operator::validate::OperatorDefaults;
 use serde_json::{Value, json};
 
 use crate::fake::{Call, Fake};
@@ -602,7 +603,7 @@ async fn monitoring_objects_are_applied_and_pruned_when_switched_off() {
     let containers = redis["spec"]["template"]["spec"]["containers"].as_array().unwrap().len();
     assert_eq!(containers, 2, "redis and its exporter");
 
-    cr.spec.monitoring.enabled = false;
+    cr.spec.monitoring.enabled = Some(false);
     let calls = reconcile_once(&fake, &ctx, &mut cr).await;
     let mut deleted: Vec<&str> =
         calls.iter().filter(|c| c.method == "DELETE").map(|c| c.path.as_str()).collect();
@@ -630,7 +631,7 @@ async fn without_the_prometheus_operator_monitoring_says_what_to_install() {
     reconcile(Arc::new(cr.clone()), ctx.clone()).await.expect("monitoring off: no failure");
     fake.take_calls();
 
-    cr.spec.monitoring.enabled = true;
+    cr.spec.monitoring.enabled = Some(true);
     let result = reconcile(Arc::new(cr.clone()), ctx).await;
     assert!(result.is_err(), "requeued with backoff");
     let calls = fake.take_calls();
@@ -642,4 +643,25 @@ async fn without_the_prometheus_operator_monitoring_says_what_to_install() {
         message.contains("PodMonitor mini") && message.contains("install the Prometheus Operator"),
         "{message}"
     );
+}
+
+// Issue 18: the operator's default (its chart's monitoring.clusterDefault)
+// turns monitoring on for a spec that does not say, and never over a spec
+// that says no.
+#[tokio::test]
+async fn the_operators_default_turns_monitoring_on_where_the_spec_is_silent() {
+    let fake = Fake::default();
+    let ctx = Arc::new(
+        Context::with_passwords(fake.client(), Arc::new(Metrics::default()), Box::new(Fixed))
+            .with_defaults(OperatorDefaults { monitoring: true }),
+    );
+    let mut silent = cluster(json!({}));
+    let calls = reconcile_once(&fake, &ctx, &mut silent).await;
+    assert!(applies(&calls).iter().any(|c| c.path == format!("{MONITORING}/prometheusrules/mini")));
+
+    let mut off = cluster(json!({"monitoring": {"enabled": false}}));
+    let calls = reconcile_once(&fake, &ctx, &mut off).await;
+    assert!(!applies(&calls).iter().any(|c| c.path.starts_with(MONITORING)), "the spec says no");
+    let deleted = calls.iter().filter(|c| c.method == "DELETE" && c.path.starts_with(MONITORING)).count();
+    assert_eq!(deleted, 2, "and what the default made is pruned");
 }
