@@ -16,7 +16,10 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, ContainerPort, HTTPGetAction, Probe};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EnvVar, HTTPGetAction, Probe, ResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -145,15 +148,7 @@ fn cnpg_pod_monitor(valid: &ValidatedCluster) -> Child {
 /// An exporter sidecar: its port, probes on `health_path`, small
 /// resources, and the same locked-down security context as its pod's
 /// server.
-fn exporter(
-    name: &str,
-    image: &str,
-    port: u16,
-    health_path: &str,
-    env: Vec<k8s_openapi::api::core::v1::EnvVar>,
-) -> Container {
-    use k8s_openapi::api::core::v1::ResourceRequirements;
-    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+fn exporter(name: &str, image: &str, port: u16, health_path: &str, env: Vec<EnvVar>) -> Container {
     let quantities = |cpu: &str, memory: &str| {
         Some(BTreeMap::from([
             ("cpu".to_owned(), Quantity(cpu.into())),
