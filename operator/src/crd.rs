@@ -10,6 +10,8 @@
 // duplicated attribute.
 #![allow(clippy::duplicated_attributes)]
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
@@ -73,6 +75,36 @@ pub struct PaymentClusterSpec {
     /// NetworkPolicies that let only the app's pods reach PostgreSQL, RabbitMQ and Redis.
     #[serde(default = "default_true")]
     pub network_policies: bool,
+    /// Prometheus Operator objects (PodMonitors, a PrometheusRule) and the metrics
+    /// exporters beside Redis and PostgreSQL. Off by default.
+    #[serde(default)]
+    pub monitoring: MonitoringSpec,
+}
+
+/// What a cluster's Prometheus (run by the Prometheus Operator) scrapes and alerts on.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringSpec {
+    /// Make PodMonitors for the app, RabbitMQ's Prometheus plugin, a Redis exporter beside
+    /// each lock node and PostgreSQL's metrics, and a PrometheusRule with payrail's alerts.
+    /// Needs the Prometheus Operator's kinds in the cluster. When absent, the operator's
+    /// default: off, unless its chart's `monitoring.clusterDefault` turns it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Labels added to the PodMonitors and the PrometheusRule, for a Prometheus whose
+    /// `podMonitorSelector` and `ruleSelector` pick objects by label (such as
+    /// `release: kube-prometheus-stack`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// The Redis exporter run beside each lock node.
+    #[serde(default = "default_redis_exporter_image")]
+    #[x_kube(validation = Rule::new("self != ''").message("image must not be empty"))]
+    pub redis_exporter_image: String,
+    /// The PostgreSQL exporter run beside the builtin primary and replica (CloudNativePG
+    /// serves its own metrics).
+    #[serde(default = "default_postgres_exporter_image")]
+    #[x_kube(validation = Rule::new("self != ''").message("image must not be empty"))]
+    pub postgres_exporter_image: String,
 }
 
 /// How pods that must not share a node are placed.
@@ -564,6 +596,12 @@ fn default_ca_key() -> String {
 fn default_postgres_image() -> String {
     "postgres:16".into()
 }
+fn default_redis_exporter_image() -> String {
+    "oliver006/redis_exporter:v1.67.0".into()
+}
+fn default_postgres_exporter_image() -> String {
+    "quay.io/prometheuscommunity/postgres-exporter:v0.16.0".into()
+}
 fn default_true() -> bool {
     true
 }
@@ -585,6 +623,18 @@ impl Default for PaymentClusterSpec {
             delete_volumes_on_delete: false,
             anti_affinity: AntiAffinity::default(),
             network_policies: true,
+            monitoring: MonitoringSpec::default(),
+        }
+    }
+}
+
+impl Default for MonitoringSpec {
+    fn default() -> Self {
+        MonitoringSpec {
+            enabled: None,
+            labels: BTreeMap::new(),
+            redis_exporter_image: default_redis_exporter_image(),
+            postgres_exporter_image: default_postgres_exporter_image(),
         }
     }
 }
