@@ -154,20 +154,20 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
         },
         Alert {
             name: "PayrailRequestsRefused",
-            // payment-app counts every 503 alike: `overloaded` (more than
-            // HTTP_MAX_IN_FLIGHT at once), `unavailable` (PostgreSQL lost)
-            // and `timeout`.
+            // `overloaded` alone: more requests at once than HTTP_MAX_IN_FLIGHT.
+            // PostgreSQL being lost (`unavailable`) has alerts of its own.
             expr: format!(
-                "sum(rate(payrail_http_requests_total{}[5m])) / clamp_min(sum(rate(payrail_http_requests_total{}[5m])), 0.001) > 0.01",
-                of(r#"status="503""#),
+                "sum(rate(payrail_api_errors_total{}[5m])) / clamp_min(sum(rate(payrail_http_requests_total{}[5m])), 0.001) > 0.01",
+                of(r#"code="overloaded""#),
                 of("")
             ),
             for_: "5m",
             severity: "warning",
-            summary: "More than 1% of API requests are refused with 503 (overloaded, unavailable or timeout)",
-            runbook: "The response body's code says which: `overloaded` means more requests at once than \
-                      HTTP_MAX_IN_FLIGHT (more load than the pods settle: add app replicas); `unavailable` means \
-                      PostgreSQL is unreachable (check /readyz); `timeout` means requests past REQUEST_TIMEOUT_MS.",
+            summary: "More than 1% of API requests are refused as `overloaded` (503)",
+            runbook: "More requests arrive at once than HTTP_MAX_IN_FLIGHT lets a pod serve: more load than the \
+                      pods settle. Add app replicas (or raise app.limits if the pods have CPU and the database \
+                      headroom); payrail_api_errors_total by code shows the other refusals (`unavailable`: \
+                      PostgreSQL unreachable, see /readyz; `timeout`: requests past REQUEST_TIMEOUT_MS).",
         },
     ];
     // Both exporters measure lag as the time since the replica last replayed

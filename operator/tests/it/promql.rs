@@ -78,6 +78,7 @@ fn payment_app_exposition() -> String {
     m.queue_delivery("payrail.lock", true);
     m.dead_letter("payrail.lock");
     m.webhook_attempt(true);
+    m.api_error("overloaded");
     m.lock_attempt("granted", 0);
     let _ = m.db_connections.get_or_create(&PoolLabels { pool: "primary".into(), state: "open".into() });
     let text = m.render();

@@ -187,6 +187,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        crate::metrics::get().api_error(self.code.as_str());
         let body = json!({ "error": { "code": self.code, "message": self.message } });
         (self.code.status(), Json(body)).into_response()
     }
