@@ -3,7 +3,7 @@
 pub use payrail_common::chain;
 
 use crate::domain::issuance::IssuanceRefused;
-use crate::domain::{AccountId, TargetRefused, settlement::PlanError};
+use crate::domain::{AccountId, MetadataError, TargetRefused, settlement::PlanError};
 use crate::messages::BadMessage;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -41,6 +41,9 @@ pub enum Error {
 
     #[error("account {0} does not exist")]
     UnknownAccount(AccountId),
+
+    #[error("metadata refused: {0}")]
+    Metadata(#[from] MetadataError),
 
     #[error("issuance refused: {0}")]
     IssuanceRefused(#[from] IssuanceRefused),

@@ -6,7 +6,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{AccountId, Amount, EventId, EventType, FailureReason, PaymentId, PaymentStatus};
+use crate::domain::{
+    AccountId, Currency, EventId, EventType, FailureReason, Metadata, Money, PaymentId, PaymentStatus,
+};
 
 /// A payment as `GET /api/v1/payment/{id}` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -14,10 +16,15 @@ pub struct PaymentView {
     pub id: PaymentId,
     pub from_account: AccountId,
     pub to_account: AccountId,
-    pub amount: Amount,
+    /// With the currency's decimals.
+    pub amount: Money,
+    pub currency: Currency,
     pub payment_description: Option<String>,
     pub status: PaymentStatus,
     pub failure_reason: Option<FailureReason>,
+    /// The client's own references. In an event, the payment's metadata as
+    /// it is when the event is read or delivered.
+    pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

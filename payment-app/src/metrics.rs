@@ -40,6 +40,12 @@ pub struct LockLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    /// The `error.code` of an error answer, e.g. `overloaded`.
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabel {
     pub queue: String,
 }
@@ -85,6 +91,8 @@ fn counts(buckets: u16) -> Histogram {
 metrics! {
     http_requests: Family<HttpLabels, Counter> =
         "http_requests", "HTTP requests by route and status", Family::default();
+    api_errors: Family<CodeLabel, Counter> =
+        "api_errors", "Error answers by their code: which 503 is `overloaded`, which `unavailable`", Family::default();
     http_duration: Family<RouteLabel, Histogram> =
         "http_request_duration_seconds", "HTTP request latency by route", Family::new_with_constructor(latency);
     payments_accepted: Counter =
@@ -151,6 +159,10 @@ impl Metrics {
     pub fn webhook_attempt(&self, delivered: bool) {
         let outcome = if delivered { "delivered" } else { "failed" };
         self.webhook_attempts.get_or_create(&LockLabels { outcome: outcome.to_owned() }).inc();
+    }
+
+    pub fn api_error(&self, code: &str) {
+        self.api_errors.get_or_create(&CodeLabel { code: code.to_owned() }).inc();
     }
 
     pub fn lock_attempt(&self, outcome: &str, n: u64) {

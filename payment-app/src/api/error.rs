@@ -31,6 +31,9 @@ pub enum ErrorCode {
     BodyTimeout,
     InvalidBody,
     InvalidAmount,
+    InvalidCurrency,
+    CurrencyMismatch,
+    InvalidMetadata,
     InvalidAccountId,
     SameAccount,
     DescriptionTooLong,
@@ -49,7 +52,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
@@ -66,6 +69,9 @@ impl ErrorCode {
         ErrorCode::BodyTimeout,
         ErrorCode::InvalidBody,
         ErrorCode::InvalidAmount,
+        ErrorCode::InvalidCurrency,
+        ErrorCode::CurrencyMismatch,
+        ErrorCode::InvalidMetadata,
         ErrorCode::InvalidAccountId,
         ErrorCode::SameAccount,
         ErrorCode::DescriptionTooLong,
@@ -101,6 +107,9 @@ impl ErrorCode {
             ErrorCode::BodyTimeout => "body_timeout",
             ErrorCode::InvalidBody => "invalid_body",
             ErrorCode::InvalidAmount => "invalid_amount",
+            ErrorCode::InvalidCurrency => "invalid_currency",
+            ErrorCode::CurrencyMismatch => "currency_mismatch",
+            ErrorCode::InvalidMetadata => "invalid_metadata",
             ErrorCode::InvalidAccountId => "invalid_account_id",
             ErrorCode::SameAccount => "same_account",
             ErrorCode::DescriptionTooLong => "description_too_long",
@@ -136,6 +145,9 @@ impl ErrorCode {
             ErrorCode::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::InvalidBody
             | ErrorCode::InvalidAmount
+            | ErrorCode::InvalidCurrency
+            | ErrorCode::CurrencyMismatch
+            | ErrorCode::InvalidMetadata
             | ErrorCode::InvalidAccountId
             | ErrorCode::SameAccount
             | ErrorCode::DescriptionTooLong
@@ -175,6 +187,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        crate::metrics::get().api_error(self.code.as_str());
         let body = json!({ "error": { "code": self.code, "message": self.message } });
         (self.code.status(), Json(body)).into_response()
     }
@@ -194,6 +207,7 @@ impl From<Error> for ApiError {
             e @ Error::TooManyEndpoints(_) => {
                 ApiError::new(ErrorCode::TooManyWebhookEndpoints, e.to_string())
             }
+            Error::Metadata(refused) => ApiError::new(ErrorCode::InvalidMetadata, refused.to_string()),
             Error::IssuanceRefused(refused) => {
                 ApiError::new(ErrorCode::IssuanceLimitExceeded, refused.to_string())
             }

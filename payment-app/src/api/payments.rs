@@ -1,4 +1,4 @@
-//! `/api/v1/payment`: submit a payment, read one.
+//! `/api/v1/payment`: submit a payment, read one, change its metadata.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -12,7 +12,7 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{IdempotencyHeader, JsonBody};
 use super::{AppState, answer_create, parse_id};
 use crate::db;
-use crate::domain::{AccountId, Amount, NewPayment, PaymentId, PaymentRuleError};
+use crate::domain::{AccountId, Amount, NewPayment, PaymentId, PaymentRuleError, payment_currency};
 use crate::error::chain;
 use crate::events::PaymentView;
 
@@ -27,12 +27,16 @@ pub struct CreatePayment {
     amount: String,
     #[serde(default)]
     payment_description: Option<String>,
+    /// The client's own references: an object of strings.
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
 }
 
 impl CreatePayment {
     /// Everything the API can know at once; whether the payer can afford it
-    /// is for settle to decide.
-    fn validate(self) -> Result<NewPayment, ApiError> {
+    /// is for settle to decide. The amount's decimals depend on the
+    /// accounts' currency, which `intake` looks up.
+    async fn validate(self, intake: &crate::intake::Intake) -> Result<NewPayment, ApiError> {
         let from_account: AccountId = self
             .from_account
             .parse()
@@ -41,18 +45,28 @@ impl CreatePayment {
             .to_account
             .parse()
             .map_err(|e| ApiError::new(ErrorCode::InvalidAccountId, format!("to_account: {e}")))?;
-        let amount = Amount::parse(&self.amount)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidAmount, e.to_string()))?;
-        NewPayment::new(from_account, to_account, amount, self.payment_description).map_err(|e| {
-            let code = match e {
-                PaymentRuleError::ZeroAmount => ErrorCode::InvalidAmount,
-                PaymentRuleError::SameAccount => ErrorCode::SameAccount,
-                PaymentRuleError::DescriptionTooLong => ErrorCode::DescriptionTooLong,
-                PaymentRuleError::DescriptionHasNul => ErrorCode::InvalidBody,
-            };
-            ApiError::new(code, e.to_string())
-        })
+        let metadata = super::accounts::parse_metadata(self.metadata.as_ref())?;
+        let invalid_amount =
+            |e: crate::domain::AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
+        Amount::check_syntax(&self.amount).map_err(invalid_amount)?;
+        let [from_currency, to_currency] = intake.currencies_of([from_account, to_account]).await?;
+        let currency = payment_currency(from_currency, to_currency).map_err(rule_broken)?;
+        let amount = currency.amount(&self.amount).map_err(invalid_amount)?;
+        let payment = NewPayment::new(from_account, to_account, amount, currency, self.payment_description)
+            .map_err(rule_broken)?;
+        Ok(NewPayment { metadata, ..payment })
     }
+}
+
+fn rule_broken(e: PaymentRuleError) -> ApiError {
+    let code = match e {
+        PaymentRuleError::ZeroAmount => ErrorCode::InvalidAmount,
+        PaymentRuleError::SameAccount => ErrorCode::SameAccount,
+        PaymentRuleError::DescriptionTooLong => ErrorCode::DescriptionTooLong,
+        PaymentRuleError::DescriptionHasNul => ErrorCode::InvalidBody,
+        PaymentRuleError::CurrencyMismatch { .. } => ErrorCode::CurrencyMismatch,
+    };
+    ApiError::new(code, e.to_string())
 }
 
 #[instrument(skip_all)]
@@ -61,7 +75,7 @@ pub async fn create(
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<CreatePayment>,
 ) -> Result<Response, ApiError> {
-    let payment = body.validate()?;
+    let payment = body.validate(&app.intake).await?;
     let outcome =
         app.intake.accept_payment(payment, key.as_ref(), |p| json!(PaymentView::from(p.clone()))).await?;
     answer_create(outcome, StatusCode::ACCEPTED, |p| {
@@ -84,4 +98,18 @@ pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<
         }
     };
     payment.map(|p| Json(p.into())).ok_or_else(|| ApiError::not_found(format!("payment {id} does not exist")))
+}
+
+#[instrument(skip_all, fields(payment_id = %id))]
+pub async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<super::accounts::UpdateMetadata>,
+) -> Result<Json<PaymentView>, ApiError> {
+    let id: PaymentId = parse_id(&id)?;
+    let patch = body.patch()?;
+    db::payments::update_metadata(&app.db.primary, id, &patch)
+        .await?
+        .map(|p| Json(p.into()))
+        .ok_or_else(|| ApiError::not_found(format!("payment {id} does not exist")))
 }

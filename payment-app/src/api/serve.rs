@@ -50,7 +50,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    // The header deadline is `ConnectionDeadlines`'s (see there why not hyper's).
+    builder.timer(TokioTimer::new()).header_read_timeout(None);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     loop {
@@ -72,7 +73,8 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout));
+        let io =
+            TokioIo::new(ConnectionDeadlines::new(stream, limits.idle_timeout, limits.header_read_timeout));
         let service = TowerToHyperService::new(
             app.clone().map_request(|req: hyper::Request<Incoming>| req.map(Body::new)),
         );
@@ -89,33 +91,93 @@ pub async fn serve(
     Ok(())
 }
 
-/// A stream that fails with `TimedOut` once nothing was read or written for
-/// `idle`: a connection a client opened and left, or left half-sent, does
-/// not hold a slot and its memory for ever.
-struct IdleTimeout {
+/// A stream that enforces the connection's two deadlines itself, and fails
+/// with `TimedOut` past either:
+/// - idle: nothing read or written for `idle` (a connection a client opened
+///   and left, or stopped reading);
+/// - head: a request's headers not complete (`\r\n\r\n` seen) within
+///   `head` of the connection opening or of the request's first byte, even
+///   while bytes trickle in.
+///
+/// hyper's own `header_read_timeout` is not used: it also runs while a
+/// kept-alive connection waits for its next request, so it closed every
+/// connection idle for 5 s, and a client reusing one at that moment lost
+/// its POST ("connection closed before message completed"). Between
+/// requests only the idle deadline applies, as documented.
+struct ConnectionDeadlines {
     inner: TcpStream,
     idle: Duration,
-    deadline: Pin<Box<Sleep>>,
+    idle_deadline: Pin<Box<Sleep>>,
+    head: Duration,
+    /// Set while a request's headers are arriving.
+    head_deadline: Option<Pin<Box<Sleep>>>,
+    /// An answer was written since the last head: the next byte read starts
+    /// a new request.
+    between_requests: bool,
+    /// How much of `\r\n\r\n` the bytes read so far end with.
+    head_end_matched: usize,
 }
 
-impl IdleTimeout {
-    fn new(inner: TcpStream, idle: Duration) -> Self {
-        IdleTimeout { inner, idle, deadline: Box::pin(tokio::time::sleep(idle)) }
+const HEAD_END: &[u8] = b"\r\n\r\n";
+
+impl ConnectionDeadlines {
+    fn new(inner: TcpStream, idle: Duration, head: Duration) -> Self {
+        ConnectionDeadlines {
+            inner,
+            idle,
+            idle_deadline: Box::pin(tokio::time::sleep(idle)),
+            head,
+            // The first request's headers are due from the moment the
+            // connection opens.
+            head_deadline: Some(Box::pin(tokio::time::sleep(head))),
+            between_requests: false,
+            head_end_matched: 0,
+        }
     }
 
     fn active(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.idle);
+        self.idle_deadline.as_mut().reset(Instant::now() + self.idle);
     }
 
-    fn check_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle for too long")),
-            Poll::Pending => Ok(()),
+    fn read_bytes(&mut self, bytes: &[u8]) {
+        self.active();
+        if self.between_requests {
+            self.between_requests = false;
+            self.head_end_matched = 0;
+            self.head_deadline = Some(Box::pin(tokio::time::sleep(self.head)));
         }
+        if self.head_deadline.is_none() {
+            return;
+        }
+        for &byte in bytes {
+            self.head_end_matched = if byte == HEAD_END[self.head_end_matched] {
+                self.head_end_matched + 1
+            } else if byte == HEAD_END[0] {
+                1
+            } else {
+                0
+            };
+            if self.head_end_matched == HEAD_END.len() {
+                self.head_deadline = None;
+                return;
+            }
+        }
+    }
+
+    fn check_deadlines(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if self.idle_deadline.as_mut().poll(cx).is_ready() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle for too long"));
+        }
+        if let Some(deadline) = self.head_deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "request headers took too long"));
+        }
+        Ok(())
     }
 }
 
-impl AsyncRead for IdleTimeout {
+impl AsyncRead for ConnectionDeadlines {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -125,30 +187,34 @@ impl AsyncRead for IdleTimeout {
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
                 if buf.filled().len() > before {
-                    self.active();
+                    self.read_bytes(&buf.filled()[before..]);
+                    // A trickle keeps the connection active, not its head
+                    // on time.
+                    self.check_deadlines(cx)?;
                 }
                 Poll::Ready(result)
             }
             Poll::Pending => {
-                self.check_idle(cx)?;
+                self.check_deadlines(cx)?;
                 Poll::Pending
             }
         }
     }
 }
 
-impl AsyncWrite for IdleTimeout {
+impl AsyncWrite for ConnectionDeadlines {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         match Pin::new(&mut self.inner).poll_write(cx, data) {
             Poll::Ready(written) => {
                 if written.as_ref().is_ok_and(|n| *n > 0) {
                     self.active();
+                    self.between_requests = true;
                 }
                 Poll::Ready(written)
             }
             // A client that stops reading its answers is idle too.
             Poll::Pending => {
-                self.check_idle(cx)?;
+                self.check_deadlines(cx)?;
                 Poll::Pending
             }
         }

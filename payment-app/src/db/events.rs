@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::accounts::{currency_from_db, metadata_from_db};
 use crate::domain::{AccountId, Amount, EventId, EventType, FailureReason, PaymentId, PaymentStatus};
 use crate::error::{Error, Result};
 use crate::events::{Event, PaymentView};
@@ -19,9 +20,11 @@ struct EventRow {
     from_account: AccountId,
     to_account: AccountId,
     amount: i64,
+    currency: String,
     description: Option<String>,
     status: String,
     failure_reason: Option<String>,
+    metadata: serde_json::Value,
     payment_created_at: DateTime<Utc>,
     payment_updated_at: DateTime<Utc>,
 }
@@ -37,6 +40,7 @@ impl TryFrom<EventRow> for Event {
                 Some(FailureReason::from_db(reason).ok_or_else(|| corrupt("unknown failure reason"))?)
             }
         };
+        let currency = currency_from_db(&row.currency)?;
         Ok(Event {
             id: row.id,
             kind: row.kind.parse::<EventType>().map_err(|_| corrupt("unknown type"))?,
@@ -45,10 +49,13 @@ impl TryFrom<EventRow> for Event {
                 id: row.payment_id,
                 from_account: row.from_account,
                 to_account: row.to_account,
-                amount: Amount::from_minor(row.amount).ok_or_else(|| corrupt("negative amount"))?,
+                amount: currency
+                    .money(Amount::from_minor(row.amount).ok_or_else(|| corrupt("negative amount"))?),
+                currency,
                 payment_description: row.description,
                 status: PaymentStatus::from_db(&row.status).ok_or_else(|| corrupt("unknown status"))?,
                 failure_reason,
+                metadata: metadata_from_db(&row.metadata)?,
                 created_at: row.payment_created_at,
                 updated_at: row.payment_updated_at,
             },
@@ -62,8 +69,8 @@ pub async fn list_after(pool: &PgPool, after: Option<EventId>, limit: i64) -> Re
         EventRow,
         r#"SELECT e.id AS "id: EventId", e.type AS kind, e.created_at, p.id AS "payment_id: PaymentId",
                   p.from_account AS "from_account: AccountId", p.to_account AS "to_account: AccountId",
-                  p.amount, p.description, e.status, e.failure_reason,
-                  p.created_at AS payment_created_at, e.payment_updated_at
+                  p.amount, p.currency, p.description, e.status, e.failure_reason,
+                  p.metadata, p.created_at AS payment_created_at, e.payment_updated_at
            FROM events e JOIN payments p ON p.id = e.payment_id
            WHERE e.id > $1 ORDER BY e.id LIMIT $2"#,
         after.map_or(Uuid::nil(), |id| id.as_uuid()),
@@ -81,8 +88,8 @@ pub async fn get_many(pool: &PgPool, ids: &[EventId]) -> Result<Vec<Event>> {
         EventRow,
         r#"SELECT e.id AS "id: EventId", e.type AS kind, e.created_at, p.id AS "payment_id: PaymentId",
                   p.from_account AS "from_account: AccountId", p.to_account AS "to_account: AccountId",
-                  p.amount, p.description, e.status, e.failure_reason,
-                  p.created_at AS payment_created_at, e.payment_updated_at
+                  p.amount, p.currency, p.description, e.status, e.failure_reason,
+                  p.metadata, p.created_at AS payment_created_at, e.payment_updated_at
            FROM events e JOIN payments p ON p.id = e.payment_id
            WHERE e.id = ANY($1)"#,
         &ids,

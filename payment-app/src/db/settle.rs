@@ -144,9 +144,13 @@ async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
             amounts.push(amount);
         }
     }
+    // Each entry is in its payment's currency; the foreign keys hold the
+    // account to it as well, so no entry can move money across currencies.
     sqlx::query!(
-        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount) \
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bigint[])",
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency) \
+         SELECT new.*, p.currency \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bigint[]) AS new(account_id, payment_id, kind, amount) \
+         JOIN payments p ON p.id = new.payment_id",
         &accounts,
         &payments,
         &kinds as &[&str],

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{AccountId, Amount, PaymentId};
+use super::{AccountId, Amount, Currency, Metadata, PaymentId};
 
 /// Longest `payment_description` accepted, in characters (not bytes).
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
@@ -94,6 +94,14 @@ pub enum PaymentRuleError {
     /// PostgreSQL text cannot hold NUL, and no description needs one.
     #[error("payment_description must not contain the NUL character")]
     DescriptionHasNul,
+    #[error("from_account is in {from} and to_account in {to}: payrail never converts between currencies")]
+    CurrencyMismatch { from: Currency, to: Currency },
+}
+
+/// The currency of a payment between accounts held in `from` and `to`:
+/// theirs when they agree, refused otherwise.
+pub fn payment_currency(from: Currency, to: Currency) -> Result<Currency, PaymentRuleError> {
+    if from == to { Ok(from) } else { Err(PaymentRuleError::CurrencyMismatch { from, to }) }
 }
 
 /// A payment request that passed every check the API can make at once.
@@ -104,14 +112,19 @@ pub struct NewPayment {
     pub from_account: AccountId,
     pub to_account: AccountId,
     pub amount: Amount,
+    /// Both accounts' currency, which the amount is in.
+    pub currency: Currency,
     pub description: Option<String>,
+    pub metadata: Metadata,
 }
 
 impl NewPayment {
+    /// A payment without metadata (set the field to give it some).
     pub fn new(
         from_account: AccountId,
         to_account: AccountId,
         amount: Amount,
+        currency: Currency,
         description: Option<String>,
     ) -> Result<Self, PaymentRuleError> {
         if amount.is_zero() {
@@ -126,7 +139,15 @@ impl NewPayment {
         if description.as_ref().is_some_and(|d| d.contains('\0')) {
             return Err(PaymentRuleError::DescriptionHasNul);
         }
-        Ok(NewPayment { id: PaymentId::new(), from_account, to_account, amount, description })
+        Ok(NewPayment {
+            id: PaymentId::new(),
+            from_account,
+            to_account,
+            amount,
+            currency,
+            description,
+            metadata: Metadata::default(),
+        })
     }
 }
 
@@ -141,7 +162,8 @@ mod tests {
     #[test]
     fn accepts_a_plain_payment() {
         let (a, b) = (AccountId::new(), AccountId::new());
-        let payment = NewPayment::new(a, b, amount("1.00"), Some("rent".into())).expect("valid");
+        let usd = Currency::usd();
+        let payment = NewPayment::new(a, b, amount("1.00"), usd, Some("rent".into())).expect("valid");
         assert_eq!((payment.from_account, payment.to_account), (a, b));
         assert_eq!(payment.amount.minor(), 100);
     }
@@ -149,16 +171,30 @@ mod tests {
     #[test]
     fn rejects_zero_same_account_and_long_descriptions() {
         let (a, b) = (AccountId::new(), AccountId::new());
-        assert_eq!(NewPayment::new(a, b, Amount::ZERO, None), Err(PaymentRuleError::ZeroAmount));
-        assert_eq!(NewPayment::new(a, a, amount("1"), None), Err(PaymentRuleError::SameAccount));
+        let usd = Currency::usd();
+        assert_eq!(NewPayment::new(a, b, Amount::ZERO, usd, None), Err(PaymentRuleError::ZeroAmount));
+        assert_eq!(NewPayment::new(a, a, amount("1"), usd, None), Err(PaymentRuleError::SameAccount));
         let long = "é".repeat(MAX_DESCRIPTION_CHARS + 1);
-        assert_eq!(NewPayment::new(a, b, amount("1"), Some(long)), Err(PaymentRuleError::DescriptionTooLong));
+        assert_eq!(
+            NewPayment::new(a, b, amount("1"), usd, Some(long)),
+            Err(PaymentRuleError::DescriptionTooLong)
+        );
         // The limit counts characters, not UTF-8 bytes.
         let at_limit = "é".repeat(MAX_DESCRIPTION_CHARS);
-        assert!(NewPayment::new(a, b, amount("1"), Some(at_limit)).is_ok());
+        assert!(NewPayment::new(a, b, amount("1"), usd, Some(at_limit)).is_ok());
         assert_eq!(
-            NewPayment::new(a, b, amount("1"), Some("a\0b".into())),
+            NewPayment::new(a, b, amount("1"), usd, Some("a\0b".into())),
             Err(PaymentRuleError::DescriptionHasNul)
+        );
+    }
+
+    #[test]
+    fn a_payment_is_in_its_accounts_one_currency() {
+        let (usd, jpy) = (Currency::usd(), Currency::parse("JPY").expect("a currency"));
+        assert_eq!(payment_currency(jpy, jpy), Ok(jpy));
+        assert_eq!(
+            payment_currency(usd, jpy),
+            Err(PaymentRuleError::CurrencyMismatch { from: usd, to: jpy })
         );
     }
 

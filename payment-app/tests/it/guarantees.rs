@@ -253,6 +253,9 @@ async fn requests_past_the_in_flight_limit_are_refused_and_record_nothing() {
     assert_eq!(body["error"]["code"], "overloaded", "{body}");
     let (status, _) = app.get("/healthz").await;
     assert_eq!(status, 200, "probes are not limited");
+    // The refusal is counted by its code, which the operator's alert reads.
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"payrail_api_errors_total{code="overloaded"} 1"#), "{metrics}");
 
     blocker.commit().await.unwrap();
     assert_eq!(first.await.unwrap(), 202);

@@ -69,6 +69,54 @@ async fn idle_and_half_sent_connections_are_closed() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
+/// Reads one answer (head and `Content-Length` body) from a kept-alive
+/// connection; panics if the server closes it first.
+async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                })
+                .map_or(0, |v| v.parse::<usize>().unwrap());
+            if seen.len() >= end + 4 + length {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "the server closed the connection; read so far: {text}");
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A kept-alive connection waits for its next request as long as the idle
+/// timeout allows; the header deadline runs only while a request's headers
+/// arrive. hyper's own header timeout closed such a connection after 5 s,
+/// and a client that reused it then lost its POST.
+#[tokio::test]
+async fn a_kept_alive_connection_waits_for_the_idle_timeout_not_the_header_deadline() {
+    let env = TestEnv::new();
+    let app =
+        App::start(&env, &[("HTTP_IDLE_TIMEOUT_SECS", "60"), ("HTTP_HEADER_READ_TIMEOUT_MS", "500")]).await;
+    let mut conn = TcpStream::connect(addr(&app)).await.unwrap();
+    for pause in [0, 1500, 1500] {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: payrail\r\n\r\n").await.unwrap();
+        let answer = read_answer(&mut conn).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "after {pause} ms: {answer}");
+    }
+    // The next request's headers, begun and never finished on that same
+    // connection, still meet the header deadline.
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: payrail\r\n").await.unwrap();
+    let (answer, took) = until_closed(&mut conn, Duration::from_secs(5)).await;
+    assert!(took < Duration::from_secs(3), "the half-sent head was kept {took:?}");
+    assert!(!answer.contains("200 OK"), "{answer}");
+}
+
 #[tokio::test]
 async fn open_connections_are_capped() {
     let env = TestEnv::new();
