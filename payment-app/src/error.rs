@@ -3,7 +3,8 @@
 pub use payrail_common::chain;
 
 use crate::domain::issuance::IssuanceRefused;
-use crate::domain::{AccountId, TargetRefused, settlement::PlanError};
+use crate::domain::settlement::{HoldRequestError, PlanError};
+use crate::domain::{AccountId, PaymentId, TargetRefused};
 use crate::messages::BadMessage;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -41,6 +42,12 @@ pub enum Error {
 
     #[error("account {0} does not exist")]
     UnknownAccount(AccountId),
+
+    #[error("payment {0} does not exist")]
+    UnknownPayment(PaymentId),
+
+    #[error("capture or void refused: {0}")]
+    HoldRequest(#[from] HoldRequestError),
 
     #[error("issuance refused: {0}")]
     IssuanceRefused(#[from] IssuanceRefused),

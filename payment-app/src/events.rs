@@ -6,7 +6,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{AccountId, Amount, EventId, EventType, FailureReason, PaymentId, PaymentStatus};
+use crate::domain::{
+    AccountId, Amount, Capture, EventId, EventType, FailureReason, PaymentId, PaymentStatus,
+};
 
 /// A payment as `GET /api/v1/payment/{id}` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -20,6 +22,13 @@ pub struct PaymentView {
     pub failure_reason: Option<FailureReason>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `automatic` or `manual`.
+    pub capture: Capture,
+    /// When an authorization's hold ends unless captured or voided (set
+    /// once authorized).
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    /// What moved, once `done`.
+    pub amount_captured: Option<Amount>,
 }
 
 /// One event: `{id, type, created_at, data}`.

@@ -28,12 +28,19 @@ pub struct CreateAccount {
 pub struct AccountView {
     id: AccountId,
     balance: Amount,
+    /// Balance minus what open authorizations hold.
+    available_balance: Amount,
     created_at: DateTime<Utc>,
 }
 
 impl From<Account> for AccountView {
     fn from(a: Account) -> Self {
-        AccountView { id: a.id, balance: a.balance, created_at: a.created_at }
+        AccountView {
+            id: a.id,
+            balance: a.balance,
+            available_balance: a.available(),
+            created_at: a.created_at,
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::{error, warn};
 
+use crate::domain::settlement::HoldRequestError;
 use crate::error::{Error, chain};
 
 /// Every machine-readable error code the API answers with.
@@ -41,6 +42,9 @@ pub enum ErrorCode {
     InvalidWebhookUrl,
     UnknownEventType,
     TooManyWebhookEndpoints,
+    InvalidState,
+    AmountExceedsAuthorization,
+    InvalidCapture,
     Unavailable,
     Timeout,
     Overloaded,
@@ -49,7 +53,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
@@ -76,6 +80,9 @@ impl ErrorCode {
         ErrorCode::InvalidWebhookUrl,
         ErrorCode::UnknownEventType,
         ErrorCode::TooManyWebhookEndpoints,
+        ErrorCode::InvalidState,
+        ErrorCode::AmountExceedsAuthorization,
+        ErrorCode::InvalidCapture,
         ErrorCode::Unavailable,
         ErrorCode::Timeout,
         ErrorCode::Overloaded,
@@ -111,6 +118,9 @@ impl ErrorCode {
             ErrorCode::InvalidWebhookUrl => "invalid_webhook_url",
             ErrorCode::UnknownEventType => "unknown_event_type",
             ErrorCode::TooManyWebhookEndpoints => "too_many_webhook_endpoints",
+            ErrorCode::InvalidState => "invalid_state",
+            ErrorCode::AmountExceedsAuthorization => "amount_exceeds_authorization",
+            ErrorCode::InvalidCapture => "invalid_capture",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Overloaded => "overloaded",
@@ -144,7 +154,10 @@ impl ErrorCode {
             | ErrorCode::IssuanceLimitExceeded
             | ErrorCode::InvalidWebhookUrl
             | ErrorCode::UnknownEventType
-            | ErrorCode::TooManyWebhookEndpoints => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::TooManyWebhookEndpoints
+            | ErrorCode::AmountExceedsAuthorization
+            | ErrorCode::InvalidCapture => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidState => StatusCode::CONFLICT,
             ErrorCode::AccountBusy | ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::Overloaded => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -188,6 +201,11 @@ impl From<Error> for ApiError {
             Error::UnknownAccount(id) => {
                 ApiError::new(ErrorCode::UnknownAccount, format!("account {id} does not exist"))
             }
+            Error::UnknownPayment(id) => ApiError::not_found(format!("payment {id} does not exist")),
+            Error::HoldRequest(e @ HoldRequestError::ExceedsAuthorization { .. }) => {
+                ApiError::new(ErrorCode::AmountExceedsAuthorization, format!("amount: {e}"))
+            }
+            Error::HoldRequest(e) => ApiError::new(ErrorCode::InvalidState, e.to_string()),
             Error::WebhookRefused(refused) => {
                 ApiError::new(ErrorCode::InvalidWebhookUrl, format!("url: {refused}"))
             }

@@ -96,6 +96,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(Scope::Read, auth::require_scope));
     let pays = Router::new()
         .route("/api/v1/payment", post(payments::create))
+        .route("/api/v1/payment/{id}/capture", post(payments::capture))
+        .route("/api/v1/payment/{id}/void", post(payments::void))
         .route_layer(middleware::from_fn_with_state(Scope::Pay, auth::require_scope));
     let v1 = reads
         .merge(pays)

@@ -10,13 +10,25 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     pub id: AccountId,
+    /// Posted: the sum of the account's entries other than holds.
     pub balance: Amount,
+    /// Held for open authorizations: the sum of its hold and release
+    /// entries. Never more than `balance`.
+    pub held: Amount,
     pub created_at: DateTime<Utc>,
+}
+
+impl Account {
+    /// What payments may spend: balance minus held.
+    pub fn available(&self) -> Amount {
+        self.balance.checked_sub(self.held).unwrap_or(Amount::ZERO)
+    }
 }
 
 struct AccountRow {
     id: AccountId,
     balance: i64,
+    held: i64,
     created_at: DateTime<Utc>,
 }
 
@@ -27,7 +39,10 @@ impl TryFrom<AccountRow> for Account {
         let balance = Amount::from_minor(row.balance).ok_or_else(|| {
             Error::Corrupt(format!("account {} has negative balance {}", row.id, row.balance))
         })?;
-        Ok(Account { id: row.id, balance, created_at: row.created_at })
+        let held = Amount::from_minor(row.held).filter(|held| *held <= balance).ok_or_else(|| {
+            Error::Corrupt(format!("account {} holds {} of {}", row.id, row.held, row.balance))
+        })?;
+        Ok(Account { id: row.id, balance, held, created_at: row.created_at })
     }
 }
 
@@ -60,7 +75,7 @@ pub async fn create(
     }
     let row = sqlx::query_as!(
         AccountRow,
-        r#"INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING id AS "id: AccountId", balance, created_at"#,
+        r#"INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING id AS "id: AccountId", balance, held, created_at"#,
         id.as_uuid(),
         initial_balance.minor(),
     )
@@ -82,7 +97,7 @@ pub async fn create(
 pub async fn get(pool: &PgPool, id: AccountId) -> Result<Option<Account>> {
     let row = sqlx::query_as!(
         AccountRow,
-        r#"SELECT id AS "id: AccountId", balance, created_at FROM accounts WHERE id = $1"#,
+        r#"SELECT id AS "id: AccountId", balance, held, created_at FROM accounts WHERE id = $1"#,
         id.as_uuid(),
     )
     .fetch_optional(pool)

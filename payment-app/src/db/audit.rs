@@ -33,12 +33,19 @@ pub async fn negative_balances(pool: &PgPool) -> Result<Violations> {
     })
 }
 
+/// Accounts whose balance is not the sum of their entries other than holds
+/// and releases, or whose held amount is not the sum of those.
 pub async fn balances_off_ledger(pool: &PgPool) -> Result<Violations> {
     let rows = sqlx::query!(
-        r#"WITH sums AS (SELECT account_id, sum(amount) AS total FROM ledger_entries GROUP BY account_id)
-           SELECT a.id, a.balance, COALESCE(s.total, 0)::text AS "ledger!", count(*) OVER () AS "total!"
+        r#"WITH sums AS (
+               SELECT account_id,
+                      COALESCE(sum(amount) FILTER (WHERE kind NOT IN ('hold', 'release')), 0) AS total,
+                      COALESCE(sum(amount) FILTER (WHERE kind IN ('hold', 'release')), 0) AS held
+               FROM ledger_entries GROUP BY account_id)
+           SELECT a.id, a.balance, a.held, COALESCE(s.total, 0)::text AS "ledger!",
+                  COALESCE(s.held, 0)::text AS "ledger_held!", count(*) OVER () AS "total!"
            FROM accounts a LEFT JOIN sums s ON s.account_id = a.id
-           WHERE a.balance <> COALESCE(s.total, 0) ORDER BY a.id LIMIT $1"#,
+           WHERE a.balance <> COALESCE(s.total, 0) OR a.held <> COALESCE(s.held, 0) ORDER BY a.id LIMIT $1"#,
         EXAMPLES,
     )
     .fetch_all(pool)
@@ -48,7 +55,10 @@ pub async fn balances_off_ledger(pool: &PgPool) -> Result<Violations> {
         examples: rows
             .iter()
             .map(|r| {
-                format!("account {}: balance {}, ledger sum {} (minor units)", r.id, r.balance, r.ledger)
+                format!(
+                    "account {}: balance {}, ledger sum {}; held {}, ledger held {} (minor units)",
+                    r.id, r.balance, r.ledger, r.held, r.ledger_held
+                )
             })
             .collect(),
     })
@@ -88,20 +98,34 @@ pub async fn money_totals(pool: &PgPool) -> Result<MoneyTotals> {
     })
 }
 
-/// Payments whose ledger entries do not match their status: a `done` one
-/// needs exactly its debit of the payer and its credit of the payee for
-/// its amount; any other needs none.
+/// Payments whose ledger entries do not match their status. An automatic
+/// payment `done` has exactly its debit of the payer and its credit of the
+/// payee for its amount. A manual one has its hold of the amount on the
+/// payer once authorized; then, voided or expired (or failed at capture),
+/// the release of it too; captured (`done`), the release, the capture of
+/// `amount_captured` from the payer and its credit to the payee. Any other
+/// payment has none.
 pub async fn payments_off_ledger(pool: &PgPool) -> Result<Violations> {
     let rows = sqlx::query!(
-        r#"SELECT p.id, p.status, count(l.id) AS "entries!", count(*) OVER () AS "total!"
-           FROM payments p LEFT JOIN ledger_entries l ON l.payment_id = p.id
-           GROUP BY p.id
-           HAVING CASE WHEN p.status = 'done' THEN
-                    count(l.id) <> 2
-                    OR count(*) FILTER (WHERE l.kind = 'debit' AND l.account_id = p.from_account AND l.amount = -p.amount) <> 1
-                    OR count(*) FILTER (WHERE l.kind = 'credit' AND l.account_id = p.to_account AND l.amount = p.amount) <> 1
-                  ELSE count(l.id) <> 0 END
-           ORDER BY p.id LIMIT $1"#,
+        r#"WITH e AS (
+               SELECT p.id, p.status, p.capture AS mode, count(l.id) AS entries,
+                      count(*) FILTER (WHERE l.kind = 'debit' AND l.account_id = p.from_account AND l.amount = -p.amount) AS debit,
+                      count(*) FILTER (WHERE l.kind = 'credit' AND l.account_id = p.to_account AND l.amount = COALESCE(p.amount_captured, p.amount)) AS credit,
+                      count(*) FILTER (WHERE l.kind = 'hold' AND l.account_id = p.from_account AND l.amount = p.amount) AS hold,
+                      count(*) FILTER (WHERE l.kind = 'release' AND l.account_id = p.from_account AND l.amount = -p.amount) AS release,
+                      count(*) FILTER (WHERE l.kind = 'capture' AND l.account_id = p.from_account AND l.amount = -p.amount_captured) AS captures
+               FROM payments p LEFT JOIN ledger_entries l ON l.payment_id = p.id
+               GROUP BY p.id)
+           SELECT id, status, entries AS "entries!", count(*) OVER () AS "total!" FROM e
+           WHERE NOT CASE
+               WHEN mode = 'automatic' AND status = 'done' THEN entries = 2 AND debit = 1 AND credit = 1
+               WHEN mode = 'automatic' THEN entries = 0
+               WHEN status = 'authorized' THEN entries = 1 AND hold = 1
+               WHEN status = 'done' THEN entries = 4 AND hold = 1 AND release = 1 AND captures = 1 AND credit = 1
+               WHEN status IN ('voided', 'expired') OR (status = 'failed' AND hold = 1)
+                   THEN entries = 2 AND hold = 1 AND release = 1
+               ELSE entries = 0 END
+           ORDER BY id LIMIT $1"#,
         EXAMPLES,
     )
     .fetch_all(pool)
@@ -138,7 +162,7 @@ pub async fn missing_guards(pool: &PgPool) -> Result<Violations> {
     let missing = sqlx::query_scalar!(
         r#"SELECT g.name AS "name!"
            FROM unnest(ARRAY['ledger_entries_append_only', 'ledger_entries_no_truncate',
-                             'payments_terminal_frozen']) AS g(name)
+                             'payments_terminal_frozen', 'payments_never_deleted']) AS g(name)
            WHERE NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgname = g.name AND t.tgenabled <> 'D')
            ORDER BY g.name"#,
     )

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::{AccountId, Amount, EventId, EventType, FailureReason, PaymentId, PaymentStatus};
+use crate::domain::{
+    AccountId, Amount, Capture, EventId, EventType, FailureReason, PaymentId, PaymentStatus,
+};
 use crate::error::{Error, Result};
 use crate::events::{Event, PaymentView};
 
@@ -24,6 +26,10 @@ struct EventRow {
     failure_reason: Option<String>,
     payment_created_at: DateTime<Utc>,
     payment_updated_at: DateTime<Utc>,
+    capture: String,
+    hold_secs: Option<i32>,
+    hold_expires_at: Option<DateTime<Utc>>,
+    amount_captured: Option<i64>,
 }
 
 impl TryFrom<EventRow> for Event {
@@ -51,6 +57,15 @@ impl TryFrom<EventRow> for Event {
                 failure_reason,
                 created_at: row.payment_created_at,
                 updated_at: row.payment_updated_at,
+                capture: Capture::from_db(&row.capture, row.hold_secs)
+                    .ok_or_else(|| corrupt("unknown capture"))?,
+                hold_expires_at: row.hold_expires_at,
+                amount_captured: match row.amount_captured {
+                    None => None,
+                    Some(minor) => {
+                        Some(Amount::from_minor(minor).ok_or_else(|| corrupt("negative capture"))?)
+                    }
+                },
             },
         })
     }
@@ -63,7 +78,9 @@ pub async fn list_after(pool: &PgPool, after: Option<EventId>, limit: i64) -> Re
         r#"SELECT e.id AS "id: EventId", e.type AS kind, e.created_at, p.id AS "payment_id: PaymentId",
                   p.from_account AS "from_account: AccountId", p.to_account AS "to_account: AccountId",
                   p.amount, p.description, e.status, e.failure_reason,
-                  p.created_at AS payment_created_at, e.payment_updated_at
+                  p.created_at AS payment_created_at, e.payment_updated_at, p.capture, p.hold_secs,
+                  CASE WHEN e.status IN ('pending', 'failed') THEN NULL ELSE p.hold_expires_at END AS hold_expires_at,
+                  CASE WHEN e.status = 'done' THEN COALESCE(p.amount_captured, p.amount) END AS amount_captured
            FROM events e JOIN payments p ON p.id = e.payment_id
            WHERE e.id > $1 ORDER BY e.id LIMIT $2"#,
         after.map_or(Uuid::nil(), |id| id.as_uuid()),
@@ -82,7 +99,9 @@ pub async fn get_many(pool: &PgPool, ids: &[EventId]) -> Result<Vec<Event>> {
         r#"SELECT e.id AS "id: EventId", e.type AS kind, e.created_at, p.id AS "payment_id: PaymentId",
                   p.from_account AS "from_account: AccountId", p.to_account AS "to_account: AccountId",
                   p.amount, p.description, e.status, e.failure_reason,
-                  p.created_at AS payment_created_at, e.payment_updated_at
+                  p.created_at AS payment_created_at, e.payment_updated_at, p.capture, p.hold_secs,
+                  CASE WHEN e.status IN ('pending', 'failed') THEN NULL ELSE p.hold_expires_at END AS hold_expires_at,
+                  CASE WHEN e.status = 'done' THEN COALESCE(p.amount_captured, p.amount) END AS amount_captured
            FROM events e JOIN payments p ON p.id = e.payment_id
            WHERE e.id = ANY($1)"#,
         &ids,

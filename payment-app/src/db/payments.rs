@@ -8,7 +8,10 @@ use sqlx::{PgConnection, PgPool};
 
 use uuid::Uuid;
 
-use crate::domain::{AccountId, Amount, EventId, FailureReason, NewPayment, PaymentId, PaymentStatus};
+use crate::domain::settlement::{self, Requested};
+use crate::domain::{
+    AccountId, Amount, Capture, EventId, FailureReason, NewPayment, PaymentId, PaymentStatus,
+};
 use crate::error::{Error, Result};
 use crate::events::PaymentView;
 use crate::messages::PaymentRoute;
@@ -24,6 +27,9 @@ pub struct Payment {
     pub failure_reason: Option<FailureReason>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub capture: Capture,
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub amount_captured: Option<Amount>,
 }
 
 impl From<Payment> for PaymentView {
@@ -38,6 +44,9 @@ impl From<Payment> for PaymentView {
             failure_reason: p.failure_reason,
             created_at: p.created_at,
             updated_at: p.updated_at,
+            capture: p.capture,
+            hold_expires_at: p.hold_expires_at,
+            amount_captured: p.amount_captured,
         }
     }
 }
@@ -53,6 +62,10 @@ pub(crate) struct PaymentRow {
     pub(crate) failure_reason: Option<String>,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) updated_at: DateTime<Utc>,
+    pub(crate) capture: String,
+    pub(crate) hold_secs: Option<i32>,
+    pub(crate) hold_expires_at: Option<DateTime<Utc>>,
+    pub(crate) amount_captured: Option<i64>,
 }
 
 impl TryFrom<PaymentRow> for Payment {
@@ -68,6 +81,16 @@ impl TryFrom<PaymentRow> for Payment {
                 Some(FailureReason::from_db(reason).ok_or_else(|| corrupt("unknown failure reason"))?)
             }
         };
+        let capture =
+            Capture::from_db(&row.capture, row.hold_secs).ok_or_else(|| corrupt("unknown capture"))?;
+        let amount_captured = match row.amount_captured {
+            // Payments done before captures existed moved their amount.
+            None if status == PaymentStatus::Done => Some(amount),
+            None => None,
+            Some(minor) => {
+                Some(Amount::from_minor(minor).ok_or_else(|| corrupt("negative amount captured"))?)
+            }
+        };
         Ok(Payment {
             id: row.id,
             from_account: row.from_account,
@@ -78,6 +101,9 @@ impl TryFrom<PaymentRow> for Payment {
             failure_reason,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            capture,
+            hold_expires_at: row.hold_expires_at,
+            amount_captured,
         })
     }
 }
@@ -90,10 +116,10 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
     let row = sqlx::query_as!(
         PaymentRow,
         r#"WITH p AS (
-               INSERT INTO payments (id, from_account, to_account, amount, description)
-               VALUES ($1, $2, $3, $4, $5)
+               INSERT INTO payments (id, from_account, to_account, amount, description, capture, hold_secs)
+               VALUES ($1, $2, $3, $4, $5, $7, $8)
                RETURNING id, from_account, to_account, amount, description, status, failure_reason,
-                         created_at, updated_at),
+                         created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured),
            e AS (
                INSERT INTO events (id, type, payment_id, status, failure_reason, payment_updated_at)
                SELECT $6, 'payment.created', id, status, failure_reason, updated_at FROM p
@@ -104,7 +130,8 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                   to_account AS "to_account!: AccountId", amount AS "amount!", description,
-                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!"
+                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!",
+                  capture AS "capture!", hold_secs, hold_expires_at, amount_captured
            FROM p"#,
         payment.id.as_uuid(),
         payment.from_account.as_uuid(),
@@ -112,6 +139,8 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
         payment.amount.minor(),
         payment.description.as_deref(),
         EventId::new().as_uuid(),
+        payment.capture.as_str(),
+        payment.capture.hold_secs().map(|s| s as i32),
     )
     .fetch_one(tx)
     .await;
@@ -175,13 +204,14 @@ pub async fn insert_many(
     let rows = sqlx::query_as!(
         PaymentRow,
         r#"WITH input AS (
-               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[], $6::uuid[])
-                   AS t(id, from_account, to_account, amount, description, event_id)),
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[], $6::uuid[],
+                                    $7::text[], $8::int4[])
+                   AS t(id, from_account, to_account, amount, description, event_id, capture, hold_secs)),
            p AS (
-               INSERT INTO payments (id, from_account, to_account, amount, description)
-               SELECT id, from_account, to_account, amount, description FROM input
+               INSERT INTO payments (id, from_account, to_account, amount, description, capture, hold_secs)
+               SELECT id, from_account, to_account, amount, description, capture, hold_secs FROM input
                RETURNING id, from_account, to_account, amount, description, status, failure_reason,
-                         created_at, updated_at),
+                         created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured),
            e AS (
                INSERT INTO events (id, type, payment_id, status, failure_reason, payment_updated_at)
                SELECT input.event_id, 'payment.created', p.id, p.status, p.failure_reason, p.updated_at
@@ -193,7 +223,8 @@ pub async fn insert_many(
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                   to_account AS "to_account!: AccountId", amount AS "amount!", description,
-                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!"
+                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!",
+                  capture AS "capture!", hold_secs, hold_expires_at, amount_captured
            FROM p"#,
         &payments.iter().map(|p| p.id.as_uuid()).collect::<Vec<_>>(),
         &payments.iter().map(|p| p.from_account.as_uuid()).collect::<Vec<_>>(),
@@ -201,6 +232,8 @@ pub async fn insert_many(
         &payments.iter().map(|p| p.amount.minor()).collect::<Vec<_>>(),
         &descriptions as &[Option<String>],
         &event_ids,
+        &payments.iter().map(|p| p.capture.as_str()).collect::<Vec<_>>() as &[&str],
+        &payments.iter().map(|p| p.capture.hold_secs().map(|s| s as i32)).collect::<Vec<_>>() as &[Option<i32>],
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -213,7 +246,7 @@ pub async fn get(pool: &PgPool, id: PaymentId) -> Result<Option<Payment>> {
         PaymentRow,
         r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
                   to_account AS "to_account: AccountId", amount, description, status, failure_reason,
-                  created_at, updated_at
+                  created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured
            FROM payments WHERE id = $1"#,
         id.as_uuid(),
     )
@@ -261,4 +294,50 @@ pub async fn routes(pool: &PgPool, ids: &[PaymentId]) -> Result<Vec<PaymentRoute
     .fetch_all(pool)
     .await?;
     Ok(routes)
+}
+
+/// Records a capture or void of an authorization, to be applied by settle,
+/// if `request_hold` allows it on the payment as it is under its row lock
+/// (see `domain::settlement::request_hold`): the first one recorded is the
+/// only one. `capture` is the amount to capture (`None`: all); `void`
+/// asks for a void instead.
+pub async fn request_hold(
+    primary: &PgPool,
+    id: PaymentId,
+    void: bool,
+    capture: Option<Amount>,
+) -> Result<Payment> {
+    let mut tx = primary.begin().await?;
+    let row = sqlx::query!(
+        r#"SELECT status, amount, requested_action IS NOT NULL AS "requested!",
+                  COALESCE(hold_expires_at <= now(), false) AS "expired!"
+           FROM payments WHERE id = $1 FOR NO KEY UPDATE"#,
+        id.as_uuid(),
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::UnknownPayment(id))?;
+    let corrupt = |what: &str| Error::Corrupt(format!("payment {id}: {what}"));
+    let status = PaymentStatus::from_db(&row.status).ok_or_else(|| corrupt("unknown status"))?;
+    let authorized = Amount::from_minor(row.amount).ok_or_else(|| corrupt("negative amount"))?;
+    let requested = settlement::request_hold(status, authorized, row.requested, row.expired, void, capture)?;
+    let (action, amount) = match requested {
+        Requested::Void => ("void", None),
+        Requested::Capture(amount) => ("capture", Some(amount.minor())),
+    };
+    let row = sqlx::query_as!(
+        PaymentRow,
+        r#"UPDATE payments SET requested_action = $2, requested_amount = $3, action_requested_at = now()
+           WHERE id = $1
+           RETURNING id AS "id: PaymentId", from_account AS "from_account: AccountId",
+                     to_account AS "to_account: AccountId", amount, description, status, failure_reason,
+                     created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured"#,
+        id.as_uuid(),
+        action,
+        amount,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    row.try_into()
 }

@@ -23,7 +23,8 @@ pub async fn payments_of(
         PaymentRow,
         r#"SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                   to_account AS "to_account!: AccountId", amount AS "amount!", description,
-                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!"
+                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!",
+                  capture AS "capture!", hold_secs, hold_expires_at, amount_captured
            FROM ((SELECT * FROM payments WHERE from_account = $1 AND ($2::uuid IS NULL OR id < $2)
                   ORDER BY id DESC LIMIT $3)
                  UNION ALL

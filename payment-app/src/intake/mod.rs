@@ -20,7 +20,7 @@ use crate::broker::{LOCK_QUEUE, Publisher};
 use crate::db::idempotency::{self, Idempotent};
 use crate::db::{self, Db, accounts::Account, payments::Payment};
 use crate::domain::issuance::IssuanceLimits;
-use crate::domain::{AccountId, Amount, IdempotencyKey, NewPayment};
+use crate::domain::{AccountId, Amount, IdempotencyKey, NewPayment, PaymentId};
 use crate::error::{Result, chain};
 use crate::messages::{LockGroup, PaymentRoute};
 
@@ -80,12 +80,18 @@ impl Intake {
         };
         // The request as the key remembers it: parsed values, not raw text, so
         // a retry that differs only in spacing or number formatting matches.
-        let request = json!({
+        let mut request = json!({
             "from_account": payment.from_account,
             "to_account": payment.to_account,
             "amount_minor": payment.amount.minor(),
             "payment_description": payment.description,
         });
+        // Only when asked for: a key first used before captures existed
+        // still matches its automatic retries.
+        if let Some(hold_secs) = payment.capture.hold_secs() {
+            request["capture"] = json!(payment.capture.as_str());
+            request["hold_secs"] = json!(hold_secs);
+        }
         let outcome = idempotency::once(
             &self.db.primary,
             "payment",
@@ -104,6 +110,20 @@ impl Intake {
             queue(&self.publisher, &[recorded]).await;
         }
         Ok(outcome)
+    }
+}
+
+impl Intake {
+    /// Records a capture (`capture`: the amount, `None` for all) or a void
+    /// of an authorized payment and queues the payment, for settle to apply
+    /// it. Refused (nothing recorded) unless the payment is authorized,
+    /// unexpired, and nothing was asked of it before.
+    #[instrument(skip_all, fields(payment_id = %id))]
+    pub async fn request_hold(&self, id: PaymentId, void: bool, capture: Option<Amount>) -> Result<Payment> {
+        let payment = db::payments::request_hold(&self.db.primary, id, void, capture).await?;
+        info!(payment_id = %id, action = if void { "void" } else { "capture" }, "authorization close requested");
+        queue(&self.publisher, &[&payment]).await;
+        Ok(payment)
     }
 }
 

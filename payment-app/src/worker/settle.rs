@@ -26,7 +26,7 @@ use tracing::{debug, error, info, warn};
 use crate::broker::{self, Broker, LOCK_QUEUE, Publisher, SETTLE_QUEUE};
 use crate::db::{self, Db, settle::Settled};
 use crate::domain::PaymentId;
-use crate::domain::settlement::Outcome;
+use crate::domain::settlement::{HoldOutcome, Outcome};
 use crate::error::{Error, Result, chain};
 use crate::lock::AccountLock;
 use crate::messages::{self, LockRequest, SettleBatch};
@@ -173,6 +173,7 @@ impl SettleWorker {
         for (payment, outcome) in &settled.applied {
             let (outcome_text, reason) = match outcome {
                 Outcome::Done => ("done", String::new()),
+                Outcome::Authorized => ("authorized", String::new()),
                 Outcome::Failed(reason) => ("failed", reason.to_string()),
             };
             m.payments_settled
@@ -180,8 +181,23 @@ impl SettleWorker {
                 .inc();
             match outcome {
                 Outcome::Done => debug!(payment_id = %payment.id, amount = %payment.amount, "payment done"),
+                Outcome::Authorized => {
+                    debug!(payment_id = %payment.id, amount = %payment.amount, "payment authorized")
+                }
                 Outcome::Failed(reason) => debug!(payment_id = %payment.id, %reason, "payment failed"),
             }
+        }
+        for (hold, outcome) in &settled.holds {
+            let (outcome_text, reason) = match outcome {
+                HoldOutcome::Captured(_) => ("captured", String::new()),
+                HoldOutcome::Voided => ("voided", String::new()),
+                HoldOutcome::Expired => ("expired", String::new()),
+                HoldOutcome::Failed(reason) => ("failed", reason.to_string()),
+            };
+            m.payments_settled
+                .get_or_create(&crate::metrics::OutcomeLabels { outcome: outcome_text.into(), reason })
+                .inc();
+            debug!(payment_id = %hold.id, outcome = outcome_text, "authorization closed");
         }
         // One line per skipped payment only for a few: a message naming
         // thousands of settled payments must not write thousands of lines.

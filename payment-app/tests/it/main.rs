@@ -19,6 +19,7 @@ mod database_tls;
 mod faults;
 mod flow;
 mod guarantees;
+mod holds;
 mod instances;
 mod load;
 mod lock;
