@@ -3,6 +3,7 @@
 pub use payrail_common::chain;
 
 use crate::domain::issuance::IssuanceRefused;
+use crate::domain::refund::RefundError;
 use crate::domain::settlement::{HoldRequestError, PlanError};
 use crate::domain::{AccountId, PaymentId, TargetRefused};
 use crate::messages::BadMessage;
@@ -48,6 +49,9 @@ pub enum Error {
 
     #[error("capture or void refused: {0}")]
     HoldRequest(#[from] HoldRequestError),
+
+    #[error("refund refused: {0}")]
+    RefundRefused(#[from] RefundError),
 
     #[error("issuance refused: {0}")]
     IssuanceRefused(#[from] IssuanceRefused),

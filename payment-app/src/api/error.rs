@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::{error, warn};
 
+use crate::domain::refund::RefundError;
 use crate::domain::settlement::HoldRequestError;
 use crate::error::{Error, chain};
 
@@ -45,6 +46,7 @@ pub enum ErrorCode {
     InvalidState,
     AmountExceedsAuthorization,
     InvalidCapture,
+    RefundExceedsPayment,
     Unavailable,
     Timeout,
     Overloaded,
@@ -53,7 +55,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
@@ -83,6 +85,7 @@ impl ErrorCode {
         ErrorCode::InvalidState,
         ErrorCode::AmountExceedsAuthorization,
         ErrorCode::InvalidCapture,
+        ErrorCode::RefundExceedsPayment,
         ErrorCode::Unavailable,
         ErrorCode::Timeout,
         ErrorCode::Overloaded,
@@ -121,6 +124,7 @@ impl ErrorCode {
             ErrorCode::InvalidState => "invalid_state",
             ErrorCode::AmountExceedsAuthorization => "amount_exceeds_authorization",
             ErrorCode::InvalidCapture => "invalid_capture",
+            ErrorCode::RefundExceedsPayment => "refund_exceeds_payment",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Overloaded => "overloaded",
@@ -156,7 +160,8 @@ impl ErrorCode {
             | ErrorCode::UnknownEventType
             | ErrorCode::TooManyWebhookEndpoints
             | ErrorCode::AmountExceedsAuthorization
-            | ErrorCode::InvalidCapture => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::InvalidCapture
+            | ErrorCode::RefundExceedsPayment => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::InvalidState => StatusCode::CONFLICT,
             ErrorCode::AccountBusy | ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::Overloaded => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -206,6 +211,15 @@ impl From<Error> for ApiError {
                 ApiError::new(ErrorCode::AmountExceedsAuthorization, format!("amount: {e}"))
             }
             Error::HoldRequest(e) => ApiError::new(ErrorCode::InvalidState, e.to_string()),
+            Error::RefundRefused(e @ RefundError::NotDone(_)) => {
+                ApiError::new(ErrorCode::InvalidState, e.to_string())
+            }
+            Error::RefundRefused(e @ RefundError::ExceedsPayment { .. }) => {
+                ApiError::new(ErrorCode::RefundExceedsPayment, e.to_string())
+            }
+            Error::RefundRefused(e @ RefundError::BadReason) => {
+                ApiError::new(ErrorCode::InvalidBody, e.to_string())
+            }
             Error::WebhookRefused(refused) => {
                 ApiError::new(ErrorCode::InvalidWebhookUrl, format!("url: {refused}"))
             }

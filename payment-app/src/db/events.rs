@@ -6,11 +6,12 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::domain::refund::RefundStatus;
 use crate::domain::{
-    AccountId, Amount, Capture, EventId, EventType, FailureReason, PaymentId, PaymentStatus,
+    AccountId, Amount, Capture, EventId, EventType, FailureReason, PaymentId, PaymentStatus, RefundId,
 };
 use crate::error::{Error, Result};
-use crate::events::{Event, PaymentView};
+use crate::events::{Event, EventData, PaymentView, RefundView};
 
 /// An event joined with the payment fields that never change.
 struct EventRow {
@@ -30,6 +31,10 @@ struct EventRow {
     hold_secs: Option<i32>,
     hold_expires_at: Option<DateTime<Utc>>,
     amount_captured: Option<i64>,
+    refund_id: Option<RefundId>,
+    refund_amount: Option<i64>,
+    refund_reason: Option<String>,
+    refund_created_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<EventRow> for Event {
@@ -43,11 +48,22 @@ impl TryFrom<EventRow> for Event {
                 Some(FailureReason::from_db(reason).ok_or_else(|| corrupt("unknown failure reason"))?)
             }
         };
-        Ok(Event {
-            id: row.id,
-            kind: row.kind.parse::<EventType>().map_err(|_| corrupt("unknown type"))?,
-            created_at: row.created_at,
-            data: PaymentView {
+        let kind = row.kind.parse::<EventType>().map_err(|_| corrupt("unknown type"))?;
+        let data = match row.refund_id {
+            Some(refund_id) => EventData::Refund(RefundView {
+                id: refund_id,
+                payment_id: row.payment_id,
+                amount: row
+                    .refund_amount
+                    .and_then(Amount::from_minor)
+                    .ok_or_else(|| corrupt("refund amount"))?,
+                reason: row.refund_reason,
+                status: RefundStatus::from_db(&row.status).ok_or_else(|| corrupt("unknown refund status"))?,
+                failure_reason,
+                created_at: row.refund_created_at.ok_or_else(|| corrupt("refund missing"))?,
+                updated_at: row.payment_updated_at,
+            }),
+            None => EventData::Payment(PaymentView {
                 id: row.payment_id,
                 from_account: row.from_account,
                 to_account: row.to_account,
@@ -66,8 +82,11 @@ impl TryFrom<EventRow> for Event {
                         Some(Amount::from_minor(minor).ok_or_else(|| corrupt("negative capture"))?)
                     }
                 },
-            },
-        })
+                // Refunds come after every event of their payment.
+                amount_refunded: Amount::ZERO,
+            }),
+        };
+        Ok(Event { id: row.id, kind, created_at: row.created_at, data })
     }
 }
 
@@ -80,8 +99,10 @@ pub async fn list_after(pool: &PgPool, after: Option<EventId>, limit: i64) -> Re
                   p.amount, p.description, e.status, e.failure_reason,
                   p.created_at AS payment_created_at, e.payment_updated_at, p.capture, p.hold_secs,
                   CASE WHEN e.status IN ('pending', 'failed') THEN NULL ELSE p.hold_expires_at END AS hold_expires_at,
-                  CASE WHEN e.status = 'done' THEN COALESCE(p.amount_captured, p.amount) END AS amount_captured
-           FROM events e JOIN payments p ON p.id = e.payment_id
+                  CASE WHEN e.status = 'done' THEN COALESCE(p.amount_captured, p.amount) END AS amount_captured,
+                  e.refund_id AS "refund_id: RefundId", r.amount AS "refund_amount?", r.reason AS refund_reason,
+                  r.created_at AS "refund_created_at?"
+           FROM events e JOIN payments p ON p.id = e.payment_id LEFT JOIN refunds r ON r.id = e.refund_id
            WHERE e.id > $1 ORDER BY e.id LIMIT $2"#,
         after.map_or(Uuid::nil(), |id| id.as_uuid()),
         limit,
@@ -101,8 +122,10 @@ pub async fn get_many(pool: &PgPool, ids: &[EventId]) -> Result<Vec<Event>> {
                   p.amount, p.description, e.status, e.failure_reason,
                   p.created_at AS payment_created_at, e.payment_updated_at, p.capture, p.hold_secs,
                   CASE WHEN e.status IN ('pending', 'failed') THEN NULL ELSE p.hold_expires_at END AS hold_expires_at,
-                  CASE WHEN e.status = 'done' THEN COALESCE(p.amount_captured, p.amount) END AS amount_captured
-           FROM events e JOIN payments p ON p.id = e.payment_id
+                  CASE WHEN e.status = 'done' THEN COALESCE(p.amount_captured, p.amount) END AS amount_captured,
+                  e.refund_id AS "refund_id: RefundId", r.amount AS "refund_amount?", r.reason AS refund_reason,
+                  r.created_at AS "refund_created_at?"
+           FROM events e JOIN payments p ON p.id = e.payment_id LEFT JOIN refunds r ON r.id = e.refund_id
            WHERE e.id = ANY($1)"#,
         &ids,
     )

@@ -30,6 +30,8 @@ pub struct Payment {
     pub capture: Capture,
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub amount_captured: Option<Amount>,
+    /// The sum of its refunds that are `done`.
+    pub amount_refunded: Amount,
 }
 
 impl From<Payment> for PaymentView {
@@ -47,6 +49,7 @@ impl From<Payment> for PaymentView {
             capture: p.capture,
             hold_expires_at: p.hold_expires_at,
             amount_captured: p.amount_captured,
+            amount_refunded: p.amount_refunded,
         }
     }
 }
@@ -66,6 +69,7 @@ pub(crate) struct PaymentRow {
     pub(crate) hold_secs: Option<i32>,
     pub(crate) hold_expires_at: Option<DateTime<Utc>>,
     pub(crate) amount_captured: Option<i64>,
+    pub(crate) amount_refunded: i64,
 }
 
 impl TryFrom<PaymentRow> for Payment {
@@ -104,6 +108,8 @@ impl TryFrom<PaymentRow> for Payment {
             capture,
             hold_expires_at: row.hold_expires_at,
             amount_captured,
+            amount_refunded: Amount::from_minor(row.amount_refunded)
+                .ok_or_else(|| corrupt("negative refunds"))?,
         })
     }
 }
@@ -131,7 +137,8 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                   to_account AS "to_account!: AccountId", amount AS "amount!", description,
                   status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!",
-                  capture AS "capture!", hold_secs, hold_expires_at, amount_captured
+                  capture AS "capture!", hold_secs, hold_expires_at, amount_captured,
+                  0::bigint AS "amount_refunded!"
            FROM p"#,
         payment.id.as_uuid(),
         payment.from_account.as_uuid(),
@@ -224,7 +231,8 @@ pub async fn insert_many(
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                   to_account AS "to_account!: AccountId", amount AS "amount!", description,
                   status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!",
-                  capture AS "capture!", hold_secs, hold_expires_at, amount_captured
+                  capture AS "capture!", hold_secs, hold_expires_at, amount_captured,
+                  0::bigint AS "amount_refunded!"
            FROM p"#,
         &payments.iter().map(|p| p.id.as_uuid()).collect::<Vec<_>>(),
         &payments.iter().map(|p| p.from_account.as_uuid()).collect::<Vec<_>>(),
@@ -246,7 +254,9 @@ pub async fn get(pool: &PgPool, id: PaymentId) -> Result<Option<Payment>> {
         PaymentRow,
         r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
                   to_account AS "to_account: AccountId", amount, description, status, failure_reason,
-                  created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured
+                  created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured,
+                  (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
+                   WHERE r.payment_id = payments.id AND r.status = 'done') AS "amount_refunded!"
            FROM payments WHERE id = $1"#,
         id.as_uuid(),
     )
@@ -331,7 +341,8 @@ pub async fn request_hold(
            WHERE id = $1
            RETURNING id AS "id: PaymentId", from_account AS "from_account: AccountId",
                      to_account AS "to_account: AccountId", amount, description, status, failure_reason,
-                     created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured"#,
+                     created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured,
+                     0::bigint AS "amount_refunded!""#,
         id.as_uuid(),
         action,
         amount,

@@ -13,9 +13,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::settlement::{
-    self, AccountState, Authorization, HoldOutcome, Outcome, PendingPayment, Plan, Requested,
+    self, AccountState, Authorization, HoldOutcome, Outcome, PendingPayment, PendingRefund, Plan,
+    RefundOutcome, Requested, Source,
 };
-use crate::domain::{AccountId, Amount, EventId, EventType, PaymentId, PaymentStatus};
+use crate::domain::{AccountId, Amount, EventId, EventType, PaymentId, PaymentStatus, RefundId};
 use crate::error::{Error, Result};
 
 /// What one batch did.
@@ -25,6 +26,8 @@ pub struct Settled {
     pub applied: Vec<(PendingPayment, Outcome)>,
     /// Authorizations this batch closed (captured, voided, expired).
     pub holds: Vec<(Authorization, HoldOutcome)>,
+    /// Refunds this batch moved out of `pending`.
+    pub refunds: Vec<(PendingRefund, RefundOutcome)>,
     /// Ids with nothing to do: already settled, authorized with nothing
     /// asked of them yet, or unknown (redeliveries, mostly).
     pub skipped: Vec<PaymentId>,
@@ -43,6 +46,7 @@ struct PaymentRow {
     requested_action: Option<String>,
     requested_amount: Option<i64>,
     expired: bool,
+    captured: i64,
 }
 
 /// The work a locked payment row holds for settle, if any.
@@ -104,7 +108,8 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
         PaymentRow,
         r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
                   to_account AS "to_account: AccountId", amount, status, capture, requested_action,
-                  requested_amount, COALESCE(hold_expires_at <= now(), false) AS "expired!"
+                  requested_amount, COALESCE(hold_expires_at <= now(), false) AS "expired!",
+                  COALESCE(amount_captured, amount) AS "captured!"
            FROM payments WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"#,
         &ids,
     )
@@ -119,12 +124,17 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
             None => {}
         }
     }
+    let refunds = pending_refunds(&mut tx, &rows).await?;
     let skipped = ids
         .iter()
         .map(|id| PaymentId::from_uuid(*id))
-        .filter(|id| !pending.iter().any(|p| p.id == *id) && !holds.iter().any(|h| h.id == *id))
+        .filter(|id| {
+            !pending.iter().any(|p| p.id == *id)
+                && !holds.iter().any(|h| h.id == *id)
+                && !refunds.iter().any(|r| r.payment_id == *id)
+        })
         .collect();
-    if pending.is_empty() && holds.is_empty() {
+    if pending.is_empty() && holds.is_empty() && refunds.is_empty() {
         tx.rollback().await?;
         return Ok(Settled { skipped, routes, ..Settled::default() });
     }
@@ -133,6 +143,7 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
         .iter()
         .flat_map(|p| [p.from_account, p.to_account])
         .chain(holds.iter().flat_map(|h| [h.from_account, h.to_account]))
+        .chain(refunds.iter().flat_map(|r| [r.from_account, r.to_account]))
         .map(|id| id.as_uuid())
         .collect();
     account_ids.sort_unstable();
@@ -153,10 +164,47 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
         })
         .collect::<Result<BTreeMap<_, _>>>()?;
 
-    let plan = settlement::plan(accounts, &holds, &pending)?;
+    let plan = settlement::plan(accounts, &holds, &pending, &refunds)?;
     write_plan(&mut tx, &plan).await?;
     tx.commit().await?;
-    Ok(Settled { applied: plan.outcomes, holds: plan.holds, skipped, routes })
+    Ok(Settled { applied: plan.outcomes, holds: plan.holds, refunds: plan.refunds, skipped, routes })
+}
+
+/// The pending refunds of the `done` payments among `rows` (locked, in id
+/// order), each with what its payment has left to give back.
+async fn pending_refunds(tx: &mut sqlx::PgConnection, rows: &[PaymentRow]) -> Result<Vec<PendingRefund>> {
+    let done: Vec<&PaymentRow> = rows.iter().filter(|r| r.status == PaymentStatus::Done.as_str()).collect();
+    if done.is_empty() {
+        return Ok(Vec::new());
+    }
+    let done_ids: Vec<Uuid> = done.iter().map(|r| r.id.as_uuid()).collect();
+    let found = sqlx::query!(
+        r#"SELECT r.id AS "id: RefundId", r.payment_id AS "payment_id: PaymentId", r.amount,
+                  (SELECT COALESCE(sum(d.amount), 0)::bigint FROM refunds d
+                   WHERE d.payment_id = r.payment_id AND d.status = 'done') AS "refunded!"
+           FROM refunds r WHERE r.payment_id = ANY($1) AND r.status = 'pending'
+           ORDER BY r.id FOR NO KEY UPDATE OF r"#,
+        &done_ids,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    found
+        .into_iter()
+        .map(|r| {
+            let corrupt = |what: &str| Error::Corrupt(format!("refund {}: {what}", r.id));
+            let payment = done.iter().find(|p| p.id == r.payment_id).ok_or_else(|| corrupt("no payment"))?;
+            let refundable = payment.captured.checked_sub(r.refunded).and_then(Amount::from_minor);
+            Ok(PendingRefund {
+                id: r.id,
+                payment_id: r.payment_id,
+                // Back from the payee to the payer.
+                from_account: payment.to_account,
+                to_account: payment.from_account,
+                amount: Amount::from_minor(r.amount).ok_or_else(|| corrupt("negative amount"))?,
+                refundable: refundable.ok_or_else(|| corrupt("refunds done pass the payment"))?,
+            })
+        })
+        .collect()
 }
 
 async fn write_plan(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
@@ -164,7 +212,8 @@ async fn write_plan(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
         write_accounts(tx, plan).await?;
         write_entries(tx, plan).await?;
     }
-    write_outcomes(tx, plan).await
+    write_outcomes(tx, plan).await?;
+    write_refund_outcomes(tx, plan).await
 }
 
 async fn write_accounts(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
@@ -187,14 +236,22 @@ async fn write_accounts(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
 /// captures.
 async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
     let accounts: Vec<Uuid> = plan.entries.iter().map(|e| e.account.as_uuid()).collect();
-    let payments: Vec<Uuid> = plan.entries.iter().map(|e| e.payment.as_uuid()).collect();
+    let (payments, refunds): (Vec<Option<Uuid>>, Vec<Option<Uuid>>) = plan
+        .entries
+        .iter()
+        .map(|e| match e.source {
+            Source::Payment(id) => (Some(id.as_uuid()), None),
+            Source::Refund(id) => (None, Some(id.as_uuid())),
+        })
+        .unzip();
     let kinds: Vec<&str> = plan.entries.iter().map(|e| e.kind.as_str()).collect();
     let amounts: Vec<i64> = plan.entries.iter().map(|e| e.amount).collect();
     sqlx::query!(
-        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount) \
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bigint[])",
+        "INSERT INTO ledger_entries (account_id, payment_id, refund_id, kind, amount) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[])",
         &accounts,
-        &payments,
+        &payments as &[Option<Uuid>],
+        &refunds as &[Option<Uuid>],
         &kinds as &[&str],
         &amounts,
     )
@@ -246,6 +303,9 @@ fn moves(plan: &Plan) -> Vec<Move> {
 /// `authorized`), and records the event of each.
 async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
     let moves = moves(plan);
+    if moves.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<Uuid> = moves.iter().map(|m| m.id.as_uuid()).collect();
     let from: Vec<&str> = moves.iter().map(|m| m.from.as_str()).collect();
     let to: Vec<&str> = moves.iter().map(|m| m.to.as_str()).collect();
@@ -292,6 +352,55 @@ async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
     if moved != ids.len() as i64 {
         return Err(Error::Corrupt(format!(
             "settle expected to move {} payments, moved {}",
+            ids.len(),
+            moved
+        )));
+    }
+    Ok(())
+}
+
+/// Moves every planned refund out of `pending`, with its `refund.done` or
+/// `refund.failed` event and deliveries in the same statement.
+async fn write_refund_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
+    if plan.refunds.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = plan.refunds.iter().map(|(r, _)| r.id.as_uuid()).collect();
+    let (statuses, reasons): (Vec<&str>, Vec<Option<&str>>) = plan
+        .refunds
+        .iter()
+        .map(|(_, outcome)| match outcome {
+            RefundOutcome::Done => ("done", None),
+            RefundOutcome::Failed(reason) => ("failed", Some(reason.as_str())),
+        })
+        .unzip();
+    let event_ids: Vec<Uuid> = ids.iter().map(|_| EventId::new().as_uuid()).collect();
+    let moved = sqlx::query_scalar!(
+        r#"WITH moved AS (
+               UPDATE refunds SET status = new.status, failure_reason = new.reason, updated_at = now()
+               FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[]) AS new(id, status, reason, event_id)
+               WHERE refunds.id = new.id AND refunds.status = 'pending'
+               RETURNING refunds.id, refunds.payment_id, refunds.status, refunds.failure_reason,
+                         refunds.updated_at, new.event_id),
+           e AS (
+               INSERT INTO events (id, type, payment_id, refund_id, status, failure_reason, payment_updated_at)
+               SELECT event_id, 'refund.' || status, payment_id, id, status, failure_reason, updated_at FROM moved
+               RETURNING id, type, payment_id),
+           d AS (
+               INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
+               SELECT w.id, e.id, e.payment_id FROM e
+               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
+           SELECT count(*) AS "moved!" FROM moved"#,
+        &ids,
+        &statuses as &[&str],
+        &reasons as &[Option<&str>],
+        &event_ids,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if moved != ids.len() as i64 {
+        return Err(Error::Corrupt(format!(
+            "settle expected to move {} refunds, moved {}",
             ids.len(),
             moved
         )));

@@ -24,7 +24,9 @@ pub async fn payments_of(
         r#"SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                   to_account AS "to_account!: AccountId", amount AS "amount!", description,
                   status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!",
-                  capture AS "capture!", hold_secs, hold_expires_at, amount_captured
+                  capture AS "capture!", hold_secs, hold_expires_at, amount_captured,
+                  (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
+                   WHERE r.payment_id = page.id AND r.status = 'done') AS "amount_refunded!"
            FROM ((SELECT * FROM payments WHERE from_account = $1 AND ($2::uuid IS NULL OR id < $2)
                   ORDER BY id DESC LIMIT $3)
                  UNION ALL

@@ -5,12 +5,13 @@ mod idempotency_key;
 mod ids;
 pub mod issuance;
 mod payment;
+pub mod refund;
 pub mod settlement;
 mod webhook;
 
 pub use amount::{Amount, AmountError, AmountSum};
 pub use idempotency_key::{IdempotencyKey, KEY_WINDOW, KeyError, MAX_KEY_LEN};
-pub use ids::{AccountId, AttemptId, EndpointId, EventId, IdError, LockToken, PaymentId};
+pub use ids::{AccountId, AttemptId, EndpointId, EventId, IdError, LockToken, PaymentId, RefundId};
 pub use payment::{
     Capture, DEFAULT_HOLD_SECS, FailureReason, MAX_DESCRIPTION_CHARS, MAX_HOLD_SECS, NewPayment,
     PaymentRuleError, PaymentStatus,

@@ -70,6 +70,8 @@ pub enum FailureReason {
     /// The payee's balance could not take the amount: it would pass the
     /// largest balance an account can hold.
     BalanceOverflow,
+    /// A refund that would take a payment's refunds past what it moved.
+    RefundExceedsPayment,
 }
 
 impl FailureReason {
@@ -77,6 +79,7 @@ impl FailureReason {
         match self {
             FailureReason::InsufficientFunds => "insufficient_funds",
             FailureReason::BalanceOverflow => "balance_overflow",
+            FailureReason::RefundExceedsPayment => "refund_exceeds_payment",
         }
     }
 
@@ -84,6 +87,7 @@ impl FailureReason {
         match s {
             "insufficient_funds" => Some(FailureReason::InsufficientFunds),
             "balance_overflow" => Some(FailureReason::BalanceOverflow),
+            "refund_exceeds_payment" => Some(FailureReason::RefundExceedsPayment),
             _ => None,
         }
     }

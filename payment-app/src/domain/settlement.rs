@@ -3,9 +3,10 @@
 //! after it and the ledger entries that record it.
 //!
 //! The work of a batch is still-pending payments (automatic ones move the
-//! money, manual ones hold it on the payer) and authorizations to close
-//! (capture, void or expiry). Authorizations are applied first, then the
-//! payments, one after another in the order given, each against the
+//! money, manual ones hold it on the payer), authorizations to close
+//! (capture, void or expiry) and pending refunds. Authorizations are
+//! applied first, then the payments, then the refunds, one after another in
+//! the order given, each against the
 //! balances the previous ones left, so a batch decides exactly what the
 //! same work settled one by one in that order would. Every payer's cover is
 //! its *available* balance (balance minus held). Keeping this free of I/O is
@@ -14,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{AccountId, Amount, FailureReason, PaymentId, PaymentStatus};
+use super::{AccountId, Amount, FailureReason, PaymentId, PaymentStatus, RefundId};
 
 /// An account as settle sees it: what it holds, and how much of that is
 /// held for authorizations. `held <= balance` always.
@@ -144,6 +145,27 @@ pub enum HoldOutcome {
     Failed(FailureReason),
 }
 
+/// A pending refund as settle sees it: money back from the payment's payee
+/// (`from_account`) to its payer (`to_account`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingRefund {
+    pub id: RefundId,
+    pub payment_id: PaymentId,
+    pub from_account: AccountId,
+    pub to_account: AccountId,
+    pub amount: Amount,
+    /// What the payment moved less its refunds already `done`: the most
+    /// this batch's refunds of the payment may give back together.
+    pub refundable: Amount,
+}
+
+/// What settle decided for one refund.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundOutcome {
+    Done,
+    Failed(FailureReason),
+}
+
 /// What a ledger entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryKind {
@@ -157,6 +179,10 @@ pub enum EntryKind {
     Release,
     /// The payer's side of a captured payment (-).
     Capture,
+    /// A refund taken from the payment's payee (-).
+    RefundDebit,
+    /// A refund given to the payment's payer (+).
+    RefundCredit,
 }
 
 impl EntryKind {
@@ -167,6 +193,8 @@ impl EntryKind {
             EntryKind::Hold => "hold",
             EntryKind::Release => "release",
             EntryKind::Capture => "capture",
+            EntryKind::RefundDebit => "refund_debit",
+            EntryKind::RefundCredit => "refund_credit",
         }
     }
 }
@@ -176,9 +204,16 @@ impl EntryKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
     pub account: AccountId,
-    pub payment: PaymentId,
+    pub source: Source,
     pub kind: EntryKind,
     pub amount: i64,
+}
+
+/// What an entry is tied to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Payment(PaymentId),
+    Refund(RefundId),
 }
 
 /// Everything a batch changes: outcomes, final states of the accounts that
@@ -187,6 +222,7 @@ pub struct Entry {
 pub struct Plan {
     pub outcomes: Vec<(PendingPayment, Outcome)>,
     pub holds: Vec<(Authorization, HoldOutcome)>,
+    pub refunds: Vec<(PendingRefund, RefundOutcome)>,
     /// New states, ordered by account id (the order rows are updated in).
     pub accounts: BTreeMap<AccountId, AccountState>,
     pub entries: Vec<Entry>,
@@ -218,23 +254,33 @@ pub enum PlanError {
 /// nothing. An overflowing credit is an outcome like an overdraft, not an
 /// error: retrying it could never succeed, and an error would hold up
 /// every payment behind it.
+///
+/// A refund is `done` when the payee's available balance covers it and the
+/// payment's refunds done so far (this batch's included) leave room for it;
+/// otherwise `failed` with `insufficient_funds` or `refund_exceeds_payment`.
 pub fn plan(
     accounts: BTreeMap<AccountId, AccountState>,
     holds: &[Authorization],
     payments: &[PendingPayment],
+    refunds: &[PendingRefund],
 ) -> Result<Plan, PlanError> {
-    let mut planner = Planner { accounts, plan: Plan::default() };
+    let mut planner = Planner { accounts, refundable: BTreeMap::new(), plan: Plan::default() };
     for hold in holds {
         planner.close(hold)?;
     }
     for payment in payments {
         planner.settle(payment)?;
     }
+    for refund in refunds {
+        planner.refund(refund)?;
+    }
     Ok(planner.plan)
 }
 
 struct Planner {
     accounts: BTreeMap<AccountId, AccountState>,
+    /// What each refunded payment has left to give back, as the batch goes.
+    refundable: BTreeMap<PaymentId, Amount>,
     plan: Plan,
 }
 
@@ -249,7 +295,45 @@ impl Planner {
     }
 
     fn entry(&mut self, account: AccountId, payment: PaymentId, kind: EntryKind, amount: i64) {
-        self.plan.entries.push(Entry { account, payment, kind, amount });
+        self.plan.entries.push(Entry { account, source: Source::Payment(payment), kind, amount });
+    }
+
+    fn refund(&mut self, refund: &PendingRefund) -> Result<(), PlanError> {
+        let from = self.get(refund.from_account)?;
+        let to = self.get(refund.to_account)?;
+        let left = *self.refundable.entry(refund.payment_id).or_insert(refund.refundable);
+        let Some(left_after) = left.checked_sub(refund.amount) else {
+            self.plan.refunds.push((*refund, RefundOutcome::Failed(FailureReason::RefundExceedsPayment)));
+            return Ok(());
+        };
+        if from.available() < refund.amount {
+            self.plan.refunds.push((*refund, RefundOutcome::Failed(FailureReason::InsufficientFunds)));
+            return Ok(());
+        }
+        let Some(credited) = to.balance.checked_add(refund.amount) else {
+            self.plan.refunds.push((*refund, RefundOutcome::Failed(FailureReason::BalanceOverflow)));
+            return Ok(());
+        };
+        let debited = from.balance.checked_sub(refund.amount).expect("available covers it");
+        self.refundable.insert(refund.payment_id, left_after);
+        self.set(refund.from_account, AccountState { balance: debited, ..from });
+        self.set(refund.to_account, AccountState { balance: credited, ..to });
+        let minor = refund.amount.minor();
+        let source = Source::Refund(refund.id);
+        self.plan.entries.push(Entry {
+            account: refund.from_account,
+            source,
+            kind: EntryKind::RefundDebit,
+            amount: -minor,
+        });
+        self.plan.entries.push(Entry {
+            account: refund.to_account,
+            source,
+            kind: EntryKind::RefundCredit,
+            amount: minor,
+        });
+        self.plan.refunds.push((*refund, RefundOutcome::Done));
+        Ok(())
     }
 
     fn settle(&mut self, payment: &PendingPayment) -> Result<(), PlanError> {
@@ -357,7 +441,7 @@ mod tests {
     }
 
     fn payments_only(accounts: BTreeMap<AccountId, AccountState>, payments: &[PendingPayment]) -> Plan {
-        plan(accounts, &[], payments).expect("plannable")
+        plan(accounts, &[], payments, &[]).expect("plannable")
     }
 
     /// The sum of every balance, and every account's balance and held
@@ -446,7 +530,7 @@ mod tests {
     fn refuses_to_guess_when_an_account_is_missing() {
         let (a, b) = (AccountId::new(), AccountId::new());
         let only_a = balances(&[(a, 10)]);
-        assert_eq!(plan(only_a, &[], &[pay(a, b, 1)]), Err(PlanError::MissingAccount(b)));
+        assert_eq!(plan(only_a, &[], &[pay(a, b, 1)], &[]), Err(PlanError::MissingAccount(b)));
     }
 
     #[test]
@@ -464,7 +548,7 @@ mod tests {
         let before = balances(&[(a, 100), (b, 0)]);
         // The hold leaves 30 available: 31 fails, 30 goes through.
         let payments = [authorize(a, b, 70), pay(a, b, 31), authorize(a, b, 31), pay(a, b, 30)];
-        let plan = plan(before.clone(), &[], &payments).expect("plannable");
+        let plan = plan(before.clone(), &[], &payments, &[]).expect("plannable");
         let outcomes: Vec<_> = plan.outcomes.iter().map(|(_, o)| *o).collect();
         let short = Outcome::Failed(FailureReason::InsufficientFunds);
         assert_eq!(outcomes, [Outcome::Authorized, short, short, Outcome::Done]);
@@ -478,7 +562,7 @@ mod tests {
         let (a, b) = (AccountId::new(), AccountId::new());
         let before = BTreeMap::from([(a, state(100, 70)), (b, state(0, 0))]);
         let hold = close(a, b, 70, HoldAction::Capture(cents(50)));
-        let plan = plan(before.clone(), &[hold], &[pay(a, b, 50)]).expect("plannable");
+        let plan = plan(before.clone(), &[hold], &[pay(a, b, 50)], &[]).expect("plannable");
         assert_eq!(plan.holds, [(hold, HoldOutcome::Captured(cents(50)))]);
         // Released before the payment is decided: 50 is available again.
         assert_eq!(plan.outcomes[0].1, Outcome::Done);
@@ -493,7 +577,7 @@ mod tests {
             let (a, b) = (AccountId::new(), AccountId::new());
             let before = BTreeMap::from([(a, state(100, 70)), (b, state(5, 0))]);
             let hold = close(a, b, 70, action);
-            let plan = plan(before.clone(), &[hold], &[]).expect("plannable");
+            let plan = plan(before.clone(), &[hold], &[], &[]).expect("plannable");
             let expected =
                 if action == HoldAction::Void { HoldOutcome::Voided } else { HoldOutcome::Expired };
             assert_eq!(plan.holds, [(hold, expected)]);
@@ -507,10 +591,10 @@ mod tests {
         let (a, b) = (AccountId::new(), AccountId::new());
         let before = BTreeMap::from([(a, state(100, 10)), (b, state(0, 0))]);
         let hold = close(a, b, 70, HoldAction::Void);
-        assert_eq!(plan(before.clone(), &[hold], &[]), Err(PlanError::HoldNotCovered(hold.id)));
+        assert_eq!(plan(before.clone(), &[hold], &[], &[]), Err(PlanError::HoldNotCovered(hold.id)));
         let over =
             Authorization { action: HoldAction::Capture(cents(11)), ..close(a, b, 10, HoldAction::Void) };
-        assert_eq!(plan(before, &[over], &[]), Err(PlanError::HoldNotCovered(over.id)));
+        assert_eq!(plan(before, &[over], &[], &[]), Err(PlanError::HoldNotCovered(over.id)));
     }
 
     #[test]
@@ -538,6 +622,35 @@ mod tests {
             Err(HoldRequestError::AlreadyRequested)
         );
         assert_eq!(request_hold(Authorized, all, false, true, false, None), Err(HoldRequestError::Expired));
+    }
+
+    #[test]
+    fn refunds_stop_at_what_the_payment_moved_and_at_what_the_payee_has() {
+        let (payer, payee) = (AccountId::new(), AccountId::new());
+        let before = balances(&[(payer, 0), (payee, 100)]);
+        let payment = PaymentId::new();
+        let refund = |minor: i64, refundable: i64| PendingRefund {
+            id: RefundId::new(),
+            payment_id: payment,
+            from_account: payee,
+            to_account: payer,
+            amount: cents(minor),
+            refundable: cents(refundable),
+        };
+        // 80 of the payment is refundable: 50 + 30 fit, the next 1 does not.
+        let refunds = [refund(50, 80), refund(31, 80), refund(30, 80), refund(1, 80)];
+        let plan = plan(before.clone(), &[], &[], &refunds).expect("plannable");
+        let outcomes: Vec<_> = plan.refunds.iter().map(|(_, o)| *o).collect();
+        let exceeds = RefundOutcome::Failed(FailureReason::RefundExceedsPayment);
+        assert_eq!(outcomes, [RefundOutcome::Done, exceeds, RefundOutcome::Done, exceeds]);
+        assert_eq!(plan.accounts, balances(&[(payer, 80), (payee, 20)]));
+        assert_entries_explain(&before, &plan);
+
+        // A payee that spent the money fails the refund: nothing moves.
+        let held = BTreeMap::from([(payer, state(0, 0)), (payee, state(100, 90))]);
+        let spent = super::plan(held, &[], &[], &[refund(11, 100)]).expect("plannable");
+        assert_eq!(spent.refunds[0].1, RefundOutcome::Failed(FailureReason::InsufficientFunds));
+        assert!(spent.entries.is_empty());
     }
 
     #[test]

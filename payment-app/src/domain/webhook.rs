@@ -35,10 +35,16 @@ pub enum EventType {
     /// An authorization reached its `hold_expires_at` uncaptured.
     #[serde(rename = "payment.expired")]
     PaymentExpired,
+    /// A refund moved the money back.
+    #[serde(rename = "refund.done")]
+    RefundDone,
+    /// A refund could not be applied (`failure_reason` says why).
+    #[serde(rename = "refund.failed")]
+    RefundFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 9] = [
         EventType::PaymentCreated,
         EventType::PaymentDone,
         EventType::PaymentFailed,
@@ -46,6 +52,8 @@ impl EventType {
         EventType::PaymentCaptured,
         EventType::PaymentVoided,
         EventType::PaymentExpired,
+        EventType::RefundDone,
+        EventType::RefundFailed,
     ];
 
     /// The type's name, as clients and the database see it.
@@ -58,6 +66,8 @@ impl EventType {
             EventType::PaymentCaptured => "payment.captured",
             EventType::PaymentVoided => "payment.voided",
             EventType::PaymentExpired => "payment.expired",
+            EventType::RefundDone => "refund.done",
+            EventType::RefundFailed => "refund.failed",
         }
     }
 }
@@ -71,7 +81,7 @@ impl fmt::Display for EventType {
 /// Why a string is not an event type. The text is shown to API clients.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown event type {0:?}: known types are payment.created, payment.done, payment.failed, payment.authorized, payment.captured, payment.voided, payment.expired"
+    "unknown event type {0:?}: known types are payment.created, payment.done, payment.failed, payment.authorized, payment.captured, payment.voided, payment.expired, refund.done, refund.failed"
 )]
 pub struct UnknownEventType(pub String);
 

@@ -18,8 +18,9 @@ use tracing::{debug, info, instrument, warn};
 
 use crate::broker::{LOCK_QUEUE, Publisher};
 use crate::db::idempotency::{self, Idempotent};
-use crate::db::{self, Db, accounts::Account, payments::Payment};
+use crate::db::{self, Db, accounts::Account, payments::Payment, refunds::Refund};
 use crate::domain::issuance::IssuanceLimits;
+use crate::domain::refund;
 use crate::domain::{AccountId, Amount, IdempotencyKey, NewPayment, PaymentId};
 use crate::error::{Result, chain};
 use crate::messages::{LockGroup, PaymentRoute};
@@ -114,6 +115,11 @@ impl Intake {
 }
 
 impl Intake {
+    /// Where accepted work is queued.
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
     /// Records a capture (`capture`: the amount, `None` for all) or a void
     /// of an authorized payment and queues the payment, for settle to apply
     /// it. Refused (nothing recorded) unless the payment is authorized,
@@ -125,6 +131,48 @@ impl Intake {
         queue(&self.publisher, &[&payment]).await;
         Ok(payment)
     }
+}
+
+/// Records a refund of `payment_id` (see `db::refunds::create`) at most once
+/// per idempotency key, and queues its payment, whose pending refunds
+/// settle applies when it comes by. `snapshot` renders the refund as a
+/// retry under the same key is to receive it again.
+#[instrument(skip_all, fields(payment_id = %payment_id))]
+pub async fn request_refund(
+    db: &Db,
+    publisher: &Publisher,
+    payment_id: PaymentId,
+    amount: Option<Amount>,
+    reason: Option<String>,
+    key: Option<&IdempotencyKey>,
+    snapshot: impl Fn(&Refund) -> Value,
+) -> Result<Idempotent<Refund>> {
+    refund::check_reason(reason.as_deref())?;
+    let request = json!({
+        "payment_id": payment_id,
+        "amount_minor": amount.map(Amount::minor),
+        "reason": reason,
+    });
+    let outcome = idempotency::once(
+        &db.primary,
+        "refund",
+        key,
+        &request,
+        async |tx| db::refunds::create(tx, payment_id, amount, reason.as_deref()).await,
+        |(refund, _)| snapshot(refund),
+    )
+    .await?;
+    Ok(match outcome {
+        Idempotent::Created((refund, route)) => {
+            info!(refund_id = %refund.id, amount = %refund.amount, "refund requested");
+            if let Err(e) = publisher.publish(LOCK_QUEUE, &LockGroup::of([route])).await {
+                warn!(refund_id = %refund.id, error = %chain(&e), "refund accepted but not queued yet; the relay will queue it");
+            }
+            Idempotent::Created(refund)
+        }
+        Idempotent::Replayed(snapshot) => Idempotent::Replayed(snapshot),
+        Idempotent::KeyReused => Idempotent::KeyReused,
+    })
 }
 
 /// Publishes recorded payments to the lock queue as one message. A failure

@@ -75,8 +75,13 @@ impl Relay {
             // void) go the same way: settle closes them under the locks.
             let holds =
                 db::relay::claim_due_holds(&self.db.primary, self.config.stale_after, SWEEP_LIMIT).await?;
-            let full = stale.len() == SWEEP_LIMIT as usize || holds.len() == SWEEP_LIMIT as usize;
+            // And the payments of refunds still pending: settle applies a
+            // payment's pending refunds whenever it comes by.
+            let refunds =
+                db::refunds::claim_stale(&self.db.primary, self.config.stale_after, SWEEP_LIMIT).await?;
+            let full = [stale.len(), holds.len(), refunds.len()].contains(&(SWEEP_LIMIT as usize));
             stale.extend(holds);
+            stale.extend(refunds);
             let groups: Vec<_> =
                 stale.chunks(RELAY_GROUP).map(|routes| LockGroup::of(routes.iter().copied())).collect();
             futures_util::future::try_join_all(

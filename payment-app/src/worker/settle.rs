@@ -26,7 +26,7 @@ use tracing::{debug, error, info, warn};
 use crate::broker::{self, Broker, LOCK_QUEUE, Publisher, SETTLE_QUEUE};
 use crate::db::{self, Db, settle::Settled};
 use crate::domain::PaymentId;
-use crate::domain::settlement::{HoldOutcome, Outcome};
+use crate::domain::settlement::{HoldOutcome, Outcome, RefundOutcome};
 use crate::error::{Error, Result, chain};
 use crate::lock::AccountLock;
 use crate::messages::{self, LockRequest, SettleBatch};
@@ -198,6 +198,12 @@ impl SettleWorker {
                 .get_or_create(&crate::metrics::OutcomeLabels { outcome: outcome_text.into(), reason })
                 .inc();
             debug!(payment_id = %hold.id, outcome = outcome_text, "authorization closed");
+        }
+        for (refund, outcome) in &settled.refunds {
+            match outcome {
+                RefundOutcome::Done => debug!(refund_id = %refund.id, amount = %refund.amount, "refund done"),
+                RefundOutcome::Failed(reason) => debug!(refund_id = %refund.id, %reason, "refund failed"),
+            }
         }
         // One line per skipped payment only for a few: a message naming
         // thousands of settled payments must not write thousands of lines.

@@ -25,6 +25,7 @@ mod load;
 mod lock;
 mod plans;
 mod promises;
+mod refunds;
 mod replica;
 mod settle;
 mod slow_clients;
