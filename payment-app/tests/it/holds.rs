@@ -110,6 +110,39 @@ async fn a_manual_payment_holds_then_a_partial_capture_moves_only_what_is_captur
         (Some("25.00"), Some("25.00"))
     );
 
+    // The feed (and so the webhooks) tells each step, with the payment as
+    // it was then; a refund's event carries the refund.
+    let (status, refund) =
+        app.post(&format!("/api/v1/payment/{pid}/refunds"), json!({"amount": "5.00"})).await;
+    assert_eq!(status, 202, "{refund}");
+    let deadline = Instant::now() + WITHIN;
+    let events = loop {
+        let (_, page) = app.get("/api/v1/events?limit=500").await;
+        let events: Vec<Value> = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["data"]["id"] == pid.as_str() || e["data"]["payment_id"] == pid.as_str())
+            .cloned()
+            .collect();
+        if events.len() == 4 {
+            break events;
+        }
+        assert!(Instant::now() < deadline, "events so far: {events:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["payment.created", "payment.authorized", "payment.captured", "refund.done"]);
+    assert_eq!(events[1]["data"]["status"], "authorized");
+    assert_eq!(events[1]["data"]["amount_captured"], Value::Null);
+    assert_eq!(events[2]["data"]["amount_captured"], "25.00");
+    assert_eq!(
+        (events[3]["data"]["id"].as_str(), events[3]["data"]["amount"].as_str()),
+        (refund["id"].as_str(), Some("5.00"))
+    );
+    let (_, payment) = app.get(&format!("/api/v1/payment/{pid}")).await;
+    assert_eq!(payment["amount_refunded"], "5.00", "{payment}");
+
     // Done: neither a second capture nor a void.
     for action in ["capture", "void"] {
         let (status, body) = app.post(&format!("/api/v1/payment/{pid}/{action}"), json!({})).await;
@@ -130,10 +163,12 @@ async fn a_void_releases_the_hold_and_an_unused_hold_expires() {
     let (a, b) = (app.account("10.00").await, app.account("0").await);
 
     let (_, voided) = authorize(&app, &a, &b, "4.00", None).await;
-    let (_, expiring) = authorize(&app, &a, &b, "6.00", Some(1)).await;
-    let (voided, expiring) = (id(&voided), id(&expiring));
+    let voided = id(&voided);
     assert_eq!(wait_past(&app, &voided, &["pending"]).await["status"], "authorized");
-    assert_eq!(account(&app, &a).await["available_balance"], "0.00");
+    assert_eq!(account(&app, &a).await["available_balance"], "6.00");
+    // The rest, held for a second.
+    let (_, expiring) = authorize(&app, &a, &b, "6.00", Some(1)).await;
+    let expiring = id(&expiring);
 
     let (status, body) = app.post(&format!("/api/v1/payment/{voided}/void"), json!(null)).await;
     assert_eq!(status, 202, "{body}");
@@ -287,4 +322,76 @@ async fn concurrent_captures_voids_and_expiries_of_one_authorization_end_it_exac
     assert_eq!(events, HOLDS as i64, "one end event per authorization");
     let (code, report) = env.audit();
     assert_eq!(code, 0, "{report}");
+}
+
+fn failed_checks(report: &Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The audit's checks of holds, captures, refunds and ends each catch the
+/// damage they are about (written past settle, straight into the tables).
+#[tokio::test]
+async fn the_audit_catches_holds_refunds_and_ends_that_do_not_add_up() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let (a, b) = (app.account("10.00").await, app.account("0").await);
+    let (_, held) = authorize(&app, &a, &b, "3.00", None).await;
+    let held = id(&held);
+    assert_eq!(wait_past(&app, &held, &["pending"]).await["status"], "authorized");
+    let (_, paid) = app.pay(&a, &b, "5.00").await;
+    let paid = id(&paid);
+    app.wait_terminal(std::slice::from_ref(&paid), WITHIN).await;
+    let (status, body) =
+        app.post(&format!("/api/v1/payment/{paid}/refunds"), json!({"amount": "1.00"})).await;
+    assert_eq!(status, 202, "{body}");
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+
+    let pg = env.pg().await;
+    // A hold no authorization explains.
+    sqlx::query("UPDATE accounts SET held = held + 100 WHERE id = $1::uuid")
+        .bind(&a)
+        .execute(&pg)
+        .await
+        .unwrap();
+    let (_, report) = env.audit();
+    assert_eq!(failed_checks(&report), ["balances_match_ledger", "holds_match"], "{report}");
+    sqlx::query("UPDATE accounts SET held = held - 100 WHERE id = $1::uuid")
+        .bind(&a)
+        .execute(&pg)
+        .await
+        .unwrap();
+
+    // A refund past the payment, done without its entries.
+    sqlx::query(
+        "INSERT INTO refunds (id, payment_id, amount, status) VALUES ($1::uuid, $2::uuid, 450, 'done')",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(&paid)
+    .execute(&pg)
+    .await
+    .unwrap();
+    // And a second end of a payment.
+    sqlx::query(
+        "INSERT INTO events (id, type, payment_id, status, payment_updated_at) \
+         VALUES ($1::uuid, 'payment.voided', $2::uuid, 'voided', now())",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(&paid)
+    .execute(&pg)
+    .await
+    .unwrap();
+    let (code, report) = env.audit();
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        failed_checks(&report),
+        ["refunds_within_payment", "refunds_match_ledger", "ends_reached_once"],
+        "{report}"
+    );
 }
