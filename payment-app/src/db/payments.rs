@@ -266,11 +266,12 @@ pub async fn get(pool: &PgPool, id: PaymentId) -> Result<Option<Payment>> {
 }
 
 /// Stamps payments whose settle message the broker is about to
-/// dead-letter, so that the relay stops sending them round.
+/// dead-letter, so that the relay stops sending them round (pending ones,
+/// and authorizations whose capture, void or expiry cannot be applied).
 pub async fn mark_dead_lettered(primary: &PgPool, ids: &[PaymentId]) -> Result<()> {
     let ids: Vec<_> = ids.iter().map(|id| id.as_uuid()).collect();
     sqlx::query!(
-        "UPDATE payments SET dead_lettered_at = now() WHERE id = ANY($1) AND status = 'pending'",
+        "UPDATE payments SET dead_lettered_at = now() WHERE id = ANY($1) AND status IN ('pending', 'authorized')",
         &ids as &[Uuid],
     )
     .execute(primary)
@@ -283,7 +284,7 @@ pub async fn mark_dead_lettered(primary: &PgPool, ids: &[PaymentId]) -> Result<(
 pub async fn clear_dead_lettered(primary: &PgPool, ids: &[PaymentId]) -> Result<()> {
     let ids: Vec<_> = ids.iter().map(|id| id.as_uuid()).collect();
     sqlx::query!(
-        "UPDATE payments SET dead_lettered_at = NULL WHERE id = ANY($1) AND status = 'pending'",
+        "UPDATE payments SET dead_lettered_at = NULL WHERE id = ANY($1) AND status IN ('pending', 'authorized')",
         &ids as &[Uuid]
     )
     .execute(primary)

@@ -213,9 +213,36 @@ async fn bad_holds_and_captures_are_refused_with_nothing_recorded() {
     }
     assert_eq!(payment_count(&env).await, 0);
 
-    // The longest hold is accepted.
-    let (status, body) = authorize(&app, &a, &b, "1", Some(2_592_000)).await;
-    assert_eq!(status, 202, "{body}");
+    // The longest hold is accepted; under an Idempotency-Key (recorded
+    // apart from the groups), a retry gets the same manual payment back.
+    let keyed = || {
+        app.http
+            .post(format!("{}/api/v1/payment", app.base))
+            .header("idempotency-key", "hold-longest")
+            .json(&json!({"from_account": a, "to_account": b, "amount": "1", "capture": "manual", "hold_expires_in_secs": 2_592_000}))
+            .send()
+    };
+    let first: Value = keyed().await.unwrap().json().await.unwrap();
+    let again = keyed().await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!((id(&again), again["capture"].as_str()), (id(&first), Some("manual")));
+    let held = wait_past(&app, &id(&first), &["pending"]).await;
+    let expires: chrono::DateTime<chrono::Utc> = held["hold_expires_at"].as_str().unwrap().parse().unwrap();
+    assert!((expires - chrono::Utc::now() - chrono::Duration::days(30)).num_seconds().abs() < 60, "{held}");
+    // The same key with automatic capture is another request.
+    let (status, body) = {
+        let r = app
+            .http
+            .post(format!("{}/api/v1/payment", app.base))
+            .header("idempotency-key", "hold-longest")
+            .json(&json!({"from_account": a, "to_account": b, "amount": "1"}))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("idempotency_key_reused")), "{body}");
 
     // Capture or void of a payment that is not authorized, or unknown.
     let (_, auto) = app.pay(&a, &b, "1").await;
