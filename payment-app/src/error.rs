@@ -2,9 +2,10 @@
 
 pub use payrail_common::chain;
 
+use crate::domain::hold::HoldRequestError;
 use crate::domain::issuance::IssuanceRefused;
 use crate::domain::refund::RefundError;
-use crate::domain::settlement::{HoldRequestError, PlanError};
+use crate::domain::settlement::PlanError;
 use crate::domain::{AccountId, PaymentId, TargetRefused};
 use crate::messages::BadMessage;
 

@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::{error, warn};
 
+use crate::domain::hold::HoldRequestError;
 use crate::domain::refund::RefundError;
-use crate::domain::settlement::HoldRequestError;
 use crate::error::{Error, chain};
 
 /// Every machine-readable error code the API answers with.

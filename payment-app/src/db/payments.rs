@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool};
 
 use uuid::Uuid;
 
-use crate::domain::settlement::{self, Requested};
+use crate::domain::hold::{self, Requested};
 use crate::domain::{
     AccountId, Amount, Capture, EventId, FailureReason, NewPayment, PaymentId, PaymentStatus,
 };
@@ -331,7 +331,7 @@ pub async fn request_hold(
     let corrupt = |what: &str| Error::Corrupt(format!("payment {id}: {what}"));
     let status = PaymentStatus::from_db(&row.status).ok_or_else(|| corrupt("unknown status"))?;
     let authorized = Amount::from_minor(row.amount).ok_or_else(|| corrupt("negative amount"))?;
-    let requested = settlement::request_hold(status, authorized, row.requested, row.expired, void, capture)?;
+    let requested = hold::request_hold(status, authorized, row.requested, row.expired, void, capture)?;
     let (action, amount) = match requested {
         Requested::Void => ("void", None),
         Requested::Capture(amount) => ("capture", Some(amount.minor())),

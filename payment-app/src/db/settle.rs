@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::domain::hold::{self, Requested};
 use crate::domain::settlement::{
     self, AccountState, Authorization, HoldOutcome, Outcome, PendingPayment, PendingRefund, Plan,
-    RefundOutcome, Requested, Source,
+    RefundOutcome, Source,
 };
 use crate::domain::{AccountId, Amount, EventId, EventType, PaymentId, PaymentStatus, RefundId};
 use crate::error::{Error, Result};
@@ -76,7 +77,7 @@ impl PaymentRow {
                     )),
                     _ => return Err(corrupt("unknown requested action")),
                 };
-                Ok(settlement::hold_action(requested, self.expired).map(|action| {
+                Ok(hold::hold_action(requested, self.expired).map(|action| {
                     Work::Close(Authorization {
                         id: self.id,
                         from_account: self.from_account,
