@@ -194,12 +194,19 @@ impl SettleWorker {
                 HoldOutcome::Expired => ("expired", String::new()),
                 HoldOutcome::Failed(reason) => ("failed", reason.to_string()),
             };
-            m.payments_settled
+            m.authorizations_closed
                 .get_or_create(&crate::metrics::OutcomeLabels { outcome: outcome_text.into(), reason })
                 .inc();
             debug!(payment_id = %hold.id, outcome = outcome_text, "authorization closed");
         }
         for (refund, outcome) in &settled.refunds {
+            let (outcome_text, reason) = match outcome {
+                RefundOutcome::Done => ("done", String::new()),
+                RefundOutcome::Failed(reason) => ("failed", reason.to_string()),
+            };
+            m.refunds_settled
+                .get_or_create(&crate::metrics::OutcomeLabels { outcome: outcome_text.into(), reason })
+                .inc();
             match outcome {
                 RefundOutcome::Done => debug!(refund_id = %refund.id, amount = %refund.amount, "refund done"),
                 RefundOutcome::Failed(reason) => debug!(refund_id = %refund.id, %reason, "refund failed"),

@@ -143,6 +143,16 @@ async fn a_manual_payment_holds_then_a_partial_capture_moves_only_what_is_captur
     let (_, payment) = app.get(&format!("/api/v1/payment/{pid}")).await;
     assert_eq!(payment["amount_refunded"], "5.00", "{payment}");
 
+    // Counted apart from payments: a manual payment is settled once.
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    for line in [
+        r#"payrail_payments_settled_total{outcome="authorized",reason=""} 1"#,
+        r#"payrail_authorizations_closed_total{outcome="captured",reason=""} 1"#,
+        r#"payrail_refunds_settled_total{outcome="done",reason=""} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no {line} in:\n{metrics}");
+    }
+
     // Done: neither a second capture nor a void.
     for action in ["capture", "void"] {
         let (status, body) = app.post(&format!("/api/v1/payment/{pid}/{action}"), json!({})).await;
