@@ -2,10 +2,12 @@
 //!
 //! One transaction applies a whole batch with a fixed number of statements,
 //! whatever its size. Safety does not depend on the Redis lock: payments
-//! are re-read and locked here, only those still `pending` are applied, and
-//! rows are locked in id order (payments first, then accounts), so
-//! concurrent batches cannot deadlock and a redelivered message finds its
-//! payment already terminal and changes nothing.
+//! are re-read and locked here, and only the work their rows still hold is
+//! applied (a `pending` payment; an `authorized` one with a capture or void
+//! recorded, or past its expiry; a `done` one's `pending` refunds). Rows are
+//! locked in id order (payments, then their refunds, then accounts), so
+//! concurrent batches cannot deadlock, and a redelivered message finds its
+//! work already done and changes nothing.
 
 use std::collections::BTreeMap;
 

@@ -432,3 +432,86 @@ async fn the_audit_catches_holds_refunds_and_ends_that_do_not_add_up() {
         "{report}"
     );
 }
+
+/// Manual payments, captures, voids, expiries and refunds in flight when
+/// the process is killed (`kill -9`): after a restart every one of them
+/// reaches its end, once, and the audit holds.
+#[tokio::test]
+async fn holds_captures_and_refunds_survive_a_kill_9() {
+    let env = TestEnv::new();
+    let fast = [("RELAY_INTERVAL_SECS", "1"), ("RELAY_AFTER_SECS", "1")];
+    let mut app = App::start(&env, &fast).await;
+    let accounts = [app.account("100.00").await, app.account("100.00").await, app.account("100.00").await];
+    let pair = |i: usize| (&accounts[i % 3], &accounts[(i + 1) % 3]);
+
+    let mut manual = Vec::new();
+    let mut automatic = Vec::new();
+    for i in 0..30 {
+        let (from, to) = pair(i);
+        let (status, body) = authorize(&app, from, to, "1.00", Some(2)).await;
+        assert_eq!(status, 202, "{body}");
+        manual.push(id(&body));
+        let (status, body) = app.pay(from, to, "2.00").await;
+        assert_eq!(status, 202, "{body}");
+        automatic.push(id(&body));
+    }
+    for pid in &manual {
+        wait_past(&app, pid, &["pending"]).await;
+    }
+    for pid in &automatic {
+        wait_past(&app, pid, &["pending"]).await;
+    }
+    // Captures, voids and refunds all at once, and the process killed
+    // while they are being settled; a third of the holds are left to expire.
+    let requests = manual.iter().enumerate().filter(|(i, _)| i % 3 != 2).map(|(i, pid)| {
+        let action = if i % 3 == 0 { "capture" } else { "void" };
+        app.http.post(format!("{}/api/v1/payment/{pid}/{action}", app.base)).json(&json!({})).send()
+    });
+    let refunds = automatic.iter().map(|pid| {
+        app.http
+            .post(format!("{}/api/v1/payment/{pid}/refunds", app.base))
+            .json(&json!({"amount": "0.50"}))
+            .send()
+    });
+    let (answers, refund_answers) = tokio::join!(join_all(requests), join_all(refunds));
+    app.kill9();
+    let accepted = answers.iter().filter(|r| r.as_ref().is_ok_and(|r| r.status() == 202)).count();
+    let refunds_accepted =
+        refund_answers.iter().filter(|r| r.as_ref().is_ok_and(|r| r.status() == 202)).count();
+    assert!(
+        accepted > 0 && refunds_accepted > 0,
+        "{accepted} hold requests, {refunds_accepted} refunds accepted"
+    );
+    app.restart().await;
+
+    for pid in manual.iter().chain(&automatic) {
+        let body = wait_past(&app, pid, &["pending", "authorized"]).await;
+        assert!(
+            ["done", "voided", "expired", "failed"].contains(&body["status"].as_str().unwrap()),
+            "{body}"
+        );
+    }
+    let pg = env.pg().await;
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM refunds WHERE status = 'pending'")
+            .fetch_one(&pg)
+            .await
+            .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{pending} refunds still pending; log:\n{}", app.log_tail());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refunds: i64 = sqlx::query_scalar("SELECT count(*) FROM refunds").fetch_one(&pg).await.unwrap();
+    assert!(refunds >= refunds_accepted as i64, "every accepted refund was recorded");
+    let (total, held): (i64, i64) =
+        sqlx::query_as("SELECT sum(balance)::bigint, sum(held)::bigint FROM accounts")
+            .fetch_one(&pg)
+            .await
+            .unwrap();
+    assert_eq!((total, held), (30_000, 0), "money conserved, nothing left held");
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}
