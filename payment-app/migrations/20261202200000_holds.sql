@@ -46,20 +46,25 @@ ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_check1;
 ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_sign
     CHECK (CASE WHEN kind IN ('debit', 'release', 'capture') THEN amount < 0 ELSE amount > 0 END);
 
--- A settled payment still never changes; an authorized one changes only
--- into one of its ends (or stays authorized while a capture or void is
--- recorded on it), and no payment's parties or amount ever change.
+-- A settled payment still never changes (but for its metadata and
+-- updated_at, where metadata exists); an authorized one changes only into
+-- one of its ends (or stays authorized while a capture or void is recorded
+-- on it, or the relay stamps it), and no payment's parties or amount ever
+-- change. Same names as the guards they replace (and as the metadata
+-- migration's, whichever of the two runs first), so `audit` finds them.
 DROP TRIGGER payments_terminal_frozen ON payments;
 CREATE TRIGGER payments_terminal_frozen
     BEFORE UPDATE ON payments
     FOR EACH ROW WHEN (
-        OLD.status NOT IN ('pending', 'authorized')
+        (OLD.status NOT IN ('pending', 'authorized')
+         AND (to_jsonb(OLD) - 'metadata' - 'updated_at') IS DISTINCT FROM (to_jsonb(NEW) - 'metadata' - 'updated_at'))
         OR (OLD.status = 'authorized' AND NEW.status NOT IN ('authorized', 'done', 'voided', 'expired', 'failed'))
         OR NEW.amount <> OLD.amount OR NEW.from_account <> OLD.from_account OR NEW.to_account <> OLD.to_account
     ) EXECUTE FUNCTION payrail_refuse_change();
-CREATE TRIGGER payments_never_deleted
+DROP TRIGGER IF EXISTS payments_terminal_undeletable ON payments;
+CREATE TRIGGER payments_terminal_undeletable
     BEFORE DELETE ON payments
-    FOR EACH ROW EXECUTE FUNCTION payrail_refuse_change();
+    FOR EACH ROW WHEN (OLD.status <> 'pending') EXECUTE FUNCTION payrail_refuse_change();
 
 ALTER TABLE events DROP CONSTRAINT events_type_check;
 ALTER TABLE events ADD CONSTRAINT events_type_check CHECK (type IN (

@@ -298,7 +298,7 @@ pub async fn missing_guards(pool: &PgPool) -> Result<Violations> {
     let missing = sqlx::query_scalar!(
         r#"SELECT g.name AS "name!"
            FROM unnest(ARRAY['ledger_entries_append_only', 'ledger_entries_no_truncate',
-                             'payments_terminal_frozen', 'payments_never_deleted',
+                             'payments_terminal_frozen', 'payments_terminal_undeletable',
                              'refunds_terminal_frozen', 'refunds_never_deleted']) AS g(name)
            WHERE NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgname = g.name AND t.tgenabled <> 'D')
            ORDER BY g.name"#,
