@@ -10,7 +10,10 @@ Helm v4's Go SDK), with its default values and with each values file in
 charts/payment-operator/ci/. Every rendered object, and the chart's CRD, is
 validated with `kubernetes-validate --strict` against the schemas of both
 the oldest and the newest supported Kubernetes (scripts/kubernetes-versions,
-which the chart's kubeVersion and docs/operator.md must agree with), and
+which the chart's kubeVersion and docs/operator.md must agree with), except
+the Prometheus Operator's kinds (monitoring.enabled), which are validated
+against its published schema, unknown keys refused (operator/tests/cnpg/
+validate.mjs, npm @kubernetes-models/prometheus-operator), and
 checked with checkov (skips, each with its reason, in scripts/checkov.yaml;
 the operator's render tests run checkov over what the operator renders).
 The ClusterRole and the leader-election Role are compared, rule by rule,
@@ -56,6 +59,8 @@ DOCS = ROOT / "docs" / "operator.md"
 CHART_README = CHART / "README.md"
 EXAMPLES = ROOT / "examples"
 CRD_SCHEMA_CHECK = ROOT / "operator" / "tests" / "validate.py"
+CUSTOM_SCHEMA_CHECK = ROOT / "operator" / "tests" / "cnpg" / "validate.mjs"
+DASHBOARD = CHART / "dashboards" / "payrail.json"
 COMPOSE = ROOT / "compose.yaml"
 DOCKERFILES = {"payment-app": ROOT / "Dockerfile.payment-app", "payment-operator": ROOT / "Dockerfile.operator"}
 
@@ -134,6 +139,40 @@ def kubernetes_validate(objects: list[dict]) -> str:
     finally:
         Path(path).unlink()
     return f"{len(objects)} objects valid against Kubernetes {MINIMUM} and {NEWEST}"
+
+
+def is_prometheus_operator(obj: dict) -> bool:
+    return str(obj.get("apiVersion", "")).startswith("monitoring.coreos.com/")
+
+
+def prometheus_operator_schema(objects: list[dict]) -> str:
+    """The Prometheus Operator's kinds against its published schema, unknown keys refused."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(objects, f)
+        path = f.name
+    try:
+        out = subprocess.run(["node", str(CUSTOM_SCHEMA_CHECK), path], capture_output=True, text=True, check=False)
+    finally:
+        Path(path).unlink()
+    report = out.stdout + out.stderr
+    passed = [line for line in report.splitlines() if line.startswith("ok ")]
+    if out.returncode != 0 or len(passed) != len(objects):
+        raise Failure(f"{len(passed)}/{len(objects)} objects passed:\n{report.strip()}")
+    return f"{len(objects)} objects valid: " + ", ".join(line[3:] for line in passed)
+
+
+def check_dashboard(objects: list[dict]) -> str:
+    """The dashboard ConfigMap carries dashboards/payrail.json as it is."""
+    maps = [o for o in objects if o["kind"] == "ConfigMap" and "payrail.json" in (o.get("data") or {})]
+    if len(maps) != 1:
+        raise Failure(f"expected one ConfigMap with payrail.json, found {len(maps)}")
+    shipped = json.loads(maps[0]["data"]["payrail.json"])
+    if shipped != json.loads(DASHBOARD.read_text()):
+        raise Failure("the ConfigMap's payrail.json is not dashboards/payrail.json")
+    labels = maps[0]["metadata"].get("labels", {})
+    if labels.get("grafana_dashboard") != "1":
+        raise Failure(f"the dashboard ConfigMap lacks grafana_dashboard: \"1\": {labels}")
+    return f"{maps[0]['metadata']['name']}: {len(shipped['panels'])} panels"
 
 
 def checkov(objects: list[dict]) -> str:
@@ -220,6 +259,8 @@ def check_objects(objects: list[dict], values: dict) -> str:
         expected.append("ServiceAccount")
     if values["rbac"]["create"]:
         expected += ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
+    if values["monitoring"]["enabled"]:
+        expected += ["ServiceMonitor", "ConfigMap"]
     if kinds != sorted(expected):
         raise Failure(f"rendered {kinds}, expected {sorted(expected)}")
     namespaced = [o for o in objects if o["kind"] not in ("ClusterRole", "ClusterRoleBinding")]
@@ -255,6 +296,7 @@ def check_deployment(objects: list[dict], values: dict) -> str:
         ("POD_NAME", {"fieldRef": {"fieldPath": "metadata.name"}}),
         ("POD_NAMESPACE", {"fieldRef": {"fieldPath": "metadata.namespace"}}),
         ("LEASE_NAME", fullname(values)),
+        ("MONITORING_DEFAULT", str(values["monitoring"]["clusterDefault"]).lower()),
     ]:
         if env.get(name) != want:
             problems.append(f"{name} is {env.get(name)!r}, expected {want!r}")
@@ -466,7 +508,13 @@ def run_checks() -> int:
             print(f"FAIL  helm template ({label}): {type(e).__name__}: {e}")
             continue
         check(f"rendered objects ({label})", check_objects, objects, merged)
-        check(f"kubernetes-validate --strict ({label})", kubernetes_validate, objects)
+        builtin = [o for o in objects if not is_prometheus_operator(o)]
+        custom = [o for o in objects if is_prometheus_operator(o)]
+        check(f"kubernetes-validate --strict ({label})", kubernetes_validate, builtin)
+        if custom:
+            check(f"Prometheus Operator schema ({label})", prometheus_operator_schema, custom)
+        if merged["monitoring"]["enabled"]:
+            check(f"Grafana dashboard ({label})", check_dashboard, objects)
         check(f"checkov ({label})", checkov, objects)
         check(f"operator Deployment ({label})", check_deployment, objects, merged)
         if merged["rbac"]["create"]:

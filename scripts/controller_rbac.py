@@ -60,6 +60,9 @@ KINDS = {
     "ScheduledBackup": ("postgresql.cnpg.io", "scheduledbackups"),
     "Pooler": ("postgresql.cnpg.io", "poolers"),
     "ObjectStore": ("barmancloud.cnpg.io", "objectstores"),
+    # The Prometheus Operator (spec.monitoring.enabled).
+    "PodMonitor": ("monitoring.coreos.com", "podmonitors"),
+    "PrometheusRule": ("monitoring.coreos.com", "prometheusrules"),
 }
 
 # API methods of kube's Api<K> and the RBAC verbs they are authorized as.

@@ -31,6 +31,8 @@ pub const API_RATE_BURST: u32 = 20_000;
 /// Longest a payment waits for an account row another session holds, in
 /// milliseconds.
 pub const INTAKE_LOCK_TIMEOUT_MS: u64 = 1_000;
+/// The ISO 4217 currency of accounts opened without one.
+pub const DEFAULT_CURRENCY: &str = "USD";
 /// Largest initial balance an account may be opened with.
 pub const MAX_ACCOUNT_ISSUANCE: &str = "1000000000.00";
 /// Most money issued in all.

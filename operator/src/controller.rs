@@ -27,6 +27,8 @@ use tracing::{info, warn};
 use crate::builders::{MANAGER, Names, PasswordSource, RandomPasswords};
 use crate::cnpg::{Cluster, ObjectStore, Pooler, ScheduledBackup};
 use crate::crd::{PaymentCluster, PostgresProvider};
+use crate::prometheus::{PodMonitor, PrometheusRule};
+use crate::validate::OperatorDefaults;
 use payrail_common::{Backoff, chain};
 
 use crate::error::Error;
@@ -41,6 +43,8 @@ pub struct Context {
     /// Consecutive failures per cluster, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
     pub(crate) passwords: Mutex<Box<dyn PasswordSource + Send>>,
+    /// What a spec that leaves a setting unsaid gets.
+    pub defaults: OperatorDefaults,
 }
 
 impl Debug for Context {
@@ -67,7 +71,14 @@ impl Context {
             metrics,
             failures: Mutex::new(HashMap::new()),
             passwords: Mutex::new(passwords),
+            defaults: OperatorDefaults::default(),
         }
+    }
+
+    /// With the operator's defaults for what specs leave unsaid.
+    pub fn with_defaults(mut self, defaults: OperatorDefaults) -> Self {
+        self.defaults = defaults;
+        self
     }
 
     /// Events are for people; failing to record one must not fail a reconcile.
@@ -186,6 +197,12 @@ pub async fn run(client: Client, context: Arc<Context>, stop: CancellationToken)
     }
     if serves(&client, "barmancloud.cnpg.io").await {
         controller = controller.owns(Api::<ObjectStore>::all(client.clone()), config.clone());
+    }
+    // The Prometheus Operator's kinds, likewise only where it is installed.
+    if serves(&client, "monitoring.coreos.com").await {
+        controller = controller
+            .owns(Api::<PodMonitor>::all(client.clone()), config.clone())
+            .owns(Api::<PrometheusRule>::all(client.clone()), config.clone());
     }
     controller
         .watches(Api::<Secret>::all(client.clone()), watcher::Config::default(), move |secret| {

@@ -10,6 +10,8 @@
 // duplicated attribute.
 #![allow(clippy::duplicated_attributes)]
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
@@ -73,6 +75,36 @@ pub struct PaymentClusterSpec {
     /// NetworkPolicies that let only the app's pods reach PostgreSQL, RabbitMQ and Redis.
     #[serde(default = "default_true")]
     pub network_policies: bool,
+    /// Prometheus Operator objects (PodMonitors, a PrometheusRule) and the metrics
+    /// exporters beside Redis and PostgreSQL. Off by default.
+    #[serde(default)]
+    pub monitoring: MonitoringSpec,
+}
+
+/// What a cluster's Prometheus (run by the Prometheus Operator) scrapes and alerts on.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringSpec {
+    /// Make PodMonitors for the app, RabbitMQ's Prometheus plugin, a Redis exporter beside
+    /// each lock node and PostgreSQL's metrics, and a PrometheusRule with payrail's alerts.
+    /// Needs the Prometheus Operator's kinds in the cluster. When absent, the operator's
+    /// default: off, unless its chart's `monitoring.clusterDefault` turns it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Labels added to the PodMonitors and the PrometheusRule, for a Prometheus whose
+    /// `podMonitorSelector` and `ruleSelector` pick objects by label (such as
+    /// `release: kube-prometheus-stack`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// The Redis exporter run beside each lock node.
+    #[serde(default = "default_redis_exporter_image")]
+    #[x_kube(validation = Rule::new("self != ''").message("image must not be empty"))]
+    pub redis_exporter_image: String,
+    /// The PostgreSQL exporter run beside the builtin primary and replica (CloudNativePG
+    /// serves its own metrics).
+    #[serde(default = "default_postgres_exporter_image")]
+    #[x_kube(validation = Rule::new("self != ''").message("image must not be empty"))]
+    pub postgres_exporter_image: String,
 }
 
 /// How pods that must not share a node are placed.
@@ -127,6 +159,11 @@ pub struct AppSpec {
     /// When absent, the operator generates a token into `<name>-credentials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_tokens_secret: Option<SecretKeyRef>,
+    /// ISO 4217 code of the currency of accounts opened without one (`DEFAULT_CURRENCY`).
+    /// Changing it affects only accounts opened afterwards.
+    #[serde(default = "default_currency")]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Z]{3}$')").message("an ISO 4217 code like USD"))]
+    pub default_currency: String,
     /// Per-token and issuance limits. A token's scopes are written with the token in the
     /// tokens Secret (`TOKEN=read+pay`), never here.
     #[serde(default)]
@@ -478,6 +515,9 @@ fn default_api_rate_per_sec() -> i32 {
 fn default_api_rate_burst() -> i32 {
     defaults::API_RATE_BURST as i32
 }
+fn default_currency() -> String {
+    defaults::DEFAULT_CURRENCY.to_owned()
+}
 fn default_max_account_issuance() -> String {
     defaults::MAX_ACCOUNT_ISSUANCE.to_owned()
 }
@@ -556,6 +596,12 @@ fn default_ca_key() -> String {
 fn default_postgres_image() -> String {
     "postgres:16".into()
 }
+fn default_redis_exporter_image() -> String {
+    "oliver006/redis_exporter:v1.67.0".into()
+}
+fn default_postgres_exporter_image() -> String {
+    "quay.io/prometheuscommunity/postgres-exporter:v0.16.0".into()
+}
 fn default_true() -> bool {
     true
 }
@@ -577,6 +623,18 @@ impl Default for PaymentClusterSpec {
             delete_volumes_on_delete: false,
             anti_affinity: AntiAffinity::default(),
             network_policies: true,
+            monitoring: MonitoringSpec::default(),
+        }
+    }
+}
+
+impl Default for MonitoringSpec {
+    fn default() -> Self {
+        MonitoringSpec {
+            enabled: None,
+            labels: BTreeMap::new(),
+            redis_exporter_image: default_redis_exporter_image(),
+            postgres_exporter_image: default_postgres_exporter_image(),
         }
     }
 }
@@ -591,6 +649,7 @@ impl Default for AppSpec {
             db_pool_size: default_db_pool_size(),
             shutdown_timeout_seconds: default_shutdown_timeout_seconds(),
             api_tokens_secret: None,
+            default_currency: default_currency(),
             limits: AppLimits::default(),
             webhooks: WebhookSettings::default(),
             log_format: default_log_format(),

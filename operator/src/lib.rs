@@ -16,6 +16,7 @@ pub mod error;
 pub mod leader;
 pub mod metrics;
 pub mod pod;
+pub mod prometheus;
 pub mod reconcile;
 pub mod render;
 pub mod server;

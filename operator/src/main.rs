@@ -8,6 +8,7 @@ use payrail_common::chain;
 use payrail_common::telemetry::{self, LogFormat};
 use payrail_operator::leader::Election;
 use payrail_operator::server;
+use payrail_operator::validate::OperatorDefaults;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +43,9 @@ enum Command {
         /// This replica's name in the Lease [default: POD_NAME, else the host name].
         #[arg(long, env = "POD_NAME")]
         identity: Option<String>,
+        /// `monitoring.enabled` of every PaymentCluster that does not set it.
+        #[arg(long, env = "MONITORING_DEFAULT", default_value_t = false, action = clap::ArgAction::Set)]
+        monitoring_default: bool,
     },
     /// Print the CustomResourceDefinition as YAML.
     Crd,
@@ -59,7 +63,15 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crd => payrail_operator::render::crd_yaml().map(|yaml| print(&yaml)),
         Command::Render { file } => payrail_operator::render::render_file(&file).map(|yaml| print(&yaml)),
-        Command::Run { metrics_addr, log_format, leader_election, lease_name, lease_namespace, identity } => {
+        Command::Run {
+            metrics_addr,
+            log_format,
+            leader_election,
+            lease_name,
+            lease_namespace,
+            identity,
+            monitoring_default,
+        } => {
             telemetry::init(log_format);
             let election = leader_election.then(|| Election {
                 lease: lease_name,
@@ -70,7 +82,7 @@ async fn main() -> ExitCode {
                 duration: 15,
                 grace: 5,
             });
-            server::run(metrics_addr, election).await
+            server::run(metrics_addr, election, OperatorDefaults { monitoring: monitoring_default }).await
         }
     };
     match result {

@@ -16,9 +16,14 @@ use crate::controller::{self, Context};
 use crate::error::Result;
 use crate::leader::{self, Election};
 use crate::metrics::Metrics;
+use crate::validate::OperatorDefaults;
 
 /// Runs until SIGTERM. With `election`, only while this replica leads.
-pub async fn run(metrics_addr: SocketAddr, election: Option<Election>) -> Result<()> {
+pub async fn run(
+    metrics_addr: SocketAddr,
+    election: Option<Election>,
+    defaults: OperatorDefaults,
+) -> Result<()> {
     let client = Client::try_default().await?;
     let metrics = Arc::new(Metrics::default());
     let shutdown = payrail_common::shutdown::on_signal();
@@ -33,7 +38,7 @@ pub async fn run(metrics_addr: SocketAddr, election: Option<Election>) -> Result
     let server = tokio::spawn(async move {
         axum::serve(listener, app).with_graceful_shutdown(server_shutdown.cancelled_owned()).await
     });
-    let context = Arc::new(Context::new(client.clone(), metrics.clone()));
+    let context = Arc::new(Context::new(client.clone(), metrics.clone()).with_defaults(defaults));
     match election {
         Some(election) => {
             let work = |stop| controller::run(client.clone(), context.clone(), stop);

@@ -29,11 +29,22 @@ pub const MAX_CONNECTIONS_CAP: i32 = 10_000;
 /// period: the kubelet's SIGKILL must come after payment-app gave up.
 pub const SHUTDOWN_MARGIN_SECONDS: i32 = 10;
 
+/// What the operator decides for every cluster that leaves it unsaid
+/// (`payment-operator run`'s settings, from its chart's values).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OperatorDefaults {
+    /// `monitoring.enabled` of a spec that does not set it.
+    pub monitoring: bool,
+}
+
 /// A spec that passed validation, with every number derived from it.
 #[derive(Debug, Clone)]
 pub struct ValidatedCluster {
     pub cluster: PaymentCluster,
     pub names: Names,
+    /// Whether the monitoring objects are built: the spec's
+    /// `monitoring.enabled`, or the operator's default when it is absent.
+    pub monitoring: bool,
     pub connections: ConnectionBudget,
     /// How long a restarted Redis node that served before waits before it
     /// serves again; `None` when every write is fsynced instead.
@@ -115,8 +126,17 @@ impl fmt::Display for InvalidSpec {
 
 impl std::error::Error for InvalidSpec {}
 
-/// The validate step.
+/// The validate step, with the operator's defaults all off (as `render`
+/// shows a cluster).
 pub fn validate(cluster: &PaymentCluster) -> Result<ValidatedCluster, InvalidSpec> {
+    validate_with(cluster, &OperatorDefaults::default())
+}
+
+/// The validate step, with what the operator was told to default to.
+pub fn validate_with(
+    cluster: &PaymentCluster,
+    defaults: &OperatorDefaults,
+) -> Result<ValidatedCluster, InvalidSpec> {
     let spec = &cluster.spec;
     let mut problems = Vec::new();
     for (what, storage) in [
@@ -143,6 +163,10 @@ pub fn validate(cluster: &PaymentCluster) -> Result<ValidatedCluster, InvalidSpe
             spec.app.shutdown_timeout_seconds
         ));
     }
+    let currency = &spec.app.default_currency;
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        problems.push(format!("app.defaultCurrency must be an ISO 4217 code like USD (got {currency:?})"));
+    }
     if !matches!(spec.app.log_format.as_str(), "text" | "json") {
         problems.push(format!("app.logFormat must be text or json (got {:?})", spec.app.log_format));
     }
@@ -151,6 +175,8 @@ pub fn validate(cluster: &PaymentCluster) -> Result<ValidatedCluster, InvalidSpe
         ("redis.image", &spec.redis.image),
         ("rabbitmq.image", &spec.rabbitmq.image),
         ("postgres.image", &spec.postgres.image),
+        ("monitoring.redisExporterImage", &spec.monitoring.redis_exporter_image),
+        ("monitoring.postgresExporterImage", &spec.monitoring.postgres_exporter_image),
     ] {
         if image.trim().is_empty() || image.contains(char::is_whitespace) {
             problems.push(format!("{what} {image:?} is not an image reference"));
@@ -163,10 +189,16 @@ pub fn validate(cluster: &PaymentCluster) -> Result<ValidatedCluster, InvalidSpe
         ));
     }
     problems.extend(data_tier_problems(spec));
+    for key in spec.monitoring.labels.keys() {
+        if !is_label_key(key) {
+            problems.push(format!("monitoring.labels key {key:?} is not a label key such as release"));
+        }
+    }
     let connections = ConnectionBudget::plan(spec).map_err(|problem| problems.push(problem)).ok();
     match connections {
         Some(connections) if problems.is_empty() => Ok(ValidatedCluster {
             names: Names::of(cluster),
+            monitoring: spec.monitoring.enabled.unwrap_or(defaults.monitoring),
             connections,
             redis_restart_delay_seconds: match spec.redis.crash_safety {
                 RedisCrashSafety::DelayedRestart => {
@@ -232,6 +264,27 @@ fn data_tier_problems(spec: &PaymentClusterSpec) -> Vec<String> {
         problems.push(format!("rabbitmq.replicas must be 1 or 3 (got {})", spec.rabbitmq.replicas));
     }
     problems
+}
+
+/// A Kubernetes label key: an optional DNS prefix and `/`, then a name of
+/// at most 63 letters, digits, `-`, `_` and `.`, alphanumeric at both ends.
+fn is_label_key(key: &str) -> bool {
+    let (prefix, name) = key.rsplit_once('/').map_or((None, key), |(p, n)| (Some(p), n));
+    let edges = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphanumeric()) && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+    };
+    let name_ok = (1..=63).contains(&name.len())
+        && edges(name)
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let prefix_ok = prefix.is_none_or(|p| {
+        (1..=253).contains(&p.len())
+            && p.split('.').all(|part| {
+                !part.is_empty()
+                    && edges(part)
+                    && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            })
+    });
+    name_ok && prefix_ok
 }
 
 /// A recovery window as CNPG's retention policy takes it: `30d`, `4w`, `6m`.

@@ -102,6 +102,7 @@ fn app_state(
         lock: lock.cloned(),
         tokens,
         issuance: http.issuance.limits(),
+        default_currency: http.default_currency,
         statements: statements.config(),
         request_timeout: http.request_timeout(),
         max_in_flight: usize::from(http.max_in_flight),

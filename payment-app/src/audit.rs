@@ -38,6 +38,8 @@ pub async fn run(primary: &PgPool, max_pending_age: Duration, app_role: Option<&
     let negative = db::audit::negative_balances(primary).await?;
     let off_ledger = db::audit::balances_off_ledger(primary).await?;
     let money = db::audit::money_totals(primary).await?;
+    let per_currency = db::audit::currencies_not_conserved(primary).await?;
+    let crossings = db::audit::currency_crossings(primary).await?;
     let payments_off = db::audit::payments_off_ledger(primary).await?;
     let holds_off = db::audit::holds_off(primary).await?;
     let refunds_off = db::audit::refunds_off(primary).await?;
@@ -67,6 +69,16 @@ pub async fn run(primary: &PgPool, max_pending_age: Duration, app_role: Option<&
             ),
             examples: Vec::new(),
         },
+        from_violations(
+            "money_conserved_per_currency",
+            per_currency,
+            "currencies whose balances differ from their issuance",
+        ),
+        from_violations(
+            "no_entry_crosses_currencies",
+            crossings,
+            "ledger entries or payments across currencies (an entry in another currency than its account's or payment's)",
+        ),
         Check {
             name: "issuance_total_kept",
             ok: money.total_kept,

@@ -15,8 +15,8 @@ use crate::api::ServeLimits;
 use crate::api::auth::TokenLimits;
 use crate::broker::{BrokerConfig, Topology};
 use crate::db::DbConfig;
-use crate::domain::Amount;
 use crate::domain::issuance::IssuanceLimits;
+use crate::domain::{Amount, Currency};
 use crate::intake::IntakeConfig;
 use crate::lock::LockConfig;
 use crate::webhooks::schedule::DEFAULT_SCHEDULE;
@@ -497,6 +497,9 @@ pub struct HttpArgs {
     /// recorded. Read before the request takes one of HTTP_MAX_IN_FLIGHT.
     #[arg(long, env = "HTTP_BODY_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(10..))]
     pub body_timeout_ms: u64,
+    /// ISO 4217 code of the currency of accounts opened without one (`"currency"` in the request).
+    #[arg(long, env = "DEFAULT_CURRENCY", default_value = defaults::DEFAULT_CURRENCY)]
+    pub default_currency: Currency,
     #[command(flatten)]
     pub intake: IntakeArgs,
     #[command(flatten)]

@@ -6,7 +6,7 @@ use crate::domain::hold::HoldRequestError;
 use crate::domain::issuance::IssuanceRefused;
 use crate::domain::refund::RefundError;
 use crate::domain::settlement::PlanError;
-use crate::domain::{AccountId, PaymentId, TargetRefused};
+use crate::domain::{AccountId, MetadataError, PaymentId, TargetRefused};
 use crate::messages::BadMessage;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -53,6 +53,9 @@ pub enum Error {
 
     #[error("refund refused: {0}")]
     RefundRefused(#[from] RefundError),
+
+    #[error("metadata refused: {0}")]
+    Metadata(#[from] MetadataError),
 
     #[error("issuance refused: {0}")]
     IssuanceRefused(#[from] IssuanceRefused),

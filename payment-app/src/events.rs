@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::domain::refund::RefundStatus;
 use crate::domain::{
-    AccountId, Amount, Capture, EventId, EventType, FailureReason, PaymentId, PaymentStatus, RefundId,
+    AccountId, Capture, Currency, EventId, EventType, FailureReason, Metadata, Money, PaymentId,
+    PaymentStatus, RefundId,
 };
 
 /// A payment as `GET /api/v1/payment/{id}` shows it.
@@ -17,10 +18,15 @@ pub struct PaymentView {
     pub id: PaymentId,
     pub from_account: AccountId,
     pub to_account: AccountId,
-    pub amount: Amount,
+    /// With the currency's decimals.
+    pub amount: Money,
+    pub currency: Currency,
     pub payment_description: Option<String>,
     pub status: PaymentStatus,
     pub failure_reason: Option<FailureReason>,
+    /// The client's own references. In an event, the payment's metadata as
+    /// it is when the event is read or delivered.
+    pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// `automatic` or `manual`.
@@ -28,10 +34,10 @@ pub struct PaymentView {
     /// When an authorization's hold ends unless captured or voided (set
     /// once authorized).
     pub hold_expires_at: Option<DateTime<Utc>>,
-    /// What moved, once `done`.
-    pub amount_captured: Option<Amount>,
-    /// The sum of its refunds that are `done`.
-    pub amount_refunded: Amount,
+    /// What moved, once `done`, with the currency's decimals.
+    pub amount_captured: Option<Money>,
+    /// The sum of its refunds that are `done`, with the currency's decimals.
+    pub amount_refunded: Money,
 }
 
 /// A refund as `GET /api/v1/refunds/{id}` shows it.
@@ -39,7 +45,10 @@ pub struct PaymentView {
 pub struct RefundView {
     pub id: RefundId,
     pub payment_id: PaymentId,
-    pub amount: Amount,
+    /// With the currency's decimals.
+    pub amount: Money,
+    /// Its payment's.
+    pub currency: Currency,
     pub reason: Option<String>,
     pub status: RefundStatus,
     pub failure_reason: Option<FailureReason>,

@@ -84,6 +84,7 @@ pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
         plain("SETTLE_BATCH_MAX", spec.worker.settle_batch_max.to_string()),
         plain("LOCK_TTL_MS", spec.worker.lock_ttl_ms.to_string()),
         plain("SHUTDOWN_TIMEOUT_SECS", spec.shutdown_timeout_seconds.to_string()),
+        plain("DEFAULT_CURRENCY", spec.default_currency.clone()),
     ]);
     env.extend(limits_env(&spec.limits));
     env.extend(webhooks_env(&spec.webhooks));

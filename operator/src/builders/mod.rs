@@ -10,9 +10,11 @@
 //! PostgreSQL, an external server) is a sibling module, not an edit of
 //! every builder.
 
+mod alerts;
 pub mod app;
 pub mod cnpg;
 pub mod credentials;
+pub mod monitoring;
 mod network;
 mod placement;
 mod postgres;
@@ -63,11 +65,14 @@ pub enum Child {
     ScheduledBackup(Box<crate::cnpg::ScheduledBackup>),
     Pooler(Box<crate::cnpg::Pooler>),
     ObjectStore(Box<crate::cnpg::ObjectStore>),
+    /// The Prometheus Operator's kinds (`monitoring.enabled`).
+    PodMonitor(Box<crate::prometheus::PodMonitor>),
+    PrometheusRule(Box<crate::prometheus::PrometheusRule>),
 }
 
 impl Child {
     /// Every kind a child can be.
-    pub const KINDS: [&'static str; 11] = [
+    pub const KINDS: [&'static str; 13] = [
         "Secret",
         "ConfigMap",
         "Service",
@@ -79,6 +84,8 @@ impl Child {
         "ScheduledBackup",
         "Pooler",
         "ObjectStore",
+        "PodMonitor",
+        "PrometheusRule",
     ];
 
     pub fn kind(&self) -> &'static str {
@@ -94,6 +101,8 @@ impl Child {
             Child::ScheduledBackup(_) => "ScheduledBackup",
             Child::Pooler(_) => "Pooler",
             Child::ObjectStore(_) => "ObjectStore",
+            Child::PodMonitor(_) => "PodMonitor",
+            Child::PrometheusRule(_) => "PrometheusRule",
         }
     }
 
@@ -110,6 +119,8 @@ impl Child {
             Child::ScheduledBackup(o) => &o.metadata,
             Child::Pooler(o) => &o.metadata,
             Child::ObjectStore(o) => &o.metadata,
+            Child::PodMonitor(o) => &o.metadata,
+            Child::PrometheusRule(o) => &o.metadata,
         }
     }
 
@@ -127,6 +138,7 @@ pub enum Component {
     PostgresPrimary,
     PostgresReplica,
     Credentials,
+    Monitoring,
 }
 
 impl Component {
@@ -138,6 +150,7 @@ impl Component {
             Component::PostgresPrimary => "postgres-primary",
             Component::PostgresReplica => "postgres-replica",
             Component::Credentials => "credentials",
+            Component::Monitoring => "monitoring",
         }
     }
 }
@@ -396,6 +409,9 @@ pub fn build(valid: &ValidatedCluster, credentials: &Credentials, observed: &Obs
     children.extend(app::children(valid, &credentials_data, &tokens, &database));
     if valid.spec().network_policies {
         children.extend(network::policies(valid));
+    }
+    if monitoring::enabled(valid) {
+        children.extend(monitoring::children(valid));
     }
     children
 }

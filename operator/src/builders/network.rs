@@ -11,7 +11,7 @@ use k8s_openapi::api::networking::v1::{
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Child, Component, app, meta, postgres, rabbitmq, redis, selector};
+use super::{Child, Component, app, meta, monitoring, postgres, rabbitmq, redis, selector};
 use crate::crd::PostgresProvider;
 use crate::validate::ValidatedCluster;
 
@@ -62,29 +62,34 @@ fn policy(valid: &ValidatedCluster, component: Component, rules: &[Rule<'_>]) ->
 pub fn policies(valid: &ValidatedCluster) -> Vec<Child> {
     let spec = valid.spec();
     let mut policies = Vec::new();
+    // With monitoring on, the exporters' ports are open to anyone (where
+    // Prometheus runs is the platform's choice); they serve metrics only.
+    let metrics =
+        |port: &'static [u16]| monitoring::enabled(valid).then_some(Rule { ports: port, from: &[] });
     if spec.postgres.provider == PostgresProvider::Builtin {
-        policies.push(policy(
-            valid,
-            Component::PostgresPrimary,
-            &[Rule { ports: &[postgres::PORT], from: &[Component::App, Component::PostgresReplica] }],
-        ));
+        let rules: Vec<_> = std::iter::once(Rule {
+            ports: &[postgres::PORT],
+            from: &[Component::App, Component::PostgresReplica],
+        })
+        .chain(metrics(&[monitoring::POSTGRES_EXPORTER_PORT]))
+        .collect();
+        policies.push(policy(valid, Component::PostgresPrimary, &rules));
         if spec.postgres.read_replica {
-            policies.push(policy(
-                valid,
-                Component::PostgresReplica,
-                &[Rule { ports: &[postgres::PORT], from: &[Component::App] }],
-            ));
+            let rules: Vec<_> = std::iter::once(Rule { ports: &[postgres::PORT], from: &[Component::App] })
+                .chain(metrics(&[monitoring::POSTGRES_EXPORTER_PORT]))
+                .collect();
+            policies.push(policy(valid, Component::PostgresReplica, &rules));
         }
     }
-    policies.push(policy(
-        valid,
-        Component::Redis,
-        &[Rule { ports: &[redis::PORT], from: &[Component::App] }],
-    ));
+    let redis_rules: Vec<_> = std::iter::once(Rule { ports: &[redis::PORT], from: &[Component::App] })
+        .chain(metrics(&[monitoring::REDIS_EXPORTER_PORT]))
+        .collect();
+    policies.push(policy(valid, Component::Redis, &redis_rules));
     let amqp = Rule { ports: &[rabbitmq::PORT], from: &[Component::App] };
     let peers =
         Rule { ports: &[rabbitmq::EPMD_PORT, rabbitmq::DISTRIBUTION_PORT], from: &[Component::Rabbitmq] };
-    let rabbitmq_rules = if spec.rabbitmq.replicas > 1 { vec![amqp, peers] } else { vec![amqp] };
+    let mut rabbitmq_rules = if spec.rabbitmq.replicas > 1 { vec![amqp, peers] } else { vec![amqp] };
+    rabbitmq_rules.extend(metrics(&[monitoring::RABBITMQ_PROMETHEUS_PORT]));
     policies.push(policy(valid, Component::Rabbitmq, &rabbitmq_rules));
     policies.push(policy(valid, Component::App, &[Rule { ports: &[app::HTTP_PORT], from: &[] }]));
     policies

@@ -19,7 +19,8 @@ use super::app::{plain, secret_env};
 use super::credentials::{POSTGRES_PASSWORD, REPLICATION_PASSWORD};
 use super::{
     CONFIG_CHECKSUM, Child, Component, Names, Observed, checksum, components_selector, data_of,
-    disruption_budget, labels, meta, placement, retention, security, selector, selector_labels, volume_claim,
+    disruption_budget, labels, meta, monitoring, placement, retention, security, selector, selector_labels,
+    volume_claim,
 };
 use crate::pod::{self, PostgresSettings};
 use crate::validate::ValidatedCluster;
@@ -205,7 +206,10 @@ fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
     let apart_from = if primary { Component::PostgresReplica } else { Component::PostgresPrimary };
     PodSpec {
         init_containers: (!primary).then(|| vec![bootstrap(valid, tmp)]),
-        containers: vec![server(valid, mounts)],
+        containers: [server(valid, mounts)]
+            .into_iter()
+            .chain(monitoring::enabled(valid).then(|| monitoring::postgres_exporter(valid)))
+            .collect(),
         volumes: Some(vec![
             Volume {
                 name: "scripts".into(),

@@ -27,7 +27,7 @@ use super::app::{plain, secret_env};
 use super::credentials::{RABBITMQ_ERLANG_COOKIE, RABBITMQ_PASSWORD};
 use super::{
     CONFIG_CHECKSUM, Child, Component, Names, Observed, checksum, data_of, disruption_budget, labels, meta,
-    placement, retention, security, selector, selector_labels, volume_claim,
+    monitoring, placement, retention, security, selector, selector_labels, volume_claim,
 };
 use crate::pod;
 use crate::validate::ValidatedCluster;
@@ -194,6 +194,9 @@ fn container(valid: &ValidatedCluster) -> Container {
     if clustered(valid) {
         env.extend(cluster_env(names));
         ports.extend([port("epmd", EPMD_PORT), port("cluster-links", DISTRIBUTION_PORT)]);
+    }
+    if monitoring::enabled(valid) {
+        ports.push(port(monitoring::RABBITMQ_PORT_NAME, monitoring::RABBITMQ_PROMETHEUS_PORT));
     }
     Container {
         name: "rabbitmq".into(),

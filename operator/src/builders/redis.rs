@@ -18,7 +18,7 @@ use super::app::{plain, secret_env};
 use super::credentials::{REDIS_AUTH_CONF, REDIS_PASSWORD};
 use super::{
     CONFIG_CHECKSUM, Child, Component, Observed, checksum, data_of, disruption_budget, labels, meta,
-    placement, retention, security, selector, selector_labels, volume_claim,
+    monitoring, placement, retention, security, selector, selector_labels, volume_claim,
 };
 use crate::crd::RedisCrashSafety;
 use crate::pod;
@@ -212,7 +212,10 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed, config: String) ->
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    containers: vec![container(valid, tmp)],
+                    containers: [container(valid, tmp)]
+                        .into_iter()
+                        .chain(monitoring::enabled(valid).then(|| monitoring::redis_exporter(valid)))
+                        .collect(),
                     volumes: Some(volumes(valid, tmp_volume)),
                     security_context: Some(security::pod(REDIS_UID)),
                     affinity: Some(placement::apart(cr, &[Component::Redis])),

@@ -208,6 +208,7 @@ fn the_app_is_wired_to_each_service() {
         ("SETTLE_BATCH_MAX", "16"),
         ("API_RATE_PER_SEC", "10000"),
         ("MAX_ACCOUNT_ISSUANCE", "1000000000.00"),
+        ("DEFAULT_CURRENCY", "USD"),
         ("WEBHOOK_ALLOW_PRIVATE", "false"),
     ] {
         assert_eq!(env_value(&env, name).as_deref(), Some(default), "{name}");
@@ -231,6 +232,7 @@ fn the_full_fixture_changes_what_it_says() {
         ("HTTP_MAX_IN_FLIGHT_PER_TOKEN", "64"),
         ("MAX_ACCOUNT_ISSUANCE", "5000.00"),
         ("MAX_TOTAL_ISSUANCE", "1000000"),
+        ("DEFAULT_CURRENCY", "EUR"),
         ("INTAKE_LOCK_TIMEOUT_MS", "250"),
         ("WEBHOOK_ALLOW_HTTP", "true"),
         ("WEBHOOK_ALLOW_PRIVATE", "true"),

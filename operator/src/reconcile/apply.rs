@@ -23,6 +23,8 @@ use crate::builders::{Child, MANAGER};
 
 /// The kinds CloudNativePG and its Barman Cloud plugin add to the cluster.
 const CNPG_KINDS: [&str; 4] = ["Cluster", "ScheduledBackup", "Pooler", "ObjectStore"];
+/// The kinds the Prometheus Operator adds to the cluster.
+pub(crate) const PROMETHEUS_KINDS: [&str; 2] = ["PodMonitor", "PrometheusRule"];
 
 /// An object that was not applied (or not deleted), and why, in words fit
 /// for a status condition.
@@ -40,6 +42,10 @@ impl ChildFailure {
             // its Barman Cloud plugin) is not installed.
             kube::Error::Api(status) if status.code == 404 && CNPG_KINDS.contains(&kind) => format!(
                 "the API server has no {kind} kind: install CloudNativePG (and, for backups, its Barman Cloud plugin) first ({})",
+                status.message
+            ),
+            kube::Error::Api(status) if status.code == 404 && PROMETHEUS_KINDS.contains(&kind) => format!(
+                "the API server has no {kind} kind: install the Prometheus Operator first, or turn monitoring.enabled off ({})",
                 status.message
             ),
             // The API server's own words: what a user can act on.
@@ -91,6 +97,10 @@ pub async fn apply(client: &Client, namespace: &str, child: &Child) -> Result<Ch
         }
         Child::Pooler(o) => Child::Pooler(Box::new(ssa(client, namespace, o.as_ref()).await?)),
         Child::ObjectStore(o) => Child::ObjectStore(Box::new(ssa(client, namespace, o.as_ref()).await?)),
+        Child::PodMonitor(o) => Child::PodMonitor(Box::new(ssa(client, namespace, o.as_ref()).await?)),
+        Child::PrometheusRule(o) => {
+            Child::PrometheusRule(Box::new(ssa(client, namespace, o.as_ref()).await?))
+        }
     })
 }
 

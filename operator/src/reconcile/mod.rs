@@ -36,7 +36,7 @@ use crate::controller::{Context, key};
 use crate::crd::{PaymentCluster, PaymentClusterStatus};
 use crate::error::{Error, Result};
 use crate::status::{self, Outcome};
-use crate::validate::{InvalidSpec, validate};
+use crate::validate::{InvalidSpec, validate_with};
 
 /// How often a ready cluster is looked at again anyway, to repair drift.
 pub const RESYNC: Duration = Duration::from_secs(300);
@@ -57,7 +57,7 @@ pub async fn reconcile(cr: Arc<PaymentCluster>, ctx: Arc<Context>) -> Result<Act
 
 async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     let namespace = cr.namespace().ok_or(Error::NoNamespace)?;
-    let valid = match validate(cr) {
+    let valid = match validate_with(cr, &ctx.defaults) {
         Ok(valid) => valid,
         Err(InvalidSpec(problems)) => return invalid(cr, ctx, &problems).await,
     };

@@ -5,7 +5,9 @@
 //! managed-by label *and* a controller owner reference to this very
 //! `PaymentCluster` (its uid): a lookalike someone else made is never
 //! touched. The credentials Secret, the volumes and a CloudNativePG
-//! `Cluster` are never pruned.
+//! `Cluster` are never pruned. The monitoring objects are pruned once
+//! `monitoring.enabled` is off, where the Prometheus Operator's kinds exist
+//! (where they do not, nothing of the kind can be left).
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -22,10 +24,14 @@ use serde::de::DeserializeOwned;
 use tracing::info;
 
 use super::apply::ChildFailure;
-use crate::builders::{Child, owned_selector};
+use crate::builders::{Child, monitoring, owned_selector};
 use crate::cnpg::{ObjectStore, Pooler, ScheduledBackup};
 use crate::crd::PostgresProvider;
+use crate::prometheus::{PodMonitor, PrometheusRule};
 use crate::validate::ValidatedCluster;
+
+/// The name a failed list is reported under.
+const LIST: &str = "(list)";
 
 /// Which of the `found` objects of one kind are to be deleted: owned by
 /// the cluster with `owner_uid` as its controller, and not desired.
@@ -66,6 +72,16 @@ pub async fn prune(client: &Client, valid: &ValidatedCluster, desired: &[Child])
         failures.extend(prune_kind::<Pooler>(client, namespace, valid, desired, &uid).await);
         failures.extend(prune_kind::<ObjectStore>(client, namespace, valid, desired, &uid).await);
     }
+    // The Prometheus Operator's kinds: where they are not installed, the
+    // list is refused with a 404, and with monitoring off that only means
+    // there is nothing to prune (with it on, the apply step says already
+    // that the kinds are missing).
+    let mut monitors = prune_kind::<PodMonitor>(client, namespace, valid, desired, &uid).await;
+    monitors.extend(prune_kind::<PrometheusRule>(client, namespace, valid, desired, &uid).await);
+    if !monitoring::enabled(valid) {
+        monitors.retain(|f| !(f.name == LIST && f.message.contains("install the Prometheus Operator")));
+    }
+    failures.extend(monitors);
     failures
 }
 
@@ -84,7 +100,7 @@ where
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let found = match api.list(&ListParams::default().labels(&owned_selector(&valid.cluster))).await {
         Ok(list) => list.items.into_iter().map(|o| o.meta().clone()).collect::<Vec<_>>(),
-        Err(error) => return vec![ChildFailure::from_error(kind, "(list)", &error)],
+        Err(error) => return vec![ChildFailure::from_error(kind, LIST, &error)],
     };
     let mut failures = Vec::new();
     for name in select(kind, desired, &found, uid) {

@@ -92,3 +92,42 @@ fn the_grace_period_follows_the_shutdown_timeout() {
     spec.app.shutdown_timeout_seconds = 90;
     assert_eq!(validate(&cluster(spec)).expect("valid").app_grace_period_seconds, 100);
 }
+
+#[test]
+fn monitoring_labels_must_be_label_keys() {
+    for (key, ok) in [
+        ("release", true),
+        ("prometheus.io/team", true),
+        ("a", true),
+        ("", false),
+        ("-release", false),
+        ("two words", false),
+        ("Upper.Case/name", false),
+        ("/name", false),
+    ] {
+        let mut spec = PaymentClusterSpec::default();
+        spec.monitoring.labels.insert(key.into(), "x".into());
+        let result = validate(&cluster(spec));
+        assert_eq!(result.is_ok(), ok, "{key:?}: {:?}", result.err());
+    }
+    let mut spec = PaymentClusterSpec::default();
+    spec.monitoring.redis_exporter_image = " ".into();
+    let problems = validate(&cluster(spec)).expect_err("invalid").to_string();
+    assert!(problems.contains("monitoring.redisExporterImage"), "{problems}");
+}
+
+#[test]
+fn monitoring_is_the_specs_choice_else_the_operators_default() {
+    let on = OperatorDefaults { monitoring: true };
+    for (enabled, default, built) in [
+        (None, OperatorDefaults::default(), false),
+        (None, on, true),
+        (Some(false), on, false),
+        (Some(true), OperatorDefaults::default(), true),
+    ] {
+        let mut spec = PaymentClusterSpec::default();
+        spec.monitoring.enabled = enabled;
+        let valid = validate_with(&cluster(spec), &default).expect("valid");
+        assert_eq!(valid.monitoring, built, "{enabled:?} with {default:?}");
+    }
+}

@@ -1,15 +1,18 @@
 #!/usr/bin/env node
-// Checks CloudNativePG objects against CNPG's published schema, offline.
+// Checks CloudNativePG and Prometheus Operator objects against their
+// published schemas, offline.
 //
 //     node validate.mjs OBJECTS.json...
 //
 // Each file holds a JSON array of objects (what `payment-operator render`
-// prints, as JSON); those of CNPG's API groups are checked, the rest
-// skipped. The schema comes from npm `@kubernetes-models/cloudnative-pg`
-// (installed beside this file by scripts/check-chart, pinned in
-// package.json): `new Cluster(obj).validate()` catches wrong types and
-// missing fields, but lets unknown keys through (CNPG's schema does not
-// forbid them, and the API server would prune them silently). So the same
+// prints, as JSON, or what the chart renders); those of CNPG's and the
+// Prometheus Operator's API groups are checked, the rest skipped. The
+// schemas come from npm `@kubernetes-models/cloudnative-pg` and
+// `@kubernetes-models/prometheus-operator` (installed beside this file by
+// scripts/check-chart, pinned in package.json): `new Cluster(obj).validate()`
+// catches wrong types and missing fields, but lets unknown keys through
+// (neither schema forbids them, and the API server would prune them
+// silently). So the same
 // schema validator also runs over a copy of the object whose every map
 // records which keys the validator looked up: a key it never looked up,
 // in a map whose keys it never listed, is one the schema does not define.
@@ -27,17 +30,29 @@ import { readFileSync } from "node:fs";
 import { Cluster } from "@kubernetes-models/cloudnative-pg/postgresql.cnpg.io/v1/Cluster";
 import { Pooler } from "@kubernetes-models/cloudnative-pg/postgresql.cnpg.io/v1/Pooler";
 import { ScheduledBackup } from "@kubernetes-models/cloudnative-pg/postgresql.cnpg.io/v1/ScheduledBackup";
+import { PodMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor";
+import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
+import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
 
 // The package exports its models, not its schema validators: load those
 // by path (they are what the models' validate() runs).
 const schemas = new URL("./node_modules/@kubernetes-models/cloudnative-pg/_schemas/", import.meta.url);
 const schema = async (name) => (await import(new URL(`${name}.js`, schemas))).validate;
+const prometheusSchemas = new URL("./node_modules/@kubernetes-models/prometheus-operator/_schemas/", import.meta.url);
+const prometheusSchema = async (kind) =>
+  (await import(new URL(`ComGithubPrometheusOperatorPrometheusOperatorPkgApisMonitoringV1${kind}.js`, prometheusSchemas)))
+    .validate;
 
 const MODELS = {
   "postgresql.cnpg.io/v1": {
     Cluster: [Cluster, await schema("ComGithubCloudnativePgCloudnativePgApiV1Cluster")],
     Pooler: [Pooler, await schema("ComGithubCloudnativePgCloudnativePgApiV1Pooler")],
     ScheduledBackup: [ScheduledBackup, await schema("ComGithubCloudnativePgCloudnativePgApiV1ScheduledBackup")],
+  },
+  "monitoring.coreos.com/v1": {
+    PodMonitor: [PodMonitor, await prometheusSchema("PodMonitor")],
+    PrometheusRule: [PrometheusRule, await prometheusSchema("PrometheusRule")],
+    ServiceMonitor: [ServiceMonitor, await prometheusSchema("ServiceMonitor")],
   },
 };
 const OBJECT_STORE = "barmancloud.cnpg.io/v1";
@@ -112,11 +127,11 @@ function check(object) {
   return [...found, ...problems(validate, object, "")];
 }
 
-const CNPG_GROUPS = [...Object.keys(MODELS), OBJECT_STORE];
+const CHECKED_GROUPS = [...Object.keys(MODELS), OBJECT_STORE];
 let failed = 0;
 for (const file of process.argv.slice(2)) {
   for (const object of JSON.parse(readFileSync(file, "utf8"))) {
-    if (!CNPG_GROUPS.includes(object?.apiVersion)) continue;
+    if (!CHECKED_GROUPS.includes(object?.apiVersion)) continue;
     const name = `${object.kind} ${object.metadata?.name}`;
     const found = check(object);
     for (const problem of found) console.log(`FAIL ${name}: ${problem}`);

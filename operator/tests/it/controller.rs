@@ -13,6 +13,7 @@ use payrail_operator::controller::{Context, backoff, error_policy};
 use payrail_operator::crd::{PaymentCluster, PaymentClusterStatus};
 use payrail_operator::metrics::Metrics;
 use payrail_operator::reconcile::reconcile;
+use payrail_operator::validate::OperatorDefaults;
 use serde_json::{Value, json};
 
 use crate::fake::{Call, Fake};
@@ -581,4 +582,86 @@ async fn leaving_the_builtin_server_with_its_data_is_refused() {
     assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "ProviderSwitch"));
     assert!(ready.message.contains("Moving between providers"), "{}", ready.message);
     assert!(fake.exists("/apis/apps/v1/namespaces/shop/statefulsets/mini-postgres"));
+}
+
+const MONITORING: &str = "/apis/monitoring.coreos.com/v1/namespaces/shop";
+
+// Issue 18: with monitoring on, the PodMonitor and the PrometheusRule are
+// applied beside the rest and the Redis nodes get their exporter; switched
+// off, both objects are pruned and the exporters go.
+#[tokio::test]
+async fn monitoring_objects_are_applied_and_pruned_when_switched_off() {
+    let fake = Fake::default();
+    let ctx = context(&fake);
+    let mut cr = cluster(json!({"monitoring": {"enabled": true}}));
+    let calls = reconcile_once(&fake, &ctx, &mut cr).await;
+    let applied: Vec<&str> = applies(&calls).iter().map(|c| c.path.as_str()).collect();
+    for path in [format!("{MONITORING}/podmonitors/mini"), format!("{MONITORING}/prometheusrules/mini")] {
+        assert!(applied.contains(&path.as_str()), "{path} not in {applied:#?}");
+    }
+    let redis = fake.get(&format!("{APPS}/statefulsets/mini-redis")).unwrap();
+    let containers = redis["spec"]["template"]["spec"]["containers"].as_array().unwrap().len();
+    assert_eq!(containers, 2, "redis and its exporter");
+
+    cr.spec.monitoring.enabled = Some(false);
+    let calls = reconcile_once(&fake, &ctx, &mut cr).await;
+    let mut deleted: Vec<&str> =
+        calls.iter().filter(|c| c.method == "DELETE").map(|c| c.path.as_str()).collect();
+    deleted.sort_unstable();
+    assert_eq!(
+        deleted,
+        [format!("{MONITORING}/podmonitors/mini"), format!("{MONITORING}/prometheusrules/mini")]
+    );
+    let redis = fake.get(&format!("{APPS}/statefulsets/mini-redis")).unwrap();
+    assert_eq!(redis["spec"]["template"]["spec"]["containers"].as_array().unwrap().len(), 1, "exporter gone");
+    // Pruned once: the next reconcile succeeds and deletes nothing.
+    reconcile(Arc::new(cr.clone()), ctx).await.expect("reconciled");
+    assert!(!fake.take_calls().iter().any(|c| c.method == "DELETE"));
+}
+
+// Issue 18: without the Prometheus Operator, a cluster with monitoring off
+// reconciles as before (the 404 of the prune's list is no failure), and one
+// with monitoring on is told what to install while everything else applies.
+#[tokio::test]
+async fn without_the_prometheus_operator_monitoring_says_what_to_install() {
+    let fake = Fake::default();
+    fake.unserved_groups.lock().unwrap().push("monitoring.coreos.com".into());
+    let ctx = context(&fake);
+    let mut cr = cluster(json!({}));
+    reconcile(Arc::new(cr.clone()), ctx.clone()).await.expect("monitoring off: no failure");
+    fake.take_calls();
+
+    cr.spec.monitoring.enabled = Some(true);
+    let result = reconcile(Arc::new(cr.clone()), ctx).await;
+    assert!(result.is_err(), "requeued with backoff");
+    let calls = fake.take_calls();
+    assert!(applies(&calls).iter().any(|c| c.path.ends_with("/deployments/mini-app")), "the rest applied");
+    let status = status_patch(&calls).expect("status written");
+    let (degraded, reason, message) = degraded(&status);
+    assert_eq!((degraded.as_str(), reason.as_str()), ("True", "ApplyFailed"));
+    assert!(
+        message.contains("PodMonitor mini") && message.contains("install the Prometheus Operator"),
+        "{message}"
+    );
+}
+
+// Issue 18: the operator's default (its chart's monitoring.clusterDefault)
+// turns monitoring on for a spec that does not say, and never over a spec
+// that says no.
+#[tokio::test]
+async fn the_operators_default_turns_monitoring_on_where_the_spec_is_silent() {
+    let fake = Fake::default();
+    let ctx = Arc::new(
+        Context::with_passwords(fake.client(), Arc::new(Metrics::default()), Box::new(Fixed))
+            .with_defaults(OperatorDefaults { monitoring: true }),
+    );
+    let mut silent = cluster(json!({}));
+    let calls = reconcile_once(&fake, &ctx, &mut silent).await;
+    assert!(applies(&calls).iter().any(|c| c.path == format!("{MONITORING}/prometheusrules/mini")));
+
+    let mut off = cluster(json!({"monitoring": {"enabled": false}}));
+    let calls = reconcile_once(&fake, &ctx, &mut off).await;
+    assert!(!applies(&calls).iter().any(|c| c.path.starts_with(MONITORING)), "the spec says no");
+    let deleted = calls.iter().filter(|c| c.method == "DELETE" && c.path.starts_with(MONITORING)).count();
+    assert_eq!(deleted, 2, "and what the default made is pruned");
 }

@@ -5,6 +5,8 @@
 //!   refuses what a real one refuses;
 //! - `leader`: leader election against the fake;
 //! - `render`: the committed CRD, snapshots and offline schema validation;
+//! - `promql`: the alert rules' and the dashboard's PromQL, parsed, and
+//!   every metric it names one that something really exports;
 //! - `pod_scripts`: the scripts and server settings of the data pods, run
 //!   against this machine's own `postgres` and `redis-server`.
 
@@ -14,4 +16,5 @@ mod controller;
 mod fake;
 mod leader;
 mod pod_scripts;
+mod promql;
 mod render;

@@ -99,6 +99,12 @@ fn is_cnpg(object: &serde_json::Value) -> bool {
     CNPG_GROUPS.iter().any(|g| api_version.starts_with(g))
 }
 
+/// The Prometheus Operator's kinds (`monitoring.enabled`), checked against
+/// its own published schema.
+fn is_monitoring(object: &serde_json::Value) -> bool {
+    object["apiVersion"].as_str().unwrap_or_default().starts_with("monitoring.coreos.com/")
+}
+
 /// Every object `payment-operator render` prints for `manifest`.
 fn rendered_objects(manifest: &Path) -> Vec<serde_json::Value> {
     let text = render::render_file(manifest).unwrap();
@@ -114,7 +120,8 @@ fn everything_rendered_passes_strict_kubernetes_validation() {
     std::fs::create_dir_all(&dir).unwrap();
     let (mut files, mut objects) = (Vec::new(), 0);
     for manifest in manifests() {
-        let built_in: Vec<_> = rendered_objects(&manifest).into_iter().filter(|o| !is_cnpg(o)).collect();
+        let built_in: Vec<_> =
+            rendered_objects(&manifest).into_iter().filter(|o| !is_cnpg(o) && !is_monitoring(o)).collect();
         objects += built_in.len();
         let yaml: String =
             built_in.iter().map(|o| format!("---\n{}", serde_norway::to_string(o).unwrap())).collect();
@@ -137,14 +144,17 @@ fn everything_rendered_passes_strict_kubernetes_validation() {
 }
 
 /// Runs operator/tests/cnpg/validate.mjs (CNPG's schema from npm
-/// `@kubernetes-models/cloudnative-pg`, unknown keys refused) over
+/// `@kubernetes-models/cloudnative-pg` and the Prometheus Operator's from
+/// `@kubernetes-models/prometheus-operator`, unknown keys refused) over
 /// `objects`; returns whether it passed, and its report.
 fn cnpg_schema_check(name: &str, objects: &[serde_json::Value]) -> (bool, String) {
     let checker = root().join("operator/tests/cnpg/validate.mjs");
-    assert!(
-        root().join("operator/tests/cnpg/node_modules/@kubernetes-models/cloudnative-pg").exists(),
-        "CNPG's schema is not installed: run scripts/check-chart, which installs it (npm, pinned)"
-    );
+    for package in ["cloudnative-pg", "prometheus-operator"] {
+        assert!(
+            root().join("operator/tests/cnpg/node_modules/@kubernetes-models").join(package).exists(),
+            "the {package} schema is not installed: run scripts/check-chart, which installs it (npm, pinned)"
+        );
+    }
     let file = std::env::temp_dir().join(format!("payrail-cnpg-{name}-{}.json", std::process::id()));
     std::fs::write(&file, serde_json::to_string(objects).unwrap()).unwrap();
     let out = Command::new("node")
@@ -188,6 +198,56 @@ fn cnpg_objects_pass_cnpgs_schema() {
     let (passed, report) = cnpg_schema_check("bad", &[cluster]);
     assert!(!passed, "{report}");
     assert!(report.contains("instances") && report.contains("/spec/bootstrap/initdb/ownr"), "{report}");
+}
+
+// Issue 18: the monitoring objects are what the Prometheus Operator's
+// published schema admits, with no key it does not define; the production
+// example renders the PodMonitor and the PrometheusRule, the cnpg example
+// CNPG's PodMonitor as well.
+#[test]
+fn monitoring_objects_pass_the_prometheus_operators_schema() {
+    let mut rendered = std::collections::BTreeMap::new();
+    for manifest in manifests() {
+        let objects: Vec<_> = rendered_objects(&manifest).into_iter().filter(is_monitoring).collect();
+        if objects.is_empty() {
+            continue;
+        }
+        let name = manifest.file_stem().unwrap().to_str().unwrap().to_owned();
+        let (passed, report) = cnpg_schema_check(&format!("monitoring-{name}"), &objects);
+        assert!(passed, "{}:\n{report}", manifest.display());
+        assert_eq!(report.lines().filter(|l| l.starts_with("ok ")).count(), objects.len(), "{report}");
+        let names: Vec<String> = objects
+            .iter()
+            .map(|o| format!("{} {}", o["kind"].as_str().unwrap(), o["metadata"]["name"]))
+            .collect();
+        rendered.insert(name, names);
+    }
+    assert_eq!(
+        rendered["paymentcluster-production"],
+        ["PodMonitor \"payrail\"", "PrometheusRule \"payrail\""],
+        "{rendered:?}"
+    );
+    assert_eq!(
+        rendered["paymentcluster-cnpg"],
+        ["PodMonitor \"payrail\"", "PodMonitor \"payrail-postgres\"", "PrometheusRule \"payrail\""],
+        "{rendered:?}"
+    );
+    assert!(!rendered.contains_key("paymentcluster-minimal"), "monitoring is off by default: {rendered:?}");
+
+    // And the check has teeth: a wrong type, and a key the schema does not define.
+    let mut objects: Vec<_> = rendered_objects(&root().join("examples/paymentcluster-production.yaml"))
+        .into_iter()
+        .filter(is_monitoring)
+        .collect();
+    objects[0]["spec"]["podMetricsEndpoints"][0]["scrapeIntervall"] = serde_json::json!("30s");
+    objects[1]["spec"]["groups"][0]["rules"][0]["for"] = serde_json::json!(5);
+    let (passed, report) = cnpg_schema_check("monitoring-bad", &objects);
+    assert!(!passed, "{report}");
+    assert!(
+        report.contains("/spec/podMetricsEndpoints/0/scrapeIntervall: not a field")
+            && report.contains("rules/0/for"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `/api/v1/accounts`: open an account, read one.
+//! `/api/v1/accounts`: open an account, read one, change its metadata.
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -11,25 +11,58 @@ use tracing::instrument;
 
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, ErrorCode};
-use super::extract::{IdempotencyHeader, OptionalJsonBody};
+use super::extract::{IdempotencyHeader, JsonBody, OptionalJsonBody};
 use super::{AppState, answer_create, parse_id};
 use crate::db::{self, accounts::Account};
-use crate::domain::{AccountId, Amount};
+use crate::domain::{AccountId, Amount, Currency, Metadata, MetadataPatch, Money};
 use crate::intake;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
-    /// Decimal string; absent means zero.
+    /// Decimal string in the account's currency; absent means zero.
     initial_balance: Option<String>,
+    /// ISO 4217 code; absent means the `DEFAULT_CURRENCY` setting.
+    currency: Option<String>,
+    /// The client's own references: an object of strings.
+    metadata: Option<serde_json::Value>,
 }
 
+/// `PATCH` bodies: the metadata change and nothing else.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMetadata {
+    /// Keys to set to a string, or to remove with `null`.
+    metadata: serde_json::Value,
+}
+
+impl UpdateMetadata {
+    pub fn patch(&self) -> Result<MetadataPatch, ApiError> {
+        MetadataPatch::from_json(&self.metadata)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidMetadata, e.to_string()))
+    }
+}
+
+/// Metadata as sent with a create; absent (or `null`) is none.
+pub fn parse_metadata(value: Option<&serde_json::Value>) -> Result<Metadata, ApiError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(Metadata::default()),
+        Some(value) => {
+            Metadata::from_json(value).map_err(|e| ApiError::new(ErrorCode::InvalidMetadata, e.to_string()))
+        }
+    }
+}
+
+/// An account as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct AccountView {
     id: AccountId,
-    balance: Amount,
+    currency: Currency,
+    /// With the currency's decimals.
+    balance: Money,
     /// Balance minus what open authorizations hold.
-    available_balance: Amount,
+    available_balance: Money,
+    metadata: Metadata,
     created_at: DateTime<Utc>,
 }
 
@@ -37,8 +70,10 @@ impl From<Account> for AccountView {
     fn from(a: Account) -> Self {
         AccountView {
             id: a.id,
-            balance: a.balance,
-            available_balance: a.available(),
+            currency: a.currency,
+            balance: a.currency.money(a.balance),
+            available_balance: a.currency.money(a.available()),
+            metadata: a.metadata,
             created_at: a.created_at,
         }
     }
@@ -51,16 +86,29 @@ pub async fn create(
     IdempotencyHeader(key): IdempotencyHeader,
     OptionalJsonBody(body): OptionalJsonBody<CreateAccount>,
 ) -> Result<Response, ApiError> {
+    let currency = match body.currency.as_deref() {
+        None => app.default_currency,
+        Some(code) => Currency::parse(code)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidCurrency, format!("currency: {e}")))?,
+    };
     let initial_balance = match body.initial_balance.as_deref() {
         None => Amount::ZERO,
-        Some(text) => Amount::parse(text)
+        Some(text) => currency
+            .amount(text)
             .map_err(|e| ApiError::new(ErrorCode::InvalidAmount, format!("initial_balance: {e}")))?,
     };
+    let metadata = parse_metadata(body.metadata.as_ref())?;
     // An opening balance is new money.
     caller.require(if initial_balance.is_zero() { Scope::Pay } else { Scope::Issue })?;
-    let outcome = intake::open_account(&app.db, app.issuance, initial_balance, key.as_ref(), |a| {
-        json!(AccountView::from(a.clone()))
-    })
+    let outcome = intake::open_account(
+        &app.db,
+        app.issuance,
+        currency,
+        initial_balance,
+        &metadata,
+        key.as_ref(),
+        |a| json!(AccountView::from(a.clone())),
+    )
     .await?;
     answer_create(outcome, StatusCode::CREATED, |a| {
         (format!("/api/v1/accounts/{}", a.id), AccountView::from(a))
@@ -83,4 +131,18 @@ pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<
         }
     };
     account.map(|a| Json(a.into())).ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))
+}
+
+#[instrument(skip_all, fields(account_id = %id))]
+pub async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateMetadata>,
+) -> Result<Json<AccountView>, ApiError> {
+    let id: AccountId = parse_id(&id)?;
+    let patch = body.patch()?;
+    db::accounts::update_metadata(&app.db.primary, id, &patch)
+        .await?
+        .map(|a| Json(a.into()))
+        .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))
 }

@@ -33,6 +33,9 @@ pub enum ErrorCode {
     BodyTimeout,
     InvalidBody,
     InvalidAmount,
+    InvalidCurrency,
+    CurrencyMismatch,
+    InvalidMetadata,
     InvalidAccountId,
     SameAccount,
     DescriptionTooLong,
@@ -55,7 +58,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 37] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
@@ -72,6 +75,9 @@ impl ErrorCode {
         ErrorCode::BodyTimeout,
         ErrorCode::InvalidBody,
         ErrorCode::InvalidAmount,
+        ErrorCode::InvalidCurrency,
+        ErrorCode::CurrencyMismatch,
+        ErrorCode::InvalidMetadata,
         ErrorCode::InvalidAccountId,
         ErrorCode::SameAccount,
         ErrorCode::DescriptionTooLong,
@@ -111,6 +117,9 @@ impl ErrorCode {
             ErrorCode::BodyTimeout => "body_timeout",
             ErrorCode::InvalidBody => "invalid_body",
             ErrorCode::InvalidAmount => "invalid_amount",
+            ErrorCode::InvalidCurrency => "invalid_currency",
+            ErrorCode::CurrencyMismatch => "currency_mismatch",
+            ErrorCode::InvalidMetadata => "invalid_metadata",
             ErrorCode::InvalidAccountId => "invalid_account_id",
             ErrorCode::SameAccount => "same_account",
             ErrorCode::DescriptionTooLong => "description_too_long",
@@ -150,6 +159,9 @@ impl ErrorCode {
             ErrorCode::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::InvalidBody
             | ErrorCode::InvalidAmount
+            | ErrorCode::InvalidCurrency
+            | ErrorCode::CurrencyMismatch
+            | ErrorCode::InvalidMetadata
             | ErrorCode::InvalidAccountId
             | ErrorCode::SameAccount
             | ErrorCode::DescriptionTooLong
@@ -226,6 +238,7 @@ impl From<Error> for ApiError {
             e @ Error::TooManyEndpoints(_) => {
                 ApiError::new(ErrorCode::TooManyWebhookEndpoints, e.to_string())
             }
+            Error::Metadata(refused) => ApiError::new(ErrorCode::InvalidMetadata, refused.to_string()),
             Error::IssuanceRefused(refused) => {
                 ApiError::new(ErrorCode::IssuanceLimitExceeded, refused.to_string())
             }

@@ -8,6 +8,7 @@ mod extract;
 mod payments;
 mod ready;
 mod refunds;
+mod search;
 mod serve;
 mod statements;
 mod webhooks;
@@ -22,7 +23,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, response::IntoResponse};
 use http_body_util::BodyExt;
 use serde::Serialize;
@@ -37,8 +38,8 @@ use tracing::info;
 use crate::broker::Broker;
 use crate::db::Db;
 use crate::db::idempotency::Idempotent;
-use crate::domain::IdError;
 use crate::domain::issuance::IssuanceLimits;
+use crate::domain::{Currency, IdError};
 use crate::error::Result;
 use crate::intake::Intake;
 use crate::lock::AccountLock;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub tokens: ApiTokens,
     /// How much money accounts may be opened with.
     pub issuance: IssuanceLimits,
+    /// The currency of accounts opened without one.
+    pub default_currency: Currency,
     /// How often the statement view is refreshed: /readyz reports it stale
     /// past that.
     pub statements: RefreshConfig,
@@ -90,6 +93,8 @@ pub fn router(state: AppState) -> Router {
     let reads = Router::new()
         .route("/api/v1/events", get(events::list))
         .route("/api/v1/events/{id}", get(events::get))
+        .route("/api/v1/accounts", get(search::accounts))
+        .route("/api/v1/payments", get(search::payments))
         .route("/api/v1/accounts/{id}", get(accounts::get))
         .route("/api/v1/accounts/{id}/payments", get(statements::payments))
         .route("/api/v1/accounts/{id}/statement", get(statements::statement))
@@ -97,11 +102,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/payment/{id}/refunds", get(refunds::list))
         .route("/api/v1/refunds/{id}", get(refunds::get))
         .route_layer(middleware::from_fn_with_state(Scope::Read, auth::require_scope));
+    // Metadata is the client's own: changing it takes `pay`, as opening an
+    // account without money does.
     let pays = Router::new()
         .route("/api/v1/payment", post(payments::create))
         .route("/api/v1/payment/{id}/capture", post(payments::capture))
         .route("/api/v1/payment/{id}/void", post(payments::void))
         .route("/api/v1/payment/{id}/refunds", post(refunds::create))
+        .route("/api/v1/payment/{id}", patch(payments::update))
+        .route("/api/v1/accounts/{id}", patch(accounts::update))
         .route_layer(middleware::from_fn_with_state(Scope::Pay, auth::require_scope));
     let v1 = reads
         .merge(pays)

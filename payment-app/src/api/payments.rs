@@ -1,5 +1,5 @@
-//! `/api/v1/payment`: submit a payment, read one, capture or void an
-//! authorized one.
+//! `/api/v1/payment`: submit a payment, read one, change its metadata,
+//! capture or void an authorized one.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -13,7 +13,8 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{IdempotencyHeader, JsonBody, OptionalJsonBody};
 use super::{AppState, answer_create, parse_id};
 use crate::db;
-use crate::domain::{AccountId, Amount, Capture, NewPayment, PaymentId, PaymentRuleError};
+use crate::db::payments::Payment;
+use crate::domain::{AccountId, Amount, Capture, NewPayment, PaymentId, PaymentRuleError, payment_currency};
 use crate::error::chain;
 use crate::events::PaymentView;
 
@@ -34,12 +35,16 @@ pub struct CreatePayment {
     /// For `manual`: seconds the hold lasts once authorized.
     #[serde(default)]
     hold_expires_in_secs: Option<i64>,
+    /// The client's own references: an object of strings.
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
 }
 
 impl CreatePayment {
     /// Everything the API can know at once; whether the payer can afford it
-    /// is for settle to decide.
-    fn validate(self) -> Result<NewPayment, ApiError> {
+    /// is for settle to decide. The amount's decimals depend on the
+    /// accounts' currency, which `intake` looks up.
+    async fn validate(self, intake: &crate::intake::Intake) -> Result<NewPayment, ApiError> {
         let from_account: AccountId = self
             .from_account
             .parse()
@@ -48,22 +53,28 @@ impl CreatePayment {
             .to_account
             .parse()
             .map_err(|e| ApiError::new(ErrorCode::InvalidAccountId, format!("to_account: {e}")))?;
-        let amount = Amount::parse(&self.amount)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidAmount, e.to_string()))?;
+        let metadata = super::accounts::parse_metadata(self.metadata.as_ref())?;
+        let invalid_amount =
+            |e: crate::domain::AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
+        Amount::check_syntax(&self.amount).map_err(invalid_amount)?;
         let capture =
-            Capture::parse(self.capture.as_deref(), self.hold_expires_in_secs).map_err(rule_error)?;
-        NewPayment::new(from_account, to_account, amount, self.payment_description)
-            .map(|p| p.with_capture(capture))
-            .map_err(rule_error)
+            Capture::parse(self.capture.as_deref(), self.hold_expires_in_secs).map_err(rule_broken)?;
+        let [from_currency, to_currency] = intake.currencies_of([from_account, to_account]).await?;
+        let currency = payment_currency(from_currency, to_currency).map_err(rule_broken)?;
+        let amount = currency.amount(&self.amount).map_err(invalid_amount)?;
+        let payment = NewPayment::new(from_account, to_account, amount, currency, self.payment_description)
+            .map_err(rule_broken)?;
+        Ok(NewPayment { metadata, ..payment.with_capture(capture) })
     }
 }
 
-fn rule_error(e: PaymentRuleError) -> ApiError {
+fn rule_broken(e: PaymentRuleError) -> ApiError {
     let code = match e {
         PaymentRuleError::ZeroAmount => ErrorCode::InvalidAmount,
         PaymentRuleError::SameAccount => ErrorCode::SameAccount,
         PaymentRuleError::DescriptionTooLong => ErrorCode::DescriptionTooLong,
         PaymentRuleError::DescriptionHasNul => ErrorCode::InvalidBody,
+        PaymentRuleError::CurrencyMismatch { .. } => ErrorCode::CurrencyMismatch,
         PaymentRuleError::UnknownCapture(_)
         | PaymentRuleError::HoldOutOfRange
         | PaymentRuleError::HoldWithoutManualCapture => ErrorCode::InvalidCapture,
@@ -80,11 +91,17 @@ pub struct CaptureRequest {
 }
 
 impl CaptureRequest {
-    /// The amount to capture; `None` for all that is authorized.
-    fn amount(&self) -> Result<Option<Amount>, ApiError> {
+    /// The amount to capture, in the payment's currency (its decimals);
+    /// `None` for all that is authorized. The payment is read only when an
+    /// amount is given: it is what says how many decimals the amount may
+    /// have.
+    async fn amount(&self, app: &AppState, id: PaymentId) -> Result<Option<Amount>, ApiError> {
         let Some(text) = self.amount.as_deref() else { return Ok(None) };
-        let amount =
-            Amount::parse(text).map_err(|e| ApiError::new(ErrorCode::InvalidAmount, e.to_string()))?;
+        let invalid_amount =
+            |e: crate::domain::AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
+        Amount::check_syntax(text).map_err(invalid_amount)?;
+        let payment = read(app, id).await?.ok_or_else(|| not_found(id))?;
+        let amount = payment.currency.amount(text).map_err(invalid_amount)?;
         if amount.is_zero() {
             return Err(ApiError::new(ErrorCode::InvalidAmount, PaymentRuleError::ZeroAmount.to_string()));
         }
@@ -99,7 +116,7 @@ pub async fn capture(
     OptionalJsonBody(body): OptionalJsonBody<CaptureRequest>,
 ) -> Result<Response, ApiError> {
     let id: PaymentId = parse_id(&id)?;
-    let amount = body.amount()?;
+    let amount = body.amount(&app, id).await?;
     let payment = app.intake.request_hold(id, false, amount).await?;
     Ok((StatusCode::ACCEPTED, Json(PaymentView::from(payment))).into_response())
 }
@@ -117,7 +134,7 @@ pub async fn create(
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<CreatePayment>,
 ) -> Result<Response, ApiError> {
-    let payment = body.validate()?;
+    let payment = body.validate(&app.intake).await?;
     let outcome =
         app.intake.accept_payment(payment, key.as_ref(), |p| json!(PaymentView::from(p.clone()))).await?;
     answer_create(outcome, StatusCode::ACCEPTED, |p| {
@@ -128,16 +145,38 @@ pub async fn create(
 #[instrument(skip_all, fields(payment_id = %id))]
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<PaymentView>, ApiError> {
     let id: PaymentId = parse_id(&id)?;
-    // The replica serves reads. A payment it has not received yet (lag right
-    // after the 202) is looked up on the primary before answering 404, and
-    // so is everything while the replica is unreachable.
-    let payment = match db::payments::get(&app.db.replica, id).await {
+    let payment = read(&app, id).await?;
+    payment.map(|p| Json(p.into())).ok_or_else(|| not_found(id))
+}
+
+/// A payment as the replica has it. One it has not received yet (lag right
+/// after the 202) is looked up on the primary before it is called missing,
+/// and so is everything while the replica is unreachable.
+pub(super) async fn read(app: &AppState, id: PaymentId) -> Result<Option<Payment>, ApiError> {
+    Ok(match db::payments::get(&app.db.replica, id).await {
         Ok(Some(payment)) => Some(payment),
         Ok(None) => db::payments::get(&app.db.primary, id).await?,
         Err(e) => {
             warn!(error = %chain(&e), "read replica failed; reading the primary");
             db::payments::get(&app.db.primary, id).await?
         }
-    };
-    payment.map(|p| Json(p.into())).ok_or_else(|| ApiError::not_found(format!("payment {id} does not exist")))
+    })
+}
+
+pub(super) fn not_found(id: PaymentId) -> ApiError {
+    ApiError::not_found(format!("payment {id} does not exist"))
+}
+
+#[instrument(skip_all, fields(payment_id = %id))]
+pub async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<super::accounts::UpdateMetadata>,
+) -> Result<Json<PaymentView>, ApiError> {
+    let id: PaymentId = parse_id(&id)?;
+    let patch = body.patch()?;
+    db::payments::update_metadata(&app.db.primary, id, &patch)
+        .await?
+        .map(|p| Json(p.into()))
+        .ok_or_else(|| not_found(id))
 }

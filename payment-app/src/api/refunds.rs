@@ -12,9 +12,9 @@ use tracing::instrument;
 
 use super::error::{ApiError, ErrorCode};
 use super::extract::{IdempotencyHeader, OptionalJsonBody};
-use super::{AppState, answer_create, parse_id};
+use super::{AppState, answer_create, parse_id, payments};
 use crate::db;
-use crate::domain::{Amount, PaymentId, RefundId};
+use crate::domain::{Amount, AmountError, PaymentId, RefundId};
 use crate::events::RefundView;
 use crate::intake;
 
@@ -29,11 +29,16 @@ pub struct CreateRefund {
 }
 
 impl CreateRefund {
-    /// The amount asked for, `None` for all that is left.
-    fn amount(&self) -> Result<Option<Amount>, ApiError> {
+    /// The amount asked for, in the payment's currency (its decimals);
+    /// `None` for all that is left. The payment is read only when an
+    /// amount is given: it is what says how many decimals it may have.
+    async fn amount(&self, app: &AppState, payment_id: PaymentId) -> Result<Option<Amount>, ApiError> {
         let Some(text) = self.amount.as_deref() else { return Ok(None) };
-        let amount =
-            Amount::parse(text).map_err(|e| ApiError::new(ErrorCode::InvalidAmount, e.to_string()))?;
+        let invalid_amount = |e: AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
+        Amount::check_syntax(text).map_err(invalid_amount)?;
+        let payment =
+            payments::read(app, payment_id).await?.ok_or_else(|| payments::not_found(payment_id))?;
+        let amount = payment.currency.amount(text).map_err(invalid_amount)?;
         if amount.is_zero() {
             return Err(ApiError::new(ErrorCode::InvalidAmount, "amount must be greater than zero"));
         }
@@ -54,7 +59,7 @@ pub async fn create(
     OptionalJsonBody(body): OptionalJsonBody<CreateRefund>,
 ) -> Result<Response, ApiError> {
     let payment_id: PaymentId = parse_id(&id)?;
-    let amount = body.amount()?;
+    let amount = body.amount(&app, payment_id).await?;
     let outcome = intake::request_refund(
         &app.db,
         app.intake.publisher(),

@@ -13,7 +13,8 @@ use tracing::instrument;
 
 use super::error::{ApiError, ErrorCode};
 use super::{AppState, Page, parse_id};
-use crate::db;
+use crate::db::{self, accounts::Account};
+use crate::domain::search::{IdRange, PaymentFilter};
 use crate::domain::{AccountId, AmountSum, PaymentId};
 use crate::events::PaymentView;
 
@@ -27,20 +28,25 @@ pub struct PaymentPage {
     next_cursor: Option<PaymentId>,
 }
 
+impl PaymentPage {
+    pub fn new(payments: Vec<PaymentView>, next_cursor: Option<PaymentId>) -> Self {
+        PaymentPage { payments, next_cursor }
+    }
+}
+
 fn bad_query(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidQuery, message)
 }
 
-/// 404 unless the account exists (replica first, then the primary, so a
+/// The account, or 404 (replica first, then the primary, so a
 /// just-opened account is found).
-async fn require_account(app: &AppState, id: AccountId) -> Result<(), ApiError> {
-    if db::accounts::get(&app.db.replica, id).await?.is_some()
-        || db::accounts::get(&app.db.primary, id).await?.is_some()
-    {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(format!("account {id} does not exist")))
+async fn require_account(app: &AppState, id: AccountId) -> Result<Account, ApiError> {
+    if let Some(account) = db::accounts::get(&app.db.replica, id).await? {
+        return Ok(account);
     }
+    db::accounts::get(&app.db.primary, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))
 }
 
 #[instrument(skip_all, fields(account_id = %id))]
@@ -52,7 +58,9 @@ pub async fn payments(
     let id: AccountId = parse_id(&id)?;
     let page = Page::<PaymentId>::parse(&query)?;
     require_account(&app, id).await?;
-    let payments = db::statements::payments_of(&app.db.replica, id, page.cursor, page.limit).await?;
+    let filter = PaymentFilter { account: Some(id), ..PaymentFilter::default() };
+    let range = IdRange::of_page(page.cursor.map(|c| c.as_uuid()), None, None);
+    let payments = db::statements::payments(&app.db.replica, &filter, range, page.limit).await?;
     let next_cursor = page.next_cursor(&payments, |p| p.id);
     Ok(Json(PaymentPage { payments: payments.into_iter().map(PaymentView::from).collect(), next_cursor }))
 }
@@ -92,8 +100,8 @@ fn date(query: &HashMap<String, String>, name: &str, default: NaiveDate) -> Resu
     }
 }
 
-fn sum(minor: &str) -> Result<AmountSum, ApiError> {
-    AmountSum::from_minor_text(minor).ok_or_else(|| {
+fn sum(minor: &str, exponent: u32) -> Result<AmountSum, ApiError> {
+    AmountSum::from_minor_text(minor, exponent).ok_or_else(|| {
         crate::Error::Corrupt(format!("statement sum {minor:?} is not a non-negative amount")).into()
     })
 }
@@ -113,17 +121,17 @@ pub async fn statement(
     if from > to || (to - from).num_days() >= MAX_DAYS {
         return Err(bad_query(format!("from must not be after to, and the span at most {MAX_DAYS} days")));
     }
-    require_account(&app, id).await?;
+    let exponent = require_account(&app, id).await?.currency.exponent();
     let (days, as_of) = db::statements::days(&app.db.replica, id, from, to).await?;
     let days = days
         .into_iter()
         .map(|d| {
             Ok(DayView {
                 day: d.day,
-                debits: sum(&d.debits)?,
-                credits: sum(&d.credits)?,
+                debits: sum(&d.debits, exponent)?,
+                credits: sum(&d.credits, exponent)?,
                 entries: d.entries,
-                closing_balance: sum(&d.closing_balance)?,
+                closing_balance: sum(&d.closing_balance, exponent)?,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;

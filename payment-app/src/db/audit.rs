@@ -98,6 +98,69 @@ pub async fn money_totals(pool: &PgPool) -> Result<MoneyTotals> {
     })
 }
 
+/// Currencies whose accounts' balances do not add up to the issuance in
+/// that currency: money conserved in each currency on its own, as no
+/// payment converts.
+pub async fn currencies_not_conserved(pool: &PgPool) -> Result<Violations> {
+    let rows = sqlx::query!(
+        r#"WITH b AS (SELECT currency, sum(balance) AS total FROM accounts GROUP BY currency),
+                i AS (SELECT a.currency, sum(l.amount) AS total
+                      FROM ledger_entries l JOIN accounts a ON a.id = l.account_id
+                      WHERE l.kind = 'issuance' GROUP BY a.currency)
+           SELECT COALESCE(b.currency, i.currency) AS "currency!", COALESCE(b.total, 0)::text AS "balances!",
+                  COALESCE(i.total, 0)::text AS "issuance!", count(*) OVER () AS "total!"
+           FROM b FULL JOIN i ON i.currency = b.currency
+           WHERE COALESCE(b.total, 0) <> COALESCE(i.total, 0)
+           ORDER BY 1 LIMIT $1"#,
+        EXAMPLES,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Violations {
+        count: rows.first().map_or(0, |r| r.total),
+        examples: rows
+            .iter()
+            .map(|r| {
+                format!("{}: balances {}, issuance {} (minor units)", r.currency, r.balances, r.issuance)
+            })
+            .collect(),
+    })
+}
+
+/// Ledger entries and payments that cross currencies: an entry in another
+/// currency than its account's or its payment's (a refund's entry, its
+/// refund's payment's), or a payment whose
+/// accounts are not both in its currency. The foreign keys refuse all of
+/// these; this finds them should the keys ever have been dropped.
+pub async fn currency_crossings(pool: &PgPool) -> Result<Violations> {
+    let rows = sqlx::query!(
+        r#"SELECT what AS "what!", count(*) OVER () AS "total!" FROM (
+               SELECT format('ledger entry %s: %s on account %s in %s', l.id, l.currency, a.id, a.currency) AS what
+               FROM ledger_entries l JOIN accounts a ON a.id = l.account_id
+               WHERE l.currency <> a.currency
+               UNION ALL
+               SELECT format('ledger entry %s: %s for payment %s in %s', l.id, l.currency, p.id, p.currency)
+               FROM ledger_entries l JOIN payments p ON p.id = l.payment_id
+               WHERE l.currency <> p.currency
+               UNION ALL
+               SELECT format('ledger entry %s: %s for refund %s of payment %s in %s', l.id, l.currency, r.id, p.id, p.currency)
+               FROM ledger_entries l JOIN refunds r ON r.id = l.refund_id JOIN payments p ON p.id = r.payment_id
+               WHERE l.currency <> p.currency
+               UNION ALL
+               SELECT format('payment %s in %s between accounts in %s and %s', p.id, p.currency, f.currency, t.currency)
+               FROM payments p JOIN accounts f ON f.id = p.from_account JOIN accounts t ON t.id = p.to_account
+               WHERE p.currency <> f.currency OR p.currency <> t.currency
+           ) AS found ORDER BY 1 LIMIT $1"#,
+        EXAMPLES,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Violations {
+        count: rows.first().map_or(0, |r| r.total),
+        examples: rows.into_iter().map(|r| r.what).collect(),
+    })
+}
+
 /// Payments whose ledger entries do not match their status. An automatic
 /// payment `done` has exactly its debit of the payer and its credit of the
 /// payee for its amount. A manual one has its hold of the amount on the

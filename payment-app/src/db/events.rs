@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::accounts::{currency_from_db, metadata_from_db};
 use crate::domain::refund::RefundStatus;
 use crate::domain::{
     AccountId, Amount, Capture, EventId, EventType, FailureReason, PaymentId, PaymentStatus, RefundId,
@@ -22,9 +23,11 @@ struct EventRow {
     from_account: AccountId,
     to_account: AccountId,
     amount: i64,
+    currency: String,
     description: Option<String>,
     status: String,
     failure_reason: Option<String>,
+    metadata: serde_json::Value,
     payment_created_at: DateTime<Utc>,
     payment_updated_at: DateTime<Utc>,
     capture: String,
@@ -48,15 +51,16 @@ impl TryFrom<EventRow> for Event {
                 Some(FailureReason::from_db(reason).ok_or_else(|| corrupt("unknown failure reason"))?)
             }
         };
+        let currency = currency_from_db(&row.currency)?;
         let kind = row.kind.parse::<EventType>().map_err(|_| corrupt("unknown type"))?;
         let data = match row.refund_id {
             Some(refund_id) => EventData::Refund(RefundView {
                 id: refund_id,
                 payment_id: row.payment_id,
-                amount: row
-                    .refund_amount
-                    .and_then(Amount::from_minor)
-                    .ok_or_else(|| corrupt("refund amount"))?,
+                amount: currency.money(
+                    row.refund_amount.and_then(Amount::from_minor).ok_or_else(|| corrupt("refund amount"))?,
+                ),
+                currency,
                 reason: row.refund_reason,
                 status: RefundStatus::from_db(&row.status).ok_or_else(|| corrupt("unknown refund status"))?,
                 failure_reason,
@@ -67,10 +71,13 @@ impl TryFrom<EventRow> for Event {
                 id: row.payment_id,
                 from_account: row.from_account,
                 to_account: row.to_account,
-                amount: Amount::from_minor(row.amount).ok_or_else(|| corrupt("negative amount"))?,
+                amount: currency
+                    .money(Amount::from_minor(row.amount).ok_or_else(|| corrupt("negative amount"))?),
+                currency,
                 payment_description: row.description,
                 status: PaymentStatus::from_db(&row.status).ok_or_else(|| corrupt("unknown status"))?,
                 failure_reason,
+                metadata: metadata_from_db(&row.metadata)?,
                 created_at: row.payment_created_at,
                 updated_at: row.payment_updated_at,
                 capture: Capture::from_db(&row.capture, row.hold_secs)
@@ -78,12 +85,12 @@ impl TryFrom<EventRow> for Event {
                 hold_expires_at: row.hold_expires_at,
                 amount_captured: match row.amount_captured {
                     None => None,
-                    Some(minor) => {
-                        Some(Amount::from_minor(minor).ok_or_else(|| corrupt("negative capture"))?)
-                    }
+                    Some(minor) => Some(
+                        currency.money(Amount::from_minor(minor).ok_or_else(|| corrupt("negative capture"))?),
+                    ),
                 },
                 // Refunds come after every event of their payment.
-                amount_refunded: Amount::ZERO,
+                amount_refunded: currency.money(Amount::ZERO),
             }),
         };
         Ok(Event { id: row.id, kind, created_at: row.created_at, data })
@@ -96,8 +103,8 @@ pub async fn list_after(pool: &PgPool, after: Option<EventId>, limit: i64) -> Re
         EventRow,
         r#"SELECT e.id AS "id: EventId", e.type AS kind, e.created_at, p.id AS "payment_id: PaymentId",
                   p.from_account AS "from_account: AccountId", p.to_account AS "to_account: AccountId",
-                  p.amount, p.description, e.status, e.failure_reason,
-                  p.created_at AS payment_created_at, e.payment_updated_at, p.capture, p.hold_secs,
+                  p.amount, p.currency, p.description, e.status, e.failure_reason,
+                  p.metadata, p.created_at AS payment_created_at, e.payment_updated_at, p.capture, p.hold_secs,
                   CASE WHEN e.status IN ('pending', 'failed') THEN NULL ELSE p.hold_expires_at END AS hold_expires_at,
                   CASE WHEN e.status = 'done' THEN COALESCE(p.amount_captured, p.amount) END AS amount_captured,
                   e.refund_id AS "refund_id: RefundId", r.amount AS "refund_amount?", r.reason AS refund_reason,
@@ -119,8 +126,8 @@ pub async fn get_many(pool: &PgPool, ids: &[EventId]) -> Result<Vec<Event>> {
         EventRow,
         r#"SELECT e.id AS "id: EventId", e.type AS kind, e.created_at, p.id AS "payment_id: PaymentId",
                   p.from_account AS "from_account: AccountId", p.to_account AS "to_account: AccountId",
-                  p.amount, p.description, e.status, e.failure_reason,
-                  p.created_at AS payment_created_at, e.payment_updated_at, p.capture, p.hold_secs,
+                  p.amount, p.currency, p.description, e.status, e.failure_reason,
+                  p.metadata, p.created_at AS payment_created_at, e.payment_updated_at, p.capture, p.hold_secs,
                   CASE WHEN e.status IN ('pending', 'failed') THEN NULL ELSE p.hold_expires_at END AS hold_expires_at,
                   CASE WHEN e.status = 'done' THEN COALESCE(p.amount_captured, p.amount) END AS amount_captured,
                   e.refund_id AS "refund_id: RefundId", r.amount AS "refund_amount?", r.reason AS refund_reason,

@@ -8,9 +8,13 @@ use sqlx::{PgConnection, PgPool};
 
 use uuid::Uuid;
 
+use serde_json::Value;
+
+use super::accounts::{currency_from_db, metadata_from_db};
 use crate::domain::hold::{self, Requested};
 use crate::domain::{
-    AccountId, Amount, Capture, EventId, FailureReason, NewPayment, PaymentId, PaymentStatus,
+    AccountId, Amount, Capture, Currency, EventId, FailureReason, Metadata, MetadataError, MetadataPatch,
+    NewPayment, PaymentId, PaymentStatus,
 };
 use crate::error::{Error, Result};
 use crate::events::PaymentView;
@@ -22,9 +26,11 @@ pub struct Payment {
     pub from_account: AccountId,
     pub to_account: AccountId,
     pub amount: Amount,
+    pub currency: Currency,
     pub description: Option<String>,
     pub status: PaymentStatus,
     pub failure_reason: Option<FailureReason>,
+    pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub capture: Capture,
@@ -40,16 +46,18 @@ impl From<Payment> for PaymentView {
             id: p.id,
             from_account: p.from_account,
             to_account: p.to_account,
-            amount: p.amount,
+            amount: p.currency.money(p.amount),
+            currency: p.currency,
             payment_description: p.description,
             status: p.status,
             failure_reason: p.failure_reason,
+            metadata: p.metadata,
             created_at: p.created_at,
             updated_at: p.updated_at,
             capture: p.capture,
             hold_expires_at: p.hold_expires_at,
-            amount_captured: p.amount_captured,
-            amount_refunded: p.amount_refunded,
+            amount_captured: p.amount_captured.map(|a| p.currency.money(a)),
+            amount_refunded: p.currency.money(p.amount_refunded),
         }
     }
 }
@@ -60,9 +68,11 @@ pub(crate) struct PaymentRow {
     pub(crate) from_account: AccountId,
     pub(crate) to_account: AccountId,
     pub(crate) amount: i64,
+    pub(crate) currency: String,
     pub(crate) description: Option<String>,
     pub(crate) status: String,
     pub(crate) failure_reason: Option<String>,
+    pub(crate) metadata: Value,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) updated_at: DateTime<Utc>,
     pub(crate) capture: String,
@@ -100,9 +110,11 @@ impl TryFrom<PaymentRow> for Payment {
             from_account: row.from_account,
             to_account: row.to_account,
             amount,
+            currency: currency_from_db(&row.currency)?,
             description: row.description,
             status,
             failure_reason,
+            metadata: metadata_from_db(&row.metadata)?,
             created_at: row.created_at,
             updated_at: row.updated_at,
             capture,
@@ -122,10 +134,11 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
     let row = sqlx::query_as!(
         PaymentRow,
         r#"WITH p AS (
-               INSERT INTO payments (id, from_account, to_account, amount, description, capture, hold_secs)
-               VALUES ($1, $2, $3, $4, $5, $7, $8)
-               RETURNING id, from_account, to_account, amount, description, status, failure_reason,
-                         created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured),
+               INSERT INTO payments (id, from_account, to_account, amount, currency, description, metadata,
+                                     capture, hold_secs)
+               VALUES ($1, $2, $3, $4, $7, $5, $8, $9, $10)
+               RETURNING id, from_account, to_account, amount, currency, description, status, failure_reason,
+                         metadata, created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured),
            e AS (
                INSERT INTO events (id, type, payment_id, status, failure_reason, payment_updated_at)
                SELECT $6, 'payment.created', id, status, failure_reason, updated_at FROM p
@@ -135,8 +148,9 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
                SELECT w.id, e.id, e.payment_id FROM e
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
-                  to_account AS "to_account!: AccountId", amount AS "amount!", description,
-                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!",
+                  to_account AS "to_account!: AccountId", amount AS "amount!", currency AS "currency!",
+                  description, status AS "status!", failure_reason, metadata AS "metadata!",
+                  created_at AS "created_at!", updated_at AS "updated_at!",
                   capture AS "capture!", hold_secs, hold_expires_at, amount_captured,
                   0::bigint AS "amount_refunded!"
            FROM p"#,
@@ -146,6 +160,8 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
         payment.amount.minor(),
         payment.description.as_deref(),
         EventId::new().as_uuid(),
+        payment.currency.code(),
+        payment.metadata.to_json(),
         payment.capture.as_str(),
         payment.capture.hold_secs().map(|s| s as i32),
     )
@@ -212,13 +228,16 @@ pub async fn insert_many(
         PaymentRow,
         r#"WITH input AS (
                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[], $6::uuid[],
-                                    $7::text[], $8::int4[])
-                   AS t(id, from_account, to_account, amount, description, event_id, capture, hold_secs)),
+                                    $7::text[], $8::jsonb[], $9::text[], $10::int4[])
+                   AS t(id, from_account, to_account, amount, description, event_id, currency, metadata,
+                        capture, hold_secs)),
            p AS (
-               INSERT INTO payments (id, from_account, to_account, amount, description, capture, hold_secs)
-               SELECT id, from_account, to_account, amount, description, capture, hold_secs FROM input
-               RETURNING id, from_account, to_account, amount, description, status, failure_reason,
-                         created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured),
+               INSERT INTO payments (id, from_account, to_account, amount, currency, description, metadata,
+                                     capture, hold_secs)
+               SELECT id, from_account, to_account, amount, currency, description, metadata, capture, hold_secs
+               FROM input
+               RETURNING id, from_account, to_account, amount, currency, description, status, failure_reason,
+                         metadata, created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured),
            e AS (
                INSERT INTO events (id, type, payment_id, status, failure_reason, payment_updated_at)
                SELECT input.event_id, 'payment.created', p.id, p.status, p.failure_reason, p.updated_at
@@ -229,8 +248,9 @@ pub async fn insert_many(
                SELECT w.id, e.id, e.payment_id FROM e
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
-                  to_account AS "to_account!: AccountId", amount AS "amount!", description,
-                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!",
+                  to_account AS "to_account!: AccountId", amount AS "amount!", currency AS "currency!",
+                  description, status AS "status!", failure_reason, metadata AS "metadata!",
+                  created_at AS "created_at!", updated_at AS "updated_at!",
                   capture AS "capture!", hold_secs, hold_expires_at, amount_captured,
                   0::bigint AS "amount_refunded!"
            FROM p"#,
@@ -240,6 +260,8 @@ pub async fn insert_many(
         &payments.iter().map(|p| p.amount.minor()).collect::<Vec<_>>(),
         &descriptions as &[Option<String>],
         &event_ids,
+        &payments.iter().map(|p| p.currency.code()).collect::<Vec<_>>() as &[&str],
+        &payments.iter().map(|p| p.metadata.to_json()).collect::<Vec<_>>(),
         &payments.iter().map(|p| p.capture.as_str()).collect::<Vec<_>>() as &[&str],
         &payments.iter().map(|p| p.capture.hold_secs().map(|s| s as i32)).collect::<Vec<_>>() as &[Option<i32>],
     )
@@ -253,8 +275,9 @@ pub async fn get(pool: &PgPool, id: PaymentId) -> Result<Option<Payment>> {
     let row = sqlx::query_as!(
         PaymentRow,
         r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
-                  to_account AS "to_account: AccountId", amount, description, status, failure_reason,
-                  created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured,
+                  to_account AS "to_account: AccountId", amount, currency, description, status,
+                  failure_reason, metadata, created_at, updated_at, capture, hold_secs, hold_expires_at,
+                  amount_captured,
                   (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
                    WHERE r.payment_id = payments.id AND r.status = 'done') AS "amount_refunded!"
            FROM payments WHERE id = $1"#,
@@ -263,6 +286,40 @@ pub async fn get(pool: &PgPool, id: PaymentId) -> Result<Option<Payment>> {
     .fetch_optional(pool)
     .await?;
     row.map(Payment::try_from).transpose()
+}
+
+/// Applies a metadata change in one statement, whatever the payment's
+/// status (the database lets a settled payment's metadata change, and
+/// nothing else of it); `None` for an unknown payment. Refused, changing
+/// nothing, when the map would pass the most keys it may hold.
+pub async fn update_metadata(
+    primary: &PgPool,
+    id: PaymentId,
+    patch: &MetadataPatch,
+) -> Result<Option<Payment>> {
+    let row = sqlx::query_as!(
+        PaymentRow,
+        r#"UPDATE payments SET metadata = (metadata || $2::jsonb) - $3::text[], updated_at = now()
+           WHERE id = $1
+             AND (SELECT count(*) FROM jsonb_object_keys((metadata || $2::jsonb) - $3::text[])) <= $4
+           RETURNING id AS "id: PaymentId", from_account AS "from_account: AccountId",
+                     to_account AS "to_account: AccountId", amount, currency, description, status,
+                     failure_reason, metadata, created_at, updated_at, capture, hold_secs, hold_expires_at,
+                     amount_captured,
+                     (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
+                      WHERE r.payment_id = payments.id AND r.status = 'done') AS "amount_refunded!""#,
+        id.as_uuid(),
+        patch.set(),
+        &patch.removed(),
+        crate::domain::MAX_METADATA_KEYS as i64,
+    )
+    .fetch_optional(primary)
+    .await?;
+    match row {
+        Some(row) => row.try_into().map(Some),
+        None if get(primary, id).await?.is_some() => Err(Error::Metadata(MetadataError::TooManyKeys)),
+        None => Ok(None),
+    }
 }
 
 /// Stamps payments whose settle message the broker is about to
@@ -341,9 +398,9 @@ pub async fn request_hold(
         r#"UPDATE payments SET requested_action = $2, requested_amount = $3, action_requested_at = now()
            WHERE id = $1
            RETURNING id AS "id: PaymentId", from_account AS "from_account: AccountId",
-                     to_account AS "to_account: AccountId", amount, description, status, failure_reason,
-                     created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured,
-                     0::bigint AS "amount_refunded!""#,
+                     to_account AS "to_account: AccountId", amount, currency, description, status,
+                     failure_reason, metadata, created_at, updated_at, capture, hold_secs, hold_expires_at,
+                     amount_captured, 0::bigint AS "amount_refunded!""#,
         id.as_uuid(),
         action,
         amount,

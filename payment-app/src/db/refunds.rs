@@ -7,8 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, PgPool};
 
+use super::accounts::currency_from_db;
 use crate::domain::refund::{self, RefundStatus};
-use crate::domain::{AccountId, Amount, FailureReason, PaymentId, PaymentStatus, RefundId};
+use crate::domain::{AccountId, Amount, Currency, FailureReason, PaymentId, PaymentStatus, RefundId};
 use crate::error::{Error, Result};
 use crate::events::RefundView;
 use crate::messages::PaymentRoute;
@@ -18,6 +19,8 @@ pub struct Refund {
     pub id: RefundId,
     pub payment_id: PaymentId,
     pub amount: Amount,
+    /// Its payment's.
+    pub currency: Currency,
     pub reason: Option<String>,
     pub status: RefundStatus,
     pub failure_reason: Option<FailureReason>,
@@ -30,7 +33,8 @@ impl From<Refund> for RefundView {
         RefundView {
             id: r.id,
             payment_id: r.payment_id,
-            amount: r.amount,
+            amount: r.currency.money(r.amount),
+            currency: r.currency,
             reason: r.reason,
             status: r.status,
             failure_reason: r.failure_reason,
@@ -44,6 +48,7 @@ struct RefundRow {
     id: RefundId,
     payment_id: PaymentId,
     amount: i64,
+    currency: String,
     reason: Option<String>,
     status: String,
     failure_reason: Option<String>,
@@ -64,6 +69,7 @@ impl TryFrom<RefundRow> for Refund {
             id: row.id,
             payment_id: row.payment_id,
             amount: Amount::from_minor(row.amount).ok_or_else(|| corrupt("negative amount"))?,
+            currency: currency_from_db(&row.currency)?,
             reason: row.reason,
             status: RefundStatus::from_db(&row.status).ok_or_else(|| corrupt("unknown status"))?,
             failure_reason,
@@ -90,7 +96,7 @@ pub async fn create(
     let mut tx = conn.begin().await?;
     let payment = sqlx::query!(
         r#"SELECT status, from_account AS "from_account: AccountId", to_account AS "to_account: AccountId",
-                  COALESCE(amount_captured, amount) AS "captured!"
+                  currency, COALESCE(amount_captured, amount) AS "captured!"
            FROM payments WHERE id = $1 FOR NO KEY UPDATE"#,
         payment_id.as_uuid(),
     )
@@ -112,12 +118,13 @@ pub async fn create(
     let row = sqlx::query_as!(
         RefundRow,
         r#"INSERT INTO refunds (id, payment_id, amount, reason) VALUES ($1, $2, $3, $4)
-           RETURNING id AS "id: RefundId", payment_id AS "payment_id: PaymentId", amount, reason, status,
-                     failure_reason, created_at, updated_at"#,
+           RETURNING id AS "id: RefundId", payment_id AS "payment_id: PaymentId", amount,
+                     $5::text AS "currency!", reason, status, failure_reason, created_at, updated_at"#,
         RefundId::new().as_uuid(),
         payment_id.as_uuid(),
         amount.minor(),
         reason,
+        payment.currency,
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -130,9 +137,9 @@ pub async fn create(
 pub async fn get(pool: &PgPool, id: RefundId) -> Result<Option<Refund>> {
     let row = sqlx::query_as!(
         RefundRow,
-        r#"SELECT id AS "id: RefundId", payment_id AS "payment_id: PaymentId", amount, reason, status,
-                  failure_reason, created_at, updated_at
-           FROM refunds WHERE id = $1"#,
+        r#"SELECT r.id AS "id: RefundId", r.payment_id AS "payment_id: PaymentId", r.amount, p.currency,
+                  r.reason, r.status, r.failure_reason, r.created_at, r.updated_at
+           FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.id = $1"#,
         id.as_uuid(),
     )
     .fetch_optional(pool)
@@ -144,9 +151,9 @@ pub async fn get(pool: &PgPool, id: RefundId) -> Result<Option<Refund>> {
 pub async fn of_payment(pool: &PgPool, payment_id: PaymentId) -> Result<Vec<Refund>> {
     let rows = sqlx::query_as!(
         RefundRow,
-        r#"SELECT id AS "id: RefundId", payment_id AS "payment_id: PaymentId", amount, reason, status,
-                  failure_reason, created_at, updated_at
-           FROM refunds WHERE payment_id = $1 ORDER BY id"#,
+        r#"SELECT r.id AS "id: RefundId", r.payment_id AS "payment_id: PaymentId", r.amount, p.currency,
+                  r.reason, r.status, r.failure_reason, r.created_at, r.updated_at
+           FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.payment_id = $1 ORDER BY r.id"#,
         payment_id.as_uuid(),
     )
     .fetch_all(pool)

@@ -44,6 +44,7 @@ struct PaymentRow {
     from_account: AccountId,
     to_account: AccountId,
     amount: i64,
+    currency: String,
     status: String,
     capture: String,
     requested_action: Option<String>,
@@ -110,7 +111,7 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     let rows = sqlx::query_as!(
         PaymentRow,
         r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
-                  to_account AS "to_account: AccountId", amount, status, capture, requested_action,
+                  to_account AS "to_account: AccountId", amount, currency, status, capture, requested_action,
                   requested_amount, COALESCE(hold_expires_at <= now(), false) AS "expired!",
                   COALESCE(amount_captured, amount) AS "captured!"
            FROM payments WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"#,
@@ -168,7 +169,11 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
         .collect::<Result<BTreeMap<_, _>>>()?;
 
     let plan = settlement::plan(accounts, &holds, &pending, &refunds)?;
-    write_plan(&mut tx, &plan).await?;
+    let currencies = Currencies {
+        payments: rows.iter().map(|row| (row.id, row.currency.as_str())).collect(),
+        refunds: refunds.iter().map(|r| (r.id, r.payment_id)).collect(),
+    };
+    write_plan(&mut tx, &plan, &currencies).await?;
     tx.commit().await?;
     Ok(Settled { applied: plan.outcomes, holds: plan.holds, refunds: plan.refunds, skipped, routes })
 }
@@ -210,10 +215,33 @@ async fn pending_refunds(tx: &mut sqlx::PgConnection, rows: &[PaymentRow]) -> Re
         .collect()
 }
 
-async fn write_plan(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
+/// The currency of each payment of the batch, and the payment of each of
+/// its refunds: what a ledger entry's currency is looked up in.
+struct Currencies<'a> {
+    payments: BTreeMap<PaymentId, &'a str>,
+    refunds: BTreeMap<RefundId, PaymentId>,
+}
+
+impl<'a> Currencies<'a> {
+    fn of(&self, source: Source) -> Result<&'a str> {
+        let payment = match source {
+            Source::Payment(id) => id,
+            Source::Refund(id) => *self
+                .refunds
+                .get(&id)
+                .ok_or_else(|| Error::Corrupt(format!("refund {id}: planned outside its batch")))?,
+        };
+        self.payments
+            .get(&payment)
+            .copied()
+            .ok_or_else(|| Error::Corrupt(format!("payment {payment}: planned outside its batch")))
+    }
+}
+
+async fn write_plan(tx: &mut sqlx::PgConnection, plan: &Plan, currencies: &Currencies<'_>) -> Result<()> {
     if !plan.accounts.is_empty() {
         write_accounts(tx, plan).await?;
-        write_entries(tx, plan).await?;
+        write_entries(tx, plan, currencies).await?;
     }
     write_outcomes(tx, plan).await?;
     write_refund_outcomes(tx, plan).await
@@ -237,7 +265,7 @@ async fn write_accounts(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
 
 /// Every entry the plan records: debits and credits, holds, releases and
 /// captures.
-async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
+async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan, currencies: &Currencies<'_>) -> Result<()> {
     let accounts: Vec<Uuid> = plan.entries.iter().map(|e| e.account.as_uuid()).collect();
     let (payments, refunds): (Vec<Option<Uuid>>, Vec<Option<Uuid>>) = plan
         .entries
@@ -249,14 +277,21 @@ async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
         .unzip();
     let kinds: Vec<&str> = plan.entries.iter().map(|e| e.kind.as_str()).collect();
     let amounts: Vec<i64> = plan.entries.iter().map(|e| e.amount).collect();
+    // Each entry is in its payment's currency (a refund's, its payment's),
+    // written here rather than left to the column's default; the foreign
+    // keys hold the account to it as well, so no entry can move money
+    // across currencies.
+    let currencies: Vec<&str> =
+        plan.entries.iter().map(|e| currencies.of(e.source)).collect::<Result<_>>()?;
     sqlx::query!(
-        "INSERT INTO ledger_entries (account_id, payment_id, refund_id, kind, amount) \
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[])",
+        "INSERT INTO ledger_entries (account_id, payment_id, refund_id, kind, amount, currency) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[])",
         &accounts,
         &payments as &[Option<Uuid>],
         &refunds as &[Option<Uuid>],
         &kinds as &[&str],
         &amounts,
+        &currencies as &[&str],
     )
     .execute(&mut *tx)
     .await?;

@@ -1,44 +1,126 @@
-//! Statements: an account's payments page by page, per-day totals from the
+//! Statements: payments page by page (an account's, or any search), per-day totals from the
 //! `account_daily` materialized view, and the view's refresh.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 
 use super::payments::{Payment, PaymentRow};
-use crate::domain::{AccountId, PaymentId};
+use crate::domain::search::{IdRange, PaymentFilter};
+use crate::domain::{AccountId, Metadata, PaymentId, PaymentStatus};
 use crate::error::Result;
 
-/// Up to `limit` of the account's payments (sent or received), newest
-/// first, older than `before` when given. Keyset pagination on the id (UUID
-/// v7, time-ordered): a page never shifts when newer payments arrive.
-pub async fn payments_of(
+/// Up to `limit` payments that pass `filter` with ids in `range`, newest
+/// first. Keyset pagination on the id (UUID v7, time-ordered): a page
+/// never shifts when newer payments arrive, and a time range is an id
+/// range. Each shape of filter has its own statement, so that each is
+/// planned onto its index (`tests/it/plans.rs` holds them to it): by
+/// account, the payer and payee indexes; by metadata, its GIN index; by
+/// status, `(status, id)`; else the primary key.
+pub async fn payments(
     pool: &PgPool,
-    account: AccountId,
-    before: Option<PaymentId>,
+    filter: &PaymentFilter,
+    range: IdRange,
     limit: i64,
 ) -> Result<Vec<Payment>> {
-    // Two index range scans (payer side, payee side), merged newest first.
-    // A UNION hides NOT NULL from the macro's inference, hence the `!`s.
-    let rows = sqlx::query_as!(
-        PaymentRow,
-        r#"SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
-                  to_account AS "to_account!: AccountId", amount AS "amount!", description,
-                  status AS "status!", failure_reason, created_at AS "created_at!", updated_at AS "updated_at!",
-                  capture AS "capture!", hold_secs, hold_expires_at, amount_captured,
-                  (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
-                   WHERE r.payment_id = page.id AND r.status = 'done') AS "amount_refunded!"
-           FROM ((SELECT * FROM payments WHERE from_account = $1 AND ($2::uuid IS NULL OR id < $2)
-                  ORDER BY id DESC LIMIT $3)
-                 UNION ALL
-                 (SELECT * FROM payments WHERE to_account = $1 AND ($2::uuid IS NULL OR id < $2)
-                  ORDER BY id DESC LIMIT $3)) AS page
-           ORDER BY id DESC LIMIT $3"#,
-        account.as_uuid(),
-        before.map(|id| id.as_uuid()),
-        limit,
-    )
-    .fetch_all(pool)
-    .await?;
+    let status = filter.status.map(PaymentStatus::as_str);
+    let metadata = filter.metadata.as_ref().map(Metadata::to_json);
+    let rows = match (filter.account, metadata) {
+        // Two index range scans (payer side, payee side), merged newest
+        // first. A UNION hides NOT NULL from the macro's inference, hence
+        // the `!`s.
+        (Some(account), metadata) => {
+            sqlx::query_as!(
+                PaymentRow,
+                r#"SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
+                          to_account AS "to_account!: AccountId", amount AS "amount!", currency AS "currency!",
+                          description, status AS "status!", failure_reason, metadata AS "metadata!",
+                          created_at AS "created_at!", updated_at AS "updated_at!",
+                          capture AS "capture!", hold_secs, hold_expires_at, amount_captured,
+                          (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
+                           WHERE r.payment_id = page.id AND r.status = 'done') AS "amount_refunded!"
+                   FROM ((SELECT * FROM payments
+                          WHERE from_account = $1 AND id >= $2 AND id < $3
+                            AND ($4::text IS NULL OR status = $4) AND ($5::jsonb IS NULL OR metadata @> $5)
+                          ORDER BY id DESC LIMIT $6)
+                         UNION ALL
+                         (SELECT * FROM payments
+                          WHERE to_account = $1 AND id >= $2 AND id < $3
+                            AND ($4::text IS NULL OR status = $4) AND ($5::jsonb IS NULL OR metadata @> $5)
+                          ORDER BY id DESC LIMIT $6)) AS page
+                   ORDER BY id DESC LIMIT $6"#,
+                account.as_uuid(),
+                range.lower,
+                range.upper,
+                status,
+                metadata,
+                limit,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        // `metadata <> '{}'` is what lets the partial GIN index serve.
+        (None, Some(metadata)) => {
+            sqlx::query_as!(
+                PaymentRow,
+                r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
+                          to_account AS "to_account: AccountId", amount, currency, description, status,
+                          failure_reason, metadata, created_at, updated_at, capture, hold_secs,
+                          hold_expires_at, amount_captured,
+                          (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
+                           WHERE r.payment_id = payments.id AND r.status = 'done') AS "amount_refunded!"
+                   FROM payments
+                   WHERE metadata @> $1 AND metadata <> '{}' AND id >= $2 AND id < $3
+                     AND ($4::text IS NULL OR status = $4)
+                   ORDER BY id DESC LIMIT $5"#,
+                metadata,
+                range.lower,
+                range.upper,
+                status,
+                limit,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        (None, None) => match status {
+            Some(status) => {
+                sqlx::query_as!(
+                    PaymentRow,
+                    r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
+                              to_account AS "to_account: AccountId", amount, currency, description, status,
+                              failure_reason, metadata, created_at, updated_at, capture, hold_secs,
+                              hold_expires_at, amount_captured,
+                              (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
+                               WHERE r.payment_id = payments.id AND r.status = 'done') AS "amount_refunded!"
+                       FROM payments WHERE status = $1 AND id >= $2 AND id < $3
+                       ORDER BY id DESC LIMIT $4"#,
+                    status,
+                    range.lower,
+                    range.upper,
+                    limit,
+                )
+                .fetch_all(pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as!(
+                    PaymentRow,
+                    r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
+                              to_account AS "to_account: AccountId", amount, currency, description, status,
+                              failure_reason, metadata, created_at, updated_at, capture, hold_secs,
+                              hold_expires_at, amount_captured,
+                              (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
+                               WHERE r.payment_id = payments.id AND r.status = 'done') AS "amount_refunded!"
+                       FROM payments WHERE id >= $1 AND id < $2
+                       ORDER BY id DESC LIMIT $3"#,
+                    range.lower,
+                    range.upper,
+                    limit,
+                )
+                .fetch_all(pool)
+                .await?
+            }
+        },
+    };
     rows.into_iter().map(Payment::try_from).collect()
 }
 

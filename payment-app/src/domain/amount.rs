@@ -9,10 +9,12 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
-/// Minor units per major unit (cents per unit): amounts carry two decimals.
-const MINOR_PER_MAJOR: i64 = 100;
+/// Decimals of the amounts parsed and shown without a currency (the
+/// issuance limits of the command line, say): two, as for USD.
+const DEFAULT_EXPONENT: u32 = 2;
 
-/// A non-negative amount of money in minor units (cents).
+/// A non-negative amount of money in minor units (cents, yen, fils...: the
+/// currency's exponent says how many per major unit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Amount(i64);
 
@@ -22,11 +24,11 @@ pub enum AmountError {
     #[error("amount is empty")]
     Empty,
     #[error(
-        "amount must be a plain decimal like \"12.34\": digits, an optional '.' and at most two decimals (no sign, exponent or spaces)"
+        "amount must be a plain decimal like \"12.34\": digits, an optional '.' and the currency's decimals at most (no sign, exponent or spaces)"
     )]
     Malformed,
-    #[error("amount has more than two decimals")]
-    TooManyDecimals,
+    #[error("amount has more than {0} decimals, the most its currency has")]
+    TooManyDecimals(u32),
     #[error("amount is too large")]
     Overflow,
 }
@@ -47,43 +49,53 @@ impl Amount {
         self.0 == 0
     }
 
-    /// Parses `"123"`, `"123.4"` or `"123.45"`.
-    ///
-    /// Rejected: signs, exponents, whitespace, `"1."`, `".5"`, more than two
-    /// decimals, non-ASCII digits, and anything past `i64::MAX` minor units.
+    /// Parses an amount with two decimals at most (`"123"`, `"123.4"`,
+    /// `"123.45"`), as [`Amount::parse_in`] with exponent 2.
     pub fn parse(s: &str) -> Result<Self, AmountError> {
-        if s.is_empty() {
-            return Err(AmountError::Empty);
-        }
-        let (whole, frac) = match s.split_once('.') {
-            Some((whole, frac)) => (whole, Some(frac)),
-            None => (s, None),
-        };
-        let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
-        if !all_digits(whole) || frac.is_some_and(|f| !all_digits(f)) {
-            return Err(AmountError::Malformed);
-        }
-        let frac = frac.unwrap_or("");
-        if frac.len() > 2 {
-            return Err(AmountError::TooManyDecimals);
-        }
+        Amount::parse_in(s, DEFAULT_EXPONENT)
+    }
 
+    /// Checks that `s` is a plain decimal, whatever its currency: what can
+    /// be refused before the currency is known.
+    pub fn check_syntax(s: &str) -> Result<(), AmountError> {
+        split(s).map(drop)
+    }
+
+    /// Parses a decimal with at most `exponent` decimals into minor units
+    /// (10^exponent per unit): `"1.5"` is 150 with exponent 2, 1500 with 3,
+    /// and refused with 0.
+    ///
+    /// Rejected: signs, exponents, whitespace, `"1."`, `".5"`, more than
+    /// `exponent` decimals, non-ASCII digits, and anything past `i64::MAX`
+    /// minor units.
+    pub fn parse_in(s: &str, exponent: u32) -> Result<Self, AmountError> {
+        let (whole, frac) = split(s)?;
+        if frac.len() > exponent as usize {
+            return Err(AmountError::TooManyDecimals(exponent));
+        }
+        // The decimals padded to the exponent are the minor digits.
+        let digits = whole
+            .bytes()
+            .chain(frac.bytes())
+            .chain(std::iter::repeat_n(b'0', exponent as usize - frac.len()));
         let mut minor: i64 = 0;
-        for digit in whole.bytes() {
+        for digit in digits {
             minor = minor
                 .checked_mul(10)
                 .and_then(|m| m.checked_add(i64::from(digit - b'0')))
                 .ok_or(AmountError::Overflow)?;
         }
-        minor = minor.checked_mul(MINOR_PER_MAJOR).ok_or(AmountError::Overflow)?;
-        let cents = match frac.as_bytes() {
-            [] => 0,
-            [d] => i64::from(d - b'0') * 10,
-            [d1, d2] => i64::from(d1 - b'0') * 10 + i64::from(d2 - b'0'),
-            _ => unreachable!("length checked above"),
-        };
-        minor = minor.checked_add(cents).ok_or(AmountError::Overflow)?;
         Ok(Amount(minor))
+    }
+
+    /// Writes the amount with `exponent` decimals (none for 0).
+    pub fn fmt_in(self, exponent: u32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scale = 10_i64.pow(exponent);
+        if exponent == 0 {
+            write!(f, "{}", self.0)
+        } else {
+            write!(f, "{}.{:0width$}", self.0 / scale, self.0 % scale, width = exponent as usize)
+        }
     }
 
     pub fn checked_add(self, other: Amount) -> Option<Amount> {
@@ -95,6 +107,22 @@ impl Amount {
     }
 }
 
+/// The whole and decimal digits of a plain decimal.
+fn split(s: &str) -> Result<(&str, &str), AmountError> {
+    if s.is_empty() {
+        return Err(AmountError::Empty);
+    }
+    let (whole, frac) = match s.split_once('.') {
+        Some((whole, frac)) => (whole, Some(frac)),
+        None => (s, None),
+    };
+    let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(whole) || frac.is_some_and(|f| !all_digits(f)) {
+        return Err(AmountError::Malformed);
+    }
+    Ok((whole, frac.unwrap_or("")))
+}
+
 impl FromStr for Amount {
     type Err = AmountError;
 
@@ -104,9 +132,10 @@ impl FromStr for Amount {
 }
 
 impl fmt::Display for Amount {
-    /// Always two decimals: `"99.01"`, `"0.50"`, `"12.00"`.
+    /// Two decimals, as parsed by [`Amount::parse`]: `"99.01"`, `"0.50"`,
+    /// `"12.00"`. Amounts of a currency are shown through `Money`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:02}", self.0 / MINOR_PER_MAJOR, self.0 % MINOR_PER_MAJOR)
+        self.fmt_in(DEFAULT_EXPONENT, f)
     }
 }
 
@@ -123,16 +152,21 @@ impl Serialize for Amount {
 pub struct AmountSum(String);
 
 impl AmountSum {
-    /// From the minor units as non-negative decimal digits (`"12345"` is
-    /// 123.45); `None` for anything else.
-    pub fn from_minor_text(minor: &str) -> Option<Self> {
+    /// From the minor units as non-negative decimal digits, shown with
+    /// `exponent` decimals (`"12345"` is 123.45 with exponent 2); `None`
+    /// for anything else.
+    pub fn from_minor_text(minor: &str, exponent: u32) -> Option<Self> {
         if minor.is_empty() || !minor.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
+        let exponent = exponent as usize;
         let digits = minor.trim_start_matches('0');
-        let digits = format!("{digits:0>3}");
-        let (whole, cents) = digits.split_at(digits.len() - 2);
-        Some(AmountSum(format!("{whole}.{cents}")))
+        let digits = format!("{digits:0>width$}", width = exponent + 1);
+        if exponent == 0 {
+            return Some(AmountSum(digits));
+        }
+        let (whole, decimals) = digits.split_at(digits.len() - exponent);
+        Some(AmountSum(format!("{whole}.{decimals}")))
     }
 }
 
@@ -182,7 +216,7 @@ mod tests {
     #[test]
     fn rejects_three_or_more_decimals() {
         for input in ["0.001", "1.000", "99.999"] {
-            assert_eq!(Amount::parse(input), Err(AmountError::TooManyDecimals), "{input}");
+            assert_eq!(Amount::parse(input), Err(AmountError::TooManyDecimals(2)), "{input}");
         }
     }
 
@@ -213,7 +247,7 @@ mod tests {
 
     #[test]
     fn a_sum_reads_its_minor_units_past_what_an_amount_holds() {
-        let sum = |t| AmountSum::from_minor_text(t).map(|s| s.to_string());
+        let sum = |t| AmountSum::from_minor_text(t, 2).map(|s| s.to_string());
         assert_eq!(sum("18446744073709551614").as_deref(), Some("184467440737095516.14"));
         assert_eq!(sum("5").as_deref(), Some("0.05"));
         assert_eq!(sum("0").as_deref(), Some("0.00"));
@@ -221,5 +255,16 @@ mod tests {
         assert_eq!(sum("-5"), None);
         assert_eq!(sum(""), None);
         assert_eq!(sum("1.5"), None);
+        let in_exponent = |t, e| AmountSum::from_minor_text(t, e).map(|s| s.to_string());
+        assert_eq!(in_exponent("1500", 0).as_deref(), Some("1500"));
+        assert_eq!(in_exponent("0", 0).as_deref(), Some("0"));
+        assert_eq!(in_exponent("7", 3).as_deref(), Some("0.007"));
+    }
+
+    #[test]
+    fn the_syntax_is_checked_before_any_currency_is_known() {
+        assert_eq!(Amount::check_syntax("1.12345"), Ok(()));
+        assert_eq!(Amount::check_syntax("1e3"), Err(AmountError::Malformed));
+        assert_eq!(Amount::check_syntax(""), Err(AmountError::Empty));
     }
 }

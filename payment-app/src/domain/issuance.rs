@@ -2,11 +2,16 @@
 //! balance), within a limit per account and a limit in total. Bounded
 //! issuance is also what keeps every balance, and every sum of balances,
 //! far from the largest number a balance can hold.
+//!
+//! The limits count minor units, written as two-decimal amounts: a limit of
+//! `"1000.00"` is 100,000 minor units, which is 1,000 dollars, 100,000 yen
+//! or 100 dinars. What they bound is the size of the numbers (balances and
+//! their sums), which is the same in every currency.
 
-use super::Amount;
+use super::{Amount, Currency, Money};
 
 /// The most money one account may be opened with, and the most issued in
-/// all.
+/// all (every currency's minor units together).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IssuanceLimits {
     pub per_account: Amount,
@@ -17,7 +22,7 @@ pub struct IssuanceLimits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum IssuanceRefused {
     #[error("an account may be opened with at most {0}")]
-    PerAccount(Amount),
+    PerAccount(Money),
     #[error("issuing this would take the money issued in all past its limit of {0}")]
     Total(Amount),
 }
@@ -25,9 +30,9 @@ pub enum IssuanceRefused {
 impl IssuanceLimits {
     /// The per-account limit; the total is checked where the running total
     /// is kept, in the same transaction as the issuance.
-    pub fn check(&self, initial_balance: Amount) -> Result<(), IssuanceRefused> {
+    pub fn check(&self, initial_balance: Amount, currency: Currency) -> Result<(), IssuanceRefused> {
         if initial_balance > self.per_account {
-            return Err(IssuanceRefused::PerAccount(self.per_account));
+            return Err(IssuanceRefused::PerAccount(currency.money(self.per_account)));
         }
         Ok(())
     }
@@ -41,8 +46,16 @@ mod tests {
     fn an_account_may_be_opened_with_up_to_its_limit() {
         let amount = |s| Amount::parse(s).expect("an amount");
         let limits = IssuanceLimits { per_account: amount("100.00"), total: amount("150.00") };
-        assert_eq!(limits.check(amount("100.00")), Ok(()));
-        assert_eq!(limits.check(Amount::ZERO), Ok(()));
-        assert_eq!(limits.check(amount("100.01")), Err(IssuanceRefused::PerAccount(amount("100.00"))));
+        let usd = Currency::usd();
+        assert_eq!(limits.check(amount("100.00"), usd), Ok(()));
+        assert_eq!(limits.check(Amount::ZERO, usd), Ok(()));
+        assert_eq!(
+            limits.check(amount("100.01"), usd),
+            Err(IssuanceRefused::PerAccount(usd.money(amount("100.00"))))
+        );
+        // The same minor units in every currency, shown in the account's.
+        let jpy = Currency::parse("JPY").expect("a currency");
+        let refused = limits.check(amount("100.01"), jpy).expect_err("over the limit");
+        assert_eq!(refused.to_string(), "an account may be opened with at most 10000");
     }
 }

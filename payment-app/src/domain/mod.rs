@@ -1,20 +1,28 @@
 //! Domain types, parsed at the edge and trusted past it.
 
 mod amount;
+mod currency;
 pub mod hold;
 mod idempotency_key;
 mod ids;
 pub mod issuance;
+mod metadata;
 mod payment;
 pub mod refund;
+pub mod search;
 pub mod settlement;
 mod webhook;
 
 pub use amount::{Amount, AmountError, AmountSum};
+pub use currency::{Currency, CurrencyError, Money};
 pub use idempotency_key::{IdempotencyKey, KEY_WINDOW, KeyError, MAX_KEY_LEN};
 pub use ids::{AccountId, AttemptId, EndpointId, EventId, IdError, LockToken, PaymentId, RefundId};
+pub use metadata::{
+    MAX_METADATA_KEY_CHARS, MAX_METADATA_KEYS, MAX_METADATA_VALUE_CHARS, Metadata, MetadataError,
+    MetadataPatch, check_key as check_metadata_key, check_value as check_metadata_value,
+};
 pub use payment::{
     Capture, DEFAULT_HOLD_SECS, FailureReason, MAX_DESCRIPTION_CHARS, MAX_HOLD_SECS, NewPayment,
-    PaymentRuleError, PaymentStatus,
+    PaymentRuleError, PaymentStatus, payment_currency,
 };
 pub use webhook::{EventType, MAX_URL_LEN, TargetRefused, UnknownEventType, UrlError, WebhookUrl, forbidden};

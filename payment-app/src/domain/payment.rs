@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{AccountId, Amount, PaymentId};
+use super::{AccountId, Amount, Currency, Metadata, PaymentId};
 
 /// Longest `payment_description` accepted, in characters (not bytes).
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
@@ -26,6 +26,16 @@ pub enum PaymentStatus {
 }
 
 impl PaymentStatus {
+    /// Every status, in the order of a payment's life.
+    pub const ALL: [PaymentStatus; 6] = [
+        PaymentStatus::Pending,
+        PaymentStatus::Authorized,
+        PaymentStatus::Done,
+        PaymentStatus::Failed,
+        PaymentStatus::Voided,
+        PaymentStatus::Expired,
+    ];
+
     /// The text stored in the database and shown by the API.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -181,6 +191,14 @@ pub enum PaymentRuleError {
     HoldOutOfRange,
     #[error("hold_expires_in_secs is for \"capture\": \"manual\" only")]
     HoldWithoutManualCapture,
+    #[error("from_account is in {from} and to_account in {to}: payrail never converts between currencies")]
+    CurrencyMismatch { from: Currency, to: Currency },
+}
+
+/// The currency of a payment between accounts held in `from` and `to`:
+/// theirs when they agree, refused otherwise.
+pub fn payment_currency(from: Currency, to: Currency) -> Result<Currency, PaymentRuleError> {
+    if from == to { Ok(from) } else { Err(PaymentRuleError::CurrencyMismatch { from, to }) }
 }
 
 /// A payment request that passed every check the API can make at once.
@@ -191,15 +209,20 @@ pub struct NewPayment {
     pub from_account: AccountId,
     pub to_account: AccountId,
     pub amount: Amount,
+    /// Both accounts' currency, which the amount is in.
+    pub currency: Currency,
     pub description: Option<String>,
     pub capture: Capture,
+    pub metadata: Metadata,
 }
 
 impl NewPayment {
+    /// A payment without metadata (set the field to give it some).
     pub fn new(
         from_account: AccountId,
         to_account: AccountId,
         amount: Amount,
+        currency: Currency,
         description: Option<String>,
     ) -> Result<Self, PaymentRuleError> {
         if amount.is_zero() {
@@ -219,7 +242,9 @@ impl NewPayment {
             from_account,
             to_account,
             amount,
+            currency,
             description,
+            metadata: Metadata::default(),
             capture: Capture::Automatic,
         })
     }
@@ -234,6 +259,14 @@ impl NewPayment {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_status_reads_back_from_its_text() {
+        for status in PaymentStatus::ALL {
+            assert_eq!(PaymentStatus::from_db(status.as_str()), Some(status));
+        }
+        assert_eq!(PaymentStatus::from_db("settled"), None);
+    }
+
     fn amount(s: &str) -> Amount {
         Amount::parse(s).expect("valid amount")
     }
@@ -241,7 +274,8 @@ mod tests {
     #[test]
     fn accepts_a_plain_payment() {
         let (a, b) = (AccountId::new(), AccountId::new());
-        let payment = NewPayment::new(a, b, amount("1.00"), Some("rent".into())).expect("valid");
+        let usd = Currency::usd();
+        let payment = NewPayment::new(a, b, amount("1.00"), usd, Some("rent".into())).expect("valid");
         assert_eq!((payment.from_account, payment.to_account), (a, b));
         assert_eq!(payment.amount.minor(), 100);
     }
@@ -249,16 +283,30 @@ mod tests {
     #[test]
     fn rejects_zero_same_account_and_long_descriptions() {
         let (a, b) = (AccountId::new(), AccountId::new());
-        assert_eq!(NewPayment::new(a, b, Amount::ZERO, None), Err(PaymentRuleError::ZeroAmount));
-        assert_eq!(NewPayment::new(a, a, amount("1"), None), Err(PaymentRuleError::SameAccount));
+        let usd = Currency::usd();
+        assert_eq!(NewPayment::new(a, b, Amount::ZERO, usd, None), Err(PaymentRuleError::ZeroAmount));
+        assert_eq!(NewPayment::new(a, a, amount("1"), usd, None), Err(PaymentRuleError::SameAccount));
         let long = "é".repeat(MAX_DESCRIPTION_CHARS + 1);
-        assert_eq!(NewPayment::new(a, b, amount("1"), Some(long)), Err(PaymentRuleError::DescriptionTooLong));
+        assert_eq!(
+            NewPayment::new(a, b, amount("1"), usd, Some(long)),
+            Err(PaymentRuleError::DescriptionTooLong)
+        );
         // The limit counts characters, not UTF-8 bytes.
         let at_limit = "é".repeat(MAX_DESCRIPTION_CHARS);
-        assert!(NewPayment::new(a, b, amount("1"), Some(at_limit)).is_ok());
+        assert!(NewPayment::new(a, b, amount("1"), usd, Some(at_limit)).is_ok());
         assert_eq!(
-            NewPayment::new(a, b, amount("1"), Some("a\0b".into())),
+            NewPayment::new(a, b, amount("1"), usd, Some("a\0b".into())),
             Err(PaymentRuleError::DescriptionHasNul)
+        );
+    }
+
+    #[test]
+    fn a_payment_is_in_its_accounts_one_currency() {
+        let (usd, jpy) = (Currency::usd(), Currency::parse("JPY").expect("a currency"));
+        assert_eq!(payment_currency(jpy, jpy), Ok(jpy));
+        assert_eq!(
+            payment_currency(usd, jpy),
+            Err(PaymentRuleError::CurrencyMismatch { from: usd, to: jpy })
         );
     }
 

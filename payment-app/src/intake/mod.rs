@@ -21,8 +21,8 @@ use crate::db::idempotency::{self, Idempotent};
 use crate::db::{self, Db, accounts::Account, payments::Payment, refunds::Refund};
 use crate::domain::issuance::IssuanceLimits;
 use crate::domain::refund;
-use crate::domain::{AccountId, Amount, IdempotencyKey, NewPayment, PaymentId};
-use crate::error::{Result, chain};
+use crate::domain::{AccountId, Amount, Currency, IdempotencyKey, Metadata, NewPayment, PaymentId};
+use crate::error::{Error, Result, chain};
 use crate::messages::{LockGroup, PaymentRoute};
 
 pub use group::Grouper;
@@ -51,7 +51,13 @@ pub struct Intake {
     lock_timeout: Duration,
     publisher: Publisher,
     groups: group::Submitter,
+    /// Accounts' currencies, which never change: a payment's currency is
+    /// known without a query once its accounts were seen.
+    currencies: moka::sync::Cache<AccountId, Currency>,
 }
+
+/// Most accounts whose currency intake keeps in memory (a few MiB).
+const CURRENCIES_CACHED: u64 = 100_000;
 
 impl Intake {
     pub fn new(db: &Db, publisher: &Publisher, config: &IntakeConfig) -> (Intake, Grouper) {
@@ -62,9 +68,38 @@ impl Intake {
                 lock_timeout: config.lock_timeout,
                 publisher: publisher.clone(),
                 groups,
+                currencies: moka::sync::Cache::new(CURRENCIES_CACHED),
             },
             grouper,
         )
+    }
+
+    /// The currencies of a payment's two accounts, `[from, to]`; an
+    /// unknown account is `UnknownAccount`. From memory, else the replica,
+    /// else the primary (an account just opened may not be on the replica
+    /// yet).
+    pub async fn currencies_of(&self, accounts: [AccountId; 2]) -> Result<[Currency; 2]> {
+        let cached = accounts.map(|a| self.currencies.get(&a));
+        if let [Some(from), Some(to)] = cached {
+            return Ok([from, to]);
+        }
+        let missing: Vec<AccountId> =
+            accounts.into_iter().filter(|a| self.currencies.get(a).is_none()).collect();
+        let mut found = match db::accounts::currencies(&self.db.replica, &missing).await {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(error = %chain(&e), "read replica failed; reading the primary");
+                Vec::new()
+            }
+        };
+        if found.len() < missing.len() {
+            found = db::accounts::currencies(&self.db.primary, &missing).await?;
+        }
+        for (account, currency) in found {
+            self.currencies.insert(account, currency);
+        }
+        let lookup = |a: AccountId| self.currencies.get(&a).ok_or(Error::UnknownAccount(a));
+        Ok([lookup(accounts[0])?, lookup(accounts[1])?])
     }
 
     /// Records and queues a payment. `snapshot` renders the payment as a
@@ -85,7 +120,9 @@ impl Intake {
             "from_account": payment.from_account,
             "to_account": payment.to_account,
             "amount_minor": payment.amount.minor(),
+            "currency": payment.currency,
             "payment_description": payment.description,
+            "metadata": payment.metadata,
         });
         // Only when asked for: a key first used before captures existed
         // still matches its automatic retries.
@@ -206,24 +243,26 @@ async fn queue(publisher: &Publisher, payments: &[&Payment]) {
 pub async fn open_account(
     db: &Db,
     limits: IssuanceLimits,
+    currency: Currency,
     initial_balance: Amount,
+    metadata: &Metadata,
     key: Option<&IdempotencyKey>,
     snapshot: impl Fn(&Account) -> Value,
 ) -> Result<Idempotent<Account>> {
-    limits.check(initial_balance)?;
-    let request = json!({ "initial_balance_minor": initial_balance.minor() });
+    limits.check(initial_balance, currency)?;
+    let request = json!({ "initial_balance_minor": initial_balance.minor(), "currency": currency, "metadata": metadata });
     let id = AccountId::new();
     let outcome = idempotency::once(
         &db.primary,
         "account",
         key,
         &request,
-        async |tx| db::accounts::create(tx, id, initial_balance, limits.total).await,
+        async |tx| db::accounts::create(tx, id, currency, initial_balance, metadata, limits.total).await,
         snapshot,
     )
     .await?;
     if let Idempotent::Created(account) = &outcome {
-        info!(account_id = %account.id, balance = %account.balance, "account opened");
+        info!(account_id = %account.id, currency = %account.currency, balance = %account.currency.money(account.balance), "account opened");
     }
     Ok(outcome)
 }

@@ -40,9 +40,19 @@ async fn every_route_answers_each_scope_as_the_table_says() {
         (Method::GET, format!("/api/v1/accounts/{a}/payments"), None, "read", 200),
         (Method::GET, format!("/api/v1/accounts/{a}/statement"), None, "read", 200),
         (Method::GET, format!("/api/v1/payment/{payment}"), None, "read", 200),
+        (Method::GET, format!("/api/v1/payments?account={a}&status=pending"), None, "read", 200),
+        (Method::GET, "/api/v1/accounts?currency=USD".to_owned(), None, "read", 200),
         (Method::POST, "/api/v1/payment".to_owned(), Some(pay_body), "pay", 202),
         (Method::POST, "/api/v1/accounts".to_owned(), Some(json!({})), "pay", 201),
         (Method::POST, "/api/v1/accounts".to_owned(), Some(json!({"initial_balance": "5.00"})), "issue", 201),
+        (Method::PATCH, format!("/api/v1/accounts/{a}"), Some(json!({"metadata": {"k": "v"}})), "pay", 200),
+        (
+            Method::PATCH,
+            format!("/api/v1/payment/{payment}"),
+            Some(json!({"metadata": {"k": "v"}})),
+            "pay",
+            200,
+        ),
     ];
     let pg = env.pg().await;
     let count = |table: &'static str| {

@@ -73,12 +73,89 @@ async fn audit_passes_on_a_sound_ledger_and_fails_on_a_tampered_one() {
         .filter(|c| c["ok"] == false)
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(failed, ["balances_match_ledger", "money_conserved", "no_stuck_pending"]);
+    assert_eq!(
+        failed,
+        ["balances_match_ledger", "money_conserved", "money_conserved_per_currency", "no_stuck_pending"]
+    );
 
     let text = env.command(&["audit"]).output().unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("FAIL  balances_match_ledger"), "{text}");
     assert!(text.contains(&account.to_string()), "the report names the account:\n{text}");
+}
+
+/// Money moved from a dollar account to a yen account, written straight
+/// into a database whose currency foreign keys were dropped: every balance
+/// matches its entries and the sum of all money is unchanged, yet dollars
+/// vanished and yen appeared. The audit sees it by currency.
+#[tokio::test]
+async fn audit_fails_on_money_moved_across_currencies() {
+    let env = TestEnv::new();
+    let migrate = env.command(&["migrate"]).output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let pg = env.pg().await;
+    let (dollars, yen, payment) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    for sql in [
+        "INSERT INTO accounts (id, balance, currency) VALUES ($1, 100, 'USD'), ($2, 0, 'JPY')",
+        "INSERT INTO ledger_entries (account_id, kind, amount, currency) VALUES ($1, 'issuance', 100, 'USD')",
+        "UPDATE issuance_total SET total = total + 100",
+    ] {
+        let query = sqlx::query(sql).bind(dollars);
+        let query = if sql.contains("$2") { query.bind(yen) } else { query };
+        query.execute(&pg).await.unwrap();
+    }
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+
+    for sql in [
+        "ALTER TABLE payments DROP CONSTRAINT payments_to_account_fkey",
+        "ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_account_id_fkey",
+    ] {
+        sqlx::query(sql).execute(&pg).await.unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO payments (id, from_account, to_account, amount, currency) VALUES ($1, $2, $3, 100, 'USD')",
+    )
+    .bind(payment)
+    .bind(dollars)
+    .bind(yen)
+    .execute(&pg)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency) \
+         VALUES ($1, $3, 'debit', -100, 'USD'), ($2, $3, 'credit', 100, 'USD')",
+    )
+    .bind(dollars)
+    .bind(yen)
+    .bind(payment)
+    .execute(&pg)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE accounts SET balance = CASE WHEN id = $1 THEN 0 ELSE 100 END WHERE id IN ($1, $2)")
+        .bind(dollars)
+        .bind(yen)
+        .execute(&pg)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE payments SET status = 'done' WHERE id = $1")
+        .bind(payment)
+        .execute(&pg)
+        .await
+        .unwrap();
+
+    let (code, report) = env.audit();
+    assert_eq!(code, 1, "{report}");
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["money_conserved_per_currency", "no_entry_crosses_currencies"], "{report}");
+    let text = report.to_string();
+    assert!(text.contains("JPY: balances 100, issuance 0") && text.contains(&payment.to_string()), "{text}");
 }
 
 #[test]

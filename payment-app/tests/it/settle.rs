@@ -4,7 +4,7 @@
 use crate::common::TestEnv;
 use futures_util::future::join_all;
 use payment_app::db::{self, Db, DbConfig};
-use payment_app::domain::{AccountId, Amount, NewPayment, PaymentId, PaymentStatus};
+use payment_app::domain::{AccountId, Amount, Currency, NewPayment, PaymentId, PaymentStatus};
 use std::time::Duration;
 
 async fn ledger(env: &TestEnv) -> Db {
@@ -29,11 +29,21 @@ fn cents(minor: i64) -> Amount {
 
 async fn account(db: &Db, minor: i64) -> AccountId {
     let mut conn = db.primary.acquire().await.unwrap();
-    db::accounts::create(&mut conn, AccountId::new(), cents(minor), cents(i64::MAX)).await.unwrap().id
+    db::accounts::create(
+        &mut conn,
+        AccountId::new(),
+        Currency::usd(),
+        cents(minor),
+        &Default::default(),
+        cents(i64::MAX),
+    )
+    .await
+    .unwrap()
+    .id
 }
 
 async fn payment(db: &Db, from: AccountId, to: AccountId, minor: i64) -> PaymentId {
-    let new = NewPayment::new(from, to, cents(minor), None).unwrap();
+    let new = NewPayment::new(from, to, cents(minor), Currency::usd(), None).unwrap();
     let mut conn = db.primary.acquire().await.unwrap();
     db::payments::insert(&mut conn, &new).await.unwrap().id
 }
@@ -137,5 +147,108 @@ async fn a_duplicate_inside_one_batch_applies_once() {
     assert_eq!(settled.applied.len(), 2);
     // Applied in id (creation) order: p first, so b can pay q.
     assert_eq!((balance(&db, a).await, balance(&db, b).await), (300, 200));
+    audit_ok(&db).await;
+}
+
+/// The database itself keeps money from crossing currencies, whatever the
+/// code above it does: a payment whose accounts are not both in its
+/// currency cannot be recorded, and a ledger entry cannot put a payment's
+/// amount on an account of another currency.
+#[tokio::test]
+async fn the_database_refuses_money_across_currencies() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let jpy = Currency::parse("JPY").unwrap();
+    let mut conn = db.primary.acquire().await.unwrap();
+    let yen = db::accounts::create(
+        &mut conn,
+        AccountId::new(),
+        jpy,
+        cents(1000),
+        &Default::default(),
+        cents(i64::MAX),
+    )
+    .await
+    .unwrap()
+    .id;
+    let (a, b) = (account(&db, 1000).await, account(&db, 0).await);
+
+    // Past the API's check: a payment recorded in dollars from a yen account.
+    for currency in [Currency::usd(), jpy] {
+        let crossing = NewPayment::new(yen, b, cents(10), currency, None).unwrap();
+        let refused = db::payments::insert(&mut conn, &crossing).await.unwrap_err();
+        assert!(
+            format!("{refused:?}").contains("foreign key")
+                || matches!(refused, payment_app::Error::UnknownAccount(_)),
+            "{refused:?}"
+        );
+    }
+    // A dollar payment's debit written on the yen account.
+    let p = payment(&db, a, b, 10).await;
+    let entry = sqlx::query(
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency) VALUES ($1, $2, 'debit', -10, 'JPY')",
+    )
+    .bind(yen.as_uuid())
+    .bind(p.as_uuid())
+    .execute(&db.primary)
+    .await
+    .unwrap_err();
+    assert!(entry.to_string().contains("ledger_entries_payment_id_fkey"), "{entry}");
+    let entry = sqlx::query(
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency) VALUES ($1, $2, 'debit', -10, 'USD')",
+    )
+    .bind(yen.as_uuid())
+    .bind(p.as_uuid())
+    .execute(&db.primary)
+    .await
+    .unwrap_err();
+    assert!(entry.to_string().contains("ledger_entries_account_id_fkey"), "{entry}");
+    // Nor can an account change currency once anything refers to it.
+    let change = sqlx::query("UPDATE accounts SET currency = 'EUR' WHERE id = $1")
+        .bind(yen.as_uuid())
+        .execute(&db.primary)
+        .await
+        .unwrap_err();
+    assert!(change.to_string().contains("foreign key"), "{change}");
+
+    // The dollar payment itself settles, in dollars.
+    db::settle::settle_batch(&db.primary, &[p]).await.unwrap();
+    let currencies: Vec<String> =
+        sqlx::query_scalar("SELECT currency FROM ledger_entries WHERE payment_id = $1")
+            .bind(p.as_uuid())
+            .fetch_all(&db.primary)
+            .await
+            .unwrap();
+    assert_eq!(currencies, ["USD", "USD"]);
+    audit_ok(&db).await;
+}
+
+/// A settled payment's metadata may change (the client's references), and
+/// nothing else of it: not its status, amount or accounts, and it cannot be
+/// deleted.
+#[tokio::test]
+async fn a_settled_payment_changes_only_its_metadata() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let (a, b) = (account(&db, 1000).await, account(&db, 0).await);
+    let p = payment(&db, a, b, 400).await;
+    db::settle::settle_batch(&db.primary, &[p]).await.unwrap();
+
+    sqlx::query("UPDATE payments SET metadata = '{\"k\": \"v\"}', updated_at = now() WHERE id = $1")
+        .bind(p.as_uuid())
+        .execute(&db.primary)
+        .await
+        .unwrap();
+    for change in [
+        "UPDATE payments SET status = 'failed', failure_reason = 'insufficient_funds' WHERE id = $1",
+        "UPDATE payments SET amount = 1 WHERE id = $1",
+        "UPDATE payments SET amount = 1, metadata = '{}' WHERE id = $1",
+        "DELETE FROM payments WHERE id = $1",
+    ] {
+        let refused = sqlx::query(change).bind(p.as_uuid()).execute(&db.primary).await.unwrap_err();
+        assert!(refused.to_string().contains("a settled payment never changes"), "{change}: {refused}");
+    }
+    let read = db::payments::get(&db.primary, p).await.unwrap().unwrap();
+    assert_eq!((read.status, read.amount.minor()), (PaymentStatus::Done, 400));
     audit_ok(&db).await;
 }

@@ -66,6 +66,9 @@ pub struct Fake {
     pub ready: Arc<AtomicBool>,
     /// Answer every child apply with a 500.
     pub fail_applies: Arc<AtomicBool>,
+    /// API groups whose CRDs are not installed: every call under
+    /// `/apis/<group>/` is answered 404, as a real API server does.
+    pub unserved_groups: Arc<Mutex<Vec<String>>>,
 }
 
 /// Where an object lives: `/api/v1/namespaces/shop/secrets/x` names the
@@ -207,6 +210,14 @@ impl Fake {
             if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
         let call = Call { method, path, query, content_type, body };
         self.state.lock().unwrap().calls.push(call.clone());
+        if self.unserved_groups.lock().unwrap().iter().any(|g| call.path.starts_with(&format!("/apis/{g}/")))
+        {
+            return status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource",
+            );
+        }
         let Some(target) = Target::parse(&call.path) else {
             return status(StatusCode::NOT_FOUND, "NotFound", format!("no route {}", call.path));
         };

@@ -1,0 +1,119 @@
+//! `GET /api/v1/payments` and `GET /api/v1/accounts`: search by any
+//! combination of the documented filters, in keyset pages newest first.
+//! Both read the replica, like every list.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::instrument;
+
+use super::accounts::AccountView;
+use super::error::{ApiError, ErrorCode};
+use super::statements::PaymentPage;
+use super::{AppState, Page, query_id};
+use crate::db;
+use crate::domain::search::{AccountFilter, IdRange, PaymentFilter};
+use crate::domain::{AccountId, Currency, Metadata, PaymentId, PaymentStatus};
+use crate::events::PaymentView;
+
+fn bad_query(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidQuery, message)
+}
+
+/// Refuses parameters other than `known` and `metadata[KEY]`: a misspelt
+/// filter would otherwise list everything.
+fn only_known(query: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
+    match query.keys().find(|k| !known.contains(&k.as_str()) && metadata_key(k).is_none()) {
+        Some(unknown) => Err(bad_query(format!(
+            "unknown parameter {unknown:?}; this list takes {} and metadata[KEY]",
+            known.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `KEY` of a `metadata[KEY]` parameter.
+fn metadata_key(param: &str) -> Option<&str> {
+    param.strip_prefix("metadata[")?.strip_suffix(']')
+}
+
+/// Every `metadata[KEY]=VALUE` as one map to match, under the rules of
+/// metadata itself.
+fn metadata_filter(query: &HashMap<String, String>) -> Result<Option<Metadata>, ApiError> {
+    let pairs: serde_json::Map<String, Value> = query
+        .iter()
+        .filter_map(|(k, v)| metadata_key(k).map(|key| (key.to_owned(), Value::String(v.clone()))))
+        .collect();
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    Metadata::from_json(&Value::Object(pairs)).map(Some).map_err(|e| bad_query(e.to_string()))
+}
+
+fn time(query: &HashMap<String, String>, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    query
+        .get(name)
+        .map(|text| {
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| bad_query(format!("{name} must be an RFC 3339 time, like 2026-12-02T10:00:00Z")))
+        })
+        .transpose()
+}
+
+#[instrument(skip_all)]
+pub async fn payments(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<PaymentPage>, ApiError> {
+    only_known(&query, &["account", "status", "created_gte", "created_lt", "limit", "cursor"])?;
+    let page = Page::<PaymentId>::parse(&query)?;
+    let status = query
+        .get("status")
+        .map(|s| {
+            PaymentStatus::from_db(s).ok_or_else(|| {
+                let known: Vec<&str> = PaymentStatus::ALL.iter().map(|s| s.as_str()).collect();
+                bad_query(format!("status {s:?} is not a payment status ({})", known.join(", ")))
+            })
+        })
+        .transpose()?;
+    let filter = PaymentFilter {
+        account: query_id::<AccountId>(&query, "account")?,
+        status,
+        created_gte: time(&query, "created_gte")?,
+        created_lt: time(&query, "created_lt")?,
+        metadata: metadata_filter(&query)?,
+    };
+    let range = IdRange::of_page(page.cursor.map(|c| c.as_uuid()), filter.created_gte, filter.created_lt);
+    let payments = db::statements::payments(&app.db.replica, &filter, range, page.limit).await?;
+    let next_cursor = page.next_cursor(&payments, |p| p.id);
+    Ok(Json(PaymentPage::new(payments.into_iter().map(PaymentView::from).collect(), next_cursor)))
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountPage {
+    accounts: Vec<AccountView>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    next_cursor: Option<AccountId>,
+}
+
+#[instrument(skip_all)]
+pub async fn accounts(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<AccountPage>, ApiError> {
+    only_known(&query, &["currency", "limit", "cursor"])?;
+    let page = Page::<AccountId>::parse(&query)?;
+    let currency = query
+        .get("currency")
+        .map(|code| Currency::parse(code).map_err(|e| bad_query(format!("currency: {e}"))))
+        .transpose()?;
+    let filter = AccountFilter { currency, metadata: metadata_filter(&query)? };
+    let accounts = db::accounts::list(&app.db.replica, &filter, page.cursor, page.limit).await?;
+    let next_cursor = page.next_cursor(&accounts, |a| a.id);
+    Ok(Json(AccountPage { accounts: accounts.into_iter().map(AccountView::from).collect(), next_cursor }))
+}

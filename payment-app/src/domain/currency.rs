@@ -1,0 +1,216 @@
+//! Currencies: an account's ISO 4217 code, and how many decimals its
+//! amounts have (its exponent: JPY 0, USD 2, BHD 3).
+//!
+//! The table of codes and exponents is the `iso_currency` crate's, kept
+//! up to date with ISO 4217 there rather than copied here. payrail never
+//! converts between currencies: money moves only between accounts of the
+//! same one.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Serialize, Serializer};
+
+use super::Amount;
+
+/// A currency payrail keeps accounts in: an active ISO 4217 code with an
+/// exponent. Codes without one (gold `XAU`, "no currency" `XXX`) are not
+/// money an account can hold in minor units, and are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency {
+    iso: iso_currency::Currency,
+    exponent: u32,
+}
+
+/// Why a code is not a currency. The text is shown to API clients.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CurrencyError {
+    #[error("currency must be an ISO 4217 code of three capital letters, like \"EUR\"")]
+    Malformed,
+    #[error("{0} is not an ISO 4217 currency code")]
+    Unknown(String),
+    #[error("{0} has no minor unit (ISO 4217 gives it no exponent): accounts cannot hold it")]
+    NoMinorUnit(String),
+}
+
+impl Currency {
+    /// The US dollar, the default's default.
+    pub fn usd() -> Self {
+        Currency { iso: iso_currency::Currency::USD, exponent: 2 }
+    }
+
+    /// Parses a code: exactly three ASCII capitals, known to ISO 4217, with
+    /// an exponent.
+    pub fn parse(code: &str) -> Result<Self, CurrencyError> {
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(CurrencyError::Malformed);
+        }
+        let iso =
+            iso_currency::Currency::from_code(code).ok_or_else(|| CurrencyError::Unknown(code.into()))?;
+        let exponent = iso.exponent().ok_or_else(|| CurrencyError::NoMinorUnit(code.into()))?;
+        Ok(Currency { iso, exponent: u32::from(exponent) })
+    }
+
+    /// The three-letter code, as stored and shown.
+    pub fn code(self) -> &'static str {
+        self.iso.code()
+    }
+
+    /// Decimals of its amounts: minor units per major unit are 10^exponent.
+    pub fn exponent(self) -> u32 {
+        self.exponent
+    }
+
+    /// Parses an amount of this currency: at most `exponent` decimals.
+    pub fn amount(self, text: &str) -> Result<Amount, super::AmountError> {
+        Amount::parse_in(text, self.exponent)
+    }
+
+    /// An amount of this currency as the API shows it.
+    pub fn money(self, amount: Amount) -> Money {
+        Money { amount, currency: self }
+    }
+}
+
+impl FromStr for Currency {
+    type Err = CurrencyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Currency::parse(s)
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+/// An amount with the currency it is in, shown with that currency's
+/// decimals: `"1500"` yen, `"15.00"` dollars, `"1.500"` dinars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Money {
+    pub amount: Amount,
+    pub currency: Currency,
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.amount.fmt_in(self.currency.exponent(), f)
+    }
+}
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::AmountError;
+
+    fn currency(code: &str) -> Currency {
+        Currency::parse(code).expect("a currency")
+    }
+
+    #[test]
+    fn exponents_come_from_iso_4217() {
+        for (code, exponent) in
+            [("JPY", 0), ("KRW", 0), ("USD", 2), ("EUR", 2), ("BHD", 3), ("KWD", 3), ("CLF", 4)]
+        {
+            assert_eq!(currency(code).exponent(), exponent, "{code}");
+            assert_eq!(currency(code).code(), code);
+        }
+        assert_eq!(Currency::usd(), currency("USD"));
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_active_code_with_a_minor_unit() {
+        for code in ["usd", "Usd", "US", "USDD", "", " USD", "U$D", "ÜSD"] {
+            assert_eq!(Currency::parse(code), Err(CurrencyError::Malformed), "{code:?}");
+        }
+        assert_eq!(Currency::parse("ABC"), Err(CurrencyError::Unknown("ABC".into())));
+        for code in ["XAU", "XXX"] {
+            assert_eq!(Currency::parse(code), Err(CurrencyError::NoMinorUnit(code.into())), "{code}");
+        }
+    }
+
+    /// (input, minor units or the error) for each currency.
+    #[test]
+    fn amounts_parse_with_the_currencys_exponent() {
+        type Table = &'static [(&'static str, Result<i64, AmountError>)];
+        let cases: [(&str, Table); 3] = [
+            (
+                "JPY",
+                &[
+                    ("0", Ok(0)),
+                    ("1500", Ok(1500)),
+                    ("007", Ok(7)),
+                    ("1.5", Err(AmountError::TooManyDecimals(0))),
+                    ("1.0", Err(AmountError::TooManyDecimals(0))),
+                    ("9223372036854775807", Ok(i64::MAX)),
+                    ("9223372036854775808", Err(AmountError::Overflow)),
+                    ("1.", Err(AmountError::Malformed)),
+                ],
+            ),
+            (
+                "USD",
+                &[
+                    ("15", Ok(1500)),
+                    ("15.5", Ok(1550)),
+                    ("15.05", Ok(1505)),
+                    ("15.055", Err(AmountError::TooManyDecimals(2))),
+                    ("92233720368547758.07", Ok(i64::MAX)),
+                    ("92233720368547758.08", Err(AmountError::Overflow)),
+                    ("-1", Err(AmountError::Malformed)),
+                ],
+            ),
+            (
+                "BHD",
+                &[
+                    ("1", Ok(1000)),
+                    ("1.5", Ok(1500)),
+                    ("1.05", Ok(1050)),
+                    ("1.005", Ok(1005)),
+                    ("1.0005", Err(AmountError::TooManyDecimals(3))),
+                    ("9223372036854775.807", Ok(i64::MAX)),
+                    ("9223372036854775.808", Err(AmountError::Overflow)),
+                    ("", Err(AmountError::Empty)),
+                ],
+            ),
+        ];
+        for (code, table) in cases {
+            for (input, expected) in table {
+                let parsed = currency(code).amount(input).map(Amount::minor);
+                assert_eq!(parsed, *expected, "{code} {input:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn money_shows_exactly_the_currencys_decimals_and_round_trips() {
+        for (code, minor, text) in [
+            ("JPY", 1500, "1500"),
+            ("JPY", 0, "0"),
+            ("USD", 1500, "15.00"),
+            ("USD", 5, "0.05"),
+            ("BHD", 1500, "1.500"),
+            ("BHD", 7, "0.007"),
+            ("CLF", 12345, "1.2345"),
+        ] {
+            let c = currency(code);
+            let money = c.money(Amount::from_minor(minor).expect("non-negative"));
+            assert_eq!(money.to_string(), text, "{code} {minor}");
+            assert_eq!(serde_json::to_value(money).expect("serializes"), text);
+            assert_eq!(c.amount(text).map(Amount::minor), Ok(minor), "{code} {text}");
+        }
+    }
+}

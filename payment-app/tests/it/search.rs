@@ -1,0 +1,170 @@
+//! Searching payments and accounts: every filter, their combinations,
+//! keyset pages that stay put while payments arrive, and bad filters
+//! refused with the usual error shape.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{App, TestEnv};
+
+const SETTLE_WITHIN: Duration = Duration::from_secs(60);
+
+fn id(body: &Value) -> String {
+    body["id"].as_str().unwrap_or_else(|| panic!("no id in {body}")).to_owned()
+}
+
+async fn open(app: &App, body: Value) -> String {
+    let (status, answer) = app.post("/api/v1/accounts", body).await;
+    assert_eq!(status, 201, "{answer}");
+    id(&answer)
+}
+
+async fn pay(app: &App, from: &str, to: &str, amount: &str, metadata: Value) -> String {
+    let (status, body) = app
+        .post(
+            "/api/v1/payment",
+            json!({"from_account": from, "to_account": to, "amount": amount, "metadata": metadata}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    id(&body)
+}
+
+/// The ids a search answers (one page), in order.
+async fn search(app: &App, query: &str) -> Vec<String> {
+    let (status, body) = app.get(&format!("/api/v1/payments?{query}")).await;
+    assert_eq!(status, 200, "{query}: {body}");
+    body["payments"].as_array().unwrap().iter().map(id).collect()
+}
+
+#[tokio::test]
+async fn payments_are_found_by_every_filter_and_their_combinations() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = open(&app, json!({"initial_balance": "10.00"})).await;
+    let b = open(&app, json!({})).await;
+    let c = open(&app, json!({"initial_balance": "10.00"})).await;
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+
+    let p1 = pay(&app, &a, &b, "1.00", json!({"order": "o-1", "shop": "s-1"})).await;
+    let p2 = pay(&app, &c, &a, "2.00", json!({"order": "o-2", "shop": "s-1"})).await;
+    let p3 = pay(&app, &b, &c, "50.00", json!({})).await; // b cannot cover it: failed
+    let p4 = pay(&app, &c, &b, "3.00", json!({"shop": "s-2"})).await;
+    app.wait_terminal(&[p1.clone(), p2.clone(), p3.clone(), p4.clone()], SETTLE_WITHIN).await;
+    let after = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let t = |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+
+    let newest_first = |ids: &[&String]| ids.iter().rev().map(|s| (*s).clone()).collect::<Vec<_>>();
+    assert_eq!(search(&app, "").await, newest_first(&[&p1, &p2, &p3, &p4]));
+    assert_eq!(search(&app, &format!("account={a}")).await, newest_first(&[&p1, &p2]), "from or to");
+    assert_eq!(search(&app, "status=failed").await, [p3.as_str()]);
+    assert_eq!(search(&app, "status=done").await, newest_first(&[&p1, &p2, &p4]));
+    assert_eq!(search(&app, "metadata[shop]=s-1").await, newest_first(&[&p1, &p2]));
+    assert_eq!(search(&app, "metadata[shop]=s-1&metadata[order]=o-2").await, [p2.as_str()]);
+    assert_eq!(search(&app, "metadata[shop]=nothing").await, Vec::<String>::new());
+    assert_eq!(search(&app, &format!("account={b}&status=done")).await, newest_first(&[&p1, &p4]));
+    assert_eq!(search(&app, &format!("account={c}&metadata[shop]=s-2")).await, [p4.as_str()]);
+    assert_eq!(search(&app, "status=done&metadata[shop]=s-1").await, newest_first(&[&p1, &p2]));
+    let range = format!("created_gte={}&created_lt={}", t(before), t(after));
+    assert_eq!(search(&app, &range).await.len(), 4);
+    assert_eq!(search(&app, &format!("created_gte={}", t(after))).await, Vec::<String>::new());
+    assert_eq!(search(&app, &format!("created_lt={}", t(before))).await, Vec::<String>::new());
+    assert_eq!(
+        search(&app, &format!("account={a}&status=done&metadata[shop]=s-1&{range}&limit=1")).await,
+        [p2.as_str()]
+    );
+
+    // Each payment in a search reads as GET shows it.
+    let (_, page) = app.get("/api/v1/payments?metadata[order]=o-1").await;
+    let (_, one) = app.get(&format!("/api/v1/payment/{p1}")).await;
+    assert_eq!(page["payments"][0], one);
+}
+
+#[tokio::test]
+async fn search_pages_stay_put_while_payments_arrive() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = open(&app, json!({"initial_balance": "100.00"})).await;
+    let b = open(&app, json!({})).await;
+    let mut made = Vec::new();
+    for _ in 0..7 {
+        made.push(pay(&app, &a, &b, "0.01", json!({"batch": "first"})).await);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("/api/v1/payments?metadata[batch]=first&account={a}&limit=3&cursor={c}"),
+            None => format!("/api/v1/payments?metadata[batch]=first&account={a}&limit=3"),
+        };
+        let (status, page) = app.get(&query).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(page["payments"].as_array().unwrap().iter().map(id));
+        // Newer payments arriving between pages change no later page.
+        pay(&app, &a, &b, "0.01", json!({"batch": "first"})).await;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    made.reverse();
+    assert_eq!(seen, made, "every payment once, newest first");
+}
+
+#[tokio::test]
+async fn accounts_are_found_by_currency_and_metadata() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let usd = open(&app, json!({"metadata": {"customer": "c-1"}})).await;
+    let yen = open(&app, json!({"currency": "JPY", "metadata": {"customer": "c-1"}})).await;
+    let yen2 = open(&app, json!({"currency": "JPY"})).await;
+
+    let ids = |body: &Value| body["accounts"].as_array().unwrap().iter().map(id).collect::<Vec<_>>();
+    let (status, all) = app.get("/api/v1/accounts").await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(ids(&all), [yen2.clone(), yen.clone(), usd.clone()]);
+    let (_, page) = app.get("/api/v1/accounts?currency=JPY").await;
+    assert_eq!(ids(&page), [yen2.clone(), yen.clone()]);
+    assert_eq!(page["accounts"][0]["currency"], "JPY");
+    let (_, page) = app.get("/api/v1/accounts?metadata[customer]=c-1").await;
+    assert_eq!(ids(&page), [yen.clone(), usd.clone()]);
+    let (_, page) = app.get("/api/v1/accounts?metadata[customer]=c-1&currency=USD").await;
+    assert_eq!(ids(&page), [usd.as_str()]);
+    let (_, first) = app.get("/api/v1/accounts?limit=2").await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = app.get(&format!("/api/v1/accounts?limit=2&cursor={cursor}")).await;
+    assert_eq!((ids(&second), &second["next_cursor"]), (vec![usd.clone()], &Value::Null));
+}
+
+#[tokio::test]
+async fn bad_filters_are_refused_with_the_usual_error_shape() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let queries = [
+        "/api/v1/payments?status=settled",
+        "/api/v1/payments?account=not-an-id",
+        "/api/v1/payments?account=6f1c6b2e-3b0e-4c53-9a52-7d0b1c1c1c1c",
+        "/api/v1/payments?created_gte=yesterday",
+        "/api/v1/payments?created_lt=2026-12-02",
+        "/api/v1/payments?metadata[has%20space]=x",
+        "/api/v1/payments?metadata[]=x",
+        "/api/v1/payments?stauts=done",
+        "/api/v1/payments?limit=0",
+        "/api/v1/payments?limit=501",
+        "/api/v1/payments?cursor=abc",
+        "/api/v1/accounts?currency=usd",
+        "/api/v1/accounts?currency=XAU",
+        "/api/v1/accounts?status=done",
+    ];
+    let mut codes = BTreeSet::new();
+    for query in queries {
+        let (status, body) = app.get(query).await;
+        let code = body["error"]["code"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{query}: {body}");
+        codes.insert(code);
+    }
+    assert_eq!(codes, BTreeSet::from(["invalid_query".to_owned()]));
+}
