@@ -41,6 +41,10 @@ pub async fn run(primary: &PgPool, max_pending_age: Duration, app_role: Option<&
     let per_currency = db::audit::currencies_not_conserved(primary).await?;
     let crossings = db::audit::currency_crossings(primary).await?;
     let payments_off = db::audit::payments_off_ledger(primary).await?;
+    let holds_off = db::audit::holds_off(primary).await?;
+    let refunds_off = db::audit::refunds_off(primary).await?;
+    let refunds_off_ledger = db::audit::refunds_off_ledger(primary).await?;
+    let ends_off = db::audit::ends_off(primary).await?;
     let stuck = db::audit::stuck_pending(primary, max_pending_age).await?;
     let guards = db::audit::missing_guards(primary).await?;
     let payments = db::audit::payment_counts(primary).await?;
@@ -90,9 +94,29 @@ pub async fn run(primary: &PgPool, max_pending_age: Duration, app_role: Option<&
             "payments whose ledger entries do not match their status (done: one debit and one credit; otherwise none)",
         ),
         from_violations(
+            "holds_match",
+            holds_off,
+            "accounts holding more than their balance, or other than their open authorizations",
+        ),
+        from_violations(
+            "refunds_within_payment",
+            refunds_off,
+            "payments capturing more than authorized, refunded past what they captured, or refunded while not done",
+        ),
+        from_violations(
+            "refunds_match_ledger",
+            refunds_off_ledger,
+            "refunds whose ledger entries do not match their status (done: one debit of the payee, one credit of the payer)",
+        ),
+        from_violations(
+            "ends_reached_once",
+            ends_off,
+            "payments or refunds whose end was not recorded exactly once (by their events)",
+        ),
+        from_violations(
             "ledger_guarded",
             guards,
-            "database guards missing or disabled (ledger entries append-only, settled payments frozen)",
+            "database guards missing or disabled (ledger entries append-only, settled payments and refunds frozen)",
         ),
         from_violations(
             "no_stuck_pending",

@@ -2,8 +2,11 @@
 
 pub use payrail_common::chain;
 
+use crate::domain::hold::HoldRequestError;
 use crate::domain::issuance::IssuanceRefused;
-use crate::domain::{AccountId, MetadataError, TargetRefused, settlement::PlanError};
+use crate::domain::refund::RefundError;
+use crate::domain::settlement::PlanError;
+use crate::domain::{AccountId, MetadataError, PaymentId, TargetRefused};
 use crate::messages::BadMessage;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -41,6 +44,15 @@ pub enum Error {
 
     #[error("account {0} does not exist")]
     UnknownAccount(AccountId),
+
+    #[error("payment {0} does not exist")]
+    UnknownPayment(PaymentId),
+
+    #[error("capture or void refused: {0}")]
+    HoldRequest(#[from] HoldRequestError),
+
+    #[error("refund refused: {0}")]
+    RefundRefused(#[from] RefundError),
 
     #[error("metadata refused: {0}")]
     Metadata(#[from] MetadataError),

@@ -26,7 +26,8 @@ pub struct RouteLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
-    /// `done` or `failed`.
+    /// `done`, `authorized` or `failed` (payments); `captured`, `voided`,
+    /// `expired` or `failed` (authorizations); `done` or `failed` (refunds).
     pub outcome: String,
     /// The failure reason, or empty.
     pub reason: String,
@@ -101,6 +102,10 @@ metrics! {
         "intake_group_payments", "Payments recorded per insert and queued per message at intake", counts(11);
     payments_settled: Family<OutcomeLabels, Counter> =
         "payments_settled", "Payments moved out of pending, by outcome and reason", Family::default();
+    authorizations_closed: Family<OutcomeLabels, Counter> =
+        "authorizations_closed", "Authorizations captured, voided or expired (or failed at capture)", Family::default();
+    refunds_settled: Family<OutcomeLabels, Counter> =
+        "refunds_settled", "Refunds moved out of pending, by outcome and reason", Family::default();
     redeliveries_ignored: Counter =
         "settle_redeliveries_ignored", "Settle messages for payments already settled", Counter::default();
     settle_batch_payments: Histogram =

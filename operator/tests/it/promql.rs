@@ -73,8 +73,12 @@ fn payment_app_exposition() -> String {
     let m = get();
     let _ = m.http_requests.get_or_create(&HttpLabels { route: "/healthz".into(), status: 200 });
     let _ = m.http_duration.get_or_create(&RouteLabel { route: "/healthz".into() });
-    let _ =
-        m.payments_settled.get_or_create(&OutcomeLabels { outcome: "done".into(), reason: String::new() });
+    let done = OutcomeLabels { outcome: "done".into(), reason: String::new() };
+    let _ = m.payments_settled.get_or_create(&done);
+    let _ = m
+        .authorizations_closed
+        .get_or_create(&OutcomeLabels { outcome: "captured".into(), reason: String::new() });
+    let _ = m.refunds_settled.get_or_create(&done);
     m.queue_delivery("payrail.lock", true);
     m.dead_letter("payrail.lock");
     m.webhook_attempt(true);

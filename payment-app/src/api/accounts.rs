@@ -60,6 +60,8 @@ pub struct AccountView {
     currency: Currency,
     /// With the currency's decimals.
     balance: Money,
+    /// Balance minus what open authorizations hold.
+    available_balance: Money,
     metadata: Metadata,
     created_at: DateTime<Utc>,
 }
@@ -70,6 +72,7 @@ impl From<Account> for AccountView {
             id: a.id,
             currency: a.currency,
             balance: a.currency.money(a.balance),
+            available_balance: a.currency.money(a.available()),
             metadata: a.metadata,
             created_at: a.created_at,
         }

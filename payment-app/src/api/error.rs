@@ -9,6 +9,8 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::{error, warn};
 
+use crate::domain::hold::HoldRequestError;
+use crate::domain::refund::RefundError;
 use crate::error::{Error, chain};
 
 /// Every machine-readable error code the API answers with.
@@ -44,6 +46,10 @@ pub enum ErrorCode {
     InvalidWebhookUrl,
     UnknownEventType,
     TooManyWebhookEndpoints,
+    InvalidState,
+    AmountExceedsAuthorization,
+    InvalidCapture,
+    RefundExceedsPayment,
     Unavailable,
     Timeout,
     Overloaded,
@@ -52,7 +58,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 37] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
@@ -82,6 +88,10 @@ impl ErrorCode {
         ErrorCode::InvalidWebhookUrl,
         ErrorCode::UnknownEventType,
         ErrorCode::TooManyWebhookEndpoints,
+        ErrorCode::InvalidState,
+        ErrorCode::AmountExceedsAuthorization,
+        ErrorCode::InvalidCapture,
+        ErrorCode::RefundExceedsPayment,
         ErrorCode::Unavailable,
         ErrorCode::Timeout,
         ErrorCode::Overloaded,
@@ -120,6 +130,10 @@ impl ErrorCode {
             ErrorCode::InvalidWebhookUrl => "invalid_webhook_url",
             ErrorCode::UnknownEventType => "unknown_event_type",
             ErrorCode::TooManyWebhookEndpoints => "too_many_webhook_endpoints",
+            ErrorCode::InvalidState => "invalid_state",
+            ErrorCode::AmountExceedsAuthorization => "amount_exceeds_authorization",
+            ErrorCode::InvalidCapture => "invalid_capture",
+            ErrorCode::RefundExceedsPayment => "refund_exceeds_payment",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Overloaded => "overloaded",
@@ -156,7 +170,11 @@ impl ErrorCode {
             | ErrorCode::IssuanceLimitExceeded
             | ErrorCode::InvalidWebhookUrl
             | ErrorCode::UnknownEventType
-            | ErrorCode::TooManyWebhookEndpoints => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::TooManyWebhookEndpoints
+            | ErrorCode::AmountExceedsAuthorization
+            | ErrorCode::InvalidCapture
+            | ErrorCode::RefundExceedsPayment => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidState => StatusCode::CONFLICT,
             ErrorCode::AccountBusy | ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::Overloaded => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -200,6 +218,20 @@ impl From<Error> for ApiError {
         match e {
             Error::UnknownAccount(id) => {
                 ApiError::new(ErrorCode::UnknownAccount, format!("account {id} does not exist"))
+            }
+            Error::UnknownPayment(id) => ApiError::not_found(format!("payment {id} does not exist")),
+            Error::HoldRequest(e @ HoldRequestError::ExceedsAuthorization { .. }) => {
+                ApiError::new(ErrorCode::AmountExceedsAuthorization, format!("amount: {e}"))
+            }
+            Error::HoldRequest(e) => ApiError::new(ErrorCode::InvalidState, e.to_string()),
+            Error::RefundRefused(e @ RefundError::NotDone(_)) => {
+                ApiError::new(ErrorCode::InvalidState, e.to_string())
+            }
+            Error::RefundRefused(e @ RefundError::ExceedsPayment { .. }) => {
+                ApiError::new(ErrorCode::RefundExceedsPayment, e.to_string())
+            }
+            Error::RefundRefused(e @ RefundError::BadReason) => {
+                ApiError::new(ErrorCode::InvalidBody, e.to_string())
             }
             Error::WebhookRefused(refused) => {
                 ApiError::new(ErrorCode::InvalidWebhookUrl, format!("url: {refused}"))

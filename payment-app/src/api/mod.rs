@@ -7,6 +7,7 @@ mod events;
 mod extract;
 mod payments;
 mod ready;
+mod refunds;
 mod search;
 mod serve;
 mod statements;
@@ -98,11 +99,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/accounts/{id}/payments", get(statements::payments))
         .route("/api/v1/accounts/{id}/statement", get(statements::statement))
         .route("/api/v1/payment/{id}", get(payments::get))
+        .route("/api/v1/payment/{id}/refunds", get(refunds::list))
+        .route("/api/v1/refunds/{id}", get(refunds::get))
         .route_layer(middleware::from_fn_with_state(Scope::Read, auth::require_scope));
     // Metadata is the client's own: changing it takes `pay`, as opening an
     // account without money does.
     let pays = Router::new()
         .route("/api/v1/payment", post(payments::create))
+        .route("/api/v1/payment/{id}/capture", post(payments::capture))
+        .route("/api/v1/payment/{id}/void", post(payments::void))
+        .route("/api/v1/payment/{id}/refunds", post(refunds::create))
         .route("/api/v1/payment/{id}", patch(payments::update))
         .route("/api/v1/accounts/{id}", patch(accounts::update))
         .route_layer(middleware::from_fn_with_state(Scope::Pay, auth::require_scope));

@@ -1,18 +1,20 @@
-//! `/api/v1/payment`: submit a payment, read one, change its metadata.
+//! `/api/v1/payment`: submit a payment, read one, change its metadata,
+//! capture or void an authorized one.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tracing::{instrument, warn};
 
 use super::error::{ApiError, ErrorCode};
-use super::extract::{IdempotencyHeader, JsonBody};
+use super::extract::{IdempotencyHeader, JsonBody, OptionalJsonBody};
 use super::{AppState, answer_create, parse_id};
 use crate::db;
-use crate::domain::{AccountId, Amount, NewPayment, PaymentId, PaymentRuleError, payment_currency};
+use crate::db::payments::Payment;
+use crate::domain::{AccountId, Amount, Capture, NewPayment, PaymentId, PaymentRuleError, payment_currency};
 use crate::error::chain;
 use crate::events::PaymentView;
 
@@ -27,6 +29,12 @@ pub struct CreatePayment {
     amount: String,
     #[serde(default)]
     payment_description: Option<String>,
+    /// `automatic` (default) or `manual`.
+    #[serde(default)]
+    capture: Option<String>,
+    /// For `manual`: seconds the hold lasts once authorized.
+    #[serde(default)]
+    hold_expires_in_secs: Option<i64>,
     /// The client's own references: an object of strings.
     #[serde(default)]
     metadata: Option<serde_json::Value>,
@@ -49,12 +57,14 @@ impl CreatePayment {
         let invalid_amount =
             |e: crate::domain::AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
         Amount::check_syntax(&self.amount).map_err(invalid_amount)?;
+        let capture =
+            Capture::parse(self.capture.as_deref(), self.hold_expires_in_secs).map_err(rule_broken)?;
         let [from_currency, to_currency] = intake.currencies_of([from_account, to_account]).await?;
         let currency = payment_currency(from_currency, to_currency).map_err(rule_broken)?;
         let amount = currency.amount(&self.amount).map_err(invalid_amount)?;
         let payment = NewPayment::new(from_account, to_account, amount, currency, self.payment_description)
             .map_err(rule_broken)?;
-        Ok(NewPayment { metadata, ..payment })
+        Ok(NewPayment { metadata, ..payment.with_capture(capture) })
     }
 }
 
@@ -65,8 +75,57 @@ fn rule_broken(e: PaymentRuleError) -> ApiError {
         PaymentRuleError::DescriptionTooLong => ErrorCode::DescriptionTooLong,
         PaymentRuleError::DescriptionHasNul => ErrorCode::InvalidBody,
         PaymentRuleError::CurrencyMismatch { .. } => ErrorCode::CurrencyMismatch,
+        PaymentRuleError::UnknownCapture(_)
+        | PaymentRuleError::HoldOutOfRange
+        | PaymentRuleError::HoldWithoutManualCapture => ErrorCode::InvalidCapture,
     };
     ApiError::new(code, e.to_string())
+}
+
+/// `POST /api/v1/payment/{id}/capture`: all that is authorized, or `amount`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureRequest {
+    #[serde(default)]
+    amount: Option<String>,
+}
+
+impl CaptureRequest {
+    /// The amount to capture, in the payment's currency (its decimals);
+    /// `None` for all that is authorized. The payment is read only when an
+    /// amount is given: it is what says how many decimals the amount may
+    /// have.
+    async fn amount(&self, app: &AppState, id: PaymentId) -> Result<Option<Amount>, ApiError> {
+        let Some(text) = self.amount.as_deref() else { return Ok(None) };
+        let invalid_amount =
+            |e: crate::domain::AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
+        Amount::check_syntax(text).map_err(invalid_amount)?;
+        let payment = read(app, id).await?.ok_or_else(|| not_found(id))?;
+        let amount = payment.currency.amount(text).map_err(invalid_amount)?;
+        if amount.is_zero() {
+            return Err(ApiError::new(ErrorCode::InvalidAmount, PaymentRuleError::ZeroAmount.to_string()));
+        }
+        Ok(Some(amount))
+    }
+}
+
+#[instrument(skip_all, fields(payment_id = %id))]
+pub async fn capture(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    OptionalJsonBody(body): OptionalJsonBody<CaptureRequest>,
+) -> Result<Response, ApiError> {
+    let id: PaymentId = parse_id(&id)?;
+    let amount = body.amount(&app, id).await?;
+    let payment = app.intake.request_hold(id, false, amount).await?;
+    Ok((StatusCode::ACCEPTED, Json(PaymentView::from(payment))).into_response())
+}
+
+#[instrument(skip_all, fields(payment_id = %id))]
+pub async fn void(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id: PaymentId = parse_id(&id)?;
+    let payment = app.intake.request_hold(id, true, None).await?;
+    Ok((StatusCode::ACCEPTED, Json(PaymentView::from(payment))).into_response())
 }
 
 #[instrument(skip_all)]
@@ -86,18 +145,26 @@ pub async fn create(
 #[instrument(skip_all, fields(payment_id = %id))]
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<PaymentView>, ApiError> {
     let id: PaymentId = parse_id(&id)?;
-    // The replica serves reads. A payment it has not received yet (lag right
-    // after the 202) is looked up on the primary before answering 404, and
-    // so is everything while the replica is unreachable.
-    let payment = match db::payments::get(&app.db.replica, id).await {
+    let payment = read(&app, id).await?;
+    payment.map(|p| Json(p.into())).ok_or_else(|| not_found(id))
+}
+
+/// A payment as the replica has it. One it has not received yet (lag right
+/// after the 202) is looked up on the primary before it is called missing,
+/// and so is everything while the replica is unreachable.
+pub(super) async fn read(app: &AppState, id: PaymentId) -> Result<Option<Payment>, ApiError> {
+    Ok(match db::payments::get(&app.db.replica, id).await {
         Ok(Some(payment)) => Some(payment),
         Ok(None) => db::payments::get(&app.db.primary, id).await?,
         Err(e) => {
             warn!(error = %chain(&e), "read replica failed; reading the primary");
             db::payments::get(&app.db.primary, id).await?
         }
-    };
-    payment.map(|p| Json(p.into())).ok_or_else(|| ApiError::not_found(format!("payment {id} does not exist")))
+    })
+}
+
+pub(super) fn not_found(id: PaymentId) -> ApiError {
+    ApiError::not_found(format!("payment {id} does not exist"))
 }
 
 #[instrument(skip_all, fields(payment_id = %id))]
@@ -111,5 +178,5 @@ pub async fn update(
     db::payments::update_metadata(&app.db.primary, id, &patch)
         .await?
         .map(|p| Json(p.into()))
-        .ok_or_else(|| ApiError::not_found(format!("payment {id} does not exist")))
+        .ok_or_else(|| not_found(id))
 }

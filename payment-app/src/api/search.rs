@@ -76,7 +76,8 @@ pub async fn payments(
         .get("status")
         .map(|s| {
             PaymentStatus::from_db(s).ok_or_else(|| {
-                bad_query(format!("status {s:?} is not a payment status (pending, done, failed)"))
+                let known: Vec<&str> = PaymentStatus::ALL.iter().map(|s| s.as_str()).collect();
+                bad_query(format!("status {s:?} is not a payment status ({})", known.join(", ")))
             })
         })
         .transpose()?;

@@ -16,15 +16,27 @@ use crate::error::{Error, Result};
 pub struct Account {
     pub id: AccountId,
     pub currency: Currency,
+    /// Posted: the sum of the account's entries other than holds.
     pub balance: Amount,
+    /// Held for open authorizations: the sum of its hold and release
+    /// entries. Never more than `balance`.
+    pub held: Amount,
     pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
+}
+
+impl Account {
+    /// What payments may spend: balance minus held.
+    pub fn available(&self) -> Amount {
+        self.balance.checked_sub(self.held).unwrap_or(Amount::ZERO)
+    }
 }
 
 struct AccountRow {
     id: AccountId,
     currency: String,
     balance: i64,
+    held: i64,
     metadata: Value,
     created_at: DateTime<Utc>,
 }
@@ -47,10 +59,14 @@ impl TryFrom<AccountRow> for Account {
         let balance = Amount::from_minor(row.balance).ok_or_else(|| {
             Error::Corrupt(format!("account {} has negative balance {}", row.id, row.balance))
         })?;
+        let held = Amount::from_minor(row.held).filter(|held| *held <= balance).ok_or_else(|| {
+            Error::Corrupt(format!("account {} holds {} of {}", row.id, row.held, row.balance))
+        })?;
         Ok(Account {
             id: row.id,
             currency: currency_from_db(&row.currency)?,
             balance,
+            held,
             metadata: metadata_from_db(&row.metadata)?,
             created_at: row.created_at,
         })
@@ -89,7 +105,7 @@ pub async fn create(
     let row = sqlx::query_as!(
         AccountRow,
         r#"INSERT INTO accounts (id, currency, balance, metadata) VALUES ($1, $2, $3, $4)
-           RETURNING id AS "id: AccountId", currency, balance, metadata, created_at"#,
+           RETURNING id AS "id: AccountId", currency, balance, held, metadata, created_at"#,
         id.as_uuid(),
         currency.code(),
         initial_balance.minor(),
@@ -114,7 +130,7 @@ pub async fn create(
 pub async fn get(pool: &PgPool, id: AccountId) -> Result<Option<Account>> {
     let row = sqlx::query_as!(
         AccountRow,
-        r#"SELECT id AS "id: AccountId", currency, balance, metadata, created_at FROM accounts WHERE id = $1"#,
+        r#"SELECT id AS "id: AccountId", currency, balance, held, metadata, created_at FROM accounts WHERE id = $1"#,
         id.as_uuid(),
     )
     .fetch_optional(pool)
@@ -149,7 +165,7 @@ pub async fn update_metadata(
         r#"UPDATE accounts SET metadata = (metadata || $2::jsonb) - $3::text[]
            WHERE id = $1
              AND (SELECT count(*) FROM jsonb_object_keys((metadata || $2::jsonb) - $3::text[])) <= $4
-           RETURNING id AS "id: AccountId", currency, balance, metadata, created_at"#,
+           RETURNING id AS "id: AccountId", currency, balance, held, metadata, created_at"#,
         id.as_uuid(),
         patch.set(),
         &patch.removed(),
@@ -180,7 +196,7 @@ pub async fn list(
         (Some(metadata), currency) => {
             sqlx::query_as!(
                 AccountRow,
-                r#"SELECT id AS "id: AccountId", currency, balance, metadata, created_at FROM accounts
+                r#"SELECT id AS "id: AccountId", currency, balance, held, metadata, created_at FROM accounts
                    WHERE metadata @> $1 AND metadata <> '{}' AND ($2::text IS NULL OR currency = $2) AND id < $3
                    ORDER BY id DESC LIMIT $4"#,
                 metadata,
@@ -194,7 +210,7 @@ pub async fn list(
         (None, Some(currency)) => {
             sqlx::query_as!(
                 AccountRow,
-                r#"SELECT id AS "id: AccountId", currency, balance, metadata, created_at FROM accounts
+                r#"SELECT id AS "id: AccountId", currency, balance, held, metadata, created_at FROM accounts
                    WHERE currency = $1 AND id < $2 ORDER BY id DESC LIMIT $3"#,
                 currency,
                 before,
@@ -206,7 +222,7 @@ pub async fn list(
         (None, None) => {
             sqlx::query_as!(
                 AccountRow,
-                r#"SELECT id AS "id: AccountId", currency, balance, metadata, created_at FROM accounts
+                r#"SELECT id AS "id: AccountId", currency, balance, held, metadata, created_at FROM accounts
                    WHERE id < $1 ORDER BY id DESC LIMIT $2"#,
                 before,
                 limit,

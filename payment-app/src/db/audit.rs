@@ -33,12 +33,19 @@ pub async fn negative_balances(pool: &PgPool) -> Result<Violations> {
     })
 }
 
+/// Accounts whose balance is not the sum of their entries other than holds
+/// and releases, or whose held amount is not the sum of those.
 pub async fn balances_off_ledger(pool: &PgPool) -> Result<Violations> {
     let rows = sqlx::query!(
-        r#"WITH sums AS (SELECT account_id, sum(amount) AS total FROM ledger_entries GROUP BY account_id)
-           SELECT a.id, a.balance, COALESCE(s.total, 0)::text AS "ledger!", count(*) OVER () AS "total!"
+        r#"WITH sums AS (
+               SELECT account_id,
+                      COALESCE(sum(amount) FILTER (WHERE kind NOT IN ('hold', 'release')), 0) AS total,
+                      COALESCE(sum(amount) FILTER (WHERE kind IN ('hold', 'release')), 0) AS held
+               FROM ledger_entries GROUP BY account_id)
+           SELECT a.id, a.balance, a.held, COALESCE(s.total, 0)::text AS "ledger!",
+                  COALESCE(s.held, 0)::text AS "ledger_held!", count(*) OVER () AS "total!"
            FROM accounts a LEFT JOIN sums s ON s.account_id = a.id
-           WHERE a.balance <> COALESCE(s.total, 0) ORDER BY a.id LIMIT $1"#,
+           WHERE a.balance <> COALESCE(s.total, 0) OR a.held <> COALESCE(s.held, 0) ORDER BY a.id LIMIT $1"#,
         EXAMPLES,
     )
     .fetch_all(pool)
@@ -48,7 +55,10 @@ pub async fn balances_off_ledger(pool: &PgPool) -> Result<Violations> {
         examples: rows
             .iter()
             .map(|r| {
-                format!("account {}: balance {}, ledger sum {} (minor units)", r.id, r.balance, r.ledger)
+                format!(
+                    "account {}: balance {}, ledger sum {}; held {}, ledger held {} (minor units)",
+                    r.id, r.balance, r.ledger, r.held, r.ledger_held
+                )
             })
             .collect(),
     })
@@ -118,7 +128,8 @@ pub async fn currencies_not_conserved(pool: &PgPool) -> Result<Violations> {
 }
 
 /// Ledger entries and payments that cross currencies: an entry in another
-/// currency than its account's or its payment's, or a payment whose
+/// currency than its account's or its payment's (a refund's entry, its
+/// refund's payment's), or a payment whose
 /// accounts are not both in its currency. The foreign keys refuse all of
 /// these; this finds them should the keys ever have been dropped.
 pub async fn currency_crossings(pool: &PgPool) -> Result<Violations> {
@@ -130,6 +141,10 @@ pub async fn currency_crossings(pool: &PgPool) -> Result<Violations> {
                UNION ALL
                SELECT format('ledger entry %s: %s for payment %s in %s', l.id, l.currency, p.id, p.currency)
                FROM ledger_entries l JOIN payments p ON p.id = l.payment_id
+               WHERE l.currency <> p.currency
+               UNION ALL
+               SELECT format('ledger entry %s: %s for refund %s of payment %s in %s', l.id, l.currency, r.id, p.id, p.currency)
+               FROM ledger_entries l JOIN refunds r ON r.id = l.refund_id JOIN payments p ON p.id = r.payment_id
                WHERE l.currency <> p.currency
                UNION ALL
                SELECT format('payment %s in %s between accounts in %s and %s', p.id, p.currency, f.currency, t.currency)
@@ -146,20 +161,34 @@ pub async fn currency_crossings(pool: &PgPool) -> Result<Violations> {
     })
 }
 
-/// Payments whose ledger entries do not match their status: a `done` one
-/// needs exactly its debit of the payer and its credit of the payee for
-/// its amount; any other needs none.
+/// Payments whose ledger entries do not match their status. An automatic
+/// payment `done` has exactly its debit of the payer and its credit of the
+/// payee for its amount. A manual one has its hold of the amount on the
+/// payer once authorized; then, voided or expired (or failed at capture),
+/// the release of it too; captured (`done`), the release, the capture of
+/// `amount_captured` from the payer and its credit to the payee. Any other
+/// payment has none.
 pub async fn payments_off_ledger(pool: &PgPool) -> Result<Violations> {
     let rows = sqlx::query!(
-        r#"SELECT p.id, p.status, count(l.id) AS "entries!", count(*) OVER () AS "total!"
-           FROM payments p LEFT JOIN ledger_entries l ON l.payment_id = p.id
-           GROUP BY p.id
-           HAVING CASE WHEN p.status = 'done' THEN
-                    count(l.id) <> 2
-                    OR count(*) FILTER (WHERE l.kind = 'debit' AND l.account_id = p.from_account AND l.amount = -p.amount) <> 1
-                    OR count(*) FILTER (WHERE l.kind = 'credit' AND l.account_id = p.to_account AND l.amount = p.amount) <> 1
-                  ELSE count(l.id) <> 0 END
-           ORDER BY p.id LIMIT $1"#,
+        r#"WITH e AS (
+               SELECT p.id, p.status, p.capture AS mode, count(l.id) AS entries,
+                      count(*) FILTER (WHERE l.kind = 'debit' AND l.account_id = p.from_account AND l.amount = -p.amount) AS debit,
+                      count(*) FILTER (WHERE l.kind = 'credit' AND l.account_id = p.to_account AND l.amount = COALESCE(p.amount_captured, p.amount)) AS credit,
+                      count(*) FILTER (WHERE l.kind = 'hold' AND l.account_id = p.from_account AND l.amount = p.amount) AS hold,
+                      count(*) FILTER (WHERE l.kind = 'release' AND l.account_id = p.from_account AND l.amount = -p.amount) AS release,
+                      count(*) FILTER (WHERE l.kind = 'capture' AND l.account_id = p.from_account AND l.amount = -p.amount_captured) AS captures
+               FROM payments p LEFT JOIN ledger_entries l ON l.payment_id = p.id
+               GROUP BY p.id)
+           SELECT id, status, entries AS "entries!", count(*) OVER () AS "total!" FROM e
+           WHERE NOT CASE
+               WHEN mode = 'automatic' AND status = 'done' THEN entries = 2 AND debit = 1 AND credit = 1
+               WHEN mode = 'automatic' THEN entries = 0
+               WHEN status = 'authorized' THEN entries = 1 AND hold = 1
+               WHEN status = 'done' THEN entries = 4 AND hold = 1 AND release = 1 AND captures = 1 AND credit = 1
+               WHEN status IN ('voided', 'expired') OR (status = 'failed' AND hold = 1)
+                   THEN entries = 2 AND hold = 1 AND release = 1
+               ELSE entries = 0 END
+           ORDER BY id LIMIT $1"#,
         EXAMPLES,
     )
     .fetch_all(pool)
@@ -169,6 +198,142 @@ pub async fn payments_off_ledger(pool: &PgPool) -> Result<Violations> {
         examples: rows
             .iter()
             .map(|r| format!("payment {}: {} with {} ledger entries", r.id, r.status, r.entries))
+            .collect(),
+    })
+}
+
+/// Accounts holding more than their balance (available below zero), or
+/// whose held amount is not the sum of their open authorizations.
+pub async fn holds_off(pool: &PgPool) -> Result<Violations> {
+    let rows = sqlx::query!(
+        r#"WITH open AS (
+               SELECT from_account AS id, sum(amount) AS held FROM payments
+               WHERE status = 'authorized' GROUP BY from_account)
+           SELECT a.id, a.balance, a.held, COALESCE(o.held, 0)::text AS "open!", count(*) OVER () AS "total!"
+           FROM accounts a LEFT JOIN open o ON o.id = a.id
+           WHERE a.held > a.balance OR a.held <> COALESCE(o.held, 0)
+           ORDER BY a.id LIMIT $1"#,
+        EXAMPLES,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Violations {
+        count: rows.first().map_or(0, |r| r.total),
+        examples: rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "account {}: balance {}, held {}, open authorizations {} (minor units)",
+                    r.id, r.balance, r.held, r.open
+                )
+            })
+            .collect(),
+    })
+}
+
+/// Payments that captured more than they authorized, or whose refunds (not
+/// failed) pass what they captured, or that have refunds without being
+/// `done`.
+pub async fn refunds_off(pool: &PgPool) -> Result<Violations> {
+    let rows = sqlx::query!(
+        r#"WITH r AS (
+               SELECT payment_id, sum(amount) FILTER (WHERE status = 'done') AS done,
+                      sum(amount) FILTER (WHERE status <> 'failed') AS kept
+               FROM refunds GROUP BY payment_id)
+           SELECT p.id, p.status, p.amount, p.amount_captured, COALESCE(r.done, 0)::text AS "refunded!",
+                  COALESCE(r.kept, 0)::text AS "kept!", count(*) OVER () AS "total!"
+           FROM payments p LEFT JOIN r ON r.payment_id = p.id
+           WHERE p.amount_captured > p.amount
+              OR COALESCE(r.kept, 0) > COALESCE(p.amount_captured, p.amount)
+              OR (r.payment_id IS NOT NULL AND p.status <> 'done')
+           ORDER BY p.id LIMIT $1"#,
+        EXAMPLES,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Violations {
+        count: rows.first().map_or(0, |r| r.total),
+        examples: rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "payment {} ({}): amount {}, captured {:?}, refunded {}, refunds not failed {}",
+                    r.id, r.status, r.amount, r.amount_captured, r.refunded, r.kept
+                )
+            })
+            .collect(),
+    })
+}
+
+/// Refunds whose ledger entries do not match their status: a `done` one has
+/// exactly its debit of the payee and its credit of the payer; any other
+/// none.
+pub async fn refunds_off_ledger(pool: &PgPool) -> Result<Violations> {
+    let rows = sqlx::query!(
+        r#"SELECT r.id, r.status, count(l.id) AS "entries!", count(*) OVER () AS "total!"
+           FROM refunds r JOIN payments p ON p.id = r.payment_id
+           LEFT JOIN ledger_entries l ON l.refund_id = r.id
+           GROUP BY r.id, r.status, r.amount, p.from_account, p.to_account
+           HAVING CASE WHEN r.status = 'done' THEN
+                    count(l.id) <> 2
+                    OR count(*) FILTER (WHERE l.kind = 'refund_debit' AND l.account_id = p.to_account AND l.amount = -r.amount) <> 1
+                    OR count(*) FILTER (WHERE l.kind = 'refund_credit' AND l.account_id = p.from_account AND l.amount = r.amount) <> 1
+                  ELSE count(l.id) <> 0 END
+           ORDER BY r.id LIMIT $1"#,
+        EXAMPLES,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Violations {
+        count: rows.first().map_or(0, |r| r.total),
+        examples: rows
+            .iter()
+            .map(|r| format!("refund {}: {} with {} ledger entries", r.id, r.status, r.entries))
+            .collect(),
+    })
+}
+
+/// Payments and refunds whose ends were not reached exactly once, as their
+/// events record them: more than one end event, an end event that is not
+/// their status, or (for those recorded with events, i.e. a
+/// `payment.created` one or any refund) a terminal status without its end
+/// event. An authorization is an end of `pending` too: at most one each.
+pub async fn ends_off(pool: &PgPool) -> Result<Violations> {
+    let rows = sqlx::query!(
+        r#"WITH ends AS (
+               SELECT payment_id AS id, 'payment' AS what,
+                      count(*) FILTER (WHERE type IN ('payment.done', 'payment.captured', 'payment.failed',
+                                                      'payment.voided', 'payment.expired')) AS ends,
+                      count(*) FILTER (WHERE type = 'payment.authorized') AS authorized,
+                      count(*) FILTER (WHERE type = 'payment.created') AS created,
+                      max(status) FILTER (WHERE type IN ('payment.done', 'payment.captured', 'payment.failed',
+                                                         'payment.voided', 'payment.expired')) AS ended
+               FROM events WHERE refund_id IS NULL GROUP BY payment_id
+               UNION ALL
+               SELECT refund_id, 'refund', count(*), 0, 1, max(status)
+               FROM events WHERE refund_id IS NOT NULL GROUP BY refund_id),
+           found AS (
+               SELECT p.id, 'payment' AS what, p.status, COALESCE(e.ends, 0) AS ends,
+                      COALESCE(e.authorized, 0) AS authorized, COALESCE(e.created, 0) AS created, e.ended
+               FROM payments p LEFT JOIN ends e ON e.id = p.id AND e.what = 'payment'
+               UNION ALL
+               SELECT r.id, 'refund', r.status, COALESCE(e.ends, 0), 0, 1, e.ended
+               FROM refunds r LEFT JOIN ends e ON e.id = r.id AND e.what = 'refund')
+           SELECT id AS "id!", what AS "what!", status AS "status!", ends AS "ends!", count(*) OVER () AS "total!"
+           FROM found
+           WHERE ends > 1 OR authorized > 1
+              OR (ends = 1 AND ended <> status)
+              OR (created > 0 AND status NOT IN ('pending', 'authorized') AND ends = 0)
+           ORDER BY id LIMIT $1"#,
+        EXAMPLES,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Violations {
+        count: rows.first().map_or(0, |r| r.total),
+        examples: rows
+            .iter()
+            .map(|r| format!("{} {}: {} with {} end events", r.what, r.id, r.status, r.ends))
             .collect(),
     })
 }
@@ -196,7 +361,8 @@ pub async fn missing_guards(pool: &PgPool) -> Result<Violations> {
     let missing = sqlx::query_scalar!(
         r#"SELECT g.name AS "name!"
            FROM unnest(ARRAY['ledger_entries_append_only', 'ledger_entries_no_truncate',
-                             'payments_terminal_frozen', 'payments_terminal_undeletable']) AS g(name)
+                             'payments_terminal_frozen', 'payments_terminal_undeletable',
+                             'refunds_terminal_frozen', 'refunds_never_deleted']) AS g(name)
            WHERE NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgname = g.name AND t.tgenabled <> 'D')
            ORDER BY g.name"#,
     )
@@ -219,7 +385,8 @@ pub async fn app_role_excess(pool: &PgPool, role: &str) -> Result<Violations> {
                UNION ALL SELECT 'may ' || p.privilege || ' ' || p.tbl FROM r,
                    (VALUES ('UPDATE', 'ledger_entries'), ('DELETE', 'ledger_entries'),
                            ('TRUNCATE', 'ledger_entries'), ('DELETE', 'payments'),
-                           ('TRUNCATE', 'payments'), ('DELETE', 'accounts')) AS p(privilege, tbl)
+                           ('TRUNCATE', 'payments'), ('DELETE', 'accounts'),
+                           ('DELETE', 'refunds')) AS p(privilege, tbl)
                    WHERE has_table_privilege(r.oid, ('public.' || p.tbl)::regclass, p.privilege)
                UNION ALL SELECT 'may create in schema public' FROM r
                    WHERE has_schema_privilege(r.oid, 'public', 'CREATE')

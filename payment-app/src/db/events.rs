@@ -7,9 +7,12 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::accounts::{currency_from_db, metadata_from_db};
-use crate::domain::{AccountId, Amount, EventId, EventType, FailureReason, PaymentId, PaymentStatus};
+use crate::domain::refund::RefundStatus;
+use crate::domain::{
+    AccountId, Amount, Capture, EventId, EventType, FailureReason, PaymentId, PaymentStatus, RefundId,
+};
 use crate::error::{Error, Result};
-use crate::events::{Event, PaymentView};
+use crate::events::{Event, EventData, PaymentView, RefundView};
 
 /// An event joined with the payment fields that never change.
 struct EventRow {
@@ -27,6 +30,14 @@ struct EventRow {
     metadata: serde_json::Value,
     payment_created_at: DateTime<Utc>,
     payment_updated_at: DateTime<Utc>,
+    capture: String,
+    hold_secs: Option<i32>,
+    hold_expires_at: Option<DateTime<Utc>>,
+    amount_captured: Option<i64>,
+    refund_id: Option<RefundId>,
+    refund_amount: Option<i64>,
+    refund_reason: Option<String>,
+    refund_created_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<EventRow> for Event {
@@ -41,11 +52,22 @@ impl TryFrom<EventRow> for Event {
             }
         };
         let currency = currency_from_db(&row.currency)?;
-        Ok(Event {
-            id: row.id,
-            kind: row.kind.parse::<EventType>().map_err(|_| corrupt("unknown type"))?,
-            created_at: row.created_at,
-            data: PaymentView {
+        let kind = row.kind.parse::<EventType>().map_err(|_| corrupt("unknown type"))?;
+        let data = match row.refund_id {
+            Some(refund_id) => EventData::Refund(RefundView {
+                id: refund_id,
+                payment_id: row.payment_id,
+                amount: currency.money(
+                    row.refund_amount.and_then(Amount::from_minor).ok_or_else(|| corrupt("refund amount"))?,
+                ),
+                currency,
+                reason: row.refund_reason,
+                status: RefundStatus::from_db(&row.status).ok_or_else(|| corrupt("unknown refund status"))?,
+                failure_reason,
+                created_at: row.refund_created_at.ok_or_else(|| corrupt("refund missing"))?,
+                updated_at: row.payment_updated_at,
+            }),
+            None => EventData::Payment(PaymentView {
                 id: row.payment_id,
                 from_account: row.from_account,
                 to_account: row.to_account,
@@ -58,8 +80,20 @@ impl TryFrom<EventRow> for Event {
                 metadata: metadata_from_db(&row.metadata)?,
                 created_at: row.payment_created_at,
                 updated_at: row.payment_updated_at,
-            },
-        })
+                capture: Capture::from_db(&row.capture, row.hold_secs)
+                    .ok_or_else(|| corrupt("unknown capture"))?,
+                hold_expires_at: row.hold_expires_at,
+                amount_captured: match row.amount_captured {
+                    None => None,
+                    Some(minor) => Some(
+                        currency.money(Amount::from_minor(minor).ok_or_else(|| corrupt("negative capture"))?),
+                    ),
+                },
+                // Refunds come after every event of their payment.
+                amount_refunded: currency.money(Amount::ZERO),
+            }),
+        };
+        Ok(Event { id: row.id, kind, created_at: row.created_at, data })
     }
 }
 
@@ -70,8 +104,12 @@ pub async fn list_after(pool: &PgPool, after: Option<EventId>, limit: i64) -> Re
         r#"SELECT e.id AS "id: EventId", e.type AS kind, e.created_at, p.id AS "payment_id: PaymentId",
                   p.from_account AS "from_account: AccountId", p.to_account AS "to_account: AccountId",
                   p.amount, p.currency, p.description, e.status, e.failure_reason,
-                  p.metadata, p.created_at AS payment_created_at, e.payment_updated_at
-           FROM events e JOIN payments p ON p.id = e.payment_id
+                  p.metadata, p.created_at AS payment_created_at, e.payment_updated_at, p.capture, p.hold_secs,
+                  CASE WHEN e.status IN ('pending', 'failed') THEN NULL ELSE p.hold_expires_at END AS hold_expires_at,
+                  CASE WHEN e.status = 'done' THEN COALESCE(p.amount_captured, p.amount) END AS amount_captured,
+                  e.refund_id AS "refund_id: RefundId", r.amount AS "refund_amount?", r.reason AS refund_reason,
+                  r.created_at AS "refund_created_at?"
+           FROM events e JOIN payments p ON p.id = e.payment_id LEFT JOIN refunds r ON r.id = e.refund_id
            WHERE e.id > $1 ORDER BY e.id LIMIT $2"#,
         after.map_or(Uuid::nil(), |id| id.as_uuid()),
         limit,
@@ -89,8 +127,12 @@ pub async fn get_many(pool: &PgPool, ids: &[EventId]) -> Result<Vec<Event>> {
         r#"SELECT e.id AS "id: EventId", e.type AS kind, e.created_at, p.id AS "payment_id: PaymentId",
                   p.from_account AS "from_account: AccountId", p.to_account AS "to_account: AccountId",
                   p.amount, p.currency, p.description, e.status, e.failure_reason,
-                  p.metadata, p.created_at AS payment_created_at, e.payment_updated_at
-           FROM events e JOIN payments p ON p.id = e.payment_id
+                  p.metadata, p.created_at AS payment_created_at, e.payment_updated_at, p.capture, p.hold_secs,
+                  CASE WHEN e.status IN ('pending', 'failed') THEN NULL ELSE p.hold_expires_at END AS hold_expires_at,
+                  CASE WHEN e.status = 'done' THEN COALESCE(p.amount_captured, p.amount) END AS amount_captured,
+                  e.refund_id AS "refund_id: RefundId", r.amount AS "refund_amount?", r.reason AS refund_reason,
+                  r.created_at AS "refund_created_at?"
+           FROM events e JOIN payments p ON p.id = e.payment_id LEFT JOIN refunds r ON r.id = e.refund_id
            WHERE e.id = ANY($1)"#,
         &ids,
     )

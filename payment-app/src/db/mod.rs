@@ -12,6 +12,7 @@ pub mod bench;
 pub mod events;
 pub mod idempotency;
 pub mod payments;
+pub mod refunds;
 pub mod relay;
 pub mod settle;
 pub mod statements;

@@ -11,9 +11,10 @@ use uuid::Uuid;
 use serde_json::Value;
 
 use super::accounts::{currency_from_db, metadata_from_db};
+use crate::domain::hold::{self, Requested};
 use crate::domain::{
-    AccountId, Amount, Currency, EventId, FailureReason, Metadata, MetadataError, MetadataPatch, NewPayment,
-    PaymentId, PaymentStatus,
+    AccountId, Amount, Capture, Currency, EventId, FailureReason, Metadata, MetadataError, MetadataPatch,
+    NewPayment, PaymentId, PaymentStatus,
 };
 use crate::error::{Error, Result};
 use crate::events::PaymentView;
@@ -32,6 +33,11 @@ pub struct Payment {
     pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub capture: Capture,
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub amount_captured: Option<Amount>,
+    /// The sum of its refunds that are `done`.
+    pub amount_refunded: Amount,
 }
 
 impl From<Payment> for PaymentView {
@@ -48,6 +54,10 @@ impl From<Payment> for PaymentView {
             metadata: p.metadata,
             created_at: p.created_at,
             updated_at: p.updated_at,
+            capture: p.capture,
+            hold_expires_at: p.hold_expires_at,
+            amount_captured: p.amount_captured.map(|a| p.currency.money(a)),
+            amount_refunded: p.currency.money(p.amount_refunded),
         }
     }
 }
@@ -65,6 +75,11 @@ pub(crate) struct PaymentRow {
     pub(crate) metadata: Value,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) updated_at: DateTime<Utc>,
+    pub(crate) capture: String,
+    pub(crate) hold_secs: Option<i32>,
+    pub(crate) hold_expires_at: Option<DateTime<Utc>>,
+    pub(crate) amount_captured: Option<i64>,
+    pub(crate) amount_refunded: i64,
 }
 
 impl TryFrom<PaymentRow> for Payment {
@@ -80,6 +95,16 @@ impl TryFrom<PaymentRow> for Payment {
                 Some(FailureReason::from_db(reason).ok_or_else(|| corrupt("unknown failure reason"))?)
             }
         };
+        let capture =
+            Capture::from_db(&row.capture, row.hold_secs).ok_or_else(|| corrupt("unknown capture"))?;
+        let amount_captured = match row.amount_captured {
+            // Payments done before captures existed moved their amount.
+            None if status == PaymentStatus::Done => Some(amount),
+            None => None,
+            Some(minor) => {
+                Some(Amount::from_minor(minor).ok_or_else(|| corrupt("negative amount captured"))?)
+            }
+        };
         Ok(Payment {
             id: row.id,
             from_account: row.from_account,
@@ -92,6 +117,11 @@ impl TryFrom<PaymentRow> for Payment {
             metadata: metadata_from_db(&row.metadata)?,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            capture,
+            hold_expires_at: row.hold_expires_at,
+            amount_captured,
+            amount_refunded: Amount::from_minor(row.amount_refunded)
+                .ok_or_else(|| corrupt("negative refunds"))?,
         })
     }
 }
@@ -104,10 +134,11 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
     let row = sqlx::query_as!(
         PaymentRow,
         r#"WITH p AS (
-               INSERT INTO payments (id, from_account, to_account, amount, currency, description, metadata)
-               VALUES ($1, $2, $3, $4, $7, $5, $8)
+               INSERT INTO payments (id, from_account, to_account, amount, currency, description, metadata,
+                                     capture, hold_secs)
+               VALUES ($1, $2, $3, $4, $7, $5, $8, $9, $10)
                RETURNING id, from_account, to_account, amount, currency, description, status, failure_reason,
-                         metadata, created_at, updated_at),
+                         metadata, created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured),
            e AS (
                INSERT INTO events (id, type, payment_id, status, failure_reason, payment_updated_at)
                SELECT $6, 'payment.created', id, status, failure_reason, updated_at FROM p
@@ -119,7 +150,9 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                   to_account AS "to_account!: AccountId", amount AS "amount!", currency AS "currency!",
                   description, status AS "status!", failure_reason, metadata AS "metadata!",
-                  created_at AS "created_at!", updated_at AS "updated_at!"
+                  created_at AS "created_at!", updated_at AS "updated_at!",
+                  capture AS "capture!", hold_secs, hold_expires_at, amount_captured,
+                  0::bigint AS "amount_refunded!"
            FROM p"#,
         payment.id.as_uuid(),
         payment.from_account.as_uuid(),
@@ -129,6 +162,8 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
         EventId::new().as_uuid(),
         payment.currency.code(),
         payment.metadata.to_json(),
+        payment.capture.as_str(),
+        payment.capture.hold_secs().map(|s| s as i32),
     )
     .fetch_one(tx)
     .await;
@@ -193,13 +228,16 @@ pub async fn insert_many(
         PaymentRow,
         r#"WITH input AS (
                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[], $6::uuid[],
-                                    $7::text[], $8::jsonb[])
-                   AS t(id, from_account, to_account, amount, description, event_id, currency, metadata)),
+                                    $7::text[], $8::jsonb[], $9::text[], $10::int4[])
+                   AS t(id, from_account, to_account, amount, description, event_id, currency, metadata,
+                        capture, hold_secs)),
            p AS (
-               INSERT INTO payments (id, from_account, to_account, amount, currency, description, metadata)
-               SELECT id, from_account, to_account, amount, currency, description, metadata FROM input
+               INSERT INTO payments (id, from_account, to_account, amount, currency, description, metadata,
+                                     capture, hold_secs)
+               SELECT id, from_account, to_account, amount, currency, description, metadata, capture, hold_secs
+               FROM input
                RETURNING id, from_account, to_account, amount, currency, description, status, failure_reason,
-                         metadata, created_at, updated_at),
+                         metadata, created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured),
            e AS (
                INSERT INTO events (id, type, payment_id, status, failure_reason, payment_updated_at)
                SELECT input.event_id, 'payment.created', p.id, p.status, p.failure_reason, p.updated_at
@@ -212,7 +250,9 @@ pub async fn insert_many(
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                   to_account AS "to_account!: AccountId", amount AS "amount!", currency AS "currency!",
                   description, status AS "status!", failure_reason, metadata AS "metadata!",
-                  created_at AS "created_at!", updated_at AS "updated_at!"
+                  created_at AS "created_at!", updated_at AS "updated_at!",
+                  capture AS "capture!", hold_secs, hold_expires_at, amount_captured,
+                  0::bigint AS "amount_refunded!"
            FROM p"#,
         &payments.iter().map(|p| p.id.as_uuid()).collect::<Vec<_>>(),
         &payments.iter().map(|p| p.from_account.as_uuid()).collect::<Vec<_>>(),
@@ -222,6 +262,8 @@ pub async fn insert_many(
         &event_ids,
         &payments.iter().map(|p| p.currency.code()).collect::<Vec<_>>() as &[&str],
         &payments.iter().map(|p| p.metadata.to_json()).collect::<Vec<_>>(),
+        &payments.iter().map(|p| p.capture.as_str()).collect::<Vec<_>>() as &[&str],
+        &payments.iter().map(|p| p.capture.hold_secs().map(|s| s as i32)).collect::<Vec<_>>() as &[Option<i32>],
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -234,7 +276,10 @@ pub async fn get(pool: &PgPool, id: PaymentId) -> Result<Option<Payment>> {
         PaymentRow,
         r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
                   to_account AS "to_account: AccountId", amount, currency, description, status,
-                  failure_reason, metadata, created_at, updated_at
+                  failure_reason, metadata, created_at, updated_at, capture, hold_secs, hold_expires_at,
+                  amount_captured,
+                  (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
+                   WHERE r.payment_id = payments.id AND r.status = 'done') AS "amount_refunded!"
            FROM payments WHERE id = $1"#,
         id.as_uuid(),
     )
@@ -259,7 +304,10 @@ pub async fn update_metadata(
              AND (SELECT count(*) FROM jsonb_object_keys((metadata || $2::jsonb) - $3::text[])) <= $4
            RETURNING id AS "id: PaymentId", from_account AS "from_account: AccountId",
                      to_account AS "to_account: AccountId", amount, currency, description, status,
-                     failure_reason, metadata, created_at, updated_at"#,
+                     failure_reason, metadata, created_at, updated_at, capture, hold_secs, hold_expires_at,
+                     amount_captured,
+                     (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
+                      WHERE r.payment_id = payments.id AND r.status = 'done') AS "amount_refunded!""#,
         id.as_uuid(),
         patch.set(),
         &patch.removed(),
@@ -275,11 +323,12 @@ pub async fn update_metadata(
 }
 
 /// Stamps payments whose settle message the broker is about to
-/// dead-letter, so that the relay stops sending them round.
+/// dead-letter, so that the relay stops sending them round (pending ones,
+/// and authorizations whose capture, void or expiry cannot be applied).
 pub async fn mark_dead_lettered(primary: &PgPool, ids: &[PaymentId]) -> Result<()> {
     let ids: Vec<_> = ids.iter().map(|id| id.as_uuid()).collect();
     sqlx::query!(
-        "UPDATE payments SET dead_lettered_at = now() WHERE id = ANY($1) AND status = 'pending'",
+        "UPDATE payments SET dead_lettered_at = now() WHERE id = ANY($1) AND status IN ('pending', 'authorized')",
         &ids as &[Uuid],
     )
     .execute(primary)
@@ -292,7 +341,7 @@ pub async fn mark_dead_lettered(primary: &PgPool, ids: &[PaymentId]) -> Result<(
 pub async fn clear_dead_lettered(primary: &PgPool, ids: &[PaymentId]) -> Result<()> {
     let ids: Vec<_> = ids.iter().map(|id| id.as_uuid()).collect();
     sqlx::query!(
-        "UPDATE payments SET dead_lettered_at = NULL WHERE id = ANY($1) AND status = 'pending'",
+        "UPDATE payments SET dead_lettered_at = NULL WHERE id = ANY($1) AND status IN ('pending', 'authorized')",
         &ids as &[Uuid]
     )
     .execute(primary)
@@ -313,4 +362,51 @@ pub async fn routes(pool: &PgPool, ids: &[PaymentId]) -> Result<Vec<PaymentRoute
     .fetch_all(pool)
     .await?;
     Ok(routes)
+}
+
+/// Records a capture or void of an authorization, to be applied by settle,
+/// if `request_hold` allows it on the payment as it is under its row lock
+/// (see `domain::settlement::request_hold`): the first one recorded is the
+/// only one. `capture` is the amount to capture (`None`: all); `void`
+/// asks for a void instead.
+pub async fn request_hold(
+    primary: &PgPool,
+    id: PaymentId,
+    void: bool,
+    capture: Option<Amount>,
+) -> Result<Payment> {
+    let mut tx = primary.begin().await?;
+    let row = sqlx::query!(
+        r#"SELECT status, amount, requested_action IS NOT NULL AS "requested!",
+                  COALESCE(hold_expires_at <= now(), false) AS "expired!"
+           FROM payments WHERE id = $1 FOR NO KEY UPDATE"#,
+        id.as_uuid(),
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::UnknownPayment(id))?;
+    let corrupt = |what: &str| Error::Corrupt(format!("payment {id}: {what}"));
+    let status = PaymentStatus::from_db(&row.status).ok_or_else(|| corrupt("unknown status"))?;
+    let authorized = Amount::from_minor(row.amount).ok_or_else(|| corrupt("negative amount"))?;
+    let requested = hold::request_hold(status, authorized, row.requested, row.expired, void, capture)?;
+    let (action, amount) = match requested {
+        Requested::Void => ("void", None),
+        Requested::Capture(amount) => ("capture", Some(amount.minor())),
+    };
+    let row = sqlx::query_as!(
+        PaymentRow,
+        r#"UPDATE payments SET requested_action = $2, requested_amount = $3, action_requested_at = now()
+           WHERE id = $1
+           RETURNING id AS "id: PaymentId", from_account AS "from_account: AccountId",
+                     to_account AS "to_account: AccountId", amount, currency, description, status,
+                     failure_reason, metadata, created_at, updated_at, capture, hold_secs, hold_expires_at,
+                     amount_captured, 0::bigint AS "amount_refunded!""#,
+        id.as_uuid(),
+        action,
+        amount,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    row.try_into()
 }

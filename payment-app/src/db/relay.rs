@@ -1,5 +1,7 @@
-//! The relay's query: payments still `pending` long after they were
-//! accepted, which the broker may never have received.
+//! The relay's queries: payments still `pending` long after they were
+//! accepted, which the broker may never have received, and authorizations
+//! that settle has to close (expired, or a capture or void requested and
+//! not applied).
 
 use std::time::Duration;
 
@@ -28,6 +30,38 @@ pub async fn claim_stale(primary: &PgPool, stale_after: Duration, limit: i64) ->
              ORDER BY created_at LIMIT $2
              FOR NO KEY UPDATE SKIP LOCKED)
          UPDATE payments p SET relayed_at = now() FROM stale WHERE p.id = stale.id
+         RETURNING p.id AS "payment_id: PaymentId", p.from_account AS "from_account: AccountId",
+                   p.to_account AS "to_account: AccountId""#,
+        stale_after.as_secs_f64(),
+        limit,
+    )
+    .fetch_all(primary)
+    .await?;
+    Ok(routes)
+}
+
+/// Claims up to `limit` authorizations that settle has work for: past
+/// their `hold_expires_at`, or with a capture or void requested longer
+/// than `stale_after` ago (its publish may have been lost); each once per
+/// `stale_after`, as `claim_stale` does for pending payments.
+pub async fn claim_due_holds(
+    primary: &PgPool,
+    stale_after: Duration,
+    limit: i64,
+) -> Result<Vec<PaymentRoute>> {
+    let routes = sqlx::query_as!(
+        PaymentRoute,
+        r#"WITH due AS (
+             SELECT id FROM payments
+             WHERE status = 'authorized'
+               AND (hold_expires_at <= now()
+                    OR (requested_action IS NOT NULL
+                        AND action_requested_at < now() - make_interval(secs => $1)))
+               AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => $1))
+               AND dead_lettered_at IS NULL
+             ORDER BY hold_expires_at LIMIT $2
+             FOR NO KEY UPDATE SKIP LOCKED)
+         UPDATE payments p SET relayed_at = now() FROM due WHERE p.id = due.id
          RETURNING p.id AS "payment_id: PaymentId", p.from_account AS "from_account: AccountId",
                    p.to_account AS "to_account: AccountId""#,
         stale_after.as_secs_f64(),

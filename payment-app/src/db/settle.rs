@@ -2,18 +2,24 @@
 //!
 //! One transaction applies a whole batch with a fixed number of statements,
 //! whatever its size. Safety does not depend on the Redis lock: payments
-//! are re-read and locked here, only those still `pending` are applied, and
-//! rows are locked in id order (payments first, then accounts), so
-//! concurrent batches cannot deadlock and a redelivered message finds its
-//! payment already terminal and changes nothing.
+//! are re-read and locked here, and only the work their rows still hold is
+//! applied (a `pending` payment; an `authorized` one with a capture or void
+//! recorded, or past its expiry; a `done` one's `pending` refunds). Rows are
+//! locked in id order (payments, then their refunds, then accounts), so
+//! concurrent batches cannot deadlock, and a redelivered message finds its
+//! work already done and changes nothing.
 
 use std::collections::BTreeMap;
 
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::settlement::{self, Outcome, PendingPayment, Plan};
-use crate::domain::{AccountId, Amount, EventId, PaymentId, PaymentStatus};
+use crate::domain::hold::{self, Requested};
+use crate::domain::settlement::{
+    self, AccountState, Authorization, HoldOutcome, Outcome, PendingPayment, PendingRefund, Plan,
+    RefundOutcome, Source,
+};
+use crate::domain::{AccountId, Amount, EventId, EventType, PaymentId, PaymentStatus, RefundId};
 use crate::error::{Error, Result};
 
 /// What one batch did.
@@ -21,22 +27,78 @@ use crate::error::{Error, Result};
 pub struct Settled {
     /// Payments this batch moved out of `pending`, with their outcome.
     pub applied: Vec<(PendingPayment, Outcome)>,
-    /// Ids that were not `pending` any more (or unknown): redeliveries.
+    /// Authorizations this batch closed (captured, voided, expired).
+    pub holds: Vec<(Authorization, HoldOutcome)>,
+    /// Refunds this batch moved out of `pending`.
+    pub refunds: Vec<(PendingRefund, RefundOutcome)>,
+    /// Ids with nothing to do: already settled, authorized with nothing
+    /// asked of them yet, or unknown (redeliveries, mostly).
     pub skipped: Vec<PaymentId>,
     /// The accounts of every payment found, as the database has them: what
     /// the batch's lock is released on, whatever the message claimed.
     pub routes: BTreeMap<PaymentId, [AccountId; 2]>,
 }
 
-struct PendingRow {
+struct PaymentRow {
     id: PaymentId,
     from_account: AccountId,
     to_account: AccountId,
     amount: i64,
+    currency: String,
     status: String,
+    capture: String,
+    requested_action: Option<String>,
+    requested_amount: Option<i64>,
+    expired: bool,
+    captured: i64,
 }
 
-/// Settles every still-pending payment among `ids` in one transaction.
+/// The work a locked payment row holds for settle, if any.
+enum Work {
+    Pay(PendingPayment),
+    Close(Authorization),
+}
+
+impl PaymentRow {
+    fn work(&self) -> Result<Option<Work>> {
+        let corrupt = |what: &str| Error::Corrupt(format!("payment {}: {what}", self.id));
+        let amount = Amount::from_minor(self.amount).ok_or_else(|| corrupt("negative amount"))?;
+        match PaymentStatus::from_db(&self.status) {
+            Some(PaymentStatus::Pending) => Ok(Some(Work::Pay(PendingPayment {
+                id: self.id,
+                from_account: self.from_account,
+                to_account: self.to_account,
+                amount,
+                manual: self.capture == "manual",
+            }))),
+            Some(PaymentStatus::Authorized) => {
+                let requested = match (self.requested_action.as_deref(), self.requested_amount) {
+                    (None, _) => None,
+                    (Some("void"), _) => Some(Requested::Void),
+                    (Some("capture"), Some(minor)) => Some(Requested::Capture(
+                        Amount::from_minor(minor).ok_or_else(|| corrupt("negative capture"))?,
+                    )),
+                    _ => return Err(corrupt("unknown requested action")),
+                };
+                Ok(hold::hold_action(requested, self.expired).map(|action| {
+                    Work::Close(Authorization {
+                        id: self.id,
+                        from_account: self.from_account,
+                        to_account: self.to_account,
+                        amount,
+                        action,
+                    })
+                }))
+            }
+            Some(_) => Ok(None),
+            None => Err(corrupt("unknown status")),
+        }
+    }
+}
+
+/// Settles whatever `ids` hold for settle, in one transaction: pending
+/// payments are decided, authorizations with a capture or void recorded
+/// (or past their expiry) are closed.
 pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled> {
     let ids: Vec<Uuid> = ids.iter().map(PaymentId::as_uuid).collect();
     let mut tx = primary.begin().await?;
@@ -44,156 +106,323 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     // No status predicate in SQL: with one, a generic plan may walk the
     // partial index of pending payments (a whole backlog) instead of
     // looking the batch up by primary key. Status is checked after the row
-    // lock, on the row's latest version.
+    // lock, on the row's latest version; so is expiry, against the
+    // transaction's clock.
     let rows = sqlx::query_as!(
-        PendingRow,
+        PaymentRow,
         r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
-                  to_account AS "to_account: AccountId", amount, status
+                  to_account AS "to_account: AccountId", amount, currency, status, capture, requested_action,
+                  requested_amount, COALESCE(hold_expires_at <= now(), false) AS "expired!",
+                  COALESCE(amount_captured, amount) AS "captured!"
            FROM payments WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"#,
         &ids,
     )
     .fetch_all(&mut *tx)
     .await?;
     let routes = rows.iter().map(|row| (row.id, [row.from_account, row.to_account])).collect();
-    let pending = rows
-        .into_iter()
-        .filter(|row| row.status == PaymentStatus::Pending.as_str())
-        .map(|row| {
-            let amount = Amount::from_minor(row.amount)
-                .ok_or_else(|| Error::Corrupt(format!("payment {} has a negative amount", row.id)))?;
-            Ok(PendingPayment {
-                id: row.id,
-                from_account: row.from_account,
-                to_account: row.to_account,
-                amount,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let (mut pending, mut holds) = (Vec::new(), Vec::new());
+    for row in &rows {
+        match row.work()? {
+            Some(Work::Pay(payment)) => pending.push(payment),
+            Some(Work::Close(hold)) => holds.push(hold),
+            None => {}
+        }
+    }
+    let refunds = pending_refunds(&mut tx, &rows).await?;
     let skipped = ids
         .iter()
-        .filter(|id| !pending.iter().any(|p| p.id.as_uuid() == **id))
         .map(|id| PaymentId::from_uuid(*id))
+        .filter(|id| {
+            !pending.iter().any(|p| p.id == *id)
+                && !holds.iter().any(|h| h.id == *id)
+                && !refunds.iter().any(|r| r.payment_id == *id)
+        })
         .collect();
-    if pending.is_empty() {
+    if pending.is_empty() && holds.is_empty() && refunds.is_empty() {
         tx.rollback().await?;
-        return Ok(Settled { applied: Vec::new(), skipped, routes });
+        return Ok(Settled { skipped, routes, ..Settled::default() });
     }
 
-    let mut account_ids: Vec<Uuid> =
-        pending.iter().flat_map(|p| [p.from_account.as_uuid(), p.to_account.as_uuid()]).collect();
+    let mut account_ids: Vec<Uuid> = pending
+        .iter()
+        .flat_map(|p| [p.from_account, p.to_account])
+        .chain(holds.iter().flat_map(|h| [h.from_account, h.to_account]))
+        .chain(refunds.iter().flat_map(|r| [r.from_account, r.to_account]))
+        .map(|id| id.as_uuid())
+        .collect();
     account_ids.sort_unstable();
     account_ids.dedup();
-    let balances = sqlx::query!(
-        r#"SELECT id AS "id: AccountId", balance FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"#,
+    let accounts = sqlx::query!(
+        r#"SELECT id AS "id: AccountId", balance, held FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"#,
         &account_ids,
     )
     .fetch_all(&mut *tx)
     .await?;
-    let balances = balances
+    let accounts = accounts
         .into_iter()
-        .map(|row| (row.id, row.balance))
-        .map(|(id, minor)| {
-            let amount = Amount::from_minor(minor)
-                .ok_or_else(|| Error::Corrupt(format!("account {id} has a negative balance")))?;
-            Ok((id, amount))
+        .map(|row| {
+            let corrupt = |what: &str| Error::Corrupt(format!("account {} has a negative {what}", row.id));
+            let balance = Amount::from_minor(row.balance).ok_or_else(|| corrupt("balance"))?;
+            let held = Amount::from_minor(row.held).ok_or_else(|| corrupt("held amount"))?;
+            Ok((row.id, AccountState { balance, held }))
         })
         .collect::<Result<BTreeMap<_, _>>>()?;
 
-    let plan = settlement::plan(balances, &pending)?;
-    write_plan(&mut tx, &plan).await?;
+    let plan = settlement::plan(accounts, &holds, &pending, &refunds)?;
+    let currencies = Currencies {
+        payments: rows.iter().map(|row| (row.id, row.currency.as_str())).collect(),
+        refunds: refunds.iter().map(|r| (r.id, r.payment_id)).collect(),
+    };
+    write_plan(&mut tx, &plan, &currencies).await?;
     tx.commit().await?;
-    Ok(Settled { applied: plan.outcomes, skipped, routes })
+    Ok(Settled { applied: plan.outcomes, holds: plan.holds, refunds: plan.refunds, skipped, routes })
 }
 
-async fn write_plan(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
-    if !plan.balances.is_empty() {
-        write_balances(tx, plan).await?;
-        write_entries(tx, plan).await?;
+/// The pending refunds of the `done` payments among `rows` (locked, in id
+/// order), each with what its payment has left to give back.
+async fn pending_refunds(tx: &mut sqlx::PgConnection, rows: &[PaymentRow]) -> Result<Vec<PendingRefund>> {
+    let done: Vec<&PaymentRow> = rows.iter().filter(|r| r.status == PaymentStatus::Done.as_str()).collect();
+    if done.is_empty() {
+        return Ok(Vec::new());
     }
-    write_outcomes(tx, plan).await
+    let done_ids: Vec<Uuid> = done.iter().map(|r| r.id.as_uuid()).collect();
+    let found = sqlx::query!(
+        r#"SELECT r.id AS "id: RefundId", r.payment_id AS "payment_id: PaymentId", r.amount,
+                  (SELECT COALESCE(sum(d.amount), 0)::bigint FROM refunds d
+                   WHERE d.payment_id = r.payment_id AND d.status = 'done') AS "refunded!"
+           FROM refunds r WHERE r.payment_id = ANY($1) AND r.status = 'pending'
+           ORDER BY r.id FOR NO KEY UPDATE OF r"#,
+        &done_ids,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    found
+        .into_iter()
+        .map(|r| {
+            let corrupt = |what: &str| Error::Corrupt(format!("refund {}: {what}", r.id));
+            let payment = done.iter().find(|p| p.id == r.payment_id).ok_or_else(|| corrupt("no payment"))?;
+            let refundable = payment.captured.checked_sub(r.refunded).and_then(Amount::from_minor);
+            Ok(PendingRefund {
+                id: r.id,
+                payment_id: r.payment_id,
+                // Back from the payee to the payer.
+                from_account: payment.to_account,
+                to_account: payment.from_account,
+                amount: Amount::from_minor(r.amount).ok_or_else(|| corrupt("negative amount"))?,
+                refundable: refundable.ok_or_else(|| corrupt("refunds done pass the payment"))?,
+            })
+        })
+        .collect()
 }
 
-async fn write_balances(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
-    let (ids, balances): (Vec<Uuid>, Vec<i64>) =
-        plan.balances.iter().map(|(id, amount)| (id.as_uuid(), amount.minor())).unzip();
+/// The currency of each payment of the batch, and the payment of each of
+/// its refunds: what a ledger entry's currency is looked up in.
+struct Currencies<'a> {
+    payments: BTreeMap<PaymentId, &'a str>,
+    refunds: BTreeMap<RefundId, PaymentId>,
+}
+
+impl<'a> Currencies<'a> {
+    fn of(&self, source: Source) -> Result<&'a str> {
+        let payment = match source {
+            Source::Payment(id) => id,
+            Source::Refund(id) => *self
+                .refunds
+                .get(&id)
+                .ok_or_else(|| Error::Corrupt(format!("refund {id}: planned outside its batch")))?,
+        };
+        self.payments
+            .get(&payment)
+            .copied()
+            .ok_or_else(|| Error::Corrupt(format!("payment {payment}: planned outside its batch")))
+    }
+}
+
+async fn write_plan(tx: &mut sqlx::PgConnection, plan: &Plan, currencies: &Currencies<'_>) -> Result<()> {
+    if !plan.accounts.is_empty() {
+        write_accounts(tx, plan).await?;
+        write_entries(tx, plan, currencies).await?;
+    }
+    write_outcomes(tx, plan).await?;
+    write_refund_outcomes(tx, plan).await
+}
+
+async fn write_accounts(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
+    let ids: Vec<Uuid> = plan.accounts.keys().map(AccountId::as_uuid).collect();
+    let balances: Vec<i64> = plan.accounts.values().map(|a| a.balance.minor()).collect();
+    let held: Vec<i64> = plan.accounts.values().map(|a| a.held.minor()).collect();
     sqlx::query!(
-        "UPDATE accounts SET balance = new.balance \
-         FROM UNNEST($1::uuid[], $2::bigint[]) AS new(id, balance) WHERE accounts.id = new.id",
+        "UPDATE accounts SET balance = new.balance, held = new.held \
+         FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[]) AS new(id, balance, held) WHERE accounts.id = new.id",
         &ids,
         &balances,
+        &held,
     )
     .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-/// The debit and the credit of every payment that is done.
-async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
-    let mut accounts = Vec::new();
-    let mut payments = Vec::new();
-    let mut kinds: Vec<&str> = Vec::new();
-    let mut amounts = Vec::new();
-    for payment in plan.done() {
-        let minor = payment.amount.minor();
-        for (account, kind, amount) in
-            [(payment.from_account, "debit", -minor), (payment.to_account, "credit", minor)]
-        {
-            accounts.push(account.as_uuid());
-            payments.push(payment.id.as_uuid());
-            kinds.push(kind);
-            amounts.push(amount);
-        }
-    }
-    // Each entry is in its payment's currency; the foreign keys hold the
-    // account to it as well, so no entry can move money across currencies.
+/// Every entry the plan records: debits and credits, holds, releases and
+/// captures.
+async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan, currencies: &Currencies<'_>) -> Result<()> {
+    let accounts: Vec<Uuid> = plan.entries.iter().map(|e| e.account.as_uuid()).collect();
+    let (payments, refunds): (Vec<Option<Uuid>>, Vec<Option<Uuid>>) = plan
+        .entries
+        .iter()
+        .map(|e| match e.source {
+            Source::Payment(id) => (Some(id.as_uuid()), None),
+            Source::Refund(id) => (None, Some(id.as_uuid())),
+        })
+        .unzip();
+    let kinds: Vec<&str> = plan.entries.iter().map(|e| e.kind.as_str()).collect();
+    let amounts: Vec<i64> = plan.entries.iter().map(|e| e.amount).collect();
+    // Each entry is in its payment's currency (a refund's, its payment's),
+    // written here rather than left to the column's default; the foreign
+    // keys hold the account to it as well, so no entry can move money
+    // across currencies.
+    let currencies: Vec<&str> =
+        plan.entries.iter().map(|e| currencies.of(e.source)).collect::<Result<_>>()?;
     sqlx::query!(
-        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency) \
-         SELECT new.*, p.currency \
-         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bigint[]) AS new(account_id, payment_id, kind, amount) \
-         JOIN payments p ON p.id = new.payment_id",
+        "INSERT INTO ledger_entries (account_id, payment_id, refund_id, kind, amount, currency) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[])",
         &accounts,
-        &payments,
+        &payments as &[Option<Uuid>],
+        &refunds as &[Option<Uuid>],
         &kinds as &[&str],
         &amounts,
+        &currencies as &[&str],
     )
     .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-/// Moves every planned payment out of `pending`, to its outcome, and
-/// records the event of each.
-async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
-    let mut ids = Vec::with_capacity(plan.outcomes.len());
-    let mut statuses: Vec<&str> = Vec::with_capacity(plan.outcomes.len());
-    let mut reasons: Vec<Option<&str>> = Vec::with_capacity(plan.outcomes.len());
-    for (payment, outcome) in &plan.outcomes {
-        ids.push(payment.id.as_uuid());
-        match outcome {
+/// One payment's move, as `write_outcomes` writes it.
+struct Move {
+    id: PaymentId,
+    from: PaymentStatus,
+    to: PaymentStatus,
+    reason: Option<&'static str>,
+    captured: Option<i64>,
+    event: EventType,
+}
+
+fn moves(plan: &Plan) -> Vec<Move> {
+    let settled = plan.outcomes.iter().map(|(payment, outcome)| {
+        let (to, reason, captured, event) = match outcome {
             Outcome::Done => {
-                statuses.push(PaymentStatus::Done.as_str());
-                reasons.push(None);
+                (PaymentStatus::Done, None, Some(payment.amount.minor()), EventType::PaymentDone)
             }
+            Outcome::Authorized => (PaymentStatus::Authorized, None, None, EventType::PaymentAuthorized),
             Outcome::Failed(reason) => {
-                statuses.push(PaymentStatus::Failed.as_str());
-                reasons.push(Some(reason.as_str()));
+                (PaymentStatus::Failed, Some(reason.as_str()), None, EventType::PaymentFailed)
             }
-        }
+        };
+        Move { id: payment.id, from: PaymentStatus::Pending, to, reason, captured, event }
+    });
+    let closed = plan.holds.iter().map(|(hold, outcome)| {
+        let (to, reason, captured, event) = match outcome {
+            HoldOutcome::Captured(amount) => {
+                (PaymentStatus::Done, None, Some(amount.minor()), EventType::PaymentCaptured)
+            }
+            HoldOutcome::Voided => (PaymentStatus::Voided, None, None, EventType::PaymentVoided),
+            HoldOutcome::Expired => (PaymentStatus::Expired, None, None, EventType::PaymentExpired),
+            HoldOutcome::Failed(reason) => {
+                (PaymentStatus::Failed, Some(reason.as_str()), None, EventType::PaymentFailed)
+            }
+        };
+        Move { id: hold.id, from: PaymentStatus::Authorized, to, reason, captured, event }
+    });
+    settled.chain(closed).collect()
+}
+
+/// Moves every planned payment to its outcome (out of `pending`, or out of
+/// `authorized`), and records the event of each.
+async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
+    let moves = moves(plan);
+    if moves.is_empty() {
+        return Ok(());
     }
-    // Each payment's `payment.done`/`payment.failed` event and its webhook
-    // deliveries are written by the same statement that moves it: the
-    // event commits exactly when the status change does.
+    let ids: Vec<Uuid> = moves.iter().map(|m| m.id.as_uuid()).collect();
+    let from: Vec<&str> = moves.iter().map(|m| m.from.as_str()).collect();
+    let to: Vec<&str> = moves.iter().map(|m| m.to.as_str()).collect();
+    let reasons: Vec<Option<&str>> = moves.iter().map(|m| m.reason).collect();
+    let captured: Vec<Option<i64>> = moves.iter().map(|m| m.captured).collect();
+    let events: Vec<&str> = moves.iter().map(|m| m.event.as_str()).collect();
+    // Each payment's event and its webhook deliveries are written by the
+    // same statement that moves it: the event commits exactly when the
+    // status change does. An authorization's expiry is counted from here.
     let event_ids: Vec<Uuid> = ids.iter().map(|_| EventId::new().as_uuid()).collect();
     let moved = sqlx::query_scalar!(
         r#"WITH moved AS (
-               UPDATE payments SET status = new.status, failure_reason = new.reason, updated_at = now()
-               FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[]) AS new(id, status, reason, event_id)
-               WHERE payments.id = new.id AND payments.status = 'pending'
+               UPDATE payments SET status = new.status, failure_reason = new.reason,
+                      amount_captured = new.captured,
+                      hold_expires_at = CASE WHEN new.status = 'authorized'
+                          THEN now() + make_interval(secs => payments.hold_secs) ELSE payments.hold_expires_at END,
+                      relayed_at = CASE WHEN new.status = 'authorized' THEN NULL ELSE payments.relayed_at END,
+                      updated_at = now()
+               FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::uuid[])
+                   AS new(id, old_status, status, reason, captured, type, event_id)
+               WHERE payments.id = new.id AND payments.status = new.old_status
                RETURNING payments.id, payments.status, payments.failure_reason, payments.updated_at,
-                         new.event_id),
+                         new.type, new.event_id),
            e AS (
                INSERT INTO events (id, type, payment_id, status, failure_reason, payment_updated_at)
-               SELECT event_id, 'payment.' || status, id, status, failure_reason, updated_at FROM moved
+               SELECT event_id, type, id, status, failure_reason, updated_at FROM moved
+               RETURNING id, type, payment_id),
+           d AS (
+               INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
+               SELECT w.id, e.id, e.payment_id FROM e
+               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
+           SELECT count(*) AS "moved!" FROM moved"#,
+        &ids,
+        &from as &[&str],
+        &to as &[&str],
+        &reasons as &[Option<&str>],
+        &captured as &[Option<i64>],
+        &events as &[&str],
+        &event_ids,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    // The rows are locked FOR UPDATE above, so every one is still as read.
+    if moved != ids.len() as i64 {
+        return Err(Error::Corrupt(format!(
+            "settle expected to move {} payments, moved {}",
+            ids.len(),
+            moved
+        )));
+    }
+    Ok(())
+}
+
+/// Moves every planned refund out of `pending`, with its `refund.done` or
+/// `refund.failed` event and deliveries in the same statement.
+async fn write_refund_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
+    if plan.refunds.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = plan.refunds.iter().map(|(r, _)| r.id.as_uuid()).collect();
+    let (statuses, reasons): (Vec<&str>, Vec<Option<&str>>) = plan
+        .refunds
+        .iter()
+        .map(|(_, outcome)| match outcome {
+            RefundOutcome::Done => ("done", None),
+            RefundOutcome::Failed(reason) => ("failed", Some(reason.as_str())),
+        })
+        .unzip();
+    let event_ids: Vec<Uuid> = ids.iter().map(|_| EventId::new().as_uuid()).collect();
+    let moved = sqlx::query_scalar!(
+        r#"WITH moved AS (
+               UPDATE refunds SET status = new.status, failure_reason = new.reason, updated_at = now()
+               FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[]) AS new(id, status, reason, event_id)
+               WHERE refunds.id = new.id AND refunds.status = 'pending'
+               RETURNING refunds.id, refunds.payment_id, refunds.status, refunds.failure_reason,
+                         refunds.updated_at, new.event_id),
+           e AS (
+               INSERT INTO events (id, type, payment_id, refund_id, status, failure_reason, payment_updated_at)
+               SELECT event_id, 'refund.' || status, payment_id, id, status, failure_reason, updated_at FROM moved
                RETURNING id, type, payment_id),
            d AS (
                INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
@@ -207,10 +436,9 @@ async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
     )
     .fetch_one(&mut *tx)
     .await?;
-    // The rows are locked FOR UPDATE above, so every one must still be pending.
     if moved != ids.len() as i64 {
         return Err(Error::Corrupt(format!(
-            "settle expected to move {} payments out of pending, moved {}",
+            "settle expected to move {} refunds, moved {}",
             ids.len(),
             moved
         )));

@@ -34,7 +34,10 @@ pub async fn payments(
                 r#"SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                           to_account AS "to_account!: AccountId", amount AS "amount!", currency AS "currency!",
                           description, status AS "status!", failure_reason, metadata AS "metadata!",
-                          created_at AS "created_at!", updated_at AS "updated_at!"
+                          created_at AS "created_at!", updated_at AS "updated_at!",
+                          capture AS "capture!", hold_secs, hold_expires_at, amount_captured,
+                          (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
+                           WHERE r.payment_id = page.id AND r.status = 'done') AS "amount_refunded!"
                    FROM ((SELECT * FROM payments
                           WHERE from_account = $1 AND id >= $2 AND id < $3
                             AND ($4::text IS NULL OR status = $4) AND ($5::jsonb IS NULL OR metadata @> $5)
@@ -61,7 +64,10 @@ pub async fn payments(
                 PaymentRow,
                 r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
                           to_account AS "to_account: AccountId", amount, currency, description, status,
-                          failure_reason, metadata, created_at, updated_at
+                          failure_reason, metadata, created_at, updated_at, capture, hold_secs,
+                          hold_expires_at, amount_captured,
+                          (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
+                           WHERE r.payment_id = payments.id AND r.status = 'done') AS "amount_refunded!"
                    FROM payments
                    WHERE metadata @> $1 AND metadata <> '{}' AND id >= $2 AND id < $3
                      AND ($4::text IS NULL OR status = $4)
@@ -81,7 +87,10 @@ pub async fn payments(
                     PaymentRow,
                     r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
                               to_account AS "to_account: AccountId", amount, currency, description, status,
-                              failure_reason, metadata, created_at, updated_at
+                              failure_reason, metadata, created_at, updated_at, capture, hold_secs,
+                              hold_expires_at, amount_captured,
+                              (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
+                               WHERE r.payment_id = payments.id AND r.status = 'done') AS "amount_refunded!"
                        FROM payments WHERE status = $1 AND id >= $2 AND id < $3
                        ORDER BY id DESC LIMIT $4"#,
                     status,
@@ -97,7 +106,10 @@ pub async fn payments(
                     PaymentRow,
                     r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
                               to_account AS "to_account: AccountId", amount, currency, description, status,
-                              failure_reason, metadata, created_at, updated_at
+                              failure_reason, metadata, created_at, updated_at, capture, hold_secs,
+                              hold_expires_at, amount_captured,
+                              (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
+                               WHERE r.payment_id = payments.id AND r.status = 'done') AS "amount_refunded!"
                        FROM payments WHERE id >= $1 AND id < $2
                        ORDER BY id DESC LIMIT $3"#,
                     range.lower,

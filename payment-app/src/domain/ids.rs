@@ -97,6 +97,10 @@ v7_id!(
     /// One delivery attempt's id.
     AttemptId
 );
+v7_id!(
+    /// A refund's id.
+    RefundId
+);
 
 /// Proof of a held account lock: the random value the lock's keys hold,
 /// carried with the locked payments to settle, which releases the lock

@@ -2,11 +2,13 @@
 
 mod amount;
 mod currency;
+pub mod hold;
 mod idempotency_key;
 mod ids;
 pub mod issuance;
 mod metadata;
 mod payment;
+pub mod refund;
 pub mod search;
 pub mod settlement;
 mod webhook;
@@ -14,12 +16,13 @@ mod webhook;
 pub use amount::{Amount, AmountError, AmountSum};
 pub use currency::{Currency, CurrencyError, Money};
 pub use idempotency_key::{IdempotencyKey, KEY_WINDOW, KeyError, MAX_KEY_LEN};
-pub use ids::{AccountId, AttemptId, EndpointId, EventId, IdError, LockToken, PaymentId};
+pub use ids::{AccountId, AttemptId, EndpointId, EventId, IdError, LockToken, PaymentId, RefundId};
 pub use metadata::{
     MAX_METADATA_KEY_CHARS, MAX_METADATA_KEYS, MAX_METADATA_VALUE_CHARS, Metadata, MetadataError,
     MetadataPatch, check_key as check_metadata_key, check_value as check_metadata_value,
 };
 pub use payment::{
-    FailureReason, MAX_DESCRIPTION_CHARS, NewPayment, PaymentRuleError, PaymentStatus, payment_currency,
+    Capture, DEFAULT_HOLD_SECS, FailureReason, MAX_DESCRIPTION_CHARS, MAX_HOLD_SECS, NewPayment,
+    PaymentRuleError, PaymentStatus, payment_currency,
 };
 pub use webhook::{EventType, MAX_URL_LEN, TargetRefused, UnknownEventType, UrlError, WebhookUrl, forbidden};

@@ -9,22 +9,42 @@ use super::{AccountId, Amount, Currency, Metadata, PaymentId};
 /// Longest `payment_description` accepted, in characters (not bytes).
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 
-/// A payment's state. `pending` moves to exactly one of the terminal states.
+/// A payment's state. `pending` moves to exactly one of the terminal states,
+/// or (a manual capture) to `authorized`, which moves to exactly one of
+/// `done` (captured), `voided`, `expired` (or `failed` should the payee's
+/// balance be unable to take the capture).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Pending,
     Done,
     Failed,
+    /// The amount is held on the payer, waiting for a capture or void.
+    Authorized,
+    Voided,
+    Expired,
 }
 
 impl PaymentStatus {
+    /// Every status, in the order of a payment's life.
+    pub const ALL: [PaymentStatus; 6] = [
+        PaymentStatus::Pending,
+        PaymentStatus::Authorized,
+        PaymentStatus::Done,
+        PaymentStatus::Failed,
+        PaymentStatus::Voided,
+        PaymentStatus::Expired,
+    ];
+
     /// The text stored in the database and shown by the API.
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentStatus::Pending => "pending",
             PaymentStatus::Done => "done",
             PaymentStatus::Failed => "failed",
+            PaymentStatus::Authorized => "authorized",
+            PaymentStatus::Voided => "voided",
+            PaymentStatus::Expired => "expired",
         }
     }
 
@@ -33,12 +53,15 @@ impl PaymentStatus {
             "pending" => Some(PaymentStatus::Pending),
             "done" => Some(PaymentStatus::Done),
             "failed" => Some(PaymentStatus::Failed),
+            "authorized" => Some(PaymentStatus::Authorized),
+            "voided" => Some(PaymentStatus::Voided),
+            "expired" => Some(PaymentStatus::Expired),
             _ => None,
         }
     }
 
     pub fn is_terminal(self) -> bool {
-        self != PaymentStatus::Pending
+        !matches!(self, PaymentStatus::Pending | PaymentStatus::Authorized)
     }
 }
 
@@ -57,6 +80,8 @@ pub enum FailureReason {
     /// The payee's balance could not take the amount: it would pass the
     /// largest balance an account can hold.
     BalanceOverflow,
+    /// A refund that would take a payment's refunds past what it moved.
+    RefundExceedsPayment,
 }
 
 impl FailureReason {
@@ -64,6 +89,7 @@ impl FailureReason {
         match self {
             FailureReason::InsufficientFunds => "insufficient_funds",
             FailureReason::BalanceOverflow => "balance_overflow",
+            FailureReason::RefundExceedsPayment => "refund_exceeds_payment",
         }
     }
 
@@ -71,6 +97,7 @@ impl FailureReason {
         match s {
             "insufficient_funds" => Some(FailureReason::InsufficientFunds),
             "balance_overflow" => Some(FailureReason::BalanceOverflow),
+            "refund_exceeds_payment" => Some(FailureReason::RefundExceedsPayment),
             _ => None,
         }
     }
@@ -79,6 +106,70 @@ impl FailureReason {
 impl fmt::Display for FailureReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Default life of a hold: 7 days.
+pub const DEFAULT_HOLD_SECS: u32 = 7 * 24 * 3600;
+/// Longest hold: 30 days.
+pub const MAX_HOLD_SECS: u32 = 30 * 24 * 3600;
+
+/// When a payment's money moves: at settle (`automatic`), or once it is
+/// captured after settle held it on the payer (`manual`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Capture {
+    #[default]
+    Automatic,
+    /// Held for `hold_secs` after authorization, then expired unless
+    /// captured or voided.
+    Manual { hold_secs: u32 },
+}
+
+impl Capture {
+    /// Parses the request's `capture` and `hold_expires_in_secs`: the
+    /// latter only for `manual`, 1 second to [`MAX_HOLD_SECS`],
+    /// [`DEFAULT_HOLD_SECS`] when absent.
+    pub fn parse(capture: Option<&str>, hold_expires_in_secs: Option<i64>) -> Result<Self, PaymentRuleError> {
+        match (capture.unwrap_or("automatic"), hold_expires_in_secs) {
+            ("automatic", None) => Ok(Capture::Automatic),
+            ("automatic", Some(_)) => Err(PaymentRuleError::HoldWithoutManualCapture),
+            ("manual", None) => Ok(Capture::Manual { hold_secs: DEFAULT_HOLD_SECS }),
+            ("manual", Some(secs)) => u32::try_from(secs)
+                .ok()
+                .filter(|s| (1..=MAX_HOLD_SECS).contains(s))
+                .map(|hold_secs| Capture::Manual { hold_secs })
+                .ok_or(PaymentRuleError::HoldOutOfRange),
+            (other, _) => Err(PaymentRuleError::UnknownCapture(other.to_owned())),
+        }
+    }
+
+    /// The text stored in the database and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capture::Automatic => "automatic",
+            Capture::Manual { .. } => "manual",
+        }
+    }
+
+    pub fn hold_secs(self) -> Option<u32> {
+        match self {
+            Capture::Automatic => None,
+            Capture::Manual { hold_secs } => Some(hold_secs),
+        }
+    }
+
+    pub fn from_db(capture: &str, hold_secs: Option<i32>) -> Option<Self> {
+        match (capture, hold_secs) {
+            ("automatic", None) => Some(Capture::Automatic),
+            ("manual", Some(secs)) => Some(Capture::Manual { hold_secs: u32::try_from(secs).ok()? }),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for Capture {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -94,6 +185,12 @@ pub enum PaymentRuleError {
     /// PostgreSQL text cannot hold NUL, and no description needs one.
     #[error("payment_description must not contain the NUL character")]
     DescriptionHasNul,
+    #[error("capture must be \"automatic\" or \"manual\", not {0:?}")]
+    UnknownCapture(String),
+    #[error("hold_expires_in_secs must be 1 to {MAX_HOLD_SECS} (30 days)")]
+    HoldOutOfRange,
+    #[error("hold_expires_in_secs is for \"capture\": \"manual\" only")]
+    HoldWithoutManualCapture,
     #[error("from_account is in {from} and to_account in {to}: payrail never converts between currencies")]
     CurrencyMismatch { from: Currency, to: Currency },
 }
@@ -115,6 +212,7 @@ pub struct NewPayment {
     /// Both accounts' currency, which the amount is in.
     pub currency: Currency,
     pub description: Option<String>,
+    pub capture: Capture,
     pub metadata: Metadata,
 }
 
@@ -147,13 +245,27 @@ impl NewPayment {
             currency,
             description,
             metadata: Metadata::default(),
+            capture: Capture::Automatic,
         })
+    }
+
+    /// The same payment, captured as `capture` says.
+    pub fn with_capture(self, capture: Capture) -> Self {
+        NewPayment { capture, ..self }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_status_reads_back_from_its_text() {
+        for status in PaymentStatus::ALL {
+            assert_eq!(PaymentStatus::from_db(status.as_str()), Some(status));
+        }
+        assert_eq!(PaymentStatus::from_db("settled"), None);
+    }
 
     fn amount(s: &str) -> Amount {
         Amount::parse(s).expect("valid amount")
@@ -200,11 +312,44 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_the_database_text() {
-        for status in [PaymentStatus::Pending, PaymentStatus::Done, PaymentStatus::Failed] {
+        use PaymentStatus::*;
+        for status in [Pending, Done, Failed, Authorized, Voided, Expired] {
             assert_eq!(PaymentStatus::from_db(status.as_str()), Some(status));
         }
         assert_eq!(PaymentStatus::from_db("processing"), None);
-        assert!(!PaymentStatus::Pending.is_terminal());
-        assert!(PaymentStatus::Done.is_terminal() && PaymentStatus::Failed.is_terminal());
+        assert!(!Pending.is_terminal() && !Authorized.is_terminal());
+        assert!([Done, Failed, Voided, Expired].iter().all(|s| s.is_terminal()));
+    }
+
+    #[test]
+    fn capture_and_hold_are_parsed_within_their_range() {
+        assert_eq!(Capture::parse(None, None), Ok(Capture::Automatic));
+        assert_eq!(Capture::parse(Some("automatic"), None), Ok(Capture::Automatic));
+        assert_eq!(
+            Capture::parse(Some("manual"), None),
+            Ok(Capture::Manual { hold_secs: DEFAULT_HOLD_SECS })
+        );
+        assert_eq!(Capture::parse(Some("manual"), Some(1)), Ok(Capture::Manual { hold_secs: 1 }));
+        let max = i64::from(MAX_HOLD_SECS);
+        assert_eq!(
+            Capture::parse(Some("manual"), Some(max)),
+            Ok(Capture::Manual { hold_secs: MAX_HOLD_SECS })
+        );
+        for bad in [0, -1, max + 1, i64::MAX] {
+            assert_eq!(
+                Capture::parse(Some("manual"), Some(bad)),
+                Err(PaymentRuleError::HoldOutOfRange),
+                "{bad}"
+            );
+        }
+        assert_eq!(Capture::parse(None, Some(60)), Err(PaymentRuleError::HoldWithoutManualCapture));
+        assert_eq!(
+            Capture::parse(Some("later"), None),
+            Err(PaymentRuleError::UnknownCapture("later".into()))
+        );
+        for capture in [Capture::Automatic, Capture::Manual { hold_secs: 60 }] {
+            let secs = capture.hold_secs().map(|s| i32::try_from(s).expect("fits"));
+            assert_eq!(Capture::from_db(capture.as_str(), secs), Some(capture));
+        }
     }
 }

@@ -24,11 +24,37 @@ pub enum EventType {
     /// A payment settled `failed`.
     #[serde(rename = "payment.failed")]
     PaymentFailed,
+    /// A manual payment's amount is held on the payer.
+    #[serde(rename = "payment.authorized")]
+    PaymentAuthorized,
+    /// An authorization was captured: the payment is `done`.
+    #[serde(rename = "payment.captured")]
+    PaymentCaptured,
+    #[serde(rename = "payment.voided")]
+    PaymentVoided,
+    /// An authorization reached its `hold_expires_at` uncaptured.
+    #[serde(rename = "payment.expired")]
+    PaymentExpired,
+    /// A refund moved the money back.
+    #[serde(rename = "refund.done")]
+    RefundDone,
+    /// A refund could not be applied (`failure_reason` says why).
+    #[serde(rename = "refund.failed")]
+    RefundFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 3] =
-        [EventType::PaymentCreated, EventType::PaymentDone, EventType::PaymentFailed];
+    pub const ALL: [EventType; 9] = [
+        EventType::PaymentCreated,
+        EventType::PaymentDone,
+        EventType::PaymentFailed,
+        EventType::PaymentAuthorized,
+        EventType::PaymentCaptured,
+        EventType::PaymentVoided,
+        EventType::PaymentExpired,
+        EventType::RefundDone,
+        EventType::RefundFailed,
+    ];
 
     /// The type's name, as clients and the database see it.
     pub fn as_str(self) -> &'static str {
@@ -36,6 +62,12 @@ impl EventType {
             EventType::PaymentCreated => "payment.created",
             EventType::PaymentDone => "payment.done",
             EventType::PaymentFailed => "payment.failed",
+            EventType::PaymentAuthorized => "payment.authorized",
+            EventType::PaymentCaptured => "payment.captured",
+            EventType::PaymentVoided => "payment.voided",
+            EventType::PaymentExpired => "payment.expired",
+            EventType::RefundDone => "refund.done",
+            EventType::RefundFailed => "refund.failed",
         }
     }
 }
@@ -48,7 +80,9 @@ impl fmt::Display for EventType {
 
 /// Why a string is not an event type. The text is shown to API clients.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown event type {0:?}: known types are payment.created, payment.done, payment.failed")]
+#[error(
+    "unknown event type {0:?}: known types are payment.created, payment.done, payment.failed, payment.authorized, payment.captured, payment.voided, payment.expired, refund.done, refund.failed"
+)]
 pub struct UnknownEventType(pub String);
 
 impl FromStr for EventType {

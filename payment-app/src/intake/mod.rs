@@ -19,8 +19,9 @@ use tracing::{debug, info, instrument, warn};
 
 use crate::broker::{LOCK_QUEUE, Publisher};
 use crate::db::idempotency::{self, Idempotent};
-use crate::db::{self, Db, accounts::Account, payments::Payment};
+use crate::db::{self, Db, accounts::Account, payments::Payment, refunds::Refund};
 use crate::domain::issuance::IssuanceLimits;
+use crate::domain::refund;
 use crate::domain::{AccountId, Amount, Currency, IdempotencyKey, Metadata, NewPayment, PaymentId};
 use crate::error::{Error, Result, chain};
 use crate::messages::{LockGroup, PaymentRoute, TraceParent};
@@ -116,7 +117,7 @@ impl Intake {
         };
         // The request as the key remembers it: parsed values, not raw text, so
         // a retry that differs only in spacing or number formatting matches.
-        let request = json!({
+        let mut request = json!({
             "from_account": payment.from_account,
             "to_account": payment.to_account,
             "amount_minor": payment.amount.minor(),
@@ -124,6 +125,12 @@ impl Intake {
             "payment_description": payment.description,
             "metadata": payment.metadata,
         });
+        // Only when asked for: a key first used before captures existed
+        // still matches its automatic retries.
+        if let Some(hold_secs) = payment.capture.hold_secs() {
+            request["capture"] = json!(payment.capture.as_str());
+            request["hold_secs"] = json!(hold_secs);
+        }
         let outcome = idempotency::once(
             &self.db.primary,
             "payment",
@@ -144,6 +151,74 @@ impl Intake {
         }
         Ok(outcome)
     }
+}
+
+impl Intake {
+    /// Where accepted work is queued.
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
+    /// Records a capture (`capture`: the amount, `None` for all) or a void
+    /// of an authorized payment and queues the payment, for settle to apply
+    /// it. Refused (nothing recorded) unless the payment is authorized,
+    /// unexpired, and nothing was asked of it before.
+    #[instrument(skip_all, fields(payment_id = %id))]
+    pub async fn request_hold(&self, id: PaymentId, void: bool, capture: Option<Amount>) -> Result<Payment> {
+        let payment = db::payments::request_hold(&self.db.primary, id, void, capture).await?;
+        info!(payment_id = %id, action = if void { "void" } else { "capture" }, "authorization close requested");
+        // The capture or void is a request of its own: its lock and settle
+        // spans join this request's trace.
+        let traced = crate::trace_context::current().map(|tp| (payment.id, tp));
+        queue(&self.publisher, &[&payment], &traced.into_iter().collect()).await;
+        Ok(payment)
+    }
+}
+
+/// Records a refund of `payment_id` (see `db::refunds::create`) at most once
+/// per idempotency key, and queues its payment, whose pending refunds
+/// settle applies when it comes by. `snapshot` renders the refund as a
+/// retry under the same key is to receive it again.
+#[instrument(skip_all, fields(payment_id = %payment_id))]
+pub async fn request_refund(
+    db: &Db,
+    publisher: &Publisher,
+    payment_id: PaymentId,
+    amount: Option<Amount>,
+    reason: Option<String>,
+    key: Option<&IdempotencyKey>,
+    snapshot: impl Fn(&Refund) -> Value,
+) -> Result<Idempotent<Refund>> {
+    refund::check_reason(reason.as_deref())?;
+    let request = json!({
+        "payment_id": payment_id,
+        "amount_minor": amount.map(Amount::minor),
+        "reason": reason,
+    });
+    let outcome = idempotency::once(
+        &db.primary,
+        "refund",
+        key,
+        &request,
+        async |tx| db::refunds::create(tx, payment_id, amount, reason.as_deref()).await,
+        |(refund, _)| snapshot(refund),
+    )
+    .await?;
+    Ok(match outcome {
+        Idempotent::Created((refund, route)) => {
+            info!(refund_id = %refund.id, amount = %refund.amount, "refund requested");
+            let mut group = LockGroup::of([route]);
+            for request in &mut group.payments {
+                request.traceparent = crate::trace_context::current();
+            }
+            if let Err(e) = publisher.publish(LOCK_QUEUE, &group).await {
+                warn!(refund_id = %refund.id, error = %chain(&e), "refund accepted but not queued yet; the relay will queue it");
+            }
+            Idempotent::Created(refund)
+        }
+        Idempotent::Replayed(snapshot) => Idempotent::Replayed(snapshot),
+        Idempotent::KeyReused => Idempotent::KeyReused,
+    })
 }
 
 /// Publishes recorded payments to the lock queue as one message. A failure

@@ -2,8 +2,10 @@
 //! sure it also reaches the broker. Every interval it re-publishes payments
 //! that are still `pending` well after they were accepted: ones whose
 //! publish failed (the broker was down, the process died between commit and
-//! publish) and ones lost further down. A duplicate is harmless: the lock
-//! worker locks it again and settle finds it already settled.
+//! publish) and ones lost further down. It also sends authorizations past
+//! their `hold_expires_at` to settle, which expires them: the relay is the
+//! expiry's clock. A duplicate is harmless: the lock worker locks it again
+//! and settle finds it already settled.
 
 use std::time::Duration;
 
@@ -43,7 +45,9 @@ impl Relay {
         while pause(self.config.interval, &shutdown).await {
             match self.sweep().await {
                 Ok(0) => {}
-                Ok(n) => info!(republished = n, "relay re-queued stale pending payments"),
+                Ok(n) => {
+                    info!(republished = n, "relay re-queued stale pending payments and due authorizations")
+                }
                 Err(e) => warn!(error = %chain(&e), "relay sweep failed; trying again next interval"),
             }
             // Housekeeping rides along: keys past their window are forgotten.
@@ -65,8 +69,19 @@ impl Relay {
     pub async fn sweep(&self) -> Result<usize> {
         let mut total = 0;
         loop {
-            let stale =
+            let mut stale =
                 db::relay::claim_stale(&self.db.primary, self.config.stale_after, SWEEP_LIMIT).await?;
+            // Authorizations past their expiry (or with a lost capture or
+            // void) go the same way: settle closes them under the locks.
+            let holds =
+                db::relay::claim_due_holds(&self.db.primary, self.config.stale_after, SWEEP_LIMIT).await?;
+            // And the payments of refunds still pending: settle applies a
+            // payment's pending refunds whenever it comes by.
+            let refunds =
+                db::refunds::claim_stale(&self.db.primary, self.config.stale_after, SWEEP_LIMIT).await?;
+            let full = [stale.len(), holds.len(), refunds.len()].contains(&(SWEEP_LIMIT as usize));
+            stale.extend(holds);
+            stale.extend(refunds);
             let groups: Vec<_> =
                 stale.chunks(RELAY_GROUP).map(|routes| LockGroup::of(routes.iter().copied())).collect();
             futures_util::future::try_join_all(
@@ -75,7 +90,7 @@ impl Relay {
             .await?;
             total += stale.len();
             crate::metrics::get().relay_republished.inc_by(stale.len() as u64);
-            if stale.len() < SWEEP_LIMIT as usize {
+            if !full {
                 return Ok(total);
             }
         }

@@ -27,7 +27,7 @@ use tracing::{Instrument, Span, debug, error, info, warn};
 use crate::broker::{self, Broker, LOCK_QUEUE, Publisher, SETTLE_QUEUE};
 use crate::db::{self, Db, settle::Settled};
 use crate::domain::PaymentId;
-use crate::domain::settlement::Outcome;
+use crate::domain::settlement::{HoldOutcome, Outcome, RefundOutcome};
 use crate::error::{Error, Result, chain};
 use crate::lock::AccountLock;
 use crate::messages::{self, LockRequest, SettleBatch};
@@ -181,6 +181,7 @@ impl SettleWorker {
         for (payment, outcome) in &settled.applied {
             let (outcome_text, reason) = match outcome {
                 Outcome::Done => ("done", String::new()),
+                Outcome::Authorized => ("authorized", String::new()),
                 Outcome::Failed(reason) => ("failed", reason.to_string()),
             };
             m.payments_settled
@@ -188,7 +189,35 @@ impl SettleWorker {
                 .inc();
             match outcome {
                 Outcome::Done => debug!(payment_id = %payment.id, amount = %payment.amount, "payment done"),
+                Outcome::Authorized => {
+                    debug!(payment_id = %payment.id, amount = %payment.amount, "payment authorized")
+                }
                 Outcome::Failed(reason) => debug!(payment_id = %payment.id, %reason, "payment failed"),
+            }
+        }
+        for (hold, outcome) in &settled.holds {
+            let (outcome_text, reason) = match outcome {
+                HoldOutcome::Captured(_) => ("captured", String::new()),
+                HoldOutcome::Voided => ("voided", String::new()),
+                HoldOutcome::Expired => ("expired", String::new()),
+                HoldOutcome::Failed(reason) => ("failed", reason.to_string()),
+            };
+            m.authorizations_closed
+                .get_or_create(&crate::metrics::OutcomeLabels { outcome: outcome_text.into(), reason })
+                .inc();
+            debug!(payment_id = %hold.id, outcome = outcome_text, "authorization closed");
+        }
+        for (refund, outcome) in &settled.refunds {
+            let (outcome_text, reason) = match outcome {
+                RefundOutcome::Done => ("done", String::new()),
+                RefundOutcome::Failed(reason) => ("failed", reason.to_string()),
+            };
+            m.refunds_settled
+                .get_or_create(&crate::metrics::OutcomeLabels { outcome: outcome_text.into(), reason })
+                .inc();
+            match outcome {
+                RefundOutcome::Done => debug!(refund_id = %refund.id, amount = %refund.amount, "refund done"),
+                RefundOutcome::Failed(reason) => debug!(refund_id = %refund.id, %reason, "refund failed"),
             }
         }
         // One line per skipped payment only for a few: a message naming
@@ -324,7 +353,28 @@ fn record_outcomes(spans: &HashMap<PaymentId, Span>, settled: &Settled) {
         if let Some(span) = spans.get(&payment.id) {
             let text = match outcome {
                 Outcome::Done => "done".to_owned(),
+                Outcome::Authorized => "authorized".to_owned(),
                 Outcome::Failed(reason) => format!("failed: {reason}"),
+            };
+            span.record("outcome", text);
+        }
+    }
+    for (hold, outcome) in &settled.holds {
+        if let Some(span) = spans.get(&hold.id) {
+            let text = match outcome {
+                HoldOutcome::Captured(amount) => format!("captured {}", amount.minor()),
+                HoldOutcome::Voided => "voided".to_owned(),
+                HoldOutcome::Expired => "expired".to_owned(),
+                HoldOutcome::Failed(reason) => format!("capture failed: {reason}"),
+            };
+            span.record("outcome", text);
+        }
+    }
+    for (refund, outcome) in &settled.refunds {
+        if let Some(span) = spans.get(&refund.payment_id) {
+            let text = match outcome {
+                RefundOutcome::Done => format!("refund {} done", refund.id),
+                RefundOutcome::Failed(reason) => format!("refund {} failed: {reason}", refund.id),
             };
             span.record("outcome", text);
         }

@@ -169,3 +169,169 @@ async fn accounts_are_in_the_default_currency_unless_they_say() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("XAU"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Polls until the payment (or refund, by `path`) is no longer `status`.
+async fn wait_past(app: &App, path: &str, status: &str) -> Value {
+    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
+    loop {
+        let (code, body) = app.get(path).await;
+        assert_eq!(code, 200, "{body}");
+        if body["status"] != status {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "{path} still {status}; log:\n{}", app.log_tail());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn authorize(app: &App, from: &Value, to: &Value, amount: &str) -> String {
+    let body = json!({"from_account": id(from), "to_account": id(to), "amount": amount, "capture": "manual"});
+    let (status, body) = app.post("/api/v1/payment", body).await;
+    assert_eq!(status, 202, "{body}");
+    let payment = id(&body);
+    let authorized = wait_past(app, &format!("/api/v1/payment/{payment}"), "pending").await;
+    assert_eq!(authorized["status"], "authorized", "{authorized}");
+    payment
+}
+
+async fn patch_metadata(app: &App, payment: &str, metadata: Value) -> (u16, Value) {
+    let r = app
+        .http
+        .patch(format!("{}/api/v1/payment/{payment}", app.base))
+        .json(&json!({ "metadata": metadata }))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// A hold, its capture and a refund are in the payment's currency: their
+/// amounts are parsed and shown with its decimals, and every ledger entry
+/// settle writes for them is in it (written, not the column's default).
+#[tokio::test]
+async fn holds_captures_and_refunds_stay_in_their_payments_currency() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let (dinar, dinar_payee) = (open(&app, "BHD", "10").await, open(&app, "BHD", "0").await);
+    let (yen, yen_payee) = (open(&app, "JPY", "1500").await, open(&app, "JPY", "0").await);
+
+    let bhd = authorize(&app, &dinar, &dinar_payee, "2.5").await;
+    let (_, payer) = app.get(&format!("/api/v1/accounts/{}", id(&dinar))).await;
+    assert_eq!(
+        (payer["balance"].as_str(), payer["available_balance"].as_str()),
+        (Some("10.000"), Some("7.500")),
+        "{payer}"
+    );
+    // Metadata stays the client's to change while authorized.
+    let (status, body) = patch_metadata(&app, &bhd, json!({"order": "o-1"})).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("authorized")), "{body}");
+
+    // More decimals than the dinar has: refused, nothing recorded.
+    let (status, body) =
+        app.post(&format!("/api/v1/payment/{bhd}/capture"), json!({"amount": "1.2345"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_amount")), "{body}");
+    let (status, body) = app.post(&format!("/api/v1/payment/{bhd}/capture"), json!({"amount": "1.25"})).await;
+    assert_eq!(status, 202, "{body}");
+    let captured = wait_past(&app, &format!("/api/v1/payment/{bhd}"), "authorized").await;
+    assert_eq!(
+        (
+            captured["status"].as_str(),
+            captured["amount"].as_str(),
+            captured["amount_captured"].as_str(),
+            captured["amount_refunded"].as_str(),
+        ),
+        (Some("done"), Some("2.500"), Some("1.250"), Some("0.000")),
+        "{captured}"
+    );
+    assert_eq!(app.balance(&id(&dinar)).await, "8.750");
+    assert_eq!(app.balance(&id(&dinar_payee)).await, "1.250");
+    let (status, body) = patch_metadata(&app, &bhd, json!({"order": null, "invoice": "i-9"})).await;
+    assert_eq!((status, body["metadata"].clone()), (200, json!({"invoice": "i-9"})), "{body}");
+
+    let (status, body) =
+        app.post(&format!("/api/v1/payment/{bhd}/refunds"), json!({"amount": "0.0001"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_amount")), "{body}");
+    let (status, refund) =
+        app.post(&format!("/api/v1/payment/{bhd}/refunds"), json!({"amount": "0.125"})).await;
+    assert_eq!(status, 202, "{refund}");
+    assert_eq!(
+        (refund["amount"].as_str(), refund["currency"].as_str()),
+        (Some("0.125"), Some("BHD")),
+        "{refund}"
+    );
+    let refund = wait_past(&app, &format!("/api/v1/refunds/{}", id(&refund)), "pending").await;
+    assert_eq!(
+        (refund["status"].as_str(), refund["amount"].as_str(), refund["currency"].as_str()),
+        (Some("done"), Some("0.125"), Some("BHD")),
+        "{refund}"
+    );
+    let (_, payment) = app.get(&format!("/api/v1/payment/{bhd}")).await;
+    assert_eq!(payment["amount_refunded"], "0.125", "{payment}");
+    assert_eq!(app.balance(&id(&dinar)).await, "8.875");
+
+    // The yen has no decimals at all.
+    let jpy = authorize(&app, &yen, &yen_payee, "1000").await;
+    let (status, body) = app.post(&format!("/api/v1/payment/{jpy}/capture"), json!({"amount": "1.5"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_amount")), "{body}");
+    let (status, body) = app.post(&format!("/api/v1/payment/{jpy}/capture"), json!({"amount": "600"})).await;
+    assert_eq!(status, 202, "{body}");
+    let captured = wait_past(&app, &format!("/api/v1/payment/{jpy}"), "authorized").await;
+    assert_eq!(captured["amount_captured"], "600", "{captured}");
+    let (status, body) = app.post(&format!("/api/v1/payment/{jpy}/refunds"), json!({"amount": "0.5"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_amount")), "{body}");
+    let (status, refund) = app.post(&format!("/api/v1/payment/{jpy}/refunds"), json!({})).await;
+    assert_eq!(status, 202, "{refund}");
+    assert_eq!(
+        (refund["amount"].as_str(), refund["currency"].as_str()),
+        (Some("600"), Some("JPY")),
+        "{refund}"
+    );
+    let refund = wait_past(&app, &format!("/api/v1/refunds/{}", id(&refund)), "pending").await;
+    assert_eq!(refund["status"], "done", "{refund}");
+    assert_eq!(
+        (app.balance(&id(&yen)).await, app.balance(&id(&yen_payee)).await),
+        ("1500".into(), "0".into())
+    );
+
+    // Every entry settle wrote is in its payment's currency.
+    let entries: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT kind, currency, count(*) FROM ledger_entries WHERE kind <> 'issuance'
+         GROUP BY kind, currency ORDER BY currency, kind",
+    )
+    .fetch_all(&env.pg().await)
+    .await
+    .unwrap();
+    let expected: Vec<(String, String, i64)> = ["BHD", "JPY"]
+        .into_iter()
+        .flat_map(|c| {
+            ["capture", "credit", "hold", "refund_credit", "refund_debit", "release"]
+                .map(|kind| (kind.to_owned(), c.to_owned(), 1))
+        })
+        .collect();
+    assert_eq!(entries, expected);
+
+    // The events say what GET says.
+    let (_, page) = app.get("/api/v1/events?limit=500").await;
+    let events = page["events"].as_array().unwrap();
+    let of = |kind: &str, payment: &str| {
+        events
+            .iter()
+            .find(|e| e["type"] == kind && (e["data"]["id"] == payment || e["data"]["payment_id"] == payment))
+            .unwrap_or_else(|| panic!("no {kind} of {payment} in {page}"))["data"]
+            .clone()
+    };
+    let event = of("payment.captured", &bhd);
+    assert_eq!(
+        (event["amount_captured"].as_str(), event["currency"].as_str()),
+        (Some("1.250"), Some("BHD")),
+        "{event}"
+    );
+    let event = of("refund.done", &bhd);
+    let (_, listed) = app.get(&format!("/api/v1/payment/{bhd}/refunds")).await;
+    assert_eq!(event, listed["refunds"][0], "{event}");
+    let event = of("refund.done", &jpy);
+    assert_eq!((event["amount"].as_str(), event["currency"].as_str()), (Some("600"), Some("JPY")), "{event}");
+
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}

@@ -36,6 +36,29 @@ fn queries(payment: &str, account: &str, payments: &str, accounts: &str) -> Vec<
                 .to_owned(),
         ),
         (
+            "relay: claim due authorizations (db::relay)",
+            "SELECT id FROM payments WHERE status = 'authorized' \
+             AND (hold_expires_at <= now() OR (requested_action IS NOT NULL AND action_requested_at < now() - make_interval(secs => 30))) \
+             AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => 30)) AND dead_lettered_at IS NULL \
+             ORDER BY hold_expires_at LIMIT 500 FOR NO KEY UPDATE SKIP LOCKED"
+                .to_owned(),
+        ),
+        (
+            "relay: claim stale pending refunds (db::refunds)",
+            "SELECT id FROM refunds WHERE status = 'pending' AND created_at < now() - make_interval(secs => 30) \
+             AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => 30)) \
+             ORDER BY created_at LIMIT 500 FOR NO KEY UPDATE SKIP LOCKED"
+                .to_owned(),
+        ),
+        (
+            "GET /payment/{id}/refunds, and a refund's sums (db::refunds)",
+            format!("SELECT id, amount, status FROM refunds WHERE payment_id = '{payment}' ORDER BY id"),
+        ),
+        (
+            "settle: a batch's pending refunds (db::settle)",
+            format!("SELECT id, payment_id, amount FROM refunds WHERE payment_id = ANY('{payments}') AND status = 'pending' ORDER BY id FOR NO KEY UPDATE"),
+        ),
+        (
             "audit: stuck pending payments (db::audit)",
             "SELECT id FROM payments WHERE status = 'pending' AND created_at < now() - make_interval(secs => 60) ORDER BY created_at LIMIT 5".to_owned(),
         ),
@@ -152,6 +175,8 @@ async fn hot_and_list_queries_use_an_index() {
                 CASE WHEN g % 1000 = 0 THEN NULL ELSE 'insufficient_funds' END, now() - make_interval(secs => g), \
                 CASE WHEN g % 100 = 0 THEN jsonb_build_object('order', 'o-' || g) ELSE '{}' END \
          FROM generate_series(1, 200000) g, ids",
+        "INSERT INTO refunds (id, payment_id, amount, status, failure_reason) \
+         SELECT gen_random_uuid(), id, 1, 'failed', 'insufficient_funds' FROM payments LIMIT 50000",
         "INSERT INTO idempotency_keys (scope, key, request, status, response, created_at) \
          SELECT 'payment', 'k-' || g, '{}', 202, '{}', now() - make_interval(secs => g) FROM generate_series(1, 20000) g",
         "ANALYZE",

@@ -168,3 +168,48 @@ async fn bad_filters_are_refused_with_the_usual_error_shape() {
     }
     assert_eq!(codes, BTreeSet::from(["invalid_query".to_owned()]));
 }
+
+/// The statuses of holds are filters like the others, and a bad status
+/// names every status there is.
+#[tokio::test]
+async fn authorized_voided_and_expired_payments_are_found_by_status() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[("RELAY_INTERVAL_SECS", "1")]).await;
+    let a = open(&app, json!({"initial_balance": "10.00"})).await;
+    let b = open(&app, json!({})).await;
+    let manual = |amount: &str, hold_secs: u64| {
+        json!({"from_account": a, "to_account": b, "amount": amount, "capture": "manual",
+               "hold_expires_in_secs": hold_secs})
+    };
+    let mut ids = Vec::new();
+    for (amount, hold_secs) in [("1.00", 3600), ("2.00", 3600), ("3.00", 1)] {
+        let (status, body) = app.post("/api/v1/payment", manual(amount, hold_secs)).await;
+        assert_eq!(status, 202, "{body}");
+        ids.push(id(&body));
+    }
+    let [held, voided, expired] = [ids[0].clone(), ids[1].clone(), ids[2].clone()];
+    app.wait_terminal(&ids, SETTLE_WITHIN).await;
+    let (status, body) = app.post(&format!("/api/v1/payment/{voided}/void"), json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
+    let wanted = |status: &str, id: &String| (status.to_owned(), vec![id.clone()]);
+    for (status, found) in
+        [wanted("authorized", &held), wanted("voided", &voided), wanted("expired", &expired)]
+    {
+        loop {
+            if search(&app, &format!("status={status}")).await == found {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "status={status}; log:\n{}", app.log_tail());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(search(&app, &format!("account={a}&status=authorized")).await, [held]);
+
+    let (status, body) = app.get("/api/v1/payments?status=settled").await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    for name in ["pending", "authorized", "done", "failed", "voided", "expired"] {
+        assert!(message.contains(name), "{message}");
+    }
+}

@@ -1,0 +1,95 @@
+//! Refunds: `POST /api/v1/payment/{id}/refunds` asks for one,
+//! `GET /api/v1/payment/{id}/refunds` lists a payment's, `GET
+//! /api/v1/refunds/{id}` reads one.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::instrument;
+
+use super::error::{ApiError, ErrorCode};
+use super::extract::{IdempotencyHeader, OptionalJsonBody};
+use super::{AppState, answer_create, parse_id, payments};
+use crate::db;
+use crate::domain::{Amount, AmountError, PaymentId, RefundId};
+use crate::events::RefundView;
+use crate::intake;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRefund {
+    /// Decimal string; absent: all that is left to refund.
+    #[serde(default)]
+    amount: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+impl CreateRefund {
+    /// The amount asked for, in the payment's currency (its decimals);
+    /// `None` for all that is left. The payment is read only when an
+    /// amount is given: it is what says how many decimals it may have.
+    async fn amount(&self, app: &AppState, payment_id: PaymentId) -> Result<Option<Amount>, ApiError> {
+        let Some(text) = self.amount.as_deref() else { return Ok(None) };
+        let invalid_amount = |e: AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
+        Amount::check_syntax(text).map_err(invalid_amount)?;
+        let payment =
+            payments::read(app, payment_id).await?.ok_or_else(|| payments::not_found(payment_id))?;
+        let amount = payment.currency.amount(text).map_err(invalid_amount)?;
+        if amount.is_zero() {
+            return Err(ApiError::new(ErrorCode::InvalidAmount, "amount must be greater than zero"));
+        }
+        Ok(Some(amount))
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RefundList {
+    refunds: Vec<RefundView>,
+}
+
+#[instrument(skip_all, fields(payment_id = %id))]
+pub async fn create(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    IdempotencyHeader(key): IdempotencyHeader,
+    OptionalJsonBody(body): OptionalJsonBody<CreateRefund>,
+) -> Result<Response, ApiError> {
+    let payment_id: PaymentId = parse_id(&id)?;
+    let amount = body.amount(&app, payment_id).await?;
+    let outcome = intake::request_refund(
+        &app.db,
+        app.intake.publisher(),
+        payment_id,
+        amount,
+        body.reason,
+        key.as_ref(),
+        |r| json!(RefundView::from(r.clone())),
+    )
+    .await?;
+    answer_create(outcome, StatusCode::ACCEPTED, |r| {
+        (format!("/api/v1/refunds/{}", r.id), RefundView::from(r))
+    })
+}
+
+/// Refunds are read from the primary: they are few, and a refund answered
+/// 202 must be found at once.
+#[instrument(skip_all, fields(payment_id = %id))]
+pub async fn list(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<RefundList>, ApiError> {
+    let payment_id: PaymentId = parse_id(&id)?;
+    if db::payments::get(&app.db.primary, payment_id).await?.is_none() {
+        return Err(ApiError::not_found(format!("payment {payment_id} does not exist")));
+    }
+    let refunds = db::refunds::of_payment(&app.db.primary, payment_id).await?;
+    Ok(Json(RefundList { refunds: refunds.into_iter().map(RefundView::from).collect() }))
+}
+
+#[instrument(skip_all, fields(refund_id = %id))]
+pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<RefundView>, ApiError> {
+    let id: RefundId = parse_id(&id)?;
+    let refund = db::refunds::get(&app.db.primary, id).await?;
+    refund.map(|r| Json(r.into())).ok_or_else(|| ApiError::not_found(format!("refund {id} does not exist")))
+}
