@@ -23,13 +23,14 @@ async fn three_instances_share_the_load_and_the_invariants_hold() {
         apps.iter().map(|app| Traffic::start(&app.base, &accounts, Duration::from_millis(15))).collect();
     tokio::time::sleep(Duration::from_secs(4)).await;
     let mut sent = 0;
-    let mut accepted = Vec::new();
+    let (mut accepted, mut refunds) = (Vec::new(), Vec::new());
     for t in traffic {
         let report = t.stop().await;
         sent += report.sent;
         accepted.extend(report.accepted);
+        refunds.extend(report.refunds);
     }
-    let report = crate::common::TrafficReport { accepted, sent };
+    let report = crate::common::TrafficReport { accepted, sent, refunds };
     assert_all_settled(&apps[0], &env, &report).await;
 
     for (i, app) in apps.iter().enumerate() {

@@ -388,6 +388,7 @@ impl Drop for RabbitNodes {
 pub struct Traffic {
     stop: Arc<AtomicBool>,
     accepted: Arc<Mutex<Vec<String>>>,
+    refunds: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<usize>,
 }
 
@@ -398,16 +399,54 @@ pub struct TrafficReport {
     pub accepted: Vec<String>,
     /// Payments (keys) sent.
     pub sent: usize,
+    /// Ids of refunds answered 202.
+    pub refunds: Vec<String>,
+}
+
+/// What the traffic does with a payment once it is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FollowUp {
+    None,
+    /// A manual payment, captured in part once authorized.
+    Capture,
+    /// A manual payment, voided once authorized.
+    Void,
+    /// A manual payment left to expire (its hold lasts 3 s).
+    Expire,
+    /// An automatic payment, refunded in part once done.
+    Refund,
+}
+
+impl FollowUp {
+    /// One payment in four is manual (captured, voided or left to expire in
+    /// turn), one in four is refunded once done.
+    fn of(sent: usize) -> FollowUp {
+        match (sent % 4, sent / 4 % 3) {
+            (1, _) => FollowUp::Refund,
+            (3, 0) => FollowUp::Capture,
+            (3, 1) => FollowUp::Void,
+            (3, _) => FollowUp::Expire,
+            _ => FollowUp::None,
+        }
+    }
+
+    fn manual(self) -> bool {
+        matches!(self, FollowUp::Capture | FollowUp::Void | FollowUp::Expire)
+    }
 }
 
 impl Traffic {
-    /// One new payment every `every`, amounts 1.00 to 9.00.
+    /// One new payment every `every`, amounts 1.00 to 9.00; a quarter of
+    /// them manual (then captured, voided or left to expire) and a quarter
+    /// refunded in part once done, so faults meet every kind of work settle
+    /// does.
     pub fn start(base: &str, accounts: &[String], every: Duration) -> Traffic {
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(Mutex::new(Vec::new()));
+        let refunds = Arc::new(Mutex::new(Vec::new()));
         let (base, accounts) = (base.to_owned(), accounts.to_vec());
         let task = tokio::spawn({
-            let (stop, accepted) = (stop.clone(), accepted.clone());
+            let (stop, accepted, refunds) = (stop.clone(), accepted.clone(), refunds.clone());
             async move {
                 let http = client(Some(TOKEN));
                 let mut clients = tokio::task::JoinSet::new();
@@ -415,12 +454,22 @@ impl Traffic {
                 while !stop.load(Ordering::Relaxed) {
                     let from = sent % accounts.len();
                     let to = (from + 1 + sent / accounts.len() % (accounts.len() - 1)) % accounts.len();
-                    let body = json!({
+                    let follow_up = FollowUp::of(sent);
+                    let mut body = json!({
                         "from_account": accounts[from],
                         "to_account": accounts[to],
                         "amount": format!("{}.00", 1 + sent % 9),
                     });
-                    clients.spawn(send_until_answered(http.clone(), base.clone(), body, accepted.clone()));
+                    if follow_up.manual() {
+                        body["capture"] = json!("manual");
+                        body["hold_expires_in_secs"] = json!(3);
+                    }
+                    let (http, base, accepted, refunds) =
+                        (http.clone(), base.clone(), accepted.clone(), refunds.clone());
+                    clients.spawn(async move {
+                        let id = send_until_answered(&http, &base, body, &accepted).await;
+                        follow(&http, &base, &id, follow_up, &refunds).await;
+                    });
                     sent += 1;
                     tokio::time::sleep(every).await;
                 }
@@ -430,7 +479,7 @@ impl Traffic {
                 sent
             }
         });
-        Traffic { stop, accepted, task }
+        Traffic { stop, accepted, refunds, task }
     }
 
     pub fn accepted_so_far(&self) -> usize {
@@ -442,44 +491,111 @@ impl Traffic {
         self.accepted.lock().unwrap().clone()
     }
 
-    /// Stops sending new payments and waits for every client's answer.
+    /// Stops sending new payments and waits for every client's answer and
+    /// follow-up.
     pub async fn stop(self) -> TrafficReport {
         self.stop.store(true, Ordering::Relaxed);
         let sent = self.task.await.unwrap();
         let accepted = std::mem::take(&mut *self.accepted.lock().unwrap());
-        TrafficReport { accepted, sent }
+        let refunds = std::mem::take(&mut *self.refunds.lock().unwrap());
+        TrafficReport { accepted, sent, refunds }
     }
 }
 
-async fn send_until_answered(
-    http: reqwest::Client,
-    base: String,
-    body: Value,
-    accepted: Arc<Mutex<Vec<String>>>,
-) {
+/// POSTs `body` until a definite answer, with one Idempotency-Key for
+/// every try; returns the id of what was created.
+async fn post_until_answered(http: &reqwest::Client, url: &str, body: &Value, what: &str) -> String {
     let key = Uuid::new_v4().to_string();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let sent = http
-            .post(format!("{base}/api/v1/payment"))
-            .header("idempotency-key", &key)
-            .json(&body)
-            .send()
-            .await;
+        let sent = http.post(url).header("idempotency-key", &key).json(body).send().await;
         if let Ok(r) = sent {
             let status = r.status().as_u16();
             if status == 202 {
                 let json: Value = r.json().await.unwrap();
-                accepted.lock().unwrap().push(json["id"].as_str().unwrap().to_owned());
+                return json["id"].as_str().unwrap().to_owned();
+            }
+            assert!(
+                status >= 500,
+                "a {what} was refused with {status}: {}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "no definite answer for {what} {key} in 120 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn send_until_answered(
+    http: &reqwest::Client,
+    base: &str,
+    body: Value,
+    accepted: &Mutex<Vec<String>>,
+) -> String {
+    let id = post_until_answered(http, &format!("{base}/api/v1/payment"), &body, "payment").await;
+    accepted.lock().unwrap().push(id.clone());
+    id
+}
+
+/// Polls a payment (riding out faults) until its status is no longer
+/// `pending`.
+async fn settled_status(http: &reqwest::Client, base: &str, id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/api/v1/payment/{id}")).send().await
+            && r.status() == 200
+        {
+            let json: Value = r.json().await.unwrap();
+            let status = json["status"].as_str().unwrap().to_owned();
+            if status != "pending" {
+                return status;
+            }
+        }
+        assert!(Instant::now() < deadline, "payment {id} still pending after 120 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn follow(
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    follow_up: FollowUp,
+    refunds: &Mutex<Vec<String>>,
+) {
+    let action = match follow_up {
+        FollowUp::None | FollowUp::Expire => return,
+        FollowUp::Refund => {
+            if settled_status(http, base, id).await == "done" {
+                let url = format!("{base}/api/v1/payment/{id}/refunds");
+                let refund = post_until_answered(http, &url, &json!({"amount": "0.50"}), "refund").await;
+                refunds.lock().unwrap().push(refund);
+            }
+            return;
+        }
+        FollowUp::Capture => "capture",
+        FollowUp::Void => "void",
+    };
+    if settled_status(http, base, id).await != "authorized" {
+        return;
+    }
+    // Capture and void take no Idempotency-Key: after a lost answer, a
+    // retry's 409 `invalid_state` means the first one (or the expiry) stood.
+    let body = if action == "capture" { json!({"amount": "0.50"}) } else { json!({}) };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = http.post(format!("{base}/api/v1/payment/{id}/{action}")).json(&body).send().await {
+            let status = r.status().as_u16();
+            if status == 202 || status == 409 {
                 return;
             }
             assert!(
                 status >= 500,
-                "a payment was refused with {status}: {}",
+                "a {action} was refused with {status}: {}",
                 r.text().await.unwrap_or_default()
             );
         }
-        assert!(Instant::now() < deadline, "no definite answer for payment {key} in 120 s");
+        assert!(Instant::now() < deadline, "no definite answer to the {action} of {id} in 120 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -494,18 +610,35 @@ pub async fn assert_all_settled(app: &App, env: &TestEnv, report: &TrafficReport
     let pg = env.pg().await;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'pending'")
-            .fetch_one(&pg)
-            .await
-            .unwrap();
-        if pending == 0 {
+        // Nothing pending, no hold left open (the traffic's last ones
+        // expire 3 s after their authorization), no refund pending.
+        let (pending, authorized, refunds): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM payments WHERE status = 'pending'),
+                    (SELECT count(*) FROM payments WHERE status = 'authorized'),
+                    (SELECT count(*) FROM refunds WHERE status = 'pending')",
+        )
+        .fetch_one(&pg)
+        .await
+        .unwrap();
+        if pending + authorized + refunds == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "{pending} payments still pending; log:\n{}", app.log_problems());
+        assert!(
+            Instant::now() < deadline,
+            "{pending} payments still pending, {authorized} authorized, {refunds} refunds pending; log:\n{}",
+            app.log_problems()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM payments").fetch_one(&pg).await.unwrap();
     assert_eq!(payments as usize, report.sent, "one payment per key sent, each exactly once");
+    let refunds: i64 = sqlx::query_scalar("SELECT count(*) FROM refunds").fetch_one(&pg).await.unwrap();
+    assert_eq!(refunds as usize, report.refunds.len(), "one refund per key answered 202, each exactly once");
+    let ends: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM payments GROUP BY status ORDER BY status")
+            .fetch_all(&pg)
+            .await
+            .unwrap();
     let (code, audit) = env.audit();
     assert_eq!(code, 0, "{audit}");
     // What the fault looked like from inside, for whoever runs with --nocapture.
@@ -518,9 +651,10 @@ pub async fn assert_all_settled(app: &App, env: &TestEnv, report: &TrafficReport
     seen.sort();
     seen.dedup_by(|a, b| a.get(..40) == b.get(..40));
     println!(
-        "{} payments sent, {} answered 202, all settled; the app logged:\n  {}",
+        "{} payments sent, {} answered 202, all settled ({ends:?}), {} refunds; the app logged:\n  {}",
         report.sent,
         report.accepted.len(),
+        report.refunds.len(),
         seen.join("\n  ")
     );
 }
