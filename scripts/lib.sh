@@ -12,3 +12,14 @@ pg_conf_dir() { echo "/etc/postgresql/$(pg_version)/main"; }
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
+
+# A fresh payrail for a benchmark: database $1 dropped (payment-app creates
+# it again), RabbitMQ vhost $2 made anew for guest, Redis db $3 emptied.
+fresh_payrail() {
+  PGOPTIONS="-c client_min_messages=warning" psql -q postgres://postgres@127.0.0.1:5432/postgres \
+    -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)"
+  rabbitmqctl -q delete_vhost "$2" 2>/dev/null || true
+  rabbitmqctl -q add_vhost "$2"
+  rabbitmqctl -q set_permissions -p "$2" guest '.*' '.*' '.*'
+  redis-cli -n "$3" flushdb >/dev/null
+}
