@@ -502,6 +502,13 @@ impl Traffic {
     }
 }
 
+/// Answers a client rides out by trying again: a fault (5xx) or a 429,
+/// which records nothing. Under load a token's in-flight limit is reached
+/// now and then (the polling follow-ups count against it too).
+fn retryable(status: u16) -> bool {
+    status >= 500 || status == 429
+}
+
 /// POSTs `body` until a definite answer, with one Idempotency-Key for
 /// every try; returns the id of what was created.
 async fn post_until_answered(http: &reqwest::Client, url: &str, body: &Value, what: &str) -> String {
@@ -516,7 +523,7 @@ async fn post_until_answered(http: &reqwest::Client, url: &str, body: &Value, wh
                 return json["id"].as_str().unwrap().to_owned();
             }
             assert!(
-                status >= 500,
+                retryable(status),
                 "a {what} was refused with {status}: {}",
                 r.text().await.unwrap_or_default()
             );
@@ -590,7 +597,7 @@ async fn follow(
                 return;
             }
             assert!(
-                status >= 500,
+                retryable(status),
                 "a {action} was refused with {status}: {}",
                 r.text().await.unwrap_or_default()
             );
