@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::refund::RefundStatus;
 use crate::domain::{
@@ -13,7 +14,8 @@ use crate::domain::{
 };
 
 /// A payment as `GET /api/v1/payment/{id}` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Payment)]
 pub struct PaymentView {
     pub id: PaymentId,
     pub from_account: AccountId,
@@ -41,7 +43,8 @@ pub struct PaymentView {
 }
 
 /// A refund as `GET /api/v1/refunds/{id}` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Refund)]
 pub struct RefundView {
     pub id: RefundId,
     pub payment_id: PaymentId,
@@ -57,7 +60,7 @@ pub struct RefundView {
 }
 
 /// What an event is about: a payment (`payment.*`) or a refund (`refund.*`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum EventData {
     Payment(PaymentView),
@@ -65,7 +68,7 @@ pub enum EventData {
 }
 
 /// One event: `{id, type, created_at, data}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Event {
     pub id: EventId,
     #[serde(rename = "type")]

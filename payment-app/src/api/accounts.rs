@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::instrument;
+use utoipa::ToSchema;
 
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, ErrorCode};
@@ -17,22 +18,25 @@ use crate::db::{self, accounts::Account};
 use crate::domain::{AccountId, Amount, Currency, Metadata, MetadataPatch, Money};
 use crate::intake;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
-    /// Decimal string in the account's currency; absent means zero.
+    /// Decimal string in the account's currency; absent means zero. Above
+    /// zero it is new money, and takes the `issue` scope.
     initial_balance: Option<String>,
     /// ISO 4217 code; absent means the `DEFAULT_CURRENCY` setting.
     currency: Option<String>,
     /// The client's own references: an object of strings.
+    #[schema(value_type = Option<HashMap<String, String>>)]
     metadata: Option<serde_json::Value>,
 }
 
 /// `PATCH` bodies: the metadata change and nothing else.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMetadata {
     /// Keys to set to a string, or to remove with `null`.
+    #[schema(value_type = HashMap<String, Option<String>>)]
     metadata: serde_json::Value,
 }
 
@@ -54,7 +58,8 @@ pub fn parse_metadata(value: Option<&serde_json::Value>) -> Result<Metadata, Api
 }
 
 /// An account as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Account)]
 pub struct AccountView {
     id: AccountId,
     currency: Currency,
@@ -79,6 +84,15 @@ impl From<Account> for AccountView {
     }
 }
 
+/// Opens an account.
+#[utoipa::path(post, path = "/api/v1/accounts", operation_id = "createAccount", tag = "accounts",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1 to 255 visible ASCII characters")),
+    request_body(content = Option<CreateAccount>, description = "Optional: an empty body opens a zero-balance account in the default currency"),
+    responses(
+        (status = 201, description = "Opened; the replay of an earlier request with the same Idempotency-Key answers as it did, with `Idempotent-Replayed: true`", body = AccountView,
+            headers(("Location" = String, description = "The account's URL (not on a replay)"), ("Idempotent-Replayed" = String, description = "`true` on a replay"))),
+    ),
+    security(("bearer" = ["pay", "issue"])))]
 #[instrument(skip_all)]
 pub async fn create(
     State(app): State<AppState>,
@@ -115,6 +129,11 @@ pub async fn create(
     })
 }
 
+/// One account.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}", operation_id = "getAccount", tag = "accounts",
+    params(("id" = AccountId, Path, description = "The account's id")),
+    responses((status = 200, description = "The account", body = AccountView)),
+    security(("bearer" = ["read"])))]
 #[instrument(skip_all, fields(account_id = %id))]
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<AccountView>, ApiError> {
     let id: AccountId = parse_id(&id)?;
@@ -133,6 +152,12 @@ pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<
     account.map(|a| Json(a.into())).ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))
 }
 
+/// Changes an account's metadata, and nothing else.
+#[utoipa::path(patch, path = "/api/v1/accounts/{id}", operation_id = "updateAccountMetadata", tag = "accounts",
+    params(("id" = AccountId, Path, description = "The account's id")),
+    request_body = UpdateMetadata,
+    responses((status = 200, description = "The account with its metadata changed", body = AccountView)),
+    security(("bearer" = ["pay"])))]
 #[instrument(skip_all, fields(account_id = %id))]
 pub async fn update(
     State(app): State<AppState>,

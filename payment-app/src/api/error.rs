@@ -6,7 +6,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
 use tracing::{error, warn};
 
 use crate::domain::hold::HoldRequestError;
@@ -14,7 +14,7 @@ use crate::domain::refund::RefundError;
 use crate::error::{Error, chain};
 
 /// Every machine-readable error code the API answers with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     Unauthorized,
@@ -183,10 +183,20 @@ impl ErrorCode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An error: its code, for programs, and its message, for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = ErrorDetail)]
 pub struct ApiError {
     pub code: ErrorCode,
+    /// For people: its wording may change; branch on `code`.
     pub message: String,
+}
+
+/// Every error answer's body: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ApiError,
 }
 
 impl ApiError {
@@ -206,8 +216,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         crate::metrics::get().api_error(self.code.as_str());
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.code.status(), Json(body)).into_response()
+        (self.code.status(), Json(ErrorBody { error: self })).into_response()
     }
 }
 

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Serialize;
 use tracing::instrument;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::{AppState, parse_id, parse_limit, query_id};
@@ -17,7 +18,7 @@ use crate::events::Event;
 const MAX_LIMIT: i64 = 500;
 const DEFAULT_LIMIT: i64 = 100;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventPage {
     events: Vec<Event>,
     /// The last event's id, to pass as `after` for the next page; null when
@@ -25,6 +26,12 @@ pub struct EventPage {
     next_after: Option<EventId>,
 }
 
+/// Every event in id order after `after` (from the first without it).
+#[utoipa::path(get, path = "/api/v1/events", operation_id = "listEvents", tag = "events",
+    params(("after" = Option<EventId>, Query, description = "`next_after` of the previous page"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size, default 100")),
+    responses((status = 200, description = "A page of events", body = EventPage)),
+    security(("bearer" = ["read"])))]
 #[instrument(skip_all)]
 pub async fn list(
     State(app): State<AppState>,
@@ -39,6 +46,11 @@ pub async fn list(
     Ok(Json(EventPage { events, next_after }))
 }
 
+/// One event.
+#[utoipa::path(get, path = "/api/v1/events/{id}", operation_id = "getEvent", tag = "events",
+    params(("id" = EventId, Path, description = "The event's id")),
+    responses((status = 200, description = "The event", body = Event)),
+    security(("bearer" = ["read"])))]
 #[instrument(skip_all, fields(event_id = %id))]
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Event>, ApiError> {
     let id: EventId = parse_id(&id)?;

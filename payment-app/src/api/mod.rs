@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 mod events;
 mod extract;
+pub mod openapi;
 mod payments;
 mod ready;
 mod refunds;
@@ -27,7 +28,6 @@ use axum::routing::{get, patch, post};
 use axum::{Json, response::IntoResponse};
 use http_body_util::BodyExt;
 use serde::Serialize;
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -126,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(ready::readyz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi::serve))
         .merge(v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -254,6 +255,8 @@ pub async fn serve(
 }
 
 /// Prometheus metrics. Pool gauges are read at scrape time.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let m = crate::metrics::get();
     for (pool, p) in [("primary", &app.db.primary), ("replica", &app.db.replica)] {
@@ -283,10 +286,19 @@ async fn count_request(request: Request, next: Next) -> Response {
     response
 }
 
+/// The answer of `/healthz`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
 /// Liveness: the process is up and serving. Dependencies are not checked
 /// here, so a broker outage does not get every instance restarted.
-async fn healthz() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
+    responses((status = 200, description = "The process is up (dependencies are not checked)", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 async fn not_found() -> ApiError {

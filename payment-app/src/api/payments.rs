@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tracing::{instrument, warn};
+use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{IdempotencyHeader, JsonBody, OptionalJsonBody};
 use super::{AppState, answer_create, parse_id};
 use crate::db;
@@ -21,11 +22,14 @@ use crate::events::PaymentView;
 /// The request as sent. Fields are strings so that each can be parsed into
 /// its domain type with an error that names it; unknown fields are refused,
 /// since a misspelt field in a payment is a mistake, not an extension.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePayment {
+    /// The payer's account id.
     from_account: String,
+    /// The payee's account id.
     to_account: String,
+    /// Decimal string with at most the accounts' currency's decimals.
     amount: String,
     #[serde(default)]
     payment_description: Option<String>,
@@ -37,6 +41,7 @@ pub struct CreatePayment {
     hold_expires_in_secs: Option<i64>,
     /// The client's own references: an object of strings.
     #[serde(default)]
+    #[schema(value_type = Option<HashMap<String, String>>)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -83,9 +88,10 @@ fn rule_broken(e: PaymentRuleError) -> ApiError {
 }
 
 /// `POST /api/v1/payment/{id}/capture`: all that is authorized, or `amount`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureRequest {
+    /// Decimal string in the payment's currency; absent: all that is authorized.
     #[serde(default)]
     amount: Option<String>,
 }
@@ -109,6 +115,15 @@ impl CaptureRequest {
     }
 }
 
+/// Captures an authorized payment, all of it or `amount`.
+#[utoipa::path(post, path = "/api/v1/payment/{id}/capture", operation_id = "capturePayment", tag = "payments",
+    params(("id" = PaymentId, Path, description = "The payment's id")),
+    request_body(content = Option<CaptureRequest>, description = "Optional: without a body, all that is authorized is captured"),
+    responses(
+        (status = 202, description = "The capture is recorded; the payment is still `authorized` until settle applies it", body = PaymentView),
+        (status = 409, description = "`invalid_state`: not authorized, expired, or already asked to capture or void", body = ErrorBody),
+    ),
+    security(("bearer" = ["pay"])))]
 #[instrument(skip_all, fields(payment_id = %id))]
 pub async fn capture(
     State(app): State<AppState>,
@@ -121,6 +136,14 @@ pub async fn capture(
     Ok((StatusCode::ACCEPTED, Json(PaymentView::from(payment))).into_response())
 }
 
+/// Voids an authorized payment: settle releases the hold.
+#[utoipa::path(post, path = "/api/v1/payment/{id}/void", operation_id = "voidPayment", tag = "payments",
+    params(("id" = PaymentId, Path, description = "The payment's id")),
+    responses(
+        (status = 202, description = "The void is recorded; the payment is still `authorized` until settle applies it", body = PaymentView),
+        (status = 409, description = "`invalid_state`: not authorized, expired, or already asked to capture or void", body = ErrorBody),
+    ),
+    security(("bearer" = ["pay"])))]
 #[instrument(skip_all, fields(payment_id = %id))]
 pub async fn void(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id: PaymentId = parse_id(&id)?;
@@ -128,6 +151,15 @@ pub async fn void(State(app): State<AppState>, Path(id): Path<String>) -> Result
     Ok((StatusCode::ACCEPTED, Json(PaymentView::from(payment))).into_response())
 }
 
+/// Submits a payment: recorded `pending`, settled moments later.
+#[utoipa::path(post, path = "/api/v1/payment", operation_id = "createPayment", tag = "payments",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1 to 255 visible ASCII characters")),
+    request_body = CreatePayment,
+    responses(
+        (status = 202, description = "Accepted, `pending`; the replay of an earlier request with the same Idempotency-Key answers as it did, with `Idempotent-Replayed: true`", body = PaymentView,
+            headers(("Location" = String, description = "The payment's URL (not on a replay)"), ("Idempotent-Replayed" = String, description = "`true` on a replay"))),
+    ),
+    security(("bearer" = ["pay"])))]
 #[instrument(skip_all)]
 pub async fn create(
     State(app): State<AppState>,
@@ -142,6 +174,11 @@ pub async fn create(
     })
 }
 
+/// One payment.
+#[utoipa::path(get, path = "/api/v1/payment/{id}", operation_id = "getPayment", tag = "payments",
+    params(("id" = PaymentId, Path, description = "The payment's id")),
+    responses((status = 200, description = "The payment", body = PaymentView)),
+    security(("bearer" = ["read"])))]
 #[instrument(skip_all, fields(payment_id = %id))]
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<PaymentView>, ApiError> {
     let id: PaymentId = parse_id(&id)?;
@@ -167,6 +204,12 @@ pub(super) fn not_found(id: PaymentId) -> ApiError {
     ApiError::not_found(format!("payment {id} does not exist"))
 }
 
+/// Changes a payment's metadata, whatever its status, and nothing else.
+#[utoipa::path(patch, path = "/api/v1/payment/{id}", operation_id = "updatePaymentMetadata", tag = "payments",
+    params(("id" = PaymentId, Path, description = "The payment's id")),
+    request_body = super::accounts::UpdateMetadata,
+    responses((status = 200, description = "The payment with its metadata changed", body = PaymentView)),
+    security(("bearer" = ["pay"])))]
 #[instrument(skip_all, fields(payment_id = %id))]
 pub async fn update(
     State(app): State<AppState>,

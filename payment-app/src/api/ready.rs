@@ -12,6 +12,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use crate::broker::QueueState;
@@ -20,7 +21,7 @@ use crate::db;
 /// Cap on each check, so the probe answers within a probe's usual timeout.
 const CHECK_TIMEOUT: Duration = Duration::from_millis(800);
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
     /// `ready`, `degraded` (working, with a dependency down) or `not_ready`.
     status: &'static str,
@@ -33,6 +34,10 @@ pub struct Readiness {
     statements: String,
 }
 
+/// Each dependency's state; only PostgreSQL decides readiness.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
+    responses((status = 200, description = "Ready, or degraded: working with a dependency down", body = Readiness),
+        (status = 503, description = "Not ready: PostgreSQL is unavailable", body = Readiness)))]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let postgres = async {
         match tokio::time::timeout(CHECK_TIMEOUT, db::ping(&app.db.primary)).await {

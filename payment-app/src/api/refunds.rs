@@ -9,8 +9,9 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::instrument;
+use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{IdempotencyHeader, OptionalJsonBody};
 use super::{AppState, answer_create, parse_id, payments};
 use crate::db;
@@ -18,12 +19,13 @@ use crate::domain::{Amount, AmountError, PaymentId, RefundId};
 use crate::events::RefundView;
 use crate::intake;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRefund {
     /// Decimal string; absent: all that is left to refund.
     #[serde(default)]
     amount: Option<String>,
+    /// At most 500 characters, without NUL.
     #[serde(default)]
     reason: Option<String>,
 }
@@ -46,11 +48,23 @@ impl CreateRefund {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RefundList {
+    /// Oldest first.
     refunds: Vec<RefundView>,
 }
 
+/// Asks for a refund of a `done` payment, all that is left or `amount`.
+#[utoipa::path(post, path = "/api/v1/payment/{id}/refunds", operation_id = "createRefund", tag = "refunds",
+    params(("id" = PaymentId, Path, description = "The payment's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1 to 255 visible ASCII characters")),
+    request_body(content = Option<CreateRefund>, description = "Optional: without a body, all that is left is refunded"),
+    responses(
+        (status = 202, description = "Accepted, `pending`; the replay of an earlier request with the same Idempotency-Key answers as it did, with `Idempotent-Replayed: true`", body = RefundView,
+            headers(("Location" = String, description = "The refund's URL (not on a replay)"), ("Idempotent-Replayed" = String, description = "`true` on a replay"))),
+        (status = 409, description = "`invalid_state`: the payment is not `done`", body = ErrorBody),
+    ),
+    security(("bearer" = ["pay"])))]
 #[instrument(skip_all, fields(payment_id = %id))]
 pub async fn create(
     State(app): State<AppState>,
@@ -77,6 +91,11 @@ pub async fn create(
 
 /// Refunds are read from the primary: they are few, and a refund answered
 /// 202 must be found at once.
+#[utoipa::path(get, path = "/api/v1/payment/{id}/refunds", operation_id = "listPaymentRefunds", tag = "refunds",
+    description = "A payment's refunds, oldest first.",
+    params(("id" = PaymentId, Path, description = "The payment's id")),
+    responses((status = 200, description = "The payment's refunds", body = RefundList)),
+    security(("bearer" = ["read"])))]
 #[instrument(skip_all, fields(payment_id = %id))]
 pub async fn list(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<RefundList>, ApiError> {
     let payment_id: PaymentId = parse_id(&id)?;
@@ -87,6 +106,11 @@ pub async fn list(State(app): State<AppState>, Path(id): Path<String>) -> Result
     Ok(Json(RefundList { refunds: refunds.into_iter().map(RefundView::from).collect() }))
 }
 
+/// One refund.
+#[utoipa::path(get, path = "/api/v1/refunds/{id}", operation_id = "getRefund", tag = "refunds",
+    params(("id" = RefundId, Path, description = "The refund's id")),
+    responses((status = 200, description = "The refund", body = RefundView)),
+    security(("bearer" = ["read"])))]
 #[instrument(skip_all, fields(refund_id = %id))]
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<RefundView>, ApiError> {
     let id: RefundId = parse_id(&id)?;

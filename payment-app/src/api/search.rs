@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::instrument;
+use utoipa::ToSchema;
 
 use super::accounts::AccountView;
 use super::error::{ApiError, ErrorCode};
@@ -65,6 +66,17 @@ fn time(query: &HashMap<String, String>, name: &str) -> Result<Option<DateTime<U
         .transpose()
 }
 
+/// Payments that pass every filter given, newest first.
+#[utoipa::path(get, path = "/api/v1/payments", operation_id = "searchPayments", tag = "payments",
+    params(("account" = Option<AccountId>, Query, description = "Payments from or to this account"),
+        ("status" = Option<PaymentStatus>, Query),
+        ("created_gte" = Option<DateTime<Utc>>, Query, description = "Accepted at or after this RFC 3339 time"),
+        ("created_lt" = Option<DateTime<Utc>>, Query, description = "Accepted before this RFC 3339 time"),
+        ("metadata" = Option<HashMap<String, String>>, Query, style = DeepObject, explode, description = "`metadata[KEY]=VALUE`, repeatable: every pair must match"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size, default 50"),
+        ("cursor" = Option<PaymentId>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of payments", body = PaymentPage)),
+    security(("bearer" = ["read"])))]
 #[instrument(skip_all)]
 pub async fn payments(
     State(app): State<AppState>,
@@ -94,13 +106,21 @@ pub async fn payments(
     Ok(Json(PaymentPage::new(payments.into_iter().map(PaymentView::from).collect(), next_cursor)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccountPage {
     accounts: Vec<AccountView>,
     /// Pass as `cursor` for the next (older) page; null on the last page.
     next_cursor: Option<AccountId>,
 }
 
+/// Accounts that pass every filter given, newest first.
+#[utoipa::path(get, path = "/api/v1/accounts", operation_id = "searchAccounts", tag = "accounts",
+    params(("currency" = Option<String>, Query, description = "ISO 4217 code"),
+        ("metadata" = Option<HashMap<String, String>>, Query, style = DeepObject, explode, description = "`metadata[KEY]=VALUE`, repeatable: every pair must match"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size, default 50"),
+        ("cursor" = Option<AccountId>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of accounts", body = AccountPage)),
+    security(("bearer" = ["read"])))]
 #[instrument(skip_all)]
 pub async fn accounts(
     State(app): State<AppState>,

@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, Utc};
 use serde::Serialize;
 use tracing::instrument;
+use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorCode};
 use super::{AppState, Page, parse_id};
@@ -21,7 +22,7 @@ use crate::events::PaymentView;
 /// Longest statement span, in days.
 const MAX_DAYS: i64 = 366;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentPage {
     payments: Vec<PaymentView>,
     /// Pass as `cursor` for the next (older) page; null on the last page.
@@ -49,6 +50,13 @@ async fn require_account(app: &AppState, id: AccountId) -> Result<Account, ApiEr
         .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))
 }
 
+/// An account's payments, newest first (keyset pages: stable while new payments arrive).
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/payments", operation_id = "listAccountPayments", tag = "accounts",
+    params(("id" = AccountId, Path, description = "The account's id"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size, default 50"),
+        ("cursor" = Option<PaymentId>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of the account's payments", body = PaymentPage)),
+    security(("bearer" = ["read"])))]
 #[instrument(skip_all, fields(account_id = %id))]
 pub async fn payments(
     State(app): State<AppState>,
@@ -65,7 +73,9 @@ pub async fn payments(
     Ok(Json(PaymentPage { payments: payments.into_iter().map(PaymentView::from).collect(), next_cursor }))
 }
 
-#[derive(Debug, Serialize)]
+/// One UTC day of an account's ledger.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = StatementDay)]
 pub struct DayView {
     day: NaiveDate,
     debits: AmountSum,
@@ -74,7 +84,7 @@ pub struct DayView {
     closing_balance: AmountSum,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Statement {
     account_id: AccountId,
     from: NaiveDate,
@@ -106,6 +116,13 @@ fn sum(minor: &str, exponent: u32) -> Result<AmountSum, ApiError> {
     })
 }
 
+/// An account's per-day totals (UTC days), from a view refreshed every `STATEMENT_REFRESH_SECS`.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/statement", operation_id = "getAccountStatement", tag = "accounts",
+    params(("id" = AccountId, Path, description = "The account's id"),
+        ("from" = Option<NaiveDate>, Query, description = "First day; default 29 days before `to`"),
+        ("to" = Option<NaiveDate>, Query, description = "Last day; default today. The span is at most 366 days")),
+    responses((status = 200, description = "The statement", body = Statement)),
+    security(("bearer" = ["read"])))]
 #[instrument(skip_all, fields(account_id = %id))]
 pub async fn statement(
     State(app): State<AppState>,

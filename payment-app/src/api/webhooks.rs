@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
+use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorCode};
 use super::extract::JsonBody;
@@ -21,12 +22,16 @@ use crate::events::Subscription;
 use crate::webhooks;
 
 /// The request as sent; unknown fields are refused.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEndpoint {
+    /// Where events are `POST`ed: `https` (unless `WEBHOOK_ALLOW_HTTP`), a public address (unless
+    /// `WEBHOOK_ALLOW_PRIVATE`).
     url: String,
+    /// Event types (such as `payment.done`), or `["*"]`; absent: every type.
     #[serde(default)]
     events: Option<Vec<String>>,
+    /// At most 1,000 characters.
     #[serde(default)]
     description: Option<String>,
 }
@@ -57,10 +62,13 @@ fn subscription(events: Option<Vec<String>>) -> Result<Subscription, ApiError> {
     Ok(Subscription::Only(types))
 }
 
-#[derive(Debug, Serialize)]
+/// A webhook endpoint, without its secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookEndpoint)]
 pub struct EndpointView {
     id: EndpointId,
     url: String,
+    /// The event types it receives; `["*"]`: every type, including types added later.
     events: Vec<&'static str>,
     description: Option<String>,
     created_at: DateTime<Utc>,
@@ -79,13 +87,20 @@ impl From<Endpoint> for EndpointView {
 }
 
 /// The answer to a registration: the only one that shows the secret.
-#[derive(Debug, Serialize)]
-struct CreatedEndpoint {
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CreatedWebhookEndpoint)]
+pub struct CreatedEndpoint {
     #[serde(flatten)]
     endpoint: EndpointView,
     secret: String,
 }
 
+/// Registers a webhook endpoint.
+#[utoipa::path(post, path = "/api/v1/webhook-endpoints", operation_id = "createWebhookEndpoint", tag = "webhooks",
+    request_body = CreateEndpoint,
+    responses((status = 201, description = "Registered; the `secret` is shown here only", body = CreatedEndpoint,
+        headers(("Location" = String, description = "The endpoint's URL")))),
+    security(("bearer" = ["admin"])))]
 #[instrument(skip_all)]
 pub async fn create(
     State(app): State<AppState>,
@@ -105,13 +120,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)).into_response())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointPage {
     webhook_endpoints: Vec<EndpointView>,
     /// Pass as `cursor` for the next (older) page; null on the last page.
     next_cursor: Option<EndpointId>,
 }
 
+/// Webhook endpoints, newest first.
+#[utoipa::path(get, path = "/api/v1/webhook-endpoints", operation_id = "listWebhookEndpoints", tag = "webhooks",
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size, default 50"),
+        ("cursor" = Option<EndpointId>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of endpoints", body = EndpointPage)),
+    security(("bearer" = ["admin"])))]
 #[instrument(skip_all)]
 pub async fn list(
     State(app): State<AppState>,
@@ -129,6 +150,11 @@ async fn require(app: &AppState, id: EndpointId) -> Result<Endpoint, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("webhook endpoint {id} does not exist")))
 }
 
+/// One webhook endpoint, never its secret.
+#[utoipa::path(get, path = "/api/v1/webhook-endpoints/{id}", operation_id = "getWebhookEndpoint", tag = "webhooks",
+    params(("id" = EndpointId, Path, description = "The endpoint's id")),
+    responses((status = 200, description = "The endpoint", body = EndpointView)),
+    security(("bearer" = ["admin"])))]
 #[instrument(skip_all, fields(endpoint_id = %id))]
 pub async fn get(
     State(app): State<AppState>,
@@ -139,6 +165,10 @@ pub async fn get(
 }
 
 /// 204; nothing more is sent to it, and its pending deliveries are dropped.
+#[utoipa::path(delete, path = "/api/v1/webhook-endpoints/{id}", operation_id = "deleteWebhookEndpoint", tag = "webhooks",
+    params(("id" = EndpointId, Path, description = "The endpoint's id")),
+    responses((status = 204, description = "Deleted: nothing more is sent to it, and its pending deliveries are dropped")),
+    security(("bearer" = ["admin"])))]
 #[instrument(skip_all, fields(endpoint_id = %id))]
 pub async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let id: EndpointId = parse_id(&id)?;
@@ -149,14 +179,19 @@ pub async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Resu
     }
 }
 
-#[derive(Debug, Serialize)]
-struct RotatedSecret {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSecret {
     id: EndpointId,
     secret: String,
     /// Until then the previous secret signs too (a second `v1=`).
     previous_secret_expires_at: DateTime<Utc>,
 }
 
+/// Gives an endpoint a new secret; the old one signs beside it for 24 h.
+#[utoipa::path(post, path = "/api/v1/webhook-endpoints/{id}/rotate-secret", operation_id = "rotateWebhookSecret", tag = "webhooks",
+    params(("id" = EndpointId, Path, description = "The endpoint's id")),
+    responses((status = 200, description = "The new secret", body = RotatedSecret)),
+    security(("bearer" = ["admin"])))]
 #[instrument(skip_all, fields(endpoint_id = %id))]
 pub async fn rotate_secret(
     State(app): State<AppState>,
@@ -171,7 +206,9 @@ pub async fn rotate_secret(
     Ok(Json(rotated).into_response())
 }
 
-#[derive(Debug, Serialize)]
+/// One delivery attempt of an event to an endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DeliveryAttempt)]
 pub struct AttemptView {
     id: AttemptId,
     event_id: EventId,
@@ -200,12 +237,19 @@ impl From<Attempt> for AttemptView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AttemptPage {
     attempts: Vec<AttemptView>,
     next_cursor: Option<AttemptId>,
 }
 
+/// An endpoint's delivery attempts, newest first.
+#[utoipa::path(get, path = "/api/v1/webhook-endpoints/{id}/attempts", operation_id = "listDeliveryAttempts", tag = "webhooks",
+    params(("id" = EndpointId, Path, description = "The endpoint's id"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size, default 50"),
+        ("cursor" = Option<AttemptId>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, description = "A page of attempts", body = AttemptPage)),
+    security(("bearer" = ["admin"])))]
 #[instrument(skip_all, fields(endpoint_id = %id))]
 pub async fn attempts(
     State(app): State<AppState>,

@@ -182,6 +182,14 @@ impl Serialize for AmountSum {
     }
 }
 
+impl utoipa::PartialSchema for AmountSum {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::text_schema(super::DECIMAL_PATTERN, "a non-negative decimal with exactly the currency's decimals")
+    }
+}
+
+impl utoipa::ToSchema for AmountSum {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,6 +92,14 @@ impl Serialize for Currency {
     }
 }
 
+impl utoipa::PartialSchema for Currency {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::text_schema("^[A-Z]{3}$", "an ISO 4217 code with a minor unit")
+    }
+}
+
+impl utoipa::ToSchema for Currency {}
+
 /// An amount with the currency it is in, shown with that currency's
 /// decimals: `"1500"` yen, `"15.00"` dollars, `"1.500"` dinars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +119,14 @@ impl Serialize for Money {
         serializer.collect_str(self)
     }
 }
+
+impl utoipa::PartialSchema for Money {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::text_schema(super::DECIMAL_PATTERN, "an amount with exactly its currency's decimals")
+    }
+}
+
+impl utoipa::ToSchema for Money {}
 
 #[cfg(test)]
 mod tests {

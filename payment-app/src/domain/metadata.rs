@@ -17,7 +17,7 @@ pub const MAX_METADATA_VALUE_CHARS: usize = 500;
 /// A valid metadata map: at most [`MAX_METADATA_KEYS`] keys of 1 to
 /// [`MAX_METADATA_KEY_CHARS`] characters of `[A-Za-z0-9_.-]`, each with a
 /// string of at most [`MAX_METADATA_VALUE_CHARS`] characters.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct Metadata(BTreeMap<String, String>);
 

@@ -26,3 +26,17 @@ pub use payment::{
     PaymentRuleError, PaymentStatus, payment_currency,
 };
 pub use webhook::{EventType, MAX_URL_LEN, TargetRefused, UnknownEventType, UrlError, WebhookUrl, forbidden};
+
+/// How `Money` and `AmountSum` are written: digits, and the currency's
+/// decimals after a point when it has any.
+const DECIMAL_PATTERN: &str = r"^[0-9]+(\.[0-9]+)?$";
+
+/// The OpenAPI schema of a type serialized as text of a fixed shape, kept
+/// beside its `Serialize` so the two change together.
+fn text_schema(pattern: &str, description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(pattern))
+        .description(Some(description))
+        .into()
+}

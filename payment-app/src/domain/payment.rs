@@ -13,7 +13,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 /// or (a manual capture) to `authorized`, which moves to exactly one of
 /// `done` (captured), `voided`, `expired` (or `failed` should the payee's
 /// balance be unable to take the capture).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Pending,
@@ -72,7 +72,7 @@ impl fmt::Display for PaymentStatus {
 }
 
 /// Why a payment ended `failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureReason {
     /// The payer's balance did not cover the amount when settle applied it.
@@ -172,6 +172,18 @@ impl Serialize for Capture {
         s.serialize_str(self.as_str())
     }
 }
+
+impl utoipa::PartialSchema for Capture {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let names = [Capture::Automatic, Capture::Manual { hold_secs: DEFAULT_HOLD_SECS }].map(Capture::as_str);
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(names))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Capture {}
 
 /// Why a payment request breaks the rules, beyond the shape of its fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

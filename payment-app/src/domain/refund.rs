@@ -11,7 +11,7 @@ use super::{Amount, PaymentStatus};
 pub const MAX_REFUND_REASON_CHARS: usize = 500;
 
 /// A refund's state: `pending` moves to exactly one of the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundStatus {
     Pending,
