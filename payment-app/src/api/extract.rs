@@ -31,8 +31,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
-/// Like [`JsonBody`], but an empty body stands for `T::default()`, for
-/// requests whose fields are all optional.
+/// Like [`JsonBody`], but an empty body, or JSON `null`, stands for
+/// `T::default()`, for requests whose fields are all optional: the body
+/// itself is optional, and `null` is how JSON says "none".
 #[derive(Debug)]
 pub struct OptionalJsonBody<T>(pub T);
 
@@ -55,7 +56,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonBody(T::default()));
         }
-        parse(json, &bytes).map(OptionalJsonBody)
+        parse::<Option<T>>(json, &bytes).map(|body| OptionalJsonBody(body.unwrap_or_default()))
     }
 }
 

@@ -25,6 +25,7 @@ mod instances;
 mod load;
 mod lock;
 mod metadata;
+mod openapi;
 mod plans;
 mod promises;
 mod refunds;
