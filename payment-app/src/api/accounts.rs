@@ -25,9 +25,10 @@ pub struct CreateAccount {
     /// zero it is new money, and takes the `issue` scope.
     initial_balance: Option<String>,
     /// ISO 4217 code; absent means the `DEFAULT_CURRENCY` setting.
+    #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
     /// The client's own references: an object of strings.
-    #[schema(value_type = Option<HashMap<String, String>>)]
+    #[schema(value_type = Option<Metadata>)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -36,7 +37,7 @@ pub struct CreateAccount {
 #[serde(deny_unknown_fields)]
 pub struct UpdateMetadata {
     /// Keys to set to a string, or to remove with `null`.
-    #[schema(value_type = HashMap<String, Option<String>>)]
+    #[schema(value_type = MetadataPatch)]
     metadata: serde_json::Value,
 }
 
@@ -86,7 +87,7 @@ impl From<Account> for AccountView {
 
 /// Opens an account.
 #[utoipa::path(post, path = "/api/v1/accounts", operation_id = "createAccount", tag = "accounts",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1 to 255 visible ASCII characters")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: 1 to 255 visible ASCII characters")),
     request_body(content = Option<CreateAccount>, description = "Optional: an empty body opens a zero-balance account in the default currency"),
     responses(
         (status = 201, description = "Opened; the replay of an earlier request with the same Idempotency-Key answers as it did, with `Idempotent-Replayed: true`", body = AccountView,

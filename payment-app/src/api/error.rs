@@ -6,8 +6,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use utoipa::ToSchema;
 use tracing::{error, warn};
+use utoipa::ToSchema;
 
 use crate::domain::hold::HoldRequestError;
 use crate::domain::refund::RefundError;

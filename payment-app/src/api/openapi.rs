@@ -17,10 +17,10 @@ use std::sync::OnceLock;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::{Object, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -189,7 +189,11 @@ fn shared_statuses(operation: &Operation) -> Vec<StatusCode> {
 fn codes_by_status() -> BTreeMap<u16, (StatusCode, Vec<&'static str>)> {
     let mut by_status: BTreeMap<u16, (StatusCode, Vec<&'static str>)> = BTreeMap::new();
     for code in ErrorCode::ALL {
-        by_status.entry(code.status().as_u16()).or_insert_with(|| (code.status(), Vec::new())).1.push(code.as_str());
+        by_status
+            .entry(code.status().as_u16())
+            .or_insert_with(|| (code.status(), Vec::new()))
+            .1
+            .push(code.as_str());
     }
     by_status
 }
@@ -202,9 +206,8 @@ fn response_name(status: StatusCode) -> String {
 fn error_response(status: StatusCode, codes: &[&str]) -> utoipa::openapi::Response {
     let listed = codes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
     let reason = status.canonical_reason().unwrap_or("Error");
-    let mut response = ResponseBuilder::new()
-        .description(format!("{reason}: `code` is one of {listed}"))
-        .content(
+    let mut response =
+        ResponseBuilder::new().description(format!("{reason}: `code` is one of {listed}")).content(
             "application/json",
             ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build(),
         );
@@ -344,7 +347,8 @@ mod tests {
             .map(|c| c.as_str().expect("a string"))
             .collect();
         assert_eq!(codes, ErrorCode::ALL.map(ErrorCode::as_str));
-        let unprocessable = doc["components"]["responses"]["Error422"]["description"].as_str().expect("a text");
+        let unprocessable =
+            doc["components"]["responses"]["Error422"]["description"].as_str().expect("a text");
         assert!(unprocessable.contains("`invalid_amount`") && !unprocessable.contains("`invalid_id`"));
         // A shared answer reaches the operations: the capture's 404 and 422.
         let capture = &doc["paths"]["/api/v1/payment/{id}/capture"]["post"]["responses"];

@@ -15,7 +15,9 @@ use super::extract::{IdempotencyHeader, JsonBody, OptionalJsonBody};
 use super::{AppState, answer_create, parse_id};
 use crate::db;
 use crate::db::payments::Payment;
-use crate::domain::{AccountId, Amount, Capture, NewPayment, PaymentId, PaymentRuleError, payment_currency};
+use crate::domain::{
+    AccountId, Amount, Capture, Metadata, NewPayment, PaymentId, PaymentRuleError, payment_currency,
+};
 use crate::error::chain;
 use crate::events::PaymentView;
 
@@ -41,7 +43,7 @@ pub struct CreatePayment {
     hold_expires_in_secs: Option<i64>,
     /// The client's own references: an object of strings.
     #[serde(default)]
-    #[schema(value_type = Option<HashMap<String, String>>)]
+    #[schema(value_type = Option<Metadata>)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -153,7 +155,7 @@ pub async fn void(State(app): State<AppState>, Path(id): Path<String>) -> Result
 
 /// Submits a payment: recorded `pending`, settled moments later.
 #[utoipa::path(post, path = "/api/v1/payment", operation_id = "createPayment", tag = "payments",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1 to 255 visible ASCII characters")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: 1 to 255 visible ASCII characters")),
     request_body = CreatePayment,
     responses(
         (status = 202, description = "Accepted, `pending`; the replay of an earlier request with the same Idempotency-Key answers as it did, with `Idempotent-Replayed: true`", body = PaymentView,

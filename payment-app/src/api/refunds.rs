@@ -57,7 +57,7 @@ pub struct RefundList {
 /// Asks for a refund of a `done` payment, all that is left or `amount`.
 #[utoipa::path(post, path = "/api/v1/payment/{id}/refunds", operation_id = "createRefund", tag = "refunds",
     params(("id" = PaymentId, Path, description = "The payment's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1 to 255 visible ASCII characters")),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: 1 to 255 visible ASCII characters")),
     request_body(content = Option<CreateRefund>, description = "Optional: without a body, all that is left is refunded"),
     responses(
         (status = 202, description = "Accepted, `pending`; the replay of an earlier request with the same Idempotency-Key answers as it did, with `Idempotent-Replayed: true`", body = RefundView,

@@ -72,7 +72,7 @@ fn time(query: &HashMap<String, String>, name: &str) -> Result<Option<DateTime<U
         ("status" = Option<PaymentStatus>, Query),
         ("created_gte" = Option<DateTime<Utc>>, Query, description = "Accepted at or after this RFC 3339 time"),
         ("created_lt" = Option<DateTime<Utc>>, Query, description = "Accepted before this RFC 3339 time"),
-        ("metadata" = Option<HashMap<String, String>>, Query, style = DeepObject, explode, description = "`metadata[KEY]=VALUE`, repeatable: every pair must match"),
+        ("metadata" = Option<Metadata>, Query, style = DeepObject, explode, description = "`metadata[KEY]=VALUE`, repeatable: every pair must match"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size, default 50"),
         ("cursor" = Option<PaymentId>, Query, description = "`next_cursor` of the previous page")),
     responses((status = 200, description = "A page of payments", body = PaymentPage)),
@@ -115,8 +115,8 @@ pub struct AccountPage {
 
 /// Accounts that pass every filter given, newest first.
 #[utoipa::path(get, path = "/api/v1/accounts", operation_id = "searchAccounts", tag = "accounts",
-    params(("currency" = Option<String>, Query, description = "ISO 4217 code"),
-        ("metadata" = Option<HashMap<String, String>>, Query, style = DeepObject, explode, description = "`metadata[KEY]=VALUE`, repeatable: every pair must match"),
+    params(("currency" = Option<Currency>, Query),
+        ("metadata" = Option<Metadata>, Query, style = DeepObject, explode, description = "`metadata[KEY]=VALUE`, repeatable: every pair must match"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size, default 50"),
         ("cursor" = Option<AccountId>, Query, description = "`next_cursor` of the previous page")),
     responses((status = 200, description = "A page of accounts", body = AccountPage)),

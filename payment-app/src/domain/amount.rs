@@ -184,7 +184,10 @@ impl Serialize for AmountSum {
 
 impl utoipa::PartialSchema for AmountSum {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::text_schema(super::DECIMAL_PATTERN, "a non-negative decimal with exactly the currency's decimals")
+        super::text_schema(
+            super::DECIMAL_PATTERN,
+            "a non-negative decimal with exactly the currency's decimals",
+        )
     }
 }
 

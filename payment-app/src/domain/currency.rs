@@ -92,9 +92,21 @@ impl Serialize for Currency {
     }
 }
 
+/// Every code [`Currency::parse`] accepts, so the schema says exactly that.
 impl utoipa::PartialSchema for Currency {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::text_schema("^[A-Z]{3}$", "an ISO 4217 code with a minor unit")
+        let letters = b'A'..=b'Z';
+        let codes: Vec<&'static str> = letters
+            .clone()
+            .flat_map(|a| letters.clone().flat_map(move |b| (b'A'..=b'Z').map(move |c| [a, b, c])))
+            .filter_map(|code| Currency::parse(std::str::from_utf8(&code).ok()?).ok())
+            .map(Currency::code)
+            .collect();
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(codes))
+            .description(Some("An ISO 4217 code with a minor unit"))
+            .into()
     }
 }
 

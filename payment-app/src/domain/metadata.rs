@@ -17,13 +17,57 @@ pub const MAX_METADATA_VALUE_CHARS: usize = 500;
 /// A valid metadata map: at most [`MAX_METADATA_KEYS`] keys of 1 to
 /// [`MAX_METADATA_KEY_CHARS`] characters of `[A-Za-z0-9_.-]`, each with a
 /// string of at most [`MAX_METADATA_VALUE_CHARS`] characters.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(transparent)]
 pub struct Metadata(BTreeMap<String, String>);
 
 /// A change to a metadata map: each key set to a value, or removed (`null`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetadataPatch(BTreeMap<String, Option<String>>);
+
+/// The schema of a map of metadata, or of a change to one (`null`
+/// values), from the limits [`check_key`] and [`check_value`] apply. A
+/// change has no key limit of its own: removals do not count, and whether
+/// the result stays within [`MAX_METADATA_KEYS`] depends on the map it
+/// applies to.
+fn map_schema(values_may_be_null: bool) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let value_type = if values_may_be_null {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    };
+    let value = ObjectBuilder::new()
+        .schema_type(value_type)
+        .max_length(Some(MAX_METADATA_VALUE_CHARS))
+        .pattern(Some(r"^[^\u0000]*$"));
+    let key = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^[A-Za-z0-9_.-]{{1,{MAX_METADATA_KEY_CHARS}}}$")));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(value))
+        .property_names(Some(key))
+        .max_properties((!values_may_be_null).then_some(MAX_METADATA_KEYS))
+        .into()
+}
+
+impl utoipa::PartialSchema for Metadata {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        map_schema(false)
+    }
+}
+
+impl utoipa::ToSchema for Metadata {}
+
+/// Keys set to a string, or removed with `null`.
+impl utoipa::PartialSchema for MetadataPatch {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        map_schema(true)
+    }
+}
+
+impl utoipa::ToSchema for MetadataPatch {}
 
 /// Why metadata is refused. The text is shown to API clients.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

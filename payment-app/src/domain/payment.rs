@@ -175,7 +175,8 @@ impl Serialize for Capture {
 
 impl utoipa::PartialSchema for Capture {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        let names = [Capture::Automatic, Capture::Manual { hold_secs: DEFAULT_HOLD_SECS }].map(Capture::as_str);
+        let names =
+            [Capture::Automatic, Capture::Manual { hold_secs: DEFAULT_HOLD_SECS }].map(Capture::as_str);
         utoipa::openapi::schema::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .enum_values(Some(names))

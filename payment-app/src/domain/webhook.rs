@@ -13,7 +13,9 @@ use url::{Host, Url};
 pub const MAX_URL_LEN: usize = 2048;
 
 /// The kinds of event payrail emits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub enum EventType {
     /// A payment was accepted (its 202).
     #[serde(rename = "payment.created")]
