@@ -22,6 +22,7 @@ async fn three_instances_share_the_load_and_the_invariants_hold() {
     let traffic: Vec<Traffic> =
         apps.iter().map(|app| Traffic::start(&app.base, &accounts, Duration::from_millis(15))).collect();
     tokio::time::sleep(Duration::from_secs(4)).await;
+    traffic.iter().for_each(Traffic::halt);
     let mut sent = 0;
     let (mut accepted, mut refunds) = (Vec::new(), Vec::new());
     for t in traffic {

@@ -95,6 +95,17 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        // KEEP_TEST_ENV=1 leaves the database, vhost and logs of every
+        // test for a post-mortem (the path is printed).
+        if std::env::var_os("KEEP_TEST_ENV").is_some() {
+            eprintln!(
+                "kept test environment {}: database {}, vhost {}",
+                self.dir.display(),
+                self.name,
+                self.vhost
+            );
+            return;
+        }
         let _ = Command::new("rabbitmqctl").args(["-q", "delete_vhost", &self.vhost]).output();
         let _ = Command::new("psql")
             .args([PG_ADMIN_URL, "-q", "-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
@@ -491,10 +502,17 @@ impl Traffic {
         self.accepted.lock().unwrap().clone()
     }
 
+    /// Stops sending new payments, at once; [`Traffic::stop`] then waits
+    /// for the clients. Several streams are halted together before any is
+    /// waited for, or the others keep sending while the first drains.
+    pub fn halt(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
     /// Stops sending new payments and waits for every client's answer and
     /// follow-up.
     pub async fn stop(self) -> TrafficReport {
-        self.stop.store(true, Ordering::Relaxed);
+        self.halt();
         let sent = self.task.await.unwrap();
         let accepted = std::mem::take(&mut *self.accepted.lock().unwrap());
         let refunds = std::mem::take(&mut *self.refunds.lock().unwrap());
