@@ -297,14 +297,13 @@ fn pack(units: Vec<Vec<LockRequest>>, max: usize) -> Vec<Vec<LockRequest>> {
     batches
 }
 
+/// A payment of one lock attempt, with its index in the attempt.
+type Attempted = (usize, LockRequest);
+
 /// Splits the granted payments of an attempt into those that may go to
 /// settle and the members of linked sets some of whose members were
 /// refused: those wait with their set.
-#[allow(clippy::type_complexity)]
-fn whole_sets(
-    granted: Vec<(usize, LockRequest)>,
-    refused: &[(usize, LockRequest)],
-) -> (Vec<(usize, LockRequest)>, Vec<(usize, LockRequest)>) {
+fn whole_sets(granted: Vec<Attempted>, refused: &[Attempted]) -> (Vec<Attempted>, Vec<Attempted>) {
     let waiting: HashSet<LinkId> = refused.iter().filter_map(|(_, r)| r.route.link).collect();
     granted.into_iter().partition(|(_, r)| r.route.link.is_none_or(|link| !waiting.contains(&link)))
 }
@@ -337,7 +336,7 @@ mod tests {
         let units = units(vec![a, x1, y1, x2, b, y2, x3]);
         let expected = vec![
             vec![a.route.payment_id],
-            vec![x1, x2, x3].iter().map(|r| r.route.payment_id).collect(),
+            [x1, x2, x3].iter().map(|r| r.route.payment_id).collect(),
             vec![y1.route.payment_id, y2.route.payment_id],
             vec![b.route.payment_id],
         ];
