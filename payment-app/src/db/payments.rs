@@ -201,6 +201,15 @@ fn begin_bounded(lock_timeout: Duration) -> String {
     format!("BEGIN; SET LOCAL lock_timeout = {}", lock_timeout.as_millis().max(1))
 }
 
+/// A transaction whose lock waits end after `lock_timeout`, begun in one
+/// round trip.
+pub async fn begin_bounded_tx(
+    primary: &PgPool,
+    lock_timeout: Duration,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    Ok(primary.begin_with(begin_bounded(lock_timeout)).await?)
+}
+
 /// Records one accepted payment in a transaction of its own.
 pub async fn insert_alone(primary: &PgPool, payment: &NewPayment, lock_timeout: Duration) -> Result<Payment> {
     let mut tx = primary.begin_with(begin_bounded(lock_timeout)).await?;

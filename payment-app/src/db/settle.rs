@@ -113,7 +113,10 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     // lock, on the row's latest version; so is expiry, against the
     // transaction's clock. The linked sets are found first, without locks
     // (a set never changes once inserted), so that every row, named or
-    // brought by its set, is still locked in one pass in id order.
+    // brought by its set, is still locked in one pass in id order. Their
+    // members are looked up by `link_id = ANY(links)`, which the partial
+    // index on `link_id` serves, never by a join a plan could turn into a
+    // scan of every payment.
     let rows = sqlx::query_as!(
         PaymentRow,
         r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
@@ -122,8 +125,9 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
                   COALESCE(amount_captured, amount) AS "captured!", link_id AS "link_id?: LinkId"
            FROM payments
            WHERE id = ANY($1::uuid[] || ARRAY(
-               SELECT member.id FROM payments named JOIN payments member ON member.link_id = named.link_id
-               WHERE named.id = ANY($1) AND named.link_id IS NOT NULL))
+               SELECT member.id FROM payments member
+               WHERE member.link_id = ANY(ARRAY(
+                   SELECT named.link_id FROM payments named WHERE named.id = ANY($1) AND named.link_id IS NOT NULL))))
            ORDER BY id FOR NO KEY UPDATE"#,
         &ids,
     )

@@ -62,7 +62,14 @@ impl Intake {
         let keyed: Vec<(&str, &Value)> =
             requests.iter().flatten().map(|(key, request)| (*key, request)).collect();
 
-        let mut tx = self.db.primary.begin().await?;
+        // Without keys, the lock wait is bounded from the start; with keys,
+        // only after the claim, which waits for a concurrent claim of the
+        // same key (as a single create does) rather than failing it.
+        let mut tx = if keyed.is_empty() {
+            db::payments::begin_bounded_tx(&self.db.primary, self.lock_timeout).await?
+        } else {
+            self.db.primary.begin().await?
+        };
         let mut fates: Vec<Fate> = items.iter().map(|_| Fate::New).collect();
         if !keyed.is_empty() {
             let claimed = idempotency::claim_many(&mut tx, SCOPE, &keyed).await?;
@@ -106,7 +113,9 @@ impl Intake {
             .filter(|(_, f)| matches!(f, Fate::New))
             .map(|(i, _)| i.payment.clone())
             .collect();
-        db::payments::bound_lock_wait(&mut tx, self.lock_timeout).await?;
+        if !keyed.is_empty() {
+            db::payments::bound_lock_wait(&mut tx, self.lock_timeout).await?;
+        }
         let rows = db::payments::insert_rows(&mut tx, &fresh, link).await?;
         let mut by_id: HashMap<_, _> = rows.into_iter().map(|p| (p.id, p)).collect();
         let mut created = Vec::with_capacity(fresh.len());

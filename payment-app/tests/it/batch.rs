@@ -1,11 +1,11 @@
 //! `POST /api/v1/payments/batch`: per-item answers, replays by item keys,
 //! atomic (linked) batches settled all or none, and the request's limits.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, wait_none_pending};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 const BATCH: &str = "/api/v1/payments/batch";
@@ -39,24 +39,6 @@ fn payment_ids(body: &Value) -> Vec<String> {
 
 async fn payment_count(env: &TestEnv) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM payments").fetch_one(&env.pg().await).await.unwrap()
-}
-
-/// Waits (on the database: a thousand GETs would measure the API) until no
-/// payment is pending.
-async fn wait_settled(env: &TestEnv, app: &App) {
-    let pg = env.pg().await;
-    let deadline = Instant::now() + SETTLE_WITHIN;
-    loop {
-        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'pending'")
-            .fetch_one(&pg)
-            .await
-            .unwrap();
-        if pending == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{pending} payments still pending; log:\n{}", app.log_tail());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn assert_audit_clean(env: &TestEnv) {
@@ -234,7 +216,7 @@ async fn an_atomic_batch_settles_all_or_nothing() {
     payments.push(item(&short, &fee, "10.01"));
     let (status, body) = app.post(BATCH, json!({ "atomic": true, "payments": payments })).await;
     assert_eq!(status, 200, "{body}");
-    wait_settled(&env, &app).await;
+    wait_none_pending(&env, &app, SETTLE_WITHIN).await;
     let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'failed'")
         .fetch_one(&env.pg().await)
         .await
@@ -359,7 +341,7 @@ async fn a_batch_of_a_thousand_settles_and_audits_clean() {
     let (status, body) = app.post(BATCH, request).await;
     assert_eq!(status, 200, "{body}");
     assert!(statuses(&body).iter().enumerate().all(|(i, s)| *s == (i as u64, 202, String::new())), "{body}");
-    wait_settled(&env, &app).await;
+    wait_none_pending(&env, &app, SETTLE_WITHIN).await;
 
     let pg = env.pg().await;
     let done: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'done'")

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{App, RabbitNodes, TestEnv, Traffic, assert_all_settled};
+use crate::common::{App, RabbitNodes, TestEnv, Traffic, assert_all_settled, wait_none_pending};
 use crate::webhooks::{Behaviour, LOCAL, Receiver, feed, register};
 
 /// Fast relay and short waits, so recovery happens within the test.
@@ -377,18 +377,7 @@ async fn sigkill_with_batches_in_flight() {
         sent.extend(sender.await.unwrap());
     }
 
-    let settle_by = Instant::now() + Duration::from_secs(90);
-    loop {
-        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'pending'")
-            .fetch_one(&pg)
-            .await
-            .unwrap();
-        if pending == 0 {
-            break;
-        }
-        assert!(Instant::now() < settle_by, "{pending} payments still pending; log:\n{}", app.log_tail());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_none_pending(&env, &app, Duration::from_secs(90)).await;
     // Nothing twice: every row is a payment some batch was answered with
     // (a batch whose answer died with the app was resent and replayed).
     let answered: std::collections::HashSet<&String> = sent.iter().flat_map(|b| &b.ids).collect();
