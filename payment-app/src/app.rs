@@ -108,6 +108,7 @@ fn app_state(
         max_in_flight: usize::from(http.max_in_flight),
         body_timeout: http.body_timeout(),
         webhooks: webhooks.policy(),
+        batch_max_items: http.batch_max_items as usize,
     };
     Ok((state, grouper))
 }

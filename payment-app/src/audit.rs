@@ -45,6 +45,7 @@ pub async fn run(primary: &PgPool, max_pending_age: Duration, app_role: Option<&
     let refunds_off = db::audit::refunds_off(primary).await?;
     let refunds_off_ledger = db::audit::refunds_off_ledger(primary).await?;
     let ends_off = db::audit::ends_off(primary).await?;
+    let linked_split = db::audit::linked_sets_split(primary).await?;
     let stuck = db::audit::stuck_pending(primary, max_pending_age).await?;
     let guards = db::audit::missing_guards(primary).await?;
     let payments = db::audit::payment_counts(primary).await?;
@@ -112,6 +113,11 @@ pub async fn run(primary: &PgPool, max_pending_age: Duration, app_role: Option<&
             "ends_reached_once",
             ends_off,
             "payments or refunds whose end was not recorded exactly once (by their events)",
+        ),
+        from_violations(
+            "linked_sets_uniform",
+            linked_split,
+            "linked sets (atomic batches) whose payments do not share one status and reason",
         ),
         from_violations(
             "ledger_guarded",

@@ -497,6 +497,10 @@ pub struct HttpArgs {
     /// recorded. Read before the request takes one of HTTP_MAX_IN_FLIGHT.
     #[arg(long, env = "HTTP_BODY_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(10..))]
     pub body_timeout_ms: u64,
+    /// Most payments in one POST /api/v1/payments/batch; more are refused whole (422
+    /// `too_many_items`). The route's body limit is 4 KiB per item allowed (at least 64 KiB).
+    #[arg(long, env = "BATCH_MAX_ITEMS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_max_items: u32,
     /// ISO 4217 code of the currency of accounts opened without one (`"currency"` in the request).
     #[arg(long, env = "DEFAULT_CURRENCY", default_value = defaults::DEFAULT_CURRENCY)]
     pub default_currency: Currency,

@@ -48,6 +48,11 @@ pub enum Error {
     #[error("payment {0} does not exist")]
     UnknownPayment(PaymentId),
 
+    /// An atomic batch is recorded whole or replayed whole: some of its
+    /// keys were new and others taken, or one was taken by another request.
+    #[error("an atomic batch's idempotency keys must be all new or all replays of the same items")]
+    AtomicBatchKeys,
+
     #[error("capture or void refused: {0}")]
     HoldRequest(#[from] HoldRequestError),
 

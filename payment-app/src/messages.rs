@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AccountId, LockToken, PaymentId};
+use crate::domain::{AccountId, LinkId, LockToken, PaymentId};
 
 pub use trace::TraceParent;
 
@@ -27,6 +27,11 @@ pub struct PaymentRoute {
     pub payment_id: PaymentId,
     pub from_account: AccountId,
     pub to_account: AccountId,
+    /// The payment's atomic batch, if any: a hint that keeps the set in one
+    /// lock batch and one settle batch. Settle does not rely on it; it reads
+    /// each payment's set from the database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkId>,
 }
 
 impl PaymentRoute {
@@ -158,6 +163,7 @@ mod tests {
             payment_id: PaymentId::new(),
             from_account: AccountId::new(),
             to_account: AccountId::new(),
+            link: None,
         }
     }
 

@@ -41,6 +41,8 @@ pub enum ErrorCode {
     DescriptionTooLong,
     UnknownAccount,
     IdempotencyKeyReused,
+    TooManyItems,
+    AtomicBatchRefused,
     IssuanceLimitExceeded,
     AccountBusy,
     InvalidWebhookUrl,
@@ -58,7 +60,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 37] = [
+    pub const ALL: [ErrorCode; 39] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
@@ -83,6 +85,8 @@ impl ErrorCode {
         ErrorCode::DescriptionTooLong,
         ErrorCode::UnknownAccount,
         ErrorCode::IdempotencyKeyReused,
+        ErrorCode::TooManyItems,
+        ErrorCode::AtomicBatchRefused,
         ErrorCode::IssuanceLimitExceeded,
         ErrorCode::AccountBusy,
         ErrorCode::InvalidWebhookUrl,
@@ -125,6 +129,8 @@ impl ErrorCode {
             ErrorCode::DescriptionTooLong => "description_too_long",
             ErrorCode::UnknownAccount => "unknown_account",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::TooManyItems => "too_many_items",
+            ErrorCode::AtomicBatchRefused => "atomic_batch_refused",
             ErrorCode::IssuanceLimitExceeded => "issuance_limit_exceeded",
             ErrorCode::AccountBusy => "account_busy",
             ErrorCode::InvalidWebhookUrl => "invalid_webhook_url",
@@ -167,6 +173,8 @@ impl ErrorCode {
             | ErrorCode::DescriptionTooLong
             | ErrorCode::UnknownAccount
             | ErrorCode::IdempotencyKeyReused
+            | ErrorCode::TooManyItems
+            | ErrorCode::AtomicBatchRefused
             | ErrorCode::IssuanceLimitExceeded
             | ErrorCode::InvalidWebhookUrl
             | ErrorCode::UnknownEventType
@@ -229,6 +237,9 @@ impl From<Error> for ApiError {
                 ApiError::new(ErrorCode::UnknownAccount, format!("account {id} does not exist"))
             }
             Error::UnknownPayment(id) => ApiError::not_found(format!("payment {id} does not exist")),
+            e @ Error::AtomicBatchKeys => {
+                ApiError::new(ErrorCode::IdempotencyKeyReused, format!("{e}; nothing was recorded"))
+            }
             Error::HoldRequest(e @ HoldRequestError::ExceedsAuthorization { .. }) => {
                 ApiError::new(ErrorCode::AmountExceedsAuthorization, format!("amount: {e}"))
             }

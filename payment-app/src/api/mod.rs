@@ -2,6 +2,7 @@
 
 mod accounts;
 pub mod auth;
+mod batch;
 pub mod error;
 mod events;
 mod extract;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -78,6 +79,9 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// What webhook registration allows.
     pub webhooks: WebhookPolicy,
+    /// Most items in one `POST /api/v1/payments/batch` (its body limit
+    /// follows from it).
+    pub batch_max_items: usize,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -106,6 +110,12 @@ pub fn router(state: AppState) -> Router {
     // account without money does.
     let pays = Router::new()
         .route("/api/v1/payment", post(payments::create))
+        // The one route with a larger body limit, sized by its item limit
+        // (the same in `buffer_body`, which reads the body first).
+        .route(
+            batch::ROUTE,
+            post(batch::create).layer(DefaultBodyLimit::max(batch::body_limit(state.batch_max_items))),
+        )
         .route("/api/v1/payment/{id}/capture", post(payments::capture))
         .route("/api/v1/payment/{id}/void", post(payments::void))
         .route("/api/v1/payment/{id}/refunds", post(refunds::create))
@@ -121,7 +131,10 @@ pub fn router(state: AppState) -> Router {
             Arc::new(Semaphore::new(state.max_in_flight)),
             limit_in_flight,
         ))
-        .route_layer(middleware::from_fn_with_state(state.body_timeout, buffer_body));
+        .route_layer(middleware::from_fn_with_state(
+            BodyLimits { deadline: state.body_timeout, batch: batch::body_limit(state.batch_max_items) },
+            buffer_body,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(ready::readyz))
@@ -184,11 +197,23 @@ async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next
     }
 }
 
-/// Reads the whole body (at most [`MAX_BODY_BYTES`]) within `deadline`
-/// before anything else is done with the request: a client trickling its
-/// body holds no in-flight slot, and is answered 408 `body_timeout` well
-/// before the request timeout, with nothing recorded.
-async fn buffer_body(State(deadline): State<Duration>, req: Request, next: Next) -> Response {
+/// How long a request body may take to arrive, and how large the batch
+/// route's may be (every other route's: [`MAX_BODY_BYTES`]).
+#[derive(Debug, Clone, Copy)]
+struct BodyLimits {
+    deadline: Duration,
+    batch: usize,
+}
+
+/// Reads the whole body (at most [`MAX_BODY_BYTES`], the batch route's
+/// limit on that route) within `deadline` before anything else is done
+/// with the request: a client trickling its body holds no in-flight slot,
+/// and is answered 408 `body_timeout` well before the request timeout,
+/// with nothing recorded.
+async fn buffer_body(State(limits): State<BodyLimits>, req: Request, next: Next) -> Response {
+    let BodyLimits { deadline, batch } = limits;
+    let is_batch = req.extensions().get::<MatchedPath>().is_some_and(|p| p.as_str() == batch::ROUTE);
+    let max = if is_batch { batch } else { MAX_BODY_BYTES };
     let (parts, body) = req.into_parts();
     let read = async {
         let mut body = body;
@@ -198,10 +223,10 @@ async fn buffer_body(State(deadline): State<Duration>, req: Request, next: Next)
                 .map_err(|_| ApiError::new(ErrorCode::UnreadableBody, "request body could not be read"))?;
             // Trailers carry no body.
             let Ok(data) = frame.into_data() else { continue };
-            if bytes.len() + data.len() > MAX_BODY_BYTES {
+            if bytes.len() + data.len() > max {
                 return Err(ApiError::new(
                     ErrorCode::PayloadTooLarge,
-                    format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+                    format!("request body is larger than {max} bytes"),
                 ));
             }
             bytes.extend_from_slice(&data);
@@ -272,7 +297,7 @@ async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
 async fn count_request(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
-        .get::<axum::extract::MatchedPath>()
+        .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = std::time::Instant::now();
     let response = next.run(request).await;

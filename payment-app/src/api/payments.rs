@@ -48,10 +48,16 @@ pub struct CreatePayment {
 }
 
 impl CreatePayment {
+    /// The accounts it names, those that parse: what a batch looks the
+    /// currencies of up front.
+    pub(super) fn accounts(&self) -> [Option<AccountId>; 2] {
+        [self.from_account.parse().ok(), self.to_account.parse().ok()]
+    }
+
     /// Everything the API can know at once; whether the payer can afford it
     /// is for settle to decide. The amount's decimals depend on the
     /// accounts' currency, which `intake` looks up.
-    async fn validate(self, intake: &crate::intake::Intake) -> Result<NewPayment, ApiError> {
+    pub(super) async fn validate(self, intake: &crate::intake::Intake) -> Result<NewPayment, ApiError> {
         let from_account: AccountId = self
             .from_account
             .parse()

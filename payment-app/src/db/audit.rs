@@ -161,6 +161,30 @@ pub async fn currency_crossings(pool: &PgPool) -> Result<Violations> {
     })
 }
 
+/// Linked sets (an atomic batch's payments) whose members do not share one
+/// status, or whose failed members do not share one reason: settle moves a
+/// set in one statement, so a set is uniform at every moment.
+pub async fn linked_sets_split(pool: &PgPool) -> Result<Violations> {
+    let rows = sqlx::query!(
+        r#"SELECT link_id AS "link_id!", string_agg(DISTINCT status, ', ') AS "statuses!",
+                  count(*) AS "members!", count(*) OVER () AS "total!"
+           FROM payments WHERE link_id IS NOT NULL
+           GROUP BY link_id
+           HAVING count(DISTINCT status) > 1 OR count(DISTINCT COALESCE(failure_reason, '')) > 1
+           ORDER BY link_id LIMIT $1"#,
+        EXAMPLES,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Violations {
+        count: rows.first().map_or(0, |r| r.total),
+        examples: rows
+            .iter()
+            .map(|r| format!("linked set {} of {} payments: {}", r.link_id, r.members, r.statuses))
+            .collect(),
+    })
+}
+
 /// Payments whose ledger entries do not match their status. An automatic
 /// payment `done` has exactly its debit of the payer and its credit of the
 /// payee for its amount. A manual one has its hold of the amount on the

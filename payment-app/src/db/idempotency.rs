@@ -7,6 +7,7 @@
 //! The key is claimed in the same transaction that creates the resource, so
 //! the key and what it created commit (or vanish) together.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -67,9 +68,73 @@ pub async fn once<T>(
 
 /// A key's first use, as recorded.
 #[derive(Debug, Clone, PartialEq)]
-struct Recorded {
-    request: Value,
-    snapshot: Value,
+pub struct Recorded {
+    pub request: Value,
+    pub snapshot: Value,
+}
+
+/// Claims many keys of `scope` in the caller's transaction with one
+/// statement, each with its request; returns the keys claimed now. The
+/// others were taken already (their first use is read with
+/// [`get_many`]). Keys are claimed in sorted order, so two transactions
+/// claiming overlapping keys wait on each other in one order and never
+/// deadlock; as with [`once`], a key another transaction is claiming waits
+/// here until that transaction ends. `keys` must be distinct.
+pub async fn claim_many(
+    tx: &mut PgConnection,
+    scope: &str,
+    keys: &[(&str, &Value)],
+) -> Result<HashSet<String>> {
+    let mut sorted: Vec<&(&str, &Value)> = keys.iter().collect();
+    sorted.sort_unstable_by_key(|(key, _)| *key);
+    let names: Vec<&str> = sorted.iter().map(|(key, _)| *key).collect();
+    let requests: Vec<Value> = sorted.iter().map(|(_, request)| (*request).clone()).collect();
+    let claimed = sqlx::query_scalar!(
+        "INSERT INTO idempotency_keys (scope, key, request, response) \
+         SELECT $1, key, request, 'null' FROM unnest($2::text[], $3::jsonb[]) WITH ORDINALITY AS t(key, request, n) \
+         ORDER BY n ON CONFLICT DO NOTHING RETURNING key",
+        scope,
+        &names as &[&str],
+        &requests,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(claimed.into_iter().collect())
+}
+
+/// Records what each claimed key created (`(key, snapshot)`), in the
+/// caller's transaction, with one statement.
+pub async fn record_many(tx: &mut PgConnection, scope: &str, snapshots: &[(&str, Value)]) -> Result<()> {
+    let keys: Vec<&str> = snapshots.iter().map(|(key, _)| *key).collect();
+    let values: Vec<Value> = snapshots.iter().map(|(_, snapshot)| snapshot.clone()).collect();
+    sqlx::query!(
+        "UPDATE idempotency_keys k SET response = t.snapshot \
+         FROM unnest($2::text[], $3::jsonb[]) AS t(key, snapshot) WHERE k.scope = $1 AND k.key = t.key",
+        scope,
+        &keys as &[&str],
+        &values,
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The first use of each of `keys` that is recorded, by key. Read in the
+/// caller's transaction after [`claim_many`]: a key it found taken was
+/// committed by then, so this statement sees it.
+pub async fn get_many(
+    tx: &mut PgConnection,
+    scope: &str,
+    keys: &[&str],
+) -> Result<HashMap<String, Recorded>> {
+    let rows = sqlx::query!(
+        r#"SELECT key, request, response AS snapshot FROM idempotency_keys WHERE scope = $1 AND key = ANY($2)"#,
+        scope,
+        keys as &[&str],
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.key, Recorded { request: r.request, snapshot: r.snapshot })).collect())
 }
 
 /// Claims `key` in the caller's transaction. Returns `false` when it is

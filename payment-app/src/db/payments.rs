@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::accounts::{currency_from_db, metadata_from_db};
 use crate::domain::hold::{self, Requested};
 use crate::domain::{
-    AccountId, Amount, Capture, Currency, EventId, FailureReason, Metadata, MetadataError, MetadataPatch,
-    NewPayment, PaymentId, PaymentStatus,
+    AccountId, Amount, Capture, Currency, EventId, FailureReason, LinkId, Metadata, MetadataError,
+    MetadataPatch, NewPayment, PaymentId, PaymentStatus,
 };
 use crate::error::{Error, Result};
 use crate::events::PaymentView;
@@ -201,6 +201,15 @@ fn begin_bounded(lock_timeout: Duration) -> String {
     format!("BEGIN; SET LOCAL lock_timeout = {}", lock_timeout.as_millis().max(1))
 }
 
+/// A transaction whose lock waits end after `lock_timeout`, begun in one
+/// round trip.
+pub async fn begin_bounded_tx(
+    primary: &PgPool,
+    lock_timeout: Duration,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    Ok(primary.begin_with(begin_bounded(lock_timeout)).await?)
+}
+
 /// Records one accepted payment in a transaction of its own.
 pub async fn insert_alone(primary: &PgPool, payment: &NewPayment, lock_timeout: Duration) -> Result<Payment> {
     let mut tx = primary.begin_with(begin_bounded(lock_timeout)).await?;
@@ -220,6 +229,19 @@ pub async fn insert_many(
     lock_timeout: Duration,
 ) -> Result<Vec<Payment>> {
     let mut tx = pool.begin_with(begin_bounded(lock_timeout)).await?;
+    let rows = insert_rows(&mut tx, payments, None).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Records payments as `pending` with one statement in the caller's
+/// transaction, as [`insert_many`] does; `link` (an atomic batch's) is set
+/// on every one. Rows come back in no particular order.
+pub async fn insert_rows(
+    tx: &mut PgConnection,
+    payments: &[NewPayment],
+    link: Option<LinkId>,
+) -> Result<Vec<Payment>> {
     let descriptions: Vec<Option<String>> = payments.iter().map(|p| p.description.clone()).collect();
     // Each payment's `payment.created` event and its deliveries are written
     // by the same statement, as in `insert`.
@@ -233,8 +255,9 @@ pub async fn insert_many(
                         capture, hold_secs)),
            p AS (
                INSERT INTO payments (id, from_account, to_account, amount, currency, description, metadata,
-                                     capture, hold_secs)
-               SELECT id, from_account, to_account, amount, currency, description, metadata, capture, hold_secs
+                                     capture, hold_secs, link_id)
+               SELECT id, from_account, to_account, amount, currency, description, metadata, capture, hold_secs,
+                      $11::uuid
                FROM input
                RETURNING id, from_account, to_account, amount, currency, description, status, failure_reason,
                          metadata, created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured),
@@ -264,10 +287,10 @@ pub async fn insert_many(
         &payments.iter().map(|p| p.metadata.to_json()).collect::<Vec<_>>(),
         &payments.iter().map(|p| p.capture.as_str()).collect::<Vec<_>>() as &[&str],
         &payments.iter().map(|p| p.capture.hold_secs().map(|s| s as i32)).collect::<Vec<_>>() as &[Option<i32>],
+        link.map(|l| l.as_uuid()),
     )
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
     rows.into_iter().map(Payment::try_from).collect()
 }
 
@@ -355,7 +378,7 @@ pub async fn routes(pool: &PgPool, ids: &[PaymentId]) -> Result<Vec<PaymentRoute
     let routes = sqlx::query_as!(
         PaymentRoute,
         r#"SELECT id AS "payment_id: PaymentId", from_account AS "from_account: AccountId",
-                  to_account AS "to_account: AccountId"
+                  to_account AS "to_account: AccountId", link_id AS "link?: LinkId"
            FROM payments WHERE id = ANY($1)"#,
         &ids as &[Uuid],
     )

@@ -9,7 +9,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use super::accounts::currency_from_db;
 use crate::domain::refund::{self, RefundStatus};
-use crate::domain::{AccountId, Amount, Currency, FailureReason, PaymentId, PaymentStatus, RefundId};
+use crate::domain::{AccountId, Amount, Currency, FailureReason, LinkId, PaymentId, PaymentStatus, RefundId};
 use crate::error::{Error, Result};
 use crate::events::RefundView;
 use crate::messages::PaymentRoute;
@@ -129,8 +129,12 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    let route =
-        PaymentRoute { payment_id, from_account: payment.from_account, to_account: payment.to_account };
+    let route = PaymentRoute {
+        payment_id,
+        from_account: payment.from_account,
+        to_account: payment.to_account,
+        link: None,
+    };
     Ok((row.try_into()?, route))
 }
 
@@ -176,7 +180,7 @@ pub async fn claim_stale(primary: &PgPool, stale_after: Duration, limit: i64) ->
            claimed AS (
              UPDATE refunds r SET relayed_at = now() FROM stale WHERE r.id = stale.id RETURNING r.payment_id)
          SELECT DISTINCT p.id AS "payment_id!: PaymentId", p.from_account AS "from_account!: AccountId",
-                p.to_account AS "to_account!: AccountId"
+                p.to_account AS "to_account!: AccountId", p.link_id AS "link?: LinkId"
          FROM claimed JOIN payments p ON p.id = claimed.payment_id"#,
         stale_after.as_secs_f64(),
         limit,

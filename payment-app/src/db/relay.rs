@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::domain::{AccountId, PaymentId};
+use crate::domain::{AccountId, LinkId, PaymentId};
 use crate::error::Result;
 use crate::messages::PaymentRoute;
 
@@ -31,7 +31,7 @@ pub async fn claim_stale(primary: &PgPool, stale_after: Duration, limit: i64) ->
              FOR NO KEY UPDATE SKIP LOCKED)
          UPDATE payments p SET relayed_at = now() FROM stale WHERE p.id = stale.id
          RETURNING p.id AS "payment_id: PaymentId", p.from_account AS "from_account: AccountId",
-                   p.to_account AS "to_account: AccountId""#,
+                   p.to_account AS "to_account: AccountId", p.link_id AS "link?: LinkId""#,
         stale_after.as_secs_f64(),
         limit,
     )
@@ -63,7 +63,7 @@ pub async fn claim_due_holds(
              FOR NO KEY UPDATE SKIP LOCKED)
          UPDATE payments p SET relayed_at = now() FROM due WHERE p.id = due.id
          RETURNING p.id AS "payment_id: PaymentId", p.from_account AS "from_account: AccountId",
-                   p.to_account AS "to_account: AccountId""#,
+                   p.to_account AS "to_account: AccountId", p.link_id AS "link?: LinkId""#,
         stale_after.as_secs_f64(),
         limit,
     )

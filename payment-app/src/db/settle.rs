@@ -19,7 +19,7 @@ use crate::domain::settlement::{
     self, AccountState, Authorization, HoldOutcome, Outcome, PendingPayment, PendingRefund, Plan,
     RefundOutcome, Source,
 };
-use crate::domain::{AccountId, Amount, EventId, EventType, PaymentId, PaymentStatus, RefundId};
+use crate::domain::{AccountId, Amount, EventId, EventType, LinkId, PaymentId, PaymentStatus, RefundId};
 use crate::error::{Error, Result};
 
 /// What one batch did.
@@ -51,6 +51,7 @@ struct PaymentRow {
     requested_amount: Option<i64>,
     expired: bool,
     captured: i64,
+    link_id: Option<LinkId>,
 }
 
 /// The work a locked payment row holds for settle, if any.
@@ -70,6 +71,7 @@ impl PaymentRow {
                 to_account: self.to_account,
                 amount,
                 manual: self.capture == "manual",
+                link: self.link_id,
             }))),
             Some(PaymentStatus::Authorized) => {
                 let requested = match (self.requested_action.as_deref(), self.requested_amount) {
@@ -98,7 +100,9 @@ impl PaymentRow {
 
 /// Settles whatever `ids` hold for settle, in one transaction: pending
 /// payments are decided, authorizations with a capture or void recorded
-/// (or past their expiry) are closed.
+/// (or past their expiry) are closed. A linked payment brings its whole
+/// set, whichever of its members the message named: the database, not the
+/// message, says what belongs together, and a set is moved all at once.
 pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled> {
     let ids: Vec<Uuid> = ids.iter().map(PaymentId::as_uuid).collect();
     let mut tx = primary.begin().await?;
@@ -107,14 +111,24 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     // partial index of pending payments (a whole backlog) instead of
     // looking the batch up by primary key. Status is checked after the row
     // lock, on the row's latest version; so is expiry, against the
-    // transaction's clock.
+    // transaction's clock. The linked sets are found first, without locks
+    // (a set never changes once inserted), so that every row, named or
+    // brought by its set, is still locked in one pass in id order. Their
+    // members are looked up by `link_id = ANY(links)`, which the partial
+    // index on `link_id` serves, never by a join a plan could turn into a
+    // scan of every payment.
     let rows = sqlx::query_as!(
         PaymentRow,
         r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
                   to_account AS "to_account: AccountId", amount, currency, status, capture, requested_action,
                   requested_amount, COALESCE(hold_expires_at <= now(), false) AS "expired!",
-                  COALESCE(amount_captured, amount) AS "captured!"
-           FROM payments WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"#,
+                  COALESCE(amount_captured, amount) AS "captured!", link_id AS "link_id?: LinkId"
+           FROM payments
+           WHERE id = ANY($1::uuid[] || ARRAY(
+               SELECT member.id FROM payments member
+               WHERE member.link_id = ANY(ARRAY(
+                   SELECT named.link_id FROM payments named WHERE named.id = ANY($1) AND named.link_id IS NOT NULL))))
+           ORDER BY id FOR NO KEY UPDATE"#,
         &ids,
     )
     .fetch_all(&mut *tx)

@@ -102,6 +102,11 @@ v7_id!(
     /// A refund's id.
     RefundId
 );
+v7_id!(
+    /// The link of an atomic batch's payments: settle applies every
+    /// payment sharing one all or none.
+    LinkId
+);
 
 /// Proof of a held account lock: the random value the lock's keys hold,
 /// carried with the locked payments to settle, which releases the lock

@@ -16,7 +16,7 @@ mod webhook;
 pub use amount::{Amount, AmountError, AmountSum};
 pub use currency::{Currency, CurrencyError, Money};
 pub use idempotency_key::{IdempotencyKey, KEY_WINDOW, KeyError, MAX_KEY_LEN};
-pub use ids::{AccountId, AttemptId, EndpointId, EventId, IdError, LockToken, PaymentId, RefundId};
+pub use ids::{AccountId, AttemptId, EndpointId, EventId, IdError, LinkId, LockToken, PaymentId, RefundId};
 pub use metadata::{
     MAX_METADATA_KEY_CHARS, MAX_METADATA_KEYS, MAX_METADATA_VALUE_CHARS, Metadata, MetadataError,
     MetadataPatch, check_key as check_metadata_key, check_value as check_metadata_value,

@@ -9,14 +9,16 @@
 //! the order given, each against the
 //! balances the previous ones left, so a batch decides exactly what the
 //! same work settled one by one in that order would. Every payer's cover is
-//! its *available* balance (balance minus held). Keeping this free of I/O is
+//! its *available* balance (balance minus held). Linked payments (an atomic
+//! batch's) are decided as a unit where the first of them comes: all of
+//! them apply, or none does and all fail with the first one's reason. Keeping this free of I/O is
 //! what lets the database layer apply a whole batch in one transaction with
 //! a fixed number of statements.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use super::hold::HoldAction;
-use super::{AccountId, Amount, FailureReason, PaymentId, RefundId};
+use super::{AccountId, Amount, FailureReason, LinkId, PaymentId, RefundId};
 
 /// An account as settle sees it: what it holds, and how much of that is
 /// held for authorizations. `held <= balance` always.
@@ -41,6 +43,8 @@ pub struct PendingPayment {
     pub amount: Amount,
     /// Held on the payer (`authorized`) instead of moved.
     pub manual: bool,
+    /// The atomic batch the payment belongs to, if any.
+    pub link: Option<LinkId>,
 }
 
 /// What settle decided for one pending payment.
@@ -183,6 +187,11 @@ pub enum PlanError {
 /// error: retrying it could never succeed, and an error would hold up
 /// every payment behind it.
 ///
+/// Payments sharing a `link` are decided together where the first of them
+/// is: if each of them, applied in order, would succeed, they all apply;
+/// otherwise none changes anything and every one fails with the reason of
+/// the first that could not apply.
+///
 /// A refund is `done` when the payee's available balance covers it and the
 /// payment's refunds done so far (this batch's included) leave room for it;
 /// otherwise `failed` with `insufficient_funds` or `refund_exceeds_payment`.
@@ -196,8 +205,16 @@ pub fn plan(
     for hold in holds {
         planner.close(hold)?;
     }
+    let mut linked_done = BTreeSet::new();
     for payment in payments {
-        planner.settle(payment)?;
+        match payment.link {
+            None => planner.settle(payment)?,
+            Some(link) if linked_done.insert(link) => {
+                let set: Vec<&PendingPayment> = payments.iter().filter(|p| p.link == Some(link)).collect();
+                planner.settle_linked(&set)?;
+            }
+            Some(_) => {}
+        }
     }
     for refund in refunds {
         planner.refund(refund)?;
@@ -292,6 +309,33 @@ impl Planner {
         Ok(())
     }
 
+    /// Settles a linked set all or none. Each member is settled in turn as
+    /// an unlinked payment would be; if one fails, what the members before
+    /// it changed is undone (only the accounts the set touches are saved,
+    /// so a set costs what its own size does, not the batch's).
+    fn settle_linked(&mut self, set: &[&PendingPayment]) -> Result<(), PlanError> {
+        let touched: BTreeSet<AccountId> = set.iter().flat_map(|p| [p.from_account, p.to_account]).collect();
+        let saved: Vec<_> = touched
+            .iter()
+            .map(|id| (*id, self.accounts.get(id).copied(), self.plan.accounts.get(id).copied()))
+            .collect();
+        let (entries, outcomes) = (self.plan.entries.len(), self.plan.outcomes.len());
+        for payment in set {
+            self.settle(payment)?;
+            if let Some((_, Outcome::Failed(reason))) = self.plan.outcomes.last().copied() {
+                for (id, state, planned) in saved {
+                    restore(&mut self.accounts, id, state);
+                    restore(&mut self.plan.accounts, id, planned);
+                }
+                self.plan.entries.truncate(entries);
+                self.plan.outcomes.truncate(outcomes);
+                self.plan.outcomes.extend(set.iter().map(|p| (**p, Outcome::Failed(reason))));
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
     /// Releases an authorization's hold and, for a capture, moves the
     /// captured amount.
     fn close(&mut self, hold: &Authorization) -> Result<(), PlanError> {
@@ -328,6 +372,13 @@ impl Planner {
     }
 }
 
+fn restore(accounts: &mut BTreeMap<AccountId, AccountState>, id: AccountId, state: Option<AccountState>) {
+    match state {
+        Some(state) => accounts.insert(id, state),
+        None => accounts.remove(&id),
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,7 +398,12 @@ mod tests {
             to_account: to,
             amount: cents(minor),
             manual: false,
+            link: None,
         }
+    }
+
+    fn linked(link: LinkId, payment: PendingPayment) -> PendingPayment {
+        PendingPayment { link: Some(link), ..payment }
     }
 
     fn authorize(from: AccountId, to: AccountId, minor: i64) -> PendingPayment {
@@ -552,5 +608,56 @@ mod tests {
         let spent = super::plan(held, &[], &[], &[refund(11, 100)]).expect("plannable");
         assert_eq!(spent.refunds[0].1, RefundOutcome::Failed(FailureReason::InsufficientFunds));
         assert!(spent.entries.is_empty());
+    }
+
+    #[test]
+    fn a_linked_set_applies_whole_when_every_member_can() {
+        let (a, b, fee) = (AccountId::new(), AccountId::new(), AccountId::new());
+        let before = balances(&[(a, 100), (b, 0), (fee, 0)]);
+        let link = LinkId::new();
+        // The set needs exactly all of a's 100.
+        let payments = [linked(link, pay(a, b, 97)), pay(b, fee, 50), linked(link, pay(a, fee, 3))];
+        let plan = payments_only(before.clone(), &payments);
+        let outcomes: Vec<_> = plan.outcomes.iter().map(|(p, o)| (p.id, *o)).collect();
+        // Decided together where the first member is: b is paid before it pays on.
+        assert_eq!(
+            outcomes,
+            [
+                (payments[0].id, Outcome::Done),
+                (payments[2].id, Outcome::Done),
+                (payments[1].id, Outcome::Done)
+            ]
+        );
+        assert_eq!(plan.accounts, balances(&[(a, 0), (b, 47), (fee, 53)]));
+        assert_entries_explain(&before, &plan);
+    }
+
+    #[test]
+    fn a_linked_set_fails_whole_with_its_first_failure_and_changes_nothing() {
+        let (a, b, c) = (AccountId::new(), AccountId::new(), AccountId::new());
+        let before = balances(&[(a, 100), (b, 5), (c, 0)]);
+        let link = LinkId::new();
+        // The first two members could apply; the third cannot (a has 100).
+        let set = [linked(link, pay(a, b, 60)), linked(link, pay(b, c, 65)), linked(link, pay(a, c, 41))];
+        let after = pay(b, c, 5);
+        let plan = payments_only(before.clone(), &[set[0], set[1], set[2], after]);
+        let short = Outcome::Failed(FailureReason::InsufficientFunds);
+        let outcomes: Vec<_> = plan.outcomes.iter().map(|(p, o)| (p.id, *o)).collect();
+        assert_eq!(
+            outcomes,
+            [(set[0].id, short), (set[1].id, short), (set[2].id, short), (after.id, Outcome::Done)]
+        );
+        // Only the unlinked payment after the set moved money.
+        assert_eq!(plan.accounts, balances(&[(b, 0), (c, 5)]));
+        assert_eq!(plan.entries.len(), 2);
+        assert_entries_explain(&before, &plan);
+
+        // An overflowing credit fails the set with its own reason.
+        let full = balances(&[(a, 10), (b, i64::MAX), (c, 0)]);
+        let link = LinkId::new();
+        let plan = payments_only(full, &[linked(link, pay(a, c, 1)), linked(link, pay(a, b, 1))]);
+        let overflow = Outcome::Failed(FailureReason::BalanceOverflow);
+        assert!(plan.outcomes.iter().all(|(_, o)| *o == overflow), "{:?}", plan.outcomes);
+        assert!(plan.accounts.is_empty() && plan.entries.is_empty());
     }
 }

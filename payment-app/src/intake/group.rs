@@ -203,7 +203,7 @@ impl Writer {
         m.payments_accepted.inc_by(recorded.len() as u64);
         m.intake_group_payments.observe(recorded.len() as f64);
         if !recorded.is_empty() {
-            queue(&self.publisher, &recorded, &traces).await;
+            queue(&self.publisher, &recorded, &traces, None).await;
         }
         for (id, result) in results {
             // A requester that gave up (timeout) is not there to answer.

@@ -8,7 +8,9 @@
 //!
 //! Payments without a key are recorded and queued in groups (`group`);
 //! a payment with a key is recorded in its own transaction with the key.
+//! A client's batch is a group of its own, keys included (`batch`).
 
+mod batch;
 mod group;
 
 use std::collections::HashMap;
@@ -22,10 +24,11 @@ use crate::db::idempotency::{self, Idempotent};
 use crate::db::{self, Db, accounts::Account, payments::Payment, refunds::Refund};
 use crate::domain::issuance::IssuanceLimits;
 use crate::domain::refund;
-use crate::domain::{AccountId, Amount, Currency, IdempotencyKey, Metadata, NewPayment, PaymentId};
+use crate::domain::{AccountId, Amount, Currency, IdempotencyKey, LinkId, Metadata, NewPayment, PaymentId};
 use crate::error::{Error, Result, chain};
 use crate::messages::{LockGroup, PaymentRoute, TraceParent};
 
+pub use batch::BatchItem;
 pub use group::Grouper;
 
 /// How payments without an Idempotency-Key are grouped. A payment never
@@ -84,8 +87,22 @@ impl Intake {
         if let [Some(from), Some(to)] = cached {
             return Ok([from, to]);
         }
-        let missing: Vec<AccountId> =
-            accounts.into_iter().filter(|a| self.currencies.get(a).is_none()).collect();
+        self.learn_currencies(&accounts).await?;
+        let lookup = |a: AccountId| self.currencies.get(&a).ok_or(Error::UnknownAccount(a));
+        Ok([lookup(accounts[0])?, lookup(accounts[1])?])
+    }
+
+    /// Looks up the currencies of those of `accounts` not in memory yet,
+    /// with one query (a batch's accounts at once, rather than a query per
+    /// item); an account that does not exist is simply not found.
+    pub async fn learn_currencies(&self, accounts: &[AccountId]) -> Result<()> {
+        let mut missing: Vec<AccountId> =
+            accounts.iter().copied().filter(|a| self.currencies.get(a).is_none()).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        missing.sort_unstable();
+        missing.dedup();
         let mut found = match db::accounts::currencies(&self.db.replica, &missing).await {
             Ok(found) => found,
             Err(e) => {
@@ -99,8 +116,7 @@ impl Intake {
         for (account, currency) in found {
             self.currencies.insert(account, currency);
         }
-        let lookup = |a: AccountId| self.currencies.get(&a).ok_or(Error::UnknownAccount(a));
-        Ok([lookup(accounts[0])?, lookup(accounts[1])?])
+        Ok(())
     }
 
     /// Records and queues a payment. `snapshot` renders the payment as a
@@ -115,22 +131,7 @@ impl Intake {
         let Some(key) = key else {
             return Ok(Idempotent::Created(self.groups.submit(payment).await?));
         };
-        // The request as the key remembers it: parsed values, not raw text, so
-        // a retry that differs only in spacing or number formatting matches.
-        let mut request = json!({
-            "from_account": payment.from_account,
-            "to_account": payment.to_account,
-            "amount_minor": payment.amount.minor(),
-            "currency": payment.currency,
-            "payment_description": payment.description,
-            "metadata": payment.metadata,
-        });
-        // Only when asked for: a key first used before captures existed
-        // still matches its automatic retries.
-        if let Some(hold_secs) = payment.capture.hold_secs() {
-            request["capture"] = json!(payment.capture.as_str());
-            request["hold_secs"] = json!(hold_secs);
-        }
+        let request = key_request(&payment);
         let outcome = idempotency::once(
             &self.db.primary,
             "payment",
@@ -147,10 +148,32 @@ impl Intake {
             // Accepted the moment it committed, whether or not the publish works.
             crate::metrics::get().payments_accepted.inc();
             let traced = crate::trace_context::current().map(|tp| (recorded.id, tp));
-            queue(&self.publisher, &[recorded], &traced.into_iter().collect()).await;
+            queue(&self.publisher, &[recorded], &traced.into_iter().collect(), None).await;
         }
         Ok(outcome)
     }
+}
+
+/// A payment's request as its idempotency key remembers it: parsed values,
+/// not raw text, so a retry that differs only in spacing or number
+/// formatting matches. The same for a key sent as a header and a batch
+/// item's key.
+fn key_request(payment: &NewPayment) -> Value {
+    let mut request = json!({
+        "from_account": payment.from_account,
+        "to_account": payment.to_account,
+        "amount_minor": payment.amount.minor(),
+        "currency": payment.currency,
+        "payment_description": payment.description,
+        "metadata": payment.metadata,
+    });
+    // Only when asked for: a key first used before captures existed
+    // still matches its automatic retries.
+    if let Some(hold_secs) = payment.capture.hold_secs() {
+        request["capture"] = json!(payment.capture.as_str());
+        request["hold_secs"] = json!(hold_secs);
+    }
+    request
 }
 
 impl Intake {
@@ -170,7 +193,7 @@ impl Intake {
         // The capture or void is a request of its own: its lock and settle
         // spans join this request's trace.
         let traced = crate::trace_context::current().map(|tp| (payment.id, tp));
-        queue(&self.publisher, &[&payment], &traced.into_iter().collect()).await;
+        queue(&self.publisher, &[&payment], &traced.into_iter().collect(), None).await;
         Ok(payment)
     }
 }
@@ -223,12 +246,19 @@ pub async fn request_refund(
 
 /// Publishes recorded payments to the lock queue as one message. A failure
 /// is logged, not returned: the payments are committed, and the relay will
-/// queue them. Each payment carries its trace context from `traces`.
-async fn queue(publisher: &Publisher, payments: &[&Payment], traces: &HashMap<PaymentId, TraceParent>) {
+/// queue them. Each payment carries its trace context from `traces`, and
+/// `link` when they are an atomic batch's.
+async fn queue(
+    publisher: &Publisher,
+    payments: &[&Payment],
+    traces: &HashMap<PaymentId, TraceParent>,
+    link: Option<LinkId>,
+) {
     let mut group = LockGroup::of(payments.iter().map(|p| PaymentRoute {
         payment_id: p.id,
         from_account: p.from_account,
         to_account: p.to_account,
+        link,
     }));
     for request in &mut group.payments {
         request.traceparent = traces.get(&request.route.payment_id).copied();

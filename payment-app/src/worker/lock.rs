@@ -10,8 +10,15 @@
 //! accounts are held by another batch is tried again shortly in process,
 //! then goes to the retry queue and comes back after its delay: never
 //! dropped, never spun on.
+//!
+//! A linked set (an atomic batch's payments) moves as one unit: it is never
+//! split between lock batches, and it goes to settle only when every one of
+//! its members was granted, so settle's transaction covers the whole set
+//! under this worker's lock. (Settle reads the set from the database
+//! whatever the message says; keeping it whole here is what keeps its
+//! accounts locked.)
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, debug, error, info};
 
 use crate::broker::{self, Broker, LOCK_QUEUE, Publisher, SETTLE_QUEUE};
-use crate::domain::PaymentId;
+use crate::domain::{AccountId, LinkId, PaymentId};
 use crate::error::{Error, Result, chain};
 use crate::lock::AccountLock;
 use crate::messages::{self, LockGroup, LockMessage, LockRequest, SettleBatch};
@@ -136,11 +143,12 @@ impl LockWorker {
         // Messages carry groups of payments, so a chunk of messages can hold
         // many more payments than one lock call should take.
         let mut busy = Vec::new();
-        for chunk in together.chunks(self.config.batch_max) {
-            busy.extend(self.lock_and_forward(chunk.to_vec(), publisher).await?);
+        for chunk in pack(units(together), self.config.batch_max) {
+            busy.extend(self.lock_and_forward(chunk, publisher).await?);
         }
-        for request in alone {
-            busy.extend(self.lock_and_forward(vec![request], publisher).await?);
+        // Alone: each payment, or each linked set, in a batch of its own.
+        for unit in units(alone) {
+            busy.extend(self.lock_and_forward(unit, publisher).await?);
         }
         // Parked as groups, like intake queues them: one message per chunk
         // rather than per payment. (An `alone` payment may share a message:
@@ -187,8 +195,21 @@ impl LockWorker {
             attempts += 1;
             let pairs: Vec<_> = pending.iter().map(|r| r.route.accounts()).collect();
             let lock = self.lock.acquire_batch(&pairs).await;
-            let (granted, refused): (Vec<_>, Vec<_>) =
+            let (granted, mut refused): (Vec<_>, Vec<_>) =
                 pending.into_iter().enumerate().partition(|(i, _)| lock.granted(*i));
+            let (granted, split) = whole_sets(granted, &refused);
+            if !split.is_empty() {
+                // Members of a set that did not get all its locks wait with
+                // it; what only they held is freed for others now.
+                let kept: HashSet<AccountId> = granted.iter().flat_map(|(_, r)| r.route.accounts()).collect();
+                let free: Vec<AccountId> = split
+                    .iter()
+                    .flat_map(|(_, r)| r.route.accounts())
+                    .filter(|a| !kept.contains(a))
+                    .collect();
+                self.lock.release(&free, lock.token).await;
+                refused.extend(split);
+            }
             let outage = refused.iter().all(|(i, _)| lock.unavailable(*i));
             let m = crate::metrics::get();
             m.lock_attempt("granted", granted.len() as u64);
@@ -239,5 +260,113 @@ impl LockWorker {
                 None => r,
             })
             .collect())
+    }
+}
+
+/// Requests in the units they are locked in: each linked set together (in
+/// the order of its first member), every other payment on its own.
+fn units(requests: Vec<LockRequest>) -> Vec<Vec<LockRequest>> {
+    let mut units: Vec<Vec<LockRequest>> = Vec::new();
+    let mut sets: BTreeMap<LinkId, usize> = BTreeMap::new();
+    for request in requests {
+        match request.route.link {
+            Some(link) => match sets.get(&link) {
+                Some(&at) => units[at].push(request),
+                None => {
+                    sets.insert(link, units.len());
+                    units.push(vec![request]);
+                }
+            },
+            None => units.push(vec![request]),
+        }
+    }
+    units
+}
+
+/// Packs units into lock batches of at most `max` payments, never splitting
+/// a unit: a set larger than `max` is a batch of its own (an atomic batch
+/// is bounded by the API's item limit).
+fn pack(units: Vec<Vec<LockRequest>>, max: usize) -> Vec<Vec<LockRequest>> {
+    let mut batches: Vec<Vec<LockRequest>> = Vec::new();
+    for unit in units {
+        match batches.last_mut() {
+            Some(last) if last.len() + unit.len() <= max => last.extend(unit),
+            _ => batches.push(unit),
+        }
+    }
+    batches
+}
+
+/// A payment of one lock attempt, with its index in the attempt.
+type Attempted = (usize, LockRequest);
+
+/// Splits the granted payments of an attempt into those that may go to
+/// settle and the members of linked sets some of whose members were
+/// refused: those wait with their set.
+fn whole_sets(granted: Vec<Attempted>, refused: &[Attempted]) -> (Vec<Attempted>, Vec<Attempted>) {
+    let waiting: HashSet<LinkId> = refused.iter().filter_map(|(_, r)| r.route.link).collect();
+    granted.into_iter().partition(|(_, r)| r.route.link.is_none_or(|link| !waiting.contains(&link)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::PaymentRoute;
+
+    fn request(link: Option<LinkId>) -> LockRequest {
+        LockRequest::new(PaymentRoute {
+            payment_id: PaymentId::new(),
+            from_account: AccountId::new(),
+            to_account: AccountId::new(),
+            link,
+        })
+    }
+
+    fn ids(batches: &[Vec<LockRequest>]) -> Vec<Vec<PaymentId>> {
+        batches.iter().map(|b| b.iter().map(|r| r.route.payment_id).collect()).collect()
+    }
+
+    #[test]
+    fn a_linked_set_is_never_split_between_lock_batches() {
+        let (x, y) = (LinkId::new(), LinkId::new());
+        let (a, b) = (request(None), request(None));
+        let (x1, x2, x3) = (request(Some(x)), request(Some(x)), request(Some(x)));
+        let (y1, y2) = (request(Some(y)), request(Some(y)));
+        // Interleaved as a chunk of messages may deliver them.
+        let units = units(vec![a, x1, y1, x2, b, y2, x3]);
+        let expected = vec![
+            vec![a.route.payment_id],
+            [x1, x2, x3].iter().map(|r| r.route.payment_id).collect(),
+            vec![y1.route.payment_id, y2.route.payment_id],
+            vec![b.route.payment_id],
+        ];
+        assert_eq!(ids(&units), expected);
+
+        // Batches of 3: a and the set x do not fit together, so x starts
+        // the next batch; y and b fill the one after.
+        let packed = pack(units.clone(), 3);
+        assert_eq!(
+            ids(&packed),
+            vec![
+                expected[0].clone(),
+                expected[1].clone(),
+                [expected[2].clone(), expected[3].clone()].concat()
+            ]
+        );
+        // A set larger than a batch is a batch of its own.
+        let packed = pack(units, 2);
+        assert!(ids(&packed).contains(&expected[1]), "{:?}", ids(&packed));
+        assert!(packed.iter().all(|b| b.len() <= 2 || b.iter().all(|r| r.route.link == Some(x))));
+    }
+
+    #[test]
+    fn a_set_goes_to_settle_only_when_every_member_is_granted() {
+        let (x, y) = (LinkId::new(), LinkId::new());
+        let (x1, x2, y1, a) = (request(Some(x)), request(Some(x)), request(Some(y)), request(None));
+        let granted = vec![(0, x1), (2, y1), (3, a)];
+        let refused = vec![(1, x2)];
+        let (go, wait) = whole_sets(granted, &refused);
+        assert_eq!(go.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(wait.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0]);
     }
 }

@@ -26,11 +26,11 @@ use tracing::{Instrument, Span, debug, error, info, warn};
 
 use crate::broker::{self, Broker, LOCK_QUEUE, Publisher, SETTLE_QUEUE};
 use crate::db::{self, Db, settle::Settled};
-use crate::domain::PaymentId;
 use crate::domain::settlement::{HoldOutcome, Outcome, RefundOutcome};
+use crate::domain::{LinkId, PaymentId};
 use crate::error::{Error, Result, chain};
 use crate::lock::AccountLock;
-use crate::messages::{self, LockRequest, SettleBatch};
+use crate::messages::{self, LockGroup, LockRequest, SettleBatch};
 use crate::trace_context;
 use crate::worker::{BACKOFF, consume_with_reconnect, pause};
 
@@ -280,11 +280,16 @@ impl SettleWorker {
                 warn!(error = %chain(&read), "cannot read the payments' accounts; their lock expires by TTL")
             }
         }
-        if batch.payments.len() > 1 {
+        let units = isolated(&batch);
+        if units.len() > 1 {
             warn!(error = %chain(e), payments = batch.payments.len(), "batch cannot be settled; re-queueing its payments one by one");
-            for payment in &batch.payments {
-                let traceparent = batch.traces.get(&payment.payment_id).copied();
-                self.publisher.publish(LOCK_QUEUE, &LockRequest::alone(*payment).traced(traceparent)).await?;
+            for unit in units {
+                // A linked set is isolated as a unit: one message, locked
+                // and settled together.
+                match unit.as_slice() {
+                    [one] => self.publisher.publish(LOCK_QUEUE, one).await?,
+                    _ => self.publisher.publish(LOCK_QUEUE, &LockGroup { payments: unit }).await?,
+                }
             }
             delivery.ack(BasicAckOptions::default()).await?;
             return Ok(());
@@ -314,6 +319,25 @@ impl SettleWorker {
         delivery.nack(BasicNackOptions { requeue: true, multiple: false }).await?;
         Ok(())
     }
+}
+
+/// A failed batch's payments as they are re-queued, each marked `alone`:
+/// one unit per payment, except that a linked set stays one unit.
+fn isolated(batch: &SettleBatch) -> Vec<Vec<LockRequest>> {
+    let mut units: Vec<Vec<LockRequest>> = Vec::new();
+    let mut sets: HashMap<LinkId, usize> = HashMap::new();
+    for payment in &batch.payments {
+        let request = LockRequest::alone(*payment).traced(batch.traces.get(&payment.payment_id).copied());
+        match payment.link {
+            Some(link) if sets.contains_key(&link) => units[sets[&link]].push(request),
+            Some(link) => {
+                sets.insert(link, units.len());
+                units.push(vec![request]);
+            }
+            None => units.push(vec![request]),
+        }
+    }
+    units
 }
 
 /// Whether the broker dead-letters this delivery if it is handed back: a

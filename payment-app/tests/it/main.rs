@@ -12,6 +12,7 @@ mod common;
 
 mod access;
 mod architecture;
+mod batch;
 
 mod bench;
 mod cli;

@@ -699,3 +699,21 @@ pub async fn hold_account_row(
         .unwrap();
     holder
 }
+
+/// Waits until the database has no payment `pending` (read there: polling
+/// thousands of payments through the API would measure the API).
+pub async fn wait_none_pending(env: &TestEnv, app: &App, within: Duration) {
+    let pg = env.pg().await;
+    let deadline = Instant::now() + within;
+    loop {
+        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'pending'")
+            .fetch_one(&pg)
+            .await
+            .unwrap();
+        if pending == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{pending} payments still pending; log:\n{}", app.log_tail());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

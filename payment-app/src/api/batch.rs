@@ -1,0 +1,230 @@
+//! `POST /api/v1/payments/batch`: many payments in one request, each
+//! validated, recorded and answered on its own (or, `atomic`, linked: all
+//! recorded and settled all or none). The request and response shapes are
+//! the plain serde types at the top of this file.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tracing::instrument;
+
+use super::error::{ApiError, ErrorCode};
+use super::extract::JsonBody;
+use super::payments::CreatePayment;
+use super::{AppState, MAX_BODY_BYTES};
+use crate::db::idempotency::Idempotent;
+use crate::domain::{AccountId, IdempotencyKey};
+use crate::events::PaymentView;
+use crate::intake::BatchItem;
+
+/// The route, also what the body limit of the route is chosen by.
+pub const ROUTE: &str = "/api/v1/payments/batch";
+
+/// The body a batch may have per item allowed: a payment with a long
+/// description and some metadata is well under it (a single payment may
+/// be larger, up to [`MAX_BODY_BYTES`], which a batch always allows).
+const BYTES_PER_ITEM: usize = 4 * 1024;
+
+/// The largest body of a batch of at most `max_items` items.
+pub fn body_limit(max_items: usize) -> usize {
+    max_items.saturating_mul(BYTES_PER_ITEM).max(MAX_BODY_BYTES)
+}
+
+/// The request. Items are read one by one (`Value` first), so that one
+/// malformed item is that item's error, not the whole request's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// 1 to `BATCH_MAX_ITEMS` items, each a `POST /api/v1/payment` body
+    /// with an optional `idempotency_key`.
+    payments: Vec<Value>,
+    /// Linked: one invalid item refuses the whole request, and at settle
+    /// every payment is `done` or every one `failed`.
+    #[serde(default)]
+    atomic: bool,
+}
+
+/// The answer (200): one result per item, in the request's order.
+#[derive(Debug, Serialize)]
+pub struct BatchResponse {
+    pub results: Vec<ItemResult>,
+}
+
+/// One item's answer: `status` is what `POST /api/v1/payment` would have
+/// answered it (202 with `payment`, or an error status with `error`).
+#[derive(Debug, Serialize)]
+pub struct ItemResult {
+    pub index: usize,
+    pub status: u16,
+    /// The payment as recorded (for a replay: as it was first answered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<Value>,
+    /// Answered from the item's idempotency key: nothing recorded now.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ItemError>,
+}
+
+/// Why an item was refused, in the API's error shape.
+#[derive(Debug, Serialize)]
+pub struct ItemError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ItemResult {
+    fn refused(index: usize, e: ApiError) -> Self {
+        ItemResult {
+            index,
+            status: e.status().as_u16(),
+            payment: None,
+            replayed: false,
+            error: Some(ItemError { code: e.code, message: e.message }),
+        }
+    }
+
+    fn accepted(index: usize, payment: Value, replayed: bool) -> Self {
+        ItemResult {
+            index,
+            status: StatusCode::ACCEPTED.as_u16(),
+            payment: Some(payment),
+            replayed,
+            error: None,
+        }
+    }
+}
+
+#[instrument(skip_all, fields(items = body.payments.len(), atomic = body.atomic))]
+pub async fn create(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<BatchRequest>,
+) -> Result<Response, ApiError> {
+    let max = app.batch_max_items;
+    if body.payments.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("payments: 1 to {max} items expected, got none"),
+        ));
+    }
+    if body.payments.len() > max {
+        return Err(ApiError::new(
+            ErrorCode::TooManyItems,
+            format!("payments: at most {max} items per batch, got {}", body.payments.len()),
+        ));
+    }
+    let atomic = body.atomic;
+    let (valid, refused) = validate(&app, body.payments, atomic).await?;
+    if atomic && !refused.is_empty() {
+        return Ok(refuse_atomic(refused));
+    }
+    let (indexes, items): (Vec<usize>, Vec<BatchItem>) = valid.into_iter().unzip();
+    let mut results: Vec<ItemResult> = refused;
+    if !items.is_empty() {
+        let outcomes =
+            app.intake.accept_batch(items, atomic, |p| json!(PaymentView::from(p.clone()))).await?;
+        results.extend(indexes.into_iter().zip(outcomes).map(|(index, outcome)| match outcome {
+            Idempotent::Created(p) => ItemResult::accepted(index, json!(PaymentView::from(p)), false),
+            Idempotent::Replayed(snapshot) => ItemResult::accepted(index, snapshot, true),
+            Idempotent::KeyReused => ItemResult::refused(
+                index,
+                ApiError::new(
+                    ErrorCode::IdempotencyKeyReused,
+                    "idempotency_key: already used with a different request",
+                ),
+            ),
+        }));
+    }
+    results.sort_unstable_by_key(|r| r.index);
+    Ok((StatusCode::OK, Json(BatchResponse { results })).into_response())
+}
+
+/// Each item parsed and validated as `POST /api/v1/payment` would be, by
+/// index: the valid ones, and the results of the refused ones. The
+/// accounts' currencies are looked up for the whole batch first, with one
+/// query, rather than per item.
+async fn validate(
+    app: &AppState,
+    items: Vec<Value>,
+    atomic: bool,
+) -> Result<(Vec<(usize, BatchItem)>, Vec<ItemResult>), ApiError> {
+    let parsed: Vec<Result<(CreatePayment, Option<IdempotencyKey>), ApiError>> =
+        items.into_iter().map(parse_item).collect();
+    let accounts: Vec<AccountId> =
+        parsed.iter().flatten().flat_map(|(item, _)| item.accounts()).flatten().collect();
+    app.intake.learn_currencies(&accounts).await?;
+
+    let (mut valid, mut refused) = (Vec::new(), Vec::new());
+    let mut keys: HashMap<String, usize> = HashMap::new();
+    for (index, item) in parsed.into_iter().enumerate() {
+        let checked = async {
+            let (item, key) = item?;
+            let payment = item.validate(&app.intake).await?;
+            if atomic && payment.capture.hold_secs().is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidCapture,
+                    "capture: an atomic batch takes automatic payments only",
+                ));
+            }
+            if let Some(key) = &key {
+                if let Some(first) = keys.get(key.as_str()) {
+                    return Err(ApiError::new(
+                        ErrorCode::IdempotencyKeyReused,
+                        format!("idempotency_key: already used by item {first} of this batch"),
+                    ));
+                }
+                keys.insert(key.as_str().to_owned(), index);
+            }
+            Ok::<_, ApiError>(BatchItem { payment, key })
+        };
+        match checked.await {
+            Ok(item) => valid.push((index, item)),
+            Err(e) => refused.push(ItemResult::refused(index, e)),
+        }
+    }
+    Ok((valid, refused))
+}
+
+/// One item: a payment's body, with its own `idempotency_key`.
+fn parse_item(item: Value) -> Result<(CreatePayment, Option<IdempotencyKey>), ApiError> {
+    let Value::Object(mut fields) = item else {
+        return Err(ApiError::new(ErrorCode::InvalidBody, "an item must be a JSON object"));
+    };
+    let key = match fields.remove("idempotency_key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => {
+            Some(IdempotencyKey::parse(&text).map_err(|e| {
+                ApiError::new(ErrorCode::InvalidIdempotencyKey, format!("idempotency_key: {e}"))
+            })?)
+        }
+        Some(_) => {
+            return Err(ApiError::new(ErrorCode::InvalidIdempotencyKey, "idempotency_key: must be a string"));
+        }
+    };
+    let payment = serde_json::from_value(Value::Object(fields))
+        .map_err(|e| ApiError::new(ErrorCode::InvalidBody, e.to_string()))?;
+    Ok((payment, key))
+}
+
+/// An atomic batch with an invalid item: 422, nothing recorded, with every
+/// refused item's result.
+fn refuse_atomic(refused: Vec<ItemResult>) -> Response {
+    let first = &refused[0];
+    let reason =
+        first.error.as_ref().map_or(String::new(), |e| format!("{}: {}", e.code.as_str(), e.message));
+    let error = ApiError::new(
+        ErrorCode::AtomicBatchRefused,
+        format!(
+            "item {} is invalid ({reason}); an atomic batch is recorded whole or not at all: nothing was recorded",
+            first.index
+        ),
+    );
+    crate::metrics::get().api_error(error.code.as_str());
+    let body = json!({ "error": { "code": error.code, "message": error.message }, "results": refused });
+    (error.status(), Json(body)).into_response()
+}

@@ -1,0 +1,354 @@
+//! `POST /api/v1/payments/batch`: per-item answers, replays by item keys,
+//! atomic (linked) batches settled all or none, and the request's limits.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{App, TestEnv, wait_none_pending};
+
+const SETTLE_WITHIN: Duration = Duration::from_secs(60);
+const BATCH: &str = "/api/v1/payments/batch";
+
+fn item(from: &str, to: &str, amount: &str) -> Value {
+    json!({ "from_account": from, "to_account": to, "amount": amount })
+}
+
+fn keyed(from: &str, to: &str, amount: &str, key: &str) -> Value {
+    json!({ "from_account": from, "to_account": to, "amount": amount, "idempotency_key": key })
+}
+
+fn results(body: &Value) -> &Vec<Value> {
+    body["results"].as_array().unwrap_or_else(|| panic!("no results in {body}"))
+}
+
+/// Each result's `(index, status, error code or "")`.
+fn statuses(body: &Value) -> Vec<(u64, u64, String)> {
+    results(body)
+        .iter()
+        .map(|r| {
+            let code = r["error"]["code"].as_str().unwrap_or("").to_owned();
+            (r["index"].as_u64().unwrap(), r["status"].as_u64().unwrap(), code)
+        })
+        .collect()
+}
+
+fn payment_ids(body: &Value) -> Vec<String> {
+    results(body).iter().filter_map(|r| Some(r["payment"]["id"].as_str()?.to_owned())).collect()
+}
+
+async fn payment_count(env: &TestEnv) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM payments").fetch_one(&env.pg().await).await.unwrap()
+}
+
+fn assert_audit_clean(env: &TestEnv) {
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}
+
+#[tokio::test]
+async fn a_mixed_batch_answers_each_item_and_records_only_the_valid_ones() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = app.account("100.00").await;
+    let b = app.account("0").await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+
+    let (status, body) = app
+        .post(
+            BATCH,
+            json!({ "payments": [
+                item(&a, &b, "10.00"),
+                item(&a, &b, "ten"),
+                item(&a, &unknown, "1.00"),
+                item(&a, &a, "1.00"),
+                json!({ "from_account": a, "to_account": b, "amount": "5.25", "metadata": {"order": "42"},
+                        "payment_description": "second" }),
+                json!("not an object"),
+                json!({ "from_account": a, "to_account": b, "amount": "1.00", "colour": "red" }),
+                item(&a, &b, "100.00"),
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let s = |i: u64, st: u64, code: &str| (i, st, code.to_owned());
+    assert_eq!(
+        statuses(&body),
+        vec![
+            s(0, 202, ""),
+            s(1, 422, "invalid_amount"),
+            s(2, 422, "unknown_account"),
+            s(3, 422, "same_account"),
+            s(4, 202, ""),
+            s(5, 422, "invalid_body"),
+            s(6, 422, "invalid_body"),
+            s(7, 202, ""),
+        ]
+    );
+    let r = results(&body);
+    assert_eq!(r[4]["payment"]["metadata"], json!({"order": "42"}));
+    assert_eq!(r[4]["payment"]["status"], "pending");
+    assert!(r[0].get("replayed").is_none(), "{}", r[0]);
+
+    // The valid ones settle on their own: the last cannot be covered once
+    // the first two moved 15.25, and fails alone.
+    let ids = payment_ids(&body);
+    assert_eq!(ids.len(), 3);
+    let settled = app.wait_terminal(&ids, SETTLE_WITHIN).await;
+    let ends: Vec<&str> = settled.iter().map(|p| p["status"].as_str().unwrap()).collect();
+    assert_eq!(ends, ["done", "done", "failed"]);
+    assert_eq!(settled[2]["failure_reason"], "insufficient_funds");
+    assert_eq!(app.balance(&a).await, "84.75");
+    assert_eq!(app.balance(&b).await, "15.25");
+    assert_eq!(payment_count(&env).await, 3, "the invalid items are recorded nowhere");
+    assert_audit_clean(&env);
+}
+
+#[tokio::test]
+async fn resending_a_batch_with_keys_replays_it_and_records_nothing_twice() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = app.account("100.00").await;
+    let b = app.account("0").await;
+    let key = |n: u32| format!("batch-{}-{n}", env.name);
+    let batch = json!({ "payments": [
+        keyed(&a, &b, "1.00", &key(1)),
+        keyed(&a, &b, "2.00", &key(2)),
+        keyed(&a, &b, "3.00", &key(3)),
+        // The same key twice in one batch: the second is refused.
+        keyed(&a, &b, "4.00", &key(3)),
+    ]});
+    let (status, first) = app.post(BATCH, batch.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    let s = |i: u64, st: u64, code: &str| (i, st, code.to_owned());
+    let expected = vec![s(0, 202, ""), s(1, 202, ""), s(2, 202, ""), s(3, 422, "idempotency_key_reused")];
+    assert_eq!(statuses(&first), expected);
+    let ids = payment_ids(&first);
+    app.wait_terminal(&ids, SETTLE_WITHIN).await;
+
+    // The whole batch again: the same answers, replayed, nothing recorded.
+    let (status, again) = app.post(BATCH, batch).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(statuses(&again), expected);
+    assert_eq!(payment_ids(&again), ids);
+    for r in &results(&again)[..3] {
+        assert_eq!(r["replayed"], true, "{r}");
+        // As first answered (pending), not as it is now.
+        assert_eq!(r["payment"]["status"], "pending", "{r}");
+    }
+    assert!(results(&again)[3].get("replayed").is_none());
+
+    // An item key is a payment's key: the single route replays it too, and
+    // a changed item under a used key is refused alone.
+    let r = app
+        .http
+        .post(format!("{}/api/v1/payment", app.base))
+        .header("Idempotency-Key", key(1))
+        .json(&item(&a, &b, "1.00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["id"].as_str().unwrap(), ids[0]);
+    let (status, changed) = app
+        .post(BATCH, json!({ "payments": [keyed(&a, &b, "9.99", &key(2)), keyed(&a, &b, "0.50", &key(4))] }))
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(statuses(&changed), vec![s(0, 422, "idempotency_key_reused"), s(1, 202, "")]);
+    app.wait_terminal(&payment_ids(&changed), SETTLE_WITHIN).await;
+
+    assert_eq!(payment_count(&env).await, 4);
+    assert_eq!(app.balance(&a).await, "93.50");
+    assert_eq!(app.balance(&b).await, "6.50");
+    assert_audit_clean(&env);
+}
+
+#[tokio::test]
+async fn an_atomic_batch_settles_all_or_nothing() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let payer = app.account("10.00").await;
+    let short = app.account("10.00").await;
+    let merchant = app.account("0").await;
+    let fee = app.account("0").await;
+
+    // Pay the merchant, pay the fee: exactly what the payer has.
+    let (status, body) = app
+        .post(BATCH, json!({ "atomic": true, "payments": [item(&payer, &merchant, "9.70"), item(&payer, &fee, "0.30")] }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let done = app.wait_terminal(&payment_ids(&body), SETTLE_WITHIN).await;
+    assert!(done.iter().all(|p| p["status"] == "done"), "{done:?}");
+
+    // One cent too much on the fee: the merchant's payment, which alone
+    // could apply, fails with it, for the fee's reason, and nothing moves.
+    let (status, body) = app
+        .post(BATCH, json!({ "atomic": true, "payments": [item(&short, &merchant, "9.70"), item(&short, &fee, "0.31")] }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ids = payment_ids(&body);
+    assert_eq!(ids.len(), 2);
+    let failed = app.wait_terminal(&ids, SETTLE_WITHIN).await;
+    for p in &failed {
+        assert_eq!(p["status"], "failed", "{p}");
+        assert_eq!(p["failure_reason"], "insufficient_funds", "{p}");
+    }
+    assert_eq!(app.balance(&short).await, "10.00");
+    assert_eq!(app.balance(&merchant).await, "9.70");
+    assert_eq!(app.balance(&fee).await, "0.30");
+
+    // The link is in the database, one per batch.
+    let links: Vec<Option<uuid::Uuid>> = sqlx::query_scalar("SELECT link_id FROM payments ORDER BY id")
+        .fetch_all(&env.pg().await)
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 4);
+    assert!(links.iter().all(Option::is_some), "{links:?}");
+    assert_eq!(links[0], links[1]);
+    assert_eq!(links[2], links[3]);
+    assert_ne!(links[0], links[2]);
+
+    // A hundred linked payments, one of which cannot apply: all fail.
+    let rich = app.account("1000.00").await;
+    let mut payments: Vec<Value> = (0..99).map(|_| item(&rich, &merchant, "1.00")).collect();
+    payments.push(item(&short, &fee, "10.01"));
+    let (status, body) = app.post(BATCH, json!({ "atomic": true, "payments": payments })).await;
+    assert_eq!(status, 200, "{body}");
+    wait_none_pending(&env, &app, SETTLE_WITHIN).await;
+    let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'failed'")
+        .fetch_one(&env.pg().await)
+        .await
+        .unwrap();
+    assert_eq!(failed, 102);
+    assert_eq!(app.balance(&rich).await, "1000.00");
+    assert_audit_clean(&env);
+}
+
+#[tokio::test]
+async fn an_atomic_batch_with_an_invalid_item_is_refused_whole() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = app.account("100.00").await;
+    let b = app.account("0").await;
+
+    let (status, body) = app
+        .post(BATCH, json!({ "atomic": true, "payments": [item(&a, &b, "1.00"), item(&a, &b, "-1"), item(&a, &a, "1")] }))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "atomic_batch_refused", "{body}");
+    let s = |i: u64, st: u64, code: &str| (i, st, code.to_owned());
+    assert_eq!(statuses(&body), vec![s(1, 422, "invalid_amount"), s(2, 422, "same_account")]);
+
+    // Manual capture is refused in an atomic batch (allowed in others).
+    let manual = json!({ "from_account": a, "to_account": b, "amount": "1.00", "capture": "manual" });
+    let (status, body) = app.post(BATCH, json!({ "atomic": true, "payments": [manual.clone()] })).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(statuses(&body), vec![s(0, 422, "invalid_capture")]);
+    assert_eq!(payment_count(&env).await, 0, "nothing recorded");
+
+    let (status, body) = app.post(BATCH, json!({ "payments": [manual] })).await;
+    assert_eq!(status, 200, "{body}");
+    let authorized = app.wait_terminal(&payment_ids(&body), SETTLE_WITHIN).await;
+    assert_eq!(authorized[0]["status"], "authorized", "{}", authorized[0]);
+
+    // Keys of an atomic batch: all new or all replays, else refused whole.
+    let key = format!("atomic-{}", env.name);
+    let (status, body) =
+        app.post(BATCH, json!({ "atomic": true, "payments": [keyed(&a, &b, "1.00", &key)] })).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .post(
+            BATCH,
+            json!({ "atomic": true, "payments": [keyed(&a, &b, "1.00", &key), item(&a, &b, "2.00")] }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "idempotency_key_reused", "{body}");
+    let (status, body) =
+        app.post(BATCH, json!({ "atomic": true, "payments": [keyed(&a, &b, "1.00", &key)] })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(results(&body)[0]["replayed"], true, "{body}");
+    assert_eq!(payment_count(&env).await, 2);
+}
+
+#[tokio::test]
+async fn a_batch_is_refused_whole_past_its_limits_or_when_malformed() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[("BATCH_MAX_ITEMS", "5")]).await;
+    let a = app.account("100.00").await;
+    let b = app.account("0").await;
+    let code = |body: &Value| body["error"]["code"].as_str().unwrap_or("").to_owned();
+
+    let (status, body) = app.post(BATCH, json!({ "payments": [item(&a, &b, "1.00")] })).await;
+    assert_eq!(status, 200, "{body}");
+    let five: Vec<Value> = (0..5).map(|_| item(&a, &b, "1.00")).collect();
+    let (status, body) = app.post(BATCH, json!({ "payments": five })).await;
+    assert_eq!((status, results(&body).len()), (200, 5), "{body}");
+    let six: Vec<Value> = (0..6).map(|_| item(&a, &b, "1.00")).collect();
+    let (status, body) = app.post(BATCH, json!({ "payments": six })).await;
+    assert_eq!((status, code(&body)), (422, "too_many_items".into()), "{body}");
+
+    for (request, expected) in [
+        (json!({ "payments": [] }), "invalid_body"),
+        (json!([item(&a, &b, "1.00")]), "invalid_body"),
+        (json!({ "payments": "none" }), "invalid_body"),
+        (json!({ "items": [item(&a, &b, "1.00")] }), "invalid_body"),
+        (json!({ "payments": [item(&a, &b, "1.00")], "atomic": "yes" }), "invalid_body"),
+    ] {
+        let (status, body) = app.post(BATCH, request.clone()).await;
+        assert_eq!((status, code(&body)), (422, expected.into()), "{request} -> {body}");
+    }
+    let r = app
+        .http
+        .post(format!("{}{BATCH}", app.base))
+        .header("content-type", "application/json")
+        .body("{\"payments\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // The body limit: 4 KiB an item, never below the 64 KiB of other routes.
+    let padding = "x".repeat(70 * 1024);
+    let big = json!({ "payments": [{ "from_account": a, "to_account": b, "amount": "1.00", "payment_description": padding }] });
+    let (status, body) = app.post(BATCH, big).await;
+    assert_eq!((status, code(&body)), (413, "payload_too_large".into()), "{body}");
+    assert_eq!(payment_count(&env).await, 6, "only the two accepted batches were recorded");
+}
+
+#[tokio::test]
+async fn a_batch_of_a_thousand_settles_and_audits_clean() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let mut accounts = Vec::new();
+    for _ in 0..10 {
+        accounts.push(app.account("1000.00").await);
+    }
+    let hot = app.account("0").await;
+    // Every other payment credits one hot account; the rest go round.
+    let payments: Vec<Value> = (0..1000)
+        .map(|i| {
+            let from = &accounts[i % 10];
+            let to = if i % 2 == 0 { &hot } else { &accounts[(i + 3) % 10] };
+            json!({ "from_account": from, "to_account": to, "amount": "1.00",
+                    "metadata": { "line": i.to_string() } })
+        })
+        .collect();
+    let request = json!({ "payments": payments });
+    assert!(request.to_string().len() > 64 * 1024, "the batch is past the other routes' body limit");
+    let (status, body) = app.post(BATCH, request).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(statuses(&body).iter().enumerate().all(|(i, s)| *s == (i as u64, 202, String::new())), "{body}");
+    wait_none_pending(&env, &app, SETTLE_WITHIN).await;
+
+    let pg = env.pg().await;
+    let done: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'done'")
+        .fetch_one(&pg)
+        .await
+        .unwrap();
+    assert_eq!(done, 1000);
+    assert_eq!(app.balance(&hot).await, "500.00");
+    assert_audit_clean(&env);
+}
