@@ -12,6 +12,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::instrument;
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 
 use super::error::{ApiError, ErrorCode};
 use super::extract::JsonBody;
@@ -22,7 +25,9 @@ use crate::domain::{AccountId, IdempotencyKey};
 use crate::events::PaymentView;
 use crate::intake::BatchItem;
 
-/// The route, also what the body limit of the route is chosen by.
+/// The route, also what the body limit of the route is chosen by (the
+/// router writes it out; the batch tests' large bodies fail if the two
+/// differ).
 pub const ROUTE: &str = "/api/v1/payments/batch";
 
 /// The body a batch may have per item allowed: a payment with a long
@@ -35,13 +40,15 @@ pub fn body_limit(max_items: usize) -> usize {
     max_items.saturating_mul(BYTES_PER_ITEM).max(MAX_BODY_BYTES)
 }
 
-/// The request. Items are read one by one (`Value` first), so that one
-/// malformed item is that item's error, not the whole request's.
-#[derive(Debug, Deserialize)]
+/// Payments to submit together.
+// Items are read one by one (`Value` first), so that one malformed item is
+// that item's error, not the whole request's.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1 to `BATCH_MAX_ITEMS` items, each a `POST /api/v1/payment` body
     /// with an optional `idempotency_key`.
+    #[schema(value_type = Vec<BatchItemSchema>, min_items = 1)]
     payments: Vec<Value>,
     /// Linked: one invalid item refuses the whole request, and at settle
     /// every payment is `done` or every one `failed`.
@@ -49,44 +56,75 @@ pub struct BatchRequest {
     atomic: bool,
 }
 
+/// An item as the document shows it: `CreatePayment`'s own schema with
+/// `idempotency_key` added, built from it so that the two cannot drift.
+/// (Items are parsed by [`parse_item`]: serde cannot refuse unknown fields
+/// through a flatten.)
+pub struct BatchItemSchema;
+
+impl utoipa::PartialSchema for BatchItemSchema {
+    fn schema() -> RefOr<Schema> {
+        let RefOr::T(Schema::Object(mut item)) = CreatePayment::schema() else {
+            unreachable!("CreatePayment's schema is an object")
+        };
+        let key = ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .pattern(Some("^[!-~]{1,255}$"))
+            .description(Some(
+                "Makes resending the batch safe for this item, as `Idempotency-Key` does for one payment \
+                 (and shared with it: the same key names the same payment either way).",
+            ));
+        item.properties.insert("idempotency_key".to_owned(), key.into());
+        item.description =
+            Some("The body of `POST /api/v1/payment`, with an optional `idempotency_key`.".to_owned());
+        RefOr::T(Schema::Object(item))
+    }
+}
+
+impl ToSchema for BatchItemSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "BatchItem".into()
+    }
+}
+
 /// The answer (200): one result per item, in the request's order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BatchResponse {
     pub results: Vec<ItemResult>,
 }
 
 /// One item's answer: `status` is what `POST /api/v1/payment` would have
 /// answered it (202 with `payment`, or an error status with `error`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BatchItemResult)]
 pub struct ItemResult {
     pub index: usize,
     pub status: u16,
     /// The payment as recorded (for a replay: as it was first answered).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<PaymentView>)]
     pub payment: Option<Value>,
     /// Answered from the item's idempotency key: nothing recorded now.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub replayed: bool,
+    /// Why the item was refused, as an error answer's `error`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<ItemError>,
+    pub error: Option<ApiError>,
 }
 
-/// Why an item was refused, in the API's error shape.
-#[derive(Debug, Serialize)]
-pub struct ItemError {
-    pub code: ErrorCode,
-    pub message: String,
+/// A batch refused whole: the error, and for `atomic_batch_refused` every
+/// refused item's result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AtomicBatchRefusal {
+    pub error: ApiError,
+    /// Present on `atomic_batch_refused` only.
+    #[schema(required = false)]
+    pub results: Vec<ItemResult>,
 }
 
 impl ItemResult {
     fn refused(index: usize, e: ApiError) -> Self {
-        ItemResult {
-            index,
-            status: e.status().as_u16(),
-            payment: None,
-            replayed: false,
-            error: Some(ItemError { code: e.code, message: e.message }),
-        }
+        ItemResult { index, status: e.status().as_u16(), payment: None, replayed: false, error: Some(e) }
     }
 
     fn accepted(index: usize, payment: Value, replayed: bool) -> Self {
@@ -100,6 +138,19 @@ impl ItemResult {
     }
 }
 
+/// Submits many payments in one request, each answered on its own (or,
+/// `atomic`, linked: recorded and settled all or none).
+#[utoipa::path(post, path = "/api/v1/payments/batch", operation_id = "createPaymentBatch", tag = "payments",
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "Every item answered in `results`, in order: 202 with the payment (`replayed` when its \
+            idempotency_key answered it), or the error status and error the item alone would have had", body = BatchResponse),
+        (status = 422, description = "Nothing recorded. `invalid_body`: not an object with a non-empty `payments` list; \
+            `too_many_items`: over BATCH_MAX_ITEMS; `atomic_batch_refused`: an atomic batch with an invalid item, each \
+            refused item in `results`; `idempotency_key_reused`: an atomic batch whose keys are neither all new nor all replays",
+            body = AtomicBatchRefusal),
+    ),
+    security(("bearer" = ["pay"])))]
 #[instrument(skip_all, fields(items = body.payments.len(), atomic = body.atomic))]
 pub async fn create(
     State(app): State<AppState>,
@@ -225,6 +276,5 @@ fn refuse_atomic(refused: Vec<ItemResult>) -> Response {
         ),
     );
     crate::metrics::get().api_error(error.code.as_str());
-    let body = json!({ "error": { "code": error.code, "message": error.message }, "results": refused });
-    (error.status(), Json(body)).into_response()
+    (error.status(), Json(AtomicBatchRefusal { error, results: refused })).into_response()
 }
