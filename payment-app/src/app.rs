@@ -48,6 +48,10 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::DeadLetters(command) => run_dead_letters(command).await?,
         #[cfg(feature = "bench")]
         Command::Bench(args) => return run_bench(args).await,
+        #[cfg(feature = "bench")]
+        Command::BenchChart(args) => {
+            bench::chart_from_database(&args.database_url, &args.title, &args.out).await?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -91,6 +91,23 @@ pub enum Command {
     /// Drive load against a running payrail, wait for every payment to settle, audit, report.
     #[cfg(feature = "bench")]
     Bench(BenchArgs),
+    /// Chart a finished run from the database's own timestamps (accepted/s, settled/s, accept→terminal p99) as SVG.
+    #[cfg(feature = "bench")]
+    BenchChart(BenchChartArgs),
+}
+
+#[cfg(feature = "bench")]
+#[derive(Debug, Args)]
+pub struct BenchChartArgs {
+    /// The database the run wrote to; every payment in it is charted.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true, value_parser = SecretUrlParser)]
+    pub database_url: SecretUrl,
+    /// The chart's title.
+    #[arg(long, default_value = "payrail run")]
+    pub title: String,
+    /// Where the SVG goes.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }
 
 #[cfg(feature = "bench")]

@@ -22,7 +22,8 @@ fn nice_max(v: f64) -> f64 {
     step * magnitude
 }
 
-pub fn svg(title: &str, seconds: &[Second]) -> String {
+/// `latency` names what each second's `accept_p99_ms` measured.
+pub fn svg(title: &str, seconds: &[Second], latency: &str) -> String {
     let n = seconds.len().max(2) as f64 - 1.0;
     let rate_max = nice_max(seconds.iter().map(|s| s.accepted.max(s.settled) as f64).fold(0.0, f64::max));
     let latency_max = nice_max(seconds.iter().map(|s| s.accept_p99_ms).fold(0.0, f64::max));
@@ -67,7 +68,7 @@ pub fn svg(title: &str, seconds: &[Second]) -> String {
 <polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{}"/>
 <polyline fill="none" stroke="#2ca02c" stroke-width="2" points="{}"/>
 <polyline fill="none" stroke="#d62728" stroke-width="1.5" stroke-dasharray="4 3" points="{}"/>
-<text x="{LEFT}" y="{:.0}" fill="#1f77b4">accepted/s</text><text x="{:.0}" y="{:.0}" fill="#2ca02c">settled/s</text><text x="{:.0}" y="{:.0}" fill="#d62728">accept p99 (right axis)</text>"##,
+<text x="{LEFT}" y="{:.0}" fill="#1f77b4">accepted/s</text><text x="{:.0}" y="{:.0}" fill="#2ca02c">settled/s</text><text x="{:.0}" y="{:.0}" fill="#d62728">{latency} (right axis)</text>"##,
         (LEFT + W - RIGHT) / 2.0,
         H - 12.0,
         H / 2.0,

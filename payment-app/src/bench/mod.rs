@@ -125,8 +125,33 @@ pub async fn run(config: BenchConfig) -> Result<Report> {
 pub fn write_chart(config: &BenchConfig, report: &Report) -> Result<()> {
     if let Some(path) = &config.chart {
         let title = format!("payrail bench: {:?}, {}", report.scenario, report.mode);
-        std::fs::write(path, chart::svg(&title, &report.per_second))?;
+        std::fs::write(path, chart::svg(&title, &report.per_second, "accept p99"))?;
     }
+    Ok(())
+}
+
+/// Charts every payment of `database_url` from its own timestamps, for a
+/// run this bench did not drive (k6's): accepted and settled per second,
+/// and the accept→terminal p99 of each second's accepted payments.
+pub async fn chart_from_database(
+    database_url: &payrail_common::SecretUrl,
+    title: &str,
+    out: &std::path::Path,
+) -> Result<()> {
+    let pool = PgPool::connect(database_url.expose_secret()).await?;
+    let seconds: Vec<Second> = db::bench::per_second(&pool)
+        .await?
+        .into_iter()
+        .enumerate()
+        .map(|(second, s)| Second {
+            second,
+            accepted: usize::try_from(s.accepted).unwrap_or(0),
+            settled: usize::try_from(s.settled).unwrap_or(0),
+            accept_p99_ms: s.p99_ms,
+        })
+        .collect();
+    pool.close().await;
+    std::fs::write(out, chart::svg(title, &seconds, "accept→terminal p99"))?;
     Ok(())
 }
 
