@@ -9,7 +9,7 @@
 //! concurrent batches cannot deadlock, and a redelivered message finds its
 //! work already done and changes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -143,15 +143,14 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
         }
     }
     let refunds = pending_refunds(&mut tx, &rows).await?;
-    let skipped = ids
+    // A set, not a scan per id: a batch can name thousands of payments.
+    let worked: HashSet<PaymentId> = pending
         .iter()
-        .map(|id| PaymentId::from_uuid(*id))
-        .filter(|id| {
-            !pending.iter().any(|p| p.id == *id)
-                && !holds.iter().any(|h| h.id == *id)
-                && !refunds.iter().any(|r| r.payment_id == *id)
-        })
+        .map(|p| p.id)
+        .chain(holds.iter().map(|h| h.id))
+        .chain(refunds.iter().map(|r| r.payment_id))
         .collect();
+    let skipped = ids.iter().map(|id| PaymentId::from_uuid(*id)).filter(|id| !worked.contains(id)).collect();
     if pending.is_empty() && holds.is_empty() && refunds.is_empty() {
         tx.rollback().await?;
         return Ok(Settled { skipped, routes, ..Settled::default() });
