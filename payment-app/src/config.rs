@@ -613,7 +613,8 @@ pub struct LockTuning {
     /// Most payments locked together and forwarded to settle as one message.
     #[arg(long, env = "LOCK_BATCH_MAX", default_value_t = defaults::LOCK_BATCH_MAX, value_parser = clap::value_parser!(u16).range(1..=5000))]
     pub lock_batch_max: u16,
-    /// Batches the lock worker locks at once.
+    /// Lock batches' worth of payments the lock worker keeps waiting for their locks at once (its
+    /// pool holds LOCK_BATCH_MAX times this many; the rest waits in the queue).
     #[arg(long, env = "LOCK_CONCURRENCY", default_value_t = defaults::LOCK_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub lock_concurrency: u16,
 }

@@ -13,11 +13,14 @@
 //! without it.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
+use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 use tracing::{debug, warn};
 
 use payrail_common::SecretUrl;
@@ -188,6 +191,10 @@ pub struct AccountLock {
     key_prefix: String,
     acquire: Script,
     release: Script,
+    /// Told of every release made through this lock or its clones: in one
+    /// process (`payment-app all`) the settle worker's releases wake the
+    /// lock worker's waiting payments at once.
+    released: Arc<Notify>,
 }
 
 impl std::fmt::Debug for AccountLock {
@@ -233,11 +240,19 @@ impl AccountLock {
             key_prefix: config.key_prefix.clone(),
             acquire: Script::new(ACQUIRE),
             release: Script::new(RELEASE),
+            released: Arc::new(Notify::new()),
         })
     }
 
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    /// Resolves after the next release made through this lock or a clone of
+    /// it. Only releases in this process are heard: a caller that waits on
+    /// it also waits on a timer, for locks other processes free.
+    pub fn released(&self) -> Notified<'_> {
+        self.released.notified()
     }
 
     /// The keys of a set of accounts, in a fixed (id) order, each once.
@@ -385,6 +400,7 @@ impl AccountLock {
             }
         }))
         .await;
+        self.released.notify_waiters();
         released.into_iter().sum()
     }
 
