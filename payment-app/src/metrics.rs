@@ -115,7 +115,7 @@ metrics! {
     lock_retries_parked: Counter =
         "lock_retries_parked", "Busy payments sent to the retry queue", Counter::default();
     lock_wait: Histogram =
-        "lock_wait_seconds", "Time from taking a chunk of messages to forwarding a locked batch",
+        "lock_wait_seconds", "Time from taking the oldest payment of a locked batch off the queue to forwarding the batch",
         Histogram::new(exponential_buckets(0.0005, 2.0, 14));
     deliveries: Family<QueueLabel, Counter> =
         "queue_deliveries", "Messages consumed, by queue", Family::default();
