@@ -222,7 +222,7 @@ impl LockWorker {
             if let Some(span) = trace_context::lock_attempt(request.route.payment_id, request.traceparent) {
                 pool.spans.insert(request.route.payment_id, span);
             }
-            entries.push(Entry { request, tag, since: now });
+            entries.push(Entry { request, tag, since: now, attempts: 0 });
         }
         if entries.is_empty() {
             delivery.ack(BasicAckOptions::default()).await?;
@@ -281,10 +281,13 @@ impl LockWorker {
     /// sets only) forwarded to settle.
     async fn attempt(
         &self,
-        batch: Vec<Entry>,
+        mut batch: Vec<Entry>,
         spans: &HashMap<PaymentId, Span>,
         publisher: &Publisher,
     ) -> Result<Attempt> {
+        for entry in &mut batch {
+            entry.attempts += 1;
+        }
         let span = trace_context::lock_batch(None);
         trace_context::link_payments(&span, batch.iter().map(|e| e.request.traceparent));
         async {
@@ -388,6 +391,8 @@ struct Entry {
     request: LockRequest,
     tag: u64,
     since: Instant,
+    /// Lock calls that have named it so far (its span's `attempts`).
+    attempts: u32,
 }
 
 /// Payments locked as one: a linked set, or one payment. Never empty.
@@ -442,7 +447,7 @@ impl Pool {
             let id = entry.request.route.payment_id;
             self.ids.remove(&id);
             if let Some(span) = self.spans.remove(&id) {
-                span.record("outcome", outcome);
+                span.record("outcome", outcome).record("attempts", entry.attempts);
             }
             let Some(held) = self.held.get_mut(&entry.tag) else { continue };
             held.left -= 1;
@@ -554,7 +559,7 @@ mod tests {
             to_account: AccountId::new(),
             link,
         };
-        Entry { request: LockRequest::new(route), tag: 0, since: Instant::now() }
+        Entry { request: LockRequest::new(route), tag: 0, since: Instant::now(), attempts: 0 }
     }
 
     fn id(e: &Entry) -> PaymentId {

@@ -148,6 +148,15 @@ fn attribute<'a>(span: &'a Value, key: &str) -> Option<&'a str> {
     span["attributes"].as_array()?.iter().find(|a| a["key"] == key)?["value"]["stringValue"].as_str()
 }
 
+/// An integer attribute, however it was written: OTLP/JSON writes an int64
+/// as a string, and a field recorded after its span began arrives as a
+/// string value.
+fn int_attribute(span: &Value, key: &str) -> Option<i64> {
+    let value = &span["attributes"].as_array()?.iter().find(|a| a["key"] == key)?["value"];
+    let value = if value["intValue"].is_null() { &value["stringValue"] } else { &value["intValue"] };
+    value.as_i64().or_else(|| value.as_str()?.parse().ok())
+}
+
 #[tokio::test]
 async fn one_payment_is_one_trace_across_api_lock_and_settle() {
     let (endpoint, received, _) = receiver().await;
@@ -191,6 +200,8 @@ async fn one_payment_is_one_trace_across_api_lock_and_settle() {
         assert_eq!(attribute(span, "payment_id"), Some(id.as_str()), "{span:#}");
     }
     assert_eq!(attribute(&lock, "outcome"), Some("granted"), "{lock:#}");
+    // Nothing else held its accounts: one lock call.
+    assert_eq!(int_attribute(&lock, "attempts"), Some(1), "{lock:#}");
     assert_eq!(attribute(&settle, "outcome"), Some("done"), "{settle:#}");
 
     // The intake insert is in the payment's trace, and the workers' batch
@@ -280,6 +291,7 @@ async fn lock_attempts_and_retry_waits_chain_in_the_payments_trace() {
         assert_eq!(attribute(attempt, "payment_id"), Some(id.as_str()));
         let expected = if i + 1 == locks.len() { "granted" } else { "parked" };
         assert_eq!(attribute(attempt, "outcome"), Some(expected), "{attempt:#}");
+        assert!(int_attribute(attempt, "attempts").is_some_and(|n| n >= 1), "{attempt:#}");
         parent = attempt["spanId"].clone();
     }
     let settle = named(&spans, "payment.settle");
