@@ -222,7 +222,7 @@ pub struct AppLimits {
 }
 
 /// Webhook delivery settings, passed to payment-app as its environment.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookSettings {
     /// Accept `http://` endpoint URLs (`WEBHOOK_ALLOW_HTTP`).
@@ -754,6 +754,17 @@ impl Default for PostgresSpec {
     }
 }
 
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            allow_http: false,
+            allow_private: false,
+            max_endpoints: default_webhook_max_endpoints(),
+            timeout_ms: default_webhook_timeout_ms(),
+        }
+    }
+}
+
 impl Default for CnpgSpec {
     fn default() -> Self {
         CnpgSpec { instances: default_cnpg_instances(), image_name: None, pooler: None }
@@ -802,5 +813,35 @@ impl ComponentStatus {
 
     pub fn is_ready(&self) -> bool {
         self.ready >= self.desired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::de::DeserializeOwned;
+    use serde_json::json;
+
+    use super::*;
+
+    /// `T::default()` is what the CRD publishes as the default of a whole
+    /// absent object, and the API server validates it against the fields'
+    /// own ranges: it must be exactly what serde fills in field by field.
+    fn default_is_serdes<T: Default + DeserializeOwned + PartialEq + std::fmt::Debug>() {
+        let filled: T = serde_json::from_value(json!({})).expect("every field has a default");
+        assert_eq!(T::default(), filled, "{}", std::any::type_name::<T>());
+    }
+
+    #[test]
+    fn every_default_object_is_what_serde_fills_in() {
+        default_is_serdes::<PaymentClusterSpec>();
+        default_is_serdes::<MonitoringSpec>();
+        default_is_serdes::<AppSpec>();
+        default_is_serdes::<AppLimits>();
+        default_is_serdes::<WorkerSpec>();
+        default_is_serdes::<WebhookSettings>();
+        default_is_serdes::<RedisSpec>();
+        default_is_serdes::<RabbitmqSpec>();
+        default_is_serdes::<PostgresSpec>();
+        default_is_serdes::<CnpgSpec>();
     }
 }
