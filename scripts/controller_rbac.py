@@ -6,7 +6,7 @@ The source is every file that talks to the API server: operator/src/
 controller.rs, operator/src/reconcile/*.rs and operator/src/leader.rs
 (controller_sources() reads them, concatenated). The rules:
 - `Controller::new(x, ..)`, `.owns(x, ..)` and `.watches(x, ..)` list and
-  watch x's kind;
+  watch x's kind (x an `Api::<K>`, a `scope.api::<K>(..)` or a variable);
 - a call of an `Api<K>` method is authorized as its verb; a server-side
   apply (`patch` with `Patch::Apply`) that finds no object creates it, and
   the API server authorizes that as `create`;
@@ -14,6 +14,8 @@ controller.rs, operator/src/reconcile/*.rs and operator/src/leader.rs
   `f::<X>(..)` call, and where there is none, for every kind `apply`
   matches (`Child::X`);
 - an event `Recorder` creates events and patches them when they repeat;
+- a kind in OWNER_TOGGLED that `apply` applies needs `delete` too
+  (OwnerReferencesPermissionEnforcement);
 - a `LeaseManagerBuilder` (kube-lease-manager) gets its Lease, creates it
   once and patches it; that rule is namespaced (`LEASE`), granted by a Role
   in the operator's namespace, not the ClusterRole.
@@ -64,6 +66,11 @@ KINDS = {
     "PodMonitor": ("monitoring.coreos.com", "podmonitors"),
     "PrometheusRule": ("monitoring.coreos.com", "prometheusrules"),
 }
+
+# Kinds whose owner references follow the spec (deleteVolumesOnDelete):
+# changing them needs `delete` where OwnerReferencesPermissionEnforcement is
+# on (see required_permissions).
+OWNER_TOGGLED = ["Secret", "CnpgCluster"]
 
 # API methods of kube's Api<K> and the RBAC verbs they are authorized as.
 METHOD_VERBS = {
@@ -153,8 +160,10 @@ def required_permissions(controller_source: str, crd: dict) -> dict[tuple[str, s
         return found[-1] if found else None
 
     # Watches.
-    for call in re.finditer(r"(?:\bController::new|\.owns|\.watches)\(\s*(Api::<(\w+)>|(\w+))", code):
-        rust_type = call.group(2) or (bound(call.group(3), call.start()) or (None,))[0]
+    for call in re.finditer(
+        r"(?:\bController::new|\.owns|\.watches)\(\s*(Api::<(\w+)>|\w+\.api::<(\w+)>|(\w+))", code
+    ):
+        rust_type = call.group(2) or call.group(3) or (bound(call.group(4), call.start()) or (None,))[0]
         if rust_type is None:
             raise ValueError(f"cannot tell the kind watched by `{call.group(0)}` in controller.rs")
         need(rust_type, ["list", "watch"])
@@ -174,6 +183,14 @@ def required_permissions(controller_source: str, crd: dict) -> dict[tuple[str, s
                 verbs.append("create")
             need(rust_type, verbs, at=declared)
 
+    # OwnerReferencesPermissionEnforcement (on by default in OpenShift)
+    # lets a change of an object's owner references through only for who
+    # may delete the object. The credentials Secrets and the CNPG Cluster
+    # gain or lose their owner with deleteVolumesOnDelete, so the operator
+    # needs `delete` on them although it never deletes one.
+    for rust_type in OWNER_TOGGLED:
+        if re.search(rf"\bChild::{rust_type}\(", function_body(code, "apply")):
+            need(rust_type, ["delete"])
     if re.search(r"\bRecorder::new\(", code):
         need("Event", ["create", "patch"])
     if re.search(r"\bLeaseManagerBuilder::new\(", code):

@@ -16,13 +16,14 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::controller::Action;
+use kube::runtime::controller::Error as ControllerError;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::builders::{MANAGER, Names, PasswordSource, RandomPasswords};
 use crate::cnpg::{Cluster, ObjectStore, Pooler, ScheduledBackup};
@@ -172,12 +173,40 @@ async fn serves(client: &Client, group: &str) -> bool {
     served
 }
 
-/// Runs the controller until `stop`: watches every PaymentCluster, every
-/// kind of child it owns (so a deleted or edited child is put back), and
-/// the Secrets its clusters read (so a lost credentials Secret is noticed
-/// at once and a new API token rolls the app).
-pub async fn run(client: Client, context: Arc<Context>, stop: CancellationToken) {
-    let clusters: Api<PaymentCluster> = Api::all(client.clone());
+/// Which namespaces the controller watches: the whole cluster (the chart's
+/// default), or one namespace, for a team that may not grant cluster-wide
+/// list and watch (on Secrets above all) and for tests that share one API
+/// server, each in a namespace of its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    #[default]
+    Cluster,
+    Namespace(String),
+}
+
+impl Scope {
+    /// The API of kind `K` over this scope.
+    fn api<K>(&self, client: &Client) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + Debug
+            + serde::de::DeserializeOwned,
+        K::DynamicType: Default,
+    {
+        match self {
+            Scope::Cluster => Api::all(client.clone()),
+            Scope::Namespace(namespace) => Api::namespaced(client.clone(), namespace),
+        }
+    }
+}
+
+/// Runs the controller until `stop`: watches every PaymentCluster in
+/// `scope`, every kind of child it owns (so a deleted or edited child is
+/// put back), and the Secrets its clusters read (so a lost credentials
+/// Secret is noticed at once and a new API token rolls the app).
+pub async fn run(client: Client, context: Arc<Context>, scope: Scope, stop: CancellationToken) {
+    let clusters: Api<PaymentCluster> = scope.api(&client);
     let config = watcher::Config::default().labels("app.kubernetes.io/managed-by=payrail-operator");
     let mut controller = Controller::new(clusters, watcher::Config::default());
     let store = controller.store();
@@ -189,36 +218,44 @@ pub async fn run(client: Client, context: Arc<Context>, stop: CancellationToken)
         controller = controller
             // Kept without an owner reference while volumes are kept, so
             // mapped back by name, like the credentials Secret.
-            .watches(Api::<Cluster>::all(client.clone()), config.clone(), move |cluster| {
+            .watches(scope.api::<Cluster>(&client), config.clone(), move |cluster| {
                 clusters_running(&cluster, &store.state())
             })
-            .owns(Api::<ScheduledBackup>::all(client.clone()), config.clone())
-            .owns(Api::<Pooler>::all(client.clone()), config.clone());
+            .owns(scope.api::<ScheduledBackup>(&client), config.clone())
+            .owns(scope.api::<Pooler>(&client), config.clone());
     }
     if serves(&client, "barmancloud.cnpg.io").await {
-        controller = controller.owns(Api::<ObjectStore>::all(client.clone()), config.clone());
+        controller = controller.owns(scope.api::<ObjectStore>(&client), config.clone());
     }
     // The Prometheus Operator's kinds, likewise only where it is installed.
     if serves(&client, "monitoring.coreos.com").await {
         controller = controller
-            .owns(Api::<PodMonitor>::all(client.clone()), config.clone())
-            .owns(Api::<PrometheusRule>::all(client.clone()), config.clone());
+            .owns(scope.api::<PodMonitor>(&client), config.clone())
+            .owns(scope.api::<PrometheusRule>(&client), config.clone());
     }
     controller
-        .watches(Api::<Secret>::all(client.clone()), watcher::Config::default(), move |secret| {
+        .watches(scope.api::<Secret>(&client), watcher::Config::default(), move |secret| {
             clusters_reading(&secret, &store.state())
         })
-        .owns(Api::<ConfigMap>::all(client.clone()), config.clone())
-        .owns(Api::<Service>::all(client.clone()), config.clone())
-        .owns(Api::<StatefulSet>::all(client.clone()), config.clone())
-        .owns(Api::<Deployment>::all(client.clone()), config.clone())
-        .owns(Api::<PodDisruptionBudget>::all(client.clone()), config.clone())
-        .owns(Api::<NetworkPolicy>::all(client.clone()), config)
+        .owns(scope.api::<ConfigMap>(&client), config.clone())
+        .owns(scope.api::<Service>(&client), config.clone())
+        .owns(scope.api::<StatefulSet>(&client), config.clone())
+        .owns(scope.api::<Deployment>(&client), config.clone())
+        .owns(scope.api::<PodDisruptionBudget>(&client), config.clone())
+        .owns(scope.api::<NetworkPolicy>(&client), config)
         .graceful_shutdown_on(async move { stop.cancelled().await })
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
-            if let Err(e) = result {
-                warn!(error = %chain(&e), "controller event");
+            match result {
+                Ok(_) => {}
+                // A child's event after its cluster was deleted: expected
+                // (kube-rs issue 1167), and nothing is left to do.
+                Err(ControllerError::ObjectNotFound(object)) => {
+                    debug!(%object, "event for a cluster that no longer exists");
+                }
+                // error_policy has logged it, with the retry delay.
+                Err(ControllerError::ReconcilerFailed(..)) => {}
+                Err(e) => warn!(error = %chain(&e), "controller event"),
             }
         })
         .await;

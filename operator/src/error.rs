@@ -16,6 +16,11 @@ pub enum Error {
     #[error("{failed} of {attempted} objects could not be applied")]
     ApplyFailed { failed: usize, attempted: usize },
 
+    /// The builders always make the credentials Secret first; a build
+    /// without it is a bug, reported rather than applied.
+    #[error("the build made no credentials Secret")]
+    NothingBuilt,
+
     /// Children no longer built could not all be deleted.
     #[error("{0} objects no longer built could not be deleted")]
     PruneFailed(usize),
@@ -55,6 +60,7 @@ impl Error {
             Error::Kube(kube::Error::Api(status)) => format!("kube_{}", status.code),
             Error::Kube(_) => "kube_client".into(),
             Error::NoNamespace => "no_namespace".into(),
+            Error::NothingBuilt => "nothing_built".into(),
             Error::ApplyFailed { .. } => "apply_failed".into(),
             Error::PruneFailed(_) => "prune_failed".into(),
             Error::Serialize(_) | Error::Yaml(_) => "serialize".into(),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use payrail_common::chain;
 use payrail_common::telemetry::{self, LogFormat};
+use payrail_operator::controller::Scope;
 use payrail_operator::leader::Election;
 use payrail_operator::server;
 use payrail_operator::validate::OperatorDefaults;
@@ -43,6 +44,9 @@ enum Command {
         /// This replica's name in the Lease [default: POD_NAME, else the host name].
         #[arg(long, env = "POD_NAME")]
         identity: Option<String>,
+        /// Watch only this namespace's PaymentClusters and children [default: every namespace].
+        #[arg(long, env = "WATCH_NAMESPACE")]
+        watch_namespace: Option<String>,
         /// `monitoring.enabled` of every PaymentCluster that does not set it.
         #[arg(long, env = "MONITORING_DEFAULT", default_value_t = false, action = clap::ArgAction::Set)]
         monitoring_default: bool,
@@ -70,6 +74,7 @@ async fn main() -> ExitCode {
             lease_name,
             lease_namespace,
             identity,
+            watch_namespace,
             monitoring_default,
         } => {
             telemetry::init(log_format);
@@ -82,7 +87,9 @@ async fn main() -> ExitCode {
                 duration: 15,
                 grace: 5,
             });
-            server::run(metrics_addr, election, OperatorDefaults { monitoring: monitoring_default }).await
+            let scope = watch_namespace.filter(|n| !n.is_empty()).map_or(Scope::Cluster, Scope::Namespace);
+            server::run(metrics_addr, election, scope, OperatorDefaults { monitoring: monitoring_default })
+                .await
         }
     };
     match result {

@@ -12,16 +12,18 @@ use axum::routing::get;
 use kube::Client;
 use tracing::info;
 
-use crate::controller::{self, Context};
+use crate::controller::{self, Context, Scope};
 use crate::error::Result;
 use crate::leader::{self, Election};
 use crate::metrics::Metrics;
 use crate::validate::OperatorDefaults;
 
-/// Runs until SIGTERM. With `election`, only while this replica leads.
+/// Runs until SIGTERM, over `scope`. With `election`, only while this
+/// replica leads.
 pub async fn run(
     metrics_addr: SocketAddr,
     election: Option<Election>,
+    scope: Scope,
     defaults: OperatorDefaults,
 ) -> Result<()> {
     let client = Client::try_default().await?;
@@ -41,10 +43,10 @@ pub async fn run(
     let context = Arc::new(Context::new(client.clone(), metrics.clone()).with_defaults(defaults));
     match election {
         Some(election) => {
-            let work = |stop| controller::run(client.clone(), context.clone(), stop);
+            let work = |stop| controller::run(client.clone(), context.clone(), scope.clone(), stop);
             leader::lead(lease_client(&election).await?, &election, metrics, shutdown.clone(), work).await?;
         }
-        None => controller::run(client, context, shutdown.clone()).await,
+        None => controller::run(client, context, scope, shutdown.clone()).await,
     }
     shutdown.cancel();
     server.await??;

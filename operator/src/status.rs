@@ -14,6 +14,10 @@ use crate::reconcile::apply::ChildFailure;
 /// volumes that hold data initialised with it.
 pub const CREDENTIALS_LOST: &str = "CredentialsLost";
 
+/// The reason of a cluster whose credentials Secret the API server
+/// refused (RBAC, admission): nothing else is applied until it is taken.
+pub const CREDENTIALS_REFUSED: &str = "CredentialsRefused";
+
 /// The reason of a cluster whose spec names another PostgreSQL provider
 /// than the one its data is on (the CRD's transition rule refuses that;
 /// an older CRD may not have).

@@ -62,6 +62,25 @@ pub fn provider_switch(valid: &ValidatedCluster, read: &Read) -> Option<String> 
     })
 }
 
+/// What keeps the app from being rolled out as built: a Secret it reads
+/// that is missing or unreadable (the user's API-tokens Secret, the
+/// `external` database Secret). Pods rolled onto it could not start, so
+/// the app is kept as it runs and each problem is reported instead.
+pub fn app_input_problems(valid: &ValidatedCluster, read: &Read) -> Vec<ChildFailure> {
+    let tokens = valid.spec().app.api_tokens_secret.as_ref().filter(|_| read.tokens.is_none()).map(|reference| {
+        ChildFailure {
+            kind: "Secret",
+            name: reference.name.clone(),
+            message: format!(
+                "app.apiTokensSecret names a Secret that does not exist in the cluster's namespace; the app keeps \
+                 running on the tokens it has and is not rolled out until the Secret (with the key {}) is back",
+                reference.key
+            ),
+        }
+    });
+    tokens.into_iter().chain(database_secret_problem(valid, read.database.as_ref())).collect()
+}
+
 /// What is wrong with the `external` provider's database Secret, if
 /// anything: missing, without `DATABASE_URL`, or holding URLs that do not
 /// parse. The URLs are parsed as [`SecretUrl`]s, so no message can carry

@@ -81,11 +81,34 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
 
     let children = builders::build(&valid, &credentials, &observed.inputs());
     let expansions = volumes::plan(&valid, &observed.claims);
-    let mut applied = apply::apply_all(&ctx.client, &namespace, &children).await;
+    // The credentials Secret first, alone: every password lives there, and
+    // its owner reference follows deleteVolumesOnDelete like the volumes'
+    // retention does. If it is refused, nothing else may change (the
+    // volumes must never get another lifetime than their passwords).
+    let (secret, rest) = children
+        .split_first()
+        .filter(|(first, _)| first.kind() == "Secret" && first.name() == valid.names.credentials())
+        .ok_or(Error::NothingBuilt)?;
+    if let Err(error) = apply::apply(&ctx.client, &namespace, secret).await {
+        let failure = apply::ChildFailure::from_error(secret.kind(), secret.name(), &error);
+        let message = format!("Secret {}: {}; nothing else was applied", failure.name, failure.message);
+        blocked(cr, ctx, status::CREDENTIALS_REFUSED, &message).await?;
+        // Unlike a lost Secret, this may pass (a call that failed, RBAC
+        // being fixed): retried with backoff.
+        return Err(Error::ApplyFailed { failed: 1, attempted: children.len() });
+    }
+    let app_problems = dereference::app_input_problems(&valid, &observed);
+    let app = valid.names.app();
+    let to_apply: Vec<builders::Child> = rest
+        .iter()
+        .filter(|c| app_problems.is_empty() || !(c.kind() == "Deployment" && c.name() == app))
+        .cloned()
+        .collect();
+    let mut applied = apply::apply_all(&ctx.client, &namespace, &to_apply).await;
     applied.failures.extend(expansions.refused.iter().cloned());
     applied.failures.extend(apply::expand(&ctx.client, &namespace, &expansions.grow).await);
     applied.failures.extend(prune::prune(&ctx.client, &valid, &children).await);
-    applied.failures.extend(dereference::database_secret_problem(&valid, observed.database.as_ref()));
+    applied.failures.extend(app_problems);
 
     if observed.credentials.is_none() && applied.failures.is_empty() {
         let note = format!("created credentials and applied {} objects", applied.objects.len());
@@ -146,6 +169,17 @@ async fn report(cr: &PaymentCluster, ctx: &Context, applied: &apply::Applied) ->
                 if ready { (EventType::Normal, "Ready") } else { (EventType::Warning, "NotReady") };
             let message = status.conditions.first().map(|c| c.message.clone()).unwrap_or_default();
             ctx.publish(cr, kind, reason, message).await;
+        }
+        // A new failure is news even while the cluster is not ready yet
+        // (`kubectl describe` and event alerts see it, not only the status).
+        let degraded = |s: Option<&PaymentClusterStatus>| {
+            s.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Degraded" && c.status == "True"))
+                .map(|c| (c.reason.clone(), c.message.clone()))
+        };
+        if let Some((reason, message)) = degraded(Some(&status))
+            && degraded(cr.status.as_ref()).as_ref().map(|(_, m)| m) != Some(&message)
+        {
+            ctx.publish(cr, EventType::Warning, &reason, message).await;
         }
         patch_status(&ctx.client, cr, &status).await?;
     }

@@ -6,8 +6,9 @@
 //! `PaymentCluster` (its uid): a lookalike someone else made is never
 //! touched. The credentials Secret, the volumes and a CloudNativePG
 //! `Cluster` are never pruned. The monitoring objects are pruned once
-//! `monitoring.enabled` is off, where the Prometheus Operator's kinds exist
-//! (where they do not, nothing of the kind can be left).
+//! `monitoring.enabled` is off. A kind the API server does not serve
+//! (CloudNativePG's, the Prometheus Operator's, where they are not
+//! installed) has nothing to prune.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -24,7 +25,7 @@ use serde::de::DeserializeOwned;
 use tracing::info;
 
 use super::apply::ChildFailure;
-use crate::builders::{Child, monitoring, owned_selector};
+use crate::builders::{Child, owned_selector};
 use crate::cnpg::{ObjectStore, Pooler, ScheduledBackup};
 use crate::crd::PostgresProvider;
 use crate::prometheus::{PodMonitor, PrometheusRule};
@@ -72,16 +73,9 @@ pub async fn prune(client: &Client, valid: &ValidatedCluster, desired: &[Child])
         failures.extend(prune_kind::<Pooler>(client, namespace, valid, desired, &uid).await);
         failures.extend(prune_kind::<ObjectStore>(client, namespace, valid, desired, &uid).await);
     }
-    // The Prometheus Operator's kinds: where they are not installed, the
-    // list is refused with a 404, and with monitoring off that only means
-    // there is nothing to prune (with it on, the apply step says already
-    // that the kinds are missing).
-    let mut monitors = prune_kind::<PodMonitor>(client, namespace, valid, desired, &uid).await;
-    monitors.extend(prune_kind::<PrometheusRule>(client, namespace, valid, desired, &uid).await);
-    if !monitoring::enabled(valid) {
-        monitors.retain(|f| !(f.name == LIST && f.message.contains("install the Prometheus Operator")));
-    }
-    failures.extend(monitors);
+    // The Prometheus Operator's kinds, whether monitoring is on or off.
+    failures.extend(prune_kind::<PodMonitor>(client, namespace, valid, desired, &uid).await);
+    failures.extend(prune_kind::<PrometheusRule>(client, namespace, valid, desired, &uid).await);
     failures
 }
 
@@ -100,6 +94,10 @@ where
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let found = match api.list(&ListParams::default().labels(&owned_selector(&valid.cluster))).await {
         Ok(list) => list.items.into_iter().map(|o| o.meta().clone()).collect::<Vec<_>>(),
+        // The kind does not exist here (CloudNativePG or the Prometheus
+        // Operator is not installed): nothing of it can be left to prune.
+        // Where the spec needs the kind, the apply step has said so once.
+        Err(kube::Error::Api(status)) if status.code == 404 => return Vec::new(),
         Err(error) => return vec![ChildFailure::from_error(kind, LIST, &error)],
     };
     let mut failures = Vec::new();

@@ -643,6 +643,9 @@ async fn without_the_prometheus_operator_monitoring_says_what_to_install() {
         message.contains("PodMonitor mini") && message.contains("install the Prometheus Operator"),
         "{message}"
     );
+    // Issue 24: said once per object, not again for each kind prune could
+    // not list ("PodMonitor (list): ...").
+    assert!(!message.contains("(list)"), "{message}");
 }
 
 // Issue 18: the operator's default (its chart's monitoring.clusterDefault)

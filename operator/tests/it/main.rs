@@ -1,6 +1,9 @@
 //! The operator's integration tests, in one binary (each extra test binary
 //! relinks the whole crate, and CI has two cores):
 //!
+//! - `api`: the operator against a real kube-apiserver, etcd and
+//!   kube-controller-manager (`scripts/kube-up`), installed by the chart
+//!   and running as its ServiceAccount;
 //! - `controller`: reconcile against a fake API server that keeps state and
 //!   refuses what a real one refuses;
 //! - `leader`: leader election against the fake;
@@ -12,6 +15,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+mod api;
 mod controller;
 mod fake;
 mod leader;
