@@ -24,7 +24,7 @@ use k8s_openapi::api::core::v1::Secret;
 use secrecy::ExposeSecret;
 
 use super::credentials::{APP_DB_PASSWORD, Credentials};
-use super::{Child, Component, Names, meta, postgres};
+use super::{Child, Component, Names, Observed, meta, postgres};
 use crate::cnpg::{
     Affinity, BARMAN_CLOUD_PLUGIN, BackupConfiguration, BackupPluginConfiguration, BarmanObjectStore,
     Bootstrap, Cluster, ClusterSpec, Compression, InitDb, LocalObjectReference, ManagedConfiguration,
@@ -59,8 +59,8 @@ pub fn read_service(valid: &ValidatedCluster) -> Option<String> {
     (valid.spec().postgres.cnpg.instances > 1).then(|| format!("{}-ro", valid.names.postgres()))
 }
 
-pub fn children(valid: &ValidatedCluster, credentials: &Credentials) -> Vec<Child> {
-    let mut children = vec![app_role_secret(valid, credentials)];
+pub fn children(valid: &ValidatedCluster, credentials: &Credentials, observed: &Observed) -> Vec<Child> {
+    let mut children = vec![app_role_secret(valid, credentials, observed)];
     if let Some(backup) = &valid.spec().postgres.backup {
         children.push(object_store(valid, backup));
     }
@@ -83,7 +83,7 @@ pub fn app_role_secret_name(names: &Names) -> String {
     format!("{}-app-role", names.postgres())
 }
 
-fn app_role_secret(valid: &ValidatedCluster, credentials: &Credentials) -> Child {
+fn app_role_secret(valid: &ValidatedCluster, credentials: &Credentials, observed: &Observed) -> Child {
     let (cr, names) = (&valid.cluster, &valid.names);
     let data = BTreeMap::from([
         ("username".to_owned(), ByteString(postgres::APP_USER.as_bytes().to_vec())),
@@ -92,10 +92,14 @@ fn app_role_secret(valid: &ValidatedCluster, credentials: &Credentials) -> Child
             ByteString(credentials.get(APP_DB_PASSWORD).expose_secret().as_bytes().to_vec()),
         ),
     ]);
-    // Kept with the CNPG Cluster, which keeps the role it sets from it.
+    // CNPG keeps setting the role's password from it as long as the CNPG
+    // Cluster lives, and the Cluster outlives the PaymentCluster unless
+    // volumes go with it: so the Secret is owned by the CNPG Cluster
+    // (garbage-collected with it; from the first reconcile that finds it),
+    // or by the PaymentCluster when everything goes with that.
     let mut metadata = meta(cr, app_role_secret_name(names), Component::PostgresPrimary);
     if !cr.spec.delete_volumes_on_delete {
-        metadata.owner_references = None;
+        metadata.owner_references = observed.cnpg_cluster.clone().map(|owner| vec![owner]);
     }
     Child::Secret(Box::new(Secret {
         metadata,

@@ -31,7 +31,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference,
+};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -226,6 +228,9 @@ pub struct Observed {
     /// The pod management policy of each StatefulSet that exists: it can
     /// never change either.
     pub pod_management: BTreeMap<String, String>,
+    /// The CNPG `Cluster`, once it exists, as an owner for what must live
+    /// exactly as long as it does (`cnpg` provider).
+    pub cnpg_cluster: Option<OwnerReference>,
 }
 
 /// The size and class a StatefulSet's claim template was created with.
@@ -399,7 +404,7 @@ pub fn build(valid: &ValidatedCluster, credentials: &Credentials, observed: &Obs
     let mut children = vec![secret];
     match valid.spec().postgres.provider {
         PostgresProvider::Builtin => children.extend(postgres::children(valid, observed, &credentials_data)),
-        PostgresProvider::Cnpg => children.extend(cnpg::children(valid, credentials)),
+        PostgresProvider::Cnpg => children.extend(cnpg::children(valid, credentials, observed)),
         PostgresProvider::External => {}
     }
     children.extend(redis::children(valid, observed, &credentials_data));

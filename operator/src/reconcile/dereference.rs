@@ -4,12 +4,15 @@
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::ListParams;
-use kube::{Api, Client};
+use kube::{Api, Client, Resource, ResourceExt};
 use payrail_common::SecretUrl;
+use tracing::debug;
 
 use crate::builders::app::{DATABASE_READ_URL_KEY, DATABASE_URL_KEY};
 use crate::builders::{Observed, VolumeTemplate, volume_labels};
+use crate::cnpg::Cluster;
 use crate::crd::PostgresProvider;
 use crate::error::Result;
 use crate::reconcile::apply::ChildFailure;
@@ -31,6 +34,8 @@ pub struct Read {
     pub pod_management: Vec<(String, String)>,
     /// The `external` provider's database Secret, when it exists.
     pub database: Option<Secret>,
+    /// The CNPG `Cluster` (`cnpg` provider), once it exists.
+    pub cnpg_cluster: Option<OwnerReference>,
 }
 
 impl Read {
@@ -41,6 +46,7 @@ impl Read {
             tokens: self.tokens.clone(),
             database: self.database.clone(),
             pod_management: self.pod_management.iter().cloned().collect(),
+            cnpg_cluster: self.cnpg_cluster.clone(),
         }
     }
 }
@@ -145,7 +151,34 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
             Some((name, VolumeTemplate::of(&claim)?))
         })
         .collect();
-    Ok(Read { credentials, tokens, claims, templates, pod_management, database })
+    let cnpg_cluster = match valid.spec().postgres.provider {
+        PostgresProvider::Cnpg => cnpg_cluster(client, valid).await,
+        _ => None,
+    };
+    Ok(Read { credentials, tokens, claims, templates, pod_management, database, cnpg_cluster })
+}
+
+/// The CNPG `Cluster` as an owner reference (not a controller, and not
+/// blocking its deletion: it is CNPG's object). Unreadable is as good as
+/// absent here (CNPG not installed yet, say): the apply step reports
+/// that, and the owner is set by a later reconcile.
+async fn cnpg_cluster(client: &Client, valid: &ValidatedCluster) -> Option<OwnerReference> {
+    let clusters: Api<Cluster> = Api::namespaced(client.clone(), &valid.names.namespace);
+    let found = match clusters.get_opt(&valid.names.postgres()).await {
+        Ok(found) => found?,
+        Err(e) => {
+            debug!(error = %payrail_common::chain(&e), "cannot read the CNPG Cluster");
+            return None;
+        }
+    };
+    Some(OwnerReference {
+        api_version: Cluster::api_version(&()).into_owned(),
+        kind: Cluster::kind(&()).into_owned(),
+        name: found.name_any(),
+        uid: found.uid()?,
+        controller: None,
+        block_owner_deletion: None,
+    })
 }
 
 #[cfg(test)]

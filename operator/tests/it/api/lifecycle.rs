@@ -329,3 +329,50 @@ async fn two_operators_share_the_work_through_one_lease() {
     })
     .await;
 }
+
+// Issue 24, bug 4: with `cnpg`, `<name>-postgres-app-role` had no owner at
+// all and outlived everything. CNPG sets the app role's password from it
+// for as long as the CNPG Cluster lives, and the Cluster outlives the
+// PaymentCluster (it holds the data): the Secret goes with the Cluster.
+#[tokio::test]
+async fn the_cnpg_app_role_secret_lives_as_long_as_the_cnpg_cluster() {
+    let plane = shared();
+    let namespace = Namespace::new(plane, "approle").await;
+    let _operator = Operator::start(plane, &namespace.name);
+    let admin = plane.admin().await;
+    let spec = merged(SMALL(), json!({"postgres": {"provider": "cnpg"}}));
+    apply_cluster(&admin, &minimal(&namespace.name, spec)).await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &namespace.name);
+    eventually("the app-role Secret owned by the CNPG Cluster", SETTLE, async || {
+        let secret = secrets.get_opt("mini-postgres-app-role").await.map_err(|e| e.to_string())?;
+        let owners = secret.and_then(|s| s.metadata.owner_references).unwrap_or_default();
+        if owners.iter().any(|o| o.kind == "Cluster" && o.name == "mini-postgres") {
+            Ok(())
+        } else {
+            Err(format!("owners {owners:?}"))
+        }
+    })
+    .await;
+
+    delete_cluster(&admin, &namespace.name, "mini").await;
+    let clusters: Api<PaymentCluster> = Api::namespaced(admin.clone(), &namespace.name);
+    eventually("the PaymentCluster gone", SETTLE, async || match clusters.get_opt("mini").await {
+        Ok(None) => Ok(()),
+        other => Err(format!("{other:?}")),
+    })
+    .await;
+    assert!(
+        secrets.get_opt("mini-postgres-app-role").await.unwrap().is_some(),
+        "gone before the CNPG Cluster"
+    );
+
+    let cnpg: Api<payrail_operator::cnpg::Cluster> = Api::namespaced(admin.clone(), &namespace.name);
+    cnpg.delete("mini-postgres", &DeleteParams::default()).await.unwrap();
+    eventually("the app-role Secret collected with the CNPG Cluster", SETTLE, async || {
+        match secrets.get_opt("mini-postgres-app-role").await {
+            Ok(None) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}
