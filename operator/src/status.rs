@@ -251,16 +251,33 @@ fn deployment_status(d: &Deployment) -> ComponentStatus {
     let status = d.status.as_ref();
     let current = d.metadata.generation.is_some()
         && status.and_then(|s| s.observed_generation) >= d.metadata.generation;
-    let ready = status.and_then(|s| s.ready_replicas).unwrap_or(0);
-    let updated = status.and_then(|s| s.updated_replicas).unwrap_or(0);
-    let ready = if current { ready.min(updated) } else { 0 };
-    ComponentStatus::new(ready, desired)
+    let count =
+        |f: fn(&k8s_openapi::api::apps::v1::DeploymentStatus) -> Option<i32>| status.and_then(f).unwrap_or(0);
+    let ready = new_ready(count(|s| s.replicas), count(|s| s.updated_replicas), count(|s| s.ready_replicas));
+    ComponentStatus::new(if current { ready } else { 0 }, desired)
 }
 
 fn statefulset_status(s: &StatefulSet) -> ComponentStatus {
     let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let ready = s.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
-    ComponentStatus::new(ready, desired)
+    let status = s.status.as_ref();
+    let current = s.metadata.generation.is_some()
+        && status.and_then(|s| s.observed_generation) >= s.metadata.generation;
+    let count = |f: fn(&k8s_openapi::api::apps::v1::StatefulSetStatus) -> Option<i32>| {
+        status.and_then(f).unwrap_or(0)
+    };
+    let ready =
+        new_ready(count(|s| Some(s.replicas)), count(|s| s.updated_replicas), count(|s| s.ready_replicas));
+    ComponentStatus::new(if current { ready } else { 0 }, desired)
+}
+
+/// How many pods of the current revision are ready, for certain. The
+/// controllers count ready pods of every revision together: while pods of
+/// the old one remain (`total - updated`), as many of the ready ones may
+/// be old. Counting them as new would call a rollout done while its last
+/// new pod has not started.
+fn new_ready(total: i32, updated: i32, ready: i32) -> i32 {
+    let old = (total - updated).max(0);
+    (ready - old).clamp(0, updated.max(0))
 }
 
 /// The `Ready` condition's status, if any.

@@ -29,7 +29,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use crate::builders::{self, Credentials, MANAGER};
 use crate::controller::{Context, key};
@@ -198,6 +198,14 @@ async fn patch_status(client: &Client, cr: &PaymentCluster, status: &PaymentClus
         "kind": PaymentCluster::kind(&()),
         "status": status,
     });
-    api.patch_status(&cr.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
-    Ok(())
+    match api.patch_status(&cr.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await
+    {
+        // Deleted while this reconcile ran: there is no one to report to,
+        // and what was applied meanwhile goes with it (owner references).
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            debug!("the cluster was deleted during its reconcile");
+            Ok(())
+        }
+        result => result.map(drop).map_err(Error::from),
+    }
 }

@@ -22,6 +22,7 @@ fn with_readiness(cr: &PaymentCluster, ready: bool) -> Vec<Child> {
                 let replicas = d.spec.as_ref().and_then(|s| s.replicas);
                 d.status = Some(DeploymentStatus {
                     observed_generation: Some(2),
+                    replicas,
                     ready_replicas: if ready { replicas } else { Some(1) },
                     updated_replicas: replicas,
                     ..DeploymentStatus::default()
@@ -30,8 +31,11 @@ fn with_readiness(cr: &PaymentCluster, ready: bool) -> Vec<Child> {
             }
             Child::StatefulSet(mut s) => {
                 let replicas = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                s.metadata.generation = Some(1);
                 s.status = Some(StatefulSetStatus {
+                    observed_generation: Some(1),
                     replicas,
+                    updated_replicas: Some(replicas),
                     ready_replicas: Some(if ready { replicas } else { 0 }),
                     ..StatefulSetStatus::default()
                 });
@@ -209,4 +213,40 @@ fn an_external_server_is_not_waited_for() {
     assert_eq!(status.postgres.summary, "external");
     assert_eq!(condition(&status, "Ready").status, "True");
     assert!(status.conditions.iter().all(|c| c.type_ != "BackupsHealthy" && c.type_ != "DatabaseReady"));
+}
+
+// Issue 25, item 10: the controllers count ready pods of both revisions
+// together; while old pods remain, a rollout is not done however many
+// pods are ready.
+#[test]
+fn only_pods_surely_of_the_new_revision_count_as_ready() {
+    // (pods in all, of the new revision, ready) -> new and ready for certain
+    let cases = [
+        ((2, 2, 2), 2), // settled
+        ((3, 1, 2), 0), // one new pod surged: the two ready may be the old ones
+        ((3, 1, 3), 1), // ... and it started
+        ((3, 2, 2), 1), // the last new pod has not started: one of the ready is old
+        ((3, 2, 3), 2),
+        ((3, 0, 3), 0), // nothing new yet
+        ((1, 1, 0), 0),
+        ((0, 0, 0), 0),
+    ];
+    for ((total, updated, ready), expected) in cases {
+        assert_eq!(new_ready(total, updated, ready), expected, "{total} pods, {updated} new, {ready} ready");
+    }
+}
+
+#[test]
+fn a_statefulset_the_controller_has_not_seen_is_not_ready() {
+    let mut s = StatefulSet::default();
+    s.metadata.generation = Some(3);
+    s.spec = Some(k8s_openapi::api::apps::v1::StatefulSetSpec { replicas: Some(1), ..Default::default() });
+    s.status = Some(StatefulSetStatus {
+        observed_generation: Some(2),
+        replicas: 1,
+        updated_replicas: Some(1),
+        ready_replicas: Some(1),
+        ..StatefulSetStatus::default()
+    });
+    assert_eq!(statefulset_status(&s), ComponentStatus::new(0, 1), "the new spec is not rolled out yet");
 }

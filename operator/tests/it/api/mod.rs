@@ -14,6 +14,7 @@
 
 pub mod install;
 pub mod lifecycle;
+pub mod readiness;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -444,6 +444,7 @@ impl Fake {
                 object["status"] = json!({
                     "observedGeneration": generation,
                     "replicas": replicas,
+                    "updatedReplicas": replicas,
                     "readyReplicas": if ready { replicas } else { 0 },
                 });
             }
