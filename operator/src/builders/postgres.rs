@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction, PodSpec, PodTemplateSpec,
-    Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction, KeyToPath, PodSpec,
+    PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -129,6 +129,23 @@ fn scripts_at(path: &str) -> VolumeMount {
     }
 }
 
+/// The scripts ConfigMap as a volume, with only `keys` in it when given.
+fn scripts_volume(valid: &ValidatedCluster, name: &str, keys: Option<&[&str]>) -> Volume {
+    Volume {
+        name: name.into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: valid.names.postgres_scripts(),
+            items: keys.map(|keys| {
+                keys.iter()
+                    .map(|key| KeyToPath { key: (*key).into(), path: (*key).into(), ..KeyToPath::default() })
+                    .collect()
+            }),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
 fn data_mount() -> VolumeMount {
     VolumeMount { name: "data".into(), mount_path: DATA_MOUNT.into(), ..VolumeMount::default() }
 }
@@ -199,9 +216,17 @@ fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
     let (run_volume, run) = security::scratch("run", "/var/run/postgresql");
     let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
     let mut mounts = vec![data_mount(), run, tmp.clone()];
+    let mut volumes = vec![scripts_volume(valid, "scripts", None), run_volume, tmp_volume];
     if primary {
-        // The image's entrypoint runs these once, on an empty volume.
-        mounts.push(scripts_at("/docker-entrypoint-initdb.d"));
+        // The image's entrypoint runs every script in this directory once,
+        // on an empty volume: the primary's own and nothing else.
+        mounts.push(VolumeMount {
+            name: "initdb".into(),
+            mount_path: "/docker-entrypoint-initdb.d".into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+        volumes.push(scripts_volume(valid, "initdb", Some(&[PRIMARY_INIT])));
     }
     let apart_from = if primary { Component::PostgresReplica } else { Component::PostgresPrimary };
     PodSpec {
@@ -210,18 +235,7 @@ fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
             .into_iter()
             .chain(monitoring::enabled(valid).then(|| monitoring::postgres_exporter(valid)))
             .collect(),
-        volumes: Some(vec![
-            Volume {
-                name: "scripts".into(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: valid.names.postgres_scripts(),
-                    ..ConfigMapVolumeSource::default()
-                }),
-                ..Volume::default()
-            },
-            run_volume,
-            tmp_volume,
-        ]),
+        volumes: Some(volumes),
         security_context: Some(security::pod(POSTGRES_UID)),
         affinity: Some(placement::apart(&valid.cluster, &[apart_from])),
         termination_grace_period_seconds: Some(60),

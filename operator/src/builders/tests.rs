@@ -333,11 +333,25 @@ fn the_replica_bootstraps_from_the_primary() {
     assert_eq!(env_value(&env, "REPLICATION_USER").as_deref(), Some(pod::REPLICATION_USER));
     assert!(env.iter().any(|e| e.name == "REPLICATION_PASSWORD" && e.value_from.is_some()));
     assert!(main[0].args.as_ref().is_some_and(|a| a.contains(&"hot_standby=on".to_owned())));
+}
 
-    let (primary_init, primary) = containers(&statefulset(&children, "mini-postgres"));
-    assert!(primary_init.is_empty());
-    let mounts = primary[0].volume_mounts.clone().expect("mounts");
-    assert!(mounts.iter().any(|m| m.mount_path == "/docker-entrypoint-initdb.d"));
+// Issue 25, item 8: the image's entrypoint runs every script in
+// /docker-entrypoint-initdb.d; the primary's first start ran the replica's
+// bootstrap too, and crashed.
+#[test]
+fn the_primary_runs_only_its_own_first_start_script() {
+    let children = built("minimal");
+    let pod = statefulset(&children, "mini-postgres").spec.and_then(|s| s.template.spec).expect("pod");
+    let initdb = pod.containers[0]
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path == "/docker-entrypoint-initdb.d")
+        .expect("initdb.d");
+    let volume = pod.volumes.iter().flatten().find(|v| v.name == initdb.name).expect("volume");
+    let items = volume.config_map.as_ref().and_then(|c| c.items.clone()).expect("only some keys");
+    let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, ["10-payrail-replication.sh"]);
 }
 
 #[test]

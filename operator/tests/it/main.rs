@@ -8,13 +8,17 @@
 //! - `promql`: the alert rules' and the dashboard's PromQL, parsed, and
 //!   every metric it names one that something really exports;
 //! - `pod_scripts`: the scripts and server settings of the data pods, run
-//!   against this machine's own `postgres` and `redis-server`.
+//!   against this machine's own `postgres` and `redis-server`;
+//! - `postgres_pods`: the PostgreSQL pods as built (`built_pods` reads them
+//!   as the kubelet does), started with this machine's own `postgres`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+mod built_pods;
 mod controller;
 mod fake;
 mod leader;
 mod pod_scripts;
+mod postgres_pods;
 mod promql;
 mod render;
