@@ -1,16 +1,22 @@
 //! What runs inside the pods the operator creates: the PostgreSQL and
 //! Redis scripts, server settings and probe commands. Kept here, apart
 //! from the object builders, so a test can run exactly these against this
-//! machine's own `postgres` and `redis-server` (`tests/it/pod_scripts.rs`).
+//! machine's own `postgres` and `redis-server` (`tests/it/pod_scripts.rs`,
+//! `postgres_pods.rs`).
 
 /// Run once by the primary's entrypoint: the replication role and its
 /// `pg_hba.conf` line.
 pub const POSTGRES_PRIMARY_INIT: &str = include_str!("../pod/postgres-primary-init.sh");
 
+/// The primary's init container, before the image could initialise an
+/// empty volume: refuses while the read replica answers, since then the
+/// cluster has data and the volume was lost, not new.
+pub const POSTGRES_PRIMARY_GUARD: &str = include_str!("../pod/postgres-primary-guard.sh");
+
 /// The replica's init container: `pg_basebackup` into an empty volume,
 /// with a replication slot on the primary; a fresh copy again when the
 /// replica's slot is gone or was given up (the replica can no longer
-/// follow).
+/// follow), but never over a copy of another database than the primary's.
 pub const POSTGRES_REPLICA_BOOTSTRAP: &str = include_str!("../pod/postgres-replica-bootstrap.sh");
 
 /// Starts a Redis lock node, after waiting out every lock it may have

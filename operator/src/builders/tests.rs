@@ -318,6 +318,7 @@ fn the_replica_bootstraps_from_the_primary() {
     };
     let data = scripts.data.expect("scripts");
     assert!(data.values().any(|v| v == pod::POSTGRES_PRIMARY_INIT));
+    assert!(data.values().any(|v| v == pod::POSTGRES_PRIMARY_GUARD));
     assert!(data.values().any(|v| v == pod::POSTGRES_REPLICA_BOOTSTRAP));
 
     let (init, main) = containers(&statefulset(&children, "mini-postgres-ro"));
@@ -332,14 +333,18 @@ fn the_replica_bootstraps_from_the_primary() {
     assert_eq!(env_value(&env, "PRIMARY_PORT").as_deref(), Some("5432"));
     assert_eq!(env_value(&env, "REPLICATION_USER").as_deref(), Some(pod::REPLICATION_USER));
     assert!(env.iter().any(|e| e.name == "REPLICATION_PASSWORD" && e.value_from.is_some()));
+    // Why it stopped (a primary that is another database) shows in
+    // `kubectl describe pod`, even where the script could not write it.
+    assert_eq!(bootstrap.termination_message_policy.as_deref(), Some("FallbackToLogsOnError"));
     assert!(main[0].args.as_ref().is_some_and(|a| a.contains(&"hot_standby=on".to_owned())));
 }
 
 // Issue 25, item 8: the image's entrypoint runs every script in
 // /docker-entrypoint-initdb.d; the primary's first start ran the replica's
-// bootstrap too, and crashed.
+// bootstrap too, and crashed. Item 1: before the entrypoint could
+// initialise an empty volume, the guard asks the replica.
 #[test]
-fn the_primary_runs_only_its_own_first_start_script() {
+fn the_primary_runs_only_its_own_first_start_script_after_its_volume_guard() {
     let children = built("minimal");
     let pod = statefulset(&children, "mini-postgres").spec.and_then(|s| s.template.spec).expect("pod");
     let initdb = pod.containers[0]
@@ -352,6 +357,25 @@ fn the_primary_runs_only_its_own_first_start_script() {
     let items = volume.config_map.as_ref().and_then(|c| c.items.clone()).expect("only some keys");
     let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
     assert_eq!(keys, ["10-payrail-replication.sh"]);
+
+    let init = pod.init_containers.clone().expect("init containers");
+    assert_eq!(init.len(), 1);
+    let guard = &init[0];
+    assert_eq!(
+        guard.command.as_deref(),
+        Some(&["bash".to_owned(), "/scripts/primary-guard.sh".to_owned()][..])
+    );
+    let env = guard.env.clone().expect("env");
+    assert_eq!(env_value(&env, "REPLICA_HOST").as_deref(), Some("mini-postgres-ro.shop.svc"));
+    assert_eq!(env_value(&env, "PGDATA"), env_value(&pod.containers[0].env.clone().expect("env"), "PGDATA"));
+    assert_eq!(guard.termination_message_policy.as_deref(), Some("FallbackToLogsOnError"));
+    let data = |c: &Container| c.volume_mounts.iter().flatten().any(|m| m.name == "data");
+    assert!(data(guard) && data(&pod.containers[0]), "the guard sees the volume the server uses");
+
+    // Turning the replica off does not change (and restart) the primary.
+    let without = built_from(serde_json::json!({"postgres": {"readReplica": false}}));
+    let primary = |c: &[Child]| statefulset(c, "mini-postgres").spec.map(|s| s.template.spec);
+    assert_eq!(primary(&without), primary(&children));
 }
 
 #[test]
@@ -690,7 +714,7 @@ fn network_policies_let_only_the_app_reach_the_data_services() {
         use IntOrString::Int;
         let expected: (&[&str], i32) = match target.as_str() {
             "postgres-primary" => (&["app", "postgres-replica"], 5432),
-            "postgres-replica" => (&["app"], 5432),
+            "postgres-replica" => (&["app", "postgres-primary"], 5432),
             "redis" => (&["app"], 6379),
             "rabbitmq" => (&["app"], 5672),
             "app" => (&[], 8080),

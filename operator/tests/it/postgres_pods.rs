@@ -4,6 +4,10 @@
 //! pod mounts in /docker-entrypoint-initdb.d), a failed container started
 //! again as the kubelet would. A lost volume is applied by the test: the
 //! server gone, the directory emptied, as a new claim comes up.
+//!
+//! What a user must never see: a primary that lost its volume starting as
+//! an empty database while the replica holds the ledger, and a replica
+//! replacing its copy of the ledger with a copy of another database.
 
 use std::path::Path;
 
@@ -22,6 +26,8 @@ const TRIES: usize = 2;
 /// One PostgreSQL pod's volume and address here.
 #[derive(Clone)]
 struct Node {
+    /// The volume, as mounted at /var/lib/postgresql/data.
+    volume: String,
     pgdata: String,
     port: u16,
     termination_log: String,
@@ -52,12 +58,25 @@ impl Cluster {
             ok(as_postgres("mkdir", &["-p", &volume], &[]), "mkdir");
             Node {
                 pgdata: format!("{volume}/pgdata"),
+                volume,
                 port: free_port(),
                 termination_log: scratch.path(&format!("{statefulset}.termination-log")),
             }
         };
         let (primary, replica) = (node(PRIMARY), node(REPLICA));
         Cluster { built: Built::from_spec(serde_json::json!({})), scratch, primary, replica }
+    }
+
+    /// A first start of both pods, and a ledger row that reached the replica.
+    fn with_ledger() -> Self {
+        let mut cluster = Cluster::new();
+        let primary = cluster.start(PRIMARY);
+        assert!(primary.running, "{}", primary.log);
+        let replica = cluster.start(REPLICA);
+        assert!(replica.running, "{}", replica.log);
+        cluster.sql(PRIMARY, "CREATE TABLE ledger (n int); INSERT INTO ledger VALUES (42)");
+        cluster.wait_for_ledger(REPLICA);
+        cluster
     }
 
     fn node(&self, statefulset: &str) -> &Node {
@@ -170,6 +189,15 @@ impl Cluster {
         Ok(out)
     }
 
+    /// What a lost volume looks like to the next pod: the server gone, the
+    /// directory a new, empty claim.
+    fn lose_volume(&self, statefulset: &str) {
+        let node = self.node(statefulset);
+        let _ = as_postgres("pg_ctl", &["-D", &node.pgdata, "-m", "immediate", "stop"], &[]);
+        std::fs::remove_dir_all(&node.volume).unwrap();
+        ok(as_postgres("mkdir", &["-p", &node.volume], &[]), "mkdir");
+    }
+
     fn sql(&self, statefulset: &str, sql: &str) -> String {
         self.sql_in(statefulset, "payrail", sql)
     }
@@ -236,6 +264,9 @@ impl Cluster {
             .to_owned()
     }
 
+    fn termination_log(&self, statefulset: &str) -> String {
+        std::fs::read_to_string(&self.node(statefulset).termination_log).unwrap_or_default()
+    }
 }
 
 impl Started {
@@ -271,4 +302,102 @@ fn a_new_cluster_starts_at_the_first_try_and_the_replica_follows() {
     cluster.sql(PRIMARY, "CREATE TABLE ledger (n int); INSERT INTO ledger VALUES (42)");
     cluster.wait_for_ledger(REPLICA);
     assert_eq!(cluster.system_id(REPLICA), cluster.system_id(PRIMARY));
+}
+
+// Issue 25, item 1: the primary's volume is lost (a PVC deleted, a local
+// volume gone with its node) while the replica still serves the ledger.
+// The image would initdb the new, empty volume and the app would write to
+// an empty database; the primary must refuse instead, and say why.
+#[test]
+fn a_primary_that_lost_its_volume_does_not_start_empty_while_the_replica_holds_the_ledger() {
+    let mut cluster = Cluster::with_ledger();
+    let ledger = cluster.system_id(REPLICA);
+    cluster.lose_volume(PRIMARY);
+
+    let primary = cluster.start(PRIMARY);
+    assert!(
+        !Path::new(&cluster.primary.pgdata).join("PG_VERSION").exists(),
+        "an empty database was initialised in the ledger's place:\n{}",
+        primary.log
+    );
+    assert!(!primary.running, "{}", primary.log);
+    assert!(
+        primary.log.contains("refusing to initialise") && primary.log.contains(&ledger),
+        "{}",
+        primary.log
+    );
+    let reason = cluster.termination_log(PRIMARY);
+    assert!(reason.contains("refusing to initialise") && reason.contains("docs/operator.md"), "{reason}");
+    // The replica was left alone and still serves the ledger.
+    assert_eq!(cluster.sql(REPLICA, "SELECT n FROM ledger"), "42");
+}
+
+// Issue 25, item 1: the same loss while the replica is down too (both pods
+// on a node that went away): nothing can tell the primary there was data,
+// and it starts empty. The replica then finds a primary that is another
+// database, with no slot for it. It used to re-clone: delete its copy, the
+// last one of the ledger, and copy the empty database. It must keep its
+// copy and stop, saying why.
+#[test]
+fn a_replica_never_replaces_its_copy_with_another_database() {
+    let mut cluster = Cluster::with_ledger();
+    let ledger = cluster.system_id(REPLICA);
+    cluster.scratch.stop(&cluster.replica.pgdata);
+    cluster.lose_volume(PRIMARY);
+    let primary = cluster.start(PRIMARY);
+    assert!(primary.running, "{}", primary.log);
+    assert_ne!(cluster.system_id(PRIMARY), ledger, "the primary is a new database");
+
+    let replica = cluster.start(REPLICA);
+    assert_eq!(cluster.system_id(REPLICA), ledger, "the replica's copy was replaced:\n{}", replica.log);
+    assert!(!replica.running, "{}", replica.log);
+    assert!(replica.log.contains("different database"), "{}", replica.log);
+    let reason = cluster.termination_log(REPLICA);
+    assert!(reason.contains("different database") && reason.contains("docs/operator.md"), "{reason}");
+    // Everything is still there: started by hand, it serves the ledger.
+    let (pgdata, port) = (cluster.replica.pgdata.clone(), cluster.replica.port);
+    let args = cluster.built.pod(REPLICA).containers[0].args.clone().unwrap_or_default();
+    cluster.scratch.start_args(&pgdata, port, &args);
+    assert_eq!(cluster.sql(REPLICA, "SELECT n FROM ledger"), "42");
+}
+
+// The recovery docs/operator.md gives for the refusal above: the replica's
+// database copied onto the primary's volume with `pg_basebackup`; then the
+// primary starts with the ledger and the replica, finding the same
+// database without its slot, copies it again and streams.
+#[test]
+fn a_primary_gets_the_ledger_back_from_the_replica_as_the_docs_say() {
+    let mut cluster = Cluster::with_ledger();
+    let ledger = cluster.system_id(REPLICA);
+    cluster.lose_volume(PRIMARY);
+    assert!(!cluster.start(PRIMARY).running);
+
+    // The docs' commands: `pg_basebackup` to stdout in the replica's
+    // server container (its environment), `tar` into the primary's volume
+    // in a pod that mounts it, then `standby.signal` removed: a copy of a
+    // standby is a standby until told otherwise.
+    let server = cluster.built.pod(REPLICA).containers[0].clone();
+    let mut env = cluster.env(&cluster.replica, &server);
+    env.push(("PGPORT".into(), cluster.replica.port.to_string()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pgdata = cluster.primary.pgdata.clone();
+    let copy = format!(
+        "set -o pipefail; mkdir -m 700 {pgdata} &&
+         PGPASSWORD=$REPLICATION_PASSWORD pg_basebackup -h 127.0.0.1 -U $REPLICATION_USER -D - -Ft -X fetch |
+         tar -xf - -C {pgdata} && rm {pgdata}/standby.signal"
+    );
+    ok(as_postgres("bash", &["-c", &copy], &env), "the copy from the replica");
+
+    let primary = cluster.start(PRIMARY);
+    assert!(primary.running && primary.first_try, "{}", primary.log);
+    assert_eq!(cluster.system_id(PRIMARY), ledger);
+    assert_eq!(cluster.sql(PRIMARY, "SELECT pg_is_in_recovery()"), "f", "a primary, not a standby");
+    assert_eq!(cluster.sql(PRIMARY, "SELECT n FROM ledger"), "42");
+
+    cluster.scratch.stop(&cluster.replica.pgdata);
+    let replica = cluster.start(REPLICA);
+    assert!(replica.running, "{}", replica.log);
+    assert!(replica.log.contains("re-cloning"), "{}", replica.log);
+    cluster.sql(PRIMARY, "DELETE FROM ledger; INSERT INTO ledger VALUES (42)");
+    cluster.wait_for_ledger(REPLICA);
 }
