@@ -1028,6 +1028,42 @@ fn three_rabbitmq_nodes_form_one_cluster() {
     assert_eq!(url, "amqp://payrail:$(RABBITMQ_PASSWORD)@mini-rabbitmq.shop.svc:5672/%2f");
 }
 
+// Issue 25, item 2: the cookie on the volume was loosened by the kubelet
+// at every mount (fsGroup) and Erlang refused it: it is written from the
+// Secret, owner-only, by an init container at every start, and the broker
+// reads that file rather than RabbitMQ's deprecated variable.
+#[test]
+fn the_erlang_cookie_is_put_in_place_from_the_secret_at_every_start() {
+    for spec in [serde_json::json!({}), serde_json::json!({"rabbitmq": {"replicas": 3}})] {
+        let children = built_from(spec);
+        let broker = statefulset(&children, "mini-rabbitmq");
+        let (init, main) = containers(&broker);
+        assert_eq!(init.len(), 1);
+        let cookie = &init[0];
+        assert_eq!(
+            cookie.command.as_deref(),
+            Some(&["sh".to_owned(), "/scripts/erlang-cookie.sh".to_owned()][..])
+        );
+        let env = cookie.env.clone().expect("env");
+        let from = env.iter().find(|e| e.name == "ERLANG_COOKIE").and_then(|e| e.value_from.clone());
+        let key = from.and_then(|f| f.secret_key_ref).expect("from the Secret");
+        assert_eq!((key.name.as_str(), key.key.as_str()), ("mini-credentials", "rabbitmq-erlang-cookie"));
+        // Where it writes is where the broker reads: HOME, on the volume.
+        let main_env = main[0].env.clone().expect("env");
+        assert_eq!(env_value(&env, "HOME"), env_value(&main_env, "HOME"));
+        let data = |c: &Container| {
+            c.volume_mounts.iter().flatten().find(|m| m.name == "data").map(|m| m.mount_path.clone())
+        };
+        assert_eq!(data(cookie), env_value(&env, "HOME"));
+        assert_eq!(data(&main[0]), env_value(&env, "HOME"));
+        assert!(!main_env.iter().any(|e| e.name == "RABBITMQ_ERLANG_COOKIE"), "the deprecated variable");
+        let Child::ConfigMap(config) = find(&children, "ConfigMap", "mini-rabbitmq-config") else {
+            unreachable!()
+        };
+        assert_eq!(config.data.as_ref().expect("data")["erlang-cookie.sh"], pod::RABBITMQ_ERLANG_COOKIE);
+    }
+}
+
 // Issue 13: a RabbitMQ StatefulSet that exists keeps its pod management
 // policy (Kubernetes refuses a change).
 #[test]
