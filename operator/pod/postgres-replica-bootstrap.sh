@@ -13,10 +13,18 @@
 # - A volume that holds a replica while the primary does not answer: start
 #   it as it is (it serves its last state and streams once the primary is
 #   back), since nothing can be decided.
+# - A volume that holds a copy of another database than the primary's
+#   (their system identifiers differ): the primary lost its volume and
+#   was initialised anew, and this copy may be the last one of the ledger.
+#   Nothing is deleted: the container stops, saying so, and stays stopped
+#   until someone decides (docs/operator.md, "A primary that lost its
+#   volume"). A copy is only ever replaced by a newer copy of the same
+#   database.
 #
 # Environment: PGDATA, PRIMARY_HOST, PRIMARY_PORT, REPLICATION_USER,
 # REPLICATION_PASSWORD, REPLICA_SLOT; WAIT_SECONDS (default 300) bounds the
-# wait for the primary.
+# wait for the primary; TERMINATION_LOG (default /dev/termination-log),
+# where the kubelet reads the reason a container stopped.
 set -euo pipefail
 : "${PGDATA:?}" "${PRIMARY_HOST:?}" "${PRIMARY_PORT:?}" "${REPLICATION_USER:?}" "${REPLICATION_PASSWORD:?}" "${REPLICA_SLOT:?}"
 export PGPASSWORD="$REPLICATION_PASSWORD"
@@ -32,23 +40,52 @@ wait_for_primary() {
   done
 }
 
+refuse() {
+  echo "$1" >&2
+  { printf '%s\n' "$1" > "${TERMINATION_LOG:-/dev/termination-log}"; } 2>/dev/null || true
+  exit 1
+}
+
+# The system identifier initdb gave a database, kept by every copy of it.
+system_id_here() {
+  LC_ALL=C pg_controldata "$PGDATA" | sed -n 's/^Database system identifier:[[:space:]]*//p'
+}
+
 if [ -s "$PGDATA/PG_VERSION" ]; then
   if ! wait_for_primary; then
     echo "payrail: primary $PRIMARY_HOST:$PRIMARY_PORT not answering; starting the replica as it is"
     exit 0
   fi
-  # slot_type|restart_lsn: both empty when there is no such slot,
-  # restart_lsn empty when the primary gave the slot up. (PostgreSQL 15 or
-  # newer; an older primary cannot say, and the replica starts as it is.)
-  if ! slot=$(psql "$replication" -XAtc "READ_REPLICATION_SLOT $REPLICA_SLOT"); then
-    echo "payrail: cannot read the slot $REPLICA_SLOT on the primary; starting the replica as it is"
-    exit 0
+  # pg_basebackup writes global/pg_control last: without it, this is a copy
+  # that never finished, of no database yet, and is copied again.
+  if [ ! -e "$PGDATA/global/pg_control" ]; then
+    echo "payrail: $PGDATA holds a copy that never finished (no global/pg_control); copying the primary again"
+  else
+    if ! theirs=$(psql "$replication" -XAtc IDENTIFY_SYSTEM | cut -d'|' -f1) || [ -z "$theirs" ]; then
+      echo "payrail: cannot ask the primary which database it holds; starting the replica as it is"
+      exit 0
+    fi
+    ours=$(system_id_here || true)
+    if [ -z "$ours" ]; then
+      refuse "payrail: $PGDATA holds a database whose system identifier cannot be read (pg_controldata failed); refusing to replace it with a copy of the primary. Look at it before deleting anything: docs/operator.md, \"A primary that lost its volume\"."
+    fi
+    if [ "$ours" != "$theirs" ]; then
+      refuse "payrail: refusing to follow the primary: it holds a different database (system identifier $theirs) from the one this replica copied ($ours), so the primary's volume was lost or replaced and it was initialised anew. This replica's copy may be the last one of the ledger: nothing was deleted, and the replica stays stopped. Put its data back on the primary (or restore a backup): docs/operator.md, \"A primary that lost its volume\"."
+    fi
+    # The same database. slot_type|restart_lsn: both empty when there is no
+    # such slot, restart_lsn empty when the primary gave the slot up.
+    # (PostgreSQL 15 or newer; an older primary cannot say, and the replica
+    # starts as it is.)
+    if ! slot=$(psql "$replication" -XAtc "READ_REPLICATION_SLOT $REPLICA_SLOT"); then
+      echo "payrail: cannot read the slot $REPLICA_SLOT on the primary; starting the replica as it is"
+      exit 0
+    fi
+    if [ -n "${slot%%|*}" ] && [ -n "$(echo "$slot" | cut -d'|' -f2)" ]; then
+      echo "payrail: $PGDATA already holds a replica and its slot $REPLICA_SLOT is kept; starting it as it is"
+      exit 0
+    fi
+    echo "payrail: the slot $REPLICA_SLOT is gone or was given up (${slot:-none}): the replica can no longer follow; re-cloning"
   fi
-  if [ -n "${slot%%|*}" ] && [ -n "$(echo "$slot" | cut -d'|' -f2)" ]; then
-    echo "payrail: $PGDATA already holds a replica and its slot $REPLICA_SLOT is kept; starting it as it is"
-    exit 0
-  fi
-  echo "payrail: the slot $REPLICA_SLOT is gone or was given up (${slot:-none}): the replica can no longer follow; re-cloning"
 elif ! wait_for_primary; then
   echo "payrail: primary $PRIMARY_HOST:$PRIMARY_PORT not ready in time" >&2
   exit 1

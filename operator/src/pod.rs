@@ -1,17 +1,29 @@
-//! What runs inside the pods the operator creates: the PostgreSQL and
-//! Redis scripts, server settings and probe commands. Kept here, apart
-//! from the object builders, so a test can run exactly these against this
-//! machine's own `postgres` and `redis-server` (`tests/it/pod_scripts.rs`).
+//! What runs inside the pods the operator creates: the PostgreSQL,
+//! RabbitMQ and Redis scripts, server settings and probe commands. Kept
+//! here, apart from the object builders, so a test can run exactly these
+//! against this machine's own `postgres`, `rabbitmq-server` and
+//! `redis-server` (`tests/it/pod_scripts.rs`, `postgres_pods.rs`,
+//! `rabbitmq_pod.rs`).
 
 /// Run once by the primary's entrypoint: the replication role and its
 /// `pg_hba.conf` line.
 pub const POSTGRES_PRIMARY_INIT: &str = include_str!("../pod/postgres-primary-init.sh");
 
+/// The primary's init container, before the image could initialise an
+/// empty volume: refuses while the read replica answers, since then the
+/// cluster has data and the volume was lost, not new.
+pub const POSTGRES_PRIMARY_GUARD: &str = include_str!("../pod/postgres-primary-guard.sh");
+
 /// The replica's init container: `pg_basebackup` into an empty volume,
 /// with a replication slot on the primary; a fresh copy again when the
 /// replica's slot is gone or was given up (the replica can no longer
-/// follow).
+/// follow), but never over a copy of another database than the primary's.
 pub const POSTGRES_REPLICA_BOOTSTRAP: &str = include_str!("../pod/postgres-replica-bootstrap.sh");
+
+/// The RabbitMQ init container: the Erlang cookie from the Secret, put
+/// where Erlang reads it with the owner-only mode it demands, at every
+/// start (an fsGroup mount loosens it each time).
+pub const RABBITMQ_ERLANG_COOKIE: &str = include_str!("../pod/rabbitmq-erlang-cookie.sh");
 
 /// Starts a Redis lock node, after waiting out every lock it may have
 /// forgotten when it served before and `RESTART_DELAY_SECONDS` is set.

@@ -1,8 +1,9 @@
 //! NetworkPolicies (on unless `networkPolicies: false`): only the app's
 //! pods reach the builtin PostgreSQL, RabbitMQ and Redis, the replica
-//! reaches the primary to stream, a RabbitMQ cluster's nodes reach each
-//! other, and the app's HTTP port is open to anyone the cluster's network
-//! lets in. Probes are exec commands inside the pods and need no rule.
+//! reaches the primary to stream (and the primary's init container the
+//! replica, to ask which database it holds), a RabbitMQ cluster's nodes
+//! reach each other, and the app's HTTP port is open to anyone the
+//! cluster's network lets in. Probes are exec commands inside the pods and need no rule.
 //! CloudNativePG's pods carry CNPG's labels and talk to CNPG's operator, so
 //! they get no policy here (docs/operator.md says so).
 
@@ -75,9 +76,13 @@ pub fn policies(valid: &ValidatedCluster) -> Vec<Child> {
         .collect();
         policies.push(policy(valid, Component::PostgresPrimary, &rules));
         if spec.postgres.read_replica {
-            let rules: Vec<_> = std::iter::once(Rule { ports: &[postgres::PORT], from: &[Component::App] })
-                .chain(metrics(&[monitoring::POSTGRES_EXPORTER_PORT]))
-                .collect();
+            // The primary's volume guard asks the replica which database it holds.
+            let rules: Vec<_> = std::iter::once(Rule {
+                ports: &[postgres::PORT],
+                from: &[Component::App, Component::PostgresPrimary],
+            })
+            .chain(metrics(&[monitoring::POSTGRES_EXPORTER_PORT]))
+            .collect();
             policies.push(policy(valid, Component::PostgresReplica, &rules));
         }
     }

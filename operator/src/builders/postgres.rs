@@ -3,15 +3,18 @@
 //! and read-only), on different nodes, with one PodDisruptionBudget over
 //! both. The replica's init container copies the primary with
 //! `pg_basebackup` through a replication slot, and again when the slot was
-//! given up; the primary's first start creates the replication role. The
-//! scripts, settings and probes come from `pod`.
+//! given up, never over a copy of another database; the primary's first
+//! start creates the replication role, and its init container keeps the
+//! image from initialising an empty volume while the replica holds the
+//! database (a lost volume, not a new cluster). The scripts, settings and
+//! probes come from `pod`.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction, PodSpec, PodTemplateSpec,
-    Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction, KeyToPath, PodSpec,
+    PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -35,7 +38,11 @@ const DATA_MOUNT: &str = "/var/lib/postgresql/data";
 /// `lost+found`.
 const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
 const PRIMARY_INIT: &str = "10-payrail-replication.sh";
+const PRIMARY_GUARD: &str = "primary-guard.sh";
 const REPLICA_BOOTSTRAP: &str = "replica-bootstrap.sh";
+/// The kubelet shows the end of a failed init container's output as its
+/// termination message when the script could not write one itself.
+const LOGS_ON_ERROR: &str = "FallbackToLogsOnError";
 /// Crash recovery replays WAL before the server serves; a large WAL
 /// backlog can take many minutes. The startup probe waits up to an hour.
 const STARTUP_PERIOD_SECONDS: i32 = 10;
@@ -66,6 +73,7 @@ pub fn children(
         metadata: meta(cr, names.postgres_scripts(), Component::PostgresPrimary),
         data: Some(BTreeMap::from([
             (PRIMARY_INIT.to_owned(), pod::POSTGRES_PRIMARY_INIT.to_owned()),
+            (PRIMARY_GUARD.to_owned(), pod::POSTGRES_PRIMARY_GUARD.to_owned()),
             (REPLICA_BOOTSTRAP.to_owned(), pod::POSTGRES_REPLICA_BOOTSTRAP.to_owned()),
         ])),
         ..ConfigMap::default()
@@ -129,6 +137,23 @@ fn scripts_at(path: &str) -> VolumeMount {
     }
 }
 
+/// The scripts ConfigMap as a volume, with only `keys` in it when given.
+fn scripts_volume(valid: &ValidatedCluster, name: &str, keys: Option<&[&str]>) -> Volume {
+    Volume {
+        name: name.into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: valid.names.postgres_scripts(),
+            items: keys.map(|keys| {
+                keys.iter()
+                    .map(|key| KeyToPath { key: (*key).into(), path: (*key).into(), ..KeyToPath::default() })
+                    .collect()
+            }),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
 fn data_mount() -> VolumeMount {
     VolumeMount { name: "data".into(), mount_path: DATA_MOUNT.into(), ..VolumeMount::default() }
 }
@@ -189,6 +214,33 @@ fn bootstrap(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
         volume_mounts: Some(vec![data_mount(), scripts_at("/scripts"), tmp]),
         resources: Some(spec.resources.clone()),
         security_context: Some(security::container(true)),
+        termination_message_policy: Some(LOGS_ON_ERROR.into()),
+        ..Container::default()
+    }
+}
+
+/// The primary's init container, before the image's entrypoint could
+/// initialise an empty volume: an empty volume while the read replica
+/// answers is a lost volume, not a new cluster, and stops here. Built
+/// whether or not the spec has a replica (nothing answers without one), so
+/// turning the replica on or off does not restart the primary.
+fn guard(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
+    let (names, spec) = (&valid.names, &valid.spec().postgres);
+    Container {
+        name: "volume-guard".into(),
+        image: Some(spec.image.clone()),
+        command: Some(vec!["bash".into(), format!("/scripts/{PRIMARY_GUARD}")]),
+        env: Some(vec![
+            plain("PGDATA", PGDATA),
+            plain("REPLICA_HOST", names.host(&names.postgres_replica())),
+            plain("REPLICA_PORT", PORT.to_string()),
+            plain("REPLICATION_USER", pod::REPLICATION_USER),
+            secret_env("REPLICATION_PASSWORD", &names.credentials(), REPLICATION_PASSWORD),
+        ]),
+        volume_mounts: Some(vec![data_mount(), scripts_at("/scripts"), tmp]),
+        resources: Some(spec.resources.clone()),
+        security_context: Some(security::container(true)),
+        termination_message_policy: Some(LOGS_ON_ERROR.into()),
         ..Container::default()
     }
 }
@@ -199,29 +251,26 @@ fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
     let (run_volume, run) = security::scratch("run", "/var/run/postgresql");
     let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
     let mut mounts = vec![data_mount(), run, tmp.clone()];
+    let mut volumes = vec![scripts_volume(valid, "scripts", None), run_volume, tmp_volume];
     if primary {
-        // The image's entrypoint runs these once, on an empty volume.
-        mounts.push(scripts_at("/docker-entrypoint-initdb.d"));
+        // The image's entrypoint runs every script in this directory once,
+        // on an empty volume: the primary's own and nothing else.
+        mounts.push(VolumeMount {
+            name: "initdb".into(),
+            mount_path: "/docker-entrypoint-initdb.d".into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+        volumes.push(scripts_volume(valid, "initdb", Some(&[PRIMARY_INIT])));
     }
     let apart_from = if primary { Component::PostgresReplica } else { Component::PostgresPrimary };
     PodSpec {
-        init_containers: (!primary).then(|| vec![bootstrap(valid, tmp)]),
+        init_containers: Some(vec![if primary { guard(valid, tmp) } else { bootstrap(valid, tmp) }]),
         containers: [server(valid, mounts)]
             .into_iter()
             .chain(monitoring::enabled(valid).then(|| monitoring::postgres_exporter(valid)))
             .collect(),
-        volumes: Some(vec![
-            Volume {
-                name: "scripts".into(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: valid.names.postgres_scripts(),
-                    ..ConfigMapVolumeSource::default()
-                }),
-                ..Volume::default()
-            },
-            run_volume,
-            tmp_volume,
-        ]),
+        volumes: Some(volumes),
         security_context: Some(security::pod(POSTGRES_UID)),
         affinity: Some(placement::apart(&valid.cluster, &[apart_from])),
         termination_grace_period_seconds: Some(60),

@@ -12,6 +12,12 @@
 //! without it (`rabbitmq-upgrade await_online_quorum_plus_one`), then hands
 //! its leaders and clients over (`drain`). The PodDisruptionBudget lets a
 //! drain take one node at a time.
+//!
+//! The Erlang cookie comes from the Secret, written onto the volume by an
+//! init container at every start: Erlang refuses a cookie file others may
+//! read, and the kubelet makes every file of the volume group-readable at
+//! each mount (the pod's `fsGroup`), so a cookie kept from the last start
+//! would keep the broker from starting again.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +49,10 @@ const RABBITMQ_UID: i64 = 999;
 /// Read after the image's own `10-defaults.conf`.
 const CONF_PATH: &str = "/etc/rabbitmq/conf.d/20-payrail.conf";
 const CONF_KEY: &str = "payrail.conf";
+const COOKIE_SCRIPT: &str = "erlang-cookie.sh";
+/// The image's data directory and its user's `HOME`, where Erlang reads
+/// the cookie: the volume.
+const DATA_DIR: &str = "/var/lib/rabbitmq";
 /// How long a stopping node of a cluster waits for every quorum queue to
 /// keep a majority without it, then for its drain.
 const AWAIT_QUORUM_SECONDS: i64 = 600;
@@ -128,7 +138,10 @@ fn config(valid: &ValidatedCluster) -> Child {
         memory_limit.and_then(|q| crate::validate::parse_quantity(&q.0)).map(pod::rabbitmq_watermark);
     Child::ConfigMap(Box::new(ConfigMap {
         metadata: meta(&valid.cluster, names.rabbitmq_config(), Component::Rabbitmq),
-        data: Some(BTreeMap::from([(CONF_KEY.to_owned(), pod::rabbitmq_conf(&nodes, watermark))])),
+        data: Some(BTreeMap::from([
+            (CONF_KEY.to_owned(), pod::rabbitmq_conf(&nodes, watermark)),
+            (COOKIE_SCRIPT.to_owned(), pod::RABBITMQ_ERLANG_COOKIE.to_owned()),
+        ])),
         ..ConfigMap::default()
     }))
 }
@@ -180,10 +193,13 @@ fn pre_stop() -> Lifecycle {
 
 fn container(valid: &ValidatedCluster) -> Container {
     let (names, spec) = (&valid.names, &valid.spec().rabbitmq);
+    // No cookie here: the server and the probes' CLI tools read the file
+    // the init container wrote (RabbitMQ's own variable for it is
+    // deprecated, and did not keep Erlang from reading the file anyway).
     let mut env = vec![
+        plain("HOME", DATA_DIR),
         plain("RABBITMQ_DEFAULT_USER", USER),
         secret_env("RABBITMQ_DEFAULT_PASS", &names.credentials(), RABBITMQ_PASSWORD),
-        secret_env("RABBITMQ_ERLANG_COOKIE", &names.credentials(), RABBITMQ_ERLANG_COOKIE),
     ];
     let port = |name: &str, port: u16| ContainerPort {
         name: Some(name.into()),
@@ -204,11 +220,7 @@ fn container(valid: &ValidatedCluster) -> Container {
         env: Some(env),
         ports: Some(ports),
         volume_mounts: Some(vec![
-            VolumeMount {
-                name: "data".into(),
-                mount_path: "/var/lib/rabbitmq".into(),
-                ..VolumeMount::default()
-            },
+            data_mount(),
             VolumeMount {
                 name: "config".into(),
                 mount_path: CONF_PATH.into(),
@@ -234,6 +246,38 @@ fn container(valid: &ValidatedCluster) -> Container {
         // The image's entrypoint writes its configuration under
         // /etc/rabbitmq at start, so the root filesystem stays writable.
         security_context: Some(security::container(false)),
+        ..Container::default()
+    }
+}
+
+fn data_mount() -> VolumeMount {
+    VolumeMount { name: "data".into(), mount_path: DATA_DIR.into(), ..VolumeMount::default() }
+}
+
+/// Puts the cookie from the Secret on the volume, owner-only, before the
+/// broker starts: at every start, since every mount loosens its mode.
+fn erlang_cookie(valid: &ValidatedCluster) -> Container {
+    let (names, spec) = (&valid.names, &valid.spec().rabbitmq);
+    Container {
+        name: "erlang-cookie".into(),
+        image: Some(spec.image.clone()),
+        command: Some(vec!["sh".into(), format!("/scripts/{COOKIE_SCRIPT}")]),
+        env: Some(vec![
+            plain("HOME", DATA_DIR),
+            secret_env("ERLANG_COOKIE", &names.credentials(), RABBITMQ_ERLANG_COOKIE),
+        ]),
+        volume_mounts: Some(vec![
+            data_mount(),
+            VolumeMount {
+                name: "config".into(),
+                mount_path: "/scripts".into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+        ]),
+        resources: Some(spec.resources.clone()),
+        security_context: Some(security::container(true)),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     }
 }
@@ -264,6 +308,7 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed, config: String) ->
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
+                    init_containers: Some(vec![erlang_cookie(valid)]),
                     containers: vec![container(valid)],
                     volumes: Some(vec![Volume {
                         name: "config".into(),

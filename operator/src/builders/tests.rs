@@ -318,6 +318,7 @@ fn the_replica_bootstraps_from_the_primary() {
     };
     let data = scripts.data.expect("scripts");
     assert!(data.values().any(|v| v == pod::POSTGRES_PRIMARY_INIT));
+    assert!(data.values().any(|v| v == pod::POSTGRES_PRIMARY_GUARD));
     assert!(data.values().any(|v| v == pod::POSTGRES_REPLICA_BOOTSTRAP));
 
     let (init, main) = containers(&statefulset(&children, "mini-postgres-ro"));
@@ -332,12 +333,49 @@ fn the_replica_bootstraps_from_the_primary() {
     assert_eq!(env_value(&env, "PRIMARY_PORT").as_deref(), Some("5432"));
     assert_eq!(env_value(&env, "REPLICATION_USER").as_deref(), Some(pod::REPLICATION_USER));
     assert!(env.iter().any(|e| e.name == "REPLICATION_PASSWORD" && e.value_from.is_some()));
+    // Why it stopped (a primary that is another database) shows in
+    // `kubectl describe pod`, even where the script could not write it.
+    assert_eq!(bootstrap.termination_message_policy.as_deref(), Some("FallbackToLogsOnError"));
     assert!(main[0].args.as_ref().is_some_and(|a| a.contains(&"hot_standby=on".to_owned())));
+}
 
-    let (primary_init, primary) = containers(&statefulset(&children, "mini-postgres"));
-    assert!(primary_init.is_empty());
-    let mounts = primary[0].volume_mounts.clone().expect("mounts");
-    assert!(mounts.iter().any(|m| m.mount_path == "/docker-entrypoint-initdb.d"));
+// Issue 25, item 8: the image's entrypoint runs every script in
+// /docker-entrypoint-initdb.d; the primary's first start ran the replica's
+// bootstrap too, and crashed. Item 1: before the entrypoint could
+// initialise an empty volume, the guard asks the replica.
+#[test]
+fn the_primary_runs_only_its_own_first_start_script_after_its_volume_guard() {
+    let children = built("minimal");
+    let pod = statefulset(&children, "mini-postgres").spec.and_then(|s| s.template.spec).expect("pod");
+    let initdb = pod.containers[0]
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path == "/docker-entrypoint-initdb.d")
+        .expect("initdb.d");
+    let volume = pod.volumes.iter().flatten().find(|v| v.name == initdb.name).expect("volume");
+    let items = volume.config_map.as_ref().and_then(|c| c.items.clone()).expect("only some keys");
+    let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, ["10-payrail-replication.sh"]);
+
+    let init = pod.init_containers.clone().expect("init containers");
+    assert_eq!(init.len(), 1);
+    let guard = &init[0];
+    assert_eq!(
+        guard.command.as_deref(),
+        Some(&["bash".to_owned(), "/scripts/primary-guard.sh".to_owned()][..])
+    );
+    let env = guard.env.clone().expect("env");
+    assert_eq!(env_value(&env, "REPLICA_HOST").as_deref(), Some("mini-postgres-ro.shop.svc"));
+    assert_eq!(env_value(&env, "PGDATA"), env_value(&pod.containers[0].env.clone().expect("env"), "PGDATA"));
+    assert_eq!(guard.termination_message_policy.as_deref(), Some("FallbackToLogsOnError"));
+    let data = |c: &Container| c.volume_mounts.iter().flatten().any(|m| m.name == "data");
+    assert!(data(guard) && data(&pod.containers[0]), "the guard sees the volume the server uses");
+
+    // Turning the replica off does not change (and restart) the primary.
+    let without = built_from(serde_json::json!({"postgres": {"readReplica": false}}));
+    let primary = |c: &[Child]| statefulset(c, "mini-postgres").spec.map(|s| s.template.spec);
+    assert_eq!(primary(&without), primary(&children));
 }
 
 #[test]
@@ -676,7 +714,7 @@ fn network_policies_let_only_the_app_reach_the_data_services() {
         use IntOrString::Int;
         let expected: (&[&str], i32) = match target.as_str() {
             "postgres-primary" => (&["app", "postgres-replica"], 5432),
-            "postgres-replica" => (&["app"], 5432),
+            "postgres-replica" => (&["app", "postgres-primary"], 5432),
             "redis" => (&["app"], 6379),
             "rabbitmq" => (&["app"], 5672),
             "app" => (&[], 8080),
@@ -988,6 +1026,42 @@ fn three_rabbitmq_nodes_form_one_cluster() {
     assert!(single_containers[0].lifecycle.is_none());
     let url = env_value(&app_container(&single, "mini").env.unwrap_or_default(), "AMQP_URL").expect("url");
     assert_eq!(url, "amqp://payrail:$(RABBITMQ_PASSWORD)@mini-rabbitmq.shop.svc:5672/%2f");
+}
+
+// Issue 25, item 2: the cookie on the volume was loosened by the kubelet
+// at every mount (fsGroup) and Erlang refused it: it is written from the
+// Secret, owner-only, by an init container at every start, and the broker
+// reads that file rather than RabbitMQ's deprecated variable.
+#[test]
+fn the_erlang_cookie_is_put_in_place_from_the_secret_at_every_start() {
+    for spec in [serde_json::json!({}), serde_json::json!({"rabbitmq": {"replicas": 3}})] {
+        let children = built_from(spec);
+        let broker = statefulset(&children, "mini-rabbitmq");
+        let (init, main) = containers(&broker);
+        assert_eq!(init.len(), 1);
+        let cookie = &init[0];
+        assert_eq!(
+            cookie.command.as_deref(),
+            Some(&["sh".to_owned(), "/scripts/erlang-cookie.sh".to_owned()][..])
+        );
+        let env = cookie.env.clone().expect("env");
+        let from = env.iter().find(|e| e.name == "ERLANG_COOKIE").and_then(|e| e.value_from.clone());
+        let key = from.and_then(|f| f.secret_key_ref).expect("from the Secret");
+        assert_eq!((key.name.as_str(), key.key.as_str()), ("mini-credentials", "rabbitmq-erlang-cookie"));
+        // Where it writes is where the broker reads: HOME, on the volume.
+        let main_env = main[0].env.clone().expect("env");
+        assert_eq!(env_value(&env, "HOME"), env_value(&main_env, "HOME"));
+        let data = |c: &Container| {
+            c.volume_mounts.iter().flatten().find(|m| m.name == "data").map(|m| m.mount_path.clone())
+        };
+        assert_eq!(data(cookie), env_value(&env, "HOME"));
+        assert_eq!(data(&main[0]), env_value(&env, "HOME"));
+        assert!(!main_env.iter().any(|e| e.name == "RABBITMQ_ERLANG_COOKIE"), "the deprecated variable");
+        let Child::ConfigMap(config) = find(&children, "ConfigMap", "mini-rabbitmq-config") else {
+            unreachable!()
+        };
+        assert_eq!(config.data.as_ref().expect("data")["erlang-cookie.sh"], pod::RABBITMQ_ERLANG_COOKIE);
+    }
 }
 
 // Issue 13: a RabbitMQ StatefulSet that exists keeps its pod management

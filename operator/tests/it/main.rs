@@ -11,14 +11,21 @@
 //! - `promql`: the alert rules' and the dashboard's PromQL, parsed, and
 //!   every metric it names one that something really exports;
 //! - `pod_scripts`: the scripts and server settings of the data pods, run
-//!   against this machine's own `postgres` and `redis-server`.
+//!   against this machine's own `postgres` and `redis-server`;
+//! - `postgres_pods`, `rabbitmq_pod`: the data pods as built (`built_pods`
+//!   reads them as the kubelet does), started with this machine's own
+//!   `postgres` and `rabbitmq-server`, with what a node does to their
+//!   volumes applied by the test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod api;
+mod built_pods;
 mod controller;
 mod fake;
 mod leader;
 mod pod_scripts;
+mod postgres_pods;
 mod promql;
+mod rabbitmq_pod;
 mod render;

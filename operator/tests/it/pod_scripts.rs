@@ -34,7 +34,7 @@ fn pg_bin() -> PathBuf {
 
 /// Runs a command as the `postgres` user (PostgreSQL refuses root), with
 /// the server binaries first on PATH, as in the image.
-fn as_postgres(program: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn as_postgres(program: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let path = format!("{}:/usr/bin:/bin", pg_bin().display());
     let mut cmd = Command::new("runuser");
     cmd.args(["-u", "postgres", "--", "env", &format!("PATH={path}")]);
@@ -45,7 +45,7 @@ fn as_postgres(program: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
-fn ok(out: Output, what: &str) -> String {
+pub(crate) fn ok(out: Output, what: &str) -> String {
     assert!(
         out.status.success(),
         "{what} failed:\n{}\n{}",
@@ -56,13 +56,13 @@ fn ok(out: Output, what: &str) -> String {
 }
 
 /// A scratch directory the postgres user owns, removed with its servers.
-struct Scratch {
-    dir: PathBuf,
+pub(crate) struct Scratch {
+    pub(crate) dir: PathBuf,
     servers: Vec<PathBuf>,
 }
 
 impl Scratch {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = std::env::temp_dir().join(format!("payrail-pod-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&dir).unwrap();
         ok(
@@ -72,7 +72,7 @@ impl Scratch {
         Scratch { dir, servers: Vec::new() }
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.join(name).to_str().unwrap().to_owned()
     }
 
@@ -83,8 +83,15 @@ impl Scratch {
     }
 
     fn start_with(&mut self, data: &str, port: u16, extra: &[&str]) {
-        let mut options: Vec<String> = pod::postgres_args(&SETTINGS);
-        options.extend(extra.iter().flat_map(|e| ["-c".to_owned(), (*e).to_owned()]));
+        let mut args: Vec<String> = pod::postgres_args(&SETTINGS);
+        args.extend(extra.iter().flat_map(|e| ["-c".to_owned(), (*e).to_owned()]));
+        self.start_args(data, port, &args);
+    }
+
+    /// Starts a server on `data` with `args` (a pod's `postgres`
+    /// arguments), plus a port and a socket directory of the test's own.
+    pub(crate) fn start_args(&mut self, data: &str, port: u16, args: &[String]) {
+        let mut options = args.to_vec();
         options.extend([
             "-c".into(),
             format!("port={port}"),
@@ -106,7 +113,7 @@ impl Scratch {
         }
     }
 
-    fn stop(&self, data: &str) {
+    pub(crate) fn stop(&self, data: &str) {
         ok(as_postgres("pg_ctl", &["-D", data, "-m", "fast", "-w", "stop"], &[]), "pg_ctl stop");
     }
 
