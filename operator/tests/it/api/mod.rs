@@ -12,9 +12,11 @@
 //! an operator process that watches only that namespace, so tests run in
 //! parallel and never see each other's clusters.
 
+pub mod day2;
 pub mod install;
 pub mod lifecycle;
 pub mod readiness;
+pub mod restart;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -254,7 +256,7 @@ impl Operator {
             ])
             .args(args)
             .env("KUBECONFIG", &plane.operator_kubeconfig)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", std::env::var("PAYRAIL_TEST_OPERATOR_LOG").unwrap_or_else(|_| "info".into()))
             .env_remove("POD_NAME")
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
@@ -266,6 +268,10 @@ impl Operator {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGTERM, as the kubelet stops a pod, and wait for the exit.
