@@ -118,13 +118,18 @@ impl Scratch {
     }
 
     fn sql(&self, port: u16, user: &str, sql: &str) -> String {
+        ok(self.psql(port, user, "postgres", sql), sql).trim().to_owned()
+    }
+
+    /// `sql` run by psql against the server on `port` (its socket is in
+    /// this directory), unchecked: waits poll with it.
+    pub(crate) fn psql(&self, port: u16, user: &str, database: &str, sql: &str) -> Output {
         let port = port.to_string();
-        let out = as_postgres(
+        as_postgres(
             "psql",
-            &["-h", self.dir.to_str().unwrap(), "-p", &port, "-U", user, "-d", "postgres", "-Atc", sql],
+            &["-h", self.dir.to_str().unwrap(), "-p", &port, "-U", user, "-d", database, "-XAtc", sql],
             &[],
-        );
-        ok(out, sql).trim().to_owned()
+        )
     }
 }
 
@@ -224,24 +229,9 @@ impl Pair {
     /// Waits until the replica shows `n` in table `streamed`.
     fn wait_for_row(&self, n: i32) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let port = self.replica_port.to_string();
+        let sql = format!("SELECT count(*) FROM streamed WHERE n = {n}");
         loop {
-            let out = as_postgres(
-                "psql",
-                &[
-                    "-h",
-                    self.scratch.dir.to_str().unwrap(),
-                    "-p",
-                    &port,
-                    "-U",
-                    "payrail",
-                    "-d",
-                    "postgres",
-                    "-Atc",
-                    &format!("SELECT count(*) FROM streamed WHERE n = {n}"),
-                ],
-                &[],
-            );
+            let out = self.scratch.psql(self.replica_port, "payrail", "postgres", &sql);
             if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "1" {
                 return;
             }

@@ -203,46 +203,15 @@ impl Cluster {
     }
 
     fn sql_in(&self, statefulset: &str, database: &str, sql: &str) -> String {
-        let port = self.node(statefulset).port.to_string();
-        let out = as_postgres(
-            "psql",
-            &[
-                "-h",
-                self.scratch.dir.to_str().unwrap(),
-                "-p",
-                &port,
-                "-U",
-                "payrail",
-                "-d",
-                database,
-                "-XAtc",
-                sql,
-            ],
-            &[],
-        );
+        let out = self.scratch.psql(self.node(statefulset).port, "payrail", database, sql);
         ok(out, sql).trim().to_owned()
     }
 
     fn wait_for_ledger(&self, statefulset: &str) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let port = self.node(statefulset).port.to_string();
         loop {
-            let out = as_postgres(
-                "psql",
-                &[
-                    "-h",
-                    self.scratch.dir.to_str().unwrap(),
-                    "-p",
-                    &port,
-                    "-U",
-                    "payrail",
-                    "-d",
-                    "payrail",
-                    "-XAtc",
-                    "SELECT n FROM ledger",
-                ],
-                &[],
-            );
+            let out =
+                self.scratch.psql(self.node(statefulset).port, "payrail", "payrail", "SELECT n FROM ledger");
             if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "42" {
                 return;
             }
