@@ -23,3 +23,30 @@ fresh_payrail() {
   rabbitmqctl -q set_permissions -p "$2" guest '.*' '.*' '.*'
   redis-cli -n "$3" flushdb >/dev/null
 }
+
+# A process we started, known by its pid *and* its start time (field 22 of
+# /proc/PID/stat, in clock ticks since boot): a pid the kernel hands to
+# another process after ours exited has a later start time. The start time
+# is set at fork and kept across exec, so a process is ours from the moment
+# `&` returns, before it has exec'd anything (its command line is then
+# still the caller's).
+#
+#   proc_record PID FILE   write "PID START" to FILE (START empty if PID
+#                          has already exited)
+#   proc_alive FILE        print the pid in FILE if that process is still
+#                          ours and running (not a zombie), else fail
+proc_start() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  # Fields after the command name, which is in parentheses and may itself
+  # hold spaces or parentheses: state is the first, start time the 20th.
+  # shellcheck disable=SC2086 # split into fields on purpose
+  set -- ${stat##*) }
+  [ "$1" != Z ] && [ "$1" != X ] && echo "${20}"
+}
+proc_record() { echo "$1 $(proc_start "$1" || true)" > "$2"; }
+proc_alive() {
+  local pid start
+  read -r pid start 2>/dev/null < "$1" || return 1
+  [ -n "$pid" ] && [ -n "$start" ] && [ "$(proc_start "$pid" 2>/dev/null)" = "$start" ] && echo "$pid"
+}

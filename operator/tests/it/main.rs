@@ -10,6 +10,7 @@
 //! - `render`: the committed CRD, snapshots and offline schema validation;
 //! - `promql`: the alert rules' and the dashboard's PromQL, parsed, and
 //!   every metric it names one that something really exports;
+//! - `kube_scripts`: the process bookkeeping `scripts/kube-up` relies on;
 //! - `pod_scripts`: the scripts and server settings of the data pods, run
 //!   against this machine's own `postgres` and `redis-server`;
 //! - `postgres_pods`, `rabbitmq_pod`: the data pods as built (`built_pods`
@@ -23,6 +24,7 @@ mod api;
 mod built_pods;
 mod controller;
 mod fake;
+mod kube_scripts;
 mod leader;
 mod pod_scripts;
 mod postgres_pods;
