@@ -10,16 +10,17 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::controller::Error as ControllerError;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -201,15 +202,71 @@ impl Scope {
     }
 }
 
+/// A watch of `api` that backs off on its own after an error, as each of
+/// client-go's reflectors does (0.8 s doubling to 30 s, reset after two
+/// quiet minutes). kube-rs' own `Controller::owns` and `watches` feed every
+/// watch into one stream with one backoff, so each watch's error paused
+/// them all: after an API server restart a dozen watches failed in turn
+/// (refused, then 410 "too old resource version" and a re-list each), the
+/// shared pause grew to its 30 s cap, and the PaymentCluster cache stayed
+/// stale for minutes, every reconcile acting on an old spec.
+fn backing_off<K>(
+    api: Api<K>,
+    config: &watcher::Config,
+) -> impl Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static
+where
+    K: Resource + Clone + Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    watcher(api, config.clone()).default_backoff()
+}
+
+/// The children of kind `K`, watched by their metadata only (all an owner
+/// reference needs), each kind backing off on its own.
+fn owned<K>(
+    client: &Client,
+    scope: &Scope,
+    config: &watcher::Config,
+) -> impl Stream<Item = watcher::Result<PartialObjectMeta<K>>> + Send + 'static
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    backing_off(scope.api::<PartialObjectMeta<K>>(client), config).touched_objects()
+}
+
+/// The controller's own backoff, over all its watches together: none, since
+/// each watch backs off by itself (`backing_off`), and a pause here would
+/// stop every watch for one watch's error.
+struct EachWatchBacksOff;
+
+impl Iterator for EachWatchBacksOff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for EachWatchBacksOff {
+    fn reset(&mut self) {}
+}
+
 /// Runs the controller until `stop`: watches every PaymentCluster in
 /// `scope`, every kind of child it owns (so a deleted or edited child is
 /// put back), and the Secrets its clusters read (so a lost credentials
 /// Secret is noticed at once and a new API token rolls the app).
 pub async fn run(client: Client, context: Arc<Context>, scope: Scope, stop: CancellationToken) {
-    let clusters: Api<PaymentCluster> = scope.api(&client);
     let config = watcher::Config::default().labels("app.kubernetes.io/managed-by=payrail-operator");
-    let mut controller = Controller::new(clusters, watcher::Config::default());
-    let store = controller.store();
+    let (store, writer) = reflector::store();
+    let clusters =
+        reflector(writer, backing_off(scope.api::<PaymentCluster>(&client), &watcher::Config::default()))
+            .applied_objects();
+    let mut controller = Controller::for_stream(clusters, store.clone()).trigger_backoff(EachWatchBacksOff);
     // CloudNativePG's kinds exist only where it is installed: watch them
     // there (so CNPG's status reaches the PaymentCluster at once), and not
     // elsewhere, where a watch would fail over and over.
@@ -218,31 +275,33 @@ pub async fn run(client: Client, context: Arc<Context>, scope: Scope, stop: Canc
         controller = controller
             // Kept without an owner reference while volumes are kept, so
             // mapped back by name, like the credentials Secret.
-            .watches(scope.api::<Cluster>(&client), config.clone(), move |cluster| {
-                clusters_running(&cluster, &store.state())
-            })
-            .owns(scope.api::<ScheduledBackup>(&client), config.clone())
-            .owns(scope.api::<Pooler>(&client), config.clone());
+            .watches_stream(
+                backing_off(scope.api::<Cluster>(&client), &config).touched_objects(),
+                move |cluster| clusters_running(&cluster, &store.state()),
+            )
+            .owns_stream(owned::<ScheduledBackup>(&client, &scope, &config))
+            .owns_stream(owned::<Pooler>(&client, &scope, &config));
     }
     if serves(&client, "barmancloud.cnpg.io").await {
-        controller = controller.owns(scope.api::<ObjectStore>(&client), config.clone());
+        controller = controller.owns_stream(owned::<ObjectStore>(&client, &scope, &config));
     }
     // The Prometheus Operator's kinds, likewise only where it is installed.
     if serves(&client, "monitoring.coreos.com").await {
         controller = controller
-            .owns(scope.api::<PodMonitor>(&client), config.clone())
-            .owns(scope.api::<PrometheusRule>(&client), config.clone());
+            .owns_stream(owned::<PodMonitor>(&client, &scope, &config))
+            .owns_stream(owned::<PrometheusRule>(&client, &scope, &config));
     }
     controller
-        .watches(scope.api::<Secret>(&client), watcher::Config::default(), move |secret| {
-            clusters_reading(&secret, &store.state())
-        })
-        .owns(scope.api::<ConfigMap>(&client), config.clone())
-        .owns(scope.api::<Service>(&client), config.clone())
-        .owns(scope.api::<StatefulSet>(&client), config.clone())
-        .owns(scope.api::<Deployment>(&client), config.clone())
-        .owns(scope.api::<PodDisruptionBudget>(&client), config.clone())
-        .owns(scope.api::<NetworkPolicy>(&client), config)
+        .watches_stream(
+            backing_off(scope.api::<Secret>(&client), &watcher::Config::default()).touched_objects(),
+            move |secret| clusters_reading(&secret, &store.state()),
+        )
+        .owns_stream(owned::<ConfigMap>(&client, &scope, &config))
+        .owns_stream(owned::<Service>(&client, &scope, &config))
+        .owns_stream(owned::<StatefulSet>(&client, &scope, &config))
+        .owns_stream(owned::<Deployment>(&client, &scope, &config))
+        .owns_stream(owned::<PodDisruptionBudget>(&client, &scope, &config))
+        .owns_stream(owned::<NetworkPolicy>(&client, &scope, &config))
         .graceful_shutdown_on(async move { stop.cancelled().await })
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
