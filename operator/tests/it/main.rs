@@ -4,8 +4,8 @@
 //! - `api`: the operator against a real kube-apiserver, etcd and
 //!   kube-controller-manager (`scripts/kube-up`), installed by the chart
 //!   and running as its ServiceAccount;
-//! - `controller`: reconcile against a fake API server that keeps state and
-//!   refuses what a real one refuses;
+//! - `controller`: reconcile against a fake API server, for what the real
+//!   one cannot be made to show (failing applies, an old CRD, request order);
 //! - `leader`: leader election against the fake;
 //! - `render`: the committed CRD, snapshots and offline schema validation;
 //! - `promql`: the alert rules' and the dashboard's PromQL, parsed, and

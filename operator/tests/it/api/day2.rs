@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Service};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
@@ -165,6 +165,13 @@ async fn switching_the_read_replica_off_prunes_it() {
         statefulsets.get_opt("mini-postgres-ro").await.map_err(|e| e.to_string())?.ok_or("none".to_owned())
     })
     .await;
+    // A ConfigMap with the cluster's labels that the operator did not make:
+    // pruning deletes what it built and no longer builds, nothing else.
+    let config_maps: Api<ConfigMap> = Api::namespaced(admin.clone(), ns);
+    let notes = serde_json::from_value(json!({"metadata": {"name": "mini-notes", "labels": {
+        "app.kubernetes.io/instance": "mini", "app.kubernetes.io/managed-by": "payrail-operator"}}}))
+    .unwrap();
+    config_maps.create(&PostParams::default(), &notes).await.unwrap();
     apply_cluster(&admin, &cluster(ns, "1Gi", false)).await.unwrap();
     eventually("the replica pruned", SETTLE, async || match statefulsets.get_opt("mini-postgres-ro").await {
         Ok(None) => Ok(()),
@@ -172,6 +179,12 @@ async fn switching_the_read_replica_off_prunes_it() {
     })
     .await;
     assert!(statefulsets.get_opt("mini-postgres").await.unwrap().is_some(), "the primary went too");
+    let services: Api<Service> = Api::namespaced(admin.clone(), ns);
+    assert!(services.get_opt("mini-postgres-ro").await.unwrap().is_none(), "the replica's Service stayed");
+    assert!(
+        config_maps.get_opt("mini-notes").await.unwrap().is_some(),
+        "a ConfigMap it did not make was pruned"
+    );
 }
 
 // An operator killed (SIGKILL, as an OOM kill or a node loss) in the

@@ -16,7 +16,7 @@ use super::{Namespace, Operator, RELEASE_NAMESPACE, apply_cluster, delete_cluste
 
 const SETTLE: Duration = Duration::from_secs(90);
 
-fn minimal(namespace: &str, spec: Value) -> Value {
+pub fn minimal(namespace: &str, spec: Value) -> Value {
     json!({
         "apiVersion": "payrail.dev/v1alpha1", "kind": "PaymentCluster",
         "metadata": {"name": "mini", "namespace": namespace},
@@ -24,7 +24,7 @@ fn minimal(namespace: &str, spec: Value) -> Value {
     })
 }
 
-const SMALL: fn() -> Value = || {
+pub const SMALL: fn() -> Value = || {
     json!({
         "app": {"replicas": 1},
         "redis": {"storage": {"size": "256Mi"}},
@@ -33,7 +33,7 @@ const SMALL: fn() -> Value = || {
     })
 };
 
-fn merged(mut base: Value, extra: Value) -> Value {
+pub fn merged(mut base: Value, extra: Value) -> Value {
     fn merge(a: &mut Value, b: Value) {
         match (a, b) {
             (Value::Object(a), Value::Object(b)) => {
@@ -48,7 +48,7 @@ fn merged(mut base: Value, extra: Value) -> Value {
     base
 }
 
-async fn status(client: &Client, namespace: &str) -> Result<PaymentClusterStatus, String> {
+pub async fn status(client: &Client, namespace: &str) -> Result<PaymentClusterStatus, String> {
     let api: Api<PaymentCluster> = Api::namespaced(client.clone(), namespace);
     let cr = api.get("mini").await.map_err(|e| e.to_string())?;
     match cr.status {
@@ -57,7 +57,7 @@ async fn status(client: &Client, namespace: &str) -> Result<PaymentClusterStatus
     }
 }
 
-fn degraded(status: &PaymentClusterStatus) -> Option<(String, String)> {
+pub fn degraded(status: &PaymentClusterStatus) -> Option<(String, String)> {
     status
         .conditions
         .iter()

@@ -16,6 +16,7 @@ pub mod day2;
 pub mod install;
 pub mod lifecycle;
 pub mod readiness;
+pub mod reconcile;
 pub mod restart;
 
 use std::path::{Path, PathBuf};

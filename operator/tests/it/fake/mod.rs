@@ -1,19 +1,19 @@
-//! A fake Kubernetes API server for the controller tests (tower-test): it
-//! keeps every object written to it, answers reads, lists and deletes from
-//! that state, and refuses what a real API server refuses for the kinds
-//! the operator writes (see `admission`): immutable StatefulSet, Deployment
-//! and PVC fields, server-side apply conflicts between field managers,
-//! deletes of missing objects, and pods that fail Pod Security `restricted`
-//! in a namespace labelled for it. A test that passes against it has at
-//! least met the rules a cluster would hold it to.
+//! A fake Kubernetes API server (tower-test), for what the real one in
+//! `api` cannot be made to do on demand: fail every apply with a 500 (the
+//! retry backoff), cut one client off (leader election under a network
+//! partition), serve an old CRD without the transition rules, lack the
+//! Prometheus Operator while the shared control plane has it, and show the
+//! order of a reconcile's requests. It keeps every object written to it,
+//! answers reads, lists and deletes from that state, refuses server-side
+//! applies that conflict between field managers (the Lease relies on it)
+//! and deletes of missing objects. Everything else a real server decides
+//! (admission, Pod Security, immutable fields, garbage collection, RBAC) is
+//! tested against the real one.
 //!
-//! Simplifications, each on the safe side for these tests: lists are
-//! atomic in field ownership (a real server merges `containers` by name),
-//! and the admission rules cover the kinds and fields named above only.
+//! Simplification: lists are atomic in field ownership (a real server
+//! merges `containers` by name).
 
-mod admission;
 mod fields;
-pub mod psa;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,7 +54,6 @@ struct Stored {
 struct State {
     objects: BTreeMap<String, Stored>,
     calls: Vec<Call>,
-    namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
     resource_version: u64,
 }
 
@@ -162,15 +161,6 @@ impl Fake {
         Client::new(service, "default")
     }
 
-    /// Puts an object in place as if someone else had created it.
-    pub fn put(&self, path: &str, object: Value) {
-        let mut state = self.state.lock().unwrap();
-        state.resource_version += 1;
-        let mut object = object;
-        object["metadata"]["resourceVersion"] = json!(state.resource_version.to_string());
-        state.objects.insert(path.to_owned(), Stored { object, managers: BTreeMap::new() });
-    }
-
     /// The object at `path`, as stored.
     pub fn get(&self, path: &str) -> Option<Value> {
         self.state.lock().unwrap().objects.get(path).map(|s| s.object.clone())
@@ -178,17 +168,6 @@ impl Fake {
 
     pub fn exists(&self, path: &str) -> bool {
         self.get(path).is_some()
-    }
-
-    /// Removes an object the way `kubectl delete` would.
-    pub fn remove(&self, path: &str) {
-        self.state.lock().unwrap().objects.remove(path);
-    }
-
-    /// Labels a namespace, e.g. for Pod Security admission.
-    pub fn label_namespace(&self, namespace: &str, labels: &[(&str, &str)]) {
-        let labels = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        self.state.lock().unwrap().namespace_labels.insert(namespace.to_owned(), labels);
     }
 
     pub fn take_calls(&self) -> Vec<Call> {
@@ -266,8 +245,10 @@ impl Fake {
             return status(StatusCode::CONFLICT, "AlreadyExists", format!("{} already exists", target.key()));
         }
         let manager = query_param(&call.query, "fieldManager").unwrap_or_else(|| "unknown".into());
-        self.write(&target, call.body.clone(), None, &manager, fields::leaves(&call.body))
-            .map_or_else(|e| e, |object| (StatusCode::CREATED, object))
+        (
+            StatusCode::CREATED,
+            self.write(&target, call.body.clone(), None, &manager, fields::leaves(&call.body)),
+        )
     }
 
     fn patch(&self, target: &Target, call: &Call) -> (StatusCode, Value) {
@@ -296,12 +277,9 @@ impl Fake {
             owned.retain(|path| !set.contains_key(path) && !fields::nulled(&call.body, path));
         }
         managers.entry(manager.clone()).or_default().extend(set.keys().cloned());
-        self.write(target, object, Some(&old.object), &manager, BTreeMap::new())
-            .map(|object| {
-                self.state.lock().unwrap().objects.get_mut(&target.key()).unwrap().managers = managers;
-                (StatusCode::OK, object)
-            })
-            .unwrap_or_else(|e| e)
+        let object = self.write(target, object, Some(&old.object), &manager, BTreeMap::new());
+        self.state.lock().unwrap().objects.get_mut(&target.key()).unwrap().managers = managers;
+        (StatusCode::OK, object)
     }
 
     /// Server-side apply, with the field-ownership rules of a real server
@@ -310,9 +288,7 @@ impl Fake {
         let old = self.state.lock().unwrap().objects.get(&target.key()).cloned();
         let applied_leaves = fields::leaves(applied);
         let Some(old) = old else {
-            return self
-                .write(target, applied.clone(), None, manager, applied_leaves)
-                .map_or_else(|e| e, |object| (StatusCode::CREATED, object));
+            return (StatusCode::CREATED, self.write(target, applied.clone(), None, manager, applied_leaves));
         };
         let conflicts: Vec<String> = old
             .managers
@@ -352,16 +328,12 @@ impl Fake {
             fields::set_path(&mut object, path, value.clone());
         }
         managers.insert(manager.to_owned(), applied_leaves.keys().cloned().collect());
-        match self.write(target, object, Some(&old.object), manager, BTreeMap::new()) {
-            Ok(object) => {
-                self.state.lock().unwrap().objects.get_mut(&target.key()).unwrap().managers = managers;
-                (StatusCode::OK, object)
-            }
-            Err(refused) => refused,
-        }
+        let object = self.write(target, object, Some(&old.object), manager, BTreeMap::new());
+        self.state.lock().unwrap().objects.get_mut(&target.key()).unwrap().managers = managers;
+        (StatusCode::OK, object)
     }
 
-    /// Admits and stores `object`; `owned` are the writer's fields on a create.
+    /// Stores `object`; `owned` are the writer's fields on a create.
     fn write(
         &self,
         target: &Target,
@@ -369,14 +341,7 @@ impl Fake {
         old: Option<&Value>,
         manager: &str,
         owned: BTreeMap<String, Value>,
-    ) -> Result<Value, (StatusCode, Value)> {
-        let namespace_labels =
-            self.state.lock().unwrap().namespace_labels.get(&target.namespace).cloned().unwrap_or_default();
-        if let Err((code, reason, message)) =
-            admission::admit(&target.resource, &object, old, &namespace_labels)
-        {
-            return Err(status(code, reason, message));
-        }
+    ) -> Value {
         let mut state = self.state.lock().unwrap();
         state.resource_version += 1;
         let generation = match old {
@@ -397,7 +362,7 @@ impl Fake {
             None => BTreeMap::from([(manager.to_owned(), owned.keys().cloned().collect())]),
         };
         state.objects.insert(target.key(), Stored { object: object.clone(), managers });
-        Ok(object)
+        object
     }
 
     fn patch_status(&self, target: &Target, call: &Call) -> (StatusCode, Value) {
