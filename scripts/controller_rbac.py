@@ -5,8 +5,10 @@
 The source is every file that talks to the API server: operator/src/
 controller.rs, operator/src/reconcile/*.rs and operator/src/leader.rs
 (controller_sources() reads them, concatenated). The rules:
-- `Controller::new(x, ..)`, `.owns(x, ..)` and `.watches(x, ..)` list and
-  watch x's kind (x an `Api::<K>`, a `scope.api::<K>(..)` or a variable);
+- `backing_off(x, ..)` (a watch that backs off on its own) lists and
+  watches x's kind (x an `Api::<K>`, a `scope.api::<K>(..)` or a variable),
+  and so does `owned::<K>(..)` (K's children, by their metadata); so would
+  kube-rs' own `Controller::new(x, ..)`, `.owns(x, ..)` and `.watches(x, ..)`;
 - a call of an `Api<K>` method is authorized as its verb; a server-side
   apply (`patch` with `Patch::Apply`) that finds no object creates it, and
   the API server authorizes that as `create`;
@@ -161,12 +163,17 @@ def required_permissions(controller_source: str, crd: dict) -> dict[tuple[str, s
 
     # Watches.
     for call in re.finditer(
-        r"(?:\bController::new|\.owns|\.watches)\(\s*(Api::<(\w+)>|\w+\.api::<(\w+)>|(\w+))", code
+        r"(?:\bController::new|\.owns|\.watches|\bbacking_off)\(\s*(Api::<(\w+)>|\w+\.api::<(\w+)>|(\w+))",
+        code,
     ):
+        if code.startswith(".api::<PartialObjectMeta<", call.end()):
+            continue  # inside `owned::<K>`, whose calls name the kinds (below)
         rust_type = call.group(2) or call.group(3) or (bound(call.group(4), call.start()) or (None,))[0]
         if rust_type is None:
             raise ValueError(f"cannot tell the kind watched by `{call.group(0)}` in controller.rs")
         need(rust_type, ["list", "watch"])
+    for call in re.finditer(r"\bowned::<(\w+)>\(", code):
+        need(call.group(1), ["list", "watch"])
 
     # Calls on bound Api values.
     for call in re.finditer(r"\b(\w+)\s*\.\s*(\w+)\s*\(", code):
