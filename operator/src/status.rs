@@ -23,6 +23,11 @@ pub const CREDENTIALS_REFUSED: &str = "CredentialsRefused";
 /// an older CRD may not have).
 pub const PROVIDER_SWITCH: &str = "ProviderSwitch";
 
+/// The reason of a cluster whose PostgreSQL pod refused to start on its
+/// volume, to keep the ledger (a primary's lost volume, a replica of
+/// another database).
+pub const VOLUME_REFUSED: &str = "VolumeRefused";
+
 /// What a reconcile came to.
 #[derive(Debug)]
 pub enum Outcome<'a> {
@@ -32,8 +37,9 @@ pub enum Outcome<'a> {
     /// was applied.
     Blocked { reason: &'a str, message: &'a str },
     /// Every child was attempted: `objects` as the API server returned them
-    /// (status included), `failures` those it refused, with its message.
-    Applied { objects: &'a [Child], failures: &'a [ChildFailure] },
+    /// (status included), `failures` those it refused, with its message;
+    /// `refusals` the data pods that refused their volume, with theirs.
+    Applied { objects: &'a [Child], failures: &'a [ChildFailure], refusals: &'a [String] },
 }
 
 /// Makes conditions whose transition time moves only when their status does.
@@ -97,7 +103,9 @@ pub fn compute(
             conditions.condition("Progressing", false, reason, "waiting for the cause to be fixed".into()),
             conditions.condition("Degraded", true, reason, (*message).to_owned()),
         ]),
-        Outcome::Applied { objects, failures } => applied(cr, objects, failures, previous, &conditions),
+        Outcome::Applied { objects, failures, refusals } => {
+            applied(cr, objects, failures, refusals, previous, &conditions)
+        }
     }
 }
 
@@ -107,6 +115,7 @@ fn applied(
     cr: &PaymentCluster,
     children: &[Child],
     failures: &[ChildFailure],
+    refusals: &[String],
     previous: Option<&PaymentClusterStatus>,
     conditions: &Conditions<'_>,
 ) -> PaymentClusterStatus {
@@ -150,7 +159,7 @@ fn applied(
             .filter(|(_, c)| !c.is_ready())
             .map(|(name, c)| format!("{name} {}", c.summary))
             .collect();
-    let mut all = readiness(conditions, &waiting, failures);
+    let mut all = readiness(conditions, &waiting, failures, refusals);
     if cr.spec.postgres.provider == PostgresProvider::Cnpg {
         all.extend(cnpg_conditions(conditions, cnpg, cr.spec.postgres.backup.is_some()));
     }
@@ -167,13 +176,24 @@ fn applied(
 
 /// `Ready`, `Progressing` and `Degraded` of a cluster whose children were
 /// applied, with `waiting` the components not ready yet.
-fn readiness(conditions: &Conditions<'_>, waiting: &[String], failures: &[ChildFailure]) -> Vec<Condition> {
-    let degraded = if failures.is_empty() {
-        conditions.condition("Degraded", false, "AsExpected", "all objects applied".into())
-    } else {
-        let each: Vec<String> =
-            failures.iter().map(|f| format!("{} {}: {}", f.kind, f.name, f.message)).collect();
-        conditions.condition("Degraded", true, "ApplyFailed", each.join("; "))
+fn readiness(
+    conditions: &Conditions<'_>,
+    waiting: &[String],
+    failures: &[ChildFailure],
+    refusals: &[String],
+) -> Vec<Condition> {
+    let each: Vec<String> = refusals
+        .iter()
+        .cloned()
+        .chain(failures.iter().map(|f| format!("{} {}: {}", f.kind, f.name, f.message)))
+        .collect();
+    // A pod guarding the ledger outranks an object not applied: it needs a
+    // person (docs/operator.md says what to do), and it is what the
+    // message leads with.
+    let degraded = match (refusals.is_empty(), failures.is_empty()) {
+        (true, true) => conditions.condition("Degraded", false, "AsExpected", "all objects applied".into()),
+        (false, _) => conditions.condition("Degraded", true, VOLUME_REFUSED, each.join("; ")),
+        (true, false) => conditions.condition("Degraded", true, "ApplyFailed", each.join("; ")),
     };
     if waiting.is_empty() {
         vec![

@@ -3,7 +3,7 @@
 //! pure functions of what was read.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::ListParams;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -11,7 +11,7 @@ use payrail_common::SecretUrl;
 use tracing::debug;
 
 use crate::builders::app::{DATABASE_READ_URL_KEY, DATABASE_URL_KEY};
-use crate::builders::{Observed, VolumeTemplate, volume_labels};
+use crate::builders::{Component, Observed, VolumeTemplate, volume_labels};
 use crate::cnpg::Cluster;
 use crate::crd::PostgresProvider;
 use crate::error::Result;
@@ -36,6 +36,9 @@ pub struct Read {
     pub database: Option<Secret>,
     /// The CNPG `Cluster` (`cnpg` provider), once it exists.
     pub cnpg_cluster: Option<OwnerReference>,
+    /// Why a builtin PostgreSQL pod refused to start on its volume, one
+    /// line per pod (see [`refusals`]).
+    pub refusals: Vec<String>,
 }
 
 impl Read {
@@ -155,7 +158,42 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
         PostgresProvider::Cnpg => cnpg_cluster(client, valid).await,
         _ => None,
     };
-    Ok(Read { credentials, tokens, claims, templates, pod_management, database, cnpg_cluster })
+    let refusals = match valid.spec().postgres.provider {
+        PostgresProvider::Builtin => {
+            let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
+            let selector = format!(
+                "{},app.kubernetes.io/component in ({},{})",
+                volume_labels(&valid.cluster),
+                Component::PostgresPrimary.label(),
+                Component::PostgresReplica.label()
+            );
+            refusals(&pods.list(&ListParams::default().labels(&selector)).await?.items)
+        }
+        _ => Vec::new(),
+    };
+    Ok(Read { credentials, tokens, claims, templates, pod_management, database, cnpg_cluster, refusals })
+}
+
+/// What the builtin PostgreSQL pods' init containers said when they
+/// stopped with a failure: the primary's `volume-guard` refusing to
+/// initialise an empty volume while the replica holds the database, the
+/// replica's bootstrap refusing to follow a primary of another database.
+/// Both write their reason where the kubelet reads it (the termination
+/// message); the pod then waits in a crash loop, which by itself says
+/// nothing, so the cluster's status says it instead.
+pub fn refusals(pods: &[Pod]) -> Vec<String> {
+    pods.iter()
+        .flat_map(|pod| {
+            let name = pod.name_any();
+            let statuses = pod.status.iter().flat_map(|s| s.init_container_statuses.iter().flatten());
+            statuses.filter_map(move |container| {
+                let states = [container.state.as_ref(), container.last_state.as_ref()];
+                let stopped = states.into_iter().flatten().find_map(|s| s.terminated.as_ref())?;
+                let message = stopped.message.as_deref().map(str::trim).filter(|m| !m.is_empty())?;
+                (stopped.exit_code != 0).then(|| format!("Pod {name}, {}: {message}", container.name))
+            })
+        })
+        .collect()
 }
 
 /// The CNPG `Cluster` as an owner reference (not a controller, and not
@@ -227,5 +265,47 @@ mod tests {
             None,
             "builtin reads no Secret"
         );
+    }
+
+    fn pod(name: &str, init: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "status": {"initContainerStatuses": init},
+        }))
+        .expect("pod")
+    }
+
+    fn stopped(exit_code: i32, message: Option<&str>) -> serde_json::Value {
+        serde_json::json!({"terminated": {"exitCode": exit_code, "message": message}})
+    }
+
+    // Issue 25: a primary refusing to initialise over a lost volume, or a
+    // replica refusing another database, only crash-looped: the status
+    // said "waiting for postgres", never why.
+    #[test]
+    fn a_data_pods_refusal_is_read_from_its_termination_message() {
+        let guard = "payrail: refusing to initialise an empty database: ...";
+        let waiting = serde_json::json!({"waiting": {"reason": "CrashLoopBackOff"}});
+        let pods = [
+            // In its back-off: the reason is in the last state.
+            pod(
+                "mini-postgres-0",
+                serde_json::json!([{"name": "volume-guard", "image": "postgres", "ready": false, "restartCount": 3,
+                    "state": waiting, "lastState": stopped(1, Some(guard))}]),
+            ),
+            // Succeeded, or failed without a word: nothing to report.
+            pod(
+                "mini-postgres-ro-0",
+                serde_json::json!([{"name": "replica-bootstrap", "image": "postgres", "ready": true, "restartCount": 0,
+                    "state": stopped(0, Some("payrail: copied")), "lastState": {}}]),
+            ),
+            pod(
+                "mini-postgres-ro-1",
+                serde_json::json!([{"name": "replica-bootstrap", "image": "postgres", "ready": false, "restartCount": 1,
+                    "state": stopped(137, None), "lastState": {}}]),
+            ),
+        ];
+        assert_eq!(refusals(&pods), [format!("Pod mini-postgres-0, volume-guard: {guard}")]);
+        assert!(refusals(&[pod("mini-postgres-0", serde_json::json!([]))]).is_empty());
     }
 }

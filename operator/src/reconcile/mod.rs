@@ -114,7 +114,7 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
         let note = format!("created credentials and applied {} objects", applied.objects.len());
         ctx.publish(cr, EventType::Normal, "Created", note).await;
     }
-    let ready = report(cr, ctx, &applied).await?;
+    let ready = report(cr, ctx, &applied, &observed.refusals).await?;
     if !applied.failures.is_empty() {
         for failure in &applied.failures {
             warn!(kind = failure.kind, name = %failure.name, message = %failure.message, "not applied");
@@ -159,8 +159,13 @@ async fn blocked(cr: &PaymentCluster, ctx: &Context, reason: &str, message: &str
 
 /// Writes the status of an applied cluster when it changed (with an event
 /// when readiness did); returns whether the cluster is ready.
-async fn report(cr: &PaymentCluster, ctx: &Context, applied: &apply::Applied) -> Result<bool> {
-    let outcome = Outcome::Applied { objects: &applied.objects, failures: &applied.failures };
+async fn report(
+    cr: &PaymentCluster,
+    ctx: &Context,
+    applied: &apply::Applied,
+    refusals: &[String],
+) -> Result<bool> {
+    let outcome = Outcome::Applied { objects: &applied.objects, failures: &applied.failures, refusals };
     let status = status::compute(cr, &outcome, cr.status.as_ref(), now());
     let ready = status::is_ready(Some(&status));
     if cr.status.as_ref() != Some(&status) {

@@ -54,7 +54,8 @@ fn condition<'a>(status: &'a PaymentClusterStatus, type_: &str) -> &'a Condition
 fn a_cluster_coming_up_is_progressing_not_ready() {
     let cr = fixture("minimal");
     let children = with_readiness(&cr, false);
-    let status = compute(&cr, &Outcome::Applied { objects: &children, failures: &[] }, None, at(100));
+    let status =
+        compute(&cr, &Outcome::Applied { objects: &children, failures: &[], refusals: &[] }, None, at(100));
     assert_eq!(status.app, ComponentStatus::new(1, 3));
     assert_eq!(status.redis, ComponentStatus::new(0, 3));
     assert_eq!(status.postgres, ComponentStatus::new(0, 2));
@@ -71,15 +72,18 @@ fn a_cluster_coming_up_is_progressing_not_ready() {
 fn ready_when_every_component_is_and_transition_times_hold_still() {
     let cr = fixture("minimal");
     let coming = with_readiness(&cr, false);
-    let first = compute(&cr, &Outcome::Applied { objects: &coming, failures: &[] }, None, at(100));
+    let first =
+        compute(&cr, &Outcome::Applied { objects: &coming, failures: &[], refusals: &[] }, None, at(100));
     let up = with_readiness(&cr, true);
-    let ready = compute(&cr, &Outcome::Applied { objects: &up, failures: &[] }, Some(&first), at(200));
+    let ready =
+        compute(&cr, &Outcome::Applied { objects: &up, failures: &[], refusals: &[] }, Some(&first), at(200));
     assert!(is_ready(Some(&ready)));
     assert_eq!(condition(&ready, "Ready").last_transition_time, at(200));
     // Degraded stayed False, so its transition time is the first one.
     assert_eq!(condition(&ready, "Degraded").last_transition_time, at(100));
     // Nothing changed: a second computation is identical, so no status write.
-    let again = compute(&cr, &Outcome::Applied { objects: &up, failures: &[] }, Some(&ready), at(300));
+    let again =
+        compute(&cr, &Outcome::Applied { objects: &up, failures: &[], refusals: &[] }, Some(&ready), at(300));
     assert_eq!(again, ready);
 }
 
@@ -92,7 +96,8 @@ fn a_rollout_in_progress_is_not_ready_on_old_pods() {
             d.metadata.generation = Some(3); // a new image, not yet observed
         }
     }
-    let status = compute(&cr, &Outcome::Applied { objects: &children, failures: &[] }, None, at(100));
+    let status =
+        compute(&cr, &Outcome::Applied { objects: &children, failures: &[], refusals: &[] }, None, at(100));
     assert_eq!(status.app.ready, 0);
     assert_eq!(condition(&status, "Progressing").status, "True");
 }
@@ -101,7 +106,7 @@ fn a_rollout_in_progress_is_not_ready_on_old_pods() {
 fn an_invalid_spec_is_degraded_and_keeps_the_last_counts() {
     let cr = fixture("minimal");
     let up = with_readiness(&cr, true);
-    let ready = compute(&cr, &Outcome::Applied { objects: &up, failures: &[] }, None, at(100));
+    let ready = compute(&cr, &Outcome::Applied { objects: &up, failures: &[], refusals: &[] }, None, at(100));
     let problems = vec!["redis.nodes must be odd".to_owned()];
     let status = compute(&cr, &Outcome::Invalid(&problems), Some(&ready), at(200));
     assert_eq!(condition(&status, "Degraded").status, "True");
@@ -115,13 +120,13 @@ fn an_invalid_spec_is_degraded_and_keeps_the_last_counts() {
 fn a_refused_object_is_degraded_and_keeps_its_last_counts() {
     let cr = fixture("minimal");
     let up = with_readiness(&cr, true);
-    let ready = compute(&cr, &Outcome::Applied { objects: &up, failures: &[] }, None, at(100));
+    let ready = compute(&cr, &Outcome::Applied { objects: &up, failures: &[], refusals: &[] }, None, at(100));
     let without_redis: Vec<Child> = up.iter().filter(|c| c.name() != "mini-redis").cloned().collect();
     let failures =
         [ChildFailure { kind: "StatefulSet", name: "mini-redis".into(), message: "spec: Forbidden".into() }];
     let status = compute(
         &cr,
-        &Outcome::Applied { objects: &without_redis, failures: &failures },
+        &Outcome::Applied { objects: &without_redis, failures: &failures, refusals: &[] },
         Some(&ready),
         at(200),
     );
@@ -165,7 +170,7 @@ fn with_postgres(
             other => other,
         })
         .collect();
-    compute(&cr, &Outcome::Applied { objects: &children, failures: &[] }, None, at(100))
+    compute(&cr, &Outcome::Applied { objects: &children, failures: &[], refusals: &[] }, None, at(100))
 }
 
 // Issue 13: CNPG's Ready and ContinuousArchiving reach the PaymentCluster
@@ -249,4 +254,32 @@ fn a_statefulset_the_controller_has_not_seen_is_not_ready() {
         ..StatefulSetStatus::default()
     });
     assert_eq!(statefulset_status(&s), ComponentStatus::new(0, 1), "the new spec is not rolled out yet");
+}
+
+// Issue 25: a PostgreSQL pod that refuses its volume (to keep the ledger)
+// makes the cluster Degraded with the pod's own reason, ahead of any
+// object that was not applied.
+#[test]
+fn a_data_pod_refusing_its_volume_is_degraded_with_its_reason() {
+    let cr = fixture("minimal");
+    let children = with_readiness(&cr, false);
+    let refusal =
+        "Pod mini-postgres-0, volume-guard: payrail: refusing to initialise an empty database".to_owned();
+    let failure =
+        ChildFailure { kind: "ConfigMap", name: "mini-redis-config".into(), message: "refused".into() };
+    let status = compute(
+        &cr,
+        &Outcome::Applied {
+            objects: &children,
+            failures: &[failure],
+            refusals: std::slice::from_ref(&refusal),
+        },
+        None,
+        at(100),
+    );
+    let degraded = condition(&status, "Degraded");
+    assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", VOLUME_REFUSED));
+    assert!(degraded.message.starts_with(&refusal), "{}", degraded.message);
+    assert!(degraded.message.contains("ConfigMap mini-redis-config: refused"), "{}", degraded.message);
+    assert_eq!(condition(&status, "Ready").status, "False");
 }

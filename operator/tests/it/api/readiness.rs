@@ -135,3 +135,65 @@ async fn ready_when_every_pod_is_and_not_before_a_rollout_is_done() {
     })
     .await;
 }
+
+/// Issue 25: a primary whose volume was lost refuses to initialise a new,
+/// empty database while the replica holds the ledger; its init container
+/// stops with the reason in its termination message and the pod
+/// crash-loops. The test plays the kubelet reporting exactly that; the
+/// cluster must say why, not only "waiting for postgres".
+#[tokio::test]
+async fn a_primary_refusing_its_empty_volume_is_reported_with_its_reason() {
+    let plane = shared();
+    let namespace = Namespace::new(plane, "guard").await;
+    let operator = Operator::start(plane, &namespace.name);
+    let admin = plane.admin().await;
+    let ns = namespace.name.as_str();
+    apply_cluster(&admin, &cluster(ns, "ghcr.io/payrail/payment-app:0.1.0")).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), ns);
+    let primary = eventually("the primary's pod", SETTLE, async || {
+        pods.get_opt("mini-postgres-0").await.map_err(|e| e.to_string())?.ok_or("not yet".to_owned())
+    })
+    .await;
+    let guard = primary
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .and_then(|c| c.first())
+        .expect("the primary has its volume guard");
+    let reason = "payrail: refusing to initialise an empty database: /var/lib/postgresql/data/pgdata is empty, \
+                  but the read replica at mini-postgres-ro:5432 holds database system 7350000000000000001. \
+                  See docs/operator.md, \"A primary that lost its volume\".";
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let status = json!({"status": {
+        "phase": "Pending",
+        "initContainerStatuses": [{
+            "name": guard.name, "image": guard.image, "imageID": "", "ready": false, "restartCount": 4,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting failed container"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": reason,
+                                         "startedAt": now, "finishedAt": now}},
+        }],
+    }});
+    pods.patch_status("mini-postgres-0", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+
+    let clusters: Api<PaymentCluster> = Api::namespaced(admin.clone(), ns);
+    let (why, message) = eventually("the refusal in the status", SETTLE, async || {
+        let cr = clusters.get("mini").await.map_err(|e| e.to_string())?;
+        let status = cr.status.ok_or("no status")?;
+        let degraded = status.conditions.iter().find(|c| c.type_ == "Degraded" && c.status == "True");
+        degraded
+            .map(|c| (c.reason.clone(), c.message.clone()))
+            .ok_or_else(|| format!("{:?}", status.conditions))
+    })
+    .await;
+    assert_eq!(why, "VolumeRefused", "{message}\n{}", operator.log());
+    assert!(message.contains("Pod mini-postgres-0") && message.contains(reason), "{message}");
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(admin.clone(), ns);
+    eventually("a warning event", SETTLE, async || {
+        let all = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
+        all.iter()
+            .any(|e| e.reason.as_deref() == Some("VolumeRefused"))
+            .then_some(())
+            .ok_or("none".to_owned())
+    })
+    .await;
+}
