@@ -22,6 +22,10 @@ pub const APP_SURGE: i32 = 1;
 /// its `superuser_reserved_connections` (3), an operator's `psql`, the
 /// `payment-app audit` run from `kubectl exec`, monitoring.
 pub const RESERVED_CONNECTIONS: i32 = 10;
+/// Server connections a PgBouncer instance of CNPG's Pooler opens besides
+/// its pools: the one it runs its `auth_query` on (as
+/// `cnpg_pooler_pgbouncer`, in the `postgres` database) when clients log in.
+pub const POOLER_AUTH_CONNECTIONS: i32 = 1;
 /// The most `max_connections` the operator derives: each connection is a
 /// PostgreSQL process, and past this a pooler is the answer, not more.
 pub const MAX_CONNECTIONS_CAP: i32 = 10_000;
@@ -70,6 +74,9 @@ pub struct ConnectionBudget {
     pub pool_size: i32,
     /// App pods at the height of a rollout: replicas plus the surge pod.
     pub app_pods: i32,
+    /// PgBouncer instances the app writes through (CNPG's Pooler); 0 when
+    /// it connects to PostgreSQL directly.
+    pub poolers: i32,
     /// `max_connections` of the primary and the replica (a standby must
     /// allow at least as many as its primary, or it refuses to start).
     pub max_connections: i32,
@@ -84,15 +91,43 @@ impl ConnectionBudget {
         self.app_pods * self.pool_size
     }
 
+    /// Server connections the app's side can hold on the primary. Direct,
+    /// its pools. Through the Pooler, every PgBouncer instance may hold one
+    /// for each app connection: each instance pools on its own, the Service
+    /// spreads clients over the instances as it likes, and in session mode
+    /// a client that finds its instance's pool full waits until another
+    /// disconnects, which sqlx's long-lived pools seldom do; so each
+    /// instance's pool is the whole app's (and an instance keeps idle server
+    /// connections for `server_idle_timeout` after their clients moved to
+    /// another). Each also runs its auth query on one connection.
+    pub fn primary_connections(&self) -> i32 {
+        match self.poolers {
+            0 => self.app_connections(),
+            poolers => poolers * (self.app_connections() + POOLER_AUTH_CONNECTIONS),
+        }
+    }
+
     fn plan(spec: &PaymentClusterSpec) -> Result<Self, String> {
         let pool_size = spec.app.db_pool_size;
         let app_pods = spec.app.replicas + APP_SURGE;
-        let needed = app_pods * pool_size + RESERVED_CONNECTIONS;
+        let poolers = match (spec.postgres.provider, &spec.postgres.cnpg.pooler) {
+            (PostgresProvider::Cnpg, Some(pooler)) => pooler.instances,
+            _ => 0,
+        };
+        let budget = ConnectionBudget { pool_size, app_pods, poolers, max_connections: 0 };
+        let needed = budget.primary_connections() + RESERVED_CONNECTIONS;
         let explain = || {
-            format!(
-                "{app_pods} app pods ({} replicas + {APP_SURGE} during a rollout) x app.dbPoolSize {pool_size} + {RESERVED_CONNECTIONS} reserved = {needed}",
+            let app = format!(
+                "{app_pods} app pods ({} replicas + {APP_SURGE} during a rollout) x app.dbPoolSize {pool_size}",
                 spec.app.replicas
-            )
+            );
+            let through = match poolers {
+                0 => app,
+                _ => format!(
+                    "{poolers} PgBouncer instances (postgres.cnpg.pooler.instances) x ({app} + {POOLER_AUTH_CONNECTIONS} for its auth query)"
+                ),
+            };
+            format!("{through} + {RESERVED_CONNECTIONS} reserved = {needed}")
         };
         let max_connections = match spec.postgres.max_connections {
             Some(set) if set < needed => {
@@ -110,7 +145,7 @@ impl ConnectionBudget {
             }
             None => needed,
         };
-        Ok(ConnectionBudget { pool_size, app_pods, max_connections })
+        Ok(ConnectionBudget { max_connections, ..budget })
     }
 }
 
@@ -235,6 +270,9 @@ fn data_tier_problems(spec: &PaymentClusterSpec) -> Vec<String> {
     }
     if !(1..=9).contains(&postgres.cnpg.instances) {
         problems.push(format!("postgres.cnpg.instances must be 1 to 9 (got {})", postgres.cnpg.instances));
+    }
+    if let Some(pooler) = postgres.cnpg.pooler.as_ref().filter(|p| !(1..=10).contains(&p.instances)) {
+        problems.push(format!("postgres.cnpg.pooler.instances must be 1 to 10 (got {})", pooler.instances));
     }
     if let Some(backup) = &postgres.backup {
         if postgres.provider != PostgresProvider::Cnpg {
