@@ -53,7 +53,8 @@ CHART = ROOT / "charts" / "payment-operator"
 CRD = ROOT / "crds" / "paymentclusters.payrail.dev.yaml"
 CHART_CRD = CHART / "crds" / CRD.name
 OPERATOR_SRC = ROOT / "operator" / "src"
-STATUS = ROOT / "operator" / "src" / "status.rs"
+# The status step, and its submodule that decides BackupsHealthy.
+STATUS = [ROOT / "operator" / "src" / "status.rs", ROOT / "operator" / "src" / "status" / "backups.rs"]
 APP_BUILDER = ROOT / "operator" / "src" / "builders" / "app.rs"
 DOCS = ROOT / "docs" / "operator.md"
 CHART_README = CHART / "README.md"
@@ -522,7 +523,7 @@ def run_checks() -> int:
     check("examples", check_examples)
     check("minimum Kubernetes version", check_minimum_version)
     check("docs spec reference", lambda: docs_check.check_spec_reference(DOCS.read_text(), crd()))
-    check("docs status", lambda: docs_check.check_status_docs(DOCS.read_text(), crd(), STATUS.read_text()))
+    check("docs status", lambda: docs_check.check_status_docs(DOCS.read_text(), crd(), "\n".join(p.read_text() for p in STATUS)))
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     check("chart README values", lambda: docs_check.check_values_documented(CHART_README.read_text(), defaults))
     check("Dockerfiles", check_images)

@@ -205,6 +205,7 @@ fn object_store(valid: &ValidatedCluster, backup: &BackupSpec) -> Child {
             },
             retention_policy: Some(backup.retention_policy.clone()),
         },
+        status: None,
     }))
 }
 
