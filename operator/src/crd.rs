@@ -337,10 +337,13 @@ pub struct RabbitmqSpec {
 #[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum PostgresProvider {
-    /// The operator's own primary and read replica (StatefulSets): development and small installs.
+    /// The operator's own primary and read replica (StatefulSets): no failover and no
+    /// backups, for trying payrail out, development and test clusters. The default only so
+    /// that a first cluster needs nothing else installed.
     #[default]
     Builtin,
-    /// A CloudNativePG `Cluster`: failover, backups, point-in-time recovery.
+    /// A CloudNativePG `Cluster`: failover, backups, point-in-time recovery. The production
+    /// path.
     Cnpg,
     /// A server the operator does not run, reached through `postgres.external`.
     External,
@@ -351,7 +354,10 @@ pub enum PostgresProvider {
 #[x_kube(validation = Rule::new("(self.provider == 'external') == has(self.external)").message("postgres.external is set exactly when postgres.provider is external"))]
 #[x_kube(validation = Rule::new("!has(self.backup) || self.provider == 'cnpg'").message("postgres.backup needs postgres.provider cnpg: the builtin servers have no backups, and an external server's are its owner's"))]
 pub struct PostgresSpec {
-    /// `builtin` (the default), `cnpg` or `external`; fixed once the cluster exists.
+    /// `builtin` (the default: the operator's own primary and read replica, with no failover
+    /// and no backups, for trying payrail out), `cnpg` (CloudNativePG: failover, backups,
+    /// point-in-time recovery; use it in production) or `external`; fixed once the cluster
+    /// exists.
     #[serde(default)]
     pub provider: PostgresProvider,
     #[serde(default = "default_postgres_image")]

@@ -185,11 +185,6 @@ async fn the_production_example_is_reconciled() {
 }
 
 #[tokio::test]
-async fn the_cnpg_example_is_reconciled() {
-    reconciles("paymentcluster-cnpg.yaml").await;
-}
-
-#[tokio::test]
 async fn the_external_example_is_reconciled() {
     reconciles("paymentcluster-external.yaml").await;
 }
