@@ -14,6 +14,7 @@ use kube::ResourceExt;
 
 use crate::builders::Names;
 use crate::crd::{PaymentCluster, PaymentClusterSpec, PostgresProvider, RedisCrashSafety};
+use crate::image;
 
 /// App pods the Deployment may run above `replicas` during a rollout
 /// (its `maxSurge`): each holds its own connection pools.
@@ -205,16 +206,18 @@ pub fn validate_with(
     if !matches!(spec.app.log_format.as_str(), "text" | "json") {
         problems.push(format!("app.logFormat must be text or json (got {:?})", spec.app.log_format));
     }
-    for (what, image) in [
-        ("app.image", &spec.app.image),
-        ("redis.image", &spec.redis.image),
-        ("rabbitmq.image", &spec.rabbitmq.image),
-        ("postgres.image", &spec.postgres.image),
-        ("monitoring.redisExporterImage", &spec.monitoring.redis_exporter_image),
-        ("monitoring.postgresExporterImage", &spec.monitoring.postgres_exporter_image),
-    ] {
-        if image.trim().is_empty() || image.contains(char::is_whitespace) {
-            problems.push(format!("{what} {image:?} is not an image reference"));
+    let images = [
+        ("app.image", Some(&spec.app.image)),
+        ("redis.image", Some(&spec.redis.image)),
+        ("rabbitmq.image", Some(&spec.rabbitmq.image)),
+        ("postgres.image", Some(&spec.postgres.image)),
+        ("postgres.cnpg.imageName", spec.postgres.cnpg.image_name.as_ref()),
+        ("monitoring.redisExporterImage", Some(&spec.monitoring.redis_exporter_image)),
+        ("monitoring.postgresExporterImage", Some(&spec.monitoring.postgres_exporter_image)),
+    ];
+    for (what, reference) in images.into_iter().filter_map(|(what, image)| Some((what, image?))) {
+        if let Some(problem) = image::problem(reference) {
+            problems.push(format!("{what} {reference:?}: {problem}"));
         }
     }
     if !(MIN_LOCK_TTL_MS..=600_000).contains(&spec.app.worker.lock_ttl_ms) {

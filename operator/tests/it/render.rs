@@ -322,6 +322,55 @@ fn the_crd_and_the_operator_agree_on_sizes() {
     }
 }
 
+// Issue 25: every image field takes a digest (`repo@sha256:...`, with or
+// without a tag before it); what is refused, the API server's CEL rules
+// and the operator refuse alike, with the message that says which part is
+// wrong.
+#[test]
+fn the_crd_and_the_operator_agree_on_image_references() {
+    use payrail_operator::image::{DIGEST_MESSAGE, FORM_MESSAGE};
+    let digest = "a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4";
+    let accepted = [
+        "redis".to_owned(),
+        "redis:7.2".to_owned(),
+        "ghcr.io/payrail/payment-app:0.1.0".to_owned(),
+        format!("ghcr.io/payrail/payment-app@sha256:{digest}"),
+        format!("ghcr.io/payrail/payment-app:0.1.0@sha256:{digest}"),
+        format!("localhost:5000/team/payment-app:dev_build-1@sha256:{digest}"),
+        "quay.io/prometheuscommunity/postgres-exporter:v0.16.0".to_owned(),
+        "docker.io/library/rabbitmq:3.13-management".to_owned(),
+    ];
+    let refused = [
+        (String::new(), FORM_MESSAGE),
+        ("payrail app".to_owned(), FORM_MESSAGE),
+        ("ghcr.io/Payrail/App:1".to_owned(), FORM_MESSAGE),
+        ("ghcr.io/payrail/payment-app:".to_owned(), FORM_MESSAGE),
+        (format!("ghcr.io/payrail/payment-app:{}", "x".repeat(129)), FORM_MESSAGE),
+        ("ghcr.io/payrail/payment-app@sha256:a3ed95ca".to_owned(), DIGEST_MESSAGE),
+        (format!("ghcr.io/payrail/payment-app@sha256:{}", digest.to_uppercase()), DIGEST_MESSAGE),
+        (format!("ghcr.io/payrail/payment-app@md5:{}", &digest[..32]), DIGEST_MESSAGE),
+        (format!("ghcr.io/payrail/payment-app@sha256:{digest}:0.1.0"), DIGEST_MESSAGE),
+        (format!("ghcr.io/payrail/payment-app:0.1.0@sha256:{digest}@sha256:{digest}"), DIGEST_MESSAGE),
+        ("ghcr.io/payrail/payment-app:0.1.0@".to_owned(), DIGEST_MESSAGE),
+    ];
+    let fields = ["{app: {image: 'IMAGE'}}", "{postgres: {provider: cnpg, cnpg: {imageName: 'IMAGE'}}}"];
+    for field in fields {
+        for image in &accepted {
+            let cr = cluster_from(&field.replace("IMAGE", image));
+            assert!(validate_cel(&cr).is_ok(), "{image}: the CRD refused it: {:?}", validate_cel(&cr));
+            let operator = payrail_operator::validate::validate(&cr);
+            assert!(operator.is_ok(), "{image}: the operator refused it: {:?}", operator.err());
+        }
+        for (image, message) in &refused {
+            let cr = cluster_from(&field.replace("IMAGE", image));
+            let cel = validate_cel(&cr).expect_err(&format!("the CRD admitted {image:?}")).to_string();
+            assert!(cel.contains(message), "{image:?}: the CRD said {cel}");
+            let operator = payrail_operator::validate::validate(&cr).expect_err(image).to_string();
+            assert!(operator.contains(message), "{image:?}: the operator said {operator}");
+        }
+    }
+}
+
 // Bug 3: one minimum Kubernetes version, named alike everywhere.
 #[test]
 fn the_minimum_kubernetes_version_is_the_same_everywhere() {
