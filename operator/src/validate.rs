@@ -140,7 +140,7 @@ impl ConnectionBudget {
             Some(set) => set,
             None if needed > MAX_CONNECTIONS_CAP => {
                 return Err(format!(
-                    "the app would need more than {MAX_CONNECTIONS_CAP} PostgreSQL connections: {}; lower app.dbPoolSize or app.replicas",
+                    "the app would need more than {MAX_CONNECTIONS_CAP} PostgreSQL connections: {}; lower app.dbPoolSize, app.replicas or postgres.cnpg.pooler.instances",
                     explain()
                 ));
             }
