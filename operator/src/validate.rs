@@ -20,8 +20,11 @@ use crate::image;
 /// (its `maxSurge`): each holds its own connection pools.
 pub const APP_SURGE: i32 = 1;
 /// Connections PostgreSQL keeps for everything that is not an app pool:
-/// its `superuser_reserved_connections` (3), an operator's `psql`, the
-/// `payment-app audit` run from `kubectl exec`, monitoring.
+/// its `superuser_reserved_connections` (3, which CNPG's instance manager
+/// and metrics exporter use, connecting as the superuser), an operator's
+/// `psql`, the `payment-app audit` run from `kubectl exec`, monitoring.
+/// Streaming replicas need none: WAL senders have slots of their own
+/// (`max_wal_senders`) since PostgreSQL 12.
 pub const RESERVED_CONNECTIONS: i32 = 10;
 /// Server connections a PgBouncer instance of CNPG's Pooler opens besides
 /// its pools: the one it runs its `auth_query` on (as
