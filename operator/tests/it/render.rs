@@ -167,8 +167,8 @@ fn cnpg_schema_check(name: &str, objects: &[serde_json::Value]) -> (bool, String
 }
 
 // Issue 13: the CloudNativePG objects are what CNPG's published schema
-// admits, with no key it does not define, and the cnpg example renders
-// all of them.
+// admits, with no key it does not define, and the production example
+// renders all of them.
 #[test]
 fn cnpg_objects_pass_cnpgs_schema() {
     let mut production = std::collections::BTreeSet::new();
