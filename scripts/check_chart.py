@@ -53,7 +53,8 @@ CHART = ROOT / "charts" / "payment-operator"
 CRD = ROOT / "crds" / "paymentclusters.payrail.dev.yaml"
 CHART_CRD = CHART / "crds" / CRD.name
 OPERATOR_SRC = ROOT / "operator" / "src"
-STATUS = ROOT / "operator" / "src" / "status.rs"
+# The status step, and its submodule that decides BackupsHealthy.
+STATUS = [ROOT / "operator" / "src" / "status.rs", ROOT / "operator" / "src" / "status" / "backups.rs"]
 APP_BUILDER = ROOT / "operator" / "src" / "builders" / "app.rs"
 DOCS = ROOT / "docs" / "operator.md"
 CHART_README = CHART / "README.md"
@@ -239,6 +240,23 @@ def check_chart_crd_valid() -> str:
     return kubernetes_validate(crds)
 
 
+def check_image_digest() -> str:
+    """values.schema.json takes a sha256 digest for the operator's image and refuses anything else."""
+    digest = "sha256:" + "a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"
+    render({"image": {"digest": digest}})
+    admitted = []
+    for bad in ["sha256:abc", digest.removeprefix("sha256:"), digest.upper(), "md5:" + "0" * 32, "@" + digest]:
+        try:
+            render({"image": {"digest": bad}})
+            admitted.append(bad)
+        except Exception as e:  # helm's schema refusal
+            if "/image/digest" not in str(e):
+                raise
+    if admitted:
+        raise Failure(f"values.schema.json admits image.digest {admitted}")
+    return "a sha256 digest is taken; a short, bare, uppercase, md5 or @-prefixed one is refused"
+
+
 def check_lint(values: dict | None) -> str:
     import helm_python as helm
 
@@ -283,7 +301,8 @@ def check_deployment(objects: list[dict], values: dict) -> str:
         problems.append("a rolling update may take the leader away before its successor runs")
     [container] = pod["containers"]
     tag = values["image"]["tag"] or yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
-    if container["image"] != f"{values['image']['repository']}:{tag}":
+    digest = f"@{values['image']['digest']}" if values["image"]["digest"] else ""
+    if container["image"] != f"{values['image']['repository']}:{tag}{digest}":
         problems.append(f"image {container['image']} is not the values' image")
     if container.get("args") != ["run"]:
         problems.append(f"args {container.get('args')} are not [run]")
@@ -499,6 +518,7 @@ def run_checks() -> int:
 
     check("chart CRD", check_crd_copy)
     check("chart CRD schema", check_chart_crd_valid)
+    check("image digest", check_image_digest)
     for label, values in values_sets():
         check(f"helm lint --strict ({label})", check_lint, values)
         try:
@@ -522,7 +542,7 @@ def run_checks() -> int:
     check("examples", check_examples)
     check("minimum Kubernetes version", check_minimum_version)
     check("docs spec reference", lambda: docs_check.check_spec_reference(DOCS.read_text(), crd()))
-    check("docs status", lambda: docs_check.check_status_docs(DOCS.read_text(), crd(), STATUS.read_text()))
+    check("docs status", lambda: docs_check.check_status_docs(DOCS.read_text(), crd(), "\n".join(p.read_text() for p in STATUS)))
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     check("chart README values", lambda: docs_check.check_values_documented(CHART_README.read_text(), defaults))
     check("Dockerfiles", check_images)

@@ -98,7 +98,10 @@ def check_spec_reference(docs: str, crd: dict) -> str:
 
 def check_status_docs(docs: str, crd: dict, status_source: str) -> str:
     columns = [c["name"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]]
-    conditions = re.findall(r'\bcondition\(\s*"(\w+)",\s*[^,]+,\s*"(\w+)"', rust_code(status_source))
+    code = rust_code(status_source)
+    conditions = re.findall(r'\bcondition\(\s*"(\w+)",\s*[^,]+,\s*"(\w+)"', code)
+    # status/backups.rs: each of BackupsHealthy's verdicts.
+    conditions += [("BackupsHealthy", r) for r in re.findall(r'\bVerdict::new\(\s*\w+,\s*"(\w+)"', code)]
     if not conditions:
         raise ValueError("found no condition(...) calls in operator/src/status.rs")
     words = set(columns) | {t for t, _ in conditions} | {r for _, r in conditions}

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use serde::{Deserialize, Serialize};
 
@@ -266,6 +267,7 @@ pub struct PgBouncer {
     version = "v1",
     kind = "ObjectStore",
     namespaced,
+    status = "ObjectStoreStatus",
     schema = "disabled",
     derive = "PartialEq"
 )]
@@ -277,6 +279,32 @@ pub struct ObjectStoreSpec {
     /// backups and WAL are deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_policy: Option<String>,
+}
+
+/// What the plugin reports of the backups in the store, per server (the
+/// plugin's `serverName`, the CNPG Cluster's name unless set otherwise).
+/// CNPG's own `Cluster.status.lastSuccessfulBackup` and its siblings are
+/// not set for plugin backups: this is where they are.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectStoreStatus {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub server_recovery_window: BTreeMap<String, RecoveryWindow>,
+}
+
+/// How far back a server can be restored, and how its base backups went.
+/// The plugin sets the failure time when a backup fails and never clears
+/// it: a later success is what ends a failure.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryWindow {
+    /// The earliest moment the server can be restored to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_recoverability_point: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_backup_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failed_backup_time: Option<Time>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]

@@ -18,6 +18,8 @@ use kube::{CustomResource, KubeSchema};
 use payrail_common::defaults;
 use serde::{Deserialize, Serialize};
 
+use crate::image;
+
 pub const GROUP: &str = "payrail.dev";
 
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -98,12 +100,16 @@ pub struct MonitoringSpec {
     pub labels: BTreeMap<String, String>,
     /// The Redis exporter run beside each lock node.
     #[serde(default = "default_redis_exporter_image")]
-    #[x_kube(validation = Rule::new("self != ''").message("image must not be empty"))]
+    #[x_kube(validation = Rule::new(image::FORM_RULE).message(image::FORM_MESSAGE))]
+    #[x_kube(validation = Rule::new(image::DIGEST_RULE).message(image::DIGEST_MESSAGE))]
+    #[schemars(length(max = image::MAX_LENGTH))]
     pub redis_exporter_image: String,
     /// The PostgreSQL exporter run beside the builtin primary and replica (CloudNativePG
     /// serves its own metrics).
     #[serde(default = "default_postgres_exporter_image")]
-    #[x_kube(validation = Rule::new("self != ''").message("image must not be empty"))]
+    #[x_kube(validation = Rule::new(image::FORM_RULE).message(image::FORM_MESSAGE))]
+    #[x_kube(validation = Rule::new(image::DIGEST_RULE).message(image::DIGEST_MESSAGE))]
+    #[schemars(length(max = image::MAX_LENGTH))]
     pub postgres_exporter_image: String,
 }
 
@@ -132,9 +138,12 @@ pub enum RedisCrashSafety {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AppSpec {
-    /// The payment-app image.
+    /// The payment-app image. Every image field takes `repository:tag`, and
+    /// `repository[:tag]@sha256:<digest>`, which production should use: a tag can be moved.
     #[serde(default = "default_app_image")]
-    #[x_kube(validation = Rule::new("self != ''").message("image must not be empty"))]
+    #[x_kube(validation = Rule::new(image::FORM_RULE).message(image::FORM_MESSAGE))]
+    #[x_kube(validation = Rule::new(image::DIGEST_RULE).message(image::DIGEST_MESSAGE))]
+    #[schemars(length(max = image::MAX_LENGTH))]
     pub image: String,
     /// API and worker replicas; each runs `payment-app all`.
     #[serde(default = "default_app_replicas")]
@@ -298,7 +307,9 @@ pub struct WorkerSpec {
 #[serde(rename_all = "camelCase")]
 pub struct RedisSpec {
     #[serde(default = "default_redis_image")]
-    #[x_kube(validation = Rule::new("self != ''").message("image must not be empty"))]
+    #[x_kube(validation = Rule::new(image::FORM_RULE).message(image::FORM_MESSAGE))]
+    #[x_kube(validation = Rule::new(image::DIGEST_RULE).message(image::DIGEST_MESSAGE))]
+    #[schemars(length(max = image::MAX_LENGTH))]
     pub image: String,
     /// Independent Redis nodes for the Redlock quorum: an odd number, so a majority is clear.
     #[serde(default = "default_redis_nodes")]
@@ -319,7 +330,9 @@ pub struct RedisSpec {
 #[serde(rename_all = "camelCase")]
 pub struct RabbitmqSpec {
     #[serde(default = "default_rabbitmq_image")]
-    #[x_kube(validation = Rule::new("self != ''").message("image must not be empty"))]
+    #[x_kube(validation = Rule::new(image::FORM_RULE).message(image::FORM_MESSAGE))]
+    #[x_kube(validation = Rule::new(image::DIGEST_RULE).message(image::DIGEST_MESSAGE))]
+    #[schemars(length(max = image::MAX_LENGTH))]
     pub image: String,
     /// Broker nodes: 1, or 3 forming one cluster whose quorum queues keep a replica on
     /// each node, so losing one node loses no message and stops nothing.
@@ -337,10 +350,13 @@ pub struct RabbitmqSpec {
 #[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum PostgresProvider {
-    /// The operator's own primary and read replica (StatefulSets): development and small installs.
+    /// The operator's own primary and read replica (StatefulSets): no failover and no
+    /// backups, for trying payrail out, development and test clusters. The default only so
+    /// that a first cluster needs nothing else installed.
     #[default]
     Builtin,
-    /// A CloudNativePG `Cluster`: failover, backups, point-in-time recovery.
+    /// A CloudNativePG `Cluster`: failover, backups, point-in-time recovery. The production
+    /// path.
     Cnpg,
     /// A server the operator does not run, reached through `postgres.external`.
     External,
@@ -351,11 +367,16 @@ pub enum PostgresProvider {
 #[x_kube(validation = Rule::new("(self.provider == 'external') == has(self.external)").message("postgres.external is set exactly when postgres.provider is external"))]
 #[x_kube(validation = Rule::new("!has(self.backup) || self.provider == 'cnpg'").message("postgres.backup needs postgres.provider cnpg: the builtin servers have no backups, and an external server's are its owner's"))]
 pub struct PostgresSpec {
-    /// `builtin` (the default), `cnpg` or `external`; fixed once the cluster exists.
+    /// `builtin` (the default: the operator's own primary and read replica, with no failover
+    /// and no backups, for trying payrail out), `cnpg` (CloudNativePG: failover, backups,
+    /// point-in-time recovery; use it in production) or `external`; fixed once the cluster
+    /// exists.
     #[serde(default)]
     pub provider: PostgresProvider,
     #[serde(default = "default_postgres_image")]
-    #[x_kube(validation = Rule::new("self != ''").message("image must not be empty"))]
+    #[x_kube(validation = Rule::new(image::FORM_RULE).message(image::FORM_MESSAGE))]
+    #[x_kube(validation = Rule::new(image::DIGEST_RULE).message(image::DIGEST_MESSAGE))]
+    #[schemars(length(max = image::MAX_LENGTH))]
     pub image: String,
     #[serde(default = "default_storage")]
     pub storage: StorageSpec,
@@ -366,8 +387,9 @@ pub struct PostgresSpec {
     #[serde(default = "default_postgres_resources")]
     pub resources: ResourceRequirements,
     /// `max_connections` of the primary and the replica. When absent, the operator sizes
-    /// it from the app pods (replicas and one surge pod) times `app.dbPoolSize`, plus a
-    /// reserve; when set, a value that cannot hold those is refused.
+    /// it from the app pods (replicas and one surge pod) times `app.dbPoolSize`, times the
+    /// PgBouncer instances when the app writes through `cnpg.pooler`, plus a reserve; when
+    /// set, a value that cannot hold those is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 20, max = 10000))]
     pub max_connections: Option<i32>,
@@ -394,6 +416,9 @@ pub struct CnpgSpec {
     pub instances: i32,
     /// The PostgreSQL image CNPG runs; CNPG's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(image::FORM_RULE).message(image::FORM_MESSAGE))]
+    #[x_kube(validation = Rule::new(image::DIGEST_RULE).message(image::DIGEST_MESSAGE))]
+    #[schemars(length(max = image::MAX_LENGTH))]
     pub image_name: Option<String>,
     /// A PgBouncer `Pooler` (session mode) in front of the primary.
     #[serde(default, skip_serializing_if = "Option::is_none")]

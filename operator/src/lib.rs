@@ -13,6 +13,7 @@ pub mod cnpg;
 pub mod controller;
 pub mod crd;
 pub mod error;
+pub mod image;
 pub mod leader;
 pub mod metrics;
 pub mod pod;

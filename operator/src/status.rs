@@ -2,11 +2,14 @@
 //! reports about its children: pure, so every transition is tested without
 //! a cluster.
 
+mod backups;
+
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
 use crate::builders::{Child, Names};
+use crate::cnpg::RecoveryWindow;
 use crate::crd::{ComponentStatus, PaymentCluster, PaymentClusterStatus, PostgresProvider};
 use crate::reconcile::apply::ChildFailure;
 
@@ -161,7 +164,16 @@ fn applied(
             .collect();
     let mut all = readiness(conditions, &waiting, failures, refusals);
     if cr.spec.postgres.provider == PostgresProvider::Cnpg {
-        all.extend(cnpg_conditions(conditions, cnpg, cr.spec.postgres.backup.is_some()));
+        // The plugin keys its report by server name, which payrail leaves
+        // at its default: the CNPG Cluster's name.
+        let window = children.iter().find_map(|c| match c {
+            Child::ObjectStore(store) => {
+                store.status.as_ref().and_then(|s| s.server_recovery_window.get(&names.postgres()))
+            }
+            _ => None,
+        });
+        let backup = cr.spec.postgres.backup.is_some().then_some(window);
+        all.extend(cnpg_conditions(conditions, cnpg, backup));
     }
     PaymentClusterStatus {
         observed_generation: cr.metadata.generation,
@@ -218,22 +230,26 @@ fn cnpg_status(cluster: &crate::cnpg::Cluster) -> ComponentStatus {
     ComponentStatus::new(status.and_then(|s| s.ready_instances).unwrap_or(0), desired)
 }
 
-/// CNPG's `Ready` and `ContinuousArchiving`, mirrored as `DatabaseReady`
-/// and `BackupsHealthy` (`kubectl get paycl` shows the latter).
+/// CNPG's `Ready`, mirrored as `DatabaseReady`, and `BackupsHealthy`
+/// (`kubectl get paycl` shows it) from CNPG's `ContinuousArchiving` and
+/// the plugin's recovery window ([`backups::verdict`]). `backup` is `None`
+/// without `postgres.backup`, else the recovery window if reported.
 fn cnpg_conditions(
     conditions: &Conditions<'_>,
     cluster: Option<&crate::cnpg::Cluster>,
-    backup: bool,
+    backup: Option<Option<&RecoveryWindow>>,
 ) -> Vec<Condition> {
     let reported = |type_: &str| {
         cluster
             .and_then(|c| c.status.as_ref())
             .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
-            .map(|c| (c.status == "True", c.message.clone()))
+            .map(|c| (c.status == "True", c.message.as_str()))
     };
     let ready = match reported("Ready") {
-        Some((true, message)) => conditions.condition("DatabaseReady", true, "ClusterReady", message),
-        Some((false, message)) => conditions.condition("DatabaseReady", false, "ClusterNotReady", message),
+        Some((true, message)) => conditions.condition("DatabaseReady", true, "ClusterReady", message.into()),
+        Some((false, message)) => {
+            conditions.condition("DatabaseReady", false, "ClusterNotReady", message.into())
+        }
         None => conditions.condition(
             "DatabaseReady",
             false,
@@ -241,25 +257,17 @@ fn cnpg_conditions(
             "CloudNativePG has not reported on the cluster yet".into(),
         ),
     };
-    let backups = match (backup, reported("ContinuousArchiving")) {
-        (false, _) => conditions.condition(
+    let backups = match backup {
+        None => conditions.condition(
             "BackupsHealthy",
             false,
             "BackupsNotConfigured",
             "postgres.backup is not set: no WAL is archived and no base backup taken".into(),
         ),
-        (true, Some((true, message))) => {
-            conditions.condition("BackupsHealthy", true, "ContinuousArchiving", message)
+        Some(window) => {
+            let verdict = backups::verdict(reported("ContinuousArchiving"), window);
+            conditions.condition("BackupsHealthy", verdict.healthy, verdict.reason, verdict.message)
         }
-        (true, Some((false, message))) => {
-            conditions.condition("BackupsHealthy", false, "ArchivingFailing", message)
-        }
-        (true, None) => conditions.condition(
-            "BackupsHealthy",
-            false,
-            "ArchivingNotReported",
-            "CloudNativePG has not reported WAL archiving yet".into(),
-        ),
     };
     vec![ready, backups]
 }

@@ -14,14 +14,22 @@ use kube::ResourceExt;
 
 use crate::builders::Names;
 use crate::crd::{PaymentCluster, PaymentClusterSpec, PostgresProvider, RedisCrashSafety};
+use crate::image;
 
 /// App pods the Deployment may run above `replicas` during a rollout
 /// (its `maxSurge`): each holds its own connection pools.
 pub const APP_SURGE: i32 = 1;
 /// Connections PostgreSQL keeps for everything that is not an app pool:
-/// its `superuser_reserved_connections` (3), an operator's `psql`, the
-/// `payment-app audit` run from `kubectl exec`, monitoring.
+/// its `superuser_reserved_connections` (3, which CNPG's instance manager
+/// and metrics exporter use, connecting as the superuser), an operator's
+/// `psql`, the `payment-app audit` run from `kubectl exec`, monitoring.
+/// Streaming replicas need none: WAL senders have slots of their own
+/// (`max_wal_senders`) since PostgreSQL 12.
 pub const RESERVED_CONNECTIONS: i32 = 10;
+/// Server connections a PgBouncer instance of CNPG's Pooler opens besides
+/// its pools: the one it runs its `auth_query` on (as
+/// `cnpg_pooler_pgbouncer`, in the `postgres` database) when clients log in.
+pub const POOLER_AUTH_CONNECTIONS: i32 = 1;
 /// The most `max_connections` the operator derives: each connection is a
 /// PostgreSQL process, and past this a pooler is the answer, not more.
 pub const MAX_CONNECTIONS_CAP: i32 = 10_000;
@@ -70,6 +78,9 @@ pub struct ConnectionBudget {
     pub pool_size: i32,
     /// App pods at the height of a rollout: replicas plus the surge pod.
     pub app_pods: i32,
+    /// PgBouncer instances the app writes through (CNPG's Pooler); 0 when
+    /// it connects to PostgreSQL directly.
+    pub poolers: i32,
     /// `max_connections` of the primary and the replica (a standby must
     /// allow at least as many as its primary, or it refuses to start).
     pub max_connections: i32,
@@ -84,15 +95,43 @@ impl ConnectionBudget {
         self.app_pods * self.pool_size
     }
 
+    /// Server connections the app's side can hold on the primary. Direct,
+    /// its pools. Through the Pooler, every PgBouncer instance may hold one
+    /// for each app connection: each instance pools on its own, the Service
+    /// spreads clients over the instances as it likes, and in session mode
+    /// a client that finds its instance's pool full waits until another
+    /// disconnects, which sqlx's long-lived pools seldom do; so each
+    /// instance's pool is the whole app's (and an instance keeps idle server
+    /// connections for `server_idle_timeout` after their clients moved to
+    /// another). Each also runs its auth query on one connection.
+    pub fn primary_connections(&self) -> i32 {
+        match self.poolers {
+            0 => self.app_connections(),
+            poolers => poolers * (self.app_connections() + POOLER_AUTH_CONNECTIONS),
+        }
+    }
+
     fn plan(spec: &PaymentClusterSpec) -> Result<Self, String> {
         let pool_size = spec.app.db_pool_size;
         let app_pods = spec.app.replicas + APP_SURGE;
-        let needed = app_pods * pool_size + RESERVED_CONNECTIONS;
+        let poolers = match (spec.postgres.provider, &spec.postgres.cnpg.pooler) {
+            (PostgresProvider::Cnpg, Some(pooler)) => pooler.instances,
+            _ => 0,
+        };
+        let budget = ConnectionBudget { pool_size, app_pods, poolers, max_connections: 0 };
+        let needed = budget.primary_connections() + RESERVED_CONNECTIONS;
         let explain = || {
-            format!(
-                "{app_pods} app pods ({} replicas + {APP_SURGE} during a rollout) x app.dbPoolSize {pool_size} + {RESERVED_CONNECTIONS} reserved = {needed}",
+            let app = format!(
+                "{app_pods} app pods ({} replicas + {APP_SURGE} during a rollout) x app.dbPoolSize {pool_size}",
                 spec.app.replicas
-            )
+            );
+            let through = match poolers {
+                0 => app,
+                _ => format!(
+                    "{poolers} PgBouncer instances (postgres.cnpg.pooler.instances) x ({app} + {POOLER_AUTH_CONNECTIONS} for its auth query)"
+                ),
+            };
+            format!("{through} + {RESERVED_CONNECTIONS} reserved = {needed}")
         };
         let max_connections = match spec.postgres.max_connections {
             Some(set) if set < needed => {
@@ -104,13 +143,13 @@ impl ConnectionBudget {
             Some(set) => set,
             None if needed > MAX_CONNECTIONS_CAP => {
                 return Err(format!(
-                    "the app would need more than {MAX_CONNECTIONS_CAP} PostgreSQL connections: {}; lower app.dbPoolSize or app.replicas",
+                    "the app would need more than {MAX_CONNECTIONS_CAP} PostgreSQL connections: {}; lower app.dbPoolSize, app.replicas or postgres.cnpg.pooler.instances",
                     explain()
                 ));
             }
             None => needed,
         };
-        Ok(ConnectionBudget { pool_size, app_pods, max_connections })
+        Ok(ConnectionBudget { max_connections, ..budget })
     }
 }
 
@@ -170,16 +209,18 @@ pub fn validate_with(
     if !matches!(spec.app.log_format.as_str(), "text" | "json") {
         problems.push(format!("app.logFormat must be text or json (got {:?})", spec.app.log_format));
     }
-    for (what, image) in [
-        ("app.image", &spec.app.image),
-        ("redis.image", &spec.redis.image),
-        ("rabbitmq.image", &spec.rabbitmq.image),
-        ("postgres.image", &spec.postgres.image),
-        ("monitoring.redisExporterImage", &spec.monitoring.redis_exporter_image),
-        ("monitoring.postgresExporterImage", &spec.monitoring.postgres_exporter_image),
-    ] {
-        if image.trim().is_empty() || image.contains(char::is_whitespace) {
-            problems.push(format!("{what} {image:?} is not an image reference"));
+    let images = [
+        ("app.image", Some(&spec.app.image)),
+        ("redis.image", Some(&spec.redis.image)),
+        ("rabbitmq.image", Some(&spec.rabbitmq.image)),
+        ("postgres.image", Some(&spec.postgres.image)),
+        ("postgres.cnpg.imageName", spec.postgres.cnpg.image_name.as_ref()),
+        ("monitoring.redisExporterImage", Some(&spec.monitoring.redis_exporter_image)),
+        ("monitoring.postgresExporterImage", Some(&spec.monitoring.postgres_exporter_image)),
+    ];
+    for (what, reference) in images.into_iter().filter_map(|(what, image)| Some((what, image?))) {
+        if let Some(problem) = image::problem(reference) {
+            problems.push(format!("{what} {reference:?}: {problem}"));
         }
     }
     if !(MIN_LOCK_TTL_MS..=600_000).contains(&spec.app.worker.lock_ttl_ms) {
@@ -235,6 +276,9 @@ fn data_tier_problems(spec: &PaymentClusterSpec) -> Vec<String> {
     }
     if !(1..=9).contains(&postgres.cnpg.instances) {
         problems.push(format!("postgres.cnpg.instances must be 1 to 9 (got {})", postgres.cnpg.instances));
+    }
+    if let Some(pooler) = postgres.cnpg.pooler.as_ref().filter(|p| !(1..=10).contains(&p.instances)) {
+        problems.push(format!("postgres.cnpg.pooler.instances must be 1 to 10 (got {})", pooler.instances));
     }
     if let Some(backup) = &postgres.backup {
         if postgres.provider != PostgresProvider::Cnpg {

@@ -57,5 +57,6 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* The operator image, tagged with the chart's appVersion unless image.tag says otherwise. */}}
 {{- define "payment-operator.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $image := printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- if .Values.image.digest }}{{ printf "%s@%s" $image .Values.image.digest }}{{ else }}{{ $image }}{{ end }}
 {{- end }}

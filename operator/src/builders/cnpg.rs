@@ -205,6 +205,7 @@ fn object_store(valid: &ValidatedCluster, backup: &BackupSpec) -> Child {
             },
             retention_policy: Some(backup.retention_policy.clone()),
         },
+        status: None,
     }))
 }
 
@@ -248,20 +249,29 @@ fn scheduled_snapshot(valid: &ValidatedCluster, backup: &BackupSpec) -> Child {
 /// server connection until it disconnects, so both work; what the pooler
 /// still gives is one stable endpoint across failovers and a queue, rather
 /// than a refusal, when connections exceed the pool.
+///
+/// Each instance's pool holds every app connection, and `max_connections`
+/// is sized for all instances' pools at once
+/// ([`ConnectionBudget::primary_connections`]): a smaller pool would leave
+/// a client of a busy instance queued behind sessions that last as long as
+/// the app's pools. `max_db_connections` caps an instance's server
+/// connections to the database at the same number whoever connects, so the
+/// migrate container's pool (the owner's) adds none.
+///
+/// [`ConnectionBudget::primary_connections`]: crate::validate::ConnectionBudget::primary_connections
 fn pooler(valid: &ValidatedCluster) -> Child {
-    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().postgres);
-    let instances = spec.cnpg.pooler.as_ref().map_or(2, |p| p.instances);
+    let (cr, names) = (&valid.cluster, &valid.names);
     let app = valid.connections.app_connections();
     let parameters = BTreeMap::from([
-        // Every app connection gets a server connection (session mode).
         ("default_pool_size".to_owned(), app.to_string()),
+        ("max_db_connections".to_owned(), app.to_string()),
         ("max_client_conn".to_owned(), (app + crate::validate::RESERVED_CONNECTIONS).to_string()),
     ]);
     Child::Pooler(Box::new(Pooler {
         metadata: meta(cr, names.postgres_pooler(), Component::PostgresPrimary),
         spec: PoolerSpec {
             cluster: LocalObjectReference { name: names.postgres() },
-            instances: Some(instances),
+            instances: Some(valid.connections.poolers),
             type_: Some("rw".into()),
             pgbouncer: PgBouncer { pool_mode: Some("session".into()), parameters },
         },

@@ -822,8 +822,8 @@ fn the_cnpg_provider_makes_a_cnpg_cluster_with_backups() {
     assert_eq!(spec.enable_superuser_access, Some(false));
     let initdb = spec.bootstrap.as_ref().and_then(|b| b.initdb.as_ref()).expect("initdb");
     assert_eq!((initdb.database.as_str(), initdb.owner.as_str()), ("payrail", "payrail"));
-    // (3 app replicas + 1 surge) x 16 + 10.
-    assert_eq!(spec.postgresql.as_ref().expect("parameters").parameters["max_connections"], "74");
+    // 2 PgBouncer instances x ((3 app replicas + 1 surge) x 16 + 1) + 10.
+    assert_eq!(spec.postgresql.as_ref().expect("parameters").parameters["max_connections"], "140");
     assert_eq!(spec.affinity.as_ref().and_then(|a| a.pod_anti_affinity_type.as_deref()), Some("required"));
     let [plugin] = spec.plugins.as_slice() else { panic!("{:?}", spec.plugins) };
     assert_eq!(
@@ -866,6 +866,40 @@ fn the_cnpg_provider_makes_a_cnpg_cluster_with_backups() {
         "advisory locks need session mode"
     );
     assert_eq!(pooler.spec.type_.as_deref(), Some("rw"));
+}
+
+// Issue 25: two PgBouncer instances each pooled every app connection (64)
+// against max_connections 74, so PostgreSQL refused server connections the
+// pooler had admitted clients for. Every instance's pool (capped per
+// database, whoever connects), its auth connection and the reserve now fit.
+#[test]
+fn every_pooler_instances_pool_fits_in_max_connections() {
+    use crate::validate::{POOLER_AUTH_CONNECTIONS, RESERVED_CONNECTIONS};
+    for instances in [1, 2, 5] {
+        let mut spec = cnpg_spec();
+        spec["postgres"]["cnpg"]["pooler"]["instances"] = instances.into();
+        let children = built_from(spec);
+        let Child::CnpgCluster(cluster) = find(&children, "Cluster", "mini-postgres") else { unreachable!() };
+        let parameters = &cluster.spec.postgresql.as_ref().expect("parameters").parameters;
+        let max_connections: i32 = parameters["max_connections"].parse().expect("a number");
+        let Child::Pooler(pooler) = find(&children, "Pooler", "mini-postgres-pooler") else { unreachable!() };
+        assert_eq!(pooler.spec.instances, Some(instances));
+        let pgbouncer = &pooler.spec.pgbouncer.parameters;
+        let pool: i32 = pgbouncer["default_pool_size"].parse().expect("a number");
+        // Without max_db_connections each user's pool is default_pool_size.
+        let per_instance: i32 = pgbouncer
+            .get("max_db_connections")
+            .unwrap_or(&pgbouncer["default_pool_size"])
+            .parse()
+            .expect("a number");
+        assert_eq!(pool, 4 * 16, "each instance can serve every app connection");
+        assert!(pool <= per_instance, "{pgbouncer:?}");
+        let pooled = instances * (per_instance + POOLER_AUTH_CONNECTIONS);
+        assert!(
+            pooled + RESERVED_CONNECTIONS <= max_connections,
+            "{instances} instances x {per_instance} + auth + {RESERVED_CONNECTIONS} reserved > max_connections {max_connections}"
+        );
+    }
 }
 
 // Issue 13: the app reaches CNPG through its Services (writes through the

@@ -145,6 +145,17 @@ fn with_postgres(
     conditions: &[(&str, &str, &str)],
     ready: i32,
 ) -> PaymentClusterStatus {
+    with_backups(postgres, conditions, ready, None)
+}
+
+/// [`with_postgres`], the plugin's ObjectStore reporting `window` for the
+/// cluster's server.
+fn with_backups(
+    postgres: serde_json::Value,
+    conditions: &[(&str, &str, &str)],
+    ready: i32,
+    window: Option<RecoveryWindow>,
+) -> PaymentClusterStatus {
     let mut cr = fixture("minimal");
     cr.spec.postgres = serde_json::from_value(postgres).expect("postgres");
     let children: Vec<Child> = with_readiness(&cr, true)
@@ -166,6 +177,12 @@ fn with_postgres(
                         .collect(),
                 });
                 Child::CnpgCluster(cluster)
+            }
+            Child::ObjectStore(mut store) => {
+                store.status = window.clone().map(|window| crate::cnpg::ObjectStoreStatus {
+                    server_recovery_window: [("mini-postgres".to_owned(), window)].into(),
+                });
+                Child::ObjectStore(store)
             }
             other => other,
         })
@@ -195,8 +212,17 @@ fn cnpgs_conditions_are_mirrored() {
     assert_eq!((backups.status.as_str(), backups.reason.as_str()), ("False", "ArchivingFailing"));
     assert!(backups.message.contains("exit status 1"), "{}", backups.message);
 
-    let healthy =
-        with_postgres(backup.clone(), &[("Ready", "True", ""), ("ContinuousArchiving", "True", "")], 3);
+    let good = RecoveryWindow {
+        first_recoverability_point: Some(at(1_000)),
+        last_successful_backup_time: Some(at(2_000)),
+        last_failed_backup_time: None,
+    };
+    let healthy = with_backups(
+        backup.clone(),
+        &[("Ready", "True", ""), ("ContinuousArchiving", "True", "")],
+        3,
+        Some(good),
+    );
     assert_eq!(condition(&healthy, "BackupsHealthy").status, "True");
 
     let failover = with_postgres(backup, &[("Ready", "False", "Failing over")], 2);
@@ -207,6 +233,43 @@ fn cnpgs_conditions_are_mirrored() {
 
     let no_backup = with_postgres(serde_json::json!({"provider": "cnpg"}), &[("Ready", "True", "")], 3);
     assert_eq!(condition(&no_backup, "BackupsHealthy").reason, "BackupsNotConfigured");
+}
+
+// Issue 25, item 7: BackupsHealthy mirrored WAL archiving alone, so it was
+// True while every base backup failed or before any had succeeded, when
+// nothing could be restored. The plugin's recovery window now decides too.
+#[test]
+fn backups_are_healthy_only_with_a_good_base_backup() {
+    let backup = serde_json::json!({"provider": "cnpg", "cnpg": {"instances": 3},
+        "backup": {"objectStore": {"bucket": "b", "credentialsSecret": {"name": "s3"}}}});
+    let archiving = [("Ready", "True", ""), ("ContinuousArchiving", "True", "")];
+    let window = |succeeded: Option<i64>, failed: Option<i64>| RecoveryWindow {
+        first_recoverability_point: succeeded.map(|_| at(500)),
+        last_successful_backup_time: succeeded.map(at),
+        last_failed_backup_time: failed.map(at),
+    };
+    for (reported, healthy, reason) in [
+        (None, false, "NoBaseBackup"),
+        (Some(window(None, None)), false, "NoBaseBackup"),
+        (Some(window(None, Some(1_000))), false, "BaseBackupFailing"),
+        (Some(window(Some(1_000), Some(2_000))), false, "BaseBackupFailing"),
+        (Some(window(Some(2_000), Some(1_000))), true, "Recoverable"),
+        (Some(window(Some(2_000), None)), true, "Recoverable"),
+    ] {
+        let status = with_backups(backup.clone(), &archiving, 3, reported.clone());
+        let backups = condition(&status, "BackupsHealthy");
+        assert_eq!(
+            (backups.status.as_str(), backups.reason.as_str()),
+            (if healthy { "True" } else { "False" }, reason),
+            "{reported:?}: {}",
+            backups.message
+        );
+        assert_eq!(condition(&status, "Ready").status, "True", "backups do not make the stack unready");
+    }
+    let failing = with_backups(backup, &archiving, 3, Some(window(Some(1_000), Some(2_000))));
+    let message = &condition(&failing, "BackupsHealthy").message;
+    assert!(message.contains("failed at 1970-01-01T00:33:20Z"), "{message}");
+    assert!(message.contains("last good one is from 1970-01-01T00:16:40Z"), "{message}");
 }
 
 // Issue 13: an external server has nothing to wait for, and no CNPG

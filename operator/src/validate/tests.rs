@@ -15,7 +15,10 @@ fn a_minimal_spec_is_all_defaults_and_valid() {
     assert_eq!(spec.app.replicas, 3);
     assert!(spec.postgres.read_replica && spec.network_policies);
     let valid = validate(&cluster(spec)).expect("valid");
-    assert_eq!(valid.connections, ConnectionBudget { pool_size: 16, app_pods: 4, max_connections: 74 });
+    assert_eq!(
+        valid.connections,
+        ConnectionBudget { pool_size: 16, app_pods: 4, poolers: 0, max_connections: 74 }
+    );
     assert_eq!(valid.redis_restart_delay_seconds, Some(31), "30 s locks, plus a second");
     assert_eq!(valid.app_grace_period_seconds, 40);
 }
@@ -84,6 +87,33 @@ fn the_connection_budget_covers_every_pod_of_a_rollout() {
     spec.app.db_pool_size = 1000;
     let problem = validate(&cluster(spec)).expect_err("too many").to_string();
     assert!(problem.contains("more than 10000"), "{problem}");
+}
+
+// Issue 25: through CNPG's Pooler every PgBouncer instance may hold a
+// server connection for each app connection, so the budget is theirs.
+#[test]
+fn the_connection_budget_counts_every_pooler_instance() {
+    let mut spec = PaymentClusterSpec::default();
+    spec.postgres.provider = PostgresProvider::Cnpg;
+    spec.postgres.cnpg.pooler = Some(crate::crd::PoolerSettings { instances: 3 });
+    let budget = validate(&cluster(spec.clone())).expect("valid").connections;
+    assert_eq!(budget.poolers, 3);
+    assert_eq!(budget.primary_connections(), 3 * (4 * 16 + POOLER_AUTH_CONNECTIONS));
+    assert_eq!(budget.max_connections, 3 * 65 + RESERVED_CONNECTIONS);
+
+    spec.postgres.max_connections = Some(150);
+    let problem = validate(&cluster(spec.clone())).expect_err("too small").to_string();
+    assert!(problem.contains("3 PgBouncer instances") && problem.contains("= 205"), "{problem}");
+
+    // Only the cnpg provider makes a pooler: elsewhere the setting counts nothing.
+    spec.postgres.max_connections = None;
+    spec.postgres.provider = PostgresProvider::Builtin;
+    assert_eq!(validate(&cluster(spec.clone())).expect("valid").connections.max_connections, 74);
+
+    spec.postgres.provider = PostgresProvider::Cnpg;
+    spec.postgres.cnpg.pooler = Some(crate::crd::PoolerSettings { instances: 0 });
+    let problem = validate(&cluster(spec)).expect_err("no instances").to_string();
+    assert!(problem.contains("postgres.cnpg.pooler.instances"), "{problem}");
 }
 
 #[test]

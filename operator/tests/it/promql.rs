@@ -160,9 +160,23 @@ fn rule_expressions() -> Vec<(String, String)> {
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "yaml")),
     );
+    let mut rendered: Vec<(String, String)> = manifests
+        .iter()
+        .map(|m| {
+            let name = m.file_name().unwrap().to_string_lossy().into_owned();
+            (name, payrail_operator::render::render_file(m).unwrap())
+        })
+        .collect();
+    // The production example on the builtin servers too: its replica-lag
+    // alert reads the builtin exporter's metric, not CNPG's.
+    let production = root().join("examples/paymentcluster-production.yaml");
+    let mut builtin: serde_json::Value =
+        serde_norway::from_str(&std::fs::read_to_string(production).unwrap()).unwrap();
+    builtin["spec"]["postgres"] = serde_json::json!({"provider": "builtin", "readReplica": true});
+    let builtin = serde_norway::to_string(&builtin).unwrap();
+    rendered.push(("production, builtin".into(), payrail_operator::render::render(&builtin).unwrap()));
     let mut exprs = Vec::new();
-    for manifest in manifests {
-        let text = payrail_operator::render::render_file(&manifest).unwrap();
+    for (manifest, text) in rendered {
         for doc in serde_norway::Deserializer::from_str(&text) {
             let object = serde_json::Value::deserialize(doc).unwrap();
             if object["kind"] != "PrometheusRule" {
@@ -170,8 +184,7 @@ fn rule_expressions() -> Vec<(String, String)> {
             }
             for group in object["spec"]["groups"].as_array().unwrap() {
                 for rule in group["rules"].as_array().unwrap() {
-                    let name =
-                        format!("{} {}", manifest.file_name().unwrap().to_string_lossy(), rule["alert"]);
+                    let name = format!("{manifest} {}", rule["alert"]);
                     exprs.push((name, rule["expr"].as_str().unwrap().to_owned()));
                 }
             }
@@ -218,7 +231,10 @@ fn every_expression_parses_and_names_only_exported_metrics() {
 
     let rules = rule_expressions();
     let dashboard = dashboard_expressions();
-    assert!(rules.len() >= 8 * 2, "the rules of the full fixture and both examples: {rules:?}");
+    assert!(rules.len() >= 8 * 2, "the rules of the full fixture and the production example: {rules:?}");
+    for metric in ["pg_replication_lag_seconds", "cnpg_pg_replication_lag"] {
+        assert!(rules.iter().any(|(_, e)| e.contains(metric)), "no replica-lag alert reads {metric}");
+    }
     assert!(dashboard.len() >= 15, "{dashboard:?}");
     let mut problems = Vec::new();
     for (name, expr) in rules.iter().chain(&dashboard) {

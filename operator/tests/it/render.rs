@@ -167,29 +167,32 @@ fn cnpg_schema_check(name: &str, objects: &[serde_json::Value]) -> (bool, String
 }
 
 // Issue 13: the CloudNativePG objects are what CNPG's published schema
-// admits, with no key it does not define, and the cnpg example renders
-// all of them.
+// admits, with no key it does not define, and the production example
+// renders all of them.
 #[test]
 fn cnpg_objects_pass_cnpgs_schema() {
-    let mut kinds = std::collections::BTreeSet::new();
+    let mut production = std::collections::BTreeSet::new();
     for manifest in manifests() {
         let cnpg: Vec<_> = rendered_objects(&manifest).into_iter().filter(is_cnpg).collect();
         if cnpg.is_empty() {
             continue;
         }
-        kinds.extend(cnpg.iter().map(|o| o["kind"].as_str().unwrap().to_owned()));
+        if manifest.ends_with("examples/paymentcluster-production.yaml") {
+            production.extend(cnpg.iter().map(|o| o["kind"].as_str().unwrap().to_owned()));
+        }
         let (passed, report) = cnpg_schema_check(manifest.file_stem().unwrap().to_str().unwrap(), &cnpg);
         assert!(passed, "{}:\n{report}", manifest.display());
         assert_eq!(report.lines().filter(|l| l.starts_with("ok ")).count(), cnpg.len(), "{report}");
     }
+    // Issue 25: production runs on CloudNativePG, with its pooler and backups.
     assert_eq!(
-        kinds.into_iter().collect::<Vec<_>>(),
+        production.into_iter().collect::<Vec<_>>(),
         ["Cluster", "ObjectStore", "Pooler", "ScheduledBackup"],
-        "examples/paymentcluster-cnpg.yaml renders every CNPG kind"
+        "examples/paymentcluster-production.yaml renders every CNPG kind"
     );
 
     // And the check has teeth: a wrong type, and a key CNPG does not define.
-    let mut cluster = rendered_objects(&root().join("examples/paymentcluster-cnpg.yaml"))
+    let mut cluster = rendered_objects(&root().join("examples/paymentcluster-production.yaml"))
         .into_iter()
         .find(|o| o["kind"] == "Cluster")
         .unwrap();
@@ -202,7 +205,7 @@ fn cnpg_objects_pass_cnpgs_schema() {
 
 // Issue 18: the monitoring objects are what the Prometheus Operator's
 // published schema admits, with no key it does not define; the production
-// example renders the PodMonitor and the PrometheusRule, the cnpg example
+// example (on CNPG) renders the PodMonitor and the PrometheusRule, and
 // CNPG's PodMonitor as well.
 #[test]
 fn monitoring_objects_pass_the_prometheus_operators_schema() {
@@ -224,11 +227,6 @@ fn monitoring_objects_pass_the_prometheus_operators_schema() {
     }
     assert_eq!(
         rendered["paymentcluster-production"],
-        ["PodMonitor \"payrail\"", "PrometheusRule \"payrail\""],
-        "{rendered:?}"
-    );
-    assert_eq!(
-        rendered["paymentcluster-cnpg"],
         ["PodMonitor \"payrail\"", "PodMonitor \"payrail-postgres\"", "PrometheusRule \"payrail\""],
         "{rendered:?}"
     );
@@ -239,8 +237,9 @@ fn monitoring_objects_pass_the_prometheus_operators_schema() {
         .into_iter()
         .filter(is_monitoring)
         .collect();
+    let rule = objects.iter().position(|o| o["kind"] == "PrometheusRule").unwrap();
     objects[0]["spec"]["podMetricsEndpoints"][0]["scrapeIntervall"] = serde_json::json!("30s");
-    objects[1]["spec"]["groups"][0]["rules"][0]["for"] = serde_json::json!(5);
+    objects[rule]["spec"]["groups"][0]["rules"][0]["for"] = serde_json::json!(5);
     let (passed, report) = cnpg_schema_check("monitoring-bad", &objects);
     assert!(!passed, "{report}");
     assert!(
@@ -320,6 +319,55 @@ fn the_crd_and_the_operator_agree_on_sizes() {
     for size in ["1Gi", "1.5Gi", "500M", "0.5Ti", "1e9", "10", "0", "0Gi", "-1Gi", "ten", "Gi", "1..5Gi"] {
         let cel = validate_cel(&cluster_with(storage(size, None))).is_ok();
         assert_eq!(cel, is_quantity(size), "{size}: the CRD says {cel}");
+    }
+}
+
+// Issue 25: every image field takes a digest (`repo@sha256:...`, with or
+// without a tag before it); what is refused, the API server's CEL rules
+// and the operator refuse alike, with the message that says which part is
+// wrong.
+#[test]
+fn the_crd_and_the_operator_agree_on_image_references() {
+    use payrail_operator::image::{DIGEST_MESSAGE, FORM_MESSAGE};
+    let digest = "a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4";
+    let accepted = [
+        "redis".to_owned(),
+        "redis:7.2".to_owned(),
+        "ghcr.io/payrail/payment-app:0.1.0".to_owned(),
+        format!("ghcr.io/payrail/payment-app@sha256:{digest}"),
+        format!("ghcr.io/payrail/payment-app:0.1.0@sha256:{digest}"),
+        format!("localhost:5000/team/payment-app:dev_build-1@sha256:{digest}"),
+        "quay.io/prometheuscommunity/postgres-exporter:v0.16.0".to_owned(),
+        "docker.io/library/rabbitmq:3.13-management".to_owned(),
+    ];
+    let refused = [
+        (String::new(), FORM_MESSAGE),
+        ("payrail app".to_owned(), FORM_MESSAGE),
+        ("ghcr.io/Payrail/App:1".to_owned(), FORM_MESSAGE),
+        ("ghcr.io/payrail/payment-app:".to_owned(), FORM_MESSAGE),
+        (format!("ghcr.io/payrail/payment-app:{}", "x".repeat(129)), FORM_MESSAGE),
+        ("ghcr.io/payrail/payment-app@sha256:a3ed95ca".to_owned(), DIGEST_MESSAGE),
+        (format!("ghcr.io/payrail/payment-app@sha256:{}", digest.to_uppercase()), DIGEST_MESSAGE),
+        (format!("ghcr.io/payrail/payment-app@md5:{}", &digest[..32]), DIGEST_MESSAGE),
+        (format!("ghcr.io/payrail/payment-app@sha256:{digest}:0.1.0"), DIGEST_MESSAGE),
+        (format!("ghcr.io/payrail/payment-app:0.1.0@sha256:{digest}@sha256:{digest}"), DIGEST_MESSAGE),
+        ("ghcr.io/payrail/payment-app:0.1.0@".to_owned(), DIGEST_MESSAGE),
+    ];
+    let fields = ["{app: {image: 'IMAGE'}}", "{postgres: {provider: cnpg, cnpg: {imageName: 'IMAGE'}}}"];
+    for field in fields {
+        for image in &accepted {
+            let cr = cluster_from(&field.replace("IMAGE", image));
+            assert!(validate_cel(&cr).is_ok(), "{image}: the CRD refused it: {:?}", validate_cel(&cr));
+            let operator = payrail_operator::validate::validate(&cr);
+            assert!(operator.is_ok(), "{image}: the operator refused it: {:?}", operator.err());
+        }
+        for (image, message) in &refused {
+            let cr = cluster_from(&field.replace("IMAGE", image));
+            let cel = validate_cel(&cr).expect_err(&format!("the CRD admitted {image:?}")).to_string();
+            assert!(cel.contains(message), "{image:?}: the CRD said {cel}");
+            let operator = payrail_operator::validate::validate(&cr).expect_err(image).to_string();
+            assert!(operator.contains(message), "{image:?}: the operator said {operator}");
+        }
     }
 }
 

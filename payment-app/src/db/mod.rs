@@ -24,7 +24,7 @@ use payrail_common::SecretUrl;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::{PgConnection, PgPool, Postgres};
 use tracing::info;
 
 use crate::error::{Error, Result, db_error_code};
@@ -79,15 +79,45 @@ async fn pool(url: &SecretUrl, config: &DbConfig, connect: Connect) -> Result<Pg
         .expose_secret()
         .parse()
         .map_err(|e| Error::Config(format!("{url} is not a PostgreSQL URL: {e}")))?;
-    let statement_timeout = config.statement_timeout.as_millis().to_string();
-    let options =
-        options.application_name("payrail").options([("statement_timeout", statement_timeout.as_str())]);
-    let pool_options =
-        PgPoolOptions::new().max_connections(config.pool_size).acquire_timeout(config.acquire_timeout);
+    let options = options.application_name("payrail");
+    let statement_timeout = config.statement_timeout.as_millis().max(1).to_string();
+    let pool_options = PgPoolOptions::new()
+        .max_connections(config.pool_size)
+        .acquire_timeout(config.acquire_timeout)
+        .after_connect(move |conn, _| {
+            let statement_timeout = statement_timeout.clone();
+            Box::pin(async move { bound_statements(conn, &statement_timeout).await })
+        });
     Ok(match connect {
         Connect::Now => pool_options.connect_with(options).await?,
         Connect::Lazily => pool_options.connect_lazy_with(options),
     })
+}
+
+/// Caps every statement of a new connection at `millis`, with a `SET` sent
+/// as the session's first statement. Not as the `options` startup
+/// parameter: PgBouncer drops that one (CloudNativePG's Pooler lists it in
+/// `ignore_startup_parameters`, which it needs for libpq clients), so
+/// through the pooler the cap was silently gone and a stuck query held a
+/// worker forever.
+///
+/// A session-level `SET` holds because the Pooler runs in session mode: a
+/// client keeps its server connection from login to logout (the app needs
+/// that anyway, for its session advisory lock and its per-connection
+/// prepared statements), and PgBouncer's `DISCARD ALL` resets it before
+/// the next client. Under transaction pooling it would be wrong: the `SET`
+/// would stay on whichever server connection ran it, and every other would
+/// have none; there only `SET LOCAL` in each transaction (which misses
+/// statements outside one) or a default on the role would do. CNPG can
+/// declare neither per role nor per database (its managed roles and
+/// `Database` have no settings; `postgresql.parameters` is server-wide and
+/// would also cut CNPG's own superuser sessions, such as a backup's
+/// `pg_backup_stop` waiting for WAL to be archived).
+async fn bound_statements(conn: &mut PgConnection, millis: &str) -> Result<(), sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT set_config('statement_timeout', $1, false) AS "set!""#, millis)
+        .fetch_one(conn)
+        .await?;
+    Ok(())
 }
 
 /// Creates the database named in `url` if it does not exist yet.

@@ -28,6 +28,7 @@ mod lock;
 mod metadata;
 mod openapi;
 mod plans;
+mod pooler;
 mod promises;
 mod refunds;
 mod replica;

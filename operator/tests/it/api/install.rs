@@ -185,11 +185,6 @@ async fn the_production_example_is_reconciled() {
 }
 
 #[tokio::test]
-async fn the_cnpg_example_is_reconciled() {
-    reconciles("paymentcluster-cnpg.yaml").await;
-}
-
-#[tokio::test]
 async fn the_external_example_is_reconciled() {
     reconciles("paymentcluster-external.yaml").await;
 }
@@ -218,6 +213,11 @@ async fn the_api_server_refuses_invalid_specs_with_the_rules_message() {
         (json!({"app": {"defaultCurrency": "usd"}}), "an ISO 4217 code like USD"),
         (json!({"postgres": {"storage": {"size": "0"}}}), "size must be a positive quantity"),
         (json!({"postgres": {"provider": "external"}}), "postgres.external is set exactly when"),
+        (
+            json!({"app": {"image": "ghcr.io/payrail/payment-app@sha256:a3ed95ca"}}),
+            "the digest after @ must be sha256",
+        ),
+        (json!({"redis": {"image": "Redis 7"}}), "must be an image reference"),
         (
             json!({"postgres": {"backup": {"objectStore": {"bucket": "b", "credentialsSecret": {"name": "s"}}}}}),
             "postgres.backup needs postgres.provider cnpg",

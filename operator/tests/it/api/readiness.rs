@@ -2,7 +2,9 @@
 //! test plays the kubelet's part: it writes each Pod's status (Running,
 //! Ready) through the Pod status subresource, and the controller manager's
 //! own StatefulSet, ReplicaSet and Deployment controllers turn that into
-//! the workload statuses the operator reads.
+//! the workload statuses the operator reads. No CloudNativePG runs either:
+//! for `BackupsHealthy` the test writes what CNPG and its Barman Cloud
+//! plugin report, through the status subresources of their real CRDs.
 
 use std::time::Duration;
 
@@ -196,4 +198,84 @@ async fn a_primary_refusing_its_empty_volume_is_reported_with_its_reason() {
             .ok_or("none".to_owned())
     })
     .await;
+}
+
+async fn backups_condition(client: &Client, namespace: &str) -> Result<(String, String, String), String> {
+    let clusters: Api<PaymentCluster> = Api::namespaced(client.clone(), namespace);
+    let cr = clusters.get("mini").await.map_err(|e| e.to_string())?;
+    let status = cr.status.ok_or("no status")?;
+    let backups =
+        status.conditions.iter().find(|c| c.type_ == "BackupsHealthy").ok_or("no BackupsHealthy")?;
+    Ok((backups.status.clone(), backups.reason.clone(), backups.message.clone()))
+}
+
+/// Waits until `BackupsHealthy` has `status` and `reason`; returns its message.
+async fn backups_become(client: &Client, namespace: &str, status: &str, reason: &str) -> String {
+    eventually(&format!("BackupsHealthy {status} {reason}"), SETTLE, async || {
+        match backups_condition(client, namespace).await? {
+            (s, r, message) if s == status && r == reason => Ok(message),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
+// Issue 25, item 7: BackupsHealthy mirrored CNPG's ContinuousArchiving
+// alone, so it was True with WAL archived while no base backup had ever
+// succeeded, or while every one failed: nothing could be restored. Here
+// CNPG reports archiving working throughout, and the plugin's recovery
+// window on the ObjectStore decides.
+#[tokio::test]
+async fn backups_are_healthy_only_once_a_base_backup_succeeded_and_while_none_failed_since() {
+    let plane = shared();
+    let namespace = Namespace::new(plane, "backups").await;
+    let _operator = Operator::start(plane, &namespace.name);
+    let admin = plane.admin().await;
+    let ns = namespace.name.as_str();
+    let mut spec = cluster(ns, "ghcr.io/payrail/payment-app:0.1.0");
+    spec["spec"]["postgres"] = json!({
+        "provider": "cnpg", "storage": {"size": "1Gi"},
+        "backup": {"objectStore": {"bucket": "b", "credentialsSecret": {"name": "s3"}}},
+    });
+    apply_cluster(&admin, &spec).await.unwrap();
+
+    let cnpg: Api<payrail_operator::cnpg::Cluster> = Api::namespaced(admin.clone(), ns);
+    let stores: Api<payrail_operator::cnpg::ObjectStore> = Api::namespaced(admin.clone(), ns);
+    eventually("the CNPG Cluster and its ObjectStore", SETTLE, async || {
+        let cluster = cnpg.get_opt("mini-postgres").await.map_err(|e| e.to_string())?;
+        let store = stores.get_opt("mini-postgres-backups").await.map_err(|e| e.to_string())?;
+        if cluster.is_some() && store.is_some() { Ok(()) } else { Err("not yet".to_owned()) }
+    })
+    .await;
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let condition = |type_: &str, reason: &str| json!({"type": type_, "status": "True", "reason": reason, "message": "", "lastTransitionTime": now});
+    let archiving = json!({"status": {"conditions": [
+        condition("Ready", "ClusterIsReady"),
+        condition("ContinuousArchiving", "ContinuousArchivingSuccess"),
+    ]}});
+    cnpg.patch_status("mini-postgres", &PatchParams::default(), &Patch::Merge(&archiving)).await.unwrap();
+    backups_become(&admin, ns, "False", "NoBaseBackup").await;
+
+    let window = |window: Value| json!({"status": {"serverRecoveryWindow": {"mini-postgres": window}}});
+    let succeeded = window(json!({
+        "firstRecoverabilityPoint": "2026-03-01T02:00:00Z",
+        "lastSuccessfulBackupTime": "2026-03-02T02:00:00Z",
+    }));
+    stores
+        .patch_status("mini-postgres-backups", &PatchParams::default(), &Patch::Merge(&succeeded))
+        .await
+        .unwrap();
+    let message = backups_become(&admin, ns, "True", "Recoverable").await;
+    assert!(message.contains("2026-03-02T02:00:00Z"), "{message}");
+
+    let failed = window(json!({"lastFailedBackupTime": "2026-03-03T02:00:00Z"}));
+    stores
+        .patch_status("mini-postgres-backups", &PatchParams::default(), &Patch::Merge(&failed))
+        .await
+        .unwrap();
+    let message = backups_become(&admin, ns, "False", "BaseBackupFailing").await;
+    assert!(
+        message.contains("2026-03-03T02:00:00Z") && message.contains("2026-03-02T02:00:00Z"),
+        "{message}"
+    );
 }
