@@ -354,13 +354,49 @@ fn disruption_budget(
     component: Component,
     selector: LabelSelector,
 ) -> Child {
+    budget(
+        cr,
+        name,
+        component,
+        selector,
+        PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            ..PodDisruptionBudgetSpec::default()
+        },
+    )
+}
+
+/// A PodDisruptionBudget for a single pod that must never be evicted
+/// (`minAvailable: 1`): the eviction API refuses every eviction of it
+/// (429), so `kubectl drain` waits until a person deletes the pod knowingly.
+fn unevictable_budget(
+    cr: &PaymentCluster,
+    name: String,
+    component: Component,
+    selector: LabelSelector,
+) -> Child {
+    budget(
+        cr,
+        name,
+        component,
+        selector,
+        PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(1)),
+            ..PodDisruptionBudgetSpec::default()
+        },
+    )
+}
+
+fn budget(
+    cr: &PaymentCluster,
+    name: String,
+    component: Component,
+    selector: LabelSelector,
+    spec: PodDisruptionBudgetSpec,
+) -> Child {
     Child::PodDisruptionBudget(Box::new(PodDisruptionBudget {
         metadata: meta(cr, name, component),
-        spec: Some(PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(selector),
-            ..PodDisruptionBudgetSpec::default()
-        }),
+        spec: Some(PodDisruptionBudgetSpec { selector: Some(selector), ..spec }),
         ..PodDisruptionBudget::default()
     }))
 }

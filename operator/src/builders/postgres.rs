@@ -1,9 +1,10 @@
 //! PostgreSQL: a primary and, unless turned off, a streaming read replica,
 //! each a StatefulSet with its own volume behind its own Service (read-write
-//! and read-only), on different nodes, with one PodDisruptionBudget over
-//! both. The replica's init container copies the primary with
-//! `pg_basebackup` through a replication slot, and again when the slot was
-//! given up, never over a copy of another database; the primary's first
+//! and read-only), on different nodes, each with its own
+//! PodDisruptionBudget (a drain never evicts the primary). The replica's
+//! init container copies the primary with `pg_basebackup` through a
+//! replication slot, and again when the slot was given up, never over a
+//! copy of another database; the primary's first
 //! start creates the replication role, and its init container keeps the
 //! image from initialising an empty volume while the replica holds the
 //! database (a lost volume, not a new cluster). The scripts, settings and
@@ -21,9 +22,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::app::{plain, secret_env};
 use super::credentials::{POSTGRES_PASSWORD, REPLICATION_PASSWORD};
 use super::{
-    CONFIG_CHECKSUM, Child, Component, Names, Observed, checksum, components_selector, data_of,
-    disruption_budget, labels, meta, monitoring, placement, retention, security, selector, selector_labels,
-    volume_claim,
+    CONFIG_CHECKSUM, Child, Component, Names, Observed, checksum, data_of, disruption_budget, labels, meta,
+    monitoring, placement, retention, security, selector, selector_labels, unevictable_budget, volume_claim,
 };
 use crate::pod::{self, PostgresSettings};
 use crate::validate::ValidatedCluster;
@@ -87,9 +87,20 @@ pub fn children(
         children.push(service(valid, names.postgres_replica(), Component::PostgresReplica));
         children.push(statefulset(valid, observed, Component::PostgresReplica, &config));
     }
-    // Primary and replica together: a drain evicts one of them at a time.
-    let both = components_selector(cr, &[Component::PostgresPrimary, Component::PostgresReplica]);
-    children.push(disruption_budget(cr, names.postgres(), Component::PostgresPrimary, both));
+    // One budget per role, as CloudNativePG has. The primary is the only
+    // server that takes writes and nothing promotes the replica: evicted,
+    // every payment fails until it is scheduled again, and on a node-local
+    // volume it cannot be scheduled anywhere else until that node is back.
+    // So a drain never evicts it (minAvailable 1 of 1): `kubectl drain`
+    // waits, and a person decides to delete the pod and take the write
+    // outage. The replica only serves reads that may lag anyway; a drain
+    // may always take it.
+    let primary = selector(cr, Component::PostgresPrimary);
+    children.push(unevictable_budget(cr, names.postgres(), Component::PostgresPrimary, primary));
+    if valid.spec().postgres.read_replica {
+        let replica = selector(cr, Component::PostgresReplica);
+        children.push(disruption_budget(cr, names.postgres_replica(), Component::PostgresReplica, replica));
+    }
     children.insert(0, scripts);
     children
 }

@@ -88,6 +88,7 @@ fn a_minimal_cluster_becomes_the_whole_stack() {
         ("Service", "mini-postgres-ro"),
         ("StatefulSet", "mini-postgres-ro"),
         ("PodDisruptionBudget", "mini-postgres"),
+        ("PodDisruptionBudget", "mini-postgres-ro"),
         ("ConfigMap", "mini-redis-config"),
         ("Service", "mini-redis"),
         ("StatefulSet", "mini-redis"),
@@ -768,13 +769,40 @@ fn data_pods_keep_apart_and_drain_one_at_a_time() {
     );
     assert_eq!(redis.preferred_during_scheduling_ignored_during_execution.expect("preferred")[0].weight, 100);
 
-    for name in ["mini-redis", "mini-postgres", "mini-rabbitmq", "mini-app"] {
-        let pdb = match find(&required, "PodDisruptionBudget", name) {
-            Child::PodDisruptionBudget(p) => p.spec.clone().expect("spec"),
-            _ => unreachable!(),
-        };
-        assert_eq!(pdb.max_unavailable, Some(IntOrString::Int(1)), "{name}");
+    let pdb = |children: &[Child], name: &str| match find(children, "PodDisruptionBudget", name) {
+        Child::PodDisruptionBudget(p) => p.spec.clone().expect("spec"),
+        _ => unreachable!(),
+    };
+    for name in ["mini-redis", "mini-postgres-ro", "mini-rabbitmq", "mini-app"] {
+        assert_eq!(pdb(&required, name).max_unavailable, Some(IntOrString::Int(1)), "{name}");
     }
+}
+
+// Issue 25 item 4: one budget per PostgreSQL role. The primary's alone
+// and never met by an eviction (a drain waits for a person); the
+// replica's alone, so evicting it never counts against the primary.
+#[test]
+fn a_drain_never_evicts_the_postgres_primary() {
+    let pdb = |children: &[Child], name: &str| match find(children, "PodDisruptionBudget", name) {
+        Child::PodDisruptionBudget(p) => p.spec.clone().expect("spec"),
+        _ => unreachable!(),
+    };
+    let component = |s: &PodDisruptionBudgetSpec| {
+        let selector = s.selector.clone().expect("selector");
+        assert_eq!(selector.match_expressions, None, "one role only");
+        selector.match_labels.expect("labels")["app.kubernetes.io/component"].clone()
+    };
+    let children = built("minimal");
+    let primary = pdb(&children, "mini-postgres");
+    assert_eq!(component(&primary), "postgres-primary");
+    assert_eq!((primary.min_available, primary.max_unavailable), (Some(IntOrString::Int(1)), None));
+    let replica = pdb(&children, "mini-postgres-ro");
+    assert_eq!(component(&replica), "postgres-replica");
+    assert_eq!((replica.min_available, replica.max_unavailable), (None, Some(IntOrString::Int(1))));
+
+    let alone = built_from(serde_json::json!({"postgres": {"readReplica": false}}));
+    assert!(alone.iter().all(|c| !(c.kind() == "PodDisruptionBudget" && c.name() == "mini-postgres-ro")));
+    assert_eq!(pdb(&alone, "mini-postgres").min_available, Some(IntOrString::Int(1)));
 }
 
 // Every data container has its resources, from the spec's defaults.
