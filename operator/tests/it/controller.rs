@@ -86,6 +86,7 @@ async fn the_first_reconcile_creates_everything() {
             "/api/v1/namespaces/shop/services/mini-postgres-ro",
             "/apis/apps/v1/namespaces/shop/statefulsets/mini-postgres-ro",
             "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/mini-postgres",
+            "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/mini-postgres-ro",
             "/api/v1/namespaces/shop/configmaps/mini-redis-config",
             "/api/v1/namespaces/shop/services/mini-redis",
             "/apis/apps/v1/namespaces/shop/statefulsets/mini-redis",
@@ -427,6 +428,7 @@ async fn children_no_longer_built_are_pruned_and_nothing_else() {
             format!("{NS}/services/mini-postgres-ro"),
             format!("{APPS}/statefulsets/mini-postgres-ro"),
             "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/mini-postgres-replica".to_owned(),
+            "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/mini-postgres-ro".to_owned(),
         ]
         .iter()
         .map(String::as_str)
