@@ -17,8 +17,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::credentials::{API_TOKENS, APP_DB_PASSWORD, POSTGRES_PASSWORD, RABBITMQ_PASSWORD, REDIS_PASSWORD};
 use super::{
-    CONFIG_CHECKSUM, Child, Component, checksum, cnpg, disruption_budget, labels, meta, postgres, rabbitmq,
-    redis, security, selector, selector_labels,
+    Child, Component, cnpg, disruption_budget, labels, meta, postgres, rabbitmq, redis, security, selector,
+    selector_labels, stamp,
 };
 use crate::crd::{AppLimits, PostgresProvider, TracingSettings, WebhookSettings};
 use crate::validate::{APP_SURGE, ValidatedCluster};
@@ -248,15 +248,12 @@ pub fn children(
     database: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<Child> {
     let (cr, names) = (&valid.cluster, &valid.names);
-    // The external Secret joins the checksum only when there is one, so the
-    // pods of the other providers keep the checksum they had.
-    let config = if database.is_empty() {
-        checksum([credentials, tokens])
-    } else {
-        checksum([credentials, tokens, database])
-    };
+    let credentials_name = names.credentials();
+    let mut secrets = vec![(credentials_name.as_str(), credentials)];
+    secrets.extend(valid.spec().app.api_tokens_secret.as_ref().map(|s| (s.name.as_str(), tokens)));
+    secrets.extend(valid.spec().postgres.external.as_ref().map(|e| (e.secret_name.as_str(), database)));
     vec![
-        deployment(valid, config),
+        stamp(deployment(valid), &secrets, &[]),
         service(valid),
         disruption_budget(cr, names.app(), Component::App, selector(cr, Component::App)),
     ]
@@ -313,9 +310,7 @@ fn app_container(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Containe
     }
 }
 
-/// `config` is the checksum of the credentials and the API tokens: a new
-/// token rolls the pods.
-fn deployment(valid: &ValidatedCluster, config: String) -> Child {
+fn deployment(valid: &ValidatedCluster) -> Child {
     let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().app);
     let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
     let (mut volumes, mut mounts) = (vec![tmp_volume], vec![tmp]);
@@ -358,7 +353,6 @@ fn deployment(valid: &ValidatedCluster, config: String) -> Child {
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(cr, Component::App)),
-                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), config)].into()),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(pod),

@@ -22,8 +22,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::app::{plain, secret_env};
 use super::credentials::{POSTGRES_PASSWORD, REPLICATION_PASSWORD};
 use super::{
-    CONFIG_CHECKSUM, Child, Component, Names, Observed, checksum, data_of, disruption_budget, labels, meta,
-    monitoring, placement, retention, security, selector, selector_labels, unevictable_budget, volume_claim,
+    Child, Component, Names, Observed, data_of, disruption_budget, labels, meta, monitoring, placement,
+    retention, security, selector, selector_labels, stamp, unevictable_budget, volume_claim,
 };
 use crate::pod::{self, PostgresSettings};
 use crate::validate::ValidatedCluster;
@@ -78,14 +78,14 @@ pub fn children(
         ])),
         ..ConfigMap::default()
     }));
-    let config = checksum([credentials, &data_of(&scripts)]);
+    let reads = |set: Child| stamp(set, &[(&names.credentials(), credentials)], &[&data_of(&scripts)]);
     let mut children = vec![
         service(valid, names.postgres(), Component::PostgresPrimary),
-        statefulset(valid, observed, Component::PostgresPrimary, &config),
+        reads(statefulset(valid, observed, Component::PostgresPrimary)),
     ];
     if valid.spec().postgres.read_replica {
         children.push(service(valid, names.postgres_replica(), Component::PostgresReplica));
-        children.push(statefulset(valid, observed, Component::PostgresReplica, &config));
+        children.push(reads(statefulset(valid, observed, Component::PostgresReplica)));
     }
     // One budget per role, as CloudNativePG has. The primary is the only
     // server that takes writes and nothing promotes the replica: evicted,
@@ -290,7 +290,7 @@ fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
     }
 }
 
-fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Component, config: &str) -> Child {
+fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Component) -> Child {
     let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().postgres);
     let primary = component == Component::PostgresPrimary;
     let name = if primary { names.postgres() } else { names.postgres_replica() };
@@ -301,11 +301,7 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Compone
             service_name: Some(name.clone()),
             selector: selector(cr, component),
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels(cr, component)),
-                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), config.to_owned())].into()),
-                    ..ObjectMeta::default()
-                }),
+                metadata: Some(ObjectMeta { labels: Some(labels(cr, component)), ..ObjectMeta::default() }),
                 spec: Some(pod_spec(valid, primary)),
             },
             volume_claim_templates: Some(vec![volume_claim(

@@ -32,8 +32,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::app::{plain, secret_env};
 use super::credentials::{RABBITMQ_ERLANG_COOKIE, RABBITMQ_PASSWORD};
 use super::{
-    CONFIG_CHECKSUM, Child, Component, Names, Observed, checksum, data_of, disruption_budget, labels, meta,
-    monitoring, placement, retention, security, selector, selector_labels, volume_claim,
+    Child, Component, Names, Observed, data_of, disruption_budget, labels, meta, monitoring, placement,
+    retention, security, selector, selector_labels, stamp, volume_claim,
 };
 use crate::pod;
 use crate::validate::ValidatedCluster;
@@ -88,11 +88,12 @@ pub fn children(
 ) -> Vec<Child> {
     let (cr, names) = (&valid.cluster, &valid.names);
     let config = config(valid);
-    let checksum = checksum([credentials, &data_of(&config)]);
+    let stamped =
+        stamp(statefulset(valid, observed), &[(&names.credentials(), credentials)], &[&data_of(&config)]);
     vec![
         config,
         service(valid),
-        statefulset(valid, observed, checksum),
+        stamped,
         // A drain takes one node at a time: two of three keep every quorum queue's majority.
         disruption_budget(cr, names.rabbitmq(), Component::Rabbitmq, selector(cr, Component::Rabbitmq)),
     ]
@@ -282,7 +283,7 @@ fn erlang_cookie(valid: &ValidatedCluster) -> Container {
     }
 }
 
-fn statefulset(valid: &ValidatedCluster, observed: &Observed, config: String) -> Child {
+fn statefulset(valid: &ValidatedCluster, observed: &Observed) -> Child {
     let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().rabbitmq);
     let name = names.rabbitmq();
     // Let the broker finish writing before it is killed; a cluster node
@@ -304,7 +305,6 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed, config: String) ->
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(cr, Component::Rabbitmq)),
-                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), config)].into()),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {

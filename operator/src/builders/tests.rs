@@ -460,7 +460,7 @@ fn random_passwords_are_long_and_url_safe() {
     assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
 }
 
-fn every_pod(children: &[Child]) -> Vec<(String, k8s_openapi::api::core::v1::PodSpec)> {
+fn every_pod(children: &[Child]) -> Vec<(String, PodSpec)> {
     children
         .iter()
         .filter_map(|c| match c {
@@ -686,6 +686,45 @@ fn pods_roll_when_what_they_read_changes() {
     let mut fsync = cr.clone();
     fsync.spec.redis.crash_safety = crate::crd::RedisCrashSafety::FsyncAlways;
     assert_ne!(redis(&before), redis(&build(&valid(&fsync), &credentials, &tokens("one"))));
+}
+
+// Issue 25 item 3: the credentials Secret holds every service's password
+// and the API tokens; a pod's checksum covers only the keys it reads, so
+// rotating a token rolls the app and nothing else.
+#[test]
+fn a_pod_rolls_only_for_the_credentials_it_reads() {
+    let cr = fixture("minimal"); // API tokens in the credentials Secret
+    let before = Credentials::complete(None, &mut Counting(0));
+    let with = |key: &str| {
+        let Child::Secret(mut secret) = credentials::secret(&valid(&cr), &before) else { unreachable!() };
+        secret.data.get_or_insert_default().insert(key.to_owned(), ByteString(b"rotated".to_vec()));
+        build(&valid(&cr), &Credentials::complete(Some(&secret), &mut Counting(100)), &Observed::default())
+    };
+    let old = build(&valid(&cr), &before, &Observed::default());
+    let rolled = |new: &[Child]| -> Vec<&str> {
+        [
+            ("Deployment", "mini-app"),
+            ("StatefulSet", "mini-postgres"),
+            ("StatefulSet", "mini-postgres-ro"),
+            ("StatefulSet", "mini-redis"),
+            ("StatefulSet", "mini-rabbitmq"),
+        ]
+        .into_iter()
+        .filter(|(kind, name)| checksum_of(&old, kind, name) != checksum_of(new, kind, name))
+        .map(|(_, name)| name)
+        .collect()
+    };
+    use credentials::{
+        API_TOKENS, APP_DB_PASSWORD, POSTGRES_PASSWORD, RABBITMQ_ERLANG_COOKIE, RABBITMQ_PASSWORD,
+        REDIS_PASSWORD, REPLICATION_PASSWORD,
+    };
+    assert_eq!(rolled(&with(API_TOKENS)), ["mini-app"]);
+    assert_eq!(rolled(&with(APP_DB_PASSWORD)), ["mini-app"]);
+    assert_eq!(rolled(&with(REDIS_PASSWORD)), ["mini-app", "mini-redis"]);
+    assert_eq!(rolled(&with(RABBITMQ_PASSWORD)), ["mini-app", "mini-rabbitmq"]);
+    assert_eq!(rolled(&with(RABBITMQ_ERLANG_COOKIE)), ["mini-rabbitmq"]);
+    assert_eq!(rolled(&with(REPLICATION_PASSWORD)), ["mini-postgres", "mini-postgres-ro"]);
+    assert_eq!(rolled(&with(POSTGRES_PASSWORD)), ["mini-app", "mini-postgres", "mini-postgres-ro"]);
 }
 
 // Only the app reaches the data services; the switch turns them off.
