@@ -131,6 +131,7 @@ pub enum RedisCrashSafety {
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.maxReplicas) || self.replicas <= self.maxReplicas").message("app.replicas cannot be above app.maxReplicas: PostgreSQL's max_connections is sized for app.maxReplicas; raise it first (that restarts PostgreSQL once)"))]
 pub struct AppSpec {
     /// The payment-app image.
     #[serde(default = "default_app_image")]
@@ -140,6 +141,13 @@ pub struct AppSpec {
     #[serde(default = "default_app_replicas")]
     #[schemars(range(min = 1, max = 100))]
     pub replicas: i32,
+    /// The most replicas the app may be scaled to. PostgreSQL's `max_connections`
+    /// is sized for this many app pods, not for `replicas`, so scaling the app up to it
+    /// never restarts PostgreSQL. When absent: 10, or `replicas` when that is more
+    /// (or `replicas` itself when `postgres.maxConnections` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_replicas: Option<i32>,
     /// CPU and memory for each app container.
     #[serde(default = "default_app_resources")]
     pub resources: ResourceRequirements,
@@ -677,6 +685,7 @@ impl Default for AppSpec {
         AppSpec {
             image: default_app_image(),
             replicas: default_app_replicas(),
+            max_replicas: None,
             resources: default_app_resources(),
             worker: WorkerSpec::default(),
             db_pool_size: default_db_pool_size(),

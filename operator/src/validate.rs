@@ -22,6 +22,10 @@ pub const APP_SURGE: i32 = 1;
 /// its `superuser_reserved_connections` (3), an operator's `psql`, the
 /// `payment-app audit` run from `kubectl exec`, monitoring.
 pub const RESERVED_CONNECTIONS: i32 = 10;
+/// The app replicas PostgreSQL's derived `max_connections` covers when the
+/// spec names no `app.maxReplicas`: scaling the app within it (a routine
+/// edit) does not restart PostgreSQL.
+pub const DEFAULT_MAX_APP_REPLICAS: i32 = 10;
 /// The most `max_connections` the operator derives: each connection is a
 /// PostgreSQL process, and past this a pooler is the answer, not more.
 pub const MAX_CONNECTIONS_CAP: i32 = 10_000;
@@ -68,7 +72,8 @@ impl ValidatedCluster {
 pub struct ConnectionBudget {
     /// `DB_POOL_SIZE` of each app pod.
     pub pool_size: i32,
-    /// App pods at the height of a rollout: replicas plus the surge pod.
+    /// App pods at the height of a rollout of the largest app the spec
+    /// allows: its most replicas plus the surge pod.
     pub app_pods: i32,
     /// `max_connections` of the primary and the replica (a standby must
     /// allow at least as many as its primary, or it refuses to start).
@@ -84,14 +89,27 @@ impl ConnectionBudget {
         self.app_pods * self.pool_size
     }
 
+    /// The budget of the largest app the spec allows, not of the app as it
+    /// is now: `max_connections` is a server argument, so a budget that
+    /// followed `app.replicas` restarted primary and replica whenever the
+    /// app was scaled. The largest app is `app.maxReplicas`; without it,
+    /// the replicas a fixed `postgres.maxConnections` was checked against
+    /// until now, or [`DEFAULT_MAX_APP_REPLICAS`] (more when `replicas` is).
     fn plan(spec: &PaymentClusterSpec) -> Result<Self, String> {
         let pool_size = spec.app.db_pool_size;
-        let app_pods = spec.app.replicas + APP_SURGE;
+        let (largest, which) = match (spec.app.max_replicas, spec.postgres.max_connections) {
+            (Some(max), _) => (max, "app.maxReplicas"),
+            (None, Some(_)) => (spec.app.replicas, "app.replicas"),
+            (None, None) if spec.app.replicas > DEFAULT_MAX_APP_REPLICAS => {
+                (spec.app.replicas, "app.replicas")
+            }
+            (None, None) => (DEFAULT_MAX_APP_REPLICAS, "the default app.maxReplicas"),
+        };
+        let app_pods = largest + APP_SURGE;
         let needed = app_pods * pool_size + RESERVED_CONNECTIONS;
         let explain = || {
             format!(
-                "{app_pods} app pods ({} replicas + {APP_SURGE} during a rollout) x app.dbPoolSize {pool_size} + {RESERVED_CONNECTIONS} reserved = {needed}",
-                spec.app.replicas
+                "{app_pods} app pods ({which} {largest} + {APP_SURGE} during a rollout) x app.dbPoolSize {pool_size} + {RESERVED_CONNECTIONS} reserved = {needed}"
             )
         };
         let max_connections = match spec.postgres.max_connections {
@@ -104,7 +122,7 @@ impl ConnectionBudget {
             Some(set) => set,
             None if needed > MAX_CONNECTIONS_CAP => {
                 return Err(format!(
-                    "the app would need more than {MAX_CONNECTIONS_CAP} PostgreSQL connections: {}; lower app.dbPoolSize or app.replicas",
+                    "the app would need more than {MAX_CONNECTIONS_CAP} PostgreSQL connections: {}; lower app.dbPoolSize or app.maxReplicas",
                     explain()
                 ));
             }
@@ -153,6 +171,16 @@ pub fn validate_with(
     }
     if !(1..=100).contains(&spec.app.replicas) {
         problems.push(format!("app.replicas must be 1 to 100 (got {})", spec.app.replicas));
+    }
+    match spec.app.max_replicas {
+        Some(max) if !(1..=100).contains(&max) => {
+            problems.push(format!("app.maxReplicas must be 1 to 100 (got {max})"))
+        }
+        Some(max) if spec.app.replicas > max => problems.push(format!(
+            "app.replicas {} is above app.maxReplicas {max}: PostgreSQL's max_connections is sized for app.maxReplicas; raise it first",
+            spec.app.replicas
+        )),
+        _ => {}
     }
     if !(1..=1000).contains(&spec.app.db_pool_size) {
         problems.push(format!("app.dbPoolSize must be 1 to 1000 (got {})", spec.app.db_pool_size));

@@ -615,14 +615,34 @@ fn redis_crash_safety_is_a_spec_choice() {
 // Bug 10: every app pod of a rollout gets its pool, and PostgreSQL admits them.
 #[test]
 fn the_connection_budget_reaches_the_app_and_postgres() {
-    let children = built_from(serde_json::json!({"app": {"replicas": 6}}));
+    let children = built_from(serde_json::json!({"app": {"replicas": 6, "maxReplicas": 12}}));
     let app = app_container(&children, "mini");
     assert_eq!(env_value(app.env.as_deref().unwrap_or_default(), "DB_POOL_SIZE").as_deref(), Some("16"));
     for s in ["mini-postgres", "mini-postgres-ro"] {
         let (_, main) = containers(&statefulset(&children, s));
         let args = main[0].args.clone().expect("args");
-        assert!(args.contains(&"max_connections=122".to_owned()), "{s}: {args:?}");
+        assert!(args.contains(&"max_connections=218".to_owned()), "{s}: {args:?}");
     }
+}
+
+// Issue 25 item 3: scaling the app (a routine edit) changed max_connections,
+// so both PostgreSQL StatefulSets rolled, primary and replica at once.
+// PostgreSQL is sized for the largest app the spec allows.
+#[test]
+fn scaling_the_app_does_not_restart_postgres() {
+    let postgres = |spec: serde_json::Value| {
+        let children = built_from(spec);
+        [statefulset(&children, "mini-postgres"), statefulset(&children, "mini-postgres-ro")]
+    };
+    use serde_json::json;
+    assert_eq!(postgres(json!({"app": {"replicas": 1}})), postgres(json!({"app": {"replicas": 10}})));
+    assert_eq!(
+        postgres(json!({"app": {"replicas": 2, "maxReplicas": 30}})),
+        postgres(json!({"app": {"replicas": 30, "maxReplicas": 30}}))
+    );
+    // The app's own pods do roll (nothing else would scale them).
+    let app = |replicas: i32| deployment(&built_from(json!({"app": {"replicas": replicas}})), "mini-app");
+    assert_ne!(app(1).spec.and_then(|s| s.replicas), app(10).spec.and_then(|s| s.replicas));
 }
 
 // Shutdown bound: the pod's grace period comes from the app's own.
@@ -890,7 +910,7 @@ fn the_cnpg_provider_makes_a_cnpg_cluster_with_backups() {
     let initdb = spec.bootstrap.as_ref().and_then(|b| b.initdb.as_ref()).expect("initdb");
     assert_eq!((initdb.database.as_str(), initdb.owner.as_str()), ("payrail", "payrail"));
     // (3 app replicas + 1 surge) x 16 + 10.
-    assert_eq!(spec.postgresql.as_ref().expect("parameters").parameters["max_connections"], "74");
+    assert_eq!(spec.postgresql.as_ref().expect("parameters").parameters["max_connections"], "186");
     assert_eq!(spec.affinity.as_ref().and_then(|a| a.pod_anti_affinity_type.as_deref()), Some("required"));
     let [plugin] = spec.plugins.as_slice() else { panic!("{:?}", spec.plugins) };
     assert_eq!(

@@ -216,6 +216,7 @@ async fn the_api_server_refuses_invalid_specs_with_the_rules_message() {
         ),
         (json!({"app": {"webhooks": {"maxEndpoints": 0}}}), "should be greater than or equal to 1"),
         (json!({"app": {"defaultCurrency": "usd"}}), "an ISO 4217 code like USD"),
+        (json!({"app": {"replicas": 5, "maxReplicas": 4}}), "app.replicas cannot be above app.maxReplicas"),
         (json!({"postgres": {"storage": {"size": "0"}}}), "size must be a positive quantity"),
         (json!({"postgres": {"provider": "external"}}), "postgres.external is set exactly when"),
         (
