@@ -36,6 +36,9 @@ pub struct Read {
     pub database: Option<Secret>,
     /// The CNPG `Cluster` (`cnpg` provider), once it exists.
     pub cnpg_cluster: Option<OwnerReference>,
+    /// The cluster's StatefulSets as they are, status included: the
+    /// PostgreSQL pair rolls one at a time (`order`).
+    pub statefulsets: Vec<StatefulSet>,
 }
 
 impl Read {
@@ -144,18 +147,27 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
         .filter_map(|s| Some((s.metadata.name.clone()?, s.spec.as_ref()?.pod_management_policy.clone()?)))
         .collect();
     let templates = existing
-        .into_iter()
+        .iter()
         .filter_map(|s| {
             let name = s.metadata.name.clone()?;
-            let claim = s.spec?.volume_claim_templates?.into_iter().next()?;
-            Some((name, VolumeTemplate::of(&claim)?))
+            let claim = s.spec.as_ref()?.volume_claim_templates.as_ref()?.first()?;
+            Some((name, VolumeTemplate::of(claim)?))
         })
         .collect();
     let cnpg_cluster = match valid.spec().postgres.provider {
         PostgresProvider::Cnpg => cnpg_cluster(client, valid).await,
         _ => None,
     };
-    Ok(Read { credentials, tokens, claims, templates, pod_management, database, cnpg_cluster })
+    Ok(Read {
+        credentials,
+        tokens,
+        claims,
+        templates,
+        pod_management,
+        database,
+        cnpg_cluster,
+        statefulsets: existing,
+    })
 }
 
 /// The CNPG `Cluster` as an owner reference (not a controller, and not

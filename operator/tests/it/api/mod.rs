@@ -18,6 +18,7 @@ pub mod install;
 pub mod lifecycle;
 pub mod readiness;
 pub mod restart;
+pub mod rollout;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
