@@ -169,8 +169,14 @@ fn data_mount() -> VolumeMount {
     VolumeMount { name: "data".into(), mount_path: DATA_MOUNT.into(), ..VolumeMount::default() }
 }
 
-/// The server itself, primary or replica: the same settings and probes.
-fn server(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Container {
+/// A replica not streaming for this many readiness periods (5 s) leaves its
+/// Service: long enough for a primary's restart, short of serving stale
+/// reads for good.
+const REPLICA_NOT_STREAMING_FAILURES: i32 = 6;
+
+/// The server itself, primary or replica: the same settings and probes,
+/// but a replica is ready only while it streams from the primary.
+fn server(valid: &ValidatedCluster, mounts: Vec<VolumeMount>, primary: bool) -> Container {
     let spec = &valid.spec().postgres;
     let settings = PostgresSettings {
         max_connections: valid.connections.max_connections,
@@ -193,9 +199,14 @@ fn server(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Container {
             failure_threshold: Some(STARTUP_FAILURES),
             ..exec(pod::postgres_probe(pod::Probe::Serves))
         }),
-        readiness_probe: Some(Probe {
-            period_seconds: Some(5),
-            ..exec(pod::postgres_probe(pod::Probe::Serves))
+        readiness_probe: Some(if primary {
+            Probe { period_seconds: Some(5), ..exec(pod::postgres_probe(pod::Probe::Serves)) }
+        } else {
+            Probe {
+                period_seconds: Some(5),
+                failure_threshold: Some(REPLICA_NOT_STREAMING_FAILURES),
+                ..exec(pod::postgres_probe(pod::Probe::Streams))
+            }
         }),
         liveness_probe: Some(Probe {
             period_seconds: Some(10),
@@ -277,7 +288,7 @@ fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
     let apart_from = if primary { Component::PostgresReplica } else { Component::PostgresPrimary };
     PodSpec {
         init_containers: Some(vec![if primary { guard(valid, tmp) } else { bootstrap(valid, tmp) }]),
-        containers: [server(valid, mounts)]
+        containers: [server(valid, mounts, primary)]
             .into_iter()
             .chain(monitoring::enabled(valid).then(|| monitoring::postgres_exporter(valid)))
             .collect(),

@@ -504,6 +504,10 @@ fn every_data_pod_has_a_startup_probe_and_a_liveness_that_tolerates_recovery() {
     };
     assert_eq!(command(&postgres[0].liveness_probe), pod::postgres_probe(pod::Probe::Alive));
     assert_eq!(command(&postgres[0].readiness_probe), pod::postgres_probe(pod::Probe::Serves));
+    // Issue 25 item 6: a replica is ready only while it streams.
+    let (_, replica) = containers(&statefulset(&children, "mini-postgres-ro"));
+    assert_eq!(command(&replica[0].readiness_probe), pod::postgres_probe(pod::Probe::Streams));
+    assert_eq!(command(&replica[0].liveness_probe), pod::postgres_probe(pod::Probe::Alive));
 }
 
 // Bug 6: what Pod Security `restricted` checks, on every pod of both fixtures.
