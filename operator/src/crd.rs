@@ -333,6 +333,7 @@ pub struct RabbitmqSpec {
     /// each node, so losing one node loses no message and stops nothing.
     #[serde(default = "default_rabbitmq_replicas")]
     #[x_kube(validation = Rule::new("self == 1 || self == 3").message("rabbitmq.replicas is 1 or 3"))]
+    #[x_kube(validation = Rule::new("self >= oldSelf").message("rabbitmq.replicas cannot go from 3 to 1: node 0 would start again as a single broker under another node name, an empty broker on its old volume, while the queues of the cluster stay on volumes no broker reads. Keep 3 nodes: docs/operator.md, \"RabbitMQ: one broker or three\""))]
     pub replicas: i32,
     #[serde(default = "default_storage")]
     pub storage: StorageSpec,
