@@ -486,7 +486,8 @@ fn built_from(spec: serde_json::Value) -> Vec<Child> {
 #[test]
 fn every_data_pod_has_a_startup_probe_and_a_liveness_that_tolerates_recovery() {
     let children = built("minimal");
-    for s in ["mini-redis", "mini-rabbitmq", "mini-postgres", "mini-postgres-ro"] {
+    // (RabbitMQ has neither: see the next test.)
+    for s in ["mini-redis", "mini-postgres", "mini-postgres-ro"] {
         let (_, main) = containers(&statefulset(&children, s));
         let startup = main[0].startup_probe.clone().unwrap_or_else(|| panic!("{s} has no startupProbe"));
         let patience = startup.period_seconds.unwrap_or(10) * startup.failure_threshold.unwrap_or(3);
@@ -508,6 +509,21 @@ fn every_data_pod_has_a_startup_probe_and_a_liveness_that_tolerates_recovery() {
     let (_, replica) = containers(&statefulset(&children, "mini-postgres-ro"));
     assert_eq!(command(&replica[0].readiness_probe), pod::postgres_probe(pod::Probe::Streams));
     assert_eq!(command(&replica[0].liveness_probe), pod::postgres_probe(pod::Probe::Alive));
+}
+
+// Issue 25 item 9: RabbitMQ's probes started an Erlang VM at every check,
+// and its liveness probe could restart a broker in a long recovery. Ready
+// when the AMQP port is open (as RabbitMQ's cluster-operator has it), no
+// liveness.
+#[test]
+fn rabbitmq_is_ready_when_its_port_is_open_and_never_killed_by_a_probe() {
+    for spec in [serde_json::json!({}), serde_json::json!({"rabbitmq": {"replicas": 3}})] {
+        let (_, main) = containers(&statefulset(&built_from(spec), "mini-rabbitmq"));
+        let readiness = main[0].readiness_probe.clone().expect("readiness");
+        assert_eq!(readiness.tcp_socket.map(|t| t.port), Some(IntOrString::String("amqp".into())));
+        assert!(readiness.exec.is_none());
+        assert!(main[0].liveness_probe.is_none() && main[0].startup_probe.is_none());
+    }
 }
 
 // Bug 6: what Pod Security `restricted` checks, on every pod of both fixtures.
