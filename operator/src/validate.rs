@@ -32,6 +32,12 @@ pub const MAX_CONNECTIONS_CAP: i32 = 10_000;
 /// Seconds added to the app's own shutdown bound for the pod's grace
 /// period: the kubelet's SIGKILL must come after payment-app gave up.
 pub const SHUTDOWN_MARGIN_SECONDS: i32 = 10;
+/// Seconds a stopping app pod keeps serving before it gets SIGTERM (its
+/// preStop sleep). The kubelet and the endpoints controller learn of the
+/// stop at the same moment; kube-proxy, Ingress controllers and load
+/// balancers keep sending new connections for a few seconds more, and a
+/// pod that stopped accepting at once refused them in every rollout.
+pub const APP_PRESTOP_SECONDS: i32 = 5;
 
 /// What the operator decides for every cluster that leaves it unsaid
 /// (`payment-operator run`'s settings, from its chart's values).
@@ -235,7 +241,10 @@ pub fn validate_with(
                 RedisCrashSafety::FsyncAlways => None,
             },
             max_slot_wal_keep_mb: max_slot_wal_keep_mb(&spec.postgres.storage.size),
-            app_grace_period_seconds: i64::from(spec.app.shutdown_timeout_seconds + SHUTDOWN_MARGIN_SECONDS),
+            // The preStop sleep is part of the grace period.
+            app_grace_period_seconds: i64::from(
+                APP_PRESTOP_SECONDS + spec.app.shutdown_timeout_seconds + SHUTDOWN_MARGIN_SECONDS,
+            ),
             cluster: cluster.clone(),
         }),
         _ => {

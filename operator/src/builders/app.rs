@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, PodSpec, PodTemplateSpec,
-    Probe, SecretKeySelector, SecretVolumeSource, Service, ServicePort, ServiceSpec,
-    TopologySpreadConstraint, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler,
+    PodSpec, PodTemplateSpec, Probe, SecretKeySelector, SecretVolumeSource, Service, ServicePort,
+    ServiceSpec, SleepAction, TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -21,7 +21,7 @@ use super::{
     selector_labels, stamp,
 };
 use crate::crd::{AppLimits, PostgresProvider, TracingSettings, WebhookSettings};
-use crate::validate::{APP_SURGE, ValidatedCluster};
+use crate::validate::{APP_PRESTOP_SECONDS, APP_SURGE, ValidatedCluster};
 
 /// payment-app's own default port: its `HTTP_ADDR` is set to it.
 pub const HTTP_PORT: u16 = payrail_common::defaults::HTTP_PORT;
@@ -303,6 +303,15 @@ fn app_container(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Containe
         }]),
         liveness_probe: Some(Probe { failure_threshold: Some(6), ..http_probe("/healthz") }),
         readiness_probe: Some(http_probe("/readyz")),
+        // Serve on while the Service's routes forget this pod (the image
+        // has no shell: the kubelet's own sleep, Kubernetes 1.30+).
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction { seconds: APP_PRESTOP_SECONDS.into() }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
+        }),
         resources: Some(spec.resources.clone()),
         security_context: Some(security::container(true)),
         volume_mounts: Some(mounts),

@@ -675,8 +675,12 @@ fn the_grace_period_follows_the_apps_shutdown_bound() {
         Some("50")
     );
     let d = deployment(&children, "mini-app");
-    let grace = d.spec.and_then(|s| s.template.spec).and_then(|p| p.termination_grace_period_seconds);
-    assert_eq!(grace, Some(60));
+    let pod = d.spec.and_then(|s| s.template.spec).expect("pod");
+    // Issue 25 item 11: 5 s of serving while the routes forget the pod,
+    // then payment-app's 50 s, then a margin before SIGKILL.
+    let sleep = pod.containers[0].lifecycle.clone().and_then(|l| l.pre_stop).and_then(|h| h.sleep);
+    assert_eq!(sleep.map(|s| s.seconds), Some(5), "a preStop delay before SIGTERM");
+    assert_eq!(pod.termination_grace_period_seconds, Some(65));
 }
 
 fn checksum_of(children: &[Child], kind: &str, name: &str) -> String {

@@ -17,7 +17,7 @@ fn a_minimal_spec_is_all_defaults_and_valid() {
     let valid = validate(&cluster(spec)).expect("valid");
     assert_eq!(valid.connections, ConnectionBudget { pool_size: 16, app_pods: 11, max_connections: 186 });
     assert_eq!(valid.redis_restart_delay_seconds, Some(31), "30 s locks, plus a second");
-    assert_eq!(valid.app_grace_period_seconds, 40);
+    assert_eq!(valid.app_grace_period_seconds, 45);
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn the_connection_budget_covers_every_pod_of_a_rollout() {
 fn the_grace_period_follows_the_shutdown_timeout() {
     let mut spec = PaymentClusterSpec::default();
     spec.app.shutdown_timeout_seconds = 90;
-    assert_eq!(validate(&cluster(spec)).expect("valid").app_grace_period_seconds, 100);
+    assert_eq!(validate(&cluster(spec)).expect("valid").app_grace_period_seconds, 105);
 }
 
 #[test]
