@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction, KeyToPath, PodSpec,
-    PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, ExecAction,
+    KeyToPath, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -267,13 +267,26 @@ fn guard(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
     }
 }
 
+/// PostgreSQL's dynamic shared memory (POSIX, what parallel queries use)
+/// lives in `/dev/shm`, which container runtimes cap at 64 MB: a parallel
+/// hash join over a large ledger failed with "could not resize shared
+/// memory segment". A memory-backed volume there instead, as CloudNativePG
+/// mounts one; what it holds counts against the container's memory limit.
+fn shared_memory() -> (Volume, VolumeMount) {
+    let (mut volume, mount) = security::scratch("shm", "/dev/shm");
+    volume.empty_dir =
+        Some(EmptyDirVolumeSource { medium: Some("Memory".into()), ..EmptyDirVolumeSource::default() });
+    (volume, mount)
+}
+
 fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
     // The root filesystem is read-only: the server's socket directory and
     // temporary files get volumes of their own.
     let (run_volume, run) = security::scratch("run", "/var/run/postgresql");
     let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
-    let mut mounts = vec![data_mount(), run, tmp.clone()];
-    let mut volumes = vec![scripts_volume(valid, "scripts", None), run_volume, tmp_volume];
+    let (shm_volume, shm) = shared_memory();
+    let mut mounts = vec![data_mount(), run, tmp.clone(), shm];
+    let mut volumes = vec![scripts_volume(valid, "scripts", None), run_volume, tmp_volume, shm_volume];
     if primary {
         // The image's entrypoint runs every script in this directory once,
         // on an empty volume: the primary's own and nothing else.

@@ -526,6 +526,20 @@ fn rabbitmq_is_ready_when_its_port_is_open_and_never_killed_by_a_probe() {
     }
 }
 
+// Issue 25 item 11: /dev/shm is 64 MB in a container; PostgreSQL's parallel
+// queries need more.
+#[test]
+fn postgres_has_its_shared_memory_in_a_memory_volume() {
+    let children = built("minimal");
+    for name in ["mini-postgres", "mini-postgres-ro"] {
+        let pod = statefulset(&children, name).spec.and_then(|s| s.template.spec).expect("pod");
+        let mount = pod.containers[0].volume_mounts.iter().flatten().find(|m| m.mount_path == "/dev/shm");
+        let mount = mount.unwrap_or_else(|| panic!("{name}: no /dev/shm"));
+        let volume = pod.volumes.iter().flatten().find(|v| v.name == mount.name).expect("volume");
+        assert_eq!(volume.empty_dir.clone().and_then(|e| e.medium).as_deref(), Some("Memory"), "{name}");
+    }
+}
+
 // Bug 6: what Pod Security `restricted` checks, on every pod of both fixtures.
 #[test]
 fn every_pod_and_container_is_locked_down() {
