@@ -137,6 +137,7 @@ pub enum RedisCrashSafety {
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.maxReplicas) || self.replicas <= self.maxReplicas").message("app.replicas cannot be above app.maxReplicas: PostgreSQL's max_connections is sized for app.maxReplicas; raise it first (that restarts PostgreSQL once)"))]
 pub struct AppSpec {
     /// The payment-app image. Every image field takes `repository:tag`, and
     /// `repository[:tag]@sha256:<digest>`, which production should use: a tag can be moved.
@@ -149,6 +150,13 @@ pub struct AppSpec {
     #[serde(default = "default_app_replicas")]
     #[schemars(range(min = 1, max = 100))]
     pub replicas: i32,
+    /// The most replicas the app may be scaled to. PostgreSQL's `max_connections`
+    /// is sized for this many app pods, not for `replicas`, so scaling the app up to it
+    /// never restarts PostgreSQL. When absent: 10, or `replicas` when that is more
+    /// (or `replicas` itself when `postgres.maxConnections` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_replicas: Option<i32>,
     /// CPU and memory for each app container.
     #[serde(default = "default_app_resources")]
     pub resources: ResourceRequirements,
@@ -338,6 +346,7 @@ pub struct RabbitmqSpec {
     /// each node, so losing one node loses no message and stops nothing.
     #[serde(default = "default_rabbitmq_replicas")]
     #[x_kube(validation = Rule::new("self == 1 || self == 3").message("rabbitmq.replicas is 1 or 3"))]
+    #[x_kube(validation = Rule::new("self >= oldSelf").message("rabbitmq.replicas cannot go from 3 to 1: node 0 would start again as a single broker under another node name, an empty broker on its old volume, while the queues of the cluster stay on volumes no broker reads. Keep 3 nodes: docs/operator.md, \"RabbitMQ: one broker or three\""))]
     pub replicas: i32,
     #[serde(default = "default_storage")]
     pub storage: StorageSpec,
@@ -702,6 +711,7 @@ impl Default for AppSpec {
         AppSpec {
             image: default_app_image(),
             replicas: default_app_replicas(),
+            max_replicas: None,
             resources: default_app_resources(),
             worker: WorkerSpec::default(),
             db_pool_size: default_db_pool_size(),

@@ -75,6 +75,11 @@ pub enum Probe {
     /// The server process answers at all, even "starting up" during crash
     /// recovery: liveness, which must never kill a recovering server.
     Alive,
+    /// Serves, and its WAL receiver streams from the primary: a replica's
+    /// readiness. A replica whose slot the primary gave up (or that cannot
+    /// reach its primary) still accepts connections and answers with ever
+    /// older data; not streaming, it leaves its Service instead.
+    Streams,
 }
 
 /// The probe command of a PostgreSQL container. `pg_isready` exits 0 when
@@ -86,6 +91,12 @@ pub fn postgres_probe(probe: Probe) -> Vec<String> {
     let script = match probe {
         Probe::Serves => check.to_owned(),
         Probe::Alive => format!("{check}; [ $? -le 1 ]"),
+        // Over the Unix socket, where the image trusts local connections
+        // (no password in a probe); `pg_stat_wal_receiver` has a row only
+        // while a receiver runs, `streaming` once the primary sends WAL.
+        Probe::Streams => format!(
+            "{check} && [ \"$(psql -XAtq -U \"$POSTGRES_USER\" -d \"$POSTGRES_DB\" -c 'SELECT status FROM pg_stat_wal_receiver')\" = streaming ]"
+        ),
     };
     vec!["sh".into(), "-c".into(), script]
 }
@@ -95,7 +106,8 @@ pub fn postgres_probe(probe: Probe) -> Vec<String> {
 /// its append-only file answers `LOADING`: alive, but not serving yet.
 pub fn redis_probe(probe: Probe) -> Vec<String> {
     let script = match probe {
-        Probe::Serves => "redis-cli ping | grep -q PONG",
+        // A lock node follows no primary: serving is all there is.
+        Probe::Serves | Probe::Streams => "redis-cli ping | grep -q PONG",
         Probe::Alive => "redis-cli ping | grep -Eq 'PONG|LOADING'",
     };
     vec!["sh".into(), "-c".into(), script.into()]

@@ -30,12 +30,22 @@ pub const RESERVED_CONNECTIONS: i32 = 10;
 /// its pools: the one it runs its `auth_query` on (as
 /// `cnpg_pooler_pgbouncer`, in the `postgres` database) when clients log in.
 pub const POOLER_AUTH_CONNECTIONS: i32 = 1;
+/// The app replicas PostgreSQL's derived `max_connections` covers when the
+/// spec names no `app.maxReplicas`: scaling the app within it (a routine
+/// edit) does not restart PostgreSQL.
+pub const DEFAULT_MAX_APP_REPLICAS: i32 = 10;
 /// The most `max_connections` the operator derives: each connection is a
 /// PostgreSQL process, and past this a pooler is the answer, not more.
 pub const MAX_CONNECTIONS_CAP: i32 = 10_000;
 /// Seconds added to the app's own shutdown bound for the pod's grace
 /// period: the kubelet's SIGKILL must come after payment-app gave up.
 pub const SHUTDOWN_MARGIN_SECONDS: i32 = 10;
+/// Seconds a stopping app pod keeps serving before it gets SIGTERM (its
+/// preStop sleep). The kubelet and the endpoints controller learn of the
+/// stop at the same moment; kube-proxy, Ingress controllers and load
+/// balancers keep sending new connections for a few seconds more, and a
+/// pod that stopped accepting at once refused them in every rollout.
+pub const APP_PRESTOP_SECONDS: i32 = 5;
 
 /// What the operator decides for every cluster that leaves it unsaid
 /// (`payment-operator run`'s settings, from its chart's values).
@@ -76,7 +86,8 @@ impl ValidatedCluster {
 pub struct ConnectionBudget {
     /// `DB_POOL_SIZE` of each app pod.
     pub pool_size: i32,
-    /// App pods at the height of a rollout: replicas plus the surge pod.
+    /// App pods at the height of a rollout of the largest app the spec
+    /// allows: its most replicas plus the surge pod.
     pub app_pods: i32,
     /// PgBouncer instances the app writes through (CNPG's Pooler); 0 when
     /// it connects to PostgreSQL directly.
@@ -111,9 +122,23 @@ impl ConnectionBudget {
         }
     }
 
+    /// The budget of the largest app the spec allows, not of the app as it
+    /// is now: `max_connections` is a server argument, so a budget that
+    /// followed `app.replicas` restarted primary and replica whenever the
+    /// app was scaled. The largest app is `app.maxReplicas`; without it,
+    /// the replicas a fixed `postgres.maxConnections` was checked against
+    /// until now, or [`DEFAULT_MAX_APP_REPLICAS`] (more when `replicas` is).
     fn plan(spec: &PaymentClusterSpec) -> Result<Self, String> {
         let pool_size = spec.app.db_pool_size;
-        let app_pods = spec.app.replicas + APP_SURGE;
+        let (largest, which) = match (spec.app.max_replicas, spec.postgres.max_connections) {
+            (Some(max), _) => (max, "app.maxReplicas"),
+            (None, Some(_)) => (spec.app.replicas, "app.replicas"),
+            (None, None) if spec.app.replicas > DEFAULT_MAX_APP_REPLICAS => {
+                (spec.app.replicas, "app.replicas")
+            }
+            (None, None) => (DEFAULT_MAX_APP_REPLICAS, "the default app.maxReplicas"),
+        };
+        let app_pods = largest + APP_SURGE;
         let poolers = match (spec.postgres.provider, &spec.postgres.cnpg.pooler) {
             (PostgresProvider::Cnpg, Some(pooler)) => pooler.instances,
             _ => 0,
@@ -122,8 +147,7 @@ impl ConnectionBudget {
         let needed = budget.primary_connections() + RESERVED_CONNECTIONS;
         let explain = || {
             let app = format!(
-                "{app_pods} app pods ({} replicas + {APP_SURGE} during a rollout) x app.dbPoolSize {pool_size}",
-                spec.app.replicas
+                "{app_pods} app pods ({which} {largest} + {APP_SURGE} during a rollout) x app.dbPoolSize {pool_size}"
             );
             let through = match poolers {
                 0 => app,
@@ -143,7 +167,7 @@ impl ConnectionBudget {
             Some(set) => set,
             None if needed > MAX_CONNECTIONS_CAP => {
                 return Err(format!(
-                    "the app would need more than {MAX_CONNECTIONS_CAP} PostgreSQL connections: {}; lower app.dbPoolSize, app.replicas or postgres.cnpg.pooler.instances",
+                    "the app would need more than {MAX_CONNECTIONS_CAP} PostgreSQL connections: {}; lower app.dbPoolSize, app.maxReplicas or postgres.cnpg.pooler.instances",
                     explain()
                 ));
             }
@@ -192,6 +216,16 @@ pub fn validate_with(
     }
     if !(1..=100).contains(&spec.app.replicas) {
         problems.push(format!("app.replicas must be 1 to 100 (got {})", spec.app.replicas));
+    }
+    match spec.app.max_replicas {
+        Some(max) if !(1..=100).contains(&max) => {
+            problems.push(format!("app.maxReplicas must be 1 to 100 (got {max})"))
+        }
+        Some(max) if spec.app.replicas > max => problems.push(format!(
+            "app.replicas {} is above app.maxReplicas {max}: PostgreSQL's max_connections is sized for app.maxReplicas; raise it first",
+            spec.app.replicas
+        )),
+        _ => {}
     }
     if !(1..=1000).contains(&spec.app.db_pool_size) {
         problems.push(format!("app.dbPoolSize must be 1 to 1000 (got {})", spec.app.db_pool_size));
@@ -248,7 +282,10 @@ pub fn validate_with(
                 RedisCrashSafety::FsyncAlways => None,
             },
             max_slot_wal_keep_mb: max_slot_wal_keep_mb(&spec.postgres.storage.size),
-            app_grace_period_seconds: i64::from(spec.app.shutdown_timeout_seconds + SHUTDOWN_MARGIN_SECONDS),
+            // The preStop sleep is part of the grace period.
+            app_grace_period_seconds: i64::from(
+                APP_PRESTOP_SECONDS + spec.app.shutdown_timeout_seconds + SHUTDOWN_MARGIN_SECONDS,
+            ),
             cluster: cluster.clone(),
         }),
         _ => {

@@ -191,8 +191,10 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
             severity: "warning",
             summary: "The PostgreSQL read replica is more than 30 s behind the primary: client reads are stale",
             runbook: "Client reads (GET of payments, balances, statements) go to the replica and show older data. \
-                      Check the replica's disk and CPU and the network to the primary; a replica that fell past the \
-                      primary's WAL budget is re-cloned (builtin) or re-synced by CloudNativePG.",
+                      Check the replica's disk and CPU and the network to the primary. A builtin replica that fell \
+                      past the primary's WAL budget can no longer follow: it stops being ready (its reads fail \
+                      rather than go stale) and is copied again when its pod is re-created (kubectl delete pod \
+                      NAME-postgres-ro-0); CloudNativePG re-syncs its own.",
         });
     }
     if spec.postgres.provider == PostgresProvider::Cnpg && spec.postgres.backup.is_some() {

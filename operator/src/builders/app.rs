@@ -8,20 +8,20 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, PodSpec, PodTemplateSpec,
-    Probe, SecretKeySelector, SecretVolumeSource, Service, ServicePort, ServiceSpec,
-    TopologySpreadConstraint, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler,
+    PodSpec, PodTemplateSpec, Probe, SecretKeySelector, SecretVolumeSource, Service, ServicePort,
+    ServiceSpec, SleepAction, TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::credentials::{API_TOKENS, APP_DB_PASSWORD, POSTGRES_PASSWORD, RABBITMQ_PASSWORD, REDIS_PASSWORD};
 use super::{
-    CONFIG_CHECKSUM, Child, Component, checksum, cnpg, disruption_budget, labels, meta, postgres, rabbitmq,
-    redis, security, selector, selector_labels,
+    Child, Component, cnpg, disruption_budget, labels, meta, postgres, rabbitmq, redis, security, selector,
+    selector_labels, stamp,
 };
 use crate::crd::{AppLimits, PostgresProvider, TracingSettings, WebhookSettings};
-use crate::validate::{APP_SURGE, ValidatedCluster};
+use crate::validate::{APP_PRESTOP_SECONDS, APP_SURGE, ValidatedCluster};
 
 /// payment-app's own default port: its `HTTP_ADDR` is set to it.
 pub const HTTP_PORT: u16 = payrail_common::defaults::HTTP_PORT;
@@ -248,15 +248,12 @@ pub fn children(
     database: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<Child> {
     let (cr, names) = (&valid.cluster, &valid.names);
-    // The external Secret joins the checksum only when there is one, so the
-    // pods of the other providers keep the checksum they had.
-    let config = if database.is_empty() {
-        checksum([credentials, tokens])
-    } else {
-        checksum([credentials, tokens, database])
-    };
+    let credentials_name = names.credentials();
+    let mut secrets = vec![(credentials_name.as_str(), credentials)];
+    secrets.extend(valid.spec().app.api_tokens_secret.as_ref().map(|s| (s.name.as_str(), tokens)));
+    secrets.extend(valid.spec().postgres.external.as_ref().map(|e| (e.secret_name.as_str(), database)));
     vec![
-        deployment(valid, config),
+        stamp(deployment(valid), &secrets, &[]),
         service(valid),
         disruption_budget(cr, names.app(), Component::App, selector(cr, Component::App)),
     ]
@@ -306,6 +303,15 @@ fn app_container(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Containe
         }]),
         liveness_probe: Some(Probe { failure_threshold: Some(6), ..http_probe("/healthz") }),
         readiness_probe: Some(http_probe("/readyz")),
+        // Serve on while the Service's routes forget this pod (the image
+        // has no shell: the kubelet's own sleep, Kubernetes 1.30+).
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction { seconds: APP_PRESTOP_SECONDS.into() }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
+        }),
         resources: Some(spec.resources.clone()),
         security_context: Some(security::container(true)),
         volume_mounts: Some(mounts),
@@ -313,9 +319,7 @@ fn app_container(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Containe
     }
 }
 
-/// `config` is the checksum of the credentials and the API tokens: a new
-/// token rolls the pods.
-fn deployment(valid: &ValidatedCluster, config: String) -> Child {
+fn deployment(valid: &ValidatedCluster) -> Child {
     let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().app);
     let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
     let (mut volumes, mut mounts) = (vec![tmp_volume], vec![tmp]);
@@ -358,7 +362,6 @@ fn deployment(valid: &ValidatedCluster, config: String) -> Child {
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(cr, Component::App)),
-                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), config)].into()),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(pod),

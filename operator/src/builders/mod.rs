@@ -22,11 +22,12 @@ mod rabbitmq;
 mod redis;
 mod security;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolumeClaim, PersistentVolumeClaimSpec, Secret, Service, VolumeResourceRequirements,
+    ConfigMap, KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, Secret, Service,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
@@ -354,15 +355,118 @@ fn disruption_budget(
     component: Component,
     selector: LabelSelector,
 ) -> Child {
+    budget(
+        cr,
+        name,
+        component,
+        selector,
+        PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            ..PodDisruptionBudgetSpec::default()
+        },
+    )
+}
+
+/// A PodDisruptionBudget for a single pod that must never be evicted
+/// (`minAvailable: 1`): the eviction API refuses every eviction of it
+/// (429), so `kubectl drain` waits until a person deletes the pod knowingly.
+fn unevictable_budget(
+    cr: &PaymentCluster,
+    name: String,
+    component: Component,
+    selector: LabelSelector,
+) -> Child {
+    budget(
+        cr,
+        name,
+        component,
+        selector,
+        PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(1)),
+            ..PodDisruptionBudgetSpec::default()
+        },
+    )
+}
+
+fn budget(
+    cr: &PaymentCluster,
+    name: String,
+    component: Component,
+    selector: LabelSelector,
+    spec: PodDisruptionBudgetSpec,
+) -> Child {
     Child::PodDisruptionBudget(Box::new(PodDisruptionBudget {
         metadata: meta(cr, name, component),
-        spec: Some(PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(selector),
-            ..PodDisruptionBudgetSpec::default()
-        }),
+        spec: Some(PodDisruptionBudgetSpec { selector: Some(selector), ..spec }),
         ..PodDisruptionBudget::default()
     }))
+}
+
+/// Stamps the [`CONFIG_CHECKSUM`] annotation on `workload`'s pod template:
+/// a SHA-256 over what its pod reads, so it rolls for an edit of that and
+/// for nothing else. Of each Secret in `secrets` (its name and data) only
+/// the keys the pod reads count, found in the pod as built: the credentials
+/// Secret holds every service's password and the API tokens, and rotating
+/// a token must not restart PostgreSQL, Redis or RabbitMQ. Each of
+/// `config_maps` counts whole.
+fn stamp(
+    mut workload: Child,
+    secrets: &[(&str, &BTreeMap<String, Vec<u8>>)],
+    config_maps: &[&BTreeMap<String, Vec<u8>>],
+) -> Child {
+    let template = match &mut workload {
+        Child::StatefulSet(s) => s.spec.as_mut().map(|s| &mut s.template),
+        Child::Deployment(d) => d.spec.as_mut().map(|s| &mut s.template),
+        _ => None,
+    };
+    if let Some(template) = template {
+        let pod = template.spec.clone().unwrap_or_default();
+        let read: Vec<_> = secrets.iter().map(|(name, data)| read_by(&pod, name, data)).collect();
+        let sum = checksum(read.iter().chain(config_maps.iter().copied()));
+        let metadata = template.metadata.get_or_insert_default();
+        metadata.annotations.get_or_insert_default().insert(CONFIG_CHECKSUM.to_owned(), sum);
+    }
+    workload
+}
+
+/// The part of Secret `name`'s `data` that `pod` reads: the keys its
+/// containers take as variables and its volumes project, or all of it
+/// where the whole Secret is taken (`envFrom`, a volume without items).
+fn read_by(pod: &PodSpec, name: &str, data: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    let (mut keys, mut whole) = (BTreeSet::new(), false);
+    for container in pod.init_containers.iter().flatten().chain(&pod.containers) {
+        for env in container.env.iter().flatten() {
+            if let Some(secret) = env.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref())
+                && secret.name == name
+            {
+                keys.insert(secret.key.clone());
+            }
+        }
+        whole |= container
+            .env_from
+            .iter()
+            .flatten()
+            .any(|e| e.secret_ref.as_ref().is_some_and(|s| s.name == name));
+    }
+    let mut project = |items: Option<&Vec<KeyToPath>>| match items {
+        Some(items) => keys.extend(items.iter().map(|item| item.key.clone())),
+        None => whole = true,
+    };
+    for volume in pod.volumes.iter().flatten() {
+        if let Some(secret) = &volume.secret
+            && secret.secret_name.as_deref() == Some(name)
+        {
+            project(secret.items.as_ref());
+        }
+        for source in volume.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(secret) = &source.secret
+                && secret.name == name
+            {
+                project(secret.items.as_ref());
+            }
+        }
+    }
+    data.iter().filter(|(key, _)| whole || keys.contains(*key)).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// A SHA-256 over every ConfigMap and Secret a pod reads, for its

@@ -1,9 +1,10 @@
 //! PostgreSQL: a primary and, unless turned off, a streaming read replica,
 //! each a StatefulSet with its own volume behind its own Service (read-write
-//! and read-only), on different nodes, with one PodDisruptionBudget over
-//! both. The replica's init container copies the primary with
-//! `pg_basebackup` through a replication slot, and again when the slot was
-//! given up, never over a copy of another database; the primary's first
+//! and read-only), on different nodes, each with its own
+//! PodDisruptionBudget (a drain never evicts the primary). The replica's
+//! init container copies the primary with `pg_basebackup` through a
+//! replication slot, and again when the slot was given up, never over a
+//! copy of another database; the primary's first
 //! start creates the replication role, and its init container keeps the
 //! image from initialising an empty volume while the replica holds the
 //! database (a lost volume, not a new cluster). The scripts, settings and
@@ -13,17 +14,16 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction, KeyToPath, PodSpec,
-    PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, ExecAction,
+    KeyToPath, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::app::{plain, secret_env};
 use super::credentials::{POSTGRES_PASSWORD, REPLICATION_PASSWORD};
 use super::{
-    CONFIG_CHECKSUM, Child, Component, Names, Observed, checksum, components_selector, data_of,
-    disruption_budget, labels, meta, monitoring, placement, retention, security, selector, selector_labels,
-    volume_claim,
+    Child, Component, Names, Observed, data_of, disruption_budget, labels, meta, monitoring, placement,
+    retention, security, selector, selector_labels, stamp, unevictable_budget, volume_claim,
 };
 use crate::pod::{self, PostgresSettings};
 use crate::validate::ValidatedCluster;
@@ -78,18 +78,29 @@ pub fn children(
         ])),
         ..ConfigMap::default()
     }));
-    let config = checksum([credentials, &data_of(&scripts)]);
+    let reads = |set: Child| stamp(set, &[(&names.credentials(), credentials)], &[&data_of(&scripts)]);
     let mut children = vec![
         service(valid, names.postgres(), Component::PostgresPrimary),
-        statefulset(valid, observed, Component::PostgresPrimary, &config),
+        reads(statefulset(valid, observed, Component::PostgresPrimary)),
     ];
     if valid.spec().postgres.read_replica {
         children.push(service(valid, names.postgres_replica(), Component::PostgresReplica));
-        children.push(statefulset(valid, observed, Component::PostgresReplica, &config));
+        children.push(reads(statefulset(valid, observed, Component::PostgresReplica)));
     }
-    // Primary and replica together: a drain evicts one of them at a time.
-    let both = components_selector(cr, &[Component::PostgresPrimary, Component::PostgresReplica]);
-    children.push(disruption_budget(cr, names.postgres(), Component::PostgresPrimary, both));
+    // One budget per role, as CloudNativePG has. The primary is the only
+    // server that takes writes and nothing promotes the replica: evicted,
+    // every payment fails until it is scheduled again, and on a node-local
+    // volume it cannot be scheduled anywhere else until that node is back.
+    // So a drain never evicts it (minAvailable 1 of 1): `kubectl drain`
+    // waits, and a person decides to delete the pod and take the write
+    // outage. The replica only serves reads that may lag anyway; a drain
+    // may always take it.
+    let primary = selector(cr, Component::PostgresPrimary);
+    children.push(unevictable_budget(cr, names.postgres(), Component::PostgresPrimary, primary));
+    if valid.spec().postgres.read_replica {
+        let replica = selector(cr, Component::PostgresReplica);
+        children.push(disruption_budget(cr, names.postgres_replica(), Component::PostgresReplica, replica));
+    }
     children.insert(0, scripts);
     children
 }
@@ -158,8 +169,14 @@ fn data_mount() -> VolumeMount {
     VolumeMount { name: "data".into(), mount_path: DATA_MOUNT.into(), ..VolumeMount::default() }
 }
 
-/// The server itself, primary or replica: the same settings and probes.
-fn server(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Container {
+/// A replica not streaming for this many readiness periods (5 s) leaves its
+/// Service: long enough for a primary's restart, short of serving stale
+/// reads for good.
+const REPLICA_NOT_STREAMING_FAILURES: i32 = 6;
+
+/// The server itself, primary or replica: the same settings and probes,
+/// but a replica is ready only while it streams from the primary.
+fn server(valid: &ValidatedCluster, mounts: Vec<VolumeMount>, primary: bool) -> Container {
     let spec = &valid.spec().postgres;
     let settings = PostgresSettings {
         max_connections: valid.connections.max_connections,
@@ -182,9 +199,14 @@ fn server(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Container {
             failure_threshold: Some(STARTUP_FAILURES),
             ..exec(pod::postgres_probe(pod::Probe::Serves))
         }),
-        readiness_probe: Some(Probe {
-            period_seconds: Some(5),
-            ..exec(pod::postgres_probe(pod::Probe::Serves))
+        readiness_probe: Some(if primary {
+            Probe { period_seconds: Some(5), ..exec(pod::postgres_probe(pod::Probe::Serves)) }
+        } else {
+            Probe {
+                period_seconds: Some(5),
+                failure_threshold: Some(REPLICA_NOT_STREAMING_FAILURES),
+                ..exec(pod::postgres_probe(pod::Probe::Streams))
+            }
         }),
         liveness_probe: Some(Probe {
             period_seconds: Some(10),
@@ -245,13 +267,26 @@ fn guard(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
     }
 }
 
+/// PostgreSQL's dynamic shared memory (POSIX, what parallel queries use)
+/// lives in `/dev/shm`, which container runtimes cap at 64 MB: a parallel
+/// hash join over a large ledger failed with "could not resize shared
+/// memory segment". A memory-backed volume there instead, as CloudNativePG
+/// mounts one; what it holds counts against the container's memory limit.
+fn shared_memory() -> (Volume, VolumeMount) {
+    let (mut volume, mount) = security::scratch("shm", "/dev/shm");
+    volume.empty_dir =
+        Some(EmptyDirVolumeSource { medium: Some("Memory".into()), ..EmptyDirVolumeSource::default() });
+    (volume, mount)
+}
+
 fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
     // The root filesystem is read-only: the server's socket directory and
     // temporary files get volumes of their own.
     let (run_volume, run) = security::scratch("run", "/var/run/postgresql");
     let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
-    let mut mounts = vec![data_mount(), run, tmp.clone()];
-    let mut volumes = vec![scripts_volume(valid, "scripts", None), run_volume, tmp_volume];
+    let (shm_volume, shm) = shared_memory();
+    let mut mounts = vec![data_mount(), run, tmp.clone(), shm];
+    let mut volumes = vec![scripts_volume(valid, "scripts", None), run_volume, tmp_volume, shm_volume];
     if primary {
         // The image's entrypoint runs every script in this directory once,
         // on an empty volume: the primary's own and nothing else.
@@ -266,7 +301,7 @@ fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
     let apart_from = if primary { Component::PostgresReplica } else { Component::PostgresPrimary };
     PodSpec {
         init_containers: Some(vec![if primary { guard(valid, tmp) } else { bootstrap(valid, tmp) }]),
-        containers: [server(valid, mounts)]
+        containers: [server(valid, mounts, primary)]
             .into_iter()
             .chain(monitoring::enabled(valid).then(|| monitoring::postgres_exporter(valid)))
             .collect(),
@@ -279,7 +314,7 @@ fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
     }
 }
 
-fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Component, config: &str) -> Child {
+fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Component) -> Child {
     let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().postgres);
     let primary = component == Component::PostgresPrimary;
     let name = if primary { names.postgres() } else { names.postgres_replica() };
@@ -290,11 +325,7 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Compone
             service_name: Some(name.clone()),
             selector: selector(cr, component),
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels(cr, component)),
-                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), config.to_owned())].into()),
-                    ..ObjectMeta::default()
-                }),
+                metadata: Some(ObjectMeta { labels: Some(labels(cr, component)), ..ObjectMeta::default() }),
                 spec: Some(pod_spec(valid, primary)),
             },
             volume_claim_templates: Some(vec![volume_claim(

@@ -25,15 +25,16 @@ use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, Lifecycle,
     LifecycleHandler, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, Service, ServicePort,
-    ServiceSpec, Volume, VolumeMount,
+    ServiceSpec, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::app::{plain, secret_env};
 use super::credentials::{RABBITMQ_ERLANG_COOKIE, RABBITMQ_PASSWORD};
 use super::{
-    CONFIG_CHECKSUM, Child, Component, Names, Observed, checksum, data_of, disruption_budget, labels, meta,
-    monitoring, placement, retention, security, selector, selector_labels, volume_claim,
+    Child, Component, Names, Observed, data_of, disruption_budget, labels, meta, monitoring, placement,
+    retention, security, selector, selector_labels, stamp, volume_claim,
 };
 use crate::pod;
 use crate::validate::ValidatedCluster;
@@ -88,11 +89,12 @@ pub fn children(
 ) -> Vec<Child> {
     let (cr, names) = (&valid.cluster, &valid.names);
     let config = config(valid);
-    let checksum = checksum([credentials, &data_of(&config)]);
+    let stamped =
+        stamp(statefulset(valid, observed), &[(&names.credentials(), credentials)], &[&data_of(&config)]);
     vec![
         config,
         service(valid),
-        statefulset(valid, observed, checksum),
+        stamped,
         // A drain takes one node at a time: two of three keep every quorum queue's majority.
         disruption_budget(cr, names.rabbitmq(), Component::Rabbitmq, selector(cr, Component::Rabbitmq)),
     ]
@@ -146,12 +148,23 @@ fn config(valid: &ValidatedCluster) -> Child {
     }))
 }
 
-fn diagnostics(check: &str) -> Probe {
+/// Ready when the AMQP port accepts connections, as RabbitMQ's own
+/// cluster-operator does it: a `rabbitmq-diagnostics` probe starts an
+/// Erlang VM at every check (seconds of CPU on a busy node, and a probe
+/// that times out under load). The listener opens only once the broker
+/// has booted and recovered its message store, so no startup probe is
+/// needed; and no liveness probe: a broker busy with a long recovery or a
+/// memory alarm is not helped by a restart, which only starts the
+/// recovery over.
+fn amqp_port_open() -> Probe {
     Probe {
-        exec: Some(ExecAction {
-            command: Some(vec!["rabbitmq-diagnostics".into(), "-q".into(), check.into()]),
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String("amqp".into()),
+            ..TCPSocketAction::default()
         }),
-        timeout_seconds: Some(8),
+        initial_delay_seconds: Some(10),
+        period_seconds: Some(10),
+        timeout_seconds: Some(5),
         ..Probe::default()
     }
 }
@@ -230,18 +243,7 @@ fn container(valid: &ValidatedCluster) -> Container {
             },
         ]),
         resources: Some(spec.resources.clone()),
-        // Replaying the message store of a large queue takes minutes.
-        startup_probe: Some(Probe {
-            period_seconds: Some(10),
-            failure_threshold: Some(90),
-            ..diagnostics("ping")
-        }),
-        readiness_probe: Some(Probe { period_seconds: Some(10), ..diagnostics("check_port_connectivity") }),
-        liveness_probe: Some(Probe {
-            period_seconds: Some(30),
-            failure_threshold: Some(6),
-            ..diagnostics("ping")
-        }),
+        readiness_probe: Some(amqp_port_open()),
         lifecycle: clustered(valid).then(pre_stop),
         // The image's entrypoint writes its configuration under
         // /etc/rabbitmq at start, so the root filesystem stays writable.
@@ -282,7 +284,7 @@ fn erlang_cookie(valid: &ValidatedCluster) -> Container {
     }
 }
 
-fn statefulset(valid: &ValidatedCluster, observed: &Observed, config: String) -> Child {
+fn statefulset(valid: &ValidatedCluster, observed: &Observed) -> Child {
     let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().rabbitmq);
     let name = names.rabbitmq();
     // Let the broker finish writing before it is killed; a cluster node
@@ -304,7 +306,6 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed, config: String) ->
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(cr, Component::Rabbitmq)),
-                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), config)].into()),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {

@@ -17,8 +17,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::app::{plain, secret_env};
 use super::credentials::{REDIS_AUTH_CONF, REDIS_PASSWORD};
 use super::{
-    CONFIG_CHECKSUM, Child, Component, Observed, checksum, data_of, disruption_budget, labels, meta,
-    monitoring, placement, retention, security, selector, selector_labels, volume_claim,
+    Child, Component, Observed, data_of, disruption_budget, labels, meta, monitoring, placement, retention,
+    security, selector, selector_labels, stamp, volume_claim,
 };
 use crate::crd::RedisCrashSafety;
 use crate::pod;
@@ -54,11 +54,12 @@ pub fn children(
 ) -> Vec<Child> {
     let (cr, names) = (&valid.cluster, &valid.names);
     let config = config(valid);
-    let checksum = checksum([credentials, &data_of(&config)]);
+    let stamped =
+        stamp(statefulset(valid, observed), &[(&names.credentials(), credentials)], &[&data_of(&config)]);
     vec![
         config,
         service(valid),
-        statefulset(valid, observed, checksum),
+        stamped,
         // A drain takes one vote at a time, so a 3-node quorum keeps a majority.
         disruption_budget(cr, names.redis(), Component::Redis, selector(cr, Component::Redis)),
     ]
@@ -194,7 +195,7 @@ fn volumes(valid: &ValidatedCluster, tmp_volume: Volume) -> Vec<Volume> {
     ]
 }
 
-fn statefulset(valid: &ValidatedCluster, observed: &Observed, config: String) -> Child {
+fn statefulset(valid: &ValidatedCluster, observed: &Observed) -> Child {
     let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().redis);
     let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
     Child::StatefulSet(Box::new(StatefulSet {
@@ -208,7 +209,6 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed, config: String) ->
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(cr, Component::Redis)),
-                    annotations: Some([(CONFIG_CHECKSUM.to_owned(), config)].into()),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {

@@ -88,6 +88,7 @@ fn a_minimal_cluster_becomes_the_whole_stack() {
         ("Service", "mini-postgres-ro"),
         ("StatefulSet", "mini-postgres-ro"),
         ("PodDisruptionBudget", "mini-postgres"),
+        ("PodDisruptionBudget", "mini-postgres-ro"),
         ("ConfigMap", "mini-redis-config"),
         ("Service", "mini-redis"),
         ("StatefulSet", "mini-redis"),
@@ -459,7 +460,7 @@ fn random_passwords_are_long_and_url_safe() {
     assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
 }
 
-fn every_pod(children: &[Child]) -> Vec<(String, k8s_openapi::api::core::v1::PodSpec)> {
+fn every_pod(children: &[Child]) -> Vec<(String, PodSpec)> {
     children
         .iter()
         .filter_map(|c| match c {
@@ -485,7 +486,8 @@ fn built_from(spec: serde_json::Value) -> Vec<Child> {
 #[test]
 fn every_data_pod_has_a_startup_probe_and_a_liveness_that_tolerates_recovery() {
     let children = built("minimal");
-    for s in ["mini-redis", "mini-rabbitmq", "mini-postgres", "mini-postgres-ro"] {
+    // (RabbitMQ has neither: see the next test.)
+    for s in ["mini-redis", "mini-postgres", "mini-postgres-ro"] {
         let (_, main) = containers(&statefulset(&children, s));
         let startup = main[0].startup_probe.clone().unwrap_or_else(|| panic!("{s} has no startupProbe"));
         let patience = startup.period_seconds.unwrap_or(10) * startup.failure_threshold.unwrap_or(3);
@@ -503,6 +505,39 @@ fn every_data_pod_has_a_startup_probe_and_a_liveness_that_tolerates_recovery() {
     };
     assert_eq!(command(&postgres[0].liveness_probe), pod::postgres_probe(pod::Probe::Alive));
     assert_eq!(command(&postgres[0].readiness_probe), pod::postgres_probe(pod::Probe::Serves));
+    // Issue 25 item 6: a replica is ready only while it streams.
+    let (_, replica) = containers(&statefulset(&children, "mini-postgres-ro"));
+    assert_eq!(command(&replica[0].readiness_probe), pod::postgres_probe(pod::Probe::Streams));
+    assert_eq!(command(&replica[0].liveness_probe), pod::postgres_probe(pod::Probe::Alive));
+}
+
+// Issue 25 item 9: RabbitMQ's probes started an Erlang VM at every check,
+// and its liveness probe could restart a broker in a long recovery. Ready
+// when the AMQP port is open (as RabbitMQ's cluster-operator has it), no
+// liveness.
+#[test]
+fn rabbitmq_is_ready_when_its_port_is_open_and_never_killed_by_a_probe() {
+    for spec in [serde_json::json!({}), serde_json::json!({"rabbitmq": {"replicas": 3}})] {
+        let (_, main) = containers(&statefulset(&built_from(spec), "mini-rabbitmq"));
+        let readiness = main[0].readiness_probe.clone().expect("readiness");
+        assert_eq!(readiness.tcp_socket.map(|t| t.port), Some(IntOrString::String("amqp".into())));
+        assert!(readiness.exec.is_none());
+        assert!(main[0].liveness_probe.is_none() && main[0].startup_probe.is_none());
+    }
+}
+
+// Issue 25 item 11: /dev/shm is 64 MB in a container; PostgreSQL's parallel
+// queries need more.
+#[test]
+fn postgres_has_its_shared_memory_in_a_memory_volume() {
+    let children = built("minimal");
+    for name in ["mini-postgres", "mini-postgres-ro"] {
+        let pod = statefulset(&children, name).spec.and_then(|s| s.template.spec).expect("pod");
+        let mount = pod.containers[0].volume_mounts.iter().flatten().find(|m| m.mount_path == "/dev/shm");
+        let mount = mount.unwrap_or_else(|| panic!("{name}: no /dev/shm"));
+        let volume = pod.volumes.iter().flatten().find(|v| v.name == mount.name).expect("volume");
+        assert_eq!(volume.empty_dir.clone().and_then(|e| e.medium).as_deref(), Some("Memory"), "{name}");
+    }
 }
 
 // Bug 6: what Pod Security `restricted` checks, on every pod of both fixtures.
@@ -614,14 +649,34 @@ fn redis_crash_safety_is_a_spec_choice() {
 // Bug 10: every app pod of a rollout gets its pool, and PostgreSQL admits them.
 #[test]
 fn the_connection_budget_reaches_the_app_and_postgres() {
-    let children = built_from(serde_json::json!({"app": {"replicas": 6}}));
+    let children = built_from(serde_json::json!({"app": {"replicas": 6, "maxReplicas": 12}}));
     let app = app_container(&children, "mini");
     assert_eq!(env_value(app.env.as_deref().unwrap_or_default(), "DB_POOL_SIZE").as_deref(), Some("16"));
     for s in ["mini-postgres", "mini-postgres-ro"] {
         let (_, main) = containers(&statefulset(&children, s));
         let args = main[0].args.clone().expect("args");
-        assert!(args.contains(&"max_connections=122".to_owned()), "{s}: {args:?}");
+        assert!(args.contains(&"max_connections=218".to_owned()), "{s}: {args:?}");
     }
+}
+
+// Issue 25 item 3: scaling the app (a routine edit) changed max_connections,
+// so both PostgreSQL StatefulSets rolled, primary and replica at once.
+// PostgreSQL is sized for the largest app the spec allows.
+#[test]
+fn scaling_the_app_does_not_restart_postgres() {
+    let postgres = |spec: serde_json::Value| {
+        let children = built_from(spec);
+        [statefulset(&children, "mini-postgres"), statefulset(&children, "mini-postgres-ro")]
+    };
+    use serde_json::json;
+    assert_eq!(postgres(json!({"app": {"replicas": 1}})), postgres(json!({"app": {"replicas": 10}})));
+    assert_eq!(
+        postgres(json!({"app": {"replicas": 2, "maxReplicas": 30}})),
+        postgres(json!({"app": {"replicas": 30, "maxReplicas": 30}}))
+    );
+    // The app's own pods do roll (nothing else would scale them).
+    let app = |replicas: i32| deployment(&built_from(json!({"app": {"replicas": replicas}})), "mini-app");
+    assert_ne!(app(1).spec.and_then(|s| s.replicas), app(10).spec.and_then(|s| s.replicas));
 }
 
 // Shutdown bound: the pod's grace period comes from the app's own.
@@ -634,8 +689,12 @@ fn the_grace_period_follows_the_apps_shutdown_bound() {
         Some("50")
     );
     let d = deployment(&children, "mini-app");
-    let grace = d.spec.and_then(|s| s.template.spec).and_then(|p| p.termination_grace_period_seconds);
-    assert_eq!(grace, Some(60));
+    let pod = d.spec.and_then(|s| s.template.spec).expect("pod");
+    // Issue 25 item 11: 5 s of serving while the routes forget the pod,
+    // then payment-app's 50 s, then a margin before SIGKILL.
+    let sleep = pod.containers[0].lifecycle.clone().and_then(|l| l.pre_stop).and_then(|h| h.sleep);
+    assert_eq!(sleep.map(|s| s.seconds), Some(5), "a preStop delay before SIGTERM");
+    assert_eq!(pod.termination_grace_period_seconds, Some(65));
 }
 
 fn checksum_of(children: &[Child], kind: &str, name: &str) -> String {
@@ -685,6 +744,45 @@ fn pods_roll_when_what_they_read_changes() {
     let mut fsync = cr.clone();
     fsync.spec.redis.crash_safety = crate::crd::RedisCrashSafety::FsyncAlways;
     assert_ne!(redis(&before), redis(&build(&valid(&fsync), &credentials, &tokens("one"))));
+}
+
+// Issue 25 item 3: the credentials Secret holds every service's password
+// and the API tokens; a pod's checksum covers only the keys it reads, so
+// rotating a token rolls the app and nothing else.
+#[test]
+fn a_pod_rolls_only_for_the_credentials_it_reads() {
+    let cr = fixture("minimal"); // API tokens in the credentials Secret
+    let before = Credentials::complete(None, &mut Counting(0));
+    let with = |key: &str| {
+        let Child::Secret(mut secret) = credentials::secret(&valid(&cr), &before) else { unreachable!() };
+        secret.data.get_or_insert_default().insert(key.to_owned(), ByteString(b"rotated".to_vec()));
+        build(&valid(&cr), &Credentials::complete(Some(&secret), &mut Counting(100)), &Observed::default())
+    };
+    let old = build(&valid(&cr), &before, &Observed::default());
+    let rolled = |new: &[Child]| -> Vec<&str> {
+        [
+            ("Deployment", "mini-app"),
+            ("StatefulSet", "mini-postgres"),
+            ("StatefulSet", "mini-postgres-ro"),
+            ("StatefulSet", "mini-redis"),
+            ("StatefulSet", "mini-rabbitmq"),
+        ]
+        .into_iter()
+        .filter(|(kind, name)| checksum_of(&old, kind, name) != checksum_of(new, kind, name))
+        .map(|(_, name)| name)
+        .collect()
+    };
+    use credentials::{
+        API_TOKENS, APP_DB_PASSWORD, POSTGRES_PASSWORD, RABBITMQ_ERLANG_COOKIE, RABBITMQ_PASSWORD,
+        REDIS_PASSWORD, REPLICATION_PASSWORD,
+    };
+    assert_eq!(rolled(&with(API_TOKENS)), ["mini-app"]);
+    assert_eq!(rolled(&with(APP_DB_PASSWORD)), ["mini-app"]);
+    assert_eq!(rolled(&with(REDIS_PASSWORD)), ["mini-app", "mini-redis"]);
+    assert_eq!(rolled(&with(RABBITMQ_PASSWORD)), ["mini-app", "mini-rabbitmq"]);
+    assert_eq!(rolled(&with(RABBITMQ_ERLANG_COOKIE)), ["mini-rabbitmq"]);
+    assert_eq!(rolled(&with(REPLICATION_PASSWORD)), ["mini-postgres", "mini-postgres-ro"]);
+    assert_eq!(rolled(&with(POSTGRES_PASSWORD)), ["mini-app", "mini-postgres", "mini-postgres-ro"]);
 }
 
 // Only the app reaches the data services; the switch turns them off.
@@ -768,13 +866,40 @@ fn data_pods_keep_apart_and_drain_one_at_a_time() {
     );
     assert_eq!(redis.preferred_during_scheduling_ignored_during_execution.expect("preferred")[0].weight, 100);
 
-    for name in ["mini-redis", "mini-postgres", "mini-rabbitmq", "mini-app"] {
-        let pdb = match find(&required, "PodDisruptionBudget", name) {
-            Child::PodDisruptionBudget(p) => p.spec.clone().expect("spec"),
-            _ => unreachable!(),
-        };
-        assert_eq!(pdb.max_unavailable, Some(IntOrString::Int(1)), "{name}");
+    let pdb = |children: &[Child], name: &str| match find(children, "PodDisruptionBudget", name) {
+        Child::PodDisruptionBudget(p) => p.spec.clone().expect("spec"),
+        _ => unreachable!(),
+    };
+    for name in ["mini-redis", "mini-postgres-ro", "mini-rabbitmq", "mini-app"] {
+        assert_eq!(pdb(&required, name).max_unavailable, Some(IntOrString::Int(1)), "{name}");
     }
+}
+
+// Issue 25 item 4: one budget per PostgreSQL role. The primary's alone
+// and never met by an eviction (a drain waits for a person); the
+// replica's alone, so evicting it never counts against the primary.
+#[test]
+fn a_drain_never_evicts_the_postgres_primary() {
+    let pdb = |children: &[Child], name: &str| match find(children, "PodDisruptionBudget", name) {
+        Child::PodDisruptionBudget(p) => p.spec.clone().expect("spec"),
+        _ => unreachable!(),
+    };
+    let component = |s: &PodDisruptionBudgetSpec| {
+        let selector = s.selector.clone().expect("selector");
+        assert_eq!(selector.match_expressions, None, "one role only");
+        selector.match_labels.expect("labels")["app.kubernetes.io/component"].clone()
+    };
+    let children = built("minimal");
+    let primary = pdb(&children, "mini-postgres");
+    assert_eq!(component(&primary), "postgres-primary");
+    assert_eq!((primary.min_available, primary.max_unavailable), (Some(IntOrString::Int(1)), None));
+    let replica = pdb(&children, "mini-postgres-ro");
+    assert_eq!(component(&replica), "postgres-replica");
+    assert_eq!((replica.min_available, replica.max_unavailable), (None, Some(IntOrString::Int(1))));
+
+    let alone = built_from(serde_json::json!({"postgres": {"readReplica": false}}));
+    assert!(alone.iter().all(|c| !(c.kind() == "PodDisruptionBudget" && c.name() == "mini-postgres-ro")));
+    assert_eq!(pdb(&alone, "mini-postgres").min_available, Some(IntOrString::Int(1)));
 }
 
 // Every data container has its resources, from the spec's defaults.
@@ -822,8 +947,8 @@ fn the_cnpg_provider_makes_a_cnpg_cluster_with_backups() {
     assert_eq!(spec.enable_superuser_access, Some(false));
     let initdb = spec.bootstrap.as_ref().and_then(|b| b.initdb.as_ref()).expect("initdb");
     assert_eq!((initdb.database.as_str(), initdb.owner.as_str()), ("payrail", "payrail"));
-    // 2 PgBouncer instances x ((3 app replicas + 1 surge) x 16 + 1) + 10.
-    assert_eq!(spec.postgresql.as_ref().expect("parameters").parameters["max_connections"], "140");
+    // 2 PgBouncer instances x ((10, the default app.maxReplicas, + 1 surge) x 16 + 1) + 10.
+    assert_eq!(spec.postgresql.as_ref().expect("parameters").parameters["max_connections"], "364");
     assert_eq!(spec.affinity.as_ref().and_then(|a| a.pod_anti_affinity_type.as_deref()), Some("required"));
     let [plugin] = spec.plugins.as_slice() else { panic!("{:?}", spec.plugins) };
     assert_eq!(
@@ -892,7 +1017,9 @@ fn every_pooler_instances_pool_fits_in_max_connections() {
             .unwrap_or(&pgbouncer["default_pool_size"])
             .parse()
             .expect("a number");
-        assert_eq!(pool, 4 * 16, "each instance can serve every app connection");
+        // The largest app the spec allows: 10 replicas (the default
+        // app.maxReplicas) + 1 surge pod, 16 connections each.
+        assert_eq!(pool, 11 * 16, "each instance can serve every app connection");
         assert!(pool <= per_instance, "{pgbouncer:?}");
         let pooled = instances * (per_instance + POOLER_AUTH_CONNECTIONS);
         assert!(

@@ -39,6 +39,9 @@ pub struct Read {
     /// Why a builtin PostgreSQL pod refused to start on its volume, one
     /// line per pod (see [`refusals`]).
     pub refusals: Vec<String>,
+    /// The cluster's StatefulSets as they are, status included: the
+    /// PostgreSQL pair rolls one at a time (`order`).
+    pub statefulsets: Vec<StatefulSet>,
 }
 
 impl Read {
@@ -147,11 +150,11 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
         .filter_map(|s| Some((s.metadata.name.clone()?, s.spec.as_ref()?.pod_management_policy.clone()?)))
         .collect();
     let templates = existing
-        .into_iter()
+        .iter()
         .filter_map(|s| {
             let name = s.metadata.name.clone()?;
-            let claim = s.spec?.volume_claim_templates?.into_iter().next()?;
-            Some((name, VolumeTemplate::of(&claim)?))
+            let claim = s.spec.as_ref()?.volume_claim_templates.as_ref()?.first()?;
+            Some((name, VolumeTemplate::of(claim)?))
         })
         .collect();
     let cnpg_cluster = match valid.spec().postgres.provider {
@@ -171,7 +174,17 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
         }
         _ => Vec::new(),
     };
-    Ok(Read { credentials, tokens, claims, templates, pod_management, database, cnpg_cluster, refusals })
+    Ok(Read {
+        credentials,
+        tokens,
+        claims,
+        templates,
+        pod_management,
+        database,
+        cnpg_cluster,
+        refusals,
+        statefulsets: existing,
+    })
 }
 
 /// What the builtin PostgreSQL pods' init containers said when they

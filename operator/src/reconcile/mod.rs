@@ -7,7 +7,8 @@
 //! 3. [`builders`](crate::builders): every desired object, a pure function
 //!    of those two, plus the volume expansions (`volumes`);
 //! 4. [`apply`]: server-side apply of every object, each one attempted
-//!    whatever happened to the others, failures kept per object;
+//!    whatever happened to the others, failures kept per object; the
+//!    PostgreSQL pair one at a time, in the [`order`] CloudNativePG keeps;
 //! 5. [`prune`]: delete what this cluster made and no longer builds;
 //! 6. [`status`](crate::status): conditions and counts, written only when
 //!    they change.
@@ -17,6 +18,7 @@
 
 pub mod apply;
 pub mod dereference;
+pub mod order;
 pub mod prune;
 pub mod volumes;
 
@@ -104,7 +106,30 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
         .filter(|c| app_problems.is_empty() || !(c.kind() == "Deployment" && c.name() == app))
         .cloned()
         .collect();
-    let mut applied = apply::apply_all(&ctx.client, &namespace, &to_apply).await;
+    // The PostgreSQL pair one at a time: the second StatefulSet is applied
+    // once the first has rolled out (a later reconcile, woken by its
+    // status); until then the status counts the second as it is now.
+    let turn = order::turn(&valid, &observed.statefulsets);
+    let is_second = |c: &builders::Child| {
+        turn.as_ref().is_some_and(|t| c.kind() == "StatefulSet" && c.name() == t.second)
+    };
+    let (second, now): (Vec<_>, Vec<_>) = to_apply.into_iter().partition(|c| is_second(c));
+    let mut applied = apply::apply_all(&ctx.client, &namespace, &now).await;
+    if let Some(turn) = &turn {
+        let first = applied.objects.iter().find_map(|c| match c {
+            builders::Child::StatefulSet(s) if s.name_any() == turn.first => Some(s.as_ref()),
+            _ => None,
+        });
+        let current = observed.statefulsets.iter().find(|s| s.name_any() == turn.second);
+        if order::waits(first, current) {
+            info!(first = %turn.first, second = %turn.second, "PostgreSQL: one server at a time; waiting");
+            applied.objects.extend(current.map(|s| builders::Child::StatefulSet(Box::new(s.clone()))));
+        } else {
+            let more = apply::apply_all(&ctx.client, &namespace, &second).await;
+            applied.objects.extend(more.objects);
+            applied.failures.extend(more.failures);
+        }
+    }
     applied.failures.extend(expansions.refused.iter().cloned());
     applied.failures.extend(apply::expand(&ctx.client, &namespace, &expansions.grow).await);
     applied.failures.extend(prune::prune(&ctx.client, &valid, &children).await);

@@ -17,10 +17,10 @@ fn a_minimal_spec_is_all_defaults_and_valid() {
     let valid = validate(&cluster(spec)).expect("valid");
     assert_eq!(
         valid.connections,
-        ConnectionBudget { pool_size: 16, app_pods: 4, poolers: 0, max_connections: 74 }
+        ConnectionBudget { pool_size: 16, app_pods: 11, poolers: 0, max_connections: 186 }
     );
     assert_eq!(valid.redis_restart_delay_seconds, Some(31), "30 s locks, plus a second");
-    assert_eq!(valid.app_grace_period_seconds, 40);
+    assert_eq!(valid.app_grace_period_seconds, 45);
 }
 
 #[test]
@@ -63,19 +63,38 @@ fn the_lock_ttl_minimum_is_the_schemas() {
 
 #[test]
 fn the_connection_budget_covers_every_pod_of_a_rollout() {
-    // 6 replicas and the surge pod at payment-app's default pool of 16:
-    // 112 connections, more than PostgreSQL's default 100.
+    // At most 6 replicas and the surge pod at payment-app's default pool of
+    // 16: 112 connections, more than PostgreSQL's default 100.
     let mut spec = PaymentClusterSpec::default();
-    spec.app.replicas = 6;
+    spec.app.replicas = 2;
+    spec.app.max_replicas = Some(6);
     let budget = validate(&cluster(spec.clone())).expect("valid").connections;
     assert_eq!(budget.app_connections(), 7 * 16);
     assert_eq!(budget.max_connections, 7 * 16 + RESERVED_CONNECTIONS);
+
+    // Without app.maxReplicas: 10 replicas, or more when the app has them.
+    spec.app.max_replicas = None;
+    assert_eq!(validate(&cluster(spec.clone())).expect("valid").connections.app_pods, 11);
+    spec.app.replicas = 12;
+    assert_eq!(validate(&cluster(spec.clone())).expect("valid").connections.app_pods, 13);
+
+    // More replicas than app.maxReplicas is refused, saying why.
+    spec.app.max_replicas = Some(6);
+    let problem = validate(&cluster(spec.clone())).expect_err("above").to_string();
+    assert!(problem.contains("app.replicas 12 is above app.maxReplicas 6"), "{problem}");
+    spec.app.replicas = 2;
 
     // A fixed max_connections that cannot hold them is refused, saying why.
     spec.postgres.max_connections = Some(100);
     let problem = validate(&cluster(spec.clone())).expect_err("too small").to_string();
     assert!(problem.contains("postgres.maxConnections 100"), "{problem}");
-    assert!(problem.contains("7 app pods") && problem.contains("= 122"), "{problem}");
+    assert!(problem.contains("7 app pods (app.maxReplicas 6") && problem.contains("= 122"), "{problem}");
+    // Without app.maxReplicas a fixed value is checked against the
+    // replicas, as before: the value is the user's, so scaling the app
+    // does not change it either.
+    spec.app.max_replicas = None;
+    assert_eq!(validate(&cluster(spec.clone())).expect("fits").connections.app_pods, 3);
+    spec.app.max_replicas = Some(6);
 
     // Enough is kept as given.
     spec.postgres.max_connections = Some(200);
@@ -83,7 +102,7 @@ fn the_connection_budget_covers_every_pod_of_a_rollout() {
 
     // A derived value past the cap is refused too.
     spec.postgres.max_connections = None;
-    spec.app.replicas = 100;
+    spec.app.max_replicas = Some(100);
     spec.app.db_pool_size = 1000;
     let problem = validate(&cluster(spec)).expect_err("too many").to_string();
     assert!(problem.contains("more than 10000"), "{problem}");
@@ -98,8 +117,10 @@ fn the_connection_budget_counts_every_pooler_instance() {
     spec.postgres.cnpg.pooler = Some(crate::crd::PoolerSettings { instances: 3 });
     let budget = validate(&cluster(spec.clone())).expect("valid").connections;
     assert_eq!(budget.poolers, 3);
-    assert_eq!(budget.primary_connections(), 3 * (4 * 16 + POOLER_AUTH_CONNECTIONS));
-    assert_eq!(budget.max_connections, 3 * 65 + RESERVED_CONNECTIONS);
+    // The largest app the spec allows: 10 replicas (the default
+    // app.maxReplicas) + 1 surge pod, 16 connections each.
+    assert_eq!(budget.primary_connections(), 3 * (11 * 16 + POOLER_AUTH_CONNECTIONS));
+    assert_eq!(budget.max_connections, 3 * 177 + RESERVED_CONNECTIONS);
 
     spec.postgres.max_connections = Some(150);
     let problem = validate(&cluster(spec.clone())).expect_err("too small").to_string();
@@ -108,7 +129,7 @@ fn the_connection_budget_counts_every_pooler_instance() {
     // Only the cnpg provider makes a pooler: elsewhere the setting counts nothing.
     spec.postgres.max_connections = None;
     spec.postgres.provider = PostgresProvider::Builtin;
-    assert_eq!(validate(&cluster(spec.clone())).expect("valid").connections.max_connections, 74);
+    assert_eq!(validate(&cluster(spec.clone())).expect("valid").connections.max_connections, 186);
 
     spec.postgres.provider = PostgresProvider::Cnpg;
     spec.postgres.cnpg.pooler = Some(crate::crd::PoolerSettings { instances: 0 });
@@ -120,7 +141,7 @@ fn the_connection_budget_counts_every_pooler_instance() {
 fn the_grace_period_follows_the_shutdown_timeout() {
     let mut spec = PaymentClusterSpec::default();
     spec.app.shutdown_timeout_seconds = 90;
-    assert_eq!(validate(&cluster(spec)).expect("valid").app_grace_period_seconds, 100);
+    assert_eq!(validate(&cluster(spec)).expect("valid").app_grace_period_seconds, 105);
 }
 
 #[test]

@@ -89,6 +89,7 @@ async fn the_first_reconcile_creates_everything() {
             "/api/v1/namespaces/shop/services/mini-postgres-ro",
             "/apis/apps/v1/namespaces/shop/statefulsets/mini-postgres-ro",
             "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/mini-postgres",
+            "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/mini-postgres-ro",
             "/api/v1/namespaces/shop/configmaps/mini-redis-config",
             "/api/v1/namespaces/shop/services/mini-redis",
             "/apis/apps/v1/namespaces/shop/statefulsets/mini-redis",

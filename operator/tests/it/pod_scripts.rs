@@ -324,18 +324,67 @@ fn the_liveness_probe_spares_a_server_that_is_recovering() {
     // A standby without hot standby answers exactly as a server in crash
     // recovery does: "the database system is starting up".
     pair.scratch.start_with(&replica, replica_port, &["hot_standby=off"]);
-    let probe = |port: u16, which: Probe| {
-        let command = pod::postgres_probe(which);
-        let port = port.to_string();
-        let env = [("PGPORT", port.as_str()), ("POSTGRES_USER", "payrail"), ("POSTGRES_DB", "postgres")];
-        let args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
-        as_postgres(&command[0], &args, &env).status.success()
-    };
+    let probe = |port: u16, which: Probe| probe(&pair.scratch, port, which);
     assert!(probe(replica_port, Probe::Alive), "alive while recovering");
     assert!(!probe(replica_port, Probe::Serves), "not ready while recovering");
     assert!(probe(pair.primary_port, Probe::Serves) && probe(pair.primary_port, Probe::Alive));
     pair.scratch.stop(&replica);
     assert!(!probe(replica_port, Probe::Alive), "a server that is gone is not alive");
+}
+
+/// Runs a probe command of the PostgreSQL container against the server on
+/// `port`, as the kubelet would in the pod (its socket directory is the
+/// scratch directory here; in the pod, the image's default).
+fn probe(scratch: &Scratch, port: u16, which: Probe) -> bool {
+    let command = pod::postgres_probe(which);
+    let port = port.to_string();
+    let env = [
+        ("PGPORT", port.as_str()),
+        ("PGHOST", scratch.dir.to_str().unwrap()),
+        ("POSTGRES_USER", "payrail"),
+        ("POSTGRES_DB", "postgres"),
+    ];
+    let args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
+    as_postgres(&command[0], &args, &env).status.success()
+}
+
+// Issue 25 item 6: a replica whose slot the primary gave up, started again
+// (a container restart runs no init container), accepts connections and
+// answers with the data it had, for good: `pg_isready` says it serves. The
+// replica's readiness asks whether it streams.
+#[test]
+fn a_replica_whose_slot_was_given_up_is_not_ready() {
+    let mut pair = Pair::new();
+    pair.bootstrap();
+    let (replica, replica_port) = (pair.replica.clone(), pair.replica_port);
+    pair.scratch.start(&replica, replica_port);
+    pair.primary_sql("CREATE TABLE streamed (n int); INSERT INTO streamed VALUES (1)");
+    pair.wait_for_row(1);
+    let streams = |pair: &Pair| probe(&pair.scratch, pair.replica_port, Probe::Streams);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !streams(&pair) {
+        assert!(Instant::now() < deadline, "a streaming replica is ready");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    pair.scratch.stop(&replica);
+    for n in 2..8 {
+        pair.primary_sql(&format!("INSERT INTO streamed VALUES ({n}); SELECT pg_switch_wal()"));
+    }
+    pair.primary_sql("CHECKPOINT");
+    let slot =
+        format!("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{}'", pod::REPLICA_SLOT);
+    assert_eq!(pair.primary_sql(&slot), "lost");
+    pair.scratch.start(&replica, replica_port);
+
+    // It serves, stale: the rows written while it was away never come.
+    let count = || pair.scratch.sql(replica_port, "payrail", "SELECT count(*) FROM streamed");
+    assert!(probe(&pair.scratch, replica_port, Probe::Serves), "pg_isready: serving");
+    for _ in 0..20 {
+        assert_eq!(count(), "1", "the replica caught up after all");
+        assert!(!streams(&pair), "a replica that can no longer follow is not ready");
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 #[test]

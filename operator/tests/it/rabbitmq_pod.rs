@@ -1,10 +1,11 @@
 //! The RabbitMQ pod as the builders make it, started here with this
 //! machine's `rabbitmq-server` the way the image starts it: `HOME` and the
 //! data on the volume, the container's environment and configuration file,
-//! its init containers first, and ready when its startup probe passes. The
+//! its init containers first, and ready when its readiness probe passes. The
 //! test applies what the kubelet does at every mount of the volume of a
 //! pod with an `fsGroup`: group read-write on every file in it.
 
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Container, PodSpec};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use payrail_common::testing::free_port;
 
 use crate::built_pods::Built;
@@ -34,7 +36,7 @@ struct Broker {
 /// What a pod start did.
 struct Started {
     log: String,
-    /// The startup probe passed.
+    /// The readiness probe passed.
     serving: bool,
 }
 
@@ -101,7 +103,7 @@ impl Broker {
     }
 
     /// Starts the pod: each init container once, then the server, until
-    /// its startup probe passes or the server exits.
+    /// its readiness probe passes or the server exits.
     fn start(&mut self) -> Started {
         let mut log = String::new();
         for init in self.pod.init_containers.clone().iter().flatten() {
@@ -128,11 +130,12 @@ impl Broker {
             .spawn()
             .unwrap();
         self.server = Some(server);
-        let probe = main.startup_probe.and_then(|p| p.exec).and_then(|e| e.command).expect("startup probe");
-        let probe: Vec<&str> = probe.iter().map(String::as_str).collect();
+        // The readiness probe: the AMQP port (this test's own) accepts.
+        let probe = main.readiness_probe.and_then(|p| p.tcp_socket).expect("a TCP readiness probe");
+        assert_eq!(probe.port, IntOrString::String("amqp".into()));
         let deadline = Instant::now() + BOOT;
         let serving = loop {
-            if self.as_rabbitmq(&self.main(), probe[0], &probe[1..]).output().unwrap().status.success() {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 break true;
             }
             let exited = self.server.as_mut().is_some_and(|s| s.try_wait().unwrap().is_some());
@@ -216,7 +219,6 @@ fn a_broker_pod_starts_again_after_its_volume_is_mounted_with_an_fs_group() {
     let mut broker = Broker::new();
     let first = broker.start();
     assert!(first.serving, "the first start:\n{}", first.log);
-    // The probe asks only for the Erlang VM; the broker boots on after it.
     broker.ctl(&["await_startup"]);
     broker.ctl(&["add_vhost", "kept-on-the-volume"]);
     broker.stop();

@@ -312,6 +312,17 @@ fn the_crd_refuses_a_new_storage_class_and_admits_a_larger_size() {
     assert!(validate_cel_update(&cluster_with(storage("10Gi", Some("fast"))), &unset).is_err(), "set later");
 }
 
+// Issue 25 item 9: three brokers never become one (node 0 would come back
+// as an empty broker under another name); one may become three.
+#[test]
+fn the_crd_refuses_three_rabbitmq_nodes_becoming_one() {
+    let (one, three) = (cluster_from("{rabbitmq: {replicas: 1}}"), cluster_from("{rabbitmq: {replicas: 3}}"));
+    let refusal = validate_cel_update(&one, &three).expect_err("3 -> 1 is refused").to_string();
+    assert!(refusal.contains("rabbitmq.replicas cannot go from 3 to 1"), "{refusal}");
+    assert!(validate_cel_update(&three, &one).is_ok());
+    assert!(validate_cel_update(&three, &three).is_ok() && validate_cel_update(&one, &one).is_ok());
+}
+
 // Bug 3: the schema's size rule and the operator's validation admit the
 // same quantities.
 #[test]

@@ -211,6 +211,7 @@ async fn the_api_server_refuses_invalid_specs_with_the_rules_message() {
         ),
         (json!({"app": {"webhooks": {"maxEndpoints": 0}}}), "should be greater than or equal to 1"),
         (json!({"app": {"defaultCurrency": "usd"}}), "an ISO 4217 code like USD"),
+        (json!({"app": {"replicas": 5, "maxReplicas": 4}}), "app.replicas cannot be above app.maxReplicas"),
         (json!({"postgres": {"storage": {"size": "0"}}}), "size must be a positive quantity"),
         (json!({"postgres": {"provider": "external"}}), "postgres.external is set exactly when"),
         (
@@ -247,4 +248,16 @@ async fn the_api_server_refuses_invalid_specs_with_the_rules_message() {
     .await
     .expect_err("a storage class change was accepted");
     assert!(refusal(&class).contains("storageClass cannot change"), "{}", refusal(&class));
+    // Issue 25 item 9: three brokers never become one.
+    let brokers = |replicas: i32| {
+        json!({
+            "apiVersion": "payrail.dev/v1alpha1", "kind": "PaymentCluster",
+            "metadata": {"name": "brokers", "namespace": namespace.name},
+            "spec": {"rabbitmq": {"replicas": replicas}},
+        })
+    };
+    apply_cluster(&admin, &brokers(1)).await.unwrap();
+    apply_cluster(&admin, &brokers(3)).await.expect("one broker may become three");
+    let shrink = apply_cluster(&admin, &brokers(1)).await.expect_err("3 -> 1 was accepted");
+    assert!(refusal(&shrink).contains("rabbitmq.replicas cannot go from 3 to 1"), "{}", refusal(&shrink));
 }

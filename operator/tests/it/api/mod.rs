@@ -13,11 +13,13 @@
 //! parallel and never see each other's clusters.
 
 pub mod day2;
+pub mod disruption;
 pub mod install;
 pub mod lifecycle;
 pub mod readiness;
 pub mod reconcile;
 pub mod restart;
+pub mod rollout;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -186,12 +188,24 @@ impl ControlPlane {
     pub async fn admin(&self) -> Client {
         client(&self.kubeconfig).await
     }
+
+    /// A client as the admin that takes a 429 as the answer: kube's
+    /// default client retries it (15 times, backing off for minutes),
+    /// and an eviction a PodDisruptionBudget refuses is a 429.
+    pub async fn admin_without_retries(&self) -> Client {
+        let mut config = config(&self.kubeconfig).await;
+        config.default_retry = false;
+        Client::try_from(config).unwrap()
+    }
 }
 
 pub async fn client(kubeconfig: &Path) -> Client {
+    Client::try_from(config(kubeconfig).await).unwrap()
+}
+
+async fn config(kubeconfig: &Path) -> Config {
     let kubeconfig = Kubeconfig::read_from(kubeconfig).unwrap();
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
-    Client::try_from(config).unwrap()
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap()
 }
 
 /// A namespace of a test's own, Pod Security `restricted` enforced (as

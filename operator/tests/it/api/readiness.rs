@@ -51,7 +51,7 @@ fn is_ready(pod: &Pod) -> bool {
 }
 
 /// Starts every pod not started yet whose name `select` accepts.
-async fn start_pods(client: &Client, namespace: &str, select: impl Fn(&Pod) -> bool) -> usize {
+pub(super) async fn start_pods(client: &Client, namespace: &str, select: impl Fn(&Pod) -> bool) -> usize {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let mut started = 0;
     for pod in pods.list(&ListParams::default()).await.unwrap().items {

@@ -406,11 +406,15 @@ impl Fake {
                 });
             }
             Some("StatefulSet") => {
+                let revision =
+                    format!("{}-{generation}", object["metadata"]["name"].as_str().unwrap_or_default());
                 object["status"] = json!({
                     "observedGeneration": generation,
                     "replicas": replicas,
                     "updatedReplicas": replicas,
                     "readyReplicas": if ready { replicas } else { 0 },
+                    "currentRevision": revision,
+                    "updateRevision": revision,
                 });
             }
             // CloudNativePG's Cluster: its instances, Ready, and WAL
