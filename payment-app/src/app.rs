@@ -162,6 +162,7 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
         db: db.clone(),
         lock,
         publisher: publisher.clone(),
+        retry_queue: broker.topology().retry_queue(),
         config: args.settle_worker.config(),
         delivery_limit: broker.topology().delivery_limit,
     };
@@ -209,6 +210,7 @@ async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) 
         db: db.clone(),
         lock: AccountLock::new(&args.redis.lock_config())?,
         publisher: publisher.clone(),
+        retry_queue: broker.topology().retry_queue(),
         config: args.tuning.config(),
         delivery_limit: broker.topology().delivery_limit,
     };

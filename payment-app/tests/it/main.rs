@@ -21,6 +21,7 @@ mod database_tls;
 mod faults;
 mod flow;
 mod guarantees;
+mod held_rows;
 mod holds;
 mod instances;
 mod load;
