@@ -4,7 +4,9 @@
 //! their lock; both are reported as `degraded` so an operator sees them,
 //! without every instance being taken out of service at once. A statement
 //! view that has stopped refreshing is `degraded` too, and so is a work
-//! queue that is missing or that no worker consumes.
+//! queue that is missing or that no worker consumes. So is a read replica
+//! that is down or lagging: reads go to the primary meanwhile
+//! (`db::reads`), so the instance keeps serving, and the replica is named.
 
 use std::time::Duration;
 
@@ -26,6 +28,10 @@ pub struct Readiness {
     /// `ready`, `degraded` (working, with a dependency down) or `not_ready`.
     status: &'static str,
     postgres: String,
+    /// The read replica, when one is configured: `ok`, or why reads go to
+    /// the primary (`unavailable: ...`, `lagging: ...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica: Option<String>,
     rabbitmq: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     redis: Option<String>,
@@ -83,18 +89,25 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>
             Err(_) => Err("unknown: timed out".to_owned()),
         }
     };
-    let (postgres, rabbitmq, redis, statements) = tokio::join!(postgres, rabbitmq, redis, statements);
+    let replica = async { app.db.replica_state().await.report() };
+    let (postgres, replica, rabbitmq, redis, statements) =
+        tokio::join!(postgres, replica, rabbitmq, redis, statements);
 
-    let status = match (&postgres, &rabbitmq, &redis, &statements) {
-        (Err(_), _, _, _) => "not_ready",
-        (Ok(()), Err(_), _, _) | (Ok(()), _, Some(Err(_)), _) | (Ok(()), _, _, Err(_)) => "degraded",
-        _ => "ready",
+    let degraded = rabbitmq.is_err()
+        || statements.is_err()
+        || matches!(redis, Some(Err(_)))
+        || matches!(replica, Some(Err(_)));
+    let status = match postgres {
+        Err(_) => "not_ready",
+        Ok(()) if degraded => "degraded",
+        Ok(()) => "ready",
     };
     let code = if status == "not_ready" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     let text = |r: Result<(), String>| r.map_or_else(|e| e, |()| "ok".to_owned());
     let body = Readiness {
         status,
         postgres: text(postgres),
+        replica: replica.map(text),
         rabbitmq: text(rabbitmq),
         redis: redis.map(|r| r.unwrap_or_else(|e| e)),
         statements: text(statements),
