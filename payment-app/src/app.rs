@@ -113,6 +113,7 @@ fn app_state(
         body_timeout: http.body_timeout(),
         webhooks: webhooks.policy(),
         batch_max_items: http.batch_max_items as usize,
+        ready: Default::default(),
     };
     Ok((state, grouper))
 }

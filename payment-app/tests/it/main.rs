@@ -30,6 +30,7 @@ mod metadata;
 mod openapi;
 mod plans;
 mod promises;
+mod readyz;
 mod refunds;
 mod replica;
 mod search;
