@@ -5,11 +5,13 @@
 //! answer 503 for a replica while the primary is up.
 //!
 //! Whether the replica is usable is checked at most once per
-//! [`CHECK_EVERY`], by one caller at a time within [`CHECK_TIMEOUT`]
-//! (a replica that is down costs each read nothing more: the pool would
-//! otherwise retry connecting for its whole acquire timeout, per read), and
-//! a read that fails on the replica marks it unusable until the next check.
-//! `/readyz` reports the same state.
+//! [`CHECK_EVERY`], one check at a time, within [`CHECK_TIMEOUT`]. Reads
+//! never wait for a check: they go by the last answer (the primary until
+//! the first one) and start the next check in the background when it is
+//! due. So a replica that is down costs reads nothing, where the pool
+//! alone retried connecting for its whole acquire timeout on each read. A
+//! read that fails on the replica marks it unusable until the next check.
+//! `/readyz` reports the same state, checked when due.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -77,8 +79,26 @@ struct Health {
 
 impl ReplicaHealth {
     pub(super) fn new(configured: bool) -> Self {
-        let state = if configured { ReplicaState::Ok } else { ReplicaState::None };
+        let state =
+            if configured { ReplicaState::Unavailable("not checked yet") } else { ReplicaState::None };
         ReplicaHealth(Arc::new(Mutex::new(Health { state, checked: None, checking: false })))
+    }
+
+    fn state(&self) -> ReplicaState {
+        self.lock().state.clone()
+    }
+
+    /// Whether the caller should check the replica now: there is one, its
+    /// last check is older than [`CHECK_EVERY`] and nobody is checking it.
+    /// A `true` is a promise to call [`Db::check_replica`].
+    fn claim_check(&self) -> bool {
+        let mut health = self.lock();
+        let fresh = health.checked.is_some_and(|at| at.elapsed() < CHECK_EVERY);
+        let due = health.state != ReplicaState::None && !fresh && !health.checking;
+        if due {
+            health.checking = true;
+        }
+        due
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
@@ -93,25 +113,23 @@ impl ReplicaHealth {
 }
 
 impl Db {
-    /// The replica's state, checked now if the last check is older than
-    /// [`CHECK_EVERY`] and no other caller is checking it (that caller's
-    /// answer is awaited by nobody: the last known state is used).
+    /// The replica's state, checked now when a check is due (for
+    /// `/readyz`); while another caller checks it, the last answer.
     pub async fn replica_state(&self) -> ReplicaState {
-        {
-            let mut health = self.health.lock();
-            let fresh = health.checked.is_some_and(|at| at.elapsed() < CHECK_EVERY);
-            if health.state == ReplicaState::None || fresh {
-                return health.state.clone();
-            }
-            if health.checking {
-                // Until a first check answers, reads do not bet on it.
-                return match health.checked {
-                    Some(_) => health.state.clone(),
-                    None => ReplicaState::Unavailable("not checked yet"),
-                };
-            }
-            health.checking = true;
+        if self.health.claim_check() { self.check_replica().await } else { self.health.state() }
+    }
+
+    /// Whether reads go to the replica, by the last answer, without
+    /// waiting: a check that is due runs in the background.
+    fn replica_serves_reads(&self) -> bool {
+        if self.health.claim_check() {
+            let db = self.clone();
+            tokio::spawn(async move { db.check_replica().await });
         }
+        self.health.state().serves_reads()
+    }
+
+    async fn check_replica(&self) -> ReplicaState {
         let state = match tokio::time::timeout(CHECK_TIMEOUT, replay_lag(&self.replica)).await {
             Ok(Ok(lag)) if lag > MAX_LAG => ReplicaState::Lagging(lag),
             Ok(Ok(_)) => ReplicaState::Ok,
@@ -136,7 +154,7 @@ impl Db {
         F: Fn(&'a PgPool) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        if !self.replica_state().await.serves_reads() {
+        if !self.replica_serves_reads() {
             return query(&self.primary).await;
         }
         match query(&self.replica).await {
