@@ -164,6 +164,7 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
         lock,
         publisher: publisher.clone(),
         retry_queue: broker.topology().retry_queue(),
+        held_warnings: Default::default(),
         config: args.settle_worker.config(),
         delivery_limit: broker.topology().delivery_limit,
     };
@@ -212,6 +213,7 @@ async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) 
         lock: AccountLock::new(&args.redis.lock_config())?,
         publisher: publisher.clone(),
         retry_queue: broker.topology().retry_queue(),
+        held_warnings: Default::default(),
         config: args.tuning.config(),
         delivery_limit: broker.topology().delivery_limit,
     };

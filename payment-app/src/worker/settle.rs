@@ -23,7 +23,8 @@
 //! counts against the delivery limit.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lapin::Connection;
@@ -46,6 +47,27 @@ use crate::worker::{BACKOFF, consume_with_reconnect, pause};
 /// Skipped payments logged one by one; more are summarised in one line.
 const SKIPPED_LOGGED: usize = 10;
 
+/// How often a held row is warned about while payments keep waiting for it
+/// (they come back every retry delay, ten times a second by default); the
+/// rounds between are logged at debug.
+const HELD_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// When settle last warned that rows are held, shared by a worker's clones.
+#[derive(Debug, Clone, Default)]
+pub struct HeldRowWarnings(Arc<Mutex<Option<Instant>>>);
+
+impl HeldRowWarnings {
+    /// Whether to warn now: the first time, then once per [`HELD_WARN_EVERY`].
+    fn due(&self) -> bool {
+        let mut last = self.0.lock().expect("never poisoned: no panics under the lock");
+        let due = last.is_none_or(|at| at.elapsed() >= HELD_WARN_EVERY);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+}
+
 /// How a settle worker takes its work.
 #[derive(Debug, Clone)]
 pub struct SettleWorkerConfig {
@@ -64,6 +86,8 @@ pub struct SettleWorker {
     /// Where payments that need a row another session holds wait before
     /// they are locked and settled again (`Topology::retry_queue`).
     pub retry_queue: String,
+    /// Keeps a row held for long from writing ten warnings a second.
+    pub held_warnings: HeldRowWarnings,
     pub config: SettleWorkerConfig,
     /// The settle queue's delivery limit: on the delivery past which the
     /// broker dead-letters a message, its payments are marked so that the
@@ -149,7 +173,13 @@ impl SettleWorker {
             }
             Applied::Interrupted => hand_back(group).await,
             Applied::Poisoned(e) if group.len() > 1 => {
-                warn!(error = %chain(&e), messages = group.len(), "settle failed; settling its messages one by one");
+                let message = "settle failed; settling its messages one by one";
+                // A held row comes back every retry delay: warned about now and then.
+                if !e.is_lock_timeout() || self.held_warnings.due() {
+                    warn!(error = %chain(&e), messages = group.len(), "{message}");
+                } else {
+                    debug!(error = %chain(&e), messages = group.len(), "{message}");
+                }
                 for single in group {
                     match self.apply(std::slice::from_ref(&single), shutdown).await {
                         Applied::Done(settled) => self.finish(vec![single], settled).await?,
@@ -198,11 +228,12 @@ impl SettleWorker {
                 .map(|(batch, p)| LockRequest::new(*p).traced(batch.traces.get(&p.payment_id).copied()))
                 .collect();
             let held: Vec<String> = settled.held_accounts.iter().map(ToString::to_string).collect();
-            warn!(
-                payments = waiting.len(),
-                accounts = %held.join(","),
-                "account rows are held by another session; their payments wait in the retry queue, the rest of the batch settles"
-            );
+            let message = "account rows are held by another session; their payments wait in the retry queue, the rest of the batch settles";
+            if self.held_warnings.due() {
+                warn!(payments = waiting.len(), accounts = %held.join(","), "{message}");
+            } else {
+                debug!(payments = waiting.len(), accounts = %held.join(","), "{message}");
+            }
             self.wait_for_rows(waiting).await?;
         }
         let m = crate::metrics::get();
@@ -311,7 +342,12 @@ impl SettleWorker {
                 self.publisher.publish(LOCK_QUEUE, &LockGroup { payments: unit }).await?;
             }
         } else {
-            warn!(error = %chain(e), payments = batch.payments.len(), "a row the payment needs is held by another session; it waits in the retry queue");
+            let message = "a row the payment needs is held by another session; it waits in the retry queue";
+            if self.held_warnings.due() {
+                warn!(error = %chain(e), payments = batch.payments.len(), "{message}");
+            } else {
+                debug!(error = %chain(e), payments = batch.payments.len(), "{message}");
+            }
             self.wait_for_rows(units.pop().unwrap_or_default()).await?;
         }
         delivery.ack(BasicAckOptions::default()).await?;
