@@ -113,6 +113,7 @@ fn app_state(
         body_timeout: http.body_timeout(),
         webhooks: webhooks.policy(),
         batch_max_items: http.batch_max_items as usize,
+        ready: Default::default(),
     };
     Ok((state, grouper))
 }
@@ -162,6 +163,8 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
         db: db.clone(),
         lock,
         publisher: publisher.clone(),
+        retry_queue: broker.topology().retry_queue(),
+        held_warnings: Default::default(),
         config: args.settle_worker.config(),
         delivery_limit: broker.topology().delivery_limit,
     };
@@ -209,6 +212,8 @@ async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) 
         db: db.clone(),
         lock: AccountLock::new(&args.redis.lock_config())?,
         publisher: publisher.clone(),
+        retry_queue: broker.topology().retry_queue(),
+        held_warnings: Default::default(),
         config: args.tuning.config(),
         delivery_limit: broker.topology().delivery_limit,
     };

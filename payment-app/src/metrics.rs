@@ -108,6 +108,8 @@ metrics! {
         "refunds_settled", "Refunds moved out of pending, by outcome and reason", Family::default();
     redeliveries_ignored: Counter =
         "settle_redeliveries_ignored", "Settle messages for payments already settled", Counter::default();
+    settle_set_aside: Counter =
+        "settle_set_aside", "Payments sent to the retry queue because a row they need was held by another session", Counter::default();
     settle_batch_payments: Histogram =
         "settle_batch_payments", "Payments applied per settle transaction", counts(12);
     lock_attempts: Family<LockLabels, Counter> =

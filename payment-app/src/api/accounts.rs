@@ -138,18 +138,10 @@ pub async fn create(
 #[instrument(skip_all, fields(account_id = %id))]
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<AccountView>, ApiError> {
     let id: AccountId = parse_id(&id)?;
-    // The replica serves reads; an account it does not have yet (just
-    // opened) or a replica that fails is read from the primary. A balance
-    // shown here may lag the primary by the replica's delay: nothing is
-    // decided on it (settle reads balances on the primary, under row locks).
-    let account = match db::accounts::get(&app.db.replica, id).await {
-        Ok(Some(account)) => Some(account),
-        Ok(None) => db::accounts::get(&app.db.primary, id).await?,
-        Err(e) => {
-            tracing::warn!(error = %crate::error::chain(&e), "read replica failed; reading the primary");
-            db::accounts::get(&app.db.primary, id).await?
-        }
-    };
+    // By the read policy: a balance shown here may lag the primary by the
+    // replica's delay (at most `db::reads::MAX_LAG`): nothing is decided on
+    // it (settle reads balances on the primary, under row locks).
+    let account = app.db.read_one(|pool| db::accounts::get(pool, id)).await?;
     account.map(|a| Json(a.into())).ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))
 }
 

@@ -121,6 +121,8 @@ struct Token {
 pub struct ApiTokens {
     tokens: Arc<[Token]>,
     rate: Arc<DefaultKeyedRateLimiter<usize>>,
+    /// The most requests a token may make at once (its burst).
+    burst: NonZeroU32,
 }
 
 impl fmt::Debug for ApiTokens {
@@ -158,7 +160,38 @@ impl ApiTokens {
             });
         }
         let quota = Quota::per_second(limits.per_second).allow_burst(limits.burst);
-        Ok(ApiTokens { tokens: tokens.into(), rate: Arc::new(DefaultKeyedRateLimiter::keyed(quota)) })
+        Ok(ApiTokens {
+            tokens: tokens.into(),
+            rate: Arc::new(DefaultKeyedRateLimiter::keyed(quota)),
+            burst: limits.burst,
+        })
+    }
+
+    /// The most requests a token may make at once: more items than this in
+    /// one batch could never be within its rate.
+    pub fn burst(&self) -> u32 {
+        self.burst.get()
+    }
+
+    /// Counts `requests` more requests against `caller`'s rate (a batch's
+    /// items past the one its request was counted as), all or none; over
+    /// the rate, the 429 to answer. Requests beyond the burst are refused
+    /// as over the rate: callers check [`Self::burst`] first.
+    pub fn charge(&self, caller: &Caller, requests: u32) -> Result<(), OverRate> {
+        let Some(requests) = NonZeroU32::new(requests) else {
+            return Ok(());
+        };
+        match self.rate.check_key_n(&caller.token, requests) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(OverRate {
+                wait: not_until.wait_time_from(DefaultClock::default().now()),
+                message: "over this token's request rate (a batch counts one request per item); nothing was recorded",
+            }),
+            Err(_) => Err(OverRate {
+                wait: Duration::from_secs(1),
+                message: "more requests at once than this token's burst; nothing was recorded",
+            }),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -231,6 +264,20 @@ pub async fn require_token(State(tokens): State<ApiTokens>, mut req: Request, ne
     next.run(req).await
 }
 
+/// Requests over their token's rate: answered 429 `rate_limited`, with
+/// `Retry-After`.
+#[derive(Debug)]
+pub struct OverRate {
+    wait: Duration,
+    message: &'static str,
+}
+
+impl IntoResponse for OverRate {
+    fn into_response(self) -> Response {
+        rate_limited(self.wait, self.message)
+    }
+}
+
 fn rate_limited(wait: Duration, message: &str) -> Response {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let retry_after = HeaderValue::from(seconds.max(1));
@@ -284,6 +331,29 @@ mod tests {
             assert!(tokens.caller(wrong).is_none(), "{wrong:?}");
         }
         assert_eq!(format!("{tokens:?}"), "ApiTokens(2 configured)");
+    }
+
+    /// Extra requests are charged all or none, per token: what does not
+    /// fit the burst left is refused and takes nothing from it.
+    #[test]
+    fn charging_several_requests_takes_them_all_or_none() {
+        let slow = TokenLimits {
+            per_second: NonZeroU32::new(1).unwrap(),
+            burst: NonZeroU32::new(10).unwrap(),
+            in_flight: 10,
+        };
+        let tokens =
+            ApiTokens::parse(["alpha-token-0123456".to_owned(), "beta-token-01234567".to_owned()], slow)
+                .expect("valid entries");
+        let (alpha, beta) =
+            (tokens.caller(b"alpha-token-0123456").unwrap(), tokens.caller(b"beta-token-01234567").unwrap());
+        assert_eq!(tokens.burst(), 10);
+        assert!(tokens.charge(&alpha, 0).is_ok());
+        assert!(tokens.charge(&alpha, 8).is_ok());
+        assert!(tokens.charge(&alpha, 3).is_err(), "2 left, 3 asked");
+        assert!(tokens.charge(&alpha, 2).is_ok(), "the refused 3 took nothing");
+        assert!(tokens.charge(&beta, 11).is_err(), "past the burst");
+        assert!(tokens.charge(&beta, 10).is_ok(), "another token's rate is its own");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 
+use super::auth::Caller;
 use super::error::{ApiError, ErrorCode};
 use super::extract::JsonBody;
 use super::payments::CreatePayment;
@@ -147,13 +148,15 @@ impl ItemResult {
             idempotency_key answered it), or the error status and error the item alone would have had", body = BatchResponse),
         (status = 422, description = "Nothing recorded. `invalid_body`: not an object with a non-empty `payments` list; \
             `too_many_items`: over BATCH_MAX_ITEMS; `atomic_batch_refused`: an atomic batch with an invalid item, each \
-            refused item in `results`; `idempotency_key_reused`: an atomic batch whose keys are neither all new nor all replays",
-            body = AtomicBatchRefusal),
+            refused item in `results`; `idempotency_key_reused`: an atomic batch whose keys are neither all new nor all replays; \
+            `too_many_items` also when the batch has more items than the token's API_RATE_BURST (it counts one \
+            request per item against the token's rate: over the rate, 429 `rate_limited`)", body = AtomicBatchRefusal),
     ),
     security(("bearer" = ["pay"])))]
 #[instrument(skip_all, fields(items = body.payments.len(), atomic = body.atomic))]
 pub async fn create(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<BatchRequest>,
 ) -> Result<Response, ApiError> {
     let max = app.batch_max_items;
@@ -168,6 +171,24 @@ pub async fn create(
             ErrorCode::TooManyItems,
             format!("payments: at most {max} items per batch, got {}", body.payments.len()),
         ));
+    }
+    // A batch costs its token one request per item, charged before any
+    // item is looked at: its work (account look-ups, inserts) grows with
+    // its items, and a 1,000-item batch counted as one request let a token
+    // do a thousand requests' work within its rate.
+    let items = u32::try_from(body.payments.len()).unwrap_or(u32::MAX);
+    if items > app.tokens.burst() {
+        return Err(ApiError::new(
+            ErrorCode::TooManyItems,
+            format!(
+                "payments: a batch counts as one request per item, and this token may make at most {} at once; got {items}",
+                app.tokens.burst()
+            ),
+        ));
+    }
+    // The request itself was counted on the way in.
+    if let Err(over) = app.tokens.charge(&caller, items - 1) {
+        return Ok(over.into_response());
     }
     let atomic = body.atomic;
     let (valid, refused) = validate(&app, body.payments, atomic).await?;

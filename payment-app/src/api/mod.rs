@@ -82,6 +82,8 @@ pub struct AppState {
     /// Most items in one `POST /api/v1/payments/batch` (its body limit
     /// follows from it).
     pub batch_max_items: usize,
+    /// `/readyz`'s last answer.
+    pub ready: ready::ReadyCache,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use tracing::{instrument, warn};
+use tracing::instrument;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody, ErrorCode};
@@ -18,7 +18,6 @@ use crate::db::payments::Payment;
 use crate::domain::{
     AccountId, Amount, Capture, Metadata, NewPayment, PaymentId, PaymentRuleError, payment_currency,
 };
-use crate::error::chain;
 use crate::events::PaymentView;
 
 /// The request as sent. Fields are strings so that each can be parsed into
@@ -194,18 +193,11 @@ pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<
     payment.map(|p| Json(p.into())).ok_or_else(|| not_found(id))
 }
 
-/// A payment as the replica has it. One it has not received yet (lag right
-/// after the 202) is looked up on the primary before it is called missing,
-/// and so is everything while the replica is unreachable.
+/// A payment, by the read policy (`db::reads`): one the replica has not
+/// received yet (lag right after the 202) is looked up on the primary
+/// before it is called missing.
 pub(super) async fn read(app: &AppState, id: PaymentId) -> Result<Option<Payment>, ApiError> {
-    Ok(match db::payments::get(&app.db.replica, id).await {
-        Ok(Some(payment)) => Some(payment),
-        Ok(None) => db::payments::get(&app.db.primary, id).await?,
-        Err(e) => {
-            warn!(error = %chain(&e), "read replica failed; reading the primary");
-            db::payments::get(&app.db.primary, id).await?
-        }
-    })
+    Ok(app.db.read_one(|pool| db::payments::get(pool, id)).await?)
 }
 
 pub(super) fn not_found(id: PaymentId) -> ApiError {

@@ -4,9 +4,17 @@
 //! their lock; both are reported as `degraded` so an operator sees them,
 //! without every instance being taken out of service at once. A statement
 //! view that has stopped refreshing is `degraded` too, and so is a work
-//! queue that is missing or that no worker consumes.
+//! queue that is missing or that no worker consumes. So is a read replica
+//! that is down or lagging: reads go to the primary meanwhile
+//! (`db::reads`), so the instance keeps serving, and the replica is named.
+//!
+//! `/readyz` needs no token, so its answer is kept for [`CACHE_FOR`] and
+//! computed by one request at a time: a flood of probes costs the
+//! dependencies one check a second, not two broker channels and three
+//! queries per call.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -21,11 +29,25 @@ use crate::db;
 /// Cap on each check, so the probe answers within a probe's usual timeout.
 const CHECK_TIMEOUT: Duration = Duration::from_millis(800);
 
-#[derive(Debug, Serialize, ToSchema)]
+/// How long an answer is given again before the checks run anew: far
+/// shorter than any probe's period, so a probe never sees a stale state.
+pub const CACHE_FOR: Duration = Duration::from_secs(1);
+
+/// The last answer and when it was checked, shared by every request; its
+/// lock is held while the checks run, so that concurrent requests wait
+/// for that one check instead of each running their own.
+#[derive(Debug, Clone, Default)]
+pub struct ReadyCache(Arc<tokio::sync::Mutex<Option<(Instant, StatusCode, Readiness)>>>);
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Readiness {
     /// `ready`, `degraded` (working, with a dependency down) or `not_ready`.
     status: &'static str,
     postgres: String,
+    /// The read replica, when one is configured: `ok`, or why reads go to
+    /// the primary (`unavailable: ...`, `lagging: ...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica: Option<String>,
     rabbitmq: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     redis: Option<String>,
@@ -39,6 +61,19 @@ pub struct Readiness {
     responses((status = 200, description = "Ready, or degraded: working with a dependency down", body = Readiness),
         (status = 503, description = "Not ready: PostgreSQL is unavailable", body = Readiness)))]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let mut last = app.ready.0.lock().await;
+    if let Some((at, code, body)) = &*last
+        && at.elapsed() < CACHE_FOR
+    {
+        return (*code, Json(body.clone()));
+    }
+    let (code, body) = check(&app).await;
+    *last = Some((Instant::now(), code, body.clone()));
+    (code, Json(body))
+}
+
+/// Every dependency's state, checked now.
+async fn check(app: &AppState) -> (StatusCode, Readiness) {
     let postgres = async {
         match tokio::time::timeout(CHECK_TIMEOUT, db::ping(&app.db.primary)).await {
             Ok(Ok(())) => Ok(()),
@@ -83,21 +118,28 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>
             Err(_) => Err("unknown: timed out".to_owned()),
         }
     };
-    let (postgres, rabbitmq, redis, statements) = tokio::join!(postgres, rabbitmq, redis, statements);
+    let replica = async { app.db.replica_state().await.report() };
+    let (postgres, replica, rabbitmq, redis, statements) =
+        tokio::join!(postgres, replica, rabbitmq, redis, statements);
 
-    let status = match (&postgres, &rabbitmq, &redis, &statements) {
-        (Err(_), _, _, _) => "not_ready",
-        (Ok(()), Err(_), _, _) | (Ok(()), _, Some(Err(_)), _) | (Ok(()), _, _, Err(_)) => "degraded",
-        _ => "ready",
+    let degraded = rabbitmq.is_err()
+        || statements.is_err()
+        || matches!(redis, Some(Err(_)))
+        || matches!(replica, Some(Err(_)));
+    let status = match postgres {
+        Err(_) => "not_ready",
+        Ok(()) if degraded => "degraded",
+        Ok(()) => "ready",
     };
     let code = if status == "not_ready" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     let text = |r: Result<(), String>| r.map_or_else(|e| e, |()| "ok".to_owned());
     let body = Readiness {
         status,
         postgres: text(postgres),
+        replica: replica.map(text),
         rabbitmq: text(rabbitmq),
         redis: redis.map(|r| r.unwrap_or_else(|e| e)),
         statements: text(statements),
     };
-    (code, Json(body))
+    (code, body)
 }

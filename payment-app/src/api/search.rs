@@ -101,7 +101,7 @@ pub async fn payments(
         metadata: metadata_filter(&query)?,
     };
     let range = IdRange::of_page(page.cursor.map(|c| c.as_uuid()), filter.created_gte, filter.created_lt);
-    let payments = db::statements::payments(&app.db.replica, &filter, range, page.limit).await?;
+    let payments = app.db.read(|pool| db::statements::payments(pool, &filter, range, page.limit)).await?;
     let next_cursor = page.next_cursor(&payments, |p| p.id);
     Ok(Json(PaymentPage::new(payments.into_iter().map(PaymentView::from).collect(), next_cursor)))
 }
@@ -133,7 +133,7 @@ pub async fn accounts(
         .map(|code| Currency::parse(code).map_err(|e| bad_query(format!("currency: {e}"))))
         .transpose()?;
     let filter = AccountFilter { currency, metadata: metadata_filter(&query)? };
-    let accounts = db::accounts::list(&app.db.replica, &filter, page.cursor, page.limit).await?;
+    let accounts = app.db.read(|pool| db::accounts::list(pool, &filter, page.cursor, page.limit)).await?;
     let next_cursor = page.next_cursor(&accounts, |a| a.id);
     Ok(Json(AccountPage { accounts: accounts.into_iter().map(AccountView::from).collect(), next_cursor }))
 }

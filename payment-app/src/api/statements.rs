@@ -39,13 +39,11 @@ fn bad_query(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidQuery, message)
 }
 
-/// The account, or 404 (replica first, then the primary, so a
-/// just-opened account is found).
+/// The account, or 404 (by the read policy, so a just-opened account is
+/// found).
 async fn require_account(app: &AppState, id: AccountId) -> Result<Account, ApiError> {
-    if let Some(account) = db::accounts::get(&app.db.replica, id).await? {
-        return Ok(account);
-    }
-    db::accounts::get(&app.db.primary, id)
+    app.db
+        .read_one(|pool| db::accounts::get(pool, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))
 }
@@ -68,7 +66,7 @@ pub async fn payments(
     require_account(&app, id).await?;
     let filter = PaymentFilter { account: Some(id), ..PaymentFilter::default() };
     let range = IdRange::of_page(page.cursor.map(|c| c.as_uuid()), None, None);
-    let payments = db::statements::payments(&app.db.replica, &filter, range, page.limit).await?;
+    let payments = app.db.read(|pool| db::statements::payments(pool, &filter, range, page.limit)).await?;
     let next_cursor = page.next_cursor(&payments, |p| p.id);
     Ok(Json(PaymentPage { payments: payments.into_iter().map(PaymentView::from).collect(), next_cursor }))
 }
@@ -139,7 +137,7 @@ pub async fn statement(
         return Err(bad_query(format!("from must not be after to, and the span at most {MAX_DAYS} days")));
     }
     let exponent = require_account(&app, id).await?.currency.exponent();
-    let (days, as_of) = db::statements::days(&app.db.replica, id, from, to).await?;
+    let (days, as_of) = app.db.read(|pool| db::statements::days(pool, id, from, to)).await?;
     let days = days
         .into_iter()
         .map(|d| {

@@ -2,8 +2,9 @@
 //! statement payrail runs (one submodule per table family).
 //!
 //! Which pool a query uses is visible at each call: `db.primary` for
-//! anything that writes or decides, `db.replica` for reads a client asked
-//! for.
+//! anything that writes or decides; what a client reads goes through
+//! `db.read` / `db.read_one`, the one read policy (`reads`: the replica
+//! first, the primary when the replica is down, lags or fails).
 
 pub mod accounts;
 pub mod audit;
@@ -12,6 +13,7 @@ pub mod bench;
 pub mod events;
 pub mod idempotency;
 pub mod payments;
+pub mod reads;
 pub mod refunds;
 pub mod relay;
 pub mod settle;
@@ -46,7 +48,9 @@ pub struct DbConfig {
 #[derive(Debug, Clone)]
 pub struct Db {
     pub primary: PgPool,
+    /// Client reads use it through [`Db::read`], never directly.
     pub replica: PgPool,
+    health: reads::ReplicaHealth,
 }
 
 impl Db {
@@ -55,11 +59,11 @@ impl Db {
         // The replica connects on first use: one that is down or still
         // catching up must not keep the process from starting, since every
         // read falls back to the primary.
-        let replica = match &config.read_url {
-            Some(url) if url != &config.url => pool(url, config, Connect::Lazily).await?,
-            _ => primary.clone(),
+        let (replica, configured) = match &config.read_url {
+            Some(url) if url != &config.url => (pool(url, config, Connect::Lazily).await?, true),
+            _ => (primary.clone(), false),
         };
-        Ok(Db { primary, replica })
+        Ok(Db { primary, replica, health: reads::ReplicaHealth::new(configured) })
     }
 
     pub async fn close(&self) {

@@ -8,12 +8,23 @@
 //! locked in id order (payments, then their refunds, then accounts), so
 //! concurrent batches cannot deadlock, and a redelivered message finds its
 //! work already done and changes nothing.
+//!
+//! A row another session holds never holds up the batch. Account rows are
+//! locked `SKIP LOCKED`: the work that needs a held one is set aside
+//! untouched (`Settled::blocked`, for the caller to retry later) and the
+//! rest is applied (`domain::blocked`). Every other lock is waited for at
+//! most [`LOCK_WAIT`], after which the batch fails with a lock timeout and
+//! nothing written. Without these bounds, one account row held by another
+//! session stalled every batch it was in until the statement timed out,
+//! and the settle loop, shared by every payment, with it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Duration;
 
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::domain::blocked;
 use crate::domain::hold::{self, Requested};
 use crate::domain::settlement::{
     self, AccountState, Authorization, HoldOutcome, Outcome, PendingPayment, PendingRefund, Plan,
@@ -21,6 +32,13 @@ use crate::domain::settlement::{
 };
 use crate::domain::{AccountId, Amount, EventId, EventType, LinkId, PaymentId, PaymentStatus, RefundId};
 use crate::error::{Error, Result};
+
+/// The longest settle waits for a payment or refund row another session
+/// holds. The app holds those only for a moment (a capture or refund being
+/// recorded, the relay, a duplicate delivery being settled); a longer wait
+/// means a session holding one outright, and a batch gives up rather than
+/// hold up the settle loop.
+pub const LOCK_WAIT: Duration = Duration::from_millis(50);
 
 /// What one batch did.
 #[derive(Debug, Default)]
@@ -34,6 +52,11 @@ pub struct Settled {
     /// Ids with nothing to do: already settled, authorized with nothing
     /// asked of them yet, or unknown (redeliveries, mostly).
     pub skipped: Vec<PaymentId>,
+    /// Payments whose work needs an account row another session holds:
+    /// untouched, to be settled again later.
+    pub blocked: BTreeSet<PaymentId>,
+    /// The account rows another session held.
+    pub held_accounts: BTreeSet<AccountId>,
     /// The accounts of every payment found, as the database has them: what
     /// the batch's lock is released on, whatever the message claimed.
     pub routes: BTreeMap<PaymentId, [AccountId; 2]>,
@@ -105,7 +128,7 @@ impl PaymentRow {
 /// message, says what belongs together, and a set is moved all at once.
 pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled> {
     let ids: Vec<Uuid> = ids.iter().map(PaymentId::as_uuid).collect();
-    let mut tx = primary.begin().await?;
+    let mut tx = super::payments::begin_bounded_tx(primary, LOCK_WAIT).await?;
 
     // No status predicate in SQL: with one, a generic plan may walk the
     // partial index of pending payments (a whole backlog) instead of
@@ -142,7 +165,7 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
             None => {}
         }
     }
-    let refunds = pending_refunds(&mut tx, &rows).await?;
+    let mut refunds = pending_refunds(&mut tx, &rows).await?;
     // A set, not a scan per id: a batch can name thousands of payments.
     let worked: HashSet<PaymentId> = pending
         .iter()
@@ -156,23 +179,31 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
         return Ok(Settled { skipped, routes, ..Settled::default() });
     }
 
-    let mut account_ids: Vec<Uuid> = pending
-        .iter()
-        .flat_map(|p| [p.from_account, p.to_account])
-        .chain(holds.iter().flat_map(|h| [h.from_account, h.to_account]))
-        .chain(refunds.iter().flat_map(|r| [r.from_account, r.to_account]))
-        .map(|id| id.as_uuid())
-        .collect();
-    account_ids.sort_unstable();
-    account_ids.dedup();
-    let accounts = sqlx::query!(
-        r#"SELECT id AS "id: AccountId", balance, held FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"#,
+    let account_ids: Vec<Uuid> =
+        accounts_of(&holds, &pending, &refunds).iter().map(AccountId::as_uuid).collect();
+    // What another session holds is skipped, not waited for: the rows that
+    // come back are locked, the others are held.
+    let locked = sqlx::query!(
+        r#"SELECT id AS "id: AccountId", balance, held FROM accounts WHERE id = ANY($1)
+           ORDER BY id FOR NO KEY UPDATE SKIP LOCKED"#,
         &account_ids,
     )
     .fetch_all(&mut *tx)
     .await?;
-    let accounts = accounts
+    let held_accounts: BTreeSet<AccountId> = {
+        let locked: HashSet<AccountId> = locked.iter().map(|row| row.id).collect();
+        account_ids.iter().map(|id| AccountId::from_uuid(*id)).filter(|id| !locked.contains(id)).collect()
+    };
+    let blocked = blocked::set_aside(&held_accounts, &mut holds, &mut pending, &mut refunds);
+    if pending.is_empty() && holds.is_empty() && refunds.is_empty() {
+        tx.rollback().await?;
+        return Ok(Settled { skipped, routes, blocked, held_accounts, ..Settled::default() });
+    }
+    // Only the accounts the remaining work moves are planned and written.
+    let used = accounts_of(&holds, &pending, &refunds);
+    let accounts = locked
         .into_iter()
+        .filter(|row| used.contains(&row.id))
         .map(|row| {
             let corrupt = |what: &str| Error::Corrupt(format!("account {} has a negative {what}", row.id));
             let balance = Amount::from_minor(row.balance).ok_or_else(|| corrupt("balance"))?;
@@ -188,7 +219,29 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     };
     write_plan(&mut tx, &plan, &currencies).await?;
     tx.commit().await?;
-    Ok(Settled { applied: plan.outcomes, holds: plan.holds, refunds: plan.refunds, skipped, routes })
+    Ok(Settled {
+        applied: plan.outcomes,
+        holds: plan.holds,
+        refunds: plan.refunds,
+        skipped,
+        blocked,
+        held_accounts,
+        routes,
+    })
+}
+
+/// Every account the work moves money on or holds it on, in id order.
+fn accounts_of(
+    holds: &[Authorization],
+    pending: &[PendingPayment],
+    refunds: &[PendingRefund],
+) -> BTreeSet<AccountId> {
+    pending
+        .iter()
+        .flat_map(|p| [p.from_account, p.to_account])
+        .chain(holds.iter().flat_map(|h| [h.from_account, h.to_account]))
+        .chain(refunds.iter().flat_map(|r| [r.from_account, r.to_account]))
+        .collect()
 }
 
 /// The pending refunds of the `done` payments among `rows` (locked, in id

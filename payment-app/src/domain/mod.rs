@@ -1,6 +1,7 @@
 //! Domain types, parsed at the edge and trusted past it.
 
 mod amount;
+pub mod blocked;
 mod currency;
 pub mod hold;
 mod idempotency_key;

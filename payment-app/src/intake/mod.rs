@@ -103,13 +103,7 @@ impl Intake {
         }
         missing.sort_unstable();
         missing.dedup();
-        let mut found = match db::accounts::currencies(&self.db.replica, &missing).await {
-            Ok(found) => found,
-            Err(e) => {
-                warn!(error = %chain(&e), "read replica failed; reading the primary");
-                Vec::new()
-            }
-        };
+        let mut found = self.db.read(|pool| db::accounts::currencies(pool, &missing)).await?;
         if found.len() < missing.len() {
             found = db::accounts::currencies(&self.db.primary, &missing).await?;
         }

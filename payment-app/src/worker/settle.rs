@@ -12,9 +12,19 @@
 //! shared by every payment, and one that cannot be settled must not slow
 //! the others (a payment settle *decides* against, such as an overdraft or
 //! an overflowing credit, is a `failed` outcome, not an error).
+//!
+//! Nor does a row another session holds slow the others: the payments that
+//! need a held account row are left out of the batch's transaction (see
+//! `db::settle`) and go to the retry queue, to be locked and settled again
+//! after its delay, while the rest of the batch commits. A batch that waits
+//! too long for any other row (a payment's, a refund's) is settled message
+//! by message, and the message that still cannot get its rows goes to the
+//! retry queue the same way. Waiting for a row is not failing: none of this
+//! counts against the delivery limit.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lapin::Connection;
@@ -37,6 +47,27 @@ use crate::worker::{BACKOFF, consume_with_reconnect, pause};
 /// Skipped payments logged one by one; more are summarised in one line.
 const SKIPPED_LOGGED: usize = 10;
 
+/// How often a held row is warned about while payments keep waiting for it
+/// (they come back every retry delay, ten times a second by default); the
+/// rounds between are logged at debug.
+const HELD_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// When settle last warned that rows are held, shared by a worker's clones.
+#[derive(Debug, Clone, Default)]
+pub struct HeldRowWarnings(Arc<Mutex<Option<Instant>>>);
+
+impl HeldRowWarnings {
+    /// Whether to warn now: the first time, then once per [`HELD_WARN_EVERY`].
+    fn due(&self) -> bool {
+        let mut last = self.0.lock().expect("never poisoned: no panics under the lock");
+        let due = last.is_none_or(|at| at.elapsed() >= HELD_WARN_EVERY);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+}
+
 /// How a settle worker takes its work.
 #[derive(Debug, Clone)]
 pub struct SettleWorkerConfig {
@@ -52,6 +83,11 @@ pub struct SettleWorker {
     pub lock: AccountLock,
     /// Re-queues the payments of a batch that cannot be settled.
     pub publisher: Publisher,
+    /// Where payments that need a row another session holds wait before
+    /// they are locked and settled again (`Topology::retry_queue`).
+    pub retry_queue: String,
+    /// Keeps a row held for long from writing ten warnings a second.
+    pub held_warnings: HeldRowWarnings,
     pub config: SettleWorkerConfig,
     /// The settle queue's delivery limit: on the delivery past which the
     /// broker dead-letters a message, its payments are marked so that the
@@ -137,19 +173,25 @@ impl SettleWorker {
             }
             Applied::Interrupted => hand_back(group).await,
             Applied::Poisoned(e) if group.len() > 1 => {
-                warn!(error = %chain(&e), messages = group.len(), "settle failed; settling its messages one by one");
+                let message = "settle failed; settling its messages one by one";
+                // A held row comes back every retry delay: warned about now and then.
+                if !e.is_lock_timeout() || self.held_warnings.due() {
+                    warn!(error = %chain(&e), messages = group.len(), "{message}");
+                } else {
+                    debug!(error = %chain(&e), messages = group.len(), "{message}");
+                }
                 for single in group {
                     match self.apply(std::slice::from_ref(&single), shutdown).await {
                         Applied::Done(settled) => self.finish(vec![single], settled).await?,
                         Applied::Interrupted => hand_back(vec![single]).await?,
-                        Applied::Poisoned(e) => self.poisoned(single, &e).await?,
+                        Applied::Poisoned(e) => self.failed_alone(single, &e).await?,
                     }
                 }
                 Ok(())
             }
             Applied::Poisoned(e) => {
                 let single = group.into_iter().next().expect("the group is not empty");
-                self.poisoned(single, &e).await
+                self.failed_alone(single, &e).await
             }
         }
     }
@@ -173,8 +215,27 @@ impl SettleWorker {
         }
     }
 
-    /// After commit: log each outcome, release the locks, ack.
+    /// After commit: log each outcome, send what waits for a held row to
+    /// the retry queue, release the locks, ack.
     async fn finish(&self, group: Vec<(SettleBatch, Delivery)>, settled: Settled) -> Result<()> {
+        if !settled.blocked.is_empty() {
+            // Each payment once, however many messages named it.
+            let mut seen = HashSet::new();
+            let waiting: Vec<LockRequest> = group
+                .iter()
+                .flat_map(|(batch, _)| batch.payments.iter().map(move |p| (batch, p)))
+                .filter(|(_, p)| settled.blocked.contains(&p.payment_id) && seen.insert(p.payment_id))
+                .map(|(batch, p)| LockRequest::new(*p).traced(batch.traces.get(&p.payment_id).copied()))
+                .collect();
+            let held: Vec<String> = settled.held_accounts.iter().map(ToString::to_string).collect();
+            let message = "account rows are held by another session; their payments wait in the retry queue, the rest of the batch settles";
+            if self.held_warnings.due() {
+                warn!(payments = waiting.len(), accounts = %held.join(","), "{message}");
+            } else {
+                debug!(payments = waiting.len(), accounts = %held.join(","), "{message}");
+            }
+            self.wait_for_rows(waiting).await?;
+        }
         let m = crate::metrics::get();
         m.settle_batch_payments.observe(settled.applied.len() as f64);
         m.redeliveries_ignored.inc_by(settled.skipped.len() as u64);
@@ -263,13 +324,48 @@ impl SettleWorker {
         Ok(())
     }
 
-    /// A message that cannot be settled. One of several payments: they go
-    /// back to the lock queue marked `alone`, to come back one per message,
-    /// so the failing one is isolated. A payment alone: handed back, so the
-    /// broker counts the delivery and dead-letters it at the limit. Either
-    /// way the lock is released, since holding it would only block the
-    /// accounts' other payments.
-    async fn poisoned(&self, (batch, delivery): (SettleBatch, Delivery), e: &Error) -> Result<()> {
+    /// A message that failed alone. One that waited too long for a row
+    /// another session holds: its payments are isolated as after any
+    /// failure, so the others are not held back with the blocked one, and a
+    /// payment alone waits in the retry queue. Anything else is
+    /// [`Self::poisoned`].
+    async fn failed_alone(&self, single: (SettleBatch, Delivery), e: &Error) -> Result<()> {
+        if !e.is_lock_timeout() {
+            return self.poisoned(single, e).await;
+        }
+        let (batch, delivery) = single;
+        self.release_read(&batch).await;
+        let mut units = isolated(&batch);
+        if units.len() > 1 {
+            warn!(error = %chain(e), payments = batch.payments.len(), "a row some payments need is held by another session; re-queueing them one by one");
+            for unit in units {
+                self.publisher.publish(LOCK_QUEUE, &LockGroup { payments: unit }).await?;
+            }
+        } else {
+            let message = "a row the payment needs is held by another session; it waits in the retry queue";
+            if self.held_warnings.due() {
+                warn!(error = %chain(e), payments = batch.payments.len(), "{message}");
+            } else {
+                debug!(error = %chain(e), payments = batch.payments.len(), "{message}");
+            }
+            self.wait_for_rows(units.pop().unwrap_or_default()).await?;
+        }
+        delivery.ack(BasicAckOptions::default()).await?;
+        Ok(())
+    }
+
+    /// Sends payments to the retry queue, from which they come back to the
+    /// lock queue after its delay: a new message each time, so a payment
+    /// may wait for a held row for as long as it is held, never
+    /// dead-lettered for it, and never spinning faster than the delay.
+    async fn wait_for_rows(&self, waiting: Vec<LockRequest>) -> Result<()> {
+        crate::metrics::get().settle_set_aside.inc_by(waiting.len() as u64);
+        self.publisher.publish(&self.retry_queue, &LockGroup { payments: waiting }).await
+    }
+
+    /// Releases a batch's lock on the accounts the database has for its
+    /// payments (the message's own may be anything).
+    async fn release_read(&self, batch: &SettleBatch) {
         let ids: Vec<PaymentId> = batch.payments.iter().map(|p| p.payment_id).collect();
         match db::payments::routes(&self.db.primary, &ids).await {
             Ok(routes) => {
@@ -280,6 +376,17 @@ impl SettleWorker {
                 warn!(error = %chain(&read), "cannot read the payments' accounts; their lock expires by TTL")
             }
         }
+    }
+
+    /// A message that cannot be settled. One of several payments: they go
+    /// back to the lock queue marked `alone`, to come back one per message,
+    /// so the failing one is isolated. A payment alone: handed back, so the
+    /// broker counts the delivery and dead-letters it at the limit. Either
+    /// way the lock is released, since holding it would only block the
+    /// accounts' other payments.
+    async fn poisoned(&self, (batch, delivery): (SettleBatch, Delivery), e: &Error) -> Result<()> {
+        let ids: Vec<PaymentId> = batch.payments.iter().map(|p| p.payment_id).collect();
+        self.release_read(&batch).await;
         let units = isolated(&batch);
         if units.len() > 1 {
             warn!(error = %chain(e), payments = batch.payments.len(), "batch cannot be settled; re-queueing its payments one by one");

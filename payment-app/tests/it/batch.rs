@@ -352,3 +352,31 @@ async fn a_batch_of_a_thousand_settles_and_audits_clean() {
     assert_eq!(app.balance(&hot).await, "500.00");
     assert_audit_clean(&env);
 }
+
+/// A batch costs its token one request per item, not one in all (issue 26,
+/// item 10: a 1,000-item batch counted as one request). At 1 request/s with
+/// a burst of 12, two accounts and a batch of 8 fit; a second batch of 8
+/// right after is 429 `rate_limited` with Retry-After and nothing recorded;
+/// a batch of more items than the burst could never fit and is refused as
+/// too many items for this token.
+#[tokio::test]
+async fn a_batch_costs_its_token_one_request_per_item() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[("API_RATE_PER_SEC", "1"), ("API_RATE_BURST", "12")]).await;
+    let (a, b) = (app.account("100.00").await, app.account("0").await);
+    let batch = |n: usize| json!({ "payments": vec![item(&a, &b, "0.01"); n] });
+
+    let (status, body) = app.post("/api/v1/payments/batch", batch(8)).await;
+    assert_eq!(status, 200, "{body}");
+    let response =
+        app.http.post(format!("{}/api/v1/payments/batch", app.base)).json(&batch(8)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert_eq!(payment_count(&env).await, 8);
+
+    let (status, body) = app.post("/api/v1/payments/batch", batch(13)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("too_many_items")), "{body}");
+    assert_eq!(payment_count(&env).await, 8);
+}

@@ -83,6 +83,8 @@ async fn reads_go_to_the_replica_and_never_miss_a_fresh_payment() {
     .unwrap();
     assert!(app_sessions > 0, "the app reads from the replica");
     on_replica.close().await;
+    let (_, ready) = app.get("/readyz").await;
+    assert_eq!(ready["replica"], "ok", "{ready}");
 
     // Without the replica, reads still answer, from the primary.
     replica.stop();
@@ -90,6 +92,56 @@ async fn reads_go_to_the_replica_and_never_miss_a_fresh_payment() {
     assert_eq!(status, 202);
     let (status, _) = app.get(&format!("/api/v1/payment/{}", body["id"].as_str().unwrap())).await;
     assert_eq!(status, 200);
+    // ... and /readyz names the replica, within a check or two.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, ready) = app.get("/readyz").await;
+        if ready["replica"].as_str().is_some_and(|r| r.starts_with("unavailable")) {
+            assert_eq!((status, ready["status"].as_str()), (200, Some("degraded")), "{ready}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{ready}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let (code, report) = env.audit();
     assert_eq!(code, 0, "{report}");
+}
+
+/// A replica that is down (`DATABASE_READ_URL` names a port nothing listens
+/// on) costs no read: every read route answers 200 from the primary, with
+/// what the primary has, and `/readyz` says `degraded`, naming the replica
+/// (issue 26, item 3: the lists and the statement answered 503 and
+/// `/readyz` said `ready`).
+#[tokio::test]
+async fn a_replica_that_is_down_sends_every_read_to_the_primary() {
+    let env = TestEnv::new();
+    let port = payrail_common::testing::free_port();
+    let read_url = format!("postgres://postgres@127.0.0.1:{port}/{}", env.name);
+    let app = App::start(&env, &[("DATABASE_READ_URL", &read_url)]).await;
+    let (a, b) = (app.account("100.00").await, app.account("0").await);
+    let (status, body) = app.pay(&a, &b, "2.50").await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    app.wait_terminal(std::slice::from_ref(&id), Duration::from_secs(30)).await;
+
+    for path in [
+        format!("/api/v1/payment/{id}"),
+        format!("/api/v1/accounts/{a}"),
+        "/api/v1/payments?status=done".to_owned(),
+        "/api/v1/accounts?currency=USD".to_owned(),
+        format!("/api/v1/accounts/{a}/payments"),
+        format!("/api/v1/accounts/{a}/statement"),
+    ] {
+        let started = Instant::now();
+        let (status, body) = app.get(&path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        // What the primary has, not an empty answer.
+        assert!(body.to_string().contains(&id) || body.to_string().contains(&a), "{path}: {body}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{path} took {:?}", started.elapsed());
+    }
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["postgres"], "ok", "{ready}");
+    assert!(ready["replica"].as_str().is_some_and(|r| r.starts_with("unavailable")), "{ready}");
 }

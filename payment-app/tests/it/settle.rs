@@ -57,6 +57,26 @@ async fn audit_ok(db: &Db) {
     assert!(report.ok, "{report}");
 }
 
+/// Settles `ids` as the settle worker does: what a batch sets aside (an
+/// account row another batch holds) or cannot lock in time (a payment row
+/// another batch holds) is settled again, until nothing is left; returns
+/// how many payments were applied in all.
+async fn settle_all(db: &Db, ids: &[PaymentId]) -> usize {
+    let (mut left, mut applied) = (ids.to_vec(), 0);
+    while !left.is_empty() {
+        match db::settle::settle_batch(&db.primary, &left).await {
+            Ok(settled) => {
+                applied += settled.applied.len();
+                left = settled.blocked.into_iter().collect();
+            }
+            Err(e) if e.is_lock_timeout() => {}
+            Err(e) => panic!("{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    applied
+}
+
 #[tokio::test]
 async fn settling_the_same_payment_again_changes_nothing() {
     let env = TestEnv::new();
@@ -81,16 +101,16 @@ async fn concurrent_settles_of_one_payment_apply_it_once() {
     let p = payment(&db, a, b, 700).await;
 
     let ids = [p];
-    let results = join_all((0..8).map(|_| db::settle::settle_batch(&db.primary, &ids))).await;
-    let applied: usize = results.into_iter().map(|r| r.unwrap().applied.len()).sum();
+    let applied: usize = join_all((0..8).map(|_| settle_all(&db, &ids))).await.into_iter().sum();
     assert_eq!(applied, 1);
     assert_eq!((balance(&db, a).await, balance(&db, b).await), (300, 700));
     audit_ok(&db).await;
 }
 
 /// Batches that overlap in accounts, in both directions, running at once:
-/// rows are locked in id order, so they wait for each other and never
-/// deadlock, and each payment ends exactly once.
+/// rows are locked in id order, so they never deadlock; a batch does not
+/// wait for an account row another one holds but sets its payments aside,
+/// untouched, to be settled again; and each payment ends exactly once.
 #[tokio::test]
 async fn overlapping_batches_do_not_deadlock_or_overdraw() {
     let env = TestEnv::new();
@@ -116,8 +136,7 @@ async fn overlapping_batches_do_not_deadlock_or_overdraw() {
         batches.push(ids);
     }
     let all: Vec<PaymentId> = batches.iter().flatten().copied().collect();
-    let results = join_all(batches.iter().map(|ids| db::settle::settle_batch(&db.primary, ids))).await;
-    let applied: usize = results.into_iter().map(|r| r.unwrap().applied.len()).sum();
+    let applied: usize = join_all(batches.iter().map(|ids| settle_all(&db, ids))).await.into_iter().sum();
     assert_eq!(applied, all.len());
 
     let pool = &db.primary;
@@ -133,6 +152,71 @@ async fn overlapping_batches_do_not_deadlock_or_overdraw() {
         total += b;
     }
     assert_eq!(total, 5000);
+    audit_ok(&db).await;
+}
+
+/// An account row another session holds is not waited for: the batch's
+/// payment on it is set aside untouched, the rest of the batch commits at
+/// once, and the set-aside payment applies once the row is free.
+#[tokio::test]
+async fn a_held_account_row_sets_its_payments_aside_and_the_rest_settles() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let (x, a, b) = (account(&db, 1000).await, account(&db, 1000).await, account(&db, 0).await);
+    let on_x = payment(&db, a, x, 100).await;
+    let free = payment(&db, a, b, 200).await;
+    let mut holder = db.primary.begin().await.unwrap();
+    sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
+        .bind(x.as_uuid())
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    let settled = db::settle::settle_batch(&db.primary, &[on_x, free]).await.unwrap();
+    let applied: Vec<PaymentId> = settled.applied.iter().map(|(p, _)| p.id).collect();
+    assert_eq!(applied, [free]);
+    assert_eq!(settled.blocked.into_iter().collect::<Vec<_>>(), [on_x]);
+    assert_eq!(settled.held_accounts.into_iter().collect::<Vec<_>>(), [x]);
+    assert!(settled.skipped.is_empty(), "{:?}", settled.skipped);
+    let waiting = db::payments::get(&db.primary, on_x).await.unwrap().unwrap();
+    assert_eq!(waiting.status, PaymentStatus::Pending);
+
+    holder.rollback().await.unwrap();
+    let settled = db::settle::settle_batch(&db.primary, &[on_x, free]).await.unwrap();
+    let applied: Vec<PaymentId> = settled.applied.iter().map(|(p, _)| p.id).collect();
+    assert_eq!((applied, settled.skipped), (vec![on_x], vec![free]));
+    assert_eq!((balance(&db, a).await, balance(&db, x).await, balance(&db, b).await), (700, 1100, 200));
+    audit_ok(&db).await;
+}
+
+/// A payment row another session holds is waited for at most
+/// `LOCK_WAIT`, then the batch fails as a lock timeout with nothing
+/// written: the settle worker then settles its messages one by one and
+/// sends the blocked one to the retry queue.
+#[tokio::test]
+async fn a_held_payment_row_fails_the_batch_fast_with_nothing_written() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let (a, b) = (account(&db, 1000).await, account(&db, 0).await);
+    let (held, free) = (payment(&db, a, b, 100).await, payment(&db, a, b, 200).await);
+    let mut holder = db.primary.begin().await.unwrap();
+    sqlx::query("SELECT id FROM payments WHERE id = $1 FOR UPDATE")
+        .bind(held.as_uuid())
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let failed = db::settle::settle_batch(&db.primary, &[held, free]).await.unwrap_err();
+    assert!(failed.is_lock_timeout(), "{failed}");
+    // Bounded by the lock wait, not by the statement timeout (5 s here).
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(balance(&db, a).await, 1000);
+    let settled = db::settle::settle_batch(&db.primary, &[free]).await.unwrap();
+    assert_eq!(settled.applied.len(), 1);
+    holder.rollback().await.unwrap();
+    assert_eq!(settle_all(&db, &[held]).await, 1);
+    assert_eq!(balance(&db, a).await, 700);
     audit_ok(&db).await;
 }
 
