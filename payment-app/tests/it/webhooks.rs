@@ -412,8 +412,11 @@ async fn settle_rate(app: &App, env: &TestEnv, accounts: &[String], n: usize) ->
 async fn a_hanging_receiver_slows_neither_settlement_nor_other_endpoints() {
     let env = TestEnv::new();
     let mut settings = LOCAL.to_vec();
-    // Long enough that no hanging attempt times out during the test.
-    settings.push(("WEBHOOK_TIMEOUT_MS", "30000"));
+    // Long enough that no hanging attempt times out during the test (the
+    // most the app allows): every attempt the receiver saw is then still in
+    // flight. At 30 s, a CI run on a loaded machine took longer than that,
+    // the first attempts timed out, and their retries made more than 4.
+    settings.push(("WEBHOOK_TIMEOUT_MS", "600000"));
     let app = App::start(&env, &settings).await;
     let mut accounts = Vec::new();
     for _ in 0..8 {
