@@ -17,7 +17,7 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::JsonBody;
 use super::{AppState, Page, parse_id};
 use crate::db::{self, webhooks::Attempt, webhooks::Endpoint};
-use crate::domain::{AttemptId, EndpointId, EventId, EventType, MAX_DESCRIPTION_CHARS};
+use crate::domain::{AttemptId, DescriptionError, EndpointDescription, EndpointId, EventId, EventType};
 use crate::events::Subscription;
 use crate::webhooks;
 
@@ -31,7 +31,7 @@ pub struct CreateEndpoint {
     /// Event types (such as `payment.done`), or `["*"]`; absent: every type.
     #[serde(default)]
     events: Option<Vec<String>>,
-    /// At most 1,000 characters.
+    /// At most 1,000 characters, without NUL.
     #[serde(default)]
     description: Option<String>,
 }
@@ -107,14 +107,15 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateEndpoint>,
 ) -> Result<Response, ApiError> {
     let subscription = subscription(body.events)?;
-    if body.description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
-        return Err(ApiError::new(
-            ErrorCode::DescriptionTooLong,
-            format!("description is longer than {MAX_DESCRIPTION_CHARS} characters"),
-        ));
-    }
+    let description = body.description.map(EndpointDescription::parse).transpose().map_err(|e| {
+        let code = match e {
+            DescriptionError::TooLong => ErrorCode::DescriptionTooLong,
+            DescriptionError::HasNul => ErrorCode::InvalidBody,
+        };
+        ApiError::new(code, e.to_string())
+    })?;
     let (endpoint, secret) =
-        webhooks::register(&app.db, &app.webhooks, &body.url, subscription, body.description).await?;
+        webhooks::register(&app.db, &app.webhooks, &body.url, subscription, description).await?;
     let location = format!("/api/v1/webhook-endpoints/{}", endpoint.id);
     let created = CreatedEndpoint { endpoint: endpoint.into(), secret: secret.expose_secret().to_owned() };
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)).into_response())

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use sqlx::PgPool;
 
-use crate::domain::{AttemptId, EndpointId, EventId, EventType, WebhookUrl};
+use crate::domain::{AttemptId, EndpointDescription, EndpointId, EventId, EventType, WebhookUrl};
 use crate::error::{Error, Result};
 use crate::events::Subscription;
 
@@ -31,7 +31,7 @@ pub struct Endpoint {
 pub struct NewEndpoint {
     pub url: WebhookUrl,
     pub subscription: Subscription,
-    pub description: Option<String>,
+    pub description: Option<EndpointDescription>,
     pub secret: SecretString,
 }
 
@@ -98,7 +98,7 @@ pub async fn create(primary: &PgPool, new: &NewEndpoint, max: i64) -> Result<Opt
         EndpointId::new().as_uuid(),
         new.url.as_str(),
         event_names(&new.subscription) as Option<Vec<String>>,
-        new.description.as_deref(),
+        new.description.as_ref().map(EndpointDescription::as_str),
         new.secret.expose_secret(),
     )
     .fetch_one(&mut *tx)

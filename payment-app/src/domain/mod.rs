@@ -25,7 +25,10 @@ pub use payment::{
     Capture, DEFAULT_HOLD_SECS, FailureReason, MAX_DESCRIPTION_CHARS, MAX_HOLD_SECS, NewPayment,
     PaymentRuleError, PaymentStatus, payment_currency,
 };
-pub use webhook::{EventType, MAX_URL_LEN, TargetRefused, UnknownEventType, UrlError, WebhookUrl, forbidden};
+pub use webhook::{
+    DescriptionError, EndpointDescription, EventType, MAX_ENDPOINT_DESCRIPTION_CHARS, MAX_URL_LEN,
+    TargetRefused, UnknownEventType, UrlError, WebhookUrl, forbidden,
+};
 
 /// How `Money` and `AmountSum` are written: digits, and the currency's
 /// decimals after a point when it has any.

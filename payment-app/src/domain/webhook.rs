@@ -95,6 +95,40 @@ impl FromStr for EventType {
     }
 }
 
+/// Longest endpoint description accepted, in characters (a payment's limit).
+pub const MAX_ENDPOINT_DESCRIPTION_CHARS: usize = super::MAX_DESCRIPTION_CHARS;
+
+/// An endpoint's description: at most [`MAX_ENDPOINT_DESCRIPTION_CHARS`]
+/// characters, without NUL (PostgreSQL text cannot hold one, and sending
+/// it on was answered 500 `internal`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointDescription(String);
+
+/// Why a description is refused. The text is shown to API clients.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DescriptionError {
+    #[error("description is longer than {MAX_ENDPOINT_DESCRIPTION_CHARS} characters")]
+    TooLong,
+    #[error("description must not contain the NUL character")]
+    HasNul,
+}
+
+impl EndpointDescription {
+    pub fn parse(text: String) -> Result<Self, DescriptionError> {
+        if text.chars().count() > MAX_ENDPOINT_DESCRIPTION_CHARS {
+            return Err(DescriptionError::TooLong);
+        }
+        if text.contains('\0') {
+            return Err(DescriptionError::HasNul);
+        }
+        Ok(EndpointDescription(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Why a URL cannot be a webhook endpoint. The text is shown to API clients.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
@@ -263,6 +297,19 @@ mod tests {
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
         }
         assert_eq!("payment.refunded".parse::<EventType>(), Err(UnknownEventType("payment.refunded".into())));
+    }
+
+    #[test]
+    fn descriptions_are_bounded_and_free_of_nul() {
+        let at_limit = "é".repeat(MAX_ENDPOINT_DESCRIPTION_CHARS);
+        assert_eq!(
+            EndpointDescription::parse(at_limit.clone()).map(|d| d.as_str().len()),
+            Ok(at_limit.len())
+        );
+        let long = "é".repeat(MAX_ENDPOINT_DESCRIPTION_CHARS + 1);
+        assert_eq!(EndpointDescription::parse(long), Err(DescriptionError::TooLong));
+        assert_eq!(EndpointDescription::parse("a\0b".into()), Err(DescriptionError::HasNul));
+        assert!(EndpointDescription::parse(String::new()).is_ok());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tracing::info;
 
 use crate::db::webhooks::{Endpoint, NewEndpoint};
 use crate::db::{self, Db};
-use crate::domain::{EndpointId, TargetRefused, WebhookUrl};
+use crate::domain::{EndpointDescription, EndpointId, TargetRefused, WebhookUrl};
 use crate::error::{Error, Result};
 use crate::events::Subscription;
 
@@ -44,7 +44,7 @@ pub async fn register(
     policy: &WebhookPolicy,
     url: &str,
     subscription: Subscription,
-    description: Option<String>,
+    description: Option<EndpointDescription>,
 ) -> Result<(Endpoint, SecretString)> {
     let url = WebhookUrl::parse(url, policy.allow_http).map_err(TargetRefused::from)?;
     guard::check_target(&url, policy.allow_private).await?;
