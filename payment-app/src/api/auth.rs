@@ -79,6 +79,19 @@ impl Scopes {
     pub fn contains(self, scope: Scope) -> bool {
         self.0 & scope.bit() != 0
     }
+
+    fn intersects(self, other: Scopes) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+/// "`pay` or `issue`", for refusals.
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> =
+            Scope::ALL.into_iter().filter(|s| self.contains(*s)).map(|s| format!("`{s}`")).collect();
+        f.write_str(&names.join(" or "))
+    }
 }
 
 /// The caller of a request, once its token is accepted: which token (by
@@ -96,6 +109,16 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::new(ErrorCode::Forbidden, format!("this token lacks the `{scope}` scope")))
+        }
+    }
+
+    /// Refuses with 403 `forbidden`, naming the scopes, unless the caller
+    /// has at least one of them.
+    pub fn require_any(&self, scopes: Scopes) -> Result<(), ApiError> {
+        if self.scopes.intersects(scopes) {
+            Ok(())
+        } else {
+            Err(ApiError::new(ErrorCode::Forbidden, format!("this token lacks the {scopes} scope")))
         }
     }
 }
@@ -240,10 +263,14 @@ fn rate_limited(wait: Duration, message: &str) -> Response {
     response
 }
 
-/// Middleware for a group of routes that all need `scope`.
-pub async fn require_scope(State(scope): State<Scope>, req: Request, next: Next) -> Response {
+/// Middleware for a group of routes that need one of `scopes` (each
+/// route's scope is checked here, before its body is read or parsed, so a
+/// token without it is refused the same whatever it sends). A route that
+/// more than one scope may use (opening an account: `pay`, or `issue` for
+/// new money) checks which one its request needs in its handler.
+pub async fn require_scope(State(scopes): State<Scopes>, req: Request, next: Next) -> Response {
     let caller = req.extensions().get::<Caller>().copied();
-    match caller.map(|c| c.require(scope)) {
+    match caller.map(|c| c.require_any(scopes)) {
         Some(Ok(())) => next.run(req).await,
         Some(Err(refused)) => refused.into_response(),
         // Only reachable if the routes were wired without `require_token`.
@@ -276,6 +303,9 @@ mod tests {
         let beta = tokens.caller(b"beta-token-01234567").expect("accepted");
         assert_eq!(beta, Caller { token: 1, scopes: Scopes::of(&[Scope::Read, Scope::Pay]) });
         assert!(beta.require(Scope::Pay).is_ok());
+        assert!(beta.require_any(Scopes::of(&[Scope::Issue, Scope::Pay])).is_ok());
+        let refused = beta.require_any(Scopes::of(&[Scope::Issue, Scope::Admin])).expect_err("neither");
+        assert!(refused.message.contains("`issue` or `admin`"), "{}", refused.message);
         let refused = beta.require(Scope::Issue).expect_err("no issue scope");
         assert_eq!((refused.code, refused.message.contains("`issue`")), (ErrorCode::Forbidden, true));
         for wrong in

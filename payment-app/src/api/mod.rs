@@ -46,7 +46,7 @@ use crate::intake::Intake;
 use crate::lock::AccountLock;
 use crate::webhooks::WebhookPolicy;
 use crate::worker::refresh::RefreshConfig;
-use auth::{ApiTokens, Scope};
+use auth::{ApiTokens, Scope, Scopes};
 use error::{ApiError, ErrorCode};
 pub use serve::ServeLimits;
 
@@ -93,7 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/webhook-endpoints/{id}", get(webhooks::get).delete(webhooks::delete))
         .route("/api/v1/webhook-endpoints/{id}/rotate-secret", post(webhooks::rotate_secret))
         .route("/api/v1/webhook-endpoints/{id}/attempts", get(webhooks::attempts))
-        .route_layer(middleware::from_fn_with_state(Scope::Admin, auth::require_scope));
+        .route_layer(middleware::from_fn_with_state(Scopes::of(&[Scope::Admin]), auth::require_scope));
     let reads = Router::new()
         .route("/api/v1/events", get(events::list))
         .route("/api/v1/events/{id}", get(events::get))
@@ -105,7 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/payment/{id}", get(payments::get))
         .route("/api/v1/payment/{id}/refunds", get(refunds::list))
         .route("/api/v1/refunds/{id}", get(refunds::get))
-        .route_layer(middleware::from_fn_with_state(Scope::Read, auth::require_scope));
+        .route_layer(middleware::from_fn_with_state(Scopes::of(&[Scope::Read]), auth::require_scope));
     // Metadata is the client's own: changing it takes `pay`, as opening an
     // account without money does.
     let pays = Router::new()
@@ -123,11 +123,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/payment/{id}/refunds", post(refunds::create))
         .route("/api/v1/payment/{id}", patch(payments::update))
         .route("/api/v1/accounts/{id}", patch(accounts::update))
-        .route_layer(middleware::from_fn_with_state(Scope::Pay, auth::require_scope));
+        .route_layer(middleware::from_fn_with_state(Scopes::of(&[Scope::Pay]), auth::require_scope));
+    // `pay` opens an account without money, `issue` one with: which one a
+    // request needs is its body's to say, but a token with neither is
+    // refused before the body is looked at.
+    let opening = Router::new().route("/api/v1/accounts", post(accounts::create)).route_layer(
+        middleware::from_fn_with_state(Scopes::of(&[Scope::Pay, Scope::Issue]), auth::require_scope),
+    );
     let v1 = reads
         .merge(pays)
         .merge(webhook_admin)
-        .route("/api/v1/accounts", post(accounts::create))
+        .merge(opening)
         .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token))
         .route_layer(middleware::from_fn_with_state(
             Arc::new(Semaphore::new(state.max_in_flight)),
