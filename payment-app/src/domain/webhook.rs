@@ -3,7 +3,7 @@
 //! registration and delivery (after DNS resolution) apply the same one.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -231,63 +231,10 @@ impl fmt::Display for WebhookUrl {
     }
 }
 
-/// Whether payrail refuses to send to `ip`: loopback, private (RFC 1918,
-/// unique-local), link-local (which holds the cloud metadata services at
-/// 169.254.169.254 and fd00:ec2::254), shared (CGNAT, where some clouds
-/// put theirs), unspecified, broadcast, multicast, documentation and
-/// reserved ranges. IPv6 forms that embed an IPv4 address (mapped,
-/// compatible, NAT64, 6to4) are judged by that address.
-pub fn forbidden(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => forbidden_v6(v6),
-    }
-}
-
-fn forbidden_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || a == 0                                  // "this network"
-        || (a == 100 && (64..128).contains(&b))    // shared address space (CGNAT)
-        || (a == 192 && b == 0 && c == 0)          // IETF protocol assignments
-        || (a == 198 && (b == 18 || b == 19))      // benchmarking
-        || a >= 240 // reserved
-}
-
-fn forbidden_v6(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return forbidden_v4(v4);
-    }
-    let segments = ip.segments();
-    let embedded_v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
-    // IPv4-compatible (::a.b.c.d, deprecated) and NAT64 (64:ff9b::/96).
-    if segments[..6] == [0; 6] || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        if ip.is_loopback() || ip.is_unspecified() {
-            return true;
-        }
-        return forbidden_v4(embedded_v4(segments[6], segments[7]));
-    }
-    // 6to4 (2002::/16) carries the IPv4 address in its second and third segments.
-    if segments[0] == 0x2002 {
-        return forbidden_v4(embedded_v4(segments[1], segments[2]));
-    }
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || ip.is_unique_local()
-        || ip.is_unicast_link_local()
-        || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
-        || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv6Addr;
+
     use super::*;
 
     #[test]
@@ -335,45 +282,5 @@ mod tests {
         assert_eq!(url.ip_literal(), Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
         let url = WebhookUrl::parse("https://localhost/x", false).unwrap();
         assert_eq!((url.ip_literal(), url.domain(), url.port()), (None, Some("localhost"), 443));
-    }
-
-    #[test]
-    fn non_public_addresses_are_forbidden() {
-        for ip in [
-            "127.0.0.1",
-            "127.1.2.3",
-            "10.0.0.1",
-            "172.16.0.1",
-            "172.31.255.255",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.100.100.200",
-            "0.0.0.0",
-            "255.255.255.255",
-            "224.0.0.1",
-            "192.0.0.8",
-            "198.18.0.1",
-            "203.0.113.5",
-            "240.0.0.1",
-            "::1",
-            "::",
-            "fe80::1",
-            "fc00::1",
-            "fd00:ec2::254",
-            "ff02::1",
-            "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254",
-            "::10.0.0.1",
-            "64:ff9b::a00:1",
-            "2002:7f00:1::",
-            "2001:db8::1",
-        ] {
-            assert!(forbidden(ip.parse().unwrap()), "{ip} must be refused");
-        }
-        for ip in
-            ["93.184.216.34", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"]
-        {
-            assert!(!forbidden(ip.parse().unwrap()), "{ip} is public");
-        }
     }
 }

@@ -458,6 +458,14 @@ async fn non_public_targets_and_bad_input_are_refused() {
         "ftp://example.com/".to_owned(),
         "not a url".to_owned(),
         "https://user:pass@example.com/".to_owned(),
+        // The IANA special-purpose registries, embedded IPv4 included
+        // (issue 26: each of these was accepted).
+        format!("http://[::ffff:0:7f00:1]:{port}/hooks"),
+        format!("http://[64:ff9b:1::7f00:1]:{port}/hooks"),
+        "http://[100::1]/hooks".to_owned(),
+        "http://[2001::1]/hooks".to_owned(),
+        "http://[2001:10::1]/hooks".to_owned(),
+        "http://192.88.99.1/hooks".to_owned(),
     ] {
         let (status, body) = app.post("/api/v1/webhook-endpoints", json!({ "url": url })).await;
         assert_eq!(
