@@ -1,6 +1,7 @@
 //! Access control for `/api/v1`: `Authorization: Bearer <token>`, checked
-//! against the configured tokens in constant time, then the token's scopes,
-//! its rate and its share of the requests in flight. Tokens are never
+//! against the configured tokens in constant time, and the token's rate,
+//! then the route's scopes, all before the body is read; once the body has
+//! arrived, the token's share of the requests in flight. Tokens are never
 //! logged or printed by `Debug`.
 //!
 //! A token entry is `TOKEN` (every scope) or `TOKEN=SCOPE+SCOPE…`, the way
@@ -226,9 +227,11 @@ fn bearer(value: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-/// Middleware: lets the request through only with a valid bearer token,
-/// within the token's rate and in-flight share; the [`Caller`] goes into
-/// the request's extensions for the scope checks.
+/// Middleware, the first `/api/v1` one: lets the request through only
+/// with a valid bearer token within the token's rate, and puts the
+/// [`Caller`] into the request's extensions for the scope checks. Nothing
+/// of the body has been read yet: a request without a valid token is
+/// refused whatever its `Content-Length`, holding no memory for its body.
 pub async fn require_token(State(tokens): State<ApiTokens>, mut req: Request, next: Next) -> Response {
     let presented = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
     let Some(caller) = presented.and_then(|token| tokens.caller(token.as_bytes())) else {
@@ -244,13 +247,24 @@ pub async fn require_token(State(tokens): State<ApiTokens>, mut req: Request, ne
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         return rate_limited(wait, "this token is over its request rate; nothing was recorded");
     }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+/// Middleware, after the body has arrived: the request takes one of its
+/// token's in-flight slots for as long as it is served, so one token
+/// cannot take every slot of the process.
+pub async fn limit_token_in_flight(State(tokens): State<ApiTokens>, req: Request, next: Next) -> Response {
+    let Some(caller) = req.extensions().get::<Caller>().copied() else {
+        // Only reachable if the routes were wired without `require_token`.
+        return ApiError::new(ErrorCode::Internal, "internal error").into_response();
+    };
     let Ok(_slot) = tokens.tokens[caller.token].in_flight.clone().try_acquire_owned() else {
         return rate_limited(
             Duration::from_secs(1),
             "this token has as many requests in flight as it may; nothing was recorded",
         );
     };
-    req.extensions_mut().insert(caller);
     next.run(req).await
 }
 
