@@ -133,10 +133,10 @@ pub fn router(state: AppState) -> Router {
         tokens: state.tokens.clone(),
     };
     let v1 = guards
-        .route(reads, read_only)
-        .merge(guards.route(pays, pay_only))
-        .merge(guards.route(webhook_admin, admin_only))
-        .merge(guards.route(opening, Scopes::of(&[Scope::Pay, Scope::Issue])))
+        .wrap(reads, read_only)
+        .merge(guards.wrap(pays, pay_only))
+        .merge(guards.wrap(webhook_admin, admin_only))
+        .merge(guards.wrap(opening, Scopes::of(&[Scope::Pay, Scope::Issue])))
         .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token));
     Router::new()
         .route("/healthz", get(healthz))
@@ -215,7 +215,7 @@ impl Guards {
     /// within its deadline, before any slot is taken (a trickling client
     /// holds none); then a slot of the process's in-flight limit and one of
     /// the token's.
-    fn route(&self, routes: Router<AppState>, scopes: Scopes) -> Router<AppState> {
+    fn wrap(&self, routes: Router<AppState>, scopes: Scopes) -> Router<AppState> {
         routes
             .route_layer(middleware::from_fn_with_state(self.tokens.clone(), auth::limit_token_in_flight))
             .route_layer(middleware::from_fn_with_state(self.in_flight.clone(), limit_in_flight))
