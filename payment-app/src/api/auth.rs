@@ -6,9 +6,10 @@
 //!
 //! A token entry is `TOKEN` (every scope) or `TOKEN=SCOPE+SCOPE…`, the way
 //! Stripe's restricted keys narrow what a key may do:
-//! `read` (every GET), `pay` (create payments, and accounts without money),
-//! `issue` (an account opened with a non-zero balance: new money) and
-//! `admin` (settings such as webhook endpoints).
+//! `read` (every GET but the webhook endpoints'), `pay` (create payments,
+//! and accounts without money), `issue` (an account opened with a non-zero
+//! balance: new money) and `admin` (settings: webhook endpoints, their GETs
+//! too). The README's scope table lists every route; a test holds it.
 
 use std::fmt;
 use std::num::NonZeroU32;

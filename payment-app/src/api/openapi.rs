@@ -115,9 +115,9 @@ impl Modify for Shared {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "`Authorization: Bearer <token>`, one of `API_TOKENS`. Scopes: `read` (every GET), \
+                        "`Authorization: Bearer <token>`, one of `API_TOKENS`. Scopes: `read` (every GET but the webhook endpoints'), \
                          `pay` (payments, captures, voids, refunds, metadata, accounts without money), \
-                         `issue` (an account opened with money), `admin` (webhook endpoints). \
+                         `issue` (an account opened with money), `admin` (webhook endpoints, their GETs too). \
                          Each operation lists the scopes it may need.",
                     ))
                     .build(),

@@ -364,9 +364,16 @@ async fn out_of_range_dates_and_nul_characters_are_client_errors() {
     let env = TestEnv::new();
     let app = App::start(&env, &[]).await;
     let (a, b) = (app.account("10.00").await, app.account("0").await);
-    for query in
-        ["to=-262143-01-01", "from=-200000-01-01", "to=262142-12-31", "from=0000-01-01&to=0000-01-02"]
-    {
+    // `to=0001-01-01` alone defaults `from` to a day in year 0, refused as
+    // `from=0000-12-03` is (issue 26: it was answered 200 from 0000-12-03).
+    for query in [
+        "to=-262143-01-01",
+        "from=-200000-01-01",
+        "to=262142-12-31",
+        "from=0000-01-01&to=0000-01-02",
+        "to=0001-01-01",
+        "from=0000-12-03&to=0001-01-01",
+    ] {
         let (status, body) = app.get(&format!("/api/v1/accounts/{a}/statement?{query}")).await;
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_query")), "{query}: {body}");
     }
