@@ -25,6 +25,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use tokio::sync::Semaphore;
 
+use super::connections::ConnectionAuth;
 use super::error::{ApiError, ErrorCode};
 use crate::error::{Error, Result};
 
@@ -244,6 +245,11 @@ pub async fn require_token(State(tokens): State<ApiTokens>, mut req: Request, ne
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     };
+    // A valid token, whatever its rate: the connection is a client's, no
+    // longer on the unauthenticated budget.
+    if let Some(connection) = req.extensions().get::<ConnectionAuth>() {
+        connection.authenticated();
+    }
     if let Err(not_until) = tokens.rate.check_key(&caller.token) {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         return rate_limited(wait, "this token is over its request rate; nothing was recorded");

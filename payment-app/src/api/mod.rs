@@ -3,6 +3,7 @@
 mod accounts;
 pub mod auth;
 mod batch;
+mod connections;
 pub mod error;
 mod events;
 mod extract;
@@ -47,6 +48,7 @@ use crate::lock::AccountLock;
 use crate::webhooks::WebhookPolicy;
 use crate::worker::refresh::RefreshConfig;
 use auth::{ApiTokens, Scope, Scopes};
+pub use connections::ConnectionLimits;
 use error::{ApiError, ErrorCode};
 pub use serve::ServeLimits;
 
