@@ -175,6 +175,12 @@ impl WebhookUrl {
         if text.len() > MAX_URL_LEN {
             return Err(UrlError::TooLong);
         }
+        // The URL parser would trim or drop them silently: what is stored
+        // and shown must be what the client sent, and the OpenAPI pattern
+        // says the same.
+        if text.chars().any(|c| c <= ' ' || c == '\u{7f}') {
+            return Err(UrlError::Malformed("spaces and control characters are not allowed".to_owned()));
+        }
         let url = Url::parse(text).map_err(|e| UrlError::Malformed(e.to_string()))?;
         match url.scheme() {
             "https" => {}
@@ -267,6 +273,14 @@ mod tests {
         assert_eq!(WebhookUrl::parse("ftp://hooks.example.com/", true), Err(UrlError::NotHttp));
         assert!(matches!(WebhookUrl::parse("hooks.example.com", false), Err(UrlError::Malformed(_))));
         assert!(matches!(WebhookUrl::parse("", false), Err(UrlError::Malformed(_))));
+        for spaced in [
+            " https://example.com/",
+            "https://example.com/ ",
+            "https://exa\tmple.com/",
+            "https://example.com/a b",
+        ] {
+            assert!(matches!(WebhookUrl::parse(spaced, false), Err(UrlError::Malformed(_))), "{spaced:?}");
+        }
         assert_eq!(WebhookUrl::parse("https://user:pw@example.com/", false), Err(UrlError::Credentials));
         assert_eq!(WebhookUrl::parse("https://example.com/#x", false), Err(UrlError::Fragment));
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
