@@ -11,8 +11,8 @@ use payrail_common::defaults;
 use payrail_common::telemetry::LogFormat;
 use secrecy::SecretString;
 
-use crate::api::ServeLimits;
 use crate::api::auth::TokenLimits;
+use crate::api::{ConnectionLimits, ServeLimits};
 use crate::broker::{BrokerConfig, Topology};
 use crate::db::DbConfig;
 use crate::domain::issuance::IssuanceLimits;
@@ -503,6 +503,19 @@ pub struct HttpArgs {
     /// clients can take.
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+    /// Most connections one client address may hold at once; more are closed as soon as they are
+    /// accepted. Behind a proxy that connects from one address, raise it to HTTP_MAX_CONNECTIONS.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_client: u32,
+    /// Most connections at once on which no request has presented a valid token yet; past it, the
+    /// oldest of them is closed (as is one when every connection is taken and another client
+    /// connects), so clients without a token cannot lock authenticated ones out.
+    #[arg(long, env = "HTTP_MAX_UNAUTHENTICATED_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_unauthenticated_connections: u32,
+    /// A connection on which no request presented a valid token within this many seconds of its
+    /// opening is closed (probes and scrapes reconnect).
+    #[arg(long, env = "HTTP_UNAUTHENTICATED_CONNECTION_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub unauthenticated_connection_secs: u64,
     /// Longest a client may take to send a request's headers, in milliseconds; then the connection
     /// is closed.
     #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..))]
@@ -537,6 +550,11 @@ impl HttpArgs {
             max_connections: self.max_connections as usize,
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            clients: ConnectionLimits {
+                per_client: self.max_connections_per_client as usize,
+                unauthenticated: self.max_unauthenticated_connections as usize,
+                unauthenticated_for: Duration::from_secs(self.unauthenticated_connection_secs),
+            },
         }
     }
 

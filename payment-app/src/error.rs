@@ -50,7 +50,7 @@ pub enum Error {
 
     /// An atomic batch is recorded whole or replayed whole: some of its
     /// keys were new and others taken, or one was taken by another request.
-    #[error("an atomic batch's idempotency keys must be all new or all replays of the same items")]
+    #[error("an atomic batch's idempotency keys must be all new or all replays of that same atomic batch")]
     AtomicBatchKeys,
 
     #[error("capture or void refused: {0}")]

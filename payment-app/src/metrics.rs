@@ -94,6 +94,10 @@ metrics! {
         "http_requests", "HTTP requests by route and status", Family::default();
     api_errors: Family<CodeLabel, Counter> =
         "api_errors", "Error answers by their code: which 503 is `overloaded`, which `unavailable`", Family::default();
+    connections_refused: Counter =
+        "http_connections_refused", "Connections closed as accepted: their client address held HTTP_MAX_CONNECTIONS_PER_CLIENT", Counter::default();
+    connections_unauthenticated_closed: Counter =
+        "http_connections_unauthenticated_closed", "Connections closed before any request on them presented a valid token: past HTTP_UNAUTHENTICATED_CONNECTION_SECS, over HTTP_MAX_UNAUTHENTICATED_CONNECTIONS, or to make room at HTTP_MAX_CONNECTIONS", Counter::default();
     http_duration: Family<RouteLabel, Histogram> =
         "http_request_duration_seconds", "HTTP request latency by route", Family::new_with_constructor(latency);
     payments_accepted: Counter =

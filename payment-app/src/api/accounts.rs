@@ -23,6 +23,7 @@ use crate::intake;
 pub struct CreateAccount {
     /// Decimal string in the account's currency; absent means zero. Above
     /// zero it is new money, and takes the `issue` scope.
+    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
     initial_balance: Option<String>,
     /// ISO 4217 code; absent means the `DEFAULT_CURRENCY` setting.
     #[schema(value_type = Option<Currency>)]

@@ -1,13 +1,15 @@
 //! Access control for `/api/v1`: `Authorization: Bearer <token>`, checked
-//! against the configured tokens in constant time, then the token's scopes,
-//! its rate and its share of the requests in flight. Tokens are never
+//! against the configured tokens in constant time, and the token's rate,
+//! then the route's scopes, all before the body is read; once the body has
+//! arrived, the token's share of the requests in flight. Tokens are never
 //! logged or printed by `Debug`.
 //!
 //! A token entry is `TOKEN` (every scope) or `TOKEN=SCOPE+SCOPE…`, the way
 //! Stripe's restricted keys narrow what a key may do:
-//! `read` (every GET), `pay` (create payments, and accounts without money),
-//! `issue` (an account opened with a non-zero balance: new money) and
-//! `admin` (settings such as webhook endpoints).
+//! `read` (every GET but the webhook endpoints'), `pay` (create payments,
+//! and accounts without money), `issue` (an account opened with a non-zero
+//! balance: new money) and `admin` (settings: webhook endpoints, their GETs
+//! too). The README's scope table lists every route; a test holds it.
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -23,6 +25,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use tokio::sync::Semaphore;
 
+use super::connections::ConnectionAuth;
 use super::error::{ApiError, ErrorCode};
 use crate::error::{Error, Result};
 
@@ -79,6 +82,19 @@ impl Scopes {
     pub fn contains(self, scope: Scope) -> bool {
         self.0 & scope.bit() != 0
     }
+
+    fn intersects(self, other: Scopes) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+/// "`pay` or `issue`", for refusals.
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> =
+            Scope::ALL.into_iter().filter(|s| self.contains(*s)).map(|s| format!("`{s}`")).collect();
+        f.write_str(&names.join(" or "))
+    }
 }
 
 /// The caller of a request, once its token is accepted: which token (by
@@ -96,6 +112,16 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::new(ErrorCode::Forbidden, format!("this token lacks the `{scope}` scope")))
+        }
+    }
+
+    /// Refuses with 403 `forbidden`, naming the scopes, unless the caller
+    /// has at least one of them.
+    pub fn require_any(&self, scopes: Scopes) -> Result<(), ApiError> {
+        if self.scopes.intersects(scopes) {
+            Ok(())
+        } else {
+            Err(ApiError::new(ErrorCode::Forbidden, format!("this token lacks the {scopes} scope")))
         }
     }
 }
@@ -236,9 +262,11 @@ fn bearer(value: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-/// Middleware: lets the request through only with a valid bearer token,
-/// within the token's rate and in-flight share; the [`Caller`] goes into
-/// the request's extensions for the scope checks.
+/// Middleware, the first `/api/v1` one: lets the request through only
+/// with a valid bearer token within the token's rate, and puts the
+/// [`Caller`] into the request's extensions for the scope checks. Nothing
+/// of the body has been read yet: a request without a valid token is
+/// refused whatever its `Content-Length`, holding no memory for its body.
 pub async fn require_token(State(tokens): State<ApiTokens>, mut req: Request, next: Next) -> Response {
     let presented = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
     let Some(caller) = presented.and_then(|token| tokens.caller(token.as_bytes())) else {
@@ -250,17 +278,33 @@ pub async fn require_token(State(tokens): State<ApiTokens>, mut req: Request, ne
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     };
+    // A valid token, whatever its rate: the connection is a client's, no
+    // longer on the unauthenticated budget.
+    if let Some(connection) = req.extensions().get::<ConnectionAuth>() {
+        connection.authenticated();
+    }
     if let Err(not_until) = tokens.rate.check_key(&caller.token) {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         return rate_limited(wait, "this token is over its request rate; nothing was recorded");
     }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+/// Middleware, after the body has arrived: the request takes one of its
+/// token's in-flight slots for as long as it is served, so one token
+/// cannot take every slot of the process.
+pub async fn limit_token_in_flight(State(tokens): State<ApiTokens>, req: Request, next: Next) -> Response {
+    let Some(caller) = req.extensions().get::<Caller>().copied() else {
+        // Only reachable if the routes were wired without `require_token`.
+        return ApiError::new(ErrorCode::Internal, "internal error").into_response();
+    };
     let Ok(_slot) = tokens.tokens[caller.token].in_flight.clone().try_acquire_owned() else {
         return rate_limited(
             Duration::from_secs(1),
             "this token has as many requests in flight as it may; nothing was recorded",
         );
     };
-    req.extensions_mut().insert(caller);
     next.run(req).await
 }
 
@@ -287,10 +331,14 @@ fn rate_limited(wait: Duration, message: &str) -> Response {
     response
 }
 
-/// Middleware for a group of routes that all need `scope`.
-pub async fn require_scope(State(scope): State<Scope>, req: Request, next: Next) -> Response {
+/// Middleware for a group of routes that need one of `scopes` (each
+/// route's scope is checked here, before its body is read or parsed, so a
+/// token without it is refused the same whatever it sends). A route that
+/// more than one scope may use (opening an account: `pay`, or `issue` for
+/// new money) checks which one its request needs in its handler.
+pub async fn require_scope(State(scopes): State<Scopes>, req: Request, next: Next) -> Response {
     let caller = req.extensions().get::<Caller>().copied();
-    match caller.map(|c| c.require(scope)) {
+    match caller.map(|c| c.require_any(scopes)) {
         Some(Ok(())) => next.run(req).await,
         Some(Err(refused)) => refused.into_response(),
         // Only reachable if the routes were wired without `require_token`.
@@ -323,6 +371,9 @@ mod tests {
         let beta = tokens.caller(b"beta-token-01234567").expect("accepted");
         assert_eq!(beta, Caller { token: 1, scopes: Scopes::of(&[Scope::Read, Scope::Pay]) });
         assert!(beta.require(Scope::Pay).is_ok());
+        assert!(beta.require_any(Scopes::of(&[Scope::Issue, Scope::Pay])).is_ok());
+        let refused = beta.require_any(Scopes::of(&[Scope::Issue, Scope::Admin])).expect_err("neither");
+        assert!(refused.message.contains("`issue` or `admin`"), "{}", refused.message);
         let refused = beta.require(Scope::Issue).expect_err("no issue scope");
         assert_eq!((refused.code, refused.message.contains("`issue`")), (ErrorCode::Forbidden, true));
         for wrong in

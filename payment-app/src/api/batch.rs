@@ -73,7 +73,8 @@ impl utoipa::PartialSchema for BatchItemSchema {
             .pattern(Some("^[!-~]{1,255}$"))
             .description(Some(
                 "Makes resending the batch safe for this item, as `Idempotency-Key` does for one payment \
-                 (and shared with it: the same key names the same payment either way).",
+                 (and shared with it: the same key names the same payment either way, except that a key \
+                 of an atomic batch's item names its linked set, and replays only that batch).",
             ));
         item.properties.insert("idempotency_key".to_owned(), key.into());
         item.description =
@@ -148,9 +149,9 @@ impl ItemResult {
             idempotency_key answered it), or the error status and error the item alone would have had", body = BatchResponse),
         (status = 422, description = "Nothing recorded. `invalid_body`: not an object with a non-empty `payments` list; \
             `too_many_items`: over BATCH_MAX_ITEMS; `atomic_batch_refused`: an atomic batch with an invalid item, each \
-            refused item in `results`; `idempotency_key_reused`: an atomic batch whose keys are neither all new nor all replays; \
-            `too_many_items` also when the batch has more items than the token's API_RATE_BURST (it counts one \
-            request per item against the token's rate: over the rate, 429 `rate_limited`)", body = AtomicBatchRefusal),
+            refused item in `results`; `idempotency_key_reused`: an atomic batch whose keys are neither all new nor all replays \
+            of that same atomic batch; `too_many_items` also when the batch has more items than the token's API_RATE_BURST \
+            (it counts one request per item against the token's rate: over the rate, 429 `rate_limited`)", body = AtomicBatchRefusal),
     ),
     security(("bearer" = ["pay"])))]
 #[instrument(skip_all, fields(items = body.payments.len(), atomic = body.atomic))]

@@ -3,6 +3,7 @@
 mod accounts;
 pub mod auth;
 mod batch;
+mod connections;
 pub mod error;
 mod events;
 mod extract;
@@ -46,7 +47,8 @@ use crate::intake::Intake;
 use crate::lock::AccountLock;
 use crate::webhooks::WebhookPolicy;
 use crate::worker::refresh::RefreshConfig;
-use auth::{ApiTokens, Scope};
+use auth::{ApiTokens, Scope, Scopes};
+pub use connections::ConnectionLimits;
 use error::{ApiError, ErrorCode};
 pub use serve::ServeLimits;
 
@@ -87,15 +89,14 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    // Each route's scope. Opening an account checks its own: `issue` for an
-    // opening balance above zero (new money), `pay` otherwise. Webhook
-    // endpoints are settings (`admin`); events are reads.
+    // Each group's scope. Webhook endpoints are settings (`admin`); events
+    // are reads.
     let webhook_admin = Router::new()
         .route("/api/v1/webhook-endpoints", post(webhooks::create).get(webhooks::list))
         .route("/api/v1/webhook-endpoints/{id}", get(webhooks::get).delete(webhooks::delete))
         .route("/api/v1/webhook-endpoints/{id}/rotate-secret", post(webhooks::rotate_secret))
-        .route("/api/v1/webhook-endpoints/{id}/attempts", get(webhooks::attempts))
-        .route_layer(middleware::from_fn_with_state(Scope::Admin, auth::require_scope));
+        .route("/api/v1/webhook-endpoints/{id}/attempts", get(webhooks::attempts));
+    let admin_only = Scopes::of(&[Scope::Admin]);
     let reads = Router::new()
         .route("/api/v1/events", get(events::list))
         .route("/api/v1/events/{id}", get(events::get))
@@ -106,8 +107,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/accounts/{id}/statement", get(statements::statement))
         .route("/api/v1/payment/{id}", get(payments::get))
         .route("/api/v1/payment/{id}/refunds", get(refunds::list))
-        .route("/api/v1/refunds/{id}", get(refunds::get))
-        .route_layer(middleware::from_fn_with_state(Scope::Read, auth::require_scope));
+        .route("/api/v1/refunds/{id}", get(refunds::get));
+    let read_only = Scopes::of(&[Scope::Read]);
     // Metadata is the client's own: changing it takes `pay`, as opening an
     // account without money does.
     let pays = Router::new()
@@ -124,21 +125,23 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/payment/{id}/void", post(payments::void))
         .route("/api/v1/payment/{id}/refunds", post(refunds::create))
         .route("/api/v1/payment/{id}", patch(payments::update))
-        .route("/api/v1/accounts/{id}", patch(accounts::update))
-        .route_layer(middleware::from_fn_with_state(Scope::Pay, auth::require_scope));
-    let v1 = reads
-        .merge(pays)
-        .merge(webhook_admin)
-        .route("/api/v1/accounts", post(accounts::create))
-        .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token))
-        .route_layer(middleware::from_fn_with_state(
-            Arc::new(Semaphore::new(state.max_in_flight)),
-            limit_in_flight,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            BodyLimits { deadline: state.body_timeout, batch: batch::body_limit(state.batch_max_items) },
-            buffer_body,
-        ));
+        .route("/api/v1/accounts/{id}", patch(accounts::update));
+    let pay_only = Scopes::of(&[Scope::Pay]);
+    // `pay` opens an account without money, `issue` one with: which one a
+    // request needs is its body's to say, but a token with neither is
+    // refused before the body is looked at.
+    let opening = Router::new().route("/api/v1/accounts", post(accounts::create));
+    let guards = Guards {
+        in_flight: Arc::new(Semaphore::new(state.max_in_flight)),
+        body: BodyLimits { deadline: state.body_timeout, batch: batch::body_limit(state.batch_max_items) },
+        tokens: state.tokens.clone(),
+    };
+    let v1 = guards
+        .wrap(reads, read_only)
+        .merge(guards.wrap(pays, pay_only))
+        .merge(guards.wrap(webhook_admin, admin_only))
+        .merge(guards.wrap(opening, Scopes::of(&[Scope::Pay, Scope::Issue])))
+        .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(ready::readyz))
@@ -198,6 +201,30 @@ async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next
             "the request took too long; it may have taken effect: retry with the same Idempotency-Key",
         )
         .into_response(),
+    }
+}
+
+/// What every `/api/v1` route goes through, shared by the route groups.
+#[derive(Debug, Clone)]
+struct Guards {
+    in_flight: Arc<Semaphore>,
+    body: BodyLimits,
+    tokens: ApiTokens,
+}
+
+impl Guards {
+    /// `routes` behind their scope check and the limits, in this order
+    /// (after `require_token`, which the caller puts around every group):
+    /// the scope, before anything of the body is read; the body, read whole
+    /// within its deadline, before any slot is taken (a trickling client
+    /// holds none); then a slot of the process's in-flight limit and one of
+    /// the token's.
+    fn wrap(&self, routes: Router<AppState>, scopes: Scopes) -> Router<AppState> {
+        routes
+            .route_layer(middleware::from_fn_with_state(self.tokens.clone(), auth::limit_token_in_flight))
+            .route_layer(middleware::from_fn_with_state(self.in_flight.clone(), limit_in_flight))
+            .route_layer(middleware::from_fn_with_state(self.body, buffer_body))
+            .route_layer(middleware::from_fn_with_state(scopes, auth::require_scope))
     }
 }
 

@@ -27,18 +27,25 @@ use crate::events::PaymentView;
 #[serde(deny_unknown_fields)]
 pub struct CreatePayment {
     /// The payer's account id.
+    #[schema(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     from_account: String,
     /// The payee's account id.
+    #[schema(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     to_account: String,
-    /// Decimal string with at most the accounts' currency's decimals.
+    /// Decimal string above zero, with at most the accounts' currency's decimals.
+    #[schema(pattern = "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)$")]
     amount: String,
+    /// At most 1,000 characters, without NUL.
     #[serde(default)]
+    #[schema(max_length = 1000, pattern = "^[^\\u0000]*$")]
     payment_description: Option<String>,
     /// `automatic` (default) or `manual`.
     #[serde(default)]
+    #[schema(value_type = Option<Capture>)]
     capture: Option<String>,
-    /// For `manual`: seconds the hold lasts once authorized.
+    /// For `manual`: seconds the hold lasts once authorized, 1 to 2,592,000 (30 days).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2592000)]
     hold_expires_in_secs: Option<i64>,
     /// The client's own references: an object of strings.
     #[serde(default)]
@@ -98,8 +105,9 @@ fn rule_broken(e: PaymentRuleError) -> ApiError {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureRequest {
-    /// Decimal string in the payment's currency; absent: all that is authorized.
+    /// Decimal string above zero in the payment's currency; absent: all that is authorized.
     #[serde(default)]
+    #[schema(pattern = "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)$")]
     amount: Option<String>,
 }
 

@@ -22,11 +22,13 @@ use crate::intake;
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRefund {
-    /// Decimal string; absent: all that is left to refund.
+    /// Decimal string above zero; absent: all that is left to refund.
     #[serde(default)]
+    #[schema(pattern = "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)$")]
     amount: Option<String>,
     /// At most 500 characters, without NUL.
     #[serde(default)]
+    #[schema(max_length = 500, pattern = "^[^\\u0000]*$")]
     reason: Option<String>,
 }
 

@@ -1,6 +1,8 @@
-//! Serving the API's connections with limits a slow or idle client cannot
-//! get around: a cap on open connections, a deadline for a request's
-//! headers, and an idle timeout after which a silent connection is closed.
+//! Serving the API's connections with limits a slow, idle or tokenless
+//! client cannot get around: a cap on open connections, shared among
+//! clients as `connections` decides (a cap per client address, a budget for
+//! connections without a valid token), a deadline for a request's headers,
+//! and an idle timeout after which a silent connection is closed.
 //! (The body's deadline is a middleware, `buffer_body`, so that it runs
 //! before a request takes an in-flight slot.)
 //!
@@ -18,7 +20,6 @@ use axum::body::Body;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,17 +29,21 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::{debug, info, warn};
 
+use super::connections::{ConnectionLimits, Connections, closed_unauthenticated};
 use crate::error::Result;
 
 /// Connection limits of the HTTP server.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeLimits {
-    /// Connections open at once; more wait in the kernel's backlog.
+    /// Connections open at once; more wait in the kernel's backlog (or take
+    /// the place of the oldest connection without a valid token).
     pub max_connections: usize,
     /// Longest a client may take to send a request's headers.
     pub header_read_timeout: Duration,
     /// A connection on which nothing is read or written this long is closed.
     pub idle_timeout: Duration,
+    /// How connections are shared among clients (see `connections`).
+    pub clients: ConnectionLimits,
 }
 
 /// Serves `app` on `listener` until `shutdown`, then lets the requests in
@@ -53,15 +58,11 @@ pub async fn serve(
     // The header deadline is `ConnectionDeadlines`'s (see there why not hyper's).
     builder.timer(TokioTimer::new()).header_read_timeout(None);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let connections = Connections::new(limits.clients);
     loop {
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-            () = shutdown.cancelled() => break,
-        };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait rather
                     // than spin, the listener itself is fine.
@@ -72,22 +73,70 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
+        // Every connection taken: the oldest one without a valid token
+        // makes room, if there is one; else this one waits for a place.
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                connections.close_oldest_unauthenticated();
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    () = shutdown.cancelled() => break,
+                }
+            }
+        };
+        let close = shutdown.child_token();
+        let Some(auth) = connections.open(peer.ip(), close.clone()) else {
+            debug!(peer = %peer.ip(), "a client holds as many connections as it may; closing its new one");
+            crate::metrics::get().connections_refused.inc();
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let io =
             TokioIo::new(ConnectionDeadlines::new(stream, limits.idle_timeout, limits.header_read_timeout));
-        let service = TowerToHyperService::new(
-            app.clone().map_request(|req: hyper::Request<Incoming>| req.map(Body::new)),
-        );
-        let connection = graceful.watch(builder.serve_connection(io, service));
+        let request_auth = auth.clone();
+        let service =
+            TowerToHyperService::new(app.clone().map_request(move |req: hyper::Request<Incoming>| {
+                let mut req = req.map(Body::new);
+                req.extensions_mut().insert(request_auth.clone());
+                req
+            }));
+        let connection = builder.serve_connection(io, service);
+        let unauthenticated_for = limits.clients.unauthenticated_for;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let mut connection = std::pin::pin!(connection);
+            let token_due = tokio::time::sleep(unauthenticated_for);
+            let mut token_due = std::pin::pin!(token_due);
+            let (mut closing, mut token_checked) = (false, false);
+            let ended = loop {
+                tokio::select! {
+                    ended = connection.as_mut() => break ended,
+                    // Evicted, over the budget, or shutting down: the
+                    // request in flight, if any, is answered first.
+                    () = close.cancelled(), if !closing => {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    () = token_due.as_mut(), if !token_checked => {
+                        token_checked = true;
+                        if !auth.is_authenticated() {
+                            debug!("no valid token on this connection in time; closing it");
+                            closed_unauthenticated(&close);
+                        }
+                    }
+                }
+            };
+            if let Err(e) = ended {
                 debug!(error = %e, "connection ended with an error");
             }
             drop(slot);
         });
     }
     info!("API stops accepting; finishing the requests in flight");
-    graceful.shutdown().await;
+    // Every connection was told to close (their tokens are children of
+    // `shutdown`); each gives its place back when it has.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = slots.acquire_many(all).await;
     Ok(())
 }
 

@@ -94,18 +94,39 @@ pub struct Statement {
     as_of: DateTime<Utc>,
 }
 
-fn date(query: &HashMap<String, String>, name: &str, default: NaiveDate) -> Result<NaiveDate, ApiError> {
-    match query.get(name) {
-        None => Ok(default),
-        // Years 1 to 9999 only: chrono reads years PostgreSQL cannot store
-        // and date arithmetic near them overflows.
-        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .filter(|d| (1..=9999).contains(&d.year()))
-            .ok_or_else(|| {
+/// Days a statement may cover: years 1 to 9999. chrono reads years
+/// PostgreSQL cannot store, and date arithmetic near them overflows.
+fn in_range(day: NaiveDate) -> bool {
+    (1..=9999).contains(&day.year())
+}
+
+fn date(query: &HashMap<String, String>, name: &str) -> Result<Option<NaiveDate>, ApiError> {
+    query
+        .get(name)
+        .map(|text| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().filter(|d| in_range(*d)).ok_or_else(|| {
                 bad_query(format!("{name} must be a date from 0001-01-01 to 9999-12-31, like 2026-11-24"))
-            }),
+            })
+        })
+        .transpose()
+}
+
+/// The days of a statement: `to` (default `today`), `from` (default 29
+/// days before `to`), at most [`MAX_DAYS`]. A defaulted `from` obeys the
+/// same range as a given one: `to=0001-01-01` alone would start the
+/// statement in year 0, which `from=0000-01-01` is refused for.
+fn span(query: &HashMap<String, String>, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let to = date(query, "to")?.unwrap_or(today);
+    let from = match date(query, "from")? {
+        Some(from) => from,
+        None => to.checked_sub_signed(Days::days(29)).filter(|d| in_range(*d)).ok_or_else(|| {
+            bad_query("from defaults to 29 days before to, which is before 0001-01-01: give from")
+        })?,
+    };
+    if from > to || (to - from).num_days() >= MAX_DAYS {
+        return Err(bad_query(format!("from must not be after to, and the span at most {MAX_DAYS} days")));
     }
+    Ok((from, to))
 }
 
 fn sum(minor: &str, exponent: u32) -> Result<AmountSum, ApiError> {
@@ -128,14 +149,7 @@ pub async fn statement(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Statement>, ApiError> {
     let id: AccountId = parse_id(&id)?;
-    let today = Utc::now().date_naive();
-    let to = date(&query, "to", today)?;
-    let month_before =
-        to.checked_sub_signed(Days::days(29)).ok_or_else(|| bad_query("to is too far in the past"))?;
-    let from = date(&query, "from", month_before)?;
-    if from > to || (to - from).num_days() >= MAX_DAYS {
-        return Err(bad_query(format!("from must not be after to, and the span at most {MAX_DAYS} days")));
-    }
+    let (from, to) = span(&query, Utc::now().date_naive())?;
     let exponent = require_account(&app, id).await?.currency.exponent();
     let (days, as_of) = app.db.read(|pool| db::statements::days(pool, id, from, to)).await?;
     let days = days
@@ -151,4 +165,33 @@ pub async fn statement(
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(Json(Statement { account_id: id, from, to, days, as_of }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span_of(query: &[(&str, &str)]) -> Result<(String, String), ErrorCode> {
+        let query = query.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let today = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        span(&query, today).map(|(f, t)| (f.to_string(), t.to_string())).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn a_defaulted_from_obeys_the_range_a_given_one_does() {
+        let ok = |f: &str, t: &str| Ok((f.to_owned(), t.to_owned()));
+        assert_eq!(span_of(&[]), ok("2026-11-08", "2026-12-07"));
+        assert_eq!(span_of(&[("to", "0001-01-30")]), ok("0001-01-01", "0001-01-30"));
+        assert_eq!(span_of(&[("from", "0001-01-01"), ("to", "0001-01-01")]), ok("0001-01-01", "0001-01-01"));
+        for refused in [
+            &[("to", "0001-01-29")][..],
+            &[("to", "0001-01-01")],
+            &[("from", "0000-01-01")],
+            &[("from", "0000-12-03"), ("to", "0001-01-01")],
+            &[("from", "2026-01-02"), ("to", "2026-01-01")],
+            &[("from", "2024-12-31"), ("to", "2026-01-01")],
+        ] {
+            assert_eq!(span_of(refused), Err(ErrorCode::InvalidQuery), "{refused:?}");
+        }
+    }
 }

@@ -13,13 +13,13 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::JsonBody;
 use super::{AppState, Page, parse_id};
 use crate::db::{self, webhooks::Attempt, webhooks::Endpoint};
-use crate::domain::{AttemptId, EndpointId, EventId, EventType, MAX_DESCRIPTION_CHARS};
+use crate::domain::{AttemptId, DescriptionError, EndpointDescription, EndpointId, EventId, EventType};
 use crate::events::Subscription;
-use crate::webhooks;
+use crate::webhooks::{self, MAX_RETIRED_SECRETS, Rotation};
 
 /// The request as sent; unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -27,14 +27,37 @@ use crate::webhooks;
 pub struct CreateEndpoint {
     /// Where events are `POST`ed: `https` (unless `WEBHOOK_ALLOW_HTTP`), a public address (unless
     /// `WEBHOOK_ALLOW_PRIVATE`).
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\u0000-\\u0020\\u007f#]+$"
+    )]
     url: String,
     /// Event types (such as `payment.done`), or `["*"]`; absent: every type.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<SubscribedType>>, min_items = 1)]
     events: Option<Vec<String>>,
-    /// At most 1,000 characters.
+    /// At most 1,000 characters, without NUL.
     #[serde(default)]
+    #[schema(max_length = 1000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
 }
+
+/// An item of `events`: an event type, or `*` (alone) for every type.
+pub struct SubscribedType;
+
+impl utoipa::PartialSchema for SubscribedType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let mut names: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        names.push("*");
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(names))
+            .into()
+    }
+}
+
+impl ToSchema for SubscribedType {}
 
 /// `events` omitted, or `["*"]`: every type. Otherwise known types only.
 fn subscription(events: Option<Vec<String>>) -> Result<Subscription, ApiError> {
@@ -107,14 +130,15 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateEndpoint>,
 ) -> Result<Response, ApiError> {
     let subscription = subscription(body.events)?;
-    if body.description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
-        return Err(ApiError::new(
-            ErrorCode::DescriptionTooLong,
-            format!("description is longer than {MAX_DESCRIPTION_CHARS} characters"),
-        ));
-    }
+    let description = body.description.map(EndpointDescription::parse).transpose().map_err(|e| {
+        let code = match e {
+            DescriptionError::TooLong => ErrorCode::DescriptionTooLong,
+            DescriptionError::HasNul => ErrorCode::InvalidBody,
+        };
+        ApiError::new(code, e.to_string())
+    })?;
     let (endpoint, secret) =
-        webhooks::register(&app.db, &app.webhooks, &body.url, subscription, body.description).await?;
+        webhooks::register(&app.db, &app.webhooks, &body.url, subscription, description).await?;
     let location = format!("/api/v1/webhook-endpoints/{}", endpoint.id);
     let created = CreatedEndpoint { endpoint: endpoint.into(), secret: secret.expose_secret().to_owned() };
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)).into_response())
@@ -183,14 +207,18 @@ pub async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Resu
 pub struct RotatedSecret {
     id: EndpointId,
     secret: String,
-    /// Until then the previous secret signs too (a second `v1=`).
+    /// Until then the secret this rotation replaced signs too (a `v1=` of
+    /// its own); secrets replaced by earlier rotations keep signing until
+    /// the times their rotations answered.
     previous_secret_expires_at: DateTime<Utc>,
 }
 
-/// Gives an endpoint a new secret; the old one signs beside it for 24 h.
+/// Gives an endpoint a new secret; the old one signs beside it for 24 h,
+/// and so do the secrets earlier rotations replaced, each for its own 24 h.
 #[utoipa::path(post, path = "/api/v1/webhook-endpoints/{id}/rotate-secret", operation_id = "rotateWebhookSecret", tag = "webhooks",
     params(("id" = EndpointId, Path, description = "The endpoint's id")),
-    responses((status = 200, description = "The new secret", body = RotatedSecret)),
+    responses((status = 200, description = "The new secret", body = RotatedSecret),
+        (status = 409, description = "`invalid_state`: 4 rotated-out secrets still sign; nothing changed", body = ErrorBody)),
     security(("bearer" = ["admin"])))]
 #[instrument(skip_all, fields(endpoint_id = %id))]
 pub async fn rotate_secret(
@@ -198,12 +226,22 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: EndpointId = parse_id(&id)?;
-    let (secret, expires) = webhooks::rotate_secret(&app.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("webhook endpoint {id} does not exist")))?;
-    let rotated =
-        RotatedSecret { id, secret: secret.expose_secret().to_owned(), previous_secret_expires_at: expires };
-    Ok(Json(rotated).into_response())
+    match webhooks::rotate_secret(&app.db, id).await? {
+        Rotation::Rotated { secret, previous_secret_expires_at } => Ok(Json(RotatedSecret {
+            id,
+            secret: secret.expose_secret().to_owned(),
+            previous_secret_expires_at,
+        })
+        .into_response()),
+        Rotation::TooMany { first_expires } => Err(ApiError::new(
+            ErrorCode::InvalidState,
+            format!(
+                "{MAX_RETIRED_SECRETS} rotated-out secrets still sign, as their rotations promised; \
+                 the first stops at {first_expires}: rotate again after then"
+            ),
+        )),
+        Rotation::NoSuchEndpoint => Err(ApiError::not_found(format!("webhook endpoint {id} does not exist"))),
+    }
 }
 
 /// One delivery attempt of an event to an endpoint.

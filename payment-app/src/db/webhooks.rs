@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use sqlx::PgPool;
 
-use crate::domain::{AttemptId, EndpointId, EventId, EventType, WebhookUrl};
+use crate::domain::{AttemptId, EndpointDescription, EndpointId, EventId, EventType, WebhookUrl};
 use crate::error::{Error, Result};
 use crate::events::Subscription;
 
@@ -31,7 +31,7 @@ pub struct Endpoint {
 pub struct NewEndpoint {
     pub url: WebhookUrl,
     pub subscription: Subscription,
-    pub description: Option<String>,
+    pub description: Option<EndpointDescription>,
     pub secret: SecretString,
 }
 
@@ -98,7 +98,7 @@ pub async fn create(primary: &PgPool, new: &NewEndpoint, max: i64) -> Result<Opt
         EndpointId::new().as_uuid(),
         new.url.as_str(),
         event_names(&new.subscription) as Option<Vec<String>>,
-        new.description.as_deref(),
+        new.description.as_ref().map(EndpointDescription::as_str),
         new.secret.expose_secret(),
     )
     .fetch_one(&mut *tx)
@@ -141,29 +141,76 @@ pub async fn delete(primary: &PgPool, id: EndpointId) -> Result<bool> {
     Ok(deleted.rows_affected() == 1)
 }
 
-/// Gives an endpoint a new secret; the current one keeps signing beside it
-/// for `overlap`. Returns when the old one stops, or `None` if there is no
-/// such endpoint.
+/// What a rotation came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotated {
+    /// The new secret is in place; the one it replaced signs until then.
+    Until(DateTime<Utc>),
+    /// `max_retired` rotated-out secrets still sign; the first of them
+    /// stops at the time given. Nothing changed.
+    TooMany {
+        max_retired: i64,
+        first_expires: DateTime<Utc>,
+    },
+    NoSuchEndpoint,
+}
+
+/// Gives an endpoint `secret`; its current one is retired and signs beside
+/// it for `overlap`, as do the secrets retired before and not yet expired
+/// (each until its own time). At most `max_retired` retired secrets sign at
+/// once: a rotation past them is refused, since dropping one would break
+/// the promise its rotation made. The endpoint's row lock serialises
+/// rotations of one endpoint, so two at once cannot both pass the count.
 pub async fn rotate_secret(
     primary: &PgPool,
     id: EndpointId,
     secret: &SecretString,
     overlap: Duration,
-) -> Result<Option<DateTime<Utc>>> {
+    max_retired: i64,
+) -> Result<Rotated> {
     use secrecy::ExposeSecret;
+    let mut tx = primary.begin().await?;
+    let exists =
+        sqlx::query_scalar!("SELECT id FROM webhook_endpoints WHERE id = $1 FOR UPDATE", id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await?;
+    if exists.is_none() {
+        return Ok(Rotated::NoSuchEndpoint);
+    }
+    sqlx::query!(
+        "DELETE FROM webhook_retired_secrets WHERE endpoint_id = $1 AND expires_at <= now()",
+        id.as_uuid()
+    )
+    .execute(&mut *tx)
+    .await?;
+    let retired = sqlx::query!(
+        r#"SELECT count(*) AS "count!", min(expires_at) AS first_expires
+           FROM webhook_retired_secrets WHERE endpoint_id = $1"#,
+        id.as_uuid()
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(first_expires) = retired.first_expires
+        && retired.count >= max_retired
+    {
+        return Ok(Rotated::TooMany { max_retired, first_expires });
+    }
     let expires = sqlx::query_scalar!(
-        r#"UPDATE webhook_endpoints
-           SET previous_secret = secret, secret = $2,
-               previous_secret_expires_at = now() + make_interval(secs => $3)
-           WHERE id = $1
-           RETURNING previous_secret_expires_at AS "expires!""#,
+        r#"WITH old AS (SELECT secret FROM webhook_endpoints WHERE id = $1),
+           retire AS (
+               INSERT INTO webhook_retired_secrets (endpoint_id, secret, expires_at)
+               SELECT $1, old.secret, now() + make_interval(secs => $3) FROM old
+               RETURNING expires_at)
+           UPDATE webhook_endpoints SET secret = $2 WHERE id = $1
+           RETURNING (SELECT expires_at FROM retire) AS "expires!""#,
         id.as_uuid(),
         secret.expose_secret(),
         overlap.as_secs_f64(),
     )
-    .fetch_optional(primary)
+    .fetch_one(&mut *tx)
     .await?;
-    Ok(expires)
+    tx.commit().await?;
+    Ok(Rotated::Until(expires))
 }
 
 /// A delivery taken by one worker: what to send where, signed with what.
@@ -174,7 +221,8 @@ pub struct Claimed {
     /// Attempts made before this one.
     pub attempts: i32,
     pub url: String,
-    /// The current secret, then the previous one while it still signs.
+    /// The current secret, then the retired ones that still sign, the
+    /// most recently retired first.
     pub secrets: Vec<SecretString>,
 }
 
@@ -232,8 +280,9 @@ pub async fn claim(primary: &PgPool, limit: i64, per_endpoint: i64, lease: Durat
            WHERE d.ctid = ANY (ARRAY(SELECT row_id FROM picked)) AND w.id = d.endpoint_id
            RETURNING d.endpoint_id AS "endpoint_id: EndpointId", d.event_id AS "event_id: EventId",
                      d.attempts, w.url, w.secret,
-                     CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END
-                         AS previous_secret"#,
+                     ARRAY(SELECT r.secret FROM webhook_retired_secrets r
+                           WHERE r.endpoint_id = w.id AND r.expires_at > now()
+                           ORDER BY r.expires_at DESC) AS "retired!""#,
         limit,
         per_endpoint,
         lease.as_secs_f64(),
@@ -248,7 +297,7 @@ pub async fn claim(primary: &PgPool, limit: i64, per_endpoint: i64, lease: Durat
             event_id: row.event_id,
             attempts: row.attempts,
             url: row.url,
-            secrets: std::iter::once(row.secret).chain(row.previous_secret).map(SecretString::from).collect(),
+            secrets: std::iter::once(row.secret).chain(row.retired).map(SecretString::from).collect(),
         })
         .collect())
 }

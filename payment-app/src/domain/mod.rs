@@ -9,6 +9,7 @@ mod ids;
 pub mod issuance;
 mod metadata;
 mod payment;
+mod public_address;
 pub mod refund;
 pub mod search;
 pub mod settlement;
@@ -26,7 +27,11 @@ pub use payment::{
     Capture, DEFAULT_HOLD_SECS, FailureReason, MAX_DESCRIPTION_CHARS, MAX_HOLD_SECS, NewPayment,
     PaymentRuleError, PaymentStatus, payment_currency,
 };
-pub use webhook::{EventType, MAX_URL_LEN, TargetRefused, UnknownEventType, UrlError, WebhookUrl, forbidden};
+pub use public_address::{forbidden, special_purpose};
+pub use webhook::{
+    DescriptionError, EndpointDescription, EventType, MAX_ENDPOINT_DESCRIPTION_CHARS, MAX_URL_LEN,
+    TargetRefused, UnknownEventType, UrlError, WebhookUrl,
+};
 
 /// How `Money` and `AmountSum` are written: digits, and the currency's
 /// decimals after a point when it has any.

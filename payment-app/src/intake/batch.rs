@@ -12,11 +12,15 @@
 //!
 //! An atomic batch is linked: its payments share a `link_id`, and settle
 //! applies them all or none. Its keys must all be new, or all be replays of
-//! the same requests: a set half recorded before could not be all or none.
+//! the same linked set: a set half recorded before could not be all or
+//! none. So an atomic item's key remembers the set it was recorded in (see
+//! [`linked_set`]): keys first used by single payments, or by another
+//! batch, are not a replay of this one, though each payment alone matches.
 
 use std::collections::HashMap;
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use tracing::{info, instrument};
 
 use super::{Intake, key_request, queue};
@@ -55,9 +59,17 @@ impl Intake {
         atomic: bool,
         snapshot: impl Fn(&Payment) -> Value,
     ) -> Result<Vec<Idempotent<Payment>>> {
+        let set = atomic.then(|| linked_set(&items));
         let requests: Vec<Option<(&str, Value)>> = items
             .iter()
-            .map(|item| item.key.as_ref().map(|key| (key.as_str(), key_request(&item.payment))))
+            .map(|item| {
+                let key = item.key.as_ref()?;
+                let mut request = key_request(&item.payment);
+                if let Some(set) = &set {
+                    request["linked_set"] = json!(set);
+                }
+                Some((key.as_str(), request))
+            })
             .collect();
         let keyed: Vec<(&str, &Value)> =
             requests.iter().flatten().map(|(key, request)| (*key, request)).collect();
@@ -150,6 +162,30 @@ impl Intake {
 
         Ok(answers(fates, created))
     }
+}
+
+/// What identifies an atomic batch among requests: a digest of every
+/// item's key and request, whatever their order. An atomic item's key
+/// remembers it beside the payment, so a key replays only when the same
+/// set is sent again. Without it, an atomic batch made of the keys of two
+/// earlier single payments (never linked, one `done` and one `failed`) was
+/// answered `replayed` as if it had been recorded all or none.
+fn linked_set(items: &[BatchItem]) -> String {
+    let mut members: Vec<String> = items
+        .iter()
+        .map(|item| {
+            json!([item.key.as_ref().map(IdempotencyKey::as_str), key_request(&item.payment)]).to_string()
+        })
+        .collect();
+    members.sort_unstable();
+    let mut digest = Sha256::new();
+    for member in &members {
+        // A newline never occurs inside compact JSON: it separates members
+        // unambiguously.
+        digest.update(member.as_bytes());
+        digest.update(b"\n");
+    }
+    hex::encode(digest.finalize())
 }
 
 /// Each item's outcome, in order: `created` holds the rows of the new

@@ -273,6 +273,64 @@ async fn an_atomic_batch_with_an_invalid_item_is_refused_whole() {
     assert_eq!(payment_count(&env).await, 2);
 }
 
+/// A replay is of the same request (issue 26: an atomic batch of the keys
+/// of two earlier single payments, one `done` and one `failed`, was
+/// answered 200 with both `"replayed": true`, as if they had been linked).
+/// An atomic item's key names its linked set: only the same set, in any
+/// order, replays; the keys of single payments or of other sets refuse the
+/// whole batch, and recording nothing.
+#[tokio::test]
+async fn an_atomic_batch_replays_only_the_same_linked_set() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let (a, b) = (app.account("5.00").await, app.account("0").await);
+    let key = |n: u32| format!("linked-{}-{n}", env.name);
+    let single = |amount: &str, k: String| {
+        app.http
+            .post(format!("{}/api/v1/payment", app.base))
+            .header("Idempotency-Key", k)
+            .json(&item(&a, &b, amount))
+            .send()
+    };
+    // Two single payments: the first done, the second failed (5.00 - 4.00 < 2.00).
+    let mut singles = Vec::new();
+    for (amount, n) in [("4.00", 1), ("2.00", 2)] {
+        let r = single(amount, key(n)).await.unwrap();
+        assert_eq!(r.status(), 202);
+        let body: Value = r.json().await.unwrap();
+        singles.push(body["id"].as_str().unwrap().to_owned());
+        app.wait_terminal(&singles, SETTLE_WITHIN).await;
+    }
+    let before = payment_count(&env).await;
+    let (status, body) = app
+        .post(
+            BATCH,
+            json!({ "atomic": true, "payments": [keyed(&a, &b, "4.00", &key(1)), keyed(&a, &b, "2.00", &key(2))] }),
+        )
+        .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("idempotency_key_reused")), "{body}");
+    assert_eq!(payment_count(&env).await, before, "nothing recorded");
+
+    // Two atomic sets; the same set resent, reordered, replays; a mix of
+    // the two does not, and neither does one member sent alone.
+    let set = |x: u32, y: u32| json!({ "atomic": true, "payments": [keyed(&a, &b, "0.10", &key(x)), keyed(&a, &b, "0.20", &key(y))] });
+    for (x, y) in [(3, 4), (5, 6)] {
+        let (status, body) = app.post(BATCH, set(x, y)).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(results(&body).iter().all(|r| r.get("replayed").is_none()), "{body}");
+    }
+    let reordered = json!({ "atomic": true, "payments": [keyed(&a, &b, "0.20", &key(4)), keyed(&a, &b, "0.10", &key(3))] });
+    let (status, body) = app.post(BATCH, reordered).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(results(&body).iter().all(|r| r["replayed"] == true), "{body}");
+    let (status, body) = app.post(BATCH, set(3, 6)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("idempotency_key_reused")), "{body}");
+    let r = single("0.10", key(3)).await.unwrap();
+    assert_eq!(r.status(), 422, "a linked payment's key is not a single payment's");
+    assert_eq!(payment_count(&env).await, before + 4);
+    assert_audit_clean(&env);
+}
+
 #[tokio::test]
 async fn a_batch_is_refused_whole_past_its_limits_or_when_malformed() {
     let env = TestEnv::new();

@@ -358,15 +358,22 @@ async fn a_locked_account_row_delays_only_its_own_payments_and_answers_tell_the_
 
 /// Bad input is refused as bad input, never a 500 or a panic: statement
 /// dates whose arithmetic overflowed or that PostgreSQL cannot hold, and a
-/// NUL character in a description.
+/// NUL character in a payment's or a webhook endpoint's description.
 #[tokio::test]
 async fn out_of_range_dates_and_nul_characters_are_client_errors() {
     let env = TestEnv::new();
     let app = App::start(&env, &[]).await;
     let (a, b) = (app.account("10.00").await, app.account("0").await);
-    for query in
-        ["to=-262143-01-01", "from=-200000-01-01", "to=262142-12-31", "from=0000-01-01&to=0000-01-02"]
-    {
+    // `to=0001-01-01` alone defaults `from` to a day in year 0, refused as
+    // `from=0000-12-03` is (issue 26: it was answered 200 from 0000-12-03).
+    for query in [
+        "to=-262143-01-01",
+        "from=-200000-01-01",
+        "to=262142-12-31",
+        "from=0000-01-01&to=0000-01-02",
+        "to=0001-01-01",
+        "from=0000-12-03&to=0001-01-01",
+    ] {
         let (status, body) = app.get(&format!("/api/v1/accounts/{a}/statement?{query}")).await;
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_query")), "{query}: {body}");
     }
@@ -376,6 +383,13 @@ async fn out_of_range_dates_and_nul_characters_are_client_errors() {
     let nul = json!({"from_account": a, "to_account": b, "amount": "1.00", "payment_description": "a\u{0}b"});
     let (status, body) = app.post("/api/v1/payment", nul).await;
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_body")), "{body}");
+    // A webhook endpoint's description (issue 26: 500 `internal`, the
+    // insert's "invalid byte sequence"): refused before the URL is looked at.
+    let endpoint = json!({"url": "https://93.184.216.34/hooks", "description": "a\u{0}b"});
+    let (status, body) = app.post("/api/v1/webhook-endpoints", endpoint).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_body")), "{body}");
+    let (_, list) = app.get("/api/v1/webhook-endpoints").await;
+    assert_eq!(list["webhook_endpoints"], json!([]), "nothing was registered");
     assert!(!app.log_text().contains("panicked"), "{}", app.log_problems());
 }
 

@@ -461,6 +461,14 @@ async fn non_public_targets_and_bad_input_are_refused() {
         "ftp://example.com/".to_owned(),
         "not a url".to_owned(),
         "https://user:pass@example.com/".to_owned(),
+        // The IANA special-purpose registries, embedded IPv4 included
+        // (issue 26: each of these was accepted).
+        format!("http://[::ffff:0:7f00:1]:{port}/hooks"),
+        format!("http://[64:ff9b:1::7f00:1]:{port}/hooks"),
+        "http://[100::1]/hooks".to_owned(),
+        "http://[2001::1]/hooks".to_owned(),
+        "http://[2001:10::1]/hooks".to_owned(),
+        "http://192.88.99.1/hooks".to_owned(),
     ] {
         let (status, body) = app.post("/api/v1/webhook-endpoints", json!({ "url": url })).await;
         assert_eq!(
@@ -601,4 +609,48 @@ async fn a_rotated_secret_signs_beside_the_new_one() {
         .post(&format!("/api/v1/webhook-endpoints/{}/rotate-secret", uuid::Uuid::now_v7()), json!({}))
         .await;
     assert_eq!(status, 404);
+}
+
+/// Each rotation's answer promises the secret it replaced until its
+/// `previous_secret_expires_at`; a later rotation keeps that promise
+/// (issue 26: a second rotation within 24 h dropped the first secret at
+/// once, the signature carried two `v1=` and the first secret verified
+/// none). Past four rotated-out secrets signing at once, a rotation is
+/// refused and changes nothing.
+#[tokio::test]
+async fn every_rotated_out_secret_signs_until_its_rotation_said() {
+    let env = TestEnv::new();
+    let app = App::start(&env, LOCAL).await;
+    let receiver = Receiver::start(Behaviour::Accept).await;
+    let endpoint = register(&app, json!({"url": receiver.url(), "events": ["payment.created"]})).await;
+    let id = endpoint["id"].as_str().unwrap();
+    let path = format!("/api/v1/webhook-endpoints/{id}/rotate-secret");
+    let rotate = || app.post(&path, json!({}));
+    let mut secrets = vec![endpoint["secret"].as_str().unwrap().to_owned()];
+    for _ in 0..2 {
+        let (status, rotated) = rotate().await;
+        assert_eq!(status, 200, "{rotated}");
+        secrets.push(rotated["secret"].as_str().unwrap().to_owned());
+    }
+    let (a, b) = (app.account("10.00").await, app.account("0").await);
+    app.pay(&a, &b, "1.00").await;
+    let r = &receiver.wait_delivered(1, &app).await[0];
+    assert_eq!(r.signature.matches("v1=").count(), 3, "{}", r.signature);
+    for (n, secret) in secrets.iter().enumerate() {
+        assert_eq!(verified(secret, &r.signature, &r.body), 1, "secret {n} signs");
+    }
+
+    for _ in 0..2 {
+        let (status, rotated) = rotate().await;
+        assert_eq!(status, 200, "{rotated}");
+        secrets.push(rotated["secret"].as_str().unwrap().to_owned());
+    }
+    let (status, refused) = rotate().await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("invalid_state")), "{refused}");
+    app.pay(&a, &b, "1.00").await;
+    let r = &receiver.wait_delivered(2, &app).await[1];
+    assert_eq!(r.signature.matches("v1=").count(), 5, "{}", r.signature);
+    for (n, secret) in secrets.iter().enumerate() {
+        assert_eq!(verified(secret, &r.signature, &r.body), 1, "secret {n} signs");
+    }
 }
