@@ -239,6 +239,36 @@ impl Pair {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+
+    /// A bootstrapped pair with the replica running and streaming: the
+    /// table `streamed` with its first row has reached it.
+    fn streaming() -> Self {
+        let mut pair = Pair::new();
+        pair.bootstrap();
+        pair.scratch.start(&pair.replica, pair.replica_port);
+        pair.primary_sql("CREATE TABLE streamed (n int); INSERT INTO streamed VALUES (1)");
+        pair.wait_for_row(1);
+        pair
+    }
+
+    /// With the replica stopped, writes rows 2 to 7 and more WAL than
+    /// max_slot_wal_keep_size (32 MB), so the primary gives the replica's
+    /// slot up rather than fill its disk.
+    fn lose_the_slot(&self) {
+        self.scratch.stop(&self.replica);
+        for n in 2..8 {
+            self.primary_sql(&format!("INSERT INTO streamed VALUES ({n}); SELECT pg_switch_wal()"));
+        }
+        self.primary_sql("CHECKPOINT");
+        assert_eq!(
+            self.primary_sql(&format!(
+                "SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{}'",
+                pod::REPLICA_SLOT
+            )),
+            "lost",
+            "the primary gave the slot up rather than fill its disk"
+        );
+    }
 }
 
 #[test]
@@ -279,27 +309,9 @@ fn the_replica_bootstraps_from_the_primary_and_streams_through_its_slot() {
 // cloned again, instead of crash-looping until someone deletes its volume.
 #[test]
 fn a_replica_that_can_no_longer_follow_is_cloned_again() {
-    let mut pair = Pair::new();
-    pair.bootstrap();
+    let mut pair = Pair::streaming();
     let (replica, replica_port) = (pair.replica.clone(), pair.replica_port);
-    pair.scratch.start(&replica, replica_port);
-    pair.primary_sql("CREATE TABLE streamed (n int); INSERT INTO streamed VALUES (1)");
-    pair.wait_for_row(1);
-    pair.scratch.stop(&replica);
-
-    // More WAL than max_slot_wal_keep_size (32 MB) while it is down.
-    for n in 2..8 {
-        pair.primary_sql(&format!("INSERT INTO streamed VALUES ({n}); SELECT pg_switch_wal()"));
-    }
-    pair.primary_sql("CHECKPOINT");
-    assert_eq!(
-        pair.primary_sql(&format!(
-            "SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{}'",
-            pod::REPLICA_SLOT
-        )),
-        "lost",
-        "the primary gave the slot up rather than fill its disk"
-    );
+    pair.lose_the_slot();
 
     let out = pair.bootstrap();
     assert!(out.contains("re-cloning") && out.contains("replica copied"), "{out}");
@@ -354,12 +366,8 @@ fn probe(scratch: &Scratch, port: u16, which: Probe) -> bool {
 // replica's readiness asks whether it streams.
 #[test]
 fn a_replica_whose_slot_was_given_up_is_not_ready() {
-    let mut pair = Pair::new();
-    pair.bootstrap();
+    let mut pair = Pair::streaming();
     let (replica, replica_port) = (pair.replica.clone(), pair.replica_port);
-    pair.scratch.start(&replica, replica_port);
-    pair.primary_sql("CREATE TABLE streamed (n int); INSERT INTO streamed VALUES (1)");
-    pair.wait_for_row(1);
     let streams = |pair: &Pair| probe(&pair.scratch, pair.replica_port, Probe::Streams);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !streams(&pair) {
@@ -367,14 +375,7 @@ fn a_replica_whose_slot_was_given_up_is_not_ready() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    pair.scratch.stop(&replica);
-    for n in 2..8 {
-        pair.primary_sql(&format!("INSERT INTO streamed VALUES ({n}); SELECT pg_switch_wal()"));
-    }
-    pair.primary_sql("CHECKPOINT");
-    let slot =
-        format!("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{}'", pod::REPLICA_SLOT);
-    assert_eq!(pair.primary_sql(&slot), "lost");
+    pair.lose_the_slot();
     pair.scratch.start(&replica, replica_port);
 
     // It serves, stale: the rows written while it was away never come.
