@@ -66,18 +66,27 @@ impl PasswordSource for RandomPasswords {
     }
 }
 
-/// The values of the credentials Secret.
+/// The values of the credentials Secret, and which Secret they were read
+/// from.
 #[derive(Debug, Clone)]
-pub struct Credentials(BTreeMap<String, SecretString>);
+pub struct Credentials {
+    values: BTreeMap<String, SecretString>,
+    /// The uid of the Secret the kept values came from (none when it did
+    /// not exist). Applied back as a precondition: a Secret deleted while a
+    /// reconcile held its values is not brought back by that reconcile,
+    /// so the next one sees it gone and says so (`CredentialsLost`) rather
+    /// than the outcome depending on which reconcile happened to be running.
+    read_from: Option<String>,
+}
 
 /// Equal when every value is: for tests of "kept, not regenerated".
 impl PartialEq for Credentials {
     fn eq(&self, other: &Self) -> bool {
-        self.0.len() == other.0.len()
+        self.values.len() == other.values.len()
             && self
-                .0
+                .values
                 .iter()
-                .zip(&other.0)
+                .zip(&other.values)
                 .all(|((ka, va), (kb, vb))| ka == kb && va.expose_secret() == vb.expose_secret())
     }
 }
@@ -101,13 +110,13 @@ impl Credentials {
             .iter()
             .map(|key| ((*key).to_owned(), stored(existing, key).unwrap_or_else(|| source.password())))
             .collect();
-        Credentials(values)
+        Credentials { values, read_from: existing.and_then(|s| s.metadata.uid.clone()) }
     }
 
     /// The value of `key` (empty when it is not one of [`KEYS`]).
     pub fn get(&self, key: &str) -> &SecretString {
         static NONE: std::sync::LazyLock<SecretString> = std::sync::LazyLock::new(SecretString::default);
-        self.0.get(key).unwrap_or(&NONE)
+        self.values.get(key).unwrap_or(&NONE)
     }
 }
 
@@ -171,7 +180,7 @@ pub fn secret(valid: &ValidatedCluster, credentials: &Credentials) -> Child {
     let cr = &valid.cluster;
     // The one place the generated values are exposed: into the Secret's data.
     let mut data: BTreeMap<String, ByteString> = credentials
-        .0
+        .values
         .iter()
         .map(|(k, v)| (k.clone(), ByteString(v.expose_secret().as_bytes().to_vec())))
         .collect();
@@ -183,6 +192,7 @@ pub fn secret(valid: &ValidatedCluster, credentials: &Credentials) -> Child {
     if !cr.spec.delete_volumes_on_delete {
         metadata.owner_references = None;
     }
+    metadata.uid.clone_from(&credentials.read_from);
     Child::Secret(Box::new(Secret {
         metadata,
         type_: Some("Opaque".into()),

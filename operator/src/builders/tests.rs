@@ -421,6 +421,27 @@ fn redis_nodes_are_independent_and_addressable() {
     assert_eq!(service.spec.and_then(|s| s.cluster_ip).as_deref(), Some("None"));
 }
 
+// The CI run of fa107c8: a reconcile that had read the credentials Secret
+// before a user deleted it applied it again, so the loss went unreported
+// (and whether it was depended on timing). The Secret it applies names the
+// one it read, and the server refuses to re-create it under that uid.
+#[test]
+fn the_credentials_secret_is_applied_only_onto_the_one_it_was_read_from() {
+    let cr = fixture("minimal");
+    let secret_of =
+        |credentials: &Credentials| match &build(&valid(&cr), credentials, &Observed::default())[0] {
+            Child::Secret(s) => Secret::clone(s),
+            _ => unreachable!(),
+        };
+    let new = secret_of(&Credentials::complete(None, &mut Counting(0)));
+    assert_eq!(new.metadata.uid, None, "a new Secret is created");
+
+    let mut read = new.clone();
+    read.metadata.uid = Some("0b7d3c1e-uid-of-the-secret-read".into());
+    let kept = secret_of(&Credentials::complete(Some(&read), &mut Counting(100)));
+    assert_eq!(kept.metadata.uid.as_deref(), Some("0b7d3c1e-uid-of-the-secret-read"));
+}
+
 #[test]
 fn credentials_are_generated_once_and_then_kept() {
     let cr = fixture("minimal");

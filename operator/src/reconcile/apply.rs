@@ -104,6 +104,13 @@ pub async fn apply(client: &Client, namespace: &str, child: &Child) -> Result<Ch
     })
 }
 
+/// The server refused the change for a precondition (409): for the
+/// credentials Secret, its uid no longer names an existing Secret. With a
+/// forced apply, field ownership never conflicts.
+pub fn is_conflict(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(response) if response.code == 409)
+}
+
 async fn ssa<K>(client: &Client, namespace: &str, object: &K) -> Result<K, kube::Error>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>

@@ -92,6 +92,16 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
         .filter(|(first, _)| first.kind() == "Secret" && first.name() == valid.names.credentials())
         .ok_or(Error::NothingBuilt)?;
     if let Err(error) = apply::apply(&ctx.client, &namespace, secret).await {
+        // Deleted (or replaced) since it was read: the apply carried its
+        // uid, so it was not brought back. Read it again at once, without
+        // a warning or a backoff; the next reconcile reports what it finds.
+        if observed.credentials.is_some() && apply::is_conflict(&error) {
+            info!(
+                secret = secret.name(),
+                "the credentials Secret changed while it was read; reading it again"
+            );
+            return Ok(Action::requeue(Duration::ZERO));
+        }
         let failure = apply::ChildFailure::from_error(secret.kind(), secret.name(), &error);
         let message = format!("Secret {}: {}; nothing else was applied", failure.name, failure.message);
         blocked(cr, ctx, status::CREDENTIALS_REFUSED, &message).await?;

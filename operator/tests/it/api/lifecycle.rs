@@ -9,7 +9,11 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, PersistentVolumeClaim, Secret, Service};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
+use payrail_operator::builders::{Credentials, credentials};
 use payrail_operator::crd::{PaymentCluster, PaymentClusterStatus};
+use payrail_operator::reconcile::apply::{apply, is_conflict};
+use payrail_operator::render::Placeholder;
+use payrail_operator::validate::validate;
 use serde_json::{Value, json};
 
 use super::{Namespace, Operator, RELEASE_NAMESPACE, apply_cluster, delete_cluster, eventually, shared};
@@ -150,6 +154,32 @@ async fn a_lost_credentials_secret_stops_the_cluster_and_says_why() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(secrets.get_opt("mini-credentials").await.unwrap().is_none(), "a new Secret was made");
     assert!(warning_events(&admin, &namespace.name).await.iter().any(|(r, _)| r == "CredentialsLost"));
+}
+
+// The CI run of fa107c8 failed the test above: a reconcile already running
+// when the Secret was deleted had read it, and applied it again, so the
+// loss went unreported. The seam, without the timing: the Secret built from
+// the one read is not re-created once that one is gone (refused, 409), and
+// still applies while it exists.
+#[tokio::test]
+async fn a_credentials_secret_deleted_during_a_reconcile_is_not_brought_back() {
+    let plane = shared();
+    let namespace = Namespace::new(plane, "reread").await;
+    let admin = plane.admin().await;
+    let cr: PaymentCluster = serde_json::from_value(minimal(&namespace.name, SMALL())).unwrap();
+    let valid = validate(&cr).unwrap();
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &namespace.name);
+    let first = credentials::secret(&valid, &Credentials::complete(None, &mut Placeholder));
+    apply(&admin, &namespace.name, &first).await.unwrap();
+
+    let read = secrets.get("mini-credentials").await.unwrap();
+    let again = credentials::secret(&valid, &Credentials::complete(Some(&read), &mut Placeholder));
+    apply(&admin, &namespace.name, &again).await.expect("applies onto the Secret it was read from");
+
+    secrets.delete("mini-credentials", &DeleteParams::default()).await.unwrap();
+    let error = apply(&admin, &namespace.name, &again).await.expect_err("re-created a deleted Secret");
+    assert!(is_conflict(&error), "{error}");
+    assert!(secrets.get_opt("mini-credentials").await.unwrap().is_none(), "a deleted Secret came back");
 }
 
 // Issue 24, bug 3: a deleted apiTokensSecret went unreported (Degraded
