@@ -130,11 +130,33 @@ pub fn backoff(failures: u32) -> Duration {
     RETRY.delay(failures.saturating_sub(1))
 }
 
+/// The label a Secret of the user's (an `apiTokensSecret`, the `external`
+/// database's) carries for the operator to notice its changes at once.
+/// Without it a change is read at the cluster's next reconcile (within
+/// [`RESYNC`]), as CloudNativePG does with `cnpg.io/reload`.
+pub const WATCH_LABEL: &str = "payrail.dev/watch";
+
+/// The two Secret watches: the operator's own (the credentials Secrets) and
+/// those labelled [`WATCH_LABEL`]. Never all Secrets: a platform team will
+/// not let an operator cache every Secret of the cluster, and none is
+/// cached here beyond its metadata.
+pub fn secret_watches() -> [watcher::Config; 2] {
+    [ours(), watcher::Config::default().labels(WATCH_LABEL)]
+}
+
+/// The objects the operator made: each carries this label.
+fn ours() -> watcher::Config {
+    watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"))
+}
+
 /// The clusters that read `secret`: the cluster whose credentials Secret it
 /// is (kept without an owner reference while volumes are kept, so `owns`
 /// cannot see it), and every cluster whose `apiTokensSecret` or
 /// `postgres.external.secretName` names it.
-pub fn clusters_reading(secret: &Secret, clusters: &[Arc<PaymentCluster>]) -> Vec<ObjectRef<PaymentCluster>> {
+pub fn clusters_reading(
+    secret: &impl Resource,
+    clusters: &[Arc<PaymentCluster>],
+) -> Vec<ObjectRef<PaymentCluster>> {
     let (Some(namespace), name) = (secret.namespace(), secret.name_any()) else {
         return Vec::new();
     };
@@ -261,7 +283,7 @@ impl kube::runtime::utils::Backoff for EachWatchBacksOff {
 /// put back), and the Secrets its clusters read (so a lost credentials
 /// Secret is noticed at once and a new API token rolls the app).
 pub async fn run(client: Client, context: Arc<Context>, scope: Scope, stop: CancellationToken) {
-    let config = watcher::Config::default().labels("app.kubernetes.io/managed-by=payrail-operator");
+    let config = ours();
     let (store, writer) = reflector::store();
     let clusters =
         reflector(writer, backing_off(scope.api::<PaymentCluster>(&client), &watcher::Config::default()))
@@ -291,11 +313,15 @@ pub async fn run(client: Client, context: Arc<Context>, scope: Scope, stop: Canc
             .owns_stream(owned::<PodMonitor>(&client, &scope, &config))
             .owns_stream(owned::<PrometheusRule>(&client, &scope, &config));
     }
+    let [ours, labelled] = secret_watches();
+    let reading = store.clone();
     controller
-        .watches_stream(
-            backing_off(scope.api::<Secret>(&client), &watcher::Config::default()).touched_objects(),
-            move |secret| clusters_reading(&secret, &store.state()),
-        )
+        .watches_stream(owned::<Secret>(&client, &scope, &ours), move |secret| {
+            clusters_reading(&secret, &reading.state())
+        })
+        .watches_stream(owned::<Secret>(&client, &scope, &labelled), move |secret| {
+            clusters_reading(&secret, &store.state())
+        })
         .owns_stream(owned::<ConfigMap>(&client, &scope, &config))
         .owns_stream(owned::<Service>(&client, &scope, &config))
         .owns_stream(owned::<StatefulSet>(&client, &scope, &config))

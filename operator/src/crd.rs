@@ -174,6 +174,8 @@ pub struct AppSpec {
     pub shutdown_timeout_seconds: i32,
     /// A Secret holding the API bearer tokens (comma-separated) under `key`.
     /// When absent, the operator generates a token into `<name>-credentials`.
+    /// Label it `payrail.dev/watch` for a change to roll the app at once
+    /// (unlabelled, within 5 minutes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_tokens_secret: Option<SecretKeyRef>,
     /// ISO 4217 code of the currency of accounts opened without one (`DEFAULT_CURRENCY`).
@@ -509,7 +511,8 @@ pub struct VolumeSnapshotSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ExternalPostgresSpec {
     /// A Secret in the cluster's namespace holding `DATABASE_URL` and, optionally,
-    /// `DATABASE_READ_URL` (a read replica's URL).
+    /// `DATABASE_READ_URL` (a read replica's URL). Label it `payrail.dev/watch`
+    /// for a change to roll the app at once (unlabelled, within 5 minutes).
     #[x_kube(validation = Rule::new("self != ''").message("secretName must not be empty"))]
     pub secret_name: String,
     /// A Secret holding the CA certificate that signed the server's certificate: the app

@@ -179,8 +179,10 @@ async fn invalid(cr: &PaymentCluster, ctx: &Context, problems: &[String]) -> Res
 /// Something outside the spec must be fixed first (`reason`): the
 /// credentials Secret is gone beside volumes that hold data, or the spec
 /// switched away from the builtin server that holds the data. Apply
-/// nothing, say so, and wait for a change (the Secret is watched:
-/// restoring it wakes this cluster; so does an edit of the spec).
+/// nothing, say so, and wait for a change: an edit of the spec, or the
+/// Secret restored (watched by its labels, so a copy that kept them wakes
+/// this cluster at once; one restored without them is read at the next
+/// resync).
 async fn blocked(cr: &PaymentCluster, ctx: &Context, reason: &str, message: &str) -> Result<Action> {
     let outcome = Outcome::Blocked { reason, message };
     let status = status::compute(cr, &outcome, cr.status.as_ref(), now());
@@ -189,7 +191,7 @@ async fn blocked(cr: &PaymentCluster, ctx: &Context, reason: &str, message: &str
         ctx.publish(cr, EventType::Warning, reason, message.to_owned()).await;
         patch_status(&ctx.client, cr, &status).await?;
     }
-    Ok(Action::await_change())
+    Ok(Action::requeue(RESYNC))
 }
 
 /// Writes the status of an applied cluster when it changed (with an event

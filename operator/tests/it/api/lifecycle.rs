@@ -10,13 +10,16 @@ use k8s_openapi::api::core::v1::{ConfigMap, Event, PersistentVolumeClaim, Secret
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use payrail_operator::builders::{Credentials, credentials};
+use payrail_operator::controller::WATCH_LABEL;
 use payrail_operator::crd::{PaymentCluster, PaymentClusterStatus};
 use payrail_operator::reconcile::apply::{apply, is_conflict};
 use payrail_operator::render::Placeholder;
 use payrail_operator::validate::validate;
 use serde_json::{Value, json};
 
-use super::{Namespace, Operator, RELEASE_NAMESPACE, apply_cluster, delete_cluster, eventually, shared};
+use super::{
+    Namespace, Operator, RELEASE_NAMESPACE, Request, apply_cluster, delete_cluster, eventually, shared,
+};
 
 const SETTLE: Duration = Duration::from_secs(90);
 
@@ -193,7 +196,7 @@ async fn a_deleted_api_tokens_secret_is_reported_and_the_app_is_not_rolled() {
     let admin = plane.admin().await;
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), &namespace.name);
     let tokens = serde_json::from_value(json!({
-        "metadata": {"name": "api-tokens"},
+        "metadata": {"name": "api-tokens", "labels": {WATCH_LABEL: "true"}},
         "stringData": {"tokens": "a-token-of-forty-characters-000000000000"},
     }))
     .unwrap();
@@ -221,6 +224,49 @@ async fn a_deleted_api_tokens_secret_is_reported_and_the_app_is_not_rolled() {
         before.spec.unwrap().template,
         "the app was rolled onto a Secret that does not exist"
     );
+}
+
+// Issue 28: every Secret of the cluster was watched and cached (a list and
+// watch with no selector), which a platform team will not grant. Now the
+// operator lists and watches only its own Secrets and those labelled for
+// it, and reads no Secret its clusters do not name.
+#[tokio::test]
+async fn the_operator_watches_only_its_own_and_labelled_secrets_and_reads_only_those_named() {
+    let plane = shared();
+    let namespace = Namespace::new(plane, "secrets").await;
+    let ns = namespace.name.as_str();
+    let admin = plane.admin().await;
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), ns);
+    for (name, labels) in [("api-tokens", json!({WATCH_LABEL: "true"})), ("someone-elses", json!({}))] {
+        let secret = json!({
+            "metadata": {"name": name, "labels": labels},
+            "stringData": {"tokens": "a-token-of-forty-characters-000000000000"},
+        });
+        secrets.create(&Default::default(), &serde_json::from_value(secret).unwrap()).await.unwrap();
+    }
+    let _operator = Operator::start(plane, ns);
+    let spec = merged(SMALL(), json!({"app": {"apiTokensSecret": {"name": "api-tokens", "key": "tokens"}}}));
+    apply_cluster(&admin, &minimal(ns, spec)).await.unwrap();
+    eventually("the first status", SETTLE, async || status(&admin, ns).await).await;
+
+    let requests = eventually("the operator's Secret watches in the audit log", SETTLE, async || {
+        let requests: Vec<_> =
+            plane.requests_of_the_operator(ns).into_iter().filter(|r| r.resource == "secrets").collect();
+        let watches = requests.iter().filter(|r| r.verb == "watch").count();
+        if watches >= 2 { Ok(requests) } else { Err(format!("{watches} watches: {requests:?}")) }
+    })
+    .await;
+    for request in requests.iter().filter(|r| r.verb == "list" || r.verb == "watch") {
+        let selector = request.label_selector().unwrap_or_default();
+        assert!(
+            selector == "app.kubernetes.io/managed-by=payrail-operator" || selector == WATCH_LABEL,
+            "a {} of Secrets beyond the operator's own and the labelled: {}",
+            request.verb,
+            request.uri
+        );
+    }
+    let named = |r: &&Request| r.uri.contains("/secrets/someone-elses");
+    assert!(!requests.iter().any(|r| named(&r)), "read a Secret no cluster names: {requests:?}");
 }
 
 // Issue 24, bug 2: with OwnerReferencesPermissionEnforcement (OpenShift's

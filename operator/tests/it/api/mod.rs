@@ -197,6 +197,46 @@ impl ControlPlane {
         config.default_retry = false;
         Client::try_from(config).unwrap()
     }
+
+    /// What the operator (the chart's ServiceAccount) has asked the API
+    /// server for in `namespace` so far, from the audit log `kube-up`
+    /// writes: one entry per request (a watch counted once).
+    pub fn requests_of_the_operator(&self, namespace: &str) -> Vec<Request> {
+        let user = format!("system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}");
+        let log = std::fs::read_to_string(self.dir.join("audit.log")).expect("kube-up writes DIR/audit.log");
+        let mut seen = std::collections::HashSet::new();
+        log.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|e| e["user"]["username"] == user.as_str())
+            .filter(|e| e["objectRef"]["namespace"] == namespace)
+            .filter(|e| seen.insert(e["auditID"].as_str().unwrap_or_default().to_owned()))
+            .map(|e| Request {
+                verb: e["verb"].as_str().unwrap_or_default().to_owned(),
+                resource: e["objectRef"]["resource"].as_str().unwrap_or_default().to_owned(),
+                uri: e["requestURI"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect()
+    }
+}
+
+/// One request in the API server's audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub verb: String,
+    /// The resource (plural, lower case: `secrets`).
+    pub resource: String,
+    /// The path and query, with any `labelSelector`.
+    pub uri: String,
+}
+
+impl Request {
+    /// The label selector of a list or watch, decoded (`None` when it has none).
+    pub fn label_selector(&self) -> Option<String> {
+        let query = self.uri.split_once('?')?.1;
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "labelSelector")
+            .map(|(_, value)| value.into_owned())
+    }
 }
 
 pub async fn client(kubeconfig: &Path) -> Client {
