@@ -9,7 +9,7 @@
 //! `read` (every GET but the webhook endpoints'), `pay` (create payments,
 //! and accounts without money), `issue` (an account opened with a non-zero
 //! balance: new money) and `admin` (settings: webhook endpoints, their GETs
-//! too). The README's scope table lists every route; a test holds it.
+//! too). The scope table in docs/api.md lists every route; a test holds it.
 
 use std::fmt;
 use std::num::NonZeroU32;

@@ -146,11 +146,12 @@ async fn the_scope_is_checked_before_the_body_on_every_route() {
     }
 }
 
-/// The README's scope table: `(METHOD, path under /api/v1)` to the scopes
+/// docs/api.md's scope table: `(METHOD, path under /api/v1)` to the scopes
 /// whose row names it.
-fn readme_scopes() -> BTreeMap<(String, String), BTreeSet<String>> {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
-    let table = readme.split("| scope | allows").nth(1).expect("the README has the scope table");
+fn documented_scopes() -> BTreeMap<(String, String), BTreeSet<String>> {
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md")).unwrap();
+    let table = guide.split("| scope | allows").nth(1).expect("docs/api.md has the scope table");
     let mut scopes: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for row in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
@@ -169,15 +170,15 @@ fn readme_scopes() -> BTreeMap<(String, String), BTreeSet<String>> {
     scopes
 }
 
-/// The README's scope table is the code's: it names every `/api/v1`
+/// docs/api.md's scope table is the code's: it names every `/api/v1`
 /// operation of the OpenAPI document with the scopes the document gives
 /// it, and each route answers a token of each scope as the table says (not
 /// 403 to a scope the table names, 403 `forbidden` to any other). Issue 26:
 /// the table said `read` allows every GET; the webhook endpoints' need
 /// `admin`.
 #[tokio::test]
-async fn the_readme_scope_table_is_what_every_route_answers() {
-    let table = readme_scopes();
+async fn the_documented_scope_table_is_what_every_route_answers() {
+    let table = documented_scopes();
     let doc: Value = serde_json::from_str(
         &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json")).unwrap(),
     )
@@ -193,7 +194,7 @@ async fn the_readme_scope_table_is_what_every_route_answers() {
             );
         }
     }
-    assert_eq!(table, documented, "the README's scope table and the OpenAPI document differ");
+    assert_eq!(table, documented, "docs/api.md's scope table and the OpenAPI document differ");
 
     let env = TestEnv::new();
     let tokens = format!("{TOKEN},{READ}=read,{PAY}=pay,{ISSUE}=issue,{ADMIN}=admin");
