@@ -1274,3 +1274,52 @@ fn the_cnpg_cluster_outlives_its_payment_cluster_by_default() {
     assert_eq!(owners(false), (false, true), "kept; its backup schedule goes with the PaymentCluster");
     assert_eq!(owners(true), (true, true));
 }
+
+// Issue 25, item 11: `/readyz` (every dependency's state) and `/metrics`
+// were served on the port the API Service targets, so any Ingress in front
+// of the API published them. The Service's port now reaches the API only;
+// the probes (and the PodMonitor, in the monitoring tests) use the
+// operations port, which payment-app serves them on once `OPS_ADDR` is set.
+#[test]
+fn the_api_service_reaches_the_api_and_not_the_probes_or_metrics() {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let children = built("minimal");
+    let Child::Service(service) = find(&children, "Service", "mini-api") else { unreachable!() };
+    let targets: Vec<IntOrString> = service
+        .spec
+        .iter()
+        .flat_map(|s| s.ports.iter().flatten())
+        .filter_map(|p| p.target_port.clone())
+        .collect();
+    let pod = deployment(&children, "mini-app").spec.and_then(|s| s.template.spec).expect("pod");
+    let app = &pod.containers[0];
+    let port_number = |port: &IntOrString| match port {
+        IntOrString::Int(n) => *n,
+        IntOrString::String(name) => {
+            app.ports
+                .iter()
+                .flatten()
+                .find(|p| p.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("no container port {name}"))
+                .container_port
+        }
+    };
+    let env = |name: &str| {
+        let value = app.env.iter().flatten().find(|e| e.name == name).and_then(|e| e.value.clone());
+        let value = value.unwrap_or_else(|| panic!("{name} is not set"));
+        value.rsplit_once(':').and_then(|(_, port)| port.parse::<i32>().ok()).expect("an address")
+    };
+    let (api, ops) = (env("HTTP_ADDR"), env("OPS_ADDR"));
+    assert_ne!(api, ops);
+    assert_eq!(
+        targets.iter().map(port_number).collect::<Vec<_>>(),
+        [api],
+        "the Service reaches the API's port only"
+    );
+    for probe in [&app.readiness_probe, &app.liveness_probe] {
+        let port =
+            probe.as_ref().and_then(|p| p.http_get.as_ref()).map(|h| h.port.clone()).expect("an HTTP probe");
+        assert_eq!(port_number(&port), ops, "probed on the operations port");
+    }
+}
+
