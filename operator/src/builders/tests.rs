@@ -1323,3 +1323,48 @@ fn the_api_service_reaches_the_api_and_not_the_probes_or_metrics() {
     }
 }
 
+// Issue 25, item 11: with Kubernetes' default (`IfNotPresent` for a tag),
+// each node ran whatever a tag meant when it first pulled it, so primary
+// and replica could run different builds. A tag is now pulled at every
+// start, a digest (which cannot move) only when missing: every container
+// of every workload, and CNPG's instances.
+#[test]
+fn a_tag_is_pulled_at_every_start_and_a_digest_only_when_missing() {
+    let digest = format!("ghcr.io/payrail/payment-app:0.1.0@sha256:{}", "a".repeat(64));
+    let policies = |children: &[Child]| {
+        let mut seen = Vec::new();
+        for child in children {
+            let pod = match child {
+                Child::StatefulSet(s) => s.spec.as_ref().and_then(|s| s.template.spec.clone()),
+                Child::Deployment(d) => d.spec.as_ref().and_then(|s| s.template.spec.clone()),
+                _ => None,
+            };
+            for c in pod.iter().flat_map(|p| p.init_containers.iter().flatten().chain(&p.containers)) {
+                seen.push((c.image.clone().expect("an image"), c.image_pull_policy.clone()));
+            }
+        }
+        seen
+    };
+    let tagged = built("full");
+    let all = policies(&tagged);
+    assert!(all.len() > 5, "{all:?}");
+    for (image, policy) in &all {
+        assert_eq!(policy.as_deref(), Some("Always"), "{image}");
+    }
+    let pinned = built_from(serde_json::json!({"app": {"image": digest}}));
+    for (image, policy) in policies(&pinned) {
+        let want = if image == digest { "IfNotPresent" } else { "Always" };
+        assert_eq!(policy.as_deref(), Some(want), "{image}");
+    }
+    let cnpg = |image: &str| {
+        let children =
+            built_from(serde_json::json!({"postgres": {"provider": "cnpg", "cnpg": {"imageName": image}}}));
+        let Child::CnpgCluster(cluster) = find(&children, "Cluster", "mini-postgres") else { unreachable!() };
+        cluster.spec.image_pull_policy.clone()
+    };
+    assert_eq!(cnpg("ghcr.io/cloudnative-pg/postgresql:17.2").as_deref(), Some("Always"));
+    assert_eq!(
+        cnpg(&format!("ghcr.io/cloudnative-pg/postgresql@sha256:{}", "b".repeat(64))).as_deref(),
+        Some("IfNotPresent")
+    );
+}
