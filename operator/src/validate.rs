@@ -67,6 +67,10 @@ pub struct ValidatedCluster {
     /// How long a restarted Redis node that served before waits before it
     /// serves again; `None` when every write is fsynced instead.
     pub redis_restart_delay_seconds: Option<i32>,
+    /// How long a Redis node that starts on an empty volume waits, whatever
+    /// the crash safety: it may be a node whose volume was lost after it
+    /// granted locks, and it remembers none of them.
+    pub redis_empty_volume_delay_seconds: i32,
     /// `max_slot_wal_keep_size` of the primary, in MB: how much WAL a
     /// replica's slot may hold back before the primary lets it go.
     pub max_slot_wal_keep_mb: u64,
@@ -281,6 +285,7 @@ pub fn validate_with(
                 }
                 RedisCrashSafety::FsyncAlways => None,
             },
+            redis_empty_volume_delay_seconds: redis_restart_delay_seconds(spec.app.worker.lock_ttl_ms),
             max_slot_wal_keep_mb: max_slot_wal_keep_mb(&spec.postgres.storage.size),
             // The preStop sleep is part of the grace period.
             app_grace_period_seconds: i64::from(

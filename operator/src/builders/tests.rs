@@ -634,16 +634,24 @@ fn redis_crash_safety_is_a_spec_choice() {
         Child::ConfigMap(c) => c.data.clone().expect("data")["redis.conf"].clone(),
         _ => unreachable!(),
     };
-    let delay_of = |children: &[Child]| {
+    let delay_of = |children: &[Child], name: &str| {
         let (_, main) = containers(&statefulset(children, "mini-redis"));
-        env_value(main[0].env.as_deref().unwrap_or_default(), "RESTART_DELAY_SECONDS")
+        env_value(main[0].env.as_deref().unwrap_or_default(), name)
     };
     let delayed = built_from(serde_json::json!({"app": {"worker": {"lockTtlMs": 45000}}}));
     assert!(conf_of(&delayed).contains("appendfsync everysec"));
-    assert_eq!(delay_of(&delayed).as_deref(), Some("46"), "longer than the 45 s locks");
+    assert_eq!(
+        delay_of(&delayed, "RESTART_DELAY_SECONDS").as_deref(),
+        Some("46"),
+        "longer than the 45 s locks"
+    );
     let always = built_from(serde_json::json!({"redis": {"crashSafety": "FsyncAlways"}}));
     assert!(conf_of(&always).contains("appendfsync always"));
-    assert_eq!(delay_of(&always).as_deref(), Some("0"));
+    assert_eq!(delay_of(&always, "RESTART_DELAY_SECONDS").as_deref(), Some("0"));
+    // Issue 25, item 11: an empty volume may be a lost one, and fsyncing
+    // every grant does not bring them back: it waits in both modes.
+    assert_eq!(delay_of(&delayed, "EMPTY_VOLUME_DELAY_SECONDS").as_deref(), Some("46"));
+    assert_eq!(delay_of(&always, "EMPTY_VOLUME_DELAY_SECONDS").as_deref(), Some("31"));
 }
 
 // Bug 10: every app pod of a rollout gets its pool, and PostgreSQL admits them.
