@@ -363,6 +363,13 @@ fn deployment(valid: &ValidatedCluster) -> Child {
         spec: Some(DeploymentSpec {
             replicas: Some(spec.replicas),
             selector: selector(cr, Component::App),
+            // A new pod counts as available only once the old pod it
+            // replaces can have finished stopping, so a rollout has at most
+            // `validate::APP_STOPPING` pods stopping, pools open, at a time:
+            // the connection budget counts them. (It also keeps a rollout
+            // from going on past a pod that fails within its first minute.)
+            // Cost: a rollout takes at least one grace period per pod.
+            min_ready_seconds: Some(i32::try_from(valid.app_grace_period_seconds).unwrap_or(i32::MAX)),
             // One new pod at a time and none taken away before its
             // replacement is ready: an image change never drops capacity.
             // The connection budget counts that surge pod.

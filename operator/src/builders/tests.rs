@@ -663,7 +663,8 @@ fn the_connection_budget_reaches_the_app_and_postgres() {
     for s in ["mini-postgres", "mini-postgres-ro"] {
         let (_, main) = containers(&statefulset(&children, s));
         let args = main[0].args.clone().expect("args");
-        assert!(args.contains(&"max_connections=218".to_owned()), "{s}: {args:?}");
+        // (12 + 1 starting + 1 stopping) x 16 + 10.
+        assert!(args.contains(&"max_connections=234".to_owned()), "{s}: {args:?}");
     }
 }
 
@@ -955,8 +956,8 @@ fn the_cnpg_provider_makes_a_cnpg_cluster_with_backups() {
     assert_eq!(spec.enable_superuser_access, Some(false));
     let initdb = spec.bootstrap.as_ref().and_then(|b| b.initdb.as_ref()).expect("initdb");
     assert_eq!((initdb.database.as_str(), initdb.owner.as_str()), ("payrail", "payrail"));
-    // 2 PgBouncer instances x ((10, the default app.maxReplicas, + 1 surge) x 16 + 1) + 10.
-    assert_eq!(spec.postgresql.as_ref().expect("parameters").parameters["max_connections"], "364");
+    // 2 PgBouncer instances x ((10, the default app.maxReplicas, + 1 starting + 1 stopping) x 16 + 1) + 10.
+    assert_eq!(spec.postgresql.as_ref().expect("parameters").parameters["max_connections"], "396");
     assert_eq!(spec.affinity.as_ref().and_then(|a| a.pod_anti_affinity_type.as_deref()), Some("required"));
     let [plugin] = spec.plugins.as_slice() else { panic!("{:?}", spec.plugins) };
     assert_eq!(
@@ -1026,8 +1027,8 @@ fn every_pooler_instances_pool_fits_in_max_connections() {
             .parse()
             .expect("a number");
         // The largest app the spec allows: 10 replicas (the default
-        // app.maxReplicas) + 1 surge pod, 16 connections each.
-        assert_eq!(pool, 11 * 16, "each instance can serve every app connection");
+        // app.maxReplicas) + 1 pod starting and 1 stopping, 16 connections each.
+        assert_eq!(pool, 12 * 16, "each instance can serve every app connection");
         assert!(pool <= per_instance, "{pgbouncer:?}");
         let pooled = instances * (per_instance + POOLER_AUTH_CONNECTIONS);
         assert!(
@@ -1374,5 +1375,40 @@ fn a_tag_is_pulled_at_every_start_and_a_digest_only_when_missing() {
     assert_eq!(
         cnpg(&format!("ghcr.io/cloudnative-pg/postgresql@sha256:{}", "b".repeat(64))).as_deref(),
         Some("IfNotPresent")
+    );
+}
+
+// Issue 25, item 11: the connection budget counted the replicas and the
+// surge pod, but a pod the Deployment has stopped still holds its pools
+// until it exits, and the Deployment starts the next new pod at once: a
+// fast rollout had every replaced pod stopping at once, past the budget. A
+// new app pod now counts as available only after the whole grace period of
+// the pod it replaces, so at most `APP_STOPPING` pods stop at a time.
+#[test]
+fn a_rollout_stops_no_more_app_pods_at_a_time_than_the_budget_counts() {
+    let valid = valid(&fixture("minimal"));
+    let d = deployment(
+        &build(&valid, &Credentials::complete(None, &mut Counting(0)), &Observed::default()),
+        "mini-app",
+    );
+    let spec = d.spec.expect("spec");
+    let grace = spec.template.spec.as_ref().and_then(|p| p.termination_grace_period_seconds).expect("grace");
+    assert!(
+        spec.min_ready_seconds.map(i64::from) >= Some(grace),
+        "minReadySeconds {:?} < grace period {grace}: the pod replaced may still hold its pools",
+        spec.min_ready_seconds
+    );
+    let rolling = spec.strategy.and_then(|s| s.rolling_update).expect("rolling update");
+    assert_eq!(rolling.max_surge, Some(IntOrString::Int(crate::validate::APP_SURGE)));
+    assert_eq!(
+        rolling.max_unavailable,
+        Some(IntOrString::Int(0)),
+        "an old pod stops only for an available new one"
+    );
+    let largest = valid.spec().app.max_replicas.unwrap_or(crate::validate::DEFAULT_MAX_APP_REPLICAS);
+    assert_eq!(
+        valid.connections.app_pods,
+        largest + crate::validate::APP_SURGE + crate::validate::APP_STOPPING,
+        "running, starting and stopping pods each hold a pool"
     );
 }
