@@ -28,6 +28,9 @@ pub const DB_POOL_SIZE: u32 = 16;
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 /// The port payment-app's HTTP API listens on.
 pub const HTTP_PORT: u16 = 8080;
+/// The port of payment-app's probes and metrics where they are kept off
+/// the API's port (`OPS_ADDR`, which the operator sets).
+pub const OPS_PORT: u16 = 9090;
 /// Requests per second each API token may make, sustained.
 pub const API_RATE_PER_SEC: u32 = 10_000;
 /// Requests each API token may make at once above its sustained rate.

@@ -39,6 +39,9 @@ pub struct ClusterSpec {
     pub instances: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_name: Option<String>,
+    /// As for every other image ([`crate::image::pull_policy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<String>,
     /// Off: the `postgres` superuser gets no password and no Secret; the
     /// app's owner role is all anyone connects as.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -282,6 +282,8 @@ impl kube::runtime::utils::Backoff for EachWatchBacksOff {
 /// `scope`, every kind of child it owns (so a deleted or edited child is
 /// put back), and the Secrets its clusters read (so a lost credentials
 /// Secret is noticed at once and a new API token rolls the app).
+/// `client` is the watches' (`clients::Clients::watches`: no read timeout);
+/// reconciles call through `context`'s.
 pub async fn run(client: Client, context: Arc<Context>, scope: Scope, stop: CancellationToken) {
     let config = ours();
     let (store, writer) = reflector::store();

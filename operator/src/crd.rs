@@ -398,7 +398,7 @@ pub struct PostgresSpec {
     #[serde(default = "default_postgres_resources")]
     pub resources: ResourceRequirements,
     /// `max_connections` of the primary and the replica. When absent, the operator sizes
-    /// it from the app pods (replicas and one surge pod) times `app.dbPoolSize`, times the
+    /// it from the app pods (replicas, one starting and one stopping) times `app.dbPoolSize`, times the
     /// PgBouncer instances when the app writes through `cnpg.pooler`, plus a reserve; when
     /// set, a value that cannot hold those is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]

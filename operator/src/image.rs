@@ -10,6 +10,8 @@
 //! pods of one StatefulSet (a primary and its replica) can run different
 //! builds, and a re-pushed tag changes what runs at the next reschedule.
 //! A digest names the bytes: every node runs the same image, forever.
+//! So the pull policy follows the reference ([`pull_policy`]): a tag is
+//! asked of the registry at every container start, a digest is not.
 
 use std::sync::LazyLock;
 
@@ -67,5 +69,32 @@ pub fn problem(reference: &str) -> Option<&'static str> {
         Some(DIGEST_MESSAGE)
     } else {
         None
+    }
+}
+
+/// The `imagePullPolicy` of a container running `reference`, for every
+/// container and CNPG image the operator writes. A digest names the bytes,
+/// so a node's copy is the image: `IfNotPresent`. A tag names whatever the
+/// registry says now: `Always`, so each start asks the registry (layers a
+/// node has are not downloaded again), and a pod started today never runs
+/// the build a node cached months ago while its peer runs the new one, as
+/// `IfNotPresent` (Kubernetes' default for any tag but `latest`) allows.
+pub fn pull_policy(reference: &str) -> &'static str {
+    if reference.contains('@') { "IfNotPresent" } else { "Always" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Issue 25, item 11: a tag moves, a digest does not.
+    #[test]
+    fn a_tag_is_pulled_at_every_start_and_a_digest_once() {
+        let digest = "0".repeat(64);
+        assert_eq!(pull_policy("ghcr.io/payrail/payment-app:0.1.0"), "Always");
+        assert_eq!(pull_policy("redis:7.2"), "Always");
+        assert_eq!(pull_policy("registry:5000/redis"), "Always", "no tag: latest");
+        assert_eq!(pull_policy(&format!("redis@sha256:{digest}")), "IfNotPresent");
+        assert_eq!(pull_policy(&format!("registry:5000/redis:7.2@sha256:{digest}")), "IfNotPresent");
     }
 }

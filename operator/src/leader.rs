@@ -4,7 +4,9 @@
 //! reconcilers at once could both generate a new cluster's passwords.
 //!
 //! A leader stops reconciling as soon as it cannot renew the Lease (an
-//! API error, a partition), not only when it sees another holder: the
+//! API error, a partition), not only when it sees another holder, and it
+//! abandons the reconciles it has in flight rather than waiting for them
+//! (only a shutdown waits for them, while the Lease is still held): the
 //! renewal is attempted `grace` seconds before the Lease expires, and the
 //! Lease's client gives up on a call well within `grace`
 //! (`server::lease_client`), so the old leader has stopped before anyone
@@ -134,8 +136,8 @@ where
     info!(identity = %election.identity, "leading: reconciling");
     metrics.leader.set(1);
     let stop = shutdown.child_token();
-    let running = work(stop.clone());
-    tokio::pin!(running);
+    // Boxed, so that a lost Lease can drop it where it stands.
+    let mut running = Box::pin(work(stop.clone()));
     let lost = async {
         loop {
             match manager.changed().await {
@@ -148,9 +150,16 @@ where
     tokio::select! {
         () = &mut running => TermEnd::Shutdown,
         why = lost => {
-            warn!(identity = %election.identity, reason = %why, "no longer leading: stopping reconciles");
+            warn!(identity = %election.identity, reason = %why, "no longer leading: abandoning reconciles in flight");
             stop.cancel();
-            running.await;
+            // Dropped, not awaited: a graceful stop would let reconciles
+            // in flight finish, writing as a leader for as long as they
+            // take, while another replica may already hold the Lease.
+            // kube-runtime aborts each reconcile's task when the
+            // controller is dropped, at its next await (a call to the API
+            // server); whatever a reconcile had not written is written by
+            // the next leader's, which starts from what it reads.
+            drop(running);
             if shutdown.is_cancelled() { TermEnd::Shutdown } else { TermEnd::Lost }
         }
     }

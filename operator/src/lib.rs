@@ -9,6 +9,7 @@
 //! single replica reconciling, `metrics` counts what it does.
 
 pub mod builders;
+pub mod clients;
 pub mod cnpg;
 pub mod controller;
 pub mod crd;

@@ -26,7 +26,8 @@ pub const POSTGRES_REPLICA_BOOTSTRAP: &str = include_str!("../pod/postgres-repli
 pub const RABBITMQ_ERLANG_COOKIE: &str = include_str!("../pod/rabbitmq-erlang-cookie.sh");
 
 /// Starts a Redis lock node, after waiting out every lock it may have
-/// forgotten when it served before and `RESTART_DELAY_SECONDS` is set.
+/// forgotten: when it served before and `RESTART_DELAY_SECONDS` is set,
+/// and on an empty volume (`EMPTY_VOLUME_DELAY_SECONDS`).
 pub const REDIS_START: &str = include_str!("../pod/redis-start.sh");
 
 /// The role the replica streams with.

@@ -12,6 +12,7 @@ use axum::routing::get;
 use kube::Client;
 use tracing::info;
 
+use crate::clients::Clients;
 use crate::controller::{self, Context, Scope};
 use crate::error::Result;
 use crate::leader::{self, Election};
@@ -26,7 +27,7 @@ pub async fn run(
     scope: Scope,
     defaults: OperatorDefaults,
 ) -> Result<()> {
-    let client = Client::try_default().await?;
+    let Clients { watches, calls } = Clients::infer().await?;
     let metrics = Arc::new(Metrics::default());
     let shutdown = payrail_common::shutdown::on_signal();
 
@@ -40,13 +41,13 @@ pub async fn run(
     let server = tokio::spawn(async move {
         axum::serve(listener, app).with_graceful_shutdown(server_shutdown.cancelled_owned()).await
     });
-    let context = Arc::new(Context::new(client.clone(), metrics.clone()).with_defaults(defaults));
+    let context = Arc::new(Context::new(calls, metrics.clone()).with_defaults(defaults));
     match election {
         Some(election) => {
-            let work = |stop| controller::run(client.clone(), context.clone(), scope.clone(), stop);
+            let work = |stop| controller::run(watches.clone(), context.clone(), scope.clone(), stop);
             leader::lead(lease_client(&election).await?, &election, metrics, shutdown.clone(), work).await?;
         }
-        None => controller::run(client, context, scope, shutdown.clone()).await,
+        None => controller::run(watches, context, scope, shutdown.clone()).await,
     }
     shutdown.cancel();
     server.await??;

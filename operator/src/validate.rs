@@ -19,6 +19,15 @@ use crate::image;
 /// App pods the Deployment may run above `replicas` during a rollout
 /// (its `maxSurge`): each holds its own connection pools.
 pub const APP_SURGE: i32 = 1;
+/// App pods that may still be stopping, their pools open, beside the
+/// `replicas` + [`APP_SURGE`] running ones: the Deployment no longer counts
+/// a pod once it is terminating, and starts the next new pod at once. Its
+/// `minReadySeconds` is the pod's whole grace period, so a new pod counts
+/// as available (and the next old pod is stopped) only once the pod it
+/// replaced has had all its time to stop: a rollout has at most
+/// `maxSurge` pods stopping at a time. (A drain evicts app pods one at a
+/// time too, and its replacement pods are among `replicas`.)
+pub const APP_STOPPING: i32 = APP_SURGE;
 /// Connections PostgreSQL keeps for everything that is not an app pool:
 /// its `superuser_reserved_connections` (3, which CNPG's instance manager
 /// and metrics exporter use, connecting as the superuser), an operator's
@@ -67,6 +76,10 @@ pub struct ValidatedCluster {
     /// How long a restarted Redis node that served before waits before it
     /// serves again; `None` when every write is fsynced instead.
     pub redis_restart_delay_seconds: Option<i32>,
+    /// How long a Redis node that starts on an empty volume waits, whatever
+    /// the crash safety: it may be a node whose volume was lost after it
+    /// granted locks, and it remembers none of them.
+    pub redis_empty_volume_delay_seconds: i32,
     /// `max_slot_wal_keep_size` of the primary, in MB: how much WAL a
     /// replica's slot may hold back before the primary lets it go.
     pub max_slot_wal_keep_mb: u64,
@@ -87,7 +100,7 @@ pub struct ConnectionBudget {
     /// `DB_POOL_SIZE` of each app pod.
     pub pool_size: i32,
     /// App pods at the height of a rollout of the largest app the spec
-    /// allows: its most replicas plus the surge pod.
+    /// allows: its most replicas, the surge pod and the pod still stopping.
     pub app_pods: i32,
     /// PgBouncer instances the app writes through (CNPG's Pooler); 0 when
     /// it connects to PostgreSQL directly.
@@ -138,7 +151,7 @@ impl ConnectionBudget {
             }
             (None, None) => (DEFAULT_MAX_APP_REPLICAS, "the default app.maxReplicas"),
         };
-        let app_pods = largest + APP_SURGE;
+        let app_pods = largest + APP_SURGE + APP_STOPPING;
         let poolers = match (spec.postgres.provider, &spec.postgres.cnpg.pooler) {
             (PostgresProvider::Cnpg, Some(pooler)) => pooler.instances,
             _ => 0,
@@ -147,7 +160,7 @@ impl ConnectionBudget {
         let needed = budget.primary_connections() + RESERVED_CONNECTIONS;
         let explain = || {
             let app = format!(
-                "{app_pods} app pods ({which} {largest} + {APP_SURGE} during a rollout) x app.dbPoolSize {pool_size}"
+                "{app_pods} app pods ({which} {largest} + {APP_SURGE} starting and {APP_STOPPING} stopping during a rollout) x app.dbPoolSize {pool_size}"
             );
             let through = match poolers {
                 0 => app,
@@ -281,6 +294,7 @@ pub fn validate_with(
                 }
                 RedisCrashSafety::FsyncAlways => None,
             },
+            redis_empty_volume_delay_seconds: redis_restart_delay_seconds(spec.app.worker.lock_ttl_ms),
             max_slot_wal_keep_mb: max_slot_wal_keep_mb(&spec.postgres.storage.size),
             // The preStop sleep is part of the grace period.
             app_grace_period_seconds: i64::from(

@@ -118,6 +118,16 @@ fn app_state(
     Ok((state, grouper))
 }
 
+/// The API's listener, and the operations port's when `OPS_ADDR` is set.
+async fn bind(http: &HttpArgs) -> Result<(TcpListener, Option<TcpListener>)> {
+    let api = TcpListener::bind(http.http_addr).await?;
+    let operations = match http.ops_addr {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    Ok((api, operations))
+}
+
 /// The settle worker and what runs beside it wherever it runs: the relay
 /// (it re-queues what settle has not seen), the statement refresher, and
 /// the webhook delivery worker (it sends the events settle writes; it
@@ -151,10 +161,10 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
     let publisher = Publisher::new(&broker);
     let (state, grouper) =
         app_state(&args.http, &args.statements, &args.webhooks, &db, &broker, &publisher, Some(&lock))?;
-    let listener = TcpListener::bind(args.http.http_addr).await?;
+    let (listener, operations) = bind(&args.http).await?;
 
     let mut parts = Parts::new(shutdown.clone());
-    parts.spawn("api", api::serve(listener, state, args.http.serve_limits(), shutdown.clone()));
+    parts.spawn("api", api::serve(listener, operations, state, args.http.serve_limits(), shutdown.clone()));
     // Ends after the API, once no request can hand it a payment.
     parts.spawn("intake", grouper.run());
     let lock_worker = LockWorker::new(lock.clone(), args.lock_worker.config());
@@ -182,9 +192,9 @@ async fn run_api(args: ApiArgs, shutdown: CancellationToken) -> Result<()> {
     let publisher = Publisher::new(&broker);
     let (state, grouper) =
         app_state(&args.http, &args.statements, &args.webhooks, &db, &broker, &publisher, None)?;
-    let listener = TcpListener::bind(args.http.http_addr).await?;
+    let (listener, operations) = bind(&args.http).await?;
     let mut parts = Parts::new(shutdown.clone());
-    parts.spawn("api", api::serve(listener, state, args.http.serve_limits(), shutdown.clone()));
+    parts.spawn("api", api::serve(listener, operations, state, args.http.serve_limits(), shutdown.clone()));
     // Ends after the API, once no request can hand it a payment.
     parts.spawn("intake", grouper.run());
     let result = parts.join(args.shutdown.timeout()).await;

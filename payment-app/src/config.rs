@@ -477,6 +477,11 @@ pub struct HttpArgs {
     /// Address the HTTP API listens on.
     #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
+    /// Address of the operations port: /healthz, /readyz and /metrics, without a token. When set,
+    /// /readyz and /metrics are served there only, so that whatever publishes HTTP_ADDR (an
+    /// Ingress, a load balancer) does not publish them; unset, they are served on HTTP_ADDR.
+    #[arg(long, env = "OPS_ADDR")]
+    pub ops_addr: Option<SocketAddr>,
     /// Longest a request may take before it is answered 503 `timeout`, in milliseconds.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
     pub request_timeout_ms: u64,

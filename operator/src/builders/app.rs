@@ -25,6 +25,12 @@ use crate::validate::{APP_PRESTOP_SECONDS, APP_SURGE, ValidatedCluster};
 
 /// payment-app's own default port: its `HTTP_ADDR` is set to it.
 pub const HTTP_PORT: u16 = payrail_common::defaults::HTTP_PORT;
+/// The port of payment-app's probes and metrics (`OPS_ADDR`), named
+/// [`OPS_PORT_NAME`]. The API's Service does not expose it: an Ingress in
+/// front of the API publishes neither `/readyz` (the dependencies' states)
+/// nor `/metrics`, while the kubelet and Prometheus reach the pods on it.
+pub const OPS_PORT: u16 = payrail_common::defaults::OPS_PORT;
+pub const OPS_PORT_NAME: &str = "ops";
 /// The uid of payment-app's image (Dockerfile.payment-app).
 const APP_UID: i64 = 65_532;
 
@@ -78,6 +84,7 @@ pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
         plain("AMQP_URL", rabbitmq::url(valid)),
         plain("REDIS_URLS", redis::urls(valid).join(",")),
         plain("HTTP_ADDR", format!("0.0.0.0:{HTTP_PORT}")),
+        plain("OPS_ADDR", format!("0.0.0.0:{OPS_PORT}")),
         plain("LOG_FORMAT", spec.log_format.clone()),
         plain("LOCK_PREFETCH", spec.worker.lock_prefetch.to_string()),
         plain("SETTLE_PREFETCH", spec.worker.settle_prefetch.to_string()),
@@ -263,7 +270,7 @@ fn http_probe(path: &str) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
-            port: IntOrString::String("http".into()),
+            port: IntOrString::String(OPS_PORT_NAME.into()),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(5),
@@ -296,11 +303,18 @@ fn app_container(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Containe
         image: Some(spec.image.clone()),
         args: Some(vec!["all".into(), "--skip-migrations".into()]),
         env: Some(env(valid)),
-        ports: Some(vec![ContainerPort {
-            name: Some("http".into()),
-            container_port: HTTP_PORT.into(),
-            ..ContainerPort::default()
-        }]),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some("http".into()),
+                container_port: HTTP_PORT.into(),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: Some(OPS_PORT_NAME.into()),
+                container_port: OPS_PORT.into(),
+                ..ContainerPort::default()
+            },
+        ]),
         liveness_probe: Some(Probe { failure_threshold: Some(6), ..http_probe("/healthz") }),
         readiness_probe: Some(http_probe("/readyz")),
         // Serve on while the Service's routes forget this pod (the image
@@ -349,6 +363,13 @@ fn deployment(valid: &ValidatedCluster) -> Child {
         spec: Some(DeploymentSpec {
             replicas: Some(spec.replicas),
             selector: selector(cr, Component::App),
+            // A new pod counts as available only once the old pod it
+            // replaces can have finished stopping, so a rollout has at most
+            // `validate::APP_STOPPING` pods stopping, pools open, at a time:
+            // the connection budget counts them. (It also keeps a rollout
+            // from going on past a pod that fails within its first minute.)
+            // Cost: a rollout takes at least one grace period per pod.
+            min_ready_seconds: Some(i32::try_from(valid.app_grace_period_seconds).unwrap_or(i32::MAX)),
             // One new pod at a time and none taken away before its
             // replacement is ready: an image change never drops capacity.
             // The connection budget counts that surge pod.
@@ -372,7 +393,7 @@ fn deployment(valid: &ValidatedCluster) -> Child {
     }))
 }
 
-/// The API's Service, port 80.
+/// The API's Service, port 80: the API only (see [`OPS_PORT`]).
 fn service(valid: &ValidatedCluster) -> Child {
     let cr = &valid.cluster;
     Child::Service(Box::new(Service {

@@ -131,6 +131,12 @@ pub fn cluster(valid: &ValidatedCluster) -> Child {
         spec: ClusterSpec {
             instances: spec.cnpg.instances,
             image_name: spec.cnpg.image_name.clone(),
+            // CNPG's own default image is its choice, and its pull policy too.
+            image_pull_policy: spec
+                .cnpg
+                .image_name
+                .as_deref()
+                .map(|i| crate::image::pull_policy(i).to_owned()),
             enable_superuser_access: Some(false),
             bootstrap: Some(Bootstrap {
                 initdb: Some(InitDb { database: postgres::DATABASE.into(), owner: postgres::USER.into() }),

@@ -522,7 +522,25 @@ pub fn build(valid: &ValidatedCluster, credentials: &Credentials, observed: &Obs
     if monitoring::enabled(valid) {
         children.extend(monitoring::children(valid));
     }
+    for child in &mut children {
+        set_pull_policies(child);
+    }
     children
+}
+
+/// Every container's `imagePullPolicy`, from its image
+/// ([`crate::image::pull_policy`]), set here once for every workload.
+fn set_pull_policies(child: &mut Child) {
+    let pod = match child {
+        Child::StatefulSet(s) => s.spec.as_mut().and_then(|s| s.template.spec.as_mut()),
+        Child::Deployment(d) => d.spec.as_mut().and_then(|s| s.template.spec.as_mut()),
+        _ => None,
+    };
+    let Some(pod) = pod else { return };
+    for container in pod.init_containers.iter_mut().flatten().chain(pod.containers.iter_mut()) {
+        container.image_pull_policy =
+            container.image.as_deref().map(|i| crate::image::pull_policy(i).to_owned());
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! Prometheus Operator needs to scrape and alert on one cluster.
 //!
 //! - a `PodMonitor` for the cluster's own pods: payment-app's `/metrics`
-//!   on its HTTP port, RabbitMQ's Prometheus plugin (the official image
+//!   on its operations port (not the API's), RabbitMQ's Prometheus plugin (the official image
 //!   enables it) on 15692, both its totals and its per-queue family, and
 //!   the exporters this module adds beside each Redis node and each builtin
 //!   PostgreSQL server;
@@ -114,7 +114,7 @@ fn pod_monitor(valid: &ValidatedCluster) -> Child {
         spec: PodMonitorSpec {
             selector: components_selector(cr, &components),
             pod_metrics_endpoints: vec![
-                endpoint(cr, "http", "/metrics"),
+                endpoint(cr, super::app::OPS_PORT_NAME, "/metrics"),
                 endpoint(cr, METRICS_PORT, "/metrics"),
                 endpoint(cr, RABBITMQ_PORT_NAME, "/metrics"),
                 per_queue,

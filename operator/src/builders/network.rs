@@ -96,6 +96,12 @@ pub fn policies(valid: &ValidatedCluster) -> Vec<Child> {
     let mut rabbitmq_rules = if spec.rabbitmq.replicas > 1 { vec![amqp, peers] } else { vec![amqp] };
     rabbitmq_rules.extend(metrics(&[monitoring::RABBITMQ_PROMETHEUS_PORT]));
     policies.push(policy(valid, Component::Rabbitmq, &rabbitmq_rules));
-    policies.push(policy(valid, Component::App, &[Rule { ports: &[app::HTTP_PORT], from: &[] }]));
+    // The probes' and metrics' port as open as the API's: the kubelet's
+    // probes come from the node, and Prometheus from wherever it runs.
+    policies.push(policy(
+        valid,
+        Component::App,
+        &[Rule { ports: &[app::HTTP_PORT, app::OPS_PORT], from: &[] }],
+    ));
     policies
 }

@@ -131,6 +131,7 @@ fn container(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
             plain("REDIS_CONF", format!("{CONF_DIR}/{CONF_FILE}")),
             plain("DATA_DIR", DATA),
             plain("RESTART_DELAY_SECONDS", delay.to_string()),
+            plain("EMPTY_VOLUME_DELAY_SECONDS", valid.redis_empty_volume_delay_seconds.to_string()),
             // redis-cli reads it, so the probes pass no password in argv.
             secret_env("REDISCLI_AUTH", &names.credentials(), REDIS_PASSWORD),
         ]),

@@ -655,16 +655,24 @@ fn redis_crash_safety_is_a_spec_choice() {
         Child::ConfigMap(c) => c.data.clone().expect("data")["redis.conf"].clone(),
         _ => unreachable!(),
     };
-    let delay_of = |children: &[Child]| {
+    let delay_of = |children: &[Child], name: &str| {
         let (_, main) = containers(&statefulset(children, "mini-redis"));
-        env_value(main[0].env.as_deref().unwrap_or_default(), "RESTART_DELAY_SECONDS")
+        env_value(main[0].env.as_deref().unwrap_or_default(), name)
     };
     let delayed = built_from(serde_json::json!({"app": {"worker": {"lockTtlMs": 45000}}}));
     assert!(conf_of(&delayed).contains("appendfsync everysec"));
-    assert_eq!(delay_of(&delayed).as_deref(), Some("46"), "longer than the 45 s locks");
+    assert_eq!(
+        delay_of(&delayed, "RESTART_DELAY_SECONDS").as_deref(),
+        Some("46"),
+        "longer than the 45 s locks"
+    );
     let always = built_from(serde_json::json!({"redis": {"crashSafety": "FsyncAlways"}}));
     assert!(conf_of(&always).contains("appendfsync always"));
-    assert_eq!(delay_of(&always).as_deref(), Some("0"));
+    assert_eq!(delay_of(&always, "RESTART_DELAY_SECONDS").as_deref(), Some("0"));
+    // Issue 25, item 11: an empty volume may be a lost one, and fsyncing
+    // every grant does not bring them back: it waits in both modes.
+    assert_eq!(delay_of(&delayed, "EMPTY_VOLUME_DELAY_SECONDS").as_deref(), Some("46"));
+    assert_eq!(delay_of(&always, "EMPTY_VOLUME_DELAY_SECONDS").as_deref(), Some("31"));
 }
 
 // Bug 10: every app pod of a rollout gets its pool, and PostgreSQL admits them.
@@ -676,7 +684,8 @@ fn the_connection_budget_reaches_the_app_and_postgres() {
     for s in ["mini-postgres", "mini-postgres-ro"] {
         let (_, main) = containers(&statefulset(&children, s));
         let args = main[0].args.clone().expect("args");
-        assert!(args.contains(&"max_connections=218".to_owned()), "{s}: {args:?}");
+        // (12 + 1 starting + 1 stopping) x 16 + 10.
+        assert!(args.contains(&"max_connections=234".to_owned()), "{s}: {args:?}");
     }
 }
 
@@ -968,8 +977,8 @@ fn the_cnpg_provider_makes_a_cnpg_cluster_with_backups() {
     assert_eq!(spec.enable_superuser_access, Some(false));
     let initdb = spec.bootstrap.as_ref().and_then(|b| b.initdb.as_ref()).expect("initdb");
     assert_eq!((initdb.database.as_str(), initdb.owner.as_str()), ("payrail", "payrail"));
-    // 2 PgBouncer instances x ((10, the default app.maxReplicas, + 1 surge) x 16 + 1) + 10.
-    assert_eq!(spec.postgresql.as_ref().expect("parameters").parameters["max_connections"], "364");
+    // 2 PgBouncer instances x ((10, the default app.maxReplicas, + 1 starting + 1 stopping) x 16 + 1) + 10.
+    assert_eq!(spec.postgresql.as_ref().expect("parameters").parameters["max_connections"], "396");
     assert_eq!(spec.affinity.as_ref().and_then(|a| a.pod_anti_affinity_type.as_deref()), Some("required"));
     let [plugin] = spec.plugins.as_slice() else { panic!("{:?}", spec.plugins) };
     assert_eq!(
@@ -1039,8 +1048,8 @@ fn every_pooler_instances_pool_fits_in_max_connections() {
             .parse()
             .expect("a number");
         // The largest app the spec allows: 10 replicas (the default
-        // app.maxReplicas) + 1 surge pod, 16 connections each.
-        assert_eq!(pool, 11 * 16, "each instance can serve every app connection");
+        // app.maxReplicas) + 1 pod starting and 1 stopping, 16 connections each.
+        assert_eq!(pool, 12 * 16, "each instance can serve every app connection");
         assert!(pool <= per_instance, "{pgbouncer:?}");
         let pooled = instances * (per_instance + POOLER_AUTH_CONNECTIONS);
         assert!(
@@ -1294,4 +1303,133 @@ fn the_cnpg_cluster_outlives_its_payment_cluster_by_default() {
     };
     assert_eq!(owners(false), (false, true), "kept; its backup schedule goes with the PaymentCluster");
     assert_eq!(owners(true), (true, true));
+}
+
+// Issue 25, item 11: `/readyz` (every dependency's state) and `/metrics`
+// were served on the port the API Service targets, so any Ingress in front
+// of the API published them. The Service's port now reaches the API only;
+// the probes (and the PodMonitor, in the monitoring tests) use the
+// operations port, which payment-app serves them on once `OPS_ADDR` is set.
+#[test]
+fn the_api_service_reaches_the_api_and_not_the_probes_or_metrics() {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let children = built("minimal");
+    let Child::Service(service) = find(&children, "Service", "mini-api") else { unreachable!() };
+    let targets: Vec<IntOrString> = service
+        .spec
+        .iter()
+        .flat_map(|s| s.ports.iter().flatten())
+        .filter_map(|p| p.target_port.clone())
+        .collect();
+    let pod = deployment(&children, "mini-app").spec.and_then(|s| s.template.spec).expect("pod");
+    let app = &pod.containers[0];
+    let port_number = |port: &IntOrString| match port {
+        IntOrString::Int(n) => *n,
+        IntOrString::String(name) => {
+            app.ports
+                .iter()
+                .flatten()
+                .find(|p| p.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("no container port {name}"))
+                .container_port
+        }
+    };
+    let env = |name: &str| {
+        let value = app.env.iter().flatten().find(|e| e.name == name).and_then(|e| e.value.clone());
+        let value = value.unwrap_or_else(|| panic!("{name} is not set"));
+        value.rsplit_once(':').and_then(|(_, port)| port.parse::<i32>().ok()).expect("an address")
+    };
+    let (api, ops) = (env("HTTP_ADDR"), env("OPS_ADDR"));
+    assert_ne!(api, ops);
+    assert_eq!(
+        targets.iter().map(port_number).collect::<Vec<_>>(),
+        [api],
+        "the Service reaches the API's port only"
+    );
+    for probe in [&app.readiness_probe, &app.liveness_probe] {
+        let port =
+            probe.as_ref().and_then(|p| p.http_get.as_ref()).map(|h| h.port.clone()).expect("an HTTP probe");
+        assert_eq!(port_number(&port), ops, "probed on the operations port");
+    }
+}
+
+// Issue 25, item 11: with Kubernetes' default (`IfNotPresent` for a tag),
+// each node ran whatever a tag meant when it first pulled it, so primary
+// and replica could run different builds. A tag is now pulled at every
+// start, a digest (which cannot move) only when missing: every container
+// of every workload, and CNPG's instances.
+#[test]
+fn a_tag_is_pulled_at_every_start_and_a_digest_only_when_missing() {
+    let digest = format!("ghcr.io/payrail/payment-app:0.1.0@sha256:{}", "a".repeat(64));
+    let policies = |children: &[Child]| {
+        let mut seen = Vec::new();
+        for child in children {
+            let pod = match child {
+                Child::StatefulSet(s) => s.spec.as_ref().and_then(|s| s.template.spec.clone()),
+                Child::Deployment(d) => d.spec.as_ref().and_then(|s| s.template.spec.clone()),
+                _ => None,
+            };
+            for c in pod.iter().flat_map(|p| p.init_containers.iter().flatten().chain(&p.containers)) {
+                seen.push((c.image.clone().expect("an image"), c.image_pull_policy.clone()));
+            }
+        }
+        seen
+    };
+    let tagged = built("full");
+    let all = policies(&tagged);
+    assert!(all.len() > 5, "{all:?}");
+    for (image, policy) in &all {
+        assert_eq!(policy.as_deref(), Some("Always"), "{image}");
+    }
+    let pinned = built_from(serde_json::json!({"app": {"image": digest}}));
+    for (image, policy) in policies(&pinned) {
+        let want = if image == digest { "IfNotPresent" } else { "Always" };
+        assert_eq!(policy.as_deref(), Some(want), "{image}");
+    }
+    let cnpg = |image: &str| {
+        let children =
+            built_from(serde_json::json!({"postgres": {"provider": "cnpg", "cnpg": {"imageName": image}}}));
+        let Child::CnpgCluster(cluster) = find(&children, "Cluster", "mini-postgres") else { unreachable!() };
+        cluster.spec.image_pull_policy.clone()
+    };
+    assert_eq!(cnpg("ghcr.io/cloudnative-pg/postgresql:17.2").as_deref(), Some("Always"));
+    assert_eq!(
+        cnpg(&format!("ghcr.io/cloudnative-pg/postgresql@sha256:{}", "b".repeat(64))).as_deref(),
+        Some("IfNotPresent")
+    );
+}
+
+// Issue 25, item 11: the connection budget counted the replicas and the
+// surge pod, but a pod the Deployment has stopped still holds its pools
+// until it exits, and the Deployment starts the next new pod at once: a
+// fast rollout had every replaced pod stopping at once, past the budget. A
+// new app pod now counts as available only after the whole grace period of
+// the pod it replaces, so at most `APP_STOPPING` pods stop at a time.
+#[test]
+fn a_rollout_stops_no_more_app_pods_at_a_time_than_the_budget_counts() {
+    let valid = valid(&fixture("minimal"));
+    let d = deployment(
+        &build(&valid, &Credentials::complete(None, &mut Counting(0)), &Observed::default()),
+        "mini-app",
+    );
+    let spec = d.spec.expect("spec");
+    let grace = spec.template.spec.as_ref().and_then(|p| p.termination_grace_period_seconds).expect("grace");
+    assert!(
+        spec.min_ready_seconds.map(i64::from) >= Some(grace),
+        "minReadySeconds {:?} < grace period {grace}: the pod replaced may still hold its pools",
+        spec.min_ready_seconds
+    );
+    let rolling = spec.strategy.and_then(|s| s.rolling_update).expect("rolling update");
+    assert_eq!(rolling.max_surge, Some(IntOrString::Int(crate::validate::APP_SURGE)));
+    assert_eq!(
+        rolling.max_unavailable,
+        Some(IntOrString::Int(0)),
+        "an old pod stops only for an available new one"
+    );
+    let largest = valid.spec().app.max_replicas.unwrap_or(crate::validate::DEFAULT_MAX_APP_REPLICAS);
+    assert_eq!(
+        valid.connections.app_pods,
+        largest + crate::validate::APP_SURGE + crate::validate::APP_STOPPING,
+        "running, starting and stopping pods each hold a pool"
+    );
 }

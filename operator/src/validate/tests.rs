@@ -17,7 +17,7 @@ fn a_minimal_spec_is_all_defaults_and_valid() {
     let valid = validate(&cluster(spec)).expect("valid");
     assert_eq!(
         valid.connections,
-        ConnectionBudget { pool_size: 16, app_pods: 11, poolers: 0, max_connections: 186 }
+        ConnectionBudget { pool_size: 16, app_pods: 12, poolers: 0, max_connections: 202 }
     );
     assert_eq!(valid.redis_restart_delay_seconds, Some(31), "30 s locks, plus a second");
     assert_eq!(valid.app_grace_period_seconds, 45);
@@ -63,20 +63,21 @@ fn the_lock_ttl_minimum_is_the_schemas() {
 
 #[test]
 fn the_connection_budget_covers_every_pod_of_a_rollout() {
-    // At most 6 replicas and the surge pod at payment-app's default pool of
-    // 16: 112 connections, more than PostgreSQL's default 100.
+    // At most 6 replicas, the surge pod and the pod it replaced still
+    // stopping (issue 25, item 11), at payment-app's default pool of 16:
+    // 128 connections, more than PostgreSQL's default 100.
     let mut spec = PaymentClusterSpec::default();
     spec.app.replicas = 2;
     spec.app.max_replicas = Some(6);
     let budget = validate(&cluster(spec.clone())).expect("valid").connections;
-    assert_eq!(budget.app_connections(), 7 * 16);
-    assert_eq!(budget.max_connections, 7 * 16 + RESERVED_CONNECTIONS);
+    assert_eq!(budget.app_connections(), 8 * 16);
+    assert_eq!(budget.max_connections, 8 * 16 + RESERVED_CONNECTIONS);
 
     // Without app.maxReplicas: 10 replicas, or more when the app has them.
     spec.app.max_replicas = None;
-    assert_eq!(validate(&cluster(spec.clone())).expect("valid").connections.app_pods, 11);
+    assert_eq!(validate(&cluster(spec.clone())).expect("valid").connections.app_pods, 12);
     spec.app.replicas = 12;
-    assert_eq!(validate(&cluster(spec.clone())).expect("valid").connections.app_pods, 13);
+    assert_eq!(validate(&cluster(spec.clone())).expect("valid").connections.app_pods, 14);
 
     // More replicas than app.maxReplicas is refused, saying why.
     spec.app.max_replicas = Some(6);
@@ -88,12 +89,16 @@ fn the_connection_budget_covers_every_pod_of_a_rollout() {
     spec.postgres.max_connections = Some(100);
     let problem = validate(&cluster(spec.clone())).expect_err("too small").to_string();
     assert!(problem.contains("postgres.maxConnections 100"), "{problem}");
-    assert!(problem.contains("7 app pods (app.maxReplicas 6") && problem.contains("= 122"), "{problem}");
+    assert!(
+        problem.contains("8 app pods (app.maxReplicas 6 + 1 starting and 1 stopping")
+            && problem.contains("= 138"),
+        "{problem}"
+    );
     // Without app.maxReplicas a fixed value is checked against the
     // replicas, as before: the value is the user's, so scaling the app
     // does not change it either.
     spec.app.max_replicas = None;
-    assert_eq!(validate(&cluster(spec.clone())).expect("fits").connections.app_pods, 3);
+    assert_eq!(validate(&cluster(spec.clone())).expect("fits").connections.app_pods, 4);
     spec.app.max_replicas = Some(6);
 
     // Enough is kept as given.
@@ -118,18 +123,18 @@ fn the_connection_budget_counts_every_pooler_instance() {
     let budget = validate(&cluster(spec.clone())).expect("valid").connections;
     assert_eq!(budget.poolers, 3);
     // The largest app the spec allows: 10 replicas (the default
-    // app.maxReplicas) + 1 surge pod, 16 connections each.
-    assert_eq!(budget.primary_connections(), 3 * (11 * 16 + POOLER_AUTH_CONNECTIONS));
-    assert_eq!(budget.max_connections, 3 * 177 + RESERVED_CONNECTIONS);
+    // app.maxReplicas) + 1 pod starting and 1 stopping, 16 connections each.
+    assert_eq!(budget.primary_connections(), 3 * (12 * 16 + POOLER_AUTH_CONNECTIONS));
+    assert_eq!(budget.max_connections, 3 * 193 + RESERVED_CONNECTIONS);
 
     spec.postgres.max_connections = Some(150);
     let problem = validate(&cluster(spec.clone())).expect_err("too small").to_string();
-    assert!(problem.contains("3 PgBouncer instances") && problem.contains("= 205"), "{problem}");
+    assert!(problem.contains("3 PgBouncer instances") && problem.contains("= 253"), "{problem}");
 
     // Only the cnpg provider makes a pooler: elsewhere the setting counts nothing.
     spec.postgres.max_connections = None;
     spec.postgres.provider = PostgresProvider::Builtin;
-    assert_eq!(validate(&cluster(spec.clone())).expect("valid").connections.max_connections, 186);
+    assert_eq!(validate(&cluster(spec.clone())).expect("valid").connections.max_connections, 202);
 
     spec.postgres.provider = PostgresProvider::Cnpg;
     spec.postgres.cnpg.pooler = Some(crate::crd::PoolerSettings { instances: 0 });

@@ -15,6 +15,23 @@ use crate::fake::Fake;
 
 type Running = Arc<Mutex<Vec<String>>>;
 
+/// A replica's name in `Running` for as long as its work lives: until it
+/// returns or, on a lost Lease, is dropped where it stands.
+struct Reconciling(Running, String);
+
+impl Reconciling {
+    fn start(running: &Running, name: &str) -> Self {
+        running.lock().unwrap().push(name.to_owned());
+        Reconciling(running.clone(), name.to_owned())
+    }
+}
+
+impl Drop for Reconciling {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().retain(|n| *n != self.1);
+    }
+}
+
 fn election(identity: &str) -> Election {
     Election {
         lease: "payment-operator".into(),
@@ -39,9 +56,8 @@ fn replica(
         let work = |token: CancellationToken| {
             let (running, name) = (running.clone(), name.clone());
             async move {
-                running.lock().unwrap().push(name.clone());
+                let _reconciling = Reconciling::start(&running, &name);
                 token.cancelled().await;
-                running.lock().unwrap().retain(|n| *n != name);
             }
         };
         lead(client, &election, Arc::new(Metrics::default()), stop, work).await.unwrap();

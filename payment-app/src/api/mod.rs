@@ -88,7 +88,38 @@ pub struct AppState {
     pub ready: ready::ReadyCache,
 }
 
-pub fn router(state: AppState) -> Router {
+/// Where the operations routes (`/readyz`, `/metrics`) are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operations {
+    /// On the API's own port: one port for local development.
+    WithTheApi,
+    /// On a port of their own ([`operations_router`]): the API's port
+    /// then carries the API, `/healthz` and this document only, so an
+    /// Ingress in front of it publishes no readiness details and no
+    /// metrics.
+    Apart,
+}
+
+/// The probes and metrics, without a token. `/healthz` says only that the
+/// process is up, so it stays on the API's port too, for a load balancer's
+/// health check.
+fn operations() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(ready::readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// The operations port's router, for [`Operations::Apart`].
+pub fn operations_router(state: AppState) -> Router {
+    operations()
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.request_timeout, request_timeout))
+        .with_state(state)
+}
+
+pub fn router(state: AppState, operations_here: Operations) -> Router {
     // Each group's scope. Webhook endpoints are settings (`admin`); events
     // are reads.
     let webhook_admin = Router::new()
@@ -142,10 +173,11 @@ pub fn router(state: AppState) -> Router {
         .merge(guards.wrap(webhook_admin, admin_only))
         .merge(guards.wrap(opening, Scopes::of(&[Scope::Pay, Scope::Issue])))
         .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(ready::readyz))
-        .route("/metrics", get(metrics))
+    let probes = match operations_here {
+        Operations::WithTheApi => operations(),
+        Operations::Apart => Router::new().route("/healthz", get(healthz)),
+    };
+    probes
         .route("/api/v1/openapi.json", get(openapi::serve))
         .merge(v1)
         .fallback(not_found)
@@ -296,16 +328,26 @@ async fn limit_in_flight(State(slots): State<Arc<Semaphore>>, req: Request, next
     }
 }
 
-/// Serves until `shutdown`, then stops accepting and lets requests in
-/// flight finish.
+/// Serves the API on `listener`, and the operations routes on `operations`
+/// when given (else on `listener` too), until `shutdown`; then stops
+/// accepting and lets requests in flight finish.
 pub async fn serve(
     listener: TcpListener,
+    operations: Option<TcpListener>,
     state: AppState,
     limits: ServeLimits,
     shutdown: CancellationToken,
 ) -> Result<()> {
     info!(addr = %listener.local_addr()?, "API listening");
-    serve::serve(listener, router(state), limits, shutdown).await?;
+    match operations {
+        None => serve::serve(listener, router(state, Operations::WithTheApi), limits, shutdown).await?,
+        Some(operations) => {
+            info!(addr = %operations.local_addr()?, "probes and metrics listening");
+            let ops = serve::serve(operations, operations_router(state.clone()), limits, shutdown.clone());
+            let api = serve::serve(listener, router(state, Operations::Apart), limits, shutdown);
+            tokio::try_join!(api, ops)?;
+        }
+    }
     info!("API stopped");
     Ok(())
 }

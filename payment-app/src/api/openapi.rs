@@ -72,7 +72,7 @@ use super::{accounts, batch, events, payments, ready, refunds, search, statement
         (name = "refunds"),
         (name = "events", description = "Every change of a payment or refund, in order"),
         (name = "webhooks", description = "Endpoints that events are pushed to"),
-        (name = "operations", description = "Probes and metrics, without a token"),
+        (name = "operations", description = "Probes and metrics, without a token. With `OPS_ADDR` set (as the operator's pods have it, port 9090), `/readyz` and `/metrics` are served on that port only, not on the API's"),
     )
 )]
 struct ApiDoc;

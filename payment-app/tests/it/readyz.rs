@@ -49,3 +49,32 @@ async fn a_flood_of_readyz_runs_its_checks_about_once_a_second() {
     let (status, body) = app.get("/readyz").await;
     assert_eq!((status, body["statements"].as_str()), (200, Some("ok")), "{body}");
 }
+
+/// Issue 25, item 11: whatever publishes the API's port (an Ingress, a
+/// load balancer) published `/readyz` (the dependencies' states) and
+/// `/metrics` too. With `OPS_ADDR`, as the operator's pods run, they are on
+/// that port only; `/healthz` and the API stay on the API's port.
+#[tokio::test]
+async fn with_an_operations_port_the_api_port_serves_neither_readyz_nor_metrics() {
+    let env = TestEnv::new();
+    assert!(env.command(&["migrate"]).status().unwrap().success());
+    let ops = payrail_common::testing::free_port();
+    let app = App::start_with(&env, &["api"], &[("OPS_ADDR", &format!("127.0.0.1:{ops}"))]).await;
+    let anonymous = crate::common::client(None);
+    let status = async |url: String| anonymous.get(url).send().await.unwrap().status().as_u16();
+
+    for path in ["/readyz", "/metrics"] {
+        assert_eq!(status(format!("{}{path}", app.base)).await, 404, "{path} on the API's port");
+        assert_eq!(
+            status(format!("http://127.0.0.1:{ops}{path}")).await,
+            200,
+            "{path} on the operations port"
+        );
+    }
+    assert_eq!(status(format!("{}/healthz", app.base)).await, 200);
+    assert_eq!(status(format!("http://127.0.0.1:{ops}/healthz")).await, 200);
+    assert_eq!(status(format!("{}/api/v1/openapi.json", app.base)).await, 200);
+    assert_eq!(status(format!("http://127.0.0.1:{ops}/api/v1/openapi.json")).await, 404, "only probes there");
+    let (created, _) = app.post("/api/v1/accounts", serde_json::json!({"initial_balance": "1.00"})).await;
+    assert_eq!(created, 201, "the API is on its port");
+}

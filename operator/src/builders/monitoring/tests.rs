@@ -103,8 +103,11 @@ fn every_data_pod_gets_its_exporter_and_every_target_is_scraped() {
         .iter()
         .map(|e| (e.port.clone().unwrap_or_default(), e.path.clone().unwrap_or_default()))
         .collect();
-    for want in [("http", "/metrics"), (METRICS_PORT, "/metrics"), (RABBITMQ_PORT_NAME, "/metrics/detailed")]
-    {
+    for want in [
+        (crate::builders::app::OPS_PORT_NAME, "/metrics"),
+        (METRICS_PORT, "/metrics"),
+        (RABBITMQ_PORT_NAME, "/metrics/detailed"),
+    ] {
         assert!(endpoints.iter().any(|(p, path)| p == want.0 && path == want.1), "{want:?}: {endpoints:?}");
     }
     let labels = monitor.metadata.labels.expect("labels");

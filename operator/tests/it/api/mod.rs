@@ -15,6 +15,7 @@
 pub mod day2;
 pub mod disruption;
 pub mod install;
+pub mod lease;
 pub mod lifecycle;
 pub mod readiness;
 pub mod reconcile;
