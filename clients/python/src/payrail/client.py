@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 from uuid import UUID
 
+import attrs
 import httpx
 
 from ._api.api.accounts import create_account, get_account, list_account_payments, search_accounts, update_account_metadata
@@ -148,10 +149,8 @@ class Payrail:
         was recorded instead of recording it again; in an atomic batch the keys
         are then all new, or all replays, as the server asks."""
         key = idempotency_key or str(uuid.uuid4())
-        for i, item in enumerate(body.payments):
-            if not item.idempotency_key:
-                item.idempotency_key = f"{key}-{i}"
-        return self._call(create_payment_batch, body=body)
+        keyed = [item if item.idempotency_key else attrs.evolve(item, idempotency_key=f"{key}-{i}") for i, item in enumerate(body.payments)]
+        return self._call(create_payment_batch, body=attrs.evolve(body, payments=keyed))
 
     def capture_payment(self, id: UUID | str, body: CaptureRequest | None = None) -> Payment:
         """Not keyed by the API: retried only where nothing was recorded."""
