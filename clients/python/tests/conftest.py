@@ -19,29 +19,35 @@ import pytest
 from payrail import Payrail
 
 
-def _must(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        pytest.exit(f"{name} is not set: run the tests with scripts/clients-test", returncode=2)
-    return value
+@dataclass(frozen=True)
+class Server:
+    """The server scripts/clients-test started: its URL and two tokens."""
+
+    url: str
+    #: Every scope.
+    admin_token: str
+    #: `read+pay`: no `issue`, no `admin`.
+    pay_token: str
 
 
-BASE_URL = _must("PAYRAIL_URL")
-#: Every scope.
-ADMIN_TOKEN = _must("PAYRAIL_TOKEN")
-#: `read+pay`: no `issue`, no `admin`.
-PAY_TOKEN = _must("PAYRAIL_PAY_TOKEN")
+@pytest.fixture(scope="session")
+def server() -> Server:
+    names = ("PAYRAIL_URL", "PAYRAIL_TOKEN", "PAYRAIL_PAY_TOKEN")
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not set: run the live tests with scripts/clients-test")
+    return Server(*(os.environ[n] for n in names))
 
 
 @pytest.fixture
-def client() -> Iterator[Payrail]:
-    with Payrail(BASE_URL, ADMIN_TOKEN) as c:
+def client(server: Server) -> Iterator[Payrail]:
+    with Payrail(server.url, server.admin_token) as c:
         yield c
 
 
 @pytest.fixture
-def pay_only() -> Iterator[Payrail]:
-    with Payrail(BASE_URL, PAY_TOKEN) as c:
+def pay_only(server: Server) -> Iterator[Payrail]:
+    with Payrail(server.url, server.pay_token) as c:
         yield c
 
 
@@ -102,10 +108,10 @@ class DroppingProxy:
     their request and closes them as the answer starts to come back: the
     server has recorded the request, the client never hears so."""
 
-    def __init__(self, drops: int) -> None:
+    def __init__(self, base_url: str, drops: int) -> None:
         self.drops = drops
         self.connections = 0
-        up = urlsplit(BASE_URL)
+        up = urlsplit(base_url)
         self.upstream = (up.hostname, up.port)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"

@@ -10,7 +10,7 @@ import uuid
 from uuid import UUID
 
 import pytest
-from conftest import ADMIN_TOKEN, DroppingProxy, Receiver, unknown_v7
+from conftest import DroppingProxy, Receiver, Server, unknown_v7
 
 from payrail import Payrail, PayrailError, WebhookVerificationError, verify
 from payrail.models import (
@@ -130,11 +130,11 @@ def test_page_through_events_and_filtered_lists(client: Payrail) -> None:
     assert all(seen[i] == [EventType.PAYMENT_CREATED, EventType.PAYMENT_DONE] for i in ids)
 
 
-def test_a_payment_retried_after_a_dropped_connection_is_recorded_once(client: Payrail) -> None:
+def test_a_payment_retried_after_a_dropped_connection_is_recorded_once(client: Payrail, server: Server) -> None:
     a, b = funded(client), empty(client)
-    proxy = DroppingProxy(drops=1)
+    proxy = DroppingProxy(server.url, drops=1)
     try:
-        with Payrail(proxy.url, ADMIN_TOKEN) as via_proxy:
+        with Payrail(proxy.url, server.admin_token) as via_proxy:
             payment = pay(via_proxy, a, b, "5.00")
         assert proxy.connections == 2, "the first answer was dropped and the request sent again"
         assert [p.id for p in client.account_payments(a)] == [payment.id]
