@@ -50,3 +50,14 @@ proc_alive() {
   read -r pid start 2>/dev/null < "$1" || return 1
   [ -n "$pid" ] && [ -n "$start" ] && [ "$(proc_start "$pid" 2>/dev/null)" = "$start" ] && echo "$pid"
 }
+
+# The TypeScript client's node_modules as clients/typescript/package-lock.json
+# pins them, from the npm cache under ~/.cache/payrail; skipped when they were
+# installed from this very lock already (npm ci would delete and relink them).
+clients_npm_ci() {
+  local dir=clients/typescript stamp
+  stamp=$(sha256sum "$dir/package-lock.json" | cut -c1-64)
+  [ "$(cat "$dir/node_modules/.payrail-lock" 2>/dev/null)" = "$stamp" ] && return 0
+  (cd "$dir" && npm ci --cache "${XDG_CACHE_HOME:-$HOME/.cache}/payrail/npm" --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$stamp" > "$dir/node_modules/.payrail-lock"
+}

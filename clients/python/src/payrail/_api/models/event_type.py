@@ -1,0 +1,16 @@
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    PAYMENT_AUTHORIZED = "payment.authorized"
+    PAYMENT_CAPTURED = "payment.captured"
+    PAYMENT_CREATED = "payment.created"
+    PAYMENT_DONE = "payment.done"
+    PAYMENT_EXPIRED = "payment.expired"
+    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_VOIDED = "payment.voided"
+    REFUND_DONE = "refund.done"
+    REFUND_FAILED = "refund.failed"
+
+    def __str__(self) -> str:
+        return str(self.value)
