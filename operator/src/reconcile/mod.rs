@@ -20,6 +20,7 @@ pub mod apply;
 pub mod dereference;
 pub mod order;
 pub mod prune;
+pub mod replica;
 pub mod volumes;
 
 use std::sync::Arc;
@@ -134,12 +135,15 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     applied.failures.extend(apply::expand(&ctx.client, &namespace, &expansions.grow).await);
     applied.failures.extend(prune::prune(&ctx.client, &valid, &children).await);
     applied.failures.extend(app_problems);
+    if let Some(replica) = observed.not_streaming.as_ref().filter(|r| r.restart_due()) {
+        restart_replica(cr, ctx, &namespace, replica, &mut applied.failures).await;
+    }
 
     if observed.credentials.is_none() && applied.failures.is_empty() {
         let note = format!("created credentials and applied {} objects", applied.objects.len());
         ctx.publish(cr, EventType::Normal, "Created", note).await;
     }
-    let ready = report(cr, ctx, &applied, &observed.refusals).await?;
+    let ready = report(cr, ctx, &applied, &observed.refusals, observed.not_streaming.as_ref()).await?;
     if !applied.failures.is_empty() {
         for failure in &applied.failures {
             warn!(kind = failure.kind, name = %failure.name, message = %failure.message, "not applied");
@@ -182,6 +186,30 @@ async fn blocked(cr: &PaymentCluster, ctx: &Context, reason: &str, message: &str
     Ok(Action::await_change())
 }
 
+/// Restarts the builtin replica's pod that has not streamed for
+/// `replica::RESTART_AFTER`, with a Warning event; a failed deletion is a
+/// failure like a child not applied, retried with backoff.
+async fn restart_replica(
+    cr: &PaymentCluster,
+    ctx: &Context,
+    namespace: &str,
+    replica: &replica::NotStreaming,
+    failures: &mut Vec<apply::ChildFailure>,
+) {
+    match replica::restart(&ctx.client, namespace, replica).await {
+        Ok(()) => {
+            warn!(pod = %replica.pod, seconds = replica.seconds, "read replica not streaming; pod restarted");
+            let note = format!(
+                "Pod {} had not streamed from the primary for {}s while the primary served: deleted, so its \
+                 bootstrap runs again (a new copy if the primary gave its slot up; never over another database)",
+                replica.pod, replica.seconds
+            );
+            ctx.publish(cr, EventType::Warning, status::REPLICA_RESTARTED, note).await;
+        }
+        Err(error) => failures.push(apply::ChildFailure::from_error("Pod", &replica.pod, &error)),
+    }
+}
+
 /// Writes the status of an applied cluster when it changed (with an event
 /// when readiness did); returns whether the cluster is ready.
 async fn report(
@@ -189,8 +217,15 @@ async fn report(
     ctx: &Context,
     applied: &apply::Applied,
     refusals: &[String],
+    not_streaming: Option<&replica::NotStreaming>,
 ) -> Result<bool> {
-    let outcome = Outcome::Applied { objects: &applied.objects, failures: &applied.failures, refusals };
+    let not_streaming = not_streaming.map(replica::NotStreaming::message);
+    let outcome = Outcome::Applied {
+        objects: &applied.objects,
+        failures: &applied.failures,
+        refusals,
+        not_streaming: not_streaming.as_deref(),
+    };
     let status = status::compute(cr, &outcome, cr.status.as_ref(), now());
     let ready = status::is_ready(Some(&status));
     if cr.status.as_ref() != Some(&status) {
