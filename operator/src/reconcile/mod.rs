@@ -17,6 +17,7 @@
 //! is retried with a growing backoff (`controller::error_policy`).
 
 pub mod apply;
+pub mod deletion;
 pub mod dereference;
 pub mod order;
 pub mod prune;
@@ -30,6 +31,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, instrument, warn};
@@ -50,12 +52,34 @@ pub const WAITING: Duration = Duration::from_secs(15);
 #[instrument(skip_all, fields(cluster = %key(&cr)))]
 pub async fn reconcile(cr: Arc<PaymentCluster>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
-    let result = steps(&cr, &ctx).await;
+    let result = with_finalizer(cr.clone(), &ctx).await;
     ctx.metrics.reconciled(started.elapsed(), result.as_ref().err());
     if result.is_ok() {
         ctx.forget_failures(&cr).await;
     }
     result
+}
+
+/// The steps, behind the finalizer of [`deletion`] when the cluster needs
+/// it (or still has it): added first, and on deletion the RabbitMQ pods
+/// are marked before it is removed.
+async fn with_finalizer(cr: Arc<PaymentCluster>, ctx: &Context) -> Result<Action> {
+    let ours = cr.finalizers().iter().any(|f| f == deletion::FINALIZER);
+    if !(ours || deletion::needs_finalizer(&cr)) {
+        return steps(&cr, ctx).await;
+    }
+    let api: Api<PaymentCluster> =
+        Api::namespaced(ctx.client.clone(), &cr.namespace().ok_or(Error::NoNamespace)?);
+    finalizer(&api, deletion::FINALIZER, cr, async |event| match event {
+        finalizer::Event::Apply(cr) => steps(&cr, ctx).await,
+        finalizer::Event::Cleanup(cr) => deletion::mark_brokers(&cr, ctx).await,
+    })
+    .await
+    .map_err(|error| match error {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e) => Error::Kube(e),
+        finalizer::Error::UnnamedObject | finalizer::Error::InvalidFinalizer => Error::Finalizer,
+    })
 }
 
 async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
