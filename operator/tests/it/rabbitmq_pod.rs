@@ -302,48 +302,55 @@ fn a_broker_pod_starts_again_after_its_volume_is_mounted_with_an_fs_group() {
     assert_eq!(broker.cookie_mode() & 0o077, 0, "the cookie is its owner's only");
 }
 
-/// A quorum queue with its one member on this broker: stopping the broker
-/// takes it below its majority, so a stopping node waits for quorum.
+/// A quorum queue, with a member on every node of the cluster.
 const QUORUM_QUEUE: &str = "rabbit_amqqueue:declare(rabbit_misc:r(<<\"/\">>, queue, <<\"payrail-quorum\">>), \
      true, false, [{<<\"x-queue-type\">>, longstr, <<\"quorum\">>}], none, <<\"payrail-test\">>).";
 
 // Issue 25, item 9: every node of a 3-node RabbitMQ waited up to 10
 // minutes for quorum in its preStop hook also when the whole
 // PaymentCluster was deleted (no majority is left to keep: every node is
-// going). The operator marks the pods first; the hook, run here by the
-// real `rabbitmq-upgrade` against a broker whose quorum queue would lose
-// its majority, still waits unmarked, ends as soon as the mark arrives,
-// and does not wait at all when it finds the mark.
+// going). The operator marks the pods first. Here two brokers started from
+// the pod spec form a cluster and hold a quorum queue with a member on
+// each, so stopping either takes it below its majority; the hook of a
+// 3-node pod, run with the real `rabbitmq-upgrade` against one of them,
+// waits unmarked, ends as soon as the mark arrives, and does not wait at
+// all when it finds the mark.
 #[test]
 fn a_cluster_nodes_pre_stop_waits_for_quorum_unless_its_cluster_is_being_deleted() {
-    let mut broker = Broker::new();
-    let started = broker.start();
-    assert!(started.serving, "{}", started.log);
-    broker.ctl(&["await_startup"]);
+    let (mut first, mut second) = (Broker::new(), Broker::new());
+    for broker in [&mut first, &mut second] {
+        let started = broker.start();
+        assert!(started.serving, "{}", started.log);
+        broker.ctl(&["await_startup"]);
+    }
+    // Both took the cookie from the same Secret: they may cluster.
+    second.ctl(&["stop_app"]);
+    second.ctl(&["join_cluster", &first.node]);
+    second.ctl(&["start_app"]);
     let quorum_kept = || {
         let check = ["await_online_quorum_plus_one", "-t", "3"];
-        broker.as_rabbitmq(&broker.main(), "rabbitmq-upgrade", &check).output().unwrap().status.success()
+        first.as_rabbitmq(&first.main(), "rabbitmq-upgrade", &check).output().unwrap().status.success()
     };
     assert!(quorum_kept(), "no quorum queue yet: nothing to wait for");
-    broker.ctl(&["eval", QUORUM_QUEUE]);
-    assert!(broker.ctl(&["list_queues", "name", "type"]).contains("quorum"));
-    assert!(!quorum_kept(), "stopping this node now takes the queue below its majority");
+    first.ctl(&["eval", QUORUM_QUEUE]);
+    assert!(!quorum_kept(), "stopping either node now takes the queue below its majority");
+
     let three = Built::from_spec(serde_json::json!({"rabbitmq": {"replicas": 3}}));
     // The kubelet projects an annotation the pod does not have as an
     // empty file.
-    let mark = broker.path("cluster-deleting");
+    let mark = first.path("cluster-deleting");
     std::fs::write(&mark, "").unwrap();
-
-    let mut waiting = broker.pre_stop(&three, &mark);
+    let mut waiting = first.pre_stop(&three, &mark);
     assert_eq!(waiting.ended_within(Duration::from_secs(10)), None, "it did not wait for quorum");
     std::fs::write(&mark, "true").unwrap();
     let (ok, out) = waiting.ended_within(Duration::from_secs(10)).expect("the mark ended the wait");
     assert!(ok && out.contains("being deleted"), "{out}");
 
-    let (ok, out) = broker
+    let (ok, out) = first
         .pre_stop(&three, &mark)
         .ended_within(Duration::from_secs(5))
         .expect("a marked node stops without waiting");
     assert!(ok && out.contains("being deleted"), "{out}");
-    broker.stop();
+    second.stop();
+    first.stop();
 }
