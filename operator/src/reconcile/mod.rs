@@ -9,9 +9,15 @@
 //! 4. [`apply`]: server-side apply of every object, each one attempted
 //!    whatever happened to the others, failures kept per object; the
 //!    PostgreSQL pair one at a time, in the [`order`] CloudNativePG keeps;
-//! 5. [`prune`]: delete what this cluster made and no longer builds;
+//! 5. [`prune`]: delete what this cluster made and no longer builds; and
+//!    restart a builtin read replica that has not streamed for minutes
+//!    ([`replica`]);
 //! 6. [`status`](crate::status): conditions and counts, written only when
 //!    they change.
+//!
+//! A cluster with a 3-node RabbitMQ carries the finalizer of [`deletion`]:
+//! deleted, its broker pods are marked (their preStop hooks then skip the
+//! quorum wait) before the deletion proceeds.
 //!
 //! An invalid spec waits for a change; a refused object or a failed call
 //! is retried with a growing backoff (`controller::error_policy`).
