@@ -93,7 +93,7 @@ pub fn not_streaming(pods: &[Pod], now: Timestamp) -> Option<NotStreaming> {
     }
     pods.iter()
         .filter(|p| is(p, Component::PostgresReplica) && p.metadata.deletion_timestamp.is_none())
-        .filter(|p| server_started(p))
+        .filter(|p| server_up_not_ready(p))
         .find_map(|p| {
             let since = seconds(now, ready_since(p, "False")?);
             (since >= REPORT_AFTER).then(|| NotStreaming {
@@ -111,8 +111,11 @@ fn ready_since<'a>(pod: &'a Pod, status: &str) -> Option<&'a Time> {
     ready.last_transition_time.as_ref()
 }
 
-/// The postgres container runs and its start-up probe passed.
-fn server_started(pod: &Pod) -> bool {
+/// The postgres container runs, its start-up probe passed and its
+/// readiness probe fails. (The pod's `Ready` says when; the container's
+/// own flag keeps a sidecar that is not ready, the metrics exporter, from
+/// passing for a replica that does not stream.)
+fn server_up_not_ready(pod: &Pod) -> bool {
     let status = pod.status.as_ref();
     let running = status.and_then(|s| s.phase.as_deref()) == Some("Running");
     let containers = status.and_then(|s| s.container_statuses.as_ref());
@@ -121,6 +124,7 @@ fn server_started(pod: &Pod) -> bool {
             c.iter().any(|c| {
                 c.name == "postgres"
                     && c.started == Some(true)
+                    && !c.ready
                     && c.state.as_ref().is_some_and(|s| s.running.is_some())
             })
         })
@@ -201,6 +205,12 @@ mod tests {
         assert_eq!(judged(&[primary.clone(), bootstrapping], 1_300), None);
         let streaming = pod(Component::PostgresReplica, true, 1_000, true);
         assert_eq!(judged(&[primary.clone(), streaming], 5_000), None);
+        // Nor one whose server streams while a sidecar is not ready.
+        let mut exporter_down = replica.clone();
+        let statuses =
+            exporter_down.status.as_mut().and_then(|s| s.container_statuses.as_mut()).expect("statuses");
+        statuses[0].ready = true;
+        assert_eq!(judged(&[primary.clone(), exporter_down], 1_300), None);
         // Nor one already being deleted.
         let mut going = replica;
         going.metadata.deletion_timestamp = Some(Time(at(1_299)));
