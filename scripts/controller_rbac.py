@@ -16,6 +16,8 @@ controller.rs, operator/src/reconcile/*.rs and operator/src/leader.rs
   `f::<X>(..)` call, and where there is none, for every kind `apply`
   matches (`Child::X`);
 - an event `Recorder` creates events and patches them when they repeat;
+- kube-runtime's `finalizer(&x, ..)` adds and removes its finalizer with
+  JSON patches of x's kind;
 - a kind in OWNER_TOGGLED that `apply` applies needs `delete` too
   (OwnerReferencesPermissionEnforcement);
 - a `LeaseManagerBuilder` (kube-lease-manager) gets its Lease, creates it
@@ -189,6 +191,13 @@ def required_permissions(controller_source: str, crd: dict) -> dict[tuple[str, s
             if method == "patch" and "Patch::Apply" in statement_at(code, call.start()):
                 verbs.append("create")
             need(rust_type, verbs, at=declared)
+
+    # kube-runtime's finalizer helper patches the object's finalizers.
+    for call in re.finditer(r"\bfinalizer\(\s*&\s*(\w+)\s*,", code):
+        found = bound(call.group(1), call.start())
+        if found is None:
+            raise ValueError(f"cannot tell the kind of `{call.group(0)}` in controller.rs")
+        need(found[0], ["patch"], at=found[1])
 
     # OwnerReferencesPermissionEnforcement (on by default in OpenShift)
     # lets a change of an object's owner references through only for who

@@ -21,10 +21,21 @@
 #   volume"). A copy is only ever replaced by a newer copy of the same
 #   database.
 #
+# Re-clones because the slot was given up are paced: each copies the whole
+# database off the primary, so one that follows soon after another (the
+# replica lost its slot again: too little max_slot_wal_keep_size for the
+# write load, or a replica too slow to replay) waits first, twice as long
+# each time, up to half an hour. The last one is noted next to PGDATA, on
+# the volume, so the pace survives the pod. The operator deletes a replica
+# pod that has not streamed for minutes while its primary serves (so this
+# runs again); this is what keeps that from becoming a copy loop.
+#
 # Environment: PGDATA, PRIMARY_HOST, PRIMARY_PORT, REPLICATION_USER,
 # REPLICATION_PASSWORD, REPLICA_SLOT; WAIT_SECONDS (default 300) bounds the
 # wait for the primary; TERMINATION_LOG (default /dev/termination-log),
-# where the kubelet reads the reason a container stopped.
+# where the kubelet reads the reason a container stopped;
+# RECLONE_BACKOFF_SECONDS (default 300), the least time between two
+# re-clones, doubled for each one that follows within a day.
 set -euo pipefail
 : "${PGDATA:?}" "${PRIMARY_HOST:?}" "${PRIMARY_PORT:?}" "${REPLICATION_USER:?}" "${REPLICATION_PASSWORD:?}" "${REPLICA_SLOT:?}"
 export PGPASSWORD="$REPLICATION_PASSWORD"
@@ -44,6 +55,33 @@ refuse() {
   echo "$1" >&2
   { printf '%s\n' "$1" > "${TERMINATION_LOG:-/dev/termination-log}"; } 2>/dev/null || true
   exit 1
+}
+
+# Waits out the pace of re-clones (see above), then notes this one:
+# "<when> <how many in a row>".
+pace_reclones() {
+  local state now last=0 count=0 gap
+  state="$(dirname "$PGDATA")/payrail-reclones"
+  now=$(date +%s)
+  if [ -s "$state" ]; then
+    read -r last count < "$state" || true
+    case "$last$count" in *[!0-9]*|'') last=0 count=0 ;; esac
+  fi
+  if [ $(( now - last )) -ge 86400 ]; then
+    count=0
+  fi
+  if [ "$count" -gt 0 ]; then
+    gap=$(( ${RECLONE_BACKOFF_SECONDS:-300} << (count > 3 ? 3 : count - 1) ))
+    gap=$(( gap > 1800 ? 1800 : gap ))
+    if [ $(( last + gap )) -gt "$now" ]; then
+      echo "payrail: re-clone $(( count + 1 )) in a row (the last one $(( now - last ))s ago): waiting $(( last + gap - now ))s before copying the primary again"
+      sleep $(( last + gap - now ))
+      now=$(date +%s)
+    fi
+  fi
+  if ! { printf '%s %s\n' "$now" "$(( count + 1 ))" > "$state"; } 2>/dev/null; then
+    echo "payrail: cannot note this re-clone in $state; the next one will not wait" >&2
+  fi
 }
 
 # The system identifier initdb gave a database, kept by every copy of it.
@@ -85,6 +123,7 @@ if [ -s "$PGDATA/PG_VERSION" ]; then
       exit 0
     fi
     echo "payrail: the slot $REPLICA_SLOT is gone or was given up (${slot:-none}): the replica can no longer follow; re-cloning"
+    pace_reclones
   fi
 elif ! wait_for_primary; then
   echo "payrail: primary $PRIMARY_HOST:$PRIMARY_PORT not ready in time" >&2

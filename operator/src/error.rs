@@ -25,6 +25,11 @@ pub enum Error {
     #[error("{0} objects no longer built could not be deleted")]
     PruneFailed(usize),
 
+    /// kube-runtime's finalizer helper met an object it cannot patch (no
+    /// name); never expected of an object read from the API.
+    #[error("the PaymentCluster's finalizer could not be handled")]
+    Finalizer,
+
     #[error("could not serialize an object")]
     Serialize(#[from] serde_json::Error),
 
@@ -60,6 +65,7 @@ impl Error {
             Error::Kube(kube::Error::Api(status)) => format!("kube_{}", status.code),
             Error::Kube(_) => "kube_client".into(),
             Error::NoNamespace => "no_namespace".into(),
+            Error::Finalizer => "finalizer".into(),
             Error::NothingBuilt => "nothing_built".into(),
             Error::ApplyFailed { .. } => "apply_failed".into(),
             Error::PruneFailed(_) => "prune_failed".into(),

@@ -25,6 +25,17 @@ pub const POSTGRES_REPLICA_BOOTSTRAP: &str = include_str!("../pod/postgres-repli
 /// start (an fsGroup mount loosens it each time).
 pub const RABBITMQ_ERLANG_COOKIE: &str = include_str!("../pod/rabbitmq-erlang-cookie.sh");
 
+/// A RabbitMQ cluster node's preStop hook: wait until every quorum queue
+/// keeps a majority without the node, then drain it; at once instead when
+/// the file `DELETING_MARK` holds the operator's mark (the whole cluster
+/// is being deleted), even if the mark arrives while it waits.
+pub const RABBITMQ_PRE_STOP: &str = include_str!("../pod/rabbitmq-pre-stop.sh");
+
+/// The annotation the operator puts on the RabbitMQ pods of a
+/// `PaymentCluster` being deleted, before it lets the deletion proceed;
+/// the pods see it through a downward API volume (`RABBITMQ_PRE_STOP`).
+pub const RABBITMQ_DELETING_ANNOTATION: &str = "payrail.dev/cluster-deleting";
+
 /// Starts a Redis lock node, after waiting out every lock it may have
 /// forgotten: when it served before and `RESTART_DELAY_SECONDS` is set,
 /// and on an empty volume (`EMPTY_VOLUME_DELAY_SECONDS`).

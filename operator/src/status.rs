@@ -30,6 +30,12 @@ pub const PROVIDER_SWITCH: &str = "ProviderSwitch";
 /// volume, to keep the ledger (a primary's lost volume, a replica of
 /// another database).
 pub const VOLUME_REFUSED: &str = "VolumeRefused";
+/// `Degraded`: the builtin read replica has not streamed from its primary
+/// for a minute or more while the primary serves; at five its pod is
+/// restarted (`reconcile::replica`).
+pub const REPLICA_NOT_STREAMING: &str = "ReplicaNotStreaming";
+/// The Warning event of that restart.
+pub const REPLICA_RESTARTED: &str = "ReplicaRestarted";
 
 /// What a reconcile came to.
 #[derive(Debug)]
@@ -42,7 +48,14 @@ pub enum Outcome<'a> {
     /// Every child was attempted: `objects` as the API server returned them
     /// (status included), `failures` those it refused, with its message;
     /// `refusals` the data pods that refused their volume, with theirs.
-    Applied { objects: &'a [Child], failures: &'a [ChildFailure], refusals: &'a [String] },
+    /// `not_streaming` says why the builtin read replica is about to be
+    /// restarted (`reconcile::replica`).
+    Applied {
+        objects: &'a [Child],
+        failures: &'a [ChildFailure],
+        refusals: &'a [String],
+        not_streaming: Option<&'a str>,
+    },
 }
 
 /// Makes conditions whose transition time moves only when their status does.
@@ -106,8 +119,8 @@ pub fn compute(
             conditions.condition("Progressing", false, reason, "waiting for the cause to be fixed".into()),
             conditions.condition("Degraded", true, reason, (*message).to_owned()),
         ]),
-        Outcome::Applied { objects, failures, refusals } => {
-            applied(cr, objects, failures, refusals, previous, &conditions)
+        Outcome::Applied { objects, failures, refusals, not_streaming } => {
+            applied(cr, objects, failures, refusals, *not_streaming, previous, &conditions)
         }
     }
 }
@@ -119,6 +132,7 @@ fn applied(
     children: &[Child],
     failures: &[ChildFailure],
     refusals: &[String],
+    not_streaming: Option<&str>,
     previous: Option<&PaymentClusterStatus>,
     conditions: &Conditions<'_>,
 ) -> PaymentClusterStatus {
@@ -162,7 +176,7 @@ fn applied(
             .filter(|(_, c)| !c.is_ready())
             .map(|(name, c)| format!("{name} {}", c.summary))
             .collect();
-    let mut all = readiness(conditions, &waiting, failures, refusals);
+    let mut all = readiness(conditions, &waiting, failures, refusals, not_streaming);
     if cr.spec.postgres.provider == PostgresProvider::Cnpg {
         // The plugin keys its report by server name, which payrail leaves
         // at its default: the CNPG Cluster's name.
@@ -193,19 +207,27 @@ fn readiness(
     waiting: &[String],
     failures: &[ChildFailure],
     refusals: &[String],
+    not_streaming: Option<&str>,
 ) -> Vec<Condition> {
     let each: Vec<String> = refusals
         .iter()
         .cloned()
+        .chain(not_streaming.map(str::to_owned))
         .chain(failures.iter().map(|f| format!("{} {}: {}", f.kind, f.name, f.message)))
         .collect();
     // A pod guarding the ledger outranks an object not applied: it needs a
     // person (docs/operator.md says what to do), and it is what the
     // message leads with.
-    let degraded = match (refusals.is_empty(), failures.is_empty()) {
-        (true, true) => conditions.condition("Degraded", false, "AsExpected", "all objects applied".into()),
-        (false, _) => conditions.condition("Degraded", true, VOLUME_REFUSED, each.join("; ")),
-        (true, false) => conditions.condition("Degraded", true, "ApplyFailed", each.join("; ")),
+    // A replica about to be restarted comes next: reads all go to the
+    // primary meanwhile, and the operator acts on it by itself.
+    let degraded = if !refusals.is_empty() {
+        conditions.condition("Degraded", true, VOLUME_REFUSED, each.join("; "))
+    } else if not_streaming.is_some() {
+        conditions.condition("Degraded", true, REPLICA_NOT_STREAMING, each.join("; "))
+    } else if !failures.is_empty() {
+        conditions.condition("Degraded", true, "ApplyFailed", each.join("; "))
+    } else {
+        conditions.condition("Degraded", false, "AsExpected", "all objects applied".into())
     };
     if waiting.is_empty() {
         vec![

@@ -23,9 +23,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, Lifecycle,
-    LifecycleHandler, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, Service, ServicePort,
-    ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, DownwardAPIVolumeFile,
+    DownwardAPIVolumeSource, EnvVar, EnvVarSource, ExecAction, Lifecycle, LifecycleHandler,
+    ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, TCPSocketAction,
+    Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -58,6 +59,9 @@ const DATA_DIR: &str = "/var/lib/rabbitmq";
 /// keep a majority without it, then for its drain.
 const AWAIT_QUORUM_SECONDS: i64 = 600;
 const DRAIN_SECONDS: i64 = 60;
+/// Where a cluster node sees its own annotations (`pod_info`).
+const POD_INFO: &str = "/etc/pod-info";
+const DELETING_FILE: &str = "cluster-deleting";
 
 /// Whether the brokers form a cluster.
 fn clustered(valid: &ValidatedCluster) -> bool {
@@ -190,18 +194,56 @@ fn cluster_env(names: &Names) -> Vec<EnvVar> {
 }
 
 /// Before a cluster node stops: wait until every quorum queue keeps a
-/// majority without it, then move its queue leaders and clients away.
+/// majority without it, then move its queue leaders and clients away; not
+/// when the whole cluster is being deleted (`pod::RABBITMQ_PRE_STOP`).
 fn pre_stop() -> Lifecycle {
-    let script = format!(
-        "rabbitmq-upgrade await_online_quorum_plus_one -t {AWAIT_QUORUM_SECONDS}; rabbitmq-upgrade drain -t {DRAIN_SECONDS}"
-    );
     Lifecycle {
         pre_stop: Some(LifecycleHandler {
-            exec: Some(ExecAction { command: Some(vec!["sh".into(), "-c".into(), script]) }),
+            exec: Some(ExecAction {
+                command: Some(vec!["sh".into(), "-c".into(), pod::RABBITMQ_PRE_STOP.into()]),
+            }),
             ..LifecycleHandler::default()
         }),
         ..Lifecycle::default()
     }
+}
+
+/// What the preStop hook reads: its bounds, and where the operator's mark
+/// of a cluster being deleted shows up.
+fn pre_stop_env() -> Vec<EnvVar> {
+    vec![
+        plain("DELETING_MARK", format!("{POD_INFO}/{DELETING_FILE}")),
+        plain("AWAIT_SECONDS", AWAIT_QUORUM_SECONDS.to_string()),
+        plain("DRAIN_SECONDS", DRAIN_SECONDS.to_string()),
+    ]
+}
+
+/// The pod's own annotation `pod::RABBITMQ_DELETING_ANNOTATION`, as a file
+/// the kubelet keeps up to date while the pod runs (an environment
+/// variable would keep the value the container started with).
+fn pod_info() -> (Volume, VolumeMount) {
+    let volume = Volume {
+        name: "pod-info".into(),
+        downward_api: Some(DownwardAPIVolumeSource {
+            items: Some(vec![DownwardAPIVolumeFile {
+                path: DELETING_FILE.into(),
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: format!("metadata.annotations['{}']", pod::RABBITMQ_DELETING_ANNOTATION),
+                    ..ObjectFieldSelector::default()
+                }),
+                ..DownwardAPIVolumeFile::default()
+            }]),
+            ..DownwardAPIVolumeSource::default()
+        }),
+        ..Volume::default()
+    };
+    let mount = VolumeMount {
+        name: "pod-info".into(),
+        mount_path: POD_INFO.into(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    };
+    (volume, mount)
 }
 
 fn container(valid: &ValidatedCluster) -> Container {
@@ -220,9 +262,21 @@ fn container(valid: &ValidatedCluster) -> Container {
         ..ContainerPort::default()
     };
     let mut ports = vec![port("amqp", PORT)];
+    let mut mounts = vec![
+        data_mount(),
+        VolumeMount {
+            name: "config".into(),
+            mount_path: CONF_PATH.into(),
+            sub_path: Some(CONF_KEY.into()),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+    ];
     if clustered(valid) {
         env.extend(cluster_env(names));
+        env.extend(pre_stop_env());
         ports.extend([port("epmd", EPMD_PORT), port("cluster-links", DISTRIBUTION_PORT)]);
+        mounts.push(pod_info().1);
     }
     if monitoring::enabled(valid) {
         ports.push(port(monitoring::RABBITMQ_PORT_NAME, monitoring::RABBITMQ_PROMETHEUS_PORT));
@@ -232,16 +286,7 @@ fn container(valid: &ValidatedCluster) -> Container {
         image: Some(spec.image.clone()),
         env: Some(env),
         ports: Some(ports),
-        volume_mounts: Some(vec![
-            data_mount(),
-            VolumeMount {
-                name: "config".into(),
-                mount_path: CONF_PATH.into(),
-                sub_path: Some(CONF_KEY.into()),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-        ]),
+        volume_mounts: Some(mounts),
         resources: Some(spec.resources.clone()),
         readiness_probe: Some(amqp_port_open()),
         lifecycle: clustered(valid).then(pre_stop),
@@ -311,14 +356,19 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed) -> Child {
                 spec: Some(PodSpec {
                     init_containers: Some(vec![erlang_cookie(valid)]),
                     containers: vec![container(valid)],
-                    volumes: Some(vec![Volume {
-                        name: "config".into(),
-                        config_map: Some(ConfigMapVolumeSource {
-                            name: names.rabbitmq_config(),
-                            ..ConfigMapVolumeSource::default()
-                        }),
-                        ..Volume::default()
-                    }]),
+                    volumes: Some(
+                        [Volume {
+                            name: "config".into(),
+                            config_map: Some(ConfigMapVolumeSource {
+                                name: names.rabbitmq_config(),
+                                ..ConfigMapVolumeSource::default()
+                            }),
+                            ..Volume::default()
+                        }]
+                        .into_iter()
+                        .chain(clustered(valid).then(|| pod_info().0))
+                        .collect(),
+                    ),
                     security_context: Some(security::pod(RABBITMQ_UID)),
                     affinity: clustered(valid).then(|| placement::apart(cr, &[Component::Rabbitmq])),
                     termination_grace_period_seconds: Some(grace),

@@ -1193,8 +1193,10 @@ fn three_rabbitmq_nodes_form_one_cluster() {
     let pre_stop =
         broker_containers[0].lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()).expect("preStop");
     let script = pre_stop.exec.as_ref().and_then(|e| e.command.as_ref()).expect("command").join(" ");
-    let (await_quorum, drain) =
-        (script.find("await_online_quorum_plus_one").expect("await"), script.find("drain").expect("drain"));
+    let (await_quorum, drain) = (
+        script.find("rabbitmq-upgrade await_online").expect("await"),
+        script.find("rabbitmq-upgrade drain").expect("drain"),
+    );
     assert!(await_quorum < drain, "{script}");
     let Child::Service(service) = find(&children, "Service", "mini-rabbitmq") else { unreachable!() };
     assert_eq!(service.spec.as_ref().and_then(|s| s.publish_not_ready_addresses), Some(true));
@@ -1217,6 +1219,34 @@ fn three_rabbitmq_nodes_form_one_cluster() {
     assert!(single_containers[0].lifecycle.is_none());
     let url = env_value(&app_container(&single, "mini").env.unwrap_or_default(), "AMQP_URL").expect("url");
     assert_eq!(url, "amqp://payrail:$(RABBITMQ_PASSWORD)@mini-rabbitmq.shop.svc:5672/%2f");
+}
+
+// Issue 25, item 9: a cluster node's preStop waits up to 10 minutes for
+// quorum, also when the whole cluster is deleted. It reads the operator's
+// mark of a deletion from the pod's own annotation, projected into a file
+// (a variable would keep the value the container started with).
+#[test]
+fn a_rabbitmq_node_sees_the_deletion_mark_through_a_downward_api_file() {
+    let children = built_from(serde_json::json!({"rabbitmq": {"replicas": 3}}));
+    let broker = statefulset(&children, "mini-rabbitmq");
+    let pod = broker.spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
+    let volume = pod.volumes.iter().flatten().find(|v| v.name == "pod-info").expect("pod-info volume");
+    let items = volume.downward_api.as_ref().and_then(|d| d.items.clone()).expect("items");
+    let field = items[0].field_ref.as_ref().map(|f| f.field_path.as_str());
+    assert_eq!(field, Some("metadata.annotations['payrail.dev/cluster-deleting']"));
+    let main = &pod.containers[0];
+    let mount = main.volume_mounts.iter().flatten().find(|m| m.name == "pod-info").expect("mounted");
+    let env = main.env.clone().unwrap_or_default();
+    assert_eq!(
+        env_value(&env, "DELETING_MARK").as_deref(),
+        Some(format!("{}/{}", mount.mount_path, items[0].path).as_str())
+    );
+    assert_eq!(pod::RABBITMQ_DELETING_ANNOTATION, "payrail.dev/cluster-deleting");
+    // One broker has no preStop, so nothing to mark, and its pod does not
+    // change (an upgrade restarts no single broker).
+    let single = statefulset(&built_from(serde_json::json!({})), "mini-rabbitmq");
+    let volumes = single.spec.and_then(|s| s.template.spec).and_then(|p| p.volumes).unwrap_or_default();
+    assert!(volumes.iter().all(|v| v.name != "pod-info"));
 }
 
 // Issue 25, item 2: the cookie on the volume was loosened by the kubelet

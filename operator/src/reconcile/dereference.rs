@@ -16,6 +16,7 @@ use crate::cnpg::Cluster;
 use crate::crd::PostgresProvider;
 use crate::error::Result;
 use crate::reconcile::apply::ChildFailure;
+use crate::reconcile::replica::{NotStreaming, not_streaming};
 use crate::validate::ValidatedCluster;
 
 /// What was read from the cluster.
@@ -39,6 +40,9 @@ pub struct Read {
     /// Why a builtin PostgreSQL pod refused to start on its volume, one
     /// line per pod (see [`refusals`]).
     pub refusals: Vec<String>,
+    /// The builtin read replica, when it has not streamed from its primary
+    /// for a while (see [`replica`](super::replica)).
+    pub not_streaming: Option<NotStreaming>,
     /// The cluster's StatefulSets as they are, status included: the
     /// PostgreSQL pair rolls one at a time (`order`).
     pub statefulsets: Vec<StatefulSet>,
@@ -161,7 +165,7 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
         PostgresProvider::Cnpg => cnpg_cluster(client, valid).await,
         _ => None,
     };
-    let refusals = match valid.spec().postgres.provider {
+    let (refusals, not_streaming) = match valid.spec().postgres.provider {
         PostgresProvider::Builtin => {
             let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
             let selector = format!(
@@ -170,9 +174,10 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
                 Component::PostgresPrimary.label(),
                 Component::PostgresReplica.label()
             );
-            refusals(&pods.list(&ListParams::default().labels(&selector)).await?.items)
+            let pods = pods.list(&ListParams::default().labels(&selector)).await?.items;
+            (refusals(&pods), not_streaming(&pods, k8s_openapi::jiff::Timestamp::now()))
         }
-        _ => Vec::new(),
+        _ => (Vec::new(), None),
     };
     Ok(Read {
         credentials,
@@ -183,6 +188,7 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
         database,
         cnpg_cluster,
         refusals,
+        not_streaming,
         statefulsets: existing,
     })
 }

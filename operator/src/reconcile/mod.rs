@@ -9,17 +9,25 @@
 //! 4. [`apply`]: server-side apply of every object, each one attempted
 //!    whatever happened to the others, failures kept per object; the
 //!    PostgreSQL pair one at a time, in the [`order`] CloudNativePG keeps;
-//! 5. [`prune`]: delete what this cluster made and no longer builds;
+//! 5. [`prune`]: delete what this cluster made and no longer builds; and
+//!    restart a builtin read replica that has not streamed for minutes
+//!    ([`replica`]);
 //! 6. [`status`](crate::status): conditions and counts, written only when
 //!    they change.
+//!
+//! A cluster with a 3-node RabbitMQ carries the finalizer of [`deletion`]:
+//! deleted, its broker pods are marked (their preStop hooks then skip the
+//! quorum wait) before the deletion proceeds.
 //!
 //! An invalid spec waits for a change; a refused object or a failed call
 //! is retried with a growing backoff (`controller::error_policy`).
 
 pub mod apply;
+pub mod deletion;
 pub mod dereference;
 pub mod order;
 pub mod prune;
+pub mod replica;
 pub mod volumes;
 
 use std::sync::Arc;
@@ -29,6 +37,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, instrument, warn};
@@ -49,12 +58,34 @@ pub const WAITING: Duration = Duration::from_secs(15);
 #[instrument(skip_all, fields(cluster = %key(&cr)))]
 pub async fn reconcile(cr: Arc<PaymentCluster>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
-    let result = steps(&cr, &ctx).await;
+    let result = with_finalizer(cr.clone(), &ctx).await;
     ctx.metrics.reconciled(started.elapsed(), result.as_ref().err());
     if result.is_ok() {
         ctx.forget_failures(&cr).await;
     }
     result
+}
+
+/// The steps, behind the finalizer of [`deletion`] when the cluster needs
+/// it (or still has it): added first, and on deletion the RabbitMQ pods
+/// are marked before it is removed.
+async fn with_finalizer(cr: Arc<PaymentCluster>, ctx: &Context) -> Result<Action> {
+    let ours = cr.finalizers().iter().any(|f| f == deletion::FINALIZER);
+    if !(ours || deletion::needs_finalizer(&cr)) {
+        return steps(&cr, ctx).await;
+    }
+    let api: Api<PaymentCluster> =
+        Api::namespaced(ctx.client.clone(), &cr.namespace().ok_or(Error::NoNamespace)?);
+    finalizer(&api, deletion::FINALIZER, cr, async |event| match event {
+        finalizer::Event::Apply(cr) => steps(&cr, ctx).await,
+        finalizer::Event::Cleanup(cr) => deletion::mark_brokers(&cr, ctx).await,
+    })
+    .await
+    .map_err(|error| match error {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e) => Error::Kube(e),
+        finalizer::Error::UnnamedObject | finalizer::Error::InvalidFinalizer => Error::Finalizer,
+    })
 }
 
 async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
@@ -144,12 +175,15 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     applied.failures.extend(apply::expand(&ctx.client, &namespace, &expansions.grow).await);
     applied.failures.extend(prune::prune(&ctx.client, &valid, &children).await);
     applied.failures.extend(app_problems);
+    if let Some(replica) = observed.not_streaming.as_ref().filter(|r| r.restart_due()) {
+        restart_replica(cr, ctx, &namespace, replica, &mut applied.failures).await;
+    }
 
     if observed.credentials.is_none() && applied.failures.is_empty() {
         let note = format!("created credentials and applied {} objects", applied.objects.len());
         ctx.publish(cr, EventType::Normal, "Created", note).await;
     }
-    let ready = report(cr, ctx, &applied, &observed.refusals).await?;
+    let ready = report(cr, ctx, &applied, &observed.refusals, observed.not_streaming.as_ref()).await?;
     if !applied.failures.is_empty() {
         for failure in &applied.failures {
             warn!(kind = failure.kind, name = %failure.name, message = %failure.message, "not applied");
@@ -194,6 +228,30 @@ async fn blocked(cr: &PaymentCluster, ctx: &Context, reason: &str, message: &str
     Ok(Action::requeue(RESYNC))
 }
 
+/// Restarts the builtin replica's pod that has not streamed for
+/// `replica::RESTART_AFTER`, with a Warning event; a failed deletion is a
+/// failure like a child not applied, retried with backoff.
+async fn restart_replica(
+    cr: &PaymentCluster,
+    ctx: &Context,
+    namespace: &str,
+    replica: &replica::NotStreaming,
+    failures: &mut Vec<apply::ChildFailure>,
+) {
+    match replica::restart(&ctx.client, namespace, replica).await {
+        Ok(()) => {
+            warn!(pod = %replica.pod, seconds = replica.seconds, "read replica not streaming; pod restarted");
+            let note = format!(
+                "Pod {} had not streamed from the primary for {}s while the primary served: deleted, so its \
+                 bootstrap runs again (a new copy if the primary gave its slot up; never over another database)",
+                replica.pod, replica.seconds
+            );
+            ctx.publish(cr, EventType::Warning, status::REPLICA_RESTARTED, note).await;
+        }
+        Err(error) => failures.push(apply::ChildFailure::from_error("Pod", &replica.pod, &error)),
+    }
+}
+
 /// Writes the status of an applied cluster when it changed (with an event
 /// when readiness did); returns whether the cluster is ready.
 async fn report(
@@ -201,8 +259,15 @@ async fn report(
     ctx: &Context,
     applied: &apply::Applied,
     refusals: &[String],
+    not_streaming: Option<&replica::NotStreaming>,
 ) -> Result<bool> {
-    let outcome = Outcome::Applied { objects: &applied.objects, failures: &applied.failures, refusals };
+    let not_streaming = not_streaming.map(replica::NotStreaming::message);
+    let outcome = Outcome::Applied {
+        objects: &applied.objects,
+        failures: &applied.failures,
+        refusals,
+        not_streaming: not_streaming.as_deref(),
+    };
     let status = status::compute(cr, &outcome, cr.status.as_ref(), now());
     let ready = status::is_ready(Some(&status));
     if cr.status.as_ref() != Some(&status) {

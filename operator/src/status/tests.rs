@@ -54,8 +54,12 @@ fn condition<'a>(status: &'a PaymentClusterStatus, type_: &str) -> &'a Condition
 fn a_cluster_coming_up_is_progressing_not_ready() {
     let cr = fixture("minimal");
     let children = with_readiness(&cr, false);
-    let status =
-        compute(&cr, &Outcome::Applied { objects: &children, failures: &[], refusals: &[] }, None, at(100));
+    let status = compute(
+        &cr,
+        &Outcome::Applied { objects: &children, failures: &[], refusals: &[], not_streaming: None },
+        None,
+        at(100),
+    );
     assert_eq!(status.app, ComponentStatus::new(1, 3));
     assert_eq!(status.redis, ComponentStatus::new(0, 3));
     assert_eq!(status.postgres, ComponentStatus::new(0, 2));
@@ -72,18 +76,30 @@ fn a_cluster_coming_up_is_progressing_not_ready() {
 fn ready_when_every_component_is_and_transition_times_hold_still() {
     let cr = fixture("minimal");
     let coming = with_readiness(&cr, false);
-    let first =
-        compute(&cr, &Outcome::Applied { objects: &coming, failures: &[], refusals: &[] }, None, at(100));
+    let first = compute(
+        &cr,
+        &Outcome::Applied { objects: &coming, failures: &[], refusals: &[], not_streaming: None },
+        None,
+        at(100),
+    );
     let up = with_readiness(&cr, true);
-    let ready =
-        compute(&cr, &Outcome::Applied { objects: &up, failures: &[], refusals: &[] }, Some(&first), at(200));
+    let ready = compute(
+        &cr,
+        &Outcome::Applied { objects: &up, failures: &[], refusals: &[], not_streaming: None },
+        Some(&first),
+        at(200),
+    );
     assert!(is_ready(Some(&ready)));
     assert_eq!(condition(&ready, "Ready").last_transition_time, at(200));
     // Degraded stayed False, so its transition time is the first one.
     assert_eq!(condition(&ready, "Degraded").last_transition_time, at(100));
     // Nothing changed: a second computation is identical, so no status write.
-    let again =
-        compute(&cr, &Outcome::Applied { objects: &up, failures: &[], refusals: &[] }, Some(&ready), at(300));
+    let again = compute(
+        &cr,
+        &Outcome::Applied { objects: &up, failures: &[], refusals: &[], not_streaming: None },
+        Some(&ready),
+        at(300),
+    );
     assert_eq!(again, ready);
 }
 
@@ -96,8 +112,12 @@ fn a_rollout_in_progress_is_not_ready_on_old_pods() {
             d.metadata.generation = Some(3); // a new image, not yet observed
         }
     }
-    let status =
-        compute(&cr, &Outcome::Applied { objects: &children, failures: &[], refusals: &[] }, None, at(100));
+    let status = compute(
+        &cr,
+        &Outcome::Applied { objects: &children, failures: &[], refusals: &[], not_streaming: None },
+        None,
+        at(100),
+    );
     assert_eq!(status.app.ready, 0);
     assert_eq!(condition(&status, "Progressing").status, "True");
 }
@@ -106,7 +126,12 @@ fn a_rollout_in_progress_is_not_ready_on_old_pods() {
 fn an_invalid_spec_is_degraded_and_keeps_the_last_counts() {
     let cr = fixture("minimal");
     let up = with_readiness(&cr, true);
-    let ready = compute(&cr, &Outcome::Applied { objects: &up, failures: &[], refusals: &[] }, None, at(100));
+    let ready = compute(
+        &cr,
+        &Outcome::Applied { objects: &up, failures: &[], refusals: &[], not_streaming: None },
+        None,
+        at(100),
+    );
     let problems = vec!["redis.nodes must be odd".to_owned()];
     let status = compute(&cr, &Outcome::Invalid(&problems), Some(&ready), at(200));
     assert_eq!(condition(&status, "Degraded").status, "True");
@@ -120,13 +145,23 @@ fn an_invalid_spec_is_degraded_and_keeps_the_last_counts() {
 fn a_refused_object_is_degraded_and_keeps_its_last_counts() {
     let cr = fixture("minimal");
     let up = with_readiness(&cr, true);
-    let ready = compute(&cr, &Outcome::Applied { objects: &up, failures: &[], refusals: &[] }, None, at(100));
+    let ready = compute(
+        &cr,
+        &Outcome::Applied { objects: &up, failures: &[], refusals: &[], not_streaming: None },
+        None,
+        at(100),
+    );
     let without_redis: Vec<Child> = up.iter().filter(|c| c.name() != "mini-redis").cloned().collect();
     let failures =
         [ChildFailure { kind: "StatefulSet", name: "mini-redis".into(), message: "spec: Forbidden".into() }];
     let status = compute(
         &cr,
-        &Outcome::Applied { objects: &without_redis, failures: &failures, refusals: &[] },
+        &Outcome::Applied {
+            objects: &without_redis,
+            failures: &failures,
+            refusals: &[],
+            not_streaming: None,
+        },
         Some(&ready),
         at(200),
     );
@@ -187,7 +222,12 @@ fn with_backups(
             other => other,
         })
         .collect();
-    compute(&cr, &Outcome::Applied { objects: &children, failures: &[], refusals: &[] }, None, at(100))
+    compute(
+        &cr,
+        &Outcome::Applied { objects: &children, failures: &[], refusals: &[], not_streaming: None },
+        None,
+        at(100),
+    )
 }
 
 // Issue 13: CNPG's Ready and ContinuousArchiving reach the PaymentCluster
@@ -336,6 +376,7 @@ fn a_data_pod_refusing_its_volume_is_degraded_with_its_reason() {
             objects: &children,
             failures: &[failure],
             refusals: std::slice::from_ref(&refusal),
+            not_streaming: None,
         },
         None,
         at(100),
@@ -345,4 +386,26 @@ fn a_data_pod_refusing_its_volume_is_degraded_with_its_reason() {
     assert!(degraded.message.starts_with(&refusal), "{}", degraded.message);
     assert!(degraded.message.contains("ConfigMap mini-redis-config: refused"), "{}", degraded.message);
     assert_eq!(condition(&status, "Ready").status, "False");
+}
+
+// Issue 25, item 6: a read replica that does not stream is said in
+// `Degraded`, ahead of an object not applied, until its pod is restarted.
+#[test]
+fn a_replica_that_does_not_stream_is_degraded_with_its_reason() {
+    let cr = fixture("minimal");
+    let children = with_readiness(&cr, false);
+    let failure =
+        ChildFailure { kind: "ConfigMap", name: "mini-redis-config".into(), message: "refused".into() };
+    let why = "Pod mini-postgres-ro-0: the read replica has not streamed from the primary for 120s";
+    let outcome = |not_streaming| Outcome::Applied {
+        objects: &children,
+        failures: std::slice::from_ref(&failure),
+        refusals: &[],
+        not_streaming,
+    };
+    let status = compute(&cr, &outcome(Some(why)), None, at(100));
+    let degraded = condition(&status, "Degraded");
+    assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", REPLICA_NOT_STREAMING));
+    assert!(degraded.message.starts_with(why), "{}", degraded.message);
+    assert_eq!(condition(&compute(&cr, &outcome(None), None, at(100)), "Degraded").reason, "ApplyFailed");
 }

@@ -326,6 +326,33 @@ fn a_replica_that_can_no_longer_follow_is_cloned_again() {
     );
 }
 
+// Issue 25, item 6: the operator restarts a replica that does not stream,
+// and its bootstrap copies the whole database again; a replica that keeps
+// losing its slot (too little WAL kept for the write load) must not turn
+// that into a copy loop: the next re-clone waits, longer each time.
+#[test]
+fn a_replica_that_keeps_losing_its_slot_is_copied_again_at_a_growing_pace() {
+    let mut pair = Pair::streaming();
+    let (replica, replica_port) = (pair.replica.clone(), pair.replica_port);
+    pair.lose_the_slot();
+    let copying = Instant::now();
+    let first = pair.bootstrap();
+    assert!(first.contains("re-cloning") && !first.contains("waiting"), "{first}");
+    pair.scratch.start(&replica, replica_port);
+    pair.wait_for_row(7);
+
+    pair.lose_the_slot();
+    // A pace of a few seconds more than this test took since the copy
+    // began (in a cluster, five minutes).
+    let pace = copying.elapsed().as_secs() + 3;
+    pair.bootstrap_env.push(("RECLONE_BACKOFF_SECONDS".into(), pace.to_string()));
+    let second = pair.bootstrap();
+    assert!(second.contains("re-clone 2 in a row") && second.contains("waiting"), "{second}");
+    assert!(second.contains("replica copied"), "{second}");
+    let noted = std::fs::read_to_string(pair.scratch.path("payrail-reclones")).unwrap();
+    assert_eq!(noted.split_whitespace().nth(1), Some("2"), "{noted}");
+}
+
 // Bug 5: during recovery PostgreSQL answers but rejects connections: not
 // ready, but alive, so liveness must not restart it.
 #[test]

@@ -10,9 +10,13 @@
 //! replacing its copy of the ledger with a copy of another database.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Container, PodSpec};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use payrail_common::testing::free_port;
+use payrail_operator::builders::Component;
+use payrail_operator::pod::REPLICA_SLOT;
+use payrail_operator::reconcile::replica;
 
 use crate::built_pods::Built;
 use crate::pod_scripts::{Scratch, as_postgres, ok};
@@ -52,6 +56,11 @@ struct Cluster {
 
 impl Cluster {
     fn new() -> Self {
+        Cluster::of(serde_json::json!({}))
+    }
+
+    /// The cluster of `spec` (JSON), nothing started.
+    fn of(spec: serde_json::Value) -> Self {
         let scratch = Scratch::new();
         let node = |statefulset: &'static str| {
             let volume = scratch.path(statefulset);
@@ -64,12 +73,16 @@ impl Cluster {
             }
         };
         let (primary, replica) = (node(PRIMARY), node(REPLICA));
-        Cluster { built: Built::from_spec(serde_json::json!({})), scratch, primary, replica }
+        Cluster { built: Built::from_spec(spec), scratch, primary, replica }
     }
 
     /// A first start of both pods, and a ledger row that reached the replica.
     fn with_ledger() -> Self {
-        let mut cluster = Cluster::new();
+        Cluster::with_ledger_of(serde_json::json!({}))
+    }
+
+    fn with_ledger_of(spec: serde_json::Value) -> Self {
+        let mut cluster = Cluster::of(spec);
         let primary = cluster.start(PRIMARY);
         assert!(primary.running, "{}", primary.log);
         let replica = cluster.start(REPLICA);
@@ -118,6 +131,31 @@ impl Cluster {
         started.running =
             (1..=TRIES).any(|n| started.record("postgres", n, self.entrypoint(statefulset, &pod, &main)));
         started
+    }
+
+    /// The kubelet restarting the server container of `statefulset` (a
+    /// crash, an OOM kill): the container again, not its init containers.
+    fn restart_container(&mut self, statefulset: &'static str) -> Result<String, String> {
+        let pod = self.built.pod(statefulset);
+        let main = pod.containers.iter().find(|c| c.name == "postgres").expect("postgres").clone();
+        self.entrypoint(statefulset, &pod, &main)
+    }
+
+    /// The server container's readiness probe, run as the kubelet runs it
+    /// (the socket directory and port are this test's).
+    fn ready(&self, statefulset: &str) -> bool {
+        let pod = self.built.pod(statefulset);
+        let main = pod.containers.iter().find(|c| c.name == "postgres").expect("postgres");
+        let probe =
+            main.readiness_probe.as_ref().and_then(|p| p.exec.as_ref()).and_then(|e| e.command.clone());
+        let command = probe.expect("an exec readiness probe");
+        let node = self.node(statefulset);
+        let mut env = self.env(node, main);
+        env.push(("PGHOST".into(), self.scratch.dir.to_str().unwrap().into()));
+        env.push(("PGPORT".into(), node.port.to_string()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
+        as_postgres(&command[0], &args, &env).status.success()
     }
 
     fn run_init(&self, statefulset: &str, pod: &PodSpec, init: &Container) -> Result<String, String> {
@@ -208,15 +246,15 @@ impl Cluster {
     }
 
     fn wait_for_ledger(&self, statefulset: &str) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let out =
                 self.scratch.psql(self.node(statefulset).port, "payrail", "payrail", "SELECT n FROM ledger");
             if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "42" {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "the ledger never reached {statefulset}");
-            std::thread::sleep(std::time::Duration::from_millis(200));
+            assert!(Instant::now() < deadline, "the ledger never reached {statefulset}");
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 
@@ -369,4 +407,90 @@ fn a_primary_gets_the_ledger_back_from_the_replica_as_the_docs_say() {
     assert!(replica.log.contains("re-cloning"), "{}", replica.log);
     cluster.sql(PRIMARY, "DELETE FROM ledger; INSERT INTO ledger VALUES (42)");
     cluster.wait_for_ledger(REPLICA);
+}
+
+/// A PostgreSQL pod of `statefulset` as the kubelet reports it: its server
+/// started, `ready` (what its readiness probe said) since `seconds` ago.
+fn reported(statefulset: &str, component: &str, ready: bool, seconds: i64) -> Pod {
+    let since = k8s_openapi::jiff::Timestamp::now().as_second() - seconds;
+    let since = k8s_openapi::jiff::Timestamp::from_second(since).unwrap().to_string();
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{statefulset}-0"), "uid": format!("{statefulset}-uid"),
+                     "labels": {"app.kubernetes.io/component": component}},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" },
+                            "lastTransitionTime": since}],
+            "containerStatuses": [{"name": "postgres", "image": "postgres", "imageID": "", "ready": ready,
+                                   "restartCount": 1, "started": true, "state": {"running": {}}}],
+        },
+    }))
+    .unwrap()
+}
+
+// Issue 25, item 6: the replica is away (its node rebooting) while the
+// primary writes more WAL than it keeps for it, and the primary gives its
+// slot up. Back, with its container restarted (no init container runs),
+// it served the ledger as it was, out of its Service, for good: someone
+// had to notice and delete the pod. Now the operator does, from what the
+// kubelet reports (not streaming for five minutes while the primary
+// serves), and the new pod's bootstrap copies the primary again: streaming,
+// with every row written meanwhile, and nobody did anything.
+#[test]
+fn a_replica_whose_slot_was_given_up_streams_again_without_a_human() {
+    // The smallest volume: a primary keeps 64 MB of WAL for its replica.
+    let mut cluster =
+        Cluster::with_ledger_of(serde_json::json!({"postgres": {"storage": {"size": "256Mi"}}}));
+    let ledger = cluster.system_id(PRIMARY);
+    cluster.scratch.stop(&cluster.replica.pgdata);
+    for n in 1..=8 {
+        cluster.sql(PRIMARY, &format!("INSERT INTO ledger VALUES ({n}); SELECT pg_switch_wal()"));
+    }
+    cluster.sql(PRIMARY, "CHECKPOINT");
+    assert_eq!(
+        cluster.sql(
+            PRIMARY,
+            &format!("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '{REPLICA_SLOT}'")
+        ),
+        "lost"
+    );
+    cluster.restart_container(REPLICA).expect("the replica's server starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        assert!(!cluster.ready(REPLICA), "a replica that cannot follow is ready");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(cluster.sql(REPLICA, "SELECT count(*) FROM ledger"), "1", "stale: only the first row");
+
+    // What the operator reads: the primary ready for long, the replica's
+    // probe failing since its start, five minutes ago.
+    let pods = [
+        reported(PRIMARY, Component::PostgresPrimary.label(), cluster.ready(PRIMARY), 3_600),
+        reported(REPLICA, Component::PostgresReplica.label(), cluster.ready(REPLICA), replica::RESTART_AFTER),
+    ];
+    let verdict = replica::not_streaming(&pods, k8s_openapi::jiff::Timestamp::now()).expect("not streaming");
+    assert!(verdict.restart_due() && verdict.pod == "mini-postgres-ro-0", "{verdict:?}");
+
+    // Deleted, its StatefulSet starts it anew: init container first.
+    cluster.scratch.stop(&cluster.replica.pgdata);
+    let replica = cluster.start(REPLICA);
+    assert!(replica.running, "{}", replica.log);
+    assert!(replica.log.contains("re-cloning"), "{}", replica.log);
+    assert_eq!(cluster.system_id(REPLICA), ledger);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cluster.ready(REPLICA) {
+        assert!(Instant::now() < deadline, "the replica never streamed again:\n{}", replica.log);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(cluster.sql(REPLICA, "SELECT count(*) FROM ledger"), "9", "every row written meanwhile");
+    assert!(
+        replica::not_streaming(
+            &[
+                reported(PRIMARY, Component::PostgresPrimary.label(), true, 3_600),
+                reported(REPLICA, Component::PostgresReplica.label(), cluster.ready(REPLICA), 1),
+            ],
+            k8s_openapi::jiff::Timestamp::now()
+        )
+        .is_none()
+    );
 }

@@ -5,6 +5,7 @@
 //! test applies what the kubelet does at every mount of the volume of a
 //! pod with an `fsGroup`: group read-write on every file in it.
 
+use std::io::Read;
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -95,11 +96,43 @@ impl Broker {
     }
 
     fn as_rabbitmq(&self, container: &Container, program: &str, args: &[&str]) -> Command {
+        self.as_rabbitmq_with(container, &[], program, args)
+    }
+
+    /// As [`Self::as_rabbitmq`], with `more` variables of the test's own
+    /// (last, so they override the container's).
+    fn as_rabbitmq_with(
+        &self,
+        container: &Container,
+        more: &[(&str, &str)],
+        program: &str,
+        args: &[&str],
+    ) -> Command {
         let mut cmd = Command::new("runuser");
         cmd.args(["-u", "rabbitmq", "--", "env", "-i"]);
         cmd.args(self.env(container).iter().map(|(k, v)| format!("{k}={v}")));
+        cmd.args(more.iter().map(|(k, v)| format!("{k}={v}")));
         cmd.arg(program).args(args).current_dir(&self.dir);
         cmd
+    }
+
+    /// Starts the preStop hook of a node of `three` (a cluster of three
+    /// brokers) against this broker, as the kubelet runs it, with the
+    /// downward API file of its deletion mark at `mark`.
+    fn pre_stop(&self, three: &Built, mark: &str) -> Hook {
+        let pod = three.pod("mini-rabbitmq");
+        let main = pod.containers.iter().find(|c| c.name == "rabbitmq").expect("rabbitmq");
+        let hook = main.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()).expect("a preStop hook");
+        let command = hook.exec.as_ref().and_then(|e| e.command.clone()).expect("an exec hook");
+        let args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
+        let child = self
+            .as_rabbitmq_with(main, &[("DELETING_MARK", mark)], &command[0], &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        Hook(child)
     }
 
     /// Starts the pod: each init container once, then the server, until
@@ -201,6 +234,43 @@ impl Drop for Broker {
     }
 }
 
+/// A running preStop hook, killed with what it started if the test ends
+/// first.
+struct Hook(Child);
+
+impl Hook {
+    /// Whether it has ended by `within`; its output when it has.
+    fn ended_within(&mut self, within: Duration) -> Option<(bool, String)> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                let mut out = String::new();
+                if let Some(mut pipe) = self.0.stdout.take() {
+                    let _ = pipe.read_to_string(&mut out);
+                }
+                if let Some(mut pipe) = self.0.stderr.take() {
+                    let _ = pipe.read_to_string(&mut out);
+                }
+                return Some((status.success(), out));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        None
+    }
+}
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.0.id())])
+                .stderr(Stdio::null())
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn run(program: &str, args: &[&str]) {
     let out = Command::new(program).args(args).output().unwrap();
     assert!(out.status.success(), "{program} {args:?}: {}", text_of(&out));
@@ -230,4 +300,57 @@ fn a_broker_pod_starts_again_after_its_volume_is_mounted_with_an_fs_group() {
     broker.ctl(&["await_startup"]);
     assert!(broker.ctl(&["list_vhosts"]).contains("kept-on-the-volume"), "the same broker, its data kept");
     assert_eq!(broker.cookie_mode() & 0o077, 0, "the cookie is its owner's only");
+}
+
+/// A quorum queue, with a member on every node of the cluster.
+const QUORUM_QUEUE: &str = "rabbit_amqqueue:declare(rabbit_misc:r(<<\"/\">>, queue, <<\"payrail-quorum\">>), \
+     true, false, [{<<\"x-queue-type\">>, longstr, <<\"quorum\">>}], none, <<\"payrail-test\">>).";
+
+// Issue 25, item 9: every node of a 3-node RabbitMQ waited up to 10
+// minutes for quorum in its preStop hook also when the whole
+// PaymentCluster was deleted (no majority is left to keep: every node is
+// going). The operator marks the pods first. Here two brokers started from
+// the pod spec form a cluster and hold a quorum queue with a member on
+// each, so stopping either takes it below its majority; the hook of a
+// 3-node pod, run with the real `rabbitmq-upgrade` against one of them,
+// waits unmarked, ends as soon as the mark arrives, and does not wait at
+// all when it finds the mark.
+#[test]
+fn a_cluster_nodes_pre_stop_waits_for_quorum_unless_its_cluster_is_being_deleted() {
+    let (mut first, mut second) = (Broker::new(), Broker::new());
+    for broker in [&mut first, &mut second] {
+        let started = broker.start();
+        assert!(started.serving, "{}", started.log);
+        broker.ctl(&["await_startup"]);
+    }
+    // Both took the cookie from the same Secret: they may cluster.
+    second.ctl(&["stop_app"]);
+    second.ctl(&["join_cluster", &first.node]);
+    second.ctl(&["start_app"]);
+    let quorum_kept = || {
+        let check = ["await_online_quorum_plus_one", "-t", "3"];
+        first.as_rabbitmq(&first.main(), "rabbitmq-upgrade", &check).output().unwrap().status.success()
+    };
+    assert!(quorum_kept(), "no quorum queue yet: nothing to wait for");
+    first.ctl(&["eval", QUORUM_QUEUE]);
+    assert!(!quorum_kept(), "stopping either node now takes the queue below its majority");
+
+    let three = Built::from_spec(serde_json::json!({"rabbitmq": {"replicas": 3}}));
+    // The kubelet projects an annotation the pod does not have as an
+    // empty file.
+    let mark = first.path("cluster-deleting");
+    std::fs::write(&mark, "").unwrap();
+    let mut waiting = first.pre_stop(&three, &mark);
+    assert_eq!(waiting.ended_within(Duration::from_secs(10)), None, "it did not wait for quorum");
+    std::fs::write(&mark, "true").unwrap();
+    let (ok, out) = waiting.ended_within(Duration::from_secs(10)).expect("the mark ended the wait");
+    assert!(ok && out.contains("being deleted"), "{out}");
+
+    let (ok, out) = first
+        .pre_stop(&three, &mark)
+        .ended_within(Duration::from_secs(5))
+        .expect("a marked node stops without waiting");
+    assert!(ok && out.contains("being deleted"), "{out}");
+    second.stop();
+    first.stop();
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, PersistentVolumeClaim, Pod, Secret, Service};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use payrail_operator::builders::{Credentials, credentials};
 use payrail_operator::controller::WATCH_LABEL;
 use payrail_operator::crd::{PaymentCluster, PaymentClusterStatus};
@@ -451,4 +451,73 @@ async fn the_cnpg_app_role_secret_lives_as_long_as_the_cnpg_cluster() {
         }
     })
     .await;
+}
+
+const MARKED: &str = "payrail.dev/cluster-deleting";
+const HOLD: &str = "test.payrail.dev/hold";
+
+fn finalizers(cr: &PaymentCluster) -> Vec<String> {
+    cr.metadata.finalizers.clone().unwrap_or_default()
+}
+
+// Issue 25, item 9: deleting a cluster with 3 RabbitMQ nodes left every
+// broker terminating for up to 12 minutes: each preStop hook waited for a
+// quorum that no longer mattered. The operator's finalizer holds the
+// deletion until the broker pods carry the mark their hook reads, then
+// lets it go. A single broker has no such hook and gets no finalizer.
+#[tokio::test]
+async fn deleting_a_cluster_marks_its_rabbitmq_pods_then_lets_it_go() {
+    let plane = shared();
+    let namespace = Namespace::new(plane, "marked").await;
+    let operator = Operator::start(plane, &namespace.name);
+    let admin = plane.admin().await;
+    let ns = namespace.name.as_str();
+    let clusters: Api<PaymentCluster> = Api::namespaced(admin.clone(), ns);
+    apply_cluster(&admin, &minimal(ns, SMALL())).await.unwrap();
+    eventually("the single broker's cluster reconciled", SETTLE, async || status(&admin, ns).await).await;
+    assert_eq!(finalizers(&clusters.get("mini").await.unwrap()), Vec::<String>::new(), "one broker");
+
+    let three = merged(SMALL(), json!({"rabbitmq": {"replicas": 3}}));
+    apply_cluster(&admin, &minimal(ns, three)).await.unwrap();
+    eventually("the finalizer", SETTLE, async || {
+        let cr = clusters.get("mini").await.map_err(|e| e.to_string())?;
+        let found = finalizers(&cr);
+        if found == ["payrail.dev/rabbitmq-marked"] { Ok(()) } else { Err(format!("{found:?}")) }
+    })
+    .await;
+    // No kubelet runs here: a pod no node took is gone as soon as it is
+    // deleted. The test holds the broker pods with a finalizer of its own
+    // to read them after the cluster went.
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), ns);
+    let brokers = "app.kubernetes.io/instance=mini,app.kubernetes.io/component=rabbitmq";
+    let names = eventually("three broker pods", SETTLE, async || {
+        let found = pods.list(&ListParams::default().labels(brokers)).await.map_err(|e| e.to_string())?.items;
+        let names: Vec<String> = found.into_iter().filter_map(|p| p.metadata.name).collect();
+        if names.len() == 3 { Ok(names) } else { Err(format!("{names:?}")) }
+    })
+    .await;
+    let hold = json!({"metadata": {"finalizers": [HOLD]}});
+    for name in &names {
+        pods.patch(name, &PatchParams::default(), &Patch::Merge(&hold)).await.unwrap();
+        let pod = pods.get(name).await.unwrap();
+        assert!(!pod.annotations().contains_key(MARKED), "{name} marked while its cluster lives");
+    }
+
+    delete_cluster(&admin, ns, "mini").await;
+    eventually("the cluster gone", SETTLE, async || match clusters.get_opt("mini").await {
+        Ok(None) => Ok(()),
+        other => Err(format!("{:?}", other.map(|c| c.map(|c| finalizers(&c))))),
+    })
+    .await;
+    for name in &names {
+        let pod = pods.get(name).await.unwrap();
+        assert_eq!(
+            pod.annotations().get(MARKED).map(String::as_str),
+            Some("true"),
+            "{name} not marked before its cluster went\n{}",
+            operator.log()
+        );
+        let release = json!({"metadata": {"finalizers": null}});
+        pods.patch(name, &PatchParams::default(), &Patch::Merge(&release)).await.unwrap();
+    }
 }

@@ -279,3 +279,91 @@ async fn backups_are_healthy_only_once_a_base_backup_succeeded_and_while_none_fa
         "{message}"
     );
 }
+
+/// What the kubelet reports for a builtin PostgreSQL pod whose server
+/// started: `Ready` (its readiness probe) `ready` since `seconds` ago.
+async fn report_server(pods: &Api<Pod>, name: &str, ready: bool, seconds: i64) {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let since = k8s_openapi::jiff::Timestamp::from_second(now.as_second() - seconds).unwrap().to_string();
+    let flag = if ready { "True" } else { "False" };
+    let condition = |t: &str, s: &str| json!({"type": t, "status": s, "lastTransitionTime": since});
+    let status = json!({"status": {
+        "phase": "Running",
+        "startTime": since,
+        "conditions": [condition("PodScheduled", "True"), condition("Initialized", "True"),
+                       condition("ContainersReady", flag), condition("Ready", flag)],
+        "containerStatuses": [{"name": "postgres", "image": "postgres", "imageID": "", "ready": ready,
+                               "restartCount": 1, "started": true, "state": {"running": {"startedAt": since}}}],
+    }});
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+}
+
+// Issue 25, item 6: a builtin read replica that stopped streaming (the
+// primary gave its slot up) left its Service and stayed out for good; the
+// runbook said "kubectl delete pod". The operator says so in `Degraded`
+// after a minute, and at five, with the primary serving, deletes that pod
+// (so its bootstrap re-clones), with a Warning event.
+#[tokio::test]
+async fn a_replica_that_does_not_stream_is_reported_then_restarted() {
+    let plane = shared();
+    let namespace = Namespace::new(plane, "stale").await;
+    let operator = Operator::start(plane, &namespace.name);
+    let admin = plane.admin().await;
+    let ns = namespace.name.as_str();
+    let mut spec = cluster(ns, "ghcr.io/payrail/payment-app:0.1.0");
+    spec["spec"]["postgres"]["readReplica"] = json!(true);
+    apply_cluster(&admin, &spec).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), ns);
+    let replica = eventually("the replica's pod", SETTLE, async || {
+        pods.get_opt("mini-postgres-ro-0").await.map_err(|e| e.to_string())?.ok_or("not yet".to_owned())
+    })
+    .await;
+    eventually("the primary's pod", SETTLE, async || {
+        pods.get_opt("mini-postgres-0").await.map_err(|e| e.to_string())?.ok_or("not yet".to_owned())
+    })
+    .await;
+    report_server(&pods, "mini-postgres-0", true, 3_600).await;
+    // Two minutes without streaming: said, not acted on.
+    report_server(&pods, "mini-postgres-ro-0", false, 120).await;
+    let clusters: Api<PaymentCluster> = Api::namespaced(admin.clone(), ns);
+    let message = eventually("ReplicaNotStreaming in Degraded", SETTLE, async || {
+        let cr = clusters.get("mini").await.map_err(|e| e.to_string())?;
+        let status = cr.status.ok_or("no status")?;
+        let degraded = status.conditions.iter().find(|c| c.type_ == "Degraded" && c.status == "True");
+        match degraded {
+            Some(c) if c.reason == "ReplicaNotStreaming" => Ok(c.message.clone()),
+            _ => Err(format!("{:?}", status.conditions)),
+        }
+    })
+    .await;
+    assert!(message.contains("Pod mini-postgres-ro-0") && message.contains("docs/operator.md"), "{message}");
+    let uid = replica.metadata.uid.clone().unwrap();
+    let now = pods.get("mini-postgres-ro-0").await.unwrap();
+    assert_eq!(now.metadata.uid.as_ref(), Some(&uid), "restarted before its time\n{}", operator.log());
+    assert!(now.metadata.deletion_timestamp.is_none());
+
+    // Five minutes: that pod is deleted (no kubelet here to finish the
+    // deletion: the pod is gone or terminating).
+    report_server(&pods, "mini-postgres-ro-0", false, 301).await;
+    eventually("the replica's pod deleted", SETTLE, async || {
+        match pods.get_opt("mini-postgres-ro-0").await.map_err(|e| e.to_string())? {
+            Some(p) if p.metadata.uid.as_ref() == Some(&uid) && p.metadata.deletion_timestamp.is_none() => {
+                Err("still there".to_owned())
+            }
+            _ => Ok(()),
+        }
+    })
+    .await;
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(admin.clone(), ns);
+    let note = eventually("a ReplicaRestarted event", SETTLE, async || {
+        let all = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items;
+        all.iter()
+            .find(|e| e.reason.as_deref() == Some("ReplicaRestarted"))
+            .and_then(|e| e.message.clone())
+            .ok_or("none".to_owned())
+    })
+    .await;
+    assert!(note.contains("mini-postgres-ro-0") && note.contains("never over another database"), "{note}");
+    // The primary is never touched.
+    assert!(pods.get("mini-postgres-0").await.unwrap().metadata.deletion_timestamp.is_none());
+}
