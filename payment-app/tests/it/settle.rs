@@ -336,3 +336,50 @@ async fn a_settled_payment_changes_only_its_metadata() {
     assert_eq!((read.status, read.amount.minor()), (PaymentStatus::Done, 400));
     audit_ok(&db).await;
 }
+
+/// Rows inserted and updated, of which in place (HOT), on `payments` so
+/// far, as PostgreSQL counts them. Counters reach the statistics only when
+/// a backend flushes them: every connection of the pool is made to.
+async fn payment_updates(db: &Db) -> (i64, i64) {
+    let mut conns = Vec::new();
+    while let Some(conn) = db.primary.try_acquire() {
+        conns.push(conn);
+    }
+    for conn in &mut conns {
+        sqlx::query("SELECT pg_stat_force_next_flush()").execute(&mut **conn).await.unwrap();
+        sqlx::query("SELECT 1").execute(&mut **conn).await.unwrap();
+    }
+    drop(conns);
+    sqlx::query_as("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'payments'")
+        .fetch_one(&db.primary)
+        .await
+        .unwrap()
+}
+
+/// Settling a payment updates its row in place (a HOT update): no index on
+/// `payments` names a column settle changes, and each page keeps room for
+/// the new versions, even when one transaction settles every payment of a
+/// batch that intake wrote side by side. A non-HOT update writes the row
+/// again with a new entry in every index: it was half the WAL of a payment.
+#[tokio::test]
+async fn settling_a_batch_updates_its_payments_in_place() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let (a, b) = (account(&db, 1_000_000).await, account(&db, 0).await);
+    let new: Vec<NewPayment> =
+        (1..=200).map(|i| NewPayment::new(a, b, cents(i), Currency::usd(), None).unwrap()).collect();
+    let ids: Vec<PaymentId> = db::payments::insert_many(&db.primary, &new, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+
+    let before = payment_updates(&db).await;
+    assert_eq!(settle_all(&db, &ids).await, 200);
+    let after = payment_updates(&db).await;
+    let (updates, hot) = (after.0 - before.0, after.1 - before.1);
+    assert_eq!(updates, 200);
+    assert!(hot * 10 >= updates * 9, "{hot} of {updates} status changes were HOT updates");
+    audit_ok(&db).await;
+}
