@@ -377,9 +377,12 @@ struct Move {
 fn moves(plan: &Plan) -> Vec<Move> {
     let settled = plan.outcomes.iter().map(|(payment, outcome)| {
         let (to, reason, captured, event) = match outcome {
-            Outcome::Done => {
-                (PaymentStatus::Done, None, Some(payment.amount.minor()), EventType::PaymentDone)
-            }
+            // `amount_captured` stays NULL: an automatic payment moves its
+            // whole amount, which every reader takes a NULL to mean. Set,
+            // it made the in-place update log every column from `status`
+            // to it (about 40 WAL bytes a payment); left alone, only
+            // `status` to `updated_at` differ.
+            Outcome::Done => (PaymentStatus::Done, None, None, EventType::PaymentDone),
             Outcome::Authorized => (PaymentStatus::Authorized, None, None, EventType::PaymentAuthorized),
             Outcome::Failed(reason) => {
                 (PaymentStatus::Failed, Some(reason.as_str()), None, EventType::PaymentFailed)
