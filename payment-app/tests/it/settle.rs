@@ -383,3 +383,43 @@ async fn settling_a_batch_updates_its_payments_in_place() {
     assert!(hot * 10 >= updates * 9, "{hot} of {updates} status changes were HOT updates");
     audit_ok(&db).await;
 }
+
+/// `open_payments`, what the relay sweeps for payments to send round again,
+/// holds a payment exactly while it is in flight, whichever statement
+/// wrote it: intake's single and set inserts add it, settle's move to
+/// `done` or `failed` removes it.
+#[tokio::test]
+async fn open_payments_hold_exactly_the_payments_in_flight() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let (a, b) = (account(&db, 1000).await, account(&db, 0).await);
+    let done = payment(&db, a, b, 100).await;
+    let refused = payment(&db, a, b, 5000).await;
+    let waiting = payment(&db, a, b, 200).await;
+    let new: Vec<NewPayment> =
+        (1..=3).map(|i| NewPayment::new(a, b, cents(i), Currency::usd(), None).unwrap()).collect();
+    let mut open: Vec<PaymentId> = db::payments::insert_many(&db.primary, &new, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    let in_flight = || async {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM open_payments ORDER BY id")
+            .fetch_all(&db.primary)
+            .await
+            .unwrap();
+        ids.into_iter().map(PaymentId::from_uuid).collect::<Vec<_>>()
+    };
+    let mut all = [open.clone(), vec![done, refused, waiting]].concat();
+    all.sort();
+    assert_eq!(in_flight().await, all);
+
+    assert_eq!(settle_all(&db, &[done, refused]).await, 2);
+    let read = db::payments::get(&db.primary, refused).await.unwrap().unwrap();
+    assert_eq!(read.status, PaymentStatus::Failed);
+    open.push(waiting);
+    open.sort();
+    assert_eq!(in_flight().await, open);
+    audit_ok(&db).await;
+}
