@@ -337,23 +337,34 @@ async fn a_settled_payment_changes_only_its_metadata() {
     audit_ok(&db).await;
 }
 
-/// Rows inserted and updated, of which in place (HOT), on `payments` so
-/// far, as PostgreSQL counts them. Counters reach the statistics only when
-/// a backend flushes them: every connection of the pool is made to.
-async fn payment_updates(db: &Db) -> (i64, i64) {
-    let mut conns = Vec::new();
-    while let Some(conn) = db.primary.try_acquire() {
-        conns.push(conn);
-    }
-    for conn in &mut conns {
-        sqlx::query("SELECT pg_stat_force_next_flush()").execute(&mut **conn).await.unwrap();
-        sqlx::query("SELECT 1").execute(&mut **conn).await.unwrap();
-    }
-    drop(conns);
-    sqlx::query_as("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'payments'")
+/// Updates of `payments`, and of those the ones in place (HOT), as
+/// PostgreSQL counts them, once it counts at least `expected`. A backend
+/// hands its counters over within seconds of going idle; the pool's idle
+/// connections are made to at once, and one still on its way back to the
+/// pool is waited for.
+async fn payment_updates(db: &Db, expected: i64) -> (i64, i64) {
+    for _ in 0..100 {
+        let mut conns = Vec::new();
+        while let Some(conn) = db.primary.try_acquire() {
+            conns.push(conn);
+        }
+        for conn in &mut conns {
+            sqlx::query("SELECT pg_stat_force_next_flush()").execute(&mut **conn).await.unwrap();
+            sqlx::query("SELECT 1").execute(&mut **conn).await.unwrap();
+        }
+        drop(conns);
+        let counted: (i64, i64) = sqlx::query_as(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'payments'",
+        )
         .fetch_one(&db.primary)
         .await
-        .unwrap()
+        .unwrap();
+        if counted.0 >= expected {
+            return counted;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("PostgreSQL did not count {expected} updates of payments within 20 s");
 }
 
 /// Settling a payment updates its row in place (a HOT update): no index on
@@ -375,10 +386,9 @@ async fn settling_a_batch_updates_its_payments_in_place() {
         .map(|p| p.id)
         .collect();
 
-    let before = payment_updates(&db).await;
+    // Nothing updated payments before: a fresh database.
     assert_eq!(settle_all(&db, &ids).await, 200);
-    let after = payment_updates(&db).await;
-    let (updates, hot) = (after.0 - before.0, after.1 - before.1);
+    let (updates, hot) = payment_updates(&db, 200).await;
     assert_eq!(updates, 200);
     assert!(hot * 10 >= updates * 9, "{hot} of {updates} status changes were HOT updates");
     audit_ok(&db).await;
