@@ -16,7 +16,6 @@
 CREATE TABLE open_payments (
     id uuid PRIMARY KEY
 );
-INSERT INTO open_payments (id) SELECT id FROM payments WHERE status IN ('pending', 'authorized');
 
 -- Statement-level: one INSERT or DELETE per statement, whatever its size
 -- (intake and settle write payments in sets).
@@ -39,6 +38,11 @@ CREATE TRIGGER payments_open_on_insert AFTER INSERT ON payments
     REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION payrail_open_payments_insert();
 CREATE TRIGGER payments_open_on_update AFTER UPDATE ON payments
     REFERENCING NEW TABLE AS updated FOR EACH STATEMENT EXECUTE FUNCTION payrail_open_payments_update();
+
+-- After the triggers: creating them locked payments against writes until
+-- this migration commits, so no payment written meanwhile (by an instance
+-- of the previous version) can fall between this copy and the triggers.
+INSERT INTO open_payments (id) SELECT id FROM payments WHERE status IN ('pending', 'authorized');
 
 DROP INDEX payments_pending_by_age;
 DROP INDEX payments_authorized_by_expiry;
