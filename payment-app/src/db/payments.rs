@@ -98,7 +98,8 @@ impl TryFrom<PaymentRow> for Payment {
         let capture =
             Capture::from_db(&row.capture, row.hold_secs).ok_or_else(|| corrupt("unknown capture"))?;
         let amount_captured = match row.amount_captured {
-            // Payments done before captures existed moved their amount.
+            // An automatic payment moves its whole amount: settle leaves it
+            // NULL (so did payments done before captures existed).
             None if status == PaymentStatus::Done => Some(amount),
             None => None,
             Some(minor) => {

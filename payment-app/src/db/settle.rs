@@ -19,6 +19,7 @@
 //! and the settle loop, shared by every payment, with it.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt::Write;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -331,38 +332,47 @@ async fn write_accounts(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
 
 /// Every entry the plan records: debits and credits, holds, releases and
 /// captures.
+///
+/// With `COPY`, not `INSERT … SELECT FROM UNNEST`: PostgreSQL logs the rows
+/// `COPY` puts on one page as one WAL record (a multi-insert), where an
+/// `INSERT` logs a record, with its headers, per row: about 30 bytes less
+/// per entry, two entries a payment. Every field is a uuid, an integer, a
+/// kind or an ISO currency code (checked when its account was opened), so
+/// none needs escaping in COPY's text format.
 async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan, currencies: &Currencies<'_>) -> Result<()> {
-    let accounts: Vec<Uuid> = plan.entries.iter().map(|e| e.account.as_uuid()).collect();
-    let (payments, refunds): (Vec<Option<Uuid>>, Vec<Option<Uuid>>) = plan
-        .entries
-        .iter()
-        .map(|e| match e.source {
-            Source::Payment(id) => (Some(id.as_uuid()), None),
-            Source::Refund(id) => (None, Some(id.as_uuid())),
-        })
-        .unzip();
-    let kinds: Vec<&str> = plan.entries.iter().map(|e| e.kind.as_str()).collect();
-    let amounts: Vec<i64> = plan.entries.iter().map(|e| e.amount).collect();
-    // Each entry is in its payment's currency (a refund's, its payment's),
-    // written here rather than left to the column's default; the foreign
-    // keys hold the account to it as well, so no entry can move money
-    // across currencies.
-    let currencies: Vec<&str> =
-        plan.entries.iter().map(|e| currencies.of(e.source)).collect::<Result<_>>()?;
-    sqlx::query!(
-        "INSERT INTO ledger_entries (account_id, payment_id, refund_id, kind, amount, currency) \
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[])",
-        &accounts,
-        &payments as &[Option<Uuid>],
-        &refunds as &[Option<Uuid>],
-        &kinds as &[&str],
-        &amounts,
-        &currencies as &[&str],
-    )
-    .execute(&mut *tx)
-    .await?;
+    let mut rows = String::with_capacity(plan.entries.len() * 112);
+    for entry in &plan.entries {
+        let (payment, refund) = match entry.source {
+            Source::Payment(id) => (id.as_uuid().to_string(), NULL.to_owned()),
+            Source::Refund(id) => (NULL.to_owned(), id.as_uuid().to_string()),
+        };
+        // Each entry is in its payment's currency (a refund's, its
+        // payment's), written here rather than left to the column's
+        // default; the foreign keys hold the account to it as well, so no
+        // entry can move money across currencies.
+        let currency = currencies.of(entry.source)?;
+        let _ = writeln!(
+            rows,
+            "{}\t{payment}\t{refund}\t{}\t{}\t{currency}",
+            entry.account.as_uuid(),
+            entry.kind.as_str(),
+            entry.amount,
+        );
+    }
+    let mut copy = tx
+        .copy_in_raw(
+            "COPY ledger_entries (account_id, payment_id, refund_id, kind, amount, currency) FROM STDIN",
+        )
+        .await?;
+    // A failed send leaves the COPY to be abandoned when `copy` drops,
+    // which fails the statement and with it the transaction.
+    copy.send(rows.into_bytes()).await?;
+    copy.finish().await?;
     Ok(())
 }
+
+/// NULL in COPY's text format.
+const NULL: &str = "\\N";
 
 /// One payment's move, as `write_outcomes` writes it.
 struct Move {
@@ -377,9 +387,12 @@ struct Move {
 fn moves(plan: &Plan) -> Vec<Move> {
     let settled = plan.outcomes.iter().map(|(payment, outcome)| {
         let (to, reason, captured, event) = match outcome {
-            Outcome::Done => {
-                (PaymentStatus::Done, None, Some(payment.amount.minor()), EventType::PaymentDone)
-            }
+            // `amount_captured` stays NULL: an automatic payment moves its
+            // whole amount, which every reader takes a NULL to mean. Set,
+            // it made the in-place update log every column from `status`
+            // to it (about 40 WAL bytes a payment); left alone, only
+            // `status` to `updated_at` differ.
+            Outcome::Done => (PaymentStatus::Done, None, None, EventType::PaymentDone),
             Outcome::Authorized => (PaymentStatus::Authorized, None, None, EventType::PaymentAuthorized),
             Outcome::Failed(reason) => {
                 (PaymentStatus::Failed, Some(reason.as_str()), None, EventType::PaymentFailed)

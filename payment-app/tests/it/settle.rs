@@ -336,3 +336,100 @@ async fn a_settled_payment_changes_only_its_metadata() {
     assert_eq!((read.status, read.amount.minor()), (PaymentStatus::Done, 400));
     audit_ok(&db).await;
 }
+
+/// Updates of `payments`, and of those the ones in place (HOT), as
+/// PostgreSQL counts them, once it counts at least `expected`. A backend
+/// hands its counters over within seconds of going idle; the pool's idle
+/// connections are made to at once, and one still on its way back to the
+/// pool is waited for.
+async fn payment_updates(db: &Db, expected: i64) -> (i64, i64) {
+    for _ in 0..100 {
+        let mut conns = Vec::new();
+        while let Some(conn) = db.primary.try_acquire() {
+            conns.push(conn);
+        }
+        for conn in &mut conns {
+            sqlx::query("SELECT pg_stat_force_next_flush()").execute(&mut **conn).await.unwrap();
+            sqlx::query("SELECT 1").execute(&mut **conn).await.unwrap();
+        }
+        drop(conns);
+        let counted: (i64, i64) = sqlx::query_as(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'payments'",
+        )
+        .fetch_one(&db.primary)
+        .await
+        .unwrap();
+        if counted.0 >= expected {
+            return counted;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("PostgreSQL did not count {expected} updates of payments within 20 s");
+}
+
+/// Settling a payment updates its row in place (a HOT update): no index on
+/// `payments` names a column settle changes, and each page keeps room for
+/// the new versions, even when one transaction settles every payment of a
+/// batch that intake wrote side by side. A non-HOT update writes the row
+/// again with a new entry in every index: it was half the WAL of a payment.
+#[tokio::test]
+async fn settling_a_batch_updates_its_payments_in_place() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let (a, b) = (account(&db, 1_000_000).await, account(&db, 0).await);
+    let new: Vec<NewPayment> =
+        (1..=200).map(|i| NewPayment::new(a, b, cents(i), Currency::usd(), None).unwrap()).collect();
+    let ids: Vec<PaymentId> = db::payments::insert_many(&db.primary, &new, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+
+    // Nothing updated payments before: a fresh database.
+    assert_eq!(settle_all(&db, &ids).await, 200);
+    let (updates, hot) = payment_updates(&db, 200).await;
+    assert_eq!(updates, 200);
+    assert!(hot * 10 >= updates * 9, "{hot} of {updates} status changes were HOT updates");
+    audit_ok(&db).await;
+}
+
+/// `open_payments`, what the relay sweeps for payments to send round again,
+/// holds a payment exactly while it is in flight, whichever statement
+/// wrote it: intake's single and set inserts add it, settle's move to
+/// `done` or `failed` removes it.
+#[tokio::test]
+async fn open_payments_hold_exactly_the_payments_in_flight() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let (a, b) = (account(&db, 1000).await, account(&db, 0).await);
+    let done = payment(&db, a, b, 100).await;
+    let refused = payment(&db, a, b, 5000).await;
+    let waiting = payment(&db, a, b, 200).await;
+    let new: Vec<NewPayment> =
+        (1..=3).map(|i| NewPayment::new(a, b, cents(i), Currency::usd(), None).unwrap()).collect();
+    let mut open: Vec<PaymentId> = db::payments::insert_many(&db.primary, &new, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    let in_flight = || async {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM open_payments ORDER BY id")
+            .fetch_all(&db.primary)
+            .await
+            .unwrap();
+        ids.into_iter().map(PaymentId::from_uuid).collect::<Vec<_>>()
+    };
+    let mut all = [open.clone(), vec![done, refused, waiting]].concat();
+    all.sort();
+    assert_eq!(in_flight().await, all);
+
+    assert_eq!(settle_all(&db, &[done, refused]).await, 2);
+    let read = db::payments::get(&db.primary, refused).await.unwrap().unwrap();
+    assert_eq!(read.status, PaymentStatus::Failed);
+    open.push(waiting);
+    open.sort();
+    assert_eq!(in_flight().await, open);
+    audit_ok(&db).await;
+}
