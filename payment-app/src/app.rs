@@ -310,9 +310,23 @@ fn print_report<T: serde::Serialize>(json: bool, report: &T, text: impl FnOnce(&
 /// Exit codes of `audit`: 0 all invariants hold, 1 one is violated, 2 the
 /// audit could not run.
 async fn run_audit(args: AuditArgs) -> ExitCode {
-    let max_pending_age = Duration::from_secs(args.max_pending_age_secs);
-    let report = match Db::connect(&args.db.config()).await {
-        Ok(db) => audit::run(&db.primary, max_pending_age, args.app_role.as_deref()).await,
+    use std::io::IsTerminal;
+    let db = args.db.config();
+    let config = audit::AuditConfig {
+        max_pending_age: Duration::from_secs(args.max_pending_age_secs),
+        app_role: args.app_role,
+        full: args.full,
+        timeout: db.statement_timeout,
+        full_timeout: Duration::from_secs(args.full_timeout_secs),
+        key: args.checkpoint_key,
+        progress: match (std::io::stderr().is_terminal(), args.progress) {
+            (true, _) if !args.json => audit::Progress::Bar,
+            (_, true) => audit::Progress::Lines,
+            _ => audit::Progress::Off,
+        },
+    };
+    let report = match Db::connect(&db).await {
+        Ok(db) => audit::run(&db.primary, &config).await,
         Err(e) => Err(e),
     };
     match report {

@@ -296,6 +296,22 @@ pub struct AuditArgs {
     /// Also check that this role, the one payment-app connects as, holds no more than it needs.
     #[arg(long, env = "DB_APP_ROLE")]
     pub app_role: Option<String>,
+    /// Check all of history again instead of what came after the last checkpoint (a run that
+    /// passes records one); under --full-timeout-secs instead of DB_TIMEOUT_MS.
+    #[arg(long)]
+    pub full: bool,
+    /// Longest any statement of a full audit may run, in seconds (the first audit, with no
+    /// checkpoint yet, is a full one).
+    #[arg(long, env = "AUDIT_FULL_TIMEOUT_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub full_timeout_secs: u64,
+    /// Show progress on standard error even when it is not a terminal (on a terminal it is
+    /// always shown, unless --json).
+    #[arg(long)]
+    pub progress: bool,
+    /// Key of the checkpoints' hash (HMAC-SHA-256); without it a plain SHA-256, which notices
+    /// an edit that does not also redo the hash. Keep it where the database's writers cannot read it.
+    #[arg(long, env = "AUDIT_CHECKPOINT_KEY", hide_env_values = true)]
+    pub checkpoint_key: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod audit_checkpoint;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod events;

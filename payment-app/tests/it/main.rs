@@ -12,6 +12,7 @@ mod common;
 
 mod access;
 mod architecture;
+mod audit;
 mod batch;
 
 mod bench;
