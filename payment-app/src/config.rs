@@ -395,7 +395,8 @@ impl RelayArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct StatementArgs {
-    /// How often the per-day statement view is refreshed (by one instance at a time), in seconds.
+    /// How often the per-day statement totals are brought up to date (by one instance at a time,
+    /// adding the entries written since the last time), in seconds.
     #[arg(long, env = "STATEMENT_REFRESH_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub statement_refresh_secs: u64,
 }

@@ -519,7 +519,9 @@ pub async fn app_role_excess(conn: &mut PgConnection, role: &str) -> Result<Viol
                    (VALUES ('UPDATE', 'ledger_entries'), ('DELETE', 'ledger_entries'),
                            ('TRUNCATE', 'ledger_entries'), ('DELETE', 'payments'),
                            ('TRUNCATE', 'payments'), ('DELETE', 'accounts'),
-                           ('DELETE', 'refunds')) AS p(privilege, tbl)
+                           ('DELETE', 'refunds'), ('UPDATE', 'account_daily'),
+                           ('SELECT', 'audit_checkpoints'), ('UPDATE', 'audit_checkpoints'),
+                           ('UPDATE', 'audit_checkpoint_accounts')) AS p(privilege, tbl)
                    WHERE has_table_privilege(r.oid, ('public.' || p.tbl)::regclass, p.privilege)
                UNION ALL SELECT 'may create in schema public' FROM r
                    WHERE has_schema_privilege(r.oid, 'public', 'CREATE')

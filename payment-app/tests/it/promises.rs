@@ -148,9 +148,11 @@ async fn statement_sums_never_overflow_and_a_failing_refresh_is_reported() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // Without its unique index the view cannot be refreshed concurrently:
-    // every refresh fails from now on.
+    // Without its unique index the totals cannot take new entries (the
+    // refresh's upsert needs it): every refresh with an entry to add fails
+    // from now on.
     sqlx::raw_sql("DROP INDEX account_daily_by_account_day").execute(&pg).await.unwrap();
+    app.account("2.00").await;
     let deadline = std::time::Instant::now() + SETTLE_WITHIN;
     loop {
         let (status, ready) = app.get("/readyz").await;
@@ -575,6 +577,8 @@ async fn the_app_runs_as_a_role_that_cannot_rewrite_the_ledger() {
         "TRUNCATE ledger_entries",
         "ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only",
         "CREATE TABLE escape (id int)",
+        "UPDATE account_daily SET credits = 0",
+        "DELETE FROM audit_checkpoint_accounts",
     ] {
         let refused = sqlx::raw_sql(attack).execute(&as_app).await.expect_err(attack).to_string();
         assert!(
