@@ -17,7 +17,7 @@ use crate::bench;
 use crate::broker::{Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, Publisher};
 use crate::config::{
     AllArgs, ApiArgs, AuditArgs, Command, DatabaseArgs, DeadLettersCommand, HttpArgs, LockWorkerArgs,
-    RelayArgs, SettleWorkerArgs, StatementArgs, WebhookArgs, WorkerCommand,
+    RelayArgs, RetentionArgs, SettleWorkerArgs, StatementArgs, WebhookArgs, WorkerCommand,
 };
 use crate::db::{self, Db};
 use crate::dead_letters;
@@ -25,7 +25,9 @@ use crate::error::{Result, chain};
 use crate::intake::{Grouper, Intake};
 use crate::lock::AccountLock;
 use crate::webhooks::Deliverer;
-use crate::worker::{lock::LockWorker, refresh::StatementRefresher, relay::Relay, settle::SettleWorker};
+use crate::worker::{
+    lock::LockWorker, refresh::StatementRefresher, relay::Relay, retention::Retention, settle::SettleWorker,
+};
 
 /// Runs one subcommand to its end.
 pub async fn run(command: Command) -> Result<ExitCode> {
@@ -119,7 +121,8 @@ fn app_state(
 }
 
 /// The settle worker and what runs beside it wherever it runs: the relay
-/// (it re-queues what settle has not seen), the statement refresher, and
+/// (it re-queues what settle has not seen), the statement refresher,
+/// retention, and
 /// the webhook delivery worker (it sends the events settle writes; it
 /// shares only the database with settle, so a slow receiver slows no
 /// payment).
@@ -129,15 +132,18 @@ fn spawn_settle_side(
     broker: &Broker,
     relay: &RelayArgs,
     statements: &StatementArgs,
+    retention: &RetentionArgs,
     webhooks: &WebhookArgs,
 ) -> Result<()> {
     let shutdown = parts.shutdown.clone();
     let relay = Relay { db: worker.db.clone(), publisher: worker.publisher.clone(), config: relay.config() };
     let refresher = StatementRefresher { db: worker.db.clone(), config: statements.config() };
+    let retention = Retention { db: worker.db.clone(), config: retention.config() };
     let deliverer = Deliverer::new(&worker.db, webhooks.delivery())?;
     parts.spawn("settle worker", worker.run(broker.clone(), shutdown.clone()));
     parts.spawn("relay", relay.run(shutdown.clone()));
     parts.spawn("statement refresher", refresher.run(shutdown.clone()));
+    parts.spawn("retention", retention.run(shutdown.clone()));
     parts.spawn("webhook delivery", deliverer.run(shutdown));
     Ok(())
 }
@@ -168,7 +174,15 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
         config: args.settle_worker.config(),
         delivery_limit: broker.topology().delivery_limit,
     };
-    spawn_settle_side(&mut parts, settle_worker, &broker, &args.relay, &args.statements, &args.webhooks)?;
+    spawn_settle_side(
+        &mut parts,
+        settle_worker,
+        &broker,
+        &args.relay,
+        &args.statements,
+        &args.retention,
+        &args.webhooks,
+    )?;
     let result = parts.join(args.shutdown.timeout()).await;
     publisher.close().await;
     close(broker, db).await;
@@ -218,7 +232,15 @@ async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) 
         delivery_limit: broker.topology().delivery_limit,
     };
     let mut parts = Parts::new(shutdown.clone());
-    spawn_settle_side(&mut parts, worker, &broker, &args.relay, &args.statements, &args.webhooks)?;
+    spawn_settle_side(
+        &mut parts,
+        worker,
+        &broker,
+        &args.relay,
+        &args.statements,
+        &args.retention,
+        &args.webhooks,
+    )?;
     let result = parts.join(args.shutdown.timeout()).await;
     publisher.close().await;
     close(broker, db).await;

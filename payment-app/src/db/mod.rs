@@ -17,6 +17,7 @@ pub mod payments;
 pub mod reads;
 pub mod refunds;
 pub mod relay;
+pub mod retention;
 pub mod settle;
 pub mod statements;
 pub mod webhooks;

@@ -35,6 +35,7 @@ mod promises;
 mod readyz;
 mod refunds;
 mod replica;
+mod retention;
 mod search;
 mod settle;
 mod slow_clients;
