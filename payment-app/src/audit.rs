@@ -13,9 +13,11 @@ use std::fmt;
 use std::io::Write;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
 
 use crate::db::audit_checkpoint::{NewCheckpoint, StoredCheckpoint};
 use crate::db::{self, audit::Scope, audit::Violations};
@@ -169,12 +171,17 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
                 &base.open_refunds,
             )
             .await?;
+            let payments_from = payments.iter().min().copied().unwrap_or(Uuid::max());
+            let refunds_from = refunds.iter().min().copied().unwrap_or(Uuid::max());
             Scope {
                 full: false,
                 after_entry: base.last_entry_id,
                 issuance: base.issuance.clone(),
                 payments,
                 refunds,
+                payments_from,
+                refunds_from,
+                events_from: events_from(payments_from.min(refunds_from)),
             }
         }
         None => Scope::full(),
@@ -219,6 +226,22 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
         payments,
         checkpoint: written,
     })
+}
+
+/// The smallest id the events of a payment or refund made from `first`
+/// on can have: an event's id is made after its payment's or refund's,
+/// possibly by another host whose clock is a little behind.
+fn events_from(first: Uuid) -> Uuid {
+    let made = first
+        .get_timestamp()
+        .map(|t| t.to_unix())
+        .and_then(|(secs, nanos)| DateTime::<Utc>::from_timestamp(i64::try_from(secs).ok()?, nanos));
+    match made {
+        Some(at) => first_id_at(at - COMMIT_MARGIN).unwrap_or_default(),
+        // Not a UUID v7 (or none at all): every event.
+        None if first == Uuid::max() => first,
+        None => Uuid::nil(),
+    }
 }
 
 fn checkpoint_ref(stored: &StoredCheckpoint) -> CheckpointRef {

@@ -37,6 +37,12 @@ pub struct Scope {
     /// The payments and refunds to check (ignored when `full`).
     pub payments: Vec<Uuid>,
     pub refunds: Vec<Uuid>,
+    /// The smallest of `payments`, of `refunds`, and the smallest id their
+    /// events can have: each query also bounds its table's primary key by
+    /// it, so the planner reads only the new end of it (nil when `full`).
+    pub payments_from: Uuid,
+    pub refunds_from: Uuid,
+    pub events_from: Uuid,
 }
 
 impl Scope {
@@ -47,6 +53,9 @@ impl Scope {
             issuance: serde_json::json!({}),
             payments: Vec::new(),
             refunds: Vec::new(),
+            payments_from: Uuid::nil(),
+            refunds_from: Uuid::nil(),
+            events_from: Uuid::nil(),
         }
     }
 }
@@ -236,8 +245,13 @@ pub async fn currency_crossings(conn: &mut PgConnection, scope: &Scope) -> Resul
                WHERE l.currency <> p.currency AND l.id > $2
                UNION ALL
                SELECT format('payment %s in %s between accounts in %s and %s', p.id, p.currency, f.currency, t.currency)
-               FROM payments p JOIN accounts f ON f.id = p.from_account JOIN accounts t ON t.id = p.to_account
-               WHERE (p.currency <> f.currency OR p.currency <> t.currency) AND ($3 OR p.id = ANY($4))
+               FROM (SELECT * FROM payments WHERE $3
+                     UNION ALL
+                     SELECT q.* FROM unnest($4::uuid[]) AS s(id)
+                     CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
+                     WHERE NOT $3) AS p
+               JOIN accounts f ON f.id = p.from_account JOIN accounts t ON t.id = p.to_account
+               WHERE p.currency <> f.currency OR p.currency <> t.currency
            ) AS found ORDER BY 1 LIMIT $1"#,
         EXAMPLES,
         scope.after_entry,
@@ -261,13 +275,15 @@ pub async fn linked_sets_split(conn: &mut PgConnection, scope: &Scope) -> Result
                   count(*) AS "members!", count(*) OVER () AS "total!"
            FROM payments
            WHERE link_id IS NOT NULL
-             AND ($2 OR link_id IN (SELECT link_id FROM payments WHERE id = ANY($3) AND link_id IS NOT NULL))
+             AND ($2 OR link_id = ANY(ARRAY(SELECT link_id FROM payments
+                                           WHERE id = ANY($3) AND id >= $4 AND link_id IS NOT NULL)))
            GROUP BY link_id
            HAVING count(DISTINCT status) > 1 OR count(DISTINCT COALESCE(failure_reason, '')) > 1
            ORDER BY link_id LIMIT $1"#,
         EXAMPLES,
         scope.full,
         &scope.payments,
+        scope.payments_from,
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -296,10 +312,14 @@ pub async fn payments_off_ledger(conn: &mut PgConnection, scope: &Scope) -> Resu
                       count(*) FILTER (WHERE l.kind = 'hold' AND l.account_id = p.from_account AND l.amount = p.amount) AS hold,
                       count(*) FILTER (WHERE l.kind = 'release' AND l.account_id = p.from_account AND l.amount = -p.amount) AS release,
                       count(*) FILTER (WHERE l.kind = 'capture' AND l.account_id = p.from_account AND l.amount = -p.amount_captured) AS captures
-               FROM payments p LEFT JOIN ledger_entries l ON l.payment_id = p.id
-               WHERE $2 OR p.id = ANY($3)
-               GROUP BY p.id)
-           SELECT id, status, entries AS "entries!", count(*) OVER () AS "total!" FROM e
+               FROM (SELECT * FROM payments WHERE $2
+                     UNION ALL
+                     SELECT q.* FROM unnest($3::uuid[]) AS s(id)
+                     CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
+                     WHERE NOT $2) AS p
+               LEFT JOIN ledger_entries l ON l.payment_id = p.id
+               GROUP BY p.id, p.status, p.capture, p.from_account, p.to_account, p.amount, p.amount_captured)
+           SELECT id AS "id!", status AS "status!", entries AS "entries!", count(*) OVER () AS "total!" FROM e
            WHERE NOT CASE
                WHEN mode = 'automatic' AND status = 'done' THEN entries = 2 AND debit = 1 AND credit = 1
                WHEN mode = 'automatic' THEN entries = 0
@@ -361,18 +381,23 @@ pub async fn refunds_off(conn: &mut PgConnection, scope: &Scope) -> Result<Viola
         r#"WITH r AS (
                SELECT payment_id, sum(amount) FILTER (WHERE status = 'done') AS done,
                       sum(amount) FILTER (WHERE status <> 'failed') AS kept
-               FROM refunds WHERE $2 OR payment_id = ANY($3) GROUP BY payment_id)
-           SELECT p.id, p.status, p.amount, p.amount_captured, COALESCE(r.done, 0)::text AS "refunded!",
+               FROM refunds WHERE ($2 OR payment_id = ANY($3)) AND payment_id >= $4 GROUP BY payment_id)
+           SELECT p.id AS "id!", p.status AS "status!", p.amount AS "amount!", p.amount_captured, COALESCE(r.done, 0)::text AS "refunded!",
                   COALESCE(r.kept, 0)::text AS "kept!", count(*) OVER () AS "total!"
-           FROM payments p LEFT JOIN r ON r.payment_id = p.id
-           WHERE ($2 OR p.id = ANY($3))
-             AND (p.amount_captured > p.amount
+           FROM (SELECT * FROM payments WHERE $2
+                     UNION ALL
+                     SELECT q.* FROM unnest($3::uuid[]) AS s(id)
+                     CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
+                     WHERE NOT $2) AS p
+           LEFT JOIN r ON r.payment_id = p.id
+           WHERE (p.amount_captured > p.amount
                   OR COALESCE(r.kept, 0) > COALESCE(p.amount_captured, p.amount)
                   OR (r.payment_id IS NOT NULL AND p.status <> 'done'))
            ORDER BY p.id LIMIT $1"#,
         EXAMPLES,
         scope.full,
         &scope.payments,
+        scope.payments_from,
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -398,7 +423,7 @@ pub async fn refunds_off_ledger(conn: &mut PgConnection, scope: &Scope) -> Resul
         r#"SELECT r.id, r.status, count(l.id) AS "entries!", count(*) OVER () AS "total!"
            FROM refunds r JOIN payments p ON p.id = r.payment_id
            LEFT JOIN ledger_entries l ON l.refund_id = r.id
-           WHERE $2 OR r.id = ANY($3)
+           WHERE ($2 OR r.id = ANY($3)) AND r.id >= $4
            GROUP BY r.id, r.status, r.amount, p.from_account, p.to_account
            HAVING CASE WHEN r.status = 'done' THEN
                     count(l.id) <> 2
@@ -409,6 +434,7 @@ pub async fn refunds_off_ledger(conn: &mut PgConnection, scope: &Scope) -> Resul
         EXAMPLES,
         scope.full,
         &scope.refunds,
+        scope.refunds_from,
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -426,9 +452,11 @@ pub async fn refunds_off_ledger(conn: &mut PgConnection, scope: &Scope) -> Resul
 /// their status, or (for those recorded with events, i.e. a
 /// `payment.created` one or any refund) a terminal status without its end
 /// event. An authorization is an end of `pending` too: at most one each.
+/// Within a scope, the events read are those made since `events_from` (by
+/// id): a payment's or refund's events are made after it.
 pub async fn ends_off(conn: &mut PgConnection, scope: &Scope) -> Result<Violations> {
     let rows = sqlx::query!(
-        r#"WITH ends AS (
+        r#"WITH ends AS MATERIALIZED (
                SELECT payment_id AS id, 'payment' AS what,
                       count(*) FILTER (WHERE type IN ('payment.done', 'payment.captured', 'payment.failed',
                                                       'payment.voided', 'payment.expired')) AS ends,
@@ -436,19 +464,25 @@ pub async fn ends_off(conn: &mut PgConnection, scope: &Scope) -> Result<Violatio
                       count(*) FILTER (WHERE type = 'payment.created') AS created,
                       max(status) FILTER (WHERE type IN ('payment.done', 'payment.captured', 'payment.failed',
                                                          'payment.voided', 'payment.expired')) AS ended
-               FROM events WHERE refund_id IS NULL AND ($2 OR payment_id = ANY($3)) GROUP BY payment_id
+               FROM events WHERE refund_id IS NULL AND id >= $5
+               GROUP BY payment_id
                UNION ALL
                SELECT refund_id, 'refund', count(*), 0, 1, max(status)
-               FROM events WHERE refund_id IS NOT NULL AND ($2 OR refund_id = ANY($4)) GROUP BY refund_id),
+               FROM events WHERE refund_id IS NOT NULL AND id >= $5
+               GROUP BY refund_id),
            found AS (
                SELECT p.id, 'payment' AS what, p.status, COALESCE(e.ends, 0) AS ends,
                       COALESCE(e.authorized, 0) AS authorized, COALESCE(e.created, 0) AS created, e.ended
-               FROM payments p LEFT JOIN ends e ON e.id = p.id AND e.what = 'payment'
-               WHERE $2 OR p.id = ANY($3)
+               FROM (SELECT * FROM payments WHERE $2
+                     UNION ALL
+                     SELECT q.* FROM unnest($3::uuid[]) AS s(id)
+                     CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
+                     WHERE NOT $2) AS p
+               LEFT JOIN ends e ON e.id = p.id AND e.what = 'payment'
                UNION ALL
                SELECT r.id, 'refund', r.status, COALESCE(e.ends, 0), 0, 1, e.ended
                FROM refunds r LEFT JOIN ends e ON e.id = r.id AND e.what = 'refund'
-               WHERE $2 OR r.id = ANY($4))
+               WHERE ($2 OR r.id = ANY($4)) AND r.id >= $6)
            SELECT id AS "id!", what AS "what!", status AS "status!", ends AS "ends!", count(*) OVER () AS "total!"
            FROM found
            WHERE ends > 1 OR authorized > 1
@@ -459,6 +493,8 @@ pub async fn ends_off(conn: &mut PgConnection, scope: &Scope) -> Result<Violatio
         scope.full,
         &scope.payments,
         &scope.refunds,
+        scope.events_from,
+        scope.refunds_from,
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -536,8 +572,13 @@ pub async fn app_role_excess(conn: &mut PgConnection, role: &str) -> Result<Viol
 /// Payments by status: all of them, or those in the scope.
 pub async fn payment_counts(conn: &mut PgConnection, scope: &Scope) -> Result<Vec<(String, i64)>> {
     let rows = sqlx::query!(
-        r#"SELECT status, count(*) AS "count!" FROM payments WHERE $1 OR id = ANY($2)
-           GROUP BY status ORDER BY status"#,
+        r#"SELECT p.status AS "status!", count(*) AS "count!"
+           FROM (SELECT * FROM payments WHERE $1
+                     UNION ALL
+                     SELECT q.* FROM unnest($2::uuid[]) AS s(id)
+                     CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
+                     WHERE NOT $1) AS p
+           GROUP BY p.status ORDER BY p.status"#,
         scope.full,
         &scope.payments,
     )
