@@ -8,9 +8,11 @@
 //! statement timeout. A checkpoint that does not match its hash is refused.
 
 pub mod checkpoint;
+mod progress;
+
+pub use progress::Progress;
 
 use std::fmt;
-use std::io::Write;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -103,17 +105,6 @@ impl AuditConfig {
     }
 }
 
-/// Whether and how a run shows its progress, on standard error (standard
-/// output is the report's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    Off,
-    /// A bar redrawn in place, for a terminal.
-    Bar,
-    /// A line per check, for a log.
-    Lines,
-}
-
 /// How long writers of ledger entries may wait while the audit takes its
 /// horizon (a moment's SHARE lock; see `db::audit_checkpoint::horizon`).
 const HORIZON_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -186,7 +177,7 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
         }
         None => Scope::full(),
     };
-    let mut progress = Bar::new(config.progress, mode, 13 + usize::from(config.app_role.is_some()));
+    let mut progress = progress::Bar::new(config.progress, mode, 13 + usize::from(config.app_role.is_some()));
     let mut checks = checks(&mut conn, &scope, config, &mut progress).await?;
     let payments = db::audit::payment_counts(&mut conn, &scope).await?;
     progress.finish();
@@ -253,7 +244,7 @@ async fn checks(
     conn: &mut PgConnection,
     scope: &Scope,
     config: &AuditConfig,
-    progress: &mut Bar,
+    progress: &mut progress::Bar,
 ) -> Result<Vec<Check>> {
     let mut checks = Vec::new();
     progress.step("no_negative_balance");
@@ -357,56 +348,6 @@ async fn checks(
         ));
     }
     Ok(checks)
-}
-
-/// The progress of a run on standard error: which check runs, of how many.
-struct Bar {
-    how: Progress,
-    mode: Mode,
-    done: usize,
-    total: usize,
-}
-
-impl Bar {
-    fn new(how: Progress, mode: Mode, total: usize) -> Self {
-        Bar { how, mode, done: 0, total }
-    }
-
-    /// Says `name` starts. Write errors are ignored: progress is a courtesy.
-    #[allow(clippy::print_stderr)]
-    fn step(&mut self, name: &str) {
-        let mode = match self.mode {
-            Mode::Full => "full",
-            Mode::Incremental => "incremental",
-        };
-        let mut err = std::io::stderr().lock();
-        match self.how {
-            Progress::Off => {}
-            Progress::Lines => {
-                let _ = writeln!(err, "audit ({mode}): {}/{} {name}", self.done + 1, self.total);
-            }
-            Progress::Bar => {
-                const WIDTH: usize = 30;
-                let filled = WIDTH * self.done / self.total.max(1);
-                let _ = write!(
-                    err,
-                    "\r\x1b[2Kaudit ({mode}) [{}{}] {}/{} {name}",
-                    "=".repeat(filled),
-                    " ".repeat(WIDTH - filled),
-                    self.done + 1,
-                    self.total
-                );
-                let _ = err.flush();
-            }
-        }
-        self.done += 1;
-    }
-
-    fn finish(&mut self) {
-        if self.how == Progress::Bar {
-            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
-        }
-    }
 }
 
 fn from_violations(name: &'static str, violations: Violations, what: &str) -> Check {
