@@ -17,7 +17,7 @@ use crate::bench;
 use crate::broker::{Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, Publisher};
 use crate::config::{
     AllArgs, ApiArgs, AuditArgs, Command, DatabaseArgs, DeadLettersCommand, HttpArgs, LockWorkerArgs,
-    RelayArgs, SettleWorkerArgs, StatementArgs, WebhookArgs, WorkerCommand,
+    RelayArgs, RetentionArgs, SettleWorkerArgs, StatementArgs, WebhookArgs, WorkerCommand,
 };
 use crate::db::{self, Db};
 use crate::dead_letters;
@@ -25,7 +25,9 @@ use crate::error::{Result, chain};
 use crate::intake::{Grouper, Intake};
 use crate::lock::AccountLock;
 use crate::webhooks::Deliverer;
-use crate::worker::{lock::LockWorker, refresh::StatementRefresher, relay::Relay, settle::SettleWorker};
+use crate::worker::{
+    lock::LockWorker, refresh::StatementRefresher, relay::Relay, retention::Retention, settle::SettleWorker,
+};
 
 /// Runs one subcommand to its end.
 pub async fn run(command: Command) -> Result<ExitCode> {
@@ -129,7 +131,8 @@ async fn bind(http: &HttpArgs) -> Result<(TcpListener, Option<TcpListener>)> {
 }
 
 /// The settle worker and what runs beside it wherever it runs: the relay
-/// (it re-queues what settle has not seen), the statement refresher, and
+/// (it re-queues what settle has not seen), the statement refresher,
+/// retention, and
 /// the webhook delivery worker (it sends the events settle writes; it
 /// shares only the database with settle, so a slow receiver slows no
 /// payment).
@@ -139,15 +142,18 @@ fn spawn_settle_side(
     broker: &Broker,
     relay: &RelayArgs,
     statements: &StatementArgs,
+    retention: &RetentionArgs,
     webhooks: &WebhookArgs,
 ) -> Result<()> {
     let shutdown = parts.shutdown.clone();
     let relay = Relay { db: worker.db.clone(), publisher: worker.publisher.clone(), config: relay.config() };
     let refresher = StatementRefresher { db: worker.db.clone(), config: statements.config() };
+    let retention = Retention { db: worker.db.clone(), config: retention.config() };
     let deliverer = Deliverer::new(&worker.db, webhooks.delivery())?;
     parts.spawn("settle worker", worker.run(broker.clone(), shutdown.clone()));
     parts.spawn("relay", relay.run(shutdown.clone()));
     parts.spawn("statement refresher", refresher.run(shutdown.clone()));
+    parts.spawn("retention", retention.run(shutdown.clone()));
     parts.spawn("webhook delivery", deliverer.run(shutdown));
     Ok(())
 }
@@ -178,7 +184,15 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
         config: args.settle_worker.config(),
         delivery_limit: broker.topology().delivery_limit,
     };
-    spawn_settle_side(&mut parts, settle_worker, &broker, &args.relay, &args.statements, &args.webhooks)?;
+    spawn_settle_side(
+        &mut parts,
+        settle_worker,
+        &broker,
+        &args.relay,
+        &args.statements,
+        &args.retention,
+        &args.webhooks,
+    )?;
     let result = parts.join(args.shutdown.timeout()).await;
     publisher.close().await;
     close(broker, db).await;
@@ -228,7 +242,15 @@ async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) 
         delivery_limit: broker.topology().delivery_limit,
     };
     let mut parts = Parts::new(shutdown.clone());
-    spawn_settle_side(&mut parts, worker, &broker, &args.relay, &args.statements, &args.webhooks)?;
+    spawn_settle_side(
+        &mut parts,
+        worker,
+        &broker,
+        &args.relay,
+        &args.statements,
+        &args.retention,
+        &args.webhooks,
+    )?;
     let result = parts.join(args.shutdown.timeout()).await;
     publisher.close().await;
     close(broker, db).await;
@@ -320,9 +342,23 @@ fn print_report<T: serde::Serialize>(json: bool, report: &T, text: impl FnOnce(&
 /// Exit codes of `audit`: 0 all invariants hold, 1 one is violated, 2 the
 /// audit could not run.
 async fn run_audit(args: AuditArgs) -> ExitCode {
-    let max_pending_age = Duration::from_secs(args.max_pending_age_secs);
-    let report = match Db::connect(&args.db.config()).await {
-        Ok(db) => audit::run(&db.primary, max_pending_age, args.app_role.as_deref()).await,
+    use std::io::IsTerminal;
+    let db = args.db.config();
+    let config = audit::AuditConfig {
+        max_pending_age: Duration::from_secs(args.max_pending_age_secs),
+        app_role: args.app_role,
+        full: args.full,
+        timeout: db.statement_timeout,
+        full_timeout: Duration::from_secs(args.full_timeout_secs),
+        key: args.checkpoint_key,
+        progress: match (std::io::stderr().is_terminal(), args.progress) {
+            (true, _) if !args.json => audit::Progress::Bar,
+            (_, true) => audit::Progress::Lines,
+            _ => audit::Progress::Off,
+        },
+    };
+    let report = match Db::connect(&db).await {
+        Ok(db) => audit::run(&db.primary, &config).await,
         Err(e) => Err(e),
     };
     match report {

@@ -1,15 +1,30 @@
 //! `payment-app audit`: checks the invariants of the ledger against the
 //! database and reports each one, for people (text) and machines (JSON).
+//!
+//! Incremental by default: a run that passes records a checkpoint of what
+//! it verified (`checkpoint`), and the next checks only what came after it
+//! plus the invariants that are cheap at any size, so its cost follows new
+//! work, not history. `--full` checks all of history again, under its own
+//! statement timeout. A checkpoint that does not match its hash is refused.
+
+pub mod checkpoint;
+mod progress;
+
+pub use progress::Progress;
 
 use std::fmt;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
 
-use crate::db::{self, audit::Violations};
+use crate::db::audit_checkpoint::{NewCheckpoint, StoredCheckpoint};
+use crate::db::{self, audit::Scope, audit::Violations};
+use crate::domain::search::first_id_at;
 use crate::error::Result;
-
 /// The result of one invariant check.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -22,122 +37,317 @@ pub struct Check {
     pub examples: Vec<String>,
 }
 
+/// What a run checked of history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Everything (`--full`, or no checkpoint to start from).
+    Full,
+    /// What came after the checkpoint `since`.
+    Incremental,
+}
+
+/// The checkpoint a run started from, or the one it wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointRef {
+    pub id: i64,
+    /// Every ledger entry up to this id is covered by it.
+    pub last_entry_id: i64,
+    pub hash: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub ok: bool,
+    pub mode: Mode,
+    /// The checkpoint this run started from (incremental runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<CheckpointRef>,
     pub checks: Vec<Check>,
-    /// Payments by status, for context.
+    /// Payments by status, for context: all of them (full), or those this
+    /// run checked (incremental).
     pub payments: Vec<(String, i64)>,
+    /// The checkpoint this run wrote (only when every ledger check passed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointRef>,
 }
 
-/// Runs every check. Reads the primary: an audit of a lagging replica would
-/// report the lag, not the ledger.
-/// With `app_role`, also checks that the role payment-app connects as holds
-/// no more than it needs.
-pub async fn run(primary: &PgPool, max_pending_age: Duration, app_role: Option<&str>) -> Result<Report> {
-    let negative = db::audit::negative_balances(primary).await?;
-    let off_ledger = db::audit::balances_off_ledger(primary).await?;
-    let money = db::audit::money_totals(primary).await?;
-    let per_currency = db::audit::currencies_not_conserved(primary).await?;
-    let crossings = db::audit::currency_crossings(primary).await?;
-    let payments_off = db::audit::payments_off_ledger(primary).await?;
-    let holds_off = db::audit::holds_off(primary).await?;
-    let refunds_off = db::audit::refunds_off(primary).await?;
-    let refunds_off_ledger = db::audit::refunds_off_ledger(primary).await?;
-    let ends_off = db::audit::ends_off(primary).await?;
-    let linked_split = db::audit::linked_sets_split(primary).await?;
-    let stuck = db::audit::stuck_pending(primary, max_pending_age).await?;
-    let guards = db::audit::missing_guards(primary).await?;
-    let payments = db::audit::payment_counts(primary).await?;
-    let role = match app_role {
-        Some(role) => Some((role, db::audit::app_role_excess(primary, role).await?)),
-        None => None,
-    };
+/// How a run goes.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// A payment pending for longer counts as stuck.
+    pub max_pending_age: Duration,
+    /// Also check that this role holds no more than payment-app needs.
+    pub app_role: Option<String>,
+    /// Check all of history, whatever the checkpoint says.
+    pub full: bool,
+    /// The statement timeout of an incremental run, and of a full one.
+    pub timeout: Duration,
+    pub full_timeout: Duration,
+    /// Keys the checkpoints' hash (HMAC) when set.
+    pub key: Option<SecretString>,
+    pub progress: Progress,
+}
 
-    let mut checks = vec![
-        from_violations("no_negative_balance", negative, "accounts with a negative balance"),
-        from_violations(
-            "balances_match_ledger",
-            off_ledger,
-            "accounts whose balance differs from their ledger sum",
-        ),
-        Check {
-            name: "money_conserved",
-            ok: money.conserved,
-            detail: format!(
-                "sum of balances {}, recorded issuance {} (minor units)",
-                money.balances, money.issuance
-            ),
-            examples: Vec::new(),
+impl AuditConfig {
+    /// An incremental run without a key, a role or progress, its
+    /// statements limited to a minute (an hour when full).
+    pub fn new(max_pending_age: Duration) -> Self {
+        AuditConfig {
+            max_pending_age,
+            app_role: None,
+            full: false,
+            timeout: Duration::from_secs(60),
+            full_timeout: Duration::from_secs(3600),
+            key: None,
+            progress: Progress::Off,
+        }
+    }
+}
+
+/// How long writers of ledger entries may wait while the audit takes its
+/// horizon (a moment's SHARE lock; see `db::audit_checkpoint::horizon`).
+const HORIZON_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Payments and refunds made this long before a checkpoint's horizon count
+/// as new to the next run: an id (UUID v7) is made by the app before its
+/// row commits, and app hosts' clocks differ a little from the database's.
+const COMMIT_MARGIN: Duration = Duration::from_secs(120);
+
+/// Runs the audit. Reads the primary (an audit of a lagging replica would
+/// report the lag, not the ledger), on one connection.
+pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
+    let mut conn = primary.acquire().await?;
+    let stored = db::audit_checkpoint::latest(&mut conn).await?;
+    let intact = stored.as_ref().map(|s| (s, checkpoint::verify(s, config.key.as_ref())));
+    let intact_check = intact.as_ref().map(|(s, verdict)| Check {
+        name: "checkpoint_intact",
+        ok: verdict.is_ok(),
+        detail: match verdict {
+            Ok(()) => format!("checkpoint {} of {} matches its hash", s.id, s.created_at.to_rfc3339()),
+            Err(why) => {
+                format!("{why}; refused: find out who changed it, then run `payment-app audit --full`")
+            }
         },
-        from_violations(
-            "money_conserved_per_currency",
-            per_currency,
-            "currencies whose balances differ from their issuance",
+        examples: Vec::new(),
+    });
+    let base = match &intact {
+        Some((s, Ok(()))) if !config.full => Some(*s),
+        _ => None,
+    };
+    if !config.full && base.is_none() && stored.is_some() {
+        // The checkpoint is the base of every sum an incremental run
+        // compares: checking against an edited one proves nothing.
+        return Ok(Report {
+            ok: false,
+            mode: Mode::Incremental,
+            since: None,
+            checks: intact_check.into_iter().collect(),
+            payments: Vec::new(),
+            checkpoint: None,
+        });
+    }
+    let mode = if base.is_some() { Mode::Incremental } else { Mode::Full };
+    let timeout = if mode == Mode::Full { config.full_timeout } else { config.timeout };
+    db::audit_checkpoint::set_statement_timeout(&mut conn, timeout).await?;
+
+    let horizon = db::audit_checkpoint::horizon(&mut conn, HORIZON_LOCK_TIMEOUT).await?;
+    let scope = match base {
+        Some(base) => {
+            let (payments, refunds) = db::audit::scope_since(
+                &mut conn,
+                base.last_entry_id,
+                base.new_from,
+                &base.open_payments,
+                &base.open_refunds,
+            )
+            .await?;
+            let payments_from = payments.iter().min().copied().unwrap_or(Uuid::max());
+            let refunds_from = refunds.iter().min().copied().unwrap_or(Uuid::max());
+            Scope {
+                full: false,
+                after_entry: base.last_entry_id,
+                issuance: base.issuance.clone(),
+                payments,
+                refunds,
+                payments_from,
+                refunds_from,
+                events_from: events_from(payments_from.min(refunds_from)),
+            }
+        }
+        None => Scope::full(),
+    };
+    let mut progress = progress::Bar::new(config.progress, mode, 13 + usize::from(config.app_role.is_some()));
+    let mut checks = checks(&mut conn, &scope, config, &mut progress).await?;
+    let payments = db::audit::payment_counts(&mut conn, &scope).await?;
+    progress.finish();
+
+    // A checkpoint only for a ledger that passed every check: the next run
+    // trusts its sums. An edited previous checkpoint is reported, and a
+    // full run that passes writes a new one (summed from the first entry).
+    let ledger_ok = checks.iter().all(|c| c.ok);
+    let written = if ledger_ok {
+        let new = NewCheckpoint {
+            full_run: mode == Mode::Full,
+            last_entry_id: horizon.last_entry_id,
+            new_from: first_id_at(horizon.at - COMMIT_MARGIN).unwrap_or_default(),
+            open_payments: horizon.open_payments,
+            open_refunds: horizon.open_refunds,
+            // Chained to the last one as stored, even an edited one: the
+            // chain then shows where a full run took over from it.
+            previous_hash: stored.as_ref().map(|s| s.hash.clone()),
+        };
+        let key = config.key.as_ref();
+        db::audit_checkpoint::write(&mut conn, base, stored.as_ref().map(|s| s.id), &new, |sums| {
+            checkpoint::Covered::of_new(&new, sums).hash(key)
+        })
+        .await?
+        .map(|(id, hash)| CheckpointRef { id, last_entry_id: new.last_entry_id, hash })
+    } else {
+        None
+    };
+    if let Some(check) = intact_check {
+        checks.insert(0, check);
+    }
+    Ok(Report {
+        ok: checks.iter().all(|c| c.ok),
+        mode,
+        since: base.map(checkpoint_ref),
+        checks,
+        payments,
+        checkpoint: written,
+    })
+}
+
+/// The smallest id the events of a payment or refund made from `first`
+/// on can have: an event's id is made after its payment's or refund's,
+/// possibly by another host whose clock is a little behind.
+fn events_from(first: Uuid) -> Uuid {
+    let made = first
+        .get_timestamp()
+        .map(|t| t.to_unix())
+        .and_then(|(secs, nanos)| DateTime::<Utc>::from_timestamp(i64::try_from(secs).ok()?, nanos));
+    match made {
+        Some(at) => first_id_at(at - COMMIT_MARGIN).unwrap_or_default(),
+        // Not a UUID v7 (or none at all): every event.
+        None if first == Uuid::max() => first,
+        None => Uuid::nil(),
+    }
+}
+
+fn checkpoint_ref(stored: &StoredCheckpoint) -> CheckpointRef {
+    CheckpointRef { id: stored.id, last_entry_id: stored.last_entry_id, hash: stored.hash.clone() }
+}
+
+/// Every invariant, in the report's order.
+async fn checks(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    config: &AuditConfig,
+    progress: &mut progress::Bar,
+) -> Result<Vec<Check>> {
+    let mut checks = Vec::new();
+    progress.step("no_negative_balance");
+    checks.push(from_violations(
+        "no_negative_balance",
+        db::audit::negative_balances(conn).await?,
+        "accounts with a negative balance",
+    ));
+    progress.step("balances_match_ledger");
+    checks.push(from_violations(
+        "balances_match_ledger",
+        db::audit::balances_off_ledger(conn, scope).await?,
+        "accounts whose balance differs from their ledger sum",
+    ));
+    progress.step("money_conserved");
+    let money = db::audit::money_totals(conn, scope).await?;
+    checks.push(Check {
+        name: "money_conserved",
+        ok: money.conserved,
+        detail: format!(
+            "sum of balances {}, recorded issuance {} (minor units)",
+            money.balances, money.issuance
         ),
-        from_violations(
-            "no_entry_crosses_currencies",
-            crossings,
-            "ledger entries or payments across currencies (an entry in another currency than its account's or payment's)",
+        examples: Vec::new(),
+    });
+    progress.step("money_conserved_per_currency");
+    checks.push(from_violations(
+        "money_conserved_per_currency",
+        db::audit::currencies_not_conserved(conn, scope).await?,
+        "currencies whose balances differ from their issuance",
+    ));
+    progress.step("no_entry_crosses_currencies");
+    checks.push(from_violations(
+        "no_entry_crosses_currencies",
+        db::audit::currency_crossings(conn, scope).await?,
+        "ledger entries or payments across currencies (an entry in another currency than its account's or payment's)",
+    ));
+    checks.push(Check {
+        name: "issuance_total_kept",
+        ok: money.total_kept,
+        detail: format!(
+            "running issuance total {}, issuance in the ledger {} (minor units)",
+            money.issuance_total, money.issuance
         ),
-        Check {
-            name: "issuance_total_kept",
-            ok: money.total_kept,
-            detail: format!(
-                "running issuance total {}, issuance in the ledger {} (minor units)",
-                money.issuance_total, money.issuance
-            ),
-            examples: Vec::new(),
-        },
-        from_violations(
-            "payments_match_ledger",
-            payments_off,
-            "payments whose ledger entries do not match their status (done: one debit and one credit; otherwise none)",
-        ),
-        from_violations(
-            "holds_match",
-            holds_off,
-            "accounts holding more than their balance, or other than their open authorizations",
-        ),
-        from_violations(
-            "refunds_within_payment",
-            refunds_off,
-            "payments capturing more than authorized, refunded past what they captured, or refunded while not done",
-        ),
-        from_violations(
-            "refunds_match_ledger",
-            refunds_off_ledger,
-            "refunds whose ledger entries do not match their status (done: one debit of the payee, one credit of the payer)",
-        ),
-        from_violations(
-            "ends_reached_once",
-            ends_off,
-            "payments or refunds whose end was not recorded exactly once (by their events)",
-        ),
-        from_violations(
-            "linked_sets_uniform",
-            linked_split,
-            "linked sets (atomic batches) whose payments do not share one status and reason",
-        ),
-        from_violations(
-            "ledger_guarded",
-            guards,
-            "database guards missing or disabled (ledger entries append-only, settled payments and refunds frozen)",
-        ),
-        from_violations(
-            "no_stuck_pending",
-            stuck,
-            &format!("payments pending for longer than {}s", max_pending_age.as_secs()),
-        ),
-    ];
-    if let Some((role, excess)) = role {
+        examples: Vec::new(),
+    });
+    progress.step("payments_match_ledger");
+    checks.push(from_violations(
+        "payments_match_ledger",
+        db::audit::payments_off_ledger(conn, scope).await?,
+        "payments whose ledger entries do not match their status (done: one debit and one credit; otherwise none)",
+    ));
+    progress.step("holds_match");
+    checks.push(from_violations(
+        "holds_match",
+        db::audit::holds_off(conn).await?,
+        "accounts holding more than their balance, or other than their open authorizations",
+    ));
+    progress.step("refunds_within_payment");
+    checks.push(from_violations(
+        "refunds_within_payment",
+        db::audit::refunds_off(conn, scope).await?,
+        "payments capturing more than authorized, refunded past what they captured, or refunded while not done",
+    ));
+    progress.step("refunds_match_ledger");
+    checks.push(from_violations(
+        "refunds_match_ledger",
+        db::audit::refunds_off_ledger(conn, scope).await?,
+        "refunds whose ledger entries do not match their status (done: one debit of the payee, one credit of the payer)",
+    ));
+    progress.step("ends_reached_once");
+    checks.push(from_violations(
+        "ends_reached_once",
+        db::audit::ends_off(conn, scope).await?,
+        "payments or refunds whose end was not recorded exactly once (by their events)",
+    ));
+    progress.step("linked_sets_uniform");
+    checks.push(from_violations(
+        "linked_sets_uniform",
+        db::audit::linked_sets_split(conn, scope).await?,
+        "linked sets (atomic batches) whose payments do not share one status and reason",
+    ));
+    progress.step("ledger_guarded");
+    checks.push(from_violations(
+        "ledger_guarded",
+        db::audit::missing_guards(conn).await?,
+        "database guards missing or disabled (ledger entries append-only, settled payments and refunds frozen)",
+    ));
+    progress.step("no_stuck_pending");
+    checks.push(from_violations(
+        "no_stuck_pending",
+        db::audit::stuck_pending(conn, config.max_pending_age).await?,
+        &format!("payments pending for longer than {}s", config.max_pending_age.as_secs()),
+    ));
+    if let Some(role) = &config.app_role {
+        progress.step("app_role_least_privilege");
         checks.push(from_violations(
             "app_role_least_privilege",
-            excess,
+            db::audit::app_role_excess(conn, role).await?,
             &format!("rights of app role {role} beyond what payment-app needs"),
         ));
     }
-    Ok(Report { ok: checks.iter().all(|c| c.ok), checks, payments })
+    Ok(checks)
 }
 
 fn from_violations(name: &'static str, violations: Violations, what: &str) -> Check {
@@ -151,6 +361,15 @@ fn from_violations(name: &'static str, violations: Violations, what: &str) -> Ch
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.since {
+            Some(since) => writeln!(
+                f,
+                "incremental: entries after {} (checkpoint {}); `--full` checks all of history",
+                since.last_entry_id, since.id
+            )?,
+            None if self.mode == Mode::Full => writeln!(f, "full: all of history")?,
+            None => {}
+        }
         for check in &self.checks {
             writeln!(f, "{:4}  {:24} {}", if check.ok { "ok" } else { "FAIL" }, check.name, check.detail)?;
             for example in &check.examples {
@@ -158,7 +377,11 @@ impl fmt::Display for Report {
             }
         }
         let counts: Vec<String> = self.payments.iter().map(|(s, n)| format!("{n} {s}")).collect();
-        writeln!(f, "payments: {}", if counts.is_empty() { "none".to_owned() } else { counts.join(", ") })?;
+        let what = if self.mode == Mode::Full { "payments" } else { "payments checked" };
+        writeln!(f, "{what}: {}", if counts.is_empty() { "none".to_owned() } else { counts.join(", ") })?;
+        if let Some(written) = &self.checkpoint {
+            writeln!(f, "checkpoint {} written: entries up to {}", written.id, written.last_entry_id)?;
+        }
         write!(f, "{}", if self.ok { "all invariants hold" } else { "INVARIANTS VIOLATED" })
     }
 }

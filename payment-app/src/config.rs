@@ -24,6 +24,7 @@ use crate::webhooks::{DeliveryConfig, RetrySchedule, WebhookPolicy};
 use crate::worker::lock::LockWorkerConfig;
 use crate::worker::refresh::RefreshConfig;
 use crate::worker::relay::RelayConfig;
+use crate::worker::retention::RetentionConfig;
 use crate::worker::settle::SettleWorkerConfig;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/payrail";
@@ -210,6 +211,8 @@ pub struct AllArgs {
     #[command(flatten)]
     pub statements: StatementArgs,
     #[command(flatten)]
+    pub retention: RetentionArgs,
+    #[command(flatten)]
     pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub shutdown: ShutdownArgs,
@@ -263,6 +266,8 @@ pub struct SettleWorkerArgs {
     #[command(flatten)]
     pub statements: StatementArgs,
     #[command(flatten)]
+    pub retention: RetentionArgs,
+    #[command(flatten)]
     pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub shutdown: ShutdownArgs,
@@ -296,6 +301,22 @@ pub struct AuditArgs {
     /// Also check that this role, the one payment-app connects as, holds no more than it needs.
     #[arg(long, env = "DB_APP_ROLE")]
     pub app_role: Option<String>,
+    /// Check all of history again instead of what came after the last checkpoint (a run that
+    /// passes records one); under --full-timeout-secs instead of DB_TIMEOUT_MS.
+    #[arg(long)]
+    pub full: bool,
+    /// Longest any statement of a full audit may run, in seconds (the first audit, with no
+    /// checkpoint yet, is a full one).
+    #[arg(long, env = "AUDIT_FULL_TIMEOUT_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub full_timeout_secs: u64,
+    /// Show progress on standard error even when it is not a terminal (on a terminal it is
+    /// always shown, unless --json).
+    #[arg(long)]
+    pub progress: bool,
+    /// Key of the checkpoints' hash (HMAC-SHA-256); without it a plain SHA-256, which notices
+    /// an edit that does not also redo the hash. Keep it where the database's writers cannot read it.
+    #[arg(long, env = "AUDIT_CHECKPOINT_KEY", hide_env_values = true)]
+    pub checkpoint_key: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -379,9 +400,35 @@ impl RelayArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct StatementArgs {
-    /// How often the per-day statement view is refreshed (by one instance at a time), in seconds.
+    /// How often the per-day statement totals are brought up to date (by one instance at a time,
+    /// adding the entries written since the last time), in seconds.
     #[arg(long, env = "STATEMENT_REFRESH_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub statement_refresh_secs: u64,
+}
+
+/// What is removed once old enough (run beside settle).
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    /// Events (the feed, webhooks) and webhook delivery attempts older than this many days are
+    /// removed; 0 keeps them for ever. Idempotency keys go after their 24 hours either way.
+    #[arg(long, env = "EVENTS_RETENTION_DAYS", default_value_t = 30)]
+    pub events_retention_days: u32,
+    /// How often retention looks for what to remove, in seconds.
+    #[arg(long, env = "RETENTION_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub retention_interval_secs: u64,
+    /// Most rows one statement of retention removes (it repeats until none is left).
+    #[arg(long, env = "RETENTION_BATCH", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub retention_batch: u32,
+}
+
+impl RetentionArgs {
+    pub fn config(&self) -> RetentionConfig {
+        RetentionConfig {
+            events_days: self.events_retention_days,
+            interval: Duration::from_secs(self.retention_interval_secs),
+            batch: self.retention_batch,
+        }
+    }
 }
 
 impl StatementArgs {

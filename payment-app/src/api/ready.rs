@@ -51,7 +51,7 @@ pub struct Readiness {
     rabbitmq: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     redis: Option<String>,
-    /// The statement view: `ok`, or `stale: ...` when it has not been
+    /// The statement totals: `ok`, or `stale: ...` when they have not been
     /// refreshed for several intervals (statements stay as of then).
     statements: String,
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/accounts/{id}/payments` and `/api/v1/accounts/{id}/statement`:
 //! an account's payments page by page, and its per-day totals. Both read
-//! the replica; the statement comes from a materialized view and says when
-//! it was last refreshed.
+//! the replica; the statement comes from per-day totals that a refresh job
+//! keeps up to date, and says up to when.
 
 use std::collections::HashMap;
 
@@ -89,8 +89,9 @@ pub struct Statement {
     to: NaiveDate,
     /// Days with ledger activity, oldest first.
     days: Vec<DayView>,
-    /// The statement reflects the ledger as of this time (the view's last
-    /// refresh); newer activity appears after the next refresh.
+    /// The statement reflects the ledger as of this time (the totals' last
+    /// refresh: every entry committed before it is counted); newer activity
+    /// appears after the next refresh.
     as_of: DateTime<Utc>,
 }
 
@@ -135,7 +136,7 @@ fn sum(minor: &str, exponent: u32) -> Result<AmountSum, ApiError> {
     })
 }
 
-/// An account's per-day totals (UTC days), from a view refreshed every `STATEMENT_REFRESH_SECS`.
+/// An account's per-day totals (UTC days), brought up to date every `STATEMENT_REFRESH_SECS`.
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/statement", operation_id = "getAccountStatement", tag = "accounts",
     params(("id" = AccountId, Path, description = "The account's id"),
         ("from" = Option<NaiveDate>, Query, description = "First day; default 29 days before `to`"),

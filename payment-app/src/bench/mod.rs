@@ -116,7 +116,10 @@ pub async fn run(config: BenchConfig) -> Result<Report> {
         .collect();
     let not_settled = wait_until_settled(&pool, &accepted, &config).await?;
     let settled = fetch_settled(&pool, &accepted).await?;
-    let audit = crate::audit::run(&pool, Duration::from_secs(24 * 3600), None).await?;
+    // Incremental: after the first run, what this run added (the
+    // checkpoint key, if any, is not the load generator's to hold).
+    let audit_config = crate::audit::AuditConfig::new(Duration::from_secs(24 * 3600));
+    let audit = crate::audit::run(&pool, &audit_config).await?;
 
     Ok(report(&config, mode_text, &samples, &settled, not_settled, sent_for, audit.ok))
 }

@@ -1,9 +1,16 @@
 //! The read-only queries behind `payment-app audit`. Each returns the
 //! offending rows (a few, for the report) and how many there are.
+//!
+//! Each query over history takes a [`Scope`]: everything (`audit --full`),
+//! or what came after a checkpoint, whose sums stand in for the entries up
+//! to it. The checks that are cheap at any size (negative balances, holds,
+//! stuck payments, guards) read what they always read. All run on one
+//! connection, so the audit's statement timeout is set once for the run.
 
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::error::Result;
 
@@ -17,12 +24,85 @@ pub struct Violations {
     pub examples: Vec<String>,
 }
 
-pub async fn negative_balances(pool: &PgPool) -> Result<Violations> {
+/// What one run checks of the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// Every payment and refund, every entry (`after_entry` 0, no base).
+    pub full: bool,
+    /// Entries with a greater id are new; those up to it are summed in the
+    /// checkpoint (`audit_checkpoint_accounts`, `issuance`).
+    pub after_entry: i64,
+    /// Issuance per currency up to `after_entry`: `{"USD": "100"}`.
+    pub issuance: serde_json::Value,
+    /// The payments and refunds to check (ignored when `full`).
+    pub payments: Vec<Uuid>,
+    pub refunds: Vec<Uuid>,
+    /// The smallest of `payments`, of `refunds`, and the smallest id their
+    /// events can have: each query also bounds its table's primary key by
+    /// it, so the planner reads only the new end of it (nil when `full`).
+    pub payments_from: Uuid,
+    pub refunds_from: Uuid,
+    pub events_from: Uuid,
+}
+
+impl Scope {
+    pub fn full() -> Self {
+        Scope {
+            full: true,
+            after_entry: 0,
+            issuance: serde_json::json!({}),
+            payments: Vec::new(),
+            refunds: Vec::new(),
+            payments_from: Uuid::nil(),
+            refunds_from: Uuid::nil(),
+            events_from: Uuid::nil(),
+        }
+    }
+}
+
+/// The payments and refunds that came or changed after a checkpoint: those
+/// with entries after `after_entry`, those made since `new_from` (a UUID v7
+/// bound, time-ordered), and those still open when it was taken. A payment
+/// settled before the checkpoint cannot change after it (the database
+/// freezes it), so these are all that new work can have touched.
+pub async fn scope_since(
+    conn: &mut PgConnection,
+    after_entry: i64,
+    new_from: Uuid,
+    open_payments: &[Uuid],
+    open_refunds: &[Uuid],
+) -> Result<(Vec<Uuid>, Vec<Uuid>)> {
+    let refunds = sqlx::query_scalar!(
+        r#"SELECT refund_id AS "id!" FROM ledger_entries WHERE id > $1 AND refund_id IS NOT NULL
+           UNION SELECT id FROM refunds WHERE id >= $2
+           UNION SELECT unnest($3::uuid[])"#,
+        after_entry,
+        new_from,
+        open_refunds,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let payments = sqlx::query_scalar!(
+        r#"SELECT payment_id AS "id!" FROM ledger_entries WHERE id > $1 AND payment_id IS NOT NULL
+           UNION SELECT id FROM payments WHERE id >= $2
+           UNION SELECT unnest($3::uuid[])
+           UNION SELECT payment_id FROM refunds WHERE id = ANY($4)"#,
+        after_entry,
+        new_from,
+        open_payments,
+        &refunds,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok((payments, refunds))
+}
+
+pub async fn negative_balances(conn: &mut PgConnection) -> Result<Violations> {
     let rows = sqlx::query!(
         r#"SELECT id, balance, count(*) OVER () AS "total!" FROM accounts WHERE balance < 0 ORDER BY id LIMIT $1"#,
         EXAMPLES,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Violations {
         count: rows.first().map_or(0, |r| r.total),
@@ -34,21 +114,28 @@ pub async fn negative_balances(pool: &PgPool) -> Result<Violations> {
 }
 
 /// Accounts whose balance is not the sum of their entries other than holds
-/// and releases, or whose held amount is not the sum of those.
-pub async fn balances_off_ledger(pool: &PgPool) -> Result<Violations> {
+/// and releases, or whose held amount is not the sum of those. Within a
+/// scope, the sums up to the checkpoint are the checkpoint's.
+pub async fn balances_off_ledger(conn: &mut PgConnection, scope: &Scope) -> Result<Violations> {
     let rows = sqlx::query!(
         r#"WITH sums AS (
-               SELECT account_id,
-                      COALESCE(sum(amount) FILTER (WHERE kind NOT IN ('hold', 'release')), 0) AS total,
-                      COALESCE(sum(amount) FILTER (WHERE kind IN ('hold', 'release')), 0) AS held
-               FROM ledger_entries GROUP BY account_id)
+               SELECT account_id, sum(total) AS total, sum(held) AS held FROM (
+                   SELECT account_id, total, held FROM audit_checkpoint_accounts WHERE NOT $2
+                   UNION ALL
+                   SELECT account_id,
+                          CASE WHEN kind IN ('hold', 'release') THEN 0 ELSE amount END::numeric,
+                          CASE WHEN kind IN ('hold', 'release') THEN amount ELSE 0 END::numeric
+                   FROM ledger_entries WHERE id > $3) AS parts
+               GROUP BY account_id)
            SELECT a.id, a.balance, a.held, COALESCE(s.total, 0)::text AS "ledger!",
                   COALESCE(s.held, 0)::text AS "ledger_held!", count(*) OVER () AS "total!"
            FROM accounts a LEFT JOIN sums s ON s.account_id = a.id
            WHERE a.balance <> COALESCE(s.total, 0) OR a.held <> COALESCE(s.held, 0) ORDER BY a.id LIMIT $1"#,
         EXAMPLES,
+        scope.full,
+        scope.after_entry,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Violations {
         count: rows.first().map_or(0, |r| r.total),
@@ -79,15 +166,19 @@ pub struct MoneyTotals {
     pub total_kept: bool,
 }
 
-pub async fn money_totals(pool: &PgPool) -> Result<MoneyTotals> {
+pub async fn money_totals(conn: &mut PgConnection, scope: &Scope) -> Result<MoneyTotals> {
     let row = sqlx::query!(
         r#"SELECT b.total::text AS "balances!", i.total::text AS "issuance!", t.total::text AS "issuance_total!",
                   b.total = i.total AS "conserved!", t.total = i.total AS "total_kept!"
            FROM (SELECT COALESCE(sum(balance), 0) AS total FROM accounts) AS b,
-                (SELECT COALESCE(sum(amount), 0) AS total FROM ledger_entries WHERE kind = 'issuance') AS i,
+                (SELECT COALESCE((SELECT sum(value::numeric) FROM jsonb_each_text($1::jsonb)), 0)
+                        + COALESCE((SELECT sum(amount) FROM ledger_entries WHERE kind = 'issuance' AND id > $2), 0)
+                        AS total) AS i,
                 issuance_total AS t"#,
+        scope.issuance,
+        scope.after_entry,
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(MoneyTotals {
         balances: row.balances,
@@ -101,20 +192,26 @@ pub async fn money_totals(pool: &PgPool) -> Result<MoneyTotals> {
 /// Currencies whose accounts' balances do not add up to the issuance in
 /// that currency: money conserved in each currency on its own, as no
 /// payment converts.
-pub async fn currencies_not_conserved(pool: &PgPool) -> Result<Violations> {
+pub async fn currencies_not_conserved(conn: &mut PgConnection, scope: &Scope) -> Result<Violations> {
     let rows = sqlx::query!(
         r#"WITH b AS (SELECT currency, sum(balance) AS total FROM accounts GROUP BY currency),
-                i AS (SELECT a.currency, sum(l.amount) AS total
-                      FROM ledger_entries l JOIN accounts a ON a.id = l.account_id
-                      WHERE l.kind = 'issuance' GROUP BY a.currency)
+                i AS (SELECT currency, sum(amount) AS total FROM (
+                          SELECT key AS currency, value::numeric AS amount FROM jsonb_each_text($2::jsonb)
+                          UNION ALL
+                          SELECT a.currency, l.amount
+                          FROM ledger_entries l JOIN accounts a ON a.id = l.account_id
+                          WHERE l.kind = 'issuance' AND l.id > $3) AS parts
+                      GROUP BY currency)
            SELECT COALESCE(b.currency, i.currency) AS "currency!", COALESCE(b.total, 0)::text AS "balances!",
                   COALESCE(i.total, 0)::text AS "issuance!", count(*) OVER () AS "total!"
            FROM b FULL JOIN i ON i.currency = b.currency
            WHERE COALESCE(b.total, 0) <> COALESCE(i.total, 0)
            ORDER BY 1 LIMIT $1"#,
         EXAMPLES,
+        scope.issuance,
+        scope.after_entry,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Violations {
         count: rows.first().map_or(0, |r| r.total),
@@ -132,28 +229,36 @@ pub async fn currencies_not_conserved(pool: &PgPool) -> Result<Violations> {
 /// refund's payment's), or a payment whose
 /// accounts are not both in its currency. The foreign keys refuse all of
 /// these; this finds them should the keys ever have been dropped.
-pub async fn currency_crossings(pool: &PgPool) -> Result<Violations> {
+pub async fn currency_crossings(conn: &mut PgConnection, scope: &Scope) -> Result<Violations> {
     let rows = sqlx::query!(
         r#"SELECT what AS "what!", count(*) OVER () AS "total!" FROM (
                SELECT format('ledger entry %s: %s on account %s in %s', l.id, l.currency, a.id, a.currency) AS what
                FROM ledger_entries l JOIN accounts a ON a.id = l.account_id
-               WHERE l.currency <> a.currency
+               WHERE l.currency <> a.currency AND l.id > $2
                UNION ALL
                SELECT format('ledger entry %s: %s for payment %s in %s', l.id, l.currency, p.id, p.currency)
                FROM ledger_entries l JOIN payments p ON p.id = l.payment_id
-               WHERE l.currency <> p.currency
+               WHERE l.currency <> p.currency AND l.id > $2
                UNION ALL
                SELECT format('ledger entry %s: %s for refund %s of payment %s in %s', l.id, l.currency, r.id, p.id, p.currency)
                FROM ledger_entries l JOIN refunds r ON r.id = l.refund_id JOIN payments p ON p.id = r.payment_id
-               WHERE l.currency <> p.currency
+               WHERE l.currency <> p.currency AND l.id > $2
                UNION ALL
                SELECT format('payment %s in %s between accounts in %s and %s', p.id, p.currency, f.currency, t.currency)
-               FROM payments p JOIN accounts f ON f.id = p.from_account JOIN accounts t ON t.id = p.to_account
+               FROM (SELECT * FROM payments WHERE $3
+                     UNION ALL
+                     SELECT q.* FROM unnest($4::uuid[]) AS s(id)
+                     CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
+                     WHERE NOT $3) AS p
+               JOIN accounts f ON f.id = p.from_account JOIN accounts t ON t.id = p.to_account
                WHERE p.currency <> f.currency OR p.currency <> t.currency
            ) AS found ORDER BY 1 LIMIT $1"#,
         EXAMPLES,
+        scope.after_entry,
+        scope.full,
+        &scope.payments,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Violations {
         count: rows.first().map_or(0, |r| r.total),
@@ -164,17 +269,23 @@ pub async fn currency_crossings(pool: &PgPool) -> Result<Violations> {
 /// Linked sets (an atomic batch's payments) whose members do not share one
 /// status, or whose failed members do not share one reason: settle moves a
 /// set in one statement, so a set is uniform at every moment.
-pub async fn linked_sets_split(pool: &PgPool) -> Result<Violations> {
+pub async fn linked_sets_split(conn: &mut PgConnection, scope: &Scope) -> Result<Violations> {
     let rows = sqlx::query!(
         r#"SELECT link_id AS "link_id!", string_agg(DISTINCT status, ', ') AS "statuses!",
                   count(*) AS "members!", count(*) OVER () AS "total!"
-           FROM payments WHERE link_id IS NOT NULL
+           FROM payments
+           WHERE link_id IS NOT NULL
+             AND ($2 OR link_id = ANY(ARRAY(SELECT link_id FROM payments
+                                           WHERE id = ANY($3) AND id >= $4 AND link_id IS NOT NULL)))
            GROUP BY link_id
            HAVING count(DISTINCT status) > 1 OR count(DISTINCT COALESCE(failure_reason, '')) > 1
            ORDER BY link_id LIMIT $1"#,
         EXAMPLES,
+        scope.full,
+        &scope.payments,
+        scope.payments_from,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Violations {
         count: rows.first().map_or(0, |r| r.total),
@@ -192,7 +303,7 @@ pub async fn linked_sets_split(pool: &PgPool) -> Result<Violations> {
 /// the release of it too; captured (`done`), the release, the capture of
 /// `amount_captured` from the payer and its credit to the payee. Any other
 /// payment has none.
-pub async fn payments_off_ledger(pool: &PgPool) -> Result<Violations> {
+pub async fn payments_off_ledger(conn: &mut PgConnection, scope: &Scope) -> Result<Violations> {
     let rows = sqlx::query!(
         r#"WITH e AS (
                SELECT p.id, p.status, p.capture AS mode, count(l.id) AS entries,
@@ -201,9 +312,14 @@ pub async fn payments_off_ledger(pool: &PgPool) -> Result<Violations> {
                       count(*) FILTER (WHERE l.kind = 'hold' AND l.account_id = p.from_account AND l.amount = p.amount) AS hold,
                       count(*) FILTER (WHERE l.kind = 'release' AND l.account_id = p.from_account AND l.amount = -p.amount) AS release,
                       count(*) FILTER (WHERE l.kind = 'capture' AND l.account_id = p.from_account AND l.amount = -p.amount_captured) AS captures
-               FROM payments p LEFT JOIN ledger_entries l ON l.payment_id = p.id
-               GROUP BY p.id)
-           SELECT id, status, entries AS "entries!", count(*) OVER () AS "total!" FROM e
+               FROM (SELECT * FROM payments WHERE $2
+                     UNION ALL
+                     SELECT q.* FROM unnest($3::uuid[]) AS s(id)
+                     CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
+                     WHERE NOT $2) AS p
+               LEFT JOIN ledger_entries l ON l.payment_id = p.id
+               GROUP BY p.id, p.status, p.capture, p.from_account, p.to_account, p.amount, p.amount_captured)
+           SELECT id AS "id!", status AS "status!", entries AS "entries!", count(*) OVER () AS "total!" FROM e
            WHERE NOT CASE
                WHEN mode = 'automatic' AND status = 'done' THEN entries = 2 AND debit = 1 AND credit = 1
                WHEN mode = 'automatic' THEN entries = 0
@@ -214,8 +330,10 @@ pub async fn payments_off_ledger(pool: &PgPool) -> Result<Violations> {
                ELSE entries = 0 END
            ORDER BY id LIMIT $1"#,
         EXAMPLES,
+        scope.full,
+        &scope.payments,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Violations {
         count: rows.first().map_or(0, |r| r.total),
@@ -228,7 +346,7 @@ pub async fn payments_off_ledger(pool: &PgPool) -> Result<Violations> {
 
 /// Accounts holding more than their balance (available below zero), or
 /// whose held amount is not the sum of their open authorizations.
-pub async fn holds_off(pool: &PgPool) -> Result<Violations> {
+pub async fn holds_off(conn: &mut PgConnection) -> Result<Violations> {
     let rows = sqlx::query!(
         r#"WITH open AS (
                SELECT from_account AS id, sum(amount) AS held FROM payments
@@ -239,7 +357,7 @@ pub async fn holds_off(pool: &PgPool) -> Result<Violations> {
            ORDER BY a.id LIMIT $1"#,
         EXAMPLES,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Violations {
         count: rows.first().map_or(0, |r| r.total),
@@ -258,22 +376,30 @@ pub async fn holds_off(pool: &PgPool) -> Result<Violations> {
 /// Payments that captured more than they authorized, or whose refunds (not
 /// failed) pass what they captured, or that have refunds without being
 /// `done`.
-pub async fn refunds_off(pool: &PgPool) -> Result<Violations> {
+pub async fn refunds_off(conn: &mut PgConnection, scope: &Scope) -> Result<Violations> {
     let rows = sqlx::query!(
         r#"WITH r AS (
                SELECT payment_id, sum(amount) FILTER (WHERE status = 'done') AS done,
                       sum(amount) FILTER (WHERE status <> 'failed') AS kept
-               FROM refunds GROUP BY payment_id)
-           SELECT p.id, p.status, p.amount, p.amount_captured, COALESCE(r.done, 0)::text AS "refunded!",
+               FROM refunds WHERE ($2 OR payment_id = ANY($3)) AND payment_id >= $4 GROUP BY payment_id)
+           SELECT p.id AS "id!", p.status AS "status!", p.amount AS "amount!", p.amount_captured, COALESCE(r.done, 0)::text AS "refunded!",
                   COALESCE(r.kept, 0)::text AS "kept!", count(*) OVER () AS "total!"
-           FROM payments p LEFT JOIN r ON r.payment_id = p.id
-           WHERE p.amount_captured > p.amount
-              OR COALESCE(r.kept, 0) > COALESCE(p.amount_captured, p.amount)
-              OR (r.payment_id IS NOT NULL AND p.status <> 'done')
+           FROM (SELECT * FROM payments WHERE $2
+                     UNION ALL
+                     SELECT q.* FROM unnest($3::uuid[]) AS s(id)
+                     CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
+                     WHERE NOT $2) AS p
+           LEFT JOIN r ON r.payment_id = p.id
+           WHERE (p.amount_captured > p.amount
+                  OR COALESCE(r.kept, 0) > COALESCE(p.amount_captured, p.amount)
+                  OR (r.payment_id IS NOT NULL AND p.status <> 'done'))
            ORDER BY p.id LIMIT $1"#,
         EXAMPLES,
+        scope.full,
+        &scope.payments,
+        scope.payments_from,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Violations {
         count: rows.first().map_or(0, |r| r.total),
@@ -292,11 +418,12 @@ pub async fn refunds_off(pool: &PgPool) -> Result<Violations> {
 /// Refunds whose ledger entries do not match their status: a `done` one has
 /// exactly its debit of the payee and its credit of the payer; any other
 /// none.
-pub async fn refunds_off_ledger(pool: &PgPool) -> Result<Violations> {
+pub async fn refunds_off_ledger(conn: &mut PgConnection, scope: &Scope) -> Result<Violations> {
     let rows = sqlx::query!(
         r#"SELECT r.id, r.status, count(l.id) AS "entries!", count(*) OVER () AS "total!"
            FROM refunds r JOIN payments p ON p.id = r.payment_id
            LEFT JOIN ledger_entries l ON l.refund_id = r.id
+           WHERE ($2 OR r.id = ANY($3)) AND r.id >= $4
            GROUP BY r.id, r.status, r.amount, p.from_account, p.to_account
            HAVING CASE WHEN r.status = 'done' THEN
                     count(l.id) <> 2
@@ -305,8 +432,11 @@ pub async fn refunds_off_ledger(pool: &PgPool) -> Result<Violations> {
                   ELSE count(l.id) <> 0 END
            ORDER BY r.id LIMIT $1"#,
         EXAMPLES,
+        scope.full,
+        &scope.refunds,
+        scope.refunds_from,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Violations {
         count: rows.first().map_or(0, |r| r.total),
@@ -322,9 +452,11 @@ pub async fn refunds_off_ledger(pool: &PgPool) -> Result<Violations> {
 /// their status, or (for those recorded with events, i.e. a
 /// `payment.created` one or any refund) a terminal status without its end
 /// event. An authorization is an end of `pending` too: at most one each.
-pub async fn ends_off(pool: &PgPool) -> Result<Violations> {
+/// Within a scope, the events read are those made since `events_from` (by
+/// id): a payment's or refund's events are made after it.
+pub async fn ends_off(conn: &mut PgConnection, scope: &Scope) -> Result<Violations> {
     let rows = sqlx::query!(
-        r#"WITH ends AS (
+        r#"WITH ends AS MATERIALIZED (
                SELECT payment_id AS id, 'payment' AS what,
                       count(*) FILTER (WHERE type IN ('payment.done', 'payment.captured', 'payment.failed',
                                                       'payment.voided', 'payment.expired')) AS ends,
@@ -332,17 +464,25 @@ pub async fn ends_off(pool: &PgPool) -> Result<Violations> {
                       count(*) FILTER (WHERE type = 'payment.created') AS created,
                       max(status) FILTER (WHERE type IN ('payment.done', 'payment.captured', 'payment.failed',
                                                          'payment.voided', 'payment.expired')) AS ended
-               FROM events WHERE refund_id IS NULL GROUP BY payment_id
+               FROM events WHERE refund_id IS NULL AND id >= $5
+               GROUP BY payment_id
                UNION ALL
                SELECT refund_id, 'refund', count(*), 0, 1, max(status)
-               FROM events WHERE refund_id IS NOT NULL GROUP BY refund_id),
+               FROM events WHERE refund_id IS NOT NULL AND id >= $5
+               GROUP BY refund_id),
            found AS (
                SELECT p.id, 'payment' AS what, p.status, COALESCE(e.ends, 0) AS ends,
                       COALESCE(e.authorized, 0) AS authorized, COALESCE(e.created, 0) AS created, e.ended
-               FROM payments p LEFT JOIN ends e ON e.id = p.id AND e.what = 'payment'
+               FROM (SELECT * FROM payments WHERE $2
+                     UNION ALL
+                     SELECT q.* FROM unnest($3::uuid[]) AS s(id)
+                     CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
+                     WHERE NOT $2) AS p
+               LEFT JOIN ends e ON e.id = p.id AND e.what = 'payment'
                UNION ALL
                SELECT r.id, 'refund', r.status, COALESCE(e.ends, 0), 0, 1, e.ended
-               FROM refunds r LEFT JOIN ends e ON e.id = r.id AND e.what = 'refund')
+               FROM refunds r LEFT JOIN ends e ON e.id = r.id AND e.what = 'refund'
+               WHERE ($2 OR r.id = ANY($4)) AND r.id >= $6)
            SELECT id AS "id!", what AS "what!", status AS "status!", ends AS "ends!", count(*) OVER () AS "total!"
            FROM found
            WHERE ends > 1 OR authorized > 1
@@ -350,8 +490,13 @@ pub async fn ends_off(pool: &PgPool) -> Result<Violations> {
               OR (created > 0 AND status NOT IN ('pending', 'authorized') AND ends = 0)
            ORDER BY id LIMIT $1"#,
         EXAMPLES,
+        scope.full,
+        &scope.payments,
+        &scope.refunds,
+        scope.events_from,
+        scope.refunds_from,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Violations {
         count: rows.first().map_or(0, |r| r.total),
@@ -362,7 +507,7 @@ pub async fn ends_off(pool: &PgPool) -> Result<Violations> {
     })
 }
 
-pub async fn stuck_pending(pool: &PgPool, older_than: Duration) -> Result<Violations> {
+pub async fn stuck_pending(conn: &mut PgConnection, older_than: Duration) -> Result<Violations> {
     let rows = sqlx::query!(
         r#"SELECT id, extract(epoch FROM now() - created_at)::float8 AS "age!", count(*) OVER () AS "total!"
            FROM payments
@@ -371,7 +516,7 @@ pub async fn stuck_pending(pool: &PgPool, older_than: Duration) -> Result<Violat
         older_than.as_secs_f64(),
         EXAMPLES,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Violations {
         count: rows.first().map_or(0, |r| r.total),
@@ -381,7 +526,7 @@ pub async fn stuck_pending(pool: &PgPool, older_than: Duration) -> Result<Violat
 
 /// The triggers that keep the ledger append-only and settled payments
 /// frozen, each missing or disabled one by name.
-pub async fn missing_guards(pool: &PgPool) -> Result<Violations> {
+pub async fn missing_guards(conn: &mut PgConnection) -> Result<Violations> {
     let missing = sqlx::query_scalar!(
         r#"SELECT g.name AS "name!"
            FROM unnest(ARRAY['ledger_entries_append_only', 'ledger_entries_no_truncate',
@@ -390,14 +535,14 @@ pub async fn missing_guards(pool: &PgPool) -> Result<Violations> {
            WHERE NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgname = g.name AND t.tgenabled <> 'D')
            ORDER BY g.name"#,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Violations { count: missing.len() as i64, examples: missing })
 }
 
 /// What `role` may do beyond what payment-app needs: each excess by name.
 /// A role that does not exist is one excess too (the app cannot connect).
-pub async fn app_role_excess(pool: &PgPool, role: &str) -> Result<Violations> {
+pub async fn app_role_excess(conn: &mut PgConnection, role: &str) -> Result<Violations> {
     let excess = sqlx::query_scalar!(
         r#"WITH r AS (SELECT * FROM pg_roles WHERE rolname = $1)
            SELECT what AS "what!" FROM (
@@ -410,22 +555,34 @@ pub async fn app_role_excess(pool: &PgPool, role: &str) -> Result<Violations> {
                    (VALUES ('UPDATE', 'ledger_entries'), ('DELETE', 'ledger_entries'),
                            ('TRUNCATE', 'ledger_entries'), ('DELETE', 'payments'),
                            ('TRUNCATE', 'payments'), ('DELETE', 'accounts'),
-                           ('DELETE', 'refunds')) AS p(privilege, tbl)
+                           ('DELETE', 'refunds'), ('UPDATE', 'account_daily'),
+                           ('SELECT', 'audit_checkpoints'), ('UPDATE', 'audit_checkpoints'),
+                           ('UPDATE', 'audit_checkpoint_accounts')) AS p(privilege, tbl)
                    WHERE has_table_privilege(r.oid, ('public.' || p.tbl)::regclass, p.privilege)
                UNION ALL SELECT 'may create in schema public' FROM r
                    WHERE has_schema_privilege(r.oid, 'public', 'CREATE')
            ) AS found ORDER BY what"#,
         role,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Violations { count: excess.len() as i64, examples: excess })
 }
 
-pub async fn payment_counts(pool: &PgPool) -> Result<Vec<(String, i64)>> {
-    let rows =
-        sqlx::query!(r#"SELECT status, count(*) AS "count!" FROM payments GROUP BY status ORDER BY status"#)
-            .fetch_all(pool)
-            .await?;
+/// Payments by status: all of them, or those in the scope.
+pub async fn payment_counts(conn: &mut PgConnection, scope: &Scope) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT p.status AS "status!", count(*) AS "count!"
+           FROM (SELECT * FROM payments WHERE $1
+                     UNION ALL
+                     SELECT q.* FROM unnest($2::uuid[]) AS s(id)
+                     CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
+                     WHERE NOT $1) AS p
+           GROUP BY p.status ORDER BY p.status"#,
+        scope.full,
+        &scope.payments,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(rows.into_iter().map(|r| (r.status, r.count)).collect())
 }

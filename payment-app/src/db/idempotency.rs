@@ -8,7 +8,6 @@
 //! the key and what it created commit (or vanish) together.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -176,17 +175,4 @@ async fn get(primary: &PgPool, scope: &str, key: &str) -> Result<Option<Recorded
     .fetch_optional(primary)
     .await?;
     Ok(row)
-}
-
-/// Deletes keys older than `keep`, a bounded number per call; returns how
-/// many.
-pub async fn forget_older_than(primary: &PgPool, keep: Duration) -> Result<u64> {
-    let deleted = sqlx::query!(
-        "DELETE FROM idempotency_keys WHERE ctid IN ( \
-             SELECT ctid FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1) LIMIT 10000)",
-        keep.as_secs_f64(),
-    )
-    .execute(primary)
-    .await?;
-    Ok(deleted.rows_affected())
 }

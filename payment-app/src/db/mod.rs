@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod audit_checkpoint;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod events;
@@ -16,6 +17,7 @@ pub mod payments;
 pub mod reads;
 pub mod refunds;
 pub mod relay;
+pub mod retention;
 pub mod settle;
 pub mod statements;
 pub mod webhooks;

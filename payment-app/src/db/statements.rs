@@ -1,5 +1,5 @@
 //! Statements: payments page by page (an account's, or any search), per-day totals from the
-//! `account_daily` materialized view, and the view's refresh.
+//! `account_daily` table, and its incremental refresh.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
@@ -135,15 +135,14 @@ pub struct Day {
     pub closing_balance: String,
 }
 
-/// The account's days in `[from, to]` from the view, and when the view was
-/// last refreshed.
+/// The account's days in `[from, to]`, and the moment up to which they
+/// count every committed entry (the last refresh's horizon).
 pub async fn days(
     pool: &PgPool,
     account: AccountId,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<(Vec<Day>, DateTime<Utc>)> {
-    // A materialized view's columns are nullable to the macro's inference.
     let days = sqlx::query_as!(
         Day,
         r#"SELECT day AS "day!", debits::text AS "debits!", credits::text AS "credits!", entries AS "entries!",
@@ -158,7 +157,8 @@ pub async fn days(
     Ok((days, refreshed_at(pool).await?))
 }
 
-/// When the view was last refreshed.
+/// When the totals were last brought up to date: every entry committed
+/// before it is counted.
 pub async fn refreshed_at(pool: &PgPool) -> Result<DateTime<Utc>> {
     let at = sqlx::query_scalar!("SELECT refreshed_at FROM view_refreshes WHERE name = 'account_daily'")
         .fetch_one(pool)
@@ -166,28 +166,42 @@ pub async fn refreshed_at(pool: &PgPool) -> Result<DateTime<Utc>> {
     Ok(at)
 }
 
-/// Refreshes the view on the primary unless another instance is doing it,
-/// which a session advisory lock tells (released with the connection if
-/// this process dies mid-refresh). Returns whether it refreshed.
-pub async fn refresh_daily(primary: &PgPool) -> Result<bool> {
+/// How long writers of ledger entries may wait behind a refresh taking its
+/// horizon (see `payrail_account_daily_horizon`); past it the refresh
+/// fails and is tried again next interval.
+const HORIZON_LOCK_TIMEOUT_MS: i32 = 1000;
+
+/// Brings the per-day totals up to date on the primary unless another
+/// instance is doing it, which a session advisory lock tells (released
+/// with the connection if this process dies mid-refresh). Incremental: the
+/// entries written since the last refresh are added to their days, and no
+/// other day is written. Returns how many days changed, or `None` when
+/// another instance holds the lock.
+pub async fn refresh_daily(primary: &PgPool) -> Result<Option<i64>> {
     let mut conn = primary.acquire().await?;
     let ours =
         sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock(hashtext('payrail.account_daily')) AS "ours!""#)
             .fetch_one(&mut *conn)
             .await?;
     if !ours {
-        return Ok(false);
+        return Ok(None);
     }
-    // CONCURRENTLY: readers keep the old contents until the new are ready.
-    // Through the function the migrations define: refreshing needs the
-    // view's owner, and the app role owns nothing.
-    let refreshed = sqlx::query_scalar!(r#"SELECT payrail_refresh_account_daily()::text AS "done""#)
-        .fetch_one(&mut *conn)
-        .await
-        .map(drop)
-        .map_err(crate::error::Error::from);
+    // Two statements, each its own transaction: the horizon's lock on
+    // ledger_entries ends with the first, before any work is done. Through
+    // the functions the migrations define: they run as the owner, and the
+    // app role writes the totals no other way.
+    let refreshed = async {
+        sqlx::query_scalar!("SELECT payrail_account_daily_horizon($1)", HORIZON_LOCK_TIMEOUT_MS)
+            .fetch_one(&mut *conn)
+            .await?;
+        let changed = sqlx::query_scalar!(r#"SELECT payrail_refresh_account_daily() AS "changed!""#)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok::<_, crate::error::Error>(changed)
+    }
+    .await;
     sqlx::query_scalar!("SELECT pg_advisory_unlock(hashtext('payrail.account_daily'))")
         .fetch_one(&mut *conn)
         .await?;
-    refreshed.map(|()| true)
+    refreshed.map(Some)
 }

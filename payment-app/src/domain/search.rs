@@ -43,7 +43,7 @@ pub struct IdRange {
 /// The first id a UUID v7 made at `at`'s millisecond can have; ids made
 /// before that millisecond are all smaller. `None` before 1970 or past
 /// what 48 bits of milliseconds hold.
-fn first_id_at(at: DateTime<Utc>) -> Option<Uuid> {
+pub fn first_id_at(at: DateTime<Utc>) -> Option<Uuid> {
     let ms = u128::try_from(at.timestamp_millis()).ok().filter(|ms| *ms < 1 << 48)?;
     Some(Uuid::from_u128(ms << 80))
 }

@@ -1,5 +1,6 @@
-//! The two workers between the API and the ledger, and the relay that
-//! re-queues payments the broker never got.
+//! The two workers between the API and the ledger, the relay that
+//! re-queues payments the broker never got, and the housekeeping beside
+//! them (the statement refresher, retention).
 //!
 //! Each worker consumes its queue with manual acks and a prefetch, and acks
 //! a message only after its effect is durable (forwarded with a confirm, or
@@ -10,6 +11,7 @@
 pub mod lock;
 pub mod refresh;
 pub mod relay;
+pub mod retention;
 pub mod settle;
 
 use std::future::Future;

@@ -1,5 +1,6 @@
-//! Keeps the per-day statement view fresh: every interval, one instance
-//! (whichever takes the advisory lock) refreshes it on the primary.
+//! Keeps the per-day statement totals fresh: every interval, one instance
+//! (whichever takes the advisory lock) adds the entries written since the
+//! last refresh to their days, on the primary.
 
 use std::time::Duration;
 
@@ -34,8 +35,8 @@ impl StatementRefresher {
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         while pause(self.config.interval, &shutdown).await {
             match db::statements::refresh_daily(&self.db.primary).await {
-                Ok(true) => debug!("statement view refreshed"),
-                Ok(false) => debug!("another instance is refreshing the statement view"),
+                Ok(Some(days)) => debug!(days, "statement totals refreshed"),
+                Ok(None) => debug!("another instance is refreshing the statement totals"),
                 // An error, not a warning: every statement stays as of the
                 // last refresh until this is fixed (/readyz says `stale`).
                 Err(e) => {

@@ -14,7 +14,6 @@ use tracing::{info, warn};
 
 use crate::broker::{LOCK_QUEUE, Publisher};
 use crate::db::{self, Db};
-use crate::domain::KEY_WINDOW;
 use crate::error::{Result, chain};
 use crate::messages::LockGroup;
 use crate::worker::pause;
@@ -49,12 +48,6 @@ impl Relay {
                     info!(republished = n, "relay re-queued stale pending payments and due authorizations")
                 }
                 Err(e) => warn!(error = %chain(&e), "relay sweep failed; trying again next interval"),
-            }
-            // Housekeeping rides along: keys past their window are forgotten.
-            match db::idempotency::forget_older_than(&self.db.primary, KEY_WINDOW).await {
-                Ok(0) => {}
-                Ok(n) => info!(forgotten = n, "idempotency keys past their window deleted"),
-                Err(e) => warn!(error = %chain(&e), "could not delete old idempotency keys"),
             }
         }
         Ok(())

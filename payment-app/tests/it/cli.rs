@@ -22,6 +22,8 @@ fn help_names_every_setting_and_its_environment_variable() {
         "INTAKE_GROUPS_IN_FLIGHT",
         "DB_POOL_SIZE",
         "SKIP_MIGRATIONS",
+        "EVENTS_RETENTION_DAYS",
+        "RETENTION_BATCH",
     ] {
         assert!(help.contains(&format!("[env: {var}")), "{var} missing from:\n{help}");
     }

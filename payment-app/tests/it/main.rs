@@ -12,6 +12,7 @@ mod common;
 
 mod access;
 mod architecture;
+mod audit;
 mod batch;
 
 mod bench;
@@ -34,6 +35,7 @@ mod promises;
 mod readyz;
 mod refunds;
 mod replica;
+mod retention;
 mod search;
 mod settle;
 mod slow_clients;

@@ -148,9 +148,11 @@ async fn statement_sums_never_overflow_and_a_failing_refresh_is_reported() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // Without its unique index the view cannot be refreshed concurrently:
-    // every refresh fails from now on.
+    // Without its unique index the totals cannot take new entries (the
+    // refresh's upsert needs it): every refresh with an entry to add fails
+    // from now on.
     sqlx::raw_sql("DROP INDEX account_daily_by_account_day").execute(&pg).await.unwrap();
+    app.account("2.00").await;
     let deadline = std::time::Instant::now() + SETTLE_WITHIN;
     loop {
         let (status, ready) = app.get("/readyz").await;
@@ -546,7 +548,11 @@ async fn the_app_runs_as_a_role_that_cannot_rewrite_the_ledger() {
     let app = App::start_with(
         &env,
         &["all", "--skip-migrations"],
-        &[("DATABASE_URL", app_url.as_str()), ("STATEMENT_REFRESH_SECS", "1")],
+        &[
+            ("DATABASE_URL", app_url.as_str()),
+            ("STATEMENT_REFRESH_SECS", "1"),
+            ("RETENTION_INTERVAL_SECS", "1"),
+        ],
     )
     .await;
     let (a, b) = (app.account("10.00").await, app.account("0").await);
@@ -567,6 +573,44 @@ async fn the_app_runs_as_a_role_that_cannot_rewrite_the_ledger() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert!(!app.log_text().contains("as a superuser"), "the app connected as a superuser");
+    // Retention runs as the app role too: an event made 40 days ago (by
+    // its id) and a key past its day go.
+    let owner = env.pg().await;
+    let old_event = uuid::Uuid::from_u128(
+        u128::try_from((chrono::Utc::now() - chrono::Duration::days(40)).timestamp_millis()).unwrap() << 80
+            | 0x7000 << 64,
+    );
+    sqlx::query(
+        "INSERT INTO events (id, type, payment_id, status, payment_updated_at) \
+         SELECT $1, 'payment.created', id, 'pending', now() FROM payments LIMIT 1",
+    )
+    .bind(old_event)
+    .execute(&owner)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, request, status, response, created_at) \
+         VALUES ('payment', 'old', '{}', 202, '{}', now() - interval '25 hours')",
+    )
+    .execute(&owner)
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
+    loop {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM events WHERE id = $1) + (SELECT count(*) FROM idempotency_keys WHERE key = 'old')",
+        )
+        .bind(old_event)
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "retention as the app role: {}", app.log_problems());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    owner.close().await;
 
     let as_app = sqlx::PgPool::connect(&app_url).await.unwrap();
     for attack in [
@@ -575,6 +619,8 @@ async fn the_app_runs_as_a_role_that_cannot_rewrite_the_ledger() {
         "TRUNCATE ledger_entries",
         "ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only",
         "CREATE TABLE escape (id int)",
+        "UPDATE account_daily SET credits = 0",
+        "DELETE FROM audit_checkpoint_accounts",
     ] {
         let refused = sqlx::raw_sql(attack).execute(&as_app).await.expect_err(attack).to_string();
         assert!(

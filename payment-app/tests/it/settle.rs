@@ -53,7 +53,12 @@ async fn balance(db: &Db, id: AccountId) -> i64 {
 }
 
 async fn audit_ok(db: &Db) {
-    let report = payment_app::audit::run(&db.primary, Duration::from_secs(3600), None).await.unwrap();
+    let report = payment_app::audit::run(
+        &db.primary,
+        &payment_app::audit::AuditConfig::new(Duration::from_secs(3600)),
+    )
+    .await
+    .unwrap();
     assert!(report.ok, "{report}");
 }
 

@@ -1,0 +1,209 @@
+//! The incremental audit's checkpoints: where the next audit starts, read
+//! and written on the audit's one connection. What a checkpoint means and
+//! how it is hashed is `audit::checkpoint`'s; this is its SQL.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+use crate::error::Result;
+
+/// A checkpoint as stored, with the digest of its per-account sums
+/// computed again from the rows (never stored: it is what the hash checks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub full_run: bool,
+    pub last_entry_id: i64,
+    pub new_from: Uuid,
+    pub open_payments: Vec<Uuid>,
+    pub open_refunds: Vec<Uuid>,
+    pub issuance: serde_json::Value,
+    pub previous_hash: Option<String>,
+    pub hash: String,
+    pub accounts_digest: String,
+    /// The hash of the checkpoint before it, as that one stores it.
+    pub before_hash: Option<String>,
+}
+
+/// Where a run's work ends: every entry up to `last_entry_id` is committed
+/// (no transaction that could still add a smaller id is open), and the
+/// payments and refunds open at that moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Horizon {
+    pub last_entry_id: i64,
+    pub at: DateTime<Utc>,
+    pub open_payments: Vec<Uuid>,
+    pub open_refunds: Vec<Uuid>,
+}
+
+/// The latest checkpoint, if any.
+pub async fn latest(conn: &mut PgConnection) -> Result<Option<StoredCheckpoint>> {
+    let row = sqlx::query!(
+        r#"SELECT c.id, c.created_at, c.full_run, c.last_entry_id, c.new_from, c.open_payments, c.open_refunds,
+                  c.issuance, c.previous_hash, c.hash,
+                  (SELECT b.hash FROM audit_checkpoints b WHERE b.id < c.id ORDER BY b.id DESC LIMIT 1)
+                      AS before_hash,
+                  (SELECT encode(sha256(convert_to(COALESCE(string_agg(
+                              account_id::text || ':' || total::text || ':' || held::text, ','
+                              ORDER BY account_id), ''), 'UTF8')), 'hex')
+                   FROM audit_checkpoint_accounts) AS "accounts_digest!"
+           FROM audit_checkpoints c ORDER BY c.id DESC LIMIT 1"#,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| StoredCheckpoint {
+        id: r.id,
+        created_at: r.created_at,
+        full_run: r.full_run,
+        last_entry_id: r.last_entry_id,
+        new_from: r.new_from,
+        open_payments: r.open_payments,
+        open_refunds: r.open_refunds,
+        issuance: r.issuance,
+        previous_hash: r.previous_hash,
+        hash: r.hash,
+        accounts_digest: r.accounts_digest,
+        before_hash: r.before_hash,
+    }))
+}
+
+/// Takes the horizon. Ledger entry ids come from a sequence, and a
+/// transaction may commit a smaller id after another committed a larger
+/// one: the largest id seen is a safe place to stop only once every
+/// transaction writing entries has ended. A SHARE lock waits for exactly
+/// those (each holds ROW EXCLUSIVE from its insert to its commit) and is
+/// let go at once; writers wait for it at most `lock_timeout`.
+pub async fn horizon(conn: &mut PgConnection, lock_timeout: Duration) -> Result<Horizon> {
+    let mut tx = conn.begin().await?;
+    sqlx::query!("SELECT set_config('lock_timeout', $1, true)", format!("{}ms", lock_timeout.as_millis()))
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query!("LOCK TABLE ledger_entries IN SHARE MODE").execute(&mut *tx).await?;
+    let row = sqlx::query!(
+        r#"SELECT (SELECT COALESCE(max(id), 0) FROM ledger_entries) AS "last_entry_id!",
+                  now() AS "at!",
+                  ARRAY(SELECT id FROM payments WHERE status IN ('pending', 'authorized') ORDER BY id)
+                      AS "open_payments!",
+                  ARRAY(SELECT id FROM refunds WHERE status = 'pending' ORDER BY id) AS "open_refunds!""#,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Horizon {
+        last_entry_id: row.last_entry_id,
+        at: row.at,
+        open_payments: row.open_payments,
+        open_refunds: row.open_refunds,
+    })
+}
+
+/// The sums a new checkpoint carries, computed in the transaction that
+/// writes it (see [`write`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sums {
+    pub issuance: serde_json::Value,
+    pub accounts_digest: String,
+}
+
+/// A new checkpoint's fields other than its sums.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCheckpoint {
+    pub full_run: bool,
+    pub last_entry_id: i64,
+    pub new_from: Uuid,
+    pub open_payments: Vec<Uuid>,
+    pub open_refunds: Vec<Uuid>,
+    pub previous_hash: Option<String>,
+}
+
+/// Writes the next checkpoint: the per-account sums carried forward from
+/// `base` (the checkpoint the run started from, `None` for a full run,
+/// which sums from the first entry) by the entries up to the new horizon,
+/// and the row itself with `hash(sums)`. Returns the new id and hash, or
+/// `None` when the latest checkpoint is no longer `latest` (another audit
+/// wrote one meanwhile: its own stands).
+pub async fn write(
+    conn: &mut PgConnection,
+    base: Option<&StoredCheckpoint>,
+    latest: Option<i64>,
+    new: &NewCheckpoint,
+    hash: impl FnOnce(&Sums) -> String,
+) -> Result<Option<(i64, String)>> {
+    let mut tx = conn.begin().await?;
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('payrail.audit_checkpoint'))")
+        .fetch_one(&mut *tx)
+        .await?;
+    let now_latest = sqlx::query_scalar!("SELECT max(id) FROM audit_checkpoints").fetch_one(&mut *tx).await?;
+    if now_latest != latest {
+        return Ok(None);
+    }
+    let (from, issuance) = match base {
+        Some(base) => (base.last_entry_id, base.issuance.clone()),
+        None => {
+            sqlx::query!("DELETE FROM audit_checkpoint_accounts").execute(&mut *tx).await?;
+            (0, serde_json::json!({}))
+        }
+    };
+    sqlx::query!(
+        r#"INSERT INTO audit_checkpoint_accounts AS c (account_id, total, held)
+           SELECT account_id,
+                  COALESCE(sum(amount) FILTER (WHERE kind NOT IN ('hold', 'release')), 0),
+                  COALESCE(sum(amount) FILTER (WHERE kind IN ('hold', 'release')), 0)
+           FROM ledger_entries WHERE id > $1 AND id <= $2 GROUP BY account_id
+           ON CONFLICT (account_id) DO UPDATE SET total = c.total + EXCLUDED.total, held = c.held + EXCLUDED.held"#,
+        from,
+        new.last_entry_id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let sums = sqlx::query!(
+        r#"SELECT (SELECT COALESCE(jsonb_object_agg(currency, total::text ORDER BY currency), '{}')
+                   FROM (SELECT currency, sum(amount) AS total FROM (
+                             SELECT key AS currency, value::numeric AS amount FROM jsonb_each_text($1::jsonb)
+                             UNION ALL
+                             SELECT a.currency, l.amount FROM ledger_entries l JOIN accounts a ON a.id = l.account_id
+                             WHERE l.kind = 'issuance' AND l.id > $2 AND l.id <= $3) AS parts
+                         GROUP BY currency) AS per_currency) AS "issuance!",
+                  (SELECT encode(sha256(convert_to(COALESCE(string_agg(
+                              account_id::text || ':' || total::text || ':' || held::text, ','
+                              ORDER BY account_id), ''), 'UTF8')), 'hex')
+                   FROM audit_checkpoint_accounts) AS "accounts_digest!""#,
+        issuance,
+        from,
+        new.last_entry_id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let sums = Sums { issuance: sums.issuance, accounts_digest: sums.accounts_digest };
+    let hash = hash(&sums);
+    let id = sqlx::query_scalar!(
+        "INSERT INTO audit_checkpoints (full_run, last_entry_id, new_from, open_payments, open_refunds, \
+                                        issuance, previous_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        new.full_run,
+        new.last_entry_id,
+        new.new_from,
+        &new.open_payments,
+        &new.open_refunds,
+        sums.issuance,
+        new.previous_hash,
+        hash,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some((id, hash)))
+}
+
+/// Sets the statement timeout of the audit's connection: the incremental
+/// run keeps `DB_TIMEOUT_MS`, `--full` has its own.
+pub async fn set_statement_timeout(conn: &mut PgConnection, timeout: Duration) -> Result<()> {
+    sqlx::query!("SELECT set_config('statement_timeout', $1, false)", format!("{}ms", timeout.as_millis()))
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(())
+}
