@@ -507,12 +507,15 @@ pub async fn ends_off(conn: &mut PgConnection, scope: &Scope) -> Result<Violatio
     })
 }
 
+/// Pending payments older than `older_than`, found among the payments in
+/// flight (`open_payments`, kept by triggers that [`missing_guards`]
+/// checks): no index names `status`, and this runs at every audit.
 pub async fn stuck_pending(conn: &mut PgConnection, older_than: Duration) -> Result<Violations> {
     let rows = sqlx::query!(
-        r#"SELECT id, extract(epoch FROM now() - created_at)::float8 AS "age!", count(*) OVER () AS "total!"
-           FROM payments
-           WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
-           ORDER BY created_at LIMIT $2"#,
+        r#"SELECT p.id, extract(epoch FROM now() - p.created_at)::float8 AS "age!", count(*) OVER () AS "total!"
+           FROM open_payments o JOIN payments p ON p.id = o.id
+           WHERE p.status = 'pending' AND p.created_at < now() - make_interval(secs => $1)
+           ORDER BY p.created_at LIMIT $2"#,
         older_than.as_secs_f64(),
         EXAMPLES,
     )
@@ -525,13 +528,15 @@ pub async fn stuck_pending(conn: &mut PgConnection, older_than: Duration) -> Res
 }
 
 /// The triggers that keep the ledger append-only and settled payments
-/// frozen, each missing or disabled one by name.
+/// frozen, and those that keep `open_payments` (what the relay and the
+/// stuck-payment check read), each missing or disabled one by name.
 pub async fn missing_guards(conn: &mut PgConnection) -> Result<Violations> {
     let missing = sqlx::query_scalar!(
         r#"SELECT g.name AS "name!"
            FROM unnest(ARRAY['ledger_entries_append_only', 'ledger_entries_no_truncate',
                              'payments_terminal_frozen', 'payments_terminal_undeletable',
-                             'refunds_terminal_frozen', 'refunds_never_deleted']) AS g(name)
+                             'refunds_terminal_frozen', 'refunds_never_deleted',
+                             'payments_open_on_insert', 'payments_open_on_update']) AS g(name)
            WHERE NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgname = g.name AND t.tgenabled <> 'D')
            ORDER BY g.name"#,
     )

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use super::payments::{Payment, PaymentRow};
 use crate::domain::search::{IdRange, PaymentFilter};
@@ -15,7 +16,7 @@ use crate::error::Result;
 /// range. Each shape of filter has its own statement, so that each is
 /// planned onto its index (`tests/it/plans.rs` holds them to it): by
 /// account, the payer and payee indexes; by metadata, its GIN index; by
-/// status, `(status, id)`; else the primary key.
+/// status, where that status lives ([`ids_in_status`]); else the primary key.
 pub async fn payments(
     pool: &PgPool,
     filter: &PaymentFilter,
@@ -81,8 +82,11 @@ pub async fn payments(
             .fetch_all(pool)
             .await?
         }
-        (None, None) => match status {
+        (None, None) => match filter.status {
             Some(status) => {
+                // Read again with the status: a payment may have moved on
+                // since its id was found (the page is then shorter).
+                let ids = ids_in_status(pool, status, range, limit).await?;
                 sqlx::query_as!(
                     PaymentRow,
                     r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
@@ -91,12 +95,10 @@ pub async fn payments(
                               hold_expires_at, amount_captured,
                               (SELECT COALESCE(sum(r.amount), 0)::bigint FROM refunds r
                                WHERE r.payment_id = payments.id AND r.status = 'done') AS "amount_refunded!"
-                       FROM payments WHERE status = $1 AND id >= $2 AND id < $3
-                       ORDER BY id DESC LIMIT $4"#,
-                    status,
-                    range.lower,
-                    range.upper,
-                    limit,
+                       FROM payments WHERE id = ANY($1) AND status = $2
+                       ORDER BY id DESC"#,
+                    &ids,
+                    status.as_str(),
                 )
                 .fetch_all(pool)
                 .await?
@@ -122,6 +124,73 @@ pub async fn payments(
         },
     };
     rows.into_iter().map(Payment::try_from).collect()
+}
+
+/// The ids of up to `limit` payments in `status` with ids in `range`,
+/// newest first. No index names `status`, so that settle's status changes
+/// stay HOT (migration hot_status_updates); each status is found where it
+/// lives (migration status_search): pending and authorized in
+/// `open_payments`, only what is in flight; failed through the partial
+/// index on `failure_reason`, set exactly when a payment fails; voided and
+/// expired among the manual payments (`capture` never changes); done, the
+/// usual end, by walking the ids newest first.
+async fn ids_in_status(
+    pool: &PgPool,
+    status: PaymentStatus,
+    range: IdRange,
+    limit: i64,
+) -> Result<Vec<Uuid>> {
+    let wanted = status.as_str();
+    let ids = match status {
+        PaymentStatus::Pending | PaymentStatus::Authorized => {
+            sqlx::query_scalar!(
+                r#"SELECT o.id AS "id!" FROM open_payments o JOIN payments p ON p.id = o.id
+                   WHERE p.status = $1 AND o.id >= $2 AND o.id < $3
+                   ORDER BY o.id DESC LIMIT $4"#,
+                wanted,
+                range.lower,
+                range.upper,
+                limit,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        PaymentStatus::Failed => {
+            sqlx::query_scalar!(
+                "SELECT id FROM payments WHERE failure_reason IS NOT NULL AND id >= $1 AND id < $2
+                 ORDER BY id DESC LIMIT $3",
+                range.lower,
+                range.upper,
+                limit,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        PaymentStatus::Voided | PaymentStatus::Expired => {
+            sqlx::query_scalar!(
+                "SELECT id FROM payments WHERE capture = 'manual' AND status = $1 AND id >= $2 AND id < $3
+                 ORDER BY id DESC LIMIT $4",
+                wanted,
+                range.lower,
+                range.upper,
+                limit,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+        PaymentStatus::Done => {
+            sqlx::query_scalar!(
+                "SELECT id FROM payments WHERE status = 'done' AND id >= $1 AND id < $2
+                 ORDER BY id DESC LIMIT $3",
+                range.lower,
+                range.upper,
+                limit,
+            )
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    Ok(ids)
 }
 
 /// One day of a statement. The sums are the decimal text of numeric minor
