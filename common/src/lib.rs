@@ -1,6 +1,6 @@
 //! What payrail's two programs share, so that each rule has one home:
 //! the defaults of settings that payment-app reads and the operator writes
-//! into its pods (`defaults`), logging set-up (`telemetry`), OpenTelemetry traces
+//! into its pods (`defaults`) with their names and ranges (`settings`), logging set-up (`telemetry`), OpenTelemetry traces
 //! and W3C trace context (`traces`), the shutdown
 //! signal (`shutdown`), retry delays (`backoff`), error chains for logs
 //! (`error`) and URLs that carry credentials (`secret`).
@@ -11,6 +11,7 @@ pub mod backoff;
 pub mod defaults;
 pub mod error;
 pub mod secret;
+pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]

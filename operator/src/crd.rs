@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
-use payrail_common::defaults;
+use payrail_common::{defaults, settings};
 use serde::{Deserialize, Serialize};
 
 use crate::image;
@@ -165,12 +165,12 @@ pub struct AppSpec {
     /// PostgreSQL connections in each pool of each app pod (`DB_POOL_SIZE`); the
     /// operator sizes PostgreSQL's `max_connections` from it.
     #[serde(default = "default_db_pool_size")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = settings::DB_POOL_SIZE.min, max = settings::DB_POOL_SIZE.max))]
     pub db_pool_size: i32,
     /// The longest an app pod takes to stop (`SHUTDOWN_TIMEOUT_SECS`); the pod's grace
     /// period is this plus a margin.
     #[serde(default = "default_shutdown_timeout_seconds")]
-    #[schemars(range(min = 1, max = 3600))]
+    #[schemars(range(min = settings::SHUTDOWN_TIMEOUT_SECS.min, max = settings::SHUTDOWN_TIMEOUT_SECS.max))]
     pub shutdown_timeout_seconds: i32,
     /// A Secret holding the API bearer tokens (comma-separated) under `key`.
     /// When absent, the operator generates a token into `<name>-credentials`.
@@ -214,11 +214,11 @@ pub struct SecretKeyRef {
 pub struct AppLimits {
     /// Requests per second each API token may make, sustained (`API_RATE_PER_SEC`).
     #[serde(default = "default_api_rate_per_sec")]
-    #[schemars(range(min = 1, max = 1000000))]
+    #[schemars(range(min = settings::API_RATE_PER_SEC.min, max = settings::API_RATE_PER_SEC.max))]
     pub api_rate_per_sec: i32,
     /// Requests each token may make at once above its rate (`API_RATE_BURST`).
     #[serde(default = "default_api_rate_burst")]
-    #[schemars(range(min = 1, max = 1000000))]
+    #[schemars(range(min = settings::API_RATE_BURST.min, max = settings::API_RATE_BURST.max))]
     pub api_rate_burst: i32,
     /// Most requests one token may have in flight (`HTTP_MAX_IN_FLIGHT_PER_TOKEN`); by default
     /// all the slots with one token, three quarters with several.
@@ -236,7 +236,7 @@ pub struct AppLimits {
     /// Longest a payment waits for a locked account row, in milliseconds
     /// (`INTAKE_LOCK_TIMEOUT_MS`).
     #[serde(default = "default_intake_lock_timeout_ms")]
-    #[schemars(range(min = 1, max = 60000))]
+    #[schemars(range(min = settings::INTAKE_LOCK_TIMEOUT_MS.min, max = settings::INTAKE_LOCK_TIMEOUT_MS.max))]
     pub intake_lock_timeout_ms: i32,
 }
 
@@ -253,11 +253,11 @@ pub struct WebhookSettings {
     pub allow_private: bool,
     /// Most webhook endpoints (`WEBHOOK_MAX_ENDPOINTS`).
     #[serde(default = "default_webhook_max_endpoints")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = settings::WEBHOOK_MAX_ENDPOINTS.min, max = settings::WEBHOOK_MAX_ENDPOINTS.max))]
     pub max_endpoints: i32,
     /// Longest one delivery may take, in milliseconds (`WEBHOOK_TIMEOUT_MS`).
     #[serde(default = "default_webhook_timeout_ms")]
-    #[schemars(range(min = 100, max = 600000))]
+    #[schemars(range(min = settings::WEBHOOK_TIMEOUT_MS.min, max = settings::WEBHOOK_TIMEOUT_MS.max))]
     pub timeout_ms: i32,
 }
 
@@ -297,19 +297,19 @@ fn default_otlp_protocol() -> String {
 pub struct WorkerSpec {
     /// Lock-queue messages (each one payment or a group) a lock worker holds unacknowledged.
     #[serde(default = "default_lock_prefetch")]
-    #[schemars(range(min = 1, max = 65535))]
+    #[schemars(range(min = settings::LOCK_PREFETCH.min, max = settings::LOCK_PREFETCH.max))]
     pub lock_prefetch: i32,
     /// Settle-queue messages (each a locked batch) a settle worker holds unacknowledged.
     #[serde(default = "default_settle_prefetch")]
-    #[schemars(range(min = 1, max = 65535))]
+    #[schemars(range(min = settings::SETTLE_PREFETCH.min, max = settings::SETTLE_PREFETCH.max))]
     pub settle_prefetch: i32,
     /// Most settle messages applied in one transaction.
     #[serde(default = "default_settle_batch_max")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = settings::SETTLE_BATCH_MAX.min, max = settings::SETTLE_BATCH_MAX.max))]
     pub settle_batch_max: i32,
     /// Lifetime of an account lock in milliseconds (`LOCK_TTL_MS`).
     #[serde(default = "default_lock_ttl_ms")]
-    #[schemars(range(min = 1000, max = 600000))]
+    #[schemars(range(min = settings::LOCK_TTL_MS.min, max = settings::LOCK_TTL_MS.max))]
     pub lock_ttl_ms: i32,
 }
 
@@ -573,17 +573,21 @@ fn default_rabbitmq_resources() -> ResourceRequirements {
 fn default_postgres_resources() -> ResourceRequirements {
     resources(("250m", "512Mi"), ("2", "2Gi"))
 }
-// payment-app's own defaults, from the one place both programs read them
-// (`payrail_common::defaults`). The schema's integers are i32; the asserts
-// prove each default fits, so the casts below cannot wrap.
-const _: () = assert!(defaults::DB_POOL_SIZE <= i32::MAX as u32);
-const _: () = assert!(defaults::SHUTDOWN_TIMEOUT_SECS <= i32::MAX as u64);
-const _: () = assert!(defaults::LOCK_TTL_MS <= i32::MAX as u64);
+// payment-app's own defaults and ranges, from the one place both programs
+// read them (`payrail_common::settings`). The schema's integers are i32;
+// the asserts prove each bound fits, so the casts cannot wrap.
+const _: () = assert!(settings::DB_POOL_SIZE.max <= i32::MAX as u32);
+const _: () = assert!(settings::SHUTDOWN_TIMEOUT_SECS.max <= i32::MAX as u64);
+const _: () = assert!(settings::LOCK_TTL_MS.max <= i32::MAX as u64);
+const _: () = assert!(settings::API_RATE_PER_SEC.max <= i32::MAX as u32);
+const _: () = assert!(settings::API_RATE_BURST.max <= i32::MAX as u32);
+const _: () = assert!(settings::INTAKE_LOCK_TIMEOUT_MS.max <= i32::MAX as u64);
+const _: () = assert!(settings::WEBHOOK_TIMEOUT_MS.max <= i32::MAX as u64);
 fn default_api_rate_per_sec() -> i32 {
-    defaults::API_RATE_PER_SEC as i32
+    settings::API_RATE_PER_SEC.default as i32
 }
 fn default_api_rate_burst() -> i32 {
-    defaults::API_RATE_BURST as i32
+    settings::API_RATE_BURST.default as i32
 }
 fn default_currency() -> String {
     defaults::DEFAULT_CURRENCY.to_owned()
@@ -595,19 +599,19 @@ fn default_max_total_issuance() -> String {
     defaults::MAX_TOTAL_ISSUANCE.to_owned()
 }
 fn default_intake_lock_timeout_ms() -> i32 {
-    defaults::INTAKE_LOCK_TIMEOUT_MS as i32
+    settings::INTAKE_LOCK_TIMEOUT_MS.default as i32
 }
 fn default_webhook_max_endpoints() -> i32 {
-    defaults::WEBHOOK_MAX_ENDPOINTS.into()
+    settings::WEBHOOK_MAX_ENDPOINTS.default.into()
 }
 fn default_webhook_timeout_ms() -> i32 {
-    defaults::WEBHOOK_TIMEOUT_MS as i32
+    settings::WEBHOOK_TIMEOUT_MS.default as i32
 }
 fn default_db_pool_size() -> i32 {
-    defaults::DB_POOL_SIZE as i32
+    settings::DB_POOL_SIZE.default as i32
 }
 fn default_shutdown_timeout_seconds() -> i32 {
-    defaults::SHUTDOWN_TIMEOUT_SECS as i32
+    settings::SHUTDOWN_TIMEOUT_SECS.default as i32
 }
 fn default_log_format() -> String {
     "json".into()
@@ -616,16 +620,16 @@ fn default_tokens_key() -> String {
     "api-tokens".into()
 }
 fn default_lock_prefetch() -> i32 {
-    defaults::LOCK_PREFETCH.into()
+    settings::LOCK_PREFETCH.default.into()
 }
 fn default_settle_prefetch() -> i32 {
-    defaults::SETTLE_PREFETCH.into()
+    settings::SETTLE_PREFETCH.default.into()
 }
 fn default_settle_batch_max() -> i32 {
-    defaults::SETTLE_BATCH_MAX.into()
+    settings::SETTLE_BATCH_MAX.default.into()
 }
 fn default_lock_ttl_ms() -> i32 {
-    defaults::LOCK_TTL_MS as i32
+    settings::LOCK_TTL_MS.default as i32
 }
 fn default_redis_image() -> String {
     "redis:7.2".into()

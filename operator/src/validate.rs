@@ -11,6 +11,7 @@
 use std::fmt;
 
 use kube::ResourceExt;
+use payrail_common::settings;
 
 use crate::builders::Names;
 use crate::crd::{PaymentCluster, PaymentClusterSpec, PostgresProvider, RedisCrashSafety};
@@ -270,9 +271,9 @@ pub fn validate_with(
             problems.push(format!("{what} {reference:?}: {problem}"));
         }
     }
-    if !(MIN_LOCK_TTL_MS..=600_000).contains(&spec.app.worker.lock_ttl_ms) {
+    if !(MIN_LOCK_TTL_MS..=MAX_LOCK_TTL_MS).contains(&spec.app.worker.lock_ttl_ms) {
         problems.push(format!(
-            "app.worker.lockTtlMs {} is outside {MIN_LOCK_TTL_MS} to 600000: below it, locks would expire under normal settles",
+            "app.worker.lockTtlMs {} is outside {MIN_LOCK_TTL_MS} to {MAX_LOCK_TTL_MS}: below it, locks would expire under normal settles",
             spec.app.worker.lock_ttl_ms
         ));
     }
@@ -391,9 +392,11 @@ fn is_retention(text: &str) -> bool {
         && number.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The schema's minimum of `app.worker.lockTtlMs`: the same number, so a
-/// spec the API server admits is never refused here.
-pub const MIN_LOCK_TTL_MS: i32 = 1000;
+/// The schema's range of `app.worker.lockTtlMs`, which is payment-app's
+/// own (`payrail_common::settings`), so a spec the API server admits is
+/// never refused here nor by the app. Both fit an i32 (asserted in `crd`).
+pub const MIN_LOCK_TTL_MS: i32 = settings::LOCK_TTL_MS.min as i32;
+pub const MAX_LOCK_TTL_MS: i32 = settings::LOCK_TTL_MS.max as i32;
 
 /// A lock granted just before a crash lives at most `lockTtlMs`; a node
 /// that waits longer than that (plus a second for clock drift between the

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use payrail_common::SecretUrl;
-use payrail_common::defaults;
 use payrail_common::telemetry::LogFormat;
+use payrail_common::{defaults, settings};
 use secrecy::SecretString;
 
 use crate::api::auth::TokenLimits;
@@ -328,7 +328,7 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DATABASE_READ_URL", hide_env_values = true, value_parser = SecretUrlParser)]
     pub database_read_url: Option<SecretUrl>,
     /// Connections per pool (primary and replica each).
-    #[arg(long, env = "DB_POOL_SIZE", default_value_t = defaults::DB_POOL_SIZE, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = settings::DB_POOL_SIZE.env, default_value_t = settings::DB_POOL_SIZE.default, value_parser = clap::value_parser!(u32).range(i64::from(settings::DB_POOL_SIZE.min)..=i64::from(settings::DB_POOL_SIZE.max)))]
     pub db_pool_size: u32,
     /// Longest wait for a pooled connection, and longest any statement may run, in milliseconds.
     #[arg(long, env = "DB_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..))]
@@ -449,10 +449,10 @@ pub struct WebhookArgs {
     #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE")]
     pub webhook_allow_private: bool,
     /// Most webhook endpoints registered at once.
-    #[arg(long, env = "WEBHOOK_MAX_ENDPOINTS", default_value_t = defaults::WEBHOOK_MAX_ENDPOINTS, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, env = settings::WEBHOOK_MAX_ENDPOINTS.env, default_value_t = settings::WEBHOOK_MAX_ENDPOINTS.default, value_parser = clap::value_parser!(u16).range(i64::from(settings::WEBHOOK_MAX_ENDPOINTS.min)..=i64::from(settings::WEBHOOK_MAX_ENDPOINTS.max)))]
     pub webhook_max_endpoints: u16,
     /// Longest one delivery attempt may take before it counts as failed, in milliseconds.
-    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value_t = defaults::WEBHOOK_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    #[arg(long, env = settings::WEBHOOK_TIMEOUT_MS.env, default_value_t = settings::WEBHOOK_TIMEOUT_MS.default, value_parser = clap::value_parser!(u64).range(settings::WEBHOOK_TIMEOUT_MS.min..=settings::WEBHOOK_TIMEOUT_MS.max))]
     pub webhook_timeout_ms: u64,
     /// Delays before each retry of a failed delivery, comma-separated, with units ms, s, m, h, d
     /// (each with ±20% jitter); after the last the delivery is given up.
@@ -498,7 +498,7 @@ pub struct RedisArgs {
     #[arg(long, env = "REDIS_URLS", value_delimiter = ',', default_value = DEFAULT_REDIS_URL, hide_env_values = true, value_parser = SecretUrlParser)]
     pub redis_urls: Vec<SecretUrl>,
     /// How long an account lock lives unless released, in milliseconds.
-    #[arg(long, env = "LOCK_TTL_MS", default_value_t = defaults::LOCK_TTL_MS, value_parser = clap::value_parser!(u64).range(100..))]
+    #[arg(long, env = settings::LOCK_TTL_MS.env, default_value_t = settings::LOCK_TTL_MS.default, value_parser = clap::value_parser!(u64).range(settings::LOCK_TTL_MS.min..=settings::LOCK_TTL_MS.max))]
     pub lock_ttl_ms: u64,
     /// Longest wait for one Redis node on one call, in milliseconds.
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
@@ -542,10 +542,10 @@ pub struct HttpArgs {
     #[arg(long, env = "API_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub api_tokens: Vec<String>,
     /// Requests per second each token may make, sustained; more are answered 429 `rate_limited`.
-    #[arg(long, env = "API_RATE_PER_SEC", default_value_t = defaults::API_RATE_PER_SEC, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = settings::API_RATE_PER_SEC.env, default_value_t = settings::API_RATE_PER_SEC.default, value_parser = clap::value_parser!(u32).range(i64::from(settings::API_RATE_PER_SEC.min)..=i64::from(settings::API_RATE_PER_SEC.max)))]
     pub api_rate_per_sec: u32,
     /// Requests each token may make at once above its sustained rate.
-    #[arg(long, env = "API_RATE_BURST", default_value_t = defaults::API_RATE_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = settings::API_RATE_BURST.env, default_value_t = settings::API_RATE_BURST.default, value_parser = clap::value_parser!(u32).range(i64::from(settings::API_RATE_BURST.min)..=i64::from(settings::API_RATE_BURST.max)))]
     pub api_rate_burst: u32,
     /// Most requests one token may have in flight [default: HTTP_MAX_IN_FLIGHT with one token,
     /// three quarters of it with several, so no one client takes every slot].
@@ -661,7 +661,7 @@ pub struct IntakeArgs {
     /// Longest a payment waits for an account row another session holds, in milliseconds; then it
     /// is refused with 503 `account_busy` and nothing is recorded. Payments on other accounts never
     /// wait behind it.
-    #[arg(long, env = "INTAKE_LOCK_TIMEOUT_MS", default_value_t = defaults::INTAKE_LOCK_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    #[arg(long, env = settings::INTAKE_LOCK_TIMEOUT_MS.env, default_value_t = settings::INTAKE_LOCK_TIMEOUT_MS.default, value_parser = clap::value_parser!(u64).range(settings::INTAKE_LOCK_TIMEOUT_MS.min..=settings::INTAKE_LOCK_TIMEOUT_MS.max))]
     pub intake_lock_timeout_ms: u64,
 }
 
@@ -678,7 +678,7 @@ impl IntakeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct LockTuning {
     /// Messages the lock worker holds unacknowledged.
-    #[arg(long, env = "LOCK_PREFETCH", default_value_t = defaults::LOCK_PREFETCH, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = settings::LOCK_PREFETCH.env, default_value_t = settings::LOCK_PREFETCH.default, value_parser = clap::value_parser!(u16).range(i64::from(settings::LOCK_PREFETCH.min)..=i64::from(settings::LOCK_PREFETCH.max)))]
     pub lock_prefetch: u16,
     /// Most payments locked together and forwarded to settle as one message.
     #[arg(long, env = "LOCK_BATCH_MAX", default_value_t = defaults::LOCK_BATCH_MAX, value_parser = clap::value_parser!(u16).range(1..=5000))]
@@ -702,10 +702,10 @@ impl LockTuning {
 #[derive(Debug, Clone, Args)]
 pub struct SettleTuning {
     /// Messages (each a batch of locked payments) the settle worker holds unacknowledged.
-    #[arg(long, env = "SETTLE_PREFETCH", default_value_t = defaults::SETTLE_PREFETCH, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = settings::SETTLE_PREFETCH.env, default_value_t = settings::SETTLE_PREFETCH.default, value_parser = clap::value_parser!(u16).range(i64::from(settings::SETTLE_PREFETCH.min)..=i64::from(settings::SETTLE_PREFETCH.max)))]
     pub settle_prefetch: u16,
     /// Most messages settle applies in one transaction.
-    #[arg(long, env = "SETTLE_BATCH_MAX", default_value_t = defaults::SETTLE_BATCH_MAX, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, env = settings::SETTLE_BATCH_MAX.env, default_value_t = settings::SETTLE_BATCH_MAX.default, value_parser = clap::value_parser!(u16).range(i64::from(settings::SETTLE_BATCH_MAX.min)..=i64::from(settings::SETTLE_BATCH_MAX.max)))]
     pub settle_batch_max: u16,
 }
 
@@ -719,7 +719,7 @@ impl SettleTuning {
 pub struct ShutdownArgs {
     /// On SIGTERM/SIGINT, how long the whole stop may take (every part together) before the
     /// process exits anyway, in seconds.
-    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = defaults::SHUTDOWN_TIMEOUT_SECS)]
+    #[arg(long, env = settings::SHUTDOWN_TIMEOUT_SECS.env, default_value_t = settings::SHUTDOWN_TIMEOUT_SECS.default, value_parser = clap::value_parser!(u64).range(settings::SHUTDOWN_TIMEOUT_SECS.min..=settings::SHUTDOWN_TIMEOUT_SECS.max))]
     pub shutdown_timeout_secs: u64,
 }
 

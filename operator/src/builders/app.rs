@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use payrail_common::settings;
 
 use super::credentials::{API_TOKENS, APP_DB_PASSWORD, POSTGRES_PASSWORD, RABBITMQ_PASSWORD, REDIS_PASSWORD};
 use super::{
@@ -80,17 +81,17 @@ pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
     ]);
     env.extend(database);
     env.extend([
-        plain("DB_POOL_SIZE", valid.connections.pool_size.to_string()),
+        plain(settings::DB_POOL_SIZE.env, valid.connections.pool_size.to_string()),
         plain("AMQP_URL", rabbitmq::url(valid)),
         plain("REDIS_URLS", redis::urls(valid).join(",")),
         plain("HTTP_ADDR", format!("0.0.0.0:{HTTP_PORT}")),
         plain("OPS_ADDR", format!("0.0.0.0:{OPS_PORT}")),
         plain("LOG_FORMAT", spec.log_format.clone()),
-        plain("LOCK_PREFETCH", spec.worker.lock_prefetch.to_string()),
-        plain("SETTLE_PREFETCH", spec.worker.settle_prefetch.to_string()),
-        plain("SETTLE_BATCH_MAX", spec.worker.settle_batch_max.to_string()),
-        plain("LOCK_TTL_MS", spec.worker.lock_ttl_ms.to_string()),
-        plain("SHUTDOWN_TIMEOUT_SECS", spec.shutdown_timeout_seconds.to_string()),
+        plain(settings::LOCK_PREFETCH.env, spec.worker.lock_prefetch.to_string()),
+        plain(settings::SETTLE_PREFETCH.env, spec.worker.settle_prefetch.to_string()),
+        plain(settings::SETTLE_BATCH_MAX.env, spec.worker.settle_batch_max.to_string()),
+        plain(settings::LOCK_TTL_MS.env, spec.worker.lock_ttl_ms.to_string()),
+        plain(settings::SHUTDOWN_TIMEOUT_SECS.env, spec.shutdown_timeout_seconds.to_string()),
         plain("DEFAULT_CURRENCY", spec.default_currency.clone()),
     ]);
     env.extend(limits_env(&spec.limits));
@@ -119,11 +120,11 @@ fn tracing_env(tracing: &TracingSettings) -> Vec<EnvVar> {
 /// tokens Secret.
 fn limits_env(limits: &AppLimits) -> Vec<EnvVar> {
     let mut env = vec![
-        plain("API_RATE_PER_SEC", limits.api_rate_per_sec.to_string()),
-        plain("API_RATE_BURST", limits.api_rate_burst.to_string()),
+        plain(settings::API_RATE_PER_SEC.env, limits.api_rate_per_sec.to_string()),
+        plain(settings::API_RATE_BURST.env, limits.api_rate_burst.to_string()),
         plain("MAX_ACCOUNT_ISSUANCE", limits.max_account_issuance.clone()),
         plain("MAX_TOTAL_ISSUANCE", limits.max_total_issuance.clone()),
-        plain("INTAKE_LOCK_TIMEOUT_MS", limits.intake_lock_timeout_ms.to_string()),
+        plain(settings::INTAKE_LOCK_TIMEOUT_MS.env, limits.intake_lock_timeout_ms.to_string()),
     ];
     if let Some(share) = limits.max_in_flight_per_token {
         env.push(plain("HTTP_MAX_IN_FLIGHT_PER_TOKEN", share.to_string()));
@@ -135,8 +136,8 @@ fn webhooks_env(webhooks: &WebhookSettings) -> Vec<EnvVar> {
     vec![
         plain("WEBHOOK_ALLOW_HTTP", webhooks.allow_http.to_string()),
         plain("WEBHOOK_ALLOW_PRIVATE", webhooks.allow_private.to_string()),
-        plain("WEBHOOK_MAX_ENDPOINTS", webhooks.max_endpoints.to_string()),
-        plain("WEBHOOK_TIMEOUT_MS", webhooks.timeout_ms.to_string()),
+        plain(settings::WEBHOOK_MAX_ENDPOINTS.env, webhooks.max_endpoints.to_string()),
+        plain(settings::WEBHOOK_TIMEOUT_MS.env, webhooks.timeout_ms.to_string()),
     ]
 }
 

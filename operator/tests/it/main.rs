@@ -8,6 +8,8 @@
 //!   one cannot be made to show (failing applies, an old CRD, request order);
 //! - `leader`: leader election against the fake;
 //! - `render`: the committed CRD, snapshots and offline schema validation;
+//! - `settings`: the settings contract: every variable the operator sets
+//!   is one payment-app reads, with the same default and range;
 //! - `promql`: the alert rules' and the dashboard's PromQL, parsed, and
 //!   every metric it names one that something really exports;
 //! - `kube_scripts`: the process bookkeeping `scripts/kube-up` relies on;
@@ -31,3 +33,4 @@ mod postgres_pods;
 mod promql;
 mod rabbitmq_pod;
 mod render;
+mod settings;

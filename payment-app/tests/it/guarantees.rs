@@ -172,13 +172,14 @@ async fn locks_that_expire_under_slow_settles_change_nothing() {
     let env = TestEnv::new();
     let app = App::start(
         &env,
-        &[("LOCK_TTL_MS", "100"), ("REDIS_TIMEOUT_MS", "20"), ("LOCK_RETRY_DELAY_MS", "20")],
+        // The shortest lock the app accepts (payrail_common::settings::LOCK_TTL_MS).
+        &[("LOCK_TTL_MS", "1000"), ("REDIS_TIMEOUT_MS", "20"), ("LOCK_RETRY_DELAY_MS", "20")],
     )
     .await;
     let a = app.account("10.00").await;
     let b = app.account("10.00").await;
 
-    // Hold both account rows for 3 s, far past the 100 ms lock.
+    // Hold both account rows for 3 s, three times the 1 s lock.
     let pg = env.pg().await;
     let mut blocker = pg.begin().await.unwrap();
     sqlx::query("SELECT 1 FROM accounts WHERE id IN ($1::uuid, $2::uuid) FOR NO KEY UPDATE")
