@@ -54,6 +54,8 @@ pub async fn run(command: Command) -> Result<ExitCode> {
         Command::BenchChart(args) => {
             bench::chart_from_database(&args.database_url, &args.title, &args.out).await?
         }
+        #[cfg(feature = "bench")]
+        Command::BenchSeedLedger(args) => return seed_ledger(args).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -301,6 +303,36 @@ async fn run_dead_letters(command: DeadLettersCommand) -> Result<()> {
 
 /// Exit 0 when every payment settled and the audit passed, 1 otherwise.
 #[cfg(feature = "bench")]
+#[cfg(feature = "bench")]
+#[allow(clippy::print_stdout)]
+async fn seed_ledger(args: crate::config::BenchSeedLedgerArgs) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    let db = migrate(&args.db).await?;
+    // Ten minutes back: older than the audit's margin for commits in
+    // flight, so the seed is history to the next checkpoint.
+    let (start, step) =
+        bench::seed::SeedPlan::spread(args.payments, args.days, chrono::Duration::minutes(10));
+    let plan = bench::seed::SeedPlan {
+        payments: args.payments,
+        accounts: args.accounts,
+        initial_balance: args.initial_balance,
+        chunk: args.chunk,
+        seed: args.seed,
+        start,
+        step,
+    };
+    let seeded = bench::seed::run(&db.primary, plan, std::io::stderr().is_terminal()).await?;
+    println!(
+        "seeded {} payments ({} done, {} failed) across {} accounts in {:.1} s",
+        seeded.payments,
+        seeded.done,
+        seeded.payments - seeded.done,
+        args.accounts,
+        seeded.elapsed.as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn run_bench(args: crate::config::BenchArgs) -> Result<ExitCode> {
     use std::io::IsTerminal;
     let duration = Duration::from_secs(args.duration);

@@ -95,6 +95,34 @@ pub enum Command {
     /// Chart a finished run from the database's own timestamps (accepted/s, settled/s, accept→terminal p99) as SVG.
     #[cfg(feature = "bench")]
     BenchChart(BenchChartArgs),
+    /// Write a large, audit-clean ledger fast (COPY): accounts, settled and failed payments, entries, events.
+    #[cfg(feature = "bench")]
+    BenchSeedLedger(BenchSeedLedgerArgs),
+}
+
+#[cfg(feature = "bench")]
+#[derive(Debug, Args)]
+pub struct BenchSeedLedgerArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Payments to write (about 2 % fail for insufficient funds, the rest are done).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub payments: u64,
+    /// Accounts to open, each issued --initial-balance.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(2..))]
+    pub accounts: u32,
+    /// Each account's issuance, in minor units of USD.
+    #[arg(long, default_value_t = 100_000_000, value_parser = clap::value_parser!(i64).range(1..=1_000_000_000_000))]
+    pub initial_balance: i64,
+    /// Payments per COPY round.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chunk: u32,
+    /// The payments are dated evenly over this many days, ending ten minutes ago.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+    /// Seed of the generator (amounts and accounts; ids are UUID v7s of the rows' times).
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
 }
 
 #[cfg(feature = "bench")]

@@ -10,6 +10,7 @@
 
 mod chart;
 mod scenario;
+pub mod seed;
 mod stats;
 
 use std::collections::BTreeMap;

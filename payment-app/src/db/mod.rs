@@ -18,6 +18,8 @@ pub mod reads;
 pub mod refunds;
 pub mod relay;
 pub mod retention;
+#[cfg(feature = "bench")]
+pub mod seed;
 pub mod settle;
 pub mod statements;
 pub mod webhooks;

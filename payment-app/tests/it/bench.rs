@@ -4,6 +4,8 @@
 //! by the benchmark itself, see BENCHMARKS.md).
 
 use crate::common::{App, TOKEN, TestEnv};
+use std::time::Duration;
+
 use serde_json::Value;
 
 fn bench(env: &TestEnv, app: &App, args: &[&str]) -> Value {
@@ -47,4 +49,56 @@ async fn each_scenario_runs_to_a_clean_audit() {
             assert!(failed > 0, "contended payments race into overdrafts: {report}");
         }
     }
+}
+
+/// A seeded ledger is audit-clean in full, and the real flow carries on
+/// from it: a payment between seeded accounts settles and the next
+/// (incremental) audit, reading only what came after the seed's
+/// checkpoint, passes too.
+#[tokio::test]
+async fn a_seeded_ledger_passes_the_full_audit_and_the_flow_carries_on() {
+    let env = TestEnv::new();
+    let out = env
+        .command(&["bench-seed-ledger", "--payments", "20000", "--accounts", "100", "--chunk", "3000"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "seed failed: {}", String::from_utf8_lossy(&out.stderr));
+
+    let pg = env.pg().await;
+    let (payments, done, entries): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM payments), (SELECT count(*) FROM payments WHERE status = 'done'),
+                (SELECT count(*) FROM ledger_entries)",
+    )
+    .fetch_one(&pg)
+    .await
+    .unwrap();
+    assert_eq!(payments, 20_000);
+    assert!(done > 0 && done < payments, "a mix of done and failed: {done} done");
+    assert_eq!(entries, 100 + 2 * done, "issuance per account, a debit and a credit per done payment");
+
+    let out = env.command(&["audit", "--json", "--full"]).output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((out.status.code(), report["mode"].as_str()), (Some(0), Some("full")), "{report}");
+
+    let app = App::start(&env, &[]).await;
+    let accounts: Vec<(uuid::Uuid,)> =
+        sqlx::query_as("SELECT id FROM accounts ORDER BY balance DESC LIMIT 2").fetch_all(&pg).await.unwrap();
+    let (from, to) = (accounts[0].0.to_string(), accounts[1].0.to_string());
+    let cents = |s: String| s.replace('.', "").parse::<i64>().unwrap();
+    let before = cents(app.balance(&to).await);
+    let (status, body) = app.pay(&from, &to, "1.00").await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let settled = app.wait_terminal(&[id], Duration::from_secs(30)).await;
+    assert_eq!(settled[0]["status"], "done", "{}", settled[0]);
+    assert_eq!(cents(app.balance(&to).await), before + 100, "the payee was credited");
+
+    let out = env.command(&["audit", "--json"]).output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        (out.status.code(), report["mode"].as_str()),
+        (Some(0), Some("incremental")),
+        "{report} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -65,6 +65,11 @@ fn queries(payment: &str, account: &str, payments: &str, accounts: &str) -> Vec<
              WHERE p.status = 'pending' AND p.created_at < now() - make_interval(secs => 60) ORDER BY p.created_at LIMIT 5".to_owned(),
         ),
         (
+            "audit: holds of open authorizations (db::audit)",
+            "SELECT p.from_account, sum(p.amount) FROM open_payments o JOIN payments p ON p.id = o.id \
+             WHERE p.status = 'authorized' GROUP BY p.from_account".to_owned(),
+        ),
+        (
             "Idempotency-Key lookup (db::idempotency)",
             "SELECT request, status, response FROM idempotency_keys WHERE scope = 'payment' AND key = 'k-777'".to_owned(),
         ),
