@@ -213,12 +213,14 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
         })
         .collect::<Result<BTreeMap<_, _>>>()?;
 
+    // The balances as locked: each entry's `balance_after` runs on from them.
+    let before = accounts.clone();
     let plan = settlement::plan(accounts, &holds, &pending, &refunds)?;
     let currencies = Currencies {
         payments: rows.iter().map(|row| (row.id, row.currency.as_str())).collect(),
         refunds: refunds.iter().map(|r| (r.id, r.payment_id)).collect(),
     };
-    write_plan(&mut tx, &plan, &currencies).await?;
+    write_plan(&mut tx, &plan, &before, &currencies).await?;
     tx.commit().await?;
     Ok(Settled {
         applied: plan.outcomes,
@@ -305,10 +307,15 @@ impl<'a> Currencies<'a> {
     }
 }
 
-async fn write_plan(tx: &mut sqlx::PgConnection, plan: &Plan, currencies: &Currencies<'_>) -> Result<()> {
+async fn write_plan(
+    tx: &mut sqlx::PgConnection,
+    plan: &Plan,
+    before: &BTreeMap<AccountId, AccountState>,
+    currencies: &Currencies<'_>,
+) -> Result<()> {
     if !plan.accounts.is_empty() {
         write_accounts(tx, plan).await?;
-        write_entries(tx, plan, currencies).await?;
+        write_entries(tx, plan, before, currencies).await?;
     }
     write_outcomes(tx, plan).await?;
     write_refund_outcomes(tx, plan).await
@@ -339,9 +346,23 @@ async fn write_accounts(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
 /// per entry, two entries a payment. Every field is a uuid, an integer, a
 /// kind or an ISO currency code (checked when its account was opened), so
 /// none needs escaping in COPY's text format.
-async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan, currencies: &Currencies<'_>) -> Result<()> {
-    let mut rows = String::with_capacity(plan.entries.len() * 112);
-    for entry in &plan.entries {
+///
+/// Each carries its account's balance after it, run on from `before`, the
+/// balances read under the account row locks this transaction holds: no
+/// other session writes an entry of these accounts until it commits. Their
+/// `created_at` is left to the column's default, `clock_timestamp()`, read
+/// as each row is copied, after those locks were taken: within an account,
+/// time then orders the entries as the locks did (see the migration
+/// `balance_after`).
+async fn write_entries(
+    tx: &mut sqlx::PgConnection,
+    plan: &Plan,
+    before: &BTreeMap<AccountId, AccountState>,
+    currencies: &Currencies<'_>,
+) -> Result<()> {
+    let balances = settlement::balances_after(before, &plan.entries)?;
+    let mut rows = String::with_capacity(plan.entries.len() * 132);
+    for (entry, balance_after) in plan.entries.iter().zip(balances) {
         let (payment, refund) = match entry.source {
             Source::Payment(id) => (id.as_uuid().to_string(), NULL.to_owned()),
             Source::Refund(id) => (NULL.to_owned(), id.as_uuid().to_string()),
@@ -353,7 +374,7 @@ async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan, currencies: &Cu
         let currency = currencies.of(entry.source)?;
         let _ = writeln!(
             rows,
-            "{}\t{payment}\t{refund}\t{}\t{}\t{currency}",
+            "{}\t{payment}\t{refund}\t{}\t{}\t{currency}\t{balance_after}",
             entry.account.as_uuid(),
             entry.kind.as_str(),
             entry.amount,
@@ -361,7 +382,8 @@ async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan, currencies: &Cu
     }
     let mut copy = tx
         .copy_in_raw(
-            "COPY ledger_entries (account_id, payment_id, refund_id, kind, amount, currency) FROM STDIN",
+            "COPY ledger_entries (account_id, payment_id, refund_id, kind, amount, currency, balance_after) \
+             FROM STDIN",
         )
         .await?;
     // A failed send leaves the COPY to be abandoned when `copy` drops,

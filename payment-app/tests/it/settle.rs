@@ -82,6 +82,47 @@ async fn settle_all(db: &Db, ids: &[PaymentId]) -> usize {
     applied
 }
 
+/// Each account's entries in their order, as (kind, amount, balance_after).
+async fn entries(db: &Db, account: AccountId) -> Vec<(String, i64, i64)> {
+    sqlx::query_as(
+        "SELECT kind, amount, balance_after FROM ledger_entries WHERE account_id = $1 ORDER BY created_at, id",
+    )
+    .bind(account.as_uuid())
+    .fetch_all(&db.primary)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn balance_after_chains_under_concurrent_settles_on_one_account() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let hot = account(&db, 10_000).await;
+    let others = [account(&db, 500).await, account(&db, 500).await, account(&db, 500).await];
+    // Money both ways through one account, in batches settled side by side:
+    // each batch's entries of `hot` are written under its row lock, after
+    // whichever batch held it before committed.
+    let mut batches = vec![Vec::new(); 6];
+    for i in 0..60 {
+        let other = others[i % others.len()];
+        let (from, to) = if i % 3 == 0 { (other, hot) } else { (hot, other) };
+        batches[i % 6].push(payment(&db, from, to, 7 + i as i64).await);
+    }
+    let applied: usize = join_all(batches.iter().map(|ids| settle_all(&db, ids))).await.into_iter().sum();
+    assert_eq!(applied, 60);
+
+    for id in std::iter::once(hot).chain(others) {
+        let entries = entries(&db, id).await;
+        let mut running = 0;
+        for (kind, amount, after) in &entries {
+            running += amount;
+            assert_eq!(*after, running, "{id}: {kind} {amount} in {entries:?}");
+        }
+        assert_eq!(running, balance(&db, id).await, "{id}: the last balance_after is the balance");
+    }
+    audit_ok(&db).await;
+}
+
 #[tokio::test]
 async fn settling_the_same_payment_again_changes_nothing() {
     let env = TestEnv::new();
@@ -275,7 +316,8 @@ async fn the_database_refuses_money_across_currencies() {
     // A dollar payment's debit written on the yen account.
     let p = payment(&db, a, b, 10).await;
     let entry = sqlx::query(
-        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency) VALUES ($1, $2, 'debit', -10, 'JPY')",
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency, balance_after) \
+         VALUES ($1, $2, 'debit', -10, 'JPY', 0)",
     )
     .bind(yen.as_uuid())
     .bind(p.as_uuid())
@@ -284,7 +326,8 @@ async fn the_database_refuses_money_across_currencies() {
     .unwrap_err();
     assert!(entry.to_string().contains("ledger_entries_payment_id_fkey"), "{entry}");
     let entry = sqlx::query(
-        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency) VALUES ($1, $2, 'debit', -10, 'USD')",
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency, balance_after) \
+         VALUES ($1, $2, 'debit', -10, 'USD', 0)",
     )
     .bind(yen.as_uuid())
     .bind(p.as_uuid())
