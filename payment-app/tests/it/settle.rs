@@ -123,6 +123,51 @@ async fn balance_after_chains_under_concurrent_settles_on_one_account() {
     audit_ok(&db).await;
 }
 
+/// A batch whose transaction began before another's but locked the account
+/// after that one committed: its entries still come after the other's in
+/// the account's order. Dated with their transaction's start (`now()`),
+/// they came before, and `balance_after` no longer chained in that order.
+#[tokio::test]
+async fn a_batch_that_began_first_but_locked_last_comes_last_in_the_account_order() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    // The scene needs the first batch to settle within the late one's
+    // LOCK_WAIT; on a loaded machine it may not, and is set again.
+    for _ in 0..20 {
+        let (hot, x, y) = (account(&db, 1000).await, account(&db, 0).await, account(&db, 0).await);
+        let (first, late) = (payment(&db, hot, x, 100).await, payment(&db, hot, y, 200).await);
+
+        // `late`'s row is held: its batch begins, then waits for it while
+        // `first`'s batch settles and commits.
+        let mut holder = db.primary.begin().await.unwrap();
+        sqlx::query("SELECT id FROM payments WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(late.as_uuid())
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let waiting = tokio::spawn({
+            let primary = db.primary.clone();
+            async move { db::settle::settle_batch(&primary, &[late]).await }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let settled = db::settle::settle_batch(&db.primary, &[first]).await.unwrap();
+        assert_eq!(settled.applied.len(), 1);
+        holder.rollback().await.unwrap();
+        match waiting.await.unwrap() {
+            Err(e) if e.is_lock_timeout() => continue,
+            Err(e) => panic!("{e}"),
+            Ok(settled) => assert_eq!(settled.applied.len(), 1),
+        }
+
+        let entries = entries(&db, hot).await;
+        let shape: Vec<(&str, i64, i64)> = entries.iter().map(|(k, a, b)| (k.as_str(), *a, *b)).collect();
+        assert_eq!(shape, [("issuance", 1000, 1000), ("debit", -100, 900), ("debit", -200, 700)]);
+        audit_ok(&db).await;
+        return;
+    }
+    panic!("the first batch never settled within the late one's LOCK_WAIT");
+}
+
 #[tokio::test]
 async fn settling_the_same_payment_again_changes_nothing() {
     let env = TestEnv::new();
