@@ -123,6 +123,46 @@ async fn balance_after_chains_under_concurrent_settles_on_one_account() {
     audit_ok(&db).await;
 }
 
+/// Entries written before `balance_after` existed get it from the
+/// migration: each account's running balance in its order, holds and
+/// releases leaving it as it was.
+#[tokio::test]
+async fn the_migration_backfills_balance_after_in_each_accounts_order() {
+    let env = TestEnv::new();
+    let url = env.database_url.parse().unwrap();
+    db::ensure_database(&url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&env.database_url).await.unwrap();
+    let all = sqlx::migrate!("./migrations");
+    let mut before = sqlx::migrate!("./migrations");
+    before.migrations = all.migrations.iter().filter(|m| m.version < 20261207400001).cloned().collect();
+    before.run(&pool).await.unwrap();
+
+    let (a, b, payment) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    for sql in [
+        "INSERT INTO accounts (id, balance) VALUES ($1, 70), ($2, 30)",
+        "INSERT INTO payments (id, from_account, to_account, amount, status) VALUES ($3, $1, $2, 30, 'done')",
+        // Out of id order in time: b's credit is dated first.
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, created_at) VALUES \
+         ($1, NULL, 'issuance', 100, now() - interval '3 hours'), \
+         ($1, $3, 'hold', 30, now() - interval '2 hours'), \
+         ($1, $3, 'release', -30, now() - interval '1 hour'), \
+         ($1, $3, 'capture', -30, now() - interval '1 hour'), \
+         ($2, $3, 'credit', 30, now() - interval '4 hours')",
+    ] {
+        sqlx::query(sql).bind(a).bind(b).bind(payment).execute(&pool).await.unwrap();
+    }
+    all.run(&pool).await.unwrap();
+
+    let after: Vec<(uuid::Uuid, String, i64)> =
+        sqlx::query_as("SELECT account_id, kind, balance_after FROM ledger_entries ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let expected =
+        [(a, "issuance", 100), (a, "hold", 100), (a, "release", 100), (a, "capture", 70), (b, "credit", 30)];
+    assert_eq!(after.iter().map(|(id, k, v)| (*id, k.as_str(), *v)).collect::<Vec<_>>(), expected);
+}
+
 /// A batch whose transaction began before another's but locked the account
 /// after that one committed: its entries still come after the other's in
 /// the account's order. Dated with their transaction's start (`now()`),
