@@ -4,7 +4,10 @@
 -- the ledger's size.
 --
 -- An account's entries are ordered by (created_at, id). Settle stamps its
--- entries with the clock read after it has locked their accounts, so within
+-- entries with the clock read after it has locked their accounts (not with
+-- its transaction's start, `now()`: a batch that began before another but
+-- locked the account after that one committed would date its entries
+-- before the other's), so within
 -- one account that order is also the order they were written in (under the
 -- account's row lock), and each `balance_after` follows from the one before
 -- it: the previous one plus the entry's amount, or unchanged for a `hold` or
@@ -33,10 +36,3 @@ ALTER TABLE ledger_entries ALTER COLUMN balance_after SET NOT NULL;
 -- budget (issue 27).
 CREATE INDEX ledger_entries_by_account ON ledger_entries (account_id, created_at, id) INCLUDE (balance_after);
 
--- Entries are stamped with the clock as they are written, not with their
--- transaction's start: a settle that began before another but locked the
--- account after it committed would otherwise date its entries before the
--- other's, out of their order. Settle writes after taking its account
--- locks; an account's issuance is written with the account, before anyone
--- can lock it.
-ALTER TABLE ledger_entries ALTER COLUMN created_at SET DEFAULT clock_timestamp();
