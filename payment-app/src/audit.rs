@@ -177,7 +177,7 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
         }
         None => Scope::full(),
     };
-    let mut progress = progress::Bar::new(config.progress, mode, 13 + usize::from(config.app_role.is_some()));
+    let mut progress = progress::Bar::new(config.progress, mode, 14 + usize::from(config.app_role.is_some()));
     let mut checks = checks(&mut conn, &scope, config, &mut progress).await?;
     let payments = db::audit::payment_counts(&mut conn, &scope).await?;
     progress.finish();
@@ -258,6 +258,12 @@ async fn checks(
         "balances_match_ledger",
         db::audit::balances_off_ledger(conn, scope).await?,
         "accounts whose balance differs from their ledger sum",
+    ));
+    progress.step("balance_after_chains");
+    checks.push(from_violations(
+        "balance_after_chains",
+        db::audit::balance_chain_broken(conn, scope).await?,
+        "ledger entries whose balance_after does not follow from the entry before",
     ));
     progress.step("money_conserved");
     let money = db::audit::money_totals(conn, scope).await?;

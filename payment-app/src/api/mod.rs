@@ -4,6 +4,7 @@ mod accounts;
 pub mod auth;
 mod batch;
 mod connections;
+mod entries;
 pub mod error;
 mod events;
 mod extract;
@@ -136,6 +137,8 @@ pub fn router(state: AppState, operations_here: Operations) -> Router {
         .route("/api/v1/accounts/{id}", get(accounts::get))
         .route("/api/v1/accounts/{id}/payments", get(statements::payments))
         .route("/api/v1/accounts/{id}/statement", get(statements::statement))
+        .route("/api/v1/accounts/{id}/entries", get(entries::list))
+        .route("/api/v1/accounts/{id}/balance", get(entries::balance_at))
         .route("/api/v1/payment/{id}", get(payments::get))
         .route("/api/v1/payment/{id}/refunds", get(refunds::list))
         .route("/api/v1/refunds/{id}", get(refunds::get));

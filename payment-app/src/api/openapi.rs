@@ -25,7 +25,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode};
-use super::{accounts, batch, events, payments, ready, refunds, search, statements, webhooks};
+use super::{accounts, batch, entries, events, payments, ready, refunds, search, statements, webhooks};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -41,6 +41,8 @@ use super::{accounts, batch, events, payments, ready, refunds, search, statement
         search::accounts,
         statements::payments,
         statements::statement,
+        entries::list,
+        entries::balance_at,
         payments::create,
         batch::create,
         payments::get,

@@ -110,7 +110,7 @@ impl Ledger {
         let (at, issued) = (text(self.plan.start), self.plan.initial_balance);
         for id in &self.accounts {
             let _ = writeln!(accounts, "{id}\t0\tUSD\t{at}");
-            let _ = writeln!(entries, "{id}\t\\N\tissuance\t{issued}\tUSD\t{at}");
+            let _ = writeln!(entries, "{id}\t\\N\tissuance\t{issued}\tUSD\t{at}\t{issued}");
         }
         (accounts, entries)
     }
@@ -148,8 +148,12 @@ impl Ledger {
                 self.balances[from] -= amount;
                 self.balances[to] += amount;
                 chunk.done += 1;
-                let _ = writeln!(chunk.entries, "{payer}\t{id}\tdebit\t{}\tUSD\t{at}", -amount);
-                let _ = writeln!(chunk.entries, "{payee}\t{id}\tcredit\t{amount}\tUSD\t{at}");
+                // Each entry's balance after it: entries are written in the
+                // order of their times, which is each account's order.
+                let (payer_after, payee_after) = (self.balances[from], self.balances[to]);
+                let _ =
+                    writeln!(chunk.entries, "{payer}\t{id}\tdebit\t{}\tUSD\t{at}\t{payer_after}", -amount);
+                let _ = writeln!(chunk.entries, "{payee}\t{id}\tcredit\t{amount}\tUSD\t{at}\t{payee_after}");
             }
         }
         chunk

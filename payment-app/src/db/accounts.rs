@@ -114,11 +114,16 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     if !initial_balance.is_zero() {
+        // The account's first entry: its balance after is what it issues,
+        // dated with the account, so the balance at the instant the account
+        // was opened is its initial balance.
         sqlx::query!(
-            "INSERT INTO ledger_entries (account_id, currency, kind, amount) VALUES ($1, $2, 'issuance', $3)",
+            "INSERT INTO ledger_entries (account_id, currency, kind, amount, balance_after, created_at) \
+             VALUES ($1, $2, 'issuance', $3, $3, $4)",
             id.as_uuid(),
             currency.code(),
             initial_balance.minor(),
+            row.created_at,
         )
         .execute(&mut *tx)
         .await?;

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod audit_checkpoint;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod entries;
 pub mod events;
 pub mod idempotency;
 pub mod payments;

@@ -30,7 +30,7 @@ pub async fn accounts(
     copy(tx, "COPY accounts (id, balance, currency, created_at) FROM STDIN", accounts).await?;
     copy(
         tx,
-        "COPY ledger_entries (account_id, payment_id, kind, amount, currency, created_at) FROM STDIN",
+        "COPY ledger_entries (account_id, payment_id, kind, amount, currency, created_at, balance_after) FROM STDIN",
         entries,
     )
     .await?;
@@ -57,7 +57,7 @@ pub async fn chunk(
     .await?;
     copy(
         tx,
-        "COPY ledger_entries (account_id, payment_id, kind, amount, currency, created_at) FROM STDIN",
+        "COPY ledger_entries (account_id, payment_id, kind, amount, currency, created_at, balance_after) FROM STDIN",
         entries,
     )
     .await?;

@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write;
 use std::time::Duration;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -213,12 +214,18 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
         })
         .collect::<Result<BTreeMap<_, _>>>()?;
 
+    // The balances as locked: each entry's `balance_after` runs on from them.
+    // And the clock, read now that the locks are held: whoever held these
+    // accounts before has committed, so the entries dated with it come
+    // after theirs in each account's (created_at, id) order.
+    let before = accounts.clone();
+    let locked_at = sqlx::query_scalar!(r#"SELECT clock_timestamp() AS "now!""#).fetch_one(&mut *tx).await?;
     let plan = settlement::plan(accounts, &holds, &pending, &refunds)?;
     let currencies = Currencies {
         payments: rows.iter().map(|row| (row.id, row.currency.as_str())).collect(),
         refunds: refunds.iter().map(|r| (r.id, r.payment_id)).collect(),
     };
-    write_plan(&mut tx, &plan, &currencies).await?;
+    write_plan(&mut tx, &plan, &Locked { balances: &before, at: locked_at }, &currencies).await?;
     tx.commit().await?;
     Ok(Settled {
         applied: plan.outcomes,
@@ -305,10 +312,22 @@ impl<'a> Currencies<'a> {
     }
 }
 
-async fn write_plan(tx: &mut sqlx::PgConnection, plan: &Plan, currencies: &Currencies<'_>) -> Result<()> {
+/// What settle read once it held the account locks: the balances, and the
+/// clock its entries are dated with.
+struct Locked<'a> {
+    balances: &'a BTreeMap<AccountId, AccountState>,
+    at: DateTime<Utc>,
+}
+
+async fn write_plan(
+    tx: &mut sqlx::PgConnection,
+    plan: &Plan,
+    locked: &Locked<'_>,
+    currencies: &Currencies<'_>,
+) -> Result<()> {
     if !plan.accounts.is_empty() {
         write_accounts(tx, plan).await?;
-        write_entries(tx, plan, currencies).await?;
+        write_entries(tx, plan, locked, currencies).await?;
     }
     write_outcomes(tx, plan).await?;
     write_refund_outcomes(tx, plan).await
@@ -337,11 +356,25 @@ async fn write_accounts(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
 /// `COPY` puts on one page as one WAL record (a multi-insert), where an
 /// `INSERT` logs a record, with its headers, per row: about 30 bytes less
 /// per entry, two entries a payment. Every field is a uuid, an integer, a
-/// kind or an ISO currency code (checked when its account was opened), so
+/// kind, an ISO currency code (checked when its account was opened) or an RFC 3339 time, so
 /// none needs escaping in COPY's text format.
-async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan, currencies: &Currencies<'_>) -> Result<()> {
-    let mut rows = String::with_capacity(plan.entries.len() * 112);
-    for entry in &plan.entries {
+///
+/// Each carries its account's balance after it, run on from the balances
+/// read under the account row locks this transaction holds (no other
+/// session writes an entry of these accounts until it commits), and is
+/// dated with the clock read once those locks were held. Written here, not
+/// left to a volatile column default, which would cost COPY its
+/// multi-insert.
+async fn write_entries(
+    tx: &mut sqlx::PgConnection,
+    plan: &Plan,
+    locked: &Locked<'_>,
+    currencies: &Currencies<'_>,
+) -> Result<()> {
+    let balances = settlement::balances_after(locked.balances, &plan.entries)?;
+    let at = locked.at.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let mut rows = String::with_capacity(plan.entries.len() * 132);
+    for (entry, balance_after) in plan.entries.iter().zip(balances) {
         let (payment, refund) = match entry.source {
             Source::Payment(id) => (id.as_uuid().to_string(), NULL.to_owned()),
             Source::Refund(id) => (NULL.to_owned(), id.as_uuid().to_string()),
@@ -353,7 +386,7 @@ async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan, currencies: &Cu
         let currency = currencies.of(entry.source)?;
         let _ = writeln!(
             rows,
-            "{}\t{payment}\t{refund}\t{}\t{}\t{currency}",
+            "{}\t{payment}\t{refund}\t{}\t{}\t{currency}\t{balance_after}\t{at}",
             entry.account.as_uuid(),
             entry.kind.as_str(),
             entry.amount,
@@ -361,7 +394,8 @@ async fn write_entries(tx: &mut sqlx::PgConnection, plan: &Plan, currencies: &Cu
     }
     let mut copy = tx
         .copy_in_raw(
-            "COPY ledger_entries (account_id, payment_id, refund_id, kind, amount, currency) FROM STDIN",
+            "COPY ledger_entries (account_id, payment_id, refund_id, kind, amount, currency, balance_after, \
+             created_at) FROM STDIN",
         )
         .await?;
     // A failed send leaves the COPY to be abandoned when `copy` drops,

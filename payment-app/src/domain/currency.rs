@@ -140,10 +140,64 @@ impl utoipa::PartialSchema for Money {
 
 impl utoipa::ToSchema for Money {}
 
+/// A ledger entry's amount: signed, negative for what leaves the account
+/// (`"-15.00"`), with its currency's decimals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedMoney {
+    negative: bool,
+    money: Money,
+}
+
+impl SignedMoney {
+    /// None only for `i64::MIN`, which no entry can hold (an account's
+    /// balance is a non-negative bigint).
+    pub fn from_minor(minor: i64, currency: Currency) -> Option<Self> {
+        let amount = Amount::from_minor(minor.checked_abs()?)?;
+        Some(SignedMoney { negative: minor < 0, money: currency.money(amount) })
+    }
+}
+
+impl fmt::Display for SignedMoney {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.negative {
+            f.write_str("-")?;
+        }
+        self.money.fmt(f)
+    }
+}
+
+impl Serialize for SignedMoney {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl utoipa::PartialSchema for SignedMoney {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::text_schema(r"^-?[0-9]+(\.[0-9]+)?$", "a signed amount with exactly its currency's decimals")
+    }
+}
+
+impl utoipa::ToSchema for SignedMoney {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::AmountError;
+
+    #[test]
+    fn signed_money_shows_its_sign_and_decimals() {
+        let usd = currency("USD");
+        let shown = |minor| SignedMoney::from_minor(minor, usd).map(|m| m.to_string());
+        assert_eq!(shown(-1505), Some("-15.05".to_owned()));
+        assert_eq!(shown(7), Some("0.07".to_owned()));
+        assert_eq!(shown(0), Some("0.00".to_owned()));
+        assert_eq!(shown(i64::MIN), None);
+        assert_eq!(
+            SignedMoney::from_minor(-1500, currency("JPY")).map(|m| m.to_string()),
+            Some("-1500".to_owned())
+        );
+    }
 
     fn currency(code: &str) -> Currency {
         Currency::parse(code).expect("a currency")

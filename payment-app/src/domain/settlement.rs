@@ -129,6 +129,35 @@ impl EntryKind {
             EntryKind::RefundCredit => "refund_credit",
         }
     }
+
+    /// Whether the entry moves the balance; a hold or release moves only
+    /// `held`.
+    pub fn moves_balance(self) -> bool {
+        !matches!(self, EntryKind::Hold | EntryKind::Release)
+    }
+}
+
+/// Each entry's account balance after it (`balance_after`), in the order
+/// given, from the balances the accounts had before: what settle writes
+/// with the entries, under the account locks it read `before` with. Pure,
+/// so the chain the audit checks is tested without a database.
+pub fn balances_after(
+    before: &BTreeMap<AccountId, AccountState>,
+    entries: &[Entry],
+) -> Result<Vec<i64>, PlanError> {
+    let mut running: BTreeMap<AccountId, i64> =
+        before.iter().map(|(id, state)| (*id, state.balance.minor())).collect();
+    entries
+        .iter()
+        .map(|entry| {
+            let balance = running.get_mut(&entry.account).ok_or(PlanError::MissingAccount(entry.account))?;
+            if entry.kind.moves_balance() {
+                *balance =
+                    balance.checked_add(entry.amount).ok_or(PlanError::BalanceOverflow(entry.account))?;
+            }
+            Ok(*balance)
+        })
+        .collect()
 }
 
 /// One ledger entry to write: signed minor units, negative for what leaves
@@ -174,6 +203,8 @@ pub enum PlanError {
     MissingAccount(AccountId),
     #[error("authorization {0} holds more than its payer's held amount or balance")]
     HoldNotCovered(PaymentId),
+    #[error("account {0}: an entry takes its balance past what a bigint holds")]
+    BalanceOverflow(AccountId),
 }
 
 /// Decides every authorization, then every payment, of a batch, in order.
@@ -382,6 +413,28 @@ fn restore(accounts: &mut BTreeMap<AccountId, AccountState>, id: AccountId, stat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn balances_after_chain_per_account_and_skip_holds() {
+        let (a, b) = (AccountId::new(), AccountId::new());
+        let before = BTreeMap::from([(a, state(100, 0)), (b, state(5, 0))]);
+        let entry = |account, kind, amount| Entry {
+            account,
+            source: Source::Payment(PaymentId::new()),
+            kind,
+            amount,
+        };
+        let entries = [
+            entry(a, EntryKind::Debit, -30),
+            entry(b, EntryKind::Credit, 30),
+            entry(a, EntryKind::Hold, 50),
+            entry(a, EntryKind::Release, -50),
+            entry(a, EntryKind::Capture, -20),
+        ];
+        assert_eq!(balances_after(&before, &entries), Ok(vec![70, 35, 70, 70, 50]));
+        let stranger = [entry(AccountId::new(), EntryKind::Credit, 1)];
+        assert!(matches!(balances_after(&before, &stranger), Err(PlanError::MissingAccount(_))));
+    }
 
     fn cents(minor: i64) -> Amount {
         Amount::from_minor(minor).expect("non-negative")

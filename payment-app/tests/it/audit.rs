@@ -33,7 +33,7 @@ async fn issue(pg: &PgPool, minor: i64) -> Uuid {
     if minor == 0 {
         return account;
     }
-    sqlx::query("INSERT INTO ledger_entries (account_id, kind, amount) VALUES ($1, 'issuance', $2)")
+    sqlx::query("INSERT INTO ledger_entries (account_id, kind, amount, balance_after) VALUES ($1, 'issuance', $2, $2)")
         .bind(account)
         .bind(minor)
         .execute(pg)
@@ -58,8 +58,9 @@ async fn settled_payment(pg: &PgPool, from: Uuid, to: Uuid, minor: i64) -> Uuid 
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount) \
-         VALUES ($1, $3, 'debit', -$4), ($2, $3, 'credit', $4)",
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, balance_after) \
+         VALUES ($1, $3, 'debit', -$4, (SELECT balance - $4 FROM accounts WHERE id = $1)),
+                ($2, $3, 'credit', $4, (SELECT balance + $4 FROM accounts WHERE id = $2))",
     )
     .bind(from)
     .bind(to)
@@ -140,7 +141,13 @@ async fn a_tamper_before_the_checkpoint_is_found_by_full_only() {
     assert_eq!((code, report["mode"].as_str()), (1, Some("full")), "{report}");
     assert_eq!(
         failed(&report),
-        ["balances_match_ledger", "money_conserved", "money_conserved_per_currency", "issuance_total_kept"],
+        [
+            "balances_match_ledger",
+            "balance_after_chains",
+            "money_conserved",
+            "money_conserved_per_currency",
+            "issuance_total_kept"
+        ],
         "{report}"
     );
     assert!(report.to_string().contains(&old.to_string()), "the report names the account: {report}");
@@ -191,6 +198,7 @@ async fn a_tamper_after_the_checkpoint_is_found_by_the_incremental_run() {
         failed(&report),
         [
             "balances_match_ledger",
+            "balance_after_chains",
             "money_conserved",
             "money_conserved_per_currency",
             "issuance_total_kept",
@@ -258,8 +266,8 @@ fn progress_goes_to_stderr_when_asked_for() {
     let out = env.command(&["audit", "--full", "--progress"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("audit (full): 1/13 no_negative_balance"), "{stderr}");
-    assert!(stderr.contains("audit (full): 13/13 no_stuck_pending"), "{stderr}");
+    assert!(stderr.contains("audit (full): 1/14 no_negative_balance"), "{stderr}");
+    assert!(stderr.contains("audit (full): 14/14 no_stuck_pending"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("audit (full): "), "the report alone on stdout: {stdout}");
     // Not asked for and not a terminal: nothing.

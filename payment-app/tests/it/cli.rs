@@ -99,7 +99,8 @@ async fn audit_fails_on_money_moved_across_currencies() {
     let (dollars, yen, payment) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     for sql in [
         "INSERT INTO accounts (id, balance, currency) VALUES ($1, 100, 'USD'), ($2, 0, 'JPY')",
-        "INSERT INTO ledger_entries (account_id, kind, amount, currency) VALUES ($1, 'issuance', 100, 'USD')",
+        "INSERT INTO ledger_entries (account_id, kind, amount, currency, balance_after) \
+         VALUES ($1, 'issuance', 100, 'USD', 100)",
         "UPDATE issuance_total SET total = total + 100",
     ] {
         let query = sqlx::query(sql).bind(dollars);
@@ -125,8 +126,8 @@ async fn audit_fails_on_money_moved_across_currencies() {
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency) \
-         VALUES ($1, $3, 'debit', -100, 'USD'), ($2, $3, 'credit', 100, 'USD')",
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency, balance_after) \
+         VALUES ($1, $3, 'debit', -100, 'USD', 0), ($2, $3, 'credit', 100, 'USD', 100)",
     )
     .bind(dollars)
     .bind(yen)

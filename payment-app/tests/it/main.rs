@@ -19,6 +19,7 @@ mod bench;
 mod cli;
 mod currencies;
 mod database_tls;
+mod entries;
 mod faults;
 mod flow;
 mod guarantees;

@@ -21,7 +21,7 @@ async fn full_account(env: &TestEnv) -> String {
         .execute(&pg)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO ledger_entries (account_id, kind, amount) VALUES ($1, 'issuance', $2)")
+    sqlx::query("INSERT INTO ledger_entries (account_id, kind, amount, balance_after) VALUES ($1, 'issuance', $2, $2)")
         .bind(id)
         .bind(i64::MAX)
         .execute(&pg)
@@ -123,7 +123,8 @@ async fn statement_sums_never_overflow_and_a_failing_refresh_is_reported() {
     let pg = env.pg().await;
     for _ in 0..2 {
         sqlx::query(
-            "INSERT INTO ledger_entries (account_id, kind, amount) VALUES ($1::uuid, 'issuance', $2)",
+            "INSERT INTO ledger_entries (account_id, kind, amount, balance_after) \
+             VALUES ($1::uuid, 'issuance', $2, $2)",
         )
         .bind(&a)
         .bind(i64::MAX)

@@ -82,6 +82,132 @@ async fn settle_all(db: &Db, ids: &[PaymentId]) -> usize {
     applied
 }
 
+/// Each account's entries in their order, as (kind, amount, balance_after).
+async fn entries(db: &Db, account: AccountId) -> Vec<(String, i64, i64)> {
+    sqlx::query_as(
+        "SELECT kind, amount, balance_after FROM ledger_entries WHERE account_id = $1 ORDER BY created_at, id",
+    )
+    .bind(account.as_uuid())
+    .fetch_all(&db.primary)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn balance_after_chains_under_concurrent_settles_on_one_account() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    let hot = account(&db, 10_000).await;
+    let others = [account(&db, 500).await, account(&db, 500).await, account(&db, 500).await];
+    // Money both ways through one account, in batches settled side by side:
+    // each batch's entries of `hot` are written under its row lock, after
+    // whichever batch held it before committed.
+    let mut batches = vec![Vec::new(); 6];
+    for i in 0..60 {
+        let other = others[i % others.len()];
+        let (from, to) = if i % 3 == 0 { (other, hot) } else { (hot, other) };
+        batches[i % 6].push(payment(&db, from, to, 7 + i as i64).await);
+    }
+    let applied: usize = join_all(batches.iter().map(|ids| settle_all(&db, ids))).await.into_iter().sum();
+    assert_eq!(applied, 60);
+
+    for id in std::iter::once(hot).chain(others) {
+        let entries = entries(&db, id).await;
+        let mut running = 0;
+        for (kind, amount, after) in &entries {
+            running += amount;
+            assert_eq!(*after, running, "{id}: {kind} {amount} in {entries:?}");
+        }
+        assert_eq!(running, balance(&db, id).await, "{id}: the last balance_after is the balance");
+    }
+    audit_ok(&db).await;
+}
+
+/// Entries written before `balance_after` existed get it from the
+/// migration: each account's running balance in its order, holds and
+/// releases leaving it as it was.
+#[tokio::test]
+async fn the_migration_backfills_balance_after_in_each_accounts_order() {
+    let env = TestEnv::new();
+    let url = env.database_url.parse().unwrap();
+    db::ensure_database(&url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&env.database_url).await.unwrap();
+    let all = sqlx::migrate!("./migrations");
+    let mut before = sqlx::migrate!("./migrations");
+    before.migrations = all.migrations.iter().filter(|m| m.version < 20261207400001).cloned().collect();
+    before.run(&pool).await.unwrap();
+
+    let (a, b, payment) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    for sql in [
+        "INSERT INTO accounts (id, balance) VALUES ($1, 70), ($2, 30)",
+        "INSERT INTO payments (id, from_account, to_account, amount, status) VALUES ($3, $1, $2, 30, 'done')",
+        // Out of id order in time: b's credit is dated first.
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, created_at) VALUES \
+         ($1, NULL, 'issuance', 100, now() - interval '3 hours'), \
+         ($1, $3, 'hold', 30, now() - interval '2 hours'), \
+         ($1, $3, 'release', -30, now() - interval '1 hour'), \
+         ($1, $3, 'capture', -30, now() - interval '1 hour'), \
+         ($2, $3, 'credit', 30, now() - interval '4 hours')",
+    ] {
+        sqlx::query(sql).bind(a).bind(b).bind(payment).execute(&pool).await.unwrap();
+    }
+    all.run(&pool).await.unwrap();
+
+    let after: Vec<(uuid::Uuid, String, i64)> =
+        sqlx::query_as("SELECT account_id, kind, balance_after FROM ledger_entries ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let expected =
+        [(a, "issuance", 100), (a, "hold", 100), (a, "release", 100), (a, "capture", 70), (b, "credit", 30)];
+    assert_eq!(after.iter().map(|(id, k, v)| (*id, k.as_str(), *v)).collect::<Vec<_>>(), expected);
+}
+
+/// A batch whose transaction began before another's but locked the account
+/// after that one committed: its entries still come after the other's in
+/// the account's order. Dated with their transaction's start (`now()`),
+/// they came before, and `balance_after` no longer chained in that order.
+#[tokio::test]
+async fn a_batch_that_began_first_but_locked_last_comes_last_in_the_account_order() {
+    let env = TestEnv::new();
+    let db = ledger(&env).await;
+    // The scene needs the first batch to settle within the late one's
+    // LOCK_WAIT; on a loaded machine it may not, and is set again.
+    for _ in 0..20 {
+        let (hot, x, y) = (account(&db, 1000).await, account(&db, 0).await, account(&db, 0).await);
+        let (first, late) = (payment(&db, hot, x, 100).await, payment(&db, hot, y, 200).await);
+
+        // `late`'s row is held: its batch begins, then waits for it while
+        // `first`'s batch settles and commits.
+        let mut holder = db.primary.begin().await.unwrap();
+        sqlx::query("SELECT id FROM payments WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(late.as_uuid())
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let waiting = tokio::spawn({
+            let primary = db.primary.clone();
+            async move { db::settle::settle_batch(&primary, &[late]).await }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let settled = db::settle::settle_batch(&db.primary, &[first]).await.unwrap();
+        assert_eq!(settled.applied.len(), 1);
+        holder.rollback().await.unwrap();
+        match waiting.await.unwrap() {
+            Err(e) if e.is_lock_timeout() => continue,
+            Err(e) => panic!("{e}"),
+            Ok(settled) => assert_eq!(settled.applied.len(), 1),
+        }
+
+        let entries = entries(&db, hot).await;
+        let shape: Vec<(&str, i64, i64)> = entries.iter().map(|(k, a, b)| (k.as_str(), *a, *b)).collect();
+        assert_eq!(shape, [("issuance", 1000, 1000), ("debit", -100, 900), ("debit", -200, 700)]);
+        audit_ok(&db).await;
+        return;
+    }
+    panic!("the first batch never settled within the late one's LOCK_WAIT");
+}
+
 #[tokio::test]
 async fn settling_the_same_payment_again_changes_nothing() {
     let env = TestEnv::new();
@@ -275,7 +401,8 @@ async fn the_database_refuses_money_across_currencies() {
     // A dollar payment's debit written on the yen account.
     let p = payment(&db, a, b, 10).await;
     let entry = sqlx::query(
-        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency) VALUES ($1, $2, 'debit', -10, 'JPY')",
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency, balance_after) \
+         VALUES ($1, $2, 'debit', -10, 'JPY', 0)",
     )
     .bind(yen.as_uuid())
     .bind(p.as_uuid())
@@ -284,7 +411,8 @@ async fn the_database_refuses_money_across_currencies() {
     .unwrap_err();
     assert!(entry.to_string().contains("ledger_entries_payment_id_fkey"), "{entry}");
     let entry = sqlx::query(
-        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency) VALUES ($1, $2, 'debit', -10, 'USD')",
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, currency, balance_after) \
+         VALUES ($1, $2, 'debit', -10, 'USD', 0)",
     )
     .bind(yen.as_uuid())
     .bind(p.as_uuid())

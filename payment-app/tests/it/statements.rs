@@ -201,8 +201,8 @@ async fn a_refresh_touches_only_the_days_that_changed() {
         let pg = pg.clone();
         async move {
             sqlx::query(
-                "INSERT INTO ledger_entries (account_id, kind, amount, created_at) \
-                 VALUES ($1, 'issuance', $2, now() - make_interval(days => $3))",
+                "INSERT INTO ledger_entries (account_id, kind, amount, balance_after, created_at) \
+                 VALUES ($1, 'issuance', $2, $2, now() - make_interval(days => $3))",
             )
             .bind(account)
             .bind(amount)

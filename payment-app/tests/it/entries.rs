@@ -1,0 +1,68 @@
+//! An account's entries as balance transactions, over HTTP: each with the
+//! balance after it, in pages either way, and the balance at an instant.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::common::{App, TestEnv};
+
+const SETTLE_WITHIN: Duration = Duration::from_secs(60);
+
+fn at(entry: &Value) -> DateTime<Utc> {
+    entry["created_at"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn entries_carry_their_balance_and_answer_the_balance_at_any_instant() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let (a, b) = (app.account("10.00").await, app.account("0").await);
+    let (status, paid) = app.pay(&a, &b, "4.00").await;
+    assert_eq!(status, 202, "{paid}");
+    app.wait_terminal(&[paid["id"].as_str().unwrap().to_owned()], SETTLE_WITHIN).await;
+
+    let (status, page) = app.get(&format!("/api/v1/accounts/{a}/entries")).await;
+    assert_eq!(status, 200, "{page}");
+    let entries = page["entries"].as_array().unwrap();
+    let shape: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (e["kind"].as_str().unwrap(), e["amount"].as_str().unwrap(), e["balance_after"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(shape, [("issuance", "10.00", "10.00"), ("debit", "-4.00", "6.00")], "{page}");
+    assert_eq!(entries[1]["payment_id"], paid["id"], "{page}");
+    assert!(page["next_after"].is_null(), "{page}");
+
+    // Newest first, one a page: the keyset cursor walks back.
+    let (_, newest) = app.get(&format!("/api/v1/accounts/{a}/entries?order=desc&limit=1")).await;
+    assert_eq!(newest["entries"][0]["kind"], "debit", "{newest}");
+    let after = newest["next_after"].as_i64().expect("a full page has a cursor");
+    let (_, older) = app.get(&format!("/api/v1/accounts/{a}/entries?order=desc&limit=1&after={after}")).await;
+    assert_eq!(older["entries"][0]["kind"], "issuance", "{older}");
+    let (_, none) = app.get(&format!("/api/v1/accounts/{b}/entries?after={after}")).await;
+    assert_eq!(none["entries"], serde_json::json!([]), "another account's cursor: {none}");
+
+    let app = &app;
+    let balance_at = |instant: DateTime<Utc>| {
+        let path = format!("/api/v1/accounts/{a}/balance?at={}", instant.to_rfc3339().replace('+', "%2B"));
+        async move { app.get(&path).await }
+    };
+    let (issued, debited) = (at(&entries[0]), at(&entries[1]));
+    assert!(issued < debited, "{page}");
+    let between = issued + (debited - issued) / 2;
+    assert_eq!(balance_at(between).await.1["balance"], "10.00");
+    assert_eq!(balance_at(issued).await.1["balance"], "10.00");
+    assert_eq!(balance_at(debited).await.1["balance"], "6.00");
+    assert_eq!(balance_at(Utc::now()).await.1["balance"], "6.00");
+    // Before the account was opened: it did not exist, 404.
+    let (status, body) = balance_at(issued - chrono::Duration::microseconds(1)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
+    let (status, body) = app.get(&format!("/api/v1/accounts/{a}/balance?at=yesterday")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_query")), "{body}");
+
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}
