@@ -64,8 +64,42 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** An account's per-day totals (UTC days), from a view refreshed every `STATEMENT_REFRESH_SECS`. */
+        /** An account's per-day totals (UTC days), brought up to date every `STATEMENT_REFRESH_SECS`. */
         get: operations["getAccountStatement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/{id}/entries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An account's ledger entries, each with the balance after it (keyset pages, oldest first by default). */
+        get: operations["listAccountEntries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/{id}/balance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An account's balance at an instant; 404 before the account was opened. */
+        get: operations["getAccountBalanceAt"];
         put?: never;
         post?: never;
         delete?: never;
@@ -442,6 +476,13 @@ export interface components {
             attempts: components["schemas"]["DeliveryAttempt"][];
             next_cursor?: null | components["schemas"]["AttemptId"];
         };
+        BalanceAt: {
+            account_id: components["schemas"]["AccountId"];
+            /** Format: date-time */
+            at: string;
+            /** @description The balance at `at`: after every entry made at or before it. */
+            balance: components["schemas"]["SignedMoney"];
+        };
         /** @description The body of `POST /api/v1/payment`, with an optional `idempotency_key`. */
         BatchItem: {
             /**
@@ -600,6 +641,14 @@ export interface components {
             webhook_endpoints: components["schemas"]["WebhookEndpoint"][];
             next_cursor?: null | components["schemas"]["EndpointId"];
         };
+        EntryPage: {
+            entries: components["schemas"]["LedgerEntry"][];
+            /**
+             * Format: int64
+             * @description Pass as `after` (with the same `order`) for the next page; null on the last page.
+             */
+            next_after?: number | null;
+        };
         /** @description Every error answer's body: `{"error": {"code", "message"}}`. */
         Error: {
             error: components["schemas"]["ErrorDetail"];
@@ -648,6 +697,28 @@ export interface components {
         Health: {
             /** @description Always `ok`. */
             status: string;
+        };
+        /** @description One ledger entry of an account. */
+        LedgerEntry: {
+            /**
+             * Format: int64
+             * @description The entry's id: pass as `after` to page on from it.
+             */
+            id: number;
+            /**
+             * @description `issuance`, `debit`, `credit`, `hold`, `release`, `capture`,
+             *     `refund_debit` or `refund_credit`. A `hold` and a `release` move the
+             *     held amount, not the balance.
+             */
+            kind: string;
+            payment_id?: null | components["schemas"]["PaymentId"];
+            refund_id?: null | components["schemas"]["RefundId"];
+            /** @description Signed: negative for what leaves the account (or its held amount). */
+            amount: components["schemas"]["SignedMoney"];
+            /** @description The account's balance right after this entry. */
+            balance_after: components["schemas"]["SignedMoney"];
+            /** Format: date-time */
+            created_at: string;
         };
         Metadata: {
             [key: string]: string;
@@ -718,7 +789,7 @@ export interface components {
             rabbitmq: string;
             redis?: string | null;
             /**
-             * @description The statement view: `ok`, or `stale: ...` when it has not been
+             * @description The statement totals: `ok`, or `stale: ...` when they have not been
              *     refreshed for several intervals (statements stay as of then).
              */
             statements: string;
@@ -764,6 +835,8 @@ export interface components {
              */
             previous_secret_expires_at: string;
         };
+        /** @description a signed amount with exactly its currency's decimals */
+        SignedMoney: string;
         Statement: {
             account_id: components["schemas"]["AccountId"];
             /** Format: date */
@@ -774,8 +847,9 @@ export interface components {
             days: components["schemas"]["StatementDay"][];
             /**
              * Format: date-time
-             * @description The statement reflects the ledger as of this time (the view's last
-             *     refresh); newer activity appears after the next refresh.
+             * @description The statement reflects the ledger as of this time (the totals' last
+             *     refresh: every entry committed before it is counted); newer activity
+             *     appears after the next refresh.
              */
             as_of: string;
         };
@@ -1148,6 +1222,80 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Statement"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            408: components["responses"]["Error408"];
+            413: components["responses"]["Error413"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listAccountEntries: {
+        parameters: {
+            query?: {
+                /** @description Page size, default 50 */
+                limit?: number;
+                /** @description `next_after` of the previous page: the entries after that one */
+                after?: number;
+                /** @description `asc` (default): oldest first; `desc`: newest first */
+                order?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The account's id */
+                id: components["schemas"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the account's entries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntryPage"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            408: components["responses"]["Error408"];
+            413: components["responses"]["Error413"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getAccountBalanceAt: {
+        parameters: {
+            query: {
+                /** @description RFC 3339 instant, like 2026-12-07T14:00:00Z */
+                at: string;
+            };
+            header?: never;
+            path: {
+                /** @description The account's id */
+                id: components["schemas"]["AccountId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The balance at that instant; 404 (`not_found`) when the account was opened after it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BalanceAt"];
                 };
             };
             400: components["responses"]["Error400"];

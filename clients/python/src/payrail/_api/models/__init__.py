@@ -4,6 +4,7 @@ from .account import Account
 from .account_page import AccountPage
 from .atomic_batch_refusal import AtomicBatchRefusal
 from .attempt_page import AttemptPage
+from .balance_at import BalanceAt
 from .batch_item import BatchItem
 from .batch_item_result import BatchItemResult
 from .batch_request import BatchRequest
@@ -18,6 +19,7 @@ from .created_webhook_endpoint import CreatedWebhookEndpoint
 from .currency import Currency
 from .delivery_attempt import DeliveryAttempt
 from .endpoint_page import EndpointPage
+from .entry_page import EntryPage
 from .error import Error
 from .error_code import ErrorCode
 from .error_detail import ErrorDetail
@@ -27,6 +29,7 @@ from .event_type import EventType
 from .failure_reason import FailureReason
 from .get_open_api_document_response_200 import GetOpenApiDocumentResponse200
 from .health import Health
+from .ledger_entry import LedgerEntry
 from .metadata import Metadata
 from .metadata_patch import MetadataPatch
 from .payment import Payment
@@ -48,6 +51,7 @@ __all__ = (
     "AccountPage",
     "AtomicBatchRefusal",
     "AttemptPage",
+    "BalanceAt",
     "BatchItem",
     "BatchItemResult",
     "BatchRequest",
@@ -62,6 +66,7 @@ __all__ = (
     "Currency",
     "DeliveryAttempt",
     "EndpointPage",
+    "EntryPage",
     "Error",
     "ErrorCode",
     "ErrorDetail",
@@ -71,6 +76,7 @@ __all__ = (
     "FailureReason",
     "GetOpenApiDocumentResponse200",
     "Health",
+    "LedgerEntry",
     "Metadata",
     "MetadataPatch",
     "Payment",

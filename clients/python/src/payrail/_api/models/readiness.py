@@ -18,7 +18,7 @@ class Readiness:
         status (str): `ready`, `degraded` (working, with a dependency down) or `not_ready`.
         postgres (str):
         rabbitmq (str):
-        statements (str): The statement view: `ok`, or `stale: ...` when it has not been
+        statements (str): The statement totals: `ok`, or `stale: ...` when they have not been
             refreshed for several intervals (statements stay as of then).
         replica (None | str | Unset): The read replica, when one is configured: `ok`, or why reads go to
             the primary (`unavailable: ...`, `lagging: ...`).

@@ -23,8 +23,9 @@ class Statement:
         from_ (datetime.date):
         to (datetime.date):
         days (list[StatementDay]): Days with ledger activity, oldest first.
-        as_of (datetime.datetime): The statement reflects the ledger as of this time (the view's last
-            refresh); newer activity appears after the next refresh.
+        as_of (datetime.datetime): The statement reflects the ledger as of this time (the totals' last
+            refresh: every entry committed before it is counted); newer activity
+            appears after the next refresh.
     """
 
     account_id: UUID

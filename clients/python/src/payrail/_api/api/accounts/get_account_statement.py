@@ -122,7 +122,7 @@ def sync_detailed(
     from_: datetime.date | Unset = UNSET,
     to: datetime.date | Unset = UNSET,
 ) -> Response[Error | Statement]:
-    """An account's per-day totals (UTC days), from a view refreshed every `STATEMENT_REFRESH_SECS`.
+    """An account's per-day totals (UTC days), brought up to date every `STATEMENT_REFRESH_SECS`.
 
     Args:
         id (UUID): An account's id.
@@ -157,7 +157,7 @@ def sync(
     from_: datetime.date | Unset = UNSET,
     to: datetime.date | Unset = UNSET,
 ) -> Error | Statement | None:
-    """An account's per-day totals (UTC days), from a view refreshed every `STATEMENT_REFRESH_SECS`.
+    """An account's per-day totals (UTC days), brought up to date every `STATEMENT_REFRESH_SECS`.
 
     Args:
         id (UUID): An account's id.
@@ -187,7 +187,7 @@ async def asyncio_detailed(
     from_: datetime.date | Unset = UNSET,
     to: datetime.date | Unset = UNSET,
 ) -> Response[Error | Statement]:
-    """An account's per-day totals (UTC days), from a view refreshed every `STATEMENT_REFRESH_SECS`.
+    """An account's per-day totals (UTC days), brought up to date every `STATEMENT_REFRESH_SECS`.
 
     Args:
         id (UUID): An account's id.
@@ -220,7 +220,7 @@ async def asyncio(
     from_: datetime.date | Unset = UNSET,
     to: datetime.date | Unset = UNSET,
 ) -> Error | Statement | None:
-    """An account's per-day totals (UTC days), from a view refreshed every `STATEMENT_REFRESH_SECS`.
+    """An account's per-day totals (UTC days), brought up to date every `STATEMENT_REFRESH_SECS`.
 
     Args:
         id (UUID): An account's id.
