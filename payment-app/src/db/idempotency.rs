@@ -48,21 +48,70 @@ pub async fn once<T>(
         return Ok(Idempotent::Created(create(&mut conn).await?));
     };
     let mut tx = primary.begin().await?;
-    if claim(&mut tx, scope, key.as_str(), request).await? {
-        let created = create(&mut tx).await?;
-        record(&mut tx, scope, key.as_str(), &snapshot(&created)).await?;
-        tx.commit().await?;
-        return Ok(Idempotent::Created(created));
+    let claim = claim_each(&mut tx, scope, &[Some((key.as_str(), request))]).await?.pop();
+    match claim {
+        Some(Claim::New) => {
+            let created = create(&mut tx).await?;
+            record_many(&mut tx, scope, &[(key.as_str(), snapshot(&created))]).await?;
+            tx.commit().await?;
+            Ok(Idempotent::Created(created))
+        }
+        Some(Claim::Replayed(first)) => {
+            tx.rollback().await?;
+            Ok(Idempotent::Replayed(first))
+        }
+        Some(Claim::KeyReused) => {
+            tx.rollback().await?;
+            Ok(Idempotent::KeyReused)
+        }
+        None => Err(Error::Corrupt(format!("idempotency key {scope}/{} was not claimed", key.as_str()))),
     }
-    tx.rollback().await?;
-    let recorded = get(primary, scope, key.as_str()).await?.ok_or_else(|| {
-        Error::Corrupt(format!("idempotency key {scope}/{} vanished after its claim", key.as_str()))
-    })?;
-    if recorded.request == *request {
-        Ok(Idempotent::Replayed(recorded.snapshot))
-    } else {
-        Ok(Idempotent::KeyReused)
+}
+
+/// What a request's key found when it was claimed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// Claimed now (or the request has no key): create it, and record what
+    /// was created with [`record_many`] in the same transaction.
+    New,
+    /// Taken by the same request before: the snapshot of what it created.
+    Replayed(Value),
+    /// Taken by a different request.
+    KeyReused,
+}
+
+/// The one primitive behind every create under a key, single or many:
+/// claims the key of each keyed request in the caller's transaction and
+/// tells, in order, what each found. Two statements whatever the number of
+/// keys: the claim ([`claim_many`], which waits for a concurrent claim of
+/// the same key until its transaction ends, so only one ever creates), and
+/// one read of the keys found taken. `requests` holds each item's key and
+/// request, `None` for an item without a key; keys must be distinct.
+pub async fn claim_each(
+    tx: &mut PgConnection,
+    scope: &str,
+    requests: &[Option<(&str, &Value)>],
+) -> Result<Vec<Claim>> {
+    let keyed: Vec<(&str, &Value)> = requests.iter().flatten().copied().collect();
+    if keyed.is_empty() {
+        return Ok(requests.iter().map(|_| Claim::New).collect());
     }
+    let claimed = claim_many(tx, scope, &keyed).await?;
+    let taken: Vec<&str> = keyed.iter().map(|(key, _)| *key).filter(|key| !claimed.contains(*key)).collect();
+    let mut recorded = if taken.is_empty() { HashMap::new() } else { get_many(tx, scope, &taken).await? };
+    requests
+        .iter()
+        .map(|request| {
+            let Some((key, request)) = request else { return Ok(Claim::New) };
+            if claimed.contains(*key) {
+                return Ok(Claim::New);
+            }
+            let first = recorded.remove(*key).ok_or_else(|| {
+                Error::Corrupt(format!("idempotency key {scope}/{key} vanished after its claim"))
+            })?;
+            Ok(if first.request == **request { Claim::Replayed(first.snapshot) } else { Claim::KeyReused })
+        })
+        .collect()
 }
 
 /// A key's first use, as recorded.
@@ -79,11 +128,7 @@ pub struct Recorded {
 /// claiming overlapping keys wait on each other in one order and never
 /// deadlock; as with [`once`], a key another transaction is claiming waits
 /// here until that transaction ends. `keys` must be distinct.
-pub async fn claim_many(
-    tx: &mut PgConnection,
-    scope: &str,
-    keys: &[(&str, &Value)],
-) -> Result<HashSet<String>> {
+async fn claim_many(tx: &mut PgConnection, scope: &str, keys: &[(&str, &Value)]) -> Result<HashSet<String>> {
     let mut sorted: Vec<&(&str, &Value)> = keys.iter().collect();
     sorted.sort_unstable_by_key(|(key, _)| *key);
     let names: Vec<&str> = sorted.iter().map(|(key, _)| *key).collect();
@@ -121,11 +166,7 @@ pub async fn record_many(tx: &mut PgConnection, scope: &str, snapshots: &[(&str,
 /// The first use of each of `keys` that is recorded, by key. Read in the
 /// caller's transaction after [`claim_many`]: a key it found taken was
 /// committed by then, so this statement sees it.
-pub async fn get_many(
-    tx: &mut PgConnection,
-    scope: &str,
-    keys: &[&str],
-) -> Result<HashMap<String, Recorded>> {
+async fn get_many(tx: &mut PgConnection, scope: &str, keys: &[&str]) -> Result<HashMap<String, Recorded>> {
     let rows = sqlx::query!(
         r#"SELECT key, request, response AS snapshot FROM idempotency_keys WHERE scope = $1 AND key = ANY($2)"#,
         scope,
@@ -134,45 +175,4 @@ pub async fn get_many(
     .fetch_all(&mut *tx)
     .await?;
     Ok(rows.into_iter().map(|r| (r.key, Recorded { request: r.request, snapshot: r.snapshot })).collect())
-}
-
-/// Claims `key` in the caller's transaction. Returns `false` when it is
-/// already taken; a concurrent claim of the same key waits here until the
-/// first transaction ends, so only one of them ever creates anything.
-async fn claim(tx: &mut PgConnection, scope: &str, key: &str, request: &Value) -> Result<bool> {
-    let claimed = sqlx::query!(
-        "INSERT INTO idempotency_keys (scope, key, request, response) \
-         VALUES ($1, $2, $3, 'null') ON CONFLICT DO NOTHING",
-        scope,
-        key,
-        request,
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(claimed.rows_affected() == 1)
-}
-
-/// Records what a claimed key created, in the same transaction.
-async fn record(tx: &mut PgConnection, scope: &str, key: &str, snapshot: &Value) -> Result<()> {
-    sqlx::query!(
-        "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2",
-        scope,
-        key,
-        snapshot,
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-async fn get(primary: &PgPool, scope: &str, key: &str) -> Result<Option<Recorded>> {
-    let row = sqlx::query_as!(
-        Recorded,
-        r#"SELECT request, response AS snapshot FROM idempotency_keys WHERE scope = $1 AND key = $2"#,
-        scope,
-        key,
-    )
-    .fetch_optional(primary)
-    .await?;
-    Ok(row)
 }

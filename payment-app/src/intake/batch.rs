@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, instrument};
 
 use super::{Intake, key_request, queue};
-use crate::db::idempotency::{self, Idempotent};
+use crate::db::idempotency::{self, Claim, Idempotent};
 use crate::db::{self, payments::Payment};
 use crate::domain::{IdempotencyKey, LinkId, NewPayment};
 use crate::error::{Error, Result};
@@ -40,18 +40,15 @@ pub struct BatchItem {
     pub key: Option<IdempotencyKey>,
 }
 
-/// What an item's key found before anything was recorded.
-enum Fate {
-    New,
-    Replayed(Value),
-    KeyReused,
-}
-
 impl Intake {
     /// Records a batch's new payments and queues them, each at most once per
     /// key; returns each item's outcome, in order. `atomic` links them (see
     /// the module doc). A failure records nothing: the one transaction is
     /// rolled back. `snapshot` renders a payment as a replay is to see it.
+    ///
+    /// The keys go through the same primitive as a single payment's
+    /// ([`idempotency::claim_each`]): claimed in the transaction that
+    /// records the payments, so keys and payments commit or vanish together.
     #[instrument(skip_all, fields(items = items.len(), atomic))]
     pub async fn accept_batch(
         &self,
@@ -59,90 +56,42 @@ impl Intake {
         atomic: bool,
         snapshot: impl Fn(&Payment) -> Value,
     ) -> Result<Vec<Idempotent<Payment>>> {
-        let set = atomic.then(|| linked_set(&items));
-        let requests: Vec<Option<(&str, Value)>> = items
-            .iter()
-            .map(|item| {
-                let key = item.key.as_ref()?;
-                let mut request = key_request(&item.payment);
-                if let Some(set) = &set {
-                    request["linked_set"] = json!(set);
-                }
-                Some((key.as_str(), request))
-            })
-            .collect();
-        let keyed: Vec<(&str, &Value)> =
-            requests.iter().flatten().map(|(key, request)| (*key, request)).collect();
+        let requests = key_requests(&items, atomic);
+        let keyed: Vec<Option<(&str, &Value)>> =
+            requests.iter().map(|r| r.as_ref().map(|(key, request)| (*key, request))).collect();
+        let any_key = keyed.iter().any(Option::is_some);
 
         // Without keys, the lock wait is bounded from the start; with keys,
         // only after the claim, which waits for a concurrent claim of the
         // same key (as a single create does) rather than failing it.
-        let mut tx = if keyed.is_empty() {
-            db::payments::begin_bounded_tx(&self.db.primary, self.lock_timeout).await?
-        } else {
+        let mut tx = if any_key {
             self.db.primary.begin().await?
+        } else {
+            db::payments::begin_bounded_tx(&self.db.primary, self.lock_timeout).await?
         };
-        let mut fates: Vec<Fate> = items.iter().map(|_| Fate::New).collect();
-        if !keyed.is_empty() {
-            let claimed = idempotency::claim_many(&mut tx, SCOPE, &keyed).await?;
-            let taken: Vec<&str> =
-                keyed.iter().map(|(key, _)| *key).filter(|key| !claimed.contains(*key)).collect();
-            let mut recorded = if taken.is_empty() {
-                HashMap::new()
-            } else {
-                idempotency::get_many(&mut tx, SCOPE, &taken).await?
-            };
-            for (fate, request) in fates.iter_mut().zip(&requests) {
-                let Some((key, request)) = request else { continue };
-                if claimed.contains(*key) {
-                    continue;
-                }
-                let first = recorded.remove(*key).ok_or_else(|| {
-                    Error::Corrupt(format!("idempotency key {SCOPE}/{key} vanished after its claim"))
-                })?;
-                *fate =
-                    if first.request == *request { Fate::Replayed(first.snapshot) } else { Fate::KeyReused };
-            }
-        }
-        let new = fates.iter().filter(|f| matches!(f, Fate::New)).count();
-        if atomic && new != 0 && new != fates.len() {
-            tx.rollback().await?;
-            return Err(Error::AtomicBatchKeys);
-        }
-        if atomic && fates.iter().any(|f| matches!(f, Fate::KeyReused)) {
+        let claims = idempotency::claim_each(&mut tx, SCOPE, &keyed).await?;
+        let new = claims.iter().filter(|c| **c == Claim::New).count();
+        // An atomic batch is all new or all a replay of the same linked set
+        // (a reused key is neither).
+        if atomic && ((new != 0 && new != claims.len()) || claims.contains(&Claim::KeyReused)) {
             tx.rollback().await?;
             return Err(Error::AtomicBatchKeys);
         }
         if new == 0 {
             tx.rollback().await?;
-            return Ok(answers(fates, Vec::new()));
+            return Ok(answers(claims, Vec::new()));
         }
-
-        let link = atomic.then(LinkId::new);
-        let fresh: Vec<NewPayment> = items
-            .iter()
-            .zip(&fates)
-            .filter(|(_, f)| matches!(f, Fate::New))
-            .map(|(i, _)| i.payment.clone())
-            .collect();
-        if !keyed.is_empty() {
+        if any_key {
             db::payments::bound_lock_wait(&mut tx, self.lock_timeout).await?;
         }
-        let rows = db::payments::insert_rows(&mut tx, &fresh, link).await?;
-        let mut by_id: HashMap<_, _> = rows.into_iter().map(|p| (p.id, p)).collect();
-        let mut created = Vec::with_capacity(fresh.len());
-        for payment in &fresh {
-            let row = by_id.remove(&payment.id).ok_or_else(|| {
-                Error::Corrupt(format!("payment {} is missing from its batch's insert", payment.id))
-            })?;
-            created.push(row);
-        }
-        let snapshots: Vec<(&str, Value)> = items
+        let link = atomic.then(LinkId::new);
+        let fresh: Vec<&BatchItem> =
+            items.iter().zip(&claims).filter(|(_, c)| **c == Claim::New).map(|(item, _)| item).collect();
+        let created = insert_in_order(&mut tx, &fresh, link).await?;
+        let snapshots: Vec<(&str, Value)> = fresh
             .iter()
-            .zip(&fates)
-            .filter(|(_, f)| matches!(f, Fate::New))
             .zip(&created)
-            .filter_map(|((item, _), row)| Some((item.key.as_ref()?.as_str(), snapshot(row))))
+            .filter_map(|(item, row)| Some((item.key.as_ref()?.as_str(), snapshot(row))))
             .collect();
         if !snapshots.is_empty() {
             idempotency::record_many(&mut tx, SCOPE, &snapshots).await?;
@@ -160,8 +109,45 @@ impl Intake {
         };
         queue(&self.publisher, &created.iter().collect::<Vec<_>>(), &traces, link).await;
 
-        Ok(answers(fates, created))
+        Ok(answers(claims, created))
     }
+}
+
+/// Each item's key and the request it is to remember (`None` without a
+/// key). An atomic item's request also names its linked set.
+fn key_requests(items: &[BatchItem], atomic: bool) -> Vec<Option<(&str, Value)>> {
+    let set = atomic.then(|| linked_set(items));
+    items
+        .iter()
+        .map(|item| {
+            let key = item.key.as_ref()?;
+            let mut request = key_request(&item.payment);
+            if let Some(set) = &set {
+                request["linked_set"] = json!(set);
+            }
+            Some((key.as_str(), request))
+        })
+        .collect()
+}
+
+/// Inserts the new items' payments with one statement and returns their
+/// rows in the items' order (one each, or the batch is refused as corrupt).
+async fn insert_in_order(
+    tx: &mut sqlx::PgConnection,
+    fresh: &[&BatchItem],
+    link: Option<LinkId>,
+) -> Result<Vec<Payment>> {
+    let payments: Vec<NewPayment> = fresh.iter().map(|item| item.payment.clone()).collect();
+    let rows = db::payments::insert_rows(tx, &payments, link).await?;
+    let mut by_id: HashMap<_, _> = rows.into_iter().map(|p| (p.id, p)).collect();
+    payments
+        .iter()
+        .map(|payment| {
+            by_id.remove(&payment.id).ok_or_else(|| {
+                Error::Corrupt(format!("payment {} is missing from its batch's insert", payment.id))
+            })
+        })
+        .collect()
 }
 
 /// What identifies an atomic batch among requests: a digest of every
@@ -190,15 +176,15 @@ fn linked_set(items: &[BatchItem]) -> String {
 
 /// Each item's outcome, in order: `created` holds the rows of the new
 /// items, in their order (one each, as checked after the insert).
-fn answers(fates: Vec<Fate>, created: Vec<Payment>) -> Vec<Idempotent<Payment>> {
+fn answers(claims: Vec<Claim>, created: Vec<Payment>) -> Vec<Idempotent<Payment>> {
     let mut created = created.into_iter();
-    fates
+    claims
         .into_iter()
-        .filter_map(|fate| {
-            Some(match fate {
-                Fate::New => Idempotent::Created(created.next()?),
-                Fate::Replayed(snapshot) => Idempotent::Replayed(snapshot),
-                Fate::KeyReused => Idempotent::KeyReused,
+        .filter_map(|claim| {
+            Some(match claim {
+                Claim::New => Idempotent::Created(created.next()?),
+                Claim::Replayed(snapshot) => Idempotent::Replayed(snapshot),
+                Claim::KeyReused => Idempotent::KeyReused,
             })
         })
         .collect()
