@@ -54,8 +54,8 @@ CRD = ROOT / "crds" / "paymentclusters.payrail.dev.yaml"
 CHART_CRD = CHART / "crds" / CRD.name
 OPERATOR_SRC = ROOT / "operator" / "src"
 # The status step, and its submodule that decides BackupsHealthy.
-STATUS = [ROOT / "operator" / "src" / "status.rs", ROOT / "operator" / "src" / "status" / "backups.rs"]
-APP_BUILDER = ROOT / "operator" / "src" / "builders" / "app.rs"
+STATUS = [ROOT / "operator" / "src" / "reconcile" / "status.rs", ROOT / "operator" / "src" / "reconcile" / "status" / "backups.rs"]
+APP_BUILDER = ROOT / "operator" / "src" / "reconcile" / "build" / "app.rs"
 DOCS = ROOT / "docs" / "operator.md"
 CHART_README = CHART / "README.md"
 EXAMPLES = ROOT / "examples"

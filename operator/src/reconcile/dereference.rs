@@ -10,14 +10,14 @@ use kube::{Api, Client, Resource, ResourceExt};
 use payrail_common::SecretUrl;
 use tracing::debug;
 
-use crate::builders::app::{DATABASE_READ_URL_KEY, DATABASE_URL_KEY};
-use crate::builders::{Component, Observed, VolumeTemplate, volume_labels};
 use crate::cnpg::Cluster;
 use crate::crd::PostgresProvider;
 use crate::error::Result;
-use crate::reconcile::apply::ChildFailure;
+use crate::reconcile::build::app::{DATABASE_READ_URL_KEY, DATABASE_URL_KEY};
+use crate::reconcile::build::{Component, Observed, VolumeTemplate, volume_labels};
+use crate::reconcile::failure::ChildFailure;
 use crate::reconcile::replica::{NotStreaming, not_streaming};
-use crate::validate::ValidatedCluster;
+use crate::reconcile::validate::ValidatedCluster;
 
 /// What was read from the cluster.
 #[derive(Debug, Clone, Default)]
@@ -147,7 +147,7 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
         _ => None,
     };
     let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &names.namespace);
-    let owned = crate::builders::owned_selector(&valid.cluster);
+    let owned = crate::reconcile::build::owned_selector(&valid.cluster);
     let existing = statefulsets.list(&ListParams::default().labels(&owned)).await?.items;
     let pod_management = existing
         .iter()
@@ -243,7 +243,7 @@ mod tests {
     use k8s_openapi::ByteString;
 
     use super::*;
-    use crate::builders::tests::{fixture, valid};
+    use crate::reconcile::build::tests::{fixture, valid};
 
     fn external() -> ValidatedCluster {
         let mut cr = fixture("minimal");

@@ -24,12 +24,12 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::info;
 
-use super::apply::ChildFailure;
-use crate::builders::{Child, owned_selector};
+use super::failure::ChildFailure;
 use crate::cnpg::{ObjectStore, Pooler, ScheduledBackup};
 use crate::crd::PostgresProvider;
 use crate::prometheus::{PodMonitor, PrometheusRule};
-use crate::validate::ValidatedCluster;
+use crate::reconcile::build::{Child, owned_selector};
+use crate::reconcile::validate::ValidatedCluster;
 
 /// The name a failed list is reported under.
 const LIST: &str = "(list)";

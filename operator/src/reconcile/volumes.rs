@@ -7,10 +7,10 @@
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::ResourceExt;
 
-use super::apply::ChildFailure;
-use crate::builders::Component;
+use super::failure::ChildFailure;
 use crate::crd::StorageSpec;
-use crate::validate::{ValidatedCluster, parse_quantity};
+use crate::reconcile::build::Component;
+use crate::reconcile::validate::{ValidatedCluster, parse_quantity};
 
 /// A claim to grow to `size`.
 #[derive(Debug, Clone, PartialEq, Eq)]

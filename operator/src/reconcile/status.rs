@@ -8,10 +8,11 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
-use crate::builders::{Child, Names};
 use crate::cnpg::RecoveryWindow;
 use crate::crd::{ComponentStatus, PaymentCluster, PaymentClusterStatus, PostgresProvider};
-use crate::reconcile::apply::ChildFailure;
+use crate::names::Names;
+use crate::reconcile::build::Child;
+use crate::reconcile::failure::ChildFailure;
 
 /// The reason of a cluster whose credentials Secret was lost beside
 /// volumes that hold data initialised with it.

@@ -4,9 +4,9 @@ use k8s_openapi::api::apps::v1::{DeploymentStatus, StatefulSetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::*;
-use crate::builders::tests::{Counting, fixture, valid};
-use crate::builders::{Credentials, Observed, build};
-use crate::reconcile::apply::ChildFailure;
+use crate::reconcile::build::tests::{Counting, fixture, valid};
+use crate::reconcile::build::{Credentials, Observed, build};
+use crate::reconcile::failure::ChildFailure;
 
 fn at(seconds: i64) -> Time {
     Time(k8s_openapi::jiff::Timestamp::from_second(seconds).expect("valid"))
