@@ -138,7 +138,7 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
             return Ok(Action::requeue(Duration::ZERO));
         }
         let failure = ChildFailure::from_error(secret.kind(), secret.name(), &error);
-        let message = format!("Secret {}: {}; nothing else was applied", failure.name, failure.message);
+        let message = format!("Secret {}: {}; nothing else was applied", failure.name, failure.message());
         blocked(cr, ctx, status::CREDENTIALS_REFUSED, &message).await?;
         // Unlike a lost Secret, this may pass (a call that failed, RBAC
         // being fixed): retried with backoff.
@@ -189,7 +189,7 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     let ready = report(cr, ctx, &applied, &observed.refusals, observed.not_streaming.as_ref()).await?;
     if !applied.failures.is_empty() {
         for failure in &applied.failures {
-            warn!(kind = failure.kind, name = %failure.name, message = %failure.message, "not applied");
+            warn!(kind = failure.kind, name = %failure.name, message = %failure.message(), "not applied");
         }
         return Err(Error::ApplyFailed {
             failed: applied.failures.len(),

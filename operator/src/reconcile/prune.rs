@@ -94,11 +94,13 @@ where
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let found = match api.list(&ListParams::default().labels(&owned_selector(&valid.cluster))).await {
         Ok(list) => list.items.into_iter().map(|o| o.meta().clone()).collect::<Vec<_>>(),
-        // The kind does not exist here (CloudNativePG or the Prometheus
-        // Operator is not installed): nothing of it can be left to prune.
-        // Where the spec needs the kind, the apply step has said so once.
-        Err(kube::Error::Api(status)) if status.code == 404 => return Vec::new(),
-        Err(error) => return vec![ChildFailure::from_error(kind, LIST, &error)],
+        Err(error) => {
+            let failure = ChildFailure::from_list_error(kind, LIST, &error);
+            // The kind does not exist here (CloudNativePG or the Prometheus
+            // Operator is not installed): nothing of it can be left to
+            // prune. Where the spec needs the kind, apply has said so once.
+            return if failure.is_kind_missing() { Vec::new() } else { vec![failure] };
+        }
     };
     let mut failures = Vec::new();
     for name in select(kind, desired, &found, uid) {

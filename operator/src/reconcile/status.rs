@@ -214,7 +214,7 @@ fn readiness(
         .iter()
         .cloned()
         .chain(not_streaming.map(str::to_owned))
-        .chain(failures.iter().map(|f| format!("{} {}: {}", f.kind, f.name, f.message)))
+        .chain(failures.iter().map(ChildFailure::to_string))
         .collect();
     // A pod guarding the ledger outranks an object not applied: it needs a
     // person (docs/operator.md says what to do), and it is what the
