@@ -11,10 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::controller::Error as ControllerError;
@@ -24,11 +21,11 @@ use kube::{Api, Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::cnpg::{Cluster, ObjectStore, Pooler, ScheduledBackup};
+use crate::child::{Lifetime, Source, child_kinds};
+use crate::cnpg::Cluster;
 use crate::crd::{PaymentCluster, PostgresProvider};
 use crate::error::Error;
 use crate::names::Names;
-use crate::prometheus::{PodMonitor, PrometheusRule};
 use crate::reconcile::build::MANAGER;
 use crate::reconcile::context::key;
 use crate::reconcile::{RESYNC, reconcile};
@@ -213,30 +210,35 @@ pub async fn run(client: Client, context: Arc<Context>, scope: Scope, stop: Canc
         reflector(writer, backing_off(scope.api::<PaymentCluster>(&client), &watcher::Config::default()))
             .applied_objects();
     let mut controller = Controller::for_stream(clusters, store.clone()).trigger_backoff(EachWatchBacksOff);
-    // CloudNativePG's kinds exist only where it is installed: watch them
+    // Another operator's kinds exist only where it is installed: watch them
     // there (so CNPG's status reaches the PaymentCluster at once), and not
     // elsewhere, where a watch would fail over and over.
-    if serves(&client, "postgresql.cnpg.io").await {
+    let mut served = vec![Source::Core];
+    for source in Source::INSTALLED {
+        if let Some(group) = source.group()
+            && serves(&client, group).await
+        {
+            served.push(source);
+        }
+    }
+    if served.contains(&Source::Cnpg) {
         let store = store.clone();
-        controller = controller
-            // Kept without an owner reference while volumes are kept, so
-            // mapped back by name, like the credentials Secret.
-            .watches_stream(
-                backing_off(scope.api::<Cluster>(&client), &config).touched_objects(),
-                move |cluster| clusters_running(&cluster, &store.state()),
-            )
-            .owns_stream(owned::<ScheduledBackup>(&client, &scope, &config))
-            .owns_stream(owned::<Pooler>(&client, &scope, &config));
+        // Kept without an owner reference while volumes are kept, so
+        // mapped back by name, like the credentials Secret.
+        controller = controller.watches_stream(
+            backing_off(scope.api::<Cluster>(&client), &config).touched_objects(),
+            move |cluster| clusters_running(&cluster, &store.state()),
+        );
     }
-    if serves(&client, "barmancloud.cnpg.io").await {
-        controller = controller.owns_stream(owned::<ObjectStore>(&client, &scope, &config));
+    // Every kind the cluster owns, through its owner reference.
+    macro_rules! own_each_kind {
+        ($($variant:ident($name:literal): $type:ty, $source:ident, $lifetime:ident;)*) => {$(
+            if Lifetime::$lifetime == Lifetime::Owned && served.contains(&Source::$source) {
+                controller = controller.owns_stream(owned::<$type>(&client, &scope, &config));
+            }
+        )*};
     }
-    // The Prometheus Operator's kinds, likewise only where it is installed.
-    if serves(&client, "monitoring.coreos.com").await {
-        controller = controller
-            .owns_stream(owned::<PodMonitor>(&client, &scope, &config))
-            .owns_stream(owned::<PrometheusRule>(&client, &scope, &config));
-    }
+    child_kinds!(own_each_kind);
     let [ours, labelled] = secret_watches();
     let reading = store.clone();
     controller
@@ -246,12 +248,6 @@ pub async fn run(client: Client, context: Arc<Context>, scope: Scope, stop: Canc
         .watches_stream(owned::<Secret>(&client, &scope, &labelled), move |secret| {
             clusters_reading(&secret, &store.state())
         })
-        .owns_stream(owned::<ConfigMap>(&client, &scope, &config))
-        .owns_stream(owned::<Service>(&client, &scope, &config))
-        .owns_stream(owned::<StatefulSet>(&client, &scope, &config))
-        .owns_stream(owned::<Deployment>(&client, &scope, &config))
-        .owns_stream(owned::<PodDisruptionBudget>(&client, &scope, &config))
-        .owns_stream(owned::<NetworkPolicy>(&client, &scope, &config))
         .graceful_shutdown_on(async move { stop.cancelled().await })
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {

@@ -6,10 +6,11 @@
 //! `crd` is the resource; `reconcile` is the pipeline of steps that
 //! `controller` runs for each one, each a module of it: `validate` (pure),
 //! dereference, `build` (pure), apply, prune, `status` (pure). `names`
-//! names every child. `leader` keeps a single replica reconciling,
+//! names every child, `child` holds the one table of child kinds. `leader` keeps a single replica reconciling,
 //! `metrics` counts what it does. ARCHITECTURE.md says who may import
 //! whom, and `tests/it/architecture.rs` holds it.
 
+pub mod child;
 pub mod clients;
 pub mod cnpg;
 pub mod controller;

@@ -16,9 +16,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::build::{Child, MANAGER};
+use super::build::MANAGER;
 use super::failure::ChildFailure;
 use super::volumes::Growth;
+use crate::child::{Child, child_kinds};
 
 /// What the apply step came to.
 #[derive(Debug, Default)]
@@ -39,30 +40,17 @@ pub async fn apply_all(client: &Client, namespace: &str, children: &[Child]) -> 
     applied
 }
 
-/// Server-side applies one child and returns it as the server has it.
-pub async fn apply(client: &Client, namespace: &str, child: &Child) -> Result<Child, kube::Error> {
-    Ok(match child {
-        Child::Secret(o) => Child::Secret(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::ConfigMap(o) => Child::ConfigMap(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::Service(o) => Child::Service(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::StatefulSet(o) => Child::StatefulSet(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::Deployment(o) => Child::Deployment(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::PodDisruptionBudget(o) => {
-            Child::PodDisruptionBudget(Box::new(ssa(client, namespace, o.as_ref()).await?))
+macro_rules! apply_each_kind {
+    ($($variant:ident($name:literal): $type:ty, $source:ident, $lifetime:ident;)*) => {
+        /// Server-side applies one child and returns it as the server has it.
+        pub async fn apply(client: &Client, namespace: &str, child: &Child) -> Result<Child, kube::Error> {
+            Ok(match child {
+                $(Child::$variant(o) => Child::$variant(Box::new(ssa(client, namespace, o.as_ref()).await?)),)*
+            })
         }
-        Child::NetworkPolicy(o) => Child::NetworkPolicy(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::CnpgCluster(o) => Child::CnpgCluster(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::ScheduledBackup(o) => {
-            Child::ScheduledBackup(Box::new(ssa(client, namespace, o.as_ref()).await?))
-        }
-        Child::Pooler(o) => Child::Pooler(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::ObjectStore(o) => Child::ObjectStore(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::PodMonitor(o) => Child::PodMonitor(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::PrometheusRule(o) => {
-            Child::PrometheusRule(Box::new(ssa(client, namespace, o.as_ref()).await?))
-        }
-    })
+    };
 }
+child_kinds!(apply_each_kind);
 
 /// The server refused the change for a precondition (409): for the
 /// credentials Secret, its uid no longer names an existing Secret. With a

@@ -10,10 +10,7 @@ use std::fmt;
 use payrail_common::chain;
 use tracing::warn;
 
-/// The kinds CloudNativePG and its Barman Cloud plugin add to the cluster.
-const CNPG_KINDS: [&str; 4] = ["Cluster", "ScheduledBackup", "Pooler", "ObjectStore"];
-/// The kinds the Prometheus Operator adds to the cluster.
-const PROMETHEUS_KINDS: [&str; 2] = ["PodMonitor", "PrometheusRule"];
+use crate::child::{Child, Source};
 
 /// An object that was not applied (or not deleted), and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +45,7 @@ impl ChildFailure {
     /// kind only for the kinds another operator adds (for a core kind it
     /// is the object's namespace or the object that is missing).
     pub(crate) fn from_error(kind: &'static str, name: &str, error: &kube::Error) -> Self {
-        let optional = CNPG_KINDS.contains(&kind) || PROMETHEUS_KINDS.contains(&kind);
+        let optional = Child::kind_named(kind).is_some_and(|k| k.source != Source::Core);
         let cause = match error {
             kube::Error::Api(status) if status.code == 404 && optional => {
                 Cause::KindMissing(status.message.clone())
@@ -86,13 +83,10 @@ impl ChildFailure {
     pub fn message(&self) -> String {
         let kind = self.kind;
         match &self.cause {
-            Cause::KindMissing(detail) if PROMETHEUS_KINDS.contains(&kind) => format!(
-                "the API server has no {kind} kind: install the Prometheus Operator first, or turn monitoring.enabled off ({detail})"
-            ),
-            Cause::KindMissing(detail) if CNPG_KINDS.contains(&kind) => format!(
-                "the API server has no {kind} kind: install CloudNativePG (and, for backups, its Barman Cloud plugin) first ({detail})"
-            ),
-            Cause::KindMissing(detail) => format!("the API server has no {kind} kind ({detail})"),
+            Cause::KindMissing(detail) => match Child::kind_named(kind).and_then(|k| k.source.remedy()) {
+                Some(remedy) => format!("the API server has no {kind} kind: {remedy} ({detail})"),
+                None => format!("the API server has no {kind} kind ({detail})"),
+            },
             Cause::Refused(message) => message.clone(),
             Cause::Unreachable => "the API server could not be reached (see the operator's log)".into(),
         }

@@ -11,8 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use super::child::Child;
 use super::scrape::{CLUSTER_LABEL, monitoring_meta};
+use crate::child::Child;
 use crate::crd::PostgresProvider;
 use crate::prometheus::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
 use crate::reconcile::validate::ValidatedCluster;

@@ -16,12 +16,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use payrail_common::settings;
 
-use super::child::Child;
 use super::credentials::{API_TOKENS, APP_DB_PASSWORD, POSTGRES_PASSWORD, RABBITMQ_PASSWORD, REDIS_PASSWORD};
 use super::env::{optional_secret_env, plain, secret_env};
 use super::meta::{Component, labels, meta, selector, selector_labels};
 use super::workload::{disruption_budget, stamp};
 use super::{cnpg, postgres, rabbitmq, redis, security};
+use crate::child::Child;
 use crate::crd::{AppLimits, PostgresProvider, TracingSettings, WebhookSettings};
 use crate::reconcile::validate::{APP_PRESTOP_SECONDS, APP_SURGE, ValidatedCluster};
 

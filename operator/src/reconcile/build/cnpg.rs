@@ -23,11 +23,11 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use secrecy::ExposeSecret;
 
-use super::child::Child;
 use super::credentials::{APP_DB_PASSWORD, Credentials};
 use super::meta::{Component, meta};
 use super::observed::Observed;
 use super::postgres;
+use crate::child::Child;
 use crate::cnpg::{
     Affinity, BARMAN_CLOUD_PLUGIN, BackupConfiguration, BackupPluginConfiguration, BarmanObjectStore,
     Bootstrap, Cluster, ClusterSpec, Compression, InitDb, LocalObjectReference, ManagedConfiguration,

@@ -14,8 +14,8 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::child::Child;
 use super::meta::{Component, meta};
+use crate::child::Child;
 use crate::pod;
 use crate::reconcile::validate::ValidatedCluster;
 

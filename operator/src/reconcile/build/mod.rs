@@ -9,12 +9,11 @@
 //! a `ValidatedCluster`), so another way to run one (an operator-managed
 //! PostgreSQL, an external server) is a sibling module, not an edit of
 //! every builder. What the builders share lives in modules below them
-//! (`child`, `meta`, `observed`, `workload`, `env`, `scrape`), never here:
+//! (`meta`, `observed`, `workload`, `env`, `scrape`), never here:
 //! this module only puts the children together, so no builder imports it.
 
 mod alerts;
 pub mod app;
-pub mod child;
 pub mod cnpg;
 pub mod credentials;
 pub mod env;
@@ -30,7 +29,7 @@ pub mod scrape;
 mod security;
 pub mod workload;
 
-pub use child::Child;
+pub use crate::child::Child;
 pub use credentials::{Credentials, PasswordSource, RandomPasswords};
 pub use meta::{Component, MANAGER, owned_selector, volume_labels};
 pub use observed::{Observed, VolumeTemplate};

@@ -23,9 +23,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::alerts;
 use super::app::OPS_PORT_NAME;
-use super::child::Child;
 use super::meta::{Component, components_selector};
 use super::scrape::{CLUSTER_LABEL, METRICS_PORT, RABBITMQ_PORT_NAME, monitoring_meta};
+use crate::child::Child;
 use crate::crd::{PaymentCluster, PostgresProvider};
 use crate::prometheus::{PodMetricsEndpoint, PodMonitor, PodMonitorSpec, RelabelConfig};
 use crate::reconcile::validate::ValidatedCluster;

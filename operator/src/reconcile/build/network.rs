@@ -12,9 +12,9 @@ use k8s_openapi::api::networking::v1::{
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::child::Child;
 use super::meta::{Component, meta, selector};
 use super::{app, postgres, rabbitmq, redis, scrape};
+use crate::child::Child;
 use crate::crd::PostgresProvider;
 use crate::reconcile::validate::ValidatedCluster;
 

@@ -14,13 +14,13 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::child::Child;
 use super::credentials::{REDIS_AUTH_CONF, REDIS_PASSWORD};
 use super::env::{plain, secret_env};
 use super::meta::{Component, labels, meta, selector, selector_labels};
 use super::observed::Observed;
 use super::workload::{data_of, disruption_budget, retention, stamp, volume_claim};
 use super::{placement, scrape, security};
+use crate::child::Child;
 use crate::crd::RedisCrashSafety;
 use crate::pod;
 use crate::reconcile::validate::ValidatedCluster;

@@ -14,9 +14,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
-use super::child::Child;
 use super::meta::{Component, meta};
 use super::observed::VolumeTemplate;
+use crate::child::Child;
 use crate::crd::{PaymentCluster, StorageSpec};
 
 /// The pod-template annotation that changes whenever a ConfigMap or
