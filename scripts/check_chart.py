@@ -18,7 +18,7 @@ checked with checkov (skips, each with its reason, in scripts/checkov.yaml;
 the operator's render tests run checkov over what the operator renders).
 The ClusterRole and the leader-election Role are compared, rule by rule,
 with the API calls the controller makes (operator/src/controller.rs,
-leader.rs and reconcile/; controller_rbac.py), so a kind or a verb added to
+leader.rs, reconcile/ and the kind table in child.rs; controller_rbac.py), so a kind or a verb added to
 the controller without RBAC, or RBAC left behind after one is removed,
 fails. docs/operator.md's spec reference is compared with the CRD,
 field by field, and the chart README with values.yaml (docs_check.py).
@@ -54,8 +54,8 @@ CRD = ROOT / "crds" / "paymentclusters.payrail.dev.yaml"
 CHART_CRD = CHART / "crds" / CRD.name
 OPERATOR_SRC = ROOT / "operator" / "src"
 # The status step, and its submodule that decides BackupsHealthy.
-STATUS = [ROOT / "operator" / "src" / "status.rs", ROOT / "operator" / "src" / "status" / "backups.rs"]
-APP_BUILDER = ROOT / "operator" / "src" / "builders" / "app.rs"
+STATUS = [ROOT / "operator" / "src" / "reconcile" / "status.rs", ROOT / "operator" / "src" / "reconcile" / "status" / "backups.rs"]
+APP_BUILDER = ROOT / "operator" / "src" / "reconcile" / "build" / "app.rs"
 DOCS = ROOT / "docs" / "operator.md"
 CHART_README = CHART / "README.md"
 EXAMPLES = ROOT / "examples"

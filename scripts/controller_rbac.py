@@ -3,8 +3,14 @@
     required_permissions(source_text, crd) -> {(API group, resource): {verbs}}
 
 The source is every file that talks to the API server: operator/src/
-controller.rs, operator/src/reconcile/*.rs and operator/src/leader.rs
-(controller_sources() reads them, concatenated). The rules:
+controller.rs, operator/src/reconcile/*.rs and operator/src/leader.rs, and
+the table of child kinds in operator/src/child.rs (controller_sources()
+reads them, concatenated). The rules:
+- the kinds a `Child` can be are the rows of `child_kinds!` (`Variant("Kind"):
+  type, source, Owned|Kept;`); code that expands the table over each row's
+  `$type` calls its generic functions for every row, and a call filtered to
+  `Lifetime::Owned` rows (the controller's `owned::<$type>`, prune's
+  `prune_kind::<$type>`) for the `Owned` rows;
 - `backing_off(x, ..)` (a watch that backs off on its own) lists and
   watches x's kind (x an `Api::<K>`, a `scope.api::<K>(..)` or a variable),
   and so does `owned::<K>(..)` (K's children, by their metadata); so would
@@ -13,12 +19,12 @@ controller.rs, operator/src/reconcile/*.rs and operator/src/leader.rs
   apply (`patch` with `Patch::Apply`) that finds no object creates it, and
   the API server authorizes that as `create`;
 - `Api<K>` for a generic K in `fn f<K ...>` stands for the kinds of every
-  `f::<X>(..)` call, and where there is none, for every kind `apply`
-  matches (`Child::X`);
+  `f::<X>(..)` call (`f::<$type>` in a table expansion: the `Owned` rows),
+  and where there is none, for every kind of the table;
 - an event `Recorder` creates events and patches them when they repeat;
 - kube-runtime's `finalizer(&x, ..)` adds and removes its finalizer with
   JSON patches of x's kind;
-- a kind in OWNER_TOGGLED that `apply` applies needs `delete` too
+- a kind in OWNER_TOGGLED that the table holds needs `delete` too
   (OwnerReferencesPermissionEnforcement);
 - a `LeaseManagerBuilder` (kube-lease-manager) gets its Lease, creates it
   once and patches it; that rule is namespaced (`LEASE`), granted by a Role
@@ -39,7 +45,12 @@ LEASE = ("coordination.k8s.io", "leases")
 
 def controller_sources(operator_src: Path) -> str:
     """Every source file that makes API calls, as one text."""
-    files = [operator_src / "controller.rs", operator_src / "leader.rs", *sorted((operator_src / "reconcile").glob("*.rs"))]
+    files = [
+        operator_src / "controller.rs",
+        operator_src / "leader.rs",
+        operator_src / "child.rs",
+        *sorted((operator_src / "reconcile").glob("*.rs")),
+    ]
     return "\n".join(f.read_text() for f in files if f.exists())
 
 # Kinds the controller may use, by Rust type name: (API group, resource).
@@ -100,17 +111,6 @@ def rust_code(text: str) -> str:
     return re.sub(r"(^|\s)//.*$", r"\1", text, flags=re.M)
 
 
-def function_body(code: str, name: str) -> str:
-    match = re.search(rf"\bfn {name}\b[^{{]*\{{", code)
-    if not match:
-        return ""
-    depth, i = 1, match.end()
-    while depth and i < len(code):
-        depth += {"{": 1, "}": -1}.get(code[i], 0)
-        i += 1
-    return code[match.end() : i]
-
-
 def statement_at(code: str, start: int) -> str:
     end = code.find(";", start)
     return code[start : end if end >= 0 else len(code)]
@@ -122,7 +122,12 @@ def required_permissions(controller_source: str, crd: dict) -> dict[tuple[str, s
     definition = crd["spec"]
     kinds = dict(KINDS)
     kinds[definition["names"]["kind"]] = (definition["group"], definition["names"]["plural"])
-    child_kinds = sorted(set(re.findall(r"\bChild::(\w+)\(", function_body(code, "apply"))))
+    # The table of child kinds (operator/src/child.rs): variant and lifetime of each row.
+    rows = re.findall(r"^\s*(\w+)\(\"\w+\"\):\s*[\w:]+,\s*\w+,\s*(Owned|Kept);", code, flags=re.M)
+    if not rows:
+        raise ValueError("found no rows of `child_kinds!` in operator/src/child.rs")
+    child_kinds = sorted(variant for variant, _ in rows)
+    owned_kinds = sorted(variant for variant, lifetime in rows if lifetime == "Owned")
 
     def generic_kinds(at: int) -> list[str]:
         """The kinds a generic parameter stands for at position `at`."""
@@ -130,6 +135,8 @@ def required_permissions(controller_source: str, crd: dict) -> dict[tuple[str, s
         if functions:
             name = functions[-1].group(1)
             called = sorted(set(re.findall(rf"\b{name}::<(\w+)>", code)))
+            if re.search(rf"\b{name}::<\$type>", code):
+                called = sorted(set(called) | set(owned_kinds))
             if called:
                 return called
         return child_kinds
@@ -176,6 +183,9 @@ def required_permissions(controller_source: str, crd: dict) -> dict[tuple[str, s
         need(rust_type, ["list", "watch"])
     for call in re.finditer(r"\bowned::<(\w+)>\(", code):
         need(call.group(1), ["list", "watch"])
+    if re.search(r"\bowned::<\$type>\(", code):
+        for variant in owned_kinds:
+            need(variant, ["list", "watch"])
 
     # Calls on bound Api values.
     for call in re.finditer(r"\b(\w+)\s*\.\s*(\w+)\s*\(", code):
@@ -205,7 +215,7 @@ def required_permissions(controller_source: str, crd: dict) -> dict[tuple[str, s
     # gain or lose their owner with deleteVolumesOnDelete, so the operator
     # needs `delete` on them although it never deletes one.
     for rust_type in OWNER_TOGGLED:
-        if re.search(rf"\bChild::{rust_type}\(", function_body(code, "apply")):
+        if rust_type in child_kinds:
             need(rust_type, ["delete"])
     if re.search(r"\bRecorder::new\(", code):
         need("Event", ["create", "patch"])

@@ -3,7 +3,7 @@
 - docs/operator.md's spec reference: every field of the CRD's spec, with
   its type and default, and nothing else;
 - docs/operator.md names every printer column of the CRD and every
-  condition type and reason operator/src/status.rs sets;
+  condition type and reason operator/src/reconcile/status.rs sets;
 - the chart README's values table covers every key of values.yaml.
 
 Each check returns a one-line summary or raises ValueError saying what
@@ -103,7 +103,7 @@ def check_status_docs(docs: str, crd: dict, status_source: str) -> str:
     # status/backups.rs: each of BackupsHealthy's verdicts.
     conditions += [("BackupsHealthy", r) for r in re.findall(r'\bVerdict::new\(\s*\w+,\s*"(\w+)"', code)]
     if not conditions:
-        raise ValueError("found no condition(...) calls in operator/src/status.rs")
+        raise ValueError("found no condition(...) calls in operator/src/reconcile/status.rs")
     words = set(columns) | {t for t, _ in conditions} | {r for _, r in conditions}
     missing = sorted(w for w in words if not re.search(rf"\b{w}\b", docs))
     if missing:

@@ -1,122 +1,41 @@
-//! The controller's runtime: what it watches, the context every reconcile
-//! shares, and the retry policy. The reconcile itself is `reconcile`.
+//! The controller's runtime: what it watches and the retry policy. The
+//! reconcile itself, and the context every reconcile shares, are
+//! `reconcile`'s.
 //!
 //! Writes are server-side apply with one field manager, so a reconcile that
 //! finds everything as it should be changes nothing. A failing reconcile is
 //! retried with a growing backoff.
 
-use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::controller::Error as ControllerError;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::builders::{MANAGER, Names, PasswordSource, RandomPasswords};
-use crate::cnpg::{Cluster, ObjectStore, Pooler, ScheduledBackup};
+use crate::child::{Lifetime, Source, child_kinds};
+use crate::cnpg::Cluster;
 use crate::crd::{PaymentCluster, PostgresProvider};
-use crate::prometheus::{PodMonitor, PrometheusRule};
-use crate::validate::OperatorDefaults;
+use crate::error::Error;
+use crate::names::Names;
+use crate::reconcile::build::MANAGER;
+use crate::reconcile::context::key;
+use crate::reconcile::{RESYNC, reconcile};
 use payrail_common::{Backoff, chain};
 
-use crate::error::Error;
-use crate::metrics::Metrics;
-use crate::reconcile::{RESYNC, reconcile};
-
-/// Shared by every reconcile.
-pub struct Context {
-    pub client: Client,
-    pub recorder: Recorder,
-    pub metrics: Arc<Metrics>,
-    /// Consecutive failures per cluster, for the backoff.
-    failures: Mutex<HashMap<String, u32>>,
-    pub(crate) passwords: Mutex<Box<dyn PasswordSource + Send>>,
-    /// What a spec that leaves a setting unsaid gets.
-    pub defaults: OperatorDefaults,
-}
-
-impl Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").finish_non_exhaustive()
-    }
-}
-
-impl Context {
-    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
-        Self::with_passwords(client, metrics, Box::new(RandomPasswords))
-    }
-
-    /// With a given source of new passwords (tests use a fixed one).
-    pub fn with_passwords(
-        client: Client,
-        metrics: Arc<Metrics>,
-        passwords: Box<dyn PasswordSource + Send>,
-    ) -> Self {
-        let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
-        Context {
-            recorder: Recorder::new(client.clone(), reporter),
-            client,
-            metrics,
-            failures: Mutex::new(HashMap::new()),
-            passwords: Mutex::new(passwords),
-            defaults: OperatorDefaults::default(),
-        }
-    }
-
-    /// With the operator's defaults for what specs leave unsaid.
-    pub fn with_defaults(mut self, defaults: OperatorDefaults) -> Self {
-        self.defaults = defaults;
-        self
-    }
-
-    /// Events are for people; failing to record one must not fail a reconcile.
-    pub(crate) async fn publish(&self, cr: &PaymentCluster, type_: EventType, reason: &str, note: String) {
-        let event = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&event, &cr.object_ref(&())).await {
-            warn!(error = %chain(&e), reason, "could not record an event");
-        }
-    }
-
-    /// A success resets the backoff.
-    pub(crate) async fn forget_failures(&self, cr: &PaymentCluster) {
-        self.failures.lock().await.remove(&key(cr));
-    }
-}
-
-pub(crate) fn key(cr: &PaymentCluster) -> String {
-    format!("{}/{}", cr.namespace().unwrap_or_default(), cr.name_any())
-}
+use crate::reconcile::context::Context;
 
 /// Transient failures back off: 5 s, 10 s, 20 s ... up to 5 minutes.
 pub fn error_policy(cr: Arc<PaymentCluster>, error: &Error, ctx: Arc<Context>) -> Action {
-    let failures = match ctx.failures.try_lock() {
-        Ok(mut map) => {
-            let n = map.entry(key(&cr)).or_insert(0);
-            *n += 1;
-            *n
-        }
-        Err(_) => 1,
-    };
+    let failures = ctx.count_failure(&cr);
     let delay = backoff(failures);
     warn!(cluster = %key(&cr), error = %chain(error), retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
@@ -291,30 +210,35 @@ pub async fn run(client: Client, context: Arc<Context>, scope: Scope, stop: Canc
         reflector(writer, backing_off(scope.api::<PaymentCluster>(&client), &watcher::Config::default()))
             .applied_objects();
     let mut controller = Controller::for_stream(clusters, store.clone()).trigger_backoff(EachWatchBacksOff);
-    // CloudNativePG's kinds exist only where it is installed: watch them
+    // Another operator's kinds exist only where it is installed: watch them
     // there (so CNPG's status reaches the PaymentCluster at once), and not
     // elsewhere, where a watch would fail over and over.
-    if serves(&client, "postgresql.cnpg.io").await {
+    let mut served = vec![Source::Core];
+    for source in Source::INSTALLED {
+        if let Some(group) = source.group()
+            && serves(&client, group).await
+        {
+            served.push(source);
+        }
+    }
+    if served.contains(&Source::Cnpg) {
         let store = store.clone();
-        controller = controller
-            // Kept without an owner reference while volumes are kept, so
-            // mapped back by name, like the credentials Secret.
-            .watches_stream(
-                backing_off(scope.api::<Cluster>(&client), &config).touched_objects(),
-                move |cluster| clusters_running(&cluster, &store.state()),
-            )
-            .owns_stream(owned::<ScheduledBackup>(&client, &scope, &config))
-            .owns_stream(owned::<Pooler>(&client, &scope, &config));
+        // Kept without an owner reference while volumes are kept, so
+        // mapped back by name, like the credentials Secret.
+        controller = controller.watches_stream(
+            backing_off(scope.api::<Cluster>(&client), &config).touched_objects(),
+            move |cluster| clusters_running(&cluster, &store.state()),
+        );
     }
-    if serves(&client, "barmancloud.cnpg.io").await {
-        controller = controller.owns_stream(owned::<ObjectStore>(&client, &scope, &config));
+    // Every kind the cluster owns, through its owner reference.
+    macro_rules! own_each_kind {
+        ($($variant:ident($name:literal): $type:ty, $source:ident, $lifetime:ident;)*) => {$(
+            if Lifetime::$lifetime == Lifetime::Owned && served.contains(&Source::$source) {
+                controller = controller.owns_stream(owned::<$type>(&client, &scope, &config));
+            }
+        )*};
     }
-    // The Prometheus Operator's kinds, likewise only where it is installed.
-    if serves(&client, "monitoring.coreos.com").await {
-        controller = controller
-            .owns_stream(owned::<PodMonitor>(&client, &scope, &config))
-            .owns_stream(owned::<PrometheusRule>(&client, &scope, &config));
-    }
+    child_kinds!(own_each_kind);
     let [ours, labelled] = secret_watches();
     let reading = store.clone();
     controller
@@ -324,12 +248,6 @@ pub async fn run(client: Client, context: Arc<Context>, scope: Scope, stop: Canc
         .watches_stream(owned::<Secret>(&client, &scope, &labelled), move |secret| {
             clusters_reading(&secret, &store.state())
         })
-        .owns_stream(owned::<ConfigMap>(&client, &scope, &config))
-        .owns_stream(owned::<Service>(&client, &scope, &config))
-        .owns_stream(owned::<StatefulSet>(&client, &scope, &config))
-        .owns_stream(owned::<Deployment>(&client, &scope, &config))
-        .owns_stream(owned::<PodDisruptionBudget>(&client, &scope, &config))
-        .owns_stream(owned::<NetworkPolicy>(&client, &scope, &config))
         .graceful_shutdown_on(async move { stop.cancelled().await })
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {

@@ -41,7 +41,7 @@ pub enum Error {
 
     /// A `PaymentCluster` given to `render` that breaks the spec's rules.
     #[error("invalid PaymentCluster: {0}")]
-    InvalidSpec(#[from] crate::validate::InvalidSpec),
+    InvalidSpec(#[from] InvalidSpec),
 
     #[error("no Kubernetes client configuration (in-cluster or KUBECONFIG)")]
     Kubeconfig(#[from] kube::config::InferConfigError),
@@ -77,6 +77,18 @@ impl Error {
         }
     }
 }
+
+/// Everything wrong with a spec, one problem per entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidSpec(pub Vec<String>);
+
+impl std::fmt::Display for InvalidSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("; "))
+    }
+}
+
+impl std::error::Error for InvalidSpec {}
 
 #[cfg(test)]
 mod tests {

@@ -4,11 +4,13 @@
 //! (`cnpg`), or a server it does not run (`external`).
 //!
 //! `crd` is the resource; `reconcile` is the pipeline of steps that
-//! `controller` runs for each one: `validate` (pure), dereference,
-//! `builders` (pure), apply, prune, `status` (pure). `leader` keeps a
-//! single replica reconciling, `metrics` counts what it does.
+//! `controller` runs for each one, each a module of it: `validate` (pure),
+//! dereference, `build` (pure), apply, prune, `status` (pure). `names`
+//! names every child, `child` holds the one table of child kinds. `leader` keeps a single replica reconciling,
+//! `metrics` counts what it does. ARCHITECTURE.md says who may import
+//! whom, and `tests/it/architecture.rs` holds it.
 
-pub mod builders;
+pub mod child;
 pub mod clients;
 pub mod cnpg;
 pub mod controller;
@@ -17,12 +19,11 @@ pub mod error;
 pub mod image;
 pub mod leader;
 pub mod metrics;
+pub mod names;
 pub mod pod;
 pub mod prometheus;
 pub mod reconcile;
 pub mod render;
 pub mod server;
-pub mod status;
-pub mod validate;
 
 pub use error::{Error, Result};

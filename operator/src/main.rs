@@ -8,8 +8,8 @@ use payrail_common::chain;
 use payrail_common::telemetry::{self, LogFormat};
 use payrail_operator::controller::Scope;
 use payrail_operator::leader::Election;
+use payrail_operator::reconcile::validate::OperatorDefaults;
 use payrail_operator::server;
-use payrail_operator::validate::OperatorDefaults;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -7,9 +7,9 @@ use std::path::Path;
 use kube::CustomResourceExt;
 use secrecy::SecretString;
 
-use crate::builders::{self, Credentials, PasswordSource};
 use crate::crd::PaymentCluster;
 use crate::error::{Error, Result};
+use crate::reconcile::build::{self, Credentials, PasswordSource};
 
 /// Stands in for generated passwords: the operator makes the real ones on
 /// first apply and keeps them; a rendered file must never carry them.
@@ -32,10 +32,10 @@ pub fn render(text: &str) -> Result<String> {
     if cr.metadata.namespace.is_none() {
         cr.metadata.namespace = Some("default".into());
     }
-    let valid = crate::validate::validate(&cr)?;
+    let valid = crate::reconcile::validate::validate(&cr)?;
     let credentials = Credentials::complete(None, &mut Placeholder);
     let mut out = String::new();
-    for child in builders::build(&valid, &credentials, &builders::Observed::default()) {
+    for child in build::build(&valid, &credentials, &build::Observed::default()) {
         out.push_str("---\n");
         out.push_str(&serde_norway::to_string(&child)?);
     }

@@ -13,11 +13,12 @@ use kube::Client;
 use tracing::info;
 
 use crate::clients::Clients;
-use crate::controller::{self, Context, Scope};
+use crate::controller::{self, Scope};
 use crate::error::Result;
 use crate::leader::{self, Election};
 use crate::metrics::Metrics;
-use crate::validate::OperatorDefaults;
+use crate::reconcile::context::Context;
+use crate::reconcile::validate::OperatorDefaults;
 
 /// Runs until SIGTERM, over `scope`. With `election`, only while this
 /// replica leads.

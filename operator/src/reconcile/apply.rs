@@ -12,53 +12,14 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
-use payrail_common::chain;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use tracing::warn;
 
+use super::build::MANAGER;
+use super::failure::ChildFailure;
 use super::volumes::Growth;
-use crate::builders::{Child, MANAGER};
-
-/// The kinds CloudNativePG and its Barman Cloud plugin add to the cluster.
-const CNPG_KINDS: [&str; 4] = ["Cluster", "ScheduledBackup", "Pooler", "ObjectStore"];
-/// The kinds the Prometheus Operator adds to the cluster.
-pub(crate) const PROMETHEUS_KINDS: [&str; 2] = ["PodMonitor", "PrometheusRule"];
-
-/// An object that was not applied (or not deleted), and why, in words fit
-/// for a status condition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChildFailure {
-    pub kind: &'static str,
-    pub name: String,
-    pub message: String,
-}
-
-impl ChildFailure {
-    pub(crate) fn from_error(kind: &'static str, name: &str, error: &kube::Error) -> Self {
-        let message = match error {
-            // A CloudNativePG kind the API server does not know: CNPG (or
-            // its Barman Cloud plugin) is not installed.
-            kube::Error::Api(status) if status.code == 404 && CNPG_KINDS.contains(&kind) => format!(
-                "the API server has no {kind} kind: install CloudNativePG (and, for backups, its Barman Cloud plugin) first ({})",
-                status.message
-            ),
-            kube::Error::Api(status) if status.code == 404 && PROMETHEUS_KINDS.contains(&kind) => format!(
-                "the API server has no {kind} kind: install the Prometheus Operator first, or turn monitoring.enabled off ({})",
-                status.message
-            ),
-            // The API server's own words: what a user can act on.
-            kube::Error::Api(status) => status.message.clone(),
-            // Anything else is internal: logged whole, summarised here.
-            other => {
-                warn!(kind, name, error = %chain(other), "API call failed");
-                "the API server could not be reached (see the operator's log)".into()
-            }
-        };
-        ChildFailure { kind, name: name.to_owned(), message }
-    }
-}
+use crate::child::{Child, child_kinds};
 
 /// What the apply step came to.
 #[derive(Debug, Default)]
@@ -79,30 +40,17 @@ pub async fn apply_all(client: &Client, namespace: &str, children: &[Child]) -> 
     applied
 }
 
-/// Server-side applies one child and returns it as the server has it.
-pub async fn apply(client: &Client, namespace: &str, child: &Child) -> Result<Child, kube::Error> {
-    Ok(match child {
-        Child::Secret(o) => Child::Secret(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::ConfigMap(o) => Child::ConfigMap(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::Service(o) => Child::Service(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::StatefulSet(o) => Child::StatefulSet(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::Deployment(o) => Child::Deployment(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::PodDisruptionBudget(o) => {
-            Child::PodDisruptionBudget(Box::new(ssa(client, namespace, o.as_ref()).await?))
+macro_rules! apply_each_kind {
+    ($($variant:ident($name:literal): $type:ty, $source:ident, $lifetime:ident;)*) => {
+        /// Server-side applies one child and returns it as the server has it.
+        pub async fn apply(client: &Client, namespace: &str, child: &Child) -> Result<Child, kube::Error> {
+            Ok(match child {
+                $(Child::$variant(o) => Child::$variant(Box::new(ssa(client, namespace, o.as_ref()).await?)),)*
+            })
         }
-        Child::NetworkPolicy(o) => Child::NetworkPolicy(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::CnpgCluster(o) => Child::CnpgCluster(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::ScheduledBackup(o) => {
-            Child::ScheduledBackup(Box::new(ssa(client, namespace, o.as_ref()).await?))
-        }
-        Child::Pooler(o) => Child::Pooler(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::ObjectStore(o) => Child::ObjectStore(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::PodMonitor(o) => Child::PodMonitor(Box::new(ssa(client, namespace, o.as_ref()).await?)),
-        Child::PrometheusRule(o) => {
-            Child::PrometheusRule(Box::new(ssa(client, namespace, o.as_ref()).await?))
-        }
-    })
+    };
 }
+child_kinds!(apply_each_kind);
 
 /// The server refused the change for a precondition (409): for the
 /// credentials Secret, its uid no longer names an existing Secret. With a

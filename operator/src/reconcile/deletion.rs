@@ -6,7 +6,7 @@
 //!
 //! A finalizer (kube-runtime's `finalizer` helper) holds the deletion
 //! until the pods carry `pod::RABBITMQ_DELETING_ANNOTATION`; the hook
-//! reads it through a downward API volume (`builders::rabbitmq`). Only a
+//! reads it through a downward API volume (`build::rabbitmq`). Only a
 //! clustered RabbitMQ gets the finalizer: a single broker has no such
 //! hook, and nothing is worth holding a deletion for.
 //!
@@ -26,11 +26,11 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::builders::{Component, volume_labels};
-use crate::controller::Context;
 use crate::crd::PaymentCluster;
 use crate::error::{Error, Result};
 use crate::pod::RABBITMQ_DELETING_ANNOTATION;
+use crate::reconcile::build::{Component, volume_labels};
+use crate::reconcile::context::Context;
 
 /// The finalizer on a `PaymentCluster` whose brokers must be marked first.
 pub const FINALIZER: &str = "payrail.dev/rabbitmq-marked";

@@ -10,14 +10,14 @@ use kube::{Api, Client, Resource, ResourceExt};
 use payrail_common::SecretUrl;
 use tracing::debug;
 
-use crate::builders::app::{DATABASE_READ_URL_KEY, DATABASE_URL_KEY};
-use crate::builders::{Component, Observed, VolumeTemplate, volume_labels};
 use crate::cnpg::Cluster;
 use crate::crd::PostgresProvider;
 use crate::error::Result;
-use crate::reconcile::apply::ChildFailure;
+use crate::reconcile::build::app::{DATABASE_READ_URL_KEY, DATABASE_URL_KEY};
+use crate::reconcile::build::{Component, Observed, VolumeTemplate, volume_labels};
+use crate::reconcile::failure::ChildFailure;
 use crate::reconcile::replica::{NotStreaming, not_streaming};
-use crate::validate::ValidatedCluster;
+use crate::reconcile::validate::ValidatedCluster;
 
 /// What was read from the cluster.
 #[derive(Debug, Clone, Default)]
@@ -84,15 +84,15 @@ pub fn provider_switch(valid: &ValidatedCluster, read: &Read) -> Option<String> 
 /// the app is kept as it runs and each problem is reported instead.
 pub fn app_input_problems(valid: &ValidatedCluster, read: &Read) -> Vec<ChildFailure> {
     let tokens = valid.spec().app.api_tokens_secret.as_ref().filter(|_| read.tokens.is_none()).map(|reference| {
-        ChildFailure {
-            kind: "Secret",
-            name: reference.name.clone(),
-            message: format!(
+        ChildFailure::refused(
+            "Secret",
+            reference.name.clone(),
+            format!(
                 "app.apiTokensSecret names a Secret that does not exist in the cluster's namespace; the app keeps \
                  running on the tokens it has and is not rolled out until the Secret (with the key {}) is back",
                 reference.key
             ),
-        }
+        )
     });
     tokens.into_iter().chain(database_secret_problem(valid, read.database.as_ref())).collect()
 }
@@ -107,7 +107,7 @@ pub fn database_secret_problem(valid: &ValidatedCluster, secret: Option<&Secret>
         return None;
     }
     let failure =
-        |message: String| Some(ChildFailure { kind: "Secret", name: external.secret_name.clone(), message });
+        |message: String| Some(ChildFailure::refused("Secret", external.secret_name.clone(), message));
     let Some(secret) = secret else {
         return failure(
             "postgres.external.secretName names a Secret that does not exist in the cluster's namespace: the app cannot start".into(),
@@ -147,7 +147,7 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
         _ => None,
     };
     let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &names.namespace);
-    let owned = crate::builders::owned_selector(&valid.cluster);
+    let owned = crate::reconcile::build::owned_selector(&valid.cluster);
     let existing = statefulsets.list(&ListParams::default().labels(&owned)).await?.items;
     let pod_management = existing
         .iter()
@@ -243,7 +243,7 @@ mod tests {
     use k8s_openapi::ByteString;
 
     use super::*;
-    use crate::builders::tests::{fixture, valid};
+    use crate::reconcile::build::tests::{fixture, valid};
 
     fn external() -> ValidatedCluster {
         let mut cr = fixture("minimal");
@@ -268,7 +268,7 @@ mod tests {
     #[test]
     fn the_external_database_secret_is_checked_without_showing_it() {
         let cluster = external();
-        let problem = |s: Option<&Secret>| database_secret_problem(&cluster, s).map(|f| f.message);
+        let problem = |s: Option<&Secret>| database_secret_problem(&cluster, s).map(|f| f.message());
         assert!(problem(None).expect("missing").contains("does not exist"));
         assert!(problem(Some(&secret(&[]))).expect("no URL").contains("no DATABASE_URL"));
         let good = secret(&[("DATABASE_URL", "postgres://u:s3cret@db:5432/payrail?sslmode=verify-full")]);

@@ -1,10 +1,10 @@
 //! Reconcile, as a pipeline of named steps, each in its own module:
 //!
-//! 1. [`validate`](crate::validate): the spec becomes a `ValidatedCluster`
+//! 1. [`validate`]: the spec becomes a `ValidatedCluster`
 //!    or a list of problems (`Degraded`/`InvalidSpec`, wait for an edit);
 //! 2. [`dereference`]: read what the objects depend on (the credentials
 //!    Secret, the API-tokens Secret, the volumes and their claim templates);
-//! 3. [`builders`](crate::builders): every desired object, a pure function
+//! 3. [`build`]: every desired object, a pure function
 //!    of those two, plus the volume expansions (`volumes`);
 //! 4. [`apply`]: server-side apply of every object, each one attempted
 //!    whatever happened to the others, failures kept per object; the
@@ -12,22 +12,30 @@
 //! 5. [`prune`]: delete what this cluster made and no longer builds; and
 //!    restart a builtin read replica that has not streamed for minutes
 //!    ([`replica`]);
-//! 6. [`status`](crate::status): conditions and counts, written only when
+//! 6. [`status`]: conditions and counts, written only when
 //!    they change.
 //!
 //! A cluster with a 3-node RabbitMQ carries the finalizer of [`deletion`]:
 //! deleted, its broker pods are marked (their preStop hooks then skip the
 //! quorum wait) before the deletion proceeds.
 //!
+//! Every step shares the [`context`] the controller made; each child that
+//! was not applied (or not deleted) is a [`failure::ChildFailure`].
+//!
 //! An invalid spec waits for a change; a refused object or a failed call
 //! is retried with a growing backoff (`controller::error_policy`).
 
 pub mod apply;
+pub mod build;
+pub mod context;
 pub mod deletion;
 pub mod dereference;
+pub mod failure;
 pub mod order;
 pub mod prune;
 pub mod replica;
+pub mod status;
+pub mod validate;
 pub mod volumes;
 
 use std::sync::Arc;
@@ -42,12 +50,13 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, instrument, warn};
 
-use crate::builders::{self, Credentials, MANAGER};
-use crate::controller::{Context, key};
+use self::build::{Credentials, MANAGER};
+use self::context::{Context, key};
+use self::failure::ChildFailure;
+use self::status::Outcome;
+use self::validate::validate_with;
 use crate::crd::{PaymentCluster, PaymentClusterStatus};
-use crate::error::{Error, Result};
-use crate::status::{self, Outcome};
-use crate::validate::{InvalidSpec, validate_with};
+use crate::error::{Error, InvalidSpec, Result};
 
 /// How often a ready cluster is looked at again anyway, to repair drift.
 pub const RESYNC: Duration = Duration::from_secs(300);
@@ -100,19 +109,14 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     }
     let credentials = {
         let mut passwords = ctx.passwords.lock().await;
-        builders::credentials::plan(
-            &valid,
-            observed.credentials.as_ref(),
-            &observed.claims,
-            passwords.as_mut(),
-        )
+        build::credentials::plan(&valid, observed.credentials.as_ref(), &observed.claims, passwords.as_mut())
     };
     let credentials: Credentials = match credentials {
         Ok(credentials) => credentials,
         Err(lost) => return blocked(cr, ctx, status::CREDENTIALS_LOST, &lost.to_string()).await,
     };
 
-    let children = builders::build(&valid, &credentials, &observed.inputs());
+    let children = build::build(&valid, &credentials, &observed.inputs());
     let expansions = volumes::plan(&valid, &observed.claims);
     // The credentials Secret first, alone: every password lives there, and
     // its owner reference follows deleteVolumesOnDelete like the volumes'
@@ -133,8 +137,8 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
             );
             return Ok(Action::requeue(Duration::ZERO));
         }
-        let failure = apply::ChildFailure::from_error(secret.kind(), secret.name(), &error);
-        let message = format!("Secret {}: {}; nothing else was applied", failure.name, failure.message);
+        let failure = ChildFailure::from_error(secret.kind(), secret.name(), &error);
+        let message = format!("Secret {}: {}; nothing else was applied", failure.name, failure.message());
         blocked(cr, ctx, status::CREDENTIALS_REFUSED, &message).await?;
         // Unlike a lost Secret, this may pass (a call that failed, RBAC
         // being fixed): retried with backoff.
@@ -142,7 +146,7 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     }
     let app_problems = dereference::app_input_problems(&valid, &observed);
     let app = valid.names.app();
-    let to_apply: Vec<builders::Child> = rest
+    let to_apply: Vec<build::Child> = rest
         .iter()
         .filter(|c| app_problems.is_empty() || !(c.kind() == "Deployment" && c.name() == app))
         .cloned()
@@ -151,20 +155,19 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     // once the first has rolled out (a later reconcile, woken by its
     // status); until then the status counts the second as it is now.
     let turn = order::turn(&valid, &observed.statefulsets);
-    let is_second = |c: &builders::Child| {
-        turn.as_ref().is_some_and(|t| c.kind() == "StatefulSet" && c.name() == t.second)
-    };
+    let is_second =
+        |c: &build::Child| turn.as_ref().is_some_and(|t| c.kind() == "StatefulSet" && c.name() == t.second);
     let (second, now): (Vec<_>, Vec<_>) = to_apply.into_iter().partition(|c| is_second(c));
     let mut applied = apply::apply_all(&ctx.client, &namespace, &now).await;
     if let Some(turn) = &turn {
         let first = applied.objects.iter().find_map(|c| match c {
-            builders::Child::StatefulSet(s) if s.name_any() == turn.first => Some(s.as_ref()),
+            build::Child::StatefulSet(s) if s.name_any() == turn.first => Some(s.as_ref()),
             _ => None,
         });
         let current = observed.statefulsets.iter().find(|s| s.name_any() == turn.second);
         if order::waits(first, current) {
             info!(first = %turn.first, second = %turn.second, "PostgreSQL: one server at a time; waiting");
-            applied.objects.extend(current.map(|s| builders::Child::StatefulSet(Box::new(s.clone()))));
+            applied.objects.extend(current.map(|s| build::Child::StatefulSet(Box::new(s.clone()))));
         } else {
             let more = apply::apply_all(&ctx.client, &namespace, &second).await;
             applied.objects.extend(more.objects);
@@ -186,7 +189,7 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     let ready = report(cr, ctx, &applied, &observed.refusals, observed.not_streaming.as_ref()).await?;
     if !applied.failures.is_empty() {
         for failure in &applied.failures {
-            warn!(kind = failure.kind, name = %failure.name, message = %failure.message, "not applied");
+            warn!(kind = failure.kind, name = %failure.name, message = %failure.message(), "not applied");
         }
         return Err(Error::ApplyFailed {
             failed: applied.failures.len(),
@@ -236,7 +239,7 @@ async fn restart_replica(
     ctx: &Context,
     namespace: &str,
     replica: &replica::NotStreaming,
-    failures: &mut Vec<apply::ChildFailure>,
+    failures: &mut Vec<ChildFailure>,
 ) {
     match replica::restart(&ctx.client, namespace, replica).await {
         Ok(()) => {
@@ -248,7 +251,7 @@ async fn restart_replica(
             );
             ctx.publish(cr, EventType::Warning, status::REPLICA_RESTARTED, note).await;
         }
-        Err(error) => failures.push(apply::ChildFailure::from_error("Pod", &replica.pod, &error)),
+        Err(error) => failures.push(ChildFailure::from_error("Pod", &replica.pod, &error)),
     }
 }
 

@@ -17,7 +17,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::ResourceExt;
 
 use crate::crd::PostgresProvider;
-use crate::validate::ValidatedCluster;
+use crate::reconcile::validate::ValidatedCluster;
 
 /// The two PostgreSQL StatefulSets in the order they roll.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +82,8 @@ mod tests {
     use k8s_openapi::api::apps::v1::StatefulSetStatus;
 
     use super::*;
-    use crate::builders::tests::{fixture, valid};
-    use crate::builders::{Child, Credentials, Observed, build, tests::Counting};
+    use crate::reconcile::build::tests::{fixture, valid};
+    use crate::reconcile::build::{Child, Credentials, Observed, build, tests::Counting};
 
     fn built(cr: &crate::crd::PaymentCluster) -> Vec<StatefulSet> {
         build(&valid(cr), &Credentials::complete(None, &mut Counting(0)), &Observed::default())

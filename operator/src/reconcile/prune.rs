@@ -14,22 +14,17 @@ use std::collections::BTreeSet;
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::info;
 
-use super::apply::ChildFailure;
-use crate::builders::{Child, owned_selector};
-use crate::cnpg::{ObjectStore, Pooler, ScheduledBackup};
+use super::failure::ChildFailure;
+use crate::child::{Child, Lifetime, Source, child_kinds};
 use crate::crd::PostgresProvider;
-use crate::prometheus::{PodMonitor, PrometheusRule};
-use crate::validate::ValidatedCluster;
+use crate::reconcile::build::owned_selector;
+use crate::reconcile::validate::ValidatedCluster;
 
 /// The name a failed list is reported under.
 const LIST: &str = "(list)";
@@ -58,30 +53,34 @@ pub async fn prune(client: &Client, valid: &ValidatedCluster, desired: &[Child])
         return Vec::new();
     };
     let mut failures = Vec::new();
-    let (client, namespace) = (client, valid.names.namespace.as_str());
-    failures.extend(prune_kind::<ConfigMap>(client, namespace, valid, desired, &uid).await);
-    failures.extend(prune_kind::<Service>(client, namespace, valid, desired, &uid).await);
-    failures.extend(prune_kind::<StatefulSet>(client, namespace, valid, desired, &uid).await);
-    failures.extend(prune_kind::<Deployment>(client, namespace, valid, desired, &uid).await);
-    failures.extend(prune_kind::<PodDisruptionBudget>(client, namespace, valid, desired, &uid).await);
-    failures.extend(prune_kind::<NetworkPolicy>(client, namespace, valid, desired, &uid).await);
-    // A backup schedule, its object store or the pooler once the spec drops
-    // them. Only with CNPG in use (without it the kinds do not exist), and
-    // never the CNPG Cluster itself: it holds the data.
-    if valid.spec().postgres.provider == PostgresProvider::Cnpg {
-        failures.extend(prune_kind::<ScheduledBackup>(client, namespace, valid, desired, &uid).await);
-        failures.extend(prune_kind::<Pooler>(client, namespace, valid, desired, &uid).await);
-        failures.extend(prune_kind::<ObjectStore>(client, namespace, valid, desired, &uid).await);
+    let namespace = valid.names.namespace.as_str();
+    macro_rules! prune_each_kind {
+        ($($variant:ident($name:literal): $type:ty, $source:ident, $lifetime:ident;)*) => {$(
+            if prunes(valid, Source::$source, Lifetime::$lifetime) {
+                failures.extend(prune_kind::<$type>(client, namespace, $name, valid, desired, &uid).await);
+            }
+        )*};
     }
-    // The Prometheus Operator's kinds, whether monitoring is on or off.
-    failures.extend(prune_kind::<PodMonitor>(client, namespace, valid, desired, &uid).await);
-    failures.extend(prune_kind::<PrometheusRule>(client, namespace, valid, desired, &uid).await);
+    child_kinds!(prune_each_kind);
     failures
+}
+
+/// Whether prune looks at a kind: one the cluster owns (never the
+/// credentials Secret or the CNPG Cluster: they hold the passwords and the
+/// data). CloudNativePG's only with CNPG in use (without it the kinds do
+/// not exist); the Prometheus Operator's whether monitoring is on or off.
+fn prunes(valid: &ValidatedCluster, source: Source, lifetime: Lifetime) -> bool {
+    let in_use = match source {
+        Source::Cnpg | Source::BarmanCloud => valid.spec().postgres.provider == PostgresProvider::Cnpg,
+        Source::Core | Source::PrometheusOperator => true,
+    };
+    lifetime == Lifetime::Owned && in_use
 }
 
 async fn prune_kind<K>(
     client: &Client,
     namespace: &str,
+    kind: &'static str,
     valid: &ValidatedCluster,
     desired: &[Child],
     uid: &str,
@@ -89,16 +88,16 @@ async fn prune_kind<K>(
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
-    let kind = K::kind(&());
-    let kind: &'static str = Child::KINDS.iter().find(|k| **k == kind).copied().unwrap_or("object");
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let found = match api.list(&ListParams::default().labels(&owned_selector(&valid.cluster))).await {
         Ok(list) => list.items.into_iter().map(|o| o.meta().clone()).collect::<Vec<_>>(),
-        // The kind does not exist here (CloudNativePG or the Prometheus
-        // Operator is not installed): nothing of it can be left to prune.
-        // Where the spec needs the kind, the apply step has said so once.
-        Err(kube::Error::Api(status)) if status.code == 404 => return Vec::new(),
-        Err(error) => return vec![ChildFailure::from_error(kind, LIST, &error)],
+        Err(error) => {
+            let failure = ChildFailure::from_list_error(kind, LIST, &error);
+            // The kind does not exist here (CloudNativePG or the Prometheus
+            // Operator is not installed): nothing of it can be left to
+            // prune. Where the spec needs the kind, apply has said so once.
+            return if failure.is_kind_missing() { Vec::new() } else { vec![failure] };
+        }
     };
     let mut failures = Vec::new();
     for name in select(kind, desired, &found, uid) {
@@ -114,9 +113,31 @@ where
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::api::core::v1::ConfigMap;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
     use super::*;
+    use crate::reconcile::build::tests::{fixture, valid};
+
+    #[test]
+    fn prune_looks_at_the_owned_kinds_and_at_cnpgs_only_with_cnpg() {
+        let pruned = |cr: &crate::crd::PaymentCluster| {
+            let valid = valid(cr);
+            Child::KINDS
+                .iter()
+                .filter(|k| prunes(&valid, k.source, k.lifetime))
+                .map(|k| k.name)
+                .collect::<Vec<_>>()
+        };
+        let builtin = fixture("minimal");
+        let core =
+            ["ConfigMap", "Service", "StatefulSet", "Deployment", "PodDisruptionBudget", "NetworkPolicy"];
+        assert_eq!(pruned(&builtin), [&core[..], &["PodMonitor", "PrometheusRule"]].concat());
+        let mut cnpg = builtin;
+        cnpg.spec.postgres.provider = PostgresProvider::Cnpg;
+        let cnpgs = ["ScheduledBackup", "Pooler", "ObjectStore", "PodMonitor", "PrometheusRule"];
+        assert_eq!(pruned(&cnpg), [&core[..], &cnpgs[..]].concat());
+    }
 
     fn meta(name: &str, owner: Option<(&str, bool)>) -> ObjectMeta {
         ObjectMeta {

@@ -33,7 +33,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Preconditions};
 use kube::{Api, Client, ResourceExt};
 
-use crate::builders::Component;
+use crate::reconcile::build::Component;
 
 /// How long a replica may fail to stream, while its primary serves,
 /// before its pod is restarted: well past a primary's restart and the

@@ -7,10 +7,10 @@
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::ResourceExt;
 
-use super::apply::ChildFailure;
-use crate::builders::Component;
+use super::failure::ChildFailure;
 use crate::crd::StorageSpec;
-use crate::validate::{ValidatedCluster, parse_quantity};
+use crate::reconcile::build::Component;
+use crate::reconcile::validate::{ValidatedCluster, parse_quantity};
 
 /// A claim to grow to `size`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,14 +60,14 @@ pub fn plan(valid: &ValidatedCluster, claims: &[PersistentVolumeClaim]) -> Plan 
             Some(current) if wanted > current => {
                 plan.grow.push(Growth { claim: claim.name_any(), size: storage.size.clone() })
             }
-            Some(current) if wanted < current => plan.refused.push(ChildFailure {
-                kind: "PersistentVolumeClaim",
-                name: claim.name_any(),
-                message: format!(
+            Some(current) if wanted < current => plan.refused.push(ChildFailure::refused(
+                "PersistentVolumeClaim",
+                claim.name_any(),
+                format!(
                     "{field} {} is smaller than the volume's {requested}: a volume cannot shrink; set it back to {requested} or more",
                     storage.size
                 ),
-            }),
+            )),
             _ => {}
         }
     }

@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, PodSpec};
-use payrail_operator::builders::{self, Child, Credentials, Observed};
 use payrail_operator::crd::PaymentCluster;
+use payrail_operator::reconcile::build::{self, Child, Credentials, Observed};
 use payrail_operator::render::Placeholder;
 
 /// Every object the operator builds for one `PaymentCluster`.
@@ -30,9 +30,9 @@ impl Built {
             "spec": spec,
         }))
         .unwrap();
-        let valid = payrail_operator::validate::validate(&cr).unwrap();
+        let valid = payrail_operator::reconcile::validate::validate(&cr).unwrap();
         let credentials = Credentials::complete(None, &mut Placeholder);
-        Built(builders::build(&valid, &credentials, &Observed::default()))
+        Built(build::build(&valid, &credentials, &Observed::default()))
     }
 
     /// The pod template of the StatefulSet `name`.

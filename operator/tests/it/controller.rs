@@ -12,10 +12,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use kube::runtime::controller::Action;
-use payrail_operator::builders::PasswordSource;
-use payrail_operator::controller::{Context, backoff, error_policy};
+use payrail_operator::controller::{backoff, error_policy};
 use payrail_operator::crd::{PaymentCluster, PaymentClusterStatus};
 use payrail_operator::metrics::Metrics;
+use payrail_operator::reconcile::build::PasswordSource;
+use payrail_operator::reconcile::context::Context;
 use payrail_operator::reconcile::{RESYNC, reconcile};
 use serde_json::{Value, json};
 

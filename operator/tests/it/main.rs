@@ -1,6 +1,7 @@
 //! The operator's integration tests, in one binary (each extra test binary
 //! relinks the whole crate, and CI has two cores):
 //!
+//! - `architecture`: ARCHITECTURE.md's layers of the operator, held;
 //! - `api`: the operator against a real kube-apiserver, etcd and
 //!   kube-controller-manager (`scripts/kube-up`), installed by the chart
 //!   and running as its ServiceAccount;
@@ -23,6 +24,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
 mod api;
+mod architecture;
 mod built_pods;
 mod controller;
 mod fake;

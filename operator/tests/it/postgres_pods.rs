@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use payrail_common::testing::free_port;
-use payrail_operator::builders::Component;
 use payrail_operator::pod::REPLICA_SLOT;
+use payrail_operator::reconcile::build::Component;
 use payrail_operator::reconcile::replica;
 
 use crate::built_pods::Built;

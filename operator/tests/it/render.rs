@@ -15,8 +15,8 @@ use std::process::Command;
 
 use kube::core::cel::{validate_cel, validate_cel_update};
 use payrail_operator::crd::{PaymentCluster, StorageSpec};
+use payrail_operator::reconcile::validate::is_quantity;
 use payrail_operator::render;
-use payrail_operator::validate::is_quantity;
 use serde::Deserialize;
 
 fn root() -> PathBuf {
@@ -369,14 +369,14 @@ fn the_crd_and_the_operator_agree_on_image_references() {
         for image in &accepted {
             let cr = cluster_from(&field.replace("IMAGE", image));
             assert!(validate_cel(&cr).is_ok(), "{image}: the CRD refused it: {:?}", validate_cel(&cr));
-            let operator = payrail_operator::validate::validate(&cr);
+            let operator = payrail_operator::reconcile::validate::validate(&cr);
             assert!(operator.is_ok(), "{image}: the operator refused it: {:?}", operator.err());
         }
         for (image, message) in &refused {
             let cr = cluster_from(&field.replace("IMAGE", image));
             let cel = validate_cel(&cr).expect_err(&format!("the CRD admitted {image:?}")).to_string();
             assert!(cel.contains(message), "{image:?}: the CRD said {cel}");
-            let operator = payrail_operator::validate::validate(&cr).expect_err(image).to_string();
+            let operator = payrail_operator::reconcile::validate::validate(&cr).expect_err(image).to_string();
             assert!(operator.contains(message), "{image:?}: the operator said {operator}");
         }
     }
@@ -511,7 +511,7 @@ fn the_crd_states_what_each_provider_needs() {
         let cr = cluster_from(&spec);
         let cel = validate_cel(&cr);
         assert_eq!(cel.is_ok(), admitted, "{spec}: {cel:?}");
-        let operator = payrail_operator::validate::validate(&cr);
+        let operator = payrail_operator::reconcile::validate::validate(&cr);
         assert_eq!(operator.is_ok(), admitted, "{spec}: the operator says {:?}", operator.err());
     }
 }

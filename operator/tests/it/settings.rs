@@ -12,8 +12,8 @@ use clap::{CommandFactory, Parser};
 use k8s_openapi::api::core::v1::{Container, EnvVar};
 use payment_app::config::Cli;
 use payrail_common::settings;
-use payrail_operator::builders::{self, Child, Credentials, Observed};
 use payrail_operator::crd::PaymentCluster;
+use payrail_operator::reconcile::build::{self, Child, Credentials, Observed};
 use payrail_operator::render::Placeholder;
 
 /// Variables the app's pods get that payment-app's command line does not
@@ -55,9 +55,9 @@ fn clusters() -> Vec<(PathBuf, PaymentCluster)> {
 
 /// The containers of the app's Deployment, init containers first.
 fn app_containers(cluster: &PaymentCluster) -> Vec<Container> {
-    let valid = payrail_operator::validate::validate(cluster).unwrap();
+    let valid = payrail_operator::reconcile::validate::validate(cluster).unwrap();
     let credentials = Credentials::complete(None, &mut Placeholder);
-    let built = builders::build(&valid, &credentials, &Observed::default());
+    let built = build::build(&valid, &credentials, &Observed::default());
     let pod = built
         .iter()
         .find_map(|c| match c {

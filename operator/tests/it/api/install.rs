@@ -11,10 +11,10 @@ use k8s_openapi::api::core::v1::{Event, Pod, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::{Api, Client};
-use payrail_operator::builders::{self, Credentials, Observed};
 use payrail_operator::crd::PaymentCluster;
+use payrail_operator::reconcile::build::{self, Credentials, Observed};
+use payrail_operator::reconcile::validate::validate;
 use payrail_operator::render::Placeholder;
-use payrail_operator::validate::validate;
 use serde_json::{Value, json};
 
 use super::{Namespace, Operator, apply_cluster, eventually, example, refusal, run, shared};
@@ -44,7 +44,7 @@ fn expected_children(cluster: &Value) -> BTreeSet<(String, String, String)> {
     let cr: PaymentCluster = serde_json::from_value(cluster.clone()).unwrap();
     let valid = validate(&cr).unwrap_or_else(|e| panic!("the example is valid: {e:?}"));
     let credentials = Credentials::complete(None, &mut Placeholder);
-    builders::build(&valid, &credentials, &Observed::default())
+    build::build(&valid, &credentials, &Observed::default())
         .iter()
         .map(|child| {
             let object = serde_json::to_value(child).unwrap();

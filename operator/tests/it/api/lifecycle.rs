@@ -9,12 +9,12 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, PersistentVolumeClaim, Pod, Secret, Service};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
-use payrail_operator::builders::{Credentials, credentials};
 use payrail_operator::controller::WATCH_LABEL;
 use payrail_operator::crd::{PaymentCluster, PaymentClusterStatus};
 use payrail_operator::reconcile::apply::{apply, is_conflict};
+use payrail_operator::reconcile::build::{Credentials, credentials};
+use payrail_operator::reconcile::validate::validate;
 use payrail_operator::render::Placeholder;
-use payrail_operator::validate::validate;
 use serde_json::{Value, json};
 
 use super::{

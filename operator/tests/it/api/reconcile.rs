@@ -14,8 +14,8 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
 use kube::{Api, Client, Resource, ResourceExt};
-use payrail_operator::builders::MANAGER;
 use payrail_operator::crd::PaymentCluster;
+use payrail_operator::reconcile::build::MANAGER;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 

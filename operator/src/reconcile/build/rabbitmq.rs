@@ -31,14 +31,16 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::app::{plain, secret_env};
 use super::credentials::{RABBITMQ_ERLANG_COOKIE, RABBITMQ_PASSWORD};
-use super::{
-    Child, Component, Names, Observed, data_of, disruption_budget, labels, meta, monitoring, placement,
-    retention, security, selector, selector_labels, stamp, volume_claim,
-};
+use super::env::{plain, secret_env};
+use super::meta::{Component, labels, meta, selector, selector_labels};
+use super::observed::Observed;
+use super::workload::{data_of, disruption_budget, retention, stamp, volume_claim};
+use super::{placement, scrape, security};
+use crate::child::Child;
+use crate::names::Names;
 use crate::pod;
-use crate::validate::ValidatedCluster;
+use crate::reconcile::validate::ValidatedCluster;
 
 pub const PORT: u16 = 5672;
 /// Erlang's port mapper: how nodes find each other's distribution port.
@@ -140,8 +142,9 @@ fn config(valid: &ValidatedCluster) -> Child {
         Vec::new()
     };
     let memory_limit = valid.spec().rabbitmq.resources.limits.as_ref().and_then(|l| l.get("memory"));
-    let watermark =
-        memory_limit.and_then(|q| crate::validate::parse_quantity(&q.0)).map(pod::rabbitmq_watermark);
+    let watermark = memory_limit
+        .and_then(|q| crate::reconcile::validate::parse_quantity(&q.0))
+        .map(pod::rabbitmq_watermark);
     Child::ConfigMap(Box::new(ConfigMap {
         metadata: meta(&valid.cluster, names.rabbitmq_config(), Component::Rabbitmq),
         data: Some(BTreeMap::from([
@@ -278,8 +281,8 @@ fn container(valid: &ValidatedCluster) -> Container {
         ports.extend([port("epmd", EPMD_PORT), port("cluster-links", DISTRIBUTION_PORT)]);
         mounts.push(pod_info().1);
     }
-    if monitoring::enabled(valid) {
-        ports.push(port(monitoring::RABBITMQ_PORT_NAME, monitoring::RABBITMQ_PROMETHEUS_PORT));
+    if scrape::enabled(valid) {
+        ports.push(port(scrape::RABBITMQ_PORT_NAME, scrape::RABBITMQ_PROMETHEUS_PORT));
     }
     Container {
         name: "rabbitmq".into(),

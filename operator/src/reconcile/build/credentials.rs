@@ -14,9 +14,10 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Child, Component, meta};
+use super::meta::{Component, meta};
+use crate::child::Child;
 use crate::pod;
-use crate::validate::ValidatedCluster;
+use crate::reconcile::validate::ValidatedCluster;
 
 pub const POSTGRES_PASSWORD: &str = "postgres-password";
 pub const REPLICATION_PASSWORD: &str = "replication-password";

@@ -12,9 +12,11 @@ use k8s_openapi::api::networking::v1::{
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Child, Component, app, meta, monitoring, postgres, rabbitmq, redis, selector};
+use super::meta::{Component, meta, selector};
+use super::{app, postgres, rabbitmq, redis, scrape};
+use crate::child::Child;
 use crate::crd::PostgresProvider;
-use crate::validate::ValidatedCluster;
+use crate::reconcile::validate::ValidatedCluster;
 
 /// Ingress to `component` on `ports` from the pods of `from` (anyone, when empty).
 struct Rule<'a> {
@@ -65,14 +67,13 @@ pub fn policies(valid: &ValidatedCluster) -> Vec<Child> {
     let mut policies = Vec::new();
     // With monitoring on, the exporters' ports are open to anyone (where
     // Prometheus runs is the platform's choice); they serve metrics only.
-    let metrics =
-        |port: &'static [u16]| monitoring::enabled(valid).then_some(Rule { ports: port, from: &[] });
+    let metrics = |port: &'static [u16]| scrape::enabled(valid).then_some(Rule { ports: port, from: &[] });
     if spec.postgres.provider == PostgresProvider::Builtin {
         let rules: Vec<_> = std::iter::once(Rule {
             ports: &[postgres::PORT],
             from: &[Component::App, Component::PostgresReplica],
         })
-        .chain(metrics(&[monitoring::POSTGRES_EXPORTER_PORT]))
+        .chain(metrics(&[scrape::POSTGRES_EXPORTER_PORT]))
         .collect();
         policies.push(policy(valid, Component::PostgresPrimary, &rules));
         if spec.postgres.read_replica {
@@ -81,20 +82,20 @@ pub fn policies(valid: &ValidatedCluster) -> Vec<Child> {
                 ports: &[postgres::PORT],
                 from: &[Component::App, Component::PostgresPrimary],
             })
-            .chain(metrics(&[monitoring::POSTGRES_EXPORTER_PORT]))
+            .chain(metrics(&[scrape::POSTGRES_EXPORTER_PORT]))
             .collect();
             policies.push(policy(valid, Component::PostgresReplica, &rules));
         }
     }
     let redis_rules: Vec<_> = std::iter::once(Rule { ports: &[redis::PORT], from: &[Component::App] })
-        .chain(metrics(&[monitoring::REDIS_EXPORTER_PORT]))
+        .chain(metrics(&[scrape::REDIS_EXPORTER_PORT]))
         .collect();
     policies.push(policy(valid, Component::Redis, &redis_rules));
     let amqp = Rule { ports: &[rabbitmq::PORT], from: &[Component::App] };
     let peers =
         Rule { ports: &[rabbitmq::EPMD_PORT, rabbitmq::DISTRIBUTION_PORT], from: &[Component::Rabbitmq] };
     let mut rabbitmq_rules = if spec.rabbitmq.replicas > 1 { vec![amqp, peers] } else { vec![amqp] };
-    rabbitmq_rules.extend(metrics(&[monitoring::RABBITMQ_PROMETHEUS_PORT]));
+    rabbitmq_rules.extend(metrics(&[scrape::RABBITMQ_PROMETHEUS_PORT]));
     policies.push(policy(valid, Component::Rabbitmq, &rabbitmq_rules));
     // The probes' and metrics' port as open as the API's: the kubelet's
     // probes come from the node, and Prometheus from wherever it runs.

@@ -8,10 +8,11 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
-use crate::builders::{Child, Names};
 use crate::cnpg::RecoveryWindow;
 use crate::crd::{ComponentStatus, PaymentCluster, PaymentClusterStatus, PostgresProvider};
-use crate::reconcile::apply::ChildFailure;
+use crate::names::Names;
+use crate::reconcile::build::Child;
+use crate::reconcile::failure::ChildFailure;
 
 /// The reason of a cluster whose credentials Secret was lost beside
 /// volumes that hold data initialised with it.
@@ -213,7 +214,7 @@ fn readiness(
         .iter()
         .cloned()
         .chain(not_streaming.map(str::to_owned))
-        .chain(failures.iter().map(|f| format!("{} {}: {}", f.kind, f.name, f.message)))
+        .chain(failures.iter().map(ChildFailure::to_string))
         .collect();
     // A pod guarding the ledger outranks an object not applied: it needs a
     // person (docs/operator.md says what to do), and it is what the

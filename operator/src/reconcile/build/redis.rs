@@ -14,15 +14,16 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::app::{plain, secret_env};
 use super::credentials::{REDIS_AUTH_CONF, REDIS_PASSWORD};
-use super::{
-    Child, Component, Observed, data_of, disruption_budget, labels, meta, monitoring, placement, retention,
-    security, selector, selector_labels, stamp, volume_claim,
-};
+use super::env::{plain, secret_env};
+use super::meta::{Component, labels, meta, selector, selector_labels};
+use super::observed::Observed;
+use super::workload::{data_of, disruption_budget, retention, stamp, volume_claim};
+use super::{placement, scrape, security};
+use crate::child::Child;
 use crate::crd::RedisCrashSafety;
 use crate::pod;
-use crate::validate::ValidatedCluster;
+use crate::reconcile::validate::ValidatedCluster;
 
 pub const PORT: u16 = 6379;
 /// The uid and gid of the redis user in the official image.
@@ -215,7 +216,7 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed) -> Child {
                 spec: Some(PodSpec {
                     containers: [container(valid, tmp)]
                         .into_iter()
-                        .chain(monitoring::enabled(valid).then(|| monitoring::redis_exporter(valid)))
+                        .chain(scrape::enabled(valid).then(|| redis_exporter(valid)))
                         .collect(),
                     volumes: Some(volumes(valid, tmp_volume)),
                     security_context: Some(security::pod(REDIS_UID)),
@@ -233,4 +234,19 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed) -> Child {
         }),
         ..StatefulSet::default()
     }))
+}
+
+/// The Redis exporter beside a lock node, logged in with the node's
+/// password (from the credentials Secret, never in argv).
+fn redis_exporter(valid: &ValidatedCluster) -> Container {
+    scrape::exporter(
+        "redis-exporter",
+        &valid.spec().monitoring.redis_exporter_image,
+        scrape::REDIS_EXPORTER_PORT,
+        "/health",
+        vec![
+            plain("REDIS_ADDR", format!("redis://localhost:{}", PORT)),
+            secret_env("REDIS_PASSWORD", &valid.names.credentials(), REDIS_PASSWORD),
+        ],
+    )
 }

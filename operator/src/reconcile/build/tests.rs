@@ -10,10 +10,16 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, Secret, Service};
 
 use secrecy::{ExposeSecret, SecretString};
 
+use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::workload::CONFIG_CHECKSUM;
 use super::*;
 use crate::crd::PaymentCluster;
 use crate::pod;
-use crate::validate::ValidatedCluster;
+use crate::reconcile::validate::ValidatedCluster;
 
 pub(crate) struct Counting(pub u32);
 
@@ -26,15 +32,15 @@ impl PasswordSource for Counting {
 
 pub(crate) fn fixture(name: &str) -> PaymentCluster {
     let text = match name {
-        "minimal" => include_str!("../../tests/fixtures/minimal.yaml"),
-        "full" => include_str!("../../tests/fixtures/full.yaml"),
+        "minimal" => include_str!("../../../tests/fixtures/minimal.yaml"),
+        "full" => include_str!("../../../tests/fixtures/full.yaml"),
         other => panic!("no fixture {other}"),
     };
     serde_norway::from_str(text).expect("fixture parses")
 }
 
 pub(crate) fn valid(cr: &PaymentCluster) -> ValidatedCluster {
-    crate::validate::validate(cr).expect("valid")
+    crate::reconcile::validate::validate(cr).expect("valid")
 }
 
 fn built(name: &str) -> Vec<Child> {
@@ -1029,7 +1035,7 @@ fn the_cnpg_provider_makes_a_cnpg_cluster_with_backups() {
 // database, whoever connects), its auth connection and the reserve now fit.
 #[test]
 fn every_pooler_instances_pool_fits_in_max_connections() {
-    use crate::validate::{POOLER_AUTH_CONNECTIONS, RESERVED_CONNECTIONS};
+    use crate::reconcile::validate::{POOLER_AUTH_CONNECTIONS, RESERVED_CONNECTIONS};
     for instances in [1, 2, 5] {
         let mut spec = cnpg_spec();
         spec["postgres"]["cnpg"]["pooler"]["instances"] = instances.into();
@@ -1450,16 +1456,17 @@ fn a_rollout_stops_no_more_app_pods_at_a_time_than_the_budget_counts() {
         spec.min_ready_seconds
     );
     let rolling = spec.strategy.and_then(|s| s.rolling_update).expect("rolling update");
-    assert_eq!(rolling.max_surge, Some(IntOrString::Int(crate::validate::APP_SURGE)));
+    assert_eq!(rolling.max_surge, Some(IntOrString::Int(crate::reconcile::validate::APP_SURGE)));
     assert_eq!(
         rolling.max_unavailable,
         Some(IntOrString::Int(0)),
         "an old pod stops only for an available new one"
     );
-    let largest = valid.spec().app.max_replicas.unwrap_or(crate::validate::DEFAULT_MAX_APP_REPLICAS);
+    let largest =
+        valid.spec().app.max_replicas.unwrap_or(crate::reconcile::validate::DEFAULT_MAX_APP_REPLICAS);
     assert_eq!(
         valid.connections.app_pods,
-        largest + crate::validate::APP_SURGE + crate::validate::APP_STOPPING,
+        largest + crate::reconcile::validate::APP_SURGE + crate::reconcile::validate::APP_STOPPING,
         "running, starting and stopping pods each hold a pool"
     );
 }

@@ -4,10 +4,17 @@
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
+use k8s_openapi::api::core::v1::Container;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
 use super::*;
-use crate::builders::tests::{Counting, fixture, valid};
-use crate::builders::{Credentials, Observed, build};
 use crate::prometheus::PrometheusRule;
+use crate::reconcile::build::credentials::{POSTGRES_PASSWORD, REDIS_PASSWORD};
+use crate::reconcile::build::scrape::{
+    POSTGRES_EXPORTER_PORT, RABBITMQ_PROMETHEUS_PORT, REDIS_EXPORTER_PORT,
+};
+use crate::reconcile::build::tests::{Counting, fixture, valid};
+use crate::reconcile::build::{Credentials, Observed, build};
 
 fn built(monitoring: serde_json::Value, postgres: serde_json::Value) -> Vec<Child> {
     let mut cr = fixture("minimal");
@@ -103,11 +110,9 @@ fn every_data_pod_gets_its_exporter_and_every_target_is_scraped() {
         .iter()
         .map(|e| (e.port.clone().unwrap_or_default(), e.path.clone().unwrap_or_default()))
         .collect();
-    for want in [
-        (crate::builders::app::OPS_PORT_NAME, "/metrics"),
-        (METRICS_PORT, "/metrics"),
-        (RABBITMQ_PORT_NAME, "/metrics/detailed"),
-    ] {
+    for want in
+        [(OPS_PORT_NAME, "/metrics"), (METRICS_PORT, "/metrics"), (RABBITMQ_PORT_NAME, "/metrics/detailed")]
+    {
         assert!(endpoints.iter().any(|(p, path)| p == want.0 && path == want.1), "{want:?}: {endpoints:?}");
     }
     let labels = monitor.metadata.labels.expect("labels");
@@ -122,7 +127,10 @@ fn the_specs_labels_never_replace_the_operators_own() {
         serde_json::json!({}),
     );
     let meta = rule(&children).metadata;
-    assert_eq!(meta.labels.expect("labels")["app.kubernetes.io/managed-by"], crate::builders::MANAGER);
+    assert_eq!(
+        meta.labels.expect("labels")["app.kubernetes.io/managed-by"],
+        crate::reconcile::build::MANAGER
+    );
 }
 
 #[test]
@@ -194,7 +202,7 @@ fn the_alerts_fit_the_cluster() {
 // Each alert's row in docs/operations.md says what to do when it fires.
 #[test]
 fn every_alert_is_in_the_operations_guide() {
-    let guide = include_str!("../../../../docs/operations.md");
+    let guide = include_str!("../../../../../docs/operations.md");
     let cnpg = serde_json::json!({"provider": "cnpg", "cnpg": {"instances": 3},
         "backup": {"objectStore": {"bucket": "b", "credentialsSecret": {"name": "s3"}}}});
     let mut names: Vec<String> = alerts(&on()).into_keys().collect();

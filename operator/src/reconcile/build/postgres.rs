@@ -19,14 +19,16 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::app::{plain, secret_env};
 use super::credentials::{POSTGRES_PASSWORD, REPLICATION_PASSWORD};
-use super::{
-    Child, Component, Names, Observed, data_of, disruption_budget, labels, meta, monitoring, placement,
-    retention, security, selector, selector_labels, stamp, unevictable_budget, volume_claim,
-};
+use super::env::{plain, secret_env};
+use super::meta::{Component, labels, meta, selector, selector_labels};
+use super::observed::Observed;
+use super::workload::{data_of, disruption_budget, retention, stamp, unevictable_budget, volume_claim};
+use super::{placement, scrape, security};
+use crate::child::Child;
+use crate::names::Names;
 use crate::pod::{self, PostgresSettings};
-use crate::validate::ValidatedCluster;
+use crate::reconcile::validate::ValidatedCluster;
 
 pub const PORT: u16 = 5432;
 pub const USER: &str = "payrail";
@@ -303,7 +305,7 @@ fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
         init_containers: Some(vec![if primary { guard(valid, tmp) } else { bootstrap(valid, tmp) }]),
         containers: [server(valid, mounts, primary)]
             .into_iter()
-            .chain(monitoring::enabled(valid).then(|| monitoring::postgres_exporter(valid)))
+            .chain(scrape::enabled(valid).then(|| postgres_exporter(valid)))
             .collect(),
         volumes: Some(volumes),
         security_context: Some(security::pod(POSTGRES_UID)),
@@ -337,4 +339,21 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Compone
         }),
         ..StatefulSet::default()
     }))
+}
+
+/// The PostgreSQL exporter beside a builtin server, connecting to it over
+/// loopback as the database's owner (its statistics views and replication
+/// functions need no more).
+fn postgres_exporter(valid: &ValidatedCluster) -> Container {
+    scrape::exporter(
+        "postgres-exporter",
+        &valid.spec().monitoring.postgres_exporter_image,
+        scrape::POSTGRES_EXPORTER_PORT,
+        "/",
+        vec![
+            plain("DATA_SOURCE_URI", format!("localhost:{}/{}?sslmode=disable", PORT, DATABASE)),
+            plain("DATA_SOURCE_USER", USER),
+            secret_env("DATA_SOURCE_PASS", &valid.names.credentials(), POSTGRES_PASSWORD),
+        ],
+    )
 }

@@ -3,7 +3,7 @@
 //! replica (a node failure must not take both). `Required` by default;
 //! `Preferred` lets a one-node cluster run at all.
 
-use super::{Component, components_selector};
+use super::meta::{Component, components_selector};
 use crate::crd::{AntiAffinity, PaymentCluster};
 use k8s_openapi::api::core::v1::{Affinity, PodAffinityTerm, PodAntiAffinity, WeightedPodAffinityTerm};
 

@@ -11,11 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use super::Child;
-use super::monitoring::{CLUSTER_LABEL, monitoring_meta};
+use super::scrape::{CLUSTER_LABEL, monitoring_meta};
+use crate::child::Child;
 use crate::crd::PostgresProvider;
 use crate::prometheus::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
-use crate::validate::ValidatedCluster;
+use crate::reconcile::validate::ValidatedCluster;
 
 /// One alert, before it becomes a [`Rule`].
 struct Alert {

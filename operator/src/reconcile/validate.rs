@@ -8,14 +8,13 @@
 //! have been enforced (a CRD applied late, or an older one), and adds what a
 //! schema cannot say: the PostgreSQL connection budget.
 
-use std::fmt;
-
 use kube::ResourceExt;
 use payrail_common::settings;
 
-use crate::builders::Names;
 use crate::crd::{PaymentCluster, PaymentClusterSpec, PostgresProvider, RedisCrashSafety};
+use crate::error::InvalidSpec;
 use crate::image;
+use crate::names::Names;
 
 /// App pods the Deployment may run above `replicas` during a rollout
 /// (its `maxSurge`): each holds its own connection pools.
@@ -190,18 +189,6 @@ impl ConnectionBudget {
         Ok(ConnectionBudget { max_connections, ..budget })
     }
 }
-
-/// Everything wrong with a spec, one problem per entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidSpec(pub Vec<String>);
-
-impl fmt::Display for InvalidSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.join("; "))
-    }
-}
-
-impl std::error::Error for InvalidSpec {}
 
 /// The validate step, with the operator's defaults all off (as `render`
 /// shows a cluster).

@@ -24,7 +24,10 @@ use k8s_openapi::api::core::v1::Secret;
 use secrecy::ExposeSecret;
 
 use super::credentials::{APP_DB_PASSWORD, Credentials};
-use super::{Child, Component, Names, Observed, meta, postgres};
+use super::meta::{Component, meta};
+use super::observed::Observed;
+use super::postgres;
+use crate::child::Child;
 use crate::cnpg::{
     Affinity, BARMAN_CLOUD_PLUGIN, BackupConfiguration, BackupPluginConfiguration, BarmanObjectStore,
     Bootstrap, Cluster, ClusterSpec, Compression, InitDb, LocalObjectReference, ManagedConfiguration,
@@ -33,7 +36,8 @@ use crate::cnpg::{
     VolumeSnapshotConfiguration,
 };
 use crate::crd::{AntiAffinity, BackupSpec};
-use crate::validate::ValidatedCluster;
+use crate::names::Names;
+use crate::reconcile::validate::ValidatedCluster;
 
 /// The key of the app's password in CNPG's `<cluster>-app` Secret.
 pub const APP_SECRET_PASSWORD: &str = "password";
@@ -264,14 +268,14 @@ fn scheduled_snapshot(valid: &ValidatedCluster, backup: &BackupSpec) -> Child {
 /// connections to the database at the same number whoever connects, so the
 /// migrate container's pool (the owner's) adds none.
 ///
-/// [`ConnectionBudget::primary_connections`]: crate::validate::ConnectionBudget::primary_connections
+/// [`ConnectionBudget::primary_connections`]: crate::reconcile::validate::ConnectionBudget::primary_connections
 fn pooler(valid: &ValidatedCluster) -> Child {
     let (cr, names) = (&valid.cluster, &valid.names);
     let app = valid.connections.app_connections();
     let parameters = BTreeMap::from([
         ("default_pool_size".to_owned(), app.to_string()),
         ("max_db_connections".to_owned(), app.to_string()),
-        ("max_client_conn".to_owned(), (app + crate::validate::RESERVED_CONNECTIONS).to_string()),
+        ("max_client_conn".to_owned(), (app + crate::reconcile::validate::RESERVED_CONNECTIONS).to_string()),
     ]);
     Child::Pooler(Box::new(Pooler {
         metadata: meta(cr, names.postgres_pooler(), Component::PostgresPrimary),

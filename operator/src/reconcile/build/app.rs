@@ -8,21 +8,22 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler,
-    PodSpec, PodTemplateSpec, Probe, SecretKeySelector, SecretVolumeSource, Service, ServicePort,
-    ServiceSpec, SleepAction, TopologySpreadConstraint, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler, PodSpec,
+    PodTemplateSpec, Probe, SecretVolumeSource, Service, ServicePort, ServiceSpec, SleepAction,
+    TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use payrail_common::settings;
 
 use super::credentials::{API_TOKENS, APP_DB_PASSWORD, POSTGRES_PASSWORD, RABBITMQ_PASSWORD, REDIS_PASSWORD};
-use super::{
-    Child, Component, cnpg, disruption_budget, labels, meta, postgres, rabbitmq, redis, security, selector,
-    selector_labels, stamp,
-};
+use super::env::{optional_secret_env, plain, secret_env};
+use super::meta::{Component, labels, meta, selector, selector_labels};
+use super::workload::{disruption_budget, stamp};
+use super::{cnpg, postgres, rabbitmq, redis, security};
+use crate::child::Child;
 use crate::crd::{AppLimits, PostgresProvider, TracingSettings, WebhookSettings};
-use crate::validate::{APP_PRESTOP_SECONDS, APP_SURGE, ValidatedCluster};
+use crate::reconcile::validate::{APP_PRESTOP_SECONDS, APP_SURGE, ValidatedCluster};
 
 /// payment-app's own default port: its `HTTP_ADDR` is set to it.
 pub const HTTP_PORT: u16 = payrail_common::defaults::HTTP_PORT;
@@ -34,35 +35,6 @@ pub const OPS_PORT: u16 = payrail_common::defaults::OPS_PORT;
 pub const OPS_PORT_NAME: &str = "ops";
 /// The uid of payment-app's image (Dockerfile.payment-app).
 const APP_UID: i64 = 65_532;
-
-/// An environment variable read from a Secret.
-pub(crate) fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.into(),
-                key: key.into(),
-                optional: Some(false),
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
-    }
-}
-
-/// An environment variable from a Secret key that may be absent.
-fn optional_secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
-    let mut var = secret_env(name, secret, key);
-    if let Some(selector) = var.value_from.as_mut().and_then(|v| v.secret_key_ref.as_mut()) {
-        selector.optional = Some(true);
-    }
-    var
-}
-
-pub(crate) fn plain(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() }
-}
 
 /// The app's environment. Secrets come first: Kubernetes expands `$(VAR)`
 /// only from variables defined earlier in the list.

@@ -4,9 +4,9 @@ use k8s_openapi::api::apps::v1::{DeploymentStatus, StatefulSetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::*;
-use crate::builders::tests::{Counting, fixture, valid};
-use crate::builders::{Credentials, Observed, build};
-use crate::reconcile::apply::ChildFailure;
+use crate::reconcile::build::tests::{Counting, fixture, valid};
+use crate::reconcile::build::{Credentials, Observed, build};
+use crate::reconcile::failure::ChildFailure;
 
 fn at(seconds: i64) -> Time {
     Time(k8s_openapi::jiff::Timestamp::from_second(seconds).expect("valid"))
@@ -152,8 +152,7 @@ fn a_refused_object_is_degraded_and_keeps_its_last_counts() {
         at(100),
     );
     let without_redis: Vec<Child> = up.iter().filter(|c| c.name() != "mini-redis").cloned().collect();
-    let failures =
-        [ChildFailure { kind: "StatefulSet", name: "mini-redis".into(), message: "spec: Forbidden".into() }];
+    let failures = [ChildFailure::refused("StatefulSet", "mini-redis", "spec: Forbidden")];
     let status = compute(
         &cr,
         &Outcome::Applied {
@@ -368,8 +367,7 @@ fn a_data_pod_refusing_its_volume_is_degraded_with_its_reason() {
     let children = with_readiness(&cr, false);
     let refusal =
         "Pod mini-postgres-0, volume-guard: payrail: refusing to initialise an empty database".to_owned();
-    let failure =
-        ChildFailure { kind: "ConfigMap", name: "mini-redis-config".into(), message: "refused".into() };
+    let failure = ChildFailure::refused("ConfigMap", "mini-redis-config", "refused");
     let status = compute(
         &cr,
         &Outcome::Applied {
@@ -394,8 +392,7 @@ fn a_data_pod_refusing_its_volume_is_degraded_with_its_reason() {
 fn a_replica_that_does_not_stream_is_degraded_with_its_reason() {
     let cr = fixture("minimal");
     let children = with_readiness(&cr, false);
-    let failure =
-        ChildFailure { kind: "ConfigMap", name: "mini-redis-config".into(), message: "refused".into() };
+    let failure = ChildFailure::refused("ConfigMap", "mini-redis-config", "refused");
     let why = "Pod mini-postgres-ro-0: the read replica has not streamed from the primary for 120s";
     let outcome = |not_streaming| Outcome::Applied {
         objects: &children,
