@@ -23,6 +23,7 @@ pub mod retention;
 pub mod seed;
 pub mod settle;
 pub mod statements;
+pub mod timeline;
 pub mod webhooks;
 
 use std::time::Duration;
