@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use maud::Markup;
 use serde::Deserialize;
 use serde_json::Value;
@@ -64,7 +65,26 @@ fn filter(query: &PaymentQuery) -> Result<PaymentFilter, ConsoleError> {
             )
         }
     };
-    Ok(PaymentFilter { account, status, metadata, ..PaymentFilter::default() })
+    Ok(PaymentFilter {
+        account,
+        status,
+        metadata,
+        created_gte: utc_minute(&query.from, "from")?,
+        created_lt: utc_minute(&query.until, "until")?,
+    })
+}
+
+/// A time from the form's `datetime-local` field (`2026-12-07T16:30`, or
+/// with seconds), read as UTC, as every time on these pages is shown.
+fn utc_minute(text: &str, what: &str) -> Result<Option<DateTime<Utc>>, ConsoleError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        .map(|t| Some(t.and_utc()))
+        .ok_or_else(|| ConsoleError::BadRequest(format!("{what}: expected a UTC time like 2026-12-07T16:30")))
 }
 
 /// The search form's query string, with `cursor`, for the next page link.
@@ -91,6 +111,8 @@ pub async fn payments(
         metadata_key: field(&query, "metadata_key"),
         metadata_value: field(&query, "metadata_value"),
         id: field(&query, "id"),
+        from: field(&query, "from"),
+        until: field(&query, "until"),
     };
     if !asked.id.is_empty() {
         let payment: PaymentId = id(&asked.id, "id")?;
@@ -101,7 +123,7 @@ pub async fn payments(
         "" => None,
         text => Some(id::<PaymentId>(text, "cursor")?),
     };
-    let range = IdRange::of_page(cursor.map(|c| c.as_uuid()), None, None);
+    let range = IdRange::of_page(cursor.map(|c| c.as_uuid()), filter.created_gte, filter.created_lt);
     let found = console.app.db.read(|pool| db::statements::payments(pool, &filter, range, PAGE)).await?;
     let next = (found.len() as i64 == PAGE).then(|| found.last().map(|p| next_link(&query, p.id))).flatten();
     Ok(views::payments(signed.frame(), &asked, &found, next).into_response())
@@ -238,6 +260,16 @@ mod tests {
         assert_eq!(filter(&query("", "", "")).expect("empty"), PaymentFilter::default());
         assert!(matches!(filter(&query("paid", "", "")), Err(ConsoleError::BadRequest(_))));
         assert!(matches!(filter(&query("", "bad key!", "x")), Err(ConsoleError::BadRequest(_))));
+        let range = PaymentQuery {
+            from: "2026-12-07T16:30".into(),
+            until: "2026-12-07T17:00:05".into(),
+            ..query("", "", "")
+        };
+        let f = filter(&range).expect("valid times");
+        assert_eq!(f.created_gte.map(|t| t.to_rfc3339()), Some("2026-12-07T16:30:00+00:00".to_owned()));
+        assert_eq!(f.created_lt.map(|t| t.to_rfc3339()), Some("2026-12-07T17:00:05+00:00".to_owned()));
+        let bad = PaymentQuery { from: "yesterday".into(), ..query("", "", "") };
+        assert!(matches!(filter(&bad), Err(ConsoleError::BadRequest(_))));
     }
 
     #[test]

@@ -121,6 +121,10 @@ pub struct PaymentQuery {
     pub metadata_key: String,
     pub metadata_value: String,
     pub id: String,
+    /// Accepted at or after, UTC (`datetime-local`).
+    pub from: String,
+    /// Accepted before, UTC.
+    pub until: String,
 }
 
 fn payment_rows(payments: &[Payment]) -> Markup {
@@ -163,6 +167,8 @@ pub fn payments(frame: Frame<'_>, query: &PaymentQuery, found: &[Payment], next:
             label { "Account " input name="account" value=(query.account) placeholder="account id" size="38"; }
             label { "Metadata " input name="metadata_key" value=(query.metadata_key) placeholder="key" size="12";
                 " = " input name="metadata_value" value=(query.metadata_value) placeholder="value" size="16"; }
+            label { "From " input name="from" type="datetime-local" step="1" value=(query.from); " UTC" }
+            label { "Until " input name="until" type="datetime-local" step="1" value=(query.until); " UTC" }
             label { "Id " input name="id" value=(query.id) placeholder="payment id" size="38"; }
             button type="submit" { "Search" }
         }
