@@ -197,6 +197,25 @@ test('the console, signed in with a read token and then an admin one', async (t)
       assert.equal(await page.locator('table.dead-letters tbody tr', { hasText: poisoned.id }).count(), 1, 'still there');
     });
 
+    await t.test('the system page: every dependency, the queues and the backlog', async () => {
+      await page.click('header nav a[href="/console/system"]');
+      await page.waitForURL(`${base}/console/system`);
+      const deps = Object.fromEntries(await page.locator('dl.readiness dt').evaluateAll((dts) =>
+        dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
+      assert.equal(deps.postgres, 'ok', JSON.stringify(deps));
+      assert.equal(deps.rabbitmq, 'ok', JSON.stringify(deps));
+      assert.match(deps.redis, /^1\/1 nodes$/, JSON.stringify(deps));
+      assert.equal(await page.locator('dd.dependency.bad').count(), 0, JSON.stringify(deps));
+      const lock = page.locator('table.queues tbody tr', { hasText: 'payrail.lock' });
+      assert.ok(Number(await lock.locator('td').nth(2).textContent()) >= 1, 'the lock worker consumes');
+      assert.equal(await page.locator('table.queues tbody tr', { hasText: 'payrail.dead' }).count(), 1);
+      assert.match(await page.textContent('dd.open'), /^\d+ \(pending or authorized\)$/);
+      await shoot(page, 'system');
+      assert.equal(await page.locator('header nav a[href="/console/webhooks"]').count(), 0, 'no webhooks link for a read token');
+      const refused = await page.request.get(`${base}/console/webhooks`);
+      assert.equal(refused.status(), 403);
+    });
+
     await t.test('a POST without the CSRF token is refused', async () => {
       for (const [path, form] of [['/console/dead-letters/replay', { payment_id: poisoned.id }], ['/console/sign-out', {}]]) {
         const refused = await page.request.post(base + path, { form });
@@ -231,6 +250,19 @@ test('the console, signed in with a read token and then an admin one', async (t)
       assert.match(await delivery.textContent(), new RegExp(`hook-${run}.*delivered`));
       assert.ok(received.length >= 1);
       await shoot(page, 'payment');
+    });
+
+    await t.test('as admin: the webhook endpoints, their failure rate, and a secret rotated once', async () => {
+      await page.click('header nav a[href="/console/webhooks"]');
+      await page.waitForURL(`${base}/console/webhooks`);
+      const section = page.locator('section.endpoint', { hasText: `hook-${run}` });
+      assert.match(await section.locator('dd.rate').textContent(), /^0 % of \d+ \(latest attempts\)$/);
+      assert.ok(await section.locator('table.attempts tbody tr', { hasText: 'HTTP 200' }).count() >= 2);
+      await section.locator('button', { hasText: 'Rotate secret' }).click();
+      await page.waitForURL(`${base}/console/webhooks/${endpoint.id}/rotate`);
+      assert.match(await page.textContent('p.outcome'), /was rotated/);
+      assert.ok((await page.textContent('code.secret')).length >= 32);
+      await shoot(page, 'webhooks');
     });
 
     await t.test('as admin: replay the dead letter and see it settle', async () => {

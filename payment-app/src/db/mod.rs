@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod audit_checkpoint;
+pub mod backlog;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod entries;

@@ -16,7 +16,9 @@
 mod chart;
 mod pages;
 pub mod session;
+mod system;
 mod views;
+mod webhooks;
 
 use std::time::Instant;
 
@@ -75,6 +77,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
         .route("/console/accounts/{id}", get(pages::account))
         .route("/console/dead-letters", get(pages::dead_letters))
         .route("/console/dead-letters/replay", post(pages::replay))
+        .route("/console/system", get(system::page))
+        .route("/console/webhooks", get(webhooks::list))
+        .route("/console/webhooks/{id}/rotate", post(webhooks::rotate))
         .layer(middleware::from_fn(security_headers))
         .with_state(console)
 }

@@ -62,6 +62,8 @@ pub fn page(title: &str, frame: Option<Frame<'_>>, body: Markup) -> Markup {
                             a href="/console/payments" { "Payments" }
                             a href="/console/accounts" { "Accounts" }
                             a href="/console/dead-letters" { "Dead letters" }
+                            @if frame.caller.scopes.contains(Scope::Admin) { a href="/console/webhooks" { "Webhooks" } }
+                            a href="/console/system" { "System" }
                         }
                         form class="sign-out" method="post" action="/console/sign-out" {
                             input type="hidden" name="csrf" value=(frame.csrf);
