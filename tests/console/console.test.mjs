@@ -15,6 +15,7 @@ const adminToken = process.env.PAYRAIL_ADMIN_TOKEN;
 const readToken = process.env.PAYRAIL_READ_TOKEN;
 const databaseUrl = process.env.PAYRAIL_DATABASE_URL;
 const shots = process.env.SCREENSHOTS;
+assert.ok(shots, 'SCREENSHOTS names the directory the screenshots go to');
 const run = `${process.pid}-${Date.now()}`;
 const xssDescription = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">';
 const xssNote = '<b onmouseover="window.__xss=3">bold</b>';
