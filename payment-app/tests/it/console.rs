@@ -94,6 +94,7 @@ async fn console_sessions_hold_scopes_refuse_forged_posts_and_escape_what_client
     let url = format!("{}/console/sign-in", app.base);
     let no_cookie = post_form(&http, url.clone(), "", format!("csrf={csrf}&token={READ_TOKEN}")).await;
     assert_eq!(no_cookie.status(), 403);
+    assert!(no_cookie.text().await.unwrap().contains("nothing was done: sign in again"));
     let wrong =
         post_form(&http, url.clone(), &pre, format!("csrf={}&token={READ_TOKEN}", "0".repeat(64))).await;
     assert_eq!(wrong.status(), 403);

@@ -253,7 +253,11 @@ async fn sign_in(
 ) -> Response {
     let expected = cookie_of(&headers, SIGN_IN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !Secret::matches_text(expected, &form.csrf) {
-        return ConsoleError::Csrf.into_response();
+        // Most often a form left open past its cookie's 10 minutes: a
+        // fresh one, with nothing done.
+        let refusal =
+            "This sign-in form expired or was not sent by this console; nothing was done: sign in again.";
+        return sign_in_page(&headers, StatusCode::FORBIDDEN, Some(refusal));
     }
     let Some(caller) = console.app.tokens.caller(form.token.trim().as_bytes()) else {
         info!("console sign-in refused: unknown token");
