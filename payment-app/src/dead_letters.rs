@@ -66,11 +66,18 @@ fn describe(delivery: &lapin::message::Delivery) -> (DeadLetter, Vec<PaymentRout
 
 /// Every message in the dead-letter queue; they stay in it.
 pub async fn list(broker: &Broker) -> Result<Vec<DeadLetter>> {
+    list_first(broker, usize::MAX).await
+}
+
+/// The first `max` messages of the dead-letter queue (a page must not
+/// hold a queue of any length in memory); they stay in it.
+pub async fn list_first(broker: &Broker, max: usize) -> Result<Vec<DeadLetter>> {
     let conn = broker.connection().await?;
     let channel = conn.create_channel().await?;
     let mut letters = Vec::new();
-    while let Some(message) =
-        channel.basic_get(DEAD_LETTER_QUEUE.into(), BasicGetOptions { no_ack: false }).await?
+    while letters.len() < max
+        && let Some(message) =
+            channel.basic_get(DEAD_LETTER_QUEUE.into(), BasicGetOptions { no_ack: false }).await?
     {
         letters.push(describe(&message.delivery).0);
     }

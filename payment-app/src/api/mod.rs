@@ -4,6 +4,7 @@ mod accounts;
 pub mod auth;
 mod batch;
 mod connections;
+pub mod console;
 mod entries;
 pub mod error;
 mod events;
@@ -183,6 +184,8 @@ pub fn router(state: AppState, operations_here: Operations) -> Router {
     probes
         .route("/api/v1/openapi.json", get(openapi::serve))
         .merge(v1)
+        // The operations console (HTML, behind its own sessions).
+        .merge(console::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.request_timeout, request_timeout))

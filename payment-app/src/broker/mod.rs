@@ -26,6 +26,7 @@
 //! up. A node that joins later gets no member of existing queues by itself
 //! (`rabbitmq-queues grow` adds them).
 
+pub mod depths;
 pub mod endpoints;
 
 use std::fmt;

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod audit_checkpoint;
+pub mod backlog;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod entries;
@@ -23,6 +24,7 @@ pub mod retention;
 pub mod seed;
 pub mod settle;
 pub mod statements;
+pub mod timeline;
 pub mod webhooks;
 
 use std::time::Duration;

@@ -17,6 +17,7 @@ mod batch;
 
 mod bench;
 mod cli;
+mod console;
 mod currencies;
 mod database_tls;
 mod entries;

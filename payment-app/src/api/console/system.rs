@@ -1,0 +1,100 @@
+//! The system page: each dependency as `/readyz` reports it (the same
+//! check and cache, not a copy), the queues' depths and consumers, and the
+//! backlog: open payments and how long the oldest pending one has waited.
+
+use axum::extract::State;
+use chrono::Utc;
+use maud::{Markup, html};
+use serde_json::Value;
+use tracing::instrument;
+
+use super::views::{self, time};
+use super::{Console, ConsoleError, Signed};
+use crate::api::auth::Scope;
+use crate::broker::depths::QueueDepth;
+use crate::broker::{DEAD_LETTER_QUEUE, LOCK_QUEUE, SETTLE_QUEUE};
+use crate::db;
+use crate::db::backlog::COUNT_CAP;
+
+#[instrument(skip_all)]
+pub async fn page(State(console): State<Console>, signed: Signed) -> Result<Markup, ConsoleError> {
+    signed.require(Scope::Read)?;
+    let app = &console.app;
+    let (_, readiness) = crate::api::ready::readyz(State(app.clone())).await;
+    let readiness = serde_json::to_value(&readiness.0).unwrap_or(Value::Null);
+    let mut queues: Vec<(String, Option<QueueDepth>)> = Vec::new();
+    for queue in [
+        LOCK_QUEUE.to_owned(),
+        SETTLE_QUEUE.to_owned(),
+        app.broker.topology().retry_queue(),
+        DEAD_LETTER_QUEUE.to_owned(),
+    ] {
+        let depth = app.broker.queue_depth(&queue).await?;
+        queues.push((queue, depth));
+    }
+    let backlog = app.db.read(db::backlog::backlog).await?;
+    let waited = backlog.oldest_pending.map(|at| (Utc::now() - at).num_milliseconds().max(0));
+    let body = html! {
+        h2 { "Dependencies" }
+        dl class="facts readiness" {
+            @if let Value::Object(map) = &readiness {
+                @for (name, state) in map {
+                    dt { (name) }
+                    @let text = state.as_str().unwrap_or_default();
+                    dd class={ "dependency " (if healthy(text) { "ok" } else { "bad" }) } { (text) }
+                }
+            }
+        }
+        h2 { "Queues" }
+        table class="queues" {
+            thead { tr { th { "Queue" } th { "Ready messages" } th { "Consumers" } } }
+            tbody { @for (queue, depth) in &queues {
+                tr { td { code { (queue) } }
+                    @if let Some(d) = depth { td class="num" { (d.messages) } td class="num" { (d.consumers) } }
+                    @else { td colspan="2" class="reason" { "missing" } } }
+            } }
+        }
+        h2 { "Backlog" }
+        dl class="facts" {
+            dt { "Open payments" } dd class="open" { @if backlog.open > COUNT_CAP { "more than " (COUNT_CAP) } @else { (backlog.open) } " (pending or authorized)" }
+            dt { "Oldest pending" } dd class="lag" {
+                @match (backlog.oldest_pending, waited) {
+                    (Some(at), Some(ms)) => { "accepted " (time(at)) ", waiting " (format!("{:.1}", ms as f64 / 1000.0)) " s" }
+                    _ => "none: every accepted payment has settled",
+                }
+            }
+        }
+        p class="hint" { "Throughput over the last minutes is on the Grafana dashboard (payrail_payments_settled); this page reads no history." }
+    };
+    Ok(views::page("System", Some(signed.frame()), body))
+}
+
+/// Whether a `/readyz` value reads as healthy: `ok`, `ready`, or Redis's
+/// `N/M nodes` with nothing after it (a problem is always spelt out after
+/// the state: `unavailable: ...`, `... no quorum`, `... missing`).
+fn healthy(text: &str) -> bool {
+    matches!(text, "ok" | "ready") || (text.ends_with(" nodes") && !text.contains(':'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::healthy;
+
+    #[test]
+    fn readyz_values_read_as_healthy_only_without_a_problem() {
+        for good in ["ok", "ready", "3/3 nodes", "2/3 nodes"] {
+            assert!(healthy(good), "{good}");
+        }
+        for bad in [
+            "degraded",
+            "not_ready",
+            "1/3 nodes: no quorum",
+            "unavailable: timed out",
+            "payrail.lock has no consumer",
+            "stale: last refreshed 90s ago",
+            "lagging: 7s behind; reads go to the primary",
+        ] {
+            assert!(!healthy(bad), "{bad}");
+        }
+    }
+}

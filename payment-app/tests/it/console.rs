@@ -1,0 +1,172 @@
+//! The operations console over plain HTTP: the session cookie and its
+//! attributes, the CSRF checks, the scopes, escaping, and that the token
+//! never reaches the log. (`scripts/console-test` drives the same console
+//! in a real browser.)
+
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::json;
+
+use crate::common::{App, TOKEN, TestEnv};
+
+const READ_TOKEN: &str = "console-read-token-0001";
+
+/// A browser that follows no redirects, so each answer can be looked at.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).timeout(Duration::from_secs(20)).build().unwrap()
+}
+
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+}
+
+/// `name=value` of the cookie `name` set by `response`.
+fn cookie(response: &reqwest::Response, name: &str) -> String {
+    let set = set_cookies(response);
+    let found = set.iter().find(|c| c.starts_with(&format!("{name}="))).unwrap_or_else(|| panic!("{set:?}"));
+    found.split(';').next().unwrap().to_owned()
+}
+
+/// The CSRF value of the first form on a page.
+fn csrf_in(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+async fn post_form(http: &reqwest::Client, url: String, cookie: &str, body: String) -> reqwest::Response {
+    http.post(url)
+        .header(COOKIE, cookie)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Signs in with `token` (the sign-in form's CSRF cookie and value
+/// first); returns the session cookie and the session's CSRF token.
+async fn sign_in(app: &App, http: &reqwest::Client, token: &str) -> (String, String) {
+    let form = http.get(format!("{}/console/sign-in", app.base)).send().await.unwrap();
+    let pre = cookie(&form, "payrail_console_signin");
+    let csrf = csrf_in(&form.text().await.unwrap());
+    let signed =
+        post_form(http, format!("{}/console/sign-in", app.base), &pre, format!("csrf={csrf}&token={token}"))
+            .await;
+    assert_eq!(signed.status(), 303);
+    let session = cookie(&signed, "payrail_console");
+    let page =
+        http.get(format!("{}/console/payments", app.base)).header(COOKIE, &session).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    (session, csrf_in(&page.text().await.unwrap()))
+}
+
+#[tokio::test]
+async fn console_sessions_hold_scopes_refuse_forged_posts_and_escape_what_clients_wrote() {
+    let env = TestEnv::new();
+    let tokens = format!("{TOKEN},{READ_TOKEN}=read");
+    let app = App::start(&env, &[("API_TOKENS", tokens.as_str())]).await;
+    let (a, b) = (app.account("10.00").await, app.account("0").await);
+    let xss = "<script>alert(1)</script>";
+    let body = json!({"from_account": a, "to_account": b, "amount": "1.00", "payment_description": xss,
+                      "metadata": {"note": "\"><img src=x onerror=alert(2)>"}});
+    let (status, paid) = app.post("/api/v1/payment", body).await;
+    assert_eq!(status, 202);
+    let id = paid["id"].as_str().unwrap().to_owned();
+    app.wait_terminal(std::slice::from_ref(&id), Duration::from_secs(30)).await;
+    let http = browser();
+
+    // Signed out, a page sends the browser to sign in; the form's answer
+    // carries the policy and its own CSRF cookie.
+    let page = http.get(format!("{}/console/payments/{id}", app.base)).send().await.unwrap();
+    assert_eq!(
+        (page.status().as_u16(), page.headers()[LOCATION].to_str().unwrap()),
+        (303, "/console/sign-in")
+    );
+    let form = http.get(format!("{}/console/sign-in", app.base)).send().await.unwrap();
+    let csp = form.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.starts_with("default-src 'none';") && !csp.contains("script"), "{csp}");
+    let pre = cookie(&form, "payrail_console_signin");
+    let csrf = csrf_in(&form.text().await.unwrap());
+
+    // The sign-in POST needs the form's value and its cookie together.
+    let url = format!("{}/console/sign-in", app.base);
+    let no_cookie = post_form(&http, url.clone(), "", format!("csrf={csrf}&token={READ_TOKEN}")).await;
+    assert_eq!(no_cookie.status(), 403);
+    assert!(no_cookie.text().await.unwrap().contains("nothing was done: sign in again"));
+    let wrong =
+        post_form(&http, url.clone(), &pre, format!("csrf={}&token={READ_TOKEN}", "0".repeat(64))).await;
+    assert_eq!(wrong.status(), 403);
+    let unknown =
+        post_form(&http, url.clone(), &pre, format!("csrf={csrf}&token=not-a-token-0123456789")).await;
+    assert_eq!(unknown.status(), 401);
+    assert!(set_cookies(&unknown).iter().all(|c| !c.starts_with("payrail_console=")), "no session");
+
+    // Behind a TLS proxy the cookie is Secure; either way HttpOnly, Strict, bounded.
+    let tls = http
+        .post(url)
+        .header(COOKIE, &pre)
+        .header("x-forwarded-proto", "https")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&token={READ_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    let set = set_cookies(&tls);
+    let session = set.iter().find(|c| c.starts_with("payrail_console=")).expect("a session cookie");
+    for attribute in ["; HttpOnly", "; SameSite=Strict", "; Max-Age=28800", "; Path=/console", "; Secure"] {
+        assert!(session.contains(attribute), "{attribute} in {session}");
+    }
+
+    let (session, csrf) = sign_in(&app, &http, READ_TOKEN).await;
+    let page = http
+        .get(format!("{}/console/payments/{id}", app.base))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+    assert!(html.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"), "{html}");
+    assert!(!html.contains(xss) && !html.contains("<img"), "{html}");
+
+    // A POST without the session's CSRF token, or with another's, is refused.
+    let replay = format!("{}/console/dead-letters/replay", app.base);
+    // (Refused as forged, before the scope is looked at.)
+    let not_this_session = "This form was not sent by this session";
+    let forged = post_form(&http, replay.clone(), &session, format!("payment_id={id}")).await;
+    assert_eq!(forged.status(), 403);
+    assert!(forged.text().await.unwrap().contains(not_this_session));
+    let (other_session, other_csrf) = sign_in(&app, &http, TOKEN).await;
+    let crossed =
+        post_form(&http, replay.clone(), &session, format!("csrf={other_csrf}&payment_id={id}")).await;
+    assert_eq!(crossed.status(), 403);
+    assert!(crossed.text().await.unwrap().contains(not_this_session));
+    let sign_out = format!("{}/console/sign-out", app.base);
+    let forged_out = post_form(&http, sign_out.clone(), &other_session, String::new()).await;
+    assert_eq!(forged_out.status(), 403, "an admin session is not signed out by a forged form");
+    assert!(forged_out.text().await.unwrap().contains(not_this_session));
+    // With it, the read token is still refused the admin action.
+    let read_only = post_form(&http, replay.clone(), &session, format!("csrf={csrf}&payment_id={id}")).await;
+    assert_eq!(read_only.status(), 403);
+    assert!(read_only.text().await.unwrap().contains("lacks the `admin` scope"));
+    let admin =
+        post_form(&http, replay.clone(), &other_session, format!("csrf={other_csrf}&payment_id={id}")).await;
+    assert_eq!(admin.status(), 200);
+    assert!(admin.text().await.unwrap().contains("No dead letter holds payment"));
+
+    // Signed out, the same cookie opens nothing.
+    let out = post_form(&http, sign_out, &session, format!("csrf={csrf}")).await;
+    assert_eq!(out.status(), 303);
+    assert!(set_cookies(&out).iter().any(|c| c.starts_with("payrail_console=;") && c.contains("Max-Age=0")));
+    let page =
+        http.get(format!("{}/console/payments", app.base)).header(COOKIE, &session).send().await.unwrap();
+    assert_eq!(page.status(), 303);
+    let after = post_form(&http, replay, &session, format!("csrf={csrf}&payment_id={id}")).await;
+    assert_eq!(after.status(), 401);
+
+    let log = app.log_text();
+    assert!(log.contains("console session opened"), "{log}");
+    assert!(!log.contains(READ_TOKEN) && !log.contains(TOKEN), "a token in the log:\n{log}");
+}
