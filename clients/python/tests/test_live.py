@@ -4,6 +4,7 @@ it): every call here is one an integrator makes."""
 from __future__ import annotations
 
 import hashlib
+import datetime
 import hmac
 import time
 import uuid
@@ -65,6 +66,33 @@ def test_pay_wait_until_done_refund(client: Payrail) -> None:
     assert client.wait_until_refund_terminal(refund.id).status == "done"
     assert client.get_account(a).balance == "80.00"
     assert client.get_payment(done.id).amount_refunded == "10.00"
+
+
+def test_an_accounts_entries_its_balance_at_an_instant_and_its_statement(client: Payrail) -> None:
+    a, b = funded(client), empty(client)
+    opened = client.get_account(a).created_at
+    client.wait_until_terminal(pay(client, a, b, "30.00").id, 30)
+    client.wait_until_terminal(pay(client, a, b, "5.00").id, 30)
+
+    entries = list(client.account_entries(a, limit=1))  # a page per entry: the iterator follows next_after
+    assert [(e.kind, e.amount, e.balance_after) for e in entries] == [
+        ("issuance", "100.00", "100.00"),
+        ("debit", "-30.00", "70.00"),
+        ("debit", "-5.00", "65.00"),
+    ]
+    newest_first = list(client.account_entries(a, order="desc"))
+    assert [e.id for e in newest_first] == [e.id for e in reversed(entries)]
+
+    assert client.balance_at(a, datetime.datetime.now(datetime.timezone.utc)).balance == "65.00"
+    assert client.balance_at(a, entries[1].created_at).balance == "70.00"
+    with pytest.raises(PayrailError) as before:
+        client.balance_at(a, opened - datetime.timedelta(hours=1))
+    assert before.value.status == 404
+    with pytest.raises(ValueError):
+        client.balance_at(a, datetime.datetime.now())
+
+    statement = client.statement(b)
+    assert statement.account_id == b
 
 
 def test_hold_and_capture_part_of_it(client: Payrail) -> None:

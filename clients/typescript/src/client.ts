@@ -18,6 +18,9 @@ export type Refund = Schemas["Refund"];
 export type Event = Schemas["Event"];
 export type WebhookEndpoint = Schemas["WebhookEndpoint"];
 export type DeliveryAttempt = Schemas["DeliveryAttempt"];
+export type LedgerEntry = Schemas["LedgerEntry"];
+export type BalanceAt = Schemas["BalanceAt"];
+export type Statement = Schemas["Statement"];
 type Query<Op extends keyof operations> = NonNullable<operations[Op]["parameters"]["query"]>;
 
 /** Statuses a payment never leaves (docs/api.md, "Holds, captures and refunds"). */
@@ -159,6 +162,34 @@ export class Payrail {
     return this.paged((cursor) =>
       this.ok(this.api.GET("/api/v1/accounts", { params: { query: { ...query, cursor } } })).then((p) => [p.accounts, p.next_cursor]),
     );
+  }
+
+  /**
+   * The account's ledger entries with the balance after each, oldest first
+   * (`order: "desc"`: newest first), page after page (keyset on the entry
+   * id: pages stay stable while new entries arrive).
+   */
+  async *accountEntries(id: string, query: Omit<Query<"listAccountEntries">, "after"> = {}): AsyncGenerator<LedgerEntry> {
+    let after: number | undefined;
+    for (;;) {
+      const page = await this.ok(
+        this.api.GET("/api/v1/accounts/{id}/entries", { params: { path: { id }, query: { ...query, after } } }),
+      );
+      yield* page.entries;
+      if (page.entries.length === 0 || typeof page.next_after !== "number") return;
+      after = page.next_after;
+    }
+  }
+
+  /** The account's balance at the instant `at`; a `PayrailError` 404 when the account was opened after it. */
+  balanceAt(id: string, at: Date | string): Promise<BalanceAt> {
+    const instant = at instanceof Date ? at.toISOString() : at;
+    return this.ok(this.api.GET("/api/v1/accounts/{id}/balance", { params: { path: { id }, query: { at: instant } } }));
+  }
+
+  /** Per-day totals and closing balances (UTC days; the API's default is the last 30). */
+  statement(id: string, query: Query<"getAccountStatement"> = {}): Promise<Statement> {
+    return this.ok(this.api.GET("/api/v1/accounts/{id}/statement", { params: { path: { id }, query } }));
   }
 
   webhookEndpoints(query: Omit<Query<"listWebhookEndpoints">, "cursor"> = {}): AsyncGenerator<WebhookEndpoint> {

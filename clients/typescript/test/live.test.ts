@@ -35,6 +35,28 @@ test("pay, wait until done, refund", async () => {
   assert.equal((await client.getPayment(done.id)).amount_refunded, "10.00");
 });
 
+test("an account's entries, its balance at an instant, its statement", async () => {
+  const [a, b] = [await funded(), (await client.createAccount()).id];
+  const opened = new Date((await client.getAccount(a)).created_at);
+  await client.waitUntilTerminal((await client.createPayment({ from_account: a, to_account: b, amount: "30.00" })).id);
+  await client.waitUntilTerminal((await client.createPayment({ from_account: a, to_account: b, amount: "5.00" })).id);
+
+  const entries = [];
+  for await (const e of client.accountEntries(a, { limit: 1 })) entries.push(e); // a page per entry
+  assert.deepEqual(
+    entries.map((e) => [e.kind, e.amount, e.balance_after]),
+    [["issuance", "100.00", "100.00"], ["debit", "-30.00", "70.00"], ["debit", "-5.00", "65.00"]],
+  );
+  const newestFirst = [];
+  for await (const e of client.accountEntries(a, { order: "desc" })) newestFirst.push(e.id);
+  assert.deepEqual(newestFirst, entries.map((e) => e.id).reverse());
+
+  assert.equal((await client.balanceAt(a, new Date())).balance, "65.00");
+  assert.equal((await client.balanceAt(a, entries[1]!.created_at)).balance, "70.00");
+  await assert.rejects(client.balanceAt(a, new Date(opened.getTime() - 3_600_000)), (e: unknown) => e instanceof PayrailError && e.status === 404);
+  assert.equal((await client.statement(b)).account_id, b);
+});
+
 test("hold and capture part of it", async () => {
   const [a, b] = [await funded(), (await client.createAccount()).id];
   const hold = await client.createPayment({ from_account: a, to_account: b, amount: "70.00", capture: "manual" });

@@ -8,6 +8,7 @@ are the generated models (`payrail.models`); `client.api` is the generated
 
 from __future__ import annotations
 
+import datetime
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,7 +19,16 @@ from uuid import UUID
 import attrs
 import httpx
 
-from ._api.api.accounts import create_account, get_account, list_account_payments, search_accounts, update_account_metadata
+from ._api.api.accounts import (
+    create_account,
+    get_account,
+    get_account_balance_at,
+    get_account_statement,
+    list_account_entries,
+    list_account_payments,
+    search_accounts,
+    update_account_metadata,
+)
 from ._api.api.events import get_event, list_events
 from ._api.api.payments import (
     capture_payment,
@@ -40,6 +50,7 @@ from ._api.api.webhooks import (
 from ._api.client import AuthenticatedClient
 from ._api.models import (
     Account,
+    BalanceAt,
     BatchRequest,
     BatchResponse,
     CaptureRequest,
@@ -49,6 +60,7 @@ from ._api.models import (
     CreatePayment,
     CreateRefund,
     DeliveryAttempt,
+    LedgerEntry,
     Event,
     Metadata,
     MetadataPatch,
@@ -57,6 +69,7 @@ from ._api.models import (
     Refund,
     RefundStatus,
     RotatedSecret,
+    Statement,
     UpdateMetadata,
     WebhookEndpoint,
 )
@@ -198,6 +211,29 @@ class Payrail:
         """Every account that passes the filters (`currency`, `metadata`, `limit`), newest first."""
         query = _given(metadata=_deep_object(metadata), **filters)
         return self._paged(lambda cursor: self._call(search_accounts, **query, **_given(cursor=cursor)), "accounts", "next_cursor")
+
+    def account_entries(self, id: UUID | str, *, order: str | None = None, limit: int | None = None) -> Iterator[LedgerEntry]:
+        """The account's ledger entries with the balance after each, oldest
+        first (`order="desc"`: newest first), page after page (keyset on the
+        entry id, so pages stay stable while new entries arrive)."""
+        after: int | None = None
+        while True:
+            page = self._call(list_account_entries, UUID(str(id)), **_given(after=after, order=order, limit=limit))
+            yield from page.entries
+            if not page.entries or not isinstance(page.next_after, int):
+                return
+            after = page.next_after
+
+    def balance_at(self, id: UUID | str, at: datetime.datetime) -> BalanceAt:
+        """The account's balance at the instant `at` (timezone-aware); a
+        `PayrailError` with status 404 when the account was opened after it."""
+        if at.tzinfo is None:
+            raise ValueError("balance_at needs a timezone-aware instant")
+        return self._call(get_account_balance_at, UUID(str(id)), at=at)
+
+    def statement(self, id: UUID | str, *, from_: datetime.date | None = None, to: datetime.date | None = None) -> Statement:
+        """Per-day totals and closing balances (UTC days; the API's default is the last 30)."""
+        return self._call(get_account_statement, UUID(str(id)), **_given(from_=from_, to=to))
 
     def webhook_endpoints(self, **filters: Any) -> Iterator[WebhookEndpoint]:
         return self._paged(
