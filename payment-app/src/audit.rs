@@ -162,12 +162,15 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
                 &base.open_refunds,
             )
             .await?;
-            let payments_from = payments.iter().min().copied().unwrap_or(Uuid::max());
+            // The payments made since `new_from` are one range; the list
+            // holds only older ones.
+            let payments_from = payments.iter().min().copied().unwrap_or(Uuid::max()).min(base.new_from);
             let refunds_from = refunds.iter().min().copied().unwrap_or(Uuid::max());
             Scope {
                 full: false,
                 after_entry: base.last_entry_id,
                 issuance: base.issuance.clone(),
+                new_from: base.new_from,
                 payments,
                 refunds,
                 payments_from,

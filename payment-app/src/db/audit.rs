@@ -34,12 +34,20 @@ pub struct Scope {
     pub after_entry: i64,
     /// Issuance per currency up to `after_entry`: `{"USD": "100"}`.
     pub issuance: serde_json::Value,
-    /// The payments and refunds to check (ignored when `full`).
+    /// Payments with an id from this one on are in scope as one range of
+    /// the primary key (ids are UUID v7: the payments made since the
+    /// checkpoint, read in order rather than looked up one by one; max
+    /// when `full`).
+    pub new_from: Uuid,
+    /// The other payments to check, all older than `new_from` (those with
+    /// entries after the checkpoint, or open when it was taken), and the
+    /// refunds to check (both ignored when `full`).
     pub payments: Vec<Uuid>,
     pub refunds: Vec<Uuid>,
-    /// The smallest of `payments`, of `refunds`, and the smallest id their
-    /// events can have: each query also bounds its table's primary key by
-    /// it, so the planner reads only the new end of it (nil when `full`).
+    /// The smallest payment in scope, of `refunds`, and the smallest id
+    /// their events can have: each query also bounds its table's primary
+    /// key by it, so the planner reads only the new end of it (nil when
+    /// `full`).
     pub payments_from: Uuid,
     pub refunds_from: Uuid,
     pub events_from: Uuid,
@@ -51,6 +59,7 @@ impl Scope {
             full: true,
             after_entry: 0,
             issuance: serde_json::json!({}),
+            new_from: Uuid::max(),
             payments: Vec::new(),
             refunds: Vec::new(),
             payments_from: Uuid::nil(),
@@ -64,7 +73,9 @@ impl Scope {
 /// with entries after `after_entry`, those made since `new_from` (a UUID v7
 /// bound, time-ordered), and those still open when it was taken. A payment
 /// settled before the checkpoint cannot change after it (the database
-/// freezes it), so these are all that new work can have touched.
+/// freezes it), so these are all that new work can have touched. The
+/// payments made since `new_from` are not listed: the scope takes them as
+/// one range ([`Scope::new_from`]); only the older ones are.
 pub async fn scope_since(
     conn: &mut PgConnection,
     after_entry: i64,
@@ -83,10 +94,11 @@ pub async fn scope_since(
     .fetch_all(&mut *conn)
     .await?;
     let payments = sqlx::query_scalar!(
-        r#"SELECT payment_id AS "id!" FROM ledger_entries WHERE id > $1 AND payment_id IS NOT NULL
-           UNION SELECT id FROM payments WHERE id >= $2
-           UNION SELECT unnest($3::uuid[])
-           UNION SELECT payment_id FROM refunds WHERE id = ANY($4)"#,
+        r#"SELECT id AS "id!" FROM (
+               SELECT payment_id AS id FROM ledger_entries WHERE id > $1 AND payment_id IS NOT NULL
+               UNION SELECT unnest($3::uuid[])
+               UNION SELECT payment_id FROM refunds WHERE id = ANY($4)) AS older
+           WHERE id < $2"#,
         after_entry,
         new_from,
         open_payments,
@@ -289,6 +301,8 @@ pub async fn currency_crossings(conn: &mut PgConnection, scope: &Scope) -> Resul
                SELECT format('payment %s in %s between accounts in %s and %s', p.id, p.currency, f.currency, t.currency)
                FROM (SELECT * FROM payments WHERE $3
                      UNION ALL
+                     SELECT * FROM payments WHERE NOT $3 AND id >= $5
+                     UNION ALL
                      SELECT q.* FROM unnest($4::uuid[]) AS s(id)
                      CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
                      WHERE NOT $3) AS p
@@ -299,6 +313,7 @@ pub async fn currency_crossings(conn: &mut PgConnection, scope: &Scope) -> Resul
         scope.after_entry,
         scope.full,
         &scope.payments,
+        scope.new_from,
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -318,7 +333,8 @@ pub async fn linked_sets_split(conn: &mut PgConnection, scope: &Scope) -> Result
            FROM payments
            WHERE link_id IS NOT NULL
              AND ($2 OR link_id = ANY(ARRAY(SELECT link_id FROM payments
-                                           WHERE id = ANY($3) AND id >= $4 AND link_id IS NOT NULL)))
+                                           WHERE (id = ANY($3) OR id >= $5) AND id >= $4
+                                             AND link_id IS NOT NULL)))
            GROUP BY link_id
            HAVING count(DISTINCT status) > 1 OR count(DISTINCT COALESCE(failure_reason, '')) > 1
            ORDER BY link_id LIMIT $1"#,
@@ -326,6 +342,7 @@ pub async fn linked_sets_split(conn: &mut PgConnection, scope: &Scope) -> Result
         scope.full,
         &scope.payments,
         scope.payments_from,
+        scope.new_from,
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -356,6 +373,8 @@ pub async fn payments_off_ledger(conn: &mut PgConnection, scope: &Scope) -> Resu
                       count(*) FILTER (WHERE l.kind = 'capture' AND l.account_id = p.from_account AND l.amount = -p.amount_captured) AS captures
                FROM (SELECT * FROM payments WHERE $2
                      UNION ALL
+                     SELECT * FROM payments WHERE NOT $2 AND id >= $4
+                     UNION ALL
                      SELECT q.* FROM unnest($3::uuid[]) AS s(id)
                      CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
                      WHERE NOT $2) AS p
@@ -374,6 +393,7 @@ pub async fn payments_off_ledger(conn: &mut PgConnection, scope: &Scope) -> Resu
         EXAMPLES,
         scope.full,
         &scope.payments,
+        scope.new_from,
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -427,10 +447,12 @@ pub async fn refunds_off(conn: &mut PgConnection, scope: &Scope) -> Result<Viola
         r#"WITH r AS (
                SELECT payment_id, sum(amount) FILTER (WHERE status = 'done') AS done,
                       sum(amount) FILTER (WHERE status <> 'failed') AS kept
-               FROM refunds WHERE ($2 OR payment_id = ANY($3)) AND payment_id >= $4 GROUP BY payment_id)
+               FROM refunds WHERE ($2 OR payment_id = ANY($3) OR payment_id >= $5) AND payment_id >= $4 GROUP BY payment_id)
            SELECT p.id AS "id!", p.status AS "status!", p.amount AS "amount!", p.amount_captured, COALESCE(r.done, 0)::text AS "refunded!",
                   COALESCE(r.kept, 0)::text AS "kept!", count(*) OVER () AS "total!"
            FROM (SELECT * FROM payments WHERE $2
+                     UNION ALL
+                     SELECT * FROM payments WHERE NOT $2 AND id >= $5
                      UNION ALL
                      SELECT q.* FROM unnest($3::uuid[]) AS s(id)
                      CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
@@ -444,6 +466,7 @@ pub async fn refunds_off(conn: &mut PgConnection, scope: &Scope) -> Result<Viola
         scope.full,
         &scope.payments,
         scope.payments_from,
+        scope.new_from,
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -521,6 +544,8 @@ pub async fn ends_off(conn: &mut PgConnection, scope: &Scope) -> Result<Violatio
                       COALESCE(e.authorized, 0) AS authorized, COALESCE(e.created, 0) AS created, e.ended
                FROM (SELECT * FROM payments WHERE $2
                      UNION ALL
+                     SELECT * FROM payments WHERE NOT $2 AND id >= $7
+                     UNION ALL
                      SELECT q.* FROM unnest($3::uuid[]) AS s(id)
                      CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
                      WHERE NOT $2) AS p
@@ -541,6 +566,7 @@ pub async fn ends_off(conn: &mut PgConnection, scope: &Scope) -> Result<Violatio
         &scope.refunds,
         scope.events_from,
         scope.refunds_from,
+        scope.new_from,
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -626,12 +652,15 @@ pub async fn payment_counts(conn: &mut PgConnection, scope: &Scope) -> Result<Ve
         r#"SELECT p.status AS "status!", count(*) AS "count!"
            FROM (SELECT * FROM payments WHERE $1
                      UNION ALL
+                     SELECT * FROM payments WHERE NOT $1 AND id >= $3
+                     UNION ALL
                      SELECT q.* FROM unnest($2::uuid[]) AS s(id)
                      CROSS JOIN LATERAL (SELECT * FROM payments WHERE payments.id = s.id OFFSET 0) AS q
                      WHERE NOT $1) AS p
            GROUP BY p.status ORDER BY p.status"#,
         scope.full,
         &scope.payments,
+        scope.new_from,
     )
     .fetch_all(&mut *conn)
     .await?;
