@@ -22,6 +22,7 @@ use crate::lock::LockConfig;
 use crate::webhooks::schedule::DEFAULT_SCHEDULE;
 use crate::webhooks::{DeliveryConfig, RetrySchedule, WebhookPolicy};
 use crate::worker::lock::LockWorkerConfig;
+use crate::worker::publish::PublishConfig;
 use crate::worker::refresh::RefreshConfig;
 use crate::worker::relay::RelayConfig;
 use crate::worker::retention::RetentionConfig;
@@ -243,6 +244,8 @@ pub struct AllArgs {
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     #[command(flatten)]
+    pub events: EventsArgs,
+    #[command(flatten)]
     pub shutdown: ShutdownArgs,
     /// Do not create the database or apply migrations at start (run `payment-app migrate` instead).
     #[arg(long, env = "SKIP_MIGRATIONS")]
@@ -297,6 +300,8 @@ pub struct SettleWorkerArgs {
     pub retention: RetentionArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub events: EventsArgs,
     #[command(flatten)]
     pub shutdown: ShutdownArgs,
 }
@@ -447,6 +452,26 @@ pub struct RetentionArgs {
     /// Most rows one statement of retention removes (it repeats until none is left).
     #[arg(long, env = "RETENTION_BATCH", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub retention_batch: u32,
+}
+
+/// Publishing every event to the `payrail.events` exchange (where settle runs).
+#[derive(Debug, Clone, Args)]
+pub struct EventsArgs {
+    /// Most events published and confirmed at once (and sent again after a failure mid-batch).
+    #[arg(long, env = "EVENTS_PUBLISH_BATCH", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub events_publish_batch: u32,
+    /// How often the events publisher looks for new events when it found none, in milliseconds.
+    #[arg(long, env = "EVENTS_PUBLISH_INTERVAL_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub events_publish_interval_ms: u64,
+}
+
+impl EventsArgs {
+    pub fn config(&self) -> PublishConfig {
+        PublishConfig {
+            batch: self.events_publish_batch,
+            interval: Duration::from_millis(self.events_publish_interval_ms),
+        }
+    }
 }
 
 impl RetentionArgs {

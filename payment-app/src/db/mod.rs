@@ -15,6 +15,7 @@ pub mod entries;
 pub mod events;
 pub mod idempotency;
 pub mod payments;
+pub mod publications;
 pub mod reads;
 pub mod refunds;
 pub mod relay;

@@ -20,6 +20,7 @@ mod cli;
 mod currencies;
 mod database_tls;
 mod entries;
+mod events_amqp;
 mod faults;
 mod flow;
 mod guarantees;
