@@ -17,12 +17,13 @@ use crate::bench;
 use crate::broker::events::EventsPublisher;
 use crate::broker::{Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, Publisher};
 use crate::config::{
-    AllArgs, ApiArgs, AuditArgs, Command, DatabaseArgs, DeadLettersCommand, EventsArgs, HttpArgs,
+    AllArgs, ApiArgs, AuditArgs, Command, DatabaseArgs, DeadLettersCommand, EventsArgs, ExportArgs, HttpArgs,
     LockWorkerArgs, RelayArgs, RetentionArgs, SettleWorkerArgs, StatementArgs, WebhookArgs, WorkerCommand,
 };
 use crate::db::{self, Db};
 use crate::dead_letters;
-use crate::error::{Result, chain};
+use crate::error::{Error, Result, chain};
+use crate::export;
 use crate::intake::{Grouper, Intake};
 use crate::lock::AccountLock;
 use crate::webhooks::Deliverer;
@@ -49,6 +50,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             db.close().await;
         }
         Command::Audit(args) => return Ok(run_audit(args).await),
+        Command::Export(args) => return Ok(run_export(args).await),
         Command::DeadLetters(command) => run_dead_letters(command).await?,
         #[cfg(feature = "bench")]
         Command::Bench(args) => return run_bench(args).await,
@@ -421,6 +423,47 @@ async fn run_audit(args: AuditArgs) -> ExitCode {
         }
         Err(e) => {
             error!(error = %chain(&e), "audit could not run");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Exit codes of `export`: 0 written, 2 bad input or it failed.
+async fn run_export(args: ExportArgs) -> ExitCode {
+    use std::io::IsTerminal;
+    let export = match args.export() {
+        Ok(export) => export,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let show = args.progress || std::io::stderr().is_terminal();
+    let written = async {
+        let db = Db::connect(&args.db.config()).await?;
+        let out: Box<dyn std::io::Write + Send> = match &args.output {
+            Some(path) => Box::new(std::fs::File::create(path)?),
+            None => Box::new(std::io::stdout()),
+        };
+        let out = export::Blocking(std::io::BufWriter::with_capacity(64 * 1024, out));
+        let mut out = export::Progress::new(out, show);
+        let written = export::run(&db, &export, &mut out).await;
+        out.finish();
+        db.close().await;
+        written
+    }
+    .await;
+    match written {
+        Ok(bytes) => {
+            info!(bytes, "export written");
+            ExitCode::SUCCESS
+        }
+        Err(Error::UnknownAccount(id)) => {
+            error!("account {id} does not exist");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            error!(error = %chain(&e), "export failed");
             ExitCode::from(2)
         }
     }

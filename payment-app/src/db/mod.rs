@@ -13,6 +13,7 @@ pub mod audit_checkpoint;
 pub mod bench;
 pub mod entries;
 pub mod events;
+pub mod export;
 pub mod idempotency;
 pub mod payments;
 pub mod publications;
