@@ -34,8 +34,9 @@ pub struct PublishConfig {
     pub interval: Duration,
 }
 
-/// How often the backlog is measured while batches keep coming full.
-const MEASURE_EVERY: Duration = Duration::from_secs(5);
+/// How often the backlog is measured (two small queries; not on every
+/// idle turn, which comes every `interval`).
+const MEASURE_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct Publisher {
@@ -72,8 +73,7 @@ impl Publisher {
                     delay
                 }
             };
-            // When idle or failing, and every few seconds of a long backlog.
-            if delay > Duration::ZERO || measured.is_none_or(|at| at.elapsed() >= MEASURE_EVERY) {
+            if measured.is_none_or(|at| at.elapsed() >= MEASURE_EVERY) {
                 self.measure().await;
                 measured = Some(Instant::now());
             }

@@ -179,6 +179,27 @@ async fn a_bound_queue_receives_the_feed_exactly_without_failures() {
     assert_eq!(feed.len(), 80, "a created and a done or failed event per payment");
     let received = receive(&env.amqp_url, "my-events", &feed, Duration::from_secs(30)).await;
     assert_eq!(assert_matches_feed(&feed, &received), 0, "no duplicate without a failure");
+
+    // What the metrics say once everything went out: nothing owed.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let metrics =
+            app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+        let value = |name: &str| {
+            metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+        };
+        let (backlog, lag, published) = (
+            value("payrail_events_publish_backlog"),
+            value("payrail_events_publish_lag_seconds"),
+            value("payrail_events_published_total"),
+        );
+        assert_eq!(published, Some(80.0), "{metrics}");
+        if backlog == Some(0.0) && lag == Some(0.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "backlog {backlog:?}, lag {lag:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// A private one-node broker (never the shared one) is stopped and
