@@ -280,3 +280,48 @@ async fn a_million_entries_export_in_bounded_memory() {
     assert!(size > 100 * 1024 * 1024, "the export is larger than the bound below ({size} bytes)");
     assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB: the export is held in memory");
 }
+
+/// The export reads the replica when it serves reads, and the primary when
+/// the replica is down: a "replica" that is a copy of the database taken
+/// before the last payment exports without it; an unreachable one falls
+/// back to the primary, which has it.
+#[tokio::test]
+async fn an_export_reads_the_replica_and_falls_back_to_the_primary() {
+    let env = TestEnv::new();
+    let mut app = App::start(&env, &[]).await;
+    let a = app.account("100.00").await;
+    let b = app.account("0").await;
+    let (_, first) = app.pay(&a, &b, "1.00").await;
+    let first = first["id"].as_str().unwrap().to_owned();
+    app.wait_terminal(std::slice::from_ref(&first), Duration::from_secs(30)).await;
+    app.terminate();
+
+    // A copy as of now stands in for a replica (not in recovery: no lag).
+    let copy = format!("{}_copy", env.name);
+    let admin = sqlx::PgPool::connect(crate::common::PG_ADMIN_URL).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {copy}")).execute(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {copy} TEMPLATE {}", env.name)).execute(&admin).await.unwrap();
+    app.restart().await;
+    let (_, second) = app.pay(&a, &b, "1.00").await;
+    let second = second["id"].as_str().unwrap().to_owned();
+    app.wait_terminal(std::slice::from_ref(&second), Duration::from_secs(30)).await;
+
+    let ids = |read_url: &str| {
+        let mut command = env.command(&["export", "payments"]);
+        command.env("DATABASE_READ_URL", read_url);
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let csv = String::from_utf8(out.stdout).unwrap();
+        records(&csv).iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    let replica_url = env.database_url.replace(&env.name, &copy);
+    assert_eq!(
+        ids(&replica_url),
+        std::slice::from_ref(&first),
+        "read from the replica, which lacks the last payment"
+    );
+    let down = format!("postgres://postgres@127.0.0.1:{}/x", payrail_common::testing::free_port());
+    assert_eq!(ids(&down), [first, second], "the replica is down: read from the primary");
+    drop(app);
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {copy} WITH (FORCE)")).execute(&admin).await.unwrap();
+}
