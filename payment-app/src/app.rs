@@ -14,19 +14,22 @@ use crate::api::{self, AppState, auth::ApiTokens};
 use crate::audit;
 #[cfg(feature = "bench")]
 use crate::bench;
+use crate::broker::events::EventsPublisher;
 use crate::broker::{Broker, DEAD_LETTER_QUEUE, LOCK_QUEUE, Publisher};
 use crate::config::{
-    AllArgs, ApiArgs, AuditArgs, Command, DatabaseArgs, DeadLettersCommand, HttpArgs, LockWorkerArgs,
-    RelayArgs, RetentionArgs, SettleWorkerArgs, StatementArgs, WebhookArgs, WorkerCommand,
+    AllArgs, ApiArgs, AuditArgs, Command, DatabaseArgs, DeadLettersCommand, EventsArgs, ExportArgs, HttpArgs,
+    LockWorkerArgs, RelayArgs, RetentionArgs, SettleWorkerArgs, StatementArgs, WebhookArgs, WorkerCommand,
 };
 use crate::db::{self, Db};
 use crate::dead_letters;
-use crate::error::{Result, chain};
+use crate::error::{Error, Result, chain};
+use crate::export;
 use crate::intake::{Grouper, Intake};
 use crate::lock::AccountLock;
 use crate::webhooks::Deliverer;
 use crate::worker::{
-    lock::LockWorker, refresh::StatementRefresher, relay::Relay, retention::Retention, settle::SettleWorker,
+    lock::LockWorker, publish::Publisher as EventPublisher, refresh::StatementRefresher, relay::Relay,
+    retention::Retention, settle::SettleWorker,
 };
 
 /// Runs one subcommand to its end.
@@ -47,6 +50,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
             db.close().await;
         }
         Command::Audit(args) => return Ok(run_audit(args).await),
+        Command::Export(args) => return Ok(run_export(args).await),
         Command::DeadLetters(command) => run_dead_letters(command).await?,
         #[cfg(feature = "bench")]
         Command::Bench(args) => return run_bench(args).await,
@@ -134,28 +138,41 @@ async fn bind(http: &HttpArgs) -> Result<(TcpListener, Option<TcpListener>)> {
 
 /// The settle worker and what runs beside it wherever it runs: the relay
 /// (it re-queues what settle has not seen), the statement refresher,
-/// retention, and
+/// retention, the events publisher (every event to `payrail.events`), and
 /// the webhook delivery worker (it sends the events settle writes; it
 /// shares only the database with settle, so a slow receiver slows no
 /// payment).
+/// The settings of what runs beside settle.
+struct SettleSide<'a> {
+    relay: &'a RelayArgs,
+    statements: &'a StatementArgs,
+    retention: &'a RetentionArgs,
+    webhooks: &'a WebhookArgs,
+    events: &'a EventsArgs,
+}
+
 fn spawn_settle_side(
     parts: &mut Parts,
     worker: SettleWorker,
     broker: &Broker,
-    relay: &RelayArgs,
-    statements: &StatementArgs,
-    retention: &RetentionArgs,
-    webhooks: &WebhookArgs,
+    side: SettleSide<'_>,
 ) -> Result<()> {
     let shutdown = parts.shutdown.clone();
-    let relay = Relay { db: worker.db.clone(), publisher: worker.publisher.clone(), config: relay.config() };
-    let refresher = StatementRefresher { db: worker.db.clone(), config: statements.config() };
-    let retention = Retention { db: worker.db.clone(), config: retention.config() };
-    let deliverer = Deliverer::new(&worker.db, webhooks.delivery())?;
+    let relay =
+        Relay { db: worker.db.clone(), publisher: worker.publisher.clone(), config: side.relay.config() };
+    let refresher = StatementRefresher { db: worker.db.clone(), config: side.statements.config() };
+    let retention = Retention { db: worker.db.clone(), config: side.retention.config() };
+    let deliverer = Deliverer::new(&worker.db, side.webhooks.delivery())?;
+    let events = EventPublisher {
+        db: worker.db.clone(),
+        events: EventsPublisher::new(broker),
+        config: side.events.config(),
+    };
     parts.spawn("settle worker", worker.run(broker.clone(), shutdown.clone()));
     parts.spawn("relay", relay.run(shutdown.clone()));
     parts.spawn("statement refresher", refresher.run(shutdown.clone()));
     parts.spawn("retention", retention.run(shutdown.clone()));
+    parts.spawn("events publisher", events.run(shutdown.clone()));
     parts.spawn("webhook delivery", deliverer.run(shutdown));
     Ok(())
 }
@@ -190,10 +207,13 @@ async fn run_all(args: AllArgs, shutdown: CancellationToken) -> Result<()> {
         &mut parts,
         settle_worker,
         &broker,
-        &args.relay,
-        &args.statements,
-        &args.retention,
-        &args.webhooks,
+        SettleSide {
+            relay: &args.relay,
+            statements: &args.statements,
+            retention: &args.retention,
+            webhooks: &args.webhooks,
+            events: &args.events,
+        },
     )?;
     let result = parts.join(args.shutdown.timeout()).await;
     publisher.close().await;
@@ -248,10 +268,13 @@ async fn run_settle_worker(args: SettleWorkerArgs, shutdown: CancellationToken) 
         &mut parts,
         worker,
         &broker,
-        &args.relay,
-        &args.statements,
-        &args.retention,
-        &args.webhooks,
+        SettleSide {
+            relay: &args.relay,
+            statements: &args.statements,
+            retention: &args.retention,
+            webhooks: &args.webhooks,
+            events: &args.events,
+        },
     )?;
     let result = parts.join(args.shutdown.timeout()).await;
     publisher.close().await;
@@ -400,6 +423,47 @@ async fn run_audit(args: AuditArgs) -> ExitCode {
         }
         Err(e) => {
             error!(error = %chain(&e), "audit could not run");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Exit codes of `export`: 0 written, 2 bad input or it failed.
+async fn run_export(args: ExportArgs) -> ExitCode {
+    use std::io::IsTerminal;
+    let export = match args.export() {
+        Ok(export) => export,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let show = args.progress || std::io::stderr().is_terminal();
+    let written = async {
+        let db = Db::connect(&args.db.config()).await?;
+        let out: Box<dyn std::io::Write + Send> = match &args.output {
+            Some(path) => Box::new(std::fs::File::create(path)?),
+            None => Box::new(std::io::stdout()),
+        };
+        let out = export::Blocking(std::io::BufWriter::with_capacity(64 * 1024, out));
+        let mut out = export::Progress::new(out, show);
+        let written = export::run(&db, &export, &mut out).await;
+        out.finish();
+        db.close().await;
+        written
+    }
+    .await;
+    match written {
+        Ok(bytes) => {
+            info!(bytes, "export written");
+            ExitCode::SUCCESS
+        }
+        Err(Error::UnknownAccount(id)) => {
+            error!("account {id} does not exist");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            error!(error = %chain(&e), "export failed");
             ExitCode::from(2)
         }
     }

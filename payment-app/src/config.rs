@@ -15,13 +15,16 @@ use crate::api::auth::TokenLimits;
 use crate::api::{ConnectionLimits, ServeLimits};
 use crate::broker::{BrokerConfig, Topology};
 use crate::db::DbConfig;
+use crate::db::export::Export;
+use crate::domain::export::{Bound, EmptyInterval, ExportFormat, ExportKind, Interval};
 use crate::domain::issuance::IssuanceLimits;
-use crate::domain::{Amount, Currency};
+use crate::domain::{AccountId, Amount, Currency};
 use crate::intake::IntakeConfig;
 use crate::lock::LockConfig;
 use crate::webhooks::schedule::DEFAULT_SCHEDULE;
 use crate::webhooks::{DeliveryConfig, RetrySchedule, WebhookPolicy};
 use crate::worker::lock::LockWorkerConfig;
+use crate::worker::publish::PublishConfig;
 use crate::worker::refresh::RefreshConfig;
 use crate::worker::relay::RelayConfig;
 use crate::worker::retention::RetentionConfig;
@@ -86,6 +89,25 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Check the ledger's invariants. Exit 0: all hold; 1: one is violated; 2: could not check.
     Audit(AuditArgs),
+    /// Write payments, ledger entries or events created in [--from, --to) as CSV or JSON lines,
+    /// streamed from the read replica (the primary when it is down or behind) in flat memory.
+    #[command(
+        long_about = "Write payments, ledger entries or events created in [--from, --to) as CSV or JSON \
+                            lines to standard output (or --output), streamed by PostgreSQL's COPY from the \
+                            read replica (DATABASE_READ_URL; the primary when the replica is down or more than \
+                            5 s behind) in flat memory, whatever the size. Progress shows on standard error \
+                            when it is a terminal.\n\n\
+                            Columns: payments: id, from_account, to_account, amount, currency, status, \
+                            failure_reason, description, metadata (JSON), capture, amount_captured, \
+                            created_at, updated_at; entries: id, account_id, kind, payment_id, refund_id, \
+                            amount, balance_after, currency, created_at; events: id, type, payment_id, \
+                            refund_id, status, failure_reason, created_at. Amounts are decimal strings with \
+                            the currency's decimals, times RFC 3339 UTC. Rows in id order (one account's \
+                            entries in their ledger order).\n\n\
+                            Exit 0: written; 2: bad input or the export failed (a failure after rows were \
+                            written leaves a partial output)."
+    )]
+    Export(ExportArgs),
     /// List or replay the messages in the dead-letter queue (payrail.dead).
     #[command(subcommand)]
     DeadLetters(DeadLettersCommand),
@@ -243,6 +265,8 @@ pub struct AllArgs {
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     #[command(flatten)]
+    pub events: EventsArgs,
+    #[command(flatten)]
     pub shutdown: ShutdownArgs,
     /// Do not create the database or apply migrations at start (run `payment-app migrate` instead).
     #[arg(long, env = "SKIP_MIGRATIONS")]
@@ -298,6 +322,8 @@ pub struct SettleWorkerArgs {
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     #[command(flatten)]
+    pub events: EventsArgs,
+    #[command(flatten)]
     pub shutdown: ShutdownArgs,
 }
 
@@ -345,6 +371,66 @@ pub struct AuditArgs {
     /// an edit that does not also redo the hash. Keep it where the database's writers cannot read it.
     #[arg(long, env = "AUDIT_CHECKPOINT_KEY", hide_env_values = true)]
     pub checkpoint_key: Option<SecretString>,
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportWhat {
+    Payments,
+    Entries,
+    Events,
+}
+
+/// How `export` writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormatArg {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// What to export.
+    #[arg(value_enum)]
+    pub what: ExportWhat,
+    /// Rows created at or after this instant (RFC 3339, or a date: its midnight UTC).
+    #[arg(long)]
+    pub from: Option<Bound>,
+    /// Rows created before this instant (RFC 3339, or a date: its midnight UTC).
+    #[arg(long)]
+    pub to: Option<Bound>,
+    #[arg(long, value_enum, default_value_t = ExportFormatArg::Csv)]
+    pub format: ExportFormatArg,
+    /// Only this account's rows: its entries, the payments it pays or is paid, their events.
+    #[arg(long)]
+    pub account: Option<AccountId>,
+    /// Write to this file instead of standard output (created or truncated).
+    #[arg(long, short)]
+    pub output: Option<std::path::PathBuf>,
+    /// Show progress on standard error even when it is not a terminal.
+    #[arg(long)]
+    pub progress: bool,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+impl ExportArgs {
+    /// The export asked for; refuses an interval that ends before it starts.
+    pub fn export(&self) -> Result<Export, EmptyInterval> {
+        Ok(Export {
+            kind: match self.what {
+                ExportWhat::Payments => ExportKind::Payments,
+                ExportWhat::Entries => ExportKind::Entries,
+                ExportWhat::Events => ExportKind::Events,
+            },
+            format: match self.format {
+                ExportFormatArg::Csv => ExportFormat::Csv,
+                ExportFormatArg::Jsonl => ExportFormat::Jsonl,
+            },
+            interval: Interval::new(self.from.map(|b| b.0), self.to.map(|b| b.0))?,
+            account: self.account,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -447,6 +533,26 @@ pub struct RetentionArgs {
     /// Most rows one statement of retention removes (it repeats until none is left).
     #[arg(long, env = "RETENTION_BATCH", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub retention_batch: u32,
+}
+
+/// Publishing every event to the `payrail.events` exchange (where settle runs).
+#[derive(Debug, Clone, Args)]
+pub struct EventsArgs {
+    /// Most events published and confirmed at once (and sent again after a failure mid-batch).
+    #[arg(long, env = "EVENTS_PUBLISH_BATCH", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub events_publish_batch: u32,
+    /// How often the events publisher looks for new events when it found none, in milliseconds.
+    #[arg(long, env = "EVENTS_PUBLISH_INTERVAL_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub events_publish_interval_ms: u64,
+}
+
+impl EventsArgs {
+    pub fn config(&self) -> PublishConfig {
+        PublishConfig {
+            batch: self.events_publish_batch,
+            interval: Duration::from_millis(self.events_publish_interval_ms),
+        }
+    }
 }
 
 impl RetentionArgs {

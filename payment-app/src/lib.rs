@@ -17,6 +17,7 @@ pub mod dead_letters;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod intake;
 pub mod lock;
 pub mod messages;

@@ -5,6 +5,7 @@
 //! handle through each would add nothing a reader needs.
 
 use std::sync::OnceLock;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -133,6 +134,12 @@ metrics! {
         "relay_republished", "Stale pending payments the relay published again", Counter::default();
     statement_refresh_failures: Counter =
         "statement_refresh_failures", "Refreshes of the statement view that failed", Counter::default();
+    events_published: Counter =
+        "events_published", "Events published to the payrail.events exchange and confirmed by the broker", Counter::default();
+    events_publish_backlog: Gauge =
+        "events_publish_backlog", "Events not yet confirmed by the broker on payrail.events (the outbox's rows)", Gauge::default();
+    events_publish_lag: Gauge<f64, AtomicU64> =
+        "events_publish_lag_seconds", "Age of the oldest event not yet published to payrail.events (0 when none is owed)", Gauge::default();
     webhook_attempts: Family<LockLabels, Counter> =
         "webhook_attempts", "Webhook delivery attempts, by outcome (delivered or failed)", Family::default();
     db_connections: Family<PoolLabels, Gauge> =

@@ -81,7 +81,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** An account's ledger entries, each with the balance after it (keyset pages, oldest first by default). */
+        /** An account's ledger entries, each with the balance after it (keyset pages, oldest first by default); with `Accept: text/csv`, all of them (or those in `from`..`to`) as one streamed CSV. */
         get: operations["listAccountEntries"];
         put?: never;
         post?: never;
@@ -1238,12 +1238,16 @@ export interface operations {
     listAccountEntries: {
         parameters: {
             query?: {
-                /** @description Page size, default 50 */
+                /** @description Page size, default 50 (JSON only) */
                 limit?: number;
-                /** @description `next_after` of the previous page: the entries after that one */
+                /** @description `next_after` of the previous page: the entries after that one (JSON only) */
                 after?: number;
-                /** @description `asc` (default): oldest first; `desc`: newest first */
+                /** @description `asc` (default): oldest first; `desc`: newest first (JSON only) */
                 order?: string;
+                /** @description CSV only: entries created at or after this instant (RFC 3339, or a date: its midnight UTC) */
+                from?: string;
+                /** @description CSV only: entries created before this instant (RFC 3339, or a date: its midnight UTC) */
+                to?: string;
             };
             header?: never;
             path: {
@@ -1254,13 +1258,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page of the account's entries */
+            /** @description A page of the account's entries (JSON); or, asked with `Accept: text/csv`, every entry in the interval, oldest first, streamed as CSV with a header line (columns id, account_id, kind, payment_id, refund_id, amount, balance_after, currency, created_at; RFC 4180 quoting). A CSV cut short by a failure ends the response with an error instead of a clean end, so a complete download is a complete export */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["EntryPage"];
+                    "text/csv": string;
                 };
             };
             400: components["responses"]["Error400"];

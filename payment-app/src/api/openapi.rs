@@ -72,7 +72,7 @@ use super::{accounts, batch, entries, events, payments, ready, refunds, search, 
         (name = "accounts"),
         (name = "payments"),
         (name = "refunds"),
-        (name = "events", description = "Every change of a payment or refund, in order"),
+        (name = "events", description = "Every change of a payment or refund, in order; each is also published to the RabbitMQ topic exchange `payrail.events` (routing key = event type, `message_id` = event id), see docs/api.md#events-on-amqp"),
         (name = "webhooks", description = "Endpoints that events are pushed to"),
         (name = "operations", description = "Probes and metrics, without a token. With `OPS_ADDR` set (as the operator's pods have it, port 9090), `/readyz` and `/metrics` are served on that port only, not on the API's"),
     )

@@ -7,6 +7,8 @@
 //!              ▲                │ accounts busy                    │
 //!              └── TTL expiry ◀─┴──▶ payrail.lock.retry.<N>ms      │
 //!   delivery limit reached, or unparseable (both work queues) ─────┴──▶ payrail.dead
+//!
+//! events outbox ──▶ payrail.events (topic exchange, routing key = event type) ──▶ consumers' own queues
 //! ```
 //!
 //! All queues are durable quorum queues and every message is persistent and
@@ -28,6 +30,7 @@
 
 pub mod depths;
 pub mod endpoints;
+pub mod events;
 
 use std::fmt;
 use std::sync::Arc;
@@ -78,7 +81,8 @@ impl Topology {
         format!("{LOCK_QUEUE}.retry.{}ms", self.retry_delay.as_millis())
     }
 
-    /// Declares every queue (idempotent: safe on every start and reconnect).
+    /// Declares every queue, and the `payrail.events` exchange (idempotent:
+    /// safe on every start and reconnect).
     pub async fn declare(&self, conn: &Connection) -> Result<()> {
         declare_quorum(conn, DEAD_LETTER_QUEUE, FieldTable::default()).await?;
         for queue in [LOCK_QUEUE, SETTLE_QUEUE] {
@@ -93,6 +97,7 @@ impl Topology {
             .map_err(|_| Error::Config("retry delay is too long".into()))?;
         retry_args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl_ms));
         declare_quorum(conn, &self.retry_queue(), retry_args).await?;
+        events::declare(conn).await?;
         debug!(retry_queue = %self.retry_queue(), "queues declared");
         Ok(())
     }

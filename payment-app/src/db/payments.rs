@@ -128,7 +128,8 @@ impl TryFrom<PaymentRow> for Payment {
 }
 
 /// Records an accepted payment as `pending`, with its `payment.created`
-/// event and that event's deliveries, in one statement: the event exists
+/// event and that event's deliveries (webhooks, and `event_publications` for
+/// the `payrail.events` exchange), in one statement: the event exists
 /// exactly when the payment does. The foreign keys are what checks that
 /// both accounts exist, in the same round trip.
 pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payment> {
@@ -147,7 +148,8 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
            d AS (
                INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
                SELECT w.id, e.id, e.payment_id FROM e
-               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
+               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events)),
+           a AS (INSERT INTO event_publications (event_id) SELECT id FROM e)
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                   to_account AS "to_account!: AccountId", amount AS "amount!", currency AS "currency!",
                   description, status AS "status!", failure_reason, metadata AS "metadata!",
@@ -270,7 +272,8 @@ pub async fn insert_rows(
            d AS (
                INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
                SELECT w.id, e.id, e.payment_id FROM e
-               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
+               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events)),
+           a AS (INSERT INTO event_publications (event_id) SELECT id FROM e)
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                   to_account AS "to_account!: AccountId", amount AS "amount!", currency AS "currency!",
                   description, status AS "status!", failure_reason, metadata AS "metadata!",

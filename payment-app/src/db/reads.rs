@@ -182,6 +182,29 @@ impl Db {
         }
     }
 
+    /// Runs an export's `COPY` by the policy, writing to `out`: on the
+    /// replica when it serves reads, else on the primary; one that fails on
+    /// the replica before writing anything is run again on the primary.
+    /// One that fails after writing fails: what went out cannot be taken
+    /// back. Returns the bytes written.
+    pub async fn read_copy<W>(&self, statement: &str, out: &mut W) -> Result<u64>
+    where
+        W: tokio::io::AsyncWrite + Unpin,
+    {
+        if !self.replica_serves_reads() {
+            return super::export::copy_to(&self.primary, statement, out).await.map_err(|p| p.error);
+        }
+        match super::export::copy_to(&self.replica, statement, out).await {
+            Ok(written) => Ok(written),
+            Err(super::export::Partial { written: 0, error }) => {
+                warn!(error = %chain(&error), "read replica failed; exporting from the primary");
+                self.health.set(ReplicaState::Unavailable(error.kind()));
+                super::export::copy_to(&self.primary, statement, out).await.map_err(|p| p.error)
+            }
+            Err(partial) => Err(partial.error),
+        }
+    }
+
     /// Whether there is no replica (both pools are the primary's).
     fn primary_is_replica(&self) -> bool {
         self.health.lock().state == ReplicaState::None

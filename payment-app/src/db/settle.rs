@@ -463,9 +463,9 @@ async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
     let reasons: Vec<Option<&str>> = moves.iter().map(|m| m.reason).collect();
     let captured: Vec<Option<i64>> = moves.iter().map(|m| m.captured).collect();
     let events: Vec<&str> = moves.iter().map(|m| m.event.as_str()).collect();
-    // Each payment's event and its webhook deliveries are written by the
-    // same statement that moves it: the event commits exactly when the
-    // status change does. An authorization's expiry is counted from here.
+    // Each payment's event, its webhook deliveries and its publication to
+    // `payrail.events` are written by the same statement that moves it: the
+    // event commits exactly when the status change does. An authorization's expiry is counted from here.
     let event_ids: Vec<Uuid> = ids.iter().map(|_| EventId::new().as_uuid()).collect();
     let moved = sqlx::query_scalar!(
         r#"WITH moved AS (
@@ -487,7 +487,8 @@ async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
            d AS (
                INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
                SELECT w.id, e.id, e.payment_id FROM e
-               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
+               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events)),
+           a AS (INSERT INTO event_publications (event_id) SELECT id FROM e)
            SELECT count(*) AS "moved!" FROM moved"#,
         &ids,
         &from as &[&str],
@@ -511,7 +512,7 @@ async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
 }
 
 /// Moves every planned refund out of `pending`, with its `refund.done` or
-/// `refund.failed` event and deliveries in the same statement.
+/// `refund.failed` event, deliveries and publication in the same statement.
 async fn write_refund_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
     if plan.refunds.is_empty() {
         return Ok(());
@@ -540,7 +541,8 @@ async fn write_refund_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Resu
            d AS (
                INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
                SELECT w.id, e.id, e.payment_id FROM e
-               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
+               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events)),
+           a AS (INSERT INTO event_publications (event_id) SELECT id FROM e)
            SELECT count(*) AS "moved!" FROM moved"#,
         &ids,
         &statuses as &[&str],

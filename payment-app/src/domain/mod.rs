@@ -3,6 +3,7 @@
 mod amount;
 pub mod blocked;
 mod currency;
+pub mod export;
 pub mod hold;
 mod idempotency_key;
 mod ids;

@@ -1,5 +1,6 @@
 //! The two workers between the API and the ledger, the relay that
-//! re-queues payments the broker never got, and the housekeeping beside
+//! re-queues payments the broker never got, the events publisher (every
+//! event to the `payrail.events` exchange), and the housekeeping beside
 //! them (the statement refresher, retention).
 //!
 //! Each worker consumes its queue with manual acks and a prefetch, and acks
@@ -9,6 +10,7 @@
 //! connection is remade, with backoff, without restarting the process.
 
 pub mod lock;
+pub mod publish;
 pub mod refresh;
 pub mod relay;
 pub mod retention;

@@ -24,12 +24,14 @@ fn help_names_every_setting_and_its_environment_variable() {
         "SKIP_MIGRATIONS",
         "EVENTS_RETENTION_DAYS",
         "RETENTION_BATCH",
+        "EVENTS_PUBLISH_BATCH",
+        "EVENTS_PUBLISH_INTERVAL_MS",
     ] {
         assert!(help.contains(&format!("[env: {var}")), "{var} missing from:\n{help}");
     }
     let top = env.command(&["--help"]).output().unwrap();
     let top = String::from_utf8_lossy(&top.stdout);
-    for sub in ["all", "api", "worker", "migrate", "audit"] {
+    for sub in ["all", "api", "worker", "migrate", "audit", "export"] {
         assert!(top.lines().any(|l| l.trim_start().starts_with(sub)), "{sub} missing from:\n{top}");
     }
 }

@@ -21,6 +21,8 @@ mod console;
 mod currencies;
 mod database_tls;
 mod entries;
+mod events_amqp;
+mod export;
 mod faults;
 mod flow;
 mod guarantees;

@@ -167,3 +167,61 @@ async fn rows_past_retention_go_newer_ones_stay_and_the_feed_still_pages() {
     let (status, _) = app.get(&format!("/api/v1/events/{}", old[0])).await;
     assert_eq!(status, 404);
 }
+
+/// An event past retention that the broker has not confirmed yet (still in
+/// the `payrail.events` outbox) is kept until it is published: a broker
+/// down for longer than the retention window delays removal, it never
+/// loses an event.
+#[tokio::test]
+async fn an_event_not_yet_published_outlives_retention_until_published() {
+    let env = TestEnv::new();
+    let migrate = env.command(&["migrate"]).output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let pg = env.pg().await;
+    let (a, b, payment) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    sqlx::query("INSERT INTO accounts (id, balance) VALUES ($1, 0), ($2, 0)")
+        .bind(a)
+        .bind(b)
+        .execute(&pg)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO payments (id, from_account, to_account, amount, status, failure_reason) \
+         VALUES ($1, $2, $3, 1, 'failed', 'insufficient_funds')",
+    )
+    .bind(payment)
+    .bind(a)
+    .bind(b)
+    .execute(&pg)
+    .await
+    .unwrap();
+    let at = Utc::now() - chrono::Duration::days(40);
+    let (published, owed) = (id_at(at), id_at(at + chrono::Duration::milliseconds(1)));
+    for event in [published, owed] {
+        sqlx::query(
+            "INSERT INTO events (id, type, payment_id, status, payment_updated_at, created_at) \
+             VALUES ($1, 'payment.created', $2, 'pending', $3, $3)",
+        )
+        .bind(event)
+        .bind(payment)
+        .bind(at)
+        .execute(&pg)
+        .await
+        .unwrap();
+    }
+    sqlx::query("INSERT INTO event_publications (event_id) VALUES ($1)")
+        .bind(owed)
+        .execute(&pg)
+        .await
+        .unwrap();
+
+    let forget = || async { count(&pg, "SELECT payrail_forget_events(30, 100)").await };
+    assert_eq!(forget().await, 1, "only the published event goes");
+    let left: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM events").fetch_all(&pg).await.unwrap();
+    assert_eq!(left, [owed], "the event still owed to the broker stays");
+
+    // Once the broker confirmed it, it goes like any other.
+    sqlx::query("DELETE FROM event_publications").execute(&pg).await.unwrap();
+    assert_eq!(forget().await, 1);
+    assert_eq!(count(&pg, "SELECT count(*) FROM events").await, 0);
+}

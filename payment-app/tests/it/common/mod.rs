@@ -338,7 +338,7 @@ impl Drop for RedisNodes {
     }
 }
 
-/// A separate RabbitMQ cluster of three nodes started by
+/// A separate RabbitMQ cluster (of three nodes unless asked) started by
 /// `scripts/rabbitmq-nodes` (the shared broker on 5672 is not touched),
 /// stopped and deleted on drop.
 pub struct RabbitNodes {
@@ -349,10 +349,15 @@ pub struct RabbitNodes {
 
 impl RabbitNodes {
     pub fn start() -> Self {
+        Self::start_n(3)
+    }
+
+    /// A cluster of `n` nodes (one: a private broker a test may restart).
+    pub fn start_n(n: usize) -> Self {
         let dir = std::env::temp_dir().join(format!("payrail-rabbitmq-{}", Uuid::new_v4().simple()));
         let mut nodes = RabbitNodes { dir, urls: Vec::new() };
         // Dropped on a failed start too, so a half-made cluster is stopped.
-        let out = nodes.run_script(&["start"]);
+        let out = nodes.run_script(&["start", &n.to_string()]);
         nodes.urls = out.trim().split(',').map(str::to_owned).collect();
         nodes
     }

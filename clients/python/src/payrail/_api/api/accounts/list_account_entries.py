@@ -18,6 +18,8 @@ def _get_kwargs(
     limit: int | Unset = UNSET,
     after: int | Unset = UNSET,
     order: str | Unset = UNSET,
+    from_: str | Unset = UNSET,
+    to: str | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -27,6 +29,10 @@ def _get_kwargs(
     params["after"] = after
 
     params["order"] = order
+
+    params["from"] = from_
+
+    params["to"] = to
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -118,14 +124,19 @@ def sync_detailed(
     limit: int | Unset = UNSET,
     after: int | Unset = UNSET,
     order: str | Unset = UNSET,
+    from_: str | Unset = UNSET,
+    to: str | Unset = UNSET,
 ) -> Response[EntryPage | Error]:
-    """An account's ledger entries, each with the balance after it (keyset pages, oldest first by default).
+    """An account's ledger entries, each with the balance after it (keyset pages, oldest first by default);
+    with `Accept: text/csv`, all of them (or those in `from`..`to`) as one streamed CSV.
 
     Args:
         id (UUID): An account's id.
         limit (int | Unset):
         after (int | Unset):
         order (str | Unset):
+        from_ (str | Unset):
+        to (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -140,6 +151,8 @@ def sync_detailed(
         limit=limit,
         after=after,
         order=order,
+        from_=from_,
+        to=to,
     )
 
     response = client.get_httpx_client().request(
@@ -156,14 +169,19 @@ def sync(
     limit: int | Unset = UNSET,
     after: int | Unset = UNSET,
     order: str | Unset = UNSET,
+    from_: str | Unset = UNSET,
+    to: str | Unset = UNSET,
 ) -> EntryPage | Error | None:
-    """An account's ledger entries, each with the balance after it (keyset pages, oldest first by default).
+    """An account's ledger entries, each with the balance after it (keyset pages, oldest first by default);
+    with `Accept: text/csv`, all of them (or those in `from`..`to`) as one streamed CSV.
 
     Args:
         id (UUID): An account's id.
         limit (int | Unset):
         after (int | Unset):
         order (str | Unset):
+        from_ (str | Unset):
+        to (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -179,6 +197,8 @@ def sync(
         limit=limit,
         after=after,
         order=order,
+        from_=from_,
+        to=to,
     ).parsed
 
 
@@ -189,14 +209,19 @@ async def asyncio_detailed(
     limit: int | Unset = UNSET,
     after: int | Unset = UNSET,
     order: str | Unset = UNSET,
+    from_: str | Unset = UNSET,
+    to: str | Unset = UNSET,
 ) -> Response[EntryPage | Error]:
-    """An account's ledger entries, each with the balance after it (keyset pages, oldest first by default).
+    """An account's ledger entries, each with the balance after it (keyset pages, oldest first by default);
+    with `Accept: text/csv`, all of them (or those in `from`..`to`) as one streamed CSV.
 
     Args:
         id (UUID): An account's id.
         limit (int | Unset):
         after (int | Unset):
         order (str | Unset):
+        from_ (str | Unset):
+        to (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -211,6 +236,8 @@ async def asyncio_detailed(
         limit=limit,
         after=after,
         order=order,
+        from_=from_,
+        to=to,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -225,14 +252,19 @@ async def asyncio(
     limit: int | Unset = UNSET,
     after: int | Unset = UNSET,
     order: str | Unset = UNSET,
+    from_: str | Unset = UNSET,
+    to: str | Unset = UNSET,
 ) -> EntryPage | Error | None:
-    """An account's ledger entries, each with the balance after it (keyset pages, oldest first by default).
+    """An account's ledger entries, each with the balance after it (keyset pages, oldest first by default);
+    with `Accept: text/csv`, all of them (or those in `from`..`to`) as one streamed CSV.
 
     Args:
         id (UUID): An account's id.
         limit (int | Unset):
         after (int | Unset):
         order (str | Unset):
+        from_ (str | Unset):
+        to (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -249,5 +281,7 @@ async def asyncio(
             limit=limit,
             after=after,
             order=order,
+            from_=from_,
+            to=to,
         )
     ).parsed
