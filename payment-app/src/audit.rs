@@ -247,11 +247,11 @@ async fn checks(
     progress: &mut progress::Bar,
 ) -> Result<Vec<Check>> {
     let mut checks = Vec::new();
-    progress.step("no_negative_balance");
+    progress.step("balance_within_credit");
     checks.push(from_violations(
-        "no_negative_balance",
-        db::audit::negative_balances(conn).await?,
-        "accounts with a negative balance",
+        "balance_within_credit",
+        db::audit::balances_past_credit(conn).await?,
+        "accounts with a balance below zero by more than their credit limit",
     ));
     progress.step("balances_match_ledger");
     checks.push(from_violations(
@@ -271,8 +271,8 @@ async fn checks(
         name: "money_conserved",
         ok: money.conserved,
         detail: format!(
-            "sum of balances {}, recorded issuance {} (minor units)",
-            money.balances, money.issuance
+            "sum of balances {}, recorded issuance {}; credit used {} of {} granted (minor units)",
+            money.balances, money.issuance, money.credit_used, money.credit_limits
         ),
         examples: Vec::new(),
     });
@@ -292,8 +292,8 @@ async fn checks(
         name: "issuance_total_kept",
         ok: money.total_kept,
         detail: format!(
-            "running issuance total {}, issuance in the ledger {} (minor units)",
-            money.issuance_total, money.issuance
+            "running issuance total {}, issuance in the ledger {} plus credit limits {} (minor units)",
+            money.issuance_total, money.issuance, money.credit_limits
         ),
         examples: Vec::new(),
     });

@@ -16,7 +16,7 @@ use super::error::{ApiError, ErrorCode};
 use super::{AppState, Page, parse_id};
 use crate::db::{self, accounts::Account};
 use crate::domain::search::{IdRange, PaymentFilter};
-use crate::domain::{AccountId, AmountSum, PaymentId};
+use crate::domain::{AccountId, AmountSum, Currency, PaymentId, SignedMoney};
 use crate::events::PaymentView;
 
 /// Longest statement span, in days.
@@ -79,7 +79,9 @@ pub struct DayView {
     debits: AmountSum,
     credits: AmountSum,
     entries: i64,
-    closing_balance: AmountSum,
+    /// The balance at the end of the day: below zero while the account
+    /// spends its credit.
+    closing_balance: SignedMoney,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -130,6 +132,16 @@ fn span(query: &HashMap<String, String>, today: NaiveDate) -> Result<(NaiveDate,
     Ok((from, to))
 }
 
+/// A day's closing balance: a balance, so it fits a bigint (a sum of the
+/// day's entries would not have to).
+fn closing(minor: &str, currency: Currency) -> Result<SignedMoney, ApiError> {
+    minor
+        .parse::<i64>()
+        .ok()
+        .and_then(|minor| SignedMoney::from_minor(minor, currency))
+        .ok_or_else(|| crate::Error::Corrupt(format!("closing balance {minor:?} is not a balance")).into())
+}
+
 fn sum(minor: &str, exponent: u32) -> Result<AmountSum, ApiError> {
     AmountSum::from_minor_text(minor, exponent).ok_or_else(|| {
         crate::Error::Corrupt(format!("statement sum {minor:?} is not a non-negative amount")).into()
@@ -151,7 +163,8 @@ pub async fn statement(
 ) -> Result<Json<Statement>, ApiError> {
     let id: AccountId = parse_id(&id)?;
     let (from, to) = span(&query, Utc::now().date_naive())?;
-    let exponent = require_account(&app, id).await?.currency.exponent();
+    let currency = require_account(&app, id).await?.currency;
+    let exponent = currency.exponent();
     let (days, as_of) = app.db.read(|pool| db::statements::days(pool, id, from, to)).await?;
     let days = days
         .into_iter()
@@ -161,7 +174,7 @@ pub async fn statement(
                 debits: sum(&d.debits, exponent)?,
                 credits: sum(&d.credits, exponent)?,
                 entries: d.entries,
-                closing_balance: sum(&d.closing_balance, exponent)?,
+                closing_balance: closing(&d.closing_balance, currency)?,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;

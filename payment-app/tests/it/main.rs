@@ -14,6 +14,7 @@ mod access;
 mod architecture;
 mod audit;
 mod batch;
+mod credit;
 
 mod bench;
 mod cli;

@@ -57,6 +57,7 @@ from ._api.models import (
     Refund,
     RefundStatus,
     RotatedSecret,
+    UpdateAccount,
     UpdateMetadata,
     WebhookEndpoint,
 )
@@ -130,7 +131,12 @@ class Payrail:
         return self._call(get_account, UUID(str(id)))
 
     def update_account_metadata(self, id: UUID | str, patch: dict[str, str | None]) -> Account:
-        return self._call(update_account_metadata, UUID(str(id)), body=UpdateMetadata(metadata=MetadataPatch.from_dict(patch)))
+        return self._call(update_account_metadata, UUID(str(id)), body=UpdateAccount(metadata=MetadataPatch.from_dict(patch)))
+
+    def set_credit_limit(self, id: UUID | str, credit_limit: str) -> Account:
+        """How far below zero the account's balance may go (the `issue` scope); refused with
+        `credit_limit_below_used` below the credit the account already uses."""
+        return self._call(update_account_metadata, UUID(str(id)), body=UpdateAccount(credit_limit=credit_limit))
 
     # Payments
     def create_payment(self, body: CreatePayment, *, idempotency_key: str | None = None) -> Payment:

@@ -43,6 +43,7 @@ from .rotated_secret import RotatedSecret
 from .statement import Statement
 from .statement_day import StatementDay
 from .subscribed_type import SubscribedType
+from .update_account import UpdateAccount
 from .update_metadata import UpdateMetadata
 from .webhook_endpoint import WebhookEndpoint
 
@@ -90,6 +91,7 @@ __all__ = (
     "Statement",
     "StatementDay",
     "SubscribedType",
+    "UpdateAccount",
     "UpdateMetadata",
     "WebhookEndpoint",
 )
