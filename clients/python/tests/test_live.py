@@ -90,6 +90,12 @@ def test_credit_spends_below_zero_and_a_limit_below_what_is_used_is_refused(clie
     assert client.set_credit_limit(a, "15.00").available_balance == "0.00"
 
 
+def test_the_ledger_head_is_not_found_before_an_audit_chains_it(client: Payrail) -> None:
+    with pytest.raises(PayrailError) as missing:
+        client.get_ledger_head()
+    assert (missing.value.status, missing.value.code) == (404, ErrorCode.NOT_FOUND)
+
+
 def test_an_atomic_batch_settles_all_or_none(client: Payrail) -> None:
     a, merchant, fee = funded(client), empty(client), empty(client)
     batch = client.create_payment_batch(

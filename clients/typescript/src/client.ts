@@ -77,6 +77,11 @@ export class Payrail {
     );
   }
 
+  /** `GET /api/v1/ledger/head`: the head of the hash chain over the ledger, to keep and compare later. */
+  getLedgerHead(): Promise<Schemas["LedgerHead"]> {
+    return this.ok(this.api.GET("/api/v1/ledger/head", {}));
+  }
+
   /** `POST /api/v1/payment`; the answer is the payment as recorded, `pending`. */
   createPayment(body: Schemas["CreatePayment"], options: KeyOptions = {}): Promise<Payment> {
     const key = options.idempotencyKey ?? randomUUID();

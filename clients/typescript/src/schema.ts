@@ -108,6 +108,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ledger/head": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The latest head of the ledger's hash chain; 404 before the first audit has chained it. */
+        get: operations["getLedgerHead"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/payment": {
         parameters: {
             query?: never;
@@ -736,6 +753,29 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
+        /** @description The head of the ledger's hash chain. */
+        LedgerHead: {
+            /**
+             * Format: int64
+             * @description The audit checkpoint it is the hash of.
+             */
+            checkpoint_id: number;
+            /**
+             * Format: int64
+             * @description Every ledger entry up to this id is chained.
+             */
+            last_entry_id: number;
+            /**
+             * @description SHA-256 (HMAC-SHA-256 under `AUDIT_CHECKPOINT_KEY`), hex: over the
+             *     checkpoint, the previous head and every entry since it.
+             */
+            hash: string;
+            /**
+             * Format: date-time
+             * @description When the checkpoint was made.
+             */
+            created_at: string;
+        };
         Metadata: {
             [key: string]: string;
         };
@@ -1336,6 +1376,34 @@ export interface operations {
             401: components["responses"]["Error401"];
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
+            408: components["responses"]["Error408"];
+            413: components["responses"]["Error413"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getLedgerHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The head: keep it, and compare it with `payment-app audit --verify-chain` later; 404 (`not_found`) until an audit has written a checkpoint */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgerHead"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
             408: components["responses"]["Error408"];
             413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];

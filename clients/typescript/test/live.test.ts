@@ -58,6 +58,10 @@ test("credit: spend below zero, and a limit below what is used is refused", asyn
   assert.equal((await client.setCreditLimit(a, "15.00")).available_balance, "0.00");
 });
 
+test("the ledger head is not found before an audit chains it", async () => {
+  await assert.rejects(client.getLedgerHead(), (e: PayrailError) => e.status === 404 && e.code === "not_found");
+});
+
 test("an atomic batch settles all or none", async () => {
   const [a, merchant, fee] = [await funded(), (await client.createAccount()).id, (await client.createAccount()).id];
   const batch = await client.createPaymentBatch({

@@ -8,6 +8,7 @@ mod entries;
 pub mod error;
 mod events;
 mod extract;
+mod ledger;
 pub mod openapi;
 mod payments;
 mod ready;
@@ -139,6 +140,7 @@ pub fn router(state: AppState, operations_here: Operations) -> Router {
         .route("/api/v1/accounts/{id}/statement", get(statements::statement))
         .route("/api/v1/accounts/{id}/entries", get(entries::list))
         .route("/api/v1/accounts/{id}/balance", get(entries::balance_at))
+        .route("/api/v1/ledger/head", get(ledger::head))
         .route("/api/v1/payment/{id}", get(payments::get))
         .route("/api/v1/payment/{id}/refunds", get(refunds::list))
         .route("/api/v1/refunds/{id}", get(refunds::get));

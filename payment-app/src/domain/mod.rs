@@ -2,6 +2,7 @@
 
 mod amount;
 pub mod blocked;
+pub mod chain;
 mod currency;
 pub mod hold;
 mod idempotency_key;

@@ -17,6 +17,7 @@ mod batch;
 mod credit;
 
 mod bench;
+mod chain;
 mod cli;
 mod currencies;
 mod database_tls;

@@ -20,6 +20,7 @@ import httpx
 
 from ._api.api.accounts import create_account, get_account, list_account_payments, search_accounts, update_account_metadata
 from ._api.api.events import get_event, list_events
+from ._api.api.ledger import get_ledger_head
 from ._api.api.payments import (
     capture_payment,
     create_payment,
@@ -50,6 +51,7 @@ from ._api.models import (
     CreateRefund,
     DeliveryAttempt,
     Event,
+    LedgerHead,
     Metadata,
     MetadataPatch,
     Payment,
@@ -177,6 +179,10 @@ class Payrail:
     # Events and webhooks
     def get_event(self, id: UUID | str) -> Event:
         return self._call(get_event, UUID(str(id)))
+
+    def get_ledger_head(self) -> LedgerHead:
+        """The head of the hash chain over the ledger: keep it, and compare it later."""
+        return self._call(get_ledger_head)
 
     def create_webhook_endpoint(self, body: CreateEndpoint) -> CreatedWebhookEndpoint:
         return self._call(create_webhook_endpoint, body=body)

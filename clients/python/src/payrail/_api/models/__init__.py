@@ -30,6 +30,7 @@ from .failure_reason import FailureReason
 from .get_open_api_document_response_200 import GetOpenApiDocumentResponse200
 from .health import Health
 from .ledger_entry import LedgerEntry
+from .ledger_head import LedgerHead
 from .metadata import Metadata
 from .metadata_patch import MetadataPatch
 from .payment import Payment
@@ -78,6 +79,7 @@ __all__ = (
     "GetOpenApiDocumentResponse200",
     "Health",
     "LedgerEntry",
+    "LedgerHead",
     "Metadata",
     "MetadataPatch",
     "Payment",
