@@ -891,6 +891,8 @@ export interface components {
              */
             previous_secret_expires_at: string;
         };
+        /** @description a signed decimal with exactly the currency's decimals */
+        SignedAmountSum: string;
         /** @description a signed amount with exactly its currency's decimals */
         SignedMoney: string;
         Statement: {
@@ -921,13 +923,13 @@ export interface components {
              * @description The balance at the end of the day: below zero while the account
              *     spends its credit.
              */
-            closing_balance: components["schemas"]["SignedMoney"];
+            closing_balance: components["schemas"]["SignedAmountSum"];
         };
         /** @enum {string} */
         SubscribedType: "payment.created" | "payment.done" | "payment.failed" | "payment.authorized" | "payment.captured" | "payment.voided" | "payment.expired" | "refund.done" | "refund.failed" | "*";
         /**
          * @description `PATCH` bodies of an account: a metadata change (`pay`), a new credit
-         *     limit (`issue`), or both, applied together (neither changes nothing).
+         *     limit (`issue`), or both, applied together (at least one of them).
          */
         UpdateAccount: {
             metadata?: null | components["schemas"]["MetadataPatch"];

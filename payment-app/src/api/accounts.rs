@@ -52,7 +52,7 @@ pub struct UpdateMetadata {
 }
 
 /// `PATCH` bodies of an account: a metadata change (`pay`), a new credit
-/// limit (`issue`), or both, applied together (neither changes nothing).
+/// limit (`issue`), or both, applied together (at least one of them).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAccount {
@@ -223,6 +223,9 @@ pub async fn update(
         }
         None => None,
     };
+    if patch.is_none() && credit_limit.is_none() {
+        return Err(ApiError::new(ErrorCode::InvalidBody, "send metadata, credit_limit or both"));
+    }
     let change = AccountChange { metadata: patch.as_ref(), credit_limit };
     db::accounts::update(&app.db.primary, id, change, app.issuance.total)
         .await?

@@ -16,7 +16,7 @@ use super::error::{ApiError, ErrorCode};
 use super::{AppState, Page, parse_id};
 use crate::db::{self, accounts::Account};
 use crate::domain::search::{IdRange, PaymentFilter};
-use crate::domain::{AccountId, AmountSum, Currency, PaymentId, SignedMoney};
+use crate::domain::{AccountId, AmountSum, PaymentId, SignedAmountSum};
 use crate::events::PaymentView;
 
 /// Longest statement span, in days.
@@ -81,7 +81,7 @@ pub struct DayView {
     entries: i64,
     /// The balance at the end of the day: below zero while the account
     /// spends its credit.
-    closing_balance: SignedMoney,
+    closing_balance: SignedAmountSum,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -132,14 +132,10 @@ fn span(query: &HashMap<String, String>, today: NaiveDate) -> Result<(NaiveDate,
     Ok((from, to))
 }
 
-/// A day's closing balance: a balance, so it fits a bigint (a sum of the
-/// day's entries would not have to).
-fn closing(minor: &str, currency: Currency) -> Result<SignedMoney, ApiError> {
-    minor
-        .parse::<i64>()
-        .ok()
-        .and_then(|minor| SignedMoney::from_minor(minor, currency))
-        .ok_or_else(|| crate::Error::Corrupt(format!("closing balance {minor:?} is not a balance")).into())
+/// A day's closing balance: below zero while the account spends its credit.
+fn closing(minor: &str, exponent: u32) -> Result<SignedAmountSum, ApiError> {
+    SignedAmountSum::from_minor_text(minor, exponent)
+        .ok_or_else(|| crate::Error::Corrupt(format!("closing balance {minor:?} is not an amount")).into())
 }
 
 fn sum(minor: &str, exponent: u32) -> Result<AmountSum, ApiError> {
@@ -163,8 +159,7 @@ pub async fn statement(
 ) -> Result<Json<Statement>, ApiError> {
     let id: AccountId = parse_id(&id)?;
     let (from, to) = span(&query, Utc::now().date_naive())?;
-    let currency = require_account(&app, id).await?.currency;
-    let exponent = currency.exponent();
+    let exponent = require_account(&app, id).await?.currency.exponent();
     let (days, as_of) = app.db.read(|pool| db::statements::days(pool, id, from, to)).await?;
     let days = days
         .into_iter()
@@ -174,7 +169,7 @@ pub async fn statement(
                 debits: sum(&d.debits, exponent)?,
                 credits: sum(&d.credits, exponent)?,
                 entries: d.entries,
-                closing_balance: closing(&d.closing_balance, currency)?,
+                closing_balance: closing(&d.closing_balance, exponent)?,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;

@@ -17,7 +17,7 @@ T = TypeVar("T", bound="UpdateAccount")
 @_attrs_define
 class UpdateAccount:
     """`PATCH` bodies of an account: a metadata change (`pay`), a new credit
-    limit (`issue`), or both, applied together (neither changes nothing).
+    limit (`issue`), or both, applied together (at least one of them).
 
         Attributes:
             metadata (MetadataPatch | None | Unset):

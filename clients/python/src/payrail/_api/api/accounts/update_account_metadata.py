@@ -127,7 +127,7 @@ def sync_detailed(
         id (UUID): An account's id.
         body (UpdateAccount): `PATCH` bodies of an account: a metadata change (`pay`), a new
             credit
-            limit (`issue`), or both, applied together (neither changes nothing).
+            limit (`issue`), or both, applied together (at least one of them).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -161,7 +161,7 @@ def sync(
         id (UUID): An account's id.
         body (UpdateAccount): `PATCH` bodies of an account: a metadata change (`pay`), a new
             credit
-            limit (`issue`), or both, applied together (neither changes nothing).
+            limit (`issue`), or both, applied together (at least one of them).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -190,7 +190,7 @@ async def asyncio_detailed(
         id (UUID): An account's id.
         body (UpdateAccount): `PATCH` bodies of an account: a metadata change (`pay`), a new
             credit
-            limit (`issue`), or both, applied together (neither changes nothing).
+            limit (`issue`), or both, applied together (at least one of them).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -222,7 +222,7 @@ async def asyncio(
         id (UUID): An account's id.
         body (UpdateAccount): `PATCH` bodies of an account: a metadata change (`pay`), a new
             credit
-            limit (`issue`), or both, applied together (neither changes nothing).
+            limit (`issue`), or both, applied together (at least one of them).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
