@@ -413,6 +413,7 @@ async fn run_audit(args: AuditArgs) -> ExitCode {
         },
     };
     let report = match Db::connect(&db).await {
+        Ok(db) if args.verify_chain => audit::verify_chain(&db.primary, &config).await,
         Ok(db) => audit::run(&db.primary, &config).await,
         Err(e) => Err(e),
     };

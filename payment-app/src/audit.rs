@@ -6,6 +6,10 @@
 //! plus the invariants that are cheap at any size, so its cost follows new
 //! work, not history. `--full` checks all of history again, under its own
 //! statement timeout. A checkpoint that does not match its hash is refused.
+//!
+//! Each checkpoint also chains the ledger entries up to it
+//! (`domain::chain`), and `--verify-chain` ([`verify_chain`]) recomputes
+//! that chain from the entries as they are now.
 
 pub mod checkpoint;
 mod progress;
@@ -45,6 +49,8 @@ pub enum Mode {
     Full,
     /// What came after the checkpoint `since`.
     Incremental,
+    /// The hash chain over the ledger, recomputed (`--verify-chain`).
+    Chain,
 }
 
 /// The checkpoint a run started from, or the one it wrote.
@@ -70,6 +76,10 @@ pub struct Report {
     /// The checkpoint this run wrote (only when every ledger check passed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<CheckpointRef>,
+    /// `--verify-chain`: the last checkpoint of the chain, as recomputed
+    /// (what `GET /api/v1/ledger/head` serves, when the chain is intact).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<CheckpointRef>,
 }
 
 /// How a run goes.
@@ -145,6 +155,7 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
             checks: intact_check.into_iter().collect(),
             payments: Vec::new(),
             checkpoint: None,
+            head: None,
         });
     }
     let mode = if base.is_some() { Mode::Incremental } else { Mode::Full };
@@ -190,6 +201,17 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
     // full run that passes writes a new one (summed from the first entry).
     let ledger_ok = checks.iter().all(|c| c.ok);
     let written = if ledger_ok {
+        // The entries since the last chained checkpoint (all of them when
+        // none is), hashed after its hash: the next link of the chain.
+        let previous_hash = stored.as_ref().map(|s| s.hash.clone());
+        let entries_from = stored.as_ref().filter(|s| s.chained.is_some()).map_or(0, |s| s.last_entry_id);
+        let entries_hash = db::audit_checkpoint::segment_hash(
+            &mut conn,
+            previous_hash.as_deref(),
+            entries_from,
+            horizon.last_entry_id,
+        )
+        .await?;
         let new = NewCheckpoint {
             full_run: mode == Mode::Full,
             last_entry_id: horizon.last_entry_id,
@@ -198,7 +220,9 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
             open_refunds: horizon.open_refunds,
             // Chained to the last one as stored, even an edited one: the
             // chain then shows where a full run took over from it.
-            previous_hash: stored.as_ref().map(|s| s.hash.clone()),
+            previous_hash,
+            entries_from,
+            entries_hash,
         };
         let key = config.key.as_ref();
         db::audit_checkpoint::write(&mut conn, base, stored.as_ref().map(|s| s.id), &new, |sums| {
@@ -219,6 +243,94 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
         checks,
         payments,
         checkpoint: written,
+        head: None,
+    })
+}
+
+/// `audit --verify-chain`: walks every checkpoint, oldest first, and checks
+/// that each follows the one before it, that its hash is what its fields
+/// give, and that the ledger entries it chains (after `entries_from` up to
+/// its last entry) still hash to its `entries_hash` after the previous
+/// hash, the segments following each other from the first entry. Reads
+/// all of history, under the full run's statement timeout; writes nothing.
+/// An entry changed, deleted or inserted up to the last checkpoint, even by
+/// an owner with the triggers disabled, fails it; one after the last
+/// checkpoint is the next audit's to find.
+pub async fn verify_chain(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
+    let mut conn = primary.acquire().await?;
+    db::audit_checkpoint::set_statement_timeout(&mut conn, config.full_timeout).await?;
+    let checkpoints = db::audit_checkpoint::all(&mut conn).await?;
+    let (mut problems, mut segments) = (Vec::new(), 0);
+    let mut expected_from: Option<i64> = None;
+    let mut head = None;
+    for stored in &checkpoints {
+        if stored.previous_hash != stored.before_hash {
+            problems.push(format!("checkpoint {} does not follow the checkpoint before it", stored.id));
+        }
+        let Some(chained) = &stored.chained else {
+            if expected_from.is_some() {
+                problems.push(format!(
+                    "checkpoint {} does not chain the ledger, though one before it did",
+                    stored.id
+                ));
+            }
+            continue;
+        };
+        if checkpoint::Covered::of_stored(stored).hash(config.key.as_ref()) != stored.hash {
+            problems.push(format!(
+                "checkpoint {} does not match its hash: it was changed after it was written (or                  AUDIT_CHECKPOINT_KEY differs from the one it was written with)",
+                stored.id
+            ));
+        }
+        let from = expected_from.unwrap_or(0);
+        if chained.entries_from != from {
+            problems.push(format!(
+                "checkpoint {} chains the entries after {}, but the chain before it ends at {from}",
+                stored.id, chained.entries_from
+            ));
+        }
+        let recomputed = db::audit_checkpoint::segment_hash(
+            &mut conn,
+            stored.previous_hash.as_deref(),
+            chained.entries_from,
+            stored.last_entry_id,
+        )
+        .await?;
+        if recomputed != chained.entries_hash {
+            problems.push(format!(
+                "ledger entries {} to {} (checkpoint {} of {}) are not the entries it hashed: one was                  changed, deleted or inserted since",
+                chained.entries_from + 1,
+                stored.last_entry_id,
+                stored.id,
+                stored.created_at.to_rfc3339(),
+            ));
+        }
+        segments += 1;
+        expected_from = Some(stored.last_entry_id);
+        head = Some(checkpoint_ref(stored));
+    }
+    let detail = match (&head, problems.len()) {
+        (None, 0) => "no checkpoint chains the ledger yet: `payment-app audit` writes one".to_owned(),
+        (Some(head), 0) => format!(
+            "{segments} checkpoints chain every ledger entry up to {}; head {}",
+            head.last_entry_id, head.hash
+        ),
+        (_, n) => format!("{n} breaks in the chain over {segments} checkpoints"),
+    };
+    let ok = problems.is_empty();
+    Ok(Report {
+        ok,
+        mode: Mode::Chain,
+        since: None,
+        checks: vec![Check {
+            name: "ledger_chain_intact",
+            ok,
+            detail,
+            examples: problems.into_iter().take(5).collect(),
+        }],
+        payments: Vec::new(),
+        checkpoint: None,
+        head: if ok { head } else { None },
     })
 }
 
@@ -250,11 +362,11 @@ async fn checks(
     progress: &mut progress::Bar,
 ) -> Result<Vec<Check>> {
     let mut checks = Vec::new();
-    progress.step("no_negative_balance");
+    progress.step("balance_within_credit");
     checks.push(from_violations(
-        "no_negative_balance",
-        db::audit::negative_balances(conn).await?,
-        "accounts with a negative balance",
+        "balance_within_credit",
+        db::audit::balances_past_credit(conn).await?,
+        "accounts with a balance below zero by more than their credit limit",
     ));
     progress.step("balances_match_ledger");
     checks.push(from_violations(
@@ -274,8 +386,8 @@ async fn checks(
         name: "money_conserved",
         ok: money.conserved,
         detail: format!(
-            "sum of balances {}, recorded issuance {} (minor units)",
-            money.balances, money.issuance
+            "sum of balances {}, recorded issuance {}; credit used {} of {} granted (minor units)",
+            money.balances, money.issuance, money.credit_used, money.credit_limits
         ),
         examples: Vec::new(),
     });
@@ -295,8 +407,8 @@ async fn checks(
         name: "issuance_total_kept",
         ok: money.total_kept,
         detail: format!(
-            "running issuance total {}, issuance in the ledger {} (minor units)",
-            money.issuance_total, money.issuance
+            "running issuance total {}, issuance in the ledger {} plus credit limits {} (minor units)",
+            money.issuance_total, money.issuance, money.credit_limits
         ),
         examples: Vec::new(),
     });
@@ -377,6 +489,7 @@ impl fmt::Display for Report {
                 since.last_entry_id, since.id
             )?,
             None if self.mode == Mode::Full => writeln!(f, "full: all of history")?,
+            None if self.mode == Mode::Chain => writeln!(f, "the hash chain over the ledger, recomputed")?,
             None => {}
         }
         for check in &self.checks {
@@ -387,7 +500,16 @@ impl fmt::Display for Report {
         }
         let counts: Vec<String> = self.payments.iter().map(|(s, n)| format!("{n} {s}")).collect();
         let what = if self.mode == Mode::Full { "payments" } else { "payments checked" };
-        writeln!(f, "{what}: {}", if counts.is_empty() { "none".to_owned() } else { counts.join(", ") })?;
+        if self.mode != Mode::Chain {
+            writeln!(f, "{what}: {}", if counts.is_empty() { "none".to_owned() } else { counts.join(", ") })?;
+        }
+        if let Some(head) = &self.head {
+            writeln!(
+                f,
+                "head: checkpoint {}, entries up to {}, hash {}",
+                head.id, head.last_entry_id, head.hash
+            )?;
+        }
         if let Some(written) = &self.checkpoint {
             writeln!(f, "checkpoint {} written: entries up to {}", written.id, written.last_entry_id)?;
         }

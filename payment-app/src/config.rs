@@ -357,8 +357,13 @@ pub struct AuditArgs {
     pub app_role: Option<String>,
     /// Check all of history again instead of what came after the last checkpoint (a run that
     /// passes records one); under --full-timeout-secs instead of DB_TIMEOUT_MS.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "verify_chain")]
     pub full: bool,
+    /// Only recompute the hash chain the checkpoints keep over the ledger, from the first entry
+    /// to the last checkpoint, and report any entry changed, deleted or inserted since it was
+    /// chained (under --full-timeout-secs; writes nothing).
+    #[arg(long)]
+    pub verify_chain: bool,
     /// Longest any statement of a full audit may run, in seconds (the first audit, with no
     /// checkpoint yet, is a full one).
     #[arg(long, env = "AUDIT_FULL_TIMEOUT_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]

@@ -65,6 +65,11 @@ pub enum Error {
     #[error("issuance refused: {0}")]
     IssuanceRefused(#[from] IssuanceRefused),
 
+    /// Lowering a credit limit below what the account already uses (spent
+    /// past zero, plus held) would leave it over its limit.
+    #[error("the credit limit cannot go below {used}, the credit the account already uses (spent and held)")]
+    CreditLimitBelowUsed { used: crate::domain::Money },
+
     #[error("settle could not plan a batch")]
     Plan(#[from] PlanError),
 

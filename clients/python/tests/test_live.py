@@ -107,6 +107,23 @@ def test_hold_and_capture_part_of_it(client: Payrail) -> None:
     assert (payer.balance, payer.available_balance) == ("75.00", "75.00")
 
 
+def test_credit_spends_below_zero_and_a_limit_below_what_is_used_is_refused(client: Payrail) -> None:
+    a, b = client.create_account(CreateAccount(credit_limit="20.00")).id, empty(client)
+    assert client.wait_until_terminal(pay(client, a, b, "15.00").id, 30).status == PaymentStatus.DONE
+    payer = client.get_account(a)
+    assert (payer.balance, payer.available_balance, payer.credit_limit) == ("-15.00", "5.00", "20.00")
+    with pytest.raises(PayrailError) as refused:
+        client.set_credit_limit(a, "14.99")
+    assert refused.value.code == ErrorCode.CREDIT_LIMIT_BELOW_USED
+    assert client.set_credit_limit(a, "15.00").available_balance == "0.00"
+
+
+def test_the_ledger_head_is_not_found_before_an_audit_chains_it(client: Payrail) -> None:
+    with pytest.raises(PayrailError) as missing:
+        client.get_ledger_head()
+    assert (missing.value.status, missing.value.code) == (404, ErrorCode.NOT_FOUND)
+
+
 def test_an_atomic_batch_settles_all_or_none(client: Payrail) -> None:
     a, merchant, fee = funded(client), empty(client), empty(client)
     batch = client.create_payment_batch(

@@ -71,6 +71,20 @@ export class Payrail {
     return this.ok(this.api.PATCH("/api/v1/accounts/{id}", { params: { path: { id } }, body: { metadata } }));
   }
 
+  /** Sets how far below zero the account's balance may go (a decimal string;
+   * the `issue` scope). Refused with `credit_limit_below_used` below the
+   * credit the account already uses. */
+  setCreditLimit(id: string, creditLimit: string): Promise<Account> {
+    return this.ok(
+      this.api.PATCH("/api/v1/accounts/{id}", { params: { path: { id } }, body: { credit_limit: creditLimit } }),
+    );
+  }
+
+  /** `GET /api/v1/ledger/head`: the head of the hash chain over the ledger, to keep and compare later. */
+  getLedgerHead(): Promise<Schemas["LedgerHead"]> {
+    return this.ok(this.api.GET("/api/v1/ledger/head", {}));
+  }
+
   /** `POST /api/v1/payment`; the answer is the payment as recorded, `pending`. */
   createPayment(body: Schemas["CreatePayment"], options: KeyOptions = {}): Promise<Payment> {
     const key = options.idempotencyKey ?? randomUUID();

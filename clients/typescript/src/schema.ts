@@ -36,7 +36,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Changes an account's metadata, and nothing else. */
+        /** Changes an account's metadata (`pay`), its credit limit (`issue`), or both. */
         patch: operations["updateAccountMetadata"];
         trace?: never;
     };
@@ -100,6 +100,23 @@ export interface paths {
         };
         /** An account's balance at an instant; 404 before the account was opened. */
         get: operations["getAccountBalanceAt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ledger/head": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The latest head of the ledger's hash chain; 404 before the first audit has chained it. */
+        get: operations["getLedgerHead"];
         put?: never;
         post?: never;
         delete?: never;
@@ -439,10 +456,18 @@ export interface components {
         Account: {
             id: components["schemas"]["AccountId"];
             currency: components["schemas"]["Currency"];
-            /** @description With the currency's decimals. */
-            balance: components["schemas"]["Money"];
-            /** @description Balance minus what open authorizations hold. */
+            /**
+             * @description With the currency's decimals; below zero while the account spends
+             *     its credit (never below `-credit_limit`).
+             */
+            balance: components["schemas"]["SignedMoney"];
+            /**
+             * @description Balance plus credit limit, minus what open authorizations hold:
+             *     what payments may spend.
+             */
             available_balance: components["schemas"]["Money"];
+            /** @description How far below zero the balance may go. */
+            credit_limit: components["schemas"]["Money"];
             metadata: components["schemas"]["Metadata"];
             /** Format: date-time */
             created_at: string;
@@ -552,6 +577,14 @@ export interface components {
              *     zero it is new money, and takes the `issue` scope.
              */
             initial_balance?: string | null;
+            /**
+             * @description How far below zero the balance may go, a decimal string in the
+             *     account's currency; absent means zero. Above zero it lets the account
+             *     spend money it does not have, counts like issuance (within
+             *     `MAX_ACCOUNT_ISSUANCE`, and part of `MAX_TOTAL_ISSUANCE`) and takes
+             *     the `issue` scope.
+             */
+            credit_limit?: string | null;
             currency?: null | components["schemas"]["Currency"];
             metadata?: null | components["schemas"]["Metadata"];
         };
@@ -657,7 +690,7 @@ export interface components {
          * @description Every machine-readable error code the API answers with.
          * @enum {string}
          */
-        ErrorCode: "unauthorized" | "forbidden" | "rate_limited" | "route_not_found" | "method_not_allowed" | "not_found" | "invalid_id" | "invalid_query" | "invalid_idempotency_key" | "malformed_json" | "unreadable_body" | "unsupported_media_type" | "payload_too_large" | "body_timeout" | "invalid_body" | "invalid_amount" | "invalid_currency" | "currency_mismatch" | "invalid_metadata" | "invalid_account_id" | "same_account" | "description_too_long" | "unknown_account" | "idempotency_key_reused" | "too_many_items" | "atomic_batch_refused" | "issuance_limit_exceeded" | "account_busy" | "invalid_webhook_url" | "unknown_event_type" | "too_many_webhook_endpoints" | "invalid_state" | "amount_exceeds_authorization" | "invalid_capture" | "refund_exceeds_payment" | "unavailable" | "timeout" | "overloaded" | "internal";
+        ErrorCode: "unauthorized" | "forbidden" | "rate_limited" | "route_not_found" | "method_not_allowed" | "not_found" | "invalid_id" | "invalid_query" | "invalid_idempotency_key" | "malformed_json" | "unreadable_body" | "unsupported_media_type" | "payload_too_large" | "body_timeout" | "invalid_body" | "invalid_amount" | "invalid_currency" | "currency_mismatch" | "invalid_metadata" | "invalid_account_id" | "same_account" | "description_too_long" | "unknown_account" | "idempotency_key_reused" | "too_many_items" | "atomic_batch_refused" | "issuance_limit_exceeded" | "credit_limit_below_used" | "account_busy" | "invalid_webhook_url" | "unknown_event_type" | "too_many_webhook_endpoints" | "invalid_state" | "amount_exceeds_authorization" | "invalid_capture" | "refund_exceeds_payment" | "unavailable" | "timeout" | "overloaded" | "internal";
         /** @description An error: its code, for programs, and its message, for people. */
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
@@ -718,6 +751,29 @@ export interface components {
             /** @description The account's balance right after this entry. */
             balance_after: components["schemas"]["SignedMoney"];
             /** Format: date-time */
+            created_at: string;
+        };
+        /** @description The head of the ledger's hash chain. */
+        LedgerHead: {
+            /**
+             * Format: int64
+             * @description The audit checkpoint it is the hash of.
+             */
+            checkpoint_id: number;
+            /**
+             * Format: int64
+             * @description Every ledger entry up to this id is chained.
+             */
+            last_entry_id: number;
+            /**
+             * @description SHA-256 (HMAC-SHA-256 under `AUDIT_CHECKPOINT_KEY`), hex: over the
+             *     checkpoint, the previous head and every entry since it.
+             */
+            hash: string;
+            /**
+             * Format: date-time
+             * @description When the checkpoint was made.
+             */
             created_at: string;
         };
         Metadata: {
@@ -835,6 +891,8 @@ export interface components {
              */
             previous_secret_expires_at: string;
         };
+        /** @description a signed decimal with exactly the currency's decimals */
+        SignedAmountSum: string;
         /** @description a signed amount with exactly its currency's decimals */
         SignedMoney: string;
         Statement: {
@@ -861,11 +919,29 @@ export interface components {
             credits: components["schemas"]["AmountSum"];
             /** Format: int64 */
             entries: number;
-            closing_balance: components["schemas"]["AmountSum"];
+            /**
+             * @description The balance at the end of the day: below zero while the account
+             *     spends its credit.
+             */
+            closing_balance: components["schemas"]["SignedAmountSum"];
         };
         /** @enum {string} */
         SubscribedType: "payment.created" | "payment.done" | "payment.failed" | "payment.authorized" | "payment.captured" | "payment.voided" | "payment.expired" | "refund.done" | "refund.failed" | "*";
-        /** @description `PATCH` bodies: the metadata change and nothing else. */
+        /**
+         * @description `PATCH` bodies of an account: a metadata change (`pay`), a new credit
+         *     limit (`issue`), or both, applied together (at least one of them).
+         */
+        UpdateAccount: {
+            metadata?: null | components["schemas"]["MetadataPatch"];
+            /**
+             * @description The new credit limit, a decimal string in the account's currency.
+             *     Refused with 422 `credit_limit_below_used` below the credit the
+             *     account already uses (its balance below zero plus what it holds),
+             *     and with 422 `issuance_limit_exceeded` past the issuance limits.
+             */
+            credit_limit?: string | null;
+        };
+        /** @description `PATCH` bodies of a payment: the metadata change and nothing else. */
         UpdateMetadata: {
             /** @description Keys to set to a string, or to remove with `null`. */
             metadata: components["schemas"]["MetadataPatch"];
@@ -965,7 +1041,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description Unprocessable Entity: `code` is one of `invalid_body`, `invalid_amount`, `invalid_currency`, `currency_mismatch`, `invalid_metadata`, `invalid_account_id`, `same_account`, `description_too_long`, `unknown_account`, `idempotency_key_reused`, `too_many_items`, `atomic_batch_refused`, `issuance_limit_exceeded`, `invalid_webhook_url`, `unknown_event_type`, `too_many_webhook_endpoints`, `amount_exceeds_authorization`, `invalid_capture`, `refund_exceeds_payment` */
+        /** @description Unprocessable Entity: `code` is one of `invalid_body`, `invalid_amount`, `invalid_currency`, `currency_mismatch`, `invalid_metadata`, `invalid_account_id`, `same_account`, `description_too_long`, `unknown_account`, `idempotency_key_reused`, `too_many_items`, `atomic_batch_refused`, `issuance_limit_exceeded`, `credit_limit_below_used`, `invalid_webhook_url`, `unknown_event_type`, `too_many_webhook_endpoints`, `amount_exceeds_authorization`, `invalid_capture`, `refund_exceeds_payment` */
         Error422: {
             headers: {
                 [name: string]: unknown;
@@ -1135,11 +1211,11 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["UpdateMetadata"];
+                "application/json": components["schemas"]["UpdateAccount"];
             };
         };
         responses: {
-            /** @description The account with its metadata changed */
+            /** @description The account with its metadata or credit limit changed */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1307,6 +1383,34 @@ export interface operations {
             401: components["responses"]["Error401"];
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
+            408: components["responses"]["Error408"];
+            413: components["responses"]["Error413"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getLedgerHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The head: keep it, and compare it with `payment-app audit --verify-chain` later; 404 (`not_found`) until an audit has written a checkpoint */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgerHead"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
             408: components["responses"]["Error408"];
             413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];

@@ -70,6 +70,20 @@ test("hold and capture part of it", async () => {
   assert.deepEqual([payer.balance, payer.available_balance], ["75.00", "75.00"]);
 });
 
+test("credit: spend below zero, and a limit below what is used is refused", async () => {
+  const [a, b] = [(await client.createAccount({ credit_limit: "20.00" })).id, (await client.createAccount()).id];
+  const paid = await client.createPayment({ from_account: a, to_account: b, amount: "15.00" });
+  assert.equal((await client.waitUntilTerminal(paid.id, 30_000)).status, "done");
+  const payer = await client.getAccount(a);
+  assert.deepEqual([payer.balance, payer.available_balance, payer.credit_limit], ["-15.00", "5.00", "20.00"]);
+  await assert.rejects(client.setCreditLimit(a, "14.99"), (e: PayrailError) => e.code === "credit_limit_below_used");
+  assert.equal((await client.setCreditLimit(a, "15.00")).available_balance, "0.00");
+});
+
+test("the ledger head is not found before an audit chains it", async () => {
+  await assert.rejects(client.getLedgerHead(), (e: PayrailError) => e.status === 404 && e.code === "not_found");
+});
+
 test("an atomic batch settles all or none", async () => {
   const [a, merchant, fee] = [await funded(), (await client.createAccount()).id, (await client.createAccount()).id];
   const batch = await client.createPaymentBatch({

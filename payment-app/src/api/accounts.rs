@@ -1,4 +1,5 @@
-//! `/api/v1/accounts`: open an account, read one, change its metadata.
+//! `/api/v1/accounts`: open an account, read one, change its metadata or
+//! its credit limit.
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -14,8 +15,9 @@ use super::auth::{Caller, Scope};
 use super::error::{ApiError, ErrorCode};
 use super::extract::{IdempotencyHeader, JsonBody, OptionalJsonBody};
 use super::{AppState, answer_create, parse_id};
-use crate::db::{self, accounts::Account};
-use crate::domain::{AccountId, Amount, Currency, Metadata, MetadataPatch, Money};
+use crate::db;
+use crate::db::accounts::{Account, AccountChange, Opening};
+use crate::domain::{AccountId, Amount, Currency, Metadata, MetadataPatch, Money, SignedMoney};
 use crate::intake;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -25,6 +27,13 @@ pub struct CreateAccount {
     /// zero it is new money, and takes the `issue` scope.
     #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
     initial_balance: Option<String>,
+    /// How far below zero the balance may go, a decimal string in the
+    /// account's currency; absent means zero. Above zero it lets the account
+    /// spend money it does not have, counts like issuance (within
+    /// `MAX_ACCOUNT_ISSUANCE`, and part of `MAX_TOTAL_ISSUANCE`) and takes
+    /// the `issue` scope.
+    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
+    credit_limit: Option<String>,
     /// ISO 4217 code; absent means the `DEFAULT_CURRENCY` setting.
     #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
@@ -33,13 +42,29 @@ pub struct CreateAccount {
     metadata: Option<serde_json::Value>,
 }
 
-/// `PATCH` bodies: the metadata change and nothing else.
+/// `PATCH` bodies of a payment: the metadata change and nothing else.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMetadata {
     /// Keys to set to a string, or to remove with `null`.
     #[schema(value_type = MetadataPatch)]
     metadata: serde_json::Value,
+}
+
+/// `PATCH` bodies of an account: a metadata change (`pay`), a new credit
+/// limit (`issue`), or both, applied together (at least one of them).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccount {
+    /// Keys to set to a string, or to remove with `null`.
+    #[schema(value_type = Option<MetadataPatch>)]
+    metadata: Option<serde_json::Value>,
+    /// The new credit limit, a decimal string in the account's currency.
+    /// Refused with 422 `credit_limit_below_used` below the credit the
+    /// account already uses (its balance below zero plus what it holds),
+    /// and with 422 `issuance_limit_exceeded` past the issuance limits.
+    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
+    credit_limit: Option<String>,
 }
 
 impl UpdateMetadata {
@@ -65,10 +90,14 @@ pub fn parse_metadata(value: Option<&serde_json::Value>) -> Result<Metadata, Api
 pub struct AccountView {
     id: AccountId,
     currency: Currency,
-    /// With the currency's decimals.
-    balance: Money,
-    /// Balance minus what open authorizations hold.
+    /// With the currency's decimals; below zero while the account spends
+    /// its credit (never below `-credit_limit`).
+    balance: SignedMoney,
+    /// Balance plus credit limit, minus what open authorizations hold:
+    /// what payments may spend.
     available_balance: Money,
+    /// How far below zero the balance may go.
+    credit_limit: Money,
     metadata: Metadata,
     created_at: DateTime<Utc>,
 }
@@ -78,12 +107,18 @@ impl From<Account> for AccountView {
         AccountView {
             id: a.id,
             currency: a.currency,
-            balance: a.currency.money(a.balance),
+            balance: SignedMoney::balance(a.balance, a.currency),
             available_balance: a.currency.money(a.available()),
+            credit_limit: a.currency.money(a.credit_limit),
             metadata: a.metadata,
             created_at: a.created_at,
         }
     }
+}
+
+/// A credit limit as sent, in the account's currency.
+fn parse_credit_limit(text: &str, currency: Currency) -> Result<Amount, ApiError> {
+    currency.amount(text).map_err(|e| ApiError::new(ErrorCode::InvalidAmount, format!("credit_limit: {e}")))
 }
 
 /// Opens an account.
@@ -113,14 +148,18 @@ pub async fn create(
             .amount(text)
             .map_err(|e| ApiError::new(ErrorCode::InvalidAmount, format!("initial_balance: {e}")))?,
     };
+    let credit_limit = match body.credit_limit.as_deref() {
+        None => Amount::ZERO,
+        Some(text) => parse_credit_limit(text, currency)?,
+    };
     let metadata = parse_metadata(body.metadata.as_ref())?;
-    // An opening balance is new money.
-    caller.require(if initial_balance.is_zero() { Scope::Pay } else { Scope::Issue })?;
+    // An opening balance is new money, and credit is money to spend too.
+    let new_money = !initial_balance.is_zero() || !credit_limit.is_zero();
+    caller.require(if new_money { Scope::Issue } else { Scope::Pay })?;
     let outcome = intake::open_account(
         &app.db,
         app.issuance,
-        currency,
-        initial_balance,
+        Opening { currency, initial_balance, credit_limit },
         &metadata,
         key.as_ref(),
         |a| json!(AccountView::from(a.clone())),
@@ -146,21 +185,49 @@ pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<
     account.map(|a| Json(a.into())).ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))
 }
 
-/// Changes an account's metadata, and nothing else.
+/// Changes an account's metadata (`pay`), its credit limit (`issue`), or both.
 #[utoipa::path(patch, path = "/api/v1/accounts/{id}", operation_id = "updateAccountMetadata", tag = "accounts",
     params(("id" = AccountId, Path, description = "The account's id")),
-    request_body = UpdateMetadata,
-    responses((status = 200, description = "The account with its metadata changed", body = AccountView)),
-    security(("bearer" = ["pay"])))]
+    request_body = UpdateAccount,
+    responses((status = 200, description = "The account with its metadata or credit limit changed", body = AccountView)),
+    security(("bearer" = ["pay", "issue"])))]
 #[instrument(skip_all, fields(account_id = %id))]
 pub async fn update(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<UpdateMetadata>,
+    JsonBody(body): JsonBody<UpdateAccount>,
 ) -> Result<Json<AccountView>, ApiError> {
     let id: AccountId = parse_id(&id)?;
-    let patch = body.patch()?;
-    db::accounts::update_metadata(&app.db.primary, id, &patch)
+    let patch = match &body.metadata {
+        Some(metadata) => {
+            caller.require(Scope::Pay)?;
+            Some(
+                MetadataPatch::from_json(metadata)
+                    .map_err(|e| ApiError::new(ErrorCode::InvalidMetadata, e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    let credit_limit = match body.credit_limit.as_deref() {
+        Some(text) => {
+            caller.require(Scope::Issue)?;
+            // The limit is in the account's currency, which never changes.
+            let currency = db::accounts::get(&app.db.primary, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?
+                .currency;
+            let limit = parse_credit_limit(text, currency)?;
+            app.issuance.check_credit(limit, currency).map_err(crate::Error::from)?;
+            Some(limit)
+        }
+        None => None,
+    };
+    if patch.is_none() && credit_limit.is_none() {
+        return Err(ApiError::new(ErrorCode::InvalidBody, "send metadata, credit_limit or both"));
+    }
+    let change = AccountChange { metadata: patch.as_ref(), credit_limit };
+    db::accounts::update(&app.db.primary, id, change, app.issuance.total)
         .await?
         .map(|a| Json(a.into()))
         .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))

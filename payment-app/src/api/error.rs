@@ -44,6 +44,7 @@ pub enum ErrorCode {
     TooManyItems,
     AtomicBatchRefused,
     IssuanceLimitExceeded,
+    CreditLimitBelowUsed,
     AccountBusy,
     InvalidWebhookUrl,
     UnknownEventType,
@@ -60,7 +61,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 39] = [
+    pub const ALL: [ErrorCode; 40] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
@@ -88,6 +89,7 @@ impl ErrorCode {
         ErrorCode::TooManyItems,
         ErrorCode::AtomicBatchRefused,
         ErrorCode::IssuanceLimitExceeded,
+        ErrorCode::CreditLimitBelowUsed,
         ErrorCode::AccountBusy,
         ErrorCode::InvalidWebhookUrl,
         ErrorCode::UnknownEventType,
@@ -132,6 +134,7 @@ impl ErrorCode {
             ErrorCode::TooManyItems => "too_many_items",
             ErrorCode::AtomicBatchRefused => "atomic_batch_refused",
             ErrorCode::IssuanceLimitExceeded => "issuance_limit_exceeded",
+            ErrorCode::CreditLimitBelowUsed => "credit_limit_below_used",
             ErrorCode::AccountBusy => "account_busy",
             ErrorCode::InvalidWebhookUrl => "invalid_webhook_url",
             ErrorCode::UnknownEventType => "unknown_event_type",
@@ -176,6 +179,7 @@ impl ErrorCode {
             | ErrorCode::TooManyItems
             | ErrorCode::AtomicBatchRefused
             | ErrorCode::IssuanceLimitExceeded
+            | ErrorCode::CreditLimitBelowUsed
             | ErrorCode::InvalidWebhookUrl
             | ErrorCode::UnknownEventType
             | ErrorCode::TooManyWebhookEndpoints
@@ -262,6 +266,9 @@ impl From<Error> for ApiError {
             Error::Metadata(refused) => ApiError::new(ErrorCode::InvalidMetadata, refused.to_string()),
             Error::IssuanceRefused(refused) => {
                 ApiError::new(ErrorCode::IssuanceLimitExceeded, refused.to_string())
+            }
+            e @ Error::CreditLimitBelowUsed { .. } => {
+                ApiError::new(ErrorCode::CreditLimitBelowUsed, format!("credit_limit: {e}"))
             }
             e if e.is_lock_timeout() => {
                 warn!(error = %chain(&e), "request waited too long for a row lock");

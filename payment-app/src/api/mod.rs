@@ -9,6 +9,7 @@ mod entries;
 pub mod error;
 mod events;
 mod extract;
+mod ledger;
 pub mod openapi;
 mod payments;
 mod ready;
@@ -140,12 +141,13 @@ pub fn router(state: AppState, operations_here: Operations) -> Router {
         .route("/api/v1/accounts/{id}/statement", get(statements::statement))
         .route("/api/v1/accounts/{id}/entries", get(entries::list))
         .route("/api/v1/accounts/{id}/balance", get(entries::balance_at))
+        .route("/api/v1/ledger/head", get(ledger::head))
         .route("/api/v1/payment/{id}", get(payments::get))
         .route("/api/v1/payment/{id}/refunds", get(refunds::list))
         .route("/api/v1/refunds/{id}", get(refunds::get));
     let read_only = Scopes::of(&[Scope::Read]);
     // Metadata is the client's own: changing it takes `pay`, as opening an
-    // account without money does.
+    // account without money does (an account's: see `opening`).
     let pays = Router::new()
         .route("/api/v1/payment", post(payments::create))
         // The one route with a larger body limit, sized by its item limit
@@ -159,13 +161,16 @@ pub fn router(state: AppState, operations_here: Operations) -> Router {
         .route("/api/v1/payment/{id}/capture", post(payments::capture))
         .route("/api/v1/payment/{id}/void", post(payments::void))
         .route("/api/v1/payment/{id}/refunds", post(refunds::create))
-        .route("/api/v1/payment/{id}", patch(payments::update))
-        .route("/api/v1/accounts/{id}", patch(accounts::update));
+        .route("/api/v1/payment/{id}", patch(payments::update));
     let pay_only = Scopes::of(&[Scope::Pay]);
     // `pay` opens an account without money, `issue` one with: which one a
     // request needs is its body's to say, but a token with neither is
     // refused before the body is looked at.
-    let opening = Router::new().route("/api/v1/accounts", post(accounts::create));
+    // The same for changing an account: its metadata takes `pay`, its
+    // credit limit `issue`.
+    let opening = Router::new()
+        .route("/api/v1/accounts", post(accounts::create))
+        .route("/api/v1/accounts/{id}", patch(accounts::update));
     let guards = Guards {
         in_flight: Arc::new(Semaphore::new(state.max_in_flight)),
         body: BodyLimits { deadline: state.body_timeout, batch: batch::body_limit(state.batch_max_items) },

@@ -25,7 +25,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode};
-use super::{accounts, batch, entries, events, payments, ready, refunds, search, statements, webhooks};
+use super::{
+    accounts, batch, entries, events, ledger, payments, ready, refunds, search, statements, webhooks,
+};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -43,6 +45,7 @@ use super::{accounts, batch, entries, events, payments, ready, refunds, search, 
         statements::statement,
         entries::list,
         entries::balance_at,
+        ledger::head,
         payments::create,
         batch::create,
         payments::get,
@@ -72,6 +75,7 @@ use super::{accounts, batch, entries, events, payments, ready, refunds, search, 
         (name = "accounts"),
         (name = "payments"),
         (name = "refunds"),
+        (name = "ledger", description = "The hash chain over the ledger: tamper evidence an outside party can check"),
         (name = "events", description = "Every change of a payment or refund, in order; each is also published to the RabbitMQ topic exchange `payrail.events` (routing key = event type, `message_id` = event id), see docs/api.md#events-on-amqp"),
         (name = "webhooks", description = "Endpoints that events are pushed to"),
         (name = "operations", description = "Probes and metrics, without a token. With `OPS_ADDR` set (as the operator's pods have it, port 9090), `/readyz` and `/metrics` are served on that port only, not on the API's"),

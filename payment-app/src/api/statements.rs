@@ -16,7 +16,7 @@ use super::error::{ApiError, ErrorCode};
 use super::{AppState, Page, parse_id};
 use crate::db::{self, accounts::Account};
 use crate::domain::search::{IdRange, PaymentFilter};
-use crate::domain::{AccountId, AmountSum, PaymentId};
+use crate::domain::{AccountId, AmountSum, PaymentId, SignedAmountSum};
 use crate::events::PaymentView;
 
 /// Longest statement span, in days.
@@ -79,7 +79,9 @@ pub struct DayView {
     debits: AmountSum,
     credits: AmountSum,
     entries: i64,
-    closing_balance: AmountSum,
+    /// The balance at the end of the day: below zero while the account
+    /// spends its credit.
+    closing_balance: SignedAmountSum,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -130,6 +132,12 @@ fn span(query: &HashMap<String, String>, today: NaiveDate) -> Result<(NaiveDate,
     Ok((from, to))
 }
 
+/// A day's closing balance: below zero while the account spends its credit.
+fn closing(minor: &str, exponent: u32) -> Result<SignedAmountSum, ApiError> {
+    SignedAmountSum::from_minor_text(minor, exponent)
+        .ok_or_else(|| crate::Error::Corrupt(format!("closing balance {minor:?} is not an amount")).into())
+}
+
 fn sum(minor: &str, exponent: u32) -> Result<AmountSum, ApiError> {
     AmountSum::from_minor_text(minor, exponent).ok_or_else(|| {
         crate::Error::Corrupt(format!("statement sum {minor:?} is not a non-negative amount")).into()
@@ -161,7 +169,7 @@ pub async fn statement(
                 debits: sum(&d.debits, exponent)?,
                 credits: sum(&d.credits, exponent)?,
                 entries: d.entries,
-                closing_balance: sum(&d.closing_balance, exponent)?,
+                closing_balance: closing(&d.closing_balance, exponent)?,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;

@@ -30,6 +30,9 @@ pub struct Covered<'a> {
     pub issuance: &'a serde_json::Value,
     pub accounts_digest: &'a str,
     pub previous_hash: Option<&'a str>,
+    /// The ledger entries it chains (`entries_from`, `entries_hash`); none
+    /// for checkpoints written before the chain (hashed as version 1).
+    pub chain: Option<(i64, &'a str)>,
 }
 
 impl<'a> Covered<'a> {
@@ -43,6 +46,7 @@ impl<'a> Covered<'a> {
             issuance: &stored.issuance,
             accounts_digest: &stored.accounts_digest,
             previous_hash: stored.previous_hash.as_deref(),
+            chain: stored.chained.as_ref().map(|c| (c.entries_from, c.entries_hash.as_str())),
         }
     }
 
@@ -56,6 +60,7 @@ impl<'a> Covered<'a> {
             issuance: &sums.issuance,
             accounts_digest: &sums.accounts_digest,
             previous_hash: new.previous_hash.as_deref(),
+            chain: Some((new.entries_from, &new.entries_hash)),
         }
     }
 
@@ -76,9 +81,13 @@ impl<'a> Covered<'a> {
             ids.sort();
             ids.join(",")
         };
+        let (version, chain) = match self.chain {
+            Some((from, hash)) => ("v2", format!("entries_from={from}\nentries={hash}\n")),
+            None => ("v1", String::new()),
+        };
         format!(
-            "payrail audit checkpoint v1\nfull_run={}\nlast_entry_id={}\nnew_from={}\nopen_payments={}\n\
-             open_refunds={}\nissuance={}\naccounts={}\nprevious={}\n",
+            "payrail audit checkpoint {version}\nfull_run={}\nlast_entry_id={}\nnew_from={}\nopen_payments={}\n\
+             open_refunds={}\nissuance={}\naccounts={}\nprevious={}\n{chain}",
             self.full_run,
             self.last_entry_id,
             self.new_from,
@@ -141,6 +150,11 @@ mod tests {
             hash: String::new(),
             accounts_digest: "cd".into(),
             before_hash: Some("ab".into()),
+            chained: Some(crate::db::audit_checkpoint::Chained {
+                entries_from: 40,
+                entries_hash: "ef".into(),
+                accounts_digest: "cd".into(),
+            }),
         };
         stored.hash = Covered::of_stored(&stored).hash(None);
         stored
@@ -153,7 +167,10 @@ mod tests {
 
     #[test]
     fn every_covered_field_changes_the_hash() {
-        let edits: [fn(&mut StoredCheckpoint); 8] = [
+        let edits: [fn(&mut StoredCheckpoint); 11] = [
+            |s| s.chained.as_mut().unwrap().entries_from = 41,
+            |s| s.chained.as_mut().unwrap().entries_hash = "eg".into(),
+            |s| s.chained = None,
             |s| s.full_run = true,
             |s| s.last_entry_id += 1,
             |s| s.new_from = Uuid::from_u128(8),

@@ -36,6 +36,7 @@ impl Bar {
         let mode = match self.mode {
             Mode::Full => "full",
             Mode::Incremental => "incremental",
+            Mode::Chain => "chain",
         };
         let mut err = std::io::stderr().lock();
         match self.how {

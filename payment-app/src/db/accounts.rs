@@ -1,4 +1,4 @@
-//! Accounts and their issuance.
+//! Accounts, their issuance and their credit limits.
 
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -9,6 +9,7 @@ use uuid::Uuid;
 use serde_json::Value;
 
 use crate::domain::search::AccountFilter;
+use crate::domain::settlement::AccountState;
 use crate::domain::{AccountId, Amount, Currency, Metadata, MetadataError, MetadataPatch};
 use crate::error::{Error, Result};
 
@@ -16,19 +17,24 @@ use crate::error::{Error, Result};
 pub struct Account {
     pub id: AccountId,
     pub currency: Currency,
-    /// Posted: the sum of the account's entries other than holds.
-    pub balance: Amount,
+    /// Posted: the sum of the account's entries other than holds. Signed:
+    /// below zero while the account spends its credit, never below
+    /// `-credit_limit`.
+    pub balance: i64,
     /// Held for open authorizations: the sum of its hold and release
-    /// entries. Never more than `balance`.
+    /// entries. Never more than `balance + credit_limit`.
     pub held: Amount,
+    /// How far below zero its balance may go.
+    pub credit_limit: Amount,
     pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
 }
 
 impl Account {
-    /// What payments may spend: balance minus held.
+    /// What payments may spend: balance plus credit limit, minus held (the
+    /// rule settle decides by).
     pub fn available(&self) -> Amount {
-        self.balance.checked_sub(self.held).unwrap_or(Amount::ZERO)
+        AccountState { balance: self.balance, held: self.held, credit_limit: self.credit_limit }.available()
     }
 }
 
@@ -37,6 +43,7 @@ struct AccountRow {
     currency: String,
     balance: i64,
     held: i64,
+    credit_limit: i64,
     metadata: Value,
     created_at: DateTime<Utc>,
 }
@@ -56,59 +63,86 @@ impl TryFrom<AccountRow> for Account {
     type Error = Error;
 
     fn try_from(row: AccountRow) -> Result<Self> {
-        let balance = Amount::from_minor(row.balance).ok_or_else(|| {
-            Error::Corrupt(format!("account {} has negative balance {}", row.id, row.balance))
-        })?;
-        let held = Amount::from_minor(row.held).filter(|held| *held <= balance).ok_or_else(|| {
-            Error::Corrupt(format!("account {} holds {} of {}", row.id, row.held, row.balance))
-        })?;
+        let corrupt = || {
+            Error::Corrupt(format!(
+                "account {}: balance {}, held {}, credit limit {}",
+                row.id, row.balance, row.held, row.credit_limit
+            ))
+        };
+        let credit_limit = Amount::from_minor(row.credit_limit).ok_or_else(corrupt)?;
+        let held = Amount::from_minor(row.held).ok_or_else(corrupt)?;
+        let covered = i128::from(row.held.max(0)) <= i128::from(row.balance) + i128::from(row.credit_limit);
+        if row.balance < -row.credit_limit || !covered {
+            return Err(corrupt());
+        }
         Ok(Account {
             id: row.id,
             currency: currency_from_db(&row.currency)?,
-            balance,
+            balance: row.balance,
             held,
+            credit_limit,
             metadata: metadata_from_db(&row.metadata)?,
             created_at: row.created_at,
         })
     }
 }
 
+/// What an account is opened with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opening {
+    pub currency: Currency,
+    pub initial_balance: Amount,
+    pub credit_limit: Amount,
+}
+
+/// Raises (or, for a negative `by`, lowers) the running total of issuance,
+/// credit limits included; refused when a raise would pass `total_limit`.
+/// One conditional UPDATE checks and raises it: concurrent changes queue on
+/// the row, and none can pass the limit together.
+async fn raise_issuance_total(tx: &mut PgConnection, by: i64, total_limit: Amount) -> Result<()> {
+    if by == 0 {
+        return Ok(());
+    }
+    let raised = sqlx::query!(
+        "UPDATE issuance_total SET total = total + $1::bigint WHERE $1::bigint < 0 OR total + $1::bigint <= $2::bigint",
+        by,
+        total_limit.minor(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    if raised.rows_affected() == 0 {
+        return Err(Error::IssuanceRefused(IssuanceRefused::Total(total_limit)));
+    }
+    Ok(())
+}
+
 /// Opens an account. A non-zero initial balance is issuance: it is written
 /// to the ledger in the same transaction, so total money stays accounted for,
-/// and it raises the running total of issuance, refused when that would
-/// pass `total_limit`. The account and its issuance commit together: in a
-/// transaction of its own, or a savepoint when the caller already has one
-/// open.
+/// and it raises the running total of issuance, as a credit limit does,
+/// refused when that would pass `total_limit`. The account and its
+/// issuance commit together: in a transaction of its own, or a savepoint
+/// when the caller already has one open.
 pub async fn create(
     conn: &mut PgConnection,
     id: AccountId,
-    currency: Currency,
-    initial_balance: Amount,
+    opening: Opening,
     metadata: &Metadata,
     total_limit: Amount,
 ) -> Result<Account> {
+    let Opening { currency, initial_balance, credit_limit } = opening;
     let mut tx = conn.begin().await?;
-    if !initial_balance.is_zero() {
-        // One conditional UPDATE checks and raises the total: concurrent
-        // openings queue on the row, and none can pass the limit together.
-        let raised = sqlx::query!(
-            "UPDATE issuance_total SET total = total + $1::bigint WHERE total + $1::bigint <= $2::bigint",
-            initial_balance.minor(),
-            total_limit.minor(),
-        )
-        .execute(&mut *tx)
-        .await?;
-        if raised.rows_affected() == 0 {
-            return Err(Error::IssuanceRefused(IssuanceRefused::Total(total_limit)));
-        }
-    }
+    let issued = initial_balance
+        .checked_add(credit_limit)
+        .ok_or(Error::IssuanceRefused(IssuanceRefused::Total(total_limit)))?;
+    raise_issuance_total(&mut tx, issued.minor(), total_limit).await?;
     let row = sqlx::query_as!(
         AccountRow,
-        r#"INSERT INTO accounts (id, currency, balance, metadata) VALUES ($1, $2, $3, $4)
-           RETURNING id AS "id: AccountId", currency, balance, held, metadata, created_at"#,
+        r#"INSERT INTO accounts (id, currency, balance, credit_limit, metadata) VALUES ($1, $2, $3, $4, $5)
+           RETURNING id AS "id: AccountId", currency, balance, held, credit_limit, metadata, created_at"#,
         id.as_uuid(),
         currency.code(),
         initial_balance.minor(),
+        credit_limit.minor(),
         metadata.to_json(),
     )
     .fetch_one(&mut *tx)
@@ -132,10 +166,13 @@ pub async fn create(
     row.try_into()
 }
 
-pub async fn get(pool: &PgPool, id: AccountId) -> Result<Option<Account>> {
+pub async fn get<'e, E>(pool: E, id: AccountId) -> Result<Option<Account>>
+where
+    E: sqlx::PgExecutor<'e>,
+{
     let row = sqlx::query_as!(
         AccountRow,
-        r#"SELECT id AS "id: AccountId", currency, balance, held, metadata, created_at FROM accounts WHERE id = $1"#,
+        r#"SELECT id AS "id: AccountId", currency, balance, held, credit_limit, metadata, created_at FROM accounts WHERE id = $1"#,
         id.as_uuid(),
     )
     .fetch_optional(pool)
@@ -157,11 +194,69 @@ pub async fn currencies(pool: &PgPool, ids: &[AccountId]) -> Result<Vec<(Account
     rows.into_iter().map(|row| Ok((row.id, currency_from_db(&row.currency)?))).collect()
 }
 
+/// The longest a credit limit change waits for its account's row (settle
+/// holds it for a moment per batch); then 503 `account_busy`.
+const CREDIT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A change of an account: its metadata, its credit limit, or both.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountChange<'a> {
+    pub metadata: Option<&'a MetadataPatch>,
+    pub credit_limit: Option<Amount>,
+}
+
+/// Applies a change of an account in one transaction; `None` for an
+/// unknown account. A new credit limit is refused when the account already
+/// uses more credit than it (spent past zero, plus held: available would
+/// go below zero), and moves the running total of issuance by the
+/// difference (a raise refused past `total_limit`). It is decided under
+/// the account's row lock, the one settle takes, so no payment can spend
+/// credit between the check and the change; the database's constraints
+/// refuse it too.
+pub async fn update(
+    primary: &PgPool,
+    id: AccountId,
+    change: AccountChange<'_>,
+    total_limit: Amount,
+) -> Result<Option<Account>> {
+    let Some(credit_limit) = change.credit_limit else {
+        return match change.metadata {
+            Some(patch) => update_metadata(&mut *primary.acquire().await?, id, patch).await,
+            None => get(primary, id).await,
+        };
+    };
+    let mut tx = super::payments::begin_bounded_tx(primary, CREDIT_LOCK_WAIT).await?;
+    let Some(row) = sqlx::query!(
+        r#"SELECT balance, held, credit_limit, currency FROM accounts WHERE id = $1 FOR NO KEY UPDATE"#,
+        id.as_uuid(),
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let used = i128::from(row.held) - i128::from(row.balance);
+    if used > i128::from(credit_limit.minor()) {
+        let used = i64::try_from(used).ok().and_then(Amount::from_minor).unwrap_or(Amount::ZERO);
+        return Err(Error::CreditLimitBelowUsed { used: currency_from_db(&row.currency)?.money(used) });
+    }
+    raise_issuance_total(&mut tx, credit_limit.minor() - row.credit_limit, total_limit).await?;
+    sqlx::query!("UPDATE accounts SET credit_limit = $2 WHERE id = $1", id.as_uuid(), credit_limit.minor())
+        .execute(&mut *tx)
+        .await?;
+    let account = match change.metadata {
+        Some(patch) => update_metadata(&mut tx, id, patch).await?,
+        None => get(&mut *tx, id).await?,
+    };
+    tx.commit().await?;
+    Ok(account)
+}
+
 /// Applies a metadata change in one statement (so concurrent changes of
 /// different keys both land); `None` for an unknown account. Refused,
 /// changing nothing, when the map would pass the most keys it may hold.
-pub async fn update_metadata(
-    primary: &PgPool,
+async fn update_metadata(
+    conn: &mut PgConnection,
     id: AccountId,
     patch: &MetadataPatch,
 ) -> Result<Option<Account>> {
@@ -170,17 +265,17 @@ pub async fn update_metadata(
         r#"UPDATE accounts SET metadata = (metadata || $2::jsonb) - $3::text[]
            WHERE id = $1
              AND (SELECT count(*) FROM jsonb_object_keys((metadata || $2::jsonb) - $3::text[])) <= $4
-           RETURNING id AS "id: AccountId", currency, balance, held, metadata, created_at"#,
+           RETURNING id AS "id: AccountId", currency, balance, held, credit_limit, metadata, created_at"#,
         id.as_uuid(),
         patch.set(),
         &patch.removed(),
         crate::domain::MAX_METADATA_KEYS as i64,
     )
-    .fetch_optional(primary)
+    .fetch_optional(&mut *conn)
     .await?;
     match row {
         Some(row) => row.try_into().map(Some),
-        None if get(primary, id).await?.is_some() => Err(Error::Metadata(MetadataError::TooManyKeys)),
+        None if get(&mut *conn, id).await?.is_some() => Err(Error::Metadata(MetadataError::TooManyKeys)),
         None => Ok(None),
     }
 }
@@ -201,7 +296,7 @@ pub async fn list(
         (Some(metadata), currency) => {
             sqlx::query_as!(
                 AccountRow,
-                r#"SELECT id AS "id: AccountId", currency, balance, held, metadata, created_at FROM accounts
+                r#"SELECT id AS "id: AccountId", currency, balance, held, credit_limit, metadata, created_at FROM accounts
                    WHERE metadata @> $1 AND metadata <> '{}' AND ($2::text IS NULL OR currency = $2) AND id < $3
                    ORDER BY id DESC LIMIT $4"#,
                 metadata,
@@ -215,7 +310,7 @@ pub async fn list(
         (None, Some(currency)) => {
             sqlx::query_as!(
                 AccountRow,
-                r#"SELECT id AS "id: AccountId", currency, balance, held, metadata, created_at FROM accounts
+                r#"SELECT id AS "id: AccountId", currency, balance, held, credit_limit, metadata, created_at FROM accounts
                    WHERE currency = $1 AND id < $2 ORDER BY id DESC LIMIT $3"#,
                 currency,
                 before,
@@ -227,7 +322,7 @@ pub async fn list(
         (None, None) => {
             sqlx::query_as!(
                 AccountRow,
-                r#"SELECT id AS "id: AccountId", currency, balance, held, metadata, created_at FROM accounts
+                r#"SELECT id AS "id: AccountId", currency, balance, held, credit_limit, metadata, created_at FROM accounts
                    WHERE id < $1 ORDER BY id DESC LIMIT $2"#,
                 before,
                 limit,

@@ -109,9 +109,13 @@ pub async fn scope_since(
     Ok((payments, refunds))
 }
 
-pub async fn negative_balances(conn: &mut PgConnection) -> Result<Violations> {
+/// Accounts whose balance is below zero by more than their credit limit
+/// (or whose limit is negative): the database's constraints refuse both,
+/// this finds them should the constraints ever have been dropped.
+pub async fn balances_past_credit(conn: &mut PgConnection) -> Result<Violations> {
     let rows = sqlx::query!(
-        r#"SELECT id, balance, count(*) OVER () AS "total!" FROM accounts WHERE balance < 0 ORDER BY id LIMIT $1"#,
+        r#"SELECT id, balance, credit_limit, count(*) OVER () AS "total!" FROM accounts
+           WHERE balance < -credit_limit OR credit_limit < 0 ORDER BY id LIMIT $1"#,
         EXAMPLES,
     )
     .fetch_all(&mut *conn)
@@ -120,7 +124,12 @@ pub async fn negative_balances(conn: &mut PgConnection) -> Result<Violations> {
         count: rows.first().map_or(0, |r| r.total),
         examples: rows
             .iter()
-            .map(|r| format!("account {}: balance {} minor units", r.id, r.balance))
+            .map(|r| {
+                format!(
+                    "account {}: balance {}, credit limit {} (minor units)",
+                    r.id, r.balance, r.credit_limit
+                )
+            })
             .collect(),
     })
 }
@@ -205,26 +214,34 @@ pub async fn balance_chain_broken(conn: &mut PgConnection, scope: &Scope) -> Res
     })
 }
 
-/// The sum of all balances, the sum of all issuance in the ledger, and the
-/// running total of issuance that the total limit is checked against, in
-/// minor units. Sums are numeric, shown as text: a sum of balances that each
-/// fit a bigint need not fit one itself.
+/// The sum of all balances, the sum of all issuance in the ledger, the
+/// credit granted (every account's limit) and used (every balance below
+/// zero), and the running total of issuance that the total limit is
+/// checked against, in minor units. Sums are numeric, shown as text: a sum
+/// of balances that each fit a bigint need not fit one itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MoneyTotals {
     pub balances: String,
     pub issuance: String,
+    pub credit_limits: String,
+    pub credit_used: String,
     pub issuance_total: String,
-    /// Whether balances equal issuance (compared in the database, as numbers).
+    /// Whether balances equal issuance (compared in the database, as
+    /// numbers): what accounts below zero owe is what others hold past
+    /// issuance, so credit moves money without making any.
     pub conserved: bool,
-    /// Whether the running total equals the ledger's issuance.
+    /// Whether the running total equals the ledger's issuance plus the
+    /// credit limits (counted like issuance).
     pub total_kept: bool,
 }
 
 pub async fn money_totals(conn: &mut PgConnection, scope: &Scope) -> Result<MoneyTotals> {
     let row = sqlx::query!(
-        r#"SELECT b.total::text AS "balances!", i.total::text AS "issuance!", t.total::text AS "issuance_total!",
-                  b.total = i.total AS "conserved!", t.total = i.total AS "total_kept!"
-           FROM (SELECT COALESCE(sum(balance), 0) AS total FROM accounts) AS b,
+        r#"SELECT b.total::text AS "balances!", i.total::text AS "issuance!", b.credit::text AS "credit_limits!",
+                  b.used::text AS "credit_used!", t.total::text AS "issuance_total!",
+                  b.total = i.total AS "conserved!", t.total = i.total + b.credit AS "total_kept!"
+           FROM (SELECT COALESCE(sum(balance), 0) AS total, COALESCE(sum(credit_limit), 0) AS credit,
+                        COALESCE(sum(-balance) FILTER (WHERE balance < 0), 0) AS used FROM accounts) AS b,
                 (SELECT COALESCE((SELECT sum(value::numeric) FROM jsonb_each_text($1::jsonb)), 0)
                         + COALESCE((SELECT sum(amount) FROM ledger_entries WHERE kind = 'issuance' AND id > $2), 0)
                         AS total) AS i,
@@ -237,6 +254,8 @@ pub async fn money_totals(conn: &mut PgConnection, scope: &Scope) -> Result<Mone
     Ok(MoneyTotals {
         balances: row.balances,
         issuance: row.issuance,
+        credit_limits: row.credit_limits,
+        credit_used: row.credit_used,
         issuance_total: row.issuance_total,
         conserved: row.conserved,
         total_kept: row.total_kept,
@@ -406,7 +425,8 @@ pub async fn payments_off_ledger(conn: &mut PgConnection, scope: &Scope) -> Resu
     })
 }
 
-/// Accounts holding more than their balance (available below zero), or
+/// Accounts holding more than their balance and credit cover (available
+/// below zero), or
 /// whose held amount is not the sum of their open authorizations. Those
 /// are found among the payments in flight (`open_payments`): no index
 /// names `status`, and a scan of all payments for them took 3.9 s of an
@@ -417,9 +437,10 @@ pub async fn holds_off(conn: &mut PgConnection) -> Result<Violations> {
                SELECT p.from_account AS id, sum(p.amount) AS held
                FROM open_payments o JOIN payments p ON p.id = o.id
                WHERE p.status = 'authorized' GROUP BY p.from_account)
-           SELECT a.id, a.balance, a.held, COALESCE(o.held, 0)::text AS "open!", count(*) OVER () AS "total!"
+           SELECT a.id, a.balance, a.held, a.credit_limit, COALESCE(o.held, 0)::text AS "open!",
+                  count(*) OVER () AS "total!"
            FROM accounts a LEFT JOIN open o ON o.id = a.id
-           WHERE a.held > a.balance OR a.held <> COALESCE(o.held, 0)
+           WHERE a.held::numeric > a.balance::numeric + a.credit_limit OR a.held <> COALESCE(o.held, 0)
            ORDER BY a.id LIMIT $1"#,
         EXAMPLES,
     )
@@ -431,8 +452,8 @@ pub async fn holds_off(conn: &mut PgConnection) -> Result<Violations> {
             .iter()
             .map(|r| {
                 format!(
-                    "account {}: balance {}, held {}, open authorizations {} (minor units)",
-                    r.id, r.balance, r.held, r.open
+                    "account {}: balance {}, credit limit {}, held {}, open authorizations {} (minor units)",
+                    r.id, r.balance, r.credit_limit, r.held, r.open
                 )
             })
             .collect(),

@@ -5,10 +5,23 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, PgConnection};
+use futures_util::TryStreamExt;
+use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::chain::{ChainEntry, Segment};
 use crate::error::Result;
+
+/// What a checkpoint chains of the ledger (none for those written before
+/// the chain existed): the entries after `entries_from` up to its
+/// `last_entry_id`, hashed after the previous checkpoint's hash, and the
+/// digest of the per-account sums it was written with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chained {
+    pub entries_from: i64,
+    pub entries_hash: String,
+    pub accounts_digest: String,
+}
 
 /// A checkpoint as stored, with the digest of its per-account sums
 /// computed again from the rows (never stored: it is what the hash checks).
@@ -27,6 +40,7 @@ pub struct StoredCheckpoint {
     pub accounts_digest: String,
     /// The hash of the checkpoint before it, as that one stores it.
     pub before_hash: Option<String>,
+    pub chained: Option<Chained>,
 }
 
 /// Where a run's work ends: every entry up to `last_entry_id` is committed
@@ -44,7 +58,8 @@ pub struct Horizon {
 pub async fn latest(conn: &mut PgConnection) -> Result<Option<StoredCheckpoint>> {
     let row = sqlx::query!(
         r#"SELECT c.id, c.created_at, c.full_run, c.last_entry_id, c.new_from, c.open_payments, c.open_refunds,
-                  c.issuance, c.previous_hash, c.hash,
+                  c.issuance, c.previous_hash, c.hash, c.entries_from, c.entries_hash,
+                  c.accounts_digest AS stored_digest,
                   (SELECT b.hash FROM audit_checkpoints b WHERE b.id < c.id ORDER BY b.id DESC LIMIT 1)
                       AS before_hash,
                   (SELECT encode(sha256(convert_to(COALESCE(string_agg(
@@ -68,7 +83,89 @@ pub async fn latest(conn: &mut PgConnection) -> Result<Option<StoredCheckpoint>>
         hash: r.hash,
         accounts_digest: r.accounts_digest,
         before_hash: r.before_hash,
+        chained: chained(r.entries_from, r.entries_hash, r.stored_digest),
     }))
+}
+
+fn chained(from: Option<i64>, hash: Option<String>, digest: Option<String>) -> Option<Chained> {
+    Some(Chained { entries_from: from?, entries_hash: hash?, accounts_digest: digest? })
+}
+
+/// Every checkpoint, oldest first, each with the hash of the one before it
+/// and the digest it stores (what `audit --verify-chain` walks).
+pub async fn all(conn: &mut PgConnection) -> Result<Vec<StoredCheckpoint>> {
+    let rows = sqlx::query!(
+        r#"SELECT id, created_at, full_run, last_entry_id, new_from, open_payments, open_refunds, issuance,
+                  previous_hash, hash, entries_from, entries_hash, accounts_digest,
+                  lag(hash) OVER (ORDER BY id) AS before_hash
+           FROM audit_checkpoints ORDER BY id"#,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| StoredCheckpoint {
+            id: r.id,
+            created_at: r.created_at,
+            full_run: r.full_run,
+            last_entry_id: r.last_entry_id,
+            new_from: r.new_from,
+            open_payments: r.open_payments,
+            open_refunds: r.open_refunds,
+            issuance: r.issuance,
+            previous_hash: r.previous_hash,
+            hash: r.hash,
+            accounts_digest: r.accounts_digest.clone().unwrap_or_default(),
+            before_hash: r.before_hash,
+            chained: chained(r.entries_from, r.entries_hash, r.accounts_digest),
+        })
+        .collect())
+}
+
+/// The hash of the ledger entries after `from` up to `to`, in id order,
+/// chained after `previous_hash` (`domain::chain`). Streamed: a segment may
+/// be all of history (the first checkpoint's), and only the hash state is
+/// held.
+pub async fn segment_hash(
+    conn: &mut PgConnection,
+    previous_hash: Option<&str>,
+    from: i64,
+    to: i64,
+) -> Result<String> {
+    let mut segment = Segment::new(previous_hash, from);
+    let mut rows = sqlx::query_as!(
+        ChainEntry,
+        r#"SELECT id, account_id, payment_id, refund_id, kind, amount, currency, balance_after, created_at
+           FROM ledger_entries WHERE id > $1 AND id <= $2 ORDER BY id"#,
+        from,
+        to,
+    )
+    .fetch(&mut *conn);
+    while let Some(entry) = rows.try_next().await? {
+        segment.add(&entry);
+    }
+    Ok(segment.finish(to))
+}
+
+/// The latest checkpoint that chains the ledger: what an outside party
+/// keeps a copy of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub checkpoint_id: i64,
+    pub last_entry_id: i64,
+    pub hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn head(pool: &PgPool) -> Result<Option<Head>> {
+    let head = sqlx::query_as!(
+        Head,
+        r#"SELECT id AS checkpoint_id, last_entry_id, hash, created_at FROM audit_checkpoints
+           WHERE entries_hash IS NOT NULL ORDER BY id DESC LIMIT 1"#,
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(head)
 }
 
 /// Takes the horizon. Ledger entry ids come from a sequence, and a
@@ -118,6 +215,10 @@ pub struct NewCheckpoint {
     pub open_payments: Vec<Uuid>,
     pub open_refunds: Vec<Uuid>,
     pub previous_hash: Option<String>,
+    /// The ledger entries it chains: after this id up to `last_entry_id`,
+    /// and their hash after `previous_hash`.
+    pub entries_from: i64,
+    pub entries_hash: String,
 }
 
 /// Writes the next checkpoint: the per-account sums carried forward from
@@ -182,8 +283,8 @@ pub async fn write(
     let hash = hash(&sums);
     let id = sqlx::query_scalar!(
         "INSERT INTO audit_checkpoints (full_run, last_entry_id, new_from, open_payments, open_refunds, \
-                                        issuance, previous_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                                        issuance, previous_hash, hash, entries_from, entries_hash, accounts_digest) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         new.full_run,
         new.last_entry_id,
         new.new_from,
@@ -192,6 +293,9 @@ pub async fn write(
         sums.issuance,
         new.previous_hash,
         hash,
+        new.entries_from,
+        new.entries_hash,
+        sums.accounts_digest,
     )
     .fetch_one(&mut *tx)
     .await?;

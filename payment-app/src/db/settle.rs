@@ -186,7 +186,7 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     // What another session holds is skipped, not waited for: the rows that
     // come back are locked, the others are held.
     let locked = sqlx::query!(
-        r#"SELECT id AS "id: AccountId", balance, held FROM accounts WHERE id = ANY($1)
+        r#"SELECT id AS "id: AccountId", balance, held, credit_limit FROM accounts WHERE id = ANY($1)
            ORDER BY id FOR NO KEY UPDATE SKIP LOCKED"#,
         &account_ids,
     )
@@ -208,9 +208,9 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
         .filter(|row| used.contains(&row.id))
         .map(|row| {
             let corrupt = |what: &str| Error::Corrupt(format!("account {} has a negative {what}", row.id));
-            let balance = Amount::from_minor(row.balance).ok_or_else(|| corrupt("balance"))?;
             let held = Amount::from_minor(row.held).ok_or_else(|| corrupt("held amount"))?;
-            Ok((row.id, AccountState { balance, held }))
+            let credit_limit = Amount::from_minor(row.credit_limit).ok_or_else(|| corrupt("credit limit"))?;
+            Ok((row.id, AccountState { balance: row.balance, held, credit_limit }))
         })
         .collect::<Result<BTreeMap<_, _>>>()?;
 
@@ -335,7 +335,7 @@ async fn write_plan(
 
 async fn write_accounts(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
     let ids: Vec<Uuid> = plan.accounts.keys().map(AccountId::as_uuid).collect();
-    let balances: Vec<i64> = plan.accounts.values().map(|a| a.balance.minor()).collect();
+    let balances: Vec<i64> = plan.accounts.values().map(|a| a.balance).collect();
     let held: Vec<i64> = plan.accounts.values().map(|a| a.held.minor()).collect();
     sqlx::query!(
         "UPDATE accounts SET balance = new.balance, held = new.held \

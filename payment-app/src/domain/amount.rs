@@ -193,9 +193,60 @@ impl utoipa::PartialSchema for AmountSum {
 
 impl utoipa::ToSchema for AmountSum {}
 
+/// A sum that may be below zero: an account's closing balance on a day,
+/// below zero while it spends its credit. Kept as text like [`AmountSum`]
+/// (a day's closing balance is a sum of entries, which a corrupt or
+/// synthetic ledger can push past what a bigint holds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedAmountSum(String);
+
+impl SignedAmountSum {
+    /// From the minor units as decimal digits with an optional leading
+    /// `-`, shown with `exponent` decimals; `None` for anything else.
+    pub fn from_minor_text(minor: &str, exponent: u32) -> Option<Self> {
+        let (negative, digits) = match minor.strip_prefix('-') {
+            Some(digits) => (true, digits),
+            None => (false, minor),
+        };
+        let AmountSum(shown) = AmountSum::from_minor_text(digits, exponent)?;
+        let zero = shown.bytes().all(|b| b == b'0' || b == b'.');
+        Some(SignedAmountSum(if negative && !zero { format!("-{shown}") } else { shown }))
+    }
+}
+
+impl fmt::Display for SignedAmountSum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for SignedAmountSum {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl utoipa::PartialSchema for SignedAmountSum {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::text_schema(r"^-?[0-9]+(\.[0-9]+)?$", "a signed decimal with exactly the currency's decimals")
+    }
+}
+
+impl utoipa::ToSchema for SignedAmountSum {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signed_sum_shows_its_sign_but_never_minus_zero() {
+        let shown = |text| SignedAmountSum::from_minor_text(text, 2).map(|s| s.to_string());
+        assert_eq!(shown("-5000"), Some("-50.00".to_owned()));
+        assert_eq!(shown("18446744073709551714"), Some("184467440737095517.14".to_owned()));
+        assert_eq!(shown("-0"), Some("0.00".to_owned()));
+        assert_eq!(shown("--1"), None);
+        assert_eq!(shown("-"), None);
+    }
 
     #[test]
     fn parses_plain_decimals_into_minor_units() {

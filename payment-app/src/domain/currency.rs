@@ -149,6 +149,13 @@ pub struct SignedMoney {
 }
 
 impl SignedMoney {
+    /// A balance (at least `-credit_limit`, so never `i64::MIN`, which
+    /// alone has no absolute value; it would show as `-i64::MAX`).
+    pub fn balance(minor: i64, currency: Currency) -> Self {
+        let amount = Amount::from_minor(minor.checked_abs().unwrap_or(i64::MAX)).unwrap_or_default();
+        SignedMoney { negative: minor < 0, money: currency.money(amount) }
+    }
+
     /// None only for `i64::MIN`, which no entry can hold (an account's
     /// balance is a non-negative bigint).
     pub fn from_minor(minor: i64, currency: Currency) -> Option<Self> {

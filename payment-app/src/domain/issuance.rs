@@ -1,5 +1,7 @@
 //! Issuance: the only way money enters payrail (an account's initial
-//! balance), within a limit per account and a limit in total. Bounded
+//! balance), within a limit per account and a limit in total. A credit
+//! limit counts like issuance (it lets an account spend money nobody put
+//! in): at most the per-account limit, and part of the total. Bounded
 //! issuance is also what keeps every balance, and every sum of balances,
 //! far from the largest number a balance can hold.
 //!
@@ -23,8 +25,10 @@ pub struct IssuanceLimits {
 pub enum IssuanceRefused {
     #[error("an account may be opened with at most {0}")]
     PerAccount(Money),
-    #[error("issuing this would take the money issued in all past its limit of {0}")]
+    #[error("issuing this would take the money issued in all (credit limits included) past its limit of {0}")]
     Total(Amount),
+    #[error("a credit limit may be at most {0}")]
+    CreditLimit(Money),
 }
 
 impl IssuanceLimits {
@@ -33,6 +37,15 @@ impl IssuanceLimits {
     pub fn check(&self, initial_balance: Amount, currency: Currency) -> Result<(), IssuanceRefused> {
         if initial_balance > self.per_account {
             return Err(IssuanceRefused::PerAccount(currency.money(self.per_account)));
+        }
+        Ok(())
+    }
+
+    /// The per-account bound on a credit limit; its part of the total is
+    /// checked with the running total, as for issuance.
+    pub fn check_credit(&self, credit_limit: Amount, currency: Currency) -> Result<(), IssuanceRefused> {
+        if credit_limit > self.per_account {
+            return Err(IssuanceRefused::CreditLimit(currency.money(self.per_account)));
         }
         Ok(())
     }
@@ -57,5 +70,10 @@ mod tests {
         let jpy = Currency::parse("JPY").expect("a currency");
         let refused = limits.check(amount("100.01"), jpy).expect_err("over the limit");
         assert_eq!(refused.to_string(), "an account may be opened with at most 10000");
+        assert_eq!(limits.check_credit(amount("100.00"), usd), Ok(()));
+        assert_eq!(
+            limits.check_credit(amount("100.01"), usd),
+            Err(IssuanceRefused::CreditLimit(usd.money(amount("100.00"))))
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 mod amount;
 pub mod blocked;
+pub mod chain;
 mod currency;
 pub mod export;
 pub mod hold;
@@ -16,7 +17,7 @@ pub mod search;
 pub mod settlement;
 mod webhook;
 
-pub use amount::{Amount, AmountError, AmountSum};
+pub use amount::{Amount, AmountError, AmountSum, SignedAmountSum};
 pub use currency::{Currency, CurrencyError, Money, SignedMoney};
 pub use idempotency_key::{IdempotencyKey, KEY_WINDOW, KeyError, MAX_KEY_LEN};
 pub use ids::{AccountId, AttemptId, EndpointId, EventId, IdError, LinkId, LockToken, PaymentId, RefundId};

@@ -9,7 +9,8 @@
 //! the order given, each against the
 //! balances the previous ones left, so a batch decides exactly what the
 //! same work settled one by one in that order would. Every payer's cover is
-//! its *available* balance (balance minus held). Linked payments (an atomic
+//! its *available* balance (balance plus its credit limit, minus held):
+//! a balance may run below zero down to `-credit_limit`. Linked payments (an atomic
 //! batch's) are decided as a unit where the first of them comes: all of
 //! them apply, or none does and all fail with the first one's reason. Keeping this free of I/O is
 //! what lets the database layer apply a whole batch in one transaction with
@@ -20,17 +21,25 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use super::hold::HoldAction;
 use super::{AccountId, Amount, FailureReason, LinkId, PaymentId, RefundId};
 
-/// An account as settle sees it: what it holds, and how much of that is
-/// held for authorizations. `held <= balance` always.
+/// An account as settle sees it: its balance (signed: below zero while it
+/// spends its credit), how much is held for authorizations, and its credit
+/// limit. `balance >= -credit_limit` and `held <= balance + credit_limit`
+/// always (the database's constraints say the same).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccountState {
-    pub balance: Amount,
+    pub balance: i64,
     pub held: Amount,
+    pub credit_limit: Amount,
 }
 
 impl AccountState {
+    /// What payments may spend: balance plus credit limit, minus held.
     pub fn available(self) -> Amount {
-        self.balance.checked_sub(self.held).unwrap_or(Amount::ZERO)
+        // In i128: a balance near either end of i64 plus a limit must not
+        // wrap into a wrong answer.
+        let minor =
+            i128::from(self.balance) + i128::from(self.credit_limit.minor()) - i128::from(self.held.minor());
+        Amount::from_minor(i64::try_from(minor.max(0)).unwrap_or(i64::MAX)).unwrap_or(Amount::ZERO)
     }
 }
 
@@ -146,7 +155,7 @@ pub fn balances_after(
     entries: &[Entry],
 ) -> Result<Vec<i64>, PlanError> {
     let mut running: BTreeMap<AccountId, i64> =
-        before.iter().map(|(id, state)| (*id, state.balance.minor())).collect();
+        before.iter().map(|(id, state)| (*id, state.balance)).collect();
     entries
         .iter()
         .map(|entry| {
@@ -201,7 +210,7 @@ impl Plan {
 pub enum PlanError {
     #[error("account {0} of a pending payment has no balance row")]
     MissingAccount(AccountId),
-    #[error("authorization {0} holds more than its payer's held amount or balance")]
+    #[error("authorization {0} holds more than its payer's held amount or what balance and credit cover")]
     HoldNotCovered(PaymentId),
     #[error("account {0}: an entry takes its balance past what a bigint holds")]
     BalanceOverflow(AccountId),
@@ -286,11 +295,11 @@ impl Planner {
             self.plan.refunds.push((*refund, RefundOutcome::Failed(FailureReason::InsufficientFunds)));
             return Ok(());
         }
-        let Some(credited) = to.balance.checked_add(refund.amount) else {
+        let Some(credited) = to.balance.checked_add(refund.amount.minor()) else {
             self.plan.refunds.push((*refund, RefundOutcome::Failed(FailureReason::BalanceOverflow)));
             return Ok(());
         };
-        let debited = from.balance.checked_sub(refund.amount).expect("available covers it");
+        let debited = from.balance.checked_sub(refund.amount.minor()).expect("available covers it");
         self.refundable.insert(refund.payment_id, left_after);
         self.set(refund.from_account, AccountState { balance: debited, ..from });
         self.set(refund.to_account, AccountState { balance: credited, ..to });
@@ -321,17 +330,18 @@ impl Planner {
         }
         let minor = payment.amount.minor();
         if payment.manual {
-            let held = from.held.checked_add(payment.amount).expect("held <= balance, so it cannot overflow");
+            let held =
+                from.held.checked_add(payment.amount).expect("held <= balance + credit, far from overflow");
             self.set(payment.from_account, AccountState { held, ..from });
             self.entry(payment.from_account, payment.id, EntryKind::Hold, minor);
             self.plan.outcomes.push((*payment, Outcome::Authorized));
             return Ok(());
         }
-        let Some(credited) = to.balance.checked_add(payment.amount) else {
+        let Some(credited) = to.balance.checked_add(payment.amount.minor()) else {
             self.plan.outcomes.push((*payment, Outcome::Failed(FailureReason::BalanceOverflow)));
             return Ok(());
         };
-        let debited = from.balance.checked_sub(payment.amount).expect("available covers it");
+        let debited = from.balance.checked_sub(payment.amount.minor()).expect("available covers it");
         self.set(payment.from_account, AccountState { balance: debited, ..from });
         self.set(payment.to_account, AccountState { balance: credited, ..to });
         self.entry(payment.from_account, payment.id, EntryKind::Debit, -minor);
@@ -381,13 +391,18 @@ impl Planner {
         let outcome = match hold.action {
             HoldAction::Void => HoldOutcome::Voided,
             HoldAction::Expire => HoldOutcome::Expired,
-            HoldAction::Capture(amount) => match to.balance.checked_add(amount) {
+            HoldAction::Capture(amount) => match to.balance.checked_add(amount.minor()) {
                 None => HoldOutcome::Failed(FailureReason::BalanceOverflow),
                 Some(credited) => {
-                    let debited =
-                        from.balance.checked_sub(amount).ok_or(PlanError::HoldNotCovered(hold.id))?;
+                    // The hold kept this much available: what it captures
+                    // stays within balance and credit.
+                    let debited = from
+                        .balance
+                        .checked_sub(amount.minor())
+                        .filter(|debited| *debited >= -from.credit_limit.minor())
+                        .ok_or(PlanError::HoldNotCovered(hold.id))?;
                     self.set(hold.to_account, AccountState { balance: credited, ..to });
-                    self.set(hold.from_account, AccountState { balance: debited, held: released });
+                    self.set(hold.from_account, AccountState { balance: debited, held: released, ..from });
                     self.entry(hold.from_account, hold.id, EntryKind::Release, -hold.amount.minor());
                     self.entry(hold.from_account, hold.id, EntryKind::Capture, -amount.minor());
                     self.entry(hold.to_account, hold.id, EntryKind::Credit, amount.minor());
@@ -441,7 +456,11 @@ mod tests {
     }
 
     fn state(balance: i64, held: i64) -> AccountState {
-        AccountState { balance: cents(balance), held: cents(held) }
+        AccountState { balance, held: cents(held), credit_limit: Amount::ZERO }
+    }
+
+    fn with_credit(balance: i64, held: i64, credit_limit: i64) -> AccountState {
+        AccountState { credit_limit: cents(credit_limit), ..state(balance, held) }
     }
 
     fn pay(from: AccountId, to: AccountId, minor: i64) -> PendingPayment {
@@ -498,9 +517,13 @@ mod tests {
                 .filter(|e| e.account == *id && matches!(e.kind, EntryKind::Hold | EntryKind::Release))
                 .map(|e| e.amount)
                 .sum();
-            assert_eq!(after.balance.minor(), start.balance.minor() + moved, "{id} balance");
+            assert_eq!(after.balance, start.balance + moved, "{id} balance");
             assert_eq!(after.held.minor(), start.held.minor() + held, "{id} held");
-            assert!(after.held <= after.balance, "{id} holds more than it has");
+            assert!(after.balance >= -after.credit_limit.minor(), "{id} spends past its credit");
+            assert!(
+                after.held.minor() <= after.balance + after.credit_limit.minor(),
+                "{id} holds more than it has"
+            );
         }
         let total: i64 = plan
             .entries
@@ -542,7 +565,7 @@ mod tests {
                 Outcome::Failed(FailureReason::InsufficientFunds)
             ]
         );
-        assert_eq!(plan.accounts[&a].balance, Amount::ZERO);
+        assert_eq!(plan.accounts[&a].balance, 0);
     }
 
     #[test]
@@ -557,10 +580,44 @@ mod tests {
         let (a, b) = (AccountId::new(), AccountId::new());
         let before = balances(&[(a, 10), (b, 10)]);
         let plan = payments_only(before.clone(), &[pay(a, b, 10), pay(b, a, 20), pay(a, b, 5)]);
-        let total: i64 = plan.accounts.values().map(|v| v.balance.minor()).sum();
+        let total: i64 = plan.accounts.values().map(|v| v.balance).sum();
         assert_eq!(total, 20);
         assert_eq!(plan.done().count(), 3);
         assert_entries_explain(&before, &plan);
+    }
+
+    #[test]
+    fn credit_is_spent_to_the_cent_and_not_a_cent_more() {
+        let (a, b) = (AccountId::new(), AccountId::new());
+        // 10 of its own and 50 of credit: 60 in all, whatever the order.
+        let before = BTreeMap::from([(a, with_credit(10, 0, 50)), (b, state(0, 0))]);
+        let plan =
+            payments_only(before.clone(), &[pay(a, b, 61), pay(a, b, 35), pay(a, b, 25), pay(a, b, 1)]);
+        let outcomes: Vec<_> = plan.outcomes.iter().map(|(_, o)| *o).collect();
+        let short = Outcome::Failed(FailureReason::InsufficientFunds);
+        assert_eq!(outcomes, [short, Outcome::Done, Outcome::Done, short]);
+        assert_eq!(plan.accounts[&a], with_credit(-50, 0, 50));
+        assert_eq!(plan.accounts[&a].available(), Amount::ZERO);
+        assert_entries_explain(&before, &plan);
+        assert_eq!(balances_after(&before, &plan.entries), Ok(vec![-25, 35, -50, 60]));
+
+        // A hold takes credit as a payment does, and its capture spends it.
+        let before = BTreeMap::from([(a, with_credit(0, 0, 30)), (b, state(0, 0))]);
+        let held = plan_of(before.clone(), &[], &[authorize(a, b, 30), pay(a, b, 1)]);
+        assert_eq!(held.outcomes[1].1, short);
+        assert_eq!(held.accounts[&a], with_credit(0, 30, 30));
+        let authorized = BTreeMap::from([(a, held.accounts[&a]), (b, state(0, 0))]);
+        let captured = plan_of(authorized.clone(), &[close(a, b, 30, HoldAction::Capture(cents(30)))], &[]);
+        assert_eq!(captured.accounts[&a], with_credit(-30, 0, 30));
+        assert_entries_explain(&authorized, &captured);
+    }
+
+    fn plan_of(
+        accounts: BTreeMap<AccountId, AccountState>,
+        holds: &[Authorization],
+        payments: &[PendingPayment],
+    ) -> Plan {
+        plan(accounts, holds, payments, &[]).expect("plannable")
     }
 
     #[test]

@@ -20,8 +20,9 @@ use serde_json::{Value, json};
 use tracing::{debug, info, instrument, warn};
 
 use crate::broker::{LOCK_QUEUE, Publisher};
+use crate::db::accounts::{Account, Opening};
 use crate::db::idempotency::{self, Idempotent};
-use crate::db::{self, Db, accounts::Account, payments::Payment, refunds::Refund};
+use crate::db::{self, Db, payments::Payment, refunds::Refund};
 use crate::domain::issuance::IssuanceLimits;
 use crate::domain::refund;
 use crate::domain::{AccountId, Amount, Currency, IdempotencyKey, LinkId, Metadata, NewPayment, PaymentId};
@@ -274,31 +275,39 @@ async fn queue(
 }
 
 /// Opens an account; a non-zero initial balance is recorded as issuance,
-/// within the per-account and total limits.
+/// and it and the credit limit are counted within the per-account and
+/// total limits.
 #[instrument(skip_all)]
 pub async fn open_account(
     db: &Db,
     limits: IssuanceLimits,
-    currency: Currency,
-    initial_balance: Amount,
+    opening: Opening,
     metadata: &Metadata,
     key: Option<&IdempotencyKey>,
     snapshot: impl Fn(&Account) -> Value,
 ) -> Result<Idempotent<Account>> {
+    let Opening { currency, initial_balance, credit_limit } = opening;
     limits.check(initial_balance, currency)?;
-    let request = json!({ "initial_balance_minor": initial_balance.minor(), "currency": currency, "metadata": metadata });
+    limits.check_credit(credit_limit, currency)?;
+    let mut request = json!({ "initial_balance_minor": initial_balance.minor(), "currency": currency, "metadata": metadata });
+    // Only when set: a key recorded before credit limits existed still
+    // matches the same request sent again.
+    if !credit_limit.is_zero() {
+        request["credit_limit_minor"] = json!(credit_limit.minor());
+    }
     let id = AccountId::new();
     let outcome = idempotency::once(
         &db.primary,
         "account",
         key,
         &request,
-        async |tx| db::accounts::create(tx, id, currency, initial_balance, metadata, limits.total).await,
+        async |tx| db::accounts::create(tx, id, opening, metadata, limits.total).await,
         snapshot,
     )
     .await?;
     if let Idempotent::Created(account) = &outcome {
-        info!(account_id = %account.id, currency = %account.currency, balance = %account.currency.money(account.balance), "account opened");
+        info!(account_id = %account.id, currency = %account.currency, balance = %crate::domain::SignedMoney::balance(account.balance, account.currency),
+              credit_limit = %account.currency.money(account.credit_limit), "account opened");
     }
     Ok(outcome)
 }

@@ -49,6 +49,8 @@ async fn every_route_answers_each_scope_as_the_table_says() {
         (Method::POST, "/api/v1/accounts".to_owned(), Some(json!({})), "pay", 201),
         (Method::POST, "/api/v1/accounts".to_owned(), Some(json!({"initial_balance": "5.00"})), "issue", 201),
         (Method::PATCH, format!("/api/v1/accounts/{a}"), Some(json!({"metadata": {"k": "v"}})), "pay", 200),
+        (Method::POST, "/api/v1/accounts".to_owned(), Some(json!({"credit_limit": "5.00"})), "issue", 201),
+        (Method::PATCH, format!("/api/v1/accounts/{a}"), Some(json!({"credit_limit": "5.00"})), "issue", 200),
         (
             Method::PATCH,
             format!("/api/v1/payment/{payment}"),
@@ -108,7 +110,8 @@ async fn the_scope_is_checked_before_the_body_on_every_route() {
     // (method, path, tokens that lack its scope)
     let routes: Vec<(Method, String, &[&str])> = vec![
         (Method::POST, "/api/v1/accounts".to_owned(), &[READ, ADMIN]),
-        (Method::PATCH, format!("/api/v1/accounts/{a}"), &[READ, ISSUE, ADMIN]),
+        // `pay` changes metadata, `issue` the credit limit: the body says which.
+        (Method::PATCH, format!("/api/v1/accounts/{a}"), &[READ, ADMIN]),
         (Method::POST, "/api/v1/payment".to_owned(), &[READ, ISSUE, ADMIN]),
         (Method::POST, "/api/v1/payments/batch".to_owned(), &[READ, ISSUE, ADMIN]),
         (Method::PATCH, format!("/api/v1/payment/{p}"), &[READ, ISSUE, ADMIN]),

@@ -266,7 +266,7 @@ fn progress_goes_to_stderr_when_asked_for() {
     let out = env.command(&["audit", "--full", "--progress"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("audit (full): 1/14 no_negative_balance"), "{stderr}");
+    assert!(stderr.contains("audit (full): 1/14 balance_within_credit"), "{stderr}");
     assert!(stderr.contains("audit (full): 14/14 no_stuck_pending"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("audit (full): "), "the report alone on stdout: {stdout}");

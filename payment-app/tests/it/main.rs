@@ -14,8 +14,10 @@ mod access;
 mod architecture;
 mod audit;
 mod batch;
+mod credit;
 
 mod bench;
+mod chain;
 mod cli;
 mod console;
 mod currencies;

@@ -3,6 +3,7 @@
 
 use crate::common::TestEnv;
 use futures_util::future::join_all;
+use payment_app::db::accounts::Opening;
 use payment_app::db::{self, Db, DbConfig};
 use payment_app::domain::{AccountId, Amount, Currency, NewPayment, PaymentId, PaymentStatus};
 use std::time::Duration;
@@ -32,8 +33,7 @@ async fn account(db: &Db, minor: i64) -> AccountId {
     db::accounts::create(
         &mut conn,
         AccountId::new(),
-        Currency::usd(),
-        cents(minor),
+        Opening { currency: Currency::usd(), initial_balance: cents(minor), credit_limit: Amount::ZERO },
         &Default::default(),
         cents(i64::MAX),
     )
@@ -49,7 +49,7 @@ async fn payment(db: &Db, from: AccountId, to: AccountId, minor: i64) -> Payment
 }
 
 async fn balance(db: &Db, id: AccountId) -> i64 {
-    db::accounts::get(&db.primary, id).await.unwrap().unwrap().balance.minor()
+    db::accounts::get(&db.primary, id).await.unwrap().unwrap().balance
 }
 
 async fn audit_ok(db: &Db) {
@@ -378,8 +378,7 @@ async fn the_database_refuses_money_across_currencies() {
     let yen = db::accounts::create(
         &mut conn,
         AccountId::new(),
-        jpy,
-        cents(1000),
+        Opening { currency: jpy, initial_balance: cents(1000), credit_limit: Amount::ZERO },
         &Default::default(),
         cents(i64::MAX),
     )

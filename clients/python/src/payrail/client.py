@@ -30,6 +30,7 @@ from ._api.api.accounts import (
     update_account_metadata,
 )
 from ._api.api.events import get_event, list_events
+from ._api.api.ledger import get_ledger_head
 from ._api.api.payments import (
     capture_payment,
     create_payment,
@@ -62,6 +63,7 @@ from ._api.models import (
     DeliveryAttempt,
     LedgerEntry,
     Event,
+    LedgerHead,
     Metadata,
     MetadataPatch,
     Payment,
@@ -70,6 +72,7 @@ from ._api.models import (
     RefundStatus,
     RotatedSecret,
     Statement,
+    UpdateAccount,
     UpdateMetadata,
     WebhookEndpoint,
 )
@@ -143,7 +146,12 @@ class Payrail:
         return self._call(get_account, UUID(str(id)))
 
     def update_account_metadata(self, id: UUID | str, patch: dict[str, str | None]) -> Account:
-        return self._call(update_account_metadata, UUID(str(id)), body=UpdateMetadata(metadata=MetadataPatch.from_dict(patch)))
+        return self._call(update_account_metadata, UUID(str(id)), body=UpdateAccount(metadata=MetadataPatch.from_dict(patch)))
+
+    def set_credit_limit(self, id: UUID | str, credit_limit: str) -> Account:
+        """How far below zero the account's balance may go (the `issue` scope); refused with
+        `credit_limit_below_used` below the credit the account already uses."""
+        return self._call(update_account_metadata, UUID(str(id)), body=UpdateAccount(credit_limit=credit_limit))
 
     # Payments
     def create_payment(self, body: CreatePayment, *, idempotency_key: str | None = None) -> Payment:
@@ -184,6 +192,10 @@ class Payrail:
     # Events and webhooks
     def get_event(self, id: UUID | str) -> Event:
         return self._call(get_event, UUID(str(id)))
+
+    def get_ledger_head(self) -> LedgerHead:
+        """The head of the hash chain over the ledger: keep it, and compare it later."""
+        return self._call(get_ledger_head)
 
     def create_webhook_endpoint(self, body: CreateEndpoint) -> CreatedWebhookEndpoint:
         return self._call(create_webhook_endpoint, body=body)

@@ -294,7 +294,8 @@ pub fn account(frame: Frame<'_>, a: &Account, chart_points: &[Point], recent: &[
         dl class="facts" {
             dt { "Id" } dd { code { (a.id) } }
             dt { "Currency" } dd { (c) }
-            dt { "Balance" } dd class="balance" { (c.money(a.balance)) }
+            dt { "Balance" } dd class="balance" { (signed(a.balance, c)) }
+            dt { "Credit limit" } dd { (c.money(a.credit_limit)) }
             dt { "Held" } dd { (c.money(a.held)) }
             dt { "Available" } dd class="available" { (c.money(a.available())) }
             dt { "Metadata" } dd { (metadata(&a.metadata)) }

@@ -30,6 +30,7 @@ from .failure_reason import FailureReason
 from .get_open_api_document_response_200 import GetOpenApiDocumentResponse200
 from .health import Health
 from .ledger_entry import LedgerEntry
+from .ledger_head import LedgerHead
 from .metadata import Metadata
 from .metadata_patch import MetadataPatch
 from .payment import Payment
@@ -43,6 +44,7 @@ from .rotated_secret import RotatedSecret
 from .statement import Statement
 from .statement_day import StatementDay
 from .subscribed_type import SubscribedType
+from .update_account import UpdateAccount
 from .update_metadata import UpdateMetadata
 from .webhook_endpoint import WebhookEndpoint
 
@@ -77,6 +79,7 @@ __all__ = (
     "GetOpenApiDocumentResponse200",
     "Health",
     "LedgerEntry",
+    "LedgerHead",
     "Metadata",
     "MetadataPatch",
     "Payment",
@@ -90,6 +93,7 @@ __all__ = (
     "Statement",
     "StatementDay",
     "SubscribedType",
+    "UpdateAccount",
     "UpdateMetadata",
     "WebhookEndpoint",
 )

@@ -24,8 +24,9 @@ class Account:
     Attributes:
         id (UUID): An account's id.
         currency (Currency): An ISO 4217 code with a minor unit
-        balance (str): an amount with exactly its currency's decimals
+        balance (str): a signed amount with exactly its currency's decimals
         available_balance (str): an amount with exactly its currency's decimals
+        credit_limit (str): an amount with exactly its currency's decimals
         metadata (Metadata):
         created_at (datetime.datetime):
     """
@@ -34,6 +35,7 @@ class Account:
     currency: Currency
     balance: str
     available_balance: str
+    credit_limit: str
     metadata: Metadata
     created_at: datetime.datetime
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -47,6 +49,8 @@ class Account:
 
         available_balance = self.available_balance
 
+        credit_limit = self.credit_limit
+
         metadata = self.metadata.to_dict()
 
         created_at = self.created_at.isoformat()
@@ -59,6 +63,7 @@ class Account:
                 "currency": currency,
                 "balance": balance,
                 "available_balance": available_balance,
+                "credit_limit": credit_limit,
                 "metadata": metadata,
                 "created_at": created_at,
             }
@@ -79,6 +84,8 @@ class Account:
 
         available_balance = d.pop("available_balance")
 
+        credit_limit = d.pop("credit_limit")
+
         metadata = Metadata.from_dict(d.pop("metadata"))
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
@@ -88,6 +95,7 @@ class Account:
             currency=currency,
             balance=balance,
             available_balance=available_balance,
+            credit_limit=credit_limit,
             metadata=metadata,
             created_at=created_at,
         )

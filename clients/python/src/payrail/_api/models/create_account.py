@@ -21,11 +21,17 @@ class CreateAccount:
     Attributes:
         initial_balance (None | str | Unset): Decimal string in the account's currency; absent means zero. Above
             zero it is new money, and takes the `issue` scope.
+        credit_limit (None | str | Unset): How far below zero the balance may go, a decimal string in the
+            account's currency; absent means zero. Above zero it lets the account
+            spend money it does not have, counts like issuance (within
+            `MAX_ACCOUNT_ISSUANCE`, and part of `MAX_TOTAL_ISSUANCE`) and takes
+            the `issue` scope.
         currency (Currency | None | Unset):
         metadata (Metadata | None | Unset):
     """
 
     initial_balance: None | str | Unset = UNSET
+    credit_limit: None | str | Unset = UNSET
     currency: Currency | None | Unset = UNSET
     metadata: Metadata | None | Unset = UNSET
 
@@ -37,6 +43,12 @@ class CreateAccount:
             initial_balance = UNSET
         else:
             initial_balance = self.initial_balance
+
+        credit_limit: None | str | Unset
+        if isinstance(self.credit_limit, Unset):
+            credit_limit = UNSET
+        else:
+            credit_limit = self.credit_limit
 
         currency: None | str | Unset
         if isinstance(self.currency, Unset):
@@ -59,6 +71,8 @@ class CreateAccount:
         field_dict.update({})
         if initial_balance is not UNSET:
             field_dict["initial_balance"] = initial_balance
+        if credit_limit is not UNSET:
+            field_dict["credit_limit"] = credit_limit
         if currency is not UNSET:
             field_dict["currency"] = currency
         if metadata is not UNSET:
@@ -80,6 +94,15 @@ class CreateAccount:
             return cast(None | str | Unset, data)
 
         initial_balance = _parse_initial_balance(d.pop("initial_balance", UNSET))
+
+        def _parse_credit_limit(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        credit_limit = _parse_credit_limit(d.pop("credit_limit", UNSET))
 
         def _parse_currency(data: object) -> Currency | None | Unset:
             if data is None:
@@ -117,6 +140,7 @@ class CreateAccount:
 
         create_account = cls(
             initial_balance=initial_balance,
+            credit_limit=credit_limit,
             currency=currency,
             metadata=metadata,
         )

@@ -6,6 +6,7 @@ class ErrorCode(StrEnum):
     AMOUNT_EXCEEDS_AUTHORIZATION = "amount_exceeds_authorization"
     ATOMIC_BATCH_REFUSED = "atomic_batch_refused"
     BODY_TIMEOUT = "body_timeout"
+    CREDIT_LIMIT_BELOW_USED = "credit_limit_below_used"
     CURRENCY_MISMATCH = "currency_mismatch"
     DESCRIPTION_TOO_LONG = "description_too_long"
     FORBIDDEN = "forbidden"

@@ -19,7 +19,7 @@ class StatementDay:
         debits (str): a non-negative decimal with exactly the currency's decimals
         credits_ (str): a non-negative decimal with exactly the currency's decimals
         entries (int):
-        closing_balance (str): a non-negative decimal with exactly the currency's decimals
+        closing_balance (str): a signed decimal with exactly the currency's decimals
     """
 
     day: datetime.date

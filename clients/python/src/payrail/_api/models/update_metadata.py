@@ -14,7 +14,7 @@ T = TypeVar("T", bound="UpdateMetadata")
 
 @_attrs_define
 class UpdateMetadata:
-    """`PATCH` bodies: the metadata change and nothing else.
+    """`PATCH` bodies of a payment: the metadata change and nothing else.
 
     Attributes:
         metadata (MetadataPatch):

@@ -9,14 +9,14 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.account import Account
 from ...models.error import Error
-from ...models.update_metadata import UpdateMetadata
+from ...models.update_account import UpdateAccount
 from ...types import Response
 
 
 def _get_kwargs(
     id: UUID,
     *,
-    body: UpdateMetadata,
+    body: UpdateAccount,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
 
@@ -119,13 +119,15 @@ def sync_detailed(
     id: UUID,
     *,
     client: AuthenticatedClient,
-    body: UpdateMetadata,
+    body: UpdateAccount,
 ) -> Response[Account | Error]:
-    """Changes an account's metadata, and nothing else.
+    """Changes an account's metadata (`pay`), its credit limit (`issue`), or both.
 
     Args:
         id (UUID): An account's id.
-        body (UpdateMetadata): `PATCH` bodies: the metadata change and nothing else.
+        body (UpdateAccount): `PATCH` bodies of an account: a metadata change (`pay`), a new
+            credit
+            limit (`issue`), or both, applied together (at least one of them).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -151,13 +153,15 @@ def sync(
     id: UUID,
     *,
     client: AuthenticatedClient,
-    body: UpdateMetadata,
+    body: UpdateAccount,
 ) -> Account | Error | None:
-    """Changes an account's metadata, and nothing else.
+    """Changes an account's metadata (`pay`), its credit limit (`issue`), or both.
 
     Args:
         id (UUID): An account's id.
-        body (UpdateMetadata): `PATCH` bodies: the metadata change and nothing else.
+        body (UpdateAccount): `PATCH` bodies of an account: a metadata change (`pay`), a new
+            credit
+            limit (`issue`), or both, applied together (at least one of them).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -178,13 +182,15 @@ async def asyncio_detailed(
     id: UUID,
     *,
     client: AuthenticatedClient,
-    body: UpdateMetadata,
+    body: UpdateAccount,
 ) -> Response[Account | Error]:
-    """Changes an account's metadata, and nothing else.
+    """Changes an account's metadata (`pay`), its credit limit (`issue`), or both.
 
     Args:
         id (UUID): An account's id.
-        body (UpdateMetadata): `PATCH` bodies: the metadata change and nothing else.
+        body (UpdateAccount): `PATCH` bodies of an account: a metadata change (`pay`), a new
+            credit
+            limit (`issue`), or both, applied together (at least one of them).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -208,13 +214,15 @@ async def asyncio(
     id: UUID,
     *,
     client: AuthenticatedClient,
-    body: UpdateMetadata,
+    body: UpdateAccount,
 ) -> Account | Error | None:
-    """Changes an account's metadata, and nothing else.
+    """Changes an account's metadata (`pay`), its credit limit (`issue`), or both.
 
     Args:
         id (UUID): An account's id.
-        body (UpdateMetadata): `PATCH` bodies: the metadata change and nothing else.
+        body (UpdateAccount): `PATCH` bodies of an account: a metadata change (`pay`), a new
+            credit
+            limit (`issue`), or both, applied together (at least one of them).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

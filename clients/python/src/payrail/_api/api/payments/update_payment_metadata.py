@@ -125,7 +125,7 @@ def sync_detailed(
 
     Args:
         id (UUID): A payment's id.
-        body (UpdateMetadata): `PATCH` bodies: the metadata change and nothing else.
+        body (UpdateMetadata): `PATCH` bodies of a payment: the metadata change and nothing else.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -157,7 +157,7 @@ def sync(
 
     Args:
         id (UUID): A payment's id.
-        body (UpdateMetadata): `PATCH` bodies: the metadata change and nothing else.
+        body (UpdateMetadata): `PATCH` bodies of a payment: the metadata change and nothing else.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -184,7 +184,7 @@ async def asyncio_detailed(
 
     Args:
         id (UUID): A payment's id.
-        body (UpdateMetadata): `PATCH` bodies: the metadata change and nothing else.
+        body (UpdateMetadata): `PATCH` bodies of a payment: the metadata change and nothing else.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -214,7 +214,7 @@ async def asyncio(
 
     Args:
         id (UUID): A payment's id.
-        body (UpdateMetadata): `PATCH` bodies: the metadata change and nothing else.
+        body (UpdateMetadata): `PATCH` bodies of a payment: the metadata change and nothing else.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -1,0 +1,50 @@
+//! `/api/v1/ledger/head`: the latest link of the hash chain the audit's
+//! checkpoints keep over the ledger (`domain::chain`), for an outside party
+//! to keep a copy of and compare later: a rewritten history, even one whose
+//! hashes were all redone, no longer has the head it had. It moves only
+//! when `payment-app audit` writes a checkpoint.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tracing::instrument;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::db;
+
+/// The head of the ledger's hash chain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerHead {
+    /// The audit checkpoint it is the hash of.
+    checkpoint_id: i64,
+    /// Every ledger entry up to this id is chained.
+    last_entry_id: i64,
+    /// SHA-256 (HMAC-SHA-256 under `AUDIT_CHECKPOINT_KEY`), hex: over the
+    /// checkpoint, the previous head and every entry since it.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    hash: String,
+    /// When the checkpoint was made.
+    created_at: DateTime<Utc>,
+}
+
+/// The latest head of the ledger's hash chain; 404 before the first audit has chained it.
+#[utoipa::path(get, path = "/api/v1/ledger/head", operation_id = "getLedgerHead", tag = "ledger",
+    responses((status = 200, description = "The head: keep it, and compare it with `payment-app audit --verify-chain` later; 404 (`not_found`) until an audit has written a checkpoint", body = LedgerHead)),
+    security(("bearer" = ["read"])))]
+#[instrument(skip_all)]
+pub async fn head(State(app): State<AppState>) -> Result<Json<LedgerHead>, ApiError> {
+    // From the primary: the head is small, read rarely, and a copy taken
+    // from a lagging replica would be an older head than the chain's.
+    let head = db::audit_checkpoint::head(&app.db.primary)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no checkpoint chains the ledger yet: run `payment-app audit`"))?;
+    Ok(Json(LedgerHead {
+        checkpoint_id: head.checkpoint_id,
+        last_entry_id: head.last_entry_id,
+        hash: head.hash,
+        created_at: head.created_at,
+    }))
+}
