@@ -11,13 +11,12 @@ use payrail_common::SecretUrl;
 use tracing::debug;
 
 use crate::cnpg::Cluster;
-use crate::crd::PostgresProvider;
 use crate::error::Result;
 use crate::reconcile::build::app::{DATABASE_READ_URL_KEY, DATABASE_URL_KEY};
 use crate::reconcile::build::{Component, Observed, VolumeTemplate, volume_labels};
 use crate::reconcile::failure::ChildFailure;
 use crate::reconcile::replica::{NotStreaming, not_streaming};
-use crate::reconcile::validate::ValidatedCluster;
+use crate::reconcile::validate::{PostgresPlan, ValidatedCluster};
 
 /// What was read from the cluster.
 #[derive(Debug, Clone, Default)]
@@ -68,12 +67,12 @@ impl Read {
 pub fn provider_switch(valid: &ValidatedCluster, read: &Read) -> Option<String> {
     let primary = valid.names.postgres();
     let builtin_exists = read.templates.iter().any(|(name, _)| *name == primary);
-    (valid.spec().postgres.provider != PostgresProvider::Builtin && builtin_exists).then(|| {
+    (!matches!(valid.postgres, PostgresPlan::Builtin(_)) && builtin_exists).then(|| {
         format!(
             "postgres.provider is {:?} but the StatefulSet {primary} of the builtin server still holds the data; \
              nothing was applied. Set postgres.provider back to builtin, or move the data first \
              (docs/operator.md, \"Moving between providers\")",
-            valid.spec().postgres.provider
+            valid.postgres.provider()
         )
     })
 }
@@ -102,10 +101,7 @@ pub fn app_input_problems(valid: &ValidatedCluster, read: &Read) -> Vec<ChildFai
 /// parse. The URLs are parsed as [`SecretUrl`]s, so no message can carry
 /// a password; nothing else of the Secret is read.
 pub fn database_secret_problem(valid: &ValidatedCluster, secret: Option<&Secret>) -> Option<ChildFailure> {
-    let external = valid.spec().postgres.external.as_ref()?;
-    if valid.spec().postgres.provider != PostgresProvider::External {
-        return None;
-    }
+    let PostgresPlan::External(external) = &valid.postgres else { return None };
     let failure =
         |message: String| Some(ChildFailure::refused("Secret", external.secret_name.clone(), message));
     let Some(secret) = secret else {
@@ -140,10 +136,8 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
     let selector = volume_labels(&valid.cluster);
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &names.namespace);
     let claims = claims.list(&ListParams::default().labels(&selector)).await?.items;
-    let database = match &valid.spec().postgres.external {
-        Some(external) if valid.spec().postgres.provider == PostgresProvider::External => {
-            secrets.get_opt(&external.secret_name).await?
-        }
+    let database = match &valid.postgres {
+        PostgresPlan::External(external) => secrets.get_opt(&external.secret_name).await?,
         _ => None,
     };
     let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &names.namespace);
@@ -161,12 +155,12 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
             Some((name, VolumeTemplate::of(claim)?))
         })
         .collect();
-    let cnpg_cluster = match valid.spec().postgres.provider {
-        PostgresProvider::Cnpg => cnpg_cluster(client, valid).await,
+    let cnpg_cluster = match valid.postgres {
+        PostgresPlan::Cnpg(_) => cnpg_cluster(client, valid).await,
         _ => None,
     };
-    let (refusals, not_streaming) = match valid.spec().postgres.provider {
-        PostgresProvider::Builtin => {
+    let (refusals, not_streaming) = match valid.postgres {
+        PostgresPlan::Builtin(_) => {
             let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
             let selector = format!(
                 "{},app.kubernetes.io/component in ({},{})",

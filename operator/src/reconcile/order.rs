@@ -16,8 +16,7 @@
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::ResourceExt;
 
-use crate::crd::PostgresProvider;
-use crate::reconcile::validate::ValidatedCluster;
+use crate::reconcile::validate::{BuiltinPlan, PostgresPlan, ValidatedCluster};
 
 /// The two PostgreSQL StatefulSets in the order they roll.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,10 +30,9 @@ pub struct Turn {
 /// primary is needed before a replica can copy it; a new replica has
 /// nothing to roll).
 pub fn turn(valid: &ValidatedCluster, existing: &[StatefulSet]) -> Option<Turn> {
-    let spec = &valid.spec().postgres;
-    if spec.provider != PostgresProvider::Builtin || !spec.read_replica {
+    let PostgresPlan::Builtin(BuiltinPlan { read_replica: true }) = valid.postgres else {
         return None;
-    }
+    };
     let (primary, replica) = (valid.names.postgres(), valid.names.postgres_replica());
     let find = |name: &str| existing.iter().find(|s| s.name_any() == name);
     let (_, current_replica) = (find(&primary)?, find(&replica)?);

@@ -22,9 +22,8 @@ use tracing::info;
 
 use super::failure::ChildFailure;
 use crate::child::{Child, Lifetime, Source, child_kinds};
-use crate::crd::PostgresProvider;
 use crate::reconcile::build::owned_selector;
-use crate::reconcile::validate::ValidatedCluster;
+use crate::reconcile::validate::{PostgresPlan, ValidatedCluster};
 
 /// The name a failed list is reported under.
 const LIST: &str = "(list)";
@@ -71,7 +70,7 @@ pub async fn prune(client: &Client, valid: &ValidatedCluster, desired: &[Child])
 /// not exist); the Prometheus Operator's whether monitoring is on or off.
 fn prunes(valid: &ValidatedCluster, source: Source, lifetime: Lifetime) -> bool {
     let in_use = match source {
-        Source::Cnpg | Source::BarmanCloud => valid.spec().postgres.provider == PostgresProvider::Cnpg,
+        Source::Cnpg | Source::BarmanCloud => matches!(valid.postgres, PostgresPlan::Cnpg(_)),
         Source::Core | Source::PrometheusOperator => true,
     };
     lifetime == Lifetime::Owned && in_use
@@ -117,6 +116,7 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
     use super::*;
+    use crate::crd::PostgresProvider;
     use crate::reconcile::build::tests::{fixture, valid};
 
     #[test]

@@ -13,9 +13,8 @@ use std::collections::BTreeMap;
 
 use super::scrape::{CLUSTER_LABEL, monitoring_meta};
 use crate::child::Child;
-use crate::crd::PostgresProvider;
 use crate::prometheus::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
-use crate::reconcile::validate::ValidatedCluster;
+use crate::reconcile::validate::{CnpgPlan, PostgresPlan, ValidatedCluster};
 
 /// One alert, before it becomes a [`Rule`].
 struct Alert {
@@ -173,9 +172,9 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
     // Both exporters measure lag as the time since the replica last replayed
     // a transaction, which also grows while the primary writes nothing: the
     // alert holds only while payments are being accepted (and so written).
-    let lag = match spec.postgres.provider {
-        PostgresProvider::Builtin if spec.postgres.read_replica => Some("pg_replication_lag_seconds"),
-        PostgresProvider::Cnpg if spec.postgres.cnpg.instances > 1 => Some("cnpg_pg_replication_lag"),
+    let lag = match &valid.postgres {
+        PostgresPlan::Builtin(builtin) if builtin.read_replica => Some("pg_replication_lag_seconds"),
+        PostgresPlan::Cnpg(cnpg) if cnpg.instances > 1 => Some("cnpg_pg_replication_lag"),
         _ => None,
     };
     if let Some(metric) = lag {
@@ -197,7 +196,7 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
                       NAME-postgres-ro-0); CloudNativePG re-syncs its own.",
         });
     }
-    if spec.postgres.provider == PostgresProvider::Cnpg && spec.postgres.backup.is_some() {
+    if let PostgresPlan::Cnpg(CnpgPlan { backup: Some(_), .. }) = &valid.postgres {
         alerts.push(Alert {
             name: "PayrailBackupsFailing",
             expr: format!(

@@ -22,8 +22,8 @@ use super::meta::{Component, labels, meta, selector, selector_labels};
 use super::workload::{disruption_budget, stamp};
 use super::{cnpg, postgres, rabbitmq, redis, security};
 use crate::child::Child;
-use crate::crd::{AppLimits, PostgresProvider, TracingSettings, WebhookSettings};
-use crate::reconcile::validate::{APP_PRESTOP_SECONDS, APP_SURGE, ValidatedCluster};
+use crate::crd::{AppLimits, TracingSettings, WebhookSettings};
+use crate::reconcile::validate::{APP_PRESTOP_SECONDS, APP_SURGE, PostgresPlan, ValidatedCluster};
 
 /// payment-app's own default port: its `HTTP_ADDR` is set to it.
 pub const HTTP_PORT: u16 = payrail_common::defaults::HTTP_PORT;
@@ -121,18 +121,18 @@ fn webhooks_env(webhooks: &WebhookSettings) -> Vec<EnvVar> {
 /// having no right to, so until CNPG has, migrate fails and is retried.
 fn migrate_env(valid: &ValidatedCluster) -> Vec<EnvVar> {
     let names = &valid.names;
-    let (owner_password, owner_url, sets_password) = match valid.spec().postgres.provider {
-        PostgresProvider::Builtin => (
+    let (owner_password, owner_url, sets_password) = match valid.postgres {
+        PostgresPlan::Builtin(_) => (
             secret_env("POSTGRES_PASSWORD", &names.credentials(), POSTGRES_PASSWORD),
             postgres::url(names, &names.postgres()),
             true,
         ),
-        PostgresProvider::Cnpg => (
+        PostgresPlan::Cnpg(_) => (
             secret_env("POSTGRES_PASSWORD", &cnpg::app_secret(names), cnpg::APP_SECRET_PASSWORD),
             postgres::url(names, &cnpg::write_service(valid)),
             false,
         ),
-        PostgresProvider::External => return env(valid),
+        PostgresPlan::External(_) => return env(valid),
     };
     let mut env = env(valid);
     env.retain(|e| {
@@ -153,28 +153,27 @@ fn migrate_env(valid: &ValidatedCluster) -> Vec<EnvVar> {
 /// server with a CA, the TLS settings libpq and sqlx read (a `sslmode` in
 /// the URL itself wins).
 fn database_env(valid: &ValidatedCluster) -> (Option<EnvVar>, Vec<EnvVar>) {
-    let (names, spec) = (&valid.names, &valid.spec().postgres);
-    match spec.provider {
+    let names = &valid.names;
+    match &valid.postgres {
         // The app connects as a role of its own, which the migrate init
         // container (connecting as the owner) creates and grants.
-        PostgresProvider::Builtin => {
+        PostgresPlan::Builtin(builtin) => {
             let mut urls = vec![plain("DATABASE_URL", postgres::app_url(names, &names.postgres()))];
-            if spec.read_replica {
+            if builtin.read_replica {
                 urls.push(plain("DATABASE_READ_URL", postgres::app_url(names, &names.postgres_replica())));
             }
             (Some(secret_env("DB_APP_PASSWORD", &names.credentials(), APP_DB_PASSWORD)), urls)
         }
         // As with builtin, the app role; CNPG keeps it (a managed role) and
         // the owner's migrate grants it.
-        PostgresProvider::Cnpg => {
+        PostgresPlan::Cnpg(_) => {
             let mut urls = vec![plain("DATABASE_URL", postgres::app_url(names, &cnpg::write_service(valid)))];
             if let Some(read) = cnpg::read_service(valid) {
                 urls.push(plain("DATABASE_READ_URL", postgres::app_url(names, &read)));
             }
             (Some(secret_env("DB_APP_PASSWORD", &names.credentials(), APP_DB_PASSWORD)), urls)
         }
-        PostgresProvider::External => {
-            let Some(external) = &spec.external else { return (None, Vec::new()) };
+        PostgresPlan::External(external) => {
             let mut env = vec![
                 secret_env("DATABASE_URL", &external.secret_name, DATABASE_URL_KEY),
                 optional_secret_env("DATABASE_READ_URL", &external.secret_name, DATABASE_READ_URL_KEY),
@@ -196,27 +195,25 @@ const CA_DIR: &str = "/etc/payrail/postgres-ca";
 
 /// The external server's CA certificate, from its Secret.
 fn ca_volume(valid: &ValidatedCluster) -> Option<(Volume, VolumeMount)> {
-    let external = valid.spec().postgres.external.as_ref()?;
+    let PostgresPlan::External(external) = &valid.postgres else { return None };
     let ca = external.ca_secret.as_ref()?;
-    (valid.spec().postgres.provider == PostgresProvider::External).then(|| {
-        (
-            Volume {
-                name: "postgres-ca".into(),
-                secret: Some(SecretVolumeSource {
-                    secret_name: Some(ca.name.clone()),
-                    items: Some(vec![KeyToPath { key: ca.key.clone(), path: ca.key.clone(), mode: None }]),
-                    ..SecretVolumeSource::default()
-                }),
-                ..Volume::default()
-            },
-            VolumeMount {
-                name: "postgres-ca".into(),
-                mount_path: CA_DIR.into(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-        )
-    })
+    Some((
+        Volume {
+            name: "postgres-ca".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(ca.name.clone()),
+                items: Some(vec![KeyToPath { key: ca.key.clone(), path: ca.key.clone(), mode: None }]),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        VolumeMount {
+            name: "postgres-ca".into(),
+            mount_path: CA_DIR.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+    ))
 }
 
 /// `database` is the `external` provider's Secret (empty otherwise): a new

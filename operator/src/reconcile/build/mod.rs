@@ -34,8 +34,7 @@ pub use credentials::{Credentials, PasswordSource, RandomPasswords};
 pub use meta::{Component, MANAGER, owned_selector, volume_labels};
 pub use observed::{Observed, VolumeTemplate};
 
-use crate::crd::PostgresProvider;
-use crate::reconcile::validate::ValidatedCluster;
+use crate::reconcile::validate::{PostgresPlan, ValidatedCluster};
 use workload::{data_of, secret_data};
 
 /// Every object of the cluster, in the order they are applied: credentials
@@ -44,10 +43,10 @@ pub fn build(valid: &ValidatedCluster, credentials: &Credentials, observed: &Obs
     let secret = credentials::secret(valid, credentials);
     let credentials_data = data_of(&secret);
     let mut children = vec![secret];
-    match valid.spec().postgres.provider {
-        PostgresProvider::Builtin => children.extend(postgres::children(valid, observed, &credentials_data)),
-        PostgresProvider::Cnpg => children.extend(cnpg::children(valid, credentials, observed)),
-        PostgresProvider::External => {}
+    match valid.postgres {
+        PostgresPlan::Builtin(_) => children.extend(postgres::children(valid, observed, &credentials_data)),
+        PostgresPlan::Cnpg(_) => children.extend(cnpg::children(valid, credentials, observed)),
+        PostgresPlan::External(_) => {}
     }
     children.extend(redis::children(valid, observed, &credentials_data));
     children.extend(rabbitmq::children(valid, observed, &credentials_data));

@@ -26,13 +26,13 @@ use super::app::OPS_PORT_NAME;
 use super::meta::{Component, components_selector};
 use super::scrape::{CLUSTER_LABEL, METRICS_PORT, RABBITMQ_PORT_NAME, monitoring_meta};
 use crate::child::Child;
-use crate::crd::{PaymentCluster, PostgresProvider};
+use crate::crd::PaymentCluster;
 use crate::prometheus::{PodMetricsEndpoint, PodMonitor, PodMonitorSpec, RelabelConfig};
-use crate::reconcile::validate::ValidatedCluster;
+use crate::reconcile::validate::{PostgresPlan, ValidatedCluster};
 
 pub fn children(valid: &ValidatedCluster) -> Vec<Child> {
     let mut children = vec![pod_monitor(valid)];
-    if valid.spec().postgres.provider == PostgresProvider::Cnpg {
+    if let PostgresPlan::Cnpg(_) = valid.postgres {
         children.push(cnpg_pod_monitor(valid));
     }
     children.push(alerts::rule(valid));
@@ -72,7 +72,7 @@ fn endpoint(cr: &PaymentCluster, port: &str, path: &str) -> PodMetricsEndpoint {
 fn pod_monitor(valid: &ValidatedCluster) -> Child {
     let cr = &valid.cluster;
     let mut components = vec![Component::App, Component::Redis, Component::Rabbitmq];
-    if valid.spec().postgres.provider == PostgresProvider::Builtin {
+    if let PostgresPlan::Builtin(_) = valid.postgres {
         components.extend([Component::PostgresPrimary, Component::PostgresReplica]);
     }
     let per_queue = PodMetricsEndpoint {

@@ -15,8 +15,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::meta::{Component, meta, selector};
 use super::{app, postgres, rabbitmq, redis, scrape};
 use crate::child::Child;
-use crate::crd::PostgresProvider;
-use crate::reconcile::validate::ValidatedCluster;
+use crate::reconcile::validate::{PostgresPlan, ValidatedCluster};
 
 /// Ingress to `component` on `ports` from the pods of `from` (anyone, when empty).
 struct Rule<'a> {
@@ -68,7 +67,7 @@ pub fn policies(valid: &ValidatedCluster) -> Vec<Child> {
     // With monitoring on, the exporters' ports are open to anyone (where
     // Prometheus runs is the platform's choice); they serve metrics only.
     let metrics = |port: &'static [u16]| scrape::enabled(valid).then_some(Rule { ports: port, from: &[] });
-    if spec.postgres.provider == PostgresProvider::Builtin {
+    if let PostgresPlan::Builtin(builtin) = valid.postgres {
         let rules: Vec<_> = std::iter::once(Rule {
             ports: &[postgres::PORT],
             from: &[Component::App, Component::PostgresReplica],
@@ -76,7 +75,7 @@ pub fn policies(valid: &ValidatedCluster) -> Vec<Child> {
         .chain(metrics(&[scrape::POSTGRES_EXPORTER_PORT]))
         .collect();
         policies.push(policy(valid, Component::PostgresPrimary, &rules));
-        if spec.postgres.read_replica {
+        if builtin.read_replica {
             // The primary's volume guard asks the replica which database it holds.
             let rules: Vec<_> = std::iter::once(Rule {
                 ports: &[postgres::PORT],
