@@ -12,7 +12,7 @@ use tracing::debug;
 
 use crate::cnpg::Cluster;
 use crate::error::Result;
-use crate::reconcile::build::app::{DATABASE_READ_URL_KEY, DATABASE_URL_KEY};
+use crate::reconcile::build::postgres::external::{DATABASE_READ_URL_KEY, DATABASE_URL_KEY};
 use crate::reconcile::build::{Component, Observed, VolumeTemplate, volume_labels};
 use crate::reconcile::failure::ChildFailure;
 use crate::reconcile::replica::{NotStreaming, not_streaming};

@@ -69,7 +69,7 @@ pub fn policies(valid: &ValidatedCluster) -> Vec<Child> {
     let metrics = |port: &'static [u16]| scrape::enabled(valid).then_some(Rule { ports: port, from: &[] });
     if let PostgresPlan::Builtin(builtin) = valid.postgres {
         let rules: Vec<_> = std::iter::once(Rule {
-            ports: &[postgres::PORT],
+            ports: &[postgres::connection::PORT],
             from: &[Component::App, Component::PostgresReplica],
         })
         .chain(metrics(&[scrape::POSTGRES_EXPORTER_PORT]))
@@ -78,7 +78,7 @@ pub fn policies(valid: &ValidatedCluster) -> Vec<Child> {
         if builtin.read_replica {
             // The primary's volume guard asks the replica which database it holds.
             let rules: Vec<_> = std::iter::once(Rule {
-                ports: &[postgres::PORT],
+                ports: &[postgres::connection::PORT],
                 from: &[Component::App, Component::PostgresPrimary],
             })
             .chain(metrics(&[scrape::POSTGRES_EXPORTER_PORT]))
