@@ -11,10 +11,11 @@
 
 use std::collections::BTreeMap;
 
+use super::postgres;
 use super::scrape::{CLUSTER_LABEL, monitoring_meta};
 use crate::child::Child;
 use crate::prometheus::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
-use crate::reconcile::validate::{CnpgPlan, PostgresPlan, ValidatedCluster};
+use crate::reconcile::validate::ValidatedCluster;
 
 /// One alert, before it becomes a [`Rule`].
 struct Alert {
@@ -172,12 +173,8 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
     // Both exporters measure lag as the time since the replica last replayed
     // a transaction, which also grows while the primary writes nothing: the
     // alert holds only while payments are being accepted (and so written).
-    let lag = match &valid.postgres {
-        PostgresPlan::Builtin(builtin) if builtin.read_replica => Some("pg_replication_lag_seconds"),
-        PostgresPlan::Cnpg(cnpg) if cnpg.instances > 1 => Some("cnpg_pg_replication_lag"),
-        _ => None,
-    };
-    if let Some(metric) = lag {
+    let postgres = postgres::provider(&valid.postgres);
+    if let Some(metric) = postgres.replication_lag_metric() {
         let expr = format!(
             "max({metric}{}) > 30 and sum(rate(payrail_payments_accepted_total{}[5m])) > 0",
             of(""),
@@ -196,7 +193,7 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
                       NAME-postgres-ro-0); CloudNativePG re-syncs its own.",
         });
     }
-    if let PostgresPlan::Cnpg(CnpgPlan { backup: Some(_), .. }) = &valid.postgres {
+    if postgres.backs_up() {
         alerts.push(Alert {
             name: "PayrailBackupsFailing",
             expr: format!(

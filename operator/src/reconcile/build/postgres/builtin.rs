@@ -77,6 +77,24 @@ impl Provider for BuiltinPlan {
             sets_app_password: true,
         })
     }
+
+    fn network_peers(&self) -> Vec<(Component, &'static [Component])> {
+        let mut peers: Vec<(Component, &'static [Component])> =
+            vec![(Component::PostgresPrimary, &[Component::App, Component::PostgresReplica])];
+        if self.read_replica {
+            // The primary's volume guard asks the replica which database it holds.
+            peers.push((Component::PostgresReplica, &[Component::App, Component::PostgresPrimary]));
+        }
+        peers
+    }
+
+    fn scraped_components(&self) -> &'static [Component] {
+        &[Component::PostgresPrimary, Component::PostgresReplica]
+    }
+
+    fn replication_lag_metric(&self) -> Option<&'static str> {
+        self.read_replica.then_some("pg_replication_lag_seconds")
+    }
 }
 
 fn children(

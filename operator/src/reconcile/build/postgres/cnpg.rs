@@ -24,6 +24,7 @@ use k8s_openapi::api::core::v1::Secret;
 use secrecy::ExposeSecret;
 
 use k8s_openapi::api::core::v1::EnvVar;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::connection::{self, app_url, url};
 use super::provider::{Inputs, Owner, Provider};
@@ -37,10 +38,12 @@ use crate::cnpg::{
 };
 use crate::crd::{AntiAffinity, BackupSpec};
 use crate::names::Names;
+use crate::prometheus::{PodMetricsEndpoint, PodMonitor, PodMonitorSpec};
 use crate::reconcile::build::credentials::{APP_DB_PASSWORD, Credentials};
 use crate::reconcile::build::env::{plain, secret_env};
 use crate::reconcile::build::meta::{Component, meta};
 use crate::reconcile::build::observed::Observed;
+use crate::reconcile::build::scrape::{METRICS_PORT, monitoring_meta, relabelings};
 use crate::reconcile::validate::{CnpgPlan, ValidatedCluster};
 
 /// The key of the app's password in CNPG's `<cluster>-app` Secret.
@@ -77,6 +80,18 @@ impl Provider for CnpgPlan {
             url: url(names, &write_service(self, names)),
             sets_app_password: false,
         })
+    }
+
+    fn pod_monitors(&self, valid: &ValidatedCluster) -> Vec<Child> {
+        vec![cnpg_pod_monitor(valid)]
+    }
+
+    fn replication_lag_metric(&self) -> Option<&'static str> {
+        (self.instances > 1).then_some("cnpg_pg_replication_lag")
+    }
+
+    fn backs_up(&self) -> bool {
+        self.backup.is_some()
     }
 }
 
@@ -320,6 +335,28 @@ fn pooler(valid: &ValidatedCluster) -> Child {
             instances: Some(valid.connections.poolers),
             type_: Some("rw".into()),
             pgbouncer: PgBouncer { pool_mode: Some("session".into()), parameters },
+        },
+    }))
+}
+
+/// CloudNativePG's instances (not its poolers), on CNPG's metrics port.
+fn cnpg_pod_monitor(valid: &ValidatedCluster) -> Child {
+    let cr = &valid.cluster;
+    Child::PodMonitor(Box::new(PodMonitor {
+        metadata: monitoring_meta(valid, valid.names.postgres()),
+        spec: PodMonitorSpec {
+            selector: LabelSelector {
+                match_labels: Some(BTreeMap::from([
+                    ("cnpg.io/cluster".to_owned(), valid.names.postgres()),
+                    ("cnpg.io/podRole".to_owned(), "instance".to_owned()),
+                ])),
+                ..LabelSelector::default()
+            },
+            pod_metrics_endpoints: vec![PodMetricsEndpoint {
+                port: Some(METRICS_PORT.into()),
+                relabelings: relabelings(cr, false),
+                ..PodMetricsEndpoint::default()
+            }],
         },
     }))
 }

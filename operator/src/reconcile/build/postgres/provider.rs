@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{EnvVar, Volume, VolumeMount};
 
 use crate::child::Child;
 use crate::reconcile::build::credentials::Credentials;
+use crate::reconcile::build::meta::Component;
 use crate::reconcile::build::observed::Observed;
 use crate::reconcile::validate::ValidatedCluster;
 
@@ -63,5 +64,34 @@ pub trait Provider {
     /// there rolls the app.
     fn app_secret(&self) -> Option<&str> {
         None
+    }
+
+    /// payrail's own pods that serve PostgreSQL, each with the pods that
+    /// may connect to it (its NetworkPolicy); none where the server's pods
+    /// are not payrail's.
+    fn network_peers(&self) -> Vec<(Component, &'static [Component])> {
+        Vec::new()
+    }
+
+    /// payrail's own PostgreSQL pods that the cluster's PodMonitor scrapes
+    /// (on their exporter).
+    fn scraped_components(&self) -> &'static [Component] {
+        &[]
+    }
+
+    /// Monitors of pods that are not payrail's (CNPG's instances).
+    fn pod_monitors(&self, _valid: &ValidatedCluster) -> Vec<Child> {
+        Vec::new()
+    }
+
+    /// The series that measures the read replica's lag, when there is a
+    /// replica the app reads from.
+    fn replication_lag_metric(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Whether base backups are taken (and so alerted on when they fail).
+    fn backs_up(&self) -> bool {
+        false
     }
 }
