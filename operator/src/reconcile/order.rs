@@ -16,7 +16,8 @@
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::ResourceExt;
 
-use crate::reconcile::validate::{BuiltinPlan, PostgresPlan, ValidatedCluster};
+use crate::reconcile::build::postgres;
+use crate::reconcile::validate::ValidatedCluster;
 
 /// The two PostgreSQL StatefulSets in the order they roll.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,15 +26,14 @@ pub struct Turn {
     pub second: String,
 }
 
-/// The order of this update, or `None` when there is none to keep: not
-/// the builtin provider, no replica, or one of the two not made yet (a new
+/// The order of this update, or `None` when there is none to keep: no
+/// primary and replica StatefulSets of payrail's (another provider, or no
+/// replica), or one of the two not made yet (a new
 /// primary is needed before a replica can copy it; a new replica has
 /// nothing to roll).
 pub fn turn(valid: &ValidatedCluster, existing: &[StatefulSet]) -> Option<Turn> {
-    let PostgresPlan::Builtin(BuiltinPlan { read_replica: true }) = valid.postgres else {
-        return None;
-    };
-    let (primary, replica) = (valid.names.postgres(), valid.names.postgres_replica());
+    let sets = postgres::provider(&valid.postgres).server_statefulsets(&valid.names);
+    let [primary, replica]: [String; 2] = sets.try_into().ok()?;
     let find = |name: &str| existing.iter().find(|s| s.name_any() == name);
     let (_, current_replica) = (find(&primary)?, find(&replica)?);
     let lowered = max_connections(current_replica).is_some_and(|now| valid.connections.max_connections < now);

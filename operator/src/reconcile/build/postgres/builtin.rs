@@ -95,6 +95,12 @@ impl Provider for BuiltinPlan {
     fn replication_lag_metric(&self) -> Option<&'static str> {
         self.read_replica.then_some("pg_replication_lag_seconds")
     }
+
+    fn server_statefulsets(&self, names: &Names) -> Vec<String> {
+        let mut sets = vec![names.postgres()];
+        sets.extend(self.read_replica.then(|| names.postgres_replica()));
+        sets
+    }
 }
 
 fn children(

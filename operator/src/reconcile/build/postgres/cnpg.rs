@@ -28,7 +28,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::connection::{self, app_url, url};
 use super::provider::{Inputs, Owner, Provider};
-use crate::child::Child;
+use crate::child::{Child, Source};
 use crate::cnpg::{
     Affinity, BARMAN_CLOUD_PLUGIN, BackupConfiguration, BackupPluginConfiguration, BarmanObjectStore,
     Bootstrap, Cluster, ClusterSpec, Compression, InitDb, LocalObjectReference, ManagedConfiguration,
@@ -92,6 +92,10 @@ impl Provider for CnpgPlan {
 
     fn backs_up(&self) -> bool {
         self.backup.is_some()
+    }
+
+    fn sources(&self) -> &'static [Source] {
+        &[Source::Cnpg, Source::BarmanCloud]
     }
 }
 

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{EnvVar, Volume, VolumeMount};
 
-use crate::child::Child;
+use crate::child::{Child, Source};
+use crate::names::Names;
 use crate::reconcile::build::credentials::Credentials;
 use crate::reconcile::build::meta::Component;
 use crate::reconcile::build::observed::Observed;
@@ -40,8 +41,9 @@ pub struct Owner {
     pub sets_app_password: bool,
 }
 
-/// One PostgreSQL provider.
-pub trait Provider {
+/// One PostgreSQL provider. `Sync`: the reconcile future holds one
+/// across its reads, and that future is sent between threads.
+pub trait Provider: Sync {
     /// The objects that run the server, in the order they are applied;
     /// none for a server the operator does not run.
     fn children(&self, valid: &ValidatedCluster, inputs: &Inputs<'_>) -> Vec<Child>;
@@ -93,5 +95,20 @@ pub trait Provider {
     /// Whether base backups are taken (and so alerted on when they fail).
     fn backs_up(&self) -> bool {
         false
+    }
+
+    /// payrail's own StatefulSets that run the server, the primary first:
+    /// the pods dereference reads (refusals, a replica not streaming), the
+    /// pair whose updates `reconcile::order` keeps in turn, and the data a
+    /// switch to another provider would leave behind.
+    fn server_statefulsets(&self, _names: &Names) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The operators besides Kubernetes whose kinds its children are: those
+    /// kinds are read and pruned only with this provider (without it they
+    /// may not exist).
+    fn sources(&self) -> &'static [Source] {
+        &[]
     }
 }
