@@ -6,13 +6,15 @@
 //!   enables it) on 15692, both its totals and its per-queue family, and
 //!   the exporters this module adds beside each Redis node and each builtin
 //!   PostgreSQL server;
-//! - with CloudNativePG, a `PodMonitor` of CNPG's instances on their own
-//!   `metrics` port (CNPG's `enablePodMonitor` is deprecated in favour of
-//!   exactly this);
+//! - the PostgreSQL provider's own monitors (with CloudNativePG, a
+//!   `PodMonitor` of CNPG's instances on their own `metrics` port, built
+//!   in `postgres::cnpg`: CNPG's `enablePodMonitor` is deprecated in favour
+//!   of exactly this);
 //! - a `PrometheusRule` with payrail's alerts (`alerts`).
 //!
 //! The exporters themselves are built beside their servers (`redis`,
-//! `postgres`), from [`scrape`](super::scrape).
+//! `postgres::builtin`), from [`scrape`](super::scrape); which PostgreSQL
+//! pods are scraped is the provider's answer (`postgres::Provider`).
 //!
 //! Every target gets a `payrail_cluster` label with the cluster's name, so
 //! the rules and the dashboard tell clusters of one namespace apart.

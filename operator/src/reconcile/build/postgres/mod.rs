@@ -25,3 +25,6 @@ pub fn provider(plan: &PostgresPlan) -> &dyn Provider {
         PostgresPlan::External(external) => external,
     }
 }
+
+#[cfg(test)]
+mod tests;
