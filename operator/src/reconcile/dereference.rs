@@ -10,10 +10,11 @@ use kube::{Api, Client, Resource, ResourceExt};
 use payrail_common::SecretUrl;
 use tracing::debug;
 
+use crate::child::Source;
 use crate::cnpg::Cluster;
-use crate::crd::PostgresProvider;
 use crate::error::Result;
-use crate::reconcile::build::app::{DATABASE_READ_URL_KEY, DATABASE_URL_KEY};
+use crate::reconcile::build::postgres;
+use crate::reconcile::build::postgres::external::{DATABASE_READ_URL_KEY, DATABASE_URL_KEY};
 use crate::reconcile::build::{Component, Observed, VolumeTemplate, volume_labels};
 use crate::reconcile::failure::ChildFailure;
 use crate::reconcile::replica::{NotStreaming, not_streaming};
@@ -68,12 +69,13 @@ impl Read {
 pub fn provider_switch(valid: &ValidatedCluster, read: &Read) -> Option<String> {
     let primary = valid.names.postgres();
     let builtin_exists = read.templates.iter().any(|(name, _)| *name == primary);
-    (valid.spec().postgres.provider != PostgresProvider::Builtin && builtin_exists).then(|| {
+    let runs_it = postgres::provider(&valid.postgres).server_statefulsets(&valid.names).contains(&primary);
+    (!runs_it && builtin_exists).then(|| {
         format!(
             "postgres.provider is {:?} but the StatefulSet {primary} of the builtin server still holds the data; \
              nothing was applied. Set postgres.provider back to builtin, or move the data first \
              (docs/operator.md, \"Moving between providers\")",
-            valid.spec().postgres.provider
+            valid.postgres.provider()
         )
     })
 }
@@ -102,12 +104,8 @@ pub fn app_input_problems(valid: &ValidatedCluster, read: &Read) -> Vec<ChildFai
 /// parse. The URLs are parsed as [`SecretUrl`]s, so no message can carry
 /// a password; nothing else of the Secret is read.
 pub fn database_secret_problem(valid: &ValidatedCluster, secret: Option<&Secret>) -> Option<ChildFailure> {
-    let external = valid.spec().postgres.external.as_ref()?;
-    if valid.spec().postgres.provider != PostgresProvider::External {
-        return None;
-    }
-    let failure =
-        |message: String| Some(ChildFailure::refused("Secret", external.secret_name.clone(), message));
+    let name = postgres::provider(&valid.postgres).app_secret()?;
+    let failure = |message: String| Some(ChildFailure::refused("Secret", name.to_owned(), message));
     let Some(secret) = secret else {
         return failure(
             "postgres.external.secretName names a Secret that does not exist in the cluster's namespace: the app cannot start".into(),
@@ -140,11 +138,10 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
     let selector = volume_labels(&valid.cluster);
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &names.namespace);
     let claims = claims.list(&ListParams::default().labels(&selector)).await?.items;
-    let database = match &valid.spec().postgres.external {
-        Some(external) if valid.spec().postgres.provider == PostgresProvider::External => {
-            secrets.get_opt(&external.secret_name).await?
-        }
-        _ => None,
+    let provider = postgres::provider(&valid.postgres);
+    let database = match provider.app_secret() {
+        Some(name) => secrets.get_opt(name).await?,
+        None => None,
     };
     let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &names.namespace);
     let owned = crate::reconcile::build::owned_selector(&valid.cluster);
@@ -161,23 +158,22 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
             Some((name, VolumeTemplate::of(claim)?))
         })
         .collect();
-    let cnpg_cluster = match valid.spec().postgres.provider {
-        PostgresProvider::Cnpg => cnpg_cluster(client, valid).await,
-        _ => None,
-    };
-    let (refusals, not_streaming) = match valid.spec().postgres.provider {
-        PostgresProvider::Builtin => {
-            let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
-            let selector = format!(
-                "{},app.kubernetes.io/component in ({},{})",
-                volume_labels(&valid.cluster),
-                Component::PostgresPrimary.label(),
-                Component::PostgresReplica.label()
-            );
-            let pods = pods.list(&ListParams::default().labels(&selector)).await?.items;
-            (refusals(&pods), not_streaming(&pods, k8s_openapi::jiff::Timestamp::now()))
-        }
-        _ => (Vec::new(), None),
+    let cnpg_cluster =
+        if provider.sources().contains(&Source::Cnpg) { cnpg_cluster(client, valid).await } else { None };
+    // The pods of payrail's own servers: the refusals their scripts wrote,
+    // and whether the replica streams.
+    let (refusals, not_streaming) = if provider.server_statefulsets(names).is_empty() {
+        (Vec::new(), None)
+    } else {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
+        let selector = format!(
+            "{},app.kubernetes.io/component in ({},{})",
+            volume_labels(&valid.cluster),
+            Component::PostgresPrimary.label(),
+            Component::PostgresReplica.label()
+        );
+        let pods = pods.list(&ListParams::default().labels(&selector)).await?.items;
+        (refusals(&pods), not_streaming(&pods, k8s_openapi::jiff::Timestamp::now()))
     };
     Ok(Read {
         credentials,

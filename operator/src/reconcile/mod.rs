@@ -54,7 +54,7 @@ use self::build::{Credentials, MANAGER};
 use self::context::{Context, key};
 use self::failure::ChildFailure;
 use self::status::Outcome;
-use self::validate::validate_with;
+use self::validate::{ValidatedCluster, validate_with};
 use crate::crd::{PaymentCluster, PaymentClusterStatus};
 use crate::error::{Error, InvalidSpec, Result};
 
@@ -186,7 +186,8 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
         let note = format!("created credentials and applied {} objects", applied.objects.len());
         ctx.publish(cr, EventType::Normal, "Created", note).await;
     }
-    let ready = report(cr, ctx, &applied, &observed.refusals, observed.not_streaming.as_ref()).await?;
+    let ready =
+        report(cr, &valid, ctx, &applied, &observed.refusals, observed.not_streaming.as_ref()).await?;
     if !applied.failures.is_empty() {
         for failure in &applied.failures {
             warn!(kind = failure.kind, name = %failure.name, message = %failure.message(), "not applied");
@@ -259,6 +260,7 @@ async fn restart_replica(
 /// when readiness did); returns whether the cluster is ready.
 async fn report(
     cr: &PaymentCluster,
+    valid: &ValidatedCluster,
     ctx: &Context,
     applied: &apply::Applied,
     refusals: &[String],
@@ -266,6 +268,7 @@ async fn report(
 ) -> Result<bool> {
     let not_streaming = not_streaming.map(replica::NotStreaming::message);
     let outcome = Outcome::Applied {
+        postgres: &valid.postgres,
         objects: &applied.objects,
         failures: &applied.failures,
         refusals,

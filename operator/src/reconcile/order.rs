@@ -16,7 +16,7 @@
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::ResourceExt;
 
-use crate::crd::PostgresProvider;
+use crate::reconcile::build::postgres;
 use crate::reconcile::validate::ValidatedCluster;
 
 /// The two PostgreSQL StatefulSets in the order they roll.
@@ -26,16 +26,14 @@ pub struct Turn {
     pub second: String,
 }
 
-/// The order of this update, or `None` when there is none to keep: not
-/// the builtin provider, no replica, or one of the two not made yet (a new
+/// The order of this update, or `None` when there is none to keep: no
+/// primary and replica StatefulSets of payrail's (another provider, or no
+/// replica), or one of the two not made yet (a new
 /// primary is needed before a replica can copy it; a new replica has
 /// nothing to roll).
 pub fn turn(valid: &ValidatedCluster, existing: &[StatefulSet]) -> Option<Turn> {
-    let spec = &valid.spec().postgres;
-    if spec.provider != PostgresProvider::Builtin || !spec.read_replica {
-        return None;
-    }
-    let (primary, replica) = (valid.names.postgres(), valid.names.postgres_replica());
+    let sets = postgres::provider(&valid.postgres).server_statefulsets(&valid.names);
+    let [primary, replica]: [String; 2] = sets.try_into().ok()?;
     let find = |name: &str| existing.iter().find(|s| s.name_any() == name);
     let (_, current_replica) = (find(&primary)?, find(&replica)?);
     let lowered = max_connections(current_replica).is_some_and(|now| valid.connections.max_connections < now);

@@ -22,8 +22,7 @@ use tracing::info;
 
 use super::failure::ChildFailure;
 use crate::child::{Child, Lifetime, Source, child_kinds};
-use crate::crd::PostgresProvider;
-use crate::reconcile::build::owned_selector;
+use crate::reconcile::build::{owned_selector, postgres};
 use crate::reconcile::validate::ValidatedCluster;
 
 /// The name a failed list is reported under.
@@ -67,12 +66,13 @@ pub async fn prune(client: &Client, valid: &ValidatedCluster, desired: &[Child])
 
 /// Whether prune looks at a kind: one the cluster owns (never the
 /// credentials Secret or the CNPG Cluster: they hold the passwords and the
-/// data). CloudNativePG's only with CNPG in use (without it the kinds do
-/// not exist); the Prometheus Operator's whether monitoring is on or off.
+/// data). A PostgreSQL provider's operators' only with that provider in
+/// use (CloudNativePG's with CNPG: without it the kinds do not exist); the
+/// Prometheus Operator's whether monitoring is on or off.
 fn prunes(valid: &ValidatedCluster, source: Source, lifetime: Lifetime) -> bool {
     let in_use = match source {
-        Source::Cnpg | Source::BarmanCloud => valid.spec().postgres.provider == PostgresProvider::Cnpg,
         Source::Core | Source::PrometheusOperator => true,
+        provider => postgres::provider(&valid.postgres).sources().contains(&provider),
     };
     lifetime == Lifetime::Owned && in_use
 }
@@ -117,6 +117,7 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
     use super::*;
+    use crate::crd::PostgresProvider;
     use crate::reconcile::build::tests::{fixture, valid};
 
     #[test]

@@ -8,11 +8,13 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
+use crate::child::Source;
 use crate::cnpg::RecoveryWindow;
-use crate::crd::{ComponentStatus, PaymentCluster, PaymentClusterStatus, PostgresProvider};
+use crate::crd::{ComponentStatus, PaymentCluster, PaymentClusterStatus};
 use crate::names::Names;
-use crate::reconcile::build::Child;
+use crate::reconcile::build::{Child, postgres};
 use crate::reconcile::failure::ChildFailure;
+use crate::reconcile::validate::PostgresPlan;
 
 /// The reason of a cluster whose credentials Secret was lost beside
 /// volumes that hold data initialised with it.
@@ -50,13 +52,24 @@ pub enum Outcome<'a> {
     /// (status included), `failures` those it refused, with its message;
     /// `refusals` the data pods that refused their volume, with theirs.
     /// `not_streaming` says why the builtin read replica is about to be
-    /// restarted (`reconcile::replica`).
+    /// restarted (`reconcile::replica`). `postgres` is the validated
+    /// provider: which of the objects run the database.
     Applied {
+        postgres: &'a PostgresPlan,
         objects: &'a [Child],
         failures: &'a [ChildFailure],
         refusals: &'a [String],
         not_streaming: Option<&'a str>,
     },
+}
+
+/// What `Outcome::Applied` says about the children.
+#[derive(Clone, Copy)]
+struct Applied<'a> {
+    objects: &'a [Child],
+    failures: &'a [ChildFailure],
+    refusals: &'a [String],
+    not_streaming: Option<&'a str>,
 }
 
 /// Makes conditions whose transition time moves only when their status does.
@@ -120,8 +133,9 @@ pub fn compute(
             conditions.condition("Progressing", false, reason, "waiting for the cause to be fixed".into()),
             conditions.condition("Degraded", true, reason, (*message).to_owned()),
         ]),
-        Outcome::Applied { objects, failures, refusals, not_streaming } => {
-            applied(cr, objects, failures, refusals, *not_streaming, previous, &conditions)
+        Outcome::Applied { postgres, objects, failures, refusals, not_streaming } => {
+            let outcome = Applied { objects, failures, refusals, not_streaming: *not_streaming };
+            applied(cr, postgres, &outcome, previous, &conditions)
         }
     }
 }
@@ -130,13 +144,12 @@ pub fn compute(
 /// server returned, conditions from them and from the failures.
 fn applied(
     cr: &PaymentCluster,
-    children: &[Child],
-    failures: &[ChildFailure],
-    refusals: &[String],
-    not_streaming: Option<&str>,
+    plan: &PostgresPlan,
+    outcome: &Applied<'_>,
     previous: Option<&PaymentClusterStatus>,
     conditions: &Conditions<'_>,
 ) -> PaymentClusterStatus {
+    let Applied { objects: children, failures, refusals, not_streaming } = *outcome;
     let names = Names::of(cr);
     // A workload that was not applied keeps the counts last seen.
     let before = previous.cloned().unwrap_or_default();
@@ -157,19 +170,24 @@ fn applied(
         Child::CnpgCluster(cluster) => Some(cluster.as_ref()),
         _ => None,
     });
-    let postgres = match cr.spec.postgres.provider {
-        PostgresProvider::Builtin => {
-            let primary = statefulset(names.postgres());
-            let replica = statefulset(names.postgres_replica());
+    // The database is counted from what runs it, as the provider says:
+    // payrail's own StatefulSets, or CloudNativePG's Cluster.
+    let provider = postgres::provider(plan);
+    let servers = provider.server_statefulsets(&names);
+    let runs_cnpg = provider.sources().contains(&Source::Cnpg);
+    let postgres = match servers.split_first() {
+        Some((primary, replica)) => {
+            let primary = statefulset(primary.clone());
+            let replica = replica.first().and_then(|r| statefulset(r.clone()));
             match (primary, &replica) {
                 (Some(p), Some(r)) => ComponentStatus::new(p.ready + r.ready, p.desired + r.desired),
                 (Some(p), None) => p,
                 (None, _) => before.postgres,
             }
         }
-        PostgresProvider::Cnpg => cnpg.map_or(before.postgres, cnpg_status),
+        None if runs_cnpg => cnpg.map_or(before.postgres, cnpg_status),
         // Nothing of it runs here: nothing to wait for.
-        PostgresProvider::External => ComponentStatus { ready: 0, desired: 0, summary: "external".into() },
+        None => ComponentStatus { ready: 0, desired: 0, summary: "external".into() },
     };
     let waiting: Vec<String> =
         [("app", &app), ("redis", &redis), ("rabbitmq", &rabbitmq), ("postgres", &postgres)]
@@ -178,7 +196,7 @@ fn applied(
             .map(|(name, c)| format!("{name} {}", c.summary))
             .collect();
     let mut all = readiness(conditions, &waiting, failures, refusals, not_streaming);
-    if cr.spec.postgres.provider == PostgresProvider::Cnpg {
+    if runs_cnpg {
         // The plugin keys its report by server name, which payrail leaves
         // at its default: the CNPG Cluster's name.
         let window = children.iter().find_map(|c| match c {
@@ -187,7 +205,7 @@ fn applied(
             }
             _ => None,
         });
-        let backup = cr.spec.postgres.backup.is_some().then_some(window);
+        let backup = provider.backs_up().then_some(window);
         all.extend(cnpg_conditions(conditions, cnpg, backup));
     }
     PaymentClusterStatus {

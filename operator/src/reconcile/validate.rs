@@ -11,7 +11,10 @@
 use kube::ResourceExt;
 use payrail_common::settings;
 
-use crate::crd::{PaymentCluster, PaymentClusterSpec, PostgresProvider, RedisCrashSafety};
+use crate::crd::{
+    BackupSpec, CaSecretRef, PaymentCluster, PaymentClusterSpec, PostgresProvider, PostgresSpec,
+    RedisCrashSafety,
+};
 use crate::error::InvalidSpec;
 use crate::image;
 use crate::names::Names;
@@ -72,6 +75,8 @@ pub struct ValidatedCluster {
     /// Whether the monitoring objects are built: the spec's
     /// `monitoring.enabled`, or the operator's default when it is absent.
     pub monitoring: bool,
+    /// Who runs PostgreSQL, with the settings only that provider reads.
+    pub postgres: PostgresPlan,
     pub connections: ConnectionBudget,
     /// How long a restarted Redis node that served before waits before it
     /// serves again; `None` when every write is fsynced instead.
@@ -90,6 +95,85 @@ pub struct ValidatedCluster {
 impl ValidatedCluster {
     pub fn spec(&self) -> &PaymentClusterSpec {
         &self.cluster.spec
+    }
+}
+
+/// Who runs PostgreSQL, decided once here: `postgres.provider` and the
+/// settings that only make sense with it (`postgres.external`,
+/// `postgres.cnpg`, `postgres.backup`, `postgres.readReplica`) become one
+/// value, so a builder cannot read a provider's settings without being in
+/// that provider's arm. `reconcile::build::postgres` is where it is matched.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PostgresPlan {
+    Builtin(BuiltinPlan),
+    Cnpg(CnpgPlan),
+    External(ExternalPlan),
+}
+
+/// The operator's own primary (and replica) StatefulSets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuiltinPlan {
+    /// Whether a streaming read replica runs beside the primary.
+    pub read_replica: bool,
+}
+
+/// A CloudNativePG `Cluster`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CnpgPlan {
+    /// PostgreSQL instances: a primary and `instances - 1` replicas.
+    pub instances: i32,
+    /// PgBouncer instances of the Pooler the app writes through, if any.
+    pub pooler_instances: Option<i32>,
+    /// WAL archiving and base backups, when the spec asks for them (boxed:
+    /// the other plans are a few words).
+    pub backup: Option<Box<BackupSpec>>,
+}
+
+/// A server the operator does not run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExternalPlan {
+    /// The Secret holding `DATABASE_URL` (and maybe `DATABASE_READ_URL`).
+    pub secret_name: String,
+    /// The CA that signed the server's certificate, when TLS is verified.
+    pub ca_secret: Option<CaSecretRef>,
+}
+
+impl PostgresPlan {
+    /// The plan of a spec, or why it has none: `postgres.external` is set
+    /// exactly with the `external` provider (the CRD's CEL rule says so too).
+    fn resolve(postgres: &PostgresSpec) -> Result<Self, String> {
+        match (postgres.provider, &postgres.external) {
+            (PostgresProvider::External, None) => {
+                Err("postgres.provider external needs postgres.external.secretName".into())
+            }
+            (PostgresProvider::Builtin | PostgresProvider::Cnpg, Some(_)) => {
+                Err("postgres.external is set, but postgres.provider is not external".into())
+            }
+            (PostgresProvider::External, Some(external)) if external.secret_name.trim().is_empty() => {
+                Err("postgres.external.secretName must not be empty".into())
+            }
+            (PostgresProvider::External, Some(external)) => Ok(PostgresPlan::External(ExternalPlan {
+                secret_name: external.secret_name.clone(),
+                ca_secret: external.ca_secret.clone(),
+            })),
+            (PostgresProvider::Builtin, None) => {
+                Ok(PostgresPlan::Builtin(BuiltinPlan { read_replica: postgres.read_replica }))
+            }
+            (PostgresProvider::Cnpg, None) => Ok(PostgresPlan::Cnpg(CnpgPlan {
+                instances: postgres.cnpg.instances,
+                pooler_instances: postgres.cnpg.pooler.as_ref().map(|p| p.instances),
+                backup: postgres.backup.clone().map(Box::new),
+            })),
+        }
+    }
+
+    /// The provider as the spec names it (for messages).
+    pub fn provider(&self) -> PostgresProvider {
+        match self {
+            PostgresPlan::Builtin(_) => PostgresProvider::Builtin,
+            PostgresPlan::Cnpg(_) => PostgresProvider::Cnpg,
+            PostgresPlan::External(_) => PostgresProvider::External,
+        }
     }
 }
 
@@ -264,16 +348,18 @@ pub fn validate_with(
             spec.app.worker.lock_ttl_ms
         ));
     }
-    problems.extend(data_tier_problems(spec));
+    let (postgres, data_tier) = data_tier_problems(spec);
+    problems.extend(data_tier);
     for key in spec.monitoring.labels.keys() {
         if !is_label_key(key) {
             problems.push(format!("monitoring.labels key {key:?} is not a label key such as release"));
         }
     }
     let connections = ConnectionBudget::plan(spec).map_err(|problem| problems.push(problem)).ok();
-    match connections {
-        Some(connections) if problems.is_empty() => Ok(ValidatedCluster {
+    match (connections, postgres) {
+        (Some(connections), Some(postgres)) if problems.is_empty() => Ok(ValidatedCluster {
             names: Names::of(cluster),
+            postgres,
             monitoring: spec.monitoring.enabled.unwrap_or(defaults.monitoring),
             connections,
             redis_restart_delay_seconds: match spec.redis.crash_safety {
@@ -299,20 +385,9 @@ pub fn validate_with(
 
 /// The rules of the PostgreSQL providers and of RabbitMQ's size (the CRD
 /// states them too, as CEL rules).
-fn data_tier_problems(spec: &PaymentClusterSpec) -> Vec<String> {
+fn data_tier_problems(spec: &PaymentClusterSpec) -> (Option<PostgresPlan>, Vec<String>) {
     let (postgres, mut problems) = (&spec.postgres, Vec::new());
-    match (postgres.provider, &postgres.external) {
-        (PostgresProvider::External, None) => {
-            problems.push("postgres.provider external needs postgres.external.secretName".into())
-        }
-        (PostgresProvider::Builtin | PostgresProvider::Cnpg, Some(_)) => {
-            problems.push("postgres.external is set, but postgres.provider is not external".into())
-        }
-        (PostgresProvider::External, Some(external)) if external.secret_name.trim().is_empty() => {
-            problems.push("postgres.external.secretName must not be empty".into())
-        }
-        _ => {}
-    }
+    let plan = PostgresPlan::resolve(postgres).map_err(|problem| problems.push(problem)).ok();
     if !(1..=9).contains(&postgres.cnpg.instances) {
         problems.push(format!("postgres.cnpg.instances must be 1 to 9 (got {})", postgres.cnpg.instances));
     }
@@ -346,7 +421,7 @@ fn data_tier_problems(spec: &PaymentClusterSpec) -> Vec<String> {
     if !matches!(spec.rabbitmq.replicas, 1 | 3) {
         problems.push(format!("rabbitmq.replicas must be 1 or 3 (got {})", spec.rabbitmq.replicas));
     }
-    problems
+    (plan, problems)
 }
 
 /// A Kubernetes label key: an optional DNS prefix and `/`, then a name of

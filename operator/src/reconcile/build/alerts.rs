@@ -11,9 +11,9 @@
 
 use std::collections::BTreeMap;
 
+use super::postgres;
 use super::scrape::{CLUSTER_LABEL, monitoring_meta};
 use crate::child::Child;
-use crate::crd::PostgresProvider;
 use crate::prometheus::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
 use crate::reconcile::validate::ValidatedCluster;
 
@@ -173,12 +173,8 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
     // Both exporters measure lag as the time since the replica last replayed
     // a transaction, which also grows while the primary writes nothing: the
     // alert holds only while payments are being accepted (and so written).
-    let lag = match spec.postgres.provider {
-        PostgresProvider::Builtin if spec.postgres.read_replica => Some("pg_replication_lag_seconds"),
-        PostgresProvider::Cnpg if spec.postgres.cnpg.instances > 1 => Some("cnpg_pg_replication_lag"),
-        _ => None,
-    };
-    if let Some(metric) = lag {
+    let postgres = postgres::provider(&valid.postgres);
+    if let Some(metric) = postgres.replication_lag_metric() {
         let expr = format!(
             "max({metric}{}) > 30 and sum(rate(payrail_payments_accepted_total{}[5m])) > 0",
             of(""),
@@ -197,7 +193,7 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
                       NAME-postgres-ro-0); CloudNativePG re-syncs its own.",
         });
     }
-    if spec.postgres.provider == PostgresProvider::Cnpg && spec.postgres.backup.is_some() {
+    if postgres.backs_up() {
         alerts.push(Alert {
             name: "PayrailBackupsFailing",
             expr: format!(

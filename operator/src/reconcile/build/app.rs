@@ -8,21 +8,21 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler, PodSpec,
-    PodTemplateSpec, Probe, SecretVolumeSource, Service, ServicePort, ServiceSpec, SleepAction,
-    TopologySpreadConstraint, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, HTTPGetAction, Lifecycle, LifecycleHandler, PodSpec, PodTemplateSpec,
+    Probe, Service, ServicePort, ServiceSpec, SleepAction, TopologySpreadConstraint, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use payrail_common::settings;
 
-use super::credentials::{API_TOKENS, APP_DB_PASSWORD, POSTGRES_PASSWORD, RABBITMQ_PASSWORD, REDIS_PASSWORD};
-use super::env::{optional_secret_env, plain, secret_env};
+use super::credentials::{API_TOKENS, RABBITMQ_PASSWORD, REDIS_PASSWORD};
+use super::env::{plain, secret_env};
 use super::meta::{Component, labels, meta, selector, selector_labels};
+use super::postgres;
 use super::workload::{disruption_budget, stamp};
-use super::{cnpg, postgres, rabbitmq, redis, security};
+use super::{rabbitmq, redis, security};
 use crate::child::Child;
-use crate::crd::{AppLimits, PostgresProvider, TracingSettings, WebhookSettings};
+use crate::crd::{AppLimits, TracingSettings, WebhookSettings};
 use crate::reconcile::validate::{APP_PRESTOP_SECONDS, APP_SURGE, ValidatedCluster};
 
 /// payment-app's own default port: its `HTTP_ADDR` is set to it.
@@ -44,7 +44,7 @@ pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
         Some(secret) => secret_env("API_TOKENS", &secret.name, &secret.key),
         None => secret_env("API_TOKENS", &names.credentials(), API_TOKENS),
     };
-    let (database_password, database) = database_env(valid);
+    let (database_password, database) = postgres::provider(&valid.postgres).app_env(valid);
     let mut env: Vec<EnvVar> = database_password.into_iter().collect();
     env.extend([
         secret_env("RABBITMQ_PASSWORD", &names.credentials(), RABBITMQ_PASSWORD),
@@ -115,108 +115,23 @@ fn webhooks_env(webhooks: &WebhookSettings) -> Vec<EnvVar> {
 
 /// The migrate init container's environment: the app's, except that it
 /// connects as the schema's owner and grants the app's role
-/// (`DB_APP_ROLE`) what the app needs before the app starts. With the
-/// builtin PostgreSQL the owner is a superuser and also creates the role
-/// and sets its password; CNPG creates it (a managed role), the owner
-/// having no right to, so until CNPG has, migrate fails and is retried.
+/// (`DB_APP_ROLE`) what the app needs before the app starts. Who the owner
+/// is, and whether migrate also sets the role's password, is the
+/// provider's answer ([`postgres::Owner`]); without an owner migrate
+/// connects as the app does.
 fn migrate_env(valid: &ValidatedCluster) -> Vec<EnvVar> {
-    let names = &valid.names;
-    let (owner_password, owner_url, sets_password) = match valid.spec().postgres.provider {
-        PostgresProvider::Builtin => (
-            secret_env("POSTGRES_PASSWORD", &names.credentials(), POSTGRES_PASSWORD),
-            postgres::url(names, &names.postgres()),
-            true,
-        ),
-        PostgresProvider::Cnpg => (
-            secret_env("POSTGRES_PASSWORD", &cnpg::app_secret(names), cnpg::APP_SECRET_PASSWORD),
-            postgres::url(names, &cnpg::write_service(valid)),
-            false,
-        ),
-        PostgresProvider::External => return env(valid),
-    };
+    let Some(owner) = postgres::provider(&valid.postgres).migrate_owner(valid) else { return env(valid) };
     let mut env = env(valid);
     env.retain(|e| {
         e.name != "DATABASE_URL"
             && e.name != "DATABASE_READ_URL"
-            && (sets_password || e.name != "DB_APP_PASSWORD")
+            && (owner.sets_app_password || e.name != "DB_APP_PASSWORD")
     });
     // The owner's password first: it is expanded into the URL.
-    env.insert(0, owner_password);
-    env.push(plain("DATABASE_URL", owner_url));
-    env.push(plain("DB_APP_ROLE", postgres::APP_USER));
+    env.insert(0, owner.password);
+    env.push(plain("DATABASE_URL", owner.url));
+    env.push(plain("DB_APP_ROLE", postgres::connection::APP_USER));
     env
-}
-
-/// Where the app finds PostgreSQL, by provider: the password (first in
-/// the environment: it is expanded into the URLs), then `DATABASE_URL`
-/// and, when there is a replica, `DATABASE_READ_URL`; for an external
-/// server with a CA, the TLS settings libpq and sqlx read (a `sslmode` in
-/// the URL itself wins).
-fn database_env(valid: &ValidatedCluster) -> (Option<EnvVar>, Vec<EnvVar>) {
-    let (names, spec) = (&valid.names, &valid.spec().postgres);
-    match spec.provider {
-        // The app connects as a role of its own, which the migrate init
-        // container (connecting as the owner) creates and grants.
-        PostgresProvider::Builtin => {
-            let mut urls = vec![plain("DATABASE_URL", postgres::app_url(names, &names.postgres()))];
-            if spec.read_replica {
-                urls.push(plain("DATABASE_READ_URL", postgres::app_url(names, &names.postgres_replica())));
-            }
-            (Some(secret_env("DB_APP_PASSWORD", &names.credentials(), APP_DB_PASSWORD)), urls)
-        }
-        // As with builtin, the app role; CNPG keeps it (a managed role) and
-        // the owner's migrate grants it.
-        PostgresProvider::Cnpg => {
-            let mut urls = vec![plain("DATABASE_URL", postgres::app_url(names, &cnpg::write_service(valid)))];
-            if let Some(read) = cnpg::read_service(valid) {
-                urls.push(plain("DATABASE_READ_URL", postgres::app_url(names, &read)));
-            }
-            (Some(secret_env("DB_APP_PASSWORD", &names.credentials(), APP_DB_PASSWORD)), urls)
-        }
-        PostgresProvider::External => {
-            let Some(external) = &spec.external else { return (None, Vec::new()) };
-            let mut env = vec![
-                secret_env("DATABASE_URL", &external.secret_name, DATABASE_URL_KEY),
-                optional_secret_env("DATABASE_READ_URL", &external.secret_name, DATABASE_READ_URL_KEY),
-            ];
-            if let Some(ca) = &external.ca_secret {
-                env.push(plain("PGSSLMODE", "verify-full"));
-                env.push(plain("PGSSLROOTCERT", format!("{CA_DIR}/{}", ca.key)));
-            }
-            (None, env)
-        }
-    }
-}
-
-/// The keys of the `external` provider's Secret.
-pub const DATABASE_URL_KEY: &str = "DATABASE_URL";
-pub const DATABASE_READ_URL_KEY: &str = "DATABASE_READ_URL";
-/// Where the external server's CA certificate is mounted.
-const CA_DIR: &str = "/etc/payrail/postgres-ca";
-
-/// The external server's CA certificate, from its Secret.
-fn ca_volume(valid: &ValidatedCluster) -> Option<(Volume, VolumeMount)> {
-    let external = valid.spec().postgres.external.as_ref()?;
-    let ca = external.ca_secret.as_ref()?;
-    (valid.spec().postgres.provider == PostgresProvider::External).then(|| {
-        (
-            Volume {
-                name: "postgres-ca".into(),
-                secret: Some(SecretVolumeSource {
-                    secret_name: Some(ca.name.clone()),
-                    items: Some(vec![KeyToPath { key: ca.key.clone(), path: ca.key.clone(), mode: None }]),
-                    ..SecretVolumeSource::default()
-                }),
-                ..Volume::default()
-            },
-            VolumeMount {
-                name: "postgres-ca".into(),
-                mount_path: CA_DIR.into(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-        )
-    })
 }
 
 /// `database` is the `external` provider's Secret (empty otherwise): a new
@@ -231,7 +146,7 @@ pub fn children(
     let credentials_name = names.credentials();
     let mut secrets = vec![(credentials_name.as_str(), credentials)];
     secrets.extend(valid.spec().app.api_tokens_secret.as_ref().map(|s| (s.name.as_str(), tokens)));
-    secrets.extend(valid.spec().postgres.external.as_ref().map(|e| (e.secret_name.as_str(), database)));
+    secrets.extend(postgres::provider(&valid.postgres).app_secret().map(|name| (name, database)));
     vec![
         stamp(deployment(valid), &secrets, &[]),
         service(valid),
@@ -310,7 +225,7 @@ fn deployment(valid: &ValidatedCluster) -> Child {
     let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().app);
     let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
     let (mut volumes, mut mounts) = (vec![tmp_volume], vec![tmp]);
-    if let Some((volume, mount)) = ca_volume(valid) {
+    if let Some((volume, mount)) = postgres::provider(&valid.postgres).app_volume() {
         volumes.push(volume);
         mounts.push(mount);
     }

@@ -14,7 +14,6 @@
 
 mod alerts;
 pub mod app;
-pub mod cnpg;
 pub mod credentials;
 pub mod env;
 pub mod meta;
@@ -22,7 +21,7 @@ pub mod monitoring;
 mod network;
 pub mod observed;
 mod placement;
-mod postgres;
+pub mod postgres;
 mod rabbitmq;
 mod redis;
 pub mod scrape;
@@ -34,8 +33,8 @@ pub use credentials::{Credentials, PasswordSource, RandomPasswords};
 pub use meta::{Component, MANAGER, owned_selector, volume_labels};
 pub use observed::{Observed, VolumeTemplate};
 
-use crate::crd::PostgresProvider;
 use crate::reconcile::validate::ValidatedCluster;
+use postgres::Inputs;
 use workload::{data_of, secret_data};
 
 /// Every object of the cluster, in the order they are applied: credentials
@@ -44,11 +43,8 @@ pub fn build(valid: &ValidatedCluster, credentials: &Credentials, observed: &Obs
     let secret = credentials::secret(valid, credentials);
     let credentials_data = data_of(&secret);
     let mut children = vec![secret];
-    match valid.spec().postgres.provider {
-        PostgresProvider::Builtin => children.extend(postgres::children(valid, observed, &credentials_data)),
-        PostgresProvider::Cnpg => children.extend(cnpg::children(valid, credentials, observed)),
-        PostgresProvider::External => {}
-    }
+    let inputs = Inputs { credentials, credentials_data: &credentials_data, observed };
+    children.extend(postgres::provider(&valid.postgres).children(valid, &inputs));
     children.extend(redis::children(valid, observed, &credentials_data));
     children.extend(rabbitmq::children(valid, observed, &credentials_data));
     let tokens = observed.tokens.as_ref().map(secret_data).unwrap_or_default();

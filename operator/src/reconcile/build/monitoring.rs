@@ -6,56 +6,36 @@
 //!   enables it) on 15692, both its totals and its per-queue family, and
 //!   the exporters this module adds beside each Redis node and each builtin
 //!   PostgreSQL server;
-//! - with CloudNativePG, a `PodMonitor` of CNPG's instances on their own
-//!   `metrics` port (CNPG's `enablePodMonitor` is deprecated in favour of
-//!   exactly this);
+//! - the PostgreSQL provider's own monitors (with CloudNativePG, a
+//!   `PodMonitor` of CNPG's instances on their own `metrics` port, built
+//!   in `postgres::cnpg`: CNPG's `enablePodMonitor` is deprecated in favour
+//!   of exactly this);
 //! - a `PrometheusRule` with payrail's alerts (`alerts`).
 //!
 //! The exporters themselves are built beside their servers (`redis`,
-//! `postgres`), from [`scrape`](super::scrape).
+//! `postgres::builtin`), from [`scrape`](super::scrape); which PostgreSQL
+//! pods are scraped is the provider's answer (`postgres::Provider`).
 //!
 //! Every target gets a `payrail_cluster` label with the cluster's name, so
 //! the rules and the dashboard tell clusters of one namespace apart.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-
 use super::alerts;
 use super::app::OPS_PORT_NAME;
 use super::meta::{Component, components_selector};
-use super::scrape::{CLUSTER_LABEL, METRICS_PORT, RABBITMQ_PORT_NAME, monitoring_meta};
+use super::postgres;
+use super::scrape::{METRICS_PORT, RABBITMQ_PORT_NAME, monitoring_meta, relabelings};
 use crate::child::Child;
-use crate::crd::{PaymentCluster, PostgresProvider};
-use crate::prometheus::{PodMetricsEndpoint, PodMonitor, PodMonitorSpec, RelabelConfig};
+use crate::crd::PaymentCluster;
+use crate::prometheus::{PodMetricsEndpoint, PodMonitor, PodMonitorSpec};
 use crate::reconcile::validate::ValidatedCluster;
 
 pub fn children(valid: &ValidatedCluster) -> Vec<Child> {
     let mut children = vec![pod_monitor(valid)];
-    if valid.spec().postgres.provider == PostgresProvider::Cnpg {
-        children.push(cnpg_pod_monitor(valid));
-    }
+    children.extend(postgres::provider(&valid.postgres).pod_monitors(valid));
     children.push(alerts::rule(valid));
     children
-}
-
-/// Names the target's cluster, and (from the pod's label) its component.
-fn relabelings(cr: &PaymentCluster, component: bool) -> Vec<RelabelConfig> {
-    let mut relabelings = vec![RelabelConfig {
-        action: Some("replace".into()),
-        target_label: Some(CLUSTER_LABEL.into()),
-        replacement: Some(kube::ResourceExt::name_any(cr)),
-        ..RelabelConfig::default()
-    }];
-    if component {
-        relabelings.push(RelabelConfig {
-            action: Some("replace".into()),
-            source_labels: vec!["__meta_kubernetes_pod_label_app_kubernetes_io_component".into()],
-            target_label: Some("component".into()),
-            ..RelabelConfig::default()
-        });
-    }
-    relabelings
 }
 
 fn endpoint(cr: &PaymentCluster, port: &str, path: &str) -> PodMetricsEndpoint {
@@ -72,9 +52,7 @@ fn endpoint(cr: &PaymentCluster, port: &str, path: &str) -> PodMetricsEndpoint {
 fn pod_monitor(valid: &ValidatedCluster) -> Child {
     let cr = &valid.cluster;
     let mut components = vec![Component::App, Component::Redis, Component::Rabbitmq];
-    if valid.spec().postgres.provider == PostgresProvider::Builtin {
-        components.extend([Component::PostgresPrimary, Component::PostgresReplica]);
-    }
+    components.extend(postgres::provider(&valid.postgres).scraped_components());
     let per_queue = PodMetricsEndpoint {
         // Queue depths by queue (the plain endpoint sums every queue).
         params: BTreeMap::from([("family".to_owned(), vec!["queue_coarse_metrics".to_owned()])]),
@@ -90,28 +68,6 @@ fn pod_monitor(valid: &ValidatedCluster) -> Child {
                 endpoint(cr, RABBITMQ_PORT_NAME, "/metrics"),
                 per_queue,
             ],
-        },
-    }))
-}
-
-/// CloudNativePG's instances (not its poolers), on CNPG's metrics port.
-fn cnpg_pod_monitor(valid: &ValidatedCluster) -> Child {
-    let cr = &valid.cluster;
-    Child::PodMonitor(Box::new(PodMonitor {
-        metadata: monitoring_meta(valid, valid.names.postgres()),
-        spec: PodMonitorSpec {
-            selector: LabelSelector {
-                match_labels: Some(BTreeMap::from([
-                    ("cnpg.io/cluster".to_owned(), valid.names.postgres()),
-                    ("cnpg.io/podRole".to_owned(), "instance".to_owned()),
-                ])),
-                ..LabelSelector::default()
-            },
-            pod_metrics_endpoints: vec![PodMetricsEndpoint {
-                port: Some(METRICS_PORT.into()),
-                relabelings: relabelings(cr, false),
-                ..PodMetricsEndpoint::default()
-            }],
         },
     }))
 }

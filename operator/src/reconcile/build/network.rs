@@ -15,7 +15,6 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::meta::{Component, meta, selector};
 use super::{app, postgres, rabbitmq, redis, scrape};
 use crate::child::Child;
-use crate::crd::PostgresProvider;
 use crate::reconcile::validate::ValidatedCluster;
 
 /// Ingress to `component` on `ports` from the pods of `from` (anyone, when empty).
@@ -68,24 +67,11 @@ pub fn policies(valid: &ValidatedCluster) -> Vec<Child> {
     // With monitoring on, the exporters' ports are open to anyone (where
     // Prometheus runs is the platform's choice); they serve metrics only.
     let metrics = |port: &'static [u16]| scrape::enabled(valid).then_some(Rule { ports: port, from: &[] });
-    if spec.postgres.provider == PostgresProvider::Builtin {
-        let rules: Vec<_> = std::iter::once(Rule {
-            ports: &[postgres::PORT],
-            from: &[Component::App, Component::PostgresReplica],
-        })
-        .chain(metrics(&[scrape::POSTGRES_EXPORTER_PORT]))
-        .collect();
-        policies.push(policy(valid, Component::PostgresPrimary, &rules));
-        if spec.postgres.read_replica {
-            // The primary's volume guard asks the replica which database it holds.
-            let rules: Vec<_> = std::iter::once(Rule {
-                ports: &[postgres::PORT],
-                from: &[Component::App, Component::PostgresPrimary],
-            })
+    for (component, from) in postgres::provider(&valid.postgres).network_peers() {
+        let rules: Vec<_> = std::iter::once(Rule { ports: &[postgres::connection::PORT], from })
             .chain(metrics(&[scrape::POSTGRES_EXPORTER_PORT]))
             .collect();
-            policies.push(policy(valid, Component::PostgresReplica, &rules));
-        }
+        policies.push(policy(valid, component, &rules));
     }
     let redis_rules: Vec<_> = std::iter::once(Rule { ports: &[redis::PORT], from: &[Component::App] })
         .chain(metrics(&[scrape::REDIS_EXPORTER_PORT]))

@@ -14,6 +14,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::meta::{Component, meta};
 use super::security;
+use crate::crd::PaymentCluster;
+use crate::prometheus::RelabelConfig;
 use crate::reconcile::validate::ValidatedCluster;
 
 /// The Redis exporter's port (its default).
@@ -84,4 +86,23 @@ pub fn exporter(name: &str, image: &str, port: u16, health_path: &str, env: Vec<
         security_context: Some(security::container(true)),
         ..Container::default()
     }
+}
+
+/// Names the target's cluster, and (from the pod's label) its component.
+pub fn relabelings(cr: &PaymentCluster, component: bool) -> Vec<RelabelConfig> {
+    let mut relabelings = vec![RelabelConfig {
+        action: Some("replace".into()),
+        target_label: Some(CLUSTER_LABEL.into()),
+        replacement: Some(kube::ResourceExt::name_any(cr)),
+        ..RelabelConfig::default()
+    }];
+    if component {
+        relabelings.push(RelabelConfig {
+            action: Some("replace".into()),
+            source_labels: vec!["__meta_kubernetes_pod_label_app_kubernetes_io_component".into()],
+            target_label: Some("component".into()),
+            ..RelabelConfig::default()
+        });
+    }
+    relabelings
 }

@@ -56,7 +56,13 @@ fn a_cluster_coming_up_is_progressing_not_ready() {
     let children = with_readiness(&cr, false);
     let status = compute(
         &cr,
-        &Outcome::Applied { objects: &children, failures: &[], refusals: &[], not_streaming: None },
+        &Outcome::Applied {
+            postgres: &valid(&cr).postgres,
+            objects: &children,
+            failures: &[],
+            refusals: &[],
+            not_streaming: None,
+        },
         None,
         at(100),
     );
@@ -78,14 +84,26 @@ fn ready_when_every_component_is_and_transition_times_hold_still() {
     let coming = with_readiness(&cr, false);
     let first = compute(
         &cr,
-        &Outcome::Applied { objects: &coming, failures: &[], refusals: &[], not_streaming: None },
+        &Outcome::Applied {
+            postgres: &valid(&cr).postgres,
+            objects: &coming,
+            failures: &[],
+            refusals: &[],
+            not_streaming: None,
+        },
         None,
         at(100),
     );
     let up = with_readiness(&cr, true);
     let ready = compute(
         &cr,
-        &Outcome::Applied { objects: &up, failures: &[], refusals: &[], not_streaming: None },
+        &Outcome::Applied {
+            postgres: &valid(&cr).postgres,
+            objects: &up,
+            failures: &[],
+            refusals: &[],
+            not_streaming: None,
+        },
         Some(&first),
         at(200),
     );
@@ -96,7 +114,13 @@ fn ready_when_every_component_is_and_transition_times_hold_still() {
     // Nothing changed: a second computation is identical, so no status write.
     let again = compute(
         &cr,
-        &Outcome::Applied { objects: &up, failures: &[], refusals: &[], not_streaming: None },
+        &Outcome::Applied {
+            postgres: &valid(&cr).postgres,
+            objects: &up,
+            failures: &[],
+            refusals: &[],
+            not_streaming: None,
+        },
         Some(&ready),
         at(300),
     );
@@ -114,7 +138,13 @@ fn a_rollout_in_progress_is_not_ready_on_old_pods() {
     }
     let status = compute(
         &cr,
-        &Outcome::Applied { objects: &children, failures: &[], refusals: &[], not_streaming: None },
+        &Outcome::Applied {
+            postgres: &valid(&cr).postgres,
+            objects: &children,
+            failures: &[],
+            refusals: &[],
+            not_streaming: None,
+        },
         None,
         at(100),
     );
@@ -128,7 +158,13 @@ fn an_invalid_spec_is_degraded_and_keeps_the_last_counts() {
     let up = with_readiness(&cr, true);
     let ready = compute(
         &cr,
-        &Outcome::Applied { objects: &up, failures: &[], refusals: &[], not_streaming: None },
+        &Outcome::Applied {
+            postgres: &valid(&cr).postgres,
+            objects: &up,
+            failures: &[],
+            refusals: &[],
+            not_streaming: None,
+        },
         None,
         at(100),
     );
@@ -147,7 +183,13 @@ fn a_refused_object_is_degraded_and_keeps_its_last_counts() {
     let up = with_readiness(&cr, true);
     let ready = compute(
         &cr,
-        &Outcome::Applied { objects: &up, failures: &[], refusals: &[], not_streaming: None },
+        &Outcome::Applied {
+            postgres: &valid(&cr).postgres,
+            objects: &up,
+            failures: &[],
+            refusals: &[],
+            not_streaming: None,
+        },
         None,
         at(100),
     );
@@ -156,6 +198,7 @@ fn a_refused_object_is_degraded_and_keeps_its_last_counts() {
     let status = compute(
         &cr,
         &Outcome::Applied {
+            postgres: &valid(&cr).postgres,
             objects: &without_redis,
             failures: &failures,
             refusals: &[],
@@ -223,7 +266,13 @@ fn with_backups(
         .collect();
     compute(
         &cr,
-        &Outcome::Applied { objects: &children, failures: &[], refusals: &[], not_streaming: None },
+        &Outcome::Applied {
+            postgres: &valid(&cr).postgres,
+            objects: &children,
+            failures: &[],
+            refusals: &[],
+            not_streaming: None,
+        },
         None,
         at(100),
     )
@@ -371,6 +420,7 @@ fn a_data_pod_refusing_its_volume_is_degraded_with_its_reason() {
     let status = compute(
         &cr,
         &Outcome::Applied {
+            postgres: &valid(&cr).postgres,
             objects: &children,
             failures: &[failure],
             refusals: std::slice::from_ref(&refusal),
@@ -394,7 +444,9 @@ fn a_replica_that_does_not_stream_is_degraded_with_its_reason() {
     let children = with_readiness(&cr, false);
     let failure = ChildFailure::refused("ConfigMap", "mini-redis-config", "refused");
     let why = "Pod mini-postgres-ro-0: the read replica has not streamed from the primary for 120s";
+    let plan = valid(&cr).postgres;
     let outcome = |not_streaming| Outcome::Applied {
+        postgres: &plan,
         objects: &children,
         failures: std::slice::from_ref(&failure),
         refusals: &[],

@@ -187,3 +187,38 @@ fn monitoring_is_the_specs_choice_else_the_operators_default() {
         assert_eq!(valid.monitoring, built, "{enabled:?} with {default:?}");
     }
 }
+
+// Issue 28: the provider is resolved once, into a plan that carries what
+// only that provider reads; the settings of another provider are not in it.
+#[test]
+fn the_postgres_plan_carries_its_providers_settings() {
+    let mut spec = PaymentClusterSpec::default();
+    spec.postgres.read_replica = false;
+    spec.postgres.cnpg.pooler = Some(crate::crd::PoolerSettings { instances: 2 });
+    let plan = |spec: &PaymentClusterSpec| validate(&cluster(spec.clone())).expect("valid").postgres;
+    assert_eq!(plan(&spec), PostgresPlan::Builtin(BuiltinPlan { read_replica: false }));
+
+    spec.postgres.provider = PostgresProvider::Cnpg;
+    spec.postgres.cnpg.instances = 3;
+    assert_eq!(
+        plan(&spec),
+        PostgresPlan::Cnpg(CnpgPlan { instances: 3, pooler_instances: Some(2), backup: None })
+    );
+
+    spec.postgres.provider = PostgresProvider::External;
+    spec.postgres.external = Some(crate::crd::ExternalPostgresSpec {
+        secret_name: "db".into(),
+        ca_secret: Some(CaSecretRef { name: "ca".into(), key: "ca.crt".into() }),
+    });
+    let PostgresPlan::External(external) = plan(&spec) else { panic!("external") };
+    assert_eq!(
+        (external.secret_name.as_str(), external.ca_secret.map(|c| c.name)),
+        ("db", Some("ca".into()))
+    );
+    assert_eq!(plan(&spec).provider(), PostgresProvider::External);
+
+    // No plan without its settings: the spec is refused, with the reason.
+    spec.postgres.external = None;
+    let problem = validate(&cluster(spec)).expect_err("no secret").to_string();
+    assert!(problem.contains("needs postgres.external.secretName"), "{problem}");
+}

@@ -23,11 +23,12 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use secrecy::ExposeSecret;
 
-use super::credentials::{APP_DB_PASSWORD, Credentials};
-use super::meta::{Component, meta};
-use super::observed::Observed;
-use super::postgres;
-use crate::child::Child;
+use k8s_openapi::api::core::v1::EnvVar;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+use super::connection::{self, app_url, url};
+use super::provider::{Inputs, Owner, Provider};
+use crate::child::{Child, Source};
 use crate::cnpg::{
     Affinity, BARMAN_CLOUD_PLUGIN, BackupConfiguration, BackupPluginConfiguration, BarmanObjectStore,
     Bootstrap, Cluster, ClusterSpec, Compression, InitDb, LocalObjectReference, ManagedConfiguration,
@@ -37,45 +38,96 @@ use crate::cnpg::{
 };
 use crate::crd::{AntiAffinity, BackupSpec};
 use crate::names::Names;
-use crate::reconcile::validate::ValidatedCluster;
+use crate::prometheus::{PodMetricsEndpoint, PodMonitor, PodMonitorSpec};
+use crate::reconcile::build::credentials::{APP_DB_PASSWORD, Credentials};
+use crate::reconcile::build::env::{plain, secret_env};
+use crate::reconcile::build::meta::{Component, meta};
+use crate::reconcile::build::observed::Observed;
+use crate::reconcile::build::scrape::{METRICS_PORT, monitoring_meta, relabelings};
+use crate::reconcile::validate::{CnpgPlan, ValidatedCluster};
 
 /// The key of the app's password in CNPG's `<cluster>-app` Secret.
-pub const APP_SECRET_PASSWORD: &str = "password";
+const APP_SECRET_PASSWORD: &str = "password";
 
 /// CNPG's `<cluster>-app` Secret: the owner's name and generated password.
-pub fn app_secret(names: &Names) -> String {
+fn app_secret(names: &Names) -> String {
     format!("{}-app", names.postgres())
 }
 
-/// The Service the app writes through: the pooler's, or CNPG's `-rw`.
-pub fn write_service(valid: &ValidatedCluster) -> String {
-    let names = &valid.names;
-    if valid.spec().postgres.cnpg.pooler.is_some() {
-        names.postgres_pooler()
-    } else {
-        format!("{}-rw", names.postgres())
+impl Provider for CnpgPlan {
+    fn children(&self, valid: &ValidatedCluster, inputs: &Inputs<'_>) -> Vec<Child> {
+        children(valid, self, inputs.credentials, inputs.observed)
     }
+
+    /// As with builtin, the app's own role; CNPG keeps it (a managed role)
+    /// and the owner's migrate grants it.
+    fn app_env(&self, valid: &ValidatedCluster) -> (Option<EnvVar>, Vec<EnvVar>) {
+        let names = &valid.names;
+        let mut urls = vec![plain("DATABASE_URL", app_url(names, &write_service(self, names)))];
+        if let Some(read) = read_service(self, names) {
+            urls.push(plain("DATABASE_READ_URL", app_url(names, &read)));
+        }
+        (Some(secret_env("DB_APP_PASSWORD", &names.credentials(), APP_DB_PASSWORD)), urls)
+    }
+
+    /// The owner CNPG made, with the password it generated; it may not
+    /// create roles, so CNPG sets the app role's password, and until CNPG
+    /// has made the role, migrate fails and is retried.
+    fn migrate_owner(&self, valid: &ValidatedCluster) -> Option<Owner> {
+        let names = &valid.names;
+        Some(Owner {
+            password: secret_env("POSTGRES_PASSWORD", &app_secret(names), APP_SECRET_PASSWORD),
+            url: url(names, &write_service(self, names)),
+            sets_app_password: false,
+        })
+    }
+
+    fn pod_monitors(&self, valid: &ValidatedCluster) -> Vec<Child> {
+        vec![cnpg_pod_monitor(valid)]
+    }
+
+    fn replication_lag_metric(&self) -> Option<&'static str> {
+        (self.instances > 1).then_some("cnpg_pg_replication_lag")
+    }
+
+    fn backs_up(&self) -> bool {
+        self.backup.is_some()
+    }
+
+    fn sources(&self) -> &'static [Source] {
+        &[Source::Cnpg, Source::BarmanCloud]
+    }
+}
+
+/// The Service the app writes through: the pooler's, or CNPG's `-rw`.
+fn write_service(plan: &CnpgPlan, names: &Names) -> String {
+    if plan.pooler_instances.is_some() { names.postgres_pooler() } else { format!("{}-rw", names.postgres()) }
 }
 
 /// The Service the app reads through, when the cluster has replicas: `-ro`
 /// has no endpoints without one.
-pub fn read_service(valid: &ValidatedCluster) -> Option<String> {
-    (valid.spec().postgres.cnpg.instances > 1).then(|| format!("{}-ro", valid.names.postgres()))
+fn read_service(plan: &CnpgPlan, names: &Names) -> Option<String> {
+    (plan.instances > 1).then(|| format!("{}-ro", names.postgres()))
 }
 
-pub fn children(valid: &ValidatedCluster, credentials: &Credentials, observed: &Observed) -> Vec<Child> {
+fn children(
+    valid: &ValidatedCluster,
+    plan: &CnpgPlan,
+    credentials: &Credentials,
+    observed: &Observed,
+) -> Vec<Child> {
     let mut children = vec![app_role_secret(valid, credentials, observed)];
-    if let Some(backup) = &valid.spec().postgres.backup {
+    if let Some(backup) = &plan.backup {
         children.push(object_store(valid, backup));
     }
     children.push(cluster(valid));
-    if let Some(backup) = &valid.spec().postgres.backup {
+    if let Some(backup) = &plan.backup {
         children.push(scheduled_backup(valid, backup));
         if backup.volume_snapshot.is_some() {
             children.push(scheduled_snapshot(valid, backup));
         }
     }
-    if valid.spec().postgres.cnpg.pooler.is_some() {
+    if plan.pooler_instances.is_some() {
         children.push(pooler(valid));
     }
     children
@@ -83,14 +135,14 @@ pub fn children(valid: &ValidatedCluster, credentials: &Credentials, observed: &
 
 /// The basic-auth Secret CNPG sets the app role's password from: the
 /// credentials Secret's `app-db-password`, which the app connects with.
-pub fn app_role_secret_name(names: &Names) -> String {
+fn app_role_secret_name(names: &Names) -> String {
     format!("{}-app-role", names.postgres())
 }
 
 fn app_role_secret(valid: &ValidatedCluster, credentials: &Credentials, observed: &Observed) -> Child {
     let (cr, names) = (&valid.cluster, &valid.names);
     let data = BTreeMap::from([
-        ("username".to_owned(), ByteString(postgres::APP_USER.as_bytes().to_vec())),
+        ("username".to_owned(), ByteString(connection::APP_USER.as_bytes().to_vec())),
         (
             "password".to_owned(),
             ByteString(credentials.get(APP_DB_PASSWORD).expose_secret().as_bytes().to_vec()),
@@ -114,7 +166,7 @@ fn app_role_secret(valid: &ValidatedCluster, credentials: &Credentials, observed
 }
 
 /// The CNPG `Cluster`.
-pub fn cluster(valid: &ValidatedCluster) -> Child {
+fn cluster(valid: &ValidatedCluster) -> Child {
     let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().postgres);
     let parameters =
         BTreeMap::from([("max_connections".to_owned(), valid.connections.max_connections.to_string())]);
@@ -143,7 +195,10 @@ pub fn cluster(valid: &ValidatedCluster) -> Child {
                 .map(|i| crate::image::pull_policy(i).to_owned()),
             enable_superuser_access: Some(false),
             bootstrap: Some(Bootstrap {
-                initdb: Some(InitDb { database: postgres::DATABASE.into(), owner: postgres::USER.into() }),
+                initdb: Some(InitDb {
+                    database: connection::DATABASE.into(),
+                    owner: connection::USER.into(),
+                }),
             }),
             storage: Some(Storage {
                 size: spec.storage.size.clone(),
@@ -175,7 +230,7 @@ pub fn cluster(valid: &ValidatedCluster) -> Child {
             // applies the migrations (which grants it what the app needs).
             managed: Some(ManagedConfiguration {
                 roles: vec![RoleConfiguration {
-                    name: postgres::APP_USER.into(),
+                    name: connection::APP_USER.into(),
                     ensure: Some("present".into()),
                     login: Some(true),
                     password_secret: Some(LocalObjectReference { name: app_role_secret_name(names) }),
@@ -284,6 +339,28 @@ fn pooler(valid: &ValidatedCluster) -> Child {
             instances: Some(valid.connections.poolers),
             type_: Some("rw".into()),
             pgbouncer: PgBouncer { pool_mode: Some("session".into()), parameters },
+        },
+    }))
+}
+
+/// CloudNativePG's instances (not its poolers), on CNPG's metrics port.
+fn cnpg_pod_monitor(valid: &ValidatedCluster) -> Child {
+    let cr = &valid.cluster;
+    Child::PodMonitor(Box::new(PodMonitor {
+        metadata: monitoring_meta(valid, valid.names.postgres()),
+        spec: PodMonitorSpec {
+            selector: LabelSelector {
+                match_labels: Some(BTreeMap::from([
+                    ("cnpg.io/cluster".to_owned(), valid.names.postgres()),
+                    ("cnpg.io/podRole".to_owned(), "instance".to_owned()),
+                ])),
+                ..LabelSelector::default()
+            },
+            pod_metrics_endpoints: vec![PodMetricsEndpoint {
+                port: Some(METRICS_PORT.into()),
+                relabelings: relabelings(cr, false),
+                ..PodMetricsEndpoint::default()
+            }],
         },
     }))
 }

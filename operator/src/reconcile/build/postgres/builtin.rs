@@ -19,20 +19,21 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::credentials::{POSTGRES_PASSWORD, REPLICATION_PASSWORD};
-use super::env::{plain, secret_env};
-use super::meta::{Component, labels, meta, selector, selector_labels};
-use super::observed::Observed;
-use super::workload::{data_of, disruption_budget, retention, stamp, unevictable_budget, volume_claim};
-use super::{placement, scrape, security};
+use super::connection::{DATABASE, PORT, USER, app_url, url};
+use super::provider::{Inputs, Owner, Provider};
 use crate::child::Child;
 use crate::names::Names;
 use crate::pod::{self, PostgresSettings};
-use crate::reconcile::validate::ValidatedCluster;
+use crate::reconcile::build::credentials::{APP_DB_PASSWORD, POSTGRES_PASSWORD, REPLICATION_PASSWORD};
+use crate::reconcile::build::env::{plain, secret_env};
+use crate::reconcile::build::meta::{Component, labels, meta, selector, selector_labels};
+use crate::reconcile::build::observed::Observed;
+use crate::reconcile::build::workload::{
+    data_of, disruption_budget, retention, stamp, unevictable_budget, volume_claim,
+};
+use crate::reconcile::build::{placement, scrape, security};
+use crate::reconcile::validate::{BuiltinPlan, ValidatedCluster};
 
-pub const PORT: u16 = 5432;
-pub const USER: &str = "payrail";
-pub const DATABASE: &str = "payrail";
 /// The uid of the postgres user in the official image.
 const POSTGRES_UID: i64 = 999;
 const DATA_MOUNT: &str = "/var/lib/postgresql/data";
@@ -50,23 +51,61 @@ const LOGS_ON_ERROR: &str = "FallbackToLogsOnError";
 const STARTUP_PERIOD_SECONDS: i32 = 10;
 const STARTUP_FAILURES: i32 = 360;
 
-/// A database URL for the app; the password is expanded from its environment.
-pub fn url(names: &Names, service: &str) -> String {
-    format!("postgres://{USER}:$(POSTGRES_PASSWORD)@{}:{PORT}/{DATABASE}", names.host(service))
+impl Provider for BuiltinPlan {
+    fn children(&self, valid: &ValidatedCluster, inputs: &Inputs<'_>) -> Vec<Child> {
+        children(valid, *self, inputs.observed, inputs.credentials_data)
+    }
+
+    /// The app connects as a role of its own, which the migrate init
+    /// container (connecting as the owner) creates and grants.
+    fn app_env(&self, valid: &ValidatedCluster) -> (Option<EnvVar>, Vec<EnvVar>) {
+        let names = &valid.names;
+        let mut urls = vec![plain("DATABASE_URL", app_url(names, &names.postgres()))];
+        if self.read_replica {
+            urls.push(plain("DATABASE_READ_URL", app_url(names, &names.postgres_replica())));
+        }
+        (Some(secret_env("DB_APP_PASSWORD", &names.credentials(), APP_DB_PASSWORD)), urls)
+    }
+
+    /// The owner is a superuser here: migrate also creates the app's role
+    /// and sets its password.
+    fn migrate_owner(&self, valid: &ValidatedCluster) -> Option<Owner> {
+        let names = &valid.names;
+        Some(Owner {
+            password: secret_env("POSTGRES_PASSWORD", &names.credentials(), POSTGRES_PASSWORD),
+            url: url(names, &names.postgres()),
+            sets_app_password: true,
+        })
+    }
+
+    fn network_peers(&self) -> Vec<(Component, &'static [Component])> {
+        let mut peers: Vec<(Component, &'static [Component])> =
+            vec![(Component::PostgresPrimary, &[Component::App, Component::PostgresReplica])];
+        if self.read_replica {
+            // The primary's volume guard asks the replica which database it holds.
+            peers.push((Component::PostgresReplica, &[Component::App, Component::PostgresPrimary]));
+        }
+        peers
+    }
+
+    fn scraped_components(&self) -> &'static [Component] {
+        &[Component::PostgresPrimary, Component::PostgresReplica]
+    }
+
+    fn replication_lag_metric(&self) -> Option<&'static str> {
+        self.read_replica.then_some("pg_replication_lag_seconds")
+    }
+
+    fn server_statefulsets(&self, names: &Names) -> Vec<String> {
+        let mut sets = vec![names.postgres()];
+        sets.extend(self.read_replica.then(|| names.postgres_replica()));
+        sets
+    }
 }
 
-/// The role payment-app connects as: not the owner, made and granted by
-/// `payment-app migrate --app-role` (with `DB_APP_PASSWORD`).
-pub const APP_USER: &str = "payrail_app";
-
-/// The app role's URL of `service`, its password expanded from
-/// `DB_APP_PASSWORD`.
-pub fn app_url(names: &Names, service: &str) -> String {
-    format!("postgres://{APP_USER}:$(DB_APP_PASSWORD)@{}:{PORT}/{DATABASE}", names.host(service))
-}
-
-pub fn children(
+fn children(
     valid: &ValidatedCluster,
+    plan: BuiltinPlan,
     observed: &Observed,
     credentials: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<Child> {
@@ -85,7 +124,7 @@ pub fn children(
         service(valid, names.postgres(), Component::PostgresPrimary),
         reads(statefulset(valid, observed, Component::PostgresPrimary)),
     ];
-    if valid.spec().postgres.read_replica {
+    if plan.read_replica {
         children.push(service(valid, names.postgres_replica(), Component::PostgresReplica));
         children.push(reads(statefulset(valid, observed, Component::PostgresReplica)));
     }
@@ -99,7 +138,7 @@ pub fn children(
     // may always take it.
     let primary = selector(cr, Component::PostgresPrimary);
     children.push(unevictable_budget(cr, names.postgres(), Component::PostgresPrimary, primary));
-    if valid.spec().postgres.read_replica {
+    if plan.read_replica {
         let replica = selector(cr, Component::PostgresReplica);
         children.push(disruption_budget(cr, names.postgres_replica(), Component::PostgresReplica, replica));
     }
