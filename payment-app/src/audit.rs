@@ -205,6 +205,18 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
         // none is), hashed after its hash: the next link of the chain.
         let previous_hash = stored.as_ref().map(|s| s.hash.clone());
         let entries_from = stored.as_ref().filter(|s| s.chained.is_some()).map_or(0, |s| s.last_entry_id);
+        if entries_from == 0 && mode == Mode::Incremental {
+            // The chain's first link covers all of history, once, after an
+            // upgrade from checkpoints that did not chain the entries. It
+            // takes as long as a full run may: under the incremental limit
+            // it was cancelled at every run (5 s at ten million payments),
+            // and the chain never started.
+            tracing::info!(
+                upto = horizon.last_entry_id,
+                "starting the ledger's hash chain: every entry is hashed once"
+            );
+            db::audit_checkpoint::set_statement_timeout(&mut conn, config.full_timeout).await?;
+        }
         let entries_hash = db::audit_checkpoint::segment_hash(
             &mut conn,
             previous_hash.as_deref(),
@@ -338,15 +350,19 @@ pub async fn verify_chain(primary: &PgPool, config: &AuditConfig) -> Result<Repo
 /// on can have: an event's id is made after its payment's or refund's,
 /// possibly by another host whose clock is a little behind.
 fn events_from(first: Uuid) -> Uuid {
-    let made = first
-        .get_timestamp()
-        .map(|t| t.to_unix())
-        .and_then(|(secs, nanos)| DateTime::<Utc>::from_timestamp(i64::try_from(secs).ok()?, nanos));
-    match made {
-        Some(at) => first_id_at(at - COMMIT_MARGIN).unwrap_or_default(),
-        // Not a UUID v7 (or none at all): every event.
-        None if first == Uuid::max() => first,
-        None => Uuid::nil(),
+    if first == Uuid::max() {
+        return first;
+    }
+    // The first 48 bits are the milliseconds since the epoch, in a UUID v7
+    // and in the bounds `first_id_at` makes (which carry no version, so
+    // `get_timestamp` does not read them: it answered nil for such a bound,
+    // and an incremental audit whose payments began at its checkpoint's
+    // `new_from` then read every event).
+    let ms = i64::try_from(first.as_u128() >> 80).unwrap_or(0);
+    match DateTime::<Utc>::from_timestamp_millis(ms) {
+        Some(at) if ms > 0 => first_id_at(at - COMMIT_MARGIN).unwrap_or_default(),
+        // The nil id, or none at all: every event.
+        _ => Uuid::nil(),
     }
 }
 
@@ -514,5 +530,24 @@ impl fmt::Display for Report {
             writeln!(f, "checkpoint {} written: entries up to {}", written.id, written.last_entry_id)?;
         }
         write!(f, "{}", if self.ok { "all invariants hold" } else { "INVARIANTS VIOLATED" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_read_from_the_margin_before_a_payment_or_a_bound() {
+        let at = DateTime::parse_from_rfc3339("2026-12-07T17:00:00Z").unwrap().with_timezone(&Utc);
+        let expected = first_id_at(at - COMMIT_MARGIN).unwrap();
+        // A bound made by first_id_at (a checkpoint's new_from), and a real
+        // UUID v7 made in the same millisecond.
+        let bound = first_id_at(at).unwrap();
+        let v7 = Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, 1_796_662_800, 0));
+        assert_eq!(events_from(bound), expected);
+        assert_eq!(events_from(v7), expected);
+        assert_eq!(events_from(Uuid::nil()), Uuid::nil());
+        assert_eq!(events_from(Uuid::max()), Uuid::max());
     }
 }

