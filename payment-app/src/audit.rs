@@ -205,17 +205,12 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
         // none is), hashed after its hash: the next link of the chain.
         let previous_hash = stored.as_ref().map(|s| s.hash.clone());
         let entries_from = stored.as_ref().filter(|s| s.chained.is_some()).map_or(0, |s| s.last_entry_id);
-        if entries_from == 0 && mode == Mode::Incremental {
-            // The chain's first link covers all of history, once, after an
-            // upgrade from checkpoints that did not chain the entries. It
-            // takes as long as a full run may: under the incremental limit
-            // it was cancelled at every run (5 s at ten million payments),
-            // and the chain never started.
+        if let Some(limit) = first_link_timeout(mode, entries_from, config) {
             tracing::info!(
                 upto = horizon.last_entry_id,
                 "starting the ledger's hash chain: every entry is hashed once"
             );
-            db::audit_checkpoint::set_statement_timeout(&mut conn, config.full_timeout).await?;
+            db::audit_checkpoint::set_statement_timeout(&mut conn, limit).await?;
         }
         let entries_hash = db::audit_checkpoint::segment_hash(
             &mut conn,
@@ -344,6 +339,16 @@ pub async fn verify_chain(primary: &PgPool, config: &AuditConfig) -> Result<Repo
         checkpoint: None,
         head: if ok { head } else { None },
     })
+}
+
+/// The statement limit the chain's next segment needs when it is not the
+/// run's own: the chain's first link in an incremental run covers all of
+/// history, once, after an upgrade from checkpoints that did not chain the
+/// entries, and takes as long as a full run may. Under the incremental
+/// limit it was cancelled at every run (5 s at ten million payments) and
+/// the chain never started.
+fn first_link_timeout(mode: Mode, entries_from: i64, config: &AuditConfig) -> Option<Duration> {
+    (mode == Mode::Incremental && entries_from == 0).then_some(config.full_timeout)
 }
 
 /// The smallest id the events of a payment or refund made from `first`
@@ -549,5 +554,14 @@ mod tests {
         assert_eq!(events_from(v7), expected);
         assert_eq!(events_from(Uuid::nil()), Uuid::nil());
         assert_eq!(events_from(Uuid::max()), Uuid::max());
+    }
+
+    #[test]
+    fn only_the_chains_first_link_in_an_incremental_run_gets_the_full_runs_limit() {
+        let config =
+            AuditConfig { timeout: Duration::from_secs(5), ..AuditConfig::new(Duration::from_secs(60)) };
+        assert_eq!(first_link_timeout(Mode::Incremental, 0, &config), Some(Duration::from_secs(3600)));
+        assert_eq!(first_link_timeout(Mode::Incremental, 19_811_696, &config), None);
+        assert_eq!(first_link_timeout(Mode::Full, 0, &config), None);
     }
 }

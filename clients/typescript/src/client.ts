@@ -187,8 +187,13 @@ export class Payrail {
     let after: number | undefined;
     for (;;) {
       const page = await this.ok(
-        this.api.GET("/api/v1/accounts/{id}/entries", { params: { path: { id }, query: { ...query, after } } }),
+        this.api.GET("/api/v1/accounts/{id}/entries", {
+          params: { path: { id }, query: { ...query, after } },
+          headers: { Accept: "application/json" },
+        }),
       );
+      // The route also answers CSV (`Accept: text/csv`), so its type is either.
+      if (typeof page === "string") throw new TypeError("the account's entries came as CSV, not JSON");
       yield* page.entries;
       if (page.entries.length === 0 || typeof page.next_after !== "number") return;
       after = page.next_after;

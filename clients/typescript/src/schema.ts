@@ -1399,7 +1399,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The head: keep it, and compare it with `payment-app audit --verify-chain` later; 404 (`not_found`) until an audit has written a checkpoint */
+            /** @description The head: keep it, and compare it with `payment-app audit --verify-chain` later */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1411,6 +1411,15 @@ export interface operations {
             400: components["responses"]["Error400"];
             401: components["responses"]["Error401"];
             403: components["responses"]["Error403"];
+            /** @description `not_found`: no audit has written a checkpoint that chains the ledger yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             408: components["responses"]["Error408"];
             413: components["responses"]["Error413"];
             429: components["responses"]["Error429"];

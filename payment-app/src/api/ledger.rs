@@ -12,7 +12,7 @@ use tracing::instrument;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::db;
 
 /// The head of the ledger's hash chain.
@@ -32,7 +32,9 @@ pub struct LedgerHead {
 
 /// The latest head of the ledger's hash chain; 404 before the first audit has chained it.
 #[utoipa::path(get, path = "/api/v1/ledger/head", operation_id = "getLedgerHead", tag = "ledger",
-    responses((status = 200, description = "The head: keep it, and compare it with `payment-app audit --verify-chain` later; 404 (`not_found`) until an audit has written a checkpoint", body = LedgerHead)),
+    responses(
+        (status = 200, description = "The head: keep it, and compare it with `payment-app audit --verify-chain` later", body = LedgerHead),
+        (status = 404, description = "`not_found`: no audit has written a checkpoint that chains the ledger yet", body = ErrorBody)),
     security(("bearer" = ["read"])))]
 #[instrument(skip_all)]
 pub async fn head(State(app): State<AppState>) -> Result<Json<LedgerHead>, ApiError> {
