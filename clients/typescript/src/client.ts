@@ -184,8 +184,7 @@ export class Payrail {
    * id: pages stay stable while new entries arrive).
    */
   async *accountEntries(id: string, query: Omit<Query<"listAccountEntries">, "after"> = {}): AsyncGenerator<LedgerEntry> {
-    let after: number | undefined;
-    for (;;) {
+    yield* this.paged<LedgerEntry, number>(async (after) => {
       const page = await this.ok(
         this.api.GET("/api/v1/accounts/{id}/entries", {
           params: { path: { id }, query: { ...query, after } },
@@ -194,10 +193,8 @@ export class Payrail {
       );
       // The route also answers CSV (`Accept: text/csv`), so its type is either.
       if (typeof page === "string") throw new TypeError("the account's entries came as CSV, not JSON");
-      yield* page.entries;
-      if (page.entries.length === 0 || typeof page.next_after !== "number") return;
-      after = page.next_after;
-    }
+      return [page.entries, page.next_after];
+    });
   }
 
   /** The account's balance at the instant `at`; a `PayrailError` 404 when the account was opened after it. */
@@ -279,8 +276,11 @@ export class Payrail {
     return data;
   }
 
-  private async *paged<T>(page: (cursor: string | undefined) => Promise<[T[], string | null | undefined]>): AsyncGenerator<T> {
-    let cursor: string | undefined;
+  /** Pages until one is empty or has no next cursor: an id (`string`) or, for ledger entries, a number. */
+  private async *paged<T, C extends string | number = string>(
+    page: (cursor: C | undefined) => Promise<[T[], C | null | undefined]>,
+  ): AsyncGenerator<T> {
+    let cursor: C | undefined;
     for (;;) {
       const [items, next] = await page(cursor);
       yield* items;

@@ -228,13 +228,12 @@ class Payrail:
         """The account's ledger entries with the balance after each, oldest
         first (`order="desc"`: newest first), page after page (keyset on the
         entry id, so pages stay stable while new entries arrive)."""
-        after: int | None = None
-        while True:
-            page = self._call(list_account_entries, UUID(str(id)), **_given(after=after, order=order, limit=limit))
-            yield from page.entries
-            if not page.entries or not isinstance(page.next_after, int):
-                return
-            after = page.next_after
+        return self._paged(
+            lambda after: self._call(list_account_entries, UUID(str(id)), **_given(after=after, order=order, limit=limit)),
+            "entries",
+            "next_after",
+            cursor_type=int,
+        )
 
     def balance_at(self, id: UUID | str, at: datetime.datetime) -> BalanceAt:
         """The account's balance at the instant `at` (timezone-aware); a
@@ -268,14 +267,17 @@ class Payrail:
             lambda cursor: self._call(list_events, **_given(after=cursor or start, limit=limit)), "events", "next_after"
         )
 
-    def _paged(self, page: Callable[[UUID | None], Any], items: str, next_field: str) -> Iterator[Any]:
-        cursor: UUID | None = None
+    def _paged(
+        self, page: Callable[[Any], Any], items: str, next_field: str, *, cursor_type: type = UUID
+    ) -> Iterator[Any]:
+        """Pages until one is empty or has no next cursor: an id, or (`cursor_type=int`) a ledger entry's id."""
+        cursor: Any = None
         while True:
             answer = page(cursor)
             got = getattr(answer, items)
             yield from got
             nxt = getattr(answer, next_field)
-            if not got or not isinstance(nxt, UUID):
+            if not got or not isinstance(nxt, cursor_type):
                 return
             cursor = nxt
 
