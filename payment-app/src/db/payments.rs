@@ -149,7 +149,8 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
                INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
                SELECT w.id, e.id, e.payment_id FROM e
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events)),
-           a AS (INSERT INTO event_publications (event_id) SELECT id FROM e)
+           a AS (INSERT INTO event_publications (first_event, event_ids)
+                 SELECT ids[1], ids FROM (SELECT array_agg(id ORDER BY id) AS ids FROM e) s WHERE ids IS NOT NULL)
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                   to_account AS "to_account!: AccountId", amount AS "amount!", currency AS "currency!",
                   description, status AS "status!", failure_reason, metadata AS "metadata!",
@@ -273,7 +274,8 @@ pub async fn insert_rows(
                INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
                SELECT w.id, e.id, e.payment_id FROM e
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events)),
-           a AS (INSERT INTO event_publications (event_id) SELECT id FROM e)
+           a AS (INSERT INTO event_publications (first_event, event_ids)
+                 SELECT ids[1], ids FROM (SELECT array_agg(id ORDER BY id) AS ids FROM e) s WHERE ids IS NOT NULL)
            SELECT id AS "id!: PaymentId", from_account AS "from_account!: AccountId",
                   to_account AS "to_account!: AccountId", amount AS "amount!", currency AS "currency!",
                   description, status AS "status!", failure_reason, metadata AS "metadata!",

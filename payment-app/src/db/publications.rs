@@ -1,6 +1,7 @@
-//! The outbox of the `payrail.events` exchange (`event_publications`):
-//! one row per event still owed to the broker, written with the event (see
-//! `payments::insert` and `settle`), deleted once the broker confirmed it.
+//! The outbox of the `payrail.events` exchange (`event_publications`): one
+//! row per statement that wrote events still owed to the broker, listing
+//! them, written with the events (see `payments::insert` and `settle`),
+//! deleted once the broker confirmed all of them.
 
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -21,29 +22,50 @@ pub async fn try_lead(tx: &mut PgConnection) -> Result<bool> {
     Ok(led)
 }
 
-/// Up to `limit` events owed, in the feed's order (event id).
-pub async fn owed(tx: &mut PgConnection, limit: i64) -> Result<Vec<EventId>> {
-    let ids = sqlx::query_scalar!(
-        r#"SELECT event_id AS "id: EventId" FROM event_publications ORDER BY event_id LIMIT $1"#,
+/// What the oldest rows of the outbox owe: their keys, and their events in
+/// the feed's order (event id).
+#[derive(Debug, Default)]
+pub struct Owed {
+    pub rows: Vec<Uuid>,
+    pub events: Vec<EventId>,
+}
+
+/// The oldest rows owed, as many as hold `limit` events (at least one row:
+/// a row is never split, so a client's batch of 1,000 payments is sent as
+/// one even when `limit` is smaller).
+pub async fn owed(tx: &mut PgConnection, limit: i64) -> Result<Owed> {
+    let rows = sqlx::query!(
+        r#"SELECT first_event AS "first_event!", event_ids AS "event_ids!" FROM (
+               SELECT first_event, event_ids,
+                      sum(cardinality(event_ids)) OVER (ORDER BY first_event) - cardinality(event_ids) AS before
+               FROM event_publications ORDER BY first_event LIMIT $1) oldest
+           WHERE before < $1 ORDER BY first_event"#,
         limit
     )
     .fetch_all(tx)
     .await?;
-    Ok(ids)
+    let mut owed = Owed::default();
+    for row in rows {
+        owed.rows.push(row.first_event);
+        owed.events.extend(row.event_ids.into_iter().map(EventId::from_uuid));
+    }
+    // Rows are read in the order of their first events; two statements'
+    // events may interleave, and the feed's order is the ids'.
+    owed.events.sort_by_key(EventId::as_uuid);
+    Ok(owed)
 }
 
-/// Marks `ids` published (the broker confirmed them).
-pub async fn published(tx: &mut PgConnection, ids: &[EventId]) -> Result<()> {
-    let ids: Vec<Uuid> = ids.iter().map(EventId::as_uuid).collect();
-    sqlx::query!("DELETE FROM event_publications WHERE event_id = ANY($1)", &ids).execute(tx).await?;
+/// Marks the outbox rows `rows` published (the broker confirmed all their events).
+pub async fn published(tx: &mut PgConnection, rows: &[Uuid]) -> Result<()> {
+    sqlx::query!("DELETE FROM event_publications WHERE first_event = ANY($1)", rows).execute(tx).await?;
     Ok(())
 }
 
 /// What is owed: how many events, and the oldest of them.
 pub async fn backlog(pool: &PgPool) -> Result<(i64, Option<EventId>)> {
     let row = sqlx::query!(
-        r#"SELECT (SELECT count(*) FROM event_publications) AS "owed!",
-                  (SELECT event_id FROM event_publications ORDER BY event_id LIMIT 1) AS "oldest: EventId""#
+        r#"SELECT (SELECT coalesce(sum(cardinality(event_ids)), 0)::bigint FROM event_publications) AS "owed!",
+                  (SELECT first_event FROM event_publications ORDER BY first_event LIMIT 1) AS "oldest: EventId""#
     )
     .fetch_one(pool)
     .await?;

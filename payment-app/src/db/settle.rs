@@ -488,7 +488,8 @@ async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
                INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
                SELECT w.id, e.id, e.payment_id FROM e
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events)),
-           a AS (INSERT INTO event_publications (event_id) SELECT id FROM e)
+           a AS (INSERT INTO event_publications (first_event, event_ids)
+                 SELECT ids[1], ids FROM (SELECT array_agg(id ORDER BY id) AS ids FROM e) s WHERE ids IS NOT NULL)
            SELECT count(*) AS "moved!" FROM moved"#,
         &ids,
         &from as &[&str],
@@ -542,7 +543,8 @@ async fn write_refund_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Resu
                INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
                SELECT w.id, e.id, e.payment_id FROM e
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events)),
-           a AS (INSERT INTO event_publications (event_id) SELECT id FROM e)
+           a AS (INSERT INTO event_publications (first_event, event_ids)
+                 SELECT ids[1], ids FROM (SELECT array_agg(id ORDER BY id) AS ids FROM e) s WHERE ids IS NOT NULL)
            SELECT count(*) AS "moved!" FROM moved"#,
         &ids,
         &statuses as &[&str],

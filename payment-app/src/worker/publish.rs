@@ -1,6 +1,6 @@
 //! The events publisher: sends every event of the feed to the
 //! `payrail.events` exchange, from its outbox (`event_publications`,
-//! written with each event, as webhook deliveries are).
+//! written by each statement that writes events, as webhook deliveries are).
 //!
 //! A batch is taken in the feed's order, published on one confirm-mode
 //! channel, and deleted from the outbox only once the broker confirmed all
@@ -63,7 +63,8 @@ impl Publisher {
             let delay = match self.turn().await {
                 Ok(turn) => {
                     failures = 0;
-                    let full = turn == Turn::Published(self.config.batch as usize);
+                    // A full batch (or more: a statement's events are sent together) means more may be owed.
+                    let full = matches!(turn, Turn::Published(sent) if sent >= self.config.batch as usize);
                     if full { Duration::ZERO } else { self.config.interval }
                 }
                 Err(e) => {
@@ -91,17 +92,18 @@ impl Publisher {
         if !db::publications::try_lead(&mut tx).await? {
             return Ok(Turn::NotLeader);
         }
-        let ids = db::publications::owed(&mut tx, i64::from(self.config.batch)).await?;
-        if ids.is_empty() {
+        let owed = db::publications::owed(&mut tx, i64::from(self.config.batch)).await?;
+        if owed.events.is_empty() {
             return Ok(Turn::Published(0));
         }
-        let batch = messages(&self.db, &ids).await?;
+        let batch = messages(&self.db, &owed.events).await?;
         self.events.publish(&batch).await?;
-        db::publications::published(&mut tx, &ids).await?;
+        db::publications::published(&mut tx, &owed.rows).await?;
         tx.commit().await?;
-        crate::metrics::get().events_published.inc_by(ids.len() as u64);
-        debug!(published = ids.len(), "events published");
-        Ok(Turn::Published(ids.len()))
+        let sent = owed.events.len();
+        crate::metrics::get().events_published.inc_by(sent as u64);
+        debug!(published = sent, "events published");
+        Ok(Turn::Published(sent))
     }
 
     /// Sets the backlog metrics (events owed, age of the oldest).

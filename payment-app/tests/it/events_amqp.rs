@@ -247,3 +247,39 @@ async fn a_bound_queue_receives_the_feed_exactly_across_a_broker_restart() {
         feed.len()
     );
 }
+
+/// The outbox holds one row per statement that wrote events. A client's
+/// batch of 25 payments is one statement, more events than the publisher
+/// sends at once (7 here), and its events interleave in id order with
+/// those of single payments made beside it: the queue still gets the whole
+/// feed, each payment's events in order, nothing twice.
+#[tokio::test]
+async fn a_statements_events_are_published_whole_and_in_the_feeds_order() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[("EVENTS_PUBLISH_BATCH", "7")]).await;
+    drop(bind_queue(&env.amqp_url, "my-events").await);
+    let mut accounts = Vec::new();
+    for _ in 0..4 {
+        accounts.push(app.account("100.00").await);
+    }
+    let items: Vec<Value> = (0..25)
+        .map(|i| {
+            let (from, to) = (&accounts[i % 4], &accounts[(i + 1) % 4]);
+            serde_json::json!({ "from_account": from, "to_account": to, "amount": "0.50" })
+        })
+        .collect();
+    let (batch, mut ids) = tokio::join!(
+        app.post("/api/v1/payments/batch", serde_json::json!({ "payments": items })),
+        payments(&app, &accounts, 10, 0),
+    );
+    assert_eq!(batch.0, 200, "{}", batch.1);
+    for result in batch.1["results"].as_array().unwrap() {
+        assert_eq!(result["status"], 202, "{result}");
+        ids.push(result["payment"]["id"].as_str().unwrap().to_owned());
+    }
+    app.wait_terminal(&ids, Duration::from_secs(60)).await;
+    let feed = feed(&app).await;
+    assert_eq!(feed.len(), 70, "a created and a done or failed event per payment");
+    let received = receive(&env.amqp_url, "my-events", &feed, Duration::from_secs(30)).await;
+    assert_eq!(assert_matches_feed(&feed, &received), 0, "no duplicate without a failure");
+}

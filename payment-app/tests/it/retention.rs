@@ -196,8 +196,9 @@ async fn an_event_not_yet_published_outlives_retention_until_published() {
     .await
     .unwrap();
     let at = Utc::now() - chrono::Duration::days(40);
-    let (published, owed) = (id_at(at), id_at(at + chrono::Duration::milliseconds(1)));
-    for event in [published, owed] {
+    let ms = chrono::Duration::milliseconds;
+    let (published, owed, later) = (id_at(at), id_at(at + ms(1)), id_at(at + ms(2)));
+    for event in [published, owed, later] {
         sqlx::query(
             "INSERT INTO events (id, type, payment_id, status, payment_updated_at, created_at) \
              VALUES ($1, 'payment.created', $2, 'pending', $3, $3)",
@@ -209,19 +210,24 @@ async fn an_event_not_yet_published_outlives_retention_until_published() {
         .await
         .unwrap();
     }
-    sqlx::query("INSERT INTO event_publications (event_id) VALUES ($1)")
+    sqlx::query("INSERT INTO event_publications (first_event, event_ids) VALUES ($1, ARRAY[$1])")
         .bind(owed)
         .execute(&pg)
         .await
         .unwrap();
 
     let forget = || async { count(&pg, "SELECT payrail_forget_events(30, 100)").await };
-    assert_eq!(forget().await, 1, "only the published event goes");
-    let left: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM events").fetch_all(&pg).await.unwrap();
-    assert_eq!(left, [owed], "the event still owed to the broker stays");
+    assert_eq!(forget().await, 1, "only the event before the oldest one owed goes");
+    let left: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM events ORDER BY id").fetch_all(&pg).await.unwrap();
+    assert_eq!(
+        left,
+        [owed, later],
+        "the event still owed to the broker stays, and so does what came after it"
+    );
 
-    // Once the broker confirmed it, it goes like any other.
+    // Once the broker confirmed it, they go like any other.
     sqlx::query("DELETE FROM event_publications").execute(&pg).await.unwrap();
-    assert_eq!(forget().await, 1);
+    assert_eq!(forget().await, 2);
     assert_eq!(count(&pg, "SELECT count(*) FROM events").await, 0);
 }
