@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, poll_within};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 
@@ -172,16 +172,13 @@ async fn accounts_are_in_the_default_currency_unless_they_say() {
 
 /// Polls until the payment (or refund, by `path`) is no longer `status`.
 async fn wait_past(app: &App, path: &str, status: &str) -> Value {
-    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
-    loop {
+    poll_within(SETTLE_WITHIN, || async {
         let (code, body) = app.get(path).await;
         assert_eq!(code, 200, "{body}");
-        if body["status"] != status {
-            return body;
-        }
-        assert!(std::time::Instant::now() < deadline, "{path} still {status}; log:\n{}", app.log_tail());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        if body["status"] == status { Err(String::new()) } else { Ok(body) }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{path} still {status}; log:\n{}", app.log_tail()))
 }
 
 async fn authorize(app: &App, from: &Value, to: &Value, amount: &str) -> String {

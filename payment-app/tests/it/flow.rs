@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::{App, RedisNodes, TestEnv};
+use crate::common::{App, RedisNodes, TestEnv, poll_within};
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
@@ -294,14 +294,15 @@ async fn a_redelivered_settle_message_does_not_apply_twice() {
         publisher.publish(payment_app::broker::SETTLE_QUEUE, &duplicate).await.unwrap();
     }
     // Settle logs each duplicate it finds already settled.
-    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
     let ignored = |log: String| {
         log.lines().filter(|l| l.contains("redelivery ignored") && l.contains(&payment)).count()
     };
-    while ignored(app.log_text()) < 3 {
-        assert!(std::time::Instant::now() < deadline, "{}", app.log_tail());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_within(SETTLE_WITHIN, || async {
+        let seen = ignored(app.log_text());
+        if seen >= 3 { Ok(()) } else { Err(format!("{seen} redeliveries logged as ignored")) }
+    })
+    .await
+    .unwrap_or_else(|seen| panic!("{seen}, not 3; log:\n{}", app.log_tail()));
     assert_eq!(app.balance(&a).await, "30.00");
     assert_eq!(app.balance(&b).await, "20.00");
     let (code, report) = env.audit();

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::common::{App, TOKEN, TestEnv, client};
+use crate::common::{App, TOKEN, TestEnv, client, eventually, poll_within};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
@@ -234,12 +234,11 @@ async fn requests_past_the_in_flight_limit_are_refused_and_record_nothing() {
         }
     });
     let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
-    for _ in 0..100 {
-        if sqlx::query_scalar::<_, i64>(waiting).fetch_one(&pg).await.unwrap() > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(5), "the first payment waits for the held row", || async {
+        let n = sqlx::query_scalar::<_, i64>(waiting).fetch_one(&pg).await.unwrap();
+        if n > 0 { Ok(()) } else { Err("no session waits for a lock".to_owned()) }
+    })
+    .await;
 
     let r = app
         .http
@@ -301,15 +300,12 @@ async fn poison_messages_are_dead_lettered_left_alone_and_can_be_replayed() {
     assert_eq!(status, 202);
     let poisoned = body["id"].as_str().unwrap().to_owned();
 
-    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
-    let letters = loop {
+    let letters = poll_within(SETTLE_WITHIN, || async {
         let letters: Vec<Value> = serde_json::from_str(&dead_letters(&env, &["list", "--json"])).unwrap();
-        if letters.len() >= 3 {
-            break letters;
-        }
-        assert!(std::time::Instant::now() < deadline, "{letters:?}\n{}", app.log_problems());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        if letters.len() >= 3 { Ok(letters) } else { Err(format!("{letters:?}")) }
+    })
+    .await
+    .unwrap_or_else(|letters| panic!("three dead letters expected: {letters}\n{}", app.log_problems()));
     let payment_letter = letters.iter().find(|l| l["payment_id"] == poisoned.as_str()).expect("the payment");
     assert_eq!(payment_letter["queue"], "payrail.settle");
     assert_eq!(payment_letter["reason"], "delivery_limit");
@@ -346,18 +342,21 @@ async fn sigterm_under_load_loses_nothing() {
         accounts.push(app.account("500.00").await);
     }
     let traffic = crate::common::Traffic::start(&app.base, &accounts, Duration::from_millis(5));
-    while traffic.accepted_so_far() < 150 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let accepted = |n: usize| {
+        let traffic = &traffic;
+        move || async move {
+            let so_far = traffic.accepted_so_far();
+            if so_far >= n { Ok(()) } else { Err(format!("{so_far} accepted")) }
+        }
+    };
+    eventually(Duration::from_secs(60), "150 payments accepted", accepted(150)).await;
     let asked = std::time::Instant::now();
     let status = app.terminate();
     assert!(status.success(), "exit status {status:?}\n{}", app.log_problems());
     assert!(asked.elapsed() < Duration::from_secs(12), "took {:?}", asked.elapsed());
     assert!(app.log_text().contains("shutdown requested"));
     app.restart().await;
-    while traffic.accepted_so_far() < 250 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(60), "250 payments accepted, across the restart", accepted(250)).await;
     let report = traffic.stop().await;
     crate::common::assert_all_settled(&app, &env, &report).await;
 }

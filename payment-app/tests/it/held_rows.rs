@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, poll_within};
 
 /// Payments between accounts the held row has nothing to do with, one
 /// every [`SPACING`] while the row is held, so that they meet every settle
@@ -50,20 +50,12 @@ async fn status(app: &App, id: &str) -> Value {
 
 /// Polls until payment `id` is `done`.
 async fn wait_done(app: &App, id: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
+    poll_within(within, || async {
         let body = status(app, id).await;
-        if body["status"] == "done" {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "payment {id} is {}; log:\n{}",
-            body["status"],
-            app.log_problems()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if body["status"] == "done" { Ok(body) } else { Err(body["status"].to_string()) }
+    })
+    .await
+    .unwrap_or_else(|status| panic!("payment {id} is {status}; log:\n{}", app.log_problems()))
 }
 
 /// Pays between each of `pairs`, one every [`SPACING`], and checks that
@@ -119,11 +111,12 @@ async fn a_held_row_delays_only_its_own_payments(strength: &str) {
         .await;
     assert_eq!(code, 202, "{body}");
     let authorization = body["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + RELEASED_WITHIN;
-    while status(&app, &authorization).await["status"] != "authorized" {
-        assert!(Instant::now() < deadline, "not authorized; log:\n{}", app.log_problems());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_within(RELEASED_WITHIN, || async {
+        let body = status(&app, &authorization).await;
+        if body["status"] == "authorized" { Ok(()) } else { Err(body["status"].to_string()) }
+    })
+    .await
+    .unwrap_or_else(|status| panic!("{status}, not authorized; log:\n{}", app.log_problems()));
 
     let pg = env.pg().await;
     let holder = hold(&pg, &x, strength).await;

@@ -2,12 +2,12 @@
 //! captured, voided or expired, through the real pipeline; and the race
 //! between captures, voids and expiry of one authorization.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, eventually, poll_within};
 
 const WITHIN: Duration = Duration::from_secs(60);
 /// The relay (the expiry's clock) looks every second in these tests.
@@ -27,16 +27,14 @@ async fn authorize(app: &App, from: &str, to: &str, amount: &str, hold_secs: Opt
 
 /// Polls until the payment's status is none of `passing`.
 async fn wait_past(app: &App, id: &str, passing: &[&str]) -> Value {
-    let deadline = Instant::now() + WITHIN;
-    loop {
+    poll_within(WITHIN, || async {
         let (status, body) = app.get(&format!("/api/v1/payment/{id}")).await;
         assert_eq!(status, 200, "{body}");
-        if !passing.contains(&body["status"].as_str().unwrap_or_default()) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "payment {id} still {}; log:\n{}", body["status"], app.log_tail());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        let status = body["status"].as_str().unwrap_or_default();
+        if passing.contains(&status) { Err(status.to_owned()) } else { Ok(body) }
+    })
+    .await
+    .unwrap_or_else(|status| panic!("payment {id} still {status}; log:\n{}", app.log_tail()))
 }
 
 async fn account(app: &App, id: &str) -> Value {
@@ -115,8 +113,7 @@ async fn a_manual_payment_holds_then_a_partial_capture_moves_only_what_is_captur
     let (status, refund) =
         app.post(&format!("/api/v1/payment/{pid}/refunds"), json!({"amount": "5.00"})).await;
     assert_eq!(status, 202, "{refund}");
-    let deadline = Instant::now() + WITHIN;
-    let events = loop {
+    let events = eventually(WITHIN, "the payment's four events", || async {
         let (_, page) = app.get("/api/v1/events?limit=500").await;
         let events: Vec<Value> = page["events"]
             .as_array()
@@ -125,12 +122,9 @@ async fn a_manual_payment_holds_then_a_partial_capture_moves_only_what_is_captur
             .filter(|e| e["data"]["id"] == pid.as_str() || e["data"]["payment_id"] == pid.as_str())
             .cloned()
             .collect();
-        if events.len() == 4 {
-            break events;
-        }
-        assert!(Instant::now() < deadline, "events so far: {events:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        if events.len() == 4 { Ok(events) } else { Err(format!("{events:?}")) }
+    })
+    .await;
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["payment.created", "payment.authorized", "payment.captured", "refund.done"]);
     assert_eq!(events[1]["data"]["status"], "authorized");
@@ -492,18 +486,15 @@ async fn holds_captures_and_refunds_survive_a_kill_9() {
         );
     }
     let pg = env.pg().await;
-    let deadline = Instant::now() + WITHIN;
-    loop {
+    poll_within(WITHIN, || async {
         let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM refunds WHERE status = 'pending'")
             .fetch_one(&pg)
             .await
             .unwrap();
-        if pending == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{pending} refunds still pending; log:\n{}", app.log_tail());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if pending == 0 { Ok(()) } else { Err(format!("{pending} refunds still pending")) }
+    })
+    .await
+    .unwrap_or_else(|seen| panic!("{seen}; log:\n{}", app.log_tail()));
     let refunds: i64 = sqlx::query_scalar("SELECT count(*) FROM refunds").fetch_one(&pg).await.unwrap();
     assert!(refunds >= refunds_accepted as i64, "every accepted refund was recorded");
     let (total, held): (i64, i64) =

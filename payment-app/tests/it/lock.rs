@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::{REDIS_URL, RedisNodes};
+use crate::common::{REDIS_URL, RedisNodes, eventually};
 use payment_app::domain::AccountId;
 use payment_app::lock::{AccountLock, Acquired, LockConfig};
 use redis::AsyncCommands;
@@ -146,17 +146,13 @@ async fn three_nodes_need_a_majority() {
 
     nodes.start_one(1);
     // The connection manager reconnects on its own.
-    let mut attempts = 0;
-    loop {
+    eventually(Duration::from_secs(5), "a grant after a node came back", || async {
         match lock.acquire(pair()).await {
-            Acquired::Granted { .. } => break,
-            other => {
-                attempts += 1;
-                assert!(attempts < 50, "no grant after a node came back: {other:?}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            Acquired::Granted { .. } => Ok(()),
+            other => Err(format!("{other:?}")),
         }
-    }
+    })
+    .await;
 }
 
 /// A minority that granted must be released when the quorum fails, or it

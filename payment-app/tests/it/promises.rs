@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, eventually, poll_within};
 use serde_json::{Value, json};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(30);
@@ -133,37 +133,27 @@ async fn statement_sums_never_overflow_and_a_failing_refresh_is_reported() {
         .unwrap();
     }
     let statement = format!("/api/v1/accounts/{a}/statement");
-    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
-    loop {
+    let body = poll_within(SETTLE_WITHIN, || async {
         let (status, body) = app.get(&statement).await;
         assert_eq!(status, 200, "{body}");
-        if body["days"][0]["credits"] == "184467440737095517.14" {
-            assert_eq!(body["days"][0]["closing_balance"], "184467440737095517.14");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the view never refreshed: {body}\n{}",
-            app.log_problems()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        if body["days"][0]["credits"] == "184467440737095517.14" { Ok(body) } else { Err(body.to_string()) }
+    })
+    .await
+    .unwrap_or_else(|body| panic!("the view never refreshed: {body}\n{}", app.log_problems()));
+    assert_eq!(body["days"][0]["closing_balance"], "184467440737095517.14");
 
     // Without its unique index the totals cannot take new entries (the
     // refresh's upsert needs it): every refresh with an entry to add fails
     // from now on.
     sqlx::raw_sql("DROP INDEX account_daily_by_account_day").execute(&pg).await.unwrap();
     app.account("2.00").await;
-    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
-    loop {
+    let (status, ready) = eventually(SETTLE_WITHIN, "/readyz reports the statements stale", || async {
         let (status, ready) = app.get("/readyz").await;
-        if ready["statements"].as_str().is_some_and(|s| s.starts_with("stale")) {
-            assert_eq!((status, ready["status"].as_str()), (200, Some("degraded")), "{ready}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never reported stale: {ready}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        let stale = ready["statements"].as_str().is_some_and(|s| s.starts_with("stale"));
+        if stale { Ok((status, ready)) } else { Err(ready.to_string()) }
+    })
+    .await;
+    assert_eq!((status, ready["status"].as_str()), (200, Some("degraded")), "{ready}");
     let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
     let failures = metrics
         .lines()
@@ -176,15 +166,11 @@ async fn statement_sums_never_overflow_and_a_failing_refresh_is_reported() {
         .execute(&pg)
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
-    loop {
+    eventually(SETTLE_WITHIN, "/readyz reports the statements recovered", || async {
         let (_, ready) = app.get("/readyz").await;
-        if ready["statements"] == "ok" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never recovered: {ready}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        if ready["statements"] == "ok" { Ok(()) } else { Err(ready.to_string()) }
+    })
+    .await;
 }
 
 /// A settle message names its payments' accounts, and settle used to free
@@ -439,13 +425,14 @@ async fn logs_stay_bounded_under_bad_input() {
 
     // Both messages are handled (the first dead-lettered, the second
     // skipped) within a few seconds.
-    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
-    while !(app.log_text().contains("dead-lettering a malformed message")
-        && app.log_text().contains("redeliveries ignored"))
-    {
-        assert!(std::time::Instant::now() < deadline, "{}", app.log_tail());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    poll_within(SETTLE_WITHIN, || async {
+        let log = app.log_text();
+        let logged =
+            log.contains("dead-lettering a malformed message") && log.contains("redeliveries ignored");
+        if logged { Ok(()) } else { Err(String::new()) }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the dead-lettering was not logged; log tail:\n{}", app.log_tail()));
     let log = app.log_text();
     let grown = &log[before..];
     assert!(grown.len() < 64 * 1024, "the log grew by {} bytes", grown.len());
@@ -560,19 +547,12 @@ async fn the_app_runs_as_a_role_that_cannot_rewrite_the_ledger() {
     let (_, paid) = app.pay(&a, &b, "3.00").await;
     let paid = paid["id"].as_str().unwrap().to_owned();
     assert_eq!(app.wait_terminal(&[paid], SETTLE_WITHIN).await[0]["status"], "done");
-    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
-    loop {
+    poll_within(SETTLE_WITHIN, || async {
         let (_, statement) = app.get(&format!("/api/v1/accounts/{b}/statement")).await;
-        if statement["days"][0]["credits"] == "3.00" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the app role could not refresh: {}",
-            app.log_problems()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+        if statement["days"][0]["credits"] == "3.00" { Ok(()) } else { Err(statement.to_string()) }
+    })
+    .await
+    .unwrap_or_else(|seen| panic!("the app role could not refresh ({seen}): {}", app.log_problems()));
     assert!(!app.log_text().contains("as a superuser"), "the app connected as a superuser");
     // Retention runs as the app role too: an event made 40 days ago (by
     // its id) and a key past its day go.
@@ -596,8 +576,7 @@ async fn the_app_runs_as_a_role_that_cannot_rewrite_the_ledger() {
     .execute(&owner)
     .await
     .unwrap();
-    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
-    loop {
+    poll_within(SETTLE_WITHIN, || async {
         let left: i64 = sqlx::query_scalar(
             "SELECT (SELECT count(*) FROM events WHERE id = $1) + (SELECT count(*) FROM idempotency_keys WHERE key = 'old')",
         )
@@ -605,12 +584,10 @@ async fn the_app_runs_as_a_role_that_cannot_rewrite_the_ledger() {
         .fetch_one(&owner)
         .await
         .unwrap();
-        if left == 0 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "retention as the app role: {}", app.log_problems());
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+        if left == 0 { Ok(()) } else { Err(format!("{left} of the old event and key left")) }
+    })
+    .await
+    .unwrap_or_else(|seen| panic!("retention as the app role: {seen}; {}", app.log_problems()));
     owner.close().await;
 
     let as_app = sqlx::PgPool::connect(&app_url).await.unwrap();

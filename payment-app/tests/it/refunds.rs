@@ -2,12 +2,12 @@
 //! lock, applied by settle from the payee back to the payer, never more in
 //! all than the payment moved, also when requested all at once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, poll_within};
 
 const WITHIN: Duration = Duration::from_secs(60);
 
@@ -21,16 +21,13 @@ async fn refund(app: &App, payment: &str, body: Value) -> (u16, Value) {
 
 /// Polls until the refund is no longer `pending`.
 async fn wait_refund(app: &App, refund: &str) -> Value {
-    let deadline = Instant::now() + WITHIN;
-    loop {
+    poll_within(WITHIN, || async {
         let (status, body) = app.get(&format!("/api/v1/refunds/{refund}")).await;
         assert_eq!(status, 200, "{body}");
-        if body["status"] != "pending" {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "refund {refund} still pending; log:\n{}", app.log_tail());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        if body["status"] == "pending" { Err(String::new()) } else { Ok(body) }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("refund {refund} still pending; log:\n{}", app.log_tail()))
 }
 
 async fn done_payment(app: &App, from: &str, to: &str, amount: &str) -> String {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, eventually};
 
 struct Replica {
     dir: PathBuf,
@@ -65,16 +65,12 @@ async fn reads_go_to_the_replica_and_never_miss_a_fresh_payment() {
     let (status, _) = app.get(&format!("/api/v1/accounts/{a}")).await;
     assert_eq!(status, 200);
     // The replica streams what the primary commits, and serves the app's reads.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), "the 100 payments reach the replica", || async {
         let replicated: i64 =
             sqlx::query_scalar("SELECT count(*) FROM payments").fetch_one(&on_replica).await.unwrap();
-        if replicated == 100 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "only {replicated} payments reached the replica");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if replicated == 100 { Ok(()) } else { Err(format!("{replicated} payments")) }
+    })
+    .await;
     let app_sessions: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'payrail' AND datname = current_database()",
     )
@@ -93,16 +89,14 @@ async fn reads_go_to_the_replica_and_never_miss_a_fresh_payment() {
     let (status, _) = app.get(&format!("/api/v1/payment/{}", body["id"].as_str().unwrap())).await;
     assert_eq!(status, 200);
     // ... and /readyz names the replica, within a check or two.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, ready) = app.get("/readyz").await;
-        if ready["replica"].as_str().is_some_and(|r| r.starts_with("unavailable")) {
-            assert_eq!((status, ready["status"].as_str()), (200, Some("degraded")), "{ready}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "{ready}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (status, ready) =
+        eventually(Duration::from_secs(10), "/readyz names the replica unavailable", || async {
+            let (status, ready) = app.get("/readyz").await;
+            let named = ready["replica"].as_str().is_some_and(|r| r.starts_with("unavailable"));
+            if named { Ok((status, ready)) } else { Err(ready.to_string()) }
+        })
+        .await;
+    assert_eq!((status, ready["status"].as_str()), (200, Some("degraded")), "{ready}");
     let (code, report) = env.audit();
     assert_eq!(code, 0, "{report}");
 }

@@ -3,13 +3,13 @@
 //! removed by the app, in batches; what is newer stays, and a client
 //! paging the events feed across the removal misses nothing that is kept.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::{NoContext, Timestamp, Uuid};
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, poll_within};
 
 /// A UUID v7 made at `at`, as the app would have made it then.
 fn id_at(at: DateTime<Utc>) -> Uuid {
@@ -120,14 +120,18 @@ async fn rows_past_retention_go_newer_ones_stay_and_the_feed_still_pages() {
         &[("EVENTS_RETENTION_DAYS", "30"), ("RETENTION_INTERVAL_SECS", "1"), ("RETENTION_BATCH", "4")],
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while count(&pg, "SELECT count(*) FROM events").await > 6
-        || count(&pg, "SELECT count(*) FROM webhook_attempts").await > 6
-        || count(&pg, "SELECT count(*) FROM idempotency_keys").await > 1
-    {
-        assert!(Instant::now() < deadline, "nothing past retention was removed:\n{}", app.log_tail());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    poll_within(Duration::from_secs(30), || async {
+        let left = (
+            count(&pg, "SELECT count(*) FROM events").await,
+            count(&pg, "SELECT count(*) FROM webhook_attempts").await,
+            count(&pg, "SELECT count(*) FROM idempotency_keys").await,
+        );
+        if left.0 <= 6 && left.1 <= 6 && left.2 <= 1 { Ok(()) } else { Err(format!("{left:?}")) }
+    })
+    .await
+    .unwrap_or_else(|left| {
+        panic!("nothing past retention was removed (events, attempts, keys: {left}):\n{}", app.log_tail())
+    });
     let ids = |table: &'static str, column: &'static str| {
         let pg = pg.clone();
         async move {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, poll_within};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 
@@ -191,18 +191,16 @@ async fn authorized_voided_and_expired_payments_are_found_by_status() {
     app.wait_terminal(&ids, SETTLE_WITHIN).await;
     let (status, body) = app.post(&format!("/api/v1/payment/{voided}/void"), json!({})).await;
     assert_eq!(status, 202, "{body}");
-    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
     let wanted = |status: &str, id: &String| (status.to_owned(), vec![id.clone()]);
     for (status, found) in
         [wanted("authorized", &held), wanted("voided", &voided), wanted("expired", &expired)]
     {
-        loop {
-            if search(&app, &format!("status={status}")).await == found {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "status={status}; log:\n{}", app.log_tail());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        poll_within(SETTLE_WITHIN, || async {
+            let got = search(&app, &format!("status={status}")).await;
+            if got == found { Ok(()) } else { Err(format!("{got:?}")) }
+        })
+        .await
+        .unwrap_or_else(|got| panic!("status={status} finds {got}; log:\n{}", app.log_tail()));
     }
     assert_eq!(search(&app, &format!("account={a}&status=authorized")).await, [held]);
 

@@ -1,7 +1,7 @@
 //! Settle against the real PostgreSQL, without the broker or the lock: the
 //! guarded transition alone must make every payment apply exactly once.
 
-use crate::common::TestEnv;
+use crate::common::{TestEnv, eventually};
 use futures_util::future::join_all;
 use payment_app::db::accounts::Opening;
 use payment_app::db::{self, Db, DbConfig};
@@ -475,28 +475,29 @@ async fn a_settled_payment_changes_only_its_metadata() {
 /// connections are made to at once, and one still on its way back to the
 /// pool is waited for.
 async fn payment_updates(db: &Db, expected: i64) -> (i64, i64) {
-    for _ in 0..100 {
-        let mut conns = Vec::new();
-        while let Some(conn) = db.primary.try_acquire() {
-            conns.push(conn);
-        }
-        for conn in &mut conns {
-            sqlx::query("SELECT pg_stat_force_next_flush()").execute(&mut **conn).await.unwrap();
-            sqlx::query("SELECT 1").execute(&mut **conn).await.unwrap();
-        }
-        drop(conns);
-        let counted: (i64, i64) = sqlx::query_as(
-            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'payments'",
-        )
-        .fetch_one(&db.primary)
-        .await
-        .unwrap();
-        if counted.0 >= expected {
-            return counted;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("PostgreSQL did not count {expected} updates of payments within 20 s");
+    eventually(
+        Duration::from_secs(20),
+        &format!("PostgreSQL counts {expected} updates of payments"),
+        || async {
+            let mut conns = Vec::new();
+            while let Some(conn) = db.primary.try_acquire() {
+                conns.push(conn);
+            }
+            for conn in &mut conns {
+                sqlx::query("SELECT pg_stat_force_next_flush()").execute(&mut **conn).await.unwrap();
+                sqlx::query("SELECT 1").execute(&mut **conn).await.unwrap();
+            }
+            drop(conns);
+            let counted: (i64, i64) = sqlx::query_as(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'payments'",
+            )
+            .fetch_one(&db.primary)
+            .await
+            .unwrap();
+            if counted.0 >= expected { Ok(counted) } else { Err(format!("{counted:?}")) }
+        },
+    )
+    .await
 }
 
 /// Settling a payment updates its row in place (a HOT update): no index on

@@ -5,13 +5,13 @@
 //! is exported; every other test runs that way.)
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, poll_within};
 
 /// Every span received, with its resource's service name.
 #[derive(Clone, Default)]
@@ -83,20 +83,14 @@ async fn receiver() -> (String, Received, Binary) {
 /// The spans of `trace_id`, once its settle span has arrived (spans are
 /// exported in batches).
 async fn settled_trace(received: &Received, trace_id: &str, app: &App) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    poll_within(Duration::from_secs(60), || async {
         let spans = received.spans_of(trace_id);
-        if !named(&spans, "payment.settle").is_empty() {
-            return spans;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no settle span in trace {trace_id}; received {:#?}\nlog:\n{}",
-            received.all(),
-            app.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if named(&spans, "payment.settle").is_empty() { Err(String::new()) } else { Ok(spans) }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!("no settle span in trace {trace_id}; received {:#?}\nlog:\n{}", received.all(), app.log_tail())
+    })
 }
 
 /// Pays with the client's own `traceparent`; returns the payment's id.
@@ -264,14 +258,13 @@ async fn lock_attempts_and_retry_waits_chain_in_the_payments_trace() {
     let (trace_id, client_span) = new_ids();
     let id = post_traced(&app, &a, &b, &trace_id, &client_span).await;
     // Held until an attempt has been parked, then let go.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !named(&received.spans_of(&trace_id), "payment.lock")
-        .iter()
-        .any(|s| attribute(s, "outcome") == Some("parked"))
-    {
-        assert!(Instant::now() < deadline, "no parked lock attempt; log:\n{}", app.log_tail());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll_within(Duration::from_secs(60), || async {
+        let spans = received.spans_of(&trace_id);
+        let parked = named(&spans, "payment.lock").iter().any(|s| attribute(s, "outcome") == Some("parked"));
+        if parked { Ok(()) } else { Err(String::new()) }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no parked lock attempt; log:\n{}", app.log_tail()));
     for redis in &mut nodes {
         let _: () = redis::cmd("DEL").arg(&key).query_async(redis).await.unwrap();
     }
@@ -308,11 +301,11 @@ async fn protobuf_is_the_default_encoding() {
         App::start(&env, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_BSP_SCHEDULE_DELAY", "100")])
             .await;
     app.account("1.00").await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while binary.0.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "nothing exported; log:\n{}", app.log_tail());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll_within(Duration::from_secs(60), || async {
+        if binary.0.lock().unwrap().is_empty() { Err(String::new()) } else { Ok(()) }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("nothing exported; log:\n{}", app.log_tail()));
     let exports = binary.0.lock().unwrap().clone();
     assert!(exports.iter().all(|(t, len)| t == "application/x-protobuf" && *len > 0), "{exports:?}");
     assert!(received.all().is_empty(), "no JSON export expected");

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::net::TcpListener;
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, eventually, poll_within};
 
 /// A dev machine's settings: http and loopback targets allowed, quick
 /// polling, and retries in milliseconds.
@@ -103,21 +103,17 @@ impl Receiver {
 
     /// Waits until `n` distinct events were answered 2xx.
     pub(crate) async fn wait_delivered(&self, n: usize, app: &App) -> Vec<Received> {
-        let deadline = Instant::now() + WITHIN;
-        loop {
+        poll_within(WITHIN, || async {
             let delivered = self.delivered();
             let distinct: HashSet<&str> = delivered.iter().map(|r| r.event_id.as_str()).collect();
             if distinct.len() >= n {
-                return delivered;
+                Ok(delivered)
+            } else {
+                Err(format!("{} of {n} events delivered", distinct.len()))
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} of {n} events delivered; log:\n{}",
-                distinct.len(),
-                app.log_problems()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
+        .unwrap_or_else(|seen| panic!("{seen}; log:\n{}", app.log_problems()))
     }
 }
 
@@ -330,13 +326,15 @@ async fn a_receiver_that_fails_three_times_gets_the_event_on_the_fourth_attempt(
 
     // The attempts, newest first, say what happened and when it is tried again.
     let id = endpoint["id"].as_str().unwrap();
-    let deadline = Instant::now() + WITHIN;
-    let listed = loop {
+    let four = poll_within(WITHIN, || async {
         let listed = attempts(&app, id).await;
-        if listed.len() == 4 || Instant::now() > deadline {
-            break listed;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if listed.len() == 4 { Ok(listed) } else { Err(format!("{listed:?}")) }
+    })
+    .await;
+    // Past the time, whatever is listed then: the summary below says what is wrong.
+    let listed = match four {
+        Ok(listed) => listed,
+        Err(_) => attempts(&app, id).await,
     };
     let summary: Vec<(i64, i64, bool)> = listed
         .iter()
@@ -361,16 +359,13 @@ async fn a_receiver_that_was_down_gets_everything_once_it_is_back() {
     let ids = pay_many(&app, &accounts, 20).await;
     app.wait_terminal(&ids, WITHIN).await;
 
-    let deadline = Instant::now() + WITHIN;
-    loop {
+    let failed = eventually(WITHIN, "five failed attempts recorded", || async {
         let failed = attempts(&app, id).await;
-        if failed.iter().filter(|a| a["status_code"].is_null()).count() >= 5 {
-            assert!(failed.iter().all(|a| a["error"].as_str().is_some_and(|e| !e.is_empty())), "{failed:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "no failed attempts recorded: {failed:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let refused = failed.iter().filter(|a| a["status_code"].is_null()).count();
+        if refused >= 5 { Ok(failed) } else { Err(format!("{failed:?}")) }
+    })
+    .await;
+    assert!(failed.iter().all(|a| a["error"].as_str().is_some_and(|e| !e.is_empty())), "{failed:?}");
 
     let receiver =
         Receiver::start_on(TcpListener::bind(("127.0.0.1", port)).await.unwrap(), Behaviour::Accept);
@@ -505,15 +500,11 @@ async fn non_public_targets_and_bad_input_are_refused() {
         .unwrap();
     let (a, b) = (app.account("10.00").await, app.account("0").await);
     app.pay(&a, &b, "1.00").await;
-    let deadline = Instant::now() + WITHIN;
-    let refused = loop {
-        let listed = attempts(&app, &endpoint.to_string()).await;
-        if let Some(a) = listed.first() {
-            break a.clone();
-        }
-        assert!(Instant::now() < deadline, "no attempt recorded; log:\n{}", app.log_problems());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let refused = poll_within(WITHIN, || async {
+        attempts(&app, &endpoint.to_string()).await.first().cloned().ok_or_else(|| "no attempt".to_owned())
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no attempt recorded; log:\n{}", app.log_problems()));
     assert!(refused["status_code"].is_null(), "{refused}");
     assert!(refused["error"].as_str().unwrap().contains("resolves to 127.0.0.1"), "{refused}");
     assert!(receiver.received().is_empty(), "nothing reached the receiver");
