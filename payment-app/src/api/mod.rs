@@ -122,6 +122,8 @@ pub fn operations_router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Every route, grouped by the scope it needs. One table on purpose, however
+/// long: which scope guards which route is read, and reviewed, in one place.
 pub fn router(state: AppState, operations_here: Operations) -> Router {
     // Each group's scope. Webhook endpoints are settings (`admin`); events
     // are reads.

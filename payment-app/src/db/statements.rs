@@ -17,6 +17,9 @@ use crate::error::Result;
 /// planned onto its index (`tests/it/plans.rs` holds them to it): by
 /// account, the payer and payee indexes; by metadata, its GIN index; by
 /// status, where that status lives ([`ids_in_status`]); else the primary key.
+/// Longer than most functions here for that reason: every statement is
+/// written out beside the one `match` that picks it, so a reader sees each
+/// filter's SQL next to its plan's reason.
 pub async fn payments(
     pool: &PgPool,
     filter: &PaymentFilter,

@@ -215,92 +215,50 @@ impl SettleWorker {
         }
     }
 
-    /// After commit: log each outcome, send what waits for a held row to
-    /// the retry queue, release the locks, ack.
+    /// After commit: send what waits for a held row to the retry queue,
+    /// count and log each outcome, release the locks, ack.
     async fn finish(&self, group: Vec<(SettleBatch, Delivery)>, settled: Settled) -> Result<()> {
         if !settled.blocked.is_empty() {
-            // Each payment once, however many messages named it.
-            let mut seen = HashSet::new();
-            let waiting: Vec<LockRequest> = group
-                .iter()
-                .flat_map(|(batch, _)| batch.payments.iter().map(move |p| (batch, p)))
-                .filter(|(_, p)| settled.blocked.contains(&p.payment_id) && seen.insert(p.payment_id))
-                .map(|(batch, p)| LockRequest::new(*p).traced(batch.traces.get(&p.payment_id).copied()))
-                .collect();
-            let held: Vec<String> = settled.held_accounts.iter().map(ToString::to_string).collect();
-            let message = "account rows are held by another session; their payments wait in the retry queue, the rest of the batch settles";
-            if self.held_warnings.due() {
-                warn!(payments = waiting.len(), accounts = %held.join(","), "{message}");
-            } else {
-                debug!(payments = waiting.len(), accounts = %held.join(","), "{message}");
-            }
-            self.wait_for_rows(waiting).await?;
+            self.set_aside(&group, &settled).await?;
         }
-        let m = crate::metrics::get();
-        m.settle_batch_payments.observe(settled.applied.len() as f64);
-        m.redeliveries_ignored.inc_by(settled.skipped.len() as u64);
-        for (payment, outcome) in &settled.applied {
-            let (outcome_text, reason) = match outcome {
-                Outcome::Done => ("done", String::new()),
-                Outcome::Authorized => ("authorized", String::new()),
-                Outcome::Failed(reason) => ("failed", reason.to_string()),
-            };
-            m.payments_settled
-                .get_or_create(&crate::metrics::OutcomeLabels { outcome: outcome_text.into(), reason })
-                .inc();
-            match outcome {
-                Outcome::Done => debug!(payment_id = %payment.id, amount = %payment.amount, "payment done"),
-                Outcome::Authorized => {
-                    debug!(payment_id = %payment.id, amount = %payment.amount, "payment authorized")
-                }
-                Outcome::Failed(reason) => debug!(payment_id = %payment.id, %reason, "payment failed"),
-            }
+        count_outcomes(&settled);
+        log_skipped(&settled.skipped);
+        self.release(&group, &settled).await;
+        // Deliveries of one channel are acked in order, and everything
+        // before this group was already answered: one ack of the last with
+        // `multiple` covers the group.
+        if let Some((_, last)) = group.last() {
+            last.ack(BasicAckOptions { multiple: true }).await?;
         }
-        for (hold, outcome) in &settled.holds {
-            let (outcome_text, reason) = match outcome {
-                HoldOutcome::Captured(_) => ("captured", String::new()),
-                HoldOutcome::Voided => ("voided", String::new()),
-                HoldOutcome::Expired => ("expired", String::new()),
-                HoldOutcome::Failed(reason) => ("failed", reason.to_string()),
-            };
-            m.authorizations_closed
-                .get_or_create(&crate::metrics::OutcomeLabels { outcome: outcome_text.into(), reason })
-                .inc();
-            debug!(payment_id = %hold.id, outcome = outcome_text, "authorization closed");
-        }
-        for (refund, outcome) in &settled.refunds {
-            let (outcome_text, reason) = match outcome {
-                RefundOutcome::Done => ("done", String::new()),
-                RefundOutcome::Failed(reason) => ("failed", reason.to_string()),
-            };
-            m.refunds_settled
-                .get_or_create(&crate::metrics::OutcomeLabels { outcome: outcome_text.into(), reason })
-                .inc();
-            match outcome {
-                RefundOutcome::Done => debug!(refund_id = %refund.id, amount = %refund.amount, "refund done"),
-                RefundOutcome::Failed(reason) => debug!(refund_id = %refund.id, %reason, "refund failed"),
-            }
-        }
-        // One line per skipped payment only for a few: a message naming
-        // thousands of settled payments must not write thousands of lines.
-        if settled.skipped.len() <= SKIPPED_LOGGED {
-            for id in &settled.skipped {
-                info!(payment_id = %id, "payment was already settled; redelivery ignored");
-            }
+        Ok(())
+    }
+
+    /// Sends the payments that need a held account row to the retry queue,
+    /// each once, however many messages named it.
+    async fn set_aside(&self, group: &[(SettleBatch, Delivery)], settled: &Settled) -> Result<()> {
+        let mut seen = HashSet::new();
+        let waiting: Vec<LockRequest> = group
+            .iter()
+            .flat_map(|(batch, _)| batch.payments.iter().map(move |p| (batch, p)))
+            .filter(|(_, p)| settled.blocked.contains(&p.payment_id) && seen.insert(p.payment_id))
+            .map(|(batch, p)| LockRequest::new(*p).traced(batch.traces.get(&p.payment_id).copied()))
+            .collect();
+        let held: Vec<String> = settled.held_accounts.iter().map(ToString::to_string).collect();
+        let message = "account rows are held by another session; their payments wait in the retry queue, the rest of the batch settles";
+        if self.held_warnings.due() {
+            warn!(payments = waiting.len(), accounts = %held.join(","), "{message}");
         } else {
-            let first: Vec<String> =
-                settled.skipped.iter().take(SKIPPED_LOGGED).map(ToString::to_string).collect();
-            info!(
-                skipped = settled.skipped.len(),
-                first = %first.join(","),
-                "payments were already settled (or unknown); redeliveries ignored"
-            );
+            debug!(payments = waiting.len(), accounts = %held.join(","), "{message}");
         }
-        // Released on the accounts the database has for each payment, not
-        // those the message names: a message cannot make settle free a
-        // lock on accounts its payments do not touch. The release itself
-        // compares each key with the token, so a lock that passed to
-        // someone else stays theirs.
+        self.wait_for_rows(waiting).await
+    }
+
+    /// Releases each message's lock on the accounts the database has for
+    /// its payments, not those the message names: a message cannot make
+    /// settle free a lock on accounts its payments do not touch. The
+    /// release itself compares each key with the token, so a lock that
+    /// passed to someone else stays theirs.
+    async fn release(&self, group: &[(SettleBatch, Delivery)], settled: &Settled) {
         let held: Vec<_> = group
             .iter()
             .map(|(batch, _)| {
@@ -315,13 +273,6 @@ impl SettleWorker {
             })
             .collect();
         self.lock.release_many(&held).await;
-        // Deliveries of one channel are acked in order, and everything
-        // before this group was already answered: one ack of the last with
-        // `multiple` covers the group.
-        if let Some((_, last)) = group.last() {
-            last.ack(BasicAckOptions { multiple: true }).await?;
-        }
-        Ok(())
     }
 
     /// A message that failed alone. One that waited too long for a row
@@ -524,4 +475,67 @@ async fn hand_back(group: Vec<(SettleBatch, Delivery)>) -> Result<()> {
         delivery.nack(BasicNackOptions { requeue: true, multiple: false }).await?;
     }
     Ok(())
+}
+
+/// Counts each outcome of a committed settlement in the metrics, and logs
+/// it at debug.
+fn count_outcomes(settled: &Settled) {
+    let m = crate::metrics::get();
+    m.settle_batch_payments.observe(settled.applied.len() as f64);
+    m.redeliveries_ignored.inc_by(settled.skipped.len() as u64);
+    let labels =
+        |outcome: &str, reason: String| crate::metrics::OutcomeLabels { outcome: outcome.into(), reason };
+    for (payment, outcome) in &settled.applied {
+        let (outcome_text, reason) = match outcome {
+            Outcome::Done => ("done", String::new()),
+            Outcome::Authorized => ("authorized", String::new()),
+            Outcome::Failed(reason) => ("failed", reason.to_string()),
+        };
+        m.payments_settled.get_or_create(&labels(outcome_text, reason)).inc();
+        match outcome {
+            Outcome::Done => debug!(payment_id = %payment.id, amount = %payment.amount, "payment done"),
+            Outcome::Authorized => {
+                debug!(payment_id = %payment.id, amount = %payment.amount, "payment authorized")
+            }
+            Outcome::Failed(reason) => debug!(payment_id = %payment.id, %reason, "payment failed"),
+        }
+    }
+    for (hold, outcome) in &settled.holds {
+        let (outcome_text, reason) = match outcome {
+            HoldOutcome::Captured(_) => ("captured", String::new()),
+            HoldOutcome::Voided => ("voided", String::new()),
+            HoldOutcome::Expired => ("expired", String::new()),
+            HoldOutcome::Failed(reason) => ("failed", reason.to_string()),
+        };
+        m.authorizations_closed.get_or_create(&labels(outcome_text, reason)).inc();
+        debug!(payment_id = %hold.id, outcome = outcome_text, "authorization closed");
+    }
+    for (refund, outcome) in &settled.refunds {
+        let (outcome_text, reason) = match outcome {
+            RefundOutcome::Done => ("done", String::new()),
+            RefundOutcome::Failed(reason) => ("failed", reason.to_string()),
+        };
+        m.refunds_settled.get_or_create(&labels(outcome_text, reason)).inc();
+        match outcome {
+            RefundOutcome::Done => debug!(refund_id = %refund.id, amount = %refund.amount, "refund done"),
+            RefundOutcome::Failed(reason) => debug!(refund_id = %refund.id, %reason, "refund failed"),
+        }
+    }
+}
+
+/// One line per skipped payment only for a few: a message naming
+/// thousands of settled payments must not write thousands of lines.
+fn log_skipped(skipped: &[PaymentId]) {
+    if skipped.len() <= SKIPPED_LOGGED {
+        for id in skipped {
+            info!(payment_id = %id, "payment was already settled; redelivery ignored");
+        }
+    } else {
+        let first: Vec<String> = skipped.iter().take(SKIPPED_LOGGED).map(ToString::to_string).collect();
+        info!(
+            skipped = skipped.len(),
+            first = %first.join(","),
+            "payments were already settled (or unknown); redeliveries ignored"
+        );
+    }
 }
