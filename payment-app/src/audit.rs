@@ -399,7 +399,7 @@ async fn checks(
     checks.push(from_violations(
         "balance_after_chains",
         db::audit::balance_chain_broken(conn, scope).await?,
-        "ledger entries whose balance_after does not follow from the entry before",
+        "ledger entries whose balance_after or held_after does not follow from the entry before",
     ));
     progress.step("money_conserved");
     let money = db::audit::money_totals(conn, scope).await?;

@@ -83,7 +83,8 @@ def test_an_accounts_entries_its_balance_at_an_instant_and_its_statement(client:
     newest_first = list(client.account_entries(a, order="desc"))
     assert [e.id for e in newest_first] == [e.id for e in reversed(entries)]
 
-    assert client.balance_at(a, datetime.datetime.now(datetime.timezone.utc)).balance == "65.00"
+    now = client.balance_at(a, datetime.datetime.now(datetime.timezone.utc))
+    assert (now.balance, now.held, now.available_balance) == ("65.00", "0.00", "65.00")
     assert client.balance_at(a, entries[1].created_at).balance == "70.00"
     with pytest.raises(PayrailError) as before:
         client.balance_at(a, opened - datetime.timedelta(hours=1))
@@ -100,6 +101,8 @@ def test_hold_and_capture_part_of_it(client: Payrail) -> None:
     hold = pay(client, a, b, "70.00", capture=Capture.MANUAL)
     client.wait_until_terminal(hold.id, until=frozenset({PaymentStatus.AUTHORIZED}))
     assert client.get_account(a).available_balance == "30.00"
+    held = client.balance_at(a, datetime.datetime.now(datetime.timezone.utc))
+    assert (held.balance, held.held, held.available_balance) == ("100.00", "70.00", "30.00")
     client.capture_payment(hold.id, CaptureRequest(amount="25.00"))
     captured = client.wait_until_terminal(hold.id)
     assert (captured.status, captured.amount_captured) == (PaymentStatus.DONE, "25.00")

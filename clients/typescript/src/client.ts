@@ -197,7 +197,7 @@ export class Payrail {
     });
   }
 
-  /** The account's balance at the instant `at`; a `PayrailError` 404 when the account was opened after it. */
+  /** The account's balance, held and available amounts at the instant `at` (available with today's credit limit); a `PayrailError` 404 when the account was opened after it. */
   balanceAt(id: string, at: Date | string): Promise<BalanceAt> {
     const instant = at instanceof Date ? at.toISOString() : at;
     return this.ok(this.api.GET("/api/v1/accounts/{id}/balance", { params: { path: { id }, query: { at: instant } } }));

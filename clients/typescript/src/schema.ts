@@ -98,7 +98,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** An account's balance at an instant; 404 before the account was opened. */
+        /** An account's balance, held and available amounts at an instant; 404 before the account was opened. */
         get: operations["getAccountBalanceAt"];
         put?: never;
         post?: never;
@@ -507,6 +507,14 @@ export interface components {
             at: string;
             /** @description The balance at `at`: after every entry made at or before it. */
             balance: components["schemas"]["SignedMoney"];
+            /** @description What open authorizations held at `at`. */
+            held: components["schemas"]["Money"];
+            /**
+             * @description What payments could spend at `at`: the balance plus the credit limit
+             *     minus `held`, not below zero. The credit limit is the account's
+             *     limit now: limit changes are not part of the ledger's history.
+             */
+            available_balance: components["schemas"]["Money"];
         };
         /** @description The body of `POST /api/v1/payment`, with an optional `idempotency_key`. */
         BatchItem: {
@@ -1370,7 +1378,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The balance at that instant; 404 (`not_found`) when the account was opened after it */
+            /** @description The balance and held amount at that instant, and what was available (with today's credit limit); 404 (`not_found`) when the account was opened after it */
             200: {
                 headers: {
                     [name: string]: unknown;

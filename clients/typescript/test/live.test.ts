@@ -51,7 +51,8 @@ test("an account's entries, its balance at an instant, its statement", async () 
   for await (const e of client.accountEntries(a, { order: "desc" })) newestFirst.push(e.id);
   assert.deepEqual(newestFirst, entries.map((e) => e.id).reverse());
 
-  assert.equal((await client.balanceAt(a, new Date())).balance, "65.00");
+  const now = await client.balanceAt(a, new Date());
+  assert.deepEqual([now.balance, now.held, now.available_balance], ["65.00", "0.00", "65.00"]);
   assert.equal((await client.balanceAt(a, entries[1]!.created_at)).balance, "70.00");
   await assert.rejects(client.balanceAt(a, new Date(opened.getTime() - 3_600_000)), (e: unknown) => e instanceof PayrailError && e.status === 404);
   assert.equal((await client.statement(b)).account_id, b);
@@ -62,6 +63,8 @@ test("hold and capture part of it", async () => {
   const hold = await client.createPayment({ from_account: a, to_account: b, amount: "70.00", capture: "manual" });
   await client.waitUntilTerminal(hold.id, 30_000, { until: ["authorized"] });
   assert.equal((await client.getAccount(a)).available_balance, "30.00");
+  const held = await client.balanceAt(a, new Date());
+  assert.deepEqual([held.balance, held.held, held.available_balance], ["100.00", "70.00", "30.00"]);
   await client.capturePayment(hold.id, { amount: "25.00" });
   const captured = await client.waitUntilTerminal(hold.id);
   assert.equal(captured.status, "done");

@@ -25,7 +25,8 @@ use super::{AppState, parse_id, parse_limit};
 use crate::db::export::Export;
 use crate::db::{self, entries::Order};
 use crate::domain::export::{Bound, ExportFormat, ExportKind, Interval};
-use crate::domain::{AccountId, Currency, PaymentId, RefundId, SignedMoney};
+use crate::domain::settlement::AccountState;
+use crate::domain::{AccountId, Amount, Currency, Money, PaymentId, RefundId, SignedMoney};
 
 fn bad_query(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidQuery, message)
@@ -65,6 +66,12 @@ pub struct BalanceAt {
     at: DateTime<Utc>,
     /// The balance at `at`: after every entry made at or before it.
     balance: SignedMoney,
+    /// What open authorizations held at `at`.
+    held: Money,
+    /// What payments could spend at `at`: the balance plus the credit limit
+    /// minus `held`, not below zero. The credit limit is the account's
+    /// limit now: limit changes are not part of the ledger's history.
+    available_balance: Money,
 }
 
 fn signed(minor: i64, currency: Currency) -> Result<SignedMoney, ApiError> {
@@ -206,11 +213,11 @@ async fn csv(app: AppState, id: AccountId, query: &HashMap<String, String>) -> R
         .into_response())
 }
 
-/// An account's balance at an instant; 404 before the account was opened.
+/// An account's balance, held and available amounts at an instant; 404 before the account was opened.
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/balance", operation_id = "getAccountBalanceAt", tag = "accounts",
     params(("id" = AccountId, Path, description = "The account's id"),
         ("at" = DateTime<Utc>, Query, description = "RFC 3339 instant, like 2026-12-07T14:00:00Z")),
-    responses((status = 200, description = "The balance at that instant; 404 (`not_found`) when the account was opened after it", body = BalanceAt)),
+    responses((status = 200, description = "The balance and held amount at that instant, and what was available (with today's credit limit); 404 (`not_found`) when the account was opened after it", body = BalanceAt)),
     security(("bearer" = ["read"])))]
 #[instrument(skip_all, fields(account_id = %id))]
 pub async fn balance_at(
@@ -228,9 +235,25 @@ pub async fn balance_at(
         })?
         .with_timezone(&Utc);
     let currency = currency_of(&app, id).await?;
-    let balance =
+    let then =
         app.db.read_one(|pool| db::entries::balance_at(pool, id, at)).await?.ok_or_else(|| {
             ApiError::not_found(format!("account {id} did not exist at {}", at.to_rfc3339()))
         })?;
-    Ok(Json(BalanceAt { account_id: id, at, balance: signed(balance, currency)? }))
+    let amount = |minor: i64, what: &str| {
+        Amount::from_minor(minor).ok_or_else(|| {
+            ApiError::from(crate::Error::Corrupt(format!("account {id}: negative {what} {minor}")))
+        })
+    };
+    let state = AccountState {
+        balance: then.balance,
+        held: amount(then.held, "held amount")?,
+        credit_limit: amount(then.credit_limit, "credit limit")?,
+    };
+    Ok(Json(BalanceAt {
+        account_id: id,
+        at,
+        balance: signed(then.balance, currency)?,
+        held: currency.money(state.held),
+        available_balance: currency.money(state.available()),
+    }))
 }

@@ -172,42 +172,49 @@ pub async fn balances_off_ledger(conn: &mut PgConnection, scope: &Scope) -> Resu
     })
 }
 
-/// Entries whose `balance_after` does not follow from the entry before it
-/// on the same account (in the account's order, `created_at` then `id`):
-/// the previous `balance_after` (zero for the first) plus the amount, or
-/// unchanged for a `hold` or `release`. Within a scope, only the entries
-/// after the checkpoint are checked, each against its predecessor wherever
-/// that is (one lookup in `ledger_entries_by_account`); those up to it were
-/// checked by the run that wrote the checkpoint.
+/// Entries whose `balance_after` or `held_after` does not follow from the
+/// entry before it on the same account (in the account's order,
+/// `created_at` then `id`): the previous one's (zero for the first) plus
+/// the amount, on the held amount for a `hold` or `release` and on the
+/// balance for every other kind. Within a scope, only the entries after the
+/// checkpoint are checked, each against its predecessor wherever that is
+/// (one lookup in `ledger_entries_by_account`); those up to it were checked
+/// by the run that wrote the checkpoint.
 pub async fn balance_chain_broken(conn: &mut PgConnection, scope: &Scope) -> Result<Violations> {
     let rows = sqlx::query!(
-        r#"SELECT l.id, l.account_id, l.balance_after, prev.balance_after AS "previous?",
-                  count(*) OVER () AS "total!"
+        r#"SELECT l.id, l.account_id, l.balance_after, l.held_after, prev.balance_after AS "previous?",
+                  prev.held_after AS "previous_held?", count(*) OVER () AS "total!"
            FROM ledger_entries l
            LEFT JOIN LATERAL (
-               SELECT p.balance_after FROM ledger_entries p
+               SELECT p.balance_after, p.held_after FROM ledger_entries p
                WHERE p.account_id = l.account_id AND (p.created_at, p.id) < (l.created_at, l.id)
                ORDER BY p.created_at DESC, p.id DESC LIMIT 1) prev ON true
            WHERE l.id > $2
-             AND l.balance_after IS DISTINCT FROM COALESCE(prev.balance_after, 0)
-                 + CASE WHEN l.kind IN ('hold', 'release') THEN 0 ELSE l.amount END
+             AND (l.balance_after IS DISTINCT FROM COALESCE(prev.balance_after, 0)
+                      + CASE WHEN l.kind IN ('hold', 'release') THEN 0 ELSE l.amount END
+                  OR l.held_after IS DISTINCT FROM COALESCE(prev.held_after, 0)
+                      + CASE WHEN l.kind IN ('hold', 'release') THEN l.amount ELSE 0 END)
            ORDER BY l.id LIMIT $1"#,
         EXAMPLES,
         scope.after_entry,
     )
     .fetch_all(&mut *conn)
     .await?;
+    let previous = |p: Option<i64>| p.map_or_else(|| "none".to_owned(), |p| p.to_string());
     Ok(Violations {
         count: rows.first().map_or(0, |r| r.total),
         examples: rows
             .iter()
             .map(|r| {
                 format!(
-                    "entry {} of account {}: balance_after {}, previous {} (minor units)",
+                    "entry {} of account {}: balance_after {}, previous {}; held_after {}, previous {} \
+                     (minor units)",
                     r.id,
                     r.account_id,
                     r.balance_after,
-                    r.previous.map_or_else(|| "none".to_owned(), |p| p.to_string())
+                    previous(r.previous),
+                    r.held_after,
+                    previous(r.previous_held)
                 )
             })
             .collect(),

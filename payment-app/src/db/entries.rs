@@ -81,21 +81,36 @@ pub async fn page(
     Ok(rows)
 }
 
-/// An account's balance at an instant, if it existed then: the
-/// `balance_after` of its last entry at or before `at` (zero when it had
-/// none yet), read from the index alone; `None` when the account does not
-/// exist or was opened after `at`.
-pub async fn balance_at(pool: &PgPool, account: AccountId, at: DateTime<Utc>) -> Result<Option<i64>> {
+/// An account's balance and held amount at an instant, with its credit
+/// limit today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BalanceAt {
+    pub balance: i64,
+    pub held: i64,
+    pub credit_limit: i64,
+}
+
+/// An account's balance and held amount at an instant, if it existed then:
+/// the `balance_after` and `held_after` of its last entry at or before `at`
+/// (zero when it had none yet), found by one lookup in
+/// `ledger_entries_by_account`; `None` when the account does not exist or
+/// was opened after `at`.
+pub async fn balance_at(pool: &PgPool, account: AccountId, at: DateTime<Utc>) -> Result<Option<BalanceAt>> {
     let account: Uuid = account.as_uuid();
-    let balance = sqlx::query_scalar!(
-        r#"SELECT COALESCE((SELECT l.balance_after FROM ledger_entries l
-                            WHERE l.account_id = a.id AND l.created_at <= $2
-                            ORDER BY l.created_at DESC, l.id DESC LIMIT 1), 0) AS "balance!"
-           FROM accounts a WHERE a.id = $1 AND a.created_at <= $2"#,
+    let found = sqlx::query_as!(
+        BalanceAt,
+        r#"SELECT COALESCE(l.balance_after, 0) AS "balance!", COALESCE(l.held_after, 0) AS "held!",
+                  a.credit_limit
+           FROM accounts a
+           LEFT JOIN LATERAL (
+               SELECT e.balance_after, e.held_after FROM ledger_entries e
+               WHERE e.account_id = a.id AND e.created_at <= $2
+               ORDER BY e.created_at DESC, e.id DESC LIMIT 1) l ON true
+           WHERE a.id = $1 AND a.created_at <= $2"#,
         account,
         at,
     )
     .fetch_optional(pool)
     .await?;
-    Ok(balance)
+    Ok(found)
 }

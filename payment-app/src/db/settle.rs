@@ -359,7 +359,7 @@ async fn write_accounts(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
 /// kind, an ISO currency code (checked when its account was opened) or an RFC 3339 time, so
 /// none needs escaping in COPY's text format.
 ///
-/// Each carries its account's balance after it, run on from the balances
+/// Each carries its account's balance and held amount after it, run on from the states
 /// read under the account row locks this transaction holds (no other
 /// session writes an entry of these accounts until it commits), and is
 /// dated with the clock read once those locks were held. Written here, not
@@ -373,8 +373,8 @@ async fn write_entries(
 ) -> Result<()> {
     let balances = settlement::balances_after(locked.balances, &plan.entries)?;
     let at = locked.at.to_rfc3339_opts(SecondsFormat::Micros, true);
-    let mut rows = String::with_capacity(plan.entries.len() * 132);
-    for (entry, balance_after) in plan.entries.iter().zip(balances) {
+    let mut rows = String::with_capacity(plan.entries.len() * 144);
+    for (entry, after) in plan.entries.iter().zip(balances) {
         let (payment, refund) = match entry.source {
             Source::Payment(id) => (id.as_uuid().to_string(), NULL.to_owned()),
             Source::Refund(id) => (NULL.to_owned(), id.as_uuid().to_string()),
@@ -386,16 +386,18 @@ async fn write_entries(
         let currency = currencies.of(entry.source)?;
         let _ = writeln!(
             rows,
-            "{}\t{payment}\t{refund}\t{}\t{}\t{currency}\t{balance_after}\t{at}",
+            "{}\t{payment}\t{refund}\t{}\t{}\t{currency}\t{}\t{}\t{at}",
             entry.account.as_uuid(),
             entry.kind.as_str(),
             entry.amount,
+            after.balance,
+            after.held,
         );
     }
     let mut copy = tx
         .copy_in_raw(
             "COPY ledger_entries (account_id, payment_id, refund_id, kind, amount, currency, balance_after, \
-             created_at) FROM STDIN",
+             held_after, created_at) FROM STDIN",
         )
         .await?;
     // A failed send leaves the COPY to be abandoned when `copy` drops,

@@ -146,25 +146,35 @@ impl EntryKind {
     }
 }
 
-/// Each entry's account balance after it (`balance_after`), in the order
-/// given, from the balances the accounts had before: what settle writes
-/// with the entries, under the account locks it read `before` with. Pure,
-/// so the chain the audit checks is tested without a database.
+/// An account's balance and held amount right after one of its entries:
+/// what settle writes with the entry (`balance_after`, `held_after`), and
+/// what the balance at an instant is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct After {
+    pub balance: i64,
+    pub held: i64,
+}
+
+/// Each entry's account balance and held amount after it, in the order
+/// given, from the states the accounts had before: what settle writes with
+/// the entries, under the account locks it read `before` with. A `hold` or
+/// `release` moves the held amount, every other kind the balance. Pure, so
+/// the chains the audit checks are tested without a database.
 pub fn balances_after(
     before: &BTreeMap<AccountId, AccountState>,
     entries: &[Entry],
-) -> Result<Vec<i64>, PlanError> {
-    let mut running: BTreeMap<AccountId, i64> =
-        before.iter().map(|(id, state)| (*id, state.balance)).collect();
+) -> Result<Vec<After>, PlanError> {
+    let mut running: BTreeMap<AccountId, After> = before
+        .iter()
+        .map(|(id, state)| (*id, After { balance: state.balance, held: state.held.minor() }))
+        .collect();
     entries
         .iter()
         .map(|entry| {
-            let balance = running.get_mut(&entry.account).ok_or(PlanError::MissingAccount(entry.account))?;
-            if entry.kind.moves_balance() {
-                *balance =
-                    balance.checked_add(entry.amount).ok_or(PlanError::BalanceOverflow(entry.account))?;
-            }
-            Ok(*balance)
+            let after = running.get_mut(&entry.account).ok_or(PlanError::MissingAccount(entry.account))?;
+            let moved = if entry.kind.moves_balance() { &mut after.balance } else { &mut after.held };
+            *moved = moved.checked_add(entry.amount).ok_or(PlanError::BalanceOverflow(entry.account))?;
+            Ok(*after)
         })
         .collect()
 }
@@ -430,7 +440,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn balances_after_chain_per_account_and_skip_holds() {
+    fn balances_and_held_amounts_after_chain_per_account() {
         let (a, b) = (AccountId::new(), AccountId::new());
         let before = BTreeMap::from([(a, state(100, 0)), (b, state(5, 0))]);
         let entry = |account, kind, amount| Entry {
@@ -446,7 +456,11 @@ mod tests {
             entry(a, EntryKind::Release, -50),
             entry(a, EntryKind::Capture, -20),
         ];
-        assert_eq!(balances_after(&before, &entries), Ok(vec![70, 35, 70, 70, 50]));
+        let after = |balance, held| After { balance, held };
+        assert_eq!(
+            balances_after(&before, &entries),
+            Ok(vec![after(70, 0), after(35, 0), after(70, 50), after(70, 0), after(50, 0)])
+        );
         let stranger = [entry(AccountId::new(), EntryKind::Credit, 1)];
         assert!(matches!(balances_after(&before, &stranger), Err(PlanError::MissingAccount(_))));
     }
@@ -599,7 +613,12 @@ mod tests {
         assert_eq!(plan.accounts[&a], with_credit(-50, 0, 50));
         assert_eq!(plan.accounts[&a].available(), Amount::ZERO);
         assert_entries_explain(&before, &plan);
-        assert_eq!(balances_after(&before, &plan.entries), Ok(vec![-25, 35, -50, 60]));
+        let balances: Vec<i64> = balances_after(&before, &plan.entries)
+            .expect("planned accounts")
+            .iter()
+            .map(|a| a.balance)
+            .collect();
+        assert_eq!(balances, [-25, 35, -50, 60]);
 
         // A hold takes credit as a payment does, and its capture spends it.
         let before = BTreeMap::from([(a, with_credit(0, 0, 30)), (b, state(0, 0))]);

@@ -274,3 +274,34 @@ fn progress_goes_to_stderr_when_asked_for() {
     let quiet = env.command(&["audit", "--full"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&quiet.stderr).contains("audit (full): "));
 }
+
+#[tokio::test]
+async fn a_held_after_that_does_not_follow_from_the_entry_before_is_found() {
+    let (env, pg) = migrated().await;
+    let (a, b) = (issue(&pg, 100).await, issue(&pg, 0).await);
+    settled_payment(&pg, a, b, 10).await;
+    let (code, report) = audit(&env, &[]);
+    assert_eq!(code, 0, "{report}");
+
+    // A new account whose issuance claims something was held after it,
+    // with nothing held: balances, sums and held amounts all still agree.
+    let c = issue(&pg, 7).await;
+    sqlx::query("ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only")
+        .execute(&pg)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE ledger_entries SET held_after = 5 WHERE account_id = $1")
+        .bind(c)
+        .execute(&pg)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_append_only")
+        .execute(&pg)
+        .await
+        .unwrap();
+
+    let (code, report) = audit(&env, &[]);
+    assert_eq!((code, report["mode"].as_str()), (1, Some("incremental")), "{report}");
+    assert_eq!(failed(&report), ["balance_after_chains"], "{report}");
+    assert!(report.to_string().contains("held_after 5, previous none"), "{report}");
+}

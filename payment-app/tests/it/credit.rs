@@ -265,3 +265,50 @@ async fn two_payments_race_for_the_last_credit_and_exactly_one_wins() {
     .unwrap();
     assert!(report.ok, "{report}");
 }
+
+/// The same race through the real API and pipeline (`payment-app all`:
+/// intake, the lock, settle): two payments sent at once for the last of an
+/// account's credit, each of them more than is left after the other. One
+/// is `done`, the other `failed` with `insufficient_funds`, the account
+/// ends exactly at `-credit_limit`, and the audit is clean.
+#[tokio::test]
+async fn two_payments_over_http_race_for_the_last_credit_and_exactly_one_wins() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    for round in 0..5 {
+        // 3.00 of its own and 7.00 of credit; 10.00 each way.
+        let a = open(&app, json!({"initial_balance": "3.00", "credit_limit": "7.00"})).await;
+        let a = a["id"].as_str().unwrap().to_owned();
+        let (b, c) = (app.account("0").await, app.account("0").await);
+        let sent = join_all([&b, &c].map(|to| app.pay(&a, to, "10.00"))).await;
+        let ids: Vec<String> = sent
+            .iter()
+            .map(|(status, body)| {
+                assert_eq!(*status, 202, "round {round}: {body}");
+                body["id"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        let mut ends: Vec<(String, String)> = app
+            .wait_terminal(&ids, SETTLE_WITHIN)
+            .await
+            .iter()
+            .map(|p| (p["status"].as_str().unwrap().to_owned(), p["failure_reason"].to_string()))
+            .collect();
+        ends.sort();
+        assert_eq!(
+            ends,
+            [
+                ("done".to_owned(), "null".to_owned()),
+                ("failed".to_owned(), "\"insufficient_funds\"".to_owned())
+            ],
+            "round {round}"
+        );
+        assert_eq!(shown(&account(&app, &a).await), ("-7.00", "0.00", "7.00"), "round {round}");
+        let paid = [account(&app, &b).await, account(&app, &c).await];
+        let mut balances: Vec<&str> = paid.iter().map(|p| p["balance"].as_str().unwrap()).collect();
+        balances.sort();
+        assert_eq!(balances, ["0.00", "10.00"], "round {round}");
+    }
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}

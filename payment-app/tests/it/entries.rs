@@ -66,3 +66,71 @@ async fn entries_carry_their_balance_and_answer_the_balance_at_any_instant() {
     let (code, report) = env.audit();
     assert_eq!(code, 0, "{report}");
 }
+
+/// Polls until the payment is `status`, passing through `pending` or
+/// `authorized` on the way.
+async fn wait_status(app: &App, id: &str, status: &str) {
+    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
+    loop {
+        let (_, body) = app.get(&format!("/api/v1/payment/{id}")).await;
+        match body["status"].as_str() {
+            Some(now) if now == status => return,
+            Some("pending" | "authorized") => {}
+            _ => panic!("payment {id} should become {status}: {body}"),
+        }
+        assert!(std::time::Instant::now() < deadline, "payment {id} not {status}; log:\n{}", app.log_tail());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_balance_at_an_instant_answers_what_was_held_and_available_then() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let (a, b) = (app.account("10.00").await, app.account("0").await);
+    let (status, held) = app
+        .post(
+            "/api/v1/payment",
+            serde_json::json!({"from_account": a, "to_account": b, "amount": "3.00", "capture": "manual"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{held}");
+    let pid = held["id"].as_str().unwrap().to_owned();
+    wait_status(&app, &pid, "authorized").await;
+    let (status, body) =
+        app.post(&format!("/api/v1/payment/{pid}/capture"), serde_json::json!({"amount": "2.00"})).await;
+    assert!(status < 300, "{status} {body}");
+    wait_status(&app, &pid, "done").await;
+
+    let (_, page) = app.get(&format!("/api/v1/accounts/{a}/entries")).await;
+    let entries = page["entries"].as_array().unwrap();
+    let kinds: Vec<&str> = entries.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["issuance", "hold", "release", "capture"], "{page}");
+
+    let app = &app;
+    let then = |instant: DateTime<Utc>| {
+        let path = format!("/api/v1/accounts/{a}/balance?at={}", instant.to_rfc3339().replace('+', "%2B"));
+        async move {
+            let (status, body) = app.get(&path).await;
+            assert_eq!(status, 200, "{body}");
+            let field =
+                |name: &str| body[name].as_str().unwrap_or_else(|| panic!("no {name} in {body}")).to_owned();
+            (field("balance"), field("held"), field("available_balance"))
+        }
+    };
+    let triple = |balance: &str, held: &str, available: &str| (balance.into(), held.into(), available.into());
+    // Opened: nothing held.
+    assert_eq!(then(at(&entries[0])).await, triple("10.00", "0.00", "10.00"));
+    // Authorized: 3.00 held out of the 10.00, which the balance still shows.
+    let authorized = at(&entries[1]);
+    assert_eq!(then(authorized).await, triple("10.00", "3.00", "7.00"));
+    // Captured 2.00 of it: the hold released in the same instant.
+    let captured = at(&entries[3]);
+    assert!(authorized < captured, "{page}");
+    assert_eq!(then(authorized + (captured - authorized) / 2).await, triple("10.00", "3.00", "7.00"));
+    assert_eq!(then(captured).await, triple("8.00", "0.00", "8.00"));
+    assert_eq!(then(Utc::now()).await, triple("8.00", "0.00", "8.00"));
+
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}

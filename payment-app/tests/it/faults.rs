@@ -415,3 +415,100 @@ async fn sigkill_with_batches_in_flight() {
     let (code, report) = env.audit();
     assert_eq!(code, 0, "{report}");
 }
+
+/// SIGKILL while settle is inside its transaction, applying payments: the
+/// batch's account rows are updated and its ledger entries written, and
+/// its payments not yet moved, when the process dies. The test's own
+/// database makes that moment last (a statement trigger on
+/// `ledger_entries` sleeps while a row of `settle_pause` says so), so the
+/// kill lands in it every time, not by luck. Nothing of the killed batch
+/// may survive; after the restart every payment settles exactly once, and
+/// every account's `balance_after` and `held_after` still chain (the
+/// audit). (Restarts only the app: no shared service.)
+#[tokio::test]
+#[ignore = "kills the app mid-flight: run by scripts/test, serially, after the other tests"]
+async fn sigkill_mid_settle_leaves_nothing_half_applied() {
+    let env = TestEnv::new();
+    let mut app = App::start(&env, FAST).await;
+    let accounts = hot_accounts(&app).await;
+    let pg = env.pg().await;
+    for sql in [
+        "CREATE TABLE settle_pause (secs float8 NOT NULL)",
+        "GRANT SELECT ON settle_pause TO PUBLIC",
+        "CREATE FUNCTION settle_pause() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN PERFORM pg_sleep(secs) FROM settle_pause; RETURN NULL; END $$",
+        "CREATE TRIGGER settle_pause AFTER INSERT ON ledger_entries \
+         FOR EACH STATEMENT EXECUTE FUNCTION settle_pause()",
+        "INSERT INTO settle_pause VALUES (3)",
+    ] {
+        sqlx::query(sql).execute(&pg).await.unwrap();
+    }
+
+    // 40 payments round the four accounts, and two their payers cannot cover.
+    let mut ids = Vec::new();
+    for i in 0..42 {
+        let (from, to) = (&accounts[i % 4], &accounts[(i + 1) % 4]);
+        let amount = if i % 20 == 7 { "100000.00" } else { "3.00" };
+        let (status, body) = app.pay(from, to, amount).await;
+        assert_eq!(status, 202, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    let in_settle = async || -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state = 'active' AND query LIKE 'COPY ledger_entries%'",
+        )
+        .fetch_one(&pg)
+        .await
+        .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while in_settle().await == 0 {
+        assert!(Instant::now() < deadline, "settle never wrote entries; log:\n{}", app.log_tail());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.kill9();
+    sqlx::query("DELETE FROM settle_pause").execute(&pg).await.unwrap();
+    // The killed session's transaction ends when its backend finds the
+    // client gone, after the sleep.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while in_settle().await > 0 {
+        assert!(Instant::now() < deadline, "the killed settle's session never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (entries, moved, balances): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM ledger_entries WHERE payment_id IS NOT NULL),
+                (SELECT count(*) FROM payments WHERE status <> 'pending'),
+                (SELECT count(*) FROM accounts WHERE balance <> 50000)",
+    )
+    .fetch_one(&pg)
+    .await
+    .unwrap();
+    assert_eq!((entries, moved), (0, 0), "the killed batch left entries or moved payments");
+    assert_eq!(balances, 0, "the killed batch left a balance changed");
+
+    app.restart().await;
+    app.wait_terminal(&ids, Duration::from_secs(120)).await;
+    // Exactly once: a done payment has its two entries and one `payment.done`,
+    // a failed one no entry and one `payment.failed`.
+    let once: std::collections::HashMap<String, (String, i64, i64)> = sqlx::query_as(
+        "SELECT p.id::text, p.status,
+                (SELECT count(*) FROM ledger_entries l WHERE l.payment_id = p.id),
+                (SELECT count(*) FROM events e WHERE e.payment_id = p.id AND e.type = 'payment.' || p.status)
+         FROM payments p",
+    )
+    .fetch_all(&pg)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(id, status, entries, events): (String, String, i64, i64)| (id, (status, entries, events)))
+    .collect();
+    assert_eq!(once.len(), ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let (status, entries, events) = &once[id];
+        let expected = if i % 20 == 7 { ("failed", 0, 1) } else { ("done", 2, 1) };
+        assert_eq!((status.as_str(), *entries, *events), expected, "payment {i}: {id}");
+    }
+    let (code, report) = env.audit();
+    assert_eq!(code, 0, "{report}");
+}

@@ -163,6 +163,59 @@ async fn the_migration_backfills_balance_after_in_each_accounts_order() {
     assert_eq!(after.iter().map(|(id, k, v)| (*id, k.as_str(), *v)).collect::<Vec<_>>(), expected);
 }
 
+/// Entries written before `held_after` existed get it from the migration:
+/// the held amount in each account's order, for the accounts that ever had
+/// a hold; every other entry keeps the column's 0.
+#[tokio::test]
+async fn the_migration_backfills_held_after_in_each_accounts_order() {
+    let env = TestEnv::new();
+    let url = env.database_url.parse().unwrap();
+    db::ensure_database(&url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&env.database_url).await.unwrap();
+    let all = sqlx::migrate!("./migrations");
+    let mut before = sqlx::migrate!("./migrations");
+    before.migrations = all.migrations.iter().filter(|m| m.version < 20261207600001).cloned().collect();
+    before.run(&pool).await.unwrap();
+
+    let (a, b, c) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let (first, second) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    for sql in [
+        "INSERT INTO accounts (id, balance, held) VALUES ($1, 70, 20), ($2, 30, 0), ($3, 5, 0)",
+        "INSERT INTO payments (id, from_account, to_account, amount, status, capture, hold_secs, hold_expires_at) \
+         VALUES ($4, $1, $2, 30, 'done', 'manual', 60, NULL), \
+                ($5, $1, $2, 20, 'authorized', 'manual', 60, now() + interval '1 hour')",
+        // Out of id order in time: the second hold is dated before the
+        // first one's release.
+        "INSERT INTO ledger_entries (account_id, payment_id, kind, amount, balance_after, created_at) VALUES \
+         ($1, NULL, 'issuance', 100, 100, now() - interval '5 hours'), \
+         ($1, $4, 'hold', 30, 100, now() - interval '4 hours'), \
+         ($1, $4, 'release', -30, 100, now() - interval '2 hours'), \
+         ($1, $4, 'capture', -30, 70, now() - interval '2 hours'), \
+         ($1, $5, 'hold', 20, 100, now() - interval '3 hours'), \
+         ($2, $4, 'credit', 30, 30, now() - interval '2 hours'), \
+         ($3, NULL, 'issuance', 5, 5, now() - interval '1 hour')",
+    ] {
+        sqlx::query(sql).bind(a).bind(b).bind(c).bind(first).bind(second).execute(&pool).await.unwrap();
+    }
+    all.run(&pool).await.unwrap();
+
+    let after: Vec<(uuid::Uuid, String, i64)> =
+        sqlx::query_as("SELECT account_id, kind, held_after FROM ledger_entries ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let expected = [
+        (a, "issuance", 0),
+        (a, "hold", 30),
+        (a, "release", 20),
+        (a, "capture", 20),
+        (a, "hold", 50),
+        (b, "credit", 0),
+        (c, "issuance", 0),
+    ];
+    assert_eq!(after.iter().map(|(id, k, v)| (*id, k.as_str(), *v)).collect::<Vec<_>>(), expected);
+}
+
 /// A batch whose transaction began before another's but locked the account
 /// after that one committed: its entries still come after the other's in
 /// the account's order. Dated with their transaction's start (`now()`),

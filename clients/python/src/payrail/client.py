@@ -236,7 +236,8 @@ class Payrail:
         )
 
     def balance_at(self, id: UUID | str, at: datetime.datetime) -> BalanceAt:
-        """The account's balance at the instant `at` (timezone-aware); a
+        """The account's balance, held and available amounts at the instant
+        `at` (timezone-aware; available with today's credit limit); a
         `PayrailError` with status 404 when the account was opened after it."""
         if at.tzinfo is None:
             raise ValueError("balance_at needs a timezone-aware instant")

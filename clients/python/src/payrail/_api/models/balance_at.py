@@ -18,11 +18,15 @@ class BalanceAt:
         account_id (UUID): An account's id.
         at (datetime.datetime):
         balance (str): a signed amount with exactly its currency's decimals
+        held (str): an amount with exactly its currency's decimals
+        available_balance (str): an amount with exactly its currency's decimals
     """
 
     account_id: UUID
     at: datetime.datetime
     balance: str
+    held: str
+    available_balance: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -32,6 +36,10 @@ class BalanceAt:
 
         balance = self.balance
 
+        held = self.held
+
+        available_balance = self.available_balance
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -39,6 +47,8 @@ class BalanceAt:
                 "account_id": account_id,
                 "at": at,
                 "balance": balance,
+                "held": held,
+                "available_balance": available_balance,
             }
         )
 
@@ -53,10 +63,16 @@ class BalanceAt:
 
         balance = d.pop("balance")
 
+        held = d.pop("held")
+
+        available_balance = d.pop("available_balance")
+
         balance_at = cls(
             account_id=account_id,
             at=at,
             balance=balance,
+            held=held,
+            available_balance=available_balance,
         )
 
         balance_at.additional_properties = d

@@ -113,7 +113,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     at: datetime.datetime,
 ) -> Response[BalanceAt | Error]:
-    """An account's balance at an instant; 404 before the account was opened.
+    """An account's balance, held and available amounts at an instant; 404 before the account was opened.
 
     Args:
         id (UUID): An account's id.
@@ -145,7 +145,7 @@ def sync(
     client: AuthenticatedClient,
     at: datetime.datetime,
 ) -> BalanceAt | Error | None:
-    """An account's balance at an instant; 404 before the account was opened.
+    """An account's balance, held and available amounts at an instant; 404 before the account was opened.
 
     Args:
         id (UUID): An account's id.
@@ -172,7 +172,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     at: datetime.datetime,
 ) -> Response[BalanceAt | Error]:
-    """An account's balance at an instant; 404 before the account was opened.
+    """An account's balance, held and available amounts at an instant; 404 before the account was opened.
 
     Args:
         id (UUID): An account's id.
@@ -202,7 +202,7 @@ async def asyncio(
     client: AuthenticatedClient,
     at: datetime.datetime,
 ) -> BalanceAt | Error | None:
-    """An account's balance at an instant; 404 before the account was opened.
+    """An account's balance, held and available amounts at an instant; 404 before the account was opened.
 
     Args:
         id (UUID): An account's id.
