@@ -174,7 +174,7 @@ async fn the_migration_backfills_held_after_in_each_accounts_order() {
     let pool = sqlx::PgPool::connect(&env.database_url).await.unwrap();
     let all = sqlx::migrate!("./migrations");
     let mut before = sqlx::migrate!("./migrations");
-    before.migrations = all.migrations.iter().filter(|m| m.version < 20261207600001).cloned().collect();
+    before.migrations = all.migrations.iter().filter(|m| m.version < 20261207600002).cloned().collect();
     before.run(&pool).await.unwrap();
 
     let (a, b, c) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
