@@ -196,13 +196,22 @@ fn the_postgres_plan_carries_its_providers_settings() {
     spec.postgres.read_replica = false;
     spec.postgres.cnpg.pooler = Some(crate::crd::PoolerSettings { instances: 2 });
     let plan = |spec: &PaymentClusterSpec| validate(&cluster(spec.clone())).expect("valid").postgres;
-    assert_eq!(plan(&spec), PostgresPlan::Builtin(BuiltinPlan { read_replica: false }));
+    assert_eq!(
+        plan(&spec),
+        PostgresPlan::Builtin(BuiltinPlan { read_replica: false, image: "postgres:16".into() })
+    );
 
     spec.postgres.provider = PostgresProvider::Cnpg;
     spec.postgres.cnpg.instances = 3;
+    spec.postgres.cnpg.image_name = Some("ghcr.io/cloudnative-pg/postgresql:16.4".into());
     assert_eq!(
         plan(&spec),
-        PostgresPlan::Cnpg(CnpgPlan { instances: 3, pooler_instances: Some(2), backup: None })
+        PostgresPlan::Cnpg(CnpgPlan {
+            instances: 3,
+            pooler_instances: Some(2),
+            backup: None,
+            image_name: Some("ghcr.io/cloudnative-pg/postgresql:16.4".into())
+        })
     );
 
     spec.postgres.provider = PostgresProvider::External;
