@@ -10,7 +10,6 @@
 
 use kube::ResourceExt;
 use payrail_common::settings;
-use payrail_common::telemetry::LogFormat;
 
 use crate::crd::{
     BackupSpec, CaSecretRef, PaymentCluster, PaymentClusterSpec, PostgresProvider, PostgresSpec,
@@ -23,7 +22,7 @@ use crate::owner::Owner;
 
 mod resolved;
 pub use resolved::{
-    AppSettings, CurrencyCode, MonitoringSettings, Placement, RabbitmqSettings, RedisSettings, ServerSettings,
+    AppSettings, MonitoringSettings, Placement, RabbitmqSettings, RedisSettings, ServerSettings,
 };
 
 /// App pods the Deployment may run above `replicas` during a rollout
@@ -338,16 +337,13 @@ pub fn validate_with(
             spec.app.shutdown_timeout_seconds
         ));
     }
-    let currency = CurrencyCode::parse(&spec.app.default_currency);
-    if currency.is_none() {
+    // The schema lists the codes; a resource stored under an older schema
+    // may still hold another.
+    if !spec.app.default_currency.is_known() {
         problems.push(format!(
-            "app.defaultCurrency must be an ISO 4217 code like USD (got {:?})",
-            spec.app.default_currency
+            "app.defaultCurrency must be an ISO 4217 code with a minor unit, like USD (got {:?})",
+            spec.app.default_currency.as_str()
         ));
-    }
-    let log_format = spec.app.log_format.parse::<LogFormat>().ok();
-    if log_format.is_none() {
-        problems.push(format!("app.logFormat must be text or json (got {:?})", spec.app.log_format));
     }
     let images = [
         ("app.image", Some(&spec.app.image)),
@@ -377,10 +373,8 @@ pub fn validate_with(
         }
     }
     let connections = ConnectionBudget::plan(spec).map_err(|problem| problems.push(problem)).ok();
-    match (connections, postgres, currency, log_format) {
-        (Some(connections), Some(postgres), Some(default_currency), Some(log_format))
-            if problems.is_empty() =>
-        {
+    match (connections, postgres) {
+        (Some(connections), Some(postgres)) if problems.is_empty() => {
             Ok(ValidatedCluster {
                 owner: Owner::of(cluster),
                 names: Names::of(cluster),
@@ -398,8 +392,8 @@ pub fn validate_with(
                     worker: spec.app.worker.clone(),
                     shutdown_timeout_seconds: spec.app.shutdown_timeout_seconds,
                     api_tokens_secret: spec.app.api_tokens_secret.clone(),
-                    default_currency,
-                    log_format,
+                    default_currency: spec.app.default_currency.clone(),
+                    log_format: spec.app.log_format,
                     limits: spec.app.limits.clone(),
                     webhooks: spec.app.webhooks.clone(),
                     tracing: spec.app.tracing.clone(),

@@ -10,24 +10,9 @@ use k8s_openapi::api::core::v1::ResourceRequirements;
 use payrail_common::telemetry::LogFormat;
 
 use crate::crd::{
-    AntiAffinity, AppLimits, SecretKeyRef, StorageSpec, TracingSettings, WebhookSettings, WorkerSpec,
+    AntiAffinity, AppLimits, CurrencyCode, SecretKeyRef, StorageSpec, TracingSettings, WebhookSettings,
+    WorkerSpec,
 };
-
-/// An ISO 4217 code of three capital letters (`app.defaultCurrency`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CurrencyCode(String);
-
-impl CurrencyCode {
-    /// The code, or `None` when it is not three ASCII capitals.
-    pub fn parse(code: &str) -> Option<Self> {
-        (code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()))
-            .then(|| CurrencyCode(code.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// The payment app's Deployment and environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +24,7 @@ pub struct AppSettings {
     pub shutdown_timeout_seconds: i32,
     /// The user's tokens Secret; `None` when the operator generates one.
     pub api_tokens_secret: Option<SecretKeyRef>,
+    /// A code the app takes (validate checked it against ISO 4217).
     pub default_currency: CurrencyCode,
     pub log_format: LogFormat,
     pub limits: AppLimits,

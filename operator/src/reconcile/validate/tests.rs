@@ -231,3 +231,41 @@ fn the_postgres_plan_carries_its_providers_settings() {
     let problem = validate(&cluster(spec)).expect_err("no secret").to_string();
     assert!(problem.contains("needs postgres.external.secretName"), "{problem}");
 }
+
+// Issue 28: the schema lists the codes payment-app takes; a resource stored
+// under an older schema (which admitted any three capitals) is still refused
+// here, named, instead of starting pods that exit on DEFAULT_CURRENCY.
+#[test]
+fn a_currency_the_app_refuses_is_refused_here_too() {
+    for (code, valid) in
+        [("EUR", true), ("JPY", true), ("BHD", true), ("XAU", false), ("XYZ", false), ("usd", false)]
+    {
+        let mut spec = PaymentClusterSpec::default();
+        spec.app.default_currency = crate::crd::CurrencyCode(code.into());
+        match validate(&cluster(spec)) {
+            Ok(v) => assert!(valid, "{code} accepted as {:?}", v.app.default_currency),
+            Err(InvalidSpec(problems)) => {
+                assert!(!valid, "{code} refused: {problems:?}");
+                assert!(
+                    problems.iter().any(|p| p.contains("app.defaultCurrency") && p.contains(code)),
+                    "{problems:?}"
+                );
+            }
+        }
+    }
+    let known = crate::crd::CurrencyCode::known();
+    assert!(known.iter().any(|c| c == "USD") && !known.iter().any(|c| c == "XAU" || c == "XXX"), "{known:?}");
+    assert!(known.windows(2).all(|w| w[0] < w[1]), "sorted, once each");
+}
+
+// The log format is an enum in the CRD: serde (and the schema) take only
+// what LOG_FORMAT takes.
+#[test]
+fn the_log_format_is_text_or_json() {
+    let parse = |format: &str| {
+        serde_json::from_value::<crate::crd::AppSpec>(serde_json::json!({"logFormat": format}))
+    };
+    assert_eq!(parse("text").expect("text").log_format, payrail_common::telemetry::LogFormat::Text);
+    assert_eq!(parse("json").expect("json").log_format, payrail_common::telemetry::LogFormat::Json);
+    assert!(parse("xml").is_err() && parse("JSON").is_err());
+}
