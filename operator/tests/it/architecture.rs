@@ -300,3 +300,17 @@ fn builders_never_read_the_raw_spec() {
     }
     assert!(readers.is_empty(), "builders read the raw spec: {readers:#?}");
 }
+
+/// Issue 28: status does not match on the PostgreSQL provider or read its
+/// kinds: the seam (`reconcile::build::postgres`) counts the servers and
+/// words their conditions, so another provider is not an edit of status.
+#[test]
+fn status_asks_the_postgres_seam() {
+    let provider_specific =
+        ["CnpgCluster", "ObjectStore", "Source::", "PostgresPlan::", "server_statefulsets"];
+    let status = modules().remove("reconcile::status").expect("reconcile::status exists");
+    let outside_quotes: String =
+        status.lines().flat_map(|line| line.split('"').step_by(2)).collect::<Vec<_>>().join(" ");
+    let found: Vec<_> = provider_specific.iter().filter(|what| outside_quotes.contains(**what)).collect();
+    assert!(found.is_empty(), "reconcile::status matches on the provider: {found:?}");
+}

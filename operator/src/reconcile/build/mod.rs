@@ -14,6 +14,7 @@
 
 mod alerts;
 pub mod app;
+pub mod counts;
 pub mod credentials;
 pub mod env;
 pub mod meta;

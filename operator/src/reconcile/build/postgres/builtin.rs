@@ -22,8 +22,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::connection::{DATABASE, PORT, USER, app_url, url};
 use super::provider::{Inputs, Owner, Provider};
 use crate::child::Child;
+use crate::crd::ComponentStatus;
 use crate::names::Names;
 use crate::pod::{self, PostgresSettings};
+use crate::reconcile::build::counts::statefulset_status;
 use crate::reconcile::build::credentials::{APP_DB_PASSWORD, POSTGRES_PASSWORD, REPLICATION_PASSWORD};
 use crate::reconcile::build::env::{plain, secret_env};
 use crate::reconcile::build::meta::{Component, labels, meta, selector, selector_labels};
@@ -94,6 +96,26 @@ impl Provider for BuiltinPlan {
 
     fn replication_lag_metric(&self) -> Option<&'static str> {
         self.read_replica.then_some("pg_replication_lag_seconds")
+    }
+
+    /// Primary and replica together: the app needs both (reads go to the
+    /// replica).
+    fn readiness(&self, names: &Names, objects: &[Child]) -> Option<ComponentStatus> {
+        let statefulset = |name: String| {
+            objects.iter().find_map(|c| match c {
+                Child::StatefulSet(s) if s.metadata.name.as_ref() == Some(&name) => {
+                    Some(statefulset_status(s))
+                }
+                _ => None,
+            })
+        };
+        let primary = statefulset(names.postgres())?;
+        match self.read_replica.then(|| statefulset(names.postgres_replica())).flatten() {
+            Some(replica) => {
+                Some(ComponentStatus::new(primary.ready + replica.ready, primary.desired + replica.desired))
+            }
+            None => Some(primary),
+        }
     }
 
     fn server_statefulsets(&self, names: &Names) -> Vec<String> {

@@ -26,8 +26,9 @@ use secrecy::ExposeSecret;
 use k8s_openapi::api::core::v1::EnvVar;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use super::backups;
 use super::connection::{self, app_url, url};
-use super::provider::{Inputs, Owner, Provider};
+use super::provider::{Inputs, Owner, Provider, Report};
 use crate::child::{Child, Source};
 use crate::cnpg::{
     Affinity, BARMAN_CLOUD_PLUGIN, BackupConfiguration, BackupPluginConfiguration, BarmanObjectStore,
@@ -36,7 +37,7 @@ use crate::cnpg::{
     RoleConfiguration, S3Credentials, ScheduledBackup, ScheduledBackupSpec, SecretKeySelector, Storage,
     VolumeSnapshotConfiguration,
 };
-use crate::crd::{AntiAffinity, BackupSpec};
+use crate::crd::{AntiAffinity, BackupSpec, ComponentStatus};
 use crate::names::Names;
 use crate::prometheus::{PodMetricsEndpoint, PodMonitor, PodMonitorSpec};
 use crate::reconcile::build::credentials::{APP_DB_PASSWORD, Credentials};
@@ -92,6 +93,63 @@ impl Provider for CnpgPlan {
 
     fn backs_up(&self) -> bool {
         self.backup.is_some()
+    }
+
+    /// CNPG's own count of ready instances (it runs and replaces the pods).
+    fn readiness(&self, _: &Names, objects: &[Child]) -> Option<ComponentStatus> {
+        let cluster = objects.iter().find_map(|c| match c {
+            Child::CnpgCluster(cluster) => Some(cluster),
+            _ => None,
+        })?;
+        let status = cluster.status.as_ref();
+        let desired = status.and_then(|s| s.instances).unwrap_or(cluster.spec.instances);
+        Some(ComponentStatus::new(status.and_then(|s| s.ready_instances).unwrap_or(0), desired))
+    }
+
+    /// CNPG's `Ready`, mirrored as `DatabaseReady`, and `BackupsHealthy`
+    /// (`kubectl get paycl` shows it) from CNPG's `ContinuousArchiving` and
+    /// the plugin's recovery window ([`backups::verdict`]).
+    fn conditions(&self, names: &Names, objects: &[Child]) -> Vec<Report> {
+        let cluster = objects.iter().find_map(|c| match c {
+            Child::CnpgCluster(cluster) => Some(cluster.as_ref()),
+            _ => None,
+        });
+        let reported = |type_: &str| {
+            cluster
+                .and_then(|c| c.status.as_ref())
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+                .map(|c| (c.status == "True", c.message.as_str()))
+        };
+        let ready = match reported("Ready") {
+            Some((true, message)) => Report::new("DatabaseReady", true, "ClusterReady", message),
+            Some((false, message)) => Report::new("DatabaseReady", false, "ClusterNotReady", message),
+            None => Report::new(
+                "DatabaseReady",
+                false,
+                "NotReported",
+                "CloudNativePG has not reported on the cluster yet",
+            ),
+        };
+        let backups = if self.backup.is_some() {
+            // The plugin keys its report by server name, which payrail
+            // leaves at its default: the CNPG Cluster's name.
+            let window = objects.iter().find_map(|c| match c {
+                Child::ObjectStore(store) => {
+                    store.status.as_ref().and_then(|s| s.server_recovery_window.get(&names.postgres()))
+                }
+                _ => None,
+            });
+            let verdict = backups::verdict(reported("ContinuousArchiving"), window);
+            Report::new("BackupsHealthy", verdict.healthy, verdict.reason, verdict.message)
+        } else {
+            Report::new(
+                "BackupsHealthy",
+                false,
+                "BackupsNotConfigured",
+                "postgres.backup is not set: no WAL is archived and no base backup taken",
+            )
+        };
+        vec![ready, backups]
     }
 
     fn sources(&self) -> &'static [Source] {
