@@ -54,7 +54,12 @@ CRD = ROOT / "crds" / "paymentclusters.payrail.dev.yaml"
 CHART_CRD = CHART / "crds" / CRD.name
 OPERATOR_SRC = ROOT / "operator" / "src"
 # The status step, and its submodule that decides BackupsHealthy.
-STATUS = [ROOT / "operator" / "src" / "reconcile" / "status.rs", ROOT / "operator" / "src" / "reconcile" / "status" / "backups.rs"]
+# Status words its own conditions; each PostgreSQL provider words the
+# conditions of its server (Report::new; BackupsHealthy's Verdict::new).
+STATUS = [
+    ROOT / "operator" / "src" / "reconcile" / "status.rs",
+    *sorted((ROOT / "operator" / "src" / "reconcile" / "build" / "postgres").glob("*.rs")),
+]
 APP_BUILDER = ROOT / "operator" / "src" / "reconcile" / "build" / "app.rs"
 DOCS = ROOT / "docs" / "operator.md"
 CHART_README = CHART / "README.md"

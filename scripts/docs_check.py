@@ -3,7 +3,8 @@
 - docs/operator.md's spec reference: every field of the CRD's spec, with
   its type and default, and nothing else;
 - docs/operator.md names every printer column of the CRD and every
-  condition type and reason operator/src/reconcile/status.rs sets;
+  condition type and reason operator/src/reconcile/status.rs sets, and
+  those the PostgreSQL providers report (reconcile/build/postgres/);
 - the chart README's values table covers every key of values.yaml.
 
 Each check returns a one-line summary or raises ValueError saying what
@@ -100,7 +101,9 @@ def check_status_docs(docs: str, crd: dict, status_source: str) -> str:
     columns = [c["name"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]]
     code = rust_code(status_source)
     conditions = re.findall(r'\bcondition\(\s*"(\w+)",\s*[^,]+,\s*"(\w+)"', code)
-    # status/backups.rs: each of BackupsHealthy's verdicts.
+    # The PostgreSQL providers' own conditions (build/postgres/*.rs).
+    conditions += re.findall(r'\bReport::new\(\s*"(\w+)",\s*[^,]+,\s*"(\w+)"', code)
+    # build/postgres/backups.rs: each of BackupsHealthy's verdicts.
     conditions += [("BackupsHealthy", r) for r in re.findall(r'\bVerdict::new\(\s*\w+,\s*"(\w+)"', code)]
     if not conditions:
         raise ValueError("found no condition(...) calls in operator/src/reconcile/status.rs")

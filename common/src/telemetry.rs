@@ -13,8 +13,12 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::traces::{self, Traces};
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How log lines are written. Serialized as `text` or `json`, as
+/// `LOG_FORMAT` takes it: the operator's CRD field is this type, so the API
+/// server refuses any other value through the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
+use payrail_common::telemetry::LogFormat;
 use payrail_common::{defaults, settings};
 use serde::{Deserialize, Serialize};
 
@@ -181,8 +182,7 @@ pub struct AppSpec {
     /// ISO 4217 code of the currency of accounts opened without one (`DEFAULT_CURRENCY`).
     /// Changing it affects only accounts opened afterwards.
     #[serde(default = "default_currency")]
-    #[x_kube(validation = Rule::new("self.matches('^[A-Z]{3}$')").message("an ISO 4217 code like USD"))]
-    pub default_currency: String,
+    pub default_currency: CurrencyCode,
     /// Per-token and issuance limits. A token's scopes are written with the token in the
     /// tokens Secret (`TOKEN=read+pay`), never here.
     #[serde(default)]
@@ -195,8 +195,56 @@ pub struct AppSpec {
     pub tracing: Option<TracingSettings>,
     /// `text` or `json`.
     #[serde(default = "default_log_format")]
-    #[x_kube(validation = Rule::new("self == 'text' || self == 'json'").message("logFormat is text or json"))]
-    pub log_format: String,
+    pub log_format: LogFormat,
+}
+
+/// An ISO 4217 currency code that has a minor unit: what payment-app
+/// accepts as `DEFAULT_CURRENCY`. The schema lists every such code (from
+/// the same `iso_currency` table the app reads), so the API server refuses
+/// `usd`, an unknown `XYZ` and gold `XAU` itself, before a pod could fail to
+/// start on them. Deserialized as any string, not refused: a resource stored
+/// under an older, looser schema must still reach validate, which reports
+/// it on the resource rather than failing the operator's whole watch.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct CurrencyCode(pub String);
+
+impl CurrencyCode {
+    /// Every code the schema admits, in alphabetical order: the three-letter
+    /// codes ISO 4217 knows that have an exponent (`iso_currency` has no
+    /// iterator without another dependency; 26^3 lookups run once per CRD).
+    pub fn known() -> Vec<String> {
+        let letters = b'A'..=b'Z';
+        letters
+            .clone()
+            .flat_map(|a| letters.clone().flat_map(move |b| (b'A'..=b'Z').map(move |c| [a, b, c])))
+            .filter_map(|code| String::from_utf8(code.to_vec()).ok())
+            .filter(|code| CurrencyCode(code.clone()).is_known())
+            .collect()
+    }
+
+    /// Whether the app would take it: a known code with a minor unit.
+    pub fn is_known(&self) -> bool {
+        iso_currency::Currency::from_code(&self.0).and_then(|c| c.exponent()).is_some()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl schemars::JsonSchema for CurrencyCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CurrencyCode".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "enum": CurrencyCode::known()})
+    }
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -589,8 +637,8 @@ fn default_api_rate_per_sec() -> i32 {
 fn default_api_rate_burst() -> i32 {
     settings::API_RATE_BURST.default as i32
 }
-fn default_currency() -> String {
-    defaults::DEFAULT_CURRENCY.to_owned()
+fn default_currency() -> CurrencyCode {
+    CurrencyCode(defaults::DEFAULT_CURRENCY.to_owned())
 }
 fn default_max_account_issuance() -> String {
     defaults::MAX_ACCOUNT_ISSUANCE.to_owned()
@@ -613,8 +661,8 @@ fn default_db_pool_size() -> i32 {
 fn default_shutdown_timeout_seconds() -> i32 {
     settings::SHUTDOWN_TIMEOUT_SECS.default as i32
 }
-fn default_log_format() -> String {
-    "json".into()
+fn default_log_format() -> LogFormat {
+    LogFormat::Json
 }
 fn default_tokens_key() -> String {
     "api-tokens".into()

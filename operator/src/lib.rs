@@ -20,6 +20,7 @@ pub mod image;
 pub mod leader;
 pub mod metrics;
 pub mod names;
+pub mod owner;
 pub mod pod;
 pub mod prometheus;
 pub mod reconcile;

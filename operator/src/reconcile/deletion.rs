@@ -28,6 +28,7 @@ use tracing::{info, warn};
 
 use crate::crd::PaymentCluster;
 use crate::error::{Error, Result};
+use crate::owner::Owner;
 use crate::pod::RABBITMQ_DELETING_ANNOTATION;
 use crate::reconcile::build::{Component, volume_labels};
 use crate::reconcile::context::Context;
@@ -77,8 +78,11 @@ pub async fn mark_brokers(cr: &PaymentCluster, ctx: &Context) -> Result<Action> 
 /// Puts the annotation on every RabbitMQ pod of `cr`; returns how many.
 async fn mark(ctx: &Context, cr: &PaymentCluster, namespace: &str) -> Result<usize> {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let selector =
-        format!("{},app.kubernetes.io/component={}", volume_labels(cr), Component::Rabbitmq.label());
+    let selector = format!(
+        "{},app.kubernetes.io/component={}",
+        volume_labels(&Owner::of(cr)),
+        Component::Rabbitmq.label()
+    );
     let found = pods.list(&ListParams::default().labels(&selector)).await?.items;
     let patch = json!({"metadata": {"annotations": {RABBITMQ_DELETING_ANNOTATION: "true"}}});
     for pod in &found {

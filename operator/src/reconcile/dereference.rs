@@ -85,7 +85,7 @@ pub fn provider_switch(valid: &ValidatedCluster, read: &Read) -> Option<String> 
 /// `external` database Secret). Pods rolled onto it could not start, so
 /// the app is kept as it runs and each problem is reported instead.
 pub fn app_input_problems(valid: &ValidatedCluster, read: &Read) -> Vec<ChildFailure> {
-    let tokens = valid.spec().app.api_tokens_secret.as_ref().filter(|_| read.tokens.is_none()).map(|reference| {
+    let tokens = valid.app.api_tokens_secret.as_ref().filter(|_| read.tokens.is_none()).map(|reference| {
         ChildFailure::refused(
             "Secret",
             reference.name.clone(),
@@ -131,11 +131,11 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
     let names = &valid.names;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &names.namespace);
     let credentials = secrets.get_opt(&names.credentials()).await?;
-    let tokens = match &valid.spec().app.api_tokens_secret {
+    let tokens = match &valid.app.api_tokens_secret {
         Some(reference) => secrets.get_opt(&reference.name).await?,
         None => None,
     };
-    let selector = volume_labels(&valid.cluster);
+    let selector = volume_labels(&valid.owner);
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &names.namespace);
     let claims = claims.list(&ListParams::default().labels(&selector)).await?.items;
     let provider = postgres::provider(&valid.postgres);
@@ -144,7 +144,7 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
         None => None,
     };
     let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &names.namespace);
-    let owned = crate::reconcile::build::owned_selector(&valid.cluster);
+    let owned = crate::reconcile::build::owned_selector(&valid.owner);
     let existing = statefulsets.list(&ListParams::default().labels(&owned)).await?.items;
     let pod_management = existing
         .iter()
@@ -168,7 +168,7 @@ pub async fn read(client: &Client, valid: &ValidatedCluster) -> Result<Read> {
         let pods: Api<Pod> = Api::namespaced(client.clone(), &names.namespace);
         let selector = format!(
             "{},app.kubernetes.io/component in ({},{})",
-            volume_labels(&valid.cluster),
+            volume_labels(&valid.owner),
             Component::PostgresPrimary.label(),
             Component::PostgresReplica.label()
         );

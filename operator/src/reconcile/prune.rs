@@ -16,7 +16,7 @@ use std::fmt::Debug;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tracing::info;
 
@@ -48,7 +48,7 @@ pub fn select(kind: &str, desired: &[Child], found: &[ObjectMeta], owner_uid: &s
 pub async fn prune(client: &Client, valid: &ValidatedCluster, desired: &[Child]) -> Vec<ChildFailure> {
     // Without a uid (never the case for a resource read from the API
     // server) nothing can be proven to be ours: delete nothing.
-    let Some(uid) = valid.cluster.uid() else {
+    let Some(uid) = valid.owner.uid() else {
         return Vec::new();
     };
     let mut failures = Vec::new();
@@ -89,7 +89,7 @@ where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let found = match api.list(&ListParams::default().labels(&owned_selector(&valid.cluster))).await {
+    let found = match api.list(&ListParams::default().labels(&owned_selector(&valid.owner))).await {
         Ok(list) => list.items.into_iter().map(|o| o.meta().clone()).collect::<Vec<_>>(),
         Err(error) => {
             let failure = ChildFailure::from_list_error(kind, LIST, &error);

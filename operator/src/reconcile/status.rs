@@ -2,16 +2,12 @@
 //! reports about its children: pure, so every transition is tested without
 //! a cluster.
 
-mod backups;
-
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
-use crate::child::Source;
-use crate::cnpg::RecoveryWindow;
-use crate::crd::{ComponentStatus, PaymentCluster, PaymentClusterStatus};
+use crate::crd::{PaymentCluster, PaymentClusterStatus};
 use crate::names::Names;
+use crate::reconcile::build::counts::{deployment_status, statefulset_status};
 use crate::reconcile::build::{Child, postgres};
 use crate::reconcile::failure::ChildFailure;
 use crate::reconcile::validate::PostgresPlan;
@@ -166,29 +162,10 @@ fn applied(
     let app = app.unwrap_or(before.app);
     let redis = statefulset(names.redis()).unwrap_or(before.redis);
     let rabbitmq = statefulset(names.rabbitmq()).unwrap_or(before.rabbitmq);
-    let cnpg = children.iter().find_map(|c| match c {
-        Child::CnpgCluster(cluster) => Some(cluster.as_ref()),
-        _ => None,
-    });
-    // The database is counted from what runs it, as the provider says:
-    // payrail's own StatefulSets, or CloudNativePG's Cluster.
+    // The database is counted, and its own conditions worded, by its
+    // provider: payrail's StatefulSets, CloudNativePG's Cluster, or nothing.
     let provider = postgres::provider(plan);
-    let servers = provider.server_statefulsets(&names);
-    let runs_cnpg = provider.sources().contains(&Source::Cnpg);
-    let postgres = match servers.split_first() {
-        Some((primary, replica)) => {
-            let primary = statefulset(primary.clone());
-            let replica = replica.first().and_then(|r| statefulset(r.clone()));
-            match (primary, &replica) {
-                (Some(p), Some(r)) => ComponentStatus::new(p.ready + r.ready, p.desired + r.desired),
-                (Some(p), None) => p,
-                (None, _) => before.postgres,
-            }
-        }
-        None if runs_cnpg => cnpg.map_or(before.postgres, cnpg_status),
-        // Nothing of it runs here: nothing to wait for.
-        None => ComponentStatus { ready: 0, desired: 0, summary: "external".into() },
-    };
+    let postgres = provider.readiness(&names, children).unwrap_or(before.postgres);
     let waiting: Vec<String> =
         [("app", &app), ("redis", &redis), ("rabbitmq", &rabbitmq), ("postgres", &postgres)]
             .iter()
@@ -196,18 +173,12 @@ fn applied(
             .map(|(name, c)| format!("{name} {}", c.summary))
             .collect();
     let mut all = readiness(conditions, &waiting, failures, refusals, not_streaming);
-    if runs_cnpg {
-        // The plugin keys its report by server name, which payrail leaves
-        // at its default: the CNPG Cluster's name.
-        let window = children.iter().find_map(|c| match c {
-            Child::ObjectStore(store) => {
-                store.status.as_ref().and_then(|s| s.server_recovery_window.get(&names.postgres()))
-            }
-            _ => None,
-        });
-        let backup = provider.backs_up().then_some(window);
-        all.extend(cnpg_conditions(conditions, cnpg, backup));
-    }
+    all.extend(
+        provider
+            .conditions(&names, children)
+            .into_iter()
+            .map(|report| conditions.condition(report.type_, report.ok, report.reason, report.message)),
+    );
     PaymentClusterStatus {
         observed_generation: cr.metadata.generation,
         conditions: all,
@@ -262,91 +233,6 @@ fn readiness(
             degraded,
         ]
     }
-}
-
-/// CNPG's own count of ready instances (it runs and replaces the pods).
-fn cnpg_status(cluster: &crate::cnpg::Cluster) -> ComponentStatus {
-    let status = cluster.status.as_ref();
-    let desired = status.and_then(|s| s.instances).unwrap_or(cluster.spec.instances);
-    ComponentStatus::new(status.and_then(|s| s.ready_instances).unwrap_or(0), desired)
-}
-
-/// CNPG's `Ready`, mirrored as `DatabaseReady`, and `BackupsHealthy`
-/// (`kubectl get paycl` shows it) from CNPG's `ContinuousArchiving` and
-/// the plugin's recovery window ([`backups::verdict`]). `backup` is `None`
-/// without `postgres.backup`, else the recovery window if reported.
-fn cnpg_conditions(
-    conditions: &Conditions<'_>,
-    cluster: Option<&crate::cnpg::Cluster>,
-    backup: Option<Option<&RecoveryWindow>>,
-) -> Vec<Condition> {
-    let reported = |type_: &str| {
-        cluster
-            .and_then(|c| c.status.as_ref())
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
-            .map(|c| (c.status == "True", c.message.as_str()))
-    };
-    let ready = match reported("Ready") {
-        Some((true, message)) => conditions.condition("DatabaseReady", true, "ClusterReady", message.into()),
-        Some((false, message)) => {
-            conditions.condition("DatabaseReady", false, "ClusterNotReady", message.into())
-        }
-        None => conditions.condition(
-            "DatabaseReady",
-            false,
-            "NotReported",
-            "CloudNativePG has not reported on the cluster yet".into(),
-        ),
-    };
-    let backups = match backup {
-        None => conditions.condition(
-            "BackupsHealthy",
-            false,
-            "BackupsNotConfigured",
-            "postgres.backup is not set: no WAL is archived and no base backup taken".into(),
-        ),
-        Some(window) => {
-            let verdict = backups::verdict(reported("ContinuousArchiving"), window);
-            conditions.condition("BackupsHealthy", verdict.healthy, verdict.reason, verdict.message)
-        }
-    };
-    vec![ready, backups]
-}
-
-/// Ready counts only pods of the current template: during a rollout the old
-/// ones do not make the app "ready" on the new image.
-fn deployment_status(d: &Deployment) -> ComponentStatus {
-    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let status = d.status.as_ref();
-    let current = d.metadata.generation.is_some()
-        && status.and_then(|s| s.observed_generation) >= d.metadata.generation;
-    let count =
-        |f: fn(&k8s_openapi::api::apps::v1::DeploymentStatus) -> Option<i32>| status.and_then(f).unwrap_or(0);
-    let ready = new_ready(count(|s| s.replicas), count(|s| s.updated_replicas), count(|s| s.ready_replicas));
-    ComponentStatus::new(if current { ready } else { 0 }, desired)
-}
-
-fn statefulset_status(s: &StatefulSet) -> ComponentStatus {
-    let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let status = s.status.as_ref();
-    let current = s.metadata.generation.is_some()
-        && status.and_then(|s| s.observed_generation) >= s.metadata.generation;
-    let count = |f: fn(&k8s_openapi::api::apps::v1::StatefulSetStatus) -> Option<i32>| {
-        status.and_then(f).unwrap_or(0)
-    };
-    let ready =
-        new_ready(count(|s| Some(s.replicas)), count(|s| s.updated_replicas), count(|s| s.ready_replicas));
-    ComponentStatus::new(if current { ready } else { 0 }, desired)
-}
-
-/// How many pods of the current revision are ready, for certain. The
-/// controllers count ready pods of every revision together: while pods of
-/// the old one remain (`total - updated`), as many of the ready ones may
-/// be old. Counting them as new would call a rollout done while its last
-/// new pod has not started.
-fn new_ready(total: i32, updated: i32, ready: i32) -> i32 {
-    let old = (total - updated).max(0);
-    (ready - old).clamp(0, updated.max(0))
 }
 
 /// The `Ready` condition's status, if any.

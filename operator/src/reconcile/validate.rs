@@ -18,6 +18,12 @@ use crate::crd::{
 use crate::error::InvalidSpec;
 use crate::image;
 use crate::names::Names;
+use crate::owner::Owner;
+
+mod resolved;
+pub use resolved::{
+    AppSettings, MonitoringSettings, Placement, RabbitmqSettings, RedisSettings, ServerSettings,
+};
 
 /// App pods the Deployment may run above `replicas` during a rollout
 /// (its `maxSurge`): each holds its own connection pools.
@@ -67,14 +73,24 @@ pub struct OperatorDefaults {
     pub monitoring: bool,
 }
 
-/// A spec that passed validation, with every number derived from it.
+/// A spec that passed validation, with every number derived from it: the
+/// owner its children point at and each component's typed settings, never
+/// the `PaymentCluster` itself, so nothing past validate reads the raw spec.
 #[derive(Debug, Clone)]
 pub struct ValidatedCluster {
-    pub cluster: PaymentCluster,
+    pub owner: Owner,
     pub names: Names,
     /// Whether the monitoring objects are built: the spec's
     /// `monitoring.enabled`, or the operator's default when it is absent.
     pub monitoring: bool,
+    pub monitoring_settings: MonitoringSettings,
+    pub app: AppSettings,
+    pub redis: RedisSettings,
+    pub rabbitmq: RabbitmqSettings,
+    /// The storage and resources of the servers the operator runs
+    /// (builtin or CNPG); unread with an external server.
+    pub postgres_server: ServerSettings,
+    pub placement: Placement,
     /// Who runs PostgreSQL, with the settings only that provider reads.
     pub postgres: PostgresPlan,
     pub connections: ConnectionBudget,
@@ -92,12 +108,6 @@ pub struct ValidatedCluster {
     pub app_grace_period_seconds: i64,
 }
 
-impl ValidatedCluster {
-    pub fn spec(&self) -> &PaymentClusterSpec {
-        &self.cluster.spec
-    }
-}
-
 /// Who runs PostgreSQL, decided once here: `postgres.provider` and the
 /// settings that only make sense with it (`postgres.external`,
 /// `postgres.cnpg`, `postgres.backup`, `postgres.readReplica`) become one
@@ -111,10 +121,12 @@ pub enum PostgresPlan {
 }
 
 /// The operator's own primary (and replica) StatefulSets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltinPlan {
     /// Whether a streaming read replica runs beside the primary.
     pub read_replica: bool,
+    /// The PostgreSQL image both servers run.
+    pub image: String,
 }
 
 /// A CloudNativePG `Cluster`.
@@ -127,6 +139,8 @@ pub struct CnpgPlan {
     /// WAL archiving and base backups, when the spec asks for them (boxed:
     /// the other plans are a few words).
     pub backup: Option<Box<BackupSpec>>,
+    /// The PostgreSQL image CNPG runs; CNPG's own default when `None`.
+    pub image_name: Option<String>,
 }
 
 /// A server the operator does not run.
@@ -156,13 +170,15 @@ impl PostgresPlan {
                 secret_name: external.secret_name.clone(),
                 ca_secret: external.ca_secret.clone(),
             })),
-            (PostgresProvider::Builtin, None) => {
-                Ok(PostgresPlan::Builtin(BuiltinPlan { read_replica: postgres.read_replica }))
-            }
+            (PostgresProvider::Builtin, None) => Ok(PostgresPlan::Builtin(BuiltinPlan {
+                read_replica: postgres.read_replica,
+                image: postgres.image.clone(),
+            })),
             (PostgresProvider::Cnpg, None) => Ok(PostgresPlan::Cnpg(CnpgPlan {
                 instances: postgres.cnpg.instances,
                 pooler_instances: postgres.cnpg.pooler.as_ref().map(|p| p.instances),
                 backup: postgres.backup.clone().map(Box::new),
+                image_name: postgres.cnpg.image_name.clone(),
             })),
         }
     }
@@ -321,12 +337,13 @@ pub fn validate_with(
             spec.app.shutdown_timeout_seconds
         ));
     }
-    let currency = &spec.app.default_currency;
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        problems.push(format!("app.defaultCurrency must be an ISO 4217 code like USD (got {currency:?})"));
-    }
-    if !matches!(spec.app.log_format.as_str(), "text" | "json") {
-        problems.push(format!("app.logFormat must be text or json (got {:?})", spec.app.log_format));
+    // The schema lists the codes; a resource stored under an older schema
+    // may still hold another.
+    if !spec.app.default_currency.is_known() {
+        problems.push(format!(
+            "app.defaultCurrency must be an ISO 4217 code with a minor unit, like USD (got {:?})",
+            spec.app.default_currency.as_str()
+        ));
     }
     let images = [
         ("app.image", Some(&spec.app.image)),
@@ -357,25 +374,66 @@ pub fn validate_with(
     }
     let connections = ConnectionBudget::plan(spec).map_err(|problem| problems.push(problem)).ok();
     match (connections, postgres) {
-        (Some(connections), Some(postgres)) if problems.is_empty() => Ok(ValidatedCluster {
-            names: Names::of(cluster),
-            postgres,
-            monitoring: spec.monitoring.enabled.unwrap_or(defaults.monitoring),
-            connections,
-            redis_restart_delay_seconds: match spec.redis.crash_safety {
-                RedisCrashSafety::DelayedRestart => {
-                    Some(redis_restart_delay_seconds(spec.app.worker.lock_ttl_ms))
-                }
-                RedisCrashSafety::FsyncAlways => None,
-            },
-            redis_empty_volume_delay_seconds: redis_restart_delay_seconds(spec.app.worker.lock_ttl_ms),
-            max_slot_wal_keep_mb: max_slot_wal_keep_mb(&spec.postgres.storage.size),
-            // The preStop sleep is part of the grace period.
-            app_grace_period_seconds: i64::from(
-                APP_PRESTOP_SECONDS + spec.app.shutdown_timeout_seconds + SHUTDOWN_MARGIN_SECONDS,
-            ),
-            cluster: cluster.clone(),
-        }),
+        (Some(connections), Some(postgres)) if problems.is_empty() => {
+            Ok(ValidatedCluster {
+                owner: Owner::of(cluster),
+                names: Names::of(cluster),
+                postgres,
+                monitoring: spec.monitoring.enabled.unwrap_or(defaults.monitoring),
+                monitoring_settings: MonitoringSettings {
+                    labels: spec.monitoring.labels.clone(),
+                    redis_exporter_image: spec.monitoring.redis_exporter_image.clone(),
+                    postgres_exporter_image: spec.monitoring.postgres_exporter_image.clone(),
+                },
+                app: AppSettings {
+                    image: spec.app.image.clone(),
+                    replicas: spec.app.replicas,
+                    resources: spec.app.resources.clone(),
+                    worker: spec.app.worker.clone(),
+                    shutdown_timeout_seconds: spec.app.shutdown_timeout_seconds,
+                    api_tokens_secret: spec.app.api_tokens_secret.clone(),
+                    default_currency: spec.app.default_currency.clone(),
+                    log_format: spec.app.log_format,
+                    limits: spec.app.limits.clone(),
+                    webhooks: spec.app.webhooks.clone(),
+                    tracing: spec.app.tracing.clone(),
+                },
+                redis: RedisSettings {
+                    image: spec.redis.image.clone(),
+                    nodes: spec.redis.nodes,
+                    storage: spec.redis.storage.clone(),
+                    resources: spec.redis.resources.clone(),
+                },
+                rabbitmq: RabbitmqSettings {
+                    image: spec.rabbitmq.image.clone(),
+                    replicas: spec.rabbitmq.replicas,
+                    storage: spec.rabbitmq.storage.clone(),
+                    resources: spec.rabbitmq.resources.clone(),
+                },
+                postgres_server: ServerSettings {
+                    storage: spec.postgres.storage.clone(),
+                    resources: spec.postgres.resources.clone(),
+                },
+                placement: Placement {
+                    anti_affinity: spec.anti_affinity,
+                    delete_volumes_on_delete: spec.delete_volumes_on_delete,
+                    network_policies: spec.network_policies,
+                },
+                connections,
+                redis_restart_delay_seconds: match spec.redis.crash_safety {
+                    RedisCrashSafety::DelayedRestart => {
+                        Some(redis_restart_delay_seconds(spec.app.worker.lock_ttl_ms))
+                    }
+                    RedisCrashSafety::FsyncAlways => None,
+                },
+                redis_empty_volume_delay_seconds: redis_restart_delay_seconds(spec.app.worker.lock_ttl_ms),
+                max_slot_wal_keep_mb: max_slot_wal_keep_mb(&spec.postgres.storage.size),
+                // The preStop sleep is part of the grace period.
+                app_grace_period_seconds: i64::from(
+                    APP_PRESTOP_SECONDS + spec.app.shutdown_timeout_seconds + SHUTDOWN_MARGIN_SECONDS,
+                ),
+            })
+        }
         _ => {
             tracing::debug!(cluster = %cluster.name_any(), ?problems, "invalid spec");
             Err(InvalidSpec(problems))

@@ -26,12 +26,11 @@ pub struct Plan {
 }
 
 fn storage_of<'a>(valid: &'a ValidatedCluster, component: &str) -> Option<(&'static str, &'a StorageSpec)> {
-    let spec = valid.spec();
     match component {
-        c if c == Component::Redis.label() => Some(("redis.storage.size", &spec.redis.storage)),
-        c if c == Component::Rabbitmq.label() => Some(("rabbitmq.storage.size", &spec.rabbitmq.storage)),
+        c if c == Component::Redis.label() => Some(("redis.storage.size", &valid.redis.storage)),
+        c if c == Component::Rabbitmq.label() => Some(("rabbitmq.storage.size", &valid.rabbitmq.storage)),
         c if c == Component::PostgresPrimary.label() || c == Component::PostgresReplica.label() => {
-            Some(("postgres.storage.size", &spec.postgres.storage))
+            Some(("postgres.storage.size", &valid.postgres_server.storage))
         }
         _ => None,
     }

@@ -280,3 +280,37 @@ fn a_circle_is_found() {
     broken.get_mut("c").unwrap().clear();
     assert_eq!(circle(&broken), None);
 }
+
+/// Issue 28: `ValidatedCluster` is the boundary between the spec as written
+/// and the builders. Past validate, the pipeline's pure steps (build, and the
+/// volume plan) take typed settings only: none of them names the resource
+/// or its spec types, so none can read a field validate did not resolve.
+#[test]
+fn builders_never_read_the_raw_spec() {
+    let raw = ["PaymentCluster", ".spec()"];
+    let mut readers = Vec::new();
+    for (module, code) in modules() {
+        let pure = module.starts_with("reconcile::build") || module == "reconcile::volumes";
+        // What is between quotes is text (a runbook may name the resource).
+        let outside_quotes: String =
+            code.lines().flat_map(|line| line.split('"').step_by(2)).collect::<Vec<_>>().join(" ");
+        for what in raw.iter().filter(|what| pure && outside_quotes.contains(**what)) {
+            readers.push(format!("{module} names {what}"));
+        }
+    }
+    assert!(readers.is_empty(), "builders read the raw spec: {readers:#?}");
+}
+
+/// Issue 28: status does not match on the PostgreSQL provider or read its
+/// kinds: the seam (`reconcile::build::postgres`) counts the servers and
+/// words their conditions, so another provider is not an edit of status.
+#[test]
+fn status_asks_the_postgres_seam() {
+    let provider_specific =
+        ["CnpgCluster", "ObjectStore", "Source::", "PostgresPlan::", "server_statefulsets"];
+    let status = modules().remove("reconcile::status").expect("reconcile::status exists");
+    let outside_quotes: String =
+        status.lines().flat_map(|line| line.split('"').step_by(2)).collect::<Vec<_>>().join(" ");
+    let found: Vec<_> = provider_specific.iter().filter(|what| outside_quotes.contains(**what)).collect();
+    assert!(found.is_empty(), "reconcile::status matches on the provider: {found:?}");
+}

@@ -56,14 +56,13 @@ pub fn rule(valid: &ValidatedCluster) -> Child {
 }
 
 fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
-    let spec = valid.spec();
     // The cluster's series; `extra` adds matchers.
     let of = |extra: &str| {
         let base =
             format!(r#"namespace="{}",{CLUSTER_LABEL}="{}""#, valid.names.namespace, valid.names.cluster);
         if extra.is_empty() { format!("{{{base}}}") } else { format!("{{{base},{extra}}}") }
     };
-    let quorum = spec.redis.nodes / 2 + 1;
+    let quorum = valid.redis.nodes / 2 + 1;
     let mut alerts = vec![
         Alert {
             name: "PayrailPaymentsStuckPending",

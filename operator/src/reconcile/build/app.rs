@@ -39,7 +39,7 @@ const APP_UID: i64 = 65_532;
 /// The app's environment. Secrets come first: Kubernetes expands `$(VAR)`
 /// only from variables defined earlier in the list.
 pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
-    let (spec, names) = (&valid.spec().app, &valid.names);
+    let (spec, names) = (&valid.app, &valid.names);
     let tokens = match &spec.api_tokens_secret {
         Some(secret) => secret_env("API_TOKENS", &secret.name, &secret.key),
         None => secret_env("API_TOKENS", &names.credentials(), API_TOKENS),
@@ -58,13 +58,13 @@ pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
         plain("REDIS_URLS", redis::urls(valid).join(",")),
         plain("HTTP_ADDR", format!("0.0.0.0:{HTTP_PORT}")),
         plain("OPS_ADDR", format!("0.0.0.0:{OPS_PORT}")),
-        plain("LOG_FORMAT", spec.log_format.clone()),
+        plain("LOG_FORMAT", spec.log_format.as_str()),
         plain(settings::LOCK_PREFETCH.env, spec.worker.lock_prefetch.to_string()),
         plain(settings::SETTLE_PREFETCH.env, spec.worker.settle_prefetch.to_string()),
         plain(settings::SETTLE_BATCH_MAX.env, spec.worker.settle_batch_max.to_string()),
         plain(settings::LOCK_TTL_MS.env, spec.worker.lock_ttl_ms.to_string()),
         plain(settings::SHUTDOWN_TIMEOUT_SECS.env, spec.shutdown_timeout_seconds.to_string()),
-        plain("DEFAULT_CURRENCY", spec.default_currency.clone()),
+        plain("DEFAULT_CURRENCY", spec.default_currency.as_str()),
     ]);
     env.extend(limits_env(&spec.limits));
     env.extend(webhooks_env(&spec.webhooks));
@@ -142,10 +142,10 @@ pub fn children(
     tokens: &BTreeMap<String, Vec<u8>>,
     database: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<Child> {
-    let (cr, names) = (&valid.cluster, &valid.names);
+    let (cr, names) = (&valid.owner, &valid.names);
     let credentials_name = names.credentials();
     let mut secrets = vec![(credentials_name.as_str(), credentials)];
-    secrets.extend(valid.spec().app.api_tokens_secret.as_ref().map(|s| (s.name.as_str(), tokens)));
+    secrets.extend(valid.app.api_tokens_secret.as_ref().map(|s| (s.name.as_str(), tokens)));
     secrets.extend(postgres::provider(&valid.postgres).app_secret().map(|name| (name, database)));
     vec![
         stamp(deployment(valid), &secrets, &[]),
@@ -170,7 +170,7 @@ fn http_probe(path: &str) -> Probe {
 /// The init container that applies the migrations before any replica
 /// of a new template serves.
 fn migrate_container(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Container {
-    let spec = &valid.spec().app;
+    let spec = &valid.app;
     Container {
         name: "migrate".into(),
         image: Some(spec.image.clone()),
@@ -185,7 +185,7 @@ fn migrate_container(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Cont
 
 /// `payment-app all`: the API and both workers.
 fn app_container(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Container {
-    let spec = &valid.spec().app;
+    let spec = &valid.app;
     Container {
         name: "payment-app".into(),
         image: Some(spec.image.clone()),
@@ -222,7 +222,7 @@ fn app_container(valid: &ValidatedCluster, mounts: Vec<VolumeMount>) -> Containe
 }
 
 fn deployment(valid: &ValidatedCluster) -> Child {
-    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().app);
+    let (cr, names, spec) = (&valid.owner, &valid.names, &valid.app);
     let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
     let (mut volumes, mut mounts) = (vec![tmp_volume], vec![tmp]);
     if let Some((volume, mount)) = postgres::provider(&valid.postgres).app_volume() {
@@ -283,7 +283,7 @@ fn deployment(valid: &ValidatedCluster) -> Child {
 
 /// The API's Service, port 80: the API only (see [`OPS_PORT`]).
 fn service(valid: &ValidatedCluster) -> Child {
-    let cr = &valid.cluster;
+    let cr = &valid.owner;
     Child::Service(Box::new(Service {
         metadata: meta(cr, valid.names.api_service(), Component::App),
         spec: Some(ServiceSpec {

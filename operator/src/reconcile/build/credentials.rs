@@ -178,7 +178,7 @@ pub fn plan(
 /// initialised with, so the Secret stays beside them, and a cluster
 /// re-created on them finds and reuses it ([`Credentials::complete`]).
 pub fn secret(valid: &ValidatedCluster, credentials: &Credentials) -> Child {
-    let cr = &valid.cluster;
+    let cr = &valid.owner;
     // The one place the generated values are exposed: into the Secret's data.
     let mut data: BTreeMap<String, ByteString> = credentials
         .values
@@ -190,7 +190,7 @@ pub fn secret(valid: &ValidatedCluster, credentials: &Credentials) -> Child {
         ByteString(pod::redis_auth_conf(credentials.get(REDIS_PASSWORD).expose_secret()).into_bytes()),
     );
     let mut metadata = meta(cr, valid.names.credentials(), Component::Credentials);
-    if !cr.spec.delete_volumes_on_delete {
+    if !valid.placement.delete_volumes_on_delete {
         metadata.owner_references = None;
     }
     metadata.uid.clone_from(&credentials.read_from);

@@ -3,10 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::owner::Owner;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
-use kube::{Resource, ResourceExt};
-
-use crate::crd::PaymentCluster;
 
 /// The field manager of every write: one owner for every field we set.
 pub const MANAGER: &str = "payrail-operator";
@@ -39,32 +37,32 @@ impl Component {
 
 /// The `app.kubernetes.io` labels every child carries; `selector_labels`
 /// is the subset that picks a component's pods and never changes.
-pub fn labels(cr: &PaymentCluster, component: Component) -> BTreeMap<String, String> {
-    let mut labels = selector_labels(cr, component);
+pub fn labels(owner: &Owner, component: Component) -> BTreeMap<String, String> {
+    let mut labels = selector_labels(owner, component);
     labels.insert("app.kubernetes.io/part-of".into(), "payrail".into());
     labels.insert("app.kubernetes.io/managed-by".into(), MANAGER.into());
     labels
 }
 
-pub fn selector_labels(cr: &PaymentCluster, component: Component) -> BTreeMap<String, String> {
+pub fn selector_labels(owner: &Owner, component: Component) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".to_owned(), "payrail".to_owned()),
-        ("app.kubernetes.io/instance".to_owned(), cr.name_any()),
+        ("app.kubernetes.io/instance".to_owned(), owner.name.clone()),
         ("app.kubernetes.io/component".to_owned(), component.label().to_owned()),
     ])
 }
 
-pub fn selector(cr: &PaymentCluster, component: Component) -> LabelSelector {
-    LabelSelector { match_labels: Some(selector_labels(cr, component)), ..LabelSelector::default() }
+pub fn selector(owner: &Owner, component: Component) -> LabelSelector {
+    LabelSelector { match_labels: Some(selector_labels(owner, component)), ..LabelSelector::default() }
 }
 
 /// The pods of any of `components` of this cluster.
-pub fn components_selector(cr: &PaymentCluster, components: &[Component]) -> LabelSelector {
+pub fn components_selector(owner: &Owner, components: &[Component]) -> LabelSelector {
     LabelSelector {
         match_labels: Some(
             [
                 ("app.kubernetes.io/name".to_owned(), "payrail".to_owned()),
-                ("app.kubernetes.io/instance".to_owned(), cr.name_any()),
+                ("app.kubernetes.io/instance".to_owned(), owner.name.clone()),
             ]
             .into(),
         ),
@@ -78,26 +76,26 @@ pub fn components_selector(cr: &PaymentCluster, components: &[Component]) -> Lab
 
 /// The label selector of every object the operator applied for `cr`
 /// (prune narrows it further to objects this `PaymentCluster` controls).
-pub fn owned_selector(cr: &PaymentCluster) -> String {
-    format!("app.kubernetes.io/instance={},app.kubernetes.io/managed-by={MANAGER}", cr.name_any())
+pub fn owned_selector(owner: &Owner) -> String {
+    format!("app.kubernetes.io/instance={},app.kubernetes.io/managed-by={MANAGER}", owner.name)
 }
 
 /// The label selector of the cluster's volumes: the StatefulSet controller
 /// labels each claim with its pods' selector labels.
-pub fn volume_labels(cr: &PaymentCluster) -> String {
-    format!("app.kubernetes.io/name=payrail,app.kubernetes.io/instance={}", cr.name_any())
+pub fn volume_labels(owner: &Owner) -> String {
+    format!("app.kubernetes.io/name=payrail,app.kubernetes.io/instance={}", owner.name)
 }
 
 /// Metadata of a child: name, namespace, labels and the owner reference
 /// that lets Kubernetes delete it with its `PaymentCluster`.
-pub fn meta(cr: &PaymentCluster, name: String, component: Component) -> ObjectMeta {
+pub fn meta(owner: &Owner, name: String, component: Component) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
-        namespace: cr.namespace(),
-        labels: Some(labels(cr, component)),
+        namespace: owner.namespace.clone(),
+        labels: Some(labels(owner, component)),
         // A resource read from a file (`render`) has no uid yet: its
         // children get their owner when the operator applies them.
-        owner_references: cr.controller_owner_ref(&()).map(|owner| vec![owner]),
+        owner_references: owner.reference.clone().map(|owner| vec![owner]),
         ..ObjectMeta::default()
     }
 }

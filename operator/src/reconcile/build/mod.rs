@@ -14,6 +14,7 @@
 
 mod alerts;
 pub mod app;
+pub mod counts;
 pub mod credentials;
 pub mod env;
 pub mod meta;
@@ -50,7 +51,7 @@ pub fn build(valid: &ValidatedCluster, credentials: &Credentials, observed: &Obs
     let tokens = observed.tokens.as_ref().map(secret_data).unwrap_or_default();
     let database = observed.database.as_ref().map(secret_data).unwrap_or_default();
     children.extend(app::children(valid, &credentials_data, &tokens, &database));
-    if valid.spec().network_policies {
+    if valid.placement.network_policies {
         children.extend(network::policies(valid));
     }
     if scrape::enabled(valid) {

@@ -27,7 +27,7 @@ use super::meta::{Component, components_selector};
 use super::postgres;
 use super::scrape::{METRICS_PORT, RABBITMQ_PORT_NAME, monitoring_meta, relabelings};
 use crate::child::Child;
-use crate::crd::PaymentCluster;
+use crate::owner::Owner;
 use crate::prometheus::{PodMetricsEndpoint, PodMonitor, PodMonitorSpec};
 use crate::reconcile::validate::ValidatedCluster;
 
@@ -38,7 +38,7 @@ pub fn children(valid: &ValidatedCluster) -> Vec<Child> {
     children
 }
 
-fn endpoint(cr: &PaymentCluster, port: &str, path: &str) -> PodMetricsEndpoint {
+fn endpoint(cr: &Owner, port: &str, path: &str) -> PodMetricsEndpoint {
     PodMetricsEndpoint {
         port: Some(port.into()),
         path: Some(path.into()),
@@ -50,7 +50,7 @@ fn endpoint(cr: &PaymentCluster, port: &str, path: &str) -> PodMetricsEndpoint {
 /// The cluster's own pods; each endpoint scrapes only the pods that have
 /// its port.
 fn pod_monitor(valid: &ValidatedCluster) -> Child {
-    let cr = &valid.cluster;
+    let cr = &valid.owner;
     let mut components = vec![Component::App, Component::Redis, Component::Rabbitmq];
     components.extend(postgres::provider(&valid.postgres).scraped_components());
     let per_queue = PodMetricsEndpoint {

@@ -24,7 +24,7 @@ struct Rule<'a> {
 }
 
 fn policy(valid: &ValidatedCluster, component: Component, rules: &[Rule<'_>]) -> Child {
-    let cr = &valid.cluster;
+    let cr = &valid.owner;
     let ingress = rules
         .iter()
         .map(|rule| NetworkPolicyIngressRule {
@@ -62,7 +62,6 @@ fn policy(valid: &ValidatedCluster, component: Component, rules: &[Rule<'_>]) ->
 }
 
 pub fn policies(valid: &ValidatedCluster) -> Vec<Child> {
-    let spec = valid.spec();
     let mut policies = Vec::new();
     // With monitoring on, the exporters' ports are open to anyone (where
     // Prometheus runs is the platform's choice); they serve metrics only.
@@ -80,7 +79,7 @@ pub fn policies(valid: &ValidatedCluster) -> Vec<Child> {
     let amqp = Rule { ports: &[rabbitmq::PORT], from: &[Component::App] };
     let peers =
         Rule { ports: &[rabbitmq::EPMD_PORT, rabbitmq::DISTRIBUTION_PORT], from: &[Component::Rabbitmq] };
-    let mut rabbitmq_rules = if spec.rabbitmq.replicas > 1 { vec![amqp, peers] } else { vec![amqp] };
+    let mut rabbitmq_rules = if valid.rabbitmq.replicas > 1 { vec![amqp, peers] } else { vec![amqp] };
     rabbitmq_rules.extend(metrics(&[scrape::RABBITMQ_PROMETHEUS_PORT]));
     policies.push(policy(valid, Component::Rabbitmq, &rabbitmq_rules));
     // The probes' and metrics' port as open as the API's: the kubelet's

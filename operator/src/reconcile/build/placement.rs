@@ -4,20 +4,21 @@
 //! `Preferred` lets a one-node cluster run at all.
 
 use super::meta::{Component, components_selector};
-use crate::crd::{AntiAffinity, PaymentCluster};
+use crate::crd::AntiAffinity;
+use crate::reconcile::validate::ValidatedCluster;
 use k8s_openapi::api::core::v1::{Affinity, PodAffinityTerm, PodAntiAffinity, WeightedPodAffinityTerm};
 
 const HOSTNAME: &str = "kubernetes.io/hostname";
 
 /// Keeps a pod off every node that runs a pod of `apart_from` (its own
 /// component included, when listed) of the same cluster.
-pub fn apart(cr: &PaymentCluster, apart_from: &[Component]) -> Affinity {
+pub fn apart(valid: &ValidatedCluster, apart_from: &[Component]) -> Affinity {
     let term = PodAffinityTerm {
         topology_key: HOSTNAME.into(),
-        label_selector: Some(components_selector(cr, apart_from)),
+        label_selector: Some(components_selector(&valid.owner, apart_from)),
         ..PodAffinityTerm::default()
     };
-    let anti = match cr.spec.anti_affinity {
+    let anti = match valid.placement.anti_affinity {
         AntiAffinity::Required => PodAntiAffinity {
             required_during_scheduling_ignored_during_execution: Some(vec![term]),
             ..PodAntiAffinity::default()

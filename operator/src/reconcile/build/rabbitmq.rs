@@ -67,7 +67,7 @@ const DELETING_FILE: &str = "cluster-deleting";
 
 /// Whether the brokers form a cluster.
 fn clustered(valid: &ValidatedCluster) -> bool {
-    valid.spec().rabbitmq.replicas > 1
+    valid.rabbitmq.replicas > 1
 }
 
 /// The DNS name of node `i` (its pod, through the headless Service).
@@ -82,7 +82,7 @@ pub fn url(valid: &ValidatedCluster) -> String {
     let names = &valid.names;
     let at = |host: String| format!("amqp://{USER}:$(RABBITMQ_PASSWORD)@{host}:{PORT}/%2f");
     if clustered(valid) {
-        (0..valid.spec().rabbitmq.replicas).map(|i| at(node_host(names, i))).collect::<Vec<_>>().join(",")
+        (0..valid.rabbitmq.replicas).map(|i| at(node_host(names, i))).collect::<Vec<_>>().join(",")
     } else {
         at(names.host(&names.rabbitmq()))
     }
@@ -93,7 +93,7 @@ pub fn children(
     observed: &Observed,
     credentials: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<Child> {
-    let (cr, names) = (&valid.cluster, &valid.names);
+    let (cr, names) = (&valid.owner, &valid.names);
     let config = config(valid);
     let stamped =
         stamp(statefulset(valid, observed), &[(&names.credentials(), credentials)], &[&data_of(&config)]);
@@ -107,7 +107,7 @@ pub fn children(
 }
 
 fn service(valid: &ValidatedCluster) -> Child {
-    let cr = &valid.cluster;
+    let cr = &valid.owner;
     let port = |name: &str, port: u16| ServicePort {
         name: Some(name.into()),
         port: port.into(),
@@ -137,16 +137,16 @@ fn service(valid: &ValidatedCluster) -> Child {
 fn config(valid: &ValidatedCluster) -> Child {
     let names = &valid.names;
     let nodes: Vec<String> = if clustered(valid) {
-        (0..valid.spec().rabbitmq.replicas).map(|i| format!("rabbit@{}", node_host(names, i))).collect()
+        (0..valid.rabbitmq.replicas).map(|i| format!("rabbit@{}", node_host(names, i))).collect()
     } else {
         Vec::new()
     };
-    let memory_limit = valid.spec().rabbitmq.resources.limits.as_ref().and_then(|l| l.get("memory"));
+    let memory_limit = valid.rabbitmq.resources.limits.as_ref().and_then(|l| l.get("memory"));
     let watermark = memory_limit
         .and_then(|q| crate::reconcile::validate::parse_quantity(&q.0))
         .map(pod::rabbitmq_watermark);
     Child::ConfigMap(Box::new(ConfigMap {
-        metadata: meta(&valid.cluster, names.rabbitmq_config(), Component::Rabbitmq),
+        metadata: meta(&valid.owner, names.rabbitmq_config(), Component::Rabbitmq),
         data: Some(BTreeMap::from([
             (CONF_KEY.to_owned(), pod::rabbitmq_conf(&nodes, watermark)),
             (COOKIE_SCRIPT.to_owned(), pod::RABBITMQ_ERLANG_COOKIE.to_owned()),
@@ -250,7 +250,7 @@ fn pod_info() -> (Volume, VolumeMount) {
 }
 
 fn container(valid: &ValidatedCluster) -> Container {
-    let (names, spec) = (&valid.names, &valid.spec().rabbitmq);
+    let (names, spec) = (&valid.names, &valid.rabbitmq);
     // No cookie here: the server and the probes' CLI tools read the file
     // the init container wrote (RabbitMQ's own variable for it is
     // deprecated, and did not keep Erlang from reading the file anyway).
@@ -307,7 +307,7 @@ fn data_mount() -> VolumeMount {
 /// Puts the cookie from the Secret on the volume, owner-only, before the
 /// broker starts: at every start, since every mount loosens its mode.
 fn erlang_cookie(valid: &ValidatedCluster) -> Container {
-    let (names, spec) = (&valid.names, &valid.spec().rabbitmq);
+    let (names, spec) = (&valid.names, &valid.rabbitmq);
     Container {
         name: "erlang-cookie".into(),
         image: Some(spec.image.clone()),
@@ -333,7 +333,7 @@ fn erlang_cookie(valid: &ValidatedCluster) -> Container {
 }
 
 fn statefulset(valid: &ValidatedCluster, observed: &Observed) -> Child {
-    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().rabbitmq);
+    let (cr, names, spec) = (&valid.owner, &valid.names, &valid.rabbitmq);
     let name = names.rabbitmq();
     // Let the broker finish writing before it is killed; a cluster node
     // also waits for quorum and drains first.
@@ -373,7 +373,7 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed) -> Child {
                         .collect(),
                     ),
                     security_context: Some(security::pod(RABBITMQ_UID)),
-                    affinity: clustered(valid).then(|| placement::apart(cr, &[Component::Rabbitmq])),
+                    affinity: clustered(valid).then(|| placement::apart(valid, &[Component::Rabbitmq])),
                     termination_grace_period_seconds: Some(grace),
                     automount_service_account_token: Some(false),
                     ..PodSpec::default()
@@ -383,7 +383,7 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed) -> Child {
                 observed.claim_templates.get(&name),
                 &spec.storage,
             )]),
-            persistent_volume_claim_retention_policy: Some(retention(cr)),
+            persistent_volume_claim_retention_policy: Some(retention(&valid.placement)),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()

@@ -21,7 +21,6 @@ use super::observed::Observed;
 use super::workload::{data_of, disruption_budget, retention, stamp, volume_claim};
 use super::{placement, scrape, security};
 use crate::child::Child;
-use crate::crd::RedisCrashSafety;
 use crate::pod;
 use crate::reconcile::validate::ValidatedCluster;
 
@@ -41,7 +40,7 @@ const AUTH_FILE: &str = "auth.conf";
 /// the app container's `REDIS_PASSWORD`.
 pub fn urls(valid: &ValidatedCluster) -> Vec<String> {
     let names = &valid.names;
-    (0..valid.spec().redis.nodes)
+    (0..valid.redis.nodes)
         .map(|i| {
             format!("redis://:$(REDIS_PASSWORD)@{}-{i}.{}:{PORT}", names.redis(), names.host(&names.redis()))
         })
@@ -53,7 +52,7 @@ pub fn children(
     observed: &Observed,
     credentials: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<Child> {
-    let (cr, names) = (&valid.cluster, &valid.names);
+    let (cr, names) = (&valid.owner, &valid.names);
     let config = config(valid);
     let stamped =
         stamp(statefulset(valid, observed), &[(&names.credentials(), credentials)], &[&data_of(&config)]);
@@ -67,7 +66,7 @@ pub fn children(
 }
 
 fn service(valid: &ValidatedCluster) -> Child {
-    let cr = &valid.cluster;
+    let cr = &valid.owner;
     Child::Service(Box::new(Service {
         metadata: meta(cr, valid.names.redis(), Component::Redis),
         spec: Some(ServiceSpec {
@@ -89,10 +88,10 @@ fn service(valid: &ValidatedCluster) -> Child {
 
 /// `redis.conf` and the start script.
 fn config(valid: &ValidatedCluster) -> Child {
-    let spec = &valid.spec().redis;
-    let fsync_always = spec.crash_safety == RedisCrashSafety::FsyncAlways;
+    // Validate left no restart delay exactly when every write is fsynced.
+    let fsync_always = valid.redis_restart_delay_seconds.is_none();
     Child::ConfigMap(Box::new(ConfigMap {
-        metadata: meta(&valid.cluster, valid.names.redis_config(), Component::Redis),
+        metadata: meta(&valid.owner, valid.names.redis_config(), Component::Redis),
         data: Some(BTreeMap::from([
             (
                 CONF_FILE.to_owned(),
@@ -122,7 +121,7 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
 }
 
 fn container(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
-    let (names, spec) = (&valid.names, &valid.spec().redis);
+    let (names, spec) = (&valid.names, &valid.redis);
     let delay = valid.redis_restart_delay_seconds.unwrap_or(0);
     Container {
         name: "redis".into(),
@@ -198,7 +197,7 @@ fn volumes(valid: &ValidatedCluster, tmp_volume: Volume) -> Vec<Volume> {
 }
 
 fn statefulset(valid: &ValidatedCluster, observed: &Observed) -> Child {
-    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().redis);
+    let (cr, names, spec) = (&valid.owner, &valid.names, &valid.redis);
     let (tmp_volume, tmp) = security::scratch("tmp", "/tmp");
     Child::StatefulSet(Box::new(StatefulSet {
         metadata: meta(cr, names.redis(), Component::Redis),
@@ -220,7 +219,7 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed) -> Child {
                         .collect(),
                     volumes: Some(volumes(valid, tmp_volume)),
                     security_context: Some(security::pod(REDIS_UID)),
-                    affinity: Some(placement::apart(cr, &[Component::Redis])),
+                    affinity: Some(placement::apart(valid, &[Component::Redis])),
                     automount_service_account_token: Some(false),
                     ..PodSpec::default()
                 }),
@@ -229,7 +228,7 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed) -> Child {
                 observed.claim_templates.get(&names.redis()),
                 &spec.storage,
             )]),
-            persistent_volume_claim_retention_policy: Some(retention(cr)),
+            persistent_volume_claim_retention_policy: Some(retention(&valid.placement)),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()
@@ -241,7 +240,7 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed) -> Child {
 fn redis_exporter(valid: &ValidatedCluster) -> Container {
     scrape::exporter(
         "redis-exporter",
-        &valid.spec().monitoring.redis_exporter_image,
+        &valid.monitoring_settings.redis_exporter_image,
         scrape::REDIS_EXPORTER_PORT,
         "/health",
         vec![

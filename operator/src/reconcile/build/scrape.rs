@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::meta::{Component, meta};
 use super::security;
-use crate::crd::PaymentCluster;
+use crate::owner::Owner;
 use crate::prometheus::RelabelConfig;
 use crate::reconcile::validate::ValidatedCluster;
 
@@ -39,9 +39,9 @@ pub fn enabled(valid: &ValidatedCluster) -> bool {
 /// A monitoring object's metadata: the usual one, plus the labels a
 /// Prometheus selects its monitors and rules by (never over ours).
 pub fn monitoring_meta(valid: &ValidatedCluster, name: String) -> ObjectMeta {
-    let mut meta = meta(&valid.cluster, name, Component::Monitoring);
+    let mut meta = meta(&valid.owner, name, Component::Monitoring);
     let labels = meta.labels.get_or_insert_with(BTreeMap::new);
-    for (key, value) in &valid.spec().monitoring.labels {
+    for (key, value) in &valid.monitoring_settings.labels {
         labels.entry(key.clone()).or_insert_with(|| value.clone());
     }
     meta
@@ -89,11 +89,11 @@ pub fn exporter(name: &str, image: &str, port: u16, health_path: &str, env: Vec<
 }
 
 /// Names the target's cluster, and (from the pod's label) its component.
-pub fn relabelings(cr: &PaymentCluster, component: bool) -> Vec<RelabelConfig> {
+pub fn relabelings(owner: &Owner, component: bool) -> Vec<RelabelConfig> {
     let mut relabelings = vec![RelabelConfig {
         action: Some("replace".into()),
         target_label: Some(CLUSTER_LABEL.into()),
-        replacement: Some(kube::ResourceExt::name_any(cr)),
+        replacement: Some(owner.name.clone()),
         ..RelabelConfig::default()
     }];
     if component {

@@ -1443,7 +1443,8 @@ fn a_tag_is_pulled_at_every_start_and_a_digest_only_when_missing() {
 // the pod it replaces, so at most `APP_STOPPING` pods stop at a time.
 #[test]
 fn a_rollout_stops_no_more_app_pods_at_a_time_than_the_budget_counts() {
-    let valid = valid(&fixture("minimal"));
+    let cr = fixture("minimal");
+    let valid = valid(&cr);
     let d = deployment(
         &build(&valid, &Credentials::complete(None, &mut Counting(0)), &Observed::default()),
         "mini-app",
@@ -1462,8 +1463,7 @@ fn a_rollout_stops_no_more_app_pods_at_a_time_than_the_budget_counts() {
         Some(IntOrString::Int(0)),
         "an old pod stops only for an available new one"
     );
-    let largest =
-        valid.spec().app.max_replicas.unwrap_or(crate::reconcile::validate::DEFAULT_MAX_APP_REPLICAS);
+    let largest = cr.spec.app.max_replicas.unwrap_or(crate::reconcile::validate::DEFAULT_MAX_APP_REPLICAS);
     assert_eq!(
         valid.connections.app_pods,
         largest + crate::reconcile::validate::APP_SURGE + crate::reconcile::validate::APP_STOPPING,

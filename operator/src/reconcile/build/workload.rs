@@ -17,7 +17,9 @@ use sha2::{Digest, Sha256};
 use super::meta::{Component, meta};
 use super::observed::VolumeTemplate;
 use crate::child::Child;
-use crate::crd::{PaymentCluster, StorageSpec};
+use crate::crd::StorageSpec;
+use crate::owner::Owner;
+use crate::reconcile::validate::Placement;
 
 /// The pod-template annotation that changes whenever a ConfigMap or
 /// Secret the pod reads changes, so an edit rolls the pods.
@@ -51,8 +53,8 @@ pub(super) fn volume_claim(
 
 /// What happens to a StatefulSet's volumes when it is deleted with its
 /// `PaymentCluster`: kept unless the spec asks otherwise.
-pub(super) fn retention(cr: &PaymentCluster) -> StatefulSetPersistentVolumeClaimRetentionPolicy {
-    let when_deleted = if cr.spec.delete_volumes_on_delete { "Delete" } else { "Retain" };
+pub(super) fn retention(placement: &Placement) -> StatefulSetPersistentVolumeClaimRetentionPolicy {
+    let when_deleted = if placement.delete_volumes_on_delete { "Delete" } else { "Retain" };
     StatefulSetPersistentVolumeClaimRetentionPolicy {
         when_deleted: Some(when_deleted.into()),
         when_scaled: Some("Retain".into()),
@@ -62,13 +64,13 @@ pub(super) fn retention(cr: &PaymentCluster) -> StatefulSetPersistentVolumeClaim
 /// A PodDisruptionBudget letting a drain evict at most one of the pods
 /// `selector` picks at a time.
 pub(super) fn disruption_budget(
-    cr: &PaymentCluster,
+    owner: &Owner,
     name: String,
     component: Component,
     selector: LabelSelector,
 ) -> Child {
     budget(
-        cr,
+        owner,
         name,
         component,
         selector,
@@ -83,13 +85,13 @@ pub(super) fn disruption_budget(
 /// (`minAvailable: 1`): the eviction API refuses every eviction of it
 /// (429), so `kubectl drain` waits until a person deletes the pod knowingly.
 pub(super) fn unevictable_budget(
-    cr: &PaymentCluster,
+    owner: &Owner,
     name: String,
     component: Component,
     selector: LabelSelector,
 ) -> Child {
     budget(
-        cr,
+        owner,
         name,
         component,
         selector,
@@ -101,14 +103,14 @@ pub(super) fn unevictable_budget(
 }
 
 pub(super) fn budget(
-    cr: &PaymentCluster,
+    owner: &Owner,
     name: String,
     component: Component,
     selector: LabelSelector,
     spec: PodDisruptionBudgetSpec,
 ) -> Child {
     Child::PodDisruptionBudget(Box::new(PodDisruptionBudget {
-        metadata: meta(cr, name, component),
+        metadata: meta(owner, name, component),
         spec: Some(PodDisruptionBudgetSpec { selector: Some(selector), ..spec }),
         ..PodDisruptionBudget::default()
     }))

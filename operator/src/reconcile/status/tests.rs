@@ -1,9 +1,12 @@
 //! Status follows the children's readiness.
 
-use k8s_openapi::api::apps::v1::{DeploymentStatus, StatefulSetStatus};
+use k8s_openapi::api::apps::v1::{DeploymentStatus, StatefulSet, StatefulSetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::*;
+use crate::cnpg::RecoveryWindow;
+use crate::crd::ComponentStatus;
+use crate::reconcile::build::counts::{new_ready, statefulset_status};
 use crate::reconcile::build::tests::{Counting, fixture, valid};
 use crate::reconcile::build::{Credentials, Observed, build};
 use crate::reconcile::failure::ChildFailure;

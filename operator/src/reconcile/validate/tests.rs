@@ -196,13 +196,22 @@ fn the_postgres_plan_carries_its_providers_settings() {
     spec.postgres.read_replica = false;
     spec.postgres.cnpg.pooler = Some(crate::crd::PoolerSettings { instances: 2 });
     let plan = |spec: &PaymentClusterSpec| validate(&cluster(spec.clone())).expect("valid").postgres;
-    assert_eq!(plan(&spec), PostgresPlan::Builtin(BuiltinPlan { read_replica: false }));
+    assert_eq!(
+        plan(&spec),
+        PostgresPlan::Builtin(BuiltinPlan { read_replica: false, image: "postgres:16".into() })
+    );
 
     spec.postgres.provider = PostgresProvider::Cnpg;
     spec.postgres.cnpg.instances = 3;
+    spec.postgres.cnpg.image_name = Some("ghcr.io/cloudnative-pg/postgresql:16.4".into());
     assert_eq!(
         plan(&spec),
-        PostgresPlan::Cnpg(CnpgPlan { instances: 3, pooler_instances: Some(2), backup: None })
+        PostgresPlan::Cnpg(CnpgPlan {
+            instances: 3,
+            pooler_instances: Some(2),
+            backup: None,
+            image_name: Some("ghcr.io/cloudnative-pg/postgresql:16.4".into())
+        })
     );
 
     spec.postgres.provider = PostgresProvider::External;
@@ -221,4 +230,42 @@ fn the_postgres_plan_carries_its_providers_settings() {
     spec.postgres.external = None;
     let problem = validate(&cluster(spec)).expect_err("no secret").to_string();
     assert!(problem.contains("needs postgres.external.secretName"), "{problem}");
+}
+
+// Issue 28: the schema lists the codes payment-app takes; a resource stored
+// under an older schema (which admitted any three capitals) is still refused
+// here, named, instead of starting pods that exit on DEFAULT_CURRENCY.
+#[test]
+fn a_currency_the_app_refuses_is_refused_here_too() {
+    for (code, valid) in
+        [("EUR", true), ("JPY", true), ("BHD", true), ("XAU", false), ("XYZ", false), ("usd", false)]
+    {
+        let mut spec = PaymentClusterSpec::default();
+        spec.app.default_currency = crate::crd::CurrencyCode(code.into());
+        match validate(&cluster(spec)) {
+            Ok(v) => assert!(valid, "{code} accepted as {:?}", v.app.default_currency),
+            Err(InvalidSpec(problems)) => {
+                assert!(!valid, "{code} refused: {problems:?}");
+                assert!(
+                    problems.iter().any(|p| p.contains("app.defaultCurrency") && p.contains(code)),
+                    "{problems:?}"
+                );
+            }
+        }
+    }
+    let known = crate::crd::CurrencyCode::known();
+    assert!(known.iter().any(|c| c == "USD") && !known.iter().any(|c| c == "XAU" || c == "XXX"), "{known:?}");
+    assert!(known.windows(2).all(|w| w[0] < w[1]), "sorted, once each");
+}
+
+// The log format is an enum in the CRD: serde (and the schema) take only
+// what LOG_FORMAT takes.
+#[test]
+fn the_log_format_is_text_or_json() {
+    let parse = |format: &str| {
+        serde_json::from_value::<crate::crd::AppSpec>(serde_json::json!({"logFormat": format}))
+    };
+    assert_eq!(parse("text").expect("text").log_format, payrail_common::telemetry::LogFormat::Text);
+    assert_eq!(parse("json").expect("json").log_format, payrail_common::telemetry::LogFormat::Json);
+    assert!(parse("xml").is_err() && parse("JSON").is_err());
 }

@@ -210,7 +210,11 @@ async fn the_api_server_refuses_invalid_specs_with_the_rules_message() {
             "otlpEndpoint is an http:// or https:// URL",
         ),
         (json!({"app": {"webhooks": {"maxEndpoints": 0}}}), "should be greater than or equal to 1"),
-        (json!({"app": {"defaultCurrency": "usd"}}), "an ISO 4217 code like USD"),
+        // Issue 28: enums in the schema. XAU (gold) passed the old pattern,
+        // yet payment-app refuses it (no minor unit) and its pods would not start.
+        (json!({"app": {"defaultCurrency": "XAU"}}), r#"spec.app.defaultCurrency: Unsupported value: "XAU""#),
+        (json!({"app": {"defaultCurrency": "usd"}}), r#"Unsupported value: "usd""#),
+        (json!({"app": {"logFormat": "xml"}}), r#"spec.app.logFormat: Unsupported value: "xml""#),
         (json!({"app": {"replicas": 5, "maxReplicas": 4}}), "app.replicas cannot be above app.maxReplicas"),
         (json!({"postgres": {"storage": {"size": "0"}}}), "size must be a positive quantity"),
         (json!({"postgres": {"provider": "external"}}), "postgres.external is set exactly when"),

@@ -17,6 +17,7 @@ pub mod disruption;
 pub mod install;
 pub mod lease;
 pub mod lifecycle;
+pub mod rbac;
 pub mod readiness;
 pub mod reconcile;
 pub mod restart;

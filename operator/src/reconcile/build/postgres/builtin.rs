@@ -22,8 +22,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::connection::{DATABASE, PORT, USER, app_url, url};
 use super::provider::{Inputs, Owner, Provider};
 use crate::child::Child;
+use crate::crd::ComponentStatus;
 use crate::names::Names;
 use crate::pod::{self, PostgresSettings};
+use crate::reconcile::build::counts::statefulset_status;
 use crate::reconcile::build::credentials::{APP_DB_PASSWORD, POSTGRES_PASSWORD, REPLICATION_PASSWORD};
 use crate::reconcile::build::env::{plain, secret_env};
 use crate::reconcile::build::meta::{Component, labels, meta, selector, selector_labels};
@@ -53,7 +55,7 @@ const STARTUP_FAILURES: i32 = 360;
 
 impl Provider for BuiltinPlan {
     fn children(&self, valid: &ValidatedCluster, inputs: &Inputs<'_>) -> Vec<Child> {
-        children(valid, *self, inputs.observed, inputs.credentials_data)
+        children(valid, self, inputs.observed, inputs.credentials_data)
     }
 
     /// The app connects as a role of its own, which the migrate init
@@ -96,6 +98,26 @@ impl Provider for BuiltinPlan {
         self.read_replica.then_some("pg_replication_lag_seconds")
     }
 
+    /// Primary and replica together: the app needs both (reads go to the
+    /// replica).
+    fn readiness(&self, names: &Names, objects: &[Child]) -> Option<ComponentStatus> {
+        let statefulset = |name: String| {
+            objects.iter().find_map(|c| match c {
+                Child::StatefulSet(s) if s.metadata.name.as_ref() == Some(&name) => {
+                    Some(statefulset_status(s))
+                }
+                _ => None,
+            })
+        };
+        let primary = statefulset(names.postgres())?;
+        match self.read_replica.then(|| statefulset(names.postgres_replica())).flatten() {
+            Some(replica) => {
+                Some(ComponentStatus::new(primary.ready + replica.ready, primary.desired + replica.desired))
+            }
+            None => Some(primary),
+        }
+    }
+
     fn server_statefulsets(&self, names: &Names) -> Vec<String> {
         let mut sets = vec![names.postgres()];
         sets.extend(self.read_replica.then(|| names.postgres_replica()));
@@ -105,11 +127,11 @@ impl Provider for BuiltinPlan {
 
 fn children(
     valid: &ValidatedCluster,
-    plan: BuiltinPlan,
+    plan: &BuiltinPlan,
     observed: &Observed,
     credentials: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<Child> {
-    let (cr, names) = (&valid.cluster, &valid.names);
+    let (cr, names) = (&valid.owner, &valid.names);
     let scripts = Child::ConfigMap(Box::new(ConfigMap {
         metadata: meta(cr, names.postgres_scripts(), Component::PostgresPrimary),
         data: Some(BTreeMap::from([
@@ -122,11 +144,11 @@ fn children(
     let reads = |set: Child| stamp(set, &[(&names.credentials(), credentials)], &[&data_of(&scripts)]);
     let mut children = vec![
         service(valid, names.postgres(), Component::PostgresPrimary),
-        reads(statefulset(valid, observed, Component::PostgresPrimary)),
+        reads(statefulset(valid, plan, observed, Component::PostgresPrimary)),
     ];
     if plan.read_replica {
         children.push(service(valid, names.postgres_replica(), Component::PostgresReplica));
-        children.push(reads(statefulset(valid, observed, Component::PostgresReplica)));
+        children.push(reads(statefulset(valid, plan, observed, Component::PostgresReplica)));
     }
     // One budget per role, as CloudNativePG has. The primary is the only
     // server that takes writes and nothing promotes the replica: evicted,
@@ -148,7 +170,7 @@ fn children(
 
 /// Headless: it governs the StatefulSet and is the address clients use.
 fn service(valid: &ValidatedCluster, name: String, component: Component) -> Child {
-    let cr = &valid.cluster;
+    let cr = &valid.owner;
     Child::Service(Box::new(Service {
         metadata: meta(cr, name, component),
         spec: Some(ServiceSpec {
@@ -217,15 +239,20 @@ const REPLICA_NOT_STREAMING_FAILURES: i32 = 6;
 
 /// The server itself, primary or replica: the same settings and probes,
 /// but a replica is ready only while it streams from the primary.
-fn server(valid: &ValidatedCluster, mounts: Vec<VolumeMount>, primary: bool) -> Container {
-    let spec = &valid.spec().postgres;
+fn server(
+    valid: &ValidatedCluster,
+    plan: &BuiltinPlan,
+    mounts: Vec<VolumeMount>,
+    primary: bool,
+) -> Container {
+    let server = &valid.postgres_server;
     let settings = PostgresSettings {
         max_connections: valid.connections.max_connections,
         max_slot_wal_keep_mb: valid.max_slot_wal_keep_mb,
     };
     Container {
         name: "postgres".into(),
-        image: Some(spec.image.clone()),
+        image: Some(plan.image.clone()),
         args: Some(pod::postgres_args(&settings)),
         env: Some(env(&valid.names)),
         ports: Some(vec![ContainerPort {
@@ -234,7 +261,7 @@ fn server(valid: &ValidatedCluster, mounts: Vec<VolumeMount>, primary: bool) -> 
             ..ContainerPort::default()
         }]),
         volume_mounts: Some(mounts),
-        resources: Some(spec.resources.clone()),
+        resources: Some(server.resources.clone()),
         startup_probe: Some(Probe {
             period_seconds: Some(STARTUP_PERIOD_SECONDS),
             failure_threshold: Some(STARTUP_FAILURES),
@@ -261,8 +288,8 @@ fn server(valid: &ValidatedCluster, mounts: Vec<VolumeMount>, primary: bool) -> 
 
 /// The replica's init container: a copy of the primary, when it has none
 /// (or one that can no longer follow).
-fn bootstrap(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
-    let (names, spec) = (&valid.names, &valid.spec().postgres);
+fn bootstrap(valid: &ValidatedCluster, plan: &BuiltinPlan, tmp: VolumeMount) -> Container {
+    let (names, server) = (&valid.names, &valid.postgres_server);
     let mut bootstrap_env = env(names);
     bootstrap_env.extend([
         plain("PRIMARY_HOST", names.host(&names.postgres())),
@@ -271,11 +298,11 @@ fn bootstrap(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
     ]);
     Container {
         name: "bootstrap".into(),
-        image: Some(spec.image.clone()),
+        image: Some(plan.image.clone()),
         command: Some(vec!["bash".into(), format!("/scripts/{REPLICA_BOOTSTRAP}")]),
         env: Some(bootstrap_env),
         volume_mounts: Some(vec![data_mount(), scripts_at("/scripts"), tmp]),
-        resources: Some(spec.resources.clone()),
+        resources: Some(server.resources.clone()),
         security_context: Some(security::container(true)),
         termination_message_policy: Some(LOGS_ON_ERROR.into()),
         ..Container::default()
@@ -287,11 +314,11 @@ fn bootstrap(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
 /// answers is a lost volume, not a new cluster, and stops here. Built
 /// whether or not the spec has a replica (nothing answers without one), so
 /// turning the replica on or off does not restart the primary.
-fn guard(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
-    let (names, spec) = (&valid.names, &valid.spec().postgres);
+fn guard(valid: &ValidatedCluster, plan: &BuiltinPlan, tmp: VolumeMount) -> Container {
+    let (names, server) = (&valid.names, &valid.postgres_server);
     Container {
         name: "volume-guard".into(),
-        image: Some(spec.image.clone()),
+        image: Some(plan.image.clone()),
         command: Some(vec!["bash".into(), format!("/scripts/{PRIMARY_GUARD}")]),
         env: Some(vec![
             plain("PGDATA", PGDATA),
@@ -301,7 +328,7 @@ fn guard(valid: &ValidatedCluster, tmp: VolumeMount) -> Container {
             secret_env("REPLICATION_PASSWORD", &names.credentials(), REPLICATION_PASSWORD),
         ]),
         volume_mounts: Some(vec![data_mount(), scripts_at("/scripts"), tmp]),
-        resources: Some(spec.resources.clone()),
+        resources: Some(server.resources.clone()),
         security_context: Some(security::container(true)),
         termination_message_policy: Some(LOGS_ON_ERROR.into()),
         ..Container::default()
@@ -320,7 +347,7 @@ fn shared_memory() -> (Volume, VolumeMount) {
     (volume, mount)
 }
 
-fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
+fn pod_spec(valid: &ValidatedCluster, plan: &BuiltinPlan, primary: bool) -> PodSpec {
     // The root filesystem is read-only: the server's socket directory and
     // temporary files get volumes of their own.
     let (run_volume, run) = security::scratch("run", "/var/run/postgresql");
@@ -341,22 +368,31 @@ fn pod_spec(valid: &ValidatedCluster, primary: bool) -> PodSpec {
     }
     let apart_from = if primary { Component::PostgresReplica } else { Component::PostgresPrimary };
     PodSpec {
-        init_containers: Some(vec![if primary { guard(valid, tmp) } else { bootstrap(valid, tmp) }]),
-        containers: [server(valid, mounts, primary)]
+        init_containers: Some(vec![if primary {
+            guard(valid, plan, tmp)
+        } else {
+            bootstrap(valid, plan, tmp)
+        }]),
+        containers: [server(valid, plan, mounts, primary)]
             .into_iter()
             .chain(scrape::enabled(valid).then(|| postgres_exporter(valid)))
             .collect(),
         volumes: Some(volumes),
         security_context: Some(security::pod(POSTGRES_UID)),
-        affinity: Some(placement::apart(&valid.cluster, &[apart_from])),
+        affinity: Some(placement::apart(valid, &[apart_from])),
         termination_grace_period_seconds: Some(60),
         automount_service_account_token: Some(false),
         ..PodSpec::default()
     }
 }
 
-fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Component) -> Child {
-    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().postgres);
+fn statefulset(
+    valid: &ValidatedCluster,
+    plan: &BuiltinPlan,
+    observed: &Observed,
+    component: Component,
+) -> Child {
+    let (cr, names, server) = (&valid.owner, &valid.names, &valid.postgres_server);
     let primary = component == Component::PostgresPrimary;
     let name = if primary { names.postgres() } else { names.postgres_replica() };
     Child::StatefulSet(Box::new(StatefulSet {
@@ -367,13 +403,13 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Compone
             selector: selector(cr, component),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta { labels: Some(labels(cr, component)), ..ObjectMeta::default() }),
-                spec: Some(pod_spec(valid, primary)),
+                spec: Some(pod_spec(valid, plan, primary)),
             },
             volume_claim_templates: Some(vec![volume_claim(
                 observed.claim_templates.get(&name),
-                &spec.storage,
+                &server.storage,
             )]),
-            persistent_volume_claim_retention_policy: Some(retention(cr)),
+            persistent_volume_claim_retention_policy: Some(retention(&valid.placement)),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()
@@ -386,7 +422,7 @@ fn statefulset(valid: &ValidatedCluster, observed: &Observed, component: Compone
 fn postgres_exporter(valid: &ValidatedCluster) -> Container {
     scrape::exporter(
         "postgres-exporter",
-        &valid.spec().monitoring.postgres_exporter_image,
+        &valid.monitoring_settings.postgres_exporter_image,
         scrape::POSTGRES_EXPORTER_PORT,
         "/",
         vec![

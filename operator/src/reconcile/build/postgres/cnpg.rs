@@ -26,8 +26,9 @@ use secrecy::ExposeSecret;
 use k8s_openapi::api::core::v1::EnvVar;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use super::backups;
 use super::connection::{self, app_url, url};
-use super::provider::{Inputs, Owner, Provider};
+use super::provider::{Inputs, Owner, Provider, Report};
 use crate::child::{Child, Source};
 use crate::cnpg::{
     Affinity, BARMAN_CLOUD_PLUGIN, BackupConfiguration, BackupPluginConfiguration, BarmanObjectStore,
@@ -36,7 +37,7 @@ use crate::cnpg::{
     RoleConfiguration, S3Credentials, ScheduledBackup, ScheduledBackupSpec, SecretKeySelector, Storage,
     VolumeSnapshotConfiguration,
 };
-use crate::crd::{AntiAffinity, BackupSpec};
+use crate::crd::{AntiAffinity, BackupSpec, ComponentStatus};
 use crate::names::Names;
 use crate::prometheus::{PodMetricsEndpoint, PodMonitor, PodMonitorSpec};
 use crate::reconcile::build::credentials::{APP_DB_PASSWORD, Credentials};
@@ -94,6 +95,63 @@ impl Provider for CnpgPlan {
         self.backup.is_some()
     }
 
+    /// CNPG's own count of ready instances (it runs and replaces the pods).
+    fn readiness(&self, _: &Names, objects: &[Child]) -> Option<ComponentStatus> {
+        let cluster = objects.iter().find_map(|c| match c {
+            Child::CnpgCluster(cluster) => Some(cluster),
+            _ => None,
+        })?;
+        let status = cluster.status.as_ref();
+        let desired = status.and_then(|s| s.instances).unwrap_or(cluster.spec.instances);
+        Some(ComponentStatus::new(status.and_then(|s| s.ready_instances).unwrap_or(0), desired))
+    }
+
+    /// CNPG's `Ready`, mirrored as `DatabaseReady`, and `BackupsHealthy`
+    /// (`kubectl get paycl` shows it) from CNPG's `ContinuousArchiving` and
+    /// the plugin's recovery window ([`backups::verdict`]).
+    fn conditions(&self, names: &Names, objects: &[Child]) -> Vec<Report> {
+        let cluster = objects.iter().find_map(|c| match c {
+            Child::CnpgCluster(cluster) => Some(cluster.as_ref()),
+            _ => None,
+        });
+        let reported = |type_: &str| {
+            cluster
+                .and_then(|c| c.status.as_ref())
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+                .map(|c| (c.status == "True", c.message.as_str()))
+        };
+        let ready = match reported("Ready") {
+            Some((true, message)) => Report::new("DatabaseReady", true, "ClusterReady", message),
+            Some((false, message)) => Report::new("DatabaseReady", false, "ClusterNotReady", message),
+            None => Report::new(
+                "DatabaseReady",
+                false,
+                "NotReported",
+                "CloudNativePG has not reported on the cluster yet",
+            ),
+        };
+        let backups = if self.backup.is_some() {
+            // The plugin keys its report by server name, which payrail
+            // leaves at its default: the CNPG Cluster's name.
+            let window = objects.iter().find_map(|c| match c {
+                Child::ObjectStore(store) => {
+                    store.status.as_ref().and_then(|s| s.server_recovery_window.get(&names.postgres()))
+                }
+                _ => None,
+            });
+            let verdict = backups::verdict(reported("ContinuousArchiving"), window);
+            Report::new("BackupsHealthy", verdict.healthy, verdict.reason, verdict.message)
+        } else {
+            Report::new(
+                "BackupsHealthy",
+                false,
+                "BackupsNotConfigured",
+                "postgres.backup is not set: no WAL is archived and no base backup taken",
+            )
+        };
+        vec![ready, backups]
+    }
+
     fn sources(&self) -> &'static [Source] {
         &[Source::Cnpg, Source::BarmanCloud]
     }
@@ -120,7 +178,7 @@ fn children(
     if let Some(backup) = &plan.backup {
         children.push(object_store(valid, backup));
     }
-    children.push(cluster(valid));
+    children.push(cluster(valid, plan));
     if let Some(backup) = &plan.backup {
         children.push(scheduled_backup(valid, backup));
         if backup.volume_snapshot.is_some() {
@@ -140,7 +198,7 @@ fn app_role_secret_name(names: &Names) -> String {
 }
 
 fn app_role_secret(valid: &ValidatedCluster, credentials: &Credentials, observed: &Observed) -> Child {
-    let (cr, names) = (&valid.cluster, &valid.names);
+    let (cr, names) = (&valid.owner, &valid.names);
     let data = BTreeMap::from([
         ("username".to_owned(), ByteString(connection::APP_USER.as_bytes().to_vec())),
         (
@@ -154,7 +212,7 @@ fn app_role_secret(valid: &ValidatedCluster, credentials: &Credentials, observed
     // (garbage-collected with it; from the first reconcile that finds it),
     // or by the PaymentCluster when everything goes with that.
     let mut metadata = meta(cr, app_role_secret_name(names), Component::PostgresPrimary);
-    if !cr.spec.delete_volumes_on_delete {
+    if !valid.placement.delete_volumes_on_delete {
         metadata.owner_references = observed.cnpg_cluster.clone().map(|owner| vec![owner]);
     }
     Child::Secret(Box::new(Secret {
@@ -166,33 +224,29 @@ fn app_role_secret(valid: &ValidatedCluster, credentials: &Credentials, observed
 }
 
 /// The CNPG `Cluster`.
-fn cluster(valid: &ValidatedCluster) -> Child {
-    let (cr, names, spec) = (&valid.cluster, &valid.names, &valid.spec().postgres);
+fn cluster(valid: &ValidatedCluster, plan: &CnpgPlan) -> Child {
+    let (cr, names, server) = (&valid.owner, &valid.names, &valid.postgres_server);
     let parameters =
         BTreeMap::from([("max_connections".to_owned(), valid.connections.max_connections.to_string())]);
-    let anti_affinity = match cr.spec.anti_affinity {
+    let anti_affinity = match valid.placement.anti_affinity {
         AntiAffinity::Required => "required",
         AntiAffinity::Preferred => "preferred",
     };
-    let backup = spec.backup.as_ref();
+    let backup = plan.backup.as_deref();
     // Deleting a CNPG Cluster deletes its volumes: like the builtin
     // servers' volumes, it outlives the PaymentCluster unless the spec asks
     // otherwise, so it is owned (and deleted with it) only then.
     let mut metadata = meta(cr, names.postgres(), Component::PostgresPrimary);
-    if !cr.spec.delete_volumes_on_delete {
+    if !valid.placement.delete_volumes_on_delete {
         metadata.owner_references = None;
     }
     Child::CnpgCluster(Box::new(Cluster {
         metadata,
         spec: ClusterSpec {
-            instances: spec.cnpg.instances,
-            image_name: spec.cnpg.image_name.clone(),
+            instances: plan.instances,
+            image_name: plan.image_name.clone(),
             // CNPG's own default image is its choice, and its pull policy too.
-            image_pull_policy: spec
-                .cnpg
-                .image_name
-                .as_deref()
-                .map(|i| crate::image::pull_policy(i).to_owned()),
+            image_pull_policy: plan.image_name.as_deref().map(|i| crate::image::pull_policy(i).to_owned()),
             enable_superuser_access: Some(false),
             bootstrap: Some(Bootstrap {
                 initdb: Some(InitDb {
@@ -201,10 +255,10 @@ fn cluster(valid: &ValidatedCluster) -> Child {
                 }),
             }),
             storage: Some(Storage {
-                size: spec.storage.size.clone(),
-                storage_class: spec.storage.storage_class.clone(),
+                size: server.storage.size.clone(),
+                storage_class: server.storage.storage_class.clone(),
             }),
-            resources: Some(spec.resources.clone()),
+            resources: Some(server.resources.clone()),
             postgresql: Some(PostgresConfiguration { parameters }),
             affinity: Some(Affinity {
                 enable_pod_anti_affinity: Some(true),
@@ -244,7 +298,7 @@ fn cluster(valid: &ValidatedCluster) -> Child {
 /// The object store the plugin archives WAL and base backups to, with
 /// the retention that prunes them.
 fn object_store(valid: &ValidatedCluster, backup: &BackupSpec) -> Child {
-    let (cr, names) = (&valid.cluster, &valid.names);
+    let (cr, names) = (&valid.owner, &valid.names);
     let store = &backup.object_store;
     let key = |key: &str| SecretKeySelector { name: store.credentials_secret.name.clone(), key: key.into() };
     let path = store.path.as_deref().unwrap_or_default().trim_matches('/');
@@ -275,7 +329,7 @@ fn object_store(valid: &ValidatedCluster, backup: &BackupSpec) -> Child {
 }
 
 fn scheduled(valid: &ValidatedCluster, name: String, schedule: &str, method: &str) -> ScheduledBackup {
-    let (cr, names) = (&valid.cluster, &valid.names);
+    let (cr, names) = (&valid.owner, &valid.names);
     ScheduledBackup {
         metadata: meta(cr, name, Component::PostgresPrimary),
         spec: ScheduledBackupSpec {
@@ -325,7 +379,7 @@ fn scheduled_snapshot(valid: &ValidatedCluster, backup: &BackupSpec) -> Child {
 ///
 /// [`ConnectionBudget::primary_connections`]: crate::reconcile::validate::ConnectionBudget::primary_connections
 fn pooler(valid: &ValidatedCluster) -> Child {
-    let (cr, names) = (&valid.cluster, &valid.names);
+    let (cr, names) = (&valid.owner, &valid.names);
     let app = valid.connections.app_connections();
     let parameters = BTreeMap::from([
         ("default_pool_size".to_owned(), app.to_string()),
@@ -345,7 +399,7 @@ fn pooler(valid: &ValidatedCluster) -> Child {
 
 /// CloudNativePG's instances (not its poolers), on CNPG's metrics port.
 fn cnpg_pod_monitor(valid: &ValidatedCluster) -> Child {
-    let cr = &valid.cluster;
+    let cr = &valid.owner;
     Child::PodMonitor(Box::new(PodMonitor {
         metadata: monitoring_meta(valid, valid.names.postgres()),
         spec: PodMonitorSpec {

@@ -8,6 +8,8 @@ use k8s_openapi::api::core::v1::{EnvVar, KeyToPath, SecretVolumeSource, Volume, 
 
 use super::provider::{Inputs, Owner, Provider};
 use crate::child::Child;
+use crate::crd::ComponentStatus;
+use crate::names::Names;
 use crate::reconcile::build::env::{optional_secret_env, plain, secret_env};
 use crate::reconcile::validate::{ExternalPlan, ValidatedCluster};
 
@@ -38,6 +40,11 @@ impl Provider for ExternalPlan {
 
     fn migrate_owner(&self, _: &ValidatedCluster) -> Option<Owner> {
         None
+    }
+
+    /// Nothing of it runs here: nothing to wait for.
+    fn readiness(&self, _: &Names, _: &[Child]) -> Option<ComponentStatus> {
+        Some(ComponentStatus { ready: 0, desired: 0, summary: "external".into() })
     }
 
     /// The server's CA certificate, from its Secret.

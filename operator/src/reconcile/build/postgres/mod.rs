@@ -7,13 +7,14 @@
 //! edit of every builder. What the operator-run providers share (the port,
 //! the roles, the URLs) is in `connection`, below both.
 
+mod backups;
 mod builtin;
 mod cnpg;
 pub mod connection;
 pub mod external;
 mod provider;
 
-pub use provider::{Inputs, Owner, Provider};
+pub use provider::{Inputs, Owner, Provider, Report};
 
 use crate::reconcile::validate::PostgresPlan;
 

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{EnvVar, Volume, VolumeMount};
 
 use crate::child::{Child, Source};
+use crate::crd::ComponentStatus;
 use crate::names::Names;
 use crate::reconcile::build::credentials::Credentials;
 use crate::reconcile::build::meta::Component;
@@ -39,6 +40,22 @@ pub struct Owner {
     /// Whether migrate also sets the app role's password (and so keeps
     /// `DB_APP_PASSWORD`): only where the owner may create roles.
     pub sets_app_password: bool,
+}
+
+/// A condition a provider reports about its server, worded by the
+/// provider; `reconcile::status` gives it its transition time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub type_: &'static str,
+    pub ok: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Report {
+    pub fn new(type_: &'static str, ok: bool, reason: &'static str, message: impl Into<String>) -> Self {
+        Report { type_, ok, reason, message: message.into() }
+    }
 }
 
 /// One PostgreSQL provider. `Sync`: the reconcile future holds one
@@ -102,6 +119,17 @@ pub trait Provider: Sync {
     /// pair whose updates `reconcile::order` keeps in turn, and the data a
     /// switch to another provider would leave behind.
     fn server_statefulsets(&self, _names: &Names) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The database's ready and desired pods, from the objects as the API
+    /// server returned them; `None` when what runs it was not applied this
+    /// time (status keeps the counts last seen).
+    fn readiness(&self, names: &Names, objects: &[Child]) -> Option<ComponentStatus>;
+
+    /// Conditions of the provider's own (`kubectl get paycl` shows some),
+    /// from the objects as the API server returned them.
+    fn conditions(&self, _names: &Names, _objects: &[Child]) -> Vec<Report> {
         Vec::new()
     }
 

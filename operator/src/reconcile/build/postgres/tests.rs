@@ -94,3 +94,39 @@ fn an_external_server_builds_nothing_and_is_read_from_the_users_secret() {
     );
     assert!(external.app_volume().is_some());
 }
+
+// Issue 28: status asks the seam how far the database is and what to say
+// about it; each provider words its own conditions.
+#[test]
+fn each_provider_counts_its_servers_and_words_its_own_conditions() {
+    use crate::reconcile::build::{Observed, build};
+    let built = |valid: &ValidatedCluster| {
+        build(valid, &Credentials::complete(None, &mut Counting(0)), &Observed::default())
+    };
+    let types =
+        |reports: Vec<Report>| reports.into_iter().map(|r| (r.type_, r.ok, r.reason)).collect::<Vec<_>>();
+
+    let valid = with(serde_json::json!({"provider": "builtin"}));
+    let builtin = provider(&valid.postgres);
+    let children = built(&valid);
+    let count = builtin.readiness(&valid.names, &children).expect("the pair was built");
+    assert_eq!((count.ready, count.desired), (0, 2), "primary and replica, none ready yet");
+    assert_eq!(builtin.readiness(&valid.names, &[]), None, "nothing applied: the last counts stand");
+    assert!(builtin.conditions(&valid.names, &children).is_empty());
+
+    let valid = with(serde_json::json!({"provider": "cnpg", "cnpg": {"instances": 3}}));
+    let cnpg = provider(&valid.postgres);
+    let children = built(&valid);
+    let count = cnpg.readiness(&valid.names, &children).expect("the Cluster was built");
+    assert_eq!((count.ready, count.desired), (0, 3), "CNPG's instances");
+    assert_eq!(
+        types(cnpg.conditions(&valid.names, &children)),
+        [("DatabaseReady", false, "NotReported"), ("BackupsHealthy", false, "BackupsNotConfigured")]
+    );
+
+    let valid = with(serde_json::json!({"provider": "external", "external": {"secretName": "db"}}));
+    let external = provider(&valid.postgres);
+    let count = external.readiness(&valid.names, &[]).expect("nothing to wait for");
+    assert_eq!((count.ready, count.desired, count.summary.as_str()), (0, 0, "external"));
+    assert!(external.conditions(&valid.names, &[]).is_empty());
+}
