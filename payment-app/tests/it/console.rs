@@ -170,3 +170,54 @@ async fn console_sessions_hold_scopes_refuse_forged_posts_and_escape_what_client
     assert!(log.contains("console session opened"), "{log}");
     assert!(!log.contains(READ_TOKEN) && !log.contains(TOKEN), "a token in the log:\n{log}");
 }
+
+/// Behind a load balancer, each request may reach another API process:
+/// a session opened through one is accepted by the next, and signing out
+/// through either ends it for both. The table keeps no session id.
+#[tokio::test]
+async fn a_session_opened_through_one_process_is_accepted_by_another_until_signed_out() {
+    let env = TestEnv::new();
+    let tokens = format!("{TOKEN},{READ_TOKEN}=read");
+    let first = App::start(&env, &[("API_TOKENS", tokens.as_str())]).await;
+    let second = App::start_with(&env, &["api"], &[("API_TOKENS", tokens.as_str())]).await;
+    let http = browser();
+    let (session, csrf) = sign_in(&first, &http, READ_TOKEN).await;
+
+    let page =
+        http.get(format!("{}/console/payments", second.base)).header(COOKIE, &session).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the second process knows the session");
+    let html = page.text().await.unwrap();
+    assert_eq!(csrf_in(&html), csrf, "with the same CSRF token");
+    assert!(html.contains("token #2 · read"), "and the same token and scopes: {html}");
+    let admin_only =
+        http.get(format!("{}/console/webhooks", second.base)).header(COOKIE, &session).send().await;
+    assert_eq!(admin_only.unwrap().status(), 403, "no more than the token's scopes");
+
+    let id = session.split_once('=').unwrap().1;
+    let pg = env.pg().await;
+    let kept: Vec<(Vec<u8>, Vec<String>)> =
+        sqlx::query_as("SELECT id_hash, scopes FROM console_sessions").fetch_all(&pg).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].1, vec!["read".to_owned()]);
+    assert_ne!(hex::encode(&kept[0].0), id, "only a hash of the id is stored");
+
+    let out =
+        post_form(&http, format!("{}/console/sign-out", second.base), &session, format!("csrf={csrf}")).await;
+    assert_eq!(out.status(), 303);
+    for app in [&first, &second] {
+        let page =
+            http.get(format!("{}/console/payments", app.base)).header(COOKIE, &session).send().await.unwrap();
+        assert_eq!(
+            (page.status().as_u16(), page.headers()[LOCATION].to_str().unwrap()),
+            (303, "/console/sign-in"),
+            "signed out everywhere ({})",
+            app.base
+        );
+    }
+    let replay = format!("{}/console/dead-letters/replay", first.base);
+    let after =
+        post_form(&http, replay, &session, format!("csrf={csrf}&payment_id={}", uuid::Uuid::nil())).await;
+    assert_eq!(after.status(), 401);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM console_sessions").fetch_one(&pg).await.unwrap();
+    assert_eq!(left, 0, "signing out removes the row");
+}

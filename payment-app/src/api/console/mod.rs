@@ -20,8 +20,6 @@ mod system;
 mod views;
 mod webhooks;
 
-use std::time::Instant;
-
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -37,7 +35,7 @@ use super::AppState;
 use super::auth::{Caller, Scope};
 use super::connections::ConnectionAuth;
 use crate::error::{Error, chain};
-use session::{SESSION_COOKIE, SESSION_LIFETIME, SIGN_IN_COOKIE, SIGN_IN_LIFETIME, Secret, Sessions};
+use session::{SESSION_COOKIE, SESSION_LIFETIME, SIGN_IN_COOKIE, SIGN_IN_LIFETIME, Secret};
 use views::Frame;
 
 /// The console's stylesheet, in the binary.
@@ -48,11 +46,11 @@ const STYLESHEET: &str = include_str!("console.css");
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// What the console's handlers share.
+/// What the console's handlers share. Sessions are not here: they are
+/// rows in PostgreSQL, shared by every API process (`session`).
 #[derive(Debug, Clone)]
 pub struct Console {
     pub app: AppState,
-    pub sessions: Sessions,
 }
 
 impl FromRef<Console> for AppState {
@@ -61,10 +59,9 @@ impl FromRef<Console> for AppState {
     }
 }
 
-/// The console's routes, with their own state (the sessions of this
-/// process), ready to merge into the API's router.
+/// The console's routes, ready to merge into the API's router.
 pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
-    let console = Console { app, sessions: Sessions::default() };
+    let console = Console { app };
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/payments") }))
         .route("/console/", get(|| async { Redirect::to("/console/payments") }))
@@ -157,7 +154,8 @@ impl FromRequestParts<Console> for Signed {
     /// as the token would.
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
         let id = cookie_of(&parts.headers, SESSION_COOKIE).unwrap_or_default();
-        let Some(session) = console.sessions.get(id, Instant::now()) else {
+        let found = session::get(&console.app.db.primary, &console.app.tokens, id).await;
+        let Some(session) = found.map_err(|e| ConsoleError::Internal(e).into_response())? else {
             if parts.method == axum::http::Method::GET {
                 return Err(Redirect::to("/console/sign-in").into_response());
             }
@@ -266,7 +264,13 @@ async fn sign_in(
     if let Err(refused) = caller.require(Scope::Read) {
         return sign_in_page(&headers, StatusCode::FORBIDDEN, Some(&refused.message));
     }
-    let id = console.sessions.open(caller, Instant::now());
+    if let Err(over) = console.app.tokens.charge(&caller, 1) {
+        return over.into_response();
+    }
+    let id = match session::open(&console.app.db.primary, caller, form.token.trim().as_bytes()).await {
+        Ok(id) => id,
+        Err(e) => return ConsoleError::Internal(e).into_response(),
+    };
     info!(token = caller.token + 1, "console session opened");
     let tls = over_tls(&headers);
     let mut response = Redirect::to("/console/payments").into_response();
@@ -294,7 +298,7 @@ async fn sign_out(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, ConsoleError> {
     signed.check_csrf(&form.csrf)?;
-    console.sessions.close(&signed.id);
+    session::close(&console.app.db.primary, &signed.id).await?;
     info!(token = signed.caller.token + 1, "console session closed");
     let cookie = session::set_cookie(SESSION_COOKIE, "", std::time::Duration::ZERO, over_tls(&headers));
     let mut response = Redirect::to("/console/sign-in").into_response();

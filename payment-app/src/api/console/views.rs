@@ -87,7 +87,7 @@ pub fn sign_in(csrf: &str, refusal: Option<&str>) -> Markup {
             input id="token" name="token" type="password" autocomplete="off" required autofocus;
             button type="submit" { "Sign in" }
         }
-        p class="hint" { "The token is exchanged for a session cookie and is not kept. The session has the token's scopes; it ends when you sign out, after 8 hours, or when the process restarts." }
+        p class="hint" { "The token is exchanged for a session cookie and is not kept. The session has the token's scopes; it ends when you sign out (on every API process at once) or after 8 hours." }
     };
     page("Sign in", None, body)
 }
