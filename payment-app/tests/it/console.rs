@@ -221,3 +221,50 @@ async fn a_session_opened_through_one_process_is_accepted_by_another_until_signe
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM console_sessions").fetch_one(&pg).await.unwrap();
     assert_eq!(left, 0, "signing out removes the row");
 }
+
+/// A client guessing tokens is refused after a few wrong ones (429 with
+/// `Retry-After`), the right token included, while another client signs in;
+/// the refusals are logged, the tokens are not.
+#[tokio::test]
+async fn repeated_wrong_tokens_from_one_client_are_refused_for_a_while_and_logged_without_them() {
+    let env = TestEnv::new();
+    let tokens = format!("{TOKEN},{READ_TOKEN}=read");
+    let app = App::start(&env, &[("API_TOKENS", tokens.as_str())]).await;
+    let http = browser();
+    let form = http.get(format!("{}/console/sign-in", app.base)).send().await.unwrap();
+    let pre = cookie(&form, "payrail_console_signin");
+    let csrf = csrf_in(&form.text().await.unwrap());
+    let url = format!("{}/console/sign-in", app.base);
+    let guess = |n: usize| format!("guessed-token-{n:04}-abcdefgh");
+    let mut answers = Vec::new();
+    for n in 0..5 {
+        let r = post_form(&http, url.clone(), &pre, format!("csrf={csrf}&token={}", guess(n))).await;
+        answers.push(r.status().as_u16());
+    }
+    assert_eq!(answers, [401; 5], "five wrong tokens are answered as wrong");
+    for token in [guess(5), READ_TOKEN.to_owned()] {
+        let refused = post_form(&http, url.clone(), &pre, format!("csrf={csrf}&token={token}")).await;
+        assert_eq!(refused.status(), 429, "then refused, the right token too");
+        let wait: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=15).contains(&wait), "Retry-After {wait}");
+        assert!(set_cookies(&refused).iter().all(|c| !c.starts_with("payrail_console=")), "no session");
+        assert!(refused.text().await.unwrap().contains("Too many wrong tokens"));
+    }
+
+    // Another client (another loopback address) is not slowed.
+    let other = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let (session, _) = sign_in(&app, &other, READ_TOKEN).await;
+    assert!(session.starts_with("payrail_console="));
+
+    let log = app.log_text();
+    assert!(log.contains("console sign-in refused: too many wrong tokens"), "{log}");
+    assert!(log.contains("client=127.0.0.1"), "the client is named: {log}");
+    for n in 0..6 {
+        assert!(!log.contains(&guess(n)), "a guessed token in the log:\n{log}");
+    }
+    assert!(!log.contains(READ_TOKEN), "a token in the log:\n{log}");
+}

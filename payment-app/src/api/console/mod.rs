@@ -13,6 +13,7 @@
 //! These routes are not in the OpenAPI document: they answer HTML to a
 //! browser, not a contract for clients or the fuzzer.
 
+mod attempts;
 mod chart;
 mod pages;
 pub mod session;
@@ -20,21 +21,25 @@ mod system;
 mod views;
 mod webhooks;
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::{Extension, Form, Router};
 use maud::Markup;
 use serde::Deserialize;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::AppState;
 use super::auth::{Caller, Scope};
 use super::connections::ConnectionAuth;
 use crate::error::{Error, chain};
+use attempts::Attempts;
 use session::{SESSION_COOKIE, SESSION_LIFETIME, SIGN_IN_COOKIE, SIGN_IN_LIFETIME, Secret};
 use views::Frame;
 
@@ -51,6 +56,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
 #[derive(Debug, Clone)]
 pub struct Console {
     pub app: AppState,
+    /// Wrong tokens presented at sign-in, by client, in this process.
+    attempts: Attempts,
 }
 
 impl FromRef<Console> for AppState {
@@ -61,7 +68,7 @@ impl FromRef<Console> for AppState {
 
 /// The console's routes, ready to merge into the API's router.
 pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
-    let console = Console { app };
+    let console = Console { app, attempts: Attempts::default() };
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/payments") }))
         .route("/console/", get(|| async { Redirect::to("/console/payments") }))
@@ -246,9 +253,13 @@ struct SignInForm {
 /// here: neither it nor any part of it is logged.
 async fn sign_in(
     State(console): State<Console>,
+    connection: Option<Extension<ConnectionAuth>>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
+    // Every connection is registered with its address; the fallback is
+    // for a router served some other way.
+    let client = connection.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(c)| c.peer());
     let expected = cookie_of(&headers, SIGN_IN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !Secret::matches_text(expected, &form.csrf) {
         // Most often a form left open past its cookie's 10 minutes: a
@@ -257,10 +268,16 @@ async fn sign_in(
             "This sign-in form expired or was not sent by this console; nothing was done: sign in again.";
         return sign_in_page(&headers, StatusCode::FORBIDDEN, Some(refusal));
     }
+    let now = Instant::now();
+    if let Some(wait) = console.attempts.refused(client, now) {
+        return too_many_wrong_tokens(&headers, client, wait);
+    }
     let Some(caller) = console.app.tokens.caller(form.token.trim().as_bytes()) else {
-        info!("console sign-in refused: unknown token");
+        let failures = console.attempts.failed(client, now);
+        info!(client = %client, failures, "console sign-in refused: unknown token");
         return sign_in_page(&headers, StatusCode::UNAUTHORIZED, Some("That token is not accepted."));
     };
+    console.attempts.succeeded(client);
     if let Err(refused) = caller.require(Scope::Read) {
         return sign_in_page(&headers, StatusCode::FORBIDDEN, Some(&refused.message));
     }
@@ -276,12 +293,23 @@ async fn sign_in(
     let mut response = Redirect::to("/console/payments").into_response();
     for cookie in [
         session::set_cookie(SESSION_COOKIE, id.expose(), SESSION_LIFETIME, tls),
-        session::set_cookie(SIGN_IN_COOKIE, "", std::time::Duration::ZERO, tls),
+        session::set_cookie(SIGN_IN_COOKIE, "", Duration::ZERO, tls),
     ] {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
+    response
+}
+
+/// The sign-in form again, refused with 429 and `Retry-After` (whole
+/// seconds, rounded up), the token not looked at.
+fn too_many_wrong_tokens(headers: &HeaderMap, client: IpAddr, wait: Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    warn!(client = %client, retry_after_secs = secs, "console sign-in refused: too many wrong tokens from this client");
+    let refusal = format!("Too many wrong tokens from this address: try again in {secs} s.");
+    let mut response = sign_in_page(headers, StatusCode::TOO_MANY_REQUESTS, Some(&refusal));
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     response
 }
 
@@ -300,7 +328,7 @@ async fn sign_out(
     signed.check_csrf(&form.csrf)?;
     session::close(&console.app.db.primary, &signed.id).await?;
     info!(token = signed.caller.token + 1, "console session closed");
-    let cookie = session::set_cookie(SESSION_COOKIE, "", std::time::Duration::ZERO, over_tls(&headers));
+    let cookie = session::set_cookie(SESSION_COOKIE, "", Duration::ZERO, over_tls(&headers));
     let mut response = Redirect::to("/console/sign-in").into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
