@@ -272,10 +272,20 @@ test('the console, signed in with a read token and then an admin one', async (t)
       await shoot(page, 'dead-letters');
       const row = page.locator('table.dead-letters tbody tr', { hasText: poisoned.id });
       await row.locator('button').click();
-      await page.waitForURL(`${base}/console/dead-letters/replay`);
+      // POST, then redirect, then GET: the result page is a GET, so
+      // reloading it shows the outcome again and replays nothing.
+      await page.waitForURL(`${base}/console/dead-letters?replayed=${poisoned.id}`);
       assert.match(await page.textContent('p.outcome'), new RegExp(`Replayed payment ${poisoned.id}`));
       assert.equal(await page.locator('table.dead-letters tbody tr', { hasText: poisoned.id }).count(), 0);
       await shoot(page, 'replayed');
+      const sent = [];
+      const seen = (r) => sent.push(`${r.method()} ${new URL(r.url()).pathname}`);
+      page.on('request', seen);
+      await page.reload();
+      page.off('request', seen);
+      assert.ok(sent.includes('GET /console/dead-letters'), `the reload asked for the page again: ${sent}`);
+      assert.ok(sent.every((r) => r.startsWith('GET ')), `the reload sent only GETs: ${sent}`);
+      assert.match(await page.textContent('p.outcome'), new RegExp(`Replayed payment ${poisoned.id}`));
       await page.click(`p.outcome a[href="/console/payments/${poisoned.id}"]`);
       await waitFor('the replayed payment to settle', async () => {
         await page.goto(`${base}/console/payments/${poisoned.id}`);

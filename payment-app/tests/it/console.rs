@@ -153,8 +153,13 @@ async fn console_sessions_hold_scopes_refuse_forged_posts_and_escape_what_client
     assert!(read_only.text().await.unwrap().contains("lacks the `admin` scope"));
     let admin =
         post_form(&http, replay.clone(), &other_session, format!("csrf={other_csrf}&payment_id={id}")).await;
-    assert_eq!(admin.status(), 200);
-    assert!(admin.text().await.unwrap().contains("No dead letter holds payment"));
+    // POST, redirect, GET: the page the browser lands on can be reloaded.
+    assert_eq!(admin.status(), 303);
+    let to = admin.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(to, format!("/console/dead-letters?not_found={id}"));
+    let outcome = http.get(format!("{}{to}", app.base)).header(COOKIE, &other_session).send().await.unwrap();
+    assert_eq!(outcome.status(), 200);
+    assert!(outcome.text().await.unwrap().contains("No dead letter holds payment"));
 
     // Signed out, the same cookie opens nothing.
     let out = post_form(&http, sign_out, &session, format!("csrf={csrf}")).await;
