@@ -211,6 +211,9 @@ test('the console, signed in with a read token and then an admin one', async (t)
       assert.ok(Number(await lock.locator('td').nth(2).textContent()) >= 1, 'the lock worker consumes');
       assert.equal(await page.locator('table.queues tbody tr', { hasText: 'payrail.dead' }).count(), 1);
       assert.match(await page.textContent('dd.open'), /^\d+ \(pending or authorized\)$/);
+      const done = (await page.locator('table.throughput td.done').allTextContents()).map(Number);
+      assert.equal(done.length, 15, 'a row for each of the last 15 minutes');
+      assert.ok(done.reduce((a, b) => a + b, 0) >= 4, `the suite's four payments settled: ${done}`);
       await shoot(page, 'system');
       assert.equal(await page.locator('header nav a[href="/console/webhooks"]').count(), 0, 'no webhooks link for a read token');
       const refused = await page.request.get(`${base}/console/webhooks`);

@@ -273,3 +273,42 @@ async fn repeated_wrong_tokens_from_one_client_are_refused_for_a_while_and_logge
     }
     assert!(!log.contains(READ_TOKEN), "a token in the log:\n{log}");
 }
+
+/// The system page counts what settled in each of the last minutes, from
+/// the events settle writes.
+#[tokio::test]
+async fn the_system_page_shows_what_settled_in_each_of_the_last_minutes() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let (a, b) = (app.account("10.00").await, app.account("0").await);
+    let mut ids = Vec::new();
+    for amount in ["1.00", "2.00", "3.00", "50.00"] {
+        let (status, paid) =
+            app.post("/api/v1/payment", json!({"from_account": a, "to_account": b, "amount": amount})).await;
+        assert_eq!(status, 202);
+        ids.push(paid["id"].as_str().unwrap().to_owned());
+    }
+    app.wait_terminal(&ids, Duration::from_secs(30)).await;
+    let http = browser();
+    let (session, _) = sign_in(&app, &http, TOKEN).await;
+    let page =
+        http.get(format!("{}/console/system", app.base)).header(COOKIE, &session).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let table = html
+        .split("<table class=\"throughput\">")
+        .nth(1)
+        .expect("a throughput table")
+        .split("</table>")
+        .next()
+        .unwrap();
+    let count = |class: &str| -> Vec<i64> {
+        let cell = format!("<td class=\"num {class}\">");
+        table.split(&cell).skip(1).map(|rest| rest.split('<').next().unwrap().parse().unwrap()).collect()
+    };
+    let (done, failed) = (count("done"), count("failed"));
+    assert_eq!(done.len(), 15, "one row a minute: {table}");
+    assert_eq!(done.iter().sum::<i64>(), 3, "three done: {table}");
+    assert_eq!(failed.iter().sum::<i64>(), 1, "one failed (50.00 of 10.00): {table}");
+    assert!(table.contains("(so far)"), "{table}");
+}
