@@ -57,15 +57,21 @@ pub fn wait(record: Option<Record>, now: Instant) -> Option<Duration> {
 pub struct Attempts(Arc<Mutex<HashMap<IpAddr, Record>>>);
 
 impl Attempts {
-    /// How long `client` must wait before trying a token, if it must.
-    pub fn refused(&self, client: IpAddr, now: Instant) -> Option<Duration> {
-        let map = self.lock();
-        wait(map.get(&client).copied().filter(|r| now.duration_since(r.last) < FORGET_AFTER), now)
-    }
-
-    /// Counts a wrong token from `client`; returns its failures so far.
-    pub fn failed(&self, client: IpAddr, now: Instant) -> u32 {
+    /// Lets `client` try a token now, counting the try as a wrong token
+    /// until [`Self::succeeded`] says otherwise; or how long it must wait
+    /// (nothing counted). Counting before the token is checked, under one
+    /// lock, keeps a burst of parallel tries within the allowance too.
+    /// Returns the client's failures, this try included.
+    pub fn admit(&self, client: IpAddr, now: Instant) -> Result<u32, Duration> {
         let mut map = self.lock();
+        if let Some(r) = map.get_mut(&client)
+            && now.duration_since(r.last) >= FORGET_AFTER
+        {
+            r.failures = 0;
+        }
+        if let Some(wait) = wait(map.get(&client).copied(), now) {
+            return Err(wait);
+        }
         if map.len() >= MAX_CLIENTS && !map.contains_key(&client) {
             map.retain(|_, r| now.duration_since(r.last) < FORGET_AFTER);
             if map.len() >= MAX_CLIENTS
@@ -75,12 +81,9 @@ impl Attempts {
             }
         }
         let record = map.entry(client).or_insert(Record { failures: 0, last: now });
-        if now.duration_since(record.last) >= FORGET_AFTER {
-            record.failures = 0;
-        }
         record.failures += 1;
         record.last = now;
-        record.failures
+        Ok(record.failures)
     }
 
     /// A right token from `client`: its failures are forgotten.
@@ -115,21 +118,21 @@ mod tests {
     }
 
     #[test]
-    fn failures_count_per_client_and_a_success_or_an_hour_forgets_them() {
+    fn tries_count_per_client_and_a_success_or_an_hour_forgets_them() {
         let attempts = Attempts::default();
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         let t = Instant::now();
         for n in 1..=FREE_FAILURES {
-            assert_eq!(attempts.refused(a, t), None);
-            assert_eq!(attempts.failed(a, t), n);
+            assert_eq!(attempts.admit(a, t), Ok(n));
         }
-        assert_eq!(attempts.refused(a, t), Some(FIRST_WAIT));
-        assert_eq!(attempts.refused(b, t), None, "another client is not slowed");
-        assert_eq!(attempts.refused(a, t + FORGET_AFTER), None);
-        assert_eq!(attempts.failed(a, t + FORGET_AFTER), 1, "counted afresh after an hour");
-        attempts.failed(b, t);
+        assert_eq!(attempts.admit(a, t), Err(FIRST_WAIT));
+        assert_eq!(attempts.admit(a, t + secs(5)), Err(FIRST_WAIT - secs(5)), "a refused try is not counted");
+        assert_eq!(attempts.admit(b, t), Ok(1), "another client is not slowed");
+        assert_eq!(attempts.admit(a, t + FIRST_WAIT), Ok(FREE_FAILURES + 1), "after the wait, one more try");
+        assert_eq!(attempts.admit(a, t + FIRST_WAIT), Err(FIRST_WAIT * 2), "then twice the wait");
+        assert_eq!(attempts.admit(a, t + FIRST_WAIT + FORGET_AFTER), Ok(1), "counted afresh after an hour");
         attempts.succeeded(b);
-        assert_eq!(attempts.failed(b, t), 1);
+        assert_eq!(attempts.admit(b, t), Ok(1), "a right token forgets the wrong ones");
     }
 
     #[test]
@@ -137,10 +140,10 @@ mod tests {
         let attempts = Attempts::default();
         let t = Instant::now();
         for i in 0..MAX_CLIENTS as u32 {
-            attempts.failed(IpAddr::from(i.to_be_bytes()), t + Duration::from_millis(u64::from(i)));
+            attempts.admit(IpAddr::from(i.to_be_bytes()), t + Duration::from_millis(u64::from(i))).unwrap();
         }
         let newcomer: IpAddr = "192.0.2.1".parse().unwrap();
-        attempts.failed(newcomer, t + secs(60));
+        attempts.admit(newcomer, t + secs(60)).unwrap();
         let map = attempts.lock();
         assert_eq!(map.len(), MAX_CLIENTS);
         assert!(!map.contains_key(&IpAddr::from(0u32.to_be_bytes())), "the longest ago went");

@@ -268,12 +268,11 @@ async fn sign_in(
             "This sign-in form expired or was not sent by this console; nothing was done: sign in again.";
         return sign_in_page(&headers, StatusCode::FORBIDDEN, Some(refusal));
     }
-    let now = Instant::now();
-    if let Some(wait) = console.attempts.refused(client, now) {
-        return too_many_wrong_tokens(&headers, client, wait);
-    }
+    let failures = match console.attempts.admit(client, Instant::now()) {
+        Ok(failures) => failures,
+        Err(wait) => return too_many_wrong_tokens(&headers, client, wait),
+    };
     let Some(caller) = console.app.tokens.caller(form.token.trim().as_bytes()) else {
-        let failures = console.attempts.failed(client, now);
         info!(client = %client, failures, "console sign-in refused: unknown token");
         return sign_in_page(&headers, StatusCode::UNAUTHORIZED, Some("That token is not accepted."));
     };
