@@ -211,6 +211,9 @@ test('the console, signed in with a read token and then an admin one', async (t)
       assert.ok(Number(await lock.locator('td').nth(2).textContent()) >= 1, 'the lock worker consumes');
       assert.equal(await page.locator('table.queues tbody tr', { hasText: 'payrail.dead' }).count(), 1);
       assert.match(await page.textContent('dd.open'), /^\d+ \(pending or authorized\)$/);
+      const done = (await page.locator('table.throughput td.done').allTextContents()).map(Number);
+      assert.equal(done.length, 15, 'a row for each of the last 15 minutes');
+      assert.ok(done.reduce((a, b) => a + b, 0) >= 4, `the suite's four payments settled: ${done}`);
       await shoot(page, 'system');
       assert.equal(await page.locator('header nav a[href="/console/webhooks"]').count(), 0, 'no webhooks link for a read token');
       const refused = await page.request.get(`${base}/console/webhooks`);
@@ -272,10 +275,20 @@ test('the console, signed in with a read token and then an admin one', async (t)
       await shoot(page, 'dead-letters');
       const row = page.locator('table.dead-letters tbody tr', { hasText: poisoned.id });
       await row.locator('button').click();
-      await page.waitForURL(`${base}/console/dead-letters/replay`);
+      // POST, then redirect, then GET: the result page is a GET, so
+      // reloading it shows the outcome again and replays nothing.
+      await page.waitForURL(`${base}/console/dead-letters?replayed=${poisoned.id}`);
       assert.match(await page.textContent('p.outcome'), new RegExp(`Replayed payment ${poisoned.id}`));
       assert.equal(await page.locator('table.dead-letters tbody tr', { hasText: poisoned.id }).count(), 0);
       await shoot(page, 'replayed');
+      const sent = [];
+      const seen = (r) => sent.push(`${r.method()} ${new URL(r.url()).pathname}`);
+      page.on('request', seen);
+      await page.reload();
+      page.off('request', seen);
+      assert.ok(sent.includes('GET /console/dead-letters'), `the reload asked for the page again: ${sent}`);
+      assert.ok(sent.every((r) => r.startsWith('GET ')), `the reload sent only GETs: ${sent}`);
+      assert.match(await page.textContent('p.outcome'), new RegExp(`Replayed payment ${poisoned.id}`));
       await page.click(`p.outcome a[href="/console/payments/${poisoned.id}"]`);
       await waitFor('the replayed payment to settle', async () => {
         await page.goto(`${base}/console/payments/${poisoned.id}`);

@@ -158,6 +158,13 @@ impl fmt::Debug for ApiTokens {
 }
 
 impl ApiTokens {
+    /// The token at `place` as configured now, its secret and scopes: a
+    /// console session, which outlives the process that opened it, checks
+    /// that its token is still there and still the same.
+    pub(crate) fn at(&self, place: usize) -> Option<(&[u8], Scopes)> {
+        self.tokens.get(place).map(|t| (t.secret.as_ref(), t.scopes))
+    }
+
     /// Parses token entries (`TOKEN` or `TOKEN=SCOPE+SCOPE`). Surrounding
     /// whitespace is not part of a token; blank entries (a trailing comma)
     /// are ignored. Refused: a token shorter than [`MIN_TOKEN_LEN`], an

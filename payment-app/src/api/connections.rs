@@ -130,6 +130,11 @@ impl ConnectionAuth {
     pub fn is_authenticated(&self) -> bool {
         self.0.authenticated.load(Ordering::Relaxed)
     }
+
+    /// The client's address, as the connection shows it.
+    pub fn peer(&self) -> IpAddr {
+        self.0.peer
+    }
 }
 
 impl Drop for Entry {

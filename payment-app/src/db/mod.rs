@@ -12,6 +12,7 @@ pub mod audit_checkpoint;
 pub mod backlog;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod console_sessions;
 pub mod entries;
 pub mod events;
 pub mod export;

@@ -153,8 +153,13 @@ async fn console_sessions_hold_scopes_refuse_forged_posts_and_escape_what_client
     assert!(read_only.text().await.unwrap().contains("lacks the `admin` scope"));
     let admin =
         post_form(&http, replay.clone(), &other_session, format!("csrf={other_csrf}&payment_id={id}")).await;
-    assert_eq!(admin.status(), 200);
-    assert!(admin.text().await.unwrap().contains("No dead letter holds payment"));
+    // POST, redirect, GET: the page the browser lands on can be reloaded.
+    assert_eq!(admin.status(), 303);
+    let to = admin.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(to, format!("/console/dead-letters?not_found={id}"));
+    let outcome = http.get(format!("{}{to}", app.base)).header(COOKIE, &other_session).send().await.unwrap();
+    assert_eq!(outcome.status(), 200);
+    assert!(outcome.text().await.unwrap().contains("No dead letter holds payment"));
 
     // Signed out, the same cookie opens nothing.
     let out = post_form(&http, sign_out, &session, format!("csrf={csrf}")).await;
@@ -169,4 +174,141 @@ async fn console_sessions_hold_scopes_refuse_forged_posts_and_escape_what_client
     let log = app.log_text();
     assert!(log.contains("console session opened"), "{log}");
     assert!(!log.contains(READ_TOKEN) && !log.contains(TOKEN), "a token in the log:\n{log}");
+}
+
+/// Behind a load balancer, each request may reach another API process:
+/// a session opened through one is accepted by the next, and signing out
+/// through either ends it for both. The table keeps no session id.
+#[tokio::test]
+async fn a_session_opened_through_one_process_is_accepted_by_another_until_signed_out() {
+    let env = TestEnv::new();
+    let tokens = format!("{TOKEN},{READ_TOKEN}=read");
+    let first = App::start(&env, &[("API_TOKENS", tokens.as_str())]).await;
+    let second = App::start_with(&env, &["api"], &[("API_TOKENS", tokens.as_str())]).await;
+    let http = browser();
+    let (session, csrf) = sign_in(&first, &http, READ_TOKEN).await;
+
+    let page =
+        http.get(format!("{}/console/payments", second.base)).header(COOKIE, &session).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the second process knows the session");
+    let html = page.text().await.unwrap();
+    assert_eq!(csrf_in(&html), csrf, "with the same CSRF token");
+    assert!(html.contains("token #2 · read"), "and the same token and scopes: {html}");
+    let admin_only =
+        http.get(format!("{}/console/webhooks", second.base)).header(COOKIE, &session).send().await;
+    assert_eq!(admin_only.unwrap().status(), 403, "no more than the token's scopes");
+
+    let id = session.split_once('=').unwrap().1;
+    let pg = env.pg().await;
+    let kept: Vec<(Vec<u8>, Vec<String>)> =
+        sqlx::query_as("SELECT id_hash, scopes FROM console_sessions").fetch_all(&pg).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].1, vec!["read".to_owned()]);
+    assert_ne!(hex::encode(&kept[0].0), id, "only a hash of the id is stored");
+
+    let out =
+        post_form(&http, format!("{}/console/sign-out", second.base), &session, format!("csrf={csrf}")).await;
+    assert_eq!(out.status(), 303);
+    for app in [&first, &second] {
+        let page =
+            http.get(format!("{}/console/payments", app.base)).header(COOKIE, &session).send().await.unwrap();
+        assert_eq!(
+            (page.status().as_u16(), page.headers()[LOCATION].to_str().unwrap()),
+            (303, "/console/sign-in"),
+            "signed out everywhere ({})",
+            app.base
+        );
+    }
+    let replay = format!("{}/console/dead-letters/replay", first.base);
+    let after =
+        post_form(&http, replay, &session, format!("csrf={csrf}&payment_id={}", uuid::Uuid::nil())).await;
+    assert_eq!(after.status(), 401);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM console_sessions").fetch_one(&pg).await.unwrap();
+    assert_eq!(left, 0, "signing out removes the row");
+}
+
+/// A client guessing tokens is refused after a few wrong ones (429 with
+/// `Retry-After`), the right token included, while another client signs in;
+/// the refusals are logged, the tokens are not.
+#[tokio::test]
+async fn repeated_wrong_tokens_from_one_client_are_refused_for_a_while_and_logged_without_them() {
+    let env = TestEnv::new();
+    let tokens = format!("{TOKEN},{READ_TOKEN}=read");
+    let app = App::start(&env, &[("API_TOKENS", tokens.as_str())]).await;
+    let http = browser();
+    let form = http.get(format!("{}/console/sign-in", app.base)).send().await.unwrap();
+    let pre = cookie(&form, "payrail_console_signin");
+    let csrf = csrf_in(&form.text().await.unwrap());
+    let url = format!("{}/console/sign-in", app.base);
+    let guess = |n: usize| format!("guessed-token-{n:04}-abcdefgh");
+    let mut answers = Vec::new();
+    for n in 0..5 {
+        let r = post_form(&http, url.clone(), &pre, format!("csrf={csrf}&token={}", guess(n))).await;
+        answers.push(r.status().as_u16());
+    }
+    assert_eq!(answers, [401; 5], "five wrong tokens are answered as wrong");
+    for token in [guess(5), READ_TOKEN.to_owned()] {
+        let refused = post_form(&http, url.clone(), &pre, format!("csrf={csrf}&token={token}")).await;
+        assert_eq!(refused.status(), 429, "then refused, the right token too");
+        let wait: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=15).contains(&wait), "Retry-After {wait}");
+        assert!(set_cookies(&refused).iter().all(|c| !c.starts_with("payrail_console=")), "no session");
+        assert!(refused.text().await.unwrap().contains("Too many wrong tokens"));
+    }
+
+    // Another client (another loopback address) is not slowed.
+    let other = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let (session, _) = sign_in(&app, &other, READ_TOKEN).await;
+    assert!(session.starts_with("payrail_console="));
+
+    let log = app.log_text();
+    assert!(log.contains("console sign-in refused: too many wrong tokens"), "{log}");
+    assert!(log.contains("client=127.0.0.1"), "the client is named: {log}");
+    for n in 0..6 {
+        assert!(!log.contains(&guess(n)), "a guessed token in the log:\n{log}");
+    }
+    assert!(!log.contains(READ_TOKEN), "a token in the log:\n{log}");
+}
+
+/// The system page counts what settled in each of the last minutes, from
+/// the events settle writes.
+#[tokio::test]
+async fn the_system_page_shows_what_settled_in_each_of_the_last_minutes() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let (a, b) = (app.account("10.00").await, app.account("0").await);
+    let mut ids = Vec::new();
+    for amount in ["1.00", "2.00", "3.00", "50.00"] {
+        let (status, paid) =
+            app.post("/api/v1/payment", json!({"from_account": a, "to_account": b, "amount": amount})).await;
+        assert_eq!(status, 202);
+        ids.push(paid["id"].as_str().unwrap().to_owned());
+    }
+    app.wait_terminal(&ids, Duration::from_secs(30)).await;
+    let http = browser();
+    let (session, _) = sign_in(&app, &http, TOKEN).await;
+    let page =
+        http.get(format!("{}/console/system", app.base)).header(COOKIE, &session).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let table = html
+        .split("<table class=\"throughput\">")
+        .nth(1)
+        .expect("a throughput table")
+        .split("</table>")
+        .next()
+        .unwrap();
+    let count = |class: &str| -> Vec<i64> {
+        let cell = format!("<td class=\"num {class}\">");
+        table.split(&cell).skip(1).map(|rest| rest.split('<').next().unwrap().parse().unwrap()).collect()
+    };
+    let (done, failed) = (count("done"), count("failed"));
+    assert_eq!(done.len(), 15, "one row a minute: {table}");
+    assert_eq!(done.iter().sum::<i64>(), 3, "three done: {table}");
+    assert_eq!(failed.iter().sum::<i64>(), 1, "one failed (50.00 of 10.00): {table}");
+    assert!(table.contains("(so far)"), "{table}");
 }

@@ -135,6 +135,21 @@ fn queries(payment: &str, account: &str, payments: &str, accounts: &str) -> Vec<
              WHERE p.status = 'pending' ORDER BY o.id LIMIT 1"
                 .to_owned(),
         ),
+        (
+            "console: settled per minute, the last 15 minutes (db::backlog)",
+            {
+                let start = chrono::Utc::now() - chrono::Duration::minutes(15);
+                let lower = payment_app::domain::search::first_id_at(start - chrono::Duration::seconds(2)).unwrap();
+                format!(
+                    "SELECT date_trunc('minute', created_at) AS minute, \
+                     count(*) FILTER (WHERE type IN ('payment.done', 'payment.captured')) AS done, \
+                     count(*) FILTER (WHERE type = 'payment.failed') AS failed \
+                     FROM events WHERE id >= '{lower}' AND created_at >= '{start}' \
+                     AND type IN ('payment.done', 'payment.captured', 'payment.failed') GROUP BY 1",
+                    start = start.to_rfc3339(),
+                )
+            },
+        ),
     ];
     all.extend(searches(account));
     all

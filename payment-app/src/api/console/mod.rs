@@ -13,6 +13,7 @@
 //! These routes are not in the OpenAPI document: they answer HTML to a
 //! browser, not a contract for clients or the fuzzer.
 
+mod attempts;
 mod chart;
 mod pages;
 pub mod session;
@@ -20,7 +21,8 @@ mod system;
 mod views;
 mod webhooks;
 
-use std::time::Instant;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
 
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -28,16 +30,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::{Extension, Form, Router};
 use maud::Markup;
 use serde::Deserialize;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::AppState;
 use super::auth::{Caller, Scope};
 use super::connections::ConnectionAuth;
 use crate::error::{Error, chain};
-use session::{SESSION_COOKIE, SESSION_LIFETIME, SIGN_IN_COOKIE, SIGN_IN_LIFETIME, Secret, Sessions};
+use attempts::Attempts;
+use session::{SESSION_COOKIE, SESSION_LIFETIME, SIGN_IN_COOKIE, SIGN_IN_LIFETIME, Secret};
 use views::Frame;
 
 /// The console's stylesheet, in the binary.
@@ -48,11 +51,13 @@ const STYLESHEET: &str = include_str!("console.css");
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// What the console's handlers share.
+/// What the console's handlers share. Sessions are not here: they are
+/// rows in PostgreSQL, shared by every API process (`session`).
 #[derive(Debug, Clone)]
 pub struct Console {
     pub app: AppState,
-    pub sessions: Sessions,
+    /// Wrong tokens presented at sign-in, by client, in this process.
+    attempts: Attempts,
 }
 
 impl FromRef<Console> for AppState {
@@ -61,10 +66,9 @@ impl FromRef<Console> for AppState {
     }
 }
 
-/// The console's routes, with their own state (the sessions of this
-/// process), ready to merge into the API's router.
+/// The console's routes, ready to merge into the API's router.
 pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
-    let console = Console { app, sessions: Sessions::default() };
+    let console = Console { app, attempts: Attempts::default() };
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/payments") }))
         .route("/console/", get(|| async { Redirect::to("/console/payments") }))
@@ -157,7 +161,8 @@ impl FromRequestParts<Console> for Signed {
     /// as the token would.
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
         let id = cookie_of(&parts.headers, SESSION_COOKIE).unwrap_or_default();
-        let Some(session) = console.sessions.get(id, Instant::now()) else {
+        let found = session::get(&console.app.db.primary, &console.app.tokens, id).await;
+        let Some(session) = found.map_err(|e| ConsoleError::Internal(e).into_response())? else {
             if parts.method == axum::http::Method::GET {
                 return Err(Redirect::to("/console/sign-in").into_response());
             }
@@ -248,9 +253,13 @@ struct SignInForm {
 /// here: neither it nor any part of it is logged.
 async fn sign_in(
     State(console): State<Console>,
+    connection: Option<Extension<ConnectionAuth>>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
+    // Every connection is registered with its address; the fallback is
+    // for a router served some other way.
+    let client = connection.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(c)| c.peer());
     let expected = cookie_of(&headers, SIGN_IN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !Secret::matches_text(expected, &form.csrf) {
         // Most often a form left open past its cookie's 10 minutes: a
@@ -259,25 +268,47 @@ async fn sign_in(
             "This sign-in form expired or was not sent by this console; nothing was done: sign in again.";
         return sign_in_page(&headers, StatusCode::FORBIDDEN, Some(refusal));
     }
+    let failures = match console.attempts.admit(client, Instant::now()) {
+        Ok(failures) => failures,
+        Err(wait) => return too_many_wrong_tokens(&headers, client, wait),
+    };
     let Some(caller) = console.app.tokens.caller(form.token.trim().as_bytes()) else {
-        info!("console sign-in refused: unknown token");
+        info!(client = %client, failures, "console sign-in refused: unknown token");
         return sign_in_page(&headers, StatusCode::UNAUTHORIZED, Some("That token is not accepted."));
     };
+    console.attempts.succeeded(client);
     if let Err(refused) = caller.require(Scope::Read) {
         return sign_in_page(&headers, StatusCode::FORBIDDEN, Some(&refused.message));
     }
-    let id = console.sessions.open(caller, Instant::now());
+    if let Err(over) = console.app.tokens.charge(&caller, 1) {
+        return over.into_response();
+    }
+    let id = match session::open(&console.app.db.primary, caller, form.token.trim().as_bytes()).await {
+        Ok(id) => id,
+        Err(e) => return ConsoleError::Internal(e).into_response(),
+    };
     info!(token = caller.token + 1, "console session opened");
     let tls = over_tls(&headers);
     let mut response = Redirect::to("/console/payments").into_response();
     for cookie in [
         session::set_cookie(SESSION_COOKIE, id.expose(), SESSION_LIFETIME, tls),
-        session::set_cookie(SIGN_IN_COOKIE, "", std::time::Duration::ZERO, tls),
+        session::set_cookie(SIGN_IN_COOKIE, "", Duration::ZERO, tls),
     ] {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
+    response
+}
+
+/// The sign-in form again, refused with 429 and `Retry-After` (whole
+/// seconds, rounded up), the token not looked at.
+fn too_many_wrong_tokens(headers: &HeaderMap, client: IpAddr, wait: Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    warn!(client = %client, retry_after_secs = secs, "console sign-in refused: too many wrong tokens from this client");
+    let refusal = format!("Too many wrong tokens from this address: try again in {secs} s.");
+    let mut response = sign_in_page(headers, StatusCode::TOO_MANY_REQUESTS, Some(&refusal));
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     response
 }
 
@@ -294,9 +325,9 @@ async fn sign_out(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, ConsoleError> {
     signed.check_csrf(&form.csrf)?;
-    console.sessions.close(&signed.id);
+    session::close(&console.app.db.primary, &signed.id).await?;
     info!(token = signed.caller.token + 1, "console session closed");
-    let cookie = session::set_cookie(SESSION_COOKIE, "", std::time::Duration::ZERO, over_tls(&headers));
+    let cookie = session::set_cookie(SESSION_COOKIE, "", Duration::ZERO, over_tls(&headers));
     let mut response = Redirect::to("/console/sign-in").into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);

@@ -200,11 +200,28 @@ pub async fn account(
     Ok(views::account(signed.frame(), &account, &points, &recent))
 }
 
+/// The dead-letter list; after a replay (`?replayed=` or `?not_found=`,
+/// where the replay redirects to) with its outcome above it and the
+/// payment's status as it is now.
 #[instrument(skip_all)]
-pub async fn dead_letters(State(console): State<Console>, signed: Signed) -> Result<Markup, ConsoleError> {
+pub async fn dead_letters(
+    State(console): State<Console>,
+    signed: Signed,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Markup, ConsoleError> {
     signed.require(Scope::Read)?;
-    let letters = crate::dead_letters::list_first(&console.app.broker, DEAD_LETTERS_SHOWN).await?;
-    Ok(views::dead_letters(signed.frame(), &letters, None))
+    let app = &console.app;
+    let outcome = match (field(&query, "replayed").as_str(), field(&query, "not_found").as_str()) {
+        ("", "") => None,
+        ("", missing) => Some(Replayed::NotFound(id(missing, "payment id")?)),
+        (sent, _) => {
+            let payment: PaymentId = id(sent, "payment id")?;
+            let now = app.db.read_one(|pool| db::payments::get(pool, payment)).await?.map(|p| p.status);
+            Some(Replayed::Sent { payment, status: now })
+        }
+    };
+    let letters = crate::dead_letters::list_first(&app.broker, DEAD_LETTERS_SHOWN).await?;
+    Ok(views::dead_letters(signed.frame(), &letters, outcome.as_ref()))
 }
 
 #[derive(Deserialize)]
@@ -214,14 +231,16 @@ pub struct ReplayForm {
     payment_id: String,
 }
 
-/// Replays the dead letter holding one payment (`admin`), then shows the
-/// list again with the payment's status as it is right after.
+/// Replays the dead letter holding one payment (`admin`), then sends the
+/// browser to the list with the outcome (POST, redirect, GET): reloading
+/// the page it lands on, or going back to it, shows the outcome again and
+/// replays nothing.
 #[instrument(skip_all, fields(payment_id = %form.payment_id))]
 pub async fn replay(
     State(console): State<Console>,
     signed: Signed,
     Form(form): Form<ReplayForm>,
-) -> Result<Markup, ConsoleError> {
+) -> Result<Response, ConsoleError> {
     signed.check_csrf(&form.csrf)?;
     signed.require(Scope::Admin)?;
     let payment: PaymentId = id(form.payment_id.trim(), "payment id")?;
@@ -229,14 +248,12 @@ pub async fn replay(
     let wanted = payment.to_string();
     let replayed = crate::dead_letters::replay(&app.broker, &app.db.primary, |p| p == wanted).await?;
     let outcome = if replayed.is_empty() {
-        Replayed::NotFound(payment)
+        "not_found"
     } else {
         info!(token = signed.caller.token + 1, "console replayed a dead letter");
-        let now = app.db.read_one(|pool| db::payments::get(pool, payment)).await?.map(|p| p.status);
-        Replayed::Sent { payment, status: now }
+        "replayed"
     };
-    let letters = crate::dead_letters::list_first(&app.broker, DEAD_LETTERS_SHOWN).await?;
-    Ok(views::dead_letters(signed.frame(), &letters, Some(&outcome)))
+    Ok(Redirect::to(&format!("/console/dead-letters?{outcome}={payment}")).into_response())
 }
 
 #[cfg(test)]

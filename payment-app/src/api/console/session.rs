@@ -1,23 +1,39 @@
 //! Console sessions: an API token is exchanged once, at sign-in, for a
-//! random session id in a cookie; the token itself is never kept, only
-//! which token it was and its scopes ([`Caller`]). Sessions live in this
-//! process's memory, so signing out ends one for good, and a restart (or
-//! a rotated token list) ends them all.
+//! random session id in a cookie. Sessions are rows in PostgreSQL
+//! (`db::console_sessions`), so every API process behind a load balancer
+//! accepts them and signing out through one ends them for all; an
+//! in-memory map per process lost the sign-in whenever the next request
+//! reached another replica.
 //!
-//! Every form carries the session's CSRF token, compared in constant time
-//! to the one kept here; the sign-in form, before any session exists,
-//! carries a value that must match its own short-lived cookie (a double
-//! submit: another site can neither read our cookies nor set them).
+//! Why rows rather than stateless signed cookies: a signed cookie cannot
+//! be ended before it expires without a shared list of the ended ones,
+//! which is a table again, and it needs a signing key shared by every
+//! replica, a new secret to configure and rotate. The table needs neither,
+//! and the console's traffic (an operator's clicks) costs it one primary
+//! read per page.
+//!
+//! What is kept: the SHA-256 of the id (the cookie's value cannot be read
+//! back from the table), the token's place and scopes, and a binding (the
+//! SHA-256 of the id and the token) that must still match the token at
+//! that place: a token removed from `API_TOKENS`, or replaced, ends its
+//! sessions, and a session never has a scope its token has lost.
+//!
+//! Every form carries the session's CSRF token, derived from the session
+//! id (so it is not stored, and only the cookie's holder has it), compared
+//! in constant time; the sign-in form, before any session exists, carries
+//! a value that must match its own short-lived cookie (a double submit:
+//! another site can neither read our cookies nor set them).
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use sqlx::PgPool;
 use subtle::ConstantTimeEq;
 
-use crate::api::auth::Caller;
+use crate::api::auth::{ApiTokens, Caller, Scope, Scopes};
+use crate::db::console_sessions::{self, StoredSession};
+use crate::error::Result;
 
 /// How long a session lasts from sign-in, whatever is done with it: a
 /// console left open overnight asks for the token again.
@@ -25,10 +41,6 @@ pub const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
 
 /// How long the sign-in form's CSRF cookie lasts.
 pub const SIGN_IN_LIFETIME: Duration = Duration::from_secs(10 * 60);
-
-/// Most sessions kept at once; past it the one closest to its end goes,
-/// so sign-ins cannot grow the process's memory without bound.
-pub const MAX_SESSIONS: usize = 10_000;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "payrail_console";
@@ -73,58 +85,90 @@ impl fmt::Debug for Secret {
 pub struct Session {
     pub caller: Caller,
     pub csrf: Secret,
-    expires: Instant,
 }
 
-/// The sessions of this process, keyed by the SHA-256 of their id (so
-/// the map's lookups do not compare the id itself byte by byte).
-#[derive(Debug, Clone, Default)]
-pub struct Sessions(Arc<Mutex<HashMap<[u8; 32], Session>>>);
-
-fn key(id: &str) -> [u8; 32] {
+/// The key a session is stored under: the SHA-256 of its id.
+fn id_hash(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
 }
 
-impl Sessions {
-    /// Opens a session for `caller`, valid until `now + SESSION_LIFETIME`;
-    /// returns its id, for the cookie.
-    pub fn open(&self, caller: Caller, now: Instant) -> Secret {
-        let id = Secret::random();
-        let session = Session { caller, csrf: Secret::random(), expires: now + SESSION_LIFETIME };
-        let mut map = self.lock();
-        map.retain(|_, s| s.expires > now);
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| *k)
-        {
-            map.remove(&oldest);
-        }
-        map.insert(key(id.expose()), session);
-        id
-    }
+/// The session's CSRF token: a hash of its id under a label of its own, so
+/// it differs from the stored key and is known only to the cookie's holder.
+fn csrf_of(id: &str) -> Secret {
+    Secret(hex::encode(Sha256::new().chain_update(b"payrail console csrf\0").chain_update(id).finalize()))
+}
 
-    /// The session `id` names, unless it is unknown or over its lifetime
-    /// (then it is forgotten).
-    pub fn get(&self, id: &str, now: Instant) -> Option<Session> {
-        let mut map = self.lock();
-        let k = key(id);
-        match map.get(&k) {
-            Some(s) if s.expires > now => Some(s.clone()),
-            Some(_) => {
-                map.remove(&k);
-                None
-            }
-            None => None,
-        }
-    }
+/// Ties a session to its token without storing the token or a hash of
+/// it alone (a token's hash could be guessed at offline; this one needs
+/// the session id, which is never stored).
+fn binding(id: &str, token: &[u8]) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(b"payrail console binding\0")
+        .chain_update(id)
+        .chain_update(token)
+        .finalize()
+        .into()
+}
 
-    /// Ends the session `id` names; an unknown id is no error.
-    pub fn close(&self, id: &str) {
-        self.lock().remove(&key(id));
-    }
+/// Whether `id` could be a session id at all (64 hex digits): anything
+/// else is refused without asking the database.
+fn well_formed(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
-        self.0.lock().expect("never poisoned: no panics under the lock")
+fn names(scopes: Scopes) -> Vec<String> {
+    Scope::ALL.iter().filter(|s| scopes.contains(**s)).map(|s| s.as_str().to_owned()).collect()
+}
+
+/// The scopes both in `stored` (names) and in `now`.
+fn still_held(stored: &[String], now: Scopes) -> Scopes {
+    let held: Vec<Scope> = Scope::ALL
+        .into_iter()
+        .filter(|s| now.contains(*s) && stored.iter().any(|n| n == s.as_str()))
+        .collect();
+    Scopes::of(&held)
+}
+
+/// Opens a session for `caller`, who presented `token`; returns its id,
+/// for the cookie.
+pub async fn open(pool: &PgPool, caller: Caller, token: &[u8]) -> Result<Secret> {
+    let id = Secret::random();
+    let stored = StoredSession {
+        token: caller.token,
+        scopes: names(caller.scopes),
+        binding: binding(id.expose(), token),
+    };
+    console_sessions::open(pool, &id_hash(id.expose()), &stored, SESSION_LIFETIME).await?;
+    Ok(id)
+}
+
+/// The live session `id` names: known, not signed out, not expired, and
+/// its token still configured at its place. Its scopes are those it was
+/// opened with that the token still has.
+pub async fn get(pool: &PgPool, tokens: &ApiTokens, id: &str) -> Result<Option<Session>> {
+    if !well_formed(id) {
+        return Ok(None);
     }
+    let Some(stored) = console_sessions::get(pool, &id_hash(id)).await? else {
+        return Ok(None);
+    };
+    Ok(admit(&stored, id, tokens.at(stored.token)))
+}
+
+/// The session a stored row makes with the token now at its place.
+fn admit(stored: &StoredSession, id: &str, now: Option<(&[u8], Scopes)>) -> Option<Session> {
+    let (token, scopes) = now?;
+    if !bool::from(binding(id, token).ct_eq(&stored.binding)) {
+        return None;
+    }
+    let caller = Caller { token: stored.token, scopes: still_held(&stored.scopes, scopes) };
+    Some(Session { caller, csrf: csrf_of(id) })
+}
+
+/// Ends the session `id` names, for every process; an unknown id is no
+/// error.
+pub async fn close(pool: &PgPool, id: &str) -> Result<()> {
+    console_sessions::close(pool, &id_hash(id)).await
 }
 
 /// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, scoped to the
@@ -143,66 +187,54 @@ pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::auth::{Scope, Scopes};
 
     fn reader() -> Caller {
         Caller { token: 1, scopes: Scopes::of(&[Scope::Read]) }
     }
 
-    #[test]
-    fn a_session_carries_its_callers_scopes_until_it_ends() {
-        let sessions = Sessions::default();
-        let now = Instant::now();
-        let id = sessions.open(reader(), now);
-        let session = sessions.get(id.expose(), now).expect("open");
-        assert_eq!(session.caller, reader());
-        assert!(!session.caller.scopes.contains(Scope::Admin));
-        assert!(sessions.get(id.expose(), now + SESSION_LIFETIME - Duration::from_secs(1)).is_some());
-        assert!(sessions.get(id.expose(), now + SESSION_LIFETIME).is_none(), "over its lifetime");
-        assert!(sessions.get(id.expose(), now).is_none(), "an expired session is forgotten");
+    fn stored(id: &str, token: &[u8], scopes: Scopes) -> StoredSession {
+        StoredSession { token: 1, scopes: names(scopes), binding: binding(id, token) }
     }
 
     #[test]
-    fn signing_out_ends_only_that_session() {
-        let sessions = Sessions::default();
-        let now = Instant::now();
-        let (a, b) = (sessions.open(reader(), now), sessions.open(reader(), now));
-        assert_ne!(a, b);
-        sessions.close(a.expose());
-        assert!(sessions.get(a.expose(), now).is_none());
-        assert!(sessions.get(b.expose(), now).is_some());
-        assert!(sessions.get("not-a-session", now).is_none());
+    fn a_session_carries_its_scopes_while_its_token_is_the_same() {
+        let id = Secret::random();
+        let row = stored(id.expose(), b"token-one-0123456789", reader().scopes);
+        let session =
+            admit(&row, id.expose(), Some((b"token-one-0123456789", Scopes::ALL))).expect("same token");
+        assert_eq!(session.caller, reader(), "the scopes it was opened with, not more");
+        assert!(admit(&row, id.expose(), Some((b"token-two-0123456789", Scopes::ALL))).is_none(), "replaced");
+        assert!(admit(&row, id.expose(), None).is_none(), "taken out of API_TOKENS");
+        let admin = stored(id.expose(), b"token-one-0123456789", Scopes::ALL);
+        let narrowed = Scopes::of(&[Scope::Read]);
+        let session = admit(&admin, id.expose(), Some((b"token-one-0123456789", narrowed))).unwrap();
+        assert!(!session.caller.scopes.contains(Scope::Admin), "a scope the token lost is lost");
+        let other = Secret::random();
+        assert!(admit(&row, other.expose(), Some((b"token-one-0123456789", Scopes::ALL))).is_none());
     }
 
     #[test]
     fn the_csrf_token_is_per_session_and_compared_whole() {
-        let sessions = Sessions::default();
-        let now = Instant::now();
-        let a = sessions.get(sessions.open(reader(), now).expose(), now).unwrap();
-        let b = sessions.get(sessions.open(reader(), now).expose(), now).unwrap();
-        assert_ne!(a.csrf, b.csrf);
-        let token = a.csrf.expose();
+        let (a, b) = (Secret::random(), Secret::random());
+        let (ca, cb) = (csrf_of(a.expose()), csrf_of(b.expose()));
+        assert_ne!(ca, cb);
+        assert_ne!(ca.expose(), a.expose());
+        assert_ne!(ca.expose(), hex::encode(id_hash(a.expose())), "not the stored key");
+        let token = ca.expose();
         assert_eq!(token.len(), 64);
-        assert!(a.csrf.matches(token));
-        assert!(!a.csrf.matches(&token[..63]));
-        assert!(!a.csrf.matches(""));
-        assert!(!a.csrf.matches(b.csrf.expose()));
-        assert_eq!(format!("{:?}", a.csrf), "Secret(..)", "Debug never prints it");
+        assert!(ca.matches(token));
+        assert!(!ca.matches(&token[..63]));
+        assert!(!ca.matches(""));
+        assert!(!ca.matches(cb.expose()));
+        assert_eq!(format!("{ca:?}"), "Secret(..)", "Debug never prints it");
     }
 
     #[test]
-    fn sessions_are_bounded_by_evicting_the_oldest() {
-        let sessions = Sessions::default();
-        let now = Instant::now();
-        let first = sessions.open(reader(), now);
-        for i in 1..MAX_SESSIONS {
-            sessions.open(reader(), now + Duration::from_millis(i as u64));
+    fn only_well_formed_ids_reach_the_database() {
+        assert!(well_formed(Secret::random().expose()));
+        for bad in ["", "not-a-session", &"g".repeat(64), &"a".repeat(63), &"a".repeat(65)] {
+            assert!(!well_formed(bad), "{bad}");
         }
-        let last = sessions.open(reader(), now + Duration::from_secs(20));
-        let at = now + Duration::from_secs(21);
-        assert!(sessions.get(first.expose(), at).is_none(), "the oldest went");
-        assert!(sessions.get(last.expose(), at).is_some());
-        assert_eq!(sessions.lock().len(), MAX_SESSIONS);
     }
 
     #[test]

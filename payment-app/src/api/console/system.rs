@@ -1,6 +1,7 @@
 //! The system page: each dependency as `/readyz` reports it (the same
 //! check and cache, not a copy), the queues' depths and consumers, and the
-//! backlog: open payments and how long the oldest pending one has waited.
+//! backlog: open payments and how long the oldest pending one has waited;
+//! and the payments settled in each of the last minutes.
 
 use axum::extract::State;
 use chrono::Utc;
@@ -15,6 +16,9 @@ use crate::broker::depths::QueueDepth;
 use crate::broker::{DEAD_LETTER_QUEUE, LOCK_QUEUE, SETTLE_QUEUE};
 use crate::db;
 use crate::db::backlog::COUNT_CAP;
+
+/// Minutes of throughput shown, the running one included.
+pub const THROUGHPUT_MINUTES: u32 = 15;
 
 #[instrument(skip_all)]
 pub async fn page(State(console): State<Console>, signed: Signed) -> Result<Markup, ConsoleError> {
@@ -33,7 +37,9 @@ pub async fn page(State(console): State<Console>, signed: Signed) -> Result<Mark
         queues.push((queue, depth));
     }
     let backlog = app.db.read(db::backlog::backlog).await?;
-    let waited = backlog.oldest_pending.map(|at| (Utc::now() - at).num_milliseconds().max(0));
+    let now = Utc::now();
+    let waited = backlog.oldest_pending.map(|at| (now - at).num_milliseconds().max(0));
+    let minutes = app.db.read(|pool| db::backlog::settled_per_minute(pool, now, THROUGHPUT_MINUTES)).await?;
     let body = html! {
         h2 { "Dependencies" }
         dl class="facts readiness" {
@@ -64,7 +70,15 @@ pub async fn page(State(console): State<Console>, signed: Signed) -> Result<Mark
                 }
             }
         }
-        p class="hint" { "Throughput over the last minutes is on the Grafana dashboard (payrail_payments_settled); this page reads no history." }
+        h2 { "Settled per minute" }
+        table class="throughput" {
+            thead { tr { th { "Minute (UTC)" } th { "Done" } th { "Failed" } } }
+            tbody { @for (i, m) in minutes.iter().enumerate().rev() {
+                tr { td class="minute" { (m.at.format("%H:%M")) @if i + 1 == minutes.len() { " (so far)" } }
+                    td class="num done" { (m.done) } td class="num failed" { (m.failed) } }
+            } }
+        }
+        p class="hint" { "Counted from the payment.done, payment.captured and payment.failed events of the last " (THROUGHPUT_MINUTES) " minutes, across every worker." }
     };
     Ok(views::page("System", Some(signed.frame()), body))
 }

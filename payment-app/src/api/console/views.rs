@@ -87,7 +87,7 @@ pub fn sign_in(csrf: &str, refusal: Option<&str>) -> Markup {
             input id="token" name="token" type="password" autocomplete="off" required autofocus;
             button type="submit" { "Sign in" }
         }
-        p class="hint" { "The token is exchanged for a session cookie and is not kept. The session has the token's scopes; it ends when you sign out, after 8 hours, or when the process restarts." }
+        p class="hint" { "The token is exchanged for a session cookie and is not kept. The session has the token's scopes; it ends when you sign out (on every API process at once) or after 8 hours." }
     };
     page("Sign in", None, body)
 }
@@ -209,7 +209,7 @@ pub fn payment(frame: Frame<'_>, t: &Timeline) -> Markup {
             dt { "Metadata" } dd { (metadata(&p.metadata)) }
             dt { "Created" } dd { (time(p.created_at)) }
             dt { "Updated" } dd { (time(p.updated_at)) }
-            dt { "Trace id" } dd class="muted" { "not recorded in the database: search the logs for this payment_id" }
+            dt { "Trace id" } dd class="muted" { "not recorded with the payment: its spans (payment.lock, payment.settle) and log lines carry this payment_id" }
         }
         h2 { "Events" }
         @if t.events.is_empty() { p class="empty" { "No events (or they were removed by retention)." } }
