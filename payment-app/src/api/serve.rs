@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -23,7 +24,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -60,31 +61,8 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let connections = Connections::new(limits.clients);
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait rather
-                    // than spin, the listener itself is fine.
-                    warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = shutdown.cancelled() => break,
-        };
-        // Every connection taken: the oldest one without a valid token
-        // makes room, if there is one; else this one waits for a place.
-        let slot = match slots.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                connections.close_oldest_unauthenticated();
-                tokio::select! {
-                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-                    () = shutdown.cancelled() => break,
-                }
-            }
-        };
+        let Some((stream, peer)) = accept(&listener, &shutdown).await else { break };
+        let Some(slot) = place(&slots, &connections, &shutdown).await else { break };
         let close = shutdown.child_token();
         let Some(auth) = connections.open(peer.ip(), close.clone()) else {
             debug!(peer = %peer.ip(), "a client holds as many connections as it may; closing its new one");
@@ -138,6 +116,42 @@ pub async fn serve(
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = slots.acquire_many(all).await;
     Ok(())
+}
+
+/// The next connection, or `None` once `shutdown` is asked.
+async fn accept(listener: &TcpListener, shutdown: &CancellationToken) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather
+                    // than spin, the listener itself is fine.
+                    warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = shutdown.cancelled() => return None,
+        }
+    }
+}
+
+/// A place for a new connection, or `None` once `shutdown` is asked. Every
+/// place taken: the oldest connection without a valid token makes room, if
+/// there is one; else the new one waits for a place.
+async fn place(
+    slots: &Arc<Semaphore>,
+    connections: &Connections,
+    shutdown: &CancellationToken,
+) -> Option<OwnedSemaphorePermit> {
+    if let Ok(slot) = slots.clone().try_acquire_owned() {
+        return Some(slot);
+    }
+    connections.close_oldest_unauthenticated();
+    tokio::select! {
+        slot = slots.clone().acquire_owned() => Some(slot.expect("the semaphore is never closed")),
+        () = shutdown.cancelled() => None,
+    }
 }
 
 /// A stream that enforces the connection's two deadlines itself, and fails
