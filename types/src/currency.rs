@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
-use super::Amount;
+use crate::Amount;
 
 /// A currency payrail keeps accounts in: an active ISO 4217 code with an
 /// exponent. Codes without one (gold `XAU`, "no currency" `XXX`) are not
@@ -62,7 +62,7 @@ impl Currency {
     }
 
     /// Parses an amount of this currency: at most `exponent` decimals.
-    pub fn amount(self, text: &str) -> Result<Amount, super::AmountError> {
+    pub fn amount(self, text: &str) -> Result<Amount, crate::AmountError> {
         Amount::parse_in(text, self.exponent)
     }
 
@@ -134,7 +134,7 @@ impl Serialize for Money {
 
 impl utoipa::PartialSchema for Money {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::text_schema(super::DECIMAL_PATTERN, "an amount with exactly its currency's decimals")
+        crate::text_schema(crate::DECIMAL_PATTERN, "an amount with exactly its currency's decimals")
     }
 }
 
@@ -181,7 +181,7 @@ impl Serialize for SignedMoney {
 
 impl utoipa::PartialSchema for SignedMoney {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::text_schema(r"^-?[0-9]+(\.[0-9]+)?$", "a signed amount with exactly its currency's decimals")
+        crate::text_schema(r"^-?[0-9]+(\.[0-9]+)?$", "a signed amount with exactly its currency's decimals")
     }
 }
 
@@ -190,7 +190,7 @@ impl utoipa::ToSchema for SignedMoney {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::AmountError;
+    use crate::AmountError;
 
     #[test]
     fn signed_money_shows_its_sign_and_decimals() {

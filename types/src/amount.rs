@@ -184,8 +184,8 @@ impl Serialize for AmountSum {
 
 impl utoipa::PartialSchema for AmountSum {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::text_schema(
-            super::DECIMAL_PATTERN,
+        crate::text_schema(
+            crate::DECIMAL_PATTERN,
             "a non-negative decimal with exactly the currency's decimals",
         )
     }
@@ -228,7 +228,7 @@ impl Serialize for SignedAmountSum {
 
 impl utoipa::PartialSchema for SignedAmountSum {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::text_schema(r"^-?[0-9]+(\.[0-9]+)?$", "a signed decimal with exactly the currency's decimals")
+        crate::text_schema(r"^-?[0-9]+(\.[0-9]+)?$", "a signed decimal with exactly the currency's decimals")
     }
 }
 
