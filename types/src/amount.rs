@@ -182,6 +182,14 @@ impl Serialize for AmountSum {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for AmountSum {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Amount::check_syntax(&text).map_err(serde::de::Error::custom)?;
+        Ok(AmountSum(text))
+    }
+}
+
 impl utoipa::PartialSchema for AmountSum {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         crate::text_schema(
@@ -223,6 +231,14 @@ impl fmt::Display for SignedAmountSum {
 impl Serialize for SignedAmountSum {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SignedAmountSum {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Amount::check_syntax(text.strip_prefix('-').unwrap_or(&text)).map_err(serde::de::Error::custom)?;
+        Ok(SignedAmountSum(text))
     }
 }
 

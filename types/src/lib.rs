@@ -8,24 +8,34 @@
 //! Types parse strictly (`Amount`, `Currency`, the ids' UUID version): a
 //! server and a client read the same text the same way.
 
+mod account;
 mod amount;
 mod currency;
 mod error_code;
 mod event_type;
 mod ids;
+mod lists;
 mod metadata;
+mod payment;
 mod status;
+mod webhook;
 
+pub use account::{
+    AccountPage, AccountView, BalanceAt, DayView, EntryPage, EntryView, LedgerHead, Statement,
+};
 pub use amount::{Amount, AmountError, AmountSum, SignedAmountSum};
 pub use currency::{Currency, CurrencyError, Money, SignedMoney};
 pub use error_code::ErrorCode;
 pub use event_type::{EventType, UnknownEventType};
 pub use ids::{AccountId, AttemptId, EndpointId, EventId, IdError, LinkId, LockToken, PaymentId, RefundId};
+pub use lists::{EventPage, PaymentPage, RefundList};
 pub use metadata::{
     MAX_METADATA_KEY_CHARS, MAX_METADATA_KEYS, MAX_METADATA_VALUE_CHARS, Metadata, MetadataError,
     MetadataPatch, check_key, check_value,
 };
+pub use payment::{CaptureMode, Event, EventData, PaymentView, RefundView};
 pub use status::{FailureReason, PaymentStatus, RefundStatus};
+pub use webhook::{AttemptPage, AttemptView, CreatedEndpoint, EndpointPage, EndpointView, RotatedSecret};
 
 /// How `Money` and `AmountSum` are written: digits, and the currency's
 /// decimals after a point when it has any.

@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+pub use payrail_types::AccountView;
+use serde::Deserialize;
 use serde_json::json;
 use tracing::instrument;
 use utoipa::ToSchema;
@@ -17,7 +17,7 @@ use super::extract::{IdempotencyHeader, JsonBody, OptionalJsonBody};
 use super::{AppState, answer_create, parse_id};
 use crate::db;
 use crate::db::accounts::{Account, AccountChange, Opening};
-use crate::domain::{AccountId, Amount, Currency, Metadata, MetadataPatch, Money, SignedMoney};
+use crate::domain::{AccountId, Amount, Currency, Metadata, MetadataPatch, SignedMoney};
 use crate::intake;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -82,24 +82,6 @@ pub fn parse_metadata(value: Option<&serde_json::Value>) -> Result<Metadata, Api
             Metadata::from_json(value).map_err(|e| ApiError::new(ErrorCode::InvalidMetadata, e.to_string()))
         }
     }
-}
-
-/// An account as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Account)]
-pub struct AccountView {
-    id: AccountId,
-    currency: Currency,
-    /// With the currency's decimals; below zero while the account spends
-    /// its credit (never below `-credit_limit`).
-    balance: SignedMoney,
-    /// Balance plus credit limit, minus what open authorizations hold:
-    /// what payments may spend.
-    available_balance: Money,
-    /// How far below zero the balance may go.
-    credit_limit: Money,
-    metadata: Metadata,
-    created_at: DateTime<Utc>,
 }
 
 impl From<Account> for AccountView {

@@ -41,7 +41,7 @@ pub struct CreatePayment {
     payment_description: Option<String>,
     /// `automatic` (default) or `manual`.
     #[serde(default)]
-    #[schema(value_type = Option<Capture>)]
+    #[schema(value_type = Option<payrail_types::CaptureMode>)]
     capture: Option<String>,
     /// For `manual`: seconds the hold lasts once authorized, 1 to 2,592,000 (30 days).
     #[serde(default)]

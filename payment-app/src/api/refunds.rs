@@ -6,7 +6,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+pub use payrail_types::RefundList;
+use serde::Deserialize;
 use serde_json::json;
 use tracing::instrument;
 use utoipa::ToSchema;
@@ -48,12 +49,6 @@ impl CreateRefund {
         }
         Ok(Some(amount))
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RefundList {
-    /// Oldest first.
-    refunds: Vec<RefundView>,
 }
 
 /// Asks for a refund of a `done` payment, all that is left or `amount`.

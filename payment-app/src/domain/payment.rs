@@ -1,7 +1,5 @@
 //! What a payment is: its request, once validated, and its life cycle.
 
-use serde::Serialize;
-
 use super::{AccountId, Amount, Currency, Metadata, PaymentId};
 
 /// Longest `payment_description` accepted, in characters (not bytes).
@@ -49,6 +47,14 @@ impl Capture {
         }
     }
 
+    /// The mode as the API shows it, without the hold's length.
+    pub fn mode(self) -> payrail_types::CaptureMode {
+        match self {
+            Capture::Automatic => payrail_types::CaptureMode::Automatic,
+            Capture::Manual { .. } => payrail_types::CaptureMode::Manual,
+        }
+    }
+
     pub fn hold_secs(self) -> Option<u32> {
         match self {
             Capture::Automatic => None,
@@ -64,25 +70,6 @@ impl Capture {
         }
     }
 }
-
-impl Serialize for Capture {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl utoipa::PartialSchema for Capture {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        let names =
-            [Capture::Automatic, Capture::Manual { hold_secs: DEFAULT_HOLD_SECS }].map(Capture::as_str);
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(names))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Capture {}
 
 /// Why a payment request breaks the rules, beyond the shape of its fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
