@@ -17,6 +17,7 @@ mod ids;
 mod lists;
 mod metadata;
 mod payment;
+mod requests;
 mod status;
 mod webhook;
 
@@ -34,6 +35,10 @@ pub use metadata::{
     MetadataPatch, check_key, check_value,
 };
 pub use payment::{CaptureMode, Event, EventData, PaymentView, RefundView};
+pub use requests::{
+    BatchItemSchema, BatchRequest, CaptureRequest, CreateAccount, CreateEndpoint, CreatePayment,
+    CreateRefund, SubscribedType, UpdateAccount, UpdateMetadata,
+};
 pub use status::{FailureReason, PaymentStatus, RefundStatus};
 pub use webhook::{AttemptPage, AttemptView, CreatedEndpoint, EndpointPage, EndpointView, RotatedSecret};
 

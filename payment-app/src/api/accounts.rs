@@ -6,10 +6,9 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 pub use payrail_types::AccountView;
-use serde::Deserialize;
+pub use payrail_types::{CreateAccount, UpdateAccount, UpdateMetadata};
 use serde_json::json;
 use tracing::instrument;
-use utoipa::ToSchema;
 
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, ErrorCode};
@@ -20,58 +19,10 @@ use crate::db::accounts::{Account, AccountChange, Opening};
 use crate::domain::{AccountId, Amount, Currency, Metadata, MetadataPatch, SignedMoney};
 use crate::intake;
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateAccount {
-    /// Decimal string in the account's currency; absent means zero. Above
-    /// zero it is new money, and takes the `issue` scope.
-    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
-    initial_balance: Option<String>,
-    /// How far below zero the balance may go, a decimal string in the
-    /// account's currency; absent means zero. Above zero it lets the account
-    /// spend money it does not have, counts like issuance (within
-    /// `MAX_ACCOUNT_ISSUANCE`, and part of `MAX_TOTAL_ISSUANCE`) and takes
-    /// the `issue` scope.
-    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
-    credit_limit: Option<String>,
-    /// ISO 4217 code; absent means the `DEFAULT_CURRENCY` setting.
-    #[schema(value_type = Option<Currency>)]
-    currency: Option<String>,
-    /// The client's own references: an object of strings.
-    #[schema(value_type = Option<Metadata>)]
-    metadata: Option<serde_json::Value>,
-}
-
-/// `PATCH` bodies of a payment: the metadata change and nothing else.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateMetadata {
-    /// Keys to set to a string, or to remove with `null`.
-    #[schema(value_type = MetadataPatch)]
-    metadata: serde_json::Value,
-}
-
-/// `PATCH` bodies of an account: a metadata change (`pay`), a new credit
-/// limit (`issue`), or both, applied together (at least one of them).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateAccount {
-    /// Keys to set to a string, or to remove with `null`.
-    #[schema(value_type = Option<MetadataPatch>)]
-    metadata: Option<serde_json::Value>,
-    /// The new credit limit, a decimal string in the account's currency.
-    /// Refused with 422 `credit_limit_below_used` below the credit the
-    /// account already uses (its balance below zero plus what it holds),
-    /// and with 422 `issuance_limit_exceeded` past the issuance limits.
-    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
-    credit_limit: Option<String>,
-}
-
-impl UpdateMetadata {
-    pub fn patch(&self) -> Result<MetadataPatch, ApiError> {
-        MetadataPatch::from_json(&self.metadata)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidMetadata, e.to_string()))
-    }
+/// The metadata change of a `PATCH` body.
+pub fn metadata_patch(body: &UpdateMetadata) -> Result<MetadataPatch, ApiError> {
+    MetadataPatch::from_json(&body.metadata)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidMetadata, e.to_string()))
 }
 
 /// Metadata as sent with a create; absent (or `null`) is none.

@@ -1,6 +1,7 @@
 //! `/api/v1/webhook-endpoints`: register, list, show and delete endpoints,
 //! rotate their secrets, and list their delivery attempts.
 
+pub use payrail_types::CreateEndpoint;
 pub use payrail_types::{
     AttemptPage, AttemptView, CreatedEndpoint, EndpointPage, EndpointView, RotatedSecret,
 };
@@ -11,9 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 use tracing::instrument;
-use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::JsonBody;
@@ -22,44 +21,6 @@ use crate::db::{self, webhooks::Attempt, webhooks::Endpoint};
 use crate::domain::{AttemptId, DescriptionError, EndpointDescription, EndpointId, EventType};
 use crate::events::Subscription;
 use crate::webhooks::{self, MAX_RETIRED_SECRETS, Rotation};
-
-/// The request as sent; unknown fields are refused.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateEndpoint {
-    /// Where events are `POST`ed: `https` (unless `WEBHOOK_ALLOW_HTTP`), a public address (unless
-    /// `WEBHOOK_ALLOW_PRIVATE`).
-    #[schema(
-        min_length = 1,
-        max_length = 2048,
-        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\u0000-\\u0020\\u007f#]+$"
-    )]
-    url: String,
-    /// Event types (such as `payment.done`), or `["*"]`; absent: every type.
-    #[serde(default)]
-    #[schema(value_type = Option<Vec<SubscribedType>>, min_items = 1)]
-    events: Option<Vec<String>>,
-    /// At most 1,000 characters, without NUL.
-    #[serde(default)]
-    #[schema(max_length = 1000, pattern = "^[^\\u0000]*$")]
-    description: Option<String>,
-}
-
-/// An item of `events`: an event type, or `*` (alone) for every type.
-pub struct SubscribedType;
-
-impl utoipa::PartialSchema for SubscribedType {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        let mut names: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-        names.push("*");
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(names))
-            .into()
-    }
-}
-
-impl ToSchema for SubscribedType {}
 
 /// `events` omitted, or `["*"]`: every type. Otherwise known types only.
 fn subscription(events: Option<Vec<String>>) -> Result<Subscription, ApiError> {
