@@ -260,3 +260,25 @@ async fn status_403_404_and_422_come_back_as_typed_errors() {
     let a = funded(&client, "10.00").await;
     check(client.create_payment(&payment(a, a, "1.00"), None).await.map(drop), 422, ErrorCode::SameAccount);
 }
+
+#[tokio::test]
+#[ignore = "needs a live payment-app: scripts/clients-test runs it"]
+async fn an_accounts_balance_at_an_instant_and_its_statement() {
+    let client = admin();
+    let (a, b) = (funded(&client, "100.00").await, empty(&client).await);
+    let opened = client.get_account(a).await.unwrap().created_at;
+    client.wait_until_terminal(pay(&client, a, b, "30.00").await.id, SETTLED).await.unwrap();
+    let entries: Vec<_> = client.account_entries(a, &[]).try_collect().await.unwrap();
+
+    assert_eq!(client.balance_at(a, chrono::Utc::now()).await.unwrap().balance.to_string(), "70.00");
+    assert_eq!(client.balance_at(a, entries[0].created_at).await.unwrap().balance.to_string(), "100.00");
+    let before = client.balance_at(a, opened - chrono::Duration::hours(1)).await;
+    assert_eq!(before.map(drop).unwrap_err().code(), Some(ErrorCode::NotFound));
+
+    // The statement's totals come from a refresh job (up to `as_of`): only
+    // its shape and span are the client's to check here.
+    let today = chrono::Utc::now().date_naive();
+    let from = today - chrono::Duration::days(2);
+    let statement = client.statement(b, Some(from), Some(today)).await.unwrap();
+    assert_eq!((statement.account_id, statement.from, statement.to), (b, from, today));
+}
