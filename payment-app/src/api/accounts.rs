@@ -5,11 +5,10 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+pub use payrail_types::AccountView;
+pub use payrail_types::{CreateAccount, UpdateAccount, UpdateMetadata};
 use serde_json::json;
 use tracing::instrument;
-use utoipa::ToSchema;
 
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, ErrorCode};
@@ -17,61 +16,13 @@ use super::extract::{IdempotencyHeader, JsonBody, OptionalJsonBody};
 use super::{AppState, answer_create, parse_id};
 use crate::db;
 use crate::db::accounts::{Account, AccountChange, Opening};
-use crate::domain::{AccountId, Amount, Currency, Metadata, MetadataPatch, Money, SignedMoney};
+use crate::domain::{AccountId, Amount, Currency, Metadata, MetadataPatch, SignedMoney};
 use crate::intake;
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateAccount {
-    /// Decimal string in the account's currency; absent means zero. Above
-    /// zero it is new money, and takes the `issue` scope.
-    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
-    initial_balance: Option<String>,
-    /// How far below zero the balance may go, a decimal string in the
-    /// account's currency; absent means zero. Above zero it lets the account
-    /// spend money it does not have, counts like issuance (within
-    /// `MAX_ACCOUNT_ISSUANCE`, and part of `MAX_TOTAL_ISSUANCE`) and takes
-    /// the `issue` scope.
-    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
-    credit_limit: Option<String>,
-    /// ISO 4217 code; absent means the `DEFAULT_CURRENCY` setting.
-    #[schema(value_type = Option<Currency>)]
-    currency: Option<String>,
-    /// The client's own references: an object of strings.
-    #[schema(value_type = Option<Metadata>)]
-    metadata: Option<serde_json::Value>,
-}
-
-/// `PATCH` bodies of a payment: the metadata change and nothing else.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateMetadata {
-    /// Keys to set to a string, or to remove with `null`.
-    #[schema(value_type = MetadataPatch)]
-    metadata: serde_json::Value,
-}
-
-/// `PATCH` bodies of an account: a metadata change (`pay`), a new credit
-/// limit (`issue`), or both, applied together (at least one of them).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateAccount {
-    /// Keys to set to a string, or to remove with `null`.
-    #[schema(value_type = Option<MetadataPatch>)]
-    metadata: Option<serde_json::Value>,
-    /// The new credit limit, a decimal string in the account's currency.
-    /// Refused with 422 `credit_limit_below_used` below the credit the
-    /// account already uses (its balance below zero plus what it holds),
-    /// and with 422 `issuance_limit_exceeded` past the issuance limits.
-    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
-    credit_limit: Option<String>,
-}
-
-impl UpdateMetadata {
-    pub fn patch(&self) -> Result<MetadataPatch, ApiError> {
-        MetadataPatch::from_json(&self.metadata)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidMetadata, e.to_string()))
-    }
+/// The metadata change of a `PATCH` body.
+pub fn metadata_patch(body: &UpdateMetadata) -> Result<MetadataPatch, ApiError> {
+    MetadataPatch::from_json(&body.metadata)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidMetadata, e.to_string()))
 }
 
 /// Metadata as sent with a create; absent (or `null`) is none.
@@ -82,24 +33,6 @@ pub fn parse_metadata(value: Option<&serde_json::Value>) -> Result<Metadata, Api
             Metadata::from_json(value).map_err(|e| ApiError::new(ErrorCode::InvalidMetadata, e.to_string()))
         }
     }
-}
-
-/// An account as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Account)]
-pub struct AccountView {
-    id: AccountId,
-    currency: Currency,
-    /// With the currency's decimals; below zero while the account spends
-    /// its credit (never below `-credit_limit`).
-    balance: SignedMoney,
-    /// Balance plus credit limit, minus what open authorizations hold:
-    /// what payments may spend.
-    available_balance: Money,
-    /// How far below zero the balance may go.
-    credit_limit: Money,
-    metadata: Metadata,
-    created_at: DateTime<Utc>,
 }
 
 impl From<Account> for AccountView {

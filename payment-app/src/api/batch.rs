@@ -3,18 +3,17 @@
 //! recorded and settled all or none). The request and response shapes are
 //! the plain serde types at the top of this file.
 
+pub use payrail_types::BatchRequest;
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::instrument;
 use utoipa::ToSchema;
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorCode};
@@ -39,54 +38,6 @@ const BYTES_PER_ITEM: usize = 4 * 1024;
 /// The largest body of a batch of at most `max_items` items.
 pub fn body_limit(max_items: usize) -> usize {
     max_items.saturating_mul(BYTES_PER_ITEM).max(MAX_BODY_BYTES)
-}
-
-/// Payments to submit together.
-// Items are read one by one (`Value` first), so that one malformed item is
-// that item's error, not the whole request's.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BatchRequest {
-    /// 1 to `BATCH_MAX_ITEMS` items, each a `POST /api/v1/payment` body
-    /// with an optional `idempotency_key`.
-    #[schema(value_type = Vec<BatchItemSchema>, min_items = 1)]
-    payments: Vec<Value>,
-    /// Linked: one invalid item refuses the whole request, and at settle
-    /// every payment is `done` or every one `failed`.
-    #[serde(default)]
-    atomic: bool,
-}
-
-/// An item as the document shows it: `CreatePayment`'s own schema with
-/// `idempotency_key` added, built from it so that the two cannot drift.
-/// (Items are parsed by [`parse_item`]: serde cannot refuse unknown fields
-/// through a flatten.)
-pub struct BatchItemSchema;
-
-impl utoipa::PartialSchema for BatchItemSchema {
-    fn schema() -> RefOr<Schema> {
-        let RefOr::T(Schema::Object(mut item)) = CreatePayment::schema() else {
-            unreachable!("CreatePayment's schema is an object")
-        };
-        let key = ObjectBuilder::new()
-            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-            .pattern(Some("^[!-~]{1,255}$"))
-            .description(Some(
-                "Makes resending the batch safe for this item, as `Idempotency-Key` does for one payment \
-                 (and shared with it: the same key names the same payment either way, except that a key \
-                 of an atomic batch's item names its linked set, and replays only that batch).",
-            ));
-        item.properties.insert("idempotency_key".to_owned(), key.into());
-        item.description =
-            Some("The body of `POST /api/v1/payment`, with an optional `idempotency_key`.".to_owned());
-        RefOr::T(Schema::Object(item))
-    }
-}
-
-impl ToSchema for BatchItemSchema {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "BatchItem".into()
-    }
 }
 
 /// The answer (200): one result per item, in the request's order.
@@ -229,7 +180,7 @@ async fn validate(
     let parsed: Vec<Result<(CreatePayment, Option<IdempotencyKey>), ApiError>> =
         items.into_iter().map(parse_item).collect();
     let accounts: Vec<AccountId> =
-        parsed.iter().flatten().flat_map(|(item, _)| item.accounts()).flatten().collect();
+        parsed.iter().flatten().flat_map(|(item, _)| super::payments::accounts_of(item)).flatten().collect();
     app.intake.learn_currencies(&accounts).await?;
 
     let (mut valid, mut refused) = (Vec::new(), Vec::new());
@@ -237,7 +188,7 @@ async fn validate(
     for (index, item) in parsed.into_iter().enumerate() {
         let checked = async {
             let (item, key) = item?;
-            let payment = item.validate(&app.intake).await?;
+            let payment = super::payments::validate(item, &app.intake).await?;
             if atomic && payment.capture.hold_secs().is_some() {
                 return Err(ApiError::new(
                     ErrorCode::InvalidCapture,

@@ -4,6 +4,7 @@
 //! recent entries may show up to the replica's lag late. The entries also
 //! come as one streamed CSV (`Accept: text/csv`), made by the export.
 
+pub use payrail_types::{BalanceAt, EntryPage, EntryView};
 use std::collections::HashMap;
 
 use axum::Json;
@@ -15,10 +16,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use payrail_common::chain;
-use serde::Serialize;
 use tokio::io::AsyncReadExt;
 use tracing::{instrument, warn};
-use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorCode};
 use super::{AppState, parse_id, parse_limit};
@@ -26,52 +25,10 @@ use crate::db::export::Export;
 use crate::db::{self, entries::Order};
 use crate::domain::export::{Bound, ExportFormat, ExportKind, Interval};
 use crate::domain::settlement::AccountState;
-use crate::domain::{AccountId, Amount, Currency, Money, PaymentId, RefundId, SignedMoney};
+use crate::domain::{AccountId, Amount, Currency, SignedMoney};
 
 fn bad_query(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidQuery, message)
-}
-
-/// One ledger entry of an account.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = LedgerEntry)]
-pub struct EntryView {
-    /// The entry's id: pass as `after` to page on from it.
-    id: i64,
-    /// `issuance`, `debit`, `credit`, `hold`, `release`, `capture`,
-    /// `refund_debit` or `refund_credit`. A `hold` and a `release` move the
-    /// held amount, not the balance.
-    kind: String,
-    /// The payment it belongs to (null for issuance and refunds).
-    payment_id: Option<PaymentId>,
-    /// The refund it belongs to (refund entries only).
-    refund_id: Option<RefundId>,
-    /// Signed: negative for what leaves the account (or its held amount).
-    amount: SignedMoney,
-    /// The account's balance right after this entry.
-    balance_after: SignedMoney,
-    created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EntryPage {
-    entries: Vec<EntryView>,
-    /// Pass as `after` (with the same `order`) for the next page; null on the last page.
-    next_after: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BalanceAt {
-    account_id: AccountId,
-    at: DateTime<Utc>,
-    /// The balance at `at`: after every entry made at or before it.
-    balance: SignedMoney,
-    /// What open authorizations held at `at`.
-    held: Money,
-    /// What payments could spend at `at`: the balance plus the credit limit
-    /// minus `held`, not below zero. The credit limit is the account's
-    /// limit now: limit changes are not part of the ledger's history.
-    available_balance: Money,
 }
 
 fn signed(minor: i64, currency: Currency) -> Result<SignedMoney, ApiError> {

@@ -1,13 +1,12 @@
 //! `/api/v1/events`: every event in order, for clients that pull instead of
 //! being pushed, or catch up after downtime; and one event by id.
 
+pub use payrail_types::EventPage;
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::Serialize;
 use tracing::instrument;
-use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::{AppState, parse_id, parse_limit, query_id};
@@ -17,14 +16,6 @@ use crate::events::Event;
 
 const MAX_LIMIT: i64 = 500;
 const DEFAULT_LIMIT: i64 = 100;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventPage {
-    events: Vec<Event>,
-    /// The last event's id, to pass as `after` for the next page; null when
-    /// the page is empty (ask again later with the same `after`).
-    next_after: Option<EventId>,
-}
 
 /// Every event in id order after `after` (from the first without it).
 #[utoipa::path(get, path = "/api/v1/events", operation_id = "listEvents", tag = "events",

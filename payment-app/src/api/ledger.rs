@@ -6,29 +6,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+pub use payrail_types::LedgerHead;
 use tracing::instrument;
-use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::db;
-
-/// The head of the ledger's hash chain.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LedgerHead {
-    /// The audit checkpoint it is the hash of.
-    checkpoint_id: i64,
-    /// Every ledger entry up to this id is chained.
-    last_entry_id: i64,
-    /// SHA-256 (HMAC-SHA-256 under `AUDIT_CHECKPOINT_KEY`), hex: over the
-    /// checkpoint, the previous head and every entry since it.
-    #[schema(pattern = "^[0-9a-f]{64}$")]
-    hash: String,
-    /// When the checkpoint was made.
-    created_at: DateTime<Utc>,
-}
 
 /// The latest head of the ledger's hash chain; 404 before the first audit has chained it.
 #[utoipa::path(get, path = "/api/v1/ledger/head", operation_id = "getLedgerHead", tag = "ledger",

@@ -5,86 +5,50 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+pub use payrail_types::{CaptureRequest, CreatePayment};
 use serde_json::json;
 use tracing::instrument;
-use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{IdempotencyHeader, JsonBody, OptionalJsonBody};
 use super::{AppState, answer_create, parse_id};
 use crate::db;
 use crate::db::payments::Payment;
-use crate::domain::{
-    AccountId, Amount, Capture, Metadata, NewPayment, PaymentId, PaymentRuleError, payment_currency,
-};
+use crate::domain::{AccountId, Amount, Capture, NewPayment, PaymentId, PaymentRuleError, payment_currency};
 use crate::events::PaymentView;
 
-/// The request as sent. Fields are strings so that each can be parsed into
-/// its domain type with an error that names it; unknown fields are refused,
-/// since a misspelt field in a payment is a mistake, not an extension.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreatePayment {
-    /// The payer's account id.
-    #[schema(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
-    from_account: String,
-    /// The payee's account id.
-    #[schema(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
-    to_account: String,
-    /// Decimal string above zero, with at most the accounts' currency's decimals.
-    #[schema(pattern = "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)$")]
-    amount: String,
-    /// At most 1,000 characters, without NUL.
-    #[serde(default)]
-    #[schema(max_length = 1000, pattern = "^[^\\u0000]*$")]
-    payment_description: Option<String>,
-    /// `automatic` (default) or `manual`.
-    #[serde(default)]
-    #[schema(value_type = Option<Capture>)]
-    capture: Option<String>,
-    /// For `manual`: seconds the hold lasts once authorized, 1 to 2,592,000 (30 days).
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 2592000)]
-    hold_expires_in_secs: Option<i64>,
-    /// The client's own references: an object of strings.
-    #[serde(default)]
-    #[schema(value_type = Option<Metadata>)]
-    metadata: Option<serde_json::Value>,
+/// The accounts a payment names, those that parse: what a batch looks the
+/// currencies of up front.
+pub(super) fn accounts_of(p: &CreatePayment) -> [Option<AccountId>; 2] {
+    [p.from_account.parse().ok(), p.to_account.parse().ok()]
 }
 
-impl CreatePayment {
-    /// The accounts it names, those that parse: what a batch looks the
-    /// currencies of up front.
-    pub(super) fn accounts(&self) -> [Option<AccountId>; 2] {
-        [self.from_account.parse().ok(), self.to_account.parse().ok()]
-    }
-
-    /// Everything the API can know at once; whether the payer can afford it
-    /// is for settle to decide. The amount's decimals depend on the
-    /// accounts' currency, which `intake` looks up.
-    pub(super) async fn validate(self, intake: &crate::intake::Intake) -> Result<NewPayment, ApiError> {
-        let from_account: AccountId = self
-            .from_account
-            .parse()
-            .map_err(|e| ApiError::new(ErrorCode::InvalidAccountId, format!("from_account: {e}")))?;
-        let to_account: AccountId = self
-            .to_account
-            .parse()
-            .map_err(|e| ApiError::new(ErrorCode::InvalidAccountId, format!("to_account: {e}")))?;
-        let metadata = super::accounts::parse_metadata(self.metadata.as_ref())?;
-        let invalid_amount =
-            |e: crate::domain::AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
-        Amount::check_syntax(&self.amount).map_err(invalid_amount)?;
-        let capture =
-            Capture::parse(self.capture.as_deref(), self.hold_expires_in_secs).map_err(rule_broken)?;
-        let [from_currency, to_currency] = intake.currencies_of([from_account, to_account]).await?;
-        let currency = payment_currency(from_currency, to_currency).map_err(rule_broken)?;
-        let amount = currency.amount(&self.amount).map_err(invalid_amount)?;
-        let payment = NewPayment::new(from_account, to_account, amount, currency, self.payment_description)
-            .map_err(rule_broken)?;
-        Ok(NewPayment { metadata, ..payment.with_capture(capture) })
-    }
+/// Everything the API can know of a payment at once; whether the payer can
+/// afford it is for settle to decide. The amount's decimals depend on the
+/// accounts' currency, which `intake` looks up.
+pub(super) async fn validate(
+    p: CreatePayment,
+    intake: &crate::intake::Intake,
+) -> Result<NewPayment, ApiError> {
+    let from_account: AccountId = p
+        .from_account
+        .parse()
+        .map_err(|e| ApiError::new(ErrorCode::InvalidAccountId, format!("from_account: {e}")))?;
+    let to_account: AccountId = p
+        .to_account
+        .parse()
+        .map_err(|e| ApiError::new(ErrorCode::InvalidAccountId, format!("to_account: {e}")))?;
+    let metadata = super::accounts::parse_metadata(p.metadata.as_ref())?;
+    let invalid_amount =
+        |e: crate::domain::AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
+    Amount::check_syntax(&p.amount).map_err(invalid_amount)?;
+    let capture = Capture::parse(p.capture.as_deref(), p.hold_expires_in_secs).map_err(rule_broken)?;
+    let [from_currency, to_currency] = intake.currencies_of([from_account, to_account]).await?;
+    let currency = payment_currency(from_currency, to_currency).map_err(rule_broken)?;
+    let amount = currency.amount(&p.amount).map_err(invalid_amount)?;
+    let payment = NewPayment::new(from_account, to_account, amount, currency, p.payment_description)
+        .map_err(rule_broken)?;
+    Ok(NewPayment { metadata, ..payment.with_capture(capture) })
 }
 
 fn rule_broken(e: PaymentRuleError) -> ApiError {
@@ -101,33 +65,24 @@ fn rule_broken(e: PaymentRuleError) -> ApiError {
     ApiError::new(code, e.to_string())
 }
 
-/// `POST /api/v1/payment/{id}/capture`: all that is authorized, or `amount`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CaptureRequest {
-    /// Decimal string above zero in the payment's currency; absent: all that is authorized.
-    #[serde(default)]
-    #[schema(pattern = "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)$")]
-    amount: Option<String>,
-}
-
-impl CaptureRequest {
-    /// The amount to capture, in the payment's currency (its decimals);
-    /// `None` for all that is authorized. The payment is read only when an
-    /// amount is given: it is what says how many decimals the amount may
-    /// have.
-    async fn amount(&self, app: &AppState, id: PaymentId) -> Result<Option<Amount>, ApiError> {
-        let Some(text) = self.amount.as_deref() else { return Ok(None) };
-        let invalid_amount =
-            |e: crate::domain::AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
-        Amount::check_syntax(text).map_err(invalid_amount)?;
-        let payment = read(app, id).await?.ok_or_else(|| not_found(id))?;
-        let amount = payment.currency.amount(text).map_err(invalid_amount)?;
-        if amount.is_zero() {
-            return Err(ApiError::new(ErrorCode::InvalidAmount, PaymentRuleError::ZeroAmount.to_string()));
-        }
-        Ok(Some(amount))
+/// The amount to capture, in the payment's currency (its decimals); `None`
+/// for all that is authorized. The payment is read only when an amount is
+/// given: it is what says how many decimals the amount may have.
+async fn capture_amount(
+    body: &CaptureRequest,
+    app: &AppState,
+    id: PaymentId,
+) -> Result<Option<Amount>, ApiError> {
+    let Some(text) = body.amount.as_deref() else { return Ok(None) };
+    let invalid_amount =
+        |e: crate::domain::AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
+    Amount::check_syntax(text).map_err(invalid_amount)?;
+    let payment = read(app, id).await?.ok_or_else(|| not_found(id))?;
+    let amount = payment.currency.amount(text).map_err(invalid_amount)?;
+    if amount.is_zero() {
+        return Err(ApiError::new(ErrorCode::InvalidAmount, PaymentRuleError::ZeroAmount.to_string()));
     }
+    Ok(Some(amount))
 }
 
 /// Captures an authorized payment, all of it or `amount`.
@@ -146,7 +101,7 @@ pub async fn capture(
     OptionalJsonBody(body): OptionalJsonBody<CaptureRequest>,
 ) -> Result<Response, ApiError> {
     let id: PaymentId = parse_id(&id)?;
-    let amount = body.amount(&app, id).await?;
+    let amount = capture_amount(&body, &app, id).await?;
     let payment = app.intake.request_hold(id, false, amount).await?;
     Ok((StatusCode::ACCEPTED, Json(PaymentView::from(payment))).into_response())
 }
@@ -181,7 +136,7 @@ pub async fn create(
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<CreatePayment>,
 ) -> Result<Response, ApiError> {
-    let payment = body.validate(&app.intake).await?;
+    let payment = validate(body, &app.intake).await?;
     let outcome =
         app.intake.accept_payment(payment, key.as_ref(), |p| json!(PaymentView::from(p.clone()))).await?;
     answer_create(outcome, StatusCode::ACCEPTED, |p| {
@@ -225,7 +180,7 @@ pub async fn update(
     JsonBody(body): JsonBody<super::accounts::UpdateMetadata>,
 ) -> Result<Json<PaymentView>, ApiError> {
     let id: PaymentId = parse_id(&id)?;
-    let patch = body.patch()?;
+    let patch = super::accounts::metadata_patch(&body)?;
     db::payments::update_metadata(&app.db.primary, id, &patch)
         .await?
         .map(|p| Json(p.into()))

@@ -6,10 +6,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+pub use payrail_types::CreateRefund;
+pub use payrail_types::RefundList;
 use serde_json::json;
 use tracing::instrument;
-use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{IdempotencyHeader, OptionalJsonBody};
@@ -19,41 +19,23 @@ use crate::domain::{Amount, AmountError, PaymentId, RefundId};
 use crate::events::RefundView;
 use crate::intake;
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRefund {
-    /// Decimal string above zero; absent: all that is left to refund.
-    #[serde(default)]
-    #[schema(pattern = "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)$")]
-    amount: Option<String>,
-    /// At most 500 characters, without NUL.
-    #[serde(default)]
-    #[schema(max_length = 500, pattern = "^[^\\u0000]*$")]
-    reason: Option<String>,
-}
-
-impl CreateRefund {
-    /// The amount asked for, in the payment's currency (its decimals);
-    /// `None` for all that is left. The payment is read only when an
-    /// amount is given: it is what says how many decimals it may have.
-    async fn amount(&self, app: &AppState, payment_id: PaymentId) -> Result<Option<Amount>, ApiError> {
-        let Some(text) = self.amount.as_deref() else { return Ok(None) };
-        let invalid_amount = |e: AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
-        Amount::check_syntax(text).map_err(invalid_amount)?;
-        let payment =
-            payments::read(app, payment_id).await?.ok_or_else(|| payments::not_found(payment_id))?;
-        let amount = payment.currency.amount(text).map_err(invalid_amount)?;
-        if amount.is_zero() {
-            return Err(ApiError::new(ErrorCode::InvalidAmount, "amount must be greater than zero"));
-        }
-        Ok(Some(amount))
+/// The amount asked for, in the payment's currency (its decimals); `None`
+/// for all that is left. The payment is read only when an amount is given:
+/// it is what says how many decimals it may have.
+async fn refund_amount(
+    body: &CreateRefund,
+    app: &AppState,
+    payment_id: PaymentId,
+) -> Result<Option<Amount>, ApiError> {
+    let Some(text) = body.amount.as_deref() else { return Ok(None) };
+    let invalid_amount = |e: AmountError| ApiError::new(ErrorCode::InvalidAmount, e.to_string());
+    Amount::check_syntax(text).map_err(invalid_amount)?;
+    let payment = payments::read(app, payment_id).await?.ok_or_else(|| payments::not_found(payment_id))?;
+    let amount = payment.currency.amount(text).map_err(invalid_amount)?;
+    if amount.is_zero() {
+        return Err(ApiError::new(ErrorCode::InvalidAmount, "amount must be greater than zero"));
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RefundList {
-    /// Oldest first.
-    refunds: Vec<RefundView>,
+    Ok(Some(amount))
 }
 
 /// Asks for a refund of a `done` payment, all that is left or `amount`.
@@ -75,7 +57,7 @@ pub async fn create(
     OptionalJsonBody(body): OptionalJsonBody<CreateRefund>,
 ) -> Result<Response, ApiError> {
     let payment_id: PaymentId = parse_id(&id)?;
-    let amount = body.amount(&app, payment_id).await?;
+    let amount = refund_amount(&body, &app, payment_id).await?;
     let outcome = intake::request_refund(
         &app.db,
         app.intake.publisher(),

@@ -2,15 +2,14 @@
 //! combination of the documented filters, in keyset pages newest first.
 //! Both read the replica, like every list.
 
+pub use payrail_types::AccountPage;
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 use tracing::instrument;
-use utoipa::ToSchema;
 
 use super::accounts::AccountView;
 use super::error::{ApiError, ErrorCode};
@@ -103,14 +102,7 @@ pub async fn payments(
     let range = IdRange::of_page(page.cursor.map(|c| c.as_uuid()), filter.created_gte, filter.created_lt);
     let payments = app.db.read(|pool| db::statements::payments(pool, &filter, range, page.limit)).await?;
     let next_cursor = page.next_cursor(&payments, |p| p.id);
-    Ok(Json(PaymentPage::new(payments.into_iter().map(PaymentView::from).collect(), next_cursor)))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccountPage {
-    accounts: Vec<AccountView>,
-    /// Pass as `cursor` for the next (older) page; null on the last page.
-    next_cursor: Option<AccountId>,
+    Ok(Json(PaymentPage { payments: payments.into_iter().map(PaymentView::from).collect(), next_cursor }))
 }
 
 /// Accounts that pass every filter given, newest first.

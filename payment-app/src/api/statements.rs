@@ -3,14 +3,13 @@
 //! the replica; the statement comes from per-day totals that a refresh job
 //! keeps up to date, and says up to when.
 
+pub use payrail_types::{DayView, PaymentPage, Statement};
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, Utc};
-use serde::Serialize;
+use chrono::{Datelike, Duration as Days, NaiveDate, Utc};
 use tracing::instrument;
-use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorCode};
 use super::{AppState, Page, parse_id};
@@ -21,19 +20,6 @@ use crate::events::PaymentView;
 
 /// Longest statement span, in days.
 const MAX_DAYS: i64 = 366;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PaymentPage {
-    payments: Vec<PaymentView>,
-    /// Pass as `cursor` for the next (older) page; null on the last page.
-    next_cursor: Option<PaymentId>,
-}
-
-impl PaymentPage {
-    pub fn new(payments: Vec<PaymentView>, next_cursor: Option<PaymentId>) -> Self {
-        PaymentPage { payments, next_cursor }
-    }
-}
 
 fn bad_query(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidQuery, message)
@@ -69,32 +55,6 @@ pub async fn payments(
     let payments = app.db.read(|pool| db::statements::payments(pool, &filter, range, page.limit)).await?;
     let next_cursor = page.next_cursor(&payments, |p| p.id);
     Ok(Json(PaymentPage { payments: payments.into_iter().map(PaymentView::from).collect(), next_cursor }))
-}
-
-/// One UTC day of an account's ledger.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = StatementDay)]
-pub struct DayView {
-    day: NaiveDate,
-    debits: AmountSum,
-    credits: AmountSum,
-    entries: i64,
-    /// The balance at the end of the day: below zero while the account
-    /// spends its credit.
-    closing_balance: SignedAmountSum,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Statement {
-    account_id: AccountId,
-    from: NaiveDate,
-    to: NaiveDate,
-    /// Days with ledger activity, oldest first.
-    days: Vec<DayView>,
-    /// The statement reflects the ledger as of this time (the totals' last
-    /// refresh: every entry committed before it is counted); newer activity
-    /// appears after the next refresh.
-    as_of: DateTime<Utc>,
 }
 
 /// Days a statement may cover: years 1 to 9999. chrono reads years

@@ -1,63 +1,26 @@
 //! `/api/v1/webhook-endpoints`: register, list, show and delete endpoints,
 //! rotate their secrets, and list their delivery attempts.
 
+pub use payrail_types::CreateEndpoint;
+pub use payrail_types::{
+    AttemptPage, AttemptView, CreatedEndpoint, EndpointPage, EndpointView, RotatedSecret,
+};
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
 use tracing::instrument;
-use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::JsonBody;
 use super::{AppState, Page, parse_id};
 use crate::db::{self, webhooks::Attempt, webhooks::Endpoint};
-use crate::domain::{AttemptId, DescriptionError, EndpointDescription, EndpointId, EventId, EventType};
+use crate::domain::{AttemptId, DescriptionError, EndpointDescription, EndpointId, EventType};
 use crate::events::Subscription;
 use crate::webhooks::{self, MAX_RETIRED_SECRETS, Rotation};
-
-/// The request as sent; unknown fields are refused.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateEndpoint {
-    /// Where events are `POST`ed: `https` (unless `WEBHOOK_ALLOW_HTTP`), a public address (unless
-    /// `WEBHOOK_ALLOW_PRIVATE`).
-    #[schema(
-        min_length = 1,
-        max_length = 2048,
-        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\u0000-\\u0020\\u007f#]+$"
-    )]
-    url: String,
-    /// Event types (such as `payment.done`), or `["*"]`; absent: every type.
-    #[serde(default)]
-    #[schema(value_type = Option<Vec<SubscribedType>>, min_items = 1)]
-    events: Option<Vec<String>>,
-    /// At most 1,000 characters, without NUL.
-    #[serde(default)]
-    #[schema(max_length = 1000, pattern = "^[^\\u0000]*$")]
-    description: Option<String>,
-}
-
-/// An item of `events`: an event type, or `*` (alone) for every type.
-pub struct SubscribedType;
-
-impl utoipa::PartialSchema for SubscribedType {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        let mut names: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-        names.push("*");
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(names))
-            .into()
-    }
-}
-
-impl ToSchema for SubscribedType {}
 
 /// `events` omitted, or `["*"]`: every type. Otherwise known types only.
 fn subscription(events: Option<Vec<String>>) -> Result<Subscription, ApiError> {
@@ -85,37 +48,16 @@ fn subscription(events: Option<Vec<String>>) -> Result<Subscription, ApiError> {
     Ok(Subscription::Only(types))
 }
 
-/// A webhook endpoint, without its secret.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = WebhookEndpoint)]
-pub struct EndpointView {
-    id: EndpointId,
-    url: String,
-    /// The event types it receives; `["*"]`: every type, including types added later.
-    events: Vec<&'static str>,
-    description: Option<String>,
-    created_at: DateTime<Utc>,
-}
-
 impl From<Endpoint> for EndpointView {
     fn from(e: Endpoint) -> Self {
         EndpointView {
             id: e.id,
             url: e.url,
-            events: e.subscription.names(),
+            events: e.subscription.names().into_iter().map(String::from).collect(),
             description: e.description,
             created_at: e.created_at,
         }
     }
-}
-
-/// The answer to a registration: the only one that shows the secret.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = CreatedWebhookEndpoint)]
-pub struct CreatedEndpoint {
-    #[serde(flatten)]
-    endpoint: EndpointView,
-    secret: String,
 }
 
 /// Registers a webhook endpoint.
@@ -142,13 +84,6 @@ pub async fn create(
     let location = format!("/api/v1/webhook-endpoints/{}", endpoint.id);
     let created = CreatedEndpoint { endpoint: endpoint.into(), secret: secret.expose_secret().to_owned() };
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)).into_response())
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EndpointPage {
-    webhook_endpoints: Vec<EndpointView>,
-    /// Pass as `cursor` for the next (older) page; null on the last page.
-    next_cursor: Option<EndpointId>,
 }
 
 /// Webhook endpoints, newest first.
@@ -203,16 +138,6 @@ pub async fn delete(State(app): State<AppState>, Path(id): Path<String>) -> Resu
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RotatedSecret {
-    id: EndpointId,
-    secret: String,
-    /// Until then the secret this rotation replaced signs too (a `v1=` of
-    /// its own); secrets replaced by earlier rotations keep signing until
-    /// the times their rotations answered.
-    previous_secret_expires_at: DateTime<Utc>,
-}
-
 /// Gives an endpoint a new secret; the old one signs beside it for 24 h,
 /// and so do the secrets earlier rotations replaced, each for its own 24 h.
 #[utoipa::path(post, path = "/api/v1/webhook-endpoints/{id}/rotate-secret", operation_id = "rotateWebhookSecret", tag = "webhooks",
@@ -244,22 +169,6 @@ pub async fn rotate_secret(
     }
 }
 
-/// One delivery attempt of an event to an endpoint.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = DeliveryAttempt)]
-pub struct AttemptView {
-    id: AttemptId,
-    event_id: EventId,
-    attempt: i32,
-    attempted_at: DateTime<Utc>,
-    /// The receiver's status, or null when there was no answer (see `error`).
-    status_code: Option<i32>,
-    error: Option<String>,
-    duration_ms: i32,
-    /// When the event is tried again; null once delivered or given up.
-    next_retry_at: Option<DateTime<Utc>>,
-}
-
 impl From<Attempt> for AttemptView {
     fn from(a: Attempt) -> Self {
         AttemptView {
@@ -273,12 +182,6 @@ impl From<Attempt> for AttemptView {
             next_retry_at: a.next_retry_at,
         }
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AttemptPage {
-    attempts: Vec<AttemptView>,
-    next_cursor: Option<AttemptId>,
 }
 
 /// An endpoint's delivery attempts, newest first.

@@ -81,7 +81,8 @@ impl TryFrom<EventRow> for Event {
                 created_at: row.payment_created_at,
                 updated_at: row.payment_updated_at,
                 capture: Capture::from_db(&row.capture, row.hold_secs)
-                    .ok_or_else(|| corrupt("unknown capture"))?,
+                    .ok_or_else(|| corrupt("unknown capture"))?
+                    .mode(),
                 hold_expires_at: row.hold_expires_at,
                 amount_captured: match row.amount_captured {
                     None => None,

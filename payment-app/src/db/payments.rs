@@ -54,7 +54,7 @@ impl From<Payment> for PaymentView {
             metadata: p.metadata,
             created_at: p.created_at,
             updated_at: p.updated_at,
-            capture: p.capture,
+            capture: p.capture.mode(),
             hold_expires_at: p.hold_expires_at,
             amount_captured: p.amount_captured.map(|a| p.currency.money(a)),
             amount_refunded: p.currency.money(p.amount_refunded),

@@ -1,113 +1,9 @@
 //! What a payment is: its request, once validated, and its life cycle.
 
-use std::fmt;
-
-use serde::Serialize;
-
 use super::{AccountId, Amount, Currency, Metadata, PaymentId};
 
 /// Longest `payment_description` accepted, in characters (not bytes).
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
-
-/// A payment's state. `pending` moves to exactly one of the terminal states,
-/// or (a manual capture) to `authorized`, which moves to exactly one of
-/// `done` (captured), `voided`, `expired` (or `failed` should the payee's
-/// balance be unable to take the capture).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentStatus {
-    Pending,
-    Done,
-    Failed,
-    /// The amount is held on the payer, waiting for a capture or void.
-    Authorized,
-    Voided,
-    Expired,
-}
-
-impl PaymentStatus {
-    /// Every status, in the order of a payment's life.
-    pub const ALL: [PaymentStatus; 6] = [
-        PaymentStatus::Pending,
-        PaymentStatus::Authorized,
-        PaymentStatus::Done,
-        PaymentStatus::Failed,
-        PaymentStatus::Voided,
-        PaymentStatus::Expired,
-    ];
-
-    /// The text stored in the database and shown by the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentStatus::Pending => "pending",
-            PaymentStatus::Done => "done",
-            PaymentStatus::Failed => "failed",
-            PaymentStatus::Authorized => "authorized",
-            PaymentStatus::Voided => "voided",
-            PaymentStatus::Expired => "expired",
-        }
-    }
-
-    pub fn from_db(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(PaymentStatus::Pending),
-            "done" => Some(PaymentStatus::Done),
-            "failed" => Some(PaymentStatus::Failed),
-            "authorized" => Some(PaymentStatus::Authorized),
-            "voided" => Some(PaymentStatus::Voided),
-            "expired" => Some(PaymentStatus::Expired),
-            _ => None,
-        }
-    }
-
-    pub fn is_terminal(self) -> bool {
-        !matches!(self, PaymentStatus::Pending | PaymentStatus::Authorized)
-    }
-}
-
-impl fmt::Display for PaymentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why a payment ended `failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureReason {
-    /// The payer's balance did not cover the amount when settle applied it.
-    InsufficientFunds,
-    /// The payee's balance could not take the amount: it would pass the
-    /// largest balance an account can hold.
-    BalanceOverflow,
-    /// A refund that would take a payment's refunds past what it moved.
-    RefundExceedsPayment,
-}
-
-impl FailureReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureReason::InsufficientFunds => "insufficient_funds",
-            FailureReason::BalanceOverflow => "balance_overflow",
-            FailureReason::RefundExceedsPayment => "refund_exceeds_payment",
-        }
-    }
-
-    pub fn from_db(s: &str) -> Option<Self> {
-        match s {
-            "insufficient_funds" => Some(FailureReason::InsufficientFunds),
-            "balance_overflow" => Some(FailureReason::BalanceOverflow),
-            "refund_exceeds_payment" => Some(FailureReason::RefundExceedsPayment),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for FailureReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Default life of a hold: 7 days.
 pub const DEFAULT_HOLD_SECS: u32 = 7 * 24 * 3600;
@@ -151,6 +47,14 @@ impl Capture {
         }
     }
 
+    /// The mode as the API shows it, without the hold's length.
+    pub fn mode(self) -> payrail_types::CaptureMode {
+        match self {
+            Capture::Automatic => payrail_types::CaptureMode::Automatic,
+            Capture::Manual { .. } => payrail_types::CaptureMode::Manual,
+        }
+    }
+
     pub fn hold_secs(self) -> Option<u32> {
         match self {
             Capture::Automatic => None,
@@ -166,25 +70,6 @@ impl Capture {
         }
     }
 }
-
-impl Serialize for Capture {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl utoipa::PartialSchema for Capture {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        let names =
-            [Capture::Automatic, Capture::Manual { hold_secs: DEFAULT_HOLD_SECS }].map(Capture::as_str);
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(names))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Capture {}
 
 /// Why a payment request breaks the rules, beyond the shape of its fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -272,14 +157,6 @@ impl NewPayment {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_status_reads_back_from_its_text() {
-        for status in PaymentStatus::ALL {
-            assert_eq!(PaymentStatus::from_db(status.as_str()), Some(status));
-        }
-        assert_eq!(PaymentStatus::from_db("settled"), None);
-    }
-
     fn amount(s: &str) -> Amount {
         Amount::parse(s).expect("valid amount")
     }
@@ -321,17 +198,6 @@ mod tests {
             payment_currency(usd, jpy),
             Err(PaymentRuleError::CurrencyMismatch { from: usd, to: jpy })
         );
-    }
-
-    #[test]
-    fn statuses_round_trip_through_the_database_text() {
-        use PaymentStatus::*;
-        for status in [Pending, Done, Failed, Authorized, Voided, Expired] {
-            assert_eq!(PaymentStatus::from_db(status.as_str()), Some(status));
-        }
-        assert_eq!(PaymentStatus::from_db("processing"), None);
-        assert!(!Pending.is_terminal() && !Authorized.is_terminal());
-        assert!([Done, Failed, Voided, Expired].iter().all(|s| s.is_terminal()));
     }
 
     #[test]

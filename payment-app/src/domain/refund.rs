@@ -1,48 +1,12 @@
 //! What a refund is: money given back from a `done` payment's payee to its
 //! payer, never more in all than the payment moved.
 
-use std::fmt;
-
-use serde::Serialize;
+pub use payrail_types::RefundStatus;
 
 use super::{Amount, PaymentStatus};
 
 /// Longest refund `reason`, in characters.
 pub const MAX_REFUND_REASON_CHARS: usize = 500;
-
-/// A refund's state: `pending` moves to exactly one of the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RefundStatus {
-    Pending,
-    Done,
-    Failed,
-}
-
-impl RefundStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefundStatus::Pending => "pending",
-            RefundStatus::Done => "done",
-            RefundStatus::Failed => "failed",
-        }
-    }
-
-    pub fn from_db(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(RefundStatus::Pending),
-            "done" => Some(RefundStatus::Done),
-            "failed" => Some(RefundStatus::Failed),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for RefundStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Why a refund is refused when it is asked for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -109,7 +109,24 @@ pub fn check_value(key: &str, value: &str) -> Result<(), MetadataError> {
     Ok(())
 }
 
+/// Read with the same limits the server applies to what it is sent.
+impl<'de> serde::Deserialize<'de> for Metadata {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Metadata::from_json(&Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Metadata {
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// Every key and value, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Parses metadata as sent: a JSON object of strings.
     pub fn from_json(value: &Value) -> Result<Self, MetadataError> {
         let Value::Object(map) = value else { return Err(MetadataError::NotAnObject) };

@@ -182,10 +182,18 @@ impl Serialize for AmountSum {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for AmountSum {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Amount::check_syntax(&text).map_err(serde::de::Error::custom)?;
+        Ok(AmountSum(text))
+    }
+}
+
 impl utoipa::PartialSchema for AmountSum {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::text_schema(
-            super::DECIMAL_PATTERN,
+        crate::text_schema(
+            crate::DECIMAL_PATTERN,
             "a non-negative decimal with exactly the currency's decimals",
         )
     }
@@ -226,9 +234,17 @@ impl Serialize for SignedAmountSum {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for SignedAmountSum {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Amount::check_syntax(text.strip_prefix('-').unwrap_or(&text)).map_err(serde::de::Error::custom)?;
+        Ok(SignedAmountSum(text))
+    }
+}
+
 impl utoipa::PartialSchema for SignedAmountSum {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::text_schema(r"^-?[0-9]+(\.[0-9]+)?$", "a signed decimal with exactly the currency's decimals")
+        crate::text_schema(r"^-?[0-9]+(\.[0-9]+)?$", "a signed decimal with exactly the currency's decimals")
     }
 }
 

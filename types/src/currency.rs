@@ -9,9 +9,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::Amount;
+use crate::Amount;
 
 /// A currency payrail keeps accounts in: an active ISO 4217 code with an
 /// exponent. Codes without one (gold `XAU`, "no currency" `XXX`) are not
@@ -62,13 +62,13 @@ impl Currency {
     }
 
     /// Parses an amount of this currency: at most `exponent` decimals.
-    pub fn amount(self, text: &str) -> Result<Amount, super::AmountError> {
+    pub fn amount(self, text: &str) -> Result<Amount, crate::AmountError> {
         Amount::parse_in(text, self.exponent)
     }
 
     /// An amount of this currency as the API shows it.
     pub fn money(self, amount: Amount) -> Money {
-        Money { amount, currency: self }
+        Money { amount, exponent: self.exponent }
     }
 }
 
@@ -83,6 +83,13 @@ impl FromStr for Currency {
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Currency::parse(&code).map_err(serde::de::Error::custom)
     }
 }
 
@@ -112,17 +119,41 @@ impl utoipa::PartialSchema for Currency {
 
 impl utoipa::ToSchema for Currency {}
 
-/// An amount with the currency it is in, shown with that currency's
-/// decimals: `"1500"` yen, `"15.00"` dollars, `"1.500"` dinars.
+/// An amount shown with its currency's decimals: `"1500"` yen, `"15.00"`
+/// dollars, `"1.500"` dinars. It keeps the decimals, not the currency: the
+/// answers that carry money name the currency beside it, and a client reads
+/// the text back into the same amount and decimals (`"15.00"`: 1500 minor
+/// units, 2 decimals).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Money {
     pub amount: Amount,
-    pub currency: Currency,
+    exponent: u32,
+}
+
+impl Money {
+    /// Decimals it is shown with: its currency's exponent.
+    pub fn exponent(self) -> u32 {
+        self.exponent
+    }
+
+    /// Reads the text the API shows: digits, and a point with decimals
+    /// when the currency has any.
+    pub fn parse(text: &str) -> Result<Self, crate::AmountError> {
+        let exponent = text.split_once('.').map_or(0, |(_, decimals)| decimals.len());
+        let exponent = u32::try_from(exponent).map_err(|_| crate::AmountError::TooManyDecimals(u32::MAX))?;
+        Ok(Money { amount: Amount::parse_in(text, exponent)?, exponent })
+    }
 }
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.amount.fmt_in(self.currency.exponent(), f)
+        self.amount.fmt_in(self.exponent, f)
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Money::parse(&String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -134,7 +165,7 @@ impl Serialize for Money {
 
 impl utoipa::PartialSchema for Money {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::text_schema(super::DECIMAL_PATTERN, "an amount with exactly its currency's decimals")
+        crate::text_schema(crate::DECIMAL_PATTERN, "an amount with exactly its currency's decimals")
     }
 }
 
@@ -164,6 +195,25 @@ impl SignedMoney {
     }
 }
 
+impl SignedMoney {
+    /// Minor units, below zero for a negative amount.
+    pub fn minor(self) -> i64 {
+        if self.negative { -self.money.amount.minor() } else { self.money.amount.minor() }
+    }
+
+    /// Reads the text the API shows: [`Money`]'s, with an optional `-`.
+    pub fn parse(text: &str) -> Result<Self, crate::AmountError> {
+        let (negative, digits) = text.strip_prefix('-').map_or((false, text), |digits| (true, digits));
+        Ok(SignedMoney { negative, money: Money::parse(digits)? })
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedMoney {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        SignedMoney::parse(&String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for SignedMoney {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.negative {
@@ -181,7 +231,7 @@ impl Serialize for SignedMoney {
 
 impl utoipa::PartialSchema for SignedMoney {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::text_schema(r"^-?[0-9]+(\.[0-9]+)?$", "a signed amount with exactly its currency's decimals")
+        crate::text_schema(r"^-?[0-9]+(\.[0-9]+)?$", "a signed amount with exactly its currency's decimals")
     }
 }
 
@@ -190,7 +240,7 @@ impl utoipa::ToSchema for SignedMoney {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::AmountError;
+    use crate::AmountError;
 
     #[test]
     fn signed_money_shows_its_sign_and_decimals() {
@@ -301,5 +351,24 @@ mod tests {
             assert_eq!(serde_json::to_value(money).expect("serializes"), text);
             assert_eq!(c.amount(text).map(Amount::minor), Ok(minor), "{code} {text}");
         }
+    }
+
+    #[test]
+    fn money_reads_back_from_the_text_it_is_shown_as() {
+        for (code, minor) in [("JPY", 1500), ("USD", 1500), ("USD", 7), ("BHD", 1500)] {
+            let money = currency(code).money(Amount::from_minor(minor).expect("non-negative"));
+            let shown = serde_json::to_value(money).expect("serializes");
+            assert_eq!(serde_json::from_value::<Money>(shown).expect("reads"), money, "{code} {minor}");
+        }
+        for minor in [-1505, 0, 7] {
+            let signed = SignedMoney::from_minor(minor, currency("USD")).expect("not i64::MIN");
+            let back: SignedMoney =
+                serde_json::from_value(serde_json::to_value(signed).expect("serializes")).expect("reads");
+            assert_eq!((back, back.minor()), (signed, minor));
+        }
+        for refused in ["", "1.", ".5", "-1.00", "1e3", " 5"] {
+            assert!(serde_json::from_value::<Money>(refused.into()).is_err(), "{refused:?}");
+        }
+        assert!(serde_json::from_value::<Currency>("XAU".into()).is_err());
     }
 }

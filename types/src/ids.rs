@@ -33,9 +33,10 @@ fn parse_v7(s: &str) -> Result<Uuid, IdError> {
 macro_rules! v7_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
         #[serde(transparent)]
-        #[sqlx(transparent)]
+        #[cfg_attr(feature = "sqlx", sqlx(transparent))]
         #[schema(value_type = String, format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
         pub struct $name(Uuid);
 
