@@ -123,19 +123,25 @@ async fn balance_after_chains_under_concurrent_settles_on_one_account() {
     audit_ok(&db).await;
 }
 
+/// The environment's database with every migration before `version` and
+/// none after: the schema a migration's backfill starts from.
+async fn migrated_before(env: &TestEnv, version: i64) -> sqlx::PgPool {
+    let url = env.database_url.parse().unwrap();
+    db::ensure_database(&url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&env.database_url).await.unwrap();
+    let mut before = sqlx::migrate!("./migrations");
+    before.migrations = before.migrations.iter().filter(|m| m.version < version).cloned().collect();
+    before.run(&pool).await.unwrap();
+    pool
+}
+
 /// Entries written before `balance_after` existed get it from the
 /// migration: each account's running balance in its order, holds and
 /// releases leaving it as it was.
 #[tokio::test]
 async fn the_migration_backfills_balance_after_in_each_accounts_order() {
     let env = TestEnv::new();
-    let url = env.database_url.parse().unwrap();
-    db::ensure_database(&url).await.unwrap();
-    let pool = sqlx::PgPool::connect(&env.database_url).await.unwrap();
-    let all = sqlx::migrate!("./migrations");
-    let mut before = sqlx::migrate!("./migrations");
-    before.migrations = all.migrations.iter().filter(|m| m.version < 20261207400001).cloned().collect();
-    before.run(&pool).await.unwrap();
+    let pool = migrated_before(&env, 20261207400001).await;
 
     let (a, b, payment) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     for sql in [
@@ -151,7 +157,7 @@ async fn the_migration_backfills_balance_after_in_each_accounts_order() {
     ] {
         sqlx::query(sql).bind(a).bind(b).bind(payment).execute(&pool).await.unwrap();
     }
-    all.run(&pool).await.unwrap();
+    sqlx::migrate!("./migrations").run(&pool).await.unwrap();
 
     let after: Vec<(uuid::Uuid, String, i64)> =
         sqlx::query_as("SELECT account_id, kind, balance_after FROM ledger_entries ORDER BY id")
@@ -169,13 +175,7 @@ async fn the_migration_backfills_balance_after_in_each_accounts_order() {
 #[tokio::test]
 async fn the_migration_backfills_held_after_in_each_accounts_order() {
     let env = TestEnv::new();
-    let url = env.database_url.parse().unwrap();
-    db::ensure_database(&url).await.unwrap();
-    let pool = sqlx::PgPool::connect(&env.database_url).await.unwrap();
-    let all = sqlx::migrate!("./migrations");
-    let mut before = sqlx::migrate!("./migrations");
-    before.migrations = all.migrations.iter().filter(|m| m.version < 20261207600002).cloned().collect();
-    before.run(&pool).await.unwrap();
+    let pool = migrated_before(&env, 20261207600002).await;
 
     let (a, b, c) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     let (first, second) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
@@ -197,7 +197,7 @@ async fn the_migration_backfills_held_after_in_each_accounts_order() {
     ] {
         sqlx::query(sql).bind(a).bind(b).bind(c).bind(first).bind(second).execute(&pool).await.unwrap();
     }
-    all.run(&pool).await.unwrap();
+    sqlx::migrate!("./migrations").run(&pool).await.unwrap();
 
     let after: Vec<(uuid::Uuid, String, i64)> =
         sqlx::query_as("SELECT account_id, kind, held_after FROM ledger_entries ORDER BY id")
