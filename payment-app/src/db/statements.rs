@@ -208,13 +208,18 @@ pub struct Day {
 }
 
 /// The account's days in `[from, to]`, and the moment up to which they
-/// count every committed entry (the last refresh's horizon).
+/// count every committed entry (the last refresh's horizon). Both are read
+/// in one snapshot: read apart, a refresh committing between the two reads
+/// paired the days from before it with the `as_of` it wrote, and a statement
+/// said an entry it did not count was counted.
 pub async fn days(
     pool: &PgPool,
     account: AccountId,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<(Vec<Day>, DateTime<Utc>)> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     let days = sqlx::query_as!(
         Day,
         r#"SELECT day AS "day!", debits::text AS "debits!", credits::text AS "credits!", entries AS "entries!",
@@ -224,16 +229,18 @@ pub async fn days(
         from,
         to,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok((days, refreshed_at(pool).await?))
+    let as_of = refreshed_at(&mut *tx).await?;
+    tx.commit().await?;
+    Ok((days, as_of))
 }
 
 /// When the totals were last brought up to date: every entry committed
 /// before it is counted.
-pub async fn refreshed_at(pool: &PgPool) -> Result<DateTime<Utc>> {
+pub async fn refreshed_at(db: impl sqlx::PgExecutor<'_>) -> Result<DateTime<Utc>> {
     let at = sqlx::query_scalar!("SELECT refreshed_at FROM view_refreshes WHERE name = 'account_daily'")
-        .fetch_one(pool)
+        .fetch_one(db)
         .await?;
     Ok(at)
 }
