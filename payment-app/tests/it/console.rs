@@ -14,7 +14,7 @@ use crate::common::{App, TOKEN, TestEnv};
 const READ_TOKEN: &str = "console-read-token-0001";
 
 /// A browser that follows no redirects, so each answer can be looked at.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder().redirect(Policy::none()).timeout(Duration::from_secs(20)).build().unwrap()
 }
 
@@ -47,7 +47,7 @@ async fn post_form(http: &reqwest::Client, url: String, cookie: &str, body: Stri
 
 /// Signs in with `token` (the sign-in form's CSRF cookie and value
 /// first); returns the session cookie and the session's CSRF token.
-async fn sign_in(app: &App, http: &reqwest::Client, token: &str) -> (String, String) {
+pub(crate) async fn sign_in(app: &App, http: &reqwest::Client, token: &str) -> (String, String) {
     let form = http.get(format!("{}/console/sign-in", app.base)).send().await.unwrap();
     let pre = cookie(&form, "payrail_console_signin");
     let csrf = csrf_in(&form.text().await.unwrap());
@@ -130,6 +130,13 @@ async fn console_sessions_hold_scopes_refuse_forged_posts_and_escape_what_client
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
     assert!(html.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"), "{html}");
     assert!(!html.contains(xss) && !html.contains("<img"), "{html}");
+    // Traces are off here: no trace id was written, and the page says so.
+    assert!(html.contains("not recorded: traces were off"), "{html}");
+    let traced: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE trace_id IS NOT NULL")
+        .fetch_one(&env.pg().await)
+        .await
+        .unwrap();
+    assert_eq!(traced, 0, "a trace id written with traces off");
 
     // A POST without the session's CSRF token, or with another's, is refused.
     let replay = format!("{}/console/dead-letters/replay", app.base);
