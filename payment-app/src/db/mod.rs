@@ -13,6 +13,7 @@ pub mod backlog;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod console_sessions;
+pub mod console_sign_ins;
 pub mod entries;
 pub mod events;
 pub mod export;

@@ -281,6 +281,95 @@ async fn repeated_wrong_tokens_from_one_client_are_refused_for_a_while_and_logge
     assert!(!log.contains(READ_TOKEN), "a token in the log:\n{log}");
 }
 
+/// Behind a load balancer a guesser's tries reach several API processes:
+/// they count against one allowance, kept in PostgreSQL, not one each.
+#[tokio::test]
+async fn wrong_tokens_through_two_api_processes_count_against_one_allowance() {
+    let env = TestEnv::new();
+    let tokens = format!("{TOKEN},{READ_TOKEN}=read");
+    let first = App::start(&env, &[("API_TOKENS", tokens.as_str())]).await;
+    let second = App::start_with(&env, &["api"], &[("API_TOKENS", tokens.as_str())]).await;
+    let http = browser();
+    // The sign-in form's CSRF check is its own cookie: one form serves both.
+    let form = http.get(format!("{}/console/sign-in", first.base)).send().await.unwrap();
+    let pre = cookie(&form, "payrail_console_signin");
+    let csrf = csrf_in(&form.text().await.unwrap());
+    let guess = |n: usize| format!("csrf={csrf}&token=guessed-token-{n:04}-abcdefgh");
+    let mut answers = Vec::new();
+    for n in 0..5 {
+        // Three through the first process, two through the second.
+        let app = if n < 3 { &first } else { &second };
+        let r = post_form(&http, format!("{}/console/sign-in", app.base), &pre, guess(n)).await;
+        answers.push(r.status().as_u16());
+    }
+    assert_eq!(answers, [401; 5], "five wrong tokens in all are answered as wrong");
+    for app in [&first, &second] {
+        for body in [guess(5), format!("csrf={csrf}&token={READ_TOKEN}")] {
+            let refused = post_form(&http, format!("{}/console/sign-in", app.base), &pre, body).await;
+            assert_eq!(
+                refused.status(),
+                429,
+                "then refused by either process ({}), the right token too",
+                app.base
+            );
+            assert!(refused.headers().contains_key("retry-after"));
+        }
+    }
+    let pg = env.pg().await;
+    let kept: Vec<(String, i32)> =
+        sqlx::query_as("SELECT client, failures FROM console_sign_in_failures").fetch_all(&pg).await.unwrap();
+    assert_eq!(kept, [("127.0.0.1".to_owned(), 5)], "one row, the refused tries not counted");
+}
+
+/// The failed sign-ins table stays bounded: a client's row goes with its
+/// right token or an hour after its last failure, and past the cap the
+/// longest-idle client goes.
+#[tokio::test]
+async fn failed_sign_ins_are_forgotten_and_bounded() {
+    use payment_app::db::console_sign_ins::{Bounds, admit, succeeded};
+    let env = TestEnv::new();
+    let migrate = env.command(&["migrate"]).output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let pg = env.pg().await;
+    let bounds = Bounds { forget_after: Duration::from_secs(3600), max_clients: 3 };
+    let never = |_, _| None;
+    let ip = |n: u8| std::net::IpAddr::from([10, 0, 0, n]);
+    for n in 1..=3 {
+        assert_eq!(admit(&pg, ip(n), bounds, never).await.unwrap(), Ok(1));
+    }
+    assert_eq!(admit(&pg, ip(1), bounds, never).await.unwrap(), Ok(2), "counted per client");
+    // A refusal counts nothing.
+    let refuse = |_, _| Some(Duration::from_secs(9));
+    assert_eq!(admit(&pg, ip(1), bounds, refuse).await.unwrap(), Err(Duration::from_secs(9)));
+    let clients = || async {
+        let rows: Vec<(String, i32)> =
+            sqlx::query_as("SELECT client, failures FROM console_sign_in_failures ORDER BY client")
+                .fetch_all(&pg)
+                .await
+                .unwrap();
+        rows
+    };
+    assert_eq!(clients().await[0], ("10.0.0.1".to_owned(), 2));
+    // 10.0.0.2 failed longest ago: a fourth client pushes it out.
+    sqlx::query("UPDATE console_sign_in_failures SET last_failed_at = now() - interval '10 minutes' WHERE client = '10.0.0.2'")
+        .execute(&pg)
+        .await
+        .unwrap();
+    assert_eq!(admit(&pg, ip(4), bounds, never).await.unwrap(), Ok(1));
+    let names: Vec<String> = clients().await.into_iter().map(|(c, _)| c).collect();
+    assert_eq!(names, ["10.0.0.1", "10.0.0.3", "10.0.0.4"]);
+    // An hour after its last failure a client is counted afresh.
+    sqlx::query("UPDATE console_sign_in_failures SET last_failed_at = now() - interval '61 minutes' WHERE client = '10.0.0.1'")
+        .execute(&pg)
+        .await
+        .unwrap();
+    assert_eq!(admit(&pg, ip(1), bounds, never).await.unwrap(), Ok(1));
+    // A right token forgets the wrong ones.
+    succeeded(&pg, ip(3)).await.unwrap();
+    let names: Vec<String> = clients().await.into_iter().map(|(c, _)| c).collect();
+    assert_eq!(names, ["10.0.0.1", "10.0.0.4"]);
+}
+
 /// The system page counts what settled in each of the last minutes, from
 /// the events settle writes.
 #[tokio::test]
