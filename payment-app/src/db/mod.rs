@@ -28,6 +28,7 @@ pub mod retention;
 pub mod seed;
 pub mod settle;
 pub mod statements;
+pub mod throughput;
 pub mod timeline;
 pub mod webhooks;
 
