@@ -29,7 +29,7 @@ use crate::lock::AccountLock;
 use crate::webhooks::Deliverer;
 use crate::worker::{
     lock::LockWorker, publish::Publisher as EventPublisher, refresh::StatementRefresher, relay::Relay,
-    retention::Retention, settle::SettleWorker,
+    retention::Retention, settle::SettleWorker, throughput::ThroughputRollup,
 };
 
 /// Runs one subcommand to its end.
@@ -137,9 +137,9 @@ async fn bind(http: &HttpArgs) -> Result<(TcpListener, Option<TcpListener>)> {
 }
 
 /// The settle worker and what runs beside it wherever it runs: the relay
-/// (it re-queues what settle has not seen), the statement refresher,
-/// retention, the events publisher (every event to `payrail.events`), and
-/// the webhook delivery worker (it sends the events settle writes; it
+/// (it re-queues what settle has not seen), the statement refresher, the
+/// settled-per-minute rollup, retention, the events publisher (every event
+/// to `payrail.events`), and the webhook delivery worker (it sends the events settle writes; it
 /// shares only the database with settle, so a slow receiver slows no
 /// payment).
 /// The settings of what runs beside settle.
@@ -161,6 +161,7 @@ fn spawn_settle_side(
     let relay =
         Relay { db: worker.db.clone(), publisher: worker.publisher.clone(), config: side.relay.config() };
     let refresher = StatementRefresher { db: worker.db.clone(), config: side.statements.config() };
+    let throughput = ThroughputRollup { db: worker.db.clone() };
     let retention = Retention { db: worker.db.clone(), config: side.retention.config() };
     let deliverer = Deliverer::new(&worker.db, side.webhooks.delivery())?;
     let events = EventPublisher {
@@ -171,6 +172,7 @@ fn spawn_settle_side(
     parts.spawn("settle worker", worker.run(broker.clone(), shutdown.clone()));
     parts.spawn("relay", relay.run(shutdown.clone()));
     parts.spawn("statement refresher", refresher.run(shutdown.clone()));
+    parts.spawn("settled-per-minute rollup", throughput.run(shutdown.clone()));
     parts.spawn("retention", retention.run(shutdown.clone()));
     parts.spawn("events publisher", events.run(shutdown.clone()));
     parts.spawn("webhook delivery", deliverer.run(shutdown));

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{AccountId, LinkId, LockToken, PaymentId};
 
-pub use trace::TraceParent;
+pub use trace::{TraceId, TraceParent};
 
 /// A payment as the queues carry it: which payment, and the two accounts
 /// the lock worker locks for it.

@@ -211,9 +211,17 @@ test('the console, signed in with a read token and then an admin one', async (t)
       assert.ok(Number(await lock.locator('td').nth(2).textContent()) >= 1, 'the lock worker consumes');
       assert.equal(await page.locator('table.queues tbody tr', { hasText: 'payrail.dead' }).count(), 1);
       assert.match(await page.textContent('dd.open'), /^\d+ \(pending or authorized\)$/);
-      const done = (await page.locator('table.throughput td.done').allTextContents()).map(Number);
+      // The counts come from a rollup kept a few seconds behind (about
+      // 15 s at most): reload until the suite's payments are in it.
+      const settled = async () => (await page.locator('table.throughput td.done').allTextContents()).map(Number);
+      await waitFor("the suite's four payments in the throughput", async () => {
+        await page.reload();
+        return (await settled()).reduce((a, b) => a + b, 0) >= 4;
+      });
+      const done = await settled();
       assert.equal(done.length, 15, 'a row for each of the last 15 minutes');
       assert.ok(done.reduce((a, b) => a + b, 0) >= 4, `the suite's four payments settled: ${done}`);
+      assert.match(await page.textContent('span.counted-to'), /UTC$/);
       await shoot(page, 'system');
       assert.equal(await page.locator('header nav a[href="/console/webhooks"]').count(), 0, 'no webhooks link for a read token');
       const refused = await page.request.get(`${base}/console/webhooks`);

@@ -13,6 +13,7 @@ pub mod backlog;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod console_sessions;
+pub mod console_sign_ins;
 pub mod entries;
 pub mod events;
 pub mod export;
@@ -27,6 +28,7 @@ pub mod retention;
 pub mod seed;
 pub mod settle;
 pub mod statements;
+pub mod throughput;
 pub mod timeline;
 pub mod webhooks;
 

@@ -18,7 +18,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::events::PaymentView;
-use crate::messages::PaymentRoute;
+use crate::messages::{PaymentRoute, TraceId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
@@ -131,14 +131,16 @@ impl TryFrom<PaymentRow> for Payment {
 /// event and that event's deliveries (webhooks, and `event_publications` for
 /// the `payrail.events` exchange), in one statement: the event exists
 /// exactly when the payment does. The foreign keys are what checks that
-/// both accounts exist, in the same round trip.
-pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payment> {
+/// both accounts exist, in the same round trip. `trace` is the payment's
+/// trace id when traces are on (`None` writes nothing: the column stays
+/// NULL).
+pub async fn insert(tx: &mut PgConnection, payment: &NewPayment, trace: Option<TraceId>) -> Result<Payment> {
     let row = sqlx::query_as!(
         PaymentRow,
         r#"WITH p AS (
                INSERT INTO payments (id, from_account, to_account, amount, currency, description, metadata,
-                                     capture, hold_secs)
-               VALUES ($1, $2, $3, $4, $7, $5, $8, $9, $10)
+                                     capture, hold_secs, trace_id)
+               VALUES ($1, $2, $3, $4, $7, $5, $8, $9, $10, $11)
                RETURNING id, from_account, to_account, amount, currency, description, status, failure_reason,
                          metadata, created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured),
            e AS (
@@ -168,6 +170,7 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment) -> Result<Payme
         payment.metadata.to_json(),
         payment.capture.as_str(),
         payment.capture.hold_secs().map(|s| s as i32),
+        trace.as_ref().map(|t| &t.as_bytes()[..]),
     )
     .fetch_one(tx)
     .await;
@@ -215,9 +218,14 @@ pub async fn begin_bounded_tx(
 }
 
 /// Records one accepted payment in a transaction of its own.
-pub async fn insert_alone(primary: &PgPool, payment: &NewPayment, lock_timeout: Duration) -> Result<Payment> {
+pub async fn insert_alone(
+    primary: &PgPool,
+    payment: &NewPayment,
+    trace: Option<TraceId>,
+    lock_timeout: Duration,
+) -> Result<Payment> {
     let mut tx = primary.begin_with(begin_bounded(lock_timeout)).await?;
-    let recorded = insert(&mut tx, payment).await?;
+    let recorded = insert(&mut tx, payment, trace).await?;
     tx.commit().await?;
     Ok(recorded)
 }
@@ -226,27 +234,38 @@ pub async fn insert_alone(primary: &PgPool, payment: &NewPayment, lock_timeout: 
 /// round trip, one commit). All or none: if one payment names an unknown
 /// account, the statement fails as a whole and nothing is recorded; the
 /// caller then records them one by one to find out which. Rows come back in
-/// no particular order.
+/// no particular order. `traces` are the payments' trace ids, in their
+/// order (empty with traces off).
 pub async fn insert_many(
     pool: &PgPool,
     payments: &[NewPayment],
+    traces: &[Option<TraceId>],
     lock_timeout: Duration,
 ) -> Result<Vec<Payment>> {
     let mut tx = pool.begin_with(begin_bounded(lock_timeout)).await?;
-    let rows = insert_rows(&mut tx, payments, None).await?;
+    let rows = insert_rows(&mut tx, payments, traces, None).await?;
     tx.commit().await?;
     Ok(rows)
 }
 
 /// Records payments as `pending` with one statement in the caller's
 /// transaction, as [`insert_many`] does; `link` (an atomic batch's) is set
-/// on every one. Rows come back in no particular order.
+/// on every one. Rows come back in no particular order. `traces[i]` is the
+/// trace id of `payments[i]`; missing ones (all, with traces off: an empty
+/// slice) stay NULL, as `unnest` pads the shorter arrays with NULLs.
 pub async fn insert_rows(
     tx: &mut PgConnection,
     payments: &[NewPayment],
+    traces: &[Option<TraceId>],
     link: Option<LinkId>,
 ) -> Result<Vec<Payment>> {
     let descriptions: Vec<Option<String>> = payments.iter().map(|p| p.description.clone()).collect();
+    // With traces off, an empty array: not even NULLs go over the wire.
+    let traces: Vec<Option<Vec<u8>>> = if traces.iter().any(Option::is_some) {
+        traces.iter().map(|t| t.map(|t| t.as_bytes().to_vec())).collect()
+    } else {
+        Vec::new()
+    };
     // Each payment's `payment.created` event and its deliveries are written
     // by the same statement, as in `insert`.
     let event_ids: Vec<Uuid> = payments.iter().map(|_| EventId::new().as_uuid()).collect();
@@ -254,14 +273,14 @@ pub async fn insert_rows(
         PaymentRow,
         r#"WITH input AS (
                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::text[], $6::uuid[],
-                                    $7::text[], $8::jsonb[], $9::text[], $10::int4[])
+                                    $7::text[], $8::jsonb[], $9::text[], $10::int4[], $12::bytea[])
                    AS t(id, from_account, to_account, amount, description, event_id, currency, metadata,
-                        capture, hold_secs)),
+                        capture, hold_secs, trace_id)),
            p AS (
                INSERT INTO payments (id, from_account, to_account, amount, currency, description, metadata,
-                                     capture, hold_secs, link_id)
+                                     capture, hold_secs, link_id, trace_id)
                SELECT id, from_account, to_account, amount, currency, description, metadata, capture, hold_secs,
-                      $11::uuid
+                      $11::uuid, trace_id
                FROM input
                RETURNING id, from_account, to_account, amount, currency, description, status, failure_reason,
                          metadata, created_at, updated_at, capture, hold_secs, hold_expires_at, amount_captured),
@@ -294,6 +313,7 @@ pub async fn insert_rows(
         &payments.iter().map(|p| p.capture.as_str()).collect::<Vec<_>>() as &[&str],
         &payments.iter().map(|p| p.capture.hold_secs().map(|s| s as i32)).collect::<Vec<_>>() as &[Option<i32>],
         link.map(|l| l.as_uuid()),
+        &traces as &[Option<Vec<u8>>],
     )
     .fetch_all(&mut *tx)
     .await?;

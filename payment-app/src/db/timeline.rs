@@ -19,6 +19,17 @@ use uuid::Uuid;
 use crate::domain::search::first_id_at;
 use crate::domain::{AccountId, EndpointId, EventId, PaymentId, RefundId};
 use crate::error::Result;
+use crate::messages::TraceId;
+
+/// The trace id intake recorded with payment `id` (traces on), if any.
+/// One primary-key read of one column.
+pub async fn trace_id(pool: &PgPool, id: PaymentId) -> Result<Option<TraceId>> {
+    let stored: Option<Option<Vec<u8>>> = sqlx::query_scalar("SELECT trace_id FROM payments WHERE id = $1")
+        .bind(id.as_uuid())
+        .fetch_optional(pool)
+        .await?;
+    Ok(stored.flatten().as_deref().and_then(TraceId::from_bytes))
+}
 
 /// How far outside `[created_at, updated_at]` an event's id may be dated:
 /// ids are made by the app's clock, the times by PostgreSQL's.

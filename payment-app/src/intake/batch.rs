@@ -138,7 +138,12 @@ async fn insert_in_order(
     link: Option<LinkId>,
 ) -> Result<Vec<Payment>> {
     let payments: Vec<NewPayment> = fresh.iter().map(|item| item.payment.clone()).collect();
-    let rows = db::payments::insert_rows(tx, &payments, link).await?;
+    // Every item is in the batch request's trace (as `queue` sends them).
+    let traces = match crate::trace_context::current() {
+        Some(tp) => vec![Some(tp.trace_id()); payments.len()],
+        None => Vec::new(),
+    };
+    let rows = db::payments::insert_rows(tx, &payments, &traces, link).await?;
     let mut by_id: HashMap<_, _> = rows.into_iter().map(|p| (p.id, p)).collect();
     payments
         .iter()

@@ -30,7 +30,7 @@ use crate::broker::Publisher;
 use crate::db::{self, Db, payments::Payment};
 use crate::domain::{AccountId, NewPayment, PaymentId};
 use crate::error::{Error, Result, chain};
-use crate::messages::TraceParent;
+use crate::messages::{TraceId, TraceParent};
 
 #[derive(Debug)]
 struct Submission {
@@ -151,6 +151,12 @@ fn payments_of(submissions: &[Submission]) -> Vec<NewPayment> {
     submissions.iter().map(|s| s.payment.clone()).collect()
 }
 
+/// Each submission's trace id, recorded with its payment (`None` with
+/// traces off).
+fn traces_of(submissions: &[Submission]) -> Vec<Option<TraceId>> {
+    submissions.iter().map(|s| s.traceparent.map(|tp| tp.trace_id())).collect()
+}
+
 fn report_panic(written: Result<(), tokio::task::JoinError>) {
     if let Err(e) = written {
         // Its submitters see their reply dropped and answer 503.
@@ -167,15 +173,15 @@ impl Writer {
     async fn write(self, group: Vec<Submission>, slot: OwnedSemaphorePermit) {
         let (clear, busy) = self.busy.split(group);
         let clear = async {
-            let payments = payments_of(&clear);
+            let (payments, traces) = (payments_of(&clear), traces_of(&clear));
             // The slot is held only for a short lock wait: a group that
             // meets a locked row frees it and is recorded payment by
             // payment, so a blocked account never holds up later groups.
-            let quick = self.record_quick(&payments).await;
+            let quick = self.record_quick(&payments, &traces).await;
             drop(slot);
             let results = match quick {
                 Some(results) => results,
-                None => self.record_apart(payments).await,
+                None => self.record_apart(payments, traces).await,
             };
             // Publishing does not hold the slot either: a slow broker must
             // not stop payments from being recorded (the relay queues them
@@ -183,7 +189,7 @@ impl Writer {
             self.answer(clear, results).await;
         };
         let busy = async {
-            let results = self.record_apart(payments_of(&busy)).await;
+            let results = self.record_apart(payments_of(&busy), traces_of(&busy)).await;
             self.answer(busy, results).await;
         };
         tokio::join!(clear, busy);
@@ -217,15 +223,19 @@ impl Writer {
     /// [`FIRST_LOCK_WAIT`] for a locked row; `None` when that insert failed
     /// as a whole (a locked row, or one payment naming an unknown account)
     /// and nothing was recorded: the caller records them one by one.
-    async fn record_quick(&self, payments: &[NewPayment]) -> Option<Vec<(PaymentId, Result<Payment>)>> {
+    async fn record_quick(
+        &self,
+        payments: &[NewPayment],
+        traces: &[Option<TraceId>],
+    ) -> Option<Vec<(PaymentId, Result<Payment>)>> {
         let wait = self.lock_timeout.min(FIRST_LOCK_WAIT);
         match payments {
             [] => Some(Vec::new()),
-            [payment] => match db::payments::insert_alone(&self.db.primary, payment, wait).await {
+            [payment] => match db::payments::insert_alone(&self.db.primary, payment, traces[0], wait).await {
                 Err(e) if e.is_lock_timeout() => None,
                 result => Some(vec![(payment.id, result)]),
             },
-            _ => match db::payments::insert_many(&self.db.primary, payments, wait).await {
+            _ => match db::payments::insert_many(&self.db.primary, payments, traces, wait).await {
                 Ok(rows) => {
                     let mut by_id: HashMap<_, _> = rows.into_iter().map(|p| (p.id, p)).collect();
                     Some(
@@ -253,9 +263,13 @@ impl Writer {
 
     /// Records each payment in a transaction of its own, all at once; a
     /// payment that finds an account row locked marks its accounts busy.
-    async fn record_apart(&self, payments: Vec<NewPayment>) -> Vec<(PaymentId, Result<Payment>)> {
-        join_all(payments.iter().map(|p| async move {
-            let result = db::payments::insert_alone(&self.db.primary, p, self.lock_timeout).await;
+    async fn record_apart(
+        &self,
+        payments: Vec<NewPayment>,
+        traces: Vec<Option<TraceId>>,
+    ) -> Vec<(PaymentId, Result<Payment>)> {
+        join_all(payments.iter().zip(traces).map(|(p, trace)| async move {
+            let result = db::payments::insert_alone(&self.db.primary, p, trace, self.lock_timeout).await;
             if result.as_ref().is_err_and(Error::is_lock_timeout) {
                 warn!(payment_id = %p.id, "an account of the payment is locked by another session; refused, nothing recorded");
                 self.busy.mark([p.from_account, p.to_account]);

@@ -134,7 +134,8 @@ impl Intake {
             &request,
             async |tx| {
                 db::payments::bound_lock_wait(tx, self.lock_timeout).await?;
-                db::payments::insert(tx, &payment).await
+                let trace = crate::trace_context::current().map(|tp| tp.trace_id());
+                db::payments::insert(tx, &payment, trace).await
             },
             snapshot,
         )

@@ -31,6 +31,42 @@ impl TraceParent {
         let valid = trace_id != [0; 16] && span_id != [0; 8];
         valid.then_some(TraceParent { trace_id, span_id, flags })
     }
+
+    /// The id of the trace this context belongs to.
+    pub fn trace_id(&self) -> TraceId {
+        TraceId(self.trace_id)
+    }
+}
+
+/// A W3C trace id: 16 bytes, written as 32 lowercase hex digits, as
+/// tracing backends show and search it. A payment's is recorded at intake
+/// when traces are on (`payments.trace_id`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceId([u8; 16]);
+
+impl TraceId {
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// The id in `bytes`, as stored; `None` unless it is 16 bytes and not
+    /// all zero (the standard's invalid id).
+    pub fn from_bytes(bytes: &[u8]) -> Option<TraceId> {
+        let id: [u8; 16] = bytes.try_into().ok()?;
+        (id != [0; 16]).then_some(TraceId(id))
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceId({self})")
+    }
 }
 
 fn hex_bytes<const N: usize>(text: &str) -> Option<[u8; N]> {
@@ -87,6 +123,15 @@ mod tests {
         let json = serde_json::to_string(&parsed).expect("serializes");
         assert_eq!(json, format!("\"{SAMPLE}\""));
         assert_eq!(serde_json::from_str::<TraceParent>(&json).expect("parses"), parsed);
+    }
+
+    #[test]
+    fn the_trace_id_is_the_contexts_and_round_trips_as_stored() {
+        let id = TraceParent::parse(SAMPLE).expect("parses").trace_id();
+        assert_eq!(id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(TraceId::from_bytes(id.as_bytes()), Some(id));
+        assert_eq!(TraceId::from_bytes(&[0; 16]), None);
+        assert_eq!(TraceId::from_bytes(&id.as_bytes()[..15]), None);
     }
 
     #[test]

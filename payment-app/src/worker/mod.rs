@@ -1,7 +1,8 @@
 //! The two workers between the API and the ledger, the relay that
 //! re-queues payments the broker never got, the events publisher (every
 //! event to the `payrail.events` exchange), and the housekeeping beside
-//! them (the statement refresher, retention).
+//! them (the statement refresher, retention, the settled-per-minute
+//! rollup).
 //!
 //! Each worker consumes its queue with manual acks and a prefetch, and acks
 //! a message only after its effect is durable (forwarded with a confirm, or
@@ -15,6 +16,7 @@ pub mod refresh;
 pub mod relay;
 pub mod retention;
 pub mod settle;
+pub mod throughput;
 
 use std::future::Future;
 use std::sync::Arc;

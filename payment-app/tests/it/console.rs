@@ -14,7 +14,7 @@ use crate::common::{App, TOKEN, TestEnv};
 const READ_TOKEN: &str = "console-read-token-0001";
 
 /// A browser that follows no redirects, so each answer can be looked at.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder().redirect(Policy::none()).timeout(Duration::from_secs(20)).build().unwrap()
 }
 
@@ -47,7 +47,7 @@ async fn post_form(http: &reqwest::Client, url: String, cookie: &str, body: Stri
 
 /// Signs in with `token` (the sign-in form's CSRF cookie and value
 /// first); returns the session cookie and the session's CSRF token.
-async fn sign_in(app: &App, http: &reqwest::Client, token: &str) -> (String, String) {
+pub(crate) async fn sign_in(app: &App, http: &reqwest::Client, token: &str) -> (String, String) {
     let form = http.get(format!("{}/console/sign-in", app.base)).send().await.unwrap();
     let pre = cookie(&form, "payrail_console_signin");
     let csrf = csrf_in(&form.text().await.unwrap());
@@ -130,6 +130,13 @@ async fn console_sessions_hold_scopes_refuse_forged_posts_and_escape_what_client
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
     assert!(html.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"), "{html}");
     assert!(!html.contains(xss) && !html.contains("<img"), "{html}");
+    // Traces are off here: no trace id was written, and the page says so.
+    assert!(html.contains("not recorded: traces were off"), "{html}");
+    let traced: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE trace_id IS NOT NULL")
+        .fetch_one(&env.pg().await)
+        .await
+        .unwrap();
+    assert_eq!(traced, 0, "a trace id written with traces off");
 
     // A POST without the session's CSRF token, or with another's, is refused.
     let replay = format!("{}/console/dead-letters/replay", app.base);
@@ -274,8 +281,99 @@ async fn repeated_wrong_tokens_from_one_client_are_refused_for_a_while_and_logge
     assert!(!log.contains(READ_TOKEN), "a token in the log:\n{log}");
 }
 
-/// The system page counts what settled in each of the last minutes, from
-/// the events settle writes.
+/// Behind a load balancer a guesser's tries reach several API processes:
+/// they count against one allowance, kept in PostgreSQL, not one each.
+#[tokio::test]
+async fn wrong_tokens_through_two_api_processes_count_against_one_allowance() {
+    let env = TestEnv::new();
+    let tokens = format!("{TOKEN},{READ_TOKEN}=read");
+    let first = App::start(&env, &[("API_TOKENS", tokens.as_str())]).await;
+    let second = App::start_with(&env, &["api"], &[("API_TOKENS", tokens.as_str())]).await;
+    let http = browser();
+    // The sign-in form's CSRF check is its own cookie: one form serves both.
+    let form = http.get(format!("{}/console/sign-in", first.base)).send().await.unwrap();
+    let pre = cookie(&form, "payrail_console_signin");
+    let csrf = csrf_in(&form.text().await.unwrap());
+    let guess = |n: usize| format!("csrf={csrf}&token=guessed-token-{n:04}-abcdefgh");
+    let mut answers = Vec::new();
+    for n in 0..5 {
+        // Three through the first process, two through the second.
+        let app = if n < 3 { &first } else { &second };
+        let r = post_form(&http, format!("{}/console/sign-in", app.base), &pre, guess(n)).await;
+        answers.push(r.status().as_u16());
+    }
+    assert_eq!(answers, [401; 5], "five wrong tokens in all are answered as wrong");
+    for app in [&first, &second] {
+        for body in [guess(5), format!("csrf={csrf}&token={READ_TOKEN}")] {
+            let refused = post_form(&http, format!("{}/console/sign-in", app.base), &pre, body).await;
+            assert_eq!(
+                refused.status(),
+                429,
+                "then refused by either process ({}), the right token too",
+                app.base
+            );
+            assert!(refused.headers().contains_key("retry-after"));
+        }
+    }
+    let pg = env.pg().await;
+    let kept: Vec<(String, i32)> =
+        sqlx::query_as("SELECT client, failures FROM console_sign_in_failures").fetch_all(&pg).await.unwrap();
+    assert_eq!(kept, [("127.0.0.1".to_owned(), 5)], "one row, the refused tries not counted");
+}
+
+/// The failed sign-ins table stays bounded: a client's row goes with its
+/// right token or an hour after its last failure, and past the cap the
+/// longest-idle client goes.
+#[tokio::test]
+async fn failed_sign_ins_are_forgotten_and_bounded() {
+    use payment_app::db::console_sign_ins::{Bounds, admit, succeeded};
+    let env = TestEnv::new();
+    let migrate = env.command(&["migrate"]).output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let pg = env.pg().await;
+    let bounds = Bounds { forget_after: Duration::from_secs(3600), max_clients: 3 };
+    let never = |_, _| None;
+    let ip = |n: u8| std::net::IpAddr::from([10, 0, 0, n]);
+    for n in 1..=3 {
+        assert_eq!(admit(&pg, ip(n), bounds, never).await.unwrap(), Ok(1));
+    }
+    assert_eq!(admit(&pg, ip(1), bounds, never).await.unwrap(), Ok(2), "counted per client");
+    // A refusal counts nothing.
+    let refuse = |_, _| Some(Duration::from_secs(9));
+    assert_eq!(admit(&pg, ip(1), bounds, refuse).await.unwrap(), Err(Duration::from_secs(9)));
+    let clients = || async {
+        let rows: Vec<(String, i32)> =
+            sqlx::query_as("SELECT client, failures FROM console_sign_in_failures ORDER BY client")
+                .fetch_all(&pg)
+                .await
+                .unwrap();
+        rows
+    };
+    assert_eq!(clients().await[0], ("10.0.0.1".to_owned(), 2));
+    // 10.0.0.2 failed longest ago: a fourth client pushes it out.
+    sqlx::query("UPDATE console_sign_in_failures SET last_failed_at = now() - interval '10 minutes' WHERE client = '10.0.0.2'")
+        .execute(&pg)
+        .await
+        .unwrap();
+    assert_eq!(admit(&pg, ip(4), bounds, never).await.unwrap(), Ok(1));
+    let names: Vec<String> = clients().await.into_iter().map(|(c, _)| c).collect();
+    assert_eq!(names, ["10.0.0.1", "10.0.0.3", "10.0.0.4"]);
+    // An hour after its last failure a client is counted afresh.
+    sqlx::query("UPDATE console_sign_in_failures SET last_failed_at = now() - interval '61 minutes' WHERE client = '10.0.0.1'")
+        .execute(&pg)
+        .await
+        .unwrap();
+    assert_eq!(admit(&pg, ip(1), bounds, never).await.unwrap(), Ok(1));
+    // A right token forgets the wrong ones.
+    succeeded(&pg, ip(3)).await.unwrap();
+    let names: Vec<String> = clients().await.into_iter().map(|(c, _)| c).collect();
+    assert_eq!(names, ["10.0.0.1", "10.0.0.4"]);
+}
+
+/// The system page shows what settled in each of the last minutes, from
+/// the rollup a background job keeps: once counted, the counts stay
+/// though the events they were counted from are gone (as retention removes
+/// them), since the page no longer reads the events.
 #[tokio::test]
 async fn the_system_page_shows_what_settled_in_each_of_the_last_minutes() {
     let env = TestEnv::new();
@@ -291,24 +389,114 @@ async fn the_system_page_shows_what_settled_in_each_of_the_last_minutes() {
     app.wait_terminal(&ids, Duration::from_secs(30)).await;
     let http = browser();
     let (session, _) = sign_in(&app, &http, TOKEN).await;
-    let page =
-        http.get(format!("{}/console/system", app.base)).header(COOKIE, &session).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    let table = html
-        .split("<table class=\"throughput\">")
-        .nth(1)
-        .expect("a throughput table")
-        .split("</table>")
-        .next()
-        .unwrap();
-    let count = |class: &str| -> Vec<i64> {
-        let cell = format!("<td class=\"num {class}\">");
-        table.split(&cell).skip(1).map(|rest| rest.split('<').next().unwrap().parse().unwrap()).collect()
+    let throughput = || async {
+        let page =
+            http.get(format!("{}/console/system", app.base)).header(COOKIE, &session).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        let table = html
+            .split("<table class=\"throughput\">")
+            .nth(1)
+            .expect("a throughput table")
+            .split("</table>")
+            .next()
+            .unwrap()
+            .to_owned();
+        let count = |class: &str| -> Vec<i64> {
+            let cell = format!("<td class=\"num {class}\">");
+            table.split(&cell).skip(1).map(|rest| rest.split('<').next().unwrap().parse().unwrap()).collect()
+        };
+        (count("done"), count("failed"), table.clone())
     };
-    let (done, failed) = (count("done"), count("failed"));
+    // Counted within the job's lag (10 s) and interval (5 s).
+    let (done, failed, table) = crate::common::poll_within(Duration::from_secs(60), || async {
+        let (done, failed, table) = throughput().await;
+        let sums = (done.iter().sum::<i64>(), failed.iter().sum::<i64>());
+        if sums == (3, 1) { Ok((done, failed, table)) } else { Err(format!("{sums:?}: {table}")) }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("three done and one failed (50.00 of 10.00) never shown: {e}"));
     assert_eq!(done.len(), 15, "one row a minute: {table}");
-    assert_eq!(done.iter().sum::<i64>(), 3, "three done: {table}");
-    assert_eq!(failed.iter().sum::<i64>(), 1, "one failed (50.00 of 10.00): {table}");
+    assert_eq!(failed.len(), 15, "{table}");
     assert!(table.contains("(so far)"), "{table}");
+
+    let pg = env.pg().await;
+    sqlx::query("DELETE FROM events WHERE type <> 'payment.created'").execute(&pg).await.unwrap();
+    let (done, failed, table) = throughput().await;
+    assert_eq!((done.iter().sum::<i64>(), failed.iter().sum::<i64>()), (3, 1), "{table}");
+}
+
+/// The rollup job counts each event once, reading only what was written
+/// since its last run (at most its limit a run), and leaves the last
+/// seconds for a later run (an event may still commit under them).
+#[tokio::test]
+async fn the_throughput_rollup_counts_each_event_once_and_reads_only_whats_new() {
+    use payment_app::db::throughput::{Run, roll_up, settled_per_minute};
+    let env = TestEnv::new();
+    let migrate = env.command(&["migrate"]).output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let pg = env.pg().await;
+    let now = chrono::Utc::now();
+    let a = uuid::Uuid::now_v7();
+    let b = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO accounts (id, balance) VALUES ($1, 100), ($2, 0)")
+        .bind(a)
+        .bind(b)
+        .execute(&pg)
+        .await
+        .unwrap();
+    // Ten events of a minute ago: six done, two failed, two created (not
+    // counted); and one made just now.
+    let minute_ago = now - chrono::Duration::seconds(60);
+    let base = payment_app::domain::search::first_id_at(minute_ago).unwrap().as_u128();
+    let types = ["payment.done", "payment.failed", "payment.created", "payment.done", "payment.done"];
+    let mut events: Vec<(uuid::Uuid, &str, chrono::DateTime<chrono::Utc>)> = (0..10u128)
+        .map(|n| (uuid::Uuid::from_u128(base + n + 1), types[n as usize % 5], minute_ago))
+        .collect();
+    events.push((uuid::Uuid::now_v7(), "payment.done", now));
+    for (id, kind, at) in &events {
+        let payment = uuid::Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO payments (id, from_account, to_account, amount, status) VALUES ($1, $2, $3, 1, 'done')",
+        )
+        .bind(payment)
+        .bind(a)
+        .bind(b)
+        .execute(&pg)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO events (id, type, payment_id, status, payment_updated_at, created_at)
+             VALUES ($1, $2, $3, 'done', $4, $4)",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(payment)
+        .bind(at)
+        .execute(&pg)
+        .await
+        .unwrap();
+    }
+    let mut reads = Vec::new();
+    for _ in 0..4 {
+        match roll_up(&pg, 4).await.unwrap() {
+            Run::Counted { read } => reads.push(read),
+            Run::Busy => panic!("nobody else counts here"),
+        }
+    }
+    assert_eq!(reads, [4, 4, 2, 0], "ten events past the position, four a run, then nothing new");
+    let shown = settled_per_minute(&pg, chrono::Utc::now(), 15).await.unwrap();
+    let sums = |t: &payment_app::db::throughput::Throughput| {
+        (t.minutes.iter().map(|m| m.done).sum::<i64>(), t.minutes.iter().map(|m| m.failed).sum::<i64>())
+    };
+    assert_eq!(sums(&shown), (6, 2), "the event made just now is not counted yet: {shown:?}");
+    assert_eq!(shown.minutes.len(), 15);
+    assert!(shown.counted_to < now, "{shown:?}");
+
+    // Ten seconds on, the last one is counted, once.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(roll_up(&pg, 4).await.unwrap(), Run::Counted { read: 1 });
+    assert_eq!(roll_up(&pg, 4).await.unwrap(), Run::Counted { read: 0 });
+    let shown = settled_per_minute(&pg, chrono::Utc::now(), 15).await.unwrap();
+    assert_eq!(sums(&shown), (7, 2), "{shown:?}");
 }

@@ -229,7 +229,7 @@ async fn two_payments_race_for_the_last_credit_and_exactly_one_wins() {
         for to in [b, c] {
             let new = NewPayment::new(a, to, cents(1000), Currency::usd(), None).unwrap();
             let mut conn = db.primary.acquire().await.unwrap();
-            ids.push(db::payments::insert(&mut conn, &new).await.unwrap().id);
+            ids.push(db::payments::insert(&mut conn, &new, None).await.unwrap().id);
         }
         let settles = ids.iter().map(|id| {
             let db = &db;

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::common::{App, TestEnv, poll_within};
+use crate::common::{App, TOKEN, TestEnv, poll_within};
 
 /// Every span received, with its resource's service name.
 #[derive(Clone, Default)]
@@ -218,6 +218,70 @@ async fn one_payment_is_one_trace_across_api_lock_and_settle() {
         "no log line carries a trace id:\n{}",
         app.log_tail()
     );
+}
+
+/// The console's payment page shows the payment's trace id, the one its
+/// exported spans carry: for a payment grouped at intake and for one sent
+/// with an Idempotency-Key (recorded by another insert), both in traces
+/// the app started itself (no client `traceparent`).
+#[tokio::test]
+async fn the_console_shows_the_trace_id_a_payments_spans_carry() {
+    let (endpoint, received, _) = receiver().await;
+    let env = TestEnv::new();
+    let app = App::start(
+        &env,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    )
+    .await;
+    let a = app.account("100.00").await;
+    let b = app.account("0").await;
+    let body = json!({"from_account": a, "to_account": b, "amount": "1.00"});
+    let mut ids = Vec::new();
+    for key in [None, Some("trace-id-key-0001")] {
+        let mut request = app.http.post(format!("{}/api/v1/payment", app.base)).json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 202);
+        let paid: Value = response.json().await.unwrap();
+        ids.push(paid["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        wait_done(&app, id).await;
+    }
+    let http = crate::console::browser();
+    let (session, _) = crate::console::sign_in(&app, &http, TOKEN).await;
+    for id in &ids {
+        let settle = poll_within(Duration::from_secs(60), || async {
+            let all = received.all();
+            let found = named(&all, "payment.settle")
+                .into_iter()
+                .find(|s| attribute(s, "payment_id") == Some(id.as_str()))
+                .cloned();
+            found.ok_or_else(String::new)
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no settle span for {id}; log:\n{}", app.log_tail()));
+        let trace_id = settle["traceId"].as_str().unwrap().to_owned();
+        assert_eq!(trace_id.len(), 32, "{settle:#}");
+        let page = http
+            .get(format!("{}/console/payments/{id}", app.base))
+            .header(reqwest::header::COOKIE, &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains(&format!("<dd class=\"trace\"><code>{trace_id}</code></dd>")),
+            "the page of {id} does not show trace {trace_id}: {html}"
+        );
+    }
 }
 
 /// A payment whose account is locked by someone else waits in the retry

@@ -22,7 +22,7 @@ mod views;
 mod webhooks;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -39,7 +39,6 @@ use super::AppState;
 use super::auth::{Caller, Scope};
 use super::connections::ConnectionAuth;
 use crate::error::{Error, chain};
-use attempts::Attempts;
 use session::{SESSION_COOKIE, SESSION_LIFETIME, SIGN_IN_COOKIE, SIGN_IN_LIFETIME, Secret};
 use views::Frame;
 
@@ -51,13 +50,12 @@ const STYLESHEET: &str = include_str!("console.css");
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// What the console's handlers share. Sessions are not here: they are
-/// rows in PostgreSQL, shared by every API process (`session`).
+/// What the console's handlers share. Sessions and failed sign-ins are
+/// not here: they are rows in PostgreSQL, shared by every API process
+/// (`session`, `attempts`).
 #[derive(Debug, Clone)]
 pub struct Console {
     pub app: AppState,
-    /// Wrong tokens presented at sign-in, by client, in this process.
-    attempts: Attempts,
 }
 
 impl FromRef<Console> for AppState {
@@ -68,7 +66,7 @@ impl FromRef<Console> for AppState {
 
 /// The console's routes, ready to merge into the API's router.
 pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
-    let console = Console { app, attempts: Attempts::default() };
+    let console = Console { app };
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/payments") }))
         .route("/console/", get(|| async { Redirect::to("/console/payments") }))
@@ -268,15 +266,19 @@ async fn sign_in(
             "This sign-in form expired or was not sent by this console; nothing was done: sign in again.";
         return sign_in_page(&headers, StatusCode::FORBIDDEN, Some(refusal));
     }
-    let failures = match console.attempts.admit(client, Instant::now()) {
-        Ok(failures) => failures,
-        Err(wait) => return too_many_wrong_tokens(&headers, client, wait),
+    let primary = &console.app.db.primary;
+    let failures = match attempts::admit(primary, client).await {
+        Ok(Ok(failures)) => failures,
+        Ok(Err(wait)) => return too_many_wrong_tokens(&headers, client, wait),
+        Err(e) => return ConsoleError::Internal(e).into_response(),
     };
     let Some(caller) = console.app.tokens.caller(form.token.trim().as_bytes()) else {
         info!(client = %client, failures, "console sign-in refused: unknown token");
         return sign_in_page(&headers, StatusCode::UNAUTHORIZED, Some("That token is not accepted."));
     };
-    console.attempts.succeeded(client);
+    if let Err(e) = attempts::succeeded(primary, client).await {
+        return ConsoleError::Internal(e).into_response();
+    }
     if let Err(refused) = caller.require(Scope::Read) {
         return sign_in_page(&headers, StatusCode::FORBIDDEN, Some(&refused.message));
     }

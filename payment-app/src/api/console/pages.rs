@@ -143,6 +143,7 @@ pub async fn payment(
         .await?
         .ok_or_else(|| ConsoleError::NotFound(format!("payment {id} does not exist")))?;
     let (created, updated) = (payment.created_at, payment.updated_at);
+    let trace_id = db.read(|pool| db::timeline::trace_id(pool, id)).await?;
     let events = db.read(|pool| db::timeline::events(pool, id, created, updated)).await?;
     let entries = db.read(|pool| db::timeline::entries(pool, id)).await?;
     let refunds = db.read(|pool| db::refunds::of_payment(pool, id)).await?;
@@ -159,7 +160,7 @@ pub async fn payment(
     } else {
         db.read(|pool| db::timeline::attempts(pool, &event_ids, created)).await?
     };
-    let timeline = Timeline { payment, events, entries, refunds, deliveries, attempts };
+    let timeline = Timeline { payment, trace_id, events, entries, refunds, deliveries, attempts };
     Ok(views::payment(signed.frame(), &timeline))
 }
 

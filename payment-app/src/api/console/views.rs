@@ -16,6 +16,7 @@ use crate::db::refunds::Refund;
 use crate::db::timeline::{Delivery, DeliveryAttempt, PaymentEntry, TimelineEvent};
 use crate::dead_letters::DeadLetter;
 use crate::domain::{Currency, Metadata, PaymentId, PaymentStatus, SignedMoney};
+use crate::messages::TraceId;
 
 /// The signed-in user's view of the page frame: who they are and the form
 /// token every POST carries.
@@ -184,6 +185,8 @@ pub fn payments(frame: Frame<'_>, query: &PaymentQuery, found: &[Payment], next:
 #[derive(Debug)]
 pub struct Timeline {
     pub payment: Payment,
+    /// Its trace id, recorded at intake when traces were on.
+    pub trace_id: Option<TraceId>,
     pub events: Vec<TimelineEvent>,
     pub entries: Vec<PaymentEntry>,
     pub refunds: Vec<Refund>,
@@ -209,7 +212,9 @@ pub fn payment(frame: Frame<'_>, t: &Timeline) -> Markup {
             dt { "Metadata" } dd { (metadata(&p.metadata)) }
             dt { "Created" } dd { (time(p.created_at)) }
             dt { "Updated" } dd { (time(p.updated_at)) }
-            dt { "Trace id" } dd class="muted" { "not recorded with the payment: its spans (payment.lock, payment.settle) and log lines carry this payment_id" }
+            dt { "Trace id" }
+            @if let Some(trace) = t.trace_id { dd class="trace" { code { (trace) } } }
+            @else { dd class="muted" { "not recorded: traces were off when it was accepted; its log lines carry this payment_id" } }
         }
         h2 { "Events" }
         @if t.events.is_empty() { p class="empty" { "No events (or they were removed by retention)." } }
