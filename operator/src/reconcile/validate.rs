@@ -328,14 +328,29 @@ pub fn validate_with(
         )),
         _ => {}
     }
-    if !(1..=1000).contains(&spec.app.db_pool_size) {
-        problems.push(format!("app.dbPoolSize must be 1 to 1000 (got {})", spec.app.db_pool_size));
-    }
-    if !(1..=3600).contains(&spec.app.shutdown_timeout_seconds) {
+    let pool = settings::DB_POOL_SIZE;
+    if !(pool.min..=pool.max).contains(&u32::try_from(spec.app.db_pool_size).unwrap_or(0)) {
         problems.push(format!(
-            "app.shutdownTimeoutSeconds must be 1 to 3600 (got {})",
-            spec.app.shutdown_timeout_seconds
+            "app.dbPoolSize must be {} to {} (got {})",
+            pool.min, pool.max, spec.app.db_pool_size
         ));
+    }
+    let shutdown = settings::SHUTDOWN_TIMEOUT_SECS;
+    if !(shutdown.min..=shutdown.max).contains(&u64::try_from(spec.app.shutdown_timeout_seconds).unwrap_or(0))
+    {
+        problems.push(format!(
+            "app.shutdownTimeoutSeconds must be {} to {} (got {})",
+            shutdown.min, shutdown.max, spec.app.shutdown_timeout_seconds
+        ));
+    }
+    // As the currency below: the schema holds them to this since issue 28.
+    for (what, value) in [
+        ("app.limits.maxAccountIssuance", &spec.app.limits.max_account_issuance),
+        ("app.limits.maxTotalIssuance", &spec.app.limits.max_total_issuance),
+    ] {
+        if !settings::is_amount_setting(value) {
+            problems.push(format!("{what} {value:?}: {}", settings::AMOUNT_MESSAGE));
+        }
     }
     // The schema lists the codes; a resource stored under an older schema
     // may still hold another.
