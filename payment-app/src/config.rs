@@ -892,7 +892,8 @@ mod tests {
         assert_eq!(default_of("database_url"), [DEFAULT_DATABASE_URL]);
         assert_eq!(default_of("amqp_url"), [DEFAULT_AMQP_URL]);
         assert_eq!(default_of("redis_urls"), [DEFAULT_REDIS_URL]);
-        assert_eq!(default_of("http_addr"), ["0.0.0.0:8080"]);
+        // The port the operator's Service and probes use (payrail_common::defaults).
+        assert_eq!(default_of("http_addr"), [format!("0.0.0.0:{}", defaults::HTTP_PORT)]);
         assert_eq!(DEFAULT_DATABASE_URL, "postgres://postgres@127.0.0.1:5432/payrail");
     }
 
