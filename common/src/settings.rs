@@ -63,11 +63,13 @@ pub const AMOUNT_MESSAGE: &str = "an amount like 1000.00, at most 16 digits befo
 /// [`AMOUNT_RULE`] in Rust, for the operator's own validation of resources
 /// stored before the CRD held them to it.
 pub fn is_amount_setting(value: &str) -> bool {
-    let (whole, decimals) = value.split_once('.').unwrap_or((value, "1"));
     let digits = |part: &str, most: usize| {
         (1..=most).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
     };
-    digits(whole, 16) && digits(decimals, 2)
+    match value.split_once('.') {
+        Some((whole, decimals)) => digits(whole, 16) && digits(decimals, 2),
+        None => digits(value, 16),
+    }
 }
 
 /// Largest initial balance an account may be opened with.
@@ -201,6 +203,29 @@ pub mod vars {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_amount_setting_has_at_most_16_whole_digits_and_2_decimals() {
+        for (value, ok) in [
+            ("0", true),
+            ("1000.5", true),
+            ("1000.00", true),
+            ("9999999999999999.99", true),
+            ("10000000000000000", false),
+            ("1.", false),
+            (".5", false),
+            ("1.234", false),
+            ("-1", false),
+            ("1e3", false),
+            ("", false),
+            ("١٢", false),
+        ] {
+            assert_eq!(is_amount_setting(value), ok, "{value:?}");
+        }
+        assert!(
+            is_amount_setting(MAX_ACCOUNT_ISSUANCE.default) && is_amount_setting(MAX_TOTAL_ISSUANCE.default)
+        );
+    }
 
     #[test]
     fn every_default_is_within_its_range_and_every_name_is_unique() {
