@@ -25,6 +25,8 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::settings::vars;
+
 /// Set once, when traces are exported.
 static ENABLED: OnceLock<()> = OnceLock::new();
 
@@ -46,15 +48,15 @@ pub enum TracesError {
 /// the traces-only variable) is set; `None` otherwise.
 pub(crate) fn provider(default_service: &str) -> Result<Option<SdkTracerProvider>, TracesError> {
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
-    if !set("OTEL_EXPORTER_OTLP_ENDPOINT") && !set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+    if !set(vars::OTEL_EXPORTER_OTLP_ENDPOINT) && !set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
         return Ok(None);
     }
-    let protocol = protocol(std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").ok().as_deref())?;
+    let protocol = protocol(std::env::var(vars::OTEL_EXPORTER_OTLP_PROTOCOL).ok().as_deref())?;
     let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().with_protocol(protocol).build()?;
     // The SDK's own detectors read OTEL_SERVICE_NAME and
     // OTEL_RESOURCE_ATTRIBUTES; only when neither names the service does
     // the program's name stand in for `unknown_service`.
-    let named = set("OTEL_SERVICE_NAME")
+    let named = set(vars::OTEL_SERVICE_NAME)
         || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| a.contains("service.name="));
     let resource = if named {
         Resource::builder().build()

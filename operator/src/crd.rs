@@ -271,15 +271,15 @@ pub struct AppLimits {
     /// Most requests one token may have in flight (`HTTP_MAX_IN_FLIGHT_PER_TOKEN`); by default
     /// all the slots with one token, three quarters with several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 65535))]
+    #[schemars(range(min = settings::HTTP_MAX_IN_FLIGHT_PER_TOKEN.min, max = settings::HTTP_MAX_IN_FLIGHT_PER_TOKEN.max))]
     pub max_in_flight_per_token: Option<i32>,
     /// Largest initial balance an account may be opened with (`MAX_ACCOUNT_ISSUANCE`).
     #[serde(default = "default_max_account_issuance")]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9]+([.][0-9]{1,2})?$')").message("an amount like 1000.00"))]
+    #[x_kube(validation = Rule::new(settings::AMOUNT_RULE).message(settings::AMOUNT_MESSAGE))]
     pub max_account_issuance: String,
     /// Most money issued in all (`MAX_TOTAL_ISSUANCE`).
     #[serde(default = "default_max_total_issuance")]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9]+([.][0-9]{1,2})?$')").message("an amount like 1000.00"))]
+    #[x_kube(validation = Rule::new(settings::AMOUNT_RULE).message(settings::AMOUNT_MESSAGE))]
     pub max_total_issuance: String,
     /// Longest a payment waits for a locked account row, in milliseconds
     /// (`INTAKE_LOCK_TIMEOUT_MS`).
@@ -641,10 +641,10 @@ fn default_currency() -> CurrencyCode {
     CurrencyCode(defaults::DEFAULT_CURRENCY.to_owned())
 }
 fn default_max_account_issuance() -> String {
-    defaults::MAX_ACCOUNT_ISSUANCE.to_owned()
+    settings::MAX_ACCOUNT_ISSUANCE.default.to_owned()
 }
 fn default_max_total_issuance() -> String {
-    defaults::MAX_TOTAL_ISSUANCE.to_owned()
+    settings::MAX_TOTAL_ISSUANCE.default.to_owned()
 }
 fn default_intake_lock_timeout_ms() -> i32 {
     settings::INTAKE_LOCK_TIMEOUT_MS.default as i32

@@ -25,7 +25,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::db::audit_checkpoint::{NewCheckpoint, StoredCheckpoint};
+use crate::db::audit_checkpoint::{Horizon, NewCheckpoint, StoredCheckpoint};
 use crate::db::{self, audit::Scope, audit::Violations};
 use crate::domain::search::first_id_at;
 use crate::error::Result;
@@ -130,17 +130,7 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
     let mut conn = primary.acquire().await?;
     let stored = db::audit_checkpoint::latest(&mut conn).await?;
     let intact = stored.as_ref().map(|s| (s, checkpoint::verify(s, config.key.as_ref())));
-    let intact_check = intact.as_ref().map(|(s, verdict)| Check {
-        name: "checkpoint_intact",
-        ok: verdict.is_ok(),
-        detail: match verdict {
-            Ok(()) => format!("checkpoint {} of {} matches its hash", s.id, s.created_at.to_rfc3339()),
-            Err(why) => {
-                format!("{why}; refused: find out who changed it, then run `payment-app audit --full`")
-            }
-        },
-        examples: Vec::new(),
-    });
+    let intact_check = intact.as_ref().map(|(s, verdict)| intact_check(s, verdict));
     let base = match &intact {
         Some((s, Ok(()))) if !config.full => Some(*s),
         _ => None,
@@ -164,31 +154,7 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
 
     let horizon = db::audit_checkpoint::horizon(&mut conn, HORIZON_LOCK_TIMEOUT).await?;
     let scope = match base {
-        Some(base) => {
-            let (payments, refunds) = db::audit::scope_since(
-                &mut conn,
-                base.last_entry_id,
-                base.new_from,
-                &base.open_payments,
-                &base.open_refunds,
-            )
-            .await?;
-            // The payments made since `new_from` are one range; the list
-            // holds only older ones.
-            let payments_from = payments.iter().min().copied().unwrap_or(Uuid::max()).min(base.new_from);
-            let refunds_from = refunds.iter().min().copied().unwrap_or(Uuid::max());
-            Scope {
-                full: false,
-                after_entry: base.last_entry_id,
-                issuance: base.issuance.clone(),
-                new_from: base.new_from,
-                payments,
-                refunds,
-                payments_from,
-                refunds_from,
-                events_from: events_from(payments_from.min(refunds_from)),
-            }
-        }
+        Some(base) => scope_since(&mut conn, base).await?,
         None => Scope::full(),
     };
     let mut progress = progress::Bar::new(config.progress, mode, 14 + usize::from(config.app_role.is_some()));
@@ -199,44 +165,9 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
     // A checkpoint only for a ledger that passed every check: the next run
     // trusts its sums. An edited previous checkpoint is reported, and a
     // full run that passes writes a new one (summed from the first entry).
-    let ledger_ok = checks.iter().all(|c| c.ok);
-    let written = if ledger_ok {
-        // The entries since the last chained checkpoint (all of them when
-        // none is), hashed after its hash: the next link of the chain.
-        let previous_hash = stored.as_ref().map(|s| s.hash.clone());
-        let entries_from = stored.as_ref().filter(|s| s.chained.is_some()).map_or(0, |s| s.last_entry_id);
-        if let Some(limit) = first_link_timeout(mode, entries_from, config) {
-            tracing::info!(
-                upto = horizon.last_entry_id,
-                "starting the ledger's hash chain: every entry is hashed once"
-            );
-            db::audit_checkpoint::set_statement_timeout(&mut conn, limit).await?;
-        }
-        let entries_hash = db::audit_checkpoint::segment_hash(
-            &mut conn,
-            previous_hash.as_deref(),
-            entries_from,
-            horizon.last_entry_id,
-        )
-        .await?;
-        let new = NewCheckpoint {
-            full_run: mode == Mode::Full,
-            last_entry_id: horizon.last_entry_id,
-            new_from: first_id_at(horizon.at - COMMIT_MARGIN).unwrap_or_default(),
-            open_payments: horizon.open_payments,
-            open_refunds: horizon.open_refunds,
-            // Chained to the last one as stored, even an edited one: the
-            // chain then shows where a full run took over from it.
-            previous_hash,
-            entries_from,
-            entries_hash,
-        };
-        let key = config.key.as_ref();
-        db::audit_checkpoint::write(&mut conn, base, stored.as_ref().map(|s| s.id), &new, |sums| {
-            checkpoint::Covered::of_new(&new, sums).hash(key)
-        })
-        .await?
-        .map(|(id, hash)| CheckpointRef { id, last_entry_id: new.last_entry_id, hash })
+    let written = if checks.iter().all(|c| c.ok) {
+        let run = Run { mode, base, stored: stored.as_ref(), horizon };
+        write_checkpoint(&mut conn, run, config).await?
     } else {
         None
     };
@@ -252,6 +183,109 @@ pub async fn run(primary: &PgPool, config: &AuditConfig) -> Result<Report> {
         checkpoint: written,
         head: None,
     })
+}
+
+/// `checkpoint_intact`: whether the checkpoint a run would start from is
+/// the one the audit wrote.
+fn intact_check(stored: &StoredCheckpoint, verdict: &Result<(), String>) -> Check {
+    Check {
+        name: "checkpoint_intact",
+        ok: verdict.is_ok(),
+        detail: match verdict {
+            Ok(()) => {
+                format!("checkpoint {} of {} matches its hash", stored.id, stored.created_at.to_rfc3339())
+            }
+            Err(why) => {
+                format!("{why}; refused: find out who changed it, then run `payment-app audit --full`")
+            }
+        },
+        examples: Vec::new(),
+    }
+}
+
+/// What an incremental run checks after `base`: the entries after its last
+/// one, the payments and refunds made since or still open at it, and the
+/// events those can have.
+async fn scope_since(conn: &mut PgConnection, base: &StoredCheckpoint) -> Result<Scope> {
+    let (payments, refunds) = db::audit::scope_since(
+        conn,
+        base.last_entry_id,
+        base.new_from,
+        &base.open_payments,
+        &base.open_refunds,
+    )
+    .await?;
+    // The payments made since `new_from` are one range; the list holds only
+    // older ones.
+    let payments_from = payments.iter().min().copied().unwrap_or(Uuid::max()).min(base.new_from);
+    let refunds_from = refunds.iter().min().copied().unwrap_or(Uuid::max());
+    Ok(Scope {
+        full: false,
+        after_entry: base.last_entry_id,
+        issuance: base.issuance.clone(),
+        new_from: base.new_from,
+        payments,
+        refunds,
+        payments_from,
+        refunds_from,
+        events_from: events_from(payments_from.min(refunds_from)),
+    })
+}
+
+/// What a passing run knows when it writes its checkpoint.
+struct Run<'a> {
+    mode: Mode,
+    /// The checkpoint it started from (incremental runs).
+    base: Option<&'a StoredCheckpoint>,
+    /// The latest checkpoint stored, intact or not.
+    stored: Option<&'a StoredCheckpoint>,
+    horizon: Horizon,
+}
+
+/// Writes the checkpoint of a run that passed: its sums, and the next link
+/// of the hash chain (the entries since the last chained checkpoint, all
+/// of them when none is, hashed after its hash). `None` when another run
+/// wrote one first.
+async fn write_checkpoint(
+    conn: &mut PgConnection,
+    run: Run<'_>,
+    config: &AuditConfig,
+) -> Result<Option<CheckpointRef>> {
+    let Run { mode, base, stored, horizon } = run;
+    let previous_hash = stored.map(|s| s.hash.clone());
+    let entries_from = stored.filter(|s| s.chained.is_some()).map_or(0, |s| s.last_entry_id);
+    if let Some(limit) = first_link_timeout(mode, entries_from, config) {
+        tracing::info!(
+            upto = horizon.last_entry_id,
+            "starting the ledger's hash chain: every entry is hashed once"
+        );
+        db::audit_checkpoint::set_statement_timeout(conn, limit).await?;
+    }
+    let entries_hash = db::audit_checkpoint::segment_hash(
+        conn,
+        previous_hash.as_deref(),
+        entries_from,
+        horizon.last_entry_id,
+    )
+    .await?;
+    let new = NewCheckpoint {
+        full_run: mode == Mode::Full,
+        last_entry_id: horizon.last_entry_id,
+        new_from: first_id_at(horizon.at - COMMIT_MARGIN).unwrap_or_default(),
+        open_payments: horizon.open_payments,
+        open_refunds: horizon.open_refunds,
+        // Chained to the last one as stored, even an edited one: the chain
+        // then shows where a full run took over from it.
+        previous_hash,
+        entries_from,
+        entries_hash,
+    };
+    let key = config.key.as_ref();
+    let written = db::audit_checkpoint::write(conn, base, stored.map(|s| s.id), &new, |sums| {
+        checkpoint::Covered::of_new(&new, sums).hash(key)
+    })
+    .await?;
+    Ok(written.map(|(id, hash)| CheckpointRef { id, last_entry_id: new.last_entry_id, hash }))
 }
 
 /// `audit --verify-chain`: walks every checkpoint, oldest first, and checks
@@ -271,31 +305,8 @@ pub async fn verify_chain(primary: &PgPool, config: &AuditConfig) -> Result<Repo
     let mut expected_from: Option<i64> = None;
     let mut head = None;
     for stored in &checkpoints {
-        if stored.previous_hash != stored.before_hash {
-            problems.push(format!("checkpoint {} does not follow the checkpoint before it", stored.id));
-        }
-        let Some(chained) = &stored.chained else {
-            if expected_from.is_some() {
-                problems.push(format!(
-                    "checkpoint {} does not chain the ledger, though one before it did",
-                    stored.id
-                ));
-            }
-            continue;
-        };
-        if checkpoint::Covered::of_stored(stored).hash(config.key.as_ref()) != stored.hash {
-            problems.push(format!(
-                "checkpoint {} does not match its hash: it was changed after it was written (or                  AUDIT_CHECKPOINT_KEY differs from the one it was written with)",
-                stored.id
-            ));
-        }
-        let from = expected_from.unwrap_or(0);
-        if chained.entries_from != from {
-            problems.push(format!(
-                "checkpoint {} chains the entries after {}, but the chain before it ends at {from}",
-                stored.id, chained.entries_from
-            ));
-        }
+        problems.extend(link_problems(stored, expected_from, config.key.as_ref()));
+        let Some(chained) = &stored.chained else { continue };
         let recomputed = db::audit_checkpoint::segment_hash(
             &mut conn,
             stored.previous_hash.as_deref(),
@@ -305,7 +316,8 @@ pub async fn verify_chain(primary: &PgPool, config: &AuditConfig) -> Result<Repo
         .await?;
         if recomputed != chained.entries_hash {
             problems.push(format!(
-                "ledger entries {} to {} (checkpoint {} of {}) are not the entries it hashed: one was                  changed, deleted or inserted since",
+                "ledger entries {} to {} (checkpoint {} of {}) are not the entries it hashed: one was \
+                 changed, deleted or inserted since",
                 chained.entries_from + 1,
                 stored.last_entry_id,
                 stored.id,
@@ -316,7 +328,60 @@ pub async fn verify_chain(primary: &PgPool, config: &AuditConfig) -> Result<Repo
         expected_from = Some(stored.last_entry_id);
         head = Some(checkpoint_ref(stored));
     }
-    let detail = match (&head, problems.len()) {
+    let ok = problems.is_empty();
+    Ok(Report {
+        ok,
+        mode: Mode::Chain,
+        since: None,
+        checks: vec![chain_check(head.as_ref(), segments, problems)],
+        payments: Vec::new(),
+        checkpoint: None,
+        head: if ok { head } else { None },
+    })
+}
+
+/// What is wrong with `stored` as the next link of a chain that ends at
+/// `expected_from` (`None` while no checkpoint before it chained the
+/// ledger), as far as the checkpoints alone tell: its entries are read
+/// apart.
+fn link_problems(
+    stored: &StoredCheckpoint,
+    expected_from: Option<i64>,
+    key: Option<&SecretString>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if stored.previous_hash != stored.before_hash {
+        problems.push(format!("checkpoint {} does not follow the checkpoint before it", stored.id));
+    }
+    let Some(chained) = &stored.chained else {
+        if expected_from.is_some() {
+            problems.push(format!(
+                "checkpoint {} does not chain the ledger, though one before it did",
+                stored.id
+            ));
+        }
+        return problems;
+    };
+    if checkpoint::Covered::of_stored(stored).hash(key) != stored.hash {
+        problems.push(format!(
+            "checkpoint {} does not match its hash: it was changed after it was written (or \
+             AUDIT_CHECKPOINT_KEY differs from the one it was written with)",
+            stored.id
+        ));
+    }
+    let from = expected_from.unwrap_or(0);
+    if chained.entries_from != from {
+        problems.push(format!(
+            "checkpoint {} chains the entries after {}, but the chain before it ends at {from}",
+            stored.id, chained.entries_from
+        ));
+    }
+    problems
+}
+
+/// `ledger_chain_intact`, from what the walk found.
+fn chain_check(head: Option<&CheckpointRef>, segments: usize, problems: Vec<String>) -> Check {
+    let detail = match (head, problems.len()) {
         (None, 0) => "no checkpoint chains the ledger yet: `payment-app audit` writes one".to_owned(),
         (Some(head), 0) => format!(
             "{segments} checkpoints chain every ledger entry up to {}; head {}",
@@ -324,21 +389,12 @@ pub async fn verify_chain(primary: &PgPool, config: &AuditConfig) -> Result<Repo
         ),
         (_, n) => format!("{n} breaks in the chain over {segments} checkpoints"),
     };
-    let ok = problems.is_empty();
-    Ok(Report {
-        ok,
-        mode: Mode::Chain,
-        since: None,
-        checks: vec![Check {
-            name: "ledger_chain_intact",
-            ok,
-            detail,
-            examples: problems.into_iter().take(5).collect(),
-        }],
-        payments: Vec::new(),
-        checkpoint: None,
-        head: if ok { head } else { None },
-    })
+    Check {
+        name: "ledger_chain_intact",
+        ok: problems.is_empty(),
+        detail,
+        examples: problems.into_iter().take(5).collect(),
+    }
 }
 
 /// The statement limit the chain's next segment needs when it is not the
@@ -375,35 +431,59 @@ fn checkpoint_ref(stored: &StoredCheckpoint) -> CheckpointRef {
     CheckpointRef { id: stored.id, last_entry_id: stored.last_entry_id, hash: stored.hash.clone() }
 }
 
-/// Every invariant, in the report's order.
+/// Every invariant, in the report's order: the balances, the money, what
+/// payments and refunds left in the ledger, and the database's own guards.
 async fn checks(
     conn: &mut PgConnection,
     scope: &Scope,
     config: &AuditConfig,
     progress: &mut progress::Bar,
 ) -> Result<Vec<Check>> {
-    let mut checks = Vec::new();
+    let mut checks = balance_checks(conn, scope, progress).await?;
+    checks.extend(money_checks(conn, scope, progress).await?);
+    checks.extend(settlement_checks(conn, scope, progress).await?);
+    checks.extend(guard_checks(conn, config, progress).await?);
+    Ok(checks)
+}
+
+/// Each account's balance: within its credit, equal to its ledger, and
+/// each entry's running balance following from the one before.
+async fn balance_checks(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    progress: &mut progress::Bar,
+) -> Result<Vec<Check>> {
     progress.step("balance_within_credit");
-    checks.push(from_violations(
+    let within_credit = from_violations(
         "balance_within_credit",
         db::audit::balances_past_credit(conn).await?,
         "accounts with a balance below zero by more than their credit limit",
-    ));
+    );
     progress.step("balances_match_ledger");
-    checks.push(from_violations(
+    let match_ledger = from_violations(
         "balances_match_ledger",
         db::audit::balances_off_ledger(conn, scope).await?,
         "accounts whose balance differs from their ledger sum",
-    ));
+    );
     progress.step("balance_after_chains");
-    checks.push(from_violations(
+    let chains = from_violations(
         "balance_after_chains",
         db::audit::balance_chain_broken(conn, scope).await?,
         "ledger entries whose balance_after or held_after does not follow from the entry before",
-    ));
+    );
+    Ok(vec![within_credit, match_ledger, chains])
+}
+
+/// Money is conserved, in all and per currency, never crosses currencies,
+/// and the running issuance total is kept.
+async fn money_checks(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    progress: &mut progress::Bar,
+) -> Result<Vec<Check>> {
     progress.step("money_conserved");
     let money = db::audit::money_totals(conn, scope).await?;
-    checks.push(Check {
+    let conserved = Check {
         name: "money_conserved",
         ok: money.conserved,
         detail: format!(
@@ -411,20 +491,20 @@ async fn checks(
             money.balances, money.issuance, money.credit_used, money.credit_limits
         ),
         examples: Vec::new(),
-    });
+    };
     progress.step("money_conserved_per_currency");
-    checks.push(from_violations(
+    let per_currency = from_violations(
         "money_conserved_per_currency",
         db::audit::currencies_not_conserved(conn, scope).await?,
         "currencies whose balances differ from their issuance",
-    ));
+    );
     progress.step("no_entry_crosses_currencies");
-    checks.push(from_violations(
+    let crossings = from_violations(
         "no_entry_crosses_currencies",
         db::audit::currency_crossings(conn, scope).await?,
         "ledger entries or payments across currencies (an entry in another currency than its account's or payment's)",
-    ));
-    checks.push(Check {
+    );
+    let total_kept = Check {
         name: "issuance_total_kept",
         ok: money.total_kept,
         detail: format!(
@@ -432,7 +512,18 @@ async fn checks(
             money.issuance_total, money.issuance, money.credit_limits
         ),
         examples: Vec::new(),
-    });
+    };
+    Ok(vec![conserved, per_currency, crossings, total_kept])
+}
+
+/// What payments, holds and refunds left in the ledger matches their
+/// status, each reached its end once, and linked sets ended alike.
+async fn settlement_checks(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    progress: &mut progress::Bar,
+) -> Result<Vec<Check>> {
+    let mut checks = Vec::new();
     progress.step("payments_match_ledger");
     checks.push(from_violations(
         "payments_match_ledger",
@@ -469,6 +560,18 @@ async fn checks(
         db::audit::linked_sets_split(conn, scope).await?,
         "linked sets (atomic batches) whose payments do not share one status and reason",
     ));
+    Ok(checks)
+}
+
+/// What keeps the ledger safe besides its numbers: the database's guards,
+/// no payment stuck pending, and the app's role holding no more than it
+/// needs (when one is named).
+async fn guard_checks(
+    conn: &mut PgConnection,
+    config: &AuditConfig,
+    progress: &mut progress::Bar,
+) -> Result<Vec<Check>> {
+    let mut checks = Vec::new();
     progress.step("ledger_guarded");
     checks.push(from_violations(
         "ledger_guarded",

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use payrail_common::SecretUrl;
+use payrail_common::defaults;
+use payrail_common::settings::{self, vars};
 use payrail_common::telemetry::LogFormat;
-use payrail_common::{defaults, settings};
 use secrecy::SecretString;
 
 use crate::api::auth::TokenLimits;
@@ -72,7 +73,7 @@ pub struct Cli {
     pub command: Command,
 
     /// Log format: readable text, or one JSON object per line [possible values: text, json].
-    #[arg(long, env = "LOG_FORMAT", default_value_t = LogFormat::Text, global = true)]
+    #[arg(long, env = vars::LOG_FORMAT, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 }
 
@@ -151,7 +152,7 @@ pub struct BenchSeedLedgerArgs {
 #[derive(Debug, Args)]
 pub struct BenchChartArgs {
     /// The database the run wrote to; every payment in it is charted.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true, value_parser = SecretUrlParser)]
+    #[arg(long, env = vars::DATABASE_URL, default_value = DEFAULT_DATABASE_URL, hide_env_values = true, value_parser = SecretUrlParser)]
     pub database_url: SecretUrl,
     /// The chart's title.
     #[arg(long, default_value = "payrail run")]
@@ -172,7 +173,7 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_TOKEN", hide_env_values = true)]
     pub token: String,
     /// The database payrail writes to; settlement is watched and the audit runs there.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true, value_parser = SecretUrlParser)]
+    #[arg(long, env = vars::DATABASE_URL, default_value = DEFAULT_DATABASE_URL, hide_env_values = true, value_parser = SecretUrlParser)]
     pub database_url: SecretUrl,
     #[arg(long, value_enum, default_value_t = crate::bench::Scenario::Uniform)]
     pub scenario: crate::bench::Scenario,
@@ -334,11 +335,11 @@ pub struct MigrateArgs {
     /// The role payment-app connects as, apart from the one applying migrations: granted what the
     /// app does and nothing more (no schema changes, no UPDATE or DELETE of ledger entries, no
     /// DELETE of payments), on every run. Refused if it is a superuser or this same role.
-    #[arg(long, env = "DB_APP_ROLE")]
+    #[arg(long, env = vars::DB_APP_ROLE)]
     pub app_role: Option<String>,
     /// Create the app role if missing and set this password on it (needs CREATEROLE); without it
     /// the role must exist already.
-    #[arg(long, env = "DB_APP_PASSWORD", hide_env_values = true, requires = "app_role")]
+    #[arg(long, env = vars::DB_APP_PASSWORD, hide_env_values = true, requires = "app_role")]
     pub app_role_password: Option<SecretString>,
 }
 
@@ -353,7 +354,7 @@ pub struct AuditArgs {
     #[arg(long, env = "AUDIT_MAX_PENDING_AGE_SECS", default_value_t = 60)]
     pub max_pending_age_secs: u64,
     /// Also check that this role, the one payment-app connects as, holds no more than it needs.
-    #[arg(long, env = "DB_APP_ROLE")]
+    #[arg(long, env = vars::DB_APP_ROLE)]
     pub app_role: Option<String>,
     /// Check all of history again instead of what came after the last checkpoint (a run that
     /// passes records one); under --full-timeout-secs instead of DB_TIMEOUT_MS.
@@ -441,10 +442,10 @@ impl ExportArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL primary: all writes, and every read that decides anything.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true, value_parser = SecretUrlParser)]
+    #[arg(long, env = vars::DATABASE_URL, default_value = DEFAULT_DATABASE_URL, hide_env_values = true, value_parser = SecretUrlParser)]
     pub database_url: SecretUrl,
     /// PostgreSQL read replica for client reads [default: the primary].
-    #[arg(long, env = "DATABASE_READ_URL", hide_env_values = true, value_parser = SecretUrlParser)]
+    #[arg(long, env = vars::DATABASE_READ_URL, hide_env_values = true, value_parser = SecretUrlParser)]
     pub database_read_url: Option<SecretUrl>,
     /// Connections per pool (primary and replica each).
     #[arg(long, env = settings::DB_POOL_SIZE.env, default_value_t = settings::DB_POOL_SIZE.default, value_parser = clap::value_parser!(u32).range(i64::from(settings::DB_POOL_SIZE.min)..=i64::from(settings::DB_POOL_SIZE.max)))]
@@ -471,7 +472,7 @@ pub struct BrokerArgs {
     /// RabbitMQ; every queue payrail declares lives in this URL's vhost. Several nodes of one
     /// cluster, comma-separated, are tried in turn on connect and on every reconnect
     /// [default: amqp://guest:***@127.0.0.1:5672/%2f].
-    #[arg(long, env = "AMQP_URL", value_delimiter = ',', default_value = DEFAULT_AMQP_URL, hide_default_value = true, hide_env_values = true, value_parser = SecretUrlParser)]
+    #[arg(long, env = vars::AMQP_URL, value_delimiter = ',', default_value = DEFAULT_AMQP_URL, hide_default_value = true, hide_env_values = true, value_parser = SecretUrlParser)]
     pub amqp_url: Vec<SecretUrl>,
     /// How long a payment whose accounts are locked waits before the lock is tried again, in milliseconds.
     #[arg(long, env = "LOCK_RETRY_DELAY_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
@@ -581,11 +582,11 @@ impl StatementArgs {
 #[derive(Debug, Clone, Args)]
 pub struct WebhookArgs {
     /// Accept http:// endpoint URLs, not only https:// (local development and tests).
-    #[arg(long, env = "WEBHOOK_ALLOW_HTTP")]
+    #[arg(long, env = vars::WEBHOOK_ALLOW_HTTP)]
     pub webhook_allow_http: bool,
     /// Send to loopback, private and link-local addresses, which are otherwise refused at
     /// registration and again after DNS resolution at delivery (local development and tests).
-    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE")]
+    #[arg(long, env = vars::WEBHOOK_ALLOW_PRIVATE)]
     pub webhook_allow_private: bool,
     /// Most webhook endpoints registered at once.
     #[arg(long, env = settings::WEBHOOK_MAX_ENDPOINTS.env, default_value_t = settings::WEBHOOK_MAX_ENDPOINTS.default, value_parser = clap::value_parser!(u16).range(i64::from(settings::WEBHOOK_MAX_ENDPOINTS.min)..=i64::from(settings::WEBHOOK_MAX_ENDPOINTS.max)))]
@@ -634,7 +635,7 @@ impl WebhookArgs {
 pub struct RedisArgs {
     /// Redis nodes for the account lock, comma-separated; with several, a majority must grant it (Redlock).
     /// A database index in a URL (redis://host:6379/3) is used.
-    #[arg(long, env = "REDIS_URLS", value_delimiter = ',', default_value = DEFAULT_REDIS_URL, hide_env_values = true, value_parser = SecretUrlParser)]
+    #[arg(long, env = vars::REDIS_URLS, value_delimiter = ',', default_value = DEFAULT_REDIS_URL, hide_env_values = true, value_parser = SecretUrlParser)]
     pub redis_urls: Vec<SecretUrl>,
     /// How long an account lock lives unless released, in milliseconds.
     #[arg(long, env = settings::LOCK_TTL_MS.env, default_value_t = settings::LOCK_TTL_MS.default, value_parser = clap::value_parser!(u64).range(settings::LOCK_TTL_MS.min..=settings::LOCK_TTL_MS.max))]
@@ -661,12 +662,12 @@ impl RedisArgs {
 #[derive(Debug, Clone, Args)]
 pub struct HttpArgs {
     /// Address the HTTP API listens on.
-    #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = vars::HTTP_ADDR, default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
     /// Address of the operations port: /healthz, /readyz and /metrics, without a token. When set,
     /// /readyz and /metrics are served there only, so that whatever publishes HTTP_ADDR (an
     /// Ingress, a load balancer) does not publish them; unset, they are served on HTTP_ADDR.
-    #[arg(long, env = "OPS_ADDR")]
+    #[arg(long, env = vars::OPS_ADDR)]
     pub ops_addr: Option<SocketAddr>,
     /// Longest a request may take before it is answered 503 `timeout`, in milliseconds.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
@@ -678,7 +679,7 @@ pub struct HttpArgs {
     /// Bearer tokens accepted on /api/v1, comma-separated, each `TOKEN` (every scope) or
     /// `TOKEN=SCOPE+SCOPE` with scopes read, pay, issue, admin; at least 16 characters each. When
     /// none is set, a token is generated at start and printed once on standard output.
-    #[arg(long, env = "API_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    #[arg(long, env = vars::API_TOKENS, value_delimiter = ',', hide_env_values = true)]
     pub api_tokens: Vec<String>,
     /// Requests per second each token may make, sustained; more are answered 429 `rate_limited`.
     #[arg(long, env = settings::API_RATE_PER_SEC.env, default_value_t = settings::API_RATE_PER_SEC.default, value_parser = clap::value_parser!(u32).range(i64::from(settings::API_RATE_PER_SEC.min)..=i64::from(settings::API_RATE_PER_SEC.max)))]
@@ -688,7 +689,7 @@ pub struct HttpArgs {
     pub api_rate_burst: u32,
     /// Most requests one token may have in flight [default: HTTP_MAX_IN_FLIGHT with one token,
     /// three quarters of it with several, so no one client takes every slot].
-    #[arg(long, env = "HTTP_MAX_IN_FLIGHT_PER_TOKEN", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = settings::HTTP_MAX_IN_FLIGHT_PER_TOKEN.env, value_parser = clap::value_parser!(u16).range(i64::from(settings::HTTP_MAX_IN_FLIGHT_PER_TOKEN.min)..=i64::from(settings::HTTP_MAX_IN_FLIGHT_PER_TOKEN.max)))]
     pub max_in_flight_per_token: Option<u16>,
     /// Most connections open at once; more wait to be accepted. Bounds the memory idle and slow
     /// clients can take.
@@ -723,7 +724,7 @@ pub struct HttpArgs {
     #[arg(long, env = "BATCH_MAX_ITEMS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch_max_items: u32,
     /// ISO 4217 code of the currency of accounts opened without one (`"currency"` in the request).
-    #[arg(long, env = "DEFAULT_CURRENCY", default_value = defaults::DEFAULT_CURRENCY)]
+    #[arg(long, env = vars::DEFAULT_CURRENCY, default_value = defaults::DEFAULT_CURRENCY)]
     pub default_currency: Currency,
     #[command(flatten)]
     pub intake: IntakeArgs,
@@ -772,11 +773,11 @@ impl HttpArgs {
 pub struct IssuanceArgs {
     /// Largest initial balance an account may be opened with; more is refused with 422
     /// `issuance_limit_exceeded`.
-    #[arg(long, env = "MAX_ACCOUNT_ISSUANCE", default_value = defaults::MAX_ACCOUNT_ISSUANCE)]
+    #[arg(long, env = settings::MAX_ACCOUNT_ISSUANCE.env, default_value = settings::MAX_ACCOUNT_ISSUANCE.default)]
     pub max_account_issuance: Amount,
     /// Most money issued in all, over every account ever opened; an opening that would pass it is
     /// refused with 422 `issuance_limit_exceeded`.
-    #[arg(long, env = "MAX_TOTAL_ISSUANCE", default_value = defaults::MAX_TOTAL_ISSUANCE)]
+    #[arg(long, env = settings::MAX_TOTAL_ISSUANCE.env, default_value = settings::MAX_TOTAL_ISSUANCE.default)]
     pub max_total_issuance: Amount,
 }
 
@@ -891,7 +892,8 @@ mod tests {
         assert_eq!(default_of("database_url"), [DEFAULT_DATABASE_URL]);
         assert_eq!(default_of("amqp_url"), [DEFAULT_AMQP_URL]);
         assert_eq!(default_of("redis_urls"), [DEFAULT_REDIS_URL]);
-        assert_eq!(default_of("http_addr"), ["0.0.0.0:8080"]);
+        // The port the operator's Service and probes use (payrail_common::defaults).
+        assert_eq!(default_of("http_addr"), [format!("0.0.0.0:{}", defaults::HTTP_PORT)]);
         assert_eq!(DEFAULT_DATABASE_URL, "postgres://postgres@127.0.0.1:5432/payrail");
     }
 

@@ -126,54 +126,11 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
         .split_first()
         .filter(|(first, _)| first.kind() == "Secret" && first.name() == valid.names.credentials())
         .ok_or(Error::NothingBuilt)?;
-    if let Err(error) = apply::apply(&ctx.client, &namespace, secret).await {
-        // Deleted (or replaced) since it was read: the apply carried its
-        // uid, so it was not brought back. Read it again at once, without
-        // a warning or a backoff; the next reconcile reports what it finds.
-        if observed.credentials.is_some() && apply::is_conflict(&error) {
-            info!(
-                secret = secret.name(),
-                "the credentials Secret changed while it was read; reading it again"
-            );
-            return Ok(Action::requeue(Duration::ZERO));
-        }
-        let failure = ChildFailure::from_error(secret.kind(), secret.name(), &error);
-        let message = format!("Secret {}: {}; nothing else was applied", failure.name, failure.message());
-        blocked(cr, ctx, status::CREDENTIALS_REFUSED, &message).await?;
-        // Unlike a lost Secret, this may pass (a call that failed, RBAC
-        // being fixed): retried with backoff.
-        return Err(Error::ApplyFailed { failed: 1, attempted: children.len() });
+    if let Some(action) = apply_credentials(cr, ctx, &namespace, secret, &observed, children.len()).await? {
+        return Ok(action);
     }
     let app_problems = dereference::app_input_problems(&valid, &observed);
-    let app = valid.names.app();
-    let to_apply: Vec<build::Child> = rest
-        .iter()
-        .filter(|c| app_problems.is_empty() || !(c.kind() == "Deployment" && c.name() == app))
-        .cloned()
-        .collect();
-    // The PostgreSQL pair one at a time: the second StatefulSet is applied
-    // once the first has rolled out (a later reconcile, woken by its
-    // status); until then the status counts the second as it is now.
-    let turn = order::turn(&valid, &observed.statefulsets);
-    let is_second =
-        |c: &build::Child| turn.as_ref().is_some_and(|t| c.kind() == "StatefulSet" && c.name() == t.second);
-    let (second, now): (Vec<_>, Vec<_>) = to_apply.into_iter().partition(|c| is_second(c));
-    let mut applied = apply::apply_all(&ctx.client, &namespace, &now).await;
-    if let Some(turn) = &turn {
-        let first = applied.objects.iter().find_map(|c| match c {
-            build::Child::StatefulSet(s) if s.name_any() == turn.first => Some(s.as_ref()),
-            _ => None,
-        });
-        let current = observed.statefulsets.iter().find(|s| s.name_any() == turn.second);
-        if order::waits(first, current) {
-            info!(first = %turn.first, second = %turn.second, "PostgreSQL: one server at a time; waiting");
-            applied.objects.extend(current.map(|s| build::Child::StatefulSet(Box::new(s.clone()))));
-        } else {
-            let more = apply::apply_all(&ctx.client, &namespace, &second).await;
-            applied.objects.extend(more.objects);
-            applied.failures.extend(more.failures);
-        }
-    }
+    let mut applied = apply_in_turn(ctx, &namespace, &valid, &observed, rest, app_problems.is_empty()).await;
     applied.failures.extend(expansions.refused.iter().cloned());
     applied.failures.extend(apply::expand(&ctx.client, &namespace, &expansions.grow).await);
     applied.failures.extend(prune::prune(&ctx.client, &valid, &children).await);
@@ -199,6 +156,74 @@ async fn steps(cr: &PaymentCluster, ctx: &Context) -> Result<Action> {
     }
     info!(ready, "reconciled");
     Ok(Action::requeue(if ready { RESYNC } else { WAITING }))
+}
+
+/// Applies the credentials Secret. `Some` when the reconcile stops there:
+/// at once when the Secret changed while it was read, or blocked (and
+/// retried with backoff) when the API server refused it.
+async fn apply_credentials(
+    cr: &PaymentCluster,
+    ctx: &Context,
+    namespace: &str,
+    secret: &build::Child,
+    observed: &dereference::Read,
+    attempted: usize,
+) -> Result<Option<Action>> {
+    let Err(error) = apply::apply(&ctx.client, namespace, secret).await else { return Ok(None) };
+    // Deleted (or replaced) since it was read: the apply carried its uid,
+    // so it was not brought back. Read it again at once, without a warning
+    // or a backoff; the next reconcile reports what it finds.
+    if observed.credentials.is_some() && apply::is_conflict(&error) {
+        info!(secret = secret.name(), "the credentials Secret changed while it was read; reading it again");
+        return Ok(Some(Action::requeue(Duration::ZERO)));
+    }
+    let failure = ChildFailure::from_error(secret.kind(), secret.name(), &error);
+    let message = format!("Secret {}: {}; nothing else was applied", failure.name, failure.message());
+    blocked(cr, ctx, status::CREDENTIALS_REFUSED, &message).await?;
+    // Unlike a lost Secret, this may pass (a call that failed, RBAC being
+    // fixed): retried with backoff.
+    Err(Error::ApplyFailed { failed: 1, attempted })
+}
+
+/// Applies the children after the credentials Secret: the app's
+/// Deployment only when its inputs are sound (`app_inputs_ok`), and the
+/// PostgreSQL pair one at a time: the second StatefulSet is applied once
+/// the first has rolled out (a later reconcile, woken by its status);
+/// until then the status counts the second as it is now.
+async fn apply_in_turn(
+    ctx: &Context,
+    namespace: &str,
+    valid: &ValidatedCluster,
+    observed: &dereference::Read,
+    rest: &[build::Child],
+    app_inputs_ok: bool,
+) -> apply::Applied {
+    let app = valid.names.app();
+    let to_apply: Vec<build::Child> = rest
+        .iter()
+        .filter(|c| app_inputs_ok || !(c.kind() == "Deployment" && c.name() == app))
+        .cloned()
+        .collect();
+    let turn = order::turn(valid, &observed.statefulsets);
+    let is_second =
+        |c: &build::Child| turn.as_ref().is_some_and(|t| c.kind() == "StatefulSet" && c.name() == t.second);
+    let (second, now): (Vec<_>, Vec<_>) = to_apply.into_iter().partition(|c| is_second(c));
+    let mut applied = apply::apply_all(&ctx.client, namespace, &now).await;
+    let Some(turn) = &turn else { return applied };
+    let first = applied.objects.iter().find_map(|c| match c {
+        build::Child::StatefulSet(s) if s.name_any() == turn.first => Some(s.as_ref()),
+        _ => None,
+    });
+    let current = observed.statefulsets.iter().find(|s| s.name_any() == turn.second);
+    if order::waits(first, current) {
+        info!(first = %turn.first, second = %turn.second, "PostgreSQL: one server at a time; waiting");
+        applied.objects.extend(current.map(|s| build::Child::StatefulSet(Box::new(s.clone()))));
+    } else {
+        let more = apply::apply_all(&ctx.client, namespace, &second).await;
+        applied.objects.extend(more.objects);
+        applied.failures.extend(more.failures);
+    }
+    applied
 }
 
 /// The spec breaks rules the schema cannot state: say so once, and wait

@@ -302,40 +302,15 @@ pub fn validate_with(
     defaults: &OperatorDefaults,
 ) -> Result<ValidatedCluster, InvalidSpec> {
     let spec = &cluster.spec;
-    let mut problems = Vec::new();
-    for (what, storage) in [
-        ("redis.storage.size", &spec.redis.storage),
-        ("rabbitmq.storage.size", &spec.rabbitmq.storage),
-        ("postgres.storage.size", &spec.postgres.storage),
+    let mut problems = count_and_size_problems(spec);
+    // As the currency below: the schema holds them to this since issue 28.
+    for (what, value) in [
+        ("app.limits.maxAccountIssuance", &spec.app.limits.max_account_issuance),
+        ("app.limits.maxTotalIssuance", &spec.app.limits.max_total_issuance),
     ] {
-        if !is_quantity(&storage.size) {
-            problems.push(format!("{what} {:?} is not a positive size such as 10Gi", storage.size));
+        if !settings::is_amount_setting(value) {
+            problems.push(format!("{what} {value:?}: {}", settings::AMOUNT_MESSAGE));
         }
-    }
-    if spec.redis.nodes % 2 == 0 || !(1..=7).contains(&spec.redis.nodes) {
-        problems.push(format!("redis.nodes must be odd, 1 to 7 (got {})", spec.redis.nodes));
-    }
-    if !(1..=100).contains(&spec.app.replicas) {
-        problems.push(format!("app.replicas must be 1 to 100 (got {})", spec.app.replicas));
-    }
-    match spec.app.max_replicas {
-        Some(max) if !(1..=100).contains(&max) => {
-            problems.push(format!("app.maxReplicas must be 1 to 100 (got {max})"))
-        }
-        Some(max) if spec.app.replicas > max => problems.push(format!(
-            "app.replicas {} is above app.maxReplicas {max}: PostgreSQL's max_connections is sized for app.maxReplicas; raise it first",
-            spec.app.replicas
-        )),
-        _ => {}
-    }
-    if !(1..=1000).contains(&spec.app.db_pool_size) {
-        problems.push(format!("app.dbPoolSize must be 1 to 1000 (got {})", spec.app.db_pool_size));
-    }
-    if !(1..=3600).contains(&spec.app.shutdown_timeout_seconds) {
-        problems.push(format!(
-            "app.shutdownTimeoutSeconds must be 1 to 3600 (got {})",
-            spec.app.shutdown_timeout_seconds
-        ));
     }
     // The schema lists the codes; a resource stored under an older schema
     // may still hold another.
@@ -375,69 +350,128 @@ pub fn validate_with(
     let connections = ConnectionBudget::plan(spec).map_err(|problem| problems.push(problem)).ok();
     match (connections, postgres) {
         (Some(connections), Some(postgres)) if problems.is_empty() => {
-            Ok(ValidatedCluster {
-                owner: Owner::of(cluster),
-                names: Names::of(cluster),
-                postgres,
-                monitoring: spec.monitoring.enabled.unwrap_or(defaults.monitoring),
-                monitoring_settings: MonitoringSettings {
-                    labels: spec.monitoring.labels.clone(),
-                    redis_exporter_image: spec.monitoring.redis_exporter_image.clone(),
-                    postgres_exporter_image: spec.monitoring.postgres_exporter_image.clone(),
-                },
-                app: AppSettings {
-                    image: spec.app.image.clone(),
-                    replicas: spec.app.replicas,
-                    resources: spec.app.resources.clone(),
-                    worker: spec.app.worker.clone(),
-                    shutdown_timeout_seconds: spec.app.shutdown_timeout_seconds,
-                    api_tokens_secret: spec.app.api_tokens_secret.clone(),
-                    default_currency: spec.app.default_currency.clone(),
-                    log_format: spec.app.log_format,
-                    limits: spec.app.limits.clone(),
-                    webhooks: spec.app.webhooks.clone(),
-                    tracing: spec.app.tracing.clone(),
-                },
-                redis: RedisSettings {
-                    image: spec.redis.image.clone(),
-                    nodes: spec.redis.nodes,
-                    storage: spec.redis.storage.clone(),
-                    resources: spec.redis.resources.clone(),
-                },
-                rabbitmq: RabbitmqSettings {
-                    image: spec.rabbitmq.image.clone(),
-                    replicas: spec.rabbitmq.replicas,
-                    storage: spec.rabbitmq.storage.clone(),
-                    resources: spec.rabbitmq.resources.clone(),
-                },
-                postgres_server: ServerSettings {
-                    storage: spec.postgres.storage.clone(),
-                    resources: spec.postgres.resources.clone(),
-                },
-                placement: Placement {
-                    anti_affinity: spec.anti_affinity,
-                    delete_volumes_on_delete: spec.delete_volumes_on_delete,
-                    network_policies: spec.network_policies,
-                },
-                connections,
-                redis_restart_delay_seconds: match spec.redis.crash_safety {
-                    RedisCrashSafety::DelayedRestart => {
-                        Some(redis_restart_delay_seconds(spec.app.worker.lock_ttl_ms))
-                    }
-                    RedisCrashSafety::FsyncAlways => None,
-                },
-                redis_empty_volume_delay_seconds: redis_restart_delay_seconds(spec.app.worker.lock_ttl_ms),
-                max_slot_wal_keep_mb: max_slot_wal_keep_mb(&spec.postgres.storage.size),
-                // The preStop sleep is part of the grace period.
-                app_grace_period_seconds: i64::from(
-                    APP_PRESTOP_SECONDS + spec.app.shutdown_timeout_seconds + SHUTDOWN_MARGIN_SECONDS,
-                ),
-            })
+            Ok(resolve(cluster, defaults, postgres, connections))
         }
         _ => {
             tracing::debug!(cluster = %cluster.name_any(), ?problems, "invalid spec");
             Err(InvalidSpec(problems))
         }
+    }
+}
+
+/// The counts, sizes and ranges of the spec that the schema also states:
+/// a resource stored under an older schema may hold others.
+fn count_and_size_problems(spec: &PaymentClusterSpec) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (what, storage) in [
+        ("redis.storage.size", &spec.redis.storage),
+        ("rabbitmq.storage.size", &spec.rabbitmq.storage),
+        ("postgres.storage.size", &spec.postgres.storage),
+    ] {
+        if !is_quantity(&storage.size) {
+            problems.push(format!("{what} {:?} is not a positive size such as 10Gi", storage.size));
+        }
+    }
+    if spec.redis.nodes % 2 == 0 || !(1..=7).contains(&spec.redis.nodes) {
+        problems.push(format!("redis.nodes must be odd, 1 to 7 (got {})", spec.redis.nodes));
+    }
+    if !(1..=100).contains(&spec.app.replicas) {
+        problems.push(format!("app.replicas must be 1 to 100 (got {})", spec.app.replicas));
+    }
+    match spec.app.max_replicas {
+        Some(max) if !(1..=100).contains(&max) => {
+            problems.push(format!("app.maxReplicas must be 1 to 100 (got {max})"))
+        }
+        Some(max) if spec.app.replicas > max => problems.push(format!(
+            "app.replicas {} is above app.maxReplicas {max}: PostgreSQL's max_connections is sized for app.maxReplicas; raise it first",
+            spec.app.replicas
+        )),
+        _ => {}
+    }
+    let pool = settings::DB_POOL_SIZE;
+    if !(pool.min..=pool.max).contains(&u32::try_from(spec.app.db_pool_size).unwrap_or(0)) {
+        problems.push(format!(
+            "app.dbPoolSize must be {} to {} (got {})",
+            pool.min, pool.max, spec.app.db_pool_size
+        ));
+    }
+    let shutdown = settings::SHUTDOWN_TIMEOUT_SECS;
+    if !(shutdown.min..=shutdown.max).contains(&u64::try_from(spec.app.shutdown_timeout_seconds).unwrap_or(0))
+    {
+        problems.push(format!(
+            "app.shutdownTimeoutSeconds must be {} to {} (got {})",
+            shutdown.min, shutdown.max, spec.app.shutdown_timeout_seconds
+        ));
+    }
+    problems
+}
+
+/// A valid spec's settings, resolved: what the builders read instead of
+/// the spec.
+fn resolve(
+    cluster: &PaymentCluster,
+    defaults: &OperatorDefaults,
+    postgres: PostgresPlan,
+    connections: ConnectionBudget,
+) -> ValidatedCluster {
+    let spec = &cluster.spec;
+    ValidatedCluster {
+        owner: Owner::of(cluster),
+        names: Names::of(cluster),
+        postgres,
+        monitoring: spec.monitoring.enabled.unwrap_or(defaults.monitoring),
+        monitoring_settings: MonitoringSettings {
+            labels: spec.monitoring.labels.clone(),
+            redis_exporter_image: spec.monitoring.redis_exporter_image.clone(),
+            postgres_exporter_image: spec.monitoring.postgres_exporter_image.clone(),
+        },
+        app: AppSettings {
+            image: spec.app.image.clone(),
+            replicas: spec.app.replicas,
+            resources: spec.app.resources.clone(),
+            worker: spec.app.worker.clone(),
+            shutdown_timeout_seconds: spec.app.shutdown_timeout_seconds,
+            api_tokens_secret: spec.app.api_tokens_secret.clone(),
+            default_currency: spec.app.default_currency.clone(),
+            log_format: spec.app.log_format,
+            limits: spec.app.limits.clone(),
+            webhooks: spec.app.webhooks.clone(),
+            tracing: spec.app.tracing.clone(),
+        },
+        redis: RedisSettings {
+            image: spec.redis.image.clone(),
+            nodes: spec.redis.nodes,
+            storage: spec.redis.storage.clone(),
+            resources: spec.redis.resources.clone(),
+        },
+        rabbitmq: RabbitmqSettings {
+            image: spec.rabbitmq.image.clone(),
+            replicas: spec.rabbitmq.replicas,
+            storage: spec.rabbitmq.storage.clone(),
+            resources: spec.rabbitmq.resources.clone(),
+        },
+        postgres_server: ServerSettings {
+            storage: spec.postgres.storage.clone(),
+            resources: spec.postgres.resources.clone(),
+        },
+        placement: Placement {
+            anti_affinity: spec.anti_affinity,
+            delete_volumes_on_delete: spec.delete_volumes_on_delete,
+            network_policies: spec.network_policies,
+        },
+        connections,
+        redis_restart_delay_seconds: match spec.redis.crash_safety {
+            RedisCrashSafety::DelayedRestart => {
+                Some(redis_restart_delay_seconds(spec.app.worker.lock_ttl_ms))
+            }
+            RedisCrashSafety::FsyncAlways => None,
+        },
+        redis_empty_volume_delay_seconds: redis_restart_delay_seconds(spec.app.worker.lock_ttl_ms),
+        max_slot_wal_keep_mb: max_slot_wal_keep_mb(&spec.postgres.storage.size),
+        // The preStop sleep is part of the grace period.
+        app_grace_period_seconds: i64::from(
+            APP_PRESTOP_SECONDS + spec.app.shutdown_timeout_seconds + SHUTDOWN_MARGIN_SECONDS,
+        ),
     }
 }
 

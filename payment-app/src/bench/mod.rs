@@ -335,14 +335,6 @@ fn report(
     sent_for: Duration,
     audit_ok: bool,
 ) -> Report {
-    let mut errors: BTreeMap<String, usize> = BTreeMap::new();
-    for s in samples {
-        match s.outcome {
-            Sent::Accepted(_) => {}
-            Sent::Refused(code) => *errors.entry(format!("http {code}")).or_default() += 1,
-            Sent::Transport => *errors.entry("transport".into()).or_default() += 1,
-        }
-    }
     let accepted = samples.iter().filter(|s| matches!(s.outcome, Sent::Accepted(_))).count();
     let mut failed: BTreeMap<String, usize> = BTreeMap::new();
     for s in settled.iter().filter(|s| s.status == "failed") {
@@ -354,8 +346,54 @@ fn report(
         (Some(a), Some(b)) => (b - a).to_std().unwrap_or_default().as_secs_f64(),
         _ => 0.0,
     };
-
     let seconds = (sent_for.as_secs_f64().ceil() as usize).max(span.ceil() as usize).max(1);
+    Report {
+        scenario: config.scenario,
+        mode,
+        accounts: config.accounts,
+        sent: samples.len(),
+        accepted,
+        errors: errors(samples),
+        done: settled.iter().filter(|s| s.status == "done").count(),
+        failed_by_reason: failed.into_iter().collect(),
+        not_settled,
+        send_seconds: sent_for.as_secs_f64(),
+        accepted_per_second: accepted as f64 / sent_for.as_secs_f64().max(1e-9),
+        settled_per_second: if span > 0.0 { settled.len() as f64 / span } else { 0.0 },
+        accept_latency_ms: Percentiles::of(samples.iter().map(|s| s.latency.as_secs_f64() * 1e3).collect()),
+        accept_to_terminal_ms: Percentiles::of(
+            settled
+                .iter()
+                .map(|s| (s.updated_at - s.created_at).num_microseconds().unwrap_or(0) as f64 / 1e3)
+                .collect(),
+        ),
+        audit_ok,
+        per_second: per_second(samples, settled, first, seconds),
+    }
+}
+
+/// The refused sends, counted by HTTP status (or `transport`).
+fn errors(samples: &[Sample]) -> Vec<(String, usize)> {
+    let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+    for s in samples {
+        match s.outcome {
+            Sent::Accepted(_) => {}
+            Sent::Refused(code) => *errors.entry(format!("http {code}")).or_default() += 1,
+            Sent::Transport => *errors.entry("transport".into()).or_default() += 1,
+        }
+    }
+    errors.into_iter().collect()
+}
+
+/// Each second of the run: payments accepted and settled in it (by the
+/// database's clock, from the first payment settled) and the p99 accept
+/// latency of the requests meant to be sent in it (by the sender's).
+fn per_second(
+    samples: &[Sample],
+    settled: &[Terminal],
+    first: Option<DateTime<Utc>>,
+    seconds: usize,
+) -> Vec<Second> {
     let mut per_second: Vec<Second> =
         (0..seconds).map(|second| Second { second, ..Second::default() }).collect();
     let mut latencies: Vec<Vec<f64>> = vec![Vec::new(); seconds];
@@ -374,28 +412,5 @@ fn report(
     for (second, samples) in per_second.iter_mut().zip(latencies) {
         second.accept_p99_ms = Percentiles::of(samples).p99;
     }
-
-    Report {
-        scenario: config.scenario,
-        mode,
-        accounts: config.accounts,
-        sent: samples.len(),
-        accepted,
-        errors: errors.into_iter().collect(),
-        done: settled.iter().filter(|s| s.status == "done").count(),
-        failed_by_reason: failed.into_iter().collect(),
-        not_settled,
-        send_seconds: sent_for.as_secs_f64(),
-        accepted_per_second: accepted as f64 / sent_for.as_secs_f64().max(1e-9),
-        settled_per_second: if span > 0.0 { settled.len() as f64 / span } else { 0.0 },
-        accept_latency_ms: Percentiles::of(samples.iter().map(|s| s.latency.as_secs_f64() * 1e3).collect()),
-        accept_to_terminal_ms: Percentiles::of(
-            settled
-                .iter()
-                .map(|s| (s.updated_at - s.created_at).num_microseconds().unwrap_or(0) as f64 / 1e3)
-                .collect(),
-        ),
-        audit_ok,
-        per_second,
-    }
+    per_second
 }

@@ -245,10 +245,25 @@ pub async fn write(
     if now_latest != latest {
         return Ok(None);
     }
+    let sums = carry_sums(&mut tx, base, new.last_entry_id).await?;
+    let hash = hash(&sums);
+    let id = insert(&mut tx, new, &sums, &hash).await?;
+    tx.commit().await?;
+    Ok(Some((id, hash)))
+}
+
+/// Carries the per-account sums forward from `base` (from nothing for a
+/// full run) by the entries up to `last_entry_id`, and sums what the new
+/// checkpoint carries: issuance per currency and the accounts' digest.
+async fn carry_sums(
+    conn: &mut PgConnection,
+    base: Option<&StoredCheckpoint>,
+    last_entry_id: i64,
+) -> Result<Sums> {
     let (from, issuance) = match base {
         Some(base) => (base.last_entry_id, base.issuance.clone()),
         None => {
-            sqlx::query!("DELETE FROM audit_checkpoint_accounts").execute(&mut *tx).await?;
+            sqlx::query!("DELETE FROM audit_checkpoint_accounts").execute(&mut *conn).await?;
             (0, serde_json::json!({}))
         }
     };
@@ -260,9 +275,9 @@ pub async fn write(
            FROM ledger_entries WHERE id > $1 AND id <= $2 GROUP BY account_id
            ON CONFLICT (account_id) DO UPDATE SET total = c.total + EXCLUDED.total, held = c.held + EXCLUDED.held"#,
         from,
-        new.last_entry_id,
+        last_entry_id,
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     let sums = sqlx::query!(
         r#"SELECT (SELECT COALESCE(jsonb_object_agg(currency, total::text ORDER BY currency), '{}')
@@ -278,12 +293,15 @@ pub async fn write(
                    FROM audit_checkpoint_accounts) AS "accounts_digest!""#,
         issuance,
         from,
-        new.last_entry_id,
+        last_entry_id,
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    let sums = Sums { issuance: sums.issuance, accounts_digest: sums.accounts_digest };
-    let hash = hash(&sums);
+    Ok(Sums { issuance: sums.issuance, accounts_digest: sums.accounts_digest })
+}
+
+/// The checkpoint's row; its id.
+async fn insert(conn: &mut PgConnection, new: &NewCheckpoint, sums: &Sums, hash: &str) -> Result<i64> {
     let id = sqlx::query_scalar!(
         "INSERT INTO audit_checkpoints (full_run, last_entry_id, new_from, open_payments, open_refunds, \
                                         issuance, previous_hash, hash, entries_from, entries_hash, accounts_digest) \
@@ -300,10 +318,9 @@ pub async fn write(
         new.entries_hash,
         sums.accounts_digest,
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    tx.commit().await?;
-    Ok(Some((id, hash)))
+    Ok(id)
 }
 
 /// Sets the statement timeout of the audit's connection: the incremental

@@ -62,8 +62,17 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
             format!(r#"namespace="{}",{CLUSTER_LABEL}="{}""#, valid.names.namespace, valid.names.cluster);
         if extra.is_empty() { format!("{{{base}}}") } else { format!("{{{base},{extra}}}") }
     };
-    let quorum = valid.redis.nodes / 2 + 1;
-    let mut alerts = vec![
+    let mut alerts = stuck(&of);
+    alerts.extend(waiting(&of, valid.redis.nodes / 2 + 1));
+    alerts.extend(capacity(&of, valid.connections.pool_size));
+    alerts.extend(database(&of, valid));
+    alerts
+}
+
+/// Payments that stop on their way: pending with none settling, or dead
+/// lettered.
+fn stuck(of: &impl Fn(&str) -> String) -> Vec<Alert> {
+    vec![
         Alert {
             name: "PayrailPaymentsStuckPending",
             expr: format!(
@@ -95,6 +104,13 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
                       that failed DELIVERY_LIMIT times; the log has the error chain). Fix the cause, then \
                       `payment-app dead-letters replay --payment-id ID`.",
         },
+    ]
+}
+
+/// Payments that wait longer than they should: the Redis lock quorum lost
+/// (`quorum` nodes of the lock), or settlement falling behind intake.
+fn waiting(of: &impl Fn(&str) -> String, quorum: i32) -> Vec<Alert> {
+    vec![
         Alert {
             name: "PayrailRedlockQuorumLost",
             // The app's own attempts, and the exporters beside the nodes.
@@ -135,13 +151,20 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
                       workers are short (add app replicas), a deep payrail.settle queue means PostgreSQL commits are \
                       slow (its CPU, disk and replica lag), long lock waits mean hot accounts.",
         },
+    ]
+}
+
+/// The app at its limits: a database pool fully in use (`pool_size`
+/// connections), requests refused as overloaded.
+fn capacity(of: &impl Fn(&str) -> String, pool_size: i32) -> Vec<Alert> {
+    vec![
         Alert {
             name: "PayrailDatabasePoolExhausted",
             expr: format!(
                 "max by (pod, pool) (payrail_db_connections{}) >= {} \
                  and on (pod, pool) max by (pod, pool) (payrail_db_connections{}) == 0",
                 of(r#"state="open""#),
-                valid.connections.pool_size,
+                pool_size,
                 of(r#"state="idle""#)
             ),
             for_: "5m",
@@ -168,7 +191,13 @@ fn alerts(valid: &ValidatedCluster) -> Vec<Alert> {
                       headroom); payrail_api_errors_total by code shows the other refusals (`unavailable`: \
                       PostgreSQL unreachable, see /readyz; `timeout`: requests past REQUEST_TIMEOUT_MS).",
         },
-    ];
+    ]
+}
+
+/// What the PostgreSQL provider can measure: the replica's lag, and
+/// backups where it takes them.
+fn database(of: &impl Fn(&str) -> String, valid: &ValidatedCluster) -> Vec<Alert> {
+    let mut alerts = Vec::new();
     // Both exporters measure lag as the time since the replica last replayed
     // a transaction, which also grows while the primary writes nothing: the
     // alert holds only while payments are being accepted (and so written).

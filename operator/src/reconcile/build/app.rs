@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use payrail_common::settings;
+use payrail_common::settings::{self, vars};
 
 use super::credentials::{API_TOKENS, RABBITMQ_PASSWORD, REDIS_PASSWORD};
 use super::env::{plain, secret_env};
@@ -41,8 +41,8 @@ const APP_UID: i64 = 65_532;
 pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
     let (spec, names) = (&valid.app, &valid.names);
     let tokens = match &spec.api_tokens_secret {
-        Some(secret) => secret_env("API_TOKENS", &secret.name, &secret.key),
-        None => secret_env("API_TOKENS", &names.credentials(), API_TOKENS),
+        Some(secret) => secret_env(vars::API_TOKENS, &secret.name, &secret.key),
+        None => secret_env(vars::API_TOKENS, &names.credentials(), API_TOKENS),
     };
     let (database_password, database) = postgres::provider(&valid.postgres).app_env(valid);
     let mut env: Vec<EnvVar> = database_password.into_iter().collect();
@@ -54,17 +54,17 @@ pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
     env.extend(database);
     env.extend([
         plain(settings::DB_POOL_SIZE.env, valid.connections.pool_size.to_string()),
-        plain("AMQP_URL", rabbitmq::url(valid)),
-        plain("REDIS_URLS", redis::urls(valid).join(",")),
-        plain("HTTP_ADDR", format!("0.0.0.0:{HTTP_PORT}")),
-        plain("OPS_ADDR", format!("0.0.0.0:{OPS_PORT}")),
-        plain("LOG_FORMAT", spec.log_format.as_str()),
+        plain(vars::AMQP_URL, rabbitmq::url(valid)),
+        plain(vars::REDIS_URLS, redis::urls(valid).join(",")),
+        plain(vars::HTTP_ADDR, format!("0.0.0.0:{HTTP_PORT}")),
+        plain(vars::OPS_ADDR, format!("0.0.0.0:{OPS_PORT}")),
+        plain(vars::LOG_FORMAT, spec.log_format.as_str()),
         plain(settings::LOCK_PREFETCH.env, spec.worker.lock_prefetch.to_string()),
         plain(settings::SETTLE_PREFETCH.env, spec.worker.settle_prefetch.to_string()),
         plain(settings::SETTLE_BATCH_MAX.env, spec.worker.settle_batch_max.to_string()),
         plain(settings::LOCK_TTL_MS.env, spec.worker.lock_ttl_ms.to_string()),
         plain(settings::SHUTDOWN_TIMEOUT_SECS.env, spec.shutdown_timeout_seconds.to_string()),
-        plain("DEFAULT_CURRENCY", spec.default_currency.as_str()),
+        plain(vars::DEFAULT_CURRENCY, spec.default_currency.as_str()),
     ]);
     env.extend(limits_env(&spec.limits));
     env.extend(webhooks_env(&spec.webhooks));
@@ -76,13 +76,13 @@ pub fn env(valid: &ValidatedCluster) -> Vec<EnvVar> {
 /// tracing is off.
 fn tracing_env(tracing: &TracingSettings) -> Vec<EnvVar> {
     let mut env = vec![
-        plain("OTEL_EXPORTER_OTLP_ENDPOINT", tracing.otlp_endpoint.clone()),
-        plain("OTEL_EXPORTER_OTLP_PROTOCOL", tracing.protocol.clone()),
+        plain(vars::OTEL_EXPORTER_OTLP_ENDPOINT, tracing.otlp_endpoint.clone()),
+        plain(vars::OTEL_EXPORTER_OTLP_PROTOCOL, tracing.protocol.clone()),
     ];
     let optional = [
-        ("OTEL_SERVICE_NAME", &tracing.service_name),
-        ("OTEL_TRACES_SAMPLER", &tracing.sampler),
-        ("OTEL_TRACES_SAMPLER_ARG", &tracing.sampler_arg),
+        (vars::OTEL_SERVICE_NAME, &tracing.service_name),
+        (vars::OTEL_TRACES_SAMPLER, &tracing.sampler),
+        (vars::OTEL_TRACES_SAMPLER_ARG, &tracing.sampler_arg),
     ];
     env.extend(optional.into_iter().filter_map(|(name, value)| Some(plain(name, value.clone()?))));
     env
@@ -94,20 +94,20 @@ fn limits_env(limits: &AppLimits) -> Vec<EnvVar> {
     let mut env = vec![
         plain(settings::API_RATE_PER_SEC.env, limits.api_rate_per_sec.to_string()),
         plain(settings::API_RATE_BURST.env, limits.api_rate_burst.to_string()),
-        plain("MAX_ACCOUNT_ISSUANCE", limits.max_account_issuance.clone()),
-        plain("MAX_TOTAL_ISSUANCE", limits.max_total_issuance.clone()),
+        plain(settings::MAX_ACCOUNT_ISSUANCE.env, limits.max_account_issuance.clone()),
+        plain(settings::MAX_TOTAL_ISSUANCE.env, limits.max_total_issuance.clone()),
         plain(settings::INTAKE_LOCK_TIMEOUT_MS.env, limits.intake_lock_timeout_ms.to_string()),
     ];
     if let Some(share) = limits.max_in_flight_per_token {
-        env.push(plain("HTTP_MAX_IN_FLIGHT_PER_TOKEN", share.to_string()));
+        env.push(plain(settings::HTTP_MAX_IN_FLIGHT_PER_TOKEN.env, share.to_string()));
     }
     env
 }
 
 fn webhooks_env(webhooks: &WebhookSettings) -> Vec<EnvVar> {
     vec![
-        plain("WEBHOOK_ALLOW_HTTP", webhooks.allow_http.to_string()),
-        plain("WEBHOOK_ALLOW_PRIVATE", webhooks.allow_private.to_string()),
+        plain(vars::WEBHOOK_ALLOW_HTTP, webhooks.allow_http.to_string()),
+        plain(vars::WEBHOOK_ALLOW_PRIVATE, webhooks.allow_private.to_string()),
         plain(settings::WEBHOOK_MAX_ENDPOINTS.env, webhooks.max_endpoints.to_string()),
         plain(settings::WEBHOOK_TIMEOUT_MS.env, webhooks.timeout_ms.to_string()),
     ]
@@ -123,14 +123,14 @@ fn migrate_env(valid: &ValidatedCluster) -> Vec<EnvVar> {
     let Some(owner) = postgres::provider(&valid.postgres).migrate_owner(valid) else { return env(valid) };
     let mut env = env(valid);
     env.retain(|e| {
-        e.name != "DATABASE_URL"
-            && e.name != "DATABASE_READ_URL"
-            && (owner.sets_app_password || e.name != "DB_APP_PASSWORD")
+        e.name != vars::DATABASE_URL
+            && e.name != vars::DATABASE_READ_URL
+            && (owner.sets_app_password || e.name != vars::DB_APP_PASSWORD)
     });
     // The owner's password first: it is expanded into the URL.
     env.insert(0, owner.password);
-    env.push(plain("DATABASE_URL", owner.url));
-    env.push(plain("DB_APP_ROLE", postgres::connection::APP_USER));
+    env.push(plain(vars::DATABASE_URL, owner.url));
+    env.push(plain(vars::DB_APP_ROLE, postgres::connection::APP_USER));
     env
 }
 

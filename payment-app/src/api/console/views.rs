@@ -216,19 +216,36 @@ pub fn payment(frame: Frame<'_>, t: &Timeline) -> Markup {
             @if let Some(trace) = t.trace_id { dd class="trace" { code { (trace) } } }
             @else { dd class="muted" { "not recorded: traces were off when it was accepted; its log lines carry this payment_id" } }
         }
+        (events(&t.events))
+        (entries(&t.entries, c))
+        (refunds(&t.refunds, c))
+        (deliveries(frame, t))
+    };
+    page("Payment", Some(frame), body)
+}
+
+/// The payment's events, oldest first.
+fn events(events: &[TimelineEvent]) -> Markup {
+    html! {
         h2 { "Events" }
-        @if t.events.is_empty() { p class="empty" { "No events (or they were removed by retention)." } }
+        @if events.is_empty() { p class="empty" { "No events (or they were removed by retention)." } }
         ol class="timeline" {
-            @for e in &t.events {
+            @for e in events {
                 li { time { (time(e.created_at)) } " " strong { (e.kind) } " → " (e.status)
                     @if let Some(reason) = &e.failure_reason { " (" span class="reason" { (reason) } ")" } }
             }
         }
+    }
+}
+
+/// The ledger entries the payment and its refunds wrote.
+fn entries(entries: &[PaymentEntry], c: Currency) -> Markup {
+    html! {
         h2 { "Ledger entries" }
-        @if t.entries.is_empty() { p class="empty" { "No ledger entries." } } @else {
+        @if entries.is_empty() { p class="empty" { "No ledger entries." } } @else {
             table class="entries" {
                 thead { tr { th { "Entry" } th { "Kind" } th { "Account" } th { "Amount" } th { "Balance after" } th { "At" } } }
-                tbody { @for e in &t.entries {
+                tbody { @for e in entries {
                     tr { td { (e.id) } td { (e.kind) @if let Some(r) = e.refund_id { " (refund " code { (short(r)) } ")" } }
                         td { a href={ "/console/accounts/" (e.account_id) } { code { (short(e.account_id)) } } }
                         td class="num" { (signed(e.amount, c)) } td class="num" { (signed(e.balance_after, c)) }
@@ -236,16 +253,29 @@ pub fn payment(frame: Frame<'_>, t: &Timeline) -> Markup {
                 } }
             }
         }
+    }
+}
+
+/// The payment's refunds, each with its end.
+fn refunds(refunds: &[Refund], c: Currency) -> Markup {
+    html! {
         h2 { "Refunds" }
-        @if t.refunds.is_empty() { p class="empty" { "No refunds." } } @else {
+        @if refunds.is_empty() { p class="empty" { "No refunds." } } @else {
             table class="refunds" {
                 thead { tr { th { "Refund" } th { "Status" } th { "Amount" } th { "Reason" } th { "Created" } } }
-                tbody { @for r in &t.refunds {
+                tbody { @for r in refunds {
                     tr { td { code { (r.id) } } td { (r.status.as_str()) @if let Some(f) = r.failure_reason { " (" (f) ")" } }
                         td class="num" { (c.money(r.amount)) } td { (r.reason.as_deref().unwrap_or("")) } td { (time(r.created_at)) } }
                 } }
             }
         }
+    }
+}
+
+/// The webhook deliveries of the payment's events and their attempts, for
+/// admin tokens only, as the API shows them.
+fn deliveries(frame: Frame<'_>, t: &Timeline) -> Markup {
+    html! {
         h2 { "Webhook deliveries" }
         @if !frame.caller.scopes.contains(Scope::Admin) {
             p class="hint" { "Webhook endpoints and their deliveries are shown to tokens with the admin scope, as the API shows them." }
@@ -268,8 +298,7 @@ pub fn payment(frame: Frame<'_>, t: &Timeline) -> Markup {
                 }
             }
         }
-    };
-    page("Payment", Some(frame), body)
+    }
 }
 
 fn event_kind(events: &[TimelineEvent], d: &Delivery) -> String {

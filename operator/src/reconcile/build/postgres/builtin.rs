@@ -18,6 +18,7 @@ use k8s_openapi::api::core::v1::{
     KeyToPath, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use payrail_common::settings::vars;
 
 use super::connection::{DATABASE, PORT, USER, app_url, url};
 use super::provider::{Inputs, Owner, Provider};
@@ -62,11 +63,11 @@ impl Provider for BuiltinPlan {
     /// container (connecting as the owner) creates and grants.
     fn app_env(&self, valid: &ValidatedCluster) -> (Option<EnvVar>, Vec<EnvVar>) {
         let names = &valid.names;
-        let mut urls = vec![plain("DATABASE_URL", app_url(names, &names.postgres()))];
+        let mut urls = vec![plain(vars::DATABASE_URL, app_url(names, &names.postgres()))];
         if self.read_replica {
-            urls.push(plain("DATABASE_READ_URL", app_url(names, &names.postgres_replica())));
+            urls.push(plain(vars::DATABASE_READ_URL, app_url(names, &names.postgres_replica())));
         }
-        (Some(secret_env("DB_APP_PASSWORD", &names.credentials(), APP_DB_PASSWORD)), urls)
+        (Some(secret_env(vars::DB_APP_PASSWORD, &names.credentials(), APP_DB_PASSWORD)), urls)
     }
 
     /// The owner is a superuser here: migrate also creates the app's role

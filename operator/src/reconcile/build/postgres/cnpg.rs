@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
+use payrail_common::settings::vars;
 use secrecy::ExposeSecret;
 
 use k8s_openapi::api::core::v1::EnvVar;
@@ -64,11 +65,11 @@ impl Provider for CnpgPlan {
     /// and the owner's migrate grants it.
     fn app_env(&self, valid: &ValidatedCluster) -> (Option<EnvVar>, Vec<EnvVar>) {
         let names = &valid.names;
-        let mut urls = vec![plain("DATABASE_URL", app_url(names, &write_service(self, names)))];
+        let mut urls = vec![plain(vars::DATABASE_URL, app_url(names, &write_service(self, names)))];
         if let Some(read) = read_service(self, names) {
-            urls.push(plain("DATABASE_READ_URL", app_url(names, &read)));
+            urls.push(plain(vars::DATABASE_READ_URL, app_url(names, &read)));
         }
-        (Some(secret_env("DB_APP_PASSWORD", &names.credentials(), APP_DB_PASSWORD)), urls)
+        (Some(secret_env(vars::DB_APP_PASSWORD, &names.credentials(), APP_DB_PASSWORD)), urls)
     }
 
     /// The owner CNPG made, with the password it generated; it may not

@@ -5,6 +5,7 @@
 //! and when a CA is named the app verifies the server's certificate with it.
 
 use k8s_openapi::api::core::v1::{EnvVar, KeyToPath, SecretVolumeSource, Volume, VolumeMount};
+use payrail_common::settings::vars;
 
 use super::provider::{Inputs, Owner, Provider};
 use crate::child::Child;
@@ -28,12 +29,12 @@ impl Provider for ExternalPlan {
     /// `sslmode` in the URL itself wins).
     fn app_env(&self, _: &ValidatedCluster) -> (Option<EnvVar>, Vec<EnvVar>) {
         let mut env = vec![
-            secret_env("DATABASE_URL", &self.secret_name, DATABASE_URL_KEY),
-            optional_secret_env("DATABASE_READ_URL", &self.secret_name, DATABASE_READ_URL_KEY),
+            secret_env(vars::DATABASE_URL, &self.secret_name, DATABASE_URL_KEY),
+            optional_secret_env(vars::DATABASE_READ_URL, &self.secret_name, DATABASE_READ_URL_KEY),
         ];
         if let Some(ca) = &self.ca_secret {
-            env.push(plain("PGSSLMODE", "verify-full"));
-            env.push(plain("PGSSLROOTCERT", format!("{CA_DIR}/{}", ca.key)));
+            env.push(plain(vars::PGSSLMODE, "verify-full"));
+            env.push(plain(vars::PGSSLROOTCERT, format!("{CA_DIR}/{}", ca.key)));
         }
         (None, env)
     }
