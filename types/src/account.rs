@@ -53,6 +53,9 @@ pub struct EntryView {
     pub amount: SignedMoney,
     /// The account's balance right after this entry.
     pub balance_after: SignedMoney,
+    /// What open authorizations held on the account right after this entry
+    /// (a `hold` raises it, a `release` lowers it).
+    pub held_after: Money,
     pub created_at: DateTime<Utc>,
 }
 

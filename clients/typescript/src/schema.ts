@@ -758,6 +758,11 @@ export interface components {
             amount: components["schemas"]["SignedMoney"];
             /** @description The account's balance right after this entry. */
             balance_after: components["schemas"]["SignedMoney"];
+            /**
+             * @description What open authorizations held on the account right after this entry
+             *     (a `hold` raises it, a `release` lowers it).
+             */
+            held_after: components["schemas"]["Money"];
             /** Format: date-time */
             created_at: string;
         };
@@ -1342,7 +1347,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page of the account's entries (JSON); or, asked with `Accept: text/csv`, every entry in the interval, oldest first, streamed as CSV with a header line (columns id, account_id, kind, payment_id, refund_id, amount, balance_after, currency, created_at; RFC 4180 quoting). A CSV cut short by a failure ends the response with an error instead of a clean end, so a complete download is a complete export */
+            /** @description A page of the account's entries (JSON); or, asked with `Accept: text/csv`, every entry in the interval, oldest first, streamed as CSV with a header line (columns id, account_id, kind, payment_id, refund_id, amount, balance_after, held_after, currency, created_at; RFC 4180 quoting). A CSV cut short by a failure ends the response with an error instead of a clean end, so a complete download is a complete export */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -21,6 +21,8 @@ pub struct Entry {
     /// `release`, its held amount).
     pub amount: i64,
     pub balance_after: i64,
+    /// What was held on the account right after it (never negative).
+    pub held_after: i64,
     pub created_at: DateTime<Utc>,
 }
 
@@ -50,7 +52,7 @@ pub async fn page(
             Order::OldestFirst => sqlx::query_as!(
                 Entry,
                 r#"SELECT id, kind, payment_id AS "payment_id: PaymentId", refund_id AS "refund_id: RefundId",
-                      amount, balance_after, created_at
+                      amount, balance_after, held_after, created_at
                FROM ledger_entries
                WHERE account_id = $1
                  AND ($2::bigint IS NULL OR (created_at, id) >
@@ -65,7 +67,7 @@ pub async fn page(
             Order::NewestFirst => sqlx::query_as!(
                 Entry,
                 r#"SELECT id, kind, payment_id AS "payment_id: PaymentId", refund_id AS "refund_id: RefundId",
-                      amount, balance_after, created_at
+                      amount, balance_after, held_after, created_at
                FROM ledger_entries
                WHERE account_id = $1
                  AND ($2::bigint IS NULL OR (created_at, id) <

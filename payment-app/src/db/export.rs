@@ -70,6 +70,7 @@ fn columns(kind: ExportKind, exponent: &str) -> Vec<(&'static str, String)> {
             ("refund_id", plain("refund_id")),
             ("amount", money("amount")),
             ("balance_after", money("balance_after")),
+            ("held_after", money("held_after")),
             ("currency", plain("currency")),
             ("created_at", time("created_at")),
         ],
