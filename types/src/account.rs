@@ -75,8 +75,7 @@ pub struct BalanceAt {
     /// What open authorizations held at `at`.
     pub held: Money,
     /// What payments could spend at `at`: the balance plus the credit limit
-    /// minus `held`, not below zero. The credit limit is the account's
-    /// limit now: limit changes are not part of the ledger's history.
+    /// as it was at `at`, minus `held`, not below zero.
     pub available_balance: Money,
 }
 

@@ -177,7 +177,7 @@ async fn csv(app: AppState, id: AccountId, query: &HashMap<String, String>) -> R
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/balance", operation_id = "getAccountBalanceAt", tag = "accounts",
     params(("id" = AccountId, Path, description = "The account's id"),
         ("at" = DateTime<Utc>, Query, description = "RFC 3339 instant, like 2026-12-07T14:00:00Z")),
-    responses((status = 200, description = "The balance and held amount at that instant, and what was available (with today's credit limit); 404 (`not_found`) when the account was opened after it", body = BalanceAt)),
+    responses((status = 200, description = "The balance and held amount at that instant, and what was available (with the credit limit as it was then); 404 (`not_found`) when the account was opened after it", body = BalanceAt)),
     security(("bearer" = ["read"])))]
 #[instrument(skip_all, fields(account_id = %id))]
 pub async fn balance_at(
