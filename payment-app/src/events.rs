@@ -1,9 +1,10 @@
 //! What events say: the event object that the events feed lists and that
-//! webhooks deliver, and the payment and refund as the API shows them. One
-//! shape for both, so an event's `data` is exactly what `GET /payment/{id}`
-//! (or `GET /refunds/{id}`) answered at that moment.
+//! webhooks deliver, and the payment, refund and credit limit change as the
+//! API shows them. One shape for both, so an event's `data` is exactly
+//! what `GET /payment/{id}` (or `GET /refunds/{id}`) answered at that
+//! moment.
 
-pub use payrail_types::{Event, EventData, PaymentView, RefundView};
+pub use payrail_types::{CreditLimitChangeView, Event, EventData, PaymentView, RefundView};
 
 use crate::domain::EventType;
 

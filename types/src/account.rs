@@ -53,6 +53,9 @@ pub struct EntryView {
     pub amount: SignedMoney,
     /// The account's balance right after this entry.
     pub balance_after: SignedMoney,
+    /// What open authorizations held on the account right after this entry
+    /// (a `hold` raises it, a `release` lowers it).
+    pub held_after: Money,
     pub created_at: DateTime<Utc>,
 }
 
@@ -72,8 +75,7 @@ pub struct BalanceAt {
     /// What open authorizations held at `at`.
     pub held: Money,
     /// What payments could spend at `at`: the balance plus the credit limit
-    /// minus `held`, not below zero. The credit limit is the account's
-    /// limit now: limit changes are not part of the ledger's history.
+    /// as it was at `at`, minus `held`, not below zero.
     pub available_balance: Money,
 }
 

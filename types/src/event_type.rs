@@ -37,10 +37,13 @@ pub enum EventType {
     /// A refund could not be applied (`failure_reason` says why).
     #[serde(rename = "refund.failed")]
     RefundFailed,
+    /// An account's credit limit was set at its opening or changed.
+    #[serde(rename = "account.credit_limit_changed")]
+    AccountCreditLimitChanged,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         EventType::PaymentCreated,
         EventType::PaymentDone,
         EventType::PaymentFailed,
@@ -50,6 +53,7 @@ impl EventType {
         EventType::PaymentExpired,
         EventType::RefundDone,
         EventType::RefundFailed,
+        EventType::AccountCreditLimitChanged,
     ];
 
     /// The type's name, as clients and the database see it.
@@ -64,6 +68,7 @@ impl EventType {
             EventType::PaymentExpired => "payment.expired",
             EventType::RefundDone => "refund.done",
             EventType::RefundFailed => "refund.failed",
+            EventType::AccountCreditLimitChanged => "account.credit_limit_changed",
         }
     }
 }
@@ -77,7 +82,7 @@ impl fmt::Display for EventType {
 /// Why a string is not an event type. The text is shown to API clients.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown event type {0:?}: known types are payment.created, payment.done, payment.failed, payment.authorized, payment.captured, payment.voided, payment.expired, refund.done, refund.failed"
+    "unknown event type {0:?}: known types are payment.created, payment.done, payment.failed, payment.authorized, payment.captured, payment.voided, payment.expired, refund.done, refund.failed, account.credit_limit_changed"
 )]
 pub struct UnknownEventType(pub String);
 

@@ -34,7 +34,7 @@ pub use metadata::{
     MAX_METADATA_KEY_CHARS, MAX_METADATA_KEYS, MAX_METADATA_VALUE_CHARS, Metadata, MetadataError,
     MetadataPatch, check_key, check_value,
 };
-pub use payment::{CaptureMode, Event, EventData, PaymentView, RefundView};
+pub use payment::{CaptureMode, CreditLimitChangeView, Event, EventData, PaymentView, RefundView};
 pub use requests::{
     BatchItemSchema, BatchRequest, CaptureRequest, CreateAccount, CreateEndpoint, CreatePayment,
     CreateRefund, SubscribedType, UpdateAccount, UpdateMetadata,

@@ -1,7 +1,7 @@
-//! The payment and the refund as the API shows them, and the event object
-//! the events feed lists and webhooks deliver. One shape for both, so an
-//! event's `data` is exactly what `GET /payment/{id}` (or `GET
-//! /refunds/{id}`) answered at that moment.
+//! The payment and the refund as the API shows them, a credit limit's
+//! change, and the event object the events feed lists and webhooks
+//! deliver. One shape for both, so an event's `data` is exactly what `GET
+//! /payment/{id}` (or `GET /refunds/{id}`) answered at that moment.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -72,12 +72,30 @@ pub struct RefundView {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What an event is about: a payment (`payment.*`) or a refund (`refund.*`).
+/// A change of an account's credit limit, as `account.credit_limit_changed`
+/// sends it: made by the account's opening (from 0) or by a `PATCH`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = CreditLimitChange)]
+pub struct CreditLimitChangeView {
+    pub account_id: AccountId,
+    /// The account's.
+    pub currency: Currency,
+    /// The limit before the change (0 for an account just opened), with the
+    /// currency's decimals.
+    pub old_credit_limit: Money,
+    /// The limit from `changed_at` on.
+    pub new_credit_limit: Money,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// What an event is about: a payment (`payment.*`), a refund (`refund.*`)
+/// or an account's credit limit (`account.credit_limit_changed`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum EventData {
     Payment(PaymentView),
     Refund(RefundView),
+    CreditLimit(CreditLimitChangeView),
 }
 
 /// One event: `{id, type, created_at, data}`.

@@ -511,8 +511,7 @@ export interface components {
             held: components["schemas"]["Money"];
             /**
              * @description What payments could spend at `at`: the balance plus the credit limit
-             *     minus `held`, not below zero. The credit limit is the account's
-             *     limit now: limit changes are not part of the ledger's history.
+             *     as it was at `at`, minus `held`, not below zero.
              */
             available_balance: components["schemas"]["Money"];
         };
@@ -647,6 +646,24 @@ export interface components {
             secret: string;
         };
         /**
+         * @description A change of an account's credit limit, as `account.credit_limit_changed`
+         *     sends it: made by the account's opening (from 0) or by a `PATCH`.
+         */
+        CreditLimitChange: {
+            account_id: components["schemas"]["AccountId"];
+            /** @description The account's. */
+            currency: components["schemas"]["Currency"];
+            /**
+             * @description The limit before the change (0 for an account just opened), with the
+             *     currency's decimals.
+             */
+            old_credit_limit: components["schemas"]["Money"];
+            /** @description The limit from `changed_at` on. */
+            new_credit_limit: components["schemas"]["Money"];
+            /** Format: date-time */
+            changed_at: string;
+        };
+        /**
          * @description An ISO 4217 code with a minor unit
          * @enum {string}
          */
@@ -713,8 +730,11 @@ export interface components {
             created_at: string;
             data: components["schemas"]["EventData"];
         };
-        /** @description What an event is about: a payment (`payment.*`) or a refund (`refund.*`). */
-        EventData: components["schemas"]["Payment"] | components["schemas"]["Refund"];
+        /**
+         * @description What an event is about: a payment (`payment.*`), a refund (`refund.*`)
+         *     or an account's credit limit (`account.credit_limit_changed`).
+         */
+        EventData: components["schemas"]["Payment"] | components["schemas"]["Refund"] | components["schemas"]["CreditLimitChange"];
         /**
          * Format: uuid
          * @description An event's id: their order is the events' order.
@@ -728,7 +748,7 @@ export interface components {
          * @description The kinds of event payrail emits.
          * @enum {string}
          */
-        EventType: "payment.created" | "payment.done" | "payment.failed" | "payment.authorized" | "payment.captured" | "payment.voided" | "payment.expired" | "refund.done" | "refund.failed";
+        EventType: "payment.created" | "payment.done" | "payment.failed" | "payment.authorized" | "payment.captured" | "payment.voided" | "payment.expired" | "refund.done" | "refund.failed" | "account.credit_limit_changed";
         /**
          * @description Why a payment ended `failed`.
          * @enum {string}
@@ -758,6 +778,11 @@ export interface components {
             amount: components["schemas"]["SignedMoney"];
             /** @description The account's balance right after this entry. */
             balance_after: components["schemas"]["SignedMoney"];
+            /**
+             * @description What open authorizations held on the account right after this entry
+             *     (a `hold` raises it, a `release` lowers it).
+             */
+            held_after: components["schemas"]["Money"];
             /** Format: date-time */
             created_at: string;
         };
@@ -934,7 +959,7 @@ export interface components {
             closing_balance: components["schemas"]["SignedAmountSum"];
         };
         /** @enum {string} */
-        SubscribedType: "payment.created" | "payment.done" | "payment.failed" | "payment.authorized" | "payment.captured" | "payment.voided" | "payment.expired" | "refund.done" | "refund.failed" | "*";
+        SubscribedType: "payment.created" | "payment.done" | "payment.failed" | "payment.authorized" | "payment.captured" | "payment.voided" | "payment.expired" | "refund.done" | "refund.failed" | "account.credit_limit_changed" | "*";
         /**
          * @description `PATCH` bodies of an account: a metadata change (`pay`), a new credit
          *     limit (`issue`), or both, applied together (at least one of them).
@@ -1342,7 +1367,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page of the account's entries (JSON); or, asked with `Accept: text/csv`, every entry in the interval, oldest first, streamed as CSV with a header line (columns id, account_id, kind, payment_id, refund_id, amount, balance_after, currency, created_at; RFC 4180 quoting). A CSV cut short by a failure ends the response with an error instead of a clean end, so a complete download is a complete export */
+            /** @description A page of the account's entries (JSON); or, asked with `Accept: text/csv`, every entry in the interval, oldest first, streamed as CSV with a header line (columns id, account_id, kind, payment_id, refund_id, amount, balance_after, held_after, currency, created_at; RFC 4180 quoting). A CSV cut short by a failure ends the response with an error instead of a clean end, so a complete download is a complete export */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1378,7 +1403,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The balance and held amount at that instant, and what was available (with today's credit limit); 404 (`not_found`) when the account was opened after it */
+            /** @description The balance and held amount at that instant, and what was available (with the credit limit as it was then); 404 (`not_found`) when the account was opened after it */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -52,7 +52,7 @@ async fn currency_of(app: &AppState, id: AccountId) -> Result<Currency, ApiError
         ("order" = Option<String>, Query, pattern = "^(asc|desc)$", description = "`asc` (default): oldest first; `desc`: newest first (JSON only)"),
         ("from" = Option<String>, Query, description = "CSV only: entries created at or after this instant (RFC 3339, or a date: its midnight UTC)"),
         ("to" = Option<String>, Query, description = "CSV only: entries created before this instant (RFC 3339, or a date: its midnight UTC)")),
-    responses((status = 200, description = "A page of the account's entries (JSON); or, asked with `Accept: text/csv`, every entry in the interval, oldest first, streamed as CSV with a header line (columns id, account_id, kind, payment_id, refund_id, amount, balance_after, currency, created_at; RFC 4180 quoting). A CSV cut short by a failure ends the response with an error instead of a clean end, so a complete download is a complete export",
+    responses((status = 200, description = "A page of the account's entries (JSON); or, asked with `Accept: text/csv`, every entry in the interval, oldest first, streamed as CSV with a header line (columns id, account_id, kind, payment_id, refund_id, amount, balance_after, held_after, currency, created_at; RFC 4180 quoting). A CSV cut short by a failure ends the response with an error instead of a clean end, so a complete download is a complete export",
         content((EntryPage = "application/json"), (String = "text/csv")))),
     security(("bearer" = ["read"])))]
 #[instrument(skip_all, fields(account_id = %id))]
@@ -89,6 +89,9 @@ pub async fn list(
                 refund_id: e.refund_id,
                 amount: signed(e.amount, currency)?,
                 balance_after: signed(e.balance_after, currency)?,
+                held_after: currency.money(Amount::from_minor(e.held_after).ok_or_else(|| {
+                    ApiError::from(crate::Error::Corrupt(format!("entry {}: negative held_after", e.id)))
+                })?),
                 created_at: e.created_at,
             })
         })
@@ -174,7 +177,7 @@ async fn csv(app: AppState, id: AccountId, query: &HashMap<String, String>) -> R
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/balance", operation_id = "getAccountBalanceAt", tag = "accounts",
     params(("id" = AccountId, Path, description = "The account's id"),
         ("at" = DateTime<Utc>, Query, description = "RFC 3339 instant, like 2026-12-07T14:00:00Z")),
-    responses((status = 200, description = "The balance and held amount at that instant, and what was available (with today's credit limit); 404 (`not_found`) when the account was opened after it", body = BalanceAt)),
+    responses((status = 200, description = "The balance and held amount at that instant, and what was available (with the credit limit as it was then); 404 (`not_found`) when the account was opened after it", body = BalanceAt)),
     security(("bearer" = ["read"])))]
 #[instrument(skip_all, fields(account_id = %id))]
 pub async fn balance_at(

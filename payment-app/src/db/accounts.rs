@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::domain::search::AccountFilter;
 use crate::domain::settlement::AccountState;
-use crate::domain::{AccountId, Amount, Currency, Metadata, MetadataError, MetadataPatch};
+use crate::domain::{AccountId, Amount, Currency, EventId, Metadata, MetadataError, MetadataPatch};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,9 +119,10 @@ async fn raise_issuance_total(tx: &mut PgConnection, by: i64, total_limit: Amoun
 /// Opens an account. A non-zero initial balance is issuance: it is written
 /// to the ledger in the same transaction, so total money stays accounted for,
 /// and it raises the running total of issuance, as a credit limit does,
-/// refused when that would pass `total_limit`. The account and its
-/// issuance commit together: in a transaction of its own, or a savepoint
-/// when the caller already has one open.
+/// refused when that would pass `total_limit`. A credit limit is recorded
+/// as a change from 0 at the opening, with its event. The account, its
+/// issuance and its limit's event commit together: in a transaction of its
+/// own, or a savepoint when the caller already has one open.
 pub async fn create(
     conn: &mut PgConnection,
     id: AccountId,
@@ -162,8 +163,55 @@ pub async fn create(
         .execute(&mut *tx)
         .await?;
     }
+    if !credit_limit.is_zero() {
+        record_credit_limit(&mut tx, id, 0, credit_limit.minor(), Some(row.created_at)).await?;
+    }
     tx.commit().await?;
     row.try_into()
+}
+
+/// Records a change of `account`'s credit limit from `old` to `new`: the
+/// row of its history (`credit_limit_changes`, what `balance?at=` reads)
+/// and the `account.credit_limit_changed` event that announces it, with
+/// the event's webhook deliveries and its `payrail.events` publication,
+/// in one statement of the caller's transaction, which holds the account's
+/// row lock. The event's id is made here, under that lock, so an account's
+/// changes are in id order: the feed's order, and the order its webhook
+/// deliveries wait for each other in (their subject is the account).
+///
+/// The change takes effect at `at` (an account opened with a limit: its
+/// opening), or else now, once the lock is held (`clock_timestamp()`, not
+/// the transaction's start, which may be from before a wait for the lock).
+async fn record_credit_limit(
+    tx: &mut PgConnection,
+    account: AccountId,
+    old: i64,
+    new: i64,
+    at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    sqlx::query!(
+        r#"WITH c AS (
+               INSERT INTO credit_limit_changes (id, account_id, old_limit, new_limit, changed_at)
+               VALUES ($1, $2, $3, $4, COALESCE($5, clock_timestamp()))
+               RETURNING id, changed_at),
+           e AS (
+               INSERT INTO events (id, type, created_at)
+               SELECT id, 'account.credit_limit_changed', changed_at FROM c
+               RETURNING id, type),
+           d AS (
+               INSERT INTO webhook_deliveries (endpoint_id, event_id, subject_id)
+               SELECT w.id, e.id, $2 FROM e
+               JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events))
+           INSERT INTO event_publications (first_event, event_ids) SELECT id, ARRAY[id] FROM e"#,
+        EventId::new().as_uuid(),
+        account.as_uuid(),
+        old,
+        new,
+        at,
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 pub async fn get<'e, E>(pool: E, id: AccountId) -> Result<Option<Account>>
@@ -212,7 +260,8 @@ pub struct AccountChange<'a> {
 /// difference (a raise refused past `total_limit`). It is decided under
 /// the account's row lock, the one settle takes, so no payment can spend
 /// credit between the check and the change; the database's constraints
-/// refuse it too.
+/// refuse it too. A limit that changes is recorded with its event (see
+/// `record_credit_limit`); the same limit sent again records nothing.
 pub async fn update(
     primary: &PgPool,
     id: AccountId,
@@ -241,9 +290,16 @@ pub async fn update(
         return Err(Error::CreditLimitBelowUsed { used: currency_from_db(&row.currency)?.money(used) });
     }
     raise_issuance_total(&mut tx, credit_limit.minor() - row.credit_limit, total_limit).await?;
-    sqlx::query!("UPDATE accounts SET credit_limit = $2 WHERE id = $1", id.as_uuid(), credit_limit.minor())
+    if credit_limit.minor() != row.credit_limit {
+        sqlx::query!(
+            "UPDATE accounts SET credit_limit = $2 WHERE id = $1",
+            id.as_uuid(),
+            credit_limit.minor()
+        )
         .execute(&mut *tx)
         .await?;
+        record_credit_limit(&mut tx, id, row.credit_limit, credit_limit.minor(), None).await?;
+    }
     let account = match change.metadata {
         Some(patch) => update_metadata(&mut tx, id, patch).await?,
         None => get(&mut *tx, id).await?,

@@ -1,7 +1,9 @@
 //! An account's ledger entries as balance transactions: its history page by
 //! page, and its balance at an instant. Both read the index
 //! `ledger_entries_by_account` (account, created_at, id), the order in
-//! which each entry's `balance_after` follows from the one before.
+//! which each entry's `balance_after` follows from the one before; the
+//! balance at an instant also reads the credit limit then from
+//! `credit_limit_changes_by_account`.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -21,6 +23,8 @@ pub struct Entry {
     /// `release`, its held amount).
     pub amount: i64,
     pub balance_after: i64,
+    /// What was held on the account right after it (never negative).
+    pub held_after: i64,
     pub created_at: DateTime<Utc>,
 }
 
@@ -50,7 +54,7 @@ pub async fn page(
             Order::OldestFirst => sqlx::query_as!(
                 Entry,
                 r#"SELECT id, kind, payment_id AS "payment_id: PaymentId", refund_id AS "refund_id: RefundId",
-                      amount, balance_after, created_at
+                      amount, balance_after, held_after, created_at
                FROM ledger_entries
                WHERE account_id = $1
                  AND ($2::bigint IS NULL OR (created_at, id) >
@@ -65,7 +69,7 @@ pub async fn page(
             Order::NewestFirst => sqlx::query_as!(
                 Entry,
                 r#"SELECT id, kind, payment_id AS "payment_id: PaymentId", refund_id AS "refund_id: RefundId",
-                      amount, balance_after, created_at
+                      amount, balance_after, held_after, created_at
                FROM ledger_entries
                WHERE account_id = $1
                  AND ($2::bigint IS NULL OR (created_at, id) <
@@ -81,8 +85,7 @@ pub async fn page(
     Ok(rows)
 }
 
-/// An account's balance and held amount at an instant, with its credit
-/// limit today.
+/// An account's balance, held amount and credit limit at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BalanceAt {
     pub balance: i64,
@@ -90,17 +93,26 @@ pub struct BalanceAt {
     pub credit_limit: i64,
 }
 
-/// An account's balance and held amount at an instant, if it existed then:
-/// the `balance_after` and `held_after` of its last entry at or before `at`
-/// (zero when it had none yet), found by one lookup in
-/// `ledger_entries_by_account`; `None` when the account does not exist or
-/// was opened after `at`.
+/// An account's balance, held amount and credit limit at an instant, if it
+/// existed then: the `balance_after` and `held_after` of its last entry at
+/// or before `at` (zero when it had none yet), found by one lookup in
+/// `ledger_entries_by_account`, and the limit from one more lookup in
+/// `credit_limit_changes_by_account`: the `old_limit` of the first change
+/// after `at` (what the limit was until then), or today's limit when it
+/// has not changed since. `None` when the account does not exist or was
+/// opened after `at`.
+///
+/// Changes made before credit limit changes were recorded (migration
+/// 20261208200000) have no row: for instants before the first recorded
+/// change the answer is the limit that change started from.
 pub async fn balance_at(pool: &PgPool, account: AccountId, at: DateTime<Utc>) -> Result<Option<BalanceAt>> {
     let account: Uuid = account.as_uuid();
     let found = sqlx::query_as!(
         BalanceAt,
         r#"SELECT COALESCE(l.balance_after, 0) AS "balance!", COALESCE(l.held_after, 0) AS "held!",
-                  a.credit_limit
+                  COALESCE((SELECT c.old_limit FROM credit_limit_changes c
+                            WHERE c.account_id = a.id AND c.changed_at > $2
+                            ORDER BY c.changed_at LIMIT 1), a.credit_limit) AS "credit_limit!"
            FROM accounts a
            LEFT JOIN LATERAL (
                SELECT e.balance_after, e.held_after FROM ledger_entries e

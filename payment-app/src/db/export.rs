@@ -25,7 +25,7 @@ pub struct Export {
     pub format: ExportFormat,
     pub interval: Interval,
     /// Only this account's rows: its entries, the payments it pays or is
-    /// paid, the events of those payments.
+    /// paid, the events of those payments and of its credit limit.
     pub account: Option<AccountId>,
 }
 
@@ -38,11 +38,16 @@ pub struct Partial {
 }
 
 /// The columns of each kind, in order: `(name, SQL expression)`. `t` is
-/// the row's table; amounts are decimal strings with the currency's
-/// decimals, times RFC 3339 in UTC with microseconds.
-fn columns(kind: ExportKind, exponent: &str) -> Vec<(&'static str, String)> {
-    let money =
-        |col: &str| format!("round(t.{col}::numeric / power(10::numeric, {exponent}), {exponent})::text");
+/// the row's table (`c` an event's credit limit change, `a` its account);
+/// amounts are decimal strings with the currency's decimals (`exponent`
+/// of the column that holds the currency code), times RFC 3339 in UTC with
+/// microseconds.
+fn columns(kind: ExportKind, exponent: &dyn Fn(&str) -> String) -> Vec<(&'static str, String)> {
+    let decimal = |col: &str, currency: &str| {
+        let exponent = exponent(currency);
+        format!("round({col}::numeric / power(10::numeric, {exponent}), {exponent})::text")
+    };
+    let money = |col: &str| decimal(&format!("t.{col}"), "t.currency");
     let time =
         |col: &str| format!("to_char(t.{col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
     let plain = |col: &str| format!("t.{col}");
@@ -70,6 +75,7 @@ fn columns(kind: ExportKind, exponent: &str) -> Vec<(&'static str, String)> {
             ("refund_id", plain("refund_id")),
             ("amount", money("amount")),
             ("balance_after", money("balance_after")),
+            ("held_after", money("held_after")),
             ("currency", plain("currency")),
             ("created_at", time("created_at")),
         ],
@@ -78,12 +84,20 @@ fn columns(kind: ExportKind, exponent: &str) -> Vec<(&'static str, String)> {
             ("type", plain("type")),
             ("payment_id", plain("payment_id")),
             ("refund_id", plain("refund_id")),
+            ("account_id", "c.account_id".to_owned()),
             ("status", plain("status")),
             ("failure_reason", plain("failure_reason")),
+            ("old_credit_limit", decimal("c.old_limit", "a.currency")),
+            ("new_credit_limit", decimal("c.new_limit", "a.currency")),
             ("created_at", time("created_at")),
         ],
     }
 }
+
+/// Events with their credit limit change (account events only: a payment
+/// event has none) and its account, for the change's currency.
+const EVENTS: &str = "events t LEFT JOIN credit_limit_changes c ON c.id = t.id AND t.payment_id IS NULL \
+                      LEFT JOIN accounts a ON a.id = c.account_id";
 
 fn literal(at: DateTime<Utc>) -> String {
     format!("'{}'::timestamptz", at.to_rfc3339_opts(SecondsFormat::Micros, true))
@@ -93,12 +107,14 @@ fn literal(at: DateTime<Utc>) -> String {
 /// may be in (every currency of the accounts, or the one account's): each
 /// amount is printed with its currency's decimals.
 pub fn statement(export: &Export, currencies: &[Currency]) -> String {
-    let exponent = if currencies.is_empty() {
-        "2".to_owned()
-    } else {
-        let arms: String =
-            currencies.iter().map(|c| format!(" WHEN '{}' THEN {}", c.code(), c.exponent())).collect();
-        format!("(CASE t.currency{arms} END)")
+    let exponent = |currency: &str| {
+        if currencies.is_empty() {
+            "2".to_owned()
+        } else {
+            let arms: String =
+                currencies.iter().map(|c| format!(" WHEN '{}' THEN {}", c.code(), c.exponent())).collect();
+            format!("(CASE {currency}{arms} END)")
+        }
     };
     let columns = columns(export.kind, &exponent);
     let select: Vec<String> = columns.iter().map(|(name, expr)| format!("{expr} AS {name}")).collect();
@@ -123,12 +139,12 @@ pub fn statement(export: &Export, currencies: &[Currency]) -> String {
         (ExportKind::Entries, None) => ("ledger_entries t", "t.id"),
         (ExportKind::Events, Some(account)) => {
             filters.push(format!(
-                "EXISTS (SELECT 1 FROM payments p WHERE p.id = t.payment_id \
-                 AND (p.from_account = '{account}' OR p.to_account = '{account}'))"
+                "(c.account_id = '{account}' OR EXISTS (SELECT 1 FROM payments p WHERE p.id = t.payment_id \
+                 AND (p.from_account = '{account}' OR p.to_account = '{account}')))"
             ));
-            ("events t", "t.id")
+            (EVENTS, "t.id")
         }
-        (ExportKind::Events, None) => ("events t", "t.id"),
+        (ExportKind::Events, None) => (EVENTS, "t.id"),
     };
     let filter = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
     let query = format!("SELECT {} FROM {from}{filter} ORDER BY {order}", select.join(", "));

@@ -148,7 +148,7 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment, trace: Option<T
                SELECT $6, 'payment.created', id, status, failure_reason, updated_at FROM p
                RETURNING id, type, payment_id),
            d AS (
-               INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
+               INSERT INTO webhook_deliveries (endpoint_id, event_id, subject_id)
                SELECT w.id, e.id, e.payment_id FROM e
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events)),
            a AS (INSERT INTO event_publications (first_event, event_ids)
@@ -290,7 +290,7 @@ pub async fn insert_rows(
                FROM p JOIN input USING (id)
                RETURNING id, type, payment_id),
            d AS (
-               INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
+               INSERT INTO webhook_deliveries (endpoint_id, event_id, subject_id)
                SELECT w.id, e.id, e.payment_id FROM e
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events)),
            a AS (INSERT INTO event_publications (first_event, event_ids)

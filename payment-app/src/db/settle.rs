@@ -487,7 +487,7 @@ async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
                SELECT event_id, type, id, status, failure_reason, updated_at FROM moved
                RETURNING id, type, payment_id),
            d AS (
-               INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
+               INSERT INTO webhook_deliveries (endpoint_id, event_id, subject_id)
                SELECT w.id, e.id, e.payment_id FROM e
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events)),
            a AS (INSERT INTO event_publications (first_event, event_ids)
@@ -542,7 +542,7 @@ async fn write_refund_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Resu
                SELECT event_id, 'refund.' || status, payment_id, id, status, failure_reason, updated_at FROM moved
                RETURNING id, type, payment_id),
            d AS (
-               INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id)
+               INSERT INTO webhook_deliveries (endpoint_id, event_id, subject_id)
                SELECT w.id, e.id, e.payment_id FROM e
                JOIN webhook_endpoints w ON w.events IS NULL OR e.type = ANY (w.events)),
            a AS (INSERT INTO event_publications (first_event, event_ids)

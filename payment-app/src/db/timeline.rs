@@ -101,7 +101,8 @@ pub async fn events(
     let (lower, upper) = id_window(created_at, updated_at);
     let rows = sqlx::query_as!(
         TimelineEvent,
-        r#"SELECT id AS "id: EventId", type AS kind, status, failure_reason, created_at FROM events
+        // A payment's events always carry its status (`events_subject`).
+        r#"SELECT id AS "id: EventId", type AS kind, status AS "status!", failure_reason, created_at FROM events
            WHERE id >= $2 AND id < $3 AND payment_id = $1 ORDER BY id LIMIT $4"#,
         payment.as_uuid(),
         lower,

@@ -229,8 +229,9 @@ pub struct Claimed {
 /// Claims up to `limit` due deliveries, at most `per_endpoint` in flight
 /// per endpoint (counting those in flight already, on any instance), and
 /// leases them for `lease`. A delivery waits while an earlier event of the
-/// same payment is still pending for the same endpoint, so each endpoint
-/// gets a payment's events in order. Each endpoint is looked at on its own
+/// same subject (the payment, or the account for `account.*` events) is
+/// still pending for the same endpoint, so each endpoint gets a payment's
+/// (or an account's) events in order. Each endpoint is looked at on its own
 /// (the lateral join), so one with a deep backlog cannot crowd out the rest.
 ///
 /// Every step is written so that its plan cannot depend on statistics: the
@@ -238,7 +239,7 @@ pub struct Claimed {
 /// plans chosen on "this table is empty" joined every due delivery with
 /// every pending one (150 ms a claim at 2,000 pending; deliveries slowed to
 /// a few a second). So: "earlier event still pending" is asked as "is this
-/// the first pending event of its payment", a scalar subquery run per
+/// the first pending event of its subject", a scalar subquery run per
 /// candidate as one probe of `webhook_deliveries_order` (a `NOT EXISTS`
 /// became an anti-join on `endpoint_id` alone); the claimed rows are
 /// updated by `ctid`, which they keep while this statement holds their row
@@ -266,7 +267,7 @@ pub async fn claim(primary: &PgPool, limit: i64, per_endpoint: i64, lease: Durat
                      AND (d.leased_until IS NULL OR d.leased_until <= now())
                      AND d.event_id = (
                          SELECT first.event_id FROM webhook_deliveries first
-                         WHERE first.endpoint_id = d.endpoint_id AND first.payment_id = d.payment_id
+                         WHERE first.endpoint_id = d.endpoint_id AND first.subject_id = d.subject_id
                            AND first.state = 'pending'
                          ORDER BY first.event_id LIMIT 1)
                    ORDER BY d.next_attempt_at

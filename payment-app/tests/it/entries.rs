@@ -134,3 +134,77 @@ async fn the_balance_at_an_instant_answers_what_was_held_and_available_then() {
     let (code, report) = env.audit();
     assert_eq!(code, 0, "{report}");
 }
+
+/// Each entry shows the amount held on the account right after it, in the
+/// JSON pages, the CSV over HTTP and the export's JSONL alike: the same
+/// `held_after` that `balance?at=` answers from.
+#[tokio::test]
+async fn entries_show_what_was_held_after_each_in_the_api_and_the_exports() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let (a, b) = (app.account("10.00").await, app.account("0").await);
+    let (status, held) = app
+        .post(
+            "/api/v1/payment",
+            serde_json::json!({"from_account": a, "to_account": b, "amount": "3.00", "capture": "manual"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{held}");
+    let pid = held["id"].as_str().unwrap().to_owned();
+    wait_status(&app, &pid, "authorized").await;
+    let (status, body) =
+        app.post(&format!("/api/v1/payment/{pid}/capture"), serde_json::json!({"amount": "2.00"})).await;
+    assert!(status < 300, "{status} {body}");
+    wait_status(&app, &pid, "done").await;
+    let expected = [("issuance", "0.00"), ("hold", "3.00"), ("release", "0.00"), ("capture", "0.00")];
+
+    let (_, page) = app.get(&format!("/api/v1/accounts/{a}/entries")).await;
+    let json: Vec<(String, String)> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let held = e["held_after"].as_str().unwrap_or_else(|| panic!("no held_after in {e}"));
+            (e["kind"].as_str().unwrap().to_owned(), held.to_owned())
+        })
+        .collect();
+    let expected: Vec<(String, String)> = expected.iter().map(|(k, h)| ((*k).into(), (*h).into())).collect();
+    assert_eq!(json, expected, "{page}");
+
+    let answer = reqwest::Client::new()
+        .get(format!("{}/api/v1/accounts/{a}/entries", app.base))
+        .bearer_auth(crate::common::TOKEN)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().await.unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header line").split(',').collect();
+    let column = |name: &str| {
+        header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name} column in {header:?}"))
+    };
+    let (kind, held_after) = (column("kind"), column("held_after"));
+    // Kinds and amounts hold no comma or quote: a plain split reads them.
+    let csv: Vec<(String, String)> = lines
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (fields[kind].to_owned(), fields[held_after].to_owned())
+        })
+        .collect();
+    assert_eq!(csv, expected, "{text}");
+
+    let out = env.command(&["export", "entries", "--account", &a, "--format", "jsonl"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let jsonl: Vec<(String, String)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let e: Value = serde_json::from_str(line).unwrap();
+            let held = e["held_after"].as_str().unwrap_or_else(|| panic!("no held_after in {e}"));
+            (e["kind"].as_str().unwrap().to_owned(), held.to_owned())
+        })
+        .collect();
+    assert_eq!(jsonl, expected);
+}

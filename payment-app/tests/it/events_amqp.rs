@@ -16,9 +16,9 @@ use crate::common::{App, RabbitNodes, TestEnv, eventually};
 
 /// One message as the consumer got it.
 #[derive(Debug)]
-struct Received {
+pub(crate) struct Received {
     message_id: String,
-    routing_key: String,
+    pub(crate) routing_key: String,
     header_id: Option<String>,
     persistent: bool,
     body: Value,
@@ -27,7 +27,7 @@ struct Received {
 /// A durable quorum queue of the consumer's own, bound to every event
 /// (`#`), on the broker at `amqp_url`. The exchange is the app's: binding
 /// fails if the app did not declare it.
-async fn bind_queue(amqp_url: &str, queue: &str) -> (Connection, Consumer) {
+pub(crate) async fn bind_queue(amqp_url: &str, queue: &str) -> (Connection, Consumer) {
     let conn = Connection::connect(amqp_url, ConnectionProperties::default()).await.unwrap();
     let channel = conn.create_channel().await.unwrap();
     let mut args = FieldTable::default();
@@ -53,7 +53,7 @@ async fn bind_queue(amqp_url: &str, queue: &str) -> (Connection, Consumer) {
 
 /// Consumes from a fresh connection until every id of `feed` was received
 /// and nothing more came for a second, or `within` ran out.
-async fn receive(amqp_url: &str, queue: &str, feed: &[Value], within: Duration) -> Vec<Received> {
+pub(crate) async fn receive(amqp_url: &str, queue: &str, feed: &[Value], within: Duration) -> Vec<Received> {
     let (_conn, mut consumer) = bind_queue(amqp_url, queue).await;
     let wanted: HashSet<&str> = feed.iter().map(|e| e["id"].as_str().unwrap()).collect();
     let mut seen = HashSet::new();
@@ -102,17 +102,19 @@ async fn feed(app: &App) -> Vec<Value> {
     }
 }
 
-/// The payment an event is about.
-fn payment_of(event: &Value) -> &str {
+/// What an event is about: its payment (a refund's, for a refund event),
+/// or its account (a credit limit change).
+fn subject_of(event: &Value) -> &str {
     let data = &event["data"];
-    data["payment_id"].as_str().or(data["id"].as_str()).unwrap()
+    data["payment_id"].as_str().or(data["id"].as_str()).or(data["account_id"].as_str()).unwrap()
 }
 
 /// Holds `received` to `feed`: every event, its body exactly, its id as
 /// `message_id` and header, the type as routing key, persistent, and each
-/// payment's events first received in the feed's order. Returns how many
+/// subject's (payment's or account's) events first received in the feed's
+/// order. Returns how many
 /// duplicates came.
-fn assert_matches_feed(feed: &[Value], received: &[Received]) -> usize {
+pub(crate) fn assert_matches_feed(feed: &[Value], received: &[Received]) -> usize {
     let by_id: HashMap<&str, &Value> = feed.iter().map(|e| (e["id"].as_str().unwrap(), e)).collect();
     let mut first_seen = Vec::new();
     let mut seen = HashSet::new();
@@ -133,7 +135,7 @@ fn assert_matches_feed(feed: &[Value], received: &[Received]) -> usize {
     let per_payment = |events: &[&Value]| {
         let mut map: HashMap<String, Vec<String>> = HashMap::new();
         for e in events {
-            map.entry(payment_of(e).to_owned()).or_default().push(e["id"].as_str().unwrap().to_owned());
+            map.entry(subject_of(e).to_owned()).or_default().push(e["id"].as_str().unwrap().to_owned());
         }
         map
     };
@@ -141,7 +143,7 @@ fn assert_matches_feed(feed: &[Value], received: &[Received]) -> usize {
     assert_eq!(
         per_payment(&first_seen),
         per_payment(&feed_refs),
-        "each payment's events in the feed's order"
+        "each subject's events in the feed's order"
     );
     received.len() - seen.len()
 }

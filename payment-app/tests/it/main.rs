@@ -15,6 +15,7 @@ mod architecture;
 mod audit;
 mod batch;
 mod credit;
+mod credit_events;
 
 mod bench;
 mod chain;

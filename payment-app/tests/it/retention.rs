@@ -77,7 +77,7 @@ async fn rows_past_retention_go_newer_ones_stay_and_the_feed_still_pages() {
         .await
         .unwrap();
         sqlx::query(
-            "INSERT INTO webhook_deliveries (endpoint_id, event_id, payment_id, state, attempts) \
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, subject_id, state, attempts) \
              VALUES ($1, $2, $3, 'delivered', 1)",
         )
         .bind(endpoint)

@@ -41,7 +41,7 @@ pub(crate) struct Received {
     pub(crate) event_id: String,
     signature: String,
     content_type: String,
-    body: Bytes,
+    pub(crate) body: Bytes,
     answered: u16,
 }
 

@@ -16,6 +16,7 @@ from .create_endpoint import CreateEndpoint
 from .create_payment import CreatePayment
 from .create_refund import CreateRefund
 from .created_webhook_endpoint import CreatedWebhookEndpoint
+from .credit_limit_change import CreditLimitChange
 from .currency import Currency
 from .delivery_attempt import DeliveryAttempt
 from .endpoint_page import EndpointPage
@@ -65,6 +66,7 @@ __all__ = (
     "CreatePayment",
     "CreateRefund",
     "CreatedWebhookEndpoint",
+    "CreditLimitChange",
     "Currency",
     "DeliveryAttempt",
     "EndpointPage",

@@ -11,6 +11,7 @@ from attrs import field as _attrs_field
 from ..models.event_type import EventType
 
 if TYPE_CHECKING:
+    from ..models.credit_limit_change import CreditLimitChange
     from ..models.payment import Payment
     from ..models.refund import Refund
 
@@ -26,17 +27,20 @@ class Event:
         id (UUID): An event's id: their order is the events' order.
         type_ (EventType): The kinds of event payrail emits.
         created_at (datetime.datetime):
-        data (Payment | Refund): What an event is about: a payment (`payment.*`) or a refund (`refund.*`).
+        data (CreditLimitChange | Payment | Refund): What an event is about: a payment (`payment.*`), a refund
+            (`refund.*`)
+            or an account's credit limit (`account.credit_limit_changed`).
     """
 
     id: UUID
     type_: EventType
     created_at: datetime.datetime
-    data: Payment | Refund
+    data: CreditLimitChange | Payment | Refund
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.payment import Payment
+        from ..models.refund import Refund
 
         id = str(self.id)
 
@@ -45,7 +49,7 @@ class Event:
         created_at = self.created_at.isoformat()
 
         data: dict[str, Any]
-        if isinstance(self.data, Payment):
+        if isinstance(self.data, Payment) or isinstance(self.data, Refund):
             data = self.data.to_dict()
         else:
             data = self.data.to_dict()
@@ -65,6 +69,7 @@ class Event:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.credit_limit_change import CreditLimitChange
         from ..models.payment import Payment
         from ..models.refund import Refund
 
@@ -75,7 +80,7 @@ class Event:
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
-        def _parse_data(data: object) -> Payment | Refund:
+        def _parse_data(data: object) -> CreditLimitChange | Payment | Refund:
             try:
                 if not isinstance(data, dict):
                     raise TypeError()
@@ -84,11 +89,19 @@ class Event:
                 return componentsschemas_event_data_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                componentsschemas_event_data_type_1 = Refund.from_dict(data)
+
+                return componentsschemas_event_data_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
             if not isinstance(data, dict):
                 raise TypeError()
-            componentsschemas_event_data_type_1 = Refund.from_dict(data)
+            componentsschemas_event_data_type_2 = CreditLimitChange.from_dict(data)
 
-            return componentsschemas_event_data_type_1
+            return componentsschemas_event_data_type_2
 
         data = _parse_data(d.pop("data"))
 

@@ -2,6 +2,7 @@ from enum import StrEnum
 
 
 class EventType(StrEnum):
+    ACCOUNT_CREDIT_LIMIT_CHANGED = "account.credit_limit_changed"
     PAYMENT_AUTHORIZED = "payment.authorized"
     PAYMENT_CAPTURED = "payment.captured"
     PAYMENT_CREATED = "payment.created"

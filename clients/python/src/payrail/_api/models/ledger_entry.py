@@ -24,6 +24,7 @@ class LedgerEntry:
             held amount, not the balance.
         amount (str): a signed amount with exactly its currency's decimals
         balance_after (str): a signed amount with exactly its currency's decimals
+        held_after (str): an amount with exactly its currency's decimals
         created_at (datetime.datetime):
         payment_id (None | Unset | UUID):
         refund_id (None | Unset | UUID):
@@ -33,6 +34,7 @@ class LedgerEntry:
     kind: str
     amount: str
     balance_after: str
+    held_after: str
     created_at: datetime.datetime
     payment_id: None | Unset | UUID = UNSET
     refund_id: None | Unset | UUID = UNSET
@@ -46,6 +48,8 @@ class LedgerEntry:
         amount = self.amount
 
         balance_after = self.balance_after
+
+        held_after = self.held_after
 
         created_at = self.created_at.isoformat()
 
@@ -73,6 +77,7 @@ class LedgerEntry:
                 "kind": kind,
                 "amount": amount,
                 "balance_after": balance_after,
+                "held_after": held_after,
                 "created_at": created_at,
             }
         )
@@ -93,6 +98,8 @@ class LedgerEntry:
         amount = d.pop("amount")
 
         balance_after = d.pop("balance_after")
+
+        held_after = d.pop("held_after")
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
@@ -135,6 +142,7 @@ class LedgerEntry:
             kind=kind,
             amount=amount,
             balance_after=balance_after,
+            held_after=held_after,
             created_at=created_at,
             payment_id=payment_id,
             refund_id=refund_id,

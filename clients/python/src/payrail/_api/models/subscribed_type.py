@@ -2,6 +2,7 @@ from enum import StrEnum
 
 
 class SubscribedType(StrEnum):
+    ACCOUNT_CREDIT_LIMIT_CHANGED = "account.credit_limit_changed"
     PAYMENT_AUTHORIZED = "payment.authorized"
     PAYMENT_CAPTURED = "payment.captured"
     PAYMENT_CREATED = "payment.created"
@@ -11,7 +12,7 @@ class SubscribedType(StrEnum):
     PAYMENT_VOIDED = "payment.voided"
     REFUND_DONE = "refund.done"
     REFUND_FAILED = "refund.failed"
-    VALUE_9 = "*"
+    VALUE_10 = "*"
 
     def __str__(self) -> str:
         return str(self.value)
