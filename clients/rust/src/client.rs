@@ -9,8 +9,8 @@ use payrail_types::{
     AccountId, AccountPage, AccountView, AttemptPage, AttemptView, BalanceAt, BatchRequest, BatchResponse,
     CaptureRequest, CreateAccount, CreateEndpoint, CreatePayment, CreateRefund, CreatedEndpoint, EndpointId,
     EndpointPage, EndpointView, EntryPage, EntryView, Event, EventId, EventPage, LedgerHead, PaymentId,
-    PaymentPage, PaymentStatus, PaymentView, RefundId, RefundStatus, RefundView, RotatedSecret, Statement,
-    UpdateAccount, UpdateMetadata,
+    PaymentPage, PaymentStatus, PaymentView, RefundId, RefundList, RefundStatus, RefundView, RotatedSecret,
+    Statement, UpdateAccount, UpdateMetadata,
 };
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -267,6 +267,11 @@ impl Client {
     ) -> Result<RefundView> {
         let call = Call::send_json(Method::POST, format!("/payment/{payment_id}/refunds"), body, false)?;
         self.json(call.keyed(idempotency_key)).await
+    }
+
+    /// Every refund of the payment, oldest first.
+    pub async fn list_refunds(&self, payment_id: PaymentId) -> Result<RefundList> {
+        self.json(Call::get(format!("/payment/{payment_id}/refunds"))).await
     }
 
     pub async fn get_refund(&self, id: RefundId) -> Result<RefundView> {
