@@ -10,7 +10,9 @@
 
 mod account;
 mod amount;
+mod batch;
 mod currency;
+mod error_body;
 mod error_code;
 mod event_type;
 mod ids;
@@ -25,7 +27,9 @@ pub use account::{
     AccountPage, AccountView, BalanceAt, DayView, EntryPage, EntryView, LedgerHead, Statement,
 };
 pub use amount::{Amount, AmountError, AmountSum, SignedAmountSum};
+pub use batch::{AtomicBatchRefusal, BatchItemResult, BatchResponse};
 pub use currency::{Currency, CurrencyError, Money, SignedMoney};
+pub use error_body::{ErrorBody, ErrorDetail};
 pub use error_code::ErrorCode;
 pub use event_type::{EventType, UnknownEventType};
 pub use ids::{AccountId, AttemptId, EndpointId, EventId, IdError, LinkId, LockToken, PaymentId, RefundId};

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::Stream;
 use payrail_types::{
-    AccountId, AccountPage, AccountView, AttemptPage, AttemptView, BalanceAt, BatchRequest, CaptureRequest,
-    CreateAccount, CreateEndpoint, CreatePayment, CreateRefund, CreatedEndpoint, EndpointId, EndpointPage,
-    EndpointView, EntryPage, EntryView, Event, EventId, EventPage, LedgerHead, PaymentId, PaymentPage,
-    PaymentStatus, PaymentView, RefundId, RefundStatus, RefundView, RotatedSecret, Statement, UpdateAccount,
-    UpdateMetadata,
+    AccountId, AccountPage, AccountView, AttemptPage, AttemptView, BalanceAt, BatchRequest, BatchResponse,
+    CaptureRequest, CreateAccount, CreateEndpoint, CreatePayment, CreateRefund, CreatedEndpoint, EndpointId,
+    EndpointPage, EndpointView, EntryPage, EntryView, Event, EventId, EventPage, LedgerHead, PaymentId,
+    PaymentPage, PaymentStatus, PaymentView, RefundId, RefundList, RefundStatus, RefundView, RotatedSecret,
+    Statement, UpdateAccount, UpdateMetadata,
 };
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -223,16 +223,15 @@ impl Client {
 
     /// `POST /api/v1/payments/batch`. Items without an `idempotency_key`
     /// get one (`<batch key>-<index>`), so a retry of the whole batch
-    /// replays what was recorded instead of recording it again. The answer
-    /// is JSON (`{"results": [{index, status, payment?, replayed?,
-    /// error?}]}`): its type stays in payment-app with its error type, which
-    /// the server's HTTP layer implements axum's response trait for.
+    /// replays what was recorded instead of recording it again. An atomic
+    /// batch with an invalid item is refused whole: `Error::Api` with
+    /// `atomic_batch_refused` and the refused items in `refused_items`.
     pub async fn create_payment_batch(
         &self,
         items: &[CreatePayment],
         atomic: bool,
         idempotency_key: Option<&str>,
-    ) -> Result<Value> {
+    ) -> Result<BatchResponse> {
         let key = idempotency_key.map_or_else(new_key, str::to_owned);
         let payments = items
             .iter()
@@ -268,6 +267,11 @@ impl Client {
     ) -> Result<RefundView> {
         let call = Call::send_json(Method::POST, format!("/payment/{payment_id}/refunds"), body, false)?;
         self.json(call.keyed(idempotency_key)).await
+    }
+
+    /// Every refund of the payment, oldest first.
+    pub async fn list_refunds(&self, payment_id: PaymentId) -> Result<RefundList> {
+        self.json(Call::get(format!("/payment/{payment_id}/refunds"))).await
     }
 
     pub async fn get_refund(&self, id: RefundId) -> Result<RefundView> {

@@ -1,7 +1,7 @@
 //! The client's one error: an answer of the API that is not a success
 //! (with the stable `code` to branch on), or a request that got no answer.
 
-use payrail_types::ErrorCode;
+use payrail_types::{AtomicBatchRefusal, BatchItemResult, ErrorBody, ErrorCode, ErrorDetail};
 use reqwest::StatusCode;
 
 /// What a call of [`crate::Client`] can fail with.
@@ -19,6 +19,9 @@ pub enum Error {
         request_id: Option<String>,
         /// `Retry-After` seconds, when sent (`rate_limited`, `overloaded`).
         retry_after: Option<u64>,
+        /// For `atomic_batch_refused`: each refused item's result (nothing
+        /// of the batch was recorded). Empty for every other error.
+        refused_items: Vec<BatchItemResult>,
     },
     /// No answer: the connection failed, dropped or timed out (after the
     /// retries the rule allows).
@@ -52,36 +55,36 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[derive(serde::Deserialize)]
-struct Body {
-    error: Detail,
-}
-
-// The error body as payment-app writes it (`ErrorBody`/`ApiError` stay in
-// payment-app: axum's IntoResponse cannot be implemented on a type of
-// another crate); only `code` and `message` are read, the code as the
-// shared `ErrorCode`.
-#[derive(serde::Deserialize)]
-struct Detail {
-    code: serde_json::Value,
-    message: String,
-}
-
-/// The error of a non-2xx answer, from its status, headers and body.
+/// The error of a non-2xx answer, from its status, headers and body (the
+/// shared `ErrorBody`; for `atomic_batch_refused` the shared
+/// `AtomicBatchRefusal`, whose refused items are kept).
 pub(crate) fn from_answer(status: StatusCode, headers: &reqwest::header::HeaderMap, body: &[u8]) -> Error {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let request_id = header("x-request-id");
     let retry_after = header("retry-after").and_then(|v| v.trim().parse().ok());
-    match serde_json::from_slice::<Body>(body) {
-        Ok(Body { error: Detail { code, message } }) => {
-            Error::Api { status, code: serde_json::from_value(code).ok(), message, request_id, retry_after }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody { error: ErrorDetail { code, message } }) => {
+            let refused_items = match code {
+                ErrorCode::AtomicBatchRefused => {
+                    serde_json::from_slice::<AtomicBatchRefusal>(body).map(|r| r.results).unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            Error::Api { status, code: Some(code), message, request_id, retry_after, refused_items }
         }
+        // Not the documented shape (a proxy's page), or a code this client
+        // predates: the status still tells the kind; the body's start is
+        // kept for a person to read.
         Err(_) => Error::Api {
             status,
             code: None,
-            message: format!("HTTP {status} without an error body"),
+            message: format!(
+                "HTTP {status} without an error body this client reads: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ),
             request_id,
             retry_after,
+            refused_items: Vec::new(),
         },
     }
 }

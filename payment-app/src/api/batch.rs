@@ -1,19 +1,18 @@
 //! `POST /api/v1/payments/batch`: many payments in one request, each
 //! validated, recorded and answered on its own (or, `atomic`, linked: all
 //! recorded and settled all or none). The request and response shapes are
-//! the plain serde types at the top of this file.
+//! payrail-types' (`BatchRequest`, `BatchResponse`, `AtomicBatchRefusal`),
+//! which the client reads too.
 
-pub use payrail_types::BatchRequest;
+pub use payrail_types::{AtomicBatchRefusal, BatchItemResult as ItemResult, BatchRequest, BatchResponse};
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::{Value, json};
-use tracing::instrument;
-use utoipa::ToSchema;
+use tracing::{instrument, warn};
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorCode};
@@ -40,55 +39,25 @@ pub fn body_limit(max_items: usize) -> usize {
     max_items.saturating_mul(BYTES_PER_ITEM).max(MAX_BODY_BYTES)
 }
 
-/// The answer (200): one result per item, in the request's order.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BatchResponse {
-    pub results: Vec<ItemResult>,
+fn refused_item(index: usize, e: ApiError) -> ItemResult {
+    ItemResult { index, status: e.status().as_u16(), payment: None, replayed: false, error: Some(e.into()) }
 }
 
-/// One item's answer: `status` is what `POST /api/v1/payment` would have
-/// answered it (202 with `payment`, or an error status with `error`).
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = BatchItemResult)]
-pub struct ItemResult {
-    pub index: usize,
-    pub status: u16,
-    /// The payment as recorded (for a replay: as it was first answered).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<PaymentView>)]
-    pub payment: Option<Value>,
-    /// Answered from the item's idempotency key: nothing recorded now.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub replayed: bool,
-    /// Why the item was refused, as an error answer's `error`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<ApiError>,
+fn accepted_item(index: usize, payment: Option<PaymentView>, replayed: bool) -> ItemResult {
+    ItemResult { index, status: StatusCode::ACCEPTED.as_u16(), payment, replayed, error: None }
 }
 
-/// A batch refused whole: the error, and for `atomic_batch_refused` every
-/// refused item's result.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AtomicBatchRefusal {
-    pub error: ApiError,
-    /// Present on `atomic_batch_refused` only.
-    #[schema(required = false)]
-    pub results: Vec<ItemResult>,
-}
-
-impl ItemResult {
-    fn refused(index: usize, e: ApiError) -> Self {
-        ItemResult { index, status: e.status().as_u16(), payment: None, replayed: false, error: Some(e) }
-    }
-
-    fn accepted(index: usize, payment: Value, replayed: bool) -> Self {
-        ItemResult {
-            index,
-            status: StatusCode::ACCEPTED.as_u16(),
-            payment: Some(payment),
-            replayed,
-            error: None,
-        }
-    }
+/// A replayed item's payment as it was first answered. The snapshot was
+/// written from this same `PaymentView`, so it reads back; one that does
+/// not (written by a release whose shape differs) is answered without its
+/// payment rather than with an error, because other items of this batch may
+/// have just been recorded, and an error answer must not hide that.
+fn replayed_view(index: usize, snapshot: Value) -> Option<PaymentView> {
+    serde_json::from_value(snapshot)
+        .inspect_err(
+            |e| warn!(index, error = %e, "a replayed batch item's snapshot does not read as a payment"),
+        )
+        .ok()
 }
 
 /// Submits many payments in one request, each answered on its own (or,
@@ -152,17 +121,19 @@ pub async fn create(
     if !items.is_empty() {
         let outcomes =
             app.intake.accept_batch(items, atomic, |p| json!(PaymentView::from(p.clone()))).await?;
-        results.extend(indexes.into_iter().zip(outcomes).map(|(index, outcome)| match outcome {
-            Idempotent::Created(p) => ItemResult::accepted(index, json!(PaymentView::from(p)), false),
-            Idempotent::Replayed(snapshot) => ItemResult::accepted(index, snapshot, true),
-            Idempotent::KeyReused => ItemResult::refused(
-                index,
-                ApiError::new(
-                    ErrorCode::IdempotencyKeyReused,
-                    "idempotency_key: already used with a different request",
+        for (index, outcome) in indexes.into_iter().zip(outcomes) {
+            results.push(match outcome {
+                Idempotent::Created(p) => accepted_item(index, Some(PaymentView::from(p)), false),
+                Idempotent::Replayed(snapshot) => accepted_item(index, replayed_view(index, snapshot), true),
+                Idempotent::KeyReused => refused_item(
+                    index,
+                    ApiError::new(
+                        ErrorCode::IdempotencyKeyReused,
+                        "idempotency_key: already used with a different request",
+                    ),
                 ),
-            ),
-        }));
+            });
+        }
     }
     results.sort_unstable_by_key(|r| r.index);
     Ok((StatusCode::OK, Json(BatchResponse { results })).into_response())
@@ -208,7 +179,7 @@ async fn validate(
         };
         match checked.await {
             Ok(item) => valid.push((index, item)),
-            Err(e) => refused.push(ItemResult::refused(index, e)),
+            Err(e) => refused.push(refused_item(index, e)),
         }
     }
     Ok((valid, refused))
@@ -249,5 +220,5 @@ fn refuse_atomic(refused: Vec<ItemResult>) -> Response {
         ),
     );
     crate::metrics::get().api_error(error.code.as_str());
-    (error.status(), Json(AtomicBatchRefusal { error, results: refused })).into_response()
+    (error.status(), Json(AtomicBatchRefusal { error: error.into(), results: refused })).into_response()
 }

@@ -1,39 +1,42 @@
-//! The one error shape of the API: `{"error": {"code", "message"}}`, with
-//! codes that are stable for clients to branch on. Each code has one HTTP
-//! status, decided here.
+//! The API's error answer: the shared `{"error": {"code", "message"}}`
+//! body (`payrail_types::ErrorBody`, which the client reads too) sent with
+//! the one HTTP status of its code, decided by `ErrorCode::status`. Which
+//! internal error becomes which code is decided here.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use tracing::{error, warn};
-use utoipa::ToSchema;
 
-pub use payrail_types::ErrorCode;
+pub use payrail_types::{ErrorBody, ErrorCode, ErrorDetail};
 
 use crate::domain::hold::HoldRequestError;
 use crate::domain::refund::RefundError;
 use crate::error::{Error, chain};
 
-/// An error: its code, for programs, and its message, for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(as = ErrorDetail)]
-pub struct ApiError {
-    pub code: ErrorCode,
-    /// For people: its wording may change; branch on `code`.
-    pub message: String,
+/// An error answer: the shared [`ErrorDetail`] as an HTTP response. A
+/// wrapper rather than the detail itself because axum's `IntoResponse`
+/// can only be implemented here, on a type of this crate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError(pub ErrorDetail);
+
+impl std::ops::Deref for ApiError {
+    type Target = ErrorDetail;
+
+    fn deref(&self) -> &ErrorDetail {
+        &self.0
+    }
 }
 
-/// Every error answer's body: `{"error": {"code", "message"}}`.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Error)]
-pub struct ErrorBody {
-    pub error: ApiError,
+impl From<ApiError> for ErrorDetail {
+    fn from(e: ApiError) -> Self {
+        e.0
+    }
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError(ErrorDetail::new(code, message))
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -48,7 +51,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         crate::metrics::get().api_error(self.code.as_str());
-        (self.code.status(), Json(ErrorBody { error: self })).into_response()
+        (self.code.status(), Json(ErrorBody { error: self.0 })).into_response()
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use payrail_client::types::{BatchResponse, CreatePayment, FailureReason, PaymentId, PaymentStatus};
 use serde_json::{Value, json};
 
 use crate::common::{App, TestEnv, wait_none_pending};
@@ -35,6 +36,27 @@ fn statuses(body: &Value) -> Vec<(u64, u64, String)> {
 
 fn payment_ids(body: &Value) -> Vec<String> {
     results(body).iter().filter_map(|r| Some(r["payment"]["id"].as_str()?.to_owned())).collect()
+}
+
+fn payment(from: &str, to: &str, amount: &str) -> CreatePayment {
+    CreatePayment {
+        from_account: from.to_owned(),
+        to_account: to.to_owned(),
+        amount: amount.to_owned(),
+        ..CreatePayment::default()
+    }
+}
+
+/// The ids of a batch's accepted payments, asserting every item was.
+fn accepted(answer: &BatchResponse) -> Vec<PaymentId> {
+    answer
+        .results
+        .iter()
+        .map(|r| match &r.payment {
+            Some(p) if r.status == 202 => p.id,
+            _ => panic!("item {} not accepted: {r:?}", r.index),
+        })
+        .collect()
 }
 
 async fn payment_count(env: &TestEnv) -> i64 {
@@ -174,26 +196,28 @@ async fn an_atomic_batch_settles_all_or_nothing() {
     let merchant = app.account("0").await;
     let fee = app.account("0").await;
 
-    // Pay the merchant, pay the fee: exactly what the payer has.
-    let (status, body) = app
-        .post(BATCH, json!({ "atomic": true, "payments": [item(&payer, &merchant, "9.70"), item(&payer, &fee, "0.30")] }))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let done = app.wait_terminal(&payment_ids(&body), SETTLE_WITHIN).await;
-    assert!(done.iter().all(|p| p["status"] == "done"), "{done:?}");
+    // Pay the merchant, pay the fee: exactly what the payer has. (Through
+    // the client, which gives each item a key of the batch's.)
+    let both = [payment(&payer, &merchant, "9.70"), payment(&payer, &fee, "0.30")];
+    let answer = app.api.create_payment_batch(&both, true, None).await.unwrap();
+    for id in accepted(&answer) {
+        let done = app.api.wait_until_terminal(id, SETTLE_WITHIN).await.unwrap();
+        assert_eq!(done.status, PaymentStatus::Done, "{done:?}");
+    }
 
     // One cent too much on the fee: the merchant's payment, which alone
     // could apply, fails with it, for the fee's reason, and nothing moves.
-    let (status, body) = app
-        .post(BATCH, json!({ "atomic": true, "payments": [item(&short, &merchant, "9.70"), item(&short, &fee, "0.31")] }))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let ids = payment_ids(&body);
+    let over = [payment(&short, &merchant, "9.70"), payment(&short, &fee, "0.31")];
+    let answer = app.api.create_payment_batch(&over, true, None).await.unwrap();
+    let ids = accepted(&answer);
     assert_eq!(ids.len(), 2);
-    let failed = app.wait_terminal(&ids, SETTLE_WITHIN).await;
-    for p in &failed {
-        assert_eq!(p["status"], "failed", "{p}");
-        assert_eq!(p["failure_reason"], "insufficient_funds", "{p}");
+    for id in ids {
+        let failed = app.api.wait_until_terminal(id, SETTLE_WITHIN).await.unwrap();
+        assert_eq!(
+            (failed.status, failed.failure_reason),
+            (PaymentStatus::Failed, Some(FailureReason::InsufficientFunds)),
+            "{failed:?}"
+        );
     }
     assert_eq!(app.balance(&short).await, "10.00");
     assert_eq!(app.balance(&merchant).await, "9.70");

@@ -4,17 +4,21 @@
 
 use std::time::Duration;
 
+use payrail_client::types::CreateAccount;
 use serde_json::{Value, json};
 
 use crate::common::{App, TestEnv, poll_within};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 
+/// An account opened through the client, as JSON for the assertions.
 async fn open(app: &App, currency: &str, initial_balance: &str) -> Value {
-    let (status, body) =
-        app.post("/api/v1/accounts", json!({"currency": currency, "initial_balance": initial_balance})).await;
-    assert_eq!(status, 201, "{body}");
-    body
+    let body = CreateAccount {
+        currency: Some(currency.to_owned()),
+        initial_balance: Some(initial_balance.to_owned()),
+        ..CreateAccount::default()
+    };
+    json!(app.api.create_account(&body, None).await.unwrap())
 }
 
 fn id(body: &Value) -> String {

@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use payrail_client::Error;
+use payrail_client::types::{CreatePayment, ErrorBody, ErrorDetail, PaymentId};
 use serde_json::{Value, json};
 
 use crate::common::{App, TestEnv, eventually, poll_within};
@@ -17,30 +19,41 @@ fn id(body: &Value) -> String {
     body["id"].as_str().unwrap_or_else(|| panic!("no id in {body}")).to_owned()
 }
 
+/// A manual payment through the client: 202 and the payment, or the
+/// error's status and body. (JSON, for the assertions below.)
 async fn authorize(app: &App, from: &str, to: &str, amount: &str, hold_secs: Option<u64>) -> (u16, Value) {
-    let mut body = json!({ "from_account": from, "to_account": to, "amount": amount, "capture": "manual" });
-    if let Some(secs) = hold_secs {
-        body["hold_expires_in_secs"] = json!(secs);
+    let body = CreatePayment {
+        from_account: from.to_owned(),
+        to_account: to.to_owned(),
+        amount: amount.to_owned(),
+        capture: Some("manual".into()),
+        hold_expires_in_secs: hold_secs.map(|s| i64::try_from(s).unwrap()),
+        ..CreatePayment::default()
+    };
+    match app.api.create_payment(&body, None).await {
+        Ok(payment) => (202, json!(payment)),
+        Err(Error::Api { status, code: Some(code), message, .. }) => {
+            (status.as_u16(), json!(ErrorBody { error: ErrorDetail { code, message } }))
+        }
+        Err(e) => panic!("no answer: {e}"),
     }
-    app.post("/api/v1/payment", body).await
 }
 
-/// Polls until the payment's status is none of `passing`.
+/// Polls (through the client) until the payment's status is none of
+/// `passing`.
 async fn wait_past(app: &App, id: &str, passing: &[&str]) -> Value {
+    let id: PaymentId = id.parse().unwrap();
     poll_within(WITHIN, || async {
-        let (status, body) = app.get(&format!("/api/v1/payment/{id}")).await;
-        assert_eq!(status, 200, "{body}");
-        let status = body["status"].as_str().unwrap_or_default();
-        if passing.contains(&status) { Err(status.to_owned()) } else { Ok(body) }
+        let payment = app.api.get_payment(id).await.unwrap();
+        let status = payment.status.to_string();
+        if passing.contains(&status.as_str()) { Err(status) } else { Ok(json!(payment)) }
     })
     .await
     .unwrap_or_else(|status| panic!("payment {id} still {status}; log:\n{}", app.log_tail()))
 }
 
 async fn account(app: &App, id: &str) -> Value {
-    let (status, body) = app.get(&format!("/api/v1/accounts/{id}")).await;
-    assert_eq!(status, 200, "{body}");
-    body
+    json!(app.api.get_account(id.parse().unwrap()).await.unwrap())
 }
 
 async fn payment_count(env: &TestEnv) -> i64 {

@@ -4,15 +4,15 @@
 
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
+use payrail_client::types::{
+    CreateAccount, CreatePayment, ErrorCode, Event, EventData, PaymentStatus, UpdateAccount, UpdateMetadata,
+};
 use serde_json::{Map, Value, json};
 
 use crate::common::{App, TestEnv};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
-
-fn id(body: &Value) -> String {
-    body["id"].as_str().unwrap_or_else(|| panic!("no id in {body}")).to_owned()
-}
 
 async fn patch(app: &App, path: &str, body: Value) -> (u16, Value) {
     let r = app.http.patch(format!("{}{path}", app.base)).json(&body).send().await.unwrap();
@@ -28,56 +28,53 @@ async fn count(env: &TestEnv, table: &str) -> i64 {
 async fn metadata_is_returned_on_every_read_and_changed_by_patch() {
     let env = TestEnv::new();
     let app = App::start(&env, &[]).await;
-    let (status, a) = app
-        .post(
-            "/api/v1/accounts",
-            json!({"initial_balance": "10.00", "metadata": {"customer": "c-1", "tier": "gold"}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{a}");
-    assert_eq!(a["metadata"], json!({"customer": "c-1", "tier": "gold"}));
+    let a = CreateAccount {
+        initial_balance: Some("10.00".into()),
+        metadata: Some(json!({"customer": "c-1", "tier": "gold"})),
+        ..CreateAccount::default()
+    };
+    let a = app.api.create_account(&a, None).await.unwrap();
+    assert_eq!(json!(a.metadata), json!({"customer": "c-1", "tier": "gold"}));
     let b = app.account("0").await;
-    let (_, b_view) = app.get(&format!("/api/v1/accounts/{b}")).await;
-    assert_eq!(b_view["metadata"], json!({}), "no metadata is an empty map");
+    let b_view = app.api.get_account(b.parse().unwrap()).await.unwrap();
+    assert_eq!(json!(b_view.metadata), json!({}), "no metadata is an empty map");
 
-    let (status, p) = app
-        .post(
-            "/api/v1/payment",
-            json!({"from_account": id(&a), "to_account": b, "amount": "1.00", "metadata": {"order": "o-77"}}),
-        )
-        .await;
-    assert_eq!(status, 202, "{p}");
-    assert_eq!(p["metadata"], json!({"order": "o-77"}));
-    let done = app.wait_terminal(&[id(&p)], SETTLE_WITHIN).await;
-    assert_eq!((done[0]["status"].as_str(), &done[0]["metadata"]), (Some("done"), &json!({"order": "o-77"})));
+    let order = CreatePayment {
+        from_account: a.id.to_string(),
+        to_account: b.clone(),
+        amount: "1.00".into(),
+        metadata: Some(json!({"order": "o-77"})),
+        ..CreatePayment::default()
+    };
+    let p = app.api.create_payment(&order, None).await.unwrap();
+    assert_eq!(json!(p.metadata), json!({"order": "o-77"}));
+    let done = app.api.wait_until_terminal(p.id, SETTLE_WITHIN).await.unwrap();
+    assert_eq!((done.status, json!(done.metadata)), (PaymentStatus::Done, json!({"order": "o-77"})));
 
     // A settled payment's metadata changes; nothing else of it does.
-    let (status, changed) = patch(
-        &app,
-        &format!("/api/v1/payment/{}", id(&p)),
-        json!({"metadata": {"order": null, "invoice": "i-9"}}),
-    )
-    .await;
-    assert_eq!(status, 200, "{changed}");
-    assert_eq!(changed["metadata"], json!({"invoice": "i-9"}));
-    assert_eq!((changed["status"].as_str(), changed["amount"].as_str()), (Some("done"), Some("1.00")));
-    let (_, read) = app.get(&format!("/api/v1/payment/{}", id(&p))).await;
-    assert_eq!(read["metadata"], json!({"invoice": "i-9"}));
+    let patch_order = UpdateMetadata { metadata: json!({"order": null, "invoice": "i-9"}) };
+    let changed = app.api.update_payment_metadata(p.id, &patch_order).await.unwrap();
+    assert_eq!(json!(changed.metadata), json!({"invoice": "i-9"}));
+    assert_eq!((changed.status, changed.amount.to_string()), (PaymentStatus::Done, "1.00".to_owned()));
+    let read = app.api.get_payment(p.id).await.unwrap();
+    assert_eq!(json!(read.metadata), json!({"invoice": "i-9"}));
+    // The account's own list (a route the client does not call: it lists
+    // with `/payments?account=`).
     let (_, page) = app.get(&format!("/api/v1/accounts/{b}/payments")).await;
     assert_eq!(page["payments"][0]["metadata"], json!({"invoice": "i-9"}), "{page}");
-    let (_, events) = app.get("/api/v1/events").await;
-    let events = events["events"].as_array().unwrap();
-    assert!(events.iter().all(|e| e["data"]["metadata"] == json!({"invoice": "i-9"})), "{events:?}");
+    let events: Vec<Event> = app.api.events(None, &[]).try_collect().await.unwrap();
+    assert!(!events.is_empty());
+    let about = |e: &Event| match &e.data {
+        EventData::Payment(p) => json!(p.metadata),
+        EventData::Refund(r) => panic!("no refund was asked for: {r:?}"),
+    };
+    assert!(events.iter().all(|e| about(e) == json!({"invoice": "i-9"})), "{events:?}");
 
-    let (status, changed) = patch(
-        &app,
-        &format!("/api/v1/accounts/{}", id(&a)),
-        json!({"metadata": {"tier": null, "region": "eu"}}),
-    )
-    .await;
-    assert_eq!(status, 200, "{changed}");
-    assert_eq!(changed["metadata"], json!({"customer": "c-1", "region": "eu"}));
-    assert_eq!(changed["balance"], "9.00");
+    let patch_tier =
+        UpdateAccount { metadata: Some(json!({"tier": null, "region": "eu"})), credit_limit: None };
+    let changed = app.api.update_account(a.id, &patch_tier).await.unwrap();
+    assert_eq!(json!(changed.metadata), json!({"customer": "c-1", "region": "eu"}));
+    assert_eq!(changed.balance.to_string(), "9.00");
 
     let (code, report) = env.audit();
     assert_eq!(code, 0, "{report}");
@@ -161,20 +158,26 @@ async fn an_idempotency_key_remembers_the_metadata() {
     let app = App::start(&env, &[]).await;
     let a = app.account("10.00").await;
     let b = app.account("0").await;
+    let api = &app.api;
     let send = |metadata: Value| {
-        let body = json!({"from_account": a, "to_account": b, "amount": "1", "metadata": metadata});
-        let request =
-            app.http.post(format!("{}/api/v1/payment", app.base)).header("idempotency-key", "order-1");
-        async move {
-            let r = request.json(&body).send().await.unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        }
+        let body = CreatePayment {
+            from_account: a.clone(),
+            to_account: b.clone(),
+            amount: "1".into(),
+            metadata: Some(metadata),
+            ..CreatePayment::default()
+        };
+        async move { api.create_payment(&body, Some("order-1")).await }
     };
-    let (status, first) = send(json!({"order": "1"})).await;
-    assert_eq!(status, 202, "{first}");
-    let (status, again) = send(json!({"order": "1"})).await;
-    assert_eq!((status, id(&again)), (202, id(&first)));
-    let (status, other) = send(json!({"order": "2"})).await;
-    assert_eq!((status, other["error"]["code"].as_str()), (422, Some("idempotency_key_reused")), "{other}");
+    let first = send(json!({"order": "1"})).await.unwrap();
+    let again = send(json!({"order": "1"})).await.unwrap();
+    assert_eq!(again.id, first.id);
+    match send(json!({"order": "2"})).await {
+        Err(e) => assert_eq!(
+            (e.status().map(|s| s.as_u16()), e.code()),
+            (Some(422), Some(ErrorCode::IdempotencyKeyReused))
+        ),
+        Ok(other) => panic!("a reused key with other metadata was accepted: {other:?}"),
+    }
     assert_eq!(count(&env, "payments").await, 1);
 }

@@ -5,9 +5,14 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use payrail_client::Error;
+use payrail_client::types::{
+    CreatePayment, CreateRefund, ErrorCode, FailureReason, PaymentId, PaymentStatus, RefundId, RefundStatus,
+    RefundView,
+};
 use serde_json::{Value, json};
 
-use crate::common::{App, TestEnv, poll_within};
+use crate::common::{App, TestEnv};
 
 const WITHIN: Duration = Duration::from_secs(60);
 
@@ -15,27 +20,44 @@ fn id(body: &Value) -> String {
     body["id"].as_str().unwrap_or_else(|| panic!("no id in {body}")).to_owned()
 }
 
-async fn refund(app: &App, payment: &str, body: Value) -> (u16, Value) {
-    app.post(&format!("/api/v1/payment/{payment}/refunds"), body).await
+fn payment(from: &str, to: &str, amount: &str) -> CreatePayment {
+    CreatePayment {
+        from_account: from.to_owned(),
+        to_account: to.to_owned(),
+        amount: amount.to_owned(),
+        ..CreatePayment::default()
+    }
+}
+
+fn asking(amount: Option<&str>) -> CreateRefund {
+    CreateRefund { amount: amount.map(str::to_owned), reason: None }
+}
+
+async fn refund(app: &App, payment: PaymentId, body: &CreateRefund) -> Result<RefundView, Error> {
+    app.api.create_refund(payment, body, None).await
+}
+
+/// The status and code of an answer expected to be an error.
+fn refused<T: std::fmt::Debug>(answer: Result<T, Error>) -> (u16, ErrorCode) {
+    match answer {
+        Err(Error::Api { status, code: Some(code), .. }) => (status.as_u16(), code),
+        other => panic!("expected an error answer, got {other:?}"),
+    }
 }
 
 /// Polls until the refund is no longer `pending`.
-async fn wait_refund(app: &App, refund: &str) -> Value {
-    poll_within(WITHIN, || async {
-        let (status, body) = app.get(&format!("/api/v1/refunds/{refund}")).await;
-        assert_eq!(status, 200, "{body}");
-        if body["status"] == "pending" { Err(String::new()) } else { Ok(body) }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("refund {refund} still pending; log:\n{}", app.log_tail()))
+async fn wait_refund(app: &App, refund: RefundId) -> RefundView {
+    app.api
+        .wait_until_refund_terminal(refund, WITHIN)
+        .await
+        .unwrap_or_else(|e| panic!("refund {refund}: {e}; log:\n{}", app.log_tail()))
 }
 
-async fn done_payment(app: &App, from: &str, to: &str, amount: &str) -> String {
-    let (status, body) = app.pay(from, to, amount).await;
-    assert_eq!(status, 202, "{body}");
-    let done = app.wait_terminal(&[id(&body)], WITHIN).await;
-    assert_eq!(done[0]["status"], "done", "{}", done[0]);
-    id(&body)
+async fn done_payment(app: &App, from: &str, to: &str, amount: &str) -> PaymentId {
+    let accepted = app.api.create_payment(&payment(from, to, amount), None).await.unwrap();
+    let done = app.api.wait_until_terminal(accepted.id, WITHIN).await.unwrap();
+    assert_eq!(done.status, PaymentStatus::Done, "{done:?}");
+    done.id
 }
 
 #[tokio::test]
@@ -45,24 +67,22 @@ async fn refunds_move_money_back_until_the_payment_is_refunded() {
     let (a, b, c) = (app.account("100.00").await, app.account("0").await, app.account("0").await);
     let paid = done_payment(&app, &a, &b, "80.00").await;
 
-    let (status, first) =
-        refund(&app, &paid, json!({"amount": "30.00", "reason": "damaged in transit"})).await;
-    assert_eq!(status, 202, "{first}");
+    let damaged = CreateRefund { reason: Some("damaged in transit".into()), ..asking(Some("30.00")) };
+    let first = refund(&app, paid, &damaged).await.unwrap();
     assert_eq!(
-        (first["status"].as_str(), first["amount"].as_str(), first["payment_id"].as_str()),
-        (Some("pending"), Some("30.00"), Some(paid.as_str()))
+        (first.status, first.amount.to_string(), first.payment_id),
+        (RefundStatus::Pending, "30.00".to_owned(), paid)
     );
-    assert_eq!(first["reason"], "damaged in transit");
-    let first = wait_refund(&app, &id(&first)).await;
-    assert_eq!(first["status"], "done", "{first}");
+    assert_eq!(first.reason.as_deref(), Some("damaged in transit"));
+    assert_eq!(wait_refund(&app, first.id).await.status, RefundStatus::Done);
     assert_eq!((app.balance(&a).await, app.balance(&b).await), ("50.00".to_owned(), "50.00".to_owned()));
-    let (_, payment) = app.get(&format!("/api/v1/payment/{paid}")).await;
-    assert_eq!(payment["amount_refunded"], "30.00", "{payment}");
+    assert_eq!(app.api.get_payment(paid).await.unwrap().amount_refunded.to_string(), "30.00");
 
     // More than is left is refused at once; no amount means all that is left.
-    let (status, body) = refund(&app, &paid, json!({"amount": "50.01"})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("refund_exceeds_payment")), "{body}");
-    // An Idempotency-Key makes a retry answer the same refund.
+    let over = refund(&app, paid, &asking(Some("50.01"))).await;
+    assert_eq!(refused(over), (422, ErrorCode::RefundExceedsPayment));
+    // An Idempotency-Key makes a retry answer the same refund (raw: the
+    // test reads the `Idempotent-Replayed` header, which the client hides).
     let keyed = |body: Value| {
         app.http
             .post(format!("{}/api/v1/payment/{paid}/refunds", app.base))
@@ -78,33 +98,29 @@ async fn refunds_move_money_back_until_the_payment_is_refunded() {
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     let again: Value = again.json().await.unwrap();
     assert_eq!((id(&again), again["amount"].as_str()), (id(&rest), Some("50.00")));
-    assert_eq!(wait_refund(&app, &id(&rest)).await["status"], "done");
-    let (status, body) = refund(&app, &paid, json!({})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("refund_exceeds_payment")), "{body}");
+    let rest: RefundId = id(&rest).parse().unwrap();
+    assert_eq!(wait_refund(&app, rest).await.status, RefundStatus::Done);
+    assert_eq!(refused(refund(&app, paid, &asking(None)).await), (422, ErrorCode::RefundExceedsPayment));
 
-    let (_, list) = app.get(&format!("/api/v1/payment/{paid}/refunds")).await;
-    let amounts: Vec<&str> =
-        list["refunds"].as_array().unwrap().iter().map(|r| r["amount"].as_str().unwrap()).collect();
+    let list = app.api.list_refunds(paid).await.unwrap();
+    let amounts: Vec<String> = list.refunds.iter().map(|r| r.amount.to_string()).collect();
     assert_eq!(amounts, ["30.00", "50.00"]);
-    let (_, payment) = app.get(&format!("/api/v1/payment/{paid}")).await;
-    assert_eq!(payment["amount_refunded"], "80.00");
+    assert_eq!(app.api.get_payment(paid).await.unwrap().amount_refunded.to_string(), "80.00");
     assert_eq!((app.balance(&a).await, app.balance(&b).await), ("100.00".to_owned(), "0.00".to_owned()));
 
     // The payee spent it: the refund is accepted, then fails.
     let second = done_payment(&app, &a, &b, "10.00").await;
     done_payment(&app, &b, &c, "10.00").await;
-    let (status, body) = refund(&app, &second, json!({"amount": "1.00"})).await;
-    assert_eq!(status, 202, "{body}");
-    let failed = wait_refund(&app, &id(&body)).await;
+    let accepted = refund(&app, second, &asking(Some("1.00"))).await.unwrap();
+    let failed = wait_refund(&app, accepted.id).await;
     assert_eq!(
-        (failed["status"].as_str(), failed["failure_reason"].as_str()),
-        (Some("failed"), Some("insufficient_funds"))
+        (failed.status, failed.failure_reason),
+        (RefundStatus::Failed, Some(FailureReason::InsufficientFunds))
     );
     // A failed refund does not count: once the payee has it again, it goes through.
     done_payment(&app, &c, &b, "10.00").await;
-    let (status, body) = refund(&app, &second, json!({})).await;
-    assert_eq!(status, 202, "{body}");
-    assert_eq!(wait_refund(&app, &id(&body)).await["amount"], "10.00");
+    let accepted = refund(&app, second, &asking(None)).await.unwrap();
+    assert_eq!(wait_refund(&app, accepted.id).await.amount.to_string(), "10.00");
 
     let pg = env.pg().await;
     let events: Vec<String> =
@@ -123,37 +139,28 @@ async fn only_done_payments_are_refunded_and_bad_refunds_record_nothing() {
     let app = App::start(&env, &[]).await;
     let (a, b) = (app.account("5.00").await, app.account("0").await);
 
-    let (_, failed) = app.pay(&a, &b, "6.00").await;
-    let failed = id(&failed);
-    app.wait_terminal(std::slice::from_ref(&failed), WITHIN).await;
-    let (_, held) = app
-        .post(
-            "/api/v1/payment",
-            json!({"from_account": a, "to_account": b, "amount": "1", "capture": "manual"}),
-        )
-        .await;
-    let held = id(&held);
-    app.wait_terminal(std::slice::from_ref(&held), WITHIN).await;
-    for payment in [&failed, &held] {
-        let (status, body) = refund(&app, payment, json!({})).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (409, Some("invalid_state")), "{body}");
+    let failed = app.api.create_payment(&payment(&a, &b, "6.00"), None).await.unwrap().id;
+    app.api.wait_until_terminal(failed, WITHIN).await.unwrap();
+    let manual = CreatePayment { capture: Some("manual".into()), ..payment(&a, &b, "1") };
+    let held = app.api.create_payment(&manual, None).await.unwrap().id;
+    app.api.wait_until(held, WITHIN, &[PaymentStatus::Authorized]).await.unwrap();
+    for payment in [failed, held] {
+        assert_eq!(refused(refund(&app, payment, &asking(None)).await), (409, ErrorCode::InvalidState));
     }
-    let unknown = uuid::Uuid::now_v7();
-    let (status, body) = refund(&app, &unknown.to_string(), json!({})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
-    let (status, _) = app.get(&format!("/api/v1/refunds/{unknown}")).await;
-    assert_eq!(status, 404);
+    let unknown: PaymentId = uuid::Uuid::now_v7().to_string().parse().unwrap();
+    assert_eq!(refused(refund(&app, unknown, &asking(None)).await), (404, ErrorCode::NotFound));
+    let unknown: RefundId = uuid::Uuid::now_v7().to_string().parse().unwrap();
+    assert_eq!(refused(app.api.get_refund(unknown).await), (404, ErrorCode::NotFound));
 
     let paid = done_payment(&app, &a, &b, "1.00").await;
     for (body, code) in [
-        (json!({"amount": "0"}), "invalid_amount"),
-        (json!({"amount": "0.001"}), "invalid_amount"),
-        (json!({"amount": "-1"}), "invalid_amount"),
-        (json!({"reason": "x".repeat(501)}), "invalid_body"),
-        (json!({"amount": "1.01"}), "refund_exceeds_payment"),
+        (asking(Some("0")), ErrorCode::InvalidAmount),
+        (asking(Some("0.001")), ErrorCode::InvalidAmount),
+        (asking(Some("-1")), ErrorCode::InvalidAmount),
+        (CreateRefund { reason: Some("x".repeat(501)), amount: None }, ErrorCode::InvalidBody),
+        (asking(Some("1.01")), ErrorCode::RefundExceedsPayment),
     ] {
-        let (status, answer) = refund(&app, &paid, body.clone()).await;
-        assert_eq!((status, answer["error"]["code"].as_str()), (422, Some(code)), "{body}: {answer}");
+        assert_eq!(refused(refund(&app, paid, &body).await), (422, code), "{body:?}");
     }
     let refunds: i64 =
         sqlx::query_scalar("SELECT count(*) FROM refunds").fetch_one(&env.pg().await).await.unwrap();
@@ -173,21 +180,20 @@ async fn concurrent_partial_refunds_never_pass_the_payment() {
     let (a, b) = (app.account("100.00").await, app.account("0").await);
     let paid = done_payment(&app, &a, &b, "100.00").await;
 
-    let answers = join_all((0..200).map(|_| refund(&app, &paid, json!({"amount": "0.75"})))).await;
+    let body = asking(Some("0.75"));
+    let answers = join_all((0..200).map(|_| refund(&app, paid, &body))).await;
     let mut accepted = Vec::new();
-    for (status, body) in &answers {
-        match status {
-            202 => accepted.push(id(body)),
-            422 => assert_eq!(body["error"]["code"], "refund_exceeds_payment", "{body}"),
-            other => panic!("unexpected {other}: {body}"),
+    for answer in answers {
+        match answer {
+            Ok(refund) => accepted.push(refund.id),
+            refusal => assert_eq!(refused(refusal), (422, ErrorCode::RefundExceedsPayment)),
         }
     }
     assert_eq!(accepted.len(), 133);
-    for refund in &accepted {
-        assert_eq!(wait_refund(&app, refund).await["status"], "done");
+    for refund in accepted {
+        assert_eq!(wait_refund(&app, refund).await.status, RefundStatus::Done);
     }
-    let (_, payment) = app.get(&format!("/api/v1/payment/{paid}")).await;
-    assert_eq!(payment["amount_refunded"], "99.75", "{payment}");
+    assert_eq!(app.api.get_payment(paid).await.unwrap().amount_refunded.to_string(), "99.75");
     assert_eq!((app.balance(&a).await, app.balance(&b).await), ("99.75".to_owned(), "0.25".to_owned()));
     let (code, report) = env.audit();
     assert_eq!(code, 0, "{report}");
@@ -209,7 +215,7 @@ async fn settle_enforces_the_limit_again_and_applies_each_refund_once() {
     for refund in &ids {
         sqlx::query("INSERT INTO refunds (id, payment_id, amount) VALUES ($1::uuid, $2::uuid, 600)")
             .bind(refund)
-            .bind(&paid)
+            .bind(paid.to_string())
             .execute(&pg)
             .await
             .unwrap();
@@ -219,17 +225,14 @@ async fn settle_enforces_the_limit_again_and_applies_each_refund_once() {
     for _ in 0..3 {
         publisher.publish(payment_app::broker::LOCK_QUEUE, &message).await.unwrap();
     }
-    let ends: Vec<(String, Value)> = {
-        let mut ends = Vec::new();
-        for refund in &ids {
-            let body = wait_refund(&app, refund).await;
-            ends.push((body["status"].as_str().unwrap().to_owned(), body["failure_reason"].clone()));
-        }
-        ends
-    };
-    assert_eq!(ends[0], ("done".to_owned(), Value::Null));
+    let mut ends = Vec::new();
+    for refund in &ids {
+        let refund = wait_refund(&app, refund.parse().unwrap()).await;
+        ends.push((refund.status, refund.failure_reason));
+    }
+    assert_eq!(ends[0], (RefundStatus::Done, None));
     for end in &ends[1..] {
-        assert_eq!(end, &("failed".to_owned(), json!("refund_exceeds_payment")));
+        assert_eq!(end, &(RefundStatus::Failed, Some(FailureReason::RefundExceedsPayment)));
     }
     assert_eq!((app.balance(&a).await, app.balance(&b).await), ("6.00".to_owned(), "4.00".to_owned()));
     let (code, report) = env.audit();

@@ -5,6 +5,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
+use payrail_client::types::{AccountView, CreateAccount, CreatePayment};
 use serde_json::{Value, json};
 
 use crate::common::{App, TestEnv, poll_within};
@@ -15,21 +17,26 @@ fn id(body: &Value) -> String {
     body["id"].as_str().unwrap_or_else(|| panic!("no id in {body}")).to_owned()
 }
 
+/// Opens an account through the client; `body` is `POST /accounts`'s JSON.
 async fn open(app: &App, body: Value) -> String {
-    let (status, answer) = app.post("/api/v1/accounts", body).await;
-    assert_eq!(status, 201, "{answer}");
-    id(&answer)
+    let body: CreateAccount = serde_json::from_value(body).unwrap();
+    app.api.create_account(&body, None).await.unwrap().id.to_string()
 }
 
 async fn pay(app: &App, from: &str, to: &str, amount: &str, metadata: Value) -> String {
-    let (status, body) = app
-        .post(
-            "/api/v1/payment",
-            json!({"from_account": from, "to_account": to, "amount": amount, "metadata": metadata}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    id(&body)
+    let body = CreatePayment {
+        from_account: from.to_owned(),
+        to_account: to.to_owned(),
+        amount: amount.to_owned(),
+        metadata: Some(metadata),
+        ..CreatePayment::default()
+    };
+    app.api.create_payment(&body, None).await.unwrap().id.to_string()
+}
+
+/// Every account that passes `filters`, page after page, newest first.
+async fn accounts(app: &App, filters: &[(&str, String)]) -> Vec<AccountView> {
+    app.api.accounts(filters).try_collect().await.unwrap()
 }
 
 /// The ids a search answers (one page), in order.
@@ -121,17 +128,17 @@ async fn accounts_are_found_by_currency_and_metadata() {
     let yen = open(&app, json!({"currency": "JPY", "metadata": {"customer": "c-1"}})).await;
     let yen2 = open(&app, json!({"currency": "JPY"})).await;
 
+    let ids = |found: Vec<AccountView>| found.into_iter().map(|a| a.id.to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(accounts(&app, &[]).await), [yen2.clone(), yen.clone(), usd.clone()]);
+    let jpy = accounts(&app, &[("currency", "JPY".into())]).await;
+    assert_eq!(jpy.iter().map(|a| a.currency.to_string()).collect::<Vec<_>>(), ["JPY", "JPY"]);
+    assert_eq!(ids(jpy), [yen2.clone(), yen.clone()]);
+    let customer = ("metadata[customer]", "c-1".to_owned());
+    assert_eq!(ids(accounts(&app, std::slice::from_ref(&customer)).await), [yen.clone(), usd.clone()]);
+    let usd_customer = accounts(&app, &[customer, ("currency", "USD".into())]).await;
+    assert_eq!(ids(usd_customer), [usd.as_str()]);
+    // One page at a time (raw: the pages themselves are under test).
     let ids = |body: &Value| body["accounts"].as_array().unwrap().iter().map(id).collect::<Vec<_>>();
-    let (status, all) = app.get("/api/v1/accounts").await;
-    assert_eq!(status, 200, "{all}");
-    assert_eq!(ids(&all), [yen2.clone(), yen.clone(), usd.clone()]);
-    let (_, page) = app.get("/api/v1/accounts?currency=JPY").await;
-    assert_eq!(ids(&page), [yen2.clone(), yen.clone()]);
-    assert_eq!(page["accounts"][0]["currency"], "JPY");
-    let (_, page) = app.get("/api/v1/accounts?metadata[customer]=c-1").await;
-    assert_eq!(ids(&page), [yen.clone(), usd.clone()]);
-    let (_, page) = app.get("/api/v1/accounts?metadata[customer]=c-1&currency=USD").await;
-    assert_eq!(ids(&page), [usd.as_str()]);
     let (_, first) = app.get("/api/v1/accounts?limit=2").await;
     let cursor = first["next_cursor"].as_str().unwrap();
     let (_, second) = app.get(&format!("/api/v1/accounts?limit=2&cursor={cursor}")).await;

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::TryStreamExt;
 use hmac::{Hmac, Mac};
 use payrail_client::types::{
-    CaptureMode, CaptureRequest, CreateAccount, CreateEndpoint, CreatePayment, CreateRefund, ErrorCode,
-    EventData, EventType, PaymentId, PaymentStatus, RefundStatus,
+    BatchResponse, CaptureMode, CaptureRequest, CreateAccount, CreateEndpoint, CreatePayment, CreateRefund,
+    ErrorCode, EventData, EventType, PaymentId, PaymentStatus, RefundStatus,
 };
 use payrail_client::{Client, Error, VerifyError, verify};
 use reqwest::StatusCode;
@@ -84,13 +84,8 @@ async fn hold_and_capture_part_of_it() {
 async fn an_atomic_batch_settles_all_or_none() {
     let client = admin();
     let (a, merchant, fee) = (funded(&client, "100.00").await, empty(&client).await, empty(&client).await);
-    let ids = |answer: serde_json::Value| -> Vec<PaymentId> {
-        answer["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| serde_json::from_value(r["payment"]["id"].clone()).unwrap())
-            .collect()
+    let ids = |answer: BatchResponse| -> Vec<PaymentId> {
+        answer.results.into_iter().map(|r| r.payment.expect("every item accepted").id).collect()
     };
     let batch = client
         .create_payment_batch(&[payment(a, merchant, "97.00"), payment(a, fee, "3.00")], true, None)
@@ -106,6 +101,20 @@ async fn an_atomic_batch_settles_all_or_none() {
         .unwrap();
     for id in ids(over) {
         assert_eq!(client.wait_until_terminal(id, SETTLED).await.unwrap().status, PaymentStatus::Failed);
+    }
+    assert_eq!(client.get_account(merchant).await.unwrap().balance.to_string(), "97.00");
+
+    // An invalid item refuses the atomic batch whole, and says which item.
+    let refused = client
+        .create_payment_batch(&[payment(merchant, fee, "1.00"), payment(fee, fee, "1.00")], true, None)
+        .await;
+    match refused {
+        Err(Error::Api { code: Some(ErrorCode::AtomicBatchRefused), refused_items, .. }) => {
+            let item: Vec<_> =
+                refused_items.iter().map(|r| (r.index, r.status, r.error.as_ref().map(|e| e.code))).collect();
+            assert_eq!(item, [(1, 422, Some(ErrorCode::SameAccount))]);
+        }
+        other => panic!("expected atomic_batch_refused, got {other:?}"),
     }
     assert_eq!(client.get_account(merchant).await.unwrap().balance.to_string(), "97.00");
 }

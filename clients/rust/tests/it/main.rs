@@ -2,9 +2,11 @@
 //! starts and names in `PAYRAIL_URL`, `PAYRAIL_TOKEN` (every scope) and
 //! `PAYRAIL_PAY_TOKEN` (`read+pay`). The tests are `#[ignore]`d so that
 //! `cargo test --workspace` (no server) passes over them; clients-test runs
-//! them, once, with `--ignored`.
+//! them, once, with `--ignored`. The architecture test needs no server and
+//! runs everywhere.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on the first surprise
 
+mod architecture;
 mod helpers;
 mod live;

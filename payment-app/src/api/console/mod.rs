@@ -147,7 +147,7 @@ impl Signed {
     }
 
     fn require(&self, scope: Scope) -> Result<(), ConsoleError> {
-        self.caller.require(scope).map_err(|refused| ConsoleError::Forbidden(refused.message))
+        self.caller.require(scope).map_err(|refused| ConsoleError::Forbidden(refused.0.message))
     }
 }
 

@@ -1,9 +1,15 @@
-//! A running `payment-app` process of the test's own, and an HTTP client.
+//! A running `payment-app` process of the test's own, and HTTP clients for
+//! it: `api`, payrail's own Rust client (payment-app's tests use what
+//! integrators use, so a client that drifts from the server fails here), and
+//! `http`, plain reqwest for what the client refuses to send (malformed
+//! bodies, missing headers) or does not show (headers of the answer).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use payrail_client::RetryPolicy;
+use payrail_client::types::CreateAccount;
 use serde_json::{Value, json};
 
 use super::env::{TestEnv, run};
@@ -36,6 +42,8 @@ pub struct App {
     pub base: String,
     pub log: PathBuf,
     pub http: reqwest::Client,
+    /// payrail-client with the all-scopes token.
+    pub api: payrail_client::Client,
     /// How it was started, to start it again on the same port.
     command: Command,
 }
@@ -55,8 +63,13 @@ impl App {
             command.env(k, v);
         }
         let child = spawn(&mut command, &log, false);
-        let app =
-            App { child, base: format!("http://127.0.0.1:{port}"), log, http: client(Some(TOKEN)), command };
+        let base = format!("http://127.0.0.1:{port}");
+        // One attempt, as `http` makes: a test sees every 429 and 503 the
+        // server answers, and counts requests as the server does.
+        let once =
+            RetryPolicy { max_attempts: 1, timeout: Duration::from_secs(20), ..RetryPolicy::default() };
+        let api = payrail_client::Client::with_policy(&base, TOKEN, once).unwrap();
+        let app = App { child, base, log, http: client(Some(TOKEN)), api, command };
         app.wait_healthy().await;
         app
     }
@@ -119,10 +132,8 @@ impl App {
     }
 
     pub async fn account(&self, initial_balance: &str) -> String {
-        let (status, body) =
-            self.post("/api/v1/accounts", json!({ "initial_balance": initial_balance })).await;
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().unwrap().to_owned()
+        let body = CreateAccount { initial_balance: Some(initial_balance.to_owned()), ..Default::default() };
+        self.api.create_account(&body, None).await.unwrap().id.to_string()
     }
 
     pub async fn pay(&self, from: &str, to: &str, amount: &str) -> (u16, Value) {
@@ -131,9 +142,7 @@ impl App {
     }
 
     pub async fn balance(&self, account: &str) -> String {
-        let (status, body) = self.get(&format!("/api/v1/accounts/{account}")).await;
-        assert_eq!(status, 200, "{body}");
-        body["balance"].as_str().unwrap().to_owned()
+        self.api.get_account(account.parse().unwrap()).await.unwrap().balance.to_string()
     }
 
     /// Polls until every payment is `done` or `failed`; returns them.

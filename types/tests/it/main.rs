@@ -1,0 +1,3 @@
+//! payrail-types' integration tests: one binary (STYLE.md, "Tests").
+
+mod architecture;
