@@ -67,6 +67,7 @@ async fn metadata_is_returned_on_every_read_and_changed_by_patch() {
     let about = |e: &Event| match &e.data {
         EventData::Payment(p) => json!(p.metadata),
         EventData::Refund(r) => panic!("no refund was asked for: {r:?}"),
+        EventData::CreditLimit(c) => panic!("no credit limit was set: {c:?}"),
     };
     assert!(events.iter().all(|e| about(e) == json!({"invoice": "i-9"})), "{events:?}");
 
