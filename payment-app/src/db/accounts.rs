@@ -274,7 +274,7 @@ pub async fn update(
             None => get(primary, id).await,
         };
     };
-    let mut tx = super::payments::begin_bounded_tx(primary, CREDIT_LOCK_WAIT).await?;
+    let mut tx = super::tx::begin_bounded_tx(primary, CREDIT_LOCK_WAIT).await?;
     let Some(row) = sqlx::query!(
         r#"SELECT balance, held, credit_limit, currency FROM accounts WHERE id = $1 FOR NO KEY UPDATE"#,
         id.as_uuid(),

@@ -30,6 +30,7 @@ pub mod settle;
 pub mod statements;
 pub mod throughput;
 pub mod timeline;
+pub mod tx;
 pub mod webhooks;
 
 use std::time::Duration;

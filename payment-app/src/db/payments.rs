@@ -11,6 +11,7 @@ use uuid::Uuid;
 use serde_json::Value;
 
 use super::accounts::{currency_from_db, metadata_from_db};
+use super::tx::begin_bounded_tx;
 use crate::domain::hold::{self, Requested};
 use crate::domain::{
     AccountId, Amount, Capture, Currency, EventId, FailureReason, LinkId, Metadata, MetadataError,
@@ -202,21 +203,6 @@ pub async fn bound_lock_wait(tx: &mut PgConnection, lock_timeout: Duration) -> R
     Ok(())
 }
 
-/// The `BEGIN` of a transaction whose lock waits end after `lock_timeout`,
-/// in the same round trip.
-fn begin_bounded(lock_timeout: Duration) -> String {
-    format!("BEGIN; SET LOCAL lock_timeout = {}", lock_timeout.as_millis().max(1))
-}
-
-/// A transaction whose lock waits end after `lock_timeout`, begun in one
-/// round trip.
-pub async fn begin_bounded_tx(
-    primary: &PgPool,
-    lock_timeout: Duration,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-    Ok(primary.begin_with(begin_bounded(lock_timeout)).await?)
-}
-
 /// Records one accepted payment in a transaction of its own.
 pub async fn insert_alone(
     primary: &PgPool,
@@ -224,7 +210,7 @@ pub async fn insert_alone(
     trace: Option<TraceId>,
     lock_timeout: Duration,
 ) -> Result<Payment> {
-    let mut tx = primary.begin_with(begin_bounded(lock_timeout)).await?;
+    let mut tx = begin_bounded_tx(primary, lock_timeout).await?;
     let recorded = insert(&mut tx, payment, trace).await?;
     tx.commit().await?;
     Ok(recorded)
@@ -242,7 +228,7 @@ pub async fn insert_many(
     traces: &[Option<TraceId>],
     lock_timeout: Duration,
 ) -> Result<Vec<Payment>> {
-    let mut tx = pool.begin_with(begin_bounded(lock_timeout)).await?;
+    let mut tx = begin_bounded_tx(pool, lock_timeout).await?;
     let rows = insert_rows(&mut tx, payments, traces, None).await?;
     tx.commit().await?;
     Ok(rows)

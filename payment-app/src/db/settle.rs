@@ -130,7 +130,7 @@ impl PaymentRow {
 /// message, says what belongs together, and a set is moved all at once.
 pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled> {
     let ids: Vec<Uuid> = ids.iter().map(PaymentId::as_uuid).collect();
-    let mut tx = super::payments::begin_bounded_tx(primary, LOCK_WAIT).await?;
+    let mut tx = super::tx::begin_bounded_tx(primary, LOCK_WAIT).await?;
 
     // No status predicate in SQL: with one, a generic plan may walk the
     // partial index of pending payments (a whole backlog) instead of

@@ -67,7 +67,7 @@ impl Intake {
         let mut tx = if any_key {
             self.db.primary.begin().await?
         } else {
-            db::payments::begin_bounded_tx(&self.db.primary, self.lock_timeout).await?
+            db::tx::begin_bounded_tx(&self.db.primary, self.lock_timeout).await?
         };
         let claims = idempotency::claim_each(&mut tx, SCOPE, &keyed).await?;
         let new = claims.iter().filter(|c| **c == Claim::New).count();

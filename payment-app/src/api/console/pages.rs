@@ -31,9 +31,6 @@ const CHART_ENTRIES: i64 = 200;
 /// Payments on an account's page.
 const RECENT: i64 = 10;
 
-/// Dead letters listed on their page (the first of the queue).
-pub const DEAD_LETTERS_SHOWN: usize = 200;
-
 fn field(query: &HashMap<String, String>, name: &str) -> String {
     query.get(name).map(|v| v.trim().to_owned()).unwrap_or_default()
 }
@@ -221,7 +218,7 @@ pub async fn dead_letters(
             Some(Replayed::Sent { payment, status: now })
         }
     };
-    let letters = crate::dead_letters::list_first(&app.broker, DEAD_LETTERS_SHOWN).await?;
+    let letters = crate::dead_letters::list_first(&app.broker, views::DEAD_LETTERS_SHOWN).await?;
     Ok(views::dead_letters(signed.frame(), &letters, outcome.as_ref()))
 }
 

@@ -8,7 +8,6 @@ use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
 use super::chart::{self, Point};
-use super::pages::DEAD_LETTERS_SHOWN;
 use crate::api::auth::{Caller, Scope};
 use crate::db::accounts::Account;
 use crate::db::payments::Payment;
@@ -17,6 +16,10 @@ use crate::db::timeline::{Delivery, DeliveryAttempt, PaymentEntry, TimelineEvent
 use crate::dead_letters::DeadLetter;
 use crate::domain::{Currency, Metadata, PaymentId, PaymentStatus, SignedMoney};
 use crate::messages::TraceId;
+
+/// Dead letters listed on their page (the first of the queue): the page
+/// fetches this many and says so when the queue holds more.
+pub const DEAD_LETTERS_SHOWN: usize = 200;
 
 /// The signed-in user's view of the page frame: who they are and the form
 /// token every POST carries.
