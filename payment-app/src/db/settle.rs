@@ -23,7 +23,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::blocked;
@@ -132,32 +132,7 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     let ids: Vec<Uuid> = ids.iter().map(PaymentId::as_uuid).collect();
     let mut tx = super::tx::begin_bounded_tx(primary, LOCK_WAIT).await?;
 
-    // No status predicate in SQL: with one, a generic plan may walk the
-    // partial index of pending payments (a whole backlog) instead of
-    // looking the batch up by primary key. Status is checked after the row
-    // lock, on the row's latest version; so is expiry, against the
-    // transaction's clock. The linked sets are found first, without locks
-    // (a set never changes once inserted), so that every row, named or
-    // brought by its set, is still locked in one pass in id order. Their
-    // members are looked up by `link_id = ANY(links)`, which the partial
-    // index on `link_id` serves, never by a join a plan could turn into a
-    // scan of every payment.
-    let rows = sqlx::query_as!(
-        PaymentRow,
-        r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
-                  to_account AS "to_account: AccountId", amount, currency, status, capture, requested_action,
-                  requested_amount, COALESCE(hold_expires_at <= now(), false) AS "expired!",
-                  COALESCE(amount_captured, amount) AS "captured!", link_id AS "link_id?: LinkId"
-           FROM payments
-           WHERE id = ANY($1::uuid[] || ARRAY(
-               SELECT member.id FROM payments member
-               WHERE member.link_id = ANY(ARRAY(
-                   SELECT named.link_id FROM payments named WHERE named.id = ANY($1) AND named.link_id IS NOT NULL))))
-           ORDER BY id FOR NO KEY UPDATE"#,
-        &ids,
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows = lock_payments(&mut tx, &ids).await?;
     let routes = rows.iter().map(|row| (row.id, [row.from_account, row.to_account])).collect();
     let (mut pending, mut holds) = (Vec::new(), Vec::new());
     for row in &rows {
@@ -183,19 +158,7 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
 
     let account_ids: Vec<Uuid> =
         accounts_of(&holds, &pending, &refunds).iter().map(AccountId::as_uuid).collect();
-    // What another session holds is skipped, not waited for: the rows that
-    // come back are locked, the others are held.
-    let locked = sqlx::query!(
-        r#"SELECT id AS "id: AccountId", balance, held, credit_limit FROM accounts WHERE id = ANY($1)
-           ORDER BY id FOR NO KEY UPDATE SKIP LOCKED"#,
-        &account_ids,
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let held_accounts: BTreeSet<AccountId> = {
-        let locked: HashSet<AccountId> = locked.iter().map(|row| row.id).collect();
-        account_ids.iter().map(|id| AccountId::from_uuid(*id)).filter(|id| !locked.contains(id)).collect()
-    };
+    let (locked, held_accounts) = lock_accounts(&mut tx, &account_ids).await?;
     let blocked = blocked::set_aside(&held_accounts, &mut holds, &mut pending, &mut refunds);
     if pending.is_empty() && holds.is_empty() && refunds.is_empty() {
         tx.rollback().await?;
@@ -203,16 +166,7 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     }
     // Only the accounts the remaining work moves are planned and written.
     let used = accounts_of(&holds, &pending, &refunds);
-    let accounts = locked
-        .into_iter()
-        .filter(|row| used.contains(&row.id))
-        .map(|row| {
-            let corrupt = |what: &str| Error::Corrupt(format!("account {} has a negative {what}", row.id));
-            let held = Amount::from_minor(row.held).ok_or_else(|| corrupt("held amount"))?;
-            let credit_limit = Amount::from_minor(row.credit_limit).ok_or_else(|| corrupt("credit limit"))?;
-            Ok((row.id, AccountState { balance: row.balance, held, credit_limit }))
-        })
-        .collect::<Result<BTreeMap<_, _>>>()?;
+    let accounts = account_states(locked, &used)?;
 
     // The balances as locked: each entry's `balance_after` runs on from them.
     // And the clock, read now that the locks are held: whoever held these
@@ -238,6 +192,86 @@ pub async fn settle_batch(primary: &PgPool, ids: &[PaymentId]) -> Result<Settled
     })
 }
 
+/// The payments `ids` and every member of a linked set one of them is in,
+/// locked in id order.
+async fn lock_payments(tx: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<PaymentRow>> {
+    // No status predicate in SQL: with one, a generic plan may walk the
+    // partial index of pending payments (a whole backlog) instead of
+    // looking the batch up by primary key. Status is checked after the row
+    // lock, on the row's latest version; so is expiry, against the
+    // transaction's clock. The linked sets are found first, without locks
+    // (a set never changes once inserted), so that every row, named or
+    // brought by its set, is still locked in one pass in id order. Their
+    // members are looked up by `link_id = ANY(links)`, which the partial
+    // index on `link_id` serves, never by a join a plan could turn into a
+    // scan of every payment.
+    let rows = sqlx::query_as!(
+        PaymentRow,
+        r#"SELECT id AS "id: PaymentId", from_account AS "from_account: AccountId",
+                  to_account AS "to_account: AccountId", amount, currency, status, capture, requested_action,
+                  requested_amount, COALESCE(hold_expires_at <= now(), false) AS "expired!",
+                  COALESCE(amount_captured, amount) AS "captured!", link_id AS "link_id?: LinkId"
+           FROM payments
+           WHERE id = ANY($1::uuid[] || ARRAY(
+               SELECT member.id FROM payments member
+               WHERE member.link_id = ANY(ARRAY(
+                   SELECT named.link_id FROM payments named WHERE named.id = ANY($1) AND named.link_id IS NOT NULL))))
+           ORDER BY id FOR NO KEY UPDATE"#,
+        ids,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows)
+}
+
+/// An account as locked for settling.
+struct LockedAccount {
+    id: AccountId,
+    balance: i64,
+    held: i64,
+    credit_limit: i64,
+}
+
+/// Locks the accounts `ids` that no other session holds; returns those
+/// rows, and the ids of the held ones.
+async fn lock_accounts(
+    tx: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<(Vec<LockedAccount>, BTreeSet<AccountId>)> {
+    // What another session holds is skipped, not waited for: the rows that
+    // come back are locked, the others are held.
+    let locked = sqlx::query_as!(
+        LockedAccount,
+        r#"SELECT id AS "id: AccountId", balance, held, credit_limit FROM accounts WHERE id = ANY($1)
+           ORDER BY id FOR NO KEY UPDATE SKIP LOCKED"#,
+        ids,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let held_accounts: BTreeSet<AccountId> = {
+        let locked: HashSet<AccountId> = locked.iter().map(|row| row.id).collect();
+        ids.iter().map(|id| AccountId::from_uuid(*id)).filter(|id| !locked.contains(id)).collect()
+    };
+    Ok((locked, held_accounts))
+}
+
+/// The locked accounts the work uses, as the plan reads them.
+fn account_states(
+    locked: Vec<LockedAccount>,
+    used: &BTreeSet<AccountId>,
+) -> Result<BTreeMap<AccountId, AccountState>> {
+    locked
+        .into_iter()
+        .filter(|row| used.contains(&row.id))
+        .map(|row| {
+            let corrupt = |what: &str| Error::Corrupt(format!("account {} has a negative {what}", row.id));
+            let held = Amount::from_minor(row.held).ok_or_else(|| corrupt("held amount"))?;
+            let credit_limit = Amount::from_minor(row.credit_limit).ok_or_else(|| corrupt("credit limit"))?;
+            Ok((row.id, AccountState { balance: row.balance, held, credit_limit }))
+        })
+        .collect()
+}
+
 /// Every account the work moves money on or holds it on, in id order.
 fn accounts_of(
     holds: &[Authorization],
@@ -254,7 +288,7 @@ fn accounts_of(
 
 /// The pending refunds of the `done` payments among `rows` (locked, in id
 /// order), each with what its payment has left to give back.
-async fn pending_refunds(tx: &mut sqlx::PgConnection, rows: &[PaymentRow]) -> Result<Vec<PendingRefund>> {
+async fn pending_refunds(tx: &mut PgConnection, rows: &[PaymentRow]) -> Result<Vec<PendingRefund>> {
     let done: Vec<&PaymentRow> = rows.iter().filter(|r| r.status == PaymentStatus::Done.as_str()).collect();
     if done.is_empty() {
         return Ok(Vec::new());
@@ -320,7 +354,7 @@ struct Locked<'a> {
 }
 
 async fn write_plan(
-    tx: &mut sqlx::PgConnection,
+    tx: &mut PgConnection,
     plan: &Plan,
     locked: &Locked<'_>,
     currencies: &Currencies<'_>,
@@ -333,7 +367,7 @@ async fn write_plan(
     write_refund_outcomes(tx, plan).await
 }
 
-async fn write_accounts(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
+async fn write_accounts(tx: &mut PgConnection, plan: &Plan) -> Result<()> {
     let ids: Vec<Uuid> = plan.accounts.keys().map(AccountId::as_uuid).collect();
     let balances: Vec<i64> = plan.accounts.values().map(|a| a.balance).collect();
     let held: Vec<i64> = plan.accounts.values().map(|a| a.held.minor()).collect();
@@ -366,7 +400,7 @@ async fn write_accounts(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
 /// left to a volatile column default, which would cost COPY its
 /// multi-insert.
 async fn write_entries(
-    tx: &mut sqlx::PgConnection,
+    tx: &mut PgConnection,
     plan: &Plan,
     locked: &Locked<'_>,
     currencies: &Currencies<'_>,
@@ -454,7 +488,7 @@ fn moves(plan: &Plan) -> Vec<Move> {
 
 /// Moves every planned payment to its outcome (out of `pending`, or out of
 /// `authorized`), and records the event of each.
-async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
+async fn write_outcomes(tx: &mut PgConnection, plan: &Plan) -> Result<()> {
     let moves = moves(plan);
     if moves.is_empty() {
         return Ok(());
@@ -516,7 +550,7 @@ async fn write_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> 
 
 /// Moves every planned refund out of `pending`, with its `refund.done` or
 /// `refund.failed` event, deliveries and publication in the same statement.
-async fn write_refund_outcomes(tx: &mut sqlx::PgConnection, plan: &Plan) -> Result<()> {
+async fn write_refund_outcomes(tx: &mut PgConnection, plan: &Plan) -> Result<()> {
     if plan.refunds.is_empty() {
         return Ok(());
     }
