@@ -101,6 +101,21 @@ impl Architecture {
         self.layers.keys().filter(|m| !self.modules.contains_key(*m)).cloned().collect()
     }
 
+    /// Panics unless the table was found (more than `at_least` entries: a
+    /// heading renamed would otherwise check nothing) and every import
+    /// holds: each crate's test is this one call.
+    pub fn assert_held(&self, at_least: usize) {
+        assert!(self.layers.len() > at_least, "the layer table was not found: {:?}", self.layers);
+        let violations = self.violations();
+        assert!(violations.is_empty(), "imports against ARCHITECTURE.md:\n{}", violations.join("\n"));
+    }
+
+    /// Panics if the table places a module the crate does not have.
+    pub fn assert_every_entry_is_a_module(&self) {
+        let unknown = self.unknown_entries();
+        assert!(unknown.is_empty(), "ARCHITECTURE.md places modules that do not exist: {unknown:?}");
+    }
+
     /// `module -> the modules it imports`, and the paths that resolve to
     /// nothing the crate has.
     fn graph(&self) -> (BTreeMap<String, BTreeSet<String>>, Vec<String>) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, eventually};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 
@@ -67,26 +67,10 @@ async fn entries_carry_their_balance_and_answer_the_balance_at_any_instant() {
     assert_eq!(code, 0, "{report}");
 }
 
-/// Polls until the payment is `status`, passing through `pending` or
-/// `authorized` on the way.
-async fn wait_status(app: &App, id: &str, status: &str) {
-    let deadline = std::time::Instant::now() + SETTLE_WITHIN;
-    loop {
-        let (_, body) = app.get(&format!("/api/v1/payment/{id}")).await;
-        match body["status"].as_str() {
-            Some(now) if now == status => return,
-            Some("pending" | "authorized") => {}
-            _ => panic!("payment {id} should become {status}: {body}"),
-        }
-        assert!(std::time::Instant::now() < deadline, "payment {id} not {status}; log:\n{}", app.log_tail());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-#[tokio::test]
-async fn the_balance_at_an_instant_answers_what_was_held_and_available_then() {
-    let env = TestEnv::new();
-    let app = App::start(&env, &[]).await;
+/// An account opened with 10.00 that authorized 3.00 to another, then
+/// captured 2.00 of it: its entries are an issuance, a hold, the hold's
+/// release and the capture.
+async fn held_then_captured(app: &App) -> String {
     let (a, b) = (app.account("10.00").await, app.account("0").await);
     let (status, held) = app
         .post(
@@ -96,11 +80,33 @@ async fn the_balance_at_an_instant_answers_what_was_held_and_available_then() {
         .await;
     assert_eq!(status, 202, "{held}");
     let pid = held["id"].as_str().unwrap().to_owned();
-    wait_status(&app, &pid, "authorized").await;
+    wait_status(app, &pid, "authorized").await;
     let (status, body) =
         app.post(&format!("/api/v1/payment/{pid}/capture"), serde_json::json!({"amount": "2.00"})).await;
     assert!(status < 300, "{status} {body}");
-    wait_status(&app, &pid, "done").await;
+    wait_status(app, &pid, "done").await;
+    a
+}
+
+/// Polls until the payment is `status`, passing through `pending` or
+/// `authorized` on the way.
+async fn wait_status(app: &App, id: &str, status: &str) {
+    eventually(SETTLE_WITHIN, &format!("payment {id} {status}"), || async {
+        let (_, body) = app.get(&format!("/api/v1/payment/{id}")).await;
+        match body["status"].as_str() {
+            Some(now) if now == status => Ok(()),
+            Some("pending" | "authorized") => Err(body.to_string()),
+            _ => panic!("payment {id} should become {status}: {body}"),
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_balance_at_an_instant_answers_what_was_held_and_available_then() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let a = held_then_captured(&app).await;
 
     let (_, page) = app.get(&format!("/api/v1/accounts/{a}/entries")).await;
     let entries = page["entries"].as_array().unwrap();
@@ -142,20 +148,7 @@ async fn the_balance_at_an_instant_answers_what_was_held_and_available_then() {
 async fn entries_show_what_was_held_after_each_in_the_api_and_the_exports() {
     let env = TestEnv::new();
     let app = App::start(&env, &[]).await;
-    let (a, b) = (app.account("10.00").await, app.account("0").await);
-    let (status, held) = app
-        .post(
-            "/api/v1/payment",
-            serde_json::json!({"from_account": a, "to_account": b, "amount": "3.00", "capture": "manual"}),
-        )
-        .await;
-    assert_eq!(status, 202, "{held}");
-    let pid = held["id"].as_str().unwrap().to_owned();
-    wait_status(&app, &pid, "authorized").await;
-    let (status, body) =
-        app.post(&format!("/api/v1/payment/{pid}/capture"), serde_json::json!({"amount": "2.00"})).await;
-    assert!(status < 300, "{status} {body}");
-    wait_status(&app, &pid, "done").await;
+    let a = held_then_captured(&app).await;
     let expected = [("issuance", "0.00"), ("hold", "3.00"), ("release", "0.00"), ("capture", "0.00")];
 
     let (_, page) = app.get(&format!("/api/v1/accounts/{a}/entries")).await;
