@@ -14,9 +14,7 @@ use crate::common::TestEnv;
 
 async fn migrated() -> (TestEnv, PgPool) {
     let env = TestEnv::new();
-    let migrate = env.command(&["migrate"]).output().unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
-    let pg = env.pg().await;
+    let pg = env.migrated_pg().await;
     (env, pg)
 }
 

@@ -95,9 +95,7 @@ async fn audit_passes_on_a_sound_ledger_and_fails_on_a_tampered_one() {
 #[tokio::test]
 async fn audit_fails_on_money_moved_across_currencies() {
     let env = TestEnv::new();
-    let migrate = env.command(&["migrate"]).output().unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
-    let pg = env.pg().await;
+    let pg = env.migrated_pg().await;
     let (dollars, yen, payment) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     for sql in [
         "INSERT INTO accounts (id, balance, currency) VALUES ($1, 100, 'USD'), ($2, 0, 'JPY')",

@@ -328,9 +328,7 @@ async fn wrong_tokens_through_two_api_processes_count_against_one_allowance() {
 async fn failed_sign_ins_are_forgotten_and_bounded() {
     use payment_app::db::console_sign_ins::{Bounds, admit, succeeded};
     let env = TestEnv::new();
-    let migrate = env.command(&["migrate"]).output().unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
-    let pg = env.pg().await;
+    let pg = env.migrated_pg().await;
     let bounds = Bounds { forget_after: Duration::from_secs(3600), max_clients: 3 };
     let never = |_, _| None;
     let ip = |n: u8| std::net::IpAddr::from([10, 0, 0, n]);
@@ -433,9 +431,7 @@ async fn the_system_page_shows_what_settled_in_each_of_the_last_minutes() {
 async fn the_throughput_rollup_counts_each_event_once_and_reads_only_whats_new() {
     use payment_app::db::throughput::{Run, roll_up, settled_per_minute};
     let env = TestEnv::new();
-    let migrate = env.command(&["migrate"]).output().unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
-    let pg = env.pg().await;
+    let pg = env.migrated_pg().await;
     let now = chrono::Utc::now();
     let a = uuid::Uuid::now_v7();
     let b = uuid::Uuid::now_v7();

@@ -279,9 +279,7 @@ fn searches(account: &str) -> Vec<(&'static str, String)> {
 #[tokio::test]
 async fn hot_and_list_queries_use_an_index() {
     let env = TestEnv::new();
-    let migrate = env.command(&["migrate"]).output().unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
-    let pg = env.pg().await;
+    let pg = env.migrated_pg().await;
     // 100,000 accounts (a tenth in yen, a hundredth with metadata),
     // 200,000 payments (a few pending, a tenth failed, the rest done, a
     // hundredth with metadata; ids that

@@ -24,9 +24,7 @@ async fn count(pg: &sqlx::PgPool, sql: &str) -> i64 {
 #[tokio::test]
 async fn rows_past_retention_go_newer_ones_stay_and_the_feed_still_pages() {
     let env = TestEnv::new();
-    let migrate = env.command(&["migrate"]).output().unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
-    let pg = env.pg().await;
+    let pg = env.migrated_pg().await;
 
     // A payment for the events to be about (failed: nothing will settle it
     // and write more), and an endpoint that was sent every event.
@@ -179,9 +177,7 @@ async fn rows_past_retention_go_newer_ones_stay_and_the_feed_still_pages() {
 #[tokio::test]
 async fn an_event_not_yet_published_outlives_retention_until_published() {
     let env = TestEnv::new();
-    let migrate = env.command(&["migrate"]).output().unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
-    let pg = env.pg().await;
+    let pg = env.migrated_pg().await;
     let (a, b, payment) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     sqlx::query("INSERT INTO accounts (id, balance) VALUES ($1, 0), ($2, 0)")
         .bind(a)

@@ -180,9 +180,7 @@ async fn a_refresh_touches_only_the_days_that_changed() {
     use payment_app::db::statements::refresh_daily;
 
     let env = TestEnv::new();
-    let migrate = env.command(&["migrate"]).output().unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
-    let pg = env.pg().await;
+    let pg = env.migrated_pg().await;
     let accounts: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
     for account in &accounts {
         sqlx::query("INSERT INTO accounts (id, balance) VALUES ($1, 0)")

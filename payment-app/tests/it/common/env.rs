@@ -82,6 +82,14 @@ impl TestEnv {
     pub async fn pg(&self) -> sqlx::PgPool {
         sqlx::PgPool::connect(&self.database_url).await.unwrap()
     }
+
+    /// The test's database migrated by `payment-app migrate` (no app
+    /// running), and a pool on it.
+    pub async fn migrated_pg(&self) -> sqlx::PgPool {
+        let migrate = self.command(&["migrate"]).output().unwrap();
+        assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+        self.pg().await
+    }
 }
 
 impl Drop for TestEnv {
