@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::paging::pages;
+use crate::response::Response;
 use crate::retry::{self, Outcome, RetryPolicy};
 use crate::{Error, Result};
 
@@ -105,8 +106,12 @@ impl Client {
         })
     }
 
-    /// Sends `call` under the retry rule; the answer's body on a success.
-    async fn send(&self, call: &Call<'_>) -> Result<Vec<u8>> {
+    /// Sends `call` under the retry rule; the answer's status, headers and
+    /// body on a success.
+    async fn send(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>)> {
         let url = format!("{}/api/v1{}", self.base, call.path);
         let mut attempt = 0;
         loop {
@@ -140,7 +145,7 @@ impl Client {
                         }
                     };
                     if status.is_success() {
-                        return Ok(body.to_vec());
+                        return Ok((status, headers, body.to_vec()));
                     }
                     let error = crate::error::from_answer(status, &headers, &body);
                     let (code, retry_after) = match &error {
@@ -159,7 +164,12 @@ impl Client {
     }
 
     async fn json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T> {
-        Ok(serde_json::from_slice(&self.send(&call).await?)?)
+        Ok(self.json_with_meta(call).await?.value)
+    }
+
+    async fn json_with_meta<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<Response<T>> {
+        let (status, headers, body) = self.send(&call).await?;
+        Ok(Response::new(serde_json::from_slice(&body)?, status, headers))
     }
 
     // Accounts
@@ -170,8 +180,18 @@ impl Client {
         body: &CreateAccount,
         idempotency_key: Option<&str>,
     ) -> Result<AccountView> {
-        self.json(Call::send_json(Method::POST, "/accounts".into(), body, false)?.keyed(idempotency_key))
-            .await
+        self.create_account_with_meta(body, idempotency_key).await.map(Response::into_value)
+    }
+
+    /// [`Client::create_account`] with the answer's headers: `replayed` when
+    /// `idempotency_key` opened an account before (the body is that one).
+    pub async fn create_account_with_meta(
+        &self,
+        body: &CreateAccount,
+        idempotency_key: Option<&str>,
+    ) -> Result<Response<AccountView>> {
+        let call = Call::send_json(Method::POST, "/accounts".into(), body, false)?;
+        self.json_with_meta(call.keyed(idempotency_key)).await
     }
 
     pub async fn get_account(&self, id: AccountId) -> Result<AccountView> {
@@ -210,7 +230,19 @@ impl Client {
         body: &CreatePayment,
         idempotency_key: Option<&str>,
     ) -> Result<PaymentView> {
-        self.json(Call::send_json(Method::POST, "/payment".into(), body, false)?.keyed(idempotency_key)).await
+        self.create_payment_with_meta(body, idempotency_key).await.map(Response::into_value)
+    }
+
+    /// [`Client::create_payment`] with the answer's headers: `replayed` when
+    /// `idempotency_key` was used before (the body is what that request
+    /// recorded, as it was then).
+    pub async fn create_payment_with_meta(
+        &self,
+        body: &CreatePayment,
+        idempotency_key: Option<&str>,
+    ) -> Result<Response<PaymentView>> {
+        let call = Call::send_json(Method::POST, "/payment".into(), body, false)?;
+        self.json_with_meta(call.keyed(idempotency_key)).await
     }
 
     pub async fn get_payment(&self, id: PaymentId) -> Result<PaymentView> {
@@ -265,8 +297,19 @@ impl Client {
         body: &CreateRefund,
         idempotency_key: Option<&str>,
     ) -> Result<RefundView> {
+        self.create_refund_with_meta(payment_id, body, idempotency_key).await.map(Response::into_value)
+    }
+
+    /// [`Client::create_refund`] with the answer's headers: `replayed` when
+    /// `idempotency_key` asked for a refund before (the body is that one).
+    pub async fn create_refund_with_meta(
+        &self,
+        payment_id: PaymentId,
+        body: &CreateRefund,
+        idempotency_key: Option<&str>,
+    ) -> Result<Response<RefundView>> {
         let call = Call::send_json(Method::POST, format!("/payment/{payment_id}/refunds"), body, false)?;
-        self.json(call.keyed(idempotency_key)).await
+        self.json_with_meta(call.keyed(idempotency_key)).await
     }
 
     /// Every refund of the payment, oldest first.
@@ -314,6 +357,19 @@ impl Client {
         filters: &'a [(&'a str, String)],
     ) -> impl Stream<Item = Result<PaymentView>> + 'a {
         self.listed("/payments".into(), filters, "cursor", |p: PaymentPage| (p.payments, p.next_cursor))
+    }
+
+    /// Every payment from or to the account (`limit` in `filters`), newest
+    /// first. Unlike `payments` with an `account` filter, an unknown account
+    /// is an error (`not_found`), not an empty list.
+    pub fn account_payments<'a>(
+        &'a self,
+        id: AccountId,
+        filters: &'a [(&'a str, String)],
+    ) -> impl Stream<Item = Result<PaymentView>> + 'a {
+        self.listed(format!("/accounts/{id}/payments"), filters, "cursor", |p: PaymentPage| {
+            (p.payments, p.next_cursor)
+        })
     }
 
     /// Every account that passes `filters` (`currency`, `metadata[KEY]`, `limit`), newest first.

@@ -291,3 +291,58 @@ async fn an_accounts_balance_at_an_instant_and_its_statement() {
     let statement = client.statement(b, Some(from), Some(today)).await.unwrap();
     assert_eq!((statement.account_id, statement.from, statement.to), (b, from, today));
 }
+
+#[tokio::test]
+#[ignore = "needs a live payment-app: scripts/clients-test runs it"]
+async fn an_accounts_own_payments_page_by_page_and_an_unknown_account_is_not_found() {
+    let client = admin();
+    let (a, b, c) = (funded(&client, "100.00").await, funded(&client, "100.00").await, empty(&client).await);
+    let out = pay(&client, a, b, "1.00").await.id;
+    pay(&client, b, c, "1.00").await;
+    let into = pay(&client, b, a, "2.00").await.id;
+
+    // Newest first, one per page, both directions, nothing of b → c.
+    let listed: Vec<PaymentId> = client
+        .account_payments(a, &[("limit", "1".to_owned())])
+        .map_ok(|p| p.id)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(listed, [into, out]);
+
+    let unknown: payrail_client::types::AccountId = "01930000-0000-7000-8000-0000000000ab".parse().unwrap();
+    let refused = client.account_payments(unknown, &[]).try_collect::<Vec<_>>().await;
+    assert_eq!(refused.map(drop).unwrap_err().code(), Some(ErrorCode::NotFound));
+}
+
+#[tokio::test]
+#[ignore = "needs a live payment-app: scripts/clients-test runs it"]
+async fn a_keyed_create_sent_again_says_it_was_replayed_and_names_its_request() {
+    let client = admin();
+    let key = uuid::Uuid::new_v4().to_string();
+    let body = CreateAccount { initial_balance: Some("10.00".into()), ..Default::default() };
+    let first = client.create_account_with_meta(&body, Some(&key)).await.unwrap();
+    assert_eq!((first.status, first.replayed), (StatusCode::CREATED, false));
+    let again = client.create_account_with_meta(&body, Some(&key)).await.unwrap();
+    assert_eq!((again.status, again.replayed, again.value.id), (StatusCode::CREATED, true, first.value.id));
+    let a = first.value.id;
+
+    let b = empty(&client).await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let first = client.create_payment_with_meta(&payment(a, b, "4.00"), Some(&key)).await.unwrap();
+    assert_eq!((first.status, first.replayed), (StatusCode::ACCEPTED, false));
+    assert!(first.headers.contains_key("location"), "a new payment says where it is");
+    let again = client.create_payment_with_meta(&payment(a, b, "4.00"), Some(&key)).await.unwrap();
+    assert_eq!((again.replayed, again.value.id), (true, first.value.id));
+    // Each answer names its own request.
+    let (one, two) = (first.request_id.unwrap(), again.request_id.unwrap());
+    assert!(!one.is_empty() && one != two, "{one} {two}");
+    client.wait_until_terminal(first.value.id, SETTLED).await.unwrap();
+    assert_eq!(client.get_account(a).await.unwrap().balance.to_string(), "6.00", "paid once");
+
+    let key = uuid::Uuid::new_v4().to_string();
+    let part = CreateRefund { amount: Some("1.00".into()), reason: None };
+    let refund = client.create_refund_with_meta(first.value.id, &part, Some(&key)).await.unwrap();
+    let again = client.create_refund_with_meta(first.value.id, &part, Some(&key)).await.unwrap();
+    assert_eq!((refund.replayed, again.replayed, again.value.id), (false, true, refund.value.id));
+}
