@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use crate::common::{App, RedisNodes, TestEnv, poll_within};
+use crate::common::{App, RedisNodes, TestEnv, payment, poll_within, refusal, refused};
 use futures_util::{StreamExt, stream};
+use payrail_client::types::{CreateAccount, CreatePayment, ErrorCode, FailureReason, PaymentStatus};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
@@ -24,20 +26,16 @@ async fn a_payment_settles_and_moves_money() {
     let a = app.account("100.00").await;
     let b = app.account("0").await;
 
-    let (status, body) = app
-        .post(
-            "/api/v1/payment",
-            json!({"from_account": a, "to_account": b, "amount": "99.01", "payment_description": "this is a payment desc."}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    assert_eq!(body["status"], "pending");
-    assert_eq!(body["amount"], "99.01");
-    assert_eq!(body["payment_description"], "this is a payment desc.");
+    let description = Some("this is a payment desc.".to_owned());
+    let accepted =
+        app.accept(&CreatePayment { payment_description: description, ..payment(&a, &b, "99.01") }).await;
+    assert_eq!(accepted.status, PaymentStatus::Pending);
+    assert_eq!(accepted.amount.to_string(), "99.01");
+    assert_eq!(accepted.payment_description.as_deref(), Some("this is a payment desc."));
 
-    let done = app.wait_terminal(&[id(&body)], SETTLE_WITHIN).await;
-    assert_eq!(done[0]["status"], "done", "{}", done[0]);
-    assert_eq!(done[0]["failure_reason"], Value::Null);
+    let done = app.api.wait_until_terminal(accepted.id, SETTLE_WITHIN).await.unwrap();
+    assert_eq!(done.status, PaymentStatus::Done, "{done:?}");
+    assert_eq!(done.failure_reason, None);
     assert_eq!(app.balance(&a).await, "0.99");
     assert_eq!(app.balance(&b).await, "99.01");
 
@@ -52,18 +50,15 @@ async fn a_payment_the_payer_cannot_cover_fails_with_insufficient_funds() {
     let a = app.account("10.00").await;
     let b = app.account("0").await;
 
-    let (status, body) = app.pay(&a, &b, "10.01").await;
-    assert_eq!(status, 202, "{body}");
-    let failed = app.wait_terminal(&[id(&body)], SETTLE_WITHIN).await;
-    assert_eq!(failed[0]["status"], "failed");
-    assert_eq!(failed[0]["failure_reason"], "insufficient_funds");
+    let failed = app.settled(&payment(&a, &b, "10.01"), SETTLE_WITHIN).await;
+    assert_eq!(failed.status, PaymentStatus::Failed);
+    assert_eq!(failed.failure_reason, Some(FailureReason::InsufficientFunds));
     assert_eq!(app.balance(&a).await, "10.00");
     assert_eq!(app.balance(&b).await, "0.00");
 
     // Exactly the balance is enough.
-    let (_, body) = app.pay(&a, &b, "10").await;
-    let done = app.wait_terminal(&[id(&body)], SETTLE_WITHIN).await;
-    assert_eq!(done[0]["status"], "done");
+    let done = app.settled(&payment(&a, &b, "10"), SETTLE_WITHIN).await;
+    assert_eq!(done.status, PaymentStatus::Done);
     assert_eq!(app.balance(&a).await, "0.00");
 
     let (code, report) = env.audit();
@@ -78,15 +73,13 @@ async fn unknown_accounts_are_refused_and_nothing_is_recorded() {
     let unknown = uuid::Uuid::now_v7().to_string();
 
     for (from, to) in [(&unknown, &known), (&known, &unknown)] {
-        let (status, body) = app.pay(from, to, "1.00").await;
-        assert_eq!(status, 422, "{body}");
-        assert_eq!(body["error"]["code"], "unknown_account");
-        assert!(body["error"]["message"].as_str().unwrap().contains(unknown.as_str()), "{body}");
+        let (status, code, message) = refusal(app.api.create_payment(&payment(from, to, "1.00"), None).await);
+        assert_eq!((status, code), (422, ErrorCode::UnknownAccount));
+        assert!(message.contains(unknown.as_str()), "{message}");
     }
-    let (status, body) = app.get(&format!("/api/v1/accounts/{unknown}")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
-    let (status, body) = app.get(&format!("/api/v1/payment/{unknown}")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    let not_found = (404, ErrorCode::NotFound);
+    assert_eq!(refused(app.api.get_account(unknown.parse().unwrap()).await), not_found);
+    assert_eq!(refused(app.api.get_payment(unknown.parse().unwrap()).await), not_found);
     assert_eq!(payment_count(&env).await, 0);
 }
 
@@ -103,25 +96,26 @@ async fn an_unknown_account_in_a_group_refuses_only_its_payment() {
     let b = app.account("0").await;
     let unknown = uuid::Uuid::now_v7().to_string();
 
-    let answers: Vec<(bool, u16, Value)> = stream::iter(0..300)
+    let answers: Vec<(bool, _)> = stream::iter(0..300)
         .map(|i| {
             let (app, a, b, unknown) = (&app, &a, &b, &unknown);
             async move {
                 let bad = i % 10 == 0;
-                let (status, body) = app.pay(a, if bad { unknown } else { b }, "1.00").await;
-                (bad, status, body)
+                let to = if bad { unknown } else { b };
+                (bad, app.api.create_payment_with_meta(&payment(a, to, "1.00"), None).await)
             }
         })
         .buffer_unordered(64)
         .collect()
         .await;
     let mut accepted = Vec::new();
-    for (bad, status, body) in answers {
+    for (bad, answer) in answers {
         if bad {
-            assert_eq!((status, body["error"]["code"].as_str()), (422, Some("unknown_account")), "{body}");
+            assert_eq!(refused(answer), (422, ErrorCode::UnknownAccount));
         } else {
-            assert_eq!(status, 202, "{body}");
-            accepted.push(id(&body));
+            let answer = answer.unwrap();
+            assert_eq!(answer.status, StatusCode::ACCEPTED, "{answer:?}");
+            accepted.push(answer.value.id.to_string());
         }
     }
     // The unknown account is refused when intake looks up the accounts'
@@ -208,12 +202,12 @@ async fn bad_requests_get_one_json_error_shape_and_record_nothing() {
     assert_eq!(r.status().as_u16(), 415, "no content type");
     let (status, body) = app.get("/api/v1/payment/not-an-id").await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_id")));
-    let (status, body) = app.get(&format!("/api/v1/payment/{}", uuid::Uuid::now_v7())).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    let unknown = uuid::Uuid::now_v7().to_string().parse().unwrap();
+    assert_eq!(refused(app.api.get_payment(unknown).await), (404, ErrorCode::NotFound));
     let (status, body) = app.get("/no/such/route").await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("route_not_found")));
-    let (status, body) = app.post("/api/v1/accounts", json!({"initial_balance": "1.234"})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_amount")));
+    let three_decimals = CreateAccount { initial_balance: Some("1.234".into()), ..Default::default() };
+    assert_eq!(refused(app.api.create_account(&three_decimals, None).await), (422, ErrorCode::InvalidAmount));
 
     assert_eq!(payment_count(&env).await, 0);
     assert_eq!(app.balance(&a).await, "5.00");
@@ -399,8 +393,8 @@ async fn three_redis_nodes_tolerate_one_down_and_wait_out_two() {
     let waiting = round(6).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     for payment in &waiting {
-        let (_, body) = app.get(&format!("/api/v1/payment/{payment}")).await;
-        assert_eq!(body["status"], "pending", "no lock can be granted with one node of three");
+        let payment = app.api.get_payment(payment.parse().unwrap()).await.unwrap();
+        assert_eq!(payment.status, PaymentStatus::Pending, "no lock can be granted with one node of three");
     }
     nodes.start_one(2);
     let settled = app.wait_terminal(&waiting, SETTLE_WITHIN).await;

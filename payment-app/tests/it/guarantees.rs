@@ -4,8 +4,11 @@
 
 use std::time::Duration;
 
-use crate::common::{App, TOKEN, TestEnv, client, eventually, poll_within};
+use crate::common::{App, TOKEN, TestEnv, client, eventually, payment, poll_within, refused};
 use futures_util::future::join_all;
+use payrail_client::Error;
+use payrail_client::types::{CreateAccount, CreatePayment, ErrorCode, PaymentStatus};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
@@ -14,44 +17,44 @@ async fn count(env: &TestEnv, table: &str) -> i64 {
     sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&env.pg().await).await.unwrap()
 }
 
-async fn post_with_key(app: &App, path: &str, key: &str, body: &Value) -> (u16, Option<String>, Value) {
-    let r = app
-        .http
-        .post(format!("{}{path}", app.base))
-        .header("idempotency-key", key)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let replayed = r.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap().to_owned());
-    (status, replayed, r.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn a_retried_payment_with_the_same_key_is_made_once() {
     let env = TestEnv::new();
     let app = App::start(&env, &[]).await;
     let a = app.account("100.00").await;
     let b = app.account("0").await;
-    let body = json!({"from_account": a, "to_account": b, "amount": "10.00", "payment_description": "rent"});
+    let rent =
+        |amount: &str| CreatePayment { payment_description: Some("rent".into()), ..payment(&a, &b, amount) };
 
-    let (status, replayed, first) = post_with_key(&app, "/api/v1/payment", "key-1", &body).await;
-    assert_eq!((status, replayed), (202, None), "{first}");
-    // Spacing and number formatting do not make it a different request.
+    let first = app.api.create_payment_with_meta(&rent("10.00"), Some("key-1")).await.unwrap();
+    assert_eq!((first.status, first.replayed), (StatusCode::ACCEPTED, false), "{first:?}");
+    // Field order and number formatting do not make it a different request
+    // (sent by hand: the client always writes the fields in one order).
     let same = json!({"payment_description": "rent", "amount": "10.0", "to_account": b, "from_account": a});
-    let (status, replayed, again) = post_with_key(&app, "/api/v1/payment", "key-1", &same).await;
-    assert_eq!((status, replayed.as_deref()), (202, Some("true")));
-    assert_eq!(again, first, "the first answer, as it was");
+    let r = app
+        .http
+        .post(format!("{}/api/v1/payment", app.base))
+        .header("idempotency-key", "key-1")
+        .json(&same)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers().get("idempotent-replayed")),
+        (202, Some(&"true".parse().unwrap()))
+    );
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again, serde_json::to_value(&first.value).unwrap(), "the first answer, as it was");
+    let again = app.api.create_payment_with_meta(&rent("10.00"), Some("key-1")).await.unwrap();
+    assert_eq!((again.status, again.replayed, &again.value), (StatusCode::ACCEPTED, true, &first.value));
 
-    let other = json!({"from_account": a, "to_account": b, "amount": "11.00", "payment_description": "rent"});
-    let (status, _, refused) = post_with_key(&app, "/api/v1/payment", "key-1", &other).await;
-    assert_eq!((status, refused["error"]["code"].as_str()), (422, Some("idempotency_key_reused")));
+    let other = app.api.create_payment(&rent("11.00"), Some("key-1")).await;
+    assert_eq!(refused(other), (422, ErrorCode::IdempotencyKeyReused));
 
-    let (status, _, bad) = post_with_key(&app, "/api/v1/payment", "has space", &body).await;
-    assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_idempotency_key")));
+    let bad = app.api.create_payment(&rent("10.00"), Some("has space")).await;
+    assert_eq!(refused(bad), (400, ErrorCode::InvalidIdempotencyKey));
 
-    app.wait_terminal(&[first["id"].as_str().unwrap().to_owned()], SETTLE_WITHIN).await;
+    app.api.wait_until_terminal(first.value.id, SETTLE_WITHIN).await.unwrap();
     assert_eq!(count(&env, "payments").await, 1);
     assert_eq!(app.balance(&a).await, "90.00");
 }
@@ -62,18 +65,20 @@ async fn concurrent_retries_with_one_key_create_one_payment() {
     let app = App::start(&env, &[]).await;
     let a = app.account("100.00").await;
     let b = app.account("0").await;
-    let body = json!({"from_account": a, "to_account": b, "amount": "1.00"});
-    let answers = join_all((0..16).map(|_| post_with_key(&app, "/api/v1/payment", "same-key", &body))).await;
-    let ids: std::collections::HashSet<_> =
-        answers.iter().map(|(status, _, body)| (*status, body["id"].as_str().unwrap().to_owned())).collect();
+    let body = payment(&a, &b, "1.00");
+    let answers = join_all((0..16).map(|_| app.api.create_payment_with_meta(&body, Some("same-key")))).await;
+    let answers: Vec<_> = answers.into_iter().map(Result::unwrap).collect();
+    let ids: std::collections::HashSet<_> = answers.iter().map(|r| (r.status, r.value.id)).collect();
     assert_eq!(ids.len(), 1, "every retry got the same 202 and id: {ids:?}");
-    assert_eq!(answers.iter().filter(|(_, replayed, _)| replayed.is_none()).count(), 1);
+    assert_eq!(ids.iter().next().unwrap().0, StatusCode::ACCEPTED);
+    assert_eq!(answers.iter().filter(|r| !r.replayed).count(), 1);
     assert_eq!(count(&env, "payments").await, 1);
 
     // Accounts honour keys too.
-    let open = json!({"initial_balance": "5"});
-    let answers = join_all((0..8).map(|_| post_with_key(&app, "/api/v1/accounts", "acct", &open))).await;
-    assert!(answers.iter().all(|(status, _, body)| *status == 201 && body["id"] == answers[0].2["id"]));
+    let open = CreateAccount { initial_balance: Some("5".into()), ..Default::default() };
+    let answers = join_all((0..8).map(|_| app.api.create_account_with_meta(&open, Some("acct")))).await;
+    let answers: Vec<_> = answers.into_iter().map(Result::unwrap).collect();
+    assert!(answers.iter().all(|r| r.status == StatusCode::CREATED && r.value.id == answers[0].value.id));
     assert_eq!(count(&env, "accounts").await, 3);
     let (code, report) = env.audit();
     assert_eq!(code, 0, "{report}");
@@ -227,11 +232,8 @@ async fn requests_past_the_in_flight_limit_are_refused_and_record_nothing() {
         .await
         .unwrap();
     let first = tokio::spawn({
-        let (http, base, a, b) = (app.http.clone(), app.base.clone(), a.clone(), b.clone());
-        async move {
-            let body = json!({"from_account": a, "to_account": b, "amount": "1.00"});
-            http.post(format!("{base}/api/v1/payment")).json(&body).send().await.unwrap().status().as_u16()
-        }
+        let (api, body) = (app.api.clone(), payment(&a, &b, "1.00"));
+        async move { api.create_payment_with_meta(&body, None).await.map(|r| r.status.as_u16()).unwrap() }
     });
     let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
     eventually(Duration::from_secs(5), "the first payment waits for the held row", || async {
@@ -240,17 +242,12 @@ async fn requests_past_the_in_flight_limit_are_refused_and_record_nothing() {
     })
     .await;
 
-    let r = app
-        .http
-        .post(format!("{}/api/v1/payment", app.base))
-        .json(&json!({"from_account": a, "to_account": b, "amount": "2.00"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 503);
-    assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    match app.api.create_payment(&payment(&a, &b, "2.00"), None).await {
+        Err(Error::Api { status, code, retry_after, .. }) => {
+            assert_eq!((status.as_u16(), code, retry_after), (503, Some(ErrorCode::Overloaded), Some(1)));
+        }
+        other => panic!("expected 503 overloaded, got {other:?}"),
+    }
     let (status, _) = app.get("/healthz").await;
     assert_eq!(status, 200, "probes are not limited");
     // The refusal is counted by its code, which the operator's alert reads.
@@ -295,10 +292,9 @@ async fn poison_messages_are_dead_lettered_left_alone_and_can_be_replayed() {
     .unwrap();
     let a = app.account("5.00").await;
     let b = app.account("0").await;
-    let body = json!({"from_account": a, "to_account": b, "amount": "1.00", "payment_description": "poison"});
-    let (status, body) = app.post("/api/v1/payment", body).await;
-    assert_eq!(status, 202);
-    let poisoned = body["id"].as_str().unwrap().to_owned();
+    let body = CreatePayment { payment_description: Some("poison".into()), ..payment(&a, &b, "1.00") };
+    let accepted = app.accept(&body).await;
+    let poisoned = accepted.id.to_string();
 
     let letters = poll_within(SETTLE_WITHIN, || async {
         let letters: Vec<Value> = serde_json::from_str(&dead_letters(&env, &["list", "--json"])).unwrap();
@@ -317,8 +313,7 @@ async fn poison_messages_are_dead_lettered_left_alone_and_can_be_replayed() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let letters: Vec<Value> = serde_json::from_str(&dead_letters(&env, &["list", "--json"])).unwrap();
     assert_eq!(letters.len(), 3, "the relay re-queued a dead-lettered payment: {letters:?}");
-    let (_, p) = app.get(&format!("/api/v1/payment/{poisoned}")).await;
-    assert_eq!(p["status"], "pending");
+    assert_eq!(app.api.get_payment(accepted.id).await.unwrap().status, PaymentStatus::Pending);
 
     // Fix the cause, then replay just that payment.
     sqlx::raw_sql("DROP TRIGGER poison ON payments").execute(&pg).await.unwrap();

@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use crate::common::{App, TestEnv, eventually, poll_within};
+use crate::common::{App, TestEnv, eventually, payment, poll_within, refused};
+use futures_util::TryStreamExt;
+use payrail_client::types::{CreateAccount, CreateEndpoint, ErrorCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(30);
@@ -85,23 +88,21 @@ async fn issuance_is_bounded_per_account_and_in_total() {
     let env = TestEnv::new();
     let app =
         App::start(&env, &[("MAX_ACCOUNT_ISSUANCE", "1000.00"), ("MAX_TOTAL_ISSUANCE", "1500.00")]).await;
-    let open = |balance: &'static str| {
-        let app = &app;
-        async move { app.post("/api/v1/accounts", json!({ "initial_balance": balance })).await }
-    };
-    for (balance, expected) in [
-        ("1000.01", 422),
-        ("92233720368547758.07", 422),
-        ("1000.00", 201),
-        ("500.01", 422),
-        ("500.00", 201),
-        ("0.01", 422),
-        ("0", 201),
+    for (balance, opens) in [
+        ("1000.01", false),
+        ("92233720368547758.07", false),
+        ("1000.00", true),
+        ("500.01", false),
+        ("500.00", true),
+        ("0.01", false),
+        ("0", true),
     ] {
-        let (status, body) = open(balance).await;
-        assert_eq!(status, expected, "{balance}: {body}");
-        if status == 422 {
-            assert_eq!(body["error"]["code"], "issuance_limit_exceeded", "{body}");
+        let body = CreateAccount { initial_balance: Some(balance.into()), ..Default::default() };
+        let answer = app.api.create_account_with_meta(&body, None).await;
+        if opens {
+            assert_eq!(answer.unwrap().status, StatusCode::CREATED, "{balance}");
+        } else {
+            assert_eq!(refused(answer), (422, ErrorCode::IssuanceLimitExceeded), "{balance}");
         }
     }
     let pg = env.pg().await;
@@ -132,15 +133,19 @@ async fn statement_sums_never_overflow_and_a_failing_refresh_is_reported() {
         .await
         .unwrap();
     }
-    let statement = format!("/api/v1/accounts/{a}/statement");
-    let body = poll_within(SETTLE_WITHIN, || async {
-        let (status, body) = app.get(&statement).await;
-        assert_eq!(status, 200, "{body}");
-        if body["days"][0]["credits"] == "184467440737095517.14" { Ok(body) } else { Err(body.to_string()) }
+    let id = a.parse().unwrap();
+    let statement = poll_within(SETTLE_WITHIN, || async {
+        let statement = app.api.statement(id, None, None).await.unwrap();
+        let credits = statement.days.first().map(|d| d.credits.to_string());
+        if credits.as_deref() == Some("184467440737095517.14") {
+            Ok(statement)
+        } else {
+            Err(format!("{statement:?}"))
+        }
     })
     .await
-    .unwrap_or_else(|body| panic!("the view never refreshed: {body}\n{}", app.log_problems()));
-    assert_eq!(body["days"][0]["closing_balance"], "184467440737095517.14");
+    .unwrap_or_else(|seen| panic!("the view never refreshed: {seen}\n{}", app.log_problems()));
+    assert_eq!(statement.days[0].closing_balance.to_string(), "184467440737095517.14");
 
     // Without its unique index the totals cannot take new entries (the
     // refresh's upsert needs it): every refresh with an entry to add fails
@@ -366,19 +371,24 @@ async fn out_of_range_dates_and_nul_characters_are_client_errors() {
         let (status, body) = app.get(&format!("/api/v1/accounts/{a}/statement?{query}")).await;
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_query")), "{query}: {body}");
     }
-    let (status, body) =
-        app.get(&format!("/api/v1/accounts/{a}/statement?from=2026-01-01&to=2026-01-31")).await;
-    assert_eq!(status, 200, "{body}");
-    let nul = json!({"from_account": a, "to_account": b, "amount": "1.00", "payment_description": "a\u{0}b"});
-    let (status, body) = app.post("/api/v1/payment", nul).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_body")), "{body}");
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+    let january = app.api.statement(a.parse().unwrap(), day("2026-01-01"), day("2026-01-31")).await;
+    assert!(january.is_ok(), "{january:?}");
+    let nul = payrail_client::types::CreatePayment {
+        payment_description: Some("a\u{0}b".into()),
+        ..payment(&a, &b, "1.00")
+    };
+    assert_eq!(refused(app.api.create_payment(&nul, None).await), (422, ErrorCode::InvalidBody));
     // A webhook endpoint's description (issue 26: 500 `internal`, the
     // insert's "invalid byte sequence"): refused before the URL is looked at.
-    let endpoint = json!({"url": "https://93.184.216.34/hooks", "description": "a\u{0}b"});
-    let (status, body) = app.post("/api/v1/webhook-endpoints", endpoint).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_body")), "{body}");
-    let (_, list) = app.get("/api/v1/webhook-endpoints").await;
-    assert_eq!(list["webhook_endpoints"], json!([]), "nothing was registered");
+    let endpoint = CreateEndpoint {
+        url: "https://93.184.216.34/hooks".into(),
+        events: None,
+        description: Some("a\u{0}b".into()),
+    };
+    assert_eq!(refused(app.api.create_webhook_endpoint(&endpoint).await), (422, ErrorCode::InvalidBody));
+    let listed: Vec<_> = app.api.webhook_endpoints(&[]).try_collect().await.unwrap();
+    assert!(listed.is_empty(), "nothing was registered: {listed:?}");
     assert!(!app.log_text().contains("panicked"), "{}", app.log_problems());
 }
 
@@ -548,8 +558,9 @@ async fn the_app_runs_as_a_role_that_cannot_rewrite_the_ledger() {
     let paid = paid["id"].as_str().unwrap().to_owned();
     assert_eq!(app.wait_terminal(&[paid], SETTLE_WITHIN).await[0]["status"], "done");
     poll_within(SETTLE_WITHIN, || async {
-        let (_, statement) = app.get(&format!("/api/v1/accounts/{b}/statement")).await;
-        if statement["days"][0]["credits"] == "3.00" { Ok(()) } else { Err(statement.to_string()) }
+        let statement = app.api.statement(b.parse().unwrap(), None, None).await.unwrap();
+        let credits = statement.days.first().map(|d| d.credits.to_string());
+        if credits.as_deref() == Some("3.00") { Ok(()) } else { Err(format!("{statement:?}")) }
     })
     .await
     .unwrap_or_else(|seen| panic!("the app role could not refresh ({seen}): {}", app.log_problems()));

@@ -9,7 +9,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use payrail_client::RetryPolicy;
-use payrail_client::types::CreateAccount;
+use payrail_client::types::{CreateAccount, CreatePayment, PaymentView};
 use serde_json::{Value, json};
 
 use super::env::{TestEnv, run};
@@ -22,6 +22,14 @@ pub fn client(token: Option<&str>) -> reqwest::Client {
         headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
     }
     reqwest::Client::builder().timeout(Duration::from_secs(20)).default_headers(headers).build().unwrap()
+}
+
+/// payrail-client making one attempt per call, as `http` does: a test sees
+/// every 429 and 503 the server answers, and counts requests as the server
+/// does.
+fn api_client(base: &str, token: &str) -> payrail_client::Client {
+    let once = RetryPolicy { max_attempts: 1, timeout: Duration::from_secs(20), ..RetryPolicy::default() };
+    payrail_client::Client::with_policy(base, token, once).unwrap()
 }
 
 fn spawn(command: &mut Command, log: &Path, append: bool) -> std::process::Child {
@@ -64,14 +72,15 @@ impl App {
         }
         let child = spawn(&mut command, &log, false);
         let base = format!("http://127.0.0.1:{port}");
-        // One attempt, as `http` makes: a test sees every 429 and 503 the
-        // server answers, and counts requests as the server does.
-        let once =
-            RetryPolicy { max_attempts: 1, timeout: Duration::from_secs(20), ..RetryPolicy::default() };
-        let api = payrail_client::Client::with_policy(&base, TOKEN, once).unwrap();
+        let api = api_client(&base, TOKEN);
         let app = App { child, base, log, http: client(Some(TOKEN)), api, command };
         app.wait_healthy().await;
         app
+    }
+
+    /// payrail-client with another of the app's tokens (a narrower scope).
+    pub fn api_as(&self, token: &str) -> payrail_client::Client {
+        api_client(&self.base, token)
     }
 
     /// SIGKILL: the process dies wherever it is, nothing is cleaned up.
@@ -139,6 +148,23 @@ impl App {
     pub async fn pay(&self, from: &str, to: &str, amount: &str) -> (u16, Value) {
         self.post("/api/v1/payment", json!({ "from_account": from, "to_account": to, "amount": amount }))
             .await
+    }
+
+    /// Sends a payment through the client, checks that it was answered 202,
+    /// and returns it as accepted.
+    pub async fn accept(&self, body: &CreatePayment) -> PaymentView {
+        let accepted = self.api.create_payment_with_meta(body, None).await.unwrap();
+        assert_eq!(accepted.status, reqwest::StatusCode::ACCEPTED, "{accepted:?}");
+        accepted.value
+    }
+
+    /// [`App::accept`], then the payment once it is terminal.
+    pub async fn settled(&self, body: &CreatePayment, within: Duration) -> PaymentView {
+        let id = self.accept(body).await.id;
+        self.api
+            .wait_until_terminal(id, within)
+            .await
+            .unwrap_or_else(|e| panic!("payment {id}: {e}; log tail:\n{}", self.log_tail()))
     }
 
     pub async fn balance(&self, account: &str) -> String {

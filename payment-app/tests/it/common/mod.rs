@@ -7,12 +7,14 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+mod api;
 mod app;
 mod db;
 mod env;
 mod nodes;
 mod traffic;
 
+pub use api::{payment, refusal, refused};
 pub use app::{App, client};
 pub use db::{hold_account_row, wait_none_pending};
 pub use env::{TestEnv, bin, publisher};
