@@ -34,8 +34,7 @@ async fn every_route_answers_each_scope_as_the_table_says() {
     let app = App::start(&env, &[("API_TOKENS", tokens.as_str())]).await;
     let a = app.account("100.00").await;
     let b = app.account("0").await;
-    let (_, paid) = app.pay(&a, &b, "1.00").await;
-    let payment = paid["id"].as_str().unwrap().to_owned();
+    let payment = app.api.create_payment(&crate::common::payment(&a, &b, "1.00"), None).await.unwrap().id;
 
     let pay_body = json!({"from_account": a, "to_account": b, "amount": "0.01"});
     let routes: Vec<(Method, String, Option<Value>, &str, u16)> = vec![
@@ -104,8 +103,7 @@ async fn the_scope_is_checked_before_the_body_on_every_route() {
     let app = App::start(&env, &[("API_TOKENS", tokens.as_str())]).await;
     let a = app.account("100.00").await;
     let b = app.account("0").await;
-    let (_, paid) = app.pay(&a, &b, "1.00").await;
-    let p = paid["id"].as_str().unwrap().to_owned();
+    let p = app.api.create_payment(&crate::common::payment(&a, &b, "1.00"), None).await.unwrap().id;
     let endpoint = uuid::Uuid::now_v7();
     // (method, path, tokens that lack its scope)
     let routes: Vec<(Method, String, &[&str])> = vec![

@@ -7,10 +7,11 @@
 
 use std::time::Duration;
 
+use payrail_client::types::ErrorCode;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, payment, refused};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 
@@ -22,17 +23,16 @@ fn verify_chain(env: &TestEnv) -> (i32, Value) {
 async fn pay_and_settle(app: &App, from: &str, to: &str, amounts: &[&str]) {
     let mut ids = Vec::new();
     for amount in amounts {
-        let (status, paid) = app.pay(from, to, amount).await;
-        assert_eq!(status, 202, "{paid}");
-        ids.push(paid["id"].as_str().unwrap().to_owned());
+        ids.push(app.accept(&payment(from, to, amount)).await.id);
     }
-    app.wait_terminal(&ids, SETTLE_WITHIN).await;
+    for id in ids {
+        app.api.wait_until_terminal(id, SETTLE_WITHIN).await.unwrap();
+    }
 }
 
+/// The head as served, whole (as JSON: compared with the audit's report).
 async fn head(app: &App) -> Value {
-    let (status, head) = app.get("/api/v1/ledger/head").await;
-    assert_eq!(status, 200, "{head}");
-    head
+    serde_json::to_value(app.api.ledger_head().await.unwrap()).unwrap()
 }
 
 /// Runs `statements` as the database owner with the ledger's triggers
@@ -57,8 +57,7 @@ fn broken(report: &Value) -> String {
 async fn the_chain_finds_an_old_entry_edited_deleted_or_inserted_and_the_head_follows_checkpoints() {
     let env = TestEnv::new();
     let app = App::start(&env, &[]).await;
-    let (status, none) = app.get("/api/v1/ledger/head").await;
-    assert_eq!((status, none["error"]["code"].as_str()), (404, Some("not_found")), "{none}");
+    assert_eq!(refused(app.api.ledger_head().await), (404, ErrorCode::NotFound));
     let (a, b) = (app.account("100.00").await, app.account("0").await);
     pay_and_settle(&app, &a, &b, &["1.00", "2.00", "3.00"]).await;
     let pg = env.pg().await;

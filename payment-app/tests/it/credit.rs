@@ -6,47 +6,59 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use futures_util::{TryStreamExt, pin_mut};
+use payrail_client::types::{
+    AccountView, CreateAccount, CreatePayment, ErrorCode, FailureReason, PaymentStatus, PaymentView,
+    UpdateAccount,
+};
+use payrail_client::{Error, TERMINAL_PAYMENT_STATUSES};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{App, TOKEN, TestEnv, client};
+use crate::common::{App, TOKEN, TestEnv, payment, refusal, refused};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 
-async fn open(app: &App, body: Value) -> Value {
-    let (status, account) = app.post("/api/v1/accounts", body).await;
-    assert_eq!(status, 201, "{account}");
-    account
+async fn open(app: &App, initial_balance: Option<&str>, credit_limit: &str) -> AccountView {
+    let body = CreateAccount {
+        initial_balance: initial_balance.map(str::to_owned),
+        credit_limit: Some(credit_limit.to_owned()),
+        ..Default::default()
+    };
+    let opened = app.api.create_account_with_meta(&body, None).await.unwrap();
+    assert_eq!(opened.status, StatusCode::CREATED, "{opened:?}");
+    opened.value
 }
 
-async fn patch(app: &App, token: &str, account: &str, body: Value) -> (u16, Value) {
-    let r = client(Some(token))
-        .patch(format!("{}/api/v1/accounts/{account}", app.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+async fn patch(app: &App, token: &str, account: &str, body: UpdateAccount) -> Result<AccountView, Error> {
+    app.api_as(token).update_account(account.parse().unwrap(), &body).await
 }
 
-async fn settled(app: &App, from: &str, to: &str, amount: &str) -> Value {
-    let (status, paid) = app.pay(from, to, amount).await;
-    assert_eq!(status, 202, "{paid}");
-    app.wait_terminal(&[paid["id"].as_str().unwrap().to_owned()], SETTLE_WITHIN).await.remove(0)
+fn limit(credit_limit: &str) -> UpdateAccount {
+    UpdateAccount { credit_limit: Some(credit_limit.to_owned()), metadata: None }
 }
 
-async fn account(app: &App, id: &str) -> Value {
-    let (status, body) = app.get(&format!("/api/v1/accounts/{id}")).await;
-    assert_eq!(status, 200, "{body}");
-    body
+/// The payment once it is no longer `pending` (`authorized` for a hold).
+async fn settled_body(app: &App, body: &CreatePayment) -> PaymentView {
+    let accepted = app.accept(body).await;
+    let past_pending = [&TERMINAL_PAYMENT_STATUSES[..], &[PaymentStatus::Authorized]].concat();
+    app.api.wait_until(accepted.id, SETTLE_WITHIN, &past_pending).await.unwrap()
 }
 
-fn shown(account: &Value) -> (&str, &str, &str) {
-    (
-        account["balance"].as_str().unwrap(),
-        account["available_balance"].as_str().unwrap(),
-        account["credit_limit"].as_str().unwrap(),
-    )
+async fn settled(app: &App, from: &str, to: &str, amount: &str) -> PaymentView {
+    settled_body(app, &payment(from, to, amount)).await
+}
+
+async fn account(app: &App, id: &str) -> AccountView {
+    app.api.get_account(id.parse().unwrap()).await.unwrap()
+}
+
+fn shown(account: &AccountView) -> (String, String, String) {
+    (account.balance.to_string(), account.available_balance.to_string(), account.credit_limit.to_string())
+}
+
+fn triple(balance: &str, available: &str, limit: &str) -> (String, String, String) {
+    (balance.to_owned(), available.to_owned(), limit.to_owned())
 }
 
 fn failed_checks(report: &Value) -> Vec<String> {
@@ -63,35 +75,37 @@ fn failed_checks(report: &Value) -> Vec<String> {
 async fn credit_is_spent_to_the_cent_and_one_cent_more_fails() {
     let env = TestEnv::new();
     let app = App::start(&env, &[("STATEMENT_REFRESH_SECS", "1")]).await;
-    let a = open(&app, json!({"initial_balance": "10.00", "credit_limit": "50.00"})).await;
-    assert_eq!(shown(&a), ("10.00", "60.00", "50.00"), "{a}");
-    let a = a["id"].as_str().unwrap().to_owned();
+    let a = open(&app, Some("10.00"), "50.00").await;
+    assert_eq!(shown(&a), triple("10.00", "60.00", "50.00"), "{a:?}");
+    let (id, a) = (a.id, a.id.to_string());
     let b = app.account("0").await;
 
     let spent = settled(&app, &a, &b, "60.00").await;
-    assert_eq!(spent["status"], "done", "{spent}");
-    assert_eq!(shown(&account(&app, &a).await), ("-50.00", "0.00", "50.00"));
+    assert_eq!(spent.status, PaymentStatus::Done, "{spent:?}");
+    assert_eq!(shown(&account(&app, &a).await), triple("-50.00", "0.00", "50.00"));
     let refused = settled(&app, &a, &b, "0.01").await;
     assert_eq!(
-        (&refused["status"], &refused["failure_reason"]),
-        (&json!("failed"), &json!("insufficient_funds"))
+        (refused.status, refused.failure_reason),
+        (PaymentStatus::Failed, Some(FailureReason::InsufficientFunds))
     );
-    assert_eq!(shown(&account(&app, &a).await), ("-50.00", "0.00", "50.00"));
+    assert_eq!(shown(&account(&app, &a).await), triple("-50.00", "0.00", "50.00"));
 
     // The entries and the statement show the balance below zero.
-    let (_, page) = app.get(&format!("/api/v1/accounts/{a}/entries?order=desc&limit=1")).await;
-    assert_eq!(page["entries"][0]["balance_after"], "-50.00", "{page}");
-    let mut closing = Value::Null;
+    let newest_first = [("order", "desc".to_owned()), ("limit", "1".to_owned())];
+    let entries = app.api.account_entries(id, &newest_first);
+    pin_mut!(entries);
+    let newest = entries.try_next().await.unwrap().expect("an entry");
+    assert_eq!(newest.balance_after.to_string(), "-50.00", "{newest:?}");
+    let mut closing = None;
     for _ in 0..100 {
-        let (status, statement) = app.get(&format!("/api/v1/accounts/{a}/statement")).await;
-        assert_eq!(status, 200, "{statement}");
-        closing = statement["days"][0]["closing_balance"].clone();
-        if closing == "-50.00" {
+        let statement = app.api.statement(id, None, None).await.unwrap();
+        closing = statement.days.first().map(|d| d.closing_balance.to_string());
+        if closing.as_deref() == Some("-50.00") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(closing, "-50.00");
+    assert_eq!(closing.as_deref(), Some("-50.00"));
 
     // Money is conserved: b holds the issuance plus the credit a used.
     assert_eq!(app.balance(&b).await, "60.00");
@@ -104,7 +118,7 @@ async fn credit_is_spent_to_the_cent_and_one_cent_more_fails() {
 
     // Below the limit is refused by the database itself, whoever writes.
     let pg = env.pg().await;
-    let id: uuid::Uuid = a.parse().unwrap();
+    let id: uuid::Uuid = id.as_uuid();
     let refused = sqlx::query("UPDATE accounts SET balance = balance - 1 WHERE id = $1")
         .bind(id)
         .execute(&pg)
@@ -132,45 +146,36 @@ async fn a_limit_lowered_below_what_is_used_is_refused() {
     let issuer = "issue-token-000001";
     let tokens = format!("{TOKEN},{issuer}=issue");
     let app = App::start(&env, &[("API_TOKENS", &tokens), ("MAX_ACCOUNT_ISSUANCE", "1000.00")]).await;
-    let a = open(&app, json!({"credit_limit": "100.00"})).await["id"].as_str().unwrap().to_owned();
+    let a = open(&app, None, "100.00").await.id.to_string();
     let b = app.account("0").await;
-    assert_eq!(settled(&app, &a, &b, "30.00").await["status"], "done");
+    assert_eq!(settled(&app, &a, &b, "30.00").await.status, PaymentStatus::Done);
     // A hold uses credit too: 30 spent and 20 held, 50 used.
-    let (status, held) = app
-        .post(
-            "/api/v1/payment",
-            json!({"from_account": a, "to_account": b, "amount": "20.00", "capture": "manual"}),
-        )
-        .await;
-    assert_eq!(status, 202, "{held}");
-    let held = app.wait_terminal(&[held["id"].as_str().unwrap().to_owned()], SETTLE_WITHIN).await.remove(0);
-    assert_eq!(held["status"], "authorized", "{held}");
-    assert_eq!(shown(&account(&app, &a).await), ("-30.00", "50.00", "100.00"));
+    let hold = CreatePayment { capture: Some("manual".into()), ..payment(&a, &b, "20.00") };
+    let held = settled_body(&app, &hold).await;
+    assert_eq!(held.status, PaymentStatus::Authorized, "{held:?}");
+    assert_eq!(shown(&account(&app, &a).await), triple("-30.00", "50.00", "100.00"));
 
-    let (status, body) = patch(&app, issuer, &a, json!({"credit_limit": "49.99"})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("credit_limit_below_used")), "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("50.00"), "{body}");
-    assert_eq!(shown(&account(&app, &a).await), ("-30.00", "50.00", "100.00"), "nothing changed");
+    let (status, code, message) = refusal(patch(&app, issuer, &a, limit("49.99")).await);
+    assert_eq!((status, code), (422, ErrorCode::CreditLimitBelowUsed));
+    assert!(message.contains("50.00"), "{message}");
+    assert_eq!(shown(&account(&app, &a).await), triple("-30.00", "50.00", "100.00"), "nothing changed");
 
     // Exactly what is used is allowed: nothing is left to spend.
-    let (status, body) = patch(&app, issuer, &a, json!({"credit_limit": "50.00"})).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(shown(&body), ("-30.00", "0.00", "50.00"));
-    assert_eq!(settled(&app, &a, &b, "0.01").await["failure_reason"], "insufficient_funds");
+    let lowered = patch(&app, issuer, &a, limit("50.00")).await.unwrap();
+    assert_eq!(shown(&lowered), triple("-30.00", "0.00", "50.00"));
+    assert_eq!(settled(&app, &a, &b, "0.01").await.failure_reason, Some(FailureReason::InsufficientFunds));
 
     // Raising it is issuing: the `issue` scope, within the issuance limits.
-    let (status, body) = patch(&app, TOKEN, &a, json!({"credit_limit": "60.00"})).await;
-    assert_eq!(status, 200, "an all-scope token: {body}");
-    let (status, body) = patch(&app, issuer, &a, json!({"credit_limit": "1000.01"})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("issuance_limit_exceeded")), "{body}");
-    let (status, body) = patch(&app, issuer, &a, json!({"metadata": {"k": "v"}})).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (403, Some("forbidden")),
-        "metadata takes pay: {body}"
-    );
-    let (status, body) = patch(&app, issuer, &a, json!({"credit_limit": "-1"})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_amount")), "{body}");
+    let raised = patch(&app, TOKEN, &a, limit("60.00")).await;
+    assert!(raised.is_ok(), "an all-scope token: {raised:?}");
+    let answer = patch(&app, issuer, &a, limit("1000.01")).await;
+    assert_eq!(refused(answer), (422, ErrorCode::IssuanceLimitExceeded));
+    let answer =
+        patch(&app, issuer, &a, UpdateAccount { metadata: Some(json!({"k": "v"})), credit_limit: None })
+            .await;
+    assert_eq!(refused(answer), (403, ErrorCode::Forbidden), "metadata takes pay");
+    let answer = patch(&app, issuer, &a, limit("-1")).await;
+    assert_eq!(refused(answer), (422, ErrorCode::InvalidAmount));
 
     // The database refuses it too, for whoever goes around the API.
     let pg = env.pg().await;
@@ -277,35 +282,26 @@ async fn two_payments_over_http_race_for_the_last_credit_and_exactly_one_wins() 
     let app = App::start(&env, &[]).await;
     for round in 0..5 {
         // 3.00 of its own and 7.00 of credit; 10.00 each way.
-        let a = open(&app, json!({"initial_balance": "3.00", "credit_limit": "7.00"})).await;
-        let a = a["id"].as_str().unwrap().to_owned();
+        let a = open(&app, Some("3.00"), "7.00").await.id.to_string();
         let (b, c) = (app.account("0").await, app.account("0").await);
-        let sent = join_all([&b, &c].map(|to| app.pay(&a, to, "10.00"))).await;
-        let ids: Vec<String> = sent
-            .iter()
-            .map(|(status, body)| {
-                assert_eq!(*status, 202, "round {round}: {body}");
-                body["id"].as_str().unwrap().to_owned()
-            })
-            .collect();
-        let mut ends: Vec<(String, String)> = app
-            .wait_terminal(&ids, SETTLE_WITHIN)
-            .await
-            .iter()
-            .map(|p| (p["status"].as_str().unwrap().to_owned(), p["failure_reason"].to_string()))
-            .collect();
-        ends.sort();
+        let bodies = [payment(&a, &b, "10.00"), payment(&a, &c, "10.00")];
+        let sent = join_all(bodies.iter().map(|body| app.api.create_payment_with_meta(body, None))).await;
+        let mut ends = Vec::new();
+        for answer in sent {
+            let answer = answer.unwrap();
+            assert_eq!(answer.status, StatusCode::ACCEPTED, "round {round}: {answer:?}");
+            let end = app.api.wait_until_terminal(answer.value.id, SETTLE_WITHIN).await.unwrap();
+            ends.push((end.status.to_string(), end.failure_reason));
+        }
+        ends.sort_by_key(|(status, _)| status.clone());
         assert_eq!(
             ends,
-            [
-                ("done".to_owned(), "null".to_owned()),
-                ("failed".to_owned(), "\"insufficient_funds\"".to_owned())
-            ],
+            [("done".to_owned(), None), ("failed".to_owned(), Some(FailureReason::InsufficientFunds))],
             "round {round}"
         );
-        assert_eq!(shown(&account(&app, &a).await), ("-7.00", "0.00", "7.00"), "round {round}");
+        assert_eq!(shown(&account(&app, &a).await), triple("-7.00", "0.00", "7.00"), "round {round}");
         let paid = [account(&app, &b).await, account(&app, &c).await];
-        let mut balances: Vec<&str> = paid.iter().map(|p| p["balance"].as_str().unwrap()).collect();
+        let mut balances: Vec<String> = paid.iter().map(|p| p.balance.to_string()).collect();
         balances.sort();
         assert_eq!(balances, ["0.00", "10.00"], "round {round}");
     }

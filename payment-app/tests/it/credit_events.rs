@@ -8,30 +8,32 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use payrail_client::types::{CreateAccount, PaymentStatus, UpdateAccount};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{App, TOKEN, TestEnv, client};
+use crate::common::{App, TestEnv, payment};
 use crate::events_amqp::{assert_matches_feed, bind_queue, receive};
 use crate::webhooks::{Behaviour, LOCAL, Receiver, feed, register};
 
 const CHANGED: &str = "account.credit_limit_changed";
 
-async fn open(app: &App, body: Value) -> String {
-    let (status, account) = app.post("/api/v1/accounts", body).await;
-    assert_eq!(status, 201, "{account}");
-    account["id"].as_str().unwrap().to_owned()
+/// An account with 10.00 and a credit limit of 5.00.
+async fn open(app: &App) -> String {
+    let body = CreateAccount {
+        initial_balance: Some("10.00".into()),
+        credit_limit: Some("5.00".into()),
+        ..Default::default()
+    };
+    let opened = app.api.create_account_with_meta(&body, None).await.unwrap();
+    assert_eq!(opened.status, StatusCode::CREATED, "{opened:?}");
+    opened.value.id.to_string()
 }
 
 async fn set_limit(app: &App, account: &str, limit: &str) {
-    let r = client(Some(TOKEN))
-        .patch(format!("{}/api/v1/accounts/{account}", app.base))
-        .json(&json!({"credit_limit": limit}))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    assert_eq!((status, body["credit_limit"].as_str()), (200, Some(limit)), "{body}");
+    let body = UpdateAccount { credit_limit: Some(limit.to_owned()), metadata: None };
+    let changed = app.api.update_account(account.parse().unwrap(), &body).await.unwrap();
+    assert_eq!(changed.credit_limit.to_string(), limit, "{changed:?}");
 }
 
 /// The (old, new) limits of the credit limit events among `events`.
@@ -70,14 +72,13 @@ async fn credit_limit_changes_reach_the_feed_webhooks_the_exchange_and_the_expor
     register(&app, json!({"url": payments_only.url(), "events": ["payment.created"]})).await;
     register(&app, json!({"url": everything.url()})).await;
 
-    let a = open(&app, json!({"initial_balance": "10.00", "credit_limit": "5.00"})).await;
+    let a = open(&app).await;
     let b = app.account("0").await;
     set_limit(&app, &a, "8.00").await;
     set_limit(&app, &a, "8.00").await;
     set_limit(&app, &a, "2.00").await;
-    let (status, paid) = app.pay(&a, &b, "1.00").await;
-    assert_eq!(status, 202, "{paid}");
-    app.wait_terminal(&[paid["id"].as_str().unwrap().to_owned()], Duration::from_secs(60)).await;
+    let paid = app.settled(&payment(&a, &b, "1.00"), Duration::from_secs(60)).await;
+    assert_eq!(paid.status, PaymentStatus::Done);
 
     // The feed: the opening's limit and the two changes (the same limit
     // sent again is no change), beside the payment's two events.
@@ -95,8 +96,8 @@ async fn credit_limit_changes_reach_the_feed_webhooks_the_exchange_and_the_expor
         let changed: DateTime<Utc> = e["data"]["changed_at"].as_str().unwrap().parse().unwrap();
         let created: DateTime<Utc> = e["created_at"].as_str().unwrap().parse().unwrap();
         assert_eq!(changed, created, "the event is made with its change: {e}");
-        let (status, one) = app.get(&format!("/api/v1/events/{}", e["id"].as_str().unwrap())).await;
-        assert_eq!((status, &one), (200, *e));
+        let one = app.api.get_event(e["id"].as_str().unwrap().parse().unwrap()).await.unwrap();
+        assert_eq!(&serde_json::to_value(one).unwrap(), *e);
     }
 
     // Webhooks: the subscriber gets the three in order, as the feed lists
@@ -143,7 +144,7 @@ async fn credit_limit_changes_reach_the_feed_webhooks_the_exchange_and_the_expor
 async fn the_balance_at_an_instant_counts_the_credit_limit_as_it_was_then() {
     let env = TestEnv::new();
     let app = App::start(&env, &[]).await;
-    let a = open(&app, json!({"initial_balance": "10.00", "credit_limit": "5.00"})).await;
+    let a = open(&app).await;
     let opened = Utc::now();
     tokio::time::sleep(Duration::from_millis(5)).await;
     set_limit(&app, &a, "20.00").await;
@@ -151,14 +152,9 @@ async fn the_balance_at_an_instant_counts_the_credit_limit_as_it_was_then() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     set_limit(&app, &a, "0.00").await;
 
-    let app = &app;
-    let available = |instant: DateTime<Utc>| {
-        let path = format!("/api/v1/accounts/{a}/balance?at={}", instant.to_rfc3339().replace('+', "%2B"));
-        async move {
-            let (status, body) = app.get(&path).await;
-            assert_eq!(status, 200, "{body}");
-            body["available_balance"].as_str().unwrap().to_owned()
-        }
+    let (app, a) = (&app, a.parse().unwrap());
+    let available = |instant: DateTime<Utc>| async move {
+        app.api.balance_at(a, instant).await.unwrap().available_balance.to_string()
     };
     assert_eq!(available(opened).await, "15.00", "10.00 and the 5.00 of credit it was opened with");
     assert_eq!(available(raised).await, "30.00", "10.00 and the 20.00 of credit it had then");

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use payrail_client::types::{CaptureRequest, CreatePayment, EntryView, ErrorCode, PaymentId, PaymentStatus};
 use serde_json::Value;
 
-use crate::common::{App, TestEnv, eventually};
+use crate::common::{App, TestEnv, eventually, payment, refused};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 
@@ -19,9 +21,7 @@ async fn entries_carry_their_balance_and_answer_the_balance_at_any_instant() {
     let env = TestEnv::new();
     let app = App::start(&env, &[]).await;
     let (a, b) = (app.account("10.00").await, app.account("0").await);
-    let (status, paid) = app.pay(&a, &b, "4.00").await;
-    assert_eq!(status, 202, "{paid}");
-    app.wait_terminal(&[paid["id"].as_str().unwrap().to_owned()], SETTLE_WITHIN).await;
+    let paid = app.settled(&payment(&a, &b, "4.00"), SETTLE_WITHIN).await;
 
     let (status, page) = app.get(&format!("/api/v1/accounts/{a}/entries")).await;
     assert_eq!(status, 200, "{page}");
@@ -33,7 +33,7 @@ async fn entries_carry_their_balance_and_answer_the_balance_at_any_instant() {
         })
         .collect();
     assert_eq!(shape, [("issuance", "10.00", "10.00"), ("debit", "-4.00", "6.00")], "{page}");
-    assert_eq!(entries[1]["payment_id"], paid["id"], "{page}");
+    assert_eq!(entries[1]["payment_id"], paid.id.to_string(), "{page}");
     assert!(page["next_after"].is_null(), "{page}");
 
     // Newest first, one a page: the keyset cursor walks back.
@@ -45,21 +45,21 @@ async fn entries_carry_their_balance_and_answer_the_balance_at_any_instant() {
     let (_, none) = app.get(&format!("/api/v1/accounts/{b}/entries?after={after}")).await;
     assert_eq!(none["entries"], serde_json::json!([]), "another account's cursor: {none}");
 
-    let app = &app;
-    let balance_at = |instant: DateTime<Utc>| {
-        let path = format!("/api/v1/accounts/{a}/balance?at={}", instant.to_rfc3339().replace('+', "%2B"));
-        async move { app.get(&path).await }
+    let (app, id) = (&app, a.parse().unwrap());
+    let balance_at = |instant: DateTime<Utc>| async move {
+        app.api.balance_at(id, instant).await.map(|then| then.balance.to_string())
     };
     let (issued, debited) = (at(&entries[0]), at(&entries[1]));
     assert!(issued < debited, "{page}");
     let between = issued + (debited - issued) / 2;
-    assert_eq!(balance_at(between).await.1["balance"], "10.00");
-    assert_eq!(balance_at(issued).await.1["balance"], "10.00");
-    assert_eq!(balance_at(debited).await.1["balance"], "6.00");
-    assert_eq!(balance_at(Utc::now()).await.1["balance"], "6.00");
+    assert_eq!(balance_at(between).await.unwrap(), "10.00");
+    assert_eq!(balance_at(issued).await.unwrap(), "10.00");
+    assert_eq!(balance_at(debited).await.unwrap(), "6.00");
+    assert_eq!(balance_at(Utc::now()).await.unwrap(), "6.00");
     // Before the account was opened: it did not exist, 404.
-    let (status, body) = balance_at(issued - chrono::Duration::microseconds(1)).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
+    let before = balance_at(issued - chrono::Duration::microseconds(1)).await;
+    assert_eq!(refused(before), (404, ErrorCode::NotFound));
+    // A malformed instant, sent by hand: the client sends only valid ones.
     let (status, body) = app.get(&format!("/api/v1/accounts/{a}/balance?at=yesterday")).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_query")), "{body}");
 
@@ -72,34 +72,31 @@ async fn entries_carry_their_balance_and_answer_the_balance_at_any_instant() {
 /// release and the capture.
 async fn held_then_captured(app: &App) -> String {
     let (a, b) = (app.account("10.00").await, app.account("0").await);
-    let (status, held) = app
-        .post(
-            "/api/v1/payment",
-            serde_json::json!({"from_account": a, "to_account": b, "amount": "3.00", "capture": "manual"}),
-        )
-        .await;
-    assert_eq!(status, 202, "{held}");
-    let pid = held["id"].as_str().unwrap().to_owned();
-    wait_status(app, &pid, "authorized").await;
-    let (status, body) =
-        app.post(&format!("/api/v1/payment/{pid}/capture"), serde_json::json!({"amount": "2.00"})).await;
-    assert!(status < 300, "{status} {body}");
-    wait_status(app, &pid, "done").await;
+    let pid =
+        app.accept(&CreatePayment { capture: Some("manual".into()), ..payment(&a, &b, "3.00") }).await.id;
+    wait_status(app, pid, PaymentStatus::Authorized).await;
+    app.api.capture_payment(pid, &CaptureRequest { amount: Some("2.00".into()) }).await.unwrap();
+    wait_status(app, pid, PaymentStatus::Done).await;
     a
 }
 
 /// Polls until the payment is `status`, passing through `pending` or
 /// `authorized` on the way.
-async fn wait_status(app: &App, id: &str, status: &str) {
+async fn wait_status(app: &App, id: PaymentId, status: PaymentStatus) {
     eventually(SETTLE_WITHIN, &format!("payment {id} {status}"), || async {
-        let (_, body) = app.get(&format!("/api/v1/payment/{id}")).await;
-        match body["status"].as_str() {
-            Some(now) if now == status => Ok(()),
-            Some("pending" | "authorized") => Err(body.to_string()),
-            _ => panic!("payment {id} should become {status}: {body}"),
+        let payment = app.api.get_payment(id).await.unwrap();
+        match payment.status {
+            now if now == status => Ok(()),
+            PaymentStatus::Pending | PaymentStatus::Authorized => Err(format!("{payment:?}")),
+            _ => panic!("payment {id} should become {status}: {payment:?}"),
         }
     })
     .await
+}
+
+/// Every entry of the account, through the client's pages.
+async fn entries_of(app: &App, account: &str) -> Vec<EntryView> {
+    app.api.account_entries(account.parse().unwrap(), &[]).try_collect().await.unwrap()
 }
 
 #[tokio::test]
@@ -108,31 +105,24 @@ async fn the_balance_at_an_instant_answers_what_was_held_and_available_then() {
     let app = App::start(&env, &[]).await;
     let a = held_then_captured(&app).await;
 
-    let (_, page) = app.get(&format!("/api/v1/accounts/{a}/entries")).await;
-    let entries = page["entries"].as_array().unwrap();
-    let kinds: Vec<&str> = entries.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["issuance", "hold", "release", "capture"], "{page}");
+    let entries = entries_of(&app, &a).await;
+    let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["issuance", "hold", "release", "capture"], "{entries:?}");
 
-    let app = &app;
-    let then = |instant: DateTime<Utc>| {
-        let path = format!("/api/v1/accounts/{a}/balance?at={}", instant.to_rfc3339().replace('+', "%2B"));
-        async move {
-            let (status, body) = app.get(&path).await;
-            assert_eq!(status, 200, "{body}");
-            let field =
-                |name: &str| body[name].as_str().unwrap_or_else(|| panic!("no {name} in {body}")).to_owned();
-            (field("balance"), field("held"), field("available_balance"))
-        }
+    let (app, id) = (&app, a.parse().unwrap());
+    let then = |instant: DateTime<Utc>| async move {
+        let then = app.api.balance_at(id, instant).await.unwrap();
+        (then.balance.to_string(), then.held.to_string(), then.available_balance.to_string())
     };
     let triple = |balance: &str, held: &str, available: &str| (balance.into(), held.into(), available.into());
     // Opened: nothing held.
-    assert_eq!(then(at(&entries[0])).await, triple("10.00", "0.00", "10.00"));
+    assert_eq!(then(entries[0].created_at).await, triple("10.00", "0.00", "10.00"));
     // Authorized: 3.00 held out of the 10.00, which the balance still shows.
-    let authorized = at(&entries[1]);
+    let authorized = entries[1].created_at;
     assert_eq!(then(authorized).await, triple("10.00", "3.00", "7.00"));
     // Captured 2.00 of it: the hold released in the same instant.
-    let captured = at(&entries[3]);
-    assert!(authorized < captured, "{page}");
+    let captured = entries[3].created_at;
+    assert!(authorized < captured, "{entries:?}");
     assert_eq!(then(authorized + (captured - authorized) / 2).await, triple("10.00", "3.00", "7.00"));
     assert_eq!(then(captured).await, triple("8.00", "0.00", "8.00"));
     assert_eq!(then(Utc::now()).await, triple("8.00", "0.00", "8.00"));
@@ -151,18 +141,10 @@ async fn entries_show_what_was_held_after_each_in_the_api_and_the_exports() {
     let a = held_then_captured(&app).await;
     let expected = [("issuance", "0.00"), ("hold", "3.00"), ("release", "0.00"), ("capture", "0.00")];
 
-    let (_, page) = app.get(&format!("/api/v1/accounts/{a}/entries")).await;
-    let json: Vec<(String, String)> = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let held = e["held_after"].as_str().unwrap_or_else(|| panic!("no held_after in {e}"));
-            (e["kind"].as_str().unwrap().to_owned(), held.to_owned())
-        })
-        .collect();
+    let json: Vec<(String, String)> =
+        entries_of(&app, &a).await.into_iter().map(|e| (e.kind, e.held_after.to_string())).collect();
     let expected: Vec<(String, String)> = expected.iter().map(|(k, h)| ((*k).into(), (*h).into())).collect();
-    assert_eq!(json, expected, "{page}");
+    assert_eq!(json, expected);
 
     let answer = reqwest::Client::new()
         .get(format!("{}/api/v1/accounts/{a}/entries", app.base))

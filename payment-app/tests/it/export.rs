@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{App, TOKEN, TestEnv};
+use futures_util::TryStreamExt;
+use payrail_client::types::CreatePayment;
+
+use crate::common::{App, TOKEN, TestEnv, payment};
 
 /// Parses CSV text into rows of fields, with Python's `csv` module.
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
@@ -60,16 +63,13 @@ async fn csv_and_jsonl_carry_descriptions_and_metadata_with_commas_quotes_and_ne
     let a = app.account("100.00").await;
     let b = app.account("0").await;
     let metadata = json!({"note": "a, \"quoted\"\nvalue", "order": "42"});
-    let (status, paid) = app
-        .post(
-            "/api/v1/payment",
-            json!({"from_account": a, "to_account": b, "amount": "12.34",
-                   "payment_description": AWKWARD, "metadata": metadata}),
-        )
-        .await;
-    assert_eq!(status, 202, "{paid}");
-    let id = paid["id"].as_str().unwrap();
-    app.wait_terminal(&[id.to_owned()], Duration::from_secs(30)).await;
+    let body = CreatePayment {
+        payment_description: Some(AWKWARD.into()),
+        metadata: Some(metadata.clone()),
+        ..payment(&a, &b, "12.34")
+    };
+    let id = app.settled(&body, Duration::from_secs(30)).await.id.to_string();
+    let id = id.as_str();
 
     let (code, csv, err) = export(&env, &["payments", "--format", "csv"]);
     assert_eq!(code, 0, "{err}");
@@ -115,11 +115,8 @@ async fn from_and_to_bound_an_export_and_bad_input_is_refused_clearly() {
         async move {
             let mut ids = Vec::new();
             for _ in 0..n {
-                let (status, body) = app.pay(&a, &b, "1.00").await;
-                assert_eq!(status, 202, "{body}");
-                ids.push(body["id"].as_str().unwrap().to_owned());
+                ids.push(app.settled(&payment(&a, &b, "1.00"), Duration::from_secs(30)).await.id.to_string());
             }
-            app.wait_terminal(&ids, Duration::from_secs(30)).await;
             ids
         }
     };
@@ -176,12 +173,9 @@ async fn an_accounts_entries_come_as_streamed_csv_to_a_read_token_only() {
     let app = App::start(&env, &[("API_TOKENS", tokens.as_str())]).await;
     let a = app.account("100.00").await;
     let b = app.account("0").await;
-    let mut ids = Vec::new();
     for _ in 0..5 {
-        let (_, body) = app.pay(&a, &b, "2.50").await;
-        ids.push(body["id"].as_str().unwrap().to_owned());
+        app.settled(&payment(&a, &b, "2.50"), Duration::from_secs(30)).await;
     }
-    app.wait_terminal(&ids, Duration::from_secs(30)).await;
     let get = |token: &'static str, accept: &'static str, query: &'static str| {
         let url = format!("{}/api/v1/accounts/{a}/entries{query}", app.base);
         async move {
@@ -193,16 +187,15 @@ async fn an_accounts_entries_come_as_streamed_csv_to_a_read_token_only() {
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.headers()["content-type"], "text/csv; charset=utf-8");
     let rows = records(&answer.text().await.unwrap());
-    let (_, page) = app.get(&format!("/api/v1/accounts/{a}/entries?limit=500")).await;
-    let json_ids: Vec<String> =
-        page["entries"].as_array().unwrap().iter().map(|e| e["id"].to_string()).collect();
+    let entries: Vec<_> = app.api.account_entries(a.parse().unwrap(), &[]).try_collect().await.unwrap();
+    let json_ids: Vec<String> = entries.iter().map(|e| e.id.to_string()).collect();
     let csv_ids: Vec<String> = rows.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(csv_ids, json_ids, "the same entries as the JSON pages, oldest first");
     assert_eq!(rows.len(), 6, "the issuance and five debits");
     assert_eq!(rows.last().unwrap()["balance_after"], "87.50");
-    for (row, entry) in rows.iter().zip(page["entries"].as_array().unwrap()) {
-        assert_eq!(row["amount"], entry["amount"]);
-        assert_eq!(row["kind"], entry["kind"]);
+    for (row, entry) in rows.iter().zip(&entries) {
+        assert_eq!(row["amount"], entry.amount.to_string());
+        assert_eq!(row["kind"], entry.kind);
     }
 
     // Among other types, CSV is still chosen; JSON stays the default.
@@ -291,9 +284,7 @@ async fn an_export_reads_the_replica_and_falls_back_to_the_primary() {
     let mut app = App::start(&env, &[]).await;
     let a = app.account("100.00").await;
     let b = app.account("0").await;
-    let (_, first) = app.pay(&a, &b, "1.00").await;
-    let first = first["id"].as_str().unwrap().to_owned();
-    app.wait_terminal(std::slice::from_ref(&first), Duration::from_secs(30)).await;
+    let first = app.settled(&payment(&a, &b, "1.00"), Duration::from_secs(30)).await.id.to_string();
     app.terminate();
 
     // A copy as of now stands in for a replica (not in recovery: no lag).
@@ -302,9 +293,7 @@ async fn an_export_reads_the_replica_and_falls_back_to_the_primary() {
     sqlx::query(&format!("DROP DATABASE IF EXISTS {copy}")).execute(&admin).await.unwrap();
     sqlx::query(&format!("CREATE DATABASE {copy} TEMPLATE {}", env.name)).execute(&admin).await.unwrap();
     app.restart().await;
-    let (_, second) = app.pay(&a, &b, "1.00").await;
-    let second = second["id"].as_str().unwrap().to_owned();
-    app.wait_terminal(std::slice::from_ref(&second), Duration::from_secs(30)).await;
+    let second = app.settled(&payment(&a, &b, "1.00"), Duration::from_secs(30)).await.id.to_string();
 
     let ids = |read_url: &str| {
         let mut command = env.command(&["export", "payments"]);

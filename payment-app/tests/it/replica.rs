@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{App, TestEnv, eventually};
+use payrail_client::types::PaymentStatus;
+
+use crate::common::{App, TestEnv, eventually, payment};
 
 struct Replica {
     dir: PathBuf,
@@ -56,14 +58,11 @@ async fn reads_go_to_the_replica_and_never_miss_a_fresh_payment() {
     // Read right after each 202: the replica may not have it yet; the
     // answer is never a 404.
     for _ in 0..100 {
-        let (status, body) = app.pay(&a, &b, "0.10").await;
-        assert_eq!(status, 202, "{body}");
-        let (status, read) = app.get(&format!("/api/v1/payment/{}", body["id"].as_str().unwrap())).await;
-        assert_eq!(status, 200, "{read}");
+        let id = app.accept(&payment(&a, &b, "0.10")).await.id;
+        app.api.get_payment(id).await.unwrap();
     }
     // Accounts read through the replica too (a fresh one via the primary).
-    let (status, _) = app.get(&format!("/api/v1/accounts/{a}")).await;
-    assert_eq!(status, 200);
+    app.api.get_account(a.parse().unwrap()).await.unwrap();
     // The replica streams what the primary commits, and serves the app's reads.
     eventually(Duration::from_secs(30), "the 100 payments reach the replica", || async {
         let replicated: i64 =
@@ -84,10 +83,8 @@ async fn reads_go_to_the_replica_and_never_miss_a_fresh_payment() {
 
     // Without the replica, reads still answer, from the primary.
     replica.stop();
-    let (status, body) = app.pay(&a, &b, "0.10").await;
-    assert_eq!(status, 202);
-    let (status, _) = app.get(&format!("/api/v1/payment/{}", body["id"].as_str().unwrap())).await;
-    assert_eq!(status, 200);
+    let id = app.accept(&payment(&a, &b, "0.10")).await.id;
+    app.api.get_payment(id).await.unwrap();
     // ... and /readyz names the replica, within a check or two.
     let (status, ready) =
         eventually(Duration::from_secs(10), "/readyz names the replica unavailable", || async {
@@ -113,10 +110,9 @@ async fn a_replica_that_is_down_sends_every_read_to_the_primary() {
     let read_url = format!("postgres://postgres@127.0.0.1:{port}/{}", env.name);
     let app = App::start(&env, &[("DATABASE_READ_URL", &read_url)]).await;
     let (a, b) = (app.account("100.00").await, app.account("0").await);
-    let (status, body) = app.pay(&a, &b, "2.50").await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["id"].as_str().unwrap().to_owned();
-    app.wait_terminal(std::slice::from_ref(&id), Duration::from_secs(30)).await;
+    let settled = app.settled(&payment(&a, &b, "2.50"), Duration::from_secs(30)).await;
+    assert_eq!(settled.status, PaymentStatus::Done);
+    let id = settled.id.to_string();
 
     for path in [
         format!("/api/v1/payment/{id}"),

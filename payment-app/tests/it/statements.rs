@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::common::{App, TestEnv, eventually};
+use crate::common::{App, TestEnv, eventually, payment, refused};
+use futures_util::TryStreamExt;
+use payrail_client::types::{ErrorCode, PaymentId};
 use serde_json::Value;
 
 const WITHIN: Duration = Duration::from_secs(60);
@@ -60,51 +62,56 @@ async fn an_accounts_payments_come_in_stable_keyset_pages() {
         let (status, body) = app.get(&format!("/api/v1/accounts/{a}/payments?{query}")).await;
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some(code)), "{query}");
     }
-    let (status, _) = app.get(&format!("/api/v1/accounts/{}/payments", uuid::Uuid::now_v7())).await;
-    assert_eq!(status, 404);
+    let unknown = uuid::Uuid::now_v7().to_string().parse().unwrap();
+    let listed = app.api.account_payments(unknown, &[]).try_collect::<Vec<_>>().await;
+    assert_eq!(refused(listed), (404, ErrorCode::NotFound));
 }
 
 #[tokio::test]
 async fn the_statement_sums_each_day_from_the_refreshed_view() {
     let env = TestEnv::new();
     let app = App::start(&env, &[("STATEMENT_REFRESH_SECS", "1")]).await;
-    let a = app.account("100.00").await;
-    let b = app.account("0").await;
-    let (_, p1) = app.pay(&a, &b, "30.00").await;
-    let (_, p2) = app.pay(&a, &b, "500.00").await; // fails: no ledger entries
-    app.wait_terminal(&[id(&p1)], WITHIN).await;
-    let (_, p3) = app.pay(&b, &a, "5.00").await;
-    app.wait_terminal(&[id(&p2), id(&p3)], WITHIN).await;
+    let (a, b) = (app.account("100.00").await, app.account("0").await);
+    let app = &app;
+    let pay = |from: &str, to: &str, amount: &str| {
+        let body = payment(from, to, amount);
+        async move { app.accept(&body).await.id }
+    };
+    let settle = |id: PaymentId| async move { app.api.wait_until_terminal(id, WITHIN).await.unwrap() };
+    let p1 = pay(&a, &b, "30.00").await;
+    let p2 = pay(&a, &b, "500.00").await; // fails: no ledger entries
+    settle(p1).await;
+    let p3 = pay(&b, &a, "5.00").await;
+    settle(p2).await;
+    settle(p3).await;
     let settled_by = chrono::Utc::now();
 
     // Wait for a refresh after the last settlement.
+    let (a, b) = (a.parse().unwrap(), b.parse().unwrap());
     let statement = eventually(WITHIN, "a refresh after the last settlement", || async {
-        let (status, body) = app.get(&format!("/api/v1/accounts/{a}/statement")).await;
-        assert_eq!(status, 200, "{body}");
-        let as_of: chrono::DateTime<chrono::Utc> = body["as_of"].as_str().unwrap().parse().unwrap();
-        if as_of > settled_by { Ok(body) } else { Err(body.to_string()) }
+        let statement = app.api.statement(a, None, None).await.unwrap();
+        if statement.as_of > settled_by { Ok(statement) } else { Err(format!("{statement:?}")) }
     })
     .await;
-    let days = statement["days"].as_array().unwrap();
-    assert_eq!(days.len(), 1, "{statement}");
-    let today = &days[0];
-    assert_eq!(today["day"], chrono::Utc::now().date_naive().to_string());
+    assert_eq!(statement.days.len(), 1, "{statement:?}");
+    let today = &statement.days[0];
+    assert_eq!(today.day, chrono::Utc::now().date_naive());
     assert_eq!(
-        (today["debits"].as_str(), today["credits"].as_str()),
-        (Some("30.00"), Some("105.00")),
+        (today.debits.to_string(), today.credits.to_string()),
+        ("30.00".to_owned(), "105.00".to_owned()),
         "issuance counts as credit"
     );
-    assert_eq!(today["entries"], 3);
-    assert_eq!(today["closing_balance"], "75.00");
-    assert_eq!(app.balance(&a).await, "75.00", "the statement closes on the balance");
+    assert_eq!(today.entries, 3);
+    assert_eq!(today.closing_balance.to_string(), "75.00");
+    assert_eq!(app.balance(&a.to_string()).await, "75.00", "the statement closes on the balance");
 
-    let (_, for_b) = app.get(&format!("/api/v1/accounts/{b}/statement")).await;
-    assert_eq!(for_b["days"][0]["closing_balance"], "25.00");
-    let (status, body) =
-        app.get(&format!("/api/v1/accounts/{a}/statement?from=2026-02-01&to=2026-01-01")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_query")));
-    let (_, empty) = app.get(&format!("/api/v1/accounts/{a}/statement?from=2020-01-01&to=2020-01-31")).await;
-    assert_eq!(empty["days"].as_array().unwrap().len(), 0);
+    let for_b = app.api.statement(b, None, None).await.unwrap();
+    assert_eq!(for_b.days[0].closing_balance.to_string(), "25.00");
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+    let backwards = app.api.statement(a, day("2026-02-01"), day("2026-01-01")).await;
+    assert_eq!(refused(backwards), (400, ErrorCode::InvalidQuery));
+    let empty = app.api.statement(a, day("2020-01-01"), day("2020-01-31")).await.unwrap();
+    assert_eq!(empty.days.len(), 0);
 }
 
 #[tokio::test]
