@@ -18,7 +18,8 @@ pub struct BatchResponse {
 pub struct BatchItemResult {
     pub index: usize,
     pub status: u16,
-    /// The payment as recorded (for a replay: as it was first answered).
+    /// The payment as recorded (for a replay: as it was first answered, or as
+    /// it is now when an older release stored that answer in another shape).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentView>,
     /// Answered from the item's idempotency key: nothing recorded now.

@@ -20,7 +20,7 @@ use super::extract::JsonBody;
 use super::payments::CreatePayment;
 use super::{AppState, MAX_BODY_BYTES};
 use crate::db::idempotency::Idempotent;
-use crate::domain::{AccountId, IdempotencyKey};
+use crate::domain::{AccountId, IdempotencyKey, PaymentId};
 use crate::events::PaymentView;
 use crate::intake::BatchItem;
 
@@ -47,17 +47,31 @@ fn accepted_item(index: usize, payment: Option<PaymentView>, replayed: bool) -> 
     ItemResult { index, status: StatusCode::ACCEPTED.as_u16(), payment, replayed, error: None }
 }
 
-/// A replayed item's payment as it was first answered. The snapshot was
-/// written from this same `PaymentView`, so it reads back; one that does
-/// not (written by a release whose shape differs) is answered without its
-/// payment rather than with an error, because other items of this batch may
-/// have just been recorded, and an error answer must not hide that.
-fn replayed_view(index: usize, snapshot: Value) -> Option<PaymentView> {
-    serde_json::from_value(snapshot)
-        .inspect_err(
-            |e| warn!(index, error = %e, "a replayed batch item's snapshot does not read as a payment"),
-        )
-        .ok()
+/// A replayed item's payment. The snapshot was written from this same
+/// `PaymentView`, so it reads back as it was first answered. One that does
+/// not (written by a release whose shape differs, e.g. one before refunds,
+/// whose payments had no `amount_refunded`) is answered with the payment as
+/// it is now, by the id the snapshot names: without it the client would
+/// know its item was accepted but not which payment to follow. Only a
+/// snapshot naming no payment (or a failed read) leaves the item without
+/// one. Never an error: other items of this batch may have just been
+/// recorded, and an error answer must not hide that.
+async fn replayed_view(app: &AppState, index: usize, snapshot: Value) -> Option<PaymentView> {
+    let unreadable = match serde_json::from_value(snapshot.clone()) {
+        Ok(view) => return Some(view),
+        Err(e) => e,
+    };
+    let id = snapshot.get("id").and_then(Value::as_str).and_then(|id| id.parse::<PaymentId>().ok());
+    let now = match id {
+        Some(id) => super::payments::read(app, id).await.unwrap_or_else(|e| {
+            warn!(index, payment_id = %id, error = %e.message, "a replayed batch item's payment could not be read");
+            None
+        }),
+        None => None,
+    };
+    let answered = if now.is_some() { "the payment as it is now" } else { "no payment" };
+    warn!(index, error = %unreadable, answered, "a replayed batch item's snapshot does not read as a payment");
+    now.map(PaymentView::from)
 }
 
 /// Submits many payments in one request, each answered on its own (or,
@@ -124,7 +138,9 @@ pub async fn create(
         for (index, outcome) in indexes.into_iter().zip(outcomes) {
             results.push(match outcome {
                 Idempotent::Created(p) => accepted_item(index, Some(PaymentView::from(p)), false),
-                Idempotent::Replayed(snapshot) => accepted_item(index, replayed_view(index, snapshot), true),
+                Idempotent::Replayed(snapshot) => {
+                    accepted_item(index, replayed_view(&app, index, snapshot).await, true)
+                }
                 Idempotent::KeyReused => refused_item(
                     index,
                     ApiError::new(

@@ -462,3 +462,64 @@ async fn a_batch_costs_its_token_one_request_per_item() {
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("too_many_items")), "{body}");
     assert_eq!(payment_count(&env).await, 8);
 }
+
+/// What a release before refunds and holds stored as a payment's answer:
+/// today's `PaymentView` without the fields those added.
+const OLDER_SNAPSHOT: &str =
+    "response - 'capture' - 'hold_expires_at' - 'amount_captured' - 'amount_refunded'";
+
+#[tokio::test]
+async fn a_replayed_item_whose_stored_answer_has_another_shape_is_answered_with_its_payment() {
+    let env = TestEnv::new();
+    let app = App::start(&env, &[]).await;
+    let (a, b) = (app.account("100.00").await, app.account("0").await);
+    let key = format!("older-{}", env.name);
+    let items = [payment(&a, &b, "1.00"), payment(&a, &b, "2.00"), payment(&a, &b, "3.00")];
+    let first = app.api.create_payment_batch(&items, false, Some(&key)).await.unwrap();
+    let ids = accepted(&first);
+    let texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    app.wait_terminal(&texts, SETTLE_WITHIN).await;
+
+    // Item 0's answer as an older release stored it; item 1's in no shape
+    // a payment ever had, its id gone; item 2's as this release stores it.
+    let pg = env.pg().await;
+    for (item, set) in [(0, OLDER_SNAPSHOT), (1, "'{\"accepted\": true}'")] {
+        let changed = sqlx::query(&format!(
+            "UPDATE idempotency_keys SET response = {set} WHERE scope = 'payment' AND key = $1"
+        ))
+        .bind(format!("{key}-{item}"))
+        .execute(&pg)
+        .await
+        .unwrap();
+        assert_eq!(changed.rows_affected(), 1, "the client keys item {item} {key}-{item}");
+    }
+
+    let again = app.api.create_payment_batch(&items, false, Some(&key)).await.unwrap();
+    let r = &again.results;
+    assert!(r.iter().all(|r| r.status == 202 && r.replayed && r.error.is_none()), "{r:?}");
+    // The older shape still names its payment: the client gets it, as it
+    // is now (it settled since), so it can follow it like any other.
+    let older = r[0].payment.as_ref().unwrap_or_else(|| panic!("item 0 without its payment: {:?}", r[0]));
+    assert_eq!((older.id, older.status), (ids[0], PaymentStatus::Done));
+    // Nothing names item 1's payment any more: accepted before, nothing
+    // recorded now, and no payment to show.
+    assert_eq!(r[1].payment, None);
+    // Item 2 as first answered.
+    let current = r[2].payment.as_ref().unwrap();
+    assert_eq!((current.id, current.status), (ids[2], PaymentStatus::Pending));
+
+    let log = app.log_text();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("a replayed batch item's snapshot does not read as a payment"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "one warning per item stored in another shape:\n{}", app.log_tail());
+    assert!(warnings.iter().all(|w| w.contains("WARN")), "{warnings:?}");
+    // Each says which item, and what it was answered with.
+    assert!(
+        warnings[0].contains("index=0") && warnings[0].contains("the payment as it is now"),
+        "{warnings:?}"
+    );
+    assert!(warnings[1].contains("index=1") && warnings[1].contains("no payment"), "{warnings:?}");
+    assert_eq!(payment_count(&env).await, 3, "a replay records nothing");
+}

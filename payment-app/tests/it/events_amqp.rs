@@ -10,9 +10,11 @@ use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Connection, ConnectionProperties, Consumer};
+use payrail_client::types::CreatePayment;
 use serde_json::Value;
 
 use crate::common::{App, RabbitNodes, TestEnv, eventually};
+use crate::webhooks::feed;
 
 /// One message as the consumer got it.
 #[derive(Debug)]
@@ -86,22 +88,6 @@ pub(crate) async fn receive(amqp_url: &str, queue: &str, feed: &[Value], within:
     received
 }
 
-/// The whole events feed, in its order.
-async fn feed(app: &App) -> Vec<Value> {
-    let mut events = Vec::new();
-    let mut after = String::new();
-    loop {
-        let (status, page) = app.get(&format!("/api/v1/events?limit=500{after}")).await;
-        assert_eq!(status, 200, "{page}");
-        let page_events = page["events"].as_array().unwrap();
-        if page_events.is_empty() {
-            return events;
-        }
-        events.extend(page_events.iter().cloned());
-        after = format!("&after={}", page["next_after"].as_str().unwrap());
-    }
-}
-
 /// What an event is about: its payment (a refund's, for a refund event),
 /// or its account (a credit limit change).
 fn subject_of(event: &Value) -> &str {
@@ -148,6 +134,15 @@ pub(crate) fn assert_matches_feed(feed: &[Value], received: &[Received]) -> usiz
     received.len() - seen.len()
 }
 
+fn payment(from: &str, to: &str, amount: &str) -> CreatePayment {
+    CreatePayment {
+        from_account: from.to_owned(),
+        to_account: to.to_owned(),
+        amount: amount.to_owned(),
+        ..CreatePayment::default()
+    }
+}
+
 /// Payments among `accounts`, one in five more than its payer has (so it
 /// fails); their ids.
 async fn payments(app: &App, accounts: &[String], n: usize, tag: usize) -> Vec<String> {
@@ -156,9 +151,8 @@ async fn payments(app: &App, accounts: &[String], n: usize, tag: usize) -> Vec<S
         let from = &accounts[(i + tag) % accounts.len()];
         let to = &accounts[(i + tag + 1) % accounts.len()];
         let amount = if i % 5 == 4 { "5000.00" } else { "1.25" };
-        let (status, body) = app.pay(from, to, amount).await;
-        assert_eq!(status, 202, "{body}");
-        ids.push(body["id"].as_str().unwrap().to_owned());
+        let accepted = app.api.create_payment(&payment(from, to, amount), None).await.unwrap();
+        ids.push(accepted.id.to_string());
     }
     ids
 }
@@ -264,20 +258,13 @@ async fn a_statements_events_are_published_whole_and_in_the_feeds_order() {
     for _ in 0..4 {
         accounts.push(app.account("100.00").await);
     }
-    let items: Vec<Value> = (0..25)
-        .map(|i| {
-            let (from, to) = (&accounts[i % 4], &accounts[(i + 1) % 4]);
-            serde_json::json!({ "from_account": from, "to_account": to, "amount": "0.50" })
-        })
-        .collect();
-    let (batch, mut ids) = tokio::join!(
-        app.post("/api/v1/payments/batch", serde_json::json!({ "payments": items })),
-        payments(&app, &accounts, 10, 0),
-    );
-    assert_eq!(batch.0, 200, "{}", batch.1);
-    for result in batch.1["results"].as_array().unwrap() {
-        assert_eq!(result["status"], 202, "{result}");
-        ids.push(result["payment"]["id"].as_str().unwrap().to_owned());
+    let items: Vec<CreatePayment> =
+        (0..25).map(|i| payment(&accounts[i % 4], &accounts[(i + 1) % 4], "0.50")).collect();
+    let (batch, mut ids) =
+        tokio::join!(app.api.create_payment_batch(&items, false, None), payments(&app, &accounts, 10, 0),);
+    for result in batch.unwrap().results {
+        assert_eq!(result.status, 202, "{result:?}");
+        ids.push(result.payment.unwrap_or_else(|| panic!("{}: no payment", result.index)).id.to_string());
     }
     app.wait_terminal(&ids, Duration::from_secs(60)).await;
     let feed = feed(&app).await;
