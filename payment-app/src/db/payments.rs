@@ -21,6 +21,10 @@ use crate::error::{Error, Result};
 use crate::events::PaymentView;
 use crate::messages::{PaymentRoute, TraceParent};
 
+/// A payment as the code past the database works with it. Not the API's
+/// [`PaymentView`], into which it turns: amounts here are minor units and
+/// the capture is the parsed [`Capture`] that settle and holds decide on,
+/// where the view shows money in its currency and only the capture mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
     pub id: PaymentId,

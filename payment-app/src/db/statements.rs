@@ -197,7 +197,9 @@ async fn ids_in_status(
 }
 
 /// One day of a statement. The sums are the decimal text of numeric minor
-/// units: a day's sums may pass what a bigint holds.
+/// units: a day's sums may pass what a bigint holds. Not the API's
+/// `DayView`: that one's sums are in major units, which takes the
+/// account's currency (its exponent), and the table does not hold it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Day {
     pub day: NaiveDate,
