@@ -1,4 +1,5 @@
 # Shared by the scripts here (source it; it runs nothing by itself).
+# shellcheck shell=bash
 
 # The version of the PostgreSQL cluster this machine runs on 127.0.0.1:5432
 # (Debian keeps it as /etc/postgresql/<version>/main); the newest if there

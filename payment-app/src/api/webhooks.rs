@@ -17,7 +17,7 @@ use tracing::instrument;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::JsonBody;
 use super::{AppState, Page, parse_id};
-use crate::db::{self, webhooks::Attempt, webhooks::Endpoint};
+use crate::db::{self, webhooks::Endpoint};
 use crate::domain::{AttemptId, DescriptionError, EndpointDescription, EndpointId, EventType};
 use crate::events::Subscription;
 use crate::webhooks::{self, MAX_RETIRED_SECRETS, Rotation};
@@ -169,21 +169,6 @@ pub async fn rotate_secret(
     }
 }
 
-impl From<Attempt> for AttemptView {
-    fn from(a: Attempt) -> Self {
-        AttemptView {
-            id: a.id,
-            event_id: a.event_id,
-            attempt: a.attempt,
-            attempted_at: a.attempted_at,
-            status_code: a.status_code,
-            error: a.error,
-            duration_ms: a.duration_ms,
-            next_retry_at: a.next_retry_at,
-        }
-    }
-}
-
 /// An endpoint's delivery attempts, newest first.
 #[utoipa::path(get, path = "/api/v1/webhook-endpoints/{id}/attempts", operation_id = "listDeliveryAttempts", tag = "webhooks",
     params(("id" = EndpointId, Path, description = "The endpoint's id"),
@@ -202,5 +187,5 @@ pub async fn attempts(
     require(&app, id).await?;
     let attempts = db::webhooks::attempts(&app.db.primary, id, page.cursor, page.limit).await?;
     let next_cursor = page.next_cursor(&attempts, |a| a.id);
-    Ok(Json(AttemptPage { attempts: attempts.into_iter().map(Into::into).collect(), next_cursor }))
+    Ok(Json(AttemptPage { attempts, next_cursor }))
 }

@@ -12,7 +12,10 @@ use uuid::Uuid;
 use crate::domain::{AccountId, PaymentId, RefundId};
 use crate::error::Result;
 
-/// One entry, as stored.
+/// One entry, as stored. Not the API's `EntryView`: that one shows
+/// money in the account's currency, which the entry row does not hold
+/// (the caller reads it once per page), and the console's balance chart
+/// works on the minor units.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub id: i64,

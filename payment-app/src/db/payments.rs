@@ -19,8 +19,12 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::events::PaymentView;
-use crate::messages::{PaymentRoute, TraceId};
+use crate::messages::{PaymentRoute, TraceParent};
 
+/// A payment as the code past the database works with it. Not the API's
+/// [`PaymentView`], into which it turns: amounts here are minor units and
+/// the capture is the parsed [`Capture`] that settle and holds decide on,
+/// where the view shows money in its currency and only the capture mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
     pub id: PaymentId,
@@ -128,14 +132,36 @@ impl TryFrom<PaymentRow> for Payment {
     }
 }
 
+/// A payment being recorded, with the span of the request that accepted
+/// it (`None` with traces off), whose trace id is recorded with it. They
+/// travel as one value, never as lists side by side, so that no payment
+/// can be recorded with another's trace.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub payment: NewPayment,
+    pub traceparent: Option<TraceParent>,
+}
+
+impl Accepted {
+    /// A payment recorded without a trace id (traces off).
+    pub fn untraced(payment: NewPayment) -> Accepted {
+        Accepted { payment, traceparent: None }
+    }
+
+    /// The trace id to record in `payments.trace_id`, as bytes.
+    fn trace_bytes(&self) -> Option<Vec<u8>> {
+        self.traceparent.map(|tp| tp.trace_id().as_bytes().to_vec())
+    }
+}
+
 /// Records an accepted payment as `pending`, with its `payment.created`
 /// event and that event's deliveries (webhooks, and `event_publications` for
 /// the `payrail.events` exchange), in one statement: the event exists
 /// exactly when the payment does. The foreign keys are what checks that
-/// both accounts exist, in the same round trip. `trace` is the payment's
-/// trace id when traces are on (`None` writes nothing: the column stays
-/// NULL).
-pub async fn insert(tx: &mut PgConnection, payment: &NewPayment, trace: Option<TraceId>) -> Result<Payment> {
+/// both accounts exist, in the same round trip. Its trace id is recorded
+/// when it has one (without, the column stays NULL).
+pub async fn insert(tx: &mut PgConnection, accepted: &Accepted) -> Result<Payment> {
+    let payment = &accepted.payment;
     let row = sqlx::query_as!(
         PaymentRow,
         r#"WITH p AS (
@@ -171,7 +197,7 @@ pub async fn insert(tx: &mut PgConnection, payment: &NewPayment, trace: Option<T
         payment.metadata.to_json(),
         payment.capture.as_str(),
         payment.capture.hold_secs().map(|s| s as i32),
-        trace.as_ref().map(|t| &t.as_bytes()[..]),
+        accepted.trace_bytes(),
     )
     .fetch_one(tx)
     .await;
@@ -204,14 +230,9 @@ pub async fn bound_lock_wait(tx: &mut PgConnection, lock_timeout: Duration) -> R
 }
 
 /// Records one accepted payment in a transaction of its own.
-pub async fn insert_alone(
-    primary: &PgPool,
-    payment: &NewPayment,
-    trace: Option<TraceId>,
-    lock_timeout: Duration,
-) -> Result<Payment> {
+pub async fn insert_alone(primary: &PgPool, accepted: &Accepted, lock_timeout: Duration) -> Result<Payment> {
     let mut tx = begin_bounded_tx(primary, lock_timeout).await?;
-    let recorded = insert(&mut tx, payment, trace).await?;
+    let recorded = insert(&mut tx, accepted).await?;
     tx.commit().await?;
     Ok(recorded)
 }
@@ -220,35 +241,33 @@ pub async fn insert_alone(
 /// round trip, one commit). All or none: if one payment names an unknown
 /// account, the statement fails as a whole and nothing is recorded; the
 /// caller then records them one by one to find out which. Rows come back in
-/// no particular order. `traces` are the payments' trace ids, in their
-/// order (empty with traces off).
+/// no particular order.
 pub async fn insert_many(
     pool: &PgPool,
-    payments: &[NewPayment],
-    traces: &[Option<TraceId>],
+    accepted: &[Accepted],
     lock_timeout: Duration,
 ) -> Result<Vec<Payment>> {
     let mut tx = begin_bounded_tx(pool, lock_timeout).await?;
-    let rows = insert_rows(&mut tx, payments, traces, None).await?;
+    let rows = insert_rows(&mut tx, accepted, None).await?;
     tx.commit().await?;
     Ok(rows)
 }
 
 /// Records payments as `pending` with one statement in the caller's
 /// transaction, as [`insert_many`] does; `link` (an atomic batch's) is set
-/// on every one. Rows come back in no particular order. `traces[i]` is the
-/// trace id of `payments[i]`; missing ones (all, with traces off: an empty
-/// slice) stay NULL, as `unnest` pads the shorter arrays with NULLs.
+/// on every one. Rows come back in no particular order. Payments without a
+/// trace id leave the column NULL.
 pub async fn insert_rows(
     tx: &mut PgConnection,
-    payments: &[NewPayment],
-    traces: &[Option<TraceId>],
+    accepted: &[Accepted],
     link: Option<LinkId>,
 ) -> Result<Vec<Payment>> {
+    let payments: Vec<&NewPayment> = accepted.iter().map(|a| &a.payment).collect();
     let descriptions: Vec<Option<String>> = payments.iter().map(|p| p.description.clone()).collect();
-    // With traces off, an empty array: not even NULLs go over the wire.
-    let traces: Vec<Option<Vec<u8>>> = if traces.iter().any(Option::is_some) {
-        traces.iter().map(|t| t.map(|t| t.as_bytes().to_vec())).collect()
+    // With traces off, an empty array (`unnest` pads it with NULLs): not
+    // even NULLs go over the wire.
+    let traces: Vec<Option<Vec<u8>>> = if accepted.iter().any(|a| a.traceparent.is_some()) {
+        accepted.iter().map(Accepted::trace_bytes).collect()
     } else {
         Vec::new()
     };

@@ -14,6 +14,10 @@ use crate::error::{Error, Result};
 use crate::events::RefundView;
 use crate::messages::PaymentRoute;
 
+/// A refund as the code past the database works with it. Not the API's
+/// [`RefundView`], into which it turns: the amount here is minor units,
+/// which the refund rules compare, where the view shows money in its
+/// currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
     pub id: RefundId,

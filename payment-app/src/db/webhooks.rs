@@ -12,11 +12,15 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use sqlx::PgPool;
 
+use payrail_types::AttemptView;
+
 use crate::domain::{AttemptId, EndpointDescription, EndpointId, EventId, EventType, WebhookUrl};
 use crate::error::{Error, Result};
 use crate::events::Subscription;
 
-/// An endpoint as it is shown: never with its secret.
+/// An endpoint as it is shown: never with its secret. Not the API's
+/// `EndpointView`, which lists event names: the workers match events
+/// against the parsed `Subscription`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub id: EndpointId,
@@ -358,28 +362,17 @@ pub async fn finish_attempt(primary: &PgPool, a: &AttemptRecord) -> Result<()> {
     Ok(())
 }
 
-/// An attempt as listed.
-#[derive(Debug, Clone)]
-pub struct Attempt {
-    pub id: AttemptId,
-    pub event_id: EventId,
-    pub attempt: i32,
-    pub attempted_at: DateTime<Utc>,
-    pub status_code: Option<i32>,
-    pub error: Option<String>,
-    pub duration_ms: i32,
-    pub next_retry_at: Option<DateTime<Utc>>,
-}
-
 /// An endpoint's attempts, newest first, after `cursor` (an attempt id).
+/// Read straight into the API's shape: its fields are the columns as
+/// stored, so a row struct of our own would only be copied field by field.
 pub async fn attempts(
     pool: &PgPool,
     endpoint: EndpointId,
     cursor: Option<AttemptId>,
     limit: i64,
-) -> Result<Vec<Attempt>> {
+) -> Result<Vec<AttemptView>> {
     let rows = sqlx::query_as!(
-        Attempt,
+        AttemptView,
         r#"SELECT id AS "id: AttemptId", event_id AS "event_id: EventId", attempt, attempted_at,
                   status_code, error, duration_ms, next_retry_at
            FROM webhook_attempts

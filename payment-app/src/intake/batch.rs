@@ -24,8 +24,9 @@ use sha2::{Digest, Sha256};
 use tracing::{info, instrument};
 
 use super::{Intake, key_request, queue};
+use crate::db;
 use crate::db::idempotency::{self, Claim, Idempotent};
-use crate::db::{self, payments::Payment};
+use crate::db::payments::{Accepted, Payment};
 use crate::domain::{IdempotencyKey, LinkId, NewPayment};
 use crate::error::{Error, Result};
 
@@ -137,17 +138,15 @@ async fn insert_in_order(
     fresh: &[&BatchItem],
     link: Option<LinkId>,
 ) -> Result<Vec<Payment>> {
-    let payments: Vec<NewPayment> = fresh.iter().map(|item| item.payment.clone()).collect();
     // Every item is in the batch request's trace (as `queue` sends them).
-    let traces = match crate::trace_context::current() {
-        Some(tp) => vec![Some(tp.trace_id()); payments.len()],
-        None => Vec::new(),
-    };
-    let rows = db::payments::insert_rows(tx, &payments, &traces, link).await?;
+    let traceparent = crate::trace_context::current();
+    let accepted: Vec<Accepted> =
+        fresh.iter().map(|item| Accepted { payment: item.payment.clone(), traceparent }).collect();
+    let rows = db::payments::insert_rows(tx, &accepted, link).await?;
     let mut by_id: HashMap<_, _> = rows.into_iter().map(|p| (p.id, p)).collect();
-    payments
+    accepted
         .iter()
-        .map(|payment| {
+        .map(|Accepted { payment, .. }| {
             by_id.remove(&payment.id).ok_or_else(|| {
                 Error::Corrupt(format!("payment {} is missing from its batch's insert", payment.id))
             })

@@ -27,17 +27,17 @@ use tracing::{Instrument, debug, error, warn};
 
 use super::{IntakeConfig, queue};
 use crate::broker::Publisher;
-use crate::db::{self, Db, payments::Payment};
+use crate::db::payments::{Accepted, Payment};
+use crate::db::{self, Db};
 use crate::domain::{AccountId, NewPayment, PaymentId};
 use crate::error::{Error, Result, chain};
-use crate::messages::{TraceId, TraceParent};
+use crate::messages::TraceParent;
 
 #[derive(Debug)]
 struct Submission {
-    payment: NewPayment,
+    /// The payment, with the submitting request's span for its trace.
+    accepted: Accepted,
     reply: oneshot::Sender<Result<Payment>>,
-    /// The submitting request's span, for the payment's trace.
-    traceparent: Option<TraceParent>,
 }
 
 /// Hands payments to the [`Grouper`].
@@ -50,8 +50,8 @@ impl Submitter {
     /// Returns once the payment is recorded and its publish was attempted.
     pub async fn submit(&self, payment: NewPayment) -> Result<Payment> {
         let (reply, answer) = oneshot::channel();
-        let traceparent = crate::trace_context::current();
-        self.tx.send(Submission { payment, reply, traceparent }).await.map_err(|_| Error::IntakeStopped)?;
+        let accepted = Accepted { payment, traceparent: crate::trace_context::current() };
+        self.tx.send(Submission { accepted, reply }).await.map_err(|_| Error::IntakeStopped)?;
         // No answer only if the grouper was aborted (shutdown ran out of
         // time) or its task failed, perhaps after the commit.
         answer.await.map_err(|_| Error::OutcomeUnknown { what: "recording the payment" })?
@@ -107,7 +107,10 @@ impl BusyAccounts {
         let busy = self.0.lock().expect("never poisoned: no panics under the lock");
         let now = Instant::now();
         let is_busy = |a: &AccountId| busy.get(a).is_some_and(|expires| *expires > now);
-        group.into_iter().partition(|s| !is_busy(&s.payment.from_account) && !is_busy(&s.payment.to_account))
+        group.into_iter().partition(|s| {
+            let p = &s.accepted.payment;
+            !is_busy(&p.from_account) && !is_busy(&p.to_account)
+        })
     }
 }
 
@@ -134,7 +137,7 @@ impl Grouper {
             if self.rx.recv_many(&mut group, self.group_max).await == 0 {
                 break;
             }
-            let span = crate::trace_context::intake_group(group.iter().map(|s| s.traceparent));
+            let span = crate::trace_context::intake_group(group.iter().map(|s| s.accepted.traceparent));
             writing.spawn(self.writer.clone().write(group, writer).instrument(span));
             while let Some(written) = writing.try_join_next() {
                 report_panic(written);
@@ -147,14 +150,9 @@ impl Grouper {
     }
 }
 
-fn payments_of(submissions: &[Submission]) -> Vec<NewPayment> {
-    submissions.iter().map(|s| s.payment.clone()).collect()
-}
-
-/// Each submission's trace id, recorded with its payment (`None` with
-/// traces off).
-fn traces_of(submissions: &[Submission]) -> Vec<Option<TraceId>> {
-    submissions.iter().map(|s| s.traceparent.map(|tp| tp.trace_id())).collect()
+/// What to record of each submission (its reply stays with it).
+fn accepted_of(submissions: &[Submission]) -> Vec<Accepted> {
+    submissions.iter().map(|s| s.accepted.clone()).collect()
 }
 
 fn report_panic(written: Result<(), tokio::task::JoinError>) {
@@ -173,15 +171,15 @@ impl Writer {
     async fn write(self, group: Vec<Submission>, slot: OwnedSemaphorePermit) {
         let (clear, busy) = self.busy.split(group);
         let clear = async {
-            let (payments, traces) = (payments_of(&clear), traces_of(&clear));
+            let accepted = accepted_of(&clear);
             // The slot is held only for a short lock wait: a group that
             // meets a locked row frees it and is recorded payment by
             // payment, so a blocked account never holds up later groups.
-            let quick = self.record_quick(&payments, &traces).await;
+            let quick = self.record_quick(&accepted).await;
             drop(slot);
             let results = match quick {
                 Some(results) => results,
-                None => self.record_apart(payments, traces).await,
+                None => self.record_apart(accepted).await,
             };
             // Publishing does not hold the slot either: a slow broker must
             // not stop payments from being recorded (the relay queues them
@@ -189,7 +187,7 @@ impl Writer {
             self.answer(clear, results).await;
         };
         let busy = async {
-            let results = self.record_apart(payments_of(&busy), traces_of(&busy)).await;
+            let results = self.record_apart(accepted_of(&busy)).await;
             self.answer(busy, results).await;
         };
         tokio::join!(clear, busy);
@@ -200,10 +198,12 @@ impl Writer {
         if submissions.is_empty() {
             return;
         }
-        let traces: HashMap<PaymentId, TraceParent> =
-            submissions.iter().filter_map(|s| Some((s.payment.id, s.traceparent?))).collect();
+        let traces: HashMap<PaymentId, TraceParent> = submissions
+            .iter()
+            .filter_map(|s| Some((s.accepted.payment.id, s.accepted.traceparent?)))
+            .collect();
         let mut replies: HashMap<PaymentId, oneshot::Sender<Result<Payment>>> =
-            submissions.into_iter().map(|s| (s.payment.id, s.reply)).collect();
+            submissions.into_iter().map(|s| (s.accepted.payment.id, s.reply)).collect();
         let recorded: Vec<&Payment> = results.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
         let m = crate::metrics::get();
         m.payments_accepted.inc_by(recorded.len() as u64);
@@ -223,25 +223,21 @@ impl Writer {
     /// [`FIRST_LOCK_WAIT`] for a locked row; `None` when that insert failed
     /// as a whole (a locked row, or one payment naming an unknown account)
     /// and nothing was recorded: the caller records them one by one.
-    async fn record_quick(
-        &self,
-        payments: &[NewPayment],
-        traces: &[Option<TraceId>],
-    ) -> Option<Vec<(PaymentId, Result<Payment>)>> {
+    async fn record_quick(&self, accepted: &[Accepted]) -> Option<Vec<(PaymentId, Result<Payment>)>> {
         let wait = self.lock_timeout.min(FIRST_LOCK_WAIT);
-        match payments {
+        match accepted {
             [] => Some(Vec::new()),
-            [payment] => match db::payments::insert_alone(&self.db.primary, payment, traces[0], wait).await {
+            [one] => match db::payments::insert_alone(&self.db.primary, one, wait).await {
                 Err(e) if e.is_lock_timeout() => None,
-                result => Some(vec![(payment.id, result)]),
+                result => Some(vec![(one.payment.id, result)]),
             },
-            _ => match db::payments::insert_many(&self.db.primary, payments, traces, wait).await {
+            _ => match db::payments::insert_many(&self.db.primary, accepted, wait).await {
                 Ok(rows) => {
                     let mut by_id: HashMap<_, _> = rows.into_iter().map(|p| (p.id, p)).collect();
                     Some(
-                        payments
+                        accepted
                             .iter()
-                            .map(|p| {
+                            .map(|Accepted { payment: p, .. }| {
                                 let row = by_id.remove(&p.id).ok_or_else(|| {
                                     Error::Corrupt(format!(
                                         "payment {} is missing from its group's insert",
@@ -254,7 +250,7 @@ impl Writer {
                     )
                 }
                 Err(e) => {
-                    debug!(error = %chain(&e), payments = payments.len(), "group insert failed; recording its payments one by one");
+                    debug!(error = %chain(&e), payments = accepted.len(), "group insert failed; recording its payments one by one");
                     None
                 }
             },
@@ -263,13 +259,10 @@ impl Writer {
 
     /// Records each payment in a transaction of its own, all at once; a
     /// payment that finds an account row locked marks its accounts busy.
-    async fn record_apart(
-        &self,
-        payments: Vec<NewPayment>,
-        traces: Vec<Option<TraceId>>,
-    ) -> Vec<(PaymentId, Result<Payment>)> {
-        join_all(payments.iter().zip(traces).map(|(p, trace)| async move {
-            let result = db::payments::insert_alone(&self.db.primary, p, trace, self.lock_timeout).await;
+    async fn record_apart(&self, accepted: Vec<Accepted>) -> Vec<(PaymentId, Result<Payment>)> {
+        join_all(accepted.iter().map(|one| async move {
+            let p = &one.payment;
+            let result = db::payments::insert_alone(&self.db.primary, one, self.lock_timeout).await;
             if result.as_ref().is_err_and(Error::is_lock_timeout) {
                 warn!(payment_id = %p.id, "an account of the payment is locked by another session; refused, nothing recorded");
                 self.busy.mark([p.from_account, p.to_account]);

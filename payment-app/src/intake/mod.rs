@@ -22,7 +22,8 @@ use tracing::{debug, info, instrument, warn};
 use crate::broker::{LOCK_QUEUE, Publisher};
 use crate::db::accounts::{Account, Opening};
 use crate::db::idempotency::{self, Idempotent};
-use crate::db::{self, Db, payments::Payment, refunds::Refund};
+use crate::db::payments::{Accepted, Payment};
+use crate::db::{self, Db, refunds::Refund};
 use crate::domain::issuance::IssuanceLimits;
 use crate::domain::refund;
 use crate::domain::{AccountId, Amount, Currency, IdempotencyKey, LinkId, Metadata, NewPayment, PaymentId};
@@ -127,6 +128,7 @@ impl Intake {
             return Ok(Idempotent::Created(self.groups.submit(payment).await?));
         };
         let request = key_request(&payment);
+        let accepted = Accepted { payment, traceparent: crate::trace_context::current() };
         let outcome = idempotency::once(
             &self.db.primary,
             "payment",
@@ -134,8 +136,7 @@ impl Intake {
             &request,
             async |tx| {
                 db::payments::bound_lock_wait(tx, self.lock_timeout).await?;
-                let trace = crate::trace_context::current().map(|tp| tp.trace_id());
-                db::payments::insert(tx, &payment, trace).await
+                db::payments::insert(tx, &accepted).await
             },
             snapshot,
         )

@@ -195,7 +195,7 @@ async fn a_limit_lowered_below_what_is_used_is_refused() {
 /// otherwise order them): exactly one wins.
 #[tokio::test]
 async fn two_payments_race_for_the_last_credit_and_exactly_one_wins() {
-    use payment_app::db::{self, Db, DbConfig, accounts::Opening};
+    use payment_app::db::{self, Db, DbConfig, accounts::Opening, payments::Accepted};
     use payment_app::domain::{AccountId, Amount, Currency, NewPayment, PaymentStatus};
 
     let env = TestEnv::new();
@@ -234,7 +234,7 @@ async fn two_payments_race_for_the_last_credit_and_exactly_one_wins() {
         for to in [b, c] {
             let new = NewPayment::new(a, to, cents(1000), Currency::usd(), None).unwrap();
             let mut conn = db.primary.acquire().await.unwrap();
-            ids.push(db::payments::insert(&mut conn, &new, None).await.unwrap().id);
+            ids.push(db::payments::insert(&mut conn, &Accepted::untraced(new)).await.unwrap().id);
         }
         let settles = ids.iter().map(|id| {
             let db = &db;

@@ -4,6 +4,7 @@
 use crate::common::{TestEnv, eventually};
 use futures_util::future::join_all;
 use payment_app::db::accounts::Opening;
+use payment_app::db::payments::Accepted;
 use payment_app::db::{self, Db, DbConfig};
 use payment_app::domain::{AccountId, Amount, Currency, NewPayment, PaymentId, PaymentStatus};
 use std::time::Duration;
@@ -45,7 +46,7 @@ async fn account(db: &Db, minor: i64) -> AccountId {
 async fn payment(db: &Db, from: AccountId, to: AccountId, minor: i64) -> PaymentId {
     let new = NewPayment::new(from, to, cents(minor), Currency::usd(), None).unwrap();
     let mut conn = db.primary.acquire().await.unwrap();
-    db::payments::insert(&mut conn, &new, None).await.unwrap().id
+    db::payments::insert(&mut conn, &Accepted::untraced(new)).await.unwrap().id
 }
 
 async fn balance(db: &Db, id: AccountId) -> i64 {
@@ -443,7 +444,7 @@ async fn the_database_refuses_money_across_currencies() {
     // Past the API's check: a payment recorded in dollars from a yen account.
     for currency in [Currency::usd(), jpy] {
         let crossing = NewPayment::new(yen, b, cents(10), currency, None).unwrap();
-        let refused = db::payments::insert(&mut conn, &crossing, None).await.unwrap_err();
+        let refused = db::payments::insert(&mut conn, &Accepted::untraced(crossing)).await.unwrap_err();
         assert!(
             format!("{refused:?}").contains("foreign key")
                 || matches!(refused, payment_app::Error::UnknownAccount(_)),
@@ -563,9 +564,10 @@ async fn settling_a_batch_updates_its_payments_in_place() {
     let env = TestEnv::new();
     let db = ledger(&env).await;
     let (a, b) = (account(&db, 1_000_000).await, account(&db, 0).await);
-    let new: Vec<NewPayment> =
-        (1..=200).map(|i| NewPayment::new(a, b, cents(i), Currency::usd(), None).unwrap()).collect();
-    let ids: Vec<PaymentId> = db::payments::insert_many(&db.primary, &new, &[], Duration::from_secs(5))
+    let new: Vec<Accepted> = (1..=200)
+        .map(|i| Accepted::untraced(NewPayment::new(a, b, cents(i), Currency::usd(), None).unwrap()))
+        .collect();
+    let ids: Vec<PaymentId> = db::payments::insert_many(&db.primary, &new, Duration::from_secs(5))
         .await
         .unwrap()
         .into_iter()
@@ -592,9 +594,10 @@ async fn open_payments_hold_exactly_the_payments_in_flight() {
     let done = payment(&db, a, b, 100).await;
     let refused = payment(&db, a, b, 5000).await;
     let waiting = payment(&db, a, b, 200).await;
-    let new: Vec<NewPayment> =
-        (1..=3).map(|i| NewPayment::new(a, b, cents(i), Currency::usd(), None).unwrap()).collect();
-    let mut open: Vec<PaymentId> = db::payments::insert_many(&db.primary, &new, &[], Duration::from_secs(5))
+    let new: Vec<Accepted> = (1..=3)
+        .map(|i| Accepted::untraced(NewPayment::new(a, b, cents(i), Currency::usd(), None).unwrap()))
+        .collect();
+    let mut open: Vec<PaymentId> = db::payments::insert_many(&db.primary, &new, Duration::from_secs(5))
         .await
         .unwrap()
         .into_iter()

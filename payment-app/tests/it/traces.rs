@@ -80,6 +80,36 @@ async fn receiver() -> (String, Received, Binary) {
     (url, received, binary)
 }
 
+/// How the app under test encodes its OTLP/HTTP exports.
+#[derive(Clone, Copy, PartialEq)]
+enum Encoding {
+    /// `http/json`, which [`receiver`] decodes into spans.
+    Json,
+    /// Whatever the app does when `OTEL_EXPORTER_OTLP_PROTOCOL` is unset.
+    Default,
+}
+
+/// The app, exporting its spans to a fresh [`receiver`] every
+/// `schedule_ms` (the batch processor's delay); `extra` are more settings.
+/// The one place the tests here set the OTLP variables, so that they all
+/// export the same way except where a test says otherwise.
+async fn exporting_app(
+    env: &TestEnv,
+    encoding: Encoding,
+    schedule_ms: u64,
+    extra: &[(&str, &str)],
+) -> (App, Received, Binary) {
+    let (endpoint, received, binary) = receiver().await;
+    let schedule_ms = schedule_ms.to_string();
+    let mut settings =
+        vec![("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()), ("OTEL_BSP_SCHEDULE_DELAY", &schedule_ms)];
+    if encoding == Encoding::Json {
+        settings.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"));
+    }
+    settings.extend_from_slice(extra);
+    (App::start(env, &settings).await, received, binary)
+}
+
 /// The spans of `trace_id`, once its settle span has arrived (spans are
 /// exported in batches).
 async fn settled_trace(received: &Received, trace_id: &str, app: &App) -> Vec<Value> {
@@ -153,18 +183,8 @@ fn int_attribute(span: &Value, key: &str) -> Option<i64> {
 
 #[tokio::test]
 async fn one_payment_is_one_trace_across_api_lock_and_settle() {
-    let (endpoint, received, _) = receiver().await;
     let env = TestEnv::new();
-    let app = App::start(
-        &env,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-            ("LOG_FORMAT", "json"),
-        ],
-    )
-    .await;
+    let (app, received, _) = exporting_app(&env, Encoding::Json, 100, &[("LOG_FORMAT", "json")]).await;
     let a = app.account("100.00").await;
     let b = app.account("0").await;
 
@@ -226,17 +246,8 @@ async fn one_payment_is_one_trace_across_api_lock_and_settle() {
 /// the app started itself (no client `traceparent`).
 #[tokio::test]
 async fn the_console_shows_the_trace_id_a_payments_spans_carry() {
-    let (endpoint, received, _) = receiver().await;
     let env = TestEnv::new();
-    let app = App::start(
-        &env,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
-    )
-    .await;
+    let (app, received, _) = exporting_app(&env, Encoding::Json, 100, &[]).await;
     let a = app.account("100.00").await;
     let b = app.account("0").await;
     let body = json!({"from_account": a, "to_account": b, "amount": "1.00"});
@@ -289,18 +300,9 @@ async fn the_console_shows_the_trace_id_a_payments_spans_carry() {
 /// that parked the payment, and settle a child of the one that was granted.
 #[tokio::test]
 async fn lock_attempts_and_retry_waits_chain_in_the_payments_trace() {
-    let (endpoint, received, _) = receiver().await;
     let env = TestEnv::new();
-    let app = App::start(
-        &env,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-            ("LOCK_RETRY_DELAY_MS", "100"),
-        ],
-    )
-    .await;
+    let (app, received, _) =
+        exporting_app(&env, Encoding::Json, 100, &[("LOCK_RETRY_DELAY_MS", "100")]).await;
     let a = app.account("100.00").await;
     let b = app.account("0").await;
     // Someone else holds `a` on every node: the payment is parked.
@@ -359,11 +361,8 @@ async fn lock_attempts_and_retry_waits_chain_in_the_payments_trace() {
 /// The default protocol is OTLP/HTTP protobuf.
 #[tokio::test]
 async fn protobuf_is_the_default_encoding() {
-    let (endpoint, received, binary) = receiver().await;
     let env = TestEnv::new();
-    let app =
-        App::start(&env, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_BSP_SCHEDULE_DELAY", "100")])
-            .await;
+    let (app, received, binary) = exporting_app(&env, Encoding::Default, 100, &[]).await;
     app.account("1.00").await;
     poll_within(Duration::from_secs(60), || async {
         if binary.0.lock().unwrap().is_empty() { Err(String::new()) } else { Ok(()) }
@@ -381,17 +380,8 @@ async fn protobuf_is_the_default_encoding() {
 /// while the receiver must answer.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffered_spans_are_exported_at_shutdown() {
-    let (endpoint, received, _) = receiver().await;
     let env = TestEnv::new();
-    let mut app = App::start(
-        &env,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
-        ],
-    )
-    .await;
+    let (mut app, received, _) = exporting_app(&env, Encoding::Json, 600_000, &[]).await;
     let a = app.account("100.00").await;
     let b = app.account("0").await;
     let (trace_id, client_span) = new_ids();

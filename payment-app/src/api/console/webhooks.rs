@@ -13,8 +13,9 @@ use tracing::instrument;
 use super::views::{self, Frame, time};
 use super::{Console, ConsoleError, Signed};
 use crate::api::auth::Scope;
+use crate::api::webhooks::AttemptView;
 use crate::db;
-use crate::db::webhooks::{Attempt, Endpoint};
+use crate::db::webhooks::Endpoint;
 use crate::domain::EndpointId;
 use crate::webhooks::{MAX_RETIRED_SECRETS, Rotation};
 
@@ -36,8 +37,8 @@ pub struct Health {
 
 impl Health {
     /// `attempts` are an endpoint's latest, any order.
-    pub fn of(attempts: &[Attempt], now: DateTime<Utc>) -> Health {
-        let ok = |a: &&Attempt| a.status_code.is_some_and(|c| (200..300).contains(&c));
+    pub fn of(attempts: &[AttemptView], now: DateTime<Utc>) -> Health {
+        let ok = |a: &&AttemptView| a.status_code.is_some_and(|c| (200..300).contains(&c));
         Health {
             attempts: attempts.len(),
             failed: attempts.len() - attempts.iter().filter(ok).count(),
@@ -62,7 +63,7 @@ pub async fn list(State(console): State<Console>, signed: Signed) -> Result<Mark
 
 /// The newest endpoints, each with its latest attempts: one index range
 /// scan per endpoint, no more than [`ENDPOINTS`] of them.
-async fn endpoints(console: &Console) -> Result<Vec<(Endpoint, Vec<Attempt>)>, ConsoleError> {
+async fn endpoints(console: &Console) -> Result<Vec<(Endpoint, Vec<AttemptView>)>, ConsoleError> {
     let db = &console.app.db;
     let endpoints = db.read(|pool| db::webhooks::list(pool, None, ENDPOINTS)).await?;
     let mut rows = Vec::with_capacity(endpoints.len());
@@ -108,7 +109,7 @@ pub async fn rotate(
     Ok(page(signed.frame(), &endpoints(&console).await?, Some(outcome)))
 }
 
-fn page(frame: Frame<'_>, rows: &[(Endpoint, Vec<Attempt>)], outcome: Option<Markup>) -> Markup {
+fn page(frame: Frame<'_>, rows: &[(Endpoint, Vec<AttemptView>)], outcome: Option<Markup>) -> Markup {
     let now = Utc::now();
     let body = html! {
         @if let Some(outcome) = outcome { (outcome) }
@@ -150,8 +151,8 @@ mod tests {
     use crate::domain::{AttemptId, EventId};
     use chrono::Duration;
 
-    fn attempt(status: Option<i32>, retry_in: Option<i64>, now: DateTime<Utc>) -> Attempt {
-        Attempt {
+    fn attempt(status: Option<i32>, retry_in: Option<i64>, now: DateTime<Utc>) -> AttemptView {
+        AttemptView {
             id: AttemptId::new(),
             event_id: EventId::new(),
             attempt: 1,
