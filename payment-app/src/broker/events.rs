@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use futures_util::future::maybe_done;
+
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
@@ -83,30 +85,33 @@ impl EventsPublisher {
     pub async fn publish(&self, batch: &[EventMessage]) -> Result<()> {
         let attempt = async {
             let channel = self.channel().await?;
-            let mut confirms = Vec::with_capacity(batch.len());
+            // Every message is queued before any is awaited. lapin's publish
+            // returns only once its frames are written to the socket, so
+            // awaiting each in turn cost a wake-up of lapin's I/O thread, a
+            // socket write and a read on the broker's side per event (about
+            // six context switches per payment, on the batch path). Queued
+            // together, a batch goes out in a few writes. The order is kept:
+            // a publish takes its delivery tag and queues its frames when
+            // first polled, and each is first polled here, in the batch's
+            // order, before the next is made.
+            let mut publishes = Vec::with_capacity(batch.len());
             for event in batch {
-                let mut headers = FieldTable::default();
-                headers.insert(
-                    EVENT_ID_HEADER.into(),
-                    AMQPValue::LongString(LongString::from(event.id.as_str())),
-                );
-                let properties = BasicProperties::default()
-                    .with_delivery_mode(2)
-                    .with_content_type(ShortString::from("application/json"))
-                    .with_message_id(ShortString::from(event.id.as_str()))
-                    .with_type(ShortString::from(event.kind))
-                    .with_timestamp(event.timestamp)
-                    .with_headers(headers);
-                let confirm = channel
-                    .basic_publish(
-                        EVENTS_EXCHANGE.into(),
-                        event.kind.into(),
-                        BasicPublishOptions::default(),
-                        &event.body,
-                        properties,
-                    )
-                    .await?;
-                confirms.push(confirm);
+                let mut publish = Box::pin(maybe_done(channel.basic_publish(
+                    EVENTS_EXCHANGE.into(),
+                    event.kind.into(),
+                    BasicPublishOptions::default(),
+                    &event.body,
+                    properties(event),
+                )));
+                let _queued = futures_util::poll!(publish.as_mut());
+                publishes.push(publish);
+            }
+            let mut confirms = Vec::with_capacity(batch.len());
+            for mut publish in publishes {
+                publish.as_mut().await;
+                let confirm =
+                    publish.as_mut().take_output().expect("a publish awaited to its end has its output");
+                confirms.push(confirm?);
             }
             for confirm in confirms {
                 match confirm.await? {
@@ -137,4 +142,19 @@ impl EventsPublisher {
             let _ = channel.close(200, "shutdown".into()).await;
         }
     }
+}
+
+/// What a message of `event` carries beside its body: persistent, its id
+/// (as `message_id` and as a header, like webhooks' `Payrail-Event-Id`),
+/// its type and its time.
+fn properties(event: &EventMessage) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    headers.insert(EVENT_ID_HEADER.into(), AMQPValue::LongString(LongString::from(event.id.as_str())));
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type(ShortString::from("application/json"))
+        .with_message_id(ShortString::from(event.id.as_str()))
+        .with_type(ShortString::from(event.kind))
+        .with_timestamp(event.timestamp)
+        .with_headers(headers)
 }
