@@ -103,7 +103,7 @@ async fn pool(url: &SecretUrl, config: &DbConfig, connect: Connect) -> Result<Pg
         .acquire_timeout(config.acquire_timeout)
         .after_connect(move |conn, _| {
             let statement_timeout = statement_timeout.clone();
-            Box::pin(async move { bound_statements(conn, &statement_timeout).await })
+            Box::pin(async move { set_up_session(conn, &statement_timeout).await })
         });
     Ok(match connect {
         Connect::Now => pool_options.connect_with(options).await?,
@@ -111,12 +111,21 @@ async fn pool(url: &SecretUrl, config: &DbConfig, connect: Connect) -> Result<Pg
     })
 }
 
-/// Caps every statement of a new connection at `millis`, with a `SET` sent
-/// as the session's first statement. Not as the `options` startup
-/// parameter: PgBouncer drops that one (CloudNativePG's Pooler lists it in
-/// `ignore_startup_parameters`, which it needs for libpq clients), so
-/// through the pooler the cap was silently gone and a stuck query held a
-/// worker forever.
+/// Sets up a new connection, with `SET`s sent as the session's first
+/// statement: every statement capped at `millis`, and no JIT compilation.
+///
+/// No JIT: PostgreSQL compiles a statement whose estimated cost passes
+/// `jit_above_cost`, on every execution of a custom plan. The webhook claim
+/// (planned anew each call) crossed it once a backlog built up, and each
+/// claim then spent about 200 ms compiling to return 4 rows in 0.3 ms: one
+/// endpoint got 11 deliveries a second (bench/webhook-rate). Every statement
+/// the app sends is short, and its estimates are too rough to trust with a
+/// compile that costs more than the work.
+///
+/// Not as the `options` startup parameter: PgBouncer drops that one
+/// (CloudNativePG's Pooler lists it in `ignore_startup_parameters`, which it
+/// needs for libpq clients), so through the pooler the cap was silently gone
+/// and a stuck query held a worker forever.
 ///
 /// A session-level `SET` holds because the Pooler runs in session mode: a
 /// client keeps its server connection from login to logout (the app needs
@@ -130,10 +139,13 @@ async fn pool(url: &SecretUrl, config: &DbConfig, connect: Connect) -> Result<Pg
 /// `Database` have no settings; `postgresql.parameters` is server-wide and
 /// would also cut CNPG's own superuser sessions, such as a backup's
 /// `pg_backup_stop` waiting for WAL to be archived).
-async fn bound_statements(conn: &mut PgConnection, millis: &str) -> Result<(), sqlx::Error> {
-    sqlx::query_scalar!(r#"SELECT set_config('statement_timeout', $1, false) AS "set!""#, millis)
-        .fetch_one(conn)
-        .await?;
+async fn set_up_session(conn: &mut PgConnection, millis: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"SELECT set_config('statement_timeout', $1, false) AS "timeout!", set_config('jit', 'off', false) AS "jit!""#,
+        millis
+    )
+    .fetch_one(conn)
+    .await?;
     Ok(())
 }
 

@@ -44,6 +44,7 @@ mod refunds;
 mod replica;
 mod retention;
 mod search;
+mod sessions;
 mod settle;
 mod slow_clients;
 mod statements;
