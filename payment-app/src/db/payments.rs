@@ -67,7 +67,9 @@ impl From<Payment> for PaymentView {
     }
 }
 
-/// A `payments` row as the queries here select it.
+/// A `payments` row as the queries here select it (`FromRow` for the one
+/// search that cannot be a checked macro: `db::statements::payments`).
+#[derive(sqlx::FromRow)]
 pub(crate) struct PaymentRow {
     pub(crate) id: PaymentId,
     pub(crate) from_account: AccountId,
