@@ -10,15 +10,11 @@ use payrail_client::types::{
     CreatePayment, CreateRefund, ErrorCode, FailureReason, PaymentId, PaymentStatus, RefundId, RefundStatus,
     RefundView,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::{App, TestEnv};
 
 const WITHIN: Duration = Duration::from_secs(60);
-
-fn id(body: &Value) -> String {
-    body["id"].as_str().unwrap_or_else(|| panic!("no id in {body}")).to_owned()
-}
 
 fn payment(from: &str, to: &str, amount: &str) -> CreatePayment {
     CreatePayment {
@@ -81,24 +77,15 @@ async fn refunds_move_money_back_until_the_payment_is_refunded() {
     // More than is left is refused at once; no amount means all that is left.
     let over = refund(&app, paid, &asking(Some("50.01"))).await;
     assert_eq!(refused(over), (422, ErrorCode::RefundExceedsPayment));
-    // An Idempotency-Key makes a retry answer the same refund (raw: the
-    // test reads the `Idempotent-Replayed` header, which the client hides).
-    let keyed = |body: Value| {
-        app.http
-            .post(format!("{}/api/v1/payment/{paid}/refunds", app.base))
-            .header("idempotency-key", "refund-rest-1")
-            .json(&body)
-            .send()
-    };
-    let rest = keyed(json!({})).await.unwrap();
-    assert_eq!(rest.status(), 202);
-    let rest: Value = rest.json().await.unwrap();
-    let again = keyed(json!({})).await.unwrap();
-    assert_eq!(again.status(), 202);
-    assert_eq!(again.headers()["idempotent-replayed"], "true");
-    let again: Value = again.json().await.unwrap();
-    assert_eq!((id(&again), again["amount"].as_str()), (id(&rest), Some("50.00")));
-    let rest: RefundId = id(&rest).parse().unwrap();
+    // An Idempotency-Key makes a retry answer the same refund.
+    let all_left = asking(None);
+    let keyed = || app.api.create_refund_with_meta(paid, &all_left, Some("refund-rest-1"));
+    let rest = keyed().await.unwrap();
+    assert_eq!((rest.status.as_u16(), rest.replayed), (202, false));
+    let again = keyed().await.unwrap();
+    assert_eq!((again.status.as_u16(), again.replayed), (202, true));
+    assert_eq!((again.value.id, again.value.amount.to_string()), (rest.value.id, "50.00".to_owned()));
+    let rest = rest.value.id;
     assert_eq!(wait_refund(&app, rest).await.status, RefundStatus::Done);
     assert_eq!(refused(refund(&app, paid, &asking(None)).await), (422, ErrorCode::RefundExceedsPayment));
 
