@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use payrail_client::types::{BatchResponse, CreatePayment, FailureReason, PaymentId, PaymentStatus};
+use payrail_client::types::{BatchResponse, FailureReason, PaymentId, PaymentStatus};
 use serde_json::{Value, json};
 
-use crate::common::{App, TestEnv, wait_none_pending};
+use crate::common::{App, TestEnv, payment, wait_none_pending};
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 const BATCH: &str = "/api/v1/payments/batch";
@@ -36,15 +36,6 @@ fn statuses(body: &Value) -> Vec<(u64, u64, String)> {
 
 fn payment_ids(body: &Value) -> Vec<String> {
     results(body).iter().filter_map(|r| Some(r["payment"]["id"].as_str()?.to_owned())).collect()
-}
-
-fn payment(from: &str, to: &str, amount: &str) -> CreatePayment {
-    CreatePayment {
-        from_account: from.to_owned(),
-        to_account: to.to_owned(),
-        amount: amount.to_owned(),
-        ..CreatePayment::default()
-    }
 }
 
 /// The ids of a batch's accepted payments, asserting every item was.

@@ -13,7 +13,7 @@ use lapin::{Connection, ConnectionProperties, Consumer};
 use payrail_client::types::CreatePayment;
 use serde_json::Value;
 
-use crate::common::{App, RabbitNodes, TestEnv, eventually};
+use crate::common::{App, RabbitNodes, TestEnv, eventually, payment};
 use crate::webhooks::feed;
 
 /// One message as the consumer got it.
@@ -132,15 +132,6 @@ pub(crate) fn assert_matches_feed(feed: &[Value], received: &[Received]) -> usiz
         "each subject's events in the feed's order"
     );
     received.len() - seen.len()
-}
-
-fn payment(from: &str, to: &str, amount: &str) -> CreatePayment {
-    CreatePayment {
-        from_account: from.to_owned(),
-        to_account: to.to_owned(),
-        amount: amount.to_owned(),
-        ..CreatePayment::default()
-    }
 }
 
 /// Payments among `accounts`, one in five more than its payer has (so it

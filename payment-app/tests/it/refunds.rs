@@ -12,18 +12,9 @@ use payrail_client::types::{
 };
 use serde_json::json;
 
-use crate::common::{App, TestEnv};
+use crate::common::{App, TestEnv, payment};
 
 const WITHIN: Duration = Duration::from_secs(60);
-
-fn payment(from: &str, to: &str, amount: &str) -> CreatePayment {
-    CreatePayment {
-        from_account: from.to_owned(),
-        to_account: to.to_owned(),
-        amount: amount.to_owned(),
-        ..CreatePayment::default()
-    }
-}
 
 fn asking(amount: Option<&str>) -> CreateRefund {
     CreateRefund { amount: amount.map(str::to_owned), reason: None }
